@@ -1,0 +1,87 @@
+"""The ``chronoscope`` command: parses arguments, then hands over to one subcommand module.
+
+An error that Chronoscope raises on purpose prints as one line on stderr and exits with status 2;
+``--debug`` shows the traceback too. Anything else is a bug and prints a traceback with status 70.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from engine import __version__
+from engine.commands import COMMAND_MODULES
+from engine.errors import ChronoscopeError
+
+log = logging.getLogger("chronoscope")
+
+EXIT_OK = 0
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+EXIT_INTERNAL_ERROR = 70
+
+EPILOG = """\
+examples:
+  chronoscope probe clip.mp4
+  chronoscope probe clip.mp4 --json
+  chronoscope --debug probe broken.mov
+"""
+
+
+def _build_parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:
+    parser = argparse.ArgumentParser(
+        prog="chronoscope",
+        description="Speed detection, slow-motion retiming and fill frames for video editors.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"chronoscope {__version__}")
+    parser.add_argument("--debug", action="store_true", help="log details and show tracebacks on errors")
+    parser.add_argument("-q", "--quiet", action="store_true", help="log warnings and errors only")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers.required = True
+    modules: dict[str, object] = {}
+    for module_name in COMMAND_MODULES:
+        module = importlib.import_module(module_name)
+        sub = subparsers.add_parser(
+            module.NAME,
+            help=module.HELP,
+            description=module.DESCRIPTION,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        module.configure(sub)
+        modules[module.NAME] = module
+    return parser, modules
+
+
+def _configure_logging(debug: bool, quiet: bool) -> None:
+    level = logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO
+    logging.basicConfig(level=level, format="chronoscope: %(levelname)s: %(message)s", stream=sys.stderr)
+    if not debug:
+        logging.getLogger("libav").setLevel(logging.ERROR)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser, modules = _build_parser()
+    args = parser.parse_args(argv)
+    _configure_logging(args.debug, args.quiet)
+    module = modules[args.command]
+    try:
+        return int(module.run(args) or EXIT_OK)
+    except ChronoscopeError as error:
+        if args.debug:
+            log.exception("%s failed", args.command)
+        print(f"chronoscope {args.command}: error: {error}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print(f"chronoscope {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""Writing files so that a reader never sees half of one.
+
+Everything Chronoscope writes goes to a temporary name in the destination's folder and is renamed
+into place only once complete. On failure the temporary file is removed and whatever stood at the
+destination before is untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def temporary_sibling(destination: Path, *, directory: bool = False) -> Path:
+    """Create and return an unused temporary path next to ``destination`` (same file system).
+
+    The name keeps the destination's suffix so that tools which pick a format by extension
+    (PyAV, OTIO adapters) still recognise it.
+    """
+    destination = Path(destination)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    prefix = f".{destination.stem}.partial-"
+    if directory:
+        return Path(tempfile.mkdtemp(prefix=prefix, dir=destination.parent))
+    handle, name = tempfile.mkstemp(prefix=prefix, suffix=destination.suffix, dir=destination.parent)
+    os.close(handle)
+    return Path(name)
+
+
+def remove_quietly(path: Path) -> None:
+    """Remove a file or folder that may or may not exist; log, never raise."""
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+    except OSError as error:
+        log.warning("could not remove temporary %s: %s", path, error)
+
+
+@contextlib.contextmanager
+def atomic_path(destination: Path, *, directory: bool = False) -> Iterator[Path]:
+    """Yield a temporary path; when the block finishes without error, move it to ``destination``.
+
+    If the block raises, the temporary is removed and the exception propagates. An existing
+    destination is replaced only after the new content is complete.
+    """
+    destination = Path(destination)
+    temporary = temporary_sibling(destination, directory=directory)
+    try:
+        yield temporary
+    except BaseException:
+        remove_quietly(temporary)
+        raise
+    try:
+        if directory and destination.exists():
+            backup = temporary_sibling(destination, directory=True)
+            backup.rmdir()
+            destination.rename(backup)
+            temporary.rename(destination)
+            remove_quietly(backup)
+        else:
+            os.replace(temporary, destination)
+    except OSError:
+        remove_quietly(temporary)
+        raise
+
+
+def write_text_atomic(destination: Path, text: str, encoding: str = "utf-8") -> None:
+    """Write ``text`` to ``destination`` through a temporary name."""
+    with atomic_path(destination) as temporary:
+        temporary.write_text(text, encoding=encoding)

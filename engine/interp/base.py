@@ -1,0 +1,114 @@
+"""The one frame-synthesis interface: two frames and a time t in (0, 1) give a frame and a risk map.
+
+Frames are numpy arrays of shape (height, width, channels), RGB or RGBA, dtype uint8 or uint16
+(10/12/16-bit content scaled to the full uint16 range). A backend returns a frame of the same
+shape and dtype as its inputs, and a float32 risk map of shape (height, width) in [0, 1] where 1
+means "this pixel is probably wrong" (occlusion, flow disagreement, a cut). Alpha, when present,
+is carried through by the caller-facing helpers, not invented by backends.
+
+A backend subclasses ``Synthesizer``, sets ``NAME`` and implements ``synthesize``; everything else
+has a default. Backends are registered with ``register_backend`` and created by name through
+``create_backend``.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import numpy as np
+
+from engine.errors import UnsupportedOptionError
+
+log = logging.getLogger(__name__)
+
+Time = float | Fraction
+
+
+@dataclass
+class SynthesisResult:
+    """One generated frame, its per-pixel risk, and a short account of how it was made."""
+
+    frame: np.ndarray
+    risk: np.ndarray
+    backend: str
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def risk_score(self) -> float:
+        """One number per frame for an editor: the mean of the worst 1% of the risk map."""
+        flat = np.sort(self.risk, axis=None)
+        worst = flat[-max(1, flat.size // 100):]
+        return float(worst.mean()) if worst.size else 0.0
+
+
+def check_frame_pair(frame0: np.ndarray, frame1: np.ndarray, t: Time) -> float:
+    """Validate two frames and a time; return t as float. Raises ``UnsupportedOptionError``."""
+    if frame0.shape != frame1.shape or frame0.dtype != frame1.dtype:
+        raise UnsupportedOptionError(
+            f"frames differ: {frame0.shape} {frame0.dtype} and {frame1.shape} {frame1.dtype}; "
+            "both frames must have the same shape and dtype"
+        )
+    if frame0.ndim != 3 or frame0.shape[2] not in (3, 4):
+        raise UnsupportedOptionError(f"frame shape {frame0.shape} is not (height, width, 3 or 4)")
+    if frame0.dtype not in (np.uint8, np.uint16):
+        raise UnsupportedOptionError(f"frame dtype {frame0.dtype} is not supported; use uint8 or uint16")
+    t_value = float(t)
+    if not 0.0 < t_value < 1.0:
+        raise UnsupportedOptionError(f"t = {t} is outside (0, 1); in-between frames need 0 < t < 1")
+    return t_value
+
+
+class Synthesizer(ABC):
+    """A frame-synthesis backend. Subclasses set ``NAME`` and implement ``synthesize``."""
+
+    NAME: str = ""
+    DESCRIPTION: str = ""
+
+    @abstractmethod
+    def synthesize(self, frame0: np.ndarray, frame1: np.ndarray, t: Time) -> SynthesisResult:
+        """Return the frame at time ``t`` between ``frame0`` (t=0) and ``frame1`` (t=1)."""
+
+    def synthesize_many(
+        self, frame0: np.ndarray, frame1: np.ndarray, times: Sequence[Time]
+    ) -> list[SynthesisResult]:
+        """Several in-between frames of one pair; backends may share work (flow) across them."""
+        return [self.synthesize(frame0, frame1, t) for t in times]
+
+    @property
+    def execution_provider(self) -> str:
+        """Where it runs, for ``status``: e.g. 'CPU', 'CUDAExecutionProvider'."""
+        return "CPU"
+
+    def close(self) -> None:
+        """Release models or sessions; the default holds nothing."""
+
+
+_REGISTRY: dict[str, Callable[..., Synthesizer]] = {}
+
+
+def register_backend(factory: Callable[..., Synthesizer], name: str | None = None) -> None:
+    """Make a backend creatable by name. ``factory`` is usually the ``Synthesizer`` subclass."""
+    key = name or getattr(factory, "NAME", "")
+    if not key:
+        raise ValueError(f"backend {factory!r} has no NAME")
+    _REGISTRY[key] = factory
+
+
+def available_backends() -> list[str]:
+    """Names of the registered backends, sorted."""
+    return sorted(_REGISTRY)
+
+
+def create_backend(name: str, **options) -> Synthesizer:
+    """Create a backend by name; an unknown name lists those available."""
+    try:
+        factory = _REGISTRY[name]
+    except KeyError:
+        raise UnsupportedOptionError(
+            f"synthesis model not available: {name!r}; available: {', '.join(available_backends()) or 'none'}"
+        ) from None
+    return factory(**options)
