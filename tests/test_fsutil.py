@@ -1,0 +1,38 @@
+"""Atomic writes: a reader never sees half a file, and a failure leaves the old file intact."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.fsutil import atomic_path, write_text_atomic
+
+
+def test_write_text_atomic_creates_parent_and_leaves_no_temporaries(tmp_path):
+    destination = tmp_path / "nested" / "result.json"
+    write_text_atomic(destination, '{"ok": true}')
+    assert destination.read_text() == '{"ok": true}'
+    assert sorted(p.name for p in destination.parent.iterdir()) == ["result.json"]
+
+
+def test_failure_keeps_existing_destination_and_removes_temporary(tmp_path):
+    destination = tmp_path / "render.mov"
+    destination.write_bytes(b"previous render")
+    with pytest.raises(RuntimeError, match="encoder died"):
+        with atomic_path(destination) as temporary:
+            assert temporary.suffix == ".mov", "temporary keeps the suffix so muxers pick the format"
+            assert temporary.parent == destination.parent
+            temporary.write_bytes(b"half of a new render")
+            raise RuntimeError("encoder died")
+    assert destination.read_bytes() == b"previous render"
+    assert [p.name for p in tmp_path.iterdir()] == ["render.mov"]
+
+
+def test_directory_replaced_only_when_complete(tmp_path):
+    destination = tmp_path / "frames"
+    destination.mkdir()
+    (destination / "old.png").write_bytes(b"old")
+    with atomic_path(destination, directory=True) as temporary:
+        (temporary / "000000.png").write_bytes(b"new")
+        assert (destination / "old.png").exists(), "old folder stays until the new one is complete"
+    assert sorted(p.name for p in destination.iterdir()) == ["000000.png"]
+    assert [p.name for p in tmp_path.iterdir()] == ["frames"]
