@@ -1,0 +1,119 @@
+"""``chronoscope segments``: list a timeline's clips with their time warps and time maps."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from engine.errors import InvalidTimeWarpError
+from engine.fsutil import write_text_atomic
+from engine.timeline import (
+    PathMap,
+    Segment,
+    check_media,
+    list_segments,
+    media_base_dir,
+    read_timeline,
+    require_media,
+    time_map,
+)
+
+NAME = "segments"
+HELP = "list a timeline's clips with their speed changes and source frames"
+DESCRIPTION = """\
+Reads an OTIO timeline (.otio, .otioz, .otiod), an EDL (.edl), FCP 7 XML (.xml) or FCPX XML
+(.fcpxml) and lists every clip on its top-level tracks: track, position and length on the timeline,
+combined time warp (LinearTimeWarp scalars multiplied; a FreezeFrame holds its first frame), and
+the source frames the first and last timeline frames show. Frames are counted exactly in the
+timeline's rate (24000/1001 stays 24000/1001). Gaps and transitions are not listed.
+
+Exit status 1 when a clip has a time warp that cannot be rendered (0, negative, NaN, infinite).
+
+examples:
+  chronoscope segments cut.otio
+  chronoscope segments cut.otio --json --output segments.json
+  chronoscope segments reel1.edl --rate 23.976
+  chronoscope segments cut.otio --map 'C:\\Footage=/mnt/footage' --require-media
+"""
+
+EXIT_BAD_TIME_WARP = 1
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("timeline", type=Path, help="timeline file: .otio .otioz .otiod .edl .xml .fcpxml")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--output", type=Path, help="write the listing to this file instead of stdout")
+    parser.add_argument("--rate", type=float, help="frame rate of an EDL (EDLs do not say; default 24)")
+    parser.add_argument("--name", help="which timeline, when the file holds several")
+    parser.add_argument(
+        "--map",
+        action="append",
+        default=None,
+        metavar="OLD=NEW",
+        help="replace a media path prefix, e.g. 'C:\\Footage=/mnt/footage' (repeatable)",
+    )
+    parser.add_argument(
+        "--require-media", action="store_true", help="fail (status 2) when any clip's media file is missing"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    path_map = PathMap.from_strings(args.map or [])
+    timeline = read_timeline(args.timeline, rate=args.rate, name=args.name)
+    base_dir = media_base_dir(args.timeline)
+    if args.require_media:
+        require_media(timeline, base_dir=base_dir, path_map=path_map)
+    segments = list_segments(timeline, base_dir=base_dir, path_map=path_map, check_time_warps=False)
+    absent = check_media(timeline, base_dir=base_dir, path_map=path_map)
+    missing = {(m.track, m.index_in_track) for m in absent}
+    rows = [_row(segment, (segment.track_label, segment.index_in_track) in missing) for segment in segments]
+    if args.json:
+        text = json.dumps({"timeline": str(args.timeline), "name": timeline.name, "segments": rows}, indent=2)
+    else:
+        text = _table(timeline.name, rows)
+    if args.output:
+        write_text_atomic(args.output, text + "\n")
+    else:
+        sys.stdout.write(text + "\n")
+    return EXIT_BAD_TIME_WARP if any(row["time_warp_problem"] for row in rows) else 0
+
+
+def _row(segment: Segment, media_missing: bool) -> dict[str, Any]:
+    row = segment.to_dict()
+    row["media_missing"] = media_missing
+    try:
+        row["time_map"] = time_map(segment).to_dict()
+    except InvalidTimeWarpError:
+        row["time_map"] = None
+    return row
+
+
+def _frames_text(mapped: dict[str, Any]) -> str:
+    """``86547`` on a source frame, ``86547+1/2`` between two."""
+    return str(mapped["source_frame"]) if mapped["exact"] else f"{mapped['source_frame']}+{mapped['phase']}"
+
+
+def _table(name: str, rows: list[dict[str, Any]]) -> str:
+    lines = [f"timeline {name!r}: {len(rows)} clips"]
+    for row in rows:
+        position = f"rec {row['record_start_frames']}+{row['record_frames']} @ {row['timeline_rate']}"
+        mapping = row["time_map"]
+        if mapping is None:
+            speed = f"time warp: {row['time_warp_problem']}"
+        else:
+            speed = "freeze" if mapping["freeze_frame"] else f"speed {mapping['time_scalar']}"
+            if mapping["output_frames"]:
+                speed += f"  src {_frames_text(mapping['first'])} -> {_frames_text(mapping['last'])}"
+            needed = mapping["needed_source_frames"]
+            if needed and mapping["needs_handles"]:
+                state = {True: "present", False: "MISSING", None: "unknown"}[mapping["handles_available"]]
+                speed += f"  needs {needed[0]}..{needed[1]} (handles {state})"
+        media = row["media_path"] or row["target_url"] or row["media_kind"]
+        if row["media_missing"]:
+            media += " (not found)"
+        where = f"{row['track']:<4} #{row['index_in_track']:<3}"
+        lines.append(f"{where} {row['clip_name']}  {position}  {speed}  {media}")
+    return "\n".join(lines)

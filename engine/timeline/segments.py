@@ -1,0 +1,463 @@
+"""The clips of a timeline as ``Segment`` records: where each sits, what media it shows, how fast.
+
+A segment is one Clip on a top-level track. Gaps and transitions are not segments, but they stay in
+the timeline (a segment keeps a reference to its clip for write-back), and a transition's overlap
+into a clip is recorded on the segment. Record positions are counted here, exactly, in frames of
+the timeline rate, rather than with OTIO's float arithmetic.
+
+Time warps: enabled ``LinearTimeWarp`` effects on a clip multiply (two of 0.5 make 0.25); a
+``FreezeFrame`` makes the clip a hold of its first source frame (scalar 0). A scalar of 0 on a
+plain LinearTimeWarp, a negative one (reverse playback, not supported yet), NaN or infinity raise
+``InvalidTimeWarpError`` naming the clip and the value.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import opentimelineio as otio
+
+from engine.errors import InvalidTimeWarpError, MediaNotFoundError, TimelineError, UnsupportedOptionError
+from engine.timeline.paths import MediaLocation, PathMap, media_location
+from engine.timeline.rates import exact_frames, exact_number, exact_rate, fraction_text, time_range
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RATE = Fraction(24)
+
+WARP_LINEAR = "linear"
+WARP_FREEZE = "freeze"
+WARP_OTHER = "other"
+WARP_SCHEMAS = {WARP_LINEAR: "LinearTimeWarp", WARP_FREEZE: "FreezeFrame", WARP_OTHER: "TimeEffect"}
+
+
+@dataclass(frozen=True)
+class TimeWarp:
+    """One time effect on a clip, as written in the file."""
+
+    kind: str
+    name: str
+    effect_name: str
+    time_scalar: float | None
+    enabled: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        scalar = self.time_scalar
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "effect_name": self.effect_name,
+            "time_scalar": scalar if scalar is None or math.isfinite(scalar) else str(scalar),
+            "enabled": self.enabled,
+        }
+
+
+@dataclass
+class Segment:
+    """One clip of a timeline with its place, media, source range and time warps.
+
+    Frames: ``record_start_frames`` and ``record_frames`` are in frames of ``timeline_rate`` and
+    counted from the start of the track (add the timeline's global start for timecode).
+    ``source_range`` is the clip's own OTIO range (its start in media frames at ``source_rate``,
+    its duration being the clip's length on the track, as OTIO and Resolve define it).
+    """
+
+    track_kind: str
+    track_index: int
+    track_name: str
+    clip_name: str
+    index_in_track: int
+    timeline_rate: Fraction
+    source_rate: Fraction
+    source_range: otio.opentime.TimeRange
+    record_start_frames: Fraction
+    record_frames: int
+    available_range: otio.opentime.TimeRange | None
+    time_warps: tuple[TimeWarp, ...]
+    media_kind: str
+    target_url: str | None
+    media: MediaLocation | None
+    media_problem: str = ""
+    transition_head_frames: int = 0
+    transition_tail_frames: int = 0
+    enabled: bool = True
+    clip: otio.schema.Clip | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def track_label(self) -> str:
+        """``V1``, ``V2``, ``A1``: the way editors name tracks."""
+        letter = "A" if self.track_kind == otio.schema.TrackKind.Audio else "V"
+        return f"{letter}{self.track_index + 1}"
+
+    @property
+    def media_path(self) -> Path | None:
+        return self.media.local_path if self.media else None
+
+    @property
+    def record_range(self) -> otio.opentime.TimeRange:
+        """The clip's place on its track, at the timeline rate."""
+        return time_range(self.record_start_frames, self.record_frames, self.timeline_rate)
+
+    @property
+    def source_start_frames(self) -> Fraction:
+        return exact_frames(self.source_range.start_time, self.source_rate)
+
+    @property
+    def source_duration_frames(self) -> Fraction:
+        """The clip's source range length in source frames (media it spans at speed 1)."""
+        return exact_frames(self.source_range.duration, self.source_rate)
+
+    @property
+    def is_freeze_frame(self) -> bool:
+        return any(w.enabled and w.kind == WARP_FREEZE for w in self.time_warps)
+
+    @property
+    def is_retimed(self) -> bool:
+        return self.time_scalar != 1 or self.is_freeze_frame
+
+    @property
+    def time_scalar(self) -> Fraction:
+        """The combined, validated speed: product of the LinearTimeWarps, 0 for a FreezeFrame.
+
+        Raises ``InvalidTimeWarpError`` for 0 outside a FreezeFrame, negative, NaN, infinity, or
+        a time effect that is neither.
+        """
+        return combined_time_scalar(self.time_warps, where=self.describe())
+
+    @property
+    def handle_head_frames(self) -> Fraction | None:
+        """Media frames available before the source range starts (None when unknown)."""
+        if self.available_range is None:
+            return None
+        return self.source_start_frames - exact_frames(self.available_range.start_time, self.source_rate)
+
+    @property
+    def handle_tail_frames(self) -> Fraction | None:
+        """Media frames available after the source range ends at speed 1 (None when unknown)."""
+        if self.available_range is None:
+            return None
+        available_end = exact_frames(self.available_range.end_time_exclusive(), self.source_rate)
+        return available_end - (self.source_start_frames + self.source_duration_frames)
+
+    def describe(self) -> str:
+        """``clip 'A001' (V1 #2)``: how messages name this segment."""
+        return f"clip {self.clip_name!r} ({self.track_label} #{self.index_in_track})"
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able summary (exact numbers as ``"num/den"`` strings)."""
+        try:
+            scalar: str | None = fraction_text(self.time_scalar)
+            problem = ""
+        except InvalidTimeWarpError as error:
+            scalar, problem = None, str(error)
+        return {
+            "track": self.track_label,
+            "track_kind": self.track_kind,
+            "track_name": self.track_name,
+            "clip_name": self.clip_name,
+            "index_in_track": self.index_in_track,
+            "enabled": self.enabled,
+            "timeline_rate": fraction_text(self.timeline_rate),
+            "source_rate": fraction_text(self.source_rate),
+            "record_start_frames": fraction_text(self.record_start_frames),
+            "record_frames": self.record_frames,
+            "source_start_frames": fraction_text(self.source_start_frames),
+            "source_duration_frames": fraction_text(self.source_duration_frames),
+            "available_range": _range_dict(self.available_range, self.source_rate),
+            "time_warps": [w.to_dict() for w in self.time_warps],
+            "time_scalar": scalar,
+            "freeze_frame": self.is_freeze_frame,
+            "time_warp_problem": problem,
+            "media_kind": self.media_kind,
+            "target_url": self.target_url,
+            "media_path": str(self.media_path) if self.media_path else None,
+            "media_problem": self.media_problem,
+            "transition_head_frames": self.transition_head_frames,
+            "transition_tail_frames": self.transition_tail_frames,
+        }
+
+
+def _range_dict(value: otio.opentime.TimeRange | None, rate: Fraction) -> dict[str, str] | None:
+    if value is None:
+        return None
+    return {
+        "start_frames": fraction_text(exact_frames(value.start_time, rate)),
+        "duration_frames": fraction_text(exact_frames(value.duration, rate)),
+    }
+
+
+def time_warps_of(clip: otio.schema.Clip) -> tuple[TimeWarp, ...]:
+    """The time effects on ``clip``, in order, whether valid or not."""
+    warps = []
+    for effect in clip.effects:
+        if not isinstance(effect, otio.schema.TimeEffect):
+            continue
+        enabled = bool(getattr(effect, "enabled", True))
+        if isinstance(effect, otio.schema.FreezeFrame):
+            warps.append(TimeWarp(WARP_FREEZE, effect.name, effect.effect_name, 0.0, enabled))
+        elif isinstance(effect, otio.schema.LinearTimeWarp):
+            scalar = float(effect.time_scalar)
+            warps.append(TimeWarp(WARP_LINEAR, effect.name, effect.effect_name, scalar, enabled))
+        else:
+            warps.append(TimeWarp(WARP_OTHER, effect.name, effect.effect_name, None, enabled))
+    return tuple(warps)
+
+
+def combined_time_scalar(warps: tuple[TimeWarp, ...], *, where: str = "clip") -> Fraction:
+    """Multiply the enabled warps' scalars exactly; FreezeFrame gives 0. Validates each warp."""
+    scalar = Fraction(1)
+    freeze = False
+    for warp in warps:
+        if not warp.enabled:
+            continue
+        label = f"{WARP_SCHEMAS[warp.kind]}{f' {warp.name!r}' if warp.name else ''}"
+        if warp.kind == WARP_FREEZE:
+            freeze = True
+            continue
+        if warp.kind == WARP_OTHER:
+            raise InvalidTimeWarpError(
+                f"{where}: time effect {label} is not supported; works: LinearTimeWarp, FreezeFrame"
+            )
+        value = warp.time_scalar
+        if value is None or not math.isfinite(value):
+            raise InvalidTimeWarpError(
+                f"{where}: time warp {label} has time_scalar {value}; it must be a finite number above 0 "
+                "(1 = real time, 0.5 = half speed)"
+            )
+        if value < 0:
+            raise InvalidTimeWarpError(
+                f"{where}: time warp {label} has time_scalar {value}; reverse playback (a negative scalar) "
+                "is not supported yet; a scalar above 0 works (1 = real time, 0.5 = half speed)"
+            )
+        if value == 0:
+            raise InvalidTimeWarpError(
+                f"{where}: time warp {label} has time_scalar 0; use a FreezeFrame effect for a hold, "
+                "or a scalar above 0 (1 = real time, 0.5 = half speed)"
+            )
+        scalar *= exact_number(value, what="time_scalar")
+    return Fraction(0) if freeze else scalar
+
+
+def timeline_rate(timeline: otio.schema.Timeline) -> Fraction:
+    """The timeline's frame rate, exact: from its global start time, else its first item.
+
+    Falls back to 24 fps with a WARNING when nothing in the timeline carries a rate.
+    """
+    if timeline.global_start_time is not None:
+        return exact_rate(timeline.global_start_time.rate)
+    for track in timeline.tracks:
+        for item in track:
+            if isinstance(item, otio.core.Item) and item.source_range is not None:
+                return exact_rate(item.source_range.duration.rate)
+    log.warning("timeline %r carries no frame rate; assuming %s fps", timeline.name, DEFAULT_RATE)
+    return DEFAULT_RATE
+
+
+def _media_of(
+    clip: otio.schema.Clip, base_dir: Path | None, path_map: PathMap | None
+) -> tuple[str, str | None, MediaLocation | None, str]:
+    """Return (media kind, target_url as written, location, problem)."""
+    reference = clip.media_reference
+    if isinstance(reference, otio.schema.ExternalReference):
+        target = reference.target_url
+        if not target:
+            return "file", target, None, "the media reference has an empty target_url"
+        try:
+            location = media_location(target, base_dir=base_dir, path_map=path_map)
+        except UnsupportedOptionError as error:
+            return "file", target, None, str(error)
+        return "file", target, location, location.reason
+    if isinstance(reference, otio.schema.ImageSequenceReference):
+        count = reference.number_of_images_in_sequence()
+        first = reference.abs_target_url_for_image_number(0) if count else ""
+        if not first:
+            return "image_sequence", reference.target_url_base, None, "the image sequence names no frames"
+        try:
+            location = media_location(first, base_dir=base_dir, path_map=path_map)
+        except UnsupportedOptionError as error:
+            return "image_sequence", reference.target_url_base, None, str(error)
+        return "image_sequence", reference.target_url_base, location, location.reason
+    if isinstance(reference, otio.schema.GeneratorReference):
+        return "generator", None, None, ""
+    return "missing", None, None, "the clip has no media reference"
+
+
+def _source_rate(clip: otio.schema.Clip, fallback: Fraction) -> Fraction:
+    if clip.source_range is not None:
+        return exact_rate(clip.source_range.start_time.rate)
+    available = clip.media_reference.available_range if clip.media_reference else None
+    if available is not None:
+        return exact_rate(available.start_time.rate)
+    return fallback
+
+
+def _source_range(clip: otio.schema.Clip, where: str) -> otio.opentime.TimeRange:
+    if clip.source_range is not None:
+        return clip.source_range
+    available = clip.media_reference.available_range if clip.media_reference else None
+    if available is None:
+        raise TimelineError(f"{where} has neither a source_range nor media with an available_range")
+    return available
+
+
+def _whole_frames(value: Fraction, where: str) -> int:
+    whole = round(value)
+    if whole != value:
+        log.warning("%s lasts %s timeline frames, not a whole number; counting %d", where, value, whole)
+    return whole
+
+
+def list_segments(
+    timeline: otio.schema.Timeline,
+    *,
+    base_dir: Path | None = None,
+    path_map: PathMap | None = None,
+    check_time_warps: bool = True,
+) -> list[Segment]:
+    """List every clip on the timeline's top-level tracks as a ``Segment``, track by track.
+
+    ``base_dir`` anchors relative media paths (pass the timeline file's folder); ``path_map``
+    remaps media prefixes. With ``check_time_warps`` (default) an invalid time warp raises
+    ``InvalidTimeWarpError`` here; without it, the error comes when ``Segment.time_scalar`` is read.
+    Clips inside nested stacks (compound clips) are not listed; each is logged at WARNING.
+    """
+    rate = timeline_rate(timeline)
+    segments: list[Segment] = []
+    kind_counts: dict[str, int] = {}
+    for track in timeline.tracks:
+        if not isinstance(track, otio.schema.Track):
+            log.warning("timeline %r: top-level %s %r is not a track; its clips are not listed",
+                        timeline.name, track.schema_name(), track.name)
+            continue
+        track_index = kind_counts.get(track.kind, 0)
+        kind_counts[track.kind] = track_index + 1
+        position = Fraction(0)
+        children = list(track)
+        for index, item in enumerate(children):
+            if isinstance(item, otio.schema.Transition):
+                continue
+            duration = exact_frames(item.duration(), rate)
+            if isinstance(item, otio.schema.Clip):
+                segments.append(
+                    _segment(timeline, track, track_index, children, index, item, position, duration, rate,
+                             base_dir, path_map)
+                )
+            elif not isinstance(item, otio.schema.Gap):
+                log.warning("track %r item %d (%s %r) is nested; its clips are not listed",
+                            track.name, index, item.schema_name(), item.name)
+            position += duration
+    if check_time_warps:
+        for segment in segments:
+            combined_time_scalar(segment.time_warps, where=segment.describe())
+    return segments
+
+
+def _segment(
+    timeline: otio.schema.Timeline,
+    track: otio.schema.Track,
+    track_index: int,
+    children: list,
+    index: int,
+    clip: otio.schema.Clip,
+    position: Fraction,
+    duration: Fraction,
+    rate: Fraction,
+    base_dir: Path | None,
+    path_map: PathMap | None,
+) -> Segment:
+    kind, target, location, problem = _media_of(clip, base_dir, path_map)
+    letter = "A" if track.kind == otio.schema.TrackKind.Audio else "V"
+    where = f"clip {clip.name!r} ({letter}{track_index + 1} #{index})"
+    before = children[index - 1] if index > 0 else None
+    after = children[index + 1] if index + 1 < len(children) else None
+    head = exact_frames(before.in_offset, rate) if isinstance(before, otio.schema.Transition) else Fraction(0)
+    tail = exact_frames(after.out_offset, rate) if isinstance(after, otio.schema.Transition) else Fraction(0)
+    available = clip.media_reference.available_range if clip.media_reference else None
+    return Segment(
+        track_kind=track.kind,
+        track_index=track_index,
+        track_name=track.name,
+        clip_name=clip.name,
+        index_in_track=index,
+        timeline_rate=rate,
+        source_rate=_source_rate(clip, rate),
+        source_range=_source_range(clip, where),
+        record_start_frames=position,
+        record_frames=_whole_frames(duration, where),
+        available_range=available,
+        time_warps=time_warps_of(clip),
+        media_kind=kind,
+        target_url=target,
+        media=location,
+        media_problem=problem,
+        transition_head_frames=_whole_frames(head, f"{where} transition in"),
+        transition_tail_frames=_whole_frames(tail, f"{where} transition out"),
+        enabled=bool(clip.enabled and track.enabled),
+        clip=clip,
+    )
+
+
+@dataclass(frozen=True)
+class MissingMedia:
+    """A clip whose media file is not on this machine."""
+
+    track: str
+    clip_name: str
+    index_in_track: int
+    target_url: str | None
+    local_path: Path | None
+    reason: str
+
+    def describe(self) -> str:
+        where = f"clip {self.clip_name!r} ({self.track} #{self.index_in_track})"
+        if self.local_path is not None:
+            shown = str(self.local_path)
+            if self.target_url and self.target_url != shown:
+                shown += f" (written as {self.target_url!r})"
+            return f"{where}: media not found: {shown}"
+        return f"{where}: {self.reason or 'media not found'}"
+
+
+def check_media(
+    timeline: otio.schema.Timeline,
+    *,
+    base_dir: Path | None = None,
+    path_map: PathMap | None = None,
+) -> list[MissingMedia]:
+    """List every clip whose media does not exist here (generators are skipped: they need none)."""
+    missing = []
+    for segment in list_segments(timeline, base_dir=base_dir, path_map=path_map, check_time_warps=False):
+        if segment.media_kind == "generator":
+            continue
+        if segment.media is not None and segment.media.exists:
+            continue
+        missing.append(
+            MissingMedia(
+                track=segment.track_label,
+                clip_name=segment.clip_name,
+                index_in_track=segment.index_in_track,
+                target_url=segment.target_url,
+                local_path=segment.media_path,
+                reason=segment.media_problem or "media not found",
+            )
+        )
+    return missing
+
+
+def require_media(
+    timeline: otio.schema.Timeline,
+    *,
+    base_dir: Path | None = None,
+    path_map: PathMap | None = None,
+) -> None:
+    """Raise ``MediaNotFoundError`` naming the first missing clip and path (and how many more)."""
+    missing = check_media(timeline, base_dir=base_dir, path_map=path_map)
+    if not missing:
+        return
+    more = f" (and {len(missing) - 1} more clips with missing media)" if len(missing) > 1 else ""
+    raise MediaNotFoundError(missing[0].describe() + more)

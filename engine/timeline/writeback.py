@@ -1,0 +1,200 @@
+"""Putting results back into OTIO: ``metadata["chronoscope"]`` and clips re-pointed at rendered media.
+
+``attach_results`` stores plain JSON-able dicts (speed estimates, segments, risk, render info)
+under ``metadata["chronoscope"]`` of a clip, track or timeline, next to whatever else is there
+(``metadata["Resolve_OTIO"]`` is never touched).
+
+``replace_media`` returns a new timeline in which the given clips show rendered media instead of
+their retimed source: a new ExternalReference, a source range starting at the rendered head (0 by
+default) with the clip's length at the timeline rate, and no time warps. Everything else (tracks,
+gaps, transitions, markers, other effects and metadata, and every untouched clip's original
+``target_url``, byte for byte) is kept. What the clip showed before is recorded under
+``metadata["chronoscope"]["retimed_from"]`` so the step can be traced and undone.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import opentimelineio as otio
+
+from engine.errors import TimelineError
+from engine.timeline.rates import exact_frames, fraction_text, time_range
+from engine.timeline.segments import list_segments, time_warps_of, timeline_rate
+
+log = logging.getLogger(__name__)
+
+METADATA_KEY = "chronoscope"
+METADATA_VERSION = 1
+
+
+def _plain(value: Any, where: str) -> Any:
+    try:
+        return json.loads(json.dumps(value, allow_nan=False))
+    except (TypeError, ValueError) as error:
+        raise TimelineError(
+            f"{where} must be plain JSON (dict, list, str, finite numbers, bool, None): {error}; "
+            "write Fractions as text (engine.timeline.rates.fraction_text)"
+        ) from error
+
+
+def attach_results(item: otio.core.SerializableObjectWithMetadata, results: Mapping[str, Any]) -> None:
+    """Merge ``results`` into ``item.metadata["chronoscope"]`` (keys given replace older ones).
+
+    Values must be plain JSON (no NaN, no Fractions); ``TimelineError`` otherwise, before anything
+    is changed.
+    """
+    plain = _plain(dict(results), f"results for {getattr(item, 'name', 'item')!r}")
+    current = results_of(item)
+    current.update(plain)
+    current["version"] = METADATA_VERSION
+    item.metadata[METADATA_KEY] = current
+
+
+def results_of(item: otio.core.SerializableObjectWithMetadata) -> dict[str, Any]:
+    """Return a plain-dict copy of ``item.metadata["chronoscope"]`` ({} when absent)."""
+    stored = item.metadata.get(METADATA_KEY)
+    if stored is None:
+        return {}
+    return _to_plain(stored)
+
+
+def _to_plain(value: Any) -> Any:
+    if isinstance(value, (str, bytes)):
+        return value
+    if isinstance(value, Mapping) or hasattr(value, "items"):
+        return {str(key): _to_plain(inner) for key, inner in value.items()}
+    if isinstance(value, (list, tuple)) or hasattr(value, "__iter__"):
+        return [_to_plain(inner) for inner in value]
+    return value
+
+
+@dataclass(frozen=True)
+class RenderedMedia:
+    """A rendered file that replaces a retimed clip, at the timeline rate.
+
+    ``frames`` is the file's length; ``head_frames`` are frames rendered before the clip's first
+    output frame (for a transition into it), so the clip's source range starts there.
+    ``info`` is stored under ``metadata["chronoscope"]["render"]`` (backend, risk, ...).
+    """
+
+    path: Path | str
+    frames: int
+    head_frames: int = 0
+    info: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _target_url(path: Path | str) -> str:
+    if isinstance(path, Path):
+        return str(path.absolute())
+    return path
+
+
+def _index_path(root: otio.schema.Stack, wanted: otio.schema.Clip) -> tuple[int, ...] | None:
+    for index, child in enumerate(root):
+        if child is wanted:
+            return (index,)
+        if isinstance(child, otio.core.Composition):
+            below = _index_path(child, wanted)
+            if below is not None:
+                return (index, *below)
+    return None
+
+
+def _follow(root: otio.schema.Stack, path: tuple[int, ...]) -> otio.core.Item:
+    item = root
+    for index in path:
+        item = item[index]
+    return item
+
+
+def replace_media(
+    timeline: otio.schema.Timeline,
+    renders: Mapping[otio.schema.Clip, RenderedMedia],
+    *,
+    allow_length_change: bool = False,
+) -> otio.schema.Timeline:
+    """Return a copy of ``timeline`` whose given clips point at their rendered media.
+
+    Keys are Clip objects of ``timeline`` (``Segment.clip``). A render shorter than the clip (from
+    ``head_frames`` on) would shift everything after it, so it raises ``TimelineError`` unless
+    ``allow_length_change`` (then the clip takes the render's length, logged at WARNING).
+    """
+    rate = timeline_rate(timeline)
+    by_clip = {id(s.clip): s for s in list_segments(timeline, check_time_warps=False)}
+    located = []
+    for clip, render in renders.items():
+        path = _index_path(timeline.tracks, clip)
+        if path is None:
+            raise TimelineError(
+                f"clip {clip.name!r} is not in timeline {timeline.name!r}; pass Segment.clip objects"
+            )
+        located.append((path, clip, render))
+    result = timeline.deepcopy()
+    for path, original, render in located:
+        clip = _follow(result.tracks, path)
+        segment = by_clip.get(id(original))
+        record_frames = segment.record_frames if segment else round(exact_frames(original.duration(), rate))
+        _repoint(clip, original, render, rate, record_frames, allow_length_change)
+    return result
+
+
+def _repoint(
+    clip: otio.schema.Clip,
+    original: otio.schema.Clip,
+    render: RenderedMedia,
+    rate: Fraction,
+    record_frames: int,
+    allow_length_change: bool,
+) -> None:
+    if render.frames < 0 or render.head_frames < 0 or render.head_frames > render.frames:
+        raise TimelineError(
+            f"render for clip {original.name!r} has frames={render.frames}, "
+            f"head_frames={render.head_frames}; "
+            "both must be 0 or more and head_frames at most frames"
+        )
+    body = render.frames - render.head_frames
+    duration = record_frames
+    if body < record_frames:
+        message = (
+            f"render {render.path} for clip {original.name!r} has {body} frames after its head, "
+            f"the clip lasts {record_frames} at {fraction_text(rate)} fps"
+        )
+        if not allow_length_change:
+            raise TimelineError(message + "; render the full length or allow a length change")
+        log.warning("%s; the clip is shortened and everything after it on the track moves", message)
+        duration = body
+    before = original.media_reference
+    retimed_from: dict[str, Any] = {
+        "media_kind": before.schema_name() if before else None,
+        "target_url": getattr(before, "target_url", None),
+        "source_range": _range_json(original.source_range),
+        "time_warps": [w.to_dict() for w in time_warps_of(original)],
+    }
+    reference = otio.schema.ExternalReference(
+        target_url=_target_url(render.path),
+        available_range=time_range(0, render.frames, rate),
+    )
+    reference.name = Path(str(render.path)).name
+    clip.media_reference = reference
+    clip.source_range = time_range(render.head_frames, duration, rate)
+    kept = [e for e in clip.effects if not isinstance(e, otio.schema.TimeEffect)]
+    del clip.effects[:]
+    clip.effects.extend(kept)
+    render_info = {**dict(render.info), "frames": render.frames, "head_frames": render.head_frames}
+    attach_results(clip, {"retimed_from": retimed_from, "render": render_info})
+
+
+def _range_json(value: otio.opentime.TimeRange | None) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    return {
+        "start_time": {"value": value.start_time.value, "rate": value.start_time.rate},
+        "duration": {"value": value.duration.value, "rate": value.duration.rate},
+    }

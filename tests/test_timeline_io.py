@@ -1,0 +1,321 @@
+"""Reading timelines: OTIO shaped like Resolve's export, EDL and FCP XML through adapters, bad input."""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+from pathlib import Path
+
+import opentimelineio as otio
+import pytest
+
+from engine.errors import (
+    AdapterNotAvailableError,
+    ChronoscopeError,
+    InvalidTimeWarpError,
+    MediaNotFoundError,
+    TimelineError,
+    TimelineNotFoundError,
+)
+from engine.timeline import (
+    PathMap,
+    available_formats,
+    check_media,
+    list_segments,
+    media_base_dir,
+    read_timeline,
+    read_timeline_string,
+    require_media,
+    time_map,
+    write_timeline,
+)
+
+FIXTURES = Path(__file__).parent / "fixtures" / "timelines"
+RESOLVE = FIXTURES / "resolve_export.otio"
+
+
+def test_resolve_export_lists_clips_not_gaps_or_transitions():
+    timeline = read_timeline(RESOLVE)
+    segments = list_segments(timeline)
+    assert [(s.track_label, s.index_in_track, s.clip_name) for s in segments] == [
+        ("V1", 0, "A001_C003.mov"),
+        ("V1", 2, "A002_C001.mov"),
+        ("V1", 4, "A003_C007.mov"),
+        ("V1", 5, "B001.mov"),
+        ("V1", 6, "A004_C002.mov"),
+        ("V2", 1, "overlay v2.mov"),
+        ("V2", 2, "broll.mov"),
+        ("A1", 0, "A001_C003.mov"),
+    ]
+    assert all(s.timeline_rate == Fraction(24000, 1001) for s in segments)
+    # The transition between the first two clips takes no time; the gap of 24 frames does.
+    assert [s.record_start_frames for s in segments if s.track_label == "V1"] == [0, 48, 168, 216, 264]
+    first, second = segments[0], segments[1]
+    assert (first.transition_head_frames, first.transition_tail_frames) == (0, 6)
+    assert (second.transition_head_frames, second.transition_tail_frames) == (6, 0)
+    assert second.record_range == otio.opentime.TimeRange(
+        otio.opentime.RationalTime(48, 24000 / 1001), otio.opentime.RationalTime(96, 24000 / 1001)
+    )
+
+
+def test_resolve_export_time_warps_and_rates():
+    segments = {(s.track_label, s.clip_name): s for s in list_segments(read_timeline(RESOLVE))}
+    assert segments[("V1", "A001_C003.mov")].time_scalar == 1
+    assert not segments[("V1", "A001_C003.mov")].is_retimed
+    assert segments[("V1", "A002_C001.mov")].time_scalar == Fraction(1, 2)
+    freeze = segments[("V1", "A003_C007.mov")]
+    assert freeze.is_freeze_frame and freeze.time_scalar == 0
+    # Its source range is written at 29.97 (60 frames): 48 frames on the 23.976 timeline.
+    assert freeze.source_rate == Fraction(30000, 1001)
+    assert freeze.record_frames == 48
+    assert segments[("V1", "A004_C002.mov")].time_scalar == Fraction(1, 4), "stacked warps multiply"
+    assert segments[("V2", "overlay v2.mov")].time_scalar == Fraction(2, 5)
+    a001 = segments[("V1", "A001_C003.mov")]
+    assert (a001.handle_head_frames, a001.handle_tail_frames) == (24, 240 - 24 - 48)
+
+
+def test_resolve_export_media_paths_decoded():
+    segments = {s.clip_name: s for s in list_segments(read_timeline(RESOLVE))}
+    assert segments["overlay v2.mov"].media_path == Path("/Volumes/Footage/Graphics Pack/overlay v2.mov")
+    assert segments["overlay v2.mov"].target_url == "file:///Volumes/Footage/Graphics%20Pack/overlay%20v2.mov"
+    windows = segments["B001.mov"]
+    assert windows.target_url == "C:\\Footage\\Day 2\\B001.mov"
+    assert windows.media_path is None and "Windows path" in windows.media_problem
+    path_map = PathMap.from_pairs({"C:\\Footage": "/mnt/footage"})
+    mapped = list_segments(read_timeline(RESOLVE), path_map=path_map)
+    assert {s.clip_name: s.media_path for s in mapped}["B001.mov"] == Path("/mnt/footage/Day 2/B001.mov")
+
+
+def test_edl_through_cmx3600_adapter():
+    timeline = read_timeline(FIXTURES / "chase_scene.edl")
+    segments = list_segments(timeline)
+    assert [s.clip_name for s in segments] == ["A001_C003.mov", "A002_C001.mov", "A003_C007.mov"]
+    assert [s.record_start_frames for s in segments] == [0, 48, 168]
+    assert [s.record_frames for s in segments] == [48, 96, 48]
+    assert segments[0].target_url == "/Volumes/Footage/Day 1/A001_C003.mov"
+    # M2 12.0 fps in a 24 fps EDL is half speed; M2 000.0 is CMX 3600's freeze frame.
+    assert segments[1].time_scalar == Fraction(1, 2)
+    assert segments[2].is_freeze_frame
+    assert {m.source_position_frames for m in time_map(segments[2])} == {Fraction(1000)}
+    assert time_map(segments[1]).frame(95).source_position_frames == Fraction(86500) + Fraction(95, 2)
+
+
+@pytest.mark.parametrize("rate", [24000 / 1001, 23.976])
+def test_edl_rate_option_sets_frame_rate(rate):
+    segments = list_segments(read_timeline(FIXTURES / "chase_scene.edl", rate=rate))
+    assert segments[0].timeline_rate == Fraction(24000, 1001)
+    assert segments[0].source_start_frames == 86424
+    # M2 12.0 counts in nominal 24 fps: still half speed (the adapter alone says 0.5005).
+    assert segments[1].time_scalar == Fraction(1, 2)
+    raw = otio.adapters.read_from_file(str(FIXTURES / "chase_scene.edl"), rate=24000 / 1001)
+    assert raw.tracks[0][1].effects[0].time_scalar == pytest.approx(0.5005)
+
+
+def test_fcp_xml_through_adapter():
+    timeline = read_timeline(FIXTURES / "chase_scene.xml")
+    assert timeline.global_start_time.value == 86400
+    segments = list_segments(timeline)
+    assert [(s.track_label, s.clip_name, s.record_start_frames) for s in segments] == [
+        ("V1", "A001_C003.mov", 0),
+        ("V1", "B001.mov", 72),
+        ("A1", "A001_C003.mov", 0),
+    ]
+    assert segments[0].timeline_rate == Fraction(24000, 1001)
+    assert segments[0].source_start_frames == 86424
+    assert segments[0].media_path == Path("/Volumes/Footage/Day 1/A001_C003.mov")
+    assert segments[1].media.decoded == "C:/Footage/Day 2/B001.mov"
+
+
+def test_bare_clip_is_wrapped_in_a_timeline():
+    timeline = read_timeline(FIXTURES / "bare_clip.otio")
+    assert isinstance(timeline, otio.schema.Timeline)
+    (segment,) = list_segments(timeline)
+    assert segment.clip_name == "A002_C001.mov"
+    assert segment.timeline_rate == Fraction(30000, 1001)
+    assert segment.time_scalar == Fraction(1, 4)
+
+
+def test_track_and_stack_json_are_wrapped():
+    resolve = read_timeline(RESOLVE)
+    track_text = otio.adapters.write_to_string(resolve.tracks[1])
+    wrapped = read_timeline_string(track_text, source="V2 track")
+    assert [s.clip_name for s in list_segments(wrapped)] == ["overlay v2.mov", "broll.mov"]
+    stack_text = otio.adapters.write_to_string(resolve.tracks)
+    assert len(list_segments(read_timeline_string(stack_text))) == 8
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("not_otio.otio", "JSON parse error"),
+        ("other_json.otio", "JSON but not OTIO"),
+        ("unknown_schema.otio", "unknown OTIO schema EditDecisionList.1"),
+    ],
+)
+def test_files_that_are_not_timelines_are_refused_by_name(name, reason):
+    with pytest.raises(TimelineError) as caught:
+        read_timeline(FIXTURES / name)
+    assert name in str(caught.value)
+    assert reason in str(caught.value)
+
+
+def test_otio_object_that_is_not_a_timeline_is_refused(tmp_path):
+    marker_file = tmp_path / "marker.otio"
+    marker_file.write_text(otio.adapters.write_to_string(otio.schema.Marker(name="m")))
+    with pytest.raises(TimelineError, match="holds a Marker, not a timeline"):
+        read_timeline(marker_file)
+
+
+def test_missing_timeline_file_and_unknown_suffix(tmp_path):
+    with pytest.raises(TimelineNotFoundError) as caught:
+        read_timeline(tmp_path / "nope.otio")
+    assert isinstance(caught.value, FileNotFoundError)
+    unknown = tmp_path / "cut.aaf"
+    unknown.write_text("x")
+    with pytest.raises(AdapterNotAvailableError, match=r"'\.aaf'.*works: \.otio"):
+        read_timeline(unknown)
+
+
+def test_missing_adapter_names_what_works(tmp_path, monkeypatch):
+    edl = tmp_path / "cut.edl"
+    edl.write_text((FIXTURES / "chase_scene.edl").read_text())
+    installed = [n for n in otio.adapters.available_adapter_names() if n != "cmx_3600"]
+    monkeypatch.setattr(otio.adapters, "available_adapter_names", lambda: installed)
+    assert ".edl" not in available_formats()
+    with pytest.raises(AdapterNotAvailableError) as caught:
+        read_timeline(edl)
+    message = str(caught.value)
+    assert "otio-cmx3600-adapter" in message and ".otio (otio_json)" in message and ".edl (" not in message
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("warp_zero.otio", "time_scalar 0"), ("warp_negative.otio", "-1.0"), ("warp_nan.otio", "nan"),
+     ("warp_infinite.otio", "inf")],
+)
+def test_bad_time_warps_name_clip_and_value(name, value):
+    timeline = read_timeline(FIXTURES / name)
+    with pytest.raises(InvalidTimeWarpError) as caught:
+        list_segments(timeline)
+    message = str(caught.value)
+    assert value in message
+    assert "clip '" in message and ".mov'" in message
+    if name == "warp_negative.otio":
+        assert "reverse playback" in message and "not supported yet" in message
+    (segment,) = list_segments(timeline, check_time_warps=False)
+    with pytest.raises(InvalidTimeWarpError):
+        time_map(segment)
+
+
+def test_nan_file_is_hand_written_because_otio_json_spells_it_bare():
+    text = (FIXTURES / "warp_nan.otio").read_text()
+    assert '"time_scalar": NaN' in text
+    with pytest.raises(ValueError):
+        json.loads(text, parse_constant=lambda name: (_ for _ in ()).throw(ValueError(name)))
+
+
+def test_missing_media_listed_and_required():
+    timeline = read_timeline(FIXTURES / "missing_media.otio")
+    (missing,) = check_media(timeline)
+    assert missing.clip_name == "LOST_C001.mov"
+    assert missing.local_path == Path("/nonexistent/chronoscope-test/LOST_C001.mov")
+    with pytest.raises(MediaNotFoundError) as caught:
+        require_media(timeline)
+    assert "LOST_C001.mov" in str(caught.value)
+    assert "/nonexistent/chronoscope-test/LOST_C001.mov" in str(caught.value)
+    assert isinstance(caught.value, FileNotFoundError)
+
+
+def test_check_media_with_real_files_and_path_map(tmp_path, sample_clip):
+    timeline = read_timeline(RESOLVE)
+    before = {m.clip_name for m in check_media(timeline)}
+    assert "A001_C003.mov" in before and "B001.mov" in before
+    footage = tmp_path / "footage"
+    for relative in ["Day 1/A001_C003.mov", "Day 1/A002_C001.mov", "Day 2/B001.mov"]:
+        target = footage / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(sample_clip.read_bytes())
+    path_map = PathMap.from_pairs({"/Volumes/Footage": str(footage), "C:\\Footage": str(footage)})
+    after = check_media(timeline, path_map=path_map)
+    assert {m.clip_name for m in after} == {"A003_C007.mov", "A004_C002.mov", "overlay v2.mov", "broll.mov"}
+    unc = next(m for m in after if m.clip_name == "broll.mov")
+    assert unc.local_path is None and "Windows path" in unc.reason
+    with pytest.raises(MediaNotFoundError, match=r"and 3 more"):
+        require_media(timeline, path_map=path_map)
+
+
+def test_relative_media_resolves_against_base_dir(tmp_path, sample_clip):
+    clip = otio.schema.Clip(
+        name="rel",
+        media_reference=otio.schema.ExternalReference(target_url="media/rel.mp4"),
+        source_range=otio.opentime.TimeRange(
+            otio.opentime.RationalTime(0, 24), otio.opentime.RationalTime(5, 24)
+        ),
+    )
+    path = tmp_path / "cut.otio"
+    write_timeline(otio.schema.Timeline(tracks=[otio.schema.Track(children=[clip])]), path)
+    (tmp_path / "media").mkdir()
+    (tmp_path / "media" / "rel.mp4").write_bytes(sample_clip.read_bytes())
+    timeline = read_timeline(path)
+    assert check_media(timeline, base_dir=path.parent) == []
+    assert list_segments(timeline, base_dir=path.parent)[0].media_path == tmp_path / "media" / "rel.mp4"
+
+
+def test_all_errors_are_chronoscope_errors():
+    assert issubclass(TimelineNotFoundError, ChronoscopeError)
+    assert issubclass(InvalidTimeWarpError, TimelineError)
+
+
+def _bundle_source(tmp_path: Path, sample_clip: Path) -> otio.schema.Timeline:
+    media = tmp_path / "source" / "hug.mp4"
+    media.parent.mkdir()
+    media.write_bytes(sample_clip.read_bytes())
+    clip = otio.schema.Clip(
+        name="hug",
+        media_reference=otio.schema.ExternalReference(target_url=media.as_uri()),
+        source_range=otio.opentime.TimeRange(
+            otio.opentime.RationalTime(0, 24), otio.opentime.RationalTime(10, 24)
+        ),
+    )
+    clip.effects.append(otio.schema.LinearTimeWarp(time_scalar=0.5))
+    return otio.schema.Timeline(name="bundle", tracks=[otio.schema.Track(name="V1", children=[clip])])
+
+
+def test_otiod_bundle_round_trip_finds_its_media(tmp_path, sample_clip):
+    bundle = write_timeline(_bundle_source(tmp_path, sample_clip), tmp_path / "cut.otiod")
+    assert (bundle / "media" / "hug.mp4").is_file()
+    timeline = read_timeline(bundle)
+    (segment,) = list_segments(timeline, base_dir=media_base_dir(bundle))
+    assert segment.time_scalar == Fraction(1, 2)
+    assert check_media(timeline, base_dir=media_base_dir(bundle)) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.otiod", "source"]
+
+
+def test_otioz_bundle_reads_and_extracts(tmp_path, sample_clip):
+    bundle = write_timeline(_bundle_source(tmp_path, sample_clip), tmp_path / "cut.otioz")
+    (segment,) = list_segments(read_timeline(bundle))
+    assert segment.target_url == "media/hug.mp4"
+    folder = tmp_path / "unpacked"
+    folder.mkdir()
+    timeline = read_timeline(bundle, adapter_args={"extract_to_directory": str(folder)})
+    assert check_media(timeline, base_dir=media_base_dir(bundle, extracted_to=folder)) == []
+
+
+def test_fcpx_xml_through_adapter():
+    segments = list_segments(read_timeline(FIXTURES / "chase_scene.fcpxml"))
+    assert [(s.clip_name, s.record_start_frames, s.record_frames) for s in segments] == [
+        ("A001_C003", 0, 48), ("B001", 72, 48)
+    ]
+    assert segments[0].timeline_rate == 24
+    assert segments[0].source_start_frames == 86424
+    assert segments[0].media_path == Path("/Volumes/Footage/Day 1/A001_C003.mov")
+    assert segments[1].media.decoded == "C:/Footage/Day 2/B001.mov"
+
+
+def test_fcpx_xml_at_ntsc_rate_is_refused_rather_than_mistimed():
+    # The adapter alone reads this 23.976 file at 23 fps: 46 frames where the clip has 48.
+    raw = otio.adapters.read_from_file(str(FIXTURES / "chase_scene_2398.fcpxml"))
+    clip = next(iter(raw.find_clips()))
+    assert clip.source_range.duration.value == 46
+    with pytest.raises(TimelineError, match="24000/1001 fps, which the installed fcpx_xml adapter truncates"):
+        read_timeline(FIXTURES / "chase_scene_2398.fcpxml")
