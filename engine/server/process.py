@@ -1,0 +1,281 @@
+"""One engine per user: find it, run it in the foreground, start it in the background, stop it.
+
+The connection file says where an engine is; it is believed only when its pid lives and the
+engine answers ``ping`` on the control channel. A file that fails either test is stale and is
+replaced. On POSIX a running engine also holds an exclusive lock on ``engine.lock`` in the
+runtime folder, so that two engines started at the same moment cannot both serve.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from engine.errors import (
+    ChronoscopeError,
+    ConnectionFileError,
+    EngineAlreadyRunningError,
+    EngineNotRunningError,
+    EngineTimeoutError,
+)
+from engine.places import places
+from engine.server.client import EngineClient
+from engine.server.connection import (
+    LOCK_FILE_NAME,
+    ConnectionInfo,
+    connection_file_path,
+    ensure_private_dir,
+    pid_alive,
+    read_connection_file,
+    remove_connection_file,
+    remove_ipc_files,
+)
+
+if TYPE_CHECKING:
+    from engine.server.server import EngineConfig
+
+log = logging.getLogger(__name__)
+
+LOG_FILE_NAME = "engine.log"
+_spawned: dict[int, subprocess.Popen] = {}
+
+
+def engine_log_path() -> Path:
+    return places().log_dir / LOG_FILE_NAME
+
+
+def _alive(pid: int) -> bool:
+    child = _spawned.get(pid)
+    if child is not None:
+        return child.poll() is None
+    return pid_alive(pid)
+
+
+def find_running_engine(connection_file: Path | None = None, timeout_s: float = 2.0) -> ConnectionInfo | None:
+    """The connection of a live engine that answers ``ping``, or None."""
+    try:
+        connection = read_connection_file(connection_file)
+    except EngineNotRunningError:
+        return None
+    except ConnectionFileError as error:
+        log.warning("%s; treating it as stale", error)
+        return None
+    if not _alive(connection.pid):
+        return None
+    try:
+        with EngineClient(connection) as client:
+            client.ping(timeout_s=timeout_s)
+    except ChronoscopeError as error:
+        log.warning("engine pid %d named in the connection file does not answer: %s", connection.pid, error)
+        return None
+    return connection
+
+
+def clear_stale_connection(connection_file: Path | None = None) -> None:
+    """Remove a connection file (and its socket files) whose engine is gone or silent."""
+    path = Path(connection_file) if connection_file else connection_file_path()
+    try:
+        stale = read_connection_file(path)
+    except EngineNotRunningError:
+        return
+    except ConnectionFileError:
+        stale = None
+    log.warning("replacing stale connection file %s%s", path, f" (pid {stale.pid})" if stale else "")
+    if stale is not None:
+        remove_ipc_files(stale, remove_dir=bool(stale.ipc_dir))
+    remove_connection_file(path)
+
+
+@contextlib.contextmanager
+def instance_lock(runtime_dir: Path) -> Iterator[None]:
+    """Hold this user's engine lock; ``EngineAlreadyRunningError`` when another engine holds it."""
+    if os.name == "nt":
+        yield
+        return
+    import fcntl
+
+    path = ensure_private_dir(runtime_dir) / LOCK_FILE_NAME
+    handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise EngineAlreadyRunningError(
+                f"another engine holds {path}; see `chronoscope engine status`, or stop it first"
+            ) from None
+        yield
+    finally:
+        os.close(handle)
+
+
+def engine_lock_held(runtime_dir: Path) -> bool | None:
+    """Whether a live engine holds the lock in ``runtime_dir`` (None where locks are not used)."""
+    if os.name == "nt":
+        return None
+    import fcntl
+
+    try:
+        handle = os.open(Path(runtime_dir) / LOCK_FILE_NAME, os.O_RDWR)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(handle)
+    return False
+
+
+def run_engine(config: EngineConfig) -> None:
+    """Serve in this process until shut down (``chronoscope engine run``). SIGTERM/SIGINT stop it."""
+    from engine.server.server import Engine
+
+    connection_file = config.connection_file or connection_file_path()
+    config.connection_file = connection_file
+    existing = find_running_engine(connection_file)
+    if existing is not None:
+        raise EngineAlreadyRunningError(
+            f"an engine is already running: pid {existing.pid}, request endpoint {existing.request}; "
+            "stop it first with `chronoscope engine stop`"
+        )
+    with instance_lock(connection_file.parent):
+        clear_stale_connection(connection_file)
+        engine = Engine(config)
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(signum, lambda *_: engine.stop_soon())
+        engine.bind()
+        engine.serve()
+
+
+def _spawn(command: Sequence[str], log_path: Path) -> subprocess.Popen:
+    ensure_private_dir(log_path.parent)
+    cwd = ensure_private_dir(places().runtime_dir)
+    with open(log_path, "ab") as log_stream:
+        options: dict = {"stdin": subprocess.DEVNULL, "stdout": log_stream, "stderr": log_stream, "cwd": cwd}
+        if os.name == "nt":
+            options["creationflags"] = subprocess.DETACHED_PROCESS | subprocess.CREATE_NEW_PROCESS_GROUP
+        else:
+            options["start_new_session"] = True
+        return subprocess.Popen(list(command), **options)
+
+
+def _log_tail(path: Path, lines: int = 8) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def start_engine(
+    *,
+    transport: str | None = None,
+    workers: int | None = None,
+    timeout_s: float = 30.0,
+    connection_file: Path | None = None,
+) -> tuple[ConnectionInfo, bool]:
+    """Start a background engine unless one answers; return its connection and whether it is new."""
+    path = Path(connection_file) if connection_file else connection_file_path()
+    existing = find_running_engine(path)
+    if existing is not None:
+        return existing, False
+    if engine_lock_held(path.parent):
+        raise EngineTimeoutError(
+            f"an engine holds {path.parent / LOCK_FILE_NAME} but does not answer ping; "
+            "stop it with `chronoscope engine stop --force`"
+        )
+    clear_stale_connection(path)
+    log_path = engine_log_path()
+    command = [sys.executable, "-m", "engine.server", "--no-log-file", "--connection-file", str(path)]
+    if transport:
+        command += ["--transport", transport]
+    if workers:
+        command += ["--workers", str(workers)]
+    child = _spawn(command, log_path)
+    _spawned[child.pid] = child
+    log.info("starting engine pid %d; log: %s", child.pid, log_path)
+    deadline_ns = time.monotonic_ns() + int(timeout_s * 1e9)
+    while time.monotonic_ns() < deadline_ns:
+        status = child.poll()
+        if status is not None:
+            winner = find_running_engine(path)
+            if winner is not None:
+                return winner, False
+            raise EngineNotRunningError(
+                f"the engine exited with status {status} while starting; "
+                f"see {log_path}:\n{_log_tail(log_path)}"
+            )
+        with contextlib.suppress(EngineNotRunningError, ConnectionFileError):
+            connection = read_connection_file(path)
+            if connection.pid == child.pid and find_running_engine(path, timeout_s=1.0) is not None:
+                return connection, True
+        time.sleep(0.05)
+    child.terminate()
+    raise EngineTimeoutError(f"the engine did not answer within {timeout_s} s of starting; see {log_path}")
+
+
+def stop_engine(connection_file: Path | None = None, *, timeout_s: float = 10.0, force: bool = False) -> str:
+    """Shut the engine down over the control channel and wait for its process to end.
+
+    Returns what happened: ``"stopped"``, ``"not running"``, ``"stale"`` (file removed) or
+    ``"killed"`` (with ``force``, after it did not answer). A process is terminated only while it
+    holds the engine lock, so a pid reused by an unrelated program after a crash is never touched.
+    """
+    path = Path(connection_file) if connection_file else connection_file_path()
+    try:
+        connection = read_connection_file(path)
+    except EngineNotRunningError:
+        return "not running"
+    except ConnectionFileError:
+        clear_stale_connection(path)
+        return "stale"
+    if not _alive(connection.pid):
+        clear_stale_connection(path)
+        return "stale"
+    outcome = "stopped"
+    try:
+        with EngineClient(connection) as client:
+            client.shutdown(timeout_s=min(timeout_s, 5.0))
+    except (EngineTimeoutError, EngineNotRunningError) as error:
+        if engine_lock_held(path.parent) is False:
+            log.warning("pid %d does not answer and holds no engine lock: not an engine", connection.pid)
+            clear_stale_connection(path)
+            return "stale"
+        if not force:
+            raise EngineTimeoutError(
+                f"engine pid {connection.pid} did not answer shutdown ({error}); "
+                "use `chronoscope engine stop --force` to terminate it"
+            ) from None
+        log.warning("engine pid %d does not answer; terminating it", connection.pid)
+        os.kill(connection.pid, signal.SIGTERM)
+        outcome = "killed"
+    if not _wait_gone(connection.pid, timeout_s):
+        if not force:
+            raise EngineTimeoutError(f"engine pid {connection.pid} still runs {timeout_s} s after shutdown")
+        os.kill(connection.pid, getattr(signal, "SIGKILL", signal.SIGTERM))
+        _wait_gone(connection.pid, timeout_s)
+        outcome = "killed"
+    _spawned.pop(connection.pid, None)
+    if remove_connection_file(path, pid=connection.pid):
+        remove_ipc_files(connection, remove_dir=bool(connection.ipc_dir))
+    return outcome
+
+
+def _wait_gone(pid: int, timeout_s: float) -> bool:
+    deadline_ns = time.monotonic_ns() + int(timeout_s * 1e9)
+    while time.monotonic_ns() < deadline_ns:
+        if not _alive(pid):
+            return True
+        time.sleep(0.05)
+    return not _alive(pid)

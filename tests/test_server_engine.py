@@ -1,0 +1,448 @@
+"""A real engine on a thread, talked to over real ZeroMQ sockets (inproc://, tcp on 127.0.0.1, ipc://)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import stat
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zmq
+
+from engine.errors import (
+    CapabilityNotAvailableError,
+    EngineRequestError,
+    EngineTimeoutError,
+    JobCancelledError,
+    JobNotFoundError,
+    MessageRefusedError,
+    UnsupportedOptionError,
+)
+from engine.interp.base import SynthesisResult, Synthesizer, available_backends, register_backend
+from engine.server import protocol
+from engine.server.client import EngineClient
+from engine.server.connection import ConnectionInfo, read_connection_file
+from engine.server.handlers import Handler
+from engine.server.protocol import DELIMITER, Limits, Session
+from engine.server.server import Engine, EngineConfig
+
+SMALL_LIMITS = Limits(max_json_bytes=64 * 1024, max_buffer_bytes=2 * 1024 * 1024)
+
+
+class LinearMix(Synthesizer):
+    """A test backend with an exact answer: (1 - t) * frame0 + t * frame1, risk 0.25 everywhere."""
+
+    NAME = "test-linear-mix"
+
+    def synthesize(self, frame0, frame1, t):
+        weight = float(t)
+        mixed = frame0.astype(np.float64) * (1 - weight) + frame1.astype(np.float64) * weight
+        return SynthesisResult(
+            np.rint(mixed).astype(frame0.dtype),
+            np.full(frame0.shape[:2], 0.25, np.float32),
+            self.NAME,
+            ["mixed"],
+        )
+
+
+register_backend(LinearMix)
+
+
+def counting_job(message):
+    """A ``retime`` stand-in: ``steps`` steps of ``step_s`` each, cancellable between steps."""
+    steps = message.content.get("steps")
+    if not isinstance(steps, int) or steps < 1:
+        raise UnsupportedOptionError(f"steps = {steps!r}; give a whole number of at least 1")
+    step_s = float(message.content.get("step_s", 0.0))
+    fail_at = message.content.get("fail_at")
+
+    def work(context):
+        for step in range(steps):
+            if step == fail_at:
+                raise UnsupportedOptionError(f"step {step} cannot be done")
+            if context.token.wait(step_s):
+                context.check_cancelled()
+            context.progress(step + 1, steps, f"step {step + 1}")
+        context.log("all steps done")
+        return {"steps_done": steps}
+
+    return work
+
+
+@pytest.fixture
+def zmq_context():
+    context = zmq.Context()
+    yield context
+    context.destroy(linger=0)
+
+
+def _start_engine(zmq_context, **config) -> Engine:
+    engine = Engine(
+        EngineConfig(**{"transport": "inproc", "limits": SMALL_LIMITS, **config}), context=zmq_context
+    )
+    engine.registry.register(Handler("retime", job=counting_job))
+    engine.start()
+    return engine
+
+
+@pytest.fixture
+def engine(zmq_context):
+    engine = _start_engine(zmq_context)
+    yield engine
+    engine.stop()
+    assert engine.wait_stopped(5), "engine did not stop"
+
+
+@pytest.fixture
+def client(engine, zmq_context):
+    with EngineClient(engine.connection, context=zmq_context, limits=SMALL_LIMITS) as client:
+        yield client
+
+
+def test_ping_answers_on_the_control_channel(client):
+    pong = client.ping()
+    assert pong["pid"] == os.getpid()
+    assert pong["protocol_version"] == protocol.PROTOCOL_VERSION
+    assert client.request("ping").content["status"] == "ok"  # also on the request channel
+
+
+def test_info_describes_the_engine(client):
+    info = client.info()
+    assert info["pid"] == os.getpid()
+    assert info["transport"] == "inproc"
+    assert set(info["endpoints"]) == {"request", "control", "events"}
+    assert "CPUExecutionProvider" in info["execution_providers"]
+    assert "test-linear-mix" in info["synthesis_backends"]
+    assert info["capabilities"] == {
+        "available": ["retime", "synthesize"],
+        "missing": ["detect_speed", "render_timeline"],
+    }
+    assert info["jobs"]["workers"] == 2
+    assert info["models_loaded"] == []
+
+
+@pytest.mark.parametrize(("dtype", "high"), [(np.uint8, 200), (np.uint16, 60000)])
+def test_synthesize_round_trip_with_buffers(client, dtype, high):
+    frame0 = np.zeros((48, 64, 3), dtype)
+    frame1 = np.full((48, 64, 3), high, dtype)
+    frame1[10:20, 5:9] = 0
+    results = client.synthesize(frame0, frame1, [0.5, "1/4"], backend="test-linear-mix")
+
+    assert [r.frame.dtype for r in results] == [np.dtype(dtype)] * 2
+    assert results[0].frame.shape == (48, 64, 3)
+    assert results[0].frame[0, 0, 0] == high // 2
+    assert results[1].frame[0, 0, 0] == round(high / 4)
+    assert results[0].frame[15, 6, 1] == 0
+    assert results[0].risk.dtype == np.float32 and results[0].risk.shape == (48, 64)
+    assert np.all(results[0].risk == 0.25)
+    assert results[0].notes == ["mixed"]
+    loaded = client.info()["models_loaded"]
+    assert loaded == [{"name": "test-linear-mix", "options": {}, "execution_provider": "CPU"}]
+
+
+def test_synthesize_with_the_shipped_blend_backend(client):
+    if "blend" not in available_backends():
+        pytest.skip("engine.interp does not register 'blend' in this checkout")
+    frame0 = np.zeros((32, 40, 3), np.uint8)
+    frame1 = np.full((32, 40, 3), 100, np.uint8)
+    (result,) = client.synthesize(frame0, frame1, [0.5], backend="blend")
+    assert abs(int(result.frame[16, 20, 0]) - 50) <= 1
+
+
+def test_synthesize_errors_are_replies_and_the_engine_keeps_serving(client):
+    frame = np.zeros((8, 8, 3), np.uint8)
+    with pytest.raises(UnsupportedOptionError, match="available: .*test-linear-mix"):
+        client.synthesize(frame, frame, [0.5], backend="no-such-backend")
+    with pytest.raises(UnsupportedOptionError, match="outside"):
+        client.synthesize(frame, frame, [1.5], backend="test-linear-mix")
+    with pytest.raises(UnsupportedOptionError, match="same shape"):
+        client.synthesize(frame, np.zeros((8, 9, 3), np.uint8), [0.5], backend="test-linear-mix")
+    bad = {
+        "backend": "test-linear-mix",
+        "times": [0.5],
+        "frame0": {"buffer": 0, "shape": [2], "dtype": "int64"},
+    }
+    with pytest.raises(UnsupportedOptionError, match="dtype 'int64' is not allowed"):
+        client.request("synthesize", bad, buffers=[b"\0" * 16])
+    assert client.ping()["pid"] == os.getpid()
+
+
+def test_missing_capability_is_a_clear_error(client):
+    with pytest.raises(
+        CapabilityNotAvailableError, match="detect_speed is not available in this engine build"
+    ):
+        client.request("detect_speed", {"clip": {}})
+
+
+def test_job_runs_with_progress_status_and_result_events(client):
+    events = []
+    result = client.run_job("retime", {"steps": 4, "step_s": 0.06}, on_event=events.append, timeout_s=10)
+    assert result == {"steps_done": 4}
+    kinds = [event.msg_type for event in events]
+    states = [event.content["state"] for event in events if event.msg_type == "status"]
+    assert states == ["queued", "running", "done"]
+    progress = [event.content["done"] for event in events if event.msg_type == "progress"]
+    assert progress == sorted(progress) and progress[-1] == 4
+    assert "result" in kinds and "log" in kinds
+    assert kinds.index("result") < len(kinds) - 1  # the final status comes last
+    status = client.job_status(events[0].content["job_id"])
+    assert status["state"] == "done" and status["progress"]["done"] == 4
+
+
+def test_control_ping_answers_while_a_long_job_runs_and_cancel_stops_it(client):
+    job_id = "long-job-0001"
+    client.subscribe(job_id)
+    assert client.submit("retime", {"steps": 500, "step_s": 0.02}, job_id=job_id) == job_id
+    deadline = time.monotonic() + 5
+    while client.job_status(job_id)["progress"]["done"] < 2:
+        assert time.monotonic() < deadline, "job made no progress"
+        time.sleep(0.02)
+    started = time.monotonic()
+    client.ping(timeout_s=1.0)
+    assert time.monotonic() - started < 0.5
+    assert client.cancel(job_id)["job_id"] == job_id
+    with pytest.raises(JobCancelledError):
+        client.wait_for_job(job_id, timeout_s=5)
+    status = client.job_status(job_id)
+    assert status["state"] == "cancelled"
+    assert status["progress"]["done"] < 500
+
+
+def test_a_queued_job_cancelled_never_starts(engine, client):
+    blockers = [client.submit("retime", {"steps": 200, "step_s": 0.02}) for _ in range(engine.config.workers)]
+    queued = client.submit("retime", {"steps": 1})
+    assert client.job_status(queued)["state"] == "queued"
+    assert client.cancel(queued)["state"] == "cancelled"
+    for job_id in blockers:
+        client.cancel(job_id)
+    for job_id in blockers:
+        with pytest.raises(JobCancelledError):
+            client.wait_for_job(job_id, timeout_s=5)
+    assert client.job_status(queued)["started"] is None
+
+
+def test_a_failing_job_reports_its_error(client):
+    with pytest.raises(UnsupportedOptionError, match="step 2 cannot be done"):
+        client.run_job("retime", {"steps": 5, "fail_at": 2}, timeout_s=10)
+
+
+@pytest.mark.allow_error_log
+def test_a_crashing_job_is_reported_and_the_workers_serve_on(engine, client):
+    def crash(message):
+        def work(context):
+            raise RuntimeError("bug in the job")
+
+        return work
+
+    def not_json(message):
+        return lambda context: {"value": object()}
+
+    engine.registry.register(Handler("render_timeline", job=crash))
+    engine.registry.register(Handler("detect_speed", job=not_json))
+    with pytest.raises(EngineRequestError, match="RuntimeError: internal error: bug in the job"):
+        client.run_job("render_timeline", {}, timeout_s=10)
+    with pytest.raises(EngineRequestError, match="TypeError"):
+        client.run_job("detect_speed", {}, timeout_s=10)
+    for _ in range(engine.config.workers + 1):
+        assert client.run_job("retime", {"steps": 1}, timeout_s=10) == {"steps_done": 1}
+
+
+def test_job_requests_are_validated_before_queueing(client):
+    with pytest.raises(UnsupportedOptionError, match="steps = 0"):
+        client.submit("retime", {"steps": 0})
+    with pytest.raises(UnsupportedOptionError, match="job id 'x y' is not usable"):
+        client.submit("retime", {"steps": 1}, job_id="x y")
+    with pytest.raises(JobNotFoundError, match="no job 'nope-nope'"):
+        client.job_status("nope-nope")
+
+
+# --------------------------------------------------------------------- refusals over real sockets
+
+
+@pytest.fixture
+def raw(engine, zmq_context):
+    """A bare DEALER on the request socket, and a session with the engine's key to read answers."""
+    socket = zmq_context.socket(zmq.DEALER)
+    socket.setsockopt(zmq.LINGER, 0)
+    socket.connect(engine.connection.request)
+    yield socket, Session(engine.key)
+    socket.close()
+
+
+def _answer(socket, session, timeout_ms=2000):
+    assert socket.poll(timeout_ms), "the engine sent no answer"
+    return session.deserialize(socket.recv_multipart())
+
+
+def _signed_frames(session, header_changes=None, content=b"{}"):
+    header = {**session.new_header("ping").to_dict(), **(header_changes or {})}
+    header_bytes = json.dumps(header).encode()
+    return [DELIMITER, session.sign([header_bytes, content]), header_bytes, content]
+
+
+REFUSALS = {
+    "unsigned": lambda s: [DELIMITER, b"", *_signed_frames(s)[2:]],
+    "invalid signature": lambda s: Session("ee" * 32).serialize(Session("ee" * 32).message("ping")),
+    "oversized": lambda s: s.serialize(s.message("ping", {"pad": "x" * 70_000})),
+    "malformed": lambda s: _signed_frames(s, content=b'{"unterminated": '),
+    "wrong protocol version": lambda s: _signed_frames(s, {"version": "9.0"}),
+    "unknown message type": lambda s: _signed_frames(s, {"msg_type": "make_coffee"}),
+}
+
+
+@pytest.mark.parametrize("reason", sorted(REFUSALS))
+def test_refused_messages_get_a_reason_and_the_engine_keeps_serving(raw, client, caplog, reason):
+    socket, session = raw
+    with caplog.at_level(logging.WARNING, logger="engine.server.server"):
+        socket.send_multipart(REFUSALS[reason](session))
+        answer = _answer(socket, session)
+    assert answer.msg_type == "refused"
+    assert answer.content["reason"] == reason
+    assert answer.content["status"] == "error"
+    assert any(
+        reason in record.getMessage() for record in caplog.records if record.levelno == logging.WARNING
+    )
+    assert client.ping()["pid"] == os.getpid()
+    assert client.info()["pid"] == os.getpid()
+
+
+def test_replayed_request_is_refused_as_duplicate(raw, client):
+    socket, session = raw
+    frames = session.serialize(session.message("ping"))
+    socket.send_multipart(frames)
+    first = _answer(socket, session)
+    assert first.msg_type == "ping_reply"
+    socket.send_multipart(frames)
+    second = _answer(socket, session)
+    assert (second.msg_type, second.content["reason"]) == ("refused", "duplicate")
+    assert client.ping()["pid"] == os.getpid()
+
+
+def test_oversized_buffers_are_refused(raw):
+    socket, session = raw
+    socket.send_multipart(
+        session.serialize(session.message("synthesize", buffers=[b"\0" * (3 * 1024 * 1024)]))
+    )
+    answer = _answer(socket, session)
+    assert answer.content["reason"] == "oversized"
+    assert "limit is 2097152" in answer.content["evalue"]
+
+
+def test_garbage_without_delimiter_is_dropped_and_the_engine_keeps_serving(raw, client, caplog):
+    socket, session = raw
+    with caplog.at_level(logging.WARNING, logger="engine.server.server"):
+        socket.send_multipart([b"\xff\xfe garbage", b"more"])
+        assert not socket.poll(200)
+    assert "malformed" in caplog.text
+    assert client.ping()["pid"] == os.getpid()
+
+
+def test_control_channel_refuses_request_types(engine, zmq_context):
+    socket = zmq_context.socket(zmq.DEALER)
+    socket.setsockopt(zmq.LINGER, 0)
+    socket.connect(engine.connection.control)
+    session = Session(engine.key)
+    try:
+        socket.send_multipart(session.serialize(session.message("synthesize")))
+        answer = _answer(socket, session)
+    finally:
+        socket.close()
+    assert answer.content["reason"] == "unknown message type"
+    assert "accepted: cancel, ping, shutdown" in answer.content["evalue"]
+
+
+def test_client_with_a_wrong_key_times_out_and_says_why(engine, zmq_context):
+    wrong = ConnectionInfo(**{**engine.connection.to_dict(), "key": "00" * 32})
+    with EngineClient(wrong, context=zmq_context) as client:
+        with pytest.raises(EngineTimeoutError, match="invalid signature"):
+            client.ping(timeout_s=0.5)
+
+
+def test_a_refusal_without_parent_is_raised_to_the_client(engine, zmq_context):
+    with EngineClient(engine.connection, context=zmq_context) as client:
+        with pytest.raises(MessageRefusedError, match="oversized"):
+            client.request("ping", {"pad": "x" * 70_000})
+
+
+# --------------------------------------------------------------------- transports and the connection file
+
+
+def test_tcp_transport_binds_random_local_ports(zmq_context):
+    engine = _start_engine(zmq_context, transport="tcp")
+    try:
+        endpoints = engine.connection.endpoints()
+        assert all(endpoint.startswith("tcp://127.0.0.1:") for endpoint in endpoints.values())
+        assert len(set(endpoints.values())) == 3
+        with EngineClient(engine.connection, context=zmq_context) as client:
+            assert client.ping()["pid"] == os.getpid()
+            frame = np.full((16, 16, 4), 80, np.uint8)
+            (result,) = client.synthesize(frame, frame * 0, [0.25], backend="test-linear-mix")
+            assert result.frame[3, 3, 3] == 60
+    finally:
+        engine.stop()
+    assert engine.wait_stopped(5)
+
+
+def test_connection_file_is_private_and_removed_at_shutdown(zmq_context, tmp_path):
+    path = tmp_path / "runtime" / "engine.json"
+    engine = _start_engine(
+        zmq_context, transport="ipc", connection_file=path, runtime_dir=tmp_path / "runtime"
+    )
+    try:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        stored = read_connection_file(path)
+        assert stored == engine.connection
+        assert len(stored.key) == 64 and int(stored.key, 16) >= 0
+        assert stored.request.startswith(f"ipc://{tmp_path}/runtime/")
+        with EngineClient.connect(path, context=zmq_context) as client:
+            assert client.ping()["pid"] == os.getpid()
+    finally:
+        engine.stop()
+    assert engine.wait_stopped(5)
+    assert not path.exists()
+    assert not any(Path(e[len("ipc://") :]).exists() for e in stored.endpoints().values())
+
+
+def test_long_runtime_dir_falls_back_to_a_short_socket_dir(zmq_context, tmp_path, caplog):
+    runtime_dir = tmp_path / ("r" * 60) / ("u" * 60)
+    with caplog.at_level(logging.WARNING):
+        engine = _start_engine(zmq_context, transport="ipc", runtime_dir=runtime_dir)
+    try:
+        socket_dir = Path(engine.connection.ipc_dir)
+        assert len(engine.connection.request) - len("ipc://") <= 107
+        assert stat.S_IMODE(socket_dir.stat().st_mode) == 0o700
+        assert "too long for Unix sockets" in caplog.text
+        with EngineClient(engine.connection, context=zmq_context) as client:
+            assert client.ping()["pid"] == os.getpid()
+            assert any("too long for ipc" in warning for warning in client.info()["warnings"])
+    finally:
+        engine.stop()
+    assert engine.wait_stopped(5)
+    assert not socket_dir.exists()
+
+
+def test_request_to_no_engine_times_out(zmq_context):
+    nobody = ConnectionInfo(
+        transport="inproc",
+        request="inproc://nobody-req",
+        control="inproc://nobody-ctl",
+        events="inproc://nobody-evt",
+        key="11" * 32,
+        pid=1,
+    )
+    with EngineClient(nobody, context=zmq_context) as client:
+        started = time.monotonic()
+        with pytest.raises(EngineTimeoutError, match="did not answer ping within 0.2 s"):
+            client.ping(timeout_s=0.2)
+        assert time.monotonic() - started < 1.0
+
+
+def test_shutdown_request_stops_the_engine(zmq_context):
+    engine = _start_engine(zmq_context)
+    with EngineClient(engine.connection, context=zmq_context) as client:
+        assert client.shutdown()["stopping"] is True
+    assert engine.wait_stopped(5)

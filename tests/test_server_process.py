@@ -1,0 +1,185 @@
+"""A real background engine process over ipc://, started, inspected and stopped through
+``chronoscope engine`` and the client library; stale connection files; one engine per user."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import stat
+import subprocess
+import sys
+
+import pytest
+
+from engine.commands import engine_cmd
+from engine.errors import EngineTimeoutError
+from engine.server.client import EngineClient, ensure_engine_running
+from engine.server.connection import ConnectionInfo, connection_file_path, pid_alive, write_connection_file
+from engine.server.process import find_running_engine, start_engine, stop_engine
+
+pytestmark = pytest.mark.skipif(os.name == "nt", reason="ipc:// and the POSIX process checks")
+
+
+def chronoscope_engine(*argv: str) -> int:
+    """``chronoscope engine ...`` through the command module (without every other subcommand)."""
+    parser = argparse.ArgumentParser(prog="chronoscope engine")
+    engine_cmd.configure(parser)
+    return engine_cmd.run(parser.parse_args(list(argv)))
+
+
+@pytest.fixture
+def stopped_at_end():
+    """Make sure no engine process outlives the test, whatever it asserted."""
+    yield
+    stop_engine(timeout_s=5, force=True)
+
+
+def _json_output(capsys) -> dict:
+    return json.loads(capsys.readouterr().out)
+
+
+def test_start_status_stop_through_the_cli(capsys, stopped_at_end, isolated_places):
+    assert chronoscope_engine("start", "--json") == 0
+    started = _json_output(capsys)
+    assert started["started"] is True and started["transport"] == "ipc"
+    assert "key" not in started
+    path = connection_file_path()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert started["pid"] != os.getpid() and pid_alive(started["pid"])
+
+    assert chronoscope_engine("start", "--json") == 0
+    again = _json_output(capsys)
+    assert again["started"] is False and again["pid"] == started["pid"]
+
+    assert chronoscope_engine("status", "--json") == 0
+    status = _json_output(capsys)
+    assert status["running"] is True and status["pid"] == started["pid"]
+    assert status["endpoints"]["request"].startswith(f"ipc://{isolated_places}")
+    assert "CPUExecutionProvider" in status["execution_providers"]
+    assert status["capabilities"]["missing"] == ["detect_speed", "render_timeline", "retime"]
+
+    with EngineClient.connect() as client:
+        assert client.ping()["pid"] == started["pid"]
+
+    assert chronoscope_engine("stop") == 0
+    assert capsys.readouterr().out.strip() == "engine stopped"
+    assert not path.exists()
+    assert not pid_alive(started["pid"])
+    assert chronoscope_engine("status") == engine_cmd.EXIT_NOT_RUNNING
+    assert capsys.readouterr().out.strip() == "no engine is running"
+    assert "engine stopped" in (isolated_places / "log" / "engine.log").read_text()
+
+
+def test_second_foreground_engine_is_refused_and_client_starts_one_on_demand(stopped_at_end):
+    client = ensure_engine_running(timeout_s=30)
+    try:
+        first_pid = client.ping()["pid"]
+    finally:
+        client.close()
+    second = subprocess.run(
+        [sys.executable, "-m", "engine.server", "--no-log-file"], capture_output=True, text=True, timeout=60
+    )
+    assert second.returncode == 2
+    assert f"an engine is already running: pid {first_pid}" in second.stderr
+    assert find_running_engine().pid == first_pid
+    assert stop_engine() == "stopped"
+
+
+def test_stale_connection_file_with_a_dead_pid_is_replaced(capsys, stopped_at_end):
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    dead_pid = int(dead.stdout)
+    runtime = connection_file_path().parent
+    stale = ConnectionInfo(
+        transport="ipc",
+        request=f"ipc://{runtime}/gone-req",
+        control=f"ipc://{runtime}/gone-ctl",
+        events=f"ipc://{runtime}/gone-evt",
+        key="22" * 32,
+        pid=dead_pid,
+    )
+    write_connection_file(stale)
+    assert find_running_engine() is None
+    assert chronoscope_engine("status") == engine_cmd.EXIT_NOT_RUNNING
+    capsys.readouterr()
+
+    assert chronoscope_engine("start", "--json") == 0
+    fresh = _json_output(capsys)
+    assert fresh["started"] is True and fresh["pid"] != dead_pid
+    assert chronoscope_engine("stop") == 0
+
+
+def _silent_connection(pid: int) -> None:
+    runtime = connection_file_path().parent
+    write_connection_file(
+        ConnectionInfo(
+            transport="ipc",
+            request=f"ipc://{runtime}/silent-req",
+            control=f"ipc://{runtime}/silent-ctl",
+            events=f"ipc://{runtime}/silent-evt",
+            key="33" * 32,
+            pid=pid,
+        )
+    )
+
+
+def test_unrelated_process_behind_a_connection_file_is_stale_and_never_killed(capsys):
+    unrelated = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        _silent_connection(unrelated.pid)
+        assert find_running_engine(timeout_s=0.3) is None
+        assert chronoscope_engine("stop", "--force", "--timeout-s", "0.5") == 0
+        assert "stale connection file" in capsys.readouterr().out
+        assert unrelated.poll() is None
+        assert not connection_file_path().exists()
+    finally:
+        unrelated.kill()
+        unrelated.wait()
+
+
+HUNG_ENGINE = """
+import fcntl, os, sys, time
+handle = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
+fcntl.flock(handle, fcntl.LOCK_EX)
+print("locked", flush=True)
+time.sleep(60)
+"""
+
+
+def test_hung_engine_holding_the_lock_is_refused_then_terminated_with_force(capsys):
+    lock = connection_file_path().parent / "engine.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    hung = subprocess.Popen([sys.executable, "-c", HUNG_ENGINE, str(lock)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert hung.stdout.readline().strip() == "locked"
+        _silent_connection(hung.pid)
+        with pytest.raises(EngineTimeoutError, match="does not answer ping"):
+            start_engine(timeout_s=5)
+        with pytest.raises(EngineTimeoutError, match="--force"):
+            stop_engine(timeout_s=0.3)
+        assert hung.poll() is None
+        assert chronoscope_engine("stop", "--force", "--timeout-s", "0.5") == 0
+        assert capsys.readouterr().out.strip() == "engine did not answer and was terminated"
+        assert hung.wait(timeout=5) is not None
+        assert not connection_file_path().exists()
+    finally:
+        hung.kill()
+        hung.wait()
+
+
+def test_stop_without_an_engine_says_so(capsys):
+    assert chronoscope_engine("stop") == 0
+    assert capsys.readouterr().out.strip() == "no engine is running"
+
+
+def test_the_chronoscope_command_routes_to_engine(monkeypatch, capsys):
+    from engine import cli
+
+    monkeypatch.setattr(cli, "COMMAND_MODULES", ["engine.commands.engine_cmd"])
+    assert cli.main(["engine", "status", "--json"]) == engine_cmd.EXIT_NOT_RUNNING
+    assert json.loads(capsys.readouterr().out)["running"] is False
+    with pytest.raises(SystemExit):
+        cli.main(["engine", "start", "--workers", "0"])
+    assert "0 is below 1" in capsys.readouterr().err
