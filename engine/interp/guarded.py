@@ -1,0 +1,89 @@
+"""Guards around any backend: no synthesis across a scene cut, none needed between duplicates.
+
+``GuardedSynthesizer(backend)`` is what callers (server, CLI, retime) should use: it validates the
+pair, then
+
+- across a scene cut (``engine.interp.scenecut``) it falls back to ``nearest``, says so in
+  ``result.notes`` and logs a WARNING: a blend or a warp across a cut is never right;
+- for a duplicate pair (``engine.interp.duplicates``) it returns the nearer frame without running
+  the backend: the pictures are the same, so synthesis could only add artefacts;
+- otherwise it runs the backend.
+
+The guards are measured once per pair, so ``synthesize_many`` costs one check for all times.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+
+from engine.interp.base import SynthesisResult, Synthesizer, Time, check_frame_pair
+from engine.interp.duplicates import is_duplicate_pair
+from engine.interp.scenecut import scene_cut_score
+from engine.interp.simple import NearestSynthesizer
+
+log = logging.getLogger(__name__)
+
+
+class GuardedSynthesizer(Synthesizer):
+    """Any backend with the scene-cut and duplicate-frame guards applied."""
+
+    NAME = "guarded"
+    DESCRIPTION = "a backend behind the scene-cut and duplicate-frame guards"
+
+    def __init__(
+        self, backend: Synthesizer, *, detect_cuts: bool = True, detect_duplicates: bool = True
+    ) -> None:
+        self.backend = backend
+        self.detect_cuts = detect_cuts
+        self.detect_duplicates = detect_duplicates
+        self._nearest = NearestSynthesizer()
+
+    @property
+    def execution_provider(self) -> str:
+        return self.backend.execution_provider
+
+    def close(self) -> None:
+        self.backend.close()
+
+    def synthesize(self, frame0: np.ndarray, frame1: np.ndarray, t: Time) -> SynthesisResult:
+        return self.synthesize_many(frame0, frame1, [t])[0]
+
+    def synthesize_many(
+        self, frame0: np.ndarray, frame1: np.ndarray, times: Sequence[Time]
+    ) -> list[SynthesisResult]:
+        for t in times:
+            check_frame_pair(frame0, frame1, t)
+        if not times:
+            return []
+        if self.detect_duplicates and is_duplicate_pair(frame0, frame1):
+            note = f"duplicate frames: nearest frame repeated instead of {self.backend.NAME}"
+            log.info("%s", note)
+            return [self._fallback(frame0, frame1, t, note, risk_value=0.0) for t in times]
+        if self.detect_cuts:
+            score = scene_cut_score(frame0, frame1)
+            if score.is_cut:
+                note = (
+                    f"scene cut (residual {score.residual:.3f}, histogram distance "
+                    f"{score.histogram_distance:.3f}): nearest frame instead of {self.backend.NAME}"
+                )
+                log.warning("%s", note)
+                return [self._fallback(frame0, frame1, t, note, risk_value=1.0) for t in times]
+        return self.backend.synthesize_many(frame0, frame1, times)
+
+    def _fallback(
+        self, frame0: np.ndarray, frame1: np.ndarray, t: Time, note: str, *, risk_value: float
+    ) -> SynthesisResult:
+        result = self._nearest.synthesize(frame0, frame1, t)
+        result.risk = np.full(frame0.shape[:2], risk_value, np.float32)
+        result.notes.append(note)
+        return result
+
+
+def synthesize_guarded(
+    backend: Synthesizer, frame0: np.ndarray, frame1: np.ndarray, t: Time
+) -> SynthesisResult:
+    """One in-between frame from ``backend`` with the scene-cut and duplicate guards applied."""
+    return GuardedSynthesizer(backend).synthesize(frame0, frame1, t)
