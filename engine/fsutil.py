@@ -12,10 +12,13 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 log = logging.getLogger(__name__)
+
+_UMASK_LOCK = threading.Lock()
 
 
 def temporary_sibling(destination: Path, *, directory: bool = False) -> Path:
@@ -28,10 +31,29 @@ def temporary_sibling(destination: Path, *, directory: bool = False) -> Path:
     destination.parent.mkdir(parents=True, exist_ok=True)
     prefix = f".{destination.stem}.partial-"
     if directory:
-        return Path(tempfile.mkdtemp(prefix=prefix, dir=destination.parent))
+        folder = Path(tempfile.mkdtemp(prefix=prefix, dir=destination.parent))
+        folder.chmod(0o777 & ~_process_umask())
+        return folder
     handle, name = tempfile.mkstemp(prefix=prefix, suffix=destination.suffix, dir=destination.parent)
     os.close(handle)
-    return Path(name)
+    path = Path(name)
+    path.chmod(0o666 & ~_process_umask())
+    return path
+
+
+def _process_umask() -> int:
+    """The process umask, so temporaries get the mode a plain ``open(path, "w")`` would give.
+
+    ``mkstemp``/``mkdtemp`` create private (0600/0700) entries; outputs meant for editors and
+    pipelines must not end up private just because they went through a temporary name. Secrets
+    (the engine's connection file) are written with their own explicit mode instead.
+    Reading the umask means setting it, so do it under a lock: threads (engine workers) write
+    files concurrently.
+    """
+    with _UMASK_LOCK:
+        umask = os.umask(0o077)
+        os.umask(umask)
+    return umask
 
 
 def remove_quietly(path: Path) -> None:

@@ -36,3 +36,20 @@ def test_directory_replaced_only_when_complete(tmp_path):
         assert (destination / "old.png").exists(), "old folder stays until the new one is complete"
     assert sorted(p.name for p in destination.iterdir()) == ["000000.png"]
     assert [p.name for p in tmp_path.iterdir()] == ["frames"]
+
+
+def test_outputs_get_the_usual_mode_not_the_private_temporary_one(tmp_path):
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        destination = tmp_path / "render.mp4"
+        with atomic_path(destination) as temporary:
+            temporary.write_bytes(b"frames")
+        assert destination.stat().st_mode & 0o777 == 0o644
+        folder = tmp_path / "frames"
+        with atomic_path(folder, directory=True) as temporary:
+            (temporary / "000000.png").write_bytes(b"png")
+        assert folder.stat().st_mode & 0o777 == 0o755
+    finally:
+        os.umask(umask)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 import subprocess
 import sys
 import warnings
@@ -318,13 +317,6 @@ def current_model_problem(source: RifeSource, models_dir: Path) -> str:
     return ""
 
 
-def _readable_by_all(path: Path) -> None:
-    """Give a finished file the usual permissions (0666 less the umask): temporaries start as 0600."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
-
-
 def prepare_model(
     name: str,
     models_dir: Path,
@@ -387,12 +379,10 @@ def prepare_model(
             },
             description=source.description,
         )
-        _readable_by_all(temporary)
         stale_manifest = models_dir / (source.name + MANIFEST_SUFFIX)
         if stale_manifest.exists():
             stale_manifest.unlink()
     write_manifest(manifest, stale_manifest)
-    _readable_by_all(stale_manifest)
     log.info("%s written to %s (ONNX Runtime vs torch max |diff| %.1e)", source.name, model_path, error)
     return PrepareResult(source.name, model_path, "converted", problem)
 
