@@ -1,0 +1,115 @@
+"""Where the viewer gets source frames: ``engine.media.FrameReader`` behind a small interface.
+
+The viewer needs four things of a clip: its frame count, its exact rate, its size, and frame
+``n`` as an RGB array. ``FrameSource`` gives those over the project's one frame reader, with the
+last few frames cached (stepping back and forth re-decodes nothing) and frames larger than
+``MAX_PREVIEW_SIZE`` scaled down while decoding (previews of 4K clips stay interactive).
+
+Reading media is not loading models: this is the one thing the app does without the engine.
+A reader serves one thread at a time, so every call holds the source's lock.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from engine.errors import FrameOutOfRangeError
+from engine.media import FrameReader
+
+log = logging.getLogger(__name__)
+
+CACHE_FRAMES = 24
+MAX_PREVIEW_SIZE = (1920, 1080)
+
+
+@dataclass(frozen=True)
+class ClipInfo:
+    """What the app shows about a clip before any analysis."""
+
+    path: Path
+    width: int
+    height: int
+    rate: Fraction
+    frame_count: int
+    preview_width: int
+    preview_height: int
+    is_vfr: bool = False
+    capture_fps: Fraction | None = None
+
+
+def preview_size(width: int, height: int, limit: tuple[int, int] = MAX_PREVIEW_SIZE) -> tuple[int, int]:
+    """``(width, height)`` scaled to fit ``limit`` (even numbers, aspect kept); unchanged when it fits."""
+    scale = min(1.0, limit[0] / width, limit[1] / height)
+    if scale >= 1.0:
+        return width, height
+    return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
+
+
+class FrameSource:
+    """Random access to a clip's frames as read-only (height, width, 3) uint8 RGB arrays."""
+
+    def __init__(self, path: Path):
+        self._lock = threading.Lock()
+        probe_reader = FrameReader(Path(path), apply_rotation=True, strict=False)
+        try:
+            stream = probe_reader.info
+        finally:
+            probe_reader.close()
+        rotated = stream.rotation_deg % 180 != 0
+        width, height = (stream.height, stream.width) if rotated else (stream.width, stream.height)
+        size = preview_size(width, height)
+        capture = getattr(stream.capture, "capture_fps", None)
+        self.info = ClipInfo(
+            path=Path(path).resolve(),
+            width=width,
+            height=height,
+            rate=Fraction(stream.frame_rate),
+            frame_count=int(stream.frame_count),
+            preview_width=size[0],
+            preview_height=size[1],
+            is_vfr=bool(stream.is_vfr),
+            capture_fps=Fraction(capture) if capture else None,
+        )
+        self._reader = FrameReader(
+            Path(path),
+            apply_rotation=True,
+            strict=False,
+            size=None if size == (width, height) else size,
+        )
+        self._cache: collections.OrderedDict[int, np.ndarray] = collections.OrderedDict()
+
+    def frame(self, index: int) -> np.ndarray:
+        """Frame ``index`` in presentation order."""
+        if not 0 <= index < self.info.frame_count:
+            raise FrameOutOfRangeError(
+                f"frame {index} is outside {self.info.path.name}, "
+                f"which has frames 0 to {self.info.frame_count - 1}"
+            )
+        with self._lock:
+            cached = self._cache.get(index)
+            if cached is not None:
+                self._cache.move_to_end(index)
+                return cached
+            image = self._reader.read_frame(index).image
+            image.flags.writeable = False
+            self._cache[index] = image
+            while len(self._cache) > CACHE_FRAMES:
+                self._cache.popitem(last=False)
+            return image
+
+    def close(self) -> None:
+        with self._lock:
+            self._cache.clear()
+            self._reader.close()
+
+
+def open_frame_source(path: Path) -> FrameSource:
+    """The frame source for a clip; ``MediaNotFoundError``, ``NotVideoError`` ... when it cannot be read."""
+    return FrameSource(Path(path))

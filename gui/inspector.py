@@ -1,0 +1,164 @@
+"""The inspector: what the clip is, what the engine found, and the retime settings."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+from PyQt6.QtCore import Qt, pyqtSignal
+from PyQt6.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gui import style
+from gui.frames import ClipInfo
+from gui.results import CLASS_LABELS, SpeedAnalysis
+from gui.settings import SPEED_CHOICES
+
+
+def _value_label() -> QLabel:
+    label = QLabel("—")
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    label.setWordWrap(True)
+    return label
+
+
+class Inspector(QWidget):
+    """Clip facts, the speed analysis, the retime choice and the preview figures."""
+
+    target_speed_changed = pyqtSignal(object)  # Fraction
+    backend_changed = pyqtSignal(str)
+    render_requested = pyqtSignal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setMinimumWidth(260)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+
+        clip_box = QGroupBox("Clip")
+        clip_form = QFormLayout(clip_box)
+        self.file_label, self.format_label, self.length_label = _value_label(), _value_label(), _value_label()
+        clip_form.addRow("File", self.file_label)
+        clip_form.addRow("Format", self.format_label)
+        clip_form.addRow("Length", self.length_label)
+        layout.addWidget(clip_box)
+
+        speed_box = QGroupBox("Speed analysis")
+        speed_form = QFormLayout(speed_box)
+        self.class_label = _value_label()
+        self.speed_label, self.capture_label = _value_label(), _value_label()
+        self.confidence_label, self.model_label = _value_label(), _value_label()
+        self.evidence_label = _value_label()
+        self.evidence_label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.analysis_status = _value_label()
+        speed_form.addRow("Class", self.class_label)
+        speed_form.addRow("Speed", self.speed_label)
+        speed_form.addRow("Capture", self.capture_label)
+        speed_form.addRow("Confidence", self.confidence_label)
+        speed_form.addRow("Model", self.model_label)
+        speed_form.addRow("Evidence", self.evidence_label)
+        speed_form.addRow(self.analysis_status)
+        layout.addWidget(speed_box)
+
+        retime_box = QGroupBox("Retime")
+        retime_form = QFormLayout(retime_box)
+        self.speed_combo = QComboBox()
+        for speed in SPEED_CHOICES:
+            self.speed_combo.addItem(f"{float(speed) * 100:g}%  ({int(1 / speed)}x slower)", speed)
+        self.speed_combo.currentIndexChanged.connect(
+            lambda _: self.target_speed_changed.emit(self.speed_combo.currentData())
+        )
+        self.backend_combo = QComboBox()
+        self.backend_combo.currentTextChanged.connect(self._backend_picked)
+        self.preview_label = _value_label()
+        self.risk_label = _value_label()
+        self.range_label = _value_label()
+        self.render_button = QPushButton("Queue render")
+        self.render_button.clicked.connect(self.render_requested)
+        retime_form.addRow("Target", self.speed_combo)
+        retime_form.addRow("Model", self.backend_combo)
+        retime_form.addRow("Preview", self.preview_label)
+        retime_form.addRow("Risk", self.risk_label)
+        retime_form.addRow("In / Out", self.range_label)
+        retime_form.addRow(self.render_button)
+        layout.addWidget(retime_box)
+        layout.addStretch(1)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
+
+    def _backend_picked(self, name: str) -> None:
+        if name:
+            self.backend_changed.emit(name)
+
+    # ------------------------------------------------------------------ content
+
+    def set_clip(self, info: ClipInfo | None) -> None:
+        if info is None:
+            for label in (self.file_label, self.format_label, self.length_label):
+                label.setText("—")
+            return
+        self.file_label.setText(info.path.name)
+        self.file_label.setToolTip(str(info.path))
+        rate = f"{float(info.rate):.3f}".rstrip("0").rstrip(".")
+        self.format_label.setText(f"{info.width}×{info.height} · {rate} fps")
+        self.length_label.setText(
+            f"{info.frame_count} frames · {style.timecode(info.frame_count, info.rate)}"
+        )
+
+    def set_analysis(self, analysis: SpeedAnalysis | None, status: str = "") -> None:
+        if analysis is None:
+            for label in (
+                self.class_label,
+                self.speed_label,
+                self.capture_label,
+                self.confidence_label,
+                self.model_label,
+                self.evidence_label,
+            ):
+                label.setText("—")
+            self.class_label.setStyleSheet("")
+        else:
+            colour = style.class_colour(analysis.speed_class)
+            self.class_label.setText(CLASS_LABELS.get(analysis.speed_class, analysis.speed_class))
+            self.class_label.setStyleSheet(
+                f"background: {colour.name()}; color: #111; padding: 2px 6px; "
+                "border-radius: 3px; font-weight: bold;"
+            )
+            self.speed_label.setText(style.speed_text(analysis.speed))
+            self.capture_label.setText(
+                "—" if analysis.capture_fps is None else f"{float(analysis.capture_fps):.4g} fps"
+            )
+            self.confidence_label.setText(f"{analysis.confidence:.0%}")
+            self.model_label.setText(analysis.model or "—")
+            self.evidence_label.setText("\n".join(f"• {line}" for line in analysis.evidence[:6]) or "—")
+        self.analysis_status.setText(status)
+        self.analysis_status.setVisible(bool(status))
+
+    def set_backends(self, names: list[str], preferred: str) -> None:
+        self.backend_combo.blockSignals(True)
+        self.backend_combo.clear()
+        self.backend_combo.addItems(names)
+        if preferred in names:
+            self.backend_combo.setCurrentText(preferred)
+        self.backend_combo.blockSignals(False)
+        if self.backend_combo.currentText():
+            self.backend_changed.emit(self.backend_combo.currentText())
+
+    def set_target_speed(self, speed: Fraction) -> None:
+        index = self.speed_combo.findData(speed)
+        if index < 0:
+            self.speed_combo.addItem(f"{float(speed) * 100:g}%", speed)
+            index = self.speed_combo.count() - 1
+        self.speed_combo.setCurrentIndex(index)
+
+    def target_speed(self) -> Fraction:
+        return self.speed_combo.currentData()
+
+    def backend(self) -> str:
+        return self.backend_combo.currentText()

@@ -1,0 +1,790 @@
+"""The main window: viewer, transport, timeline strip, speed curve, inspector and render queue.
+
+Time in the window is the current clip's source time in frames, kept exact (``Fraction``). The
+playhead moves on the retimed clip's frame grid: with a target speed of 1/4, one step is a
+quarter of a source frame, so three of every four positions are generated frames.
+"""
+
+from __future__ import annotations
+
+import logging
+from fractions import Fraction
+from pathlib import Path
+
+from PyQt6.QtCore import Qt, QTimer, pyqtSignal
+from PyQt6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PyQt6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QPushButton,
+    QSizePolicy,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine.errors import ChronoscopeError, TimelineError
+from engine.places import places
+from gui import style
+from gui.engine_link import EngineLink, EngineState, PreviewFrame, PreviewRequest
+from gui.frames import FrameSource, open_frame_source
+from gui.inspector import Inspector
+from gui.render_queue import RenderQueue
+from gui.results import RenderOrder, SpeedAnalysis
+from gui.settings import AppSettings
+from gui.timeline_strip import SpeedCurvePlot, TimelineItem, TimelineStrip
+from gui.viewer import SIDE_BY_SIDE, WIPE, ViewerWidget
+
+log = logging.getLogger(__name__)
+
+TIMELINE_SUFFIXES = {".otio", ".otioz", ".otiod", ".edl", ".xml", ".fcpxml"}
+MEDIA_FILTER = (
+    "Clips and timelines (*.mp4 *.mov *.mkv *.avi *.mpg *.mxf *.m4v *.webm "
+    "*.otio *.otioz *.edl *.xml *.fcpxml);;All files (*)"
+)
+MAX_SHUTTLE = 8
+REFINE_AFTER_MS = 250
+
+
+class MessageBar(QWidget):
+    """A strip above the viewer for errors and warnings the user must see; closes with ×."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(10, 4, 4, 4)
+        self.label = QLabel()
+        self.label.setWordWrap(True)
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        close = QPushButton("×")
+        close.setFlat(True)
+        close.setFixedWidth(24)
+        close.clicked.connect(self.hide)
+        layout.addWidget(self.label, 1)
+        layout.addWidget(close)
+        self.setAutoFillBackground(True)
+        self.hide()
+
+    def show_message(self, text: str, level: str = "error") -> None:
+        colour = {"error": "#7a2626", "warning": "#6b5316", "info": "#23466e"}.get(level, "#23466e")
+        self.setStyleSheet(f"MessageBar {{ background: {colour}; }} QLabel {{ color: #f5f5f5; }}")
+        self.label.setText(text)
+        self.show()
+
+    def text(self) -> str:
+        return self.label.text() if self.isVisible() else ""
+
+
+class MainWindow(QMainWindow):
+    """The Chronoscope preview app's one window."""
+
+    analysis_shown = pyqtSignal(str)  # the clip path whose analysis (or its absence) is now shown
+    preview_shown = pyqtSignal(object)  # PreviewFrame
+
+    def __init__(self, link: EngineLink, settings: AppSettings | None = None):
+        super().__init__()
+        self.link = link
+        self.settings = settings or AppSettings()
+        self.source: FrameSource | None = None
+        self.position = Fraction(0)
+        self.target_speed = self.settings.target_speed
+        self.backend = self.settings.backend
+        self.in_frame: int | None = None
+        self.out_frame: int | None = None
+        self.analyses: dict[str, SpeedAnalysis] = {}
+        self.analysis_messages: dict[str, str] = {}
+        self.timeline_path: Path | None = None
+        self.timeline_segments: list = []
+        self.shuttle = 0
+        self.last_preview: PreviewFrame | None = None
+        self._current_request: PreviewRequest | None = None
+        self.preview_error = ""
+        self._engine_status = ""
+        self.setWindowTitle("Chronoscope")
+        self.setAcceptDrops(True)
+        self._build_widgets()
+        self._build_actions()
+        self._connect_link()
+        self.play_timer = QTimer(self)
+        self.play_timer.timeout.connect(self._play_tick)
+        self.refine_timer = QTimer(self)
+        self.refine_timer.setSingleShot(True)
+        self.refine_timer.setInterval(REFINE_AFTER_MS)
+        self.refine_timer.timeout.connect(self._refine)
+        self.resize(1280, 800)
+        self._restore_layout()
+        self._show_engine_state(link.state)
+
+    # ------------------------------------------------------------------ building
+
+    def _build_widgets(self) -> None:
+        self.message_bar = MessageBar()
+        self.viewer = ViewerWidget()
+        self.viewer.set_compare_mode(self.settings.compare_mode)
+        self.viewer.set_show_risk(self.settings.show_risk)
+        self.timecode_label = QLabel("--:--:--:--")
+        self.timecode_label.setStyleSheet(
+            "font-family: monospace; font-size: 15px; font-weight: bold; color: #e8e8e8;"
+        )
+        self.frame_label = QLabel("")
+        self.frame_label.setStyleSheet("font-family: monospace; color: #9aa0aa;")
+        self.shuttle_label = QLabel("")
+        self.shuttle_label.setStyleSheet("color: #5fa8ff; font-weight: bold;")
+        transport = QWidget()
+        transport_layout = QHBoxLayout(transport)
+        transport_layout.setContentsMargins(8, 2, 8, 2)
+        transport_layout.addWidget(self.timecode_label)
+        transport_layout.addSpacing(16)
+        transport_layout.addWidget(self.frame_label, 2)
+        transport_layout.addWidget(self.shuttle_label)
+        hint = QLabel("J K L · Space · ←/→ · I/O · W wipe · R risk")
+        hint.setStyleSheet("color: #6d727b;")
+        hint.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        hint.setMinimumWidth(0)
+        hint.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.frame_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        transport_layout.addWidget(hint, 2)
+
+        self.strip = TimelineStrip()
+        self.curve = SpeedCurvePlot()
+        self.curve.set_target_speed(self.target_speed)
+        self.strip.scrubbed.connect(self.seek)
+        self.curve.scrubbed.connect(self.seek)
+        self.strip.item_selected.connect(self.select_timeline_item)
+
+        top = QWidget()
+        top_layout = QVBoxLayout(top)
+        top_layout.setContentsMargins(0, 0, 0, 0)
+        top_layout.setSpacing(0)
+        top_layout.addWidget(self.message_bar)
+        top_layout.addWidget(self.viewer, 1)
+        top_layout.addWidget(transport)
+        bottom = QWidget()
+        bottom_layout = QVBoxLayout(bottom)
+        bottom_layout.setContentsMargins(0, 0, 0, 0)
+        bottom_layout.setSpacing(2)
+        bottom_layout.addWidget(self.strip)
+        bottom_layout.addWidget(self.curve, 1)
+
+        self.left_split = QSplitter(Qt.Orientation.Vertical)
+        self.left_split.addWidget(top)
+        self.left_split.addWidget(bottom)
+        self.left_split.setStretchFactor(0, 3)
+        self.left_split.setStretchFactor(1, 1)
+
+        self.inspector = Inspector()
+        self.inspector.set_target_speed(self.target_speed)
+        self.inspector.target_speed_changed.connect(self.set_target_speed)
+        self.inspector.backend_changed.connect(self.set_backend)
+        self.inspector.render_requested.connect(self.queue_render)
+        self.queue = RenderQueue()
+        self.queue.cancel_requested.connect(self.link.cancel_job)
+        self.side_tabs = QTabWidget()
+        self.side_tabs.addTab(self.inspector, "Inspector")
+        self.side_tabs.addTab(self.queue, "Render queue")
+
+        self.main_split = QSplitter(Qt.Orientation.Horizontal)
+        self.main_split.addWidget(self.left_split)
+        self.main_split.addWidget(self.side_tabs)
+        self.main_split.setStretchFactor(0, 4)
+        self.main_split.setStretchFactor(1, 1)
+        self.setCentralWidget(self.main_split)
+
+        self.engine_label = QLabel()
+        self.engine_dot = QLabel("●")
+        self.engine_button = QPushButton("Start engine")
+        self.engine_button.setFlat(True)
+        self.engine_button.clicked.connect(self.link.connect_engine)
+        status = self.statusBar()
+        status.addPermanentWidget(self.engine_dot)
+        status.addPermanentWidget(self.engine_label)
+        status.addPermanentWidget(self.engine_button)
+
+    def _action(
+        self, text: str, slot, shortcut: str | QKeySequence.StandardKey | None = None, menu=None
+    ) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        action.triggered.connect(slot)
+        self.addAction(action)
+        if menu is not None:
+            menu.addAction(action)
+        return action
+
+    def _build_actions(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        self._action("&Open…", self.open_dialog, QKeySequence.StandardKey.Open, file_menu)
+        self.recent_menu = file_menu.addMenu("Open &Recent")
+        self._refresh_recent()
+        file_menu.addSeparator()
+        self._action("&Quit", self.close, QKeySequence.StandardKey.Quit, file_menu)
+
+        view_menu = bar.addMenu("&View")
+        group = QActionGroup(self)
+        self.side_action = self._action(
+            "Side by side", lambda: self.set_compare_mode(SIDE_BY_SIDE), None, view_menu
+        )
+        self.wipe_action = self._action("Wipe", lambda: self.set_compare_mode(WIPE), None, view_menu)
+        for action in (self.side_action, self.wipe_action):
+            action.setCheckable(True)
+            group.addAction(action)
+        (self.wipe_action if self.viewer.compare_mode == WIPE else self.side_action).setChecked(True)
+        self._action("Toggle wipe", self.toggle_wipe, "W", view_menu)
+        view_menu.addSeparator()
+        self.risk_action = self._action(
+            "Risk overlay", lambda: self.set_show_risk(self.risk_action.isChecked()), "R", view_menu
+        )
+        self.risk_action.setCheckable(True)
+        self.risk_action.setChecked(self.viewer.show_risk)
+
+        play_menu = bar.addMenu("&Playback")
+        self._action("Play / Stop", self.toggle_play, "Space", play_menu)
+        self._action("Play backward (J)", lambda: self.shuttle_key(-1), "J", play_menu)
+        self._action("Stop (K)", self.stop, "K", play_menu)
+        self._action("Play forward (L)", lambda: self.shuttle_key(1), "L", play_menu)
+        play_menu.addSeparator()
+        self._action("Previous frame", lambda: self.step(-1), "Left", play_menu)
+        self._action("Next frame", lambda: self.step(1), "Right", play_menu)
+        self._action("Back 10 frames", lambda: self.step(-10), "Shift+Left", play_menu)
+        self._action("Forward 10 frames", lambda: self.step(10), "Shift+Right", play_menu)
+        self._action("Previous segment", lambda: self.jump_segment(-1), "Up", play_menu)
+        self._action("Next segment", lambda: self.jump_segment(1), "Down", play_menu)
+        self._action("Go to start", lambda: self.seek(Fraction(0)), "Home", play_menu)
+        self._action("Go to end", self.seek_end, "End", play_menu)
+        play_menu.addSeparator()
+        self._action("Mark In", self.mark_in, "I", play_menu)
+        self._action("Mark Out", self.mark_out, "O", play_menu)
+        self._action("Clear In / Out", self.clear_marks, "Alt+X", play_menu)
+
+        render_menu = bar.addMenu("&Render")
+        self._action("Queue render", self.queue_render, "Ctrl+R", render_menu)
+        self._action("Output folder…", self.choose_output_folder, None, render_menu)
+
+        engine_menu = bar.addMenu("&Engine")
+        self._action("Start / reconnect engine", self.link.connect_engine, None, engine_menu)
+
+    def _connect_link(self) -> None:
+        self.link.state_changed.connect(self._show_engine_state)
+        self.link.original_ready.connect(self._show_original)
+        self.link.preview_ready.connect(self._show_preview)
+        self.link.preview_failed.connect(self._preview_failed)
+        self.link.analysis_ready.connect(self._analysis_ready)
+        self.link.analysis_failed.connect(self._analysis_failed)
+        self.link.job_progress.connect(self.queue.update_progress)
+        self.link.job_finished.connect(self._job_finished)
+
+    def _restore_layout(self) -> None:
+        for name, widget in (("main_split", self.main_split), ("left_split", self.left_split)):
+            state = self.settings.layout(name)
+            if state is not None:
+                widget.restoreState(state)
+        geometry = self.settings.layout("geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        else:
+            self.main_split.setSizes([960, 320])
+            self.left_split.setSizes([560, 220])
+
+    def _refresh_recent(self) -> None:
+        self.recent_menu.clear()
+        recent = self.settings.recent_files
+        for path in recent:
+            action = self.recent_menu.addAction(str(path))
+            action.triggered.connect(lambda _checked=False, p=path: self.open_path(p))
+        self.recent_menu.setEnabled(bool(recent))
+
+    # ------------------------------------------------------------------ messages and engine state
+
+    def show_message(self, text: str, level: str = "error") -> None:
+        """Show ``text`` above the viewer and in the status bar (errors never raise to the user)."""
+        self.message_bar.show_message(text, level)
+        self.statusBar().showMessage(text, 15000)
+
+    def _show_engine_state(self, state: EngineState) -> None:
+        colours = {
+            "connected": "#3fb27f",
+            "starting": "#e3a33b",
+            "lost": "#d9574f",
+            "disconnected": "#8c8c8c",
+        }
+        self.engine_dot.setStyleSheet(f"color: {colours.get(state.status, '#8c8c8c')};")
+        self.engine_label.setText(state.summary() if state.status != "lost" else "Engine lost")
+        self.engine_label.setToolTip(state.message or state.details())
+        self.engine_button.setVisible(state.status in ("lost", "disconnected"))
+        previous, self._engine_status = self._engine_status, state.status
+        if state.status == "connected" and previous == "connected":
+            return
+        if state.status == "connected":
+            self.inspector.set_backends(state.backends, self.backend)
+            if self.message_bar.isVisible() and "engine" in self.message_bar.label.text().lower():
+                self.message_bar.hide()
+            if self.source is not None and self._clip_key() not in self.analyses:
+                self._request_analysis()
+            if self.source is not None:
+                self._request_preview()
+        elif state.status == "lost":
+            self.show_message(f"The engine went away: {state.message}")
+        elif state.status == "disconnected" and state.message:
+            self.show_message(f"No engine: {state.message}")
+
+    # ------------------------------------------------------------------ opening files
+
+    def open_dialog(self) -> None:
+        folder = self.settings.last_folder or Path.home()
+        name, _ = QFileDialog.getOpenFileName(self, "Open a clip or a timeline", str(folder), MEDIA_FILTER)
+        if name:
+            self.open_path(Path(name))
+
+    def open_path(self, path: Path) -> bool:
+        """Open a clip or a timeline; a problem is shown in the window and returns False."""
+        path = Path(path)
+        try:
+            if path.suffix.lower() in TIMELINE_SUFFIXES:
+                self._open_timeline(path)
+            else:
+                self._clear_timeline()
+                self._open_clip(path)
+        except ChronoscopeError as error:
+            log.warning("cannot open %s: %s", path, error)
+            self.show_message(f"Cannot open {path.name}: {error}")
+            return False
+        self.settings.add_recent(path)
+        self._refresh_recent()
+        if self.message_bar.text().startswith("Cannot open"):
+            self.message_bar.hide()
+        return True
+
+    def _open_clip(self, path: Path, *, range_frames: tuple[int, int] | None = None) -> None:
+        source = open_frame_source(path)
+        if self.source is not None:
+            self.source.close()
+        self.source = source
+        info = source.info
+        self.setWindowTitle(f"{(self.timeline_path or path).name} — Chronoscope")
+        self.inspector.set_clip(info)
+        self.strip.set_clip(info.frame_count, info.rate)
+        self.curve.set_clip(info.frame_count, info.rate)
+        self.viewer.clear()
+        if range_frames is not None:
+            self.in_frame, self.out_frame = range_frames
+        else:
+            self.in_frame = self.out_frame = None
+        self._marks_changed()
+        self.position = Fraction(self.in_frame or 0)
+        key = self._clip_key()
+        self._show_analysis(key)
+        if key not in self.analyses:
+            self._request_analysis()
+        self._position_changed()
+
+    def _clear_timeline(self) -> None:
+        self.timeline_path = None
+        self.timeline_segments = []
+        self.strip.set_timeline([])
+
+    def _open_timeline(self, path: Path) -> None:
+        from engine.timeline.io import media_base_dir, read_timeline
+        from engine.timeline.segments import list_segments
+
+        timeline = read_timeline(path)
+        segments = [
+            s
+            for s in list_segments(timeline, base_dir=media_base_dir(path), check_time_warps=False)
+            if s.track_kind == "Video"
+        ]
+        if not segments:
+            raise TimelineError(
+                f"{path} has no video clips to preview; it needs at least one on a video track"
+            )
+        items = []
+        for segment in segments:
+            try:
+                scalar = segment.time_scalar
+            except ChronoscopeError:
+                scalar = None
+            items.append(
+                TimelineItem(
+                    label=segment.clip_name,
+                    record_start_frames=segment.record_start_frames,
+                    record_frames=segment.record_frames,
+                    time_scalar=scalar,
+                    media_ok=segment.media is not None and segment.media.exists,
+                )
+            )
+        self.timeline_path = path
+        self.timeline_segments = segments
+        first = next((i for i, item in enumerate(items) if item.media_ok), 0)
+        self.strip.set_timeline(items, first)
+        self.select_timeline_item(first)
+
+    def select_timeline_item(self, index: int) -> None:
+        """Load the media of the timeline's clip ``index`` into the viewer, with its source range."""
+        if not 0 <= index < len(self.timeline_segments):
+            return
+        segment = self.timeline_segments[index]
+        self.strip.selected = index
+        media = segment.media_path
+        if media is None or not segment.media.exists:
+            self.show_message(
+                f"{segment.describe()}: media not found: {segment.media_problem or segment.target_url}"
+            )
+            return
+        start = int(segment.source_start_frames)
+        length = max(
+            1, int(segment.source_duration_frames * (segment.time_scalar if segment.time_scalar else 1))
+        )
+        try:
+            self._open_clip(media, range_frames=(start, start + length))
+        except ChronoscopeError as error:
+            self.show_message(f"{segment.describe()}: {error}")
+            return
+        end = min(start + length, self.source.info.frame_count)
+        self.in_frame, self.out_frame = start, end
+        self._marks_changed()
+        if segment.is_retimed and 0 < segment.time_scalar < 1:
+            self.inspector.set_target_speed(segment.time_scalar)
+        self.strip.update()
+
+    def _clip_key(self) -> str:
+        return str(self.source.info.path) if self.source else ""
+
+    # ------------------------------------------------------------------ analysis
+
+    def _request_analysis(self) -> None:
+        if self.source is None:
+            return
+        key = self._clip_key()
+        if self.link.state.status != "connected":
+            self.analysis_messages[key] = "Waiting for the engine to analyse the speed…"
+            self._show_analysis(key)
+            return
+        self.analysis_messages[key] = "Analysing speed…"
+        self._show_analysis(key)
+        info = self.source.info
+        self.link.analyse(info.path, info.rate, info.frame_count)
+
+    def _show_analysis(self, key: str) -> None:
+        analysis = self.analyses.get(key)
+        message = self.analysis_messages.get(key, "")
+        self.inspector.set_analysis(analysis, "" if analysis else message)
+        self.curve.set_analysis(analysis, message)
+        self.strip.set_segments(
+            analysis,
+            "" if analysis else ("analysing…" if message.startswith("Analysing") else "speed not analysed"),
+        )
+        if self.timeline_segments and analysis is not None:
+            for index, segment in enumerate(self.timeline_segments):
+                if segment.media_path is not None and str(segment.media_path) == key:
+                    self.strip.set_item_class(index, analysis.speed_class)
+
+    def _analysis_ready(self, key: str, analysis: SpeedAnalysis) -> None:
+        self.analyses[key] = analysis
+        self.analysis_messages.pop(key, None)
+        if key == self._clip_key():
+            self._show_analysis(key)
+            self.statusBar().showMessage(f"Speed: {analysis.label}, {style.speed_text(analysis.speed)}", 8000)
+            self.analysis_shown.emit(key)
+
+    def _analysis_failed(self, key: str, message: str, unavailable: bool) -> None:
+        text = (
+            f"Speed analysis unavailable: {message}" if unavailable else f"Speed analysis failed: {message}"
+        )
+        self.analysis_messages[key] = text
+        if key == self._clip_key():
+            self._show_analysis(key)
+            self.statusBar().showMessage(text, 15000)
+            self.analysis_shown.emit(key)
+
+    # ------------------------------------------------------------------ playhead
+
+    def _last_frame(self) -> int:
+        return self.source.info.frame_count - 1 if self.source else 0
+
+    def snap(self, frames: Fraction) -> Fraction:
+        """The nearest position on the retimed frame grid, inside the clip."""
+        steps = round(Fraction(frames) / self.target_speed)
+        position = steps * self.target_speed
+        return min(max(Fraction(0), position), Fraction(self._last_frame()))
+
+    def seek(self, frames: Fraction) -> None:
+        """Move the playhead to ``frames`` (source frames), snapped to the retimed grid."""
+        if self.source is None:
+            return
+        position = self.snap(Fraction(frames))
+        if position != self.position or self.viewer.original is None:
+            self.position = position
+            self._position_changed()
+
+    def seek_end(self) -> None:
+        self.seek(Fraction(self._last_frame()))
+
+    def step(self, output_frames: int) -> None:
+        """Move by ``output_frames`` frames of the retimed clip (one press of an arrow key)."""
+        self.stop()
+        self.seek(self.position + output_frames * self.target_speed)
+
+    def jump_segment(self, direction: int) -> None:
+        analysis = self.analyses.get(self._clip_key())
+        if self.source is None or analysis is None:
+            return
+        rate = self.source.info.rate
+        bounds = sorted(
+            {s.start_s * rate for s in analysis.segments} | {s.end_s * rate for s in analysis.segments}
+        )
+        ahead = [b for b in bounds if (b > self.position if direction > 0 else b < self.position)]
+        if ahead:
+            self.seek(ahead[0] if direction > 0 else ahead[-1])
+
+    def _position_changed(self) -> None:
+        if self.source is None:
+            return
+        info = self.source.info
+        output_frame = self.position / self.target_speed
+        self.timecode_label.setText(style.timecode(self.position, info.rate))
+        self.frame_label.setText(
+            f"source {float(self.position):.3f} / {info.frame_count - 1}"
+            f"   ·   retimed frame {int(output_frame)}"
+        )
+        self.strip.set_playhead(self.position)
+        self.curve.set_playhead(self.position)
+        self._request_preview()
+
+    def _request_preview(self) -> None:
+        if self.source is None:
+            return
+        self.refine_timer.stop()
+        self.preview_error = ""
+        serial = self.link.next_serial()
+        self.viewer.set_pending(True)
+        self._current_request = PreviewRequest(serial, self.source, self.position, self.backend)
+        self.link.request_preview(self._current_request)
+
+    def _refine(self) -> None:
+        """The playhead rested on a draft: ask for the same frame at full quality."""
+        request = self._current_request
+        if request is not None and self.link.is_current(request.serial) and not self.shuttle:
+            self.link.request_refine(request)
+
+    def _show_original(self, serial: int, position: Fraction, frame) -> None:
+        if not self.link.is_current(serial):
+            return
+        base = int(position)
+        self.viewer.set_original(frame, f"ORIGINAL · frame {base}")
+        if position == base:
+            self.viewer.set_generated(frame, None, f"RETIMED · source frame {base}")
+            self.inspector.preview_label.setText("source frame (nothing to generate)")
+            self.inspector.risk_label.setText("—")
+
+    def _show_preview(self, preview: PreviewFrame) -> None:
+        if not self.link.is_current(preview.serial):
+            return
+        phase = preview.position_frames - int(preview.position_frames)
+        quality = " (draft)" if preview.draft else ""
+        self.viewer.set_generated(
+            preview.frame,
+            preview.risk,
+            f"RETIMED · {preview.backend}{quality} · +{phase.numerator}/{phase.denominator}",
+        )
+        self.inspector.preview_label.setText(f"{preview.backend}{quality}, {preview.latency_s * 1000:.0f} ms")
+        if preview.draft:
+            self.refine_timer.start()
+        self.inspector.risk_label.setText(
+            f"{preview.risk_score:.2f}" + (f" · {'; '.join(preview.notes)}" if preview.notes else "")
+        )
+        self.last_preview = preview
+        self.preview_shown.emit(preview)
+
+    def _preview_failed(self, serial: int, message: str) -> None:
+        if not self.link.is_current(serial):
+            return
+        self.viewer.set_pending(False)
+        if self.link.state.status in ("starting", "disconnected") and not self.link.state.message:
+            self.viewer.generated_label = "RETIMED · waiting for the engine"
+            self.viewer.update()
+            return
+        self.preview_error = message
+        self.viewer.generated_label = "RETIMED · no preview"
+        self.viewer.update()
+        self.show_message(f"Preview failed: {message}", "warning")
+
+    # ------------------------------------------------------------------ playback (J/K/L)
+
+    def shuttle_key(self, direction: int) -> None:
+        """J and L: play that way; pressed again, play faster (up to 8x); K stops."""
+        if self.source is None:
+            return
+        if self.shuttle == 0 or (self.shuttle > 0) != (direction > 0):
+            self.shuttle = direction
+        else:
+            self.shuttle = max(-MAX_SHUTTLE, min(MAX_SHUTTLE, self.shuttle * 2))
+        self._start_timer()
+
+    def toggle_play(self) -> None:
+        if self.shuttle:
+            self.stop()
+        else:
+            self.shuttle_key(1)
+
+    def _start_timer(self) -> None:
+        rate = float(self.source.info.rate) if self.source else 25.0
+        self.play_timer.start(max(5, round(1000 / rate)))
+        self.shuttle_label.setText(f"{'◀' if self.shuttle < 0 else '▶'} {abs(self.shuttle)}x")
+
+    def stop(self) -> None:
+        self.shuttle = 0
+        self.play_timer.stop()
+        self.shuttle_label.setText("")
+
+    def _play_tick(self) -> None:
+        target = self.position + self.shuttle * self.target_speed
+        if target < 0 or target > self._last_frame():
+            self.stop()
+            return
+        self.seek(target)
+
+    # ------------------------------------------------------------------ marks, view, retime settings
+
+    def mark_in(self) -> None:
+        if self.source is not None:
+            self.in_frame = int(self.position)
+            if self.out_frame is not None and self.out_frame <= self.in_frame:
+                self.out_frame = None
+            self._marks_changed()
+
+    def mark_out(self) -> None:
+        if self.source is not None:
+            self.out_frame = int(self.position) + 1
+            if self.in_frame is not None and self.in_frame >= self.out_frame:
+                self.in_frame = None
+            self._marks_changed()
+
+    def clear_marks(self) -> None:
+        self.in_frame = self.out_frame = None
+        self._marks_changed()
+
+    def _render_range(self) -> tuple[int, int]:
+        last = self.source.info.frame_count if self.source else 0
+        return (self.in_frame or 0, self.out_frame if self.out_frame is not None else last)
+
+    def _marks_changed(self) -> None:
+        self.strip.set_marks(self.in_frame, self.out_frame)
+        self.curve.set_marks(self.in_frame, self.out_frame)
+        if self.source is None:
+            self.inspector.range_label.setText("—")
+            return
+        start, end = self._render_range()
+        out_frames = (end - start) / self.target_speed
+        self.inspector.range_label.setText(
+            f"{style.timecode(start, self.source.info.rate)} – {style.timecode(end, self.source.info.rate)}"
+            f"  ({end - start} → {int(out_frames)} frames)"
+        )
+
+    def set_compare_mode(self, mode: str) -> None:
+        self.viewer.set_compare_mode(mode)
+        (self.wipe_action if mode == WIPE else self.side_action).setChecked(True)
+        self.settings.compare_mode = mode
+
+    def toggle_wipe(self) -> None:
+        self.set_compare_mode(SIDE_BY_SIDE if self.viewer.compare_mode == WIPE else WIPE)
+
+    def set_show_risk(self, show: bool) -> None:
+        self.viewer.set_show_risk(show)
+        self.risk_action.setChecked(show)
+        self.settings.show_risk = show
+
+    def set_target_speed(self, speed: Fraction) -> None:
+        if speed is None or speed == self.target_speed:
+            return
+        self.target_speed = Fraction(speed)
+        self.settings.target_speed = self.target_speed
+        self.curve.set_target_speed(self.target_speed)
+        self._marks_changed()
+        if self.source is not None:
+            self.position = self.snap(self.position)
+            self._position_changed()
+
+    def set_backend(self, name: str) -> None:
+        if name == self.backend:
+            return
+        self.backend = name
+        self.settings.backend = name
+        self._request_preview()
+
+    # ------------------------------------------------------------------ renders
+
+    def output_folder(self) -> Path:
+        return self.settings.render_folder or places().data_dir / "renders"
+
+    def choose_output_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Render output folder", str(self.output_folder()))
+        if folder:
+            self.settings.render_folder = Path(folder)
+
+    def _output_path(self, folder: Path) -> Path:
+        info = self.source.info
+        percent = f"{float(self.target_speed) * 100:g}".replace(".", "_")
+        stem = f"{info.path.stem}.{percent}pct.{self.backend}"
+        candidate = folder / f"{stem}.mp4"
+        count = 2
+        while candidate.exists():
+            candidate = folder / f"{stem}-{count}.mp4"
+            count += 1
+        return candidate
+
+    def queue_render(self, folder: Path | None = None) -> str | None:
+        """Queue a retime of In–Out at the target speed with the chosen model; returns the job id."""
+        if self.source is None:
+            self.show_message("Open a clip before queuing a render.", "warning")
+            return None
+        start, end = self._render_range()
+        order = RenderOrder(
+            source=self.source.info.path,
+            output=self._output_path(Path(folder) if folder else self.output_folder()),
+            speed=self.target_speed,
+            backend=self.backend,
+            in_frame=start,
+            out_frame=end,
+            rate=self.source.info.rate,
+        )
+        job_id = self.link.submit_render(order)
+        self.queue.add(job_id, order)
+        self.side_tabs.setCurrentWidget(self.queue)
+        return job_id
+
+    def _job_finished(self, job_id: str, state: str, outcome) -> None:
+        self.queue.finish(job_id, state, outcome)
+        if state == "unavailable":
+            self.show_message(f"Render not available: {outcome}", "warning")
+        elif state == "failed":
+            self.show_message(f"Render failed: {outcome}")
+        elif state == "done":
+            self.statusBar().showMessage("Render finished", 8000)
+
+    # ------------------------------------------------------------------ drag and drop, closing
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if any(url.isLocalFile() for url in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        files = [Path(url.toLocalFile()) for url in event.mimeData().urls() if url.isLocalFile()]
+        if files:
+            event.acceptProposedAction()
+            self.open_path(files[0])
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.stop()
+        self.settings.set_layout("main_split", self.main_split.saveState())
+        self.settings.set_layout("left_split", self.left_split.saveState())
+        self.settings.set_layout("geometry", self.saveGeometry())
+        self.settings.sync()
+        self.link.close()
+        if self.source is not None:
+            self.source.close()
+        super().closeEvent(event)

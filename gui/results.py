@@ -1,0 +1,218 @@
+"""What the app sends the engine for analysis and renders, and how it reads the answers.
+
+Kept in one module so that aligning with the engine's capabilities is a change here only.
+``detect_speed`` answers in the shape of issue 4's JSON::
+
+    {"speed", "capture_fps", "class", "confidence",
+     "segments": [{"start", "end", "speed", "class", "confidence"}],
+     "evidence": [...], "curve": [{"start", "end", "speed", "confidence"}]}
+
+Times are seconds (numbers or exact fractions as text such as "1001/30000"), speeds are numbers
+or fractions as text ("1/8"). Times stay ``Fraction`` here; they become floats only for drawing.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import opentimelineio as otio
+
+from engine.errors import EngineRequestError
+
+SPEED_CLASSES = ("realtime", "slowmo", "synthetic_slowmo", "sped_up", "still")
+CLASS_LABELS = {
+    "realtime": "real time",
+    "slowmo": "slow motion",
+    "synthetic_slowmo": "fake slow motion",
+    "sped_up": "sped up",
+    "still": "still (cannot tell)",
+    "unknown": "not analysed",
+}
+
+
+@dataclass(frozen=True)
+class SpeedSpan:
+    """A stretch of the clip with one speed: a segment (with a class) or one window of the curve."""
+
+    start_s: Fraction
+    end_s: Fraction
+    speed: Fraction | None
+    confidence: float
+    speed_class: str = "unknown"
+
+
+@dataclass
+class SpeedAnalysis:
+    """A clip's ``detect_speed`` answer, as the app shows it."""
+
+    speed: Fraction | None
+    capture_fps: Fraction | None
+    speed_class: str
+    confidence: float
+    segments: list[SpeedSpan] = field(default_factory=list)
+    curve: list[SpeedSpan] = field(default_factory=list)
+    evidence: list[str] = field(default_factory=list)
+    model: str = ""
+
+    @property
+    def label(self) -> str:
+        return CLASS_LABELS.get(self.speed_class, self.speed_class)
+
+
+def _bad(what: str, value: Any) -> EngineRequestError:
+    return EngineRequestError(f"detect_speed answered {what} = {value!r}, which the app cannot read")
+
+
+def _fraction(value: Any, what: str, *, optional: bool = False) -> Fraction | None:
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise _bad(what, value)
+    try:
+        return Fraction(value)
+    except (ValueError, ZeroDivisionError, OverflowError):
+        raise _bad(what, value) from None
+
+
+def _confidence(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
+        raise _bad(what, value)
+    return float(value)
+
+
+def _class(value: Any, what: str) -> str:
+    if value not in SPEED_CLASSES:
+        raise EngineRequestError(
+            f"detect_speed answered {what} = {value!r}; the app knows: {', '.join(SPEED_CLASSES)}"
+        )
+    return value
+
+
+def _span(item: Any, what: str, *, with_class: bool) -> SpeedSpan:
+    if not isinstance(item, dict):
+        raise _bad(what, item)
+    start_s = _fraction(item.get("start"), f"{what}.start")
+    end_s = _fraction(item.get("end"), f"{what}.end")
+    if end_s < start_s:
+        raise _bad(f"{what} (end before start)", item)
+    return SpeedSpan(
+        start_s=start_s,
+        end_s=end_s,
+        speed=_fraction(item.get("speed"), f"{what}.speed", optional=True),
+        confidence=_confidence(item.get("confidence", 0.0), f"{what}.confidence"),
+        speed_class=_class(item.get("class"), f"{what}.class") if with_class else "unknown",
+    )
+
+
+def _evidence_line(item: Any) -> str:
+    if isinstance(item, dict):
+        stage, finding = item.get("stage", ""), item.get("finding", "")
+        value = item.get("value")
+        text = f"{stage}: {finding}" if stage else str(finding)
+        return f"{text} ({value})" if value not in (None, "") else text
+    return str(item)
+
+
+def _unwrap(result: Any) -> Any:
+    """The detect JSON inside the job's answer: ``{"path", "speed": {...}}`` for a media path, or
+    ``{"clips": [{"name", "path", "speed": {...}}], "otio": ...}`` for OTIO input (first clip)."""
+    if isinstance(result, dict) and isinstance(result.get("speed"), dict):
+        return result["speed"]
+    if isinstance(result, dict) and isinstance(result.get("clips"), list) and result["clips"]:
+        first = result["clips"][0]
+        if isinstance(first, dict) and isinstance(first.get("speed"), dict):
+            return first["speed"]
+    return result
+
+
+def parse_speed_result(result: dict[str, Any]) -> SpeedAnalysis:
+    """Read a ``detect_speed`` result; ``EngineRequestError`` names the first field it cannot read."""
+    result = _unwrap(result)
+    if not isinstance(result, dict):
+        raise _bad("its result", result)
+    segments = result.get("segments") or []
+    curve = result.get("curve") or []
+    evidence = result.get("evidence") or []
+    model = str(result.get("model") or result.get("estimator") or "")
+    if isinstance(evidence, dict):
+        model = model or ", ".join(
+            str(evidence[key]) for key in ("decided_by", "model_provider") if evidence.get(key)
+        )
+        evidence = evidence.get("items") or []
+    if not isinstance(segments, list) or not isinstance(curve, list) or not isinstance(evidence, list):
+        raise _bad("segments/curve/evidence", (type(segments), type(curve), type(evidence)))
+    speed_value = result.get("speed_exact") if result.get("speed_exact") is not None else result.get("speed")
+    return SpeedAnalysis(
+        speed=_fraction(speed_value, "speed", optional=True),
+        capture_fps=_fraction(result.get("capture_fps"), "capture_fps", optional=True),
+        speed_class=_class(result.get("class"), "class"),
+        confidence=_confidence(result.get("confidence", 0.0), "confidence"),
+        segments=[_span(item, f"segments[{i}]", with_class=True) for i, item in enumerate(segments)],
+        curve=[_span(item, f"curve[{i}]", with_class=False) for i, item in enumerate(curve)],
+        evidence=[_evidence_line(item) for item in evidence],
+        model=model,
+    )
+
+
+def clip_json(path: Path, rate: Fraction | None = None, frame_count: int | None = None) -> dict[str, Any]:
+    """An OTIO clip for a media file, as the JSON object the engine reads work from."""
+    path = Path(path).resolve()
+    available = None
+    if rate and frame_count:
+        available = otio.opentime.TimeRange(
+            otio.opentime.RationalTime(0, float(rate)), otio.opentime.RationalTime(frame_count, float(rate))
+        )
+    reference = otio.schema.ExternalReference(target_url=path.as_uri(), available_range=available)
+    clip = otio.schema.Clip(name=path.name, media_reference=reference)
+    return json.loads(otio.adapters.write_to_string(clip, "otio_json"))
+
+
+def detect_request(
+    path: Path, rate: Fraction | None = None, frame_count: int | None = None
+) -> dict[str, Any]:
+    """Content of a ``detect_speed`` request for one clip."""
+    return {"clip": clip_json(path, rate, frame_count)}
+
+
+@dataclass(frozen=True)
+class RenderOrder:
+    """One retime to render: the clip, the range in source frames, the target speed and model."""
+
+    source: Path
+    output: Path
+    speed: Fraction
+    backend: str
+    in_frame: int
+    out_frame: int
+    rate: Fraction
+
+    def request(self) -> dict[str, Any]:
+        """Content of the ``retime`` job request."""
+        return {
+            "clip": clip_json(self.source, self.rate, None),
+            "source_range": {
+                "start_frame": self.in_frame,
+                "end_frame": self.out_frame,
+                "rate": str(self.rate),
+            },
+            "speed": str(self.speed),
+            "backend": self.backend,
+            "output": str(self.output),
+            "overwrite": False,
+        }
+
+
+def output_paths(result: dict[str, Any]) -> list[Path]:
+    """The files a finished ``retime`` job names in its result."""
+    paths: list[Path] = []
+    for key in ("output", "outputs", "files", "media"):
+        value = result.get(key)
+        if isinstance(value, str):
+            paths.append(Path(value))
+        elif isinstance(value, list):
+            paths.extend(Path(item) for item in value if isinstance(item, str))
+    return paths

@@ -1,0 +1,119 @@
+"""Colours, the dark palette, timecode text and image conversion shared by the widgets."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+from PyQt6.QtGui import QColor, QImage, QPalette
+from PyQt6.QtWidgets import QApplication
+
+CLASS_COLOURS = {
+    "realtime": QColor("#4f8fd8"),
+    "slowmo": QColor("#3fb27f"),
+    "synthetic_slowmo": QColor("#e3a33b"),
+    "sped_up": QColor("#d9574f"),
+    "still": QColor("#8c8c8c"),
+    "unknown": QColor("#4a4d55"),
+}
+BACKGROUND = QColor("#1b1d21")
+PANEL = QColor("#24272d")
+GRID = QColor("#3a3e46")
+TEXT = QColor("#d6d8dc")
+DIM_TEXT = QColor("#8b9099")
+PLAYHEAD = QColor("#ff4f4f")
+MARK = QColor("#f0d050")
+ACCENT = QColor("#5fa8ff")
+
+
+def class_colour(speed_class: str) -> QColor:
+    return CLASS_COLOURS.get(speed_class, CLASS_COLOURS["unknown"])
+
+
+def apply_dark_palette(app: QApplication) -> None:
+    """A dark Fusion look, as editing tools have."""
+    app.setStyle("Fusion")
+    palette = QPalette()
+    roles = {
+        QPalette.ColorRole.Window: PANEL,
+        QPalette.ColorRole.WindowText: TEXT,
+        QPalette.ColorRole.Base: BACKGROUND,
+        QPalette.ColorRole.AlternateBase: PANEL,
+        QPalette.ColorRole.ToolTipBase: PANEL,
+        QPalette.ColorRole.ToolTipText: TEXT,
+        QPalette.ColorRole.Text: TEXT,
+        QPalette.ColorRole.Button: QColor("#2e3138"),
+        QPalette.ColorRole.ButtonText: TEXT,
+        QPalette.ColorRole.Highlight: ACCENT,
+        QPalette.ColorRole.HighlightedText: QColor("#0b0c0e"),
+        QPalette.ColorRole.PlaceholderText: DIM_TEXT,
+    }
+    for role, colour in roles.items():
+        palette.setColor(role, colour)
+    palette.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text, DIM_TEXT)
+    palette.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.ButtonText, DIM_TEXT)
+    app.setPalette(palette)
+
+
+def timecode(frames: Fraction | int, rate: Fraction) -> str:
+    """``HH:MM:SS:FF`` for a source position (whole frames; a sub-frame part as ``+1/4``).
+
+    Non-integer rates count frames at the rounded rate (non-drop-frame), as editors show them.
+    """
+    frames = Fraction(frames)
+    whole = int(frames)
+    fps = max(1, round(rate))
+    hours, rest = divmod(whole, fps * 3600)
+    minutes, rest = divmod(rest, fps * 60)
+    seconds, frame = divmod(rest, fps)
+    text = f"{hours:02d}:{minutes:02d}:{seconds:02d}:{frame:02d}"
+    phase = frames - whole
+    return f"{text}+{phase.numerator}/{phase.denominator}" if phase else text
+
+
+def rgb_image(array: np.ndarray) -> QImage:
+    """A QImage holding its own copy of an (h, w, 3) uint8 RGB (or uint16, scaled) array."""
+    if array.dtype == np.uint16:
+        array = (array >> 8).astype(np.uint8)
+    array = np.ascontiguousarray(array[..., :3])
+    height, width, _ = array.shape
+    return QImage(array.data, width, height, 3 * width, QImage.Format.Format_RGB888).copy()
+
+
+def risk_image(risk: np.ndarray) -> QImage:
+    """The risk map as red with opacity rising with risk (0: clear, 1: strong)."""
+    level = np.clip(np.nan_to_num(risk.astype(np.float32)), 0.0, 1.0)
+    height, width = level.shape[:2]
+    rgba = np.zeros((height, width, 4), np.uint8)
+    rgba[..., 0] = 255
+    rgba[..., 1] = (60 * (1.0 - level)).astype(np.uint8)
+    rgba[..., 3] = (level * 210).astype(np.uint8)
+    return QImage(rgba.data, width, height, 4 * width, QImage.Format.Format_RGBA8888).copy()
+
+
+def speed_text(speed: Fraction | None) -> str:
+    """``1/8 (8x slow)``, ``1 (real time)``, ``4 (4x fast)``."""
+    if speed is None:
+        return "—"
+    if speed == 1:
+        return "1 (real time)"
+    if speed < 1:
+        factor = 1 / speed
+        amount = f"{float(factor):.3g}x slow"
+    else:
+        amount = f"{float(speed):.3g}x fast"
+    return (
+        f"{speed.numerator}/{speed.denominator} ({amount})"
+        if speed.denominator != 1
+        else f"{speed} ({amount})"
+    )
+
+
+CLASS_TEXT = {
+    "realtime": "real time",
+    "slowmo": "slow motion",
+    "synthetic_slowmo": "fake slow-mo",
+    "sped_up": "sped up",
+    "still": "still",
+    "unknown": "",
+}

