@@ -132,3 +132,11 @@ class ModelPrepareError(ChronoscopeError, RuntimeError):
 
 class UnreadableImageError(ChronoscopeError, ValueError):
     """An image file exists but cannot be decoded, or holds samples we do not take (float, 5+ channels)."""
+
+
+class RetimeSpeedError(ChronoscopeError, ValueError):
+    """A retime speed or speed-ramp keyframe is 0, negative, NaN, above 1 without speed-up, or malformed."""
+
+
+class NothingToDoError(ChronoscopeError, ValueError):
+    """A request names no work: a timeline with no clip to detect or render; says what would give it some."""

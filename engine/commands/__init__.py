@@ -13,7 +13,13 @@ presents; the work itself lives in plain functions under engine/.
 
 COMMAND_MODULES = [
     "engine.commands.probe",
+    "engine.commands.detect",
     "engine.commands.engine_cmd",
     "engine.commands.segments",
     "engine.commands.models",
+    "engine.commands.interpolate",
+    "engine.commands.retime",
+    "engine.commands.render",
+    "engine.commands.gui_cmd",
+    "engine.commands.bridge",
 ]

@@ -1,0 +1,223 @@
+"""``chronoscope render``: render every slow-motion clip of a timeline and write a timeline that uses it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import threading
+from pathlib import Path
+
+from tqdm import tqdm
+
+from engine.errors import ChronoscopeError, UnsupportedOptionError
+from engine.interp import DEFAULT_MODEL, available_backends
+from engine.media import codec_choices
+from engine.render.plan import SegmentSpec
+from engine.render.run import SUMMARY_NAME, InProcessRunner, render_timeline
+from engine.timeline import PathMap
+
+log = logging.getLogger(__name__)
+
+NAME = "render"
+HELP = "render a timeline's slow-motion clips and write a timeline that points at them"
+DESCRIPTION = f"""\
+Reads TIMELINE (OTIO; EDL, FCP XML and FCPX XML through the OTIO adapters) and renders every video
+clip whose speed is below 1 (LinearTimeWarp; FreezeFrame too) at its length on the timeline:
+exactly as many frames as it occupies, plus the frames a transition into or out of it overlaps,
+each frame at the source time the time map gives (handles used). Clips at 1x and faster pass
+through untouched (--speedup renders faster clips too, by skipping source frames).
+
+Writes OUTDIR/<track>_<index>_<clip>.<ext> per rendered clip, each with a report beside it
+(.chronoscope.json: per-frame risk, fallbacks, content hash), OUTDIR/<timeline>.chronoscope.otio
+(the same timeline with rendered clips re-pointed and their warps removed; tracks, gaps,
+transitions, markers, other effects and metadata kept) and OUTDIR/{SUMMARY_NAME}.
+
+Re-running skips clips whose output carries the same content hash (source file, range, speed,
+model, codec, version), so an interrupted render resumes. Clips that cannot be rendered (media
+missing, unsupported time effects) are listed with the reason and keep their original media; the
+exit status is then 1. Effects other than speed changes stay in the timeline and are listed.
+
+Segments render in parallel as jobs of the engine (started on demand), or in this process with
+--no-engine.
+
+examples:
+  chronoscope render cut.otio -o out/
+  chronoscope render cut.otio -o out/ --model flow --codec h264 --no-engine --jobs 2
+  chronoscope render reel1.xml -o out/ --map 'C:\\Footage=/mnt/footage' --json
+"""
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("timeline", type=Path, help="the timeline file")
+    parser.add_argument(
+        "-o", "--outdir", type=Path, required=True, help="folder for rendered media and the new timeline"
+    )
+    parser.add_argument(
+        "--model",
+        default=None,
+        metavar="M",
+        help=f"synthesis model (default {DEFAULT_MODEL}); one of: {', '.join(available_backends())}",
+    )
+    parser.add_argument(
+        "--codec", choices=sorted(codec_choices()), default="prores", help="output codec (default prores)"
+    )
+    parser.add_argument(
+        "--quality", type=int, default=None, help="codec quality (CRF for h264/h265, qscale for prores)"
+    )
+    parser.add_argument(
+        "--speedup", action="store_true", help="also render clips faster than 1x (dropping frames)"
+    )
+    parser.add_argument(
+        "--detect", action="store_true", help="add speed-detection results to the new timeline"
+    )
+    parser.add_argument(
+        "--smooth-cuts",
+        type=int,
+        default=0,
+        metavar="N",
+        help="generate N frames across jump cuts (not available yet)",
+    )
+    parser.add_argument(
+        "--no-engine", action="store_true", help="render in this process instead of the engine"
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="segments rendered at once (default 2, at most the CPU count)",
+    )
+    parser.add_argument(
+        "--map", action="append", default=[], metavar="FROM=TO", help="remap a media path prefix (repeatable)"
+    )
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON instead of a table")
+
+
+def _detector():
+    """``detect_speed`` when the speed package provides it, else None."""
+    try:
+        from engine.speed.detect import detect_speed
+    except ImportError as error:
+        log.warning(
+            "--detect: speed detection is not available in this build (%s); rendering without it", error
+        )
+        return None
+
+    def detect(entry) -> dict | None:
+        segment = entry.segment
+        if (
+            segment is None
+            or segment.track_kind != "Video"
+            or segment.media_path is None
+            or not segment.media.exists
+        ):
+            return None
+        try:
+            result = detect_speed(segment.media_path)
+        except ChronoscopeError as error:
+            log.warning("--detect: %s: %s", segment.describe(), error)
+            return {"speed_error": str(error)}
+        return {"speed": result.to_json()}
+
+    return detect
+
+
+class _Bars:
+    """One overall progress bar (frames) and one per segment in flight, on a terminal only."""
+
+    def __init__(self, enabled: bool, total_frames: int) -> None:
+        self.enabled = enabled and sys.stderr.isatty()
+        self._lock = threading.Lock()
+        self._bars: dict[str, tqdm] = {}
+        self._done: dict[str, int] = {}
+        self.overall = tqdm(
+            total=total_frames,
+            desc="render",
+            unit="frame",
+            disable=not self.enabled,
+            file=sys.stderr,
+            position=0,
+        )
+
+    def progress(self, spec: SegmentSpec, done: int, total: int) -> None:
+        with self._lock:
+            bar = self._bars.get(spec.key)
+            if bar is None:
+                bar = tqdm(
+                    total=total,
+                    desc=spec.clip_name[:24],
+                    unit="frame",
+                    disable=not self.enabled,
+                    file=sys.stderr,
+                    leave=False,
+                    position=len(self._bars) + 1,
+                )
+                self._bars[spec.key] = bar
+            bar.update(done - bar.n)
+            self.overall.update(done - self._done.get(spec.key, 0))
+            self._done[spec.key] = done
+
+    def close(self) -> None:
+        for bar in self._bars.values():
+            bar.close()
+        self.overall.close()
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.smooth_cuts < 0:
+        raise UnsupportedOptionError(f"--smooth-cuts {args.smooth_cuts}: give 0 or more frames")
+    if args.smooth_cuts:
+        raise UnsupportedOptionError("--smooth-cuts is not available yet; render without it")
+    cpus = os.cpu_count() or 1
+    jobs = args.jobs if args.jobs is not None else min(2, cpus)
+    if jobs < 1:
+        raise UnsupportedOptionError(f"--jobs {jobs}: give 1 or more")
+    path_map = PathMap.from_strings(args.map) if args.map else None
+    detect = _detector() if args.detect else None
+    runner = InProcessRunner(jobs)
+    if not args.no_engine:
+        from engine.render.remote import EngineRunner, connect_render_engine
+
+        try:
+            runner = EngineRunner(connect_render_engine(workers=jobs), jobs)
+        except ChronoscopeError as error:
+            log.warning("rendering in this process instead of the engine: %s", error)
+    bars = _Bars(not args.json, 0)
+    try:
+        summary = render_timeline(
+            args.timeline,
+            args.outdir,
+            model=args.model,
+            codec=args.codec,
+            quality=args.quality,
+            speedup=args.speedup,
+            path_map=path_map,
+            runner=runner,
+            on_progress=bars.progress,
+            detect=detect,
+        )
+    finally:
+        bars.close()
+    if args.json:
+        sys.stdout.write(json.dumps(summary.to_dict()) + "\n")
+    else:
+        sys.stdout.write(summary.table() + "\n")
+        for line in summary.kept_effects:
+            sys.stdout.write(f"kept, not rendered: {line}\n")
+        counts = summary.to_dict()["counts"]
+        sys.stdout.write(
+            f"{counts['rendered']} rendered, {counts['resumed']} already done, "
+            f"{counts['pass_through']} passed "
+            f"through, {counts['cannot_render'] + counts['failed']} not rendered; "
+            f"new timeline: {summary.timeline_path}\n"
+        )
+    for clip in summary.failed:
+        print(
+            f"chronoscope render: not rendered: {clip['track']} #{clip['index_in_track']} "
+            f"{clip['clip_name']}: {clip['reason']}",
+            file=sys.stderr,
+        )
+    return 0 if summary.ok else 1

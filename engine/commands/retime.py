@@ -1,0 +1,125 @@
+"""``chronoscope retime``: a clip slowed down with generated in-between frames, and its risk report."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from engine.errors import UnsupportedOptionError
+from engine.interp import DEFAULT_MODEL, available_backends
+from engine.media import codec_choices
+from engine.retime import AUDIO_MODES, load_ramp, retime_clip, sidecar_path
+
+NAME = "retime"
+HELP = "slow a clip down (constant speed or a ramp) with generated in-between frames"
+DESCRIPTION = f"""\
+Renders CLIP at a slower speed: at --speed 0.25 every source frame is followed by three generated
+ones, so the output has exactly four times the frames at the same frame rate, each at the exact
+time the time map gives (output frame n shows source position n x speed). Across a scene cut the
+nearer frame is repeated instead of a blend, and repeated (duplicate) source frames are not
+interpolated; both are listed in the report. A ramp is a JSON list of keyframes in output frames,
+linear in between, e.g. [{{"frame": 0, "speed": 1}}, {{"frame": 48, "speed": 0.25}}].
+
+Audio: stretch (default when the clip has audio: slowed with pitch kept, FFmpeg atempo), keep
+(copied unchanged: speed 1 only), drop. Codec by default from OUT's suffix: .mov ProRes 422 HQ,
+.mp4 H.264, .mkv FFV1, no suffix a folder of PNG frames. The output is written under a temporary
+name and renamed when complete; the report (per-frame risk, fallbacks, timings) goes beside it as
+OUT.chronoscope.json.
+
+Models: {DEFAULT_MODEL} (default; falls back to flow with a warning when the RIFE models are not
+prepared), flow, blend, nearest, rife / rife-hdv3 / rife-4.2x (run `chronoscope models prepare`).
+
+examples:
+  chronoscope retime clip.mp4 --speed 0.25 -o clip_slow.mov
+  chronoscope retime clip.mp4 --speed 1/3 --model flow --audio drop -o slow.mp4
+  chronoscope retime clip.mp4 --ramp ramp.json --codec ffv1 -o ramp.mkv --json
+"""
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("clip", type=Path, help="the source clip")
+    speed = parser.add_mutually_exclusive_group(required=True)
+    speed.add_argument("--speed", help="playback speed, 0 < speed < 1 (0.25 or 1/4 = four times slower)")
+    speed.add_argument("--ramp", type=Path, help="JSON file of speed keyframes over output frames")
+    parser.add_argument(
+        "--model",
+        default=None,
+        metavar="M",
+        help=f"synthesis model (default {DEFAULT_MODEL}); one of: {', '.join(available_backends())}",
+    )
+    parser.add_argument(
+        "--audio",
+        choices=AUDIO_MODES,
+        default=None,
+        help="audio: stretch (default with audio), keep (speed 1 only) or drop",
+    )
+    parser.add_argument(
+        "--codec",
+        choices=sorted(codec_choices()),
+        default=None,
+        help="output codec (default from OUT's suffix)",
+    )
+    parser.add_argument(
+        "--quality", type=int, default=None, help="codec quality (CRF for h264/h265, qscale for prores)"
+    )
+    parser.add_argument(
+        "--allow-speedup",
+        action="store_true",
+        help="accept speeds above 1 (renders by skipping source frames)",
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+    parser.add_argument(
+        "-o", "--output", type=Path, required=True, help="output file (or folder for PNG frames)"
+    )
+    parser.add_argument("--json", action="store_true", help="print the report summary as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.speed is not None and args.speed.strip() == "":
+        raise UnsupportedOptionError("--speed is empty; give e.g. 0.25")
+    ramp = load_ramp(args.ramp, allow_speedup=args.allow_speedup) if args.ramp else None
+    show = sys.stderr.isatty() and not args.json
+    with tqdm(
+        total=None,
+        desc=f"retime {args.clip.name}",
+        unit="frame",
+        disable=not show,
+        leave=False,
+        file=sys.stderr,
+    ) as bar:
+
+        def on_progress(done: int, total: int) -> None:
+            if bar.total != total:
+                bar.total = total
+            bar.update(done - bar.n)
+
+        report = retime_clip(
+            args.clip,
+            args.output,
+            speed=args.speed,
+            ramp=ramp,
+            model=args.model,
+            audio=args.audio,
+            codec=args.codec,
+            quality=args.quality,
+            allow_speedup=args.allow_speedup,
+            overwrite=args.overwrite,
+            on_progress=on_progress,
+        )
+    summary = {**report.summary(), "audio": report.audio, "report": str(sidecar_path(args.output))}
+    if args.json:
+        sys.stdout.write(json.dumps(summary) + "\n")
+        return 0
+    notes = len(report.notes)
+    sys.stdout.write(
+        f"{report.output}: {report.frames_written} frames at {report.output_rate} fps "
+        f"({report.frames_exact} source, {report.frames_synthesized} generated by {report.model}, "
+        f"{report.frames_held} held), audio {report.audio}\n"
+        f"risk: max {report.risk_max:.2f}, mean {report.risk_mean:.2f}; "
+        f"{notes} note{'s' if notes != 1 else ''} (fallbacks, holds); report: {summary['report']}\n"
+    )
+    return 0

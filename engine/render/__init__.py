@@ -1,0 +1,28 @@
+"""Batch render of timeline exports: every slow-motion clip rendered through ``engine.retime``, and
+a new timeline pointing at the renders (``render_timeline``); resumable by content hash.
+
+    summary = render_timeline(Path("cut.otio"), Path("out"), model="flow", codec="prores")
+
+``engine.render.capability`` serves the same work as engine jobs (``retime``, ``render_timeline``);
+``engine.render.remote.EngineRunner`` submits segments to the engine.
+"""
+
+from engine.render.plan import ClipEntry, RenderPlan, SegmentSpec, content_hash, output_name, plan_render
+from engine.render.run import SUMMARY_NAME, TIMELINE_SUFFIX, InProcessRunner, RenderSummary, render_timeline
+from engine.render.segment import is_finished, render_segment
+
+__all__ = [
+    "ClipEntry",
+    "InProcessRunner",
+    "RenderPlan",
+    "RenderSummary",
+    "SUMMARY_NAME",
+    "SegmentSpec",
+    "TIMELINE_SUFFIX",
+    "content_hash",
+    "is_finished",
+    "output_name",
+    "plan_render",
+    "render_segment",
+    "render_timeline",
+]

@@ -1,0 +1,143 @@
+"""The engine capabilities ``retime`` and ``render_timeline``.
+
+``retime`` request content, one of:
+
+    {"segment": <SegmentSpec.to_dict()>}                      one clip of a timeline render
+    {"source": "/abs/clip.mp4", "output": "/abs/slow.mov", "speed": "1/4",
+     "model": "flow", "audio": "stretch", "codec": "prores", "overwrite": false}
+
+and the result is ``{"report": <RetimeReport summary>, "output": ..., "sidecar": ...}``.
+
+``render_timeline``: ``{"timeline": "/abs/cut.otio", "outdir": "/abs/out", "model": ...,
+"codec": ..., "speedup": false}``; the engine renders the segments itself (in its job thread) and
+the result is the render summary (``RenderSummary.to_dict()``).
+
+Install with ``chronoscope engine run --capability-module engine.render.capability`` (the CLI's
+``render`` starts its engine so), or list the module in the engine's default capability modules.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from engine.errors import UnsupportedOptionError
+from engine.render.plan import SegmentSpec
+from engine.render.segment import render_segment
+from engine.retime import retime_clip, sidecar_path
+
+MODULE = "engine.render.capability"
+
+
+def _absolute(content: dict[str, Any], key: str) -> Path:
+    value = content.get(key)
+    if not isinstance(value, str) or not value:
+        raise UnsupportedOptionError(f"{key} must name a file (an absolute path), got {value!r}")
+    path = Path(value)
+    if not path.is_absolute():
+        raise UnsupportedOptionError(
+            f"{key} {value!r} is relative; the engine runs elsewhere, give an absolute path"
+        )
+    return path
+
+
+def _option(content: dict[str, Any], key: str, kind: type, default: Any = None) -> Any:
+    value = content.get(key, default)
+    if value is not None and (not isinstance(value, kind) or isinstance(value, bool) and kind is not bool):
+        raise UnsupportedOptionError(f"{key} = {value!r}; expected {kind.__name__}")
+    return value
+
+
+def make_retime_job(message):
+    """Check a ``retime`` request; return the work to queue."""
+    content = message.content
+    if "segment" in content:
+        spec = SegmentSpec.from_dict(content["segment"])
+        for key in ("source", "output"):
+            if not Path(getattr(spec, key)).is_absolute():
+                raise UnsupportedOptionError(f"segment {key} {getattr(spec, key)!r} must be an absolute path")
+
+        def work_segment(context) -> dict:
+            report = render_segment(
+                spec,
+                on_progress=lambda done, total: context.progress(done, total, spec.clip_name),
+                check_cancelled=context.check_cancelled,
+            )
+            return {
+                "report": report.to_dict(),
+                "output": spec.output,
+                "sidecar": str(sidecar_path(Path(spec.output))),
+            }
+
+        return work_segment
+    source = _absolute(content, "source")
+    output = _absolute(content, "output")
+    speed = content.get("speed")
+    if speed is None:
+        raise UnsupportedOptionError('retime needs a speed (e.g. "1/4") or a segment')
+    model = _option(content, "model", str)
+    audio = _option(content, "audio", str)
+    codec = _option(content, "codec", str)
+    overwrite = _option(content, "overwrite", bool, False)
+
+    def work_clip(context) -> dict:
+        report = retime_clip(
+            source,
+            output,
+            speed=speed,
+            model=model,
+            audio=audio,
+            codec=codec,
+            overwrite=overwrite,
+            on_progress=lambda done, total: context.progress(done, total, source.name),
+            check_cancelled=context.check_cancelled,
+        )
+        return {"report": report.summary(), "output": str(output), "sidecar": str(sidecar_path(output))}
+
+    return work_clip
+
+
+def make_render_timeline_job(message):
+    """Check a ``render_timeline`` request; return the work to queue."""
+    from engine.render.run import InProcessRunner, render_timeline
+
+    content = message.content
+    timeline = _absolute(content, "timeline")
+    outdir = _absolute(content, "outdir")
+    model = _option(content, "model", str)
+    codec = _option(content, "codec", str, "prores")
+    speedup = _option(content, "speedup", bool, False)
+
+    def work(context) -> dict:
+        def progress(spec, done, total):
+            context.check_cancelled()
+            context.progress(done, total, spec.clip_name)
+
+        summary = render_timeline(
+            timeline,
+            outdir,
+            model=model,
+            codec=codec,
+            speedup=speedup,
+            runner=InProcessRunner(1),
+            on_progress=progress,
+        )
+        return summary.to_dict()
+
+    return work
+
+
+def register_handlers(registry) -> None:
+    """Install ``retime`` and ``render_timeline`` in an engine's handler registry."""
+    from engine.server.handlers import Handler
+
+    registry.register(
+        Handler("retime", job=make_retime_job, description="a clip or timeline segment, slowed down")
+    )
+    registry.register(
+        Handler(
+            "render_timeline",
+            job=make_render_timeline_job,
+            description="every slow-motion clip of a timeline",
+        )
+    )

@@ -1,0 +1,303 @@
+"""What a timeline render does to each clip: render it, pass it through, or list why it cannot.
+
+``plan_render`` walks the timeline's segments (``engine.timeline.list_segments``):
+
+- a video clip with a time scalar below 1 (slow motion, and a FreezeFrame) becomes a
+  ``SegmentSpec``: its exact time map (transition overlaps included, so a dissolve into it has
+  frames to dissolve), its media, and where its render goes;
+- clips at 1x pass through untouched, and so do clips above 1x unless ``speedup`` asks to render
+  them too (by skipping source frames);
+- everything that cannot be rendered is listed with its reason (missing media, a time effect we
+  do not support, an audio clip's speed change, a generator), and so are effects that stay in
+  the timeline for the editor's application to apply (a Transform): nothing is dropped silently.
+
+A ``SegmentSpec`` is plain JSON (``to_dict``/``from_dict``) so the same record drives the render
+in this process and as an engine job. Its ``content_hash`` covers what decides the pixels: the
+source file's identity (path, size, modification time), the map, the model, the codec and
+quality, and the render format version. A render whose sidecar carries the same hash is finished.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import opentimelineio as otio
+
+from engine import __version__
+from engine.errors import InvalidTimeWarpError, UnsupportedOptionError
+from engine.media import CODECS
+from engine.timeline import (
+    PathMap,
+    Segment,
+    TimeMap,
+    exact_frames,
+    fraction_text,
+    list_segments,
+    parse_fraction,
+    time_map,
+)
+
+log = logging.getLogger(__name__)
+
+RENDER_FORMAT_VERSION = 1
+SUFFIX_BY_CODEC = {"prores": ".mov", "h264": ".mp4", "h265": ".mp4", "ffv1": ".mkv", "png": ""}
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass(frozen=True)
+class SegmentSpec:
+    """One clip to render: where its frames come from, how they map, and where they go."""
+
+    key: str
+    clip_name: str
+    track: str
+    index_in_track: int
+    source: str
+    output: str
+    output_rate: str
+    source_rate: str
+    source_start_frames: str
+    source_end_frames: str
+    time_scalar: str
+    freeze_frame: bool
+    output_frames: int
+    head_frames: int
+    tail_frames: int
+    media_start_frames: str
+    model: str | None
+    codec: str
+    quality: int | None = None
+    content_hash: str = ""
+    notes: tuple[str, ...] = ()
+
+    def time_map(self) -> TimeMap:
+        """The clip's time map, rebuilt exactly from the spec's numbers."""
+        start = parse_fraction(self.source_start_frames)
+        return TimeMap(
+            clip_name=self.clip_name,
+            output_frames=self.output_frames,
+            output_rate=parse_fraction(self.output_rate),
+            source_rate=parse_fraction(self.source_rate),
+            source_start_frames=start,
+            time_scalar=parse_fraction(self.time_scalar),
+            freeze_frame=self.freeze_frame,
+            source_range_end_frames=parse_fraction(self.source_end_frames),
+            head_output_frames=self.head_frames,
+            tail_output_frames=self.tail_frames,
+        )
+
+    @property
+    def total_frames(self) -> int:
+        return self.head_frames + self.output_frames + self.tail_frames
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["notes"] = list(self.notes)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SegmentSpec:
+        if not isinstance(data, dict):
+            raise UnsupportedOptionError(f"a segment must be an object, got {type(data).__name__}")
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise UnsupportedOptionError(
+                f"segment has unknown fields {unknown}; known: {', '.join(sorted(known))}"
+            )
+        try:
+            values = dict(data)
+            values["notes"] = tuple(values.get("notes", ()))
+            return cls(**values)
+        except TypeError as error:
+            raise UnsupportedOptionError(f"segment is incomplete: {error}") from None
+
+
+@dataclass
+class ClipEntry:
+    """One clip of the timeline and what the render does with it."""
+
+    clip_name: str
+    track: str
+    index_in_track: int
+    action: str
+    speed: str | None
+    reason: str = ""
+    spec: SegmentSpec | None = None
+    segment: Segment | None = field(default=None, repr=False)
+
+
+@dataclass
+class RenderPlan:
+    """Every clip's entry, and the effects that stay in the timeline unrendered."""
+
+    entries: list[ClipEntry]
+    kept_effects: list[str]
+
+    @property
+    def to_render(self) -> list[ClipEntry]:
+        return [e for e in self.entries if e.action == "render"]
+
+    @property
+    def unrenderable(self) -> list[ClipEntry]:
+        return [e for e in self.entries if e.action == "cannot_render"]
+
+
+def content_hash(identity: dict[str, Any]) -> str:
+    """SHA-256 of a canonical JSON form of ``identity``."""
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+
+
+def _source_identity(path: Path) -> dict[str, Any]:
+    stat = path.stat()
+    return {"path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def output_name(segment: Segment, codec: str) -> str:
+    """``V1_002_A002_C001.mov``: track, place on it, clip name; safe on every file system."""
+    stem = _UNSAFE.sub("_", Path(segment.clip_name).stem).strip("._") or "clip"
+    return f"{segment.track_label}_{segment.index_in_track:03d}_{stem}{SUFFIX_BY_CODEC[codec]}"
+
+
+def _other_effects(clip: otio.schema.Clip) -> list[str]:
+    return [
+        effect.effect_name or effect.name or effect.schema_name()
+        for effect in clip.effects
+        if not isinstance(effect, otio.schema.TimeEffect)
+    ]
+
+
+def _nested_items(timeline: otio.schema.Timeline) -> list[str]:
+    found = []
+    for track in timeline.tracks:
+        for index, item in enumerate(track):
+            if isinstance(item, otio.core.Composition):
+                found.append(
+                    f"{track.name} #{index}: nested {item.schema_name()} {item.name!r}: not rendered"
+                )
+    return found
+
+
+def plan_render(
+    timeline: otio.schema.Timeline,
+    outdir: Path,
+    *,
+    base_dir: Path | None = None,
+    path_map: PathMap | None = None,
+    model: str | None = None,
+    codec: str = "prores",
+    quality: int | None = None,
+    speedup: bool = False,
+) -> RenderPlan:
+    """Decide, for every clip, whether it is rendered, passed through, or cannot be rendered."""
+    if codec not in CODECS:
+        raise UnsupportedOptionError(f"codec {codec!r} not supported; use one of: {', '.join(CODECS)}")
+    outdir = Path(outdir)
+    entries: list[ClipEntry] = []
+    kept_effects = _nested_items(timeline)
+    for segment in list_segments(timeline, base_dir=base_dir, path_map=path_map, check_time_warps=False):
+        where = segment.describe()
+        for effect in _other_effects(segment.clip):
+            kept_effects.append(f"{where}: effect {effect!r} kept in the timeline, not applied by the render")
+        entry = ClipEntry(
+            segment.clip_name,
+            segment.track_label,
+            segment.index_in_track,
+            "pass_through",
+            None,
+            segment=segment,
+        )
+        entries.append(entry)
+        try:
+            scalar = segment.time_scalar
+        except InvalidTimeWarpError as error:
+            entry.action, entry.reason = "cannot_render", str(error)
+            continue
+        entry.speed = "freeze" if segment.is_freeze_frame else fraction_text(scalar)
+        if not segment.is_retimed:
+            entry.reason = "real time"
+            continue
+        if scalar > 1 and not segment.is_freeze_frame and not speedup:
+            entry.reason = "faster than real time: passed through (render it with --speedup)"
+            continue
+        if segment.track_kind != otio.schema.TrackKind.Video:
+            entry.action = "cannot_render"
+            entry.reason = "speed change on an audio clip: not rendered, the warp stays in the timeline"
+            continue
+        if not segment.enabled:
+            entry.reason = "disabled clip: passed through"
+            continue
+        if segment.media_kind != "file":
+            entry.action = "cannot_render"
+            entry.reason = f"{segment.media_kind} media: only media files are rendered"
+            continue
+        if segment.media is None or not segment.media.exists:
+            entry.action = "cannot_render"
+            shown = segment.media_path or segment.target_url
+            entry.reason = f"media not found: {shown}" + (
+                f" ({segment.media_problem})" if segment.media_problem else ""
+            )
+            continue
+        entry.action = "render"
+        entry.spec = _spec(segment, outdir, model=model, codec=codec, quality=quality)
+    return RenderPlan(entries, kept_effects)
+
+
+def _spec(
+    segment: Segment, outdir: Path, *, model: str | None, codec: str, quality: int | None
+) -> SegmentSpec:
+    mapping = time_map(segment)
+    media_start = Fraction(0)
+    if segment.available_range is not None:
+        media_start = exact_frames(segment.available_range.start_time, segment.source_rate)
+    notes = []
+    if mapping.handles_available is False:
+        needed = mapping.needed_source_frames()
+        notes.append(
+            f"needs source frames {needed[0]} to {needed[1]}, beyond the media's "
+            f"{fraction_text(mapping.available_start_frames)} to "
+            f"{fraction_text(mapping.available_end_frames - 1)}: "
+            "end frames are held"
+        )
+        log.warning("%s %s", segment.describe(), notes[-1])
+    source = Path(segment.media_path)
+    output = outdir / output_name(segment, codec)
+    values = {
+        "output_rate": fraction_text(mapping.output_rate),
+        "source_rate": fraction_text(mapping.source_rate),
+        "source_start_frames": fraction_text(mapping.source_start_frames),
+        "source_end_frames": fraction_text(mapping.source_range_end_frames),
+        "time_scalar": fraction_text(mapping.time_scalar),
+        "freeze_frame": mapping.freeze_frame,
+        "output_frames": mapping.output_frames,
+        "head_frames": mapping.head_output_frames,
+        "tail_frames": mapping.tail_output_frames,
+        "media_start_frames": fraction_text(media_start),
+        "model": model,
+        "codec": codec,
+        "quality": quality,
+    }
+    identity = {
+        **values,
+        "source": _source_identity(source),
+        "chronoscope": __version__,
+        "render_format": RENDER_FORMAT_VERSION,
+    }
+    return SegmentSpec(
+        key=output.name,
+        clip_name=segment.clip_name,
+        track=segment.track_label,
+        index_in_track=segment.index_in_track,
+        source=str(source),
+        output=str(output),
+        content_hash=content_hash(identity),
+        notes=tuple(notes),
+        **values,
+    )

@@ -1,0 +1,320 @@
+"""``render_timeline``: every slow-motion clip of a timeline rendered, and a new timeline pointing at it.
+
+    summary = render_timeline(Path("cut.otio"), Path("out"), model="flow", codec="prores")
+    summary.timeline_path      # out/cut.chronoscope.otio: retimed clips re-pointed, warps removed
+    summary.to_dict()          # also written as out/render-summary.json
+
+Segments render in this process (``runner=InProcessRunner(jobs)``) or as jobs of the engine
+(``EngineRunner``, engine.render.capability; the CLI starts the engine on demand). Either way each
+segment is ``engine.render.segment.render_segment`` of a ``SegmentSpec``. Before rendering, a
+segment whose output and sidecar carry its content hash is skipped (``resumed``): re-running after
+an interruption redoes only what was not finished.
+
+Clips that cannot be rendered (missing media, unsupported time effects) keep their original media
+and warps in the new timeline and are listed in the summary with the reason; the render of
+everything else goes on. ``RenderSummary.ok`` is False when any clip could not be rendered.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from engine.errors import ChronoscopeError, JobCancelledError
+from engine.fsutil import write_text_atomic
+from engine.render.plan import ClipEntry, RenderPlan, SegmentSpec, plan_render
+from engine.render.segment import is_finished, remove_stale_partials, render_segment
+from engine.retime import make_synthesizer
+from engine.retime.report import RetimeReport
+from engine.timeline import (
+    PathMap,
+    RenderedMedia,
+    attach_results,
+    media_base_dir,
+    read_timeline,
+    replace_media,
+    write_timeline,
+)
+
+log = logging.getLogger(__name__)
+
+SUMMARY_NAME = "render-summary.json"
+TIMELINE_SUFFIX = ".chronoscope.otio"
+
+SegmentProgress = Callable[[SegmentSpec, int, int], None]
+
+
+class SegmentRunner(Protocol):
+    """Renders a list of specs; calls ``on_done`` for each as it finishes (report or error)."""
+
+    def run(
+        self,
+        specs: list[SegmentSpec],
+        on_progress: SegmentProgress,
+        on_done: Callable[[SegmentSpec, RetimeReport | None, ChronoscopeError | None], None],
+    ) -> None: ...
+
+
+class InProcessRunner:
+    """Segments on ``jobs`` threads of this process, one synthesizer per thread."""
+
+    def __init__(self, jobs: int = 1) -> None:
+        self.jobs = max(1, jobs)
+
+    def run(self, specs, on_progress, on_done) -> None:
+        local = threading.local()
+        synthesizers = []
+        lock = threading.Lock()
+
+        def one(spec: SegmentSpec) -> None:
+            try:
+                if getattr(local, "synthesizers", None) is None:
+                    local.synthesizers = {}
+                if spec.model not in local.synthesizers:
+                    created = make_synthesizer(spec.model)
+                    local.synthesizers[spec.model] = created
+                    with lock:
+                        synthesizers.append(created)
+                report = render_segment(
+                    spec,
+                    synthesizer=local.synthesizers[spec.model],
+                    on_progress=lambda done, total: on_progress(spec, done, total),
+                )
+            except JobCancelledError:
+                raise
+            except ChronoscopeError as error:
+                on_done(spec, None, error)
+                return
+            on_done(spec, report, None)
+
+        try:
+            if self.jobs == 1:
+                for spec in specs:
+                    one(spec)
+            else:
+                with ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="render") as pool:
+                    list(pool.map(one, specs))
+        finally:
+            for synthesizer in synthesizers:
+                synthesizer.close()
+
+
+@dataclass
+class RenderSummary:
+    """What a render did for each clip, and where the new timeline is."""
+
+    timeline: str
+    outdir: str
+    timeline_path: str | None
+    runner: str
+    clips: list[dict[str, Any]] = field(default_factory=list)
+    kept_effects: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> list[dict[str, Any]]:
+        return [c for c in self.clips if c["status"] in ("failed", "cannot_render")]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def count(self, status: str) -> int:
+        return sum(1 for c in self.clips if c["status"] == status)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "timeline": self.timeline,
+            "outdir": self.outdir,
+            "new_timeline": self.timeline_path,
+            "runner": self.runner,
+            "ok": self.ok,
+            "counts": {
+                status: self.count(status)
+                for status in ("rendered", "resumed", "pass_through", "cannot_render", "failed")
+            },
+            "clips": self.clips,
+            "kept_effects": self.kept_effects,
+            "seconds": round(self.seconds, 3),
+        }
+
+    def table(self) -> str:
+        """A plain-text table, one line per clip."""
+        header = (
+            "track",
+            "clip",
+            "speed",
+            "status",
+            "frames",
+            "model",
+            "risk max",
+            "seconds",
+            "output / reason",
+        )
+        rows = [header]
+        for clip in self.clips:
+            report = clip.get("report") or {}
+            rows.append(
+                (
+                    f"{clip['track']} #{clip['index_in_track']}",
+                    clip["clip_name"],
+                    clip["speed"] or "-",
+                    clip["status"],
+                    str(report.get("frames_written", "-")),
+                    str(report.get("model", "-")),
+                    f"{report['risk_max']:.2f}" if "risk_max" in report else "-",
+                    f"{report['seconds']:.1f}" if "seconds" in report else "-",
+                    clip.get("output") or clip.get("reason", ""),
+                )
+            )
+        widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
+        lines = [
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[-1]
+            for row in rows
+        ]
+        return "\n".join(line.rstrip() for line in lines)
+
+
+def render_timeline(
+    timeline_path: Path,
+    outdir: Path,
+    *,
+    model: str | None = None,
+    codec: str = "prores",
+    quality: int | None = None,
+    speedup: bool = False,
+    path_map: PathMap | None = None,
+    runner: SegmentRunner | None = None,
+    on_progress: SegmentProgress | None = None,
+    on_segment_done: Callable[[SegmentSpec, str], None] | None = None,
+    detect: Callable[[ClipEntry], dict[str, Any] | None] | None = None,
+) -> RenderSummary:
+    """Render a timeline file into ``outdir``; see the module docstring. Returns the summary, which
+    is also written to ``outdir/render-summary.json``."""
+    started = time.perf_counter()
+    timeline_path, outdir = Path(timeline_path), Path(outdir)
+    timeline = read_timeline(timeline_path)
+    outdir.mkdir(parents=True, exist_ok=True)
+    plan = plan_render(
+        timeline,
+        outdir,
+        base_dir=media_base_dir(timeline_path),
+        path_map=path_map,
+        model=model,
+        codec=codec,
+        quality=quality,
+        speedup=speedup,
+    )
+    runner = runner or InProcessRunner()
+    results: dict[str, tuple[str, RetimeReport | None, str]] = {}
+    pending: list[SegmentSpec] = []
+    for entry in plan.to_render:
+        spec = entry.spec
+        finished = is_finished(spec)
+        if finished is not None:
+            log.info("%s: already rendered (%s), skipped", spec.clip_name, spec.output)
+            results[spec.key] = ("resumed", finished, "")
+            if on_segment_done is not None:
+                on_segment_done(spec, "resumed")
+            continue
+        remove_stale_partials(spec)
+        pending.append(spec)
+    lock = threading.Lock()
+
+    def done(spec: SegmentSpec, report: RetimeReport | None, error: ChronoscopeError | None) -> None:
+        with lock:
+            if error is not None:
+                log.warning("%s (%s #%d) failed: %s", spec.clip_name, spec.track, spec.index_in_track, error)
+                results[spec.key] = ("failed", None, str(error))
+            else:
+                results[spec.key] = ("rendered", report, "")
+        if on_segment_done is not None:
+            on_segment_done(spec, "failed" if error is not None else "rendered")
+
+    if pending:
+        runner.run(pending, on_progress or (lambda spec, done_frames, total: None), done)
+    summary = _summarise(plan, results, timeline_path, outdir, type(runner).__name__)
+    summary.timeline_path = str(_write_new_timeline(timeline, plan, results, timeline_path, outdir, detect))
+    summary.seconds = time.perf_counter() - started
+    write_text_atomic(outdir / SUMMARY_NAME, json.dumps(summary.to_dict(), indent=1) + "\n")
+    return summary
+
+
+def _summarise(
+    plan: RenderPlan,
+    results: dict[str, tuple[str, RetimeReport | None, str]],
+    timeline_path: Path,
+    outdir: Path,
+    runner: str,
+) -> RenderSummary:
+    summary = RenderSummary(
+        str(timeline_path), str(outdir), None, runner, kept_effects=list(plan.kept_effects)
+    )
+    for entry in plan.entries:
+        record: dict[str, Any] = {
+            "track": entry.track,
+            "index_in_track": entry.index_in_track,
+            "clip_name": entry.clip_name,
+            "speed": entry.speed,
+            "status": entry.action,
+            "reason": entry.reason,
+        }
+        if entry.spec is not None:
+            status, report, reason = results.get(entry.spec.key, ("failed", None, "not rendered"))
+            record["status"] = status
+            record["reason"] = reason
+            record["output"] = entry.spec.output
+            record["timeline_frames"] = entry.spec.output_frames
+            record["head_frames"] = entry.spec.head_frames
+            record["tail_frames"] = entry.spec.tail_frames
+            if report is not None:
+                record["report"] = report.summary()
+        summary.clips.append(record)
+    return summary
+
+
+def _write_new_timeline(
+    timeline,
+    plan: RenderPlan,
+    results: dict[str, tuple[str, RetimeReport | None, str]],
+    timeline_path: Path,
+    outdir: Path,
+    detect,
+) -> Path:
+    renders = {}
+    for entry in plan.to_render:
+        status, report, _ = results.get(entry.spec.key, ("failed", None, ""))
+        if report is None or status not in ("rendered", "resumed"):
+            continue
+        renders[entry.segment.clip] = RenderedMedia(
+            Path(entry.spec.output).resolve(),
+            frames=report.frames_written,
+            head_frames=entry.spec.head_frames,
+            info={**report.summary(), "content_hash": entry.spec.content_hash},
+        )
+    if detect is not None:
+        for entry in plan.entries:
+            found = detect(entry)
+            if found:
+                attach_results(entry.segment.clip, found)
+    failed = [
+        {
+            "clip": e.clip_name,
+            "track": e.track,
+            "index_in_track": e.index_in_track,
+            "reason": e.reason or results.get(e.spec.key if e.spec else "", ("", None, ""))[2],
+        }
+        for e in plan.entries
+        if e.action == "cannot_render"
+        or (e.spec is not None and results.get(e.spec.key, ("failed",))[0] == "failed")
+    ]
+    attach_results(timeline, {"render": {"not_rendered": failed, "kept_effects": plan.kept_effects}})
+    new_timeline = replace_media(timeline, renders)
+    return write_timeline(new_timeline, outdir / (timeline_path.stem + TIMELINE_SUFFIX))

@@ -1,0 +1,149 @@
+"""Audio for a retimed clip: drop it, keep it as is (speed 1 only), or stretch it keeping pitch.
+
+``stretch`` decodes the source's first audio stream and runs it through FFmpeg's ``atempo``
+filter (PyAV's filter graph; no ffmpeg binary), which changes tempo without changing pitch. One
+``atempo`` takes tempos from 0.5 to 2, so slower speeds are a chain: 0.25 = 0.5 x 0.5,
+0.1 = 0.5 x 0.5 x 0.5 x 0.8 (``atempo_chain``). ``atempo`` ends a few milliseconds short or long
+of the exact length, so the chain ends in ``apad`` + ``atrim``: the stretched audio has exactly
+round(source samples / speed) samples. It is encoded as AAC into a temporary .m4a that the video
+writer then copies into the output, interleaved with the video.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+
+from engine.errors import CorruptMediaError, UnsupportedOptionError
+from engine.fsutil import atomic_path
+
+log = logging.getLogger(__name__)
+
+AUDIO_DROP = "drop"
+AUDIO_KEEP = "keep"
+AUDIO_STRETCH = "stretch"
+AUDIO_MODES = (AUDIO_DROP, AUDIO_STRETCH, AUDIO_KEEP)
+
+ATEMPO_MIN = Fraction(1, 2)
+ATEMPO_MAX = Fraction(2)
+STRETCH_CODEC = "aac"
+STRETCH_BIT_RATE = 192_000
+
+
+def atempo_chain(speed: Fraction) -> list[Fraction]:
+    """Tempo factors, each within 0.5..2, whose product is ``speed`` exactly."""
+    speed = Fraction(speed)
+    if speed <= 0:
+        raise UnsupportedOptionError(f"audio tempo {speed} is not above 0")
+    factors = []
+    while speed < ATEMPO_MIN:
+        factors.append(ATEMPO_MIN)
+        speed /= ATEMPO_MIN
+    while speed > ATEMPO_MAX:
+        factors.append(ATEMPO_MAX)
+        speed /= ATEMPO_MAX
+    factors.append(speed)
+    return factors
+
+
+@dataclass(frozen=True)
+class StretchedAudio:
+    """What ``stretch_audio`` wrote: samples in and out, at ``sample_rate``."""
+
+    path: Path
+    sample_rate: int
+    input_samples: int
+    output_samples: int
+    chain: tuple[Fraction, ...]
+
+    @property
+    def duration_s(self) -> Fraction:
+        return Fraction(self.output_samples, self.sample_rate)
+
+
+def has_audio(source: Path) -> bool:
+    with av.open(str(source)) as container:
+        return bool(container.streams.audio)
+
+
+def _count_samples(source: Path) -> int:
+    with av.open(str(source)) as container:
+        stream = container.streams.audio[0]
+        return sum(frame.samples for frame in container.decode(stream))
+
+
+def stretch_audio(source: Path, destination: Path, *, speed: Fraction) -> StretchedAudio:
+    """Write the first audio stream of ``source`` slowed to ``speed`` (pitch kept) as AAC .m4a.
+
+    Raises ``UnsupportedOptionError`` when ``source`` has no audio, ``CorruptMediaError`` when it
+    cannot be decoded. ``destination`` is written through a temporary name.
+    """
+    speed = Fraction(speed)
+    chain = atempo_chain(speed)
+    try:
+        input_samples = _count_samples(source)
+    except IndexError:
+        raise UnsupportedOptionError(
+            f"{source} has no audio stream to stretch; use audio mode drop"
+        ) from None
+    except av.error.FFmpegError as error:
+        raise CorruptMediaError(f"audio of {source} cannot be decoded: {error}") from None
+    target_samples = round(Fraction(input_samples) / speed)
+    written = 0
+    try:
+        with av.open(str(source)) as container, atomic_path(destination) as temporary:
+            stream = container.streams.audio[0]
+            rate = stream.rate
+            graph = av.filter.Graph()
+            node = graph.add_abuffer(template=stream)
+            steps = [("atempo", f"{float(factor):.12g}") for factor in chain]
+            steps += [
+                ("aformat", "sample_fmts=fltp"),
+                ("apad", f"whole_len={target_samples}"),
+                ("atrim", f"end_sample={target_samples}"),
+            ]
+            for name, argument in steps:
+                step = graph.add(name, argument)
+                node.link_to(step)
+                node = step
+            sink = graph.add("abuffersink")
+            node.link_to(sink)
+            graph.configure()
+            with av.open(str(temporary), mode="w", format="mp4") as output:
+                out_stream = output.add_stream(STRETCH_CODEC, rate=rate)
+                out_stream.layout = stream.layout.name
+                out_stream.bit_rate = STRETCH_BIT_RATE
+
+                def drain() -> None:
+                    nonlocal written
+                    while True:
+                        try:
+                            frame = graph.pull()
+                        except (av.error.BlockingIOError, av.error.EOFError):
+                            return
+                        written += frame.samples
+                        frame.pts = None
+                        for packet in out_stream.encode(frame):
+                            output.mux(packet)
+
+                for frame in container.decode(stream):
+                    graph.push(frame)
+                    drain()
+                graph.push(None)
+                drain()
+                for packet in out_stream.encode(None):
+                    output.mux(packet)
+    except av.error.FFmpegError as error:
+        raise CorruptMediaError(f"stretching the audio of {source} failed: {error}") from None
+    log.info(
+        "audio stretched to speed %s (atempo %s): %d -> %d samples",
+        speed,
+        " x ".join(str(f) for f in chain),
+        input_samples,
+        written,
+    )
+    return StretchedAudio(Path(destination), rate, input_samples, written, tuple(chain))

@@ -1,0 +1,196 @@
+"""``retime_clip``: one clip slowed to a constant speed or along a speed ramp, with its audio.
+
+At speed s a clip of N frames becomes ceil(N / s) frames at the same rate (exactly N / s when
+1 / s is whole: 0.25 gives 4N); output frame n shows source position n * s, as
+``engine.timeline.time_map`` maps a LinearTimeWarp. The last output frames may fall after the
+last source frame (between it and the clip's end): that frame is held there, and the report says
+so. A ramp (``engine.retime.ramp``) maps output frames to positions the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from fractions import Fraction
+from pathlib import Path
+
+from engine.errors import OutputExistsError, RetimeSpeedError, UnsupportedOptionError
+from engine.fsutil import remove_quietly, temporary_sibling
+from engine.interp import Synthesizer
+from engine.media import probe
+from engine.retime.audio import AUDIO_DROP, AUDIO_KEEP, AUDIO_MODES, AUDIO_STRETCH, stretch_audio
+from engine.retime.core import ProgressCallback, codec_for_output, make_synthesizer, render_mapped
+from engine.retime.ramp import RampMap, SpeedRamp, parse_speed
+from engine.retime.report import RetimeReport
+from engine.timeline import TimeMap, fraction_text
+
+log = logging.getLogger(__name__)
+
+
+def constant_speed_map(clip_name: str, source_frames: int, rate: Fraction, speed: Fraction) -> TimeMap:
+    """The time map of a whole clip of ``source_frames`` at ``rate`` played at ``speed``."""
+    return TimeMap(
+        clip_name=clip_name,
+        output_frames=math.ceil(Fraction(source_frames) / speed),
+        output_rate=rate,
+        source_rate=rate,
+        source_start_frames=Fraction(0),
+        time_scalar=speed,
+        freeze_frame=False,
+        source_range_end_frames=Fraction(source_frames),
+        available_start_frames=Fraction(0),
+        available_end_frames=Fraction(source_frames),
+    )
+
+
+def resolve_audio_mode(
+    mode: str | None, *, source_has_audio: bool, codec: str, constant_speed: Fraction | None
+) -> str:
+    """Check the audio mode against the clip; None picks stretch when there is audio to stretch.
+
+    keep copies the audio unchanged, so it is only right at speed 1; stretch needs one constant
+    speed (not a ramp) and a container (not PNG frames).
+    """
+    if mode is not None and mode not in AUDIO_MODES:
+        raise UnsupportedOptionError(
+            f"audio mode {mode!r} not supported; use one of: {', '.join(AUDIO_MODES)}"
+        )
+    if mode is None:
+        if not source_has_audio:
+            return AUDIO_DROP
+        if codec == "png":
+            log.warning("PNG frames hold no audio: the audio of the source is not written")
+            return AUDIO_DROP
+        if constant_speed is None:
+            log.warning("audio is dropped: stretching follows one constant speed, and a ramp changes it")
+            return AUDIO_DROP
+        return AUDIO_KEEP if constant_speed == 1 else AUDIO_STRETCH
+    if mode == AUDIO_DROP:
+        return mode
+    if not source_has_audio:
+        raise UnsupportedOptionError(f"audio mode {mode}: the source has no audio stream; use drop")
+    if codec == "png":
+        raise UnsupportedOptionError(
+            f"audio mode {mode}: PNG frames hold no audio; use drop, or write .mov/.mp4/.mkv"
+        )
+    if constant_speed is None:
+        raise UnsupportedOptionError(
+            f"audio mode {mode} needs one constant speed; a ramp changes speed: use drop"
+        )
+    if mode == AUDIO_KEEP and constant_speed != 1:
+        raise UnsupportedOptionError(
+            "audio mode keep copies the audio unchanged, which only fits speed 1, "
+            f"not {fraction_text(constant_speed)}; "
+            "use stretch (slower, pitch kept) or drop"
+        )
+    if mode == AUDIO_STRETCH and constant_speed == 1:
+        return AUDIO_KEEP
+    return mode
+
+
+def retime_clip(
+    source: Path,
+    output: Path,
+    *,
+    speed: Fraction | float | str | None = None,
+    ramp: SpeedRamp | None = None,
+    model: str | None = None,
+    audio: str | None = None,
+    codec: str | None = None,
+    quality: int | None = None,
+    allow_speedup: bool = False,
+    overwrite: bool = False,
+    synthesizer: Synthesizer | None = None,
+    on_progress: ProgressCallback | None = None,
+    check_cancelled=None,
+) -> RetimeReport:
+    """Retime ``source`` into ``output`` and write the sidecar report beside it; see the module doc.
+
+    Give ``speed`` (0 < speed <= 1; above 1 with ``allow_speedup``) or ``ramp``. ``model`` names the
+    synthesis backend (None: the default model); a ready ``synthesizer`` may be passed instead (it
+    is not closed here). ``audio``: drop, stretch, keep, or None (stretch when the source has audio).
+    Errors are ``ChronoscopeError`` subclasses with one clear line each; nothing is left at
+    ``output`` on failure.
+    """
+    source, output = Path(source), Path(output)
+    if (speed is None) == (ramp is None):
+        raise UnsupportedOptionError("give a speed (e.g. 0.25) or a speed ramp, not both and not neither")
+    if output.exists() and not overwrite:
+        raise OutputExistsError(f"{output} exists; choose another name or allow overwriting (--overwrite)")
+    if output.resolve() == source.resolve():
+        raise UnsupportedOptionError(
+            f"output {output} is the source itself; write the retimed clip elsewhere"
+        )
+    constant = parse_speed(speed, allow_speedup=allow_speedup) if speed is not None else None
+    if ramp is not None:
+        if ramp.max_speed > 1 and not allow_speedup:
+            raise RetimeSpeedError(
+                f"speed ramp reaches {fraction_text(ramp.max_speed)}, above 1; slow motion needs speeds "
+                "up to 1, or allow speed-up"
+            )
+        if ramp.is_constant:
+            constant = ramp.keyframes[0].speed
+    info = probe(source)
+    video = info.video_stream
+    if video.is_vfr:
+        log.warning(
+            "%s has a variable frame rate; frames are retimed by index at %s fps",
+            source,
+            fraction_text(video.frame_rate),
+        )
+    codec = codec or codec_for_output(output)
+    audio_mode = resolve_audio_mode(
+        audio, source_has_audio=bool(info.audio), codec=codec, constant_speed=constant
+    )
+    rate = Fraction(video.frame_rate)
+    if ramp is not None and not ramp.is_constant:
+        frame_map = RampMap(source.name, ramp, video.frame_count, rate, rate)
+    else:
+        frame_map = constant_speed_map(source.name, video.frame_count, rate, constant)
+    own_synthesizer = synthesizer is None
+    active = make_synthesizer(model) if own_synthesizer else synthesizer
+    stretched = None
+    temporary_audio: Path | None = None
+    try:
+        audio_from = None
+        if audio_mode == AUDIO_STRETCH:
+            temporary_audio = temporary_sibling(output.with_name(output.stem + ".audio.m4a"))
+            stretched = stretch_audio(source, temporary_audio, speed=constant)
+            audio_from = temporary_audio
+        elif audio_mode == AUDIO_KEEP:
+            audio_from = source
+        report = render_mapped(
+            source,
+            output,
+            frame_map,
+            synthesizer=active,
+            codec=codec,
+            quality=quality,
+            audio_from=audio_from,
+            on_progress=on_progress,
+            check_cancelled=check_cancelled,
+        )
+    finally:
+        if own_synthesizer:
+            active.close()
+        if temporary_audio is not None:
+            remove_quietly(temporary_audio)
+    report.audio = audio_mode
+    if stretched is not None:
+        report.audio_samples = stretched.output_samples
+        report.audio_sample_rate = stretched.sample_rate
+    report.speed = fraction_text(constant) if constant is not None else None
+    report.ramp = ramp.to_json() if ramp is not None else None
+    report.write_sidecar(output)
+    log.info(
+        "%s -> %s: %d frames (%d exact, %d synthesized, %d held), model %s, max risk %.2f",
+        source.name,
+        output,
+        report.frames_written,
+        report.frames_exact,
+        report.frames_synthesized,
+        report.frames_held,
+        report.model,
+        report.risk_max,
+    )
+    return report

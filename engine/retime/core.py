@@ -1,0 +1,301 @@
+"""The streaming retime: read source frames in order, synthesize in-betweens, write the output.
+
+``render_mapped(source, output, frame_map, ...)`` is the one renderer behind ``retime_clip`` (a
+whole clip at a constant speed or along a ramp) and the batch render of timelines (one clip's
+time map, transitions included). For each output frame the map gives an exact source position:
+
+- on a source frame (phase 0): that frame is written as it is;
+- between frames f and f + 1: the guarded synthesizer makes the frame at t = phase (consecutive
+  output frames on the same pair go to ``synthesize_many`` together, so flow is computed once);
+  across a scene cut the guard gives the nearer frame instead and says so, which becomes a note;
+- before the first or after the last frame of the media: the nearest end frame is held, noted.
+
+Memory is bounded: the reader decodes forward once, and only the two frames of the current pair
+(plus the few in-betweens of one pair waiting to be written) are held. It does not grow with the
+clip's length.
+
+Source positions are in the map's numbering (a timeline's media may start at 86400, 01:00:00:00
+at 24 fps); ``media_start_frames`` is the position of the file's first frame. When the file's own
+rate differs from the map's source rate, positions are converted exactly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from engine.errors import UnsupportedOptionError
+from engine.interp import GuardedSynthesizer, Synthesizer, create_backend, create_default_backend
+from engine.media import CODECS, FrameReader, VideoWriter, probe
+from engine.media.probe import VideoStreamInfo
+from engine.retime.report import FrameRisk, RetimeReport
+from engine.timeline import MappedFrame, fraction_text
+
+log = logging.getLogger(__name__)
+
+MAX_TIMES_PER_PAIR = 16
+"""In-betweens of one pair synthesized in one call (bounded so that 0.01x cannot pile up frames)."""
+
+CODEC_BY_SUFFIX = {".mp4": "h264", ".mov": "prores", ".mkv": "ffv1", "": "png"}
+
+ProgressCallback = Callable[[int, int], None]
+
+
+class FrameMap(Protocol):
+    """What the renderer needs of a map: ``TimeMap`` (engine.timeline) and ``RampMap`` have it."""
+
+    clip_name: str
+    output_rate: Fraction
+    source_rate: Fraction
+
+    @property
+    def output_frames(self) -> int: ...
+
+    @property
+    def visible_output_frames(self) -> tuple[int, int]: ...
+
+    def frames(self, *, include_transitions: bool = False) -> Iterator[MappedFrame]: ...
+
+    def to_dict(self) -> dict: ...
+
+
+def codec_for_output(output: Path) -> str:
+    """The codec an output name implies: .mp4 h264, .mov prores, .mkv ffv1, no suffix png."""
+    suffix = Path(output).suffix.lower()
+    if suffix not in CODEC_BY_SUFFIX:
+        raise UnsupportedOptionError(
+            f"output {output} has suffix {suffix!r}; use .mov (ProRes), .mp4 (H.264), .mkv (FFV1) "
+            "or a folder name without a suffix (PNG frames), or name a codec"
+        )
+    return CODEC_BY_SUFFIX[suffix]
+
+
+def make_synthesizer(model: str | None) -> GuardedSynthesizer:
+    """The guarded synthesizer for ``model`` (None: the default model, falling back to flow with a
+    WARNING when its weights are not prepared). A missing model file raises ``ModelNotFoundError``
+    saying how to prepare it."""
+    backend = create_default_backend() if model is None else create_backend(model)
+    return GuardedSynthesizer(backend)
+
+
+@dataclass(frozen=True)
+class PixelPlan:
+    """How frames are read and written: reader format, writer bit depth and alpha."""
+
+    reader_format: str
+    bit_depth: int | None
+    alpha: bool
+
+
+def pixel_plan(info: VideoStreamInfo, codec: str) -> PixelPlan:
+    """Keep 10-bit and alpha when the codec can hold them; say so at WARNING when it cannot."""
+    if codec not in CODECS:
+        raise UnsupportedOptionError(f"codec {codec!r} not supported; use one of: {', '.join(CODECS)}")
+    spec = CODECS[codec]
+    alpha = info.has_alpha and bool(spec.alpha_formats)
+    if info.has_alpha and not alpha:
+        with_alpha = ", ".join(name for name, item in CODECS.items() if item.alpha_formats)
+        log.warning(
+            "codec %s has no alpha channel: the alpha of the source is dropped (codecs with alpha: %s)",
+            codec,
+            with_alpha,
+        )
+    table = spec.alpha_formats if alpha else spec.formats
+    wide = info.bit_depth > 8
+    if wide:
+        deeper = [depth for depth in sorted(table) if depth >= info.bit_depth]
+        bit_depth = deeper[0] if deeper else max(table)
+    else:
+        bit_depth = min(table)
+    reader_format = ("rgba64" if alpha else "rgb48") if wide else ("rgba" if alpha else "rgb24")
+    return PixelPlan(reader_format, bit_depth, alpha)
+
+
+class _Window:
+    """The last two decoded frames of a forward-only pass over the source."""
+
+    def __init__(self, reader: FrameReader, start: int) -> None:
+        self._reader = reader
+        self._frames = reader.frames(start)
+        self._held: dict[int, np.ndarray] = {}
+        self._last = start - 1
+        self.decode_s = 0.0
+
+    def get(self, index: int) -> np.ndarray:
+        if index in self._held:
+            return self._held[index]
+        started = time.perf_counter()
+        if index < self._last:
+            log.debug("source frame %d is behind the stream (at %d); seeking", index, self._last)
+            self._frames = self._reader.frames(index)
+            self._held.clear()
+            self._last = index - 1
+        image = None
+        while self._last < index:
+            frame = next(self._frames)
+            self._last = frame.index
+            image = frame.image
+            self._held = {k: v for k, v in self._held.items() if k >= self._last - 1}
+            self._held[self._last] = image
+        self.decode_s += time.perf_counter() - started
+        return self._held[index]
+
+    def close(self) -> None:
+        self._frames.close()
+
+
+@dataclass
+class _Pending:
+    mapped: MappedFrame
+    file_frame: int
+    phase: Fraction
+
+
+def render_mapped(
+    source: Path,
+    output: Path,
+    frame_map: FrameMap,
+    *,
+    synthesizer: Synthesizer,
+    codec: str | None = None,
+    media_start_frames: Fraction | int = 0,
+    include_transitions: bool = False,
+    quality: int | None = None,
+    audio_from: Path | None = None,
+    audio_range_s: tuple[Fraction, Fraction] | None = None,
+    on_progress: ProgressCallback | None = None,
+    check_cancelled: Callable[[], None] | None = None,
+) -> RetimeReport:
+    """Render every output frame of ``frame_map`` from ``source`` into ``output``; see the module doc.
+
+    ``synthesizer`` should be a ``GuardedSynthesizer``. The output is written through a temporary
+    name; on any error (or ``check_cancelled`` raising) nothing is left at ``output``. The sidecar
+    report is not written here (the caller adds what it knows, then ``report.write_sidecar()``).
+    """
+    started = time.perf_counter()
+    source, output = Path(source), Path(output)
+    codec = codec or codec_for_output(output)
+    info = probe(source).video_stream
+    plan = pixel_plan(info, codec)
+    first, end = frame_map.visible_output_frames if include_transitions else (0, frame_map.output_frames)
+    total = end - first
+    if total <= 0:
+        raise UnsupportedOptionError(f"{frame_map.clip_name!r} maps no output frames; nothing to render")
+    media_start = Fraction(media_start_frames)
+    report = RetimeReport(
+        source=str(source),
+        output=str(output),
+        model=getattr(getattr(synthesizer, "backend", synthesizer), "NAME", type(synthesizer).__name__),
+        codec=codec,
+        output_rate=fraction_text(frame_map.output_rate),
+        output_frames=total,
+        head_frames=-first,
+        time_map=frame_map.to_dict(),
+    )
+    synthesis_s = encode_s = 0.0
+    with FrameReader(source, output=plan.reader_format) as reader:
+        count = reader.frame_count
+        scale = Fraction(info.frame_rate) / frame_map.source_rate
+
+        def locate(mapped: MappedFrame) -> tuple[int, Fraction, str]:
+            position = (mapped.source_position_frames - media_start) * scale
+            below = math.floor(position)
+            phase = position - below
+            if position < 0:
+                return (
+                    0,
+                    Fraction(0),
+                    "before the start of the media: its first frame is held "
+                    f"({fraction_text(position)} wanted)",
+                )
+            if below > count - 1 or (below == count - 1 and phase):
+                return count - 1, Fraction(0), "after the end of the media: its last frame is held"
+            return below, phase, ""
+
+        first_mapped = next(iter(frame_map.frames(include_transitions=include_transitions)))
+        window = _Window(reader, locate(first_mapped)[0])
+        writer = VideoWriter(
+            output,
+            rate=frame_map.output_rate,
+            codec=codec,
+            bit_depth=plan.bit_depth,
+            alpha=plan.alpha,
+            quality=quality,
+            audio_from=audio_from,
+            audio_range_s=audio_range_s,
+        )
+        with writer, contextlib.closing(window):
+            pending: list[_Pending] = []
+
+            def write(image: np.ndarray) -> None:
+                nonlocal encode_s
+                begun = time.perf_counter()
+                writer.write(image)
+                encode_s += time.perf_counter() - begun
+                report.frames_written += 1
+                if on_progress is not None:
+                    on_progress(report.frames_written, total)
+
+            def flush() -> None:
+                nonlocal synthesis_s
+                if not pending:
+                    return
+                lower = pending[0].file_frame
+                frame0, frame1 = window.get(lower), window.get(lower + 1)
+                begun = time.perf_counter()
+                results = synthesizer.synthesize_many(frame0, frame1, [item.phase for item in pending])
+                synthesis_s += time.perf_counter() - begun
+                for item, result in zip(pending, results, strict=True):
+                    write(result.frame)
+                    report.frames_synthesized += 1
+                    report.risk.append(
+                        FrameRisk(
+                            item.mapped.output_frame,
+                            lower,
+                            fraction_text(item.phase),
+                            round(result.risk_score, 5),
+                        )
+                    )
+                    for note in result.notes:
+                        report.add_note(item.mapped.output_frame, note)
+                pending.clear()
+
+            for mapped in frame_map.frames(include_transitions=include_transitions):
+                if check_cancelled is not None:
+                    check_cancelled()
+                file_frame, phase, held = locate(mapped)
+                if phase == 0:
+                    flush()
+                    write(window.get(file_frame))
+                    if held:
+                        report.frames_held += 1
+                        report.add_note(mapped.output_frame, held)
+                    else:
+                        report.frames_exact += 1
+                    continue
+                if pending and (pending[0].file_frame != file_frame or len(pending) >= MAX_TIMES_PER_PAIR):
+                    flush()
+                pending.append(_Pending(mapped, file_frame, phase))
+            flush()
+    report.timings_s = {
+        "decode": round(window.decode_s, 3),
+        "synthesis": round(synthesis_s, 3),
+        "encode": round(encode_s, 3),
+        "total": round(time.perf_counter() - started, 3),
+    }
+    if report.frames_held:
+        log.warning(
+            "%s: %d output frames lie outside the media; its end frames are held",
+            frame_map.clip_name,
+            report.frames_held,
+        )
+    return report

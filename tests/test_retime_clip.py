@@ -1,0 +1,262 @@
+"""retime_clip and `chronoscope retime` on small clips rendered with PyAV: frame counts, exact
+timestamps, content of source and generated frames, scene cuts, ramps, audio stretch, bounded
+memory, and the errors bad input gets."""
+
+from __future__ import annotations
+
+import json
+import math
+import tracemalloc
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from media_factory import frame_pattern, render_clip, write_text_file
+
+from engine.cli import main
+from engine.errors import (
+    ChronoscopeError,
+    JobCancelledError,
+    MediaNotFoundError,
+    ModelNotFoundError,
+    OutputExistsError,
+    RetimeSpeedError,
+    UnsupportedOptionError,
+)
+from engine.media import FrameReader
+from engine.retime import (
+    RampMap,
+    atempo_chain,
+    parse_ramp,
+    read_sidecar,
+    retime_clip,
+    sidecar_path,
+)
+
+NTSC_30 = Fraction(30000, 1001)
+
+
+def _lossless_clip(path: Path, images: list[np.ndarray], rate: Fraction = Fraction(25)) -> Path:
+    """An FFV1 .mkv clip holding exactly ``images`` (RGB, lossless)."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("ffv1", rate=rate)
+        stream.height, stream.width = images[0].shape[:2]
+        stream.pix_fmt = "bgr0"
+        for image in images:
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return path
+
+
+def _read_all(path: Path) -> list[np.ndarray]:
+    with FrameReader(path) as reader:
+        return [frame.image for frame in reader]
+
+
+def test_quarter_speed_has_four_times_the_frames_at_exact_times(tmp_path):
+    clip = render_clip(tmp_path / "clip.mp4", rate=NTSC_30, frame_count=20)
+    out = tmp_path / "slow.mov"
+    report = retime_clip(clip, out, speed="0.25", model="blend", codec="h264", audio="drop")
+
+    assert report.frames_written == 80
+    assert (report.frames_exact, report.frames_synthesized, report.frames_held) == (20, 57, 3)
+    with FrameReader(out) as reader:
+        assert reader.info.frame_rate == NTSC_30
+        times = [frame.time_s for frame in reader]
+    assert times == [Fraction(n * 1001, 30000) for n in range(80)]
+    assert report.risk and all(0.0 <= r.risk <= 1.0 for r in report.risk)
+    assert [r.output_frame for r in report.risk][:3] == [1, 2, 3]
+    assert [r.phase for r in report.risk][:3] == ["1/4", "1/2", "3/4"]
+    assert report.notes[-1].note.startswith("after the end of the media")
+    assert (report.notes[-1].first_output_frame, report.notes[-1].last_output_frame) == (77, 79)
+
+    stored = json.loads(sidecar_path(out).read_text())
+    assert stored["frames_written"] == 80 and stored["speed"] == "1/4" and stored["model"] == "blend"
+    assert read_sidecar(out).frames_synthesized == 57
+
+
+def test_source_frames_pass_through_and_blend_lands_between(tmp_path):
+    images = [frame_pattern(i, 64, 48) for i in range(6)]
+    clip = _lossless_clip(tmp_path / "src.mkv", images)
+    out = tmp_path / "half.mkv"
+    report = retime_clip(clip, out, speed=Fraction(1, 2), model="blend")
+    frames = _read_all(out)
+    assert len(frames) == 12 and report.codec == "ffv1"
+    for k in range(6):
+        np.testing.assert_array_equal(frames[2 * k], images[k])
+    for k in range(5):
+        expected = (images[k].astype(np.float32) + images[k + 1]) / 2
+        assert np.abs(frames[2 * k + 1].astype(np.float32) - expected).max() <= 1.0
+    np.testing.assert_array_equal(frames[11], images[5])
+
+
+def test_a_cut_inside_the_clip_gives_no_blended_frames(tmp_path):
+    rng = np.random.default_rng(7)
+    first_shot = [frame_pattern(i, 128, 96) for i in range(8)]
+    other = rng.integers(0, 256, (96, 128, 3), dtype=np.uint8)
+    second_shot = [np.roll(other, 2 * i, axis=1) for i in range(8)]
+    images = first_shot + second_shot
+    clip = _lossless_clip(tmp_path / "cut.mkv", images)
+    out = tmp_path / "cut_slow.mkv"
+    report = retime_clip(clip, out, speed=Fraction(1, 4), model="blend")
+    frames = _read_all(out)
+    across = frames[7 * 4 + 1 : 8 * 4]
+    assert len(across) == 3
+    for frame in across:
+        assert np.array_equal(frame, images[7]) or np.array_equal(frame, images[8])
+    cut_notes = [n for n in report.notes if "scene cut" in n.note]
+    assert [(n.first_output_frame, n.last_output_frame) for n in cut_notes] == [(29, 31)]
+    risky = {r.output_frame: r.risk for r in report.risk}
+    assert all(risky[n] == 1.0 for n in (29, 30, 31))
+    # Within the shots the frames really are blends (not copies of a neighbour).
+    assert not np.array_equal(frames[2], images[0]) and not np.array_equal(frames[2], images[1])
+
+
+def test_ramp_positions_are_exact_and_count_follows_the_source():
+    ramp = parse_ramp([{"frame": 0, "speed": 1}, {"frame": 8, "speed": "1/4"}])
+    assert ramp.position_at(8) == 5
+    assert ramp.position_at(4) == Fraction(4 * (1 + Fraction(5, 8)) / 2)
+    assert ramp.position_at(12) == 6
+    mapping = RampMap("ramp", ramp, source_frames=10, output_rate=NTSC_30, source_rate=NTSC_30)
+    assert mapping.output_frames == 12 + 16
+    frames = list(mapping)
+    assert [m.source_position_frames for m in frames] == [
+        mapping.frame(n).source_position_frames for n in range(28)
+    ]
+    assert frames[-1].source_position_frames == Fraction(6) + Fraction(15, 4)
+    steps = [
+        b.source_position_frames - a.source_position_frames for a, b in zip(frames, frames[1:], strict=False)
+    ]
+    assert all(later <= earlier for earlier, later in zip(steps, steps[1:], strict=False))
+
+
+def test_ramp_retime_writes_the_mapped_frame_count(tmp_path):
+    clip = render_clip(tmp_path / "clip.mp4", rate=Fraction(25), frame_count=12)
+    ramp_file = tmp_path / "ramp.json"
+    ramp_file.write_text(json.dumps([{"frame": 0, "speed": 1.0}, {"frame": 4, "speed": 0.5}]))
+    out = tmp_path / "ramp.mp4"
+    assert (
+        main(["retime", str(clip), "--ramp", str(ramp_file), "--model", "blend", "-o", str(out), "--json"])
+        == 0
+    )
+    report = read_sidecar(out)
+    # p(4) = 3; then 0.5 per frame: frames 5.. reach 12 at n = 4 + 18 = 22, so 22 frames.
+    assert report.frames_written == 22 and report.ramp[1] == {"frame": 4, "speed": "1/2"}
+    with av.open(str(out)) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 22
+
+
+def test_audio_stretch_keeps_pitch_and_has_the_stretched_length(tmp_path):
+    clip = render_clip(tmp_path / "tone.mp4", rate=Fraction(25), frame_count=25, audio=True)
+    out = tmp_path / "tone_slow.mp4"
+    report = retime_clip(clip, out, speed=Fraction(1, 4), model="nearest")
+    assert report.audio == "stretch"
+    with av.open(str(clip)) as container:
+        source_samples = sum(f.samples for f in container.decode(audio=0))
+    assert report.audio_samples == round(source_samples * 4)
+    with av.open(str(out)) as container:
+        stream = container.streams.audio[0]
+        samples = np.concatenate([f.to_ndarray()[0] for f in container.decode(stream)])
+        video_duration = Fraction(100, 25)
+    # The writer stops audio at the end of the video (100 frames = 4 s); AAC adds at most a frame.
+    assert abs(len(samples) - min(report.audio_samples, int(video_duration * 48000))) <= 2048
+    middle = samples[48000:96000]
+    spectrum = np.abs(np.fft.rfft(middle * np.hanning(len(middle))))
+    peak_hz = np.argmax(spectrum) * 48000 / len(middle)
+    assert abs(peak_hz - 440) < 5, peak_hz
+
+
+def test_atempo_chain_multiplies_to_the_speed_within_range():
+    for speed in (Fraction(1, 4), Fraction(1, 10), Fraction(3, 7), Fraction(1, 3)):
+        chain = atempo_chain(speed)
+        assert math.prod(chain) == speed
+        assert all(Fraction(1, 2) <= f <= 2 for f in chain)
+    assert atempo_chain(Fraction(1, 4)) == [Fraction(1, 2), Fraction(1, 2)]
+
+
+def _peak_bytes(clip: Path, out: Path) -> int:
+    tracemalloc.start()
+    try:
+        retime_clip(clip, out, speed=Fraction(1, 2), model="blend", codec="ffv1")
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_memory_does_not_grow_with_clip_length(tmp_path):
+    short = render_clip(tmp_path / "short.mp4", size=(160, 120), frame_count=12, rate=Fraction(25))
+    long = render_clip(tmp_path / "long.mp4", size=(160, 120), frame_count=72, rate=Fraction(25))
+    _peak_bytes(short, tmp_path / "warm.mkv")
+    short_peak = _peak_bytes(short, tmp_path / "short.mkv")
+    long_peak = _peak_bytes(long, tmp_path / "long.mkv")
+    frame_bytes = 160 * 120 * 3
+    # Holding the clip would add 60 source frames (and 120 outputs); allow a few frames of slack.
+    assert long_peak < short_peak + 8 * frame_bytes, (short_peak, long_peak)
+
+
+@pytest.mark.parametrize("speed", ["0", "-0.5", "nan", "inf", "2", "fast", ""])
+def test_bad_speeds_are_refused_with_one_line(tmp_path, speed, capsys):
+    clip = render_clip(tmp_path / "clip.mp4", frame_count=4)
+    out = tmp_path / "out.mp4"
+    assert main(["retime", str(clip), "--speed", speed, "-o", str(out)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("chronoscope retime: error:") and "\n" not in error
+    assert not out.exists()
+
+
+def test_speed_above_one_renders_when_allowed(tmp_path):
+    clip = render_clip(tmp_path / "clip.mp4", frame_count=12)
+    with pytest.raises(RetimeSpeedError, match="above 1"):
+        retime_clip(clip, tmp_path / "fast.mp4", speed=2, model="blend")
+    report = retime_clip(clip, tmp_path / "fast.mp4", speed=2, model="blend", allow_speedup=True)
+    assert report.frames_written == 6 and report.frames_exact == 6
+
+
+def test_missing_corrupt_and_unreadable_inputs(tmp_path, capsys):
+    with pytest.raises(MediaNotFoundError):
+        retime_clip(tmp_path / "nowhere.mp4", tmp_path / "o.mp4", speed=0.5, model="blend")
+    text = write_text_file(tmp_path / "notes.mp4")
+    with pytest.raises(ChronoscopeError):
+        retime_clip(text, tmp_path / "o.mp4", speed=0.5, model="blend")
+    argv = ["retime", str(text), "--ramp", str(tmp_path / "no_ramp.json"), "-o", str(tmp_path / "o.mp4")]
+    assert main(argv) == 2
+    assert "no_ramp.json does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def test_missing_model_file_says_how_to_get_it(tmp_path, monkeypatch):
+    monkeypatch.delenv("CHRONOSCOPE_MODELS_DIR", raising=False)
+    clip = render_clip(tmp_path / "clip.mp4", frame_count=4)
+    with pytest.raises(ModelNotFoundError, match="models prepare"):
+        retime_clip(clip, tmp_path / "o.mp4", speed=0.5, model="rife-hdv3")
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def test_audio_keep_only_at_speed_one_and_no_overwrite(tmp_path):
+    clip = render_clip(tmp_path / "clip.mp4", frame_count=8, audio=True)
+    with pytest.raises(UnsupportedOptionError, match="only fits speed 1"):
+        retime_clip(clip, tmp_path / "o.mp4", speed=0.5, audio="keep", model="blend")
+    existing = tmp_path / "exists.mp4"
+    existing.write_bytes(b"keep me")
+    with pytest.raises(OutputExistsError):
+        retime_clip(clip, existing, speed=0.5, model="blend")
+    assert existing.read_bytes() == b"keep me"
+
+
+def test_cancelled_retime_leaves_nothing(tmp_path):
+    clip = render_clip(tmp_path / "clip.mp4", frame_count=12, audio=True)
+    calls = []
+
+    def cancel_at_ten():
+        calls.append(1)
+        if len(calls) == 10:
+            raise JobCancelledError("cancelled")
+
+    with pytest.raises(JobCancelledError):
+        retime_clip(clip, tmp_path / "out.mp4", speed=0.5, model="blend", check_cancelled=cancel_at_ten)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]
