@@ -1,0 +1,55 @@
+"""Chronoscope - Open in Preview (DaVinci Resolve, Workspace > Scripts).
+
+Exports the current timeline and opens it in the Chronoscope preview app.
+
+Standard library only; the work is in chronoscope_resolve.py, installed beside this file.
+"""
+
+import os
+import sys
+
+
+def _shared_module():
+    folders = []
+    if "__file__" in globals():
+        folders.append(os.path.dirname(os.path.abspath(__file__)))
+    if sys.argv and sys.argv[0]:
+        folders.append(os.path.dirname(os.path.abspath(sys.argv[0])))
+    home = os.path.expanduser("~")
+    roots = [
+        os.path.join(home, ".local", "share", "DaVinciResolve", "Fusion", "Scripts"),
+        os.path.join(
+            home,
+            "Library",
+            "Application Support",
+            "Blackmagic Design",
+            "DaVinci Resolve",
+            "Fusion",
+            "Scripts",
+        ),
+        os.path.join(
+            os.environ.get("APPDATA", ""),
+            "Blackmagic Design",
+            "DaVinci Resolve",
+            "Support",
+            "Fusion",
+            "Scripts",
+        ),
+    ]
+    folders += [os.path.join(root, sub) for root in roots for sub in ("Utility", "Edit")]
+    for folder in folders:
+        if os.path.isfile(os.path.join(folder, "chronoscope_resolve.py")):
+            if folder not in sys.path:
+                sys.path.insert(0, folder)
+            import chronoscope_resolve
+
+            return chronoscope_resolve
+    print(
+        "Chronoscope: chronoscope_resolve.py is missing beside this script; re-run the Chronoscope installer"
+    )
+    return None
+
+
+_module = _shared_module()
+if _module is not None:
+    _module.run("preview", globals())

@@ -1,0 +1,579 @@
+--[[
+What the three Chronoscope Lua scripts for DaVinci Resolve share (the free edition runs Lua only).
+
+The twin of chronoscope_resolve.py: the same bridge (`chronoscope bridge`), found the same way
+(resolve-bridge.json from $CHRONOSCOPE_BRIDGE_CONFIG, beside this file, or in Chronoscope's config
+folder; else `chronoscope` on PATH). The request goes to the bridge through a temporary file; the
+bridge answers with `--reply lua`, a Lua chunk (`return {...}`), since Lua has no JSON reader.
+Its log lines stream to Resolve's console through io.popen where it exists (os.execute otherwise).
+
+Works on Lua 5.1 (LuaJIT, as in Resolve) up to 5.4.
+--]]
+
+local M = {}
+
+M.PROTOCOL_VERSION = 1
+M.CONFIG_FILE_NAME = "resolve-bridge.json"
+M.MARKER_TAG = '{"chronoscope":'
+M.BIN_NAME = "Chronoscope"
+M.DEFAULT_RENDER_FLAG = "Purple"
+M.TITLES = {
+  detect = "Chronoscope - Detect Speed",
+  render = "Chronoscope - Render Slow Motion",
+  preview = "Chronoscope - Open in Preview",
+}
+
+local WINDOWS = package.config:sub(1, 1) == "\\"
+local SEP = WINDOWS and "\\" or "/"
+
+local function here()
+  local source = debug.getinfo(1, "S").source
+  if source:sub(1, 1) == "@" then
+    return source:sub(2):match("^(.*[/\\])") or ""
+  end
+  return ""
+end
+M.HERE = here()
+
+-- ------------------------------------------------------------------ small helpers
+
+local function file_exists(path)
+  local handle = io.open(path, "rb")
+  if handle then
+    handle:close()
+    return true
+  end
+  return false
+end
+
+local function read_file(path)
+  local handle = io.open(path, "rb")
+  if not handle then
+    return nil
+  end
+  local text = handle:read("*a")
+  handle:close()
+  return text
+end
+
+local function write_file(path, text)
+  local handle, problem = io.open(path, "wb")
+  if not handle then
+    error({ user = "cannot write " .. path .. ": " .. tostring(problem) })
+  end
+  handle:write(text)
+  handle:close()
+end
+
+local function fail(message)
+  error({ user = message }, 0)
+end
+M.fail = fail
+
+--- JSON text for plain Lua data (strings, numbers, booleans, arrays, string-keyed tables).
+function M.json(value)
+  local kind = type(value)
+  if kind == "nil" then
+    return "null"
+  elseif kind == "boolean" then
+    return value and "true" or "false"
+  elseif kind == "number" then
+    if value ~= value or value == math.huge or value == -math.huge then
+      return "null"
+    end
+    if value == math.floor(value) and math.abs(value) < 2 ^ 53 then
+      return string.format("%d", value)
+    end
+    return string.format("%.17g", value)
+  elseif kind == "string" then
+    local escaped = value:gsub('[%c"\\]', function(c)
+      local named = { ['"'] = '\\"', ["\\"] = "\\\\", ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
+      return named[c] or string.format("\\u%04x", c:byte())
+    end)
+    return '"' .. escaped .. '"'
+  elseif kind == "table" then
+    local count = 0
+    for _ in pairs(value) do
+      count = count + 1
+    end
+    if count == #value then
+      local parts = {}
+      for i = 1, #value do
+        parts[i] = M.json(value[i])
+      end
+      if count == 0 then
+        return "{}"
+      end
+      return "[" .. table.concat(parts, ",") .. "]"
+    end
+    local keys = {}
+    for key in pairs(value) do
+      keys[#keys + 1] = tostring(key)
+    end
+    table.sort(keys)
+    local parts = {}
+    for _, key in ipairs(keys) do
+      parts[#parts + 1] = M.json(key) .. ":" .. M.json(value[key])
+    end
+    return "{" .. table.concat(parts, ",") .. "}"
+  end
+  error("cannot write a " .. kind .. " as JSON")
+end
+
+local ESCAPES = { ['"'] = '"', ["\\"] = "\\", ["/"] = "/", b = "\b", f = "\f", n = "\n", r = "\r", t = "\t" }
+
+--- The JSON string starting at `text[pos]` (a quote): its value and the position after it.
+local function read_json_string(text, pos)
+  local out, i = {}, pos + 1
+  while i <= #text do
+    local c = text:sub(i, i)
+    if c == '"' then
+      return table.concat(out), i + 1
+    elseif c == "\\" then
+      local e = text:sub(i + 1, i + 1)
+      if e == "u" then
+        local code = tonumber(text:sub(i + 2, i + 5), 16) or 63
+        out[#out + 1] = code < 128 and string.char(code) or "?"
+        i = i + 6
+      else
+        out[#out + 1] = ESCAPES[e] or e
+        i = i + 2
+      end
+    else
+      out[#out + 1] = c
+      i = i + 1
+    end
+  end
+  return nil, i
+end
+
+local function string_after_key(text, key)
+  local _, finish = text:find('"' .. key .. '"%s*:%s*"')
+  if not finish then
+    return nil
+  end
+  return (read_json_string(text, finish))
+end
+
+--- The settings in resolve-bridge.json (flat: strings, booleans, numbers, the command list).
+function M.parse_settings(text)
+  local settings = {}
+  local _, open = text:find('"command"%s*:%s*%[')
+  if open then
+    settings.command = {}
+    local i = open + 1
+    while i <= #text do
+      local c = text:sub(i, i)
+      if c == '"' then
+        local value
+        value, i = read_json_string(text, i)
+        settings.command[#settings.command + 1] = value
+      elseif c == "]" then
+        break
+      else
+        i = i + 1
+      end
+    end
+  else
+    local single = string_after_key(text, "command")
+    if single then
+      settings.command = { single }
+    end
+  end
+  for _, key in ipairs({ "render_dir", "render_flag", "screenshot" }) do
+    settings[key] = string_after_key(text, key)
+  end
+  local start = text:match('"start_engine"%s*:%s*(%a+)')
+  if start == "true" or start == "false" then
+    settings.start_engine = start == "true"
+  end
+  local timeout = text:match('"timeout_s"%s*:%s*([%d%.]+)')
+  if timeout then
+    settings.timeout_s = tonumber(timeout)
+  end
+  return settings
+end
+
+-- ------------------------------------------------------------------ installation
+
+function M.user_config_dir()
+  local home_override = os.getenv("CHRONOSCOPE_HOME")
+  if home_override and home_override ~= "" then
+    return home_override .. SEP .. "config"
+  end
+  local home = os.getenv("HOME") or os.getenv("USERPROFILE") or ""
+  if WINDOWS then
+    local base = os.getenv("LOCALAPPDATA") or (home .. "\\AppData\\Local")
+    return base .. "\\Chronoscope"
+  end
+  if file_exists("/System/Library/CoreServices/SystemVersion.plist") then
+    return home .. "/Library/Application Support/Chronoscope"
+  end
+  local base = os.getenv("XDG_CONFIG_HOME")
+  if not base or base == "" then
+    base = home .. "/.config"
+  end
+  return base .. "/Chronoscope"
+end
+
+function M.config_candidates()
+  local paths = {}
+  local explicit = os.getenv("CHRONOSCOPE_BRIDGE_CONFIG")
+  if explicit and explicit ~= "" then
+    paths[#paths + 1] = explicit
+  end
+  paths[#paths + 1] = M.HERE .. M.CONFIG_FILE_NAME
+  paths[#paths + 1] = M.user_config_dir() .. SEP .. M.CONFIG_FILE_NAME
+  return paths
+end
+
+local function on_path(name)
+  local path = os.getenv("PATH") or ""
+  local list_sep = WINDOWS and ";" or ":"
+  for folder in (path .. list_sep):gmatch("(.-)" .. list_sep) do
+    if folder ~= "" then
+      for _, suffix in ipairs(WINDOWS and { ".exe", ".cmd", ".bat" } or { "" }) do
+        local candidate = folder .. SEP .. name .. suffix
+        if file_exists(candidate) then
+          return candidate
+        end
+      end
+    end
+  end
+  return nil
+end
+
+function M.load_settings()
+  local looked = {}
+  for _, path in ipairs(M.config_candidates()) do
+    looked[#looked + 1] = path
+    local text = read_file(path)
+    if text then
+      local settings = M.parse_settings(text)
+      if not settings.command or #settings.command == 0 then
+        fail(path .. ' names no command (expected "command": ["/path/to/chronoscope"]); '
+          .. "re-run the Chronoscope installer")
+      end
+      if not file_exists(settings.command[1]) and not on_path(settings.command[1]) then
+        fail("Chronoscope is not installed where " .. path .. " says: " .. settings.command[1]
+          .. " does not exist; re-run the Chronoscope installer")
+      end
+      settings.config_path = path
+      return settings
+    end
+  end
+  local found = on_path("chronoscope")
+  if found then
+    return { command = { found } }
+  end
+  fail("Chronoscope is not installed, or this script cannot find it: no " .. M.CONFIG_FILE_NAME .. " in "
+    .. table.concat(looked, ", ") .. ", and no `chronoscope` command on PATH. Install Chronoscope, or run "
+    .. "`chronoscope bridge --install-config` in its environment.")
+end
+
+-- ------------------------------------------------------------------ bridge
+
+local function quote(argument)
+  if WINDOWS then
+    return '"' .. argument:gsub('"', '\\"') .. '"'
+  end
+  return "'" .. argument:gsub("'", "'\\''") .. "'"
+end
+
+local function temporary(suffix)
+  local name = os.tmpname()
+  if WINDOWS and name:sub(1, 1) == "\\" then
+    name = (os.getenv("TEMP") or ".") .. name
+  end
+  os.remove(name)
+  return name .. suffix
+end
+
+--- Send one request to `chronoscope bridge --reply lua`; return the reply table or fail clearly.
+function M.call_bridge(settings, request, echo)
+  local parts = {}
+  for i, argument in ipairs(settings.command) do
+    parts[i] = quote(argument)
+  end
+  local request_path, reply_path = temporary(".json"), temporary(".lua")
+  request.protocol = M.PROTOCOL_VERSION
+  if settings.start_engine ~= nil and request.start_engine == nil then
+    request.start_engine = settings.start_engine
+  end
+  write_file(request_path, M.json(request))
+  local line = table.concat(parts, " ") .. " bridge --reply lua < " .. quote(request_path)
+    .. " 2>&1 1> " .. quote(reply_path)
+  if WINDOWS then
+    line = '"' .. line .. '"'
+  end
+  local log = {}
+  local pipe = io.popen and io.popen(line, "r")
+  if pipe then
+    for text in pipe:lines() do
+      log[#log + 1] = text
+      if echo then
+        echo(text)
+      end
+    end
+    pipe:close()
+  else
+    os.execute(line)
+  end
+  os.remove(request_path)
+  local chunk = loadfile(reply_path)
+  os.remove(reply_path)
+  if not chunk then
+    local tail = {}
+    for i = math.max(1, #log - 5), #log do
+      tail[#tail + 1] = log[i]
+    end
+    fail("Chronoscope's bridge failed without an answer:\n" .. table.concat(tail, "\n"))
+  end
+  local reply = chunk()
+  if type(reply) ~= "table" then
+    fail("Chronoscope's bridge answered something that is not a reply")
+  end
+  if not reply.ok then
+    local problem = reply.error or {}
+    error({ user = problem.message or "Chronoscope reported an error", kind = problem.type }, 0)
+  end
+  return reply
+end
+
+-- ------------------------------------------------------------------ Resolve
+
+function M.get_resolve(given)
+  local app = given
+  if app == nil and type(Resolve) == "function" then
+    app = Resolve()
+  end
+  if app == nil then
+    fail("DaVinci Resolve is not reachable: run this from Workspace > Scripts inside Resolve")
+  end
+  return app
+end
+
+function M.current_timeline(app)
+  local manager = app:GetProjectManager()
+  local project = manager and manager:GetCurrentProject()
+  if not project then
+    fail("no project is open in Resolve; open one and run the script again")
+  end
+  local timeline = project:GetCurrentTimeline()
+  if not timeline then
+    fail("project '" .. project:GetName() .. "' has no timeline open; open one and run again")
+  end
+  return project, timeline
+end
+
+function M.export_timeline(app, timeline)
+  local path = temporary(".otio")
+  if app.EXPORT_OTIO == nil then
+    fail("this Resolve cannot export OTIO (EXPORT_OTIO needs Resolve 18.5 or later)")
+  end
+  if not timeline:Export(path, app.EXPORT_OTIO) or not file_exists(path) then
+    fail("Resolve could not export timeline '" .. timeline:GetName() .. "' as OTIO to " .. path)
+  end
+  return path
+end
+
+function M.is_own_marker(custom_data)
+  return type(custom_data) == "string" and custom_data:sub(1, #M.MARKER_TAG) == M.MARKER_TAG
+end
+
+--- Replace this script's markers by `markers`; a user's markers are never touched.
+function M.apply_markers(timeline, markers)
+  local removed, added, skipped = 0, 0, {}
+  local frames = {}
+  for frame, info in pairs(timeline:GetMarkers() or {}) do
+    if M.is_own_marker(info.customData) then
+      frames[#frames + 1] = frame
+    end
+  end
+  table.sort(frames)
+  for _, frame in ipairs(frames) do
+    if timeline:DeleteMarkerAtFrame(math.floor(frame)) then
+      removed = removed + 1
+    end
+  end
+  for _, marker in ipairs(markers or {}) do
+    local placed = false
+    for shift = 0, marker.duration - 1 do
+      if timeline:AddMarker(marker.frame + shift, marker.color, marker.name, marker.note,
+          marker.duration - shift, marker.custom_data) then
+        added = added + 1
+        placed = true
+        break
+      end
+    end
+    if not placed then
+      skipped[#skipped + 1] = marker.name .. " at frame " .. marker.frame
+    end
+  end
+  return removed, added, skipped
+end
+
+function M.flagged_clips(timeline, flag)
+  local clips = {}
+  local start = timeline:GetStartFrame()
+  for index = 1, timeline:GetTrackCount("video") or 0 do
+    for _, item in ipairs(timeline:GetItemListInTrack("video", index) or {}) do
+      for _, color in ipairs(item:GetFlagList() or {}) do
+        if color == flag then
+          clips[#clips + 1] = { track = "V" .. index, record_start_frame = item:GetStart() - start }
+          break
+        end
+      end
+    end
+  end
+  return clips
+end
+
+local function chronoscope_bin(pool)
+  local root = pool:GetRootFolder()
+  for _, folder in ipairs(root:GetSubFolderList() or {}) do
+    if folder:GetName() == M.BIN_NAME then
+      return folder
+    end
+  end
+  local folder = pool:AddSubFolder(root, M.BIN_NAME)
+  if not folder then
+    fail("Resolve could not create the '" .. M.BIN_NAME .. "' bin in the media pool")
+  end
+  return folder
+end
+
+local function all_folders(folder, found)
+  found = found or {}
+  found[#found + 1] = folder
+  for _, sub in ipairs(folder:GetSubFolderList() or {}) do
+    all_folders(sub, found)
+  end
+  return found
+end
+
+local function unique_timeline_name(project, wanted)
+  local names = {}
+  for index = 1, project:GetTimelineCount() or 0 do
+    local timeline = project:GetTimelineByIndex(index)
+    if timeline then
+      names[timeline:GetName()] = true
+    end
+  end
+  local name, number = wanted, 2
+  while names[name] do
+    name = wanted:sub(1, -2) .. " " .. number .. ")"
+    number = number + 1
+  end
+  return name
+end
+
+-- ------------------------------------------------------------------ workflows
+
+local workflows = {}
+
+function workflows.detect(app, settings, say, echo)
+  local _, timeline = M.current_timeline(app)
+  say("analysing timeline '" .. timeline:GetName() .. "'")
+  local path = M.export_timeline(app, timeline)
+  local ok, reply = pcall(M.call_bridge, settings, { op = "detect", timeline = path }, echo)
+  os.remove(path)
+  if not ok then
+    error(reply, 0)
+  end
+  for _, clip in ipairs(reply.clips or {}) do
+    if clip.status == "detected" then
+      say(clip.track .. " " .. clip.clip .. ": " .. tostring(clip.result.class) .. " at speed "
+        .. tostring(clip.result.speed))
+    else
+      say(clip.track .. " " .. clip.clip .. ": " .. tostring(clip.message or clip.status))
+    end
+  end
+  local removed, added, skipped = M.apply_markers(timeline, reply.markers)
+  say(added .. " markers added, " .. removed .. " earlier Chronoscope markers replaced")
+  for _, name in ipairs(skipped) do
+    say("no free frame for marker " .. name)
+  end
+  return reply
+end
+
+function workflows.render(app, settings, say, echo)
+  local project, timeline = M.current_timeline(app)
+  local flag = settings.render_flag or M.DEFAULT_RENDER_FLAG
+  say("rendering slow motion for timeline '" .. timeline:GetName() .. "'")
+  local path = M.export_timeline(app, timeline)
+  local request = { op = "render", timeline = path, clips = M.flagged_clips(timeline, flag), flag = flag }
+  if settings.render_dir then
+    request.output_dir = settings.render_dir .. SEP .. os.date("%Y%m%d-%H%M%S")
+  end
+  local ok, reply = pcall(M.call_bridge, settings, request, echo)
+  os.remove(path)
+  if not ok then
+    error(reply, 0)
+  end
+  local pool = project:GetMediaPool()
+  local previous = pool:GetCurrentFolder()
+  pool:SetCurrentFolder(chronoscope_bin(pool))
+  local imported = pool:ImportMedia(reply.media or {}) or {}
+  if #imported < #(reply.media or {}) then
+    say("Resolve imported " .. #imported .. " of " .. #reply.media .. " rendered files")
+  end
+  local name = unique_timeline_name(project, timeline:GetName() .. " (Chronoscope)")
+  local created = pool:ImportTimelineFromFile(reply.timeline, {
+    timelineName = name,
+    importSourceClips = false,
+    sourceClipsFolders = all_folders(pool:GetRootFolder()),
+  })
+  if previous then
+    pool:SetCurrentFolder(previous)
+  end
+  if not created then
+    fail("Resolve could not import the rendered timeline " .. reply.timeline
+      .. "; import it with File > Import > Timeline")
+  end
+  project:SetCurrentTimeline(created)
+  say(#(reply.clips or {}) .. " clips rendered into " .. tostring(reply.output_dir))
+  say("new timeline '" .. created:GetName() .. "'; media in the '" .. M.BIN_NAME .. "' bin")
+  return reply
+end
+
+function workflows.preview(app, settings, say, echo)
+  local _, timeline = M.current_timeline(app)
+  local path = M.export_timeline(app, timeline)
+  local request = { op = "open_preview", timeline = path }
+  if settings.screenshot then
+    request.screenshot = settings.screenshot
+    request.wait = true
+  end
+  local reply = M.call_bridge(settings, request, echo)
+  say("preview app started on '" .. timeline:GetName() .. "' (pid " .. tostring(reply.pid) .. ")")
+  return reply
+end
+
+M.workflows = workflows
+
+--- Run one workflow as a Resolve script; returns true, or false after printing a clear message.
+function M.run(action, given_resolve)
+  local title = M.TITLES[action]
+  local function say(text)
+    print(title .. ": " .. text)
+  end
+  local function echo(text)
+    print("  " .. text)
+  end
+  local ok, problem = pcall(function()
+    local settings = M.load_settings()
+    local app = M.get_resolve(given_resolve)
+    return workflows[action](app, settings, say, echo)
+  end)
+  if ok then
+    return true
+  end
+  if type(problem) == "table" and problem.user then
+    say("error: " .. problem.user)
+    return false
+  end
+  error(problem, 0)
+end
+
+return M

@@ -1,0 +1,490 @@
+"""What the three Chronoscope scripts for DaVinci Resolve share. Standard library only.
+
+Resolve runs a script from Workspace > Scripts in the user's own Python, which has none of
+Chronoscope's packages. So the scripts talk to Resolve through its scripting API and to
+Chronoscope through ``chronoscope bridge``: one JSON request on stdin, one JSON reply on stdout.
+
+Where the bridge command is found, first hit wins:
+
+1. ``$CHRONOSCOPE_BRIDGE_CONFIG``: a ``resolve-bridge.json`` file;
+2. ``resolve-bridge.json`` beside this module (the installer may write it there);
+3. ``resolve-bridge.json`` in Chronoscope's config folder (``chronoscope bridge --install-config``
+   writes it): ``$CHRONOSCOPE_HOME/config``, else ``~/.config/Chronoscope`` (Linux, or
+   ``$XDG_CONFIG_HOME/Chronoscope``), ``~/Library/Application Support/Chronoscope`` (macOS),
+   ``%LOCALAPPDATA%\\Chronoscope`` (Windows);
+4. ``chronoscope`` on PATH.
+
+``resolve-bridge.json``::
+
+    {"version": 1, "command": ["/path/to/venv/bin/python", "-m", "engine.cli"],
+     "render_dir": "/where/renders/go", "render_flag": "Purple", "start_engine": true,
+     "timeout_s": 600}
+
+Only ``command`` is needed. Progress goes to Resolve's console (Workspace > Console); the result
+also appears in a small window where the edition offers Fusion's UIManager. Every failure a user
+can fix (no Resolve, no project, no timeline, no installation, no engine, nothing to do) is one
+clear message, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+PROTOCOL_VERSION = 1
+CONFIG_FILE_NAME = "resolve-bridge.json"
+MARKER_TAG = '{"chronoscope":'
+BIN_NAME = "Chronoscope"
+DEFAULT_RENDER_FLAG = "Purple"
+DEFAULT_TIMEOUT_S = 600.0
+TITLES = {
+    "detect": "Chronoscope - Detect Speed",
+    "render": "Chronoscope - Render Slow Motion",
+    "preview": "Chronoscope - Open in Preview",
+}
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+class ScriptError(Exception):
+    """A problem the user can fix; its message is all they see."""
+
+
+class Console:
+    """Lines for Resolve's console (printed as they come) and for the closing window."""
+
+    def __init__(self, title, stream=None):
+        self.title = title
+        self.stream = stream or sys.stdout
+        self.lines = []
+
+    def say(self, text):
+        self.lines.append(text)
+        self.stream.write(f"{self.title}: {text}\n")
+        self.stream.flush()
+
+    def echo(self, text):
+        """A progress line from the bridge: console only."""
+        self.stream.write(f"  {text}\n")
+        self.stream.flush()
+
+
+# ---------------------------------------------------------------------- installation
+
+
+def user_config_dir(env=None, platform=None):
+    """Chronoscope's config folder as the engine's platformdirs computes it, without platformdirs."""
+    env = os.environ if env is None else env
+    platform = platform or sys.platform
+    if env.get("CHRONOSCOPE_HOME"):
+        return os.path.join(env["CHRONOSCOPE_HOME"], "config")
+    home = os.path.expanduser("~")
+    if platform == "win32":
+        base = env.get("LOCALAPPDATA") or os.path.join(home, "AppData", "Local")
+        return os.path.join(base, "Chronoscope")
+    if platform == "darwin":
+        return os.path.join(home, "Library", "Application Support", "Chronoscope")
+    base = env.get("XDG_CONFIG_HOME") or os.path.join(home, ".config")
+    return os.path.join(base, "Chronoscope")
+
+
+def config_candidates(env=None):
+    env = os.environ if env is None else env
+    paths = []
+    if env.get("CHRONOSCOPE_BRIDGE_CONFIG"):
+        paths.append(env["CHRONOSCOPE_BRIDGE_CONFIG"])
+    paths.append(os.path.join(HERE, CONFIG_FILE_NAME))
+    paths.append(os.path.join(user_config_dir(env), CONFIG_FILE_NAME))
+    return paths
+
+
+def load_settings(env=None):
+    """The first readable ``resolve-bridge.json`` as a dict with ``command`` checked, plus its path."""
+    env = os.environ if env is None else env
+    looked = []
+    for path in config_candidates(env):
+        looked.append(path)
+        if not os.path.isfile(path):
+            continue
+        try:
+            with open(path, encoding="utf-8") as handle:
+                settings = json.load(handle)
+        except (OSError, ValueError) as error:
+            raise ScriptError(f"{path} cannot be read ({error}); re-run the Chronoscope installer") from None
+        command = settings.get("command") if isinstance(settings, dict) else None
+        if isinstance(command, str):
+            command = [command]
+        if not isinstance(command, list) or not command or not all(isinstance(c, str) for c in command):
+            raise ScriptError(
+                f'{path} names no command (expected "command": ["/path/to/chronoscope"]); '
+                "re-run the Chronoscope installer"
+            )
+        if not (os.path.isfile(command[0]) or shutil.which(command[0], path=env.get("PATH"))):
+            raise ScriptError(
+                f"Chronoscope is not installed where {path} says: {command[0]} does not exist; "
+                "re-run the Chronoscope installer"
+            )
+        settings["command"] = command
+        settings["config_path"] = path
+        return settings
+    found = shutil.which("chronoscope", path=env.get("PATH"))
+    if found:
+        return {"command": [found], "config_path": None}
+    raise ScriptError(
+        "Chronoscope is not installed, or this script cannot find it: no "
+        f"{CONFIG_FILE_NAME} in {', '.join(looked)}, and no `chronoscope` command on PATH. Install "
+        "Chronoscope, or run `chronoscope bridge --install-config` in its environment."
+    )
+
+
+# ---------------------------------------------------------------------- bridge
+
+
+class BridgeError(ScriptError):
+    """The bridge answered with an error; ``kind`` is the Chronoscope error class name."""
+
+    def __init__(self, message, kind=""):
+        super().__init__(message)
+        self.kind = kind
+
+
+def call_bridge(settings, request, console=None, timeout_s=None):
+    """Send one request to ``chronoscope bridge``; return the reply, or raise ``BridgeError``."""
+    command = list(settings["command"]) + ["bridge"]
+    timeout_s = timeout_s or float(settings.get("timeout_s") or DEFAULT_TIMEOUT_S)
+    request = dict(request, protocol=PROTOCOL_VERSION)
+    if "start_engine" in settings and "start_engine" not in request:
+        request["start_engine"] = bool(settings["start_engine"])
+    options = {}
+    if sys.platform == "win32":
+        options["creationflags"] = getattr(subprocess, "CREATE_NO_WINDOW", 0)
+    try:
+        child = subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            **options,
+        )
+    except OSError as error:
+        raise ScriptError(
+            f"Chronoscope could not be started ({' '.join(command)}): {error}; "
+            "re-run the Chronoscope installer"
+        ) from None
+    errors = []
+
+    def pump():
+        for raw in child.stderr:
+            line = raw.decode("utf-8", "replace").rstrip()
+            errors.append(line)
+            if console is not None and line:
+                console.echo(line)
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    try:
+        child.stdin.write(json.dumps(request).encode("utf-8"))
+        child.stdin.close()
+    except OSError as error:
+        errors.append(f"the bridge closed its input early: {error}")
+    deadline = time.monotonic() + timeout_s + 120.0
+    output = child.stdout.read()
+    try:
+        status = child.wait(timeout=max(1.0, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        child.kill()
+        raise ScriptError(f"Chronoscope did not answer within {timeout_s:.0f} s") from None
+    reader.join(timeout=5)
+    try:
+        reply = json.loads(output.decode("utf-8"))
+    except ValueError:
+        tail = "\n".join(errors[-6:])
+        raise ScriptError(
+            f"Chronoscope's bridge failed (exit status {status}) without an answer:\n{tail}"
+        ) from None
+    if not reply.get("ok"):
+        error = reply.get("error") or {}
+        raise BridgeError(error.get("message") or "Chronoscope reported an error", error.get("type", ""))
+    return reply
+
+
+# ---------------------------------------------------------------------- Resolve
+
+
+def get_resolve(namespace=None):
+    """The ``resolve`` object: predefined inside Resolve, else from ``DaVinciResolveScript``."""
+    namespace = namespace or {}
+    resolve = namespace.get("resolve")
+    if resolve is None:
+        try:
+            import DaVinciResolveScript as script_module
+        except ImportError:
+            raise ScriptError(
+                "DaVinci Resolve's scripting module is not reachable: run this from Workspace > Scripts "
+                "inside Resolve, or set RESOLVE_SCRIPT_API and PYTHONPATH as Resolve's scripting README says"
+            ) from None
+        resolve = script_module.scriptapp("Resolve")
+    if resolve is None:
+        raise ScriptError(
+            "DaVinci Resolve is not running, or it refuses scripts (Preferences > General > "
+            "External scripting using)"
+        )
+    return resolve
+
+
+def current_timeline(resolve):
+    manager = resolve.GetProjectManager()
+    project = manager.GetCurrentProject() if manager else None
+    if not project:
+        raise ScriptError("no project is open in Resolve; open one and run the script again")
+    timeline = project.GetCurrentTimeline()
+    if not timeline:
+        raise ScriptError(f"project {project.GetName()!r} has no timeline open; open one and run again")
+    return project, timeline
+
+
+def export_timeline(resolve, timeline, folder):
+    """Export ``timeline`` as OTIO into ``folder``; return the file's path."""
+    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in timeline.GetName()) or "timeline"
+    path = os.path.join(folder, f"{name}.otio")
+    export_type = getattr(resolve, "EXPORT_OTIO", None)
+    if export_type is None:
+        raise ScriptError("this Resolve cannot export OTIO (EXPORT_OTIO needs Resolve 18.5 or later)")
+    if not timeline.Export(path, export_type) or not os.path.isfile(path):
+        raise ScriptError(f"Resolve could not export timeline {timeline.GetName()!r} as OTIO to {path}")
+    return path
+
+
+def is_own_marker(custom_data):
+    if not isinstance(custom_data, str) or not custom_data.startswith(MARKER_TAG):
+        return False
+    try:
+        return isinstance(json.loads(custom_data), dict)
+    except ValueError:
+        return False
+
+
+def apply_markers(timeline, markers):
+    """Replace this script's markers on ``timeline`` by ``markers``; others are never touched.
+
+    Resolve keeps one marker per frame: where a user's marker sits on a segment's first frame, the
+    new one moves to the next free frame of the segment. Returns (removed, added, skipped names).
+    """
+    removed = 0
+    for frame, info in sorted((timeline.GetMarkers() or {}).items()):
+        if is_own_marker((info or {}).get("customData")) and timeline.DeleteMarkerAtFrame(int(frame)):
+            removed += 1
+    added, skipped = 0, []
+    for marker in markers:
+        frame, duration = int(marker["frame"]), int(marker["duration"])
+        for shift in range(duration):
+            if timeline.AddMarker(
+                frame + shift,
+                marker["color"],
+                marker["name"],
+                marker["note"],
+                duration - shift,
+                marker["custom_data"],
+            ):
+                added += 1
+                break
+        else:
+            skipped.append(f"{marker['name']} at frame {frame}")
+    return removed, added, skipped
+
+
+def video_items(timeline):
+    for index in range(1, int(timeline.GetTrackCount("video") or 0) + 1):
+        for item in timeline.GetItemListInTrack("video", index) or []:
+            yield index, item
+
+
+def flagged_clips(timeline, flag):
+    """Clips the user flagged for a Chronoscope render, as the bridge names clips."""
+    start = int(timeline.GetStartFrame())
+    return [
+        {"track": f"V{index}", "record_start_frame": int(item.GetStart()) - start}
+        for index, item in video_items(timeline)
+        if flag in (item.GetFlagList() or [])
+    ]
+
+
+def chronoscope_bin(media_pool):
+    root = media_pool.GetRootFolder()
+    for folder in root.GetSubFolderList() or []:
+        if folder.GetName() == BIN_NAME:
+            return folder
+    folder = media_pool.AddSubFolder(root, BIN_NAME)
+    if not folder:
+        raise ScriptError(f"Resolve could not create the {BIN_NAME!r} bin in the media pool")
+    return folder
+
+
+def all_folders(folder):
+    found = [folder]
+    for sub in folder.GetSubFolderList() or []:
+        found.extend(all_folders(sub))
+    return found
+
+
+def unique_timeline_name(project, wanted):
+    names = set()
+    for index in range(1, int(project.GetTimelineCount() or 0) + 1):
+        timeline = project.GetTimelineByIndex(index)
+        if timeline:
+            names.add(timeline.GetName())
+    name, number = wanted, 2
+    while name in names:
+        name = f"{wanted[:-1]} {number})" if wanted.endswith(")") else f"{wanted} {number}"
+        number += 1
+    return name
+
+
+# ---------------------------------------------------------------------- workflows
+
+
+def detect_workflow(resolve, settings, console):
+    project, timeline = current_timeline(resolve)
+    console.say(f"analysing timeline {timeline.GetName()!r}")
+    folder = tempfile.mkdtemp(prefix="chronoscope-resolve-")
+    try:
+        path = export_timeline(resolve, timeline, folder)
+        reply = call_bridge(settings, {"op": "detect", "timeline": path}, console)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    for clip in reply.get("clips", []):
+        if clip.get("status") == "detected":
+            result = clip.get("result") or {}
+            console.say(
+                f"{clip['track']} {clip['clip']}: {result.get('class')} at speed {result.get('speed')}"
+            )
+        else:
+            console.say(f"{clip['track']} {clip['clip']}: {clip.get('message', clip.get('status'))}")
+    removed, added, skipped = apply_markers(timeline, reply.get("markers", []))
+    console.say(f"{added} markers added, {removed} earlier Chronoscope markers replaced")
+    for name in skipped:
+        console.say(f"no free frame for marker {name}")
+    return reply
+
+
+def render_workflow(resolve, settings, console):
+    project, timeline = current_timeline(resolve)
+    flag = settings.get("render_flag") or DEFAULT_RENDER_FLAG
+    console.say(f"rendering slow motion for timeline {timeline.GetName()!r}")
+    folder = tempfile.mkdtemp(prefix="chronoscope-resolve-")
+    try:
+        path = export_timeline(resolve, timeline, folder)
+        request = {"op": "render", "timeline": path, "clips": flagged_clips(timeline, flag), "flag": flag}
+        if settings.get("render_dir"):
+            request["output_dir"] = os.path.join(settings["render_dir"], os.path.basename(folder))
+        reply = call_bridge(settings, request, console)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return import_render(project, timeline, reply, console)
+
+
+def import_render(project, timeline, reply, console):
+    """Bring a render into the project: media into the Chronoscope bin, then a new timeline
+    "<name> (Chronoscope)" from the returned OTIO. The original timeline is not touched."""
+    media_pool = project.GetMediaPool()
+    previous = media_pool.GetCurrentFolder()
+    target = chronoscope_bin(media_pool)
+    media_pool.SetCurrentFolder(target)
+    media = list(reply.get("media", []))
+    try:
+        imported = (media_pool.ImportMedia(media) or []) if media else []
+        if len(imported) < len(media):
+            console.say(f"Resolve imported {len(imported)} of {len(media)} rendered files")
+        name = unique_timeline_name(project, f"{timeline.GetName()} (Chronoscope)")
+        created = media_pool.ImportTimelineFromFile(
+            reply["timeline"],
+            {
+                "timelineName": name,
+                "importSourceClips": False,
+                "sourceClipsFolders": all_folders(media_pool.GetRootFolder()),
+            },
+        )
+    finally:
+        if previous:
+            media_pool.SetCurrentFolder(previous)
+    if not created:
+        raise ScriptError(
+            f"Resolve could not import the rendered timeline {reply['timeline']}; import it with "
+            "File > Import > Timeline"
+        )
+    project.SetCurrentTimeline(created)
+    console.say(f"{len(reply.get('clips', []))} clips rendered into {reply.get('output_dir')}")
+    console.say(f"new timeline {created.GetName()!r}; media in the {BIN_NAME!r} bin")
+    return created
+
+
+def preview_workflow(resolve, settings, console):
+    project, timeline = current_timeline(resolve)
+    folder = os.path.join(tempfile.gettempdir(), "chronoscope-resolve")
+    os.makedirs(folder, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    subfolder = tempfile.mkdtemp(prefix=f"{stamp}-", dir=folder)
+    path = export_timeline(resolve, timeline, subfolder)
+    request = {"op": "open_preview", "timeline": path}
+    if settings.get("screenshot"):
+        request.update(screenshot=settings["screenshot"], wait=True)
+    reply = call_bridge(settings, request, console)
+    console.say(f"preview app started on {timeline.GetName()!r} (pid {reply.get('pid')})")
+    return reply
+
+
+WORKFLOWS = {"detect": detect_workflow, "render": render_workflow, "preview": preview_workflow}
+
+
+def show_window(namespace, title, lines):
+    """A small report window through Fusion's UIManager, where the edition offers one."""
+    fusion, bmd = namespace.get("fusion"), namespace.get("bmd")
+    if fusion is None or bmd is None or not hasattr(fusion, "UIManager"):
+        return False
+    ui = fusion.UIManager
+    dispatcher = bmd.UIDispatcher(ui)
+    window = dispatcher.AddWindow(
+        {"ID": "ChronoscopeReport", "WindowTitle": title, "Geometry": [200, 200, 560, 280]},
+        ui.VGroup(
+            [
+                ui.TextEdit({"ID": "Report", "ReadOnly": True, "PlainText": "\n".join(lines)}),
+                ui.Button({"ID": "Close", "Text": "Close"}),
+            ]
+        ),
+    )
+
+    def close(_event):
+        dispatcher.ExitLoop()
+
+    window.On.Close.Clicked = close
+    window.On.ChronoscopeReport.Close = close
+    window.Show()
+    dispatcher.RunLoop()
+    window.Hide()
+    return True
+
+
+def run(action, namespace=None, stream=None, env=None):
+    """Run one workflow as a Resolve script; return 0 on success, 1 with a clear message otherwise."""
+    namespace = namespace or {}
+    console = Console(TITLES[action], stream)
+    status = 0
+    try:
+        settings = load_settings(env)
+        resolve = get_resolve(namespace)
+        WORKFLOWS[action](resolve, settings, console)
+    except ScriptError as error:
+        console.say(f"error: {error}")
+        status = 1
+    if settings_allow_window(namespace):
+        show_window(namespace, console.title, console.lines)
+    return status
+
+
+def settings_allow_window(namespace):
+    return bool(namespace.get("fusion")) and os.environ.get("CHRONOSCOPE_NO_WINDOW") is None

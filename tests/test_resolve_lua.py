@@ -1,0 +1,186 @@
+"""The Lua twins (for Resolve's free edition): syntax, their JSON and settings readers, and the
+bridge calls, run by a real Lua interpreter against a stub ``resolve`` table
+(plugins/davinci_resolve/fake_resolve/run_lua_stub.lua) whose Export copies a real OTIO export."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+
+PLUGIN_DIR = Path(__file__).resolve().parent.parent / "plugins" / "davinci_resolve"
+sys.path.insert(0, str(PLUGIN_DIR))
+
+import install_paths  # noqa: E402
+from fake_resolve import FakeResolve, demo_project  # noqa: E402
+
+from engine.commands import bridge  # noqa: E402
+from engine.server.process import stop_engine  # noqa: E402
+
+LUA = next(
+    (shutil.which(name) for name in ("lua5.4", "lua5.3", "lua5.1", "luajit", "lua") if shutil.which(name)),
+    None,
+)
+LUAC = next(
+    (shutil.which(name) for name in ("luac5.4", "luac5.3", "luac5.1", "luac") if shutil.which(name)), None
+)
+RUNNER = PLUGIN_DIR / "fake_resolve" / "run_lua_stub.lua"
+SHARED = PLUGIN_DIR / "chronoscope_resolve.lua"
+
+pytestmark = pytest.mark.skipif(
+    LUA is None, reason="no Lua interpreter installed (Debian: apt-get install lua5.4)"
+)
+
+
+def lua(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [LUA, *args], capture_output=True, text=True, timeout=120, env=env or os.environ.copy()
+    )
+
+
+def stub(mode: str, otio_path: Path, extra: str = "") -> tuple[list[list[str]], list[list[str]], str]:
+    done = lua(str(RUNNER), mode, str(otio_path), extra)
+    assert done.returncode == 0, done.stderr
+    lines = [line.split("\t") for line in done.stdout.splitlines()]
+    markers = [line[1:] for line in lines if line[0] == "MARKER"]
+    calls = [line[1:] for line in lines if line[0] == "CALL"]
+    return markers, calls, done.stdout
+
+
+@pytest.fixture
+def exported(sample_clip, tmp_path) -> Path:
+    resolve = FakeResolve(project_rate=Fraction(30))
+    _, timeline = demo_project(resolve, sample_clip)
+    path = tmp_path / "cut.otio"
+    assert timeline.Export(str(path), resolve.EXPORT_OTIO)
+    return path
+
+
+def test_every_lua_file_is_valid_lua():
+    files = [PLUGIN_DIR / name for name in install_paths.LUA_SCRIPTS] + [SHARED, RUNNER]
+    for path in files:
+        if LUAC:
+            done = subprocess.run([LUAC, "-p", str(path)], capture_output=True, text=True)
+        else:
+            done = lua("-e", f"assert(loadfile({json.dumps(str(path))}))")
+        assert done.returncode == 0, f"{path.name}: {done.stderr}"
+
+
+def test_json_writer_and_settings_reader(tmp_path, isolated_places):
+    config = bridge.install_config()
+    data = json.loads(config.read_text())
+    data.update(
+        command=["C:\\Program Files\\Chronoscope\\python.exe", "-m", 'engine "cli"'],
+        render_flag="Cyan",
+        start_engine=False,
+        timeout_s=42.5,
+    )
+    config.write_text(json.dumps(data, indent=2))
+    program = f"""
+        local M = dofile({json.dumps(str(SHARED))})
+        local s = M.parse_settings(io.open({json.dumps(str(config))}):read("*a"))
+        print(M.json({{command = s.command, flag = s.render_flag, start = s.start_engine, t = s.timeout_s}}))
+        print(M.json({{op = "detect", n = {{1, 2.5, -3}},
+                       text = 'quote " back \\\\ tab \\t é', empty = {{}}}}))
+    """
+    done = lua("-e", program)
+    assert done.returncode == 0, done.stderr
+    first, second = done.stdout.splitlines()
+    assert json.loads(first) == {"command": data["command"], "flag": "Cyan", "start": False, "t": 42.5}
+    assert json.loads(second) == {
+        "op": "detect",
+        "n": [1, 2.5, -3],
+        "text": 'quote " back \\ tab \t é',
+        "empty": {},
+    }
+
+
+def test_markers_from_a_lua_bridge_reply_replace_only_our_own(exported, sample_clip, tmp_path):
+    request = {
+        "op": "detect",
+        "timeline": str(exported),
+        "start_engine": False,
+        "results": {
+            str(sample_clip.absolute()): {
+                "speed": 1,
+                "capture_fps": 30,
+                "class": "realtime",
+                "confidence": 0.7,
+                "segments": [
+                    {"start": 0, "end": 1, "speed": 1, "class": "realtime", "confidence": 0.7},
+                    {"start": 1, "end": 6, "speed": 0.5, "class": "synthetic_slowmo", "confidence": 0.6},
+                ],
+                "evidence": {"synthetic_retime": "duplicate frames every 2nd frame"},
+            }
+        },
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "engine.cli", "bridge", "--reply", "lua"],
+        input=json.dumps(request),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    reply = tmp_path / "reply.lua"
+    reply.write_text(done.stdout)
+    markers, calls, _ = stub("apply", exported, str(reply))
+    assert calls == [["apply", "1", "3", "0"]]
+    by_frame = {int(m[0]): m for m in markers}
+    assert sorted(by_frame) == [0, 10, 30, 70]
+    assert by_frame[10][1:4] == ["Blue", "user note", "1.0"]
+    assert by_frame[30][1:4] == ["Red", "Fake slow motion 50% (60 fps)", "30.0"]
+    assert by_frame[70][1] == "Red" and json.loads(by_frame[70][4])["clip"] == "hug-lego-movie.mp4"
+
+
+def test_lua_detect_script_end_to_end(exported, isolated_places):
+    bridge.install_config()
+    try:
+        markers, _, out = stub(f"script:{PLUGIN_DIR / 'Chronoscope - Detect Speed.lua'}", exported)
+    finally:
+        stop_engine(timeout_s=10, force=True)
+    assert "Chronoscope - Detect Speed: analysing timeline 'Cut 1'" in out
+    if "detect_speed is not available in this engine build" in out:
+        assert "Chronoscope - Detect Speed: error: detect_speed is not available in this engine build" in out
+        assert [m[0] for m in markers] == ["5", "10"]
+        pytest.xfail("detect_speed is not in this engine build yet (issue 4); the Lua script says so plainly")
+    assert "markers added" in out, out
+    assert "5" not in [m[0] for m in markers]
+
+
+def test_lua_render_sends_flagged_clips_and_reports_a_missing_engine(sample_clip, tmp_path, isolated_places):
+    resolve = FakeResolve(project_rate=Fraction(30))
+    project = resolve.GetProjectManager().CreateProject("p")
+    pool = project.GetMediaPool()
+    media = pool.ImportMedia([str(sample_clip.absolute())])[0]
+    timeline = pool.CreateEmptyTimeline("Real time")
+    timeline.fake_append(media, source_start_frames=0, duration_frames=60)
+    timeline.fake_append(media, source_start_frames=60, duration_frames=80, record_frame=108070)
+    path = tmp_path / "rt.otio"
+    timeline.Export(str(path), resolve.EXPORT_OTIO)
+    config = bridge.install_config()
+    config.write_text(json.dumps({**json.loads(config.read_text()), "start_engine": False}))
+    _, calls, out = stub(f"script:{PLUGIN_DIR / 'Chronoscope - Render Slow Motion.lua'}", path)
+    # the stub flags its clip at frame 70 Purple: that is work, so the next thing missing is the engine
+    assert "Chronoscope - Render Slow Motion: error: no Chronoscope engine is running" in out, out
+    assert calls == []
+
+
+def test_lua_missing_installation_and_no_project(exported, tmp_path):
+    env = {**os.environ, "PATH": str(tmp_path)}
+    done = lua(
+        str(RUNNER), f"script:{PLUGIN_DIR / 'Chronoscope - Open in Preview.lua'}", str(exported), env=env
+    )
+    assert (
+        "Chronoscope - Open in Preview: error: Chronoscope is not installed, or this script cannot find it"
+        in done.stdout
+    )
+    bridge.install_config()
+    _, _, out = stub("none", exported, str(PLUGIN_DIR / "Chronoscope - Detect Speed.lua"))
+    assert "Chronoscope - Detect Speed: error: no project is open in Resolve" in out
