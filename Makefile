@@ -33,7 +33,7 @@ demo: models
 # Tools some tests drive for real: a Lua interpreter for the Resolve Lua scripts, gcc and libzmq
 # headers for the OpenFX bundle. Installed through apt-get where missing; tests skip without them.
 test-deps:
-	@if ! command -v luac5.4 >/dev/null && command -v apt-get >/dev/null; then \
+	-@if ! command -v luac5.4 >/dev/null && command -v apt-get >/dev/null; then \
 		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq lua5.4; fi
 	-$(MAKE) ofx
