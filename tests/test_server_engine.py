@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import stat
+import threading
 import time
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from engine.errors import (
     JobCancelledError,
     JobNotFoundError,
     MessageRefusedError,
+    OutputExistsError,
     UnsupportedOptionError,
 )
 from engine.interp.base import SynthesisResult, Synthesizer, available_backends, register_backend
@@ -27,6 +29,8 @@ from engine.server import protocol
 from engine.server.client import EngineClient
 from engine.server.connection import ConnectionInfo, read_connection_file
 from engine.server.handlers import Handler
+from engine.server.jobs import Job, JobContext, JobJournal, JobQueue, JobState
+from engine.server.outputs import requested_output
 from engine.server.protocol import DELIMITER, Limits, Session
 from engine.server.server import Engine, EngineConfig
 
@@ -445,4 +449,249 @@ def test_shutdown_request_stops_the_engine(zmq_context):
     engine = _start_engine(zmq_context)
     with EngineClient(engine.connection, context=zmq_context) as client:
         assert client.shutdown()["stopping"] is True
+    assert engine.wait_stopped(5)
+
+
+# --------------------------------------------------------------------- several clients, the frame exchange
+
+
+def test_two_clients_at_once_each_get_their_own_answers(engine, zmq_context):
+    failures: list[str] = []
+    barrier = threading.Barrier(2)
+
+    def work(number: int) -> None:
+        with EngineClient(engine.connection, context=zmq_context, limits=SMALL_LIMITS) as client:
+            barrier.wait()
+            job_id = f"two-clients-{number}"
+            client.subscribe(job_id)
+            client.submit("retime", {"steps": 3 + number, "step_s": 0.01}, job_id=job_id)
+            for index in range(15):
+                value = 100 * number + 2 * index
+                frame0 = np.full((24, 32, 3), value, np.uint8)
+                frame1 = np.full((24, 32, 3), value + 4, np.uint8)
+                (result,) = client.synthesize(frame0, frame1, ["1/2"], backend="test-linear-mix")
+                if not np.all(result.frame == value + 2):
+                    failures.append(f"client {number} request {index} got {result.frame[0, 0, 0]}")
+                if client.ping()["pid"] != os.getpid():
+                    failures.append(f"client {number}: wrong ping answer")
+            if client.wait_for_job(job_id, timeout_s=10) != {"steps_done": 3 + number}:
+                failures.append(f"client {number}: wrong job result")
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert not any(thread.is_alive() for thread in threads)
+    assert failures == []
+
+
+@pytest.fixture
+def ipc_engine(zmq_context, tmp_path):
+    engine = _start_engine(zmq_context, transport="ipc", runtime_dir=tmp_path / "rt")
+    yield engine
+    engine.stop()
+    assert engine.wait_stopped(5)
+
+
+def test_frames_through_the_exchange_match_frames_as_buffers(ipc_engine, zmq_context):
+    rng = np.random.default_rng(3)
+    frame0 = rng.integers(0, 65535, (40, 56, 3), dtype=np.uint16)
+    frame1 = rng.integers(0, 65535, (40, 56, 3), dtype=np.uint16)
+    with EngineClient(ipc_engine.connection, context=zmq_context) as client:
+        as_buffers = client.synthesize(frame0, frame1, ["1/3", 0.75], backend="test-linear-mix", shared=False)
+        shared = client.synthesize(frame0, frame1, ["1/3", 0.75], backend="test-linear-mix", shared=True)
+        views = client.synthesize(frame0, frame1, ["1/3"], backend="test-linear-mix", shared=True, copy=False)
+        assert client.last_timings_ns["model"] > 0
+        exchange_file = client._exchange.path
+        assert stat.S_IMODE(exchange_file.stat().st_mode) == 0o600
+        assert stat.S_IMODE(exchange_file.parent.stat().st_mode) == 0o700
+        assert exchange_file.parent == Path(ipc_engine.connection.exchange_dir)
+        for a, b in zip(as_buffers, shared, strict=True):
+            np.testing.assert_array_equal(a.frame, b.frame)
+            np.testing.assert_array_equal(a.risk, b.risk)
+            assert b.frame.flags.owndata  # copied out of the exchange
+        np.testing.assert_array_equal(views[0].frame, as_buffers[0].frame)
+        assert not views[0].frame.flags.writeable
+        slot0, slot1 = client.input_frames(frame0.shape, np.uint16, times=2)
+        slot0[...], slot1[...] = frame0, frame1
+        in_place = client.synthesize(slot0, slot1, ["1/3", 0.75], backend="test-linear-mix", shared=True)
+        for a, b in zip(as_buffers, in_place, strict=True):
+            np.testing.assert_array_equal(a.frame, b.frame)
+        big = np.zeros((200, 300, 3), np.uint8)
+        (grown,) = client.synthesize(big, big + 10, [0.5], backend="test-linear-mix", shared=True)
+        assert grown.frame[0, 0, 0] == 5
+        assert not exchange_file.exists() and client._exchange.path.exists()  # grown into a new file
+        (again,) = client.synthesize(slot0, slot1, ["1/3"], backend="test-linear-mix")  # now copied in
+        np.testing.assert_array_equal(again.frame, as_buffers[0].frame)
+        del views
+    assert not any(Path(ipc_engine.connection.exchange_dir).iterdir())  # the client removed its file
+
+
+def _exchange_request(client, frame_descriptor, output=None):
+    content = {
+        "backend": "test-linear-mix",
+        "times": [0.5],
+        "frame0": frame_descriptor,
+        "frame1": frame_descriptor,
+    }
+    if output is not None:
+        content["output"] = output
+    return client.request("synthesize", content)
+
+
+def test_the_engine_refuses_exchange_files_it_must_not_touch(ipc_engine, zmq_context, tmp_path):
+    folder = Path(ipc_engine.connection.exchange_dir)
+    outside = tmp_path / "secret.frames"
+    outside.write_bytes(b"\0" * 4096)
+    (folder / "link.frames").symlink_to(outside)
+    shared = folder / "open.frames"
+    shared.write_bytes(b"\0" * 4096)
+    shared.chmod(0o644)
+    private = folder / "ok.frames"
+    private.write_bytes(b"\0" * 4096)
+    private.chmod(0o600)
+    frame = {"offset": 0, "shape": [8, 8, 3], "dtype": "uint8"}
+    with EngineClient(ipc_engine.connection, context=zmq_context) as client:
+        with pytest.raises(UnsupportedOptionError, match="not a file name of the form"):
+            _exchange_request(client, {**frame, "exchange": "../secret.frames"})
+        with pytest.raises(UnsupportedOptionError, match="not a plain file owned by this user"):
+            _exchange_request(client, {**frame, "exchange": "link.frames"})
+        with pytest.raises(UnsupportedOptionError, match="closed to others"):
+            _exchange_request(client, {**frame, "exchange": "open.frames"})
+        with pytest.raises(UnsupportedOptionError, match="runs past the end"):
+            _exchange_request(client, {**frame, "exchange": "ok.frames", "offset": 4000})
+        with pytest.raises(UnsupportedOptionError, match="output region holds 100"):
+            _exchange_request(
+                client,
+                {**frame, "exchange": "ok.frames"},
+                {"exchange": "ok.frames", "offset": 256, "capacity": 100},
+            )
+        reply = _exchange_request(
+            client,
+            {**frame, "exchange": "ok.frames"},
+            {"exchange": "ok.frames", "offset": 256, "capacity": 3000},
+        )
+        assert reply.content["frames"][0]["frame"]["exchange"] == "ok.frames"
+        assert client.ping()["pid"] == os.getpid()
+
+
+# --------------------------------------------------------------------- outputs and the job journal
+
+
+def test_requested_outputs_are_checked_before_anything_runs(tmp_path):
+    existing = tmp_path / "taken.mov"
+    existing.write_bytes(b"old")
+    assert requested_output({"output": str(tmp_path / "new.mov")}) == tmp_path / "new.mov"
+    with pytest.raises(UnsupportedOptionError, match="relative"):
+        requested_output({"output": "clip.mov"})
+    with pytest.raises(UnsupportedOptionError, match="does not exist"):
+        requested_output({"output": str(tmp_path / "no" / "clip.mov")})
+    with pytest.raises(UnsupportedOptionError, match="is a folder"):
+        requested_output({"output": str(tmp_path)})
+    with pytest.raises(OutputExistsError, match="set overwrite to true"):
+        requested_output({"output": str(existing)})
+    with pytest.raises(UnsupportedOptionError, match="overwrite = 'yes'"):
+        requested_output({"output": str(existing), "overwrite": "yes"})
+    assert requested_output({"output": str(existing), "overwrite": True}) == existing
+
+
+def test_a_file_that_appears_while_the_job_runs_is_not_replaced(tmp_path):
+    destination = tmp_path / "render.mov"
+    context = JobContext.detached()
+    with pytest.raises(OutputExistsError, match="appeared while the job ran"):
+        with context.output(destination) as temporary:
+            temporary.write_bytes(b"new")
+            destination.write_bytes(b"someone else's")
+    assert destination.read_bytes() == b"someone else's"
+    assert [p.name for p in tmp_path.iterdir()] == ["render.mov"]
+    with context.output(destination, overwrite=True) as temporary:
+        temporary.write_bytes(b"new")
+    assert destination.read_bytes() == b"new"
+
+
+def test_the_journal_marks_unfinished_jobs_interrupted_and_removes_their_temporary_files(tmp_path, caplog):
+    journal = JobJournal(tmp_path / "jobs")
+    partial = tmp_path / ".clip.partial-abc.mov"
+    partial.write_bytes(b"half")
+    bystander = tmp_path / "clip.mov"
+    bystander.write_bytes(b"keep")
+    running = Job(job_id="cut-short-01", kind="retime", function=None, state=JobState.RUNNING)
+    running.partials = [str(partial), str(bystander)]
+    running.request = {"steps": 2}
+    running.checkpoint = {"steps_done": 1}
+    journal.write(running)
+    journal.write(
+        Job(job_id="finished-01", kind="retime", function=None, state=JobState.DONE, result={"x": 1})
+    )
+    (tmp_path / "jobs" / "garbage-0001.json").write_text("{not json")
+
+    with caplog.at_level(logging.WARNING):
+        jobs = JobQueue(1, journal=journal)
+    try:
+        status = jobs.status("cut-short-01")
+        assert status["state"] == "interrupted"
+        assert jobs.status("finished-01")["result"] == {"x": 1}
+        assert not partial.exists() and bystander.read_bytes() == b"keep"
+        assert "cannot be read" in caplog.text and "interrupted" in caplog.text
+        assert jobs.request_of("cut-short-01", "retime") == {"steps": 2}
+
+        seen = []
+
+        def resume(context):
+            seen.append((context.checkpoint, context.attempt))
+            context.save_checkpoint({"steps_done": 2})
+            return {"ok": True}
+
+        assert jobs.submit("retime", resume, job_id="cut-short-01", request={"steps": 2})["attempt"] == 2
+        deadline = time.monotonic() + 5
+        while jobs.status("cut-short-01")["state"] != "done":
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert seen == [({"steps_done": 1}, 2)]
+        assert jobs.submit("retime", resume, job_id="cut-short-01")["state"] == "done"  # not run again
+        with pytest.raises(UnsupportedOptionError, match="in use by a retime job"):
+            jobs.submit("render_timeline", resume, job_id="cut-short-01")
+    finally:
+        jobs.shutdown()
+    stored = json.loads((tmp_path / "jobs" / "cut-short-01.json").read_text())
+    assert stored["state"] == "done" and stored["checkpoint"] == {"steps_done": 2}
+
+
+def two_file_job(message):
+    """Writes ``first`` then ``second``; fails between them when ``fail`` is set."""
+    first, second = requested_output(message.content, "first"), requested_output(message.content, "second")
+    fail = bool(message.content.get("fail"))
+
+    def work(context):
+        for path, text in ((first, "one"), (second, "two")):
+            with context.output(path) as temporary:
+                temporary.write_text(f"{text} (attempt {context.attempt})")
+            if fail:
+                raise UnsupportedOptionError("stopped after the first file")
+        return {"written": [str(first), str(second)]}
+
+    return work
+
+
+def test_a_job_run_again_may_replace_its_own_files_but_no_one_elses(zmq_context, tmp_path):
+    engine = _start_engine(zmq_context, journal_dir=tmp_path / "jobs")
+    engine.registry.register(Handler("render_timeline", job=two_file_job))
+    first, second = tmp_path / "a.txt", tmp_path / "b.txt"
+    request = {"first": str(first), "second": str(second)}
+    try:
+        with EngineClient(engine.connection, context=zmq_context) as client:
+            with pytest.raises(UnsupportedOptionError, match="stopped after the first file"):
+                client.run_job(
+                    "render_timeline", {**request, "fail": True}, job_id="two-files-01", timeout_s=10
+                )
+            assert first.read_text() == "one (attempt 1)" and not second.exists()
+            with pytest.raises(OutputExistsError):
+                client.run_job("render_timeline", request, job_id="two-files-02", timeout_s=10)
+            result = client.run_job("render_timeline", request, job_id="two-files-01", timeout_s=10)
+            assert result == {"written": [str(first), str(second)]}
+            assert first.read_text() == "one (attempt 2)" and second.read_text() == "two (attempt 2)"
+            assert client.job_status("two-files-01")["outputs"] == [str(first), str(second)]
+    finally:
+        engine.stop()
     assert engine.wait_stopped(5)

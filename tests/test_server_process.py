@@ -59,6 +59,12 @@ def test_start_status_stop_through_the_cli(capsys, stopped_at_end, isolated_plac
     assert "CPUExecutionProvider" in status["execution_providers"]
     assert status["capabilities"]["missing"] == ["detect_speed", "render_timeline", "retime"]
 
+    assert status["exchange_dir"] == str(connection_file_path().parent / "frames")
+    assert status["journal_dir"] == str(isolated_places / "cache" / "jobs")
+    assert chronoscope_engine("status") == 0
+    text = capsys.readouterr().out
+    assert f"pid {started['pid']}" in text and "(frame exchange)" in text
+
     with EngineClient.connect() as client:
         assert client.ping()["pid"] == started["pid"]
 

@@ -31,6 +31,7 @@ examples:
   chronoscope engine start
   chronoscope engine status --json
   chronoscope engine run --transport tcp --workers 4
+  chronoscope engine start --capability-module mystudio.chronoscope_jobs
   chronoscope engine stop
 """
 
@@ -81,6 +82,13 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         help="largest total of image buffers in one message, MiB (default %(default)s)",
     )
     parser.add_argument(
+        "--capability-module",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="also import MODULE and call its register_handlers(registry) (repeatable)",
+    )
+    parser.add_argument(
         "--connection-file",
         type=Path,
         default=None,
@@ -107,6 +115,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     start.add_argument("--workers", type=_positive_int, default=None, help="job worker threads")
     start.add_argument(
+        "--capability-module",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="also import MODULE and call its register_handlers(registry) (repeatable)",
+    )
+    start.add_argument(
         "--timeout-s", type=_positive_seconds, default=30.0, help="how long to wait for it to answer"
     )
     start.add_argument("--json", action="store_true", help="print the connection (without the key) as JSON")
@@ -123,6 +138,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _engine_config(args: argparse.Namespace):
+    from engine.server.handlers import DEFAULT_CAPABILITY_MODULES
     from engine.server.server import EngineConfig
 
     limits = Limits(max_buffer_bytes=args.max_buffer_mib * _MIB)
@@ -132,6 +148,7 @@ def _engine_config(args: argparse.Namespace):
         request_threads=args.request_threads,
         limits=limits,
         connection_file=args.connection_file,
+        capability_modules=(*DEFAULT_CAPABILITY_MODULES, *args.capability_module),
     )
 
 
@@ -169,7 +186,10 @@ def _start(args: argparse.Namespace) -> int:
     from engine.server.process import start_engine
 
     connection, started = start_engine(
-        transport=args.transport, workers=args.workers, timeout_s=args.timeout_s
+        transport=args.transport,
+        workers=args.workers,
+        timeout_s=args.timeout_s,
+        capability_modules=args.capability_module,
     )
     if args.json:
         print(json.dumps({**_public(connection), "started": started}, indent=2))
@@ -218,6 +238,7 @@ def _status(args: argparse.Namespace) -> int:
     )
     for role, endpoint in info["endpoints"].items():
         print(f"  {role:8} {endpoint}")
+    print(f"  frames   {info['exchange_dir']} (frame exchange)")
     print(f"execution providers: {', '.join(info['execution_providers']) or 'none'}")
     print(f"synthesis backends:  {', '.join(info['synthesis_backends']) or 'none'}")
     loaded = [f"{m['name']} ({m['execution_provider']})" for m in info["models_loaded"]]
@@ -231,6 +252,8 @@ def _status(args: argparse.Namespace) -> int:
         progress = job["progress"]
         total = f"/{progress['total']}" if progress["total"] is not None else ""
         print(f"  {job['job_id']}  {job['kind']:16} {job['state']:9} {progress['done']}{total}")
+    if jobs["counts"].get("interrupted"):
+        print("interrupted jobs can be resumed by submitting them again with the same job id")
     for warning in info["warnings"]:
         print(f"warning: {warning}")
     return 0

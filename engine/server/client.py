@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import os
 import threading
 import time
 import uuid
@@ -37,9 +38,13 @@ from engine.errors import (
     EngineRequestError,
     EngineTimeoutError,
     JobCancelledError,
+    JobInterruptedError,
     MessageRefusedError,
+    UnsupportedOptionError,
 )
-from engine.server.connection import ConnectionInfo, read_connection_file
+from engine.server.connection import ConnectionInfo, pid_alive, read_connection_file
+from engine.server.exchange import ClientExchange, align
+from engine.server.exchange import dtype_name_of as exchange_dtype_name
 from engine.server.jobs import JobState
 from engine.server.protocol import (
     EVENT_TYPES,
@@ -60,6 +65,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 30.0
 PING_TIMEOUT_S = 2.0
+STATUS_TIMEOUT_S = 5.0
+EXCHANGE_MIN_BYTES = 256 * 1024
 _ACCEPTED_REPLIES = REPLY_TYPES | {REFUSED}
 _FINISHED_STATES = {state.value for state in JobState if state.finished}
 
@@ -85,6 +92,11 @@ def error_from_record(ename: str, evalue: str, context: str) -> ChronoscopeError
     return EngineRequestError(f"engine error in {context}: {ename}: {evalue}")
 
 
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array.flags.writeable = False
+    return array
+
+
 def _wire_time(value: float | Fraction | str) -> float | str:
     if isinstance(value, (Fraction, str)):
         return str(Fraction(value))
@@ -106,6 +118,8 @@ class EngineClient:
         self._events: zmq.Socket | None = None
         self._pending_events: collections.deque[Message] = collections.deque()
         self._topics: set[str] = set()
+        self._exchange: ClientExchange | None = None
+        self.last_timings_ns: dict[str, int] = {}
 
     @classmethod
     def connect(cls, connection_file: Path | None = None, **kwargs) -> EngineClient:
@@ -122,6 +136,9 @@ class EngineClient:
         for channel, lock in self._channel_locks.items():
             with lock:
                 self._drop_socket(channel)
+                if channel == "request" and self._exchange is not None:
+                    self._exchange.close()
+                    self._exchange = None
         with self._events_lock:
             if self._events is not None:
                 self._events.close(linger=0)
@@ -156,41 +173,55 @@ class EngineClient:
         if channel not in self._channel_locks:
             raise ValueError(f"channel {channel!r} is not one of: request, control")
         with self._channel_locks[channel]:
-            socket = self._socket(channel)
-            message = self.session.message(msg_type, content, buffers=buffers)
-            self.session.send(socket, message)
-            deadline_ns = time.monotonic_ns() + int(timeout_s * 1e9)
-            ignored: list[str] = []
-            while True:
-                remaining_ms = (deadline_ns - time.monotonic_ns()) // 1_000_000
-                if remaining_ms <= 0 or not socket.poll(remaining_ms):
-                    self._drop_socket(channel)
-                    detail = (
-                        f" ({len(ignored)} unreadable answers: {', '.join(sorted(set(ignored)))})"
-                        if ignored
-                        else ""
-                    )
-                    raise EngineTimeoutError(
-                        f"the engine at {getattr(self.connection, channel)} did not answer {msg_type} "
-                        f"within {timeout_s} s{detail}"
-                    )
-                try:
-                    reply = self.session.deserialize(
-                        socket.recv_multipart(copy=False), accept=_ACCEPTED_REPLIES
-                    )
-                except MessageRefusedError as refusal:
-                    log.warning("ignored an answer from the engine: %s", refusal)
-                    ignored.append(refusal.reason)
-                    continue
-                ours = reply.parent_id == message.msg_id or (
-                    reply.msg_type == REFUSED and reply.parent_id is None
+            return self._request_locked(msg_type, content, buffers, timeout_s, channel)
+
+    def _request_locked(
+        self,
+        msg_type: str,
+        content: dict[str, Any] | None,
+        buffers: Sequence[Buffer],
+        timeout_s: float,
+        channel: str,
+    ) -> Message:
+        socket = self._socket(channel)
+        message = self.session.message(msg_type, content, buffers=buffers)
+        self.session.send(socket, message)
+        deadline_ns = time.monotonic_ns() + int(timeout_s * 1e9)
+        ignored: list[str] = []
+        while True:
+            remaining_ms = (deadline_ns - time.monotonic_ns()) // 1_000_000
+            if remaining_ms <= 0 or not socket.poll(remaining_ms):
+                self._drop_socket(channel)
+                detail = (
+                    f" ({len(ignored)} unreadable answers: {', '.join(sorted(set(ignored)))})"
+                    if ignored
+                    else ""
                 )
-                if ours:
-                    break
-                log.debug("dropped a late answer %s to %s", reply.msg_type, reply.parent_id)
+                raise EngineTimeoutError(
+                    f"the engine at {getattr(self.connection, channel)} did not answer {msg_type} "
+                    f"within {timeout_s} s{detail}{self._gone_detail()}"
+                )
+            try:
+                reply = self.session.deserialize(socket.recv_multipart(copy=False), accept=_ACCEPTED_REPLIES)
+            except MessageRefusedError as refusal:
+                log.warning("ignored an answer from the engine: %s", refusal)
+                ignored.append(refusal.reason)
+                continue
+            ours = reply.parent_id == message.msg_id or (
+                reply.msg_type == REFUSED and reply.parent_id is None
+            )
+            if ours:
+                break
+            log.debug("dropped a late answer %s to %s", reply.msg_type, reply.parent_id)
         if reply.content.get("status") == "error" or reply.msg_type == REFUSED:
             raise remote_error(reply)
         return reply
+
+    def _gone_detail(self) -> str:
+        pid = self.connection.pid
+        if self.connection.transport == "inproc" or pid == os.getpid() or pid_alive(pid):
+            return ""
+        return f"; engine pid {pid} is no longer running: start one with `chronoscope engine start`"
 
     def control(
         self, msg_type: str, content: dict[str, Any] | None = None, *, timeout_s: float = PING_TIMEOUT_S
@@ -223,28 +254,98 @@ class EngineClient:
         backend: str,
         options: dict[str, Any] | None = None,
         timeout_s: float = 120.0,
+        shared: bool | None = None,
+        copy: bool = True,
     ) -> list[SynthesisResult]:
-        """In-between frames of one pair, made by the engine's ``backend``. Arrays come back read-only."""
+        """In-between frames of one pair, made by the engine's ``backend``.
+
+        ``shared``: pass the frames through the frame exchange (a memory-mapped file in the
+        engine's private folder; see ``engine.server.exchange``) rather than as message buffers.
+        None picks the exchange for frames of ``EXCHANGE_MIN_BYTES`` or more when the engine
+        offers one. Arrays sent as buffers come back read-only. Through the exchange they are
+        copied out, so they stay valid after the next request; ``copy=False`` returns read-only
+        views of the exchange instead, valid only until this client's next ``synthesize`` (for a
+        preview or a host that consumes each frame at once; it saves a copy of every result).
+        """
         from engine.interp.base import SynthesisResult  # here, so that clients never import the backends
 
-        buffers: list[Buffer] = []
-        content = {
+        content: dict[str, Any] = {
             "backend": backend,
             "times": [_wire_time(t) for t in times],
-            "frame0": encode_array(frame0, buffers),
-            "frame1": encode_array(frame1, buffers),
             "options": dict(options or {}),
         }
-        reply = self.request("synthesize", content, buffers=buffers, timeout_s=timeout_s)
-        return [
-            SynthesisResult(
-                frame=decode_array(item["frame"], reply.buffers),
-                risk=decode_array(item["risk"], reply.buffers),
-                backend=item.get("backend", backend),
-                notes=list(item.get("notes", [])),
+        frame0, frame1 = np.asarray(frame0), np.asarray(frame1)
+        if frame0.ndim != 3 or not self._wants_exchange(frame0, shared):
+            buffers: list[Buffer] = []
+            content["frame0"] = encode_array(frame0, buffers)
+            content["frame1"] = encode_array(frame1, buffers)
+            reply = self.request("synthesize", content, buffers=buffers, timeout_s=timeout_s)
+            self.last_timings_ns = dict(reply.content.get("timings_ns") or {})
+            return [
+                SynthesisResult(
+                    frame=decode_array(item["frame"], reply.buffers),
+                    risk=decode_array(item["risk"], reply.buffers),
+                    backend=item.get("backend", backend),
+                    notes=list(item.get("notes", [])),
+                )
+                for item in reply.content["frames"]
+            ]
+        frame_bytes = align(frame0.nbytes)
+        output_bytes = len(times) * (frame_bytes + align(frame0.shape[0] * frame0.shape[1] * 4))
+        output_offset = frame_bytes + align(frame1.nbytes)
+        with self._channel_locks["request"]:
+            exchange = self._exchange_for(output_offset + output_bytes)
+            content["frame0"] = exchange.put(frame0, 0)
+            content["frame1"] = exchange.put(frame1, frame_bytes)
+            content["output"] = {"exchange": exchange.name, "offset": output_offset, "capacity": output_bytes}
+            reply = self._request_locked("synthesize", content, (), timeout_s, "request")
+            self.last_timings_ns = dict(reply.content.get("timings_ns") or {})
+            take = np.array if copy else _read_only
+            return [
+                SynthesisResult(
+                    frame=take(exchange.read(item["frame"])),
+                    risk=take(exchange.read(item["risk"])),
+                    backend=item.get("backend", backend),
+                    notes=list(item.get("notes", [])),
+                )
+                for item in reply.content["frames"]
+            ]
+
+    def input_frames(
+        self, shape: Sequence[int], dtype: np.dtype | type = np.uint8, times: int = 1
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Two writable frames inside the frame exchange, where ``synthesize`` puts its inputs.
+
+        Decode or render straight into them and pass them to ``synthesize``: they are not copied
+        again. They stay the exchange's inputs until a ``synthesize`` needs more room (larger
+        frames or more than ``times`` times), after which they are ordinary arrays (and copied).
+        """
+        frame = np.empty(tuple(shape), dtype)
+        self._wants_exchange(frame, True)
+        frame_bytes = align(frame.nbytes)
+        capacity = 2 * frame_bytes + times * (frame_bytes + align(frame.shape[0] * frame.shape[1] * 4))
+        with self._channel_locks["request"]:
+            exchange = self._exchange_for(capacity)
+            name = exchange_dtype_name(frame)
+            return exchange.view(0, frame.shape, name), exchange.view(frame_bytes, frame.shape, name)
+
+    def _wants_exchange(self, frame0: np.ndarray, shared: bool | None) -> bool:
+        available = self.connection.exchange_dir is not None and Path(self.connection.exchange_dir).is_dir()
+        if shared is None:
+            return available and np.asarray(frame0).nbytes >= EXCHANGE_MIN_BYTES
+        if shared and not available:
+            raise UnsupportedOptionError(
+                f"shared=True, but the engine offers no frame exchange folder "
+                f"({self.connection.exchange_dir!r}); use shared=False or None"
             )
-            for item in reply.content["frames"]
-        ]
+        return shared
+
+    def _exchange_for(self, capacity_bytes: int) -> ClientExchange:
+        if self._exchange is None:
+            self._exchange = ClientExchange(Path(self.connection.exchange_dir), capacity_bytes)
+        else:
+            self._exchange.ensure(capacity_bytes)
+        return self._exchange
 
     # ------------------------------------------------------------------ events and jobs
 
@@ -338,7 +439,7 @@ class EngineClient:
                         continue
                     status = event.content
                 else:
-                    status = self.job_status(job_id)
+                    status = self.job_status(job_id, timeout_s=STATUS_TIMEOUT_S)
                     if status.get("state") not in _FINISHED_STATES:
                         continue
                 return self._job_outcome(status)
@@ -353,6 +454,11 @@ class EngineClient:
             return status.get("result") or {}
         if state == JobState.CANCELLED.value:
             raise JobCancelledError(f"job {status.get('job_id')} was cancelled")
+        if state == JobState.INTERRUPTED.value:
+            raise JobInterruptedError(
+                f"job {status.get('job_id')} was interrupted when its engine stopped; "
+                "resubmit it (or resume_job) to resume it"
+            )
         error = status.get("error") or {}
         raise error_from_record(
             str(error.get("ename", "")), str(error.get("evalue", "")), str(status.get("kind"))
@@ -365,15 +471,35 @@ class EngineClient:
         *,
         on_event: EventCallback | None = None,
         timeout_s: float | None = None,
+        job_id: str | None = None,
     ) -> dict[str, Any]:
-        """Subscribe, submit, wait: the result of one job, with its events passed to ``on_event``."""
-        job_id = uuid.uuid4().hex
+        """Subscribe, submit, wait: the result of one job, with its events passed to ``on_event``.
+
+        Give ``job_id`` to be able to resume the job after an engine restart: submitting the id
+        of an interrupted, failed or cancelled job runs it again; that of a done job returns its
+        result at once.
+        """
+        job_id = job_id or uuid.uuid4().hex
         self.subscribe(job_id)
         try:
-            self.submit(msg_type, content, job_id=job_id)
+            payload = {**(content or {}), "job_id": job_id}
+            state = self.request(msg_type, payload).content.get("state")
+            if state in _FINISHED_STATES:
+                return self._job_outcome(self.job_status(job_id, timeout_s=STATUS_TIMEOUT_S))
             return self.wait_for_job(job_id, on_event=on_event, timeout_s=timeout_s)
         finally:
             self.unsubscribe(job_id)
+
+    def resume_job(
+        self,
+        msg_type: str,
+        job_id: str,
+        *,
+        on_event: EventCallback | None = None,
+        timeout_s: float | None = None,
+    ) -> dict[str, Any]:
+        """Run an interrupted (or failed, or cancelled) job again from the request the engine kept."""
+        return self.run_job(msg_type, {"resume": True}, on_event=on_event, timeout_s=timeout_s, job_id=job_id)
 
 
 def ensure_engine_running(timeout_s: float = 30.0, **start_options) -> EngineClient:

@@ -5,7 +5,10 @@ only (``os.open`` with mode 0o600, then renamed into place, never chmod-ed after
 
     {"transport": "ipc", "request": "ipc:///run/user/1000/Chronoscope/e4242-req",
      "control": "...", "events": "...", "key": "<64 hex digits>", "pid": 4242,
-     "protocol_version": "1.0", "signature_scheme": "hmac-sha256", "ipc_dir": "..."}
+     "protocol_version": "1.0", "signature_scheme": "hmac-sha256", "ipc_dir": "...",
+     "exchange_dir": "/run/user/1000/Chronoscope/frames"}
+
+``exchange_dir`` is the private folder where clients put large frames (see ``exchange``).
 
 Transports: ``ipc`` (Unix socket files; Linux and macOS), ``tcp`` (127.0.0.1, ports from binding
 to port 0; Windows, and selectable elsewhere), ``inproc`` (one process; tests).
@@ -51,6 +54,7 @@ class ConnectionInfo:
     protocol_version: str = PROTOCOL_VERSION
     signature_scheme: str = SIGNATURE_SCHEME
     ipc_dir: str | None = None
+    exchange_dir: str | None = None
 
     def endpoints(self) -> dict[str, str]:
         return {"request": self.request, "control": self.control, "events": self.events}

@@ -8,7 +8,29 @@ A handler either answers directly (``direct``: runs on the engine's request thre
 serves gets a clear error reply naming what this engine build does serve.
 
 Capabilities are installed by modules that define ``register_handlers(registry)``; the engine
-imports those named in ``EngineConfig.capability_modules`` at start.
+imports those named in ``EngineConfig.capability_modules`` at start (``DEFAULT_CAPABILITY_MODULES``
+plus any ``chronoscope engine run --capability-module MODULE``). A module that cannot be imported
+or registered becomes a WARNING and an entry in ``info``'s warnings; the engine serves the rest.
+A capability module looks like this::
+
+    def make_retime_job(message):                # check the request; raise a ChronoscopeError
+        clip = parse_clip(message.content)       # subclass and it is the reply, nothing queued
+        output = requested_output(message.content)            # engine.server.outputs
+        overwrite = requested_overwrite(message.content)
+
+        def work(context):                       # runs on a job worker
+            ...                                  # context.progress / log / check_cancelled,
+            with context.output(output, overwrite=overwrite) as temporary:
+                write_media(temporary, ...)      # renamed into place when the block completes
+            return {"timeline": ..., "outputs": [str(output)]}   # JSON-ready
+
+        return work
+
+    def register_handlers(registry):
+        registry.register(Handler("retime", job=make_retime_job, description="..."))
+
+``direct`` handlers (return a ``Reply`` at once, on a request thread) suit quick answers such as
+``synthesize``; ``job`` handlers suit work that takes seconds or writes files.
 """
 
 from __future__ import annotations
@@ -17,13 +39,18 @@ import importlib
 import json
 import logging
 import threading
+import time as time_module
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from engine.errors import CapabilityNotAvailableError, UnsupportedOptionError
+import numpy as np
+
+from engine.errors import CapabilityNotAvailableError, ChronoscopeError, UnsupportedOptionError
 from engine.interp.base import Synthesizer, available_backends, check_frame_pair, create_backend
+from engine.server.exchange import EngineExchange, align
+from engine.server.exchange import is_descriptor as is_exchange_descriptor
 from engine.server.jobs import JobFunction
 from engine.server.protocol import REQUEST_TYPES, Buffer, Limits, Message, decode_array, encode_array
 
@@ -109,7 +136,7 @@ def install_capabilities(registry: HandlerRegistry, module_names: Iterable[str])
         try:
             module = importlib.import_module(name)
             module.register_handlers(registry)
-        except (ImportError, AttributeError) as error:
+        except (ImportError, AttributeError, ChronoscopeError) as error:
             message = f"capability module {name} not installed: {error}"
             log.warning(message)
             warnings.append(message)
@@ -175,9 +202,17 @@ def parse_time(value: Any) -> Fraction:
     return time
 
 
-def synthesize_handler(backends: BackendCache, limits: Limits) -> Handler:
-    """``synthesize``: content {backend, times, frame0, frame1, options?} with the two frames as
-    buffers; the reply holds, per time, a frame and a float32 risk map as buffers."""
+def synthesize_handler(
+    backends: BackendCache, limits: Limits, exchange: EngineExchange | None = None
+) -> Handler:
+    """``synthesize``: content {backend, times, frame0, frame1, options?, output?}.
+
+    The two frames are message buffers or regions of the client's exchange file (see
+    ``exchange``). The reply holds, per time, a frame and a float32 risk map: as buffers, or
+    written into the ``output`` region of the exchange when the request names one. The reply's
+    ``timings_ns`` holds the time the backend itself took (``model``) and the time spent on the
+    results' ``risk_score`` (part of the synthesis result, defined in engine.interp), so a client
+    can tell the engine's own overhead from the synthesis."""
 
     def run(message: Message) -> Reply:
         content = message.content
@@ -200,11 +235,20 @@ def synthesize_handler(backends: BackendCache, limits: Limits) -> Handler:
         options = content.get("options") or {}
         if not isinstance(options, dict):
             raise UnsupportedOptionError(f"synthesize options must be an object, got {options!r}")
-        frame0 = decode_array(content.get("frame0"), message.buffers)
-        frame1 = decode_array(content.get("frame1"), message.buffers)
+        frame0 = _input_array(content.get("frame0"), message, exchange)
+        frame1 = _input_array(content.get("frame1"), message, exchange)
+        output = content.get("output")
+        if output is not None and exchange is None:
+            raise UnsupportedOptionError("this engine has no frame exchange; send frames as buffers")
         pixels = frame0.shape[0] * frame0.shape[1] if frame0.ndim >= 2 else 0
-        reply_bytes = len(times) * (frame0.nbytes + pixels * 4)
-        if reply_bytes > limits.max_buffer_bytes:
+        reply_bytes = len(times) * (align(frame0.nbytes) + align(pixels * 4))
+        region = exchange.writer(output) if output is not None else None
+        if region is not None and reply_bytes > region.capacity:
+            raise UnsupportedOptionError(
+                f"{len(times)} frames of {frame0.shape} {frame0.dtype} need {reply_bytes} bytes; "
+                f"the output region holds {region.capacity}"
+            )
+        if region is None and reply_bytes > limits.max_buffer_bytes:
             raise UnsupportedOptionError(
                 f"{len(times)} frames of {frame0.shape} {frame0.dtype} make a {reply_bytes}-byte reply; "
                 f"the limit is {limits.max_buffer_bytes}: ask for fewer times per request"
@@ -213,27 +257,52 @@ def synthesize_handler(backends: BackendCache, limits: Limits) -> Handler:
             check_frame_pair(frame0, frame1, time)
         backend, lock = backends.get(name, options)
         with lock:
+            started_ns = time_module.perf_counter_ns()
             results = backend.synthesize_many(frame0, frame1, times)
+            model_ns = time_module.perf_counter_ns() - started_ns
+        started_ns = time_module.perf_counter_ns()
+        risk_scores = [result.risk_score for result in results]
+        risk_score_ns = time_module.perf_counter_ns() - started_ns
         buffers: list[Buffer] = []
+
+        def encode(array: np.ndarray) -> dict[str, Any]:
+            return region.put(array) if region is not None else encode_array(array, buffers)
+
         frames = []
-        for time, result in zip(times, results, strict=True):
+        for time, result, risk_score in zip(times, results, risk_scores, strict=True):
             frames.append(
                 {
                     "t": str(time),
-                    "frame": encode_array(result.frame, buffers),
-                    "risk": encode_array(result.risk.astype("float32", copy=False), buffers),
-                    "risk_score": result.risk_score,
+                    "frame": encode(result.frame),
+                    "risk": encode(result.risk.astype("float32", copy=False)),
+                    "risk_score": risk_score,
                     "notes": list(result.notes),
                     "backend": result.backend,
                 }
             )
         return Reply(
-            {"backend": name, "execution_provider": backend.execution_provider, "frames": frames}, buffers
+            {
+                "backend": name,
+                "execution_provider": backend.execution_provider,
+                "frames": frames,
+                "timings_ns": {"model": model_ns, "risk_score": risk_score_ns},
+            },
+            buffers,
         )
 
     return Handler("synthesize", direct=run, description="in-between frames and risk maps for one frame pair")
 
 
-def default_registry(backends: BackendCache, limits: Limits) -> HandlerRegistry:
+def _input_array(descriptor: Any, message: Message, exchange: EngineExchange | None) -> np.ndarray:
+    if is_exchange_descriptor(descriptor):
+        if exchange is None:
+            raise UnsupportedOptionError("this engine has no frame exchange; send frames as buffers")
+        return exchange.read(descriptor)
+    return decode_array(descriptor, message.buffers)
+
+
+def default_registry(
+    backends: BackendCache, limits: Limits, exchange: EngineExchange | None = None
+) -> HandlerRegistry:
     """The handlers every engine build has: ``synthesize``."""
-    return HandlerRegistry([synthesize_handler(backends, limits)])
+    return HandlerRegistry([synthesize_handler(backends, limits, exchange)])

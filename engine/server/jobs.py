@@ -5,27 +5,50 @@ reports progress and log lines (published as events whose topic is the job id) a
 cancel token: cancelling is cooperative, the job calls ``context.check_cancelled()`` (or reads
 ``context.cancelled``) between steps. A queued job that is cancelled never starts.
 
-States: queued -> running -> done | failed | cancelled. Finished jobs are kept (the newest
-``keep_finished`` of them) so that ``job_status`` can still answer after the events are gone.
+States: queued -> running -> done | failed | cancelled, and ``interrupted`` for a job that an
+engine which stopped without finishing it (killed, crashed, power cut) left behind. Finished jobs
+are kept (the newest ``keep_finished`` of them) so that ``job_status`` can still answer after the
+events are gone.
+
+The job journal (``JobJournal``; the engine keeps it in ``places().cache_dir / "jobs"``) holds one
+small JSON file per job: what was asked (the request content), its state, the files it finished,
+the temporary files it was writing, and the checkpoint it last saved. It is written through a
+temporary name at each change of state. A restarted engine reads it: a job that was queued or
+running is ``interrupted``, its temporary files are removed, and resubmitting it (the same job id
+and type; or ``{"job_id": ..., "resume": true}``, which reuses the journaled request) runs it
+again with ``context.checkpoint`` set to what the cut-short attempt saved, so a job that saves
+checkpoints continues where it was instead of starting over. A job that writes files does so
+through ``context.output(destination, overwrite=...)``: see ``engine.server.outputs``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import json
 import logging
 import queue
 import re
+import tempfile
 import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
-from engine.errors import ChronoscopeError, JobCancelledError, JobNotFoundError, UnsupportedOptionError
+from engine.errors import (
+    ChronoscopeError,
+    JobCancelledError,
+    JobNotFoundError,
+    OutputExistsError,
+    UnsupportedOptionError,
+)
+from engine.fsutil import remove_quietly, temporary_sibling, write_text_atomic
+from engine.server.outputs import publish as publish_output
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +64,16 @@ class JobState(str, enum.Enum):
     DONE = "done"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"
 
     @property
     def finished(self) -> bool:
-        return self in (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
+        return self in (JobState.DONE, JobState.FAILED, JobState.CANCELLED, JobState.INTERRUPTED)
+
+    @property
+    def may_rerun(self) -> bool:
+        """A job in this state may be submitted again under its id (to resume or retry it)."""
+        return self in (JobState.FAILED, JobState.CANCELLED, JobState.INTERRUPTED)
 
 
 class CancelToken:
@@ -73,17 +102,86 @@ def _no_publish(job_id: str, event_type: str, content: dict) -> None:
     """Publisher for work that runs outside the queue: events go nowhere."""
 
 
+class JobRecorder:
+    """Where a job's context records checkpoints and files; the queue's journal, or nowhere."""
+
+    def checkpoint(self, data: dict) -> None:
+        """Keep ``data`` for a later attempt."""
+
+    def writing(self, temporary: Path) -> None:
+        """``temporary`` is being written (remove it if the engine dies)."""
+
+    def written(self, temporary: Path, destination: Path) -> None:
+        """``temporary`` became ``destination``."""
+
+    def work_dir(self) -> Path:
+        """A folder for the job's intermediate files that outlives an attempt (removed when done)."""
+        return Path(tempfile.mkdtemp(prefix="chronoscope-job-"))
+
+
 class JobContext:
-    """What a running job sees: its id, the cancel token, and progress / log reporting."""
+    """What a running job sees: its id, the cancel token, progress / log reporting, the checkpoint
+    an earlier attempt saved, and ``output`` for the files it writes."""
 
     def __init__(
-        self, job_id: str, token: CancelToken, publish: Publish, on_progress: Callable | None = None
+        self,
+        job_id: str,
+        token: CancelToken,
+        publish: Publish,
+        on_progress: Callable | None = None,
+        *,
+        checkpoint: dict | None = None,
+        attempt: int = 1,
+        recorder: JobRecorder | None = None,
+        previous_outputs: frozenset[str] = frozenset(),
     ):
         self.job_id = job_id
         self.token = token
         self._publish = publish
         self._on_progress = on_progress
         self._last_progress_ns = 0
+        self.checkpoint = checkpoint
+        self.attempt = attempt
+        self.previous_outputs = previous_outputs
+        self._recorder = recorder or JobRecorder()
+        self._work_dir: Path | None = None
+
+    @property
+    def work_dir(self) -> Path:
+        """A private folder for intermediate files (rendered segments) that a resumed attempt finds
+        again, as its checkpoint says; kept in the journal folder, removed when the job is done."""
+        if self._work_dir is None:
+            self._work_dir = self._recorder.work_dir()
+        return self._work_dir
+
+    def save_checkpoint(self, data: dict) -> None:
+        """Keep ``data`` (JSON-ready) in the journal; a resumed attempt finds it in ``checkpoint``."""
+        try:
+            json.dumps(data, allow_nan=False)
+        except (TypeError, ValueError) as error:
+            raise UnsupportedOptionError(f"a checkpoint must be JSON-ready: {error}") from None
+        self.checkpoint = dict(data)
+        self._recorder.checkpoint(self.checkpoint)
+
+    @contextlib.contextmanager
+    def output(self, destination: Path, *, overwrite: bool = False) -> Iterator[Path]:
+        """Yield a temporary path beside ``destination``; when the block completes, it becomes
+        ``destination`` (never replacing a file unless ``overwrite``, or one that an earlier attempt
+        of this job wrote). If the block raises or the engine dies, nothing appears at
+        ``destination``."""
+        destination = Path(destination)
+        overwrite = overwrite or str(destination) in self.previous_outputs
+        if destination.exists() and not overwrite:
+            raise OutputExistsError(f"{destination} exists; set overwrite to true to replace it")
+        temporary = temporary_sibling(destination)
+        self._recorder.writing(temporary)
+        try:
+            yield temporary
+            publish_output(temporary, destination, overwrite=overwrite)
+        except BaseException:
+            remove_quietly(temporary)
+            raise
+        self._recorder.written(temporary, destination)
 
     @classmethod
     def detached(cls, job_id: str = "direct") -> JobContext:
@@ -132,7 +230,7 @@ def _utc_now_iso() -> str:
 class Job:
     job_id: str
     kind: str
-    function: JobFunction
+    function: JobFunction | None
     token: CancelToken = field(default_factory=CancelToken)
     state: JobState = JobState.QUEUED
     submitted: str = field(default_factory=_utc_now_iso)
@@ -143,6 +241,11 @@ class Job:
     progress_message: str = ""
     result: dict | None = None
     error: dict | None = None
+    request: dict | None = None
+    outputs: list[str] = field(default_factory=list)
+    partials: list[str] = field(default_factory=list)
+    checkpoint: dict | None = None
+    attempt: int = 1
 
     def describe(self) -> dict[str, Any]:
         """The job's state for ``job_status`` and events (JSON-ready)."""
@@ -150,6 +253,8 @@ class Job:
             "job_id": self.job_id,
             "kind": self.kind,
             "state": self.state.value,
+            "attempt": self.attempt,
+            "outputs": list(self.outputs),
             "submitted": self.submitted,
             "started": self.started,
             "finished": self.finished,
@@ -162,18 +267,115 @@ class Job:
             "error": self.error,
         }
 
+    def record(self) -> dict[str, Any]:
+        """What the journal keeps: the description, the request, temporary files, the checkpoint."""
+        return {
+            **self.describe(),
+            "request": self.request,
+            "partials": list(self.partials),
+            "checkpoint": self.checkpoint,
+        }
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Job:
+        progress = record.get("progress") or {}
+        return cls(
+            job_id=record["job_id"],
+            kind=record["kind"],
+            function=None,
+            state=JobState(record["state"]),
+            submitted=record.get("submitted") or _utc_now_iso(),
+            started=record.get("started"),
+            finished=record.get("finished"),
+            progress_done=int(progress.get("done") or 0),
+            progress_total=progress.get("total"),
+            progress_message=str(progress.get("message") or ""),
+            result=record.get("result"),
+            error=record.get("error"),
+            request=record.get("request"),
+            outputs=list(record.get("outputs") or []),
+            partials=list(record.get("partials") or []),
+            checkpoint=record.get("checkpoint"),
+            attempt=int(record.get("attempt") or 1),
+        )
+
+
+class JobJournal:
+    """One JSON file per job in ``folder`` (created 0o700), each written through a temporary name."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    def _path(self, job_id: str) -> Path:
+        return self.folder / f"{job_id}.json"
+
+    def write(self, job: Job) -> None:
+        write_text_atomic(self._path(job.job_id), json.dumps(job.record(), allow_nan=False))
+
+    def remove(self, job_id: str) -> None:
+        remove_quietly(self._path(job_id))
+
+    def read_all(self) -> list[Job]:
+        """Every readable record, oldest submission first; unreadable ones are logged and skipped."""
+        jobs = []
+        for path in sorted(self.folder.glob("*.json")):
+            try:
+                record = json.loads(path.read_text(encoding="utf-8"))
+                job = Job.from_record(record)
+                if not JOB_ID_PATTERN.match(job.job_id) or path.stem != job.job_id:
+                    raise ValueError(f"job id {job.job_id!r} does not match the file name")
+            except (OSError, ValueError, KeyError, TypeError) as error:
+                log.warning("job journal entry %s cannot be read (%s); skipping it", path, error)
+                continue
+            jobs.append(job)
+        jobs.sort(key=lambda job: job.submitted)
+        return jobs
+
+
+def _is_partial_name(path: Path) -> bool:
+    """Whether ``path`` has the shape of a temporary name from ``fsutil.temporary_sibling``."""
+    return path.name.startswith(".") and ".partial-" in path.name
+
+
+class _QueueRecorder(JobRecorder):
+    def __init__(self, queue: JobQueue, job: Job):
+        self._queue = queue
+        self._job = job
+
+    def checkpoint(self, data: dict) -> None:
+        self._queue._update(self._job, checkpoint=data)
+
+    def writing(self, temporary: Path) -> None:
+        self._queue._update(self._job, add_partial=str(temporary))
+
+    def written(self, temporary: Path, destination: Path) -> None:
+        self._queue._update(self._job, remove_partial=str(temporary), add_output=str(destination))
+
+    def work_dir(self) -> Path:
+        return self._queue._work_dir(self._job)
+
 
 class JobQueue:
     """A FIFO of jobs served by ``workers`` threads; thread-safe."""
 
-    def __init__(self, workers: int = 2, publish: Publish = _no_publish, keep_finished: int = 256):
+    def __init__(
+        self,
+        workers: int = 2,
+        publish: Publish = _no_publish,
+        keep_finished: int = 256,
+        journal: JobJournal | None = None,
+    ):
         if workers < 1:
             raise UnsupportedOptionError(f"workers = {workers}; a job queue needs at least 1 worker")
         self.workers = workers
         self._publish = publish
         self._keep_finished = keep_finished
+        self._journal = journal
         self._jobs: OrderedDict[str, Job] = OrderedDict()
         self._lock = threading.Lock()
+        if journal is not None:
+            self._recover(journal)
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._threads = [
             threading.Thread(target=self._work, name=f"chronoscope-job-{n}", daemon=True)
@@ -183,8 +385,63 @@ class JobQueue:
         for thread in self._threads:
             thread.start()
 
-    def submit(self, kind: str, function: JobFunction, job_id: str | None = None) -> dict[str, Any]:
-        """Queue ``function``; returns the job's description. ``job_id`` may be proposed by the client."""
+    def _recover(self, journal: JobJournal) -> None:
+        """Load the journal: jobs left queued or running by an engine that died are interrupted."""
+        for job in journal.read_all():
+            if not job.state.finished:
+                for partial in job.partials:
+                    if _is_partial_name(Path(partial)):
+                        remove_quietly(Path(partial))
+                job.partials = []
+                job.state = JobState.INTERRUPTED
+                job.finished = _utc_now_iso()
+                journal.write(job)
+                log.warning(
+                    "job %s (%s) was interrupted when the engine stopped; resubmit it to resume",
+                    job.job_id,
+                    job.kind,
+                )
+            self._jobs[job.job_id] = job
+        self._forget_old()
+
+    def done(self, job_id: str, kind: str) -> dict[str, Any] | None:
+        """The description of job ``job_id`` if it is a ``kind`` job that is done, else None."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None or job.kind != kind or job.state is not JobState.DONE:
+                return None
+            return job.describe()
+
+    def outputs_of(self, job_id: str) -> list[str]:
+        """The files an earlier attempt of a job that may run again finished (else none)."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            return list(job.outputs) if job is not None and job.state.may_rerun else []
+
+    def request_of(self, job_id: str, kind: str) -> dict[str, Any]:
+        """The request content a job was submitted with (to resume it without sending it again)."""
+        with self._lock:
+            job = self._get(job_id)
+            if job.kind != kind or job.request is None:
+                raise UnsupportedOptionError(
+                    f"job {job_id!r} is a {job.kind} job with no request kept for {kind}; "
+                    "send the request again"
+                )
+            return dict(job.request)
+
+    def submit(
+        self,
+        kind: str,
+        function: JobFunction,
+        job_id: str | None = None,
+        request: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Queue ``function``; returns the job's description. ``job_id`` may be proposed by the client.
+
+        The id of a job that failed, was cancelled or was interrupted may be given again: the job
+        runs again (with the checkpoint its last attempt saved). The id of a job that is done
+        returns its description without running it again.
+        """
         job_id = job_id or uuid.uuid4().hex
         if not JOB_ID_PATTERN.match(job_id):
             raise UnsupportedOptionError(
@@ -193,10 +450,26 @@ class JobQueue:
         with self._lock:
             if self._closed:
                 raise UnsupportedOptionError("the engine is shutting down and takes no new jobs")
-            if job_id in self._jobs:
-                raise UnsupportedOptionError(f"job id {job_id!r} is already in use; propose another or none")
-            job = Job(job_id=job_id, kind=kind, function=function)
+            job = Job(job_id=job_id, kind=kind, function=function, request=request)
+            previous = self._jobs.get(job_id)
+            if previous is not None:
+                if previous.kind != kind:
+                    raise UnsupportedOptionError(
+                        f"job id {job_id!r} is in use by a {previous.kind} job; propose another or none"
+                    )
+                if previous.state is JobState.DONE:
+                    return previous.describe()
+                if not previous.state.may_rerun:
+                    raise UnsupportedOptionError(
+                        f"job id {job_id!r} is {previous.state.value}; propose another id or none"
+                    )
+                job.checkpoint = previous.checkpoint
+                job.attempt = previous.attempt + 1
+                job.outputs = list(previous.outputs)
+                del self._jobs[job_id]
+                log.info("job %s (%s): attempt %d", job_id, kind, job.attempt)
             self._jobs[job_id] = job
+            self._journal_write(job)
             description = job.describe()
         self._publish(job_id, "status", description)
         self._queue.put(job_id)
@@ -207,6 +480,8 @@ class JobQueue:
         """Cancel a job: a queued one at once, a running one when it next checks its token."""
         with self._lock:
             job = self._get(job_id)
+            if job.state.finished:
+                return job.describe()
             job.token.cancel()
             if job.state is JobState.QUEUED:
                 self._finish(job, JobState.CANCELLED)
@@ -261,11 +536,64 @@ class JobQueue:
             raise JobNotFoundError(f"no job {job_id!r}; known jobs: {len(self._jobs)}") from None
 
     def _finish(self, job: Job, state: JobState) -> None:
+        """Called with the lock held."""
         job.state = state
         job.finished = _utc_now_iso()
+        self._journal_write(job)
+        self._forget_old()
+
+    def _forget_old(self) -> None:
         finished = [key for key, other in self._jobs.items() if other.state.finished]
         for key in finished[: max(0, len(finished) - self._keep_finished)]:
-            del self._jobs[key]
+            forgotten = self._jobs.pop(key)
+            if self._journal is not None:
+                self._journal.remove(key)
+                self._remove_work_dir(forgotten)
+
+    def _work_dir(self, job: Job) -> Path:
+        if self._journal is None:
+            folder = Path(tempfile.gettempdir()) / f"chronoscope-job-{job.job_id}"
+        else:
+            folder = self._journal.folder / f"{job.job_id}.work"
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return folder
+
+    def _remove_work_dir(self, job: Job) -> None:
+        for folder in (
+            Path(tempfile.gettempdir()) / f"chronoscope-job-{job.job_id}",
+            self._journal.folder / f"{job.job_id}.work" if self._journal is not None else None,
+        ):
+            if folder is not None and folder.exists():
+                remove_quietly(folder)
+
+    def _journal_write(self, job: Job) -> None:
+        """Called with the lock held, so that records reach the disk in the order of the changes."""
+        if self._journal is None:
+            return
+        try:
+            self._journal.write(job)
+        except OSError as error:
+            log.warning("job %s: the journal cannot be written (%s); it cannot be resumed", job.job_id, error)
+
+    def _update(
+        self,
+        job: Job,
+        *,
+        checkpoint: dict | None = None,
+        add_partial: str | None = None,
+        remove_partial: str | None = None,
+        add_output: str | None = None,
+    ) -> None:
+        with self._lock:
+            if checkpoint is not None:
+                job.checkpoint = checkpoint
+            if add_partial is not None:
+                job.partials.append(add_partial)
+            if remove_partial is not None and remove_partial in job.partials:
+                job.partials.remove(remove_partial)
+            if add_output is not None and add_output not in job.outputs:
+                job.outputs.append(add_output)
+            self._journal_write(job)
 
     def _record_progress(self, job: Job, done: int, total: int | None, message: str) -> None:
         with self._lock:
@@ -282,6 +610,7 @@ class JobQueue:
                     continue
                 job.state = JobState.RUNNING
                 job.started = _utc_now_iso()
+                self._journal_write(job)
                 description = job.describe()
             self._publish(job_id, "status", description)
             try:
@@ -295,6 +624,10 @@ class JobQueue:
             job.token,
             self._publish,
             on_progress=lambda done, total, message: self._record_progress(job, done, total, message),
+            checkpoint=job.checkpoint,
+            attempt=job.attempt,
+            recorder=_QueueRecorder(self, job),
+            previous_outputs=frozenset(job.outputs),
         )
         try:
             result = dict(job.function(context) or {})
@@ -310,6 +643,8 @@ class JobQueue:
             log.exception("job %s (%s) crashed", job.job_id, job.kind)
             state, job_result = JobState.FAILED, None
             job_error = {"ename": type(error).__name__, "evalue": f"internal error: {error}"}
+        if state is JobState.DONE:
+            self._remove_work_dir(job)
         with self._lock:
             job.result, job.error = job_result, job_error
             self._finish(job, state)

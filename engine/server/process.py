@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LOG_FILE_NAME = "engine.log"
+JOURNAL_DIR_NAME = "jobs"
 _spawned: dict[int, subprocess.Popen] = {}
 
 
@@ -142,6 +143,8 @@ def run_engine(config: EngineConfig) -> None:
 
     connection_file = config.connection_file or connection_file_path()
     config.connection_file = connection_file
+    if config.journal_dir is None:
+        config.journal_dir = places().cache_dir / JOURNAL_DIR_NAME
     existing = find_running_engine(connection_file)
     if existing is not None:
         raise EngineAlreadyRunningError(
@@ -184,6 +187,7 @@ def start_engine(
     workers: int | None = None,
     timeout_s: float = 30.0,
     connection_file: Path | None = None,
+    capability_modules: Sequence[str] = (),
 ) -> tuple[ConnectionInfo, bool]:
     """Start a background engine unless one answers; return its connection and whether it is new."""
     path = Path(connection_file) if connection_file else connection_file_path()
@@ -202,6 +206,8 @@ def start_engine(
         command += ["--transport", transport]
     if workers:
         command += ["--workers", str(workers)]
+    for module in capability_modules:
+        command += ["--capability-module", module]
     child = _spawn(command, log_path)
     _spawned[child.pid] = child
     log.info("starting engine pid %d; log: %s", child.pid, log_path)

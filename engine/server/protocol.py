@@ -31,7 +31,9 @@ a subscription arrives, so a subscriber knows it is connected), ``status`` (job 
 
 Images travel as raw buffers: the content holds an array descriptor ``{"buffer": index,
 "shape": [...], "dtype": "uint8" | "uint16" | "float32"}`` (little-endian, C order), and
-``decode_array`` views the received frame without copying it.
+``decode_array`` views the received frame without copying it. Large frames may instead travel
+through the frame exchange (``engine.server.exchange``): a memory-mapped file in the engine's
+private folder, named with its offsets, shapes and dtypes in the signed content.
 """
 
 from __future__ import annotations
@@ -321,6 +323,8 @@ class Session:
             content = json.loads(content_view.tobytes(), parse_constant=_reject_constant)
         except (ValueError, UnicodeDecodeError) as error:
             raise _refuse(MALFORMED, f"header or content is not JSON: {error}", identities) from None
+        except RecursionError:
+            raise _refuse(MALFORMED, "header or content nests too deeply", identities) from None
         if not isinstance(header_dict, dict) or not isinstance(content, dict):
             raise _refuse(MALFORMED, "header and content must both be JSON objects", identities)
         missing = [name for name in _HEADER_FIELDS if not isinstance(header_dict.get(name), str)]

@@ -12,6 +12,10 @@ Threads and the sockets each one owns (ZeroMQ sockets are never shared between t
 * request threads and job workers: they send nothing themselves; they serialize their replies and
   events and push them through the outbox (one PUSH socket behind a lock).
 
+Large frames for ``synthesize`` may come through the frame exchange (``exchange``), jobs are
+journaled so that a restarted engine knows which ones were cut short (``jobs``), and files are
+written only where a request names them (``outputs``).
+
 Every refusal (unsigned, invalid signature, duplicate, oversized, malformed, wrong version,
 unknown type) is logged at WARNING with its reason and answered with a ``refused`` message when
 the sender's identity is known; the engine keeps serving.
@@ -41,10 +45,12 @@ from engine.server.connection import (
     default_transport,
     ipc_endpoints,
     new_key,
+    pid_alive,
     remove_connection_file,
     remove_ipc_files,
     write_connection_file,
 )
+from engine.server.exchange import EngineExchange, exchange_dir, remove_orphans
 from engine.server.handlers import (
     DEFAULT_CAPABILITY_MODULES,
     BackendCache,
@@ -54,7 +60,8 @@ from engine.server.handlers import (
     import_backends,
     install_capabilities,
 )
-from engine.server.jobs import JobQueue
+from engine.server.jobs import JobJournal, JobQueue
+from engine.server.outputs import own_outputs
 from engine.server.protocol import (
     CONTROL_TYPES,
     PROTOCOL_VERSION,
@@ -79,7 +86,9 @@ _TAG_WAKE = b"W"
 
 @dataclass
 class EngineConfig:
-    """How to run an engine. ``connection_file`` None: write none (an engine inside a test)."""
+    """How to run an engine. ``connection_file`` None: write none (an engine inside a test).
+    ``journal_dir`` None: keep no job journal, so nothing survives the engine (``run_engine``
+    sets it to ``places().cache_dir / "jobs"``)."""
 
     transport: str = field(default_factory=default_transport)
     workers: int = 2
@@ -90,6 +99,7 @@ class EngineConfig:
     capability_modules: tuple[str, ...] = DEFAULT_CAPABILITY_MODULES
     key: str | None = None
     shutdown_wait_s: float = 5.0
+    journal_dir: Path | None = None
 
     def __post_init__(self) -> None:
         check_transport(self.transport)
@@ -115,7 +125,8 @@ class Engine:
         self.session = Session(self.key, limits=self.config.limits)
         self.backends = BackendCache()
         import_backends()
-        self.registry = registry or default_registry(self.backends, self.config.limits)
+        self.exchange = EngineExchange(exchange_dir(self.config.runtime_dir or places().runtime_dir))
+        self.registry = registry or default_registry(self.backends, self.config.limits, self.exchange)
         self.warnings: list[str] = install_capabilities(self.registry, self.config.capability_modules)
         self.connection: ConnectionInfo | None = None
         self.jobs: JobQueue | None = None
@@ -187,7 +198,8 @@ class Engine:
         self._outbox_push = self.context.socket(zmq.PUSH)
         self._outbox_push.setsockopt(zmq.SNDHWM, 0)
         self._outbox_push.connect(outbox_endpoint)
-        self.jobs = JobQueue(self.config.workers, publish=self.publish)
+        journal = JobJournal(self.config.journal_dir) if self.config.journal_dir else None
+        self.jobs = JobQueue(self.config.workers, publish=self.publish, journal=journal)
         self._request_pool = concurrent.futures.ThreadPoolExecutor(
             self.config.request_threads, thread_name_prefix="chronoscope-request"
         )
@@ -199,7 +211,9 @@ class Engine:
             key=self.key,
             pid=os.getpid(),
             ipc_dir=ipc_dir,
+            exchange_dir=str(self.exchange.folder),
         )
+        remove_orphans(self.exchange.folder, pid_alive)
         self._control_thread = threading.Thread(
             target=self._serve_control, name="chronoscope-control", daemon=True
         )
@@ -286,6 +300,7 @@ class Engine:
         self._request.close(linger=_CLOSE_LINGER_MS)
         self._events.close(linger=_CLOSE_LINGER_MS)
         self.backends.close_all()
+        self.exchange.close()
         if self.connection is not None:
             if self.config.connection_file:
                 remove_connection_file(self.config.connection_file, pid=self.connection.pid)
@@ -387,9 +402,30 @@ class Engine:
         job_id = message.content.get("job_id")
         if job_id is not None and not isinstance(job_id, str):
             raise UnsupportedOptionError(f"job_id {job_id!r} is not text")
-        work = handler.job(message)
-        description = self.jobs.submit(message.msg_type, work, job_id=job_id)
-        return Reply({"job_id": description["job_id"], "state": description["state"]})
+        resume = message.content.get("resume", False)
+        if not isinstance(resume, bool):
+            raise UnsupportedOptionError(f"resume = {resume!r}; give true or false")
+        if resume:
+            if job_id is None:
+                raise UnsupportedOptionError("resume needs the job_id of the job to resume")
+            stored = self.jobs.request_of(job_id, message.msg_type)
+            message = Message(
+                header=message.header, content=stored, buffers=[], identities=message.identities
+            )
+        done = self.jobs.done(job_id, message.msg_type) if job_id is not None else None
+        if done is not None:
+            return Reply({"job_id": job_id, "state": done["state"], "attempt": done["attempt"]})
+        with own_outputs(self.jobs.outputs_of(job_id) if job_id is not None else ()):
+            work = handler.job(message)
+        request = {key: value for key, value in message.content.items() if key not in ("job_id", "resume")}
+        description = self.jobs.submit(message.msg_type, work, job_id=job_id, request=request)
+        return Reply(
+            {
+                "job_id": description["job_id"],
+                "state": description["state"],
+                "attempt": description["attempt"],
+            }
+        )
 
     def _refuse(self, channel: str, refusal: MessageRefusedError, socket: zmq.Socket) -> None:
         log.warning("refused a message on the %s channel: %s", channel, refusal)
@@ -453,6 +489,8 @@ class Engine:
             "uptime_s": self.uptime_s(),
             "transport": self.connection.transport if self.connection else None,
             "endpoints": self.connection.endpoints() if self.connection else {},
+            "exchange_dir": str(self.exchange.folder),
+            "journal_dir": str(self.config.journal_dir) if self.config.journal_dir else None,
             "models_loaded": self.backends.loaded(),
             "execution_providers": self.execution_providers(),
             "synthesis_backends": available_backends(),

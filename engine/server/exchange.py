@@ -1,0 +1,316 @@
+"""Large frames through a memory-mapped file instead of the socket: the frame exchange.
+
+A 1080p RGB pair, its in-between frame and a float32 risk map make about 26 MB per ``synthesize``.
+Sent as message buffers they are hashed by HMAC-SHA256 on both sides and copied through the
+socket. Through the exchange, the client writes its frames into a file it created in the engine's
+private exchange folder, and the signed message names the file, the offsets, shapes and dtypes;
+the engine reads the frames in place and writes its results into the region the request names.
+
+Why the pixels need no digest of their own: the exchange folder sits in the runtime folder, is
+created 0o700, and each exchange file is created 0o600 by its client. Whoever can write such a
+file is this user (or root) and can read the connection file and its key beside it, so a digest
+of the pixels would stop no one that the signature does not already stop. The signature still
+covers everything the engine acts on: which file, where in it, what shape and dtype. The engine
+opens only plain files directly in its exchange folder, owned by its own user and closed to
+others, with a name of the form ``<letters, digits, - or _>.frames``.
+
+Descriptors (in the request content, next to the buffer descriptors of ``protocol``)::
+
+    {"exchange": "c4242-1f2e.frames", "offset": 0, "shape": [1080, 1920, 3], "dtype": "uint8"}
+    {"exchange": "c4242-1f2e.frames", "offset": 12441600, "capacity": 14515200}   # an output region
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import mmap
+import os
+import re
+import secrets
+import stat
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.errors import UnsupportedOptionError
+from engine.server.protocol import ARRAY_DTYPES
+
+log = logging.getLogger(__name__)
+
+EXCHANGE_DIR_NAME = "frames"
+EXCHANGE_SUFFIX = ".frames"
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}\.frames$")
+ALIGN_BYTES = 64
+_OPEN_MAPS = 16
+
+
+def align(offset: int) -> int:
+    """``offset`` rounded up to the exchange's alignment (so every array starts on a cache line)."""
+    return -(-offset // ALIGN_BYTES) * ALIGN_BYTES
+
+
+def array_bytes(shape: list[int] | tuple[int, ...], dtype_name: str) -> int:
+    return int(np.prod(shape, dtype=np.int64)) * ARRAY_DTYPES[dtype_name].itemsize
+
+
+def dtype_name_of(array: np.ndarray) -> str:
+    for name, dtype in ARRAY_DTYPES.items():
+        if (array.dtype.kind, array.dtype.itemsize) == (dtype.kind, dtype.itemsize):
+            return name
+    raise UnsupportedOptionError(
+        f"array dtype {array.dtype} cannot be sent; allowed: {', '.join(ARRAY_DTYPES)}"
+    )
+
+
+def is_descriptor(value: Any) -> bool:
+    """Whether an array descriptor names the exchange (rather than a message buffer)."""
+    return isinstance(value, dict) and "exchange" in value
+
+
+def _owner_only(info: os.stat_result) -> bool:
+    if os.name == "nt":
+        return True
+    return info.st_uid == os.getuid() and not info.st_mode & 0o077
+
+
+def _whole_number(value: Any, what: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise UnsupportedOptionError(f"exchange {what} {value!r} is not a whole number of at least 0")
+    return value
+
+
+class ClientExchange:
+    """A client's exchange file: created 0o600 in the engine's exchange folder, grown on demand.
+
+    Not thread-safe by itself; the client uses it under its request lock, and the regions it
+    hands out are valid until the next request.
+    """
+
+    def __init__(self, folder: Path, capacity_bytes: int):
+        self.folder = Path(folder)
+        self.name = f"c{os.getpid()}-{secrets.token_hex(6)}{EXCHANGE_SUFFIX}"
+        self.path = self.folder / self.name
+        self.capacity_bytes = 0
+        self._handle: int | None = None
+        self._map: mmap.mmap | None = None
+        self._open(capacity_bytes)
+
+    def _open(self, capacity_bytes: int) -> None:
+        flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOFOLLOW", 0)
+        self._handle = os.open(self.path, flags, 0o600)
+        try:
+            os.ftruncate(self._handle, capacity_bytes)
+            self._map = mmap.mmap(self._handle, capacity_bytes)
+        except BaseException:
+            self.close()
+            raise
+        self.capacity_bytes = capacity_bytes
+
+    def ensure(self, capacity_bytes: int) -> None:
+        """Make room for ``capacity_bytes``; a larger file replaces the old one (under a new name)."""
+        if capacity_bytes <= self.capacity_bytes:
+            return
+        self.close()
+        self.name = f"c{os.getpid()}-{secrets.token_hex(6)}{EXCHANGE_SUFFIX}"
+        self.path = self.folder / self.name
+        self._open(max(capacity_bytes, self.capacity_bytes * 2))
+
+    def view(self, offset: int, shape: list[int] | tuple[int, ...], dtype_name: str) -> np.ndarray:
+        count = int(np.prod(shape, dtype=np.int64))
+        return np.frombuffer(self._map, ARRAY_DTYPES[dtype_name], count, offset).reshape(shape)
+
+    def put(self, array: np.ndarray, offset: int) -> dict[str, Any]:
+        """Copy ``array`` in at ``offset`` (unless it is that very region); return its descriptor."""
+        name = dtype_name_of(array)
+        target = self.view(offset, array.shape, name)
+        already_there = (
+            array.__array_interface__["data"][0] == target.__array_interface__["data"][0]
+            and array.strides == target.strides
+        )
+        if not already_there:
+            np.copyto(target, array, casting="same_kind")
+        return {"exchange": self.name, "offset": offset, "shape": list(array.shape), "dtype": name}
+
+    def read(self, descriptor: dict[str, Any]) -> np.ndarray:
+        """A view of a region the engine wrote (valid until the next request)."""
+        if descriptor.get("exchange") != self.name:
+            raise UnsupportedOptionError(
+                f"the engine answered with exchange {descriptor.get('exchange')!r}; "
+                f"this client's is {self.name}"
+            )
+        shape, dtype_name = descriptor["shape"], descriptor["dtype"]
+        offset = _whole_number(descriptor.get("offset"), "offset")
+        if offset + array_bytes(shape, dtype_name) > self.capacity_bytes:
+            raise UnsupportedOptionError(f"the engine named a region past the end of {self.name}")
+        return self.view(offset, shape, dtype_name)
+
+    def close(self) -> None:
+        if self._map is not None:
+            try:
+                self._map.close()
+            except BufferError:
+                log.debug("exchange %s still has views in use; it is unmapped when they go", self.name)
+            self._map = None
+        if self._handle is not None:
+            os.close(self._handle)
+            self._handle = None
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as error:  # Windows: the engine still maps it; the next engine start removes it
+            log.warning("exchange file %s cannot be removed yet: %s", self.path, error)
+
+
+class EngineExchange:
+    """The engine's side: maps the files clients name (checked), reads inputs, writes outputs."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        self._lock = threading.Lock()
+        self._maps: OrderedDict[tuple[str, int, int], mmap.mmap] = OrderedDict()
+
+    def _map(self, name: Any) -> mmap.mmap:
+        if not isinstance(name, str) or not NAME_PATTERN.match(name):
+            raise UnsupportedOptionError(
+                f"exchange {name!r} is not a file name of the form <letters, digits, - or _>.frames"
+            )
+        path = self.folder / name
+        try:
+            info = path.lstat()
+        except FileNotFoundError:
+            raise UnsupportedOptionError(f"exchange file {name} is not in {self.folder}") from None
+        if not stat.S_ISREG(info.st_mode) or not _owner_only(info):
+            raise UnsupportedOptionError(
+                f"exchange file {name} is not a plain file owned by this user and closed to others"
+            )
+        key = (name, info.st_ino, info.st_size)
+        with self._lock:
+            mapped = self._maps.get(key)
+            if mapped is not None:
+                self._maps.move_to_end(key)
+                return mapped
+            self._forget_removed()
+            flags = os.O_RDWR | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOFOLLOW", 0)
+            handle = os.open(path, flags)
+            try:
+                if os.fstat(handle).st_ino != info.st_ino:
+                    raise UnsupportedOptionError(f"exchange file {name} changed while it was opened")
+                mapped = mmap.mmap(handle, info.st_size)
+            finally:
+                os.close(handle)
+            self._maps[key] = mapped
+            while len(self._maps) > _OPEN_MAPS:
+                _, old = self._maps.popitem(last=False)
+                with contextlib.suppress(BufferError):
+                    old.close()
+            return mapped
+
+    def _forget_removed(self) -> None:
+        """Unmap files their clients have removed (called with the lock held)."""
+        for key in list(self._maps):
+            name, inode, _ = key
+            try:
+                current = (self.folder / name).lstat().st_ino
+            except FileNotFoundError:
+                current = None
+            if current != inode:
+                with contextlib.suppress(BufferError):
+                    self._maps.pop(key).close()
+
+    def read(self, descriptor: dict[str, Any]) -> np.ndarray:
+        """A read-only view of an input array the client placed in its exchange file."""
+        mapped = self._map(descriptor.get("exchange"))
+        shape, dtype_name = descriptor.get("shape"), descriptor.get("dtype")
+        if dtype_name not in ARRAY_DTYPES:
+            raise UnsupportedOptionError(
+                f"array dtype {dtype_name!r} is not allowed; allowed: {', '.join(ARRAY_DTYPES)}"
+            )
+        if not isinstance(shape, list) or not all(
+            isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape
+        ):
+            raise UnsupportedOptionError(f"array shape {shape!r} is not a list of whole numbers")
+        offset = _whole_number(descriptor.get("offset"), "offset")
+        needed = array_bytes(shape, dtype_name)
+        if offset + needed > len(mapped):
+            raise UnsupportedOptionError(
+                f"exchange region at {offset} of {needed} bytes runs past the end of "
+                f"{descriptor['exchange']} ({len(mapped)} bytes)"
+            )
+        count = int(np.prod(shape, dtype=np.int64))
+        array = np.frombuffer(mapped, ARRAY_DTYPES[dtype_name], count, offset).reshape(shape)
+        array.flags.writeable = False
+        return array
+
+    def writer(self, region: Any) -> OutputRegion:
+        """Where the engine writes its answers: a region the request names, checked against its file."""
+        if not isinstance(region, dict):
+            raise UnsupportedOptionError(
+                f"output region {region!r} is not an object with exchange, offset, capacity"
+            )
+        mapped = self._map(region.get("exchange"))
+        offset = _whole_number(region.get("offset"), "offset")
+        capacity = _whole_number(region.get("capacity"), "capacity")
+        if offset + capacity > len(mapped):
+            raise UnsupportedOptionError(
+                f"output region at {offset} of {capacity} bytes runs past the end of {region['exchange']}"
+            )
+        return OutputRegion(mapped, region["exchange"], offset, capacity)
+
+    def close(self) -> None:
+        with self._lock:
+            maps, self._maps = list(self._maps.values()), OrderedDict()
+        for mapped in maps:
+            with contextlib.suppress(BufferError):
+                mapped.close()
+
+
+class OutputRegion:
+    """Arrays written one after another into a client's output region."""
+
+    def __init__(self, mapped: mmap.mmap, name: str, offset: int, capacity: int):
+        self._mapped = mapped
+        self.name = name
+        self.capacity = capacity
+        self._next = offset
+        self._end = offset + capacity
+
+    def put(self, array: np.ndarray) -> dict[str, Any]:
+        dtype_name = dtype_name_of(array)
+        offset = align(self._next)
+        needed = array_bytes(array.shape, dtype_name)
+        if offset + needed > self._end:
+            raise UnsupportedOptionError(
+                f"the output region of {self.name} is too small: "
+                f"{offset + needed - self._end} more bytes needed"
+            )
+        count = int(np.prod(array.shape, dtype=np.int64))
+        view = np.frombuffer(self._mapped, ARRAY_DTYPES[dtype_name], count, offset).reshape(array.shape)
+        np.copyto(view, array, casting="same_kind")
+        self._next = offset + needed
+        return {"exchange": self.name, "offset": offset, "shape": list(array.shape), "dtype": dtype_name}
+
+
+def exchange_dir(runtime_dir: Path) -> Path:
+    """The private folder (0o700) for exchange files, inside the runtime folder."""
+    folder = Path(runtime_dir) / EXCHANGE_DIR_NAME
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return folder
+
+
+def remove_orphans(folder: Path, pid_alive) -> int:
+    """Remove exchange files left by clients that died (their pid is in the name); return how many."""
+    removed = 0
+    for path in Path(folder).glob(f"c*{EXCHANGE_SUFFIX}"):
+        match = re.match(r"^c(\d+)-", path.name)
+        if match and not pid_alive(int(match.group(1))):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed += 1
+    if removed:
+        log.info("removed %d exchange files of clients that are gone", removed)
+    return removed

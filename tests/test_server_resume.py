@@ -1,0 +1,160 @@
+"""A real engine process killed with SIGKILL mid-job: no half-written output, a clear error for the
+client, and after a restart the job is ``interrupted`` and a resubmission continues and completes.
+Also: a client that disconnects mid-job does not stop the engine."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import textwrap
+import time
+
+import pytest
+
+from engine.errors import EngineTimeoutError, JobInterruptedError, OutputExistsError
+from engine.server.client import EngineClient
+from engine.server.connection import pid_alive
+from engine.server.process import start_engine, stop_engine
+
+pytestmark = pytest.mark.skipif(os.name == "nt", reason="SIGKILL and ipc://")
+
+CHUNK_BYTES = 4096
+
+# A render_timeline stand-in that renders chunks into its work folder (saving a checkpoint after
+# each), then writes them to its output through context.output, slowly enough to be killed there.
+WRITER_MODULE = textwrap.dedent(
+    """
+    import time
+    from engine.server.handlers import Handler
+    from engine.server.outputs import requested_output, requested_overwrite
+
+
+    def make_job(message):
+        output = requested_output(message.content)
+        overwrite = requested_overwrite(message.content)
+        chunks = int(message.content["chunks"])
+        step_s = float(message.content["step_s"])
+
+        def work(context):
+            resumed_from = (context.checkpoint or {}).get("chunks_done", 0)
+            for number in range(resumed_from, chunks):
+                context.check_cancelled()
+                time.sleep(step_s)
+                part = context.work_dir / f"chunk-{number}.bin"
+                part.write_bytes(bytes([65 + number]) * CHUNK_BYTES)
+                context.save_checkpoint({"chunks_done": number + 1})
+                context.progress(number + 1, 2 * chunks, "rendering")
+            with context.output(output, overwrite=overwrite) as temporary:
+                with open(temporary, "wb") as stream:
+                    for number in range(chunks):
+                        stream.write((context.work_dir / f"chunk-{number}.bin").read_bytes())
+                        stream.flush()
+                        context.progress(chunks + number + 1, 2 * chunks, "writing")
+                        time.sleep(step_s)
+            return {"output": str(output), "resumed_from": resumed_from, "attempt": context.attempt}
+
+        return work
+
+
+    def register_handlers(registry):
+        registry.register(Handler("render_timeline", job=make_job))
+    """
+).replace("CHUNK_BYTES", str(CHUNK_BYTES))
+
+
+@pytest.fixture
+def writer_engine(tmp_path, monkeypatch):
+    """Starts engines that serve the writer job; stops whatever runs at the end."""
+    modules = tmp_path / "modules"
+    modules.mkdir()
+    (modules / "chrono_test_writer.py").write_text(WRITER_MODULE)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(modules), *sys.path]))
+
+    def start():
+        connection, started = start_engine(timeout_s=60, capability_modules=["chrono_test_writer"])
+        assert started
+        return connection
+
+    yield start
+    stop_engine(timeout_s=5, force=True)
+
+
+def _wait_for(condition, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def _partials(folder):
+    return sorted(path.name for path in folder.iterdir() if ".partial-" in path.name)
+
+
+def test_kill_mid_write_leaves_no_output_then_restart_resumes_the_job(writer_engine, tmp_path):
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    output = out_dir / "render.bin"
+    request = {"output": str(output), "chunks": 6, "step_s": 0.1}
+    job_id = "render-kill-0001"
+
+    first = writer_engine()
+    with EngineClient(first) as client:
+        client.subscribe(job_id)
+        client.submit("render_timeline", request, job_id=job_id)
+        _wait_for(
+            lambda: client.job_status(job_id)["progress"]["done"] >= 8, 20, "the job to be writing its output"
+        )
+        os.kill(first.pid, signal.SIGKILL)
+        _wait_for(lambda: not pid_alive(first.pid), 10, "the engine to die")
+
+        assert not output.exists(), "a half-written output appeared at the destination"
+        assert len(_partials(out_dir)) == 1, "the kill should have hit the write in progress"
+
+        started = time.monotonic()
+        with pytest.raises(EngineTimeoutError, match=f"engine pid {first.pid} is no longer running"):
+            client.job_status(job_id, timeout_s=0.5)
+        assert time.monotonic() - started < 1.5
+
+    second = writer_engine()
+    assert second.pid != first.pid
+    with EngineClient(second) as client:
+        status = client.job_status(job_id)
+        assert status["state"] == "interrupted"
+        assert status["kind"] == "render_timeline"
+        assert _partials(out_dir) == [], "the restarted engine left the temporary file"
+        with pytest.raises(JobInterruptedError, match="resume"):
+            client.wait_for_job(job_id, timeout_s=5)
+
+        result = client.resume_job("render_timeline", job_id, timeout_s=30)
+        assert result == {"output": str(output), "resumed_from": 6, "attempt": 2}
+        expected = b"".join(bytes([65 + number]) * CHUNK_BYTES for number in range(6))
+        assert output.read_bytes() == expected
+        status = client.job_status(job_id)
+        assert (status["state"], status["attempt"], status["outputs"]) == ("done", 2, [str(output)])
+
+        # submitting a done job again answers with its result and runs nothing
+        assert client.run_job("render_timeline", request, job_id=job_id, timeout_s=10) == result
+        # another job never replaces the file unless asked
+        with pytest.raises(OutputExistsError, match="set overwrite to true"):
+            client.run_job("render_timeline", {**request, "chunks": 1}, timeout_s=10)
+        assert output.read_bytes() == expected
+        replaced = client.run_job(
+            "render_timeline", {**request, "chunks": 1, "step_s": 0, "overwrite": True}, timeout_s=10
+        )
+        assert replaced["attempt"] == 1
+        assert output.read_bytes() == b"A" * CHUNK_BYTES
+        assert _partials(out_dir) == []
+
+
+def test_a_client_that_disconnects_mid_job_does_not_stop_it(writer_engine, tmp_path):
+    connection = writer_engine()
+    output = tmp_path / "left-behind.bin"
+    job_id = "render-orphan-01"
+    with EngineClient(connection) as leaving:
+        leaving.subscribe(job_id)
+        leaving.submit("render_timeline", {"output": str(output), "chunks": 3, "step_s": 0.05}, job_id=job_id)
+    with EngineClient(connection) as other:
+        _wait_for(lambda: other.job_status(job_id)["state"] == "done", 20, "the job to finish")
+        assert other.ping()["pid"] == connection.pid
+    assert output.stat().st_size == 3 * CHUNK_BYTES
