@@ -58,7 +58,7 @@ log = logging.getLogger(__name__)
 
 CORE_TYPES = frozenset({"ping", "info", "job_status", "cancel", "shutdown"})
 ROUTED_TYPES = REQUEST_TYPES - CORE_TYPES
-DEFAULT_CAPABILITY_MODULES: tuple[str, ...] = ()
+DEFAULT_CAPABILITY_MODULES: tuple[str, ...] = ("engine.render.capability", "engine.speed.capability")
 BACKEND_PACKAGE = "engine.interp"
 MAX_TIMES_PER_REQUEST = 256
 
