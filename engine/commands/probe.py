@@ -1,0 +1,123 @@
+"""``chronoscope probe``: what a clip holds, as a short table or as JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+from engine.errors import UnsupportedOptionError
+from engine.fsutil import write_text_atomic
+from engine.media import MediaInfo, VideoStreamInfo, probe
+
+NAME = "probe"
+HELP = "describe a clip: streams, exact frame rate and count, VFR, rotation, capture-rate tags"
+DESCRIPTION = """\
+Reads the container and demuxes every video packet (no decoding) to give the exact frame count,
+frame times and whether the frame rate is variable. Rates are exact fractions (30000/1001, not
+29.97). Capture-rate evidence is listed where the container has it: the Android
+com.android.capture.fps tag, Apple QuickTime tags, and a stream rate of 100 fps or more.
+
+--json prints the full description as JSON (fractions as "num/den" text); with --output FILE it
+is written to FILE instead (through a temporary name, renamed when complete).
+
+examples:
+  chronoscope probe clip.mp4
+  chronoscope probe clip.mp4 --json
+  chronoscope probe clip.mp4 --json --output out/clip.probe.json
+  chronoscope probe --quick big-archive.mov
+"""
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("clip", type=Path, metavar="CLIP", help="the media file to describe")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--output", type=Path, metavar="FILE", help="write the JSON to FILE (needs --json)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="trust the container's headers instead of scanning packets (faster on huge files, less exact)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.output is not None and not args.json:
+        raise UnsupportedOptionError("--output writes JSON; add --json")
+    info = probe(args.clip, scan_packets=not args.quick)
+    if args.json:
+        text = json.dumps(info.to_dict(), indent=2) + "\n"
+        if args.output is not None:
+            write_text_atomic(args.output, text)
+        else:
+            sys.stdout.write(text)
+        return 0
+    sys.stdout.write(format_table(info))
+    return 0
+
+
+def _rate_text(rate: Fraction | None) -> str:
+    if rate is None:
+        return "-"
+    if rate.denominator == 1:
+        return f"{rate.numerator} fps"
+    return f"{rate.numerator}/{rate.denominator} ({float(rate):.3f}) fps"
+
+
+def _seconds_text(seconds: Fraction | None) -> str:
+    return "-" if seconds is None else f"{float(seconds):.3f} s"
+
+
+def _video_rows(video: VideoStreamInfo) -> list[tuple[str, str]]:
+    rows = [
+        (f"video #{video.index}", f"{video.codec} {video.profile or ''}".strip()),
+        ("  size", f"{video.width}x{video.height}"),
+        ("  pixels", f"{video.pixel_format}, {video.bit_depth}-bit{', alpha' if video.has_alpha else ''}"),
+        ("  frame rate", _rate_text(video.frame_rate) + f"  [{video.sources.get('frame_rate', '?')}]"),
+        ("  frames", f"{video.frame_count}  [{video.sources.get('frame_count', '?')}]"),
+        ("  duration", _seconds_text(video.duration_s)),
+        ("  time base", f"{video.time_base.numerator}/{video.time_base.denominator}"),
+    ]
+    if video.is_vfr:
+        rows.append(
+            (
+                "  variable rate",
+                f"yes: frame intervals {_seconds_text(video.min_frame_interval_s)}"
+                f" to {_seconds_text(video.max_frame_interval_s)}",
+            )
+        )
+    else:
+        rows.append(("  variable rate", "no"))
+    if video.rotation_deg:
+        rows.append(("  rotation", f"{video.rotation_deg} degrees  [{video.sources.get('rotation_deg')}]"))
+    if video.truncated:
+        rows.append(("  truncated", f"yes: the container lists {video.container_frame_count} frames"))
+    capture = video.capture
+    if capture.capture_fps is not None:
+        rows.append(("  capture rate", f"{_rate_text(capture.capture_fps)}  [{capture.capture_fps_source}]"))
+    if capture.high_frame_rate_stream:
+        rows.append(("  high frame rate", "yes (stream rate of 100 fps or more)"))
+    for key, value in capture.hints.items():
+        rows.append(("  tag", f"{key} = {value}"))
+    return rows
+
+
+def format_table(info: MediaInfo) -> str:
+    """The human-readable description: one "name  value" line each."""
+    rows = [
+        ("file", str(info.path)),
+        ("container", f"{info.container_format} ({info.container_long_name})"),
+        ("duration", _seconds_text(info.duration_s)),
+    ]
+    for video in info.video:
+        rows.extend(_video_rows(video))
+    for audio in info.audio:
+        rows.append(
+            (
+                f"audio #{audio.index}",
+                f"{audio.codec}, {audio.sample_rate} Hz, {audio.channels} ch ({audio.layout})",
+            )
+        )
+    width = max(len(name) for name, _ in rows)
+    return "".join(f"{name:<{width}}  {value}\n" for name, value in rows)

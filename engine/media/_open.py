@@ -1,0 +1,120 @@
+"""Opening media with PyAV and turning its errors into Chronoscope's own.
+
+Every path into FFmpeg goes through ``open_input``: a missing file, a folder, an empty file, a file
+that is no media at all and a damaged container each become one named ``ChronoscopeError`` with a
+one-line message. ``av_errors`` wraps the code that decodes, so raw ``av.error.*`` exceptions never
+reach a user.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import av.container
+
+from engine.errors import CorruptMediaError, EmptyMediaError, MediaNotFoundError, NotVideoError
+
+log = logging.getLogger(__name__)
+
+# Leading bytes of container formats, to tell "damaged video" from "not media at all".
+_SIGNATURES: tuple[tuple[int, bytes, str], ...] = (
+    (4, b"ftyp", "MP4/QuickTime"),
+    (4, b"moov", "QuickTime"),
+    (4, b"mdat", "QuickTime"),
+    (4, b"wide", "QuickTime"),
+    (4, b"free", "QuickTime"),
+    (0, b"\x1a\x45\xdf\xa3", "Matroska/WebM"),
+    (0, b"RIFF", "AVI"),
+    (0, b"\x00\x00\x01\xba", "MPEG program stream"),
+    (0, b"\x47", "MPEG transport stream"),
+    (0, b"FLV", "FLV"),
+    (0, b"OggS", "Ogg"),
+)
+
+
+def sniff_container(path: Path) -> str | None:
+    """Name the container family that ``path``'s first bytes announce, or None."""
+    with open(path, "rb") as handle:
+        head = handle.read(16)
+    for offset, magic, name in _SIGNATURES:
+        if head[offset : offset + len(magic)] == magic:
+            return name
+    return None
+
+
+def check_media_path(path: Path) -> Path:
+    """Return ``path`` as a Path if it names a non-empty regular file; raise a named error otherwise."""
+    path = Path(path)
+    if not path.exists():
+        raise MediaNotFoundError(f"media file not found: {path}")
+    if path.is_dir():
+        raise NotVideoError(f"{path} is a folder, not a video file")
+    if path.stat().st_size == 0:
+        raise EmptyMediaError(f"{path} is empty (0 bytes)")
+    return path
+
+
+@contextlib.contextmanager
+def open_input(path: Path) -> Iterator[av.container.InputContainer]:
+    """Open ``path`` for reading as ``with open_input(path) as container``; errors become ours."""
+    path = check_media_path(path)
+    try:
+        container = av.open(str(path), mode="r")
+    except av.error.FFmpegError as error:
+        family = sniff_container(path)
+        if family is None:
+            raise NotVideoError(f"{path} is not a video file (FFmpeg reads no media format in it)") from None
+        raise CorruptMediaError(
+            f"{path} looks like {family} but cannot be opened: {_reason(error)}"
+        ) from None
+    try:
+        with av_errors(path, "reading"):
+            yield container
+    finally:
+        container.close()
+
+
+@contextlib.contextmanager
+def av_errors(path: Path, action: str) -> Iterator[None]:
+    """Turn PyAV/FFmpeg exceptions raised inside the block into ``CorruptMediaError``."""
+    try:
+        yield
+    except av.error.FFmpegError as error:
+        raise CorruptMediaError(f"{path}: error while {action}: {_reason(error)}") from None
+
+
+def _reason(error: av.error.FFmpegError) -> str:
+    text = error.strerror or str(error)
+    log_entry = getattr(error, "log", None)
+    if log_entry and len(log_entry) > 1 and log_entry[1]:
+        text = f"{text} ({log_entry[1][2].strip()})"
+    return text
+
+
+def require_video(path: Path, container: av.container.InputContainer) -> None:
+    """Raise ``EmptyMediaError`` for a container with no streams, ``NotVideoError`` for one without video."""
+    if not container.streams:
+        raise EmptyMediaError(f"{path} holds no streams (an empty container)")
+    if not container.streams.video:
+        kinds = ", ".join(f"{s.type} ({s.codec_context.name})" for s in container.streams)
+        raise NotVideoError(f"{path} has no video stream; it holds: {kinds}")
+
+
+def fraction_or_none(value: object) -> Fraction | None:
+    """A PyAV rational (Fraction, int or None) as a Fraction; zero and missing become None."""
+    if value is None:
+        return None
+    fraction = Fraction(value)
+    return fraction if fraction != 0 else None
+
+
+def fraction_text(value: Fraction | None) -> str | None:
+    """A Fraction as "num/den" text for JSON, None stays None."""
+    if value is None:
+        return None
+    return f"{value.numerator}/{value.denominator}"

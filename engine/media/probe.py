@@ -1,0 +1,514 @@
+"""What a media file holds: ``probe(path) -> MediaInfo``.
+
+Frame counts and timing come from demuxing the video packets without decoding them (a "packet
+scan"), which is exact for constant and variable frame rates and cheap next to decoding. The scan
+yields the compact presentation-timestamp index (numpy int64, 8 bytes a frame) that the reader
+uses to seek. One frame is decoded to learn the rotation (display matrix) and pixel format.
+
+Every derived value names its origin in ``VideoStreamInfo.sources`` (for example
+``frame_count: "packet scan"`` or ``capture_fps: "container tag com.android.capture.fps"``).
+
+A truncated file: a partial last packet is dropped, ``frame_count`` is the number of complete
+frames, and ``truncated`` is True (the container's own claim stays in ``container_frame_count``).
+"""
+
+from __future__ import annotations
+
+import logging
+from array import array
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+
+from engine.errors import CorruptMediaError, EmptyMediaError
+from engine.media._open import av_errors, fraction_or_none, fraction_text, open_input, require_video
+from engine.media.rates import HIGH_FRAME_RATE_FPS, rate_from_text_metadata
+
+log = logging.getLogger(__name__)
+
+ANDROID_CAPTURE_FPS_KEY = "com.android.capture.fps"
+APPLE_PLAYBACK_INTENT_KEY = "com.apple.quicktime.full-frame-rate-playback-intent"
+# Other tag names that hint at a capture rate; reported as hints, never trusted as the rate.
+_CAPTURE_HINT_WORDS = ("capture", "framerate", "frame-rate", "frame_rate", "slow", "fps")
+
+
+@dataclass(frozen=True)
+class PacketScan:
+    """The video packets of one stream, in presentation order, without decoding them."""
+
+    pts: np.ndarray
+    keyframe_pts: np.ndarray
+    last_duration_pts: int
+    truncated: bool
+
+
+@dataclass
+class AudioStreamInfo:
+    index: int
+    codec: str
+    sample_rate: int
+    channels: int
+    layout: str
+    time_base: Fraction | None
+    duration_s: Fraction | None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class CaptureInfo:
+    """Capture-rate evidence found in the container, before any pixel is looked at."""
+
+    capture_fps: Fraction | None = None
+    capture_fps_source: str | None = None
+    high_frame_rate_stream: bool = False
+    hints: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class VideoStreamInfo:
+    """One video stream. Times are exact: Fractions of seconds, or pts in ``time_base`` units.
+
+    ``frame_rate`` is the playback rate P of the file (for a CFR stream exactly one over the frame
+    interval). ``rotation_deg`` is the counter-clockwise rotation the display matrix asks for; the
+    reader returns raw (unrotated) frames unless asked.
+    """
+
+    index: int
+    codec: str
+    profile: str | None
+    width: int
+    height: int
+    sample_aspect_ratio: Fraction | None
+    pixel_format: str
+    bit_depth: int
+    has_alpha: bool
+    time_base: Fraction
+    frame_rate: Fraction
+    average_rate: Fraction | None
+    guessed_rate: Fraction | None
+    r_frame_rate: Fraction | None
+    start_pts: int
+    start_s: Fraction
+    duration_s: Fraction
+    frame_count: int
+    container_frame_count: int | None
+    is_vfr: bool
+    min_frame_interval_s: Fraction | None
+    max_frame_interval_s: Fraction | None
+    rotation_deg: int
+    truncated: bool
+    capture: CaptureInfo
+    metadata: dict[str, str] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def rate(self) -> Fraction:
+        """Alias of ``frame_rate``."""
+        return self.frame_rate
+
+    @property
+    def duration_frames(self) -> int:
+        return self.frame_count
+
+
+@dataclass
+class MediaInfo:
+    path: Path
+    container_format: str
+    container_long_name: str
+    duration_s: Fraction | None
+    bit_rate: int | None
+    size_bytes: int
+    video: list[VideoStreamInfo]
+    audio: list[AudioStreamInfo]
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def video_stream(self) -> VideoStreamInfo:
+        """The first video stream (probe raises ``NotVideoError`` when there is none)."""
+        return self.video[0]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly: Fractions as "num/den" strings, paths as text."""
+        return _jsonable(asdict(self))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Fraction):
+        return fraction_text(value)
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(key): _jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(item) for item in value]
+    return value
+
+
+def probe(path: Path, *, scan_packets: bool = True) -> MediaInfo:
+    """Describe the media file at ``path``.
+
+    With ``scan_packets`` (the default) frame count, duration and VFR come from demuxing every
+    video packet (exact; reads the file once, no decoding). Without it they come from container
+    headers, which some formats leave empty or get wrong; ``sources`` says which was used.
+
+    Raises ``MediaNotFoundError``, ``NotVideoError`` (no video stream, or not media),
+    ``CorruptMediaError`` and ``EmptyMediaError`` (no frames).
+    """
+    path = Path(path)
+    with open_input(path) as container:
+        require_video(path, container)
+        audio = [_audio_info(stream) for stream in container.streams.audio]
+        container_duration = (
+            Fraction(container.duration, av.time_base) if container.duration not in (None, 0) else None
+        )
+        header = dict(
+            container_format=container.format.name,
+            container_long_name=container.format.long_name,
+            bit_rate=container.bit_rate or None,
+            metadata=dict(container.metadata),
+        )
+        stream_indices = [stream.index for stream in container.streams.video]
+    video = [
+        video_info_and_index(path, index, header["metadata"], scan_packets=scan_packets)[0]
+        for index in stream_indices
+    ]
+    return MediaInfo(
+        path=path,
+        duration_s=container_duration,
+        size_bytes=path.stat().st_size,
+        video=video,
+        audio=audio,
+        **header,
+    )
+
+
+def probe_video(path: Path, *, scan_packets: bool = True) -> VideoStreamInfo:
+    """The first video stream of ``path``; shorthand for ``probe(path).video_stream``."""
+    return probe(path, scan_packets=scan_packets).video_stream
+
+
+def _audio_info(stream: av.audio.stream.AudioStream) -> AudioStreamInfo:
+    context = stream.codec_context
+    time_base = fraction_or_none(stream.time_base)
+    duration = stream.duration * time_base if stream.duration and time_base else None
+    return AudioStreamInfo(
+        index=stream.index,
+        codec=context.name,
+        sample_rate=int(context.sample_rate or 0),
+        channels=int(context.channels or 0),
+        layout=context.layout.name if context.layout else "",
+        time_base=time_base,
+        duration_s=duration,
+        metadata=dict(stream.metadata),
+    )
+
+
+def video_info_and_index(
+    path: Path, stream_index: int, container_metadata: dict[str, str], *, scan_packets: bool
+) -> tuple[VideoStreamInfo, PacketScan | None]:
+    """One video stream's description and, with ``scan_packets``, its packet scan (the pts index)."""
+    scan = None
+    sources: dict[str, str] = {}
+    with open_input(path) as container:
+        stream = container.streams[stream_index]
+        first = first_decoded_frame(path, container, stream)
+        context = stream.codec_context
+        time_base = Fraction(stream.time_base)
+        average_rate = fraction_or_none(stream.average_rate)
+        guessed_rate = fraction_or_none(stream.guessed_rate)
+        r_frame_rate = fraction_or_none(stream.base_rate)
+        pixel_format = first.format.name if first is not None else (context.pix_fmt or "unknown")
+        bit_depth, has_alpha = pixel_format_depth(pixel_format)
+        rotation, sources["rotation_deg"] = _rotation(first, stream.metadata)
+        width = first.width if first is not None else context.width
+        height = first.height if first is not None else context.height
+        container_frames = int(stream.frames) or None
+        header_duration = stream.duration * time_base if stream.duration else None
+        stream_meta = dict(stream.metadata)
+        profile = stream.profile
+        codec = context.name
+        sar = fraction_or_none(stream.sample_aspect_ratio)
+        header_start = stream.start_time
+    if first is None:
+        raise EmptyMediaError(f"{path} has a video stream with no frames")
+    if scan_packets:
+        with open_input(path) as container:
+            scan = scan_video_packets(path, container, container.streams[stream_index])
+        timing = _timing_from_scan(scan, time_base, average_rate, guessed_rate)
+        sources.update(frame_count="packet scan", duration_s="packet scan", is_vfr="packet pts scan")
+        if container_frames is not None and container_frames != timing["frame_count"] and not scan.truncated:
+            log.warning(
+                "%s: container lists %d frames, the packet scan found %d",
+                path,
+                container_frames,
+                timing["frame_count"],
+            )
+    else:
+        timing = _timing_from_headers(
+            path,
+            container_frames,
+            header_duration,
+            header_start,
+            time_base,
+            average_rate,
+            guessed_rate,
+            sources,
+        )
+    sources["frame_rate"] = timing.pop("frame_rate_source")
+    capture = _capture_info(container_metadata, stream_meta, timing["frame_rate"])
+    if capture.capture_fps_source:
+        sources["capture_fps"] = capture.capture_fps_source
+    if capture.high_frame_rate_stream:
+        sources["high_frame_rate_stream"] = f"stream rate >= {HIGH_FRAME_RATE_FPS} fps"
+    if timing["truncated"]:
+        log.warning(
+            "%s is truncated: %d complete frames of %s listed",
+            path,
+            timing["frame_count"],
+            container_frames or "an unknown number",
+        )
+    info = VideoStreamInfo(
+        index=stream_index,
+        codec=codec,
+        profile=profile,
+        width=width,
+        height=height,
+        sample_aspect_ratio=sar,
+        pixel_format=pixel_format,
+        bit_depth=bit_depth,
+        has_alpha=has_alpha,
+        time_base=time_base,
+        average_rate=average_rate,
+        guessed_rate=guessed_rate,
+        r_frame_rate=r_frame_rate,
+        container_frame_count=container_frames,
+        rotation_deg=rotation,
+        capture=capture,
+        metadata=stream_meta,
+        sources=sources,
+        **timing,
+    )
+    return info, scan
+
+
+def first_decoded_frame(
+    path: Path, container: av.container.InputContainer, stream: av.video.stream.VideoStream
+) -> av.VideoFrame | None:
+    """Decode and return the first frame of ``stream``, or None when it has none."""
+    with av_errors(path, "decoding the first frame"):
+        for packet in container.demux(stream):
+            if packet.is_corrupt:
+                continue
+            for frame in packet.decode():
+                return frame
+    return None
+
+
+def pixel_format_depth(pixel_format: str) -> tuple[int, bool]:
+    """Bits per colour component and whether there is an alpha channel, for an FFmpeg pixel format."""
+    try:
+        fmt = av.VideoFormat(pixel_format)
+    except (ValueError, av.error.FFmpegError):
+        return 8, False
+    colour = [c.bits for c in fmt.components if not c.is_alpha]
+    return (max(colour) if colour else 8), any(c.is_alpha for c in fmt.components)
+
+
+def _rotation(first: av.VideoFrame | None, stream_metadata: dict[str, str]) -> tuple[int, str]:
+    if first is not None and first.rotation:
+        return int(first.rotation) % 360, "display matrix"
+    tag = stream_metadata.get("rotate")
+    if tag:
+        try:
+            return (-int(float(tag))) % 360, "rotate tag (clockwise, converted to counter-clockwise)"
+        except ValueError:
+            log.warning("unreadable rotate tag %r; assuming no rotation", tag)
+    return 0, "none found"
+
+
+def scan_video_packets(
+    path: Path, container: av.container.InputContainer, stream: av.video.stream.VideoStream
+) -> PacketScan:
+    """Demux (never decode) every packet of ``stream`` and collect presentation timestamps.
+
+    A packet the demuxer marks corrupt at the very end is a truncated tail and is dropped;
+    discarded packets (edit lists) are skipped. Packets without pts fall back to decoding.
+    """
+    pts_values = array("q")
+    keyframes = array("q")
+    last_duration = 0
+    missing_pts = 0
+    corrupt_pending = False
+    with av_errors(path, "scanning packets"):
+        for packet in container.demux(stream):
+            if packet.size == 0 or packet.is_discard:
+                continue
+            if corrupt_pending:
+                raise CorruptMediaError(f"{path}: a damaged packet in the middle of the video stream")
+            if packet.is_corrupt:
+                corrupt_pending = True
+                continue
+            if packet.pts is None:
+                missing_pts += 1
+                continue
+            pts_values.append(packet.pts)
+            if packet.is_keyframe:
+                keyframes.append(packet.pts)
+            last_duration = packet.duration or last_duration
+    if missing_pts:
+        log.warning(
+            "%s: %d video packets carry no timestamp; indexing by decoding instead (slower)",
+            path,
+            missing_pts,
+        )
+        container.seek(0)
+        return _scan_by_decoding(path, container, stream, truncated=corrupt_pending)
+    pts = np.sort(np.frombuffer(pts_values, dtype=np.int64))
+    if pts.size and np.any(np.diff(pts) == 0):
+        log.warning("%s: several video packets share a timestamp; frame indices follow decode order", path)
+    return PacketScan(
+        pts=pts,
+        keyframe_pts=np.sort(np.frombuffer(keyframes, dtype=np.int64)),
+        last_duration_pts=int(last_duration),
+        truncated=corrupt_pending,
+    )
+
+
+def _scan_by_decoding(
+    path: Path,
+    container: av.container.InputContainer,
+    stream: av.video.stream.VideoStream,
+    *,
+    truncated: bool,
+) -> PacketScan:
+    pts_values = array("q")
+    keyframes = array("q")
+    last_duration = 0
+    with av_errors(path, "indexing frames"):
+        for packet in container.demux(stream):
+            if packet.is_corrupt:
+                continue
+            for frame in packet.decode():
+                stamp = frame.pts if frame.pts is not None else (pts_values[-1] + 1 if pts_values else 0)
+                pts_values.append(stamp)
+                if frame.key_frame:
+                    keyframes.append(stamp)
+                last_duration = frame.duration or last_duration
+    return PacketScan(
+        pts=np.sort(np.frombuffer(pts_values, dtype=np.int64)),
+        keyframe_pts=np.sort(np.frombuffer(keyframes, dtype=np.int64)),
+        last_duration_pts=int(last_duration),
+        truncated=truncated,
+    )
+
+
+def _timing_from_scan(
+    scan: PacketScan, time_base: Fraction, average_rate: Fraction | None, guessed_rate: Fraction | None
+) -> dict[str, Any]:
+    count = int(scan.pts.size)
+    if count == 0:
+        raise EmptyMediaError("the video stream has no complete frames")
+    start_pts = int(scan.pts[0])
+    deltas = np.diff(scan.pts)
+    if deltas.size:
+        min_delta, max_delta = int(deltas.min()), int(deltas.max())
+        is_vfr = max_delta - min_delta > 1
+        typical = int(np.median(deltas))
+    else:
+        min_delta = max_delta = typical = scan.last_duration_pts
+        is_vfr = False
+    if deltas.size and min_delta == max_delta:
+        frame_rate, source = 1 / (min_delta * time_base), "constant packet interval"
+    elif average_rate:
+        frame_rate, source = average_rate, "stream average_rate"
+    elif guessed_rate:
+        frame_rate, source = guessed_rate, "stream guessed_rate"
+    elif typical:
+        frame_rate, source = 1 / (typical * time_base), "median packet interval"
+    else:
+        raise CorruptMediaError("no frame rate: the stream has one frame and no rate in its header")
+    if not is_vfr and min_delta == max_delta and min_delta:
+        duration_s = count / frame_rate
+    else:
+        last = scan.last_duration_pts or typical
+        duration_s = (int(scan.pts[-1]) - start_pts + last) * time_base
+    return dict(
+        frame_rate=frame_rate,
+        frame_rate_source=source,
+        start_pts=start_pts,
+        start_s=start_pts * time_base,
+        duration_s=duration_s,
+        frame_count=count,
+        is_vfr=is_vfr,
+        min_frame_interval_s=min_delta * time_base if min_delta else None,
+        max_frame_interval_s=max_delta * time_base if max_delta else None,
+        truncated=scan.truncated,
+    )
+
+
+def _timing_from_headers(
+    path: Path,
+    container_frames: int | None,
+    header_duration: Fraction | None,
+    header_start: int | None,
+    time_base: Fraction,
+    average_rate: Fraction | None,
+    guessed_rate: Fraction | None,
+    sources: dict[str, str],
+) -> dict[str, Any]:
+    frame_rate = average_rate or guessed_rate
+    if frame_rate is None:
+        raise CorruptMediaError(f"{path}: no frame rate in the stream header; probe with a packet scan")
+    rate_source = "stream average_rate" if average_rate else "stream guessed_rate"
+    if container_frames:
+        count, sources["frame_count"] = container_frames, "container frame count"
+    elif header_duration:
+        count = round(header_duration * frame_rate)
+        sources["frame_count"] = "estimated from stream duration x rate"
+    else:
+        raise CorruptMediaError(
+            f"{path}: the header gives no frame count or duration; probe with a packet scan"
+        )
+    duration = header_duration if header_duration else count / frame_rate
+    sources["duration_s"] = "stream header" if header_duration else "frame count / rate"
+    sources["is_vfr"] = "not checked (no packet scan)"
+    return dict(
+        frame_rate=frame_rate,
+        frame_rate_source=rate_source,
+        start_pts=int(header_start or 0),
+        start_s=int(header_start or 0) * time_base,
+        duration_s=duration,
+        frame_count=count,
+        is_vfr=False,
+        min_frame_interval_s=None,
+        max_frame_interval_s=None,
+        truncated=False,
+    )
+
+
+def _capture_info(
+    container_metadata: dict[str, str], stream_metadata: dict[str, str], frame_rate: Fraction
+) -> CaptureInfo:
+    capture = CaptureInfo(high_frame_rate_stream=frame_rate >= HIGH_FRAME_RATE_FPS)
+    for where, tags in (("container", container_metadata), ("stream", stream_metadata)):
+        for key, value in tags.items():
+            lowered = key.lower()
+            if lowered == ANDROID_CAPTURE_FPS_KEY:
+                rate = rate_from_text_metadata(value)
+                if rate is None:
+                    log.warning("unreadable %s tag %r; ignored", key, value)
+                    continue
+                capture.capture_fps = rate
+                capture.capture_fps_source = f"{where} tag {ANDROID_CAPTURE_FPS_KEY}"
+                capture.hints[key] = value
+            elif lowered == APPLE_PLAYBACK_INTENT_KEY or (
+                lowered.startswith(("com.apple.", "com.android.", "com.samsung.", "com.sony."))
+                and any(word in lowered for word in _CAPTURE_HINT_WORDS)
+            ):
+                capture.hints[key] = value
+    return capture

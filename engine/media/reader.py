@@ -1,0 +1,425 @@
+"""The one frame reader: ``FrameReader``, a streaming, seekable reader with exact timestamps.
+
+    with FrameReader(path, size=(960, 540)) as reader:
+        for frame in reader.frames(100, 200):       # frames 100..199, decoded once each
+            frame.index, frame.pts, frame.time_s    # 100, 300300, Fraction(1001, 300) ...
+            frame.image                             # (540, 960, 3) uint8 RGB
+        still = reader.read_frame(42).image         # random access
+
+Frame ``n`` is the n-th frame in presentation order. Its timestamp is ``pts * time_base`` exactly,
+for constant and variable frame rates alike: seeking uses a compact index of every frame's pts
+(numpy int64, built by demuxing packets without decoding, once per reader, on first need), goes to
+the keyframe at or before the frame and decodes forward. Memory does not grow with clip length:
+frames stream through generators, and nothing keeps a list of frames.
+
+Output formats (``output``): "rgb24" (uint8, default), "rgb48" (uint16, full 16-bit range, for
+10/12-bit sources), "rgba" (uint8) and "rgba64" (uint16); alpha is opaque when the source has none.
+``size=(width, height)`` scales in FFmpeg's swscale while converting, which is much cheaper than
+scaling afterwards. Frames are raw, as stored: a phone clip with a 90-degree display matrix comes
+back sideways unless ``apply_rotation=True`` (then ``size`` is the size after rotation).
+
+Damage: with ``strict=True`` (default) the decoder runs with ``err_detect=explode`` and any decoding
+error raises ``CorruptMediaError`` naming the frame. With ``strict=False`` a damaged packet is
+skipped with a WARNING and frames keep their true indices (looked up by pts). A truncated file is
+not an error in either mode: the reader stops after the last complete frame, with a WARNING, and
+``frame_count`` is the number of complete frames.
+
+One reader serves one consumer at a time (it holds one decoder); open one per thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import weakref
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from engine.errors import (
+    CorruptMediaError,
+    EmptyMediaError,
+    FrameOutOfRangeError,
+    NotVideoError,
+    UnsupportedOptionError,
+)
+from engine.media._open import av_errors, open_input, require_video
+from engine.media.probe import PacketScan, VideoStreamInfo, video_info_and_index
+
+log = logging.getLogger(__name__)
+
+# name -> (FFmpeg pixel format, numpy dtype, channels)
+OUTPUT_FORMATS: dict[str, tuple[str, type, int]] = {
+    "rgb24": ("rgb24", np.uint8, 3),
+    "rgb48": ("rgb48le", np.uint16, 3),
+    "rgba": ("rgba", np.uint8, 4),
+    "rgba64": ("rgba64le", np.uint16, 4),
+}
+
+# Decode forward instead of seeking when the wanted frame is at most this many frames ahead.
+FORWARD_DECODE_LIMIT_FRAMES = 48
+_SEEK_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One decoded frame: its index in presentation order, exact timestamp, and pixels."""
+
+    index: int
+    pts: int
+    time_base: Fraction
+    image: np.ndarray
+    is_keyframe: bool = False
+
+    @property
+    def time_s(self) -> Fraction:
+        """Presentation time in exact seconds (``pts * time_base``)."""
+        return self.pts * self.time_base
+
+    def __array__(self, dtype: object = None, copy: object = None) -> np.ndarray:
+        """``np.asarray(frame)`` is the image, so a Frame goes wherever an array is expected."""
+        return self.image if dtype is None else self.image.astype(dtype)
+
+
+class FrameReader:
+    """Read frames of the first (or ``stream``-th) video stream of ``path``. See the module doc."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        output: str = "rgb24",
+        size: tuple[int, int] | None = None,
+        apply_rotation: bool = False,
+        strict: bool = True,
+        stream: int = 0,
+        threads: int = 0,
+    ) -> None:
+        if output not in OUTPUT_FORMATS:
+            raise UnsupportedOptionError(
+                f"output format {output!r} not supported; use one of: " + ", ".join(OUTPUT_FORMATS)
+            )
+        if size is not None:
+            if len(size) != 2 or any(not isinstance(v, int) or isinstance(v, bool) or v < 2 for v in size):
+                raise UnsupportedOptionError(
+                    f"size {size!r} is not (width, height) in whole pixels of 2 or more"
+                )
+        if threads < 0:
+            raise UnsupportedOptionError(f"threads {threads} must be 0 (automatic) or more")
+        self.path = Path(path)
+        self.output = output
+        self.size = tuple(size) if size is not None else None
+        self.apply_rotation = apply_rotation
+        self.strict = strict
+        self._pixel_format, self._dtype, self._channels = OUTPUT_FORMATS[output]
+        self._closed = False
+        self._decoded: Iterator[av.VideoFrame] | None = None
+        self._exits = contextlib.ExitStack()
+        # Closing at garbage collection or interpreter exit at the latest: FFmpeg's frame threads
+        # can hang a process that exits with an open decoder.
+        self._finalizer = weakref.finalize(self, self._exits.close)
+        self._container = self._exits.enter_context(open_input(self.path))
+        videos = self._container.streams.video
+        try:
+            require_video(self.path, self._container)
+        except (EmptyMediaError, NotVideoError):
+            self.close()
+            raise
+        if stream < 0 or stream >= len(videos):
+            self.close()
+            raise UnsupportedOptionError(
+                f"video stream {stream} does not exist; {self.path} has "
+                f"{len(videos)} (0 to {len(videos) - 1})"
+            )
+        self._stream = videos[stream]
+        self._stream.thread_type = "AUTO"
+        self._stream.thread_count = threads
+        if strict:
+            self._stream.codec_context.options = {"err_detect": "explode"}
+        self.time_base = Fraction(self._stream.time_base)
+        self._info: VideoStreamInfo | None = None
+        self._scan: PacketScan | None = None
+        self._held: av.VideoFrame | None = None
+        self._next_index: int | None = 0
+
+    # -- description ---------------------------------------------------------------------------
+
+    @property
+    def info(self) -> VideoStreamInfo:
+        """The stream's probe result (frame count, exact rate, size, VFR ...); built on first use."""
+        self._ensure_index()
+        assert self._info is not None
+        return self._info
+
+    @property
+    def frame_count(self) -> int:
+        return self.info.frame_count
+
+    @property
+    def pts_index(self) -> np.ndarray:
+        """Presentation timestamps of every frame, int64, in ``time_base`` units (read-only view)."""
+        self._ensure_index()
+        assert self._scan is not None
+        view = self._scan.pts.view()
+        view.flags.writeable = False
+        return view
+
+    def __len__(self) -> int:
+        return self.frame_count
+
+    def _ensure_index(self) -> None:
+        if self._info is None:
+            self._info, self._scan = video_info_and_index(
+                self.path, self._stream.index, dict(self._container.metadata), scan_packets=True
+            )
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def __iter__(self) -> Iterator[Frame]:
+        return self.frames()
+
+    def frames(self, start: int = 0, stop: int | None = None) -> Iterator[Frame]:
+        """Yield frames ``start`` .. ``stop - 1`` (``stop=None``: to the end) in order, decoded once each.
+
+        Reading from frame 0 needs no index; any other start builds the pts index and seeks.
+        """
+        self._check_open()
+        if start < 0:
+            raise FrameOutOfRangeError(f"start frame {start} is negative; frames count from 0")
+        if start != 0 or stop is not None:
+            count = self.frame_count
+            if start >= count:
+                raise FrameOutOfRangeError(
+                    f"start frame {start} is beyond the last frame {count - 1} of {self.path}"
+                )
+            if stop is not None and stop < start:
+                raise FrameOutOfRangeError(f"frame range {start}..{stop} is empty or reversed")
+        self._position_at(start)
+        while stop is None or (self._next_index is not None and self._next_index < stop):
+            frame = self._next_frame()
+            if frame is None:
+                return
+            yield frame
+
+    def read_frame(self, index: int) -> Frame:
+        """Frame ``index`` (random access). Stepping forward continues decoding instead of seeking."""
+        self._check_open()
+        count = self.frame_count
+        if not 0 <= index < count:
+            raise FrameOutOfRangeError(
+                f"frame {index} is outside {self.path}: it has frames 0 to {count - 1}"
+            )
+        self._position_at(index)
+        frame = self._next_frame()
+        if frame is None or frame.index != index:
+            raise CorruptMediaError(f"{self.path}: frame {index} cannot be decoded")
+        return frame
+
+    def _position_at(self, index: int) -> None:
+        """Make the next decoded frame be frame ``index``."""
+        if self._next_index is not None and self._decoded is not None and 0 <= index - self._next_index:
+            if index - self._next_index <= FORWARD_DECODE_LIMIT_FRAMES:
+                self._skip_to(index)
+                return
+        if index == 0 and self._decoded is None:
+            return
+        if index == 0 and self._scan is None:
+            self._restart()
+            return
+        self._seek_to(index)
+
+    def _skip_to(self, index: int) -> None:
+        while self._next_index is not None and self._next_index < index:
+            raw = self._pull()
+            if raw is None:
+                raise CorruptMediaError(f"{self.path}: the stream ends before frame {index}")
+            self._next_index = self._index_of(raw, self._next_index) + 1
+
+    def _restart(self) -> None:
+        self._drop_decoder()
+        with av_errors(self.path, "seeking to the start"):
+            self._container.seek(0, stream=self._stream, backward=True)
+        self._next_index = 0
+
+    def _seek_to(self, index: int) -> None:
+        self._ensure_index()
+        assert self._scan is not None
+        target = int(self._scan.pts[index])
+        keyframes = self._scan.keyframe_pts
+        nearest = int(np.searchsorted(keyframes, target, side="right")) - 1
+        for attempt in range(_SEEK_ATTEMPTS):
+            position = nearest - attempt
+            seek_pts = (
+                int(keyframes[position]) if position >= 0 and keyframes.size else int(self._scan.pts[0])
+            )
+            self._drop_decoder()
+            with av_errors(self.path, f"seeking to frame {index}"):
+                self._container.seek(seek_pts, stream=self._stream, backward=True, any_frame=False)
+            outcome = self._decode_until(target)
+            if outcome == "found":
+                self._next_index = index
+                return
+            if position < 0:
+                break
+        log.warning("%s: seeking to frame %d landed past it; decoding from the start", self.path, index)
+        self._restart()
+        if self._decode_until(target) != "found":
+            raise CorruptMediaError(f"{self.path}: frame {index} (pts {target}) cannot be decoded")
+        self._next_index = index
+
+    def _decode_until(self, target_pts: int) -> str:
+        """Decode until the frame with ``target_pts`` is held; "found", "overshot" or "ended"."""
+        while True:
+            raw = self._pull()
+            if raw is None:
+                return "ended"
+            if raw.pts is None or raw.pts < target_pts:
+                continue
+            self._held = raw
+            return "found" if raw.pts == target_pts else "overshot"
+
+    def _next_frame(self) -> Frame | None:
+        raw = self._pull()
+        if raw is None:
+            return None
+        expected = self._next_index if self._next_index is not None else 0
+        index = self._index_of(raw, expected)
+        self._next_index = index + 1
+        pts = raw.pts if raw.pts is not None else self._pts_for(index)
+        return Frame(
+            index=index,
+            pts=pts,
+            time_base=self.time_base,
+            image=self._to_array(raw),
+            is_keyframe=bool(raw.key_frame),
+        )
+
+    def _index_of(self, raw: av.VideoFrame, expected: int) -> int:
+        """The frame's index: looked up by pts when the index exists, else the running count."""
+        if self._scan is None or raw.pts is None:
+            return expected
+        position = int(np.searchsorted(self._scan.pts, raw.pts))
+        if position < self._scan.pts.size and int(self._scan.pts[position]) == raw.pts:
+            return position
+        log.warning(
+            "%s: decoded a frame with pts %d that no packet announced; numbering it %d",
+            self.path,
+            raw.pts,
+            expected,
+        )
+        return expected
+
+    def _pts_for(self, index: int) -> int:
+        if self._scan is not None and index < self._scan.pts.size:
+            return int(self._scan.pts[index])
+        return index
+
+    def _pull(self) -> av.VideoFrame | None:
+        if self._held is not None:
+            raw, self._held = self._held, None
+            return raw
+        if self._decoded is None:
+            self._decoded = self._decode_stream()
+        return next(self._decoded, None)
+
+    def _decode_stream(self) -> Iterator[av.VideoFrame]:
+        """Decoded frames from the current demux position; a truncated tail ends it quietly."""
+        damaged_tail = False
+        if not self.strict:
+            self._ensure_index()
+        with av_errors(self.path, "decoding"):
+            for packet in self._container.demux(self._stream):
+                if packet.size == 0:
+                    yield from self._decode_packet(packet)
+                    continue
+                if damaged_tail:
+                    self._damaged("a damaged packet in the middle of the stream")
+                    damaged_tail = False
+                if packet.is_corrupt:
+                    damaged_tail = True
+                    continue
+                yield from self._decode_packet(packet)
+        if damaged_tail:
+            log.warning("%s is truncated: stopping after the last complete frame", self.path)
+
+    def _decode_packet(self, packet: av.Packet) -> list[av.VideoFrame]:
+        try:
+            return packet.decode()
+        except av.error.FFmpegError as error:
+            self._damaged(f"decoding failed near frame {self._next_index}: {error.strerror or error}")
+            return []
+
+    def _damaged(self, what: str) -> None:
+        if self.strict:
+            raise CorruptMediaError(f"{self.path}: {what}")
+        log.warning("%s: %s; skipped (strict=False)", self.path, what)
+
+    def _to_array(self, raw: av.VideoFrame) -> np.ndarray:
+        rotation = (raw.rotation % 360) if self.apply_rotation else 0
+        if rotation % 90:
+            log.warning(
+                "%s: rotation of %d degrees is not a multiple of 90; frames left unrotated",
+                self.path,
+                rotation,
+            )
+            rotation = 0
+        width, height = self.size if self.size else (None, None)
+        if self.size and rotation in (90, 270):
+            width, height = height, width
+        shrinking = width is not None and width * height < raw.width * raw.height
+        with av_errors(self.path, "converting a frame"):
+            converted = raw.reformat(
+                width=width,
+                height=height,
+                format=self._pixel_format,
+                interpolation="AREA" if shrinking else "BICUBIC",
+            )
+            image = converted.to_ndarray()
+        if rotation:
+            image = np.ascontiguousarray(np.rot90(image, k=rotation // 90))
+        return image
+
+    # -- lifetime ------------------------------------------------------------------------------
+
+    def _drop_decoder(self) -> None:
+        if self._decoded is not None:
+            self._decoded.close()
+        self._decoded = None
+        self._held = None
+        self._next_index = None
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ValueError(f"reader for {self.path} is closed")
+
+    def close(self) -> None:
+        """Release the file and the decoder; safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._decoded is not None:
+            self._decoded.close()
+            self._decoded = None
+        self._finalizer()
+
+    def __enter__(self) -> FrameReader:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def read_frame(path: Path, index: int, **options: object) -> Frame:
+    """Open ``path``, return frame ``index``, close. For one-off access; keep a reader for more."""
+    with FrameReader(path, **options) as reader:
+        return reader.read_frame(index)
+
+
+def iter_frames(path: Path, start: int = 0, stop: int | None = None, **options: object) -> Iterator[Frame]:
+    """Yield frames ``start`` .. ``stop - 1`` of ``path`` from a reader that closes when done."""
+    with FrameReader(path, **options) as reader:
+        yield from reader.frames(start, stop)

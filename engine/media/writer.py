@@ -1,0 +1,517 @@
+"""Writing media: ``VideoWriter`` (a context manager) and ``write_video`` for a whole iterable.
+
+    with VideoWriter(out_path, rate=Fraction(30000, 1001), codec="prores", bit_depth=10,
+                     audio_from=source_clip, audio_range_s=(Fraction(2), Fraction(6))) as writer:
+        for image in images:            # (h, w, 3 or 4) uint8 or uint16 RGB(A) arrays
+            writer.write(image)
+
+Codecs (``CODECS``): "h264" and "h265" in .mp4/.mov/.mkv (8-bit yuv420p, 10-bit yuv420p10le),
+"prores" in .mov (prores_ks 422 HQ 10-bit; 4444 10-bit with alpha), "ffv1" in .mkv (lossless;
+8-bit RGB, 10/16-bit 4:4:4, each with or without alpha) and "png" (a folder of numbered PNG
+files, 8 or 16 bits, RGB or RGBA). Choices are checked before anything is written; a wrong one
+raises ``UnsupportedOptionError`` listing what works.
+
+Frame ``n`` gets pts ``n`` in a time base of ``1 / rate``, so 30000/1001 stays 30000/1001 in the
+file. RGB is converted to Y'CbCr with BT.709 coefficients and tagged so.
+
+Audio: ``audio_from`` copies (remuxes, no re-encoding) the first audio stream of another file,
+optionally only ``audio_range_s=(start_s, end_s)`` of it, shifted to start at 0, and never past
+the end of the video. Copying cuts at packet boundaries (an AAC packet is 1024 samples, about
+21 ms at 48 kHz). Audio is interleaved with the video as it is written, so memory stays flat.
+
+Matroska stores timestamps in milliseconds: the rate stays exact in .mkv, single frame times are
+rounded to 1 ms there. Use .mov or .mp4 where exact per-frame times matter.
+
+Atomic: everything goes to a temporary name beside the destination (a temporary folder for PNG
+sequences) and is renamed into place by ``close``/the end of the ``with`` block. If anything raises,
+the temporary is removed and a file that already stood at the destination is untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+from engine.errors import MediaWriteError, UnsupportedOptionError
+from engine.fsutil import atomic_path
+from engine.media._open import open_input
+from engine.media.rates import parse_frame_rate
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CodecSpec:
+    """One output codec: encoder, containers, and pixel formats by bit depth, opaque and with alpha."""
+
+    name: str
+    encoder: str | None
+    suffixes: tuple[str, ...]
+    formats: dict[int, str]
+    alpha_formats: dict[int, str] = field(default_factory=dict)
+    options: dict[str, str] = field(default_factory=dict)
+    alpha_options: dict[str, str] = field(default_factory=dict)
+    quality_option: str | None = None
+    description: str = ""
+
+
+CODECS: dict[str, CodecSpec] = {
+    spec.name: spec
+    for spec in (
+        CodecSpec(
+            "h264",
+            "libx264",
+            (".mp4", ".mov", ".mkv"),
+            {8: "yuv420p", 10: "yuv420p10le"},
+            options={"preset": "medium", "crf": "18"},
+            quality_option="crf",
+            description="H.264 (libx264), CRF 18 by default",
+        ),
+        CodecSpec(
+            "h265",
+            "libx265",
+            (".mp4", ".mov", ".mkv"),
+            {8: "yuv420p", 10: "yuv420p10le"},
+            options={"preset": "medium", "crf": "20", "x265-params": "log-level=error"},
+            quality_option="crf",
+            description="H.265/HEVC (libx265), CRF 20 by default",
+        ),
+        CodecSpec(
+            "prores",
+            "prores_ks",
+            (".mov",),
+            {10: "yuv422p10le"},
+            {10: "yuva444p10le"},
+            options={"profile": "3", "vendor": "apl0"},
+            alpha_options={"profile": "4", "vendor": "apl0", "alpha_bits": "16"},
+            description="ProRes 422 HQ, or 4444 with alpha (prores_ks)",
+        ),
+        CodecSpec(
+            "ffv1",
+            "ffv1",
+            (".mkv",),
+            {8: "bgr0", 10: "yuv444p10le", 16: "yuv444p16le"},
+            {8: "bgra", 10: "yuva444p10le", 16: "yuva444p16le"},
+            options={"level": "3", "slicecrc": "1", "g": "1"},
+            description="FFV1 lossless",
+        ),
+        CodecSpec(
+            "png",
+            None,
+            ("",),
+            {8: "rgb24", 16: "rgb48"},
+            {8: "rgba", 16: "rgba64"},
+            description="folder of numbered PNG files",
+        ),
+    )
+}
+
+# Audio codecs each container takes as a copy.
+_AUDIO_COPY_OK: dict[str, frozenset[str] | None] = {
+    ".mp4": frozenset({"aac", "mp3", "alac", "ac3", "eac3", "opus", "flac"}),
+    ".mov": frozenset(
+        {
+            "aac",
+            "mp3",
+            "alac",
+            "ac3",
+            "eac3",
+            "pcm_s16le",
+            "pcm_s16be",
+            "pcm_s24le",
+            "pcm_s24be",
+            "pcm_s32le",
+            "pcm_f32le",
+            "pcm_u8",
+        }
+    ),
+    ".mkv": None,
+}
+_TAG_BT709 = 1
+
+
+def codec_choices() -> dict[str, str]:
+    """Codecs this PyAV build can write, with a line each: {"h264": "H.264 (libx264) ...", ...}."""
+    choices = {}
+    for spec in CODECS.values():
+        if spec.encoder is None or _encoder_pixel_formats(spec.encoder):
+            choices[spec.name] = spec.description
+    return choices
+
+
+def _encoder_pixel_formats(encoder: str) -> set[str]:
+    try:
+        codec = av.codec.Codec(encoder, "w")
+    except (av.error.FFmpegError, ValueError):
+        return set()
+    return {fmt.name for fmt in (codec.video_formats or ())}
+
+
+@dataclass(frozen=True)
+class _Plan:
+    spec: CodecSpec
+    pixel_format: str
+    options: dict[str, str]
+    bit_depth: int
+
+
+def plan_output(path: Path, codec: str, bit_depth: int | None, alpha: bool, quality: int | None) -> _Plan:
+    """Check codec, container, bit depth and alpha together; raise ``UnsupportedOptionError``.
+
+    ``bit_depth=None`` picks the codec's lowest depth (8, or 10 for ProRes).
+    """
+    if codec not in CODECS:
+        raise UnsupportedOptionError(f"codec {codec!r} not supported; use one of: {', '.join(CODECS)}")
+    spec = CODECS[codec]
+    suffix = Path(path).suffix.lower()
+    if codec == "png":
+        if suffix:
+            raise UnsupportedOptionError(
+                f"a PNG sequence is written into a folder; give a folder path without a suffix, not {path}"
+            )
+    elif suffix not in spec.suffixes:
+        raise UnsupportedOptionError(
+            f"codec {codec} cannot be written to a {suffix or 'suffix-less'} file; "
+            f"use: {', '.join(spec.suffixes)}"
+        )
+    table = spec.alpha_formats if alpha else spec.formats
+    if not table:
+        with_alpha = [name for name, item in CODECS.items() if item.alpha_formats]
+        raise UnsupportedOptionError(
+            f"codec {codec} has no alpha channel; codecs with alpha: {', '.join(with_alpha)}"
+        )
+    if bit_depth is None:
+        bit_depth = min(table)
+    if bit_depth not in table:
+        depths = ", ".join(str(depth) for depth in table)
+        raise UnsupportedOptionError(
+            f"codec {codec}{' with alpha' if alpha else ''} cannot write {bit_depth}-bit; "
+            f"bit depths: {depths}"
+        )
+    pixel_format = table[bit_depth]
+    if spec.encoder is not None and pixel_format not in _encoder_pixel_formats(spec.encoder):
+        raise UnsupportedOptionError(
+            f"this PyAV/FFmpeg build has no {spec.encoder} encoder for {pixel_format}; "
+            f"codecs available: {', '.join(codec_choices())}"
+        )
+    options = dict(spec.alpha_options if alpha and spec.alpha_options else spec.options)
+    if quality is not None:
+        if spec.quality_option is None:
+            with_quality = [name for name, item in CODECS.items() if item.quality_option]
+            raise UnsupportedOptionError(
+                f"codec {codec} takes no quality setting; codecs with one: {', '.join(with_quality)}"
+            )
+        options[spec.quality_option] = str(int(quality))
+    return _Plan(spec, pixel_format, options, bit_depth)
+
+
+class VideoWriter:
+    """Write frames to a video file or PNG folder, atomically. See the module doc."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        rate: Fraction | int | str,
+        codec: str = "h264",
+        bit_depth: int | None = None,
+        alpha: bool = False,
+        quality: int | None = None,
+        audio_from: Path | None = None,
+        audio_range_s: tuple[Fraction, Fraction] | None = None,
+        png_start_number: int = 0,
+    ) -> None:
+        self.path = Path(path)
+        self.rate = parse_frame_rate(rate)
+        self.codec = codec
+        self.alpha = alpha
+        self._plan = plan_output(self.path, codec, bit_depth, alpha, quality)
+        self.bit_depth = self._plan.bit_depth
+        if audio_from is not None and codec == "png":
+            raise UnsupportedOptionError(
+                "a PNG sequence cannot hold audio; write .mov, .mp4 or .mkv for audio"
+            )
+        if audio_range_s is not None:
+            if audio_from is None:
+                raise UnsupportedOptionError("audio_range_s needs audio_from (the file to take audio from)")
+            start_s, end_s = (Fraction(value) for value in audio_range_s)
+            if start_s < 0 or end_s <= start_s:
+                raise UnsupportedOptionError(f"audio range {start_s}..{end_s} s is empty or negative")
+            audio_range_s = (start_s, end_s)
+        self.audio_from = Path(audio_from) if audio_from is not None else None
+        self.audio_range_s = audio_range_s
+        self.png_start_number = png_start_number
+        self.frame_count = 0
+        self._exits = contextlib.ExitStack()
+        self._temporary: Path | None = None
+        self._container: av.container.OutputContainer | None = None
+        self._stream: av.video.stream.VideoStream | None = None
+        self._audio: _AudioCopy | None = None
+        self._size: tuple[int, int] | None = None
+        self._finished = False
+        self._open()
+
+    # -- setup ---------------------------------------------------------------------------------
+
+    def _open(self) -> None:
+        try:
+            self._temporary = self._exits.enter_context(atomic_path(self.path, directory=self.codec == "png"))
+            if self.audio_from is not None:
+                self._audio = self._exits.enter_context(
+                    _AudioCopy.open(self.audio_from, self.audio_range_s, self.path.suffix.lower())
+                )
+        except BaseException:
+            self._abort()
+            raise
+
+    def _start_video(self, width: int, height: int) -> None:
+        assert self._temporary is not None
+        if self.codec == "png":
+            self._size = (width, height)
+            return
+        if self._plan.pixel_format.startswith("yuv") and (width % 2 or height % 2):
+            raise UnsupportedOptionError(
+                f"{self.codec} {self._plan.pixel_format} needs an even width and height, got {width}x{height}"
+            )
+        options = {"movflags": "+write_colr"} if self.path.suffix.lower() in (".mp4", ".mov") else {}
+        try:
+            self._container = av.open(str(self._temporary), mode="w", options=options)
+            stream = self._container.add_stream(self._plan.spec.encoder, rate=self.rate)
+            stream.width, stream.height = width, height
+            stream.pix_fmt = self._plan.pixel_format
+            stream.time_base = 1 / self.rate
+            stream.codec_context.time_base = 1 / self.rate
+            stream.options = dict(self._plan.options)
+            if self._plan.pixel_format.startswith("yuv"):
+                stream.codec_context.colorspace = _TAG_BT709
+                stream.codec_context.color_primaries = _TAG_BT709
+                stream.codec_context.color_trc = _TAG_BT709
+            if self.codec == "h265" and self.path.suffix.lower() in (".mp4", ".mov"):
+                stream.codec_tag = "hvc1"
+            self._stream = stream
+            if self._audio is not None:
+                self._audio.add_output_stream(self._container)
+        except av.error.FFmpegError as error:
+            raise MediaWriteError(f"cannot start writing {self.path} with {self.codec}: {error}") from None
+        self._size = (width, height)
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def write(self, image: np.ndarray) -> None:
+        """Append one frame: an (h, w, 3) RGB or (h, w, 4) RGBA array, uint8 or uint16."""
+        if self._finished:
+            raise ValueError(f"writer for {self.path} is closed")
+        image = self._check_image(image)
+        height, width = image.shape[:2]
+        try:
+            if self._size is None:
+                self._start_video(width, height)
+            elif self._size != (width, height):
+                raise UnsupportedOptionError(
+                    f"frame {self.frame_count} is {width}x{height}; "
+                    f"this file is {self._size[0]}x{self._size[1]}"
+                )
+            if self.codec == "png":
+                self._write_png(image)
+            else:
+                self._encode(image)
+        except BaseException:
+            self._abort()
+            raise
+        self.frame_count += 1
+
+    def _check_image(self, image: np.ndarray) -> np.ndarray:
+        image = np.asarray(image)
+        if image.ndim != 3 or image.shape[2] not in (3, 4) or image.dtype not in (np.uint8, np.uint16):
+            raise UnsupportedOptionError(
+                f"frame {self.frame_count} has shape {image.shape} and dtype {image.dtype}; "
+                "expected (height, width, 3 or 4) uint8 or uint16"
+            )
+        if self.alpha and image.shape[2] == 3:
+            opaque = np.iinfo(image.dtype).max
+            image = np.concatenate([image, np.full(image.shape[:2] + (1,), opaque, image.dtype)], axis=2)
+        elif not self.alpha and image.shape[2] == 4:
+            image = image[:, :, :3]
+        return np.ascontiguousarray(image)
+
+    def _to_av_frame(self, image: np.ndarray) -> av.VideoFrame:
+        wide = image.dtype == np.uint16
+        fmt = {(False, 3): "rgb24", (False, 4): "rgba", (True, 3): "rgb48le", (True, 4): "rgba64le"}[
+            (wide, image.shape[2])
+        ]
+        return av.VideoFrame.from_ndarray(image, format=fmt)
+
+    def _encode(self, image: np.ndarray) -> None:
+        assert self._stream is not None and self._container is not None
+        source = self._to_av_frame(image)
+        frame = source.reformat(
+            format=self._plan.pixel_format,
+            dst_colorspace="ITU709" if self._plan.pixel_format.startswith("yuv") else None,
+        )
+        frame.pts = self.frame_count
+        frame.time_base = self._stream.codec_context.time_base
+        try:
+            for packet in self._stream.encode(frame):
+                self._container.mux(packet)
+            if self._audio is not None:
+                self._audio.mux_until(self._container, Fraction(self.frame_count + 1) / self.rate)
+        except av.error.FFmpegError as error:
+            raise MediaWriteError(
+                f"encoding frame {self.frame_count} of {self.path} failed: {error}"
+            ) from None
+
+    def _write_png(self, image: np.ndarray) -> None:
+        assert self._temporary is not None
+        depth = 16 if self.bit_depth == 16 else 8
+        if depth == 16 and image.dtype == np.uint8:
+            image = image.astype(np.uint16) * 257
+        elif depth == 8 and image.dtype == np.uint16:
+            image = (image >> 8).astype(np.uint8)
+        code = cv2.COLOR_RGBA2BGRA if image.shape[2] == 4 else cv2.COLOR_RGB2BGR
+        target = self._temporary / png_frame_name(self.path, self.png_start_number + self.frame_count)
+        if not cv2.imwrite(str(target), cv2.cvtColor(image, code)):
+            raise MediaWriteError(f"could not write {target.name} into {self.path}")
+
+    # -- finishing -----------------------------------------------------------------------------
+
+    def close(self) -> Path:
+        """Flush, finish the file and move it into place; returns the destination path."""
+        if self._finished:
+            return self.path
+        try:
+            if self.frame_count == 0:
+                raise MediaWriteError(f"no frames were written to {self.path}; nothing to save")
+            if self._container is not None and self._stream is not None:
+                try:
+                    for packet in self._stream.encode(None):
+                        self._container.mux(packet)
+                    if self._audio is not None:
+                        self._audio.mux_until(self._container, Fraction(self.frame_count) / self.rate)
+                    self._container.close()
+                except av.error.FFmpegError as error:
+                    raise MediaWriteError(f"finishing {self.path} failed: {error}") from None
+                self._container = None
+        except BaseException:
+            self._abort()
+            raise
+        self._finished = True
+        try:
+            self._exits.close()
+        except OSError as error:
+            raise MediaWriteError(f"could not move {self.path.name} into place: {error}") from None
+        log.info("wrote %s: %d frames at %s fps (%s)", self.path, self.frame_count, self.rate, self.codec)
+        return self.path
+
+    def _abort(self) -> None:
+        """Drop everything written so far; the destination is left as it was."""
+        if self._finished:
+            return
+        self._finished = True
+        if self._container is not None:
+            with contextlib.suppress(av.error.FFmpegError, OSError):
+                self._container.close()
+            self._container = None
+        failure = MediaWriteError(f"writing {self.path} was abandoned")
+        self._exits.__exit__(MediaWriteError, failure, None)
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self._abort()
+
+
+def png_frame_name(folder: Path, number: int) -> str:
+    """File name of PNG frame ``number`` in ``folder``: "<folder name>_000042.png"."""
+    return f"{Path(folder).name}_{number:06d}.png"
+
+
+def write_video(path: Path, images: Iterable[np.ndarray], *, rate: Fraction | int | str, **options) -> Path:
+    """Write every array of ``images`` with a ``VideoWriter``; returns the destination."""
+    with VideoWriter(path, rate=rate, **options) as writer:
+        for image in images:
+            writer.write(image)
+    return Path(path)
+
+
+class _AudioCopy:
+    """Audio packets of a source file, copied into the output as the video advances."""
+
+    def __init__(
+        self,
+        source: Path,
+        container: av.container.InputContainer,
+        stream: av.audio.stream.AudioStream,
+        range_s: tuple[Fraction, Fraction] | None,
+    ) -> None:
+        self.source = source
+        self._input_stream = stream
+        self._time_base = Fraction(stream.time_base)
+        self._range = range_s
+        self._offset_pts = 0
+        if range_s is not None:
+            self._offset_pts = round(range_s[0] / self._time_base)
+            container.seek(self._offset_pts, stream=stream, backward=True)
+        self._packets = self._selected(container.demux(stream))
+        self._pending: av.Packet | None = None
+        self._output_stream = None
+
+    @classmethod
+    @contextlib.contextmanager
+    def open(
+        cls, source: Path, range_s: tuple[Fraction, Fraction] | None, suffix: str
+    ) -> Iterator[_AudioCopy]:
+        with open_input(source) as container:
+            if not container.streams.audio:
+                raise UnsupportedOptionError(f"{source} has no audio stream to copy")
+            stream = container.streams.audio[0]
+            accepted = _AUDIO_COPY_OK.get(suffix)
+            if accepted is not None and stream.codec_context.name not in accepted:
+                raise UnsupportedOptionError(
+                    f"audio codec {stream.codec_context.name} of {source} cannot be copied into {suffix}; "
+                    f"{suffix} takes: {', '.join(sorted(accepted))} (or write .mkv, which takes any)"
+                )
+            yield cls(source, container, stream, range_s)
+
+    def add_output_stream(self, output: av.container.OutputContainer) -> None:
+        self._output_stream = output.add_stream_from_template(self._input_stream)
+
+    def _selected(self, packets: Iterator[av.Packet]) -> Iterator[av.Packet]:
+        start_pts = self._offset_pts
+        end_pts = round(self._range[1] / self._time_base) if self._range is not None else None
+        for packet in packets:
+            if packet.size == 0 or packet.pts is None:
+                continue
+            if packet.pts < start_pts:
+                continue
+            if end_pts is not None and packet.pts >= end_pts:
+                return
+            yield packet
+
+    def mux_until(self, output: av.container.OutputContainer, time_s: Fraction | None) -> None:
+        """Mux source packets that start before ``time_s`` of output time (None: all that remain)."""
+        while True:
+            packet = self._pending if self._pending is not None else next(self._packets, None)
+            self._pending = None
+            if packet is None:
+                return
+            out_pts = packet.pts - self._offset_pts
+            if time_s is not None and out_pts * self._time_base >= time_s:
+                self._pending = packet
+                return
+            packet.pts = out_pts
+            if packet.dts is not None:
+                packet.dts = packet.dts - self._offset_pts
+            packet.stream = self._output_stream
+            output.mux(packet)

@@ -1,0 +1,177 @@
+"""Small test clips rendered with PyAV (never the ffmpeg binary), each with its expected answer.
+
+Other tests import it: ``from media_factory import render_clip``. Everything is tiny (64x48 by
+default, a few dozen frames) so a whole test file renders its media in well under a second.
+
+    render_clip(path, rate=Fraction(30000, 1001), frame_count=30)      CFR H.264 mp4
+    render_clip(path, pts=[0, 1, 3, 4, 8], time_base=Fraction(1, 100)) VFR: these exact pts
+    render_clip(path, audio=True) / pixel_format="yuv420p10le" / codec="ffv1", pixel_format="yuva444p"
+    render_clip(path, metadata={"com.android.capture.fps": "240.000000"}, rotation_deg=90)
+    render_audio_only(path), render_zero_frame_clip(path), write_text_file(path)
+    truncated_copy(src, dst), corrupt_copy(src, dst)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+RATES = {
+    "23.976": Fraction(24000, 1001),
+    "29.97": Fraction(30000, 1001),
+    "25": Fraction(25),
+    "240": Fraction(240),
+}
+
+
+def frame_pattern(
+    index: int, width: int = 64, height: int = 48, *, bits: int = 8, alpha: bool = False
+) -> np.ndarray:
+    """A deterministic RGB(A) picture for frame ``index``: a moving bar over a gradient plus texture.
+
+    uint8 for ``bits=8``, otherwise uint16 scaled to the full 16-bit range.
+    """
+    y, x = np.mgrid[0:height, 0:width]
+    top = 65535 if bits > 8 else 255
+    red = x * top // max(width - 1, 1)
+    green = y * top // max(height - 1, 1)
+    blue = ((x * 7 + y * 13 + index * 29) % 64) * (top // 64)
+    bar = (x >= (index * 3) % width) & (x < (index * 3) % width + max(width // 8, 2))
+    red = np.where(bar, top, red)
+    green = np.where(bar, top, green)
+    channels = [red, green, blue]
+    if alpha:
+        channels.append(np.where(y < height // 2, top, top // 3))
+    image = np.stack(channels, axis=2)
+    return image.astype(np.uint16 if bits > 8 else np.uint8)
+
+
+def render_clip(
+    path: Path,
+    *,
+    rate: Fraction = Fraction(25),
+    frame_count: int = 24,
+    size: tuple[int, int] = (64, 48),
+    codec: str = "libx264",
+    pixel_format: str = "yuv420p",
+    pts: Sequence[int] | None = None,
+    time_base: Fraction | None = None,
+    gop_frames: int = 12,
+    b_frames: int = 2,
+    audio: bool = False,
+    metadata: dict[str, str] | None = None,
+    rotation_deg: int | None = None,
+    faststart: bool = False,
+) -> Path:
+    """Render a clip; with ``pts`` the frames get exactly those timestamps in ``time_base`` (VFR).
+
+    Without ``pts``, frame n has pts n in a time base of 1/rate, so its time is n / rate exactly.
+    """
+    path = Path(path)
+    width, height = size
+    components = av.VideoFormat(pixel_format).components
+    bits = 16 if max(c.bits for c in components) > 8 else 8
+    alpha = any(c.is_alpha for c in components)
+    options: dict[str, str] = {}
+    if metadata and path.suffix.lower() in (".mp4", ".mov"):
+        options["movflags"] = "use_metadata_tags"
+    if faststart:
+        options["movflags"] = (options.get("movflags", "") + "+faststart").lstrip("+")
+    stamps = list(pts) if pts is not None else list(range(frame_count))
+    stream_time_base = Fraction(time_base) if time_base is not None else 1 / Fraction(rate)
+    with av.open(str(path), mode="w", options=options) as container:
+        for key, value in (metadata or {}).items():
+            container.metadata[key] = value
+        stream = container.add_stream(codec, rate=rate)
+        stream.width, stream.height = width, height
+        stream.pix_fmt = pixel_format
+        stream.time_base = stream_time_base
+        stream.codec_context.time_base = stream_time_base
+        if codec in ("libx264", "libx265"):
+            stream.options = {"g": str(gop_frames), "bf": str(b_frames), "crf": "20", "preset": "ultrafast"}
+            if codec == "libx265":
+                stream.options["x265-params"] = "log-level=error"
+        if rotation_deg is not None:
+            stream.set_display_rotation(rotation_deg)
+        audio_stream = None
+        if audio:
+            audio_stream = container.add_stream("aac", rate=48000)
+            audio_stream.layout = "mono"
+        for number, stamp in enumerate(stamps):
+            image = frame_pattern(number, width, height, bits=bits, alpha=alpha)
+            fmt = ("rgba64le" if alpha else "rgb48le") if bits > 8 else ("rgba" if alpha else "rgb24")
+            frame = av.VideoFrame.from_ndarray(image, format=fmt)
+            frame.pts = stamp
+            frame.time_base = stream_time_base
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+        if audio_stream is not None:
+            _encode_tone(
+                container,
+                audio_stream,
+                seconds=Fraction(stamps[-1] + 1) * stream_time_base if stamps else Fraction(1),
+            )
+    return path
+
+
+def _encode_tone(container, stream, *, seconds: Fraction) -> None:
+    samples = int(seconds * 48000)
+    t = np.arange(samples) / 48000.0
+    tone = (0.2 * np.sin(2 * np.pi * 440.0 * t)).astype(np.float32)
+    for start in range(0, samples, 1024):
+        chunk = tone[start : start + 1024]
+        frame = av.AudioFrame.from_ndarray(chunk.reshape(1, -1), format="fltp", layout="mono")
+        frame.sample_rate = 48000
+        frame.pts = start
+        for packet in stream.encode(frame):
+            container.mux(packet)
+    for packet in stream.encode(None):
+        container.mux(packet)
+
+
+def render_audio_only(path: Path, seconds: Fraction = Fraction(1)) -> Path:
+    """An AAC file (.m4a) with no video stream."""
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("aac", rate=48000)
+        stream.layout = "mono"
+        _encode_tone(container, stream, seconds=seconds)
+    return Path(path)
+
+
+def render_zero_frame_clip(path: Path) -> Path:
+    """A container with a video stream that holds no frames."""
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height = 64, 48
+        stream.pix_fmt = "yuv420p"
+        container.start_encoding()
+    return Path(path)
+
+
+def write_text_file(path: Path) -> Path:
+    """A file that is not media at all."""
+    Path(path).write_text("this is a shopping list, not a video\n" * 20, encoding="utf-8")
+    return Path(path)
+
+
+def truncated_copy(source: Path, destination: Path, keep_fraction: float = 0.5) -> Path:
+    """The first ``keep_fraction`` of ``source``'s bytes (render the source with ``faststart=True``)."""
+    data = Path(source).read_bytes()
+    Path(destination).write_bytes(data[: int(len(data) * keep_fraction)])
+    return Path(destination)
+
+
+def corrupt_copy(source: Path, destination: Path, *, length: int = 4000, seed: int = 1) -> Path:
+    """``source`` with ``length`` random bytes written over the middle of the file."""
+    data = bytearray(Path(source).read_bytes())
+    middle = len(data) // 2
+    noise = np.random.default_rng(seed).integers(0, 256, length, dtype=np.uint8).tobytes()
+    data[middle : middle + length] = noise[: max(0, min(length, len(data) - middle))]
+    Path(destination).write_bytes(bytes(data))
+    return Path(destination)

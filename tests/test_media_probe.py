@@ -1,0 +1,106 @@
+"""probe(): exact rates, counts, VFR, bit depth, rotation, capture-rate tags, on clips rendered here."""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+
+import pytest
+from media_factory import RATES, render_clip
+
+from engine.media import probe, probe_video
+
+
+@pytest.mark.parametrize("name", ["23.976", "29.97", "25", "240"])
+def test_cfr_rates_and_counts_are_exact(tmp_path, name):
+    rate = RATES[name]
+    clip = render_clip(tmp_path / "cfr.mp4", rate=rate, frame_count=30)
+    video = probe_video(clip)
+    assert video.frame_rate == rate
+    assert video.frame_count == 30
+    assert video.duration_s == Fraction(30) / rate
+    assert not video.is_vfr
+    assert video.min_frame_interval_s == video.max_frame_interval_s == 1 / rate
+    assert video.capture.high_frame_rate_stream is (rate >= 100)
+    assert video.sources["frame_count"] == "packet scan"
+
+
+def test_vfr_clip_reports_intervals(tmp_path):
+    pts = [0, 4, 8, 10, 12, 20, 21, 22, 40]
+    clip = render_clip(tmp_path / "vfr.mp4", pts=pts, time_base=Fraction(1, 100))
+    video = probe_video(clip)
+    assert video.frame_count == len(pts)
+    assert video.is_vfr
+    scale = Fraction(1, 100)
+    assert video.min_frame_interval_s == 1 * scale
+    assert video.max_frame_interval_s == 18 * scale
+    assert video.start_s == 0
+
+
+def test_ten_bit_alpha_and_audio(tmp_path):
+    ten = probe(render_clip(tmp_path / "ten.mp4", pixel_format="yuv420p10le", audio=True))
+    assert ten.video_stream.bit_depth == 10
+    assert ten.video_stream.pixel_format == "yuv420p10le"
+    assert [(a.codec, a.sample_rate, a.channels) for a in ten.audio] == [("aac", 48000, 1)]
+    alpha = probe_video(render_clip(tmp_path / "alpha.mkv", codec="ffv1", pixel_format="yuva444p"))
+    assert alpha.has_alpha and alpha.bit_depth == 8
+
+
+def test_android_capture_rate_and_rotation(tmp_path):
+    clip = render_clip(
+        tmp_path / "phone.mp4",
+        rate=Fraction(30),
+        metadata={"com.android.capture.fps": "240.000000"},
+        rotation_deg=90,
+    )
+    video = probe_video(clip)
+    assert video.capture.capture_fps == 240
+    assert video.sources["capture_fps"] == "container tag com.android.capture.fps"
+    assert video.rotation_deg == 90
+    assert video.sources["rotation_deg"] == "display matrix"
+    assert (video.width, video.height) == (64, 48)
+
+
+def test_ntsc_capture_tag_becomes_exact_fraction(tmp_path):
+    clip = render_clip(tmp_path / "phone.mp4", metadata={"com.android.capture.fps": "119.88"})
+    assert probe_video(clip).capture.capture_fps == Fraction(120000, 1001)
+
+
+def test_apple_playback_intent_is_a_hint_not_a_rate(tmp_path):
+    clip = render_clip(
+        tmp_path / "iphone.mov", metadata={"com.apple.quicktime.full-frame-rate-playback-intent": "0"}
+    )
+    capture = probe_video(clip).capture
+    assert capture.capture_fps is None
+    assert capture.hints == {"com.apple.quicktime.full-frame-rate-playback-intent": "0"}
+
+
+def test_to_dict_is_json_with_fraction_text(tmp_path):
+    clip = render_clip(tmp_path / "c.mp4", rate=RATES["29.97"], frame_count=12)
+    data = json.loads(json.dumps(probe(clip).to_dict()))
+    video = data["video"][0]
+    assert video["frame_rate"] == "30000/1001"
+    assert video["frame_count"] == 12
+    assert video["duration_s"] == "1001/2500"
+    assert data["path"] == str(clip)
+
+
+def test_quick_probe_uses_headers_and_says_so(tmp_path):
+    clip = render_clip(tmp_path / "c.mp4", rate=RATES["23.976"], frame_count=20)
+    video = probe_video(clip, scan_packets=False)
+    assert video.frame_count == 20
+    assert video.frame_rate == RATES["23.976"]
+    assert video.sources["frame_count"] == "container frame count"
+
+
+def test_shared_clips_match_their_documented_counts(shared_data):
+    expected = {
+        "hug-lego-movie.mp4": (166, Fraction(30)),
+        "sam2-juggle.mp4": (247, Fraction(24)),
+        "opencv-vtest.avi": (795, Fraction(10)),
+        "kivy-cityCC0.mpg": (190, Fraction(25)),
+        "gopro-max-heromode.mp4": (315, Fraction(30000, 1001)),
+    }
+    for name, (count, rate) in expected.items():
+        video = probe_video(shared_data / "clips" / name)
+        assert (video.frame_count, video.frame_rate) == (count, rate), name
