@@ -22,4 +22,5 @@ COMMAND_MODULES = [
     "engine.commands.render",
     "engine.commands.gui_cmd",
     "engine.commands.bridge",
+    "engine.commands.doctor",
 ]

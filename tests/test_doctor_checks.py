@@ -1,0 +1,156 @@
+"""``chronoscope doctor`` and its checks, against real models, a real OFX bundle, real files and the
+real command line. The end-to-end run on an installed environment is in test_installer_linux.py."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from engine import doctor
+from engine.cli import main as chronoscope
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BUILT_BUNDLE = REPO_ROOT / "build" / "ofx" / "Chronoscope.ofx.bundle"
+
+
+def _prepared_models() -> Path:
+    from engine.models.convert_rife import SOURCES, current_model_problem
+
+    for candidate in (os.environ.get("CHRONOSCOPE_MODELS_DIR"), REPO_ROOT / "build" / "models"):
+        if candidate and all(
+            not current_model_problem(source, Path(candidate)) for source in SOURCES.values()
+        ):
+            return Path(candidate)
+    pytest.skip("no prepared models (make test prepares build/models)")
+
+
+def _record(tmp_path: Path, items: list[dict], notes: tuple[str, ...] = ()) -> doctor.InstallRecord:
+    path = tmp_path / "install-manifest.json"
+    path.write_text(json.dumps({"format": 1, "items": items, "notes": list(notes)}))
+    record, problem = doctor.read_install_record(path)
+    assert problem == ""
+    return record
+
+
+def test_python_and_versions_pass_here():
+    assert doctor.check_python().status == "pass"
+    versions = doctor.check_versions()
+    assert versions.details["packages"]["chronoscope"]
+    assert versions.details["libzmq"] and versions.details["ffmpeg"]["libavcodec"]
+
+
+def test_missing_gpu_is_reported_not_failed():
+    result = doctor.check_onnxruntime()
+    assert result.status != "fail"
+    gpu_here = Path("/proc/driver/nvidia/version").is_file() or shutil.which("nvidia-smi") is not None
+    assert result.details["gpu"] == gpu_here
+    if not gpu_here:
+        assert result.status == "pass" and "no NVIDIA GPU" in result.summary
+        assert result.details["chosen"] == ["CPUExecutionProvider"]
+
+
+def test_models_verified_then_missing_then_damaged(tmp_path):
+    source = _prepared_models()
+    assert doctor.check_models(source).status == "pass"
+    empty = doctor.check_models(tmp_path / "none")
+    assert empty.status == "fail" and set(empty.details["missing"]) == {"rife-hdv3", "rife-4.2x"}
+    assert "chronoscope models prepare" in empty.fix
+    for path in source.iterdir():
+        if path.name.startswith("rife-hdv3"):
+            shutil.copy2(path, tmp_path / path.name)
+    model = tmp_path / "rife-hdv3.onnx"
+    data = bytearray(model.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    model.write_bytes(bytes(data))
+    damaged = doctor.check_models(tmp_path)
+    assert damaged.status == "fail"
+    assert damaged.details["missing"] == ["rife-4.2x"]
+    assert damaged.details["damaged"][0].startswith("rife-hdv3")
+
+
+def test_no_engine_is_a_warning_with_the_fix():
+    result = doctor.check_engine()
+    assert result.status == "warn"
+    assert "chronoscope engine start" in result.fix
+
+
+def test_ofx_bundle_loads_and_a_broken_one_fails(tmp_path):
+    if not BUILT_BUNDLE.is_dir():
+        pytest.skip("the OFX bundle is not built (make ofx)")
+    loaded = doctor.load_ofx_bundle(BUILT_BUNDLE)
+    assert loaded["plugins"][0]["identifier"] == "org.chronoscope.Retime"
+    assert loaded["plugins"][0]["api"] == "OfxImageEffectPluginAPI"
+    installed = tmp_path / "plugins" / "Chronoscope.ofx.bundle"
+    shutil.copytree(BUILT_BUNDLE, installed)
+    record = _record(tmp_path, [{"kind": "tree", "path": str(installed), "component": "ofx"}])
+    assert doctor.check_ofx(record, environ={}).status == "pass"
+    note = f"OpenFX bundle installed in {installed.parent}, which hosts do not search (OFX_PLUGIN_PATH ...)"
+    needs_path = _record(tmp_path, [{"kind": "tree", "path": str(installed), "component": "ofx"}], (note,))
+    assert doctor.check_ofx(needs_path, environ={}).status == "warn"
+    assert doctor.check_ofx(needs_path, environ={"OFX_PLUGIN_PATH": str(installed.parent)}).status == "pass"
+    damaged = tmp_path / "damaged" / "Chronoscope.ofx.bundle"  # never loaded: a loaded one must not change
+    doctor.ofx_binary(damaged).parent.mkdir(parents=True)
+    doctor.ofx_binary(damaged).write_bytes(b"not a shared object")
+    broken = doctor.check_ofx(
+        _record(tmp_path, [{"kind": "tree", "path": str(damaged), "component": "ofx"}]), environ={}
+    )
+    assert broken.status == "fail" and "does not load" in broken.summary
+
+
+def test_resolve_scripts_missing_or_edited(tmp_path, isolated_places):
+    from engine.commands.bridge import install_config
+
+    scripts = tmp_path / "Utility"
+    scripts.mkdir()
+    script = scripts / "Chronoscope - Detect Speed.py"
+    script.write_text("print('detect')\n")
+    digest = doctor._sha256(script)
+    items = [{"kind": "file", "path": str(script), "component": "resolve", "sha256": digest}]
+    record = _record(tmp_path, items)
+    no_config = doctor.check_resolve(record)
+    assert no_config.status == "fail" and "bridge config" in no_config.summary
+    install_config()
+    assert doctor.check_resolve(record).status == "pass"
+    script.write_text("print('edited')\n")
+    assert doctor.check_resolve(record).status == "warn"
+    script.unlink()
+    missing = doctor.check_resolve(record)
+    assert missing.status == "fail" and missing.fix.startswith("run the installer again")
+    assert doctor.check_resolve(None, "no install manifest").status == "warn"
+
+
+def test_disk_space_is_reported_for_a_folder_not_yet_made(tmp_path):
+    result = doctor.check_disk(tmp_path / "cache" / "not-yet")
+    assert result.status in ("pass", "warn", "fail")
+    assert (
+        result.details["free_bytes"] == shutil.disk_usage(tmp_path).free or result.details["free_bytes"] > 0
+    )
+
+
+def test_command_line_json_and_exit_status(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CHRONOSCOPE_MODELS_DIR", str(tmp_path / "no-models"))
+    status = chronoscope(["doctor", "--json", "--manifest", str(tmp_path / "absent.json")])
+    summary = json.loads(capsys.readouterr().out)
+    names = [check["name"] for check in summary["checks"]]
+    assert names == [
+        "python",
+        "versions",
+        "onnxruntime",
+        "models",
+        "engine",
+        "resolve",
+        "ofx",
+        "install",
+        "disk",
+    ]
+    assert status == 1 and summary["ok"] is False
+    models = next(check for check in summary["checks"] if check["name"] == "models")
+    assert models["status"] == "fail"
+    monkeypatch.setenv("CHRONOSCOPE_MODELS_DIR", str(_prepared_models()))
+    assert chronoscope(["doctor", "--manifest", str(tmp_path / "absent.json")]) == 0
+    text = capsys.readouterr().out
+    assert "PASS  models" in text and "fix: " in text and text.rstrip().endswith("warnings)")
