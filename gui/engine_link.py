@@ -123,9 +123,8 @@ class EngineLink(QObject):
     analysis_ready = pyqtSignal(str, object)  # path, SpeedAnalysis
     analysis_failed = pyqtSignal(str, str, bool)  # path, message, capability unavailable
     job_progress = pyqtSignal(str, int, int, str)  # job id, done, total (0: unknown), message
-    job_finished = pyqtSignal(
-        str, str, object
-    )  # job id, done|failed|cancelled|unavailable, result or message
+    # job id, done|failed|cancelled|unavailable, then a RenderResult (done) or the message
+    job_finished = pyqtSignal(str, str, object)
 
     def __init__(self, *, start_engine: bool = True, connection_file: Path | None = None, parent=None):
         super().__init__(parent)
@@ -411,7 +410,7 @@ class EngineLink(QObject):
         try:
             client.subscribe(job_id)
             client.submit("retime", order.request(), job_id=job_id)
-            result = client.wait_for_job(job_id, on_event=on_event)
+            rendered = results.parse_render_result(client.wait_for_job(job_id, on_event=on_event))
         except CapabilityNotAvailableError as error:
             self.job_finished.emit(job_id, "unavailable", str(error))
         except JobCancelledError:
@@ -420,7 +419,7 @@ class EngineLink(QObject):
             log.warning("render %s failed: %s", job_id, error)
             self.job_finished.emit(job_id, "failed", str(error))
         else:
-            self.job_finished.emit(job_id, "done", result)
+            self.job_finished.emit(job_id, "done", rendered)
         finally:
             with self._jobs_lock:
                 self._jobs.pop(job_id, None)

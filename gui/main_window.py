@@ -15,10 +15,12 @@ from PyQt6.QtCore import Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PyQt6.QtWidgets import (
     QFileDialog,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QMainWindow,
     QPushButton,
+    QScrollArea,
     QSizePolicy,
     QSplitter,
     QTabWidget,
@@ -183,7 +185,17 @@ class MainWindow(QMainWindow):
         self.queue = RenderQueue()
         self.queue.cancel_requested.connect(self.link.cancel_job)
         self.side_tabs = QTabWidget()
-        self.side_tabs.addTab(self.inspector, "Inspector")
+        # scrolls rather than forcing the window taller when the analysis has many evidence lines
+        self.inspector_scroll = QScrollArea()
+        self.inspector_scroll.setWidget(self.inspector)
+        self.inspector_scroll.setWidgetResizable(True)
+        self.inspector_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.inspector_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.inspector_scroll.setMinimumWidth(
+            self.inspector.minimumSizeHint().width()
+            + self.inspector_scroll.verticalScrollBar().sizeHint().width()
+        )
+        self.side_tabs.addTab(self.inspector_scroll, "Inspector")
         self.side_tabs.addTab(self.queue, "Render queue")
 
         self.main_split = QSplitter(Qt.Orientation.Horizontal)
@@ -764,7 +776,7 @@ class MainWindow(QMainWindow):
         elif state == "failed":
             self.show_message(f"Render failed: {outcome}")
         elif state == "done":
-            self.statusBar().showMessage("Render finished", 8000)
+            self.statusBar().showMessage(f"Render finished: {outcome.output}", 8000)
 
     # ------------------------------------------------------------------ drag and drop, closing
 

@@ -18,7 +18,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from gui.results import RenderOrder
+from gui.results import RenderOrder, RenderResult
 
 COLUMNS = ("Output", "State", "Progress", "")
 FINISHED = {"done", "failed", "cancelled", "unavailable"}
@@ -67,7 +67,10 @@ class RenderQueue(QWidget):
         self.table.insertRow(row)
         self._rows[job_id] = row
         name = QLabel(order.output.name)
-        name.setToolTip(f"{order.source} → {order.output}\nspeed {order.speed}, model {order.backend}")
+        name.setToolTip(
+            f"{order.source} → {order.output}\nsource frames {order.in_frame} to {order.out_frame - 1}, "
+            f"speed {order.speed}, model {order.backend}"
+        )
         self.table.setCellWidget(row, 0, name)
         self.table.setCellWidget(row, 1, QLabel("queued"))
         bar = QProgressBar()
@@ -97,13 +100,17 @@ class RenderQueue(QWidget):
             return
         entry = self.entries[job_id]
         entry.state = "running"
-        self._cell(job_id, 1).setText(message or "running")
+        label: QLabel = self._cell(job_id, 1)
+        label.setText(f"frame {min(done, total)} of {total}" if total > 0 else "running")
+        if message:
+            label.setToolTip(message)
         bar: QProgressBar = self._cell(job_id, 2)
         if total > 0:
             bar.setRange(0, total)
             bar.setValue(min(done, total))
 
-    def finish(self, job_id: str, state: str, outcome) -> None:
+    def finish(self, job_id: str, state: str, outcome: RenderResult | str) -> None:
+        """Show a job's end: ``outcome`` is the engine's answer when ``state`` is done, else a message."""
         if job_id not in self.entries:
             return
         entry = self.entries[job_id]
@@ -112,11 +119,18 @@ class RenderQueue(QWidget):
         if bar.maximum() == 0:
             bar.setRange(0, 1)
         if state == "done":
-            from gui.results import output_paths
-
-            entry.outputs = output_paths(outcome if isinstance(outcome, dict) else {}) or [entry.order.output]
+            entry.outputs = [outcome.output] + ([outcome.sidecar] if outcome.sidecar else [])
             bar.setValue(bar.maximum())
+            report = outcome.report
             text = "done"
+            if outcome.frames_written is not None:
+                text = f"done, {outcome.frames_written} frames"
+            if isinstance(report.get("risk_max"), (int, float)):
+                entry.message = (
+                    f"{outcome.output}\nmodel {report.get('model', '?')}, "
+                    f"{report.get('frames_synthesized', '?')} frames generated, "
+                    f"max risk {report['risk_max']:.2f}\nreport: {outcome.sidecar}"
+                )
         else:
             entry.message = str(outcome)
             text = {"cancelled": "cancelled", "unavailable": "not available", "failed": "failed"}.get(

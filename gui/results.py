@@ -112,6 +112,8 @@ def _evidence_line(item: Any) -> str:
     if isinstance(item, dict):
         stage, finding = item.get("stage", ""), item.get("finding", "")
         value = item.get("value")
+        if isinstance(value, float):
+            value = f"{value:.3g}"
         text = f"{stage}: {finding}" if stage else str(finding)
         return f"{text} ({value})" if value not in (None, "") else text
     return str(item)
@@ -180,7 +182,8 @@ def detect_request(
 
 @dataclass(frozen=True)
 class RenderOrder:
-    """One retime to render: the clip, the range in source frames, the target speed and model."""
+    """One retime to render: the clip, the range in source frames (out exclusive), the target speed
+    and the synthesis model. ``rate`` is the clip's frame rate, for showing the range as timecode."""
 
     source: Path
     output: Path
@@ -191,28 +194,56 @@ class RenderOrder:
     rate: Fraction
 
     def request(self) -> dict[str, Any]:
-        """Content of the ``retime`` job request."""
+        """Content of the engine's ``retime`` request (engine.render.capability documents it).
+
+        Paths are absolute (the engine may run elsewhere), the speed is exact text ("1/4"), and
+        ``in_frame``/``out_frame`` are 0-based source frames, out exclusive, as the app's marks.
+        """
+        speed = Fraction(self.speed)
         return {
-            "clip": clip_json(self.source, self.rate, None),
-            "source_range": {
-                "start_frame": self.in_frame,
-                "end_frame": self.out_frame,
-                "rate": str(self.rate),
-            },
-            "speed": str(self.speed),
-            "backend": self.backend,
-            "output": str(self.output),
+            "source": str(Path(self.source).resolve()),
+            "output": str(Path(self.output).resolve()),
+            "speed": f"{speed.numerator}/{speed.denominator}",
+            "model": self.backend,
+            "in_frame": int(self.in_frame),
+            "out_frame": int(self.out_frame),
             "overwrite": False,
         }
 
 
+@dataclass(frozen=True)
+class RenderResult:
+    """What a finished ``retime`` job answered: the media, its sidecar report and the report's digest."""
+
+    output: Path
+    sidecar: Path | None
+    report: dict[str, Any]
+
+    @property
+    def frames_written(self) -> int | None:
+        value = self.report.get("frames_written")
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def parse_render_result(result: Any) -> RenderResult:
+    """Read a ``retime`` result ``{"report", "output", "sidecar"}``; ``EngineRequestError`` names the
+    field it cannot read."""
+    if not isinstance(result, dict):
+        raise EngineRequestError(f"retime answered {result!r}; the app expects an object with output")
+    output = result.get("output")
+    if not isinstance(output, str) or not output:
+        raise EngineRequestError(f"retime answered output = {output!r}, which the app cannot read")
+    sidecar = result.get("sidecar")
+    if sidecar is not None and not isinstance(sidecar, str):
+        raise EngineRequestError(f"retime answered sidecar = {sidecar!r}, which the app cannot read")
+    report = result.get("report")
+    report = {} if report is None else report
+    if not isinstance(report, dict):
+        raise EngineRequestError(f"retime answered report = {report!r}, which the app cannot read")
+    return RenderResult(Path(output), Path(sidecar) if sidecar else None, report)
+
+
 def output_paths(result: dict[str, Any]) -> list[Path]:
-    """The files a finished ``retime`` job names in its result."""
-    paths: list[Path] = []
-    for key in ("output", "outputs", "files", "media"):
-        value = result.get(key)
-        if isinstance(value, str):
-            paths.append(Path(value))
-        elif isinstance(value, list):
-            paths.extend(Path(item) for item in value if isinstance(item, str))
-    return paths
+    """The files a finished ``retime`` job wrote: its media, then its sidecar report."""
+    rendered = parse_render_result(result)
+    return [rendered.output] + ([rendered.sidecar] if rendered.sidecar is not None else [])

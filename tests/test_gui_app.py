@@ -205,21 +205,32 @@ def test_speed_curve_appears(qtbot, window, clip):
 
 
 def test_queue_a_render_and_see_it_finish(qtbot, window, clip, tmp_path):
+    from engine.media import FrameReader
+    from engine.retime import read_sidecar
+
     assert window.open_path(clip)
     window.set_target_speed(Fraction(1, 2))
     window.in_frame, window.out_frame = 20, 26
+    progress = []
+    window.link.job_progress.connect(lambda job, done, total, message: progress.append((done, total)))
     with qtbot.waitSignal(window.link.job_finished, timeout=120_000) as blocker:
         job_id = window.queue_render(tmp_path)
     finished_id, state, outcome = blocker.args
     assert finished_id == job_id
-    entry = window.queue.entries[job_id]
-    if state == "unavailable":
-        assert "retime is not available in this engine build" in outcome
-        assert "Render not available" in window.message_bar.text()
-        assert window.queue._cell(job_id, 1).text() == "not available"
-        pytest.skip("the engine reports retime unavailable (issue 3/6 not installed); the queue says so")
     assert state == "done", outcome
+    entry = window.queue.entries[job_id]
     assert entry.outputs and all(path.exists() for path in entry.outputs)
+    output = entry.outputs[0]
+    assert output.parent == tmp_path and output.suffix == ".mp4"
+    # source frames 20..25 at half speed: 12 frames at the clip's rate, from frame 20
+    with FrameReader(output) as reader:
+        assert [frame.time_s for frame in reader] == [Fraction(n, 30) for n in range(12)]
+    report = read_sidecar(output)
+    assert report.source_range == [20, 26] and report.frames_written == 12
+    assert report.time_map["source_start_frames"] == "20" and report.speed == "1/2"
+    assert progress and progress[-1] == (12, 12)
+    qtbot.waitUntil(lambda: window.queue._cell(job_id, 1).text() == "done, 12 frames", timeout=WAIT_MS)
+    assert window.queue._cell(job_id, 2).value() == window.queue._cell(job_id, 2).maximum() == 12
     cancel, reveal = window.queue._buttons(job_id)
     assert reveal.isEnabled() and not cancel.isEnabled()
 

@@ -15,7 +15,13 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from engine.errors import EngineRequestError  # noqa: E402
 from gui import style  # noqa: E402
 from gui.frames import open_frame_source, preview_size  # noqa: E402
-from gui.results import RenderOrder, detect_request, output_paths, parse_speed_result  # noqa: E402
+from gui.results import (  # noqa: E402
+    RenderOrder,
+    detect_request,
+    output_paths,
+    parse_render_result,
+    parse_speed_result,
+)
 from gui.settings import DEFAULT_SPEED, AppSettings, settings_path  # noqa: E402
 from gui.timeline_strip import SpeedCurvePlot, TimelineItem, TimelineStrip  # noqa: E402
 
@@ -113,13 +119,21 @@ def test_requests_describe_work_in_otio(sample_clip, tmp_path):
     order = RenderOrder(
         sample_clip, tmp_path / "out.mp4", Fraction(1, 4), "flow", 10, 40, Fraction(30000, 1001)
     )
-    content = order.request()
-    assert content["speed"] == "1/4" and content["backend"] == "flow" and content["overwrite"] is False
-    assert content["source_range"] == {"start_frame": 10, "end_frame": 40, "rate": "30000/1001"}
-    assert output_paths({"output": "/a/b.mp4", "files": ["/a/c.mov", 3]}) == [
-        Path("/a/b.mp4"),
-        Path("/a/c.mov"),
-    ]
+    assert order.request() == {
+        "source": str(sample_clip.resolve()),
+        "output": str((tmp_path / "out.mp4").resolve()),
+        "speed": "1/4",
+        "model": "flow",
+        "in_frame": 10,
+        "out_frame": 40,
+        "overwrite": False,
+    }
+    answer = {"report": {"frames_written": 120}, "output": "/a/b.mp4", "sidecar": "/a/b.mp4.chronoscope.json"}
+    assert output_paths(answer) == [Path("/a/b.mp4"), Path("/a/b.mp4.chronoscope.json")]
+    assert parse_render_result(answer).frames_written == 120
+    for bad in ({"files": ["/a/c.mov"]}, {"output": 3}, {"output": "/a/b.mp4", "report": []}, None):
+        with pytest.raises(EngineRequestError, match="retime answered"):
+            parse_render_result(bad)
 
 
 def test_timecode_and_speed_text():

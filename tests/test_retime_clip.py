@@ -18,6 +18,7 @@ from media_factory import frame_pattern, render_clip, write_text_file
 from engine.cli import main
 from engine.errors import (
     ChronoscopeError,
+    FrameOutOfRangeError,
     JobCancelledError,
     MediaNotFoundError,
     ModelNotFoundError,
@@ -260,3 +261,129 @@ def test_cancelled_retime_leaves_nothing(tmp_path):
     with pytest.raises(JobCancelledError):
         retime_clip(clip, tmp_path / "out.mp4", speed=0.5, model="blend", check_cancelled=cancel_at_ten)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]
+
+
+def test_a_source_range_gives_out_minus_in_over_speed_frames_from_in(tmp_path):
+    images = [frame_pattern(i, 64, 48) for i in range(14)]
+    clip = _lossless_clip(tmp_path / "src.mkv", images)
+    out = tmp_path / "range.mkv"
+    report = retime_clip(clip, out, speed="1/2", source_range=(5, 11), model="blend")
+    assert report.frames_written == 12 and report.source_range == [5, 11]
+    # frame 11 exists, so the in-between after frame 10 blends towards it: nothing is held
+    assert (report.frames_exact, report.frames_synthesized, report.frames_held) == (6, 6, 0)
+    assert report.time_map["source_start_frames"] == "5"
+    assert report.time_map["last"]["source_position_frames"] == "21/2"
+    with FrameReader(out) as reader:
+        decoded = list(reader)
+    assert [frame.time_s for frame in decoded] == [Fraction(n, 25) for n in range(12)]
+    for k in range(6):
+        np.testing.assert_array_equal(decoded[2 * k].image, images[5 + k])
+    expected = (images[10].astype(np.float32) + images[11]) / 2
+    assert np.abs(decoded[11].image.astype(np.float32) - expected).max() <= 1.0
+    assert json.loads(sidecar_path(out).read_text())["source_range"] == [5, 11]
+
+
+def test_a_range_at_the_end_holds_the_last_frame_and_open_ends_work(tmp_path):
+    clip = render_clip(tmp_path / "clip.mp4", rate=NTSC_30, frame_count=24)
+    report = retime_clip(clip, tmp_path / "tail.mp4", speed="1/4", source_range=(20, None), model="blend")
+    assert report.frames_written == 16 and report.source_range == [20, 24]
+    assert (report.frames_exact, report.frames_held) == (4, 3)
+    with FrameReader(tmp_path / "tail.mp4") as reader:
+        assert [f.time_s for f in reader] == [Fraction(n * 1001, 30000) for n in range(16)]
+    head = retime_clip(clip, tmp_path / "head.mp4", speed="1/3", source_range=(None, 5), model="nearest")
+    assert head.frames_written == 15 and head.source_range == [0, 5]
+
+
+def test_a_ramp_over_a_range_starts_at_in(tmp_path):
+    clip = render_clip(tmp_path / "clip.mp4", frame_count=30)
+    ramp = parse_ramp([{"frame": 0, "speed": 1}, {"frame": 8, "speed": 0.5}])
+    report = retime_clip(clip, tmp_path / "ramp.mp4", ramp=ramp, source_range=(10, 20), model="blend")
+    assert report.time_map["source_start_frames"] == "10"
+    ranged = RampMap("x", ramp, 10, Fraction(25), Fraction(25), source_start_frames=Fraction(10))
+    # 8 output frames ramp from 1 to 1/2 (6 source frames), the 4 left at 1/2 take 8 more
+    assert report.frames_written == ranged.output_frames == 16
+    positions = [mapped.source_position_frames for mapped in ranged.frames()]
+    assert positions[0] == 10 and positions[-1] < 20
+
+
+def test_audio_of_a_range_is_stretched_to_exactly_that_range(tmp_path):
+    clip = render_clip(tmp_path / "tone.mp4", rate=Fraction(25), frame_count=25, audio=True)
+    out = tmp_path / "part.mp4"
+    report = retime_clip(clip, out, speed=Fraction(1, 2), source_range=(5, 15), model="nearest")
+    assert report.audio == "stretch" and report.frames_written == 20
+    # frames 5..14 are 0.4 s of audio; at half speed that is 0.8 s: 38400 samples at 48 kHz, exactly
+    assert report.audio_samples == 38400 and report.audio_sample_rate == 48000
+    with av.open(str(out)) as container:
+        samples = np.concatenate([f.to_ndarray()[0] for f in container.decode(audio=0)])
+    assert abs(len(samples) - 38400) <= 2048
+
+
+def test_audio_kept_at_speed_one_covers_the_range(tmp_path):
+    clip = render_clip(tmp_path / "tone.mp4", rate=Fraction(25), frame_count=25, audio=True)
+    out = tmp_path / "cut.mp4"
+    report = retime_clip(clip, out, speed=1, source_range=(5, 15), model="nearest", audio="keep")
+    assert report.audio == "keep" and report.frames_written == 10
+    with av.open(str(out)) as container:
+        samples = sum(f.samples for f in container.decode(audio=0))
+    # copied packets: 0.4 s (19200 samples), cut at AAC packet boundaries (1024 samples)
+    assert abs(samples - 19200) <= 2048
+
+
+@pytest.mark.parametrize(
+    ("source_range", "error", "words"),
+    [
+        ((-1, 5), FrameOutOfRangeError, "in frame -1 is outside the clip: it has frames 0 to 11"),
+        ((12, 14), FrameOutOfRangeError, "in frame 12 is outside the clip"),
+        ((0, 13), FrameOutOfRangeError, "out frame 13 is past the end of the clip: it has 12 frames"),
+        ((5, 5), UnsupportedOptionError, "source range 5 to 5 is empty"),
+        ((8, 3), UnsupportedOptionError, "source range 8 to 3 is empty"),
+        ((1.5, 4), UnsupportedOptionError, "in frame 1.5 is not a whole frame number"),
+    ],
+)
+def test_bad_ranges_are_refused_and_leave_nothing(tmp_path, source_range, error, words):
+    clip = render_clip(tmp_path / "clip.mp4", frame_count=12)
+    out = tmp_path / "out.mp4"
+    with pytest.raises(error, match=words):
+        retime_clip(clip, out, speed=0.5, source_range=source_range, model="blend")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]
+
+
+def test_cli_in_and_out(tmp_path, capsys):
+    clip = render_clip(tmp_path / "clip.mp4", frame_count=12)
+    out = tmp_path / "part.mp4"
+    argv = ["retime", str(clip), "--speed", "1/4", "--in", "3", "--out", "7", "--model", "blend"]
+    assert main([*argv, "-o", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["frames_written"] == 16 and summary["source_range"] == [3, 7]
+    with FrameReader(out) as reader:
+        assert reader.frame_count == 16
+    for bad, words in (
+        (["--in", "3", "--out", "3"], "--in 3 --out 3 is an empty range"),
+        (["--in", "-2"], "--in -2 is below 0"),
+        (["--out", "40"], "out frame 40 is past the end of the clip: it has 12 frames"),
+    ):
+        target = tmp_path / "bad.mp4"
+        argv = ["retime", str(clip), "--speed", "0.5", *bad, "--model", "blend", "-o", str(target)]
+        assert main(argv) == 2
+        error = capsys.readouterr().err.strip()
+        assert error.startswith("chronoscope retime: error:") and words in error and "\n" not in error
+        assert not target.exists()
+
+
+@pytest.mark.parametrize(
+    ("fields", "words"),
+    [
+        ({"in_frame": "3"}, "in_frame = '3'; expected int"),
+        ({"out_frame": True}, "out_frame = True; expected int"),
+        ({"in_frame": -1}, "in_frame = -1; frames are numbered from 0"),
+        ({"in_frame": 8, "out_frame": 8}, "in_frame 8 to out_frame 8 is empty"),
+    ],
+)
+def test_the_retime_capability_checks_its_frame_range(tmp_path, fields, words):
+    from engine.render.capability import make_retime_job
+    from engine.server.protocol import Header, Message
+
+    content = {"source": str(tmp_path / "a.mp4"), "output": str(tmp_path / "b.mp4"), "speed": "1/2"}
+    message = Message(Header("m1", "retime", "1.0", "2026-01-01T00:00:00Z", "s1"), {**content, **fields})
+    with pytest.raises(UnsupportedOptionError, match=words):
+        make_retime_job(message)

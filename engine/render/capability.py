@@ -4,9 +4,15 @@
 
     {"segment": <SegmentSpec.to_dict()>}                      one clip of a timeline render
     {"source": "/abs/clip.mp4", "output": "/abs/slow.mov", "speed": "1/4",
-     "model": "flow", "audio": "stretch", "codec": "prores", "overwrite": false}
+     "model": "flow", "audio": "stretch", "codec": "prores", "overwrite": false,
+     "in_frame": 20, "out_frame": 26}
 
-and the result is ``{"report": <RetimeReport summary>, "output": ..., "sidecar": ...}``.
+``source``, ``output`` and ``speed`` are required (speed as "num/den" text, exact, or a number);
+the rest are optional. ``in_frame``/``out_frame`` (whole numbers, 0-based frame indices of the
+source, out exclusive; either may be left out: the clip's start / end) retime only that range
+(``retime_clip``'s ``source_range``); a range outside the clip or an empty one is refused when
+the job runs, with a message naming the clip's frames. The result is
+``{"report": <RetimeReport summary>, "output": ..., "sidecar": ...}``.
 
 ``render_timeline``: ``{"timeline": "/abs/cut.otio", "outdir": "/abs/out", "model": ...,
 "codec": ..., "speedup": false}``; the engine renders the segments itself (in its job thread) and
@@ -79,12 +85,24 @@ def make_retime_job(message):
     audio = _option(content, "audio", str)
     codec = _option(content, "codec", str)
     overwrite = _option(content, "overwrite", bool, False)
+    in_frame = _option(content, "in_frame", int)
+    out_frame = _option(content, "out_frame", int)
+    for key, value in (("in_frame", in_frame), ("out_frame", out_frame)):
+        if value is not None and value < 0:
+            raise UnsupportedOptionError(f"{key} = {value}; frames are numbered from 0")
+    if in_frame is not None and out_frame is not None and out_frame <= in_frame:
+        raise UnsupportedOptionError(
+            f"in_frame {in_frame} to out_frame {out_frame} is empty; "
+            "out_frame (exclusive) must be above in_frame"
+        )
 
     def work_clip(context) -> dict:
+        whole_clip = in_frame is None and out_frame is None
         report = retime_clip(
             source,
             output,
             speed=speed,
+            source_range=None if whole_clip else (in_frame, out_frame),
             model=model,
             audio=audio,
             codec=codec,

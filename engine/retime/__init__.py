@@ -6,6 +6,7 @@ generated in-between frames, exact frame timing and a per-frame risk report.
 
     ramp = parse_ramp([{"frame": 0, "speed": 1}, {"frame": 48, "speed": 0.25}])
     retime_clip("clip.mp4", "ramp.mov", ramp=ramp)
+    retime_clip("clip.mp4", "part.mov", speed="1/2", source_range=(20, 26))   # frames 20..25 -> 12 frames
 
     render_mapped(source, output, time_map(segment), synthesizer=make_synthesizer("flow"),
                   media_start_frames=86400, include_transitions=True)        # the batch render's step
@@ -22,7 +23,7 @@ from engine.retime.audio import (
     atempo_chain,
     stretch_audio,
 )
-from engine.retime.clip import constant_speed_map, resolve_audio_mode, retime_clip
+from engine.retime.clip import check_source_range, constant_speed_map, resolve_audio_mode, retime_clip
 from engine.retime.core import (
     CODEC_BY_SUFFIX,
     FrameMap,
@@ -48,6 +49,7 @@ __all__ = [
     "SpeedKeyframe",
     "SpeedRamp",
     "atempo_chain",
+    "check_source_range",
     "codec_for_output",
     "constant_speed_map",
     "load_ramp",

@@ -7,6 +7,11 @@ filter (PyAV's filter graph; no ffmpeg binary), which changes tempo without chan
 of the exact length, so the chain ends in ``apad`` + ``atrim``: the stretched audio has exactly
 round(source samples / speed) samples. It is encoded as AAC into a temporary .m4a that the video
 writer then copies into the output, interleaved with the video.
+
+Samples are counted from the first decoded sample (sample 0 lines up with video frame 0, as the
+video is retimed by frame index). ``range_s=(start_s, end_s)`` stretches only samples
+round(start_s x rate) to round(end_s x rate) (``atrim``, sample-exact), and the result then has
+exactly round((end - start) / speed) samples, padded with silence where the audio ends early.
 """
 
 from __future__ import annotations
@@ -76,14 +81,30 @@ def _count_samples(source: Path) -> int:
         return sum(frame.samples for frame in container.decode(stream))
 
 
-def stretch_audio(source: Path, destination: Path, *, speed: Fraction) -> StretchedAudio:
+def stretch_audio(
+    source: Path,
+    destination: Path,
+    *,
+    speed: Fraction,
+    range_s: tuple[Fraction, Fraction] | None = None,
+) -> StretchedAudio:
     """Write the first audio stream of ``source`` slowed to ``speed`` (pitch kept) as AAC .m4a.
 
-    Raises ``UnsupportedOptionError`` when ``source`` has no audio, ``CorruptMediaError`` when it
-    cannot be decoded. ``destination`` is written through a temporary name.
+    ``range_s``: only that stretch of the source, in exact seconds (see the module doc).
+    ``input_samples`` of the answer counts the source samples inside the range.
+    Raises ``UnsupportedOptionError`` when ``source`` has no audio or the range is empty,
+    ``CorruptMediaError`` when it cannot be decoded. ``destination`` is written through a temporary
+    name.
     """
     speed = Fraction(speed)
     chain = atempo_chain(speed)
+    if range_s is not None:
+        start_s, end_s = (Fraction(value) for value in range_s)
+        if not 0 <= start_s < end_s:
+            raise UnsupportedOptionError(
+                f"audio range {start_s} s to {end_s} s is empty or starts before 0; "
+                "give (start_s, end_s) with 0 <= start_s < end_s"
+            )
     try:
         input_samples = _count_samples(source)
     except IndexError:
@@ -92,15 +113,34 @@ def stretch_audio(source: Path, destination: Path, *, speed: Fraction) -> Stretc
         ) from None
     except av.error.FFmpegError as error:
         raise CorruptMediaError(f"audio of {source} cannot be decoded: {error}") from None
-    target_samples = round(Fraction(input_samples) / speed)
     written = 0
     try:
         with av.open(str(source)) as container, atomic_path(destination) as temporary:
             stream = container.streams.audio[0]
             rate = stream.rate
+            sample_time_base = Fraction(1, rate)
+            if range_s is None:
+                first_sample, end_sample = 0, input_samples
+                steps = []
+            else:
+                first_sample, end_sample = round(start_s * rate), round(end_s * rate)
+                steps = [
+                    ("atrim", f"start_sample={first_sample}:end_sample={end_sample}"),
+                    ("asetpts", "PTS-STARTPTS"),
+                ]
+                if end_sample > input_samples:
+                    log.warning(
+                        "the audio of %s ends at sample %d, before the end of the range (%d): "
+                        "the rest is silence",
+                        source.name,
+                        input_samples,
+                        end_sample,
+                    )
+            target_samples = round(Fraction(end_sample - first_sample) / speed)
+            input_samples = max(0, min(input_samples, end_sample) - first_sample)
             graph = av.filter.Graph()
-            node = graph.add_abuffer(template=stream)
-            steps = [("atempo", f"{float(factor):.12g}") for factor in chain]
+            node = graph.add_abuffer(template=stream, time_base=sample_time_base)
+            steps += [("atempo", f"{float(factor):.12g}") for factor in chain]
             steps += [
                 ("aformat", "sample_fmts=fltp"),
                 ("apad", f"whole_len={target_samples}"),
@@ -130,7 +170,13 @@ def stretch_audio(source: Path, destination: Path, *, speed: Fraction) -> Stretc
                         for packet in out_stream.encode(frame):
                             output.mux(packet)
 
+                counted = 0
                 for frame in container.decode(stream):
+                    if counted >= end_sample:
+                        break
+                    frame.pts = counted
+                    frame.time_base = sample_time_base
+                    counted += frame.samples
                     graph.push(frame)
                     drain()
                 graph.push(None)

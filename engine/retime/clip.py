@@ -5,6 +5,15 @@ At speed s a clip of N frames becomes ceil(N / s) frames at the same rate (exact
 ``engine.timeline.time_map`` maps a LinearTimeWarp. The last output frames may fall after the
 last source frame (between it and the clip's end): that frame is held there, and the report says
 so. A ramp (``engine.retime.ramp``) maps output frames to positions the same way.
+
+A source range ``(in_frame, out_frame)`` retimes only source frames ``in_frame`` to
+``out_frame - 1`` (out exclusive, as In/Out marks in an editor: 0-based frame indices of the file):
+the map starts at ``in_frame`` and covers ``out_frame - in_frame`` source frames, so the output has
+ceil((out - in) / s) frames (exactly (out - in) / s when 1 / s is whole), output frame n shows source
+position in + n * s, and its time is n / rate. In-betweens after frame out - 1 blend towards frame
+``out_frame`` when the file has it (a handle); only at the end of the file is the last frame held.
+The audio covers the same range: stretched, it is sample-exact (``stretch_audio``'s ``range_s``);
+kept (speed 1), it is copied from in / rate to out / rate, cut at packet boundaries.
 """
 
 from __future__ import annotations
@@ -14,7 +23,7 @@ import math
 from fractions import Fraction
 from pathlib import Path
 
-from engine.errors import OutputExistsError, RetimeSpeedError, UnsupportedOptionError
+from engine.errors import FrameOutOfRangeError, OutputExistsError, RetimeSpeedError, UnsupportedOptionError
 from engine.fsutil import remove_quietly, temporary_sibling
 from engine.interp import Synthesizer
 from engine.media import probe
@@ -27,17 +36,63 @@ from engine.timeline import TimeMap, fraction_text
 log = logging.getLogger(__name__)
 
 
-def constant_speed_map(clip_name: str, source_frames: int, rate: Fraction, speed: Fraction) -> TimeMap:
-    """The time map of a whole clip of ``source_frames`` at ``rate`` played at ``speed``."""
+def check_source_range(
+    source_range: tuple[int | None, int | None] | None, source_frames: int
+) -> tuple[int, int]:
+    """``(in_frame, out_frame)`` checked against a clip of ``source_frames`` (None: the whole clip).
+
+    Frames are 0-based indices of the file, out exclusive; the range must hold at least one frame.
+    An in of None is the clip's first frame, an out of None its end.
+    """
+    if source_range is None:
+        return 0, source_frames
+    if not isinstance(source_range, (tuple, list)) or len(source_range) != 2:
+        raise UnsupportedOptionError(
+            f"source range {source_range!r} is not a pair; give (in_frame, out_frame), out exclusive"
+        )
+    in_frame, out_frame = source_range
+    in_frame = 0 if in_frame is None else in_frame
+    out_frame = source_frames if out_frame is None else out_frame
+    for name, value in (("in frame", in_frame), ("out frame", out_frame)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise UnsupportedOptionError(f"{name} {value!r} is not a whole frame number")
+    if in_frame < 0 or in_frame >= source_frames:
+        raise FrameOutOfRangeError(
+            f"in frame {in_frame} is outside the clip: it has frames 0 to {source_frames - 1}"
+        )
+    if out_frame > source_frames:
+        raise FrameOutOfRangeError(
+            f"out frame {out_frame} is past the end of the clip: it has {source_frames} frames, "
+            f"so out (exclusive) can be at most {source_frames}"
+        )
+    if out_frame <= in_frame:
+        raise UnsupportedOptionError(
+            f"source range {in_frame} to {out_frame} is empty; out (exclusive) must be above in, "
+            f"e.g. {in_frame} to {in_frame + 1} for one frame"
+        )
+    return in_frame, out_frame
+
+
+def constant_speed_map(
+    clip_name: str,
+    source_frames: int,
+    rate: Fraction,
+    speed: Fraction,
+    *,
+    source_range: tuple[int, int] | None = None,
+) -> TimeMap:
+    """The time map of a clip of ``source_frames`` at ``rate`` played at ``speed``: the whole clip,
+    or only ``source_range`` = (in_frame, out_frame), out exclusive (see the module doc)."""
+    in_frame, out_frame = check_source_range(source_range, source_frames)
     return TimeMap(
         clip_name=clip_name,
-        output_frames=math.ceil(Fraction(source_frames) / speed),
+        output_frames=math.ceil(Fraction(out_frame - in_frame) / speed),
         output_rate=rate,
         source_rate=rate,
-        source_start_frames=Fraction(0),
+        source_start_frames=Fraction(in_frame),
         time_scalar=speed,
         freeze_frame=False,
-        source_range_end_frames=Fraction(source_frames),
+        source_range_end_frames=Fraction(out_frame),
         available_start_frames=Fraction(0),
         available_end_frames=Fraction(source_frames),
     )
@@ -94,6 +149,7 @@ def retime_clip(
     *,
     speed: Fraction | float | str | None = None,
     ramp: SpeedRamp | None = None,
+    source_range: tuple[int | None, int | None] | None = None,
     model: str | None = None,
     audio: str | None = None,
     codec: str | None = None,
@@ -106,9 +162,13 @@ def retime_clip(
 ) -> RetimeReport:
     """Retime ``source`` into ``output`` and write the sidecar report beside it; see the module doc.
 
-    Give ``speed`` (0 < speed <= 1; above 1 with ``allow_speedup``) or ``ramp``. ``model`` names the
-    synthesis backend (None: the default model); a ready ``synthesizer`` may be passed instead (it
-    is not closed here). ``audio``: drop, stretch, keep, or None (stretch when the source has audio).
+    Give ``speed`` (0 < speed <= 1; above 1 with ``allow_speedup``) or ``ramp``.
+    ``source_range`` = (in_frame, out_frame), out exclusive, retimes only those source frames
+    (None: the whole clip; an in or out of None: the clip's start or end); a range outside the
+    clip raises ``FrameOutOfRangeError``, an empty one ``UnsupportedOptionError``. ``model`` names
+    the synthesis backend (None: the default model); a ready ``synthesizer`` may be passed instead
+    (it is not closed here). ``audio``: drop, stretch, keep, or None (stretch when the source has
+    audio).
     Errors are ``ChronoscopeError`` subclasses with one clear line each; nothing is left at
     ``output`` on failure.
     """
@@ -143,22 +203,31 @@ def retime_clip(
         audio, source_has_audio=bool(info.audio), codec=codec, constant_speed=constant
     )
     rate = Fraction(video.frame_rate)
+    in_frame, out_frame = check_source_range(source_range, video.frame_count)
+    whole_clip = (in_frame, out_frame) == (0, video.frame_count)
+    range_s = None if whole_clip else (in_frame / rate, out_frame / rate)
     if ramp is not None and not ramp.is_constant:
-        frame_map = RampMap(source.name, ramp, video.frame_count, rate, rate)
+        frame_map = RampMap(
+            source.name, ramp, out_frame - in_frame, rate, rate, source_start_frames=Fraction(in_frame)
+        )
     else:
-        frame_map = constant_speed_map(source.name, video.frame_count, rate, constant)
+        frame_map = constant_speed_map(
+            source.name, video.frame_count, rate, constant, source_range=(in_frame, out_frame)
+        )
     own_synthesizer = synthesizer is None
     active = make_synthesizer(model) if own_synthesizer else synthesizer
     stretched = None
     temporary_audio: Path | None = None
     try:
         audio_from = None
+        audio_range_s = None
         if audio_mode == AUDIO_STRETCH:
             temporary_audio = temporary_sibling(output.with_name(output.stem + ".audio.m4a"))
-            stretched = stretch_audio(source, temporary_audio, speed=constant)
+            stretched = stretch_audio(source, temporary_audio, speed=constant, range_s=range_s)
             audio_from = temporary_audio
         elif audio_mode == AUDIO_KEEP:
             audio_from = source
+            audio_range_s = range_s
         report = render_mapped(
             source,
             output,
@@ -167,6 +236,7 @@ def retime_clip(
             codec=codec,
             quality=quality,
             audio_from=audio_from,
+            audio_range_s=audio_range_s,
             on_progress=on_progress,
             check_cancelled=check_cancelled,
         )
@@ -181,6 +251,7 @@ def retime_clip(
         report.audio_sample_rate = stretched.sample_rate
     report.speed = fraction_text(constant) if constant is not None else None
     report.ramp = ramp.to_json() if ramp is not None else None
+    report.source_range = None if whole_clip else [in_frame, out_frame]
     report.write_sidecar(output)
     log.info(
         "%s -> %s: %d frames (%d exact, %d synthesized, %d held), model %s, max risk %.2f",

@@ -240,6 +240,7 @@ class RampMap:
             "output_frames": self.output_frames,
             "output_rate": fraction_text(self.output_rate),
             "source_rate": fraction_text(self.source_rate),
+            "source_start_frames": fraction_text(self.source_start_frames),
             "source_frames": self.source_frames,
             "ramp": self.ramp.to_json(),
         }

@@ -64,6 +64,7 @@ class RetimeReport:
     audio_sample_rate: int | None = None
     speed: str | None = None
     ramp: list[dict[str, Any]] | None = None
+    source_range: list[int] | None = None
     time_map: dict[str, Any] = field(default_factory=dict)
     risk: list[FrameRisk] = field(default_factory=list)
     notes: list[FrameNote] = field(default_factory=list)
