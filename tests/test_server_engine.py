@@ -86,7 +86,10 @@ def zmq_context():
 
 def _start_engine(zmq_context, **config) -> Engine:
     engine = Engine(
-        EngineConfig(**{"transport": "inproc", "limits": SMALL_LIMITS, **config}), context=zmq_context
+        EngineConfig(
+            **{"transport": "inproc", "limits": SMALL_LIMITS, "capability_modules": (), **config}
+        ),
+        context=zmq_context,
     )
     engine.registry.register(Handler("retime", job=counting_job))
     engine.start()
