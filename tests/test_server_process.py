@@ -58,7 +58,8 @@ def test_start_status_stop_through_the_cli(capsys, stopped_at_end, isolated_plac
     assert status["endpoints"]["request"].startswith(f"ipc://{isolated_places}")
     assert "CPUExecutionProvider" in status["execution_providers"]
     assert status["capabilities"]["missing"] == []
-    assert {"detect_speed", "render_timeline", "retime", "synthesize"} <= set(status["capabilities"]["available"])
+    served = set(status["capabilities"]["available"])
+    assert {"detect_speed", "render_timeline", "retime", "synthesize"} <= served
 
     assert status["exchange_dir"] == str(connection_file_path().parent / "frames")
     assert status["journal_dir"] == str(isolated_places / "cache" / "jobs")
