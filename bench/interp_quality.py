@@ -23,24 +23,31 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import platform
 import shutil
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from engine.errors import ChronoscopeError, MediaNotFoundError  # noqa: E402
-from engine.fsutil import atomic_path, write_text_atomic  # noqa: E402
+from _common import (  # noqa: E402
+    load_triplets,
+    machine_facts,
+    minterpolate_frames,
+    naive_dis,
+    psnr_db,
+    save_side_by_side,
+    ssim,
+)
+
+from engine.errors import ChronoscopeError  # noqa: E402
+from engine.fsutil import write_text_atomic  # noqa: E402
 from engine.interp import available_backends, create_backend  # noqa: E402
 
 log = logging.getLogger("bench.interp_quality")
@@ -74,134 +81,15 @@ class MethodResult:
         }
 
 
-def psnr_db(frame: np.ndarray, truth: np.ndarray) -> float:
-    """PSNR over all RGB values of uint8 frames."""
-    mse = float(np.mean((frame.astype(np.float64) - truth.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10.0 * float(np.log10(255.0**2 / mse))
-
-
-def ssim(frame: np.ndarray, truth: np.ndarray) -> float:
-    """Mean SSIM over RGB channels: Gaussian 11x11 window, sigma 1.5, valid windows only."""
-    c1 = (0.01 * 255.0) ** 2
-    c2 = (0.03 * 255.0) ** 2
-    kernel = cv2.getGaussianKernel(11, 1.5)
-    window = kernel @ kernel.T
-    values = []
-    for channel in range(3):
-        x = frame[..., channel].astype(np.float64)
-        y = truth[..., channel].astype(np.float64)
-
-        def filtered(image: np.ndarray) -> np.ndarray:
-            return cv2.filter2D(image, -1, window, borderType=cv2.BORDER_REFLECT)[5:-5, 5:-5]
-
-        mu_x = filtered(x)
-        mu_y = filtered(y)
-        var_x = filtered(x * x) - mu_x**2
-        var_y = filtered(y * y) - mu_y**2
-        cov = filtered(x * y) - mu_x * mu_y
-        numerator = (2 * mu_x * mu_y + c1) * (2 * cov + c2)
-        denominator = (mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2)
-        values.append(float(np.mean(numerator / denominator)))
-    return float(np.mean(values))
-
-
-def read_rgb(path: Path) -> np.ndarray:
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise MediaNotFoundError(f"cannot read image {path}")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
-
-def load_triplets(
-    root: Path, names: list[str] | None
-) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    gt_root = root / "gt"
-    if not gt_root.is_dir():
-        raise MediaNotFoundError(f"no Middlebury triplets at {root} (expected input/ and gt/ folders)")
-    available = sorted(path.name for path in gt_root.iterdir() if path.is_dir())
-    chosen = names or available
-    unknown = sorted(set(chosen) - set(available))
-    if unknown:
-        raise ChronoscopeError(f"unknown sequences {unknown}; available: {', '.join(available)}")
-    return {
-        name: (
-            read_rgb(root / "input" / name / "frame10.png"),
-            read_rgb(root / "input" / name / "frame11.png"),
-            read_rgb(gt_root / name / "frame10i11.png"),
-        )
-        for name in chosen
-    }
-
-
-def naive_dis(frame0: np.ndarray, frame1: np.ndarray, t: float) -> np.ndarray:
-    """Baseline: DIS both ways, backward warp each frame by its own flow scaled to t, average."""
-    luma0 = cv2.cvtColor(frame0, cv2.COLOR_RGB2GRAY)
-    luma1 = cv2.cvtColor(frame1, cv2.COLOR_RGB2GRAY)
-    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-    flow01 = dis.calc(luma0, luma1, None)
-    flow10 = dis.calc(luma1, luma0, None)
-    height, width = luma0.shape
-    xs = np.arange(width, dtype=np.float32)[None, :].repeat(height, axis=0)
-    ys = np.arange(height, dtype=np.float32)[:, None].repeat(width, axis=1)
-    warped0 = cv2.remap(
-        frame0,
-        xs + t * flow10[..., 0],
-        ys + t * flow10[..., 1],
-        cv2.INTER_LINEAR,
-        borderMode=cv2.BORDER_REPLICATE,
-    )
-    warped1 = cv2.remap(
-        frame1,
-        xs + (1 - t) * flow01[..., 0],
-        ys + (1 - t) * flow01[..., 1],
-        cv2.INTER_LINEAR,
-        borderMode=cv2.BORDER_REPLICATE,
-    )
-    mixed = (1 - t) * warped0.astype(np.float32) + t * warped1.astype(np.float32)
-    return np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
-
-
 def ffmpeg_minterpolate(ffmpeg: str) -> Callable[[np.ndarray, np.ndarray, float], np.ndarray]:
     """Baseline: ffmpeg minterpolate (defaults, mi_mode=mci) on a 1 fps clip doubled to 2 fps."""
 
     def run(frame0: np.ndarray, frame1: np.ndarray, t: float) -> np.ndarray:
         if t != T_MIDDLE:
             raise ChronoscopeError(f"the ffmpeg baseline makes only t = {T_MIDDLE}, not {t}")
-        with tempfile.TemporaryDirectory(prefix="chronoscope-minterpolate-") as folder:
-            work = Path(folder)
-            for index, frame in enumerate((frame0, frame1, frame1)):
-                cv2.imwrite(str(work / f"in{index:03d}.png"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-            command = [
-                ffmpeg,
-                "-v",
-                "error",
-                "-y",
-                "-framerate",
-                "1",
-                "-i",
-                str(work / "in%03d.png"),
-                "-vf",
-                "minterpolate=fps=2:mi_mode=mci",
-                str(work / "out%03d.png"),
-            ]
-            subprocess.run(command, check=True, capture_output=True)
-            return read_rgb(work / "out002.png")
+        return minterpolate_frames(ffmpeg, frame0, frame1, 2)[0]
 
     return run
-
-
-def save_side_by_side(folder: Path, name: str, frames: list[np.ndarray], labels: list[str]) -> Path:
-    tiles = []
-    for frame, label in zip(frames, labels, strict=True):
-        tile = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR).copy()
-        cv2.putText(tile, label, (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (0, 0, 0), 3, cv2.LINE_AA)
-        cv2.putText(tile, label, (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 1, cv2.LINE_AA)
-        tiles.append(tile)
-    destination = folder / f"{name}.png"
-    with atomic_path(destination) as temporary:
-        if not cv2.imwrite(str(temporary), np.concatenate(tiles, axis=1)):
-            raise ChronoscopeError(f"could not write {destination}")
-    return destination
 
 
 def _parsed_args(argv: list[str] | None) -> argparse.Namespace:
@@ -300,11 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         "psnr": "over RGB, uint8 peak 255",
         "ssim": "Gaussian 11x11 sigma 1.5, per RGB channel, averaged; valid windows",
         "seconds": "per frame, best of --repeats, this process, wall clock",
-        "machine": {
-            "platform": platform.platform(),
-            "cpus": cv2.getNumberOfCPUs(),
-            "opencv": cv2.__version__,
-        },
+        "machine": machine_facts(),
         "methods": {name: {**result.summary(), **asdict(result)} for name, result in results.items()},
         "side_by_side": saved,
     }

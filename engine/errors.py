@@ -140,3 +140,16 @@ class RetimeSpeedError(ChronoscopeError, ValueError):
 
 class NothingToDoError(ChronoscopeError, ValueError):
     """A request names no work: a timeline with no clip to detect or render; says what would give it some."""
+
+
+class FrameGridError(ChronoscopeError, ValueError):
+    """A clip's timestamps do not sit on one constant frame grid (true variable frame rate), so
+    missing frames cannot be placed; the message gives the intervals found."""
+
+
+class TrainingDataError(ChronoscopeError, ValueError):
+    """A training dataset has no usable clips, or a clip is too short or small; says what would work."""
+
+
+class TrainingDependencyError(ChronoscopeError, ImportError):
+    """Training needs torch and onnx, which are not installed; names `pip install 'chronoscope[train]'`."""

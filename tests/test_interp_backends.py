@@ -112,12 +112,14 @@ def test_uint16_rgba_round_trip(name):
     assert abs(int(np.median(alpha)) - 128 * 257) <= 257, "background alpha was not carried through"
 
 
-def test_risk_score_summarises_the_worst_pixels():
+def test_risk_score_is_the_mean_of_the_risk_map_and_grows_with_motion():
     frame0 = square_scene((0, 0))
     still = create_backend("blend").synthesize(frame0, frame0.copy(), 0.5)
     assert still.risk_score == 0.0
+    small = create_backend("blend").synthesize(frame0, square_scene((4, 2)), 0.5)
     moved = create_backend("blend").synthesize(frame0, square_scene((16, 8)), 0.5)
-    assert moved.risk_score > 0.5
+    assert moved.risk_score == pytest.approx(float(moved.risk.mean()), abs=1e-6)
+    assert 0.0 < small.risk_score < moved.risk_score < 1.0
 
 
 @pytest.mark.parametrize("name", CLASSICAL)

@@ -76,7 +76,7 @@ def test_4k_pair_runs_at_reduced_flow_scale_with_bounded_memory():
     frame0 = np.ascontiguousarray(canvas[:height, :width])
     frame1 = np.ascontiguousarray(canvas[16 : 16 + height, 24 : 24 + width])
     truth = canvas[8 : 8 + height, 12 : 12 + width]
-    assert flow_scale_for(height, width, FlowSettings()) == pytest.approx(0.347, abs=0.001)
+    assert flow_scale_for(height, width, FlowSettings()) == pytest.approx(0.134, abs=0.001)
     tracemalloc.start()
     try:
         result = create_backend("flow").synthesize(frame0, frame1, 0.5)
@@ -86,10 +86,37 @@ def test_4k_pair_runs_at_reduced_flow_scale_with_bounded_memory():
     assert result.frame.shape == frame0.shape
     assert result.frame.dtype == np.uint8
     assert result.risk.shape == (height, width)
-    assert any("scale 0.347" in note for note in result.notes)
-    # Output frame and risk map alone are 58 MB; everything else is sized by the 1 MP flow scale.
+    assert any("scale 0.134" in note for note in result.notes)
+    # Output frame and risk map alone are 58 MB; everything else is sized by the 0.15 MP flow scale.
     assert peak_bytes < 400e6, f"peak {peak_bytes / 1e6:.0f} MB"
     assert psnr_db(result.frame[64:-64, 64:-64], truth[64:-64, 64:-64]) > 40.0
+
+
+def test_1080p_sixteen_bit_rgba_takes_the_reduced_path_and_keeps_depth_and_alpha():
+    height, width = 1080, 1920
+    canvas = cv2.resize(texture(height // 4 + 8, width // 4 + 8, seed=4), (width + 32, height + 32))
+    canvas16 = canvas.astype(np.uint16) * 257 + 100
+    alpha = np.full((height, width, 1), 40000, np.uint16)
+    frame0 = np.concatenate([canvas16[:height, :width], alpha], axis=2)
+    frame1 = np.concatenate([canvas16[16 : 16 + height, 8 : 8 + width], alpha], axis=2)
+    truth = canvas16[8 : 8 + height, 4 : 4 + width]
+    result = create_backend("flow").synthesize(frame0, frame1, 0.5)
+    assert result.frame.dtype == np.uint16 and result.frame.shape == frame0.shape
+    assert any("scale 0.269" in note for note in result.notes)
+    assert np.all(result.frame[..., 3] == 40000)
+    inner = (slice(64, -64), slice(64, -64))
+    assert psnr_db(result.frame[inner][..., :3], truth[inner]) > 40.0
+    assert np.any(result.frame[..., :3] % 257 != 100 % 257), "16-bit precision was lost"
+    assert result.risk.shape == (height, width) and 0.0 <= result.risk.min() <= result.risk.max() <= 1.0
+
+
+def test_flow_scale_rule_keeps_720p_whole_and_reduces_1080p_and_4k_to_the_same_budget():
+    settings = FlowSettings()
+    assert flow_scale_for(480, 640, settings) == 1.0
+    assert flow_scale_for(720, 1280, settings) == 1.0
+    assert flow_scale_for(1080, 1920, settings) == pytest.approx(0.269, abs=0.001)
+    assert 1080 * 1920 * flow_scale_for(1080, 1920, settings) ** 2 == pytest.approx(150_000, rel=1e-6)
+    assert 2160 * 3840 * flow_scale_for(2160, 3840, settings) ** 2 == pytest.approx(150_000, rel=1e-6)
 
 
 def test_bad_settings_are_refused_with_what_works():

@@ -1,10 +1,30 @@
 """Frame synthesis: two frames and a time t in (0, 1) give a frame and a risk map.
 
 Importing this package registers the backends: ``nearest`` and ``blend`` (baselines), ``flow``
-(classical optical flow, no weights) and, when its module and model load, ``rife``. A ``rife``
-that cannot load is logged at WARNING and the others stay available.
+(classical optical flow, no weights), ``rife``, ``rife-hdv3`` and ``rife-4.2x`` (ONNX models, when
+their module loads) and ``ensemble`` (mean of flow and rife). A RIFE module that cannot load is
+logged at WARNING and the others stay available; a RIFE backend whose model file is not prepared
+raises ``ModelNotFoundError`` when created.
 
-Use ``create_backend(name)`` and wrap it in ``GuardedSynthesizer`` (scene-cut and duplicate guards).
+Use ``create_default_backend()`` (or ``create_backend(name)``) and wrap it in
+``GuardedSynthesizer`` (scene-cut and duplicate guards).
+
+``DEFAULT_MODEL`` is the best backend measured (bench/tsr_quality.py, 2 loaded CPU cores, this
+repository's RIFE ONNX models; PSNR dB / SSIM; details in engine/interp/ensemble.py):
+
+=================================  ==============  ==============  ==============
+set                                ensemble        rife-hdv3       flow
+=================================  ==============  ==============  ==============
+Middlebury "other" (t = 1/2)       35.12 / 0.9531  34.82 / 0.9492  34.67 / 0.9509
+scenes 240 fps, subsampled x2-x8   35.10 / 0.9372  34.73 / 0.9307  34.49 / 0.9361
+real high-speed, subsampled x2-x8  37.36 / 0.9048  37.30 / 0.9044  35.49 / 0.8780
+=================================  ==============  ==============  ==============
+
+It costs flow plus RIFE (about 6.6 s per 640x480 frame on 2 busy CPU cores; RIFE runs on the GPU
+when ONNX Runtime finds one). ``flow`` alone is the fast choice (1.1 s there).
+
+When its model is not prepared, ``create_default_backend`` falls back to ``FALLBACK_MODEL``
+(``flow``, no weights) with a WARNING that says how to prepare the models.
 """
 
 from __future__ import annotations
@@ -12,7 +32,7 @@ from __future__ import annotations
 import importlib
 import logging
 
-from engine.errors import ChronoscopeError
+from engine.errors import ChronoscopeError, ModelNotFoundError, UnsupportedOptionError
 from engine.interp import flow, simple
 from engine.interp.base import (
     SynthesisResult,
@@ -31,13 +51,37 @@ try:
 except (ImportError, OSError, RuntimeError, ChronoscopeError) as error:
     log.warning("synthesis backend 'rife' is not available (%s); using nearest, blend, flow", error)
 
+from engine.interp import ensemble  # noqa: E402  (registered after rife, which it uses)
+
+# The best measured on every set (table in the module docstring; bench/tsr_quality.py).
+DEFAULT_MODEL = "ensemble"
+FALLBACK_MODEL = "flow"
+PREPARE_MODELS_HINT = "run `chronoscope models prepare` (or `make demo`) to convert the RIFE weights"
+
+
+def create_default_backend() -> Synthesizer:
+    """``DEFAULT_MODEL``, or ``FALLBACK_MODEL`` with a WARNING when its models are not prepared."""
+    try:
+        return create_backend(DEFAULT_MODEL)
+    except (ModelNotFoundError, UnsupportedOptionError) as error:
+        reason = str(error)
+        if PREPARE_MODELS_HINT not in reason:
+            reason = f"{reason}; {PREPARE_MODELS_HINT}"
+        log.warning("default model %s is not available, using %s: %s", DEFAULT_MODEL, FALLBACK_MODEL, reason)
+        return create_backend(FALLBACK_MODEL)
+
+
 __all__ = [
+    "DEFAULT_MODEL",
+    "FALLBACK_MODEL",
     "GuardedSynthesizer",
     "SynthesisResult",
     "Synthesizer",
     "available_backends",
     "check_frame_pair",
     "create_backend",
+    "create_default_backend",
+    "ensemble",
     "flow",
     "register_backend",
     "simple",

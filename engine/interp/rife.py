@@ -56,7 +56,14 @@ import cv2
 import numpy as np
 
 from engine.errors import ModelNotFoundError, UnsupportedOptionError
-from engine.interp.base import SynthesisResult, Synthesizer, Time, check_frame_pair, register_backend
+from engine.interp.base import (
+    SynthesisResult,
+    Synthesizer,
+    Time,
+    available_backends,
+    check_frame_pair,
+    register_backend,
+)
 from engine.models.registry import PREPARE_HINT, InstalledModel, locate_model, scan_models
 from engine.models.runtime import ModelSession, create_session
 
@@ -336,3 +343,32 @@ class RifeBestSynthesizer(Synthesizer):
 register_backend(RifeBestSynthesizer)
 register_backend(RifeHDv3Synthesizer)
 register_backend(RifeV4Synthesizer)
+
+# Fine-tuned models (``chronoscope train tsr``) are RIFE networks under a name of their own: each
+# installed model whose manifest names a RIFE architecture, other than the two above, becomes a
+# backend of that name with its architecture's behaviour. Never part of ``rife``'s preference.
+ARCHITECTURE_BACKENDS: dict[str, type[_RifeModelBackend]] = {
+    "rife-ifnet-hdv3": RifeHDv3Synthesizer,
+    "rife-ifnet-v4.2x": RifeV4Synthesizer,
+}
+TUNED_BACKENDS: dict[str, type[_RifeModelBackend]] = {}
+
+
+def register_tuned_models(models_dir: Path | None = None) -> list[str]:
+    """Register every installed fine-tuned RIFE model as a backend of its own name; return the names."""
+    installed, _ = scan_models(models_dir)
+    for model in installed:
+        base = ARCHITECTURE_BACKENDS.get(model.manifest.architecture)
+        taken = model.name in PREFERENCE or model.name == RifeBestSynthesizer.NAME
+        if base is None or taken or (model.name in available_backends() and model.name not in TUNED_BACKENDS):
+            continue
+        backend = type(f"Tuned{base.__name__}", (base,), {
+            "NAME": model.name, "MODEL": model.name,
+            "DESCRIPTION": f"RIFE fine-tuned ({model.manifest.description or model.manifest.architecture})",
+        })
+        TUNED_BACKENDS[model.name] = backend
+        register_backend(backend)
+    return sorted(TUNED_BACKENDS)
+
+
+register_tuned_models()
