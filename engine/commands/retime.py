@@ -10,7 +10,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from engine.errors import UnsupportedOptionError
-from engine.interp import DEFAULT_MODEL, available_backends
+from engine.interp import CPU_CLIP_MODEL, DEFAULT_MODEL, available_backends
 from engine.media import codec_choices
 from engine.retime import AUDIO_MODES, load_ramp, retime_clip, sidecar_path
 
@@ -34,8 +34,9 @@ Audio: stretch (default when the clip has audio: slowed with pitch kept, FFmpeg 
 name and renamed when complete; the report (per-frame risk, fallbacks, timings) goes beside it as
 OUT.chronoscope.json.
 
-Models: {DEFAULT_MODEL} (default; falls back to flow with a warning when the RIFE models are not
-prepared), flow, blend, nearest, rife / rife-hdv3 / rife-4.2x (run `chronoscope models prepare`).
+Models: by default {DEFAULT_MODEL} (best measured) when the models run on a GPU, and {CPU_CLIP_MODEL}
+on the CPU, where {DEFAULT_MODEL} is far too slow for whole clips; also blend, nearest, rife /
+rife-hdv3 / rife-4.2x (run `chronoscope models prepare`; without them the default falls back to flow).
 
 examples:
   chronoscope retime clip.mp4 --speed 0.25 -o clip_slow.mov
@@ -70,7 +71,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--model",
         default=None,
         metavar="M",
-        help=f"synthesis model (default {DEFAULT_MODEL}); one of: {', '.join(available_backends())}",
+        help=(
+            f"synthesis model (default {DEFAULT_MODEL} on a GPU, {CPU_CLIP_MODEL} on the CPU); "
+            f"one of: {', '.join(available_backends())}"
+        ),
     )
     parser.add_argument(
         "--audio",

@@ -25,6 +25,11 @@ when ONNX Runtime finds one). ``flow`` alone is the fast choice (1.1 s there).
 
 When its model is not prepared, ``create_default_backend`` falls back to ``FALLBACK_MODEL``
 (``flow``, no weights) with a WARNING that says how to prepare the models.
+
+Whole clips (retime, render, repair, fill) are thousands of frames: there the default is
+``DEFAULT_MODEL`` only when ONNX Runtime runs the models on a GPU, and ``CPU_CLIP_MODEL`` (``flow``)
+on the CPU, where ``ensemble`` at 1080p makes about 0.03 frames/s against flow's several
+(bench/tsr_speed.py). ``default_clip_model()`` says which, and why, in the log.
 """
 
 from __future__ import annotations
@@ -56,22 +61,42 @@ from engine.interp import ensemble  # noqa: E402  (registered after rife, which 
 # The best measured on every set (table in the module docstring; bench/tsr_quality.py).
 DEFAULT_MODEL = "ensemble"
 FALLBACK_MODEL = "flow"
+CPU_CLIP_MODEL = "flow"
 PREPARE_MODELS_HINT = "run `chronoscope models prepare` (or `make demo`) to convert the RIFE weights"
 
 
-def create_default_backend() -> Synthesizer:
-    """``DEFAULT_MODEL``, or ``FALLBACK_MODEL`` with a WARNING when its models are not prepared."""
+def default_clip_model() -> str:
+    """The default model for whole clips: ``DEFAULT_MODEL`` on a GPU, ``CPU_CLIP_MODEL`` on the CPU."""
+    from engine.models.runtime import GPU_PROVIDERS, choose_providers
+
+    providers, _ = choose_providers()
+    if any(provider in GPU_PROVIDERS for provider in providers):
+        return DEFAULT_MODEL
+    log.info(
+        "no GPU for the models: clips default to %s (%s is too slow on the CPU for whole clips; "
+        "choose it with --model)",
+        CPU_CLIP_MODEL,
+        DEFAULT_MODEL,
+    )
+    return CPU_CLIP_MODEL
+
+
+def create_default_backend(*, for_clips: bool = False) -> Synthesizer:
+    """The default backend (``default_clip_model()`` when ``for_clips``), or ``FALLBACK_MODEL``
+    with a WARNING when its models are not prepared."""
+    name = default_clip_model() if for_clips else DEFAULT_MODEL
     try:
-        return create_backend(DEFAULT_MODEL)
+        return create_backend(name)
     except (ModelNotFoundError, UnsupportedOptionError) as error:
         reason = str(error)
         if PREPARE_MODELS_HINT not in reason:
             reason = f"{reason}; {PREPARE_MODELS_HINT}"
-        log.warning("default model %s is not available, using %s: %s", DEFAULT_MODEL, FALLBACK_MODEL, reason)
+        log.warning("default model %s is not available, using %s: %s", name, FALLBACK_MODEL, reason)
         return create_backend(FALLBACK_MODEL)
 
 
 __all__ = [
+    "CPU_CLIP_MODEL",
     "DEFAULT_MODEL",
     "FALLBACK_MODEL",
     "GuardedSynthesizer",
@@ -80,6 +105,7 @@ __all__ = [
     "available_backends",
     "check_frame_pair",
     "create_backend",
+    "default_clip_model",
     "create_default_backend",
     "ensemble",
     "flow",

@@ -83,7 +83,7 @@ def make_synthesizer(model: str | None) -> GuardedSynthesizer:
     """The guarded synthesizer for ``model`` (None: the default model, falling back to flow with a
     WARNING when its weights are not prepared). A missing model file raises ``ModelNotFoundError``
     saying how to prepare it."""
-    backend = create_default_backend() if model is None else create_backend(model)
+    backend = create_default_backend(for_clips=True) if model is None else create_backend(model)
     return GuardedSynthesizer(backend)
 
 
