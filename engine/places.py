@@ -6,13 +6,17 @@ becomes a subfolder of it.
 
 from __future__ import annotations
 
+import logging
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 from platformdirs import PlatformDirs
 
 APP_NAME = "Chronoscope"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -40,11 +44,18 @@ def places() -> Places:
         )
     dirs = PlatformDirs(APP_NAME, appauthor=False)
     data_dir = Path(dirs.user_data_dir)
+    with warnings.catch_warnings(record=True) as caught:
+        # Without XDG_RUNTIME_DIR (ssh sessions, containers) platformdirs picks /tmp/runtime-UID and
+        # warns on every call; that folder is private to the user, which is all the engine needs.
+        warnings.simplefilter("always")
+        runtime_dir = Path(dirs.user_runtime_dir)
+    for warning in caught:
+        log.debug("runtime folder %s: %s", runtime_dir, warning.message)
     return Places(
         config_dir=Path(dirs.user_config_dir),
         data_dir=data_dir,
         models_dir=data_dir / "models",
         cache_dir=Path(dirs.user_cache_dir),
         log_dir=Path(dirs.user_log_dir),
-        runtime_dir=Path(dirs.user_runtime_dir),
+        runtime_dir=runtime_dir,
     )
