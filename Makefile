@@ -26,9 +26,16 @@ models: $(STAMP)
 
 demo: models
 	@mkdir -p $(DEMO_OUT)
-	$(BIN)/chronoscope probe $(SAMPLE)
 	$(BIN)/chronoscope probe $(SAMPLE) --json --output $(DEMO_OUT)/probe.json
-	@echo "demo result: $(abspath $(DEMO_OUT))/probe.json"
+	$(BIN)/chronoscope detect $(SAMPLE)
+	$(BIN)/chronoscope detect $(SAMPLE) --json --output $(DEMO_OUT)/speed.json --plot $(DEMO_OUT)/speed.png
+	$(BIN)/chronoscope retime $(SAMPLE) --speed 1/4 --overwrite -o $(DEMO_OUT)/hug-lego-quarter-speed.mp4
+	@echo
+	@echo "demo results in $(abspath $(DEMO_OUT)):"
+	@echo "  hug-lego-quarter-speed.mp4                  the sample at 1/4 speed with generated frames"
+	@echo "  hug-lego-quarter-speed.mp4.chronoscope.json  per-frame risk and how each frame was made"
+	@echo "  speed.json, speed.png                       detected speed, segments and curve"
+	@echo "  probe.json                                  what the file holds"
 
 # Tools some tests drive for real: a Lua interpreter for the Resolve Lua scripts, gcc and libzmq
 # headers for the OpenFX bundle. Installed through apt-get where missing; tests skip without them.
