@@ -15,7 +15,7 @@ TEST_MODELS := build/models
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[gui,dev,adapters,train]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[gui,dev,adapters,train,mining]'
 	@touch $(STAMP)
 
 install: $(STAMP)

@@ -1,0 +1,138 @@
+"""``chronoscope mine``: mine genuine slow-motion segments from a video library into a dataset."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from engine.errors import UnsupportedOptionError
+from engine.mining.extract import DEFAULT_CODEC
+from engine.mining.gate import DEFAULT_MAX_FPR
+from engine.mining.pipeline import MineOptions, mine
+from engine.mining.runners import DEFAULT_RETRIES
+from engine.speed.detect import DEFAULT_DENSITY
+
+NAME = "mine"
+HELP = "mine genuine slow-motion segments from folders of video into a manifest (and clips)"
+DESCRIPTION = """\
+Runs the speed stages on every file the sources name (folders recursively, @list.txt files with
+one path per line, globs, files): container metadata, the synthetic-retime check, the learned
+estimate per window, segments, and optionally an audio pitch cue. Every segment gets a row in
+DATASET/manifest.jsonl (and manifest.parquet when pyarrow is installed): source and content
+hash, start and end, playback rate, capture-rate estimate, speed, class, confidence, evidence,
+resolution, audio. Unusable files get a row with the reason and never stop the run.
+
+A segment is accepted when it is genuine high-rate capture with a confidence at or above the
+quality gate, which comes from the false-positive curve measured by bench/speed_eval.py (or
+--min-confidence). The gate and its curve are written to DATASET/README.md, the dataset card;
+DATASET/report.md and its PNG plots say what was found and rejected.
+
+--extract writes each accepted segment as a clip conformed to its capture rate (lossless FFV1
+by default, or --codec), dropping near-duplicates found by perceptual hash. The manifest is the
+checkpoint: run the same command again after an interruption and finished files are skipped.
+--workers N runs N local processes; --ray ADDRESS (or --ray local) runs the stages as Ray tasks.
+
+examples:
+  chronoscope mine ~/footage --out slowmo-dataset
+  chronoscope mine ~/footage @more.txt '/mnt/nas/**/*.mov' --out ds --extract --workers 4
+  chronoscope mine /shared/library --out /shared/ds --ray auto --extract --codec h264
+  chronoscope mine ~/footage --out ds --min-confidence 0.95 --json
+"""
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("sources", nargs="+", metavar="SOURCE", help="folder, file, glob or @list.txt")
+    parser.add_argument("--out", type=Path, required=True, metavar="DATASET", help="the dataset folder")
+    parser.add_argument("--extract", action="store_true", help="write accepted segments as clips")
+    parser.add_argument(
+        "--codec", default=DEFAULT_CODEC, help=f"codec of extracted clips (default {DEFAULT_CODEC})"
+    )
+    parser.add_argument(
+        "--min-confidence",
+        type=float,
+        metavar="X",
+        help="gate threshold in [0, 1] instead of the measured one",
+    )
+    parser.add_argument(
+        "--evaluation",
+        type=Path,
+        metavar="FILE",
+        help="speed_eval JSON to take the gate from (default: search)",
+    )
+    parser.add_argument(
+        "--max-fpr",
+        type=float,
+        default=DEFAULT_MAX_FPR,
+        help=f"false-positive rate the measured gate allows (default {DEFAULT_MAX_FPR})",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1, metavar="N", help="local worker processes (default 1)"
+    )
+    parser.add_argument("--ray", metavar="ADDRESS", help="run on Ray: a cluster address, 'auto', or 'local'")
+    parser.add_argument(
+        "--retries", type=int, default=DEFAULT_RETRIES, help=f"retries per task (default {DEFAULT_RETRIES})"
+    )
+    parser.add_argument("--audio-cue", action="store_true", help="add the audio pitch cue to the evidence")
+    parser.add_argument(
+        "--density",
+        type=float,
+        default=DEFAULT_DENSITY,
+        help=f"share of frames decoded (default {DEFAULT_DENSITY})",
+    )
+    parser.add_argument("--json", action="store_true", help="print the run summary as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.ray is not None and args.workers > 1 and args.ray != "local":
+        raise UnsupportedOptionError(
+            "--workers sets local processes and --ray ADDRESS uses the cluster's CPUs; give one "
+            "(with --ray local, --workers N sizes the local cluster)"
+        )
+    if not 0 < args.density <= 1:
+        raise UnsupportedOptionError(
+            f"--density {args.density} is outside (0, 1]; {DEFAULT_DENSITY} is the default"
+        )
+    options = MineOptions(
+        sources=list(args.sources),
+        out=args.out,
+        extract=args.extract,
+        min_confidence=args.min_confidence,
+        evaluation=args.evaluation,
+        max_fpr=args.max_fpr,
+        workers=args.workers,
+        ray_address=args.ray,
+        codec=args.codec,
+        audio_cue=args.audio_cue,
+        density=args.density,
+        retries=args.retries,
+        progress=not args.json,
+    )
+    summary = mine(options)
+    data = {
+        "out": str(summary.out),
+        "files_seen": summary.files_seen,
+        "files_skipped": summary.files_skipped,
+        "files_mined": summary.files_mined,
+        "files_rejected": summary.files_rejected,
+        "segments": summary.segments,
+        "accepted": summary.accepted,
+        "clips_written": summary.clips_written,
+        "duplicates": summary.duplicates,
+        "wall_s": round(summary.wall_s, 3),
+        "runner": summary.runner,
+        "gate_min_confidence": summary.gate.min_confidence if summary.gate else None,
+        "failures": summary.failures,
+    }
+    if args.json:
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+    else:
+        print(
+            f"{summary.files_mined} files mined, {summary.files_skipped} already done, "
+            f"{summary.files_rejected} unusable; {summary.segments} segments, {summary.accepted} accepted "
+            f"(gate {data['gate_min_confidence']:.2f}); {summary.clips_written} clips, "
+            f"{summary.duplicates} near-duplicates dropped; {summary.wall_s:.1f} s on {summary.runner}"
+        )
+        print(f"manifest: {summary.out / 'manifest.jsonl'}   card: {summary.out / 'README.md'}")
+    return 0 if not summary.failures else 1

@@ -1,0 +1,27 @@
+"""Mining genuine slow motion from video libraries: the paper's data pipeline.
+
+Plain functions (no ZeroMQ, no Qt): ``mine(MineOptions)`` runs the stages of
+``engine.mining.stages`` on every file of the sources, in-process, in a local process pool or as
+Ray tasks (``engine.mining.runners``), writes the manifest (``engine.mining.manifest``) and, on
+request, conformed clips (``engine.mining.extract``). See README.md next to this file.
+"""
+
+from engine.mining.gate import QualityGate, find_gate
+from engine.mining.manifest import read_manifest
+from engine.mining.pipeline import MineOptions, MineSummary, mine
+from engine.mining.sources import content_hash, expand_sources
+from engine.mining.stages import MineSettings, assess_segment, mine_file
+
+__all__ = [
+    "MineOptions",
+    "MineSettings",
+    "MineSummary",
+    "QualityGate",
+    "assess_segment",
+    "content_hash",
+    "expand_sources",
+    "find_gate",
+    "mine",
+    "mine_file",
+    "read_manifest",
+]

@@ -1,0 +1,233 @@
+"""The dataset card (README.md) and the run report (report.md plus PNG plots drawn with OpenCV)."""
+
+from __future__ import annotations
+
+import collections
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import cv2
+import numpy as np
+
+from engine.fsutil import atomic_path, write_text_atomic
+from engine.mining.gate import QualityGate
+from engine.mining.manifest import MANIFEST_NAME, PARQUET_NAME, joined_segments
+from engine.mining.sources import HASH_EDGE_BYTES
+
+if TYPE_CHECKING:
+    from engine.mining.pipeline import MineSummary
+
+CARD_NAME = "README.md"
+REPORT_NAME = "report.md"
+PLOT_CAPTURE = "capture_rates.png"
+PLOT_CLASSES = "classes.png"
+PLOT_REJECTED = "rejected.png"
+CAPTURE_BIN_EDGES_FPS = (0, 48, 72, 108, 156, 216, 300, 420, 600, 840, 1200, 100000)
+PLOT_SIZE_PX = (720, 460)
+
+
+def _bar_chart(labels: Sequence[str], values: Sequence[float], title: str, destination: Path) -> None:
+    """A labelled bar chart on white, written through a temporary name."""
+    width, height = PLOT_SIZE_PX
+    image = np.full((height, width, 3), 255, np.uint8)
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    cv2.putText(image, title, (16, 30), font, 0.65, (20, 20, 20), 1, cv2.LINE_AA)
+    left, right, top, bottom = 56, width - 16, 56, height - 130
+    cv2.line(image, (left, bottom), (right, bottom), (60, 60, 60), 1)
+    cv2.line(image, (left, top), (left, bottom), (60, 60, 60), 1)
+    peak = max([float(v) for v in values] + [1.0])
+    for tick in range(5):
+        value = peak * tick / 4
+        y = int(bottom - (bottom - top) * tick / 4)
+        cv2.line(image, (left - 4, y), (left, y), (60, 60, 60), 1)
+        cv2.putText(image, f"{value:.3g}", (8, y + 4), font, 0.4, (60, 60, 60), 1, cv2.LINE_AA)
+    count = max(len(values), 1)
+    slot = (right - left) / count
+    for index, (label, value) in enumerate(zip(labels, values, strict=True)):
+        x0 = int(left + slot * index + slot * 0.15)
+        x1 = int(left + slot * (index + 1) - slot * 0.15)
+        y = int(bottom - (bottom - top) * float(value) / peak)
+        cv2.rectangle(image, (x0, y), (x1, bottom), (180, 120, 40), -1)
+        cv2.putText(image, f"{value:g}", (x0, max(top - 4, y - 6)), font, 0.45, (20, 20, 20), 1, cv2.LINE_AA)
+        text = label[:22]
+        (text_w, _), _ = cv2.getTextSize(text, font, 0.4, 1)
+        canvas = np.full((20, text_w + 4, 3), 255, np.uint8)
+        cv2.putText(canvas, text, (2, 14), font, 0.4, (20, 20, 20), 1, cv2.LINE_AA)
+        rotated = cv2.rotate(canvas, cv2.ROTATE_90_COUNTERCLOCKWISE)
+        h, w = rotated.shape[:2]
+        cx = (x0 + x1) // 2 - w // 2
+        y0 = bottom + 6
+        h = min(h, height - y0)
+        if cx >= 0 and cx + w <= width:
+            image[y0 : y0 + h, cx : cx + w] = np.minimum(image[y0 : y0 + h, cx : cx + w], rotated[:h])
+    with atomic_path(destination) as temporary:
+        ok, encoded = cv2.imencode(".png", image)
+        temporary.write_bytes(encoded.tobytes())
+
+
+def _capture_bins(rates: Sequence[float]) -> tuple[list[str], list[int]]:
+    edges = CAPTURE_BIN_EDGES_FPS
+    labels = (
+        [f"<{edges[1]}"]
+        + [f"{edges[i]}-{edges[i + 1]}" for i in range(1, len(edges) - 2)]
+        + [f">={edges[-2]}"]
+    )
+    counts = [0] * (len(edges) - 1)
+    for rate in rates:
+        for index in range(len(edges) - 1):
+            if edges[index] <= rate < edges[index + 1]:
+                counts[index] += 1
+                break
+    return labels, counts
+
+
+def _reason_kind(row: dict[str, Any]) -> str:
+    if row["row"] == "file":
+        return f"file: {row.get('status', 'unreadable')}"
+    reason = str(row.get("reason", ""))
+    if reason.startswith("confidence"):
+        return "below the gate"
+    return reason.split(":")[0]
+
+
+def write_report(out: Path, rows: Sequence[dict[str, Any]], summary: MineSummary) -> None:
+    """report.md with counts, timing, rejected files and why; and the three plots."""
+    records = joined_segments(rows)
+    segments = [row for row in records if row["row"] == "segment"]
+    files = [row for row in records if row["row"] == "file"]
+    accepted = [row for row in segments if row["accepted"]]
+    kept = [row for row in accepted if not row.get("duplicate_of")]
+    rates = [float(row["conform_fps"]) for row in accepted if row.get("conform_fps")]
+    labels, counts = _capture_bins(rates)
+    _bar_chart(labels, counts, "accepted segments by capture rate (fps)", out / PLOT_CAPTURE)
+    classes = collections.Counter(row["class"] for row in segments)
+    classes.update(f"file: {row.get('status')}" for row in files)
+    class_names = sorted(classes)
+    _bar_chart(
+        class_names,
+        [classes[name] for name in class_names],
+        "segments per class, and unusable files",
+        out / PLOT_CLASSES,
+    )
+    reasons = collections.Counter(_reason_kind(row) for row in records if not row.get("accepted"))
+    reason_names = sorted(reasons)
+    _bar_chart(
+        reason_names,
+        [reasons[name] for name in reason_names],
+        "rejected segments and files, by reason",
+        out / PLOT_REJECTED,
+    )
+    sources = {row["source"] for row in records}
+    video_s = sum(float(row.get("end_s", 0)) - float(row.get("start_s", 0)) for row in segments)
+    accepted_s = sum(float(row["end_s"]) - float(row["start_s"]) for row in accepted)
+    gate = summary.gate
+    lines = [
+        "# Mining report",
+        "",
+        f"- files in the manifest: {len(sources)} ({summary.files_mined} mined this run, "
+        f"{summary.files_skipped} skipped as already done, {summary.files_seen} named by the sources)",
+        f"- runner: {summary.runner}; this run took {summary.wall_s:.1f} s"
+        + (
+            f" ({summary.files_mined / summary.wall_s * 3600:.0f} files per hour)"
+            if summary.wall_s > 0
+            else ""
+        ),
+        f"- video analysed: {video_s / 3600:.4f} h in {len(segments)} segments",
+        f"- accepted (genuine high-rate capture, confidence >= {gate.min_confidence:.2f}): "
+        f"{len(accepted)} segments, "
+        f"{accepted_s:.1f} s of playback; {len(kept)} after removing near-duplicates",
+        f"- clips written this run: {summary.clips_written}; near-duplicates dropped: {summary.duplicates}",
+        "",
+        f"![capture rates]({PLOT_CAPTURE}) ![classes]({PLOT_CLASSES}) ![rejected]({PLOT_REJECTED})",
+        "",
+        "## Counts per class",
+        "",
+        "| class | count |",
+        "|---|---|",
+        *[f"| {name} | {classes[name]} |" for name in class_names],
+        "",
+        "## Rejected, by reason",
+        "",
+        "| reason | count |",
+        "|---|---|",
+        *[f"| {name} | {reasons[name]} |" for name in reason_names],
+        "",
+        "## Unusable files",
+        "",
+        "| file | status | reason |",
+        "|---|---|---|",
+        *[f"| {row['source']} | {row.get('status')} | {_cell(row.get('reason', ''))} |" for row in files],
+        "",
+    ]
+    if summary.failures:
+        lines += ["## Failures", "", *[f"- {_cell(item)}" for item in summary.failures], ""]
+    write_text_atomic(out / REPORT_NAME, "\n".join(lines))
+
+
+def _cell(text: str) -> str:
+    return str(text).replace("|", "/").replace("\n", " ")[:200]
+
+
+def write_card(out: Path, rows: Sequence[dict[str, Any]], gate: QualityGate) -> None:
+    """The dataset card: what is in it, how it was selected, the gate and its curve."""
+    records = joined_segments(rows)
+    accepted = [row for row in records if row["row"] == "segment" and row["accepted"]]
+    curve_lines = ["| threshold | false-positive rate | recall |", "|---|---|---|"]
+    for point in gate.curve:
+        if math.isclose(point.threshold * 100 % 5, 0, abs_tol=1e-6) or point.threshold == gate.min_confidence:
+            mark = " **(gate)**" if point.threshold == gate.min_confidence else ""
+            curve_lines.append(f"| {point.threshold:.2f}{mark} | {point.fpr:.3f} | {point.recall:.3f} |")
+    if not gate.curve:
+        curve_lines = ["No measured curve was available for this run (see the gate's source above)."]
+    measured = (
+        f"At the gate the evaluation measured a false-positive rate of {gate.measured_fpr:.3f} "
+        f"and a recall of {gate.measured_recall:.3f} "
+        f"({gate.negatives} negative and {gate.positives} genuine cases)."
+        if gate.measured_fpr is not None
+        else "No false-positive rate was measured for this threshold."
+    )
+    text = f"""# Dataset card: genuine slow-motion segments
+
+Mined with `chronoscope mine`. Each accepted segment is footage captured at a high frame rate:
+played slower than it was shot (class `slowmo`, capture rate C > playback rate P), or a
+high-rate stream (P >= 100 fps) stored at its capture rate. Fake slow motion (duplicated,
+blended or interpolated frames), real-time, sped-up and still segments are recorded in the
+manifest and rejected.
+
+## Quality gate
+
+- confidence threshold: **{gate.min_confidence:.2f}**
+- source: {gate.source}
+- target false-positive rate: {gate.max_fpr:.3f}
+- {measured}
+
+The false-positive rate is the share of cases that are not genuine slow motion (real time, sped
+up, fake slow motion) which the detector calls `slowmo` at or above the threshold; recall is the
+share of genuine slow-motion cases it keeps. Measured by `bench/speed_eval.py` on held-out cases.
+
+{chr(10).join(curve_lines)}
+
+## Contents
+
+- accepted segments: {len(accepted)} (near-duplicates are marked `duplicate_of` in the manifest
+  and not extracted)
+- `{MANIFEST_NAME}`: JSON Lines, one row per segment (`row: segment`), per unusable file
+  (`row: file`) and per extracted clip (`row: clip`); `{PARQUET_NAME}` joins them when pyarrow is
+  installed.
+- `clips/`: with `--extract`, each accepted, non-duplicate segment conformed to its capture rate
+  (same frames, rate = capture rate; a 240 fps capture played at 30 becomes a 240 fps file).
+
+## Fields
+
+`source`, `content_hash` (`sha256(size, mtime_ns, first {HASH_EDGE_BYTES // (1 << 20)} MiB, last
+{HASH_EDGE_BYTES // (1 << 20)} MiB)`: fast, changes when a file is replaced or touched),
+`start_s`/`end_s` and `start_frame`/`end_frame`, `playback_fps`, `capture_fps` (estimate),
+`conform_fps`/`conform_rate` (the rate clips are written at: a capture-rate tag or the stream
+rate when known exactly, else the estimate snapped to the nearest standard camera rate),
+`speed` (P / C), `class`, `confidence`, `accepted`, `reason`, `basis`, `detector` (the speed
+detector's own reading), `evidence` (per stage: metadata, synthetic_retime, learned,
+audio_pitch), `width`, `height`, `has_audio`, `dhash` (perceptual hash of 4 frames).
+"""
+    write_text_atomic(out / CARD_NAME, text)

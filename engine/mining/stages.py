@@ -1,0 +1,397 @@
+"""The mining stages as plain functions of a path: what runs in-process, in a pool, or as a Ray task.
+
+Per file (``mine_file``, the unit of work; only the path and options go in, only JSON-able rows
+come out, never frames):
+
+1. ``probe_stage``: container, resolution, frame count, audio, and the metadata speed stage
+   (capture-rate tags such as ``com.android.capture.fps``, a stream rate of 100 fps or more);
+2. ``speed_stage``: ``engine.speed.detect_speed``, which runs the synthetic-retime check and the
+   learned estimate per window on sparse probes and merges them into segments;
+3. ``assess_segment``: per segment, is it genuine high-rate capture, at what capture rate, with
+   what confidence, and does it pass the quality gate (see ``engine.mining.gate``);
+4. ``audio_pitch_stage`` (optional): the audio's pitch per segment relative to the whole file;
+   resampled audio shifts pitch, so a slowed segment with its audio slowed reads lower. Evidence
+   only: it never decides (most slow motion is silent or re-scored);
+5. ``segment_dhash`` for accepted segments: the perceptual hash used to drop near-duplicates.
+
+What "genuine slow motion" means for the dataset: a segment whose frames were captured at a high
+rate. Either it plays slower than it was shot (class ``slowmo``: C > P, e.g. 240 fps played at
+30), or it is a high-rate stream stored at its capture rate (P >= 100 fps) whose frames move as
+little per frame as a high-rate capture does. Fake slow motion (duplicated, blended or
+interpolated frames), real-time, sped-up and still segments are recorded and rejected.
+
+A note on the learned estimate at high playback rates: the network judges motion per frame, so
+on a 240 fps stream it reads about what it reads when the same frames play at 30 fps. For a
+high-rate stream the capture rate therefore comes from the container (C = P), and the learned
+reading is kept as evidence (``pixel_speed_at_30fps``).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import cv2
+import numpy as np
+
+from engine.errors import ChronoscopeError, InsufficientFramesError
+from engine.media import FrameReader, probe
+from engine.speed import SpeedClass, SpeedModel, detect_speed, metadata_stage, read_rate_metadata
+from engine.speed.detect import DetectionResult
+from engine.speed.metadata_stage import MetadataFinding
+from engine.speed.result import SpeedSegment, fraction_to_json
+
+log = logging.getLogger(__name__)
+
+REFERENCE_FPS = Fraction(30)
+STANDARD_CAPTURE_RATES = tuple(
+    Fraction(rate)
+    for rate in (48, 50, 60, 90, 96, 100, 120, 150, 180, 200, 240, 300, 360, 400, 480, 500, 960, 1000)
+)
+SNAP_TOLERANCE_LOG2 = 0.25
+DHASH_FRAMES = 8
+DHASH_SIZE = 8
+DHASH_READ_WIDTH_PX = 160
+AUDIO_SECONDS_MAX = 600
+UNREADABLE = (ChronoscopeError, OSError, av.error.FFmpegError, EOFError)
+
+
+@dataclass
+class MineSettings:
+    """What every task needs to know; plain values so that it pickles for pools and Ray."""
+
+    min_confidence: float
+    density: float = 0.12
+    audio_cue: bool = False
+    model_threads: int = 0
+    dhash: bool = True
+
+
+@functools.lru_cache(maxsize=4)
+def _model(threads: int) -> SpeedModel:
+    """One speed model per process and thread setting (workers use 1 thread each)."""
+    if threads:
+        cv2.setNumThreads(threads)
+    return SpeedModel(threads=threads)
+
+
+def probe_stage(path: Path) -> tuple[dict[str, Any], MetadataFinding]:
+    """Stage 1: the facts about the file, and what its metadata says about speed."""
+    info = probe(path)
+    video = info.video_stream
+    finding = metadata_stage(read_rate_metadata(path))
+    facts = {
+        "container": info.container_format,
+        "codec": video.codec,
+        "width": video.width,
+        "height": video.height,
+        "frame_count": video.frame_count,
+        "playback_rate": fraction_to_json(video.frame_rate),
+        "duration_s": float(video.duration_s),
+        "has_audio": bool(info.audio),
+        "variable_frame_rate": bool(video.is_vfr),
+    }
+    return facts, finding
+
+
+def speed_stage(path: Path, settings: MineSettings) -> DetectionResult:
+    """Stages 2 to 4 of the speed detector: synthetic-retime check, learned windows, segments."""
+    return detect_speed(path, density=settings.density, model=_model(settings.model_threads))
+
+
+def snap_capture_rate(rate: Fraction) -> Fraction:
+    """A measured capture rate as the nearest standard camera rate when within about 19 %."""
+    best = min(STANDARD_CAPTURE_RATES, key=lambda standard: abs(math.log2(standard / rate)))
+    if abs(math.log2(best / rate)) <= SNAP_TOLERANCE_LOG2:
+        return best
+    return Fraction(round(rate))
+
+
+@dataclass
+class Assessment:
+    """The mining reading of one segment."""
+
+    speed_class: str
+    speed: Fraction | None
+    capture_rate: Fraction | None
+    conform_rate: Fraction | None
+    confidence: float
+    accepted: bool
+    reason: str
+    basis: str
+
+
+def assess_segment(
+    segment: SpeedSegment, playback_rate: Fraction, finding: MetadataFinding, min_confidence: float
+) -> Assessment:
+    """Is this segment genuine high-rate capture, at what rate, and does it pass the gate?"""
+    estimate = segment.estimate
+    pixel_class = estimate.speed_class
+    confidence = estimate.confidence
+    if pixel_class is SpeedClass.STILL:
+        return Assessment(
+            "still", None, None, None, confidence, False, "still: too little motion to tell", "pixels"
+        )
+    if pixel_class is SpeedClass.SYNTHETIC_SLOWMO:
+        return Assessment(
+            "synthetic_slowmo",
+            estimate.speed,
+            estimate.capture_rate,
+            None,
+            confidence,
+            False,
+            "fake slow motion: duplicated, blended or interpolated frames",
+            "pixels",
+        )
+    tag = finding.capture_rate_tag
+    if tag is not None and tag > playback_rate and pixel_class is SpeedClass.SLOWMO:
+        capture, basis = tag, "capture-rate tag, pixels agree"
+        confidence = max(confidence, finding.estimate.confidence if finding.estimate else 0.0)
+        speed_class, speed = "slowmo", playback_rate / tag
+    elif finding.high_rate_stream and tag is None:
+        capture, speed = playback_rate, Fraction(1)
+        if pixel_class is SpeedClass.SLOWMO:
+            speed_class, basis = (
+                "realtime",
+                "high-rate stream at its own rate; frames move like a high-rate capture",
+            )
+        else:
+            speed_class, basis = "realtime", "high-rate stream, but its frames move like real time at 30 fps"
+            confidence = finding.estimate.confidence if finding.estimate else 0.0
+            confidence = min(confidence, 1.0 - estimate.confidence)
+    elif pixel_class is SpeedClass.SLOWMO:
+        speed_class, speed, capture, basis = "slowmo", estimate.speed, estimate.capture_rate, "pixels"
+    else:
+        return Assessment(
+            pixel_class.value,
+            estimate.speed,
+            estimate.capture_rate,
+            None,
+            confidence,
+            False,
+            f"{pixel_class.value}: not slow motion",
+            "pixels",
+        )
+    assert capture is not None
+    conform = capture if basis != "pixels" else snap_capture_rate(capture)
+    if confidence < min_confidence:
+        return Assessment(
+            speed_class,
+            speed,
+            capture,
+            conform,
+            confidence,
+            False,
+            f"confidence {confidence:.3f} below the gate {min_confidence:.3f}",
+            basis,
+        )
+    return Assessment(
+        speed_class, speed, capture, conform, confidence, True, "genuine high-rate capture", basis
+    )
+
+
+def dhash_image(image: np.ndarray, size: int = DHASH_SIZE) -> int:
+    """Difference hash: grey, (size+1) x size, one bit per horizontal neighbour pair."""
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
+    small = cv2.resize(grey, (size + 1, size), interpolation=cv2.INTER_AREA).astype(np.int16)
+    bits = (small[:, 1:] > small[:, :-1]).flatten()
+    return int("".join("1" if bit else "0" for bit in bits), 2)
+
+
+def segment_dhash(path: Path, start_frame: int, end_frame: int) -> str:
+    """dHash of ``DHASH_FRAMES`` frames spread over the segment, as hex words joined by '-'."""
+    count = end_frame - start_frame
+    picks = sorted({start_frame + (count * (2 * k + 1)) // (2 * DHASH_FRAMES) for k in range(DHASH_FRAMES)})
+    words = []
+    with FrameReader(path, strict=False) as reader:
+        info = reader.info
+        height = max(2, int(round(info.height * DHASH_READ_WIDTH_PX / info.width / 2)) * 2)
+    with FrameReader(path, size=(DHASH_READ_WIDTH_PX, height), strict=False) as reader:
+        for index in picks:
+            words.append(f"{dhash_image(reader.read_frame(index).image):016x}")
+    return "-".join(words)
+
+
+def dhash_distance(first: str, second: str) -> float:
+    """How far apart two segments look: for each frame hash of one list, the Hamming
+    distance (bits of 64) to the nearest frame hash of the other, averaged; the smaller of the
+    two directions.
+
+    Matching frames to their nearest rather than position to position finds a segment that is
+    a part of another (a slow-motion replay cut from a longer capture, a segment boundary placed
+    differently in two copies of the same footage).
+    """
+    left = [int(word, 16) for word in first.split("-") if word]
+    right = [int(word, 16) for word in second.split("-") if word]
+    if not left or not right:
+        return float(DHASH_SIZE * DHASH_SIZE)
+
+    def one_way(ours: list[int], theirs: list[int]) -> float:
+        return float(np.mean([min(bin(a ^ b).count("1") for b in theirs) for a in ours]))
+
+    return min(one_way(left, right), one_way(right, left))
+
+
+def _audio_mono(path: Path, rate_hz: int = 8000) -> np.ndarray | None:
+    with av.open(str(path)) as container:
+        if not container.streams.audio:
+            return None
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=rate_hz)
+        chunks = []
+        total = 0
+        for frame in container.decode(audio=0):
+            for out in resampler.resample(frame):
+                chunk = out.to_ndarray().reshape(-1)
+                chunks.append(chunk)
+                total += chunk.size
+            if total > AUDIO_SECONDS_MAX * rate_hz:
+                break
+    return np.concatenate(chunks) if chunks else None
+
+
+def _spectral_centroid_hz(samples: np.ndarray, rate_hz: int) -> float | None:
+    if samples.size < rate_hz // 4 or float(np.sqrt(np.mean(samples**2))) < 1e-4:
+        return None
+    spectrum = np.abs(np.fft.rfft(samples * np.hanning(samples.size)))
+    frequencies = np.fft.rfftfreq(samples.size, 1.0 / rate_hz)
+    return float(np.sum(frequencies * spectrum) / max(float(np.sum(spectrum)), 1e-12))
+
+
+def audio_pitch_stage(path: Path, spans_s: list[tuple[Fraction, Fraction]]) -> list[dict[str, Any]] | None:
+    """Per span: spectral centroid and its ratio to the whole file's (below 1: lower, as slowed audio is).
+
+    None when the file has no audio. The ratio is evidence for a speed change, never a decision.
+    """
+    rate_hz = 8000
+    samples = _audio_mono(path, rate_hz)
+    if samples is None:
+        return None
+    overall = _spectral_centroid_hz(samples, rate_hz)
+    results = []
+    for start_s, end_s in spans_s:
+        part = samples[int(start_s * rate_hz) : int(end_s * rate_hz)]
+        centroid = _spectral_centroid_hz(part, rate_hz)
+        ratio = None if centroid is None or not overall else centroid / overall
+        results.append({"centroid_hz": centroid, "ratio_to_file": ratio})
+    return results
+
+
+def _evidence_by_stage(result: DetectionResult, segment: SpeedSegment) -> dict[str, list[dict[str, Any]]]:
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for item in list(result.estimate.evidence) + list(segment.estimate.evidence):
+        entry = item.to_dict()
+        stage = entry.pop("stage")
+        if entry not in grouped.setdefault(stage, []):
+            grouped[stage].append(entry)
+    return grouped
+
+
+def file_row(
+    source: str, digest: str, status: str, reason: str, facts: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The row of a file that gave no segment: corrupt, not a video, too short."""
+    row = {"row": "file", "source": source, "content_hash": digest, "status": status, "reason": reason}
+    row.update(facts or {})
+    return row
+
+
+def mine_file(source: str, digest: str, settings: MineSettings) -> list[dict[str, Any]]:
+    """All stages on one file; its manifest rows (without the run bookkeeping fields).
+
+    Unreadable, corrupt, non-video and too-short files give one ``file`` row with the reason;
+    they never raise. Anything else is a bug and propagates.
+    """
+    path = Path(source)
+    try:
+        facts, finding = probe_stage(path)
+    except UNREADABLE as error:
+        return [file_row(source, digest, _status(error), str(error))]
+    try:
+        result = speed_stage(path, settings)
+    except InsufficientFramesError as error:
+        return [file_row(source, digest, "too_short", str(error), facts)]
+    except UNREADABLE as error:
+        return [file_row(source, digest, _status(error), str(error), facts)]
+    playback_rate = result.estimate.playback_rate
+    times = result.frame_times
+    spans = [(times(segment.start_frame), times(segment.end_frame)) for segment in result.segments]
+    audio = None
+    if settings.audio_cue and facts["has_audio"]:
+        try:
+            audio = audio_pitch_stage(path, spans)
+        except UNREADABLE as error:
+            log.warning("%s: audio pitch cue skipped, the audio cannot be decoded: %s", path, error)
+    rows = []
+    for index, segment in enumerate(result.segments):
+        reading = assess_segment(segment, playback_rate, finding, settings.min_confidence)
+        estimate = segment.estimate
+        evidence = _evidence_by_stage(result, segment)
+        if estimate.speed is not None:
+            evidence.setdefault("learned", []).append(
+                {
+                    "finding": "pixel_speed_at_30fps",
+                    "value": float(estimate.speed * REFERENCE_FPS / playback_rate),
+                    "weight": 0.0,
+                }
+            )
+        if audio is not None:
+            evidence["audio_pitch"] = [
+                {
+                    "finding": "spectral centroid vs whole file",
+                    "value": audio[index]["ratio_to_file"],
+                    "weight": 0.0,
+                }
+            ]
+        start_s, end_s = spans[index]
+        row = {
+            "row": "segment",
+            "source": source,
+            "content_hash": digest,
+            "segment_index": index,
+            "segment_count": len(result.segments),
+            "start_s": float(start_s),
+            "end_s": float(end_s),
+            "start_frame": segment.start_frame,
+            "end_frame": segment.end_frame,
+            "playback_fps": float(playback_rate),
+            "capture_fps": None if reading.capture_rate is None else float(reading.capture_rate),
+            "conform_fps": None if reading.conform_rate is None else float(reading.conform_rate),
+            "conform_rate": fraction_to_json(reading.conform_rate),
+            "speed": None if reading.speed is None else float(reading.speed),
+            "class": reading.speed_class,
+            "confidence": round(reading.confidence, 4),
+            "accepted": reading.accepted,
+            "reason": reading.reason,
+            "basis": reading.basis,
+            "detector": {
+                "class": estimate.speed_class.value,
+                "speed": None if estimate.speed is None else float(estimate.speed),
+                "confidence": round(estimate.confidence, 4),
+                "clip_class": result.estimate.speed_class.value,
+                "decided_by": result.decided_by,
+            },
+            "evidence": evidence,
+            "analysis": result.analysis.to_dict(),
+            "dhash": None,
+        }
+        row.update(facts)
+        if reading.accepted and settings.dhash:
+            row["dhash"] = segment_dhash(path, segment.start_frame, segment.end_frame)
+        rows.append(row)
+    return rows
+
+
+def _status(error: BaseException) -> str:
+    name = type(error).__name__
+    return {
+        "NotVideoError": "not_video",
+        "MediaNotFoundError": "missing",
+        "EmptyMediaError": "empty",
+        "CorruptMediaError": "corrupt",
+    }.get(name, "unreadable")
