@@ -1,0 +1,394 @@
+"""Evaluate speed detection on held-out sources only; write every figure as JSON.
+
+Cases (all re-encoded identically: H.264 crf 23, veryfast, at EVAL_WIDTH_PX wide):
+- originals of the held-out real clips (s = 1), and every 2nd / 4th / 8th frame (s = 2, 4, 8),
+- fake slow motion from them: duplicated, blended, DIS-flow-interpolated at 1/2 and 1/4, and
+  ffmpeg minterpolate (mci) at 1/2 when the ffmpeg command is present,
+- genuine slow motion: procedural 240 fps renders from seeds never used in training, played at
+  30 fps (s = 1/8, 1/4, 1/2; and s = 1 from every 8th frame), and the real high-speed sequences of
+  shared/data/highspeed played at 30 fps,
+- throughput: a 1080p H.264 clip (a held-out clip scaled up with ffmpeg), wall and CPU seconds.
+
+    .venv/bin/python bench/speed_eval.py --output build/speed-eval.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from engine.media import FrameReader  # noqa: E402
+from engine.scenes import random_scene, render_frames, write_video  # noqa: E402
+from engine.scenes.retime import synthetic_slowmo  # noqa: E402
+from engine.speed.detect import detect_speed  # noqa: E402
+from engine.training.speed.data import CRF, EVAL_RENDER_SEEDS, HELD_OUT_CLIPS  # noqa: E402
+
+EVAL_WIDTH_PX = 640
+MAX_SOURCE_FRAMES = 240
+SLOWMO_SOURCE_FRAMES = 60
+EVAL_RENDERS = 6
+RENDER_FRAMES = 256
+CLASSES = ("realtime", "slowmo", "synthetic_slowmo", "sped_up", "still")
+
+
+def read_rgb(path: Path, max_frames: int) -> tuple[list[np.ndarray], Fraction]:
+    frames = []
+    with FrameReader(path, strict=False) as reader:
+        info = reader.info
+        height = int(round(info.height * EVAL_WIDTH_PX / info.width / 2)) * 2
+        rate = info.frame_rate
+    with FrameReader(path, size=(EVAL_WIDTH_PX, height), strict=False) as reader:
+        for frame in reader.frames():
+            frames.append(frame.image)
+            if len(frames) >= max_frames:
+                break
+    return frames, rate
+
+
+def encode(frames: list[np.ndarray], path: Path, fps: Fraction) -> Path:
+    write_video(frames, path, fps, crf=CRF)
+    return path
+
+
+def minterpolate(source: Path, path: Path, factor: int, fps: Fraction) -> Path | None:
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        return None
+    target = fps * factor
+    subprocess.run(
+        [
+            ffmpeg,
+            "-v",
+            "error",
+            "-y",
+            "-i",
+            str(source),
+            "-frames:v",
+            str(SLOWMO_SOURCE_FRAMES * factor),
+            "-vf",
+            f"minterpolate=fps={target.numerator}/{target.denominator}:mi_mode=mci,setpts={factor}*PTS",
+            "-r",
+            f"{fps.numerator}/{fps.denominator}",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-crf",
+            str(CRF),
+            "-pix_fmt",
+            "yuv420p",
+            "-an",
+            str(path),
+        ],
+        check=True,
+    )
+    return path
+
+
+def build_cases(clips_dir: Path, highspeed_dir: Path, work: Path) -> list[dict]:
+    cases = []
+    for name in HELD_OUT_CLIPS:
+        frames, rate = read_rgb(clips_dir / name, MAX_SOURCE_FRAMES)
+        stem = Path(name).stem
+        original = encode(frames, work / f"{stem}-s1.mp4", rate)
+        cases.append(
+            {"source": name, "kind": "original", "path": original, "speed": 1.0, "class": "realtime"}
+        )
+        for k in (2, 4, 8):
+            path = encode(frames[::k], work / f"{stem}-s{k}.mp4", rate)
+            cases.append(
+                {
+                    "source": name,
+                    "kind": f"subsample_{k}",
+                    "path": path,
+                    "speed": float(k),
+                    "class": "sped_up",
+                }
+            )
+        for kind in ("duplicate", "blend", "interpolate"):
+            for factor in (2, 4):
+                slowed = synthetic_slowmo(frames[:SLOWMO_SOURCE_FRAMES], factor, kind)
+                path = encode(slowed, work / f"{stem}-{kind}{factor}.mp4", rate)
+                cases.append(
+                    {
+                        "source": name,
+                        "kind": f"{kind}_{factor}",
+                        "path": path,
+                        "speed": 1 / factor,
+                        "class": "synthetic_slowmo",
+                    }
+                )
+        made = minterpolate(original, work / f"{stem}-minterp2.mp4", 2, rate)
+        if made is not None:
+            cases.append(
+                {
+                    "source": name,
+                    "kind": "minterpolate_2",
+                    "path": made,
+                    "speed": 0.5,
+                    "class": "synthetic_slowmo",
+                }
+            )
+    for seed in EVAL_RENDER_SEEDS[:EVAL_RENDERS]:
+        rng = np.random.default_rng(seed)
+        spec = random_scene(
+            seed,
+            width=256,
+            height=144,
+            capture_fps=240,
+            duration_frames=RENDER_FRAMES,
+            object_count=int(rng.integers(2, 7)),
+            texture_paths=tuple(clips_dir / n for n in HELD_OUT_CLIPS),
+            shutter_angle_deg=float(rng.uniform(45, 360)),
+            flicker_hz=float(rng.choice([0.0, 100.0, 120.0])),
+        )
+        rendered = list(render_frames(spec))
+        for n in (1, 2, 4, 8):
+            path = encode(rendered[::n], work / f"render{seed}-n{n}.mp4", Fraction(30))
+            speed = 30 * n / 240
+            cases.append(
+                {
+                    "source": f"render-{seed}",
+                    "kind": f"render_240fps_every_{n}",
+                    "path": path,
+                    "speed": speed,
+                    "class": "realtime" if n == 8 else "slowmo",
+                }
+            )
+    for folder in sorted(p for p in highspeed_dir.iterdir() if p.is_dir()):
+        capture = float(folder.name.rsplit("-", 1)[-1].removesuffix("fps"))
+        images = []
+        for png in sorted(folder.glob("*.png")):
+            image = cv2.imread(str(png), cv2.IMREAD_UNCHANGED)
+            if image.dtype == np.uint16:
+                image = (image / max(int(image.max()), 1) * 255).astype(np.uint8)
+            if image.ndim == 2:
+                image = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
+            height, width = image.shape[:2]
+            images.append(image[: height - height % 2, : width - width % 2])
+        path = encode(images, work / f"{folder.name}.mp4", Fraction(30))
+        cases.append(
+            {
+                "source": folder.name,
+                "kind": "highspeed_real",
+                "path": path,
+                "speed": 30 / capture,
+                "class": "slowmo",
+            }
+        )
+    return cases
+
+
+def genuine_score(result: dict) -> float:
+    """Higher means more likely genuine slow motion: slowness, discounted by synthetic evidence."""
+    scores = result["scores"]
+    log2_speed = scores["learned_log2_speed"]
+    if log2_speed is None or result["class"] == "still":
+        return -10.0
+    score = -log2_speed * (1.0 - (scores["synthetic_probability"] or 0.0))
+    if result["evidence"]["decided_by"] == "synthetic_retime":
+        score -= 3.0
+    return score
+
+
+def metrics(rows: list[dict]) -> dict:
+    matrix = {truth: {predicted: 0 for predicted in CLASSES} for truth in CLASSES}
+    for row in rows:
+        matrix[row["true_class"]][row["class"]] += 1
+    timed = [
+        r for r in rows if r["true_class"] in ("realtime", "sped_up") and r["kind"] != "render_240fps_every_8"
+    ]
+    timed_real = [r for r in timed if r["speed"] is not None]
+    mape = (
+        float(np.mean([abs(r["speed"] - r["true_speed"]) / r["true_speed"] for r in timed_real]))
+        if timed_real
+        else None
+    )
+    with_speed = [r for r in rows if r["speed"] is not None]
+    log2_errors = [abs(math.log2(r["speed"]) - math.log2(r["true_speed"])) for r in with_speed]
+    raw = [r for r in timed if r["learned_log2_speed"] is not None]
+    raw_mape = [abs(2 ** r["learned_log2_speed"] - r["true_speed"]) / r["true_speed"] for r in raw]
+    sped = [r for r in rows if r["true_class"] == "sped_up"]
+    sped_raw = [
+        r
+        for r in sped
+        if r["learned_log2_speed"] is not None
+        and round(r["learned_log2_speed"]) == round(math.log2(r["true_speed"]))
+    ]
+    sped_right = [
+        r
+        for r in sped
+        if r["speed"] is not None and round(math.log2(r["speed"])) == round(math.log2(r["true_speed"]))
+    ]
+    synthetic = [r for r in rows if r["true_class"] == "synthetic_slowmo"]
+    originals = [r for r in rows if r["kind"] == "original"]
+    positives = [r["score"] for r in rows if r["true_class"] == "slowmo"]
+    negatives = [r for r in rows if r["true_class"] in ("realtime", "synthetic_slowmo")]
+    threshold = float(np.quantile(positives, 0.1)) if positives else None
+    fpr = None
+    fpr_parts = {}
+    if threshold is not None and negatives:
+        fpr = float(np.mean([r["score"] >= threshold for r in negatives]))
+        for group in ("realtime", "synthetic_slowmo"):
+            members = [r for r in negatives if r["true_class"] == group]
+            fpr_parts[group] = float(np.mean([r["score"] >= threshold for r in members])) if members else None
+    genuine = [r for r in rows if r["true_class"] == "slowmo"]
+    return {
+        "cases": len(rows),
+        "confusion_matrix": matrix,
+        "mape_realtime_and_sped_up": mape,
+        "mape_cases": len(timed_real),
+        "log2_error_mean": float(np.mean(log2_errors)) if log2_errors else None,
+        "log2_error_median": float(np.median(log2_errors)) if log2_errors else None,
+        "sped_up_factor_accuracy_pow2": len(sped_right) / len(sped) if sped else None,
+        "learned_raw_mape_realtime_and_sped_up": float(np.mean(raw_mape)) if raw_mape else None,
+        "learned_raw_sped_up_factor_accuracy_pow2": len(sped_raw) / len(sped) if sped else None,
+        "learned_raw_log2_bias_originals": float(
+            np.mean(
+                [
+                    r["learned_log2_speed"]
+                    for r in rows
+                    if r["kind"] == "original" and r["learned_log2_speed"] is not None
+                ]
+            )
+        )
+        if originals
+        else None,
+        "synthetic_flagged_rate": float(np.mean([r["class"] == "synthetic_slowmo" for r in synthetic]))
+        if synthetic
+        else None,
+        "originals_flagged_synthetic_rate": float(
+            np.mean([r["class"] == "synthetic_slowmo" for r in originals])
+        )
+        if originals
+        else None,
+        "genuine_slowmo_recall_by_class": float(np.mean([r["class"] == "slowmo" for r in genuine]))
+        if genuine
+        else None,
+        "genuine_slowmo_threshold_at_90_recall": threshold,
+        "genuine_slowmo_fpr_at_90_recall": fpr,
+        "genuine_slowmo_fpr_at_90_recall_by_group": fpr_parts,
+        "audio": "not used: the detector is visual only, so results with and without audio are identical",
+    }
+
+
+def throughput(clips_dir: Path, work: Path) -> dict:
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        return {"skipped": "ffmpeg command not found; needed to make the 1080p clip"}
+    source = clips_dir / HELD_OUT_CLIPS[0]
+    path = work / "throughput-1080p.mp4"
+    subprocess.run(
+        [
+            ffmpeg,
+            "-v",
+            "error",
+            "-y",
+            "-stream_loop",
+            "9",
+            "-i",
+            str(source),
+            "-vf",
+            "scale=1920:1080",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-crf",
+            "20",
+            "-g",
+            "60",
+            "-an",
+            str(path),
+        ],
+        check=True,
+    )
+    detect_speed(path, density=0.01)
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = detect_speed(path)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    seconds = result.analysis.frame_count / float(result.estimate.playback_rate)
+    return {
+        "clip": "held-out sam2-juggle looped x10, scaled to 1920x1080, H.264 GOP 60",
+        "video_seconds": seconds,
+        "wall_seconds": wall,
+        "cpu_seconds": cpu,
+        "realtime_factor_wall": seconds / wall,
+        "realtime_factor_cpu": seconds / cpu,
+        "frames_decoded": result.analysis.frames_decoded,
+        "frame_count": result.analysis.frame_count,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
+    parser.add_argument("--output", type=Path, default=REPO / "build" / "speed-eval.json")
+    parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument(
+        "--throughput-only", action="store_true", help="measure throughput and merge it into --output"
+    )
+    args = parser.parse_args()
+    if args.throughput_only:
+        report = json.loads(args.output.read_text()) if args.output.exists() else {}
+        with tempfile.TemporaryDirectory(prefix="speed-eval-") as folder:
+            report["throughput_1080p"] = throughput(args.data / "clips", Path(folder))
+        args.output.write_text(json.dumps(report, indent=2) + "\n")
+        print(json.dumps(report["throughput_1080p"], indent=2))
+        return 0
+    with tempfile.TemporaryDirectory(prefix="speed-eval-") as folder:
+        work = Path(folder)
+        cases = build_cases(args.data / "clips", args.data / "highspeed", work)
+        rows = []
+        for case in cases:
+            started = time.perf_counter()
+            result = detect_speed(case["path"]).to_json()
+            rows.append(
+                {
+                    "source": case["source"],
+                    "kind": case["kind"],
+                    "true_speed": case["speed"],
+                    "true_class": case["class"],
+                    "speed": result["speed"],
+                    "class": result["class"],
+                    "confidence": result["confidence"],
+                    "decided_by": result["evidence"]["decided_by"],
+                    "learned_log2_speed": result["scores"]["learned_log2_speed"],
+                    "synthetic_probability": result["scores"]["synthetic_probability"],
+                    "score": genuine_score(result),
+                    "seconds": time.perf_counter() - started,
+                }
+            )
+            print(
+                f"{case['kind']:<24} {case['source']:<28} true {case['speed']:.4g} -> "
+                f"{result['speed']} {result['class']}",
+                flush=True,
+            )
+        report = {"metrics": metrics(rows), "rows": rows}
+        if not args.skip_throughput:
+            report["throughput_1080p"] = throughput(args.data / "clips", work)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report["metrics"], indent=2))
+    print(json.dumps(report.get("throughput_1080p"), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,180 @@
+"""``chronoscope detect``: how fast a clip plays relative to real time, per segment."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from engine.errors import MediaWriteError, UnsupportedOptionError
+from engine.fsutil import atomic_path, write_text_atomic
+from engine.speed.detect import DEFAULT_DENSITY, DetectionResult, detect_speed
+
+NAME = "detect"
+HELP = "detect playback speed: real time, genuine or fake slow motion, sped up, or too still to tell"
+DESCRIPTION = """\
+Runs the speed stages cheapest first: container metadata (capture-rate tags, high-rate streams),
+the synthetic-retime check (duplicated, blended or interpolated frames), then the learned
+estimator on short low-resolution windows spread over the clip. Speed s = playback rate /
+capture rate: 1 is real time, 0.125 is 8x slow motion (240 fps played at 30), 4 is 4x sped up.
+
+The table lists the clip's answer, its segments (where the speed changes: ramps, replays) and
+the evidence. --json prints the full result (times in seconds); --output FILE writes it to FILE.
+--plot FILE.png draws the speed curve. --density sets the share of frames decoded (default
+0.08; 1 analyses every frame, slower but finer segments).
+
+examples:
+  chronoscope detect clip.mp4
+  chronoscope detect clip.mp4 --json
+  chronoscope detect clip.mp4 --json --output out/clip.speed.json --plot out/clip.speed.png
+  chronoscope detect --density 1 replay.mov
+"""
+
+PLOT_SIZE_PX = (900, 320)
+PLOT_LOG2_RANGE = (-5.0, 4.0)
+CLASS_COLOURS_BGR = {
+    "realtime": (90, 160, 60),
+    "slowmo": (200, 120, 30),
+    "synthetic_slowmo": (40, 60, 220),
+    "sped_up": (30, 170, 230),
+    "still": (150, 150, 150),
+}
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("clip", type=Path, metavar="CLIP", help="the clip to analyse")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--output", type=Path, metavar="FILE", help="write the JSON to FILE (needs --json)")
+    parser.add_argument("--plot", type=Path, metavar="FILE.png", help="draw the speed curve into a PNG")
+    parser.add_argument(
+        "--density",
+        type=float,
+        default=DEFAULT_DENSITY,
+        help=f"share of frames decoded, in (0, 1] (default {DEFAULT_DENSITY})",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.output is not None and not args.json:
+        raise UnsupportedOptionError("--output writes JSON; add --json")
+    if args.plot is not None and args.plot.suffix.lower() != ".png":
+        raise UnsupportedOptionError(f"--plot {args.plot}: the plot is a PNG; name it FILE.png")
+    if not 0 < args.density <= 1:
+        raise UnsupportedOptionError(f"--density {args.density} is outside (0, 1]; 0.08 is the default")
+    result = detect_speed(args.clip, density=args.density)
+    data = result.to_json()
+    data["clip"] = str(args.clip)
+    if args.plot is not None:
+        write_plot(result, args.plot)
+    if args.json:
+        text = json.dumps(data, indent=2) + "\n"
+        if args.output is not None:
+            write_text_atomic(args.output, text)
+        else:
+            sys.stdout.write(text)
+        return 0
+    sys.stdout.write(format_table(data))
+    return 0
+
+
+def _speed_text(speed: float | None) -> str:
+    if speed is None:
+        return "-"
+    if speed < 1:
+        return f"{speed:.3g} ({1 / speed:.3g}x slow)"
+    return f"{speed:.3g}"
+
+
+def format_table(data: dict[str, Any]) -> str:
+    """The human-readable answer: the clip, its segments, the evidence."""
+    capture = data["capture_fps"]
+    lines = [
+        f"clip        {data['clip']}",
+        f"class       {data['class']}  (confidence {data['confidence']:.2f})",
+        f"speed       {_speed_text(data['speed'])}",
+        f"playback    {data['playback_fps']:.3f} fps",
+        f"capture     {'-' if capture is None else f'{capture:.1f} fps'}",
+        f"decided by  {data['evidence']['decided_by']}",
+        "",
+        f"{'start s':>9} {'end s':>9}  {'speed':<18} {'class':<17} confidence",
+    ]
+    for segment in data["segments"]:
+        lines.append(
+            f"{segment['start']:>9.3f} {segment['end']:>9.3f}  {_speed_text(segment['speed']):<18} "
+            f"{segment['class']:<17} {segment['confidence']:.2f}"
+        )
+    analysis = data["analysis"]
+    lines.append("")
+    lines.append(
+        f"analysed    {analysis['frames_decoded']} of {analysis['frame_count']} frames in "
+        f"{analysis['probes_analysed']} probes{'' if analysis['complete'] else ' (incomplete)'}"
+    )
+    lines.extend(f"note        {note}" for note in analysis["notes"])
+    lines.append("evidence")
+    for item in data["evidence"]["items"]:
+        value = item["value"]
+        shown = f"{value:.4g}" if isinstance(value, float) else str(value)
+        lines.append(f"  [{item['stage']}] {item['finding']}: {shown} (weight {item['weight']:.2f})")
+    return "\n".join(lines) + "\n"
+
+
+def render_plot(result: DetectionResult) -> np.ndarray:
+    """The speed curve as a BGR image: log2 speed over time, one bar per probe, coloured by class."""
+    width, height = PLOT_SIZE_PX
+    left, right, top, bottom = 60, 20, 20, 40
+    image = np.full((height, width, 3), 255, np.uint8)
+    low, high = PLOT_LOG2_RANGE
+    end_s = max(float(result.frame_times(result.analysis.frame_count)), 1e-6)
+
+    def x_of(seconds: float) -> int:
+        return int(left + (width - left - right) * seconds / end_s)
+
+    def y_of(log2_speed: float) -> int:
+        clamped = min(max(log2_speed, low), high)
+        return int(top + (height - top - bottom) * (high - clamped) / (high - low))
+
+    for level in range(int(low), int(high) + 1):
+        y = y_of(level)
+        cv2.line(image, (left, y), (width - right, y), (225, 225, 225) if level else (120, 120, 120), 1)
+        label = f"{2.0**level:g}"
+        cv2.putText(image, label, (4, y + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (60, 60, 60), 1, cv2.LINE_AA)
+    for window in result.curve:
+        estimate = window.estimate
+        colour = CLASS_COLOURS_BGR[estimate.speed_class.value]
+        x0 = x_of(float(result.frame_times(window.start_frame)))
+        x1 = max(x_of(float(result.frame_times(window.end_frame))), x0 + 2)
+        if estimate.speed is None:
+            cv2.rectangle(image, (x0, top), (x1, height - bottom), colour, -1)
+            continue
+        level = math.log2(estimate.speed)
+        spread = estimate.speed_log2_sigma
+        cv2.rectangle(image, (x0, y_of(level + spread)), (x1, y_of(level - spread)), colour, 1)
+        cv2.line(image, (x0, y_of(level)), (x1, y_of(level)), colour, 2)
+    for segment in result.segments:
+        x = x_of(float(result.frame_times(segment.start_frame)))
+        cv2.line(image, (x, top), (x, height - bottom), (0, 0, 0), 1)
+    cv2.putText(
+        image,
+        f"speed over time (0 to {end_s:.1f} s); log scale",
+        (left, height - 12),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        0.45,
+        (40, 40, 40),
+        1,
+        cv2.LINE_AA,
+    )
+    return image
+
+
+def write_plot(result: DetectionResult, destination: Path) -> None:
+    """Draw the speed curve into ``destination`` (PNG), through a temporary name."""
+    image = render_plot(result)
+    with atomic_path(destination) as temporary:
+        if not cv2.imwrite(str(temporary), image):
+            raise MediaWriteError(f"could not write the plot {destination}")

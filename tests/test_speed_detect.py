@@ -1,0 +1,229 @@
+"""The learned speed estimator through the committed ONNX model, ``detect_speed`` and ``chronoscope detect``.
+
+Real footage: a clip held out of training (sam2-juggle) at its own speed and subsampled. Bad
+input (too short, a still image, a missing file, a damaged stream, variable frame rate) is
+rendered here with PyAV.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from engine.cli import main
+from engine.errors import InsufficientFramesError
+from engine.media import FrameReader
+from engine.models.manifest import manifest_path_for, read_manifest, sha256_file
+from engine.scenes import random_scene, render_frames, write_video
+from engine.speed.detect import PROBE_FRAMES, detect_speed, detect_speed_frames, plan_probes
+from engine.speed.estimator import MODEL_PATH, estimate_span, shared_model
+from engine.speed.result import SpeedClass
+
+HELD_OUT = "sam2-juggle.mp4"
+
+
+@pytest.fixture(scope="module")
+def juggle_frames() -> list[np.ndarray]:
+    path = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "clips" / HELD_OUT
+    if not path.is_file():
+        pytest.skip(f"shared data clip {path} not found")
+    with FrameReader(path, size=(320, 180)) as reader:
+        return [frame.image for frame in reader.frames(0, 200)]
+
+
+def test_committed_model_matches_its_manifest_and_is_small():
+    manifest = read_manifest(manifest_path_for(MODEL_PATH))
+    assert manifest.sha256 == sha256_file(MODEL_PATH)
+    assert MODEL_PATH.stat().st_size < 10 * 1024 * 1024
+    assert manifest.input_names() == ["frames"]
+    assert manifest.output_names() == ["log2_speed", "synthetic_logit"]
+
+
+def test_held_out_original_is_near_real_time_and_its_4x_subsample_is_clearly_faster(juggle_frames):
+    """Within a factor of 2 of real time (the model reads this clip about 1.8x slow: see the
+    model card), and the 4x subsample clearly faster."""
+    model = shared_model()
+    original = estimate_span(juggle_frames[:64], model)
+    faster = estimate_span(juggle_frames[::4][:48], model)
+    assert abs(original.log2_speed) < 1.0, original
+    assert faster.log2_speed > original.log2_speed + 1.0, (original.log2_speed, faster.log2_speed)
+    assert faster.log2_speed > 0.0
+
+
+def test_equivariance_roughly_holds_on_a_held_out_clip(juggle_frames):
+    model = shared_model()
+    one = estimate_span(juggle_frames[:40], model).log2_speed
+    two = estimate_span(juggle_frames[::2][:40], model).log2_speed
+    four = estimate_span(juggle_frames[::4][:40], model).log2_speed
+    assert 0.3 < two - one < 1.7
+    assert 1.0 < four - one < 3.0
+
+
+def test_still_footage_is_called_still_not_guessed():
+    rng = np.random.default_rng(0)
+    base = cv2.GaussianBlur(rng.integers(0, 256, (120, 160, 3)).astype(np.uint8), (7, 7), 2)
+    frames = [np.clip(base + rng.normal(0, 0.6, base.shape), 0, 255).astype(np.uint8) for _ in range(24)]
+    result = detect_speed_frames(frames, 30)
+    assert result.estimate.speed_class is SpeedClass.STILL
+    assert result.estimate.speed is None
+
+
+def scene_clip(path: Path, frames: int = 48, fps: int = 30, seed: int = 5) -> Path:
+    spec = random_scene(seed, width=160, height=96, capture_fps=fps, duration_frames=frames)
+    write_video(render_frames(spec), path, fps, crf=20)
+    return path
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    status = main(list(argv))
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def test_cli_json_has_the_documented_shape(tmp_path, capsys):
+    clip = scene_clip(tmp_path / "scene.mp4")
+    plot = tmp_path / "curve.png"
+    status, out, _ = run_cli(capsys, "detect", str(clip), "--json", "--plot", str(plot))
+    assert status == 0
+    data = json.loads(out)
+    for key in ("speed", "capture_fps", "class", "confidence", "segments", "evidence", "curve"):
+        assert key in data
+    assert data["class"] in {c.value for c in SpeedClass}
+    assert 0 <= data["confidence"] <= 1
+    assert data["segments"][0]["start"] == 0.0
+    assert math.isclose(data["segments"][-1]["end"], 48 / 30, rel_tol=1e-6)
+    for item in data["segments"] + data["curve"]:
+        assert set(item) >= {"start", "end", "speed", "class", "confidence"}
+        assert item["end"] > item["start"]
+    assert data["evidence"]["decided_by"]
+    assert cv2.imread(str(plot)).shape == (320, 900, 3)
+
+
+def test_cli_table_names_class_and_segments(tmp_path, capsys):
+    clip = scene_clip(tmp_path / "scene.mp4")
+    status, out, _ = run_cli(capsys, "detect", str(clip))
+    assert status == 0
+    assert "class" in out and "start s" in out and "decided by" in out
+
+
+def test_clip_shorter_than_a_window_is_refused_with_the_count(tmp_path, capsys):
+    clip = scene_clip(tmp_path / "short.mp4", frames=5)
+    status, _, err = run_cli(capsys, "detect", str(clip))
+    assert status == 2
+    assert "5 frames" in err and "at least 8" in err
+
+
+def test_still_image_file_is_refused(tmp_path, capsys):
+    image = tmp_path / "still.png"
+    cv2.imwrite(str(image), np.full((48, 64, 3), 128, np.uint8))
+    status, _, err = run_cli(capsys, "detect", str(image))
+    assert status == 2
+    assert "still image" in err or "at least 8" in err
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--output", "x.json"], "add --json"),
+        (["--density", "0"], "outside (0, 1]"),
+        (["--plot", "x.jpg"], "PNG"),
+    ],
+)
+def test_conflicting_or_bad_options_are_refused(tmp_path, capsys, extra, message):
+    clip = scene_clip(tmp_path / "scene.mp4", frames=12)
+    status, _, err = run_cli(capsys, "detect", str(clip), *extra)
+    assert status == 2 and message in err
+
+
+def test_missing_file_is_named(tmp_path, capsys):
+    status, _, err = run_cli(capsys, "detect", str(tmp_path / "nope.mp4"))
+    assert status == 2 and "nope.mp4" in err
+
+
+def test_variable_frame_rate_is_reported_by_timestamps(tmp_path):
+    path = tmp_path / "vfr.mkv"
+    spec = random_scene(7, width=160, height=96, capture_fps=30, duration_frames=40)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 160, 96, "yuv420p"
+        stream.time_base = Fraction(1, 1000)
+        time_ms = 0
+        for index, image in enumerate(render_frames(spec)):
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts, frame.time_base = time_ms, Fraction(1, 1000)
+            time_ms += 33 if index % 2 else 50
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    result = detect_speed(path)
+    data = result.to_json()
+    assert result.analysis.is_vfr
+    assert any("variable frame rate" in note for note in data["analysis"]["notes"])
+    last_start_ms = sum(33 if i % 2 else 50 for i in range(39))
+    assert data["segments"][-1]["end"] > last_start_ms / 1000
+
+
+@pytest.mark.allow_error_log
+def test_damaged_stream_reports_what_was_analysed(tmp_path):
+    clip = scene_clip(tmp_path / "scene.mkv", frames=96, seed=9)
+    data = bytearray(clip.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 4000] = bytes(4000)
+    damaged = tmp_path / "damaged.mkv"
+    damaged.write_bytes(bytes(data))
+    try:
+        result = detect_speed(damaged, density=1.0)
+    except InsufficientFramesError:
+        pytest.fail("a partly damaged clip must still be analysed")
+    assert result.analysis.frames_decoded >= 8
+    assert result.analysis.probes_analysed >= 1
+    if result.analysis.frames_decoded < result.analysis.frame_count:
+        assert not result.analysis.complete and result.analysis.notes
+
+
+def test_probes_cover_short_clips_and_spread_over_long_ones_at_keyframes():
+    assert plan_probes(40, [0], 0.12) == [(0, 32), (32, 40)]
+    assert plan_probes(36, [0], 0.12) == [(0, 36)]
+    ranges = plan_probes(3000, list(range(0, 3000, 250)), 0.12)
+    assert len(ranges) >= 3
+    assert all(stop - start == PROBE_FRAMES for start, stop in ranges)
+    assert all(start % 250 == 0 or start % 250 > 2 * PROBE_FRAMES for start, _ in ranges)
+    assert any(start % 250 == 0 and start > 0 for start, _ in ranges)
+    assert ranges[-1][1] <= 3000
+    with pytest.raises(InsufficientFramesError, match="at least 8"):
+        plan_probes(5, [0], 0.12)
+
+
+def test_a_speed_change_splits_into_segments(juggle_frames):
+    """Real time, then the same action 4x sped up (a fast replay): two segments, the second faster."""
+    frames = juggle_frames[:64] + juggle_frames[::4][:48]
+    result = detect_speed_frames(frames, 24)
+    assert len(result.segments) >= 2
+    first, last = result.segments[0], result.segments[-1]
+    assert first.start_frame == 0 and last.end_frame == len(frames)
+    boundary = result.segments[1].start_frame
+    assert 48 <= boundary <= 80
+
+    def measured(start: int, end: int) -> float:
+        return float(
+            np.mean([math.log2(w.estimate.speed) for w in result.curve if start <= w.start_frame < end])
+        )
+
+    assert measured(boundary, len(frames)) > measured(0, boundary) + 1.0
+
+
+def test_genuine_slow_motion_is_re_speeded_and_found_slow():
+    """A 240 fps render played at 30 fps (s = 1/8): the estimate re-speeds and lands well below 1."""
+    spec = random_scene(1001, width=128, height=96, capture_fps=240, duration_frames=256, flicker_hz=0.0)
+    frames = list(render_frames(spec))
+    span = estimate_span(frames, shared_model())
+    assert span.log2_speed < -1.5, span
+    assert span.respeed_strides
