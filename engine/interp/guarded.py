@@ -60,7 +60,9 @@ class GuardedSynthesizer(Synthesizer):
             return []
         if self.detect_duplicates and is_duplicate_pair(frame0, frame1):
             note = f"duplicate frames: nearest frame repeated instead of {self.backend.NAME}"
-            log.info("%s", note)
+            # Not a loss of quality (the frames are the same), and a held shot repeats this for
+            # every pair: the note goes into each result (and the retime report), the log stays quiet.
+            log.debug("%s", note)
             return [self._fallback(frame0, frame1, t, note, risk_value=0.0) for t in times]
         if self.detect_cuts:
             score = scene_cut_score(frame0, frame1)
