@@ -11,7 +11,11 @@ from tqdm import tqdm
 T = TypeVar("T")
 
 
-def progress(items: Iterable[T], *, total: int | None = None, label: str = "", enabled: bool = True) -> Iterator[T]:
+def progress(
+    items: Iterable[T], *, total: int | None = None, label: str = "", enabled: bool = True
+) -> Iterator[T]:
     """Wrap ``items`` in a progress bar on stderr when stderr is a terminal and ``enabled``."""
     show = enabled and sys.stderr.isatty()
-    yield from tqdm(items, total=total, desc=label, unit="frame", disable=not show, leave=False, file=sys.stderr)
+    yield from tqdm(
+        items, total=total, desc=label, unit="frame", disable=not show, leave=False, file=sys.stderr
+    )

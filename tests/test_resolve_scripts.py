@@ -2,10 +2,9 @@
 sys.modules, the script file executed), against the fake Resolve, the real bridge process and a
 real engine in the isolated CHRONOSCOPE_HOME, on the sample clip.
 
-Where this engine build lacks ``detect_speed`` or ``render_timeline``, the test checks that the
-script says so plainly and changes nothing, then is marked xfail (it passes once they land).
-The halves that need no detector (markers from issue-4-shaped results, the bin and the new
-timeline from a rendered OTIO) are tested for real.
+The engine serves ``detect_speed`` and ``render_timeline``, so detection and rendering run for
+real; the halves that need no detector (markers from issue-4-shaped results, the bin and the new
+timeline from a rendered OTIO) are also tested on their own.
 """
 
 from __future__ import annotations
@@ -89,10 +88,6 @@ def test_detect_speed_script_end_to_end(resolve, installed, sample_clip, capsys)
     resolve.fake_calls.clear()
     out = run_script("detect", capsys)
     assert "Traceback" not in out
-    if "detect_speed is not available in this engine build" in out:
-        assert "Chronoscope - Detect Speed: error: detect_speed is not available in this engine build" in out
-        assert changes(resolve, timeline) == []
-        pytest.xfail("detect_speed is not in this engine build yet (issue 4); the script says so plainly")
     assert "markers added" in out, out
     owned = [m for m in timeline.GetMarkers().values() if chronoscope_resolve.is_own_marker(m["customData"])]
     assert owned and all(json.loads(m["customData"])["kind"] == "speed" for m in owned)
@@ -154,10 +149,6 @@ def test_render_slow_motion_script_end_to_end(resolve, installed, sample_clip, c
     out = run_script("render", capsys)
     assert "Traceback" not in out
     assert snapshot(timeline) == before and changes(resolve, timeline) == []
-    if "render_timeline is not available in this engine build" in out:
-        assert "Chronoscope - Render Slow Motion: error: render_timeline is not available" in out
-        assert project.GetTimelineCount() == 1
-        pytest.xfail("render_timeline is not in this engine build yet (issue 6); the script says so plainly")
     created = project.GetCurrentTimeline()
     assert created.GetName() == "Cut 1 (Chronoscope)"
     assert all(item.speed == 1 for item in created.GetItemListInTrack("video", 1))
