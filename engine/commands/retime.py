@@ -7,11 +7,10 @@ import json
 import sys
 from pathlib import Path
 
-from tqdm import tqdm
-
 from engine.errors import UnsupportedOptionError
 from engine.interp import CPU_CLIP_MODEL, DEFAULT_MODEL, available_backends
 from engine.media import codec_choices
+from engine.progress import progress_callback
 from engine.retime import AUDIO_MODES, load_ramp, retime_clip, sidecar_path
 
 NAME = "retime"
@@ -115,21 +114,7 @@ def run(args: argparse.Namespace) -> int:
         )
     ramp = load_ramp(args.ramp, allow_speedup=args.allow_speedup) if args.ramp else None
     whole_clip = args.in_frame is None and args.out_frame is None
-    show = sys.stderr.isatty() and not args.json
-    with tqdm(
-        total=None,
-        desc=f"retime {args.clip.name}",
-        unit="frame",
-        disable=not show,
-        leave=False,
-        file=sys.stderr,
-    ) as bar:
-
-        def on_progress(done: int, total: int) -> None:
-            if bar.total != total:
-                bar.total = total
-            bar.update(done - bar.n)
-
+    with progress_callback(f"retime {args.clip.name}", enabled=not args.json) as on_progress:
         report = retime_clip(
             args.clip,
             args.output,
