@@ -284,9 +284,10 @@ def test_killed_render_resumes_without_redoing_finished_segments(tmp_path):
     assert not [p.name for p in outdir.iterdir() if ".partial-" in p.name]
 
 
-@pytest.mark.parametrize("flag", ["--smooth-cuts", "--jobs"])
-def test_bad_render_options_are_refused(tmp_path, flag, capsys):
+@pytest.mark.parametrize(
+    ("flag", "value"), [("--smooth-cuts", "-1"), ("--smooth-cuts", "49"), ("--jobs", "0")]
+)
+def test_bad_render_options_are_refused(tmp_path, flag, value, capsys):
     cut = RESOLVE
-    value = "2" if flag == "--smooth-cuts" else "0"
     assert main(["render", str(cut), "-o", str(tmp_path / "out"), flag, value, "--no-engine"]) == 2
     assert capsys.readouterr().err.startswith("chronoscope render: error:")

@@ -17,6 +17,7 @@ from engine.interp import DEFAULT_MODEL, available_backends
 from engine.media import codec_choices
 from engine.render.plan import SegmentSpec
 from engine.render.run import SUMMARY_NAME, InProcessRunner, render_timeline
+from engine.render.smoothcut import MAX_SMOOTH_CUT_FRAMES
 from engine.timeline import PathMap
 
 log = logging.getLogger(__name__)
@@ -43,9 +44,17 @@ exit status is then 1. Effects other than speed changes stay in the timeline and
 Segments render in parallel as jobs of the engine (started on demand), or in this process with
 --no-engine.
 
+--smooth-cuts N smooths jump cuts, as Resolve's Smooth Cut does: where two adjacent clips on a
+video track show the same media at speed 1 and the second starts up to 2 s of source after the
+first ends (and the pictures at the cut are not a real scene cut), N frames are synthesized
+between them as a short new clip (OUTDIR/<track>_<a>-<b>_smoothcut.<ext>) that replaces the last
+N/2 frames of the first clip and the first N - N/2 of the second: the timeline keeps its length.
+Each cut smoothed or skipped is listed with the reason.
+
 examples:
   chronoscope render cut.otio -o out/
   chronoscope render cut.otio -o out/ --model flow --codec h264 --no-engine --jobs 2
+  chronoscope render interview.otio -o out/ --smooth-cuts 4 --no-engine
   chronoscope render reel1.xml -o out/ --map 'C:\\Footage=/mnt/footage' --json
 """
 
@@ -78,7 +87,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=0,
         metavar="N",
-        help="generate N frames across jump cuts (not available yet)",
+        help="smooth jump cuts (same media, a small jump forward) with N synthesized frames",
     )
     parser.add_argument(
         "--no-engine", action="store_true", help="render in this process instead of the engine"
@@ -166,11 +175,23 @@ class _Bars:
         self.overall.close()
 
 
+def _smooth_cut_line(cut: dict) -> str:
+    if cut["status"] != "rendered":
+        where = cut.get("where") or f"{cut['track']} #{cut['first_index']}-#{cut['first_index'] + 1}"
+        return f"smooth cut {cut['status']}: {where}: {cut['reason']}"
+    return (
+        f"smooth cut: {cut['track']} #{cut['first_index']}-#{cut['first_index'] + 1} "
+        f"({cut['first_clip']} > {cut['second_clip']}, jump {cut['jump_frames']} frames): "
+        f"{cut['frames']} frames replace the last {cut['from_first']} of the first clip and the first "
+        f"{cut['from_second']} of the second, risk max {max(cut['risk'], default=0.0):.2f}; {cut['output']}"
+    )
+
+
 def run(args: argparse.Namespace) -> int:
-    if args.smooth_cuts < 0:
-        raise UnsupportedOptionError(f"--smooth-cuts {args.smooth_cuts}: give 0 or more frames")
-    if args.smooth_cuts:
-        raise UnsupportedOptionError("--smooth-cuts is not available yet; render without it")
+    if not 0 <= args.smooth_cuts <= MAX_SMOOTH_CUT_FRAMES:
+        raise UnsupportedOptionError(
+            f"--smooth-cuts {args.smooth_cuts}: give 1 to {MAX_SMOOTH_CUT_FRAMES} frames (0: none)"
+        )
     cpus = os.cpu_count() or 1
     jobs = args.jobs if args.jobs is not None else min(2, cpus)
     if jobs < 1:
@@ -198,6 +219,7 @@ def run(args: argparse.Namespace) -> int:
             runner=runner,
             on_progress=bars.progress,
             detect=detect,
+            smooth_cut_frames=args.smooth_cuts,
         )
     finally:
         bars.close()
@@ -207,6 +229,8 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(summary.table() + "\n")
         for line in summary.kept_effects:
             sys.stdout.write(f"kept, not rendered: {line}\n")
+        for cut in summary.smooth_cuts:
+            sys.stdout.write(_smooth_cut_line(cut) + "\n")
         counts = summary.to_dict()["counts"]
         sys.stdout.write(
             f"{counts['rendered']} rendered, {counts['resumed']} already done, "

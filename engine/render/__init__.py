@@ -2,17 +2,29 @@
 a new timeline pointing at the renders (``render_timeline``); resumable by content hash.
 
     summary = render_timeline(Path("cut.otio"), Path("out"), model="flow", codec="prores")
+    summary = render_timeline(Path("cut.otio"), Path("out"), smooth_cut_frames=4)   # jump cuts smoothed
+    fill_gaps(Path("cut.otio"), Path("out"), gaps=["V1:2"])                           # a gap filled
 
 ``engine.render.capability`` serves the same work as engine jobs (``retime``, ``render_timeline``);
 ``engine.render.remote.EngineRunner`` submits segments to the engine.
 """
 
+from engine.render.fill import FILL_SUMMARY_NAME, FillSummary, GapFill, fill_gaps
 from engine.render.plan import ClipEntry, RenderPlan, SegmentSpec, content_hash, output_name, plan_render
 from engine.render.run import SUMMARY_NAME, TIMELINE_SUFFIX, InProcessRunner, RenderSummary, render_timeline
 from engine.render.segment import is_finished, render_segment
+from engine.render.smoothcut import SmoothCut, apply_smooth_cuts, plan_smooth_cuts, render_smooth_cut
 
 __all__ = [
     "ClipEntry",
+    "FILL_SUMMARY_NAME",
+    "FillSummary",
+    "GapFill",
+    "SmoothCut",
+    "apply_smooth_cuts",
+    "fill_gaps",
+    "plan_smooth_cuts",
+    "render_smooth_cut",
     "InProcessRunner",
     "RenderPlan",
     "RenderSummary",

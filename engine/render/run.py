@@ -31,6 +31,12 @@ from engine.errors import ChronoscopeError, JobCancelledError
 from engine.fsutil import write_text_atomic
 from engine.render.plan import ClipEntry, RenderPlan, SegmentSpec, plan_render
 from engine.render.segment import is_finished, remove_stale_partials, render_segment
+from engine.render.smoothcut import (
+    apply_smooth_cuts,
+    check_smooth_cut_frames,
+    plan_smooth_cuts,
+    render_smooth_cut,
+)
 from engine.retime import make_synthesizer
 from engine.retime.report import RetimeReport
 from engine.timeline import (
@@ -116,6 +122,7 @@ class RenderSummary:
     runner: str
     clips: list[dict[str, Any]] = field(default_factory=list)
     kept_effects: list[str] = field(default_factory=list)
+    smooth_cuts: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -142,6 +149,7 @@ class RenderSummary:
             },
             "clips": self.clips,
             "kept_effects": self.kept_effects,
+            "smooth_cuts": self.smooth_cuts,
             "seconds": round(self.seconds, 3),
         }
 
@@ -195,10 +203,16 @@ def render_timeline(
     on_progress: SegmentProgress | None = None,
     on_segment_done: Callable[[SegmentSpec, str], None] | None = None,
     detect: Callable[[ClipEntry], dict[str, Any] | None] | None = None,
+    smooth_cut_frames: int = 0,
 ) -> RenderSummary:
     """Render a timeline file into ``outdir``; see the module docstring. Returns the summary, which
-    is also written to ``outdir/render-summary.json``."""
+    is also written to ``outdir/render-summary.json``.
+
+    ``smooth_cut_frames`` N > 0 smooths every jump cut between clips at speed 1 with N synthesized
+    frames (``engine.render.smoothcut``), rendered in this process; the summary lists each cut
+    smoothed or skipped, with the reason."""
     started = time.perf_counter()
+    check_smooth_cut_frames(smooth_cut_frames)
     timeline_path, outdir = Path(timeline_path), Path(outdir)
     timeline = read_timeline(timeline_path)
     outdir.mkdir(parents=True, exist_ok=True)
@@ -240,11 +254,46 @@ def render_timeline(
 
     if pending:
         runner.run(pending, on_progress or (lambda spec, done_frames, total: None), done)
+    smooth_cuts = _smooth_cuts(timeline, plan, outdir, smooth_cut_frames, model, codec, quality)
     summary = _summarise(plan, results, timeline_path, outdir, type(runner).__name__)
-    summary.timeline_path = str(_write_new_timeline(timeline, plan, results, timeline_path, outdir, detect))
+    summary.smooth_cuts = smooth_cuts
+    summary.timeline_path = str(
+        _write_new_timeline(timeline, plan, results, timeline_path, outdir, detect, smooth_cuts)
+    )
     summary.seconds = time.perf_counter() - started
     write_text_atomic(outdir / SUMMARY_NAME, json.dumps(summary.to_dict(), indent=1) + "\n")
     return summary
+
+
+def _smooth_cuts(
+    timeline,
+    plan: RenderPlan,
+    outdir: Path,
+    frames: int,
+    model: str | None,
+    codec: str,
+    quality: int | None,
+) -> list[dict[str, Any]]:
+    """Render the smooth cuts asked for; one record per cut (rendered, skipped or failed)."""
+    if not frames:
+        return []
+    segments = [entry.segment for entry in plan.entries if entry.segment is not None]
+    cuts, records = plan_smooth_cuts(timeline, segments, outdir, frames=frames, codec=codec)
+    for record in records:
+        record["status"] = "skipped"
+    if not cuts:
+        return records
+    synthesizer = make_synthesizer(model)
+    try:
+        for cut in cuts:
+            try:
+                records.append(render_smooth_cut(cut, synthesizer=synthesizer, codec=codec, quality=quality))
+            except ChronoscopeError as error:
+                log.warning("smooth cut %s failed: %s", cut.output, error)
+                records.append({**cut.to_dict(), "status": "failed", "reason": str(error)})
+    finally:
+        synthesizer.close()
+    return records
 
 
 def _summarise(
@@ -287,6 +336,7 @@ def _write_new_timeline(
     timeline_path: Path,
     outdir: Path,
     detect,
+    smooth_cuts: list[dict[str, Any]],
 ) -> Path:
     renders = {}
     for entry in plan.to_render:
@@ -315,6 +365,17 @@ def _write_new_timeline(
         if e.action == "cannot_render"
         or (e.spec is not None and results.get(e.spec.key, ("failed",))[0] == "failed")
     ]
-    attach_results(timeline, {"render": {"not_rendered": failed, "kept_effects": plan.kept_effects}})
+    smoothed = [
+        {
+            key: cut.get(key)
+            for key in ("track", "first_index", "where", "frames", "status", "reason", "output")
+        }
+        for cut in smooth_cuts
+    ]
+    attach_results(
+        timeline,
+        {"render": {"not_rendered": failed, "kept_effects": plan.kept_effects, "smooth_cuts": smoothed}},
+    )
     new_timeline = replace_media(timeline, renders)
+    apply_smooth_cuts(new_timeline, [cut for cut in smooth_cuts if cut["status"] == "rendered"])
     return write_timeline(new_timeline, outdir / (timeline_path.stem + TIMELINE_SUFFIX))

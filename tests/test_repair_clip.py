@@ -1,0 +1,230 @@
+"""`chronoscope repair`: dropped frames (timestamp gaps, frame jumps) and duplicates filled by
+synthesis, on clips the tests render with PyAV (expected answers written down) and on a real clip."""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+from media_factory import render_clip
+
+from engine.cli import main
+from engine.errors import FrameGridError, OutputExistsError
+from engine.media import FrameReader, probe
+from engine.repair import analyse_clip, frame_grid, repair_clip
+from engine.retime import sidecar_path
+
+RATE = Fraction(25)
+SIZE = (160, 120)
+
+
+def _texture(seed: int = 3) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    noise = rng.integers(0, 256, (SIZE[1] * 2, SIZE[0] * 3, 3), dtype=np.uint8)
+    return cv2.GaussianBlur(noise, (0, 0), 1.5)
+
+
+def _picture(texture: np.ndarray, index: int) -> np.ndarray:
+    """Frame ``index`` of a camera pan over a texture: 2.5 px right and 0.7 px down per frame."""
+    move = np.float32([[1, 0, -20 - index * 2.5], [0, 1, -10 - index * 0.7]])
+    return cv2.warpAffine(texture, move, SIZE, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+
+
+def _write(
+    path: Path, images: list[np.ndarray], pts: list[int], rate: Fraction = RATE, *, audio=False
+) -> Path:
+    """H.264 (crf 12) with frame k at pts ``pts[k]`` in a time base of 1 / rate."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=rate)
+        stream.width, stream.height, stream.pix_fmt = images[0].shape[1], images[0].shape[0], "yuv420p"
+        stream.time_base = stream.codec_context.time_base = 1 / rate
+        stream.options = {"crf": "12", "preset": "ultrafast", "bf": "2", "g": "48"}
+        for image, stamp in zip(images, pts, strict=True):
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts, frame.time_base = stamp, 1 / rate
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return path
+
+
+def _frames(path: Path) -> list:
+    with FrameReader(path) as reader:
+        return list(reader)
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float(10 * np.log10(255.0**2 / max(mse, 1e-9)))
+
+
+@pytest.fixture(scope="module")
+def pan() -> list[np.ndarray]:
+    texture = _texture()
+    return [_picture(texture, i) for i in range(32)]
+
+
+def test_timestamp_gaps_are_filled_at_their_times(tmp_path, pan):
+    dropped = (8, 17, 18)
+    kept = [i for i in range(30) if i not in dropped]
+    clip = _write(tmp_path / "gaps.mp4", [pan[i] for i in kept], kept)
+    assert probe(clip).video_stream.frame_count == 27
+
+    report = repair_clip(clip, tmp_path / "fixed.mp4", model="flow", quality=12)
+
+    frames = _frames(tmp_path / "fixed.mp4")
+    assert len(frames) == 30 == report.output_frames == report.frames_written
+    assert [f.time_s for f in frames] == [Fraction(n, 25) for n in range(30)]
+    assert probe(tmp_path / "fixed.mp4").video_stream.frame_rate == RATE
+    assert [(f.kind, f.first_output_frame, f.last_output_frame, f.times) for f in report.fills] == [
+        ("timestamp_gap", 8, 8, ["1/2"]),
+        ("timestamp_gap", 17, 18, ["1/3", "2/3"]),
+    ]
+    assert report.counts() == {"timestamp_gap": 3, "duplicate": 0, "jump": 0}
+    for index in dropped:
+        made, nearest = frames[index].image, pan[index - 1] if index != 18 else pan[19]
+        # The synthesized frame is the dropped one, clearly better than repeating a neighbour.
+        assert _psnr(made, pan[index]) > _psnr(nearest, pan[index]) + 4
+        assert _psnr(made, pan[index]) > 30
+    for index in kept:
+        assert _psnr(frames[index].image, pan[index]) > 30
+    sidecar = json.loads(sidecar_path(tmp_path / "fixed.mp4").read_text())
+    assert sidecar["changed"] is True and sidecar["counts"]["timestamp_gap"] == 3
+    assert all(0.0 <= r <= 1.0 for fill in sidecar["fills"] for r in fill["risk"])
+
+
+def test_duplicate_runs_become_in_betweens(tmp_path, pan):
+    shown = list(range(30))
+    shown[10] = shown[11] = 9  # frames 10, 11 repeat 9: t = 1/3, 2/3 between 9 and 12
+    shown[20] = 19
+    clip = _write(tmp_path / "dups.mp4", [pan[i] for i in shown], list(range(30)))
+
+    report = repair_clip(clip, tmp_path / "fixed.mkv", model="flow")
+
+    frames = _frames(tmp_path / "fixed.mkv")
+    assert len(frames) == 30
+    assert [(f.kind, f.duplicates_replaced, f.times) for f in report.fills] == [
+        ("duplicate", [10, 11], ["1/3", "2/3"]),
+        ("duplicate", [20], ["1/2"]),
+    ]
+    for index in (10, 11, 20):
+        assert _psnr(frames[index].image, pan[index]) > _psnr(pan[shown[index]], pan[index]) + 4
+
+
+def test_frame_jump_without_timestamp_gap_is_inserted(tmp_path, pan):
+    shown = [i for i in range(31) if i != 14]  # frame 14 lost, timestamps re-stamped 0..29
+    clip = _write(tmp_path / "jump.mp4", [pan[i] for i in shown], list(range(30)))
+
+    report = repair_clip(clip, tmp_path / "fixed.mp4", model="flow")
+
+    frames = _frames(tmp_path / "fixed.mp4")
+    assert len(frames) == 31 and [f.time_s for f in frames][-1] == Fraction(30, 25)
+    assert [(f.kind, f.first_output_frame, f.jump_frames) for f in report.fills] == [("jump", 14, 1)]
+    assert _psnr(frames[14].image, pan[14]) > _psnr(pan[13], pan[14]) + 4
+    assert _psnr(frames[30].image, pan[30]) > 30
+
+    listed = repair_clip(clip, tmp_path / "listed.mp4", model="flow", jumps="report")
+    assert listed.fills == [] and listed.output_frames == 30
+    assert listed.jumps_reported == [{"before_frame": 13, "after_frame": 14, "missing_frames": 1}]
+
+
+def test_clean_clip_is_unchanged_and_long_holds_and_end_repeats_are_kept(tmp_path, pan):
+    clean = _write(tmp_path / "clean.mp4", pan[:30], list(range(30)))
+    plan = analyse_clip(clean)
+    assert plan.fills == [] and plan.notes == [] and plan.output_frames == 30
+
+    shown = list(range(30))
+    shown[5:15] = [4] * 10  # a 10-frame hold: longer than 7 repeats, kept
+    shown[27:] = [26] * 3  # repeats at the very end: nothing after them to aim at
+    held = _write(tmp_path / "held.mp4", [pan[i] for i in shown], list(range(30)))
+    plan = analyse_clip(held)
+    assert plan.fills == []
+    assert plan.notes == [
+        "frames 5 to 14 repeat frame 4 (10 repeats, more than 7): kept as a hold",
+        "frames 27 to 29 repeat frame 26 at the end of the clip: kept (no later frame to synthesize toward)",
+    ]
+    assert len(analyse_clip(held, max_duplicate_repeats=10).fills) == 1
+
+
+def test_real_clip_dropped_frames_and_clean_copy(tmp_path, shared_data):
+    source = shared_data / "clips" / "gopro-max-heromode.mp4"  # 848x480 hand-held, 29.97 fps
+    with FrameReader(source, size=(320, 182)) as reader:
+        truth = [frame.image for frame, _ in zip(reader.frames(), range(36), strict=False)]
+    clean = _write(tmp_path / "gopro.mp4", truth, list(range(36)), Fraction(24))
+    assert analyse_clip(clean).fills == []
+    report = repair_clip(clean, tmp_path / "clean_out.mp4", model="flow")
+    assert (
+        not report.changed
+        and report.frames_synthesized == 0
+        and len(_frames(tmp_path / "clean_out.mp4")) == 36
+    )
+
+    dropped = (12, 24)
+    kept = [i for i in range(36) if i not in dropped]
+    gaps = _write(tmp_path / "gopro_gaps.mp4", [truth[i] for i in kept], kept, Fraction(24))
+    report = repair_clip(gaps, tmp_path / "fixed.mov", model="flow")
+    frames = _frames(tmp_path / "fixed.mov")
+    assert len(frames) == 36 and frames[-1].time_s == Fraction(35, 24)
+    assert [f.first_output_frame for f in report.fills] == [12, 24]
+    for index in dropped:
+        nearest = max(_psnr(truth[index - 1], truth[index]), _psnr(truth[index + 1], truth[index]))
+        # Measured: 33.0 dB against 28.7 for the better neighbour.
+        assert _psnr(frames[index].image, truth[index]) > nearest + 2.5
+
+
+def test_audio_is_copied_and_cli_reports(tmp_path, capsys):
+    clip = render_clip(
+        tmp_path / "tone.mp4", rate=RATE, pts=[0, 1, 2, 4, 5, 6, 7], time_base=1 / RATE, audio=True
+    )
+    assert main(["repair", str(clip), "-o", str(tmp_path / "out.mp4"), "--model", "blend", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["output_frames"] == 8 and printed["audio"] == "copied"
+    assert printed["fills"][0]["first_output_frame"] == 3
+    info = probe(tmp_path / "out.mp4")
+    assert info.audio and info.video_stream.frame_count == 8
+
+    assert main(["repair", str(clip), "-o", str(tmp_path / "out2.mkv"), "--model", "blend"]) == 0
+    text = capsys.readouterr().out
+    assert "1 synthesized by blend (1 for timestamp gaps" in text
+    assert "frame 3: timestamp_gap between source frames 2 and 3, t = 1/2" in text
+
+
+def test_dry_run_lists_without_writing(tmp_path, capsys):
+    clip = render_clip(tmp_path / "gaps.mp4", rate=RATE, pts=[0, 1, 2, 5, 6, 7], time_base=1 / RATE)
+    assert main(["repair", str(clip), "--dry-run", "--json"]) == 0
+    planned = json.loads(capsys.readouterr().out)
+    assert (planned["source_frames"], planned["output_frames"], planned["frames_to_synthesize"]) == (6, 8, 2)
+    assert planned["fills"][0]["times"] == ["1/3", "2/3"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gaps.mp4"]
+    assert main(["repair", str(clip), "--dry-run", "-o", str(tmp_path / "x.mp4")]) == 2
+    assert main(["repair", str(clip)]) == 2
+    assert "give -o OUT" in capsys.readouterr().err
+
+
+def test_bad_input_is_refused_cleanly(tmp_path, pan):
+    variable = _write(tmp_path / "vfr.mp4", pan[:8], [0, 1, 2, 3, 5, 6, 8, 9], Fraction(100))
+    vfr = render_clip(tmp_path / "vfr2.mp4", pts=[0, 40, 70, 130, 150, 200], time_base=Fraction(1, 1000))
+    with pytest.raises(FrameGridError, match="does not fit a constant grid"):
+        analyse_clip(vfr)
+    assert analyse_clip(variable).output_frames == 10
+    out = tmp_path / "out.mp4"
+    out.write_bytes(b"keep me")
+    with pytest.raises(OutputExistsError):
+        repair_clip(variable, out, model="blend")
+    assert out.read_bytes() == b"keep me"
+    assert main(["repair", str(vfr), "-o", str(tmp_path / "x.mp4"), "--model", "blend"]) != 0
+    assert not (tmp_path / "x.mp4").exists()
+    assert list(tmp_path.glob(".*partial*")) == []
+
+
+def test_frame_grid_fits_rounded_millisecond_timestamps():
+    pts = np.array([round(n * 1001 / 30) for n in range(40) if n not in (10, 11)], dtype=np.int64)
+    grid = frame_grid(pts, Fraction(1, 1000), Fraction(30000, 1001))
+    assert grid.rate == Fraction(30000, 1001)
+    assert grid.slot_count == 40 and grid.slots[10] == 12
