@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from engine.interp import DEFAULT_MODEL, available_backends
+from engine.interp import clip_model_help
 from engine.media import codec_choices
 from engine.render.fill import FILL_SUMMARY_NAME, fill_gaps
 from engine.timeline import PathMap
@@ -49,7 +49,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--model",
         default=None,
         metavar="M",
-        help=f"synthesis model (default {DEFAULT_MODEL}); one of: {', '.join(available_backends())}",
+        help=clip_model_help(),
     )
     parser.add_argument(
         "--codec", choices=sorted(codec_choices()), default="prores", help="output codec (default prores)"

@@ -13,7 +13,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from engine.errors import ChronoscopeError, UnsupportedOptionError
-from engine.interp import DEFAULT_MODEL, available_backends
+from engine.interp import clip_model_help
 from engine.media import codec_choices
 from engine.render.plan import SegmentSpec
 from engine.render.run import SUMMARY_NAME, InProcessRunner, render_timeline
@@ -68,7 +68,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--model",
         default=None,
         metavar="M",
-        help=f"synthesis model (default {DEFAULT_MODEL}); one of: {', '.join(available_backends())}",
+        help=clip_model_help(),
     )
     parser.add_argument(
         "--codec", choices=sorted(codec_choices()), default="prores", help="output codec (default prores)"

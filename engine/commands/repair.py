@@ -7,11 +7,10 @@ import json
 import sys
 from pathlib import Path
 
-from tqdm import tqdm
-
 from engine.errors import UnsupportedOptionError
-from engine.interp import DEFAULT_MODEL, available_backends
+from engine.interp import DEFAULT_MODEL, clip_model_help
 from engine.media import codec_choices
+from engine.progress import progress_callback
 from engine.repair import JUMP_MODES, JUMPS_INSERT, MAX_DUPLICATE_REPEATS, analyse_clip, repair_clip
 from engine.retime import sidecar_path
 from engine.timeline import fraction_text
@@ -35,7 +34,7 @@ under a temporary name and renamed when complete; its codec follows its suffix (
 H.264, .mkv FFV1, no suffix PNG frames) unless --codec names one. --dry-run only analyses and lists
 what would be filled.
 
-Models: {DEFAULT_MODEL} (default; flow when the RIFE models are not prepared), flow, blend, nearest,
+Models: {DEFAULT_MODEL} by default when the models run on a GPU, flow on the CPU; also blend, nearest,
 rife / rife-hdv3 / rife-4.2x.
 
 examples:
@@ -56,7 +55,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--model",
         default=None,
         metavar="M",
-        help=f"synthesis model (default {DEFAULT_MODEL}); one of: {', '.join(available_backends())}",
+        help=clip_model_help(),
     )
     parser.add_argument(
         "--codec",
@@ -149,21 +148,7 @@ def run(args: argparse.Namespace) -> int:
         return _dry_run(args)
     if args.output is None:
         raise UnsupportedOptionError("give -o OUT for the repaired clip (or --dry-run to only analyse)")
-    show = sys.stderr.isatty() and not args.json
-    with tqdm(
-        total=None,
-        desc=f"repair {args.clip.name}",
-        unit="frame",
-        disable=not show,
-        leave=False,
-        file=sys.stderr,
-    ) as bar:
-
-        def on_progress(done: int, total: int) -> None:
-            if bar.total != total:
-                bar.total = total
-            bar.update(done - bar.n)
-
+    with progress_callback(f"repair {args.clip.name}", enabled=not args.json) as on_progress:
         report = repair_clip(
             args.clip,
             args.output,

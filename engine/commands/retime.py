@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from engine.errors import UnsupportedOptionError
-from engine.interp import CPU_CLIP_MODEL, DEFAULT_MODEL, available_backends
+from engine.interp import CPU_CLIP_MODEL, DEFAULT_MODEL, clip_model_help
 from engine.media import codec_choices
 from engine.progress import progress_callback
 from engine.retime import AUDIO_MODES, load_ramp, retime_clip, sidecar_path
@@ -70,10 +70,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--model",
         default=None,
         metavar="M",
-        help=(
-            f"synthesis model (default {DEFAULT_MODEL} on a GPU, {CPU_CLIP_MODEL} on the CPU); "
-            f"one of: {', '.join(available_backends())}"
-        ),
+        help=clip_model_help(),
     )
     parser.add_argument(
         "--audio",

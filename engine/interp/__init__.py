@@ -81,6 +81,14 @@ def default_clip_model() -> str:
     return CPU_CLIP_MODEL
 
 
+def clip_model_help() -> str:
+    """The ``--model`` help of the commands that render whole clips (retime, render, repair, fill)."""
+    return (
+        f"synthesis model (default {DEFAULT_MODEL} when the models run on a GPU, {CPU_CLIP_MODEL} on "
+        f"the CPU); one of: {', '.join(available_backends())}"
+    )
+
+
 def create_default_backend(*, for_clips: bool = False) -> Synthesizer:
     """The default backend (``default_clip_model()`` when ``for_clips``), or ``FALLBACK_MODEL``
     with a WARNING when its models are not prepared."""
@@ -103,6 +111,7 @@ __all__ = [
     "SynthesisResult",
     "Synthesizer",
     "available_backends",
+    "clip_model_help",
     "check_frame_pair",
     "create_backend",
     "default_clip_model",
