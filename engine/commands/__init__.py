@@ -20,7 +20,11 @@ COMMAND_MODULES = [
     "engine.commands.interpolate",
     "engine.commands.retime",
     "engine.commands.render",
+    "engine.commands.repair",
+    "engine.commands.fill",
     "engine.commands.gui_cmd",
     "engine.commands.bridge",
     "engine.commands.doctor",
+    "engine.commands.train",
+    "engine.commands.mine",
 ]
