@@ -12,9 +12,10 @@ from typing import Any
 import cv2
 import numpy as np
 
-from engine.errors import MediaWriteError, UnsupportedOptionError
+from engine.errors import MediaWriteError, ModelNotFoundError, UnsupportedOptionError
 from engine.fsutil import atomic_path, write_text_atomic
 from engine.speed.detect import DEFAULT_DENSITY, DetectionResult, detect_speed
+from engine.speed.estimator import SpeedModel
 
 NAME = "detect"
 HELP = "detect playback speed: real time, genuine or fake slow motion, sped up, or too still to tell"
@@ -27,13 +28,15 @@ capture rate: 1 is real time, 0.125 is 8x slow motion (240 fps played at 30), 4 
 The table lists the clip's answer, its segments (where the speed changes: ramps, replays) and
 the evidence. --json prints the full result (times in seconds); --output FILE writes it to FILE.
 --plot FILE.png draws the speed curve. --density sets the share of frames decoded (default
-0.08; 1 analyses every frame, slower but finer segments).
+0.08; 1 analyses every frame, slower but finer segments). --model MODEL.onnx uses a speed model
+fine-tuned with `chronoscope train-speed` instead of the shipped one (its manifest beside it).
 
 examples:
   chronoscope detect clip.mp4
   chronoscope detect clip.mp4 --json
   chronoscope detect clip.mp4 --json --output out/clip.speed.json --plot out/clip.speed.png
   chronoscope detect --density 1 replay.mov
+  chronoscope detect --model my-speed.onnx clip.mp4
 """
 
 PLOT_SIZE_PX = (900, 320)
@@ -58,6 +61,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_DENSITY,
         help=f"share of frames decoded, in (0, 1] (default {DEFAULT_DENSITY})",
     )
+    parser.add_argument(
+        "--model", type=Path, metavar="MODEL.onnx", help="a speed model from `chronoscope train-speed`"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -67,7 +73,14 @@ def run(args: argparse.Namespace) -> int:
         raise UnsupportedOptionError(f"--plot {args.plot}: the plot is a PNG; name it FILE.png")
     if not 0 < args.density <= 1:
         raise UnsupportedOptionError(f"--density {args.density} is outside (0, 1]; 0.08 is the default")
-    result = detect_speed(args.clip, density=args.density)
+    model = None
+    if args.model is not None:
+        if not args.model.is_file():
+            raise ModelNotFoundError(
+                f"--model {args.model}: no such file; give a MODEL.onnx written by chronoscope train-speed"
+            )
+        model = SpeedModel(args.model)
+    result = detect_speed(args.clip, density=args.density, model=model)
     data = result.to_json()
     data["clip"] = str(args.clip)
     if args.plot is not None:

@@ -8,13 +8,15 @@ import json
 import os
 from pathlib import Path
 
+from engine.commands import train_speed
 from engine.errors import TrainingDependencyError, UnsupportedOptionError
 from engine.models.registry import models_dir
 
 NAME = "train"
-HELP = "train models (tsr: fine-tune RIFE on high-rate footage)"
+HELP = "train models (tsr: fine-tune RIFE on high-rate footage; speed: the speed detector on your footage)"
 DESCRIPTION = """\
-Train the models Chronoscope serves. `train tsr` fine-tunes our RIFE network, starting from the
+Train the models Chronoscope serves. `train speed` fine-tunes the speed detector on your own
+footage, without labels (see `chronoscope train speed --help`). `train tsr` fine-tunes our RIFE network, starting from the
 imported weights, on genuine high-rate footage, self-supervised: it keeps frames i and i + k of a
 clip and learns to predict the real frames between them (t = j / k). It measures the starting
 and the tuned network on held-out data in the same run, then writes MODEL.onnx with a manifest and
@@ -35,7 +37,7 @@ examples:
   chronoscope train tsr --renders 4 --eval-data ../shared/data --steps 200 --json
 """
 
-TASKS = ("tsr",)
+TASKS = ("tsr", "speed")
 TRAIN_EXTRA_MODULES = ("torch", "onnx")
 DEFAULT_MODEL_NAME = "rife-tuned"
 ENV_SHARED_DATA = "CHRONOSCOPE_SHARED_DATA"
@@ -103,6 +105,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--threads", type=int, default=0, help="torch CPU threads (default 0: torch's choice; 1 when busy)"
     )
     tsr.add_argument("--json", action="store_true", help="print the result as JSON")
+    speed = tasks.add_parser(
+        "speed",
+        help=train_speed.HELP,
+        description=train_speed.DESCRIPTION.partition("examples:")[0].rstrip(),
+        epilog="examples:" + train_speed.DESCRIPTION.partition("examples:")[2],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    train_speed.configure(speed)
 
 
 def _config(args: argparse.Namespace):
@@ -142,6 +152,8 @@ def _config(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     if args.task not in TASKS:
         raise UnsupportedOptionError(f"unknown training task {args.task!r}; available: {', '.join(TASKS)}")
+    if args.task == "speed":
+        return train_speed.run(args)
     missing = missing_train_modules()
     if missing:
         raise TrainingDependencyError(

@@ -156,7 +156,7 @@ def assess_segment(
         speed_class, speed = "slowmo", playback_rate / tag
     elif finding.high_rate_stream and tag is None:
         capture, speed = playback_rate, Fraction(1)
-        if pixel_class is SpeedClass.SLOWMO:
+        if pixel_class in (SpeedClass.SLOWMO, SpeedClass.REALTIME):
             speed_class, basis = (
                 "realtime",
                 "high-rate stream at its own rate; frames move like a high-rate capture",

@@ -11,6 +11,14 @@ Stages, cheapest first:
 3. per probe an estimate, then the clip's estimate (median over the probes that move) and
    segments where the speed changes (ramps, replays) by merging neighbouring probes that agree.
 
+Decisions between the stages (measured in engine/speed/model/MODEL_CARD.md):
+- the network's log2 speed is read against 30 fps footage; above 30 fps the playback rate's
+  offset is added (``rate_offset_log2``),
+- a blend or interpolation pattern decides only when strong, or when the network agrees
+  (``retime_agrees``); duplicates decide alone,
+- a stream of 100 fps or more with no capture tag is captured at its own rate (C = P) unless
+  the frames say otherwise (``high_rate_agrees``).
+
 Time is exact inside (frame pts times the stream's time base); seconds appear only in
 ``DetectionResult.to_json``. Variable frame rate needs nothing special: probes are placed by
 frame index and reported by their timestamps. A damaged stream is read with ``strict=False``;
@@ -22,7 +30,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from statistics import NormalDist
@@ -41,7 +49,7 @@ from engine.speed.estimator import (
     estimate_span,
     shared_model,
 )
-from engine.speed.metadata_stage import RateMetadata, metadata_stage, read_rate_metadata
+from engine.speed.metadata_stage import HIGH_RATE_FPS, RateMetadata, metadata_stage, read_rate_metadata
 from engine.speed.result import Evidence, SpeedClass, SpeedEstimate, SpeedSegment, WindowEstimate
 from engine.speed.synthetic_retime import MIN_FRAMES as RETIME_MIN_FRAMES
 from engine.speed.synthetic_retime import RetimeFinding, detect_synthetic_retime
@@ -62,6 +70,10 @@ RETIME_MIN_CONFIDENCE = 0.5
 SEGMENT_JOIN_LOG2 = 0.6
 DECISIVE_METADATA_CONFIDENCE = 0.85
 KEYFRAME_SNAP_FRAMES = 2 * PROBE_FRAMES
+REFERENCE_FPS = Fraction(30)
+HIGH_RATE_LOG2 = 2.0
+RETIME_DECISIVE_CONFIDENCE = 0.8
+RETIME_AGREEMENT_LOG2 = 2 * MODEL_LOG2_SIGMA
 _NORMAL = NormalDist()
 
 
@@ -205,6 +217,44 @@ def _learned_estimate(
     )
 
 
+def rate_offset_log2(playback_rate: Fraction) -> float:
+    """What to add to the network's log2 speed for a stream played at ``playback_rate``.
+
+    The network reads the real time between consecutive frames against ordinary footage at 24 to
+    30 fps (what it was anchored on). A stream played faster shows less motion per frame at the
+    same speed: 60 fps real-time footage reads as 2x slow and a 240 fps capture stored at 240 as
+    8x slow. So log2 s = network + log2(P / 30) for P above 30; nothing changes at 30 and below.
+    """
+    if playback_rate <= REFERENCE_FPS:
+        return 0.0
+    return math.log2(playback_rate / REFERENCE_FPS)
+
+
+def retime_agrees(retime: RetimeFinding, span: SpanEstimate, *, high_rate: bool = False) -> bool:
+    """A synthetic-retime finding is decisive when it is strong, or when the learned stage agrees.
+
+    Duplicates are exact copies and decide on their own. A blend or interpolation pattern can also
+    come from captured frames (periodic motion blur in genuine slow motion); it decides when its
+    confidence reaches ``RETIME_DECISIVE_CONFIDENCE``, or when the network agrees: it calls the
+    frames made, or calls the span slow, as slow as the pattern's factor says (within 2 sigma of
+    the model; genuine 8x slow motion read as a 4x pattern is 1 log2 off). The threshold comes from
+    validation renders (seeds 2000-2007: weak false patterns at 0.64 and 0.75, made blends 0.95+).
+    On a ``high_rate`` stream (100 fps or more) motion per frame is sub-pixel, so captured frames
+    come out as near copies or as the mean of their neighbours after compression: there any
+    pattern, duplicates included, decides only when the network calls the frames made.
+    """
+    if high_rate:
+        return span.synthetic_probability > SYNTHETIC_PROBABILITY
+    if retime.kind == "duplicate" or retime.confidence >= RETIME_DECISIVE_CONFIDENCE:
+        return True
+    if span.log2_speed is None or retime.factor is None:
+        return False
+    if span.synthetic_probability > SYNTHETIC_PROBABILITY:
+        return True
+    slow = span.log2_speed < -REALTIME_LOG2
+    return slow and abs(span.log2_speed + math.log2(retime.factor)) <= RETIME_AGREEMENT_LOG2
+
+
 def _probe_estimate(
     span: SpanEstimate, retime: RetimeFinding | None, playback_rate: Fraction
 ) -> SpeedEstimate:
@@ -219,9 +269,19 @@ def _probe_estimate(
             )
         )
         if retime.is_synthetic and retime.confidence >= RETIME_MIN_CONFIDENCE:
-            decided = retime.to_estimate(playback_rate)
-            if decided is not None:
-                return decided
+            if retime_agrees(retime, span, high_rate=playback_rate >= HIGH_RATE_FPS):
+                decided = retime.to_estimate(playback_rate)
+                if decided is not None:
+                    return decided
+            else:
+                evidence.append(
+                    Evidence(
+                        "synthetic_retime",
+                        "pattern not decisive: the learned stage disagrees",
+                        span.log2_speed,
+                        0.0,
+                    )
+                )
     if span.still or (retime is not None and retime.kind == "still"):
         evidence.append(Evidence("learned", "motion energy below the still floor", span.motion_energy, 0.8))
         return SpeedEstimate(None, playback_rate, None, 0.8, SpeedClass.STILL, evidence=evidence)
@@ -323,6 +383,57 @@ def _aggregate(
     return _learned_estimate(log2_speed, sigma, synthetic_probability, playback_rate, evidence)
 
 
+def high_rate_agrees(metadata_estimate: SpeedEstimate | None, clip: SpeedEstimate) -> bool:
+    """A stream of 100 fps or more with no capture tag is taken as captured at its own rate (C = P)
+    unless the frames say otherwise: made frames (synthetic), or a speed more than
+    ``HIGH_RATE_LOG2`` (4x) away from real time after the playback-rate offset. At these rates the
+    network's reading of native-rate renders spreads over about +-1.5 log2 (validation renders,
+    seeds 13, 14, 120-122 at 120 fps: -1.53 to +0.99), so less than 4x is not evidence."""
+    if metadata_estimate is None or metadata_estimate.capture_rate != metadata_estimate.playback_rate:
+        return False
+    if metadata_estimate.playback_rate < HIGH_RATE_FPS:
+        return False
+    if clip.speed_class in (SpeedClass.REALTIME, SpeedClass.STILL):
+        return True
+    return (
+        clip.speed_class in (SpeedClass.SLOWMO, SpeedClass.SPED_UP)
+        and clip.speed is not None
+        and abs(math.log2(clip.speed)) <= HIGH_RATE_LOG2
+    )
+
+
+def own_rate_confidence(estimate: SpeedEstimate) -> float:
+    """Probability, under N(log2 s, sigma), that the speed is within ``HIGH_RATE_LOG2`` of real time:
+    how well the frames agree with a high-rate stream captured at its own rate."""
+    if estimate.speed is None:
+        return 0.5
+    log2_speed = math.log2(estimate.speed)
+    sigma = max(estimate.speed_log2_sigma, MODEL_LOG2_SIGMA)
+    inside = _NORMAL.cdf((HIGH_RATE_LOG2 - log2_speed) / sigma) - _NORMAL.cdf(
+        (-HIGH_RATE_LOG2 - log2_speed) / sigma
+    )
+    return float(min(max(inside, 0.01), 0.99))
+
+
+def _at_own_rate(segment: SpeedSegment, metadata_estimate: SpeedEstimate) -> SpeedSegment:
+    """A segment of a high-rate stream whose frames agree with C = P, restated as real time."""
+    if not high_rate_agrees(metadata_estimate, segment.estimate) or segment.estimate.speed is None:
+        return segment
+    estimate = SpeedEstimate(
+        Fraction(1),
+        metadata_estimate.playback_rate,
+        metadata_estimate.playback_rate,
+        own_rate_confidence(segment.estimate),
+        SpeedClass.REALTIME,
+        speed_log2_sigma=segment.estimate.speed_log2_sigma,
+        evidence=[
+            *segment.estimate.evidence,
+            Evidence("detect", "high-rate stream with no tag: captured at its own rate", None, 0.0),
+        ],
+    )
+    return replace(segment, estimate=estimate)
+
+
 def _family(estimate: SpeedEstimate) -> str:
     if estimate.speed_class in (SpeedClass.STILL, SpeedClass.SYNTHETIC_SLOWMO):
         return estimate.speed_class.value
@@ -402,6 +513,13 @@ def _analyse_probe(
             if len(longer) > len(images):
                 images = longer
                 span = estimate_span(images, model)
+    offset = rate_offset_log2(playback_rate)
+    if offset and span.log2_speed is not None:
+        span = replace(
+            span,
+            log2_speed=span.log2_speed + offset,
+            window_log2_speeds=[value + offset for value in span.window_log2_speeds],
+        )
     retime = None
     if check_retime and len(images) >= RETIME_MIN_FRAMES:
         retime = detect_synthetic_retime(images[:RETIME_FRAMES])
@@ -451,6 +569,19 @@ def _frames_to_result(
             )
         ]
         clip, decided_by = metadata_estimate, "metadata"
+    elif high_rate_agrees(metadata_estimate, clip):
+        assert metadata_estimate is not None
+        metadata_estimate.confidence = max(metadata_estimate.confidence, own_rate_confidence(clip))
+        metadata_estimate.evidence = evidence + [
+            Evidence(
+                "detect",
+                f"pixels say {clip.speed_class.value}; a high-rate stream with no tag is its capture rate",
+                None if clip.speed is None else float(clip.speed),
+                0.0,
+            )
+        ]
+        clip, decided_by = metadata_estimate, "metadata"
+        segments = [_at_own_rate(segment, metadata_estimate) for segment in segments]
     clip.evidence.append(Evidence("detect", "decided by", decided_by, 0.0))
     learned = [p.span for p in probes if p.span.log2_speed is not None]
     return DetectionResult(

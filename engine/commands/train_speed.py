@@ -1,0 +1,120 @@
+"""``chronoscope train speed``: fine-tune the playback-speed estimator on your own footage, no labels."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+from pathlib import Path
+
+from engine.errors import TrainingDependencyError, UnsupportedOptionError
+
+HELP = "fine-tune the speed detector on your own footage (no labels; needs the train extra)"
+DESCRIPTION = """\
+Fine-tunes the learned speed estimator that `chronoscope detect` uses on your own footage,
+without labels, by the same self-supervised recipe as the shipped model: ordinary footage is
+real time on every frame, every k-th frame of it is k times faster (equivariance), and fake slow
+motion made from it (duplicated, blended, interpolated frames) teaches the synthetic-frame
+output. Clips stored at 100 fps or more are taken as high-rate captures and teach genuine slow
+motion; --renders N (default 2) adds procedural 240 fps scenes textured by your clips.
+
+DIR is a folder of clips (searched recursively) or a clip; give --data more than once for more.
+A fifth of the clips (when there are at least 3) is held out, never trained on, and measured
+before, at every checkpoint and after; the network that does best on them is exported (the
+starting one when training does not help). Training starts from the shipped weights and
+checkpoints into a work folder (--work-dir, default the cache folder, speed-train/NAME);
+--resume continues it up to --steps in all. The model is written to MODEL.onnx with a
+manifest beside it; use it with `chronoscope detect --model MODEL.onnx CLIP`.
+
+Needs torch: pip install 'chronoscope[train]'. Uses a CUDA GPU when torch sees one (--device).
+
+examples:
+  chronoscope train speed --data ~/footage -o my-speed.onnx
+  chronoscope train speed --data ~/footage --data ~/more --steps 3000 --device cuda -o my-speed.onnx
+  chronoscope train speed --data ~/footage --resume --steps 6000 -o my-speed.onnx
+  chronoscope detect --model my-speed.onnx clip.mp4
+"""
+
+TRAIN_EXTRA_MODULES = ("torch",)
+DEVICES = ("auto", "cuda", "cpu")
+
+
+def missing_train_modules() -> list[str]:
+    """The modules of the ``train`` extra this command needs that are not installed."""
+    return [name for name in TRAIN_EXTRA_MODULES if importlib.util.find_spec(name) is None]
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data", type=Path, action="append", metavar="DIR", required=True, help="folder of clips, or a clip"
+    )
+    parser.add_argument(
+        "-o", "--output", type=Path, metavar="MODEL.onnx", required=True, help="model to write"
+    )
+    parser.add_argument("--steps", type=int, default=600, help="optimiser steps in all (default 600)")
+    parser.add_argument("--device", choices=DEVICES, default="auto", help="auto (default), cuda or cpu")
+    parser.add_argument("--resume", action="store_true", help="continue the work folder's checkpoint")
+    parser.add_argument(
+        "--renders", type=int, default=2, metavar="N", help="add N procedural 240 fps scenes (default 2)"
+    )
+    parser.add_argument(
+        "--learning-rate", type=float, default=2e-4, help="peak AdamW learning rate (default 2e-4)"
+    )
+    parser.add_argument("--from-scratch", action="store_true", help="start from random weights")
+    parser.add_argument("--work-dir", type=Path, help="checkpoint and cache folder")
+    parser.add_argument("--seed", type=int, default=0, help="sampling and split seed (default 0)")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.resume and args.from_scratch:
+        raise UnsupportedOptionError("--resume and --from-scratch conflict: resume continues a checkpoint")
+    missing = missing_train_modules()
+    if missing:
+        raise TrainingDependencyError(
+            f"chronoscope train speed needs {', '.join(missing)}, which is not installed; "
+            "install the train extra: pip install 'chronoscope[train]'"
+        )
+    from engine.training.speed.finetune import FineTuneConfig, fine_tune
+
+    config = FineTuneConfig(
+        data=tuple(args.data),
+        output=args.output,
+        steps=args.steps,
+        device=args.device,
+        resume=args.resume,
+        renders=args.renders,
+        learning_rate=args.learning_rate,
+        seed=args.seed,
+        work_dir=args.work_dir,
+    )
+    if args.from_scratch:
+        config.init_weights = None
+    result = fine_tune(config)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "model_path": str(result.model_path),
+                    "steps": result.steps,
+                    "exported_step": result.exported_step,
+                    "resumed_from_step": result.resumed_from_step,
+                    "device": result.device,
+                    "train_sources": result.train_sources,
+                    "validation_sources": result.validation_sources,
+                    "validation": result.validation_note,
+                    "metrics_before": result.metrics_before,
+                    "metrics_after": result.metrics_after,
+                    "seconds": round(result.seconds, 1),
+                },
+                indent=2,
+            )
+        )
+        return 0
+    print(f"{result.model_path}: {result.steps} steps on {result.device} in {result.seconds:.0f} s")
+    print(f"  exported the network of step {result.exported_step} (best on the held-out clips)")
+    print(f"  validation: {result.validation_note}")
+    for key, after in result.metrics_after.items():
+        print(f"  {key:<20} {result.metrics_before.get(key, float('nan')):8.3f} -> {after:8.3f}")
+    print(f"  use it: chronoscope detect --model {result.model_path} CLIP")
+    return 0

@@ -1,0 +1,210 @@
+"""Fine-tune the speed network on a user's own footage, without labels (``chronoscope train-speed``).
+
+The same self-supervised recipe as the shipped model (``engine.training.speed.train``): the
+user's ordinary footage anchors s = 1 on every frame and supervises every other speed by
+equivariance (every k-th frame reads k times faster); fake slow motion made from it teaches the
+synthetic-frame output; clips stored at 100 fps or more are high-rate captures and anchor genuine
+slow motion (every n-th frame played at 30 fps, s = 30 n / P); optional procedural 240 fps renders
+textured by the user's clips add more genuine slow motion.
+
+Steps:
+
+1. find the clips under ``data`` (recursively) and cache their variants under the work folder
+   (``<cache>/speed-train/<model name>``; a clip already cached is not read again),
+2. split by clip: ``validation_share`` of the clips (at least 3 clips needed) is never trained on,
+3. measure the starting network on the validation clips, train from the shipped weights (or
+   resume the work folder's checkpoint), measuring the held-out error (mean |log2 error|) at
+   every checkpoint and keeping the best network, the start included: a run that only drifts
+   exports the weights it started from (``exported_step`` says which),
+4. export ONNX with its manifest to ``output`` (temporary name, then renamed). The engine loads
+   it with ``chronoscope detect --model OUTPUT.onnx`` (in code: ``SpeedModel(OUTPUT)``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.errors import TrainingDataError, UnsupportedOptionError
+from engine.places import places
+from engine.training.speed.data import SLOWMO_SOURCE_FRAMES, build_user_cache, find_clips, load_variants
+from engine.training.speed.train import (
+    INIT_WEIGHTS,
+    Source,
+    export_checkpoint,
+    resolve_device,
+    train,
+    validation_errors,
+)
+
+log = logging.getLogger(__name__)
+
+MIN_CLIPS_FOR_VALIDATION = 3
+RENDER_SEED_BASE = 5000
+DEFAULT_STEPS = 600
+DEFAULT_LEARNING_RATE = 2e-4
+DEFAULT_RENDERS = 2
+
+
+@dataclass
+class FineTuneConfig:
+    """What ``chronoscope train-speed`` was asked for; checked by ``validate``."""
+
+    data: tuple[Path, ...]
+    output: Path
+    steps: int = DEFAULT_STEPS
+    device: str = "auto"
+    resume: bool = False
+    renders: int = DEFAULT_RENDERS
+    validation_share: float = 0.2
+    learning_rate: float = DEFAULT_LEARNING_RATE
+    seed: int = 0
+    work_dir: Path | None = None
+    init_weights: Path | None = INIT_WEIGHTS
+    slowmo_source_frames: int = SLOWMO_SOURCE_FRAMES
+
+    def validate(self) -> None:
+        if not self.data:
+            raise UnsupportedOptionError("no --data given; name one or more folders of clips")
+        if self.steps < 1:
+            raise UnsupportedOptionError(f"--steps {self.steps}: give at least 1 step")
+        if self.renders < 0:
+            raise UnsupportedOptionError(f"--renders {self.renders}: give 0 or more renders")
+        if not 0 <= self.validation_share < 1:
+            raise UnsupportedOptionError(f"validation share {self.validation_share} is outside [0, 1)")
+        if self.slowmo_source_frames < 4:
+            raise UnsupportedOptionError(
+                f"{self.slowmo_source_frames} source frames for fake slow motion; give at least 4"
+            )
+        if self.learning_rate <= 0:
+            raise UnsupportedOptionError(f"learning rate {self.learning_rate} is not positive")
+        if self.output.suffix.lower() != ".onnx":
+            raise UnsupportedOptionError(f"-o {self.output}: the model is an ONNX file; name it MODEL.onnx")
+        if self.init_weights is not None and not self.init_weights.is_file():
+            raise TrainingDataError(f"starting weights {self.init_weights} are missing")
+
+
+@dataclass
+class FineTuneResult:
+    model_path: Path
+    steps: int
+    exported_step: int
+    resumed_from_step: int
+    device: str
+    train_sources: list[str]
+    validation_sources: list[str]
+    validation_note: str
+    metrics_before: dict[str, float]
+    metrics_after: dict[str, float]
+    seconds: float
+
+
+def default_work_dir(name: str) -> Path:
+    return places().cache_dir / "speed-train" / name
+
+
+def split_sources(sources: list[Source], share: float, seed: int) -> tuple[list[Source], list[Source], str]:
+    """Clips split by source (renders always train); with fewer than 3 clips nothing is held out."""
+    clips = [s for s in sources if not s.name.startswith("render-")]
+    count = round(len(clips) * share)
+    if len(clips) < MIN_CLIPS_FOR_VALIDATION or count == 0:
+        note = (
+            f"{len(clips)} clip(s): too few to hold any out (need {MIN_CLIPS_FOR_VALIDATION}); "
+            "measured on the training clips"
+        )
+        return sources, clips, note
+    ranked = sorted(clips, key=lambda s: hashlib.sha256(f"{seed}:{s.name}".encode()).hexdigest())
+    held = {s.name for s in ranked[:count]}
+    return (
+        [s for s in sources if s.name not in held],
+        [s for s in clips if s.name in held],
+        f"{count} of {len(clips)} clips held out, never trained on",
+    )
+
+
+def fine_tune(config: FineTuneConfig, progress: Callable[[str], None] | None = None) -> FineTuneResult:
+    """Cache, split, measure, train, measure, export; see the module doc."""
+    import torch
+
+    from engine.training.speed.net import SpeedNet
+
+    config.validate()
+    started = time.monotonic()
+    device = resolve_device(config.device)
+    work_dir = config.work_dir or default_work_dir(config.output.stem)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint = work_dir / "checkpoint.pt"
+    if config.resume and not checkpoint.exists():
+        raise UnsupportedOptionError(
+            f"--resume: there is no checkpoint at {checkpoint}; run without --resume"
+        )
+    clips = find_clips(config.data)
+    render_seeds = tuple(range(RENDER_SEED_BASE, RENDER_SEED_BASE + config.renders))
+    paths = build_user_cache(
+        clips,
+        work_dir / "cache",
+        render_seeds=render_seeds,
+        slowmo_source_frames=config.slowmo_source_frames,
+        progress=progress,
+    )
+    sources = [Source(path.stem, {v.key: v for v in load_variants(path)}) for path in paths]
+    training, validation, note = split_sources(sources, config.validation_share, config.seed)
+
+    def measure(state_dict) -> dict[str, float]:
+        network = SpeedNet()
+        if state_dict is not None:
+            network.load_state_dict(state_dict)
+        return validation_errors(network.to(device), validation, device)
+
+    resumed_from = 0
+    if config.resume:
+        resumed_from = int(torch.load(checkpoint, weights_only=False, map_location="cpu")["step"])
+    initial = (
+        torch.load(config.init_weights, weights_only=True, map_location="cpu")
+        if config.init_weights is not None
+        else None
+    )
+    before = measure(initial)
+    if progress is not None:
+        progress(f"training {config.steps} steps on {device.type}")
+    train(
+        work_dir,
+        score=lambda network: validation_errors(network, validation, device)["log2_error"],
+        minutes=None,
+        steps=config.steps,
+        seed=config.seed,
+        learning_rate=config.learning_rate,
+        device=config.device,
+        checkpoint=checkpoint,
+        init_weights=config.init_weights,
+        sources=training,
+        resume=config.resume,
+    )
+    state = torch.load(checkpoint, weights_only=False, map_location="cpu")
+    kept = state.get("best") or {"network": state["network"], "step": state["step"]}
+    after = measure(kept["network"])
+    model_path = export_checkpoint(
+        checkpoint,
+        config.output,
+        best=True,
+        description="playback-speed estimator fine-tuned on user footage with chronoscope train-speed",
+        upstream=f"chronoscope train-speed from {config.init_weights or 'scratch'}; {note}",
+    )
+    log.info("speed model written to %s", model_path)
+    return FineTuneResult(
+        model_path=model_path,
+        steps=int(state["step"]),
+        exported_step=int(kept["step"]),
+        resumed_from_step=resumed_from,
+        device=device.type,
+        train_sources=[s.name for s in training],
+        validation_sources=[s.name for s in validation],
+        validation_note=note,
+        metrics_before=before,
+        metrics_after=after,
+        seconds=time.monotonic() - started,
+    )

@@ -1,0 +1,94 @@
+"""Decision rules around the learned estimator: high-rate streams, the playback-rate offset, and
+when a synthetic-retime pattern may decide. Clips are rendered here (procedural scenes, PyAV)."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from engine.scenes import h264_roundtrip, random_scene, render_frames, write_video
+from engine.speed.detect import detect_speed, rate_offset_log2, retime_agrees
+from engine.speed.estimator import SpanEstimate
+from engine.speed.synthetic_retime import RetimeFinding, detect_synthetic_retime, flicker_gains
+
+
+@pytest.mark.parametrize(
+    ("playback_fps", "offset"),
+    [(Fraction(24000, 1001), 0.0), (25, 0.0), (30, 0.0), (60, 1.0), (240, 3.0)],
+)
+def test_rate_offset_applies_above_the_reference_rate_only(playback_fps, offset):
+    assert rate_offset_log2(Fraction(playback_fps)) == pytest.approx(offset)
+
+
+def test_high_rate_stream_without_tag_is_its_own_capture_rate(tmp_path):
+    """A 240 fps render stored at 240 fps: real time, captured at 240 (not about 1400 fps)."""
+    spec = random_scene(11, width=128, height=96, capture_fps=240, duration_frames=120)
+    path = tmp_path / "stored-240.mp4"
+    write_video(render_frames(spec), path, 240, crf=20)
+    result = detect_speed(path).to_json()
+    assert result["class"] == "realtime"
+    assert result["capture_fps"] == pytest.approx(240.0)
+    assert result["evidence"]["decided_by"] == "metadata"
+    assert result["scores"]["learned_log2_speed"] > -1.0
+
+
+def span(log2_speed: float | None, synthetic: float = 0.0) -> SpanEstimate:
+    return SpanEstimate(log2_speed, 0.35, synthetic, 5.0, 3)
+
+
+@pytest.mark.parametrize(
+    ("finding", "estimate", "decisive"),
+    [
+        (RetimeFinding("duplicate", Fraction(2), confidence=0.55), span(0.0), True),
+        (RetimeFinding("blend", Fraction(2), confidence=0.95), span(-3.0), True),
+        (RetimeFinding("interpolate", Fraction(4), confidence=0.64), span(-3.0), False),
+        (RetimeFinding("interpolate", Fraction(4), confidence=0.64), span(-3.0, 0.9), True),
+        (RetimeFinding("interpolate", Fraction(2), confidence=0.68), span(-1.2), True),
+        (RetimeFinding("blend", Fraction(3, 2), confidence=0.75), span(0.1), False),
+        (RetimeFinding("blend", Fraction(2), confidence=0.75), span(None), False),
+    ],
+)
+def test_weak_patterns_need_the_learned_stage_to_agree(finding, estimate, decisive):
+    assert retime_agrees(finding, estimate) is decisive
+
+
+def test_on_high_rate_streams_no_pattern_decides_without_the_network():
+    """Sub-pixel motion at 120-240 fps makes near copies and neighbour means of captured frames."""
+    strong_blend = RetimeFinding("blend", Fraction(2), confidence=0.99)
+    duplicate = RetimeFinding("duplicate", Fraction(2), confidence=0.9)
+    assert not retime_agrees(strong_blend, span(-0.1), high_rate=True)
+    assert not retime_agrees(duplicate, span(0.0), high_rate=True)
+    assert retime_agrees(strong_blend, span(-0.1, 0.9), high_rate=True)
+    assert retime_agrees(duplicate, span(0.0, 0.9), high_rate=True)
+
+
+@pytest.mark.parametrize("capture_fps", [120, 240])
+def test_high_rate_segments_agree_with_the_clip(tmp_path, capture_fps):
+    """Every segment of a native-rate render says what the clip says: real time at C = P."""
+    spec = random_scene(capture_fps, width=160, height=120, capture_fps=capture_fps, duration_frames=96)
+    path = tmp_path / f"native-{capture_fps}.mp4"
+    write_video(render_frames(spec), path, capture_fps, crf=23)
+    result = detect_speed(path).to_json()
+    assert result["class"] == "realtime" and result["capture_fps"] == pytest.approx(capture_fps)
+    assert {segment["class"] for segment in result["segments"]} == {"realtime"}
+
+
+def test_flicker_gains_divide_out_global_brightness():
+    base = np.random.default_rng(0).uniform(40, 200, size=(32, 48)).astype(np.float32)
+    frames = [base * (1.0 + 0.2 * np.sin(i * 2.1)) for i in range(12)]
+    gains = flicker_gains(frames)
+    levelled = [frame * gain for frame, gain in zip(frames, gains, strict=True)]
+    assert np.ptp([frame.mean() for frame in levelled]) < 0.01 * base.mean()
+
+
+def test_mains_flicker_in_genuine_footage_is_not_made_frames():
+    """A 240 fps scene lit at 100 Hz, every 2nd frame played at 30: the flicker aliases to a
+    period of 3 frames, which used to pass for interpolated frames (validation seed 2002)."""
+    spec = random_scene(
+        2002, width=256, height=144, capture_fps=240, duration_frames=64, object_count=3, flicker_hz=100.0
+    )
+    frames = h264_roundtrip(list(render_frames(spec))[::2][:24], 30)
+    finding = detect_synthetic_retime(frames)
+    assert not finding.is_synthetic, finding.to_dict()

@@ -1,0 +1,157 @@
+"""``chronoscope train speed``: fine-tuning the speed network on footage without labels.
+
+The clips are rendered here with PyAV (a textured pan, small and short); training runs a few
+steps on the CPU through the real recipe, exports ONNX, and the engine loads the result.
+"""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.cli import main
+from engine.errors import TrainingDataError
+from engine.models.manifest import manifest_path_for, read_manifest, sha256_file
+from engine.scenes import write_video
+from engine.speed.detect import detect_speed
+from engine.speed.estimator import SpeedModel
+from engine.training.speed.data import (
+    MIN_USER_CLIP_FRAMES,
+    build_user_cache,
+    find_clips,
+    high_rate_variants,
+    load_variants,
+)
+
+pytest.importorskip("torch")
+
+from engine.training.speed.finetune import FineTuneConfig, fine_tune, split_sources  # noqa: E402
+from engine.training.speed.train import Source  # noqa: E402
+
+
+def pan_frames(seed: int, count: int, step_px: float) -> list[np.ndarray]:
+    """A random texture panned ``step_px`` per frame, 96 x 64 RGB."""
+    rng = np.random.default_rng(seed)
+    texture = rng.integers(0, 255, size=(64, 512, 3), dtype=np.uint8)
+    texture = np.repeat(np.repeat(texture[::4, ::4], 4, axis=0), 4, axis=1)
+    return [np.ascontiguousarray(texture[:, int(i * step_px) : int(i * step_px) + 96]) for i in range(count)]
+
+
+@pytest.fixture(scope="module")
+def footage(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("footage")
+    (folder / "nested").mkdir()
+    for seed, name in enumerate(("a.mp4", "b.mp4", "nested/c.mov")):
+        write_video(pan_frames(seed, MIN_USER_CLIP_FRAMES + 4, 2.5), folder / name, Fraction(25), crf=23)
+    (folder / "notes.txt").write_text("not a clip")
+    return folder
+
+
+def test_find_clips_searches_folders_recursively_and_refuses_empty(footage, tmp_path):
+    names = [path.name for path in find_clips([footage])]
+    assert names == ["a.mp4", "b.mp4", "c.mov"]
+    with pytest.raises(TrainingDataError, match="no video files"):
+        find_clips([tmp_path])
+    with pytest.raises(TrainingDataError, match="no such file or folder"):
+        find_clips([tmp_path / "missing"])
+
+
+def test_short_clips_are_skipped_and_all_short_is_refused(tmp_path):
+    write_video(pan_frames(7, 20, 2.0), tmp_path / "short.mp4", Fraction(25), crf=23)
+    with pytest.raises(TrainingDataError, match="at least"):
+        build_user_cache(find_clips([tmp_path]), tmp_path / "cache")
+
+
+def test_high_rate_clip_becomes_anchored_slow_motion():
+    frames = [frame[..., 0] for frame in pan_frames(3, 128, 0.5)]
+    variants = {v.key: v for v in high_rate_variants(frames, Fraction(120))}
+    assert variants["render_1"].speed == Fraction(1, 4)
+    assert variants["render_4"].speed == Fraction(1)
+    assert not any(v.synthetic for v in variants.values())
+
+
+def test_split_holds_out_whole_clips_and_keeps_renders_for_training():
+    sources = [Source(f"clip-{n}", {}) for n in "abcde"] + [Source("render-5000", {})]
+    training, validation, note = split_sources(sources, 0.2, 0)
+    assert len(validation) == 1 and "held out" in note
+    assert not {s.name for s in training} & {s.name for s in validation}
+    assert "render-5000" in {s.name for s in training}
+    few_training, few_validation, few_note = split_sources(sources[:2], 0.2, 0)
+    assert len(few_training) == 2 and "too few" in few_note
+
+
+@pytest.fixture(scope="module")
+def work_dir(tmp_path_factory) -> Path:
+    """One work folder for the module: the clips are cached once, later runs resume."""
+    return tmp_path_factory.mktemp("speed-train")
+
+
+@pytest.fixture(scope="module")
+def trained(footage, work_dir, tmp_path_factory):
+    """Three steps of fine-tuning on the footage, checkpointed in ``work_dir``."""
+    output = tmp_path_factory.mktemp("models") / "my-speed.onnx"
+    config = FineTuneConfig(
+        data=(footage,),
+        output=output,
+        steps=3,
+        device="cpu",
+        renders=0,
+        work_dir=work_dir,
+        slowmo_source_frames=16,
+    )
+    return fine_tune(config)
+
+
+def test_fine_tune_exports_a_model_the_engine_loads(footage, work_dir, trained):
+    result, output = trained, trained.model_path
+    assert output.name == "my-speed.onnx" and output.is_file()
+    manifest = read_manifest(manifest_path_for(output))
+    assert manifest.name == "my-speed" and manifest.sha256 == sha256_file(output)
+    assert result.steps == 3 and len(result.validation_sources) == 1
+    assert set(result.metrics_after) >= {"realtime_bias", "log2_error", "synthetic_accuracy"}
+    assert result.exported_step in (0, 3)
+    assert result.metrics_after["log2_error"] <= result.metrics_before["log2_error"]
+    model = SpeedModel(output)
+    detected = detect_speed(find_clips([footage])[0], model=model)
+    assert detected.learned_log2_speed is not None
+
+    cached = list((work_dir / "cache").glob("*.npz"))
+    assert len(cached) == 3 and {v.key for v in load_variants(cached[0])} >= {"real_1", "real_8", "dup_2"}
+
+
+def test_cli_resumes_the_checkpoint_and_detect_uses_the_model(footage, work_dir, trained, tmp_path, capsys):
+    """Resumes the module's fine-tune (step 3) up to step 7 in the same work folder."""
+    output = tmp_path / "cli-speed.onnx"
+    argv = ["train", "speed", "--data", str(footage), "--steps", "7", "--renders", "0", "-o", str(output)]
+    assert main([*argv, "--work-dir", str(work_dir), "--resume", "--json"]) == 0
+    reported = json.loads(capsys.readouterr().out)
+    assert reported["model_path"] == str(output) and reported["steps"] == 7
+    assert reported["resumed_from_step"] == 3 and reported["exported_step"] in (0, 3, 7)
+    clip = find_clips([footage])[0]
+    assert main(["detect", "--model", str(output), "--json", str(clip)]) == 0
+    assert json.loads(capsys.readouterr().out)["scores"]["learned_log2_speed"] is not None
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--resume", "--from-scratch"], "conflict"),
+        (["--resume", "--work-dir", "{tmp}/empty"], "no checkpoint"),
+        (["--steps", "0"], "at least 1 step"),
+        (["--device", "cpu", "-o", "{tmp}/m.pt"], "MODEL.onnx"),
+    ],
+)
+def test_cli_refuses_bad_options_before_any_work(footage, tmp_path, capsys, extra, message):
+    argv = ["train", "speed", "--data", str(footage), "-o", str(tmp_path / "m.onnx"), "--device", "cpu"]
+    status = main([*argv, *(item.format(tmp=tmp_path) for item in extra)])
+    assert status == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_detect_names_a_missing_model(footage, tmp_path, capsys):
+    status = main(["detect", "--model", str(tmp_path / "absent.onnx"), str(find_clips([footage])[0])])
+    assert status == 2 and "absent.onnx" in capsys.readouterr().err
