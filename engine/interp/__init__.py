@@ -2,9 +2,9 @@
 
 Importing this package registers the backends: ``nearest`` and ``blend`` (baselines), ``flow``
 (classical optical flow, no weights), ``rife``, ``rife-hdv3`` and ``rife-4.2x`` (ONNX models, when
-their module loads) and ``ensemble`` (mean of flow and rife). A RIFE module that cannot load is
-logged at WARNING and the others stay available; a RIFE backend whose model file is not prepared
-raises ``ModelNotFoundError`` when created.
+their module loads) and ``ensemble`` (flow and rife mixed per pixel by their risk). A RIFE module
+that cannot load is logged at WARNING and the others stay available; a RIFE backend whose model
+file is not prepared raises ``ModelNotFoundError`` when created.
 
 Use ``create_default_backend()`` (or ``create_backend(name)``) and wrap it in
 ``GuardedSynthesizer`` (scene-cut and duplicate guards).

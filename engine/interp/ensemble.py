@@ -88,10 +88,11 @@ def mean_frame(frame_a: np.ndarray, frame_b: np.ndarray) -> np.ndarray:
 
 
 class EnsembleSynthesizer(Synthesizer):
-    """Mean of ``flow`` and a RIFE backend; raises ``ModelNotFoundError`` when RIFE is not prepared."""
+    """``flow`` and a RIFE backend mixed per pixel by their risk; raises ``ModelNotFoundError`` when
+    RIFE is not prepared."""
 
     NAME = "ensemble"
-    DESCRIPTION = "mean of flow and RIFE (best measured quality; costs both)"
+    DESCRIPTION = "flow and RIFE mixed per pixel by risk (best measured quality; costs both)"
 
     def __init__(self, *, learned: str = DEFAULT_LEARNED_MEMBER, **learned_options) -> None:
         self.learned = create_backend(learned, **learned_options)
