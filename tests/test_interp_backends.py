@@ -132,3 +132,21 @@ def test_tiny_frames_keep_their_shape(name, shape):
         result = backend.synthesize(frame0, frame1, 0.5)
         assert result.frame.shape == shape
         assert result.risk.shape == shape[:2]
+
+
+def test_a_backend_needs_synthesize_or_synthesize_many():
+    from engine.interp.base import Synthesizer
+
+    with pytest.raises(TypeError, match="implements neither"):
+
+        class Empty(Synthesizer):
+            NAME = "empty"
+
+    class OnlyMany(Synthesizer):
+        NAME = "only-many"
+
+        def synthesize_many(self, frame0, frame1, times):
+            return [f"{float(t):.2f}" for t in times]
+
+    frame = np.zeros((4, 4, 3), np.uint8)
+    assert OnlyMany().synthesize(frame, frame, 0.25) == "0.25"

@@ -14,7 +14,6 @@ has a default. Backends are registered with ``register_backend`` and created by 
 from __future__ import annotations
 
 import logging
-from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -66,15 +65,31 @@ def check_frame_pair(frame0: np.ndarray, frame1: np.ndarray, t: Time) -> float:
     return t_value
 
 
-class Synthesizer(ABC):
-    """A frame-synthesis backend. Subclasses set ``NAME`` and implement ``synthesize``."""
+def check_times(frame0: np.ndarray, frame1: np.ndarray, times: Sequence[Time]) -> list[float]:
+    """``check_frame_pair`` for every time of a ``synthesize_many`` call; the times as floats."""
+    return [check_frame_pair(frame0, frame1, t) for t in times]
+
+
+class Synthesizer:
+    """A frame-synthesis backend. Subclasses set ``NAME`` and implement ``synthesize`` (one frame)
+    or ``synthesize_many`` (several times of one pair, sharing work such as flow); the base class
+    derives the other from it."""
 
     NAME: str = ""
     DESCRIPTION: str = ""
 
-    @abstractmethod
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        base = Synthesizer
+        neither = cls.synthesize is base.synthesize and cls.synthesize_many is base.synthesize_many
+        if cls.NAME and neither:  # a named backend; shared bases without a NAME may leave both
+            raise TypeError(
+                f"synthesis backend {cls.__name__} implements neither synthesize nor synthesize_many"
+            )
+
     def synthesize(self, frame0: np.ndarray, frame1: np.ndarray, t: Time) -> SynthesisResult:
         """Return the frame at time ``t`` between ``frame0`` (t=0) and ``frame1`` (t=1)."""
+        return self.synthesize_many(frame0, frame1, [t])[0]
 
     def synthesize_many(
         self, frame0: np.ndarray, frame1: np.ndarray, times: Sequence[Time]
@@ -87,7 +102,7 @@ class Synthesizer(ABC):
         """Where it runs, for ``status``: e.g. 'CPU', 'CUDAExecutionProvider'."""
         return "CPU"
 
-    def close(self) -> None:  # noqa: B027 (a default that subclasses may keep)
+    def close(self) -> None:
         """Release models or sessions; the default holds nothing."""
 
 

@@ -45,7 +45,7 @@ from engine.interp.base import (
     SynthesisResult,
     Synthesizer,
     Time,
-    check_frame_pair,
+    check_times,
     create_backend,
     register_backend,
 )
@@ -105,14 +105,10 @@ class EnsembleSynthesizer(Synthesizer):
     def close(self) -> None:
         self.learned.close()
 
-    def synthesize(self, frame0: np.ndarray, frame1: np.ndarray, t: Time) -> SynthesisResult:
-        return self.synthesize_many(frame0, frame1, [t])[0]
-
     def synthesize_many(
         self, frame0: np.ndarray, frame1: np.ndarray, times: Sequence[Time]
     ) -> list[SynthesisResult]:
-        for t in times:
-            check_frame_pair(frame0, frame1, t)
+        check_times(frame0, frame1, times)
         if not times:
             return []
         flow_results = self.flow.synthesize_many(frame0, frame1, times)

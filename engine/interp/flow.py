@@ -50,7 +50,7 @@ from engine.interp.base import (
     SynthesisResult,
     Synthesizer,
     Time,
-    check_frame_pair,
+    check_times,
     register_backend,
 )
 
@@ -483,13 +483,10 @@ class FlowSynthesizer(Synthesizer):
                 f"flow backend options {sorted(options)}: {error}; known: {known}"
             ) from None
 
-    def synthesize(self, frame0: np.ndarray, frame1: np.ndarray, t: Time) -> SynthesisResult:
-        return self.synthesize_many(frame0, frame1, [t])[0]
-
     def synthesize_many(
         self, frame0: np.ndarray, frame1: np.ndarray, times: Sequence[Time]
     ) -> list[SynthesisResult]:
-        values = [check_frame_pair(frame0, frame1, t) for t in times]
+        values = check_times(frame0, frame1, times)
         if not values:
             return []
         pair = compute_pair_flow(frame0, frame1, self.settings)

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from engine.interp.base import SynthesisResult, Synthesizer, Time, check_frame_pair
+from engine.interp.base import SynthesisResult, Synthesizer, Time, check_times
 from engine.interp.duplicates import is_duplicate_pair
 from engine.interp.scenecut import scene_cut_score
 from engine.interp.simple import NearestSynthesizer
@@ -48,14 +48,10 @@ class GuardedSynthesizer(Synthesizer):
     def close(self) -> None:
         self.backend.close()
 
-    def synthesize(self, frame0: np.ndarray, frame1: np.ndarray, t: Time) -> SynthesisResult:
-        return self.synthesize_many(frame0, frame1, [t])[0]
-
     def synthesize_many(
         self, frame0: np.ndarray, frame1: np.ndarray, times: Sequence[Time]
     ) -> list[SynthesisResult]:
-        for t in times:
-            check_frame_pair(frame0, frame1, t)
+        check_times(frame0, frame1, times)
         if not times:
             return []
         if self.detect_duplicates and is_duplicate_pair(frame0, frame1):

@@ -62,6 +62,7 @@ from engine.interp.base import (
     Time,
     available_backends,
     check_frame_pair,
+    check_times,
     register_backend,
 )
 from engine.models.registry import PREPARE_HINT, InstalledModel, locate_model, scan_models
@@ -239,14 +240,10 @@ class RifeHDv3Synthesizer(_RifeModelBackend):
         self.max_bisection_depth = max_bisection_depth
         self._warned_quantized = False
 
-    def synthesize(self, frame0: np.ndarray, frame1: np.ndarray, t: Time) -> SynthesisResult:
-        return self.synthesize_many(frame0, frame1, [t])[0]
-
     def synthesize_many(
         self, frame0: np.ndarray, frame1: np.ndarray, times: Sequence[Time]
     ) -> list[SynthesisResult]:
-        for t in times:
-            check_frame_pair(frame0, frame1, t)
+        check_times(frame0, frame1, times)
         nodes: dict[Fraction, _Step] = {
             Fraction(0): _Step(_to_unit(frame0), np.zeros(frame0.shape[:2], np.float32)),
             Fraction(1): _Step(_to_unit(frame1), np.zeros(frame0.shape[:2], np.float32)),
