@@ -38,13 +38,14 @@ class SceneCutScore:
     is_cut: bool
 
 
-def _small_rgb8(frame: np.ndarray) -> np.ndarray:
+def small_rgb8(frame: np.ndarray, width_px: int = ANALYSIS_WIDTH) -> np.ndarray:
+    """An 8-bit RGB copy of ``frame`` at most ``width_px`` wide, for cheap frame comparisons."""
     rgb = frame[..., :3]
     if rgb.dtype == np.uint16:
         rgb = (rgb >> 8).astype(np.uint8)
     height, width = rgb.shape[:2]
-    if width > ANALYSIS_WIDTH:
-        size = (ANALYSIS_WIDTH, max(8, round(height * ANALYSIS_WIDTH / width)))
+    if width > width_px:
+        size = (width_px, max(8, round(height * width_px / width)))
         rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
     return np.ascontiguousarray(rgb)
 
@@ -73,8 +74,8 @@ def _aligned_residual(small0: np.ndarray, small1: np.ndarray) -> float:
 
 def scene_cut_score(frame0: np.ndarray, frame1: np.ndarray) -> SceneCutScore:
     """Measure two frames (RGB or RGBA, uint8 or uint16, same shape) for a cut between them."""
-    small0 = _small_rgb8(frame0)
-    small1 = _small_rgb8(frame1)
+    small0 = small_rgb8(frame0)
+    small1 = small_rgb8(frame1)
     histogram = _histogram_distance(small0, small1)
     residual = _aligned_residual(small0, small1)
     is_cut = residual >= RESIDUAL_CUT or (

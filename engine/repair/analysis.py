@@ -36,7 +36,7 @@ import numpy as np
 from engine.errors import FrameGridError, UnsupportedOptionError
 from engine.interp.duplicates import is_duplicate_pair
 from engine.interp.flow import dis_flow
-from engine.interp.scenecut import scene_cut_score
+from engine.interp.scenecut import scene_cut_score, small_rgb8
 from engine.media import FrameReader
 from engine.timeline import fraction_text
 
@@ -187,14 +187,7 @@ class RepairPlan:
 
 
 def _small_gray(image: np.ndarray) -> np.ndarray:
-    rgb = image[..., :3]
-    if rgb.dtype == np.uint16:
-        rgb = (rgb >> 8).astype(np.uint8)
-    height, width = rgb.shape[:2]
-    if width > ANALYSIS_WIDTH:
-        size = (ANALYSIS_WIDTH, max(8, round(height * ANALYSIS_WIDTH / width)))
-        rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
-    return cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
+    return cv2.cvtColor(small_rgb8(image, ANALYSIS_WIDTH), cv2.COLOR_RGB2GRAY)
 
 
 def _measure_pairs(source: Path, reader: FrameReader, *, find_duplicates: bool) -> list[PairMeasure]:
