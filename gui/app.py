@@ -17,6 +17,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from engine import __version__
+from engine.commands.argtypes import positive_seconds
 from engine.errors import UnsupportedOptionError
 from engine.fsutil import atomic_path
 
@@ -55,16 +56,6 @@ def _position(text: str) -> Fraction:
     return value
 
 
-def _positive_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text} seconds: give more than 0")
-    return value
-
-
 def build_parser(prog: str = "chronoscope-gui") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=prog,
@@ -99,7 +90,7 @@ def configure(parser: argparse.ArgumentParser, *, with_debug: bool = True) -> No
     )
     parser.add_argument(
         "--timeout-s",
-        type=_positive_seconds,
+        type=positive_seconds,
         default=60.0,
         help="with --screenshot: the longest wait (default 60)",
     )

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from engine.commands.argtypes import positive_int, positive_seconds
 from engine.errors import ChronoscopeError
 from engine.server.connection import TRANSPORTS, default_transport
 from engine.server.protocol import Limits
@@ -40,26 +41,6 @@ LOG_FORMAT = "%(asctime)s chronoscope-engine[%(process)d]: %(levelname)s: %(name
 _MIB = 1024 * 1024
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is below 1")
-    return value
-
-
-def _positive_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text} seconds: give more than 0")
-    return value
-
-
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``chronoscope engine run`` (and ``python -m engine.server``)."""
     parser.add_argument(
@@ -68,16 +49,16 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         default=default_transport(),
         help="ipc (Unix sockets; Linux/macOS default) or tcp on 127.0.0.1 (Windows default)",
     )
-    parser.add_argument("--workers", type=_positive_int, default=2, help="job worker threads (default 2)")
+    parser.add_argument("--workers", type=positive_int, default=2, help="job worker threads (default 2)")
     parser.add_argument(
         "--request-threads",
-        type=_positive_int,
+        type=positive_int,
         default=2,
         help="threads for direct requests such as synthesize (default 2)",
     )
     parser.add_argument(
         "--max-buffer-mib",
-        type=_positive_int,
+        type=positive_int,
         default=Limits().max_buffer_bytes // _MIB,
         help="largest total of image buffers in one message, MiB (default %(default)s)",
     )
@@ -113,7 +94,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     start.add_argument(
         "--transport", choices=TRANSPORTS[:2], default=None, help="ipc or tcp (default: per OS)"
     )
-    start.add_argument("--workers", type=_positive_int, default=None, help="job worker threads")
+    start.add_argument("--workers", type=positive_int, default=None, help="job worker threads")
     start.add_argument(
         "--capability-module",
         action="append",
@@ -122,18 +103,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="also import MODULE and call its register_handlers(registry) (repeatable)",
     )
     start.add_argument(
-        "--timeout-s", type=_positive_seconds, default=30.0, help="how long to wait for it to answer"
+        "--timeout-s", type=positive_seconds, default=30.0, help="how long to wait for it to answer"
     )
     start.add_argument("--json", action="store_true", help="print the connection (without the key) as JSON")
     stop = actions.add_parser("stop", help="shut the engine down")
     stop.add_argument(
-        "--timeout-s", type=_positive_seconds, default=10.0, help="how long to wait for it to exit"
+        "--timeout-s", type=positive_seconds, default=10.0, help="how long to wait for it to exit"
     )
     stop.add_argument("--force", action="store_true", help="terminate an engine that does not answer")
     status = actions.add_parser("status", help="show the running engine")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.add_argument(
-        "--timeout-s", type=_positive_seconds, default=5.0, help="how long to wait for answers"
+        "--timeout-s", type=positive_seconds, default=5.0, help="how long to wait for answers"
     )
 
 

@@ -16,12 +16,12 @@ NAME = "train"
 HELP = "train models (tsr: fine-tune RIFE on high-rate footage; speed: the speed detector on your footage)"
 DESCRIPTION = """\
 Train the models Chronoscope serves. `train speed` fine-tunes the speed detector on your own
-footage, without labels (see `chronoscope train speed --help`). `train tsr` fine-tunes our RIFE network, starting from the
-imported weights, on genuine high-rate footage, self-supervised: it keeps frames i and i + k of a
-clip and learns to predict the real frames between them (t = j / k). It measures the starting
-and the tuned network on held-out data in the same run, then writes MODEL.onnx with a manifest and
-a model card (MODEL.card.json, MODEL.card.md). Put into the models folder, the model is a
-synthesis backend of its own name (`chronoscope interpolate --model NAME`).
+footage, without labels (see `chronoscope train speed --help`). `train tsr` fine-tunes our RIFE
+network, starting from the imported weights, on genuine high-rate footage, self-supervised: it
+keeps frames i and i + k of a clip and learns to predict the real frames between them (t = j / k).
+It measures the starting and the tuned network on held-out data in the same run, then writes
+MODEL.onnx with a manifest and a model card (MODEL.card.json, MODEL.card.md). Put into the models
+folder, the model is a synthesis backend of its own name (`chronoscope interpolate --model NAME`).
 
 DATASET is the folder `chronoscope mine --extract` wrote (manifest.jsonl rows that point at clips),
 or any folder of high-rate clips and image sequences. Clips are split by source: held-out sources
