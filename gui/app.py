@@ -33,6 +33,7 @@ examples:
   chronoscope-gui clip.mp4
   chronoscope-gui timeline.otio
   chronoscope-gui --screenshot docs/clip.png --seek 41/4 --wipe clip.mp4
+  chronoscope-gui --ramp ramp.json clip.mp4
 """
 
 
@@ -81,6 +82,12 @@ def configure(parser: argparse.ArgumentParser, *, with_debug: bool = True) -> No
     )
     parser.add_argument("--speed", type=_position, metavar="S", help="target speed, e.g. 1/4 (4x slower)")
     parser.add_argument(
+        "--ramp",
+        type=Path,
+        metavar="RAMP.json",
+        help="a speed ramp for the clip (the JSON keyframes of `chronoscope retime --ramp`)",
+    )
+    parser.add_argument(
         "--model", metavar="NAME", help="synthesis model for previews (default: last used, flow)"
     )
     parser.add_argument("--wipe", action="store_true", help="start in wipe mode instead of side by side")
@@ -109,6 +116,8 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise UnsupportedOptionError(f"--speed {args.speed}: a retime target is in (0, 1], e.g. 1/4")
     if args.seek is not None and args.path is None:
         raise UnsupportedOptionError("--seek needs a CLIP or TIMELINE to seek in")
+    if args.ramp is not None and args.path is None:
+        raise UnsupportedOptionError("--ramp needs a CLIP or TIMELINE to apply the ramp to")
 
 
 def wait_until(app, condition: Callable[[], bool], timeout_s: float) -> bool:
@@ -176,6 +185,8 @@ def run(args: argparse.Namespace) -> int:
     opened = True
     if args.path is not None:
         opened = window.open_path(args.path)
+        if opened and args.ramp is not None:
+            opened = window.import_ramp(args.ramp)
         if opened and args.seek is not None:
             window.seek(args.seek)
     if args.screenshot is None:

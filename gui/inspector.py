@@ -82,7 +82,9 @@ class Inspector(QWidget):
         self.range_label = _value_label()
         self.render_button = QPushButton("Queue render")
         self.render_button.clicked.connect(self.render_requested)
+        self.ramp_label = _value_label()
         retime_form.addRow("Target", self.speed_combo)
+        retime_form.addRow("Ramp", self.ramp_label)
         retime_form.addRow("Model", self.backend_combo)
         retime_form.addRow("Preview", self.preview_label)
         retime_form.addRow("Risk", self.risk_label)
@@ -156,6 +158,15 @@ class Inspector(QWidget):
             self.speed_combo.addItem(f"{float(speed) * 100:g}%", speed)
             index = self.speed_combo.count() - 1
         self.speed_combo.setCurrentIndex(index)
+
+    def set_ramp_summary(self, summary: str | None) -> None:
+        """Show the drawn ramp (it replaces the constant target), or how to draw one."""
+        self.speed_combo.setEnabled(summary is None)
+        self.speed_combo.setToolTip(
+            "" if summary is None else "A speed ramp is drawn: it replaces the target (Clear ramp to return)"
+        )
+        self.ramp_label.setText(summary or "none · Shift+R draws one on the speed curve")
+        self.ramp_label.setStyleSheet("color: #ff9d3c;" if summary else "color: #8b9099;")
 
     def target_speed(self) -> Fraction:
         return self.speed_combo.currentData()

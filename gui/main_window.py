@@ -2,11 +2,15 @@
 
 Time in the window is the current clip's source time in frames, kept exact (``Fraction``). The
 playhead moves on the retimed clip's frame grid: with a target speed of 1/4, one step is a
-quarter of a source frame, so three of every four positions are generated frames.
+quarter of a source frame, so three of every four positions are generated frames. With a speed
+ramp drawn on the curve (``gui.ramp``) the grid follows the ramp instead: output frame n, counted
+from the In mark, shows the source position the engine's ramp gives it, and that is the position
+the preview asks for and the ramp the render sends.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from fractions import Fraction
 from pathlib import Path
@@ -24,16 +28,20 @@ from PyQt6.QtWidgets import (
     QSizePolicy,
     QSplitter,
     QTabWidget,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
-from engine.errors import ChronoscopeError, TimelineError
+from engine.errors import ChronoscopeError, TimelineError, UnsupportedOptionError
+from engine.fsutil import write_text_atomic
 from engine.places import places
+from engine.retime.ramp import load_ramp
 from gui import style
 from gui.engine_link import EngineLink, EngineState, PreviewFrame, PreviewRequest
 from gui.frames import FrameSource, open_frame_source
 from gui.inspector import Inspector
+from gui.ramp import MIN_RAMP_SPEED, ConstantGrid, DrawnRamp, RampGrid, percent_text
 from gui.render_queue import RenderQueue
 from gui.results import RenderOrder, SpeedAnalysis
 from gui.settings import AppSettings
@@ -47,6 +55,7 @@ MEDIA_FILTER = (
     "Clips and timelines (*.mp4 *.mov *.mkv *.avi *.mpg *.mxf *.m4v *.webm "
     "*.otio *.otioz *.edl *.xml *.fcpxml);;All files (*)"
 )
+RAMP_FILTER = "Speed ramps (*.json);;All files (*)"
 MAX_SHUTTLE = 8
 REFINE_AFTER_MS = 250
 
@@ -98,6 +107,7 @@ class MainWindow(QMainWindow):
         self.out_frame: int | None = None
         self.analyses: dict[str, SpeedAnalysis] = {}
         self.analysis_messages: dict[str, str] = {}
+        self.ramps: dict[str, DrawnRamp] = {}  # per clip path, for this session
         self.timeline_path: Path | None = None
         self.timeline_segments: list = []
         self.shuttle = 0
@@ -155,6 +165,37 @@ class MainWindow(QMainWindow):
         self.curve.set_target_speed(self.target_speed)
         self.strip.scrubbed.connect(self.seek)
         self.curve.scrubbed.connect(self.seek)
+        self.curve.ramp_edited.connect(self._ramp_edited)
+        self.curve.ramp_selection_changed.connect(self._ramp_key_selected)
+        self.ramp_bar = QWidget()
+        ramp_layout = QHBoxLayout(self.ramp_bar)
+        ramp_layout.setContentsMargins(8, 0, 8, 0)
+        ramp_layout.setSpacing(6)
+        title = QLabel("SPEED")
+        title.setStyleSheet("color: #8b9099; font-size: 11px; font-weight: bold;")
+        self.ramp_button = QToolButton()
+        self.clear_ramp_button = QToolButton()
+        self.ramp_hint = QLabel("click adds a keyframe · drag moves it · right-click or Del deletes it")
+        self.ramp_hint.setStyleSheet("color: #8b9099;")
+        self.ramp_hint.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.ramp_hint.hide()
+        self.ramp_summary_label = QLabel("")
+        self.ramp_summary_label.setStyleSheet("color: #ff9d3c;")
+        self.ramp_summary_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        legend = QLabel(
+            '<span style="color:#e8f1ff">━</span> detected (left axis)&nbsp;&nbsp;'
+            '<span style="color:#ff9d3c">━</span> ramp (right axis)'
+        )
+        legend.setStyleSheet("color: #8b9099;")
+        ramp_layout.addWidget(title)
+        ramp_layout.addSpacing(8)
+        ramp_layout.addWidget(legend)
+        ramp_layout.addSpacing(12)
+        ramp_layout.addWidget(self.ramp_button)
+        ramp_layout.addWidget(self.clear_ramp_button)
+        ramp_layout.addWidget(self.ramp_hint, 1)
+        ramp_layout.addStretch(0)
+        ramp_layout.addWidget(self.ramp_summary_label)
         self.strip.item_selected.connect(self.select_timeline_item)
 
         top = QWidget()
@@ -169,6 +210,7 @@ class MainWindow(QMainWindow):
         bottom_layout.setContentsMargins(0, 0, 0, 0)
         bottom_layout.setSpacing(2)
         bottom_layout.addWidget(self.strip)
+        bottom_layout.addWidget(self.ramp_bar)
         bottom_layout.addWidget(self.curve, 1)
 
         self.left_split = QSplitter(Qt.Orientation.Vertical)
@@ -179,6 +221,7 @@ class MainWindow(QMainWindow):
 
         self.inspector = Inspector()
         self.inspector.set_target_speed(self.target_speed)
+        self.inspector.set_ramp_summary(None)
         self.inspector.target_speed_changed.connect(self.set_target_speed)
         self.inspector.backend_changed.connect(self.set_backend)
         self.inspector.render_requested.connect(self.queue_render)
@@ -273,6 +316,29 @@ class MainWindow(QMainWindow):
         self._action("Mark In", self.mark_in, "I", play_menu)
         self._action("Mark Out", self.mark_out, "O", play_menu)
         self._action("Clear In / Out", self.clear_marks, "Alt+X", play_menu)
+
+        retime_menu = bar.addMenu("Re&time")
+        self.ramp_action = self._action(
+            "Draw speed ramp",
+            lambda: self.set_ramp_mode(self.ramp_action.isChecked()),
+            "Shift+R",
+            retime_menu,
+        )
+        self.ramp_action.setCheckable(True)
+        self.ramp_action.setToolTip(
+            "Draw a speed ramp on the speed curve (Shift+R): click adds a keyframe, drag moves it, "
+            "right-click or Delete removes it"
+        )
+        self.clear_ramp_action = self._action("Clear ramp", self.clear_ramp, None, retime_menu)
+        self.clear_ramp_action.setToolTip("Remove the ramp: renders use the constant target speed again")
+        self._action("Delete ramp keyframe", self.delete_ramp_keyframe, "Delete", retime_menu)
+        self._action("Delete ramp keyframe (Backspace)", self.delete_ramp_keyframe, "Backspace")
+        retime_menu.addSeparator()
+        self._action("Import ramp…", self.import_ramp_dialog, None, retime_menu)
+        self._action("Export ramp…", self.export_ramp_dialog, None, retime_menu)
+        self.ramp_button.setDefaultAction(self.ramp_action)
+        self.clear_ramp_button.setDefaultAction(self.clear_ramp_action)
+        self.clear_ramp_action.setEnabled(False)
 
         render_menu = bar.addMenu("&Render")
         self._action("Queue render", self.queue_render, "Ctrl+R", render_menu)
@@ -382,6 +448,7 @@ class MainWindow(QMainWindow):
         self.inspector.set_clip(info)
         self.strip.set_clip(info.frame_count, info.rate)
         self.curve.set_clip(info.frame_count, info.rate)
+        self.curve.set_ramp(None, 0)
         self.viewer.clear()
         if range_frames is not None:
             self.in_frame, self.out_frame = range_frames
@@ -518,10 +585,18 @@ class MainWindow(QMainWindow):
     def _last_frame(self) -> int:
         return self.source.info.frame_count - 1 if self.source else 0
 
+    def grid(self) -> ConstantGrid | RampGrid:
+        """The retimed frame grid: the ramp's when one is drawn, else the constant target speed's."""
+        ramp = self.current_ramp()
+        if ramp is None:
+            return ConstantGrid(self.target_speed)
+        origin = self.ramp_origin()
+        return RampGrid(ramp.speed_ramp(origin), origin)
+
     def snap(self, frames: Fraction) -> Fraction:
         """The nearest position on the retimed frame grid, inside the clip."""
-        steps = round(Fraction(frames) / self.target_speed)
-        position = steps * self.target_speed
+        grid = self.grid()
+        position = grid.position(grid.nearest(Fraction(frames)))
         return min(max(Fraction(0), position), Fraction(self._last_frame()))
 
     def seek(self, frames: Fraction) -> None:
@@ -539,7 +614,8 @@ class MainWindow(QMainWindow):
     def step(self, output_frames: int) -> None:
         """Move by ``output_frames`` frames of the retimed clip (one press of an arrow key)."""
         self.stop()
-        self.seek(self.position + output_frames * self.target_speed)
+        grid = self.grid()
+        self.seek(grid.position(grid.nearest(self.position) + output_frames))
 
     def jump_segment(self, direction: int) -> None:
         analysis = self.analyses.get(self._clip_key())
@@ -556,16 +632,23 @@ class MainWindow(QMainWindow):
     def _position_changed(self) -> None:
         if self.source is None:
             return
-        info = self.source.info
-        output_frame = self.position / self.target_speed
-        self.timecode_label.setText(style.timecode(self.position, info.rate))
-        self.frame_label.setText(
-            f"source {float(self.position):.3f} / {info.frame_count - 1}"
-            f"   ·   retimed frame {int(output_frame)}"
-        )
+        self._update_transport()
         self.strip.set_playhead(self.position)
         self.curve.set_playhead(self.position)
         self._request_preview()
+
+    def _update_transport(self) -> None:
+        info = self.source.info
+        grid = self.grid()
+        output_frame = grid.nearest(self.position)
+        speed = ""
+        if isinstance(grid, RampGrid) and output_frame >= 0:
+            speed = f" at {percent_text(grid.ramp.speed_at(output_frame))} (ramp)"
+        self.timecode_label.setText(style.timecode(self.position, info.rate))
+        self.frame_label.setText(
+            f"source {float(self.position):.3f} / {info.frame_count - 1}"
+            f"   ·   retimed frame {output_frame}{speed}"
+        )
 
     def _request_preview(self) -> None:
         if self.source is None:
@@ -654,7 +737,8 @@ class MainWindow(QMainWindow):
         self.shuttle_label.setText("")
 
     def _play_tick(self) -> None:
-        target = self.position + self.shuttle * self.target_speed
+        grid = self.grid()
+        target = grid.position(grid.nearest(self.position) + self.shuttle)
         if target < 0 or target > self._last_frame():
             self.stop()
             return
@@ -667,18 +751,34 @@ class MainWindow(QMainWindow):
             self.in_frame = int(self.position)
             if self.out_frame is not None and self.out_frame <= self.in_frame:
                 self.out_frame = None
-            self._marks_changed()
+            self._marks_edited()
 
     def mark_out(self) -> None:
         if self.source is not None:
             self.out_frame = int(self.position) + 1
             if self.in_frame is not None and self.in_frame >= self.out_frame:
                 self.in_frame = None
-            self._marks_changed()
+            self._marks_edited()
 
     def clear_marks(self) -> None:
         self.in_frame = self.out_frame = None
+        self._marks_edited()
+
+    def _marks_edited(self) -> None:
+        """In or Out moved by the user: a ramp starts at In, so the playhead moves onto its grid."""
         self._marks_changed()
+        if self.current_ramp() is not None:
+            self._resnap()
+
+    def _resnap(self) -> None:
+        if self.source is None:
+            return
+        position = self.snap(self.position)
+        if position != self.position:
+            self.position = position
+            self._position_changed()
+        else:
+            self._update_transport()
 
     def _render_range(self) -> tuple[int, int]:
         last = self.source.info.frame_count if self.source else 0
@@ -687,14 +787,15 @@ class MainWindow(QMainWindow):
     def _marks_changed(self) -> None:
         self.strip.set_marks(self.in_frame, self.out_frame)
         self.curve.set_marks(self.in_frame, self.out_frame)
+        self._show_ramp()
         if self.source is None:
             self.inspector.range_label.setText("—")
             return
         start, end = self._render_range()
-        out_frames = (end - start) / self.target_speed
+        out_frames = self.grid().output_frames(start, end)
         self.inspector.range_label.setText(
             f"{style.timecode(start, self.source.info.rate)} – {style.timecode(end, self.source.info.rate)}"
-            f"  ({end - start} → {int(out_frames)} frames)"
+            f"  ({end - start} → {out_frames} frames)"
         )
 
     def set_compare_mode(self, mode: str) -> None:
@@ -715,11 +816,148 @@ class MainWindow(QMainWindow):
             return
         self.target_speed = Fraction(speed)
         self.settings.target_speed = self.target_speed
-        self.curve.set_target_speed(self.target_speed)
         self._marks_changed()
         if self.source is not None:
             self.position = self.snap(self.position)
             self._position_changed()
+
+    # ------------------------------------------------------------------ speed ramp
+
+    def current_ramp(self) -> DrawnRamp | None:
+        """The current clip's ramp when it has keyframes; None means the constant target speed."""
+        ramp = self.ramps.get(self._clip_key()) if self.source is not None else None
+        return ramp if ramp else None
+
+    def ramp_origin(self) -> int:
+        """The source frame where the ramp's output frame 0 is: the In mark, or the clip's start."""
+        return self._render_range()[0]
+
+    def ramp_json(self) -> list[dict] | None:
+        """The current ramp in the engine's format (``engine.retime.ramp``), or None."""
+        ramp = self.current_ramp()
+        return ramp.to_json(self.ramp_origin()) if ramp is not None else None
+
+    def _editable_ramp(self) -> DrawnRamp | None:
+        if self.source is None:
+            return None
+        key = self._clip_key()
+        if key not in self.ramps:
+            self.ramps[key] = DrawnRamp(self.source.info.frame_count)
+        return self.ramps[key]
+
+    def set_ramp_mode(self, on: bool) -> None:
+        """Ramp mode: clicks on the speed curve add, move and delete ramp keyframes (Shift+R)."""
+        if on and self.source is None:
+            self.show_message("Open a clip before drawing a speed ramp.", "warning")
+            on = False
+        self.ramp_action.setChecked(on)
+        self.curve.set_ramp_mode(on)
+        self.ramp_hint.setVisible(on)
+        self._show_ramp()
+
+    def add_ramp_keyframe(self, source_frames: Fraction, speed: Fraction) -> int:
+        """Add a keyframe to the current clip's ramp (as a click in ramp mode does); its index."""
+        ramp = self._editable_ramp()
+        if ramp is None:
+            raise UnsupportedOptionError("open a clip before adding speed ramp keyframes")
+        index = ramp.add(Fraction(source_frames), Fraction(speed))
+        self._ramp_edited()
+        return index
+
+    def clear_ramp(self) -> None:
+        """Remove the current clip's ramp: the constant target speed applies again."""
+        ramp = self.ramps.get(self._clip_key())
+        if ramp:
+            ramp.clear()
+            self._ramp_edited()
+
+    def delete_ramp_keyframe(self) -> None:
+        if self.curve.ramp_mode:
+            self.curve.delete_selected_key()
+
+    def import_ramp(self, path: Path) -> bool:
+        """Replace the current clip's ramp by a ramp file (``chronoscope retime --ramp`` JSON, its
+        frame 0 at the In mark); a problem is shown in the window and returns False."""
+        path = Path(path)
+        if self.source is None:
+            self.show_message("Open a clip before importing a speed ramp.", "warning")
+            return False
+        try:
+            speed_ramp = load_ramp(path)
+        except ChronoscopeError as error:
+            self.show_message(f"Cannot import the ramp: {error}")
+            return False
+        origin = self.ramp_origin()
+        drawn = DrawnRamp.from_speed_ramp(speed_ramp, origin, self.source.info.frame_count)
+        self.ramps[self._clip_key()] = drawn
+        self._ramp_edited()
+        if drawn.speed_ramp(origin) != speed_ramp:
+            message = (
+                f"ramp {path.name} was adjusted to fit the app: speeds {percent_text(MIN_RAMP_SPEED)} "
+                "to 100%, keyframes inside the clip and at least a source frame apart"
+            )
+            log.warning(message)
+            self.show_message(message.capitalize(), "warning")
+        return True
+
+    def export_ramp(self, path: Path) -> bool:
+        """Write the current ramp as a ``chronoscope retime --ramp`` file (frame 0 at the In mark)."""
+        ramp_json = self.ramp_json()
+        if ramp_json is None:
+            self.show_message("There is no speed ramp to export; draw one first (Shift+R).", "warning")
+            return False
+        try:
+            write_text_atomic(Path(path), json.dumps(ramp_json, indent=2) + "\n")
+        except OSError as error:
+            self.show_message(f"Cannot write the ramp to {path}: {error}")
+            return False
+        self.statusBar().showMessage(f"Ramp written to {path}", 8000)
+        return True
+
+    def import_ramp_dialog(self) -> None:
+        folder = self.settings.last_folder or Path.home()
+        name, _ = QFileDialog.getOpenFileName(self, "Import a speed ramp", str(folder), RAMP_FILTER)
+        if name:
+            self.import_ramp(Path(name))
+
+    def export_ramp_dialog(self) -> None:
+        folder = self.settings.last_folder or Path.home()
+        name, _ = QFileDialog.getSaveFileName(
+            self, "Export the speed ramp", str(folder / "ramp.json"), RAMP_FILTER
+        )
+        if name:
+            self.export_ramp(Path(name))
+
+    def _show_ramp(self) -> None:
+        shown = self.ramps.get(self._clip_key()) if self.source is not None else None
+        if shown is None and self.curve.ramp_mode:
+            shown = self._editable_ramp()
+        origin = self.ramp_origin() if self.source is not None else 0
+        self.curve.set_ramp(shown, origin)
+        ramp = self.current_ramp()
+        self.clear_ramp_action.setEnabled(ramp is not None)
+        self.curve.set_target_speed(None if ramp is not None else self.target_speed)
+        if ramp is None:
+            self.inspector.set_ramp_summary(None)
+            self.ramp_summary_label.setText("")
+            return
+        speeds = " → ".join(percent_text(anchor.speed) for anchor in ramp.anchors)
+        keys = f"{len(ramp)} keyframe{'s' if len(ramp) != 1 else ''}"
+        self.inspector.set_ramp_summary(f"{speeds} ({keys})")
+        self.ramp_summary_label.setText(f"RAMP {speeds}")
+
+    def _ramp_edited(self) -> None:
+        self._marks_changed()
+        selected = self.curve.selected_key
+        ramp = self.current_ramp()
+        if ramp is not None and selected is not None and selected < len(ramp):
+            self.seek(ramp.handles(self.ramp_origin())[selected].source_frames)
+        self._resnap()
+
+    def _ramp_key_selected(self, index: int | None) -> None:
+        ramp = self.current_ramp()
+        if ramp is not None and index is not None and index < len(ramp):
+            self.seek(ramp.handles(self.ramp_origin())[index].source_frames)
 
     def set_backend(self, name: str) -> None:
         if name == self.backend:
@@ -741,7 +979,8 @@ class MainWindow(QMainWindow):
     def _output_path(self, folder: Path) -> Path:
         info = self.source.info
         percent = f"{float(self.target_speed) * 100:g}".replace(".", "_")
-        stem = f"{info.path.stem}.{percent}pct.{self.backend}"
+        speed = "ramp" if self.current_ramp() is not None else f"{percent}pct"
+        stem = f"{info.path.stem}.{speed}.{self.backend}"
         candidate = folder / f"{stem}.mp4"
         count = 2
         while candidate.exists():
@@ -750,7 +989,8 @@ class MainWindow(QMainWindow):
         return candidate
 
     def queue_render(self, folder: Path | None = None) -> str | None:
-        """Queue a retime of In–Out at the target speed with the chosen model; returns the job id."""
+        """Queue a retime of In–Out at the target speed (or along the drawn ramp) with the chosen
+        model; returns the job id."""
         if self.source is None:
             self.show_message("Open a clip before queuing a render.", "warning")
             return None
@@ -763,6 +1003,7 @@ class MainWindow(QMainWindow):
             in_frame=start,
             out_frame=end,
             rate=self.source.info.rate,
+            ramp=tuple(self.ramp_json()) if self.current_ramp() is not None else None,
         )
         job_id = self.link.submit_render(order)
         self.queue.add(job_id, order)

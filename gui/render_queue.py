@@ -52,7 +52,7 @@ class RenderQueue(QWidget):
         header.setSectionResizeMode(3, QHeaderView.ResizeMode.ResizeToContents)
         self.table.setColumnWidth(2, 90)
         self.empty_label = QLabel(
-            "No renders yet. Set In and Out (I, O), pick a target speed, then Queue render."
+            "No renders yet. Set In and Out (I, O), pick a target speed or draw a ramp, then Queue render."
         )
         self.empty_label.setWordWrap(True)
         layout.addWidget(self.empty_label)
@@ -69,7 +69,7 @@ class RenderQueue(QWidget):
         name = QLabel(order.output.name)
         name.setToolTip(
             f"{order.source} → {order.output}\nsource frames {order.in_frame} to {order.out_frame - 1}, "
-            f"speed {order.speed}, model {order.backend}"
+            f"{order.describe_speed()}, model {order.backend}"
         )
         self.table.setCellWidget(row, 0, name)
         self.table.setCellWidget(row, 1, QLabel("queued"))

@@ -183,7 +183,9 @@ def detect_request(
 @dataclass(frozen=True)
 class RenderOrder:
     """One retime to render: the clip, the range in source frames (out exclusive), the target speed
-    and the synthesis model. ``rate`` is the clip's frame rate, for showing the range as timecode."""
+    (or a speed ramp) and the synthesis model. ``rate`` is the clip's frame rate, for showing the
+    range as timecode. ``ramp`` is the engine's ramp JSON (``engine.retime.ramp``: keyframes over
+    output frames, frame 0 at ``in_frame``); with a ramp, ``speed`` is not sent."""
 
     source: Path
     output: Path
@@ -192,23 +194,37 @@ class RenderOrder:
     in_frame: int
     out_frame: int
     rate: Fraction
+    ramp: tuple[dict[str, Any], ...] | None = None
+
+    def describe_speed(self) -> str:
+        if self.ramp is not None:
+            speeds = " → ".join(f"{float(Fraction(k['speed'])) * 100:.4g}%" for k in self.ramp)
+            return f"ramp {speeds}"
+        return f"speed {self.speed}"
 
     def request(self) -> dict[str, Any]:
         """Content of the engine's ``retime`` request (engine.render.capability documents it).
 
-        Paths are absolute (the engine may run elsewhere), the speed is exact text ("1/4"), and
-        ``in_frame``/``out_frame`` are 0-based source frames, out exclusive, as the app's marks.
+        Paths are absolute (the engine may run elsewhere), the speed is exact text ("1/4") or the
+        ramp's keyframes, and ``in_frame``/``out_frame`` are 0-based source frames, out exclusive,
+        as the app's marks. A ramp changes speed, so its audio is dropped (stretching follows one
+        constant speed).
         """
-        speed = Fraction(self.speed)
-        return {
+        content: dict[str, Any] = {
             "source": str(Path(self.source).resolve()),
             "output": str(Path(self.output).resolve()),
-            "speed": f"{speed.numerator}/{speed.denominator}",
             "model": self.backend,
             "in_frame": int(self.in_frame),
             "out_frame": int(self.out_frame),
             "overwrite": False,
         }
+        if self.ramp is not None:
+            content["ramp"] = [dict(keyframe) for keyframe in self.ramp]
+            content["audio"] = "drop"
+        else:
+            speed = Fraction(self.speed)
+            content["speed"] = f"{speed.numerator}/{speed.denominator}"
+        return content
 
 
 @dataclass(frozen=True)

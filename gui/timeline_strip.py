@@ -3,6 +3,10 @@
 Both widgets map the current clip's source frames to the same x positions (``TimeAxis``), so a
 segment boundary on the strip sits exactly above its step on the curve. Clicking or dragging in
 either scrubs; the window snaps the position to the retimed frame grid.
+
+The plot also carries the speed ramp (``gui.ramp``): an orange line on its own axis at the right
+(100 % at the top down to 6.25 %), over the same time axis as the detected curve. In ramp mode a
+click adds a keyframe, a drag moves one, a right-click deletes one, and the plot stops scrubbing.
 """
 
 from __future__ import annotations
@@ -16,10 +20,15 @@ from PyQt6.QtGui import QColor, QFont, QMouseEvent, QPainter, QPainterPath, QPai
 from PyQt6.QtWidgets import QSizePolicy, QWidget
 
 from gui import style
+from gui.ramp import MAX_RAMP_SPEED, MIN_RAMP_SPEED, NICE_SPEEDS, DrawnRamp, RampGrid, percent_text
 from gui.results import SpeedAnalysis, SpeedSpan
 
 LEFT_MARGIN = 62
-RIGHT_MARGIN = 12
+RIGHT_MARGIN = 48
+RAMP_COLOUR_NAME = "#ff9d3c"
+HANDLE_RADIUS = 5.0
+HIT_DISTANCE = 9.0
+SNAP_PIXELS = 5.0
 
 
 @dataclass(frozen=True)
@@ -259,10 +268,16 @@ class TimelineStrip(TimeAxis):
 
 
 class SpeedCurvePlot(TimeAxis):
-    """Speed over the clip on a log scale, confidence as a shaded band, segment boundaries dashed."""
+    """Speed over the clip on a log scale, confidence as a shaded band, segment boundaries dashed;
+    the speed ramp (when drawn) on its own axis at the right, editable in ramp mode."""
 
     SPEED_TICKS = (Fraction(1, 16), Fraction(1, 8), Fraction(1, 4), Fraction(1, 2), 1, 2, 4, 8)
     LOG2_MIN, LOG2_MAX = -4.3, 3.3
+    RAMP_TICKS = (Fraction(1), Fraction(1, 2), Fraction(1, 4), Fraction(1, 8), Fraction(1, 16))
+    RAMP_LOG2_MIN, RAMP_LOG2_MAX = math.log2(MIN_RAMP_SPEED) - 0.25, math.log2(MAX_RAMP_SPEED) + 0.25
+
+    ramp_edited = pyqtSignal()  # the keyframes changed (added, moved or deleted)
+    ramp_selection_changed = pyqtSignal(object)  # index of the selected keyframe, or None
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -271,6 +286,11 @@ class SpeedCurvePlot(TimeAxis):
         self.analysis: SpeedAnalysis | None = None
         self.target_speed: Fraction | None = None
         self.message = "No clip"
+        self.ramp: DrawnRamp | None = None
+        self.ramp_origin = 0
+        self.ramp_mode = False
+        self.selected_key: int | None = None
+        self._dragging: int | None = None
 
     def sizeHint(self) -> QSize:
         return QSize(640, 150)
@@ -287,11 +307,130 @@ class SpeedCurvePlot(TimeAxis):
     def has_curve(self) -> bool:
         return bool(self.analysis and (self.analysis.curve or self.analysis.segments))
 
+    def _plot_top_bottom(self) -> tuple[float, float]:
+        return 8.0, self.height() - 14.0
+
     def y_of(self, speed: float) -> float:
-        top, bottom = 8.0, self.height() - 14.0
+        top, bottom = self._plot_top_bottom()
         value = math.log2(max(speed, 1e-6))
         value = min(self.LOG2_MAX, max(self.LOG2_MIN, value))
         return bottom - (value - self.LOG2_MIN) / (self.LOG2_MAX - self.LOG2_MIN) * (bottom - top)
+
+    # ------------------------------------------------------------------ the ramp
+
+    def set_ramp(self, ramp: DrawnRamp | None, origin_frames: int) -> None:
+        """Show (and in ramp mode, edit) ``ramp``: the window's own object, which the plot changes
+        in place and then emits ``ramp_edited``. ``origin_frames``: where the render starts."""
+        if ramp is not self.ramp:
+            self._select(None)
+            self._dragging = None
+        self.ramp, self.ramp_origin = ramp, origin_frames
+        if self.selected_key is not None and (ramp is None or self.selected_key >= len(ramp)):
+            self._select(None)
+        self.update()
+
+    def set_ramp_mode(self, on: bool) -> None:
+        self.ramp_mode = on
+        self._dragging = None
+        self.setCursor(Qt.CursorShape.CrossCursor if on else Qt.CursorShape.ArrowCursor)
+        self.update()
+
+    def ramp_y_of(self, speed: float) -> float:
+        """The y of a ramp speed on the ramp's own (right-hand) log axis."""
+        top, bottom = self._plot_top_bottom()
+        value = min(self.RAMP_LOG2_MAX, max(self.RAMP_LOG2_MIN, math.log2(max(speed, 1e-6))))
+        share = (value - self.RAMP_LOG2_MIN) / (self.RAMP_LOG2_MAX - self.RAMP_LOG2_MIN)
+        return bottom - share * (bottom - top)
+
+    def ramp_speed_at(self, y: float) -> Fraction:
+        """The ramp speed a pointer at ``y`` means: a nice speed (1/2, 1/4, ...) when within a few
+        pixels of it, else whole percent (half percent below 10 %), inside 1/16 to 1."""
+        for nice in NICE_SPEEDS:
+            if abs(self.ramp_y_of(float(nice)) - y) <= SNAP_PIXELS:
+                return nice
+        top, bottom = self._plot_top_bottom()
+        share = (bottom - y) / max(1.0, bottom - top)
+        value = self.RAMP_LOG2_MIN + share * (self.RAMP_LOG2_MAX - self.RAMP_LOG2_MIN)
+        speed = 2.0**value
+        steps = 200 if speed < 0.1 else 100
+        quantised = Fraction(round(speed * steps), steps)
+        return min(MAX_RAMP_SPEED, max(MIN_RAMP_SPEED, quantised))
+
+    def ramp_handle_points(self) -> list[QPointF]:
+        """Where each keyframe's handle is drawn (the same order as the ramp's anchors)."""
+        if not self.ramp:
+            return []
+        return [
+            QPointF(self.x_of(h.source_frames), self.ramp_y_of(float(h.speed)))
+            for h in self.ramp.handles(self.ramp_origin)
+        ]
+
+    def handle_at(self, point: QPointF) -> int | None:
+        best, best_distance = None, HIT_DISTANCE
+        for index, handle in enumerate(self.ramp_handle_points()):
+            distance = math.hypot(handle.x() - point.x(), handle.y() - point.y())
+            if distance <= best_distance:
+                best, best_distance = index, distance
+        return best
+
+    def _select(self, index: int | None) -> None:
+        if index != self.selected_key:
+            self.selected_key = index
+            self.ramp_selection_changed.emit(index)
+        self.update()
+
+    def delete_selected_key(self) -> bool:
+        """Delete the selected keyframe (the Delete key); returns whether one was deleted."""
+        if self.ramp is None or self.selected_key is None or self.selected_key >= len(self.ramp):
+            return False
+        self.ramp.remove(self.selected_key)
+        self._select(None)
+        self.ramp_edited.emit()
+        return True
+
+    def _pointer_frames(self, x: float) -> Fraction:
+        return Fraction(round(self.frames_at(x)))
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        if not self.ramp_mode:
+            super().mousePressEvent(event)
+            return
+        if self.ramp is None or self.frame_count <= 0:
+            return
+        point = event.position()
+        hit = self.handle_at(point)
+        if event.button() == Qt.MouseButton.RightButton:
+            if hit is not None:
+                self.ramp.remove(hit)
+                self._select(None)
+                self.ramp_edited.emit()
+            return
+        if event.button() != Qt.MouseButton.LeftButton:
+            return
+        added = hit is None
+        if added:
+            hit = self.ramp.add(self._pointer_frames(point.x()), self.ramp_speed_at(point.y()))
+        self._dragging = hit
+        self._select(hit)
+        if added:
+            self.ramp_edited.emit()
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        if not self.ramp_mode:
+            super().mouseMoveEvent(event)
+            return
+        if self._dragging is None or self.ramp is None or not event.buttons() & Qt.MouseButton.LeftButton:
+            return
+        point = event.position()
+        self.ramp.move(self._dragging, self._pointer_frames(point.x()), self.ramp_speed_at(point.y()))
+        self.ramp_edited.emit()
+        self.update()
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        self._dragging = None
+        super().mouseReleaseEvent(event)
+
+    # ------------------------------------------------------------------ painting
 
     def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)
@@ -300,14 +439,24 @@ class SpeedCurvePlot(TimeAxis):
         font = QFont(self.font())
         font.setPointSizeF(8)
         painter.setFont(font)
-        self._paint_grid(painter)
+        ramp_shown = bool(self.ramp) and self.frame_count > 0
+        self._paint_grid(painter, dim=ramp_shown or self.ramp_mode)
+        if self.ramp_mode or ramp_shown:
+            self._paint_ramp_axis(painter)
         if self.has_curve():
+            painter.setOpacity(0.45 if self.ramp_mode else 1.0)
             self._paint_curve(painter)
-        else:
+            painter.setOpacity(1.0)
+        elif not ramp_shown:
             painter.setPen(style.DIM_TEXT)
             area = QRectF(LEFT_MARGIN, 0, self.plot_width(), self.height())
-            painter.drawText(area, Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.message)
-        if self.target_speed is not None and self.frame_count > 0:
+            text = self.message
+            if self.ramp_mode and self.frame_count > 0:
+                text = "Click to add speed keyframes; drag to move; right-click or Delete to remove"
+            painter.drawText(area, Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, text)
+        if ramp_shown:
+            self._paint_ramp(painter)
+        elif self.target_speed is not None and self.frame_count > 0:
             y = self.y_of(float(self.target_speed))
             painter.setPen(QPen(style.ACCENT, 1, Qt.PenStyle.DashLine))
             painter.drawLine(QPointF(LEFT_MARGIN, y), QPointF(LEFT_MARGIN + self.plot_width(), y))
@@ -318,12 +467,80 @@ class SpeedCurvePlot(TimeAxis):
         self._draw_playhead_and_marks(painter, 4, self.height() - 12)
         painter.end()
 
-    def _paint_grid(self, painter: QPainter) -> None:
+    def _paint_ramp_axis(self, painter: QPainter) -> None:
+        colour = QColor(RAMP_COLOUR_NAME)
+        right = LEFT_MARGIN + self.plot_width()
+        guide = QColor(colour)
+        guide.setAlpha(60 if self.ramp_mode else 0)
+        for tick in self.RAMP_TICKS:
+            y = self.ramp_y_of(float(tick))
+            if self.ramp_mode:
+                painter.setPen(QPen(guide, 1, Qt.PenStyle.DotLine))
+                painter.drawLine(QPointF(LEFT_MARGIN, y), QPointF(right, y))
+            painter.setPen(QPen(colour, 1))
+            painter.drawLine(QPointF(right, y), QPointF(right + 4, y))
+            painter.drawText(
+                QRectF(right + 6, y - 8, RIGHT_MARGIN - 7, 16),
+                Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                percent_text(tick),
+            )
+
+    def _paint_ramp(self, painter: QPainter) -> None:
+        ramp = self.ramp.speed_ramp(self.ramp_origin)
+        grid = RampGrid(ramp, self.ramp_origin)
+        colour = QColor(RAMP_COLOUR_NAME)
+        last = max(0, self.frame_count - 1)
+        points = [
+            QPointF(self.x_of(frames), self.ramp_y_of(speed))
+            for frames, speed in grid.curve_points(0.0, float(last), int(self.plot_width()))
+            if 0 <= frames <= last
+        ]
+        start = self.x_of(self.in_frame or 0)
+        end = self.x_of(self.out_frame if self.out_frame is not None else self.frame_count)
+        outside = QColor(colour)
+        outside.setAlpha(90)
+        for pen_colour, clip in ((outside, None), (colour, (start, end))):
+            painter.save()
+            if clip is not None:
+                painter.setClipRect(QRectF(clip[0], 0, clip[1] - clip[0], self.height()))
+            path = QPainterPath()
+            for index, point in enumerate(points):
+                if index == 0:
+                    path.moveTo(point)
+                else:
+                    path.lineTo(point)
+            painter.setPen(QPen(pen_colour, 2.0 if clip is not None else 1.5))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawPath(path)
+            painter.restore()
+        top, _ = self._plot_top_bottom()
+        for index, (point, handle) in enumerate(
+            zip(self.ramp_handle_points(), self.ramp.handles(self.ramp_origin), strict=True)
+        ):
+            selected = index == self.selected_key
+            painter.setPen(QPen(QColor("#ffffff") if selected else QColor("#1b1d21"), 1.5))
+            painter.setBrush(QColor("#ffffff") if selected else colour)
+            radius = HANDLE_RADIUS + (1.5 if selected else 0.0)
+            diamond = QPainterPath()
+            diamond.moveTo(point.x(), point.y() - radius)
+            diamond.lineTo(point.x() + radius, point.y())
+            diamond.lineTo(point.x(), point.y() + radius)
+            diamond.lineTo(point.x() - radius, point.y())
+            diamond.closeSubpath()
+            painter.drawPath(diamond)
+            text = percent_text(handle.speed)
+            label_y = point.y() - radius - 4 if point.y() - radius - 14 > top else point.y() + radius + 12
+            painter.setPen(QColor("#ffffff") if selected else colour)
+            painter.drawText(QPointF(point.x() + 6, label_y), text)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+
+    def _paint_grid(self, painter: QPainter, *, dim: bool = False) -> None:
+        """The detected curve's speed axis; ``dim`` when the ramp's own axis is shown too."""
         for tick in self.SPEED_TICKS:
             y = self.y_of(float(tick))
             painter.setPen(QPen(style.GRID if tick != 1 else QColor("#5a606b"), 1))
             painter.drawLine(QPointF(LEFT_MARGIN, y), QPointF(LEFT_MARGIN + self.plot_width(), y))
-            painter.setPen(style.DIM_TEXT)
+            painter.setPen(style.DIM_TEXT.darker(130) if dim else style.DIM_TEXT)
             label = "1x" if tick == 1 else (f"{int(1 / tick)}x slow" if tick < 1 else f"{int(tick)}x fast")
             painter.drawText(
                 QRectF(2, y - 8, LEFT_MARGIN - 8, 16),

@@ -7,7 +7,9 @@
      "model": "flow", "audio": "stretch", "codec": "prores", "overwrite": false,
      "in_frame": 20, "out_frame": 26}
 
-``source``, ``output`` and ``speed`` are required (speed as "num/den" text, exact, or a number);
+``source``, ``output`` and ``speed`` are required (speed as "num/den" text, exact, or a number),
+or ``ramp`` instead of ``speed``: speed keyframes over output frames in ``engine.retime.ramp``'s
+JSON (``[{"frame": 0, "speed": "1"}, {"frame": 48, "speed": "1/4"}]``, frame 0 at ``in_frame``);
 the rest are optional. ``in_frame``/``out_frame`` (whole numbers, 0-based frame indices of the
 source, out exclusive; either may be left out: the clip's start / end) retime only that range
 (``retime_clip``'s ``source_range``); a range outside the clip or an empty one is refused when
@@ -30,7 +32,8 @@ from typing import Any
 from engine.errors import UnsupportedOptionError
 from engine.render.plan import SegmentSpec
 from engine.render.segment import render_segment
-from engine.retime import retime_clip, sidecar_path
+from engine.retime import parse_ramp, retime_clip, sidecar_path
+from engine.retime.ramp import RAMP_EXAMPLE
 
 MODULE = "engine.render.capability"
 
@@ -79,8 +82,15 @@ def make_retime_job(message):
     source = _absolute(content, "source")
     output = _absolute(content, "output")
     speed = content.get("speed")
-    if speed is None:
-        raise UnsupportedOptionError('retime needs a speed (e.g. "1/4") or a segment')
+    ramp = None
+    if "ramp" in content:
+        if speed is not None:
+            raise UnsupportedOptionError("retime takes a speed or a ramp, not both")
+        ramp = parse_ramp(content["ramp"], where="retime ramp")
+    elif speed is None:
+        raise UnsupportedOptionError(
+            f'retime needs a speed (e.g. "1/4"), a ramp (e.g. {RAMP_EXAMPLE}) or a segment'
+        )
     model = _option(content, "model", str)
     audio = _option(content, "audio", str)
     codec = _option(content, "codec", str)
@@ -102,6 +112,7 @@ def make_retime_job(message):
             source,
             output,
             speed=speed,
+            ramp=ramp,
             source_range=None if whole_clip else (in_frame, out_frame),
             model=model,
             audio=audio,
