@@ -153,3 +153,8 @@ class TrainingDataError(ChronoscopeError, ValueError):
 
 class TrainingDependencyError(ChronoscopeError, ImportError):
     """Training needs torch and onnx, which are not installed; names `pip install 'chronoscope[train]'`."""
+
+
+class StorageNotAvailableError(ChronoscopeError, ValueError):
+    """A source URL names a storage protocol fsspec does not know, or one whose package (s3fs, gcsfs,
+    adlfs) is not installed; says which package to install, or which protocols are known."""

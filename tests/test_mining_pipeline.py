@@ -87,6 +87,19 @@ def test_segment_rows_carry_the_documented_fields(mined):
         assert 0 <= row["start_s"] < row["end_s"]
         assert row["width"] == 160
         assert "metadata" in row["evidence"]
+        probes = [
+            entry for entries in row["evidence"].values() for entry in entries if "probe_frames" in entry
+        ]
+        assert probes, "the per-probe evidence of the segment is in the row"
+        for entry in probes:
+            start, end = entry["probe_frames"]
+            assert row["start_frame"] <= start < row["end_frame"] and start < end
+        assert row["task"]["wall_s"] > 0 and row["task"]["cpu_s"] > 0 and ":" in row["task"]["worker"]
+    assert any(
+        entry.get("finding", "").startswith("finding:")
+        for row in segments
+        for entry in row["evidence"].get("synthetic_retime", [])
+    ), "the synthetic-retime check's findings reach the manifest"
 
 
 def test_accepted_set_is_exactly_the_genuine_high_rate_files(mined):

@@ -27,7 +27,7 @@ def test_sources_expand_folders_lists_and_globs_without_repeats(tmp_path):
     listing = tmp_path / "list.txt"
     listing.write_text("# comment\n\nb.bin\na/deep/one.MOV\n")
     found = expand_sources([str(tmp_path / "a"), f"@{listing}", str(tmp_path / "*.bin")])
-    assert found == [clip.resolve(), odd.resolve()]
+    assert found == [str(clip.resolve()), str(odd.resolve())]
     assert expand_sources([str(tmp_path)], exclude=[tmp_path / "a"]) == []
 
 

@@ -10,15 +10,15 @@ from pathlib import Path
 from engine.errors import UnsupportedOptionError
 from engine.mining.extract import DEFAULT_CODEC
 from engine.mining.gate import DEFAULT_MAX_FPR
-from engine.mining.pipeline import MineOptions, mine
+from engine.mining.pipeline import MINING_DENSITY, MineOptions, mine
 from engine.mining.runners import DEFAULT_RETRIES
-from engine.speed.detect import DEFAULT_DENSITY
 
 NAME = "mine"
 HELP = "mine genuine slow-motion segments from folders of video into a manifest (and clips)"
 DESCRIPTION = """\
 Runs the speed stages on every file the sources name (folders recursively, @list.txt files with
-one path per line, globs, files): container metadata, the synthetic-retime check, the learned
+one path or URL per line, globs, files, and fsspec URLs: s3://bucket/prefix/, gs://b/**/*.mp4,
+memory://, file://): container metadata, the synthetic-retime check, the learned
 estimate per window, segments, and optionally an audio pitch cue. Every segment gets a row in
 DATASET/manifest.jsonl (and manifest.parquet when pyarrow is installed): source and content
 hash, start and end, playback rate, capture-rate estimate, speed, class, confidence, evidence,
@@ -33,12 +33,16 @@ DATASET/report.md and its PNG plots say what was found and rejected.
 by default, or --codec), dropping near-duplicates found by perceptual hash. The manifest is the
 checkpoint: run the same command again after an interruption and finished files are skipped.
 --workers N runs N local processes; --ray ADDRESS (or --ray local) runs the stages as Ray tasks.
+Objects in storage are listed and hashed through fsspec (s3:// needs s3fs, gs:// gcsfs, az://
+adlfs) and copied into --cache-dir for decoding, one at a time per worker, removed after use
+unless --keep-cache.
 
 examples:
   chronoscope mine ~/footage --out slowmo-dataset
   chronoscope mine ~/footage @more.txt '/mnt/nas/**/*.mov' --out ds --extract --workers 4
   chronoscope mine /shared/library --out /shared/ds --ray auto --extract --codec h264
   chronoscope mine ~/footage --out ds --min-confidence 0.95 --json
+  chronoscope mine 's3://footage/2024/**/*.mp4' --out /shared/ds --ray auto --keep-cache
 """
 
 
@@ -78,8 +82,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--density",
         type=float,
-        default=DEFAULT_DENSITY,
-        help=f"share of frames decoded (default {DEFAULT_DENSITY})",
+        default=MINING_DENSITY,
+        help=f"share of frames decoded (default {MINING_DENSITY})",
+    )
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        metavar="DIR",
+        help="where URL sources are copied for decoding (default: the user cache folder)",
+    )
+    parser.add_argument(
+        "--keep-cache",
+        action="store_true",
+        help="keep the copies of URL sources (reused by extraction and later runs)",
     )
     parser.add_argument("--json", action="store_true", help="print the run summary as JSON")
 
@@ -92,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         )
     if not 0 < args.density <= 1:
         raise UnsupportedOptionError(
-            f"--density {args.density} is outside (0, 1]; {DEFAULT_DENSITY} is the default"
+            f"--density {args.density} is outside (0, 1]; {MINING_DENSITY} is the default"
         )
     options = MineOptions(
         sources=list(args.sources),
@@ -108,6 +123,8 @@ def run(args: argparse.Namespace) -> int:
         density=args.density,
         retries=args.retries,
         progress=not args.json,
+        cache_dir=args.cache_dir,
+        keep_cache=args.keep_cache,
     )
     summary = mine(options)
     data = {

@@ -17,6 +17,7 @@ from typing import Any
 
 from engine.errors import UnsupportedOptionError
 from engine.media import CODECS, FrameReader, VideoWriter, codec_choices
+from engine.mining.storage import CachePolicy, local_copy
 
 log = logging.getLogger(__name__)
 
@@ -43,19 +44,29 @@ def clip_name(source: str, content_hash: str, segment_index: int, conform_rate: 
 
 
 def extract_segment(
-    source: str, start_frame: int, end_frame: int, conform_rate: str, destination: str, codec: str
+    source: str,
+    start_frame: int,
+    end_frame: int,
+    conform_rate: str,
+    destination: str,
+    codec: str,
+    content_hash: str = "",
+    cache: CachePolicy | None = None,
 ) -> dict[str, Any]:
     """Write frames ``[start_frame, end_frame)`` of ``source`` to ``destination`` at ``conform_rate``.
 
-    Arguments are plain strings and numbers (this runs as a pool or Ray task). Returns the clip's
-    frame count and rate; raises ``MediaWriteError`` or a reading error on failure.
+    Arguments are plain strings and numbers (this runs as a pool or Ray task); a URL source is
+    read through a local copy (``engine.mining.storage.local_copy``, by ``content_hash`` and the
+    cache policy). Returns the clip's frame count and rate; raises ``MediaWriteError`` or a
+    reading error on failure.
     """
     rate = Fraction(conform_rate)
     if rate <= 0:
         raise UnsupportedOptionError(f"conform rate {conform_rate} fps is not positive")
     count = 0
     with (
-        FrameReader(Path(source), strict=False) as reader,
+        local_copy(source, content_hash, cache or CachePolicy()) as path,
+        FrameReader(path, strict=False) as reader,
         VideoWriter(Path(destination), rate=rate, codec=codec) as writer,
     ):
         for frame in reader.frames(start_frame, end_frame):

@@ -47,15 +47,22 @@ from engine.mining.report import write_card, write_report
 from engine.mining.runners import DEFAULT_RETRIES, InProcessRunner, make_runner
 from engine.mining.sources import content_hash, expand_sources
 from engine.mining.stages import MineSettings, dhash_distance, file_row, mine_file
+from engine.mining.storage import CachePolicy, is_process_local
 
 log = logging.getLogger(__name__)
 
 DUPLICATE_MAX_BITS = 6.0
+MINING_DENSITY = 0.12
 
 
 @dataclass
 class MineOptions:
-    """Everything ``chronoscope mine`` takes; validated in ``__post_init__``."""
+    """Everything ``chronoscope mine`` takes; validated in ``__post_init__``.
+
+    ``cache_dir`` and ``keep_cache`` say where URL sources are copied for decoding and whether the
+    copies stay (``engine.mining.storage.CachePolicy``); ``isolate`` runs tasks in worker
+    processes even with one worker (``engine.mining.runners.make_runner``).
+    """
 
     sources: list[str]
     out: Path
@@ -67,14 +74,19 @@ class MineOptions:
     ray_address: str | None = None
     codec: str = DEFAULT_CODEC
     audio_cue: bool = False
-    density: float = 0.12
+    density: float = MINING_DENSITY
     retries: int = DEFAULT_RETRIES
     duplicate_max_bits: float = DUPLICATE_MAX_BITS
     progress: bool = True
     limit_files: int | None = None
+    cache_dir: Path | None = None
+    keep_cache: bool = False
+    isolate: bool = False
 
     def __post_init__(self) -> None:
         self.out = Path(self.out)
+        if self.cache_dir is not None:
+            self.cache_dir = Path(self.cache_dir)
         if self.workers < 1:
             raise UnsupportedOptionError(f"--workers {self.workers} must be 1 or more")
         if self.retries < 0:
@@ -84,7 +96,9 @@ class MineOptions:
         if self.min_confidence is not None:
             check_confidence(self.min_confidence)
         if not 0 < self.density <= 1:
-            raise UnsupportedOptionError(f"--density {self.density} is outside (0, 1]; 0.12 is the default")
+            raise UnsupportedOptionError(
+                f"--density {self.density} is outside (0, 1]; {MINING_DENSITY} is the default"
+            )
         if self.extract:
             check_codec(self.codec)
 
@@ -143,15 +157,22 @@ def mine(options: MineOptions) -> MineSummary:
     if options.limit_files is not None:
         sources = sources[: options.limit_files]
     summary.files_seen = len(sources)
+    _check_reachable(sources, options)
     manifest_path = out / MANIFEST_NAME
     done = finished_files(read_manifest(manifest_path))
-    runner = make_runner(workers=options.workers, ray_address=options.ray_address, retries=options.retries)
+    runner = make_runner(
+        workers=options.workers,
+        ray_address=options.ray_address,
+        retries=options.retries,
+        isolate=options.isolate,
+    )
     summary.runner = f"{runner.name} ({runner.workers} workers)"
     settings = MineSettings(
         min_confidence=gate.min_confidence,
         density=options.density,
         audio_cue=options.audio_cue,
         model_threads=0 if isinstance(runner, InProcessRunner) else 1,
+        cache=_cache_policy(options),
     )
     try:
         with ManifestWriter(manifest_path) as writer:
@@ -177,12 +198,25 @@ def mine(options: MineOptions) -> MineSummary:
     return summary
 
 
+def _cache_policy(options: MineOptions) -> CachePolicy:
+    return CachePolicy(None if options.cache_dir is None else str(options.cache_dir), options.keep_cache)
+
+
+def _check_reachable(sources: list[str], options: MineOptions) -> None:
+    """A ``memory://`` store lives in this process: pool and Ray workers would find it empty."""
+    local_only = [source for source in sources if is_process_local(source)]
+    if local_only and (options.workers > 1 or options.isolate or options.ray_address is not None):
+        raise UnsupportedOptionError(
+            f"{local_only[0]} is in this process's memory:// store, which worker processes cannot "
+            "see; run it in-process (--workers 1, no --ray) or put it on shared storage"
+        )
+
+
 def _analyse(sources, done, runner, settings, writer, gate, options, summary) -> None:
     todo = []
-    for path in sources:
-        source = str(path)
+    for source in sources:
         try:
-            digest = content_hash(path)
+            digest = content_hash(source)
         except OSError as error:
             log.warning("%s cannot be read: %s", source, error)
             writer.append(_bookkeeping([file_row(source, "", "unreadable", str(error))], gate))
@@ -252,6 +286,8 @@ def _extract(rows, runner, writer, options: MineOptions, summary: MineSummary) -
             row["conform_rate"],
             str(options.out / relative),
             options.codec,
+            row["content_hash"],
+            _cache_policy(options),
         )
         todo += 1
     with _bar(todo, options.progress, "extracting") as bar:

@@ -221,13 +221,17 @@ share of genuine slow-motion cases it keeps. Measured by `bench/speed_eval.py` o
 
 ## Fields
 
-`source`, `content_hash` (`sha256(size, mtime_ns, first {HASH_EDGE_BYTES // (1 << 20)} MiB, last
-{HASH_EDGE_BYTES // (1 << 20)} MiB)`: fast, changes when a file is replaced or touched),
+`source` (a local path or a storage URL), `content_hash` (`sha256(size, mtime_ns, first
+{HASH_EDGE_BYTES // (1 << 20)} MiB, last {HASH_EDGE_BYTES // (1 << 20)} MiB)`, with the store's ETag,
+generation or modification time in place of mtime_ns for a URL: fast, changes when a file is
+replaced or touched),
 `start_s`/`end_s` and `start_frame`/`end_frame`, `playback_fps`, `capture_fps` (estimate),
 `conform_fps`/`conform_rate` (the rate clips are written at: a capture-rate tag or the stream
 rate when known exactly, else the estimate snapped to the nearest standard camera rate),
 `speed` (P / C), `class`, `confidence`, `accepted`, `reason`, `basis`, `detector` (the speed
 detector's own reading), `evidence` (per stage: metadata, synthetic_retime, learned,
-audio_pitch), `width`, `height`, `has_audio`, `dhash` (perceptual hash of 4 frames).
+audio_pitch; entries with `probe_frames` are per probe), `width`, `height`, `has_audio`, `dhash`
+(perceptual hash of frames spread over the segment), `task` (wall and CPU seconds of the file's
+task, the time spent fetching a URL source, and the worker that ran it).
 """
     write_text_atomic(out / CARD_NAME, text)

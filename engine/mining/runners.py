@@ -70,9 +70,17 @@ class InProcessRunner:
         self._queue.clear()
 
 
+WORKER_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
 def _worker_init() -> None:
-    """Each pool worker uses one thread for OpenCV and the model: workers, not threads, scale."""
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    """Each worker (pool process or Ray task) computes on one thread: OpenMP and BLAS pools, OpenCV,
+    and the speed model's ONNX Runtime session (``MineSettings.model_threads`` = 1). Workers, not
+    threads, scale, and N workers never fight over the same cores. FFmpeg's decoder threads are
+    left to FFmpeg: mining decodes about a tenth of the frames at 320 px, and the CPU time of each
+    task is recorded (``task.cpu_s`` in the manifest) so that over-subscription would show."""
+    for variable in WORKER_THREAD_VARIABLES:
+        os.environ[variable] = "1"
     import cv2
 
     cv2.setNumThreads(1)
@@ -209,11 +217,17 @@ def _run_task(fn: Callable[..., Any], *args: Any) -> Any:
     return fn(*args)
 
 
-def make_runner(*, workers: int = 1, ray_address: str | None = None, retries: int = DEFAULT_RETRIES):
-    """The runner the options ask for; ``--ray`` and ``--workers`` > 1 are exclusive of each other's pool."""
+def make_runner(
+    *, workers: int = 1, ray_address: str | None = None, retries: int = DEFAULT_RETRIES, isolate: bool = False
+):
+    """The runner the options ask for; ``--ray`` and ``--workers`` > 1 are exclusive of each other's pool.
+
+    ``isolate`` runs even a single worker as a separate process (a pool of one): a decoder crash
+    then costs a retry instead of the run, and its timings compare with larger pools.
+    """
     if ray_address is not None:
         return RayRunner(ray_address, retries, workers if ray_address == "local" and workers > 1 else None)
-    if workers > 1:
+    if workers > 1 or isolate:
         return PoolRunner(workers, retries)
     if workers < 1:
         raise UnsupportedOptionError(f"--workers {workers} must be 1 or more")

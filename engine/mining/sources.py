@@ -7,13 +7,20 @@ Sources are given the way a shell user thinks of them:
   relative paths are relative to the list's folder);
 - a glob (``/media/**/*.mov``): every match, whatever its suffix, so that a misnamed file the
   user asked for is looked at and reported rather than silently dropped;
-- a plain file path.
+- a plain file path;
+- an fsspec URL (``s3://bucket/prefix/``, ``gs://bucket/**/*.mp4``, ``memory://``, ``file://``):
+  a prefix, a glob or one object, listed through fsspec (``engine.mining.storage``). A list file
+  may hold URLs too, and may itself be a URL (``@s3://bucket/lists/new.txt``).
+
+A source is text from here on: an absolute local path, or a URL. That text is all a pool or Ray
+task is given.
 
 The content hash is fast on purpose, so that a library of terabytes can be re-scanned cheaply:
 ``sha256(size, mtime_ns, first MiB, last MiB)``. It changes when a file is replaced, appended to
 or touched; it does not notice an edit in the middle of a file that keeps size and mtime (no
 ordinary tool does that). The manifest stores it so that a resumed run skips finished files and
-redoes changed ones.
+redoes changed ones. For an object in storage the hash is read from the stream in the same way,
+with the store's version (ETag, generation or modification time) in place of ``mtime_ns``.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from engine.errors import MediaNotFoundError, UnsupportedOptionError
+from engine.mining.storage import expand_url, read_text, remote_content_hash, url_protocol
 
 log = logging.getLogger(__name__)
 
@@ -39,17 +47,35 @@ def _is_glob(text: str) -> bool:
     return any(character in text for character in "*?[")
 
 
-def _from_list(list_path: Path) -> list[Path]:
-    if not list_path.is_file():
-        raise MediaNotFoundError(f"file list {list_path} not found (given as @{list_path})")
-    paths = []
-    for line in list_path.read_text(encoding="utf-8").splitlines():
+def _from_list(listing: str) -> list[str]:
+    """The entries of a list file: URLs as they are, local paths relative to the list's folder."""
+    if url_protocol(listing) is not None:
+        text = read_text(listing)
+        base: Path | None = None
+    else:
+        list_path = Path(listing).expanduser()
+        if not list_path.is_file():
+            raise MediaNotFoundError(f"file list {list_path} not found (given as @{listing})")
+        text = list_path.read_text(encoding="utf-8")
+        base = list_path.parent
+    entries = []
+    for line in text.splitlines():
         entry = line.strip()
         if not entry or entry.startswith("#"):
             continue
+        if url_protocol(entry) is not None:
+            entries.append(entry)
+            continue
         path = Path(entry).expanduser()
-        paths.append(path if path.is_absolute() else list_path.parent / path)
-    return paths
+        if not path.is_absolute():
+            if base is None:
+                raise MediaNotFoundError(
+                    f"file list {listing} names the relative path {entry!r}; a list in storage must "
+                    "hold absolute paths or URLs"
+                )
+            path = base / path
+        entries.append(str(path))
+    return entries
 
 
 def _from_folder(folder: Path) -> list[Path]:
@@ -58,55 +84,72 @@ def _from_folder(folder: Path) -> list[Path]:
     )
 
 
-def expand_sources(sources: Iterable[str], *, exclude: Iterable[Path] = ()) -> list[Path]:
-    """Every file the sources name, absolute, sorted within each source, without repeats.
+def expand_sources(sources: Iterable[str], *, exclude: Iterable[Path] = ()) -> list[str]:
+    """Every file or object the sources name, as text (absolute local paths, or URLs), sorted
+    within each source, without repeats.
 
-    ``exclude`` lists folders whose contents are skipped (the dataset folder itself, so that
-    extracted clips are never mined again). A source that names nothing raises
-    ``MediaNotFoundError``; no sources at all raises ``UnsupportedOptionError``.
+    ``exclude`` lists local folders whose contents are skipped (the dataset folder itself, so
+    that extracted clips are never mined again). A source that names nothing raises
+    ``MediaNotFoundError``; no sources at all raises ``UnsupportedOptionError``; a URL whose
+    protocol cannot be used raises ``StorageNotAvailableError``.
     """
     excluded = [Path(folder).resolve() for folder in exclude]
-    found: list[Path] = []
-    seen: set[Path] = set()
+    found: list[str] = []
+    seen: set[str] = set()
     given = list(sources)
     if not given:
-        raise UnsupportedOptionError("no sources given; name folders, files, globs or @list.txt files")
+        raise UnsupportedOptionError("no sources given; name folders, files, globs, URLs or @list.txt files")
     for source in given:
         if source.startswith("@"):
-            paths = _from_list(Path(source[1:]).expanduser())
-        elif _is_glob(source):
-            paths = sorted(Path(match) for match in glob.glob(str(Path(source).expanduser()), recursive=True))
-            paths = [path for path in paths if path.is_file()]
-            if not paths:
-                raise MediaNotFoundError(f"the glob {source!r} matches no file")
+            entries = _from_list(source[1:])
+            named: list[str] = []
+            for entry in entries:
+                named += _expand_one(entry) if url_protocol(entry) is not None else [entry]
         else:
-            path = Path(source).expanduser()
-            if path.is_dir():
-                paths = _from_folder(path)
-                if not paths:
-                    log.warning("folder %s holds no file with a video suffix (%s)", path, _suffix_list())
-            elif path.exists():
-                paths = [path]
-            else:
-                raise MediaNotFoundError(
-                    f"source {source!r} is neither a file, a folder, a glob nor @list.txt"
-                )
-        for path in paths:
-            resolved = path.resolve()
-            if resolved in seen or any(folder in resolved.parents for folder in excluded):
+            named = _expand_one(source)
+        for entry in named:
+            if url_protocol(entry) is None:
+                resolved = Path(entry).resolve()
+                if any(folder in resolved.parents for folder in excluded):
+                    continue
+                entry = str(resolved)
+            if entry in seen:
                 continue
-            seen.add(resolved)
-            found.append(resolved)
+            seen.add(entry)
+            found.append(entry)
     return found
+
+
+def _expand_one(source: str) -> list[str]:
+    if url_protocol(source) is not None:
+        return expand_url(source, VIDEO_SUFFIXES)
+    if _is_glob(source):
+        paths = sorted(Path(match) for match in glob.glob(str(Path(source).expanduser()), recursive=True))
+        paths = [path for path in paths if path.is_file()]
+        if not paths:
+            raise MediaNotFoundError(f"the glob {source!r} matches no file")
+        return [str(path) for path in paths]
+    path = Path(source).expanduser()
+    if path.is_dir():
+        paths = _from_folder(path)
+        if not paths:
+            log.warning("folder %s holds no file with a video suffix (%s)", path, _suffix_list())
+        return [str(path) for path in paths]
+    if path.exists():
+        return [str(path)]
+    raise MediaNotFoundError(f"source {source!r} is neither a file, a folder, a glob, a URL nor @list.txt")
 
 
 def _suffix_list() -> str:
     return " ".join(sorted(VIDEO_SUFFIXES))
 
 
-def content_hash(path: Path) -> str:
-    """The fast content hash of ``path`` (see the module docstring); raises OSError when unreadable."""
-    path = Path(path)
+def content_hash(source: str | Path) -> str:
+    """The fast content hash of a local path or a URL (see the module docstring); raises OSError
+    when unreadable, ``StorageNotAvailableError`` for a protocol that cannot be used."""
+    if isinstance(source, str) and url_protocol(source) is not None:
+        return remote_content_hash(source, HASH_EDGE_BYTES, HASH_PREFIX)
+    path = Path(source)
     stat = path.stat()
     digest = hashlib.sha256()
     digest.update(f"{stat.st_size}:{stat.st_mtime_ns}:".encode())

@@ -28,10 +28,14 @@ reading is kept as evidence (``pixel_speed_at_30fps``).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import math
-from dataclasses import dataclass
+import os
+import socket
+import time
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -42,6 +46,7 @@ import numpy as np
 
 from engine.errors import ChronoscopeError, InsufficientFramesError
 from engine.media import FrameReader, probe
+from engine.mining.storage import CachePolicy, local_copy
 from engine.speed import SpeedClass, SpeedModel, detect_speed, metadata_stage, read_rate_metadata
 from engine.speed.detect import DetectionResult
 from engine.speed.metadata_stage import MetadataFinding
@@ -71,6 +76,7 @@ class MineSettings:
     audio_cue: bool = False
     model_threads: int = 0
     dhash: bool = True
+    cache: CachePolicy = field(default_factory=CachePolicy)
 
 
 @functools.lru_cache(maxsize=4)
@@ -283,12 +289,26 @@ def audio_pitch_stage(path: Path, spans_s: list[tuple[Fraction, Fraction]]) -> l
 
 
 def _evidence_by_stage(result: DetectionResult, segment: SpeedSegment) -> dict[str, list[dict[str, Any]]]:
+    """What each stage said about the clip and the segment, then per probe inside the segment.
+
+    Per-probe entries carry ``probe_frames`` [start, end): the synthetic-retime check's finding
+    is only there (the segment's merged estimate keeps the learned stage's summary), and a reader
+    of the manifest must see both stages to judge a rejection.
+    """
     grouped: dict[str, list[dict[str, Any]]] = {}
     for item in list(result.estimate.evidence) + list(segment.estimate.evidence):
         entry = item.to_dict()
         stage = entry.pop("stage")
         if entry not in grouped.setdefault(stage, []):
             grouped[stage].append(entry)
+    for window in result.curve:
+        if window.start_frame < segment.start_frame or window.start_frame >= segment.end_frame:
+            continue
+        for item in window.estimate.evidence:
+            entry = item.to_dict()
+            stage = entry.pop("stage")
+            entry["probe_frames"] = [window.start_frame, window.end_frame]
+            grouped.setdefault(stage, []).append(entry)
     return grouped
 
 
@@ -302,22 +322,45 @@ def file_row(
 
 
 def mine_file(source: str, digest: str, settings: MineSettings) -> list[dict[str, Any]]:
-    """All stages on one file; its manifest rows (without the run bookkeeping fields).
+    """All stages on one file or object; its manifest rows (without the run bookkeeping fields).
 
-    Unreadable, corrupt, non-video and too-short files give one ``file`` row with the reason;
-    they never raise. Anything else is a bug and propagates.
+    ``source`` is a local path or a URL (copied to the cache for decoding, see
+    ``engine.mining.storage``). Unreadable, corrupt, non-video and too-short files give one
+    ``file`` row with the reason; they never raise. Anything else is a bug and propagates. Every
+    row carries ``task``: the wall and CPU seconds of this call and the worker that ran it.
     """
-    path = Path(source)
+    started_s, started_cpu_s = time.perf_counter(), time.process_time()
+    with contextlib.ExitStack() as stack:
+        try:
+            path: Path | None = stack.enter_context(local_copy(source, digest, settings.cache))
+        except UNREADABLE as error:
+            path, reason = None, f"cannot be fetched: {error}"
+            rows = [file_row(source, digest, _status(error), reason)]
+        fetched_s = time.perf_counter() - started_s
+        if path is not None:
+            rows = _mine_local(source, path, digest, settings)
+    task = {
+        "wall_s": round(time.perf_counter() - started_s, 4),
+        "cpu_s": round(time.process_time() - started_cpu_s, 4),
+        "fetch_s": round(fetched_s, 4),
+        "worker": f"{socket.gethostname()}:{os.getpid()}",
+    }
+    for row in rows:
+        row["task"] = task
+    return rows
+
+
+def _mine_local(source: str, path: Path, digest: str, settings: MineSettings) -> list[dict[str, Any]]:
     try:
         facts, finding = probe_stage(path)
     except UNREADABLE as error:
-        return [file_row(source, digest, _status(error), str(error))]
+        return [file_row(source, digest, _status(error), _reason(error, path, source))]
     try:
         result = speed_stage(path, settings)
     except InsufficientFramesError as error:
-        return [file_row(source, digest, "too_short", str(error), facts)]
+        return [file_row(source, digest, "too_short", _reason(error, path, source), facts)]
     except UNREADABLE as error:
-        return [file_row(source, digest, _status(error), str(error), facts)]
+        return [file_row(source, digest, _status(error), _reason(error, path, source), facts)]
     playback_rate = result.estimate.playback_rate
     times = result.frame_times
     spans = [(times(segment.start_frame), times(segment.end_frame)) for segment in result.segments]
@@ -385,6 +428,11 @@ def mine_file(source: str, digest: str, settings: MineSettings) -> list[dict[str
             row["dhash"] = segment_dhash(path, segment.start_frame, segment.end_frame)
         rows.append(row)
     return rows
+
+
+def _reason(error: BaseException, path: Path, source: str) -> str:
+    """The error's message about the source as the user named it, not about a cached copy of it."""
+    return str(error).replace(str(path), source)
 
 
 def _status(error: BaseException) -> str:

@@ -1,0 +1,226 @@
+"""Sources on object storage: fsspec URLs (``s3://``, ``gs://``, ``az://``, ``memory://``, ``file://``).
+
+A source is text everywhere in the mining pipeline: an absolute local path, or a URL with a
+protocol. Only that text crosses the wire to pool and Ray tasks; each task opens the source
+itself.
+
+- Listing and globbing of URLs go through fsspec (``expand_url``); ``file://`` URLs are listed
+  through fsspec too, and their files become plain local paths (no copy is needed to read them).
+- The content hash of a remote object (``remote_content_hash``) is taken from the stream:
+  ``sha256(size, version, first MiB, last MiB)``, where the version is the store's ETag,
+  generation or modification time when it reports one.
+- Decoding needs a seekable local file (FFmpeg probes and seeks), so ``local_copy`` downloads the
+  object into the cache folder under a temporary name, renames it when complete, and removes it
+  after use, unless the cache policy keeps it (``--keep-cache``): then it is named by source and
+  content hash and reused by later tasks and runs.
+
+Protocols whose package is not installed (``s3fs``, ``gcsfs``, ``adlfs``) give
+``StorageNotAvailableError`` naming the package; an unknown protocol gives the same error with
+the protocols fsspec knows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import re
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from engine.errors import MediaNotFoundError, StorageNotAvailableError
+from engine.fsutil import atomic_path, remove_quietly
+from engine.places import places
+
+log = logging.getLogger(__name__)
+
+URL_PATTERN = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+LOCAL_PROTOCOLS = frozenset({"file", "local"})
+PROCESS_LOCAL_PROTOCOLS = frozenset({"memory"})
+CACHE_FOLDER = "mining-sources"
+COPY_CHUNK_BYTES = 4 << 20
+VERSION_KEYS = (
+    "ETag",
+    "etag",
+    "generation",
+    "version_id",
+    "VersionId",
+    "mtime",
+    "LastModified",
+    "updated",
+    "created",
+)
+
+
+@dataclass(frozen=True)
+class CachePolicy:
+    """Where remote sources are copied for decoding, and whether the copies stay after use.
+
+    Plain values, so that it pickles for pools and Ray. ``cache_dir`` None means the user cache
+    folder of this machine (``engine.places``), which on a cluster is each node's own.
+    """
+
+    cache_dir: str | None = None
+    keep: bool = False
+
+    def folder(self) -> Path:
+        return Path(self.cache_dir) if self.cache_dir else places().cache_dir / CACHE_FOLDER
+
+
+def url_protocol(source: str) -> str | None:
+    """The protocol of a URL source (``s3`` for ``s3://bucket/key``); None for a local path."""
+    match = URL_PATTERN.match(source)
+    return match.group(1).lower() if match else None
+
+
+def is_remote(source: str) -> bool:
+    """True for a URL that is not the local file system (it must be copied to be decoded)."""
+    protocol = url_protocol(source)
+    return protocol is not None and protocol not in LOCAL_PROTOCOLS
+
+
+def is_process_local(source: str) -> bool:
+    """True for a URL whose store lives only in this process (``memory://``): no worker sees it."""
+    return url_protocol(source) in PROCESS_LOCAL_PROTOCOLS
+
+
+def filesystem(source: str) -> tuple[Any, str]:
+    """The fsspec file system of a URL and the path inside it; clear errors for what cannot work."""
+    try:
+        import fsspec
+        from fsspec.registry import known_implementations
+    except ImportError:
+        raise StorageNotAvailableError(
+            f"{source!r}: URL sources need fsspec: pip install 'chronoscope[mining]' (or pip install fsspec)"
+        ) from None
+    protocol = url_protocol(source)
+    if protocol is None:
+        raise StorageNotAvailableError(f"{source!r} is not a URL (protocol://path)")
+    try:
+        fsspec.get_filesystem_class(protocol)
+    except ImportError as error:
+        raise StorageNotAvailableError(
+            f"{source!r}: the {protocol}:// protocol needs a package that is not installed ({error}); "
+            f"pip install {_package_for(protocol)}"
+        ) from None
+    except ValueError:
+        known = ", ".join(sorted(known_implementations))
+        raise StorageNotAvailableError(
+            f"{source!r}: fsspec knows no protocol {protocol!r}; known protocols: {known}"
+        ) from None
+    fs, path = fsspec.core.url_to_fs(source)
+    return fs, path
+
+
+def _package_for(protocol: str) -> str:
+    from fsspec.registry import known_implementations
+
+    entry = known_implementations.get(protocol, {})
+    return entry.get("class", protocol).split(".", 1)[0]
+
+
+def _is_glob(text: str) -> bool:
+    return any(character in text for character in "*?[")
+
+
+def _as_source(fs: Any, path: str) -> str:
+    """A listed entry as a source: a local path for the local file system, else a full URL."""
+    if url_protocol(fs.unstrip_protocol(path)) in LOCAL_PROTOCOLS:
+        return str(Path(path).resolve())
+    return fs.unstrip_protocol(path)
+
+
+def expand_url(source: str, video_suffixes: frozenset[str]) -> list[str]:
+    """Every object a URL names: a glob's matches (any suffix), a prefix's videos (recursive), or
+    the object itself. Sorted; raises ``MediaNotFoundError`` when it names nothing."""
+    fs, path = filesystem(source)
+    if _is_glob(path):
+        matches = sorted(match for match in fs.glob(path) if fs.isfile(match))
+        if not matches:
+            raise MediaNotFoundError(f"the glob {source!r} matches no object")
+        return [_as_source(fs, match) for match in matches]
+    if fs.isdir(path):
+        found = sorted(
+            entry for entry in fs.find(path) if PurePosixPath(entry).suffix.lower() in video_suffixes
+        )
+        if not found:
+            log.warning("%s holds no object with a video suffix", source)
+        return [_as_source(fs, entry) for entry in found]
+    if fs.isfile(path):
+        return [_as_source(fs, path)]
+    raise MediaNotFoundError(f"source {source!r} names no object, prefix or glob match")
+
+
+def read_text(source: str) -> str:
+    """A small text object (a file list) through fsspec."""
+    fs, path = filesystem(source)
+    if not fs.isfile(path):
+        raise MediaNotFoundError(f"file list {source} not found")
+    with fs.open(path, "rb") as handle:
+        return handle.read().decode("utf-8")
+
+
+def remote_content_hash(source: str, edge_bytes: int, prefix: str) -> str:
+    """``sha256(size, version, first edge_bytes, last edge_bytes)`` of an object, read from its stream."""
+    fs, path = filesystem(source)
+    info = fs.info(path)
+    size = int(info.get("size") or 0)
+    version = next((str(info[key]) for key in VERSION_KEYS if info.get(key) is not None), "")
+    digest = hashlib.sha256()
+    digest.update(f"{size}:{version}:".encode())
+    with fs.open(path, "rb") as handle:
+        digest.update(handle.read(edge_bytes))
+        if size > edge_bytes:
+            handle.seek(max(edge_bytes, size - edge_bytes))
+            digest.update(handle.read(edge_bytes))
+    return prefix + digest.hexdigest()
+
+
+def cache_name(source: str, digest: str) -> str:
+    """The kept copy's name: a hash of source and content, and the source's suffix (for FFmpeg)."""
+    key = hashlib.sha256(f"{source}\n{digest}".encode()).hexdigest()[:24]
+    return f"{key}{PurePosixPath(source).suffix.lower()}"
+
+
+def _download(source: str, destination: Path) -> None:
+    fs, path = filesystem(source)
+    with atomic_path(destination) as temporary, fs.open(path, "rb") as remote, temporary.open("wb") as local:
+        shutil.copyfileobj(remote, local, COPY_CHUNK_BYTES)
+
+
+@contextlib.contextmanager
+def local_copy(source: str, digest: str, policy: CachePolicy) -> Iterator[Path]:
+    """A local path to decode ``source`` from: the path itself, or a complete copy in the cache.
+
+    A copy that is not kept gets a name of its own (tasks of one source may run at once) and is
+    removed when the block ends; a kept copy is named by source and content hash and reused.
+    """
+    protocol = url_protocol(source)
+    if protocol is None:
+        yield Path(source)
+        return
+    if protocol in LOCAL_PROTOCOLS:
+        fs, path = filesystem(source)
+        yield Path(path)
+        return
+    folder = policy.folder()
+    folder.mkdir(parents=True, exist_ok=True)
+    name = cache_name(source, digest)
+    if policy.keep:
+        target = folder / name
+        if target.is_file():
+            log.debug("%s: using the kept copy %s", source, target)
+        else:
+            _download(source, target)
+        yield target
+        return
+    target = folder / f"{Path(name).stem}-{uuid.uuid4().hex[:8]}{Path(name).suffix}"
+    _download(source, target)
+    try:
+        yield target
+    finally:
+        remove_quietly(target)
