@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 
 from engine.scenes import h264_roundtrip, random_scene, render_frames, write_video
-from engine.speed.detect import detect_speed, rate_offset_log2, retime_agrees
+from engine.speed.detect import (
+    _learned_estimate,
+    detect_speed,
+    network_synthetic_bar,
+    rate_offset_log2,
+    retime_agrees,
+)
 from engine.speed.estimator import SpanEstimate
 from engine.speed.synthetic_retime import RetimeFinding, detect_synthetic_retime, flicker_gains
 
@@ -92,3 +98,31 @@ def test_mains_flicker_in_genuine_footage_is_not_made_frames():
     frames = h264_roundtrip(list(render_frames(spec))[::2][:24], 30)
     finding = detect_synthetic_retime(frames)
     assert not finding.is_synthetic, finding.to_dict()
+
+
+def test_no_pattern_in_tested_motion_raises_the_networks_bar():
+    """Where the linear-motion test had motion to work on and found no made frames, the network
+    alone needs p > 0.8 to call frames made; untested or patterned windows keep 0.5."""
+    evidence: list = []
+    tested_none = RetimeFinding("none", confidence=0.6, motion_tested=True)
+    untested_none = RetimeFinding("none", confidence=0.6, motion_tested=False)
+    still = RetimeFinding("still", confidence=0.8)
+    assert network_synthetic_bar([tested_none, tested_none, untested_none], evidence) == 0.8
+    assert any("no periodic made frames" in item.finding for item in evidence)
+    assert network_synthetic_bar([tested_none, untested_none], []) == 0.5
+    assert network_synthetic_bar([untested_none, None], []) == 0.5
+    assert network_synthetic_bar([still, tested_none], []) == 0.8
+    assert network_synthetic_bar([], []) == 0.5
+
+
+@pytest.mark.parametrize(
+    ("probability", "bar", "expected"),
+    [
+        (0.72, 0.5, "synthetic_slowmo"),
+        (0.72, 0.8, "slowmo"),
+        (0.96, 0.8, "synthetic_slowmo"),
+    ],
+)
+def test_network_alone_calls_slow_frames_made_only_above_its_bar(probability, bar, expected):
+    estimate = _learned_estimate(-2.0, 0.35, probability, Fraction(30), [], synthetic_bar=bar)
+    assert estimate.speed_class.value == expected

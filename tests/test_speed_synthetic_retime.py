@@ -23,7 +23,7 @@ from engine.scenes import (
     subsample,
 )
 from engine.speed.result import SpeedClass
-from engine.speed.synthetic_retime import detect_synthetic_retime, find_period
+from engine.speed.synthetic_retime import detect_synthetic_retime, find_period, linear_motion_pattern
 
 WINDOW_FRAMES = 32
 CRF = 23
@@ -263,3 +263,66 @@ def test_find_period_prefers_the_fundamental():
 def test_too_few_frames_is_a_named_error(scene_frames):
     with pytest.raises(InsufficientFramesError, match="at least 12"):
         detect_synthetic_retime(scene_frames[:5])
+
+
+def flow_backend_slowmo(frames: list[np.ndarray], factor: int) -> list[np.ndarray]:
+    """Slow motion made by the engine's own flow backend (engine.interp), as an editor would."""
+    from engine.interp.flow import FlowSynthesizer
+
+    synthesizer = FlowSynthesizer()
+    out: list[np.ndarray] = []
+    for first, second in zip(frames[:-1], frames[1:], strict=True):
+        out.append(first)
+        times = [Fraction(step, factor) for step in range(1, factor)]
+        out.extend(result.frame for result in synthesizer.synthesize_many(first, second, times))
+    out.append(frames[-1])
+    return out
+
+
+@pytest.fixture(scope="module")
+def cockatoo_window() -> list[np.ndarray]:
+    from tests.conftest import SHARED_DATA
+
+    path = SHARED_DATA / "clips" / "imageio-cockatoo.mp4"
+    if not path.is_file():
+        pytest.skip(f"shared data not found at {path}")
+    return read_window(path, 26, start=20, width=256)
+
+
+@pytest.mark.parametrize("factor", [2, 4])
+def test_flow_backend_slow_motion_is_caught_with_its_factor(cockatoo_window, factor):
+    """2x and 4x slow motion made by engine.interp's flow backend, then H.264 at crf 23: the
+    linear-motion cue finds the made frames, their factor, and where the captured ones sit."""
+    made = flow_backend_slowmo(cockatoo_window[: 24 // factor + 1], factor)[:24]
+    finding = detect_synthetic_retime(h264_roundtrip(made, 30, crf=CRF))
+    assert (finding.kind, finding.factor) == ("interpolate", factor), finding.evidence
+    assert finding.period_frames == factor
+    assert 0 not in finding.synthetic_phases  # frame 0 of each group is captured
+    assert len(finding.synthetic_phases) == factor - 1
+    assert finding.confidence >= 0.7
+    assert any("linear motion" in item.finding for item in finding.evidence)
+
+
+def test_reencoded_original_is_tested_and_not_flagged(cockatoo_window):
+    """The source of the made clips above, re-encoded the same way: B-frame quality alternation
+    is periodic too, but it does not make motion linear."""
+    finding = detect_synthetic_retime(h264_roundtrip(cockatoo_window[:24], 30, crf=CRF))
+    assert finding.kind == "none", finding.evidence
+    assert finding.motion_tested
+
+
+def test_linear_motion_pattern_reads_the_captured_phase():
+    values = np.array([0.02, 0.02, 0.5, 0.02, 0.02, 0.45, 0.02, 0.03, 0.6, 0.02, 0.02, 0.4])
+    pattern = linear_motion_pattern(values, 3)
+    assert pattern.captured_phase == 2 and pattern.consistency == 1.0
+    assert pattern.contrast > 2.0
+    assert pattern.as_periodic().synthetic_phases == (0, 1) and pattern.as_periodic().factor == 3
+
+
+def test_genuine_high_rate_render_has_no_linear_motion_pattern():
+    """A 240 fps render played at 30 (genuine 8x slow motion, gravity and spin) after H.264."""
+    frames = list(
+        render_frames(random_scene(6, width=256, height=192, capture_fps=240, duration_frames=WINDOW_FRAMES))
+    )
+    finding = detect_synthetic_retime(h264_roundtrip(frames[:24], 30, crf=CRF))
+    assert not finding.is_synthetic, finding.evidence

@@ -17,7 +17,10 @@ Decisions between the stages (measured in engine/speed/model/MODEL_CARD.md):
 - a blend or interpolation pattern decides only when strong, or when the network agrees
   (``retime_agrees``); duplicates decide alone,
 - a stream of 100 fps or more with no capture tag is captured at its own rate (C = P) unless
-  the frames say otherwise (``high_rate_agrees``).
+  the frames say otherwise (``high_rate_agrees``),
+- where the synthetic-retime check had enough motion to test for made frames and found none,
+  the network alone needs a synthetic probability above ``UNPATTERNED_SYNTHETIC_PROBABILITY``
+  (0.8, not 0.5) to call frames made (``network_synthetic_bar``).
 
 Time is exact inside (frame pts times the stream's time base); seconds appear only in
 ``DetectionResult.to_json``. Variable frame rate needs nothing special: probes are placed by
@@ -66,6 +69,7 @@ DEFAULT_DENSITY = 0.08
 READ_WIDTH_PX = 320
 REALTIME_LOG2 = 0.5
 SYNTHETIC_PROBABILITY = 0.5
+UNPATTERNED_SYNTHETIC_PROBABILITY = 0.8
 RETIME_MIN_CONFIDENCE = 0.5
 SEGMENT_JOIN_LOG2 = 0.6
 DECISIVE_METADATA_CONFIDENCE = 0.85
@@ -197,10 +201,11 @@ def _learned_estimate(
     evidence: list[Evidence],
     *,
     snap_realtime: bool = True,
+    synthetic_bar: float = SYNTHETIC_PROBABILITY,
 ) -> SpeedEstimate:
     speed_class = class_for_log2(log2_speed)
     confidence = class_confidence(speed_class, log2_speed, sigma)
-    if speed_class is SpeedClass.SLOWMO and synthetic_probability > SYNTHETIC_PROBABILITY:
+    if speed_class is SpeedClass.SLOWMO and synthetic_probability > synthetic_bar:
         speed_class, confidence = SpeedClass.SYNTHETIC_SLOWMO, synthetic_probability * confidence
     elif speed_class is SpeedClass.SLOWMO:
         confidence *= 1.0 - synthetic_probability
@@ -228,6 +233,32 @@ def rate_offset_log2(playback_rate: Fraction) -> float:
     if playback_rate <= REFERENCE_FPS:
         return 0.0
     return math.log2(playback_rate / REFERENCE_FPS)
+
+
+def network_synthetic_bar(findings: Sequence[RetimeFinding | None], evidence: list[Evidence]) -> float:
+    """The synthetic probability the network needs to call frames made on its own.
+
+    When most checked windows had enough textured motion for the linear-motion test and showed
+    no periodic made frames, that absence is evidence: the bar rises from 0.5 to
+    ``UNPATTERNED_SYNTHETIC_PROBABILITY``. On validation data (renders of seeds 2000-2007 and
+    made slow motion of the training clips) the network alone called 3 genuine renders made at
+    0.66, 0.72 and 0.98 with no pattern found, and made slow motion with no pattern found at 0.82
+    to 0.99: 0.8 removes two of the three without losing any made case. A higher bar would
+    lose made cases the pattern tests miss (coffee 0.93-0.94, a render at 0.82).
+    """
+    checked = [item for item in findings if item is not None and item.kind != "still"]
+    unpatterned = [item for item in checked if item.kind == "none" and item.motion_tested]
+    if checked and 2 * len(unpatterned) > len(checked):
+        evidence.append(
+            Evidence(
+                "synthetic_retime",
+                "motion tested, no periodic made frames: the network alone needs more",
+                UNPATTERNED_SYNTHETIC_PROBABILITY,
+                0.0,
+            )
+        )
+        return UNPATTERNED_SYNTHETIC_PROBABILITY
+    return SYNTHETIC_PROBABILITY
 
 
 def retime_agrees(retime: RetimeFinding, span: SpanEstimate, *, high_rate: bool = False) -> bool:
@@ -297,6 +328,7 @@ def _probe_estimate(
         playback_rate,
         evidence,
         snap_realtime=False,
+        synthetic_bar=network_synthetic_bar([retime], evidence),
     )
 
 
@@ -380,7 +412,10 @@ def _aggregate(
     evidence.append(Evidence("learned", f"median log2 speed over {len(learned)} probes", log2_speed, 1.0))
     evidence.append(Evidence("learned", "spread of probe log2 speeds", float(np.std(values)), 0.0))
     evidence.append(Evidence("learned", "mean synthetic-frame probability", synthetic_probability, 0.0))
-    return _learned_estimate(log2_speed, sigma, synthetic_probability, playback_rate, evidence)
+    bar = network_synthetic_bar([probe.retime for probe in moving], evidence)
+    return _learned_estimate(
+        log2_speed, sigma, synthetic_probability, playback_rate, evidence, synthetic_bar=bar
+    )
 
 
 def high_rate_agrees(metadata_estimate: SpeedEstimate | None, clip: SpeedEstimate) -> bool:
