@@ -1,9 +1,15 @@
 """`chronoscope fill`: a gap between two clips of a real clip replaced by synthesized frames of the
-same length; gaps without a clip on both sides are listed, not filled; bad names are refused."""
+same length; gaps without a clip on both sides are listed, not filled; bad names are refused. Fills
+resume by content hash: a re-run skips them, and a fill killed after the first gap resumes."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -15,9 +21,11 @@ from engine.cli import main
 from engine.errors import UnsupportedOptionError
 from engine.media import FrameReader, write_video
 from engine.render import FILL_SUMMARY_NAME, fill_gaps
+from engine.render.segment import discard_unfinished
 from engine.timeline import list_segments, read_timeline, results_of
 from engine.timeline.rates import time_range
 
+REPO = Path(__file__).resolve().parent.parent
 RATE = Fraction(24000, 1001)
 
 
@@ -119,3 +127,101 @@ def test_bad_gap_names_are_refused(tmp_path, shot, capsys):
     assert main(["fill", str(cut), "--gap", "second", "-o", str(tmp_path / "out")]) == 2
     assert "is not TRACK:INDEX" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_rerun_skips_gaps_already_filled(tmp_path, shot, capsys):
+    media, _ = shot
+    cut = _timeline(tmp_path, media)
+    outdir = tmp_path / "out"
+    command = ["fill", str(cut), "--gap", "V1:2", "-o", str(outdir), "--model", "flow", "--codec", "ffv1"]
+    assert main(command) == 0
+    assert "1 filled, 0 skipped (already rendered), 0 not filled" in capsys.readouterr().out
+    stamps = {p.name: p.stat().st_mtime_ns for p in outdir.glob("V1_002_fill*")}
+    assert sorted(stamps) == ["V1_002_fill.mkv", "V1_002_fill.mkv.chronoscope.json"]
+    first = results_of(read_timeline(outdir / "gaps.chronoscope.otio").tracks[0][2])["fill"]
+
+    assert main(command) == 0
+    text = capsys.readouterr().out
+    assert "filled V1:2 (4 frames) between bikes a and bikes b" in text
+    assert "V1_002_fill.mkv (skipped (already rendered))" in text
+    assert "0 filled, 1 skipped (already rendered), 0 not filled" in text
+    assert {p.name: p.stat().st_mtime_ns for p in outdir.glob("V1_002_fill*")} == stamps
+    summary = json.loads((outdir / FILL_SUMMARY_NAME).read_text())
+    assert summary["ok"] is True and summary["counts"] == {"filled": 0, "resumed": 1, "not_filled": 0}
+    again = results_of(read_timeline(outdir / "gaps.chronoscope.otio").tracks[0][2])["fill"]
+    assert again["risk"] == first["risk"] and len(again["risk"]) == 4
+    assert {k: v for k, v in again.items() if k not in ("status", "reason")} == {
+        k: v for k, v in first.items() if k not in ("status", "reason")
+    }
+
+    # Another model changes the content hash: the gap is filled again.
+    summary = fill_gaps(cut, outdir, gaps=["V1:2"], model="blend", codec="ffv1")
+    assert [g.status for g in summary.gaps] == ["filled"]
+    assert (outdir / "V1_002_fill.mkv").stat().st_mtime_ns != stamps["V1_002_fill.mkv"]
+
+
+def test_killed_fill_resumes_without_redoing_finished_gaps(tmp_path, shot):
+    media, _ = shot
+    timeline = otio.schema.Timeline(name="two gaps")
+    track = otio.schema.Track(name="Video 1", kind=otio.schema.TrackKind.Video)
+    track.append(_clip("bikes a", media, 0, 12))  # 0
+    track.append(otio.schema.Gap(source_range=time_range(0, 2, RATE)))  # 1: short
+    track.append(_clip("bikes b", media, 14, 10))  # 2
+    track.append(otio.schema.Gap(source_range=time_range(0, 40, RATE)))  # 3: long
+    track.append(_clip("bikes c", media, 30, 10))  # 4
+    timeline.tracks.append(track)
+    cut = tmp_path / "two.otio"
+    otio.adapters.write_to_file(timeline, str(cut))
+    outdir = tmp_path / "out"
+    command = [sys.executable, "-m", "engine.cli", "fill", str(cut), "--gap", "all", "-o", str(outdir)]
+    command += ["--model", "flow", "--codec", "ffv1"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    child = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first_sidecar = outdir / "V1_001_fill.mkv.chronoscope.json"
+    second_out = outdir / "V1_003_fill.mkv"
+    deadline = time.monotonic() + 60
+    # Killed once the first is complete and the second is being written (its temporary exists).
+    while time.monotonic() < deadline and child.poll() is None:
+        if first_sidecar.exists() and list(outdir.glob(".V1_003_fill.partial-*")):
+            break
+        time.sleep(0.01)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert first_sidecar.exists(), "the first gap was not filled before the kill"
+    assert list(outdir.glob(".V1_003_fill.partial-*")), (
+        "the kill should have hit the second one being written"
+    )
+    assert not second_out.exists(), "the second gap was filled before the kill; the test needs it cut short"
+    assert not (outdir / "two.chronoscope.otio").exists()
+    first_stamp = (outdir / "V1_001_fill.mkv").stat().st_mtime_ns
+
+    summary = fill_gaps(cut, outdir, gaps=["all"], model="flow", codec="ffv1")
+    assert [(g.index_in_track, g.status) for g in summary.gaps] == [(1, "resumed"), (3, "filled")]
+    assert (outdir / "V1_001_fill.mkv").stat().st_mtime_ns == first_stamp
+    with FrameReader(second_out) as reader:
+        assert reader.frame_count == 40
+    assert not [p.name for p in outdir.iterdir() if ".partial-" in p.name]
+    after = read_timeline(Path(summary.timeline_path))
+    assert after.duration() == timeline.duration()
+    assert [item.name for item in after.tracks[0]] == [
+        "bikes a",
+        "fill bikes a > bikes b",
+        "bikes b",
+        "fill bikes b > bikes c",
+        "bikes c",
+    ]
+
+
+def test_media_without_its_sidecar_is_rendered_again(tmp_path, shot):
+    media, _ = shot
+    cut = _timeline(tmp_path, media)
+    outdir = tmp_path / "out"
+    fill_gaps(cut, outdir, gaps=["V1:2"], model="flow", codec="ffv1")
+    output = outdir / "V1_002_fill.mkv"
+    # What a render with other settings does before it starts: the old sidecar stops vouching
+    # for the media, so a kill before the new sidecar is written cannot leave a wrong match.
+    discard_unfinished(output)
+    assert output.exists() and not (outdir / "V1_002_fill.mkv.chronoscope.json").exists()
+    summary = fill_gaps(cut, outdir, gaps=["V1:2"], model="flow", codec="ffv1")
+    assert [g.status for g in summary.gaps] == ["filled"]
+    assert (outdir / "V1_002_fill.mkv.chronoscope.json").exists()

@@ -1,9 +1,15 @@
 """`chronoscope render --smooth-cuts N`: a real clip cut in two with a 6-frame jump, in a
-Resolve-shaped OTIO, gets N synthesized frames at the cut; the timeline keeps its length."""
+Resolve-shaped OTIO, gets N synthesized frames at the cut; the timeline keeps its length. Smooth cuts
+resume by content hash: a re-run skips them, and a render killed after the first cut resumes."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -12,9 +18,11 @@ import opentimelineio as otio
 
 from engine.cli import main
 from engine.media import FrameReader, write_video
+from engine.render import render_timeline
 from engine.timeline import list_segments, read_timeline, results_of
 from engine.timeline.rates import time_range
 
+REPO = Path(__file__).resolve().parent.parent
 RATE = Fraction(30000, 1001)
 
 
@@ -128,3 +136,107 @@ def test_far_jump_is_listed_not_smoothed(tmp_path, shared_data, capsys):
     )
     after = read_timeline(tmp_path / "out" / "far.chronoscope.otio")
     assert len(list(after.tracks[0])) == 2
+
+
+def _gopro(shared_data: Path, size: tuple[int, int], frames: int) -> list[np.ndarray]:
+    with FrameReader(shared_data / "clips" / "gopro-max-heromode.mp4", size=size) as reader:
+        return [frame.image for frame, _ in zip(reader.frames(), range(frames), strict=False)]
+
+
+def _stamps(outdir: Path, pattern: str) -> dict[str, int]:
+    return {p.name: p.stat().st_mtime_ns for p in outdir.glob(pattern)}
+
+
+def test_rerun_skips_smooth_cuts_already_rendered(tmp_path, shared_data, capsys):
+    frames = _gopro(shared_data, (160, 90), 60)
+    media = write_video(tmp_path / "interview.mp4", frames, rate=RATE, codec="h264", quality=14)
+    other = write_video(tmp_path / "other.mp4", [255 - f for f in frames[:30]], rate=RATE, codec="h264")
+    cut = _timeline(tmp_path, media, other)
+    outdir = tmp_path / "out"
+    command = ["render", str(cut), "-o", str(outdir), "--smooth-cuts", "4", "--model", "flow"]
+    command += ["--codec", "ffv1", "--no-engine"]
+
+    assert main(command + ["--json"]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert first["smooth_cut_counts"] == {"rendered": 1, "resumed": 0, "skipped": 0, "failed": 0}
+    stamps = _stamps(outdir, "*smoothcut*")
+    assert sorted(stamps) == ["V1_000-001_smoothcut.mkv", "V1_000-001_smoothcut.mkv.chronoscope.json"]
+    first_timeline = read_timeline(outdir / "cut.chronoscope.otio")
+
+    assert main(command) == 0
+    text = capsys.readouterr().out
+    (line,) = [line for line in text.splitlines() if line.startswith("smooth cut: V1 #0-#1")]
+    assert line.endswith("V1_000-001_smoothcut.mkv (skipped (already rendered))")
+    assert "smooth cuts: 0 rendered, 1 skipped (already rendered), 0 not smoothed" in text
+    assert _stamps(outdir, "*smoothcut*") == stamps
+    summary = json.loads((outdir / "render-summary.json").read_text())
+    (record,) = summary["smooth_cuts"]
+    assert (record["status"], record["reason"]) == ("resumed", "skipped (already rendered)")
+    assert record["times"] == ["1/5", "2/5", "3/5", "4/5"] and len(record["risk"]) == 4
+    # The timeline written from the resumed cut is the one written when it was rendered.
+    again = read_timeline(outdir / "cut.chronoscope.otio")
+    assert [(item.name, item.duration()) for item in again.tracks[0]] == [
+        (item.name, item.duration()) for item in first_timeline.tracks[0]
+    ]
+    assert (
+        results_of(again.tracks[0][1])["smooth_cut"] == results_of(first_timeline.tracks[0][1])["smooth_cut"]
+    )
+
+    # Another model changes the content hash: the cut is rendered again.
+    assert main([("blend" if word == "flow" else word) for word in command] + ["--json"]) == 0
+    third = json.loads(capsys.readouterr().out)
+    assert [c["status"] for c in third["smooth_cuts"]] == ["rendered"]
+    assert _stamps(outdir, "*smoothcut.mkv") != {k: v for k, v in stamps.items() if k.endswith(".mkv")}
+
+
+def test_killed_render_resumes_smooth_cuts_without_redoing_finished_ones(tmp_path, shared_data):
+    small = write_video(tmp_path / "small.mp4", _gopro(shared_data, (96, 54), 60), rate=RATE, codec="h264")
+    large = write_video(tmp_path / "large.mp4", _gopro(shared_data, (320, 182), 60), rate=RATE, codec="h264")
+    timeline = otio.schema.Timeline(name="two cuts")
+    track = otio.schema.Track(name="Video 1", kind=otio.schema.TrackKind.Video)
+    for media, name in ((small, "small.mp4"), (large, "large.mp4")):
+        track.append(_clip(name, media, 0, 20, 60))
+        track.append(_clip(name, media, 22, 20, 60))  # a 2-frame jump cut
+    timeline.tracks.append(track)
+    cut = tmp_path / "cuts.otio"
+    otio.adapters.write_to_file(timeline, str(cut))
+    outdir = tmp_path / "out"
+    command = [sys.executable, "-m", "engine.cli", "render", str(cut), "-o", str(outdir)]
+    command += ["--smooth-cuts", "16", "--model", "flow", "--codec", "ffv1", "--no-engine", "--jobs", "1"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    child = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first_sidecar = outdir / "V1_000-001_smoothcut.mkv.chronoscope.json"
+    second_out = outdir / "V1_002-003_smoothcut.mkv"
+    deadline = time.monotonic() + 60
+    # Killed once the first is complete and the second is being written (its temporary exists).
+    while time.monotonic() < deadline and child.poll() is None:
+        if first_sidecar.exists() and list(outdir.glob(".V1_002-003_smoothcut.partial-*")):
+            break
+        time.sleep(0.01)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert first_sidecar.exists(), "the first smooth cut did not finish before the kill"
+    assert list(outdir.glob(".V1_002-003_smoothcut.partial-*")), (
+        "the kill should have hit the second one being written"
+    )
+    assert not second_out.exists(), (
+        "the second smooth cut finished before the kill; the test needs it cut short"
+    )
+    first_stamp = (outdir / "V1_000-001_smoothcut.mkv").stat().st_mtime_ns
+
+    summary = render_timeline(cut, outdir, model="flow", codec="ffv1", smooth_cut_frames=16)
+    assert [(c["first_index"], c["status"]) for c in summary.smooth_cuts] == [(0, "resumed"), (2, "rendered")]
+    assert (outdir / "V1_000-001_smoothcut.mkv").stat().st_mtime_ns == first_stamp
+    with FrameReader(second_out) as reader:
+        assert reader.frame_count == 16
+    assert not [p.name for p in outdir.iterdir() if ".partial-" in p.name]
+    after = read_timeline(Path(summary.timeline_path))
+    assert after.duration() == timeline.duration()
+    assert [item.name for item in after.tracks[0]] == [
+        "small.mp4",
+        "smooth cut small.mp4 > small.mp4",
+        "small.mp4",
+        "large.mp4",
+        "smooth cut large.mp4 > large.mp4",
+        "large.mp4",
+    ]

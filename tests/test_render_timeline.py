@@ -134,6 +134,7 @@ def test_rerun_skips_finished_segments_by_content_hash(tmp_path, resolve_media):
     stamps = {p.name: p.stat().st_mtime_ns for p in outdir.glob("V*.mp4")}
     second = render_timeline(cut, outdir, model="blend", codec="h264")
     assert second.count("resumed") == 4 and second.count("rendered") == 0
+    assert {c["reason"] for c in second.clips if c["status"] == "resumed"} == {"skipped (already rendered)"}
     assert {p.name: p.stat().st_mtime_ns for p in outdir.glob("V*.mp4")} == stamps
     # Another model changes the hash: everything is rendered again.
     third = render_timeline(cut, outdir, model="nearest", codec="h264")

@@ -29,6 +29,10 @@ replaced; tracks, clips, transitions, markers and metadata kept) and OUTDIR/{FIL
 A gap that cannot be filled (no clip on one side, media missing) stays a gap, is listed with the
 reason, and the exit status is 1.
 
+Re-running skips gaps whose fill was already rendered with the same content hash (both source
+files, the frames around the gap, its length, model, codec, version): they are listed as "skipped
+(already rendered)", so an interrupted fill resumes where it stopped.
+
 examples:
   chronoscope fill cut.otio --gap V1:2 -o out/
   chronoscope fill cut.otio --gap all --model flow --codec h264 -o out/ --json
@@ -78,17 +82,22 @@ def run(args: argparse.Namespace) -> int:
     else:
         for gap in summary.gaps:
             where = f"{gap.track}:{gap.index_in_track} ({gap.frames} frames)"
-            if gap.status == "filled":
+            if gap.done:
                 notes = f"; {'; '.join(gap.notes)}" if gap.notes else ""
+                done = f" ({gap.reason})" if gap.status == "resumed" else ""
                 sys.stdout.write(
                     f"filled {where} between {gap.before_clip} and {gap.after_clip}, "
-                    f"risk max {max(gap.risk, default=0.0):.2f}: {gap.output}{notes}\n"
+                    f"risk max {max(gap.risk, default=0.0):.2f}: {gap.output}{done}{notes}\n"
                 )
             else:
                 sys.stdout.write(f"not filled {where}: {gap.reason}\n")
-        sys.stdout.write(f"new timeline: {summary.timeline_path}\n")
+        counts = summary.to_dict()["counts"]
+        sys.stdout.write(
+            f"{counts['filled']} filled, {counts['resumed']} skipped (already rendered), "
+            f"{counts['not_filled']} not filled; new timeline: {summary.timeline_path}\n"
+        )
     for gap in summary.gaps:
-        if gap.status != "filled":
+        if not gap.done:
             print(
                 f"chronoscope fill: gap {gap.track}:{gap.index_in_track} not filled: {gap.reason}",
                 file=sys.stderr,

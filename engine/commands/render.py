@@ -36,10 +36,11 @@ Writes OUTDIR/<track>_<index>_<clip>.<ext> per rendered clip, each with a report
 (the same timeline with rendered clips re-pointed and their warps removed; tracks, gaps,
 transitions, markers, other effects and metadata kept) and OUTDIR/{SUMMARY_NAME}.
 
-Re-running skips clips whose output carries the same content hash (source file, range, speed,
-model, codec, version), so an interrupted render resumes. Clips that cannot be rendered (media
-missing, unsupported time effects) are listed with the reason and keep their original media; the
-exit status is then 1. Effects other than speed changes stay in the timeline and are listed.
+Re-running skips clips and smooth cuts whose output carries the same content hash (source file,
+range, speed, model, codec, version): they are listed as "skipped (already rendered)", so an
+interrupted render resumes where it stopped. Clips that cannot be rendered (media missing,
+unsupported time effects) are listed with the reason and keep their original media; the exit
+status is then 1. Effects other than speed changes stay in the timeline and are listed.
 
 Segments render in parallel as jobs of the engine (started on demand), or in this process with
 --no-engine.
@@ -176,14 +177,16 @@ class _Bars:
 
 
 def _smooth_cut_line(cut: dict) -> str:
-    if cut["status"] != "rendered":
+    if cut["status"] not in ("rendered", "resumed"):
         where = cut.get("where") or f"{cut['track']} #{cut['first_index']}-#{cut['first_index'] + 1}"
         return f"smooth cut {cut['status']}: {where}: {cut['reason']}"
+    done = f" ({cut['reason']})" if cut["status"] == "resumed" else ""
     return (
         f"smooth cut: {cut['track']} #{cut['first_index']}-#{cut['first_index'] + 1} "
         f"({cut['first_clip']} > {cut['second_clip']}, jump {cut['jump_frames']} frames): "
         f"{cut['frames']} frames replace the last {cut['from_first']} of the first clip and the first "
-        f"{cut['from_second']} of the second, risk max {max(cut['risk'], default=0.0):.2f}; {cut['output']}"
+        f"{cut['from_second']} of the second, risk max {max(cut['risk'], default=0.0):.2f}; "
+        f"{cut['output']}{done}"
     )
 
 
@@ -233,11 +236,17 @@ def run(args: argparse.Namespace) -> int:
             sys.stdout.write(_smooth_cut_line(cut) + "\n")
         counts = summary.to_dict()["counts"]
         sys.stdout.write(
-            f"{counts['rendered']} rendered, {counts['resumed']} already done, "
+            f"{counts['rendered']} rendered, {counts['resumed']} skipped (already rendered), "
             f"{counts['pass_through']} passed "
             f"through, {counts['cannot_render'] + counts['failed']} not rendered; "
             f"new timeline: {summary.timeline_path}\n"
         )
+        if args.smooth_cuts:
+            cuts = summary.to_dict()["smooth_cut_counts"]
+            sys.stdout.write(
+                f"smooth cuts: {cuts['rendered']} rendered, {cuts['resumed']} skipped (already rendered), "
+                f"{cuts['skipped'] + cuts['failed']} not smoothed\n"
+            )
     for clip in summary.failed:
         print(
             f"chronoscope render: not rendered: {clip['track']} #{clip['index_in_track']} "

@@ -1,5 +1,6 @@
 """Batch render of timeline exports: every slow-motion clip rendered through ``engine.retime``, and
-a new timeline pointing at the renders (``render_timeline``); resumable by content hash.
+a new timeline pointing at the renders (``render_timeline``). Retimed segments, smooth cuts and fills
+all resume by content hash (``finished_report``): a re-run skips what is already rendered.
 
     summary = render_timeline(Path("cut.otio"), Path("out"), model="flow", codec="prores")
     summary = render_timeline(Path("cut.otio"), Path("out"), smooth_cut_frames=4)   # jump cuts smoothed
@@ -12,10 +13,17 @@ a new timeline pointing at the renders (``render_timeline``); resumable by conte
 from engine.render.fill import FILL_SUMMARY_NAME, FillSummary, GapFill, fill_gaps
 from engine.render.plan import ClipEntry, RenderPlan, SegmentSpec, content_hash, output_name, plan_render
 from engine.render.run import SUMMARY_NAME, TIMELINE_SUFFIX, InProcessRunner, RenderSummary, render_timeline
-from engine.render.segment import is_finished, render_segment
-from engine.render.smoothcut import SmoothCut, apply_smooth_cuts, plan_smooth_cuts, render_smooth_cut
+from engine.render.segment import ALREADY_RENDERED, finished_report, is_finished, render_segment
+from engine.render.smoothcut import (
+    SmoothCut,
+    apply_smooth_cuts,
+    plan_smooth_cuts,
+    render_smooth_cut,
+    resumed_smooth_cut,
+)
 
 __all__ = [
+    "ALREADY_RENDERED",
     "ClipEntry",
     "FILL_SUMMARY_NAME",
     "FillSummary",
@@ -23,8 +31,10 @@ __all__ = [
     "SmoothCut",
     "apply_smooth_cuts",
     "fill_gaps",
+    "finished_report",
     "plan_smooth_cuts",
     "render_smooth_cut",
+    "resumed_smooth_cut",
     "InProcessRunner",
     "RenderPlan",
     "RenderSummary",

@@ -10,6 +10,12 @@ the timeline rate (through a temporary name), and the new timeline has a clip of
 where the gap was; nothing else moves. Across a scene cut the guard repeats the nearer picture
 instead of morphing two shots (noted, risk 1). Gaps are named ``TRACK:INDEX`` (``V1:2``: item 2 of
 track V1, as ``chronoscope segments`` counts them) or ``all`` (every gap with a clip on each side).
+
+Fills resume as retimed segments do (``engine.render.segment.finished_report``): each fill's
+content hash covers both source files, the two file frames, the gap's length, the timeline rate,
+the model, the codec and quality; the media is written through a temporary name, then a sidecar
+report with the hash. Re-running skips a gap whose output carries its hash (status ``resumed``,
+"skipped (already rendered)"), and the model is loaded only when some gap needs it.
 """
 
 from __future__ import annotations
@@ -26,9 +32,14 @@ import opentimelineio as otio
 
 from engine.errors import ChronoscopeError, TimelineError, UnsupportedOptionError
 from engine.fsutil import write_text_atomic
+from engine.interp import Synthesizer
 from engine.media import FrameReader, VideoWriter, probe
+from engine.media.probe import VideoStreamInfo
+from engine.render.plan import synthesized_hash
+from engine.render.segment import ALREADY_RENDERED, discard_unfinished, finished_report
 from engine.render.smoothcut import SUFFIX_BY_CODEC, shown_file_frame
 from engine.retime.core import MAX_TIMES_PER_PAIR, make_synthesizer, pixel_plan
+from engine.retime.report import FrameRisk, RetimeReport
 from engine.timeline import (
     PathMap,
     Segment,
@@ -66,6 +77,12 @@ class GapFill:
     after_file_frame: int | None = None
     risk: list[float] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    content_hash: str = ""
+
+    @property
+    def done(self) -> bool:
+        """Filled now, or already filled by an earlier run (resumed)."""
+        return self.status in ("filled", "resumed")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -82,6 +99,7 @@ class GapFill:
             "risk_max": round(max(self.risk, default=0.0), 4),
             "risk": self.risk,
             "notes": self.notes,
+            "content_hash": self.content_hash,
         }
 
 
@@ -95,7 +113,10 @@ class FillSummary:
 
     @property
     def ok(self) -> bool:
-        return all(gap.status == "filled" for gap in self.gaps)
+        return all(gap.done for gap in self.gaps)
+
+    def count(self, status: str) -> int:
+        return sum(1 for gap in self.gaps if gap.status == status)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -103,6 +124,7 @@ class FillSummary:
             "outdir": self.outdir,
             "new_timeline": self.timeline_path,
             "ok": self.ok,
+            "counts": {status: self.count(status) for status in ("filled", "resumed", "not_filled")},
             "gaps": [gap.to_dict() for gap in self.gaps],
             "seconds": round(self.seconds, 3),
         }
@@ -200,31 +222,93 @@ def _neighbours(gap: GapFill, segments: dict[tuple[str, int], Segment]) -> tuple
     return before, after
 
 
-def _shown_frame(segment: Segment, output_frame: int, reader_format: str) -> tuple[int, Any]:
-    path = Path(segment.media_path)
-    rate = Fraction(probe(path, scan_packets=False).video_stream.frame_rate)
+def _shown_index(segment: Segment, output_frame: int, info: VideoStreamInfo) -> int:
+    """The file frame ``segment`` shows at ``output_frame``, within the file."""
+    index = shown_file_frame(segment, output_frame, Fraction(info.frame_rate))
+    return min(max(index, 0), info.frame_count - 1)
+
+
+def _read_frame(path: Path, index: int, reader_format: str) -> Any:
     with FrameReader(path, output=reader_format) as reader:
-        index = min(max(shown_file_frame(segment, output_frame, rate), 0), reader.frame_count - 1)
-        return index, reader.read_frame(index).image
+        return reader.read_frame(index).image
+
+
+def _prepare(
+    gap: GapFill,
+    before: Segment,
+    after: Segment,
+    outdir: Path,
+    model: str | None,
+    codec: str,
+    quality: int | None,
+) -> None:
+    """Name the gap's neighbours, the file frames it morphs between, its output and content hash."""
+    gap.before_clip, gap.after_clip = before.clip_name, after.clip_name
+    before_info = probe(Path(before.media_path)).video_stream
+    after_info = probe(Path(after.media_path)).video_stream
+    gap.before_file_frame = _shown_index(before, before.record_frames - 1, before_info)
+    gap.after_file_frame = _shown_index(after, 0, after_info)
+    gap.output = str(outdir / f"{gap.track}_{gap.index_in_track:03d}_fill{SUFFIX_BY_CODEC[codec]}")
+    gap.content_hash = synthesized_hash(
+        "fill",
+        {
+            "before_file_frame": gap.before_file_frame,
+            "after_file_frame": gap.after_file_frame,
+            "frames": gap.frames,
+            "timeline_rate": fraction_text(before.timeline_rate),
+            "model": model,
+            "codec": codec,
+            "quality": quality,
+        },
+        {"before": Path(before.media_path), "after": Path(after.media_path)},
+    )
+
+
+def _take_report(gap: GapFill, report: RetimeReport) -> None:
+    gap.risk = [item.risk for item in report.risk]
+    gap.notes = []
+    for note in report.notes:
+        if note.note not in gap.notes:
+            gap.notes.append(note.note)
+
+
+def _resume(gap: GapFill) -> bool:
+    """Mark ``gap`` resumed when its output is already rendered with the same content hash."""
+    report = finished_report(Path(gap.output), gap.content_hash, gap.frames)
+    if report is None:
+        discard_unfinished(Path(gap.output))
+        return False
+    log.info("gap %s:%d: already filled (%s), skipped", gap.track, gap.index_in_track, gap.output)
+    _take_report(gap, report)
+    gap.status, gap.reason = "resumed", ALREADY_RENDERED
+    return True
 
 
 def _fill_one(
-    gap: GapFill, before: Segment, after: Segment, outdir: Path, synthesizer, codec: str, quality: int | None
+    gap: GapFill, before: Segment, after: Segment, synthesizer: Synthesizer, codec: str, quality: int | None
 ) -> None:
-    gap.before_clip, gap.after_clip = before.clip_name, after.clip_name
+    started = time.perf_counter()
     plan = pixel_plan(probe(Path(before.media_path)).video_stream, codec)
-    gap.before_file_frame, first = _shown_frame(before, before.record_frames - 1, plan.reader_format)
-    gap.after_file_frame, last = _shown_frame(after, 0, plan.reader_format)
+    first = _read_frame(Path(before.media_path), gap.before_file_frame, plan.reader_format)
+    last = _read_frame(Path(after.media_path), gap.after_file_frame, plan.reader_format)
     if first.shape != last.shape:
         raise UnsupportedOptionError(
             f"gap {gap.track}:{gap.index_in_track}: the clips around it differ in size "
             f"({first.shape[1]}x{first.shape[0]} and {last.shape[1]}x{last.shape[0]}); "
             "fill frames need both pictures at one size"
         )
-    output = outdir / f"{gap.track}_{gap.index_in_track:03d}_fill{SUFFIX_BY_CODEC[codec]}"
+    report = RetimeReport(
+        source=str(before.media_path),
+        output=gap.output,
+        model=getattr(getattr(synthesizer, "backend", synthesizer), "NAME", type(synthesizer).__name__),
+        codec=codec,
+        output_rate=fraction_text(before.timeline_rate),
+        output_frames=gap.frames,
+        content_hash=gap.content_hash,
+    )
     times = [Fraction(i, gap.frames + 1) for i in range(1, gap.frames + 1)]
     with VideoWriter(
-        output,
+        Path(gap.output),
         rate=before.timeline_rate,
         codec=codec,
         bit_depth=plan.bit_depth,
@@ -232,11 +316,22 @@ def _fill_one(
         quality=quality,
     ) as writer:
         for start in range(0, len(times), MAX_TIMES_PER_PAIR):
-            for result in synthesizer.synthesize_many(first, last, times[start : start + MAX_TIMES_PER_PAIR]):
+            chunk = times[start : start + MAX_TIMES_PER_PAIR]
+            for offset, result in enumerate(synthesizer.synthesize_many(first, last, chunk)):
+                frame = start + offset
                 writer.write(result.frame)
-                gap.risk.append(round(result.risk_score, 5))
-                gap.notes.extend(note for note in result.notes if note not in gap.notes)
-    gap.output = str(output)
+                report.frames_written += 1
+                report.frames_synthesized += 1
+                report.risk.append(
+                    FrameRisk(
+                        frame, gap.before_file_frame, fraction_text(times[frame]), round(result.risk_score, 5)
+                    )
+                )
+                for note in result.notes:
+                    report.add_note(frame, note)
+    report.timings_s["total"] = time.perf_counter() - started
+    report.write_sidecar(Path(gap.output))
+    _take_report(gap, report)
     gap.status = "filled"
 
 
@@ -270,21 +365,27 @@ def fill_gaps(
         )
     }
     outdir.mkdir(parents=True, exist_ok=True)
-    synthesizer = make_synthesizer(model)
+    synthesizer: Synthesizer | None = None
     try:
         for gap in chosen:
             try:
                 before, after = _neighbours(gap, segments)
-                _fill_one(gap, before, after, outdir, synthesizer, codec, quality)
+                _prepare(gap, before, after, outdir, model, codec, quality)
+                if _resume(gap):
+                    continue
+                if synthesizer is None:
+                    synthesizer = make_synthesizer(model)
+                _fill_one(gap, before, after, synthesizer, codec, quality)
             except ChronoscopeError as error:
-                gap.status, gap.reason = "not_filled", str(error)
+                gap.status, gap.reason, gap.output = "not_filled", str(error), ""
                 log.warning("gap %s:%d not filled: %s", gap.track, gap.index_in_track, error)
     finally:
-        synthesizer.close()
+        if synthesizer is not None:
+            synthesizer.close()
     new_timeline = timeline.deepcopy()
     rate = timeline_rate(timeline)
     for gap in chosen:
-        if gap.status != "filled":
+        if not gap.done:
             continue
         reference = otio.schema.ExternalReference(
             target_url=str(Path(gap.output).absolute()), available_range=time_range(0, gap.frames, rate)
@@ -299,9 +400,7 @@ def fill_gaps(
         track = new_timeline.tracks[gap.track_position]
         track[gap.index_in_track] = clip
     summary = FillSummary(str(timeline_path), str(outdir), None, chosen)
-    attach_results(
-        new_timeline, {"fill": {"not_filled": [g.to_dict() for g in chosen if g.status != "filled"]}}
-    )
+    attach_results(new_timeline, {"fill": {"not_filled": [g.to_dict() for g in chosen if not g.done]}})
     summary.timeline_path = str(
         write_timeline(new_timeline, outdir / (timeline_path.stem + ".chronoscope.otio"))
     )

@@ -155,9 +155,28 @@ def content_hash(identity: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
 
-def _source_identity(path: Path) -> dict[str, Any]:
-    stat = path.stat()
-    return {"path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+def source_identity(path: Path) -> dict[str, Any]:
+    """What identifies a source file's content for a content hash: path, size, modification time."""
+    stat = Path(path).stat()
+    return {"path": str(Path(path).resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def synthesized_hash(kind: str, values: dict[str, Any], sources: dict[str, Path]) -> str:
+    """The content hash of frames synthesized between two pictures (a smooth cut, a fill).
+
+    Covers what decides the pixels, as a segment's hash does: ``kind``, the settings and frame
+    numbers in ``values`` (model, codec, quality, which file frames, how many), each source file's
+    identity, and the versions.
+    """
+    return content_hash(
+        {
+            "kind": kind,
+            **values,
+            "sources": {name: source_identity(path) for name, path in sources.items()},
+            "chronoscope": __version__,
+            "render_format": RENDER_FORMAT_VERSION,
+        }
+    )
 
 
 def output_name(segment: Segment, codec: str) -> str:
@@ -286,7 +305,7 @@ def _spec(
     }
     identity = {
         **values,
-        "source": _source_identity(source),
+        "source": source_identity(source),
         "chronoscope": __version__,
         "render_format": RENDER_FORMAT_VERSION,
     }

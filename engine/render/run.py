@@ -8,7 +8,7 @@ Segments render in this process (``runner=InProcessRunner(jobs)``) or as jobs of
 (``EngineRunner``, engine.render.capability; the CLI starts the engine on demand). Either way each
 segment is ``engine.render.segment.render_segment`` of a ``SegmentSpec``. Before rendering, a
 segment whose output and sidecar carry its content hash is skipped (``resumed``): re-running after
-an interruption redoes only what was not finished.
+an interruption redoes only what was not finished. Smooth cuts resume the same way, one by one.
 
 Clips that cannot be rendered (missing media, unsupported time effects) keep their original media
 and warps in the new timeline and are listed in the summary with the reason; the render of
@@ -30,12 +30,19 @@ from typing import Any, Protocol
 from engine.errors import ChronoscopeError, JobCancelledError
 from engine.fsutil import write_text_atomic
 from engine.render.plan import ClipEntry, RenderPlan, SegmentSpec, plan_render
-from engine.render.segment import is_finished, remove_stale_partials, render_segment
+from engine.render.segment import (
+    ALREADY_RENDERED,
+    discard_unfinished,
+    is_finished,
+    remove_stale_partials,
+    render_segment,
+)
 from engine.render.smoothcut import (
     apply_smooth_cuts,
     check_smooth_cut_frames,
     plan_smooth_cuts,
     render_smooth_cut,
+    resumed_smooth_cut,
 )
 from engine.retime import make_synthesizer
 from engine.retime.report import RetimeReport
@@ -150,6 +157,10 @@ class RenderSummary:
             "clips": self.clips,
             "kept_effects": self.kept_effects,
             "smooth_cuts": self.smooth_cuts,
+            "smooth_cut_counts": {
+                status: sum(1 for cut in self.smooth_cuts if cut["status"] == status)
+                for status in ("rendered", "resumed", "skipped", "failed")
+            },
             "seconds": round(self.seconds, 3),
         }
 
@@ -234,7 +245,7 @@ def render_timeline(
         finished = is_finished(spec)
         if finished is not None:
             log.info("%s: already rendered (%s), skipped", spec.clip_name, spec.output)
-            results[spec.key] = ("resumed", finished, "")
+            results[spec.key] = ("resumed", finished, ALREADY_RENDERED)
             if on_segment_done is not None:
                 on_segment_done(spec, "resumed")
             continue
@@ -274,18 +285,31 @@ def _smooth_cuts(
     codec: str,
     quality: int | None,
 ) -> list[dict[str, Any]]:
-    """Render the smooth cuts asked for; one record per cut (rendered, skipped or failed)."""
+    """Render the smooth cuts asked for; one record per cut (rendered, resumed, skipped or failed).
+
+    A cut already rendered with the same content hash is not rendered again (``resumed``), and
+    the model is loaded only when some cut needs it."""
     if not frames:
         return []
     segments = [entry.segment for entry in plan.entries if entry.segment is not None]
-    cuts, records = plan_smooth_cuts(timeline, segments, outdir, frames=frames, codec=codec)
+    cuts, records = plan_smooth_cuts(
+        timeline, segments, outdir, frames=frames, codec=codec, model=model, quality=quality
+    )
     for record in records:
         record["status"] = "skipped"
-    if not cuts:
+    pending = []
+    for cut in cuts:
+        resumed = resumed_smooth_cut(cut)
+        if resumed is not None:
+            records.append(resumed)
+            continue
+        discard_unfinished(Path(cut.output))
+        pending.append(cut)
+    if not pending:
         return records
     synthesizer = make_synthesizer(model)
     try:
-        for cut in cuts:
+        for cut in pending:
             try:
                 records.append(render_smooth_cut(cut, synthesizer=synthesizer, codec=codec, quality=quality))
             except ChronoscopeError as error:
@@ -377,5 +401,5 @@ def _write_new_timeline(
         {"render": {"not_rendered": failed, "kept_effects": plan.kept_effects, "smooth_cuts": smoothed}},
     )
     new_timeline = replace_media(timeline, renders)
-    apply_smooth_cuts(new_timeline, [cut for cut in smooth_cuts if cut["status"] == "rendered"])
+    apply_smooth_cuts(new_timeline, [cut for cut in smooth_cuts if cut["status"] in ("rendered", "resumed")])
     return write_timeline(new_timeline, outdir / (timeline_path.stem + TIMELINE_SUFFIX))

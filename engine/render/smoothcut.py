@@ -9,12 +9,19 @@ off the end of the first clip and ``from_second = N - from_first`` off the start
 clip still shows and the first frame the second clip still shows, as a short new clip;
 ``apply_smooth_cuts`` puts that clip between them. The timeline keeps its length, and every other
 item keeps its place.
+
+Smooth cuts resume as retimed segments do (``engine.render.segment.finished_report``): each cut's
+``content_hash`` covers the source file, the two file frames, N, the timeline rate, the model, the
+codec and quality; its media is written through a temporary name and then a sidecar report with
+the hash, and ``resumed_smooth_cut`` finds a cut whose output carries it ("skipped (already
+rendered)").
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import time
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -26,7 +33,10 @@ from engine.errors import TimelineError, UnsupportedOptionError
 from engine.interp import Synthesizer
 from engine.interp.scenecut import scene_cut_score
 from engine.media import FrameReader, VideoWriter, probe
-from engine.retime.core import pixel_plan
+from engine.render.plan import synthesized_hash
+from engine.render.segment import ALREADY_RENDERED, finished_report
+from engine.retime.core import MAX_TIMES_PER_PAIR, pixel_plan
+from engine.retime.report import FrameRisk, RetimeReport
 from engine.timeline import Segment, attach_results, exact_frames, fraction_text, time_map
 from engine.timeline.rates import exact_rate, time_range
 
@@ -55,6 +65,7 @@ class SmoothCut:
     after_file_frame: int
     output: str
     timeline_rate: str
+    content_hash: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -122,8 +133,12 @@ def plan_smooth_cuts(
     *,
     frames: int,
     codec: str,
+    model: str | None = None,
+    quality: int | None = None,
 ) -> tuple[list[SmoothCut], list[dict[str, Any]]]:
-    """The jump cuts to smooth with ``frames`` frames each, and the adjacent same-media pairs skipped."""
+    """The jump cuts to smooth with ``frames`` frames each, and the adjacent same-media pairs skipped.
+
+    ``model``, ``codec`` and ``quality`` go into each cut's content hash."""
     if frames == 0:
         return [], []
     check_smooth_cut_frames(frames)
@@ -151,37 +166,74 @@ def plan_smooth_cuts(
         from_first = frames // 2
         from_second = frames - from_first
         stem = f"{first.track_label}_{first.index_in_track:03d}-{second.index_in_track:03d}_smoothcut"
-        cuts.append(
-            SmoothCut(
-                track=first.track_label,
-                track_position=positions[(first.track_kind, first.track_index)],
-                first_index=first.index_in_track,
-                first_clip=first.clip_name,
-                second_clip=second.clip_name,
-                source=str(first.media_path),
-                jump_frames=fraction_text(
-                    second.source_start_frames - first.source_start_frames - first.source_duration_frames
-                ),
-                frames=frames,
-                from_first=from_first,
-                from_second=from_second,
-                before_file_frame=shown_file_frame(first, first.record_frames - from_first - 1, file_rate),
-                after_file_frame=shown_file_frame(second, from_second, file_rate),
-                output=str(Path(outdir) / (stem + SUFFIX_BY_CODEC[codec])),
-                timeline_rate=fraction_text(first.timeline_rate),
-            )
+        cut = SmoothCut(
+            track=first.track_label,
+            track_position=positions[(first.track_kind, first.track_index)],
+            first_index=first.index_in_track,
+            first_clip=first.clip_name,
+            second_clip=second.clip_name,
+            source=str(first.media_path),
+            jump_frames=fraction_text(
+                second.source_start_frames - first.source_start_frames - first.source_duration_frames
+            ),
+            frames=frames,
+            from_first=from_first,
+            from_second=from_second,
+            before_file_frame=shown_file_frame(first, first.record_frames - from_first - 1, file_rate),
+            after_file_frame=shown_file_frame(second, from_second, file_rate),
+            output=str(Path(outdir) / (stem + SUFFIX_BY_CODEC[codec])),
+            timeline_rate=fraction_text(first.timeline_rate),
         )
+        cut.content_hash = synthesized_hash(
+            "smooth_cut",
+            {
+                "before_file_frame": cut.before_file_frame,
+                "after_file_frame": cut.after_file_frame,
+                "frames": frames,
+                "timeline_rate": cut.timeline_rate,
+                "model": model,
+                "codec": codec,
+                "quality": quality,
+            },
+            {"source": Path(first.media_path)},
+        )
+        cuts.append(cut)
     return cuts, skipped
+
+
+def _record(cut: SmoothCut, report: RetimeReport, status: str) -> dict[str, Any]:
+    """What a cut did, from the report its sidecar holds: the same record whether rendered or resumed."""
+    record: dict[str, Any] = {
+        **cut.to_dict(),
+        "status": status,
+        "times": [fraction_text(Fraction(i, cut.frames + 1)) for i in range(1, cut.frames + 1)],
+        "risk": [item.risk for item in report.risk],
+        "notes": sorted({note.note for note in report.notes}),
+    }
+    if status == "resumed":
+        record["reason"] = ALREADY_RENDERED
+    return record
+
+
+def resumed_smooth_cut(cut: SmoothCut) -> dict[str, Any] | None:
+    """The record of ``cut`` when its output is already rendered with the same content hash, else None."""
+    report = finished_report(Path(cut.output), cut.content_hash, cut.frames)
+    if report is None:
+        return None
+    log.info("smooth cut %s: already rendered, skipped", cut.output)
+    return _record(cut, report, "resumed")
 
 
 def render_smooth_cut(
     cut: SmoothCut, *, synthesizer: Synthesizer, codec: str, quality: int | None = None
 ) -> dict[str, Any]:
-    """Write the cut's frames (atomically); returns what was done, or why it was skipped.
+    """Write the cut's frames (atomically), then its sidecar report with the content hash; returns
+    what was done, or why it was skipped.
 
     A real scene cut between the two pictures is skipped (``status`` "skipped"): morphing two
     different shots into each other is never right.
     """
+    started = time.perf_counter()
     source = Path(cut.source)
     info = probe(source).video_stream
     plan = pixel_plan(info, codec)
@@ -190,16 +242,24 @@ def render_smooth_cut(
         before = reader.read_frame(min(max(cut.before_file_frame, 0), last)).image
         after = reader.read_frame(min(max(cut.after_file_frame, 0), last)).image
     score = scene_cut_score(before, after)
-    record: dict[str, Any] = {**cut.to_dict(), "status": "skipped"}
     if score.is_cut:
+        record: dict[str, Any] = {**cut.to_dict(), "status": "skipped"}
         record["reason"] = (
             f"the pictures differ like a real cut (residual {score.residual:.3f}, histogram distance "
             f"{score.histogram_distance:.3f}): not smoothed"
         )
         log.warning("smooth cut %s: %s", cut.output, record["reason"])
         return record
+    report = RetimeReport(
+        source=str(source),
+        output=cut.output,
+        model=getattr(getattr(synthesizer, "backend", synthesizer), "NAME", type(synthesizer).__name__),
+        codec=codec,
+        output_rate=cut.timeline_rate,
+        output_frames=cut.frames,
+        content_hash=cut.content_hash,
+    )
     times = [Fraction(i, cut.frames + 1) for i in range(1, cut.frames + 1)]
-    results = synthesizer.synthesize_many(before, after, times)
     with VideoWriter(
         Path(cut.output),
         rate=Fraction(cut.timeline_rate),
@@ -208,15 +268,23 @@ def render_smooth_cut(
         alpha=plan.alpha,
         quality=quality,
     ) as writer:
-        for result in results:
-            writer.write(result.frame)
-    record.update(
-        status="rendered",
-        times=[fraction_text(t) for t in times],
-        risk=[round(result.risk_score, 5) for result in results],
-        notes=sorted({note for result in results for note in result.notes}),
-    )
-    return record
+        for start in range(0, len(times), MAX_TIMES_PER_PAIR):
+            chunk = times[start : start + MAX_TIMES_PER_PAIR]
+            for offset, result in enumerate(synthesizer.synthesize_many(before, after, chunk)):
+                frame = start + offset
+                writer.write(result.frame)
+                report.frames_written += 1
+                report.frames_synthesized += 1
+                report.risk.append(
+                    FrameRisk(
+                        frame, cut.before_file_frame, fraction_text(times[frame]), round(result.risk_score, 5)
+                    )
+                )
+                for note in result.notes:
+                    report.add_note(frame, note)
+    report.timings_s["total"] = time.perf_counter() - started
+    report.write_sidecar(Path(cut.output))
+    return _record(cut, report, "rendered")
 
 
 def apply_smooth_cuts(timeline: otio.schema.Timeline, rendered: list[dict[str, Any]]) -> None:
