@@ -42,11 +42,56 @@ Frames: RGB or RGBA, uint8 or uint16, shape (height, width, 3|4). Frames are zer
 right and bottom to the model's ``pad_multiple`` (as the reference code does) and cropped back.
 Alpha is not seen by the network: it is warped with the same flows and blended with the same
 mask as the colour.
+
+Large frames (4K). Network passes need about ``PASS_MIB_PER_MEGAPIXEL`` MiB per megapixel of
+padded frame (ONNX Runtime's CPU provider: 457 MiB for a first HDv3 pass at 960x544, 535 MiB
+from the second on; 1454 MiB for a first pass at 1920x1088; a little less for 4.2x), so a whole
+4K frame needs about 5 GiB (5008 MiB peak measured for one HDv3 frame). A pass that fits the
+memory budget (``memory_budget_mib``, else ``CHRONOSCOPE_RIFE_MEMORY_MIB``, else
+``DEFAULT_MEMORY_BUDGET_MIB``: 1080p and 2048x1080 fit) runs whole, exactly as above. A frame over
+the budget is made by one of two strategies (``large_frames``, else
+``CHRONOSCOPE_RIFE_LARGE_FRAMES``, else the backend's ``LARGE_FRAMES``), and the choice is logged
+at INFO once per frame size:
+    scale   RIFE's own practice for 4K (Practical-RIFE's ``scale = 0.5``): the network runs on
+            both frames scaled down by ``REDUCED_SCALE``; its flows (scaled up in length too)
+            and fusion mask are resized to the full frame.
+    tiles   the network runs on overlapping tiles of the full-resolution frames (as large as the
+            budget allows, ``TILE_OVERLAP_PX`` overlap, sides a multiple of ``pad_multiple``);
+            the tiles' flows and masks are feather-blended (engine/interp/tiling.py).
+Either way the reduced frame is itself tiled if it still exceeds the budget, and the frame is
+then made at full resolution from the flows and mask, ``FUSE_BAND_ROWS`` rows at a time: both
+frames (alpha included) warped with ``cv2.remap`` (bilinear, edges repeated, as the network's
+own warp) and mixed by the mask; the risk map comes from those full-resolution warps with
+``risk_from_fusion``, so "outside" means outside the whole frame, never outside a tile.
+
+Measured (bench/rife_large_frames.py: 5 Middlebury triplets upscaled 2x, 1168x776 to 1280x960,
+t = 1/2, PSNR dB / SSIM, median wall seconds per frame on a shared 2-core machine, the HDv3 row
+under heavier load than the 4.2x row; tiles of 512 px, the share of the frame that 4K tiles
+have):
+
+    ==========  =======================  =======================  =======================
+    model       whole frame              scale 1/2                tiles
+    ==========  =======================  =======================  =======================
+    rife-hdv3   33.65 / 0.9452, 33.2 s   33.69 / 0.9461, 7.9 s    33.65 / 0.9451, 47.1 s
+    rife-4.2x   34.18 / 0.9438, 6.4 s    33.58 / 0.9393, 2.0 s    34.02 / 0.9439, 13.2 s
+    ==========  =======================  =======================  =======================
+
+One 4K HDv3 frame, first pass, peak resident memory and wall time (same loaded machine): whole
+5008 MiB, 112 s; scale 2001 MiB, 42 s; tiles (1664 px then) 2771 MiB, 302 s. So HDv3 (and
+``rife``) defaults to ``scale``: no loss, 2.5 times less memory than whole and 7 times faster
+than tiles; 4.2x loses 0.6 dB at half scale and defaults to ``tiles`` (0.16 dB from whole; the
+tiled result differs from the whole-frame one by 0.05 levels on average for HDv3, 0.16 for
+4.2x). The budget bounds the network passes; the full-resolution flows, mask and output add
+about 0.5 GiB at 4K. bench/tsr_speed.py at 4K (bench/results/tsr_speed_4k.json, warm, CPU):
+rife 2567 MiB above the process's start and 12.4 CPU s per frame, rife-4.2x in tiles 2814 MiB
+and 43 CPU s.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -65,6 +110,7 @@ from engine.interp.base import (
     check_times,
     register_backend,
 )
+from engine.interp.tiling import FeatherAccumulator, Tile, plan_tiles
 from engine.models.registry import PREPARE_HINT, InstalledModel, locate_model, scan_models
 from engine.models.runtime import ModelSession, create_session
 
@@ -80,13 +126,131 @@ DISAGREEMENT_FULL_RISK = 0.15
 
 _HALF = Fraction(1, 2)
 
+ENV_MEMORY_BUDGET = "CHRONOSCOPE_RIFE_MEMORY_MIB"
+ENV_LARGE_FRAMES = "CHRONOSCOPE_RIFE_LARGE_FRAMES"
+DEFAULT_MEMORY_BUDGET_MIB = 2048
+"""Room for network passes of about 2.3 MP: 1080p and 2048x1080 run whole, 4K at half scale."""
+PASS_MIB_PER_MEGAPIXEL = 900
+"""Memory of network passes per megapixel of padded frame (ONNX Runtime CPU; see the docstring)."""
+SCALE_STRATEGY = "scale"
+TILES_STRATEGY = "tiles"
+LARGE_FRAME_STRATEGIES = (SCALE_STRATEGY, TILES_STRATEGY)
+REDUCED_SCALE = Fraction(1, 2)
+TILE_OVERLAP_PX = 128
+MIN_TILE_PX = 256
+"""The smallest tile side a budget must allow (pixels): smaller tiles see too little motion."""
+FUSE_BAND_ROWS = 256
+"""Rows warped and fused at a time when a large frame is made from its flows."""
+
 
 @dataclass
 class _Step:
-    """One network pass: the frame at the pass's time, in float32 [0, 1] RGB(A), and its risk."""
+    """One network pass: the frame at the pass's time, in float32 [0, 1] RGB(A), and its risk.
+
+    ``method`` is empty for a whole-frame pass, else how a large frame was made (for the notes).
+    """
 
     image: np.ndarray
     risk: np.ndarray
+    method: str = ""
+
+
+@dataclass(frozen=True)
+class PassPlan:
+    """How one frame size is run through the network.
+
+    ``scale`` is the factor the frames are resized by first (1 for full resolution); ``tiles``
+    cover the frame at that scale (one tile that is the whole frame for a whole pass), planned
+    to overlap by ``overlap_px``; ``pass_mib`` is the estimated peak of the largest pass.
+    """
+
+    height: int
+    width: int
+    scale: Fraction
+    tiles: tuple[Tile, ...]
+    pass_mib: int
+    overlap_px: int = 0
+
+    @property
+    def whole(self) -> bool:
+        """True for the exact path: one pass over the full-resolution frame."""
+        return self.scale == 1 and len(self.tiles) == 1
+
+    @property
+    def scaled_size(self) -> tuple[int, int]:
+        """(height, width) of the frames the network sees, before tiling."""
+        return scaled_size(self.height, self.width, self.scale)
+
+    def describe(self) -> str:
+        scaled_height, scaled_width = self.scaled_size
+        where = "" if self.scale == 1 else f" at scale {self.scale} ({scaled_width}x{scaled_height})"
+        how = f"{len(self.tiles)} tiles" if len(self.tiles) > 1 else "one pass"
+        return f"flow{where} in {how}, fused at full resolution ({self.width}x{self.height})"
+
+
+def scaled_size(height: int, width: int, scale: Fraction) -> tuple[int, int]:
+    """(height, width) of a frame resized by ``scale``, at least 1 pixel each."""
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def pass_mib(height: int, width: int, multiple: int) -> int:
+    """Estimated peak memory (MiB) of one network pass over a frame of this size."""
+    padded_pixels = -(-height // multiple) * multiple * (-(-width // multiple) * multiple)
+    return math.ceil(PASS_MIB_PER_MEGAPIXEL * padded_pixels / 1e6)
+
+
+def resolve_memory_budget_mib(value: int | None = None) -> int:
+    """The budget for one pass: ``value``, else ``CHRONOSCOPE_RIFE_MEMORY_MIB``, else the default."""
+    source = "memory_budget_mib"
+    if value is None:
+        text = os.environ.get(ENV_MEMORY_BUDGET, "").strip()
+        if not text:
+            return DEFAULT_MEMORY_BUDGET_MIB
+        source = ENV_MEMORY_BUDGET
+        try:
+            value = int(text)
+        except ValueError:
+            raise UnsupportedOptionError(
+                f"{ENV_MEMORY_BUDGET}={text!r} is not a whole number of MiB; for example 2048"
+            ) from None
+    minimum = math.ceil(PASS_MIB_PER_MEGAPIXEL * MIN_TILE_PX * MIN_TILE_PX / 1e6)
+    if value < minimum:
+        raise UnsupportedOptionError(
+            f"{source} = {value} MiB is below the {minimum} MiB that one {MIN_TILE_PX}x{MIN_TILE_PX} "
+            f"tile needs; use {minimum} or more (default {DEFAULT_MEMORY_BUDGET_MIB})"
+        )
+    return value
+
+
+def resolve_large_frames(value: str | None = None, default: str = SCALE_STRATEGY) -> str:
+    """The large-frame strategy: ``value``, else ``CHRONOSCOPE_RIFE_LARGE_FRAMES``, else ``default``."""
+    source = "large_frames"
+    if value is None:
+        value = os.environ.get(ENV_LARGE_FRAMES, "").strip() or default
+        source = ENV_LARGE_FRAMES
+    if value not in LARGE_FRAME_STRATEGIES:
+        raise UnsupportedOptionError(
+            f"{source} = {value!r} is not a large-frame strategy; "
+            f"use one of {', '.join(LARGE_FRAME_STRATEGIES)}"
+        )
+    return value
+
+
+def plan_passes(height: int, width: int, *, multiple: int, budget_mib: int, strategy: str) -> PassPlan:
+    """Whole frame when one pass fits ``budget_mib``; else ``strategy`` (see the module docstring)."""
+    strategy = resolve_large_frames(strategy)
+    scale = Fraction(1)
+    if pass_mib(height, width, multiple) > budget_mib and strategy == SCALE_STRATEGY:
+        scale = REDUCED_SCALE
+    scaled_height, scaled_width = scaled_size(height, width, scale)
+    needed_mib = pass_mib(scaled_height, scaled_width, multiple)
+    if needed_mib <= budget_mib:
+        return PassPlan(height, width, scale, (Tile(0, scaled_height, 0, scaled_width),), needed_mib)
+    tile_px = int(math.sqrt(budget_mib * 1e6 / PASS_MIB_PER_MEGAPIXEL)) // multiple * multiple
+    overlap_px = min(TILE_OVERLAP_PX, tile_px // 4)
+    tiles = plan_tiles(scaled_height, scaled_width, tile_px=tile_px, overlap_px=overlap_px, multiple=multiple)
+    largest = max(pass_mib(tile.height, tile.width, multiple) for tile in tiles)
+    return PassPlan(height, width, scale, tuple(tiles), largest, overlap_px)
 
 
 def installed_rife_models(models_dir: Path | None = None) -> list[str]:
@@ -115,22 +279,37 @@ def _pad_chw(image: np.ndarray, multiple: int) -> np.ndarray:
     return chw
 
 
-def _outside(flow_x: np.ndarray, flow_y: np.ndarray, height: int, width: int) -> np.ndarray:
+def _outside(
+    flow_x: np.ndarray, flow_y: np.ndarray, height: int, width: int, top_row: int = 0
+) -> np.ndarray:
+    """1 where pixel + flow falls outside a ``height`` x ``width`` frame; the rows start at ``top_row``."""
+    rows = flow_x.shape[0]
     xs = np.arange(width, dtype=np.float32)[None, :] + flow_x
-    ys = np.arange(height, dtype=np.float32)[:, None] + flow_y
+    ys = np.arange(top_row, top_row + rows, dtype=np.float32)[:, None] + flow_y
     return ((xs < -0.5) | (xs > width - 0.5) | (ys < -0.5) | (ys > height - 0.5)).astype(np.float32)
 
 
 def risk_from_fusion(
-    warped0: np.ndarray, warped1: np.ndarray, mask: np.ndarray, flow: np.ndarray
+    warped0: np.ndarray,
+    warped1: np.ndarray,
+    mask: np.ndarray,
+    flow: np.ndarray,
+    *,
+    top_row: int = 0,
+    frame_height: int | None = None,
 ) -> np.ndarray:
-    """The risk map described in the module docstring, from cropped (C, H, W) network outputs."""
+    """The risk map described in the module docstring, from cropped (C, H, W) network outputs.
+
+    For a band of rows of a taller frame, ``top_row`` is the band's first row and
+    ``frame_height`` the frame's height (both for the "outside" test).
+    """
     height, width = mask.shape[1:]
+    frame_height = height if frame_height is None else frame_height
     weight0 = mask[0]
     disagreement = np.abs(warped0 - warped1).mean(axis=0) / DISAGREEMENT_FULL_RISK
     photometric = np.clip(disagreement, 0.0, 1.0) * (1.0 - 0.5 * np.abs(2.0 * weight0 - 1.0))
-    outside0 = _outside(flow[0], flow[1], height, width)
-    outside1 = _outside(flow[2], flow[3], height, width)
+    outside0 = _outside(flow[0], flow[1], frame_height, width, top_row)
+    outside1 = _outside(flow[2], flow[3], frame_height, width, top_row)
     outside = np.maximum(weight0 * outside0 + (1.0 - weight0) * outside1, outside0 * outside1)
     return np.maximum(photometric, outside).astype(np.float32)
 
@@ -143,12 +322,75 @@ def _warp_channel(channel: np.ndarray, flow_x: np.ndarray, flow_y: np.ndarray) -
                      borderMode=cv2.BORDER_REPLICATE)
 
 
+def resize_fields(fields: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Resize (4 flow + 1 mask, h, w) fields to (5, height, width), flow lengths scaled with the frame."""
+    low_height, low_width = fields.shape[1:]
+    resized = np.empty((fields.shape[0], height, width), dtype=np.float32)
+    for channel in range(fields.shape[0]):
+        resized[channel] = cv2.resize(fields[channel], (width, height), interpolation=cv2.INTER_LINEAR)
+    resized[0:4:2] *= np.float32(width / low_width)
+    resized[1:4:2] *= np.float32(height / low_height)
+    return resized
+
+
+def _warp_rows(
+    image: np.ndarray, flow_x: np.ndarray, flow_y: np.ndarray, top_row: int
+) -> np.ndarray:
+    """Rows ``top_row:`` (as many as the flow has) of ``image`` (H, W, C) warped by the flow.
+
+    Samples pixel + flow anywhere in ``image``, bilinear, edges repeated (the network's warp).
+    """
+    rows, width = flow_x.shape
+    map_x = np.arange(width, dtype=np.float32)[None, :] + flow_x
+    map_y = np.arange(top_row, top_row + rows, dtype=np.float32)[:, None] + flow_y
+    warped = cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return warped.reshape(rows, width, image.shape[2])
+
+
+def fuse_at_full_resolution(
+    image0: np.ndarray, image1: np.ndarray, flow: np.ndarray, mask: np.ndarray, method: str
+) -> _Step:
+    """The frame and risk from full-resolution flows (4, H, W) and mask (1, H, W), as the network fuses.
+
+    Both images (alpha included) are warped to t and mixed by the mask; the risk map is
+    ``risk_from_fusion`` of the two warped colour images. Done ``FUSE_BAND_ROWS`` rows at a time,
+    so that the warped copies and temporaries never exist for the whole frame.
+    """
+    height, width, channels = image0.shape
+    image = np.empty((height, width, channels), dtype=np.float32)
+    risk = np.empty((height, width), dtype=np.float32)
+    for top in range(0, height, FUSE_BAND_ROWS):
+        rows = slice(top, min(top + FUSE_BAND_ROWS, height))
+        band_flow, band_mask = flow[:, rows], mask[:, rows]
+        warped0 = _warp_rows(image0, band_flow[0], band_flow[1], top)
+        warped1 = _warp_rows(image1, band_flow[2], band_flow[3], top)
+        mixed = warped1 + (warped0 - warped1) * band_mask[0][:, :, None]
+        image[rows] = np.clip(mixed, 0.0, 1.0)
+        risk[rows] = risk_from_fusion(
+            warped0[:, :, :3].transpose(2, 0, 1), warped1[:, :, :3].transpose(2, 0, 1), band_mask, band_flow,
+            top_row=top, frame_height=height,
+        )
+    return _Step(image, risk, method)
+
+
 class _RifeModelBackend(Synthesizer):
     """Shared machinery: one ONNX Runtime session, padding, risk, alpha."""
 
     MODEL = ""
+    LARGE_FRAMES = SCALE_STRATEGY
+    """The large-frame strategy unless configured (measured per architecture: module docstring)."""
 
-    def __init__(self, *, models_dir: Path | None = None, threads: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        models_dir: Path | None = None,
+        threads: int = 0,
+        memory_budget_mib: int | None = None,
+        large_frames: str | None = None,
+    ) -> None:
+        self.memory_budget_mib = resolve_memory_budget_mib(memory_budget_mib)
+        self.large_frames = resolve_large_frames(large_frames, self.LARGE_FRAMES)
+        self._plans: dict[tuple[int, int], PassPlan] = {}
         self._installed: InstalledModel = locate_model(self.MODEL, models_dir)
         self._session: ModelSession | None = create_session(self._installed, threads=threads)
         provenance = self._installed.manifest.provenance
@@ -168,8 +410,36 @@ class _RifeModelBackend(Synthesizer):
     def close(self) -> None:
         self._session = None
 
+    def plan(self, height: int, width: int) -> PassPlan:
+        """How frames of this size go through the network (logged at INFO the first time)."""
+        key = (height, width)
+        if key not in self._plans:
+            multiple = self._installed.manifest.pad_multiple
+            plan = plan_passes(
+                height, width, multiple=multiple, budget_mib=self.memory_budget_mib,
+                strategy=self.large_frames,
+            )
+            if not plan.whole:
+                log.info(
+                    "%s: a %dx%d pass needs about %d MiB, over the memory budget of %d MiB (%s sets it): %s, "
+                    "about %d MiB per pass",
+                    self.NAME, width, height, pass_mib(height, width, multiple), self.memory_budget_mib,
+                    ENV_MEMORY_BUDGET, plan.describe(), plan.pass_mib,
+                )
+            self._plans[key] = plan
+        return self._plans[key]
+
     def _run(self, image0: np.ndarray, image1: np.ndarray, t: float) -> _Step:
-        """One network pass on float32 [0, 1] (H, W, 3|4) images."""
+        """One frame at ``t`` from float32 [0, 1] (H, W, 3|4) images: whole, or by the large-frame plan."""
+        height, width = image0.shape[:2]
+        plan = self.plan(height, width)
+        if plan.whole:
+            return self._run_whole(image0, image1, t)
+        flow, mask = self._large_frame_fields(image0, image1, t, plan)
+        return fuse_at_full_resolution(image0, image1, flow, mask, plan.describe())
+
+    def _infer(self, image0: np.ndarray, image1: np.ndarray, t: float) -> dict[str, np.ndarray]:
+        """One network pass on float32 [0, 1] (H, W, 3+) images; outputs (C, H, W) cropped to the input."""
         if self._session is None:
             raise UnsupportedOptionError(f"backend {self.NAME!r} was closed; create a new one")
         height, width = image0.shape[:2]
@@ -179,8 +449,13 @@ class _RifeModelBackend(Synthesizer):
             feeds["timestep"] = np.full((1, 1, 1, 1), t, dtype=np.float32)
         outputs = self._session.run(feeds)
         crop = (0, slice(None), slice(0, height), slice(0, width))
-        frame, warped0, warped1 = (outputs[name][crop] for name in ("frame", "warped0", "warped1"))
-        mask, flow = outputs["mask"][crop], outputs["flow"][crop]
+        return {name: value[crop] for name, value in outputs.items()}
+
+    def _run_whole(self, image0: np.ndarray, image1: np.ndarray, t: float) -> _Step:
+        """The exact path: one pass over the whole frame, the network's own frame."""
+        outputs = self._infer(image0, image1, t)
+        frame, warped0, warped1 = (outputs[name] for name in ("frame", "warped0", "warped1"))
+        mask, flow = outputs["mask"], outputs["flow"]
         image = np.clip(frame.transpose(1, 2, 0), 0.0, 1.0)
         if image0.shape[2] == 4:
             alpha0 = _warp_channel(image0[:, :, 3], flow[0], flow[1])
@@ -190,8 +465,31 @@ class _RifeModelBackend(Synthesizer):
         risk = risk_from_fusion(warped0, warped1, mask, flow)
         return _Step(np.ascontiguousarray(image, dtype=np.float32), risk)
 
+    def _large_frame_fields(
+        self, image0: np.ndarray, image1: np.ndarray, t: float, plan: PassPlan
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Full-resolution flow (4, H, W) and mask (1, H, W) from passes at ``plan``'s scale and tiles."""
+        scaled_height, scaled_width = plan.scaled_size
+        colour0, colour1 = image0[:, :, :3], image1[:, :, :3]
+        if plan.scale != 1:
+            size = (scaled_width, scaled_height)
+            colour0 = cv2.resize(colour0, size, interpolation=cv2.INTER_AREA)
+            colour1 = cv2.resize(colour1, size, interpolation=cv2.INTER_AREA)
+        if len(plan.tiles) == 1:
+            outputs = self._infer(colour0, colour1, t)
+            fields = np.concatenate((outputs["flow"], outputs["mask"]), axis=0)
+        else:
+            blended = FeatherAccumulator(5, scaled_height, scaled_width, plan.overlap_px)
+            for tile in plan.tiles:
+                outputs = self._infer(colour0[tile.rows, tile.columns], colour1[tile.rows, tile.columns], t)
+                blended.add(tile, np.concatenate((outputs["flow"], outputs["mask"]), axis=0))
+            fields = blended.result()
+        if plan.scale != 1:
+            fields = resize_fields(fields, plan.height, plan.width)
+        return fields[:4], np.clip(fields[4:5], 0.0, 1.0)
+
     def _result(self, step: _Step, dtype: np.dtype, notes: list[str]) -> SynthesisResult:
-        notes = [self._source_note, *notes]
+        notes = [self._source_note, *([f"large frame: {step.method}"] if step.method else []), *notes]
         return SynthesisResult(_from_unit(step.image, dtype), step.risk, self.NAME, notes)
 
 
@@ -200,6 +498,7 @@ class RifeV4Synthesizer(_RifeModelBackend):
 
     NAME = V4_MODEL
     MODEL = V4_MODEL
+    LARGE_FRAMES = TILES_STRATEGY
     DESCRIPTION = "RIFE (Practical-RIFE 4.2x weights): learned flow, any t in one pass"
 
     def synthesize(self, frame0: np.ndarray, frame1: np.ndarray, t: Time) -> SynthesisResult:
@@ -223,6 +522,7 @@ class RifeHDv3Synthesizer(_RifeModelBackend):
 
     NAME = HDV3_MODEL
     MODEL = HDV3_MODEL
+    LARGE_FRAMES = SCALE_STRATEGY
     DESCRIPTION = "RIFE (ECCV2022 HDv3 weights): learned flow, t = k/2^n by bisection"
 
     def __init__(
@@ -231,12 +531,17 @@ class RifeHDv3Synthesizer(_RifeModelBackend):
         models_dir: Path | None = None,
         threads: int = 0,
         max_bisection_depth: int = DEFAULT_BISECTION_DEPTH,
+        memory_budget_mib: int | None = None,
+        large_frames: str | None = None,
     ) -> None:
         if not 1 <= max_bisection_depth <= MAX_BISECTION_DEPTH:
             raise UnsupportedOptionError(
                 f"max_bisection_depth {max_bisection_depth} is outside 1..{MAX_BISECTION_DEPTH}"
             )
-        super().__init__(models_dir=models_dir, threads=threads)
+        super().__init__(
+            models_dir=models_dir, threads=threads, memory_budget_mib=memory_budget_mib,
+            large_frames=large_frames,
+        )
         self.max_bisection_depth = max_bisection_depth
         self._warned_quantized = False
 
@@ -280,7 +585,7 @@ class RifeHDv3Synthesizer(_RifeModelBackend):
             step = nodes[middle]
             path_risk = step.risk if path_risk is None else np.maximum(path_risk, step.risk)
             if middle == target:
-                return _Step(step.image, path_risk), passes
+                return _Step(step.image, path_risk, step.method), passes
             low, high = (middle, high) if target > middle else (low, middle)
 
 
@@ -296,6 +601,8 @@ class RifeBestSynthesizer(Synthesizer):
         models_dir: Path | None = None,
         threads: int = 0,
         max_bisection_depth: int = DEFAULT_BISECTION_DEPTH,
+        memory_budget_mib: int | None = None,
+        large_frames: str | None = None,
     ) -> None:
         installed = installed_rife_models(models_dir)
         chosen = next((name for name in PREFERENCE if name in installed), None)
@@ -308,10 +615,14 @@ class RifeBestSynthesizer(Synthesizer):
         self._inner: Synthesizer
         if chosen == HDV3_MODEL:
             self._inner = RifeHDv3Synthesizer(
-                models_dir=models_dir, threads=threads, max_bisection_depth=max_bisection_depth
+                models_dir=models_dir, threads=threads, max_bisection_depth=max_bisection_depth,
+                memory_budget_mib=memory_budget_mib, large_frames=large_frames,
             )
         else:
-            self._inner = RifeV4Synthesizer(models_dir=models_dir, threads=threads)
+            self._inner = RifeV4Synthesizer(
+                models_dir=models_dir, threads=threads, memory_budget_mib=memory_budget_mib,
+                large_frames=large_frames,
+            )
 
     @property
     def chosen_model(self) -> str:
