@@ -17,6 +17,7 @@ import pytest
 from media_factory import render_clip
 
 from engine.cli import main
+from engine.interp import resolve_clip_model
 from engine.media import FrameReader, probe
 from engine.render import SUMMARY_NAME, render_timeline
 from engine.retime import read_sidecar
@@ -139,6 +140,20 @@ def test_rerun_skips_finished_segments_by_content_hash(tmp_path, resolve_media):
     # Another model changes the hash: everything is rendered again.
     third = render_timeline(cut, outdir, model="nearest", codec="h264")
     assert third.count("rendered") == 4
+
+
+def test_default_model_is_hashed_as_the_model_it_resolves_to(tmp_path, resolve_media):
+    """Without --model the hash names the model really used here (flow on this CPU machine), so a
+    render made elsewhere with another default is never resumed as this one."""
+    assert resolve_clip_model(None) == "flow"
+    assert resolve_clip_model("blend") == "blend"
+    cut = _resolve_with_media(tmp_path / "media", resolve_media)
+    outdir = tmp_path / "out"
+    first = render_timeline(cut, outdir, codec="h264")
+    assert first.count("rendered") == 4
+    assert {read_sidecar(Path(c["output"])).model for c in first.clips if c["status"] == "rendered"} == {"flow"}
+    assert render_timeline(cut, outdir, model="flow", codec="h264").count("resumed") == 4
+    assert render_timeline(cut, outdir, model="blend", codec="h264").count("rendered") == 4
 
 
 def test_missing_media_renders_the_rest_and_exits_non_zero(tmp_path, capsys, resolve_media):

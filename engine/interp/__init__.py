@@ -81,6 +81,29 @@ def default_clip_model() -> str:
     return CPU_CLIP_MODEL
 
 
+def resolve_clip_model(model: str | None) -> str:
+    """The model a whole-clip render really uses: ``model`` when given, else this machine's default
+    (``default_clip_model``), or ``FALLBACK_MODEL`` when the default's RIFE weights are not
+    prepared. Renders put this name in their content hash, so a clip rendered on a GPU machine
+    with the default is not taken for one rendered on the CPU with its default."""
+    if model is not None:
+        return model
+    name = default_clip_model()
+    if name == FALLBACK_MODEL:
+        return name
+    try:
+        from engine.interp.rife import installed_rife_models
+    except (ImportError, OSError, RuntimeError, ChronoscopeError) as error:
+        log.warning("default model %s is not available, using %s: %s", name, FALLBACK_MODEL, error)
+        return FALLBACK_MODEL
+    if not installed_rife_models(None):
+        log.warning(
+            "default model %s is not available, using %s: %s", name, FALLBACK_MODEL, PREPARE_MODELS_HINT
+        )
+        return FALLBACK_MODEL
+    return name
+
+
 def clip_model_help() -> str:
     """The ``--model`` help of the commands that render whole clips (retime, render, repair, fill)."""
     return (
@@ -115,6 +138,7 @@ __all__ = [
     "check_frame_pair",
     "create_backend",
     "default_clip_model",
+    "resolve_clip_model",
     "create_default_backend",
     "ensemble",
     "flow",

@@ -32,7 +32,7 @@ import opentimelineio as otio
 
 from engine.errors import ChronoscopeError, TimelineError, UnsupportedOptionError
 from engine.fsutil import write_text_atomic
-from engine.interp import Synthesizer
+from engine.interp import Synthesizer, resolve_clip_model
 from engine.media import FrameReader, VideoWriter, probe
 from engine.media.probe import VideoStreamInfo
 from engine.render.plan import synthesized_hash
@@ -365,6 +365,7 @@ def fill_gaps(
         )
     }
     outdir.mkdir(parents=True, exist_ok=True)
+    model = resolve_clip_model(model)
     synthesizer: Synthesizer | None = None
     try:
         for gap in chosen:

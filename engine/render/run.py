@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 from engine.errors import ChronoscopeError, JobCancelledError
 from engine.fsutil import write_text_atomic
+from engine.interp import resolve_clip_model
 from engine.render.plan import ClipEntry, RenderPlan, SegmentSpec, plan_render
 from engine.render.segment import (
     ALREADY_RENDERED,
@@ -227,6 +228,7 @@ def render_timeline(
     timeline_path, outdir = Path(timeline_path), Path(outdir)
     timeline = read_timeline(timeline_path)
     outdir.mkdir(parents=True, exist_ok=True)
+    model = resolve_clip_model(model)
     plan = plan_render(
         timeline,
         outdir,
