@@ -151,7 +151,8 @@ def test_default_model_is_hashed_as_the_model_it_resolves_to(tmp_path, resolve_m
     outdir = tmp_path / "out"
     first = render_timeline(cut, outdir, codec="h264")
     assert first.count("rendered") == 4
-    assert {read_sidecar(Path(c["output"])).model for c in first.clips if c["status"] == "rendered"} == {"flow"}
+    rendered = [c for c in first.clips if c["status"] == "rendered"]
+    assert {read_sidecar(Path(c["output"])).model for c in rendered} == {"flow"}
     assert render_timeline(cut, outdir, model="flow", codec="h264").count("resumed") == 4
     assert render_timeline(cut, outdir, model="blend", codec="h264").count("rendered") == 4
 
