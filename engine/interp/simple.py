@@ -1,7 +1,8 @@
 """The baselines editors know: ``nearest`` (frame repeat) and ``blend`` (cross-fade of the pair).
 
 Both are exact for uint8 and uint16: ``nearest`` returns a copy of one input; ``blend`` computes
-(1 - t) * frame0 + t * frame1 in float64 and rounds half up. Alpha is treated like the colour
+(1 - t) * frame0 + t * frame1 in float64 and rounds half up, a band of rows at a time, so a
+1080p blend holds a few MiB of float64 instead of three whole-frame copies. Alpha is treated like the colour
 channels (straight alpha: repeated by ``nearest``, cross-faded by ``blend``).
 
 Their risk map is where the two frames differ: there a repeated frame is displaced in time and a
@@ -15,13 +16,18 @@ import numpy as np
 from engine.interp.base import SynthesisResult, Synthesizer, Time, check_frame_pair, register_backend
 
 DIFFERENCE_FOR_FULL_RISK = 0.1
+BLEND_BAND_ROWS = 64
 
 
 def difference_risk(frame0: np.ndarray, frame1: np.ndarray) -> np.ndarray:
     """Per-pixel risk in [0, 1] from the largest channel difference; full at 10% of full range."""
-    scale = 1.0 / (float(np.iinfo(frame0.dtype).max) * DIFFERENCE_FOR_FULL_RISK)
-    difference = np.abs(frame0.astype(np.float32) - frame1.astype(np.float32)).max(axis=2)
-    return np.clip(difference * scale, 0.0, 1.0).astype(np.float32)
+    scale = np.float32(1.0 / (float(np.iinfo(frame0.dtype).max) * DIFFERENCE_FOR_FULL_RISK))
+    risk = np.empty(frame0.shape[:2], dtype=np.float32)
+    for top in range(0, frame0.shape[0], BLEND_BAND_ROWS):
+        rows = slice(top, top + BLEND_BAND_ROWS)
+        difference = np.abs(frame0[rows].astype(np.float32) - frame1[rows].astype(np.float32)).max(axis=2)
+        risk[rows] = np.clip(difference * scale, 0.0, 1.0)
+    return risk
 
 
 def nearest_index(t: float) -> int:
@@ -49,8 +55,13 @@ class BlendSynthesizer(Synthesizer):
 
     def synthesize(self, frame0: np.ndarray, frame1: np.ndarray, t: Time) -> SynthesisResult:
         t_value = check_frame_pair(frame0, frame1, t)
-        mixed = frame0.astype(np.float64) * (1.0 - t_value) + frame1.astype(np.float64) * t_value
-        frame = np.floor(mixed + 0.5).astype(frame0.dtype)
+        frame = np.empty_like(frame0)
+        for top in range(0, frame0.shape[0], BLEND_BAND_ROWS):
+            rows = slice(top, top + BLEND_BAND_ROWS)
+            mixed = frame0[rows].astype(np.float64) * (1.0 - t_value)
+            mixed += frame1[rows].astype(np.float64) * t_value
+            mixed += 0.5
+            frame[rows] = np.floor(mixed)
         return SynthesisResult(frame=frame, risk=difference_risk(frame0, frame1), backend=self.NAME)
 
 
