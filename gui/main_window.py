@@ -1003,7 +1003,7 @@ class MainWindow(QMainWindow):
             in_frame=start,
             out_frame=end,
             rate=self.source.info.rate,
-            ramp=tuple(self.ramp_json()) if self.current_ramp() is not None else None,
+            ramp=RenderOrder.ramp_keys(self.ramp_json()),
         )
         job_id = self.link.submit_render(order)
         self.queue.add(job_id, order)

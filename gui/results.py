@@ -184,8 +184,9 @@ def detect_request(
 class RenderOrder:
     """One retime to render: the clip, the range in source frames (out exclusive), the target speed
     (or a speed ramp) and the synthesis model. ``rate`` is the clip's frame rate, for showing the
-    range as timecode. ``ramp`` is the engine's ramp JSON (``engine.retime.ramp``: keyframes over
-    output frames, frame 0 at ``in_frame``); with a ramp, ``speed`` is not sent."""
+    range as timecode. ``ramp`` holds the engine's ramp keyframes (``engine.retime.ramp``: output
+    frame, frame 0 at ``in_frame``, and exact speed text) as pairs, so the order cannot change
+    after it is queued; with a ramp, ``speed`` is not sent."""
 
     source: Path
     output: Path
@@ -194,11 +195,18 @@ class RenderOrder:
     in_frame: int
     out_frame: int
     rate: Fraction
-    ramp: tuple[dict[str, Any], ...] | None = None
+    ramp: tuple[tuple[int, str], ...] | None = None
+
+    @staticmethod
+    def ramp_keys(ramp_json: list[dict[str, Any]] | None) -> tuple[tuple[int, str], ...] | None:
+        """The ramp JSON as the immutable (frame, "num/den") pairs a ``RenderOrder`` holds."""
+        if ramp_json is None:
+            return None
+        return tuple((int(key["frame"]), str(key["speed"])) for key in ramp_json)
 
     def describe_speed(self) -> str:
         if self.ramp is not None:
-            speeds = " → ".join(f"{float(Fraction(k['speed'])) * 100:.4g}%" for k in self.ramp)
+            speeds = " → ".join(f"{float(Fraction(speed)) * 100:.4g}%" for _, speed in self.ramp)
             return f"ramp {speeds}"
         return f"speed {self.speed}"
 
@@ -219,7 +227,7 @@ class RenderOrder:
             "overwrite": False,
         }
         if self.ramp is not None:
-            content["ramp"] = [dict(keyframe) for keyframe in self.ramp]
+            content["ramp"] = [{"frame": frame, "speed": speed} for frame, speed in self.ramp]
             content["audio"] = "drop"
         else:
             speed = Fraction(self.speed)

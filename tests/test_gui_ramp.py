@@ -263,7 +263,7 @@ def test_the_ramp_stays_with_its_clip_and_engine_errors_show(qtbot, window, shar
         in_frame=0,
         out_frame=10,
         rate=Fraction(30),
-        ramp=({"frame": 0, "speed": "1/2"}, {"frame": 0, "speed": "1/4"}),
+        ramp=((0, "1/2"), (0, "1/4")),
     )
     with qtbot.waitSignal(window.link.job_finished, timeout=WAIT_MS) as finished:
         job_id = window.link.submit_render(order)

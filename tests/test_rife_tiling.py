@@ -98,10 +98,15 @@ def test_budget_and_strategy_settings_are_checked(monkeypatch):
     monkeypatch.delenv(rife.ENV_MEMORY_BUDGET, raising=False)
     monkeypatch.delenv(rife.ENV_LARGE_FRAMES, raising=False)
     assert rife.resolve_memory_budget_mib() == rife.DEFAULT_MEMORY_BUDGET_MIB
+    # A GPU provider gets room for a whole 4K pass, so it keeps the exact path there.
+    gpu_budget = rife.resolve_memory_budget_mib(on_gpu=True)
+    assert gpu_budget == rife.DEFAULT_GPU_MEMORY_BUDGET_MIB
+    assert gpu_budget >= rife.pass_mib(2160, 3840, 32)
     assert rife.resolve_large_frames() == "scale" and rife.resolve_large_frames(None, "tiles") == "tiles"
     monkeypatch.setenv(rife.ENV_MEMORY_BUDGET, "4096")
     monkeypatch.setenv(rife.ENV_LARGE_FRAMES, "tiles")
     assert rife.resolve_memory_budget_mib() == 4096 and rife.resolve_memory_budget_mib(512) == 512
+    assert rife.resolve_memory_budget_mib(on_gpu=True) == 4096
     assert rife.resolve_large_frames(None, "scale") == "tiles"
     assert rife.resolve_large_frames("scale") == "scale"
     monkeypatch.setenv(rife.ENV_MEMORY_BUDGET, "2G")

@@ -113,9 +113,10 @@ def clip_model_help() -> str:
 
 
 def create_default_backend(*, for_clips: bool = False) -> Synthesizer:
-    """The default backend (``default_clip_model()`` when ``for_clips``), or ``FALLBACK_MODEL``
-    with a WARNING when its models are not prepared."""
-    name = default_clip_model() if for_clips else DEFAULT_MODEL
+    """The default backend: ``resolve_clip_model(None)`` when ``for_clips`` (the one place that
+    decides it, so content hashes name the model that really renders), else ``DEFAULT_MODEL``;
+    ``FALLBACK_MODEL`` with a WARNING when the default's models are not prepared."""
+    name = resolve_clip_model(None) if for_clips else DEFAULT_MODEL
     try:
         return create_backend(name)
     except (ModelNotFoundError, UnsupportedOptionError) as error:

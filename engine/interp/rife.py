@@ -48,7 +48,8 @@ padded frame (ONNX Runtime's CPU provider: 457 MiB for a first HDv3 pass at 960x
 from the second on; 1454 MiB for a first pass at 1920x1088; a little less for 4.2x), so a whole
 4K frame needs about 5 GiB (5008 MiB peak measured for one HDv3 frame). A pass that fits the
 memory budget (``memory_budget_mib``, else ``CHRONOSCOPE_RIFE_MEMORY_MIB``, else
-``DEFAULT_MEMORY_BUDGET_MIB``: 1080p and 2048x1080 fit) runs whole, exactly as above. A frame over
+``DEFAULT_MEMORY_BUDGET_MIB``: 1080p and 2048x1080 fit; ``DEFAULT_GPU_MEMORY_BUDGET_MIB`` on a CUDA
+or TensorRT provider, where 4K fits) runs whole, exactly as above. A frame over
 the budget is made by one of two strategies (``large_frames``, else
 ``CHRONOSCOPE_RIFE_LARGE_FRAMES``, else the backend's ``LARGE_FRAMES``), and the choice is logged
 at INFO once per frame size:
@@ -112,7 +113,7 @@ from engine.interp.base import (
 )
 from engine.interp.tiling import FeatherAccumulator, Tile, plan_tiles
 from engine.models.registry import PREPARE_HINT, InstalledModel, locate_model, scan_models
-from engine.models.runtime import ModelSession, create_session
+from engine.models.runtime import GPU_PROVIDERS, ModelSession, create_session
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +131,10 @@ ENV_MEMORY_BUDGET = "CHRONOSCOPE_RIFE_MEMORY_MIB"
 ENV_LARGE_FRAMES = "CHRONOSCOPE_RIFE_LARGE_FRAMES"
 DEFAULT_MEMORY_BUDGET_MIB = 2048
 """Room for network passes of about 2.3 MP: 1080p and 2048x1080 run whole, 4K at half scale."""
+DEFAULT_GPU_MEMORY_BUDGET_MIB = 12288
+"""On a GPU provider: room for a whole 4K pass by the CPU figure below (about 7.5 GiB), so GPU
+machines keep the exact whole-frame path at 4K. Not measured on a GPU yet (no device was lent):
+set ``CHRONOSCOPE_RIFE_MEMORY_MIB`` lower on cards with less free memory."""
 PASS_MIB_PER_MEGAPIXEL = 900
 """Memory of network passes per megapixel of padded frame (ONNX Runtime CPU; see the docstring)."""
 SCALE_STRATEGY = "scale"
@@ -199,13 +204,14 @@ def pass_mib(height: int, width: int, multiple: int) -> int:
     return math.ceil(PASS_MIB_PER_MEGAPIXEL * padded_pixels / 1e6)
 
 
-def resolve_memory_budget_mib(value: int | None = None) -> int:
-    """The budget for one pass: ``value``, else ``CHRONOSCOPE_RIFE_MEMORY_MIB``, else the default."""
+def resolve_memory_budget_mib(value: int | None = None, *, on_gpu: bool = False) -> int:
+    """The budget for one pass: ``value``, else ``CHRONOSCOPE_RIFE_MEMORY_MIB``, else the default
+    for the provider (``DEFAULT_GPU_MEMORY_BUDGET_MIB`` on a GPU, ``DEFAULT_MEMORY_BUDGET_MIB``)."""
     source = "memory_budget_mib"
     if value is None:
         text = os.environ.get(ENV_MEMORY_BUDGET, "").strip()
         if not text:
-            return DEFAULT_MEMORY_BUDGET_MIB
+            return DEFAULT_GPU_MEMORY_BUDGET_MIB if on_gpu else DEFAULT_MEMORY_BUDGET_MIB
         source = ENV_MEMORY_BUDGET
         try:
             value = int(text)
@@ -388,11 +394,13 @@ class _RifeModelBackend(Synthesizer):
         memory_budget_mib: int | None = None,
         large_frames: str | None = None,
     ) -> None:
-        self.memory_budget_mib = resolve_memory_budget_mib(memory_budget_mib)
         self.large_frames = resolve_large_frames(large_frames, self.LARGE_FRAMES)
         self._plans: dict[tuple[int, int], PassPlan] = {}
         self._installed: InstalledModel = locate_model(self.MODEL, models_dir)
         self._session: ModelSession | None = create_session(self._installed, threads=threads)
+        self.memory_budget_mib = resolve_memory_budget_mib(
+            memory_budget_mib, on_gpu=self._session.provider in GPU_PROVIDERS
+        )
         provenance = self._installed.manifest.provenance
         self._source_note = (
             f"model {self.MODEL} ({provenance.package} {provenance.package_version}, {provenance.licence}) "
