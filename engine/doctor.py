@@ -372,8 +372,8 @@ def check_resolve(record: InstallRecord | None, record_problem: str = "") -> Che
             "resolve",
             WARN,
             f"Resolve scripts: {record_problem}",
-            "python3 installer/install.py installs them (or copy plugins/davinci_resolve/*.py, *.lua "
-            "into Resolve's Fusion/Scripts/Utility folder)",
+            "python3 installer/install.py installs them (or, from a checkout: "
+            "python3 plugins/davinci_resolve/install_paths.py install)",
         )
     items = record.component("resolve", "file")
     if not items:

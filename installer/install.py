@@ -14,8 +14,9 @@ Steps, each recorded in the manifest (``<prefix>/install-manifest.json``) as soo
 3. the RIFE models, converted in a temporary build environment that holds torch (CPU wheels) and
    is deleted afterwards, so that the engine's environment never carries torch; skipped when the
    models in the models folder are current and intact;
-4. the DaVinci Resolve scripts (Python and Lua) in Resolve's per-user ``Fusion/Scripts/Utility``
-   folder, and the bridge config (``chronoscope bridge --install-config``);
+4. the DaVinci Resolve scripts (Python and Lua): their shared modules in ``<prefix>/resolve``, and
+   entry scripts written from the templates, naming those modules, in Resolve's per-user
+   ``Fusion/Scripts/Utility`` folder; then the bridge config (``chronoscope bridge --install-config``);
 5. the OpenFX bundle, built with ``make`` and copied to the first ``OFX_PLUGIN_PATH`` folder, else
    the standard OFX folder when writable, else a per-user folder named in a systemd
    ``environment.d`` file (Linux) with a note on what hosts need to find it;
@@ -62,6 +63,7 @@ STAGED_PATHS = ("pyproject.toml", "README.md", "NOTICE", "engine", "gui")
 PIP = ("-m", "pip", "--disable-pip-version-check", "--no-input")
 EXIT_OK, EXIT_FAILED, EXIT_INCOMPLETE = 0, 1, 3
 PASSED_ON = ("CHRONOSCOPE_HOME", "CHRONOSCOPE_MODELS_DIR")
+RESOLVE_MODULES_FOLDER = "resolve"
 
 EPILOG = """\
 examples:
@@ -699,13 +701,20 @@ class Installer:
     # resolve
 
     def install_resolve(self) -> None:
+        """The shared modules in ``<prefix>/resolve`` (outside Resolve's menu folders), then the six
+        entry scripts, written from the templates, in Resolve's ``Utility`` folder."""
         module = locations.resolve_paths(self.options.source)
         folders = locations.resolve_script_folders(self.platform, self.env, self.home, self.options.source)
         target = Path(folders[module.DEFAULT_SUBFOLDER])
-        for name in module.SCRIPT_FILES:
+        modules_dir = self.prefix / RESOLVE_MODULES_FOLDER
+        for name in module.SHARED_MODULES.values():
             self._copy_file(
-                self.options.source / "plugins" / "davinci_resolve" / name, target / name, "resolve"
+                self.options.source / "plugins" / "davinci_resolve" / name, modules_dir / name, "resolve"
             )
+        entries = module.entry_texts(modules_dir)
+        for name, text in entries.items():
+            self._write(target / name, text, "resolve")
+        self._remove_stale_scripts([Path(folder) for folder in folders.values()], set(entries))
         config = Path(self.folders.config_dir) / module.BRIDGE_CONFIG_NAME
         ours = self.manifest.has(config, "file") or not config.exists()
         if ours:
@@ -725,6 +734,32 @@ class Installer:
             )
         self._save()
         log.info("Resolve scripts: %s (Workspace > Scripts; restart Resolve)", target)
+
+    def _remove_stale_scripts(self, folders: list[Path], current: set[str]) -> None:
+        """Scripts an earlier install put in Resolve's menu folders that this one no longer writes
+        (before the entries were generated, the shared modules sat beside them and showed in the
+        menu): removed when unchanged since, kept with a note when the user edited them."""
+        for item in list(self.manifest.items):
+            path = Path(item.path)
+            stale = (
+                item.kind == "file"
+                and item.component == "resolve"
+                and path.parent in folders
+                and path.suffix in (".py", ".lua")
+                and path.name not in current
+            )
+            if not stale:
+                continue
+            if self.options.dry_run:
+                log.info("would remove %s (no longer installed)", path)
+                continue
+            if path.is_file() and item.sha256 and sha256_file(path) != item.sha256:
+                self._note(f"{path} is no longer installed but was edited after the earlier install; kept")
+                continue
+            path.unlink(missing_ok=True)
+            self.manifest.items.remove(item)
+            log.info("removed %s: no longer part of the Resolve scripts", path)
+        self._save()
 
     # ofx
 

@@ -180,10 +180,18 @@ def test_install_doctor_reinstall_uninstall(sandbox):
     assert record["gpu"] in ("cpu", "cuda") and record["version"]
 
     utility = sandbox.home / ".local/share/DaVinciResolve/Fusion/Scripts/Utility"
-    for name in resolve_install_paths.SCRIPT_FILES:
-        installed = utility / name
+    modules = sandbox.data / "resolve"
+    assert sorted(path.name for path in utility.iterdir()) == sorted(resolve_install_paths.ENTRY_FILES)
+    for name, text in resolve_install_paths.entry_texts(modules).items():
+        assert (utility / name).read_text(encoding="utf-8") == text
+        assert listed[str(utility / name)]["component"] == "resolve" and listed[str(utility / name)]["sha256"]
+    for name in resolve_install_paths.SHARED_MODULES.values():
+        installed = modules / name
         assert installed.read_bytes() == (REPO_ROOT / "plugins" / "davinci_resolve" / name).read_bytes()
         assert str(installed) in listed
+    assert listed[str(modules)]["kind"] == "dir"
+    detect = sandbox.run(sys.executable, utility / "Chronoscope - Detect Speed.py")
+    assert detect.stdout.startswith("Chronoscope - Detect Speed: error: DaVinci Resolve's scripting module")
     config = json.loads((sandbox.home / ".config/Chronoscope/resolve-bridge.json").read_text())
     assert config["command"][0] == str(sandbox.venv / "bin" / "python")
 
@@ -217,8 +225,17 @@ def test_install_doctor_reinstall_uninstall(sandbox):
     assert checks["engine"]["details"]["round_trip_ms"] > 0
     assert "speed_net" in checks["models"]["details"]["verified"]
 
+    # an earlier install put the shared module beside the entries, where Resolve listed it as a script
+    stale = utility / "chronoscope_resolve.py"
+    shutil.copy2(REPO_ROOT / "plugins" / "davinci_resolve" / "chronoscope_resolve.py", stale)
+    earlier = json.loads(sandbox.manifest.read_text())
+    digest = hashlib.sha256(stale.read_bytes()).hexdigest()
+    earlier["items"].append({"kind": "file", "path": str(stale), "component": "resolve", "sha256": digest})
+    sandbox.manifest.write_text(json.dumps(earlier))
+
     second = sandbox.install()
     assert second.returncode == 0, second.stdout + second.stderr
+    assert not stale.exists()
     again = json.loads(sandbox.manifest.read_text())
     assert {item["path"] for item in again["items"]} == set(listed)
 

@@ -1,6 +1,8 @@
 """The Lua twins (for Resolve's free edition): syntax, their JSON and settings readers, and the
 bridge calls, run by a real Lua interpreter against a stub ``resolve`` table
-(plugins/davinci_resolve/fake_resolve/run_lua_stub.lua) whose Export copies a real OTIO export."""
+(plugins/davinci_resolve/fake_resolve/run_lua_stub.lua) whose Export copies a real OTIO export.
+The scripts run are the entry scripts as the installer writes them, with the shared module copied
+to a folder of its own."""
 
 from __future__ import annotations
 
@@ -54,6 +56,19 @@ def stub(mode: str, otio_path: Path, extra: str = "") -> tuple[list[list[str]], 
 
 
 @pytest.fixture
+def scripts(tmp_path) -> Path:
+    """Resolve's Utility folder with the installed entry scripts (shared modules in their own folder)."""
+    utility = tmp_path / "Fusion" / "Scripts" / "Utility"
+    install_paths.install(utility, tmp_path / "Chronoscope" / "resolve")
+    return utility
+
+
+def entry(scripts: Path, action: str) -> Path:
+    title = next(e.title for e in install_paths.ENTRIES if e.action == action)
+    return scripts / f"{title}.lua"
+
+
+@pytest.fixture
 def exported(sample_clip, tmp_path) -> Path:
     resolve = FakeResolve(project_rate=Fraction(30))
     _, timeline = demo_project(resolve, sample_clip)
@@ -62,8 +77,8 @@ def exported(sample_clip, tmp_path) -> Path:
     return path
 
 
-def test_every_lua_file_is_valid_lua():
-    files = [PLUGIN_DIR / name for name in install_paths.LUA_SCRIPTS] + [SHARED, RUNNER]
+def test_every_lua_file_is_valid_lua(scripts):
+    files = [scripts / name for name in install_paths.LUA_SCRIPTS] + [SHARED, RUNNER]
     for path in files:
         if LUAC:
             done = subprocess.run([LUAC, "-p", str(path)], capture_output=True, text=True)
@@ -139,10 +154,10 @@ def test_markers_from_a_lua_bridge_reply_replace_only_our_own(exported, sample_c
     assert by_frame[70][1] == "Red" and json.loads(by_frame[70][4])["clip"] == "hug-lego-movie.mp4"
 
 
-def test_lua_detect_script_end_to_end(exported, isolated_places):
+def test_lua_detect_script_end_to_end(exported, scripts, isolated_places):
     bridge.install_config()
     try:
-        markers, _, out = stub(f"script:{PLUGIN_DIR / 'Chronoscope - Detect Speed.lua'}", exported)
+        markers, _, out = stub(f"script:{entry(scripts, 'detect')}", exported)
     finally:
         stop_engine(timeout_s=10, force=True)
     assert "Chronoscope - Detect Speed: analysing timeline 'Cut 1'" in out
@@ -150,7 +165,9 @@ def test_lua_detect_script_end_to_end(exported, isolated_places):
     assert "5" not in [m[0] for m in markers]
 
 
-def test_lua_render_sends_flagged_clips_and_reports_a_missing_engine(sample_clip, tmp_path, isolated_places):
+def test_lua_render_sends_flagged_clips_and_reports_a_missing_engine(
+    sample_clip, scripts, tmp_path, isolated_places
+):
     resolve = FakeResolve(project_rate=Fraction(30))
     project = resolve.GetProjectManager().CreateProject("p")
     pool = project.GetMediaPool()
@@ -162,21 +179,53 @@ def test_lua_render_sends_flagged_clips_and_reports_a_missing_engine(sample_clip
     timeline.Export(str(path), resolve.EXPORT_OTIO)
     config = bridge.install_config()
     config.write_text(json.dumps({**json.loads(config.read_text()), "start_engine": False}))
-    _, calls, out = stub(f"script:{PLUGIN_DIR / 'Chronoscope - Render Slow Motion.lua'}", path)
+    _, calls, out = stub(f"script:{entry(scripts, 'render')}", path)
     # the stub flags its clip at frame 70 Purple: that is work, so the next thing missing is the engine
     assert "Chronoscope - Render Slow Motion: error: no Chronoscope engine is running" in out, out
     assert calls == []
 
 
-def test_lua_missing_installation_and_no_project(exported, tmp_path):
+def test_lua_missing_installation_and_no_project(exported, scripts, tmp_path):
     env = {**os.environ, "PATH": str(tmp_path)}
-    done = lua(
-        str(RUNNER), f"script:{PLUGIN_DIR / 'Chronoscope - Open in Preview.lua'}", str(exported), env=env
-    )
+    done = lua(str(RUNNER), f"script:{entry(scripts, 'preview')}", str(exported), env=env)
     assert (
         "Chronoscope - Open in Preview: error: Chronoscope is not installed, or this script cannot find it"
         in done.stdout
     )
     bridge.install_config()
-    _, _, out = stub("none", exported, str(PLUGIN_DIR / "Chronoscope - Detect Speed.lua"))
+    _, _, out = stub("none", exported, str(entry(scripts, "detect")))
     assert "Chronoscope - Detect Speed: error: no project is open in Resolve" in out
+
+
+def test_lua_entry_runs_its_module_from_any_folder_and_says_when_it_is_gone(
+    exported, tmp_path, isolated_places
+):
+    modules = tmp_path / "odd 'name' \"quoted\" back\\slash é $HOME [[x]]"
+    utility = tmp_path / "Utility"
+    install_paths.install(utility, modules)
+    bridge.install_config()
+    _, _, out = stub("none", exported, str(entry(utility, "detect")))
+    assert out.splitlines()[0] == (
+        "Chronoscope - Detect Speed: error: no project is open in Resolve; open one and run the script again"
+    )
+    (modules / "chronoscope_resolve.lua").unlink()
+    _, _, out = stub("none", exported, str(entry(utility, "render")))
+    assert out.splitlines()[0] == (
+        f"Chronoscope - Render Slow Motion: error: {modules / 'chronoscope_resolve.lua'} is missing; "
+        "run the Chronoscope installer again"
+    )
+
+
+def test_lua_string_literals_read_back_exactly(tmp_path):
+    texts = [
+        r"C:\Users\ed\AppData\Roaming\x",
+        "quote \" and ' and ]] and [[ and $HOME",
+        "tab\tnewline\nbell\a nul\x00123 digits right after it",
+        "é ü 日本 \x7f",
+    ]
+    for index, text in enumerate(texts):
+        program = tmp_path / f"literal{index}.lua"
+        program.write_text(f"io.write({install_paths.lua_string(text)})", encoding="utf-8")
+        done = subprocess.run([LUA, str(program)], capture_output=True, timeout=60, check=False)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout == text.encode("utf-8")

@@ -1,6 +1,7 @@
-"""The three Python scripts run end to end as Resolve runs them (``DaVinciResolveScript`` in
-sys.modules, the script file executed), against the fake Resolve, the real bridge process and a
-real engine in the isolated CHRONOSCOPE_HOME, on the sample clip.
+"""The three Python scripts run end to end as Resolve runs them (the entry script the installer
+writes, executed with ``resolve`` predefined or reached through ``DaVinciResolveScript`` in
+sys.modules), against the fake Resolve, the real bridge process and a real engine in the isolated
+CHRONOSCOPE_HOME, on the sample clip.
 
 The engine serves ``detect_speed`` and ``render_timeline``, so detection and rendering run for
 real; the halves that need no detector (markers from issue-4-shaped results, the bin and the new
@@ -25,17 +26,14 @@ sys.path.insert(0, str(PLUGIN_DIR))
 
 import chronoscope_resolve  # noqa: E402
 import fake_resolve  # noqa: E402
+import install_paths  # noqa: E402
 from fake_resolve import FakeResolve, demo_project  # noqa: E402
 
 from engine.commands import bridge  # noqa: E402
 from engine.server.process import stop_engine  # noqa: E402
 from engine.timeline import RenderedMedia, list_segments, read_timeline, replace_media, write_timeline  # noqa: E402
 
-SCRIPTS = {
-    "detect": PLUGIN_DIR / "Chronoscope - Detect Speed.py",
-    "render": PLUGIN_DIR / "Chronoscope - Render Slow Motion.py",
-    "preview": PLUGIN_DIR / "Chronoscope - Open in Preview.py",
-}
+TITLES = {entry.action: entry.title for entry in install_paths.ENTRIES}
 MUTATING = {
     "AddMarker",
     "DeleteMarkerAtFrame",
@@ -60,6 +58,15 @@ def resolve():
 
 
 @pytest.fixture
+def scripts(tmp_path) -> Path:
+    """Resolve's Utility folder with the entry scripts written as the installer writes them, their
+    shared modules copied to a folder of their own (the installer's ``<prefix>/resolve``)."""
+    utility = tmp_path / "Fusion" / "Scripts" / "Utility"
+    install_paths.install(utility, tmp_path / "Chronoscope" / "resolve")
+    return utility
+
+
+@pytest.fixture
 def installed(isolated_places):
     """The bridge config an installer writes; the engine this test starts is stopped at the end."""
     path = bridge.install_config()
@@ -67,10 +74,11 @@ def installed(isolated_places):
     stop_engine(timeout_s=10, force=True)
 
 
-def run_script(action: str, capsys) -> str:
-    """Run the script file as Resolve would (no ``resolve`` predefined: through DaVinciResolveScript)."""
+def run_script(scripts: Path, action: str, capsys, predefined: dict | None = None) -> str:
+    """Run the installed entry script as Resolve would: as ``__main__``, with ``predefined`` globals
+    (inside Resolve: ``resolve``), else reaching Resolve through DaVinciResolveScript."""
     capsys.readouterr()
-    runpy.run_path(str(SCRIPTS[action]), run_name="__main__")
+    runpy.run_path(str(scripts / f"{TITLES[action]}.py"), init_globals=predefined, run_name="__main__")
     return capsys.readouterr().out
 
 
@@ -83,10 +91,11 @@ def changes(resolve, timeline) -> list[str]:
     return [name for name in resolve.fake_calls_on(*objects) if name in MUTATING]
 
 
-def test_detect_speed_script_end_to_end(resolve, installed, sample_clip, capsys):
+def test_detect_speed_script_end_to_end(resolve, installed, scripts, sample_clip, capsys):
     _, timeline = demo_project(resolve, sample_clip)
     resolve.fake_calls.clear()
-    out = run_script("detect", capsys)
+    fake_resolve.uninstall()  # inside Resolve the script gets ``resolve`` predefined, nothing to import
+    out = run_script(scripts, "detect", capsys, {"resolve": resolve})
     assert "Traceback" not in out
     assert "markers added" in out, out
     owned = [m for m in timeline.GetMarkers().values() if chronoscope_resolve.is_own_marker(m["customData"])]
@@ -142,11 +151,11 @@ def test_markers_from_detect_results_rerun_replaces_only_its_own(
     fake_resolve.draw_markers(timeline, tmp_path / "markers.png")
 
 
-def test_render_slow_motion_script_end_to_end(resolve, installed, sample_clip, capsys):
+def test_render_slow_motion_script_end_to_end(resolve, installed, scripts, sample_clip, capsys):
     project, timeline = demo_project(resolve, sample_clip)
     resolve.fake_calls.clear()
     before = snapshot(timeline)
-    out = run_script("render", capsys)
+    out = run_script(scripts, "render", capsys)
     assert "Traceback" not in out
     assert snapshot(timeline) == before and changes(resolve, timeline) == []
     created = project.GetCurrentTimeline()
@@ -193,23 +202,27 @@ def test_rendered_timeline_becomes_a_new_timeline_and_bin(resolve, sample_clip, 
     assert snapshot(timeline) == before and changes(resolve, timeline) == []
 
 
-def test_open_in_preview_script_end_to_end(resolve, installed, sample_clip, tmp_path, capsys, monkeypatch):
+def test_open_in_preview_script_end_to_end(
+    resolve, installed, scripts, sample_clip, tmp_path, capsys, monkeypatch
+):
     settings = json.loads(installed.read_text())
     shot = tmp_path / "preview.png"
     settings["screenshot"] = str(shot)
     installed.write_text(json.dumps(settings))
     monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
     demo_project(resolve, sample_clip)
-    out = run_script("preview", capsys)
+    out = run_script(scripts, "preview", capsys)
     assert "Traceback" not in out
     assert "Chronoscope - Open in Preview: preview app started on 'Cut 1'" in out, out
     assert shot.is_file() and shot.stat().st_size > 1000
 
 
-def test_missing_installation_is_a_clear_message(resolve, sample_clip, capsys, monkeypatch, tmp_path):
+def test_missing_installation_is_a_clear_message(
+    resolve, scripts, sample_clip, capsys, monkeypatch, tmp_path
+):
     monkeypatch.setenv("PATH", str(tmp_path))
     demo_project(resolve, sample_clip)
-    out = run_script("detect", capsys)
+    out = run_script(scripts, "detect", capsys)
     assert (
         "Chronoscope - Detect Speed: error: Chronoscope is not installed, or this script cannot find it"
         in out
@@ -219,7 +232,7 @@ def test_missing_installation_is_a_clear_message(resolve, sample_clip, capsys, m
     config = Path(os.environ["CHRONOSCOPE_HOME"]) / "config" / "resolve-bridge.json"
     config.parent.mkdir(parents=True, exist_ok=True)
     config.write_text(json.dumps({"command": [str(tmp_path / "uninstalled" / "python"), "-m", "engine.cli"]}))
-    out = run_script("render", capsys)
+    out = run_script(scripts, "render", capsys)
     assert (
         f"Chronoscope is not installed where {config} says: "
         f"{tmp_path / 'uninstalled' / 'python'} does not exist" in out
@@ -227,15 +240,15 @@ def test_missing_installation_is_a_clear_message(resolve, sample_clip, capsys, m
 
 
 def test_missing_engine_nothing_to_do_and_no_timeline_are_clear(
-    resolve, installed, sample_clip, capsys, tmp_path
+    resolve, installed, scripts, sample_clip, capsys, tmp_path
 ):
     settings = json.loads(installed.read_text())
     installed.write_text(json.dumps({**settings, "start_engine": False}))
-    out = run_script("detect", capsys)
+    out = run_script(scripts, "detect", capsys)
     assert "Chronoscope - Detect Speed: error: no project is open in Resolve" in out
 
     project, timeline = demo_project(resolve, sample_clip)
-    out = run_script("detect", capsys)
+    out = run_script(scripts, "detect", capsys)
     assert "error: no Chronoscope engine is running; start one with `chronoscope engine start`" in out
 
     pool = project.GetMediaPool()
@@ -243,7 +256,25 @@ def test_missing_engine_nothing_to_do_and_no_timeline_are_clear(
     pool.AppendToTimeline(
         [{"mediaPoolItem": pool.GetRootFolder().GetClipList()[0], "startFrame": 0, "endFrame": 29}]
     )
-    out = run_script("render", capsys)
+    out = run_script(scripts, "render", capsys)
     assert "error: timeline 'Real time' has no clip slower than 100 % and none marked for Chronoscope" in out
     assert "or flag it Purple" in out and "Traceback" not in out
     assert project.GetTimelineCount() == 2
+
+
+def test_entry_runs_its_module_from_any_folder_and_says_when_it_is_gone(resolve, installed, tmp_path, capsys):
+    modules = tmp_path / "odd 'name' \"quoted\" back\\slash é $HOME"
+    utility = tmp_path / "Utility"
+    install_paths.install(utility, modules)
+    out = run_script(utility, "detect", capsys)
+    assert out == (
+        "Chronoscope - Detect Speed: error: no project is open in Resolve; "
+        "open one and run the script again\n"
+    )
+
+    (modules / "chronoscope_resolve.py").unlink()
+    out = run_script(utility, "render", capsys)
+    assert out == (
+        f"Chronoscope - Render Slow Motion: error: {modules / 'chronoscope_resolve.py'} is missing; "
+        "run the Chronoscope installer again\n"
+    )
