@@ -6,7 +6,12 @@ without a local path), so mining from it exercises listing, the stream hash and 
 
 from __future__ import annotations
 
+import logging
 import os
+import re
+import signal
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -18,7 +23,7 @@ from engine.errors import MediaNotFoundError, StorageNotAvailableError, Unsuppor
 from engine.mining import MineOptions, content_hash, expand_sources, mine, read_manifest
 from engine.mining.manifest import joined_segments
 from engine.mining.mixed import build_mixed_folder
-from engine.mining.storage import CachePolicy, local_copy
+from engine.mining.storage import CachePolicy, cache_key, cache_name, host_tag, local_copy, object_suffix
 
 REPO = Path(__file__).resolve().parent.parent
 GATE = 0.9
@@ -115,6 +120,125 @@ def test_local_copy_is_complete_renamed_and_removed_unless_kept(bucket, tmp_path
     ):
         pass
     assert list(cache.iterdir()) == [kept], "a failed download leaves nothing behind"
+
+
+# A task killed inside local_copy: the first while it decodes its copy (not kept), the second half
+# way through the download of a copy to keep (its store dies with it after the first chunk).
+KILLED_WHILE_DECODING = r"""
+import os, signal, sys
+import fsspec
+from engine.mining.storage import CachePolicy, local_copy
+fsspec.filesystem("memory").pipe("/killed/clip.mp4", b"x" * (3 << 20))
+with local_copy("memory://killed/clip.mp4", "h1", CachePolicy(sys.argv[1], keep=False)) as path:
+    assert path.stat().st_size == 3 << 20
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+KILLED_WHILE_DOWNLOADING = r"""
+import io, os, signal, sys
+import fsspec
+from fsspec.implementations.memory import MemoryFileSystem
+from engine.mining import storage
+from engine.mining.storage import CachePolicy, local_copy
+
+class DyingStream(io.BytesIO):
+    def read(self, size=-1):
+        if self.tell() > 0:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return super().read(size)
+
+class DyingStore(MemoryFileSystem):
+    protocol = "dying"
+
+    @classmethod
+    def _strip_protocol(cls, path):
+        return super()._strip_protocol(path.removeprefix("dying://"))
+
+    def _open(self, path, mode="rb", **kwargs):
+        if mode != "rb":
+            return super()._open(path, mode, **kwargs)
+        return DyingStream(self.cat_file(path))
+
+fsspec.register_implementation("dying", DyingStore, clobber=True)
+storage.COPY_CHUNK_BYTES = 1 << 20
+fsspec.filesystem("dying").pipe("/killed/big.mov", b"y" * (3 << 20))
+with local_copy("dying://killed/big.mov", "h2", CachePolicy(sys.argv[1], keep=True)):
+    raise AssertionError("the download was meant to die half way")
+"""
+
+
+def _run_killed_task(code: str, cache: Path) -> None:
+    child = subprocess.run(
+        [sys.executable, "-c", code, str(cache)], cwd=REPO, capture_output=True, timeout=120
+    )
+    assert child.returncode == -signal.SIGKILL, child.stderr.decode()
+
+
+def test_copies_and_partial_downloads_of_killed_tasks_are_removed_by_the_next_local_copy(
+    bucket, tmp_path, caplog
+):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    host = re.escape(host_tag())
+    _run_killed_task(KILLED_WHILE_DECODING, cache)
+    (copy,) = cache.iterdir()
+    assert re.fullmatch(rf"[0-9a-f]{{24}}-{host}-[0-9]+-[0-9a-f]{{8}}\.mp4", copy.name), copy.name
+    assert copy.stat().st_size == 3 << 20, "the killed task's full copy is left behind"
+    _run_killed_task(KILLED_WHILE_DOWNLOADING, cache)
+    (partial,) = cache.iterdir()
+    assert re.fullmatch(rf"\.[0-9a-f]{{24}}\.partial-{host}-[0-9]+-[0-9a-f]{{8}}\.mov", partial.name), (
+        "the next task removed the copy; its own partial download is left"
+    )
+
+    # What a sweep must leave alone: a running process's copy, another host's, a kept copy, and a
+    # file that is not ours.
+    running = cache / f"{'a' * 24}-{host_tag()}-{os.getppid()}-0123abcd.mp4"
+    other_host = cache / copy.name.replace(f"-{host_tag()}-", "-another.node-")
+    kept_elsewhere = cache / f"{'b' * 24}.mp4"
+    unrelated = cache / "notes.txt"
+    for path in (running, other_host, kept_elsewhere, unrelated):
+        path.write_bytes(b"stays")
+
+    fs, prefix = bucket
+    payload = os.urandom(1 << 20)
+    fs.pipe(f"{prefix}/next.mov", payload)
+    caplog.set_level(logging.INFO, logger="engine.mining.storage")
+    with local_copy(f"memory://{prefix}/next.mov", "h3", CachePolicy(str(cache), keep=True)) as kept:
+        assert kept.read_bytes() == payload
+    removed = [record.getMessage() for record in caplog.records if record.getMessage().startswith("removed ")]
+    assert len(removed) == 1 and partial.name in removed[0] and "which is gone" in removed[0], removed
+    assert sorted(path.name for path in cache.iterdir()) == sorted(
+        [kept.name, running.name, other_host.name, kept_elsewhere.name, unrelated.name]
+    )
+
+
+def test_a_retried_download_reuses_nothing_half_written(bucket, tmp_path):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    _run_killed_task(KILLED_WHILE_DOWNLOADING, cache)
+    (partial,) = cache.iterdir()
+    assert partial.name.startswith(".") and 0 < partial.stat().st_size < 3 << 20
+    fs, prefix = bucket
+    fs.pipe(f"{prefix}/killed/big.mov", b"y" * (3 << 20))
+    # The same object and content hash the killed task was fetching, now from a store that works.
+    url = f"memory://{prefix}/killed/big.mov"
+    kept = cache / f"{cache_key(url, 'h2')}.mov"
+    with local_copy(url, "h2", CachePolicy(str(cache), keep=True)) as path:
+        assert path == kept and path.stat().st_size == 3 << 20
+    assert list(cache.iterdir()) == [kept]
+
+
+def test_cache_names_take_the_suffix_from_the_path_of_the_object_only():
+    assert object_suffix("https://host/v.MP4?sig=abc&X-Amz-Expires=3600#t=3") == ".mp4"
+    assert object_suffix("s3://bucket/a.b/clip.mov?versionId=3") == ".mov"
+    assert object_suffix("zip://inner/a.mp4::s3://bucket/x.zip") == ".mp4", "the outer URL names the object"
+    assert object_suffix("simplecache::s3://bucket/x.mkv") == ".mkv"
+    assert object_suffix("gs://bucket/no-suffix") == ""
+    assert object_suffix("gs://bucket/odd.mp4;v=1") == ""
+    assert object_suffix("https://host/folder.d/?download=1") == ""
+    name = cache_name("https://host/v.mp4?sig=abc", "fast-sha256:00")
+    assert re.fullmatch(r"[0-9a-f]{24}\.mp4", name), name
+    chained = f"simplecache::memory://bucket-{uuid.uuid4().hex[:6]}/x.mov"
+    assert object_suffix(chained) == Path(fsspec.core.url_to_fs(chained)[1]).suffix
 
 
 def _shared_clips() -> Path:

@@ -14,8 +14,9 @@ import pytest
 
 from engine.commands import engine_cmd
 from engine.errors import EngineTimeoutError
+from engine.processes import pid_alive
 from engine.server.client import EngineClient, ensure_engine_running
-from engine.server.connection import ConnectionInfo, connection_file_path, pid_alive, write_connection_file
+from engine.server.connection import ConnectionInfo, connection_file_path, write_connection_file
 from engine.server.process import find_running_engine, start_engine, stop_engine
 
 pytestmark = pytest.mark.skipif(os.name == "nt", reason="ipc:// and the POSIX process checks")

@@ -13,8 +13,8 @@ import time
 import pytest
 
 from engine.errors import EngineTimeoutError, JobInterruptedError, OutputExistsError
+from engine.processes import pid_alive
 from engine.server.client import EngineClient
-from engine.server.connection import pid_alive
 from engine.server.process import start_engine, stop_engine
 
 pytestmark = pytest.mark.skipif(os.name == "nt", reason="SIGKILL and ipc://")

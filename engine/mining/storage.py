@@ -13,6 +13,14 @@ itself.
   object into the cache folder under a temporary name, renames it when complete, and removes it
   after use, unless the cache policy keeps it (``--keep-cache``): then it is named by source and
   content hash and reused by later tasks and runs.
+- A task that is killed (OOM killer, preemption, a pool worker dying) cannot remove its copy. So
+  every copy that is not kept, and every partial download, carries its owner in its name
+  (``{key}-{host}-{pid}-{tag}{suffix}``, ``.{key}.partial-{host}-{pid}-{tag}{suffix}``), and
+  each ``local_copy`` of a URL first removes those of this host whose process is gone
+  (``sweep_stale_copies``, logged at INFO). A copy left by a killed task therefore lives until
+  the next task on that host. Processes that share a host name must share a process-id space
+  (one machine, or one container); other hosts' entries in a shared cache folder are left alone.
+  On Windows nothing is swept yet (``os.kill`` cannot test whether a process runs there).
 
 Protocols whose package is not installed (``s3fs``, ``gcsfs``, ``adlfs``) give
 ``StorageNotAvailableError`` naming the package; an unknown protocol gives the same error with
@@ -22,10 +30,12 @@ the protocols fsspec knows.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import logging
+import os
 import re
-import shutil
+import socket
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,8 +43,9 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from engine.errors import MediaNotFoundError, StorageNotAvailableError
-from engine.fsutil import atomic_path, remove_quietly
+from engine.fsutil import remove_quietly
 from engine.places import places
+from engine.processes import pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +54,12 @@ LOCAL_PROTOCOLS = frozenset({"file", "local"})
 PROCESS_LOCAL_PROTOCOLS = frozenset({"memory"})
 CACHE_FOLDER = "mining-sources"
 COPY_CHUNK_BYTES = 4 << 20
+# A suffix FFmpeg may use to pick a demuxer; anything else (query strings, odd characters) is dropped.
+SAFE_SUFFIX = re.compile(r"\.[a-z0-9]{1,16}")
+# A copy that is not kept, or a partial download: its host and process are in the name.
+OWNED_NAME = re.compile(
+    r"^\.?[0-9a-f]{24}(?:\.partial)?-(?P<host>[A-Za-z0-9._]+)-(?P<pid>[0-9]+)-[0-9a-f]{8}(?:\.[a-z0-9]{1,16})?$"
+)
 VERSION_KEYS = (
     "ETag",
     "etag",
@@ -180,24 +197,106 @@ def remote_content_hash(source: str, edge_bytes: int, prefix: str) -> str:
     return prefix + digest.hexdigest()
 
 
+def object_suffix(source: str) -> str:
+    """The suffix of the object a URL names, lower case, for FFmpeg: from the path part only.
+
+    Query and fragment are not part of it (``https://h/v.mp4?sig=x`` gives ``.mp4``). In a chained
+    URL the object is the outer (first) one with a path, as for fsspec (``zip://a.mp4::s3://b/x.zip``
+    gives ``.mp4``; ``simplecache::s3://b/x.mov`` gives ``.mov``). No suffix, or one that is not a
+    plain extension, gives "".
+    """
+    chained = "::" in source
+    for part in source.split("::"):
+        match = URL_PATTERN.match(part)
+        path = part[match.end() :] if match else ("" if chained else part)
+        path = re.split(r"[?#]", path, maxsplit=1)[0]
+        if path:
+            name = path.rpartition("/")[2]
+            suffix = PurePosixPath(name).suffix.lower() if name else ""
+            return suffix if SAFE_SUFFIX.fullmatch(suffix) else ""
+    return ""
+
+
+def cache_key(source: str, digest: str) -> str:
+    """24 hex digits of ``sha256(source, content hash)``: the stem of every cache entry of an object."""
+    return hashlib.sha256(f"{source}\n{digest}".encode()).hexdigest()[:24]
+
+
 def cache_name(source: str, digest: str) -> str:
-    """The kept copy's name: a hash of source and content, and the source's suffix (for FFmpeg)."""
-    key = hashlib.sha256(f"{source}\n{digest}".encode()).hexdigest()[:24]
-    return f"{key}{PurePosixPath(source).suffix.lower()}"
+    """The kept copy's name: a hash of source and content, and the object's suffix (for FFmpeg)."""
+    return f"{cache_key(source, digest)}{object_suffix(source)}"
 
 
-def _download(source: str, destination: Path) -> None:
+@functools.cache
+def host_tag() -> str:
+    """This machine's name as it appears in cache entry names (no ``-``, no path characters)."""
+    return re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname())[:64] or "host"
+
+
+def _owner_tag() -> str:
+    """``{host}-{pid}-{random}``: who made an entry, and unique among its entries."""
+    return f"{host_tag()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+
+
+def sweep_stale_copies(folder: Path) -> int:
+    """Remove the copies and partial downloads in ``folder`` left by processes of this host that
+    are gone (killed tasks); return how many. Kept copies, other hosts' entries and entries of
+    running processes stay. Each removal is logged at INFO."""
+    host, own_pid = host_tag(), os.getpid()
+    removed = 0
+    try:
+        entries = list(os.scandir(folder))
+    except FileNotFoundError:
+        return 0
+    for entry in entries:
+        match = OWNED_NAME.match(entry.name)
+        if match is None or match.group("host") != host:
+            continue
+        pid = int(match.group("pid"))
+        if pid == own_pid or pid_alive(pid):
+            continue
+        try:
+            size_bytes = entry.stat(follow_symlinks=False).st_size
+            os.unlink(entry.path)
+        except FileNotFoundError:
+            continue
+        except OSError as error:
+            log.warning("could not remove %s, left by process %d that is gone: %s", entry.path, pid, error)
+            continue
+        removed += 1
+        log.info(
+            "removed %s (%.1f MiB), left in the cache by process %d on this host, which is gone",
+            entry.path,
+            size_bytes / (1 << 20),
+            pid,
+        )
+    return removed
+
+
+def _download(source: str, destination: Path, key: str) -> None:
+    """Copy the object to ``destination`` through a temporary name that names this process."""
     fs, path = filesystem(source)
-    with atomic_path(destination) as temporary, fs.open(path, "rb") as remote, temporary.open("wb") as local:
-        shutil.copyfileobj(remote, local, COPY_CHUNK_BYTES)
+    temporary = destination.with_name(f".{key}.partial-{_owner_tag()}{destination.suffix}")
+    try:
+        with fs.open(path, "rb") as remote, temporary.open("xb") as local:
+            while chunk := remote.read(COPY_CHUNK_BYTES):
+                local.write(chunk)
+        os.replace(temporary, destination)
+    except BaseException:
+        remove_quietly(temporary)
+        raise
 
 
 @contextlib.contextmanager
 def local_copy(source: str, digest: str, policy: CachePolicy) -> Iterator[Path]:
     """A local path to decode ``source`` from: the path itself, or a complete copy in the cache.
 
-    A copy that is not kept gets a name of its own (tasks of one source may run at once) and is
-    removed when the block ends; a kept copy is named by source and content hash and reused.
+    A copy that is not kept gets a name of its own that names this host and process (tasks of one
+    source may run at once) and is removed when the block ends; a kept copy is named by source and
+    content hash and reused. Copies and partial downloads of killed tasks on this host are removed
+    first (``sweep_stale_copies``); nothing half-written is ever reused.
     """
     protocol = url_protocol(source)
     if protocol is None:
@@ -209,17 +308,18 @@ def local_copy(source: str, digest: str, policy: CachePolicy) -> Iterator[Path]:
         return
     folder = policy.folder()
     folder.mkdir(parents=True, exist_ok=True)
-    name = cache_name(source, digest)
+    sweep_stale_copies(folder)
+    key, suffix = cache_key(source, digest), object_suffix(source)
     if policy.keep:
-        target = folder / name
+        target = folder / f"{key}{suffix}"
         if target.is_file():
             log.debug("%s: using the kept copy %s", source, target)
         else:
-            _download(source, target)
+            _download(source, target, key)
         yield target
         return
-    target = folder / f"{Path(name).stem}-{uuid.uuid4().hex[:8]}{Path(name).suffix}"
-    _download(source, target)
+    target = folder / f"{key}-{_owner_tag()}{suffix}"
+    _download(source, target, key)
     try:
         yield target
     finally:

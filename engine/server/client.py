@@ -42,7 +42,8 @@ from engine.errors import (
     MessageRefusedError,
     UnsupportedOptionError,
 )
-from engine.server.connection import ConnectionInfo, pid_alive, read_connection_file
+from engine.processes import pid_alive
+from engine.server.connection import ConnectionInfo, read_connection_file
 from engine.server.exchange import ClientExchange, align
 from engine.server.exchange import dtype_name_of as exchange_dtype_name
 from engine.server.jobs import JobState

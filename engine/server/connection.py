@@ -216,25 +216,3 @@ def remove_ipc_files(info: ConnectionInfo, *, remove_dir: bool) -> None:
             log.warning("could not remove socket folder %s: %s", info.ipc_dir, error)
 
 
-def pid_alive(pid: int) -> bool:
-    """Whether a process with ``pid`` exists (on Windows: assumed, the ping decides)."""
-    if pid <= 0:
-        return False
-    if os.name == "nt":
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return not _is_zombie(pid)
-
-
-def _is_zombie(pid: int) -> bool:
-    """A process that has exited but not been reaped yet (Linux; elsewhere assumed not)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
-    except OSError:
-        return False
-    return stat.rpartition(")")[2].split()[:1] == ["Z"]

@@ -28,13 +28,13 @@ from engine.errors import (
     EngineTimeoutError,
 )
 from engine.places import places
+from engine.processes import pid_alive
 from engine.server.client import EngineClient
 from engine.server.connection import (
     LOCK_FILE_NAME,
     ConnectionInfo,
     connection_file_path,
     ensure_private_dir,
-    pid_alive,
     read_connection_file,
     remove_connection_file,
     remove_ipc_files,

