@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -20,10 +18,11 @@ import pytest
 from engine.cli import main
 from engine.errors import UnsupportedOptionError
 from engine.media import FrameReader, write_video
-from engine.render import FILL_SUMMARY_NAME, fill_gaps
+from engine.render import FILL_SUMMARY_NAME, fill_gaps, segment
 from engine.render.segment import discard_unfinished
 from engine.timeline import list_segments, read_timeline, results_of
 from engine.timeline.rates import time_range
+from tests.test_render_smooth_cuts import stop_mid_write
 
 REPO = Path(__file__).resolve().parent.parent
 RATE = Fraction(24000, 1001)
@@ -167,7 +166,7 @@ def test_killed_fill_resumes_without_redoing_finished_gaps(tmp_path, shot):
     track.append(_clip("bikes a", media, 0, 12))  # 0
     track.append(otio.schema.Gap(source_range=time_range(0, 2, RATE)))  # 1: short
     track.append(_clip("bikes b", media, 14, 10))  # 2
-    track.append(otio.schema.Gap(source_range=time_range(0, 40, RATE)))  # 3: long
+    track.append(otio.schema.Gap(source_range=time_range(0, 144, RATE)))  # 3: long (about a second of flow)
     track.append(_clip("bikes c", media, 30, 10))  # 4
     timeline.tracks.append(track)
     cut = tmp_path / "two.otio"
@@ -179,14 +178,7 @@ def test_killed_fill_resumes_without_redoing_finished_gaps(tmp_path, shot):
     child = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     first_sidecar = outdir / "V1_001_fill.mkv.chronoscope.json"
     second_out = outdir / "V1_003_fill.mkv"
-    deadline = time.monotonic() + 60
-    # Killed once the first is complete and the second is being written (its temporary exists).
-    while time.monotonic() < deadline and child.poll() is None:
-        if first_sidecar.exists() and list(outdir.glob(".V1_003_fill.partial-*")):
-            break
-        time.sleep(0.01)
-    child.send_signal(signal.SIGKILL)
-    child.wait()
+    stop_mid_write(child, first_sidecar, outdir, ".V1_003_fill.partial-*")
     assert first_sidecar.exists(), "the first gap was not filled before the kill"
     assert list(outdir.glob(".V1_003_fill.partial-*")), (
         "the kill should have hit the second one being written"
@@ -199,7 +191,7 @@ def test_killed_fill_resumes_without_redoing_finished_gaps(tmp_path, shot):
     assert [(g.index_in_track, g.status) for g in summary.gaps] == [(1, "resumed"), (3, "filled")]
     assert (outdir / "V1_001_fill.mkv").stat().st_mtime_ns == first_stamp
     with FrameReader(second_out) as reader:
-        assert reader.frame_count == 40
+        assert reader.frame_count == 144
     assert not [p.name for p in outdir.iterdir() if ".partial-" in p.name]
     after = read_timeline(Path(summary.timeline_path))
     assert after.duration() == timeline.duration()
@@ -225,3 +217,30 @@ def test_media_without_its_sidecar_is_rendered_again(tmp_path, shot):
     summary = fill_gaps(cut, outdir, gaps=["V1:2"], model="flow", codec="ffv1")
     assert [g.status for g in summary.gaps] == ["filled"]
     assert (outdir / "V1_002_fill.mkv.chronoscope.json").exists()
+
+
+def test_each_media_file_is_probed_once_per_fill(tmp_path, shot, monkeypatch):
+    media, _ = shot
+    timeline = otio.schema.Timeline(name="three gaps")
+    track = otio.schema.Track(name="Video 1", kind=otio.schema.TrackKind.Video)
+    for index, start in enumerate((0, 12, 24, 36)):
+        if index:
+            track.append(otio.schema.Gap(source_range=time_range(0, 2, RATE)))
+        track.append(_clip(f"bikes {index}", media, start, 10))
+    timeline.tracks.append(track)
+    cut = tmp_path / "three.otio"
+    otio.adapters.write_to_file(timeline, str(cut))
+    probed: list[Path] = []
+    real_probe = segment.probe
+
+    def counting_probe(path: Path, *, scan_packets: bool = True):
+        probed.append(Path(path))
+        return real_probe(path, scan_packets=scan_packets)
+
+    monkeypatch.setattr(segment, "probe", counting_probe)
+    for status in ("filled", "resumed"):
+        probed.clear()
+        summary = fill_gaps(cut, tmp_path / "out", gaps=["all"], model="blend", codec="ffv1")
+        assert [g.status for g in summary.gaps] == [status] * 3
+        # Six neighbours, one file: its packets are scanned once per call, resumed or not.
+        assert probed == [media.resolve()]

@@ -15,9 +15,11 @@ from pathlib import Path
 
 import numpy as np
 import opentimelineio as otio
+import pytest
 
 from engine.cli import main
-from engine.media import FrameReader, write_video
+from engine.errors import CorruptMediaError
+from engine.media import FrameReader, probe, write_video
 from engine.render import render_timeline
 from engine.timeline import list_segments, read_timeline, results_of
 from engine.timeline.rates import time_range
@@ -201,20 +203,15 @@ def test_killed_render_resumes_smooth_cuts_without_redoing_finished_ones(tmp_pat
     cut = tmp_path / "cuts.otio"
     otio.adapters.write_to_file(timeline, str(cut))
     outdir = tmp_path / "out"
+    # 32 flow frames at 320x182 (two synthesis calls) keep the second cut's temporary in place for
+    # seconds; the first cut (96x54) is quick.
     command = [sys.executable, "-m", "engine.cli", "render", str(cut), "-o", str(outdir)]
-    command += ["--smooth-cuts", "16", "--model", "flow", "--codec", "ffv1", "--no-engine", "--jobs", "1"]
+    command += ["--smooth-cuts", "32", "--model", "flow", "--codec", "ffv1", "--no-engine", "--jobs", "1"]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     child = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     first_sidecar = outdir / "V1_000-001_smoothcut.mkv.chronoscope.json"
     second_out = outdir / "V1_002-003_smoothcut.mkv"
-    deadline = time.monotonic() + 60
-    # Killed once the first is complete and the second is being written (its temporary exists).
-    while time.monotonic() < deadline and child.poll() is None:
-        if first_sidecar.exists() and list(outdir.glob(".V1_002-003_smoothcut.partial-*")):
-            break
-        time.sleep(0.01)
-    child.send_signal(signal.SIGKILL)
-    child.wait()
+    stop_mid_write(child, first_sidecar, outdir, ".V1_002-003_smoothcut.partial-*")
     assert first_sidecar.exists(), "the first smooth cut did not finish before the kill"
     assert list(outdir.glob(".V1_002-003_smoothcut.partial-*")), (
         "the kill should have hit the second one being written"
@@ -224,11 +221,11 @@ def test_killed_render_resumes_smooth_cuts_without_redoing_finished_ones(tmp_pat
     )
     first_stamp = (outdir / "V1_000-001_smoothcut.mkv").stat().st_mtime_ns
 
-    summary = render_timeline(cut, outdir, model="flow", codec="ffv1", smooth_cut_frames=16)
+    summary = render_timeline(cut, outdir, model="flow", codec="ffv1", smooth_cut_frames=32)
     assert [(c["first_index"], c["status"]) for c in summary.smooth_cuts] == [(0, "resumed"), (2, "rendered")]
     assert (outdir / "V1_000-001_smoothcut.mkv").stat().st_mtime_ns == first_stamp
     with FrameReader(second_out) as reader:
-        assert reader.frame_count == 16
+        assert reader.frame_count == 32
     assert not [p.name for p in outdir.iterdir() if ".partial-" in p.name]
     after = read_timeline(Path(summary.timeline_path))
     assert after.duration() == timeline.duration()
@@ -240,3 +237,97 @@ def test_killed_render_resumes_smooth_cuts_without_redoing_finished_ones(tmp_pat
         "smooth cut large.mp4 > large.mp4",
         "large.mp4",
     ]
+
+
+def stop_mid_write(child: subprocess.Popen, finished: Path, outdir: Path, partial: str) -> None:
+    """Freeze ``child`` (SIGSTOP) as soon as ``finished`` exists and a temporary matching
+    ``partial`` is being written, then SIGKILL it: what is on disk is what a kill at that moment
+    leaves, however loaded the machine."""
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and child.poll() is None:
+        if finished.exists() and list(outdir.glob(partial)):
+            child.send_signal(signal.SIGSTOP)
+            break
+        time.sleep(0.01)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+
+
+def _jump_cuts(folder: Path, media: Path, name: str, starts: tuple[int, ...]) -> Path:
+    """A timeline of 12-frame clips of ``media`` starting at ``starts``: a jump cut between each."""
+    timeline = otio.schema.Timeline(name=name)
+    track = otio.schema.Track(name="Video 1", kind=otio.schema.TrackKind.Video)
+    for start in starts:
+        track.append(_clip(Path(media).name, media, start, 12, 60))
+    timeline.tracks.append(track)
+    path = folder / f"{name}.otio"
+    otio.adapters.write_to_file(timeline, str(path))
+    return path
+
+
+def test_ffv1_mkv_media_is_smoothed_and_records_keep_timeline_order(tmp_path, shared_data):
+    media = write_video(
+        tmp_path / "interview.mkv", _gopro(shared_data, (96, 54), 60), rate=RATE, codec="ffv1"
+    )
+    with pytest.raises(CorruptMediaError):
+        probe(media, scan_packets=False)  # our own FFV1 .mkv has no frame count in its header
+    cut = _jump_cuts(tmp_path, media, "mkv", (0, 14, 28))  # 2-frame jumps: cuts #0-#1 and #1-#2
+    outdir = tmp_path / "out"
+
+    first = render_timeline(cut, outdir, model="blend", codec="ffv1", smooth_cut_frames=2)
+    assert [(c["first_index"], c["status"]) for c in first.smooth_cuts] == [(0, "rendered"), (1, "rendered")]
+    assert [(c["before_file_frame"], c["after_file_frame"]) for c in first.smooth_cuts] == [
+        (10, 15),
+        (24, 29),
+    ]
+    after = read_timeline(Path(first.timeline_path))
+    assert after.duration() == read_timeline(cut).duration()
+    assert len(list(after.tracks[0])) == 5
+
+    # The earlier cut lost its sidecar (a kill before it was written): it is rendered again, the
+    # later one resumes, and the records still come in timeline order.
+    (outdir / "V1_000-001_smoothcut.mkv.chronoscope.json").unlink()
+    second = render_timeline(cut, outdir, model="blend", codec="ffv1", smooth_cut_frames=2)
+    assert [(c["first_index"], c["status"]) for c in second.smooth_cuts] == [(0, "rendered"), (1, "resumed")]
+    written = json.loads((outdir / "render-summary.json").read_text())
+    assert [(c["first_index"], c["status"]) for c in written["smooth_cuts"]] == [
+        (0, "rendered"),
+        (1, "resumed"),
+    ]
+
+
+def test_unreadable_media_fails_its_cut_and_the_render_goes_on(tmp_path, shared_data, capsys):
+    good = write_video(tmp_path / "good.mkv", _gopro(shared_data, (96, 54), 60), rate=RATE, codec="ffv1")
+    broken = tmp_path / "broken.mov"
+    broken.write_bytes(b"\0\0\0\x14ftypqt  " + bytes(range(256)) * 8)
+    timeline = otio.schema.Timeline(name="mixed")
+    track = otio.schema.Track(name="Video 1", kind=otio.schema.TrackKind.Video)
+    for media, start in ((broken, 0), (broken, 14), (good, 0), (good, 14)):
+        track.append(_clip(media.name, media, start, 12, 60))
+    timeline.tracks.append(track)
+    cut = tmp_path / "mixed.otio"
+    otio.adapters.write_to_file(timeline, str(cut))
+    outdir = tmp_path / "out"
+
+    main(
+        ["render", str(cut), "-o", str(outdir), "--smooth-cuts", "2", "--model", "blend"]
+        + ["--codec", "ffv1", "--no-engine"]
+    )
+    text = capsys.readouterr().out
+
+    summary = json.loads((outdir / "render-summary.json").read_text())
+    records = summary["smooth_cuts"]
+    assert [(c["first_index"], c["status"]) for c in records] == [(0, "failed"), (2, "rendered")]
+    assert "broken.mov" in records[0]["reason"] and "cannot be opened" in records[0]["reason"]
+    assert f"smooth cut failed: V1 #0-#1: {records[0]['reason']}" in text
+    assert "smooth cuts: 1 rendered, 0 skipped (already rendered), 1 not smoothed" in text
+    after = read_timeline(outdir / "mixed.chronoscope.otio")
+    assert [item.name for item in after.tracks[0]] == [
+        "broken.mov",
+        "broken.mov",
+        "good.mkv",
+        "smooth cut good.mkv > good.mkv",
+        "good.mkv",
+    ]
+    listed = results_of(after)["render"]["smooth_cuts"]
+    assert [(c["first_index"], c["status"]) for c in listed] == [(0, "failed"), (2, "rendered")]

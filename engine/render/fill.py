@@ -33,13 +33,19 @@ import opentimelineio as otio
 from engine.errors import ChronoscopeError, TimelineError, UnsupportedOptionError
 from engine.fsutil import write_text_atomic
 from engine.interp import Synthesizer, resolve_clip_model
-from engine.media import FrameReader, VideoWriter, probe
+from engine.media import FrameReader
 from engine.media.probe import VideoStreamInfo
 from engine.render.plan import synthesized_hash
-from engine.render.segment import ALREADY_RENDERED, discard_unfinished, finished_report
+from engine.render.segment import (
+    ALREADY_RENDERED,
+    discard_unfinished,
+    finished_report,
+    video_info,
+    write_synthesized,
+)
 from engine.render.smoothcut import SUFFIX_BY_CODEC, shown_file_frame
-from engine.retime.core import MAX_TIMES_PER_PAIR, make_synthesizer, pixel_plan
-from engine.retime.report import FrameRisk, RetimeReport
+from engine.retime.core import make_synthesizer, pixel_plan
+from engine.retime.report import RetimeReport
 from engine.timeline import (
     PathMap,
     Segment,
@@ -241,11 +247,12 @@ def _prepare(
     model: str | None,
     codec: str,
     quality: int | None,
+    infos: dict[Path, VideoStreamInfo],
 ) -> None:
     """Name the gap's neighbours, the file frames it morphs between, its output and content hash."""
     gap.before_clip, gap.after_clip = before.clip_name, after.clip_name
-    before_info = probe(Path(before.media_path)).video_stream
-    after_info = probe(Path(after.media_path)).video_stream
+    before_info = video_info(before.media_path, infos)
+    after_info = video_info(after.media_path, infos)
     gap.before_file_frame = _shown_index(before, before.record_frames - 1, before_info)
     gap.after_file_frame = _shown_index(after, 0, after_info)
     gap.output = str(outdir / f"{gap.track}_{gap.index_in_track:03d}_fill{SUFFIX_BY_CODEC[codec]}")
@@ -285,10 +292,16 @@ def _resume(gap: GapFill) -> bool:
 
 
 def _fill_one(
-    gap: GapFill, before: Segment, after: Segment, synthesizer: Synthesizer, codec: str, quality: int | None
+    gap: GapFill,
+    before: Segment,
+    after: Segment,
+    synthesizer: Synthesizer,
+    codec: str,
+    quality: int | None,
+    infos: dict[Path, VideoStreamInfo],
 ) -> None:
-    started = time.perf_counter()
-    plan = pixel_plan(probe(Path(before.media_path)).video_stream, codec)
+    started_s = time.perf_counter()
+    plan = pixel_plan(video_info(before.media_path, infos), codec)
     first = _read_frame(Path(before.media_path), gap.before_file_frame, plan.reader_format)
     last = _read_frame(Path(after.media_path), gap.after_file_frame, plan.reader_format)
     if first.shape != last.shape:
@@ -297,40 +310,21 @@ def _fill_one(
             f"({first.shape[1]}x{first.shape[0]} and {last.shape[1]}x{last.shape[0]}); "
             "fill frames need both pictures at one size"
         )
-    report = RetimeReport(
-        source=str(before.media_path),
-        output=gap.output,
-        model=getattr(getattr(synthesizer, "backend", synthesizer), "NAME", type(synthesizer).__name__),
-        codec=codec,
-        output_rate=fraction_text(before.timeline_rate),
-        output_frames=gap.frames,
-        content_hash=gap.content_hash,
-    )
-    times = [Fraction(i, gap.frames + 1) for i in range(1, gap.frames + 1)]
-    with VideoWriter(
+    report = write_synthesized(
         Path(gap.output),
-        rate=before.timeline_rate,
+        first,
+        last,
+        gap.frames,
+        synthesizer=synthesizer,
         codec=codec,
-        bit_depth=plan.bit_depth,
-        alpha=plan.alpha,
         quality=quality,
-    ) as writer:
-        for start in range(0, len(times), MAX_TIMES_PER_PAIR):
-            chunk = times[start : start + MAX_TIMES_PER_PAIR]
-            for offset, result in enumerate(synthesizer.synthesize_many(first, last, chunk)):
-                frame = start + offset
-                writer.write(result.frame)
-                report.frames_written += 1
-                report.frames_synthesized += 1
-                report.risk.append(
-                    FrameRisk(
-                        frame, gap.before_file_frame, fraction_text(times[frame]), round(result.risk_score, 5)
-                    )
-                )
-                for note in result.notes:
-                    report.add_note(frame, note)
-    report.timings_s["total"] = time.perf_counter() - started
-    report.write_sidecar(Path(gap.output))
+        plan=plan,
+        rate=before.timeline_rate,
+        content_hash=gap.content_hash,
+        source=Path(before.media_path),
+        anchor_frame=gap.before_file_frame,
+        started_s=started_s,
+    )
     _take_report(gap, report)
     gap.status = "filled"
 
@@ -366,17 +360,18 @@ def fill_gaps(
     }
     outdir.mkdir(parents=True, exist_ok=True)
     model = resolve_clip_model(model)
+    infos: dict[Path, VideoStreamInfo] = {}
     synthesizer: Synthesizer | None = None
     try:
         for gap in chosen:
             try:
                 before, after = _neighbours(gap, segments)
-                _prepare(gap, before, after, outdir, model, codec, quality)
+                _prepare(gap, before, after, outdir, model, codec, quality, infos)
                 if _resume(gap):
                     continue
                 if synthesizer is None:
                     synthesizer = make_synthesizer(model)
-                _fill_one(gap, before, after, synthesizer, codec, quality)
+                _fill_one(gap, before, after, synthesizer, codec, quality, infos)
             except ChronoscopeError as error:
                 gap.status, gap.reason, gap.output = "not_filled", str(error), ""
                 log.warning("gap %s:%d not filled: %s", gap.track, gap.index_in_track, error)

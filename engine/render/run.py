@@ -30,6 +30,7 @@ from typing import Any, Protocol
 from engine.errors import ChronoscopeError, JobCancelledError
 from engine.fsutil import write_text_atomic
 from engine.interp import resolve_clip_model
+from engine.media.probe import VideoStreamInfo
 from engine.render.plan import ClipEntry, RenderPlan, SegmentSpec, plan_render
 from engine.render.segment import (
     ALREADY_RENDERED,
@@ -287,18 +288,19 @@ def _smooth_cuts(
     codec: str,
     quality: int | None,
 ) -> list[dict[str, Any]]:
-    """Render the smooth cuts asked for; one record per cut (rendered, resumed, skipped or failed).
+    """Render the smooth cuts asked for; one record per cut (rendered, resumed, skipped or failed),
+    in timeline order (track, then place on the track) whichever cuts resumed.
 
     A cut already rendered with the same content hash is not rendered again (``resumed``), and
-    the model is loaded only when some cut needs it."""
+    the model is loaded only when some cut needs it. A cut that cannot be planned or rendered
+    (unreadable media) is "failed" with the error; the others go on."""
     if not frames:
         return []
     segments = [entry.segment for entry in plan.entries if entry.segment is not None]
+    infos: dict[Path, VideoStreamInfo] = {}
     cuts, records = plan_smooth_cuts(
-        timeline, segments, outdir, frames=frames, codec=codec, model=model, quality=quality
+        timeline, segments, outdir, frames=frames, codec=codec, model=model, quality=quality, infos=infos
     )
-    for record in records:
-        record["status"] = "skipped"
     pending = []
     for cut in cuts:
         resumed = resumed_smooth_cut(cut)
@@ -307,19 +309,21 @@ def _smooth_cuts(
             continue
         discard_unfinished(Path(cut.output))
         pending.append(cut)
-    if not pending:
-        return records
-    synthesizer = make_synthesizer(model)
-    try:
-        for cut in pending:
-            try:
-                records.append(render_smooth_cut(cut, synthesizer=synthesizer, codec=codec, quality=quality))
-            except ChronoscopeError as error:
-                log.warning("smooth cut %s failed: %s", cut.output, error)
-                records.append({**cut.to_dict(), "status": "failed", "reason": str(error)})
-    finally:
-        synthesizer.close()
-    return records
+    if pending:
+        synthesizer = make_synthesizer(model)
+        try:
+            for cut in pending:
+                try:
+                    record = render_smooth_cut(
+                        cut, synthesizer=synthesizer, codec=codec, quality=quality, infos=infos
+                    )
+                    records.append(record)
+                except ChronoscopeError as error:
+                    log.warning("smooth cut %s failed: %s", cut.output, error)
+                    records.append({**cut.to_dict(), "status": "failed", "reason": str(error)})
+        finally:
+            synthesizer.close()
+    return sorted(records, key=lambda record: (record["track_position"], record["first_index"]))
 
 
 def _summarise(

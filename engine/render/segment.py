@@ -1,17 +1,29 @@
-"""Rendering one ``SegmentSpec``: the same function in this process and inside an engine job."""
+"""Rendering one ``SegmentSpec``: the same function in this process and inside an engine job.
+
+Also what every resumable output shares: the finished-render check (``finished_report``), the
+clean-up before a render (``discard_unfinished``), and for smooth cuts and fills the probe cache
+(``video_info``) and the writing of synthesized frames with their sidecar (``write_synthesized``).
+"""
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
+from fractions import Fraction
 from pathlib import Path
+
+import numpy as np
 
 from engine.fsutil import remove_quietly
 from engine.interp import Synthesizer
+from engine.media import VideoWriter, probe
+from engine.media.probe import VideoStreamInfo
 from engine.render.plan import SegmentSpec
 from engine.retime import make_synthesizer, read_sidecar, render_mapped, sidecar_path
-from engine.retime.report import RetimeReport
-from engine.timeline import parse_fraction
+from engine.retime.core import MAX_TIMES_PER_PAIR, PixelPlan
+from engine.retime.report import FrameRisk, RetimeReport
+from engine.timeline import fraction_text, parse_fraction
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +73,78 @@ def discard_unfinished(output: Path) -> None:
 def remove_stale_partials(spec: SegmentSpec) -> None:
     """``discard_unfinished`` for the output of a segment about to be rendered."""
     discard_unfinished(Path(spec.output))
+
+
+def video_info(path: Path, infos: dict[Path, VideoStreamInfo]) -> VideoStreamInfo:
+    """The video stream of ``path``, probed (with the packet scan) only the first time ``infos``
+    is asked for it. Media written without a frame count in its header (FFV1 .mkv from
+    ``write_video``) needs the scan, and a file behind many clips is read once per call that
+    shares ``infos`` (one render's smooth cuts, one ``fill_gaps``)."""
+    key = Path(path).resolve()
+    if key not in infos:
+        infos[key] = probe(key).video_stream
+    return infos[key]
+
+
+def synthesizer_name(synthesizer: Synthesizer) -> str:
+    """The model name a report gives for ``synthesizer`` (the backend's inside a guard)."""
+    return getattr(getattr(synthesizer, "backend", synthesizer), "NAME", type(synthesizer).__name__)
+
+
+def write_synthesized(
+    output: Path,
+    first: np.ndarray,
+    last: np.ndarray,
+    frames: int,
+    *,
+    synthesizer: Synthesizer,
+    codec: str,
+    quality: int | None,
+    plan: PixelPlan,
+    rate: Fraction,
+    content_hash: str,
+    source: Path,
+    anchor_frame: int,
+    started_s: float | None = None,
+) -> RetimeReport:
+    """Write ``frames`` frames synthesized at t = i / (frames + 1) between ``first`` and ``last`` to
+    ``output`` at ``rate``, then its sidecar report with ``content_hash``; returns the report.
+
+    What smooth cuts and fills write. The media goes through a temporary name and the sidecar
+    comes after it (see ``finished_report``). ``anchor_frame`` is the file frame of ``source``
+    that ``first`` shows, for each frame's risk record; ``started_s`` (a ``time.perf_counter()``
+    reading) is where the report's total time starts, by default now.
+    """
+    started_s = time.perf_counter() if started_s is None else started_s
+    output = Path(output)
+    report = RetimeReport(
+        source=str(source),
+        output=str(output),
+        model=synthesizer_name(synthesizer),
+        codec=codec,
+        output_rate=fraction_text(rate),
+        output_frames=frames,
+        content_hash=content_hash,
+    )
+    times = [Fraction(i, frames + 1) for i in range(1, frames + 1)]
+    with VideoWriter(
+        output, rate=rate, codec=codec, bit_depth=plan.bit_depth, alpha=plan.alpha, quality=quality
+    ) as writer:
+        for start in range(0, len(times), MAX_TIMES_PER_PAIR):
+            chunk = times[start : start + MAX_TIMES_PER_PAIR]
+            for offset, result in enumerate(synthesizer.synthesize_many(first, last, chunk)):
+                frame = start + offset
+                writer.write(result.frame)
+                report.frames_written += 1
+                report.frames_synthesized += 1
+                report.risk.append(
+                    FrameRisk(frame, anchor_frame, fraction_text(times[frame]), round(result.risk_score, 5))
+                )
+                for note in result.notes:
+                    report.add_note(frame, note)
+    report.timings_s["total"] = time.perf_counter() - started_s
+    report.write_sidecar(output)
+    return report
 
 
 def render_segment(

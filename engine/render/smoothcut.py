@@ -29,14 +29,15 @@ from typing import Any
 
 import opentimelineio as otio
 
-from engine.errors import TimelineError, UnsupportedOptionError
+from engine.errors import ChronoscopeError, TimelineError, UnsupportedOptionError
 from engine.interp import Synthesizer
 from engine.interp.scenecut import scene_cut_score
-from engine.media import FrameReader, VideoWriter, probe
+from engine.media import FrameReader
+from engine.media.probe import VideoStreamInfo
 from engine.render.plan import synthesized_hash
-from engine.render.segment import ALREADY_RENDERED, finished_report
-from engine.retime.core import MAX_TIMES_PER_PAIR, pixel_plan
-from engine.retime.report import FrameRisk, RetimeReport
+from engine.render.segment import ALREADY_RENDERED, finished_report, video_info, write_synthesized
+from engine.retime.core import pixel_plan
+from engine.retime.report import RetimeReport
 from engine.timeline import Segment, attach_results, exact_frames, fraction_text, time_map
 from engine.timeline.rates import exact_rate, time_range
 
@@ -135,10 +136,16 @@ def plan_smooth_cuts(
     codec: str,
     model: str | None = None,
     quality: int | None = None,
+    infos: dict[Path, VideoStreamInfo] | None = None,
 ) -> tuple[list[SmoothCut], list[dict[str, Any]]]:
-    """The jump cuts to smooth with ``frames`` frames each, and the adjacent same-media pairs skipped.
+    """The jump cuts to smooth with ``frames`` frames each, and a record for each adjacent
+    same-media pair that is not smoothed: ``status`` "skipped" (not a jump cut, with the reason)
+    or "failed" (its media could not be read, with the error). Each record names the pair by
+    ``track``, ``track_position``, ``first_index`` and ``where``.
 
-    ``model``, ``codec`` and ``quality`` go into each cut's content hash."""
+    ``model``, ``codec`` and ``quality`` go into each cut's content hash. ``infos`` caches the
+    probe of each media file (``engine.render.segment.video_info``); pass the same dict to
+    ``render_smooth_cut``."""
     if frames == 0:
         return [], []
     check_smooth_cut_frames(frames)
@@ -146,59 +153,85 @@ def plan_smooth_cuts(
         raise UnsupportedOptionError(
             f"codec {codec!r} not supported; use one of: {', '.join(SUFFIX_BY_CODEC)}"
         )
+    infos = {} if infos is None else infos
     positions = _track_positions(timeline)
     cuts: list[SmoothCut] = []
-    skipped: list[dict[str, Any]] = []
+    records: list[dict[str, Any]] = []
     for first, second in zip(segments, segments[1:], strict=False):
         if (first.track_kind, first.track_index) != (second.track_kind, second.track_index):
             continue
         if second.index_in_track != first.index_in_track + 1:
             continue
         reason = _why_not(first, second, frames)
-        where = f"{first.track_label} #{first.index_in_track}-#{second.index_in_track}"
-        if reason is not None:
-            if reason != "different media (a real cut)":
-                skipped.append(
-                    {"where": where, "clips": [first.clip_name, second.clip_name], "reason": reason}
-                )
+        if reason == "different media (a real cut)":
             continue
-        file_rate = Fraction(probe(first.media_path, scan_packets=False).video_stream.frame_rate)
-        from_first = frames // 2
-        from_second = frames - from_first
-        stem = f"{first.track_label}_{first.index_in_track:03d}-{second.index_in_track:03d}_smoothcut"
-        cut = SmoothCut(
-            track=first.track_label,
-            track_position=positions[(first.track_kind, first.track_index)],
-            first_index=first.index_in_track,
-            first_clip=first.clip_name,
-            second_clip=second.clip_name,
-            source=str(first.media_path),
-            jump_frames=fraction_text(
-                second.source_start_frames - first.source_start_frames - first.source_duration_frames
-            ),
-            frames=frames,
-            from_first=from_first,
-            from_second=from_second,
-            before_file_frame=shown_file_frame(first, first.record_frames - from_first - 1, file_rate),
-            after_file_frame=shown_file_frame(second, from_second, file_rate),
-            output=str(Path(outdir) / (stem + SUFFIX_BY_CODEC[codec])),
-            timeline_rate=fraction_text(first.timeline_rate),
-        )
-        cut.content_hash = synthesized_hash(
-            "smooth_cut",
-            {
-                "before_file_frame": cut.before_file_frame,
-                "after_file_frame": cut.after_file_frame,
-                "frames": frames,
-                "timeline_rate": cut.timeline_rate,
-                "model": model,
-                "codec": codec,
-                "quality": quality,
-            },
-            {"source": Path(first.media_path)},
-        )
-        cuts.append(cut)
-    return cuts, skipped
+        pair = {
+            "track": first.track_label,
+            "track_position": positions[(first.track_kind, first.track_index)],
+            "first_index": first.index_in_track,
+            "where": f"{first.track_label} #{first.index_in_track}-#{second.index_in_track}",
+            "clips": [first.clip_name, second.clip_name],
+        }
+        if reason is not None:
+            records.append({**pair, "status": "skipped", "reason": reason})
+            continue
+        try:
+            file_rate = Fraction(video_info(first.media_path, infos).frame_rate)
+            cuts.append(_plan_cut(first, second, pair, outdir, frames, file_rate, codec, model, quality))
+        except ChronoscopeError as error:
+            log.warning("smooth cut %s failed: %s", pair["where"], error)
+            records.append({**pair, "status": "failed", "reason": str(error)})
+    return cuts, records
+
+
+def _plan_cut(
+    first: Segment,
+    second: Segment,
+    pair: dict[str, Any],
+    outdir: Path,
+    frames: int,
+    file_rate: Fraction,
+    codec: str,
+    model: str | None,
+    quality: int | None,
+) -> SmoothCut:
+    """The cut between ``first`` and ``second``: the file frames it morphs between, its output
+    and its content hash."""
+    from_first = frames // 2
+    from_second = frames - from_first
+    stem = f"{first.track_label}_{first.index_in_track:03d}-{second.index_in_track:03d}_smoothcut"
+    cut = SmoothCut(
+        track=pair["track"],
+        track_position=pair["track_position"],
+        first_index=pair["first_index"],
+        first_clip=first.clip_name,
+        second_clip=second.clip_name,
+        source=str(first.media_path),
+        jump_frames=fraction_text(
+            second.source_start_frames - first.source_start_frames - first.source_duration_frames
+        ),
+        frames=frames,
+        from_first=from_first,
+        from_second=from_second,
+        before_file_frame=shown_file_frame(first, first.record_frames - from_first - 1, file_rate),
+        after_file_frame=shown_file_frame(second, from_second, file_rate),
+        output=str(Path(outdir) / (stem + SUFFIX_BY_CODEC[codec])),
+        timeline_rate=fraction_text(first.timeline_rate),
+    )
+    cut.content_hash = synthesized_hash(
+        "smooth_cut",
+        {
+            "before_file_frame": cut.before_file_frame,
+            "after_file_frame": cut.after_file_frame,
+            "frames": frames,
+            "timeline_rate": cut.timeline_rate,
+            "model": model,
+            "codec": codec,
+            "quality": quality,
+        },
+        {"source": Path(first.media_path)},
+    )
+    return cut
 
 
 def _record(cut: SmoothCut, report: RetimeReport, status: str) -> dict[str, Any]:
@@ -225,18 +258,22 @@ def resumed_smooth_cut(cut: SmoothCut) -> dict[str, Any] | None:
 
 
 def render_smooth_cut(
-    cut: SmoothCut, *, synthesizer: Synthesizer, codec: str, quality: int | None = None
+    cut: SmoothCut,
+    *,
+    synthesizer: Synthesizer,
+    codec: str,
+    quality: int | None = None,
+    infos: dict[Path, VideoStreamInfo] | None = None,
 ) -> dict[str, Any]:
     """Write the cut's frames (atomically), then its sidecar report with the content hash; returns
-    what was done, or why it was skipped.
+    what was done, or why it was skipped. ``infos``: the probe cache ``plan_smooth_cuts`` filled.
 
     A real scene cut between the two pictures is skipped (``status`` "skipped"): morphing two
     different shots into each other is never right.
     """
-    started = time.perf_counter()
+    started_s = time.perf_counter()
     source = Path(cut.source)
-    info = probe(source).video_stream
-    plan = pixel_plan(info, codec)
+    plan = pixel_plan(video_info(source, {} if infos is None else infos), codec)
     with FrameReader(source, output=plan.reader_format) as reader:
         last = reader.frame_count - 1
         before = reader.read_frame(min(max(cut.before_file_frame, 0), last)).image
@@ -250,40 +287,21 @@ def render_smooth_cut(
         )
         log.warning("smooth cut %s: %s", cut.output, record["reason"])
         return record
-    report = RetimeReport(
-        source=str(source),
-        output=cut.output,
-        model=getattr(getattr(synthesizer, "backend", synthesizer), "NAME", type(synthesizer).__name__),
-        codec=codec,
-        output_rate=cut.timeline_rate,
-        output_frames=cut.frames,
-        content_hash=cut.content_hash,
-    )
-    times = [Fraction(i, cut.frames + 1) for i in range(1, cut.frames + 1)]
-    with VideoWriter(
+    report = write_synthesized(
         Path(cut.output),
-        rate=Fraction(cut.timeline_rate),
+        before,
+        after,
+        cut.frames,
+        synthesizer=synthesizer,
         codec=codec,
-        bit_depth=plan.bit_depth,
-        alpha=plan.alpha,
         quality=quality,
-    ) as writer:
-        for start in range(0, len(times), MAX_TIMES_PER_PAIR):
-            chunk = times[start : start + MAX_TIMES_PER_PAIR]
-            for offset, result in enumerate(synthesizer.synthesize_many(before, after, chunk)):
-                frame = start + offset
-                writer.write(result.frame)
-                report.frames_written += 1
-                report.frames_synthesized += 1
-                report.risk.append(
-                    FrameRisk(
-                        frame, cut.before_file_frame, fraction_text(times[frame]), round(result.risk_score, 5)
-                    )
-                )
-                for note in result.notes:
-                    report.add_note(frame, note)
-    report.timings_s["total"] = time.perf_counter() - started
-    report.write_sidecar(Path(cut.output))
+        plan=plan,
+        rate=Fraction(cut.timeline_rate),
+        content_hash=cut.content_hash,
+        source=source,
+        anchor_frame=cut.before_file_frame,
+        started_s=started_s,
+    )
     return _record(cut, report, "rendered")
 
 
