@@ -309,11 +309,12 @@ def test_unreadable_media_fails_its_cut_and_the_render_goes_on(tmp_path, shared_
     otio.adapters.write_to_file(timeline, str(cut))
     outdir = tmp_path / "out"
 
-    main(
+    code = main(
         ["render", str(cut), "-o", str(outdir), "--smooth-cuts", "2", "--model", "blend"]
         + ["--codec", "ffv1", "--no-engine"]
     )
     text = capsys.readouterr().out
+    assert code == 1, "a smooth cut that was asked for and failed makes the render exit non-zero"
 
     summary = json.loads((outdir / "render-summary.json").read_text())
     records = summary["smooth_cuts"]

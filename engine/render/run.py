@@ -139,8 +139,13 @@ class RenderSummary:
         return [c for c in self.clips if c["status"] in ("failed", "cannot_render")]
 
     @property
+    def failed_smooth_cuts(self) -> list[dict[str, Any]]:
+        return [cut for cut in self.smooth_cuts if cut["status"] == "failed"]
+
+    @property
     def ok(self) -> bool:
-        return not self.failed
+        """Everything asked for was rendered: no clip and no smooth cut failed (the exit status)."""
+        return not self.failed and not self.failed_smooth_cuts
 
     def count(self, status: str) -> int:
         return sum(1 for c in self.clips if c["status"] == status)
