@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import opentimelineio as otio
 import pytest
+from process_control import stop_mid_write
 
 from engine.cli import main
 from engine.errors import UnsupportedOptionError
@@ -22,7 +23,6 @@ from engine.render import FILL_SUMMARY_NAME, fill_gaps, segment
 from engine.render.segment import discard_unfinished
 from engine.timeline import list_segments, read_timeline, results_of
 from engine.timeline.rates import time_range
-from tests.test_render_smooth_cuts import stop_mid_write
 
 REPO = Path(__file__).resolve().parent.parent
 RATE = Fraction(24000, 1001)

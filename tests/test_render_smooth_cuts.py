@@ -6,16 +6,15 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import opentimelineio as otio
 import pytest
+from process_control import stop_mid_write
 
 from engine.cli import main
 from engine.errors import CorruptMediaError
@@ -237,20 +236,6 @@ def test_killed_render_resumes_smooth_cuts_without_redoing_finished_ones(tmp_pat
         "smooth cut large.mp4 > large.mp4",
         "large.mp4",
     ]
-
-
-def stop_mid_write(child: subprocess.Popen, finished: Path, outdir: Path, partial: str) -> None:
-    """Freeze ``child`` (SIGSTOP) as soon as ``finished`` exists and a temporary matching
-    ``partial`` is being written, then SIGKILL it: what is on disk is what a kill at that moment
-    leaves, however loaded the machine."""
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline and child.poll() is None:
-        if finished.exists() and list(outdir.glob(partial)):
-            child.send_signal(signal.SIGSTOP)
-            break
-        time.sleep(0.01)
-    child.send_signal(signal.SIGKILL)
-    child.wait()
 
 
 def _jump_cuts(folder: Path, media: Path, name: str, starts: tuple[int, ...]) -> Path:
