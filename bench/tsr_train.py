@@ -4,10 +4,13 @@ Drives ``engine.training.tsr.train.train_tsr`` the way ``chronoscope train tsr``
 SSIM from bench/_common.py. Data:
 
 - training: ``--dataset`` (default: shared/data/clips, real footage, every video file its own
-  source, split by source so some are held out) plus ``--renders`` procedural 240 fps scenes
-  (seeds 1000+), cached under build/tsr-cache. Their textures are procedural by default:
-  ``--textures middlebury`` uses the Middlebury photographs, which then appear in training and in
-  the Middlebury measurement alike (a leak; use it only to compare);
+  source, split by source so some are held out; a ``chronoscope mine --extract`` dataset, given
+  as DATASET/ or DATASET/clips, is read through its manifest: split by source video, capture
+  rate per clip; ``--exclude-source GLOB`` leaves out clips whose source path matches) plus
+  ``--renders`` procedural 240 fps scenes (seeds 1000+), cached under build/tsr-cache. Their
+  textures are procedural by default: ``--textures middlebury`` uses the Middlebury photographs,
+  which then appear in training and in the Middlebury measurement alike (a leak; use it only to
+  compare);
 - measured, never trained on: renders with seeds 0..``--eval-renders``-1, the real high-speed
   sequences in shared/data/highspeed, Middlebury "other" (t = 1/2, full size), and the dataset's
   held-out sources.
@@ -15,6 +18,7 @@ SSIM from bench/_common.py. Data:
 The model goes to ``--models-dir`` (default build/tsr-models) as NAME.onnx with manifest and card.
 
     .venv/bin/python bench/tsr_train.py --steps 300 --output bench/results/tsr_train.json
+    .venv/bin/python bench/tsr_train.py --dataset DATASET/clips --renders 0 --exclude-source '*phantom*'
 """
 
 from __future__ import annotations
@@ -51,6 +55,14 @@ def _parsed_args() -> argparse.Namespace:
     parser.add_argument("--max-frames", type=int, default=48, help="frames read per dataset clip")
     parser.add_argument("--name", default="rife-tuned")
     parser.add_argument("--models-dir", type=Path, default=REPO_ROOT / "build" / "tsr-models")
+    parser.add_argument("--work-dir", type=Path, help="checkpoint folder (default build/tsr-work/NAME)")
+    parser.add_argument(
+        "--exclude-source",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="leave out dataset clips whose source path, name or file matches (repeatable)",
+    )
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--textures", choices=("procedural", "middlebury"), default="procedural")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (0: torch default)")
@@ -76,7 +88,7 @@ def main() -> int:
         crop_px=args.crop,
         learning_rate=args.learning_rate,
         max_frames_per_clip=args.max_frames,
-        work_dir=REPO_ROOT / "build" / "tsr-work" / args.name,
+        work_dir=args.work_dir or REPO_ROOT / "build" / "tsr-work" / args.name,
         cache_dir=REPO_ROOT / "build" / "tsr-cache",
         wheel_cache=REPO_ROOT / "build" / "wheels",
         eval_renders=args.eval_renders,
@@ -84,6 +96,7 @@ def main() -> int:
         eval_highspeed=SHARED_DATA / "highspeed",
         eval_middlebury=MIDDLEBURY,
         texture_paths=textures,
+        exclude_sources=tuple(args.exclude_source),
     )
     started = time.perf_counter()
     result = train_tsr(config, metrics={"psnr_db": psnr_db, "ssim": ssim})

@@ -62,3 +62,21 @@ def test_help_lists_the_task_and_ends_with_examples(capsys):
     text = capsys.readouterr().out
     assert "--dataset" in text and "--resume" in text
     assert text.rstrip().splitlines()[-1].strip().startswith("chronoscope train tsr")
+
+
+def test_excluding_every_source_is_refused_by_name(tmp_path, capsys):
+    pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+    from media_factory import render_clip
+
+    dataset = tmp_path / "DATASET"
+    dataset.mkdir()
+    render_clip(dataset / "phantom-drop.mp4", rate=240, frame_count=24, size=(64, 48))
+    status = cli.main(
+        ["train", "tsr", "--dataset", str(dataset), "--exclude-source", "*phantom*"]
+        + ["-o", str(tmp_path / "models" / "rife-tuned.onnx")]
+    )
+    assert status == cli.EXIT_USER_ERROR
+    error = capsys.readouterr().err
+    assert "matches the exclusions *phantom*" in error and "nothing is left to train on" in error
+    assert not (tmp_path / "models").exists()

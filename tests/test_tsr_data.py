@@ -147,3 +147,65 @@ def test_renders_are_cached_by_seed(tmp_path):
     again = data.render_clips([1001], tmp_path, width=64, height=64, frames=5)
     np.testing.assert_array_equal(first[0].frames, again[0].frames)
     assert first[0].frames.shape == (5, 64, 64, 3)
+
+
+def test_the_clips_folder_of_a_mined_dataset_is_read_through_the_manifest_above_it(tmp_path):
+    dataset = _manifest_dataset(tmp_path / "DATASET")
+    (dataset / "clips" / "stray.mp4").write_bytes((dataset / "clips" / "seg0.mp4").read_bytes())
+    clips = data.discover_dataset(dataset / "clips")
+    assert [clip.name for clip in clips] == [f"clips/seg{i}.mp4" for i in range(6)]
+    assert {clip.source for clip in clips} == {f"hash-{s}" for s in "abcde"}
+    assert all(clip.capture_fps == Fraction(240) for clip in clips)
+    assert clips[0].origin == "/library/a.mov"
+
+
+def test_exclusions_match_the_source_path_the_name_or_the_file(tmp_path):
+    clips = data.discover_dataset(_manifest_dataset(tmp_path / "DATASET"))
+    kept, excluded = data.exclude_clips(clips, ["/library/a.*"])
+    assert [clip.name for clip in excluded] == ["clips/seg0.mp4", "clips/seg1.mp4"]
+    assert len(kept) == 4
+    kept, excluded = data.exclude_clips(clips, ["*/seg5.mp4", "*nothing*"])
+    assert [clip.name for clip in excluded] == ["clips/seg5.mp4"]
+    assert data.exclude_clips(clips, []) == (clips, [])
+
+
+@pytest.fixture(scope="module")
+def mined_dataset(tmp_path_factory):
+    """``chronoscope mine --extract`` on two renders (120 and 240 fps), each played at 30 fps and at
+    its capture rate: real mining, real extraction, real near-duplicate removal."""
+    from engine.cli import main
+    from engine.mining.mixed import build_mixed_folder
+
+    library = tmp_path_factory.mktemp("library")
+    truth = build_mixed_folder(Path("unused"), library, real_clips=(), render_seeds=(11, 12), corrupt=False)
+    out = tmp_path_factory.mktemp("mined") / "DATASET"
+    assert main(["mine", str(library), "--out", str(out), "--extract", "--min-confidence", "0.9"]) == 0
+    rows = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    return library, {str((library / item.name).resolve()): item for item in truth}, out, rows
+
+
+def test_a_mined_dataset_trains_on_its_clips_at_their_capture_rate_split_by_source(mined_dataset):
+    library, truth, out, rows = mined_dataset
+    written = {row["clip"]: row for row in rows if row["row"] == "clip" and row.get("clip")}
+    assert written, "mining accepted nothing: the loop would have nothing to train on"
+    for dataset in (out, out / "clips"):
+        clips = data.discover_dataset(dataset)
+        assert sorted(clip.name for clip in clips) == sorted(written)
+        for clip in clips:
+            row = written[clip.name]
+            assert clip.source == row["content_hash"] and clip.origin == row["source"]
+            assert clip.capture_fps == Fraction(row["conform_rate"]).limit_denominator(1001)
+            true_fps = truth[row["source"]].capture_fps
+            assert float(clip.capture_fps) == pytest.approx(true_fps, rel=0.25)
+    seeds = [Path(clip.origin).name.split("-")[0] for clip in clips]
+    assert len(seeds) == len(set(seeds)), f"a render and its twin were both kept: {seeds}"
+    loaded = data.load_clips(clips, max_frames=40, max_side_px=160, min_side_px=64)
+    assert [item.clip.name for item in loaded] == [clip.name for clip in clips]
+    for item in loaded:
+        assert item.frames.shape[0] == min(40, written[item.clip.name]["frames"])
+        assert item.frames.shape[1:] == (120, 160, 3)
+    batch, samples = data.make_batch(loaded, np.random.default_rng(0), batch_size=8, crop_px=64)
+    assert batch.img0.shape == (8, 3, 64, 64) and len(samples) == 8
+    kept, excluded = data.exclude_clips(clips, [f"{library.resolve()}/genuine/render11-*"])
+    assert all("render11-" in clip.origin for clip in excluded)
+    assert all("render11-" not in clip.origin for clip in kept)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -73,6 +74,49 @@ def _config(tmp_path: Path, wheels: Path, renders: Path, **changes) -> TrainConf
     )
     settings.update(changes)
     return TrainConfig(**settings)
+
+
+def _mined_dataset(root: Path, sources: list[str]) -> Path:
+    """A dataset folder as ``chronoscope mine --extract`` writes it: clips/ and clip rows naming them."""
+    from engine.scenes import write_video
+
+    (root / "clips").mkdir(parents=True)
+    rows = []
+    for index, source in enumerate(sources):
+        rng = np.random.default_rng(index)
+        frames = [rng.integers(0, 255, (64, 80, 3), dtype=np.uint8) for _ in range(6)]
+        write_video(frames, root / "clips" / f"clip{index}.mkv", 240, crf=0)
+        rows.append(
+            {
+                "row": "clip",
+                "source": source,
+                "content_hash": f"hash{index}",
+                "segment_index": 0,
+                "clip": f"clips/clip{index}.mkv",
+                "duplicate_of": None,
+                "conform_rate": "240",
+            }
+        )
+    (root / "manifest.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return root
+
+
+def test_excluded_sources_never_reach_training_or_the_held_out_set(tmp_path, wheels, renders):
+    from engine.errors import TrainingDataError
+    from engine.training.tsr.train import prepare_data
+
+    sources = ["/lib/a.mp4", "/lib/b.mp4", "/lib/eval/highspeed-played30.mp4", "/lib/c.mp4"]
+    dataset = _mined_dataset(tmp_path / "DATASET", sources)
+    base = _config(tmp_path, wheels, renders)
+    config = replace(base, dataset=dataset / "clips", renders=0, exclude_sources=("*/eval/*",))
+    prepared = prepare_data(config, renders)
+    used = [clip.clip.origin for clip in prepared.train + prepared.held_out]
+    assert sorted(used) == ["/lib/a.mp4", "/lib/b.mp4", "/lib/c.mp4"]
+    assert [clip.name for clip in prepared.excluded] == ["clips/clip2.mkv"]
+    assert {clip.clip.capture_fps for clip in prepared.train} == {240}
+    everything = replace(base, dataset=dataset, renders=0, exclude_sources=("/lib/*",))
+    with pytest.raises(TrainingDataError, match="matches the exclusions"):
+        prepare_data(everything, renders)
 
 
 def test_laplacian_term_is_zero_only_for_equal_images():

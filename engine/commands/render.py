@@ -40,7 +40,8 @@ Re-running skips clips and smooth cuts whose output carries the same content has
 range, speed, model, codec, version): they are listed as "skipped (already rendered)", so an
 interrupted render resumes where it stopped. Clips that cannot be rendered (media missing,
 unsupported time effects) are listed with the reason and keep their original media, and so are
-smooth cuts that fail; the exit status is then 1. Effects other than speed changes stay in the timeline and are listed.
+smooth cuts that fail; the exit status is then 1. Effects other than speed changes stay in the
+timeline and are listed.
 
 Segments render in parallel as jobs of the engine (started on demand), or in this process with
 --no-engine.

@@ -65,6 +65,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="MODEL",
         help="starting weights: rife-4.2x (default: any t) or rife-hdv3 (t = 1/2 only)",
     )
+    tsr.add_argument(
+        "--exclude-source",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="leave out dataset clips whose source path, name or file matches GLOB (repeatable), "
+        "e.g. the sequences you measure on",
+    )
     tsr.add_argument("--steps", type=int, default=300, help="optimiser steps in total (default 300)")
     tsr.add_argument("--device", default="auto", help="auto (default), cuda or cpu")
     tsr.add_argument("--renders", type=int, default=0, metavar="N", help="add N procedural 240 fps renders")
@@ -129,6 +137,7 @@ def _config(args: argparse.Namespace):
     return TrainConfig(
         output=output,
         dataset=args.dataset,
+        exclude_sources=tuple(args.exclude_source),
         init=args.init,
         steps=args.steps,
         device=args.device,

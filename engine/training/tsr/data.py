@@ -8,10 +8,16 @@ A dataset folder is read in one of two ways:
    (engine/mining's segment and file rows) are passed over. A clip's source (for the split) is
    the row's ``source_sha256``, ``source_hash``, ``content_hash``, ``source_path`` or ``source``,
    else the clip itself, so every clip mined from one video lands on the same side. Clips are
-   conformed to their capture rate, so consecutive frames are consecutive captures.
+   conformed to their capture rate, so consecutive frames are consecutive captures; the row's
+   ``conform_rate`` (or ``capture_fps``) is kept as the clip's capture rate. The folder may also
+   be the clips folder of a mined dataset (``DATASET/clips``): the manifest one level up is read,
+   restricted to the clips under the folder, so the split still follows the source videos.
 2. Without a manifest (or when no row names an existing clip, with a WARNING): every video file
    under the folder is a clip and its own source, and every folder holding at least
    ``MIN_SEQUENCE_IMAGES`` images (PNG, TIFF, JPEG) is one image-sequence clip.
+
+``exclude_clips`` drops clips whose source path, name or file matches a glob: how a run keeps
+footage it measures on (say, real high-speed sequences mined along with the rest) out of training.
 
 Procedural renders (engine.scenes, 240 fps) can be added; training renders use seeds from
 ``TRAIN_RENDER_SEED_BASE`` up, held-out renders seeds 0, 1, ..., so they never overlap.
@@ -23,6 +29,7 @@ reversal (the two frames swapped and t replaced by 1 - t).
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 import logging
@@ -59,6 +66,7 @@ class ClipSource:
     path: Path
     kind: str  # "video", "images" or "render"
     capture_fps: Fraction | None = None
+    origin: str = ""  # the source video's path or URL, when a manifest names it
 
 
 @dataclass
@@ -121,6 +129,17 @@ def discover_dataset(folder: Path) -> list[ClipSource]:
         log.warning(
             "%s names no existing clip; using every video file and image sequence under %s", manifest, folder
         )
+    elif (folder.parent / MANIFEST_NAME).is_file():
+        parent_manifest = folder.parent / MANIFEST_NAME
+        clips = [clip for clip in _clips_from_manifest(parent_manifest) if _is_under(clip.path, folder)]
+        if clips:
+            log.info(
+                "%s: %d clips from %s (split by source video, capture rates from the manifest)",
+                folder,
+                len(clips),
+                parent_manifest,
+            )
+            return clips
     clips = _clips_from_scan(folder)
     if not clips:
         raise TrainingDataError(
@@ -150,6 +169,7 @@ def _clips_from_manifest(manifest: Path) -> list[ClipSource]:
             seen.add(path)
             source = next((str(row[key]) for key in SOURCE_KEYS if row.get(key)), str(path))
             capture = row.get("conform_rate") or row.get("capture_fps") or row.get("capture_rate")
+            origin = next((str(row[key]) for key in ("source_path", "source") if row.get(key)), "")
             clips.append(
                 ClipSource(
                     name=_relative_name(path, manifest.parent),
@@ -157,9 +177,37 @@ def _clips_from_manifest(manifest: Path) -> list[ClipSource]:
                     path=path,
                     kind="images" if path.is_dir() else "video",
                     capture_fps=_fraction_or_none(capture),
+                    origin=origin,
                 )
             )
     return clips
+
+
+def _is_under(path: Path, folder: Path) -> bool:
+    try:
+        path.resolve().relative_to(folder.resolve())
+    except ValueError:
+        return False
+    return True
+
+
+def exclude_clips(
+    clips: Sequence[ClipSource], patterns: Sequence[str]
+) -> tuple[list[ClipSource], list[ClipSource]]:
+    """(kept, excluded): a clip is excluded when a glob matches its source path, name or file path.
+
+    Matching is case-sensitive ``fnmatch`` on whole strings (``*`` also spans ``/``), so
+    ``*/highspeed-*`` or ``*phantom*`` name a family of sources wherever the library lives.
+    """
+    kept: list[ClipSource] = []
+    excluded: list[ClipSource] = []
+    for clip in clips:
+        names = [text for text in (clip.origin, clip.name, clip.path.as_posix()) if text]
+        if any(fnmatch.fnmatchcase(text, pattern) for pattern in patterns for text in names):
+            excluded.append(clip)
+        else:
+            kept.append(clip)
+    return kept, excluded
 
 
 def _row_clip_path(row: dict, folder: Path) -> Path | None:

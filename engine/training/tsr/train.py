@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -104,6 +104,7 @@ class TrainConfig:
     eval_highspeed: Path | None = None
     eval_middlebury: Path | None = None
     texture_paths: tuple[Path, ...] = ()
+    exclude_sources: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -321,11 +322,13 @@ class PreparedData:
     held_out: list[tsr_data.LoadedClip]
     split: tsr_data.Split
     render_seeds: list[int]
+    excluded: list[tsr_data.ClipSource] = field(default_factory=list)
 
 
 def prepare_data(config: TrainConfig, cache_dir: Path) -> PreparedData:
     """Training clips (dataset's training sources plus renders) and the dataset's held-out clips."""
     split = tsr_data.Split()
+    excluded: list[tsr_data.ClipSource] = []
     if config.dataset is not None:
         try:
             clips = tsr_data.discover_dataset(config.dataset)
@@ -334,6 +337,19 @@ def prepare_data(config: TrainConfig, cache_dir: Path) -> PreparedData:
                 raise
             log.warning("%s; training on the %d renders alone", error, config.renders)
             clips = []
+        if config.exclude_sources:
+            clips, excluded = tsr_data.exclude_clips(clips, config.exclude_sources)
+            log.info(
+                "left out %d of %d dataset clips matching %s",
+                len(excluded),
+                len(clips) + len(excluded),
+                ", ".join(config.exclude_sources),
+            )
+            if not clips and not config.renders:
+                raise TrainingDataError(
+                    f"every clip of {config.dataset} matches the exclusions "
+                    f"{', '.join(config.exclude_sources)}; nothing is left to train on"
+                )
         split = tsr_data.split_by_source(clips, config.held_out_fraction, config.seed)
     load = dict(
         max_frames=config.max_frames_per_clip, max_side_px=config.max_side_px, min_side_px=config.crop_px
@@ -358,7 +374,7 @@ def prepare_data(config: TrainConfig, cache_dir: Path) -> PreparedData:
         raise TrainingDataError(
             f"no training clip is long enough for gaps {list(config.gaps_frames)}; add longer clips"
         )
-    return PreparedData(train, held_out, split, seeds)
+    return PreparedData(train, held_out, split, seeds, excluded)
 
 
 def eval_sets(config: TrainConfig, data: PreparedData, cache_dir: Path) -> list[EvalSet]:
@@ -530,6 +546,15 @@ def train_tsr(config: TrainConfig, *, metrics: Mapping[str, Metric] = DEFAULT_ME
     )
 
 
+def _capture_rate_counts(clips: Iterable[tsr_data.ClipSource]) -> dict[str, int]:
+    """How many training clips were captured at each rate ("unknown" where no manifest said)."""
+    counts: dict[str, int] = {}
+    for clip in clips:
+        key = "unknown" if clip.capture_fps is None else f"{float(clip.capture_fps):g}"
+        counts[key] = counts.get(key, 0) + 1
+    return dict(sorted(counts.items()))
+
+
 def _summary(results: Mapping[str, Mapping[str, float]]) -> str:
     return ", ".join(
         f"{name} {values.get('psnr_db', float('nan')):.2f} dB" for name, values in results.items()
@@ -573,6 +598,12 @@ def _card(
             "held_out_clips": len(data.split.held_out),
             "held_out_sources": len({clip.source for clip in data.split.held_out}),
             "held_out_clip_names": [clip.name for clip in data.split.held_out][:200],
+            "train_capture_fps": _capture_rate_counts(
+                clip.clip for clip in data.train if clip.clip.kind != "render"
+            ),
+            "exclude_sources": list(config.exclude_sources),
+            "excluded_clips": len(data.excluded),
+            "excluded_clip_names": [clip.name for clip in data.excluded][:200],
             "renders": len(data.render_seeds),
             "render_seeds": data.render_seeds,
             "render_size": list(config.render_size),
