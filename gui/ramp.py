@@ -20,7 +20,7 @@ import math
 from dataclasses import dataclass
 from fractions import Fraction
 
-from engine.retime.ramp import RampMap, SpeedKeyframe, SpeedRamp
+from engine.retime.ramp import RampMap, SpeedKeyframe, SpeedRamp, linear_between
 
 MIN_RAMP_SPEED = Fraction(1, 16)
 MAX_RAMP_SPEED = Fraction(1)
@@ -123,14 +123,7 @@ class DrawnRamp:
     def speed_at_source(self, source_frames: Fraction) -> Fraction:
         """The anchors' speed at a source position, linear between anchors (used where the ramp
         is cut by the In mark: the speed its first keyframe gets)."""
-        anchors = self.anchors
-        if source_frames <= anchors[0].source_frames:
-            return anchors[0].speed
-        for left, right in zip(anchors, anchors[1:], strict=False):
-            if source_frames <= right.source_frames:
-                share = (source_frames - left.source_frames) / (right.source_frames - left.source_frames)
-                return left.speed + (right.speed - left.speed) * share
-        return anchors[-1].speed
+        return linear_between([(a.source_frames, a.speed) for a in self.anchors], source_frames)
 
     def speed_ramp(self, origin_frames: int) -> SpeedRamp | None:
         """The engine's ``SpeedRamp`` for a render starting at source frame ``origin_frames``.

@@ -22,6 +22,14 @@ def _shared_data_dir() -> Path:
 SHARED_DATA = _shared_data_dir()
 
 
+@pytest.fixture(scope="session")
+def shared_clips() -> Path:
+    """The shared real clips folder, for module-scoped fixtures; skips in clones without it."""
+    if not (SHARED_DATA / "clips").is_dir():
+        pytest.skip(f"shared data not found at {SHARED_DATA} (set CHRONOSCOPE_SHARED_DATA)")
+    return SHARED_DATA / "clips"
+
+
 @pytest.fixture
 def shared_data() -> Path:
     """The project's shared real footage; tests that need it skip in clones without it."""

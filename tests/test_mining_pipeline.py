@@ -27,17 +27,10 @@ REPO = Path(__file__).resolve().parent.parent
 GATE = 0.9
 
 
-def _shared_clips() -> Path:
-    root = Path(os.environ.get("CHRONOSCOPE_SHARED_DATA") or REPO.parent / "shared" / "data")
-    if not (root / "clips").is_dir():
-        pytest.skip(f"shared data not found at {root} (set CHRONOSCOPE_SHARED_DATA)")
-    return root / "clips"
-
-
 @pytest.fixture(scope="module")
-def library(tmp_path_factory) -> tuple[Path, dict[str, object]]:
+def library(tmp_path_factory, shared_clips) -> tuple[Path, dict[str, object]]:
     folder = tmp_path_factory.mktemp("library")
-    truth = build_mixed_folder(_shared_clips(), folder)
+    truth = build_mixed_folder(shared_clips, folder)
     return folder, {str((folder / item.name).resolve()): item for item in truth}
 
 

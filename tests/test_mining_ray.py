@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -12,15 +11,7 @@ from engine.mining.manifest import complete_rows
 from engine.mining.mixed import build_mixed_folder
 from engine.mining.runners import ray_available
 
-REPO = Path(__file__).resolve().parent.parent
 GATE = 0.9
-
-
-def _shared_clips() -> Path:
-    root = Path(os.environ.get("CHRONOSCOPE_SHARED_DATA") or REPO.parent / "shared" / "data")
-    if not (root / "clips").is_dir():
-        pytest.skip(f"shared data not found at {root} (set CHRONOSCOPE_SHARED_DATA)")
-    return root / "clips"
 
 
 def _confidences(rows: list[dict]) -> dict[tuple, float]:
@@ -58,9 +49,9 @@ def _comparable(rows: list[dict]) -> set[tuple]:
 
 
 @pytest.fixture(scope="module")
-def library_and_reference(tmp_path_factory):
+def library_and_reference(tmp_path_factory, shared_clips):
     folder = tmp_path_factory.mktemp("library")
-    build_mixed_folder(_shared_clips(), folder, real_clips=("sam2-juggle.mp4",), render_seeds=(11,))
+    build_mixed_folder(shared_clips, folder, real_clips=("sam2-juggle.mp4",), render_seeds=(11,))
     out = tmp_path_factory.mktemp("in-process")
     mine(MineOptions([str(folder)], out, min_confidence=GATE, progress=False))
     return folder, read_manifest(out / "manifest.jsonl")

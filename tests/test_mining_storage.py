@@ -241,18 +241,11 @@ def test_cache_names_take_the_suffix_from_the_path_of_the_object_only():
     assert object_suffix(chained) == Path(fsspec.core.url_to_fs(chained)[1]).suffix
 
 
-def _shared_clips() -> Path:
-    root = Path(os.environ.get("CHRONOSCOPE_SHARED_DATA") or REPO.parent / "shared" / "data")
-    if not (root / "clips").is_dir():
-        pytest.skip(f"shared data not found at {root} (set CHRONOSCOPE_SHARED_DATA)")
-    return root / "clips"
-
-
 @pytest.fixture(scope="module")
-def small_library(tmp_path_factory):
+def small_library(tmp_path_factory, shared_clips):
     """A real-time clip, a genuine 240 fps render played at 30, and a truncated MP4."""
     folder = tmp_path_factory.mktemp("library")
-    truth = build_mixed_folder(_shared_clips(), folder, real_clips=("sam2-juggle.mp4",), render_seeds=(11,))
+    truth = build_mixed_folder(shared_clips, folder, real_clips=("sam2-juggle.mp4",), render_seeds=(11,))
     keep = {"realtime", "genuine_played_slow", "corrupt"}
     for item in truth:
         if item.kind not in keep:

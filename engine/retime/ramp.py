@@ -61,6 +61,17 @@ def parse_speed(value: Any, *, what: str = "speed", allow_speedup: bool = False)
     return speed
 
 
+def linear_between(points: Sequence[tuple[Fraction, Fraction]], x: Fraction) -> Fraction:
+    """The piecewise-linear value at ``x`` through ``(x, y)`` points sorted by x (exact), held at
+    the first and last y outside them: a ramp's speed between its keyframes."""
+    if x <= points[0][0]:
+        return points[0][1]
+    for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False):
+        if x <= x1:
+            return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+    return points[-1][1]
+
+
 @dataclass(frozen=True)
 class SpeedKeyframe:
     """The speed at one output frame."""
@@ -102,15 +113,7 @@ class SpeedRamp:
 
     def speed_at(self, frame: Fraction | int) -> Fraction:
         """The speed at output frame ``frame`` (any real number of frames)."""
-        frame = Fraction(frame)
-        keys = self.keyframes
-        if frame <= keys[0].frame:
-            return keys[0].speed
-        for left, right in zip(keys, keys[1:], strict=False):
-            if frame <= right.frame:
-                share = (frame - left.frame) / (right.frame - left.frame)
-                return left.speed + (right.speed - left.speed) * share
-        return keys[-1].speed
+        return linear_between([(Fraction(k.frame), k.speed) for k in self.keyframes], Fraction(frame))
 
     def position_at(self, frame: int) -> Fraction:
         """p(n): source frames advanced from output frame 0 to ``frame`` (exact)."""
