@@ -235,6 +235,41 @@ def test_cache_names_take_the_suffix_from_the_path_of_the_object_only():
     assert object_suffix("gs://bucket/no-suffix") == ""
     assert object_suffix("gs://bucket/odd.mp4;v=1") == ""
     assert object_suffix("https://host/folder.d/?download=1") == ""
+    assert object_suffix("https://host.com") == "" and object_suffix("https://host.com?x=1.mp4") == ""
+
+
+def test_leftovers_of_objects_without_suffix_on_a_dotted_host_are_swept(tmp_path, monkeypatch):
+    """A host name with dots and an object with no extension: the partial download's name must
+    still be recognised as this host's, so a killed task's leftovers go."""
+    from engine.mining import storage
+
+    monkeypatch.setattr(storage, "host_tag", lambda: "node1.example.org")
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    key = "b" * 24
+    leftovers = [
+        tmp_path / f".{key}.partial-node1.example.org-{gone.pid}-0123abcd",
+        tmp_path / f"{key}-node1.example.org-{gone.pid}-0123abcd",
+    ]
+    for path in leftovers:
+        path.write_bytes(b"x" * 10)
+    other_host = tmp_path / f"{key}-node2.example.org-{gone.pid}-0123abcd"
+    other_host.write_bytes(b"x")
+    assert storage.sweep_stale_copies(tmp_path) == 2
+    assert not any(path.exists() for path in leftovers) and other_host.exists()
+    # The partial download _download writes for such an object carries a name the sweep knows.
+    fs = fsspec.filesystem("memory")
+    source = f"memory://bucket-{uuid.uuid4().hex[:6]}/obj"
+    fs.pipe(source, b"payload")
+    renamed = []
+    real_replace = os.replace
+    monkeypatch.setattr(
+        storage.os, "replace", lambda src, dst: (renamed.append(Path(src).name), real_replace(src, dst))
+    )
+    destination = tmp_path / f"{key}-{storage._owner_tag()}"
+    storage._download(source, destination, key)
+    assert destination.read_bytes() == b"payload"
+    assert len(renamed) == 1 and storage.OWNED_NAME.match(renamed[0]), renamed
     name = cache_name("https://host/v.mp4?sig=abc", "fast-sha256:00")
     assert re.fullmatch(r"[0-9a-f]{24}\.mp4", name), name
     chained = f"simplecache::memory://bucket-{uuid.uuid4().hex[:6]}/x.mov"

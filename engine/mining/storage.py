@@ -210,6 +210,8 @@ def object_suffix(source: str) -> str:
         match = URL_PATTERN.match(part)
         path = part[match.end() :] if match else ("" if chained else part)
         path = re.split(r"[?#]", path, maxsplit=1)[0]
+        if match and match.group(1).lower() in ("http", "https") and "/" not in path:
+            path = ""  # only a host (https://host.com): no object name to take it from
         if path:
             name = path.rpartition("/")[2]
             suffix = PurePosixPath(name).suffix.lower() if name else ""
@@ -236,8 +238,6 @@ def host_tag() -> str:
 def _owner_tag() -> str:
     """``{host}-{pid}-{random}``: who made an entry, and unique among its entries."""
     return f"{host_tag()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-
-
 
 
 def sweep_stale_copies(folder: Path) -> int:
@@ -278,7 +278,7 @@ def sweep_stale_copies(folder: Path) -> int:
 def _download(source: str, destination: Path, key: str) -> None:
     """Copy the object to ``destination`` through a temporary name that names this process."""
     fs, path = filesystem(source)
-    temporary = destination.with_name(f".{key}.partial-{_owner_tag()}{destination.suffix}")
+    temporary = destination.with_name(f".{key}.partial-{_owner_tag()}{object_suffix(source)}")
     try:
         with fs.open(path, "rb") as remote, temporary.open("xb") as local:
             while chunk := remote.read(COPY_CHUNK_BYTES):
