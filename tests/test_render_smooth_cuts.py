@@ -298,8 +298,10 @@ def test_unreadable_media_fails_its_cut_and_the_render_goes_on(tmp_path, shared_
         ["render", str(cut), "-o", str(outdir), "--smooth-cuts", "2", "--model", "blend"]
         + ["--codec", "ffv1", "--no-engine"]
     )
-    text = capsys.readouterr().out
+    captured = capsys.readouterr()
+    text = captured.out
     assert code == 1, "a smooth cut that was asked for and failed makes the render exit non-zero"
+    assert "chronoscope render: smooth cut failed: V1 #0-#1:" in captured.err
 
     summary = json.loads((outdir / "render-summary.json").read_text())
     records = summary["smooth_cuts"]

@@ -254,4 +254,6 @@ def run(args: argparse.Namespace) -> int:
             f"{clip['clip_name']}: {clip['reason']}",
             file=sys.stderr,
         )
+    for cut in summary.failed_smooth_cuts:
+        print(f"chronoscope render: {_smooth_cut_line(cut)}", file=sys.stderr)
     return 0 if summary.ok else 1

@@ -12,7 +12,8 @@ an interruption redoes only what was not finished. Smooth cuts resume the same w
 
 Clips that cannot be rendered (missing media, unsupported time effects) keep their original media
 and warps in the new timeline and are listed in the summary with the reason; the render of
-everything else goes on. ``RenderSummary.ok`` is False when any clip could not be rendered.
+everything else goes on. ``RenderSummary.ok`` is False when any clip could not be rendered or
+any smooth cut asked for failed.
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ from engine.errors import ModelPrepareError, TrainingDataError, UnsupportedOptio
 from engine.fsutil import atomic_path
 from engine.models import convert_rife
 from engine.places import places
+from engine.timeline import fraction_text
 from engine.training.tsr import data as tsr_data
 from engine.training.tsr.evaluate import (
     DEFAULT_METRICS,
@@ -550,7 +552,7 @@ def _capture_rate_counts(clips: Iterable[tsr_data.ClipSource]) -> dict[str, int]
     """How many training clips were captured at each rate ("unknown" where no manifest said)."""
     counts: dict[str, int] = {}
     for clip in clips:
-        key = "unknown" if clip.capture_fps is None else f"{float(clip.capture_fps):g}"
+        key = "unknown" if clip.capture_fps is None else fraction_text(Fraction(clip.capture_fps))
         counts[key] = counts.get(key, 0) + 1
     return dict(sorted(counts.items()))
 
