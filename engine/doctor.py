@@ -363,6 +363,10 @@ def _check_files(items: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
     return missing, changed
 
 
+ENTRY_SCRIPT_PREFIX = "Chronoscope - "
+"""The Resolve menu entries' file names start so; the shared modules they load do not."""
+
+
 def check_resolve(record: InstallRecord | None, record_problem: str = "") -> CheckResult:
     """The Resolve scripts in Resolve's script folders, and the bridge config they read."""
     from engine.commands.bridge import config_path
@@ -372,8 +376,8 @@ def check_resolve(record: InstallRecord | None, record_problem: str = "") -> Che
             "resolve",
             WARN,
             f"Resolve scripts: {record_problem}",
-            "python3 installer/install.py installs them (or, from a checkout: "
-            "python3 plugins/davinci_resolve/install_paths.py install)",
+            "python3 installer/install.py installs them (doctor checks what the installer recorded; "
+            "scripts installed by hand with plugins/davinci_resolve/install_paths.py are not checked)",
         )
     items = record.component("resolve", "file")
     if not items:
@@ -384,7 +388,10 @@ def check_resolve(record: InstallRecord | None, record_problem: str = "") -> Che
             "run the installer again without --no-resolve",
         )
     scripts = [item for item in items if item["path"].endswith((".py", ".lua"))]
-    folders = sorted({str(Path(item["path"]).parent) for item in scripts})
+    entries = [item for item in scripts if Path(item["path"]).name.startswith(ENTRY_SCRIPT_PREFIX)]
+    modules = [item for item in scripts if item not in entries]
+    folders = sorted({str(Path(item["path"]).parent) for item in entries})
+    module_folders = sorted({str(Path(item["path"]).parent) for item in modules})
     missing, changed = _check_files(items)
     details = {
         "folders": folders,
@@ -405,7 +412,10 @@ def check_resolve(record: InstallRecord | None, record_problem: str = "") -> Che
     details["bridge_config"] = str(config)
     if problem:
         return CheckResult("resolve", FAIL, problem, "chronoscope bridge --install-config", details)
-    summary = f"{len(scripts)} scripts in {', '.join(folders)}; bridge config {config}"
+    summary = f"{len(entries)} menu scripts in {', '.join(folders)}"
+    if modules:
+        summary += f", their {len(modules)} shared modules in {', '.join(module_folders)}"
+    summary += f"; bridge config {config}"
     if changed:
         return CheckResult(
             "resolve",

@@ -114,7 +114,18 @@ def test_resolve_scripts_missing_or_edited(tmp_path, isolated_places):
     no_config = doctor.check_resolve(record)
     assert no_config.status == "fail" and "bridge config" in no_config.summary
     install_config()
-    assert doctor.check_resolve(record).status == "pass"
+    passed = doctor.check_resolve(record)
+    assert passed.status == "pass" and passed.summary.startswith(f"1 menu scripts in {scripts};")
+    module = tmp_path / "resolve" / "chronoscope_resolve.py"
+    module.parent.mkdir()
+    module.write_text("def run(action, env): pass\n")
+    with_module = _record(
+        tmp_path,
+        items
+        + [{"kind": "file", "path": str(module), "component": "resolve", "sha256": doctor._sha256(module)}],
+    )
+    summary = doctor.check_resolve(with_module).summary
+    assert summary.startswith(f"1 menu scripts in {scripts}, their 1 shared modules in {module.parent};")
     script.write_text("print('edited')\n")
     assert doctor.check_resolve(record).status == "warn"
     script.unlink()
