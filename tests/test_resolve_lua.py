@@ -211,8 +211,8 @@ def test_lua_entry_runs_its_module_from_any_folder_and_says_when_it_is_gone(
     (modules / "chronoscope_resolve.lua").unlink()
     _, _, out = stub("none", exported, str(entry(utility, "render")))
     assert out.splitlines()[0] == (
-        f"Chronoscope - Render Slow Motion: error: {modules / 'chronoscope_resolve.lua'} is missing; "
-        "run the Chronoscope installer again"
+        f"Chronoscope - Render Slow Motion: error: {modules / 'chronoscope_resolve.lua'}: "
+        "No such file or directory; run the Chronoscope installer again"
     )
 
 
