@@ -7,8 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from engine.interp import clip_model_help
-from engine.media import codec_choices
+from engine.commands.clip_options import add_clip_output_options
 from engine.render.fill import FILL_SUMMARY_NAME, fill_gaps
 from engine.timeline import PathMap
 
@@ -49,18 +48,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="the gap to fill, e.g. V1:2 (repeatable), or all",
     )
     parser.add_argument("-o", "--outdir", type=Path, required=True, help="folder for the media and timeline")
-    parser.add_argument(
-        "--model",
-        default=None,
-        metavar="M",
-        help=clip_model_help(),
-    )
-    parser.add_argument(
-        "--codec", choices=sorted(codec_choices()), default="prores", help="output codec (default prores)"
-    )
-    parser.add_argument(
-        "--quality", type=int, default=None, help="codec quality (CRF for h264/h265, qscale for prores)"
-    )
+    add_clip_output_options(parser, codec_default="prores")
     parser.add_argument(
         "--map", action="append", default=[], metavar="FROM=TO", help="remap a media path prefix (repeatable)"
     )

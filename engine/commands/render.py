@@ -12,9 +12,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from engine.commands.clip_options import add_clip_output_options
 from engine.errors import ChronoscopeError, UnsupportedOptionError
-from engine.interp import clip_model_help
-from engine.media import codec_choices
 from engine.render.plan import SegmentSpec
 from engine.render.run import SUMMARY_NAME, InProcessRunner, render_timeline
 from engine.render.smoothcut import MAX_SMOOTH_CUT_FRAMES
@@ -66,18 +65,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-o", "--outdir", type=Path, required=True, help="folder for rendered media and the new timeline"
     )
-    parser.add_argument(
-        "--model",
-        default=None,
-        metavar="M",
-        help=clip_model_help(),
-    )
-    parser.add_argument(
-        "--codec", choices=sorted(codec_choices()), default="prores", help="output codec (default prores)"
-    )
-    parser.add_argument(
-        "--quality", type=int, default=None, help="codec quality (CRF for h264/h265, qscale for prores)"
-    )
+    add_clip_output_options(parser, codec_default="prores")
     parser.add_argument(
         "--speedup", action="store_true", help="also render clips faster than 1x (dropping frames)"
     )

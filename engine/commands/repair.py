@@ -7,9 +7,9 @@ import json
 import sys
 from pathlib import Path
 
+from engine.commands.clip_options import add_clip_output_options
 from engine.errors import UnsupportedOptionError
-from engine.interp import DEFAULT_MODEL, clip_model_help
-from engine.media import codec_choices
+from engine.interp import DEFAULT_MODEL
 from engine.progress import progress_callback
 from engine.repair import JUMP_MODES, JUMPS_INSERT, MAX_DUPLICATE_REPEATS, analyse_clip, repair_clip
 from engine.retime import sidecar_path
@@ -51,21 +51,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dry-run", action="store_true", help="only analyse: list what would be filled, write nothing"
     )
-    parser.add_argument(
-        "--model",
-        default=None,
-        metavar="M",
-        help=clip_model_help(),
-    )
-    parser.add_argument(
-        "--codec",
-        choices=sorted(codec_choices()),
-        default=None,
-        help="output codec (default from OUT's suffix)",
-    )
-    parser.add_argument(
-        "--quality", type=int, default=None, help="codec quality (CRF for h264/h265, qscale for prores)"
-    )
+    add_clip_output_options(parser, codec_default=None)
     parser.add_argument(
         "--jumps",
         choices=JUMP_MODES,

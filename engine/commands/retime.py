@@ -7,9 +7,9 @@ import json
 import sys
 from pathlib import Path
 
+from engine.commands.clip_options import add_clip_output_options
 from engine.errors import UnsupportedOptionError
-from engine.interp import CPU_CLIP_MODEL, DEFAULT_MODEL, clip_model_help
-from engine.media import codec_choices
+from engine.interp import CPU_CLIP_MODEL, DEFAULT_MODEL
 from engine.progress import progress_callback
 from engine.retime import AUDIO_MODES, load_ramp, retime_clip, sidecar_path
 
@@ -66,26 +66,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="M",
         help="source frame where the range ends, exclusive (default: the clip's end)",
     )
-    parser.add_argument(
-        "--model",
-        default=None,
-        metavar="M",
-        help=clip_model_help(),
-    )
+    add_clip_output_options(parser, codec_default=None)
     parser.add_argument(
         "--audio",
         choices=AUDIO_MODES,
         default=None,
         help="audio: stretch (default with audio), keep (speed 1 only) or drop",
-    )
-    parser.add_argument(
-        "--codec",
-        choices=sorted(codec_choices()),
-        default=None,
-        help="output codec (default from OUT's suffix)",
-    )
-    parser.add_argument(
-        "--quality", type=int, default=None, help="codec quality (CRF for h264/h265, qscale for prores)"
     )
     parser.add_argument(
         "--allow-speedup",
