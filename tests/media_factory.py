@@ -63,6 +63,7 @@ def render_clip(
     gop_frames: int = 12,
     b_frames: int = 2,
     audio: bool = False,
+    sound: np.ndarray | None = None,
     metadata: dict[str, str] | None = None,
     rotation_deg: int | None = None,
     faststart: bool = False,
@@ -70,6 +71,8 @@ def render_clip(
     """Render a clip; with ``pts`` the frames get exactly those timestamps in ``time_base`` (VFR).
 
     Without ``pts``, frame n has pts n in a time base of 1/rate, so its time is n / rate exactly.
+    ``audio`` adds a mono AAC track: a 440 Hz tone as long as the video, or ``sound`` (float
+    samples at 48 kHz) when given.
     """
     path = Path(path)
     width, height = size
@@ -116,14 +119,19 @@ def render_clip(
                 container,
                 audio_stream,
                 seconds=Fraction(stamps[-1] + 1) * stream_time_base if stamps else Fraction(1),
+                sound=sound,
             )
     return path
 
 
-def _encode_tone(container, stream, *, seconds: Fraction) -> None:
-    samples = int(seconds * 48000)
-    t = np.arange(samples) / 48000.0
-    tone = (0.2 * np.sin(2 * np.pi * 440.0 * t)).astype(np.float32)
+def _encode_tone(container, stream, *, seconds: Fraction, sound: np.ndarray | None = None) -> None:
+    if sound is not None:
+        tone = np.asarray(sound, np.float32)
+        samples = len(tone)
+    else:
+        samples = int(seconds * 48000)
+        t = np.arange(samples) / 48000.0
+        tone = (0.2 * np.sin(2 * np.pi * 440.0 * t)).astype(np.float32)
     for start in range(0, samples, 1024):
         chunk = tone[start : start + 1024]
         frame = av.AudioFrame.from_ndarray(chunk.reshape(1, -1), format="fltp", layout="mono")

@@ -65,6 +65,27 @@ def test_parse_speed_result_keeps_exact_numbers():
     assert analysis.evidence == ["metadata: com.android.capture.fps (240)", "blend"]
 
 
+def test_audio_findings_lead_the_evidence_lines():
+    """The detect JSON's ``evidence.audio``: a confirmed change and a change only the sound heard."""
+    audio = {
+        "status": "used",
+        "boundaries": [
+            {"time": 1.0, "video_speed_ratio": 0.125, "audio": None, "verdict": "no reading"},
+            {"time": 2.0, "video_speed_ratio": 2.0, "audio": {"speed_ratio": 2.01}, "verdict": "agrees"},
+        ],
+        "changes": [{"time": 2.5, "speed_ratio": 0.5, "octaves": -1.0, "correlation": 0.8}],
+    }
+    analysis = parse_speed_result({**RESULT, "evidence": {"items": RESULT["evidence"], "audio": audio}})
+    assert analysis.evidence[:2] == [
+        "audio: at 2.00 s the picture changes speed x2; the sound agrees",
+        "audio: pitch shift at 2.50 s (speed x0.5)",
+    ]
+    quiet = parse_speed_result(
+        {**RESULT, "evidence": {"items": RESULT["evidence"], "audio": {"status": "off"}}}
+    )
+    assert quiet.evidence == ["metadata: com.android.capture.fps (240)", "blend"]
+
+
 @pytest.mark.parametrize(
     ("change", "named"),
     [

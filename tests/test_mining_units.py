@@ -137,28 +137,20 @@ def test_capture_rates_snap_to_camera_rates_only_when_near():
     assert snap_capture_rate(Fraction(5000)) == 5000
 
 
-def test_audio_pitch_cue_reads_a_lowered_pitch_in_slowed_audio(tmp_path):
-    """A 440 Hz tone then the same tone slowed 2x (220 Hz): the slowed span reads about half."""
-    import av
+def test_audio_cue_puts_the_pitch_shift_in_the_segment_evidence(tmp_path):
+    """A clip whose sound speeds up x2 at 3 s (resampled, so its pitch rises an octave): with
+    the audio cue the segment holding 3 s names the shift; without it there is no audio entry."""
+    from engine.mining.stages import MineSettings, mine_file
+    from tests.media_factory import render_clip
+    from tests.test_speed_audio_pitch import resample_to_48k, voice
 
-    from engine.mining.stages import audio_pitch_stage
-
-    rate_hz = 16000
-    times = np.arange(rate_hz * 2) / rate_hz
-    tone = np.concatenate(
-        [np.sin(2 * np.pi * 440 * times[:rate_hz]), np.sin(2 * np.pi * 220 * times[:rate_hz])]
+    sound = resample_to_48k(np.concatenate([voice(3.0), voice(3.0, speed=2.0, start_s=1.5)]))
+    path = render_clip(
+        tmp_path / "clip.mp4", rate=Fraction(25), frame_count=150, size=(96, 64), audio=True, sound=sound
     )
-    path = tmp_path / "tone.m4a"
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("aac", rate=rate_hz, layout="mono")
-        samples = (tone * 0.5).astype(np.float32).reshape(1, -1)
-        for start in range(0, samples.shape[1], 1024):
-            frame = av.AudioFrame.from_ndarray(samples[:, start : start + 1024], format="flt", layout="mono")
-            frame.sample_rate = rate_hz
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode(None):
-            container.mux(packet)
-    spans = [(Fraction(1, 10), Fraction(9, 10)), (Fraction(11, 10), Fraction(19, 10))]
-    first, second = audio_pitch_stage(path, spans)
-    assert second["centroid_hz"] / first["centroid_hz"] == pytest.approx(0.5, abs=0.1)
+    rows = mine_file(str(path), "digest", MineSettings(min_confidence=0.5, audio_cue=True, dhash=False))
+    entries = [entry for row in rows if row["row"] == "segment" for entry in row["evidence"]["audio_pitch"]]
+    heard = [entry for entry in entries if entry["finding"] == "pitch shift inside the segment"]
+    assert [(round(entry["value"]), round(entry["time_s"])) for entry in heard] == [(2, 3)], entries
+    quiet = mine_file(str(path), "digest", MineSettings(min_confidence=0.5, dhash=False))
+    assert all("audio_pitch" not in row.get("evidence", {}) for row in quiet)

@@ -17,6 +17,7 @@ from engine.speed.detect import (
     retime_agrees,
 )
 from engine.speed.estimator import SpanEstimate
+from engine.speed.result import SpeedClass
 from engine.speed.synthetic_retime import RetimeFinding, detect_synthetic_retime, flicker_gains
 
 
@@ -126,3 +127,19 @@ def test_no_pattern_in_tested_motion_raises_the_networks_bar():
 def test_network_alone_calls_slow_frames_made_only_above_its_bar(probability, bar, expected):
     estimate = _learned_estimate(-2.0, 0.35, probability, Fraction(30), [], synthetic_bar=bar)
     assert estimate.speed_class.value == expected
+
+
+def test_probes_whose_check_could_not_test_abstain_from_the_retime_vote():
+    """One probe with made frames, one whose motion was too steady or sparse to test: the made
+    frames decide. A probe that tested its motion and found none still votes against."""
+    from engine.speed.detect import ProbeResult, _aggregate, _probe_estimate
+
+    def probe(start: int, finding: RetimeFinding, reading: SpanEstimate) -> ProbeResult:
+        estimate = _probe_estimate(reading, finding, Fraction(30))
+        return ProbeResult(start, start + 32, reading, finding, estimate)
+
+    made = probe(0, RetimeFinding("interpolate", Fraction(2), confidence=0.9), span(-1.0))
+    untested = probe(32, RetimeFinding("none", confidence=0.6, motion_tested=False), span(-0.3))
+    tested = probe(64, RetimeFinding("none", confidence=0.6, motion_tested=True), span(-0.3))
+    assert _aggregate([made, untested], Fraction(30), []).speed_class is SpeedClass.SYNTHETIC_SLOWMO
+    assert _aggregate([made, tested], Fraction(30), []).speed_class is not SpeedClass.SYNTHETIC_SLOWMO

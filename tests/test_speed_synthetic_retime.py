@@ -326,3 +326,16 @@ def test_genuine_high_rate_render_has_no_linear_motion_pattern():
     )
     finding = detect_synthetic_retime(h264_roundtrip(frames[:24], 30, crf=CRF))
     assert not finding.is_synthetic, finding.evidence
+
+
+def test_a_still_probe_passes_its_retime_check_to_the_next(cockatoo_window):
+    """Four probes of 32 frames: the check is scheduled on probes 0 and 2, and both are still; the
+    made slow motion sits in probe 1. The still probe passes its check on, so it is found."""
+    from engine.speed.detect import PROBE_FRAMES, detect_speed_frames
+
+    still = [cockatoo_window[0]] * PROBE_FRAMES
+    made = flow_backend_slowmo(cockatoo_window[:17], 2)[:PROBE_FRAMES]
+    frames = h264_roundtrip(still + made + still + still, 30, crf=CRF)
+    result = detect_speed_frames(frames, 30)
+    assert result.estimate.speed_class is SpeedClass.SYNTHETIC_SLOWMO, result.estimate.evidence
+    assert result.decided_by == "synthetic_retime"

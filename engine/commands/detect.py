@@ -27,9 +27,13 @@ capture rate: 1 is real time, 0.125 is 8x slow motion (240 fps played at 30), 4 
 
 The table lists the clip's answer, its segments (where the speed changes: ramps, replays) and
 the evidence. --json prints the full result (times in seconds); --output FILE writes it to FILE.
---plot FILE.png draws the speed curve. --density sets the share of frames decoded (default
-0.08; 1 analyses every frame, slower but finer segments). --model MODEL.onnx uses a speed model
-fine-tuned with `chronoscope train-speed` instead of the shipped one (its manifest beside it).
+--plot FILE.png draws the speed curve. The sound, when there is any, is read too: where the
+picture changes speed between segments, a pitch shift of the sound by the same ratio confirms it
+(sound resampled with the picture), and pitch shifts the picture missed are listed; --no-audio
+skips this. Speeds and classes always come from the picture. --density sets the share of frames
+decoded (default 0.08; 1 analyses every frame, slower but finer segments). --model MODEL.onnx
+uses a speed model fine-tuned with `chronoscope train speed` instead of the shipped one (its
+manifest beside it).
 
 examples:
   chronoscope detect clip.mp4
@@ -37,6 +41,7 @@ examples:
   chronoscope detect clip.mp4 --json --output out/clip.speed.json --plot out/clip.speed.png
   chronoscope detect --density 1 replay.mov
   chronoscope detect --model my-speed.onnx clip.mp4
+  chronoscope detect --no-audio rescored.mov
 """
 
 PLOT_SIZE_PX = (900, 320)
@@ -62,7 +67,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help=f"share of frames decoded, in (0, 1] (default {DEFAULT_DENSITY})",
     )
     parser.add_argument(
-        "--model", type=Path, metavar="MODEL.onnx", help="a speed model from `chronoscope train-speed`"
+        "--model", type=Path, metavar="MODEL.onnx", help="a speed model from `chronoscope train speed`"
+    )
+    parser.add_argument(
+        "--no-audio", action="store_true", help="do not read the sound for pitch shifts (picture only)"
     )
 
 
@@ -77,10 +85,10 @@ def run(args: argparse.Namespace) -> int:
     if args.model is not None:
         if not args.model.is_file():
             raise ModelNotFoundError(
-                f"--model {args.model}: no such file; give a MODEL.onnx written by chronoscope train-speed"
+                f"--model {args.model}: no such file; give a MODEL.onnx written by chronoscope train speed"
             )
         model = SpeedModel(args.model)
-    result = detect_speed(args.clip, density=args.density, model=model)
+    result = detect_speed(args.clip, density=args.density, model=model, audio=not args.no_audio)
     data = result.to_json()
     data["clip"] = str(args.clip)
     if args.plot is not None:
@@ -129,12 +137,34 @@ def format_table(data: dict[str, Any]) -> str:
         f"{analysis['probes_analysed']} probes{'' if analysis['complete'] else ' (incomplete)'}"
     )
     lines.extend(f"note        {note}" for note in analysis["notes"])
+    lines.extend(_audio_lines(data["evidence"]["audio"]))
     lines.append("evidence")
     for item in data["evidence"]["items"]:
         value = item["value"]
         shown = f"{value:.4g}" if isinstance(value, float) else str(value)
         lines.append(f"  [{item['stage']}] {item['finding']}: {shown} (weight {item['weight']:.2f})")
     return "\n".join(lines) + "\n"
+
+
+def _audio_lines(audio: dict[str, Any]) -> list[str]:
+    if audio["status"] != "used":
+        return [f"audio       {audio['status']}"]
+    lines = []
+    for check in audio["boundaries"]:
+        shift = check["audio"]
+        heard = (
+            "-" if shift is None else f"x{shift['speed_ratio']:.3g} (correlation {shift['correlation']:.2f})"
+        )
+        lines.append(
+            f"audio       at {check['time']:.2f} s the picture changes speed "
+            f"x{check['video_speed_ratio']:.3g}, the sound {heard}: {check['verdict']}"
+        )
+    for change in audio["changes"]:
+        lines.append(
+            f"audio       pitch shift at {change['time']:.2f} s: speed x{change['speed_ratio']:.3g} "
+            f"(correlation {change['correlation']:.2f})"
+        )
+    return lines or ["audio       read; no pitch shift found"]
 
 
 def render_plot(result: DetectionResult) -> np.ndarray:

@@ -19,7 +19,8 @@ DESCRIPTION = """\
 Runs the speed stages on every file the sources name (folders recursively, @list.txt files with
 one path or URL per line, globs, files, and fsspec URLs: s3://bucket/prefix/, gs://b/**/*.mp4,
 memory://, file://): container metadata, the synthetic-retime check, the learned
-estimate per window, segments, and optionally an audio pitch cue. Every segment gets a row in
+estimate per window, segments, and with --audio-cue the sound's pitch shifts (a speed change
+heard where the sound was resampled with the picture). Every segment gets a row in
 DATASET/manifest.jsonl (and manifest.parquet when pyarrow is installed): source and content
 hash, start and end, playback rate, capture-rate estimate, speed, class, confidence, evidence,
 resolution, audio. Unusable files get a row with the reason and never stop the run.
@@ -78,7 +79,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--retries", type=int, default=DEFAULT_RETRIES, help=f"retries per task (default {DEFAULT_RETRIES})"
     )
-    parser.add_argument("--audio-cue", action="store_true", help="add the audio pitch cue to the evidence")
+    parser.add_argument(
+        "--audio-cue",
+        action="store_true",
+        help="read the sound too: pitch shifts (resampled sound) per segment in the evidence",
+    )
     parser.add_argument(
         "--density",
         type=float,

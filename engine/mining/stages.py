@@ -9,9 +9,11 @@ come out, never frames):
    learned estimate per window on sparse probes and merges them into segments;
 3. ``assess_segment``: per segment, is it genuine high-rate capture, at what capture rate, with
    what confidence, and does it pass the quality gate (see ``engine.mining.gate``);
-4. ``audio_pitch_stage`` (optional): the audio's pitch per segment relative to the whole file;
-   resampled audio shifts pitch, so a slowed segment with its audio slowed reads lower. Evidence
-   only: it never decides (most slow motion is silent or re-scored);
+4. ``audio_evidence`` (optional, ``audio_cue``): what the sound says per segment
+   (``engine.speed.audio_pitch``, run by ``detect_speed``): resampled sound shifts pitch by the
+   speed ratio, so a pitch shift where the picture changes speed confirms the change, and one
+   inside a segment points to a change the picture missed (a mining aid). Evidence only: it never
+   decides (most slow motion is silent or re-scored);
 5. ``segment_dhash`` for accepted segments: the perceptual hash used to drop near-duplicates.
 
 What "genuine slow motion" means for the dataset: a segment whose frames were captured at a high
@@ -63,7 +65,6 @@ SNAP_TOLERANCE_LOG2 = 0.25
 DHASH_FRAMES = 8
 DHASH_SIZE = 8
 DHASH_READ_WIDTH_PX = 160
-AUDIO_SECONDS_MAX = 600
 UNREADABLE = (ChronoscopeError, OSError, av.error.FFmpegError, EOFError)
 
 
@@ -108,7 +109,9 @@ def probe_stage(path: Path) -> tuple[dict[str, Any], MetadataFinding]:
 
 def speed_stage(path: Path, settings: MineSettings) -> DetectionResult:
     """Stages 2 to 4 of the speed detector: synthetic-retime check, learned windows, segments."""
-    return detect_speed(path, density=settings.density, model=_model(settings.model_threads))
+    return detect_speed(
+        path, density=settings.density, model=_model(settings.model_threads), audio=settings.audio_cue
+    )
 
 
 def snap_capture_rate(rate: Fraction) -> Fraction:
@@ -244,48 +247,38 @@ def dhash_distance(first: str, second: str) -> float:
     return min(one_way(left, right), one_way(right, left))
 
 
-def _audio_mono(path: Path, rate_hz: int = 8000) -> np.ndarray | None:
-    with av.open(str(path)) as container:
-        if not container.streams.audio:
-            return None
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=rate_hz)
-        chunks = []
-        total = 0
-        for frame in container.decode(audio=0):
-            for out in resampler.resample(frame):
-                chunk = out.to_ndarray().reshape(-1)
-                chunks.append(chunk)
-                total += chunk.size
-            if total > AUDIO_SECONDS_MAX * rate_hz:
-                break
-    return np.concatenate(chunks) if chunks else None
-
-
-def _spectral_centroid_hz(samples: np.ndarray, rate_hz: int) -> float | None:
-    if samples.size < rate_hz // 4 or float(np.sqrt(np.mean(samples**2))) < 1e-4:
-        return None
-    spectrum = np.abs(np.fft.rfft(samples * np.hanning(samples.size)))
-    frequencies = np.fft.rfftfreq(samples.size, 1.0 / rate_hz)
-    return float(np.sum(frequencies * spectrum) / max(float(np.sum(spectrum)), 1e-12))
-
-
-def audio_pitch_stage(path: Path, spans_s: list[tuple[Fraction, Fraction]]) -> list[dict[str, Any]] | None:
-    """Per span: spectral centroid and its ratio to the whole file's (below 1: lower, as slowed audio is).
-
-    None when the file has no audio. The ratio is evidence for a speed change, never a decision.
-    """
-    rate_hz = 8000
-    samples = _audio_mono(path, rate_hz)
-    if samples is None:
-        return None
-    overall = _spectral_centroid_hz(samples, rate_hz)
-    results = []
-    for start_s, end_s in spans_s:
-        part = samples[int(start_s * rate_hz) : int(end_s * rate_hz)]
-        centroid = _spectral_centroid_hz(part, rate_hz)
-        ratio = None if centroid is None or not overall else centroid / overall
-        results.append({"centroid_hz": centroid, "ratio_to_file": ratio})
-    return results
+def audio_evidence(result: DetectionResult, start_s: float, end_s: float) -> list[dict[str, Any]]:
+    """What the sound says about one segment (``engine.speed.audio_pitch``): the pitch shift at
+    its start where the picture changes speed there, and pitch shifts inside it. Evidence only:
+    ``value`` is the sound's speed ratio (after over before), never a decision."""
+    audio = result.audio
+    if audio is None:
+        return []
+    if audio.status != "used":
+        return [{"finding": "audio", "value": audio.status, "weight": 0.0}]
+    entries: list[dict[str, Any]] = []
+    for check in audio.boundaries:
+        if abs(check.time_s - start_s) < 1e-6:
+            entries.append(
+                {
+                    "finding": "pitch shift where the picture changes speed",
+                    "value": None if check.shift is None else check.shift.speed_ratio,
+                    "video_speed_ratio": check.video_ratio,
+                    "verdict": check.verdict,
+                    "weight": 0.0,
+                }
+            )
+    for change in audio.changes:
+        if start_s < change.time_s < end_s:
+            entries.append(
+                {
+                    "finding": "pitch shift inside the segment",
+                    "value": change.shift.speed_ratio,
+                    "time_s": change.time_s,
+                    "weight": 0.0,
+                }
+            )
+    return entries or [{"finding": "no pitch shift", "value": None, "weight": 0.0}]
 
 
 def _evidence_by_stage(result: DetectionResult, segment: SpeedSegment) -> dict[str, list[dict[str, Any]]]:
@@ -364,12 +357,6 @@ def _mine_local(source: str, path: Path, digest: str, settings: MineSettings) ->
     playback_rate = result.estimate.playback_rate
     times = result.frame_times
     spans = [(times(segment.start_frame), times(segment.end_frame)) for segment in result.segments]
-    audio = None
-    if settings.audio_cue and facts["has_audio"]:
-        try:
-            audio = audio_pitch_stage(path, spans)
-        except UNREADABLE as error:
-            log.warning("%s: audio pitch cue skipped, the audio cannot be decoded: %s", path, error)
     rows = []
     for index, segment in enumerate(result.segments):
         reading = assess_segment(segment, playback_rate, finding, settings.min_confidence)
@@ -383,14 +370,8 @@ def _mine_local(source: str, path: Path, digest: str, settings: MineSettings) ->
                     "weight": 0.0,
                 }
             )
-        if audio is not None:
-            evidence["audio_pitch"] = [
-                {
-                    "finding": "spectral centroid vs whole file",
-                    "value": audio[index]["ratio_to_file"],
-                    "weight": 0.0,
-                }
-            ]
+        if settings.audio_cue:
+            evidence["audio_pitch"] = audio_evidence(result, float(spans[index][0]), float(spans[index][1]))
         start_s, end_s = spans[index]
         row = {
             "row": "segment",

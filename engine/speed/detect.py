@@ -44,6 +44,7 @@ import numpy as np
 from engine.errors import CorruptMediaError, InsufficientFramesError, UnsupportedOptionError
 from engine.media import FrameReader
 from engine.media.probe import video_info_and_index
+from engine.speed.audio_pitch import AudioFindings, audio_findings
 from engine.speed.estimator import (
     MODEL_LOG2_SIGMA,
     RESPEED_BELOW_LOG2,
@@ -133,6 +134,7 @@ class DetectionResult:
     model_provider: str = ""
     learned_log2_speed: float | None = None
     synthetic_probability: float | None = None
+    audio: AudioFindings | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The JSON of ``chronoscope detect --json`` (seconds and floats at this edge only)."""
@@ -167,6 +169,7 @@ class DetectionResult:
                 "decided_by": self.decided_by,
                 "model_provider": self.model_provider,
                 "items": [item.to_dict() for item in estimate.evidence],
+                "audio": (self.audio or AudioFindings("off")).to_dict(),
             },
             "scores": {
                 "learned_log2_speed": self.learned_log2_speed,
@@ -367,12 +370,22 @@ def plan_probes(frame_count: int, keyframes: Sequence[int], density: float) -> l
 def _aggregate(
     probes: Sequence[ProbeResult], playback_rate: Fraction, evidence: list[Evidence]
 ) -> SpeedEstimate:
-    """One estimate for a run of probes: still, synthetic (retime majority), or the median speed."""
+    """One estimate for a run of probes: still, synthetic (retime majority), or the median speed.
+
+    The retime vote counts the probes whose check could tell: those with a pattern, and those with
+    none where the motion was tested for one. A probe whose motion was too steady or too sparse to
+    test abstains (a constant pan shows no made frames whether or not there are any)."""
     moving = [probe for probe in probes if probe.estimate.speed_class is not SpeedClass.STILL]
     if not moving:
         evidence.append(Evidence("detect", "every probe is too still to tell", len(probes), 0.8))
         return SpeedEstimate(None, playback_rate, None, 0.8, SpeedClass.STILL, evidence=evidence)
-    checked = [probe for probe in moving if probe.retime is not None and probe.retime.kind != "still"]
+    checked = [
+        probe
+        for probe in moving
+        if probe.retime is not None
+        and probe.retime.kind != "still"
+        and (probe.retime.is_synthetic or probe.retime.motion_tested)
+    ]
     synthetic = [
         probe
         for probe in checked
@@ -532,6 +545,27 @@ def _read_probe(
     return images, first
 
 
+@dataclass
+class RetimeSchedule:
+    """Which probes get the synthetic-retime check: ``RETIME_PROBES`` spread over the clip, and
+    the next probe after any whose check found too little motion to tell (made frames show only
+    where something moves, so a still stretch passes its check on instead of spending it)."""
+
+    every: int
+    owed: bool = False
+
+    @classmethod
+    def for_probes(cls, count: int) -> RetimeSchedule:
+        return cls(every=max(1, count // RETIME_PROBES))
+
+    def wants(self, number: int) -> bool:
+        return self.owed or number % self.every == 0
+
+    def record(self, probe: ProbeResult) -> None:
+        if probe.retime is not None:
+            self.owed = probe.retime.kind == "still"
+
+
 def _analyse_probe(
     images: list[np.ndarray],
     start: int,
@@ -649,14 +683,15 @@ def detect_speed_frames(
     analysis = Analysis(frame_count=len(frames), frames_decoded=len(frames))
     ranges = plan_probes(len(frames), (), 1.0)
     analysis.probes_planned = len(ranges)
-    retime_every = max(1, len(ranges) // RETIME_PROBES)
+    schedule = RetimeSchedule.for_probes(len(ranges))
     probes = []
     for number, (start, stop) in enumerate(ranges):
         probes.append(
             _analyse_probe(
-                list(frames[start:stop]), start, number % retime_every == 0, playback_rate, model, None
+                list(frames[start:stop]), start, schedule.wants(number), playback_rate, model, None
             )
         )
+        schedule.record(probes[-1])
     analysis.probes_analysed = len(probes)
     finding = metadata_stage(RateMetadata(playback_rate))
     return _frames_to_result(
@@ -677,11 +712,16 @@ def detect_speed(
     density: float = DEFAULT_DENSITY,
     model: SpeedModel | None = None,
     progress: Callable[[float], None] | None = None,
+    audio: bool = True,
 ) -> DetectionResult:
     """Detect the playback speed of the clip at ``path``: stages, probes, segments; see the module doc.
 
     ``density`` is the share of frames decoded (0.08 by default, at least 3 probes; 1 analyses every
-    frame). The synthetic-retime check runs on the first 24 frames of 2 probes spread over the clip.
+    frame). The synthetic-retime check runs on the first 24 frames of 2 probes spread over the clip,
+    and on the next probe after one whose check found too little motion. With ``audio`` the sound
+    is read too (``engine.speed.audio_pitch``): its pitch shifts are checked against each change of
+    speed between segments and scanned for changes the picture missed. The audio is evidence only;
+    speeds and classes come from the picture.
     """
     path = Path(path)
     meta = read_rate_metadata(path)
@@ -700,7 +740,20 @@ def detect_speed(
         pts = np.array(reader.pts_index)
         _, scan = video_info_and_index(path, info.index, {}, scan_packets=True)
         keyframes = np.searchsorted(pts, scan.keyframe_pts) if scan is not None else np.array([0])
-        return _detect_in(reader, path, size, pts, time_base, keyframes, density, finding, model, progress)
+        result = _detect_in(reader, path, size, pts, time_base, keyframes, density, finding, model, progress)
+    if audio:
+        result.audio = audio_findings(
+            path,
+            [
+                (
+                    float(result.frame_times(item.start_frame)),
+                    float(result.frame_times(item.end_frame)),
+                    None if item.estimate.speed is None else float(item.estimate.speed),
+                )
+                for item in result.segments
+            ],
+        )
+    return result
 
 
 def _detect_in(
@@ -725,7 +778,7 @@ def _detect_in(
             "variable frame rate: probes are placed by frame and reported by their timestamps"
         )
     playback_rate = Fraction(info.frame_rate)
-    retime_every = max(1, len(ranges) // RETIME_PROBES)
+    schedule = RetimeSchedule.for_probes(len(ranges))
 
     def frame_times(index: int) -> Fraction:
         if index < len(pts):
@@ -749,9 +802,8 @@ def _detect_in(
                 more, _ = _read_probe(small_reader, end, stop_at, analysis)
                 return more
 
-            probes.append(
-                _analyse_probe(images, first, number % retime_every == 0, playback_rate, model, extend)
-            )
+            probes.append(_analyse_probe(images, first, schedule.wants(number), playback_rate, model, extend))
+            schedule.record(probes[-1])
             if progress is not None:
                 progress((number + 1) / len(ranges))
     analysis.probes_analysed = len(probes)

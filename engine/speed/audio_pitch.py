@@ -1,0 +1,391 @@
+"""The audio cue: resampled audio shifts pitch, so a speed change shows as a shift in frequency.
+
+When a clip is sped up or slowed down by resampling (the picture and the sound together), every
+frequency of the sound is multiplied by the speed factor: a 2x speed-up moves the whole spectrum
+up one octave. Two stretches of the same clip played at different speeds therefore have
+long-term spectra that match after a shift along a log-frequency axis, and the shift is log2 of
+their speed ratio. This is a relative cue only: it says by how much the speed changes from one
+stretch to the next, never what the speed is (a voice an octave high may be a child's). The
+detector is visual and works without it; the cue adds evidence where video segments change
+speed, and finds speed changes that the picture alone may miss (a mining aid).
+
+Method, per stretch of audio (mono, ``SAMPLE_RATE`` Hz): the long-term average spectrum on a
+log-frequency axis (``BINS_PER_OCTAVE`` bins per octave from ``LOW_HZ`` to ``HIGH_HZ``), in
+decibels, with its straight-line trend removed (a power-law tilt looks the same at every shift,
+so it carries no information). Two stretches are compared by correlating these curves at shifts
+of up to ``MAX_SHIFT_OCTAVES``; the shift with the best correlation is the pitch shift, and it
+counts only when that correlation is high and clearly better than without a shift. Stretches
+that are silent, or whose spectrum is flat, give no reading.
+
+Only the first ``MAX_AUDIO_S`` seconds of sound are read. Plain Python (numpy and PyAV): no
+model, nothing learned.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+
+from engine.errors import ChronoscopeError, CorruptMediaError
+from engine.media._open import av_errors, open_input
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16000
+FFT_SIZE = 2048
+HOP = 512
+LOW_HZ = 80.0
+HIGH_HZ = 6400.0
+BINS_PER_OCTAVE = 24
+MAX_SHIFT_OCTAVES = 2.0
+SILENCE_DBFS = -60.0
+MIN_STRETCH_S = 1.0
+MIN_SPECTRAL_RANGE_DB = 6.0
+MIN_CORRELATION = 0.6
+MIN_GAIN = 0.3
+MIN_SHIFT_OCTAVES = 0.2
+SCAN_WINDOW_S = 2.0
+SCAN_STEP_S = 0.5
+MAX_AUDIO_S = 600.0
+
+
+@dataclass(frozen=True)
+class AudioTrack:
+    """Mono samples in [-1, 1] at ``rate`` Hz; ``start_s`` is where they sit on the clip's clock."""
+
+    samples: np.ndarray
+    rate: int
+    start_s: float = 0.0
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.samples) / self.rate
+
+    def stretch(self, start_s: float, end_s: float) -> np.ndarray:
+        first = max(0, int(round((start_s - self.start_s) * self.rate)))
+        last = min(len(self.samples), int(round((end_s - self.start_s) * self.rate)))
+        return self.samples[first:last] if last > first else self.samples[:0]
+
+
+@dataclass(frozen=True)
+class PitchShift:
+    """How far the second stretch's spectrum sits above the first's, in octaves.
+
+    ``speed_ratio`` = 2 ** octaves is the second stretch's speed over the first's (sound resampled
+    with the picture). ``correlation`` is the match at that shift, ``gain`` how much better it is
+    than the match without a shift; ``decisive`` says whether both clear their bars.
+    """
+
+    octaves: float
+    correlation: float
+    gain: float
+
+    @property
+    def speed_ratio(self) -> float:
+        return float(2.0**self.octaves)
+
+    @property
+    def decisive(self) -> bool:
+        return (
+            self.correlation >= MIN_CORRELATION
+            and self.gain >= MIN_GAIN
+            and abs(self.octaves) >= MIN_SHIFT_OCTAVES
+        )
+
+    def to_dict(self) -> dict:
+        return {
+            "octaves": round(self.octaves, 4),
+            "speed_ratio": round(self.speed_ratio, 4),
+            "correlation": round(self.correlation, 4),
+            "gain": round(self.gain, 4),
+            "decisive": self.decisive,
+        }
+
+
+@dataclass(frozen=True)
+class AudioSpeedChange:
+    """A point where the sound's pitch shifts: the speed after it over the speed before it."""
+
+    time_s: float
+    shift: PitchShift
+
+    def to_dict(self) -> dict:
+        return {"time": round(self.time_s, 3), **self.shift.to_dict()}
+
+
+def read_audio(path: Path, max_seconds: float = MAX_AUDIO_S) -> AudioTrack | None:
+    """The first audio stream of ``path`` as mono at ``SAMPLE_RATE``, or None when there is none.
+
+    Audio that cannot be decoded partway is cut where it breaks (logged): the cue is optional and
+    must never stop the visual detector.
+    """
+    with open_input(path) as container:
+        if not container.streams.audio:
+            return None
+        stream = container.streams.audio[0]
+        start_s = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+        chunks: list[np.ndarray] = []
+        total = 0
+        limit = int(max_seconds * SAMPLE_RATE)
+        try:
+            with av_errors(path, "decoding audio"):
+                for frame in container.decode(stream):
+                    for converted in resampler.resample(frame):
+                        chunk = converted.to_ndarray().reshape(-1).astype(np.float32)
+                        chunks.append(chunk)
+                        total += len(chunk)
+                    if total >= limit:
+                        break
+        except CorruptMediaError as error:
+            log.warning("audio of %s decoded only to %.1f s: %s", path, total / SAMPLE_RATE, error)
+    if not chunks:
+        return None
+    samples = np.concatenate(chunks)[:limit]
+    return AudioTrack(samples, SAMPLE_RATE, start_s)
+
+
+def _log_frequency_axis() -> np.ndarray:
+    octaves = math.log2(HIGH_HZ / LOW_HZ)
+    count = int(round(octaves * BINS_PER_OCTAVE)) + 1
+    return LOW_HZ * 2.0 ** (np.arange(count) / BINS_PER_OCTAVE)
+
+
+def _banding(rate: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """FFT bin ranges per log-frequency point (first, last, and the fractional bin for narrow bands)."""
+    bin_hz = rate / FFT_SIZE
+    axis = _log_frequency_axis()
+    half_band = 2 ** (0.5 / BINS_PER_OCTAVE)
+    first = np.ceil(axis / half_band / bin_hz).astype(int)
+    last = np.minimum(np.floor(axis * half_band / bin_hz).astype(int), FFT_SIZE // 2)
+    return first, last, axis / bin_hz
+
+
+@dataclass(frozen=True)
+class AudioSpectra:
+    """Short-time power spectra of a track on the log-frequency axis, computed once.
+
+    ``power`` is (hops, bins): each hop of ``HOP`` samples, each FFT bin band averaged (or, where
+    a band is narrower than an FFT bin, interpolated); ``loudness`` is each hop's mean square.
+    """
+
+    power: np.ndarray
+    loudness: np.ndarray
+    hop_s: float
+    start_s: float
+
+    @classmethod
+    def of(cls, track: AudioTrack) -> AudioSpectra:
+        samples = track.samples
+        count = max(0, (len(samples) - FFT_SIZE) // HOP + 1)
+        first, last, fractional = _banding(track.rate)
+        window = np.hanning(FFT_SIZE).astype(np.float32)
+        bands = np.zeros((count, len(first)), np.float32)
+        loudness = np.zeros(count, np.float32)
+        chunk = 256
+        for begin in range(0, count, chunk):
+            starts = np.arange(begin, min(count, begin + chunk)) * HOP
+            frames = samples[starts[:, None] + np.arange(FFT_SIZE)[None, :]]
+            loudness[begin : begin + len(starts)] = np.mean(np.square(frames), axis=1)
+            power = np.abs(np.fft.rfft(frames * window, axis=1)) ** 2
+            cumulative = np.concatenate([np.zeros((len(starts), 1)), np.cumsum(power, axis=1)], axis=1)
+            widths = last - first + 1
+            averaged = (cumulative[:, last + 1] - cumulative[:, first]) / np.maximum(widths, 1)
+            below = np.floor(fractional).astype(int)
+            weight = fractional - below
+            above = np.minimum(below + 1, power.shape[1] - 1)
+            interpolated = power[:, below] * (1 - weight) + power[:, above] * weight
+            bands[begin : begin + len(starts)] = np.where(widths >= 1, averaged, interpolated)
+        return cls(bands, loudness, HOP / track.rate, track.start_s)
+
+    def stretch_spectrum(self, start_s: float, end_s: float) -> np.ndarray | None:
+        """The stretch's long-term spectrum in dB, straight-line trend removed.
+
+        None when the stretch is shorter than ``MIN_STRETCH_S``, silent (below ``SILENCE_DBFS``)
+        or flat (less than ``MIN_SPECTRAL_RANGE_DB`` of structure once the trend is gone).
+        """
+        if end_s - start_s < MIN_STRETCH_S:
+            return None
+        first = max(0, int(math.ceil((start_s - self.start_s) / self.hop_s)))
+        last = min(len(self.power), int((end_s - self.start_s) / self.hop_s) - FFT_SIZE // HOP + 1)
+        if last - first < 2:
+            return None
+        mean_square = float(np.mean(self.loudness[first:last]))
+        if mean_square <= 0 or 10 * math.log10(mean_square) < SILENCE_DBFS:
+            return None
+        decibels = 10 * np.log10(self.power[first:last].mean(axis=0).astype(np.float64) + 1e-12)
+        index = np.arange(len(decibels))
+        detrended = decibels - np.polyval(np.polyfit(index, decibels, 1), index)
+        if float(np.percentile(detrended, 95) - np.percentile(detrended, 5)) < MIN_SPECTRAL_RANGE_DB:
+            return None
+        return detrended
+
+
+def _correlation(first: np.ndarray, second: np.ndarray) -> float:
+    first = first - first.mean()
+    second = second - second.mean()
+    scale = math.sqrt(float(np.dot(first, first)) * float(np.dot(second, second)))
+    return float(np.dot(first, second) / scale) if scale > 0 else 0.0
+
+
+def pitch_shift(before: np.ndarray, after: np.ndarray) -> PitchShift | None:
+    """The shift of ``after``'s long-term spectrum over ``before``'s (``long_term_spectrum``
+    curves), found by correlation over shifts of up to ``MAX_SHIFT_OCTAVES``; sub-bin by a
+    parabola through the peak. None when the curves overlap too little to compare."""
+    max_shift = int(MAX_SHIFT_OCTAVES * BINS_PER_OCTAVE)
+    count = len(before)
+    scores = {}
+    for shift in range(-max_shift, max_shift + 1):
+        # after(x) = before(x - shift): compare after[shift:] with before[:-shift] (or the reverse)
+        if shift >= 0:
+            a, b = before[: count - shift], after[shift:]
+        else:
+            a, b = before[-shift:], after[: count + shift]
+        if len(a) < BINS_PER_OCTAVE * 2:
+            continue
+        scores[shift] = _correlation(a, b)
+    if 0 not in scores:
+        return None
+    best = max(scores, key=scores.get)
+    peak = float(best)
+    if best - 1 in scores and best + 1 in scores:
+        left, centre, right = scores[best - 1], scores[best], scores[best + 1]
+        curvature = left - 2 * centre + right
+        if curvature < 0:
+            peak = best + 0.5 * (left - right) / curvature
+    return PitchShift(octaves=peak / BINS_PER_OCTAVE, correlation=scores[best], gain=scores[best] - scores[0])
+
+
+def shift_between(
+    spectra: AudioSpectra, first: tuple[float, float], second: tuple[float, float]
+) -> PitchShift | None:
+    """The pitch shift from the stretch ``first`` (start, end seconds) to ``second``, or None."""
+    before = spectra.stretch_spectrum(*first)
+    after = spectra.stretch_spectrum(*second)
+    if before is None or after is None:
+        return None
+    return pitch_shift(before, after)
+
+
+def scan_speed_changes(
+    spectra: AudioSpectra, window_s: float = SCAN_WINDOW_S, step_s: float = SCAN_STEP_S
+) -> list[AudioSpeedChange]:
+    """Points where the sound's pitch shifts decisively between the ``window_s`` before and after.
+
+    Neighbouring points that see the same change (the same shift within a quarter octave) are
+    merged into the one with the best correlation.
+    """
+    found: list[AudioSpeedChange] = []
+    start = spectra.start_s
+    end = start + (len(spectra.power) - 1) * spectra.hop_s + FFT_SIZE / SAMPLE_RATE
+    time = start + window_s
+    while time <= end - window_s + 1e-9:
+        shift = shift_between(spectra, (time - window_s, time), (time, time + window_s))
+        if shift is not None and shift.decisive:
+            change = AudioSpeedChange(time, shift)
+            last = found[-1] if found else None
+            if (
+                last is not None
+                and time - last.time_s <= window_s
+                and abs(last.shift.octaves - shift.octaves) < 0.25
+            ):
+                if shift.correlation > last.shift.correlation:
+                    found[-1] = change
+            else:
+                found.append(change)
+        time += step_s
+    return found
+
+
+@dataclass(frozen=True)
+class BoundaryCheck:
+    """The sound either side of a boundary between two video segments of different speeds.
+
+    The sound may have been kept at real time, re-scored or replaced, so a verdict other than
+    ``agrees`` is a reason to look again, not proof that the picture is wrong."""
+
+    time_s: float
+    video_ratio: float
+    shift: PitchShift | None
+
+    @property
+    def verdict(self) -> str:
+        """``agrees`` (a decisive shift by the video's ratio), ``disagrees`` (by another ratio),
+        ``unchanged`` (the sound matches itself without a shift: if it was resampled with the
+        picture, the speed did not change here) or ``no reading``."""
+        if self.shift is None:
+            return "no reading"
+        if not self.shift.decisive:
+            steady = self.shift.correlation >= MIN_CORRELATION and abs(self.shift.octaves) < MIN_SHIFT_OCTAVES
+            return "unchanged" if steady else "no reading"
+        close = abs(self.shift.octaves - math.log2(self.video_ratio)) <= AGREEMENT_OCTAVES
+        return "agrees" if close else "disagrees"
+
+    def to_dict(self) -> dict:
+        return {
+            "time": round(self.time_s, 3),
+            "video_speed_ratio": round(self.video_ratio, 4),
+            "audio": None if self.shift is None else self.shift.to_dict(),
+            "verdict": self.verdict,
+        }
+
+
+@dataclass(frozen=True)
+class AudioFindings:
+    """What the audio said about a clip: ``status`` is ``used``, ``off``, ``no audio track``,
+    ``silent`` (a track with too little sound to read) or ``unreadable: REASON``; ``boundaries``
+    checks each change of speed between video segments; ``changes`` are pitch shifts found by
+    scanning the whole track."""
+
+    status: str
+    boundaries: tuple[BoundaryCheck, ...] = ()
+    changes: tuple[AudioSpeedChange, ...] = ()
+
+    def to_dict(self) -> dict:
+        return {
+            "status": self.status,
+            "boundaries": [item.to_dict() for item in self.boundaries],
+            "changes": [item.to_dict() for item in self.changes],
+        }
+
+
+AGREEMENT_OCTAVES = 0.3
+BOUNDARY_STRETCH_S = 4.0
+
+
+def audio_findings(path: Path, segments: list[tuple[float, float, float | None]]) -> AudioFindings:
+    """Read ``path``'s audio, check each boundary between consecutive ``segments`` (start s, end s,
+    speed or None) whose speeds differ, and scan the track for pitch shifts. A track that cannot
+    be read gives status ``unreadable: REASON``; it never stops the detector."""
+    try:
+        track = read_audio(path)
+    except ChronoscopeError as error:
+        log.warning("audio of %s not used: %s", path, error)
+        return AudioFindings(f"unreadable: {error}")
+    if track is None:
+        return AudioFindings("no audio track")
+    spectra = AudioSpectra.of(track)
+    checks = []
+    for before, after in zip(segments, segments[1:], strict=False):
+        if before[2] is None or after[2] is None or before[2] == after[2]:
+            continue
+        time = after[0]
+        shift = shift_between(
+            spectra,
+            (max(before[0], time - BOUNDARY_STRETCH_S), time),
+            (time, min(after[1], time + BOUNDARY_STRETCH_S)),
+        )
+        checks.append(BoundaryCheck(time, after[2] / before[2], shift))
+    changes = scan_speed_changes(spectra)
+    if not changes and all(check.shift is None for check in checks):
+        whole = spectra.stretch_spectrum(
+            spectra.start_s, spectra.start_s + len(spectra.power) * spectra.hop_s
+        )
+        if whole is None:
+            return AudioFindings("silent", tuple(checks))
+    return AudioFindings("used", tuple(checks), tuple(changes))
