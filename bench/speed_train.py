@@ -4,8 +4,8 @@
 .venv/bin/python bench/speed_train.py train --minutes 12 [--device cuda]
 
 `train` resumes build/speed-cache/checkpoint.pt and exports engine/speed/model/speed_net.onnx, its
-manifest and speed_net.weights.pt (the starting point of `chronoscope train-speed`). To fine-tune
-on other footage without labels use `chronoscope train-speed --data DIR -o MODEL.onnx` instead.
+manifest and speed_net.weights.pt (the starting point of `chronoscope train speed`). To fine-tune
+on other footage without labels use `chronoscope train speed --data DIR -o MODEL.onnx` instead.
 """
 
 from __future__ import annotations

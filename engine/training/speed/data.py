@@ -11,7 +11,7 @@ build interrupted half-way resumes at the next missing source):
 - a user's clip stored at 100 fps or more (a high-rate capture stored at its own rate, so C = P)
   is cached like a render: ``render_n`` is every n-th frame played at 30 fps, speed 30 n / P.
 
-``build_user_cache`` does the same for a user's own footage (``chronoscope train-speed``): any
+``build_user_cache`` does the same for a user's own footage (``chronoscope train speed``): any
 folders of clips, searched recursively, one cache file per clip keyed by its path and size.
 
 Every variant is encoded with H.264 at the same quality (crf 23) at ``ENCODE_PX`` square and

@@ -1,4 +1,4 @@
-"""Fine-tune the speed network on a user's own footage, without labels (``chronoscope train-speed``).
+"""Fine-tune the speed network on a user's own footage, without labels (``chronoscope train speed``).
 
 The same self-supervised recipe as the shipped model (``engine.training.speed.train``): the
 user's ordinary footage anchors s = 1 on every frame and supervises every other speed by
@@ -52,7 +52,7 @@ DEFAULT_RENDERS = 2
 
 @dataclass
 class FineTuneConfig:
-    """What ``chronoscope train-speed`` was asked for; checked by ``validate``."""
+    """What ``chronoscope train speed`` was asked for; checked by ``validate``."""
 
     data: tuple[Path, ...]
     output: Path
@@ -191,8 +191,8 @@ def fine_tune(config: FineTuneConfig, progress: Callable[[str], None] | None = N
         checkpoint,
         config.output,
         best=True,
-        description="playback-speed estimator fine-tuned on user footage with chronoscope train-speed",
-        upstream=f"chronoscope train-speed from {config.init_weights or 'scratch'}; {note}",
+        description="playback-speed estimator fine-tuned on user footage with chronoscope train speed",
+        upstream=f"chronoscope train speed from {config.init_weights or 'scratch'}; {note}",
     )
     log.info("speed model written to %s", model_path)
     return FineTuneResult(
