@@ -499,7 +499,47 @@ def throughput(clips_dir: Path, work: Path) -> dict:
     result = detect_speed(path)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     seconds = result.analysis.frame_count / float(result.estimate.playback_rate)
+    # the same picture with real sound (gopro's track looped): what the audio cue adds
+    voiced = work / "throughput-1080p-sound.mp4"
+    subprocess.run(
+        [
+            ffmpeg,
+            "-v",
+            "error",
+            "-y",
+            "-i",
+            str(path),
+            "-stream_loop",
+            "-1",
+            "-i",
+            str(clips_dir / "gopro-max-heromode.mp4"),
+            "-map",
+            "0:v",
+            "-map",
+            "1:a",
+            "-c:v",
+            "copy",
+            "-c:a",
+            "aac",
+            "-shortest",
+            str(voiced),
+        ],
+        check=True,
+    )
+    timings = {}
+    for use_audio in (False, True):
+        started, started_cpu = time.perf_counter(), time.process_time()
+        detect_speed(voiced, audio=use_audio)
+        timings[use_audio] = (time.perf_counter() - started, time.process_time() - started_cpu)
     return {
+        "with_sound": {
+            "wall_seconds_audio_off": timings[False][0],
+            "wall_seconds_audio_on": timings[True][0],
+            "cpu_seconds_audio_off": timings[False][1],
+            "cpu_seconds_audio_on": timings[True][1],
+            "realtime_factor_wall_audio_on": seconds / timings[True][0],
+            "realtime_factor_cpu_audio_on": seconds / timings[True][1],
+        },
         "clip": "held-out sam2-juggle looped x10, scaled to 1920x1080, H.264 GOP 60",
         "video_seconds": seconds,
         "wall_seconds": wall,

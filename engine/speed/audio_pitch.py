@@ -129,7 +129,8 @@ def read_audio(path: Path, max_seconds: float = MAX_AUDIO_S) -> AudioTrack | Non
             return None
         stream = container.streams.audio[0]
         start_s = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+        # one-second output frames: far fewer conversions to numpy than one per packet
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE, frame_size=SAMPLE_RATE)
         chunks: list[np.ndarray] = []
         total = 0
         limit = int(max_seconds * SAMPLE_RATE)
@@ -137,11 +138,12 @@ def read_audio(path: Path, max_seconds: float = MAX_AUDIO_S) -> AudioTrack | Non
             with av_errors(path, "decoding audio"):
                 for frame in container.decode(stream):
                     for converted in resampler.resample(frame):
-                        chunk = converted.to_ndarray().reshape(-1).astype(np.float32)
-                        chunks.append(chunk)
-                        total += len(chunk)
+                        chunks.append(converted.to_ndarray().reshape(-1).astype(np.float32))
+                        total += len(chunks[-1])
                     if total >= limit:
                         break
+                for converted in resampler.resample(None):
+                    chunks.append(converted.to_ndarray().reshape(-1).astype(np.float32))
         except CorruptMediaError as error:
             log.warning("audio of %s decoded only to %.1f s: %s", path, total / SAMPLE_RATE, error)
     if not chunks:
@@ -226,29 +228,40 @@ class AudioSpectra:
         return detrended
 
 
-def _correlation(first: np.ndarray, second: np.ndarray) -> float:
-    first = first - first.mean()
-    second = second - second.mean()
-    scale = math.sqrt(float(np.dot(first, first)) * float(np.dot(second, second)))
-    return float(np.dot(first, second) / scale) if scale > 0 else 0.0
+def shift_correlations(before: np.ndarray, after: np.ndarray, max_shift: int) -> dict[int, float]:
+    """Pearson correlation of ``before`` and ``after`` over their overlap, for every shift in bins
+    from -``max_shift`` to ``max_shift`` that leaves at least two octaves of overlap.
+
+    Shift d compares ``after[i + d]`` with ``before[i]`` (``after`` higher by d bins). All shifts
+    at once from running sums: products by ``np.correlate``, sums and squares by cumulative sums.
+    """
+    count = len(before)
+    shifts = np.arange(-max_shift, max_shift + 1)
+    overlap = count - np.abs(shifts)
+    # sum over the overlap of before[i] * after[i + d], for d = -(count-1) .. count-1
+    products = np.correlate(after, before, mode="full")[shifts + count - 1]
+    running_b = np.concatenate([[0.0], np.cumsum(before)])
+    running_b2 = np.concatenate([[0.0], np.cumsum(before * before)])
+    running_a = np.concatenate([[0.0], np.cumsum(after)])
+    running_a2 = np.concatenate([[0.0], np.cumsum(after * after)])
+    # overlap in before: [max(0, -d), count - max(0, d)); in after: [max(0, d), count - max(0, -d))
+    b_start, b_end = np.maximum(0, -shifts), count - np.maximum(0, shifts)
+    a_start, a_end = np.maximum(0, shifts), count - np.maximum(0, -shifts)
+    sum_b, sum_b2 = running_b[b_end] - running_b[b_start], running_b2[b_end] - running_b2[b_start]
+    sum_a, sum_a2 = running_a[a_end] - running_a[a_start], running_a2[a_end] - running_a2[a_start]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        covariance = products - sum_a * sum_b / overlap
+        spread = np.sqrt((sum_a2 - sum_a**2 / overlap) * (sum_b2 - sum_b**2 / overlap))
+        values = np.where(spread > 0, covariance / spread, 0.0)
+    keep = overlap >= BINS_PER_OCTAVE * 2
+    return {int(shift): float(value) for shift, value, kept in zip(shifts, values, keep, strict=True) if kept}
 
 
 def pitch_shift(before: np.ndarray, after: np.ndarray) -> PitchShift | None:
-    """The shift of ``after``'s long-term spectrum over ``before``'s (``long_term_spectrum``
+    """The shift of ``after``'s long-term spectrum over ``before``'s (``stretch_spectrum``
     curves), found by correlation over shifts of up to ``MAX_SHIFT_OCTAVES``; sub-bin by a
     parabola through the peak. None when the curves overlap too little to compare."""
-    max_shift = int(MAX_SHIFT_OCTAVES * BINS_PER_OCTAVE)
-    count = len(before)
-    scores = {}
-    for shift in range(-max_shift, max_shift + 1):
-        # after(x) = before(x - shift): compare after[shift:] with before[:-shift] (or the reverse)
-        if shift >= 0:
-            a, b = before[: count - shift], after[shift:]
-        else:
-            a, b = before[-shift:], after[: count + shift]
-        if len(a) < BINS_PER_OCTAVE * 2:
-            continue
-        scores[shift] = _correlation(a, b)
+    scores = shift_correlations(before, after, int(MAX_SHIFT_OCTAVES * BINS_PER_OCTAVE))
     if 0 not in scores:
         return None
     best = max(scores, key=scores.get)
@@ -258,7 +271,9 @@ def pitch_shift(before: np.ndarray, after: np.ndarray) -> PitchShift | None:
         curvature = left - 2 * centre + right
         if curvature < 0:
             peak = best + 0.5 * (left - right) / curvature
-    return PitchShift(octaves=peak / BINS_PER_OCTAVE, correlation=scores[best], gain=scores[best] - scores[0])
+    return PitchShift(
+        octaves=peak / BINS_PER_OCTAVE, correlation=scores[best], gain=scores[best] - scores[0]
+    )
 
 
 def shift_between(
@@ -283,9 +298,18 @@ def scan_speed_changes(
     found: list[AudioSpeedChange] = []
     start = spectra.start_s
     end = start + (len(spectra.power) - 1) * spectra.hop_s + FFT_SIZE / SAMPLE_RATE
+    cache: dict[tuple[float, float], np.ndarray | None] = {}
+
+    def spectrum(first: float, last: float) -> np.ndarray | None:
+        key = (round(first, 6), round(last, 6))
+        if key not in cache:
+            cache[key] = spectra.stretch_spectrum(first, last)
+        return cache[key]
+
     time = start + window_s
     while time <= end - window_s + 1e-9:
-        shift = shift_between(spectra, (time - window_s, time), (time, time + window_s))
+        before, after = spectrum(time - window_s, time), spectrum(time, time + window_s)
+        shift = None if before is None or after is None else pitch_shift(before, after)
         if shift is not None and shift.decisive:
             change = AudioSpeedChange(time, shift)
             last = found[-1] if found else None
