@@ -22,6 +22,7 @@ from typing import Any
 import opentimelineio as otio
 
 from engine.errors import EngineRequestError
+from engine.speed_report import audio_summary_lines
 
 SPEED_CLASSES = ("realtime", "slowmo", "synthetic_slowmo", "sped_up", "still")
 CLASS_LABELS = {
@@ -119,26 +120,6 @@ def _evidence_line(item: Any) -> str:
     return str(item)
 
 
-def _audio_lines(audio: Any) -> list[str]:
-    """The sound's say (``evidence.audio`` of the detect JSON) as evidence lines; none when unused."""
-    if not isinstance(audio, dict) or audio.get("status") != "used":
-        return []
-    lines = []
-    for check in audio.get("boundaries") or []:
-        if isinstance(check, dict) and check.get("verdict") in ("agrees", "disagrees", "unchanged"):
-            lines.append(
-                f"audio: at {float(check.get('time', 0)):.2f} s the picture changes speed "
-                f"x{float(check.get('video_speed_ratio', 0)):.3g}; the sound {check['verdict']}"
-            )
-    for change in audio.get("changes") or []:
-        if isinstance(change, dict):
-            lines.append(
-                f"audio: pitch shift at {float(change.get('time', 0)):.2f} s "
-                f"(speed x{float(change.get('speed_ratio', 0)):.3g})"
-            )
-    return lines
-
-
 def _unwrap(result: Any) -> Any:
     """The detect JSON inside the job's answer: ``{"path", "speed": {...}}`` for a media path, or
     ``{"clips": [{"name", "path", "speed": {...}}], "otio": ...}`` for OTIO input (first clip)."""
@@ -160,7 +141,7 @@ def parse_speed_result(result: dict[str, Any]) -> SpeedAnalysis:
     curve = result.get("curve") or []
     evidence = result.get("evidence") or []
     model = str(result.get("model") or result.get("estimator") or "")
-    audio_lines = _audio_lines(evidence.get("audio")) if isinstance(evidence, dict) else []
+    audio_lines = audio_summary_lines(evidence.get("audio")) if isinstance(evidence, dict) else []
     if isinstance(evidence, dict):
         model = model or ", ".join(
             str(evidence[key]) for key in ("decided_by", "model_provider") if evidence.get(key)

@@ -141,8 +141,7 @@ def test_audio_cue_puts_the_pitch_shift_in_the_segment_evidence(tmp_path):
     """A clip whose sound speeds up x2 at 3 s (resampled, so its pitch rises an octave): with
     the audio cue the segment holding 3 s names the shift; without it there is no audio entry."""
     from engine.mining.stages import MineSettings, mine_file
-    from tests.media_factory import render_clip
-    from tests.test_speed_audio_pitch import resample_to_48k, voice
+    from tests.media_factory import render_clip, resample_to_48k, voice
 
     sound = resample_to_48k(np.concatenate([voice(3.0), voice(3.0, speed=2.0, start_s=1.5)]))
     path = render_clip(

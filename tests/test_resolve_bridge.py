@@ -233,3 +233,24 @@ def test_engine_answers_are_read_in_the_shapes_the_capabilities_give(tmp_path):
     assert bridge._rendered_media(summary) == ["/r/a.mov"]
     with pytest.raises(bridge.TimelineNotFoundError, match="named no new timeline file"):
         bridge._rendered_timeline({}, tmp_path / "empty", "cut")
+
+
+def test_marker_note_lines_read_the_detect_json_evidence():
+    """``chronoscope detect --json``'s evidence (findings under items, the sound under audio)."""
+    evidence = {
+        "decided_by": "learned",
+        "items": [{"stage": "learned", "finding": "median log2 speed", "value": -3.0}],
+        "audio": {
+            "status": "used",
+            "boundaries": [],
+            "changes": [{"time": 4.0, "speed_ratio": 2.0, "octaves": 1.0}],
+        },
+    }
+    assert bridge.evidence_lines(evidence) == [
+        "decided_by: learned",
+        "audio: pitch shift at 4.00 s (speed x2)",
+        "learned: median log2 speed (-3.0)",
+    ]
+    assert bridge.evidence_lines({**evidence, "audio": {"status": "off"}})[1:] == [
+        "learned: median log2 speed (-3.0)"
+    ]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from fractions import Fraction
 
 import numpy as np
@@ -15,36 +14,14 @@ from engine.speed.audio_pitch import (
     AudioSpectra,
     AudioTrack,
     audio_findings,
+    pitch_shift,
     read_audio,
     scan_speed_changes,
     shift_between,
 )
-from tests.media_factory import render_clip
-
-HARMONICS = 14
-FORMANTS_HZ = ((650.0, 120.0), (1700.0, 200.0), (2900.0, 300.0))
-
-
-def voice(
-    seconds: float, speed: float = 1.0, rate: int = SAMPLE_RATE, start_s: float = 0.0, seed: int = 0
-) -> np.ndarray:
-    """A voiced sound (harmonics of a gliding 150-190 Hz pitch under three formants, plus breath
-    noise) as heard when played ``speed`` times as fast by resampling: sound(speed * t), so every
-    frequency, formants included, is multiplied by ``speed``."""
-    rng = np.random.default_rng(seed)
-    t = start_s + np.arange(int(seconds * rate)) / rate
-    source_t = speed * t
-    pitch_hz = 170.0 + 20.0 * np.sin(2 * np.pi * 0.7 * source_t)
-    phase = 2 * np.pi * np.cumsum(pitch_hz) * speed / rate
-    signal = np.zeros_like(t)
-    for harmonic in range(1, HARMONICS + 1):
-        frequency = harmonic * 170.0
-        gain = (
-            sum(math.exp(-0.5 * ((frequency - centre) / width) ** 2) for centre, width in FORMANTS_HZ) + 0.05
-        )
-        signal += gain * np.sin(harmonic * phase + rng.uniform(0, 2 * np.pi))
-    signal += 0.02 * rng.standard_normal(len(t))
-    return (0.1 * signal / np.max(np.abs(signal))).astype(np.float32)
+from engine.speed.detect import detect_speed
+from engine.speed_report import audio_summary_lines
+from tests.media_factory import render_clip, resample_to_48k, voice
 
 
 def test_a_resampled_stretch_reads_its_speed_ratio():
@@ -86,11 +63,6 @@ def _clip_with_sound(tmp_path, sound: np.ndarray | None, seconds: int = 6):
     )
 
 
-def resample_to_48k(sound: np.ndarray) -> np.ndarray:
-    positions = np.arange(int(len(sound) * 48000 / SAMPLE_RATE)) * SAMPLE_RATE / 48000
-    return np.interp(positions, np.arange(len(sound)), sound).astype(np.float32)
-
-
 def test_audio_is_read_from_a_clip_and_findings_name_what_was_there(tmp_path):
     sound = resample_to_48k(np.concatenate([voice(3.0), voice(3.0, speed=2.0, start_s=1.5)]))
     path = _clip_with_sound(tmp_path, sound)
@@ -122,3 +94,42 @@ def test_detect_reports_audio_and_can_skip_it(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["evidence"]["audio"]["status"] == "off"
     assert cli_main(["detect", str(path)]) == 0
     assert "pitch shift at 3.0" in capsys.readouterr().out
+
+
+def test_times_count_from_the_first_video_frame(tmp_path):
+    """Video that starts 1.5 s into the file's clock while the sound starts at 0: the sound's
+    change at 3.0 s of the file is at 1.5 s of the clip, where the detector's segments count."""
+    sound = resample_to_48k(np.concatenate([voice(3.0), voice(3.0, speed=2.0, start_s=1.5)]))
+    offset = 36  # frames at 24 fps: 1.5 s
+    path = render_clip(
+        tmp_path / "late.mkv",
+        rate=Fraction(24),
+        pts=range(offset, offset + 24 * 5),
+        size=(96, 64),
+        audio=True,
+        sound=sound,
+    )
+    findings = detect_speed(path).audio
+    assert [round(change.time_s, 1) for change in findings.changes] == [1.5]
+
+
+def test_short_or_empty_sound_gives_no_reading():
+    track = AudioTrack(voice(0.16), SAMPLE_RATE)
+    assert AudioSpectra.of(track).stretch_spectrum(0.0, 5.0) is None
+    flat = np.zeros(153)
+    assert pitch_shift(flat, flat) is None
+
+
+def test_summary_lines_for_people():
+    audio = {
+        "status": "used",
+        "boundaries": [{"time": 2, "video_speed_ratio": 2, "verdict": "agrees"}],
+        "changes": [{"time": 2.5, "speed_ratio": "bad"}],
+    }
+    assert audio_summary_lines(audio) == [
+        "audio: at 2.00 s the picture changes speed x2; the sound agrees",
+        "audio: pitch shift at 2.50 s (speed xnan)",
+    ]
+    assert audio_summary_lines({"status": "off"}) == []
+    assert audio_summary_lines({"status": "unreadable: broken"}) == ["audio: unreadable: broken"]
+    assert audio_summary_lines(None) == []

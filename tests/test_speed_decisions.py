@@ -143,3 +143,32 @@ def test_probes_whose_check_could_not_test_abstain_from_the_retime_vote():
     tested = probe(64, RetimeFinding("none", confidence=0.6, motion_tested=True), span(-0.3))
     assert _aggregate([made, untested], Fraction(30), []).speed_class is SpeedClass.SYNTHETIC_SLOWMO
     assert _aggregate([made, tested], Fraction(30), []).speed_class is not SpeedClass.SYNTHETIC_SLOWMO
+
+
+def test_still_probes_pass_the_retime_check_on_a_limited_number_of_times():
+    """Nine still probes, checks scheduled on 0, 4 and 8: each still one passes its check to the
+    next, but only RETIME_PROBES extra checks in all, so a still clip does not check them all."""
+    from engine.speed.detect import RETIME_PROBES, ProbeResult, RetimeSchedule, _probe_estimate
+
+    schedule = RetimeSchedule.for_probes(9)
+    still = RetimeFinding("still", confidence=0.8)
+    checked = []
+    for number in range(9):
+        wanted = schedule.wants(number)
+        finding = still if wanted else None
+        reading = span(None)
+        schedule.record(
+            number,
+            ProbeResult(
+                number * 32,
+                number * 32 + 32,
+                reading,
+                finding,
+                _probe_estimate(reading, finding, Fraction(30)),
+            ),
+        )
+        if wanted:
+            checked.append(number)
+    scheduled = [number for number in range(9) if number % schedule.every == 0]
+    assert set(scheduled) <= set(checked)
+    assert len(checked) == len(scheduled) + RETIME_PROBES

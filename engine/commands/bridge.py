@@ -65,6 +65,7 @@ from engine.errors import (
 )
 from engine.fsutil import write_text_atomic
 from engine.places import places
+from engine.speed_report import audio_summary_lines
 from engine.timeline.rates import exact_frames
 
 NAME = "bridge"
@@ -629,6 +630,14 @@ def _marker(
 
 def evidence_lines(evidence: Any) -> list[str]:
     """Issue 4's ``evidence`` (an object keyed by stage, or a list of findings) as note lines."""
+    if isinstance(evidence, dict) and isinstance(evidence.get("items"), list):
+        # the detect JSON: findings under "items", the sound's say under "audio"
+        rest = {key: value for key, value in evidence.items() if key not in ("items", "audio")}
+        return (
+            [f"{key}: {_compact(value)}" for key, value in rest.items()]
+            + audio_summary_lines(evidence.get("audio"))
+            + evidence_lines(evidence["items"])
+        )
     if isinstance(evidence, dict):
         return [f"{key}: {_compact(value)}" for key, value in evidence.items()]
     if isinstance(evidence, list):

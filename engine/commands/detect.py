@@ -16,6 +16,7 @@ from engine.errors import MediaWriteError, ModelNotFoundError, UnsupportedOption
 from engine.fsutil import atomic_path, write_text_atomic
 from engine.speed.detect import DEFAULT_DENSITY, DetectionResult, detect_speed
 from engine.speed.estimator import SpeedModel
+from engine.speed_report import audio_summary_lines
 
 NAME = "detect"
 HELP = "detect playback speed: real time, genuine or fake slow motion, sped up, or too still to tell"
@@ -29,11 +30,11 @@ The table lists the clip's answer, its segments (where the speed changes: ramps,
 the evidence. --json prints the full result (times in seconds); --output FILE writes it to FILE.
 --plot FILE.png draws the speed curve. The sound, when there is any, is read too: where the
 picture changes speed between segments, a pitch shift of the sound by the same ratio confirms it
-(sound resampled with the picture), and pitch shifts the picture missed are listed; --no-audio
-skips this. Speeds and classes always come from the picture. --density sets the share of frames
-decoded (default 0.08; 1 analyses every frame, slower but finer segments). --model MODEL.onnx
-uses a speed model fine-tuned with `chronoscope train speed` instead of the shipped one (its
-manifest beside it).
+(sound resampled with the picture), and every pitch shift heard in the track is listed, so
+changes the picture missed show too; --no-audio skips this. Speeds and classes always come from
+the picture. --density sets the share of frames decoded (default 0.08; 1 analyses every frame,
+slower but finer segments). --model MODEL.onnx uses a speed model fine-tuned with `chronoscope
+train speed` instead of the shipped one (its manifest beside it).
 
 examples:
   chronoscope detect clip.mp4
@@ -137,34 +138,16 @@ def format_table(data: dict[str, Any]) -> str:
         f"{analysis['probes_analysed']} probes{'' if analysis['complete'] else ' (incomplete)'}"
     )
     lines.extend(f"note        {note}" for note in analysis["notes"])
-    lines.extend(_audio_lines(data["evidence"]["audio"]))
+    lines.extend(
+        f"audio       {line.removeprefix('audio: ')}"
+        for line in audio_summary_lines(data["evidence"]["audio"])
+    )
     lines.append("evidence")
     for item in data["evidence"]["items"]:
         value = item["value"]
         shown = f"{value:.4g}" if isinstance(value, float) else str(value)
         lines.append(f"  [{item['stage']}] {item['finding']}: {shown} (weight {item['weight']:.2f})")
     return "\n".join(lines) + "\n"
-
-
-def _audio_lines(audio: dict[str, Any]) -> list[str]:
-    if audio["status"] != "used":
-        return [f"audio       {audio['status']}"]
-    lines = []
-    for check in audio["boundaries"]:
-        shift = check["audio"]
-        heard = (
-            "-" if shift is None else f"x{shift['speed_ratio']:.3g} (correlation {shift['correlation']:.2f})"
-        )
-        lines.append(
-            f"audio       at {check['time']:.2f} s the picture changes speed "
-            f"x{check['video_speed_ratio']:.3g}, the sound {heard}: {check['verdict']}"
-        )
-    for change in audio["changes"]:
-        lines.append(
-            f"audio       pitch shift at {change['time']:.2f} s: speed x{change['speed_ratio']:.3g} "
-            f"(correlation {change['correlation']:.2f})"
-        )
-    return lines or ["audio       read; no pitch shift found"]
 
 
 def render_plot(result: DetectionResult) -> np.ndarray:

@@ -52,6 +52,9 @@ MIN_SHIFT_OCTAVES = 0.2
 SCAN_WINDOW_S = 2.0
 SCAN_STEP_S = 0.5
 MAX_AUDIO_S = 600.0
+AGREEMENT_OCTAVES = 0.3
+BOUNDARY_STRETCH_S = 4.0
+READ_FAILURES = (ChronoscopeError, ValueError, OSError, av.error.FFmpegError)
 
 
 @dataclass(frozen=True)
@@ -65,11 +68,6 @@ class AudioTrack:
     @property
     def duration_s(self) -> float:
         return len(self.samples) / self.rate
-
-    def stretch(self, start_s: float, end_s: float) -> np.ndarray:
-        first = max(0, int(round((start_s - self.start_s) * self.rate)))
-        last = min(len(self.samples), int(round((end_s - self.start_s) * self.rate)))
-        return self.samples[first:last] if last > first else self.samples[:0]
 
 
 @dataclass(frozen=True)
@@ -121,33 +119,54 @@ class AudioSpeedChange:
 def read_audio(path: Path, max_seconds: float = MAX_AUDIO_S) -> AudioTrack | None:
     """The first audio stream of ``path`` as mono at ``SAMPLE_RATE``, or None when there is none.
 
-    Audio that cannot be decoded partway is cut where it breaks (logged): the cue is optional and
-    must never stop the visual detector.
+    ``start_s`` is the first decoded frame's time on the file's clock. A change of sample rate or
+    layout partway (broadcast streams) starts a new resampler. Sound that cannot be decoded partway
+    is cut where it breaks (logged); a track that gives nothing at all raises ``CorruptMediaError``.
     """
     with open_input(path) as container:
         if not container.streams.audio:
             return None
         stream = container.streams.audio[0]
-        start_s = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
-        # one-second output frames: far fewer conversions to numpy than one per packet
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE, frame_size=SAMPLE_RATE)
         chunks: list[np.ndarray] = []
+        start_s: float | None = None
         total = 0
         limit = int(max_seconds * SAMPLE_RATE)
+        resampler, setup = None, None
+
+        def convert(frames) -> None:
+            nonlocal total
+            for converted in frames:
+                chunk = np.nan_to_num(converted.to_ndarray().reshape(-1).astype(np.float32))
+                chunks.append(chunk)
+                total += len(chunk)
+
         try:
             with av_errors(path, "decoding audio"):
                 for frame in container.decode(stream):
-                    for converted in resampler.resample(frame):
-                        chunks.append(converted.to_ndarray().reshape(-1).astype(np.float32))
-                        total += len(chunks[-1])
+                    if start_s is None and frame.pts is not None and frame.time_base is not None:
+                        start_s = float(frame.pts * frame.time_base)
+                    shape = (frame.format.name, frame.layout.name, frame.sample_rate)
+                    if shape != setup:
+                        if resampler is not None:
+                            convert(resampler.resample(None))
+                        # one-second output frames: far fewer conversions to numpy than per packet
+                        resampler = av.AudioResampler(
+                            format="flt", layout="mono", rate=SAMPLE_RATE, frame_size=SAMPLE_RATE
+                        )
+                        setup = shape
+                    convert(resampler.resample(frame))
                     if total >= limit:
                         break
-                for converted in resampler.resample(None):
-                    chunks.append(converted.to_ndarray().reshape(-1).astype(np.float32))
-        except CorruptMediaError as error:
+                if resampler is not None:
+                    convert(resampler.resample(None))
+        except READ_FAILURES as error:
+            if not chunks:
+                raise CorruptMediaError(f"the audio of {path} cannot be decoded: {error}") from None
             log.warning("audio of %s decoded only to %.1f s: %s", path, total / SAMPLE_RATE, error)
     if not chunks:
         return None
+    if start_s is None:
+        start_s = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
     samples = np.concatenate(chunks)[:limit]
     return AudioTrack(samples, SAMPLE_RATE, start_s)
 
@@ -180,9 +199,17 @@ class AudioSpectra:
     loudness: np.ndarray
     hop_s: float
     start_s: float
+    frame_s: float = FFT_SIZE / SAMPLE_RATE
+
+    @property
+    def end_s(self) -> float:
+        """Where the sound ends (the end of the last analysed frame)."""
+        return self.start_s + max(0, len(self.power) - 1) * self.hop_s + self.frame_s
 
     @classmethod
-    def of(cls, track: AudioTrack) -> AudioSpectra:
+    def of(cls, track: AudioTrack, origin_s: float = 0.0) -> AudioSpectra:
+        """Spectra of ``track``, with times counted from ``origin_s`` on the file's clock (the
+        first video frame's time, so that they match the detector's segment times)."""
         samples = track.samples
         count = max(0, (len(samples) - FFT_SIZE) // HOP + 1)
         first, last, fractional = _banding(track.rate)
@@ -203,19 +230,18 @@ class AudioSpectra:
             above = np.minimum(below + 1, power.shape[1] - 1)
             interpolated = power[:, below] * (1 - weight) + power[:, above] * weight
             bands[begin : begin + len(starts)] = np.where(widths >= 1, averaged, interpolated)
-        return cls(bands, loudness, HOP / track.rate, track.start_s)
+        return cls(bands, loudness, HOP / track.rate, track.start_s - origin_s, FFT_SIZE / track.rate)
 
     def stretch_spectrum(self, start_s: float, end_s: float) -> np.ndarray | None:
         """The stretch's long-term spectrum in dB, straight-line trend removed.
 
-        None when the stretch is shorter than ``MIN_STRETCH_S``, silent (below ``SILENCE_DBFS``)
-        or flat (less than ``MIN_SPECTRAL_RANGE_DB`` of structure once the trend is gone).
+        None when the sound there covers less than ``MIN_STRETCH_S`` (the stretch asked for may
+        run past the sound), is silent (below ``SILENCE_DBFS``) or flat (less than
+        ``MIN_SPECTRAL_RANGE_DB`` of structure once the trend is gone).
         """
-        if end_s - start_s < MIN_STRETCH_S:
-            return None
         first = max(0, int(math.ceil((start_s - self.start_s) / self.hop_s)))
-        last = min(len(self.power), int((end_s - self.start_s) / self.hop_s) - FFT_SIZE // HOP + 1)
-        if last - first < 2:
+        last = min(len(self.power), int((end_s - self.start_s - self.frame_s) / self.hop_s) + 1)
+        if last - first < 2 or (last - 1 - first) * self.hop_s + self.frame_s < MIN_STRETCH_S:
             return None
         mean_square = float(np.mean(self.loudness[first:last]))
         if mean_square <= 0 or 10 * math.log10(mean_square) < SILENCE_DBFS:
@@ -265,15 +291,15 @@ def pitch_shift(before: np.ndarray, after: np.ndarray) -> PitchShift | None:
     if 0 not in scores:
         return None
     best = max(scores, key=scores.get)
+    if not scores[best] > 0:
+        return None
     peak = float(best)
     if best - 1 in scores and best + 1 in scores:
         left, centre, right = scores[best - 1], scores[best], scores[best + 1]
         curvature = left - 2 * centre + right
         if curvature < 0:
             peak = best + 0.5 * (left - right) / curvature
-    return PitchShift(
-        octaves=peak / BINS_PER_OCTAVE, correlation=scores[best], gain=scores[best] - scores[0]
-    )
+    return PitchShift(octaves=peak / BINS_PER_OCTAVE, correlation=scores[best], gain=scores[best] - scores[0])
 
 
 def shift_between(
@@ -296,8 +322,7 @@ def scan_speed_changes(
     merged into the one with the best correlation.
     """
     found: list[AudioSpeedChange] = []
-    start = spectra.start_s
-    end = start + (len(spectra.power) - 1) * spectra.hop_s + FFT_SIZE / SAMPLE_RATE
+    start, end = spectra.start_s, spectra.end_s
     cache: dict[tuple[float, float], np.ndarray | None] = {}
 
     def spectrum(first: float, last: float) -> np.ndarray | None:
@@ -362,7 +387,7 @@ class BoundaryCheck:
 @dataclass(frozen=True)
 class AudioFindings:
     """What the audio said about a clip: ``status`` is ``used``, ``off``, ``no audio track``,
-    ``silent`` (a track with too little sound to read) or ``unreadable: REASON``; ``boundaries``
+    ``silent`` (too quiet, or too flat a spectrum, to read anywhere) or ``unreadable: REASON``; ``boundaries``
     checks each change of speed between video segments; ``changes`` are pitch shifts found by
     scanning the whole track."""
 
@@ -378,22 +403,21 @@ class AudioFindings:
         }
 
 
-AGREEMENT_OCTAVES = 0.3
-BOUNDARY_STRETCH_S = 4.0
-
-
-def audio_findings(path: Path, segments: list[tuple[float, float, float | None]]) -> AudioFindings:
+def audio_findings(
+    path: Path, segments: list[tuple[float, float, float | None]], origin_s: float = 0.0
+) -> AudioFindings:
     """Read ``path``'s audio, check each boundary between consecutive ``segments`` (start s, end s,
-    speed or None) whose speeds differ, and scan the track for pitch shifts. A track that cannot
-    be read gives status ``unreadable: REASON``; it never stops the detector."""
+    speed or None; seconds from ``origin_s`` on the file's clock, the first video frame) whose
+    speeds differ, and scan the track for pitch shifts. A track that cannot be read gives status
+    ``unreadable: REASON``; it never stops the detector."""
     try:
         track = read_audio(path)
-    except ChronoscopeError as error:
+        if track is None:
+            return AudioFindings("no audio track")
+        spectra = AudioSpectra.of(track, origin_s)
+    except READ_FAILURES as error:
         log.warning("audio of %s not used: %s", path, error)
         return AudioFindings(f"unreadable: {error}")
-    if track is None:
-        return AudioFindings("no audio track")
-    spectra = AudioSpectra.of(track)
     checks = []
     for before, after in zip(segments, segments[1:], strict=False):
         if before[2] is None or after[2] is None or before[2] == after[2]:
@@ -407,9 +431,6 @@ def audio_findings(path: Path, segments: list[tuple[float, float, float | None]]
         checks.append(BoundaryCheck(time, after[2] / before[2], shift))
     changes = scan_speed_changes(spectra)
     if not changes and all(check.shift is None for check in checks):
-        whole = spectra.stretch_spectrum(
-            spectra.start_s, spectra.start_s + len(spectra.power) * spectra.hop_s
-        )
-        if whole is None:
+        if spectra.stretch_spectrum(spectra.start_s, spectra.end_s) is None:
             return AudioFindings("silent", tuple(checks))
     return AudioFindings("used", tuple(checks), tuple(changes))

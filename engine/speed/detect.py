@@ -549,10 +549,12 @@ def _read_probe(
 class RetimeSchedule:
     """Which probes get the synthetic-retime check: ``RETIME_PROBES`` spread over the clip, and
     the next probe after any whose check found too little motion to tell (made frames show only
-    where something moves, so a still stretch passes its check on instead of spending it)."""
+    where something moves, so a still stretch passes its check on instead of spending it), at
+    most ``RETIME_PROBES`` times per clip, so a still clip does not check every probe."""
 
     every: int
     owed: bool = False
+    passed_on: int = 0
 
     @classmethod
     def for_probes(cls, count: int) -> RetimeSchedule:
@@ -561,9 +563,13 @@ class RetimeSchedule:
     def wants(self, number: int) -> bool:
         return self.owed or number % self.every == 0
 
-    def record(self, probe: ProbeResult) -> None:
-        if probe.retime is not None:
-            self.owed = probe.retime.kind == "still"
+    def record(self, number: int, probe: ProbeResult) -> None:
+        scheduled = number % self.every == 0
+        if self.owed and not scheduled:
+            self.passed_on += 1
+        self.owed = (
+            probe.retime is not None and probe.retime.kind == "still" and self.passed_on < RETIME_PROBES
+        )
 
 
 def _analyse_probe(
@@ -691,7 +697,7 @@ def detect_speed_frames(
                 list(frames[start:stop]), start, schedule.wants(number), playback_rate, model, None
             )
         )
-        schedule.record(probes[-1])
+        schedule.record(number, probes[-1])
     analysis.probes_analysed = len(probes)
     finding = metadata_stage(RateMetadata(playback_rate))
     return _frames_to_result(
@@ -741,6 +747,7 @@ def detect_speed(
         _, scan = video_info_and_index(path, info.index, {}, scan_packets=True)
         keyframes = np.searchsorted(pts, scan.keyframe_pts) if scan is not None else np.array([0])
         result = _detect_in(reader, path, size, pts, time_base, keyframes, density, finding, model, progress)
+        video_start_s = float(int(pts[0]) * time_base) if len(pts) else 0.0
     if audio:
         result.audio = audio_findings(
             path,
@@ -752,6 +759,7 @@ def detect_speed(
                 )
                 for item in result.segments
             ],
+            origin_s=video_start_s,
         )
     return result
 
@@ -803,7 +811,7 @@ def _detect_in(
                 return more
 
             probes.append(_analyse_probe(images, first, schedule.wants(number), playback_rate, model, extend))
-            schedule.record(probes[-1])
+            schedule.record(number, probes[-1])
             if progress is not None:
                 progress((number + 1) / len(ranges))
     analysis.probes_analysed = len(probes)
