@@ -222,6 +222,23 @@ def build_cases(clips_dir: Path, highspeed_dir: Path, work: Path, split: str = "
     return cases
 
 
+def probe_rows(detection) -> list[dict]:
+    """Per probe: its class, and what the synthetic-retime check said when it ran (kind, factor,
+    confidence, whether the motion was tested), for studying how probes make the clip's answer."""
+    rows = []
+    for probe in detection.probes:
+        row = {"start_frame": probe.start_frame, "class": probe.estimate.speed_class.value}
+        if probe.retime is not None:
+            row["retime"] = {
+                "kind": probe.retime.kind,
+                "factor": None if probe.retime.factor is None else float(probe.retime.factor),
+                "confidence": round(probe.retime.confidence, 4),
+                "motion_tested": probe.retime.motion_tested,
+            }
+        rows.append(row)
+    return rows
+
+
 def genuine_score(result: dict) -> float:
     """Higher means more likely genuine slow motion: slowness, discounted by synthetic evidence."""
     scores = result["scores"]
@@ -586,7 +603,8 @@ def main() -> int:
         rows = []
         for case in cases:
             started = time.perf_counter()
-            result = detect_speed(case["path"]).to_json()
+            detection = detect_speed(case["path"])
+            result = detection.to_json()
             rows.append(
                 {
                     "source": case["source"],
@@ -602,6 +620,7 @@ def main() -> int:
                     "synthetic_probability": result["scores"]["synthetic_probability"],
                     "score": genuine_score(result),
                     "seconds": time.perf_counter() - started,
+                    "probes": probe_rows(detection),
                 }
             )
             print(

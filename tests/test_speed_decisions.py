@@ -131,7 +131,7 @@ def test_network_alone_calls_slow_frames_made_only_above_its_bar(probability, ba
 
 def test_probes_whose_check_could_not_test_abstain_from_the_retime_vote():
     """One probe with made frames, one whose motion was too steady or sparse to test: the made
-    frames decide. A probe that tested its motion and found none still votes against."""
+    frames decide. Probes that tested their motion and found none still vote against."""
     from engine.speed.detect import ProbeResult, _aggregate, _probe_estimate
 
     def probe(start: int, finding: RetimeFinding, reading: SpanEstimate) -> ProbeResult:
@@ -142,7 +142,7 @@ def test_probes_whose_check_could_not_test_abstain_from_the_retime_vote():
     untested = probe(32, RetimeFinding("none", confidence=0.6, motion_tested=False), span(-0.3))
     tested = probe(64, RetimeFinding("none", confidence=0.6, motion_tested=True), span(-0.3))
     assert _aggregate([made, untested], Fraction(30), []).speed_class is SpeedClass.SYNTHETIC_SLOWMO
-    assert _aggregate([made, tested], Fraction(30), []).speed_class is not SpeedClass.SYNTHETIC_SLOWMO
+    assert _aggregate([made, tested, tested], Fraction(30), []).speed_class is not SpeedClass.SYNTHETIC_SLOWMO
 
 
 def test_still_probes_pass_the_retime_check_on_a_limited_number_of_times():
@@ -172,3 +172,22 @@ def test_still_probes_pass_the_retime_check_on_a_limited_number_of_times():
     scheduled = [number for number in range(9) if number % schedule.every == 0]
     assert set(scheduled) <= set(checked)
     assert len(checked) == len(scheduled) + RETIME_PROBES
+
+
+@pytest.mark.parametrize(("confidence", "made"), [(0.88, True), (0.7, False)])
+def test_a_tie_goes_to_made_frames_only_on_a_decisive_pattern(confidence, made):
+    """One probe with an interpolation pattern (the network reads it slow, so it agrees), one
+    whose tested motion showed none: a pattern decisive on its own wins the tie, a weaker one
+    does not."""
+    from engine.speed.detect import ProbeResult, _aggregate, _probe_estimate
+
+    def probe(start: int, finding: RetimeFinding, reading: SpanEstimate) -> ProbeResult:
+        return ProbeResult(
+            start, start + 32, reading, finding, _probe_estimate(reading, finding, Fraction(30))
+        )
+
+    pattern = probe(0, RetimeFinding("interpolate", Fraction(2), confidence=confidence), span(-1.0))
+    assert pattern.estimate.speed_class is SpeedClass.SYNTHETIC_SLOWMO
+    tested = probe(32, RetimeFinding("none", confidence=0.6, motion_tested=True), span(-0.3))
+    clip = _aggregate([pattern, tested], Fraction(30), [])
+    assert (clip.speed_class is SpeedClass.SYNTHETIC_SLOWMO) is made

@@ -119,7 +119,8 @@ class Analysis:
 
 @dataclass
 class DetectionResult:
-    """The clip's estimate, its segments and speed curve (per probe), and what was analysed.
+    """The clip's estimate, its segments and speed curve (per probe), and what was analysed;
+    ``probes`` keeps each probe's stages (for benchmarks and debugging, not in the JSON).
 
     ``frame_times`` maps a frame index to its presentation time (exact seconds, a Fraction);
     index ``frame_count`` gives the end of the clip.
@@ -135,6 +136,7 @@ class DetectionResult:
     learned_log2_speed: float | None = None
     synthetic_probability: float | None = None
     audio: AudioFindings | None = None
+    probes: list[ProbeResult] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """The JSON of ``chronoscope detect --json`` (seconds and floats at this edge only)."""
@@ -374,7 +376,10 @@ def _aggregate(
 
     The retime vote counts the probes whose check could tell: those with a pattern, and those with
     none where the motion was tested for one. A probe whose motion was too steady or too sparse to
-    test abstains (a constant pan shows no made frames whether or not there are any)."""
+    test abstains (a constant pan shows no made frames whether or not there are any). A tie goes
+    to the made frames when one of their patterns is decisive on its own
+    (``RETIME_DECISIVE_CONFIDENCE``): a periodic pattern that strong is positive evidence, while
+    finding none in one window is only its absence there."""
     moving = [probe for probe in probes if probe.estimate.speed_class is not SpeedClass.STILL]
     if not moving:
         evidence.append(Evidence("detect", "every probe is too still to tell", len(probes), 0.8))
@@ -391,7 +396,12 @@ def _aggregate(
         for probe in checked
         if probe.estimate.speed_class is SpeedClass.SYNTHETIC_SLOWMO and probe.retime.is_synthetic
     ]
-    if checked and 2 * len(synthetic) > len(checked):
+    decisive_tie = (
+        checked
+        and 2 * len(synthetic) == len(checked)
+        and max(probe.retime.confidence for probe in synthetic) >= RETIME_DECISIVE_CONFIDENCE
+    )
+    if checked and (2 * len(synthetic) > len(checked) or decisive_tie):
         speeds = sorted(probe.estimate.speed for probe in synthetic)
         speed = speeds[len(speeds) // 2]
         confidence = (
@@ -671,6 +681,7 @@ def _frames_to_result(
         synthetic_probability=float(np.mean([span.synthetic_probability for span in learned]))
         if learned
         else None,
+        probes=list(probes),
     )
 
 
