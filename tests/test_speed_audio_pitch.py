@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from fractions import Fraction
 
+import cv2
 import numpy as np
 import pytest
 
 from engine.cli import main as cli_main
+from engine.commands.detect import AUDIO_COLOUR_BGR
 from engine.speed.audio_pitch import (
     SAMPLE_RATE,
     AudioSpectra,
@@ -94,6 +96,11 @@ def test_detect_reports_audio_and_can_skip_it(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["evidence"]["audio"]["status"] == "off"
     assert cli_main(["detect", str(path)]) == 0
     assert "pitch shift at 3.0" in capsys.readouterr().out
+    plot = tmp_path / "speed.png"
+    assert cli_main(["detect", str(path), "--plot", str(plot)]) == 0
+    image = cv2.imread(str(plot))
+    marked = np.all(image == np.array(AUDIO_COLOUR_BGR, np.uint8), axis=2)
+    assert marked.sum() > 50  # the dashed line where the sound shifts
 
 
 def test_times_count_from_the_first_video_frame(tmp_path):

@@ -47,6 +47,7 @@ examples:
 
 PLOT_SIZE_PX = (900, 320)
 PLOT_LOG2_RANGE = (-5.0, 4.0)
+AUDIO_COLOUR_BGR = (160, 40, 150)
 CLASS_COLOURS_BGR = {
     "realtime": (90, 160, 60),
     "slowmo": (200, 120, 30),
@@ -185,9 +186,20 @@ def render_plot(result: DetectionResult) -> np.ndarray:
     for segment in result.segments:
         x = x_of(float(result.frame_times(segment.start_frame)))
         cv2.line(image, (x, top), (x, height - bottom), (0, 0, 0), 1)
+    heard = result.audio.changes if result.audio is not None else ()
+    for change in heard:
+        # a pitch shift of the sound: a dashed purple line, labelled with its speed ratio
+        x = x_of(change.time_s)
+        for y in range(top, height - bottom, 8):
+            cv2.line(image, (x, y), (x, min(y + 4, height - bottom)), AUDIO_COLOUR_BGR, 2)
+        label = f"sound x{change.shift.speed_ratio:.2g}"
+        cv2.putText(
+            image, label, (x + 4, top + 12), cv2.FONT_HERSHEY_SIMPLEX, 0.4, AUDIO_COLOUR_BGR, 1, cv2.LINE_AA
+        )
+    legend = "; dashed: pitch shift of the sound" if heard else ""
     cv2.putText(
         image,
-        f"speed over time (0 to {end_s:.1f} s); log scale",
+        f"speed over time (0 to {end_s:.1f} s); log scale{legend}",
         (left, height - 12),
         cv2.FONT_HERSHEY_SIMPLEX,
         0.45,
