@@ -6,10 +6,12 @@ Stages, cheapest first:
 2. sparse probes: short spans of consecutive frames (``PROBE_FRAMES``), spread over the clip and
    started at keyframes where possible, decoded once at reduced size (the decoder scales while
    converting). Each probe gets
-   - the synthetic-retime check (duplicated, blended, interpolated frames) on a few of them,
+   - the synthetic-retime check (duplicated, blended, interpolated frames) on a few of them
+     (``RetimeSchedule``: a still probe passes its check on to the next),
    - the learned estimator (``estimate_span``: windows, re-speeding of slow spans, ``still``);
 3. per probe an estimate, then the clip's estimate (median over the probes that move) and
-   segments where the speed changes (ramps, replays) by merging neighbouring probes that agree.
+   segments where the speed changes (ramps, replays) by merging neighbouring probes that agree;
+4. with ``audio``, the sound (``engine.speed.audio_pitch``): evidence only, never a decision.
 
 Decisions between the stages (measured in engine/speed/model/MODEL_CARD.md):
 - the network's log2 speed is read against 30 fps footage; above 30 fps the playback rate's
@@ -20,7 +22,9 @@ Decisions between the stages (measured in engine/speed/model/MODEL_CARD.md):
   the frames say otherwise (``high_rate_agrees``),
 - where the synthetic-retime check had enough motion to test for made frames and found none,
   the network alone needs a synthetic probability above ``UNPATTERNED_SYNTHETIC_PROBABILITY``
-  (0.8, not 0.5) to call frames made (``network_synthetic_bar``).
+  (0.8, not 0.5) to call frames made (``network_synthetic_bar``),
+- the clip is made slow motion when most probes whose check could tell found a pattern, or half
+  of them with one pattern decisive on its own (``_aggregate``).
 
 Time is exact inside (frame pts times the stream's time base); seconds appear only in
 ``DetectionResult.to_json``. Variable frame rate needs nothing special: probes are placed by
