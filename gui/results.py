@@ -141,7 +141,10 @@ def parse_speed_result(result: dict[str, Any]) -> SpeedAnalysis:
     curve = result.get("curve") or []
     evidence = result.get("evidence") or []
     model = str(result.get("model") or result.get("estimator") or "")
-    audio_lines = audio_summary_lines(evidence.get("audio")) if isinstance(evidence, dict) else []
+    audio = evidence.get("audio") if isinstance(evidence, dict) else None
+    # the inspector shows a few lines: the sound gets them only when it said something
+    quiet = isinstance(audio, dict) and audio.get("status") in ("off", "silent", "no audio track")
+    audio_lines = [] if quiet else audio_summary_lines(audio)
     if isinstance(evidence, dict):
         model = model or ", ".join(
             str(evidence[key]) for key in ("decided_by", "model_provider") if evidence.get(key)

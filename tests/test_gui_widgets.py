@@ -80,10 +80,15 @@ def test_audio_findings_lead_the_evidence_lines():
         "audio: at 2.00 s the picture changes speed x2; the sound agrees",
         "audio: pitch shift at 2.50 s (speed x0.5)",
     ]
-    quiet = parse_speed_result(
-        {**RESULT, "evidence": {"items": RESULT["evidence"], "audio": {"status": "off"}}}
+    for status in ("off", "silent", "no audio track"):
+        quiet = parse_speed_result(
+            {**RESULT, "evidence": {"items": RESULT["evidence"], "audio": {"status": status}}}
+        )
+        assert quiet.evidence == ["metadata: com.android.capture.fps (240)", "blend"]
+    broken = parse_speed_result(
+        {**RESULT, "evidence": {"items": [], "audio": {"status": "unreadable: bad packet"}}}
     )
-    assert quiet.evidence == ["metadata: com.android.capture.fps (240)", "blend"]
+    assert broken.evidence == ["audio: unreadable: bad packet"]
 
 
 @pytest.mark.parametrize(
