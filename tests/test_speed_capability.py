@@ -54,7 +54,10 @@ def test_path_request_returns_the_detect_json(registry, clip_path):
     assert result["path"] == str(clip_path)
     assert result["speed"]["class"] in ("realtime", "slowmo", "synthetic_slowmo", "sped_up", "still")
     assert result["speed"]["segments"]
+    assert result["speed"]["evidence"]["audio"]["status"] != "off"
     assert events
+    quiet, _ = run_job(registry.get("detect_speed").job(request({"path": str(clip_path), "audio": False})))
+    assert quiet["speed"]["evidence"]["audio"]["status"] == "off"
 
 
 def test_otio_clip_gets_the_result_in_its_metadata(registry, clip_path):
@@ -81,6 +84,7 @@ def test_otio_clip_gets_the_result_in_its_metadata(registry, clip_path):
         ({}, UnsupportedOptionError, "exactly one of 'path'"),
         ({"path": "/no/such/clip.mov"}, MediaNotFoundError, "/no/such/clip.mov"),
         ({"path": "x", "density": 2}, UnsupportedOptionError, "density"),
+        ({"path": "x", "audio": "yes"}, UnsupportedOptionError, "audio 'yes' is not true or false"),
         ({"clip": "{not json"}, TimelineError, "not OTIO JSON"),
         ({"clip": {"OTIO_SCHEMA": "Marker.2", "name": "m"}}, TimelineError, "not OTIO JSON"),
         (

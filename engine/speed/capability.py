@@ -2,8 +2,11 @@
 
 Request content (one of):
 
-    {"path": "/media/clip.mov", "density": 0.08}
+    {"path": "/media/clip.mov", "density": 0.08, "audio": true}
     {"clip": <OTIO Clip JSON, or a Timeline / Stack / Track JSON holding clips>}
+
+``density`` (default 0.08) and ``audio`` (default true: read the sound for pitch shifts, as
+``chronoscope detect`` does; false is ``--no-audio``) go with either form.
 
 Result (JSON-ready): for a path, ``{"path": ..., "speed": <the detect JSON>}``; for OTIO input,
 ``{"clips": [{"name", "path", "speed"}], "otio": <the same OTIO JSON with each clip's result
@@ -33,6 +36,13 @@ def _density(content: dict[str, Any]) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < float(value) <= 1:
         raise UnsupportedOptionError(f"density {value!r} is not a number in (0, 1]; 0.08 is the default")
     return float(value)
+
+
+def _audio(content: dict[str, Any]) -> bool:
+    value = content.get("audio", True)
+    if not isinstance(value, bool):
+        raise UnsupportedOptionError(f"audio {value!r} is not true or false (true reads the sound)")
+    return value
 
 
 def _clip_path(clip: otio.schema.Clip) -> Path:
@@ -66,6 +76,7 @@ def make_detect_job(message) -> Any:
     """Check the request now (a bad one is the reply, nothing is queued); return the job's work."""
     content = message.content
     density = _density(content)
+    audio = _audio(content)
     if ("path" in content) == ("clip" in content):
         raise UnsupportedOptionError(
             "detect_speed needs exactly one of 'path' (a media file) and 'clip' (OTIO JSON)"
@@ -77,7 +88,9 @@ def make_detect_job(message) -> Any:
 
         def work_path(context) -> dict[str, Any]:
             context.progress(0, 1, f"detecting speed of {path.name}")
-            result = detect_speed(path, density=density, progress=lambda done: context.check_cancelled())
+            result = detect_speed(
+                path, density=density, progress=lambda done: context.check_cancelled(), audio=audio
+            )
             context.progress(1, 1, "done")
             return {"path": str(path), "speed": result.to_json()}
 
@@ -94,7 +107,7 @@ def make_detect_job(message) -> Any:
         for number, (clip, path) in enumerate(zip(clips, paths, strict=True)):
             context.check_cancelled()
             context.progress(number, len(clips), f"detecting speed of {clip.name or path.name}")
-            speed = detect_speed(path, density=density).to_json()
+            speed = detect_speed(path, density=density, audio=audio).to_json()
             metadata = dict(clip.metadata.get(METADATA_KEY, {}))
             metadata["speed"] = speed
             clip.metadata[METADATA_KEY] = metadata
