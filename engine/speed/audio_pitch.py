@@ -136,7 +136,11 @@ def read_audio(path: Path, max_seconds: float = MAX_AUDIO_S) -> AudioTrack | Non
         def convert(frames) -> None:
             nonlocal total
             for converted in frames:
-                chunk = np.nan_to_num(converted.to_ndarray().reshape(-1).astype(np.float32))
+                # planar (channels, samples): the channels are averaged here, every one of them,
+                # rather than downmixed by layout rules that drop some (an LFE guessed for a
+                # third channel of unknown order)
+                planes = converted.to_ndarray().astype(np.float32)
+                chunk = np.nan_to_num(planes.reshape(planes.shape[0], -1).mean(axis=0))
                 chunks.append(chunk)
                 total += len(chunk)
 
@@ -151,7 +155,7 @@ def read_audio(path: Path, max_seconds: float = MAX_AUDIO_S) -> AudioTrack | Non
                             convert(resampler.resample(None))
                         # one-second output frames: far fewer conversions to numpy than per packet
                         resampler = av.AudioResampler(
-                            format="flt", layout="mono", rate=SAMPLE_RATE, frame_size=SAMPLE_RATE
+                            format="fltp", layout=frame.layout, rate=SAMPLE_RATE, frame_size=SAMPLE_RATE
                         )
                         setup = shape
                     convert(resampler.resample(frame))
