@@ -46,6 +46,7 @@ from engine.media import FrameReader  # noqa: E402
 from engine.scenes import random_scene, render_frames, write_video  # noqa: E402
 from engine.scenes.retime import synthetic_slowmo  # noqa: E402
 from engine.speed.detect import detect_speed  # noqa: E402
+from engine.speed.estimator import SpeedModel  # noqa: E402
 from engine.training.speed.data import CRF, EVAL_RENDER_SEEDS, HELD_OUT_CLIPS  # noqa: E402
 
 VALIDATION_RENDER_SEEDS = tuple(range(2000, 2008))
@@ -56,6 +57,13 @@ SLOWMO_SOURCE_FRAMES = 60
 EVAL_RENDERS = 6
 RENDER_FRAMES = 256
 CLASSES = ("realtime", "slowmo", "synthetic_slowmo", "sped_up", "still")
+
+
+MODEL: SpeedModel | None = None  # --model; None: the shipped network
+
+
+def detect(path: Path, **options):
+    return detect_speed(path, model=MODEL, **options)
 
 
 def read_rgb(path: Path, max_frames: int) -> tuple[list[np.ndarray], Fraction]:
@@ -454,7 +462,7 @@ def audio_speed_changes(clips_dir: Path, work: Path) -> dict:
                     resampled,
                 )
                 for use_audio in (False, True):
-                    result = detect_speed(path, audio=use_audio).to_json()
+                    result = detect(path, audio=use_audio).to_json()
                     video_found = any(
                         abs(a["end"] - at_s) <= CHANGE_TOLERANCE_S
                         and a["speed"]
@@ -540,9 +548,9 @@ def throughput(clips_dir: Path, work: Path) -> dict:
         ],
         check=True,
     )
-    detect_speed(path, density=0.01)
+    detect(path, density=0.01)
     wall, cpu = time.perf_counter(), time.process_time()
-    result = detect_speed(path)
+    result = detect(path)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     seconds = result.analysis.frame_count / float(result.estimate.playback_rate)
     # the same picture with real sound (gopro's track looped): what the audio cue adds
@@ -575,7 +583,7 @@ def throughput(clips_dir: Path, work: Path) -> dict:
     timings = {}
     for use_audio in (False, True):
         started, started_cpu = time.perf_counter(), time.process_time()
-        detect_speed(voiced, audio=use_audio)
+        detect(voiced, audio=use_audio)
         timings[use_audio] = (time.perf_counter() - started, time.process_time() - started_cpu)
     return {
         "with_sound": {
@@ -623,7 +631,13 @@ def main() -> int:
     parser.add_argument(
         "--throughput-only", action="store_true", help="measure throughput and merge it into --output"
     )
+    parser.add_argument(
+        "--model", type=Path, help="a speed model (.onnx with its manifest) instead of the shipped one"
+    )
     args = parser.parse_args()
+    global MODEL
+    if args.model is not None:
+        MODEL = SpeedModel(args.model)
     if args.audio_only:
         report = json.loads(args.output.read_text()) if args.output.exists() else {}
         with tempfile.TemporaryDirectory(prefix="speed-eval-") as folder:
@@ -648,7 +662,7 @@ def main() -> int:
         rows = []
         for case in cases:
             started = time.perf_counter()
-            detection = detect_speed(case["path"])
+            detection = detect(case["path"])
             result = detection.to_json()
             rows.append(
                 {
