@@ -55,7 +55,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", choices=DEVICES, default="auto", help="auto (default), cuda or cpu")
     parser.add_argument("--resume", action="store_true", help="continue the work folder's checkpoint")
     parser.add_argument(
-        "--renders", type=int, default=2, metavar="N", help="add N procedural 240 fps scenes (default 2)"
+        "--renders",
+        type=int,
+        default=2,
+        metavar="N",
+        help="add N procedural 240 fps scenes (default 2); more (e.g. 16) keep genuine slow motion "
+        "from drifting towards real time, see the model card",
     )
     parser.add_argument(
         "--learning-rate", type=float, default=2e-4, help="peak AdamW learning rate (default 2e-4)"
