@@ -26,6 +26,7 @@ set -euo pipefail
 
 target=${1:?usage: bench/fetch_extra_clips.sh TARGET_FOLDER}
 mkdir -p "$target"
+target=$(cd "$target" && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
