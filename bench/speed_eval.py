@@ -42,6 +42,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from engine.errors import ChronoscopeError  # noqa: E402
 from engine.media import FrameReader  # noqa: E402
 from engine.scenes import random_scene, render_frames, write_video  # noqa: E402
 from engine.scenes.retime import synthetic_slowmo  # noqa: E402
@@ -239,11 +240,15 @@ def extra_cases(clips_dir: Path, work: Path) -> list[dict]:
 
     A clip below 100 fps is ordinary footage and gives the same cases as a held-out clip. A clip at
     100 fps or more is a high-rate capture: every n-th frame played at 30 fps is genuine slow motion
-    at s = 30 n / P (real time where that is 1 or more).
+    at s = 30 n / P (counted as real time from 0.9 up). Files that are not video are skipped.
     """
     cases = []
     for path in sorted(p for p in clips_dir.iterdir() if p.is_file()):
-        frames, rate = read_rgb(path, MAX_SOURCE_FRAMES)
+        try:
+            frames, rate = read_rgb(path, MAX_SOURCE_FRAMES)
+        except ChronoscopeError as error:
+            print(f"skipping {path.name}: {error}", flush=True)
+            continue
         if len(frames) < 8 * 8 + 8:
             print(f"skipping {path.name}: {len(frames)} frames, too short for every 8th frame", flush=True)
             continue
@@ -635,13 +640,19 @@ def main() -> int:
         "--model", type=Path, help="a speed model (.onnx with its manifest) instead of the shipped one"
     )
     args = parser.parse_args()
+    if args.split == "extra" and (args.extra_clips is None or not args.extra_clips.is_dir()):
+        parser.error("--split extra needs --extra-clips DIR, an existing folder of clips")
+    if args.extra_clips is not None and args.split != "extra":
+        parser.error("--extra-clips goes with --split extra")
     global MODEL
     if args.model is not None:
         MODEL = SpeedModel(args.model)
+    model_name = str(args.model) if args.model is not None else "shipped"
     if args.audio_only:
         report = json.loads(args.output.read_text()) if args.output.exists() else {}
         with tempfile.TemporaryDirectory(prefix="speed-eval-") as folder:
             report["audio_speed_changes"] = audio_speed_changes(args.data / "clips", Path(folder))
+            report["audio_speed_changes"]["model"] = model_name
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(json.dumps(report, indent=2) + "\n")
         print(json.dumps({k: v for k, v in report["audio_speed_changes"].items() if k != "rows"}, indent=2))
@@ -650,13 +661,12 @@ def main() -> int:
         report = json.loads(args.output.read_text()) if args.output.exists() else {}
         with tempfile.TemporaryDirectory(prefix="speed-eval-") as folder:
             report["throughput_1080p"] = throughput(args.data / "clips", Path(folder))
+            report["throughput_1080p"]["model"] = model_name
         args.output.write_text(json.dumps(report, indent=2) + "\n")
         print(json.dumps(report["throughput_1080p"], indent=2))
         return 0
     with tempfile.TemporaryDirectory(prefix="speed-eval-") as folder:
         work = Path(folder)
-        if args.split == "extra" and args.extra_clips is None:
-            parser.error("--split extra needs --extra-clips DIR")
         clips_dir = args.extra_clips if args.split == "extra" else args.data / "clips"
         cases = build_cases(clips_dir, args.data / "highspeed", work, args.split)
         rows = []
@@ -687,7 +697,7 @@ def main() -> int:
                 f"{result['speed']} {result['class']}",
                 flush=True,
             )
-        report = {"split": args.split, "metrics": metrics(rows), "rows": rows}
+        report = {"split": args.split, "model": model_name, "metrics": metrics(rows), "rows": rows}
         if args.split == "heldout":
             report["audio_speed_changes"] = audio_speed_changes(args.data / "clips", work)
         if not args.skip_throughput and args.split != "extra":

@@ -60,7 +60,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=2,
         metavar="N",
         help="add N procedural 240 fps scenes (default 2); more (e.g. 16) keep genuine slow motion "
-        "from drifting towards real time, see the model card",
+        "from drifting towards real time, at some cost to synthetic-frame detection (model card)",
     )
     parser.add_argument(
         "--learning-rate", type=float, default=2e-4, help="peak AdamW learning rate (default 2e-4)"
