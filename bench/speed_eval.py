@@ -48,7 +48,7 @@ from engine.scenes import random_scene, render_frames, write_video  # noqa: E402
 from engine.scenes.retime import synthetic_slowmo  # noqa: E402
 from engine.speed.detect import detect_speed  # noqa: E402
 from engine.speed.estimator import SpeedModel  # noqa: E402
-from engine.training.speed.data import CRF, EVAL_RENDER_SEEDS, HELD_OUT_CLIPS  # noqa: E402
+from engine.training.speed.data import CRF, EVAL_RENDER_SEEDS, HELD_OUT_CLIPS, MIN_USER_CLIP_FRAMES  # noqa: E402
 
 VALIDATION_RENDER_SEEDS = tuple(range(2000, 2008))
 
@@ -249,7 +249,7 @@ def extra_cases(clips_dir: Path, work: Path) -> list[dict]:
         except ChronoscopeError as error:
             print(f"skipping {path.name}: {error}", flush=True)
             continue
-        if len(frames) < 8 * 8 + 8:
+        if len(frames) < MIN_USER_CLIP_FRAMES:
             print(f"skipping {path.name}: {len(frames)} frames, too short for every 8th frame", flush=True)
             continue
         if rate < 100:
