@@ -86,17 +86,17 @@ def encode(frames: list[np.ndarray], path: Path, fps: Fraction) -> Path:
     return path
 
 
+def run_ffmpeg(arguments: list[str]) -> None:
+    """ffmpeg, quiet and overwriting, with ``arguments``; callers check that the command exists."""
+    subprocess.run([shutil.which("ffmpeg") or "ffmpeg", "-v", "error", "-y", *arguments], check=True)
+
+
 def minterpolate(source: Path, path: Path, factor: int, fps: Fraction) -> Path | None:
-    ffmpeg = shutil.which("ffmpeg")
-    if ffmpeg is None:
+    if shutil.which("ffmpeg") is None:
         return None
     target = fps * factor
-    subprocess.run(
+    run_ffmpeg(
         [
-            ffmpeg,
-            "-v",
-            "error",
-            "-y",
             "-i",
             str(source),
             "-frames:v",
@@ -115,8 +115,7 @@ def minterpolate(source: Path, path: Path, factor: int, fps: Fraction) -> Path |
             "yuv420p",
             "-an",
             str(path),
-        ],
-        check=True,
+        ]
     )
     return path
 
@@ -411,12 +410,8 @@ def speed_change_clip(source: Path, path: Path, at_s: float, factor: float, resa
         f"[0:a]aresample=48000,atrim=start={at_s},asetpts=PTS-STARTPTS,{sound}[a1];"
         "[a0][a1]concat=n=2:v=0:a=1[a]"
     )
-    subprocess.run(
+    run_ffmpeg(
         [
-            "ffmpeg",
-            "-v",
-            "error",
-            "-y",
             "-i",
             str(source),
             "-filter_complex",
@@ -438,8 +433,7 @@ def speed_change_clip(source: Path, path: Path, at_s: float, factor: float, resa
             "-b:a",
             "128k",
             str(path),
-        ],
-        check=True,
+        ]
     )
     return path
 
@@ -523,17 +517,12 @@ def audio_speed_changes(clips_dir: Path, work: Path) -> dict:
 
 
 def throughput(clips_dir: Path, work: Path) -> dict:
-    ffmpeg = shutil.which("ffmpeg")
-    if ffmpeg is None:
+    if shutil.which("ffmpeg") is None:
         return {"skipped": "ffmpeg command not found; needed to make the 1080p clip"}
     source = clips_dir / HELD_OUT_CLIPS[0]
     path = work / "throughput-1080p.mp4"
-    subprocess.run(
+    run_ffmpeg(
         [
-            ffmpeg,
-            "-v",
-            "error",
-            "-y",
             "-stream_loop",
             "9",
             "-i",
@@ -550,8 +539,7 @@ def throughput(clips_dir: Path, work: Path) -> dict:
             "60",
             "-an",
             str(path),
-        ],
-        check=True,
+        ]
     )
     detect(path, density=0.01)
     wall, cpu = time.perf_counter(), time.process_time()
@@ -560,12 +548,8 @@ def throughput(clips_dir: Path, work: Path) -> dict:
     seconds = result.analysis.frame_count / float(result.estimate.playback_rate)
     # the same picture with real sound (gopro's track looped): what the audio cue adds
     voiced = work / "throughput-1080p-sound.mp4"
-    subprocess.run(
+    run_ffmpeg(
         [
-            ffmpeg,
-            "-v",
-            "error",
-            "-y",
             "-i",
             str(path),
             "-stream_loop",
@@ -582,8 +566,7 @@ def throughput(clips_dir: Path, work: Path) -> dict:
             "aac",
             "-shortest",
             str(voiced),
-        ],
-        check=True,
+        ]
     )
     timings = {}
     for use_audio in (False, True):
