@@ -16,17 +16,25 @@ from engine.speed.detect import (
     rate_offset_log2,
     retime_agrees,
 )
-from engine.speed.estimator import SpanEstimate
+from engine.speed.estimator import SpanEstimate, SpeedModel
 from engine.speed.result import SpeedClass
 from engine.speed.synthetic_retime import RetimeFinding, detect_synthetic_retime, flicker_gains
 
 
 @pytest.mark.parametrize(
     ("playback_fps", "offset"),
-    [(Fraction(24000, 1001), 0.0), (25, 0.0), (30, 0.0), (60, 1.0), (240, 3.0)],
+    [(Fraction(24000, 1001), -0.3236), (25, -0.2630), (30, 0.0), (10, -1.585), (60, 1.0), (240, 3.0)],
 )
-def test_rate_offset_applies_above_the_reference_rate_only(playback_fps, offset):
-    assert rate_offset_log2(Fraction(playback_fps)) == pytest.approx(offset)
+def test_rate_offset_is_log2_of_playback_rate_over_30(playback_fps, offset):
+    assert rate_offset_log2(Fraction(playback_fps)) == pytest.approx(offset, abs=1e-3)
+    legacy = rate_offset_log2(Fraction(playback_fps), every_rate=False)
+    assert legacy == pytest.approx(max(offset, 0.0), abs=1e-3)
+
+
+def test_shipped_network_gets_the_offset_above_30fps_only():
+    """The shipped network (recipe version 1) anchored its 10-30 fps clips at 0; a network trained
+    by this recipe (version 2) reads every rate against 30 fps playback."""
+    assert not SpeedModel().reads_at_play_rate
 
 
 def test_high_rate_stream_without_tag_is_its_own_capture_rate(tmp_path):

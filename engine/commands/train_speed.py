@@ -12,8 +12,9 @@ from engine.errors import TrainingDependencyError, UnsupportedOptionError
 HELP = "fine-tune the speed detector on your own footage (no labels; needs the train extra)"
 DESCRIPTION = """\
 Fine-tunes the learned speed estimator that `chronoscope detect` uses on your own footage,
-without labels, by the same self-supervised recipe as the shipped model: ordinary footage is
-real time on every frame, every k-th frame of it is k times faster (equivariance), and fake slow
+without labels, by the same self-supervised recipe as the shipped model: ordinary footage (any
+clip below 100 fps: a 60 fps phone clip and a 24 fps film alike) is real time on every frame,
+every k-th frame of it is k times faster (equivariance), and fake slow
 motion made from it (duplicated, blended, interpolated frames) teaches the synthetic-frame
 output. Clips stored at 100 fps or more are taken as high-rate captures and teach genuine slow
 motion; --renders N (default 2) adds procedural 240 fps scenes textured by your clips.

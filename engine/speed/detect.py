@@ -14,8 +14,8 @@ Stages, cheapest first:
 4. with ``audio``, the sound (``engine.speed.audio_pitch``): evidence only, never a decision.
 
 Decisions between the stages (measured in engine/speed/model/MODEL_CARD.md):
-- the network's log2 speed is read against 30 fps footage; above 30 fps the playback rate's
-  offset is added (``rate_offset_log2``),
+- the network reads speed as if the frames played at 30 fps; the playback rate's offset
+  log2(P / 30) is added (``rate_offset_log2``; above 30 fps only for the shipped network),
 - a blend or interpolation pattern decides only when strong, or when the network agrees
   (``retime_agrees``); duplicates decide alone,
 - a stream of 100 fps or more with no capture tag is captured at its own rate (C = P) unless
@@ -231,15 +231,17 @@ def _learned_estimate(
     )
 
 
-def rate_offset_log2(playback_rate: Fraction) -> float:
+def rate_offset_log2(playback_rate: Fraction, *, every_rate: bool = True) -> float:
     """What to add to the network's log2 speed for a stream played at ``playback_rate``.
 
-    The network reads the real time between consecutive frames against ordinary footage at 24 to
-    30 fps (what it was anchored on). A stream played faster shows less motion per frame at the
-    same speed: 60 fps real-time footage reads as 2x slow and a 240 fps capture stored at 240 as
-    8x slow. So log2 s = network + log2(P / 30) for P above 30; nothing changes at 30 and below.
+    The network sees frames, not timestamps: it reads the speed the frames would have played at
+    30 fps. A stream played faster shows less motion per frame at the same speed: 60 fps real-time
+    footage reads as 2x slow and a 240 fps capture stored at 240 as 8x slow; a 10 fps one reads
+    3x fast. So log2 s = network + log2(P / 30) (0 at 30 fps, -0.32 at 24). A network trained so
+    (``SpeedModel.reads_at_play_rate``) gets it at every rate; the shipped network anchored its
+    10-30 fps training clips at 0 whatever their rate, so ``every_rate=False`` adds it above 30 only.
     """
-    if playback_rate <= REFERENCE_FPS:
+    if not every_rate and playback_rate <= REFERENCE_FPS:
         return 0.0
     return math.log2(playback_rate / REFERENCE_FPS)
 
@@ -602,7 +604,7 @@ def _analyse_probe(
             if len(longer) > len(images):
                 images = longer
                 span = estimate_span(images, model)
-    offset = rate_offset_log2(playback_rate)
+    offset = rate_offset_log2(playback_rate, every_rate=model.reads_at_play_rate)
     if offset and span.log2_speed is not None:
         span = replace(
             span,

@@ -66,6 +66,14 @@ class SpanEstimate:
         return self.log2_speed is None
 
 
+RATE_RELATIVE_RECIPE_VERSION = 2
+"""From this version of ``engine.training.speed.train`` (its manifest's ``converter.version``), real
+clips at P fps are anchored at log2(30 / P): the network reads the speed its frames show played at
+30 fps, and the playback rate's offset log2(P / 30) applies at every rate. Networks of version 1
+(the shipped one) anchored ordinary 10-30 fps footage at 0, so the offset applies above 30 fps
+only."""
+
+
 class SpeedModel:
     """The speed network on ONNX Runtime. ``predict`` takes (N, T, 64, 64) float32 windows."""
 
@@ -79,6 +87,17 @@ class SpeedModel:
     @property
     def provider(self) -> str:
         return self.session.provider
+
+    @property
+    def reads_at_play_rate(self) -> bool:
+        """Whether the playback-rate offset applies at every rate (``RATE_RELATIVE_RECIPE_VERSION``)."""
+        converter = self.manifest.converter
+        version = converter.get("version", 1)
+        return (
+            converter.get("module") == "engine.training.speed.train"
+            and isinstance(version, int)
+            and version >= RATE_RELATIVE_RECIPE_VERSION
+        )
 
     def predict(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per window: log2 speed and the probability that its frames are made, not captured."""

@@ -3,9 +3,9 @@
 For each source one ``.npz`` file under the cache folder (written through a temporary name, so a
 build interrupted half-way resumes at the next missing source):
 
-- a real clip (speed 1 by assumption: ordinary footage anchors s = 1): ``real_k`` holds every k-th
-  frame (k = 1, 2, 4, 8: speed k), and ``dup_f`` / ``blend_f`` / ``interp_f`` hold fake slow
-  motion by a factor f = 2, 4 (speed 1 / f, synthetic),
+- a real clip captured and played at P fps (ordinary footage anchors s = 1): ``real_k`` holds every
+  k-th frame (k = 1, 2, 4, 8), and ``dup_f`` / ``blend_f`` / ``interp_f`` hold fake slow motion by a
+  factor f = 2, 4 (synthetic),
 - a procedural render at 240 fps: ``render_n`` holds every n-th frame played at 30 fps
   (speed n / 8: n = 1 is genuine 8x slow motion),
 - a user's clip stored at 100 fps or more (a high-rate capture stored at its own rate, so C = P)
@@ -13,6 +13,12 @@ build interrupted half-way resumes at the next missing source):
 
 ``build_user_cache`` does the same for a user's own footage (``chronoscope train speed``): any
 folders of clips, searched recursively, one cache file per clip keyed by its path and size.
+
+Every speed stored here is the one the network is taught to read: the speed of the frames *played at
+30 fps* (``PLAY_FPS``), since the network sees frames, not their timestamps. For a real clip at P
+fps that is k * 30 / P for every k-th frame (a 10 fps clip is read 3x fast, and
+``engine.speed.detect.rate_offset_log2`` adds log2(P / 30) back at inference), and 30 / (P f) for
+fake slow motion by f. Caches written before this rule (``CACHE_FORMAT``) are rebuilt.
 
 Every variant is encoded with H.264 at the same quality (crf 23) at ``ENCODE_PX`` square and
 decoded again before it is shrunk to ``READ_PX``, so the codec cannot tell variants apart.
@@ -52,7 +58,8 @@ RENDER_FPS = 240
 PLAY_FPS = 30
 RENDER_FRAMES = 480
 MAX_CLIP_FRAMES = 400
-TRAIN_RENDER_SEEDS = tuple(range(24))
+CACHE_FORMAT = 2  # 2: real-clip speeds relative to 30 fps playback (1: speed k at any rate)
+TRAIN_RENDER_SEEDS = tuple(range(17))  # what the shipped network was trained on (the model card)
 EVAL_RENDER_SEEDS = tuple(range(1000, 1008))
 KIND_PREFIX = {"duplicate": "dup", "blend": "blend", "interpolate": "interp"}
 HIGH_RATE_FPS = Fraction(100)
@@ -104,21 +111,27 @@ def clip_variants(path: Path) -> list[Variant]:
     return clip_variants_from(frames, rate)
 
 
+def speed_at_play_rate(stride: Fraction, rate: Fraction) -> Fraction:
+    """Speed of every ``stride``-th frame of real-time footage at ``rate`` fps, played at 30 fps."""
+    return stride * PLAY_FPS / rate
+
+
 def clip_variants_from(
     frames: list[np.ndarray], rate: Fraction, slowmo_source_frames: int = SLOWMO_SOURCE_FRAMES
 ) -> list[Variant]:
-    """Ordinary footage: every k-th frame (speed k) and fake slow motion by 2 and 4 (synthetic)
-    made from its first ``slowmo_source_frames`` frames."""
+    """Ordinary footage: every k-th frame and fake slow motion by 2 and 4 (synthetic) made from its
+    first ``slowmo_source_frames`` frames; speeds as played at 30 fps (``speed_at_play_rate``)."""
+    rate = Fraction(rate)
     variants = [
-        Variant(f"real_{k}", reencode_small(frames[::k], rate), Fraction(k), False) for k in REAL_STRIDES
+        Variant(f"real_{k}", reencode_small(frames[::k], rate), speed_at_play_rate(Fraction(k), rate), False)
+        for k in REAL_STRIDES
     ]
     source = frames[:slowmo_source_frames]
     for kind, prefix in KIND_PREFIX.items():
         for factor in SLOWMO_FACTORS:
             slowed = synthetic_slowmo(source, factor, kind)
-            variants.append(
-                Variant(f"{prefix}_{factor}", reencode_small(slowed, rate), Fraction(1, factor), True)
-            )
+            speed = speed_at_play_rate(Fraction(1, factor), rate)
+            variants.append(Variant(f"{prefix}_{factor}", reencode_small(slowed, rate), speed, True))
     return variants
 
 
@@ -152,10 +165,26 @@ def save_variants(path: Path, variants: list[Variant]) -> None:
     """One source's variants in one ``.npz``, written to a temporary name and renamed."""
     meta = {v.key: {"speed": str(v.speed), "synthetic": v.synthetic} for v in variants}
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, meta=np.array(json.dumps(meta)), **{v.key: v.frames for v in variants})
+    np.savez_compressed(
+        buffer,
+        meta=np.array(json.dumps(meta)),
+        format=np.array(CACHE_FORMAT),
+        **{v.key: v.frames for v in variants},
+    )
     temporary = path.with_name(path.name + ".partial")
     temporary.write_bytes(buffer.getvalue())
     temporary.replace(path)
+
+
+def cache_is_current(path: Path) -> bool:
+    """Whether ``path`` exists and was written under this ``CACHE_FORMAT`` (else it is rebuilt)."""
+    if not path.exists():
+        return False
+    try:
+        with np.load(path) as data:
+            return "format" in data.files and int(data["format"]) == CACHE_FORMAT
+    except (OSError, ValueError):
+        return False
 
 
 def load_variants(path: Path) -> list[Variant]:
@@ -176,13 +205,13 @@ def build_cache(
     written = []
     for clip in clips:
         target = cache_dir / f"clip-{clip.stem}.npz"
-        if not target.exists():
+        if not cache_is_current(target):
             log.info("caching clip %s", clip.name)
             save_variants(target, clip_variants(clip))
         written.append(target)
     for seed in render_seeds:
         target = cache_dir / f"render-{seed}.npz"
-        if not target.exists():
+        if not cache_is_current(target):
             log.info("caching render seed %d", seed)
             save_variants(target, render_variants(seed, tuple(clips)))
         written.append(target)
@@ -247,7 +276,7 @@ def build_user_cache(
     skipped: list[str] = []
     for clip in clips:
         target = cache_dir / f"{user_cache_name(clip)}.npz"
-        if target.exists():
+        if cache_is_current(target):
             written.append(target)
             continue
         if progress is not None:
@@ -281,7 +310,7 @@ def build_user_cache(
         )
     for seed in render_seeds:
         target = cache_dir / f"render-{seed}.npz"
-        if not target.exists():
+        if not cache_is_current(target):
             if progress is not None:
                 progress(f"rendering scene {seed}")
             save_variants(target, render_variants(seed, tuple(clips)))

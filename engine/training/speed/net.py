@@ -4,7 +4,7 @@ Input ``frames`` (batch, T, 64, 64) float32 in [0, 1] (``engine.speed.windows``)
 the window is normalised (its own mean and contrast, so brightness and exposure give nothing away),
 its T - 1 frame differences are stacked with the frames, and a strided CNN pools to two numbers:
 
-- ``log2_speed``: log2 of the playback speed s = P / C of the window,
+- ``log2_speed``: log2 of the speed s = P / C the window shows when its frames play at P = 30 fps,
 - ``synthetic_logit``: logit that the window's frames are made (duplicated, blended or
   interpolated) rather than captured.
 """

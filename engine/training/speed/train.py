@@ -2,7 +2,9 @@
 
 The recipe (the paper's equivariance, made small enough for two CPU cores):
 
-- real clips: ordinary footage anchors s = 1 (an L1 loss on log2 s of windows of every frame),
+- real clips: ordinary footage anchors s = 1 (an L1 loss on log2 s of windows of every frame; the
+  network reads speed as if the frames played at 30 fps, so a P fps clip anchors at log2(30 / P),
+  see ``data``),
   and equivariance supervises everything else without labels: a window of every k-th frame and a
   window of every j-th frame from the same place must differ by log2(k / j),
 - procedural 240 fps renders subsampled to known speeds (1/8 to 2) are extra anchors at genuine
@@ -40,6 +42,7 @@ from engine.models.manifest import (
     sha256_file,
     write_manifest,
 )
+from engine.speed.estimator import RATE_RELATIVE_RECIPE_VERSION
 from engine.speed.windows import INPUT_PX, READ_PX, WINDOW_FRAMES
 from engine.training.speed.data import Variant, load_variants
 from engine.training.speed.net import EXAMPLE_SHAPE, SpeedNet
@@ -96,7 +99,8 @@ def augment(window: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 class Sampler:
     """Draws batches: pairs of windows at two strides from the same place, plus synthetic ones.
 
-    A source with ``real_k`` variants is ordinary footage: only ``real_1`` is anchored (s = 1),
+    A source with ``real_k`` variants is ordinary footage: only ``real_1`` is anchored (real time,
+    at its speed as played at 30 fps),
     the rest is supervised by equivariance. A source with ``render_n`` variants (procedural
     renders, or a user's high-rate clip) is anchored at every stride, at each variant's speed.
     """
@@ -154,14 +158,14 @@ class Sampler:
             if drawn is None:
                 continue
             window_low, window_high, low, high = drawn
+            speed_low = math.log2(source.variants[f"{prefix}_{low}"].speed)
+            speed_high = math.log2(source.variants[f"{prefix}_{high}"].speed)
             if prefix == "render":
-                speed_low = math.log2(source.variants[f"render_{low}"].speed)
-                speed_high = math.log2(source.variants[f"render_{high}"].speed)
                 a = add(window_low, speed_low, True, False)
                 b = add(window_high, speed_high, True, False)
             else:
-                a = add(window_low, math.log2(low), low == 1, False)
-                b = add(window_high, math.log2(high), False, False)
+                a = add(window_low, speed_low, low == 1, False)
+                b = add(window_high, speed_high, False, False)
             pairs.append((a, b, math.log2(high / low)))
             if self.rng.random() < 0.5:
                 synthetic_keys = [
@@ -314,7 +318,7 @@ def train(
 def validation_errors(network: SpeedNet, sources: list[Source], device: torch.device) -> dict[str, float]:
     """Error of log2 s on held-out sources, on fixed windows (whole frame, no jitter).
 
-    ``realtime_bias``: mean log2 s read on every frame of ordinary footage (0 is right);
+    ``realtime_bias``: mean error of log2 s read on every frame of ordinary footage (0 is right);
     ``log2_error``: mean |log2 s read - log2 s known| over every stride of ordinary footage and
     every anchored high-rate variant; ``synthetic_accuracy``: share of fake slow-motion windows
     and captured windows classified right.
@@ -346,7 +350,7 @@ def validation_errors(network: SpeedNet, sources: list[Source], device: torch.de
     if not reads:
         raise TrainingDataError("the validation sources give no window")
     captured = [r for r in reads if not r[3]]
-    originals = [r[0] for r in reads if r[2]]
+    originals = [r[0] - r[1] for r in reads if r[2]]
     return {
         "realtime_bias": float(np.mean(originals)) if originals else float("nan"),
         "log2_error": float(np.mean([abs(r[0] - r[1]) for r in captured])) if captured else float("nan"),
@@ -404,7 +408,12 @@ def export_checkpoint(
         ),
     )
     outputs = (
-        TensorSpec("log2_speed", "float32", ("batch",), "log2 of the playback speed s = P / C"),
+        TensorSpec(
+            "log2_speed",
+            "float32",
+            ("batch",),
+            "log2 of the speed s = P / C the frames show played at P = 30 fps (detect adds log2(P / 30))",
+        ),
         TensorSpec("synthetic_logit", "float32", ("batch",), "logit: frames are made, not captured"),
     )
     with torch.no_grad():
@@ -449,7 +458,7 @@ def export_checkpoint(
         ),
         converter={
             "module": "engine.training.speed.train",
-            "version": 1,
+            "version": RATE_RELATIVE_RECIPE_VERSION,
             "torch": torch.__version__,
             "steps": state["step"],
             "exported_step": kept["step"] if kept else state["step"],
