@@ -3,20 +3,32 @@ when a synthetic-retime pattern may decide. Clips are rendered here (procedural 
 
 from __future__ import annotations
 
+import json
+import math
+import shutil
 from fractions import Fraction
 
 import numpy as np
 import pytest
 
+from engine.models.manifest import manifest_path_for
 from engine.scenes import h264_roundtrip, random_scene, render_frames, write_video
 from engine.speed.detect import (
     _learned_estimate,
     detect_speed,
+    detect_speed_frames,
     network_synthetic_bar,
     rate_offset_log2,
     retime_agrees,
 )
-from engine.speed.estimator import SpanEstimate, SpeedModel
+from engine.speed.estimator import (
+    MODEL_PATH,
+    RATE_RELATIVE_RECIPE_VERSION,
+    TRAINING_MODULE,
+    SpanEstimate,
+    SpeedModel,
+    recipe_version,
+)
 from engine.speed.result import SpeedClass
 from engine.speed.synthetic_retime import RetimeFinding, detect_synthetic_retime, flicker_gains
 
@@ -26,15 +38,47 @@ from engine.speed.synthetic_retime import RetimeFinding, detect_synthetic_retime
     [(Fraction(24000, 1001), -0.3236), (25, -0.2630), (30, 0.0), (10, -1.585), (60, 1.0), (240, 3.0)],
 )
 def test_rate_offset_is_log2_of_playback_rate_over_30(playback_fps, offset):
-    assert rate_offset_log2(Fraction(playback_fps)) == pytest.approx(offset, abs=1e-3)
+    assert rate_offset_log2(Fraction(playback_fps), every_rate=True) == pytest.approx(offset, abs=1e-3)
     legacy = rate_offset_log2(Fraction(playback_fps), every_rate=False)
     assert legacy == pytest.approx(max(offset, 0.0), abs=1e-3)
 
 
-def test_shipped_network_gets_the_offset_above_30fps_only():
-    """The shipped network (recipe version 1) anchored its 10-30 fps clips at 0; a network trained
-    by this recipe (version 2) reads every rate against 30 fps playback."""
-    assert not SpeedModel().reads_at_play_rate
+@pytest.mark.parametrize(
+    ("converter", "version"),
+    [
+        ({"module": TRAINING_MODULE, "version": 2}, 2),
+        ({"module": TRAINING_MODULE, "version": 1}, 1),
+        ({"module": TRAINING_MODULE}, 1),
+        ({}, 1),
+        ({"module": "engine.models.convert_rife", "version": 2}, 1),
+        ({"module": TRAINING_MODULE, "version": "2"}, 1),
+        ({"module": TRAINING_MODULE, "version": 2.0}, 1),
+        ({"module": TRAINING_MODULE, "version": True}, 1),
+    ],
+)
+def test_recipe_version_is_read_strictly_from_the_manifest(converter, version):
+    assert recipe_version(converter) == version
+
+
+def test_detect_adds_the_rate_offset_below_30fps_only_for_version_2_networks(tmp_path):
+    """The same network file under a version-1 and a version-2 manifest, on a 24 fps pan: the
+    version-2 reading is log2(24 / 30) lower; the shipped network is version 1."""
+    shipped = SpeedModel()
+    assert not shipped.reads_at_play_rate
+    manifest = json.loads(manifest_path_for(MODEL_PATH).read_text())
+    manifest["converter"]["version"] = RATE_RELATIVE_RECIPE_VERSION
+    copied = tmp_path / MODEL_PATH.name
+    shutil.copyfile(MODEL_PATH, copied)
+    manifest_path_for(copied).write_text(json.dumps(manifest))
+    version_2 = SpeedModel(copied)
+    assert version_2.reads_at_play_rate
+    rng = np.random.default_rng(3)
+    texture = np.repeat(np.repeat(rng.integers(0, 255, (60, 200, 3), dtype=np.uint8), 2, 0), 2, 1)
+    frames = [np.ascontiguousarray(texture[:, 3 * i : 3 * i + 160]) for i in range(48)]
+    legacy = detect_speed_frames(frames, Fraction(24), model=shipped).learned_log2_speed
+    rate_relative = detect_speed_frames(frames, Fraction(24), model=version_2).learned_log2_speed
+    assert legacy is not None and rate_relative is not None
+    assert rate_relative - legacy == pytest.approx(math.log2(24 / 30), abs=1e-6)
 
 
 def test_high_rate_stream_without_tag_is_its_own_capture_rate(tmp_path):

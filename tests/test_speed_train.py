@@ -7,6 +7,7 @@ steps on the CPU through the real recipe, exports ONNX, and the engine loads the
 from __future__ import annotations
 
 import json
+import math
 from fractions import Fraction
 from pathlib import Path
 
@@ -33,8 +34,106 @@ from engine.training.speed.data import (
 
 pytest.importorskip("torch")
 
+import torch  # noqa: E402
+
+from engine.errors import TrainingDataError as TrainingError  # noqa: E402
+from engine.models.manifest import read_manifest as read_model_manifest  # noqa: E402
+from engine.speed.windows import READ_PX  # noqa: E402
+from engine.training.speed.data import Variant, speed_at_play_rate  # noqa: E402
 from engine.training.speed.finetune import FineTuneConfig, fine_tune, split_sources  # noqa: E402
-from engine.training.speed.train import Source  # noqa: E402
+from engine.training.speed.net import SpeedNet  # noqa: E402
+from engine.training.speed.train import (  # noqa: E402
+    Sampler,
+    Source,
+    export_checkpoint,
+    train,
+    validation_errors,
+)
+
+
+def ten_fps_source(frames: int = 96) -> Source:
+    """A real clip at 10 fps as the cache holds it: every k-th frame, speeds as played at 30 fps."""
+    rng = np.random.default_rng(11)
+    video = rng.integers(0, 255, size=(frames, READ_PX, READ_PX), dtype=np.uint8)
+    variants = {
+        f"real_{k}": Variant(f"real_{k}", video[::k], speed_at_play_rate(Fraction(k), Fraction(10)), False)
+        for k in (1, 2, 4, 8)
+    }
+    return Source("clip-ten-fps", variants)
+
+
+def test_sampler_anchors_a_10fps_clip_where_its_frames_read_at_30fps():
+    batch = Sampler([ten_fps_source()], seed=0).batch()
+    anchored = batch["log2_speed"][batch["anchored"]]
+    assert len(anchored) > 0
+    assert torch.allclose(anchored, torch.full_like(anchored, math.log2(3)))
+    first, second = batch["pairs"][:, 0], batch["pairs"][:, 1]
+    differences = batch["log2_speed"][second] - batch["log2_speed"][first]
+    assert torch.allclose(differences, batch["pair_delta"], atol=1e-6)
+
+
+class ConstantReader(torch.nn.Module):
+    """Reads every window at the same log2 speed, never made."""
+
+    def __init__(self, log2_speed: float) -> None:
+        super().__init__()
+        self.log2_speed = log2_speed
+
+    def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        count = frames.shape[0]
+        return torch.full((count,), self.log2_speed), torch.full((count,), -5.0)
+
+
+@pytest.mark.parametrize(("version", "real_time_target"), [(2, math.log2(3)), (1, 0.0)])
+def test_validation_judges_a_network_by_its_recipe_version(version, real_time_target):
+    errors = validation_errors(ConstantReader(1.0), [ten_fps_source()], torch.device("cpu"), version)
+    assert errors["realtime_bias"] == pytest.approx(1.0 - real_time_target, abs=1e-6)
+
+
+def test_cache_is_current_says_no_to_damaged_files(tmp_path):
+    empty = tmp_path / "empty.npz"
+    empty.write_bytes(b"")
+    truncated = tmp_path / "truncated.npz"
+    np.savez_compressed(truncated, format=np.array(CACHE_FORMAT), meta=np.array("{}"))
+    truncated.write_bytes(truncated.read_bytes()[:40])
+    odd = tmp_path / "odd.npz"
+    np.savez_compressed(odd, format=np.array([1, 2]), meta=np.array("{}"))
+    for path in (empty, truncated, odd, tmp_path / "missing.npz"):
+        assert not cache_is_current(path)
+
+
+def test_a_version_1_checkpoint_is_not_resumed(tmp_path):
+    checkpoint = tmp_path / "checkpoint.pt"
+    network = SpeedNet()
+    optimiser = torch.optim.AdamW(network.parameters())
+    torch.save(
+        {"network": network.state_dict(), "optimiser": optimiser.state_dict(), "step": 5,
+         "history": [], "best": None},
+        checkpoint,
+    )
+    with pytest.raises(TrainingError, match="recipe version 1"):
+        train(tmp_path, steps=6, sources=[ten_fps_source()], checkpoint=checkpoint, minutes=None)
+
+
+def test_an_unchanged_start_is_exported_under_its_own_recipe_version(tmp_path):
+    """Nothing beats the start (a constant score): the best network is the version-1 start, and
+    its export says version 1; the last network, trained, says version 2."""
+    start = tmp_path / "start.pt"
+    torch.save(SpeedNet().state_dict(), start)
+    checkpoint = train(
+        tmp_path,
+        steps=2,
+        minutes=None,
+        sources=[ten_fps_source()],
+        checkpoint=tmp_path / "checkpoint.pt",
+        init_weights=start,
+        init_recipe_version=1,
+        score=lambda network, version: 0.0,
+    )
+    kept = export_checkpoint(checkpoint, tmp_path / "kept.onnx", best=True)
+    last = export_checkpoint(checkpoint, tmp_path / "last.onnx", best=False)
+    assert read_model_manifest(manifest_path_for(kept)).converter["version"] == 1
+    assert read_model_manifest(manifest_path_for(last)).converter["version"] == 2
 
 
 def pan_frames(seed: int, count: int, step_px: float) -> list[np.ndarray]:
@@ -153,7 +252,9 @@ def test_fine_tune_exports_a_model_the_engine_loads(footage, work_dir, trained):
     # best-keeping: never worse than the start (up to float rounding between two evaluations)
     assert result.metrics_after["log2_error"] <= result.metrics_before["log2_error"] + 1e-6
     model = SpeedModel(output)
-    assert model.reads_at_play_rate  # trained with rate-relative anchors: offset at every rate
+    # trained: recipe version 2 (offset at every rate); the unchanged shipped start: version 1
+    assert model.reads_at_play_rate == (result.exported_step > 0)
+    assert result.recipe_version == (2 if result.exported_step > 0 else 1)
     detected = detect_speed(find_clips([footage])[0], model=model)
     assert detected.learned_log2_speed is not None
 

@@ -12,18 +12,19 @@ from engine.errors import TrainingDependencyError, UnsupportedOptionError
 HELP = "fine-tune the speed detector on your own footage (no labels; needs the train extra)"
 DESCRIPTION = """\
 Fine-tunes the learned speed estimator that `chronoscope detect` uses on your own footage,
-without labels, by the same self-supervised recipe as the shipped model: ordinary footage (any
-clip below 100 fps: a 60 fps phone clip and a 24 fps film alike) is real time on every frame,
-every k-th frame of it is k times faster (equivariance), and fake slow
-motion made from it (duplicated, blended, interpolated frames) teaches the synthetic-frame
-output. Clips stored at 100 fps or more are taken as high-rate captures and teach genuine slow
-motion; --renders N (default 2) adds procedural 240 fps scenes textured by your clips.
+without labels, by the shipped model's self-supervised recipe in its current form (version 2;
+the model card says what changed). Ordinary footage (any clip below 100 fps: a 60 fps phone
+clip and a 24 fps film alike) is real time on every frame, every k-th frame of it is k times
+faster (equivariance), and fake slow motion made from it (duplicated, blended, interpolated
+frames) teaches the synthetic-frame output. Clips stored at 100 fps or more are taken as
+high-rate captures and teach genuine slow motion; --renders N (default 2) adds procedural
+240 fps scenes textured by your clips.
 
 DIR is a folder of clips (searched recursively) or a clip; give --data more than once for more.
 A fifth of the clips (when there are at least 3) is held out, never trained on, and measured
 before, at every checkpoint and after; the network that does best on them is exported (the
-starting one when training does not help). Training starts from the shipped weights and
-checkpoints into a work folder (--work-dir, default the cache folder, speed-train/NAME);
+starting one, unchanged, when training does not help). Training starts from the shipped
+weights and checkpoints into a work folder (--work-dir, default the cache folder, speed-train/NAME);
 --resume continues it up to --steps in all. The model is written to MODEL.onnx with a
 manifest beside it; use it with `chronoscope detect --model MODEL.onnx CLIP`.
 
@@ -104,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
                     "model_path": str(result.model_path),
                     "steps": result.steps,
                     "exported_step": result.exported_step,
+                    "recipe_version": result.recipe_version,
                     "resumed_from_step": result.resumed_from_step,
                     "device": result.device,
                     "train_sources": result.train_sources,

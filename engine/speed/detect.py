@@ -15,7 +15,8 @@ Stages, cheapest first:
 
 Decisions between the stages (measured in engine/speed/model/MODEL_CARD.md):
 - the network reads speed as if the frames played at 30 fps; the playback rate's offset
-  log2(P / 30) is added (``rate_offset_log2``; above 30 fps only for the shipped network),
+  log2(P / 30) is added (``rate_offset_log2``; above 30 fps only for version-1 networks such as
+  the shipped one),
 - a blend or interpolation pattern decides only when strong, or when the network agrees
   (``retime_agrees``); duplicates decide alone,
 - a stream of 100 fps or more with no capture tag is captured at its own rate (C = P) unless
@@ -231,15 +232,16 @@ def _learned_estimate(
     )
 
 
-def rate_offset_log2(playback_rate: Fraction, *, every_rate: bool = True) -> float:
+def rate_offset_log2(playback_rate: Fraction, *, every_rate: bool) -> float:
     """What to add to the network's log2 speed for a stream played at ``playback_rate``.
 
     The network sees frames, not timestamps: it reads the speed the frames would have played at
     30 fps. A stream played faster shows less motion per frame at the same speed: 60 fps real-time
     footage reads as 2x slow and a 240 fps capture stored at 240 as 8x slow; a 10 fps one reads
     3x fast. So log2 s = network + log2(P / 30) (0 at 30 fps, -0.32 at 24). A network trained so
-    (``SpeedModel.reads_at_play_rate``) gets it at every rate; the shipped network anchored its
-    10-30 fps training clips at 0 whatever their rate, so ``every_rate=False`` adds it above 30 only.
+    (recipe version 2, ``SpeedModel.reads_at_play_rate``) gets it at every rate; version-1
+    networks (the shipped one, and fine-tunes made before version 2) anchored all ordinary footage
+    at 0 whatever its rate, so ``every_rate=False`` adds it above 30 fps only.
     """
     if not every_rate and playback_rate <= REFERENCE_FPS:
         return 0.0

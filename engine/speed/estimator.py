@@ -66,12 +66,22 @@ class SpanEstimate:
         return self.log2_speed is None
 
 
+TRAINING_MODULE = "engine.training.speed.train"
+LEGACY_RECIPE_VERSION = 1
 RATE_RELATIVE_RECIPE_VERSION = 2
 """From this version of ``engine.training.speed.train`` (its manifest's ``converter.version``), real
 clips at P fps are anchored at log2(30 / P): the network reads the speed its frames show played at
-30 fps, and the playback rate's offset log2(P / 30) applies at every rate. Networks of version 1
-(the shipped one) anchored ordinary 10-30 fps footage at 0, so the offset applies above 30 fps
-only."""
+30 fps, and the playback rate's offset log2(P / 30) applies at every rate. Version-1 networks (the
+shipped one, and fine-tunes made before version 2) anchored all ordinary footage at 0 whatever its
+rate, so the offset applies above 30 fps only."""
+
+
+def recipe_version(converter: dict) -> int:
+    """The speed-training recipe version a manifest's ``converter`` records; 1 when it says none."""
+    version = converter.get("version")
+    if converter.get("module") != TRAINING_MODULE or type(version) is not int:
+        return LEGACY_RECIPE_VERSION
+    return version
 
 
 class SpeedModel:
@@ -91,13 +101,7 @@ class SpeedModel:
     @property
     def reads_at_play_rate(self) -> bool:
         """Whether the playback-rate offset applies at every rate (``RATE_RELATIVE_RECIPE_VERSION``)."""
-        converter = self.manifest.converter
-        version = converter.get("version", 1)
-        return (
-            converter.get("module") == "engine.training.speed.train"
-            and isinstance(version, int)
-            and version >= RATE_RELATIVE_RECIPE_VERSION
-        )
+        return recipe_version(self.manifest.converter) >= RATE_RELATIVE_RECIPE_VERSION
 
     def predict(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per window: log2 speed and the probability that its frames are made, not captured."""

@@ -31,6 +31,7 @@ import hashlib
 import io
 import json
 import logging
+import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -183,7 +184,7 @@ def cache_is_current(path: Path) -> bool:
     try:
         with np.load(path) as data:
             return "format" in data.files and int(data["format"]) == CACHE_FORMAT
-    except (OSError, ValueError):
+    except (OSError, ValueError, TypeError, KeyError, EOFError, zipfile.BadZipFile):
         return False
 
 

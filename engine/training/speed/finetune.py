@@ -1,7 +1,8 @@
 """Fine-tune the speed network on a user's own footage, without labels (``chronoscope train speed``).
 
-The same self-supervised recipe as the shipped model (``engine.training.speed.train``): the
-user's ordinary footage anchors s = 1 on every frame and supervises every other speed by
+The shipped model's self-supervised recipe in its current form (``engine.training.speed.train``,
+version 2): the user's ordinary footage anchors s = 1 on every frame (at log2(30 / P) for a clip
+at P fps, what its frames show played at 30 fps) and supervises every other speed by
 equivariance (every k-th frame reads k times faster); fake slow motion made from it teaches the
 synthetic-frame output; clips stored at 100 fps or more are high-rate captures and anchor genuine
 slow motion (every n-th frame played at 30 fps, s = 30 n / P); optional procedural 240 fps renders
@@ -15,7 +16,10 @@ Steps:
 3. measure the starting network on the validation clips, train from the shipped weights (or
    resume the work folder's checkpoint), measuring the held-out error (mean |log2 error|) at
    every checkpoint and keeping the best network, the start included: a run that only drifts
-   exports the weights it started from (``exported_step`` says which),
+   exports the weights it started from (``exported_step`` says which). Each network is judged,
+   and exported, under the recipe version it came from: the shipped weights are version 1
+   (``engine.speed.estimator.RATE_RELATIVE_RECIPE_VERSION``), so an unchanged start reads
+   footage exactly as the shipped detector does,
 4. export ONNX with its manifest to ``output`` (temporary name, then renamed). The engine loads
    it with ``chronoscope detect --model OUTPUT.onnx`` (in code: ``SpeedModel(OUTPUT)``).
 """
@@ -34,9 +38,11 @@ from engine.places import places
 from engine.training.speed.data import SLOWMO_SOURCE_FRAMES, build_user_cache, find_clips, load_variants
 from engine.training.speed.train import (
     INIT_WEIGHTS,
+    RATE_RELATIVE_RECIPE_VERSION,
     Source,
     export_checkpoint,
     resolve_device,
+    shipped_recipe_version,
     train,
     validation_errors,
 )
@@ -65,7 +71,17 @@ class FineTuneConfig:
     seed: int = 0
     work_dir: Path | None = None
     init_weights: Path | None = INIT_WEIGHTS
+    init_recipe_version: int | None = None
     slowmo_source_frames: int = SLOWMO_SOURCE_FRAMES
+
+    def starting_recipe_version(self) -> int:
+        """The recipe the starting weights came from: given, else the shipped network's for the
+        shipped weights, else this recipe's."""
+        if self.init_recipe_version is not None:
+            return self.init_recipe_version
+        if self.init_weights is not None and self.init_weights.resolve() == INIT_WEIGHTS.resolve():
+            return shipped_recipe_version()
+        return RATE_RELATIVE_RECIPE_VERSION
 
     def validate(self) -> None:
         if not self.data:
@@ -101,6 +117,7 @@ class FineTuneResult:
     metrics_before: dict[str, float]
     metrics_after: dict[str, float]
     seconds: float
+    recipe_version: int = RATE_RELATIVE_RECIPE_VERSION
 
 
 def default_work_dir(name: str) -> Path:
@@ -154,11 +171,11 @@ def fine_tune(config: FineTuneConfig, progress: Callable[[str], None] | None = N
     sources = [Source(path.stem, {v.key: v for v in load_variants(path)}) for path in paths]
     training, validation, note = split_sources(sources, config.validation_share, config.seed)
 
-    def measure(state_dict) -> dict[str, float]:
+    def measure(state_dict, version: int) -> dict[str, float]:
         network = SpeedNet()
         if state_dict is not None:
             network.load_state_dict(state_dict)
-        return validation_errors(network.to(device), validation, device)
+        return validation_errors(network.to(device), validation, device, version)
 
     resumed_from = 0
     if config.resume:
@@ -168,12 +185,13 @@ def fine_tune(config: FineTuneConfig, progress: Callable[[str], None] | None = N
         if config.init_weights is not None
         else None
     )
-    before = measure(initial)
+    starting_version = config.starting_recipe_version()
+    before = measure(initial, starting_version)
     if progress is not None:
         progress(f"training {config.steps} steps on {device.type}")
     train(
         work_dir,
-        score=lambda network: validation_errors(network, validation, device)["log2_error"],
+        score=lambda network, version: validation_errors(network, validation, device, version)["log2_error"],
         minutes=None,
         steps=config.steps,
         seed=config.seed,
@@ -183,10 +201,16 @@ def fine_tune(config: FineTuneConfig, progress: Callable[[str], None] | None = N
         init_weights=config.init_weights,
         sources=training,
         resume=config.resume,
+        init_recipe_version=starting_version,
     )
     state = torch.load(checkpoint, weights_only=False, map_location="cpu")
-    kept = state.get("best") or {"network": state["network"], "step": state["step"]}
-    after = measure(kept["network"])
+    kept = state.get("best") or {
+        "network": state["network"],
+        "step": state["step"],
+        "recipe_version": state.get("recipe_version", RATE_RELATIVE_RECIPE_VERSION),
+    }
+    kept_version = int(kept.get("recipe_version", RATE_RELATIVE_RECIPE_VERSION))
+    after = measure(kept["network"], kept_version)
     model_path = export_checkpoint(
         checkpoint,
         config.output,
@@ -207,4 +231,5 @@ def fine_tune(config: FineTuneConfig, progress: Callable[[str], None] | None = N
         metrics_before=before,
         metrics_after=after,
         seconds=time.monotonic() - started,
+        recipe_version=kept_version,
     )

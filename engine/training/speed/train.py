@@ -1,16 +1,16 @@
 """Self-supervised training of the speed network, and its export to ONNX with a manifest.
 
-The recipe (the paper's equivariance, made small enough for two CPU cores):
+The recipe (the paper's equivariance, made small enough for two CPU cores), version
+``RATE_RELATIVE_RECIPE_VERSION``: the network reads speed as if the frames played at 30 fps, so a
+P fps clip is anchored at log2(30 / P) (``data``; version 1 anchored every clip at 0):
 
-- real clips: ordinary footage anchors s = 1 (an L1 loss on log2 s of windows of every frame; the
-  network reads speed as if the frames played at 30 fps, so a P fps clip anchors at log2(30 / P),
-  see ``data``),
+- real clips: ordinary footage anchors s = 1 (an L1 loss on log2 s of windows of every frame),
   and equivariance supervises everything else without labels: a window of every k-th frame and a
   window of every j-th frame from the same place must differ by log2(k / j),
 - procedural 240 fps renders subsampled to known speeds (1/8 to 2) are extra anchors at genuine
   slow motion, where real footage has none,
-- fake slow motion (duplicated, blended, interpolated by 2 and 4) is anchored at its nominal
-  speed and labelled synthetic for the second output,
+- fake slow motion (duplicated, blended, interpolated by f = 2 and 4) is anchored at 1 / f (as
+  played at 30 fps: 30 / (P f)) and labelled synthetic for the second output,
 - against shortcuts: every variant went through the same H.264 encode (``data``), and here each
   window gets a random square crop (rescale up to 1.33x), per-frame gain and offset jitter, random
   horizontal flip and random time reversal (speed does not depend on the arrow of time).
@@ -39,12 +39,18 @@ from engine.models.manifest import (
     Provenance,
     TensorSpec,
     manifest_path_for,
+    read_manifest,
     sha256_file,
     write_manifest,
 )
-from engine.speed.estimator import RATE_RELATIVE_RECIPE_VERSION
+from engine.speed.estimator import (
+    LEGACY_RECIPE_VERSION,
+    RATE_RELATIVE_RECIPE_VERSION,
+    TRAINING_MODULE,
+    recipe_version,
+)
 from engine.speed.windows import INPUT_PX, READ_PX, WINDOW_FRAMES
-from engine.training.speed.data import Variant, load_variants
+from engine.training.speed.data import Variant, cache_is_current, load_variants
 from engine.training.speed.net import EXAMPLE_SHAPE, SpeedNet
 
 log = logging.getLogger(__name__)
@@ -67,12 +73,23 @@ class Source:
 
 
 def load_sources(cache_dir: Path) -> list[Source]:
-    sources = []
-    for path in sorted(cache_dir.glob("*.npz")):
-        sources.append(Source(path.stem, {v.key: v for v in load_variants(path)}))
-    if not sources:
+    """Every cached source in ``cache_dir``; a cache from an older format is refused, not trained on."""
+    paths = sorted(cache_dir.glob("*.npz"))
+    if not paths:
         raise FileNotFoundError(f"no cached sources in {cache_dir}; run `bench/speed_train.py cache` first")
-    return sources
+    stale = [path.name for path in paths if not cache_is_current(path)]
+    if stale:
+        raise TrainingDataError(
+            f"{len(stale)} cached sources in {cache_dir} are from an older cache format or damaged "
+            f"({', '.join(stale[:3])}{', ...' if len(stale) > 3 else ''}); "
+            "rebuild them with `bench/speed_train.py cache`"
+        )
+    return [Source(path.stem, {v.key: v for v in load_variants(path)}) for path in paths]
+
+
+def shipped_recipe_version() -> int:
+    """The recipe version of the shipped network, whose weights ``INIT_WEIGHTS`` are."""
+    return recipe_version(read_manifest(manifest_path_for(MODEL_DIR / f"{MODEL_NAME}.onnx")).converter)
 
 
 def augment(window: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -220,7 +237,8 @@ def train(
     init_weights: Path | None = None,
     sources: list[Source] | None = None,
     resume: bool = True,
-    score: Callable[[SpeedNet], float] | None = None,
+    score: Callable[[SpeedNet, int], float] | None = None,
+    init_recipe_version: int = RATE_RELATIVE_RECIPE_VERSION,
 ) -> Path:
     """Train until ``steps`` optimiser steps in all or ``minutes`` of wall time; return the checkpoint.
 
@@ -232,6 +250,12 @@ def train(
     ``score`` (lower is better, e.g. the error on held-out clips) is taken of the starting network
     and at every checkpoint; the checkpoint keeps the best network so far under ``best``, which
     ``export_checkpoint(..., best=True)`` exports. So a run that only drifts keeps its start.
+
+    Training is recipe ``RATE_RELATIVE_RECIPE_VERSION``; ``init_recipe_version`` is the recipe the
+    ``init_weights`` came from (the shipped weights: 1). ``score`` gets the network and the version
+    to judge it by, the checkpoint and ``best`` record theirs, and the export says it in the
+    manifest: an unchanged start keeps its own version. A checkpoint of another version is not
+    resumed.
     """
     if steps is None and minutes is None:
         raise UnsupportedOptionError("give a number of steps or of minutes to train for")
@@ -246,26 +270,35 @@ def train(
     step = 0
     history: list[dict] = []
     best: dict | None = None
+    network_version = RATE_RELATIVE_RECIPE_VERSION
     if resume and checkpoint.exists():
         state = torch.load(checkpoint, weights_only=False, map_location="cpu")
+        found = state.get("recipe_version", LEGACY_RECIPE_VERSION)
+        if found != RATE_RELATIVE_RECIPE_VERSION:
+            raise TrainingDataError(
+                f"checkpoint {checkpoint} was trained by recipe version {found}, this is version "
+                f"{RATE_RELATIVE_RECIPE_VERSION} (real clips anchored by their frame rate); "
+                "start a new run instead of resuming (another work folder, or delete the checkpoint)"
+            )
         network.load_state_dict(state["network"])
         optimiser.load_state_dict(state["optimiser"])
         step, history, best = state["step"], state["history"], state.get("best")
         log.info("resuming at step %d", step)
     elif init_weights is not None:
         network.load_state_dict(torch.load(init_weights, weights_only=True, map_location="cpu"))
-        log.info("starting from %s", init_weights)
+        network_version = init_recipe_version
+        log.info("starting from %s (recipe version %d)", init_weights, init_recipe_version)
     network.to(target)
 
     def keep_if_best() -> None:
         nonlocal best
         if score is None:
             return
-        value = float(score(network))
+        value = float(score(network, network_version))
         network.train()
         if best is None or value < best["score"]:
             snapshot = {key: tensor.detach().cpu().clone() for key, tensor in network.state_dict().items()}
-            best = {"score": value, "step": step, "network": snapshot}
+            best = {"score": value, "step": step, "network": snapshot, "recipe_version": network_version}
         log.info(
             "step %d: held-out score %.4f (best %.4f, step %d)", step, value, best["score"], best["step"]
         )
@@ -298,6 +331,7 @@ def train(
         total.backward()
         optimiser.step()
         step += 1
+        network_version = RATE_RELATIVE_RECIPE_VERSION
         for key, value in parts.items():
             scalar = float(value.detach())
             running[key] = 0.95 * running.get(key, scalar) + 0.05 * scalar
@@ -306,17 +340,33 @@ def train(
         if step % CHECKPOINT_EVERY_STEPS == 0:
             history.append({"step": step, **running})
             keep_if_best()
-            _save(checkpoint, network, optimiser, step, history, best)
+            _save(checkpoint, network, optimiser, step, history, best, network_version)
     if running:
         history.append({"step": step, **running})
     if step % CHECKPOINT_EVERY_STEPS:
         keep_if_best()
-    _save(checkpoint, network, optimiser, step, history, best)
+    _save(checkpoint, network, optimiser, step, history, best, network_version)
     return checkpoint
 
 
-def validation_errors(network: SpeedNet, sources: list[Source], device: torch.device) -> dict[str, float]:
-    """Error of log2 s on held-out sources, on fixed windows (whole frame, no jitter).
+def target_log2_speed(key: str, variant: Variant, version: int) -> float:
+    """What a network of recipe ``version`` should read on ``variant``: its cached speed (as played
+    at 30 fps); version 1 read ordinary footage at its own rate (every k-th frame: k, fake slow
+    motion by f: 1 / f)."""
+    kind, _, number = key.partition("_")
+    if version >= RATE_RELATIVE_RECIPE_VERSION or kind == "render":
+        return math.log2(variant.speed)
+    return math.log2(int(number)) if kind == "real" else -math.log2(int(number))
+
+
+def validation_errors(
+    network: SpeedNet,
+    sources: list[Source],
+    device: torch.device,
+    version: int = RATE_RELATIVE_RECIPE_VERSION,
+) -> dict[str, float]:
+    """Error of log2 s on held-out sources, on fixed windows (whole frame, no jitter), judged by
+    what a network of recipe ``version`` should read (``target_log2_speed``).
 
     ``realtime_bias``: mean error of log2 s read on every frame of ordinary footage (0 is right);
     ``log2_error``: mean |log2 s read - log2 s known| over every stride of ordinary footage and
@@ -345,7 +395,13 @@ def validation_errors(network: SpeedNet, sources: list[Source], device: torch.de
                 predicted, logits = network(torch.from_numpy(np.stack(windows)).to(device))
                 for value, logit in zip(predicted.cpu().tolist(), logits.cpu().tolist(), strict=True):
                     reads.append(
-                        (value, math.log2(variant.speed), key == "real_1", variant.synthetic, logit > 0)
+                        (
+                            value,
+                            target_log2_speed(key, variant, version),
+                            key == "real_1",
+                            variant.synthetic,
+                            logit > 0,
+                        )
                     )
     if not reads:
         raise TrainingDataError("the validation sources give no window")
@@ -360,7 +416,13 @@ def validation_errors(network: SpeedNet, sources: list[Source], device: torch.de
 
 
 def _save(
-    path: Path, network: SpeedNet, optimiser, step: int, history: list[dict], best: dict | None = None
+    path: Path,
+    network: SpeedNet,
+    optimiser,
+    step: int,
+    history: list[dict],
+    best: dict | None,
+    version: int,
 ) -> None:
     temporary = path.with_name(path.name + ".partial")
     torch.save(
@@ -370,6 +432,7 @@ def _save(
             "step": step,
             "history": history,
             "best": best,
+            "recipe_version": version,
         },
         temporary,
     )
@@ -394,6 +457,9 @@ def export_checkpoint(
     network by held-out score (see ``train``) when it has one, else the last."""
     state = torch.load(checkpoint, weights_only=False, map_location="cpu")
     kept = state.get("best") if best else None
+    version = state.get("recipe_version", LEGACY_RECIPE_VERSION)
+    if kept:
+        version = kept.get("recipe_version", version)
     network = SpeedNet()
     network.load_state_dict(kept["network"] if kept else state["network"])
     network.eval()
@@ -457,8 +523,8 @@ def export_checkpoint(
             upstream=upstream or "engine/training/speed (see engine/speed/model/MODEL_CARD.md)",
         ),
         converter={
-            "module": "engine.training.speed.train",
-            "version": RATE_RELATIVE_RECIPE_VERSION,
+            "module": TRAINING_MODULE,
+            "version": version,
             "torch": torch.__version__,
             "steps": state["step"],
             "exported_step": kept["step"] if kept else state["step"],
