@@ -51,15 +51,16 @@ from engine.training.speed.train import (  # noqa: E402
 )
 
 
-def ten_fps_source(frames: int = 96) -> Source:
-    """A real clip at 10 fps as the cache holds it: every k-th frame, speeds as played at 30 fps."""
+def ten_fps_source(frames: int = 96, rate: Fraction = Fraction(10)) -> Source:
+    """A real clip (at 10 fps unless told) as the cache holds it: every k-th frame, speeds as
+    played at 30 fps."""
     rng = np.random.default_rng(11)
     video = rng.integers(0, 255, size=(frames, READ_PX, READ_PX), dtype=np.uint8)
     variants = {
-        f"real_{k}": Variant(f"real_{k}", video[::k], speed_at_play_rate(Fraction(k), Fraction(10)), False)
+        f"real_{k}": Variant(f"real_{k}", video[::k], speed_at_play_rate(Fraction(k), rate), False)
         for k in (1, 2, 4, 8)
     }
-    return Source("clip-ten-fps", variants)
+    return Source(f"clip-{rate}-fps", variants)
 
 
 def test_sampler_anchors_a_10fps_clip_where_its_frames_read_at_30fps():
@@ -84,9 +85,15 @@ class ConstantReader(torch.nn.Module):
         return torch.full((count,), self.log2_speed), torch.full((count,), -5.0)
 
 
-@pytest.mark.parametrize(("version", "real_time_target"), [(2, math.log2(3)), (1, 0.0)])
-def test_validation_judges_a_network_by_its_recipe_version(version, real_time_target):
-    errors = validation_errors(ConstantReader(1.0), [ten_fps_source()], torch.device("cpu"), version)
+@pytest.mark.parametrize(
+    ("rate", "version", "real_time_target"),
+    [(10, 2, math.log2(3)), (10, 1, 0.0), (60, 2, -1.0), (60, 1, -1.0), (30, 1, 0.0)],
+)
+def test_validation_judges_a_network_by_what_detect_adds_for_its_version(rate, version, real_time_target):
+    """detect adds log2(P / 30) to a version-2 reading at every rate, to a version-1 one above
+    30 fps only: the reading that makes detect say real time is the target."""
+    source = ten_fps_source(rate=Fraction(rate))
+    errors = validation_errors(ConstantReader(1.0), [source], torch.device("cpu"), version)
     assert errors["realtime_bias"] == pytest.approx(1.0 - real_time_target, abs=1e-6)
 
 

@@ -26,6 +26,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import cv2
@@ -43,6 +44,7 @@ from engine.models.manifest import (
     sha256_file,
     write_manifest,
 )
+from engine.speed.detect import rate_offset_log2
 from engine.speed.estimator import (
     LEGACY_RECIPE_VERSION,
     RATE_RELATIVE_RECIPE_VERSION,
@@ -50,7 +52,7 @@ from engine.speed.estimator import (
     recipe_version,
 )
 from engine.speed.windows import INPUT_PX, READ_PX, WINDOW_FRAMES
-from engine.training.speed.data import Variant, cache_is_current, load_variants
+from engine.training.speed.data import PLAY_FPS, Variant, cache_is_current, load_variants
 from engine.training.speed.net import EXAMPLE_SHAPE, SpeedNet
 
 log = logging.getLogger(__name__)
@@ -350,13 +352,17 @@ def train(
 
 
 def target_log2_speed(key: str, variant: Variant, version: int) -> float:
-    """What a network of recipe ``version`` should read on ``variant``: its cached speed (as played
-    at 30 fps); version 1 read ordinary footage at its own rate (every k-th frame: k, fake slow
-    motion by f: 1 / f)."""
+    """What a network of recipe ``version`` should read on ``variant`` for ``detect`` to report its
+    true speed: detect adds ``rate_offset_log2`` of the clip's rate P to the reading. Version 2 gets
+    the offset at every rate, so the target is the cached speed (as played at 30 fps); version 1
+    gets it above 30 fps only, so a clip at 30 fps or below should read its speed at its own rate."""
     kind, _, number = key.partition("_")
-    if version >= RATE_RELATIVE_RECIPE_VERSION or kind == "render":
+    if kind == "render":
         return math.log2(variant.speed)
-    return math.log2(int(number)) if kind == "real" else -math.log2(int(number))
+    nominal = Fraction(int(number)) if kind == "real" else Fraction(1, int(number))
+    clip_rate = PLAY_FPS * nominal / variant.speed  # the cache holds nominal * 30 / P
+    offset = rate_offset_log2(clip_rate, every_rate=version >= RATE_RELATIVE_RECIPE_VERSION)
+    return math.log2(nominal) - offset
 
 
 def validation_errors(
