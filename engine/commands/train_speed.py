@@ -120,7 +120,10 @@ def run(args: argparse.Namespace) -> int:
         )
         return 0
     print(f"{result.model_path}: {result.steps} steps on {result.device} in {result.seconds:.0f} s")
-    print(f"  exported the network of step {result.exported_step} (best on the held-out clips)")
+    print(
+        f"  exported the network of step {result.exported_step} (best on the held-out clips; "
+        f"recipe version {result.recipe_version})"
+    )
     print(f"  validation: {result.validation_note}")
     for key, after in result.metrics_after.items():
         print(f"  {key:<20} {result.metrics_before.get(key, float('nan')):8.3f} -> {after:8.3f}")
