@@ -17,9 +17,9 @@ Steps:
    resume the work folder's checkpoint), measuring the held-out error (mean |log2 error|) at
    every checkpoint and keeping the best network, the start included: a run that only drifts
    exports the weights it started from (``exported_step`` says which). Each network is judged,
-   and exported, under the recipe version it came from: the shipped weights are version 1
-   (``engine.speed.estimator.RATE_RELATIVE_RECIPE_VERSION``), so an unchanged start reads
-   footage exactly as the shipped detector does,
+   and exported, under the recipe version it came from (see
+   ``engine.speed.estimator.RATE_RELATIVE_RECIPE_VERSION``): the shipped weights are version 1,
+   so an unchanged start reads footage exactly as the shipped detector does,
 4. export ONNX with its manifest to ``output`` (temporary name, then renamed). The engine loads
    it with ``chronoscope detect --model OUTPUT.onnx`` (in code: ``SpeedModel(OUTPUT)``).
 """

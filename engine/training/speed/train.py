@@ -484,7 +484,7 @@ def export_checkpoint(
             "log2_speed",
             "float32",
             ("batch",),
-            "log2 of the speed s = P / C the frames show played at P = 30 fps (detect adds log2(P / 30))",
+            "log2 of the speed s = P / C the frames show played at P = 30 fps (detect adds the rate offset)",
         ),
         TensorSpec("synthetic_logit", "float32", ("batch",), "logit: frames are made, not captured"),
     )
