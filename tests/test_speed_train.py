@@ -36,8 +36,6 @@ pytest.importorskip("torch")
 
 import torch  # noqa: E402
 
-from engine.errors import TrainingDataError as TrainingError  # noqa: E402
-from engine.models.manifest import read_manifest as read_model_manifest  # noqa: E402
 from engine.speed.windows import READ_PX  # noqa: E402
 from engine.training.speed.data import Variant, speed_at_play_rate  # noqa: E402
 from engine.training.speed.finetune import FineTuneConfig, fine_tune, split_sources  # noqa: E402
@@ -118,7 +116,7 @@ def test_a_version_1_checkpoint_is_not_resumed(tmp_path):
          "history": [], "best": None},
         checkpoint,
     )
-    with pytest.raises(TrainingError, match="recipe version 1"):
+    with pytest.raises(TrainingDataError, match="recipe version 1"):
         train(tmp_path, steps=6, sources=[ten_fps_source()], checkpoint=checkpoint, minutes=None)
 
 
@@ -139,8 +137,8 @@ def test_an_unchanged_start_is_exported_under_its_own_recipe_version(tmp_path):
     )
     kept = export_checkpoint(checkpoint, tmp_path / "kept.onnx", best=True)
     last = export_checkpoint(checkpoint, tmp_path / "last.onnx", best=False)
-    assert read_model_manifest(manifest_path_for(kept)).converter["version"] == 1
-    assert read_model_manifest(manifest_path_for(last)).converter["version"] == 2
+    assert read_manifest(manifest_path_for(kept)).converter["version"] == 1
+    assert read_manifest(manifest_path_for(last)).converter["version"] == 2
 
 
 def pan_frames(seed: int, count: int, step_px: float) -> list[np.ndarray]:

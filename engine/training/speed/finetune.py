@@ -41,6 +41,7 @@ from engine.training.speed.train import (
     RATE_RELATIVE_RECIPE_VERSION,
     Source,
     export_checkpoint,
+    kept_network,
     resolve_device,
     shipped_recipe_version,
     train,
@@ -204,13 +205,8 @@ def fine_tune(config: FineTuneConfig, progress: Callable[[str], None] | None = N
         init_recipe_version=starting_version,
     )
     state = torch.load(checkpoint, weights_only=False, map_location="cpu")
-    kept = state.get("best") or {
-        "network": state["network"],
-        "step": state["step"],
-        "recipe_version": state.get("recipe_version", RATE_RELATIVE_RECIPE_VERSION),
-    }
-    kept_version = int(kept.get("recipe_version", RATE_RELATIVE_RECIPE_VERSION))
-    after = measure(kept["network"], kept_version)
+    kept = kept_network(state)
+    after = measure(kept.network, kept.recipe_version)
     model_path = export_checkpoint(
         checkpoint,
         config.output,
@@ -222,7 +218,7 @@ def fine_tune(config: FineTuneConfig, progress: Callable[[str], None] | None = N
     return FineTuneResult(
         model_path=model_path,
         steps=int(state["step"]),
-        exported_step=int(kept["step"]),
+        exported_step=kept.step,
         resumed_from_step=resumed_from,
         device=device.type,
         train_sources=[s.name for s in training],
@@ -231,5 +227,5 @@ def fine_tune(config: FineTuneConfig, progress: Callable[[str], None] | None = N
         metrics_before=before,
         metrics_after=after,
         seconds=time.monotonic() - started,
-        recipe_version=kept_version,
+        recipe_version=kept.recipe_version,
     )

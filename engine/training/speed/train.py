@@ -421,6 +421,25 @@ def validation_errors(
     }
 
 
+@dataclass
+class KeptNetwork:
+    """The network a checkpoint hands on: its weights, its step and its recipe version."""
+
+    network: dict
+    step: int
+    recipe_version: int
+
+
+def kept_network(state: dict, best: bool = True) -> KeptNetwork:
+    """The checkpoint's best network by held-out score when ``best`` and it has one, else its last;
+    a checkpoint that records no version is version 1."""
+    version = state.get("recipe_version", LEGACY_RECIPE_VERSION)
+    chosen = state.get("best") if best else None
+    if chosen:
+        return KeptNetwork(chosen["network"], int(chosen["step"]), chosen.get("recipe_version", version))
+    return KeptNetwork(state["network"], int(state["step"]), version)
+
+
 def _save(
     path: Path,
     network: SpeedNet,
@@ -462,12 +481,9 @@ def export_checkpoint(
     manifest beside it; the model's name is the file's stem. ``best`` exports the checkpoint's best
     network by held-out score (see ``train``) when it has one, else the last."""
     state = torch.load(checkpoint, weights_only=False, map_location="cpu")
-    kept = state.get("best") if best else None
-    version = state.get("recipe_version", LEGACY_RECIPE_VERSION)
-    if kept:
-        version = kept.get("recipe_version", version)
+    kept = kept_network(state, best)
     network = SpeedNet()
-    network.load_state_dict(kept["network"] if kept else state["network"])
+    network.load_state_dict(kept.network)
     network.eval()
     model_path.parent.mkdir(parents=True, exist_ok=True)
     temporary = model_path.with_name(model_path.name + ".partial")
@@ -530,10 +546,10 @@ def export_checkpoint(
         ),
         converter={
             "module": TRAINING_MODULE,
-            "version": version,
+            "version": kept.recipe_version,
             "torch": torch.__version__,
             "steps": state["step"],
-            "exported_step": kept["step"] if kept else state["step"],
+            "exported_step": kept.step,
             "last_losses": json.loads(json.dumps(state["history"][-1] if state["history"] else {})),
         },
         description=description
