@@ -161,6 +161,48 @@ def test_checkpoint_and_resume_continue_the_step_count(tmp_path, wheels, renders
         fine_tune(_config(tmp_path, wheels, renders, init="rife-hdv3", steps=4, resume=True))
 
 
+def test_prepared_clips_train_without_reading_any_dataset(tmp_path, wheels, renders):
+    """``prepared`` replaces prepare_data: frames decoded elsewhere train as they are, the dataset unread."""
+    from engine.training.tsr.train import PreparedData
+
+    rng = np.random.default_rng(3)
+    frames = rng.integers(0, 255, (9, 64, 64, 3), dtype=np.uint8)
+    clip = tsr_data.ClipSource("decoded-elsewhere", "src", Path("nowhere.mkv"), "video", None)
+    prepared = PreparedData([tsr_data.LoadedClip(clip, frames)], [], tsr_data.Split(), [])
+    config = replace(_config(tmp_path, wheels, renders, steps=2), renders=0, dataset=tmp_path / "not-there")
+    tuned = fine_tune(config, prepared=prepared)
+    assert tuned.data is prepared and len(tuned.losses) == 2
+    assert not (tmp_path / "not-there").exists()
+
+
+def test_scenes_render_on_a_machine_without_pyav(tmp_path):
+    """A GPU training machine may lack the media stack: rendering must not import PyAV."""
+    import subprocess
+    import sys
+
+    script = (
+        "import importlib.abc, sys\n"
+        "class NoAv(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path, target=None):\n"
+        "        if name.split('.')[0] == 'av':\n"
+        "            raise ImportError('no PyAV here')\n"
+        "sys.meta_path.insert(0, NoAv())\n"
+        "from engine.training.tsr import data\n"
+        "clip, = data.render_clips([1000], None, width=64, height=48, frames=3)\n"
+        "print(clip.frames.shape)\n"
+        "import engine.scenes\n"
+        "try:\n"
+        "    engine.scenes.write_video\n"
+        "except ImportError as error:\n"
+        "    print('encoder:', error)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["(3, 48, 64, 3)", "encoder: no PyAV here"]
+
+
 def test_export_writes_a_valid_model_that_the_rife_backend_runs(tmp_path, wheels, renders):
     from engine.interp import create_backend
     from engine.interp.rife import register_tuned_models

@@ -1,7 +1,9 @@
 """Procedural high-frame-rate scenes with exact ground truth, for training and evaluating speed
-estimation and frame synthesis. Plain numpy and OpenCV; no torch."""
+estimation and frame synthesis. Plain numpy and OpenCV; no torch.
 
-from engine.scenes.encode import h264_roundtrip, write_video
+Rendering needs no PyAV, so a training machine without the media stack can render scenes; the
+encoders (``h264_roundtrip``, ``write_video``) load PyAV when first asked for."""
+
 from engine.scenes.render import SceneRenderer, render_frames, subsample
 from engine.scenes.spec import ObjectSpec, SceneSpec, TextureSpec, random_scene
 
@@ -16,3 +18,11 @@ __all__ = [
     "subsample",
     "write_video",
 ]
+
+
+def __getattr__(name: str):
+    if name in ("h264_roundtrip", "write_video"):
+        from engine.scenes import encode
+
+        return getattr(encode, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 
@@ -70,6 +69,8 @@ def _load_image(path: Path) -> np.ndarray:
 
 
 def _load_video_frame(path: Path, frame_index: int) -> np.ndarray:
+    import av  # only video textures need PyAV; procedural scenes render without the media stack
+
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:

@@ -428,8 +428,17 @@ class FineTuned:
     checkpoint_path: Path
 
 
-def fine_tune(config: TrainConfig, *, metrics: Mapping[str, Metric] = DEFAULT_METRICS) -> FineTuned:
-    """Load the start, measure it, train (from a checkpoint with ``resume``), measure again."""
+def fine_tune(
+    config: TrainConfig,
+    *,
+    metrics: Mapping[str, Metric] = DEFAULT_METRICS,
+    prepared: PreparedData | None = None,
+) -> FineTuned:
+    """Load the start, measure it, train (from a checkpoint with ``resume``), measure again.
+
+    ``prepared`` replaces ``prepare_data``: training clips read elsewhere, so a machine without the
+    media stack (no PyAV) can train on frames decoded by another (bench/tsr_gpu.py does this).
+    """
     config.validate()
     name = config.name
     device = resolve_device(config.device)
@@ -441,7 +450,7 @@ def fine_tune(config: TrainConfig, *, metrics: Mapping[str, Metric] = DEFAULT_ME
     resuming = config.resume and checkpoint_path.is_file()
     state = read_checkpoint(checkpoint_path, config.init) if resuming else None
     network, wheel = load_initial_network(config.init, config.wheel_cache)
-    data = prepare_data(config, cache_dir)
+    data = prepared if prepared is not None else prepare_data(config, cache_dir)
     sets = eval_sets(config, data, cache_dir) if config.evaluate else []
     trainer = Trainer(network, config, device)
     rng = np.random.default_rng(config.seed)
@@ -520,7 +529,7 @@ def train_tsr(config: TrainConfig, *, metrics: Mapping[str, Metric] = DEFAULT_ME
     if not eligible:
         log.warning("%s is not eligible as a default model: %s", config.name, reason)
     seconds = time.perf_counter() - started
-    card = _card(
+    card = model_card(
         config,
         tuned.data,
         tuned.trainer,
@@ -563,7 +572,7 @@ def _summary(results: Mapping[str, Mapping[str, float]]) -> str:
     )
 
 
-def _card(
+def model_card(
     config: TrainConfig,
     data: PreparedData,
     trainer: Trainer,
@@ -576,6 +585,7 @@ def _card(
     start_step: int,
     metrics: Mapping[str, Metric],
 ) -> dict[str, Any]:
+    """The card exported beside the model: data, recipe, metrics before and after, default verdict."""
     window = min(LOSS_WINDOW_STEPS, max(1, len(losses) // 2))
     delta = {
         set_name: {
