@@ -66,6 +66,7 @@ SHARD_BYTES = 15 * 2**20
 PROBE_STEPS = 30
 PROBE_TIMED_STEPS = 20
 MIN_STEPS = 200
+EXTRA_MAX_FRAMES = 48
 METRICS = {"psnr_db": psnr_db, "ssim": ssim}
 
 
@@ -111,6 +112,15 @@ def _parsed_args() -> argparse.Namespace:
     finish.add_argument("--name", default="rife-mined-gpu")
     finish.add_argument("--models-dir", type=Path, default=REPO_ROOT / "build" / "tsr-models")
     finish.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
+    finish.add_argument(
+        "--extra-held-out",
+        action="append",
+        default=[],
+        metavar="LABEL=DATASET",
+        help="also measure DATASET's held-out sources (split as training splits it, first "
+        "EXTRA_MAX_FRAMES frames of each clip), as set held-out:LABEL; repeatable. The same sets "
+        "for several runs compare them on one footing",
+    )
     finish.add_argument("--output", type=Path, default=REPO_ROOT / "bench" / "results" / "tsr_gpu.json")
     return parser.parse_args()
 
@@ -169,7 +179,7 @@ def pack(args: argparse.Namespace) -> int:
     if args.pack.exists():
         shutil.rmtree(args.pack)
     (args.pack / "frames").mkdir(parents=True)
-    records = []
+    records, fidelity = [], []
     encode = [cv2.IMWRITE_JPEG_QUALITY, args.jpeg_quality, cv2.IMWRITE_JPEG_SAMPLING_FACTOR,
               cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444]  # fmt: skip
     for number, loaded in enumerate(data.train):
@@ -180,7 +190,10 @@ def pack(args: argparse.Namespace) -> int:
             if not ok:
                 raise TrainingDataError(f"cannot encode frame {index} of {loaded.clip.name} as JPEG")
             (args.pack / folder / f"{index:05d}.jpg").write_bytes(jpeg.tobytes())
+            decoded = cv2.cvtColor(cv2.imdecode(jpeg, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+            fidelity.append(psnr_db(decoded, frame))
         records.append(_clip_record(loaded, folder))
+    recipe["jpeg_psnr_db"] = {"mean": round(float(np.mean(fidelity)), 2), "min": round(min(fidelity), 2)}
     if not args.frames_only:
         _copy_wheels(args)
     index = {
@@ -383,7 +396,7 @@ def finish(args: argparse.Namespace) -> int:
             f"gives {read_here} and seeds {data.render_seeds}; pack and train again"
         )
     network, wheel = load_initial_network(config.init, config.wheel_cache)
-    sets = eval_sets(config, data, cache)
+    sets = eval_sets(config, data, cache) + _extra_held_out_sets(args.extra_held_out, config, cache)
     measure = dict(pad_multiple=config.pad_multiple(), takes_timestep=not config.midpoint_only,
                    device=resolve_device("cpu"), metrics=METRICS)  # fmt: skip
     before = evaluate(network, sets, **measure)
@@ -397,9 +410,16 @@ def finish(args: argparse.Namespace) -> int:
         device=f"cuda ({run['gpu']})" if run["device"] == "cuda" else run["device"],
         precision=run["precision"],
         torch=run["torch"],
-        frames_travelled_as=f"JPEG quality {run['recipe']['jpeg_quality']}, 4:4:4 (bench/tsr_gpu.py)",
     )
-    card["data"]["render_seeds_rendered_on"] = "the training machine"
+    fidelity = run["recipe"].get("jpeg_psnr_db", {})
+    card["notes"] = [
+        f"Trained by bench/tsr_gpu.py on {run['gpu'] or run['device']} (torch {run['torch']}); measured "
+        "and exported on this machine, before and after in one process.",
+        f"The dataset's frames travelled to the training machine as JPEG (quality "
+        f"{run['recipe']['jpeg_quality']}, 4:4:4; PSNR against the decoded frames: mean "
+        f"{fidelity.get('mean')} dB, lowest {fidelity.get('min')} dB), decoded there; the renders were "
+        "rendered there.",
+    ]
     exported = export_tuned(network, config.init, config.output, wheel, card)
     report = {
         "benchmark": "tsr_gpu",
@@ -419,6 +439,23 @@ def finish(args: argparse.Namespace) -> int:
     write_text_atomic(args.output, json.dumps(report, indent=2) + "\n")
     log.info("wrote %s", args.output)
     return 0
+
+
+def _extra_held_out_sets(specs: list[str], config, cache: Path) -> list:
+    from engine.training.tsr.evaluate import clips_set
+    from engine.training.tsr.train import prepare_data
+
+    sets = []
+    for spec in specs:
+        label, separator, folder = spec.partition("=")
+        if not separator or not label or not folder:
+            raise TrainingDataError(f"--extra-held-out {spec!r}: write it as LABEL=DATASET")
+        other = replace(config, dataset=Path(folder), renders=0, max_frames_per_clip=EXTRA_MAX_FRAMES)
+        held_out = prepare_data(other, cache).held_out
+        if not held_out:
+            raise TrainingDataError(f"--extra-held-out {spec}: the split holds no clip out")
+        sets.append(clips_set(f"held-out:{label}", held_out))
+    return sets
 
 
 def main() -> int:

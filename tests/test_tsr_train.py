@@ -254,3 +254,13 @@ def test_reserved_names_and_bad_settings_are_refused_before_any_work(tmp_path, w
     with pytest.raises(UnsupportedOptionError, match="use one of: rife-4.2x, rife-hdv3"):
         _config(tmp_path, wheels, renders, init="rife-9").validate()
     assert not (tmp_path / "work").exists()
+
+
+def test_card_markdown_lists_notes_only_when_there_are_some():
+    from engine.training.tsr.export import card_markdown
+
+    card = {"name": "rife-x", "init": "rife-4.2x", "metrics": {"before": {}, "after": {}}}
+    assert "## Notes" not in card_markdown(card)
+    noted = card_markdown({**card, "notes": ["frames travelled as JPEG", "trained elsewhere"]})
+    assert "## Notes\n\n- frames travelled as JPEG\n- trained elsewhere\n" in noted
+    assert noted.index("## Notes") < noted.index("## Default")

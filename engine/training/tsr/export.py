@@ -139,7 +139,7 @@ def _format(value: Any) -> str:
 
 
 def card_markdown(card: dict[str, Any]) -> str:
-    """The card as Markdown: what it was trained on, how long, and the before/after table."""
+    """The card as Markdown: what it was trained on, how long, the before/after table, any ``notes``."""
     data = card.get("data", {})
     training = card.get("training", {})
     metrics = card.get("metrics", {})
@@ -181,6 +181,8 @@ def card_markdown(card: dict[str, Any]) -> str:
                 f"| {set_name} | {second.get('items', first.get('items', ''))} | {metric} | "
                 f"{_format(a)} | {_format(b)} | {change} |"
             )
+    if card.get("notes"):
+        lines += ["", "## Notes", ""] + [f"- {note}" for note in card["notes"]]
     lines += [
         "",
         "## Default",
