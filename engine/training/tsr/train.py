@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from fractions import Fraction
@@ -532,15 +532,16 @@ def train_tsr(config: TrainConfig, *, metrics: Mapping[str, Metric] = DEFAULT_ME
     card = model_card(
         config,
         tuned.data,
-        tuned.trainer,
-        tuned.losses,
-        tuned.metrics_before,
-        tuned.metrics_after,
-        eligible,
-        reason,
-        seconds,
-        tuned.start_step,
-        metrics,
+        device=tuned.trainer.device.type,
+        precision=tuned.trainer.precision,
+        losses=tuned.losses,
+        before=tuned.metrics_before,
+        after=tuned.metrics_after,
+        eligible=eligible,
+        reason=reason,
+        seconds=seconds,
+        start_step=tuned.start_step,
+        metrics=metrics,
     )
     exported = export_tuned(tuned.trainer.network, config.init, config.output, tuned.wheel, card)
     return TrainResult(
@@ -575,10 +576,12 @@ def _summary(results: Mapping[str, Mapping[str, float]]) -> str:
 def model_card(
     config: TrainConfig,
     data: PreparedData,
-    trainer: Trainer,
-    losses: list[float],
-    before: dict,
-    after: dict,
+    *,
+    device: str,
+    precision: str,
+    losses: Sequence[float],
+    before: Mapping[str, Mapping[str, float]],
+    after: Mapping[str, Mapping[str, float]],
     eligible: bool,
     reason: str,
     seconds: float,
@@ -631,8 +634,8 @@ def model_card(
         "training": {
             "steps": config.steps,
             "resumed_from_step": start_step,
-            "device": trainer.device.type,
-            "precision": trainer.precision,
+            "device": device,
+            "precision": precision,
             "loss": "L1 + Laplacian pyramid L1 (5 levels, coarser levels weighted 2x each)",
             "learning_rate": config.learning_rate,
             "weight_decay": config.weight_decay,
