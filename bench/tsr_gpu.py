@@ -24,7 +24,8 @@ cut in three, each part the product's own code:
    trained weights on the held-out sets of bench/tsr_train.py (renders seeds 0-1,
    shared/data/highspeed, Middlebury "other", the dataset's held-out sources, and any
    ``--extra-held-out``) with PSNR and SSIM, applies the Middlebury rule, and exports ONNX with its
-   card into ``--models-dir``. Paths in the card and JSON are written relative to the repository.
+   card into ``--models-dir``, and the int8 weight delta that ships such a model
+   (engine.models.tuned) beside it. Paths in the card and JSON are relative to the repository.
 
     .venv/bin/python bench/tsr_gpu.py pack
     # on the GPU machine, with build/tsr-gpu/pack carried:
@@ -574,6 +575,8 @@ def _shown_paths(value: Any) -> Any:
 def finish(args: argparse.Namespace) -> int:
     import torch
 
+    from engine.models import convert_rife
+    from engine.models.tuned import DELTA_SUFFIX, write_delta
     from engine.training.tsr.evaluate import evaluate
     from engine.training.tsr.export import card_markdown, card_paths, export_tuned
     from engine.training.tsr.train import (
@@ -605,6 +608,7 @@ def finish(args: argparse.Namespace) -> int:
     measure = dict(pad_multiple=config.pad_multiple(), takes_timestep=not config.midpoint_only,
                    device=resolve_device("cpu"), metrics=METRICS)  # fmt: skip
     before = evaluate(network, sets, **measure)
+    start_state = {key: value.detach().clone() for key, value in network.state_dict().items()}
     network.load_state_dict(load_shards(args.run, run["shards"]))
     after = evaluate(network, sets, **measure)
     eligible, reason = default_decision(before, after)
@@ -641,9 +645,19 @@ def finish(args: argparse.Namespace) -> int:
     exported = export_tuned(network, config.init, config.output, wheel, card)
     card_json, card_md = card_paths(exported.model_path)
     card_md.write_text(card_markdown(json.loads(card_json.read_text(encoding="utf-8"))), encoding="utf-8")
+    delta_path = exported.model_path.with_name(exported.name + DELTA_SUFFIX)
+    errors = write_delta(start_state, network.state_dict(), delta_path, init=config.init,
+                         base_sha256=convert_rife.SOURCES[config.init].weights_sha256)  # fmt: skip
+    log.info("weight delta %s: %.1f MB, largest error %.1e", delta_path, delta_path.stat().st_size / 1e6,
+             max(errors.values()))  # fmt: skip
     report = {
         "benchmark": "tsr_gpu",
         "model": shown_path(exported.model_path),
+        "delta": {
+            "path": shown_path(delta_path),
+            "bytes": delta_path.stat().st_size,
+            "largest_weight_error": max(errors.values()),
+        },  # fmt: skip
         "card": shown_path(exported.card_path),
         "run": {key: value for key, value in run.items() if key != "losses"},
         "metrics_before": before,

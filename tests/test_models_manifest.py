@@ -167,7 +167,7 @@ def test_cli_lists_models_and_flags_damage(tmp_path, capsys):
 
 
 def test_cli_prepare_refuses_unknown_model_name(tmp_path):
-    with pytest.raises(UnsupportedOptionError, match="known: rife-hdv3, rife-4.2x"):
+    with pytest.raises(UnsupportedOptionError, match="known: rife-hdv3, rife-4.2x, rife-mined"):
         _models_command(["prepare", "--models-dir", str(tmp_path), "--model", "rife-9", "--offline"])
     assert not os.listdir(tmp_path)
 

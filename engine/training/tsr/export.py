@@ -82,8 +82,18 @@ def card_paths(model_path: Path) -> tuple[Path, Path]:
     return model_path.with_name(stem + CARD_JSON_SUFFIX), model_path.with_name(stem + CARD_MD_SUFFIX)
 
 
-def export_tuned(network, init: str, model_path: Path, wheel: Path, card: dict[str, Any]) -> ExportResult:
-    """Write the ONNX file, the card and the manifest for ``network`` (fine-tuned from ``init``)."""
+def export_tuned(
+    network,
+    init: str,
+    model_path: Path,
+    wheel: Path,
+    card: dict[str, Any],
+    *,
+    converter_extra: dict[str, Any] | None = None,
+) -> ExportResult:
+    """Write the ONNX file, the card and the manifest for ``network`` (fine-tuned from ``init``).
+
+    ``converter_extra`` adds keys to the manifest's converter record (a shipped delta's hash)."""
     source = convert_rife.SOURCES[init]
     model_path = Path(model_path)
     name = model_name_for(model_path)
@@ -114,6 +124,7 @@ def export_tuned(network, init: str, model_path: Path, wheel: Path, card: dict[s
                 "model_card": card_json.name,
                 "default_eligible": card.get("default_eligible"),
             },
+            **(converter_extra or {}),
         },
         description=f"{source.description}; fine-tuned from {init} by chronoscope train tsr "
         f"({training.get('steps')} steps)",
