@@ -616,11 +616,12 @@ class Installer:
         return Path(self.options.wheel_cache or Path(self.folders.cache_dir) / "wheels")
 
     def _stale_models(self) -> list[str]:
-        """The models that are missing or not current, as the engine's converter judges them."""
+        """The models that are missing or not current (pinned and shipped tuned ones), as the engine's
+        converter judges them."""
         code = (
             "import sys; from pathlib import Path; "
-            "from engine.models.convert_rife import SOURCES, current_model_problem; "
-            "print('\\n'.join(n for n, s in SOURCES.items() if current_model_problem(s, Path(sys.argv[1]))))"
+            "from engine.models.convert_rife import stale_models; "
+            "print('\\n'.join(stale_models(Path(sys.argv[1]))))"
         )
         output = self._run([self.venv.python, "-c", code, self._models_dir()], "checking the models")
         return [line for line in output.splitlines() if line.strip()]
@@ -681,7 +682,11 @@ class Installer:
                 "installing the model build's dependencies",
             )
         wheel_cache = self._wheel_cache()
-        watched = [models_dir / f"{name}{suffix}" for name in stale for suffix in (".onnx", ".manifest.json")]
+        watched = [
+            models_dir / f"{name}{suffix}"
+            for name in stale
+            for suffix in (".onnx", ".manifest.json", ".card.json", ".card.md")
+        ]
         wheels_before = set(wheel_cache.glob("*.whl")) if wheel_cache.is_dir() else set()
         self._mkdir(models_dir, "models")
         self._mkdir(wheel_cache, "models")

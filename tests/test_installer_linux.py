@@ -49,13 +49,12 @@ CLEARED = (
 
 
 def _models_source() -> Path | None:
-    """A models folder holding every current RIFE model (``make test`` prepares build/models)."""
-    from engine.models.convert_rife import SOURCES, current_model_problem
+    """A models folder holding every current RIFE model, the shipped tuned ones too (``make test``
+    prepares build/models), so the installer converts nothing."""
+    from engine.models.convert_rife import stale_models
 
     for candidate in (os.environ.get("CHRONOSCOPE_MODELS_DIR"), REPO_ROOT / "build" / "models"):
-        if candidate and all(
-            not current_model_problem(source, Path(candidate)) for source in SOURCES.values()
-        ):
+        if candidate and Path(candidate).is_dir() and not stale_models(Path(candidate)):
             return Path(candidate)
     return None
 

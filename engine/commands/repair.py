@@ -35,7 +35,7 @@ H.264, .mkv FFV1, no suffix PNG frames) unless --codec names one. --dry-run only
 what would be filled.
 
 Models: {DEFAULT_MODEL} by default when the models run on a GPU, flow on the CPU; also blend, nearest,
-rife / rife-hdv3 / rife-4.2x, rife-mined (RIFE 4.2x fine-tuned on mined high-rate footage).
+rife / rife-hdv3 / rife-4.2x, rife-mined (RIFE 4.2x fine-tuned on mined high-rate renders).
 
 examples:
   chronoscope repair capture.mp4 -o capture_fixed.mov

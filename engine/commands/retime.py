@@ -35,7 +35,7 @@ OUT.chronoscope.json.
 
 Models: by default {DEFAULT_MODEL} (best measured) when the models run on a GPU, and {CPU_CLIP_MODEL}
 on the CPU, where {DEFAULT_MODEL} is far too slow for whole clips; also blend, nearest, rife /
-rife-hdv3 / rife-4.2x, rife-mined (RIFE 4.2x fine-tuned on mined high-rate footage; run
+rife-hdv3 / rife-4.2x, rife-mined (RIFE 4.2x fine-tuned on mined high-rate renders; run
 `chronoscope models prepare`; without them the default falls back to flow).
 
 examples:

