@@ -26,6 +26,8 @@ cut in three, each part the product's own code:
    ``--extra-held-out``) with PSNR and SSIM, applies the Middlebury rule, and exports ONNX with its
    card into ``--models-dir``, and the int8 weight delta that ships such a model
    (engine.models.tuned) beside it. Paths in the card and JSON are relative to the repository.
+   To ship a run, copy NAME.delta.npz, NAME.card.json and NAME.card.md into engine/models/shipped/
+   (rife-mined is run A's; shipped names are reserved, so a new export takes a new name).
 
     .venv/bin/python bench/tsr_gpu.py pack
     # on the GPU machine, with build/tsr-gpu/pack carried:

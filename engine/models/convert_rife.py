@@ -300,23 +300,35 @@ def self_check(network, source: RifeSource, model_path: Path) -> float:
     return error
 
 
+def installed_manifest(name: str, models_dir: Path) -> tuple[ModelManifest | None, str]:
+    """The manifest of the installed model ``name``, or None and why it must be (re)built."""
+    manifest_path = Path(models_dir) / (name + MANIFEST_SUFFIX)
+    if not manifest_path.is_file() or not (Path(models_dir) / (name + MODEL_SUFFIX)).is_file():
+        return None, "not installed"
+    try:
+        return read_manifest(manifest_path), ""
+    except ModelIntegrityError as error:
+        return None, str(error)
+
+
+def model_file_problem(name: str, models_dir: Path, manifest: ModelManifest) -> str:
+    """'' when the model file has the size and SHA-256 its manifest records."""
+    model_path = Path(models_dir) / (name + MODEL_SUFFIX)
+    if model_path.stat().st_size != manifest.size_bytes or sha256_file(model_path) != manifest.sha256:
+        return "model file does not match its manifest"
+    return ""
+
+
 def current_model_problem(source: RifeSource, models_dir: Path) -> str:
     """Why the installed model must be (re)built, or '' when it is current and intact."""
-    model_path = Path(models_dir) / (source.name + MODEL_SUFFIX)
-    manifest_path = Path(models_dir) / (source.name + MANIFEST_SUFFIX)
-    if not manifest_path.is_file() or not model_path.is_file():
-        return "not installed"
-    try:
-        manifest = read_manifest(manifest_path)
-    except ModelIntegrityError as error:
-        return str(error)
+    manifest, problem = installed_manifest(source.name, models_dir)
+    if manifest is None:
+        return problem
     if manifest.converter.get("version") != CONVERTER_VERSION:
         return f"converter version {manifest.converter.get('version')} is not {CONVERTER_VERSION}"
     if manifest.provenance.weights_sha256 != source.weights_sha256:
         return "made from other weights than the pinned ones"
-    if model_path.stat().st_size != manifest.size_bytes or sha256_file(model_path) != manifest.sha256:
-        return "model file does not match its manifest"
-    return ""
+    return model_file_problem(source.name, models_dir, manifest)
 
 
 def build_manifest(

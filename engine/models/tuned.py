@@ -27,7 +27,7 @@ import numpy as np
 
 from engine.errors import ModelIntegrityError, ModelPrepareError
 from engine.fsutil import atomic_path
-from engine.models.manifest import MANIFEST_SUFFIX, MODEL_SUFFIX, read_manifest, sha256_file
+from engine.models.manifest import MODEL_SUFFIX, sha256_file
 
 if TYPE_CHECKING:
     from engine.models.convert_rife import PrepareResult
@@ -154,17 +154,12 @@ def apply_delta(start: Mapping[str, Any], path: Path, *, base_sha256: str) -> di
 
 def current_problem(model: TunedModel, models_dir: Path) -> str:
     """Why the installed tuned model must be (re)built, or '' when it was built from this delta."""
-    model_path = Path(models_dir) / (model.name + MODEL_SUFFIX)
-    manifest_path = Path(models_dir) / (model.name + MANIFEST_SUFFIX)
-    if not manifest_path.is_file() or not model_path.is_file():
-        return "not installed"
-    from engine.models.convert_rife import CONVERTER_VERSION
+    from engine.models.convert_rife import CONVERTER_VERSION, installed_manifest, model_file_problem
     from engine.training.tsr.export import EXPORTER_VERSION
 
-    try:
-        manifest = read_manifest(manifest_path)
-    except ModelIntegrityError as error:
-        return str(error)
+    manifest, problem = installed_manifest(model.name, models_dir)
+    if manifest is None:
+        return problem
     if "delta_sha256" not in manifest.converter:
         return NOT_SHIPPED_PROBLEM
     if manifest.converter.get("delta_sha256") != sha256_file(model.delta_path):
@@ -172,9 +167,7 @@ def current_problem(model: TunedModel, models_dir: Path) -> str:
     versions = (manifest.converter.get("version"), manifest.converter.get("rife_converter_version"))
     if versions != (EXPORTER_VERSION, CONVERTER_VERSION):
         return f"made by exporter/converter versions {versions}, not {(EXPORTER_VERSION, CONVERTER_VERSION)}"
-    if model_path.stat().st_size != manifest.size_bytes or sha256_file(model_path) != manifest.sha256:
-        return "model file does not match its manifest"
-    return ""
+    return model_file_problem(model.name, models_dir, manifest)
 
 
 def prepare_tuned(
