@@ -31,7 +31,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from engine.errors import InsufficientFramesError
+from engine.errors import InsufficientFramesError, ModelIntegrityError
 from engine.models.manifest import MODEL_SUFFIX, manifest_path_for, read_manifest
 from engine.models.registry import InstalledModel
 from engine.models.runtime import ModelSession, create_session
@@ -91,6 +91,13 @@ class SpeedModel:
         model_path = Path(model_path)
         manifest_path = manifest_path_for(model_path)
         installed = InstalledModel(read_manifest(manifest_path), manifest_path, model_path)
+        shape = tuple(installed.manifest.inputs[0].shape) if installed.manifest.inputs else ()
+        if shape[1:] != (WINDOW_FRAMES, INPUT_PX, INPUT_PX):
+            raise ModelIntegrityError(
+                f"speed model {model_path.name} takes windows of shape {shape[1:]}; this engine reads "
+                f"windows of {WINDOW_FRAMES} frames at {INPUT_PX} x {INPUT_PX} px. Models trained with "
+                "other windows (bench/speed_gpu.py compares them) are for measuring, not for detect"
+            )
         self.session: ModelSession = create_session(installed, threads=threads)
         self.manifest = installed.manifest
 

@@ -39,10 +39,12 @@ from engine.training.speed.data import SLOWMO_SOURCE_FRAMES, build_user_cache, f
 from engine.training.speed.train import (
     INIT_WEIGHTS,
     RATE_RELATIVE_RECIPE_VERSION,
+    Recipe,
     Source,
     export_checkpoint,
     kept_network,
     resolve_device,
+    shipped_recipe,
     shipped_recipe_version,
     train,
     validation_errors,
@@ -83,6 +85,13 @@ class FineTuneConfig:
         if self.init_weights is not None and self.init_weights.resolve() == INIT_WEIGHTS.resolve():
             return shipped_recipe_version()
         return RATE_RELATIVE_RECIPE_VERSION
+
+    def starting_recipe(self) -> Recipe:
+        """The network the starting weights fit: the shipped network's recipe (its manifest says
+        which) for the shipped weights, else the default recipe."""
+        if self.init_weights is not None and self.init_weights.resolve() == INIT_WEIGHTS.resolve():
+            return shipped_recipe()
+        return Recipe()
 
     def validate(self) -> None:
         if not self.data:
@@ -148,8 +157,6 @@ def fine_tune(config: FineTuneConfig, progress: Callable[[str], None] | None = N
     """Cache, split, measure, train, measure, export; see the module doc."""
     import torch
 
-    from engine.training.speed.net import SpeedNet
-
     config.validate()
     started = time.monotonic()
     device = resolve_device(config.device)
@@ -172,8 +179,10 @@ def fine_tune(config: FineTuneConfig, progress: Callable[[str], None] | None = N
     sources = [Source(path.stem, {v.key: v for v in load_variants(path)}) for path in paths]
     training, validation, note = split_sources(sources, config.validation_share, config.seed)
 
+    recipe = config.starting_recipe()
+
     def measure(state_dict, version: int) -> dict[str, float]:
-        network = SpeedNet()
+        network = recipe.network()
         if state_dict is not None:
             network.load_state_dict(state_dict)
         return validation_errors(network.to(device), validation, device, version)
@@ -203,6 +212,7 @@ def fine_tune(config: FineTuneConfig, progress: Callable[[str], None] | None = N
         sources=training,
         resume=config.resume,
         init_recipe_version=starting_version,
+        recipe=recipe,
     )
     state = torch.load(checkpoint, weights_only=False, map_location="cpu")
     kept = kept_network(state)

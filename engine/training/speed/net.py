@@ -26,9 +26,14 @@ def _block(channels_in: int, channels_out: int, stride: int) -> nn.Sequential:
 
 
 class SpeedNet(nn.Module):
-    def __init__(self, window_frames: int = WINDOW_FRAMES, width: int = 24) -> None:
+    def __init__(
+        self, window_frames: int = WINDOW_FRAMES, width: int = 24, frames_input: bool = True
+    ) -> None:
         super().__init__()
-        channels = 2 * window_frames - 1
+        self.window_frames = window_frames
+        self.width = width
+        self.frames_input = frames_input
+        channels = 2 * window_frames - 1 if frames_input else window_frames - 1
         self.features = nn.Sequential(
             _block(channels, width, 2),
             _block(width, 3 * width // 2, 2),
@@ -43,10 +48,29 @@ class SpeedNet(nn.Module):
         spread = frames.std(dim=(1, 2, 3), keepdim=True) + 0.02
         normalised = (frames - mean) / spread
         differences = (normalised[:, 1:] - normalised[:, :-1]) * 4.0
-        features = self.features(torch.cat([normalised, differences], dim=1))
+        stacked = torch.cat([normalised, differences], dim=1) if self.frames_input else differences
+        features = self.features(stacked)
         pooled = torch.cat([features.mean(dim=(2, 3)), features.amax(dim=(2, 3))], dim=1)
         out = self.head(pooled)
         return out[:, 0], out[:, 1]
+
+
+class CalibratedSpeedNet(nn.Module):
+    """A trained ``SpeedNet`` whose log2 speed is mapped by (read - offset) / scale, the correction
+    fitted on reads of footage the network was not trained on (``bench/speed_gpu.py``)."""
+
+    def __init__(self, network: SpeedNet, offset: float, scale: float) -> None:
+        super().__init__()
+        if not scale > 0:
+            raise ValueError(f"calibration scale must be positive, got {scale}")
+        self.network = network
+        self.window_frames = network.window_frames
+        self.offset = float(offset)
+        self.scale = float(scale)
+
+    def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        log2_speed, synthetic_logit = self.network(frames)
+        return (log2_speed - self.offset) / self.scale, synthetic_logit
 
 
 EXAMPLE_SHAPE = (1, WINDOW_FRAMES, INPUT_PX, INPUT_PX)

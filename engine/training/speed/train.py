@@ -25,7 +25,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -53,7 +53,7 @@ from engine.speed.estimator import (
 )
 from engine.speed.windows import INPUT_PX, READ_PX, WINDOW_FRAMES
 from engine.training.speed.data import PLAY_FPS, Variant, cache_is_current, load_variants
-from engine.training.speed.net import EXAMPLE_SHAPE, SpeedNet
+from engine.training.speed.net import CalibratedSpeedNet, SpeedNet
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,7 @@ BATCH_PAIRS = 16
 CHECKPOINT_EVERY_STEPS = 100
 LEARNING_RATE = 2e-3
 MIN_CROP_PX = 72
+RENDER_SHARE = 0.35
 DEVICES = ("auto", "cuda", "cpu")
 INIT_WEIGHTS = MODEL_DIR / f"{MODEL_NAME}.weights.pt"
 
@@ -89,30 +90,92 @@ def load_sources(cache_dir: Path) -> list[Source]:
     return [Source(path.stem, {v.key: v for v in load_variants(path)}) for path in paths]
 
 
+def shipped_recipe() -> Recipe:
+    """The recipe (window, width, input) of the shipped network, whose weights ``INIT_WEIGHTS`` are."""
+    converter = read_manifest(manifest_path_for(MODEL_DIR / f"{MODEL_NAME}.onnx")).converter
+    return Recipe(**converter.get("recipe", {}))
+
+
 def shipped_recipe_version() -> int:
     """The recipe version of the shipped network, whose weights ``INIT_WEIGHTS`` are."""
     return recipe_version(read_manifest(manifest_path_for(MODEL_DIR / f"{MODEL_NAME}.onnx")).converter)
 
 
-def augment(window: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """(T, READ_PX, READ_PX) uint8 -> (T, INPUT_PX, INPUT_PX) float32 with crop, jitter, flip, reversal."""
-    crop = int(rng.integers(MIN_CROP_PX, READ_PX + 1))
+@dataclass(frozen=True)
+class Recipe:
+    """What a training run may vary (``bench/speed_gpu.py`` compares them by cross-validation).
+
+    The defaults are the shipped network's: windows of ``WINDOW_FRAMES`` frames, a network 24
+    channels wide that sees the frames and their differences, random crops of ``MIN_CROP_PX`` to
+    ``READ_PX``, 16 window pairs a step, and ``RENDER_SHARE`` of the pairs from renders.
+    """
+
+    window_frames: int = WINDOW_FRAMES
+    network_width: int = 24
+    min_crop_px: int = MIN_CROP_PX
+    batch_pairs: int = BATCH_PAIRS
+    frames_input: bool = True
+    render_share: float = RENDER_SHARE
+
+    def validate(self) -> None:
+        if not 2 <= self.window_frames <= 64:
+            raise UnsupportedOptionError(f"window of {self.window_frames} frames; use 2 to 64")
+        if not 8 <= self.network_width <= 256:
+            raise UnsupportedOptionError(f"network width {self.network_width}; use 8 to 256")
+        if not INPUT_PX // 2 <= self.min_crop_px <= READ_PX:
+            raise UnsupportedOptionError(
+                f"smallest crop {self.min_crop_px} px; use {INPUT_PX // 2} to {READ_PX}"
+            )
+        if self.batch_pairs < 1:
+            raise UnsupportedOptionError(f"{self.batch_pairs} window pairs a step; use at least 1")
+        if not 0.0 <= self.render_share <= 1.0:
+            raise UnsupportedOptionError(f"render share {self.render_share}; use 0 to 1")
+
+    def network(self) -> SpeedNet:
+        return SpeedNet(
+            window_frames=self.window_frames, width=self.network_width, frames_input=self.frames_input
+        )
+
+
+def recipe_of(state: dict) -> Recipe:
+    """The recipe a checkpoint was trained with; checkpoints that record none used the defaults."""
+    return Recipe(**state.get("recipe", {}))
+
+
+def crop_window(window: np.ndarray, rng: np.random.Generator, min_crop_px: int = MIN_CROP_PX) -> np.ndarray:
+    """(T, READ_PX, READ_PX) uint8 -> (T, INPUT_PX, INPUT_PX) uint8: a random square crop of
+    ``min_crop_px`` to ``READ_PX`` (the random rescale), random horizontal flip and time reversal."""
+    crop = int(rng.integers(min_crop_px, READ_PX + 1))
     y, x = (int(rng.integers(0, READ_PX - crop + 1)) for _ in range(2))
-    frames = [
-        cv2.resize(frame[y : y + crop, x : x + crop], (INPUT_PX, INPUT_PX), interpolation=cv2.INTER_AREA)
-        for frame in window
-    ]
-    out = np.stack(frames).astype(np.float32) / 255.0
-    contrast = rng.uniform(0.7, 1.3)
-    out = (out - 0.5) * contrast + 0.5 + rng.uniform(-0.1, 0.1)
-    gains = rng.uniform(0.97, 1.03, size=(len(out), 1, 1))
-    offsets = rng.uniform(-0.015, 0.015, size=(len(out), 1, 1))
-    out = np.clip(out * gains + offsets, 0.0, 1.0)
+    out = np.stack(
+        [
+            cv2.resize(frame[y : y + crop, x : x + crop], (INPUT_PX, INPUT_PX), interpolation=cv2.INTER_AREA)
+            for frame in window
+        ]
+    )
     if rng.random() < 0.5:
         out = out[:, :, ::-1]
     if rng.random() < 0.5:
         out = out[::-1]
-    return np.ascontiguousarray(out, dtype=np.float32)
+    return out
+
+
+def jitter(windows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """(N, T, H, W) uint8 -> float32 in [0, 1]: per-window contrast 0.7-1.3 and brightness +-0.1,
+    per-frame gain +-3 % and offset +-1.5 % (one vectorised pass over the batch)."""
+    count, frames = windows.shape[:2]
+    out = windows.astype(np.float32) / 255.0
+    contrast = rng.uniform(0.7, 1.3, size=(count, 1, 1, 1)).astype(np.float32)
+    brightness = rng.uniform(-0.1, 0.1, size=(count, 1, 1, 1)).astype(np.float32)
+    gains = rng.uniform(0.97, 1.03, size=(count, frames, 1, 1)).astype(np.float32)
+    offsets = rng.uniform(-0.015, 0.015, size=(count, frames, 1, 1)).astype(np.float32)
+    out = (out - 0.5) * contrast + 0.5 + brightness
+    return np.clip(out * gains + offsets, 0.0, 1.0, out=out)
+
+
+def augment(window: np.ndarray, rng: np.random.Generator, min_crop_px: int = MIN_CROP_PX) -> np.ndarray:
+    """(T, READ_PX, READ_PX) uint8 -> (T, INPUT_PX, INPUT_PX) float32 with crop, jitter, flip, reversal."""
+    return jitter(crop_window(window, rng, min_crop_px)[None], rng)[0]
 
 
 class Sampler:
@@ -124,8 +187,10 @@ class Sampler:
     renders, or a user's high-rate clip) is anchored at every stride, at each variant's speed.
     """
 
-    def __init__(self, sources: list[Source], seed: int = 0) -> None:
+    def __init__(self, sources: list[Source], seed: int = 0, recipe: Recipe | None = None) -> None:
         self.rng = np.random.default_rng(seed)
+        self.recipe = recipe or Recipe()
+        self.window_frames = self.recipe.window_frames
         self.clips = [s for s in sources if "real_1" in s.variants]
         self.renders = [s for s in sources if "render_1" in s.variants]
         if not self.clips and not self.renders:
@@ -138,7 +203,9 @@ class Sampler:
         )
 
     def _window(self, variant: Variant, start: int) -> np.ndarray:
-        return augment(variant.frames[start : start + WINDOW_FRAMES], self.rng)
+        return crop_window(
+            variant.frames[start : start + self.window_frames], self.rng, self.recipe.min_crop_px
+        )
 
     def _pair(self, source: Source, prefix: str, strides: tuple[int, ...]) -> tuple | None:
         if len(strides) < 2:
@@ -146,7 +213,7 @@ class Sampler:
         first, second = self.rng.choice(strides, size=2, replace=False)
         low, high = sorted((int(first), int(second)))
         frames = len(source.variants[f"{prefix}_{low}"].frames) * low
-        span = WINDOW_FRAMES * high
+        span = self.window_frames * high
         if frames <= span:
             return None
         start = int(self.rng.integers(0, (frames - span) // high + 1)) * high
@@ -165,11 +232,11 @@ class Sampler:
             return len(inputs) - 1
 
         attempts = 0
-        while len(pairs) < BATCH_PAIRS:
+        while len(pairs) < self.recipe.batch_pairs:
             attempts += 1
-            if attempts > 100 * BATCH_PAIRS:
+            if attempts > 100 * self.recipe.batch_pairs:
                 raise TrainingDataError("the training sources are too short for windows at two strides")
-            from_render = self.rng.random() < 0.35
+            from_render = self.rng.random() < self.recipe.render_share
             pool = self.renders if (from_render and self.renders) or not self.clips else self.clips
             source = pool[int(self.rng.integers(len(pool)))]
             prefix = "render" if "render_1" in source.variants else "real"
@@ -192,10 +259,11 @@ class Sampler:
                 ]
                 if synthetic_keys:
                     variant = source.variants[synthetic_keys[int(self.rng.integers(len(synthetic_keys)))]]
-                    start = int(self.rng.integers(0, len(variant.frames) - WINDOW_FRAMES + 1))
-                    add(self._window(variant, start), math.log2(variant.speed), True, True)
+                    if len(variant.frames) >= self.window_frames:
+                        start = int(self.rng.integers(0, len(variant.frames) - self.window_frames + 1))
+                        add(self._window(variant, start), math.log2(variant.speed), True, True)
         return {
-            "frames": torch.from_numpy(np.stack(inputs)),
+            "frames": torch.from_numpy(jitter(np.stack(inputs), self.rng)),
             "log2_speed": torch.tensor(speeds, dtype=torch.float32),
             "anchored": torch.tensor(anchored, dtype=torch.bool),
             "synthetic": torch.tensor(synthetic, dtype=torch.float32),
@@ -241,6 +309,7 @@ def train(
     resume: bool = True,
     score: Callable[[SpeedNet, int], float] | None = None,
     init_recipe_version: int = RATE_RELATIVE_RECIPE_VERSION,
+    recipe: Recipe | None = None,
 ) -> Path:
     """Train until ``steps`` optimiser steps in all or ``minutes`` of wall time; return the checkpoint.
 
@@ -257,7 +326,9 @@ def train(
     ``init_weights`` came from (the shipped weights: 1). ``score`` gets the network and the version
     to judge it by, the checkpoint and ``best`` record theirs, and the export says it in the
     manifest: an unchanged start keeps its own version. A checkpoint of another version is not
-    resumed.
+    resumed. ``recipe`` sets the window length, the network's width, the crops and the batch (the
+    defaults are the shipped network's); the checkpoint records it, and one of another recipe is
+    not resumed either.
     """
     if steps is None and minutes is None:
         raise UnsupportedOptionError("give a number of steps or of minutes to train for")
@@ -265,8 +336,10 @@ def train(
     target = resolve_device(device)
     if target.type == "cpu":
         torch.set_num_threads(1)
-    sampler = Sampler(sources if sources is not None else load_sources(cache_dir), seed)
-    network = SpeedNet()
+    recipe = recipe or Recipe()
+    recipe.validate()
+    sampler = Sampler(sources if sources is not None else load_sources(cache_dir), seed, recipe)
+    network = recipe.network()
     optimiser = torch.optim.AdamW(network.parameters(), lr=learning_rate, weight_decay=1e-4)
     checkpoint = checkpoint or cache_dir / "checkpoint.pt"
     step = 0
@@ -281,6 +354,11 @@ def train(
                 f"checkpoint {checkpoint} was trained by recipe version {found}, this is version "
                 f"{RATE_RELATIVE_RECIPE_VERSION} (real clips anchored by their frame rate); "
                 "start a new run instead of resuming (another work folder, or delete the checkpoint)"
+            )
+        if recipe_of(state) != recipe:
+            raise TrainingDataError(
+                f"checkpoint {checkpoint} was trained with {recipe_of(state)}, this run asks for "
+                f"{recipe}; start a new run instead of resuming"
             )
         network.load_state_dict(state["network"])
         optimiser.load_state_dict(state["optimiser"])
@@ -342,12 +420,12 @@ def train(
         if step % CHECKPOINT_EVERY_STEPS == 0:
             history.append({"step": step, **running})
             keep_if_best()
-            _save(checkpoint, network, optimiser, step, history, best, network_version)
+            _save(checkpoint, network, optimiser, step, history, best, network_version, recipe)
     if running:
         history.append({"step": step, **running})
     if step % CHECKPOINT_EVERY_STEPS:
         keep_if_best()
-    _save(checkpoint, network, optimiser, step, history, best, network_version)
+    _save(checkpoint, network, optimiser, step, history, best, network_version, recipe)
     return checkpoint
 
 
@@ -365,58 +443,82 @@ def target_log2_speed(key: str, variant: Variant, version: int) -> float:
     return math.log2(nominal) - offset
 
 
+@dataclass(frozen=True)
+class WindowRead:
+    """What a network read on one fixed window of a held-out variant."""
+
+    source: str
+    key: str
+    start: int
+    log2_speed: float
+    target_log2_speed: float
+    synthetic_logit: float
+    synthetic: bool
+
+
+def window_reads(
+    network: SpeedNet,
+    sources: list[Source],
+    device: torch.device,
+    version: int = RATE_RELATIVE_RECIPE_VERSION,
+    *,
+    hop: int | None = None,
+) -> list[WindowRead]:
+    """The network's reads on fixed windows of every variant of ``sources`` (whole frame, no jitter,
+    as at inference), with what a network of recipe ``version`` should read (``target_log2_speed``).
+    Windows start every ``hop`` frames (default: about six windows a variant, never overlapping)."""
+    window_frames = getattr(network, "window_frames", WINDOW_FRAMES)
+    reads: list[WindowRead] = []
+    network.eval()
+    with torch.no_grad():
+        for source in sources:
+            for key, variant in source.variants.items():
+                frames = variant.frames
+                step = hop or max(window_frames, len(frames) // 6)
+                starts = list(range(0, len(frames) - window_frames + 1, step))
+                if not starts:
+                    continue
+                small = np.stack(
+                    [
+                        cv2.resize(frame, (INPUT_PX, INPUT_PX), interpolation=cv2.INTER_AREA)
+                        for frame in frames
+                    ]
+                )
+                windows = np.stack([small[begin : begin + window_frames] for begin in starts])
+                predicted, logits = network(torch.from_numpy(windows.astype(np.float32) / 255.0).to(device))
+                target = target_log2_speed(key, variant, version)
+                for begin, value, logit in zip(
+                    starts, predicted.cpu().tolist(), logits.cpu().tolist(), strict=True
+                ):
+                    reads.append(WindowRead(source.name, key, begin, value, target, logit, variant.synthetic))
+    return reads
+
+
 def validation_errors(
     network: SpeedNet,
     sources: list[Source],
     device: torch.device,
     version: int = RATE_RELATIVE_RECIPE_VERSION,
 ) -> dict[str, float]:
-    """Error of log2 s on held-out sources, on fixed windows (whole frame, no jitter), judged by
-    what a network of recipe ``version`` should read (``target_log2_speed``).
+    """Error of log2 s on held-out sources, on fixed windows (``window_reads``), judged by what a
+    network of recipe ``version`` should read (``target_log2_speed``).
 
     ``realtime_bias``: mean error of log2 s read on every frame of ordinary footage (0 is right);
     ``log2_error``: mean |log2 s read - log2 s known| over every stride of ordinary footage and
     every anchored high-rate variant; ``synthetic_accuracy``: share of fake slow-motion windows
     and captured windows classified right.
     """
-    reads: list[tuple[float, float, bool, bool, bool]] = []
-    network.eval()
-    with torch.no_grad():
-        for source in sources:
-            for key, variant in source.variants.items():
-                frames = variant.frames
-                starts = range(0, len(frames) - WINDOW_FRAMES + 1, max(WINDOW_FRAMES, len(frames) // 6))
-                windows = [
-                    np.stack(
-                        [
-                            cv2.resize(frame, (INPUT_PX, INPUT_PX), interpolation=cv2.INTER_AREA)
-                            for frame in frames[begin : begin + WINDOW_FRAMES]
-                        ]
-                    ).astype(np.float32)
-                    / 255.0
-                    for begin in starts
-                ]
-                if not windows:
-                    continue
-                predicted, logits = network(torch.from_numpy(np.stack(windows)).to(device))
-                for value, logit in zip(predicted.cpu().tolist(), logits.cpu().tolist(), strict=True):
-                    reads.append(
-                        (
-                            value,
-                            target_log2_speed(key, variant, version),
-                            key == "real_1",
-                            variant.synthetic,
-                            logit > 0,
-                        )
-                    )
+    reads = window_reads(network, sources, device, version)
     if not reads:
         raise TrainingDataError("the validation sources give no window")
-    captured = [r for r in reads if not r[3]]
-    originals = [r[0] - r[1] for r in reads if r[2]]
+    captured = [r for r in reads if not r.synthetic]
+    originals = [r.log2_speed - r.target_log2_speed for r in reads if r.key == "real_1"]
     return {
         "realtime_bias": float(np.mean(originals)) if originals else float("nan"),
-        "log2_error": float(np.mean([abs(r[0] - r[1]) for r in captured])) if captured else float("nan"),
-        "synthetic_accuracy": float(np.mean([r[3] == r[4] for r in reads])),
+        "log2_error": float(np.mean([abs(r.log2_speed - r.target_log2_speed) for r in captured]))
+        if captured
+        else float("nan"),
+        "synthetic_accuracy": float(np.mean([r.synthetic == (r.synthetic_logit > 0) for r in reads])),
         "windows": float(len(reads)),
     }
 
@@ -448,6 +550,7 @@ def _save(
     history: list[dict],
     best: dict | None,
     version: int,
+    recipe: Recipe,
 ) -> None:
     temporary = path.with_name(path.name + ".partial")
     torch.save(
@@ -458,40 +561,54 @@ def _save(
             "history": history,
             "best": best,
             "recipe_version": version,
+            "recipe": asdict(recipe),
         },
         temporary,
     )
     temporary.replace(path)
 
 
-def export_model(cache_dir: Path, destination_dir: Path = MODEL_DIR) -> Path:
-    """Export ``<cache>/checkpoint.pt`` to ``speed_net.onnx`` and write its manifest beside it."""
-    model_path = export_checkpoint(cache_dir / "checkpoint.pt", destination_dir / f"{MODEL_NAME}.onnx")
-    torch.save(
-        torch.load(cache_dir / "checkpoint.pt", weights_only=False, map_location="cpu")["network"],
-        INIT_WEIGHTS if destination_dir == MODEL_DIR else destination_dir / f"{MODEL_NAME}.weights.pt",
-    )
+def export_model(checkpoint: Path, destination_dir: Path = MODEL_DIR) -> Path:
+    """Export ``checkpoint`` to ``speed_net.onnx`` with its manifest in ``destination_dir``, and its
+    network's state dict as ``speed_net.weights.pt`` (what ``chronoscope train speed`` starts from)."""
+    model_path = export_checkpoint(checkpoint, destination_dir / f"{MODEL_NAME}.onnx")
+    weights = destination_dir / f"{MODEL_NAME}.weights.pt"
+    temporary = weights.with_name(weights.name + ".partial")
+    torch.save(torch.load(checkpoint, weights_only=False, map_location="cpu")["network"], temporary)
+    temporary.replace(weights)
     return model_path
 
 
 def export_checkpoint(
-    checkpoint: Path, model_path: Path, *, description: str = "", upstream: str = "", best: bool = False
+    checkpoint: Path,
+    model_path: Path,
+    *,
+    description: str = "",
+    upstream: str = "",
+    best: bool = False,
+    calibration: dict | None = None,
 ) -> Path:
     """Export a training checkpoint to ONNX at ``model_path`` (temporary name, then renamed) with its
     manifest beside it; the model's name is the file's stem. ``best`` exports the checkpoint's best
-    network by held-out score (see ``train``) when it has one, else the last."""
+    network by held-out score (see ``train``) when it has one, else the last. ``calibration``
+    (``offset``, ``scale`` and a note of what it was fitted on) maps the log2 speed inside the graph
+    to (read - offset) / scale; the manifest records it."""
     state = torch.load(checkpoint, weights_only=False, map_location="cpu")
     kept = kept_network(state, best)
-    network = SpeedNet()
-    network.load_state_dict(kept.network)
-    network.eval()
+    recipe = recipe_of(state)
+    trained = recipe.network()
+    trained.load_state_dict(kept.network)
+    trained.eval()
+    network: torch.nn.Module = trained
+    if calibration is not None:
+        network = CalibratedSpeedNet(trained, calibration["offset"], calibration["scale"]).eval()
     model_path.parent.mkdir(parents=True, exist_ok=True)
     temporary = model_path.with_name(model_path.name + ".partial")
     inputs = (
         TensorSpec(
             "frames",
             "float32",
-            ("batch", WINDOW_FRAMES, INPUT_PX, INPUT_PX),
+            ("batch", recipe.window_frames, INPUT_PX, INPUT_PX),
             "consecutive grey frames in [0, 1], see engine.speed.windows",
         ),
     )
@@ -507,7 +624,7 @@ def export_checkpoint(
     with torch.no_grad():
         torch.onnx.export(
             network,
-            torch.rand(EXAMPLE_SHAPE),
+            torch.rand((1, recipe.window_frames, INPUT_PX, INPUT_PX)),
             str(temporary),
             dynamo=False,
             opset_version=ONNX_OPSET,
@@ -530,7 +647,7 @@ def export_checkpoint(
         onnx_opset=ONNX_OPSET,
         pad_multiple=1,
         supports_timestep=False,
-        parameter_count=sum(p.numel() for p in network.parameters()),
+        parameter_count=sum(p.numel() for p in trained.parameters()),
         inputs=inputs,
         outputs=outputs,
         provenance=Provenance(
@@ -551,9 +668,12 @@ def export_checkpoint(
             "steps": state["step"],
             "exported_step": kept.step,
             "last_losses": json.loads(json.dumps(state["history"][-1] if state["history"] else {})),
+            "recipe": asdict(recipe),
+            **({"calibration": dict(calibration)} if calibration is not None else {}),
         },
         description=description
-        or "playback-speed estimator: log2 speed and synthetic-frame logit per 8-frame window",
+        or "playback-speed estimator: log2 speed and synthetic-frame logit per "
+        f"{recipe.window_frames}-frame window",
     )
     write_manifest(manifest, manifest_path_for(model_path))
     return model_path
