@@ -26,14 +26,17 @@ of files per call, so the work is cut in three:
    that the issue's targets depend on (per clip and stride: the median over windows, as detect
    takes it), and a linear correction of the log2 speed fitted on the out-of-fold reads and
    judged fold by fold (fitted on two folds, measured on the third). ``--export RECIPE`` writes
-   that recipe's networks trained on everything as ONNX models with the correction.
+   that recipe's networks trained on everything as ONNX models, plain and with the correction.
 
     .venv/bin/python bench/speed_gpu.py pack
     # on the GPU machine, with build/speed-gpu/pack carried:
     python3 -m pip install -q --no-index --no-deps --target /tmp/site build/speed-gpu/pack/site/*.whl
     PYTHONPATH=/tmp/site python3 bench/speed_gpu.py run --out $OUT --minutes 7
     # here, with the files it wrote copied to RUN:
-    .venv/bin/python bench/speed_gpu.py report --run RUN --output bench/results/speed_gpu.json
+    .venv/bin/python bench/speed_gpu.py report --run RUN --output engine/training/speed/crossval/NAME.json
+
+The figures are computed in bench/_speed_cv.py. The reports of the runs so far are in
+engine/training/speed/crossval/ and the model card's Session 7 reads them.
 """
 
 from __future__ import annotations
@@ -42,7 +45,6 @@ import argparse
 import hashlib
 import json
 import logging
-import math
 import multiprocessing
 import platform
 import shutil
@@ -60,6 +62,17 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
+from _speed_cv import (  # noqa: E402
+    FOLDS,
+    common_variants,
+    ensemble_reads,
+    figures,
+    fit_correction,
+    judged_correction,
+    only,
+    variant_reads,
+)
+
 from engine.errors import TrainingDataError, UnsupportedOptionError  # noqa: E402
 from engine.fsutil import write_text_atomic  # noqa: E402
 from engine.speed.heldout import HELD_OUT_CLIPS  # noqa: E402
@@ -76,11 +89,11 @@ SITE_WHEELS = {
 }
 PIP_PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64")
 INDEX_NAME = "index.json"
+WORK_MARKER = "speed-gpu-work.txt"
 RESULTS_NAME = "results.json"
 FINALS_NAME = "finals.tar"
 TRIM_OVER_BYTES = 5_000_000
 TRIM_FRAMES = speed_data.MAX_CLIP_FRAMES + 20
-FOLDS = 3
 SEEDS = (0, 1)
 RECIPES: dict[str, dict[str, Any]] = {
     "w8": {},  # the shipped network's recipe
@@ -89,15 +102,15 @@ RECIPES: dict[str, dict[str, Any]] = {
     "diff": {"frames_input": False},
     "zoom": {"min_crop_px": 40},
     "few-renders": {"render_share": 0.15},
+    "diff-zoom": {"frames_input": False, "min_crop_px": 40},
 }
 """Run 1 compared window lengths, the model card's named next step: 8 frames at 30 fps see
 0.27 s, less than a step of a walk or a throw of a juggler; 32 frames see a second. Run 2 asked
 why unseen footage reads slow: the network sees only frame differences, not the frames (less
 of a clip's look to remember it by); crops down to 40 px of 96 (motion up to 2.4x larger at the
 same speed, so the size of motion says less); a smaller share of renders (0.15 of the pairs,
-not 0.35: their slow motion may be what unfamiliar footage is taken for)."""
-SPEEDUP_TOLERANCE_LOG2 = 0.5
-REAL_STRIDE_KEYS = tuple(f"real_{k}" for k in speed_data.REAL_STRIDES)
+not 0.35: their slow motion may be what unfamiliar footage is taken for). Run 3 (on this 2-core
+machine, the GPU time spent) put the two that helped together against differences alone."""
 
 
 def frames_sha256(frames: list[np.ndarray]) -> str:
@@ -122,10 +135,12 @@ def assign_folds(clip_names: list[str]) -> dict[str, int]:
 
 
 def pack(args: argparse.Namespace) -> int:
-    target: Path = args.pack
+    final: Path = args.pack
+    if final.exists() and any(final.iterdir()) and not (final / INDEX_NAME).exists():
+        raise UnsupportedOptionError(f"{final} is not empty and holds no pack; name another folder")
+    # built beside it and renamed at the end: an interrupted pack leaves only the .partial folder
+    target = final.with_name(final.name + ".partial")
     if target.exists():
-        if any(target.iterdir()) and not (target / INDEX_NAME).exists():
-            raise UnsupportedOptionError(f"{target} is not empty and holds no pack; name another folder")
         shutil.rmtree(target)
     (target / "clips").mkdir(parents=True)
     (target / "site").mkdir()
@@ -177,8 +192,11 @@ def pack(args: argparse.Namespace) -> int:
     index["recipes"] = RECIPES
     index["seeds"] = list(SEEDS)
     write_text_atomic(target / INDEX_NAME, json.dumps(index, indent=1))
-    size = sum(p.stat().st_size for p in target.rglob("*") if p.is_file())
-    log.info("pack written to %s: %.1f MiB", target, size / 2**20)
+    if final.exists():
+        shutil.rmtree(final)
+    target.rename(final)
+    size = sum(p.stat().st_size for p in final.rglob("*") if p.is_file())
+    log.info("pack written to %s: %.1f MiB", final, size / 2**20)
     return 0
 
 
@@ -270,7 +288,9 @@ def _train_job(task: tuple[dict, str, str, float, str, dict[str, int]]) -> dict:
     job_fields, cache_path, work_path, minutes, device_name, folds = task
     import torch
 
-    from engine.training.speed.train import Recipe, load_sources, train, window_reads
+    from engine.training.speed.recipe import Recipe
+    from engine.training.speed.train import load_sources, train
+    from engine.training.speed.validation import window_reads
 
     torch.set_num_threads(1)
     job = Job(**job_fields)
@@ -325,9 +345,15 @@ def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
-    work = args.work
+    work: Path = args.work
     if work.exists():
+        if any(work.iterdir()) and not (work / WORK_MARKER).exists():
+            raise UnsupportedOptionError(f"--work {work} is not empty and is no work folder of this script")
         shutil.rmtree(work)
+    work.mkdir(parents=True)
+    (work / WORK_MARKER).write_text(
+        "bench/speed_gpu.py run: cache and checkpoints, replaced by the next run\n"
+    )
     cache_dir = work / "cache"
     index = json.loads((args.pack / INDEX_NAME).read_text())
     device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
@@ -387,122 +413,6 @@ def run(args: argparse.Namespace) -> int:
 # -------------------------------------------------------------------------------------- report
 
 
-@dataclass(frozen=True)
-class VariantRead:
-    """One held-out variant, read as detect reads a span: the median over its windows."""
-
-    source: str
-    key: str
-    fold: int
-    log2_speed: float
-    target: float
-    synthetic_probability: float
-    synthetic: bool
-
-
-def variant_reads(jobs: list[dict]) -> list[VariantRead]:
-    """The median read of each (source, variant) over its windows, the jobs' reads averaged window
-    by window first (one job: that network; two seeds: their average, an ensemble)."""
-    per_window: dict[tuple[str, str, int], list[tuple[float, float, float, bool]]] = {}
-    fold_of_source: dict[str, int] = {}
-    for job in jobs:
-        for source, key, start, value, target, logit, synthetic in job["reads"]:
-            per_window.setdefault((source, key, start), []).append((value, target, logit, synthetic))
-            fold_of_source[source] = job["fold"]
-    grouped: dict[tuple[str, str], list[tuple[float, float, float, bool]]] = {}
-    for (source, key, _), values in per_window.items():
-        mean_read = float(np.mean([v[0] for v in values]))
-        mean_logit = float(np.mean([v[2] for v in values]))
-        grouped.setdefault((source, key), []).append((mean_read, values[0][1], mean_logit, values[0][3]))
-    return [
-        VariantRead(
-            source,
-            key,
-            fold_of_source[source],
-            float(np.median([w[0] for w in windows])),
-            windows[0][1],
-            float(np.median([1.0 / (1.0 + math.exp(-w[2])) for w in windows])),
-            windows[0][3],
-        )
-        for (source, key), windows in sorted(grouped.items())
-    ]
-
-
-def figures(reads: list[VariantRead], offset: float = 0.0, scale: float = 1.0) -> dict[str, Any]:
-    """Out-of-fold figures, the reads corrected as (read - offset) / scale."""
-
-    def value(read: VariantRead) -> float:
-        return (read.log2_speed - offset) / scale
-
-    real = [r for r in reads if r.key in REAL_STRIDE_KEYS]
-    originals = [value(r) - r.target for r in real if r.key == "real_1"]
-    faster = [r for r in real if r.key != "real_1"]
-    renders = [r for r in reads if r.key.startswith("render_")]
-    made = [r for r in reads if r.synthetic]
-    captured = [r for r in reads if not r.synthetic]
-    ape = [abs(2 ** (value(r) - r.target) - 1) for r in real]
-    return {
-        "clip_variants": len(real),
-        "originals_bias_log2": _mean(originals),
-        "originals_abs_log2": _mean([abs(e) for e in originals]),
-        "real_abs_log2": _mean([abs(value(r) - r.target) for r in real]),
-        "mape_real_time_and_faster": _mean(ape),
-        "faster_within_half_octave": _share(
-            [abs(value(r) - r.target) < SPEEDUP_TOLERANCE_LOG2 for r in faster]
-        ),
-        "renders_abs_log2": _mean([abs(value(r) - r.target) for r in renders]),
-        "render_slowmo_read_slow": _share([value(r) < -0.5 for r in renders if r.target < -1.0]),
-        "made_flagged": _share([r.synthetic_probability > 0.5 for r in made]),
-        "captured_flagged": _share([r.synthetic_probability > 0.5 for r in captured]),
-        "slope_real": _slope(real, value),
-    }
-
-
-def _mean(values: list[float]) -> float | None:
-    return round(float(np.mean(values)), 4) if values else None
-
-
-def _share(flags: list[bool]) -> float | None:
-    return round(float(np.mean(flags)), 4) if flags else None
-
-
-def _slope(reads: list[VariantRead], value) -> float | None:
-    if len({r.target for r in reads}) < 2:
-        return None
-    return round(float(np.polyfit([r.target for r in reads], [value(r) for r in reads], 1)[0]), 4)
-
-
-def fit_correction(reads: list[VariantRead]) -> dict[str, float]:
-    """Least squares read = offset + scale * target over the captured variants (real clips at every
-    stride and renders), so that (read - offset) / scale estimates the target."""
-    captured = [r for r in reads if not r.synthetic]
-    scale, offset = np.polyfit([r.target for r in captured], [r.log2_speed for r in captured], 1)
-    return {"offset": round(float(offset), 4), "scale": round(float(max(scale, 0.25)), 4)}
-
-
-def judged_correction(reads: list[VariantRead]) -> dict[str, Any]:
-    """The correction fitted on all folds but one and measured on that one, for every fold."""
-    corrected: list[VariantRead] = []
-    fits = {}
-    for fold in range(FOLDS):
-        fit = fit_correction([r for r in reads if r.fold != fold])
-        fits[fold] = fit
-        corrected += [
-            VariantRead(
-                r.source,
-                r.key,
-                r.fold,
-                (r.log2_speed - fit["offset"]) / fit["scale"],
-                r.target,
-                r.synthetic_probability,
-                r.synthetic,
-            )
-            for r in reads
-            if r.fold == fold
-        ]
-    return {"fits_by_fold": fits, "figures": figures(corrected)}
-
-
 def report(args: argparse.Namespace) -> int:
     results = json.loads((args.run / RESULTS_NAME).read_text())
     held = [job for job in results["jobs"] if job["fold"] is not None]
@@ -512,10 +422,10 @@ def report(args: argparse.Namespace) -> int:
         "machine": results["machine"],
         "recipes": {},
     }
-    common = _common_variants(held)
+    common = common_variants(held)
     summary["variants_compared"] = len(common)
     for recipe in sorted({job["recipe"] for job in held}):
-        jobs = [_only(job, common) for job in held if job["recipe"] == recipe]
+        jobs = [only(job, common) for job in held if job["recipe"] == recipe]
         entry: dict[str, Any] = {
             "steps": {job["name"]: job["steps"] for job in jobs},
             "by_seed": {},
@@ -523,7 +433,7 @@ def report(args: argparse.Namespace) -> int:
         for seed in sorted({job["seed"] for job in jobs}):
             reads = variant_reads([job for job in jobs if job["seed"] == seed])
             entry["by_seed"][seed] = figures(reads)
-        ensemble = _ensemble_reads(jobs)
+        ensemble = ensemble_reads(jobs)
         entry["seeds_averaged"] = figures(ensemble)
         entry["seeds_averaged_per_clip_originals"] = {
             r.source: round(r.log2_speed - r.target, 3) for r in ensemble if r.key == "real_1"
@@ -540,27 +450,6 @@ def report(args: argparse.Namespace) -> int:
     if args.export:
         export(args, results, summary)
     return 0
-
-
-def _common_variants(jobs: list[dict]) -> set[tuple[str, str]]:
-    """The (source, variant) pairs every recipe read: longer windows cannot read the shortest
-    variants (kivy-cityCC0 every 8th frame is 24 frames), and all recipes are judged on the same."""
-    by_recipe: dict[str, set[tuple[str, str]]] = {}
-    for job in jobs:
-        by_recipe.setdefault(job["recipe"], set()).update((read[0], read[1]) for read in job["reads"])
-    return set.intersection(*by_recipe.values()) if by_recipe else set()
-
-
-def _only(job: dict, variants: set[tuple[str, str]]) -> dict:
-    return {**job, "reads": [read for read in job["reads"] if (read[0], read[1]) in variants]}
-
-
-def _ensemble_reads(jobs: list[dict]) -> list[VariantRead]:
-    """Out-of-fold reads with the seeds of each fold averaged window by window."""
-    reads: list[VariantRead] = []
-    for fold in sorted({job["fold"] for job in jobs}):
-        reads += variant_reads([job for job in jobs if job["fold"] == fold])
-    return reads
 
 
 def _compare_cache(hashes: dict[str, dict[str, str]], local_cache: Path | None) -> dict[str, Any]:
@@ -619,7 +508,9 @@ def export(args: argparse.Namespace, results: dict, summary: dict) -> None:
             if not member.name.startswith(f"{recipe}-"):
                 continue
             checkpoint = args.models_dir / member.name
-            checkpoint.write_bytes(archive.extractfile(member).read())
+            partial = checkpoint.with_name(checkpoint.name + ".partial")
+            partial.write_bytes(archive.extractfile(member).read())
+            partial.replace(checkpoint)
             for suffix, calibration in (("", None), ("-corrected", correction)):
                 model = args.models_dir / f"speed-{Path(member.name).stem}{suffix}.onnx"
                 export_checkpoint(

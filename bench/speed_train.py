@@ -50,7 +50,8 @@ def main() -> int:
 
         build_cache(args.clips, args.cache)
         return 0
-    from engine.training.speed.train import MODEL_DIR, Recipe, export_model, train
+    from engine.training.speed.recipe import Recipe
+    from engine.training.speed.train import MODEL_DIR, export_model, train
 
     checkpoint = args.checkpoint or args.cache / "checkpoint.pt"
     if args.step == "train":

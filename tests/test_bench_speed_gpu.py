@@ -130,6 +130,20 @@ def test_a_pack_never_replaces_a_folder_that_is_not_one_and_refuses_too_few_clip
     args.pack = tmp_path / "pack"
     with pytest.raises(TrainingDataError, match="0 training clips"):
         speed_gpu.pack(args)
+    # an interrupted pack leaves only its .partial folder, and the next pack may begin again
+    assert not args.pack.exists() and (tmp_path / "pack.partial").is_dir()
+
+
+def test_a_run_never_deletes_a_work_folder_it_did_not_make(tmp_path):
+    work = tmp_path / "mine"
+    work.mkdir()
+    (work / "thesis.txt").write_text("years of work")
+    args = argparse.Namespace(out=tmp_path / "out", work=work, pack=tmp_path / "pack", device="cpu",
+                              cache_workers=1, recipes=["w8"], no_finals=True, limit_jobs=0,
+                              minutes=0.1)  # fmt: skip
+    with pytest.raises(UnsupportedOptionError, match="is no work folder of this script"):
+        speed_gpu.run(args)
+    assert (work / "thesis.txt").read_text() == "years of work"
 
 
 def test_the_machine_refuses_clips_whose_frames_differ_from_the_packed_ones(tmp_path):

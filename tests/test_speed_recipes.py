@@ -19,20 +19,19 @@ pytest.importorskip("torch")
 
 import torch  # noqa: E402
 
-from engine.training.speed.data import Variant, speed_at_play_rate  # noqa: E402
+from engine.training.speed.data import Source, Variant, speed_at_play_rate  # noqa: E402
+from engine.training.speed.finetune import FineTuneConfig  # noqa: E402
 from engine.training.speed.net import CalibratedSpeedNet, SpeedNet  # noqa: E402
+from engine.training.speed.recipe import Recipe, crop_window, jitter, recipe_of  # noqa: E402
 from engine.training.speed.train import (  # noqa: E402
-    Recipe,
+    INIT_WEIGHTS,
     Sampler,
-    Source,
-    crop_window,
     export_checkpoint,
-    jitter,
-    recipe_of,
+    export_model,
     shipped_recipe,
     train,
-    window_reads,
 )
+from engine.training.speed.validation import window_reads  # noqa: E402
 
 
 def moving_source(name: str = "clip-a", frames: int = 160, rate: Fraction = Fraction(30)) -> Source:
@@ -70,9 +69,22 @@ def test_crops_keep_the_window_shape_and_jitter_stays_in_range():
         assert cropped.shape == (16, INPUT_PX, INPUT_PX) and cropped.dtype == np.uint8
     jittered = jitter(np.stack([cropped, cropped]), rng)
     assert jittered.dtype == np.float32 and jittered.shape == (2, 16, INPUT_PX, INPUT_PX)
-    assert 0.0 <= jittered.min() and jittered.max() <= 1.0
     # per-window contrast and brightness differ between the two copies of one window
     assert not np.allclose(jittered[0], jittered[1])
+
+
+def test_jitter_moves_each_window_by_its_brightness_and_each_frame_by_a_few_percent():
+    """On mid-grey (contrast has no effect there): a window's mean is 0.5 plus its brightness,
+    within +-0.1, and a frame's level within the window moves by its gain and offset, about
+    +-3 %; windows spread over the whole brightness range, frames far less."""
+    grey = np.full((400, 8, 4, 4), 128, np.uint8)
+    out = jitter(grey, np.random.default_rng(5))
+    window_means = out.mean(axis=(1, 2, 3))
+    assert np.all(np.abs(window_means - 128 / 255) <= 0.1 + 0.03)
+    assert window_means.std() > 0.05  # uniform over +-0.1: sd 0.058
+    frame_spread = (out.mean(axis=(2, 3)) - window_means[:, None]).std()
+    assert 0.005 < frame_spread < 0.03
+    assert np.all(out[:, :, 0, 0] == out[:, :, 3, 3])  # one level per frame: no per-pixel noise
 
 
 def test_sampler_draws_windows_of_the_recipes_length_and_no_renders_when_their_share_is_zero():
@@ -100,7 +112,11 @@ def test_the_checkpoint_records_its_recipe_and_another_recipe_is_not_resumed(tmp
     )
     state = torch.load(checkpoint, weights_only=False)
     assert recipe_of(state) == recipe
-    with pytest.raises(TrainingDataError, match="start a new run"):
+    with pytest.raises(
+        TrainingDataError,
+        match=r"window_frames: 12 -> 8; network_width: 16 -> 24; batch_pairs: 4 -> 16; "
+        r"frames_input: False -> True",
+    ):
         train(
             tmp_path, steps=3, minutes=None, sources=[moving_source()], checkpoint=checkpoint, recipe=Recipe()
         )
@@ -182,7 +198,43 @@ def test_the_shipped_network_is_of_the_default_recipe():
     """The shipped manifest records no recipe (it predates them): it is the default one, the one
     ``chronoscope train speed`` builds to load its weights."""
     recipe = shipped_recipe()
-    network = recipe.network()
-    from engine.training.speed.train import INIT_WEIGHTS
+    assert recipe == Recipe()
+    recipe.network().load_state_dict(torch.load(INIT_WEIGHTS, weights_only=True))
 
-    network.load_state_dict(torch.load(INIT_WEIGHTS, weights_only=True))
+
+def test_fine_tuning_starts_from_weights_with_the_recipe_of_the_manifest_beside_them(tmp_path):
+    recipe = Recipe(frames_input=False, batch_pairs=2)
+    checkpoint = train(
+        tmp_path,
+        steps=1,
+        minutes=None,
+        sources=[moving_source()],
+        checkpoint=tmp_path / "c.pt",
+        recipe=recipe,
+    )
+    export_model(checkpoint, tmp_path / "model")
+    weights = tmp_path / "model" / "speed_net.weights.pt"
+    config = FineTuneConfig(data=(tmp_path,), output=tmp_path / "o.onnx", init_weights=weights)
+    assert config.starting_recipe() == recipe
+    config.starting_recipe().network().load_state_dict(torch.load(weights, weights_only=True))
+    (tmp_path / "model" / "speed_net.manifest.json").unlink()
+    assert config.starting_recipe() == Recipe()
+
+
+def test_a_checkpoint_from_before_recipes_resumes_as_the_default_and_unknown_settings_are_refused(tmp_path):
+    """Version-2 checkpoints written before recipes were recorded hold no ``recipe``: the default."""
+    checkpoint = train(
+        tmp_path,
+        steps=1,
+        minutes=None,
+        sources=[moving_source()],
+        checkpoint=tmp_path / "c.pt",
+        recipe=Recipe(),
+    )
+    state = torch.load(checkpoint, weights_only=False)
+    del state["recipe"]
+    torch.save(state, checkpoint)
+    train(tmp_path, steps=2, minutes=None, sources=[moving_source()], checkpoint=checkpoint)
+    assert torch.load(checkpoint, weights_only=False)["step"] == 2
+    with pytest.raises(TrainingDataError, match=r"checkpoint .* records recipe settings .*\(colour\)"):
+        recipe_of({"recipe": {"colour": True}}, "checkpoint c.pt")

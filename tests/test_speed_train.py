@@ -37,16 +37,11 @@ pytest.importorskip("torch")
 import torch  # noqa: E402
 
 from engine.speed.windows import READ_PX  # noqa: E402
-from engine.training.speed.data import Variant, speed_at_play_rate  # noqa: E402
+from engine.training.speed.data import Source, Variant, speed_at_play_rate  # noqa: E402
 from engine.training.speed.finetune import FineTuneConfig, fine_tune, split_sources  # noqa: E402
 from engine.training.speed.net import SpeedNet  # noqa: E402
-from engine.training.speed.train import (  # noqa: E402
-    Sampler,
-    Source,
-    export_checkpoint,
-    train,
-    validation_errors,
-)
+from engine.training.speed.train import Sampler, export_checkpoint, train  # noqa: E402
+from engine.training.speed.validation import validation_errors  # noqa: E402
 
 
 def ten_fps_source(frames: int = 96, rate: Fraction = Fraction(10)) -> Source:
@@ -112,8 +107,13 @@ def test_a_version_1_checkpoint_is_not_resumed(tmp_path):
     network = SpeedNet()
     optimiser = torch.optim.AdamW(network.parameters())
     torch.save(
-        {"network": network.state_dict(), "optimiser": optimiser.state_dict(), "step": 5,
-         "history": [], "best": None},
+        {
+            "network": network.state_dict(),
+            "optimiser": optimiser.state_dict(),
+            "step": 5,
+            "history": [],
+            "best": None,
+        },
         checkpoint,
     )
     with pytest.raises(TrainingDataError, match="recipe version 1"):

@@ -80,6 +80,14 @@ class Variant:
     synthetic: bool
 
 
+@dataclass
+class Source:
+    """One cached source (a clip or a render) and its variants by key."""
+
+    name: str
+    variants: dict[str, Variant]
+
+
 def grey_to_rgb(frames: list[np.ndarray]) -> list[np.ndarray]:
     return [np.repeat(frame[..., None], 3, axis=2) for frame in frames]
 

@@ -34,21 +34,27 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.errors import TrainingDataError, UnsupportedOptionError
+from engine.models.manifest import read_manifest
 from engine.places import places
-from engine.training.speed.data import SLOWMO_SOURCE_FRAMES, build_user_cache, find_clips, load_variants
+from engine.training.speed.data import (
+    SLOWMO_SOURCE_FRAMES,
+    Source,
+    build_user_cache,
+    find_clips,
+    load_variants,
+)
+from engine.training.speed.recipe import Recipe, recipe_from
 from engine.training.speed.train import (
     INIT_WEIGHTS,
     RATE_RELATIVE_RECIPE_VERSION,
-    Recipe,
-    Source,
     export_checkpoint,
     kept_network,
     resolve_device,
     shipped_recipe,
     shipped_recipe_version,
     train,
-    validation_errors,
 )
+from engine.training.speed.validation import validation_errors
 
 log = logging.getLogger(__name__)
 
@@ -88,9 +94,17 @@ class FineTuneConfig:
 
     def starting_recipe(self) -> Recipe:
         """The network the starting weights fit: the shipped network's recipe (its manifest says
-        which) for the shipped weights, else the default recipe."""
-        if self.init_weights is not None and self.init_weights.resolve() == INIT_WEIGHTS.resolve():
+        which) for the shipped weights; for other weights ``NAME.weights.pt``, the recipe of the
+        manifest ``NAME.manifest.json`` beside them (``bench/speed_train.py`` writes both); else
+        the default recipe."""
+        if self.init_weights is None:
+            return Recipe()
+        if self.init_weights.resolve() == INIT_WEIGHTS.resolve():
             return shipped_recipe()
+        stem = self.init_weights.name.removesuffix(".pt").removesuffix(".weights")
+        manifest = self.init_weights.with_name(f"{stem}.manifest.json")
+        if manifest.is_file():
+            return recipe_from(read_manifest(manifest).converter.get("recipe", {}), str(manifest))
         return Recipe()
 
     def validate(self) -> None:

@@ -2,7 +2,9 @@
 
 Input ``frames`` (batch, T, 64, 64) float32 in [0, 1] (``engine.speed.windows``). Inside the graph
 the window is normalised (its own mean and contrast, so brightness and exposure give nothing away),
-its T - 1 frame differences are stacked with the frames, and a strided CNN pools to two numbers:
+its T - 1 frame differences are stacked with the frames (or used alone: ``frames_input=False``,
+which cross-validation found to generalise better, see the model card's Session 7), and a strided
+CNN pools to two numbers:
 
 - ``log2_speed``: log2 of the speed s = P / C the window shows when its frames play at P = 30 fps,
 - ``synthetic_logit``: logit that the window's frames are made (duplicated, blended or
@@ -14,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from engine.speed.windows import INPUT_PX, WINDOW_FRAMES
+from engine.speed.windows import WINDOW_FRAMES
 
 
 def _block(channels_in: int, channels_out: int, stride: int) -> nn.Sequential:
@@ -71,6 +73,3 @@ class CalibratedSpeedNet(nn.Module):
     def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         log2_speed, synthetic_logit = self.network(frames)
         return (log2_speed - self.offset) / self.scale, synthetic_logit
-
-
-EXAMPLE_SHAPE = (1, WINDOW_FRAMES, INPUT_PX, INPUT_PX)

@@ -15,7 +15,10 @@ P fps clip is anchored at log2(30 / P) (``data``; version 1 anchored every clip 
   window gets a random square crop (rescale up to 1.33x), per-frame gain and offset jitter, random
   horizontal flip and random time reversal (speed does not depend on the arrow of time).
 
-``train`` checkpoints to ``<cache>/checkpoint.pt`` every few hundred steps and resumes from it.
+What a run may vary (window, width, crops, inputs, share of renders) is its ``Recipe``
+(``engine.training.speed.recipe``); how a network is judged on held-out sources is in
+``engine.training.speed.validation``. ``train`` checkpoints to ``<cache>/checkpoint.pt`` every
+hundred steps and resumes from it.
 """
 
 from __future__ import annotations
@@ -26,10 +29,8 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from fractions import Fraction
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -44,35 +45,33 @@ from engine.models.manifest import (
     sha256_file,
     write_manifest,
 )
-from engine.speed.detect import rate_offset_log2
 from engine.speed.estimator import (
     LEGACY_RECIPE_VERSION,
     RATE_RELATIVE_RECIPE_VERSION,
     TRAINING_MODULE,
     recipe_version,
 )
-from engine.speed.windows import INPUT_PX, READ_PX, WINDOW_FRAMES
-from engine.training.speed.data import PLAY_FPS, Variant, cache_is_current, load_variants
+from engine.speed.windows import INPUT_PX
+from engine.training.speed.data import Source, Variant, cache_is_current, load_variants
 from engine.training.speed.net import CalibratedSpeedNet, SpeedNet
+from engine.training.speed.recipe import (
+    Recipe,
+    crop_window,
+    jitter,
+    recipe_differences,
+    recipe_from,
+    recipe_of,
+)
 
 log = logging.getLogger(__name__)
 
 MODEL_DIR = Path(__file__).resolve().parents[2] / "speed" / "model"
 MODEL_NAME = "speed_net"
 ONNX_OPSET = 17
-BATCH_PAIRS = 16
 CHECKPOINT_EVERY_STEPS = 100
 LEARNING_RATE = 2e-3
-MIN_CROP_PX = 72
-RENDER_SHARE = 0.35
 DEVICES = ("auto", "cuda", "cpu")
 INIT_WEIGHTS = MODEL_DIR / f"{MODEL_NAME}.weights.pt"
-
-
-@dataclass
-class Source:
-    name: str
-    variants: dict[str, Variant]
 
 
 def load_sources(cache_dir: Path) -> list[Source]:
@@ -92,90 +91,13 @@ def load_sources(cache_dir: Path) -> list[Source]:
 
 def shipped_recipe() -> Recipe:
     """The recipe (window, width, input) of the shipped network, whose weights ``INIT_WEIGHTS`` are."""
-    converter = read_manifest(manifest_path_for(MODEL_DIR / f"{MODEL_NAME}.onnx")).converter
-    return Recipe(**converter.get("recipe", {}))
+    manifest_path = manifest_path_for(MODEL_DIR / f"{MODEL_NAME}.onnx")
+    return recipe_from(read_manifest(manifest_path).converter.get("recipe", {}), str(manifest_path))
 
 
 def shipped_recipe_version() -> int:
     """The recipe version of the shipped network, whose weights ``INIT_WEIGHTS`` are."""
     return recipe_version(read_manifest(manifest_path_for(MODEL_DIR / f"{MODEL_NAME}.onnx")).converter)
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """What a training run may vary (``bench/speed_gpu.py`` compares them by cross-validation).
-
-    The defaults are the shipped network's: windows of ``WINDOW_FRAMES`` frames, a network 24
-    channels wide that sees the frames and their differences, random crops of ``MIN_CROP_PX`` to
-    ``READ_PX``, 16 window pairs a step, and ``RENDER_SHARE`` of the pairs from renders.
-    """
-
-    window_frames: int = WINDOW_FRAMES
-    network_width: int = 24
-    min_crop_px: int = MIN_CROP_PX
-    batch_pairs: int = BATCH_PAIRS
-    frames_input: bool = True
-    render_share: float = RENDER_SHARE
-
-    def validate(self) -> None:
-        if not 2 <= self.window_frames <= 64:
-            raise UnsupportedOptionError(f"window of {self.window_frames} frames; use 2 to 64")
-        if not 8 <= self.network_width <= 256:
-            raise UnsupportedOptionError(f"network width {self.network_width}; use 8 to 256")
-        if not INPUT_PX // 2 <= self.min_crop_px <= READ_PX:
-            raise UnsupportedOptionError(
-                f"smallest crop {self.min_crop_px} px; use {INPUT_PX // 2} to {READ_PX}"
-            )
-        if self.batch_pairs < 1:
-            raise UnsupportedOptionError(f"{self.batch_pairs} window pairs a step; use at least 1")
-        if not 0.0 <= self.render_share <= 1.0:
-            raise UnsupportedOptionError(f"render share {self.render_share}; use 0 to 1")
-
-    def network(self) -> SpeedNet:
-        return SpeedNet(
-            window_frames=self.window_frames, width=self.network_width, frames_input=self.frames_input
-        )
-
-
-def recipe_of(state: dict) -> Recipe:
-    """The recipe a checkpoint was trained with; checkpoints that record none used the defaults."""
-    return Recipe(**state.get("recipe", {}))
-
-
-def crop_window(window: np.ndarray, rng: np.random.Generator, min_crop_px: int = MIN_CROP_PX) -> np.ndarray:
-    """(T, READ_PX, READ_PX) uint8 -> (T, INPUT_PX, INPUT_PX) uint8: a random square crop of
-    ``min_crop_px`` to ``READ_PX`` (the random rescale), random horizontal flip and time reversal."""
-    crop = int(rng.integers(min_crop_px, READ_PX + 1))
-    y, x = (int(rng.integers(0, READ_PX - crop + 1)) for _ in range(2))
-    out = np.stack(
-        [
-            cv2.resize(frame[y : y + crop, x : x + crop], (INPUT_PX, INPUT_PX), interpolation=cv2.INTER_AREA)
-            for frame in window
-        ]
-    )
-    if rng.random() < 0.5:
-        out = out[:, :, ::-1]
-    if rng.random() < 0.5:
-        out = out[::-1]
-    return out
-
-
-def jitter(windows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """(N, T, H, W) uint8 -> float32 in [0, 1]: per-window contrast 0.7-1.3 and brightness +-0.1,
-    per-frame gain +-3 % and offset +-1.5 % (one vectorised pass over the batch)."""
-    count, frames = windows.shape[:2]
-    out = windows.astype(np.float32) / 255.0
-    contrast = rng.uniform(0.7, 1.3, size=(count, 1, 1, 1)).astype(np.float32)
-    brightness = rng.uniform(-0.1, 0.1, size=(count, 1, 1, 1)).astype(np.float32)
-    gains = rng.uniform(0.97, 1.03, size=(count, frames, 1, 1)).astype(np.float32)
-    offsets = rng.uniform(-0.015, 0.015, size=(count, frames, 1, 1)).astype(np.float32)
-    out = (out - 0.5) * contrast + 0.5 + brightness
-    return np.clip(out * gains + offsets, 0.0, 1.0, out=out)
-
-
-def augment(window: np.ndarray, rng: np.random.Generator, min_crop_px: int = MIN_CROP_PX) -> np.ndarray:
-    """(T, READ_PX, READ_PX) uint8 -> (T, INPUT_PX, INPUT_PX) float32 with crop, jitter, flip, reversal."""
-    return jitter(crop_window(window, rng, min_crop_px)[None], rng)[0]
 
 
 class Sampler:
@@ -355,10 +277,12 @@ def train(
                 f"{RATE_RELATIVE_RECIPE_VERSION} (real clips anchored by their frame rate); "
                 "start a new run instead of resuming (another work folder, or delete the checkpoint)"
             )
-        if recipe_of(state) != recipe:
+        trained_with = recipe_of(state, f"checkpoint {checkpoint}")
+        if trained_with != recipe:
             raise TrainingDataError(
-                f"checkpoint {checkpoint} was trained with {recipe_of(state)}, this run asks for "
-                f"{recipe}; start a new run instead of resuming"
+                f"checkpoint {checkpoint} was trained with another recipe "
+                f"({'; '.join(recipe_differences(trained_with, recipe))}); "
+                "start a new run instead of resuming (another work folder, or delete the checkpoint)"
             )
         network.load_state_dict(state["network"])
         optimiser.load_state_dict(state["optimiser"])
@@ -429,100 +353,6 @@ def train(
     return checkpoint
 
 
-def target_log2_speed(key: str, variant: Variant, version: int) -> float:
-    """What a network of recipe ``version`` should read on ``variant`` for ``detect`` to report its
-    true speed: detect adds ``rate_offset_log2`` of the clip's rate P to the reading. Version 2 gets
-    the offset at every rate, so the target is the cached speed (as played at 30 fps); version 1
-    gets it above 30 fps only, so a clip at 30 fps or below should read its speed at its own rate."""
-    kind, _, number = key.partition("_")
-    if kind == "render":
-        return math.log2(variant.speed)
-    nominal = Fraction(int(number)) if kind == "real" else Fraction(1, int(number))
-    clip_rate = PLAY_FPS * nominal / variant.speed  # the cache holds nominal * 30 / P
-    offset = rate_offset_log2(clip_rate, every_rate=version >= RATE_RELATIVE_RECIPE_VERSION)
-    return math.log2(nominal) - offset
-
-
-@dataclass(frozen=True)
-class WindowRead:
-    """What a network read on one fixed window of a held-out variant."""
-
-    source: str
-    key: str
-    start: int
-    log2_speed: float
-    target_log2_speed: float
-    synthetic_logit: float
-    synthetic: bool
-
-
-def window_reads(
-    network: SpeedNet,
-    sources: list[Source],
-    device: torch.device,
-    version: int = RATE_RELATIVE_RECIPE_VERSION,
-    *,
-    hop: int | None = None,
-) -> list[WindowRead]:
-    """The network's reads on fixed windows of every variant of ``sources`` (whole frame, no jitter,
-    as at inference), with what a network of recipe ``version`` should read (``target_log2_speed``).
-    Windows start every ``hop`` frames (default: about six windows a variant, never overlapping)."""
-    window_frames = getattr(network, "window_frames", WINDOW_FRAMES)
-    reads: list[WindowRead] = []
-    network.eval()
-    with torch.no_grad():
-        for source in sources:
-            for key, variant in source.variants.items():
-                frames = variant.frames
-                step = hop or max(window_frames, len(frames) // 6)
-                starts = list(range(0, len(frames) - window_frames + 1, step))
-                if not starts:
-                    continue
-                small = np.stack(
-                    [
-                        cv2.resize(frame, (INPUT_PX, INPUT_PX), interpolation=cv2.INTER_AREA)
-                        for frame in frames
-                    ]
-                )
-                windows = np.stack([small[begin : begin + window_frames] for begin in starts])
-                predicted, logits = network(torch.from_numpy(windows.astype(np.float32) / 255.0).to(device))
-                target = target_log2_speed(key, variant, version)
-                for begin, value, logit in zip(
-                    starts, predicted.cpu().tolist(), logits.cpu().tolist(), strict=True
-                ):
-                    reads.append(WindowRead(source.name, key, begin, value, target, logit, variant.synthetic))
-    return reads
-
-
-def validation_errors(
-    network: SpeedNet,
-    sources: list[Source],
-    device: torch.device,
-    version: int = RATE_RELATIVE_RECIPE_VERSION,
-) -> dict[str, float]:
-    """Error of log2 s on held-out sources, on fixed windows (``window_reads``), judged by what a
-    network of recipe ``version`` should read (``target_log2_speed``).
-
-    ``realtime_bias``: mean error of log2 s read on every frame of ordinary footage (0 is right);
-    ``log2_error``: mean |log2 s read - log2 s known| over every stride of ordinary footage and
-    every anchored high-rate variant; ``synthetic_accuracy``: share of fake slow-motion windows
-    and captured windows classified right.
-    """
-    reads = window_reads(network, sources, device, version)
-    if not reads:
-        raise TrainingDataError("the validation sources give no window")
-    captured = [r for r in reads if not r.synthetic]
-    originals = [r.log2_speed - r.target_log2_speed for r in reads if r.key == "real_1"]
-    return {
-        "realtime_bias": float(np.mean(originals)) if originals else float("nan"),
-        "log2_error": float(np.mean([abs(r.log2_speed - r.target_log2_speed) for r in captured]))
-        if captured
-        else float("nan"),
-        "synthetic_accuracy": float(np.mean([r.synthetic == (r.synthetic_logit > 0) for r in reads])),
-        "windows": float(len(reads)),
-    }
-
-
 @dataclass
 class KeptNetwork:
     """The network a checkpoint hands on: its weights, its step and its recipe version."""
@@ -571,12 +401,13 @@ def _save(
 def export_model(checkpoint: Path, destination_dir: Path = MODEL_DIR) -> Path:
     """Export ``checkpoint`` to ``speed_net.onnx`` with its manifest in ``destination_dir``, and its
     network's state dict as ``speed_net.weights.pt`` (what ``chronoscope train speed`` starts from)."""
-    model_path = export_checkpoint(checkpoint, destination_dir / f"{MODEL_NAME}.onnx")
     weights = destination_dir / f"{MODEL_NAME}.weights.pt"
+    destination_dir.mkdir(parents=True, exist_ok=True)
     temporary = weights.with_name(weights.name + ".partial")
     torch.save(torch.load(checkpoint, weights_only=False, map_location="cpu")["network"], temporary)
     temporary.replace(weights)
-    return model_path
+    # the weights first: the manifest (its recipe) written last describes weights already there
+    return export_checkpoint(checkpoint, destination_dir / f"{MODEL_NAME}.onnx")
 
 
 def export_checkpoint(
@@ -595,7 +426,7 @@ def export_checkpoint(
     to (read - offset) / scale; the manifest records it."""
     state = torch.load(checkpoint, weights_only=False, map_location="cpu")
     kept = kept_network(state, best)
-    recipe = recipe_of(state)
+    recipe = recipe_of(state, f"checkpoint {checkpoint}")
     trained = recipe.network()
     trained.load_state_dict(kept.network)
     trained.eval()
