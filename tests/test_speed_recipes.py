@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -44,6 +45,18 @@ def moving_source(name: str = "clip-a", frames: int = 160, rate: Fraction = Frac
         for k in (1, 2, 4, 8)
     }
     return Source(name, variants)
+
+
+def trained(tmp_path: Path, recipe: Recipe, steps: int = 2) -> Path:
+    """A checkpoint of ``steps`` steps of ``recipe`` on the drifting texture, at tmp_path/c.pt."""
+    return train(
+        tmp_path,
+        steps=steps,
+        minutes=None,
+        sources=[moving_source()],
+        checkpoint=tmp_path / "c.pt",
+        recipe=recipe,
+    )
 
 
 @pytest.mark.parametrize(
@@ -102,14 +115,7 @@ def test_sampler_draws_windows_of_the_recipes_length_and_no_renders_when_their_s
 
 def test_the_checkpoint_records_its_recipe_and_another_recipe_is_not_resumed(tmp_path):
     recipe = Recipe(window_frames=12, network_width=16, frames_input=False, batch_pairs=4)
-    checkpoint = train(
-        tmp_path,
-        steps=2,
-        minutes=None,
-        sources=[moving_source()],
-        checkpoint=tmp_path / "c.pt",
-        recipe=recipe,
-    )
+    checkpoint = trained(tmp_path, recipe, steps=2)
     state = torch.load(checkpoint, weights_only=False)
     assert recipe_of(state) == recipe
     with pytest.raises(
@@ -124,14 +130,7 @@ def test_the_checkpoint_records_its_recipe_and_another_recipe_is_not_resumed(tmp
 
 def test_a_network_of_16_frames_exports_with_its_shape_and_detect_refuses_it_by_name(tmp_path):
     recipe = Recipe(window_frames=16, frames_input=False, batch_pairs=4)
-    checkpoint = train(
-        tmp_path,
-        steps=2,
-        minutes=None,
-        sources=[moving_source()],
-        checkpoint=tmp_path / "c.pt",
-        recipe=recipe,
-    )
+    checkpoint = trained(tmp_path, recipe, steps=2)
     model_path = export_checkpoint(checkpoint, tmp_path / "diff16.onnx")
     manifest = read_manifest(manifest_path_for(model_path))
     assert manifest.inputs[0].shape == ("batch", 16, INPUT_PX, INPUT_PX)
@@ -144,14 +143,7 @@ def test_a_network_of_16_frames_exports_with_its_shape_and_detect_refuses_it_by_
 
 def test_a_differences_only_network_runs_in_the_engine_as_trained(tmp_path):
     recipe = Recipe(frames_input=False, batch_pairs=4)
-    checkpoint = train(
-        tmp_path,
-        steps=2,
-        minutes=None,
-        sources=[moving_source()],
-        checkpoint=tmp_path / "c.pt",
-        recipe=recipe,
-    )
+    checkpoint = trained(tmp_path, recipe, steps=2)
     model_path = export_checkpoint(checkpoint, tmp_path / "diff.onnx")
     windows = np.random.default_rng(2).random((3, 8, INPUT_PX, INPUT_PX), dtype=np.float32)
     log2_speed, probability = SpeedModel(model_path).predict(windows)
@@ -163,10 +155,7 @@ def test_a_differences_only_network_runs_in_the_engine_as_trained(tmp_path):
 
 
 def test_the_correction_is_applied_inside_the_exported_graph_and_recorded(tmp_path):
-    checkpoint = train(
-        tmp_path, steps=1, minutes=None, sources=[moving_source()], checkpoint=tmp_path / "c.pt",
-        recipe=Recipe(batch_pairs=2),
-    )  # fmt: skip
+    checkpoint = trained(tmp_path, Recipe(batch_pairs=2), steps=1)
     plain = export_checkpoint(checkpoint, tmp_path / "plain.onnx")
     corrected = export_checkpoint(
         checkpoint,
@@ -204,14 +193,7 @@ def test_the_shipped_network_is_of_the_default_recipe():
 
 def test_fine_tuning_starts_from_weights_with_the_recipe_of_the_manifest_beside_them(tmp_path):
     recipe = Recipe(frames_input=False, batch_pairs=2)
-    checkpoint = train(
-        tmp_path,
-        steps=1,
-        minutes=None,
-        sources=[moving_source()],
-        checkpoint=tmp_path / "c.pt",
-        recipe=recipe,
-    )
+    checkpoint = trained(tmp_path, recipe, steps=1)
     export_model(checkpoint, tmp_path / "model")
     weights = tmp_path / "model" / "speed_net.weights.pt"
     config = FineTuneConfig(data=(tmp_path,), output=tmp_path / "o.onnx", init_weights=weights)
@@ -223,14 +205,7 @@ def test_fine_tuning_starts_from_weights_with_the_recipe_of_the_manifest_beside_
 
 def test_a_checkpoint_from_before_recipes_resumes_as_the_default_and_unknown_settings_are_refused(tmp_path):
     """Version-2 checkpoints written before recipes were recorded hold no ``recipe``: the default."""
-    checkpoint = train(
-        tmp_path,
-        steps=1,
-        minutes=None,
-        sources=[moving_source()],
-        checkpoint=tmp_path / "c.pt",
-        recipe=Recipe(),
-    )
+    checkpoint = trained(tmp_path, Recipe(), steps=1)
     state = torch.load(checkpoint, weights_only=False)
     del state["recipe"]
     torch.save(state, checkpoint)
