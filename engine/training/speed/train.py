@@ -248,9 +248,9 @@ def train(
     ``init_weights`` came from (the shipped weights: 1). ``score`` gets the network and the version
     to judge it by, the checkpoint and ``best`` record theirs, and the export says it in the
     manifest: an unchanged start keeps its own version. A checkpoint of another version is not
-    resumed. ``recipe`` sets the window length, the network's width, the crops and the batch (the
-    defaults are the shipped network's); the checkpoint records it, and one of another recipe is
-    not resumed either.
+    resumed. ``recipe`` sets the window length, the network's width and input, the crops, the batch
+    and the share of renders (the defaults are the shipped network's); the checkpoint records it,
+    and one of another recipe is not resumed either.
     """
     if steps is None and minutes is None:
         raise UnsupportedOptionError("give a number of steps or of minutes to train for")
