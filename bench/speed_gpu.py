@@ -103,6 +103,7 @@ RECIPES: dict[str, dict[str, Any]] = {
     "zoom": {"min_crop_px": 40},
     "few-renders": {"render_share": 0.15},
     "diff-zoom": {"frames_input": False, "min_crop_px": 40},
+    "diff-zoom-narrow": {"frames_input": False, "min_crop_px": 40, "network_width": 12},
 }
 """Run 1 compared window lengths, the model card's named next step: 8 frames at 30 fps see
 0.27 s, less than a step of a walk or a throw of a juggler; 32 frames see a second. Run 2 asked
@@ -110,7 +111,9 @@ why unseen footage reads slow: the network sees only frame differences, not the 
 of a clip's look to remember it by); crops down to 40 px of 96 (motion up to 2.4x larger at the
 same speed, so the size of motion says less); a smaller share of renders (0.15 of the pairs,
 not 0.35: their slow motion may be what unfamiliar footage is taken for). Run 3 (on this 2-core
-machine, the GPU time spent) put the two that helped together against differences alone."""
+machine, the GPU time spent) put the two that helped together against differences alone. Run 4
+(here too) asked whether a network half as wide (12 channels, a quarter of the weights) remembers
+the clips less."""
 
 
 def frames_sha256(frames: list[np.ndarray]) -> str:
@@ -243,18 +246,17 @@ def all_jobs(recipes: list[str], finals: bool = True) -> list[Job]:
 
 
 def _cache_one(task: tuple[str, str, int | None, list[str]]) -> str:
-    kind, path, seed, texture_paths = task
+    """One source cached: ("clip", cache, None, [clip]) or ("render", cache, seed, texture clips)."""
+    kind, path, seed, paths = task
     cache_dir = Path(path)
     if kind == "clip":
-        clip = Path(texture_paths[0])
+        clip = Path(paths[0])
         frames, rate = speed_data.read_clip_grey(clip)
         target = cache_dir / f"clip-{clip.stem}.npz"
         speed_data.save_variants(target, speed_data.clip_variants_from(frames, rate))
     else:
         target = cache_dir / f"render-{seed}.npz"
-        speed_data.save_variants(
-            target, speed_data.render_variants(seed, tuple(Path(p) for p in texture_paths))
-        )
+        speed_data.save_variants(target, speed_data.render_variants(seed, tuple(Path(p) for p in paths)))
     return target.name
 
 
@@ -263,8 +265,10 @@ def build_cache(pack_dir: Path, cache_dir: Path, workers: int) -> dict[str, dict
     index = json.loads((pack_dir / INDEX_NAME).read_text())
     clips = sorted((pack_dir / "clips").iterdir())
     for clip in clips:
+        expected = index["clips"].get(clip.name)
+        if expected is None:
+            raise TrainingDataError(f"{clip.name} is in the pack's clips but not in its index")
         frames, rate = speed_data.read_clip_grey(clip)
-        expected = index["clips"][clip.name]
         if frames_sha256(frames) != expected["frames_sha256"] or str(rate) != expected["rate"]:
             raise TrainingDataError(f"{clip.name}: the frames read here differ from those packed")
     cache_dir.mkdir(parents=True, exist_ok=True)
