@@ -34,7 +34,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.errors import TrainingDataError, UnsupportedOptionError
-from engine.models.manifest import read_manifest
 from engine.places import places
 from engine.training.speed.data import (
     SLOWMO_SOURCE_FRAMES,
@@ -43,7 +42,7 @@ from engine.training.speed.data import (
     find_clips,
     load_variants,
 )
-from engine.training.speed.recipe import Recipe, recipe_from
+from engine.training.speed.recipe import Recipe, recipe_in_manifest
 from engine.training.speed.train import (
     INIT_WEIGHTS,
     RATE_RELATIVE_RECIPE_VERSION,
@@ -104,7 +103,7 @@ class FineTuneConfig:
         stem = self.init_weights.name.removesuffix(".pt").removesuffix(".weights")
         manifest = self.init_weights.with_name(f"{stem}.manifest.json")
         if manifest.is_file():
-            return recipe_from(read_manifest(manifest).converter.get("recipe", {}), str(manifest))
+            return recipe_in_manifest(manifest)
         return Recipe()
 
     def validate(self) -> None:

@@ -13,11 +13,13 @@ gain +-3 % and offset +-1.5 %, in one vectorised pass over the batch.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from pathlib import Path
 
 import cv2
 import numpy as np
 
 from engine.errors import TrainingDataError, UnsupportedOptionError
+from engine.models.manifest import read_manifest
 from engine.speed.windows import INPUT_PX, READ_PX, WINDOW_FRAMES
 from engine.training.speed.net import SpeedNet
 
@@ -72,6 +74,11 @@ def recipe_from(settings: dict, where: str) -> Recipe:
             "it was made by a newer Chronoscope"
         )
     return Recipe(**settings)
+
+
+def recipe_in_manifest(manifest_path: Path) -> Recipe:
+    """The recipe an exported model's manifest records (``converter.recipe``); none is the default."""
+    return recipe_from(read_manifest(manifest_path).converter.get("recipe", {}), str(manifest_path))
 
 
 def recipe_of(state: dict, where: str = "the checkpoint") -> Recipe:

@@ -59,7 +59,7 @@ from engine.training.speed.recipe import (
     crop_window,
     jitter,
     recipe_differences,
-    recipe_from,
+    recipe_in_manifest,
     recipe_of,
 )
 
@@ -72,6 +72,7 @@ CHECKPOINT_EVERY_STEPS = 100
 LEARNING_RATE = 2e-3
 DEVICES = ("auto", "cuda", "cpu")
 INIT_WEIGHTS = MODEL_DIR / f"{MODEL_NAME}.weights.pt"
+SHIPPED_MANIFEST = manifest_path_for(MODEL_DIR / f"{MODEL_NAME}.onnx")
 
 
 def load_sources(cache_dir: Path) -> list[Source]:
@@ -91,13 +92,12 @@ def load_sources(cache_dir: Path) -> list[Source]:
 
 def shipped_recipe() -> Recipe:
     """The recipe (window, width, input) of the shipped network, whose weights ``INIT_WEIGHTS`` are."""
-    manifest_path = manifest_path_for(MODEL_DIR / f"{MODEL_NAME}.onnx")
-    return recipe_from(read_manifest(manifest_path).converter.get("recipe", {}), str(manifest_path))
+    return recipe_in_manifest(SHIPPED_MANIFEST)
 
 
 def shipped_recipe_version() -> int:
     """The recipe version of the shipped network, whose weights ``INIT_WEIGHTS`` are."""
-    return recipe_version(read_manifest(manifest_path_for(MODEL_DIR / f"{MODEL_NAME}.onnx")).converter)
+    return recipe_version(read_manifest(SHIPPED_MANIFEST).converter)
 
 
 class Sampler:
