@@ -24,8 +24,9 @@ Decisions between the stages (measured in engine/speed/model/MODEL_CARD.md):
 - where the synthetic-retime check had enough motion to test for made frames and found none,
   the network alone needs a synthetic probability above ``UNPATTERNED_SYNTHETIC_PROBABILITY``
   (0.8, not 0.5) to call frames made (``network_synthetic_bar``),
-- the clip is made slow motion when most probes whose check could tell found a pattern, or half
-  of them with one pattern decisive on its own (``_aggregate``).
+- the clip is made slow motion when most probes whose check could tell were called made (by
+  a pattern, or by the network above its bar), or half of them with one pattern decisive on its
+  own (``_aggregate``); so a clip never contradicts probes that all agree.
 
 Time is exact inside (frame pts times the stream's time base); seconds appear only in
 ``DetectionResult.to_json``. Variable frame rate needs nothing special: probes are placed by
@@ -380,11 +381,15 @@ def plan_probes(frame_count: int, keyframes: Sequence[int], density: float) -> l
 def _aggregate(
     probes: Sequence[ProbeResult], playback_rate: Fraction, evidence: list[Evidence]
 ) -> SpeedEstimate:
-    """One estimate for a run of probes: still, synthetic (retime majority), or the median speed.
+    """One estimate for a run of probes: still, synthetic (made-frame majority), or the median speed.
 
-    The retime vote counts the probes whose check could tell: those with a pattern, and those with
-    none where the motion was tested for one. A probe whose motion was too steady or too sparse to
-    test abstains (a constant pan shows no made frames whether or not there are any). A tie goes
+    The made-frame vote counts the probes whose check could tell: those with a pattern, and those
+    with none where the motion was tested for one. A probe whose motion was too steady or too
+    sparse to test abstains (a constant pan shows no made frames whether or not there are any). A
+    voter is made when its own estimate says so: its pattern decided, or the network called its
+    frames made above the bar its own check set (``network_synthetic_bar``). Averaging the
+    probabilities instead let a clip whose every probe was called made come out as genuine slow
+    motion, because the one probe made by a pattern had a low network probability. A tie goes
     to the made frames when one of their patterns is decisive on its own
     (``RETIME_DECISIVE_CONFIDENCE``): a periodic pattern that strong is positive evidence, while
     finding none in one window is only its absence there."""
@@ -399,30 +404,34 @@ def _aggregate(
         and probe.retime.kind != "still"
         and (probe.retime.is_synthetic or probe.retime.motion_tested)
     ]
-    synthetic = [
-        probe
-        for probe in checked
-        if probe.estimate.speed_class is SpeedClass.SYNTHETIC_SLOWMO and probe.retime.is_synthetic
-    ]
+    synthetic = [probe for probe in checked if probe.estimate.speed_class is SpeedClass.SYNTHETIC_SLOWMO]
+    patterned = [probe for probe in synthetic if probe.retime.is_synthetic]
     decisive_tie = (
-        checked
+        patterned
         and 2 * len(synthetic) == len(checked)
-        and max(probe.retime.confidence for probe in synthetic) >= RETIME_DECISIVE_CONFIDENCE
+        and max(probe.retime.confidence for probe in patterned) >= RETIME_DECISIVE_CONFIDENCE
     )
     if checked and (2 * len(synthetic) > len(checked) or decisive_tie):
-        speeds = sorted(probe.estimate.speed for probe in synthetic)
-        speed = speeds[len(speeds) // 2]
+        speeds = sorted(probe.estimate.speed for probe in synthetic if probe.estimate.speed is not None)
+        speed = speeds[len(speeds) // 2] if speeds else None
         confidence = (
             float(np.mean([probe.estimate.confidence for probe in synthetic])) * len(synthetic) / len(checked)
         )
-        evidence.append(
-            Evidence(
-                "synthetic_retime",
-                "probes with periodic made frames",
-                f"{len(synthetic)}/{len(checked)}",
-                confidence,
+        if patterned:
+            evidence.append(
+                Evidence(
+                    "synthetic_retime",
+                    f"probes with made frames ({len(patterned)} by a periodic pattern)",
+                    f"{len(synthetic)}/{len(checked)}",
+                    confidence,
+                )
             )
-        )
+        else:
+            evidence.append(
+                Evidence(
+                    "learned", "probes the network calls made", f"{len(synthetic)}/{len(checked)}", confidence
+                )
+            )
         return SpeedEstimate(
             speed,
             playback_rate,
@@ -649,7 +658,8 @@ def _frames_to_result(
     if clip.speed_class is SpeedClass.STILL:
         decided_by = "motion (still)"
     elif clip.speed_class is SpeedClass.SYNTHETIC_SLOWMO and any(
-        item.stage == "synthetic_retime" for item in clip.evidence
+        item.stage == "synthetic_retime" and item.finding.startswith("probes with made frames")
+        for item in clip.evidence
     ):
         decided_by = "synthetic_retime"
     if metadata_estimate is not None and metadata_estimate.confidence >= DECISIVE_METADATA_CONFIDENCE:
