@@ -2,6 +2,8 @@
 
 .venv/bin/python bench/speed_train.py cache            # build/speed-cache/*.npz
 .venv/bin/python bench/speed_train.py train --minutes 12 [--device cuda] [--differences-only]
+.venv/bin/python bench/speed_train.py train --steps 3000 --lr 2e-4 \
+    --init-weights engine/speed/model/speed_net.weights.pt   # fine-tune the shipped network
 .venv/bin/python bench/speed_train.py export [--model-dir DIR]
 
 `train` resumes <cache>/checkpoint.pt (or --checkpoint) and exports speed_net.onnx, its manifest and
@@ -39,6 +41,13 @@ def main() -> int:
     parser.add_argument("--window-frames", type=int, default=None, help="frames a window (default 8)")
     parser.add_argument("--min-crop-px", type=int, default=None, help="smallest random crop (default 72)")
     parser.add_argument(
+        "--init-weights",
+        type=Path,
+        default=None,
+        help="start from these weights (a state dict, e.g. engine/speed/model/speed_net.weights.pt, the "
+        "shipped network, recipe version 1) instead of from scratch; a checkpoint to resume wins",
+    )
+    parser.add_argument(
         "--differences-only",
         action="store_true",
         help="the network sees the frame differences, not the frames (bench/speed_gpu.py's `diff`)",
@@ -51,7 +60,7 @@ def main() -> int:
         build_cache(args.clips, args.cache)
         return 0
     from engine.training.speed.recipe import Recipe
-    from engine.training.speed.train import MODEL_DIR, export_model, train
+    from engine.training.speed.train import MODEL_DIR, export_model, train, weights_recipe_version
 
     checkpoint = args.checkpoint or args.cache / "checkpoint.pt"
     if args.step == "train":
@@ -70,6 +79,8 @@ def main() -> int:
             device=args.device,
             checkpoint=checkpoint,
             recipe=recipe,
+            init_weights=args.init_weights,
+            init_recipe_version=weights_recipe_version(args.init_weights),
         )
     export_model(checkpoint, args.model_dir or MODEL_DIR)
     return 0

@@ -13,7 +13,7 @@ import pytest
 
 from engine.errors import ModelIntegrityError, TrainingDataError, UnsupportedOptionError
 from engine.models.manifest import manifest_path_for, read_manifest
-from engine.speed.estimator import SpeedModel
+from engine.speed.estimator import RATE_RELATIVE_RECIPE_VERSION, SpeedModel
 from engine.speed.windows import INPUT_PX, READ_PX
 
 pytest.importorskip("torch")
@@ -31,6 +31,7 @@ from engine.training.speed.train import (  # noqa: E402
     export_model,
     shipped_recipe,
     train,
+    weights_recipe_version,
 )
 from engine.training.speed.validation import window_reads  # noqa: E402
 
@@ -199,6 +200,8 @@ def test_fine_tuning_starts_from_weights_with_the_recipe_of_the_manifest_beside_
     config = FineTuneConfig(data=(tmp_path,), output=tmp_path / "o.onnx", init_weights=weights)
     assert config.starting_recipe() == recipe
     config.starting_recipe().network().load_state_dict(torch.load(weights, weights_only=True))
+    assert weights_recipe_version(weights) == RATE_RELATIVE_RECIPE_VERSION
+    assert weights_recipe_version(INIT_WEIGHTS) == 1  # the shipped network predates version 2
     (tmp_path / "model" / "speed_net.manifest.json").unlink()
     assert config.starting_recipe() == Recipe()
 

@@ -42,16 +42,16 @@ from engine.training.speed.data import (
     find_clips,
     load_variants,
 )
-from engine.training.speed.recipe import Recipe, recipe_in_manifest
+from engine.training.speed.recipe import Recipe
 from engine.training.speed.train import (
     INIT_WEIGHTS,
     RATE_RELATIVE_RECIPE_VERSION,
     export_checkpoint,
     kept_network,
     resolve_device,
-    shipped_recipe,
-    shipped_recipe_version,
     train,
+    weights_recipe,
+    weights_recipe_version,
 )
 from engine.training.speed.validation import validation_errors
 
@@ -83,28 +83,18 @@ class FineTuneConfig:
     slowmo_source_frames: int = SLOWMO_SOURCE_FRAMES
 
     def starting_recipe_version(self) -> int:
-        """The recipe the starting weights came from: given, else the shipped network's for the
-        shipped weights, else this recipe's."""
+        """The recipe the starting weights came from: given, else what ``weights_recipe_version``
+        finds (the shipped network's for the shipped weights)."""
         if self.init_recipe_version is not None:
             return self.init_recipe_version
-        if self.init_weights is not None and self.init_weights.resolve() == INIT_WEIGHTS.resolve():
-            return shipped_recipe_version()
-        return RATE_RELATIVE_RECIPE_VERSION
+        return weights_recipe_version(self.init_weights)
 
     def starting_recipe(self) -> Recipe:
-        """The network the starting weights fit: the shipped network's recipe (its manifest says
-        which) for the shipped weights; for other weights ``NAME.weights.pt``, the recipe of the
-        manifest ``NAME.manifest.json`` beside them (``bench/speed_train.py`` writes both); else
-        the default recipe."""
-        if self.init_weights is None:
-            return Recipe()
-        if self.init_weights.resolve() == INIT_WEIGHTS.resolve():
-            return shipped_recipe()
-        stem = self.init_weights.name.removesuffix(".pt").removesuffix(".weights")
-        manifest = self.init_weights.with_name(f"{stem}.manifest.json")
-        if manifest.is_file():
-            return recipe_in_manifest(manifest)
-        return Recipe()
+        """The network the starting weights fit (``weights_recipe``): the shipped network's recipe
+        for the shipped weights; for other weights ``NAME.weights.pt``, the recipe of the manifest
+        ``NAME.manifest.json`` beside them (``bench/speed_train.py`` writes both); else the
+        default recipe."""
+        return weights_recipe(self.init_weights)
 
     def validate(self) -> None:
         if not self.data:

@@ -100,6 +100,34 @@ def shipped_recipe_version() -> int:
     return recipe_version(read_manifest(SHIPPED_MANIFEST).converter)
 
 
+def _manifest_beside(weights: Path) -> Path:
+    """``NAME.manifest.json`` beside ``NAME.weights.pt`` (what ``export_checkpoint`` writes)."""
+    stem = weights.name.removesuffix(".pt").removesuffix(".weights")
+    return weights.with_name(f"{stem}.manifest.json")
+
+
+def weights_recipe(weights: Path | None) -> Recipe:
+    """The network starting weights fit: the shipped network's recipe for the shipped weights; for
+    other weights the recipe of the manifest beside them; else (no weights, or no manifest) the
+    default recipe."""
+    if weights is None:
+        return Recipe()
+    if weights.resolve() == INIT_WEIGHTS.resolve():
+        return shipped_recipe()
+    manifest = _manifest_beside(weights)
+    return recipe_in_manifest(manifest) if manifest.is_file() else Recipe()
+
+
+def weights_recipe_version(weights: Path | None) -> int:
+    """The recipe version starting weights were trained by: the shipped network's for the shipped
+    weights, the manifest's beside other weights, else this code's."""
+    if weights is not None and weights.resolve() == INIT_WEIGHTS.resolve():
+        return shipped_recipe_version()
+    if weights is not None and _manifest_beside(weights).is_file():
+        return recipe_version(read_manifest(_manifest_beside(weights)).converter)
+    return RATE_RELATIVE_RECIPE_VERSION
+
+
 class Sampler:
     """Draws batches: pairs of windows at two strides from the same place, plus synthetic ones.
 
