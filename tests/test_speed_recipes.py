@@ -49,13 +49,14 @@ def moving_source(name: str = "clip-a", frames: int = 160, rate: Fraction = Frac
 
 
 def trained(tmp_path: Path, recipe: Recipe, steps: int = 2) -> Path:
-    """A checkpoint of ``steps`` steps of ``recipe`` on the drifting texture, at tmp_path/c.pt."""
+    """A checkpoint of ``steps`` steps of ``recipe`` on the drifting texture, at tmp_path/run/c.pt
+    (a folder that does not exist yet: training makes it)."""
     return train(
         tmp_path,
         steps=steps,
         minutes=None,
         sources=[moving_source()],
-        checkpoint=tmp_path / "c.pt",
+        checkpoint=tmp_path / "run" / "c.pt",
         recipe=recipe,
     )
 

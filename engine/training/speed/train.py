@@ -410,6 +410,7 @@ def _save(
     version: int,
     recipe: Recipe,
 ) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(path.name + ".partial")
     torch.save(
         {
