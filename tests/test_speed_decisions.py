@@ -93,6 +93,17 @@ def test_high_rate_stream_without_tag_is_its_own_capture_rate(tmp_path):
     assert result["scores"]["learned_log2_speed"] > -1.0
 
 
+def test_a_still_high_rate_stream_stays_still(tmp_path):
+    """A still picture stored at 120 fps with no capture tag: too still to tell, clip and segments
+    alike (it used to come out as real time captured at 120 fps over still segments)."""
+    picture = np.random.default_rng(2).integers(0, 255, (96, 128, 3), dtype=np.uint8)
+    path = tmp_path / "still-120.mp4"
+    write_video([picture] * 96, path, 120, crf=20)
+    result = detect_speed(path, audio=False).to_json()
+    assert result["class"] == "still" and result["capture_fps"] is None
+    assert {segment["class"] for segment in result["segments"]} == {"still"}
+
+
 def span(log2_speed: float | None, synthetic: float = 0.0) -> SpanEstimate:
     return SpanEstimate(log2_speed, 0.35, synthetic, 5.0, 3)
 
@@ -295,3 +306,15 @@ def probe_of(start: int, finding: RetimeFinding, reading: SpanEstimate):
     from engine.speed.detect import ProbeResult, _probe_estimate
 
     return ProbeResult(start, start + 32, reading, finding, _probe_estimate(reading, finding, Fraction(30)))
+
+
+def test_a_segment_of_one_probe_is_that_probe():
+    """Its confidence is the probe's own (the curve and the segment used to differ in the third
+    decimal: the segment swapped the probe's spread for the model's)."""
+    from engine.speed.detect import build_segments
+
+    tested = RetimeFinding("none", confidence=0.6, motion_tested=True)
+    reading = SpanEstimate(-0.2, 0.61, 0.01, 5.0, 3)
+    (segment,) = build_segments([probe_of(0, tested, reading)], 32, Fraction(30))
+    assert segment.estimate.confidence == probe_of(0, tested, reading).estimate.confidence
+    assert segment.estimate.speed_log2_sigma == 0.61

@@ -227,3 +227,70 @@ def test_genuine_slow_motion_is_re_speeded_and_found_slow():
     span = estimate_span(frames, shared_model())
     assert span.log2_speed < -1.5, span
     assert span.respeed_strides
+
+
+def test_a_file_cut_short_is_reported_incomplete(tmp_path):
+    """A faststart MP4 whose second half is missing (a copy that stopped): its header still lists
+    every frame. The result covers the frames that are there and says the file looks truncated."""
+    whole = scene_clip(tmp_path / "scene.mp4", frames=96, seed=4)
+    faststart = tmp_path / "faststart.mp4"
+    with (
+        av.open(str(whole)) as source,
+        av.open(str(faststart), "w", options={"movflags": "faststart"}) as out,
+    ):
+        stream = out.add_stream_from_template(source.streams.video[0])
+        for packet in source.demux(source.streams.video[0]):
+            if packet.dts is None:
+                continue
+            packet.stream = stream
+            out.mux(packet)
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(faststart.read_bytes()[: faststart.stat().st_size * 55 // 100])
+    result = detect_speed(cut, audio=False)
+    assert not result.analysis.complete
+    assert any("truncated" in note and "lists 96" in note for note in result.analysis.notes)
+    assert detect_speed(faststart, audio=False).analysis.complete
+
+
+@pytest.mark.parametrize("flag", ["--output", "--plot"])
+def test_an_unwritable_destination_is_refused_before_the_analysis(tmp_path, capsys, flag):
+    clip = scene_clip(tmp_path / "scene.mp4", frames=12)
+    folder = tmp_path / "results.png"
+    folder.mkdir()
+    extra = ["--json"] if flag == "--output" else []
+    status, out, err = run_cli(capsys, "detect", str(clip), *extra, flag, str(folder))
+    assert status == 2 and "is a folder" in err and "Traceback" not in err
+    blocked = tmp_path / "file"
+    blocked.write_text("a file, not a folder")
+    status, _, err = run_cli(capsys, "detect", str(clip), *extra, flag, str(blocked / "x.png"))
+    assert status == 2 and "cannot make the folder" in err
+
+
+def test_table_columns_stay_aligned_with_long_speeds():
+    from engine.commands.detect import format_table
+
+    segment = {"start": 0.0, "end": 1.0, "speed": 0.0615, "class": "synthetic_slowmo", "confidence": 0.91}
+    data = {
+        "clip": "c.mp4",
+        "class": "synthetic_slowmo",
+        "confidence": 0.9,
+        "speed": 0.0615,
+        "playback_fps": 30.0,
+        "capture_fps": 487.8,
+        "evidence": {"decided_by": "learned", "items": [], "audio": {"status": "off"}},
+        "segments": [segment, {**segment, "speed": 1.0, "class": "realtime"}],
+        "analysis": {
+            "frames_decoded": 30,
+            "frame_count": 30,
+            "probes_analysed": 1,
+            "complete": True,
+            "notes": [],
+        },
+    }
+    lines = format_table(data).splitlines()
+    header = next(line for line in lines if "start s" in line)
+    rows = [line for line in lines if line.strip().startswith(("0.000",))]
+    assert len(rows) == 2
+    assert {row.index(cls) for row, cls in zip(rows, ("synthetic_slowmo", "realtime"), strict=True)} == {
+        header.index("class")
+    }

@@ -124,3 +124,23 @@ def test_missing_and_non_video_files_raise_named_errors(tmp_path):
     text.write_text("not a video")
     with pytest.raises(NotVideoError):
         read_rate_metadata(text)
+
+
+def test_segments_of_a_tagged_clip_say_what_the_tag_says(tmp_path):
+    """Real-time frames tagged as a 240 fps capture played at 30: the tag decides the clip, and
+    every segment is restated at the tag's speed, with the pixels' own reading kept as evidence."""
+    from engine.scenes import random_scene, render_frames
+    from engine.speed.detect import detect_speed
+
+    spec = random_scene(3, width=160, height=96, capture_fps=30, duration_frames=96)
+    path = tmp_path / "tagged.mp4"
+    write_video(render_frames(spec), path, 30, metadata={"com.android.capture.fps": "240.000000"})
+    result = detect_speed(path, audio=False)
+    assert result.decided_by == "metadata" and result.estimate.speed == Fraction(1, 8)
+    for segment in result.segments:
+        assert segment.estimate.speed == Fraction(1, 8)
+        assert segment.estimate.speed_class is SpeedClass.SLOWMO
+        assert any(
+            item.finding.startswith("capture-rate tag decides; pixels say")
+            for item in segment.estimate.evidence
+        )

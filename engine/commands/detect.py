@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +34,11 @@ the evidence. --json prints the full result (times in seconds); --output FILE wr
 picture changes speed between segments, a pitch shift of the sound by the same ratio confirms it
 (sound resampled with the picture), and every pitch shift heard in the track is listed, so
 changes the picture missed show too; --no-audio skips this. Speeds and classes always come from
-the picture. --density sets the share of frames decoded (default 0.08; 1 analyses every frame,
-slower but finer segments). --model MODEL.onnx uses a speed model fine-tuned with `chronoscope
-train speed` instead of the shipped one (its manifest beside it).
+the picture. --density sets how densely probes are spread: about that share of the frames is
+analysed (default 0.08; 1 analyses every frame, slower but finer segments). Short clips are read
+whole, and spans that read very slow are read further, so more may be decoded. --model
+MODEL.onnx uses a speed model fine-tuned with `chronoscope train speed` instead of the shipped
+one (its manifest beside it).
 
 examples:
   chronoscope detect clip.mp4
@@ -66,7 +70,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--density",
         type=float,
         default=DEFAULT_DENSITY,
-        help=f"share of frames decoded, in (0, 1] (default {DEFAULT_DENSITY})",
+        help=f"about the share of frames analysed, in (0, 1] (default {DEFAULT_DENSITY}; "
+        "short clips are read whole)",
     )
     parser.add_argument(
         "--model", type=Path, metavar="MODEL.onnx", help="a speed model from `chronoscope train speed`"
@@ -90,20 +95,48 @@ def run(args: argparse.Namespace) -> int:
                 f"--model {args.model}: no such file; give a MODEL.onnx written by chronoscope train speed"
             )
         model = SpeedModel(args.model)
+    for flag, destination in (("--output", args.output), ("--plot", args.plot)):
+        if destination is not None:
+            check_destination(flag, destination)
     result = detect_speed(args.clip, density=args.density, model=model, audio=not args.no_audio)
     data = result.to_json()
     data["clip"] = str(args.clip)
+    if args.json and args.output is not None:
+        _write(
+            "--output", args.output, lambda: write_text_atomic(args.output, json.dumps(data, indent=2) + "\n")
+        )
     if args.plot is not None:
-        write_plot(result, args.plot)
+        _write("--plot", args.plot, lambda: write_plot(result, args.plot))
     if args.json:
-        text = json.dumps(data, indent=2) + "\n"
-        if args.output is not None:
-            write_text_atomic(args.output, text)
-        else:
-            sys.stdout.write(text)
+        if args.output is None:
+            sys.stdout.write(json.dumps(data, indent=2) + "\n")
         return 0
     sys.stdout.write(format_table(data))
     return 0
+
+
+def check_destination(flag: str, destination: Path) -> None:
+    """Refuse, before the analysis, a destination that cannot be written: a folder, or a folder
+    that cannot be made or written to (the analysis would be lost at the end)."""
+    if destination.is_dir():
+        raise UnsupportedOptionError(f"{flag} {destination} is a folder; name a file in it")
+    try:
+        destination.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise MediaWriteError(
+            f"{flag} {destination}: cannot make the folder {destination.parent} ({error.strerror or error})"
+        ) from None
+    if not os.access(destination.parent, os.W_OK | os.X_OK):
+        raise MediaWriteError(f"{flag} {destination}: the folder {destination.parent} is not writable")
+
+
+def _write(flag: str, destination: Path, write: Callable[[], None]) -> None:
+    try:
+        write()
+    except OSError as error:
+        raise MediaWriteError(
+            f"{flag} {destination}: could not write it ({error.strerror or error})"
+        ) from None
 
 
 def _speed_text(speed: float | None) -> str:
@@ -125,11 +158,11 @@ def format_table(data: dict[str, Any]) -> str:
         f"capture     {'-' if capture is None else f'{capture:.1f} fps'}",
         f"decided by  {data['evidence']['decided_by']}",
         "",
-        f"{'start s':>9} {'end s':>9}  {'speed':<18} {'class':<17} confidence",
+        f"{'start s':>9} {'end s':>9}  {'speed':<22} {'class':<17} confidence",
     ]
     for segment in data["segments"]:
         lines.append(
-            f"{segment['start']:>9.3f} {segment['end']:>9.3f}  {_speed_text(segment['speed']):<18} "
+            f"{segment['start']:>9.3f} {segment['end']:>9.3f}  {_speed_text(segment['speed']):<22} "
             f"{segment['class']:<17} {segment['confidence']:.2f}"
         )
     analysis = data["analysis"]

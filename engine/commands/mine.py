@@ -88,7 +88,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--density",
         type=float,
         default=MINING_DENSITY,
-        help=f"share of frames decoded (default {MINING_DENSITY})",
+        help=f"about the share of frames analysed (default {MINING_DENSITY})",
     )
     parser.add_argument(
         "--cache-dir",

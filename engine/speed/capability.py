@@ -24,6 +24,7 @@ from typing import Any
 import opentimelineio as otio
 
 from engine.errors import MediaNotFoundError, TimelineError, UnsupportedOptionError
+from engine.media._open import check_media_path
 from engine.speed.detect import DEFAULT_DENSITY, detect_speed
 from engine.timeline.paths import decode_target_url
 
@@ -82,9 +83,7 @@ def make_detect_job(message) -> Any:
             "detect_speed needs exactly one of 'path' (a media file) and 'clip' (OTIO JSON)"
         )
     if "path" in content:
-        path = Path(str(content["path"]))
-        if not path.is_file():
-            raise MediaNotFoundError(f"media file not found: {path}")
+        path = check_media_path(Path(str(content["path"])))
 
         def work_path(context) -> dict[str, Any]:
             context.progress(0, 1, f"detecting speed of {path.name}")

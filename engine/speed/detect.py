@@ -86,6 +86,7 @@ HIGH_RATE_LOG2 = 2.0
 RETIME_DECISIVE_CONFIDENCE = 0.8
 RETIME_AGREEMENT_LOG2 = 2 * MODEL_LOG2_SIGMA
 _NORMAL = NormalDist()
+MISSING_FRAMES_TOLERANCE = 0.02
 PATTERN_VOTE = "probes with periodic made frames"
 EVERY_PROBE_MADE = "every probe called made"
 
@@ -470,12 +471,13 @@ def high_rate_agrees(metadata_estimate: SpeedEstimate | None, clip: SpeedEstimat
     unless the frames say otherwise: made frames (synthetic), or a speed more than
     ``HIGH_RATE_LOG2`` (4x) away from real time after the playback-rate offset. At these rates the
     network's reading of native-rate renders spreads over about +-1.5 log2 (validation renders,
-    seeds 13, 14, 120-122 at 120 fps: -1.53 to +0.99), so less than 4x is not evidence."""
+    seeds 13, 14, 120-122 at 120 fps: -1.53 to +0.99), so less than 4x is not evidence. A still
+    clip stays still: C = P is an assumption about a stream with no tag, not evidence of motion."""
     if metadata_estimate is None or metadata_estimate.capture_rate != metadata_estimate.playback_rate:
         return False
     if metadata_estimate.playback_rate < HIGH_RATE_FPS:
         return False
-    if clip.speed_class in (SpeedClass.REALTIME, SpeedClass.STILL):
+    if clip.speed_class is SpeedClass.REALTIME:
         return True
     return (
         clip.speed_class in (SpeedClass.SLOWMO, SpeedClass.SPED_UP)
@@ -516,6 +518,25 @@ def _at_own_rate(segment: SpeedSegment, metadata_estimate: SpeedEstimate) -> Spe
     return replace(segment, estimate=estimate)
 
 
+def _as_tagged(segment: SpeedSegment, metadata_estimate: SpeedEstimate) -> SpeedSegment:
+    """A segment of a clip whose capture-rate tag decided, restated at the tag's speed so the
+    segments say what the clip says; what the pixels read stays in the segment's evidence."""
+    pixels = segment.estimate
+    estimate = replace(
+        metadata_estimate,
+        evidence=[
+            *pixels.evidence,
+            Evidence(
+                "detect",
+                f"capture-rate tag decides; pixels say {pixels.speed_class.value}",
+                None if pixels.speed is None else float(pixels.speed),
+                0.0,
+            ),
+        ],
+    )
+    return replace(segment, estimate=estimate)
+
+
 def _family(estimate: SpeedEstimate) -> str:
     if estimate.speed_class in (SpeedClass.STILL, SpeedClass.SYNTHETIC_SLOWMO):
         return estimate.speed_class.value
@@ -551,7 +572,8 @@ def build_segments(
             if index == len(runs) - 1
             else (run[-1].end_frame + runs[index + 1][0].start_frame) // 2
         )
-        estimate = _aggregate(run, playback_rate, [])
+        # A run of one probe is that probe: re-aggregating would swap its own spread for the model's.
+        estimate = run[0].estimate if len(run) == 1 else _aggregate(run, playback_rate, [])
         segments.append(SpeedSegment(start, max(end, start + 1), estimate, len(run)))
     return segments
 
@@ -679,6 +701,7 @@ def _frames_to_result(
             )
         ]
         clip, decided_by = metadata_estimate, "metadata"
+        segments = [_as_tagged(segment, metadata_estimate) for segment in segments]
     elif high_rate_agrees(metadata_estimate, clip):
         assert metadata_estimate is not None
         metadata_estimate.confidence = max(metadata_estimate.confidence, own_rate_confidence(clip))
@@ -758,9 +781,11 @@ def detect_speed(
 ) -> DetectionResult:
     """Detect the playback speed of the clip at ``path``: stages, probes, segments; see the module doc.
 
-    ``density`` is the share of frames decoded (0.08 by default, at least 3 probes; 1 analyses every
-    frame). The synthetic-retime check runs on the first 24 frames of 2 probes spread over the clip,
-    and on the next probe after one whose check found too little motion. With ``audio`` the sound
+    ``density`` is about the share of frames analysed (0.08 by default; 1 analyses every frame).
+    Probes are at least 3 where the clip holds them (keyframe snapping may merge two on a short
+    clip), short clips are read whole and very slow spans are read further for re-speeding.
+    The synthetic-retime check runs on the first 24 frames of 2 probes spread over the clip, and
+    on the next probe after one whose check found too little motion. With ``audio`` the sound
     is read too (``engine.speed.audio_pitch``): its pitch shifts are checked against each change of
     speed between segments and scanned for changes the picture missed. The audio is evidence only;
     speeds and classes come from the picture.
@@ -800,6 +825,20 @@ def detect_speed(
     return result
 
 
+def missing_frames_note(found: int, listed: int | None, truncated: bool) -> str | None:
+    """What to tell the user when the file holds fewer frames than its container lists: a file cut
+    short (a copy or download that stopped) keeps a header promising the whole clip. Off by up to
+    ``MISSING_FRAMES_TOLERANCE`` (some muxers count one frame more or less) is not worth a note."""
+    short = listed is not None and listed - found > max(2, MISSING_FRAMES_TOLERANCE * listed)
+    if not (truncated or short):
+        return None
+    listed_text = f"the container lists {listed}" if listed is not None else "its last packet is cut"
+    return (
+        f"the file looks truncated: {listed_text}, only {found} frames are in it; "
+        "the result covers those frames"
+    )
+
+
 def _detect_in(
     reader: FrameReader,
     path: Path,
@@ -817,6 +856,10 @@ def _detect_in(
     frame_step_pts = int(np.median(np.diff(pts))) if len(pts) > 1 else 1
     ranges = plan_probes(frame_count, [int(k) for k in keyframes], density)
     analysis = Analysis(frame_count=frame_count, probes_planned=len(ranges), is_vfr=bool(info.is_vfr))
+    missing = missing_frames_note(frame_count, info.container_frame_count, bool(info.truncated))
+    if missing:
+        analysis.complete = False
+        analysis.notes.append(missing)
     if info.is_vfr:
         analysis.notes.append(
             "variable frame rate: probes are placed by frame and reported by their timestamps"

@@ -28,9 +28,8 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
-import av
-
-from engine.errors import MediaNotFoundError, NotVideoError
+from engine.errors import NotVideoError
+from engine.media._open import open_input
 from engine.speed.result import Evidence, SpeedClass, SpeedEstimate
 
 log = logging.getLogger(__name__)
@@ -100,17 +99,12 @@ def rate_from_tag(text: str) -> Fraction | None:
 def read_rate_metadata(path: Path) -> RateMetadata:
     """Read the video stream's average rate and all container and stream tags through PyAV.
 
-    Raises ``MediaNotFoundError`` for a missing file and ``NotVideoError`` when the file holds no
-    video stream.
+    Raises ``MediaNotFoundError`` for a missing file, ``NotVideoError`` for a folder or a file with
+    no video stream, and ``CorruptMediaError`` for a media file that cannot be opened (cut short
+    before its index, damaged).
     """
     path = Path(path)
-    if not path.is_file():
-        raise MediaNotFoundError(f"media file not found: {path}")
-    try:
-        container = av.open(str(path))
-    except av.error.FFmpegError as error:
-        raise NotVideoError(f"{path} is not a media file PyAV can open: {error}") from error
-    with container:
+    with open_input(path) as container:
         if not container.streams.video:
             raise NotVideoError(f"{path} has no video stream")
         stream = container.streams.video[0]
