@@ -318,3 +318,42 @@ def test_a_segment_of_one_probe_is_that_probe():
     (segment,) = build_segments([probe_of(0, tested, reading)], 32, Fraction(30))
     assert segment.estimate.confidence == probe_of(0, tested, reading).estimate.confidence
     assert segment.estimate.speed_log2_sigma == 0.61
+
+
+def test_segments_that_differ_from_the_clip_are_noted_with_their_shares():
+    from engine.speed.detect import segment_share_note
+    from engine.speed.result import SpeedEstimate, SpeedSegment
+
+    def estimate(speed_class: SpeedClass, speed: Fraction | None = Fraction(1, 4)) -> SpeedEstimate:
+        return SpeedEstimate(speed, Fraction(30), None, 0.9, speed_class)
+
+    made, genuine = estimate(SpeedClass.SYNTHETIC_SLOWMO), estimate(SpeedClass.SLOWMO)
+    segments = [SpeedSegment(0, 240, made, 2), SpeedSegment(240, 320, genuine, 1)]
+    note = segment_share_note(segments, genuine)
+    assert note == (
+        "the segments differ from the clip (slowmo): 75 % synthetic_slowmo, 25 % slowmo; "
+        "the clip pools every probe"
+    )
+    assert segment_share_note(segments[:1], made) is None
+    assert "100 % synthetic_slowmo" in segment_share_note(segments[:1], genuine)
+
+
+def test_once_made_frames_are_found_every_later_probe_is_checked():
+    """Nine probes, checks scheduled on 0, 4 and 8: a duplicate pattern in probe 0 has probes 1-8
+    checked too, so a retimed clip read densely does not come out as still or 40x slow between
+    its made segments. A clip with no pattern keeps the sparse schedule."""
+    from engine.speed.detect import RetimeSchedule
+
+    def checked_probes(finding: RetimeFinding) -> list[int]:
+        schedule = RetimeSchedule.for_probes(9)
+        numbers = []
+        for number in range(9):
+            if schedule.wants(number):
+                numbers.append(number)
+                schedule.record(number, probe_of(number * 32, finding, span(-1.0)))
+            else:
+                schedule.record(number, probe_of(number * 32, None, span(-1.0)))
+        return numbers
+
+    assert checked_probes(RetimeFinding("duplicate", Fraction(2), confidence=0.95)) == list(range(9))
+    assert checked_probes(RetimeFinding("none", confidence=0.6, motion_tested=True)) == [0, 4, 8]

@@ -30,6 +30,22 @@ from engine.media.rates import HIGH_FRAME_RATE_FPS, rate_from_text_metadata
 
 log = logging.getLogger(__name__)
 
+_WARNED: set[str] = set()
+_WARNED_LIMIT = 10_000
+
+
+def _warn_once(message: str, *args: object) -> None:
+    """Log a warning about a file once per process: one analysis probes a file several times
+    (index, keyframes, frames), and the same finding three times over reads as three problems."""
+    text = message % args
+    if text in _WARNED:
+        return
+    if len(_WARNED) >= _WARNED_LIMIT:
+        _WARNED.clear()
+    _WARNED.add(text)
+    log.warning("%s", text)
+
+
 ANDROID_CAPTURE_FPS_KEY = "com.android.capture.fps"
 APPLE_PLAYBACK_INTENT_KEY = "com.apple.quicktime.full-frame-rate-playback-intent"
 # Other tag names that hint at a capture rate; reported as hints, never trusted as the rate.
@@ -242,7 +258,7 @@ def video_info_and_index(
         timing = _timing_from_scan(scan, time_base, average_rate, guessed_rate)
         sources.update(frame_count="packet scan", duration_s="packet scan", is_vfr="packet pts scan")
         if container_frames is not None and container_frames != timing["frame_count"] and not scan.truncated:
-            log.warning(
+            _warn_once(
                 "%s: container lists %d frames, the packet scan found %d",
                 path,
                 container_frames,
@@ -266,7 +282,7 @@ def video_info_and_index(
     if capture.high_frame_rate_stream:
         sources["high_frame_rate_stream"] = f"stream rate >= {HIGH_FRAME_RATE_FPS} fps"
     if timing["truncated"]:
-        log.warning(
+        _warn_once(
             "%s is truncated: %d complete frames of %s listed",
             path,
             timing["frame_count"],

@@ -606,20 +606,25 @@ class RetimeSchedule:
     """Which probes get the synthetic-retime check: ``RETIME_PROBES`` spread over the clip, and
     the next probe after any whose check found too little motion to tell (made frames show only
     where something moves, so a still stretch passes its check on instead of spending it), at
-    most ``RETIME_PROBES`` times per clip, so a still clip does not check every probe."""
+    most ``RETIME_PROBES`` times per clip, so a still clip does not check every probe. Once a
+    check finds made frames, every later probe is checked: the network reads duplicated frames as
+    still or very slow, so unchecked probes of a retimed clip used to come out as still segments
+    or at 20-40x slow between made ones when ``--density`` was raised."""
 
     every: int
     owed: bool = False
     passed_on: int = 0
+    made_found: bool = False
 
     @classmethod
     def for_probes(cls, count: int) -> RetimeSchedule:
         return cls(every=max(1, count // RETIME_PROBES))
 
     def wants(self, number: int) -> bool:
-        return self.owed or number % self.every == 0
+        return self.made_found or self.owed or number % self.every == 0
 
     def record(self, number: int, probe: ProbeResult) -> None:
+        self.made_found = self.made_found or (probe.retime is not None and probe.retime.is_synthetic)
         scheduled = number % self.every == 0
         if self.owed and not scheduled:
             self.passed_on += 1
@@ -716,6 +721,9 @@ def _frames_to_result(
         clip, decided_by = metadata_estimate, "metadata"
         segments = [_at_own_rate(segment, metadata_estimate) for segment in segments]
     clip.evidence.append(Evidence("detect", "decided by", decided_by, 0.0))
+    differing = segment_share_note(segments, clip)
+    if differing:
+        analysis.notes.append(differing)
     learned = [p.span for p in probes if p.span.log2_speed is not None]
     return DetectionResult(
         clip,
@@ -836,6 +844,27 @@ def missing_frames_note(found: int, listed: int | None, truncated: bool) -> str 
     return (
         f"the file looks truncated: {listed_text}, only {found} frames are in it; "
         "the result covers those frames"
+    )
+
+
+def segment_share_note(segments: Sequence[SpeedSegment], clip: SpeedEstimate) -> str | None:
+    """A note when the segments do not all say what the clip says: each class's share of the
+    clip's frames. The clip's answer pools every probe (one reading of a uniform clip is steadier
+    than a vote of its parts), so on a ramp, a replay or a clip read unevenly it can differ from
+    most of its duration; the note says so instead of leaving the two to contradict each other."""
+    frames: dict[str, int] = {}
+    for segment in segments:
+        name = segment.estimate.speed_class.value
+        frames[name] = frames.get(name, 0) + segment.end_frame - segment.start_frame
+    if set(frames) == {clip.speed_class.value}:
+        return None
+    total = sum(frames.values())
+    shares = ", ".join(
+        f"{100 * count / total:.0f} % {name}"
+        for name, count in sorted(frames.items(), key=lambda item: -item[1])
+    )
+    return (
+        f"the segments differ from the clip ({clip.speed_class.value}): {shares}; the clip pools every probe"
     )
 
 
