@@ -294,3 +294,24 @@ def test_table_columns_stay_aligned_with_long_speeds():
     assert {row.index(cls) for row, cls in zip(rows, ("synthetic_slowmo", "realtime"), strict=True)} == {
         header.index("class")
     }
+
+
+def test_plot_has_time_ticks_a_key_and_marks_speeds_off_its_scale(tmp_path):
+    from dataclasses import replace
+
+    from engine.commands.detect import CLASS_COLOURS_BGR, PLOT_SIZE_PX, render_plot, time_step_s
+
+    assert [time_step_s(span) for span in (10.6, 1.0, 95.0, 0.3)] == pytest.approx([2.0, 0.1, 10.0, 0.05])
+    spec = random_scene(6, width=160, height=96, capture_fps=30, duration_frames=48)
+    result = detect_speed_frames(list(render_frames(spec)), Fraction(30))
+    slow = replace(result.curve[0].estimate, speed=Fraction(1, 64), speed_class=SpeedClass.SLOWMO)
+    result.curve[0] = replace(result.curve[0], estimate=slow)
+    image = render_plot(result)
+    width, height = PLOT_SIZE_PX
+    assert image.shape == (height, width, 3)
+    key = image[height - 22 :, width // 2 :]
+    for colour in CLASS_COLOURS_BGR.values():
+        assert (key == colour).all(axis=2).any(), f"no key swatch of colour {colour}"
+    blue = np.array(CLASS_COLOURS_BGR["slowmo"])
+    above_floor = image[height - 62 - 8 : height - 62 - 3]  # over the bar drawn at the floor
+    assert (above_floor == blue).all(axis=2).sum() > 20  # the triangle at the bottom edge

@@ -184,62 +184,90 @@ def format_table(data: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def time_step_s(span_s: float, most_ticks: int = 10) -> float:
+    """A round step (1, 2 or 5 times a power of ten seconds) giving at most ``most_ticks`` ticks."""
+    raw = max(span_s, 1e-6) / most_ticks
+    power = 10.0 ** math.floor(math.log10(raw))
+    return next(step * power for step in (1, 2, 5, 10) if step * power >= raw)
+
+
 def render_plot(result: DetectionResult) -> np.ndarray:
-    """The speed curve as a BGR image: log2 speed over time, one bar per probe, coloured by class."""
+    """The speed curve as a BGR image: log2 speed over time, one bar per probe, coloured by class,
+    with time ticks, a key to the colours, and a triangle where a speed lies off the scale."""
     width, height = PLOT_SIZE_PX
-    left, right, top, bottom = 60, 20, 20, 40
+    left, right, top, bottom = 60, 20, 20, 62
     image = np.full((height, width, 3), 255, np.uint8)
     low, high = PLOT_LOG2_RANGE
     end_s = max(float(result.frame_times(result.analysis.frame_count)), 1e-6)
+    floor_y = height - bottom
+    font, text_colour = cv2.FONT_HERSHEY_SIMPLEX, (60, 60, 60)
 
     def x_of(seconds: float) -> int:
         return int(left + (width - left - right) * seconds / end_s)
 
     def y_of(log2_speed: float) -> int:
         clamped = min(max(log2_speed, low), high)
-        return int(top + (height - top - bottom) * (high - clamped) / (high - low))
+        return int(top + (floor_y - top) * (high - clamped) / (high - low))
 
     for level in range(int(low), int(high) + 1):
         y = y_of(level)
         cv2.line(image, (left, y), (width - right, y), (225, 225, 225) if level else (120, 120, 120), 1)
-        label = f"{2.0**level:g}"
-        cv2.putText(image, label, (4, y + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (60, 60, 60), 1, cv2.LINE_AA)
+        cv2.putText(image, f"{2.0**level:g}", (4, y + 4), font, 0.4, text_colour, 1, cv2.LINE_AA)
+    step = time_step_s(end_s)
+    for index in range(int(end_s / step) + 1):
+        x = x_of(index * step)
+        cv2.line(image, (x, floor_y), (x, floor_y + 4), text_colour, 1)
+        cv2.putText(
+            image, f"{index * step:g}", (x - 6, floor_y + 16), font, 0.38, text_colour, 1, cv2.LINE_AA
+        )
     for window in result.curve:
         estimate = window.estimate
         colour = CLASS_COLOURS_BGR[estimate.speed_class.value]
         x0 = x_of(float(result.frame_times(window.start_frame)))
         x1 = max(x_of(float(result.frame_times(window.end_frame))), x0 + 2)
         if estimate.speed is None:
-            cv2.rectangle(image, (x0, top), (x1, height - bottom), colour, -1)
+            cv2.rectangle(image, (x0, top), (x1, floor_y), colour, -1)
             continue
         level = math.log2(estimate.speed)
         spread = estimate.speed_log2_sigma
         cv2.rectangle(image, (x0, y_of(level + spread)), (x1, y_of(level - spread)), colour, 1)
         cv2.line(image, (x0, y_of(level)), (x1, y_of(level)), colour, 2)
+        if not low <= level <= high:
+            # off the scale: a triangle at the edge pointing past it
+            middle, tip = (x0 + x1) // 2, y_of(level)
+            base = tip - 9 if level < low else tip + 9
+            points = np.array([[middle - 6, base], [middle + 6, base], [middle, tip]], np.int32)
+            cv2.fillPoly(image, [points], colour)
     for segment in result.segments:
         x = x_of(float(result.frame_times(segment.start_frame)))
-        cv2.line(image, (x, top), (x, height - bottom), (0, 0, 0), 1)
+        cv2.line(image, (x, top), (x, floor_y), (0, 0, 0), 1)
     heard = result.audio.changes if result.audio is not None else ()
     for change in heard:
         # a pitch shift of the sound: a dashed purple line, labelled with its speed ratio
         x = x_of(change.time_s)
-        for y in range(top, height - bottom, 8):
-            cv2.line(image, (x, y), (x, min(y + 4, height - bottom)), AUDIO_COLOUR_BGR, 2)
+        for y in range(top, floor_y, 8):
+            cv2.line(image, (x, y), (x, min(y + 4, floor_y)), AUDIO_COLOUR_BGR, 2)
         label = f"sound x{change.shift.speed_ratio:.2g}"
-        cv2.putText(
-            image, label, (x + 4, top + 12), cv2.FONT_HERSHEY_SIMPLEX, 0.4, AUDIO_COLOUR_BGR, 1, cv2.LINE_AA
-        )
+        cv2.putText(image, label, (x + 4, top + 12), font, 0.4, AUDIO_COLOUR_BGR, 1, cv2.LINE_AA)
     legend = "; dashed: pitch shift of the sound" if heard else ""
     cv2.putText(
         image,
-        f"speed over time (0 to {end_s:.1f} s); log scale{legend}",
-        (left, height - 12),
-        cv2.FONT_HERSHEY_SIMPLEX,
-        0.45,
+        f"seconds; speed on a log scale{legend}",
+        (left, height - 10),
+        font,
+        0.42,
         (40, 40, 40),
         1,
         cv2.LINE_AA,
     )
+    x = width - right
+    for name, colour in reversed(CLASS_COLOURS_BGR.items()):
+        (text_width, _), _ = cv2.getTextSize(name, font, 0.38, 1)
+        x -= text_width + 4
+        cv2.putText(image, name, (x, height - 10), font, 0.38, text_colour, 1, cv2.LINE_AA)
+        x -= 14
+        cv2.rectangle(image, (x, height - 20), (x + 10, height - 10), colour, -1)
+        x -= 10
     return image
 
 
