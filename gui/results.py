@@ -152,6 +152,12 @@ def parse_speed_result(result: dict[str, Any]) -> SpeedAnalysis:
         evidence = evidence.get("items") or []
     if not isinstance(segments, list) or not isinstance(curve, list) or not isinstance(evidence, list):
         raise _bad("segments/curve/evidence", (type(segments), type(curve), type(evidence)))
+    analysis = result.get("analysis")
+    notes = analysis.get("notes") if isinstance(analysis, dict) else None
+    # what the engine says about the analysis itself (a file cut short, segments that differ)
+    note_lines = (
+        [f"note: {note}" for note in notes if isinstance(note, str)] if isinstance(notes, list) else []
+    )
     speed_value = result.get("speed_exact") if result.get("speed_exact") is not None else result.get("speed")
     return SpeedAnalysis(
         speed=_fraction(speed_value, "speed", optional=True),
@@ -160,7 +166,7 @@ def parse_speed_result(result: dict[str, Any]) -> SpeedAnalysis:
         confidence=_confidence(result.get("confidence", 0.0), "confidence"),
         segments=[_span(item, f"segments[{i}]", with_class=True) for i, item in enumerate(segments)],
         curve=[_span(item, f"curve[{i}]", with_class=False) for i, item in enumerate(curve)],
-        evidence=audio_lines + [_evidence_line(item) for item in evidence],
+        evidence=note_lines + audio_lines + [_evidence_line(item) for item in evidence],
         model=model,
     )
 

@@ -65,6 +65,16 @@ def test_parse_speed_result_keeps_exact_numbers():
     assert analysis.evidence == ["metadata: com.android.capture.fps (240)", "blend"]
 
 
+def test_the_analysis_notes_lead_the_evidence_lines():
+    notes = ["the file looks truncated: the container lists 315, only 157 frames are in it; ..."]
+    analysis = parse_speed_result({**RESULT, "analysis": {"notes": notes, "complete": False}})
+    assert analysis.evidence[0] == f"note: {notes[0]}"
+    assert (
+        parse_speed_result({**RESULT, "analysis": {"notes": "odd"}}).evidence
+        == parse_speed_result(RESULT).evidence
+    )
+
+
 def test_audio_findings_lead_the_evidence_lines():
     """The detect JSON's ``evidence.audio``: a confirmed change and a change only the sound heard."""
     audio = {
