@@ -338,22 +338,23 @@ def test_segments_that_differ_from_the_clip_are_noted_with_their_shares():
     assert "100 % synthetic_slowmo" in segment_share_note(segments[:1], genuine)
 
 
-def test_once_made_frames_are_found_every_later_probe_is_checked():
-    """Nine probes, checks scheduled on 0, 4 and 8: a duplicate pattern in probe 0 has probes 1-8
-    checked too, so a retimed clip read densely does not come out as still or 40x slow between
-    its made segments. A clip with no pattern keeps the sparse schedule."""
+def test_once_made_frames_are_found_later_probes_that_read_slow_are_checked():
+    """A procedural scene with every frame shown twice, read whole (5 probes; checks scheduled on
+    0, 2 and 4): the pattern in probe 0 has probes 1 and 3, which read still or slow, checked too,
+    so no segment comes out as still or many times slow between made ones. A clip with no pattern
+    keeps the sparse schedule."""
     from engine.speed.detect import RetimeSchedule
 
-    def checked_probes(finding: RetimeFinding) -> list[int]:
-        schedule = RetimeSchedule.for_probes(9)
-        numbers = []
-        for number in range(9):
-            if schedule.wants(number):
-                numbers.append(number)
-                schedule.record(number, probe_of(number * 32, finding, span(-1.0)))
-            else:
-                schedule.record(number, probe_of(number * 32, None, span(-1.0)))
-        return numbers
+    spec = random_scene(21, width=160, height=120, capture_fps=30, duration_frames=80)
+    doubled = [frame for frame in render_frames(spec) for _ in range(2)]
+    result = detect_speed_frames(doubled, Fraction(30))
+    assert len(result.probes) == 5
+    assert all(probe.retime is not None for probe in result.probes)
+    assert {segment.estimate.speed_class for segment in result.segments} == {SpeedClass.SYNTHETIC_SLOWMO}
+    assert result.estimate.speed == Fraction(1, 2)
 
-    assert checked_probes(RetimeFinding("duplicate", Fraction(2), confidence=0.95)) == list(range(9))
-    assert checked_probes(RetimeFinding("none", confidence=0.6, motion_tested=True)) == [0, 4, 8]
+    schedule = RetimeSchedule.for_probes(9)
+    tested = RetimeFinding("none", confidence=0.6, motion_tested=True)
+    for number in range(9):
+        schedule.record(number, probe_of(number * 32, tested if schedule.wants(number) else None, span(-1.0)))
+    assert not schedule.made_found
