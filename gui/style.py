@@ -91,8 +91,12 @@ def risk_image(risk: np.ndarray) -> QImage:
     return QImage(rgba.data, width, height, 4 * width, QImage.Format.Format_RGBA8888).copy()
 
 
+READABLE_TERMS = 64  # 1/8, 2/5, 5/4, 1/32 read as fractions; 43/699 (a measured speed) does not
+
+
 def speed_text(speed: Fraction | None) -> str:
-    """``1/8 (8x slow)``, ``1 (real time)``, ``4 (4x fast)``."""
+    """``1/8 (8x slow)``, ``1 (real time)``, ``4 (4x fast)``; a measured speed whose exact fraction
+    says nothing to an editor (``43/699``) is shown as a decimal, ``0.06152 (16.3x slow)``."""
     if speed is None:
         return "—"
     if speed == 1:
@@ -102,11 +106,11 @@ def speed_text(speed: Fraction | None) -> str:
         amount = f"{float(factor):.3g}x slow"
     else:
         amount = f"{float(speed):.3g}x fast"
-    return (
-        f"{speed.numerator}/{speed.denominator} ({amount})"
-        if speed.denominator != 1
-        else f"{speed} ({amount})"
-    )
+    if speed.denominator == 1:
+        return f"{speed} ({amount})"
+    if speed.denominator <= READABLE_TERMS and speed.numerator <= READABLE_TERMS:
+        return f"{speed.numerator}/{speed.denominator} ({amount})"
+    return f"{float(speed):.4g} ({amount})"
 
 
 CLASS_TEXT = {

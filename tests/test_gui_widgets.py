@@ -180,6 +180,8 @@ def test_timecode_and_speed_text():
     assert style.speed_text(Fraction(1, 8)) == "1/8 (8x slow)"
     assert style.speed_text(Fraction(4)) == "4 (4x fast)"
     assert style.speed_text(Fraction(1)) == "1 (real time)"
+    assert style.speed_text(Fraction(5, 4)) == "5/4 (1.25x fast)"
+    assert style.speed_text(Fraction(43, 699)) == "0.06152 (16.3x slow)"
 
 
 def test_preview_size_caps_large_frames():
