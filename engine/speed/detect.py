@@ -7,7 +7,8 @@ Stages, cheapest first:
    started at keyframes where possible, decoded once at reduced size (the decoder scales while
    converting). Each probe gets
    - the synthetic-retime check (duplicated, blended, interpolated frames) on a few of them
-     (``RetimeSchedule``: a still probe passes its check on to the next),
+     (``RetimeSchedule``: a still probe passes its check on to the next; once made frames are
+     found, every later probe that reads still or slow is checked),
    - the learned estimator (``estimate_span``: windows, re-speeding of slow spans, ``still``);
 3. per probe an estimate, then the clip's estimate (median over the probes that move) and
    segments where the speed changes (ramps, replays) by merging neighbouring probes that agree;
