@@ -18,8 +18,10 @@ def audio_summary_lines(audio: object) -> list[str]:
     status = audio.get("status")
     if status == "off":
         return []
+    note = audio.get("note")
+    notes = [f"audio: {note}"] if isinstance(note, str) and note else []
     if status != "used":
-        return [f"audio: {status}"]
+        return [f"audio: {status}", *notes]
 
     def number(value: object) -> float:
         return float(value) if isinstance(value, (int, float)) else math.nan
@@ -37,4 +39,4 @@ def audio_summary_lines(audio: object) -> list[str]:
                 f"audio: pitch shift at {number(change.get('time')):.2f} s "
                 f"(speed x{number(change.get('speed_ratio')):.3g})"
             )
-    return lines or ["audio: no pitch shift"]
+    return (lines or ["audio: no pitch shift"]) + notes

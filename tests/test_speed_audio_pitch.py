@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from fractions import Fraction
 
+import av
 import cv2
 import numpy as np
 import pytest
@@ -140,3 +141,23 @@ def test_summary_lines_for_people():
     assert audio_summary_lines({"status": "off"}) == []
     assert audio_summary_lines({"status": "unreadable: broken"}) == ["audio: unreadable: broken"]
     assert audio_summary_lines(None) == []
+
+
+def test_a_sound_track_cut_short_is_said_so(tmp_path):
+    """A faststart MP4 with its second half missing: the sound is read up to where it stops, and
+    the findings say it ends before its header's length (the summary line shows it)."""
+    path = _clip_with_sound(tmp_path, resample_to_48k(voice(6.0)))
+    faststart = tmp_path / "faststart.mp4"
+    with av.open(str(path)) as source, av.open(str(faststart), "w", options={"movflags": "faststart"}) as out:
+        streams = {stream.index: out.add_stream_from_template(stream) for stream in source.streams}
+        for packet in source.demux():
+            if packet.dts is None:
+                continue
+            packet.stream = streams[packet.stream.index]
+            out.mux(packet)
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(faststart.read_bytes()[: faststart.stat().st_size * 55 // 100])
+    findings = audio_findings(cut, [])
+    assert findings.note.startswith("the sound ends at") and "6.0 s its header lists" in findings.note
+    assert audio_summary_lines(findings.to_dict())[-1] == f"audio: {findings.note}"
+    assert audio_findings(faststart, []).note == ""

@@ -46,6 +46,7 @@ MAX_SHIFT_OCTAVES = 2.0
 SILENCE_DBFS = -60.0
 MIN_STRETCH_S = 1.0
 MIN_SPECTRAL_RANGE_DB = 6.0
+SHORT_TRACK_SLACK_S = 0.5  # a track this much shorter than its header says was cut short
 MIN_CORRELATION = 0.6
 MIN_GAIN = 0.3
 MIN_SHIFT_OCTAVES = 0.2
@@ -64,6 +65,7 @@ class AudioTrack:
     samples: np.ndarray
     rate: int
     start_s: float = 0.0
+    note: str = ""  # what went wrong while reading, when only part of the track could be decoded
 
     @property
     def duration_s(self) -> float:
@@ -132,6 +134,7 @@ def read_audio(path: Path, max_seconds: float = MAX_AUDIO_S) -> AudioTrack | Non
         total = 0
         limit = int(max_seconds * SAMPLE_RATE)
         resampler, setup = None, None
+        note = ""
 
         def convert(frames) -> None:
             nonlocal total
@@ -167,12 +170,19 @@ def read_audio(path: Path, max_seconds: float = MAX_AUDIO_S) -> AudioTrack | Non
             if not chunks:
                 raise CorruptMediaError(f"the audio of {path} cannot be decoded: {error}") from None
             log.warning("audio of %s decoded only to %.1f s: %s", path, total / SAMPLE_RATE, error)
+            note = f"the sound could be decoded only to {total / SAMPLE_RATE:.1f} s; read up to there"
     if not chunks:
         return None
+    listed_s = float(stream.duration * stream.time_base) if stream.duration else None
+    decoded_s = total / SAMPLE_RATE
+    if not note and total < limit and listed_s is not None and decoded_s < listed_s - SHORT_TRACK_SLACK_S:
+        note = (
+            f"the sound ends at {decoded_s:.1f} s of the {listed_s:.1f} s its header lists; read up to there"
+        )
     if start_s is None:
         start_s = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
     samples = np.concatenate(chunks)[:limit]
-    return AudioTrack(samples, SAMPLE_RATE, start_s)
+    return AudioTrack(samples, SAMPLE_RATE, start_s, note)
 
 
 def _log_frequency_axis() -> np.ndarray:
@@ -393,18 +403,22 @@ class AudioFindings:
     """What the audio said about a clip: ``status`` is ``used``, ``off``, ``no audio track``,
     ``silent`` (too quiet, or too flat a spectrum, to read anywhere) or ``unreadable: REASON``; ``boundaries``
     checks each change of speed between video segments; ``changes`` are pitch shifts found by
-    scanning the whole track."""
+    scanning the whole track; ``note`` says when only part of the track could be decoded."""
 
     status: str
     boundaries: tuple[BoundaryCheck, ...] = ()
     changes: tuple[AudioSpeedChange, ...] = ()
+    note: str = ""
 
     def to_dict(self) -> dict:
-        return {
+        found = {
             "status": self.status,
             "boundaries": [item.to_dict() for item in self.boundaries],
             "changes": [item.to_dict() for item in self.changes],
         }
+        if self.note:
+            found["note"] = self.note
+        return found
 
 
 def audio_findings(
@@ -436,5 +450,5 @@ def audio_findings(
     changes = scan_speed_changes(spectra)
     if not changes and all(check.shift is None for check in checks):
         if spectra.stretch_spectrum(spectra.start_s, spectra.end_s) is None:
-            return AudioFindings("silent", tuple(checks))
-    return AudioFindings("used", tuple(checks), tuple(changes))
+            return AudioFindings("silent", tuple(checks), note=track.note)
+    return AudioFindings("used", tuple(checks), tuple(changes), note=track.note)
