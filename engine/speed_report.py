@@ -40,3 +40,14 @@ def audio_summary_lines(audio: object) -> list[str]:
                 f"(speed x{number(change.get('speed_ratio')):.3g})"
             )
     return (lines or ["audio: no pitch shift"]) + notes
+
+
+def analysis_note_lines(result: object) -> list[str]:
+    """``analysis.notes`` of the detect JSON as lines for people (GUI, marker notes): what the
+    engine says about the analysis itself, such as a file cut short or segments that differ from
+    the clip. Tolerant of missing or odd fields."""
+    analysis = result.get("analysis") if isinstance(result, dict) else None
+    notes = analysis.get("notes") if isinstance(analysis, dict) else None
+    if not isinstance(notes, list):
+        return []
+    return [f"note: {note}" for note in notes if isinstance(note, str) and note]

@@ -22,7 +22,7 @@ from typing import Any
 import opentimelineio as otio
 
 from engine.errors import EngineRequestError
-from engine.speed_report import audio_summary_lines
+from engine.speed_report import analysis_note_lines, audio_summary_lines
 
 SPEED_CLASSES = ("realtime", "slowmo", "synthetic_slowmo", "sped_up", "still")
 CLASS_LABELS = {
@@ -152,12 +152,7 @@ def parse_speed_result(result: dict[str, Any]) -> SpeedAnalysis:
         evidence = evidence.get("items") or []
     if not isinstance(segments, list) or not isinstance(curve, list) or not isinstance(evidence, list):
         raise _bad("segments/curve/evidence", (type(segments), type(curve), type(evidence)))
-    analysis = result.get("analysis")
-    notes = analysis.get("notes") if isinstance(analysis, dict) else None
-    # what the engine says about the analysis itself (a file cut short, segments that differ)
-    note_lines = (
-        [f"note: {note}" for note in notes if isinstance(note, str)] if isinstance(notes, list) else []
-    )
+    note_lines = analysis_note_lines(result)
     speed_value = result.get("speed_exact") if result.get("speed_exact") is not None else result.get("speed")
     return SpeedAnalysis(
         speed=_fraction(speed_value, "speed", optional=True),

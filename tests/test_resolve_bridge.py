@@ -35,6 +35,7 @@ DETECT_RESULT = {
         {"start": 1.0, "end": "11/2", "speed": "1/8", "class": "slowmo", "confidence": 0.9},
     ],
     "evidence": {"metadata": "no capture-rate tag", "estimator": {"log2_speed": -3.0}},
+    "analysis": {"notes": ["the segments differ from the clip (slowmo): 82 % slowmo, 18 % realtime"]},
 }
 
 
@@ -138,6 +139,7 @@ def test_detect_with_given_results_maps_segments_onto_timeline_frames(exported, 
     assert custom["media"] == media and custom["track"] == "V1"
     note = reply["markers"][1]["note"]
     assert "confidence 0.90" in note and "- metadata: no capture-rate tag" in note
+    assert "evidence:\n- note: the segments differ from the clip (slowmo): 82 % slowmo" in note
     assert '- estimator: {"log2_speed": -3.0}' in note
 
 

@@ -65,7 +65,7 @@ from engine.errors import (
 )
 from engine.fsutil import write_text_atomic
 from engine.places import places
-from engine.speed_report import audio_summary_lines
+from engine.speed_report import analysis_note_lines, audio_summary_lines
 from engine.timeline.rates import exact_frames
 
 NAME = "bridge"
@@ -531,7 +531,7 @@ def markers_for_clip(segment, result: dict[str, Any]) -> list[Marker]:
         "class": clip_class,
         "confidence": result.get("confidence"),
     }
-    evidence = evidence_lines(result.get("evidence"))
+    evidence = analysis_note_lines(result) + evidence_lines(result.get("evidence"))
     spans = result.get("segments") or []
     if not isinstance(spans, list):
         raise UnsupportedOptionError(f"detect result segments for {segment.describe()} is not a list")
