@@ -379,6 +379,11 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ messages and engine state
 
+    @property
+    def engine_status(self) -> str:
+        """The engine status this window shows; it follows ``link.state`` once Qt delivers the change."""
+        return self._engine_status
+
     def show_message(self, text: str, level: str = "error") -> None:
         """Show ``text`` above the viewer and in the status bar (errors never raise to the user)."""
         self.message_bar.show_message(text, level)

@@ -52,7 +52,7 @@ def window(qtbot, qapp, engine):
     win.resize(1100, 700)
     win.show()
     link.connect_engine()
-    qtbot.waitUntil(lambda: link.state.status == "connected", timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: win.engine_status == "connected", timeout=WAIT_MS)
     yield win
     win.close()
 
@@ -253,14 +253,14 @@ def test_not_video_is_shown_as_a_message(qtbot, window, tmp_path):
 def test_dead_engine_is_shown_and_can_be_restarted(qtbot, window, engine, clip):
     assert window.open_path(clip)
     os.kill(engine.pid, signal.SIGKILL)
-    qtbot.waitUntil(lambda: window.link.state.status == "lost", timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.engine_status == "lost", timeout=WAIT_MS)
     assert "The engine went away" in window.message_bar.text()
     assert window.engine_button.isVisible()
     window.set_target_speed(Fraction(1, 4))
     with qtbot.waitSignal(window.link.preview_failed, timeout=WAIT_MS):
         window.seek(Fraction(21, 4))
     qtbot.mouseClick(window.engine_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: window.link.state.status == "connected", timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.engine_status == "connected", timeout=WAIT_MS)
     assert window.link.state.pid != engine.pid
     assert not window.engine_button.isVisible()
     with qtbot.waitSignal(window.preview_shown, timeout=WAIT_MS):

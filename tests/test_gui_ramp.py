@@ -160,7 +160,7 @@ def window(qtbot, qapp, shared_data):
     win.resize(1100, 700)
     win.show()
     link.connect_engine()
-    qtbot.waitUntil(lambda: link.state.status == "connected", timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: win.engine_status == "connected", timeout=WAIT_MS)
     assert win.open_path(shared_data / "clips" / "hug-lego-movie.mp4")
     yield win
     win.close()
