@@ -73,6 +73,8 @@ def test_still_footage_is_called_still_not_guessed():
     result = detect_speed_frames(frames, 30)
     assert result.estimate.speed_class is SpeedClass.STILL
     assert result.estimate.speed is None
+    assert result.decided_by in ("learned", "synthetic_retime")  # a stage name, like every other answer
+    assert any(item.stage == result.decided_by for probe in result.probes for item in probe.estimate.evidence)
 
 
 def scene_clip(path: Path, frames: int = 48, fps: int = 30, seed: int = 5) -> Path:

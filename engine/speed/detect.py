@@ -467,6 +467,14 @@ def _aggregate(
     )
 
 
+def _stage_that_found_stillness(probes: list[ProbeResult]) -> str:
+    """The stage name for a clip too still to tell: the learned stage's motion floor when it found
+    any probe still, otherwise the synthetic-retime check (it found the frames unchanging)."""
+    if any(probe.span.still for probe in probes):
+        return "learned"
+    return "synthetic_retime"
+
+
 def high_rate_agrees(metadata_estimate: SpeedEstimate | None, clip: SpeedEstimate) -> bool:
     """A stream of 100 fps or more with no capture tag is taken as captured at its own rate (C = P)
     unless the frames say otherwise: made frames (synthetic), or a speed more than
@@ -703,7 +711,7 @@ def _frames_to_result(
     clip = _aggregate(probes, playback_rate, evidence)
     decided_by = "learned"
     if clip.speed_class is SpeedClass.STILL:
-        decided_by = "motion (still)"
+        decided_by = _stage_that_found_stillness(probes)
     elif clip.speed_class is SpeedClass.SYNTHETIC_SLOWMO and any(
         item.stage == "synthetic_retime" and item.finding.startswith((PATTERN_VOTE, EVERY_PROBE_MADE))
         for item in clip.evidence
