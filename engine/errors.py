@@ -98,6 +98,10 @@ class JobCancelledError(ChronoscopeError):
     """A job was cancelled; raised inside the job when it checks its cancel token."""
 
 
+class WaitStoppedError(ChronoscopeError):
+    """The client stopped waiting for a job (its window closed); the job itself goes on in the engine."""
+
+
 class JobInterruptedError(ChronoscopeError):
     """A job was cut short when its engine stopped (killed or crashed); resubmit it to resume it."""
 

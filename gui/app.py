@@ -196,8 +196,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _screenshot(app, window, args: argparse.Namespace, opened: bool) -> int:
     def ready() -> bool:
-        status = window.link.state.status
-        if status == "starting":
+        status = window.engine_status  # what the window shows, not what the link thread last set
+        if status in ("", "starting"):
             return False
         if status != "connected" or not opened or window.source is None:
             return True

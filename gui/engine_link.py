@@ -26,6 +26,7 @@ from engine.errors import (
     CapabilityNotAvailableError,
     ChronoscopeError,
     JobCancelledError,
+    WaitStoppedError,
 )
 from engine.server.client import EngineClient
 from gui import results
@@ -369,10 +370,26 @@ class EngineLink(QObject):
         self._spawn(self._analyse, "chronoscope-detect", Path(path), rate, frame_count)
 
     def _analyse(self, path: Path, rate: Fraction | None, frame_count: int | None) -> None:
+        """One analysis; when the link closes first, the engine's job is cancelled (it served only
+        this window) and nothing is reported."""
         key = str(path)
+        job_id = uuid.uuid4().hex
         try:
             with self._client() as client:
-                result = client.run_job("detect_speed", results.detect_request(path, rate, frame_count))
+                try:
+                    result = client.run_job(
+                        "detect_speed",
+                        results.detect_request(path, rate, frame_count),
+                        job_id=job_id,
+                        stop=self._stop,
+                    )
+                except WaitStoppedError:
+                    try:
+                        client.cancel(job_id)
+                    except ChronoscopeError as error:
+                        log.debug("could not cancel the analysis of %s: %s", path.name, error)
+                    log.debug("analysis of %s cancelled: the app closed", path.name)
+                    return
             analysis = results.parse_speed_result(result)
         except CapabilityNotAvailableError as error:
             self.analysis_failed.emit(key, str(error), True)
@@ -410,7 +427,11 @@ class EngineLink(QObject):
         try:
             client.subscribe(job_id)
             client.submit("retime", order.request(), job_id=job_id)
-            rendered = results.parse_render_result(client.wait_for_job(job_id, on_event=on_event))
+            rendered = results.parse_render_result(
+                client.wait_for_job(job_id, on_event=on_event, stop=self._stop)
+            )
+        except WaitStoppedError:
+            log.info("render %s goes on in the engine: the app closed", job_id)
         except CapabilityNotAvailableError as error:
             self.job_finished.emit(job_id, "unavailable", str(error))
         except JobCancelledError:
@@ -438,8 +459,9 @@ class EngineLink(QObject):
 
     # ------------------------------------------------------------------ shutdown
 
-    def close(self, timeout_s: float = 2.0) -> None:
-        """Stop the threads (the engine keeps running for other clients)."""
+    def close(self, timeout_s: float = 5.0) -> None:
+        """Stop the threads (the engine keeps running for other clients): a speed analysis in
+        progress is cancelled, a render goes on in the engine and writes its output."""
         self._stop.set()
         with self._wake:
             self._wake.notify_all()

@@ -544,7 +544,7 @@ class MainWindow(QMainWindow):
         if self.source is None:
             return
         key = self._clip_key()
-        if self.link.state.status != "connected":
+        if self._engine_status != "connected":  # the window asks again when it shows "connected"
             self.analysis_messages[key] = "Waiting for the engine to analyse the speed…"
             self._show_analysis(key)
             return
@@ -704,7 +704,7 @@ class MainWindow(QMainWindow):
         if not self.link.is_current(serial):
             return
         self.viewer.set_pending(False)
-        if self.link.state.status in ("starting", "disconnected") and not self.link.state.message:
+        if self._engine_status in ("", "starting", "disconnected") and not self.link.state.message:
             self.viewer.generated_label = "RETIMED · waiting for the engine"
             self.viewer.update()
             return

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from fractions import Fraction
 from pathlib import Path
 
@@ -265,6 +266,25 @@ def test_dead_engine_is_shown_and_can_be_restarted(qtbot, window, engine, clip):
     assert not window.engine_button.isVisible()
     with qtbot.waitSignal(window.preview_shown, timeout=WAIT_MS):
         window.seek(Fraction(31, 4))
+
+
+def test_closing_during_an_analysis_cancels_it_and_leaves_no_thread_behind(qtbot, window, engine, clip):
+    from engine.server.client import EngineClient
+
+    assert window.open_path(clip)
+    with EngineClient(engine) as client:
+
+        def analyses() -> list[str]:
+            return [job["job_id"] for job in client.info()["jobs"]["active"] if job["kind"] == "detect_speed"]
+
+        qtbot.waitUntil(lambda: bool(analyses()), timeout=WAIT_MS)
+        job_id = analyses()[0]
+        window.close()
+        assert not [thread.name for thread in threading.enumerate() if thread.name.startswith("chronoscope-")]
+        # the analysis (about a second here, loading the model included) is cancelled within a
+        # tenth of a second of the close; the job stops at its next check
+        qtbot.waitUntil(lambda: client.job_status(job_id)["state"] != "running", timeout=WAIT_MS)
+        assert client.job_status(job_id)["state"] == "cancelled"
 
 
 def test_drop_recent_files_and_layout_persist(qtbot, window, clip, shared_data):

@@ -280,7 +280,7 @@ def test_no_engine_blends_marks_and_logs_at_once(bundle, clip_frames, isolated_p
         host.set_param("speed", 50.0)
         started = time.monotonic()
         rendered = host.render(3, (HEIGHT, WIDTH, 4), np.uint8)
-        assert time.monotonic() - started < 1.0
+        assert time.monotonic() - started < 10.0  # at once: not after the 20 s engine timeout
         _assert_marked_blend(rendered, _local_blend(clip_frames[1], clip_frames[2], 0.5))
         assert any("no engine is running" in line and "blended locally" in line for line in host.messages)
         log_text = (isolated_places / "log" / "ofx-bridge.log").read_text()
@@ -320,7 +320,7 @@ def test_silent_engine_falls_back_within_the_timeout(bundle, clip_frames, isolat
         started = time.monotonic()
         rendered = host.render(6, (HEIGHT, WIDTH, 4), np.uint8)  # source 1.5
         elapsed_s = time.monotonic() - started
-        assert 0.45 <= elapsed_s < 3.0
+        assert 0.45 <= elapsed_s < 10.0  # its 0.5 s, not the default 20 s
         assert silent.poll(1000), "the request never reached the silent engine"
         frames = silent.recv_multipart()
         assert frames[1] == b"<CHRONO|MSG>" and len(frames) == 7

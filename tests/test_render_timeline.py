@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from fractions import Fraction
 from pathlib import Path
 
 import opentimelineio as otio
 import pytest
 from media_factory import render_clip
+from process_control import stop_mid_write
 
 from engine.cli import main
 from engine.interp import resolve_clip_model
@@ -280,12 +279,7 @@ def test_killed_render_resumes_without_redoing_finished_segments(tmp_path):
     child = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     short_sidecar = outdir / "V1_000_short.mkv.chronoscope.json"
     long_out = outdir / "V1_001_long.mkv"
-    deadline = time.monotonic() + 60
-    while not short_sidecar.exists() and time.monotonic() < deadline and child.poll() is None:
-        time.sleep(0.05)
-    time.sleep(0.5)
-    child.send_signal(signal.SIGKILL)
-    child.wait()
+    stop_mid_write(child, short_sidecar, outdir, ".V1_001_long.partial-*")
     assert short_sidecar.exists(), "the first segment did not finish before the kill"
     assert not long_out.exists(), "the long segment finished before the kill; the test needs it cut short"
     partials = [p.name for p in outdir.iterdir() if ".partial-" in p.name]

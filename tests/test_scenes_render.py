@@ -218,11 +218,9 @@ def test_failed_write_leaves_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_one_second_of_240_fps_renders_quickly():
-    import time
-
+def test_a_quarter_second_at_240_fps_renders_every_frame_at_its_size():
+    # how fast it renders is measured by bench/scenes_preview.py (timings in its JSON), not here
     spec = random_scene(1, width=320, height=240, capture_fps=240, duration_frames=60)
-    start = time.perf_counter()
     frames = list(render_frames(spec))
     assert len(frames) == 60
-    assert time.perf_counter() - start < 6.0
+    assert all(frame.shape == (240, 320, 3) and frame.dtype == np.uint8 for frame in frames)

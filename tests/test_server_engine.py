@@ -23,6 +23,7 @@ from engine.errors import (
     MessageRefusedError,
     OutputExistsError,
     UnsupportedOptionError,
+    WaitStoppedError,
 )
 from engine.interp.base import SynthesisResult, Synthesizer, available_backends, register_backend
 from engine.server import protocol
@@ -200,6 +201,33 @@ def test_job_runs_with_progress_status_and_result_events(client):
     assert status["state"] == "done" and status["progress"]["done"] == 4
 
 
+def test_a_status_poll_that_finds_the_job_done_still_passes_on_its_last_events(client):
+    """Asking job_status all the time makes its answer overtake the job's last events (the engine
+    answers requests before it forwards queued events); the waiter must still pass those on."""
+    for attempt in range(12):
+        job_id = f"overtaken-{attempt:04d}"
+        events = []
+        client.subscribe(job_id)
+        client.submit("retime", {"steps": 3, "step_s": 0.0}, job_id=job_id)
+        assert client.wait_for_job(job_id, on_event=events.append, timeout_s=10, status_every_s=0.0) == {
+            "steps_done": 3
+        }
+        client.unsubscribe(job_id)
+        states = [event.content["state"] for event in events if event.msg_type == "status"]
+        progress = [event.content["done"] for event in events if event.msg_type == "progress"]
+        assert states[-1:] == ["done"] and progress[-1:] == [3], (attempt, states, progress)
+
+
+def test_a_waiter_told_to_stop_leaves_the_job_running(client):
+    job_id = "left-running-0001"
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(WaitStoppedError, match=f"stopped waiting for job {job_id}; it goes on in the engine"):
+        client.run_job("retime", {"steps": 500, "step_s": 0.02}, job_id=job_id, stop=stop)
+    assert client.job_status(job_id)["state"] in ("queued", "running")
+    assert client.cancel(job_id)["job_id"] == job_id
+
+
 def test_control_ping_answers_while_a_long_job_runs_and_cancel_stops_it(client):
     job_id = "long-job-0001"
     client.subscribe(job_id)
@@ -208,9 +236,9 @@ def test_control_ping_answers_while_a_long_job_runs_and_cancel_stops_it(client):
     while client.job_status(job_id)["progress"]["done"] < 2:
         assert time.monotonic() < deadline, "job made no progress"
         time.sleep(0.02)
-    started = time.monotonic()
-    client.ping(timeout_s=1.0)
-    assert time.monotonic() - started < 0.5
+    client.ping(timeout_s=5.0)
+    # answered while the job (10 s of steps) still runs: the control channel is not queued behind it
+    assert client.job_status(job_id)["state"] == "running"
     assert client.cancel(job_id)["job_id"] == job_id
     with pytest.raises(JobCancelledError):
         client.wait_for_job(job_id, timeout_s=5)
@@ -280,7 +308,7 @@ def raw(engine, zmq_context):
     socket.close()
 
 
-def _answer(socket, session, timeout_ms=2000):
+def _answer(socket, session, timeout_ms=10_000):
     assert socket.poll(timeout_ms), "the engine sent no answer"
     return session.deserialize(socket.recv_multipart())
 
@@ -343,7 +371,10 @@ def test_garbage_without_delimiter_is_dropped_and_the_engine_keeps_serving(raw, 
     socket, session = raw
     with caplog.at_level(logging.WARNING, logger="engine.server.server"):
         socket.send_multipart([b"\xff\xfe garbage", b"more"])
-        assert not socket.poll(200)
+        # one connection is served in order: when the ping after the garbage is answered first,
+        # the garbage got no answer and was already handled (and logged)
+        socket.send_multipart(session.serialize(session.message("ping")))
+        assert _answer(socket, session).msg_type == "ping_reply"
     assert "malformed" in caplog.text
     assert client.ping()["pid"] == os.getpid()
 
@@ -366,7 +397,7 @@ def test_client_with_a_wrong_key_times_out_and_says_why(engine, zmq_context):
     wrong = ConnectionInfo(**{**engine.connection.to_dict(), "key": "00" * 32})
     with EngineClient(wrong, context=zmq_context) as client:
         with pytest.raises(EngineTimeoutError, match="invalid signature"):
-            client.ping(timeout_s=0.5)
+            client.ping(timeout_s=3.0)
 
 
 def test_a_refusal_without_parent_is_raised_to_the_client(engine, zmq_context):
@@ -445,7 +476,7 @@ def test_request_to_no_engine_times_out(zmq_context):
         started = time.monotonic()
         with pytest.raises(EngineTimeoutError, match="did not answer ping within 0.2 s"):
             client.ping(timeout_s=0.2)
-        assert time.monotonic() - started < 1.0
+        assert time.monotonic() - started < 10.0  # gives up after its timeout, no retries
 
 
 def test_shutdown_request_stops_the_engine(zmq_context):

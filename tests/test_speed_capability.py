@@ -8,7 +8,7 @@ import json
 import opentimelineio as otio
 import pytest
 
-from engine.errors import MediaNotFoundError, TimelineError, UnsupportedOptionError
+from engine.errors import JobCancelledError, MediaNotFoundError, TimelineError, UnsupportedOptionError
 from engine.scenes import random_scene, render_frames, write_video
 from engine.server.handlers import HandlerRegistry
 from engine.server.jobs import CancelToken, JobContext
@@ -58,6 +58,35 @@ def test_path_request_returns_the_detect_json(registry, clip_path):
     assert events
     quiet, _ = run_job(registry.get("detect_speed").job(request({"path": str(clip_path), "audio": False})))
     assert quiet["speed"]["evidence"]["audio"]["status"] == "off"
+
+
+def _otio_clip(path) -> otio.schema.Clip:
+    return otio.schema.Clip(
+        name="shot 1",
+        media_reference=otio.schema.ExternalReference(target_url=path.as_uri()),
+        source_range=otio.opentime.TimeRange(
+            otio.opentime.RationalTime(0, 30), otio.opentime.RationalTime(40, 30)
+        ),
+    )
+
+
+@pytest.mark.parametrize("form", ["path", "clip"])
+def test_a_running_analysis_stops_when_cancelled(registry, clip_path, form):
+    """Cancelled once it has started (its first progress event), the job stops at the next probe
+    instead of running to the end: for a media path and for an OTIO clip alike."""
+    if form == "path":
+        content = {"path": str(clip_path)}
+    else:
+        content = {"clip": otio.adapters.write_to_string(_otio_clip(clip_path), "otio_json")}
+    token = CancelToken()
+
+    def publish(job_id, event_type, event):
+        if event_type == "progress":
+            token.cancel()
+
+    context = JobContext("job-1", token, publish)
+    with pytest.raises(JobCancelledError):
+        registry.get("detect_speed").job(request(content))(context)
 
 
 def test_otio_clip_gets_the_result_in_its_metadata(registry, clip_path):

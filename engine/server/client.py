@@ -41,6 +41,7 @@ from engine.errors import (
     JobInterruptedError,
     MessageRefusedError,
     UnsupportedOptionError,
+    WaitStoppedError,
 )
 from engine.processes import pid_alive
 from engine.server.connection import ConnectionInfo, read_connection_file
@@ -67,6 +68,8 @@ log = logging.getLogger(__name__)
 DEFAULT_TIMEOUT_S = 30.0
 PING_TIMEOUT_S = 2.0
 STATUS_TIMEOUT_S = 5.0
+LATE_EVENTS_WAIT_S = 1.0
+STOP_CHECK_EVERY_S = 0.1
 EXCHANGE_MIN_BYTES = 256 * 1024
 _ACCEPTED_REPLIES = REPLY_TYPES | {REFUSED}
 _FINISHED_STATES = {state.value for state in JobState if state.finished}
@@ -419,18 +422,28 @@ class EngineClient:
         on_event: EventCallback | None = None,
         timeout_s: float | None = None,
         status_every_s: float = 1.0,
+        stop: threading.Event | None = None,
     ) -> dict[str, Any]:
         """Wait for a job to finish; return its result, raise its error or ``JobCancelledError``.
 
         Events go to ``on_event``; ``job_status`` is asked whenever no event came for
-        ``status_every_s``, so a lost event cannot hang the wait. Ctrl-C cancels the job.
+        ``status_every_s``, so a lost event cannot hang the wait. Ctrl-C cancels the job. When
+        ``stop`` is set (checked every ``STOP_CHECK_EVERY_S``) the wait ends with
+        ``WaitStoppedError`` and the job goes on in the engine.
         """
         deadline_ns = None if timeout_s is None else time.monotonic_ns() + int(timeout_s * 1e9)
+        listen_s = status_every_s if stop is None else min(status_every_s, STOP_CHECK_EVERY_S)
+        quiet_since_ns = time.monotonic_ns()
         try:
             while True:
                 if deadline_ns is not None and time.monotonic_ns() > deadline_ns:
                     raise EngineTimeoutError(f"job {job_id} did not finish within {timeout_s} s")
-                event = self.next_event(status_every_s)
+                if stop is not None and stop.is_set():
+                    raise WaitStoppedError(f"stopped waiting for job {job_id}; it goes on in the engine")
+                event = self.next_event(listen_s)
+                if event is None and time.monotonic_ns() - quiet_since_ns < status_every_s * 1e9:
+                    continue
+                quiet_since_ns = time.monotonic_ns()
                 if event is not None:
                     if event.identities[:1] != [job_id.encode()]:
                         continue
@@ -443,10 +456,27 @@ class EngineClient:
                     status = self.job_status(job_id, timeout_s=STATUS_TIMEOUT_S)
                     if status.get("state") not in _FINISHED_STATES:
                         continue
+                    if on_event is not None:
+                        self._pass_on_late_events(job_id, on_event)
                 return self._job_outcome(status)
         except KeyboardInterrupt:
             self.cancel(job_id)
             raise
+
+    def _pass_on_late_events(self, job_id: str, on_event: EventCallback) -> None:
+        """The status request found the job finished before its last events arrived (the engine
+        answers requests before it forwards queued events): pass those on, up to the final status
+        event, waiting at most ``LATE_EVENTS_WAIT_S`` for them."""
+        deadline_ns = time.monotonic_ns() + int(LATE_EVENTS_WAIT_S * 1e9)
+        while (remaining_ns := deadline_ns - time.monotonic_ns()) > 0:
+            event = self.next_event(remaining_ns / 1e9)
+            if event is None:
+                return
+            if event.identities[:1] != [job_id.encode()]:
+                continue
+            on_event(event)
+            if event.msg_type == "status" and event.content.get("state") in _FINISHED_STATES:
+                return
 
     @staticmethod
     def _job_outcome(status: dict[str, Any]) -> dict[str, Any]:
@@ -473,6 +503,7 @@ class EngineClient:
         on_event: EventCallback | None = None,
         timeout_s: float | None = None,
         job_id: str | None = None,
+        stop: threading.Event | None = None,
     ) -> dict[str, Any]:
         """Subscribe, submit, wait: the result of one job, with its events passed to ``on_event``.
 
@@ -487,7 +518,7 @@ class EngineClient:
             state = self.request(msg_type, payload).content.get("state")
             if state in _FINISHED_STATES:
                 return self._job_outcome(self.job_status(job_id, timeout_s=STATUS_TIMEOUT_S))
-            return self.wait_for_job(job_id, on_event=on_event, timeout_s=timeout_s)
+            return self.wait_for_job(job_id, on_event=on_event, timeout_s=timeout_s, stop=stop)
         finally:
             self.unsubscribe(job_id)
 

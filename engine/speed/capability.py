@@ -106,7 +106,9 @@ def make_detect_job(message) -> Any:
         for number, (clip, path) in enumerate(zip(clips, paths, strict=True)):
             context.check_cancelled()
             context.progress(number, len(clips), f"detecting speed of {clip.name or path.name}")
-            speed = detect_speed(path, density=density, audio=audio).to_json()
+            speed = detect_speed(
+                path, density=density, progress=lambda done: context.check_cancelled(), audio=audio
+            ).to_json()
             metadata = dict(clip.metadata.get(METADATA_KEY, {}))
             metadata["speed"] = speed
             clip.metadata[METADATA_KEY] = metadata
