@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from engine.interp import resolve_clip_model
 from engine.media import FrameReader, probe
 from engine.render import SUMMARY_NAME, render_timeline
 from engine.retime import read_sidecar
+from engine.server.process import stop_engine
 from engine.timeline import list_segments, read_timeline, results_of
 
 REPO = Path(__file__).resolve().parent.parent
@@ -293,6 +296,51 @@ def test_killed_render_resumes_without_redoing_finished_segments(tmp_path):
     with FrameReader(long_out) as reader:
         assert reader.frame_count == 200
     assert not [p.name for p in outdir.iterdir() if ".partial-" in p.name]
+
+
+@pytest.mark.parametrize("where", ["--no-engine", "engine"])
+def test_ctrl_c_stops_a_render_on_threads_and_leaves_nothing_half_written(tmp_path, where):
+    """Ctrl-C reaches only the main thread: the segments in progress must stop at their next
+    frame (in the engine: their jobs cancelled), the queued ones never start, and no temporary
+    file stays behind."""
+    folder = tmp_path / "media"
+    folder.mkdir()
+    shot = render_clip(folder / "shot.mov", rate=NTSC_30, frame_count=40, size=(160, 120))
+    rate = 30000 / 1001
+    track = otio.schema.Track(name="Video 1", kind=otio.schema.TrackKind.Video)
+    for name in ("one", "two", "three"):
+        item = otio.schema.Clip(
+            name=name,
+            media_reference=otio.schema.ExternalReference(target_url=str(shot)),
+            source_range=otio.opentime.TimeRange(
+                otio.opentime.RationalTime(0, rate), otio.opentime.RationalTime(300, rate)
+            ),
+        )
+        item.effects.append(otio.schema.LinearTimeWarp(time_scalar=0.1))
+        track.append(item)
+    cut = folder / "interrupt.otio"
+    otio.adapters.write_to_file(otio.schema.Timeline(name="interrupt", tracks=[track]), str(cut))
+    outdir = tmp_path / "out"
+    command = [sys.executable, "-m", "engine.cli", "render", str(cut), "-o", str(outdir), "--model", "flow"]
+    command += ["--codec", "ffv1", "--jobs", "2"] + (["--no-engine"] if where == "--no-engine" else [])
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    child = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while not (outdir.is_dir() and list(outdir.glob(".V1_00*.partial-*"))):
+            assert child.poll() is None and time.monotonic() < deadline, "the render never started writing"
+            time.sleep(0.02)
+        child.send_signal(signal.SIGINT)
+        _, stderr = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+        if where == "engine":
+            stop_engine(timeout_s=10, force=True)
+    assert child.returncode == 130, stderr.decode()
+    assert "interrupted" in stderr.decode() and "Traceback" not in stderr.decode()
+    assert not [path.name for path in outdir.iterdir() if ".partial-" in path.name]
+    assert not (outdir / "V1_002_three.mkv").exists(), "a segment queued before Ctrl-C was rendered after it"
 
 
 @pytest.mark.parametrize(

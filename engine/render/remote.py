@@ -10,10 +10,12 @@ caller renders in this process instead (a WARNING).
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
+import threading
+import uuid
 
-from engine.errors import CapabilityNotAvailableError, ChronoscopeError, JobCancelledError
+from engine.errors import CapabilityNotAvailableError, ChronoscopeError, JobCancelledError, WaitStoppedError
 from engine.render.capability import MODULE
+from engine.render.run import run_on_threads
 from engine.retime.report import RetimeReport
 from engine.server.client import EngineClient
 from engine.server.process import start_engine
@@ -48,6 +50,10 @@ class EngineRunner:
         self.jobs = max(1, jobs)
 
     def run(self, specs, on_progress, on_done) -> None:
+        """Ctrl-C cancels the segments' jobs in the engine (they remove their temporary files) and
+        submits no more."""
+        stop = threading.Event()
+
         def one(spec) -> None:
             def on_event(event) -> None:
                 if event.msg_type == "progress":
@@ -55,9 +61,19 @@ class EngineRunner:
                     if isinstance(done, int) and isinstance(total, int):
                         on_progress(spec, done, total)
 
+            if stop.is_set():
+                return
+            job_id = uuid.uuid4().hex
             try:
                 with EngineClient(self.connection) as client:
-                    result = client.run_job("retime", {"segment": spec.to_dict()}, on_event=on_event)
+                    try:
+                        result = client.run_job(
+                            "retime", {"segment": spec.to_dict()}, on_event=on_event, job_id=job_id, stop=stop
+                        )
+                    except WaitStoppedError:
+                        client.cancel(job_id)
+                        log.info("cancelled the engine's job for %s", spec.clip_name)
+                        return
             except JobCancelledError:
                 raise
             except ChronoscopeError as error:
@@ -67,5 +83,4 @@ class EngineRunner:
             on_progress(spec, report.frames_written, report.frames_written)
             on_done(spec, report, None)
 
-        with ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="render-client") as pool:
-            list(pool.map(one, specs))
+        run_on_threads(one, specs, self.jobs, stop, "render-client")

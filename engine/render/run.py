@@ -78,6 +78,34 @@ class SegmentRunner(Protocol):
     ) -> None: ...
 
 
+def run_on_threads(
+    work: Callable[[SegmentSpec], None], specs: list, jobs: int, stop: threading.Event, name: str
+) -> None:
+    """``work`` for each spec on ``jobs`` threads. Ctrl-C (KeyboardInterrupt, which only this
+    thread receives) sets ``stop`` for the segments in progress to end at their next check, drops
+    the segments not started, waits for the threads, and is raised again: nothing keeps rendering
+    after the user stopped it."""
+    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix=name)
+    try:
+        for future in [pool.submit(work, spec) for spec in specs]:
+            future.result()
+    except BaseException:
+        stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+
+
+def stop_check(stop: threading.Event) -> Callable[[], None]:
+    """A ``check_cancelled`` for work inside this process: raises once ``stop`` is set."""
+
+    def check() -> None:
+        if stop.is_set():
+            raise JobCancelledError("the render was interrupted")
+
+    return check
+
+
 class InProcessRunner:
     """Segments on ``jobs`` threads of this process, one synthesizer per thread."""
 
@@ -88,6 +116,7 @@ class InProcessRunner:
         local = threading.local()
         synthesizers = []
         lock = threading.Lock()
+        stop = threading.Event()
 
         def one(spec: SegmentSpec) -> None:
             try:
@@ -102,6 +131,7 @@ class InProcessRunner:
                     spec,
                     synthesizer=local.synthesizers[spec.model],
                     on_progress=lambda done, total: on_progress(spec, done, total),
+                    check_cancelled=stop_check(stop),
                 )
             except JobCancelledError:
                 raise
@@ -115,8 +145,7 @@ class InProcessRunner:
                 for spec in specs:
                     one(spec)
             else:
-                with ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="render") as pool:
-                    list(pool.map(one, specs))
+                run_on_threads(one, specs, self.jobs, stop, "render")
         finally:
             for synthesizer in synthesizers:
                 synthesizer.close()
