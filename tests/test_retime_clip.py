@@ -284,6 +284,43 @@ def test_cancelled_retime_leaves_nothing(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]
 
 
+def test_a_cancel_stops_a_batch_of_in_between_frames_at_the_next_frame(tmp_path, monkeypatch):
+    """At 1/16 the 15 in-between frames of a pair are made in one batch (slow with RIFE on a CPU):
+    a cancel during the batch must not wait for the rest of it."""
+    from engine.interp import base
+    from engine.interp.base import SynthesisResult, Synthesizer
+
+    made = []
+
+    class CountingMix(Synthesizer):
+        NAME = "test-counting-mix"
+
+        def synthesize(self, frame0, frame1, t):
+            made.append(t)
+            mixed = (frame0.astype(np.float32) * (1 - float(t)) + frame1 * float(t)).astype(frame0.dtype)
+            return SynthesisResult(
+                frame=mixed, risk=np.zeros(frame0.shape[:2], np.float32), backend=self.NAME
+            )
+
+    monkeypatch.setitem(base._REGISTRY, CountingMix.NAME, CountingMix)  # for this test only
+    clip = render_clip(tmp_path / "clip.mp4", frame_count=12)
+
+    def cancel_once_making_frames():
+        if made:
+            raise JobCancelledError("cancelled")
+
+    with pytest.raises(JobCancelledError):
+        retime_clip(
+            clip,
+            tmp_path / "out.mp4",
+            speed="1/16",
+            model="test-counting-mix",
+            check_cancelled=cancel_once_making_frames,
+        )
+    assert len(made) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]
+
+
 def test_a_source_range_gives_out_minus_in_over_speed_frames_from_in(tmp_path):
     images = [frame_pattern(i, 64, 48) for i in range(14)]
     clip = _lossless_clip(tmp_path / "src.mkv", images)

@@ -13,8 +13,10 @@ has a default. Backends are registered with ``register_backend`` and created by 
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -95,7 +97,11 @@ class Synthesizer:
         self, frame0: np.ndarray, frame1: np.ndarray, times: Sequence[Time]
     ) -> list[SynthesisResult]:
         """Several in-between frames of one pair; backends may share work (flow) across them."""
-        return [self.synthesize(frame0, frame1, t) for t in times]
+        results = []
+        for t in times:
+            cancel_point()
+            results.append(self.synthesize(frame0, frame1, t))
+        return results
 
     @property
     def execution_provider(self) -> str:
@@ -104,6 +110,28 @@ class Synthesizer:
 
     def close(self) -> None:
         """Release models or sessions; the default holds nothing."""
+
+
+_CANCEL_CHECK: ContextVar[Callable[[], None] | None] = ContextVar("chronoscope_cancel_check", default=None)
+
+
+@contextlib.contextmanager
+def cancellable(check_cancelled: Callable[[], None] | None) -> Iterator[None]:
+    """Within this block (on this thread), backends call ``check_cancelled`` at each
+    ``cancel_point``: between network passes, so cancelling a batch of many in-between frames
+    does not wait for the whole batch."""
+    token = _CANCEL_CHECK.set(check_cancelled)
+    try:
+        yield
+    finally:
+        _CANCEL_CHECK.reset(token)
+
+
+def cancel_point() -> None:
+    """Raise the caller's cancellation (``JobCancelledError``) here, if it asked for one."""
+    check = _CANCEL_CHECK.get()
+    if check is not None:
+        check()
 
 
 _REGISTRY: dict[str, Callable[..., Synthesizer]] = {}

@@ -107,6 +107,7 @@ from engine.interp.base import (
     Synthesizer,
     Time,
     available_backends,
+    cancel_point,
     check_frame_pair,
     check_times,
     register_backend,
@@ -439,6 +440,7 @@ class _RifeModelBackend(Synthesizer):
 
     def _run(self, image0: np.ndarray, image1: np.ndarray, t: float) -> _Step:
         """One frame at ``t`` from float32 [0, 1] (H, W, 3|4) images: whole, or by the large-frame plan."""
+        cancel_point()
         height, width = image0.shape[:2]
         plan = self.plan(height, width)
         if plan.whole:

@@ -35,6 +35,7 @@ import numpy as np
 
 from engine.errors import UnsupportedOptionError
 from engine.interp import GuardedSynthesizer, Synthesizer, create_backend, create_default_backend
+from engine.interp.base import cancellable
 from engine.media import CODECS, FrameReader, VideoWriter, probe
 from engine.media.probe import VideoStreamInfo
 from engine.retime.report import FrameRisk, RetimeReport
@@ -252,7 +253,8 @@ def render_mapped(
                 lower = pending[0].file_frame
                 frame0, frame1 = window.get(lower), window.get(lower + 1)
                 begun = time.perf_counter()
-                results = synthesizer.synthesize_many(frame0, frame1, [item.phase for item in pending])
+                with cancellable(check_cancelled):
+                    results = synthesizer.synthesize_many(frame0, frame1, [item.phase for item in pending])
                 synthesis_s += time.perf_counter() - begun
                 for item, result in zip(pending, results, strict=True):
                     write(result.frame)
