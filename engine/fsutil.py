@@ -2,7 +2,9 @@
 
 Everything Chronoscope writes goes to a temporary name in the destination's folder and is renamed
 into place only once complete. On failure the temporary file is removed and whatever stood at the
-destination before is untouched.
+destination before is untouched. A process killed mid-write cannot remove it: work that may be
+killed (an engine job) watches its temporaries (``watching_temporaries``) so that they can be
+removed later (the engine does it when it next starts).
 """
 
 from __future__ import annotations
@@ -14,11 +16,47 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Iterator
+from contextvars import ContextVar
 from pathlib import Path
+from typing import Protocol
 
 log = logging.getLogger(__name__)
 
 _UMASK_LOCK = threading.Lock()
+
+
+class TemporaryWatcher(Protocol):
+    """Told of each temporary name created, and of each one gone (renamed into place or removed)."""
+
+    def created(self, temporary: Path) -> None: ...
+
+    def gone(self, temporary: Path) -> None: ...
+
+
+_WATCHER: ContextVar[TemporaryWatcher | None] = ContextVar("chronoscope_temporary_watcher", default=None)
+
+
+@contextlib.contextmanager
+def watching_temporaries(watcher: TemporaryWatcher | None) -> Iterator[None]:
+    """Within this block (on this thread), ``watcher`` hears of every temporary name made here
+    (None: nobody does, e.g. for the watcher's own bookkeeping files)."""
+    token = _WATCHER.set(watcher)
+    try:
+        yield
+    finally:
+        _WATCHER.reset(token)
+
+
+def _tell_created(path: Path) -> None:
+    watcher = _WATCHER.get()
+    if watcher is not None:
+        watcher.created(path)
+
+
+def _tell_gone(path: Path) -> None:
+    watcher = _WATCHER.get()
+    if watcher is not None:
+        watcher.gone(path)
 
 
 def temporary_sibling(destination: Path, *, directory: bool = False) -> Path:
@@ -33,11 +71,13 @@ def temporary_sibling(destination: Path, *, directory: bool = False) -> Path:
     if directory:
         folder = Path(tempfile.mkdtemp(prefix=prefix, dir=destination.parent))
         folder.chmod(0o777 & ~_process_umask())
+        _tell_created(folder)
         return folder
     handle, name = tempfile.mkstemp(prefix=prefix, suffix=destination.suffix, dir=destination.parent)
     os.close(handle)
     path = Path(name)
     path.chmod(0o666 & ~_process_umask())
+    _tell_created(path)
     return path
 
 
@@ -65,6 +105,8 @@ def remove_quietly(path: Path) -> None:
             path.unlink()
     except OSError as error:
         log.warning("could not remove temporary %s: %s", path, error)
+        return
+    _tell_gone(path)
 
 
 @contextlib.contextmanager
@@ -93,6 +135,7 @@ def atomic_path(destination: Path, *, directory: bool = False) -> Iterator[Path]
     except OSError:
         remove_quietly(temporary)
         raise
+    _tell_gone(temporary)
 
 
 def write_text_atomic(destination: Path, text: str, encoding: str = "utf-8") -> None:

@@ -63,8 +63,26 @@ WRITER_MODULE = textwrap.dedent(
         return work
 
 
+    def make_plain_writer(message):
+        from pathlib import Path
+        from engine.fsutil import atomic_path
+
+        output = Path(message.content["output"])
+
+        def work(context):
+            # writes the way the media writer does (atomic_path), not through context.output
+            with atomic_path(output) as temporary:
+                temporary.write_bytes(b"half")
+                while True:
+                    context.check_cancelled()
+                    time.sleep(0.02)
+
+        return work
+
+
     def register_handlers(registry):
         registry.register(Handler("render_timeline", job=make_job))
+        registry.register(Handler("retime", job=make_plain_writer))
     """
 ).replace("CHUNK_BYTES", str(CHUNK_BYTES))
 
@@ -149,6 +167,23 @@ def test_kill_mid_write_leaves_no_output_then_restart_resumes_the_job(writer_eng
         assert replaced["attempt"] == 1
         assert output.read_bytes() == b"A" * CHUNK_BYTES
         assert _partials(out_dir) == []
+
+
+def test_temporaries_of_a_killed_engine_are_removed_when_it_next_starts(writer_engine, tmp_path):
+    """Whatever writes a temporary name inside a job (the media writer, a sidecar, the audio
+    track), the journal knows it, so the next engine removes what a SIGKILL left."""
+    output = tmp_path / "clip.mov"
+    first = writer_engine()
+    with EngineClient(first) as client:
+        job_id = client.submit("retime", {"output": str(output)})
+        _wait_for(lambda: _partials(tmp_path), 20, "the job to be writing")
+        os.kill(first.pid, signal.SIGKILL)
+        _wait_for(lambda: not pid_alive(first.pid), 10, "the engine to die")
+    assert len(_partials(tmp_path)) == 1
+    second = writer_engine()
+    with EngineClient(second) as client:
+        assert client.job_status(job_id)["state"] == "interrupted"
+    assert _partials(tmp_path) == [] and not output.exists()
 
 
 def test_a_client_that_disconnects_mid_job_does_not_stop_it(writer_engine, tmp_path):

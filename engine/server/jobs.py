@@ -47,7 +47,7 @@ from engine.errors import (
     OutputExistsError,
     UnsupportedOptionError,
 )
-from engine.fsutil import remove_quietly, temporary_sibling, write_text_atomic
+from engine.fsutil import remove_quietly, temporary_sibling, watching_temporaries, write_text_atomic
 from engine.server.outputs import publish as publish_output
 
 log = logging.getLogger(__name__)
@@ -114,9 +114,20 @@ class JobRecorder:
     def written(self, temporary: Path, destination: Path) -> None:
         """``temporary`` became ``destination``."""
 
+    def released(self, temporary: Path) -> None:
+        """``temporary`` is gone (renamed into place or removed) and no longer this job's to clean up."""
+
     def work_dir(self) -> Path:
         """A folder for the job's intermediate files that outlives an attempt (removed when done)."""
         return Path(tempfile.mkdtemp(prefix="chronoscope-job-"))
+
+    # as a ``fsutil.TemporaryWatcher``: every temporary name the job's own thread makes, through
+    # ``context.output`` or not (the media writer, sidecars, audio), is recorded while it exists
+    def created(self, temporary: Path) -> None:
+        self.writing(temporary)
+
+    def gone(self, temporary: Path) -> None:
+        self.released(temporary)
 
 
 class JobContext:
@@ -352,6 +363,9 @@ class _QueueRecorder(JobRecorder):
     def written(self, temporary: Path, destination: Path) -> None:
         self._queue._update(self._job, remove_partial=str(temporary), add_output=str(destination))
 
+    def released(self, temporary: Path) -> None:
+        self._queue._update(self._job, remove_partial=str(temporary))
+
     def work_dir(self) -> Path:
         return self._queue._work_dir(self._job)
 
@@ -571,7 +585,8 @@ class JobQueue:
         if self._journal is None:
             return
         try:
-            self._journal.write(job)
+            with watching_temporaries(None):  # the journal's own files are not the job's temporaries
+                self._journal.write(job)
         except OSError as error:
             log.warning("job %s: the journal cannot be written (%s); it cannot be resumed", job.job_id, error)
 
@@ -587,10 +602,12 @@ class JobQueue:
         with self._lock:
             if checkpoint is not None:
                 job.checkpoint = checkpoint
-            if add_partial is not None:
+            if add_partial is not None and add_partial not in job.partials:
                 job.partials.append(add_partial)
             if remove_partial is not None and remove_partial in job.partials:
                 job.partials.remove(remove_partial)
+            elif remove_partial is not None and add_output is None and checkpoint is None:
+                return  # a temporary this job never recorded: nothing to write down
             if add_output is not None and add_output not in job.outputs:
                 job.outputs.append(add_output)
             self._journal_write(job)
@@ -619,6 +636,7 @@ class JobQueue:
                 log.exception("job %s: reporting its end failed", job_id)
 
     def _run(self, job: Job) -> None:
+        recorder = _QueueRecorder(self, job)
         context = JobContext(
             job.job_id,
             job.token,
@@ -626,11 +644,12 @@ class JobQueue:
             on_progress=lambda done, total, message: self._record_progress(job, done, total, message),
             checkpoint=job.checkpoint,
             attempt=job.attempt,
-            recorder=_QueueRecorder(self, job),
+            recorder=recorder,
             previous_outputs=frozenset(job.outputs),
         )
         try:
-            result = dict(job.function(context) or {})
+            with watching_temporaries(recorder):
+                result = dict(job.function(context) or {})
             json.dumps(result, allow_nan=False)
             state, job_result, job_error = JobState.DONE, result, None
         except JobCancelledError:
