@@ -218,6 +218,24 @@ def test_a_status_poll_that_finds_the_job_done_still_passes_on_its_last_events(c
         assert states[-1:] == ["done"] and progress[-1:] == [3], (attempt, states, progress)
 
 
+def test_ctrl_c_as_the_job_finishes_returns_its_result(client):
+    """An interrupt that lands once the job is done cancels nothing: the output exists, so the
+    result is returned rather than reported as interrupted."""
+
+    def interrupt_on_the_result(event):
+        if event.msg_type == "result":
+            raise KeyboardInterrupt
+
+    def interrupt_at_once(event):
+        raise KeyboardInterrupt
+
+    assert client.run_job("retime", {"steps": 2, "step_s": 0.0}, on_event=interrupt_on_the_result) == {
+        "steps_done": 2
+    }
+    with pytest.raises(KeyboardInterrupt):  # a job still running is cancelled and the interrupt stands
+        client.run_job("retime", {"steps": 500, "step_s": 0.02}, on_event=interrupt_at_once)
+
+
 def test_a_waiter_told_to_stop_leaves_the_job_running(client):
     job_id = "left-running-0001"
     stop = threading.Event()

@@ -460,7 +460,11 @@ class EngineClient:
                         self._pass_on_late_events(job_id, on_event)
                 return self._job_outcome(status)
         except KeyboardInterrupt:
-            self.cancel(job_id)
+            description = self.cancel(job_id)
+            if description.get("state") == JobState.DONE.value:
+                # the job finished as the user stopped it: its output is written, so say so
+                log.info("job %s had finished when it was interrupted; its result stands", job_id)
+                return description.get("result") or {}
             raise
 
     def _pass_on_late_events(self, job_id: str, on_event: EventCallback) -> None:
