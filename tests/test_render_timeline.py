@@ -298,6 +298,34 @@ def test_killed_render_resumes_without_redoing_finished_segments(tmp_path):
     assert not [p.name for p in outdir.iterdir() if ".partial-" in p.name]
 
 
+def test_a_relative_output_folder_works_through_the_engine(tmp_path):
+    """The engine runs in another working folder: the segments it renders must name absolute paths."""
+    shot = render_clip(tmp_path / "shot.mov", rate=NTSC_30, frame_count=20, size=(96, 64))
+    track = otio.schema.Track(name="Video 1", kind=otio.schema.TrackKind.Video)
+    item = otio.schema.Clip(
+        name="half",
+        media_reference=otio.schema.ExternalReference(target_url=shot.name),
+        source_range=otio.opentime.TimeRange(
+            otio.opentime.RationalTime(0, 30000 / 1001), otio.opentime.RationalTime(6, 30000 / 1001)
+        ),
+    )
+    item.effects.append(otio.schema.LinearTimeWarp(time_scalar=0.5))
+    track.append(item)
+    timeline = otio.schema.Timeline(name="relative", tracks=[track])
+    otio.adapters.write_to_file(timeline, str(tmp_path / "cut.otio"))
+    command = [sys.executable, "-m", "engine.cli", "render", "cut.otio", "-o", "out", "--model", "blend"]
+    command.append("--json")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    try:
+        done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    finally:
+        stop_engine(timeout_s=10, force=True)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["runner"] == "EngineRunner" and [c["status"] for c in summary["clips"]] == ["rendered"]
+    assert (tmp_path / "out" / "V1_000_half.mov").is_file()
+
+
 @pytest.mark.parametrize("where", ["--no-engine", "engine"])
 def test_ctrl_c_stops_a_render_on_threads_and_leaves_nothing_half_written(tmp_path, where):
     """Ctrl-C reaches only the main thread: the segments in progress must stop at their next

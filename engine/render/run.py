@@ -261,7 +261,8 @@ def render_timeline(
     smoothed or skipped, with the reason."""
     started = time.perf_counter()
     check_smooth_cut_frames(smooth_cut_frames)
-    timeline_path, outdir = Path(timeline_path), Path(outdir)
+    # absolute: segments may be rendered by the engine, whose working folder is not the caller's
+    timeline_path, outdir = Path(timeline_path).absolute(), Path(outdir).absolute()
     timeline = read_timeline(timeline_path)
     outdir.mkdir(parents=True, exist_ok=True)
     model = resolve_clip_model(model)
