@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -115,6 +116,73 @@ def test_ping_starts_the_engine_on_demand_and_lists_its_capabilities():
             in reply["engine"]["capabilities"]["available"] + reply["engine"]["capabilities"]["missing"]
         )
     finally:
+        stop_engine(timeout_s=10, force=True)
+
+
+def test_a_job_that_overruns_the_timeout_is_cancelled_and_the_reply_says_so(exported):
+    from engine.server.client import EngineClient
+
+    try:
+        status, out, err = call({"op": "detect", "timeline": str(exported), "timeout_s": 0.2})
+        reply = json.loads(out)
+        assert reply["ok"], err
+        messages = [clip.get("message", "") for clip in reply["clips"]]
+        assert messages and all("within 0.2 s; it " in m and "cancelled" in m for m in messages)
+        with EngineClient.connect() as client:
+            deadline = time.monotonic() + 30
+            while (counts := client.info()["jobs"]["counts"])["running"]:
+                assert time.monotonic() < deadline, counts
+                time.sleep(0.05)
+        # both clips use one media file, so one analysis job served them
+        assert counts["cancelled"] == 1 and counts["done"] == 0, counts
+    finally:
+        stop_engine(timeout_s=10, force=True)
+
+
+def test_stopping_an_overrunning_bridge_cancels_its_job_and_still_replies(exported):
+    """What the Resolve scripts do when the bridge overruns its time (``stop_bridge``: SIGTERM,
+    then a wait): the bridge cancels the engine job it waits for and answers."""
+    import chronoscope_resolve
+
+    from engine.server.client import EngineClient
+
+    child = subprocess.Popen(
+        [sys.executable, "-m", "engine.cli", "bridge"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ.copy(),
+    )
+    try:
+        child.stdin.write(json.dumps({"op": "detect", "timeline": str(exported)}))
+        child.stdin.close()
+        deadline = time.monotonic() + 60
+        client = None
+        while True:
+            assert child.poll() is None and time.monotonic() < deadline, "no detect job appeared"
+            try:
+                client = client or EngineClient.connect()
+                active = [job for job in client.info()["jobs"]["active"] if job["kind"] == "detect_speed"]
+            except Exception:  # the engine is still starting
+                active = []
+            if active:
+                break
+            time.sleep(0.02)
+        chronoscope_resolve.stop_bridge(child, grace_s=60)
+        out, err = child.stdout.read(), child.stderr.read()
+        assert child.returncode == 130, err
+        message = "stopped before it finished; its engine job was cancelled"
+        assert json.loads(out) == {"ok": False, "error": {"type": "Interrupted", "message": message}}
+        job_id = active[0]["job_id"]
+        while client.job_status(job_id)["state"] == "running":
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        assert client.job_status(job_id)["state"] == "cancelled"
+        client.close()
+    finally:
+        if child.poll() is None:
+            child.kill()
         stop_engine(timeout_s=10, force=True)
 
 

@@ -12,7 +12,8 @@ Request (stdin, UTF-8 JSON)::
     open_preview  {"timeline": "cut.otio", "screenshot": "shot.png"?, "wait": false}
 
 Every request may carry ``"start_engine"`` (default true: start the engine when none answers) and
-``"timeout_s"`` (the longest wait for one engine job, default 600).
+``"timeout_s"`` (the longest wait for one engine job, default 600; a job still running then is
+cancelled). SIGTERM or Ctrl-C cancels the job being waited for, and the reply says so.
 
 Reply (stdout): ``{"ok": true, "op": ..., ...}`` or ``{"ok": false, "error": {"type", "message"}}``
 with exit status 2. ``--reply lua`` writes the same reply as a Lua chunk (``return {...}``) for
@@ -44,6 +45,7 @@ import json
 import logging
 import math
 import re
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -93,6 +95,7 @@ REPLY_FORMATS = ("json", "lua")
 DEFAULT_JOB_TIMEOUT_S = 600.0
 ENGINE_START_TIMEOUT_S = 60.0
 EXIT_ERROR = 2
+EXIT_INTERRUPTED = 130
 
 CLASS_COLORS = {
     "realtime": "Blue",
@@ -128,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
         path = install_config(Path(args.install_config) if args.install_config else None)
         print(path)
         return 0
+    previous = _stop_on_terminate()
     try:
         request = parse_request(sys.stdin.read())
         reply = {"ok": True, "op": request["op"], **handle(request)}
@@ -136,9 +140,31 @@ def run(args: argparse.Namespace) -> int:
         log.debug("bridge request failed", exc_info=True)
         reply = {"ok": False, "error": {"type": type(error).__name__, "message": str(error)}}
         status = EXIT_ERROR
+    except KeyboardInterrupt:
+        # Ctrl-C, or the script that called us gave up (SIGTERM): an engine job being waited for
+        # was cancelled by the client; the caller still gets its one reply
+        message = "stopped before it finished; its engine job was cancelled"
+        reply = {"ok": False, "error": {"type": "Interrupted", "message": message}}
+        status = EXIT_INTERRUPTED
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     sys.stdout.write(format_reply(reply, args.reply))
     sys.stdout.flush()
     return status
+
+
+def _stop_on_terminate():
+    """Make SIGTERM stop the bridge like Ctrl-C (so it cancels its engine job and still answers);
+    returns the handler it replaced, or None where that cannot be done."""
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        return signal.signal(signal.SIGTERM, interrupt)
+    except (ValueError, OSError):  # not the main thread, or no SIGTERM here
+        return None
 
 
 # ---------------------------------------------------------------------- request and reply
@@ -463,7 +489,11 @@ def detect(
 def _detect_clip(client, segment, timeout_s: float) -> dict[str, Any] | ChronoscopeError:
     try:
         answer = client.run_job(
-            "detect_speed", {"clip": clip_json(segment)}, on_event=_log_event, timeout_s=timeout_s
+            "detect_speed",
+            {"clip": clip_json(segment)},
+            on_event=_log_event,
+            timeout_s=timeout_s,
+            cancel_on_timeout=True,  # the script moves on: an analysis nobody will read is stopped
         )
     except CapabilityNotAvailableError:
         raise
@@ -727,6 +757,7 @@ def render(
             },
             on_event=_log_event,
             timeout_s=timeout_s,
+            cancel_on_timeout=True,  # the script reports a failure, so nothing may appear later
         )
     new_timeline = _rendered_timeline(result, output_dir, timeline.name)
     media = [str(p) for p in _rendered_media(result) if Path(p).is_file()]

@@ -423,13 +423,15 @@ class EngineClient:
         timeout_s: float | None = None,
         status_every_s: float = 1.0,
         stop: threading.Event | None = None,
+        cancel_on_timeout: bool = False,
     ) -> dict[str, Any]:
         """Wait for a job to finish; return its result, raise its error or ``JobCancelledError``.
 
         Events go to ``on_event``; ``job_status`` is asked whenever no event came for
         ``status_every_s``, so a lost event cannot hang the wait. Ctrl-C cancels the job. When
         ``stop`` is set (checked every ``STOP_CHECK_EVERY_S``) the wait ends with
-        ``WaitStoppedError`` and the job goes on in the engine.
+        ``WaitStoppedError`` and the job goes on in the engine. After ``timeout_s`` the job goes on
+        too, unless ``cancel_on_timeout``; the ``EngineTimeoutError`` says which.
         """
         deadline_ns = None if timeout_s is None else time.monotonic_ns() + int(timeout_s * 1e9)
         listen_s = status_every_s if stop is None else min(status_every_s, STOP_CHECK_EVERY_S)
@@ -437,7 +439,7 @@ class EngineClient:
         try:
             while True:
                 if deadline_ns is not None and time.monotonic_ns() > deadline_ns:
-                    raise EngineTimeoutError(f"job {job_id} did not finish within {timeout_s} s")
+                    raise EngineTimeoutError(self._timed_out(job_id, timeout_s, cancel_on_timeout))
                 if stop is not None and stop.is_set():
                     raise WaitStoppedError(f"stopped waiting for job {job_id}; it goes on in the engine")
                 event = self.next_event(listen_s)
@@ -466,6 +468,21 @@ class EngineClient:
                 log.info("job %s had finished when it was interrupted; its result stands", job_id)
                 return description.get("result") or {}
             raise
+
+    def _timed_out(self, job_id: str, timeout_s: float | None, cancel: bool) -> str:
+        """What to say when the wait for a job ran out (cancelling it first, when asked)."""
+        said = f"job {job_id} did not finish within {timeout_s} s"
+        if not cancel:
+            return f"{said}; it goes on in the engine (`chronoscope engine status` lists it)"
+        try:
+            state = self.cancel(job_id).get("state")
+        except ChronoscopeError as error:
+            return f"{said}, and cancelling it failed: {error}"
+        if state == JobState.DONE.value:
+            return f"{said} (it finished just after)"
+        if state == JobState.CANCELLED.value:
+            return f"{said}; it was cancelled"
+        return f"{said}; it is cancelled and stops at its next step"
 
     def _pass_on_late_events(self, job_id: str, on_event: EventCallback) -> None:
         """The status request found the job finished before its last events arrived (the engine
@@ -508,6 +525,7 @@ class EngineClient:
         timeout_s: float | None = None,
         job_id: str | None = None,
         stop: threading.Event | None = None,
+        cancel_on_timeout: bool = False,
     ) -> dict[str, Any]:
         """Subscribe, submit, wait: the result of one job, with its events passed to ``on_event``.
 
@@ -522,7 +540,9 @@ class EngineClient:
             state = self.request(msg_type, payload).content.get("state")
             if state in _FINISHED_STATES:
                 return self._job_outcome(self.job_status(job_id, timeout_s=STATUS_TIMEOUT_S))
-            return self.wait_for_job(job_id, on_event=on_event, timeout_s=timeout_s, stop=stop)
+            return self.wait_for_job(
+                job_id, on_event=on_event, timeout_s=timeout_s, stop=stop, cancel_on_timeout=cancel_on_timeout
+            )
         finally:
             self.unsubscribe(job_id)
 

@@ -153,6 +153,16 @@ class BridgeError(ScriptError):
         self.kind = kind
 
 
+def stop_bridge(child, grace_s=10.0):
+    """Ask the bridge to stop (it cancels its engine job and answers), then force it."""
+    child.terminate()
+    try:
+        child.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
+
+
 def call_bridge(settings, request, console=None, timeout_s=None):
     """Send one request to ``chronoscope bridge``; return the reply, or raise ``BridgeError``."""
     command = list(settings["command"]) + ["bridge"]
@@ -185,21 +195,31 @@ def call_bridge(settings, request, console=None, timeout_s=None):
             if console is not None and line:
                 console.echo(line)
 
+    answer = []
+
+    def collect():
+        answer.append(child.stdout.read())
+
     reader = threading.Thread(target=pump, daemon=True)
     reader.start()
+    collector = threading.Thread(target=collect, daemon=True)
+    collector.start()
     try:
         child.stdin.write(json.dumps(request).encode("utf-8"))
         child.stdin.close()
     except OSError as error:
         errors.append(f"the bridge closed its input early: {error}")
-    deadline = time.monotonic() + timeout_s + 120.0
-    output = child.stdout.read()
     try:
-        status = child.wait(timeout=max(1.0, deadline - time.monotonic()))
+        status = child.wait(timeout=timeout_s + 120.0)
     except subprocess.TimeoutExpired:
-        child.kill()
-        raise ScriptError(f"Chronoscope did not answer within {timeout_s:.0f} s") from None
+        stop_bridge(child)
+        raise ScriptError(
+            f"Chronoscope did not answer within {timeout_s:.0f} s; "
+            "it was stopped and its engine job cancelled"
+        ) from None
+    collector.join(timeout=5)
     reader.join(timeout=5)
+    output = answer[0] if answer else b""
     try:
         reply = json.loads(output.decode("utf-8"))
     except ValueError:
