@@ -125,7 +125,8 @@ def atomic_path(destination: Path, *, directory: bool = False) -> Iterator[Path]
         raise
     try:
         if directory and destination.exists():
-            backup = temporary_sibling(destination, directory=True)
+            with watching_temporaries(None):  # it holds the old content: never to be swept up
+                backup = temporary_sibling(destination, directory=True)
             backup.rmdir()
             destination.rename(backup)
             temporary.rename(destination)

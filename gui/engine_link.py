@@ -140,6 +140,7 @@ class EngineLink(QObject):
         self._latest_serial = 0
         self._serial_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+        self._threads_lock = threading.Lock()
         self._jobs: dict[str, EngineClient] = {}
         self._jobs_lock = threading.Lock()
         self._connect_lock = threading.Lock()
@@ -151,8 +152,9 @@ class EngineLink(QObject):
 
     def _spawn(self, target, name: str, *args) -> threading.Thread:
         thread = threading.Thread(target=target, name=name, args=args, daemon=True)
-        thread.start()
-        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+        with self._threads_lock:  # the GUI thread and the connect thread both start threads
+            thread.start()
+            self._threads = [t for t in self._threads if t.is_alive()] + [thread]
         return thread
 
     def connect_engine(self) -> None:
@@ -466,7 +468,9 @@ class EngineLink(QObject):
         with self._wake:
             self._wake.notify_all()
         deadline = time.monotonic() + timeout_s
-        for thread in self._threads:
+        with self._threads_lock:
+            threads = list(self._threads)
+        for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
 
 

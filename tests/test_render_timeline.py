@@ -360,6 +360,18 @@ def test_ctrl_c_stops_a_render_on_threads_and_leaves_nothing_half_written(tmp_pa
             time.sleep(0.02)
         child.send_signal(signal.SIGINT)
         _, stderr = child.communicate(timeout=60)
+        # in the engine the cancelled jobs remove their temporaries as they stop (before it is stopped)
+        while [path for path in outdir.iterdir() if ".partial-" in path.name]:
+            assert time.monotonic() < deadline, "the cancelled segments left temporary files"
+            time.sleep(0.05)
+        if where == "engine":
+            from engine.server.client import EngineClient
+
+            with EngineClient.connect() as client:
+                while (counts := client.info()["jobs"]["counts"])["running"]:
+                    assert time.monotonic() < deadline, counts
+                    time.sleep(0.05)
+            assert counts["cancelled"] >= 1 and counts["done"] == 0, counts
     finally:
         if child.poll() is None:
             child.kill()

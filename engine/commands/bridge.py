@@ -48,6 +48,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -147,24 +148,43 @@ def run(args: argparse.Namespace) -> int:
         reply = {"ok": False, "error": {"type": "Interrupted", "message": message}}
         status = EXIT_INTERRUPTED
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
     sys.stdout.write(format_reply(reply, args.reply))
     sys.stdout.flush()
     return status
 
 
+_STOPPING = threading.Event()
+
+
 def _stop_on_terminate():
     """Make SIGTERM stop the bridge like Ctrl-C (so it cancels its engine job and still answers);
-    returns the handler it replaced, or None where that cannot be done."""
+    returns the handlers it replaced, by signal. The stop is also kept in
+    ``_STOPPING``: an interrupt that lands as a job finishes gives that job's result, and the next
+    step must not start another job (``_check_stopping``)."""
+    _STOPPING.clear()
 
     def interrupt(signum, frame):
+        _STOPPING.set()
         raise KeyboardInterrupt
 
-    try:
-        return signal.signal(signal.SIGTERM, interrupt)
-    except (ValueError, OSError):  # not the main thread, or no SIGTERM here
-        return None
+    replaced = {}
+    # SIGBREAK: what the Resolve scripts send on Windows (Ctrl-Break), where SIGTERM cannot be caught
+    for number in (signal.SIGTERM, signal.SIGINT, getattr(signal, "SIGBREAK", None)):
+        if number is None:
+            continue
+        try:
+            replaced[number] = signal.signal(number, interrupt)
+        except (ValueError, OSError):  # not the main thread, or no such signal here
+            pass
+    return replaced
+
+
+def _check_stopping() -> None:
+    """Before starting another engine job: stop here if the bridge was told to stop."""
+    if _STOPPING.is_set():
+        raise KeyboardInterrupt
 
 
 # ---------------------------------------------------------------------- request and reply
@@ -458,6 +478,7 @@ def detect(
                 if key in given:
                     found[key] = given[key]
                 else:
+                    _check_stopping()
                     log.info("detect %d/%d: %s", number, len(clips), segment.describe())
                     if client is None:
                         client = _engine(start_engine)

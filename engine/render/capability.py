@@ -148,7 +148,7 @@ def make_render_timeline_job(message):
             model=model,
             codec=codec,
             speedup=speedup,
-            runner=InProcessRunner(1),
+            runner=InProcessRunner(1, check_cancelled=context.check_cancelled),
             on_progress=progress,
         )
         return summary.to_dict()

@@ -107,16 +107,24 @@ def stop_check(stop: threading.Event) -> Callable[[], None]:
 
 
 class InProcessRunner:
-    """Segments on ``jobs`` threads of this process, one synthesizer per thread."""
+    """Segments on ``jobs`` threads of this process, one synthesizer per thread; ``check_cancelled``
+    (an engine job's) is asked at every frame and between network passes."""
 
-    def __init__(self, jobs: int = 1) -> None:
+    def __init__(self, jobs: int = 1, check_cancelled: Callable[[], None] | None = None) -> None:
         self.jobs = max(1, jobs)
+        self.check_cancelled = check_cancelled
 
     def run(self, specs, on_progress, on_done) -> None:
         local = threading.local()
         synthesizers = []
         lock = threading.Lock()
         stop = threading.Event()
+        interrupted = stop_check(stop)
+
+        def check() -> None:
+            interrupted()
+            if self.check_cancelled is not None:
+                self.check_cancelled()
 
         def one(spec: SegmentSpec) -> None:
             try:
@@ -131,7 +139,7 @@ class InProcessRunner:
                     spec,
                     synthesizer=local.synthesizers[spec.model],
                     on_progress=lambda done, total: on_progress(spec, done, total),
-                    check_cancelled=stop_check(stop),
+                    check_cancelled=check,
                 )
             except JobCancelledError:
                 raise

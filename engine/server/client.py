@@ -19,6 +19,7 @@ in engine.errors), else as ``EngineRequestError``.
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import os
 import threading
@@ -439,12 +440,15 @@ class EngineClient:
         try:
             while True:
                 if deadline_ns is not None and time.monotonic_ns() > deadline_ns:
-                    raise EngineTimeoutError(self._timed_out(job_id, timeout_s, cancel_on_timeout))
+                    return self._timed_out(job_id, timeout_s, cancel_on_timeout)
                 if stop is not None and stop.is_set():
                     raise WaitStoppedError(f"stopped waiting for job {job_id}; it goes on in the engine")
                 event = self.next_event(listen_s)
-                if event is None and time.monotonic_ns() - quiet_since_ns < status_every_s * 1e9:
-                    continue
+                if event is None and listen_s < status_every_s:
+                    # listening in short slices (to see ``stop``): ask for the status only once
+                    # ``status_every_s`` has passed with no event, as without ``stop``
+                    if time.monotonic_ns() - quiet_since_ns < status_every_s * 1e9:
+                        continue
                 quiet_since_ns = time.monotonic_ns()
                 if event is not None:
                     if event.identities[:1] != [job_id.encode()]:
@@ -469,20 +473,22 @@ class EngineClient:
                 return description.get("result") or {}
             raise
 
-    def _timed_out(self, job_id: str, timeout_s: float | None, cancel: bool) -> str:
-        """What to say when the wait for a job ran out (cancelling it first, when asked)."""
+    def _timed_out(self, job_id: str, timeout_s: float | None, cancel: bool) -> dict[str, Any]:
+        """The wait for a job ran out: raise ``EngineTimeoutError`` saying what became of the job
+        (cancelled first, when asked); a job that turns out to have just finished gives its result."""
         said = f"job {job_id} did not finish within {timeout_s} s"
         if not cancel:
-            return f"{said}; it goes on in the engine (`chronoscope engine status` lists it)"
+            raise EngineTimeoutError(f"{said}; it goes on in the engine (see `chronoscope engine status`)")
         try:
-            state = self.cancel(job_id).get("state")
+            description = self.cancel(job_id)
         except ChronoscopeError as error:
-            return f"{said}, and cancelling it failed: {error}"
-        if state == JobState.DONE.value:
-            return f"{said} (it finished just after)"
+            raise EngineTimeoutError(f"{said}, and cancelling it failed: {error}") from None
+        state = description.get("state")
         if state == JobState.CANCELLED.value:
-            return f"{said}; it was cancelled"
-        return f"{said}; it is cancelled and stops at its next step"
+            raise EngineTimeoutError(f"{said}; it was cancelled")
+        if state in _FINISHED_STATES:  # it ended as the wait ran out: its own outcome stands
+            return self._job_outcome(description)
+        raise EngineTimeoutError(f"{said}; it is cancelled and stops at its next step")
 
     def _pass_on_late_events(self, job_id: str, on_event: EventCallback) -> None:
         """The status request found the job finished before its last events arrived (the engine
@@ -537,7 +543,13 @@ class EngineClient:
         self.subscribe(job_id)
         try:
             payload = {**(content or {}), "job_id": job_id}
-            state = self.request(msg_type, payload).content.get("state")
+            try:
+                state = self.request(msg_type, payload).content.get("state")
+            except KeyboardInterrupt:
+                # the engine may have queued the job before the reply came: cancel it by its id
+                with contextlib.suppress(ChronoscopeError):
+                    self.cancel(job_id)
+                raise
             if state in _FINISHED_STATES:
                 return self._job_outcome(self.job_status(job_id, timeout_s=STATUS_TIMEOUT_S))
             return self.wait_for_job(

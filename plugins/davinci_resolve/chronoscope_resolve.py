@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -154,8 +155,12 @@ class BridgeError(ScriptError):
 
 
 def stop_bridge(child, grace_s=10.0):
-    """Ask the bridge to stop (it cancels its engine job and answers), then force it."""
-    child.terminate()
+    """Ask the bridge to stop (it cancels its engine job and answers), then force it. On Windows,
+    where terminating a process cannot be caught, the ask is a Ctrl-Break to its process group."""
+    if sys.platform == "win32":
+        child.send_signal(signal.CTRL_BREAK_EVENT)
+    else:
+        child.terminate()
     try:
         child.wait(timeout=grace_s)
     except subprocess.TimeoutExpired:
@@ -171,8 +176,10 @@ def call_bridge(settings, request, console=None, timeout_s=None):
     if "start_engine" in settings and "start_engine" not in request:
         request["start_engine"] = bool(settings["start_engine"])
     options = {}
-    if sys.platform == "win32":
-        options["creationflags"] = getattr(subprocess, "CREATE_NO_WINDOW", 0)
+    if sys.platform == "win32":  # its own process group, so that Ctrl-Break reaches only the bridge
+        options["creationflags"] = getattr(subprocess, "CREATE_NO_WINDOW", 0) | getattr(
+            subprocess, "CREATE_NEW_PROCESS_GROUP", 0
+        )
     try:
         child = subprocess.Popen(
             command,
