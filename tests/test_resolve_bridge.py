@@ -127,7 +127,7 @@ def test_a_job_that_overruns_the_timeout_is_cancelled_and_the_reply_says_so(expo
         reply = json.loads(out)
         assert reply["ok"], err
         messages = [clip.get("message", "") for clip in reply["clips"]]
-        assert messages and all("within 0.2 s; it " in m and "cancelled" in m for m in messages)
+        assert messages and all("within 0.2 s; it " in m and "cancelled" in m for m in messages), messages
         with EngineClient.connect() as client:
             deadline = time.monotonic() + 30
             while (counts := client.info()["jobs"]["counts"])["running"]:

@@ -480,7 +480,7 @@ class EngineClient:
         if not cancel:
             raise EngineTimeoutError(f"{said}; it goes on in the engine (see `chronoscope engine status`)")
         try:
-            description = self.cancel(job_id)
+            description = self.cancel(job_id, timeout_s=STATUS_TIMEOUT_S)
         except ChronoscopeError as error:
             raise EngineTimeoutError(f"{said}, and cancelling it failed: {error}") from None
         state = description.get("state")
