@@ -461,6 +461,11 @@ class EngineLink(QObject):
 
     # ------------------------------------------------------------------ shutdown
 
+    def running_threads(self) -> list[str]:
+        """The names of this link's threads still running (after ``close``: none, normally)."""
+        with self._threads_lock:
+            return [thread.name for thread in self._threads if thread.is_alive()]
+
     def close(self, timeout_s: float = 5.0) -> None:
         """Stop the threads (the engine keeps running for other clients): a speed analysis in
         progress is cancelled, a render goes on in the engine and writes its output."""

@@ -236,6 +236,20 @@ def test_ctrl_c_as_the_job_finishes_returns_its_result(client):
         client.run_job("retime", {"steps": 500, "step_s": 0.02}, on_event=interrupt_at_once)
 
 
+def test_the_timeout_is_kept_even_between_status_polls(client):
+    """A wait of 0.2 s on a job of 1.5 s ends at its timeout, not at the next status poll (3 s
+    here, by when the job would be done), and cancels the job when asked to."""
+    job_id = "short-wait-0001"  # not subscribed: no events to wake the wait, as with a quiet job
+    client.submit("retime", {"steps": 30, "step_s": 0.05}, job_id=job_id)
+    with pytest.raises(EngineTimeoutError, match="did not finish within 0.2 s; it (was|is) cancelled"):
+        client.wait_for_job(job_id, timeout_s=0.2, status_every_s=3.0, cancel_on_timeout=True)
+    deadline = time.monotonic() + 30
+    while client.job_status(job_id)["state"] == "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert client.job_status(job_id)["state"] == "cancelled"
+
+
 def test_a_waiter_told_to_stop_leaves_the_job_running(client):
     job_id = "left-running-0001"
     stop = threading.Event()

@@ -439,12 +439,15 @@ class EngineClient:
         quiet_since_ns = time.monotonic_ns()
         try:
             while True:
-                if deadline_ns is not None and time.monotonic_ns() > deadline_ns:
+                if deadline_ns is not None and time.monotonic_ns() >= deadline_ns:
                     return self._timed_out(job_id, timeout_s, cancel_on_timeout)
                 if stop is not None and stop.is_set():
                     raise WaitStoppedError(f"stopped waiting for job {job_id}; it goes on in the engine")
-                event = self.next_event(listen_s)
-                if event is None and listen_s < status_every_s:
+                wait_s = listen_s
+                if deadline_ns is not None:  # never listen past the deadline
+                    wait_s = max(0.0, min(wait_s, (deadline_ns - time.monotonic_ns()) / 1e9))
+                event = self.next_event(wait_s)
+                if event is None and wait_s < status_every_s:
                     # listening in short slices (to see ``stop``): ask for the status only once
                     # ``status_every_s`` has passed with no event, as without ``stop``
                     if time.monotonic_ns() - quiet_since_ns < status_every_s * 1e9:
