@@ -8,13 +8,17 @@ import time
 from pathlib import Path
 
 
-def stop_mid_write(child: subprocess.Popen, finished: Path, outdir: Path, partial: str) -> None:
-    """Freeze ``child`` (SIGSTOP) as soon as ``finished`` exists and a temporary matching
-    ``partial`` is being written, then SIGKILL it: what is on disk is what a kill at that moment
-    leaves, however loaded the machine."""
+def stop_mid_write(child: subprocess.Popen, finished: Path | str, outdir: Path, partial: str) -> None:
+    """Freeze ``child`` (SIGSTOP) as soon as ``finished`` exists (a path, or a pattern in
+    ``outdir``) and a temporary matching ``partial`` is being written, then SIGKILL it: what is on
+    disk is what a kill at that moment leaves, however loaded the machine."""
+
+    def is_finished() -> bool:
+        return finished.exists() if isinstance(finished, Path) else bool(list(outdir.glob(finished)))
+
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline and child.poll() is None:
-        if finished.exists() and list(outdir.glob(partial)):
+        if is_finished() and list(outdir.glob(partial)):
             child.send_signal(signal.SIGSTOP)
             break
         time.sleep(0.01)

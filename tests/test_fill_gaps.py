@@ -19,7 +19,7 @@ from process_control import stop_mid_write
 from engine.cli import main
 from engine.errors import UnsupportedOptionError
 from engine.media import FrameReader, write_video
-from engine.render import FILL_SUMMARY_NAME, fill_gaps, segment
+from engine.render import fill_gaps, fill_summary_path, segment
 from engine.render.segment import discard_unfinished
 from engine.timeline import list_segments, read_timeline, results_of
 from engine.timeline.rates import time_range
@@ -107,7 +107,7 @@ def test_all_fills_only_gaps_between_clips_and_unfillable_gaps_are_listed(tmp_pa
     cut = _timeline(tmp_path, media)
     summary = fill_gaps(cut, tmp_path / "all", gaps=["all"], model="blend", codec="h264")
     assert [(g.track, g.index_in_track, g.status) for g in summary.gaps] == [("V1", 2, "filled")]
-    assert json.loads((tmp_path / "all" / FILL_SUMMARY_NAME).read_text())["ok"] is True
+    assert json.loads(fill_summary_path(tmp_path / "all", cut).read_text())["ok"] is True
 
     status = main(["fill", str(cut), "--gap", "V1:0", "-o", str(tmp_path / "edge"), "--model", "blend"])
     assert status == 1
@@ -136,16 +136,17 @@ def test_rerun_skips_gaps_already_filled(tmp_path, shot, capsys):
     assert main(command) == 0
     assert "1 filled, 0 skipped (already rendered), 0 not filled" in capsys.readouterr().out
     stamps = {p.name: p.stat().st_mtime_ns for p in outdir.glob("V1_002_fill*")}
-    assert sorted(stamps) == ["V1_002_fill.mkv", "V1_002_fill.mkv.chronoscope.json"]
+    (fill_name,) = [name for name in stamps if name.endswith(".mkv")]
+    assert sorted(stamps) == [fill_name, fill_name + ".chronoscope.json"]
     first = results_of(read_timeline(outdir / "gaps.chronoscope.otio").tracks[0][2])["fill"]
 
     assert main(command) == 0
     text = capsys.readouterr().out
     assert "filled V1:2 (4 frames) between bikes a and bikes b" in text
-    assert "V1_002_fill.mkv (skipped (already rendered))" in text
+    assert f"{fill_name} (skipped (already rendered))" in text
     assert "0 filled, 1 skipped (already rendered), 0 not filled" in text
     assert {p.name: p.stat().st_mtime_ns for p in outdir.glob("V1_002_fill*")} == stamps
-    summary = json.loads((outdir / FILL_SUMMARY_NAME).read_text())
+    summary = json.loads(fill_summary_path(outdir, cut).read_text())
     assert summary["ok"] is True and summary["counts"] == {"filled": 0, "resumed": 1, "not_filled": 0}
     again = results_of(read_timeline(outdir / "gaps.chronoscope.otio").tracks[0][2])["fill"]
     assert again["risk"] == first["risk"] and len(again["risk"]) == 4
@@ -153,10 +154,12 @@ def test_rerun_skips_gaps_already_filled(tmp_path, shot, capsys):
         k: v for k, v in first.items() if k not in ("status", "reason")
     }
 
-    # Another model changes the content hash: the gap is filled again.
+    # Another model changes the content hash: the gap is filled again, into a file of its own (the
+    # first fill stays as it was, for any timeline that points at it).
     summary = fill_gaps(cut, outdir, gaps=["V1:2"], model="blend", codec="ffv1")
     assert [g.status for g in summary.gaps] == ["filled"]
-    assert (outdir / "V1_002_fill.mkv").stat().st_mtime_ns != stamps["V1_002_fill.mkv"]
+    assert Path(summary.gaps[0].output).name != fill_name
+    assert (outdir / fill_name).stat().st_mtime_ns == stamps[fill_name]
 
 
 def test_killed_fill_resumes_without_redoing_finished_gaps(tmp_path, shot):
@@ -176,21 +179,20 @@ def test_killed_fill_resumes_without_redoing_finished_gaps(tmp_path, shot):
     command += ["--model", "flow", "--codec", "ffv1"]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     child = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    first_sidecar = outdir / "V1_001_fill.mkv.chronoscope.json"
-    second_out = outdir / "V1_003_fill.mkv"
-    stop_mid_write(child, first_sidecar, outdir, ".V1_003_fill.partial-*")
-    assert first_sidecar.exists(), "the first gap was not filled before the kill"
-    assert list(outdir.glob(".V1_003_fill.partial-*")), (
-        "the kill should have hit the second one being written"
+    stop_mid_write(child, "V1_001_fill_*.mkv.chronoscope.json", outdir, ".V1_003_fill_*.partial-*")
+    assert list(outdir.glob("V1_001_fill_*.mkv.chronoscope.json")), "the first gap was not filled"
+    assert list(outdir.glob(".V1_003_fill_*.partial-*")), "the kill should have hit the second gap"
+    assert not list(outdir.glob("V1_003_fill_*.mkv")), (
+        "the second gap was filled before the kill; the test needs it cut short"
     )
-    assert not second_out.exists(), "the second gap was filled before the kill; the test needs it cut short"
     assert not (outdir / "two.chronoscope.otio").exists()
-    first_stamp = (outdir / "V1_001_fill.mkv").stat().st_mtime_ns
+    (first_out,) = outdir.glob("V1_001_fill_*.mkv")
+    first_stamp = first_out.stat().st_mtime_ns
 
     summary = fill_gaps(cut, outdir, gaps=["all"], model="flow", codec="ffv1")
     assert [(g.index_in_track, g.status) for g in summary.gaps] == [(1, "resumed"), (3, "filled")]
-    assert (outdir / "V1_001_fill.mkv").stat().st_mtime_ns == first_stamp
-    with FrameReader(second_out) as reader:
+    assert first_out.stat().st_mtime_ns == first_stamp
+    with FrameReader(Path(summary.gaps[1].output)) as reader:
         assert reader.frame_count == 144
     assert not [p.name for p in outdir.iterdir() if ".partial-" in p.name]
     after = read_timeline(Path(summary.timeline_path))
@@ -208,15 +210,15 @@ def test_media_without_its_sidecar_is_rendered_again(tmp_path, shot):
     media, _ = shot
     cut = _timeline(tmp_path, media)
     outdir = tmp_path / "out"
-    fill_gaps(cut, outdir, gaps=["V1:2"], model="flow", codec="ffv1")
-    output = outdir / "V1_002_fill.mkv"
-    # What a render with other settings does before it starts: the old sidecar stops vouching
-    # for the media, so a kill before the new sidecar is written cannot leave a wrong match.
+    first = fill_gaps(cut, outdir, gaps=["V1:2"], model="flow", codec="ffv1")
+    output = Path(first.gaps[0].output)
+    # What a kill between the media's rename and its sidecar's write leaves: media that nothing
+    # vouches for is rendered again, never trusted.
     discard_unfinished(output)
-    assert output.exists() and not (outdir / "V1_002_fill.mkv.chronoscope.json").exists()
+    assert output.exists() and not Path(f"{output}.chronoscope.json").exists()
     summary = fill_gaps(cut, outdir, gaps=["V1:2"], model="flow", codec="ffv1")
     assert [g.status for g in summary.gaps] == ["filled"]
-    assert (outdir / "V1_002_fill.mkv.chronoscope.json").exists()
+    assert Path(f"{output}.chronoscope.json").exists()
 
 
 def test_each_media_file_is_probed_once_per_fill(tmp_path, shot, monkeypatch):

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 from fractions import Fraction
+from pathlib import Path
 
 import opentimelineio as otio
 from media_factory import render_clip
 
 from engine.cli import main
 from engine.media import FrameReader
-from engine.render import SUMMARY_NAME
+from engine.render import summary_path
 from engine.server.process import stop_engine
 
 
@@ -51,9 +52,10 @@ def test_render_through_the_engine_matches_the_timeline(tmp_path):
         )
     finally:
         stop_engine()
-    summary = json.loads((outdir / SUMMARY_NAME).read_text())
+    summary = json.loads(summary_path(outdir, cut).read_text())
     assert summary["runner"] == "EngineRunner"
     assert [c["status"] for c in summary["clips"]] == ["rendered", "rendered", "pass_through"]
-    for name, frames in (("V1_000_a.mp4", 12), ("V1_001_b.mp4", 8)):
-        with FrameReader(outdir / name) as reader:
+    outputs = {c["clip_name"]: c.get("output") for c in summary["clips"]}
+    for name, frames in (("a", 12), ("b", 8)):
+        with FrameReader(Path(outputs[name])) as reader:
             assert [f.time_s for f in reader] == [Fraction(n, 25) for n in range(frames)]

@@ -161,16 +161,18 @@ def test_rerun_skips_smooth_cuts_already_rendered(tmp_path, shared_data, capsys)
     first = json.loads(capsys.readouterr().out)
     assert first["smooth_cut_counts"] == {"rendered": 1, "resumed": 0, "skipped": 0, "failed": 0}
     stamps = _stamps(outdir, "*smoothcut*")
-    assert sorted(stamps) == ["V1_000-001_smoothcut.mkv", "V1_000-001_smoothcut.mkv.chronoscope.json"]
+    (cut_name,) = [name for name in stamps if name.endswith(".mkv")]
+    assert cut_name.startswith("V1_000-001_smoothcut_")
+    assert sorted(stamps) == [cut_name, cut_name + ".chronoscope.json"]
     first_timeline = read_timeline(outdir / "cut.chronoscope.otio")
 
     assert main(command) == 0
     text = capsys.readouterr().out
     (line,) = [line for line in text.splitlines() if line.startswith("smooth cut: V1 #0-#1")]
-    assert line.endswith("V1_000-001_smoothcut.mkv (skipped (already rendered))")
+    assert line.endswith(f"{cut_name} (skipped (already rendered))")
     assert "smooth cuts: 0 rendered, 1 skipped (already rendered), 0 not smoothed" in text
     assert _stamps(outdir, "*smoothcut*") == stamps
-    summary = json.loads((outdir / "render-summary.json").read_text())
+    summary = json.loads((outdir / "cut.render-summary.json").read_text())
     (record,) = summary["smooth_cuts"]
     assert (record["status"], record["reason"]) == ("resumed", "skipped (already rendered)")
     assert record["times"] == ["1/5", "2/5", "3/5", "4/5"] and len(record["risk"]) == 4
@@ -183,11 +185,13 @@ def test_rerun_skips_smooth_cuts_already_rendered(tmp_path, shared_data, capsys)
         results_of(again.tracks[0][1])["smooth_cut"] == results_of(first_timeline.tracks[0][1])["smooth_cut"]
     )
 
-    # Another model changes the content hash: the cut is rendered again.
+    # Another model changes the content hash: the cut is rendered again, into a file of its own;
+    # the first stays as it was, for the timeline that points at it.
     assert main([("blend" if word == "flow" else word) for word in command] + ["--json"]) == 0
     third = json.loads(capsys.readouterr().out)
     assert [c["status"] for c in third["smooth_cuts"]] == ["rendered"]
-    assert _stamps(outdir, "*smoothcut.mkv") != {k: v for k, v in stamps.items() if k.endswith(".mkv")}
+    assert Path(third["smooth_cuts"][0]["output"]).name not in stamps
+    assert {k: v for k, v in _stamps(outdir, "*smoothcut*").items() if k in stamps} == stamps
 
 
 def test_killed_render_resumes_smooth_cuts_without_redoing_finished_ones(tmp_path, shared_data):
@@ -208,22 +212,22 @@ def test_killed_render_resumes_smooth_cuts_without_redoing_finished_ones(tmp_pat
     command += ["--smooth-cuts", "32", "--model", "flow", "--codec", "ffv1", "--no-engine", "--jobs", "1"]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     child = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    first_sidecar = outdir / "V1_000-001_smoothcut.mkv.chronoscope.json"
-    second_out = outdir / "V1_002-003_smoothcut.mkv"
-    stop_mid_write(child, first_sidecar, outdir, ".V1_002-003_smoothcut.partial-*")
-    assert first_sidecar.exists(), "the first smooth cut did not finish before the kill"
-    assert list(outdir.glob(".V1_002-003_smoothcut.partial-*")), (
+    first_sidecar = "V1_000-001_smoothcut_*.mkv.chronoscope.json"
+    stop_mid_write(child, first_sidecar, outdir, ".V1_002-003_smoothcut_*.partial-*")
+    assert list(outdir.glob(first_sidecar)), "the first smooth cut did not finish before the kill"
+    assert list(outdir.glob(".V1_002-003_smoothcut_*.partial-*")), (
         "the kill should have hit the second one being written"
     )
-    assert not second_out.exists(), (
+    assert not list(outdir.glob("V1_002-003_smoothcut_*.mkv")), (
         "the second smooth cut finished before the kill; the test needs it cut short"
     )
-    first_stamp = (outdir / "V1_000-001_smoothcut.mkv").stat().st_mtime_ns
+    (first_out,) = outdir.glob("V1_000-001_smoothcut_*.mkv")
+    first_stamp = first_out.stat().st_mtime_ns
 
     summary = render_timeline(cut, outdir, model="flow", codec="ffv1", smooth_cut_frames=32)
     assert [(c["first_index"], c["status"]) for c in summary.smooth_cuts] == [(0, "resumed"), (2, "rendered")]
-    assert (outdir / "V1_000-001_smoothcut.mkv").stat().st_mtime_ns == first_stamp
-    with FrameReader(second_out) as reader:
+    assert first_out.stat().st_mtime_ns == first_stamp
+    with FrameReader(Path(summary.smooth_cuts[1]["output"])) as reader:
         assert reader.frame_count == 32
     assert not [p.name for p in outdir.iterdir() if ".partial-" in p.name]
     after = read_timeline(Path(summary.timeline_path))
@@ -271,10 +275,11 @@ def test_ffv1_mkv_media_is_smoothed_and_records_keep_timeline_order(tmp_path, sh
 
     # The earlier cut lost its sidecar (a kill before it was written): it is rendered again, the
     # later one resumes, and the records still come in timeline order.
-    (outdir / "V1_000-001_smoothcut.mkv.chronoscope.json").unlink()
+    (earlier_sidecar,) = outdir.glob("V1_000-001_smoothcut_*.mkv.chronoscope.json")
+    earlier_sidecar.unlink()
     second = render_timeline(cut, outdir, model="blend", codec="ffv1", smooth_cut_frames=2)
     assert [(c["first_index"], c["status"]) for c in second.smooth_cuts] == [(0, "rendered"), (1, "resumed")]
-    written = json.loads((outdir / "render-summary.json").read_text())
+    written = json.loads((outdir / f"{cut.stem}.render-summary.json").read_text())
     assert [(c["first_index"], c["status"]) for c in written["smooth_cuts"]] == [
         (0, "rendered"),
         (1, "resumed"),
@@ -303,7 +308,7 @@ def test_unreadable_media_fails_its_cut_and_the_render_goes_on(tmp_path, shared_
     assert code == 1, "a smooth cut that was asked for and failed makes the render exit non-zero"
     assert "chronoscope render: smooth cut failed: V1 #0-#1:" in captured.err
 
-    summary = json.loads((outdir / "render-summary.json").read_text())
+    summary = json.loads((outdir / "mixed.render-summary.json").read_text())
     records = summary["smooth_cuts"]
     assert [(c["first_index"], c["status"]) for c in records] == [(0, "failed"), (2, "rendered")]
     assert "broken.mov" in records[0]["reason"] and "cannot be opened" in records[0]["reason"]

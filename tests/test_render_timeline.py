@@ -3,6 +3,7 @@ durations against the timeline, the new timeline, missing media, and resuming (a
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -20,7 +21,7 @@ from process_control import stop_mid_write
 from engine.cli import main
 from engine.interp import resolve_clip_model
 from engine.media import FrameReader, probe
-from engine.render import SUMMARY_NAME, render_timeline
+from engine.render import render_timeline, summary_path
 from engine.retime import read_sidecar
 from engine.server.process import stop_engine
 from engine.timeline import list_segments, read_timeline, results_of
@@ -84,7 +85,7 @@ def test_resolve_timeline_renders_every_slow_clip_frame_exact(tmp_path, resolve_
         )
         == 0
     )
-    summary = json.loads((outdir / SUMMARY_NAME).read_text())
+    summary = json.loads(summary_path(outdir, cut).read_text())
     status = {(c["track"], c["clip_name"]): c["status"] for c in summary["clips"]}
     assert status == {
         ("V1", "A001_C003.mov"): "pass_through",
@@ -168,7 +169,7 @@ def test_missing_media_renders_the_rest_and_exits_non_zero(tmp_path, capsys, res
     )
     captured = capsys.readouterr()
     assert "not rendered: V1 #6 A004_C002.mov: media not found" in captured.err
-    summary = json.loads((outdir / SUMMARY_NAME).read_text())
+    summary = json.loads(summary_path(outdir, cut).read_text())
     assert summary["counts"]["rendered"] == 3 and summary["counts"]["cannot_render"] == 1
     new = read_timeline(outdir / "cut.chronoscope.otio")
     kept = new.tracks[0][6]
@@ -232,10 +233,11 @@ def test_2997_timeline_with_real_footage_and_a_tenth_speed_clip(tmp_path, shared
     for segment in list_segments(new):
         times = _times(Path(segment.media_path))
         assert times == [Fraction(n * 1001, 30000) for n in range(segment.record_frames)]
-    tenth = read_sidecar(tmp_path / "out" / "V1_000_tenth.mp4")
+    outputs = {c["clip_name"]: Path(c["output"]) for c in summary.clips}
+    tenth = read_sidecar(outputs["tenth"])
     # 0.1x: source positions 10, 10.1, ... 12.9: 3 exact frames, 27 synthesized.
     assert (tenth.frames_exact, tenth.frames_synthesized) == (3, 27)
-    bikes = read_sidecar(tmp_path / "out" / "V2_001_bikes.mp4")
+    bikes = read_sidecar(outputs["bikes"])
     # 25 fps source in a 29.97 timeline at 0.5: step 0.5 x 25 / 29.97 source frames per output frame.
     assert bikes.time_map["step_frames"] == str(Fraction(1, 2) * 25 / NTSC_30)
     assert new.metadata["Resolve_OTIO"]["Resolve OTIO Meta Version"] == "1.0"
@@ -280,19 +282,22 @@ def test_killed_render_resumes_without_redoing_finished_segments(tmp_path):
     ]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     child = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    short_sidecar = outdir / "V1_000_short.mkv.chronoscope.json"
-    long_out = outdir / "V1_001_long.mkv"
-    stop_mid_write(child, short_sidecar, outdir, ".V1_001_long.partial-*")
-    assert short_sidecar.exists(), "the first segment did not finish before the kill"
-    assert not long_out.exists(), "the long segment finished before the kill; the test needs it cut short"
+    short_sidecar = "V1_000_short_*.mkv.chronoscope.json"
+    stop_mid_write(child, short_sidecar, outdir, ".V1_001_long_*.partial-*")
+    assert list(outdir.glob(short_sidecar)), "the first segment did not finish before the kill"
+    assert not list(outdir.glob("V1_001_long_*.mkv")), (
+        "the long segment finished before the kill; the test needs it cut short"
+    )
     partials = [p.name for p in outdir.iterdir() if ".partial-" in p.name]
     assert partials, "a killed render should have been writing a temporary file"
-    short_stamp = (outdir / "V1_000_short.mkv").stat().st_mtime_ns
+    (short_out,) = outdir.glob("V1_000_short_*.mkv")
+    short_stamp = short_out.stat().st_mtime_ns
 
     summary = render_timeline(cut, outdir, model="flow", codec="ffv1")
     status = {c["clip_name"]: c["status"] for c in summary.clips}
     assert status == {"short": "resumed", "long": "rendered"}
-    assert (outdir / "V1_000_short.mkv").stat().st_mtime_ns == short_stamp
+    assert short_out.stat().st_mtime_ns == short_stamp
+    (long_out,) = outdir.glob("V1_001_long_*.mkv")
     with FrameReader(long_out) as reader:
         assert reader.frame_count == 200
     assert not [p.name for p in outdir.iterdir() if ".partial-" in p.name]
@@ -323,7 +328,8 @@ def test_a_relative_output_folder_works_through_the_engine(tmp_path):
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     assert summary["runner"] == "EngineRunner" and [c["status"] for c in summary["clips"]] == ["rendered"]
-    assert (tmp_path / "out" / "V1_000_half.mov").is_file()
+    assert Path(summary["clips"][0]["output"]).is_file()
+    assert Path(summary["clips"][0]["output"]).parent == tmp_path / "out"
 
 
 @pytest.mark.parametrize("where", ["--no-engine", "engine"])
@@ -380,7 +386,7 @@ def test_ctrl_c_stops_a_render_on_threads_and_leaves_nothing_half_written(tmp_pa
     assert child.returncode == 130, stderr.decode()
     assert "interrupted" in stderr.decode() and "Traceback" not in stderr.decode()
     assert not [path.name for path in outdir.iterdir() if ".partial-" in path.name]
-    assert not (outdir / "V1_002_three.mkv").exists(), "a segment queued before Ctrl-C was rendered after it"
+    assert not list(outdir.glob("V1_002_three_*.mkv")), "a segment queued before Ctrl-C was rendered after it"
 
 
 @pytest.mark.parametrize(
@@ -390,3 +396,84 @@ def test_bad_render_options_are_refused(tmp_path, flag, value, capsys):
     cut = RESOLVE
     assert main(["render", str(cut), "-o", str(tmp_path / "out"), flag, value, "--no-engine"]) == 2
     assert capsys.readouterr().err.startswith("chronoscope render: error:")
+
+
+def _one_slow_clip(path: Path, media: Path, *, start: int, name: str = "A", scalar: float = 0.5) -> Path:
+    clip = otio.schema.Clip(
+        name=name,
+        media_reference=otio.schema.ExternalReference(target_url=str(media)),
+        source_range=otio.opentime.TimeRange(
+            otio.opentime.RationalTime(start, 25), otio.opentime.RationalTime(6, 25)
+        ),
+    )
+    clip.effects.append(otio.schema.LinearTimeWarp(time_scalar=scalar))
+    track = otio.schema.Track(name="Video 1", kind=otio.schema.TrackKind.Video, children=[clip])
+    otio.adapters.write_to_file(otio.schema.Timeline(name=path.stem, tracks=[track]), str(path))
+    return path
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_two_timelines_render_into_one_folder_without_writing_over_each_other(tmp_path):
+    media = render_clip(tmp_path / "shot.mp4", rate=25, frame_count=60, size=(64, 48))
+    outdir = tmp_path / "out"
+    cut1 = _one_slow_clip(tmp_path / "cut1.otio", media, start=0)
+    first = render_timeline(cut1, outdir, model="blend", codec="h264")
+    first_output = Path(first.clips[0]["output"])
+    before = _digest(first_output)
+    cut2 = _one_slow_clip(tmp_path / "cut2.otio", media, start=40)
+    second = render_timeline(cut2, outdir, model="blend", codec="h264")
+    assert first.ok and second.ok
+    assert Path(second.clips[0]["output"]) != first_output
+    assert _digest(first_output) == before, "the second timeline's render wrote over the first one's"
+    assert (outdir / "cut1.render-summary.json").exists() and (outdir / "cut2.render-summary.json").exists()
+    assert list_segments(read_timeline(outdir / "cut1.chronoscope.otio"))[0].media_path == first_output
+
+
+def test_re_rendering_a_rendered_timeline_never_writes_over_its_own_media(tmp_path):
+    """The editor re-edits the new timeline (slows a rendered clip again) and renders it into the
+    same folder: the clip's media is the earlier render, which must survive."""
+    media = render_clip(tmp_path / "shot.mp4", rate=25, frame_count=60, size=(64, 48))
+    outdir = tmp_path / "out"
+    cut = _one_slow_clip(tmp_path / "cut.otio", media, start=10)
+    first = render_timeline(cut, outdir, model="blend", codec="h264")
+    rendered = Path(first.clips[0]["output"])
+    before = _digest(rendered)
+    again = read_timeline(outdir / "cut.chronoscope.otio")
+    (clip,) = again.find_clips()
+    clip.effects.append(otio.schema.LinearTimeWarp(time_scalar=0.5))
+    reedit = tmp_path / "reedit.otio"
+    otio.adapters.write_to_file(again, str(reedit))
+    second = render_timeline(reedit, outdir, model="blend", codec="h264")
+    assert second.ok and Path(second.clips[0]["output"]) != rendered
+    assert _digest(rendered) == before, "the re-render wrote over its own source"
+
+
+@pytest.mark.parametrize("name", ["cut.render-summary.json", "cut.chronoscope.otio"])
+def test_files_a_render_did_not_write_are_refused_before_any_work(tmp_path, name, capsys):
+    media = render_clip(tmp_path / "shot.mp4", rate=25, frame_count=30, size=(64, 48))
+    cut = _one_slow_clip(tmp_path / "cut.otio", media, start=0)
+    outdir = tmp_path / "out"
+    outdir.mkdir()
+    (outdir / name).write_text("my notes\n")
+    assert main(["render", str(cut), "-o", str(outdir), "--model", "blend", "--no-engine"]) == 2
+    err = capsys.readouterr().err
+    assert f"{outdir / name} already exists and was not written by a render of cut.otio" in err
+    assert (outdir / name).read_text() == "my notes\n"
+    assert sorted(p.name for p in outdir.iterdir()) == [name], "work started before the refusal"
+    # the same timeline rendered again replaces its own files
+    (outdir / name).unlink()
+    assert main(["render", str(cut), "-o", str(outdir), "--model", "blend", "--no-engine"]) == 0
+    assert main(["render", str(cut), "-o", str(outdir), "--model", "blend", "--no-engine"]) == 0
+
+
+def test_an_output_folder_that_is_a_file_is_refused_in_one_line(tmp_path, capsys):
+    media = render_clip(tmp_path / "shot.mp4", rate=25, frame_count=30, size=(64, 48))
+    cut = _one_slow_clip(tmp_path / "cut.otio", media, start=0)
+    (tmp_path / "afile").write_text("hi\n")
+    assert main(["render", str(cut), "-o", str(tmp_path / "afile"), "--no-engine"]) == 2
+    err = capsys.readouterr().err
+    expected = f"chronoscope render: error: output folder {tmp_path / 'afile'} is a file; name a folder"
+    assert err.strip() == expected

@@ -8,12 +8,12 @@ import sys
 from pathlib import Path
 
 from engine.commands.clip_options import add_clip_output_options
-from engine.render.fill import FILL_SUMMARY_NAME, fill_gaps
+from engine.render.fill import fill_gaps
 from engine.timeline import PathMap
 
 NAME = "fill"
 HELP = "fill gaps of a timeline with frames synthesized from the clips on either side"
-DESCRIPTION = f"""\
+DESCRIPTION = """\
 Replaces each named gap of TIMELINE's video tracks with a clip of the same length whose frames are
 synthesized between the last frame the clip before it shows and the first frame the clip after it
 shows (t = i / (G + 1) for a gap of G frames). Nothing else on the timeline moves. Across a scene
@@ -23,8 +23,10 @@ cut the nearer picture is repeated instead of a morph, and the summary says so w
 `chronoscope segments` shows them (repeatable); --gap all fills every gap that has a clip right
 before and right after it.
 
-Writes OUTDIR/<track>_<index>_fill.<ext> per gap, OUTDIR/<timeline>.chronoscope.otio (the gaps
-replaced; tracks, clips, transitions, markers and metadata kept) and OUTDIR/{FILL_SUMMARY_NAME}.
+Writes OUTDIR/<track>_<index>_fill_<hash>.<ext> per gap, OUTDIR/<timeline>.chronoscope.otio (the
+gaps replaced; tracks, clips, transitions, markers and metadata kept) and
+OUTDIR/<timeline>.fill-summary.json; nothing in OUTDIR that a fill of this timeline did not write
+is written over.
 A gap that cannot be filled (no clip on one side, media missing) stays a gap, is listed with the
 reason, and the exit status is 1.
 

@@ -15,7 +15,7 @@ from tqdm import tqdm
 from engine.commands.clip_options import add_clip_output_options
 from engine.errors import ChronoscopeError, UnsupportedOptionError
 from engine.render.plan import SegmentSpec
-from engine.render.run import SUMMARY_NAME, InProcessRunner, render_timeline
+from engine.render.run import InProcessRunner, render_timeline
 from engine.render.smoothcut import MAX_SMOOTH_CUT_FRAMES
 from engine.timeline import PathMap
 
@@ -23,17 +23,20 @@ log = logging.getLogger(__name__)
 
 NAME = "render"
 HELP = "render a timeline's slow-motion clips and write a timeline that points at them"
-DESCRIPTION = f"""\
+DESCRIPTION = """\
 Reads TIMELINE (OTIO; EDL, FCP XML and FCPX XML through the OTIO adapters) and renders every video
 clip whose speed is below 1 (LinearTimeWarp; FreezeFrame too) at its length on the timeline:
 exactly as many frames as it occupies, plus the frames a transition into or out of it overlaps,
 each frame at the source time the time map gives (handles used). Clips at 1x and faster pass
 through untouched (--speedup renders faster clips too, by skipping source frames).
 
-Writes OUTDIR/<track>_<index>_<clip>.<ext> per rendered clip, each with a report beside it
-(.chronoscope.json: per-frame risk, fallbacks, content hash), OUTDIR/<timeline>.chronoscope.otio
-(the same timeline with rendered clips re-pointed and their warps removed; tracks, gaps,
-transitions, markers, other effects and metadata kept) and OUTDIR/{SUMMARY_NAME}.
+Writes OUTDIR/<track>_<index>_<clip>_<hash>.<ext> per rendered clip (<hash>: the first 10
+characters of its content hash), each with a report beside it (.chronoscope.json: per-frame risk,
+fallbacks, content hash), OUTDIR/<timeline>.chronoscope.otio (the same timeline with rendered
+clips re-pointed and their warps removed; tracks, gaps, transitions, markers, other effects and
+metadata kept) and OUTDIR/<timeline>.render-summary.json. Nothing in OUTDIR that a render of this
+timeline did not write is written over: other timelines can render into the same folder, and a
+clip whose media is an earlier render is never overwritten by its own re-render.
 
 Re-running skips clips and smooth cuts whose output carries the same content hash (source file,
 range, speed, model, codec, version): they are listed as "skipped (already rendered)", so an

@@ -1,6 +1,8 @@
 """Batch render of timeline exports: every slow-motion clip rendered through ``engine.retime``, and
 a new timeline pointing at the renders (``render_timeline``). Retimed segments, smooth cuts and fills
-all resume by content hash (``finished_report``): a re-run skips what is already rendered.
+all resume by content hash (``finished_report``): a re-run skips what is already rendered. Every
+file they write carries its content hash in its name, and nothing they did not make is written over
+(``engine.render.outputs``).
 
     summary = render_timeline(Path("cut.otio"), Path("out"), model="flow", codec="prores")
     summary = render_timeline(Path("cut.otio"), Path("out"), smooth_cut_frames=4)   # jump cuts smoothed
@@ -10,9 +12,9 @@ all resume by content hash (``finished_report``): a re-run skips what is already
 ``engine.render.remote.EngineRunner`` submits segments to the engine.
 """
 
-from engine.render.fill import FILL_SUMMARY_NAME, FillSummary, GapFill, fill_gaps
-from engine.render.plan import ClipEntry, RenderPlan, SegmentSpec, content_hash, output_name, plan_render
-from engine.render.run import SUMMARY_NAME, TIMELINE_SUFFIX, InProcessRunner, RenderSummary, render_timeline
+from engine.render.fill import FillSummary, GapFill, fill_gaps, fill_summary_path
+from engine.render.plan import ClipEntry, RenderPlan, SegmentSpec, content_hash, output_stem, plan_render
+from engine.render.run import TIMELINE_SUFFIX, InProcessRunner, RenderSummary, render_timeline, summary_path
 from engine.render.segment import ALREADY_RENDERED, finished_report, is_finished, render_segment
 from engine.render.smoothcut import (
     SmoothCut,
@@ -25,12 +27,12 @@ from engine.render.smoothcut import (
 __all__ = [
     "ALREADY_RENDERED",
     "ClipEntry",
-    "FILL_SUMMARY_NAME",
     "FillSummary",
     "GapFill",
     "SmoothCut",
     "apply_smooth_cuts",
     "fill_gaps",
+    "fill_summary_path",
     "finished_report",
     "plan_smooth_cuts",
     "render_smooth_cut",
@@ -38,13 +40,13 @@ __all__ = [
     "InProcessRunner",
     "RenderPlan",
     "RenderSummary",
-    "SUMMARY_NAME",
     "SegmentSpec",
     "TIMELINE_SUFFIX",
     "content_hash",
     "is_finished",
-    "output_name",
+    "output_stem",
     "plan_render",
     "render_segment",
     "render_timeline",
+    "summary_path",
 ]

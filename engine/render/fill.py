@@ -35,6 +35,7 @@ from engine.fsutil import write_text_atomic
 from engine.interp import Synthesizer, resolve_clip_model
 from engine.media import FrameReader
 from engine.media.probe import VideoStreamInfo
+from engine.render.outputs import SUFFIX_BY_CODEC, check_replaceable, hashed_name, prepare_folder
 from engine.render.plan import synthesized_hash
 from engine.render.segment import (
     ALREADY_RENDERED,
@@ -43,7 +44,7 @@ from engine.render.segment import (
     video_info,
     write_synthesized,
 )
-from engine.render.smoothcut import SUFFIX_BY_CODEC, shown_file_frame
+from engine.render.smoothcut import shown_file_frame
 from engine.retime.core import make_synthesizer, pixel_plan
 from engine.retime.report import RetimeReport
 from engine.timeline import (
@@ -62,7 +63,8 @@ from engine.timeline.rates import time_range
 
 log = logging.getLogger(__name__)
 
-FILL_SUMMARY_NAME = "fill-summary.json"
+FILL_SUMMARY_SUFFIX = ".fill-summary.json"
+LEGACY_FILL_SUMMARY_NAME = "fill-summary.json"
 ALL_GAPS = "all"
 
 
@@ -255,7 +257,6 @@ def _prepare(
     after_info = video_info(after.media_path, infos)
     gap.before_file_frame = _shown_index(before, before.record_frames - 1, before_info)
     gap.after_file_frame = _shown_index(after, 0, after_info)
-    gap.output = str(outdir / f"{gap.track}_{gap.index_in_track:03d}_fill{SUFFIX_BY_CODEC[codec]}")
     gap.content_hash = synthesized_hash(
         "fill",
         {
@@ -269,6 +270,8 @@ def _prepare(
         },
         {"before": Path(before.media_path), "after": Path(after.media_path)},
     )
+    stem = f"{gap.track}_{gap.index_in_track:03d}_fill"
+    gap.output = str(outdir / hashed_name(stem, codec, gap.content_hash))
 
 
 def _take_report(gap: GapFill, report: RetimeReport) -> None:
@@ -349,7 +352,7 @@ def fill_gaps(
         raise UnsupportedOptionError(
             f"codec {codec!r} not supported; use one of: {', '.join(SUFFIX_BY_CODEC)}"
         )
-    timeline_path, outdir = Path(timeline_path), Path(outdir)
+    timeline_path, outdir = Path(timeline_path).absolute(), Path(outdir).absolute()
     timeline = read_timeline(timeline_path)
     chosen = select_gaps(timeline, gaps)
     segments = {
@@ -358,7 +361,14 @@ def fill_gaps(
             timeline, base_dir=media_base_dir(timeline_path), path_map=path_map, check_time_warps=False
         )
     }
-    outdir.mkdir(parents=True, exist_ok=True)
+    prepare_folder(outdir)
+    summary_file = fill_summary_path(outdir, timeline_path)
+    check_replaceable(
+        timeline_path,
+        "fill",
+        [outdir / (timeline_path.stem + ".chronoscope.otio"), summary_file],
+        [summary_file, outdir / LEGACY_FILL_SUMMARY_NAME],
+    )
     model = resolve_clip_model(model)
     infos: dict[Path, VideoStreamInfo] = {}
     synthesizer: Synthesizer | None = None
@@ -401,5 +411,10 @@ def fill_gaps(
         write_timeline(new_timeline, outdir / (timeline_path.stem + ".chronoscope.otio"))
     )
     summary.seconds = time.perf_counter() - started
-    write_text_atomic(outdir / FILL_SUMMARY_NAME, json.dumps(summary.to_dict(), indent=1) + "\n")
+    write_text_atomic(summary_file, json.dumps(summary.to_dict(), indent=1) + "\n")
     return summary
+
+
+def fill_summary_path(outdir: Path, timeline_path: Path) -> Path:
+    """``OUTDIR/NAME.fill-summary.json``, beside the new timeline ``NAME.chronoscope.otio``."""
+    return Path(outdir) / (Path(timeline_path).stem + FILL_SUMMARY_SUFFIX)

@@ -33,6 +33,7 @@ import opentimelineio as otio
 from engine import __version__
 from engine.errors import InvalidTimeWarpError, UnsupportedOptionError
 from engine.media import CODECS
+from engine.render.outputs import hashed_name
 from engine.timeline import (
     PathMap,
     Segment,
@@ -47,7 +48,6 @@ from engine.timeline import (
 log = logging.getLogger(__name__)
 
 RENDER_FORMAT_VERSION = 1
-SUFFIX_BY_CODEC = {"prores": ".mov", "h264": ".mp4", "h265": ".mp4", "ffv1": ".mkv", "png": ""}
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -179,10 +179,11 @@ def synthesized_hash(kind: str, values: dict[str, Any], sources: dict[str, Path]
     )
 
 
-def output_name(segment: Segment, codec: str) -> str:
-    """``V1_002_A002_C001.mov``: track, place on it, clip name; safe on every file system."""
+def output_stem(segment: Segment) -> str:
+    """``V1_002_A002_C001``: track, place on it, clip name; safe on every file system. The file
+    name adds the content hash (``engine.render.outputs.hashed_name``)."""
     stem = _UNSAFE.sub("_", Path(segment.clip_name).stem).strip("._") or "clip"
-    return f"{segment.track_label}_{segment.index_in_track:03d}_{stem}{SUFFIX_BY_CODEC[codec]}"
+    return f"{segment.track_label}_{segment.index_in_track:03d}_{stem}"
 
 
 def _other_effects(clip: otio.schema.Clip) -> list[str]:
@@ -287,7 +288,6 @@ def _spec(
         )
         log.warning("%s %s", segment.describe(), notes[-1])
     source = Path(segment.media_path)
-    output = outdir / output_name(segment, codec)
     values = {
         "output_rate": fraction_text(mapping.output_rate),
         "source_rate": fraction_text(mapping.source_rate),
@@ -309,6 +309,8 @@ def _spec(
         "chronoscope": __version__,
         "render_format": RENDER_FORMAT_VERSION,
     }
+    digest = content_hash(identity)
+    output = outdir / hashed_name(output_stem(segment), codec, digest)
     return SegmentSpec(
         key=output.name,
         clip_name=segment.clip_name,
@@ -316,7 +318,7 @@ def _spec(
         index_in_track=segment.index_in_track,
         source=str(source),
         output=str(output),
-        content_hash=content_hash(identity),
+        content_hash=digest,
         notes=tuple(notes),
         **values,
     )

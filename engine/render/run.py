@@ -2,7 +2,7 @@
 
     summary = render_timeline(Path("cut.otio"), Path("out"), model="flow", codec="prores")
     summary.timeline_path      # out/cut.chronoscope.otio: retimed clips re-pointed, warps removed
-    summary.to_dict()          # also written as out/render-summary.json
+    summary.to_dict()          # also written as out/cut.render-summary.json
 
 Segments render in this process (``runner=InProcessRunner(jobs)``) or as jobs of the engine
 (``EngineRunner``, engine.render.capability; the CLI starts the engine on demand). Either way each
@@ -32,6 +32,7 @@ from engine.errors import ChronoscopeError, JobCancelledError
 from engine.fsutil import write_text_atomic
 from engine.interp import resolve_clip_model
 from engine.media.probe import VideoStreamInfo
+from engine.render.outputs import check_replaceable, prepare_folder
 from engine.render.plan import ClipEntry, RenderPlan, SegmentSpec, plan_render
 from engine.render.segment import (
     ALREADY_RENDERED,
@@ -61,7 +62,8 @@ from engine.timeline import (
 
 log = logging.getLogger(__name__)
 
-SUMMARY_NAME = "render-summary.json"
+SUMMARY_SUFFIX = ".render-summary.json"
+LEGACY_SUMMARY_NAME = "render-summary.json"
 TIMELINE_SUFFIX = ".chronoscope.otio"
 
 SegmentProgress = Callable[[SegmentSpec, int, int], None]
@@ -262,7 +264,8 @@ def render_timeline(
     smooth_cut_frames: int = 0,
 ) -> RenderSummary:
     """Render a timeline file into ``outdir``; see the module docstring. Returns the summary, which
-    is also written to ``outdir/render-summary.json``.
+    is also written to ``outdir/NAME.render-summary.json`` (``summary_path``). Nothing in
+    ``outdir`` that this render did not make is written over (``engine.render.outputs``).
 
     ``smooth_cut_frames`` N > 0 smooths every jump cut between clips at speed 1 with N synthesized
     frames (``engine.render.smoothcut``), rendered in this process; the summary lists each cut
@@ -272,7 +275,14 @@ def render_timeline(
     # absolute: segments may be rendered by the engine, whose working folder is not the caller's
     timeline_path, outdir = Path(timeline_path).absolute(), Path(outdir).absolute()
     timeline = read_timeline(timeline_path)
-    outdir.mkdir(parents=True, exist_ok=True)
+    prepare_folder(outdir)
+    summary_file = summary_path(outdir, timeline_path)
+    check_replaceable(
+        timeline_path,
+        "render",
+        [outdir / (timeline_path.stem + TIMELINE_SUFFIX), summary_file],
+        [summary_file, outdir / LEGACY_SUMMARY_NAME],
+    )
     model = resolve_clip_model(model)
     plan = plan_render(
         timeline,
@@ -319,8 +329,13 @@ def render_timeline(
         _write_new_timeline(timeline, plan, results, timeline_path, outdir, detect, smooth_cuts)
     )
     summary.seconds = time.perf_counter() - started
-    write_text_atomic(outdir / SUMMARY_NAME, json.dumps(summary.to_dict(), indent=1) + "\n")
+    write_text_atomic(summary_file, json.dumps(summary.to_dict(), indent=1) + "\n")
     return summary
+
+
+def summary_path(outdir: Path, timeline_path: Path) -> Path:
+    """``OUTDIR/NAME.render-summary.json``, beside the new timeline ``NAME.chronoscope.otio``."""
+    return Path(outdir) / (Path(timeline_path).stem + SUMMARY_SUFFIX)
 
 
 def _smooth_cuts(

@@ -34,6 +34,7 @@ from engine.interp import Synthesizer
 from engine.interp.scenecut import scene_cut_score
 from engine.media import FrameReader
 from engine.media.probe import VideoStreamInfo
+from engine.render.outputs import SUFFIX_BY_CODEC, hashed_name
 from engine.render.plan import synthesized_hash
 from engine.render.segment import ALREADY_RENDERED, finished_report, video_info, write_synthesized
 from engine.retime.core import pixel_plan
@@ -45,7 +46,6 @@ log = logging.getLogger(__name__)
 
 MAX_JUMP_S = Fraction(2)
 MAX_SMOOTH_CUT_FRAMES = 48
-SUFFIX_BY_CODEC = {"prores": ".mov", "h264": ".mp4", "h265": ".mp4", "ffv1": ".mkv", "png": ""}
 
 
 @dataclass
@@ -215,7 +215,7 @@ def _plan_cut(
         from_second=from_second,
         before_file_frame=shown_file_frame(first, first.record_frames - from_first - 1, file_rate),
         after_file_frame=shown_file_frame(second, from_second, file_rate),
-        output=str(Path(outdir) / (stem + SUFFIX_BY_CODEC[codec])),
+        output="",
         timeline_rate=fraction_text(first.timeline_rate),
     )
     cut.content_hash = synthesized_hash(
@@ -231,6 +231,7 @@ def _plan_cut(
         },
         {"source": Path(first.media_path)},
     )
+    cut.output = str(Path(outdir) / hashed_name(stem, codec, cut.content_hash))
     return cut
 
 

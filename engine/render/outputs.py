@@ -1,0 +1,73 @@
+"""Where a timeline render or fill writes, and what it may write over.
+
+A render never writes over anything it did not make:
+
+- every rendered file (a retimed clip, a smooth cut, a fill) carries its content hash in its name
+  (``hashed_name``). Renders of different clips, settings or timelines into one folder never share
+  a name, and a clip whose media is itself an earlier render is never written over by its own
+  re-render. The same render always finds its own file, which is what resuming needs, and a file
+  found at that name (media whose sidecar a killed render never wrote) can only be that render;
+- the new timeline (``NAME.chronoscope.otio``) and the summary (``NAME.render-summary.json``) are
+  replaced only when the summary beside them says they came from the same timeline file, by the
+  same kind of job (``check_replaceable``). Anything else of that name is the user's, or another
+  job's, and is refused before any work starts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from engine.errors import MediaWriteError, OutputExistsError
+
+log = logging.getLogger(__name__)
+
+SUFFIX_BY_CODEC = {"prores": ".mov", "h264": ".mp4", "h265": ".mp4", "ffv1": ".mkv", "png": ""}
+HASH_CHARACTERS_IN_NAME = 10
+
+
+def hashed_name(stem: str, codec: str, content_hash: str) -> str:
+    """``STEM_HASH.SUFFIX`` (``V1_002_A002_C001_3f9a0c41d2.mov``; a folder of PNGs has no suffix,
+    and no dot, so that nothing takes the hash for a file type)."""
+    if len(content_hash) < HASH_CHARACTERS_IN_NAME:
+        raise ValueError(f"content hash {content_hash!r} is too short for a file name")
+    return f"{stem}_{content_hash[:HASH_CHARACTERS_IN_NAME]}{SUFFIX_BY_CODEC[codec]}"
+
+
+def prepare_folder(outdir: Path) -> None:
+    """Create the output folder (and its parents); a clear error when it cannot be one."""
+    outdir = Path(outdir)
+    if outdir.exists() and not outdir.is_dir():
+        raise OutputExistsError(f"output folder {outdir} is a file; name a folder")
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise MediaWriteError(
+            f"cannot create the output folder {outdir}: {error.strerror or error}"
+        ) from None
+
+
+def _summary_timeline(summary: Path) -> str | None:
+    """The timeline a summary says it was made from, or None (missing, unreadable, not a summary)."""
+    try:
+        data = json.loads(summary.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    timeline = data.get("timeline") if isinstance(data, dict) else None
+    return timeline if isinstance(timeline, str) else None
+
+
+def check_replaceable(timeline_path: Path, job: str, outputs: list[Path], vouchers: list[Path]) -> None:
+    """Refuse before any work when one of ``outputs`` exists and was not written by a ``job`` of
+    ``timeline_path`` (what one of the ``vouchers``, that job's summaries, says)."""
+    existing = [path for path in outputs if path.exists() or path.is_symlink()]
+    if not existing:
+        return
+    ours = str(Path(timeline_path).absolute())
+    if any(_summary_timeline(voucher) == ours for voucher in vouchers):
+        return
+    raise OutputExistsError(
+        f"{existing[0]} already exists and was not written by a {job} of {Path(timeline_path).name}; "
+        "move it away or use another output folder"
+    )
