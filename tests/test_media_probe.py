@@ -104,3 +104,23 @@ def test_shared_clips_match_their_documented_counts(shared_data):
     for name, (count, rate) in expected.items():
         video = probe_video(shared_data / "clips" / name)
         assert (video.frame_count, video.frame_rate) == (count, rate), name
+
+
+def test_start_timecode_of_a_camera_file_and_drop_frame_counting(tmp_path):
+    from media_factory import render_clip
+
+    from engine.media.timecode import start_timecode, timecode_seconds
+
+    tagged = {"timecode": "01:00:00:00"}
+    clip = render_clip(tmp_path / "camera.mov", rate=Fraction(24), frame_count=6, metadata=tagged)
+    assert start_timecode(probe(clip, scan_packets=False)) == "01:00:00:00"
+    plain = render_clip(tmp_path / "plain.mp4", frame_count=6)
+    assert start_timecode(probe(plain, scan_packets=False)) is None
+    ntsc = Fraction(30000, 1001)
+    assert timecode_seconds("01:00:00:00", Fraction(24)) == 3600
+    assert timecode_seconds("00:01:00;02", ntsc) * ntsc == 1800  # ;00 and ;01 are skipped each minute
+    assert timecode_seconds("00:10:00;00", ntsc) * ntsc == 17982  # but not at every tenth
+    assert timecode_seconds("01:00:00;00", ntsc) * ntsc == 107892
+    assert timecode_seconds("00:01:00:02", ntsc) * ntsc == 1802  # ":" is non drop frame
+    assert timecode_seconds("01:00:00:24", Fraction(24)) is None
+    assert timecode_seconds("not a timecode", Fraction(24)) is None

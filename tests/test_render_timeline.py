@@ -477,3 +477,55 @@ def test_an_output_folder_that_is_a_file_is_refused_in_one_line(tmp_path, capsys
     err = capsys.readouterr().err
     expected = f"chronoscope render: error: output folder {tmp_path / 'afile'} is a file; name a folder"
     assert err.strip() == expected
+
+
+def _frame_images(path: Path) -> list:
+    with FrameReader(path) as reader:
+        return [frame.image.astype(float) for frame in reader]
+
+
+def test_an_edl_names_source_frames_by_the_media_timecode(tmp_path, capsys):
+    """EDL source timecodes are the camera file's clock: 01:00:00:12 in a file whose timecode
+    starts at 01:00:00:00 is its frame 12. The M2 line is written as DaVinci Resolve writes it."""
+    media = render_clip(
+        tmp_path / "camera.mov", rate=24, frame_count=48, metadata={"timecode": "01:00:00:00"}
+    )
+    edl = tmp_path / "reel.edl"
+    edl.write_text(
+        "TITLE: reel\nFCM: NON-DROP FRAME\n\n"
+        "001  AX       V     C        01:00:00:12 01:00:01:00 00:00:00:00 00:00:00:12\n"
+        "M2   AX             012.0                01:00:00:12\n"
+        f"* FROM CLIP NAME: slow\n* FROM CLIP: {media}\n"
+    )
+    summary = render_timeline(edl, tmp_path / "out", model="nearest", codec="ffv1")
+    assert summary.ok and summary.count("rendered") == 1
+    source = _frame_images(media)
+    rendered = _frame_images(Path(summary.clips[0]["output"]))
+    shown = [min(range(len(source)), key=lambda n: abs(source[n] - image).mean()) for image in rendered]
+    # half speed from frame 12: 12, 12.5, 13 ... 17.5, each shown as the nearest file frame
+    assert shown[0] == 12 and shown == sorted(shown)
+    assert set(range(12, 18)) <= set(shown) <= set(range(12, 19))
+
+    # The same EDL counted from 00:00:00:00 names frames an hour before the file's first: refused.
+    edl.write_text(edl.read_text().replace("01:00:00:12 01:00:01:00", "00:00:00:12 00:00:01:00"))
+    assert main(["render", str(edl), "-o", str(tmp_path / "out2"), "--no-engine", "--model", "nearest"]) == 1
+    err = capsys.readouterr().err
+    assert "lie outside its media, which covers frames 86400 to 86447" in err
+
+
+def test_render_reads_a_drop_frame_edl_at_the_rate_given(tmp_path, capsys):
+    media = render_clip(tmp_path / "ntsc.mov", rate=NTSC_30, frame_count=40)
+    edl = tmp_path / "df.edl"
+    edl.write_text(
+        "TITLE: df\nFCM: DROP FRAME\n\n"
+        "001  AX       V     C        00:00:00;10 00:00:00;14 01:00:00;00 01:00:00;08\n"
+        "M2   AX             015.0                00:00:00;10\n"
+        f"* FROM CLIP NAME: slow\n* FROM CLIP: {media}\n"
+    )
+    command = ["render", str(edl), "-o", str(tmp_path / "out"), "--no-engine", "--model", "nearest"]
+    command.append("--json")
+    assert main(command) == 2
+    assert "not a valid drop frame rate" in capsys.readouterr().err
+    assert main(command + ["--rate", "29.97"]) == 0
+    (clip,) = json.loads(capsys.readouterr().out)["clips"]
+    assert (clip["status"], clip["speed"], clip["report"]["frames_written"]) == ("rendered", "1/2", 8)

@@ -111,6 +111,67 @@ def test_edl_rate_option_sets_frame_rate(rate):
     assert raw.tracks[0][1].effects[0].time_scalar == pytest.approx(0.5005)
 
 
+RESOLVE_M2_EDL = """TITLE: Resolve speed changes
+FCM: NON-DROP FRAME
+
+001  AX       V     C        00:00:01:00 00:00:02:00 01:00:00:00 01:00:01:00
+M2   AX             012.0                00:00:01:00
+* FROM CLIP NAME: half.mov
+
+002  AX       V     C        00:00:03:00 00:00:04:00 01:00:01:00 01:00:02:00
+M2   AX             048.0                00:00:03:00
+* FROM CLIP NAME: double.mov
+
+003  AX       V     C        00:00:05:00 00:00:06:00 01:00:02:00 01:00:03:00
+M2   AX             000.0                00:00:05:00
+* FROM CLIP NAME: hold.mov
+
+004  AX       V     C        00:00:07:00 00:00:08:00 01:00:03:00 01:00:04:00
+M2   AX             -024.0               00:00:07:00
+* FROM CLIP NAME: back.mov
+
+005  AX       V     C        00:00:09:00 00:00:09:12 01:00:04:00 01:00:05:00
+M2   AX             012.0                00:00:09:00
+* FROM CLIP NAME: avid-half.mov
+
+006  AX       V     C        00:00:10:00 00:00:11:00 01:00:05:00 01:00:06:00
+* FROM CLIP NAME: plain.mov
+"""
+
+
+def test_edl_speeds_written_as_resolve_writes_them(tmp_path):
+    """DaVinci Resolve writes the source out as if the clip played at normal speed (source and
+    record durations equal), and the adapter alone ignores the M2 line then (OTIO issue #948)."""
+    edl = tmp_path / "resolve.edl"
+    edl.write_text(RESOLVE_M2_EDL)
+    raw = otio.adapters.read_from_file(str(edl), adapter_name="cmx_3600", rate=24)
+    assert [len(clip.effects) for clip in raw.find_clips()] == [0, 0, 0, 0, 1, 0], "the adapter changed"
+    segments = list_segments(read_timeline(edl), check_time_warps=False)
+    assert [s.record_frames for s in segments] == [24] * 6
+    assert [s.source_start_frames for s in segments] == [24, 72, 120, 168, 216, 240]
+    assert segments[0].time_scalar == Fraction(1, 2)
+    assert segments[1].time_scalar == 2
+    assert segments[2].is_freeze_frame
+    with pytest.raises(InvalidTimeWarpError, match="negative"):
+        segments[3].time_scalar  # noqa: B018 - reverse is refused by name, not read as real time
+    assert segments[4].time_scalar == Fraction(1, 2)
+    assert segments[5].time_warps == () and not segments[5].is_retimed
+
+
+def test_edl_with_drop_frame_m2_lines(tmp_path):
+    edl = tmp_path / "df.edl"
+    edl.write_text(
+        "TITLE: df\nFCM: DROP FRAME\n\n"
+        "001  AX       V     C        00:00:59;28 00:01:00;28 01:00:00;00 01:00:01;00\n"
+        "M2   AX             015.0                00:00:59;28\n"
+        "* FROM CLIP NAME: slow.mov\n"
+    )
+    (segment,) = list_segments(read_timeline(edl, rate=29.97))
+    assert segment.timeline_rate == Fraction(30000, 1001)
+    assert segment.source_start_frames == 1798  # 00:00:59;28 in drop frame
+    assert segment.record_frames == 30 and segment.time_scalar == Fraction(1, 2)
+
+
 def test_fcp_xml_through_adapter():
     timeline = read_timeline(FIXTURES / "chase_scene.xml")
     assert timeline.global_start_time.value == 86400

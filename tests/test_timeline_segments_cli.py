@@ -73,3 +73,53 @@ def test_require_media_and_path_map(tmp_path, sample_clip, capsys):
 def test_rate_is_refused_for_formats_that_carry_their_own():
     with pytest.raises(TimelineError, match="only needed for EDLs"):
         _run([str(FIXTURES / "resolve_export.otio"), "--rate", "25"])
+
+
+def _image_sequence_timeline(tmp_path: Path) -> Path:
+    import opentimelineio as otio
+
+    folder = tmp_path / "seq"
+    folder.mkdir()
+    for number in range(1001, 1025):
+        (folder / f"f.{number:04d}.png").write_bytes(b"")
+    reference = otio.schema.ImageSequenceReference(
+        target_url_base=str(folder) + "/",
+        name_prefix="f.",
+        name_suffix=".png",
+        start_frame=1001,
+        frame_zero_padding=4,
+        rate=24,
+        available_range=otio.opentime.TimeRange(
+            otio.opentime.RationalTime(0, 24), otio.opentime.RationalTime(24, 24)
+        ),
+    )
+    clip = otio.schema.Clip(
+        name="plate",
+        media_reference=reference,
+        source_range=otio.opentime.TimeRange(
+            otio.opentime.RationalTime(0, 24), otio.opentime.RationalTime(12, 24)
+        ),
+    )
+    clip.effects.append(otio.schema.LinearTimeWarp(time_scalar=0.5))
+    track = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video, children=[clip])
+    path = tmp_path / "plates.otio"
+    otio.adapters.write_to_file(otio.schema.Timeline(name="plates", tracks=[track]), str(path))
+    return path
+
+
+def test_an_image_sequence_clip_is_listed_with_its_first_frame(tmp_path, capsys):
+    assert _run([str(_image_sequence_timeline(tmp_path)), "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)["segments"]
+    assert row["media_kind"] == "image_sequence"
+    assert row["media_path"] == str(tmp_path / "seq" / "f.1001.png")
+    assert row["time_scalar"] == "1/2"
+
+
+def test_a_render_lists_an_image_sequence_clip_as_not_rendered(tmp_path, capsys):
+    from engine.cli import main
+
+    timeline = _image_sequence_timeline(tmp_path)
+    assert main(["render", str(timeline), "-o", str(tmp_path / "out"), "--no-engine", "--json"]) == 1
+    (clip,) = json.loads(capsys.readouterr().out)["clips"]
+    assert clip["status"] == "cannot_render"
+    assert clip["reason"] == "image_sequence media: only media files are rendered"

@@ -52,6 +52,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--outdir", type=Path, required=True, help="folder for the media and timeline")
     add_clip_output_options(parser, codec_default="prores")
     parser.add_argument(
+        "--rate", type=float, help="frame rate of an EDL (EDLs do not say; default 24; 29.97 for drop frame)"
+    )
+    parser.add_argument(
         "--map", action="append", default=[], metavar="FROM=TO", help="remap a media path prefix (repeatable)"
     )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -66,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
         codec=args.codec,
         quality=args.quality,
         path_map=PathMap.from_strings(args.map) if args.map else None,
+        rate=args.rate,
     )
     if args.json:
         sys.stdout.write(json.dumps(summary.to_dict()) + "\n")

@@ -60,6 +60,7 @@ examples:
   chronoscope render cut.otio -o out/ --model flow --codec h264 --no-engine --jobs 2
   chronoscope render interview.otio -o out/ --smooth-cuts 4 --no-engine
   chronoscope render reel1.xml -o out/ --map 'C:\\Footage=/mnt/footage' --json
+  chronoscope render reel2.edl -o out/ --rate 29.97
 """
 
 
@@ -69,6 +70,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "-o", "--outdir", type=Path, required=True, help="folder for rendered media and the new timeline"
     )
     add_clip_output_options(parser, codec_default="prores")
+    parser.add_argument(
+        "--rate", type=float, help="frame rate of an EDL (EDLs do not say; default 24; 29.97 for drop frame)"
+    )
     parser.add_argument(
         "--speedup", action="store_true", help="also render clips faster than 1x (dropping frames)"
     )
@@ -215,6 +219,7 @@ def run(args: argparse.Namespace) -> int:
             on_progress=bars.progress,
             detect=detect,
             smooth_cut_frames=args.smooth_cuts,
+            rate=args.rate,
         )
     finally:
         bars.close()

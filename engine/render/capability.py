@@ -17,8 +17,9 @@ the job runs, with a message naming the clip's frames. The result is
 ``{"report": <RetimeReport summary>, "output": ..., "sidecar": ...}``.
 
 ``render_timeline``: ``{"timeline": "/abs/cut.otio", "outdir": "/abs/out", "model": ...,
-"codec": ..., "speedup": false}``; the engine renders the segments itself (in its job thread) and
-the result is the render summary (``RenderSummary.to_dict()``).
+"codec": ..., "speedup": false, "rate": null}`` (``rate``: an EDL's frame rate); the engine
+renders the segments itself (in its job thread) and the result is the render summary
+(``RenderSummary.to_dict()``).
 
 Install with ``chronoscope engine run --capability-module engine.render.capability`` (the CLI's
 ``render`` starts its engine so), or list the module in the engine's default capability modules.
@@ -136,6 +137,9 @@ def make_render_timeline_job(message):
     model = _option(content, "model", str)
     codec = _option(content, "codec", str, "prores")
     speedup = _option(content, "speedup", bool, False)
+    rate = content.get("rate")
+    if rate is not None and (isinstance(rate, bool) or not isinstance(rate, int | float)):
+        raise UnsupportedOptionError(f"rate = {rate!r}; expected a number of frames per second")
 
     def work(context) -> dict:
         def progress(spec, done, total):
@@ -150,6 +154,7 @@ def make_render_timeline_job(message):
             speedup=speedup,
             runner=InProcessRunner(1, check_cancelled=context.check_cancelled),
             on_progress=progress,
+            rate=rate,
         )
         return summary.to_dict()
 

@@ -36,7 +36,7 @@ from engine.interp import Synthesizer, resolve_clip_model
 from engine.media import FrameReader
 from engine.media.probe import VideoStreamInfo
 from engine.render.outputs import SUFFIX_BY_CODEC, check_replaceable, hashed_name, prepare_folder
-from engine.render.plan import synthesized_hash
+from engine.render.plan import synthesized_hash, with_media_range
 from engine.render.segment import (
     ALREADY_RENDERED,
     discard_unfinished,
@@ -341,11 +341,13 @@ def fill_gaps(
     codec: str = "prores",
     quality: int | None = None,
     path_map: PathMap | None = None,
+    rate: float | None = None,
 ) -> FillSummary:
     """Fill the named gaps of a timeline file into ``outdir``; see the module doc.
 
     Gaps that cannot be filled (no clip on a side, media missing) are listed with the reason and
     stay gaps; ``FillSummary.ok`` is then False. Names that match no gap raise before any work.
+    ``rate`` is an EDL's frame rate (``read_timeline``).
     """
     started = time.perf_counter()
     if codec not in SUFFIX_BY_CODEC:
@@ -353,10 +355,10 @@ def fill_gaps(
             f"codec {codec!r} not supported; use one of: {', '.join(SUFFIX_BY_CODEC)}"
         )
     timeline_path, outdir = Path(timeline_path).absolute(), Path(outdir).absolute()
-    timeline = read_timeline(timeline_path)
+    timeline = read_timeline(timeline_path, rate=rate)
     chosen = select_gaps(timeline, gaps)
     segments = {
-        (s.track_label, s.index_in_track): s
+        (s.track_label, s.index_in_track): with_media_range(s)
         for s in list_segments(
             timeline, base_dir=media_base_dir(timeline_path), path_map=path_map, check_time_warps=False
         )

@@ -23,7 +23,7 @@ import hashlib
 import json
 import logging
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -31,8 +31,9 @@ from typing import Any
 import opentimelineio as otio
 
 from engine import __version__
-from engine.errors import InvalidTimeWarpError, UnsupportedOptionError
-from engine.media import CODECS
+from engine.errors import ChronoscopeError, InvalidTimeWarpError, UnsupportedOptionError
+from engine.media import CODECS, probe
+from engine.media.timecode import start_timecode, timecode_seconds
 from engine.render.outputs import hashed_name
 from engine.timeline import (
     PathMap,
@@ -205,6 +206,32 @@ def _nested_items(timeline: otio.schema.Timeline) -> list[str]:
     return found
 
 
+def with_media_range(segment: Segment) -> Segment:
+    """``segment`` with the range its media file covers, when the timeline gave none (EDLs never
+    do; FCP XML sometimes not): from the file's start timecode (0 without one) for its length, in
+    the clip's source frames. An EDL's source timecodes are the camera file's: without this a clip
+    of a file starting at 01:00:00:00 would be looked for an hour past its end."""
+    if segment.available_range is not None or segment.media is None or not segment.media.exists:
+        return segment
+    try:
+        info = probe(Path(segment.media_path), scan_packets=False)
+    except ChronoscopeError:
+        return segment  # unreadable media fails its render with the reader's own message
+    video = info.video_stream
+    timecode = start_timecode(info)
+    start_s = timecode_seconds(timecode, video.rate) if timecode else None
+    if timecode and start_s is None:
+        log.warning("%s: media timecode %r not understood; its first frame is taken as 0",
+                    segment.describe(), timecode)
+    length_s = video.frame_count / video.rate if video.frame_count > 0 else video.duration_s
+    rate = segment.source_rate
+    available = otio.opentime.TimeRange(
+        otio.opentime.RationalTime(float((start_s or 0) * rate), float(rate)),
+        otio.opentime.RationalTime(float(length_s * rate), float(rate)),
+    )
+    return replace(segment, available_range=available)
+
+
 def plan_render(
     timeline: otio.schema.Timeline,
     outdir: Path,
@@ -222,7 +249,8 @@ def plan_render(
     outdir = Path(outdir)
     entries: list[ClipEntry] = []
     kept_effects = _nested_items(timeline)
-    for segment in list_segments(timeline, base_dir=base_dir, path_map=path_map, check_time_warps=False):
+    for listed in list_segments(timeline, base_dir=base_dir, path_map=path_map, check_time_warps=False):
+        segment = with_media_range(listed)
         where = segment.describe()
         for effect in _other_effects(segment.clip):
             kept_effects.append(f"{where}: effect {effect!r} kept in the timeline, not applied by the render")
@@ -265,9 +293,30 @@ def plan_render(
                 f" ({segment.media_problem})" if segment.media_problem else ""
             )
             continue
+        outside = _outside_media(segment)
+        if outside:
+            entry.action, entry.reason = "cannot_render", outside
+            continue
         entry.action = "render"
         entry.spec = _spec(segment, outdir, model=model, codec=codec, quality=quality)
     return RenderPlan(entries, kept_effects)
+
+
+def _outside_media(segment: Segment) -> str:
+    """Why none of the clip's own frames is in its media ("" when some are, or when unknown)."""
+    mapping = time_map(segment)
+    needed = mapping.needed_source_frames(include_transitions=False)
+    start, end = mapping.available_start_frames, mapping.available_end_frames
+    if needed is None or start is None or end is None:
+        return ""
+    if needed[1] < start or needed[0] >= end:
+        rate = fraction_text(segment.source_rate)
+        return (
+            f"its source frames {needed[0]} to {needed[1]} lie outside its media, which covers frames "
+            f"{fraction_text(start)} to {fraction_text(end - 1)} (at {rate} fps, counted from the "
+            "media's start timecode): check the timeline's source timecodes and the file it points at"
+        )
+    return ""
 
 
 def _spec(

@@ -262,6 +262,7 @@ def render_timeline(
     on_segment_done: Callable[[SegmentSpec, str], None] | None = None,
     detect: Callable[[ClipEntry], dict[str, Any] | None] | None = None,
     smooth_cut_frames: int = 0,
+    rate: float | None = None,
 ) -> RenderSummary:
     """Render a timeline file into ``outdir``; see the module docstring. Returns the summary, which
     is also written to ``outdir/NAME.render-summary.json`` (``summary_path``). Nothing in
@@ -269,12 +270,12 @@ def render_timeline(
 
     ``smooth_cut_frames`` N > 0 smooths every jump cut between clips at speed 1 with N synthesized
     frames (``engine.render.smoothcut``), rendered in this process; the summary lists each cut
-    smoothed or skipped, with the reason."""
+    smoothed or skipped, with the reason. ``rate`` is an EDL's frame rate (``read_timeline``)."""
     started = time.perf_counter()
     check_smooth_cut_frames(smooth_cut_frames)
     # absolute: segments may be rendered by the engine, whose working folder is not the caller's
     timeline_path, outdir = Path(timeline_path).absolute(), Path(outdir).absolute()
-    timeline = read_timeline(timeline_path)
+    timeline = read_timeline(timeline_path, rate=rate)
     prepare_folder(outdir)
     summary_file = summary_path(outdir, timeline_path)
     check_replaceable(

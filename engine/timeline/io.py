@@ -33,6 +33,7 @@ import opentimelineio as otio
 
 from engine.errors import AdapterNotAvailableError, TimelineError, TimelineNotFoundError
 from engine.fsutil import atomic_path, remove_quietly
+from engine.timeline.edl import prepare_edl_text
 from engine.timeline.rates import exact_rate
 
 log = logging.getLogger(__name__)
@@ -130,7 +131,9 @@ def read_timeline(
     """Read a timeline file (.otio, .otioz, .otiod, .edl, .xml, .fcpxml) as an OTIO Timeline.
 
     ``rate`` is the frame rate of an EDL (EDLs do not say; the adapter assumes 24; 23.976 is read
-    as 24000/1001). EDL speeds are read as CMX 3600 means them (see ``_normalise_edl_time_warps``).
+    as 24000/1001). EDL speeds are read as CMX 3600 means them (see ``_normalise_edl_time_warps``),
+    whether the source out is written where the source ends or as if at normal speed, as DaVinci
+    Resolve writes it (``engine.timeline.edl``).
     ``name`` picks a timeline from a file that holds several. ``adapter_args`` go to the adapter
     (e.g. ``extract_to_directory`` for .otioz). Media are not checked here: call
     ``engine.timeline.check_media`` or ``require_media`` when they must exist.
@@ -151,7 +154,13 @@ def read_timeline(
     if adapter == "fcpx_xml":
         _refuse_fractional_fcpx_rates(path)
     try:
-        result = otio.adapters.read_from_file(str(path), adapter_name=adapter, **options)
+        if adapter == "cmx_3600":
+            text = prepare_edl_text(_edl_text(path), exact_rate(options.get("rate", 24)))
+            result = otio.adapters.read_from_string(text, adapter_name=adapter, **options)
+        else:
+            result = otio.adapters.read_from_file(str(path), adapter_name=adapter, **options)
+    except TimelineError:
+        raise
     except Exception as error:
         # Adapters are third-party parsers fed untrusted files: every failure they raise (OTIO,
         # JSON, XML, zip, KeyError, IndexError) means "this file cannot be read", said once here.
@@ -161,6 +170,18 @@ def read_timeline(
         _normalise_edl_time_warps(timeline, exact_rate(options.get("rate", 24)))
     log.debug("read %s via %s: %d tracks", path, adapter, len(timeline.tracks))
     return timeline
+
+
+def _edl_text(path: Path) -> str:
+    """An EDL's text: UTF-8, or Latin-1 (older systems write it) when it is not UTF-8."""
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise TimelineError(f"{path} cannot be read: {error.strerror or error}") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
 
 
 def _refuse_fractional_fcpx_rates(path: Path) -> None:

@@ -274,7 +274,7 @@ def _media_of(
         return "file", target, location, location.reason
     if isinstance(reference, otio.schema.ImageSequenceReference):
         count = reference.number_of_images_in_sequence()
-        first = reference.abs_target_url_for_image_number(0) if count else ""
+        first = reference.target_url_for_image_number(0) if count else ""
         if not first:
             return "image_sequence", reference.target_url_base, None, "the image sequence names no frames"
         try:
