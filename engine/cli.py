@@ -1,7 +1,8 @@
 """The ``chronoscope`` command: parses arguments, then hands over to one subcommand module.
 
-An error that Chronoscope raises on purpose prints as one line on stderr and exits with status 2;
-``--debug`` shows the traceback too. Anything else is a bug and prints a traceback with status 70.
+An error that Chronoscope raises on purpose, or one the file system raises (permission denied, disk
+full), prints as one line on stderr and exits with status 2; ``--debug`` shows the traceback too.
+Anything else is a bug and prints a traceback with status 70.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import argparse
 import importlib
 import logging
 import sys
+import traceback
 from collections.abc import Sequence
 
 from engine import __version__
@@ -81,6 +83,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_OK
+    except OSError as error:
+        # the file system said no (disk full, permission, a file where a folder should be): the
+        # user's to fix, said in one line
+        if args.debug:
+            log.exception("%s failed", args.command)
+        print(f"chronoscope {args.command}: error: {_os_error_text(error)}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except Exception:
+        traceback.print_exc(file=sys.stderr)
+        print(
+            f"chronoscope {args.command}: internal error (a bug): please report it with the traceback above",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL_ERROR
+
+
+def _os_error_text(error: OSError) -> str:
+    """``Permission denied: /path`` rather than ``[Errno 13] Permission denied: '/path'``."""
+    reason = error.strerror or str(error)
+    names = [str(name) for name in (error.filename, error.filename2) if name is not None]
+    return f"{reason}: {' -> '.join(names)}" if names else reason
 
 
 if __name__ == "__main__":

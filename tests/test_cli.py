@@ -58,3 +58,24 @@ def test_debug_flag_shows_traceback(tmp_path):
     )
     assert completed.returncode == 2
     assert "Traceback" in completed.stderr
+
+
+def test_a_bug_exits_70_with_its_traceback_and_a_file_system_refusal_exits_2_in_one_line(monkeypatch, capsys):
+    from engine.commands import probe as probe_command
+
+    def broken(args):
+        raise RuntimeError("an unexpected state")
+
+    monkeypatch.setattr(probe_command, "run", broken)
+    assert main(["probe", "clip.mp4"]) == 70
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "RuntimeError: an unexpected state" in err
+    assert "chronoscope probe: internal error (a bug)" in err
+
+    def refused(args):
+        raise PermissionError(13, "Permission denied", "/srv/out/cut.chronoscope.otio")
+
+    monkeypatch.setattr(probe_command, "run", refused)
+    assert main(["probe", "clip.mp4"]) == 2
+    err = capsys.readouterr().err
+    assert err == "chronoscope probe: error: Permission denied: /srv/out/cut.chronoscope.otio\n"

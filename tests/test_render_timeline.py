@@ -529,3 +529,40 @@ def test_render_reads_a_drop_frame_edl_at_the_rate_given(tmp_path, capsys):
     assert main(command + ["--rate", "29.97"]) == 0
     (clip,) = json.loads(capsys.readouterr().out)["clips"]
     assert (clip["status"], clip["speed"], clip["report"]["frames_written"]) == ("rendered", "1/2", 8)
+
+
+def test_a_slow_clip_inside_a_compound_clip_is_reported_not_rendered(tmp_path, capsys):
+    media = render_clip(tmp_path / "shot.mp4", rate=25, frame_count=30, size=(64, 48))
+    outer = _one_slow_clip(tmp_path / "outer.otio", media, start=0, name="outside", scalar=1.0)
+    timeline = read_timeline(outer)
+    inner = otio.schema.Clip(
+        name="inside",
+        media_reference=otio.schema.ExternalReference(target_url=str(media)),
+        source_range=otio.opentime.TimeRange(
+            otio.opentime.RationalTime(5, 25), otio.opentime.RationalTime(6, 25)
+        ),
+    )
+    inner.effects.append(otio.schema.LinearTimeWarp(time_scalar=0.5))
+    compound = otio.schema.Stack(name="compound", children=[otio.schema.Track(children=[inner])])
+    timeline.tracks[0].append(compound)
+    cut = tmp_path / "nested.otio"
+    otio.adapters.write_to_file(timeline, str(cut))
+    assert main(["render", str(cut), "-o", str(tmp_path / "out"), "--no-engine", "--json"]) == 1
+    clips = json.loads(capsys.readouterr().out)["clips"]
+    assert [(c["clip_name"], c["status"]) for c in clips] == [
+        ("outside", "pass_through"),
+        ("inside", "cannot_render"),
+    ]
+    assert "inside the nested Stack 'compound', whose clips are not rendered" in clips[1]["reason"]
+
+
+def test_an_edl_event_naming_only_a_reel_says_what_the_edl_lacks(tmp_path, capsys):
+    edl = tmp_path / "reel.edl"
+    edl.write_text(
+        "TITLE: reel\nFCM: NON-DROP FRAME\n\n"
+        "001  A001C003 V     C        00:00:01:00 00:00:01:12 01:00:00:00 01:00:01:00\n"
+        "M2   A001C003       012.0                00:00:01:00\n"
+    )
+    assert main(["render", str(edl), "-o", str(tmp_path / "out"), "--no-engine"]) == 1
+    err = capsys.readouterr().err
+    assert "the EDL names reel 'A001C003' but no media file: add a '* FROM CLIP:' line" in err

@@ -195,15 +195,50 @@ def _other_effects(clip: otio.schema.Clip) -> list[str]:
     ]
 
 
-def _nested_items(timeline: otio.schema.Timeline) -> list[str]:
-    found = []
+def _nested_items(timeline: otio.schema.Timeline) -> tuple[list[str], list[ClipEntry]]:
+    """Nested compositions (compound clips) stay as they are: each is listed, and each clip inside
+    one that changes speed is an entry that cannot be rendered, so the render says it did not
+    render it (and exits 1) instead of passing over it."""
+    kept: list[str] = []
+    entries: list[ClipEntry] = []
+    counts: dict[str, int] = {}
     for track in timeline.tracks:
+        if not isinstance(track, otio.schema.Track):
+            continue
+        number = counts[track.kind] = counts.get(track.kind, 0) + 1
+        label = f"{'A' if track.kind == otio.schema.TrackKind.Audio else 'V'}{number}"
         for index, item in enumerate(track):
-            if isinstance(item, otio.core.Composition):
-                found.append(
-                    f"{track.name} #{index}: nested {item.schema_name()} {item.name!r}: not rendered"
-                )
-    return found
+            if not isinstance(item, otio.core.Composition):
+                continue
+            nested = f"nested {item.schema_name()} {item.name!r}"
+            kept.append(f"{track.name} #{index}: {nested}: not rendered")
+            for clip in item.find_clips():
+                if any(isinstance(effect, otio.schema.TimeEffect) for effect in clip.effects):
+                    entries.append(
+                        ClipEntry(
+                            clip.name,
+                            label,
+                            index,
+                            "cannot_render",
+                            None,
+                            reason=f"inside the {nested}, whose clips are not rendered: "
+                            "flatten it in the editor (Resolve: Decompose in Place) and export again",
+                        )
+                    )
+    return kept, entries
+
+
+def _no_media_reason(clip: otio.schema.Clip) -> str:
+    """Why a clip without a media reference cannot be rendered; an EDL event that names only a
+    tape reel says which reel, and what the EDL needs to name a file."""
+    edl = clip.metadata.get("cmx_3600") or {}
+    reel = edl.get("reel") if hasattr(edl, "get") else None
+    if reel:
+        return (
+            f"the EDL names reel {reel!r} but no media file: add a '* FROM CLIP:' line with the "
+            "file's path to the event, or export the timeline as OTIO"
+        )
+    return "the clip names no media file (no media reference)"
 
 
 def with_media_range(segment: Segment) -> Segment:
@@ -247,8 +282,7 @@ def plan_render(
     if codec not in CODECS:
         raise UnsupportedOptionError(f"codec {codec!r} not supported; use one of: {', '.join(CODECS)}")
     outdir = Path(outdir)
-    entries: list[ClipEntry] = []
-    kept_effects = _nested_items(timeline)
+    kept_effects, entries = _nested_items(timeline)
     for listed in list_segments(timeline, base_dir=base_dir, path_map=path_map, check_time_warps=False):
         segment = with_media_range(listed)
         where = segment.describe()
@@ -282,6 +316,9 @@ def plan_render(
         if not segment.enabled:
             entry.reason = "disabled clip: passed through"
             continue
+        if segment.media_kind == "missing":
+            entry.action, entry.reason = "cannot_render", _no_media_reason(segment.clip)
+            continue
         if segment.media_kind != "file":
             entry.action = "cannot_render"
             entry.reason = f"{segment.media_kind} media: only media files are rendered"
@@ -299,6 +336,7 @@ def plan_render(
             continue
         entry.action = "render"
         entry.spec = _spec(segment, outdir, model=model, codec=codec, quality=quality)
+    entries.sort(key=lambda entry: (entry.track[0] != "V", int(entry.track[1:]), entry.index_in_track))
     return RenderPlan(entries, kept_effects)
 
 
