@@ -215,3 +215,25 @@ def test_write_fcp_xml_and_read_back(tmp_path):
     assert [(s.track_label, s.clip_name, s.record_start_frames) for s in again] == [
         ("V1", "A001_C003.mov", 0), ("V1", "B001.mov", 72), ("A1", "A001_C003.mov", 0)
     ]
+
+
+def test_markers_stay_on_their_picture_when_a_clip_is_pointed_at_its_render(tmp_path):
+    timeline = read_timeline(RESOLVE)
+    segment = next(s for s in list_segments(timeline) if s.clip_name == "A004_C002.mov")
+    start = segment.clip.source_range.start_time
+    marker = otio.schema.Marker(
+        name="hit",
+        marked_range=otio.opentime.TimeRange(
+            start + otio.opentime.RationalTime(4, start.rate), otio.opentime.RationalTime(2, start.rate)
+        ),
+    )
+    segment.clip.markers.append(marker)
+    assert segment.clip.trimmed_range().contains(marker.marked_range.start_time)
+    render = RenderedMedia(tmp_path / "a004.mov", frames=45, head_frames=3)
+    result = replace_media(timeline, {segment.clip: render})
+    clip = next(s for s in list_segments(result) if s.clip_name == "A004_C002.mov").clip
+    (moved,) = clip.markers
+    rate = clip.source_range.start_time.rate
+    assert moved.marked_range.start_time.rescaled_to(rate).value == 3 + 4  # head, then 4 frames in
+    assert moved.marked_range.duration.rescaled_to(rate).value == 2
+    assert clip.trimmed_range().contains(moved.marked_range.start_time)

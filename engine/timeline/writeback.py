@@ -145,6 +145,20 @@ def replace_media(
     return result
 
 
+def _rebase_markers(
+    clip: otio.schema.Clip, old_start: otio.opentime.RationalTime, new_start: otio.opentime.RationalTime
+) -> None:
+    """Keep each marker on the same picture: markers are in the clip's own time, which starts at
+    its source range's start and runs with the record (a time warp changes what media each
+    instant shows, not how long it lasts), so a marker moves with the start and keeps its offset."""
+    for marker in clip.markers:
+        offset = marker.marked_range.start_time - old_start
+        moved = new_start + offset.rescaled_to(new_start.rate)
+        marker.marked_range = otio.opentime.TimeRange(
+            moved, marker.marked_range.duration.rescaled_to(new_start.rate)
+        )
+
+
 def _repoint(
     clip: otio.schema.Clip,
     original: otio.schema.Clip,
@@ -183,7 +197,10 @@ def _repoint(
     )
     reference.name = Path(str(render.path)).name
     clip.media_reference = reference
+    old_start = clip.source_range.start_time if clip.source_range is not None else None
     clip.source_range = time_range(render.head_frames, duration, rate)
+    if old_start is not None:
+        _rebase_markers(clip, old_start, clip.source_range.start_time)
     kept = [e for e in clip.effects if not isinstance(e, otio.schema.TimeEffect)]
     del clip.effects[:]
     clip.effects.extend(kept)
