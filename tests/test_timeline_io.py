@@ -187,6 +187,31 @@ def test_fcp_xml_through_adapter():
     assert segments[1].media.decoded == "C:/Footage/Day 2/B001.mov"
 
 
+TIME_REMAP = """<filter><effect><name>Time Remap</name><effectid>timeremap</effectid>
+  <effectcategory>motion</effectcategory><effecttype>motion</effecttype><mediatype>video</mediatype>
+  <parameter><parameterid>variablespeed</parameterid><name>variablespeed</name><value>0</value></parameter>
+  <parameter><parameterid>speed</parameterid><name>speed</name><value>{speed}</value></parameter>
+  <parameter><parameterid>reverse</parameterid><name>reverse</name><value>FALSE</value></parameter>
+</effect></filter>
+            </clipitem>"""
+
+
+@pytest.mark.parametrize("speed", ["50", "100"])
+def test_fcp_xml_time_remap_is_refused_by_name_not_played_at_normal_speed(tmp_path, speed):
+    """The fcp_xml adapter passes a Time Remap filter on as a plain effect; a clip that changes
+    speed that way is refused by name (segments, render), one at 100 % reads as before."""
+    text = (FIXTURES / "chase_scene.xml").read_text()
+    first_end = text.index("</clipitem>") + len("</clipitem>")
+    xml = tmp_path / "remap.xml"
+    xml.write_text(text[: text.index("</clipitem>")] + TIME_REMAP.format(speed=speed) + text[first_end:])
+    segment = list_segments(read_timeline(xml), check_time_warps=False)[0]
+    if speed == "100":
+        assert not segment.is_retimed
+        return
+    with pytest.raises(InvalidTimeWarpError, match=r"its Time Remap at 50 % \(FCP 7 XML\) is not read"):
+        segment.time_scalar  # noqa: B018
+
+
 def test_bare_clip_is_wrapped_in_a_timeline():
     timeline = read_timeline(FIXTURES / "bare_clip.otio")
     assert isinstance(timeline, otio.schema.Timeline)

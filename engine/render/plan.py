@@ -40,6 +40,7 @@ from engine.timeline import (
     Segment,
     TimeMap,
     exact_frames,
+    fcp_time_remap,
     fraction_text,
     list_segments,
     parse_fraction,
@@ -191,7 +192,7 @@ def _other_effects(clip: otio.schema.Clip) -> list[str]:
     return [
         effect.effect_name or effect.name or effect.schema_name()
         for effect in clip.effects
-        if not isinstance(effect, otio.schema.TimeEffect)
+        if not isinstance(effect, otio.schema.TimeEffect) and not fcp_time_remap(effect)
     ]
 
 

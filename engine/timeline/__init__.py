@@ -29,6 +29,7 @@ from engine.timeline.segments import (
     TimeWarp,
     check_media,
     combined_time_scalar,
+    fcp_time_remap,
     list_segments,
     require_media,
     time_warps_of,
@@ -71,6 +72,7 @@ __all__ = [
     "results_of",
     "time_map",
     "time_warps_of",
+    "fcp_time_remap",
     "timeline_rate",
     "write_timeline",
 ]

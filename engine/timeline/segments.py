@@ -195,9 +195,13 @@ def time_warps_of(clip: otio.schema.Clip) -> tuple[TimeWarp, ...]:
     """The time effects on ``clip``, in order, whether valid or not."""
     warps = []
     for effect in clip.effects:
+        enabled = bool(getattr(effect, "enabled", True))
+        remap = fcp_time_remap(effect)
+        if remap:
+            warps.append(TimeWarp(WARP_OTHER, remap, effect.effect_name, None, enabled))
+            continue
         if not isinstance(effect, otio.schema.TimeEffect):
             continue
-        enabled = bool(getattr(effect, "enabled", True))
         if isinstance(effect, otio.schema.FreezeFrame):
             warps.append(TimeWarp(WARP_FREEZE, effect.name, effect.effect_name, 0.0, enabled))
         elif isinstance(effect, otio.schema.LinearTimeWarp):
@@ -206,6 +210,35 @@ def time_warps_of(clip: otio.schema.Clip) -> tuple[TimeWarp, ...]:
         else:
             warps.append(TimeWarp(WARP_OTHER, effect.name, effect.effect_name, None, enabled))
     return tuple(warps)
+
+
+def fcp_time_remap(effect: otio.schema.Effect) -> str:
+    """``Time Remap at 50 %`` when ``effect`` is an FCP 7 XML speed change that the fcp_xml adapter
+    passed on as a plain Effect (its parameters in the metadata), else "". Its in and out points
+    are not read as speed-changed source frames, so the clip is refused by name rather than
+    played at the wrong speed."""
+    metadata = effect.metadata.get("fcp_xml") if hasattr(effect.metadata, "get") else None
+    if not hasattr(metadata, "get") or str(metadata.get("effectid", "")).lower() != "timeremap":
+        return ""
+    parameters = metadata.get("parameter") or []
+    if hasattr(parameters, "get"):
+        parameters = [parameters]
+    values = {
+        str(item.get("parameterid", "")).lower(): str(item.get("value", "")).strip()
+        for item in parameters
+        if hasattr(item, "get")
+    }
+    speed = values.get("speed", "100")
+    reversed_ = values.get("reverse", "").upper() == "TRUE"
+    try:
+        variable = float(values.get("variablespeed") or 0) != 0
+        changes = float(speed) != 100 or reversed_ or variable
+    except ValueError:
+        variable, changes = False, True
+    if not changes:
+        return ""
+    detail = "variable speed" if variable else f"{speed} %"
+    return f"Time Remap at {detail}{', reversed' if reversed_ else ''} (FCP 7 XML)"
 
 
 def combined_time_scalar(warps: tuple[TimeWarp, ...], *, where: str = "clip") -> Fraction:
@@ -219,6 +252,11 @@ def combined_time_scalar(warps: tuple[TimeWarp, ...], *, where: str = "clip") ->
         if warp.kind == WARP_FREEZE:
             freeze = True
             continue
+        if warp.kind == WARP_OTHER and (warp.name or "").endswith("(FCP 7 XML)"):
+            raise InvalidTimeWarpError(
+                f"{where}: its {warp.name} is not read; export the timeline as OTIO or an EDL "
+                "(their speed changes are read)"
+            )
         if warp.kind == WARP_OTHER:
             raise InvalidTimeWarpError(
                 f"{where}: time effect {label} is not supported; works: LinearTimeWarp, FreezeFrame"
