@@ -405,3 +405,52 @@ def test_fcpx_xml_at_ntsc_rate_is_refused_rather_than_mistimed():
     assert clip.source_range.duration.value == 46
     with pytest.raises(TimelineError, match="24000/1001 fps, which the installed fcpx_xml adapter truncates"):
         read_timeline(FIXTURES / "chase_scene_2398.fcpxml")
+
+
+def _fcpxml_19(tmp_path: Path, *, time_map: bool) -> Path:
+    """chase_scene.fcpxml as FCPXML 1.9 writes it: each asset's file in a media-rep child."""
+    text = (FIXTURES / "chase_scene.fcpxml").read_text().replace('version="1.8"', 'version="1.9"')
+    for name, src in (
+        ("A001_C003", "file:///Volumes/Footage/Day%201/A001_C003.mov"),
+        ("B001", "file:///C:/Footage/Day%202/B001.mov"),
+    ):
+        start = text.index(f'<asset id="r{2 if name == "A001_C003" else 3}"')
+        end = text.index("/>", start)
+        asset = text[start:end].replace(f' src="{src}"', "")
+        media_rep = f'><media-rep kind="original-media" src="{src}"/></asset>'
+        text = text[:start] + asset + media_rep + text[end + 2 :]
+    if time_map:
+        clip = (
+            '<asset-clip name="A001_C003" ref="r2" offset="0s" start="3601s" duration="2s" '
+            'format="r1" tcFormat="NDF"/>'
+        )
+        assert clip in text
+        text = text.replace(
+            clip,
+            clip[:-2] + '><timeMap><timept time="0s" value="0s" interp="linear"/>'
+            '<timept time="4s" value="2s" interp="linear"/></timeMap></asset-clip>',
+        )
+    path = tmp_path / "chase19.fcpxml"
+    path.write_text(text)
+    return path
+
+
+def test_fcpx_xml_19_media_reps_are_found():
+    """FCPXML 1.9+ names files in media-rep children; the adapter alone leaves every clip missing."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = _fcpxml_19(Path(folder), time_map=False)
+        raw = otio.adapters.read_from_file(str(path))
+        assert all(isinstance(c.media_reference, otio.schema.MissingReference) for c in raw.find_clips())
+        segments = list_segments(read_timeline(path))
+    assert segments[0].media_path == Path("/Volumes/Footage/Day 1/A001_C003.mov")
+    assert segments[0].source_start_frames == 86424 and segments[0].handle_head_frames == 24
+    assert segments[1].media.decoded == "C:/Footage/Day 2/B001.mov"
+
+
+def test_fcpx_xml_time_map_is_refused_by_name_not_played_at_normal_speed(tmp_path):
+    segments = list_segments(read_timeline(_fcpxml_19(tmp_path, time_map=True)), check_time_warps=False)
+    with pytest.raises(InvalidTimeWarpError, match=r"its speed change \(FCPXML timeMap\) is not read"):
+        segments[0].time_scalar  # noqa: B018
+    assert not segments[1].is_retimed

@@ -34,6 +34,7 @@ import opentimelineio as otio
 from engine.errors import AdapterNotAvailableError, TimelineError, TimelineNotFoundError
 from engine.fsutil import atomic_path, remove_quietly
 from engine.timeline.edl import prepare_edl_text
+from engine.timeline.fcpxml import complete_fcpx_timeline
 from engine.timeline.rates import exact_rate
 
 log = logging.getLogger(__name__)
@@ -168,6 +169,8 @@ def read_timeline(
     timeline = as_timeline(result, source=str(path), name=name)
     if adapter == "cmx_3600":
         _normalise_edl_time_warps(timeline, exact_rate(options.get("rate", 24)))
+    if adapter == "fcpx_xml":
+        complete_fcpx_timeline(timeline, path)
     log.debug("read %s via %s: %d tracks", path, adapter, len(timeline.tracks))
     return timeline
 

@@ -252,7 +252,7 @@ def combined_time_scalar(warps: tuple[TimeWarp, ...], *, where: str = "clip") ->
         if warp.kind == WARP_FREEZE:
             freeze = True
             continue
-        if warp.kind == WARP_OTHER and (warp.name or "").endswith("(FCP 7 XML)"):
+        if warp.kind == WARP_OTHER and (warp.name or "").endswith(("(FCP 7 XML)", "(FCPXML timeMap)")):
             raise InvalidTimeWarpError(
                 f"{where}: its {warp.name} is not read; export the timeline as OTIO or an EDL "
                 "(their speed changes are read)"

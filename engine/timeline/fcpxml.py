@@ -1,0 +1,124 @@
+"""What the fcpx_xml adapter leaves out of an FCPXML timeline, put back from the file itself.
+
+- **Media of FCPXML 1.9 and later.** Those versions name an asset's file in a ``media-rep``
+  child (``<media-rep kind="original-media" src="file:///..."/>``), not in the asset's ``src``,
+  and the adapter then gives every clip a MissingReference. Each such clip gets the file of the
+  asset its element refers to, with the asset's start and duration as the available range.
+- **Speed changes.** The adapter drops ``timeMap`` (a clip's retiming curve), so a slowed clip
+  would read as real time. A clip with one gets a TimeEffect named for it, which
+  ``engine.timeline.segments`` refuses by name.
+
+Clips are matched to their XML elements by name (the adapter keeps no other link). A name that
+several elements share is matched only when they all agree (same asset, all retimed or none);
+otherwise a retimed clip refuses the whole file, since no guess is safe.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from xml.etree import ElementTree
+
+import opentimelineio as otio
+
+from engine.errors import TimelineError
+
+log = logging.getLogger(__name__)
+
+TIME_MAP_WARP_NAME = "speed change (FCPXML timeMap)"
+
+
+@dataclass
+class _Asset:
+    src: str
+    start_s: Fraction | None
+    duration_s: Fraction | None
+
+
+@dataclass
+class _Uses:
+    assets: set[str] = field(default_factory=set)
+    retimed: set[bool] = field(default_factory=set)
+
+
+def _seconds(value: str | None) -> Fraction | None:
+    """FCPXML time (``3600s``, ``1001/24000s``, ``0s``) in seconds, or None."""
+    if not value:
+        return None
+    try:
+        return Fraction(value.strip().removesuffix("s"))
+    except (ValueError, ZeroDivisionError):
+        return None
+
+
+def _assets(root: ElementTree.Element) -> dict[str, _Asset]:
+    assets = {}
+    for asset in root.iter("asset"):
+        src = asset.get("src") or ""
+        if not src:
+            reps = asset.findall("media-rep")
+            original = [rep for rep in reps if rep.get("kind") == "original-media"] or reps
+            src = original[0].get("src", "") if original else ""
+        if asset.get("id") and src:
+            start, duration = _seconds(asset.get("start")), _seconds(asset.get("duration"))
+            assets[asset.get("id")] = _Asset(src, start, duration)
+    return assets
+
+
+def _uses_by_name(root: ElementTree.Element, assets: dict[str, _Asset]) -> dict[str, _Uses]:
+    """For each clip name: the assets its elements refer to, and whether they carry a timeMap."""
+    uses: dict[str, _Uses] = {}
+    parents = {child: parent for parent in root.iter() for child in parent}
+    for element in root.iter():
+        ref = element.get("ref")
+        if ref not in assets or element.tag not in ("asset-clip", "video", "audio"):
+            continue
+        named = element if element.get("name") else parents.get(element)
+        name = named.get("name") if named is not None else None
+        if not name:
+            continue
+        retimed = element.find("timeMap") is not None or (named.find("timeMap") is not None)
+        entry = uses.setdefault(name, _Uses())
+        entry.assets.add(ref)
+        entry.retimed.add(retimed)
+    return uses
+
+
+def complete_fcpx_timeline(timeline: otio.schema.Timeline, path: Path) -> None:
+    """Give ``timeline`` (read from ``path`` by the fcpx_xml adapter) the media and the speed
+    changes the adapter left out; see the module doc."""
+    try:
+        root = ElementTree.parse(path).getroot()
+    except (ElementTree.ParseError, OSError) as error:
+        raise TimelineError(f"{path} cannot be read as fcpx_xml: {error}") from error
+    assets = _assets(root)
+    uses = _uses_by_name(root, assets)
+    for clip in timeline.find_clips():
+        use = uses.get(clip.name)
+        if use is None:
+            continue
+        if True in use.retimed:
+            if len(use.retimed) > 1:
+                raise TimelineError(
+                    f"{path}: several clips are named {clip.name!r} and some change speed (timeMap), which "
+                    "the installed fcpx_xml adapter drops; rename them, or export the timeline as OTIO"
+                )
+            clip.effects.append(otio.schema.TimeEffect(name=TIME_MAP_WARP_NAME, effect_name="timeMap"))
+        if isinstance(clip.media_reference, otio.schema.MissingReference) and len(use.assets) == 1:
+            asset = assets[next(iter(use.assets))]
+            clip.media_reference = otio.schema.ExternalReference(
+                target_url=asset.src, available_range=_available_range(asset, clip)
+            )
+            log.debug("FCPXML clip %r: media %s from the asset's media-rep", clip.name, asset.src)
+
+
+def _available_range(asset: _Asset, clip: otio.schema.Clip) -> otio.opentime.TimeRange | None:
+    if asset.duration_s is None or clip.source_range is None:
+        return None
+    rate = clip.source_range.start_time.rate
+    return otio.opentime.TimeRange(
+        otio.opentime.RationalTime(float((asset.start_s or 0) * Fraction(rate)), rate),
+        otio.opentime.RationalTime(float(asset.duration_s * Fraction(rate)), rate),
+    )
