@@ -270,6 +270,21 @@ def test_audio_keep_only_at_speed_one_and_no_overwrite(tmp_path):
     assert existing.read_bytes() == b"keep me"
 
 
+def test_overwriting_a_folder_of_png_frames_never_takes_other_files_with_it(tmp_path):
+    project = tmp_path / "project"
+    project.mkdir()
+    clip = render_clip(project / "clip.mp4", frame_count=8)
+    (project / "notes.txt").write_text("mine")
+    with pytest.raises(OutputExistsError, match=r"holding other files \(clip.mp4, notes.txt\)"):
+        retime_clip(clip, project, speed=0.5, codec="png", model="blend", overwrite=True)
+    assert sorted(p.name for p in project.iterdir()) == ["clip.mp4", "notes.txt"]
+    frames = tmp_path / "frames"
+    retime_clip(clip, frames, speed=0.5, codec="png", model="blend", source_range=(0, 2))
+    assert len(list(frames.iterdir())) == 4
+    retime_clip(clip, frames, speed=0.5, codec="png", model="blend", source_range=(0, 3), overwrite=True)
+    assert len(list(frames.iterdir())) == 6, "a folder of our own frames is replaced"
+
+
 def test_cancelled_retime_leaves_nothing(tmp_path):
     clip = render_clip(tmp_path / "clip.mp4", frame_count=12, audio=True)
     calls = []

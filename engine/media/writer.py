@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -40,7 +41,7 @@ import av
 import cv2
 import numpy as np
 
-from engine.errors import MediaWriteError, UnsupportedOptionError
+from engine.errors import MediaWriteError, OutputExistsError, UnsupportedOptionError
 from engine.fsutil import atomic_path
 from engine.media._open import open_input
 from engine.media.rates import parse_frame_rate
@@ -430,6 +431,27 @@ class VideoWriter:
             self.close()
         else:
             self._abort()
+
+
+def check_output_path(output: Path, source: Path, *, overwrite: bool, what: str) -> None:
+    """Refuse an ``output`` that would destroy something: an existing one without ``overwrite``,
+    the ``source`` itself, or a folder (a PNG sequence replaces a whole folder) that holds
+    anything but PNG frames written for it, such as the source or the user's other files.
+    ``what`` names the result in the message ("retimed clip")."""
+    output, source = Path(output), Path(source)
+    if output.exists() and not overwrite:
+        raise OutputExistsError(f"{output} exists; choose another name or allow overwriting (--overwrite)")
+    if output.resolve() == source.resolve():
+        raise UnsupportedOptionError(f"output {output} is the source itself; write the {what} elsewhere")
+    if output.is_dir():
+        frames = re.compile(rf"^{re.escape(output.resolve().name)}_\d{{6}}\.png$")
+        others = sorted(entry.name for entry in output.resolve().iterdir() if not frames.match(entry.name))
+        if others:
+            shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+            raise OutputExistsError(
+                f"{output} is a folder holding other files ({shown}); writing PNG frames there would "
+                "replace the whole folder: name a new or empty folder"
+            )
 
 
 def png_frame_name(folder: Path, number: int) -> str:

@@ -24,10 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from engine.errors import OutputExistsError, UnsupportedOptionError
 from engine.fsutil import write_text_atomic
 from engine.interp import Synthesizer
 from engine.media import FrameReader, VideoWriter, probe
+from engine.media.writer import check_output_path
 from engine.repair.analysis import JUMPS_INSERT, MAX_DUPLICATE_REPEATS, Fill, RepairPlan, analyse_clip
 from engine.retime.core import (
     MAX_TIMES_PER_PAIR,
@@ -146,12 +146,7 @@ def repair_clip(
     """
     started = time.perf_counter()
     source, output = Path(source), Path(output)
-    if output.exists() and not overwrite:
-        raise OutputExistsError(f"{output} exists; choose another name or allow overwriting (--overwrite)")
-    if output.resolve() == source.resolve():
-        raise UnsupportedOptionError(
-            f"output {output} is the source itself; write the repaired clip elsewhere"
-        )
+    check_output_path(output, source, overwrite=overwrite, what="repaired clip")
     codec = codec or codec_for_output(output)
     info = probe(source)
     video = info.video_stream

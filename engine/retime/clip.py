@@ -23,10 +23,11 @@ import math
 from fractions import Fraction
 from pathlib import Path
 
-from engine.errors import FrameOutOfRangeError, OutputExistsError, RetimeSpeedError, UnsupportedOptionError
+from engine.errors import FrameOutOfRangeError, RetimeSpeedError, UnsupportedOptionError
 from engine.fsutil import remove_quietly, temporary_sibling
 from engine.interp import Synthesizer
 from engine.media import probe
+from engine.media.writer import check_output_path
 from engine.retime.audio import AUDIO_DROP, AUDIO_KEEP, AUDIO_MODES, AUDIO_STRETCH, stretch_audio
 from engine.retime.core import ProgressCallback, codec_for_output, make_synthesizer, render_mapped
 from engine.retime.ramp import RampMap, SpeedRamp, parse_speed
@@ -175,12 +176,7 @@ def retime_clip(
     source, output = Path(source), Path(output)
     if (speed is None) == (ramp is None):
         raise UnsupportedOptionError("give a speed (e.g. 0.25) or a speed ramp, not both and not neither")
-    if output.exists() and not overwrite:
-        raise OutputExistsError(f"{output} exists; choose another name or allow overwriting (--overwrite)")
-    if output.resolve() == source.resolve():
-        raise UnsupportedOptionError(
-            f"output {output} is the source itself; write the retimed clip elsewhere"
-        )
+    check_output_path(output, source, overwrite=overwrite, what="retimed clip")
     constant = parse_speed(speed, allow_speedup=allow_speedup) if speed is not None else None
     if ramp is not None:
         if ramp.max_speed > 1 and not allow_speedup:
