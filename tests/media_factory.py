@@ -65,6 +65,7 @@ def render_clip(
     b_frames: int = 2,
     audio: bool = False,
     sound: np.ndarray | None = None,
+    audio_start_s: Fraction = Fraction(0),
     metadata: dict[str, str] | None = None,
     rotation_deg: int | None = None,
     faststart: bool = False,
@@ -73,7 +74,8 @@ def render_clip(
 
     Without ``pts``, frame n has pts n in a time base of 1/rate, so its time is n / rate exactly.
     ``audio`` adds a mono AAC track: a 440 Hz tone as long as the video, or ``sound`` (float
-    samples at 48 kHz) when given.
+    samples at 48 kHz) when given, starting ``audio_start_s`` after the video (a recorder's late
+    sound).
     """
     path = Path(path)
     width, height = size
@@ -121,11 +123,14 @@ def render_clip(
                 audio_stream,
                 seconds=Fraction(stamps[-1] + 1) * stream_time_base if stamps else Fraction(1),
                 sound=sound,
+                first_sample=round(Fraction(audio_start_s) * 48000),
             )
     return path
 
 
-def _encode_tone(container, stream, *, seconds: Fraction, sound: np.ndarray | None = None) -> None:
+def _encode_tone(
+    container, stream, *, seconds: Fraction, sound: np.ndarray | None = None, first_sample: int = 0
+) -> None:
     if sound is not None:
         tone = np.asarray(sound, np.float32)
         samples = len(tone)
@@ -137,7 +142,7 @@ def _encode_tone(container, stream, *, seconds: Fraction, sound: np.ndarray | No
         chunk = tone[start : start + 1024]
         frame = av.AudioFrame.from_ndarray(chunk.reshape(1, -1), format="fltp", layout="mono")
         frame.sample_rate = 48000
-        frame.pts = start
+        frame.pts = first_sample + start
         for packet in stream.encode(frame):
             container.mux(packet)
     for packet in stream.encode(None):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import subprocess
 import sys
 from fractions import Fraction
@@ -389,6 +390,46 @@ def test_audio_of_a_range_is_stretched_to_exactly_that_range(tmp_path):
     with av.open(str(out)) as container:
         samples = np.concatenate([f.to_ndarray()[0] for f in container.decode(audio=0)])
     assert abs(len(samples) - 38400) <= 2048
+
+
+def _click_time_s(path: Path) -> float:
+    with av.open(str(path)) as container:
+        samples = np.concatenate([frame.to_ndarray()[0] for frame in container.decode(audio=0)])
+    return float(np.argmax(np.abs(samples) > 0.3)) / 48000
+
+
+@pytest.mark.parametrize("audio", ["stretch", "keep"])
+def test_sound_that_starts_after_the_picture_stays_in_sync(tmp_path, audio):
+    """A recorder's sound starting 0.5 s after the first frame: a click 1.6 s into the clip is at
+    1.1 s of the sound. Retimed from frame 25 (1.0 s), it belongs 0.6 s / speed into the output;
+    counting the sound from its own first sample put it a second early."""
+    sound = np.zeros(int(3.5 * 48000), np.float32)
+    sound[int(1.1 * 48000) : int(1.1 * 48000) + 480] = 0.8
+    clip = render_clip(
+        tmp_path / "late.mov", rate=Fraction(25), frame_count=100, audio=True, sound=sound,
+        audio_start_s=Fraction(1, 2),
+    )
+    speed = Fraction(1, 2) if audio == "stretch" else Fraction(1)
+    out = tmp_path / f"{audio}.mov"
+    retime_clip(clip, out, speed=speed, source_range=(25, 50), model="nearest", audio=audio)
+    assert _click_time_s(out) == pytest.approx(float(Fraction(6, 10) / speed), abs=0.05)
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg command to write the test file")
+def test_sound_with_no_channel_layout_is_stretched(tmp_path):
+    """Multi-track camera and recorder files leave the layout unspecified ("1 channels")."""
+    clip = tmp_path / "multi.mov"
+    command = ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=25:duration=1"]
+    command += ["-f", "lavfi", "-i", "sine=f=440:duration=1", "-f", "lavfi", "-i", "sine=f=880:duration=1"]
+    command += ["-map", "0:v", "-map", "1:a", "-map", "2:a", "-c:v", "libx264", "-pix_fmt", "yuv420p"]
+    command += ["-c:a", "pcm_s16le", str(clip)]
+    subprocess.run(command, check=True)
+    with av.open(str(clip)) as container:
+        assert "channels" in container.streams.audio[0].layout.name, "the layout should be unnamed"
+    out = tmp_path / "out.mov"
+    report = retime_clip(clip, out, speed=Fraction(1, 2), model="nearest", source_range=(0, 10))
+    # 10 frames at 25 fps are 0.4 s of sound; at half speed 0.8 s
+    assert report.audio == "stretch" and report.audio_samples == round(0.8 * report.audio_sample_rate)
 
 
 def test_audio_kept_at_speed_one_covers_the_range(tmp_path):

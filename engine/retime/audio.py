@@ -8,10 +8,12 @@ of the exact length, so the chain ends in ``apad`` + ``atrim``: the stretched au
 round(source samples / speed) samples. It is encoded as AAC into a temporary .m4a that the video
 writer then copies into the output, interleaved with the video.
 
-Samples are counted from the first decoded sample (sample 0 lines up with video frame 0, as the
-video is retimed by frame index). ``range_s=(start_s, end_s)`` stretches only samples
-round(start_s x rate) to round(end_s x rate) (``atrim``, sample-exact), and the result then has
-exactly round((end - start) / speed) samples, padded with silence where the audio ends early.
+Times are the video's: ``range_s=(start_s, end_s)`` counts seconds from the first video frame
+(``video_start_s``, its time in the file). Audio and video streams need not start together (a
+recorder's sound starting half a second late, an edit list delaying the picture), so each sample's
+time is taken from the audio stream's own start: the range stretches the samples that play with
+those frames (``atrim``, sample-exact), with silence before the sound starts and after it ends, and
+the result has exactly round((end - start) / speed) samples.
 """
 
 from __future__ import annotations
@@ -81,12 +83,26 @@ def _count_samples(source: Path) -> int:
         return sum(frame.samples for frame in container.decode(stream))
 
 
+def _named_layout(stream: av.audio.stream.AudioStream) -> str:
+    """The stream's channel layout, or the usual one for its channel count when the file leaves it
+    unspecified (``1 channels``, as multi-track camera and recorder files do): the encoder needs
+    a named layout."""
+    name = stream.layout.name
+    if "channels" not in name:
+        return name
+    channels = stream.codec_context.channels or len(stream.layout.channels)
+    return {1: "mono", 2: "stereo", 3: "2.1", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}.get(
+        channels, name
+    )
+
+
 def stretch_audio(
     source: Path,
     destination: Path,
     *,
     speed: Fraction,
     range_s: tuple[Fraction, Fraction] | None = None,
+    video_start_s: Fraction = Fraction(0),
 ) -> StretchedAudio:
     """Write the first audio stream of ``source`` slowed to ``speed`` (pitch kept) as AAC .m4a.
 
@@ -119,15 +135,28 @@ def stretch_audio(
             stream = container.streams.audio[0]
             rate = stream.rate
             sample_time_base = Fraction(1, rate)
-            if range_s is None:
+            audio_start_s = (
+                Fraction(stream.start_time) * Fraction(stream.time_base)
+                if stream.start_time is not None and stream.time_base is not None
+                else Fraction(0)
+            )
+            lead_in_s = Fraction(video_start_s) - audio_start_s  # sound before the first frame
+            if range_s is None and lead_in_s == 0:
                 first_sample, end_sample = 0, input_samples
                 steps = []
             else:
-                first_sample, end_sample = round(start_s * rate), round(end_s * rate)
+                if range_s is None:
+                    audio_end_s = audio_start_s + Fraction(input_samples, rate)
+                    start_s, end_s = Fraction(0), audio_end_s - video_start_s
+                first_sample = round((start_s + lead_in_s) * rate)
+                end_sample = max(round((end_s + lead_in_s) * rate), first_sample + 1)
+                silence_first = max(0, -first_sample)  # the sound starts after the range does
                 steps = [
-                    ("atrim", f"start_sample={first_sample}:end_sample={end_sample}"),
+                    ("atrim", f"start_sample={max(0, first_sample)}:end_sample={max(1, end_sample)}"),
                     ("asetpts", "PTS-STARTPTS"),
                 ]
+                if silence_first:
+                    steps.append(("adelay", f"delays={silence_first}S:all=1"))
                 if end_sample > input_samples:
                     log.warning(
                         "the audio of %s ends at sample %d, before the end of the range (%d): "
@@ -137,7 +166,7 @@ def stretch_audio(
                         end_sample,
                     )
             target_samples = round(Fraction(end_sample - first_sample) / speed)
-            input_samples = max(0, min(input_samples, end_sample) - first_sample)
+            input_samples = max(0, min(input_samples, end_sample) - max(0, first_sample))
             graph = av.filter.Graph()
             node = graph.add_abuffer(template=stream, time_base=sample_time_base)
             steps += [("atempo", f"{float(factor):.12g}") for factor in chain]
@@ -155,7 +184,7 @@ def stretch_audio(
             graph.configure()
             with av.open(str(temporary), mode="w", format="mp4") as output:
                 out_stream = output.add_stream(STRETCH_CODEC, rate=rate)
-                out_stream.layout = stream.layout.name
+                out_stream.layout = _named_layout(stream)
                 out_stream.bit_rate = STRETCH_BIT_RATE
 
                 def drain() -> None:

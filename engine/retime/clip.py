@@ -219,11 +219,16 @@ def retime_clip(
         audio_range_s = None
         if audio_mode == AUDIO_STRETCH:
             temporary_audio = temporary_sibling(output.with_name(output.stem + ".audio.m4a"))
-            stretched = stretch_audio(source, temporary_audio, speed=constant, range_s=range_s)
+            stretched = stretch_audio(
+                source, temporary_audio, speed=constant, range_s=range_s, video_start_s=video.start_s
+            )
             audio_from = temporary_audio
         elif audio_mode == AUDIO_KEEP:
             audio_from = source
-            audio_range_s = range_s
+            # the copy goes by the file's own clock, where the first frame is at video.start_s
+            if range_s is not None or video.start_s > 0:
+                first_s, end_s = range_s or (Fraction(0), video.frame_count / rate)
+                audio_range_s = (first_s + video.start_s, end_s + video.start_s)
         report = render_mapped(
             source,
             output,
