@@ -2,17 +2,21 @@
 
 An error that Chronoscope raises on purpose, or one the file system raises (permission denied, disk
 full), prints as one line on stderr and exits with status 2; ``--debug`` shows the traceback too.
-Anything else is a bug and prints a traceback with status 70.
+Anything else is a bug and prints a traceback with status 70. Ctrl-C exits with 130 and SIGTERM
+with 143, both after the command has removed what it was writing.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
+import signal
 import sys
+import threading
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from engine import __version__
 from engine.commands import COMMAND_MODULES
@@ -23,6 +27,7 @@ log = logging.getLogger("chronoscope")
 EXIT_OK = 0
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
 EXIT_INTERNAL_ERROR = 70
 
 EPILOG = """\
@@ -72,15 +77,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging(args.debug, args.quiet)
     module = modules[args.command]
     try:
-        return int(module.run(args) or EXIT_OK)
+        with _terminate_as_interrupt():
+            return int(module.run(args) or EXIT_OK)
     except ChronoscopeError as error:
         if args.debug:
             log.exception("%s failed", args.command)
         print(f"chronoscope {args.command}: error: {error}", file=sys.stderr)
         return EXIT_USER_ERROR
-    except KeyboardInterrupt:
-        print(f"chronoscope {args.command}: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as interrupt:
+        terminated = isinstance(interrupt, Terminated)
+        print(f"chronoscope {args.command}: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
+        return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_OK
     except OSError as error:
@@ -97,6 +104,29 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_INTERNAL_ERROR
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, a job scheduler, a shutdown): unwinds like Ctrl-C, so that temporaries
+    are removed and engine jobs cancelled, instead of the process dying mid-write."""
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """While a command runs, SIGTERM raises ``Terminated`` in the main thread. A command that
+    installs its own handler (the engine, the Resolve bridge) replaces this one."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum, frame):
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _os_error_text(error: OSError) -> str:

@@ -17,6 +17,7 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from contextvars import ContextVar
+from glob import escape as glob_escape
 from pathlib import Path
 from typing import Protocol
 
@@ -94,6 +95,17 @@ def _process_umask() -> int:
         umask = os.umask(0o077)
         os.umask(umask)
     return umask
+
+
+def remove_leftover_temporaries(destination: Path) -> None:
+    """Remove temporaries that a killed writer of ``destination`` left beside it (the names
+    ``temporary_sibling`` gives): nothing is renamed from them any more."""
+    destination = Path(destination)
+    if not destination.parent.is_dir():
+        return
+    for stale in destination.parent.glob(f".{glob_escape(destination.stem)}.partial-*"):
+        log.info("removing %s, left by an interrupted write", stale)
+        remove_quietly(stale)
 
 
 def remove_quietly(path: Path) -> None:

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -284,6 +287,43 @@ def test_overwriting_a_folder_of_png_frames_never_takes_other_files_with_it(tmp_
     assert len(list(frames.iterdir())) == 4
     retime_clip(clip, frames, speed=0.5, codec="png", model="blend", source_range=(0, 3), overwrite=True)
     assert len(list(frames.iterdir())) == 6, "a folder of our own frames is replaced"
+
+
+def test_sigterm_stops_a_retime_and_leaves_nothing_half_written(tmp_path):
+    clip = render_clip(tmp_path / "clip.mp4", frame_count=60, size=(320, 240), audio=True)
+    out = tmp_path / "slow.mov"
+    command = [sys.executable, "-m", "engine.cli", "retime", str(clip), "--speed", "0.1", "--model", "flow"]
+    command += ["-o", str(out)]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    child = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(tmp_path.glob(".slow.partial-*")) and child.poll() is None:
+            assert time.monotonic() < deadline, "the retime never started writing"
+            time.sleep(0.02)
+        child.send_signal(signal.SIGTERM)
+        _, stderr = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == 143, stderr.decode()
+    assert "chronoscope retime: terminated" in stderr.decode() and "Traceback" not in stderr.decode()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]
+
+
+def test_a_retime_removes_the_temporaries_a_killed_one_left(tmp_path):
+    clip = render_clip(tmp_path / "clip.mp4", frame_count=8)
+    left = (".out.partial-abc123.mp4", ".out.audio.partial-abc123.m4a", ".out.mp4.chronoscope.partial-x.json")
+    for name in left:
+        (tmp_path / name).write_bytes(b"left by kill -9")
+    (tmp_path / ".other.partial-abc123.mp4").write_bytes(b"someone else's")
+    retime_clip(clip, tmp_path / "out.mp4", speed=0.5, model="blend")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        ".other.partial-abc123.mp4",
+        "clip.mp4",
+        "out.mp4",
+        "out.mp4.chronoscope.json",
+    ]
 
 
 def test_cancelled_retime_leaves_nothing(tmp_path):

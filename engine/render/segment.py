@@ -22,7 +22,7 @@ from engine.media.probe import VideoStreamInfo
 from engine.render.plan import SegmentSpec
 from engine.retime import make_synthesizer, read_sidecar, render_mapped, sidecar_path
 from engine.retime.core import MAX_TIMES_PER_PAIR, PixelPlan
-from engine.retime.report import FrameRisk, RetimeReport
+from engine.retime.report import FrameRisk, RetimeReport, remove_leftovers_of
 from engine.timeline import fraction_text, parse_fraction
 
 log = logging.getLogger(__name__)
@@ -59,11 +59,7 @@ def discard_unfinished(output: Path) -> None:
     (media, sidecar, audio), and a sidecar from an earlier render with other settings, so that it
     can never vouch for the media about to replace it if this render is killed in turn."""
     output = Path(output)
-    for name in (output.name, sidecar_path(output).name, output.stem + ".audio.m4a"):
-        stem = Path(name).stem
-        for stale in output.parent.glob(f".{stem}.partial-*"):
-            log.info("removing %s, left by an interrupted render", stale)
-            remove_quietly(stale)
+    remove_leftovers_of(output)
     outdated = sidecar_path(output)
     if outdated.exists():
         log.info("removing %s: it describes an earlier render with other settings", outdated)

@@ -36,7 +36,7 @@ from engine.retime.core import (
     make_synthesizer,
     pixel_plan,
 )
-from engine.retime.report import sidecar_path
+from engine.retime.report import remove_leftovers_of, sidecar_path
 from engine.timeline import fraction_text
 
 log = logging.getLogger(__name__)
@@ -147,6 +147,7 @@ def repair_clip(
     started = time.perf_counter()
     source, output = Path(source), Path(output)
     check_output_path(output, source, overwrite=overwrite, what="repaired clip")
+    remove_leftovers_of(output)
     codec = codec or codec_for_output(output)
     info = probe(source)
     video = info.video_stream

@@ -31,7 +31,7 @@ from engine.media.writer import check_output_path
 from engine.retime.audio import AUDIO_DROP, AUDIO_KEEP, AUDIO_MODES, AUDIO_STRETCH, stretch_audio
 from engine.retime.core import ProgressCallback, codec_for_output, make_synthesizer, render_mapped
 from engine.retime.ramp import RampMap, SpeedRamp, parse_speed
-from engine.retime.report import RetimeReport
+from engine.retime.report import RetimeReport, remove_leftovers_of
 from engine.timeline import TimeMap, fraction_text
 
 log = logging.getLogger(__name__)
@@ -177,6 +177,7 @@ def retime_clip(
     if (speed is None) == (ramp is None):
         raise UnsupportedOptionError("give a speed (e.g. 0.25) or a speed ramp, not both and not neither")
     check_output_path(output, source, overwrite=overwrite, what="retimed clip")
+    remove_leftovers_of(output)
     constant = parse_speed(speed, allow_speedup=allow_speedup) if speed is not None else None
     if ramp is not None:
         if ramp.max_speed > 1 and not allow_speedup:

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.fsutil import write_text_atomic
+from engine.fsutil import remove_leftover_temporaries, write_text_atomic
 
 SIDECAR_SUFFIX = ".chronoscope.json"
 REPORT_VERSION = 1
@@ -23,6 +23,14 @@ def sidecar_path(output: Path) -> Path:
     """``clip.mov`` -> ``clip.mov.chronoscope.json``; PNG folder ``frames`` -> ``frames.chronoscope.json``."""
     output = Path(output)
     return output.with_name(output.name + SIDECAR_SUFFIX)
+
+
+def remove_leftovers_of(output: Path) -> None:
+    """Remove what a killed write of ``output`` left beside it: temporaries of the media, its
+    sidecar and its stretched audio (SIGKILL, a power cut: nothing could clean up then)."""
+    output = Path(output)
+    for name in (output.name, sidecar_path(output).name, output.stem + ".audio.m4a"):
+        remove_leftover_temporaries(output.with_name(name))
 
 
 @dataclass
