@@ -31,7 +31,7 @@ from engine.errors import (
     RetimeSpeedError,
     UnsupportedOptionError,
 )
-from engine.media import FrameReader
+from engine.media import FrameReader, probe
 from engine.retime import (
     RampMap,
     atempo_chain,
@@ -324,6 +324,15 @@ def test_a_retime_removes_the_temporaries_a_killed_one_left(tmp_path):
         "out.mp4",
         "out.mp4.chronoscope.json",
     ]
+
+
+def test_a_portrait_phone_clip_stays_portrait(tmp_path):
+    clip = render_clip(tmp_path / "phone.mp4", frame_count=6, rotation_deg=90)
+    out = tmp_path / "slow.mp4"
+    retime_clip(clip, out, speed=0.5, model="blend")
+    assert probe(out).video_stream.rotation_deg == 90
+    with FrameReader(clip, apply_rotation=True) as source, FrameReader(out, apply_rotation=True) as result:
+        assert source.read_frame(0).image.shape == result.read_frame(0).image.shape == (64, 48, 3)
 
 
 def test_cancelled_retime_leaves_nothing(tmp_path):

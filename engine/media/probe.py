@@ -120,6 +120,10 @@ class VideoStreamInfo:
     capture: CaptureInfo
     metadata: dict[str, str] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
+    color_primaries: int | None = None
+    """FFmpeg's AVColorPrimaries code of the stream (1 BT.709, 9 BT.2020); None when unspecified."""
+    color_transfer: int | None = None
+    """FFmpeg's AVColorTransferCharacteristic code (1 BT.709, 16 PQ, 18 HLG); None when unspecified."""
 
     @property
     def rate(self) -> Fraction:
@@ -250,6 +254,7 @@ def video_info_and_index(
         codec = context.name
         sar = fraction_or_none(stream.sample_aspect_ratio)
         header_start = stream.start_time
+        primaries, transfer = _color_code(context.color_primaries), _color_code(context.color_trc)
     if first is None:
         raise EmptyMediaError(f"{path} has a video stream with no frames")
     if scan_packets:
@@ -307,9 +312,23 @@ def video_info_and_index(
         capture=capture,
         metadata=stream_meta,
         sources=sources,
+        color_primaries=primaries,
+        color_transfer=transfer,
         **timing,
     )
     return info, scan
+
+
+UNSPECIFIED_COLOR_CODES = (0, 2)  # reserved, unspecified
+
+
+def _color_code(value: object) -> int | None:
+    """An FFmpeg colour enum as an int, None when unspecified or unreadable."""
+    try:
+        code = int(value)
+    except (TypeError, ValueError):
+        return None
+    return None if code in UNSPECIFIED_COLOR_CODES else code
 
 
 def first_decoded_frame(

@@ -44,6 +44,7 @@ import numpy as np
 from engine.errors import MediaWriteError, OutputExistsError, UnsupportedOptionError
 from engine.fsutil import atomic_path
 from engine.media._open import open_input
+from engine.media.probe import VideoStreamInfo
 from engine.media.rates import parse_frame_rate
 
 log = logging.getLogger(__name__)
@@ -214,6 +215,34 @@ def plan_output(path: Path, codec: str, bit_depth: int | None, alpha: bool, qual
     return _Plan(spec, pixel_format, options, bit_depth)
 
 
+@dataclass(frozen=True)
+class CarriedTags:
+    """What an output takes over from its source, beside the pixels: how to display them.
+
+    ``rotation_deg`` (a phone's portrait clip is stored sideways with a display matrix),
+    ``sample_aspect_ratio`` (anamorphic footage), the colour primaries and transfer (the RGB values
+    that pass through keep the source's: BT.2020 HLG stays BT.2020 HLG; the matrix is the one the
+    writer encodes with), and ``timecode`` (the start timecode, for outputs that keep the source's
+    timing)."""
+
+    rotation_deg: int = 0
+    sample_aspect_ratio: Fraction | None = None
+    color_primaries: int | None = None
+    color_transfer: int | None = None
+    timecode: str | None = None
+
+    @classmethod
+    def of(cls, info: VideoStreamInfo, *, timecode: str | None = None) -> CarriedTags:
+        sar = info.sample_aspect_ratio
+        return cls(
+            rotation_deg=info.rotation_deg,
+            sample_aspect_ratio=sar if sar and sar != 1 else None,
+            color_primaries=info.color_primaries,
+            color_transfer=info.color_transfer,
+            timecode=timecode,
+        )
+
+
 class VideoWriter:
     """Write frames to a video file or PNG folder, atomically. See the module doc."""
 
@@ -229,8 +258,10 @@ class VideoWriter:
         audio_from: Path | None = None,
         audio_range_s: tuple[Fraction, Fraction] | None = None,
         png_start_number: int = 0,
+        carried: CarriedTags | None = None,
     ) -> None:
         self.path = Path(path)
+        self.carried = carried or CarriedTags()
         self.rate = parse_frame_rate(rate)
         self.codec = codec
         self.alpha = alpha
@@ -293,8 +324,14 @@ class VideoWriter:
             stream.options = dict(self._plan.options)
             if self._plan.pixel_format.startswith("yuv"):
                 stream.codec_context.colorspace = _TAG_BT709
-                stream.codec_context.color_primaries = _TAG_BT709
-                stream.codec_context.color_trc = _TAG_BT709
+                stream.codec_context.color_primaries = self.carried.color_primaries or _TAG_BT709
+                stream.codec_context.color_trc = self.carried.color_transfer or _TAG_BT709
+            if self.carried.sample_aspect_ratio:
+                stream.codec_context.sample_aspect_ratio = self.carried.sample_aspect_ratio
+            if self.carried.rotation_deg:
+                stream.set_display_rotation(self.carried.rotation_deg)
+            if self.carried.timecode:
+                self._container.metadata["timecode"] = self.carried.timecode
             if self.codec == "h265" and self.path.suffix.lower() in (".mp4", ".mov"):
                 stream.codec_tag = "hvc1"
             self._stream = stream

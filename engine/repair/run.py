@@ -27,7 +27,8 @@ import numpy as np
 from engine.fsutil import write_text_atomic
 from engine.interp import Synthesizer
 from engine.media import FrameReader, VideoWriter, probe
-from engine.media.writer import check_output_path
+from engine.media.timecode import start_timecode
+from engine.media.writer import CarriedTags, check_output_path
 from engine.repair.analysis import JUMPS_INSERT, MAX_DUPLICATE_REPEATS, Fill, RepairPlan, analyse_clip
 from engine.retime.core import (
     MAX_TIMES_PER_PAIR,
@@ -197,6 +198,7 @@ def repair_clip(
                 quality=quality,
                 audio_from=audio_from,
                 audio_range_s=audio_range_s,
+                carried=CarriedTags.of(video, timecode=start_timecode(info)),
             ) as writer,
         ):
 

@@ -38,6 +38,7 @@ from engine.interp import GuardedSynthesizer, Synthesizer, create_backend, creat
 from engine.interp.base import cancellable
 from engine.media import CODECS, FrameReader, VideoWriter, probe
 from engine.media.probe import VideoStreamInfo
+from engine.media.writer import CarriedTags
 from engine.retime.report import FrameRisk, RetimeReport
 from engine.timeline import MappedFrame, fraction_text
 
@@ -233,6 +234,7 @@ def render_mapped(
             quality=quality,
             audio_from=audio_from,
             audio_range_s=audio_range_s,
+            carried=CarriedTags.of(info),
         )
         with writer, contextlib.closing(window):
             pending: list[_Pending] = []
