@@ -38,8 +38,15 @@ examples:
 """
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """Usage mistakes in one line, like every other error: what is wrong and where to look."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _build_parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
         prog="chronoscope",
         description="Speed detection, slow-motion retiming and fill frames for video editors.",
         epilog=EPILOG,
@@ -48,7 +55,7 @@ def _build_parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:
     parser.add_argument("--version", action="version", version=f"chronoscope {__version__}")
     parser.add_argument("--debug", action="store_true", help="log details and show tracebacks on errors")
     parser.add_argument("-q", "--quiet", action="store_true", help="log warnings and errors only")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineErrorParser)
     subparsers.required = True
     modules: dict[str, object] = {}
     for module_name in COMMAND_MODULES:

@@ -79,3 +79,24 @@ def test_a_bug_exits_70_with_its_traceback_and_a_file_system_refusal_exits_2_in_
     assert main(["probe", "clip.mp4"]) == 2
     err = capsys.readouterr().err
     assert err == "chronoscope probe: error: Permission denied: /srv/out/cut.chronoscope.otio\n"
+
+
+def test_usage_mistakes_are_one_line_naming_the_help(capsys):
+    with pytest.raises(SystemExit) as stopped:
+        main(["retime", "clip.mp4", "--speed", "0.5"])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "chronoscope retime: error: the following arguments are required: -o/--output "
+        "(see chronoscope retime --help)\n"
+    )
+
+
+def test_quality_outside_the_codec_range_is_refused_before_any_work(tmp_path, capsys):
+    from media_factory import render_clip
+
+    clip = render_clip(tmp_path / "clip.mp4", frame_count=4, audio=True)
+    command = ["retime", str(clip), "--speed", "0.5", "--quality", "99", "-o", str(tmp_path / "o.mp4")]
+    assert main(command) == 2
+    assert "quality 99 is outside 0 to 51, the CRF range of h264" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]

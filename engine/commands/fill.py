@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from engine.commands.argtypes import frame_rate
 from engine.commands.clip_options import add_clip_output_options
 from engine.render.fill import fill_gaps
 from engine.timeline import PathMap
@@ -52,7 +53,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--outdir", type=Path, required=True, help="folder for the media and timeline")
     add_clip_output_options(parser, codec_default="prores")
     parser.add_argument(
-        "--rate", type=float, help="frame rate of an EDL (EDLs do not say; default 24; 29.97 for drop frame)"
+        "--rate",
+        type=frame_rate,
+        help="frame rate of an EDL (EDLs do not say; default 24; 29.97 for drop frame; 24000/1001 exactly)",
     )
     parser.add_argument(
         "--map", action="append", default=[], metavar="FROM=TO", help="remap a media path prefix (repeatable)"

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from engine.commands.argtypes import frame_rate
 from engine.commands.clip_options import add_clip_output_options
 from engine.errors import ChronoscopeError, UnsupportedOptionError
 from engine.render.plan import SegmentSpec
@@ -71,7 +72,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     add_clip_output_options(parser, codec_default="prores")
     parser.add_argument(
-        "--rate", type=float, help="frame rate of an EDL (EDLs do not say; default 24; 29.97 for drop frame)"
+        "--rate",
+        type=frame_rate,
+        help="frame rate of an EDL (EDLs do not say; default 24; 29.97 for drop frame; 24000/1001 exactly)",
     )
     parser.add_argument(
         "--speedup", action="store_true", help="also render clips faster than 1x (dropping frames)"

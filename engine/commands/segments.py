@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from engine.commands.argtypes import frame_rate
 from engine.errors import InvalidTimeWarpError
 from engine.fsutil import write_text_atomic
 from engine.timeline import (
@@ -46,7 +47,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("timeline", type=Path, help="timeline file: .otio .otioz .otiod .edl .xml .fcpxml")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--output", type=Path, help="write the listing to this file instead of stdout")
-    parser.add_argument("--rate", type=float, help="frame rate of an EDL (EDLs do not say; default 24)")
+    parser.add_argument("--rate", type=frame_rate, help="frame rate of an EDL (EDLs do not say; default 24)")
     parser.add_argument("--name", help="which timeline, when the file holds several")
     parser.add_argument(
         "--map",

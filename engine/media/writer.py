@@ -62,6 +62,8 @@ class CodecSpec:
     options: dict[str, str] = field(default_factory=dict)
     alpha_options: dict[str, str] = field(default_factory=dict)
     quality_option: str | None = None
+    quality_range: tuple[int, int] | None = None
+    """The values ``quality_option`` takes (lower is better for CRF)."""
     description: str = ""
 
 
@@ -75,6 +77,7 @@ CODECS: dict[str, CodecSpec] = {
             {8: "yuv420p", 10: "yuv420p10le"},
             options={"preset": "medium", "crf": "18"},
             quality_option="crf",
+            quality_range=(0, 51),
             description="H.264 (libx264), CRF 18 by default",
         ),
         CodecSpec(
@@ -84,6 +87,7 @@ CODECS: dict[str, CodecSpec] = {
             {8: "yuv420p", 10: "yuv420p10le"},
             options={"preset": "medium", "crf": "20", "x265-params": "log-level=error"},
             quality_option="crf",
+            quality_range=(0, 51),
             description="H.265/HEVC (libx265), CRF 20 by default",
         ),
         CodecSpec(
@@ -165,6 +169,24 @@ class _Plan:
     bit_depth: int
 
 
+def check_quality(codec: str, quality: int | None) -> None:
+    """Refuse a quality ``codec`` does not take, before any work is done."""
+    spec = CODECS.get(codec)
+    if quality is None or spec is None:
+        return
+    if spec.quality_option is None:
+        with_quality = [name for name, item in CODECS.items() if item.quality_option]
+        raise UnsupportedOptionError(
+            f"codec {codec} takes no quality setting; codecs with one: {', '.join(with_quality)}"
+        )
+    low, high = spec.quality_range or (quality, quality)
+    if not low <= quality <= high:
+        raise UnsupportedOptionError(
+            f"quality {quality} is outside {low} to {high}, the {spec.quality_option.upper()} range of "
+            f"{codec} (lower is better; {spec.options.get(spec.quality_option, '')} by default)"
+        )
+
+
 def plan_output(path: Path, codec: str, bit_depth: int | None, alpha: bool, quality: int | None) -> _Plan:
     """Check codec, container, bit depth and alpha together; raise ``UnsupportedOptionError``.
 
@@ -206,11 +228,7 @@ def plan_output(path: Path, codec: str, bit_depth: int | None, alpha: bool, qual
         )
     options = dict(spec.alpha_options if alpha and spec.alpha_options else spec.options)
     if quality is not None:
-        if spec.quality_option is None:
-            with_quality = [name for name, item in CODECS.items() if item.quality_option]
-            raise UnsupportedOptionError(
-                f"codec {codec} takes no quality setting; codecs with one: {', '.join(with_quality)}"
-            )
+        check_quality(codec, quality)
         options[spec.quality_option] = str(int(quality))
     return _Plan(spec, pixel_format, options, bit_depth)
 

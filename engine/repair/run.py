@@ -28,7 +28,7 @@ from engine.fsutil import write_text_atomic
 from engine.interp import Synthesizer
 from engine.media import FrameReader, VideoWriter, probe
 from engine.media.timecode import start_timecode
-from engine.media.writer import CarriedTags, check_output_path
+from engine.media.writer import CarriedTags, check_output_path, check_quality
 from engine.repair.analysis import JUMPS_INSERT, MAX_DUPLICATE_REPEATS, Fill, RepairPlan, analyse_clip
 from engine.retime.core import (
     MAX_TIMES_PER_PAIR,
@@ -150,6 +150,7 @@ def repair_clip(
     check_output_path(output, source, overwrite=overwrite, what="repaired clip")
     remove_leftovers_of(output)
     codec = codec or codec_for_output(output)
+    check_quality(codec, quality)
     info = probe(source)
     video = info.video_stream
     pixels = pixel_plan(video, codec)

@@ -27,7 +27,7 @@ from engine.errors import FrameOutOfRangeError, RetimeSpeedError, UnsupportedOpt
 from engine.fsutil import remove_quietly, temporary_sibling
 from engine.interp import Synthesizer
 from engine.media import probe
-from engine.media.writer import check_output_path
+from engine.media.writer import check_output_path, check_quality
 from engine.retime.audio import AUDIO_DROP, AUDIO_KEEP, AUDIO_MODES, AUDIO_STRETCH, stretch_audio
 from engine.retime.core import ProgressCallback, codec_for_output, make_synthesizer, render_mapped
 from engine.retime.ramp import RampMap, SpeedRamp, parse_speed
@@ -183,7 +183,7 @@ def retime_clip(
         if ramp.max_speed > 1 and not allow_speedup:
             raise RetimeSpeedError(
                 f"speed ramp reaches {fraction_text(ramp.max_speed)}, above 1; slow motion needs speeds "
-                "up to 1, or allow speed-up"
+                "up to 1, or allow speed-up (--allow-speedup)"
             )
         if ramp.is_constant:
             constant = ramp.keyframes[0].speed
@@ -196,6 +196,7 @@ def retime_clip(
             fraction_text(video.frame_rate),
         )
     codec = codec or codec_for_output(output)
+    check_quality(codec, quality)
     audio_mode = resolve_audio_mode(
         audio, source_has_audio=bool(info.audio), codec=codec, constant_speed=constant
     )

@@ -56,7 +56,7 @@ def parse_speed(value: Any, *, what: str = "speed", allow_speedup: bool = False)
     if speed > 1 and not allow_speedup:
         raise RetimeSpeedError(
             f"{what} {value} is above 1 (faster than real time); slow motion needs 0 < speed <= 1, "
-            "or allow speed-up to render by skipping source frames"
+            "or allow speed-up (--allow-speedup) to render by skipping source frames"
         )
     return speed
 
