@@ -550,3 +550,29 @@ def test_the_retime_capability_checks_its_frame_range(tmp_path, fields, words):
     message = Message(Header("m1", "retime", "1.0", "2026-01-01T00:00:00Z", "s1"), {**content, **fields})
     with pytest.raises(UnsupportedOptionError, match=words):
         make_retime_job(message)
+
+
+def test_a_result_longer_than_a_day_is_refused_before_any_work(tmp_path):
+    clip = render_clip(tmp_path / "clip.mp4", frame_count=25, audio=True)
+    with pytest.raises(RetimeSpeedError, match=r"would become 25000000 frames .* the limit is 24 hours"):
+        retime_clip(clip, tmp_path / "out.mp4", speed=Fraction(1, 1_000_000), model="blend")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]
+
+
+def test_sound_of_a_clip_with_dropped_frames_is_not_stretched_out_of_sync(tmp_path):
+    """A recording that stalled (frames 10 to 29 missing) is retimed by frame index, which the
+    sound cannot follow: its sound is dropped with a warning, and asking for it is refused."""
+    stamps = list(range(10)) + list(range(30, 60))
+    clip = render_clip(
+        tmp_path / "stall.mp4", rate=Fraction(30), pts=stamps, time_base=Fraction(1, 30), audio=True
+    )
+    report = retime_clip(clip, tmp_path / "slow.mp4", speed=0.5, model="blend")
+    assert report.audio == "drop"
+    with pytest.raises(UnsupportedOptionError, match="variable frame rate .* run `chronoscope repair`"):
+        retime_clip(clip, tmp_path / "slow2.mp4", speed=0.5, model="blend", audio="stretch")
+    # the jitter of a phone's timestamps (a tick either way) keeps the sound
+    jitter = [3 * n + (n % 2) for n in range(40)]
+    phone = render_clip(
+        tmp_path / "phone.mp4", rate=Fraction(30), pts=jitter, time_base=Fraction(1, 90), audio=True
+    )
+    assert retime_clip(phone, tmp_path / "phone_slow.mp4", speed=0.5, model="blend").audio == "stretch"

@@ -99,13 +99,46 @@ def constant_speed_map(
     )
 
 
+MAX_OUTPUT_HOURS = 24
+LARGEST_GAP_SOUND_FOLLOWS_S = Fraction(1, 10)
+
+
+def _frames_skip_time(video) -> bool:
+    """Whether retiming by frame index would pull the picture away from the sound: a variable
+    frame rate with a pause between two frames longer than a normal interval plus 0.1 s (dropped
+    frames, a recording that stalled). The jitter of phone footage stays far below that."""
+    if not video.is_vfr or video.max_frame_interval_s is None:
+        return False
+    return video.max_frame_interval_s - 1 / Fraction(video.frame_rate) > LARGEST_GAP_SOUND_FOLLOWS_S
+
+
+def _check_output_length(frames: int, rate: Fraction, name: str) -> None:
+    """Refuse a result longer than ``MAX_OUTPUT_HOURS`` before any work (a speed of 1e-6 asked
+    for 50 million frames and ran the machine out of memory)."""
+    seconds = Fraction(frames) / rate
+    if seconds > MAX_OUTPUT_HOURS * 3600:
+        hours = float(seconds / 3600)
+        raise RetimeSpeedError(
+            f"{name} would become {frames} frames ({hours:,.0f} hours at {fraction_text(rate)} fps); "
+            f"the limit is {MAX_OUTPUT_HOURS} hours: choose a faster speed or a shorter range (--in/--out)"
+        )
+
+
 def resolve_audio_mode(
-    mode: str | None, *, source_has_audio: bool, codec: str, constant_speed: Fraction | None
+    mode: str | None,
+    *,
+    source_has_audio: bool,
+    codec: str,
+    constant_speed: Fraction | None,
+    variable_rate: bool = False,
 ) -> str:
     """Check the audio mode against the clip; None picks stretch when there is audio to stretch.
 
     keep copies the audio unchanged, so it is only right at speed 1; stretch needs one constant
-    speed (not a ramp) and a container (not PNG frames).
+    speed (not a ramp) and a container (not PNG frames). A ``variable_rate`` picture with pauses
+    between frames is retimed by frame index, which sound, timed by the clock, cannot follow: its
+    audio is dropped (asked for: refused), and ``chronoscope repair`` puts such a clip on a
+    constant grid first.
     """
     if mode is not None and mode not in AUDIO_MODES:
         raise UnsupportedOptionError(
@@ -120,6 +153,12 @@ def resolve_audio_mode(
         if constant_speed is None:
             log.warning("audio is dropped: stretching follows one constant speed, and a ramp changes it")
             return AUDIO_DROP
+        if variable_rate:
+            log.warning(
+                "audio is dropped: the picture has a variable frame rate and is retimed by frame index, "
+                "which the sound cannot follow; run `chronoscope repair` on it first to keep the sound"
+            )
+            return AUDIO_DROP
         return AUDIO_KEEP if constant_speed == 1 else AUDIO_STRETCH
     if mode == AUDIO_DROP:
         return mode
@@ -132,6 +171,12 @@ def resolve_audio_mode(
     if constant_speed is None:
         raise UnsupportedOptionError(
             f"audio mode {mode} needs one constant speed; a ramp changes speed: use drop"
+        )
+    if variable_rate:
+        raise UnsupportedOptionError(
+            f"audio mode {mode}: the picture has a variable frame rate and is retimed by frame index, "
+            "which the sound cannot follow; run `chronoscope repair` on the clip first "
+            "(a constant frame grid), or use drop"
         )
     if mode == AUDIO_KEEP and constant_speed != 1:
         raise UnsupportedOptionError(
@@ -198,7 +243,11 @@ def retime_clip(
     codec = codec or codec_for_output(output)
     check_quality(codec, quality)
     audio_mode = resolve_audio_mode(
-        audio, source_has_audio=bool(info.audio), codec=codec, constant_speed=constant
+        audio,
+        source_has_audio=bool(info.audio),
+        codec=codec,
+        constant_speed=constant,
+        variable_rate=_frames_skip_time(video),
     )
     rate = Fraction(video.frame_rate)
     in_frame, out_frame = check_source_range(source_range, video.frame_count)
@@ -212,6 +261,7 @@ def retime_clip(
         frame_map = constant_speed_map(
             source.name, video.frame_count, rate, constant, source_range=(in_frame, out_frame)
         )
+    _check_output_length(frame_map.output_frames, rate, source.name)
     own_synthesizer = synthesizer is None
     active = make_synthesizer(model) if own_synthesizer else synthesizer
     stretched = None
