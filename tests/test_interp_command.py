@@ -308,3 +308,16 @@ def test_sixteen_bit_grey_tiff_stays_sixteen_bit_grey(tmp_path, capsys):
     assert made.dtype == np.uint16 and made.ndim == 2
     expected = np.floor((luma0.astype(np.float64) + luma1) / 2 + 0.5).astype(np.uint16)
     assert np.array_equal(made, expected)
+
+
+def test_an_existing_image_is_replaced_only_with_overwrite(square_pair, tmp_path, capsys):
+    first, second = square_pair
+    out = tmp_path / "mid.png"
+    out.write_bytes(b"keep me")
+    status, _, err = run_cli([first, second, "--model", "blend", "-o", out], capsys)
+    assert status == EXIT_USER_ERROR and "exists; choose another name or allow overwriting" in err
+    assert out.read_bytes() == b"keep me"
+    status, _, err = run_cli([first, second, "--model", "blend", "-o", first, "--overwrite"], capsys)
+    assert status == EXIT_USER_ERROR and "is one of the input frames" in err
+    status, _, _ = run_cli([first, second, "--model", "blend", "-o", out, "--overwrite"], capsys)
+    assert status == 0 and read_rgb(out).shape == square_scene((0, 0)).shape

@@ -9,7 +9,7 @@ import sys
 from fractions import Fraction
 from pathlib import Path
 
-from engine.errors import UnsupportedOptionError
+from engine.errors import OutputExistsError, UnsupportedOptionError
 from engine.interp import (
     DEFAULT_MODEL,
     GuardedSynthesizer,
@@ -78,6 +78,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--risk", default=None, help="also write each risk map here (same patterns)")
     parser.add_argument("--json", action="store_true", help="print one JSON record per frame")
+    parser.add_argument("--overwrite", action="store_true", help="replace output images that exist")
 
 
 def _output_paths(template: str, times: list[Fraction], what: str) -> list[Path]:
@@ -110,10 +111,12 @@ def run(args: argparse.Namespace) -> int:
             "both must have the same size, channels and bit depth"
         )
     check_frame_pair(first.pixels, second.pixels, times[0])
-    for path in outputs:
+    for path in outputs + risks:
         check_writable(path, first.pixels.dtype)
-    for path in risks:
-        check_writable(path, first.pixels.dtype)
+        if path.exists() and not args.overwrite:
+            raise OutputExistsError(f"{path} exists; choose another name or allow overwriting (--overwrite)")
+        if path.resolve() in (args.frame0.resolve(), args.frame1.resolve()):
+            raise UnsupportedOptionError(f"output {path} is one of the input frames; write elsewhere")
 
     backend = create_backend(args.model) if args.model else create_default_backend()
     guarded = GuardedSynthesizer(backend)

@@ -327,9 +327,15 @@ class VideoWriter:
         if self.codec == "png":
             self._size = (width, height)
             return
-        if self._plan.pixel_format.startswith("yuv") and (width % 2 or height % 2):
+        fmt = self._plan.pixel_format
+        needs_even_height = fmt.startswith("yuv420") or fmt.startswith("yuva420")
+        if fmt.startswith("yuv") and not fmt.startswith(("yuv444", "yuva444")) and (
+            width % 2 or (height % 2 and needs_even_height)
+        ):
+            even = "width and height" if needs_even_height else "width"
             raise UnsupportedOptionError(
-                f"{self.codec} {self._plan.pixel_format} needs an even width and height, got {width}x{height}"
+                f"{self.codec} {fmt} needs an even {even}, got {width}x{height}; "
+                "write .mkv (FFV1, lossless) or PNG frames, which take any size"
             )
         options = {"movflags": "+write_colr"} if self.path.suffix.lower() in (".mp4", ".mov") else {}
         try:

@@ -237,7 +237,9 @@ class RenderSummary:
                     str(report.get("model", "-")),
                     f"{report['risk_max']:.2f}" if "risk_max" in report else "-",
                     f"{report['seconds']:.1f}" if "seconds" in report else "-",
-                    clip.get("output") or clip.get("reason", ""),
+                    clip.get("reason", "")
+                    if clip["status"] in ("failed", "cannot_render")
+                    else clip.get("output") or clip.get("reason", ""),
                 )
             )
         widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
