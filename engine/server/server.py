@@ -466,17 +466,27 @@ class Engine:
         return round((time.monotonic_ns() - self._started_ns) / 1e9, 3)
 
     def execution_providers(self) -> list[str]:
-        """ONNX Runtime's execution providers on this machine (looked up once)."""
+        """The ONNX Runtime execution providers models load with here, best first (looked up
+        once): those this onnxruntime build offers and this machine can run. A GPU provider the
+        build offers but the machine cannot use (no driver, no GPU) is left out, with the reason
+        in the warnings."""
         if self._providers is None:
             try:
-                import onnxruntime
+                from engine.models.runtime import choose_providers
+
+                chosen, left_out = choose_providers()
             except ImportError as error:
                 message = f"onnxruntime cannot be imported ({error}); learned models are unavailable"
                 log.warning(message)
                 self.warnings.append(message)
                 self._providers = []
+            except ChronoscopeError as error:
+                self.warnings.append(str(error))
+                self._providers = []
             else:
-                self._providers = list(onnxruntime.get_available_providers())
+                if left_out:
+                    self.warnings.append(f"GPU execution providers not used: {left_out}")
+                self._providers = list(chosen)
         return self._providers
 
     def describe(self) -> dict[str, Any]:
