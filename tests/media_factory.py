@@ -1,4 +1,5 @@
-"""Small test clips rendered with PyAV (never the ffmpeg binary), each with its expected answer.
+"""Small test clips rendered with PyAV, each with its expected answer (the ffmpeg binary only for
+``render_multitrack_clip``, which PyAV cannot write: tests using it skip where ffmpeg is missing).
 
 Other tests import it: ``from media_factory import render_clip``. Everything is tiny (64x48 by
 default, a few dozen frames) so a whole test file renders its media in well under a second.
@@ -14,6 +15,7 @@ default, a few dozen frames) so a whole test file renders its media in well unde
 from __future__ import annotations
 
 import math
+import subprocess
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -220,3 +222,16 @@ def voice(
 def resample_to_48k(sound: np.ndarray) -> np.ndarray:
     positions = np.arange(int(len(sound) * 48000 / 16000)) * 16000 / 48000
     return np.interp(positions, np.arange(len(sound)), sound).astype(np.float32)
+
+
+def render_multitrack_clip(path: Path, *, seconds: int = 1, timecode: str = "01:00:10:00") -> Path:
+    """A camera-style .mov made with the ffmpeg command: H.264 picture, two mono PCM tracks with
+    no named channel layout, and a start timecode (tmcd track)."""
+    command = ["ffmpeg", "-v", "error", "-y", "-f", "lavfi"]
+    command += ["-i", f"testsrc2=size=64x48:rate=25:duration={seconds}"]
+    command += ["-f", "lavfi", "-i", f"sine=f=440:duration={seconds}"]
+    command += ["-f", "lavfi", "-i", f"sine=f=880:duration={seconds}"]
+    command += ["-map", "0:v", "-map", "1:a", "-map", "2:a", "-c:v", "libx264", "-pix_fmt", "yuv420p"]
+    command += ["-c:a", "pcm_s16le", "-timecode", timecode, str(path)]
+    subprocess.run(command, check=True)
+    return Path(path)

@@ -18,7 +18,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from media_factory import frame_pattern, render_clip, write_text_file
+from media_factory import frame_pattern, render_clip, render_multitrack_clip, write_text_file
 
 from engine.cli import main
 from engine.errors import (
@@ -467,12 +467,7 @@ def test_sound_that_starts_after_the_picture_stays_in_sync(tmp_path, audio):
 @pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg command to write the test file")
 def test_sound_with_no_channel_layout_is_stretched(tmp_path):
     """Multi-track camera and recorder files leave the layout unspecified ("1 channels")."""
-    clip = tmp_path / "multi.mov"
-    command = ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=25:duration=1"]
-    command += ["-f", "lavfi", "-i", "sine=f=440:duration=1", "-f", "lavfi", "-i", "sine=f=880:duration=1"]
-    command += ["-map", "0:v", "-map", "1:a", "-map", "2:a", "-c:v", "libx264", "-pix_fmt", "yuv420p"]
-    command += ["-c:a", "pcm_s16le", str(clip)]
-    subprocess.run(command, check=True)
+    clip = render_multitrack_clip(tmp_path / "multi.mov")
     with av.open(str(clip)) as container:
         assert "channels" in container.streams.audio[0].layout.name, "the layout should be unnamed"
     out = tmp_path / "out.mov"
@@ -576,3 +571,13 @@ def test_sound_of_a_clip_with_dropped_frames_is_not_stretched_out_of_sync(tmp_pa
         tmp_path / "phone.mp4", rate=Fraction(30), pts=jitter, time_base=Fraction(1, 90), audio=True
     )
     assert retime_clip(phone, tmp_path / "phone_slow.mp4", speed=0.5, model="blend").audio == "stretch"
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg command to write the test file")
+def test_every_audio_track_is_kept_at_speed_one(tmp_path):
+    clip = render_multitrack_clip(tmp_path / "multi.mov")
+    out = tmp_path / "kept.mov"
+    retime_clip(clip, out, speed=1, source_range=(5, 20), model="nearest", audio="keep")
+    info = probe(out)
+    assert len(info.audio) == 2
+    assert all(abs(float(track.duration_s) - 0.6) < 0.05 for track in info.audio)

@@ -529,26 +529,29 @@ def write_video(path: Path, images: Iterable[np.ndarray], *, rate: Fraction | in
 
 
 class _AudioCopy:
-    """Audio packets of a source file, copied into the output as the video advances."""
+    """Every audio track of a source file, copied packet by packet into the output as the video
+    advances (a camera's or recorder's second and later tracks included)."""
 
     def __init__(
         self,
         source: Path,
         container: av.container.InputContainer,
-        stream: av.audio.stream.AudioStream,
+        streams: list[av.audio.stream.AudioStream],
         range_s: tuple[Fraction, Fraction] | None,
     ) -> None:
         self.source = source
-        self._input_stream = stream
-        self._time_base = Fraction(stream.time_base)
+        self._input_streams = streams
         self._range = range_s
-        self._offset_pts = 0
+        self._offsets = {
+            stream.index: round(range_s[0] / Fraction(stream.time_base)) if range_s is not None else 0
+            for stream in streams
+        }
         if range_s is not None:
-            self._offset_pts = round(range_s[0] / self._time_base)
-            container.seek(self._offset_pts, stream=stream, backward=True)
-        self._packets = self._selected(container.demux(stream))
+            first = streams[0]
+            container.seek(self._offsets[first.index], stream=first, backward=True)
+        self._packets = self._selected(container.demux(*streams))
         self._pending: av.Packet | None = None
-        self._output_stream = None
+        self._output_streams: dict[int, av.stream.Stream] = {}
 
     @classmethod
     @contextlib.contextmanager
@@ -556,30 +559,39 @@ class _AudioCopy:
         cls, source: Path, range_s: tuple[Fraction, Fraction] | None, suffix: str
     ) -> Iterator[_AudioCopy]:
         with open_input(source) as container:
-            if not container.streams.audio:
+            streams = list(container.streams.audio)
+            if not streams:
                 raise UnsupportedOptionError(f"{source} has no audio stream to copy")
-            stream = container.streams.audio[0]
             accepted = _AUDIO_COPY_OK.get(suffix)
-            if accepted is not None and stream.codec_context.name not in accepted:
-                raise UnsupportedOptionError(
-                    f"audio codec {stream.codec_context.name} of {source} cannot be copied into {suffix}; "
-                    f"{suffix} takes: {', '.join(sorted(accepted))} (or write .mkv, which takes any)"
-                )
-            yield cls(source, container, stream, range_s)
+            for stream in streams:
+                if accepted is not None and stream.codec_context.name not in accepted:
+                    raise UnsupportedOptionError(
+                        f"audio codec {stream.codec_context.name} of {source} (track {stream.index}) cannot "
+                        f"be copied into {suffix}; {suffix} takes: {', '.join(sorted(accepted))} "
+                        "(or write .mkv, which takes any)"
+                    )
+            yield cls(source, container, streams, range_s)
+
+    @property
+    def tracks(self) -> int:
+        return len(self._input_streams)
 
     def add_output_stream(self, output: av.container.OutputContainer) -> None:
-        self._output_stream = output.add_stream_from_template(self._input_stream)
+        for stream in self._input_streams:
+            self._output_streams[stream.index] = output.add_stream_from_template(stream)
 
     def _selected(self, packets: Iterator[av.Packet]) -> Iterator[av.Packet]:
-        start_pts = self._offset_pts
-        end_pts = round(self._range[1] / self._time_base) if self._range is not None else None
+        past_the_end: set[int] = set()
         for packet in packets:
             if packet.size == 0 or packet.pts is None:
                 continue
-            if packet.pts < start_pts:
+            if packet.pts < self._offsets[packet.stream.index]:
                 continue
-            if end_pts is not None and packet.pts >= end_pts:
-                return
+            if self._range is not None and packet.pts * Fraction(packet.stream.time_base) >= self._range[1]:
+                past_the_end.add(packet.stream.index)
+                if len(past_the_end) == len(self._input_streams):
+                    return  # every track is past the range: read no further
+                continue
             yield packet
 
     def mux_until(self, output: av.container.OutputContainer, time_s: Fraction | None) -> None:
@@ -589,12 +601,13 @@ class _AudioCopy:
             self._pending = None
             if packet is None:
                 return
-            out_pts = packet.pts - self._offset_pts
-            if time_s is not None and out_pts * self._time_base >= time_s:
+            offset = self._offsets[packet.stream.index]
+            out_pts = packet.pts - offset
+            if time_s is not None and out_pts * Fraction(packet.stream.time_base) >= time_s:
                 self._pending = packet
                 return
             packet.pts = out_pts
             if packet.dts is not None:
-                packet.dts = packet.dts - self._offset_pts
-            packet.stream = self._output_stream
+                packet.dts = packet.dts - offset
+            packet.stream = self._output_streams[packet.stream.index]
             output.mux(packet)

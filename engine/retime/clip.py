@@ -270,6 +270,12 @@ def retime_clip(
         audio_from = None
         audio_range_s = None
         if audio_mode == AUDIO_STRETCH:
+            if len(info.audio) > 1:
+                log.warning(
+                    "%s has %d audio tracks; only the first is stretched and written",
+                    source.name,
+                    len(info.audio),
+                )
             temporary_audio = temporary_sibling(output.with_name(output.stem + ".audio.m4a"))
             stretched = stretch_audio(
                 source, temporary_audio, speed=constant, range_s=range_s, video_start_s=video.start_s
