@@ -124,3 +124,8 @@ def test_start_timecode_of_a_camera_file_and_drop_frame_counting(tmp_path):
     assert timecode_seconds("00:01:00:02", ntsc) * ntsc == 1802  # ":" is non drop frame
     assert timecode_seconds("01:00:00:24", Fraction(24)) is None
     assert timecode_seconds("not a timecode", Fraction(24)) is None
+
+
+def test_interlaced_frames_are_reported(tmp_path):
+    clip = render_clip(tmp_path / "progressive.mp4", frame_count=4)
+    assert probe(clip).video_stream.interlaced is False

@@ -31,6 +31,14 @@ examples:
 """
 
 
+COLOR_PRIMARIES = {
+    1: "BT.709", 5: "BT.601 PAL", 6: "BT.601 NTSC", 9: "BT.2020", 11: "DCI-P3", 12: "Display P3"
+}
+COLOR_TRANSFERS = {
+    1: "BT.709", 6: "BT.601", 8: "linear", 13: "sRGB", 14: "BT.2020", 16: "PQ (HDR10)", 18: "HLG"
+}
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("clip", type=Path, metavar="CLIP", help="the media file to describe")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -91,6 +99,15 @@ def _video_rows(video: VideoStreamInfo) -> list[tuple[str, str]]:
         rows.append(("  variable rate", "no"))
     if video.rotation_deg:
         rows.append(("  rotation", f"{video.rotation_deg} degrees  [{video.sources.get('rotation_deg')}]"))
+    if video.sample_aspect_ratio and video.sample_aspect_ratio != 1:
+        sar = video.sample_aspect_ratio
+        rows.append(("  pixel aspect", f"{sar.numerator}:{sar.denominator} (anamorphic)"))
+    if video.color_primaries or video.color_transfer:
+        primaries = COLOR_PRIMARIES.get(video.color_primaries, str(video.color_primaries))
+        transfer = COLOR_TRANSFERS.get(video.color_transfer, str(video.color_transfer))
+        rows.append(("  colour", f"primaries {primaries}, transfer {transfer}"))
+    if video.interlaced:
+        rows.append(("  interlaced", "yes (fields): deinterlace before retiming"))
     if video.truncated:
         rows.append(("  truncated", f"yes: the container lists {video.container_frame_count} frames"))
     capture = video.capture

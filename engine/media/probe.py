@@ -124,6 +124,8 @@ class VideoStreamInfo:
     """FFmpeg's AVColorPrimaries code of the stream (1 BT.709, 9 BT.2020); None when unspecified."""
     color_transfer: int | None = None
     """FFmpeg's AVColorTransferCharacteristic code (1 BT.709, 16 PQ, 18 HLG); None when unspecified."""
+    interlaced: bool = False
+    """The first frame is coded as two fields (broadcast, older camcorders)."""
 
     @property
     def rate(self) -> Fraction:
@@ -255,6 +257,7 @@ def video_info_and_index(
         sar = fraction_or_none(stream.sample_aspect_ratio)
         header_start = stream.start_time
         primaries, transfer = _color_code(context.color_primaries), _color_code(context.color_trc)
+        interlaced = bool(getattr(first, "interlaced_frame", False)) if first is not None else False
     if first is None:
         raise EmptyMediaError(f"{path} has a video stream with no frames")
     if scan_packets:
@@ -314,6 +317,7 @@ def video_info_and_index(
         sources=sources,
         color_primaries=primaries,
         color_transfer=transfer,
+        interlaced=interlaced,
         **timing,
     )
     return info, scan

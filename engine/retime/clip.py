@@ -240,6 +240,12 @@ def retime_clip(
             source,
             fraction_text(video.frame_rate),
         )
+    if video.interlaced:
+        log.warning(
+            "%s is interlaced: frames made between its frames will show combing on motion; deinterlace it "
+            "first (e.g. ffmpeg -vf bwdif) for clean slow motion",
+            source.name,
+        )
     codec = codec or codec_for_output(output)
     check_quality(codec, quality)
     audio_mode = resolve_audio_mode(
