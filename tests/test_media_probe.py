@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from fractions import Fraction
 
 import pytest
@@ -129,3 +131,14 @@ def test_start_timecode_of_a_camera_file_and_drop_frame_counting(tmp_path):
 def test_interlaced_frames_are_reported(tmp_path):
     clip = render_clip(tmp_path / "progressive.mp4", frame_count=4)
     assert probe(clip).video_stream.interlaced is False
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg command to write the test file")
+def test_an_interlaced_clip_is_reported_as_such(tmp_path):
+    clip = tmp_path / "fields.mp4"
+    command = ["ffmpeg", "-v", "error", "-y", "-f", "lavfi"]
+    command += ["-i", "testsrc2=size=160x120:rate=50:duration=0.2"]
+    command += ["-vf", "tinterlace=interleave_top,setfield=tff", "-c:v", "libx264", "-flags", "+ilme+ildct"]
+    command += ["-pix_fmt", "yuv420p", str(clip)]
+    subprocess.run(command, check=True)
+    assert probe(clip).video_stream.interlaced is True
