@@ -192,3 +192,18 @@ def test_the_chronoscope_command_routes_to_engine(monkeypatch, capsys):
     with pytest.raises(SystemExit):
         cli.main(["engine", "start", "--workers", "0"])
     assert "0 is below 1" in capsys.readouterr().err
+
+
+def test_starting_an_engine_leaves_no_noise_on_stderr(stopped_at_end):
+    """The engine outlives the command that starts it; Python used to print a ResourceWarning
+    about the still-running child at the command's exit."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    started = subprocess.run(
+        [sys.executable, "-m", "engine.cli", "-q", "engine", "start", "--workers", "1"],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        env=env,
+    )
+    assert started.returncode == 0, started.stderr
+    assert "ResourceWarning" not in started.stderr and started.stderr == ""

@@ -8,6 +8,7 @@ runtime folder, so that two engines started at the same moment cannot both serve
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import os
@@ -48,6 +49,10 @@ log = logging.getLogger(__name__)
 LOG_FILE_NAME = "engine.log"
 JOURNAL_DIR_NAME = "jobs"
 _spawned: dict[int, subprocess.Popen] = {}
+# An engine outlives the command that started it. Let go of its Popen while Python's warning
+# filters still stand: dropped at interpreter teardown, it printed "ResourceWarning: subprocess
+# ... is still running" after every `chronoscope engine start` and `render`.
+atexit.register(_spawned.clear)
 
 
 def engine_log_path() -> Path:
