@@ -44,13 +44,15 @@ def places() -> Places:
         )
     dirs = PlatformDirs(APP_NAME, appauthor=False)
     data_dir = Path(dirs.user_data_dir)
-    with warnings.catch_warnings(record=True) as caught:
-        # Without XDG_RUNTIME_DIR (ssh sessions, containers) platformdirs picks /tmp/runtime-UID and
-        # warns on every call; that folder is private to the user, which is all the engine needs.
-        warnings.simplefilter("always")
-        runtime_dir = Path(dirs.user_runtime_dir)
-    for warning in caught:
-        log.debug("runtime folder %s: %s", runtime_dir, warning.message)
+    # Without XDG_RUNTIME_DIR (ssh sessions, containers) platformdirs picks /tmp/runtime-UID and
+    # warns; that folder is private to the user, which is all the engine needs. A standing filter,
+    # not catch_warnings: that swaps the filter list, and the copy it left behind (with "always"
+    # at its head) printed every ignored warning at interpreter exit, such as a ResourceWarning
+    # for the engine a command leaves running.
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
+    runtime_dir = Path(dirs.user_runtime_dir)
+    if not os.environ.get("XDG_RUNTIME_DIR"):
+        log.debug("XDG_RUNTIME_DIR is not set: runtime folder %s", runtime_dir)
     return Places(
         config_dir=Path(dirs.user_config_dir),
         data_dir=data_dir,
