@@ -84,6 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging(args.debug, args.quiet)
     module = modules[args.command]
     try:
+        if getattr(module, "KEEPS_DEFAULT_SIGTERM", False):
+            return int(module.run(args) or EXIT_OK)
         with _terminate_as_interrupt():
             return int(module.run(args) or EXIT_OK)
     except ChronoscopeError as error:
@@ -121,7 +123,9 @@ class Terminated(KeyboardInterrupt):
 @contextlib.contextmanager
 def _terminate_as_interrupt() -> Iterator[None]:
     """While a command runs, SIGTERM raises ``Terminated`` in the main thread. A command that
-    installs its own handler (the engine, the Resolve bridge) replaces this one."""
+    installs its own handler (the engine, the Resolve bridge) replaces this one; one whose module
+    sets ``KEEPS_DEFAULT_SIGTERM`` (the Qt app: its event loop would never let the handler run)
+    keeps the default, which ends the process."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return

@@ -103,7 +103,9 @@ def remove_leftover_temporaries(destination: Path) -> None:
     destination = Path(destination)
     if not destination.parent.is_dir():
         return
-    for stale in destination.parent.glob(f".{glob_escape(destination.stem)}.partial-*"):
+    # the suffix too: x.mov's temporaries are not x.mp4's, which may be written at this moment
+    pattern = f".{glob_escape(destination.stem)}.partial-*{glob_escape(destination.suffix)}"
+    for stale in destination.parent.glob(pattern):
         log.info("removing %s, left by an interrupted write", stale)
         remove_quietly(stale)
 

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -394,3 +395,25 @@ def test_screenshot_refuses_conflicting_options(tmp_path):
         timeout=60,
     )
     assert result.returncode == 2 and "--seek needs a CLIP" in result.stderr
+
+
+def test_sigterm_closes_the_app(tmp_path):
+    """`kill`, a logout or the Resolve scripts end the preview app with SIGTERM; a Python handler
+    would wait for Qt's event loop to return, which it never does."""
+    child = subprocess.Popen(
+        [sys.executable, "-m", "engine.cli", "gui"],
+        cwd=REPO_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+    )
+    try:
+        time.sleep(4)  # long enough to be inside the event loop; an early SIGTERM proves nothing
+        assert child.poll() is None, child.stderr.read().decode()
+        child.send_signal(signal.SIGTERM)
+        child.wait(timeout=15)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert child.returncode == -signal.SIGTERM

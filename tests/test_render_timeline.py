@@ -543,7 +543,13 @@ def test_a_slow_clip_inside_a_compound_clip_is_reported_not_rendered(tmp_path, c
         ),
     )
     inner.effects.append(otio.schema.LinearTimeWarp(time_scalar=0.5))
-    compound = otio.schema.Stack(name="compound", children=[otio.schema.Track(children=[inner])])
+    remapped = inner.deepcopy()
+    remapped.name = "remapped"
+    del remapped.effects[:]
+    parameters = [{"parameterid": "speed", "value": "50"}, {"parameterid": "reverse", "value": "FALSE"}]
+    remap = {"fcp_xml": {"effectid": "timeremap", "parameter": parameters}}
+    remapped.effects.append(otio.schema.Effect(name="Time Remap", metadata=remap))
+    compound = otio.schema.Stack(name="compound", children=[otio.schema.Track(children=[inner, remapped])])
     timeline.tracks[0].append(compound)
     cut = tmp_path / "nested.otio"
     otio.adapters.write_to_file(timeline, str(cut))
@@ -552,6 +558,7 @@ def test_a_slow_clip_inside_a_compound_clip_is_reported_not_rendered(tmp_path, c
     assert [(c["clip_name"], c["status"]) for c in clips] == [
         ("outside", "pass_through"),
         ("inside", "cannot_render"),
+        ("remapped", "cannot_render"),  # an FCP 7 Time Remap is a plain effect: found all the same
     ]
     assert "inside the nested Stack 'compound', whose clips are not rendered" in clips[1]["reason"]
 
@@ -566,3 +573,49 @@ def test_an_edl_event_naming_only_a_reel_says_what_the_edl_lacks(tmp_path, capsy
     assert main(["render", str(edl), "-o", str(tmp_path / "out"), "--no-engine"]) == 1
     err = capsys.readouterr().err
     assert "the EDL names reel 'A001C003' but no media file: add a '* FROM CLIP:' line" in err
+
+
+def test_an_edl_at_24_on_a_23976_camera_file_counts_its_timecode_as_frame_labels(tmp_path):
+    """A timecode labels frames: 01:00:00:12 is 12 frames after 01:00:00:00 in a 23.976 file too
+    (counted through seconds it drifted by 86 frames an hour)."""
+    media = render_clip(
+        tmp_path / "camera.mov", rate=NTSC_24, frame_count=48, metadata={"timecode": "01:00:00:00"}
+    )
+    edl = tmp_path / "reel.edl"
+    edl.write_text(
+        "TITLE: reel\nFCM: NON-DROP FRAME\n\n"
+        "001  AX       V     C        01:00:00:12 01:00:00:18 00:00:00:00 00:00:00:06\n"
+        f"* FROM CLIP NAME: shot\n* FROM CLIP: {media}\n"
+    )
+    from engine.render.plan import plan_render
+
+    (entry,) = plan_render(read_timeline(edl), tmp_path / "out", media_timecodes=True).entries
+    assert entry.segment.available_range.start_time.value == 86400
+    assert entry.segment.handle_head_frames == 12
+
+
+def test_an_otio_clip_without_a_media_range_counts_from_the_first_frame(tmp_path):
+    """Only EDLs count source frames by the media's timecode; an OTIO clip without an available
+    range (hand-written, or FCP XML without one) counts from the file's first frame."""
+    tagged = {"timecode": "01:00:00:00"}
+    media = render_clip(tmp_path / "camera.mov", rate=24, frame_count=48, metadata=tagged)
+    cut = _one_slow_clip(tmp_path / "cut.otio", media, start=10)
+    summary = render_timeline(cut, tmp_path / "out", model="nearest", codec="ffv1")
+    assert summary.ok and summary.count("rendered") == 1
+
+
+def test_a_clip_name_with_dots_gives_an_output_name_with_one_suffix(tmp_path):
+    media = render_clip(tmp_path / "shot.mp4", rate=25, frame_count=30)
+    cut = _one_slow_clip(tmp_path / "cut.otio", media, start=0, name="shot.v2.final.mov")
+    summary = render_timeline(cut, tmp_path / "out", model="nearest", codec="ffv1")
+    output = Path(summary.clips[0]["output"])
+    assert output.name.startswith("V1_000_shot_v2_final_") and output.suffixes == [".mkv"]
+
+
+def test_the_same_timeline_spelled_another_way_is_still_its_own(tmp_path):
+    media = render_clip(tmp_path / "shot.mp4", rate=25, frame_count=30)
+    (tmp_path / "project").mkdir()
+    cut = _one_slow_clip(tmp_path / "project" / "cut.otio", media, start=0)
+    render_timeline(cut, tmp_path / "out", model="nearest", codec="ffv1")
+    other_spelling = tmp_path / "project" / ".." / "project" / "cut.otio"
+    assert render_timeline(other_spelling, tmp_path / "out", model="nearest", codec="ffv1").ok

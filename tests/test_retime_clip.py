@@ -313,13 +313,15 @@ def test_sigterm_stops_a_retime_and_leaves_nothing_half_written(tmp_path):
 
 def test_a_retime_removes_the_temporaries_a_killed_one_left(tmp_path):
     clip = render_clip(tmp_path / "clip.mp4", frame_count=8)
-    left = (".out.partial-abc123.mp4", ".out.audio.partial-abc123.m4a", ".out.mp4.chronoscope.partial-x.json")
+    left = (".out.partial-abc.mp4", ".out.mp4.audio.partial-abc.m4a", ".out.mp4.chronoscope.partial-x.json")
     for name in left:
         (tmp_path / name).write_bytes(b"left by kill -9")
     (tmp_path / ".other.partial-abc123.mp4").write_bytes(b"someone else's")
+    (tmp_path / ".out.partial-abc123.mov").write_bytes(b"out.mov being written at this moment")
     retime_clip(clip, tmp_path / "out.mp4", speed=0.5, model="blend")
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         ".other.partial-abc123.mp4",
+        ".out.partial-abc123.mov",
         "clip.mp4",
         "out.mp4",
         "out.mp4.chronoscope.json",

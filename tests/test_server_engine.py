@@ -126,9 +126,13 @@ def test_info_describes_the_engine(client):
     assert "CPUExecutionProvider" in info["execution_providers"]
     # what models load with here, not every provider the onnxruntime build lists (CUDA and
     # TensorRT are listed on a machine without a GPU)
-    from engine.models.runtime import choose_providers
+    from engine.models.runtime import GPU_PROVIDERS, choose_providers
 
-    assert info["execution_providers"] == choose_providers()[0]
+    chosen, left_out = choose_providers()
+    assert info["execution_providers"] == chosen
+    if left_out:  # this machine cannot run the GPU providers its onnxruntime build lists
+        assert not set(GPU_PROVIDERS) & set(info["execution_providers"])
+        assert any("GPU execution providers not used" in warning for warning in info["warnings"])
     assert "test-linear-mix" in info["synthesis_backends"]
     assert info["capabilities"] == {
         "available": ["retime", "synthesize"],

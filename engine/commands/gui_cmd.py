@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 
 NAME = "gui"
+# SIGTERM ends the Qt app at once (a Python handler would wait for the event loop: forever)
+KEEPS_DEFAULT_SIGTERM = True
+
 HELP = "open the preview app: speed curve, original vs retimed, render queue"
 DESCRIPTION = """\
 Opens the Chronoscope preview app on a clip or a timeline export (OTIO, EDL, FCP XML). It starts

@@ -37,7 +37,10 @@ fallbacks, content hash), OUTDIR/<timeline>.chronoscope.otio (the same timeline 
 clips re-pointed and their warps removed; tracks, gaps, transitions, markers, other effects and
 metadata kept) and OUTDIR/<timeline>.render-summary.json. Nothing in OUTDIR that a render of this
 timeline did not write is written over: other timelines can render into the same folder, and a
-clip whose media is an earlier render is never overwritten by its own re-render.
+clip whose media is an earlier render is never overwritten by its own re-render. A render with
+other settings writes new files beside the earlier ones (the timelines made before may point at
+them); delete those you no longer need. Renders named without a hash (by Chronoscope before
+November 2026) are not resumed: they are rendered again.
 
 Re-running skips clips and smooth cuts whose output carries the same content hash (source file,
 range, speed, model, codec, version): they are listed as "skipped (already rendered)", so an

@@ -12,11 +12,14 @@ files, 8 or 16 bits, RGB or RGBA). Choices are checked before anything is writte
 raises ``UnsupportedOptionError`` listing what works.
 
 Frame ``n`` gets pts ``n`` in a time base of ``1 / rate``, so 30000/1001 stays 30000/1001 in the
-file. RGB is converted to Y'CbCr with BT.709 coefficients and tagged so.
+file. RGB is converted to Y'CbCr with BT.709 coefficients, tagged so; ``carried`` (``CarriedTags``)
+keeps the source's colour primaries and transfer (the RGB values pass through in them), its
+rotation, pixel aspect and start timecode.
 
-Audio: ``audio_from`` copies (remuxes, no re-encoding) the first audio stream of another file,
-optionally only ``audio_range_s=(start_s, end_s)`` of it, shifted to start at 0, and never past
-the end of the video. Copying cuts at packet boundaries (an AAC packet is 1024 samples, about
+Audio: ``audio_from`` copies (remuxes, no re-encoding) every audio track of another file (a track
+the container cannot hold is left out with a warning), optionally only
+``audio_range_s=(start_s, end_s)`` of it in that file's clock, shifted to start at 0, and never
+past the end of the video. Copying cuts at packet boundaries (an AAC packet is 1024 samples, about
 21 ms at 48 kHz). Audio is interleaved with the video as it is written, so memory stays flat.
 
 Matroska stores timestamps in milliseconds: the rate stays exact in .mkv, single frame times are
@@ -563,14 +566,22 @@ class _AudioCopy:
             if not streams:
                 raise UnsupportedOptionError(f"{source} has no audio stream to copy")
             accepted = _AUDIO_COPY_OK.get(suffix)
-            for stream in streams:
-                if accepted is not None and stream.codec_context.name not in accepted:
-                    raise UnsupportedOptionError(
-                        f"audio codec {stream.codec_context.name} of {source} (track {stream.index}) cannot "
-                        f"be copied into {suffix}; {suffix} takes: {', '.join(sorted(accepted))} "
-                        "(or write .mkv, which takes any)"
-                    )
-            yield cls(source, container, streams, range_s)
+            fitting = [s for s in streams if accepted is None or s.codec_context.name in accepted]
+            if not fitting:
+                codecs = ", ".join(sorted({s.codec_context.name for s in streams}))
+                raise UnsupportedOptionError(
+                    f"audio codec {codecs} of {source} cannot be copied into {suffix}; {suffix} takes: "
+                    f"{', '.join(sorted(accepted))} (or write .mkv, which takes any)"
+                )
+            for left in (s for s in streams if s not in fitting):
+                log.warning(
+                    "%s: audio track %d (%s) cannot be copied into %s and is left out; .mkv takes any",
+                    source.name,
+                    left.index,
+                    left.codec_context.name,
+                    suffix,
+                )
+            yield cls(source, container, fitting, range_s)
 
     @property
     def tracks(self) -> int:

@@ -50,6 +50,7 @@ from engine.retime.report import RetimeReport
 from engine.timeline import (
     PathMap,
     Segment,
+    adapter_for,
     attach_results,
     exact_frames,
     fraction_text,
@@ -357,8 +358,9 @@ def fill_gaps(
     timeline_path, outdir = Path(timeline_path).absolute(), Path(outdir).absolute()
     timeline = read_timeline(timeline_path, rate=rate)
     chosen = select_gaps(timeline, gaps)
+    from_edl = adapter_for(timeline_path) == "cmx_3600"  # source frames count from media timecodes
     segments = {
-        (s.track_label, s.index_in_track): with_media_range(s)
+        (s.track_label, s.index_in_track): with_media_range(s) if from_edl else s
         for s in list_segments(
             timeline, base_dir=media_base_dir(timeline_path), path_map=path_map, check_time_warps=False
         )
@@ -409,11 +411,12 @@ def fill_gaps(
         track[gap.index_in_track] = clip
     summary = FillSummary(str(timeline_path), str(outdir), None, chosen)
     attach_results(new_timeline, {"fill": {"not_filled": [g.to_dict() for g in chosen if not g.done]}})
-    summary.timeline_path = str(
-        write_timeline(new_timeline, outdir / (timeline_path.stem + ".chronoscope.otio"))
-    )
+    destination = outdir / (timeline_path.stem + ".chronoscope.otio")
+    summary.timeline_path = str(destination)
     summary.seconds = time.perf_counter() - started
+    # the summary first: it vouches for the new timeline on the next run (check_replaceable)
     write_text_atomic(summary_file, json.dumps(summary.to_dict(), indent=1) + "\n")
+    write_timeline(new_timeline, destination)
     return summary
 
 

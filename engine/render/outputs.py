@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 
 from engine.errors import MediaWriteError, OutputExistsError
@@ -28,8 +29,8 @@ HASH_CHARACTERS_IN_NAME = 10
 
 
 def hashed_name(stem: str, codec: str, content_hash: str) -> str:
-    """``STEM_HASH.SUFFIX`` (``V1_002_A002_C001_3f9a0c41d2.mov``; a folder of PNGs has no suffix,
-    and no dot, so that nothing takes the hash for a file type)."""
+    """``STEM_HASH.SUFFIX`` (``V1_002_A002_C001_3f9a0c41d2.mov``; a folder of PNGs has no suffix).
+    ``stem`` has no dot (``output_stem`` replaces them), so nothing takes part of it for a suffix."""
     if len(content_hash) < HASH_CHARACTERS_IN_NAME:
         raise ValueError(f"content hash {content_hash!r} is too short for a file name")
     return f"{stem}_{content_hash[:HASH_CHARACTERS_IN_NAME]}{SUFFIX_BY_CODEC[codec]}"
@@ -58,15 +59,30 @@ def _summary_timeline(summary: Path) -> str | None:
     return timeline if isinstance(timeline, str) else None
 
 
+def _same_file_key(path: str | Path) -> str:
+    """One spelling per file: ``..``, symbolic links and (on Windows) letter case resolved."""
+    return os.path.normcase(os.path.realpath(path))
+
+
 def check_replaceable(timeline_path: Path, job: str, outputs: list[Path], vouchers: list[Path]) -> None:
     """Refuse before any work when one of ``outputs`` exists and was not written by a ``job`` of
     ``timeline_path`` (what one of the ``vouchers``, that job's summaries, says)."""
     existing = [path for path in outputs if path.exists() or path.is_symlink()]
     if not existing:
         return
-    ours = str(Path(timeline_path).absolute())
-    if any(_summary_timeline(voucher) == ours for voucher in vouchers):
-        return
+    ours = _same_file_key(timeline_path)
+    for voucher in vouchers:
+        written_for = _summary_timeline(voucher)
+        if written_for is None:
+            continue
+        if _same_file_key(written_for) == ours:
+            return
+        # summaries from before this check stored the path as typed (relative to a folder we no
+        # longer know): the same file name is taken as the same timeline
+        typed = Path(written_for)
+        legacy = voucher.name.startswith(("render-summary", "fill-summary")) and not typed.is_absolute()
+        if legacy and typed.name == Path(timeline_path).name:
+            return
     raise OutputExistsError(
         f"{existing[0]} already exists and was not written by a {job} of {Path(timeline_path).name}; "
         "move it away or use another output folder"

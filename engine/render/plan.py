@@ -33,7 +33,7 @@ import opentimelineio as otio
 from engine import __version__
 from engine.errors import ChronoscopeError, InvalidTimeWarpError, UnsupportedOptionError
 from engine.media import CODECS, probe
-from engine.media.timecode import start_timecode, timecode_seconds
+from engine.media.timecode import start_timecode, timecode_frames
 from engine.render.outputs import hashed_name
 from engine.timeline import (
     PathMap,
@@ -184,7 +184,8 @@ def synthesized_hash(kind: str, values: dict[str, Any], sources: dict[str, Path]
 def output_stem(segment: Segment) -> str:
     """``V1_002_A002_C001``: track, place on it, clip name; safe on every file system. The file
     name adds the content hash (``engine.render.outputs.hashed_name``)."""
-    stem = _UNSAFE.sub("_", Path(segment.clip_name).stem).strip("._") or "clip"
+    # dots too: a name must have none but its suffix's, or ``shot.v2`` would pass for a suffix
+    stem = _UNSAFE.sub("_", Path(segment.clip_name).stem).replace(".", "_").strip("_") or "clip"
     return f"{segment.track_label}_{segment.index_in_track:03d}_{stem}"
 
 
@@ -194,6 +195,10 @@ def _other_effects(clip: otio.schema.Clip) -> list[str]:
         for effect in clip.effects
         if not isinstance(effect, otio.schema.TimeEffect) and not fcp_time_remap(effect)
     ]
+
+
+def _changes_speed(effect: otio.schema.Effect) -> bool:
+    return isinstance(effect, otio.schema.TimeEffect) or bool(fcp_time_remap(effect))
 
 
 def _nested_items(timeline: otio.schema.Timeline) -> tuple[list[str], list[ClipEntry]]:
@@ -214,7 +219,7 @@ def _nested_items(timeline: otio.schema.Timeline) -> tuple[list[str], list[ClipE
             nested = f"nested {item.schema_name()} {item.name!r}"
             kept.append(f"{track.name} #{index}: {nested}: not rendered")
             for clip in item.find_clips():
-                if any(isinstance(effect, otio.schema.TimeEffect) for effect in clip.effects):
+                if any(_changes_speed(effect) for effect in clip.effects):
                     entries.append(
                         ClipEntry(
                             clip.name,
@@ -243,10 +248,12 @@ def _no_media_reason(clip: otio.schema.Clip) -> str:
 
 
 def with_media_range(segment: Segment) -> Segment:
-    """``segment`` with the range its media file covers, when the timeline gave none (EDLs never
-    do; FCP XML sometimes not): from the file's start timecode (0 without one) for its length, in
-    the clip's source frames. An EDL's source timecodes are the camera file's: without this a clip
-    of a file starting at 01:00:00:00 would be looked for an hour past its end."""
+    """``segment`` with the range its media file covers, when an EDL gave none (EDLs never do):
+    from the file's start timecode (0 without one) for its length, in the clip's source frames.
+    An EDL names source frames by the camera file's timecode: without this a clip of a file
+    starting at 01:00:00:00 would be looked for an hour past its end. A timecode labels frames, so
+    where the EDL and the file count the same frames per second (24 and 23.976 alike) its frame
+    number is the start; otherwise it is converted through the file's clock."""
     if segment.available_range is not None or segment.media is None or not segment.media.exists:
         return segment
     try:
@@ -254,16 +261,27 @@ def with_media_range(segment: Segment) -> Segment:
     except ChronoscopeError:
         return segment  # unreadable media fails its render with the reader's own message
     video = info.video_stream
+    file_rate, rate = Fraction(video.rate), segment.source_rate
     timecode = start_timecode(info)
-    start_s = timecode_seconds(timecode, video.rate) if timecode else None
-    if timecode and start_s is None:
+    label = timecode_frames(timecode, file_rate) if timecode else None
+    if timecode and label is None:
         log.warning("%s: media timecode %r not understood; its first frame is taken as 0",
                     segment.describe(), timecode)
-    length_s = video.frame_count / video.rate if video.frame_count > 0 else video.duration_s
-    rate = segment.source_rate
+    if round(file_rate) == round(rate):
+        start = Fraction(label or 0)
+        length = Fraction(video.frame_count) if video.frame_count > 0 else video.duration_s * file_rate
+    else:
+        log.warning(
+            "%s: the EDL runs at %s fps and %s at %s fps; its source timecodes are converted through "
+            "the file's clock", segment.describe(), fraction_text(rate), Path(segment.media_path).name,
+            fraction_text(file_rate),
+        )
+        start = Fraction(label or 0) / file_rate * rate
+        length_s = video.frame_count / file_rate if video.frame_count > 0 else video.duration_s
+        length = length_s * rate
     available = otio.opentime.TimeRange(
-        otio.opentime.RationalTime(float((start_s or 0) * rate), float(rate)),
-        otio.opentime.RationalTime(float(length_s * rate), float(rate)),
+        otio.opentime.RationalTime(float(start), float(rate)),
+        otio.opentime.RationalTime(float(length), float(rate)),
     )
     return replace(segment, available_range=available)
 
@@ -278,14 +296,18 @@ def plan_render(
     codec: str = "prores",
     quality: int | None = None,
     speedup: bool = False,
+    media_timecodes: bool = False,
 ) -> RenderPlan:
-    """Decide, for every clip, whether it is rendered, passed through, or cannot be rendered."""
+    """Decide, for every clip, whether it is rendered, passed through, or cannot be rendered.
+
+    ``media_timecodes``: the timeline is an EDL, whose source frames are counted from each media
+    file's start timecode (``with_media_range``); other timelines say where their media start."""
     if codec not in CODECS:
         raise UnsupportedOptionError(f"codec {codec!r} not supported; use one of: {', '.join(CODECS)}")
     outdir = Path(outdir)
     kept_effects, entries = _nested_items(timeline)
     for listed in list_segments(timeline, base_dir=base_dir, path_map=path_map, check_time_warps=False):
-        segment = with_media_range(listed)
+        segment = with_media_range(listed) if media_timecodes else listed
         where = segment.describe()
         for effect in _other_effects(segment.clip):
             kept_effects.append(f"{where}: effect {effect!r} kept in the timeline, not applied by the render")

@@ -53,6 +53,7 @@ from engine.retime.report import RetimeReport
 from engine.timeline import (
     PathMap,
     RenderedMedia,
+    adapter_for,
     attach_results,
     media_base_dir,
     read_timeline,
@@ -290,6 +291,7 @@ def render_timeline(
     plan = plan_render(
         timeline,
         outdir,
+        media_timecodes=adapter_for(timeline_path) == "cmx_3600",
         base_dir=media_base_dir(timeline_path),
         path_map=path_map,
         model=model,
@@ -328,11 +330,13 @@ def render_timeline(
     smooth_cuts = _smooth_cuts(timeline, plan, outdir, smooth_cut_frames, model, codec, quality)
     summary = _summarise(plan, results, timeline_path, outdir, type(runner).__name__)
     summary.smooth_cuts = smooth_cuts
-    summary.timeline_path = str(
-        _write_new_timeline(timeline, plan, results, timeline_path, outdir, detect, smooth_cuts)
-    )
+    new_timeline = outdir / (timeline_path.stem + TIMELINE_SUFFIX)
+    summary.timeline_path = str(new_timeline)
     summary.seconds = time.perf_counter() - started
+    # the summary first: it is what vouches for the new timeline on the next run
+    # (``check_replaceable``), so a kill between the two never leaves a timeline nothing vouches for
     write_text_atomic(summary_file, json.dumps(summary.to_dict(), indent=1) + "\n")
+    _write_new_timeline(timeline, plan, results, new_timeline, detect, smooth_cuts)
     return summary
 
 
@@ -425,8 +429,7 @@ def _write_new_timeline(
     timeline,
     plan: RenderPlan,
     results: dict[str, tuple[str, RetimeReport | None, str]],
-    timeline_path: Path,
-    outdir: Path,
+    destination: Path,
     detect,
     smooth_cuts: list[dict[str, Any]],
 ) -> Path:
@@ -470,4 +473,4 @@ def _write_new_timeline(
     )
     new_timeline = replace_media(timeline, renders)
     apply_smooth_cuts(new_timeline, [cut for cut in smooth_cuts if cut["status"] in ("rendered", "resumed")])
-    return write_timeline(new_timeline, outdir / (timeline_path.stem + TIMELINE_SUFFIX))
+    return write_timeline(new_timeline, destination)

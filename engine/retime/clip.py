@@ -282,7 +282,7 @@ def retime_clip(
                     source.name,
                     len(info.audio),
                 )
-            temporary_audio = temporary_sibling(output.with_name(output.stem + ".audio.m4a"))
+            temporary_audio = temporary_sibling(output.with_name(output.name + ".audio.m4a"))
             stretched = stretch_audio(
                 source, temporary_audio, speed=constant, range_s=range_s, video_start_s=video.start_s
             )
