@@ -476,6 +476,8 @@ def test_sound_with_no_channel_layout_is_stretched(tmp_path):
     report = retime_clip(clip, out, speed=Fraction(1, 2), model="nearest", source_range=(0, 10))
     # 10 frames at 25 fps are 0.4 s of sound; at half speed 0.8 s
     assert report.audio == "stretch" and report.audio_samples == round(0.8 * report.audio_sample_rate)
+    # PCM from the camera stays PCM in a .mov: slowed, not made lossy
+    assert [track.codec for track in probe(out).audio] == ["pcm_s24le"]
 
 
 def test_audio_kept_at_speed_one_covers_the_range(tmp_path):

@@ -39,6 +39,9 @@ ATEMPO_MIN = Fraction(1, 2)
 ATEMPO_MAX = Fraction(2)
 STRETCH_CODEC = "aac"
 STRETCH_BIT_RATE = 192_000
+STRETCH_PCM_CODEC = "pcm_s24le"
+"""What ``pcm=True`` writes instead of AAC: 24-bit PCM, for sources whose sound is PCM (camera and
+recorder files) going into .mov or .mkv, so the slowed sound is not made lossy on the way."""
 
 
 def atempo_chain(speed: Fraction) -> list[Fraction]:
@@ -103,8 +106,10 @@ def stretch_audio(
     speed: Fraction,
     range_s: tuple[Fraction, Fraction] | None = None,
     video_start_s: Fraction = Fraction(0),
+    pcm: bool = False,
 ) -> StretchedAudio:
-    """Write the first audio stream of ``source`` slowed to ``speed`` (pitch kept) as AAC .m4a.
+    """Write the first audio stream of ``source`` slowed to ``speed`` (pitch kept) as AAC in an
+    .m4a, or with ``pcm`` as 24-bit PCM in a .mov (name ``destination`` accordingly).
 
     ``range_s``: only that stretch of the source, in exact seconds (see the module doc).
     ``input_samples`` of the answer counts the source samples inside the range.
@@ -171,7 +176,7 @@ def stretch_audio(
             node = graph.add_abuffer(template=stream, time_base=sample_time_base)
             steps += [("atempo", f"{float(factor):.12g}") for factor in chain]
             steps += [
-                ("aformat", "sample_fmts=fltp"),
+                ("aformat", "sample_fmts=s32" if pcm else "sample_fmts=fltp"),
                 ("apad", f"whole_len={target_samples}"),
                 ("atrim", f"end_sample={target_samples}"),
             ]
@@ -182,10 +187,11 @@ def stretch_audio(
             sink = graph.add("abuffersink")
             node.link_to(sink)
             graph.configure()
-            with av.open(str(temporary), mode="w", format="mp4") as output:
-                out_stream = output.add_stream(STRETCH_CODEC, rate=rate)
+            with av.open(str(temporary), mode="w", format="mov" if pcm else "mp4") as output:
+                out_stream = output.add_stream(STRETCH_PCM_CODEC if pcm else STRETCH_CODEC, rate=rate)
                 out_stream.layout = _named_layout(stream)
-                out_stream.bit_rate = STRETCH_BIT_RATE
+                if not pcm:
+                    out_stream.bit_rate = STRETCH_BIT_RATE
 
                 def drain() -> None:
                     nonlocal written

@@ -282,9 +282,17 @@ def retime_clip(
                     source.name,
                     len(info.audio),
                 )
-            temporary_audio = temporary_sibling(output.with_name(output.name + ".audio.m4a"))
+            # PCM stays PCM where the container takes it (.mov, .mkv); elsewhere AAC
+            pcm = info.audio[0].codec.startswith("pcm_") and output.suffix.lower() in (".mov", ".mkv")
+            audio_name = output.name + (".audio.mov" if pcm else ".audio.m4a")
+            temporary_audio = temporary_sibling(output.with_name(audio_name))
             stretched = stretch_audio(
-                source, temporary_audio, speed=constant, range_s=range_s, video_start_s=video.start_s
+                source,
+                temporary_audio,
+                speed=constant,
+                range_s=range_s,
+                video_start_s=video.start_s,
+                pcm=pcm,
             )
             audio_from = temporary_audio
         elif audio_mode == AUDIO_KEEP:

@@ -29,7 +29,8 @@ def remove_leftovers_of(output: Path) -> None:
     """Remove what a killed write of ``output`` left beside it: temporaries of the media, its
     sidecar and its stretched audio (SIGKILL, a power cut: nothing could clean up then)."""
     output = Path(output)
-    for name in (output.name, sidecar_path(output).name, output.name + ".audio.m4a"):
+    audio = (output.name + ".audio.m4a", output.name + ".audio.mov")
+    for name in (output.name, sidecar_path(output).name, *audio):
         remove_leftover_temporaries(output.with_name(name))
 
 
