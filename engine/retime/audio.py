@@ -5,8 +5,9 @@ filter (PyAV's filter graph; no ffmpeg binary), which changes tempo without chan
 ``atempo`` takes tempos from 0.5 to 2, so slower speeds are a chain: 0.25 = 0.5 x 0.5,
 0.1 = 0.5 x 0.5 x 0.5 x 0.8 (``atempo_chain``). ``atempo`` ends a few milliseconds short or long
 of the exact length, so the chain ends in ``apad`` + ``atrim``: the stretched audio has exactly
-round(source samples / speed) samples. It is encoded as AAC into a temporary .m4a that the video
-writer then copies into the output, interleaved with the video.
+round(source samples / speed) samples. It is encoded as AAC into a temporary .m4a (or, for PCM
+sound going into .mov or .mkv, as 24-bit PCM in a temporary .mov) that the video writer then copies
+into the output, interleaved with the video.
 
 Times are the video's: ``range_s=(start_s, end_s)`` counts seconds from the first video frame
 (``video_start_s``, its time in the file). Audio and video streams need not start together (a
