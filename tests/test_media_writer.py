@@ -182,8 +182,8 @@ def test_codec_choices_lists_this_build():
     assert set(codec_choices()) == {"h264", "h265", "prores", "ffv1", "png"}
 
 
-@pytest.mark.parametrize("suffix", [".mp4", ".mov"])
-def test_display_tags_carried_from_the_source(tmp_path, suffix):
+@pytest.mark.parametrize(("suffix", "codec"), [(".mp4", "h264"), (".mov", "h264"), (".mov", "prores")])
+def test_display_tags_carried_from_the_source(tmp_path, suffix, codec):
     from engine.media.timecode import start_timecode
     from engine.media.writer import CarriedTags
 
@@ -195,12 +195,12 @@ def test_display_tags_carried_from_the_source(tmp_path, suffix):
         timecode="01:00:10:00",
     )
     images = [frame_pattern(n, 64, 48) for n in range(3)]
-    out = write_video(tmp_path / f"tagged{suffix}", images, rate=25, codec="h264", carried=carried)
+    out = write_video(tmp_path / f"tagged{suffix}", images, rate=25, codec=codec, carried=carried)
     info = probe(out)
     video = info.video_stream
     assert video.rotation_deg == 90
     assert video.sample_aspect_ratio == Fraction(4, 3)
     assert (video.color_primaries, video.color_transfer) == (9, 18)  # BT.2020, HLG
     assert start_timecode(info) == "01:00:10:00"
-    plain = probe(write_video(tmp_path / f"plain{suffix}", images, rate=25, codec="h264")).video_stream
+    plain = probe(write_video(tmp_path / f"plain{suffix}", images, rate=25, codec=codec)).video_stream
     assert (plain.rotation_deg, plain.color_primaries, plain.color_transfer) == (0, 1, 1)

@@ -423,6 +423,13 @@ class VideoWriter:
         )
         frame.pts = self.frame_count
         frame.time_base = self._stream.codec_context.time_base
+        if self._plan.pixel_format.startswith("yuv"):
+            # on each frame too: some encoders (prores_ks) take the colour tags from the frames,
+            # and the codec's alone left ProRes .mov files with unknown primaries and transfer
+            context = self._stream.codec_context
+            frame.colorspace = context.colorspace
+            frame.color_primaries = context.color_primaries
+            frame.color_trc = context.color_trc
         try:
             for packet in self._stream.encode(frame):
                 self._container.mux(packet)
