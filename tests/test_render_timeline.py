@@ -416,13 +416,19 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_two_timelines_render_into_one_folder_without_writing_over_each_other(tmp_path):
+def _first_render(tmp_path: Path, name: str, start: int):
+    """A 60-frame shot, a one-clip timeline ``name`` slowed from ``start``, rendered into out/:
+    (shot, out folder, summary, the render's path, its digest)."""
     media = render_clip(tmp_path / "shot.mp4", rate=25, frame_count=60, size=(64, 48))
     outdir = tmp_path / "out"
-    cut1 = _one_slow_clip(tmp_path / "cut1.otio", media, start=0)
-    first = render_timeline(cut1, outdir, model="blend", codec="h264")
-    first_output = Path(first.clips[0]["output"])
-    before = _digest(first_output)
+    cut = _one_slow_clip(tmp_path / name, media, start=start)
+    summary = render_timeline(cut, outdir, model="blend", codec="h264")
+    output = Path(summary.clips[0]["output"])
+    return media, outdir, summary, output, _digest(output)
+
+
+def test_two_timelines_render_into_one_folder_without_writing_over_each_other(tmp_path):
+    media, outdir, first, first_output, before = _first_render(tmp_path, "cut1.otio", 0)
     cut2 = _one_slow_clip(tmp_path / "cut2.otio", media, start=40)
     second = render_timeline(cut2, outdir, model="blend", codec="h264")
     assert first.ok and second.ok
@@ -435,12 +441,7 @@ def test_two_timelines_render_into_one_folder_without_writing_over_each_other(tm
 def test_re_rendering_a_rendered_timeline_never_writes_over_its_own_media(tmp_path):
     """The editor re-edits the new timeline (slows a rendered clip again) and renders it into the
     same folder: the clip's media is the earlier render, which must survive."""
-    media = render_clip(tmp_path / "shot.mp4", rate=25, frame_count=60, size=(64, 48))
-    outdir = tmp_path / "out"
-    cut = _one_slow_clip(tmp_path / "cut.otio", media, start=10)
-    first = render_timeline(cut, outdir, model="blend", codec="h264")
-    rendered = Path(first.clips[0]["output"])
-    before = _digest(rendered)
+    _, outdir, _, rendered, before = _first_render(tmp_path, "cut.otio", 10)
     again = read_timeline(outdir / "cut.chronoscope.otio")
     (clip,) = again.find_clips()
     clip.effects.append(otio.schema.LinearTimeWarp(time_scalar=0.5))
