@@ -34,8 +34,14 @@ from engine.errors import ChronoscopeError, TimelineError, UnsupportedOptionErro
 from engine.fsutil import write_text_atomic
 from engine.interp import Synthesizer, resolve_clip_model
 from engine.media import FrameReader
-from engine.media.probe import VideoStreamInfo
-from engine.render.outputs import SUFFIX_BY_CODEC, check_replaceable, hashed_name, prepare_folder
+from engine.media.probe import MediaInfo, VideoStreamInfo
+from engine.render.outputs import (
+    SUFFIX_BY_CODEC,
+    TIMELINE_SUFFIX,
+    check_replaceable,
+    hashed_name,
+    prepare_folder,
+)
 from engine.render.plan import synthesized_hash, with_media_range
 from engine.render.segment import (
     ALREADY_RENDERED,
@@ -359,8 +365,9 @@ def fill_gaps(
     timeline = read_timeline(timeline_path, rate=rate)
     chosen = select_gaps(timeline, gaps)
     from_edl = adapter_for(timeline_path) == "cmx_3600"  # source frames count from media timecodes
+    probes: dict[Path, MediaInfo] = {}
     segments = {
-        (s.track_label, s.index_in_track): with_media_range(s) if from_edl else s
+        (s.track_label, s.index_in_track): with_media_range(s, probes) if from_edl else s
         for s in list_segments(
             timeline, base_dir=media_base_dir(timeline_path), path_map=path_map, check_time_warps=False
         )
@@ -370,7 +377,7 @@ def fill_gaps(
     check_replaceable(
         timeline_path,
         "fill",
-        [outdir / (timeline_path.stem + ".chronoscope.otio"), summary_file],
+        [outdir / (timeline_path.stem + TIMELINE_SUFFIX), summary_file],
         [summary_file, outdir / LEGACY_FILL_SUMMARY_NAME],
     )
     model = resolve_clip_model(model)
@@ -411,7 +418,7 @@ def fill_gaps(
         track[gap.index_in_track] = clip
     summary = FillSummary(str(timeline_path), str(outdir), None, chosen)
     attach_results(new_timeline, {"fill": {"not_filled": [g.to_dict() for g in chosen if not g.done]}})
-    destination = outdir / (timeline_path.stem + ".chronoscope.otio")
+    destination = outdir / (timeline_path.stem + TIMELINE_SUFFIX)
     summary.timeline_path = str(destination)
     summary.seconds = time.perf_counter() - started
     # the summary first: it vouches for the new timeline on the next run (check_replaceable)

@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 SUFFIX_BY_CODEC = {"prores": ".mov", "h264": ".mp4", "h265": ".mp4", "ffv1": ".mkv", "png": ""}
 HASH_CHARACTERS_IN_NAME = 10
+TIMELINE_SUFFIX = ".chronoscope.otio"
+"""The new timeline a render or fill writes: ``OUTDIR/NAME.chronoscope.otio``."""
 
 
 def hashed_name(stem: str, codec: str, content_hash: str) -> str:

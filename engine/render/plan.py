@@ -32,7 +32,7 @@ import opentimelineio as otio
 
 from engine import __version__
 from engine.errors import ChronoscopeError, InvalidTimeWarpError, UnsupportedOptionError
-from engine.media import CODECS, probe
+from engine.media import CODECS, MediaInfo, probe
 from engine.media.timecode import start_timecode, timecode_frames
 from engine.render.outputs import hashed_name
 from engine.timeline import (
@@ -247,41 +247,43 @@ def _no_media_reason(clip: otio.schema.Clip) -> str:
     return "the clip names no media file (no media reference)"
 
 
-def with_media_range(segment: Segment) -> Segment:
+def with_media_range(segment: Segment, probes: dict[Path, MediaInfo] | None = None) -> Segment:
     """``segment`` with the range its media file covers, when an EDL gave none (EDLs never do):
     from the file's start timecode (0 without one) for its length, in the clip's source frames.
     An EDL names source frames by the camera file's timecode: without this a clip of a file
     starting at 01:00:00:00 would be looked for an hour past its end. A timecode labels frames, so
     where the EDL and the file count the same frames per second (24 and 23.976 alike) its frame
-    number is the start; otherwise it is converted through the file's clock."""
+    number is the start; otherwise it is converted through the file's clock. ``probes`` caches
+    each file's header across the clips of one timeline (an EDL cuts many events from one file)."""
     if segment.available_range is not None or segment.media is None or not segment.media.exists:
         return segment
+    path = Path(segment.media_path)
+    probes = {} if probes is None else probes
     try:
-        info = probe(Path(segment.media_path), scan_packets=False)
+        if path not in probes:
+            probes[path] = probe(path, scan_packets=False)
     except ChronoscopeError:
         return segment  # unreadable media fails its render with the reader's own message
+    info = probes[path]
     video = info.video_stream
     file_rate, rate = Fraction(video.rate), segment.source_rate
     timecode = start_timecode(info)
-    label = timecode_frames(timecode, file_rate) if timecode else None
-    if timecode and label is None:
+    counted = timecode_frames(timecode, file_rate) if timecode else 0
+    if counted is None:
         log.warning("%s: media timecode %r not understood; its first frame is taken as 0",
                     segment.describe(), timecode)
-    if round(file_rate) == round(rate):
-        start = Fraction(label or 0)
-        length = Fraction(video.frame_count) if video.frame_count > 0 else video.duration_s * file_rate
-    else:
+    label = Fraction(counted or 0)
+    frames = Fraction(video.frame_count) if video.frame_count > 0 else video.duration_s * file_rate
+    scale = Fraction(1)  # file frames per source frame: 1 where both count the same frames a second
+    if round(file_rate) != round(rate):
         log.warning(
             "%s: the EDL runs at %s fps and %s at %s fps; its source timecodes are converted through "
-            "the file's clock", segment.describe(), fraction_text(rate), Path(segment.media_path).name,
-            fraction_text(file_rate),
+            "the file's clock", segment.describe(), fraction_text(rate), path.name, fraction_text(file_rate),
         )
-        start = Fraction(label or 0) / file_rate * rate
-        length_s = video.frame_count / file_rate if video.frame_count > 0 else video.duration_s
-        length = length_s * rate
+        scale = rate / file_rate
     available = otio.opentime.TimeRange(
-        otio.opentime.RationalTime(float(start), float(rate)),
-        otio.opentime.RationalTime(float(length), float(rate)),
+        otio.opentime.RationalTime(float(label * scale), float(rate)),
+        otio.opentime.RationalTime(float(frames * scale), float(rate)),
     )
     return replace(segment, available_range=available)
 
@@ -306,8 +308,9 @@ def plan_render(
         raise UnsupportedOptionError(f"codec {codec!r} not supported; use one of: {', '.join(CODECS)}")
     outdir = Path(outdir)
     kept_effects, entries = _nested_items(timeline)
+    probes: dict[Path, MediaInfo] = {}
     for listed in list_segments(timeline, base_dir=base_dir, path_map=path_map, check_time_warps=False):
-        segment = with_media_range(listed) if media_timecodes else listed
+        segment = with_media_range(listed, probes) if media_timecodes else listed
         where = segment.describe()
         for effect in _other_effects(segment.clip):
             kept_effects.append(f"{where}: effect {effect!r} kept in the timeline, not applied by the render")

@@ -32,7 +32,7 @@ from engine.errors import ChronoscopeError, JobCancelledError
 from engine.fsutil import write_text_atomic
 from engine.interp import resolve_clip_model
 from engine.media.probe import VideoStreamInfo
-from engine.render.outputs import check_replaceable, prepare_folder
+from engine.render.outputs import TIMELINE_SUFFIX, check_replaceable, prepare_folder
 from engine.render.plan import ClipEntry, RenderPlan, SegmentSpec, plan_render
 from engine.render.segment import (
     ALREADY_RENDERED,
@@ -65,7 +65,6 @@ log = logging.getLogger(__name__)
 
 SUMMARY_SUFFIX = ".render-summary.json"
 LEGACY_SUMMARY_NAME = "render-summary.json"
-TIMELINE_SUFFIX = ".chronoscope.otio"
 
 SegmentProgress = Callable[[SegmentSpec, int, int], None]
 
