@@ -35,13 +35,7 @@ from engine.fsutil import write_text_atomic
 from engine.interp import Synthesizer, resolve_clip_model
 from engine.media import FrameReader
 from engine.media.probe import MediaInfo, VideoStreamInfo
-from engine.render.outputs import (
-    SUFFIX_BY_CODEC,
-    TIMELINE_SUFFIX,
-    check_replaceable,
-    hashed_name,
-    prepare_folder,
-)
+from engine.render.outputs import SUFFIX_BY_CODEC, TIMELINE_SUFFIX, claim_output_folder, hashed_name
 from engine.render.plan import synthesized_hash, with_media_range
 from engine.render.segment import (
     ALREADY_RENDERED,
@@ -372,14 +366,8 @@ def fill_gaps(
             timeline, base_dir=media_base_dir(timeline_path), path_map=path_map, check_time_warps=False
         )
     }
-    prepare_folder(outdir)
     summary_file = fill_summary_path(outdir, timeline_path)
-    check_replaceable(
-        timeline_path,
-        "fill",
-        [outdir / (timeline_path.stem + TIMELINE_SUFFIX), summary_file],
-        [summary_file, outdir / LEGACY_FILL_SUMMARY_NAME],
-    )
+    claim_output_folder(outdir, timeline_path, "fill", summary_file, outdir / LEGACY_FILL_SUMMARY_NAME)
     model = resolve_clip_model(model)
     infos: dict[Path, VideoStreamInfo] = {}
     synthesizer: Synthesizer | None = None

@@ -89,3 +89,13 @@ def check_replaceable(timeline_path: Path, job: str, outputs: list[Path], vouche
         f"{existing[0]} already exists and was not written by a {job} of {Path(timeline_path).name}; "
         "move it away or use another output folder"
     )
+
+
+def claim_output_folder(
+    outdir: Path, timeline_path: Path, job: str, summary: Path, legacy_summary: Path
+) -> None:
+    """Create ``outdir`` for a ``job`` ("render", "fill") of ``timeline_path``, and refuse, before any
+    work, a new timeline or ``summary`` there that such a job of this timeline did not write."""
+    prepare_folder(outdir)
+    new_timeline = Path(outdir) / (Path(timeline_path).stem + TIMELINE_SUFFIX)
+    check_replaceable(timeline_path, job, [new_timeline, summary], [summary, legacy_summary])

@@ -32,7 +32,7 @@ from engine.errors import ChronoscopeError, JobCancelledError
 from engine.fsutil import write_text_atomic
 from engine.interp import resolve_clip_model
 from engine.media.probe import VideoStreamInfo
-from engine.render.outputs import TIMELINE_SUFFIX, check_replaceable, prepare_folder
+from engine.render.outputs import TIMELINE_SUFFIX, claim_output_folder
 from engine.render.plan import ClipEntry, RenderPlan, SegmentSpec, plan_render
 from engine.render.segment import (
     ALREADY_RENDERED,
@@ -278,14 +278,8 @@ def render_timeline(
     # absolute: segments may be rendered by the engine, whose working folder is not the caller's
     timeline_path, outdir = Path(timeline_path).absolute(), Path(outdir).absolute()
     timeline = read_timeline(timeline_path, rate=rate)
-    prepare_folder(outdir)
     summary_file = summary_path(outdir, timeline_path)
-    check_replaceable(
-        timeline_path,
-        "render",
-        [outdir / (timeline_path.stem + TIMELINE_SUFFIX), summary_file],
-        [summary_file, outdir / LEGACY_SUMMARY_NAME],
-    )
+    claim_output_folder(outdir, timeline_path, "render", summary_file, outdir / LEGACY_SUMMARY_NAME)
     model = resolve_clip_model(model)
     plan = plan_render(
         timeline,
