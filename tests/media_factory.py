@@ -235,3 +235,21 @@ def render_multitrack_clip(path: Path, *, seconds: int = 1, timecode: str = "01:
     command += ["-c:a", "pcm_s16le", "-timecode", timecode, str(path)]
     subprocess.run(command, check=True)
     return Path(path)
+
+
+def render_interlaced_clip(path: Path, *, frame_count: int = 24, gop_frames: int = 6) -> Path:
+    """An interlaced 25i H.264 clip made with the ffmpeg command: testsrc2 at 50 progressive frames
+    a second, woven two by two into top-field-first frames, so its moving bar combs."""
+    command = ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=50"]
+    command += ["-vf", "tinterlace=interleave_top,setfield=tff", "-frames:v", str(frame_count)]
+    command += ["-c:v", "libx264", "-flags", "+ilme+ildct", "-g", str(gop_frames), "-bf", "2"]
+    command += ["-pix_fmt", "yuv420p", str(path)]
+    subprocess.run(command, check=True)
+    return Path(path)
+
+
+def combing(image: np.ndarray) -> float:
+    """Mean distance of each line from the mean of the lines above and below: the stripes where an
+    interlaced frame's two fields disagree on motion."""
+    grey = image.astype(np.float64).mean(axis=2) if image.ndim == 3 else image.astype(np.float64)
+    return float(np.abs(grey[1:-1] - (grey[:-2] + grey[2:]) / 2).mean())

@@ -18,7 +18,14 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from media_factory import frame_pattern, render_clip, render_multitrack_clip, write_text_file
+from media_factory import (
+    combing,
+    frame_pattern,
+    render_clip,
+    render_interlaced_clip,
+    render_multitrack_clip,
+    write_text_file,
+)
 
 from engine.cli import main
 from engine.errors import (
@@ -585,3 +592,18 @@ def test_every_audio_track_is_kept_at_speed_one(tmp_path):
     info = probe(out)
     assert len(info.audio) == 2
     assert all(abs(float(track.duration_s) - 0.6) < 0.05 for track in info.audio)
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg command to write the test file")
+def test_interlaced_source_is_deinterlaced_before_frames_are_made(tmp_path, caplog):
+    """Frames made between two combed frames comb twice over; the fields are merged first."""
+    clip = render_interlaced_clip(tmp_path / "fields.mp4", frame_count=12)
+    with FrameReader(clip) as reader:
+        source_combing = np.mean([combing(frame.image) for frame in reader])
+    out = tmp_path / "slow.mp4"
+    report = retime_clip(clip, out, speed=Fraction(1, 2), model="flow", audio="drop")
+    assert report.frames_written == 24
+    assert "merged (bwdif deinterlacing)" in caplog.text
+    assert probe(out).video_stream.interlaced is False
+    with FrameReader(out) as reader:
+        assert max(combing(frame.image) for frame in reader) < 0.6 * source_combing

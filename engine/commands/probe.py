@@ -107,7 +107,7 @@ def _video_rows(video: VideoStreamInfo) -> list[tuple[str, str]]:
         transfer = COLOR_TRANSFERS.get(video.color_transfer, str(video.color_transfer))
         rows.append(("  colour", f"primaries {primaries}, transfer {transfer}"))
     if video.interlaced:
-        rows.append(("  interlaced", "yes (fields): deinterlace before retiming"))
+        rows.append(("  interlaced", "yes (fields): retime, repair and render merge them (bwdif)"))
     if video.truncated:
         rows.append(("  truncated", f"yes: the container lists {video.container_frame_count} frames"))
     capture = video.capture

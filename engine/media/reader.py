@@ -17,6 +17,9 @@ Output formats (``output``): "rgb24" (uint8, default), "rgb48" (uint16, full 16-
 ``size=(width, height)`` scales in FFmpeg's swscale while converting, which is much cheaper than
 scaling afterwards. Frames are raw, as stored: a phone clip with a 90-degree display matrix comes
 back sideways unless ``apply_rotation=True`` (then ``size`` is the size after rotation).
+``deinterlace=True`` merges the two fields of each interlaced frame (FFmpeg's bwdif, at the frame
+rate; see ``engine.media.deinterlace``): frame numbers, timestamps and count stay the same, and
+progressive frames pass untouched.
 
 Damage: with ``strict=True`` (default) the decoder runs with ``err_detect=explode`` and any decoding
 error raises ``CorruptMediaError`` naming the frame. With ``strict=False`` a damaged packet is
@@ -48,6 +51,7 @@ from engine.errors import (
     UnsupportedOptionError,
 )
 from engine.media._open import av_errors, open_input, require_video
+from engine.media.deinterlace import FieldMerger
 from engine.media.probe import PacketScan, VideoStreamInfo, video_info_and_index
 
 log = logging.getLogger(__name__)
@@ -98,6 +102,7 @@ class FrameReader:
         strict: bool = True,
         stream: int = 0,
         threads: int = 0,
+        deinterlace: bool = False,
     ) -> None:
         if output not in OUTPUT_FORMATS:
             raise UnsupportedOptionError(
@@ -115,6 +120,7 @@ class FrameReader:
         self.size = tuple(size) if size is not None else None
         self.apply_rotation = apply_rotation
         self.strict = strict
+        self.deinterlace = deinterlace
         self._pixel_format, self._dtype, self._channels = OUTPUT_FORMATS[output]
         self._closed = False
         self._decoded: Iterator[av.VideoFrame] | None = None
@@ -327,6 +333,17 @@ class FrameReader:
         return next(self._decoded, None)
 
     def _decode_stream(self) -> Iterator[av.VideoFrame]:
+        """Decoded frames from the current demux position, deinterlaced when asked."""
+        if not self.deinterlace:
+            yield from self._decode_packets()
+            return
+        merger = FieldMerger(self.time_base)
+        with av_errors(self.path, "deinterlacing"):
+            for raw in self._decode_packets():
+                yield from merger.feed(raw)
+            yield from merger.flush()
+
+    def _decode_packets(self) -> Iterator[av.VideoFrame]:
         """Decoded frames from the current demux position; a truncated tail ends it quietly."""
         damaged_tail = False
         if not self.strict:

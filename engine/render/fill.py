@@ -237,8 +237,9 @@ def _shown_index(segment: Segment, output_frame: int, info: VideoStreamInfo) -> 
     return min(max(index, 0), info.frame_count - 1)
 
 
-def _read_frame(path: Path, index: int, reader_format: str) -> Any:
-    with FrameReader(path, output=reader_format) as reader:
+def _read_frame(path: Path, index: int, reader_format: str, infos: dict[Path, VideoStreamInfo]) -> Any:
+    deinterlace = video_info(path, infos).interlaced
+    with FrameReader(path, output=reader_format, deinterlace=deinterlace) as reader:
         return reader.read_frame(index).image
 
 
@@ -306,8 +307,8 @@ def _fill_one(
 ) -> None:
     started_s = time.perf_counter()
     plan = pixel_plan(video_info(before.media_path, infos), codec)
-    first = _read_frame(Path(before.media_path), gap.before_file_frame, plan.reader_format)
-    last = _read_frame(Path(after.media_path), gap.after_file_frame, plan.reader_format)
+    first = _read_frame(Path(before.media_path), gap.before_file_frame, plan.reader_format, infos)
+    last = _read_frame(Path(after.media_path), gap.after_file_frame, plan.reader_format, infos)
     if first.shape != last.shape:
         raise UnsupportedOptionError(
             f"gap {gap.track}:{gap.index_in_track}: the clips around it differ in size "

@@ -275,7 +275,7 @@ def render_smooth_cut(
     started_s = time.perf_counter()
     source = Path(cut.source)
     plan = pixel_plan(video_info(source, {} if infos is None else infos), codec)
-    with FrameReader(source, output=plan.reader_format) as reader:
+    with FrameReader(source, output=plan.reader_format, deinterlace=plan.deinterlace) as reader:
         last = reader.frame_count - 1
         before = reader.read_frame(min(max(cut.before_file_frame, 0), last)).image
         after = reader.read_frame(min(max(cut.after_file_frame, 0), last)).image

@@ -189,7 +189,7 @@ def repair_clip(
     synthesis_s = 0.0
     try:
         with (
-            FrameReader(source, output=pixels.reader_format) as reader,
+            FrameReader(source, output=pixels.reader_format, deinterlace=pixels.deinterlace) as reader,
             VideoWriter(
                 output,
                 rate=plan.grid.rate,

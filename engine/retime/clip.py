@@ -242,8 +242,8 @@ def retime_clip(
         )
     if video.interlaced:
         log.warning(
-            "%s is interlaced: frames made between its frames will show combing on motion; deinterlace it "
-            "first (e.g. ffmpeg -vf bwdif) for clean slow motion",
+            "%s is interlaced: each frame's two fields are merged (bwdif deinterlacing) before frames "
+            "are made between them, so the result is progressive at the same frame rate",
             source.name,
         )
     codec = codec or codec_for_output(output)

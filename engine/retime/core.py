@@ -91,11 +91,13 @@ def make_synthesizer(model: str | None) -> GuardedSynthesizer:
 
 @dataclass(frozen=True)
 class PixelPlan:
-    """How frames are read and written: reader format, writer bit depth and alpha."""
+    """How frames are read and written: reader format, writer bit depth and alpha, and whether
+    the reader merges the fields of interlaced frames (frames made between combed frames comb)."""
 
     reader_format: str
     bit_depth: int | None
     alpha: bool
+    deinterlace: bool = False
 
 
 def pixel_plan(info: VideoStreamInfo, codec: str) -> PixelPlan:
@@ -119,7 +121,7 @@ def pixel_plan(info: VideoStreamInfo, codec: str) -> PixelPlan:
     else:
         bit_depth = min(table)
     reader_format = ("rgba64" if alpha else "rgb48") if wide else ("rgba" if alpha else "rgb24")
-    return PixelPlan(reader_format, bit_depth, alpha)
+    return PixelPlan(reader_format, bit_depth, alpha, deinterlace=info.interlaced)
 
 
 class _Window:
@@ -204,7 +206,7 @@ def render_mapped(
         time_map=frame_map.to_dict(),
     )
     synthesis_s = encode_s = 0.0
-    with FrameReader(source, output=plan.reader_format) as reader:
+    with FrameReader(source, output=plan.reader_format, deinterlace=plan.deinterlace) as reader:
         count = reader.frame_count
         scale = Fraction(info.frame_rate) / frame_map.source_rate
 
