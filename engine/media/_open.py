@@ -54,6 +54,8 @@ def check_media_path(path: Path) -> Path:
         raise MediaNotFoundError(f"media file not found: {path}")
     if path.is_dir():
         raise NotVideoError(f"{path} is a folder, not a video file")
+    if not path.is_file():
+        raise NotVideoError(f"{path} is not a regular file (a device, pipe or socket), not a video file")
     if path.stat().st_size == 0:
         raise EmptyMediaError(f"{path} is empty (0 bytes)")
     return path

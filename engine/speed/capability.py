@@ -26,6 +26,7 @@ import opentimelineio as otio
 from engine.errors import MediaNotFoundError, TimelineError, UnsupportedOptionError
 from engine.media._open import check_media_path
 from engine.speed.detect import DEFAULT_DENSITY, detect_speed
+from engine.timeline.guard import check_json_depth
 from engine.timeline.paths import decode_target_url
 
 MSG_TYPE = "detect_speed"
@@ -57,8 +58,19 @@ def _clip_path(clip: otio.schema.Clip) -> Path:
     return path
 
 
+def _absolute_path(value: Any) -> Path:
+    if not isinstance(value, str) or not value:
+        raise UnsupportedOptionError(f"path must name a media file (an absolute path), got {value!r}")
+    if not Path(value).is_absolute():
+        raise UnsupportedOptionError(
+            f"path {value!r} is relative; the engine runs elsewhere, give an absolute path"
+        )
+    return Path(value)
+
+
 def _parse_otio(value: Any) -> otio.core.SerializableObject:
     text = value if isinstance(value, str) else json.dumps(value)
+    check_json_depth(text, "'clip'")
     try:
         return otio.adapters.read_from_string(text, "otio_json")
     except (otio.exceptions.OTIOError, ValueError, KeyError, TypeError) as error:
@@ -83,7 +95,7 @@ def make_detect_job(message) -> Any:
             "detect_speed needs exactly one of 'path' (a media file) and 'clip' (OTIO JSON)"
         )
     if "path" in content:
-        path = check_media_path(Path(str(content["path"])))
+        path = check_media_path(_absolute_path(content["path"]))
 
         def work_path(context) -> dict[str, Any]:
             context.progress(0, 1, f"detecting speed of {path.name}")

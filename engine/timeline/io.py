@@ -35,6 +35,7 @@ from engine.errors import AdapterNotAvailableError, TimelineError, TimelineNotFo
 from engine.fsutil import atomic_path, remove_quietly
 from engine.timeline.edl import prepare_edl_text
 from engine.timeline.fcpxml import complete_fcpx_timeline
+from engine.timeline.guard import check_json_depth, check_otioz, read_otio_json_text, require_timeline_file
 from engine.timeline.rates import exact_rate
 
 log = logging.getLogger(__name__)
@@ -150,13 +151,20 @@ def read_timeline(
         if adapter != "cmx_3600":
             raise TimelineError(f"{path}: a rate is only needed for EDLs; {adapter} files carry their own")
         options["rate"] = float(exact_rate(rate))
-    if adapter in ("otio_json", "cmx_3600", "fcp_xml", "fcpx_xml") and path.is_dir():
-        raise TimelineError(f"{path} is a folder; a {path.suffix} timeline is a file")
+    if adapter == "otiod":
+        read_otio_json_text(path / "content.otio")
+    elif adapter == "otioz":
+        check_otioz(path)
+    else:
+        require_timeline_file(path)
     if adapter == "fcpx_xml":
         _refuse_fractional_fcpx_rates(path)
     try:
         if adapter == "cmx_3600":
             text = prepare_edl_text(_edl_text(path), exact_rate(options.get("rate", 24)))
+            result = otio.adapters.read_from_string(text, adapter_name=adapter, **options)
+        elif adapter == "otio_json":
+            text = read_otio_json_text(path)
             result = otio.adapters.read_from_string(text, adapter_name=adapter, **options)
         else:
             result = otio.adapters.read_from_file(str(path), adapter_name=adapter, **options)
@@ -252,6 +260,7 @@ def media_base_dir(path: Path | str, *, extracted_to: Path | None = None) -> Pat
 
 def read_timeline_string(text: str, *, source: str = "string") -> otio.schema.Timeline:
     """Read OTIO JSON from a string (a clip or timeline sent by a client) as a Timeline."""
+    check_json_depth(text, source)
     try:
         result = otio.adapters.read_from_string(text, adapter_name="otio_json")
     except Exception as error:
