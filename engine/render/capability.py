@@ -33,8 +33,9 @@ from typing import Any
 from engine.errors import UnsupportedOptionError
 from engine.render.plan import SegmentSpec
 from engine.render.segment import render_segment
-from engine.retime import parse_ramp, retime_clip, sidecar_path
+from engine.retime import parse_ramp, parse_speed, retime_clip, sidecar_path
 from engine.retime.ramp import RAMP_EXAMPLE
+from engine.server.outputs import requested_output
 
 MODULE = "engine.render.capability"
 
@@ -81,7 +82,7 @@ def make_retime_job(message):
 
         return work_segment
     source = _absolute(content, "source")
-    output = _absolute(content, "output")
+    output = requested_output(content, "output")
     speed = content.get("speed")
     ramp = None
     if "ramp" in content:
@@ -92,6 +93,8 @@ def make_retime_job(message):
         raise UnsupportedOptionError(
             f'retime needs a speed (e.g. "1/4"), a ramp (e.g. {RAMP_EXAMPLE}) or a segment'
         )
+    else:
+        parse_speed(speed)
     model = _option(content, "model", str)
     audio = _option(content, "audio", str)
     codec = _option(content, "codec", str)
@@ -118,10 +121,12 @@ def make_retime_job(message):
             model=model,
             audio=audio,
             codec=codec,
-            overwrite=overwrite,
+            overwrite=overwrite or str(output) in context.previous_outputs,
             on_progress=lambda done, total: context.progress(done, total, source.name),
             check_cancelled=context.check_cancelled,
         )
+        context.record_output(output)
+        context.record_output(sidecar_path(output))
         return {"report": report.summary(), "output": str(output), "sidecar": str(sidecar_path(output))}
 
     return work_clip

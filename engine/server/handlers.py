@@ -217,10 +217,10 @@ def synthesize_handler(
     def run(message: Message) -> Reply:
         content = message.content
         name = content.get("backend")
-        if not isinstance(name, str):
-            raise UnsupportedOptionError(
-                f"synthesize needs a backend name; available: {', '.join(available_backends()) or 'none'}"
-            )
+        if not isinstance(name, str) or name not in available_backends():
+            got = f"; {name!r} is not one" if name is not None else ""
+            names = ", ".join(available_backends()) or "none"
+            raise UnsupportedOptionError(f"synthesize needs a backend name{got}; available: {names}")
         times_raw = content.get("times")
         if not isinstance(times_raw, list) or not times_raw:
             raise UnsupportedOptionError(
@@ -232,7 +232,9 @@ def synthesize_handler(
                 "send several requests"
             )
         times = [parse_time(value) for value in times_raw]
-        options = content.get("options") or {}
+        options = content.get("options", {})
+        if options is None:
+            options = {}
         if not isinstance(options, dict):
             raise UnsupportedOptionError(f"synthesize options must be an object, got {options!r}")
         frame0 = _input_array(content.get("frame0"), message, exchange)

@@ -117,6 +117,9 @@ class JobRecorder:
     def released(self, temporary: Path) -> None:
         """``temporary`` is gone (renamed into place or removed) and no longer this job's to clean up."""
 
+    def finished(self, destination: Path) -> None:
+        """``destination`` was written by code that renames its own temporaries into place."""
+
     def work_dir(self) -> Path:
         """A folder for the job's intermediate files that outlives an attempt (removed when done)."""
         return Path(tempfile.mkdtemp(prefix="chronoscope-job-"))
@@ -193,6 +196,12 @@ class JobContext:
             remove_quietly(temporary)
             raise
         self._recorder.written(temporary, destination)
+
+    def record_output(self, destination: Path) -> None:
+        """List ``destination`` among the job's files when work that writes through its own
+        temporary names (``retime_clip``) has finished it: the job's status names it, and a rerun
+        of the job may replace it."""
+        self._recorder.finished(Path(destination))
 
     @classmethod
     def detached(cls, job_id: str = "direct") -> JobContext:
@@ -365,6 +374,9 @@ class _QueueRecorder(JobRecorder):
 
     def released(self, temporary: Path) -> None:
         self._queue._update(self._job, remove_partial=str(temporary))
+
+    def finished(self, destination: Path) -> None:
+        self._queue._update(self._job, add_output=str(destination))
 
     def work_dir(self) -> Path:
         return self._queue._work_dir(self._job)
