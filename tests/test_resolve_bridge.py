@@ -24,6 +24,7 @@ sys.path.insert(0, str(PLUGIN_DIR))
 from fake_resolve import FakeResolve, demo_project  # noqa: E402
 
 from engine.commands import bridge  # noqa: E402
+from engine.errors import UnsupportedOptionError  # noqa: E402
 from engine.server.process import stop_engine  # noqa: E402
 
 DETECT_RESULT = {
@@ -85,6 +86,13 @@ def test_bad_requests_get_a_json_error_naming_the_problem(tmp_path, ask):
     assert "not JSON" in reply["error"]["message"]
     status, out = ask({"op": "ping", "protocol": 99})
     assert "bridge protocol 99, this Chronoscope speaks 1" in json.loads(out)["error"]["message"]
+    status, out = ask({"op": "ping", "protocol": True})
+    assert "bridge protocol True" in json.loads(out)["error"]["message"]
+    status, out = ask('{"op": "ping", "x": NaN}')
+    assert "holds NaN, which is not a JSON number" in json.loads(out)["error"]["message"]
+    status, out = ask('{"op": "ping", "x": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    assert status == bridge.EXIT_ERROR
+    assert "nests arrays and objects too deeply" in json.loads(out)["error"]["message"]
     status, out = ask({"op": "teleport"})
     assert "operations: ping, detect, render, open_preview" in json.loads(out)["error"]["message"]
     status, out = ask({"op": "detect", "timeline": str(tmp_path / "gone.otio")})
@@ -275,6 +283,9 @@ def test_lua_reply_is_a_lua_chunk_with_bytes_escaped():
         'return {["ok"] = true, ["name"] = "Slow \\034\\195\\169\\034\\010", '
         '["n"] = {1, 2.5, nil}, ["t"] = false}\n'
     )
+    for reply_format in ("lua", "json"):  # neither carries NaN: refused, never a reply the script cannot read
+        with pytest.raises(UnsupportedOptionError, match="holds (nan|NaN)"):
+            bridge.format_reply({"ok": True, "x": float("nan")}, reply_format)
 
 
 def test_install_config_names_this_interpreter(isolated_places):

@@ -150,7 +150,14 @@ def run(args: argparse.Namespace) -> int:
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
-    sys.stdout.write(format_reply(reply, args.reply))
+    try:
+        text = format_reply(reply, args.reply)
+    except ChronoscopeError as error:
+        # the reply cannot be written in the script's language (a NaN for Lua): still one reply
+        log.debug("bridge reply cannot be formatted", exc_info=True)
+        reply = {"ok": False, "error": {"type": type(error).__name__, "message": str(error)}}
+        text, status = format_reply(reply, args.reply), EXIT_ERROR
+    sys.stdout.write(text)
     sys.stdout.flush()
     return status
 
@@ -193,17 +200,21 @@ def _check_stopping() -> None:
 def parse_request(text: str) -> dict[str, Any]:
     """The request object; ``UnsupportedOptionError`` naming what is wrong with it."""
     try:
-        request = json.loads(text)
+        request = json.loads(text, parse_constant=_refuse_constant)
     except json.JSONDecodeError as error:
         raise UnsupportedOptionError(
             f'the bridge request is not JSON ({error}); send one object such as {{"op": "ping"}}'
+        ) from None
+    except RecursionError:
+        raise UnsupportedOptionError(
+            "the bridge request nests arrays and objects too deeply to read; a request needs a few levels"
         ) from None
     if not isinstance(request, dict):
         raise UnsupportedOptionError(
             f"the bridge request must be a JSON object, got {type(request).__name__}"
         )
     protocol = request.get("protocol", PROTOCOL_VERSION)
-    if protocol != PROTOCOL_VERSION:
+    if isinstance(protocol, bool) or protocol != PROTOCOL_VERSION:
         raise UnsupportedOptionError(
             f"the script speaks bridge protocol {protocol!r}, this Chronoscope speaks {PROTOCOL_VERSION}; "
             "reinstall the Resolve scripts from this Chronoscope (its installer copies matching ones)"
@@ -216,10 +227,21 @@ def parse_request(text: str) -> dict[str, Any]:
     return request
 
 
+def _refuse_constant(name: str) -> Any:
+    raise UnsupportedOptionError(f"the bridge request holds {name}, which is not a JSON number")
+
+
 def format_reply(reply: dict[str, Any], reply_format: str = "json") -> str:
+    """The reply as JSON or as a Lua expression; ``UnsupportedOptionError`` for NaN or infinity,
+    which neither can carry."""
     if reply_format == "lua":
         return "return " + lua_literal(reply) + "\n"
-    return json.dumps(reply, ensure_ascii=False) + "\n"
+    try:
+        return json.dumps(reply, ensure_ascii=False, allow_nan=False) + "\n"
+    except ValueError as error:
+        raise UnsupportedOptionError(
+            f"the reply holds NaN or infinity, which JSON cannot carry ({error})"
+        ) from None
 
 
 def lua_literal(value: Any) -> str:
