@@ -9,6 +9,7 @@ import os
 import stat
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -166,6 +167,9 @@ def test_hung_engine_holding_the_lock_is_refused_then_terminated_with_force(caps
         _silent_connection(hung.pid)
         with pytest.raises(EngineTimeoutError, match="does not answer ping"):
             start_engine(timeout_s=5)
+        # status does not call a live, hung engine "not running"
+        assert chronoscope_engine("status", "--timeout-s", "0.3") == engine_cmd.EXIT_NOT_ANSWERING
+        assert f"an engine (pid {hung.pid}) holds" in capsys.readouterr().out
         with pytest.raises(EngineTimeoutError, match="--force"):
             stop_engine(timeout_s=0.3)
         assert hung.poll() is None
@@ -176,6 +180,26 @@ def test_hung_engine_holding_the_lock_is_refused_then_terminated_with_force(caps
     finally:
         hung.kill()
         hung.wait()
+
+
+def test_two_starts_at_once_both_get_the_one_engine(stopped_at_end):
+    """The Resolve script and the OFX host may start the engine at the same moment."""
+    answers: list[tuple[ConnectionInfo, bool] | BaseException] = []
+
+    def start() -> None:
+        try:
+            answers.append(start_engine(timeout_s=60))
+        except BaseException as error:  # noqa: BLE001 - reported by the assertion below
+            answers.append(error)
+
+    threads = [threading.Thread(target=start) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(90)
+    assert all(isinstance(answer, tuple) for answer in answers), answers
+    assert len({connection.pid for connection, _ in answers}) == 1
+    assert sorted(started for _, started in answers) == [False, True]
 
 
 def test_stop_without_an_engine_says_so(capsys):

@@ -26,7 +26,8 @@ runtime folder, readable by you only) holds its endpoints and signing key.
   run      serve in the foreground; logs to stderr and to the log folder's engine.log
   start    start one in the background unless one answers already, wait until it answers
   stop     shut it down over the control channel, wait, remove the connection file
-  status   endpoints, pid, loaded models, execution providers, job queue (exit 3: none running)
+  status   endpoints, pid, loaded models, execution providers, job queue (exit 3: none running;
+           exit 4: an engine holds the runtime folder but does not answer)
 
 examples:
   chronoscope engine start
@@ -37,6 +38,7 @@ examples:
 """
 
 EXIT_NOT_RUNNING = 3
+EXIT_NOT_ANSWERING = 4
 LOG_FORMAT = "%(asctime)s chronoscope-engine[%(process)d]: %(levelname)s: %(name)s: %(message)s"
 _MIB = 1024 * 1024
 
@@ -195,12 +197,34 @@ def _stop(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pid_in(connection_file: Path) -> int | None:
+    from engine.server.connection import read_connection_file
+
+    try:
+        return read_connection_file(connection_file).pid
+    except ChronoscopeError:
+        return None
+
+
 def _status(args: argparse.Namespace) -> int:
     from engine.server.client import EngineClient
     from engine.server.connection import connection_file_path
-    from engine.server.process import find_running_engine
+    from engine.server.process import engine_lock_held, find_running_engine
 
     connection = find_running_engine(timeout_s=args.timeout_s)
+    if connection is None and engine_lock_held(connection_file_path().parent):
+        pid = _pid_in(connection_file_path())
+        who = f"pid {pid}" if pid is not None else "a process"
+        message = (
+            f"an engine ({who}) holds {connection_file_path().parent} but does not answer within "
+            f"{args.timeout_s:g} s: it is busy, starting, or hung; "
+            "`chronoscope engine stop --force` ends it"
+        )
+        if args.json:
+            print(json.dumps({"running": True, "answering": False, "pid": pid, "message": message}, indent=2))
+        else:
+            print(message)
+        return EXIT_NOT_ANSWERING
     if connection is None:
         if args.json:
             print(json.dumps({"running": False, "connection_file": str(connection_file_path())}, indent=2))

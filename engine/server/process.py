@@ -223,6 +223,11 @@ def start_engine(
             winner = find_running_engine(path)
             if winner is not None:
                 return winner, False
+            if engine_lock_held(path.parent):
+                # another start won the lock (the Resolve script and the OFX host starting at once)
+                # and is still coming up: wait for it to answer
+                time.sleep(0.05)
+                continue
             raise EngineNotRunningError(
                 f"the engine exited with status {status} while starting; "
                 f"see {log_path}:\n{_log_tail(log_path)}"
@@ -232,7 +237,8 @@ def start_engine(
             if connection.pid == child.pid and find_running_engine(path, timeout_s=1.0) is not None:
                 return connection, True
         time.sleep(0.05)
-    child.terminate()
+    if child.poll() is None:
+        child.terminate()
     raise EngineTimeoutError(f"the engine did not answer within {timeout_s} s of starting; see {log_path}")
 
 
