@@ -141,6 +141,9 @@ def test_describe_declares_a_temporal_filter_with_its_parameters(bundle, clip_fr
         ]
         assert described["OfxImageEffectPropTemporalClipAccess"] == [1]
         assert described["OfxImageEffectPluginRenderThreadSafety"] == ["OfxImageEffectRenderFullySafe"]
+        # whole frames only: each render sends the whole frame pair to the engine, so host slicing
+        # would synthesize one frame once per slice
+        assert described["OfxImageEffectPluginPropHostFrameThreading"] == [0]
         context = host.contexts[FILTER]
         assert set(context.clips) == {"Source", "Output"}
         assert context.clips["Source"].props.values["OfxImageEffectPropTemporalClipAccess"] == [1]

@@ -115,7 +115,9 @@ static OfxStatus describe(OfxImageEffectHandle effect) {
     props->propSetInt(set, kOfxImageEffectPropSupportsMultiResolution, 0, 0);
     props->propSetInt(set, kOfxImageEffectPropSupportsMultipleClipDepths, 0, 0);
     props->propSetInt(set, kOfxImageEffectPluginPropSingleInstance, 0, 0);
-    props->propSetInt(set, kOfxImageEffectPluginPropHostFrameThreading, 0, 1);
+    /* 0: the host must not split one frame into windows rendered at once; every call sends the whole frame
+     * pair to the engine, so slices would synthesize the same frame once per slice and could time out apart. */
+    props->propSetInt(set, kOfxImageEffectPluginPropHostFrameThreading, 0, 0);
     props->propSetString(set, kOfxImageEffectPluginRenderThreadSafety, 0, kOfxImageEffectRenderFullySafe);
     return kOfxStatOK;
 }
