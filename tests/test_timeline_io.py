@@ -407,7 +407,7 @@ def test_fcpx_xml_at_ntsc_rate_is_refused_rather_than_mistimed():
         read_timeline(FIXTURES / "chase_scene_2398.fcpxml")
 
 
-def _fcpxml_19(tmp_path: Path, *, time_map: bool) -> Path:
+def _fcpxml_19(tmp_path: Path, *, time_map: str = "") -> Path:
     """chase_scene.fcpxml as FCPXML 1.9 writes it: each asset's file in a media-rep child."""
     text = (FIXTURES / "chase_scene.fcpxml").read_text().replace('version="1.8"', 'version="1.9"')
     for name, src in (
@@ -425,11 +425,7 @@ def _fcpxml_19(tmp_path: Path, *, time_map: bool) -> Path:
             'format="r1" tcFormat="NDF"/>'
         )
         assert clip in text
-        text = text.replace(
-            clip,
-            clip[:-2] + '><timeMap><timept time="0s" value="0s" interp="linear"/>'
-            '<timept time="4s" value="2s" interp="linear"/></timeMap></asset-clip>',
-        )
+        text = text.replace(clip, clip[:-2] + f"><timeMap>{time_map}</timeMap></asset-clip>")
     path = tmp_path / "chase19.fcpxml"
     path.write_text(text)
     return path
@@ -440,7 +436,7 @@ def test_fcpx_xml_19_media_reps_are_found():
     import tempfile
 
     with tempfile.TemporaryDirectory() as folder:
-        path = _fcpxml_19(Path(folder), time_map=False)
+        path = _fcpxml_19(Path(folder))
         raw = otio.adapters.read_from_file(str(path))
         assert all(isinstance(c.media_reference, otio.schema.MissingReference) for c in raw.find_clips())
         segments = list_segments(read_timeline(path))
@@ -449,8 +445,33 @@ def test_fcpx_xml_19_media_reps_are_found():
     assert segments[1].media.decoded == "C:/Footage/Day 2/B001.mov"
 
 
-def test_fcpx_xml_time_map_is_refused_by_name_not_played_at_normal_speed(tmp_path):
-    segments = list_segments(read_timeline(_fcpxml_19(tmp_path, time_map=True)), check_time_warps=False)
-    with pytest.raises(InvalidTimeWarpError, match=r"its speed change \(FCPXML timeMap\) is not read"):
+def _points(*pairs: tuple[str, str], interp: str = "smooth2") -> str:
+    return "".join(f'<timept time="{t}" value="{v}" interp="{interp}"/>' for t, v in pairs)
+
+
+def test_fcpx_xml_constant_speed_time_map_is_read(tmp_path):
+    """Final Cut Pro's "Slow 50 %": time (adjusted clip time) 3600 s to 3604 s shows original time
+    3600 s to 3602 s; the clip starts at adjusted 3601 s, so at original 3600.5 s (frame 86412)."""
+    path = _fcpxml_19(tmp_path, time_map=_points(("3600s", "3600s"), ("3604s", "3602s")))
+    first, second = list_segments(read_timeline(path))
+    assert first.time_scalar == Fraction(1, 2) and first.is_retimed
+    assert first.source_start_frames == 86412 and first.record_frames == 48
+    assert not second.is_retimed
+    # three points on one straight line are one speed too
+    path = _fcpxml_19(tmp_path, time_map=_points(("3600s", "3600s"), ("3602s", "3601s"), ("3604s", "3602s")))
+    assert list_segments(read_timeline(path))[0].time_scalar == Fraction(1, 2)
+
+
+@pytest.mark.parametrize(
+    ("points", "what"),
+    [
+        (_points(("3600s", "3600s"), ("3602s", "3601s"), ("3604s", "3603s")), "speed ramp"),
+        (_points(("3600s", "3604s"), ("3604s", "3600s")), "reverse speed"),
+        (_points(("0s", "0s"), ("4s", "2s"), interp="linear"), "speed change that does not cover the clip"),
+    ],
+)
+def test_fcpx_xml_time_maps_that_cannot_be_rendered_are_refused_by_name(tmp_path, points, what):
+    segments = list_segments(read_timeline(_fcpxml_19(tmp_path, time_map=points)), check_time_warps=False)
+    with pytest.raises(InvalidTimeWarpError, match=rf"its {what} \(FCPXML timeMap\) cannot be rendered"):
         segments[0].time_scalar  # noqa: B018
     assert not segments[1].is_retimed

@@ -5,8 +5,13 @@
   and the adapter then gives every clip a MissingReference. Each such clip gets the file of the
   asset its element refers to, with the asset's start and duration as the available range.
 - **Speed changes.** The adapter drops ``timeMap`` (a clip's retiming curve), so a slowed clip
-  would read as real time. A clip with one gets a TimeEffect named for it, which
-  ``engine.timeline.segments`` refuses by name.
+  would read as real time. Apple's DTD: a ``timept``'s ``time`` is the "new adjusted clip time"
+  and its ``value`` the "original clip time"; a retimed clip's ``start`` and ``duration`` are in
+  adjusted time. So an ``asset-clip`` whose map has one speed throughout (two points, or several
+  on one straight line; FCP's "Slow 50 %") plays from original time map(start) at that speed:
+  it gets that source start and a LinearTimeWarp (a FreezeFrame for a hold). Anything else (a
+  ramp, reverse, a map on a ``clip`` element, a start outside the map) gets a TimeEffect named for
+  it, which ``engine.timeline.segments`` refuses by name.
 
 Clips are matched to their XML elements by name (the adapter keeps no other link). A name that
 several elements share is matched only when they all agree (same asset, all retimed or none);
@@ -27,7 +32,16 @@ from engine.errors import TimelineError
 
 log = logging.getLogger(__name__)
 
-TIME_MAP_WARP_NAME = "speed change (FCPXML timeMap)"
+TIME_MAP_SUFFIX = " (FCPXML timeMap)"
+
+
+@dataclass(frozen=True)
+class _Retime:
+    """What a clip element's timeMap means: a constant speed from a source start, or why not."""
+
+    speed: Fraction | None = None
+    source_start_s: Fraction | None = None
+    problem: str = ""
 
 
 @dataclass
@@ -41,6 +55,7 @@ class _Asset:
 class _Uses:
     assets: set[str] = field(default_factory=set)
     retimed: set[bool] = field(default_factory=set)
+    retimes: set[_Retime] = field(default_factory=set)
 
 
 def _seconds(value: str | None) -> Fraction | None:
@@ -79,11 +94,40 @@ def _uses_by_name(root: ElementTree.Element, assets: dict[str, _Asset]) -> dict[
         name = named.get("name") if named is not None else None
         if not name:
             continue
-        retimed = element.find("timeMap") is not None or (named.find("timeMap") is not None)
+        own_map, outer_map = element.find("timeMap"), named.find("timeMap")
+        retimed = own_map is not None or outer_map is not None
         entry = uses.setdefault(name, _Uses())
         entry.assets.add(ref)
         entry.retimed.add(retimed)
+        if own_map is not None and element.tag == "asset-clip":
+            entry.retimes.add(_constant_speed(own_map, element))
+        elif retimed:
+            entry.retimes.add(_Retime(problem="speed change on a clip element"))
     return uses
+
+
+def _constant_speed(time_map: ElementTree.Element, clip: ElementTree.Element) -> _Retime:
+    """Read an asset-clip's timeMap as one speed and the original time at the clip's start."""
+    points = []
+    for point in time_map.findall("timept"):
+        time, value = _seconds(point.get("time")), _seconds(point.get("value"))
+        if time is None or value is None:
+            return _Retime(problem="speed change with an unreadable point")
+        points.append((time, value))
+    if len(points) < 2 or any(b[0] <= a[0] for a, b in zip(points, points[1:], strict=False)):
+        return _Retime(problem="speed change with fewer than two points or points out of order")
+    speeds = {(b[1] - a[1]) / (b[0] - a[0]) for a, b in zip(points, points[1:], strict=False)}
+    if len(speeds) > 1:
+        return _Retime(problem="speed ramp")
+    (speed,) = speeds
+    if speed < 0:
+        return _Retime(problem="reverse speed")
+    start = _seconds(clip.get("start")) or Fraction(0)
+    end = start + (_seconds(clip.get("duration")) or Fraction(0))
+    first, last = points[0][0], points[-1][0]
+    if start < first or end > last:
+        return _Retime(problem="speed change that does not cover the clip")
+    return _Retime(speed=speed, source_start_s=points[0][1] + speed * (start - first))
 
 
 def complete_fcpx_timeline(timeline: otio.schema.Timeline, path: Path) -> None:
@@ -100,18 +144,38 @@ def complete_fcpx_timeline(timeline: otio.schema.Timeline, path: Path) -> None:
         if use is None:
             continue
         if True in use.retimed:
-            if len(use.retimed) > 1:
+            if len(use.retimed) > 1 or len(use.retimes) > 1:
                 raise TimelineError(
-                    f"{path}: several clips are named {clip.name!r} and some change speed (timeMap), which "
-                    "the installed fcpx_xml adapter drops; rename them, or export the timeline as OTIO"
+                    f"{path}: several clips are named {clip.name!r} and they change speed differently "
+                    "(timeMap), which the installed fcpx_xml adapter drops; rename them, or export the "
+                    "timeline as OTIO"
                 )
-            clip.effects.append(otio.schema.TimeEffect(name=TIME_MAP_WARP_NAME, effect_name="timeMap"))
+            _apply_retime(clip, next(iter(use.retimes)))
         if isinstance(clip.media_reference, otio.schema.MissingReference) and len(use.assets) == 1:
             asset = assets[next(iter(use.assets))]
             clip.media_reference = otio.schema.ExternalReference(
                 target_url=asset.src, available_range=_available_range(asset, clip)
             )
             log.debug("FCPXML clip %r: media %s from the asset's media-rep", clip.name, asset.src)
+
+
+def _apply_retime(clip: otio.schema.Clip, retime: _Retime) -> None:
+    """Give ``clip`` the source start and time warp its timeMap means, or a TimeEffect that
+    ``segments`` refuses by name when it means something that cannot be rendered."""
+    if retime.problem or clip.source_range is None or retime.speed is None or retime.source_start_s is None:
+        name = (retime.problem or "speed change") + TIME_MAP_SUFFIX
+        clip.effects.append(otio.schema.TimeEffect(name=name, effect_name="timeMap"))
+        return
+    rate = clip.source_range.start_time.rate
+    start = otio.opentime.RationalTime(float(retime.source_start_s * Fraction(rate)), rate)
+    clip.source_range = otio.opentime.TimeRange(start, clip.source_range.duration)
+    if retime.speed == 0:
+        clip.effects.append(otio.schema.FreezeFrame(name="hold" + TIME_MAP_SUFFIX))
+    else:
+        clip.effects.append(
+            otio.schema.LinearTimeWarp(name="speed" + TIME_MAP_SUFFIX, time_scalar=float(retime.speed))
+        )
+    log.debug("FCPXML clip %r: timeMap speed %s from %s s", clip.name, retime.speed, retime.source_start_s)
 
 
 def _available_range(asset: _Asset, clip: otio.schema.Clip) -> otio.opentime.TimeRange | None:

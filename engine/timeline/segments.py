@@ -252,7 +252,13 @@ def combined_time_scalar(warps: tuple[TimeWarp, ...], *, where: str = "clip") ->
         if warp.kind == WARP_FREEZE:
             freeze = True
             continue
-        if warp.kind == WARP_OTHER and (warp.name or "").endswith(("(FCP 7 XML)", "(FCPXML timeMap)")):
+        if warp.kind == WARP_OTHER and (warp.name or "").endswith("(FCPXML timeMap)"):
+            raise InvalidTimeWarpError(
+                f"{where}: its {warp.name} cannot be rendered; a timeMap with one speed throughout can "
+                "(Final Cut Pro's constant speed changes); ramps, reverse and speed changes of clip "
+                "elements cannot yet"
+            )
+        if warp.kind == WARP_OTHER and (warp.name or "").endswith("(FCP 7 XML)"):
             raise InvalidTimeWarpError(
                 f"{where}: its {warp.name} is not read; export the timeline as OTIO or an EDL "
                 "(their speed changes are read)"
