@@ -10,6 +10,7 @@ removed later (the engine does it when it next starts).
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import shutil
@@ -21,9 +22,15 @@ from glob import escape as glob_escape
 from pathlib import Path
 from typing import Protocol
 
+from engine.errors import OutputExistsError
+
 log = logging.getLogger(__name__)
 
 _UMASK_LOCK = threading.Lock()
+MAX_NAME_BYTES = 255
+"""The longest file name most file systems take (ext4, APFS, NTFS: 255 bytes or characters)."""
+_RANDOM_PART_BYTES = 8
+_NO_LINK_ERRNOS = {errno.EPERM, errno.EXDEV, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK}
 
 
 class TemporaryWatcher(Protocol):
@@ -68,7 +75,7 @@ def temporary_sibling(destination: Path, *, directory: bool = False) -> Path:
     """
     destination = Path(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
-    prefix = f".{destination.stem}.partial-"
+    prefix = _temporary_prefix(destination)
     if directory:
         folder = Path(tempfile.mkdtemp(prefix=prefix, dir=destination.parent))
         folder.chmod(0o777 & ~_process_umask())
@@ -80,6 +87,37 @@ def temporary_sibling(destination: Path, *, directory: bool = False) -> Path:
     path.chmod(0o666 & ~_process_umask())
     _tell_created(path)
     return path
+
+
+def _temporary_prefix(destination: Path) -> str:
+    """``.<stem>.partial-``, the stem cut short where needed so that the temporary's whole name
+    (prefix, random part, suffix) stays within ``MAX_NAME_BYTES`` next to a long destination name."""
+    fixed = len(".".encode()) + len(".partial-") + _RANDOM_PART_BYTES + len(destination.suffix.encode())
+    stem = destination.stem.encode("utf-8", "surrogateescape")[: max(MAX_NAME_BYTES - fixed, 1)]
+    return f".{stem.decode('utf-8', 'ignore')}.partial-"
+
+
+def move_into_place(temporary: Path, destination: Path, *, replace: bool = True) -> None:
+    """Rename finished ``temporary`` to ``destination``. With ``replace=False`` an existing
+    destination is never replaced, even one that appeared a moment ago: ``FileExistsError``
+    (a hard link makes the check and the rename one step; where the file system has no hard
+    links, it checks, then renames). The temporary is left for the caller either way on error."""
+    if replace:
+        os.replace(temporary, destination)
+        return
+    try:
+        os.link(temporary, destination)
+    except FileExistsError:
+        raise
+    except OSError as error:
+        if error.errno not in _NO_LINK_ERRNOS:
+            raise
+        log.warning("no hard links in %s (%s); checking before renaming", destination.parent, error)
+        if destination.exists():
+            raise FileExistsError(errno.EEXIST, "file exists", str(destination)) from None
+        os.replace(temporary, destination)
+        return
+    temporary.unlink()
 
 
 def _process_umask() -> int:
@@ -104,7 +142,7 @@ def remove_leftover_temporaries(destination: Path) -> None:
     if not destination.parent.is_dir():
         return
     # the suffix too: x.mov's temporaries are not x.mp4's, which may be written at this moment
-    pattern = f".{glob_escape(destination.stem)}.partial-*{glob_escape(destination.suffix)}"
+    pattern = f"{glob_escape(_temporary_prefix(destination))}*{glob_escape(destination.suffix)}"
     for stale in destination.parent.glob(pattern):
         log.info("removing %s, left by an interrupted write", stale)
         remove_quietly(stale)
@@ -124,11 +162,13 @@ def remove_quietly(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_path(destination: Path, *, directory: bool = False) -> Iterator[Path]:
+def atomic_path(destination: Path, *, directory: bool = False, replace: bool = True) -> Iterator[Path]:
     """Yield a temporary path; when the block finishes without error, move it to ``destination``.
 
     If the block raises, the temporary is removed and the exception propagates. An existing
-    destination is replaced only after the new content is complete.
+    destination is replaced only after the new content is complete, and with ``replace=False``
+    never: a file that appeared at ``destination`` while the block ran (another job writing the
+    same name) stays, the new content is removed, and ``OutputExistsError`` says so.
     """
     destination = Path(destination)
     temporary = temporary_sibling(destination, directory=directory)
@@ -138,6 +178,8 @@ def atomic_path(destination: Path, *, directory: bool = False) -> Iterator[Path]
         remove_quietly(temporary)
         raise
     try:
+        if not replace and destination.exists():
+            raise FileExistsError(errno.EEXIST, "file exists", str(destination))
         if directory and destination.exists():
             with watching_temporaries(None):  # it holds the old content: never to be swept up
                 backup = temporary_sibling(destination, directory=True)
@@ -146,7 +188,13 @@ def atomic_path(destination: Path, *, directory: bool = False) -> Iterator[Path]
             temporary.rename(destination)
             remove_quietly(backup)
         else:
-            os.replace(temporary, destination)
+            move_into_place(temporary, destination, replace=replace)
+    except FileExistsError:
+        remove_quietly(temporary)
+        raise OutputExistsError(
+            f"{destination} appeared while it was being written (another job writing the same name?); "
+            "it is left as it is and this result was not kept"
+        ) from None
     except OSError:
         remove_quietly(temporary)
         raise

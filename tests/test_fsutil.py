@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine.fsutil import atomic_path, write_text_atomic
+from engine.errors import OutputExistsError
+from engine.fsutil import atomic_path, remove_leftover_temporaries, temporary_sibling, write_text_atomic
 
 
 def test_write_text_atomic_creates_parent_and_leaves_no_temporaries(tmp_path):
@@ -53,3 +54,21 @@ def test_outputs_get_the_usual_mode_not_the_private_temporary_one(tmp_path):
         assert folder.stat().st_mode & 0o777 == 0o755
     finally:
         os.umask(umask)
+
+
+def test_temporaries_of_a_long_name_fit_the_file_system_and_are_found_again(tmp_path):
+    destination = tmp_path / ("é" * 100 + "x" * 40 + ".mov")  # 244 bytes of UTF-8
+    temporary = temporary_sibling(destination)
+    assert len(temporary.name.encode()) <= 255 and temporary.suffix == ".mov"
+    remove_leftover_temporaries(destination)
+    assert not temporary.exists()
+
+
+def test_atomic_path_without_replace_keeps_a_file_that_appeared(tmp_path):
+    destination = tmp_path / "render.mov"
+    with pytest.raises(OutputExistsError, match="appeared while it was being written"):
+        with atomic_path(destination, replace=False) as temporary:
+            temporary.write_bytes(b"new")
+            destination.write_bytes(b"other job")
+    assert destination.read_bytes() == b"other job"
+    assert [p.name for p in tmp_path.iterdir()] == ["render.mov"]

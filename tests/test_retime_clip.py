@@ -607,3 +607,35 @@ def test_interlaced_source_is_deinterlaced_before_frames_are_made(tmp_path, capl
     assert probe(out).video_stream.interlaced is False
     with FrameReader(out) as reader:
         assert max(combing(frame.image) for frame in reader) < 0.6 * source_combing
+
+
+def test_a_file_that_appears_at_the_output_while_rendering_is_never_replaced(tmp_path):
+    """Two jobs given one name (a preview app queueing twice): the later finisher must not write
+    over the first one's file."""
+    clip = render_clip(tmp_path / "clip.mp4", rate=Fraction(25), frame_count=8)
+    out = tmp_path / "slow.mp4"
+
+    def other_job_finishes(done: int, total: int) -> None:
+        if done == 3 and not out.exists():
+            out.write_bytes(b"the other job's render")
+
+    with pytest.raises(OutputExistsError, match="appeared while it was being written"):
+        retime_clip(clip, out, speed=Fraction(1, 2), model="nearest", on_progress=other_job_finishes)
+    assert out.read_bytes() == b"the other job's render"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "slow.mp4"]
+    # asked to overwrite, it replaces
+    retime_clip(clip, out, speed=Fraction(1, 2), model="nearest", overwrite=True)
+    assert probe(out).video_stream.frame_count == 16
+
+
+def test_long_output_names_fit_the_file_system_or_are_refused_before_any_work(tmp_path):
+    clip = render_clip(tmp_path / "clip.mp4", rate=Fraction(25), frame_count=4, audio=True)
+    # 236 bytes: fits with its report (.chronoscope.json); its temporaries used not to (errno 36)
+    out = tmp_path / ("editor_final_v3_" + "A" * 216 + ".mp4")
+    retime_clip(clip, out, speed=Fraction(1, 2), model="nearest", audio="stretch")
+    assert probe(out).video_stream.frame_count == 8 and sidecar_path(out).is_file()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    too_long = tmp_path / ("editor_final_v3_" + "A" * 230 + ".mp4")
+    with pytest.raises(UnsupportedOptionError, match=r"too long with its .chronoscope.json.*238 bytes"):
+        retime_clip(clip, too_long, speed=Fraction(1, 2), model="nearest")
+    assert not too_long.exists()

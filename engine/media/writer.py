@@ -45,7 +45,7 @@ import cv2
 import numpy as np
 
 from engine.errors import MediaWriteError, OutputExistsError, UnsupportedOptionError
-from engine.fsutil import atomic_path
+from engine.fsutil import MAX_NAME_BYTES, atomic_path
 from engine.media._open import open_input
 from engine.media.probe import VideoStreamInfo
 from engine.media.rates import parse_frame_rate
@@ -280,8 +280,10 @@ class VideoWriter:
         audio_range_s: tuple[Fraction, Fraction] | None = None,
         png_start_number: int = 0,
         carried: CarriedTags | None = None,
+        replace: bool = True,
     ) -> None:
         self.path = Path(path)
+        self.replace = replace
         self.carried = carried or CarriedTags()
         self.rate = parse_frame_rate(rate)
         self.codec = codec
@@ -316,7 +318,9 @@ class VideoWriter:
 
     def _open(self) -> None:
         try:
-            self._temporary = self._exits.enter_context(atomic_path(self.path, directory=self.codec == "png"))
+            self._temporary = self._exits.enter_context(
+                atomic_path(self.path, directory=self.codec == "png", replace=self.replace)
+            )
             if self.audio_from is not None:
                 self._audio = self._exits.enter_context(
                     _AudioCopy.open(self.audio_from, self.audio_range_s, self.path.suffix.lower())
@@ -477,6 +481,8 @@ class VideoWriter:
         self._finished = True
         try:
             self._exits.close()
+        except OutputExistsError:
+            raise
         except OSError as error:
             raise MediaWriteError(f"could not move {self.path.name} into place: {error}") from None
         log.info("wrote %s: %d frames at %s fps (%s)", self.path, self.frame_count, self.rate, self.codec)
@@ -504,12 +510,23 @@ class VideoWriter:
             self._abort()
 
 
-def check_output_path(output: Path, source: Path, *, overwrite: bool, what: str) -> None:
+def check_output_path(
+    output: Path, source: Path, *, overwrite: bool, what: str, companions: tuple[str, ...] = ()
+) -> None:
     """Refuse an ``output`` that would destroy something: an existing one without ``overwrite``,
     the ``source`` itself, or a folder (a PNG sequence replaces a whole folder) that holds
     anything but PNG frames written for it, such as the source or the user's other files.
-    ``what`` names the result in the message ("retimed clip")."""
+    Refuse a name too long for the file system, itself or with one of the ``companions`` suffixes
+    (a report written beside it). ``what`` names the result in the message ("retimed clip")."""
     output, source = Path(output), Path(source)
+    for suffix in ("", *companions):
+        length = len((output.name + suffix).encode("utf-8", "surrogateescape"))
+        if length > MAX_NAME_BYTES:
+            beside = f" with its {suffix} beside it" if suffix else ""
+            raise UnsupportedOptionError(
+                f"output name {output.name!r} is too long{beside}: file names take at most {MAX_NAME_BYTES} "
+                f"bytes, so shorten it to {MAX_NAME_BYTES - len(suffix.encode())} bytes or fewer"
+            )
     if output.exists() and not overwrite:
         raise OutputExistsError(f"{output} exists; choose another name or allow overwriting (--overwrite)")
     if output.resolve() == source.resolve():

@@ -37,7 +37,7 @@ from engine.retime.core import (
     make_synthesizer,
     pixel_plan,
 )
-from engine.retime.report import remove_leftovers_of, sidecar_path
+from engine.retime.report import SIDECAR_SUFFIX, remove_leftovers_of, sidecar_path
 from engine.timeline import fraction_text
 
 log = logging.getLogger(__name__)
@@ -147,7 +147,9 @@ def repair_clip(
     """
     started = time.perf_counter()
     source, output = Path(source), Path(output)
-    check_output_path(output, source, overwrite=overwrite, what="repaired clip")
+    check_output_path(
+        output, source, overwrite=overwrite, what="repaired clip", companions=(SIDECAR_SUFFIX,)
+    )
     remove_leftovers_of(output)
     codec = codec or codec_for_output(output)
     check_quality(codec, quality)
@@ -200,6 +202,7 @@ def repair_clip(
                 audio_from=audio_from,
                 audio_range_s=audio_range_s,
                 carried=CarriedTags.of(video, timecode=start_timecode(info)),
+                replace=overwrite,
             ) as writer,
         ):
 

@@ -31,7 +31,7 @@ from engine.media.writer import check_output_path, check_quality
 from engine.retime.audio import AUDIO_DROP, AUDIO_KEEP, AUDIO_MODES, AUDIO_STRETCH, stretch_audio
 from engine.retime.core import ProgressCallback, codec_for_output, make_synthesizer, render_mapped
 from engine.retime.ramp import RampMap, SpeedRamp, parse_speed
-from engine.retime.report import RetimeReport, remove_leftovers_of
+from engine.retime.report import SIDECAR_SUFFIX, RetimeReport, remove_leftovers_of
 from engine.timeline import TimeMap, fraction_text
 
 log = logging.getLogger(__name__)
@@ -221,7 +221,9 @@ def retime_clip(
     source, output = Path(source), Path(output)
     if (speed is None) == (ramp is None):
         raise UnsupportedOptionError("give a speed (e.g. 0.25) or a speed ramp, not both and not neither")
-    check_output_path(output, source, overwrite=overwrite, what="retimed clip")
+    check_output_path(
+        output, source, overwrite=overwrite, what="retimed clip", companions=(SIDECAR_SUFFIX,)
+    )
     remove_leftovers_of(output)
     constant = parse_speed(speed, allow_speedup=allow_speedup) if speed is not None else None
     if ramp is not None:
@@ -312,6 +314,7 @@ def retime_clip(
             audio_range_s=audio_range_s,
             on_progress=on_progress,
             check_cancelled=check_cancelled,
+            replace=overwrite,
         )
     finally:
         if own_synthesizer:

@@ -178,12 +178,15 @@ def render_mapped(
     audio_range_s: tuple[Fraction, Fraction] | None = None,
     on_progress: ProgressCallback | None = None,
     check_cancelled: Callable[[], None] | None = None,
+    replace: bool = True,
 ) -> RetimeReport:
     """Render every output frame of ``frame_map`` from ``source`` into ``output``; see the module doc.
 
     ``synthesizer`` should be a ``GuardedSynthesizer``. The output is written through a temporary
-    name; on any error (or ``check_cancelled`` raising) nothing is left at ``output``. The sidecar
-    report is not written here (the caller adds what it knows, then ``report.write_sidecar()``).
+    name; on any error (or ``check_cancelled`` raising) nothing is left at ``output``. With
+    ``replace=False`` a file that appears at ``output`` while it renders (another job given the same
+    name) is left alone: ``OutputExistsError``. The sidecar report is not written here (the caller
+    adds what it knows, then ``report.write_sidecar()``).
     """
     started = time.perf_counter()
     source, output = Path(source), Path(output)
@@ -237,6 +240,7 @@ def render_mapped(
             audio_from=audio_from,
             audio_range_s=audio_range_s,
             carried=CarriedTags.of(info),
+            replace=replace,
         )
         with writer, contextlib.closing(window):
             pending: list[_Pending] = []

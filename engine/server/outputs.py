@@ -18,19 +18,13 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import errno
-import logging
-import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from engine.errors import OutputExistsError, UnsupportedOptionError
-from engine.fsutil import remove_quietly
+from engine.fsutil import move_into_place, remove_quietly
 
-log = logging.getLogger(__name__)
-
-_NO_LINK_ERRNOS = {errno.EPERM, errno.EXDEV, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK}
 _own_outputs: contextvars.ContextVar[frozenset[str]] = contextvars.ContextVar(
     "own_outputs", default=frozenset()
 )
@@ -75,28 +69,10 @@ def requested_output(content: dict[str, Any], key: str = "output") -> Path:
 
 def publish(temporary: Path, destination: Path, *, overwrite: bool) -> None:
     """Move a finished temporary file to ``destination``; without ``overwrite``, never replace one."""
-    if overwrite:
-        os.replace(temporary, destination)
-        return
     try:
-        os.link(temporary, destination)
+        move_into_place(temporary, destination, replace=overwrite)
     except FileExistsError:
         remove_quietly(temporary)
         raise OutputExistsError(
             f"{destination} appeared while the job ran; set overwrite to true to replace it"
         ) from None
-    except OSError as error:
-        if error.errno not in _NO_LINK_ERRNOS:
-            raise
-        log.warning(
-            "no hard links in %s (%s); checking for %s before renaming",
-            destination.parent,
-            error,
-            destination,
-        )
-        if destination.exists():
-            remove_quietly(temporary)
-            raise OutputExistsError(f"{destination} exists; set overwrite to true to replace it") from None
-        os.replace(temporary, destination)
-        return
-    temporary.unlink()
