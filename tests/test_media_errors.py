@@ -87,6 +87,19 @@ def test_corrupt_middle_can_be_read_leniently(bad_media, caplog):
     assert "skipped (strict=False)" in caplog.text
 
 
+def test_an_undecodable_frame_leaves_the_others_readable(bad_media):
+    """The preview app seeks into damage, then back: the frames before it must still come."""
+    path, _, _ = bad_media["corrupt"]
+    with FrameReader(path, strict=False) as reader:
+        readable = {frame.index for frame in reader}
+        lost = sorted(set(range(reader.frame_count)) - readable)
+        assert lost, "the corrupt copy should lose a frame"
+        with pytest.raises(CorruptMediaError, match=f"frame {lost[0]} "):
+            reader.read_frame(lost[0])
+        for index in (3, lost[0] - 1, reader.frame_count - 1):
+            assert reader.read_frame(index).index == index
+
+
 def test_truncated_tail_reports_and_reads_the_complete_frames(bad_media, tmp_path, caplog):
     good, _, _ = bad_media["good"]
     cut = truncated_copy(good, tmp_path / "cut.mp4")

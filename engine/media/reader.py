@@ -219,10 +219,16 @@ class FrameReader:
             raise FrameOutOfRangeError(
                 f"frame {index} is outside {self.path}: it has frames 0 to {count - 1}"
             )
-        self._position_at(index)
-        frame = self._next_frame()
-        if frame is None or frame.index != index:
-            raise CorruptMediaError(f"{self.path}: frame {index} cannot be decoded")
+        try:
+            self._position_at(index)
+            frame = self._next_frame()
+            if frame is None or frame.index != index:
+                raise CorruptMediaError(f"{self.path}: frame {index} cannot be decoded")
+        except CorruptMediaError:
+            # the decoder may have run past the damage to the end: the next call starts afresh,
+            # so one undecodable frame does not make good ones unreadable
+            self._drop_decoder()
+            raise
         return frame
 
     def _position_at(self, index: int) -> None:
