@@ -3,7 +3,9 @@ frames and the mining cache's copies all name the pid that owns them."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -31,3 +33,27 @@ def _is_zombie(pid: int) -> bool:
     except OSError:
         return False
     return stat.rpartition(")")[2].split()[:1] == ["Z"]
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: Path, *, mode: int = 0o644) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (created if missing) while the block runs; raise
+    ``BlockingIOError`` at once when another process holds it. The operating system releases
+    it when the holder exits, however it ends. POSIX ``flock``; on Windows the first byte is
+    locked with ``msvcrt``."""
+    handle = os.open(path, os.O_RDWR | os.O_CREAT, mode)
+    try:
+        if os.name == "nt":
+            import msvcrt
+
+            try:
+                msvcrt.locking(handle, msvcrt.LK_NBLCK, 1)
+            except OSError:
+                raise BlockingIOError(f"{path} is locked by another process") from None
+        else:
+            import fcntl
+
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        yield
+    finally:
+        os.close(handle)

@@ -18,10 +18,12 @@ from pathlib import Path
 import pytest
 
 from engine.cli import main
+from engine.errors import ChronoscopeError, UnsupportedOptionError
 from engine.media import probe_video
 from engine.mining import MineOptions, mine, read_manifest
-from engine.mining.manifest import complete_rows, joined_segments
+from engine.mining.manifest import complete_rows, finished_files, joined_segments
 from engine.mining.mixed import build_mixed_folder
+from engine.processes import exclusive_lock
 
 REPO = Path(__file__).resolve().parent.parent
 GATE = 0.9
@@ -137,10 +139,51 @@ def test_card_and_report_and_plots_are_written(mined):
 def test_second_run_skips_every_finished_file(mined, library):
     out, _, rows, _ = mined
     folder, truth = library
+    leftover = out / "clips" / ".render-000.partial-k2j4h5g6.mkv"  # a run SIGKILLed mid-extraction
+    leftover.write_bytes(b"half a clip")
     summary = mine(MineOptions([str(folder)], out, extract=True, min_confidence=GATE, progress=False))
     assert summary.files_skipped == len(truth) and summary.files_mined == 0
     assert summary.clips_written == 0
     assert read_manifest(out / "manifest.jsonl") == rows
+    assert not leftover.exists()
+
+
+def test_a_dataset_keeps_its_gate_and_one_run_writes_it_at_a_time(mined, library):
+    out, _, rows, _ = mined
+    folder, _ = library
+    with pytest.raises(UnsupportedOptionError, match=f"mined with the confidence gate {GATE:g}; .* at 0.99"):
+        mine(MineOptions([str(folder)], out, extract=True, min_confidence=0.99, progress=False))
+    with exclusive_lock(out / ".chronoscope-mine.lock"):
+        with pytest.raises(UnsupportedOptionError, match="another `chronoscope mine` is writing"):
+            mine(MineOptions([str(folder)], out, min_confidence=GATE, progress=False))
+    # no gate given: the dataset's own is kept (not the measured or fallback one)
+    summary = mine(MineOptions([str(folder)], out, progress=False))
+    assert summary.gate.min_confidence == GATE and summary.files_mined == 0
+    assert read_manifest(out / "manifest.jsonl") == rows
+
+
+def test_a_changed_file_replaces_its_rows_and_a_failed_one_is_tried_again():
+    def group(source, digest, group_id, status=None, segments=1):
+        if status is not None:
+            return [{"row": "file", "source": source, "content_hash": digest, "run_group": group_id,
+                     "file_rows": 1, "status": status}]
+        return [{"row": "segment", "source": source, "content_hash": digest, "run_group": group_id,
+                 "file_rows": segments, "segment_index": index} for index in range(segments)]
+
+    rows = group("a.mp4", "old", "g1", segments=2) + group("a.mp4", "new", "g2")
+    rows += group("b.mp4", "h", "g3", "error")
+    assert [(row["content_hash"], row["segment_index"]) for row in complete_rows(rows)
+            if row["source"] == "a.mp4"] == [("new", 0)]
+    assert finished_files(rows) == {("a.mp4", "new")}
+
+
+def test_refusals_leave_no_dataset_folder_behind(tmp_path):
+    for sources in (["missing-folder"], [str(tmp_path / "*.nothing")]):
+        with pytest.raises(ChronoscopeError):
+            mine(MineOptions(sources, tmp_path / "ds", progress=False))
+        assert not (tmp_path / "ds").exists()
+    with pytest.raises(UnsupportedOptionError, match="--codec prores is for the clips of --extract"):
+        MineOptions([str(tmp_path)], tmp_path / "ds", codec="prores")
 
 
 def test_killed_run_resumes_without_redoing_finished_files(library, tmp_path):

@@ -38,7 +38,12 @@ import torch  # noqa: E402
 
 from engine.speed.windows import READ_PX  # noqa: E402
 from engine.training.speed.data import Source, Variant, speed_at_play_rate  # noqa: E402
-from engine.training.speed.finetune import FineTuneConfig, fine_tune, split_sources  # noqa: E402
+from engine.training.speed.finetune import (  # noqa: E402
+    DEFAULT_LEARNING_RATE,
+    FineTuneConfig,
+    fine_tune,
+    split_sources,
+)
 from engine.training.speed.net import SpeedNet  # noqa: E402
 from engine.training.speed.train import Sampler, export_checkpoint, train  # noqa: E402
 from engine.training.speed.validation import validation_errors  # noqa: E402
@@ -272,9 +277,14 @@ def test_cli_resumes_the_checkpoint_and_detect_uses_the_model(footage, work_dir,
     output = tmp_path / "cli-speed.onnx"
     argv = ["train", "speed", "--data", str(footage), "--steps", "7", "--renders", "0", "-o", str(output)]
     assert main([*argv, "--work-dir", str(work_dir), "--resume", "--json"]) == 0
-    reported = json.loads(capsys.readouterr().out)
+    reported = json.loads(capsys.readouterr().out, parse_constant=_refuse)  # strict JSON: no NaN
     assert reported["model_path"] == str(output) and reported["steps"] == 7
     assert reported["resumed_from_step"] == 3 and reported["exported_step"] in (0, 3, 7)
+    # the resumed run went on along the whole run's schedule: its last step (6 of 7) had the rate an
+    # uninterrupted run has there, not one restarted at the peak after step 3
+    state = torch.load(work_dir / "checkpoint.pt", weights_only=False, map_location="cpu")
+    expected = DEFAULT_LEARNING_RATE * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * 6 / 7)))
+    assert state["optimiser"]["param_groups"][0]["lr"] == pytest.approx(expected, rel=1e-6)
     clip = find_clips([footage])[0]
     assert main(["detect", "--model", str(output), "--json", str(clip)]) == 0
     assert json.loads(capsys.readouterr().out)["scores"]["learned_log2_speed"] is not None
@@ -287,13 +297,20 @@ def test_cli_resumes_the_checkpoint_and_detect_uses_the_model(footage, work_dir,
         (["--resume", "--work-dir", "{tmp}/empty"], "no checkpoint"),
         (["--steps", "0"], "at least 1 step"),
         (["--device", "cpu", "-o", "{tmp}/m.pt"], "MODEL.onnx"),
+        (["-o", "{tmp}/folder.onnx"], "is a folder; name the model file"),
     ],
 )
 def test_cli_refuses_bad_options_before_any_work(footage, tmp_path, capsys, extra, message):
+    (tmp_path / "folder.onnx").mkdir()
     argv = ["train", "speed", "--data", str(footage), "-o", str(tmp_path / "m.onnx"), "--device", "cpu"]
     status = main([*argv, *(item.format(tmp=tmp_path) for item in extra)])
     assert status == 2 and message in capsys.readouterr().err
-    assert not (tmp_path / "m.onnx").exists()
+    assert not (tmp_path / "m.onnx").exists() and not (tmp_path / "empty").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder.onnx"]
+
+
+def _refuse(constant: str) -> None:
+    raise ValueError(f"{constant} is not JSON")
 
 
 def test_detect_names_a_missing_model(footage, tmp_path, capsys):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import math
 from pathlib import Path
 
 from engine.errors import TrainingDependencyError, UnsupportedOptionError
@@ -111,21 +112,34 @@ def run(args: argparse.Namespace) -> int:
                     "train_sources": result.train_sources,
                     "validation_sources": result.validation_sources,
                     "validation": result.validation_note,
-                    "metrics_before": result.metrics_before,
-                    "metrics_after": result.metrics_after,
+                    "metrics_before": _json_metrics(result.metrics_before),
+                    "metrics_after": _json_metrics(result.metrics_after),
                     "seconds": round(result.seconds, 1),
                 },
                 indent=2,
             )
         )
         return 0
+    held_out = not set(result.validation_sources) <= set(result.train_sources)
+    judged_on = "the held-out clips" if held_out else "the training clips: none could be held out"
     print(f"{result.model_path}: {result.steps} steps on {result.device} in {result.seconds:.0f} s")
     print(
-        f"  exported the network of step {result.exported_step} (best on the held-out clips; "
+        f"  exported the network of step {result.exported_step} (best on {judged_on}; "
         f"recipe version {result.recipe_version})"
     )
     print(f"  validation: {result.validation_note}")
     for key, after in result.metrics_after.items():
-        print(f"  {key:<20} {result.metrics_before.get(key, float('nan')):8.3f} -> {after:8.3f}")
+        before = result.metrics_before.get(key, float("nan"))
+        print(f"  {key:<20} {_metric_text(before):>8} -> {_metric_text(after):>8}")
     print(f"  use it: chronoscope detect --model {result.model_path} CLIP")
     return 0
+
+
+def _json_metrics(metrics: dict[str, float]) -> dict[str, float | None]:
+    """Metrics for JSON: one that could not be measured (no real-time clip held out) is null, not
+    NaN, which strict JSON readers refuse."""
+    return {key: value if math.isfinite(value) else None for key, value in metrics.items()}
+
+
+def _metric_text(value: float) -> str:
+    return f"{value:.3f}" if math.isfinite(value) else "n/a"

@@ -44,6 +44,11 @@ from engine.media.rates import (
 from engine.media.reader import OUTPUT_FORMATS, Frame, FrameReader, iter_frames, read_frame
 from engine.media.writer import CODECS, VideoWriter, codec_choices, write_video
 
+VIDEO_FILE_SUFFIXES = frozenset(
+    {".mp4", ".mov", ".m4v", ".mkv", ".avi", ".mpg", ".mpeg", ".mts", ".m2ts", ".ts", ".webm", ".mxf", ".3gp"}
+)
+"""File name endings taken as video when a folder is searched for clips (mining, training)."""
+
 __all__ = [
     "AudioStreamInfo",
     "CODECS",
@@ -53,6 +58,7 @@ __all__ = [
     "MediaInfo",
     "OUTPUT_FORMATS",
     "VideoStreamInfo",
+    "VIDEO_FILE_SUFFIXES",
     "VideoWriter",
     "codec_choices",
     "frame_duration_s",

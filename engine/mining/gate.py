@@ -141,8 +141,9 @@ def find_gate(
                 measured.negatives,
                 measured.positives,
             )
+            # below the measured grid the curve says nothing about this threshold
             at = [point for point in measured.curve if point.threshold >= min_confidence]
-            if at:
+            if at and measured.curve[0].threshold <= min_confidence:
                 gate.measured_fpr, gate.measured_recall = at[0].fpr, at[0].recall
         return gate
     if measured is not None:

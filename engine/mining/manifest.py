@@ -39,6 +39,10 @@ ROW_CLIP = "clip"
 SCHEMA_VERSION = 1
 
 
+STATUS_ERROR = "error"
+"""A file row's status when mining the file failed after its retries (not a fact about the file)."""
+
+
 def file_key(row: dict[str, Any]) -> tuple[str, str]:
     """What identifies a finished file: its path and its content hash."""
     return row["source"], row.get("content_hash") or ""
@@ -115,10 +119,10 @@ def read_manifest(path: Path) -> list[dict[str, Any]]:
 
 
 def complete_rows(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Segment and file rows of files whose whole row group is present (latest group per file).
+    """Segment and file rows of files whose whole row group is present (latest group per path).
 
-    A file mined twice (a changed file under the same path has a new hash, so it is a new key;
-    the same key twice happens only after a cut-short group) keeps its last complete group.
+    A file mined twice keeps only its last complete group: after a cut-short group, or when the
+    file changed under the same path (a new content hash), whose old segments no longer exist.
     """
     groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     order: list[tuple[str, str, str]] = []
@@ -130,17 +134,18 @@ def complete_rows(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
             groups[key] = []
             order.append(key)
         groups[key].append(row)
-    latest: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    latest: dict[str, list[dict[str, Any]]] = {}
     for key in order:
         group = groups[key]
         if len(group) == int(group[0].get("file_rows", 1)):
-            latest[key[:2]] = group
+            latest[key[0]] = group
     return [row for group in latest.values() for row in group]
 
 
 def finished_files(rows: Iterable[dict[str, Any]]) -> set[tuple[str, str]]:
-    """Keys of files whose rows are all in the manifest: a resumed run skips them."""
-    return {file_key(row) for row in complete_rows(rows)}
+    """Keys of files whose rows are all in the manifest: a resumed run skips them. A file whose
+    mining failed (``status`` "error": a worker died, storage failed) is tried again."""
+    return {file_key(row) for row in complete_rows(rows) if row.get("status") != STATUS_ERROR}
 
 
 def clip_rows(rows: Iterable[dict[str, Any]]) -> dict[tuple[str, str, int], dict[str, Any]]:

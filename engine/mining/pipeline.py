@@ -28,6 +28,7 @@ from typing import Any
 from tqdm import tqdm
 
 from engine.errors import UnsupportedOptionError
+from engine.fsutil import remove_quietly
 from engine.mining.extract import CLIPS_FOLDER, DEFAULT_CODEC, check_codec, clip_name, extract_segment
 from engine.mining.gate import QualityGate, check_confidence, find_gate
 from engine.mining.manifest import (
@@ -35,6 +36,7 @@ from engine.mining.manifest import (
     PARQUET_NAME,
     ROW_CLIP,
     SCHEMA_VERSION,
+    STATUS_ERROR,
     ManifestWriter,
     clip_rows,
     complete_rows,
@@ -48,9 +50,11 @@ from engine.mining.runners import DEFAULT_RETRIES, InProcessRunner, make_runner
 from engine.mining.sources import content_hash, expand_sources
 from engine.mining.stages import MineSettings, dhash_distance, file_row, mine_file
 from engine.mining.storage import CachePolicy, is_process_local
+from engine.processes import exclusive_lock
 
 log = logging.getLogger(__name__)
 
+LOCK_NAME = ".chronoscope-mine.lock"
 DUPLICATE_MAX_BITS = 6.0
 MINING_DENSITY = 0.12
 
@@ -101,6 +105,8 @@ class MineOptions:
             )
         if self.extract:
             check_codec(self.codec)
+        elif self.codec != DEFAULT_CODEC:
+            raise UnsupportedOptionError(f"--codec {self.codec} is for the clips of --extract; add --extract")
 
 
 @dataclass
@@ -145,21 +151,33 @@ def _bar(total: int, enabled: bool, label: str) -> tqdm:
 
 
 def mine(options: MineOptions) -> MineSummary:
-    """Run the mining pipeline described in the module docstring; return its summary."""
-    started = time.perf_counter()
-    out = options.out
-    out.mkdir(parents=True, exist_ok=True)
-    gate = find_gate(
-        min_confidence=options.min_confidence, evaluation=options.evaluation, max_fpr=options.max_fpr
-    )
-    summary = MineSummary(out=out, gate=gate)
-    sources = expand_sources(options.sources, exclude=[out])
+    """Run the mining pipeline described in the module docstring; return its summary.
+
+    One run at a time writes a dataset folder (a lock file in it); a second is refused at once."""
+    sources = expand_sources(options.sources, exclude=[options.out])
     if options.limit_files is not None:
         sources = sources[: options.limit_files]
-    summary.files_seen = len(sources)
     _check_reachable(sources, options)
+    options.out.mkdir(parents=True, exist_ok=True)
+    try:
+        with exclusive_lock(options.out / LOCK_NAME):
+            return _mine_locked(options, sources)
+    except BlockingIOError:
+        raise UnsupportedOptionError(
+            f"another `chronoscope mine` is writing {options.out}; wait for it to finish, or mine into "
+            "another folder"
+        ) from None
+
+
+def _mine_locked(options: MineOptions, sources: list[str]) -> MineSummary:
+    started = time.perf_counter()
+    out = options.out
     manifest_path = out / MANIFEST_NAME
-    done = finished_files(read_manifest(manifest_path))
+    existing_rows = read_manifest(manifest_path)
+    gate = _gate_for(options, existing_rows)
+    summary = MineSummary(out=out, gate=gate)
+    summary.files_seen = len(sources)
+    done = finished_files(existing_rows)
     runner = make_runner(
         workers=options.workers,
         ray_address=options.ray_address,
@@ -196,6 +214,28 @@ def mine(options: MineOptions) -> MineSummary:
         summary.clips_written,
     )
     return summary
+
+
+def _gate_for(options: MineOptions, rows: list[dict[str, Any]]) -> QualityGate:
+    """The run's gate. A dataset keeps the gate it was mined with: its accepted rows, clips, card
+    and report all follow it, so a different explicit gate is refused, and without one the
+    dataset's own is used again."""
+    gated = [float(row["gate_min_confidence"]) for row in complete_rows(rows) if "gate_min_confidence" in row]
+    stored = set(gated)
+    if stored and options.min_confidence is None and options.evaluation is None:
+        log.info("%s was mined with the gate %.2f; kept", options.out, gated[-1])
+        return find_gate(min_confidence=gated[-1], max_fpr=options.max_fpr)
+    gate = find_gate(
+        min_confidence=options.min_confidence, evaluation=options.evaluation, max_fpr=options.max_fpr
+    )
+    if stored and stored != {gate.min_confidence}:
+        was = ", ".join(f"{value:g}" for value in sorted(stored))
+        raise UnsupportedOptionError(
+            f"{options.out} was mined with the confidence gate {was}; mining into it at "
+            f"{gate.min_confidence:g} would leave segments gated two ways: pass --min-confidence {was} "
+            "(or nothing), or mine into a new folder"
+        )
+    return gate
 
 
 def _cache_policy(options: MineOptions) -> CachePolicy:
@@ -236,7 +276,7 @@ def _analyse(sources, done, runner, settings, writer, gate, options, summary) ->
                 reason = f"{type(finished.error).__name__}: {finished.error}"
                 log.error("%s: mining failed after %d retries: %s", source, options.retries, reason)
                 summary.failures.append(f"{source}: {reason}")
-                rows = [file_row(source, digest, "error", reason)]
+                rows = [file_row(source, digest, STATUS_ERROR, reason)]
             else:
                 rows = finished.value
             writer.append(_bookkeeping(rows, gate))
@@ -254,6 +294,10 @@ def _extract(rows, runner, writer, options: MineOptions, summary: MineSummary) -
     """Dedupe accepted segments (in ``_keep_order``) and extract the rest as tasks."""
     clips_dir = options.out / CLIPS_FOLDER
     clips_dir.mkdir(exist_ok=True)
+    for leftover in clips_dir.glob(".*.partial-*"):
+        # a run killed while extracting (this run holds the dataset's lock: no one else writes)
+        log.info("removing %s, left by an interrupted extraction", leftover.name)
+        remove_quietly(leftover)
     existing = clip_rows(rows)
     accepted = [row for row in complete_rows(rows) if row["row"] == "segment" and row["accepted"]]
     accepted.sort(key=_keep_order)

@@ -32,13 +32,12 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from engine.errors import MediaNotFoundError, UnsupportedOptionError
+from engine.media import VIDEO_FILE_SUFFIXES
 from engine.mining.storage import expand_url, read_text, remote_content_hash, url_protocol
 
 log = logging.getLogger(__name__)
 
-VIDEO_SUFFIXES = frozenset(
-    {".mp4", ".mov", ".m4v", ".mkv", ".avi", ".mpg", ".mpeg", ".mts", ".m2ts", ".ts", ".webm", ".mxf", ".3gp"}
-)
+VIDEO_SUFFIXES = VIDEO_FILE_SUFFIXES
 HASH_EDGE_BYTES = 1 << 20
 HASH_PREFIX = "fast-sha256:"
 

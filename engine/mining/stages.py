@@ -406,7 +406,12 @@ def _mine_local(source: str, path: Path, digest: str, settings: MineSettings) ->
         }
         row.update(facts)
         if reading.accepted and settings.dhash:
-            row["dhash"] = segment_dhash(path, segment.start_frame, segment.end_frame)
+            try:
+                row["dhash"] = segment_dhash(path, segment.start_frame, segment.end_frame)
+            except UNREADABLE as error:
+                # damage inside the segment: its frames cannot be decoded, so no clip can be made
+                row["accepted"] = False
+                row["reason"] = f"frames in this segment cannot be decoded: {_reason(error, path, source)}"
         rows.append(row)
     return rows
 

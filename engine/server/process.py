@@ -29,7 +29,7 @@ from engine.errors import (
     EngineTimeoutError,
 )
 from engine.places import places
-from engine.processes import pid_alive
+from engine.processes import exclusive_lock, pid_alive
 from engine.server.client import EngineClient
 from engine.server.connection import (
     LOCK_FILE_NAME,
@@ -107,20 +107,15 @@ def instance_lock(runtime_dir: Path) -> Iterator[None]:
     if os.name == "nt":
         yield
         return
-    import fcntl
-
     path = ensure_private_dir(runtime_dir) / LOCK_FILE_NAME
-    handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
+    with contextlib.ExitStack() as stack:
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            stack.enter_context(exclusive_lock(path, mode=0o600))
         except BlockingIOError:
             raise EngineAlreadyRunningError(
                 f"another engine holds {path}; see `chronoscope engine status`, or stop it first"
             ) from None
         yield
-    finally:
-        os.close(handle)
 
 
 def engine_lock_held(runtime_dir: Path) -> bool | None:

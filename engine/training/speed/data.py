@@ -41,7 +41,7 @@ import cv2
 import numpy as np
 
 from engine.errors import CorruptMediaError, TrainingDataError
-from engine.media import FrameReader
+from engine.media import VIDEO_FILE_SUFFIXES, FrameReader
 from engine.scenes import h264_roundtrip, random_scene, render_frames
 from engine.scenes.retime import synthetic_slowmo
 from engine.speed.heldout import HELD_OUT_CLIPS
@@ -65,9 +65,7 @@ EVAL_RENDER_SEEDS = tuple(range(1000, 1008))
 KIND_PREFIX = {"duplicate": "dup", "blend": "blend", "interpolate": "interp"}
 HIGH_RATE_FPS = Fraction(100)
 MIN_USER_CLIP_FRAMES = WINDOW_FRAMES * max(REAL_STRIDES) + 8
-VIDEO_SUFFIXES = frozenset(
-    (".mp4", ".mov", ".m4v", ".mkv", ".avi", ".mpg", ".mpeg", ".webm", ".mxf", ".mts", ".m2ts", ".ts")
-)
+VIDEO_SUFFIXES = VIDEO_FILE_SUFFIXES
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.errors import TrainingDataError, UnsupportedOptionError
+from engine.fsutil import remove_quietly, temporary_sibling
 from engine.places import places
 from engine.training.speed.data import (
     SLOWMO_SOURCE_FRAMES,
@@ -113,6 +114,7 @@ class FineTuneConfig:
             raise UnsupportedOptionError(f"learning rate {self.learning_rate} is not positive")
         if self.output.suffix.lower() != ".onnx":
             raise UnsupportedOptionError(f"-o {self.output}: the model is an ONNX file; name it MODEL.onnx")
+        check_writable_output(self.output)
         if self.init_weights is not None and not self.init_weights.is_file():
             raise TrainingDataError(f"starting weights {self.init_weights} are missing")
 
@@ -131,6 +133,19 @@ class FineTuneResult:
     metrics_after: dict[str, float]
     seconds: float
     recipe_version: int = RATE_RELATIVE_RECIPE_VERSION
+
+
+def check_writable_output(output: Path) -> None:
+    """Before any training: refuse an ``-o`` that the export at the end could not write (a
+    folder, a file system that refuses files), rather than lose the run to it."""
+    if output.is_dir():
+        example = output / "speed.onnx"
+        raise UnsupportedOptionError(f"-o {output} is a folder; name the model file, e.g. {example}")
+    try:
+        probe = temporary_sibling(output)
+    except OSError as error:
+        raise UnsupportedOptionError(f"-o {output} cannot be written: {error.strerror or error}") from None
+    remove_quietly(probe)
 
 
 def default_work_dir(name: str) -> Path:
@@ -164,12 +179,12 @@ def fine_tune(config: FineTuneConfig, progress: Callable[[str], None] | None = N
     started = time.monotonic()
     device = resolve_device(config.device)
     work_dir = config.work_dir or default_work_dir(config.output.stem)
-    work_dir.mkdir(parents=True, exist_ok=True)
     checkpoint = work_dir / "checkpoint.pt"
     if config.resume and not checkpoint.exists():
         raise UnsupportedOptionError(
             f"--resume: there is no checkpoint at {checkpoint}; run without --resume"
         )
+    work_dir.mkdir(parents=True, exist_ok=True)
     clips = find_clips(config.data)
     render_seeds = tuple(range(RENDER_SEED_BASE, RENDER_SEED_BASE + config.renders))
     paths = build_user_cache(

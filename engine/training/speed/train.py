@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from engine.errors import TrainingDataError, UnsupportedOptionError
+from engine.fsutil import atomic_path
 from engine.models.manifest import (
     ModelManifest,
     Provenance,
@@ -342,13 +343,13 @@ def train(
             if isinstance(value, torch.Tensor):
                 state_value[key] = value.to(target)
     network.train()
-    first_step = step
     started = time.monotonic()
     deadline = None if minutes is None else started + minutes * 60
 
     def progress_now() -> float:
+        # by steps: the schedule is the whole run's, so a resumed run goes on where it stopped
         if steps is not None:
-            return (step - first_step) / max(steps - first_step, 1)
+            return step / max(steps, 1)
         return (time.monotonic() - started) / (deadline - started)
 
     running: dict[str, float] = {}
@@ -463,7 +464,6 @@ def export_checkpoint(
     if calibration is not None:
         network = CalibratedSpeedNet(trained, calibration["offset"], calibration["scale"]).eval()
     model_path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = model_path.with_name(model_path.name + ".partial")
     inputs = (
         TensorSpec(
             "frames",
@@ -481,59 +481,61 @@ def export_checkpoint(
         ),
         TensorSpec("synthetic_logit", "float32", ("batch",), "logit: frames are made, not captured"),
     )
-    with torch.no_grad():
-        torch.onnx.export(
-            network,
-            torch.rand((1, recipe.window_frames, INPUT_PX, INPUT_PX)),
-            str(temporary),
-            dynamo=False,
-            opset_version=ONNX_OPSET,
-            input_names=["frames"],
-            output_names=["log2_speed", "synthetic_logit"],
-            dynamic_axes={
-                "frames": {0: "batch"},
-                "log2_speed": {0: "batch"},
-                "synthetic_logit": {0: "batch"},
+    # a unique temporary beside the model (two runs may export to one name), removed on failure;
+    # the manifest describes its bytes and is written as soon as the model is in place
+    with atomic_path(model_path) as temporary:
+        with torch.no_grad():
+            torch.onnx.export(
+                network,
+                torch.rand((1, recipe.window_frames, INPUT_PX, INPUT_PX)),
+                str(temporary),
+                dynamo=False,
+                opset_version=ONNX_OPSET,
+                input_names=["frames"],
+                output_names=["log2_speed", "synthetic_logit"],
+                dynamic_axes={
+                    "frames": {0: "batch"},
+                    "log2_speed": {0: "batch"},
+                    "synthetic_logit": {0: "batch"},
+                },
+                do_constant_folding=True,
+            )
+        manifest = ModelManifest(
+            name=model_path.stem,
+            architecture="chronoscope-speednet-v1",
+            file=model_path.name,
+            sha256=sha256_file(temporary),
+            size_bytes=temporary.stat().st_size,
+            onnx_opset=ONNX_OPSET,
+            pad_multiple=1,
+            supports_timestep=False,
+            parameter_count=sum(p.numel() for p in trained.parameters()),
+            inputs=inputs,
+            outputs=outputs,
+            provenance=Provenance(
+                package="chronoscope",
+                package_version="trained in-house",
+                wheel_filename="",
+                wheel_sha256="",
+                weights_path=str(checkpoint) if upstream else "build/speed-cache/checkpoint.pt",
+                weights_sha256=sha256_file(checkpoint),
+                licence="same as Chronoscope",
+                copyright="Chronoscope authors; training footage per shared/data/SOURCES.md",
+                upstream=upstream or "engine/training/speed (see engine/speed/model/MODEL_CARD.md)",
+            ),
+            converter={
+                "module": TRAINING_MODULE,
+                "version": kept.recipe_version,
+                "torch": torch.__version__,
+                "steps": state["step"],
+                "exported_step": kept.step,
+                "last_losses": json.loads(json.dumps(state["history"][-1] if state["history"] else {})),
+                "recipe": asdict(recipe),
+                **({"calibration": dict(calibration)} if calibration is not None else {}),
             },
-            do_constant_folding=True,
+            description=description
+            or "playback-speed estimator: log2 speed and synthetic-frame logit per "
+            f"{recipe.window_frames}-frame window",
         )
-    temporary.replace(model_path)
-    manifest = ModelManifest(
-        name=model_path.stem,
-        architecture="chronoscope-speednet-v1",
-        file=model_path.name,
-        sha256=sha256_file(model_path),
-        size_bytes=model_path.stat().st_size,
-        onnx_opset=ONNX_OPSET,
-        pad_multiple=1,
-        supports_timestep=False,
-        parameter_count=sum(p.numel() for p in trained.parameters()),
-        inputs=inputs,
-        outputs=outputs,
-        provenance=Provenance(
-            package="chronoscope",
-            package_version="trained in-house",
-            wheel_filename="",
-            wheel_sha256="",
-            weights_path=str(checkpoint) if upstream else "build/speed-cache/checkpoint.pt",
-            weights_sha256=sha256_file(checkpoint),
-            licence="same as Chronoscope",
-            copyright="Chronoscope authors; training footage per shared/data/SOURCES.md",
-            upstream=upstream or "engine/training/speed (see engine/speed/model/MODEL_CARD.md)",
-        ),
-        converter={
-            "module": TRAINING_MODULE,
-            "version": kept.recipe_version,
-            "torch": torch.__version__,
-            "steps": state["step"],
-            "exported_step": kept.step,
-            "last_losses": json.loads(json.dumps(state["history"][-1] if state["history"] else {})),
-            "recipe": asdict(recipe),
-            **({"calibration": dict(calibration)} if calibration is not None else {}),
-        },
-        description=description
-        or "playback-speed estimator: log2 speed and synthetic-frame logit per "
-        f"{recipe.window_frames}-frame window",
-    )
     write_manifest(manifest, manifest_path_for(model_path))
     return model_path

@@ -42,11 +42,12 @@ import cv2
 import numpy as np
 
 from engine.errors import ChronoscopeError, TrainingDataError
+from engine.media import VIDEO_FILE_SUFFIXES
 
 log = logging.getLogger(__name__)
 
 MANIFEST_NAME = "manifest.jsonl"
-VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".mkv", ".avi", ".mpg", ".mpeg", ".m4v", ".webm", ".mxf", ".ts"})
+VIDEO_SUFFIXES = VIDEO_FILE_SUFFIXES
 IMAGE_SUFFIXES = frozenset({".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp"})
 MIN_SEQUENCE_IMAGES = 3
 CLIP_KEYS = ("clip", "clip_path", "extracted_path", "output_path", "path")
