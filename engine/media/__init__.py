@@ -33,6 +33,7 @@ EmptyMediaError, FrameOutOfRangeError, UnsupportedOptionError, MediaWriteError.
 Frames are raw as stored (rotation metadata is reported, applied only with apply_rotation=True).
 """
 
+from engine.filetypes import VIDEO_FILE_SUFFIXES
 from engine.media.probe import AudioStreamInfo, CaptureInfo, MediaInfo, VideoStreamInfo, probe, probe_video
 from engine.media.rates import (
     frame_duration_s,
@@ -43,11 +44,6 @@ from engine.media.rates import (
 )
 from engine.media.reader import OUTPUT_FORMATS, Frame, FrameReader, iter_frames, read_frame
 from engine.media.writer import CODECS, VideoWriter, codec_choices, write_video
-
-VIDEO_FILE_SUFFIXES = frozenset(
-    {".mp4", ".mov", ".m4v", ".mkv", ".avi", ".mpg", ".mpeg", ".mts", ".m2ts", ".ts", ".webm", ".mxf", ".3gp"}
-)
-"""File name endings taken as video when a folder is searched for clips (mining, training)."""
 
 __all__ = [
     "AudioStreamInfo",

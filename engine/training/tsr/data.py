@@ -42,7 +42,7 @@ import cv2
 import numpy as np
 
 from engine.errors import ChronoscopeError, TrainingDataError
-from engine.media import VIDEO_FILE_SUFFIXES
+from engine.filetypes import VIDEO_FILE_SUFFIXES
 
 log = logging.getLogger(__name__)
 
