@@ -25,6 +25,8 @@ from PyQt6.QtCore import QObject, pyqtSignal
 from engine.errors import (
     CapabilityNotAvailableError,
     ChronoscopeError,
+    EngineNotRunningError,
+    EngineTimeoutError,
     JobCancelledError,
     WaitStoppedError,
 )
@@ -45,6 +47,7 @@ DRAFT_OPTIONS: dict[str, dict[str, Any]] = {
     "flow": {"preset": "ultrafast", "flow_scale": 0.5, "splat": False}
 }
 GPU_PROVIDERS = ("CUDAExecutionProvider", "TensorrtExecutionProvider", "ROCMExecutionProvider")
+START_ADVICE = "Use Engine ▸ Start engine (or Start engine in the status bar)"
 
 
 @dataclass
@@ -52,7 +55,7 @@ class EngineState:
     """What the status bar shows about the engine."""
 
     status: str = "disconnected"  # disconnected | starting | connected | lost
-    message: str = ""
+    message: str = ""  # the technical reason (connection files, sockets): for the log only
     pid: int | None = None
     providers: list[str] = field(default_factory=list)
     backends: list[str] = field(default_factory=list)
@@ -60,6 +63,7 @@ class EngineState:
     available: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     started_here: bool = False
+    start_failed: bool = False  # the app tried to start an engine and could not
 
     def serves(self, capability: str) -> bool:
         return capability in self.available
@@ -75,8 +79,21 @@ class EngineState:
         if self.status == "starting":
             return "Engine: starting…"
         if self.status == "lost":
-            return f"Engine lost: {self.message}"
-        return f"Engine: not connected{': ' + self.message if self.message else ''}"
+            return "Engine lost"
+        return "Engine: not running"
+
+    def user_message(self) -> str:
+        """What the window tells the editor about an engine it cannot use, in the app's terms;
+        the technical reason (``message``) goes to the log."""
+        if self.status == "lost":
+            return f"The engine stopped answering. {START_ADVICE} to start a new one."
+        if self.status == "connected":
+            return ""
+        if self.status == "starting":
+            return "The engine is starting; previews and renders wait for it."
+        if self.start_failed:
+            return f"The engine could not be started (the log says why). {START_ADVICE} to try again."
+        return f"No engine is running. {START_ADVICE} to start one."
 
     def details(self) -> str:
         """The tooltip: models, execution providers, capabilities."""
@@ -177,7 +194,9 @@ class EngineLink(QObject):
                     info = client.info(timeout_s=5.0)
             except ChronoscopeError as error:
                 log.warning("engine not connected: %s", error)
-                self._set_state(EngineState(status="disconnected", message=str(error)))
+                self._set_state(
+                    EngineState(status="disconnected", message=str(error), start_failed=self._start_engine)
+                )
                 return
             self._connection = connection
             self._set_state(self._state_from_info(info, started))
@@ -224,8 +243,7 @@ class EngineLink(QObject):
                             EngineState(
                                 status="lost",
                                 pid=self.state.pid,
-                                message=f"engine pid {self.state.pid} stopped answering ({error}); "
-                                "use Engine ▸ Start engine to start a new one",
+                                message=f"engine pid {self.state.pid} stopped answering ({error})",
                             )
                         )
                         return
@@ -237,6 +255,19 @@ class EngineLink(QObject):
         state = self._state_from_info(info, self.state.started_here)
         if state != self.state and self.state.status == "connected":
             self._set_state(state)
+
+    def user_text(self, error: ChronoscopeError) -> str:
+        """``error`` as the window shows it: a connection problem in the app's terms (its
+        technical detail, sockets and connection files, is logged), anything else as it is."""
+        if isinstance(error, EngineTimeoutError):
+            log.warning("the engine did not answer in time: %s", error)
+            return "the engine did not answer in time; it may be busy or stopped"
+        if isinstance(error, EngineNotRunningError):
+            if self.state.status != "connected":
+                return self.state.user_message()
+            log.warning("the engine stopped answering: %s", error)
+            return f"the engine stopped answering. {START_ADVICE} to start a new one."
+        return str(error)
 
     def _client(self) -> EngineClient:
         if self._connection is None or self.state.status != "connected":
@@ -315,7 +346,7 @@ class EngineLink(QObject):
             self._synthesize(client, request, frame0, DRAFT_OPTIONS.get(request.backend), started_ns)
         except ChronoscopeError as error:
             if self.is_current(request.serial):
-                self.preview_failed.emit(request.serial, str(error))
+                self.preview_failed.emit(request.serial, self.user_text(error))
 
     def _serve_refine(self, client: EngineClient | None, request: PreviewRequest) -> None:
         started_ns = time.monotonic_ns()
@@ -398,7 +429,7 @@ class EngineLink(QObject):
             return
         except ChronoscopeError as error:
             log.warning("speed analysis of %s failed: %s", path.name, error)
-            self.analysis_failed.emit(key, str(error), False)
+            self.analysis_failed.emit(key, self.user_text(error), False)
             return
         self.analysis_ready.emit(key, analysis)
 
@@ -422,7 +453,7 @@ class EngineLink(QObject):
         try:
             client = self._client()
         except ChronoscopeError as error:
-            self.job_finished.emit(job_id, "failed", str(error))
+            self.job_finished.emit(job_id, "failed", self.user_text(error))
             return
         with self._jobs_lock:
             self._jobs[job_id] = client
@@ -440,7 +471,7 @@ class EngineLink(QObject):
             self.job_finished.emit(job_id, "cancelled", "cancelled")
         except ChronoscopeError as error:
             log.warning("render %s failed: %s", job_id, error)
-            self.job_finished.emit(job_id, "failed", str(error))
+            self.job_finished.emit(job_id, "failed", self.user_text(error))
         else:
             self.job_finished.emit(job_id, "done", rendered)
         finally:
@@ -480,8 +511,9 @@ class EngineLink(QObject):
 
 
 def raise_not_connected(state: EngineState) -> None:
+    """Refuse work for an engine the app cannot use, saying so in the app's terms."""
     from engine.errors import EngineNotRunningError
 
-    raise EngineNotRunningError(
-        state.message if state.status == "lost" else f"the app is not connected to an engine ({state.status})"
-    )
+    if state.message:
+        log.info("no engine for this request: %s", state.message)
+    raise EngineNotRunningError(state.user_message())

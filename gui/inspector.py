@@ -18,8 +18,16 @@ from PyQt6.QtWidgets import (
 
 from gui import style
 from gui.frames import ClipInfo
+from gui.ramp import percent_text
 from gui.results import CLASS_LABELS, SpeedAnalysis
 from gui.settings import SPEED_CHOICES
+
+
+def speed_choice_text(speed: Fraction) -> str:
+    """A target speed as the Target list shows it: ``25%  (4x slower)``, ``33.33%  (3x slower)``."""
+    if speed == 1:
+        return "100%  (real time)"
+    return f"{percent_text(speed)}  ({float(1 / speed):.3g}x slower)"
 
 
 def _value_label() -> QLabel:
@@ -71,7 +79,7 @@ class Inspector(QWidget):
         retime_form = QFormLayout(retime_box)
         self.speed_combo = QComboBox()
         for speed in SPEED_CHOICES:
-            self.speed_combo.addItem(f"{float(speed) * 100:g}%  ({int(1 / speed)}x slower)", speed)
+            self.speed_combo.addItem(speed_choice_text(speed), speed)
         self.speed_combo.currentIndexChanged.connect(
             lambda _: self.target_speed_changed.emit(self.speed_combo.currentData())
         )
@@ -107,10 +115,9 @@ class Inspector(QWidget):
             return
         self.file_label.setText(info.path.name)
         self.file_label.setToolTip(str(info.path))
-        rate = f"{float(info.rate):.3f}".rstrip("0").rstrip(".")
-        self.format_label.setText(f"{info.width}×{info.height} · {rate} fps")
+        self.format_label.setText(f"{info.width}×{info.height} · {style.rate_text(info.rate)}")
         self.length_label.setText(
-            f"{info.frame_count} frames · {style.timecode(info.frame_count, info.rate)}"
+            f"{style.frames_text(info.frame_count)} · {style.timecode(info.frame_count, info.rate)}"
         )
 
     def set_analysis(self, analysis: SpeedAnalysis | None, status: str = "") -> None:
@@ -134,7 +141,7 @@ class Inspector(QWidget):
             )
             self.speed_label.setText(style.speed_text(analysis.speed))
             self.capture_label.setText(
-                "—" if analysis.capture_fps is None else f"{float(analysis.capture_fps):.4g} fps"
+                "—" if analysis.capture_fps is None else style.rate_text(analysis.capture_fps)
             )
             self.confidence_label.setText(f"{analysis.confidence:.0%}")
             self.model_label.setText(analysis.model or "—")
@@ -155,7 +162,7 @@ class Inspector(QWidget):
     def set_target_speed(self, speed: Fraction) -> None:
         index = self.speed_combo.findData(speed)
         if index < 0:
-            self.speed_combo.addItem(f"{float(speed) * 100:g}%", speed)
+            self.speed_combo.addItem(speed_choice_text(speed), speed)
             index = self.speed_combo.count() - 1
         self.speed_combo.setCurrentIndex(index)
 

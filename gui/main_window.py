@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from fractions import Fraction
 from pathlib import Path
 
@@ -41,10 +42,11 @@ from gui import style
 from gui.engine_link import EngineLink, EngineState, PreviewFrame, PreviewRequest
 from gui.frames import FrameSource, open_frame_source
 from gui.inspector import Inspector
+from gui.output_names import range_part, speed_part, unique_output_path
 from gui.ramp import MIN_RAMP_SPEED, ConstantGrid, DrawnRamp, RampGrid, percent_text
 from gui.render_queue import RenderQueue
 from gui.results import RenderOrder, SpeedAnalysis
-from gui.settings import AppSettings
+from gui.settings import AppSettings, choose_backend
 from gui.timeline_strip import SpeedCurvePlot, TimelineItem, TimelineStrip
 from gui.viewer import SIDE_BY_SIDE, WIPE, ViewerWidget
 
@@ -57,11 +59,42 @@ MEDIA_FILTER = (
 )
 RAMP_FILTER = "Speed ramps (*.json);;All files (*)"
 MAX_SHUTTLE = 8
+STILL_IMAGE_TEXT = (
+    "A still image (one frame): the speed is measured from motion, so there is none to analyse."
+)
 REFINE_AFTER_MS = 250
 
 
+# What a message in the bar is about; a message goes when its subject does (another clip opened,
+# the engine back, a later preview or render that worked).
+ENGINE, OPENING, CLIP, PREVIEW, RAMP, RENDER = "engine", "opening", "clip", "preview", "ramp", "render"
+ZERO_WIDTH_SPACE = "\u200b"
+BREAK_AFTER = "/\\_-.,;:"
+LONGEST_UNBROKEN = 24
+
+
+def _breakable_word(word: str) -> str:
+    pieces, run = [], 0
+    for character in word:
+        pieces.append(character)
+        run += 1
+        if character in BREAK_AFTER or run >= LONGEST_UNBROKEN:
+            pieces.append(ZERO_WIDTH_SPACE)
+            run = 0
+    return "".join(pieces)
+
+
+def breakable_text(text: str) -> str:
+    """``text`` with invisible line-break chances (zero-width spaces) after path separators and
+    inside long runs, so a word-wrapped label can break a long path instead of widening the window."""
+    return re.sub(rf"\S{{{LONGEST_UNBROKEN + 1},}}", lambda match: _breakable_word(match.group()), text)
+
+
 class MessageBar(QWidget):
-    """A strip above the viewer for errors and warnings the user must see; closes with ×."""
+    """A strip above the viewer for errors and warnings the user must see; closes with ×.
+
+    It never widens the window: a long path in a message wraps (``breakable_text``).
+    """
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -69,7 +102,9 @@ class MessageBar(QWidget):
         layout.setContentsMargins(10, 4, 4, 4)
         self.label = QLabel()
         self.label.setWordWrap(True)
+        self.label.setTextFormat(Qt.TextFormat.PlainText)
         self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         close = QPushButton("×")
         close.setFlat(True)
         close.setFixedWidth(24)
@@ -77,16 +112,21 @@ class MessageBar(QWidget):
         layout.addWidget(self.label, 1)
         layout.addWidget(close)
         self.setAutoFillBackground(True)
+        self._text = ""
+        self.context = ""
         self.hide()
 
-    def show_message(self, text: str, level: str = "error") -> None:
+    def show_message(self, text: str, level: str = "error", context: str = CLIP) -> None:
         colour = {"error": "#7a2626", "warning": "#6b5316", "info": "#23466e"}.get(level, "#23466e")
         self.setStyleSheet(f"MessageBar {{ background: {colour}; }} QLabel {{ color: #f5f5f5; }}")
-        self.label.setText(text)
+        self._text, self.context = text, context
+        self.label.setText(breakable_text(text))
+        self.label.setToolTip(text)
         self.show()
 
     def text(self) -> str:
-        return self.label.text() if self.isVisible() else ""
+        """The message shown (as given, without the break chances), or "" when hidden."""
+        return self._text if self.isVisible() else ""
 
 
 class MainWindow(QMainWindow):
@@ -345,7 +385,7 @@ class MainWindow(QMainWindow):
         self._action("Output folder…", self.choose_output_folder, None, render_menu)
 
         engine_menu = bar.addMenu("&Engine")
-        self._action("Start / reconnect engine", self.link.connect_engine, None, engine_menu)
+        self._action("Start engine", self.link.connect_engine, None, engine_menu)
 
     def _connect_link(self) -> None:
         self.link.state_changed.connect(self._show_engine_state)
@@ -366,7 +406,7 @@ class MainWindow(QMainWindow):
         if geometry is not None:
             self.restoreGeometry(geometry)
         else:
-            self.main_split.setSizes([960, 320])
+            self.main_split.setSizes([900, 380])  # the side panel fits the render queue's columns
             self.left_split.setSizes([560, 220])
 
     def _refresh_recent(self) -> None:
@@ -384,10 +424,19 @@ class MainWindow(QMainWindow):
         """The engine status this window shows; it follows ``link.state`` once Qt delivers the change."""
         return self._engine_status
 
-    def show_message(self, text: str, level: str = "error") -> None:
-        """Show ``text`` above the viewer and in the status bar (errors never raise to the user)."""
-        self.message_bar.show_message(text, level)
+    def show_message(self, text: str, level: str = "error", context: str = CLIP) -> None:
+        """Show ``text`` above the viewer and in the status bar (errors never raise to the user);
+        ``context`` says what it is about, so that it goes when that does (``clear_messages``)."""
+        self.message_bar.show_message(text, level, context)
         self.statusBar().showMessage(text, 15000)
+
+    def clear_messages(self, *contexts: str) -> None:
+        """Take down the message about any of ``contexts``: what it described is gone."""
+        if not self.message_bar.isVisible() or self.message_bar.context not in contexts:
+            return
+        if self.statusBar().currentMessage() == self.message_bar.text():
+            self.statusBar().clearMessage()
+        self.message_bar.hide()
 
     def _show_engine_state(self, state: EngineState) -> None:
         colours = {
@@ -397,24 +446,31 @@ class MainWindow(QMainWindow):
             "disconnected": "#8c8c8c",
         }
         self.engine_dot.setStyleSheet(f"color: {colours.get(state.status, '#8c8c8c')};")
-        self.engine_label.setText(state.summary() if state.status != "lost" else "Engine lost")
-        self.engine_label.setToolTip(state.message or state.details())
+        self.engine_label.setText(state.summary())
+        self.engine_label.setToolTip(state.details() if state.status == "connected" else state.user_message())
         self.engine_button.setVisible(state.status in ("lost", "disconnected"))
         previous, self._engine_status = self._engine_status, state.status
         if state.status == "connected" and previous == "connected":
             return
         if state.status == "connected":
-            self.inspector.set_backends(state.backends, self.backend)
-            if self.message_bar.isVisible() and "engine" in self.message_bar.label.text().lower():
-                self.message_bar.hide()
+            self.inspector.set_backends(state.backends, self._usable_backend(state.backends))
+            self.clear_messages(ENGINE)
             if self.source is not None and self._clip_key() not in self.analyses:
                 self._request_analysis()
             if self.source is not None:
                 self._request_preview()
-        elif state.status == "lost":
-            self.show_message(f"The engine went away: {state.message}")
-        elif state.status == "disconnected" and state.message:
-            self.show_message(f"No engine: {state.message}")
+        elif state.status == "lost" or (state.status == "disconnected" and state.message):
+            log.warning("engine %s: %s", state.status, state.message)
+            self.show_message(state.user_message(), "error", ENGINE)
+
+    def _usable_backend(self, served: list[str]) -> str:
+        """The saved model when this engine serves it, else the default one (logged at WARNING)."""
+        chosen = choose_backend(self.backend, served)
+        if chosen != self.backend:
+            self.statusBar().showMessage(
+                f"Model {self.backend} is not available in this engine; using {chosen}", 15000
+            )
+        return chosen
 
     # ------------------------------------------------------------------ opening files
 
@@ -435,12 +491,10 @@ class MainWindow(QMainWindow):
                 self._open_clip(path)
         except ChronoscopeError as error:
             log.warning("cannot open %s: %s", path, error)
-            self.show_message(f"Cannot open {path.name}: {error}")
+            self.show_message(f"Cannot open {path.name}: {error}", "error", OPENING)
             return False
         self.settings.add_recent(path)
         self._refresh_recent()
-        if self.message_bar.text().startswith("Cannot open"):
-            self.message_bar.hide()
         return True
 
     def _open_clip(self, path: Path, *, range_frames: tuple[int, int] | None = None) -> None:
@@ -448,6 +502,7 @@ class MainWindow(QMainWindow):
         if self.source is not None:
             self.source.close()
         self.source = source
+        self.clear_messages(OPENING, CLIP, PREVIEW, RAMP, RENDER)
         info = source.info
         self.setWindowTitle(f"{(self.timeline_path or path).name} — Chronoscope")
         self.inspector.set_clip(info)
@@ -504,7 +559,7 @@ class MainWindow(QMainWindow):
         self.timeline_path = path
         self.timeline_segments = segments
         first = next((i for i, item in enumerate(items) if item.media_ok), 0)
-        self.strip.set_timeline(items, first)
+        self.strip.set_timeline(items)  # select_timeline_item selects the clip once it is shown
         self.select_timeline_item(first)
 
     def select_timeline_item(self, index: int) -> None:
@@ -512,12 +567,11 @@ class MainWindow(QMainWindow):
         if not 0 <= index < len(self.timeline_segments):
             return
         segment = self.timeline_segments[index]
-        self.strip.selected = index
         media = segment.media_path
         if media is None or not segment.media.exists:
-            self.show_message(
-                f"{segment.describe()}: media not found: {segment.media_problem or segment.target_url}"
-            )
+            where = segment.media_problem or segment.target_url or "no file named"
+            log.warning("%s: media not found: %s", segment.describe(), where)
+            self.show_message(self._missing_media_text(segment.clip_name, where), "warning", CLIP)
             return
         start = int(segment.source_start_frames)
         length = max(
@@ -526,14 +580,18 @@ class MainWindow(QMainWindow):
         try:
             self._open_clip(media, range_frames=(start, start + length))
         except ChronoscopeError as error:
-            self.show_message(f"{segment.describe()}: {error}")
+            self.show_message(f"Cannot open clip {segment.clip_name!r}: {error}", "error", CLIP)
             return
+        self.strip.set_selected(index)
         end = min(start + length, self.source.info.frame_count)
         self.in_frame, self.out_frame = start, end
         self._marks_changed()
         if segment.is_retimed and 0 < segment.time_scalar < 1:
             self.inspector.set_target_speed(segment.time_scalar)
-        self.strip.update()
+
+    def _missing_media_text(self, clip_name: str, where: str) -> str:
+        shown = f"; {self.source.info.path.name} stays open" if self.source is not None else ""
+        return f"The media of clip {clip_name!r} is missing ({where}){shown}."
 
     def _clip_key(self) -> str:
         return str(self.source.info.path) if self.source else ""
@@ -544,6 +602,10 @@ class MainWindow(QMainWindow):
         if self.source is None:
             return
         key = self._clip_key()
+        if self.source.info.frame_count < 2:
+            self.analysis_messages[key] = STILL_IMAGE_TEXT
+            self._show_analysis(key)
+            return
         if self._engine_status != "connected":  # the window asks again when it shows "connected"
             self.analysis_messages[key] = "Waiting for the engine to analyse the speed…"
             self._show_analysis(key)
@@ -560,12 +622,18 @@ class MainWindow(QMainWindow):
         self.curve.set_analysis(analysis, message)
         self.strip.set_segments(
             analysis,
-            "" if analysis else ("analysing…" if message.startswith("Analysing") else "speed not analysed"),
+            "" if analysis else self._strip_note(message),
         )
         if self.timeline_segments and analysis is not None:
             for index, segment in enumerate(self.timeline_segments):
                 if segment.media_path is not None and str(segment.media_path) == key:
                     self.strip.set_item_class(index, analysis.speed_class)
+
+    @staticmethod
+    def _strip_note(message: str) -> str:
+        if message == STILL_IMAGE_TEXT:
+            return "still image"
+        return "analysing…" if message.startswith("Analysing") else "speed not analysed"
 
     def _analysis_ready(self, key: str, analysis: SpeedAnalysis) -> None:
         self.analyses[key] = analysis
@@ -698,20 +766,25 @@ class MainWindow(QMainWindow):
             f"{preview.risk_score:.2f}" + (f" · {'; '.join(preview.notes)}" if preview.notes else "")
         )
         self.last_preview = preview
+        self.clear_messages(PREVIEW)
         self.preview_shown.emit(preview)
 
     def _preview_failed(self, serial: int, message: str) -> None:
+        """No generated frame for the playhead: take down the last one (it shows another instant)
+        and its figures; the engine's own message, when it is the cause, says what to do."""
         if not self.link.is_current(serial):
             return
-        self.viewer.set_pending(False)
+        self.inspector.preview_label.setText("—")
+        self.inspector.risk_label.setText("—")
         if self._engine_status in ("", "starting", "disconnected") and not self.link.state.message:
-            self.viewer.generated_label = "RETIMED · waiting for the engine"
-            self.viewer.update()
+            self.viewer.clear_generated("RETIMED · waiting for the engine")
             return
         self.preview_error = message
-        self.viewer.generated_label = "RETIMED · no preview"
-        self.viewer.update()
-        self.show_message(f"Preview failed: {message}", "warning")
+        if self._engine_status != "connected":
+            self.viewer.clear_generated("RETIMED · no preview (no engine)")
+            return
+        self.viewer.clear_generated("RETIMED · no preview")
+        self.show_message(f"Preview failed: {message}", "warning", PREVIEW)
 
     # ------------------------------------------------------------------ playback (J/K/L)
 
@@ -800,7 +873,7 @@ class MainWindow(QMainWindow):
         out_frames = self.grid().output_frames(start, end)
         self.inspector.range_label.setText(
             f"{style.timecode(start, self.source.info.rate)} – {style.timecode(end, self.source.info.rate)}"
-            f"  ({end - start} → {out_frames} frames)"
+            f"  ({end - start} → {style.frames_text(out_frames)})"
         )
 
     def set_compare_mode(self, mode: str) -> None:
@@ -853,7 +926,7 @@ class MainWindow(QMainWindow):
     def set_ramp_mode(self, on: bool) -> None:
         """Ramp mode: clicks on the speed curve add, move and delete ramp keyframes (Shift+R)."""
         if on and self.source is None:
-            self.show_message("Open a clip before drawing a speed ramp.", "warning")
+            self.show_message("Open a clip before drawing a speed ramp.", "warning", RAMP)
             on = False
         self.ramp_action.setChecked(on)
         self.curve.set_ramp_mode(on)
@@ -885,12 +958,12 @@ class MainWindow(QMainWindow):
         frame 0 at the In mark); a problem is shown in the window and returns False."""
         path = Path(path)
         if self.source is None:
-            self.show_message("Open a clip before importing a speed ramp.", "warning")
+            self.show_message("Open a clip before importing a speed ramp.", "warning", RAMP)
             return False
         try:
             speed_ramp = load_ramp(path)
         except ChronoscopeError as error:
-            self.show_message(f"Cannot import the ramp: {error}")
+            self.show_message(f"Cannot import the ramp: {error}", "error", RAMP)
             return False
         origin = self.ramp_origin()
         drawn = DrawnRamp.from_speed_ramp(speed_ramp, origin, self.source.info.frame_count)
@@ -902,19 +975,19 @@ class MainWindow(QMainWindow):
                 "to 100%, keyframes inside the clip and at least a source frame apart"
             )
             log.warning(message)
-            self.show_message(message.capitalize(), "warning")
+            self.show_message(message.capitalize(), "warning", RAMP)
         return True
 
     def export_ramp(self, path: Path) -> bool:
         """Write the current ramp as a ``chronoscope retime --ramp`` file (frame 0 at the In mark)."""
         ramp_json = self.ramp_json()
         if ramp_json is None:
-            self.show_message("There is no speed ramp to export; draw one first (Shift+R).", "warning")
+            self.show_message("There is no speed ramp to export; draw one first (Shift+R).", "warning", RAMP)
             return False
         try:
             write_text_atomic(Path(path), json.dumps(ramp_json, indent=2) + "\n")
         except OSError as error:
-            self.show_message(f"Cannot write the ramp to {path}: {error}")
+            self.show_message(f"Cannot write the ramp to {path}: {error}", "error", RAMP)
             return False
         self.statusBar().showMessage(f"Ramp written to {path}", 8000)
         return True
@@ -982,22 +1055,20 @@ class MainWindow(QMainWindow):
             self.settings.render_folder = Path(folder)
 
     def _output_path(self, folder: Path) -> Path:
+        """A new name in ``folder`` for rendering the current clip's In–Out: never a file already
+        there, nor the output of a render already in the queue (``gui.output_names``)."""
         info = self.source.info
-        percent = f"{float(self.target_speed) * 100:g}".replace(".", "_")
-        speed = "ramp" if self.current_ramp() is not None else f"{percent}pct"
-        stem = f"{info.path.stem}.{speed}.{self.backend}"
-        candidate = folder / f"{stem}.mp4"
-        count = 2
-        while candidate.exists():
-            candidate = folder / f"{stem}-{count}.mp4"
-            count += 1
-        return candidate
+        start, end = self._render_range()
+        speed = None if self.current_ramp() is not None else self.target_speed
+        suffix_parts = [range_part(start, end, info.frame_count), speed_part(speed), self.backend]
+        queued = [entry.order.output for entry in self.queue.entries.values()]
+        return unique_output_path(folder, info.path.stem, suffix_parts, queued)
 
     def queue_render(self, folder: Path | None = None) -> str | None:
         """Queue a retime of In–Out at the target speed (or along the drawn ramp) with the chosen
         model; returns the job id."""
         if self.source is None:
-            self.show_message("Open a clip before queuing a render.", "warning")
+            self.show_message("Open a clip before queuing a render.", "warning", RENDER)
             return None
         start, end = self._render_range()
         order = RenderOrder(
@@ -1018,10 +1089,11 @@ class MainWindow(QMainWindow):
     def _job_finished(self, job_id: str, state: str, outcome) -> None:
         self.queue.finish(job_id, state, outcome)
         if state == "unavailable":
-            self.show_message(f"Render not available: {outcome}", "warning")
+            self.show_message(f"Render not available: {outcome}", "warning", RENDER)
         elif state == "failed":
-            self.show_message(f"Render failed: {outcome}")
+            self.show_message(f"Render failed: {outcome}", "error", RENDER)
         elif state == "done":
+            self.clear_messages(RENDER)
             self.statusBar().showMessage(f"Render finished: {outcome.output}", 8000)
 
     # ------------------------------------------------------------------ drag and drop, closing

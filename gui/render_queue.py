@@ -1,27 +1,34 @@
-"""The render queue: one row per retime job, with progress, cancel and "reveal output"."""
+"""The render queue: one row per retime job, with its state and progress, cancel and "reveal output"."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PyQt6.QtCore import QUrl, pyqtSignal
-from PyQt6.QtGui import QDesktopServices
+from PyQt6.QtCore import QSize, Qt, QUrl, pyqtSignal
+from PyQt6.QtGui import QDesktopServices, QFontMetrics, QResizeEvent
 from PyQt6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
+    QStyle,
     QTableWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from gui.results import RenderOrder, RenderResult
+from gui.style import frames_text
 
-COLUMNS = ("Output", "State", "Progress", "")
+COLUMNS = ("Output", "State", "")
+OUTPUT_COLUMN, STATE_COLUMN, ACTIONS_COLUMN = range(len(COLUMNS))
+STATE_WIDTH = 96  # "✓ 1200 frames", "1200 of 1200", "not available" in the default font
+ACTION_BUTTON_WIDTH = 28
 FINISHED = {"done", "failed", "cancelled", "unavailable"}
+FINISHED_TEXT = {"cancelled": "cancelled", "unavailable": "not available", "failed": "failed"}
 
 
 @dataclass
@@ -33,8 +40,66 @@ class QueueEntry:
     outputs: list[Path] = field(default_factory=list)
 
 
+def elided_output_name(name: str, metrics: QFontMetrics, width: int) -> str:
+    """``name`` in ``width`` pixels: the stem shortened first, so that the parts that tell two
+    renders apart (``.f10-40.25pct.flow-2.mp4``) stay whole; elided in the middle when even
+    those do not fit."""
+    if metrics.horizontalAdvance(name) <= width:
+        return name
+    stem, dot, parts = name.partition(".")
+    for kept in range(len(stem) - 1, 0, -1):
+        candidate = f"{stem[:kept]}…{dot}{parts}"
+        if metrics.horizontalAdvance(candidate) <= width:
+            return candidate
+    return metrics.elidedText(name, Qt.TextElideMode.ElideMiddle, width)
+
+
+class OutputNameLabel(QLabel):
+    """An output's file name on one line, as much of it as fits (``elided_output_name``); it never
+    asks the table for more room."""
+
+    def __init__(self, name: str, parent=None):
+        super().__init__(parent)
+        self.full_text = name
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self._elide()
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(0, super().minimumSizeHint().height())
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._elide()
+
+    def _elide(self) -> None:
+        self.setText(elided_output_name(self.full_text, self.fontMetrics(), self.contentsRect().width()))
+
+
+def _state_bar() -> QProgressBar:
+    bar = QProgressBar()
+    bar.setRange(0, 1)
+    bar.setValue(0)
+    bar.setTextVisible(True)
+    bar.setFormat("queued")
+    bar.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    return bar
+
+
+def _action_button(icon: QStyle.StandardPixmap, tooltip: str, parent: QWidget) -> QPushButton:
+    button = QPushButton(parent.style().standardIcon(icon), "")
+    button.setToolTip(tooltip)
+    button.setFixedWidth(ACTION_BUTTON_WIDTH)
+    button.setFlat(True)
+    return button
+
+
 class RenderQueue(QWidget):
-    """Rows of render jobs; the window feeds it the engine link's job signals."""
+    """Rows of render jobs; the window feeds it the engine link's job signals.
+
+    Each row fits the side panel at any window size: the output name (elided in the middle), the
+    state with its progress ("queued", "12 of 40", "✓ 12 frames" when done, "failed"; the tooltip
+    has the details) and two icon buttons, Cancel and Reveal; no horizontal scrolling.
+    """
 
     cancel_requested = pyqtSignal(str)
 
@@ -45,12 +110,14 @@ class RenderQueue(QWidget):
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.verticalHeader().setVisible(False)
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Fixed)
-        header.setSectionResizeMode(3, QHeaderView.ResizeMode.ResizeToContents)
-        self.table.setColumnWidth(2, 90)
+        header.setMinimumSectionSize(24)
+        header.setSectionResizeMode(OUTPUT_COLUMN, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(STATE_COLUMN, QHeaderView.ResizeMode.Fixed)
+        header.setSectionResizeMode(ACTIONS_COLUMN, QHeaderView.ResizeMode.Fixed)
+        self.table.setColumnWidth(STATE_COLUMN, STATE_WIDTH)
+        self.table.setColumnWidth(ACTIONS_COLUMN, 2 * ACTION_BUTTON_WIDTH + 6)
         self.empty_label = QLabel(
             "No renders yet. Set In and Out (I, O), pick a target speed or draw a ramp, then Queue render."
         )
@@ -66,48 +133,57 @@ class RenderQueue(QWidget):
         row = self.table.rowCount()
         self.table.insertRow(row)
         self._rows[job_id] = row
-        name = QLabel(order.output.name)
+        name = OutputNameLabel(order.output.name)
         name.setToolTip(
             f"{order.source} → {order.output}\nsource frames {order.in_frame} to {order.out_frame - 1}, "
             f"{order.describe_speed()}, model {order.backend}"
         )
-        self.table.setCellWidget(row, 0, name)
-        self.table.setCellWidget(row, 1, QLabel("queued"))
-        bar = QProgressBar()
-        bar.setRange(0, 0)
-        self.table.setCellWidget(row, 2, bar)
+        self.table.setCellWidget(row, OUTPUT_COLUMN, name)
+        self.table.setCellWidget(row, STATE_COLUMN, _state_bar())
         buttons = QWidget()
         button_layout = QHBoxLayout(buttons)
         button_layout.setContentsMargins(2, 0, 2, 0)
-        cancel = QPushButton("Cancel")
+        button_layout.setSpacing(2)
+        cancel = _action_button(QStyle.StandardPixmap.SP_DialogCancelButton, "Cancel this render", buttons)
         cancel.clicked.connect(lambda: self.cancel_requested.emit(job_id))
-        reveal = QPushButton("Reveal")
+        reveal = _action_button(
+            QStyle.StandardPixmap.SP_DirOpenIcon, "Reveal the output in the file browser", buttons
+        )
         reveal.setEnabled(False)
         reveal.clicked.connect(lambda: self.reveal(job_id))
         button_layout.addWidget(cancel)
         button_layout.addWidget(reveal)
-        self.table.setCellWidget(row, 3, buttons)
+        self.table.setCellWidget(row, ACTIONS_COLUMN, buttons)
         self.empty_label.hide()
 
     def _cell(self, job_id: str, column: int):
         return self.table.cellWidget(self._rows[job_id], column)
 
+    def state_bar(self, job_id: str) -> QProgressBar:
+        """The row's state: its progress, with the state as text ("12 of 40", "✓ 12 frames")."""
+        return self._cell(job_id, STATE_COLUMN)
+
+    def state_text(self, job_id: str) -> str:
+        return self.state_bar(job_id).text()
+
     def _buttons(self, job_id: str) -> list[QPushButton]:
-        return self._cell(job_id, 3).findChildren(QPushButton)
+        return self._cell(job_id, ACTIONS_COLUMN).findChildren(QPushButton)
 
     def update_progress(self, job_id: str, done: int, total: int, message: str) -> None:
         if job_id not in self.entries:
             return
         entry = self.entries[job_id]
         entry.state = "running"
-        label: QLabel = self._cell(job_id, 1)
-        label.setText(f"frame {min(done, total)} of {total}" if total > 0 else "running")
-        if message:
-            label.setToolTip(message)
-        bar: QProgressBar = self._cell(job_id, 2)
+        bar = self.state_bar(job_id)
         if total > 0:
             bar.setRange(0, total)
             bar.setValue(min(done, total))
+            bar.setFormat(f"{min(done, total)} of {total}")
+        else:
+            bar.setRange(0, 1)
+            bar.setFormat("running")
+        progress = f"frame {min(done, total)} of {total}" if total > 0 else "running"
+        bar.setToolTip(f"{progress}\n{message}" if message else progress)
 
     def finish(self, job_id: str, state: str, outcome: RenderResult | str) -> None:
         """Show a job's end: ``outcome`` is the engine's answer when ``state`` is done, else a message."""
@@ -115,30 +191,27 @@ class RenderQueue(QWidget):
             return
         entry = self.entries[job_id]
         entry.state = state
-        bar: QProgressBar = self._cell(job_id, 2)
-        if bar.maximum() == 0:
-            bar.setRange(0, 1)
+        bar = self.state_bar(job_id)
         if state == "done":
             entry.outputs = [outcome.output] + ([outcome.sidecar] if outcome.sidecar else [])
             bar.setValue(bar.maximum())
             report = outcome.report
-            text = "done"
+            text = "✓ done"
             if outcome.frames_written is not None:
-                text = f"done, {outcome.frames_written} frames"
+                text = f"✓ {frames_text(outcome.frames_written)}"
             if isinstance(report.get("risk_max"), (int, float)):
+                synthesized = report.get("frames_synthesized")
+                generated = frames_text(synthesized) if isinstance(synthesized, int) else "? frames"
                 entry.message = (
                     f"{outcome.output}\nmodel {report.get('model', '?')}, "
-                    f"{report.get('frames_synthesized', '?')} frames generated, "
+                    f"{generated} generated, "
                     f"max risk {report['risk_max']:.2f}\nreport: {outcome.sidecar}"
                 )
         else:
             entry.message = str(outcome)
-            text = {"cancelled": "cancelled", "unavailable": "not available", "failed": "failed"}.get(
-                state, state
-            )
-        label: QLabel = self._cell(job_id, 1)
-        label.setText(text)
-        label.setToolTip(entry.message)
+            text = FINISHED_TEXT.get(state, state)
+        bar.setFormat(text)
+        bar.setToolTip(f"{state}: {entry.message}" if entry.message not in ("", state) else state)
         cancel, reveal = self._buttons(job_id)
         cancel.setEnabled(False)
         reveal.setEnabled(state == "done")

@@ -23,6 +23,7 @@ import opentimelineio as otio
 
 from engine.errors import EngineRequestError
 from engine.speed_report import analysis_note_lines, audio_summary_lines
+from gui.style import number_text
 
 SPEED_CLASSES = ("realtime", "slowmo", "synthetic_slowmo", "sped_up", "still")
 CLASS_LABELS = {
@@ -114,7 +115,7 @@ def _evidence_line(item: Any) -> str:
         stage, finding = item.get("stage", ""), item.get("finding", "")
         value = item.get("value")
         if isinstance(value, float):
-            value = f"{value:.3g}"
+            value = number_text(value)
         text = f"{stage}: {finding}" if stage else str(finding)
         return f"{text} ({value})" if value not in (None, "") else text
     return str(item)

@@ -30,6 +30,21 @@ SPEED_CHOICES = (
 )
 
 
+def choose_backend(saved: str, served: list[str]) -> str:
+    """The model to use: the saved one when the engine serves it, else ``DEFAULT_BACKEND`` (or,
+    when the engine lacks that too, its first model), logged at WARNING as any fallback is."""
+    if saved in served or not served:
+        return saved
+    fallback = DEFAULT_BACKEND if DEFAULT_BACKEND in served else served[0]
+    log.warning(
+        "settings: model %r is not one this engine serves (%s); using %s",
+        saved,
+        ", ".join(served),
+        fallback,
+    )
+    return fallback
+
+
 def settings_path() -> Path:
     return places().config_dir / SETTINGS_FILE
 

@@ -71,6 +71,25 @@ def timecode(frames: Fraction | int, rate: Fraction) -> str:
     return f"{text}+{phase.numerator}/{phase.denominator}" if phase else text
 
 
+def frames_text(count: int) -> str:
+    """``1 frame``, ``12 frames``."""
+    return f"{count} frame" if count == 1 else f"{count} frames"
+
+
+def number_text(value: float) -> str:
+    """A measured number as an editor reads it: up to three decimals from 1 up, so frame rates
+    keep their NTSC digits (``29.97``, ``23.976``, ``59.94``, ``240``); three significant digits
+    below 1 (``0.0557``)."""
+    if abs(value) >= 1:
+        return f"{value:.3f}".rstrip("0").rstrip(".")
+    return f"{value:.3g}"
+
+
+def rate_text(rate: Fraction | float) -> str:
+    """A frame rate: ``29.97 fps``, ``23.976 fps``, ``30 fps``."""
+    return f"{number_text(float(rate))} fps"
+
+
 def rgb_image(array: np.ndarray) -> QImage:
     """A QImage holding its own copy of an (h, w, 3) uint8 RGB (or uint16, scaled) array."""
     if array.dtype == np.uint16:

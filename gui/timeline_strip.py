@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from PyQt6.QtCore import QPointF, QRectF, QSize, Qt, pyqtSignal
-from PyQt6.QtGui import QColor, QFont, QMouseEvent, QPainter, QPainterPath, QPaintEvent, QPen
+from PyQt6.QtGui import QColor, QFont, QFontMetricsF, QMouseEvent, QPainter, QPainterPath, QPaintEvent, QPen
 from PyQt6.QtWidgets import QSizePolicy, QWidget
 
 from gui import style
@@ -29,6 +29,9 @@ RAMP_COLOUR_NAME = "#ff9d3c"
 HANDLE_RADIUS = 5.0
 HIT_DISTANCE = 9.0
 SNAP_PIXELS = 5.0
+RULER_SECOND_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600)
+RULER_LABEL_GAP = 16.0  # pixels between one ruler label's end and the next tick
+RULER_LABEL_OFFSET = 3.0
 
 
 @dataclass(frozen=True)
@@ -147,6 +150,11 @@ class TimelineStrip(TimeAxis):
         self._update_height()
         self.update()
 
+    def set_selected(self, index: int) -> None:
+        """Outline the timeline clip ``index`` (-1: none) as the one shown."""
+        self.selected = index
+        self.update()
+
     def set_item_class(self, index: int, speed_class: str) -> None:
         if 0 <= index < len(self.items):
             item = self.items[index]
@@ -181,9 +189,7 @@ class TimelineStrip(TimeAxis):
             frames = (event.position().x() - LEFT_MARGIN) / self.plot_width() * self.timeline_frames
             for index, item in enumerate(self.items):
                 if item.record_start_frames <= frames < item.record_start_frames + item.record_frames:
-                    self.selected = index
-                    self.item_selected.emit(index)
-                    self.update()
+                    self.item_selected.emit(index)  # the window selects it once its media is shown
                     return
             return
         super().mousePressEvent(event)
@@ -229,19 +235,44 @@ class TimelineStrip(TimeAxis):
                 rect.adjusted(4, 0, -2, 0), Qt.AlignmentFlag.AlignVCenter, f"{item.label}{speed}"
             )
 
+    def ruler_font(self) -> QFont:
+        font = QFont(self.font())
+        font.setPointSizeF(8)
+        return font
+
+    def ruler_step_frames(self, label_width: float) -> int:
+        """Frames between ruler ticks: the smallest step that leaves room for a label. Steps are
+        whole parts of a second (a divisor of the timecode's frames per second) or whole seconds,
+        counted as timecode counts them (30 frames a second at 29.97), so labels read ``:00``."""
+        timecode_fps = max(1, round(self.rate))
+        parts_of_second = [step for step in range(1, timecode_fps) if timecode_fps % step == 0]
+        steps = parts_of_second + [timecode_fps * seconds for seconds in RULER_SECOND_STEPS]
+        pixels_per_frame = self.plot_width() / max(1, self.frame_count)
+        room = label_width + RULER_LABEL_GAP
+        return next((step for step in steps if step * pixels_per_frame >= room), steps[-1])
+
+    def ruler_ticks(self) -> list[tuple[int, float, str]]:
+        """``(frame, x, label)`` for each ruler tick; the label is "" where it would be cut by the
+        widget's right edge."""
+        if self.frame_count <= 0:
+            return []
+        metrics = QFontMetricsF(self.ruler_font())
+        label_width = metrics.horizontalAdvance(style.timecode(self.frame_count, self.rate))
+        ticks = []
+        for frame in range(0, self.frame_count + 1, self.ruler_step_frames(label_width)):
+            x = self.x_of(frame)
+            label = style.timecode(frame, self.rate)
+            fits = x + RULER_LABEL_OFFSET + metrics.horizontalAdvance(label) <= self.width()
+            ticks.append((frame, x, label if fits else ""))
+        return ticks
+
     def _paint_ruler(self, painter: QPainter, top: int) -> None:
         painter.setPen(style.DIM_TEXT)
-        if self.frame_count <= 0:
-            return
-        seconds_total = self.frame_count / float(self.rate)
-        steps = [0.04, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600]
-        step_s = next((s for s in steps if self.plot_width() / (seconds_total / s) >= 70), steps[-1])
-        count = int(seconds_total / step_s)
-        for n in range(count + 1):
-            frames = Fraction(n * step_s).limit_denominator(1000) * self.rate
-            x = self.x_of(frames)
+        painter.setFont(self.ruler_font())
+        for _frame, x, label in self.ruler_ticks():
             painter.drawLine(QPointF(x, top + self.RULER - 5), QPointF(x, top + self.RULER))
-            painter.drawText(QPointF(x + 3, top + self.RULER - 4), style.timecode(int(frames), self.rate))
+            if label:
+                painter.drawText(QPointF(x + RULER_LABEL_OFFSET, top + self.RULER - 4), label)
 
     def _paint_clip(self, painter: QPainter, top: int) -> None:
         painter.setPen(style.DIM_TEXT)

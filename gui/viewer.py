@@ -62,6 +62,13 @@ class ViewerWidget(QWidget):
         self.pending = False
         self.update()
 
+    def clear_generated(self, label: str) -> None:
+        """No generated frame for this instant: show none (an older one would show another)."""
+        self.generated = self.risk = None
+        self.generated_label = label
+        self.pending = False
+        self.update()
+
     def set_pending(self, pending: bool) -> None:
         self.pending = pending
         self.update()

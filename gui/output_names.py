@@ -1,0 +1,68 @@
+"""Names of render outputs: readable, unique, and short enough for any file system.
+
+A name is ``<stem>[.f<in>-<out>].<speed>.<model>[-<n>].mp4``: the source's stem, the source range
+when it is not the whole clip (frames, Out exclusive, as the app's marks), the target speed
+(``25pct``, ``12_5pct``, ``33_33pct`` or ``ramp``) and the model. ``-2``, ``-3`` ... keep it apart
+from files already in the folder and from the outputs of renders already queued (which have no
+file yet). The stem is shortened so that the name stays within ``MAX_NAME_BYTES`` (UTF-8).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from fractions import Fraction
+from pathlib import Path
+
+MAX_NAME_BYTES = 200
+OUTPUT_SUFFIX = ".mp4"
+SHORTENED_MARK = "~"
+
+
+def speed_part(speed: Fraction | None) -> str:
+    """``25pct``, ``12_5pct``, ``6_25pct``, ``33_33pct`` (at most two decimals); ``ramp`` for None."""
+    if speed is None:
+        return "ramp"
+    percent = f"{float(speed) * 100:.2f}".rstrip("0").rstrip(".")
+    return f"{percent.replace('.', '_')}pct"
+
+
+def range_part(in_frame: int, out_frame: int, frame_count: int) -> str:
+    """``f10-40`` for source frames 10 to 39 (Out exclusive); empty for the whole clip."""
+    if in_frame <= 0 and out_frame >= frame_count:
+        return ""
+    return f"f{in_frame}-{out_frame}"
+
+
+def shorten_to_bytes(text: str, max_bytes: int) -> str:
+    """``text`` cut to at most ``max_bytes`` UTF-8 bytes, never inside a character."""
+    encoded = text.encode("utf-8")
+    if len(encoded) <= max_bytes:
+        return text
+    return encoded[: max(0, max_bytes)].decode("utf-8", errors="ignore")
+
+
+def output_name(stem: str, suffix_parts: list[str], count: int = 1) -> str:
+    """The file name for ``stem`` and its suffix parts; ``count`` > 1 adds ``-count``.
+
+    The suffix parts are kept whole; the stem is shortened (ending in ``~``) when the name would
+    pass ``MAX_NAME_BYTES``.
+    """
+    tail = "".join(f".{part}" for part in suffix_parts if part)
+    tail += (f"-{count}" if count > 1 else "") + OUTPUT_SUFFIX
+    room = MAX_NAME_BYTES - len(tail.encode("utf-8"))
+    if len(stem.encode("utf-8")) > room:
+        stem = shorten_to_bytes(stem, room - len(SHORTENED_MARK)) + SHORTENED_MARK
+    return stem + tail
+
+
+def unique_output_path(
+    folder: Path, stem: str, suffix_parts: list[str], taken: Collection[Path] = ()
+) -> Path:
+    """The first ``output_name`` in ``folder`` that is neither a file there nor in ``taken``."""
+    taken_paths = {Path(path).resolve() for path in taken}
+    count = 1
+    while True:
+        candidate = folder / output_name(stem, suffix_parts, count)
+        if not candidate.exists() and candidate.resolve() not in taken_paths:
+            return candidate
+        count += 1
