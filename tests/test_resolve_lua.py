@@ -19,6 +19,7 @@ import pytest
 PLUGIN_DIR = Path(__file__).resolve().parent.parent / "plugins" / "davinci_resolve"
 sys.path.insert(0, str(PLUGIN_DIR))
 
+import chronoscope_resolve  # noqa: E402
 import install_paths  # noqa: E402
 from fake_resolve import FakeResolve, demo_project  # noqa: E402
 
@@ -229,3 +230,22 @@ def test_lua_string_literals_read_back_exactly(tmp_path):
         done = subprocess.run([LUA, str(program)], capture_output=True, timeout=60, check=False)
         assert done.returncode == 0, done.stderr
         assert done.stdout == text.encode("utf-8")
+
+
+def test_lua_and_python_scripts_agree_on_which_markers_are_their_own(tmp_path):
+    cases = [
+        '{"chronoscope": {"class": "slowmo"}}',
+        '{"chronoscope": 1} ',
+        '{"chronoscope": the editor typed this',
+        "a note",
+        "",
+    ]
+    program = tmp_path / "own.lua"
+    module = install_paths.lua_string(str(SHARED))
+    lines = [f"local M = dofile({module})"]
+    lines += [f"print(M.is_own_marker({install_paths.lua_string(text)}))" for text in cases]
+    program.write_text("\n".join(lines), encoding="utf-8")
+    done = subprocess.run([LUA, str(program)], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    python = [str(chronoscope_resolve.is_own_marker(text)).lower() for text in cases]
+    assert done.stdout.split() == python == ["true", "true", "false", "false", "false"]

@@ -377,8 +377,12 @@ function M.export_timeline(app, timeline)
   return path
 end
 
+-- A marker this script made: its custom data is the JSON object the bridge wrote ({"chronoscope": ...}).
+-- Lua has no JSON reader, so the object's two ends are checked, as the Python script parses it whole.
 function M.is_own_marker(custom_data)
-  return type(custom_data) == "string" and custom_data:sub(1, #M.MARKER_TAG) == M.MARKER_TAG
+  return type(custom_data) == "string"
+    and custom_data:sub(1, #M.MARKER_TAG) == M.MARKER_TAG
+    and custom_data:match("}%s*$") ~= nil
 end
 
 --- Replace this script's markers by `markers`; a user's markers are never touched.
