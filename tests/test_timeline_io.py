@@ -462,6 +462,28 @@ def test_fcpx_xml_constant_speed_time_map_is_read(tmp_path):
     assert list_segments(read_timeline(path))[0].time_scalar == Fraction(1, 2)
 
 
+def test_fcpx_xml_one_clip_slowed_twice_from_two_places(tmp_path):
+    """The same shot used twice at 50 %: each use is matched by its start, not refused."""
+    text = (FIXTURES / "chase_scene.fcpxml").read_text()
+    slow = _points(("3600s", "3600s"), ("3610s", "3605s"))
+    tail = ' duration="2s" format="r1" tcFormat="NDF"/>'
+    first = '<asset-clip name="A001_C003" ref="r2" offset="0s" start="3601s"' + tail
+    second = '<asset-clip name="B001" ref="r3" offset="3s" start="100/24s"' + tail
+    text = text.replace(first, first[:-2] + f"><timeMap>{slow}</timeMap></asset-clip>")
+    text = text.replace(
+        second,
+        '<asset-clip name="A001_C003" ref="r2" offset="3s" start="3604s" duration="2s" format="r1" '
+        f'tcFormat="NDF"><timeMap>{slow}</timeMap></asset-clip>',
+    )
+    path = tmp_path / "twice.fcpxml"
+    path.write_text(text)
+    uses = list_segments(read_timeline(path))
+    assert [(s.time_scalar, s.source_start_frames) for s in uses] == [
+        (Fraction(1, 2), 3600.5 * 24),
+        (Fraction(1, 2), 3602 * 24),
+    ]
+
+
 @pytest.mark.parametrize(
     ("points", "what"),
     [

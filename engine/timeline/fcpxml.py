@@ -13,9 +13,10 @@
   ramp, reverse, a map on a ``clip`` element, a start outside the map) gets a TimeEffect named for
   it, which ``engine.timeline.segments`` refuses by name.
 
-Clips are matched to their XML elements by name (the adapter keeps no other link). A name that
-several elements share is matched only when they all agree (same asset, all retimed or none);
-otherwise a retimed clip refuses the whole file, since no guess is safe.
+Clips are matched to their XML elements by name (the adapter keeps no other link), retimed ones
+by name and ``start``. A name that several elements share is matched only when they all agree
+(same asset, all retimed or none, one timeMap per start); otherwise a retimed clip refuses the
+whole file, since no guess is safe.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from xml.etree import ElementTree
 import opentimelineio as otio
 
 from engine.errors import TimelineError
+from engine.timeline.rates import exact_number, exact_rate
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +57,8 @@ class _Asset:
 class _Uses:
     assets: set[str] = field(default_factory=set)
     retimed: set[bool] = field(default_factory=set)
-    retimes: set[_Retime] = field(default_factory=set)
+    retimes: dict[Fraction, set[_Retime]] = field(default_factory=dict)
+    """By the element's ``start`` (adjusted time, which the adapter takes as the source start)."""
 
 
 def _seconds(value: str | None) -> Fraction | None:
@@ -99,10 +102,11 @@ def _uses_by_name(root: ElementTree.Element, assets: dict[str, _Asset]) -> dict[
         entry = uses.setdefault(name, _Uses())
         entry.assets.add(ref)
         entry.retimed.add(retimed)
+        start = _seconds(element.get("start")) or Fraction(0)
         if own_map is not None and element.tag == "asset-clip":
-            entry.retimes.add(_constant_speed(own_map, element))
+            entry.retimes.setdefault(start, set()).add(_constant_speed(own_map, element))
         elif retimed:
-            entry.retimes.add(_Retime(problem="speed change on a clip element"))
+            entry.retimes.setdefault(start, set()).add(_Retime(problem="speed change on a clip element"))
     return uses
 
 
@@ -144,19 +148,28 @@ def complete_fcpx_timeline(timeline: otio.schema.Timeline, path: Path) -> None:
         if use is None:
             continue
         if True in use.retimed:
-            if len(use.retimed) > 1 or len(use.retimes) > 1:
+            retimes = use.retimes.get(_adapter_start_s(clip), set())
+            if len(use.retimed) > 1 or len(retimes) != 1:
                 raise TimelineError(
                     f"{path}: several clips are named {clip.name!r} and they change speed differently "
                     "(timeMap), which the installed fcpx_xml adapter drops; rename them, or export the "
                     "timeline as OTIO"
                 )
-            _apply_retime(clip, next(iter(use.retimes)))
+            _apply_retime(clip, next(iter(retimes)))
         if isinstance(clip.media_reference, otio.schema.MissingReference) and len(use.assets) == 1:
             asset = assets[next(iter(use.assets))]
             clip.media_reference = otio.schema.ExternalReference(
                 target_url=asset.src, available_range=_available_range(asset, clip)
             )
             log.debug("FCPXML clip %r: media %s from the asset's media-rep", clip.name, asset.src)
+
+
+def _adapter_start_s(clip: otio.schema.Clip) -> Fraction:
+    """The clip's start as the adapter read it: its element's ``start`` attribute, in seconds."""
+    if clip.source_range is None:
+        return Fraction(0)
+    start = clip.source_range.start_time
+    return exact_number(start.value, what="clip start") / exact_rate(start.rate)
 
 
 def _apply_retime(clip: otio.schema.Clip, retime: _Retime) -> None:
