@@ -13,6 +13,7 @@ import time
 from fractions import Fraction
 from pathlib import Path
 
+import numpy as np
 import opentimelineio as otio
 import pytest
 from media_factory import render_clip
@@ -595,14 +596,19 @@ def test_an_edl_at_24_on_a_23976_camera_file_counts_its_timecode_as_frame_labels
     assert entry.segment.handle_head_frames == 12
 
 
-def test_an_otio_clip_without_a_media_range_counts_from_the_first_frame(tmp_path):
-    """Only EDLs count source frames by the media's timecode; an OTIO clip without an available
-    range (hand-written, or FCP XML without one) counts from the file's first frame."""
+@pytest.mark.parametrize("start", [90010, 10])
+def test_an_otio_clip_without_a_media_range_is_found_in_its_media(tmp_path, start):
+    """OTIO counts source frames in the media's time, from its start timecode: 90010 is file frame
+    10 of a 25 fps file starting at 01:00:00:00 (it used to hold the last frame throughout). A
+    clip outside that range but inside the file counted from 0 (hand-written) counts from 0."""
     tagged = {"timecode": "01:00:00:00"}
-    media = render_clip(tmp_path / "camera.mov", rate=24, frame_count=48, metadata=tagged)
-    cut = _one_slow_clip(tmp_path / "cut.otio", media, start=10)
+    media = render_clip(tmp_path / "camera.mov", rate=25, frame_count=48, metadata=tagged)
+    cut = _one_slow_clip(tmp_path / "cut.otio", media, start=start)
     summary = render_timeline(cut, tmp_path / "out", model="nearest", codec="ffv1")
     assert summary.ok and summary.count("rendered") == 1
+    with FrameReader(media) as source, FrameReader(Path(summary.clips[0]["output"])) as render:
+        for output_frame, file_frame in ((0, 10), (2, 11), (4, 12)):
+            assert np.array_equal(render.read_frame(output_frame).image, source.read_frame(file_frame).image)
 
 
 def test_a_clip_name_with_dots_gives_an_output_name_with_one_suffix(tmp_path):

@@ -156,6 +156,9 @@ def test_edl_speeds_written_as_resolve_writes_them(tmp_path):
         segments[3].time_scalar  # noqa: B018 - reverse is refused by name, not read as real time
     assert segments[4].time_scalar == Fraction(1, 2)
     assert segments[5].time_warps == () and not segments[5].is_retimed
+    # a speed with a decimal reads exactly (the adapter alone: 22.8 / 24 = 0.9500000000000001)
+    edl.write_text(RESOLVE_M2_EDL.replace("M2   AX             012.0", "M2   AX             022.8"))
+    assert list_segments(read_timeline(edl), check_time_warps=False)[0].time_scalar == Fraction(19, 20)
 
 
 def test_edl_with_drop_frame_m2_lines(tmp_path):
@@ -460,6 +463,42 @@ def test_fcpx_xml_constant_speed_time_map_is_read(tmp_path):
     # three points on one straight line are one speed too
     path = _fcpxml_19(tmp_path, time_map=_points(("3600s", "3600s"), ("3602s", "3601s"), ("3604s", "3602s")))
     assert list_segments(read_timeline(path))[0].time_scalar == Fraction(1, 2)
+
+
+FCPXML_25 = """<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE fcpxml>
+<fcpxml version="1.10">
+  <resources>
+    <format id="r1" frameDuration="1/25s" width="256" height="144"/>
+    <asset id="r2" name="c25" start="36000s" duration="72/25s" hasVideo="1" format="r1">
+      <media-rep kind="original-media" src="file:///media/c25.mov"/>
+    </asset>
+  </resources>
+  <library><event name="ev"><project name="p"><sequence format="r1" duration="76/25s" tcStart="0s">
+    <spine>
+      <asset-clip ref="r2" offset="0s" name="slow" start="900010/25s" duration="29/25s" format="r1">
+        <timeMap>
+          <timept time="900000/25s" value="900000/25s"/><timept time="900144/25s" value="900072/25s"/>
+        </timeMap>
+      </asset-clip>
+      <gap name="Gap" offset="29/25s" start="3600s" duration="29/25s"/>
+      <asset-clip ref="r2" offset="58/25s" name="real" start="900030/25s" duration="18/25s" format="r1"/>
+    </spine>
+  </sequence></project></event></library>
+</fcpxml>
+"""
+
+
+def test_fcpx_xml_times_are_exact_frames(tmp_path):
+    """The adapter alone computes int(29 / 25 * 25) = 28: every clip a frame short and shifted."""
+    path = tmp_path / "c25.fcpxml"
+    path.write_text(FCPXML_25)
+    segments = list_segments(read_timeline(path))
+    assert [(s.clip_name, s.record_start_frames, s.record_frames) for s in segments] == [
+        ("slow", 0, 29), ("real", 58, 18)
+    ]
+    assert segments[0].source_start_frames == 900005 and segments[0].time_scalar == Fraction(1, 2)
+    assert segments[1].source_start_frames == 900030
 
 
 def test_fcpx_xml_one_clip_slowed_twice_from_two_places(tmp_path):

@@ -277,8 +277,9 @@ def with_media_range(segment: Segment, probes: dict[Path, MediaInfo] | None = No
     scale = Fraction(1)  # file frames per source frame: 1 where both count the same frames a second
     if round(file_rate) != round(rate):
         log.warning(
-            "%s: the EDL runs at %s fps and %s at %s fps; its source timecodes are converted through "
-            "the file's clock", segment.describe(), fraction_text(rate), path.name, fraction_text(file_rate),
+            "%s: the timeline counts %s fps and %s runs at %s fps; its source timecodes are converted "
+            "through the file's clock", segment.describe(), fraction_text(rate), path.name,
+            fraction_text(file_rate),
         )
         scale = rate / file_rate
     available = otio.opentime.TimeRange(
@@ -286,6 +287,28 @@ def with_media_range(segment: Segment, probes: dict[Path, MediaInfo] | None = No
         otio.opentime.RationalTime(float(frames * scale), float(rate)),
     )
     return replace(segment, available_range=available)
+
+
+def with_inferred_media_range(segment: Segment, probes: dict[Path, MediaInfo] | None = None) -> Segment:
+    """``segment`` with its media's range when the timeline gave none (an OTIO clip written without
+    ``available_range``): OTIO counts source frames in the media's own time, from its start
+    timecode, so that range (``with_media_range``) is taken, unless the clip's frames lie outside
+    it and inside the file counted from 0 (a hand-written timeline numbering file frames)."""
+    by_timecode = with_media_range(segment, probes)
+    if by_timecode is segment or by_timecode.available_range is None or not _outside_media(by_timecode):
+        return by_timecode
+    available = by_timecode.available_range
+    from_zero = replace(
+        by_timecode,
+        available_range=otio.opentime.TimeRange(
+            otio.opentime.RationalTime(0, available.start_time.rate), available.duration
+        ),
+    )
+    if _outside_media(from_zero):
+        return by_timecode
+    log.info("%s: source frames counted from the file's first frame (they lie outside its timecode)",
+             segment.describe())
+    return from_zero
 
 
 def plan_render(
@@ -303,14 +326,20 @@ def plan_render(
     """Decide, for every clip, whether it is rendered, passed through, or cannot be rendered.
 
     ``media_timecodes``: the timeline is an EDL, whose source frames are counted from each media
-    file's start timecode (``with_media_range``); other timelines say where their media start."""
+    file's start timecode (``with_media_range``); other timelines say where their media start, and
+    where one does not, it is found (``with_inferred_media_range``). A range found so is written
+    into the clip's media reference, so the new timeline states it."""
     if codec not in CODECS:
         raise UnsupportedOptionError(f"codec {codec!r} not supported; use one of: {', '.join(CODECS)}")
     outdir = Path(outdir)
     kept_effects, entries = _nested_items(timeline)
     probes: dict[Path, MediaInfo] = {}
     for listed in list_segments(timeline, base_dir=base_dir, path_map=path_map, check_time_warps=False):
-        segment = with_media_range(listed, probes) if media_timecodes else listed
+        segment = (with_media_range if media_timecodes else with_inferred_media_range)(listed, probes)
+        if segment.available_range is not None and listed.available_range is None:
+            reference = segment.clip.media_reference
+            if isinstance(reference, otio.schema.ExternalReference):
+                reference.available_range = segment.available_range
         where = segment.describe()
         for effect in _other_effects(segment.clip):
             kept_effects.append(f"{where}: effect {effect!r} kept in the timeline, not applied by the render")
@@ -336,8 +365,7 @@ def plan_render(
             entry.reason = "faster than real time: passed through (render it with --speedup)"
             continue
         if segment.track_kind != otio.schema.TrackKind.Video:
-            entry.action = "cannot_render"
-            entry.reason = "speed change on an audio clip: not rendered, the warp stays in the timeline"
+            entry.reason = "speed change on an audio clip: the warp stays in the timeline, for the editor"
             continue
         if not segment.enabled:
             entry.reason = "disabled clip: passed through"

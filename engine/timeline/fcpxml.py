@@ -4,6 +4,11 @@
   child (``<media-rep kind="original-media" src="file:///..."/>``), not in the asset's ``src``,
   and the adapter then gives every clip a MissingReference. Each such clip gets the file of the
   asset its element refers to, with the asset's start and duration as the available range.
+- **Exact times.** The adapter turns FCPXML times into frames with ``int(float(a) / float(b) *
+  fps)``, so ``29/25s`` became 28 frames (float error, then truncation): clips one frame short,
+  shifted, showing the wrong source frame. ``use_exact_fcpx_times`` replaces its two converters
+  (``to_rational_time``, and the reader's ``_number_of_frames`` for offsets), once, by exact ones
+  that round to the nearest frame.
 - **Speed changes.** The adapter drops ``timeMap`` (a clip's retiming curve), so a slowed clip
   would read as real time. Apple's DTD: a ``timept``'s ``time`` is the "new adjusted clip time"
   and its ``value`` the "original clip time"; a retimed clip's ``start`` and ``duration`` are in
@@ -132,6 +137,30 @@ def _constant_speed(time_map: ElementTree.Element, clip: ElementTree.Element) ->
     if start < first or end > last:
         return _Retime(problem="speed change that does not cover the clip")
     return _Retime(speed=speed, source_start_s=points[0][1] + speed * (start - first))
+
+
+def exact_fcpx_time(rational_number: str | None, fps: float) -> otio.opentime.RationalTime:
+    """An FCPXML time (``29/25s``, ``3600s``, ``0s``) as whole frames at ``fps``, exactly: the
+    nearest frame (times of sound can fall between frames), never a float-truncated one."""
+    seconds = _seconds(rational_number) or Fraction(0)
+    frames = round(seconds * Fraction(fps).limit_denominator(1001))
+    return otio.opentime.RationalTime(frames, int(fps))
+
+
+def _exact_number_of_frames(reader: object, time_value: str | None, format_id: str) -> int:
+    """The reader's ``_number_of_frames`` (an offset in frames of a format), exactly."""
+    total, rate = reader._format_frame_duration(format_id)  # noqa: SLF001 - the adapter's own helper
+    return round((_seconds(time_value) or Fraction(0)) * Fraction(rate) / Fraction(total))
+
+
+def use_exact_fcpx_times() -> None:
+    """Make the installed fcpx_xml adapter convert times exactly (idempotent); see the module doc."""
+    module = otio.adapters.from_name("fcpx_xml").module()
+    if getattr(module, "to_rational_time", None) is not exact_fcpx_time:
+        module.to_rational_time = exact_fcpx_time
+    reader = getattr(module, "FcpxXml", None)
+    if reader is not None and getattr(reader, "_number_of_frames", None) is not _exact_number_of_frames:
+        reader._number_of_frames = _exact_number_of_frames
 
 
 def complete_fcpx_timeline(timeline: otio.schema.Timeline, path: Path) -> None:

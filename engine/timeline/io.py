@@ -34,7 +34,7 @@ import opentimelineio as otio
 from engine.errors import AdapterNotAvailableError, TimelineError, TimelineNotFoundError
 from engine.fsutil import atomic_path, remove_quietly
 from engine.timeline.edl import prepare_edl_text
-from engine.timeline.fcpxml import complete_fcpx_timeline
+from engine.timeline.fcpxml import complete_fcpx_timeline, use_exact_fcpx_times
 from engine.timeline.guard import check_json_depth, check_otioz, read_otio_json_text, require_timeline_file
 from engine.timeline.rates import exact_rate
 
@@ -159,6 +159,7 @@ def read_timeline(
         require_timeline_file(path)
     if adapter == "fcpx_xml":
         _refuse_fractional_fcpx_rates(path)
+        use_exact_fcpx_times()
     try:
         if adapter == "cmx_3600":
             text = prepare_edl_text(_edl_text(path), exact_rate(options.get("rate", 24)))
@@ -222,7 +223,9 @@ def _normalise_edl_time_warps(timeline: otio.schema.Timeline, rate: Fraction) ->
     ``M2 ... 000.0`` is CMX 3600's freeze frame, but the adapter reads it as a plain
     LinearTimeWarp of scalar 0, which elsewhere means a broken file: it becomes a FreezeFrame.
     M2 speeds are frames per second of the timecode's nominal rate (12.0 in a 23.976 EDL is half
-    speed); the adapter divides by the true rate (giving 0.5005), so NTSC EDLs are rescaled.
+    speed); the adapter divides by the true rate (giving 0.5005), so NTSC EDLs are rescaled. Every
+    speed is read back from the M2 line's one decimal, so 22.8 at 24 fps is 19/20 exactly, not the
+    adapter's float 0.9500000000000001.
     """
     nominal = round(rate)
     for clip in timeline.find_clips():
@@ -235,7 +238,7 @@ def _normalise_edl_time_warps(timeline: otio.schema.Timeline, rate: Fraction) ->
             if effect.time_scalar == 0:
                 clip.effects[index] = otio.schema.FreezeFrame(name=effect.name, metadata=effect.metadata)
                 log.debug("EDL clip %r: M2 speed 0 read as a FreezeFrame", clip.name)
-            elif rate != nominal:
+            else:
                 m2_fps = Fraction(round(effect.time_scalar * float(rate), 1)).limit_denominator(10)
                 effect.time_scalar = float(m2_fps / nominal)
                 log.debug("EDL clip %r: M2 %s fps at %s read as scalar %s", clip.name, m2_fps, rate,
