@@ -14,15 +14,16 @@ import errno
 import logging
 import os
 import shutil
+import stat
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextvars import ContextVar
 from glob import escape as glob_escape
 from pathlib import Path
 from typing import Protocol
 
-from engine.errors import OutputExistsError
+from engine.errors import OutputExistsError, UnsupportedOptionError
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +162,27 @@ def remove_quietly(path: Path) -> None:
     _tell_gone(path)
 
 
+def check_plain_destination(destination: Path, *, inputs: Iterable[Path] = ()) -> None:
+    """Refuse a file destination that writing through a temporary name would destroy: a device,
+    pipe or socket (the rename replaces the node itself; /dev/null became a file), a folder, or
+    one of ``inputs`` (a report written over the clip it describes)."""
+    destination = Path(destination)
+    try:
+        status = os.stat(destination)
+    except OSError:
+        return  # not there (or unreadable: the write says why)
+    if stat.S_ISDIR(status.st_mode):
+        raise UnsupportedOptionError(f"{destination} is a folder; name a file in it")
+    if not stat.S_ISREG(status.st_mode):
+        raise UnsupportedOptionError(
+            f"{destination} is not a regular file (a device, pipe or socket); name a file to write"
+        )
+    for source in inputs:
+        with contextlib.suppress(OSError):
+            if os.path.samefile(source, destination):
+                raise UnsupportedOptionError(f"{destination} is the input {source} itself; write elsewhere")
+
+
 @contextlib.contextmanager
 def atomic_path(destination: Path, *, directory: bool = False, replace: bool = True) -> Iterator[Path]:
     """Yield a temporary path; when the block finishes without error, move it to ``destination``.
@@ -171,6 +193,8 @@ def atomic_path(destination: Path, *, directory: bool = False, replace: bool = T
     same name) stays, the new content is removed, and ``OutputExistsError`` says so.
     """
     destination = Path(destination)
+    if not directory:
+        check_plain_destination(destination)
     temporary = temporary_sibling(destination, directory=directory)
     try:
         yield temporary

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 from media_factory import (
@@ -155,3 +156,21 @@ def test_cli_on_the_demo_sample(sample_clip, capsys):
     assert main(["probe", str(sample_clip)]) == 0
     out = capsys.readouterr().out
     assert "166  [packet scan]" in out and "aac, 48000 Hz" in out
+
+
+def test_reports_are_never_written_over_their_input_or_a_device(sample_clip, tmp_path, capsys):
+    """The JSON goes through a temporary name and a rename, which would replace the clip itself
+    (or, as root, the /dev/null node) with a small text file."""
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(sample_clip.read_bytes())
+    before = clip.read_bytes()
+    assert main(["probe", str(clip), "--json", "--output", str(clip)]) == 2
+    assert "is the input" in capsys.readouterr().err
+    assert main(["detect", str(clip), "--json", "--output", str(clip)]) == 2
+    (tmp_path / "clip-link.png").symlink_to(clip)
+    assert main(["detect", str(clip), "--plot", str(tmp_path / "clip-link.png")]) == 2
+    assert "is the input" in capsys.readouterr().err
+    assert clip.read_bytes() == before
+    if Path("/dev/null").exists():
+        assert main(["probe", str(clip), "--json", "--output", "/dev/null"]) == 2
+        assert "not a regular file" in capsys.readouterr().err

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from engine.errors import MediaWriteError, ModelNotFoundError, UnsupportedOptionError
-from engine.fsutil import atomic_path, write_text_atomic
+from engine.fsutil import atomic_path, check_plain_destination, write_text_atomic
 from engine.speed.detect import DEFAULT_DENSITY, DetectionResult, detect_speed
 from engine.speed.estimator import SpeedModel
 from engine.speed_report import audio_summary_lines
@@ -98,6 +98,10 @@ def run(args: argparse.Namespace) -> int:
     for flag, destination in (("--output", args.output), ("--plot", args.plot)):
         if destination is not None:
             check_destination(flag, destination)
+            try:
+                check_plain_destination(destination, inputs=[args.clip])
+            except UnsupportedOptionError as error:
+                raise UnsupportedOptionError(f"{flag}: {error}") from None
     result = detect_speed(args.clip, density=args.density, model=model, audio=not args.no_audio)
     data = result.to_json()
     data["clip"] = str(args.clip)

@@ -9,7 +9,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from engine.errors import UnsupportedOptionError
-from engine.fsutil import write_text_atomic
+from engine.fsutil import check_plain_destination, write_text_atomic
 from engine.media import MediaInfo, VideoStreamInfo, probe
 
 NAME = "probe"
@@ -53,6 +53,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.output is not None and not args.json:
         raise UnsupportedOptionError("--output writes JSON; add --json")
+    if args.output is not None:
+        check_plain_destination(args.output, inputs=[args.clip])
     info = probe(args.clip, scan_packets=not args.quick)
     if args.json:
         text = json.dumps(info.to_dict(), indent=2) + "\n"

@@ -10,7 +10,7 @@ from typing import Any
 
 from engine.commands.argtypes import frame_rate
 from engine.errors import InvalidTimeWarpError
-from engine.fsutil import write_text_atomic
+from engine.fsutil import check_plain_destination, write_text_atomic
 from engine.timeline import (
     PathMap,
     Segment,
@@ -63,6 +63,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     path_map = PathMap.from_strings(args.map or [])
+    if args.output:
+        check_plain_destination(args.output, inputs=[args.timeline])
     timeline = read_timeline(args.timeline, rate=args.rate, name=args.name)
     base_dir = media_base_dir(args.timeline)
     if args.require_media:
