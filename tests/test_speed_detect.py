@@ -254,6 +254,25 @@ def test_a_file_cut_short_is_reported_incomplete(tmp_path):
     assert detect_speed(faststart, audio=False).analysis.complete
 
 
+def test_damage_partway_is_reported_and_its_garbled_frames_are_not_analysed(tmp_path):
+    """Bytes zeroed in the middle of a stream: the decoder drops some frames and fills in the next
+    ones until a keyframe. Those may be garbled, so no probe reads them, and the result says so."""
+    clip = scene_clip(tmp_path / "scene.mp4", frames=150, seed=6)
+    data = bytearray(clip.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + len(data) // 10] = bytes(len(data) // 10)
+    damaged = tmp_path / "damaged.mp4"
+    damaged.write_bytes(bytes(data))
+    with FrameReader(damaged, strict=False) as reader:
+        frames = [(frame.index, frame.concealed) for frame in reader]
+        assert reader.damage_count > 0 and reader.damage
+    assert any(concealed for _, concealed in frames), "some frames follow the damage"
+    result = detect_speed(damaged, audio=False, density=1)
+    assert not result.analysis.complete
+    assert any("damaged" in note or "could not be decoded" in note for note in result.analysis.notes)
+    assert result.analysis.probes_analysed < result.analysis.probes_planned
+
+
 @pytest.mark.parametrize("flag", ["--output", "--plot"])
 def test_an_unwritable_destination_is_refused_before_the_analysis(tmp_path, capsys, flag):
     clip = scene_clip(tmp_path / "scene.mp4", frames=12)

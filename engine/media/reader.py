@@ -23,7 +23,10 @@ progressive frames pass untouched.
 
 Damage: with ``strict=True`` (default) the decoder runs with ``err_detect=explode`` and any decoding
 error raises ``CorruptMediaError`` naming the frame. With ``strict=False`` a damaged packet is
-skipped with a WARNING and frames keep their true indices (looked up by pts). A truncated file is
+skipped with a WARNING and frames keep their true indices (looked up by pts); each is counted in
+``damage_count`` and described in ``damage`` (the first few also logged), so that a caller can
+tell which frames it read around damage (frames decoded after it, until the next keyframe, may be
+garbled by the decoder's concealment). A truncated file is
 not an error in either mode: the reader stops after the last complete frame, with a WARNING, and
 ``frame_count`` is the number of complete frames.
 
@@ -66,6 +69,8 @@ OUTPUT_FORMATS: dict[str, tuple[str, type, int]] = {
 
 # Decode forward instead of seeking when the wanted frame is at most this many frames ahead.
 FORWARD_DECODE_LIMIT_FRAMES = 48
+MAX_DAMAGE_NOTES = 5
+"""Damage reports kept (and logged at WARNING) per reader; the rest are counted."""
 _SEEK_ATTEMPTS = 3
 
 
@@ -78,6 +83,9 @@ class Frame:
     time_base: Fraction
     image: np.ndarray
     is_keyframe: bool = False
+    concealed: bool = False
+    """Decoded after damage (``strict=False``) and before the next keyframe: the decoder filled in
+    what it lost, so the picture may be garbled."""
 
     @property
     def time_s(self) -> Fraction:
@@ -151,6 +159,11 @@ class FrameReader:
         self._scan: PacketScan | None = None
         self._held: av.VideoFrame | None = None
         self._next_index: int | None = 0
+        self.damage: list[str] = []
+        self.damage_count = 0
+        self._tainted = False  # damage seen since the last keyframe
+        self._pulled_concealed = False
+        self._held_concealed = False
 
     # -- description ---------------------------------------------------------------------------
 
@@ -291,7 +304,7 @@ class FrameReader:
                 return "ended"
             if raw.pts is None or raw.pts < target_pts:
                 continue
-            self._held = raw
+            self._held, self._held_concealed = raw, self._pulled_concealed
             return "found" if raw.pts == target_pts else "overshot"
 
     def _next_frame(self) -> Frame | None:
@@ -308,6 +321,7 @@ class FrameReader:
             time_base=self.time_base,
             image=self._to_array(raw),
             is_keyframe=bool(raw.key_frame),
+            concealed=self._pulled_concealed,
         )
 
     def _index_of(self, raw: av.VideoFrame, expected: int) -> int:
@@ -331,12 +345,18 @@ class FrameReader:
         return index
 
     def _pull(self) -> av.VideoFrame | None:
+        """The next decoded frame; ``_pulled_concealed`` says whether it came after damage."""
         if self._held is not None:
             raw, self._held = self._held, None
+            self._pulled_concealed = self._held_concealed
             return raw
         if self._decoded is None:
             self._decoded = self._decode_stream()
-        return next(self._decoded, None)
+        raw = next(self._decoded, None)
+        if raw is not None and raw.key_frame:
+            self._tainted = False
+        self._pulled_concealed = self._tainted
+        return raw
 
     def _decode_stream(self) -> Iterator[av.VideoFrame]:
         """Decoded frames from the current demux position, deinterlaced when asked."""
@@ -373,13 +393,27 @@ class FrameReader:
         try:
             return packet.decode()
         except av.error.FFmpegError as error:
-            self._damaged(f"decoding failed near frame {self._next_index}: {error.strerror or error}")
+            self._damaged(f"decoding failed near frame {self._frame_near(packet)}: {error.strerror or error}")
             return []
+
+    def _frame_near(self, packet: av.Packet) -> str:
+        """The index of the frame a packet carries, as well as it can be told."""
+        if self._scan is not None and packet.pts is not None:
+            return str(int(np.searchsorted(self._scan.pts, packet.pts)))
+        return str(self._next_index) if self._next_index is not None else "?"
 
     def _damaged(self, what: str) -> None:
         if self.strict:
             raise CorruptMediaError(f"{self.path}: {what}")
-        log.warning("%s: %s; skipped (strict=False)", self.path, what)
+        self.damage_count += 1
+        self._tainted = True
+        if len(self.damage) < MAX_DAMAGE_NOTES:
+            self.damage.append(what)
+            log.warning("%s: %s; skipped (strict=False)", self.path, what)
+        elif self.damage_count == MAX_DAMAGE_NOTES + 1:
+            log.warning("%s: more damage; further reports at DEBUG level", self.path)
+        else:
+            log.debug("%s: %s; skipped (strict=False)", self.path, what)
 
     def _to_array(self, raw: av.VideoFrame) -> np.ndarray:
         rotation = (raw.rotation % 360) if self.apply_rotation else 0
@@ -414,6 +448,7 @@ class FrameReader:
         self._decoded = None
         self._held = None
         self._next_index = None
+        self._tainted = False  # the next decode starts at a keyframe
 
     def _check_open(self) -> None:
         if self._closed:

@@ -592,8 +592,17 @@ def _read_probe(
 ) -> tuple[list[np.ndarray], int]:
     images = []
     first = start
+    concealed = 0
     try:
         for frame in reader.frames(start, stop):
+            if images and frame.index != first + len(images):
+                # frames lost to damage: the ones after the gap would read as a jump in time
+                analysis.notes.append(
+                    f"frames {first + len(images)}-{frame.index - 1} could not be decoded; the probe "
+                    f"at {start} stops before them"
+                )
+                break
+            concealed += frame.concealed
             if not images:
                 first = frame.index
             images.append(frame.image)
@@ -601,6 +610,16 @@ def _read_probe(
         analysis.complete = False
         analysis.notes.append(f"frames {start}-{stop - 1}: {error}")
         log.warning("speed detection: %s", error)
+    if concealed:
+        # decoded after damage, before the next keyframe: the decoder filled in what it lost, so
+        # the pictures may be garbled and none of this probe is analysed
+        analysis.complete = False
+        analysis.notes.append(
+            f"frames {start}-{stop - 1}: the stream is damaged before them ({concealed} frames may be "
+            "garbled); not analysed"
+        )
+        analysis.frames_decoded += len(images)
+        return [], first
     if len(images) < stop - start:
         analysis.complete = False
         analysis.notes.append(
