@@ -573,7 +573,25 @@ def throughput(clips_dir: Path, work: Path) -> dict:
         started, started_cpu = time.perf_counter(), time.process_time()
         detect(voiced, audio=use_audio)
         timings[use_audio] = (time.perf_counter() - started, time.process_time() - started_cpu)
+    # camera files: a keyframe every 250 frames (x264's default), so a probe between two keyframes
+    # decodes up to 250 frames; side by side, ffmpeg decoding every frame of the same file
+    long_gop = work / "throughput-1080p-gop250.mp4"
+    run_ffmpeg(["-i", str(path), "-c:v", "libx264", "-preset", "ultrafast", "-crf", "20", "-g", "250",
+                str(long_gop)])
+    started = time.perf_counter()
+    long_result = detect(long_gop)
+    long_wall = time.perf_counter() - started
+    started = time.perf_counter()
+    run_ffmpeg(["-threads", "2", "-i", str(long_gop), "-f", "null", "-"])
+    ffmpeg_wall = time.perf_counter() - started
     return {
+        "gop250": {
+            "wall_seconds": long_wall,
+            "realtime_factor_wall": seconds / long_wall,
+            "frames_decoded": long_result.analysis.frames_decoded,
+            "baseline_ffmpeg_decode_all_wall_seconds": ffmpeg_wall,
+            "baseline_ffmpeg_realtime_factor": seconds / ffmpeg_wall,
+        },
         "with_sound": {
             "wall_seconds_audio_off": timings[False][0],
             "wall_seconds_audio_on": timings[True][0],

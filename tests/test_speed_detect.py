@@ -200,6 +200,10 @@ def test_probes_cover_short_clips_and_spread_over_long_ones_at_keyframes():
     assert all(start % 250 == 0 or start % 250 > 2 * PROBE_FRAMES for start, _ in ranges)
     assert any(start % 250 == 0 and start > 0 for start, _ in ranges)
     assert ranges[-1][1] <= 3000
+    # sparse probes in a camera file (a keyframe every 250 frames) all start on a keyframe, so none
+    # decodes a GOP to reach its frames, and they stay spread over the clip
+    sparse = plan_probes(1798, list(range(0, 1798, 250)), 0.08)
+    assert [start for start, _ in sparse] == [0, 500, 1250, 1750]
     with pytest.raises(InsufficientFramesError, match="at least 8"):
         plan_probes(5, [0], 0.12)
 

@@ -369,13 +369,21 @@ def plan_probes(frame_count: int, keyframes: Sequence[int], density: float) -> l
             ranges[-1] = (ranges[-1][0], last[1])
         return ranges
     keys = np.asarray(sorted(keyframes), dtype=np.int64)
+    spacing = (frame_count - PROBE_FRAMES) / (count - 1)
+    # a probe that starts on a keyframe decodes only its own frames; one between keyframes decodes
+    # from the keyframe before it (up to a whole GOP: 250 frames of a camera file). Where probes are
+    # sparse, moving one by up to half the spacing keeps them spread and saves that decoding.
+    reach = max(KEYFRAME_SNAP_FRAMES, int(spacing // 2))
+    last_start = frame_count - PROBE_FRAMES
     ranges = []
     for index in range(count):
-        target = round(index * (frame_count - PROBE_FRAMES) / (count - 1))
+        target = round(index * spacing)
         if keys.size:
-            before = keys[keys <= target]
-            if before.size and target - int(before[-1]) <= KEYFRAME_SNAP_FRAMES:
-                target = int(before[-1])
+            usable = keys[(keys <= last_start) & (np.abs(keys - target) <= reach)]
+            if ranges:
+                usable = usable[usable >= ranges[-1][1]]
+            if usable.size:
+                target = int(usable[np.argmin(np.abs(usable - target))])
         if ranges and target < ranges[-1][1]:
             continue
         ranges.append((target, min(target + PROBE_FRAMES, frame_count)))
