@@ -18,13 +18,14 @@ import numpy as np
 import pytest
 
 from engine.cli import main
+from engine.commands.detect import format_table
 from engine.errors import InsufficientFramesError
 from engine.media import FrameReader
 from engine.models.manifest import manifest_path_for, read_manifest, sha256_file
 from engine.scenes import random_scene, render_frames, write_video
-from engine.speed.detect import PROBE_FRAMES, detect_speed, detect_speed_frames, plan_probes
+from engine.speed.detect import PROBE_FRAMES, _merged, detect_speed, detect_speed_frames, plan_probes
 from engine.speed.estimator import MODEL_PATH, estimate_span, shared_model
-from engine.speed.result import SpeedClass
+from engine.speed.result import SpeedClass, SpeedEstimate, SpeedSegment
 
 HELD_OUT = "sam2-juggle.mp4"
 
@@ -206,6 +207,27 @@ def test_probes_cover_short_clips_and_spread_over_long_ones_at_keyframes():
     assert [start for start, _ in sparse] == [0, 500, 1250, 1750]
     with pytest.raises(InsufficientFramesError, match="at least 8"):
         plan_probes(5, [0], 0.12)
+    # --density 1 analyses every frame, however many probes that takes
+    every = plan_probes(3000, list(range(0, 3000, 250)), 1.0)
+    assert every[0][0] == 0 and every[-1][1] == 3000
+    assert all(a[1] == b[0] for a, b in zip(every, every[1:], strict=False))
+
+
+def test_segments_restated_by_a_capture_tag_are_one_segment_and_the_table_reads_right():
+    tagged = SpeedEstimate(Fraction(25, 240), Fraction(25), Fraction(240), 0.9, SpeedClass.SLOWMO)
+    other = SpeedEstimate(Fraction(1), Fraction(25), Fraction(25), 0.8, SpeedClass.REALTIME)
+    segments = [SpeedSegment(0, 54, tagged), SpeedSegment(54, 147, tagged), SpeedSegment(147, 250, other)]
+    merged = [(s.start_frame, s.end_frame, s.window_count) for s in _merged(segments)]
+    assert merged == [(0, 147, 2), (147, 250, 1)]
+    segment = {"start": 0.0, "end": 1.0, "speed": 0.985, "class": "realtime", "confidence": 0.8}
+    analysis = {"frames_decoded": 32, "frame_count": 30, "probes_analysed": 1, "complete": True, "notes": []}
+    data = {
+        "clip": "a.mp4", "class": "realtime", "confidence": 0.8, "speed": 0.985, "playback_fps": 30000 / 1001,
+        "capture_fps": 30000 / 1001 / 0.985, "segments": [segment], "analysis": analysis,
+        "evidence": {"decided_by": "learned", "audio": None, "items": []},
+    }
+    table = format_table(data)
+    assert "playback    29.97 fps" in table and "0.985 (real time)" in table and "x slow" not in table
 
 
 def test_a_speed_change_splits_into_segments(juggle_frames):

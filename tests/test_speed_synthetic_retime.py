@@ -141,6 +141,8 @@ def scene_frames() -> list[np.ndarray]:
         ("duplicate", 2, Fraction(2)),
         ("duplicate", 3, Fraction(3)),
         ("duplicate", 2.5, Fraction(5, 2)),
+        # 3 copies in 4: the window's usual motion level is a copy's, which used to read as still
+        ("duplicate", 4, Fraction(4)),
         ("blend", 2, Fraction(2)),
         ("blend", 3, Fraction(3)),
     ],

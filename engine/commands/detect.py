@@ -143,12 +143,22 @@ def _write(flag: str, destination: Path, write: Callable[[], None]) -> None:
         ) from None
 
 
-def _speed_text(speed: float | None) -> str:
+def _speed_text(speed: float | None, speed_class: str = "") -> str:
+    """``0.25 (4x slow)``; a speed its class calls real time is not also called slow or fast."""
     if speed is None:
         return "-"
+    if speed_class == "realtime":
+        return f"{speed:.3g} (real time)"
     if speed < 1:
         return f"{speed:.3g} ({1 / speed:.3g}x slow)"
+    if speed > 1:
+        return f"{speed:.3g} ({speed:.3g}x fast)"
     return f"{speed:.3g}"
+
+
+def _rate_text(rate: float) -> str:
+    """A frame rate as editors write it: 29.97, 23.976, 240, 187.42."""
+    return f"{rate:.3f}".rstrip("0").rstrip(".")
 
 
 def format_table(data: dict[str, Any]) -> str:
@@ -157,16 +167,17 @@ def format_table(data: dict[str, Any]) -> str:
     lines = [
         f"clip        {data['clip']}",
         f"class       {data['class']}  (confidence {data['confidence']:.2f})",
-        f"speed       {_speed_text(data['speed'])}",
-        f"playback    {data['playback_fps']:.3f} fps",
-        f"capture     {'-' if capture is None else f'{capture:.1f} fps'}",
+        f"speed       {_speed_text(data['speed'], data['class'])}",
+        f"playback    {_rate_text(data['playback_fps'])} fps",
+        f"capture     {'-' if capture is None else f'{_rate_text(capture)} fps'}",
         f"decided by  {data['evidence']['decided_by']}",
         "",
         f"{'start s':>9} {'end s':>9}  {'speed':<22} {'class':<17} confidence",
     ]
     for segment in data["segments"]:
         lines.append(
-            f"{segment['start']:>9.3f} {segment['end']:>9.3f}  {_speed_text(segment['speed']):<22} "
+            f"{segment['start']:>9.3f} {segment['end']:>9.3f}  "
+            f"{_speed_text(segment['speed'], segment['class']):<22} "
             f"{segment['class']:<17} {segment['confidence']:.2f}"
         )
     analysis = data["analysis"]
@@ -196,10 +207,12 @@ def time_step_s(span_s: float, most_ticks: int = 10) -> float:
 
 
 def render_plot(result: DetectionResult) -> np.ndarray:
-    """The speed curve as a BGR image: log2 speed over time, one bar per probe, coloured by class,
-    with time ticks, a key to the colours, and a triangle where a speed lies off the scale."""
+    """The speed curve as a BGR image: log2 speed over time, one box per probe (what its pixels
+    read), coloured by class, the reported segments as black lines (what the clip says, after the
+    metadata and the made-frame check), the clip's answer above, time ticks, a key to the colours,
+    and a triangle where a speed lies off the scale."""
     width, height = PLOT_SIZE_PX
-    left, right, top, bottom = 60, 20, 20, 62
+    left, right, top, bottom = 60, 20, 34, 62
     image = np.full((height, width, 3), 255, np.uint8)
     low, high = PLOT_LOG2_RANGE
     end_s = max(float(result.frame_times(result.analysis.frame_count)), 1e-6)
@@ -245,6 +258,23 @@ def render_plot(result: DetectionResult) -> np.ndarray:
     for segment in result.segments:
         x = x_of(float(result.frame_times(segment.start_frame)))
         cv2.line(image, (x, top), (x, floor_y), (0, 0, 0), 1)
+        if segment.estimate.speed is not None:
+            y = y_of(math.log2(segment.estimate.speed))
+            x_end = x_of(float(result.frame_times(segment.end_frame)))
+            cv2.line(image, (x, y), (x_end, y), (0, 0, 0), 3)
+    clip = result.estimate
+    said = f"speed {float(clip.speed):.3g}" if clip.speed is not None else "no speed"
+    cv2.putText(
+        image,
+        f"{clip.speed_class.value}, {said} (decided by {result.decided_by}); boxes: what each probe's "
+        "pixels read; black: the segments reported",
+        (left, 20),
+        font,
+        0.42,
+        (40, 40, 40),
+        1,
+        cv2.LINE_AA,
+    )
     heard = result.audio.changes if result.audio is not None else ()
     for change in heard:
         # a pitch shift of the sound: a dashed purple line, labelled with its speed ratio

@@ -360,7 +360,7 @@ def plan_probes(frame_count: int, keyframes: Sequence[int], density: float) -> l
         )
     whole = frame_count // PROBE_FRAMES
     count = min(max(MIN_PROBES, round(frame_count * density / PROBE_FRAMES)), MAX_PROBES)
-    if whole <= count:
+    if whole <= count or density >= 1:  # density 1 reads every frame, however long the clip
         ranges = [
             (start, min(start + PROBE_FRAMES, frame_count)) for start in range(0, frame_count, PROBE_FRAMES)
         ]
@@ -552,6 +552,27 @@ def _as_tagged(segment: SpeedSegment, metadata_estimate: SpeedEstimate) -> Speed
         ],
     )
     return replace(segment, estimate=estimate)
+
+
+def _merged(segments: list[SpeedSegment]) -> list[SpeedSegment]:
+    """Neighbouring segments that now say the same (restated by the metadata) as one segment; the
+    first keeps its evidence of what the pixels read."""
+    merged: list[SpeedSegment] = []
+    for segment in segments:
+        previous = merged[-1] if merged else None
+        if (
+            previous is not None
+            and previous.estimate.speed_class is segment.estimate.speed_class
+            and previous.estimate.speed == segment.estimate.speed
+        ):
+            merged[-1] = replace(
+                previous,
+                end_frame=segment.end_frame,
+                window_count=previous.window_count + segment.window_count,
+            )
+        else:
+            merged.append(segment)
+    return merged
 
 
 def _family(estimate: SpeedEstimate) -> str:
@@ -754,7 +775,7 @@ def _frames_to_result(
             )
         ]
         clip, decided_by = metadata_estimate, "metadata"
-        segments = [_as_tagged(segment, metadata_estimate) for segment in segments]
+        segments = _merged([_as_tagged(segment, metadata_estimate) for segment in segments])
     elif high_rate_agrees(metadata_estimate, clip):
         assert metadata_estimate is not None
         metadata_estimate.confidence = max(metadata_estimate.confidence, own_rate_confidence(clip))
@@ -767,7 +788,7 @@ def _frames_to_result(
             )
         ]
         clip, decided_by = metadata_estimate, "metadata"
-        segments = [_at_own_rate(segment, metadata_estimate) for segment in segments]
+        segments = _merged([_at_own_rate(segment, metadata_estimate) for segment in segments])
     clip.evidence.append(Evidence("detect", "decided by", decided_by, 0.0))
     differing = segment_share_note(segments, clip)
     if differing:

@@ -64,6 +64,7 @@ CROSS_FADE_PREFERENCE = 0.7
 DUPLICATE_AGREEMENT = 0.9
 PATTERN_AGREEMENT = 0.85
 DUPLICATE_SEPARATION = 3.0
+DUPLICATE_RELATIVE_CUT = 0.25
 BLEND_SEPARATION = 4.0
 BLEND_WEIGHT_RANGE = (0.12, 0.88)
 INTERPOLATION_SEPARATION = 2.2
@@ -368,12 +369,26 @@ def _cluster(values: np.ndarray) -> tuple[np.ndarray, float]:
     return low, float(math.exp(np.median(logs[~low]) - np.median(logs[low])))
 
 
+def _relative_split(values: np.ndarray) -> tuple[np.ndarray, float]:
+    """Split by the changing transitions' level: low is under ``DUPLICATE_RELATIVE_CUT`` of the
+    90th percentile. Encoded duplicates spread over decades (0.02 to 1.2 grey levels between
+    copies, 6 to 7 between captured frames), and Otsu on the logs can cut inside their spread."""
+    cut = DUPLICATE_RELATIVE_CUT * float(np.percentile(values, 90))
+    low = values < cut
+    if low.all() or not low.any():
+        return low, 1.0
+    return low, float(np.median(values[~low]) / max(float(np.median(values[low])), 1e-6))
+
+
 def _check_duplicates(changes: np.ndarray, evidence: list[Evidence]) -> RetimeFinding | None:
     low, separation = _cluster(changes + 0.05)
     evidence.append(Evidence(STAGE, "duplicate gap (changing / repeated transitions)", separation, 0.0))
     if separation < DUPLICATE_SEPARATION:
         return None
     pattern = find_period(low, DUPLICATE_AGREEMENT)
+    if pattern is None:
+        low, separation = _relative_split(changes + 0.05)
+        pattern = find_period(low, DUPLICATE_AGREEMENT) if separation >= DUPLICATE_SEPARATION else None
     if pattern is None:
         evidence.append(Evidence(STAGE, "repeated frames without a period", float(low.mean()), 0.0))
         return None
@@ -386,6 +401,15 @@ def _check_duplicates(changes: np.ndarray, evidence: list[Evidence]) -> RetimeFi
         )
     )
     return _finding("duplicate", pattern, confidence, evidence)
+
+
+def _moves_between_copies(changes: np.ndarray, finding: RetimeFinding) -> bool:
+    """Whether the transitions a duplicate pattern calls changing show motion, not noise."""
+    period = finding.period_frames or 1
+    # a finding names frames; transition i ends at frame i + 1 (``_finding``)
+    copies = {(frame - 1) % period for frame in finding.synthetic_phases}
+    changing = [value for index, value in enumerate(changes) if index % period not in copies]
+    return bool(changing) and float(np.median(changing)) >= STILL_LEVEL
 
 
 def _check_blends(frames: Sequence[np.ndarray], evidence: list[Evidence]) -> RetimeFinding | None:
@@ -692,11 +716,14 @@ def detect_synthetic_retime(frames: Sequence[np.ndarray]) -> RetimeFinding:
     evidence.append(Evidence(STAGE, "moving-block change level (grey levels)", motion_level, 0.0))
     evidence.append(Evidence(STAGE, "median-block change level (grey levels)", noise_level, 0.0))
     barely_above_noise = motion_level < STILL_NOISY_LEVEL and motion_level < STILL_NOISE_RATIO * noise_level
-    if motion_level < STILL_LEVEL or barely_above_noise:
+    finding = _check_duplicates(changes, evidence)
+    if finding is not None and not _moves_between_copies(changes, finding):
+        finding = None  # a period in noise: the frames that change do not move either
+    if finding is None and (motion_level < STILL_LEVEL or barely_above_noise):
+        # the level is the 75th percentile: with 3 copies in 4 (4x duplication) it is a copy's,
+        # so the duplicate check comes first, and a still window is one whose changes are noise
         evidence.append(Evidence(STAGE, "too little motion to tell", motion_level, 0.8))
         return RetimeFinding("still", confidence=0.8, evidence=evidence)
-
-    finding = _check_duplicates(changes, evidence)
     tested = False
     if finding is None:
         # interpolation first: frames made at small steps also pass for cross-fades, while a true
