@@ -168,7 +168,8 @@ def read_audio(path: Path, max_seconds: float = MAX_AUDIO_S) -> AudioTrack | Non
                     convert(resampler.resample(None))
         except READ_FAILURES as error:
             if not chunks:
-                raise CorruptMediaError(f"the audio of {path} cannot be decoded: {error}") from None
+                reason = str(error).replace(f"{path}: ", "").replace(str(path), "the file")
+                raise CorruptMediaError(f"its audio cannot be decoded: {reason}") from None
             log.warning("audio of %s decoded only to %.1f s: %s", path, total / SAMPLE_RATE, error)
             note = f"the sound could be decoded only to {total / SAMPLE_RATE:.1f} s; read up to there"
     if not chunks:

@@ -622,10 +622,12 @@ def _read_probe(
     images = []
     first = start
     concealed = 0
+    damage_before = reader.damage_count
     try:
         for frame in reader.frames(start, stop):
-            if images and frame.index != first + len(images):
-                # frames lost to damage: the ones after the gap would read as a jump in time
+            if images and frame.index != first + len(images) and reader.damage_count > damage_before:
+                # frames lost to damage: the ones after the gap would read as a jump in time (a
+                # gap with no damage is the container's: AVI's empty frames, which came before)
                 analysis.notes.append(
                     f"frames {first + len(images)}-{frame.index - 1} could not be decoded; the probe "
                     f"at {start} stops before them"
