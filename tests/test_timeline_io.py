@@ -501,6 +501,20 @@ def test_fcpx_xml_times_are_exact_frames(tmp_path):
     assert segments[1].source_start_frames == 900030
 
 
+def test_fcpx_xml_start_timecode_is_the_timelines_start_not_a_gap(tmp_path):
+    """FCP places clips at offsets from the sequence's tcStart (01:00:00:00 = 3600 s); the adapter
+    alone puts an hour-long gap at the head of the track."""
+    text = FCPXML_25.replace('tcStart="0s"', 'tcStart="3600s"')
+    for old, new in (("0s", "90000/25s"), ("29/25s", "90029/25s"), ("58/25s", "90058/25s")):
+        text = text.replace(f'offset="{old}"', f'offset="{new}"')
+    path = tmp_path / "tc.fcpxml"
+    path.write_text(text)
+    timeline = read_timeline(path)
+    assert timeline.global_start_time == otio.opentime.RationalTime(90000, 25)
+    segments = list_segments(timeline)
+    assert [(s.clip_name, s.record_start_frames) for s in segments] == [("slow", 0), ("real", 58)]
+
+
 def test_fcpx_xml_one_clip_slowed_twice_from_two_places(tmp_path):
     """The same shot used twice at 50 %: each use is matched by its start, not refused."""
     text = (FIXTURES / "chase_scene.fcpxml").read_text()

@@ -9,6 +9,9 @@
   shifted, showing the wrong source frame. ``use_exact_fcpx_times`` replaces its two converters
   (``to_rational_time``, and the reader's ``_number_of_frames`` for offsets), once, by exact ones
   that round to the nearest frame.
+- **Start timecode.** A sequence starting at ``tcStart="3600s"`` (01:00:00:00) places its clips at
+  offsets from 3600 s; the adapter turns that hour into a gap at the head of every track. The
+  gap becomes the timeline's ``global_start_time`` again (``_restore_start_timecode``).
 - **Speed changes.** The adapter drops ``timeMap`` (a clip's retiming curve), so a slowed clip
   would read as real time. Apple's DTD: a ``timept``'s ``time`` is the "new adjusted clip time"
   and its ``value`` the "original clip time"; a retimed clip's ``start`` and ``duration`` are in
@@ -172,6 +175,7 @@ def complete_fcpx_timeline(timeline: otio.schema.Timeline, path: Path) -> None:
         raise TimelineError(f"{path} cannot be read as fcpx_xml: {error}") from error
     assets = _assets(root)
     uses = _uses_by_name(root, assets)
+    _restore_start_timecode(timeline, root)
     for clip in timeline.find_clips():
         use = uses.get(clip.name)
         if use is None:
@@ -191,6 +195,33 @@ def complete_fcpx_timeline(timeline: otio.schema.Timeline, path: Path) -> None:
                 target_url=asset.src, available_range=_available_range(asset, clip)
             )
             log.debug("FCPXML clip %r: media %s from the asset's media-rep", clip.name, asset.src)
+
+
+def _restore_start_timecode(timeline: otio.schema.Timeline, root: ElementTree.Element) -> None:
+    """Turn the head gap the adapter made of the sequence's ``tcStart`` into the timeline's start
+    time; done only when every track starts with a gap at least that long."""
+    sequence = root.find(".//sequence")
+    start_s = _seconds(sequence.get("tcStart")) if sequence is not None else None
+    tracks = list(timeline.tracks)
+    if not start_s or timeline.global_start_time is not None or not tracks:
+        return
+    heads = [track[0] if len(track) else None for track in tracks]
+    if not all(isinstance(head, otio.schema.Gap) for head in heads):
+        return
+    rate = heads[0].source_range.duration.rate
+    frames = round(start_s * Fraction(rate).limit_denominator(1001))
+    if any(head.source_range.duration.value < frames for head in heads):
+        return
+    for track, head in zip(tracks, heads, strict=True):
+        left = head.source_range.duration.value - frames
+        if left > 0:
+            head.source_range = otio.opentime.TimeRange(
+                head.source_range.start_time, otio.opentime.RationalTime(left, rate)
+            )
+        else:
+            track.remove(head)
+    timeline.global_start_time = otio.opentime.RationalTime(frames, rate)
+    log.debug("FCPXML sequence starts at %s s: the timeline's start time, not a head gap", start_s)
 
 
 def _adapter_start_s(clip: otio.schema.Clip) -> Fraction:
