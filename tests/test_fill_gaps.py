@@ -246,3 +246,26 @@ def test_each_media_file_is_probed_once_per_fill(tmp_path, shot, monkeypatch):
         assert [g.status for g in summary.gaps] == [status] * 3
         # Six neighbours, one file: its packets are scanned once per call, resumed or not.
         assert probed == [media.resolve()]
+
+
+def test_a_fill_after_a_slowed_clip_starts_from_the_frame_it_ends_on(tmp_path, shot):
+    """A clip at half speed ends halfway between two frames: the timeline shows the frame made
+    there, and the fill starts from it, not from the frame below."""
+    media, decoded = shot
+    timeline = otio.schema.Timeline(name="slowed")
+    track = otio.schema.Track(name="Video 1", kind=otio.schema.TrackKind.Video)
+    slowed = _clip("bikes slow", media, 0, 12)  # shows 0, 0.5, 1, ... 5.5: ends between 5 and 6
+    slowed.effects.append(otio.schema.LinearTimeWarp(time_scalar=0.5))
+    track.extend([slowed, otio.schema.Gap(source_range=time_range(0, 4, RATE)), _clip("b", media, 10, 6)])
+    timeline.tracks.append(track)
+    cut = tmp_path / "slowed.otio"
+    otio.adapters.write_to_file(timeline, str(cut))
+    summary = fill_gaps(cut, tmp_path / "out", gaps=["V1:1"], model="blend", codec="ffv1")
+    (gap,) = summary.gaps
+    assert (gap.before_file_frame, gap.before_phase, gap.after_file_frame) == (5, Fraction(1, 2), 10)
+    with FrameReader(Path(gap.output)) as reader:
+        first = next(iter(reader)).image
+    # the blend model's fill starts from the mean of frames 5 and 6, one fifth of the way to 10
+    shown = (decoded[5].astype(np.float64) + decoded[6]) / 2
+    expected = shown * 4 / 5 + decoded[10].astype(np.float64) / 5
+    assert _psnr(first, expected) > 40

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -44,7 +45,7 @@ from engine.render.segment import (
     video_info,
     write_synthesized,
 )
-from engine.render.smoothcut import shown_file_frame
+from engine.render.smoothcut import shown_file_position
 from engine.retime.core import make_synthesizer, pixel_plan
 from engine.retime.report import RetimeReport
 from engine.timeline import (
@@ -84,6 +85,10 @@ class GapFill:
     reason: str = ""
     before_file_frame: int | None = None
     after_file_frame: int | None = None
+    before_phase: Fraction = Fraction(0)
+    """Where between ``before_file_frame`` and the next the clip before the gap ends (a slowed
+    clip ends between frames: the fill starts from the frame made there); the same after."""
+    after_phase: Fraction = Fraction(0)
     risk: list[float] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     content_hash: str = ""
@@ -105,6 +110,8 @@ class GapFill:
             "reason": self.reason,
             "before_file_frame": self.before_file_frame,
             "after_file_frame": self.after_file_frame,
+            "before_phase": fraction_text(self.before_phase),
+            "after_phase": fraction_text(self.after_phase),
             "risk_max": round(max(self.risk, default=0.0), 4),
             "risk": self.risk,
             "notes": self.notes,
@@ -231,16 +238,35 @@ def _neighbours(gap: GapFill, segments: dict[tuple[str, int], Segment]) -> tuple
     return before, after
 
 
-def _shown_index(segment: Segment, output_frame: int, info: VideoStreamInfo) -> int:
-    """The file frame ``segment`` shows at ``output_frame``, within the file."""
-    index = shown_file_frame(segment, output_frame, Fraction(info.frame_rate))
-    return min(max(index, 0), info.frame_count - 1)
+def _shown_position(segment: Segment, output_frame: int, info: VideoStreamInfo) -> tuple[int, Fraction]:
+    """The file frame ``segment`` shows at ``output_frame`` and how far on towards the next it is
+    (a phase in [0, 1)), within the file: the last frame holds."""
+    position = shown_file_position(segment, output_frame, Fraction(info.frame_rate))
+    index = math.floor(position)
+    if index < 0:
+        return 0, Fraction(0)
+    if index >= info.frame_count - 1:
+        return info.frame_count - 1, Fraction(0)
+    return index, position - index
 
 
-def _read_frame(path: Path, index: int, reader_format: str, infos: dict[Path, VideoStreamInfo]) -> Any:
+def _read_shown(
+    path: Path,
+    index: int,
+    phase: Fraction,
+    reader_format: str,
+    infos: dict[Path, VideoStreamInfo],
+    synthesizer: Synthesizer,
+) -> Any:
+    """The picture the timeline shows: file frame ``index``, or the frame made ``phase`` of the way
+    to the next one."""
     deinterlace = video_info(path, infos).interlaced
     with FrameReader(path, output=reader_format, deinterlace=deinterlace) as reader:
-        return reader.read_frame(index).image
+        image = reader.read_frame(index).image
+        if phase == 0:
+            return image
+        following = reader.read_frame(index + 1).image
+    return synthesizer.synthesize(image, following, phase).frame
 
 
 def _prepare(
@@ -257,13 +283,15 @@ def _prepare(
     gap.before_clip, gap.after_clip = before.clip_name, after.clip_name
     before_info = video_info(before.media_path, infos)
     after_info = video_info(after.media_path, infos)
-    gap.before_file_frame = _shown_index(before, before.record_frames - 1, before_info)
-    gap.after_file_frame = _shown_index(after, 0, after_info)
+    gap.before_file_frame, gap.before_phase = _shown_position(before, before.record_frames - 1, before_info)
+    gap.after_file_frame, gap.after_phase = _shown_position(after, 0, after_info)
     gap.content_hash = synthesized_hash(
         "fill",
         {
             "before_file_frame": gap.before_file_frame,
             "after_file_frame": gap.after_file_frame,
+            **({"before_phase": fraction_text(gap.before_phase)} if gap.before_phase else {}),
+            **({"after_phase": fraction_text(gap.after_phase)} if gap.after_phase else {}),
             "frames": gap.frames,
             "timeline_rate": fraction_text(before.timeline_rate),
             "model": model,
@@ -307,8 +335,13 @@ def _fill_one(
 ) -> None:
     started_s = time.perf_counter()
     plan = pixel_plan(video_info(before.media_path, infos), codec)
-    first = _read_frame(Path(before.media_path), gap.before_file_frame, plan.reader_format, infos)
-    last = _read_frame(Path(after.media_path), gap.after_file_frame, plan.reader_format, infos)
+    reader_format = plan.reader_format
+    first = _read_shown(
+        Path(before.media_path), gap.before_file_frame, gap.before_phase, reader_format, infos, synthesizer
+    )
+    last = _read_shown(
+        Path(after.media_path), gap.after_file_frame, gap.after_phase, reader_format, infos, synthesizer
+    )
     if first.shape != last.shape:
         raise UnsupportedOptionError(
             f"gap {gap.track}:{gap.index_in_track}: the clips around it differ in size "

@@ -85,14 +85,19 @@ def _track_positions(timeline: otio.schema.Timeline) -> dict[tuple[str, int], in
     return positions
 
 
-def shown_file_frame(segment: Segment, output_frame: int, file_rate: Fraction) -> int:
-    """The media file's frame a clip shows at ``output_frame`` (the frame below, between two)."""
+def shown_file_position(segment: Segment, output_frame: int, file_rate: Fraction) -> Fraction:
+    """Where in the media file (in file frames, exact) a clip is at ``output_frame``: a slowed clip
+    sits between two frames (19.5), and shows the frame made there."""
     mapping = time_map(segment)
     media_start = Fraction(0)
     if segment.available_range is not None:
         media_start = exact_frames(segment.available_range.start_time, segment.source_rate)
-    position = (mapping.source_position(output_frame) - media_start) * file_rate / segment.source_rate
-    return math.floor(position)
+    return (mapping.source_position(output_frame) - media_start) * file_rate / segment.source_rate
+
+
+def shown_file_frame(segment: Segment, output_frame: int, file_rate: Fraction) -> int:
+    """The media file's frame a clip shows at ``output_frame`` (the frame below, between two)."""
+    return math.floor(shown_file_position(segment, output_frame, file_rate))
 
 
 def _why_not(first: Segment, second: Segment, frames: int) -> str | None:
