@@ -437,6 +437,7 @@ def test_sigterm_closes_the_app(tmp_path):
         if child.poll() is None:
             child.kill()
             child.wait()
+        stop_engine(timeout_s=5, force=True)  # the app starts one, which outlives it by design
     assert child.returncode == -signal.SIGTERM
 
 

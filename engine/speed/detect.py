@@ -371,15 +371,19 @@ def plan_probes(frame_count: int, keyframes: Sequence[int], density: float) -> l
     keys = np.asarray(sorted(keyframes), dtype=np.int64)
     spacing = (frame_count - PROBE_FRAMES) / (count - 1)
     # a probe that starts on a keyframe decodes only its own frames; one between keyframes decodes
-    # from the keyframe before it (up to a whole GOP: 250 frames of a camera file). Where probes are
-    # sparse, moving one by up to half the spacing keeps them spread and saves that decoding.
-    reach = max(KEYFRAME_SNAP_FRAMES, int(spacing // 2))
+    # from the keyframe before it (up to a whole GOP: 250 frames of a camera file). A probe moves
+    # back to a keyframe up to KEYFRAME_SNAP_FRAMES before it; where probes are sparser than that
+    # (long clips), to the nearest keyframe within half the spacing, so they stay spread.
+    sparse = spacing // 2 > KEYFRAME_SNAP_FRAMES
     last_start = frame_count - PROBE_FRAMES
     ranges = []
     for index in range(count):
         target = round(index * spacing)
         if keys.size:
-            usable = keys[(keys <= last_start) & (np.abs(keys - target) <= reach)]
+            if sparse:
+                usable = keys[(keys <= last_start) & (np.abs(keys - target) <= spacing // 2)]
+            else:
+                usable = keys[(keys <= target) & (target - keys <= KEYFRAME_SNAP_FRAMES)]
             if ranges:
                 usable = usable[usable >= ranges[-1][1]]
             if usable.size:
