@@ -145,6 +145,14 @@ def test_conflicting_or_bad_options_are_refused(tmp_path, capsys, extra, message
     assert status == 2 and message in err
 
 
+def test_frames_too_small_to_tell_motion_are_refused(tmp_path, capsys):
+    path = tmp_path / "tiny.mp4"
+    spec = random_scene(7, width=160, height=96, capture_fps=30, duration_frames=12)
+    write_video((image[::8, ::8] for image in render_frames(spec)), path, 30, crf=20)
+    status, _, err = run_cli(capsys, "detect", str(path))
+    assert status == 2 and "20x12 pixels, too small" in err
+
+
 def test_missing_file_is_named(tmp_path, capsys):
     status, _, err = run_cli(capsys, "detect", str(tmp_path / "nope.mp4"))
     assert status == 2 and "nope.mp4" in err

@@ -88,6 +88,7 @@ RETIME_DECISIVE_CONFIDENCE = 0.8
 RETIME_AGREEMENT_LOG2 = 2 * MODEL_LOG2_SIGMA
 _NORMAL = NormalDist()
 MISSING_FRAMES_TOLERANCE = 0.02
+MIN_SIDE_PX = 32
 PATTERN_VOTE = "probes with periodic made frames"
 EVERY_PROBE_MADE = "every probe called made"
 
@@ -890,6 +891,11 @@ def detect_speed(
             kind = "a still image (1 frame)" if frame_count == 1 else f"{frame_count} frames"
             raise InsufficientFramesError(
                 f"{path} holds {kind}; speed detection needs a clip of at least {WINDOW_FRAMES} frames"
+            )
+        if min(info.width, info.height) < MIN_SIDE_PX:
+            raise UnsupportedOptionError(
+                f"{path} has frames of {info.width}x{info.height} pixels, too small to tell motion "
+                f"apart from noise; speed detection needs at least {MIN_SIDE_PX} pixels on each side"
             )
         size = _read_size(info.width, info.height)
         time_base = reader.time_base
