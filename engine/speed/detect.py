@@ -383,10 +383,10 @@ def plan_probes(frame_count: int, keyframes: Sequence[int], density: float) -> l
         if keys.size:
             if sparse:
                 usable = keys[(keys <= last_start) & (np.abs(keys - target) <= spacing // 2)]
-            else:
+                if ranges:
+                    usable = usable[usable >= ranges[-1][1]]
+            else:  # a probe that snaps onto the one before it is dropped (the shipped figures' plan)
                 usable = keys[(keys <= target) & (target - keys <= KEYFRAME_SNAP_FRAMES)]
-            if ranges:
-                usable = usable[usable >= ranges[-1][1]]
             if usable.size:
                 target = int(usable[np.argmin(np.abs(usable - target))])
         if ranges and target < ranges[-1][1]:
