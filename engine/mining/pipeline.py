@@ -16,6 +16,7 @@ A killed run loses at most the files that were in flight.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import time
@@ -159,14 +160,15 @@ def mine(options: MineOptions) -> MineSummary:
         sources = sources[: options.limit_files]
     _check_reachable(sources, options)
     options.out.mkdir(parents=True, exist_ok=True)
-    try:
-        with exclusive_lock(options.out / LOCK_NAME):
-            return _mine_locked(options, sources)
-    except BlockingIOError:
-        raise UnsupportedOptionError(
-            f"another `chronoscope mine` is writing {options.out}; wait for it to finish, or mine into "
-            "another folder"
-        ) from None
+    with contextlib.ExitStack() as held:
+        try:
+            held.enter_context(exclusive_lock(options.out / LOCK_NAME))
+        except BlockingIOError:
+            raise UnsupportedOptionError(
+                f"another `chronoscope mine` is writing {options.out}; wait for it to finish, or mine "
+                "into another folder"
+            ) from None
+        return _mine_locked(options, sources)
 
 
 def _mine_locked(options: MineOptions, sources: list[str]) -> MineSummary:
