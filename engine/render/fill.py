@@ -37,7 +37,7 @@ from engine.interp import Synthesizer, resolve_clip_model
 from engine.media import FrameReader
 from engine.media.probe import MediaInfo, VideoStreamInfo
 from engine.render.outputs import SUFFIX_BY_CODEC, TIMELINE_SUFFIX, claim_output_folder, hashed_name
-from engine.render.plan import synthesized_hash, with_media_range
+from engine.render.plan import synthesized_hash, with_inferred_media_range, with_media_range
 from engine.render.segment import (
     ALREADY_RENDERED,
     discard_unfinished,
@@ -394,8 +394,9 @@ def fill_gaps(
     chosen = select_gaps(timeline, gaps)
     from_edl = adapter_for(timeline_path) == "cmx_3600"  # source frames count from media timecodes
     probes: dict[Path, MediaInfo] = {}
+    find_range = with_media_range if from_edl else with_inferred_media_range
     segments = {
-        (s.track_label, s.index_in_track): with_media_range(s, probes) if from_edl else s
+        (s.track_label, s.index_in_track): find_range(s, probes)
         for s in list_segments(
             timeline, base_dir=media_base_dir(timeline_path), path_map=path_map, check_time_warps=False
         )
