@@ -114,7 +114,7 @@ def _table(name: str, rows: list[dict[str, Any]]) -> str:
             if needed and mapping["needs_handles"]:
                 state = {True: "present", False: "MISSING", None: "unknown"}[mapping["handles_available"]]
                 speed += f"  needs {needed[0]}..{needed[1]} (handles {state})"
-        media = row["media_path"] or row["target_url"] or row["media_kind"]
+        media = row["image_sequence"] or row["media_path"] or row["target_url"] or row["media_kind"]
         if row["media_missing"]:
             media += " (not found)"
         where = f"{row['track']:<4} #{row['index_in_track']:<3}"

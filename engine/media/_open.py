@@ -18,6 +18,7 @@ import av
 import av.container
 
 from engine.errors import CorruptMediaError, EmptyMediaError, MediaNotFoundError, NotVideoError
+from engine.media.sequence import is_description, read_description
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +66,20 @@ def check_media_path(path: Path) -> Path:
 def open_input(path: Path) -> Iterator[av.container.InputContainer]:
     """Open ``path`` for reading as ``with open_input(path) as container``; errors become ours."""
     path = check_media_path(path)
+    if is_description(path):
+        container = _open_sequence(path)
+    else:
+        container = _open_file(path)
     try:
-        container = av.open(str(path), mode="r")
+        with av_errors(path, "reading"):
+            yield container
+    finally:
+        container.close()
+
+
+def _open_file(path: Path) -> av.container.InputContainer:
+    try:
+        return av.open(str(path), mode="r")
     except av.error.FFmpegError as error:
         family = sniff_container(path)
         if family is None:
@@ -74,11 +87,24 @@ def open_input(path: Path) -> Iterator[av.container.InputContainer]:
         raise CorruptMediaError(
             f"{path} looks like {family} but cannot be opened: {_reason(error)}"
         ) from None
+
+
+def _open_sequence(path: Path) -> av.container.InputContainer:
+    """The frames a sequence description names, through FFmpeg's image2 demuxer (frame 0 is the
+    sequence's first frame, timestamps count frames at the described rate)."""
+    sequence = read_description(path)
+    options = {
+        "pattern_type": "sequence",
+        "start_number": str(sequence.first),
+        "start_number_range": "1",
+        "framerate": f"{sequence.rate.numerator}/{sequence.rate.denominator}",
+    }
     try:
-        with av_errors(path, "reading"):
-            yield container
-    finally:
-        container.close()
+        return av.open(sequence.ffmpeg_pattern, mode="r", format="image2", options=options)
+    except av.error.FFmpegError as error:
+        raise CorruptMediaError(
+            f"image sequence {sequence.folder / sequence.display_name} cannot be opened: {_reason(error)}"
+        ) from None
 
 
 @contextlib.contextmanager

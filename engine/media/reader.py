@@ -69,6 +69,9 @@ OUTPUT_FORMATS: dict[str, tuple[str, type, int]] = {
 
 # Decode forward instead of seeking when the wanted frame is at most this many frames ahead.
 FORWARD_DECODE_LIMIT_FRAMES = 48
+LENIENT_DECODERS = frozenset({"tiff"})
+"""Decoders that ``err_detect=explode`` makes fail on sound files (FFmpeg's TIFF decoder on any tag
+it does not know, such as ResolutionUnit); they still raise on data they cannot decode."""
 MAX_DAMAGE_NOTES = 5
 """Damage reports kept (and logged at WARNING) per reader; the rest are counted."""
 _SEEK_ATTEMPTS = 3
@@ -152,7 +155,7 @@ class FrameReader:
         self._stream = videos[stream]
         self._stream.thread_type = "AUTO"
         self._stream.thread_count = threads
-        if strict:
+        if strict and self._stream.codec_context.name not in LENIENT_DECODERS:
             self._stream.codec_context.options = {"err_detect": "explode"}
         self.time_base = Fraction(self._stream.time_base)
         self._info: VideoStreamInfo | None = None

@@ -373,9 +373,12 @@ def plan_render(
         if segment.media_kind == "missing":
             entry.action, entry.reason = "cannot_render", _no_media_reason(segment.clip)
             continue
-        if segment.media_kind != "file":
+        if segment.media_kind not in ("file", "image_sequence"):
             entry.action = "cannot_render"
-            entry.reason = f"{segment.media_kind} media: only media files are rendered"
+            entry.reason = f"{segment.media_kind} media: only media files and image sequences are rendered"
+            continue
+        if segment.media_kind == "image_sequence" and segment.media is None:
+            entry.action, entry.reason = "cannot_render", segment.media_problem
             continue
         if segment.media is None or not segment.media.exists:
             entry.action = "cannot_render"

@@ -22,7 +22,13 @@ from typing import Any
 
 import opentimelineio as otio
 
-from engine.errors import InvalidTimeWarpError, MediaNotFoundError, TimelineError, UnsupportedOptionError
+from engine.errors import (
+    ChronoscopeError,
+    InvalidTimeWarpError,
+    MediaNotFoundError,
+    TimelineError,
+    UnsupportedOptionError,
+)
 from engine.timeline.paths import MediaLocation, PathMap, media_location
 from engine.timeline.rates import exact_frames, exact_number, exact_rate, fraction_text, time_range
 
@@ -176,6 +182,7 @@ class Segment:
             "media_kind": self.media_kind,
             "target_url": self.target_url,
             "media_path": str(self.media_path) if self.media_path else None,
+            "image_sequence": self.media.decoded if isinstance(self.media, SequenceLocation) else None,
             "media_problem": self.media_problem,
             "transition_head_frames": self.transition_head_frames,
             "transition_tail_frames": self.transition_tail_frames,
@@ -317,18 +324,61 @@ def _media_of(
             return "file", target, None, str(error)
         return "file", target, location, location.reason
     if isinstance(reference, otio.schema.ImageSequenceReference):
-        count = reference.number_of_images_in_sequence()
-        first = reference.target_url_for_image_number(0) if count else ""
-        if not first:
-            return "image_sequence", reference.target_url_base, None, "the image sequence names no frames"
-        try:
-            location = media_location(first, base_dir=base_dir, path_map=path_map)
-        except UnsupportedOptionError as error:
-            return "image_sequence", reference.target_url_base, None, str(error)
-        return "image_sequence", reference.target_url_base, location, location.reason
+        location, problem = _sequence_location(reference, base_dir, path_map)
+        return "image_sequence", reference.target_url_base, location, problem
     if isinstance(reference, otio.schema.GeneratorReference):
         return "generator", None, None, ""
     return "missing", None, None, "the clip has no media reference"
+
+
+@dataclass(frozen=True)
+class SequenceLocation(MediaLocation):
+    """An image sequence's location: ``decoded`` is its pattern, ``local_path`` its description."""
+
+    frames: otio.opentime.TimeRange | None = None
+    """The frame numbers the sequence holds, at its rate."""
+
+
+def _sequence_location(
+    reference: otio.schema.ImageSequenceReference, base_dir: Path | None, path_map: PathMap | None
+) -> tuple[MediaLocation | None, str]:
+    """Where an OTIO image sequence is: its frames checked and written down as a sequence description
+    (``engine.media.sequence``), which every media reader opens as one clip; or why it cannot be."""
+    from engine.media.sequence import describe, find_sequence  # PyAV only when needed
+
+    shown = f"{reference.target_url_base or ''}{reference.name_prefix}#{reference.name_suffix}"
+    if not reference.target_url_base:
+        return None, "the image sequence has an empty target_url_base"
+    if reference.frame_step != 1:
+        return None, (
+            f"image sequence {shown} takes every {reference.frame_step}th file; only a step of 1 is read"
+        )
+    try:
+        folder = media_location(reference.target_url_base, base_dir=base_dir, path_map=path_map)
+        if folder.local_path is None:
+            return None, folder.reason
+        pattern = Path(folder.local_path) / (
+            f"{reference.name_prefix}%0{reference.frame_zero_padding}d{reference.name_suffix}"
+            if reference.frame_zero_padding else f"{reference.name_prefix}%d{reference.name_suffix}"
+        )
+        rate = exact_rate(reference.rate)
+        sequence = find_sequence(pattern, rate, first=reference.start_frame)
+        listed = reference.number_of_images_in_sequence()
+        if listed > sequence.count:
+            return None, (
+                f"image sequence {sequence.folder / sequence.display_name}: frame {sequence.last + 1} is "
+                f"missing (the timeline lists frames {sequence.first}-{sequence.first + listed - 1})"
+            )
+        description = describe(sequence)
+    except ChronoscopeError as error:
+        return None, str(error)
+    except OSError as error:
+        return None, f"image sequence {shown}: {error.strerror or error}"
+    frames = otio.opentime.TimeRange(
+        otio.opentime.RationalTime(sequence.first, reference.rate),
+        otio.opentime.RationalTime(sequence.count, reference.rate),
+    )
+    return SequenceLocation(reference.target_url_base, str(pattern), description, frames=frames), ""
 
 
 def _source_rate(clip: otio.schema.Clip, fallback: Fraction) -> Fraction:
@@ -415,13 +465,15 @@ def _segment(
     path_map: PathMap | None,
 ) -> Segment:
     kind, target, location, problem = _media_of(clip, base_dir, path_map)
+    available = clip.media_reference.available_range if clip.media_reference else None
+    if available is None and isinstance(location, SequenceLocation):
+        available = location.frames
     letter = "A" if track.kind == otio.schema.TrackKind.Audio else "V"
     where = f"clip {clip.name!r} ({letter}{track_index + 1} #{index})"
     before = children[index - 1] if index > 0 else None
     after = children[index + 1] if index + 1 < len(children) else None
     head = exact_frames(before.in_offset, rate) if isinstance(before, otio.schema.Transition) else Fraction(0)
     tail = exact_frames(after.out_offset, rate) if isinstance(after, otio.schema.Transition) else Fraction(0)
-    available = clip.media_reference.available_range if clip.media_reference else None
     return Segment(
         track_kind=track.kind,
         track_index=track_index,

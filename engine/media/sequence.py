@@ -1,0 +1,304 @@
+"""Image sequences (DPX, EXR, TIFF, PNG, JPEG frames, one file each) read as one clip.
+
+A sequence has no frame rate of its own: the timeline that names it gives one. So a sequence is
+written down as a small JSON *sequence description* (suffix ``.chronoseq``) holding the folder, the
+file-name pattern, the first frame number, the frame count, the rate, and a fingerprint of every
+frame file's name, size and modification time. ``engine.media._open.open_input`` opens a
+description as the frames it describes (FFmpeg's image2 demuxer), so everything that reads media by
+path (the frame reader, probe, retime, render) reads sequences too, with frame 0 being the
+sequence's first frame. A description is rewritten only when what it says changes, so its own size
+and modification time (what render caches key on) change when a frame file does.
+
+    sequence = find_sequence(Path("plates/A001.1001.dpx"), rate=Fraction(24))
+    description = describe(sequence)          # in the cache folder, .../A001-1a2b3c4d5e6f.chronoseq
+    with FrameReader(description) as reader: ...
+
+A sequence with a hole (a frame file missing between its first and last) is refused, naming the
+missing frames: what an editor's hold or black would put there is a choice, not a guess to make
+silently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+from engine.errors import CorruptMediaError, MediaNotFoundError, UnsupportedOptionError
+from engine.fsutil import write_text_atomic
+
+log = logging.getLogger(__name__)
+
+SEQUENCE_SUFFIX = ".chronoseq"
+DESCRIPTION_VERSION = 1
+MAX_SEQUENCE_FRAMES = 10_000_000
+_MAX_DESCRIPTION_BYTES = 1 << 20
+_PRINTF_NUMBER = re.compile(r"%(0?)(\d*)d")
+_HASH_RUN = re.compile(r"#+")
+_LAST_DIGITS = re.compile(r"(\d+)(?!.*\d)")
+
+
+@dataclass(frozen=True)
+class ImageSequence:
+    """Frames ``first`` .. ``first + count - 1`` named ``prefix`` + number + ``suffix`` in ``folder``.
+
+    ``padding`` is the number's width with leading zeros (0: written as is, ``shot.7.png``).
+    """
+
+    folder: Path
+    prefix: str
+    suffix: str
+    padding: int
+    first: int
+    count: int
+    rate: Fraction
+
+    @property
+    def last(self) -> int:
+        return self.first + self.count - 1
+
+    def frame_name(self, number: int) -> str:
+        return f"{self.prefix}{number:0{self.padding}d}{self.suffix}" if self.padding else (
+            f"{self.prefix}{number}{self.suffix}"
+        )
+
+    def frame_path(self, number: int) -> Path:
+        return self.folder / self.frame_name(number)
+
+    @property
+    def display_name(self) -> str:
+        """``A001.####.dpx``: the way editors write a sequence (``#`` per digit, or ``#`` unpadded)."""
+        return f"{self.prefix}{'#' * max(self.padding, 1)}{self.suffix}"
+
+    @property
+    def ffmpeg_pattern(self) -> str:
+        """The full path as FFmpeg's image2 demuxer takes it: ``%`` doubled, the number as ``%04d``."""
+        number = f"%0{self.padding}d" if self.padding else "%d"
+        literal = str(self.folder / self.prefix).replace("%", "%%")
+        return literal + number + self.suffix.replace("%", "%%")
+
+    def fingerprint(self) -> str:
+        """SHA-256 over every frame file's name, size and modification time (raises on a missing one)."""
+        digest = hashlib.sha256()
+        for number in range(self.first, self.last + 1):
+            path = self.frame_path(number)
+            try:
+                stat = path.stat()
+            except FileNotFoundError:
+                shown = self.folder / self.display_name
+                raise MediaNotFoundError(
+                    f"image sequence {shown}: frame {number} ({path.name}) is missing"
+                ) from None
+            digest.update(f"{path.name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+        return digest.hexdigest()
+
+
+def find_sequence(path: Path, rate: Fraction, *, first: int | None = None) -> ImageSequence:
+    """The sequence ``path`` belongs to: a frame file (``A001.1001.dpx``), or a pattern written
+    ``A001.%04d.dpx`` or ``A001.####.dpx``.
+
+    From a frame file the sequence is the unbroken run of numbers around it; from a pattern it
+    starts at ``first`` (default: the lowest number present). A hole after the start is refused,
+    naming the missing frames (FFmpeg's reader would stop there with an error, not at the end).
+    """
+    rate = _checked_rate(rate)
+    path = Path(path)
+    folder = path.parent
+    name = path.name
+    pattern = _split_pattern(name)
+    if pattern is not None:
+        prefix, suffix, padding = pattern
+        numbers = _numbers_in(folder, prefix, suffix, padding)
+        if not numbers:
+            raise MediaNotFoundError(f"image sequence {path}: no frame files match it")
+        start = min(numbers) if first is None else first
+        if start not in numbers:
+            raise MediaNotFoundError(f"image sequence {path}: frame {start} is missing")
+    else:
+        match = _LAST_DIGITS.search(name)
+        if match is None:
+            raise UnsupportedOptionError(
+                f"{path} has no frame number in its name; an image sequence is named like A001.1001.dpx"
+            )
+        if not path.is_file():
+            raise MediaNotFoundError(f"image sequence frame not found: {path}")
+        prefix, digits, suffix = name[: match.start()], match.group(1), name[match.end():]
+        padding = _padding_of(digits, folder, prefix, suffix)
+        numbers = _numbers_in(folder, prefix, suffix, padding)
+        start = int(digits)
+        while start - 1 in numbers:
+            start -= 1
+        if first is not None:
+            start = first
+    end = start
+    while end + 1 in numbers:
+        end += 1
+    later = sorted(n for n in numbers if n > end)
+    if later:
+        raise CorruptMediaError(
+            f"image sequence {folder / (prefix + '#' * max(padding, 1) + suffix)} has a hole: "
+            f"{_number_range(end + 1, later[0] - 1)} missing (frames {start}-{end} are there, and more "
+            f"from {later[0]}); render the missing frames, or cut the clip before the hole"
+        )
+    count = end - start + 1
+    if count > MAX_SEQUENCE_FRAMES:
+        raise UnsupportedOptionError(
+            f"image sequence in {folder} has {count} frames; at most {MAX_SEQUENCE_FRAMES} are read"
+        )
+    return ImageSequence(folder, prefix, suffix, padding, start, count, rate)
+
+
+def describe(sequence: ImageSequence, folder: Path | None = None) -> Path:
+    """Write (or keep, when unchanged) the sequence's description; return its path.
+
+    The file lives in ``folder`` (default: the cache folder's ``sequences``), named after the
+    sequence and a hash of its pattern, first frame and rate.
+    """
+    if folder is None:
+        from engine.places import places
+
+        folder = places().cache_dir / "sequences"
+    record = {
+        "chronoscope_sequence": DESCRIPTION_VERSION,
+        "folder": str(sequence.folder.absolute()),
+        "prefix": sequence.prefix,
+        "suffix": sequence.suffix,
+        "padding": sequence.padding,
+        "first": sequence.first,
+        "count": sequence.count,
+        "rate": f"{sequence.rate.numerator}/{sequence.rate.denominator}",
+        "fingerprint": sequence.fingerprint(),
+    }
+    key = hashlib.sha256(
+        json.dumps([record["folder"], record["prefix"], record["suffix"], record["padding"],
+                    record["first"], record["rate"]]).encode()
+    ).hexdigest()[:12]
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", sequence.prefix).strip("_")[:60] or "sequence"
+    path = Path(folder) / f"{stem}-{key}{SEQUENCE_SUFFIX}"
+    text = json.dumps(record, indent=1) + "\n"
+    try:
+        unchanged = path.read_text(encoding="utf-8") == text
+    except (OSError, UnicodeDecodeError):
+        unchanged = False
+    if not unchanged:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(path, text)
+        log.debug("described %s as %s", sequence.display_name, path)
+    return path
+
+
+def is_description(path: Path) -> bool:
+    return Path(path).suffix.lower() == SEQUENCE_SUFFIX
+
+
+def read_description(path: Path) -> ImageSequence:
+    """The sequence a description names, checked against the frame files as they are now."""
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(_MAX_DESCRIPTION_BYTES + 1)
+        if len(raw) > _MAX_DESCRIPTION_BYTES:
+            raise ValueError("too large")
+        record = json.loads(raw.decode("utf-8"))
+        if record.get("chronoscope_sequence") != DESCRIPTION_VERSION:
+            version = record.get("chronoscope_sequence")
+            raise ValueError(f"version {version!r}, expected {DESCRIPTION_VERSION}")
+        sequence = ImageSequence(
+            folder=Path(_field(record, "folder", str)),
+            prefix=_field(record, "prefix", str),
+            suffix=_field(record, "suffix", str),
+            padding=_field(record, "padding", int),
+            first=_field(record, "first", int),
+            count=_field(record, "count", int),
+            rate=_checked_rate(Fraction(_field(record, "rate", str))),
+        )
+        if sequence.count < 1 or sequence.padding < 0 or sequence.count > MAX_SEQUENCE_FRAMES:
+            raise ValueError("count or padding out of range")
+        fingerprint = _field(record, "fingerprint", str)
+    except (ValueError, ZeroDivisionError, UnicodeDecodeError, AttributeError) as error:
+        raise CorruptMediaError(f"{path} is not a readable image sequence description ({error})") from None
+    if sequence.fingerprint() != fingerprint:
+        raise CorruptMediaError(
+            f"image sequence {sequence.folder / sequence.display_name} changed after it was described "
+            f"({path.name}): plan the work again"
+        )
+    return sequence
+
+
+def _field(record: dict, name: str, kind: type) -> object:
+    value = record.get(name)
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise ValueError(f"field {name!r} is not {kind.__name__}")
+    return value
+
+
+def _checked_rate(rate: Fraction | int | float | str) -> Fraction:
+    try:
+        value = Fraction(rate)
+    except (ValueError, TypeError, ZeroDivisionError):
+        raise UnsupportedOptionError(f"image sequence rate {rate!r} is not a number") from None
+    if not 0 < value <= 10_000:
+        raise UnsupportedOptionError(
+            f"image sequence rate {rate} fps is out of range (above 0, at most 10000)"
+        )
+    return value
+
+
+def _split_pattern(name: str) -> tuple[str, str, int] | None:
+    """(prefix, suffix, padding) of ``A001.%04d.dpx`` or ``A001.####.dpx``; None for a plain name."""
+    for regex in (_PRINTF_NUMBER, _HASH_RUN):
+        found = list(regex.finditer(name))
+        if not found:
+            continue
+        if len(found) > 1:
+            raise UnsupportedOptionError(f"image sequence pattern {name!r} has more than one frame number")
+        match = found[0]
+        if regex is _PRINTF_NUMBER:
+            padding = int(match.group(2) or 0) if match.group(1) else 0
+        else:
+            padding = len(match.group(0)) if len(match.group(0)) > 1 else 0
+        return name[: match.start()], name[match.end():], padding
+    return None
+
+
+def _padding_of(digits: str, folder: Path, prefix: str, suffix: str) -> int:
+    """The width numbers are padded to, judged from one frame's digits and its neighbours' names:
+    ``0042`` is padded to 4; ``42`` is unpadded when shorter numbers sit beside it unpadded."""
+    if digits.startswith("0"):
+        return len(digits)
+    if len(digits) == 1:
+        return 0
+    unpadded = _numbers_in(folder, prefix, suffix, 0)
+    return 0 if any(len(str(n)) < len(digits) for n in unpadded) else len(digits)
+
+
+def _numbers_in(folder: Path, prefix: str, suffix: str, padding: int) -> set[int]:
+    """Frame numbers of files in ``folder`` named ``prefix`` + digits + ``suffix`` with that padding."""
+    try:
+        names = [entry.name for entry in folder.iterdir()]
+    except FileNotFoundError:
+        raise MediaNotFoundError(f"image sequence folder not found: {folder}") from None
+    except NotADirectoryError:
+        raise MediaNotFoundError(f"image sequence folder is not a folder: {folder}") from None
+    exact = re.compile(re.escape(prefix) + r"(\d+)" + re.escape(suffix) + r"\Z")
+    numbers = set()
+    for name in names:
+        match = exact.match(name)
+        if match is None:
+            continue
+        digits = match.group(1)
+        if padding and len(digits) < padding:
+            continue
+        if padding and len(digits) > padding and digits.startswith("0"):
+            continue
+        if not padding and len(digits) > 1 and digits.startswith("0"):
+            continue
+        numbers.add(int(digits))
+    return numbers
+
+
+def _number_range(low: int, high: int) -> str:
+    return f"frame {low} is" if low == high else f"frames {low}-{high} are"

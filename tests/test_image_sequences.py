@@ -1,0 +1,178 @@
+"""Image sequences (one file per frame) read as clips: found from a frame or a pattern, described,
+read frame-exactly by the one frame reader, refused with names when frames are missing, and
+rendered from an OTIO ImageSequenceReference on a timeline."""
+
+from __future__ import annotations
+
+import os
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import opentimelineio as otio
+import pytest
+from media_factory import frame_pattern
+
+from engine.cli import main
+from engine.errors import CorruptMediaError, MediaNotFoundError, UnsupportedOptionError
+from engine.media import FrameReader, probe
+from engine.media.sequence import describe, find_sequence, read_description
+from engine.render import render_timeline
+from engine.timeline import list_segments
+
+RATE = Fraction(24000, 1001)
+
+
+def _write_images(folder: Path, names: list[str], *, codec: str = "png", bits: int = 8) -> list[np.ndarray]:
+    """Write frame_pattern(i) to each name with PyAV's image encoder; return the pictures."""
+    folder.mkdir(parents=True, exist_ok=True)
+    pictures = []
+    for index, name in enumerate(names):
+        picture = frame_pattern(index, 64, 48, bits=bits)
+        pictures.append(picture)
+        frame = av.VideoFrame.from_ndarray(picture, format="rgb24" if bits == 8 else "rgb48le")
+        with av.open(str(folder / name), "w", format="image2") as container:
+            stream = container.add_stream(codec, rate=1)
+            stream.width, stream.height = 64, 48
+            stream.pix_fmt = "rgb24" if bits == 8 else "rgb48le"
+            stream.options = {"update": "1"}
+            for packet in stream.encode(frame):
+                container.mux(packet)
+            for packet in stream.encode():
+                container.mux(packet)
+    return pictures
+
+
+def _plate(folder: Path, first: int = 1001, count: int = 12, *, suffix: str = ".png", codec: str = "png",
+           bits: int = 8) -> list[np.ndarray]:
+    return _write_images(folder, [f"A001.{n:04d}{suffix}" for n in range(first, first + count)],
+                         codec=codec, bits=bits)
+
+
+def test_a_sequence_is_found_from_any_frame_or_pattern(tmp_path):
+    _plate(tmp_path / "plate")
+    for given in ("A001.1005.png", "A001.%04d.png", "A001.####.png", "A001.1001.png", "A001.1012.png"):
+        sequence = find_sequence(tmp_path / "plate" / given, RATE)
+        assert (sequence.first, sequence.count, sequence.padding) == (1001, 12, 4), given
+        assert sequence.display_name == "A001.####.png"
+
+
+def test_unpadded_numbers_are_one_sequence(tmp_path):
+    _write_images(tmp_path / "shots", [f"shot_{n}.png" for n in range(8, 13)])
+    sequence = find_sequence(tmp_path / "shots" / "shot_11.png", Fraction(25))
+    assert (sequence.first, sequence.count, sequence.padding) == (8, 5, 0)
+    assert sequence.frame_name(9) == "shot_9.png"
+
+
+def test_missing_frames_and_bad_names_are_refused_by_name(tmp_path):
+    _plate(tmp_path / "plate")
+    (tmp_path / "plate" / "A001.1006.png").unlink()
+    (tmp_path / "plate" / "A001.1007.png").unlink()
+    with pytest.raises(CorruptMediaError, match=r"A001\.####\.png has a hole: frames 1006-1007 are missing"):
+        find_sequence(tmp_path / "plate" / "A001.1001.png", RATE)
+    with pytest.raises(MediaNotFoundError, match="no frame files match"):
+        find_sequence(tmp_path / "plate" / "B001.%04d.png", RATE)
+    with pytest.raises(MediaNotFoundError, match="folder not found"):
+        find_sequence(tmp_path / "nowhere" / "A001.%04d.png", RATE)
+    (tmp_path / "still.png").write_bytes(b"")
+    with pytest.raises(UnsupportedOptionError, match="no frame number in its name"):
+        find_sequence(tmp_path / "still.png", RATE)
+    with pytest.raises(UnsupportedOptionError, match="rate"):
+        find_sequence(tmp_path / "plate" / "A001.1001.png", Fraction(0))
+
+
+def test_the_reader_reads_a_described_sequence_frame_exactly(tmp_path):
+    pictures = _plate(tmp_path / "plate")
+    description = describe(find_sequence(tmp_path / "plate" / "A001.1001.png", RATE), tmp_path / "described")
+    assert describe(find_sequence(tmp_path / "plate" / "A001.1003.png", RATE), tmp_path / "described") == description
+    info = probe(description)
+    assert info.video_stream.frame_count == 12
+    assert Fraction(info.video_stream.rate) == RATE
+    with FrameReader(description) as reader:
+        assert reader.frame_count == 12
+        assert [frame.index for frame in reader.frames(0, 12)] == list(range(12))
+        for index in (7, 2, 11, 0):  # random access, backwards too
+            frame = reader.read_frame(index)
+            assert frame.time_s == index / RATE
+            np.testing.assert_array_equal(frame.image, pictures[index])
+
+
+def test_sixteen_bit_tiff_sequences_read_at_full_depth(tmp_path):
+    """FFmpeg's TIFF decoder fails on unknown tags under err_detect=explode; sound files must read."""
+    pictures = _plate(tmp_path / "plate", first=1, count=4, suffix=".tif", codec="tiff", bits=16)
+    description = describe(find_sequence(tmp_path / "plate" / "A001.0001.tif", Fraction(24)), tmp_path / "d")
+    with FrameReader(description, output="rgb48") as reader:
+        np.testing.assert_array_equal(reader.read_frame(3).image, pictures[3])
+
+
+def test_a_frame_changed_after_description_is_refused(tmp_path):
+    _plate(tmp_path / "plate", count=4)
+    description = describe(find_sequence(tmp_path / "plate" / "A001.1001.png", RATE), tmp_path / "d")
+    changed = tmp_path / "plate" / "A001.1002.png"
+    os.utime(changed, ns=(changed.stat().st_atime_ns, changed.stat().st_mtime_ns + 10**9))
+    with pytest.raises(CorruptMediaError, match="changed after it was described"):
+        read_description(description)
+    with pytest.raises(CorruptMediaError, match="changed after it was described"):
+        FrameReader(description)
+    renewed = describe(find_sequence(tmp_path / "plate" / "A001.1001.png", RATE), tmp_path / "d")
+    assert renewed == description and read_description(renewed).count == 4
+
+
+def test_a_damaged_description_is_refused_by_name(tmp_path):
+    bad = tmp_path / "bad.chronoseq"
+    bad.write_text('{"chronoscope_sequence": 1, "folder": 3}')
+    with pytest.raises(CorruptMediaError, match="not a readable image sequence description"):
+        FrameReader(bad)
+
+
+def _sequence_timeline(path: Path, plate: Path, *, source_start: int, frames: int, scalar: float) -> Path:
+    timeline = otio.schema.Timeline(name="plates", global_start_time=otio.opentime.RationalTime(0, 24))
+    track = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)
+    timeline.tracks.append(track)
+    reference = otio.schema.ImageSequenceReference(
+        target_url_base=plate.as_uri() + "/", name_prefix="A001.", name_suffix=".png",
+        start_frame=1001, frame_step=1, rate=24, frame_zero_padding=4,
+    )
+    clip = otio.schema.Clip(
+        name="A001 plate", media_reference=reference,
+        source_range=otio.opentime.TimeRange(
+            otio.opentime.RationalTime(source_start, 24), otio.opentime.RationalTime(frames, 24)
+        ),
+    )
+    clip.effects.append(otio.schema.LinearTimeWarp(time_scalar=scalar))
+    track.append(clip)
+    otio.adapters.write_to_file(timeline, str(path))
+    return path
+
+
+def test_a_timeline_image_sequence_is_rendered_from_its_own_frame_numbers(tmp_path, capsys):
+    pictures = _plate(tmp_path / "plate", count=24)
+    timeline = _sequence_timeline(tmp_path / "cut.otio", tmp_path / "plate", source_start=1005, frames=8,
+                                  scalar=0.5)
+    (segment,) = list_segments(otio.adapters.read_from_file(str(timeline)), check_time_warps=False)
+    assert segment.media_kind == "image_sequence" and segment.media.exists
+    assert segment.to_dict()["image_sequence"].endswith("A001.%04d.png")
+
+    summary = render_timeline(timeline, tmp_path / "out", model="blend", codec="ffv1")
+    (entry,) = summary.clips
+    assert entry["status"] == "rendered", entry
+    with FrameReader(Path(entry["output"])) as reader:
+        assert reader.frame_count == 8
+        # output frame 2k shows source frame 1005 + k exactly; the odd ones are made between
+        for k in range(4):
+            np.testing.assert_array_equal(reader.read_frame(2 * k).image, pictures[4 + k])
+
+    assert main(["segments", str(timeline)]) == 0
+    assert "A001.%04d.png" in capsys.readouterr().out
+
+
+def test_a_timeline_sequence_with_a_missing_frame_is_not_rendered_and_says_which(tmp_path):
+    _plate(tmp_path / "plate", count=24)
+    (tmp_path / "plate" / "A001.1010.png").unlink()
+    timeline = _sequence_timeline(tmp_path / "cut.otio", tmp_path / "plate", source_start=1005, frames=8,
+                                  scalar=0.5)
+    summary = render_timeline(timeline, tmp_path / "out", model="blend", codec="ffv1")
+    (entry,) = summary.clips
+    assert entry["status"] == "cannot_render"
+    assert "frame 1010 is missing" in entry["reason"]
