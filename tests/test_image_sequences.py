@@ -176,3 +176,23 @@ def test_a_timeline_sequence_with_a_missing_frame_is_not_rendered_and_says_which
     (entry,) = summary.clips
     assert entry["status"] == "cannot_render"
     assert "frame 1010 is missing" in entry["reason"]
+
+
+def test_clip_commands_read_a_sequence_given_its_rate(tmp_path, capsys):
+    pictures = _plate(tmp_path / "plate", count=6)
+    pattern = str(tmp_path / "plate" / "A001.####.png")
+    assert main(["probe", pattern]) == 2
+    assert "give its frame rate with --sequence-rate" in capsys.readouterr().err
+    assert main(["probe", pattern, "--sequence-rate", "23.976"]) == 0
+    shown = capsys.readouterr().out
+    assert "A001.####.png, frames 1001-1006" in shown and "24000/1001" in shown
+
+    out = tmp_path / "slow.mkv"
+    first_frame = str(tmp_path / "plate" / "A001.1001.png")
+    assert main(["retime", first_frame, "--sequence-rate", "24", "--speed", "1/2", "--model", "blend",
+                 "--codec", "ffv1", "-o", str(out)]) == 0
+    with FrameReader(out) as reader:
+        assert reader.frame_count == 12
+        np.testing.assert_array_equal(reader.read_frame(4).image, pictures[2])
+    assert main(["retime", first_frame, "--sequence-rate", "0", "--speed", "1/2", "-o", str(out)]) == 2
+    assert "must be above zero" in capsys.readouterr().err

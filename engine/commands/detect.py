@@ -14,6 +14,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from engine.commands.sequence_option import add_sequence_rate_option, clip_as_media
 from engine.errors import MediaWriteError, ModelNotFoundError, UnsupportedOptionError
 from engine.fsutil import atomic_path, check_plain_destination, write_text_atomic
 from engine.speed.detect import DEFAULT_DENSITY, DetectionResult, detect_speed
@@ -63,6 +64,7 @@ CLASS_COLOURS_BGR = {
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("clip", type=Path, metavar="CLIP", help="the clip to analyse")
+    add_sequence_rate_option(parser)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--output", type=Path, metavar="FILE", help="write the JSON to FILE (needs --json)")
     parser.add_argument("--plot", type=Path, metavar="FILE.png", help="draw the speed curve into a PNG")
@@ -102,7 +104,8 @@ def run(args: argparse.Namespace) -> int:
                 check_plain_destination(destination, inputs=[args.clip])
             except UnsupportedOptionError as error:
                 raise UnsupportedOptionError(f"{flag}: {error}") from None
-    result = detect_speed(args.clip, density=args.density, model=model, audio=not args.no_audio)
+    media = clip_as_media(args)
+    result = detect_speed(media, density=args.density, model=model, audio=not args.no_audio)
     data = result.to_json()
     data["clip"] = str(args.clip)
     if args.json and args.output is not None:

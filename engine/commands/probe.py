@@ -8,6 +8,7 @@ import sys
 from fractions import Fraction
 from pathlib import Path
 
+from engine.commands.sequence_option import add_sequence_rate_option, clip_as_media
 from engine.errors import UnsupportedOptionError
 from engine.fsutil import check_plain_destination, write_text_atomic
 from engine.media import MediaInfo, VideoStreamInfo, probe
@@ -41,6 +42,7 @@ COLOR_TRANSFERS = {
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("clip", type=Path, metavar="CLIP", help="the media file to describe")
+    add_sequence_rate_option(parser)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--output", type=Path, metavar="FILE", help="write the JSON to FILE (needs --json)")
     parser.add_argument(
@@ -55,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         raise UnsupportedOptionError("--output writes JSON; add --json")
     if args.output is not None:
         check_plain_destination(args.output, inputs=[args.clip])
-    info = probe(args.clip, scan_packets=not args.quick)
+    info = probe(clip_as_media(args), scan_packets=not args.quick)
     if args.json:
         text = json.dumps(info.to_dict(), indent=2) + "\n"
         if args.output is not None:
@@ -126,6 +128,7 @@ def format_table(info: MediaInfo) -> str:
     """The human-readable description: one "name  value" line each."""
     rows = [
         ("file", str(info.path)),
+        *([("sequence", info.image_sequence)] if info.image_sequence else []),
         ("container", f"{info.container_format} ({info.container_long_name})"),
         ("duration", _seconds_text(info.duration_s)),
     ]

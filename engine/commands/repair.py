@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from engine.commands.clip_options import add_clip_output_options
+from engine.commands.sequence_option import add_sequence_rate_option, clip_as_media
 from engine.errors import UnsupportedOptionError
 from engine.interp import DEFAULT_MODEL
 from engine.progress import progress_callback
@@ -47,6 +48,7 @@ examples:
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("clip", type=Path, help="the clip to repair")
+    add_sequence_rate_option(parser)
     parser.add_argument("-o", "--output", type=Path, default=None, help="the repaired clip (or PNG folder)")
     parser.add_argument(
         "--dry-run", action="store_true", help="only analyse: list what would be filled, write nothing"
@@ -84,7 +86,7 @@ def _describe(fill) -> str:
 
 
 def _dry_run(args: argparse.Namespace) -> int:
-    plan = analyse_clip(args.clip, jumps=args.jumps, max_duplicate_repeats=args.max_repeats)
+    plan = analyse_clip(clip_as_media(args), jumps=args.jumps, max_duplicate_repeats=args.max_repeats)
     fills = [
         {
             "kind": fill.kind,
@@ -136,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
         raise UnsupportedOptionError("give -o OUT for the repaired clip (or --dry-run to only analyse)")
     with progress_callback(f"repair {args.clip.name}", enabled=not args.json) as on_progress:
         report = repair_clip(
-            args.clip,
+            clip_as_media(args),
             args.output,
             model=args.model,
             codec=args.codec,

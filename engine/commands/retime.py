@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from engine.commands.clip_options import add_clip_output_options
+from engine.commands.sequence_option import add_sequence_rate_option, clip_as_media
 from engine.errors import UnsupportedOptionError
 from engine.interp import CPU_CLIP_MODEL, DEFAULT_MODEL
 from engine.progress import progress_callback
@@ -48,6 +49,7 @@ examples:
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("clip", type=Path, help="the source clip")
+    add_sequence_rate_option(parser)
     speed = parser.add_mutually_exclusive_group(required=True)
     speed.add_argument("--speed", help="playback speed, 0 < speed < 1 (0.25 or 1/4 = four times slower)")
     speed.add_argument("--ramp", type=Path, help="JSON file of speed keyframes over output frames")
@@ -100,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     whole_clip = args.in_frame is None and args.out_frame is None
     with progress_callback(f"retime {args.clip.name}", enabled=not args.json) as on_progress:
         report = retime_clip(
-            args.clip,
+            clip_as_media(args),
             args.output,
             speed=args.speed,
             ramp=ramp,

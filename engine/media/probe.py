@@ -27,6 +27,7 @@ import numpy as np
 from engine.errors import CorruptMediaError, EmptyMediaError
 from engine.media._open import av_errors, fraction_or_none, fraction_text, open_input, require_video
 from engine.media.rates import HIGH_FRAME_RATE_FPS, rate_from_text_metadata
+from engine.media.sequence import is_description, read_description
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +149,9 @@ class MediaInfo:
     video: list[VideoStreamInfo]
     audio: list[AudioStreamInfo]
     metadata: dict[str, str] = field(default_factory=dict)
+    image_sequence: str | None = None
+    """For a sequence description (``engine.media.sequence``): the frames it names,
+    ``/plates/A001.####.dpx, frames 1001-1048``; ``size_bytes`` is then the description's."""
 
     @property
     def video_stream(self) -> VideoStreamInfo:
@@ -199,12 +203,17 @@ def probe(path: Path, *, scan_packets: bool = True) -> MediaInfo:
         video_info_and_index(path, index, header["metadata"], scan_packets=scan_packets)[0]
         for index in stream_indices
     ]
+    sequence = read_description(path) if is_description(path) else None
     return MediaInfo(
         path=path,
         duration_s=container_duration,
         size_bytes=path.stat().st_size,
         video=video,
         audio=audio,
+        image_sequence=(
+            f"{sequence.folder / sequence.display_name}, frames {sequence.first}-{sequence.last}"
+            if sequence else None
+        ),
         **header,
     )
 
