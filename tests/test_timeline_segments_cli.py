@@ -107,19 +107,20 @@ def _image_sequence_timeline(tmp_path: Path) -> Path:
     return path
 
 
-def test_an_image_sequence_clip_is_listed_with_its_first_frame(tmp_path, capsys):
+def test_an_image_sequence_clip_is_listed_with_its_pattern(tmp_path, capsys):
     assert _run([str(_image_sequence_timeline(tmp_path)), "--json"]) == 0
     (row,) = json.loads(capsys.readouterr().out)["segments"]
     assert row["media_kind"] == "image_sequence"
-    assert row["media_path"] == str(tmp_path / "seq" / "f.1001.png")
+    assert row["image_sequence"] == str(tmp_path / "seq" / "f.%04d.png")
+    assert row["media_path"].endswith(".chronoseq") and not row["media_missing"]
     assert row["time_scalar"] == "1/2"
 
 
-def test_a_render_lists_an_image_sequence_clip_as_not_rendered(tmp_path, capsys):
+def test_a_render_of_an_image_sequence_of_empty_files_fails_by_name(tmp_path, capsys):
     from engine.cli import main
 
     timeline = _image_sequence_timeline(tmp_path)
     assert main(["render", str(timeline), "-o", str(tmp_path / "out"), "--no-engine", "--json"]) == 1
     (clip,) = json.loads(capsys.readouterr().out)["clips"]
-    assert clip["status"] == "cannot_render"
-    assert clip["reason"] == "image_sequence media: only media files are rendered"
+    assert clip["status"] == "failed"
+    assert "f.####.png" in clip["reason"] or ".chronoseq" in clip["reason"]
