@@ -22,6 +22,7 @@ import numpy as np
 
 from engine.errors import FrameOutOfRangeError
 from engine.media import FrameReader
+from engine.media.sequence import is_description, read_description
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,8 @@ class ClipInfo:
     preview_height: int
     is_vfr: bool = False
     capture_fps: Fraction | None = None
+    display_name: str = ""
+    """The name to show: the file's, or an image sequence's (``A001.####.dpx``)."""
 
 
 def preview_size(width: int, height: int, limit: tuple[int, int] = MAX_PREVIEW_SIZE) -> tuple[int, int]:
@@ -76,6 +79,7 @@ class FrameSource:
             preview_height=size[1],
             is_vfr=bool(stream.is_vfr),
             capture_fps=Fraction(capture) if capture else None,
+            display_name=_display_name(Path(path)),
         )
         self._reader = FrameReader(
             Path(path),
@@ -89,7 +93,7 @@ class FrameSource:
         """Frame ``index`` in presentation order."""
         if not 0 <= index < self.info.frame_count:
             raise FrameOutOfRangeError(
-                f"frame {index} is outside {self.info.path.name}, "
+                f"frame {index} is outside {self.info.display_name or self.info.path.name}, "
                 f"which has frames 0 to {self.info.frame_count - 1}"
             )
         with self._lock:
@@ -113,3 +117,9 @@ class FrameSource:
 def open_frame_source(path: Path) -> FrameSource:
     """The frame source for a clip; ``MediaNotFoundError``, ``NotVideoError`` ... when it cannot be read."""
     return FrameSource(Path(path))
+
+
+def _display_name(path: Path) -> str:
+    if is_description(path):
+        return read_description(path).display_name
+    return path.name

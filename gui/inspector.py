@@ -113,7 +113,7 @@ class Inspector(QWidget):
             for label in (self.file_label, self.format_label, self.length_label):
                 label.setText("—")
             return
-        self.file_label.setText(info.path.name)
+        self.file_label.setText(info.display_name or info.path.name)
         self.file_label.setToolTip(str(info.path))
         self.format_label.setText(f"{info.width}×{info.height} · {style.rate_text(info.rate)}")
         self.length_label.setText(

@@ -573,7 +573,7 @@ class MainWindow(QMainWindow):
             log.warning("%s: media not found: %s", segment.describe(), where)
             self.show_message(self._missing_media_text(segment.clip_name, where), "warning", CLIP)
             return
-        start = int(segment.source_start_frames)
+        start = int(_file_frame(segment))
         length = max(
             1, int(segment.source_duration_frames * (segment.time_scalar if segment.time_scalar else 1))
         )
@@ -590,7 +590,8 @@ class MainWindow(QMainWindow):
             self.inspector.set_target_speed(segment.time_scalar)
 
     def _missing_media_text(self, clip_name: str, where: str) -> str:
-        shown = f"; {self.source.info.path.name} stays open" if self.source is not None else ""
+        source = self.source.info if self.source is not None else None
+        shown = f"; {source.display_name or source.path.name} stays open" if source is not None else ""
         return f"The media of clip {clip_name!r} is missing ({where}){shown}."
 
     def _clip_key(self) -> str:
@@ -1118,3 +1119,15 @@ class MainWindow(QMainWindow):
         if self.source is not None:
             self.source.close()
         super().closeEvent(event)
+
+
+def _file_frame(segment) -> Fraction:
+    """The frame of the clip's media file where the clip starts: OTIO counts source frames in the
+    media's own time (a camera file's timecode, an image sequence's frame numbers), the file from 0."""
+    from engine.render.plan import with_inferred_media_range
+    from engine.timeline.rates import exact_frames
+
+    located = with_inferred_media_range(segment)
+    if located.available_range is None:
+        return segment.source_start_frames
+    return segment.source_start_frames - exact_frames(located.available_range.start_time, segment.source_rate)

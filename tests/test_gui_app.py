@@ -369,6 +369,59 @@ def test_open_a_timeline_export(qtbot, window, shared_data, tmp_path):
     assert window.windowTitle().startswith("cut.otio")
 
 
+def test_a_timeline_clip_opens_at_its_file_frame_counted_from_the_media_start(
+    qtbot, window_without_engine, tmp_path
+):
+    """OTIO counts source frames in the media's own time: from a camera file's timecode, from an
+    image sequence's frame numbers. The In mark is a frame of the file, counted from 0."""
+    import opentimelineio as otio
+    from media_factory import frame_pattern, render_clip
+
+    from engine.media import write_video
+    from engine.media.writer import png_frame_name
+
+    media = render_clip(tmp_path / "A002_C001.mov", rate=Fraction(24), frame_count=40)
+    plates = tmp_path / "plates"
+    write_video(plates, (frame_pattern(i) for i in range(30)), rate=24, codec="png")
+    first_plate = plates / png_frame_name(plates, 0)
+    track = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)
+    hour = 86400  # 01:00:00:00 at 24 fps
+    camera = otio.schema.Clip(
+        name="camera",
+        media_reference=otio.schema.ExternalReference(
+            target_url=media.as_uri(),
+            available_range=otio.opentime.TimeRange(
+                otio.opentime.RationalTime(hour, 24), otio.opentime.RationalTime(40, 24)
+            ),
+        ),
+        source_range=otio.opentime.TimeRange(
+            otio.opentime.RationalTime(hour + 12, 24), otio.opentime.RationalTime(10, 24)
+        ),
+    )
+    plate = otio.schema.Clip(
+        name="plate",
+        media_reference=otio.schema.ImageSequenceReference(
+            target_url_base=plates.as_uri() + "/", name_prefix=first_plate.name[:-10], name_suffix=".png",
+            start_frame=0, rate=24, frame_zero_padding=6,
+        ),
+        source_range=otio.opentime.TimeRange(otio.opentime.RationalTime(7, 24), otio.opentime.RationalTime(8, 24)),
+    )
+    plate.effects.append(otio.schema.LinearTimeWarp(time_scalar=0.5))
+    track.extend([camera, plate])
+    timeline = otio.schema.Timeline(name="cut")
+    timeline.tracks.append(track)
+    path = tmp_path / "cut.otio"
+    otio.adapters.write_to_file(timeline, str(path))
+    window = window_without_engine
+    assert window.open_path(path)
+    assert (window.in_frame, window.out_frame) == (12, 22)
+    window.select_timeline_item(1)
+    assert window.source.info.frame_count == 30
+    assert window.source.info.display_name == "plates_######.png"
+    assert (window.in_frame, window.out_frame) == (7, 11)
+    assert window.inspector.file_label.text() == "plates_######.png"
+
+
 def test_screenshot_command(engine, clip, tmp_path):
     out = tmp_path / "shot.png"
     result = subprocess.run(
