@@ -196,3 +196,20 @@ def test_clip_commands_read_a_sequence_given_its_rate(tmp_path, capsys):
         np.testing.assert_array_equal(reader.read_frame(4).image, pictures[2])
     assert main(["retime", first_frame, "--sequence-rate", "0", "--speed", "1/2", "-o", str(out)]) == 2
     assert "must be above zero" in capsys.readouterr().err
+
+
+def test_a_timeline_sequence_whose_name_holds_pattern_characters_is_found(tmp_path):
+    folder = tmp_path / "100% take#2"
+    _write_images(folder, [f"take#2_{n:03d}.png" for n in range(5, 9)])
+    timeline = otio.schema.Timeline(name="odd names")
+    reference = otio.schema.ImageSequenceReference(
+        target_url_base=folder.as_uri() + "/", name_prefix="take#2_", name_suffix=".png",
+        start_frame=5, rate=25, frame_zero_padding=3,
+    )
+    clip = otio.schema.Clip(name="take", media_reference=reference, source_range=otio.opentime.TimeRange(
+        otio.opentime.RationalTime(5, 25), otio.opentime.RationalTime(4, 25)))
+    timeline.tracks.append(otio.schema.Track(kind=otio.schema.TrackKind.Video, children=[clip]))
+    (segment,) = list_segments(timeline, check_time_warps=False)
+    assert segment.media_problem == "" and segment.media.exists
+    with FrameReader(segment.media_path) as reader:
+        assert reader.frame_count == 4

@@ -105,51 +105,60 @@ def find_sequence(path: Path, rate: Fraction, *, first: int | None = None) -> Im
     starts at ``first`` (default: the lowest number present). A hole after the start is refused,
     naming the missing frames (FFmpeg's reader would stop there with an error, not at the end).
     """
-    rate = _checked_rate(rate)
     path = Path(path)
     folder = path.parent
     name = path.name
     pattern = _split_pattern(name)
     if pattern is not None:
         prefix, suffix, padding = pattern
+        return sequence_from_parts(folder, prefix, suffix, padding, rate, first=first)
+    match = _LAST_DIGITS.search(name)
+    if match is None:
+        raise UnsupportedOptionError(
+            f"{path} has no frame number in its name; an image sequence is named like A001.1001.dpx"
+        )
+    if not path.is_file():
+        raise MediaNotFoundError(f"image sequence frame not found: {path}")
+    prefix, digits, suffix = name[: match.start()], match.group(1), name[match.end():]
+    padding = _padding_of(digits, folder, prefix, suffix)
+    if first is None:
         numbers = _numbers_in(folder, prefix, suffix, padding)
-        if not numbers:
-            raise MediaNotFoundError(f"image sequence {path}: no frame files match it")
-        start = min(numbers) if first is None else first
-        if start not in numbers:
-            raise MediaNotFoundError(f"image sequence {path}: frame {start} is missing")
-    else:
-        match = _LAST_DIGITS.search(name)
-        if match is None:
-            raise UnsupportedOptionError(
-                f"{path} has no frame number in its name; an image sequence is named like A001.1001.dpx"
-            )
-        if not path.is_file():
-            raise MediaNotFoundError(f"image sequence frame not found: {path}")
-        prefix, digits, suffix = name[: match.start()], match.group(1), name[match.end():]
-        padding = _padding_of(digits, folder, prefix, suffix)
-        numbers = _numbers_in(folder, prefix, suffix, padding)
-        start = int(digits)
-        while start - 1 in numbers:
-            start -= 1
-        if first is not None:
-            start = first
+        first = int(digits)
+        while first - 1 in numbers:
+            first -= 1
+    return sequence_from_parts(folder, prefix, suffix, padding, rate, first=first)
+
+
+def sequence_from_parts(
+    folder: Path, prefix: str, suffix: str, padding: int, rate: Fraction, *, first: int | None = None
+) -> ImageSequence:
+    """The sequence of files ``prefix`` + number (``padding`` digits, 0: unpadded) + ``suffix`` in
+    ``folder`` from ``first`` (default: the lowest number present) to the last before any hole; a
+    hole followed by more frames is refused, naming the missing frames."""
+    rate = _checked_rate(rate)
+    shown = Path(folder) / f"{prefix}{'#' * max(padding, 1)}{suffix}"
+    numbers = _numbers_in(Path(folder), prefix, suffix, padding)
+    if not numbers:
+        raise MediaNotFoundError(f"image sequence {shown}: no frame files match it")
+    start = min(numbers) if first is None else first
+    if start not in numbers:
+        raise MediaNotFoundError(f"image sequence {shown}: frame {start} is missing")
     end = start
     while end + 1 in numbers:
         end += 1
     later = sorted(n for n in numbers if n > end)
     if later:
         raise CorruptMediaError(
-            f"image sequence {folder / (prefix + '#' * max(padding, 1) + suffix)} has a hole: "
+            f"image sequence {shown} has a hole: "
             f"{_number_range(end + 1, later[0] - 1)} missing (frames {start}-{end} are there, and more "
             f"from {later[0]}); render the missing frames, or cut the clip before the hole"
         )
     count = end - start + 1
     if count > MAX_SEQUENCE_FRAMES:
         raise UnsupportedOptionError(
-            f"image sequence in {folder} has {count} frames; at most {MAX_SEQUENCE_FRAMES} are read"
+            f"image sequence {shown} has {count} frames; at most {MAX_SEQUENCE_FRAMES} are read"
         )
-    return ImageSequence(folder, prefix, suffix, padding, start, count, rate)
+    return ImageSequence(Path(folder), prefix, suffix, padding, start, count, rate)
 
 
 def describe(sequence: ImageSequence, folder: Path | None = None) -> Path:

@@ -344,7 +344,7 @@ def _sequence_location(
 ) -> tuple[MediaLocation | None, str]:
     """Where an OTIO image sequence is: its frames checked and written down as a sequence description
     (``engine.media.sequence``), which every media reader opens as one clip; or why it cannot be."""
-    from engine.media.sequence import describe, find_sequence  # PyAV only when needed
+    from engine.media.sequence import describe, sequence_from_parts  # PyAV only when needed
 
     shown = f"{reference.target_url_base or ''}{reference.name_prefix}#{reference.name_suffix}"
     if not reference.target_url_base:
@@ -357,12 +357,10 @@ def _sequence_location(
         folder = media_location(reference.target_url_base, base_dir=base_dir, path_map=path_map)
         if folder.local_path is None:
             return None, folder.reason
-        pattern = Path(folder.local_path) / (
-            f"{reference.name_prefix}%0{reference.frame_zero_padding}d{reference.name_suffix}"
-            if reference.frame_zero_padding else f"{reference.name_prefix}%d{reference.name_suffix}"
+        sequence = sequence_from_parts(
+            Path(folder.local_path), reference.name_prefix, reference.name_suffix,
+            reference.frame_zero_padding, exact_rate(reference.rate), first=reference.start_frame,
         )
-        rate = exact_rate(reference.rate)
-        sequence = find_sequence(pattern, rate, first=reference.start_frame)
         listed = reference.number_of_images_in_sequence()
         if listed > sequence.count:
             return None, (
@@ -378,7 +376,8 @@ def _sequence_location(
         otio.opentime.RationalTime(sequence.first, reference.rate),
         otio.opentime.RationalTime(sequence.count, reference.rate),
     )
-    return SequenceLocation(reference.target_url_base, str(pattern), description, frames=frames), ""
+    pattern = sequence.ffmpeg_pattern.replace("%%", "%")
+    return SequenceLocation(reference.target_url_base, pattern, description, frames=frames), ""
 
 
 def _source_rate(clip: otio.schema.Clip, fallback: Fraction) -> Fraction:
