@@ -473,6 +473,33 @@ def test_sound_that_starts_after_the_picture_stays_in_sync(tmp_path, audio):
     assert _click_time_s(out) == pytest.approx(float(Fraction(6, 10) / speed), abs=0.05)
 
 
+def _energy_centre_s(samples: np.ndarray, around_s: float, rate: int = 48000) -> float:
+    low, high = int((around_s - 0.25) * rate), int((around_s + 0.25) * rate)
+    energy = np.square(samples[low:high].astype(np.float64))
+    return (low + float((np.arange(energy.size) * energy).sum() / energy.sum())) / rate
+
+
+@pytest.mark.parametrize("speed", [Fraction(1, 2), Fraction(1, 4)])
+def test_stretched_sound_is_heard_with_its_frame(tmp_path, speed):
+    """atempo plays early by half its window at its input's pace (31 ms at 1/2, 77 ms at 1/4 on
+    these ticks, before): each sound must land at its source time / speed. (Slower, a 10 ms tick
+    is smeared over 100 ms and more, and where its energy centres is no sharper a measure.)"""
+    rate = 48000
+    sound = np.zeros(2 * rate, np.float32)
+    ticks_s = (0.5, 1.5)
+    for at in ticks_s:
+        start = int(at * rate)
+        sound[start : start + 480] = 0.8 * np.sin(2 * np.pi * 1000 * np.arange(480) / rate)
+    clip = render_clip(tmp_path / "ticks.mov", rate=Fraction(25), frame_count=50, audio=True, sound=sound)
+    out = tmp_path / "slow.mov"
+    retime_clip(clip, out, speed=speed, model="nearest")
+    with av.open(str(out)) as container:
+        heard = np.concatenate([frame.to_ndarray()[0] for frame in container.decode(audio=0)])
+    for at in ticks_s:
+        belongs = (at + 0.005) / float(speed)
+        assert _energy_centre_s(heard, belongs) == pytest.approx(belongs, abs=0.03)
+
+
 @pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg command to write the test file")
 def test_sound_with_no_channel_layout_is_stretched(tmp_path):
     """Multi-track camera and recorder files leave the layout unspecified ("1 channels")."""
