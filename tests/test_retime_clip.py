@@ -666,3 +666,14 @@ def test_long_output_names_fit_the_file_system_or_are_refused_before_any_work(tm
     with pytest.raises(UnsupportedOptionError, match=r"too long with its .chronoscope.json.*238 bytes"):
         retime_clip(clip, too_long, speed=Fraction(1, 2), model="nearest")
     assert not too_long.exists()
+
+
+def test_only_frames_that_fell_back_are_counted_as_fallbacks(tmp_path):
+    """A learned model notes how it ran on every frame it makes (its provider): that is an account,
+    not a fallback; the held last frame is one (it used to count 10 of 10 generated frames)."""
+    clip = render_clip(tmp_path / "clip.mp4", frame_count=6)
+    report = retime_clip(clip, tmp_path / "slow.mkv", speed=Fraction(1, 3), model="rife-4.2x")
+    assert report.frames_synthesized == 10 and report.frames_held == 2
+    assert any(not note.fallback for note in report.notes)
+    assert report.fallbacks == report.frames_held
+    assert read_sidecar(tmp_path / "slow.mkv").to_dict()["fallback_frames"] == 2

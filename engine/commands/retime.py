@@ -124,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.write(json.dumps(summary) + "\n")
         return 0
-    notes = len(report.notes)
+    notes = len(report.fallback_notes)
     span = ""
     if report.source_range is not None:
         span = f" from source frames {report.source_range[0]} to {report.source_range[1] - 1}"

@@ -37,6 +37,8 @@ class SynthesisResult:
     risk: np.ndarray
     backend: str
     notes: list[str] = field(default_factory=list)
+    fallback: bool = False
+    """The frame is not the backend's: a guard repeated the nearest frame (scene cut, duplicates)."""
 
     @property
     def risk_score(self) -> float:

@@ -77,6 +77,7 @@ class GuardedSynthesizer(Synthesizer):
         result = self._nearest.synthesize(frame0, frame1, t)
         result.risk = np.full(frame0.shape[:2], risk_value, np.float32)
         result.notes.append(note)
+        result.fallback = True
         return result
 
 

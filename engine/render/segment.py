@@ -137,7 +137,7 @@ def write_synthesized(
                     FrameRisk(frame, anchor_frame, fraction_text(times[frame]), round(result.risk_score, 5))
                 )
                 for note in result.notes:
-                    report.add_note(frame, note)
+                    report.add_note(frame, note, fallback=result.fallback)
     report.timings_s["total"] = time.perf_counter() - started_s
     report.write_sidecar(output)
     return report

@@ -276,7 +276,7 @@ def render_mapped(
                         )
                     )
                     for note in result.notes:
-                        report.add_note(item.mapped.output_frame, note)
+                        report.add_note(item.mapped.output_frame, note, fallback=result.fallback)
                 pending.clear()
 
             for mapped in frame_map.frames(include_transitions=include_transitions):

@@ -51,6 +51,9 @@ class FrameNote:
     first_output_frame: int
     last_output_frame: int
     note: str
+    fallback: bool = True
+    """The frames are not what was asked for (a repeated, nearest or held frame); False for an
+    account of how they were made (the model's provider, a reduced flow scale)."""
 
 
 @dataclass
@@ -90,18 +93,24 @@ class RetimeReport:
         return sum(r.risk for r in self.risk) / len(self.risk) if self.risk else 0.0
 
     @property
-    def fallbacks(self) -> int:
-        """Output frames covered by a note (scene-cut or duplicate fallback, held frames)."""
-        return sum(n.last_output_frame - n.first_output_frame + 1 for n in self.notes)
+    def fallback_notes(self) -> list[FrameNote]:
+        """The notes of frames that fell back (scene-cut or duplicate fallback, held frames)."""
+        return [n for n in self.notes if n.fallback]
 
-    def add_note(self, output_frame: int, note: str) -> None:
+    @property
+    def fallbacks(self) -> int:
+        """Output frames that fell back: covered by a fallback note (each frame counted once)."""
+        covered = (range(n.first_output_frame, n.last_output_frame + 1) for n in self.fallback_notes)
+        return len({frame for frames in covered for frame in frames})
+
+    def add_note(self, output_frame: int, note: str, *, fallback: bool = True) -> None:
         """Record ``note`` for a frame, merged with the previous note when it continues the run."""
         if self.notes:
             last = self.notes[-1]
-            if last.note == note and last.last_output_frame + 1 == output_frame:
+            if last.note == note and last.fallback == fallback and last.last_output_frame + 1 == output_frame:
                 last.last_output_frame = output_frame
                 return
-        self.notes.append(FrameNote(output_frame, output_frame, note))
+        self.notes.append(FrameNote(output_frame, output_frame, note, fallback))
 
     def summary(self) -> dict[str, Any]:
         """A short JSON-able digest (no per-frame lists), for tables and timeline metadata."""
