@@ -157,10 +157,29 @@ def content_hash(identity: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
 
+SAMPLE_BYTES = 64 * 1024
+"""Bytes read at the start, middle and end of a source file for its identity."""
+
+
 def source_identity(path: Path) -> dict[str, Any]:
-    """What identifies a source file's content for a content hash: path, size, modification time."""
-    stat = Path(path).stat()
-    return {"path": str(Path(path).resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    """What identifies a source file's content for a content hash: path, size, modification time,
+    and a SHA-256 of 64 KiB at its start, middle and end. The sample tells a file replaced in place
+    by one of the same size whose modification time was set back (``touch -r``, a sync tool keeping
+    times), which the size and time alone took for the same file, and served a stale render."""
+    path = Path(path)
+    stat = path.stat()
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        middle = max(0, stat.st_size // 2 - SAMPLE_BYTES // 2)
+        for offset in sorted({0, middle, max(0, stat.st_size - SAMPLE_BYTES)}):
+            handle.seek(offset)
+            digest.update(handle.read(SAMPLE_BYTES))
+    return {
+        "path": str(path.resolve()),
+        "size": stat.st_size,
+        "mtime_ns": stat.st_mtime_ns,
+        "sample_sha256": digest.hexdigest(),
+    }
 
 
 def synthesized_hash(kind: str, values: dict[str, Any], sources: dict[str, Path]) -> str:

@@ -46,6 +46,13 @@ def finished_report(output: Path, content_hash: str, frames: int) -> RetimeRepor
         return None
     if report.frames_written != frames:
         return None
+    if report.output_bytes is not None and output.is_file() and output.stat().st_size != report.output_bytes:
+        log.warning(
+            "%s is %d bytes, not the %d its report records: it changed after it was rendered; "
+            "rendering it again",
+            output, output.stat().st_size, report.output_bytes,
+        )
+        return None
     return report
 
 

@@ -82,6 +82,9 @@ class RetimeReport:
     notes: list[FrameNote] = field(default_factory=list)
     timings_s: dict[str, float] = field(default_factory=dict)
     content_hash: str | None = None
+    output_bytes: int | None = None
+    """The size of the media file when the report was written (None for a PNG folder): a render
+    cut short afterwards (an interrupted copy of the folder) no longer matches its report."""
     version: int = REPORT_VERSION
 
     @property
@@ -145,7 +148,9 @@ class RetimeReport:
 
     def write_sidecar(self, output: Path | None = None) -> Path:
         """Write the report next to the output (atomically); returns the sidecar's path."""
-        path = sidecar_path(Path(output or self.output))
+        media = Path(output or self.output)
+        path = sidecar_path(media)
+        self.output_bytes = media.stat().st_size if media.is_file() else None
         write_text_atomic(path, json.dumps(self.to_dict(), indent=1) + "\n")
         return path
 

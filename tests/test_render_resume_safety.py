@@ -1,0 +1,75 @@
+"""A render is resumed only when what it would make is what is there: a source replaced in place
+(same size, time set back) or a render cut short afterwards is rendered again."""
+
+from __future__ import annotations
+
+import os
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import opentimelineio as otio
+from media_factory import render_clip
+
+from engine.media import FrameReader
+from engine.render import render_timeline
+
+
+def _timeline(path: Path, media: Path, frames: int = 6) -> Path:
+    clip = otio.schema.Clip(
+        name="shot",
+        media_reference=otio.schema.ExternalReference(target_url=media.as_uri()),
+        source_range=otio.opentime.TimeRange(
+            otio.opentime.RationalTime(0, 25), otio.opentime.RationalTime(frames, 25)
+        ),
+    )
+    clip.effects.append(otio.schema.LinearTimeWarp(time_scalar=0.5))
+    timeline = otio.schema.Timeline(name="cut")
+    timeline.tracks.append(otio.schema.Track(kind=otio.schema.TrackKind.Video, children=[clip]))
+    otio.adapters.write_to_file(timeline, str(path))
+    return path
+
+
+def _statuses(summary) -> list[str]:
+    return [clip["status"] for clip in summary.clips]
+
+
+def _y4m(path: Path, seed: int, frames: int = 12) -> Path:
+    """An uncompressed YUV4MPEG clip: its size depends only on its dimensions and length."""
+    rng = np.random.default_rng(seed)
+    parts = [b"YUV4MPEG2 W64 H48 F25:1 Ip A1:1 C444\n"]
+    for _ in range(frames):
+        parts.append(b"FRAME\n" + rng.integers(16, 235, 64 * 48 * 3, dtype=np.uint8).tobytes())
+    path.write_bytes(b"".join(parts))
+    return path
+
+
+def test_a_source_replaced_with_the_same_size_and_time_is_rendered_again(tmp_path):
+    media = _y4m(tmp_path / "shot.y4m", seed=1)
+    timeline = _timeline(tmp_path / "cut.otio", media)
+    summary = render_timeline(timeline, tmp_path / "out", model="blend", codec="ffv1")
+    assert _statuses(summary) == ["rendered"]
+    stamp = media.stat()
+    _y4m(tmp_path / "shot.y4m", seed=2)  # another take written over it, its time set back
+    os.utime(media, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    assert media.stat().st_size == stamp.st_size and media.stat().st_mtime_ns == stamp.st_mtime_ns
+    again = render_timeline(timeline, tmp_path / "out", model="blend", codec="ffv1")
+    assert _statuses(again) == ["rendered"]
+    with FrameReader(Path(again.clips[0]["output"])) as rendered, FrameReader(media) as source:
+        np.testing.assert_array_equal(rendered.read_frame(0).image, source.read_frame(0).image)
+
+
+def test_a_render_cut_short_after_it_was_made_is_rendered_again(tmp_path):
+    media = render_clip(tmp_path / "shot.mp4", rate=Fraction(25), frame_count=12)
+    timeline = _timeline(tmp_path / "cut.otio", media)
+    summary = render_timeline(timeline, tmp_path / "out", model="blend", codec="ffv1")
+    output = Path(summary.clips[0]["output"])
+    whole = output.stat().st_size
+    with open(output, "r+b") as handle:
+        handle.truncate(whole // 3)
+    again = render_timeline(timeline, tmp_path / "out", model="blend", codec="ffv1")
+    assert _statuses(again) == ["rendered"]
+    assert output.stat().st_size == whole
+    with FrameReader(output) as reader:
+        assert reader.frame_count == 6
+    assert _statuses(render_timeline(timeline, tmp_path / "out", model="blend", codec="ffv1")) == ["resumed"]
