@@ -619,6 +619,17 @@ def test_a_clip_name_with_dots_gives_an_output_name_with_one_suffix(tmp_path):
     assert output.name.startswith("V1_000_shot_v2_final_") and output.suffixes == [".mkv"]
 
 
+def test_a_clip_name_too_long_for_a_file_name_is_cut_in_its_render_name(tmp_path):
+    """A 250-character clip name made a 270-byte file name: errno 36 stopped the whole render."""
+    media = render_clip(tmp_path / "shot.mp4", rate=25, frame_count=30)
+    cut = _one_slow_clip(tmp_path / "cut.otio", media, start=0, name="take " + "x" * 245)
+    summary = render_timeline(cut, tmp_path / "out", model="nearest", codec="ffv1")
+    assert summary.ok
+    output = Path(summary.clips[0]["output"])
+    assert output.exists() and len((output.name + ".chronoscope.json").encode()) <= 255
+    assert output.name.startswith("V1_000_take_xxx")
+
+
 def test_the_same_timeline_spelled_another_way_is_still_its_own(tmp_path):
     media = render_clip(tmp_path / "shot.mp4", rate=25, frame_count=30)
     (tmp_path / "project").mkdir()

@@ -50,6 +50,8 @@ from engine.timeline import (
 log = logging.getLogger(__name__)
 
 RENDER_FORMAT_VERSION = 1
+MAX_CLIP_NAME_CHARACTERS = 120
+"""Of a clip's name in its render's file name (ASCII after ``_UNSAFE``); the content hash follows."""
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -205,6 +207,9 @@ def output_stem(segment: Segment) -> str:
     name adds the content hash (``engine.render.outputs.hashed_name``)."""
     # dots too: a name must have none but its suffix's, or ``shot.v2`` would pass for a suffix
     stem = _UNSAFE.sub("_", Path(segment.clip_name).stem).replace(".", "_").strip("_") or "clip"
+    # the hash keeps names apart; the clip's name is cut so that the name and its report's fit in
+    # the 255 bytes file systems allow (a 250-character clip name stopped the whole render)
+    stem = stem[:MAX_CLIP_NAME_CHARACTERS].rstrip("_") or "clip"
     return f"{segment.track_label}_{segment.index_in_track:03d}_{stem}"
 
 
