@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 
@@ -56,4 +57,58 @@ def exclusive_lock(path: Path, *, mode: int = 0o644) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         yield
     finally:
+        os.close(handle)
+
+
+def _try_lock(handle: int) -> bool:
+    """Take an exclusive lock on the open file ``handle`` without waiting; False when it is held."""
+    try:
+        if os.name == "nt":
+            import msvcrt
+
+            msvcrt.locking(handle, msvcrt.LK_NBLCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def waiting_lock(
+    path: Path,
+    *,
+    check: Callable[[], None] | None = None,
+    on_wait: Callable[[], None] | None = None,
+    poll_s: float = 0.2,
+) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` while the block runs, waiting while another process (or
+    thread) holds it; ``check`` runs between tries (to raise on cancel), ``on_wait`` once when a
+    wait begins. The lock file is removed when the block ends, so none is left behind; a waiter
+    that locked a file removed meanwhile tries again on the new one."""
+    path = Path(path)
+    told = False
+    while True:
+        handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        if _try_lock(handle):
+            try:
+                current = os.stat(path).st_ino
+            except FileNotFoundError:
+                current = None
+            if current == os.fstat(handle).st_ino:
+                break
+        os.close(handle)
+        if not told and on_wait is not None:
+            on_wait()
+        told = True
+        if check is not None:
+            check()
+        time.sleep(poll_s)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            path.unlink()  # while still held, so no one can lock the file being removed
         os.close(handle)

@@ -4,14 +4,19 @@
 from __future__ import annotations
 
 import os
+import threading
+import time
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import opentimelineio as otio
+import pytest
 from media_factory import render_clip
 
+from engine.errors import JobCancelledError
 from engine.media import FrameReader
+from engine.processes import waiting_lock
 from engine.render import render_timeline
 
 
@@ -73,3 +78,57 @@ def test_a_render_cut_short_after_it_was_made_is_rendered_again(tmp_path):
     with FrameReader(output) as reader:
         assert reader.frame_count == 6
     assert _statuses(render_timeline(timeline, tmp_path / "out", model="blend", codec="ffv1")) == ["resumed"]
+
+
+def test_one_timeline_rendered_twice_at_once_into_one_folder_ends_well_for_both(tmp_path):
+    """The second render used to delete the first one's temporaries before rendering the same
+    segment itself: the first failed at its rename, after all its work."""
+    media = render_clip(tmp_path / "shot.mp4", rate=Fraction(25), frame_count=60, size=(160, 120))
+    timeline = _timeline(tmp_path / "cut.otio", media, frames=100)
+    outdir = tmp_path / "out"
+    results = {}
+
+    def render(name: str) -> None:
+        results[name] = render_timeline(timeline, outdir, model="flow", codec="ffv1")
+
+    first = threading.Thread(target=render, args=("first",))
+    first.start()
+    deadline = time.monotonic() + 30
+    while not list(outdir.glob(".*.lock")) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert list(outdir.glob(".*.lock")), "the first render never started writing"
+    render("second")
+    first.join()
+    for name in ("first", "second"):
+        assert results[name].ok, (name, results[name].clips)
+    output = Path(results["first"].clips[0]["output"])
+    assert results["second"].clips[0]["output"] == str(output)
+    with FrameReader(output) as reader:
+        assert reader.frame_count == 100
+    assert not list(outdir.glob(".*"))  # no lock or temporary left behind
+
+
+def test_a_waiting_lock_waits_for_its_holder_and_can_be_cancelled(tmp_path):
+    lock = tmp_path / ".out.mov.lock"
+    order = []
+    with waiting_lock(lock):
+        def second() -> None:
+            with waiting_lock(lock, poll_s=0.01):
+                order.append("second")
+
+        thread = threading.Thread(target=second)
+        thread.start()
+        time.sleep(0.2)
+        order.append("first done")
+        cancelled = []
+
+        def stop() -> None:
+            cancelled.append(True)
+            raise JobCancelledError("cancelled")
+
+        with pytest.raises(JobCancelledError), waiting_lock(lock, check=stop, poll_s=0.01):
+            pass
+        assert cancelled
+    thread.join()
+    assert order == ["first done", "second"]
+    assert not lock.exists()

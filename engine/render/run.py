@@ -38,7 +38,6 @@ from engine.render.segment import (
     ALREADY_RENDERED,
     discard_unfinished,
     is_finished,
-    remove_stale_partials,
     render_segment,
 )
 from engine.render.smoothcut import (
@@ -304,7 +303,6 @@ def render_timeline(
             if on_segment_done is not None:
                 on_segment_done(spec, "resumed")
             continue
-        remove_stale_partials(spec)
         pending.append(spec)
     lock = threading.Lock()
 

@@ -19,6 +19,7 @@ from engine.fsutil import remove_quietly
 from engine.interp import Synthesizer
 from engine.media import VideoWriter, probe
 from engine.media.probe import VideoStreamInfo
+from engine.processes import waiting_lock
 from engine.render.plan import SegmentSpec
 from engine.retime import make_synthesizer, read_sidecar, render_mapped, sidecar_path
 from engine.retime.core import MAX_TIMES_PER_PAIR, PixelPlan
@@ -71,11 +72,6 @@ def discard_unfinished(output: Path) -> None:
     if outdated.exists():
         log.info("removing %s: it describes an earlier render with other settings", outdated)
         remove_quietly(outdated)
-
-
-def remove_stale_partials(spec: SegmentSpec) -> None:
-    """``discard_unfinished`` for the output of a segment about to be rendered."""
-    discard_unfinished(Path(spec.output))
 
 
 def video_info(path: Path, infos: dict[Path, VideoStreamInfo]) -> VideoStreamInfo:
@@ -160,8 +156,37 @@ def render_segment(
     """Render ``spec`` (transition overlaps included) and write its sidecar with the content hash.
 
     The media goes through a temporary name; the sidecar is written after it, so a sidecar with
-    the right hash always stands next to complete media.
+    the right hash always stands next to complete media. One render at a time writes an output
+    (``output_lock``): a second render of the same segment (the same timeline rendered twice at
+    once, or again after its client was killed while the engine still renders it) waits, then
+    takes the finished one, instead of deleting the first one's temporaries from under it.
     """
+    output = Path(spec.output)
+    with output_lock(output, check_cancelled):
+        finished = is_finished(spec)
+        if finished is not None:
+            log.info("%s: rendered meanwhile by another render (%s)", spec.clip_name, output)
+            return finished
+        discard_unfinished(output)
+        return _render_segment(spec, synthesizer, on_progress, check_cancelled)
+
+
+def output_lock(output: Path, check_cancelled: Callable[[], None] | None = None):
+    """The lock one render of ``output`` holds while it writes it (a hidden file beside it)."""
+    output = Path(output)
+    return waiting_lock(
+        output.parent / f".{output.name}.lock",
+        check=check_cancelled,
+        on_wait=lambda: log.info("%s: another render is writing it; waiting for it", output),
+    )
+
+
+def _render_segment(
+    spec: SegmentSpec,
+    synthesizer: Synthesizer | None,
+    on_progress: Callable[[int, int], None] | None,
+    check_cancelled: Callable[[], None] | None,
+) -> RetimeReport:
     own = synthesizer is None
     active = make_synthesizer(spec.model) if own else synthesizer
     try:
