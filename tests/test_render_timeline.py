@@ -637,3 +637,18 @@ def test_the_same_timeline_spelled_another_way_is_still_its_own(tmp_path):
     render_timeline(cut, tmp_path / "out", model="nearest", codec="ffv1")
     other_spelling = tmp_path / "project" / ".." / "project" / "cut.otio"
     assert render_timeline(other_spelling, tmp_path / "out", model="nearest", codec="ffv1").ok
+
+
+def test_a_model_that_does_not_exist_or_a_missing_timeline_is_refused_before_any_work(tmp_path, capsys):
+    """Both used to start an engine first; the model was refused clip by clip, the timeline after."""
+    from engine.places import places
+
+    media = render_clip(tmp_path / "shot.mp4", rate=25, frame_count=30)
+    cut = _one_slow_clip(tmp_path / "cut.otio", media, start=0)
+    assert main(["render", str(cut), "-o", str(tmp_path / "out"), "--model", "nosuch"]) == 2
+    assert "synthesis model not available: 'nosuch'" in capsys.readouterr().err
+    assert main(["render", str(tmp_path / "none.otio"), "-o", str(tmp_path / "out")]) == 2
+    assert "none.otio cannot be read" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+    assert not list(places().runtime_dir.glob("*.json"))  # no engine was started
+

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from engine.commands.argtypes import frame_rate
 from engine.commands.clip_options import add_clip_output_options
+from engine.interp.base import check_backend_name
 from engine.render.fill import fill_gaps
 from engine.timeline import PathMap
 
@@ -64,6 +65,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.model is not None:
+        check_backend_name(args.model)
     summary = fill_gaps(
         args.timeline,
         args.outdir,

@@ -15,10 +15,12 @@ from tqdm import tqdm
 from engine.commands.argtypes import frame_rate
 from engine.commands.clip_options import add_clip_output_options
 from engine.errors import ChronoscopeError, UnsupportedOptionError
+from engine.interp.base import check_backend_name
 from engine.render.plan import SegmentSpec
 from engine.render.run import InProcessRunner, render_timeline
 from engine.render.smoothcut import MAX_SMOOTH_CUT_FRAMES
 from engine.timeline import PathMap
+from engine.timeline.guard import require_timeline_file
 
 log = logging.getLogger(__name__)
 
@@ -202,6 +204,10 @@ def run(args: argparse.Namespace) -> int:
     if jobs < 1:
         raise UnsupportedOptionError(f"--jobs {jobs}: give 1 or more")
     path_map = PathMap.from_strings(args.map) if args.map else None
+    # what would fail every clip, or find no timeline, is refused before an engine is started
+    if args.model is not None:
+        check_backend_name(args.model)
+    require_timeline_file(args.timeline)
     detect = _detector() if args.detect else None
     runner = InProcessRunner(jobs)
     if not args.no_engine:

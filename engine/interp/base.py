@@ -152,12 +152,15 @@ def available_backends() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def create_backend(name: str, **options) -> Synthesizer:
-    """Create a backend by name; an unknown name lists those available."""
-    try:
-        factory = _REGISTRY[name]
-    except KeyError:
+def check_backend_name(name: str) -> None:
+    """Raise ``UnsupportedOptionError`` listing those available when no backend is called ``name``."""
+    if name not in _REGISTRY:
         raise UnsupportedOptionError(
             f"synthesis model not available: {name!r}; available: {', '.join(available_backends()) or 'none'}"
-        ) from None
-    return factory(**options)
+        )
+
+
+def create_backend(name: str, **options) -> Synthesizer:
+    """Create a backend by name; an unknown name lists those available."""
+    check_backend_name(name)
+    return _REGISTRY[name](**options)
