@@ -204,3 +204,17 @@ def test_display_tags_carried_from_the_source(tmp_path, suffix, codec):
     assert start_timecode(info) == "01:00:10:00"
     plain = probe(write_video(tmp_path / f"plain{suffix}", images, rate=25, codec=codec)).video_stream
     assert (plain.rotation_deg, plain.color_primaries, plain.color_transfer) == (0, 1, 1)
+
+
+def test_ffv1_in_mkv_keeps_colour_tags_and_says_it_cannot_keep_the_pixel_aspect(tmp_path, caplog):
+    """8-bit FFV1 stores RGB: the primaries and transfer were left out of it (read as unknown)."""
+    from engine.media.writer import CarriedTags
+
+    carried = CarriedTags(sample_aspect_ratio=Fraction(32, 27), color_primaries=9, color_transfer=18)
+    images = [frame_pattern(n, 64, 48) for n in range(3)]
+    out = write_video(tmp_path / "tagged.mkv", images, rate=25, codec="ffv1", carried=carried)
+    video = probe(out).video_stream
+    assert (video.color_primaries, video.color_transfer) == (9, 18)
+    assert "cannot" in caplog.text and "32/27" in caplog.text
+    with FrameReader(out) as reader:
+        np.testing.assert_array_equal(reader.read_frame(2).image, images[2])

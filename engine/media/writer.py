@@ -14,7 +14,8 @@ raises ``UnsupportedOptionError`` listing what works.
 Frame ``n`` gets pts ``n`` in a time base of ``1 / rate``, so 30000/1001 stays 30000/1001 in the
 file. RGB is converted to Y'CbCr with BT.709 coefficients, tagged so; ``carried`` (``CarriedTags``)
 keeps the source's colour primaries and transfer (the RGB values pass through in them), its
-rotation, pixel aspect and start timecode.
+rotation, pixel aspect and start timecode (FFV1 carries the pixel aspect in its frames only: PyAV
+cannot set it in the .mkv header, so a WARNING says so).
 
 Audio: ``audio_from`` copies (remuxes, no re-encoding) every audio track of another file (a track
 the container cannot hold is left out with a warning), optionally only
@@ -145,6 +146,8 @@ _AUDIO_COPY_OK: dict[str, frozenset[str] | None] = {
     ".mkv": None,
 }
 _TAG_BT709 = 1
+_SAR_FROM_FRAMES = frozenset({"ffv1"})
+"""Encoders that write each frame's pixel aspect ratio, not the codec's, into the stream."""
 
 
 def codec_choices() -> dict[str, str]:
@@ -309,6 +312,7 @@ class VideoWriter:
         self._temporary: Path | None = None
         self._container: av.container.OutputContainer | None = None
         self._stream: av.video.stream.VideoStream | None = None
+        self._sar_graph: av.filter.Graph | None = None
         self._audio: _AudioCopy | None = None
         self._size: tuple[int, int] | None = None
         self._finished = False
@@ -355,10 +359,19 @@ class VideoWriter:
             stream.options = dict(self._plan.options)
             if self._plan.pixel_format.startswith("yuv"):
                 stream.codec_context.colorspace = _TAG_BT709
-                stream.codec_context.color_primaries = self.carried.color_primaries or _TAG_BT709
-                stream.codec_context.color_trc = self.carried.color_transfer or _TAG_BT709
+            # primaries and transfer hold for RGB storage too (FFV1 keeps 8-bit pictures as RGB):
+            # without them the output read as of unknown primaries and transfer
+            stream.codec_context.color_primaries = self.carried.color_primaries or _TAG_BT709
+            stream.codec_context.color_trc = self.carried.color_transfer or _TAG_BT709
             if self.carried.sample_aspect_ratio:
                 stream.codec_context.sample_aspect_ratio = self.carried.sample_aspect_ratio
+                if self._plan.spec.encoder in _SAR_FROM_FRAMES and self.carried.sample_aspect_ratio != 1:
+                    log.warning(
+                        "%s: the source's pixels are %s wide; FFV1 frames carry that, but the .mkv "
+                        "header written here cannot, so players that read only the header show the "
+                        "picture squeezed: write ProRes (.mov) or H.264/H.265 to keep it there too",
+                        self.path.name, self.carried.sample_aspect_ratio,
+                    )
             if self.carried.rotation_deg:
                 stream.set_display_rotation(self.carried.rotation_deg)
             if self.carried.timecode:
@@ -427,13 +440,15 @@ class VideoWriter:
         )
         frame.pts = self.frame_count
         frame.time_base = self._stream.codec_context.time_base
+        # on each frame too: some encoders (prores_ks) take the colour tags from the frames,
+        # and the codec's alone left ProRes .mov files with unknown primaries and transfer
+        context = self._stream.codec_context
         if self._plan.pixel_format.startswith("yuv"):
-            # on each frame too: some encoders (prores_ks) take the colour tags from the frames,
-            # and the codec's alone left ProRes .mov files with unknown primaries and transfer
-            context = self._stream.codec_context
             frame.colorspace = context.colorspace
-            frame.color_primaries = context.color_primaries
-            frame.color_trc = context.color_trc
+        frame.color_primaries = context.color_primaries
+        frame.color_trc = context.color_trc
+        if self.carried.sample_aspect_ratio and self._plan.spec.encoder in _SAR_FROM_FRAMES:
+            frame = self._with_sample_aspect_ratio(frame)
         try:
             for packet in self._stream.encode(frame):
                 self._container.mux(packet)
@@ -443,6 +458,27 @@ class VideoWriter:
             raise MediaWriteError(
                 f"encoding frame {self.frame_count} of {self.path} failed: {error}"
             ) from None
+
+    def _with_sample_aspect_ratio(self, frame: av.VideoFrame) -> av.VideoFrame:
+        """``frame`` carrying the source's pixel aspect ratio, for encoders that take it from each
+        frame (FFV1), through FFmpeg's ``setsar`` (PyAV has no frame property for it)."""
+        if self._sar_graph is None:
+            ratio = self.carried.sample_aspect_ratio
+            graph = av.filter.Graph()
+            source = graph.add_buffer(
+                width=frame.width, height=frame.height, format=frame.format.name,
+                time_base=self._stream.codec_context.time_base,
+            )
+            setsar = graph.add("setsar", f"{ratio.numerator}/{ratio.denominator}")
+            sink = graph.add("buffersink")
+            source.link_to(setsar)
+            setsar.link_to(sink)
+            graph.configure()
+            self._sar_graph = graph
+        self._sar_graph.push(frame)
+        out = self._sar_graph.pull()
+        out.pts, out.time_base = frame.pts, frame.time_base
+        return out
 
     def _write_png(self, image: np.ndarray) -> None:
         assert self._temporary is not None
