@@ -269,3 +269,26 @@ def test_a_fill_after_a_slowed_clip_starts_from_the_frame_it_ends_on(tmp_path, s
     shown = (decoded[5].astype(np.float64) + decoded[6]) / 2
     expected = shown * 4 / 5 + decoded[10].astype(np.float64) / 5
     assert _psnr(first, expected) > 40
+
+
+def test_a_gap_between_clips_that_miss_their_media_is_not_filled_from_frame_0(tmp_path, shot):
+    """The clips' source frames lie before the media's start timecode: the fill used to morph
+    file frame 0 into itself, with exit 0."""
+    media, _ = shot
+    timeline = otio.schema.Timeline(name="missed")
+    track = otio.schema.Track(name="Video 1", kind=otio.schema.TrackKind.Video)
+    for start in (0, 16):
+        reference = otio.schema.ExternalReference(
+            target_url=str(media), available_range=time_range(86400, 48, RATE)
+        )
+        track.append(
+            otio.schema.Clip(name="b", media_reference=reference, source_range=time_range(start, 12, RATE))
+        )
+        if start == 0:
+            track.append(otio.schema.Gap(source_range=time_range(0, 4, RATE)))
+    timeline.tracks.append(track)
+    path = tmp_path / "missed.otio"
+    otio.adapters.write_to_file(timeline, str(path))
+    summary = fill_gaps(path, tmp_path / "out", gaps=["all"], model="blend", codec="h264")
+    (gap,) = summary.gaps
+    assert gap.status == "not_filled" and "outside its media" in gap.reason

@@ -324,3 +324,52 @@ def test_unreadable_media_fails_its_cut_and_the_render_goes_on(tmp_path, shared_
     ]
     listed = results_of(after)["render"]["smooth_cuts"]
     assert [(c["first_index"], c["status"]) for c in listed] == [(0, "failed"), (2, "rendered")]
+
+
+def test_a_short_clip_between_two_jump_cuts_is_not_eaten_by_both(tmp_path, shared_data):
+    """A 3-frame clip between two jumps: both 4-frame cuts were made, leaving it -1 frames long and
+    the new timeline unreadable, with exit 0."""
+    media = write_video(tmp_path / "shot.mp4", _gopro(shared_data, (160, 90), 100), rate=RATE, codec="h264")
+    timeline = otio.schema.Timeline(name="short middle")
+    video = otio.schema.Track(name="Video 1", kind=otio.schema.TrackKind.Video)
+    for name, start, frames in (("a", 0, 40), ("b", 45, 3), ("c", 52, 38)):
+        video.append(otio.schema.Clip(
+            name=name,
+            media_reference=otio.schema.ExternalReference(
+                target_url=str(media), available_range=time_range(0, 100, RATE)
+            ),
+            source_range=time_range(start, frames, RATE),
+        ))
+    timeline.tracks.append(video)
+    path = tmp_path / "cut.otio"
+    otio.adapters.write_to_file(timeline, str(path))
+    summary = render_timeline(path, tmp_path / "out", model="blend", codec="h264", smooth_cut_frames=4)
+    statuses = [(cut["first_index"], cut["status"]) for cut in summary.smooth_cuts]
+    assert statuses == [(0, "rendered"), (1, "skipped")]
+    assert "too few for another" in summary.smooth_cuts[1]["reason"]
+    new = read_timeline(Path(summary.timeline_path))
+    for segment in list_segments(new, check_time_warps=False):
+        assert segment.record_frames > 0
+    assert sum(s.record_frames for s in list_segments(new, check_time_warps=False)) == 81
+
+
+def test_clips_whose_source_frames_miss_their_media_are_not_smoothed_from_frame_0(tmp_path, shared_data):
+    """The media starts at 01:00:00:00; the timeline's clips lie an hour before it."""
+    media = write_video(tmp_path / "shot.mp4", _gopro(shared_data, (160, 90), 60), rate=RATE, codec="h264")
+    timeline = otio.schema.Timeline(name="missed")
+    video = otio.schema.Track(name="Video 1", kind=otio.schema.TrackKind.Video)
+    hour = 107892  # 01:00:00;00 in frames at 29.97 drop-frame-free counting
+    for start, frames in ((0, 20), (26, 20)):
+        video.append(otio.schema.Clip(
+            name="shot",
+            media_reference=otio.schema.ExternalReference(
+                target_url=str(media), available_range=time_range(hour, 60, RATE)
+            ),
+            source_range=time_range(start, frames, RATE),
+        ))
+    timeline.tracks.append(video)
+    path = tmp_path / "cut.otio"
+    otio.adapters.write_to_file(timeline, str(path))
+    summary = render_timeline(path, tmp_path / "out", model="blend", codec="h264", smooth_cut_frames=4)
+    (cut,) = summary.smooth_cuts
+    assert cut["status"] == "failed" and "outside its media" in cut["reason"]

@@ -45,7 +45,7 @@ from engine.render.segment import (
     video_info,
     write_synthesized,
 )
-from engine.render.smoothcut import shown_file_position
+from engine.render.smoothcut import check_inside_media
 from engine.retime.core import make_synthesizer, pixel_plan
 from engine.retime.report import RetimeReport
 from engine.timeline import (
@@ -241,7 +241,7 @@ def _neighbours(gap: GapFill, segments: dict[tuple[str, int], Segment]) -> tuple
 def _shown_position(segment: Segment, output_frame: int, info: VideoStreamInfo) -> tuple[int, Fraction]:
     """The file frame ``segment`` shows at ``output_frame`` and how far on towards the next it is
     (a phase in [0, 1)), within the file: the last frame holds."""
-    position = shown_file_position(segment, output_frame, Fraction(info.frame_rate))
+    position = check_inside_media(segment, output_frame, info)
     index = math.floor(position)
     if index < 0:
         return 0, Fraction(0)

@@ -95,6 +95,20 @@ def shown_file_position(segment: Segment, output_frame: int, file_rate: Fraction
     return (mapping.source_position(output_frame) - media_start) * file_rate / segment.source_rate
 
 
+def check_inside_media(segment: Segment, output_frame: int, info: VideoStreamInfo) -> Fraction:
+    """``shown_file_position``, refused (``TimelineError``) when it lies outside the media file:
+    a timeline whose source timecodes miss the file (an EDL cut against 00:00:00:00 on a camera file
+    starting at 01:00:00:00) used to be made from its frame 0, with exit 0."""
+    position = shown_file_position(segment, output_frame, Fraction(info.frame_rate))
+    if position < 0 or position > info.frame_count:
+        raise TimelineError(
+            f"{segment.describe()} shows file frame {fraction_text(position)} there, outside its media, "
+            f"which has frames 0 to {info.frame_count - 1} (counted from its start timecode): check "
+            "the timeline's source timecodes and the file it points at"
+        )
+    return position
+
+
 def shown_file_frame(segment: Segment, output_frame: int, file_rate: Fraction) -> int:
     """The media file's frame a clip shows at ``output_frame`` (the frame below, between two)."""
     return math.floor(shown_file_position(segment, output_frame, file_rate))
@@ -162,6 +176,7 @@ def plan_smooth_cuts(
     positions = _track_positions(timeline)
     cuts: list[SmoothCut] = []
     records: list[dict[str, Any]] = []
+    head_taken: dict[tuple[str, int, int], int] = {}  # frames a planned cut takes from a clip's head
     for first, second in zip(segments, segments[1:], strict=False):
         if (first.track_kind, first.track_index) != (second.track_kind, second.track_index):
             continue
@@ -170,6 +185,14 @@ def plan_smooth_cuts(
         reason = _why_not(first, second, frames)
         if reason == "different media (a real cut)":
             continue
+        taken = head_taken.get((first.track_kind, first.track_index, first.index_in_track), 0)
+        if reason is None and first.record_frames - taken <= frames // 2:
+            # a short clip between two jump cuts: both cuts would eat it (a negative length, the
+            # second cut starting behind the first)
+            reason = (
+                f"clip {first.clip_name!r} keeps {first.record_frames - taken} frames after the smooth cut "
+                f"before it, too few for another of {frames}"
+            )
         pair = {
             "track": first.track_label,
             "track_position": positions[(first.track_kind, first.track_index)],
@@ -181,8 +204,12 @@ def plan_smooth_cuts(
             records.append({**pair, "status": "skipped", "reason": reason})
             continue
         try:
-            file_rate = Fraction(video_info(first.media_path, infos).frame_rate)
+            info = video_info(first.media_path, infos)
+            check_inside_media(first, first.record_frames - frames // 2 - 1, info)
+            check_inside_media(second, frames - frames // 2, info)
+            file_rate = Fraction(info.frame_rate)
             cuts.append(_plan_cut(first, second, pair, outdir, frames, file_rate, codec, model, quality))
+            head_taken[(second.track_kind, second.track_index, second.index_in_track)] = frames - frames // 2
         except ChronoscopeError as error:
             log.warning("smooth cut %s failed: %s", pair["where"], error)
             records.append({**pair, "status": "failed", "reason": str(error)})
