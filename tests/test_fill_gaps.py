@@ -292,3 +292,16 @@ def test_a_gap_between_clips_that_miss_their_media_is_not_filled_from_frame_0(tm
     summary = fill_gaps(path, tmp_path / "out", gaps=["all"], model="blend", codec="h264")
     (gap,) = summary.gaps
     assert gap.status == "not_filled" and "outside its media" in gap.reason
+
+
+def test_a_gap_named_twice_is_filled_once_and_an_impossible_quality_is_refused_first(tmp_path, shot, capsys):
+    media, _ = shot
+    cut = _timeline(tmp_path, media)
+    summary = fill_gaps(cut, tmp_path / "twice", gaps=["V1:2", "V1:2"], model="blend", codec="h264")
+    assert [(g.index_in_track, g.status) for g in summary.gaps] == [(2, "filled")]
+    argv = ["fill", str(cut), "--gap", "V1:2", "-o", str(tmp_path / "q"), "--codec", "h264"]
+    argv += ["--quality", "99"]
+    status = main(argv)
+    assert status == 2
+    assert "quality 99 is outside" in capsys.readouterr().err
+    assert not (tmp_path / "q").exists()

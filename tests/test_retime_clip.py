@@ -232,7 +232,7 @@ def test_memory_does_not_grow_with_clip_length(tmp_path):
     assert long_peak < short_peak + 8 * frame_bytes, (short_peak, long_peak)
 
 
-@pytest.mark.parametrize("speed", ["0", "-0.5", "nan", "inf", "2", "fast", ""])
+@pytest.mark.parametrize("speed", ["0", "-0.5", "nan", "inf", "2", "fast", "", "1_0", "0_5"])
 def test_bad_speeds_are_refused_with_one_line(tmp_path, speed, capsys):
     clip = render_clip(tmp_path / "clip.mp4", frame_count=4)
     out = tmp_path / "out.mp4"

@@ -20,5 +20,6 @@ def add_clip_output_options(parser: argparse.ArgumentParser, *, codec_default: s
         help=f"output codec (default {default_text})",
     )
     parser.add_argument(
-        "--quality", type=int, default=None, help="codec quality (CRF for h264/h265, qscale for prores)"
+        "--quality", type=int, default=None,
+        help="codec quality: the CRF of h264 and h265 (lower is better); the other codecs take none",
     )

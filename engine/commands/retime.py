@@ -51,7 +51,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("clip", type=Path, help="the source clip")
     add_sequence_rate_option(parser)
     speed = parser.add_mutually_exclusive_group(required=True)
-    speed.add_argument("--speed", help="playback speed, 0 < speed < 1 (0.25 or 1/4 = four times slower)")
+    speed.add_argument(
+        "--speed",
+        help="playback speed, 0 < speed <= 1 (0.25 or 1/4 = four times slower; above 1 with --allow-speedup)",
+    )
     speed.add_argument("--ramp", type=Path, help="JSON file of speed keyframes over output frames")
     parser.add_argument(
         "--in",

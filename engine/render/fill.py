@@ -36,6 +36,7 @@ from engine.fsutil import write_text_atomic
 from engine.interp import Synthesizer, resolve_clip_model
 from engine.media import FrameReader
 from engine.media.probe import MediaInfo, VideoStreamInfo
+from engine.media.writer import check_quality
 from engine.render.outputs import SUFFIX_BY_CODEC, TIMELINE_SUFFIX, claim_output_folder, hashed_name
 from engine.render.plan import synthesized_hash, with_inferred_media_range, with_media_range
 from engine.render.segment import (
@@ -217,6 +218,8 @@ def select_gaps(timeline: otio.schema.Timeline, gaps: list[str]) -> list[GapFill
                 f"gap {text}: item {index} of {label} is {what}, not a gap; gaps on {label}: "
                 + (", ".join(f"{label}:{i}" for i in found) or "none")
             )
+        if any((gap.track, gap.index_in_track) == (label, index) for gap in chosen):
+            continue  # named twice: filled once
         chosen.append(gap_fill(label, position, track, index))
     return chosen
 
@@ -389,6 +392,7 @@ def fill_gaps(
         raise UnsupportedOptionError(
             f"codec {codec!r} not supported; use one of: {', '.join(SUFFIX_BY_CODEC)}"
         )
+    check_quality(codec, quality)
     timeline_path, outdir = Path(timeline_path).absolute(), Path(outdir).absolute()
     timeline = read_timeline(timeline_path, rate=rate)
     chosen = select_gaps(timeline, gaps)

@@ -32,6 +32,7 @@ from engine.errors import ChronoscopeError, JobCancelledError
 from engine.fsutil import write_text_atomic
 from engine.interp import resolve_clip_model
 from engine.media.probe import VideoStreamInfo
+from engine.media.writer import check_quality
 from engine.render.outputs import TIMELINE_SUFFIX, claim_output_folder
 from engine.render.plan import ClipEntry, RenderPlan, SegmentSpec, plan_render
 from engine.render.segment import (
@@ -274,6 +275,7 @@ def render_timeline(
     smoothed or skipped, with the reason. ``rate`` is an EDL's frame rate (``read_timeline``)."""
     started = time.perf_counter()
     check_smooth_cut_frames(smooth_cut_frames)
+    check_quality(codec, quality)
     # absolute: segments may be rendered by the engine, whose working folder is not the caller's
     timeline_path, outdir = Path(timeline_path).absolute(), Path(outdir).absolute()
     timeline = read_timeline(timeline_path, rate=rate)

@@ -44,6 +44,8 @@ def parse_speed(value: Any, *, what: str = "speed", allow_speedup: bool = False)
         raise RetimeSpeedError(f"{what} {value!r} is not a number; give e.g. 0.25 or 1/4")
     if isinstance(value, float) and not math.isfinite(value):
         raise RetimeSpeedError(f"{what} {value} is not a finite number; give a speed above 0, e.g. 0.25")
+    if isinstance(value, str) and "_" in value:  # Fraction reads "1_0" as 10, as Python literals do
+        raise RetimeSpeedError(f"{what} {value!r} is not a number; give e.g. 0.25 or 1/4")
     try:
         speed = Fraction(repr(value) if isinstance(value, float) else value)
     except (ValueError, ZeroDivisionError):
