@@ -228,3 +228,19 @@ def test_frame_grid_fits_rounded_millisecond_timestamps():
     grid = frame_grid(pts, Fraction(1, 1000), Fraction(30000, 1001))
     assert grid.rate == Fraction(30000, 1001)
     assert grid.slot_count == 40 and grid.slots[10] == 12
+
+
+@pytest.mark.parametrize("rate", [Fraction(30000, 1001), Fraction(60000, 1001), Fraction(24000, 1001)])
+def test_a_matroska_grid_is_the_standard_rate_its_frames_fit(rate):
+    """Matroska gives whole milliseconds and a stream rate averaged over the dropped frames: the
+    repair of a 29.97 fps recording was written at 21250/709 fps."""
+    pts = np.array([round(n * 1000 / rate) for n in range(90) if n not in (40, 41, 42)], dtype=np.int64)
+    measured = Fraction(len(pts) - 1) / (Fraction(int(pts[-1] - pts[0]), 1000))
+    for declared in (None, measured):
+        grid = frame_grid(pts, Fraction(1, 1000), declared)
+        assert grid.rate == rate and grid.slot_count == 90
+
+
+def test_a_clip_off_every_standard_rate_keeps_its_own():
+    pts = np.array([n * 3005 for n in range(300)], dtype=np.int64)  # 29.95 fps at 90 kHz
+    assert frame_grid(pts, Fraction(1, 90000), None).rate == Fraction(90000, 3005)

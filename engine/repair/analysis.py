@@ -62,6 +62,14 @@ JUMPS_REPORT = "report"
 JUMP_MODES = (JUMPS_INSERT, JUMPS_REPORT)
 
 
+STANDARD_RATES = tuple(
+    Fraction(value)
+    for value in ("24000/1001", "24", "25", "30000/1001", "30", "48", "50", "60000/1001", "60",
+                  "100", "120000/1001", "120", "240")
+)
+"""Frame rates a grid measured from rounded timestamps is snapped to, when its frames fit it."""
+
+
 @dataclass(frozen=True)
 class FrameGrid:
     """Where each frame of a constant-rate stream belongs: slot n at ``start_pts + n * interval``."""
@@ -105,6 +113,16 @@ def frame_grid(pts: np.ndarray, time_base: Fraction, declared_rate: Fraction | N
         if abs(declared - interval) <= interval / 100:
             interval = declared
     start = stamps[0]
+    # a standard rate the frames fit (Matroska keeps whole milliseconds, so a 29.97 fps recording
+    # with dropped frames measured 21250/709 fps and the repair was written at that rate)
+    measured_rate = 1 / (interval * time_base)
+    if measured_rate not in STANDARD_RATES:
+        near = [r for r in STANDARD_RATES if abs(measured_rate / r - 1) <= Fraction(2, 1000)]
+        for standard in sorted(near, key=lambda r: abs(measured_rate / r - 1)):
+            snapped = 1 / (standard * time_base)
+            if _fits_grid(stamps, snapped):
+                interval = snapped
+                break
     slots = []
     for index, stamp in enumerate(stamps):
         exact = (stamp - start) / interval
@@ -118,6 +136,18 @@ def frame_grid(pts: np.ndarray, time_base: Fraction, declared_rate: Fraction | N
             )
         slots.append(slot)
     return FrameGrid(time_base, start, interval, tuple(slots))
+
+
+def _fits_grid(stamps: list[int], interval: Fraction) -> bool:
+    """Whether every stamp lies within ``GRID_TOLERANCE`` of its own slot of ``interval``."""
+    last = None
+    for stamp in stamps:
+        exact = (stamp - stamps[0]) / interval
+        slot = round(exact)
+        if abs(exact - slot) > GRID_TOLERANCE or (last is not None and slot <= last):
+            return False
+        last = slot
+    return True
 
 
 @dataclass
