@@ -244,3 +244,23 @@ def test_a_matroska_grid_is_the_standard_rate_its_frames_fit(rate):
 def test_a_clip_off_every_standard_rate_keeps_its_own():
     pts = np.array([n * 3005 for n in range(300)], dtype=np.int64)  # 29.95 fps at 90 kHz
     assert frame_grid(pts, Fraction(1, 90000), None).rate == Fraction(90000, 3005)
+
+
+def test_a_held_moment_is_kept_and_copies_standing_in_for_lost_frames_are_replaced(tmp_path, shared_data):
+    """A dog pausing for five frames (with sensor noise) was 'repaired' into a slow crawl: the
+    motion after the copies (one frame's worth, not six) tells a hold from lost frames."""
+    with FrameReader(shared_data / "clips" / "sam2-dog.mp4", size=(320, 180)) as reader:
+        frames = [frame.image for frame, _ in zip(reader.frames(), range(60), strict=False)]
+    rng = np.random.default_rng(1)
+
+    def noisy(images: list[np.ndarray]) -> list[np.ndarray]:
+        return [np.clip(i + rng.normal(0, 2, i.shape), 0, 255).astype(np.uint8) for i in images]
+
+    frames = noisy(frames)  # the copies are exact copies, as a camera or an encoder repeats a frame
+    held = frames[:40] + [frames[39]] * 5 + frames[40:55]
+    lost = frames[:40] + [frames[39]] * 5 + frames[45:]
+    plan = analyse_clip(_write(tmp_path / "held.mp4", held, list(range(len(held)))))
+    assert plan.fills == []
+    assert len(plan.notes) == 1 and "a held moment, kept" in plan.notes[0]
+    plan = analyse_clip(_write(tmp_path / "lost.mp4", lost, list(range(len(lost)))))
+    assert [(f.kind, f.before_frame, f.after_frame) for f in plan.fills] == [("duplicate", 39, 45)]

@@ -24,7 +24,8 @@ filled:
   - timestamp gaps: in a constant-rate stream, a frame interval of k frames means k - 1 frames are
     missing; they are synthesized at their times between the frames on either side;
   - duplicated frames: a run of r repeats between distinct frames A and B becomes r in-betweens at
-    t = i / (r + 1) (runs longer than --max-repeats, and runs at the very end, are kept as holds);
+    t = i / (r + 1) (runs longer than --max-repeats, runs at the very end, and runs after which
+    the picture moves on by one frame's worth of motion, not r + 1, are kept as holds);
   - frame jumps: consecutive frames that moved a whole multiple (2x, 3x) of the clip's motion per
     frame, with no timestamp gap: the frames dropped there are inserted (--jumps report only lists
     them).

@@ -10,7 +10,9 @@ empty slots:
 - **duplicates** (``engine.interp.duplicates``): a run of r repeats between distinct frames A and
   B is replaced, so A, r empty slots, B become r in-betweens at t = i / (r + 1). A run longer
   than ``max_duplicate_repeats`` is a hold or a still shot and is kept; so is a run at the very
-  end (there is no frame after it to synthesize toward);
+  end (there is no frame after it to synthesize toward), and a run after which the picture moves
+  on by about one frame's worth of motion, not the r + 1 that lost frames would leave (a held
+  moment: ``_held_moment``);
 - **frame jumps**: consecutive frames whose motion is a whole multiple m >= 2 of the clip's local
   motion per frame (median of the neighbouring pairs), at least 1.6 times that of each adjacent
   pair, with both neighbours moving normally and no scene cut between them: m - 1 frames were
@@ -25,6 +27,7 @@ held while decoding, plus a few numbers per frame.
 from __future__ import annotations
 
 import logging
+import math
 import statistics
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -56,6 +59,12 @@ JUMP_NEIGHBOUR_RANGE = (0.6, 1.4)
 JUMP_OVER_NEIGHBOURS = 1.6
 """A jump moves at least this many times as far as each of its two neighbouring pairs."""
 MAX_JUMP_FRAMES = 3
+HOLD_TEST_MIN_FLOW_PX = 0.08
+"""Below this motion per frame (the mean over the picture, so a small mover in a still shot reads
+0.1 to 0.3), sensor noise is as large as the motion: copies are taken for lost frames."""
+HOLD_TEST_MAX_FLOW_PX = 12.0
+"""The motion lost frames would leave, in analysis pixels, up to which optical flow measures it
+well enough to tell a held moment from lost frames (larger, DIS falls short and reads a hold)."""
 
 JUMPS_INSERT = "insert"
 JUMPS_REPORT = "report"
@@ -262,6 +271,35 @@ def _duplicate_runs(measures: list[PairMeasure]) -> list[tuple[int, int]]:
     return runs
 
 
+def _held_moment(measures: list[PairMeasure], first: int, last: int) -> float | None:
+    """How many frames' worth of motion the picture moves on by after copies ``first``..``last``,
+    when that tells a held moment (about one frame's worth) from lost frames replaced by copies
+    (as many as were lost, plus one); None when it does not (a still shot, a cut, too few pairs).
+
+    Without this a genuinely still moment (a dog pausing, with sensor noise) lost its hold: the
+    copies were replaced by frames made toward the next one, a slow crawl."""
+    by_index = {m.index: m for m in measures}
+    after = by_index.get(last + 1)
+    if after is None or after.duplicate or after.cut:
+        return None
+    around = [
+        m.motion_px
+        for m in measures
+        if not (m.duplicate or m.cut)
+        and (
+            first - 1 - JUMP_WINDOW_PAIRS <= m.index <= first - 1
+            or last + 2 <= m.index <= last + 1 + JUMP_WINDOW_PAIRS
+        )
+    ]
+    if len(around) < JUMP_MIN_REFERENCES:
+        return None
+    local = statistics.median(around)
+    if local < HOLD_TEST_MIN_FLOW_PX or (last - first + 2) * local > HOLD_TEST_MAX_FLOW_PX:
+        return None
+    frames_worth = after.motion_px / local
+    return frames_worth if frames_worth < math.sqrt(last - first + 2) else None
+
+
 def _jump_frames(measures: list[PairMeasure], slots: tuple[int, ...], copies: set[int]) -> dict[int, int]:
     """Source frame index -> frames dropped just before it without a timestamp gap."""
     usable = {}
@@ -338,6 +376,14 @@ def analyse_clip(
             notes.append(
                 f"frames {first} to {last} repeat frame {first - 1} ({repeats} repeats, more than "
                 f"{max_duplicate_repeats}): kept as a hold"
+            )
+            continue
+        held = _held_moment(measures, first, last)
+        if held is not None:
+            notes.append(
+                f"frames {first} to {last} repeat frame {first - 1}, but the picture then moves on by "
+                f"{held:.1f} frames' worth of motion, not the {repeats + 1} lost frames would leave: "
+                "a held moment, kept"
             )
             continue
         for index in range(first, last + 1):
