@@ -264,3 +264,13 @@ def test_a_held_moment_is_kept_and_copies_standing_in_for_lost_frames_are_replac
     assert len(plan.notes) == 1 and "a held moment, kept" in plan.notes[0]
     plan = analyse_clip(_write(tmp_path / "lost.mp4", lost, list(range(len(lost)))))
     assert [(f.kind, f.before_frame, f.after_frame) for f in plan.fills] == [("duplicate", 39, 45)]
+
+
+def test_a_phone_clip_a_little_off_its_declared_rate_is_not_taken_for_variable_rate():
+    """29.95 fps with half a millisecond of jitter, declared 29.97: the declared rate drifted a
+    frame off after a few hundred frames and the clip was refused as variable-frame-rate."""
+    rng = np.random.default_rng(1)
+    pts = [n * 3005 + (int(rng.integers(-50, 51)) if n else 0) for n in range(300) if n not in (150, 151)]
+    grid = frame_grid(np.array(pts, dtype=np.int64), Fraction(1, 90000), Fraction(30000, 1001))
+    assert grid.slot_count == 300 and grid.slots[150] == 152
+    assert abs(float(grid.rate) - 90000 / 3005) < 0.01

@@ -101,9 +101,10 @@ class FrameGrid:
 def frame_grid(pts: np.ndarray, time_base: Fraction, declared_rate: Fraction | None = None) -> FrameGrid:
     """Put every frame (pts in presentation order) on one constant frame grid.
 
-    The interval is the declared rate when it fits the typical delta within 1%, else the mean of
-    the deltas near the median one. Raises ``FrameGridError`` when a frame lies far off every slot
-    or two frames share one (a true variable-frame-rate clip).
+    The interval is the declared rate when it fits the typical delta within 1% (and the frames,
+    where the mean fits them), else the mean of the deltas near the median one; either is snapped
+    to a standard rate within 0.2 % that the frames fit. Raises ``FrameGridError`` when a frame
+    lies far off every slot or two frames share one (a true variable-frame-rate clip).
     """
     stamps = [int(value) for value in pts]
     if not stamps:
@@ -117,9 +118,14 @@ def frame_grid(pts: np.ndarray, time_base: Fraction, declared_rate: Fraction | N
     interval = Fraction(sum(near), len(near)) if near and typical > 0 else Fraction(0)
     if interval <= 0:
         raise FrameGridError(f"timestamps do not increase (median delta {typical} ticks of {time_base} s)")
+    measured = interval
     if declared_rate:
         declared = 1 / (declared_rate * time_base)
-        if abs(declared - interval) <= interval / 100:
+        if abs(declared - interval) <= interval / 100 and (
+            _fits_grid(stamps, declared) or not _fits_grid(stamps, measured)
+        ):
+            # the declared rate, unless it drifts off the frames where their own mean fits (a
+            # phone's 29.95 fps declared as 29.97 was refused as variable-frame-rate)
             interval = declared
     start = stamps[0]
     # a standard rate the frames fit (Matroska keeps whole milliseconds, so a 29.97 fps recording
