@@ -631,7 +631,8 @@ class _AudioCopy:
                 codecs = ", ".join(sorted({s.codec_context.name for s in streams}))
                 raise UnsupportedOptionError(
                     f"audio codec {codecs} of {source} cannot be copied into {suffix}; {suffix} takes: "
-                    f"{', '.join(sorted(accepted))} (or write .mkv, which takes any)"
+                    f"{', '.join(sorted(accepted))}: write .mkv, which takes any, or re-encode the sound "
+                    "(retime --audio stretch) or leave it out (--audio drop)"
                 )
             for left in (s for s in streams if s not in fitting):
                 log.warning(

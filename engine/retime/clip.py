@@ -184,9 +184,7 @@ def resolve_audio_mode(
             f"not {fraction_text(constant_speed)}; "
             "use stretch (slower, pitch kept) or drop"
         )
-    if mode == AUDIO_STRETCH and constant_speed == 1:
-        return AUDIO_KEEP
-    return mode
+    return mode  # stretch at speed 1 too: re-encoded where the output cannot take a copy
 
 
 def retime_clip(
