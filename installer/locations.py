@@ -134,6 +134,16 @@ def venv_layout(prefix: PurePath, platform: str) -> VenvLayout:
     return VenvLayout(root, scripts / "python", scripts / "chronoscope", scripts / "chronoscope-gui")
 
 
+def command_folder(platform: str, home: PurePath) -> PurePath | None:
+    """The per-user folder for commands, where the installer puts launchers of ``chronoscope`` and
+    ``chronoscope-gui``: ``~/.local/bin`` (the XDG base directory spec's, which most Linux shells put
+    on PATH when it exists; also used on macOS). None on Windows: the commands stay in the
+    environment's ``Scripts`` folder and are named by their full path."""
+    if check_platform(platform) == "windows":
+        return None
+    return path_type(platform)(home) / ".local" / "bin"
+
+
 @dataclass(frozen=True)
 class Registrations:
     """The files that register Chronoscope with the desktop: engine autostart and the preview app."""
@@ -277,6 +287,8 @@ def _table(platform: str, env: Mapping[str, str], home: PurePath) -> dict[str, o
     record["resolve_script_folders"] = {
         name: str(value) for name, value in resolve_script_folders(platform, env, home).items()
     }
+    commands = command_folder(platform, home)
+    record["command_folder"] = str(commands) if commands is not None else None
     record["ofx_user_folder"] = str(ofx_user_folder(platform, env, home))
     record["manifest"] = str(manifest_path(folders.data_dir))
     return record

@@ -3,7 +3,8 @@
 ``install.py`` adds an item as soon as it has made it and saves the manifest after each one, so an
 install that stops half-way still leaves a manifest ``uninstall.py`` can clean up with. A second
 install reads the first one's manifest and keeps its items (so an upgrade never forgets what it
-placed earlier). Standard library only.
+placed earlier). ``notes`` are what the installer told the user; ``problems`` the steps that did
+not finish (``chronoscope doctor`` reads both). Standard library only.
 
 Item kinds, and what ``uninstall.py`` does with each:
 
@@ -23,7 +24,7 @@ import hashlib
 import json
 import os
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 FORMAT_VERSION = 1
@@ -59,6 +60,7 @@ class Manifest:
     options: dict = field(default_factory=dict)
     items: list[Item] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
     format: int = FORMAT_VERSION
 
     def add(self, kind: str, path: Path, component: str, *, sha256: str = "", detail: str = "") -> None:
@@ -101,9 +103,11 @@ def read_manifest(path: Path) -> Manifest:
         raise ManifestError(
             f"install manifest {path} has format {found!r}; this installer reads {FORMAT_VERSION}"
         )
+    known = {item.name for item in fields(Manifest)} - {"items"}
     try:
         items = [Item(**item) for item in record.pop("items", [])]
-        return Manifest(**record, items=items)
+        # keys a newer installer added are left out, so that this uninstaller can still read it
+        return Manifest(**{key: value for key, value in record.items() if key in known}, items=items)
     except TypeError as error:
         raise ManifestError(f"install manifest {path} is malformed: {error}") from None
 

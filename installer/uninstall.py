@@ -6,18 +6,22 @@ Order: registrations are undone first (the systemd user unit disabled and stoppe
 agent unloaded), then files, copied folders and the environment are removed, then the folders the
 installer created, deepest first and only when empty, and the manifest last. A file whose content
 changed since it was installed (an edited Resolve script, say) is kept with a warning unless
-``--force``. Standard library only.
+``--force``. An item that cannot be removed (permission denied, say) is reported, one line each,
+and the rest are removed; the manifest is then kept for a second run. An engine is stopped only
+when it runs from the environment being removed; another one (a developer's, from another
+environment) is left running. Standard library only.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 sys.dont_write_bytecode = True
@@ -27,6 +31,10 @@ import locations  # noqa: E402
 from manifest import Manifest, ManifestError, read_manifest, sha256_file  # noqa: E402
 
 log = logging.getLogger("chronoscope-uninstall")
+
+CONNECTION_FILE_CODE = (
+    "from engine.server.connection import connection_file_path; print(connection_file_path())"
+)
 
 EPILOG = """\
 examples:
@@ -62,26 +70,150 @@ def _undo_service(detail: str, dry_run: bool) -> list[str]:
     return problems
 
 
-def _stop_engine(venv: Path, dry_run: bool) -> None:
-    """Stop an engine running from the environment about to be removed (started by hand, say)."""
+def _error_text(error: OSError) -> str:
+    return error.strerror or str(error)
+
+
+def _running_engine_pid(python: Path) -> int | None:
+    """The pid in this user's engine connection file, as the environment's engine finds it (the file
+    lies where the user's variables say); None when there is none."""
+    try:
+        found = subprocess.run(
+            [str(python), "-c", CONNECTION_FILE_CODE], capture_output=True, text=True, timeout=60, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        log.warning("cannot ask %s where the engine's connection file is: %s", python, error)
+        return None
+    if found.returncode != 0 or not found.stdout.strip():
+        log.warning("cannot find the engine's connection file: %s", (found.stderr or "").strip()[-300:])
+        return None
+    try:
+        record = json.loads(Path(found.stdout.strip().splitlines()[-1]).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    pid = record.get("pid") if isinstance(record, dict) else None
+    return pid if isinstance(pid, int) and pid > 0 else None
+
+
+def process_command_line(pid: int) -> list[str] | None:
+    """The command line of process ``pid``: from /proc on Linux, from ``ps`` on macOS and other
+    POSIX systems; None when it cannot be read (gone, or Windows)."""
+    proc = Path("/proc") / str(pid) / "cmdline"
+    if sys.platform.startswith("linux"):
+        try:
+            return [part for part in proc.read_bytes().decode(errors="replace").split("\0") if part]
+        except OSError:
+            return None
+    if os.name == "nt" or shutil.which("ps") is None:
+        return None
+    try:
+        listed = subprocess.run(
+            ["ps", "-o", "command=", "-p", str(pid)], capture_output=True, text=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return [listed.stdout.strip()] if listed.returncode == 0 and listed.stdout.strip() else None
+
+
+def runs_from(command_line: Sequence[str], venv: Path) -> bool:
+    """Whether a process with ``command_line`` runs from ``venv``: its interpreter or the script it
+    runs lies in that environment. The engine runs as ``<venv>/bin/python -m engine.server`` or as
+    ``<venv>/bin/python <venv>/bin/chronoscope engine run`` (``ps`` gives the whole command line as
+    one string, which then starts with the interpreter's path)."""
+    roots = {os.path.normcase(os.path.abspath(venv)), os.path.normcase(os.path.realpath(venv))}
+    for part in command_line[:2]:
+        absolute = os.path.abspath(part)
+        # the folders resolved, not the file: the environment's python is a link to the base one
+        forms = {
+            absolute,
+            os.path.join(os.path.realpath(os.path.dirname(absolute)), os.path.basename(absolute)),
+        }
+        if any(os.path.normcase(form).startswith(root + os.sep) for form in forms for root in roots):
+            return True
+    return False
+
+
+def _stop_engine(
+    venv: Path, dry_run: bool, command_line: Callable[[int], list[str] | None] = process_command_line
+) -> str:
+    """Stop the engine when it runs from the environment about to be removed (started by hand, say);
+    leave any other engine of the user running. Returns a problem, or ''."""
     python = venv / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python")
     if not python.is_file():
-        return
+        return ""
+    pid = _running_engine_pid(python)
+    if pid is None:
+        log.info("no engine is running")
+        return ""
+    running = command_line(pid)
+    if running is None:
+        log.warning(
+            "an engine (pid %d) is running, and whether it runs from %s cannot be told here; left "
+            "running: stop it with `chronoscope engine stop` if it is this install's",
+            pid,
+            venv,
+        )
+        return ""
+    if not runs_from(running, venv):
+        shown = " ".join(running)[:200]
+        log.warning("left the engine pid %d running: it does not run from %s (%s)", pid, venv, shown)
+        return ""
     command = [str(python), "-m", "engine.cli", "--quiet", "engine", "stop"]
     if dry_run:
-        log.info("would run: %s", " ".join(command))
-        return
-    completed = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
-    log.info("engine stop: %s", (completed.stdout or completed.stderr).strip())
-
-
-def _remove_tree(path: Path, kind: str) -> str:
-    if kind == "venv" and not (path / "pyvenv.cfg").is_file():
-        return f"{path} is listed as the environment but holds no pyvenv.cfg; left alone"
-    if kind == "tree" and not path.name.endswith(".bundle"):
-        return f"{path} is listed as a bundle but is not named *.bundle; left alone"
-    shutil.rmtree(path)
+        log.info("would run: %s (engine pid %d runs from %s)", " ".join(command), pid, venv)
+        return ""
+    try:
+        completed = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return f"the engine pid {pid}, running from {venv}, was not stopped: {error}"
+    if completed.returncode != 0:
+        return (
+            f"the engine pid {pid}, running from {venv}, was not stopped: "
+            f"{(completed.stderr or completed.stdout).strip()}"
+        )
+    log.info("stopped the engine pid %d, which ran from %s", pid, venv)
     return ""
+
+
+def _remove_tree(path: Path, kind: str) -> list[str]:
+    """Remove a listed folder with its content; the problems, one per item, naming what stayed.
+
+    An environment's ``pyvenv.cfg``, the mark that the folder is one, goes last: when something in
+    it cannot be removed, a second run after the fix still knows the folder for an environment."""
+    marker = path / "pyvenv.cfg"
+    if kind == "venv" and not marker.is_file():
+        return [f"{path} is listed as the environment but holds no pyvenv.cfg; left alone"]
+    if kind == "tree" and not path.name.endswith(".bundle"):
+        return [f"{path} is listed as a bundle but is not named *.bundle; left alone"]
+    failures: list[str] = []
+
+    def failed(_function, entry, error_info) -> None:
+        error = error_info if isinstance(error_info, BaseException) else error_info[1]
+        failures.append(f"{entry}: {_error_text(error) if isinstance(error, OSError) else error}")
+
+    handler = {"onexc": failed} if sys.version_info >= (3, 12) else {"onerror": failed}
+    try:
+        entries = [entry for entry in path.iterdir() if entry != marker]
+    except OSError as error:
+        return [f"could not remove {path}: {_error_text(error)}"]
+    for entry in entries:
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, **handler)
+        else:
+            try:
+                entry.unlink()
+            except OSError as error:
+                failed(None, entry, error)
+    if not failures:
+        try:
+            marker.unlink(missing_ok=True)
+            path.rmdir()
+        except OSError as error:
+            failed(None, error.filename or path, error)
+    if not failures:
+        return []
+    shown = "; ".join(failures[:3]) + (f"; and {len(failures) - 3} more" if len(failures) > 3 else "")
+    return [f"could not remove {path} completely: {shown}"]
 
 
 def uninstall(
@@ -94,8 +226,11 @@ def uninstall(
             problems += _undo_service(item.detail, dry_run)
     for item in manifest.items:
         if item.kind == "venv":
-            _stop_engine(Path(item.path), dry_run)
+            problem = _stop_engine(Path(item.path), dry_run)
+            if problem:
+                problems.append(problem)
     folders: list[Path] = []
+    left: list[Path] = []
     for item in manifest.items:
         path = Path(item.path)
         if item.kind == "service":
@@ -109,28 +244,48 @@ def uninstall(
             log.info("would remove %s", path)
             continue
         if item.kind == "file":
-            if item.sha256 and not force and path.is_file() and sha256_file(path) != item.sha256:
-                problems.append(f"{path} was changed after it was installed; kept (use --force to remove it)")
-                continue
-            path.unlink()
+            try:
+                if item.sha256 and not force and path.is_file() and sha256_file(path) != item.sha256:
+                    problems.append(
+                        f"{path} was changed after it was installed; kept (use --force to remove it)"
+                    )
+                    left.append(path)
+                    continue
+                path.unlink()
+            except OSError as error:
+                problems.append(f"could not remove {path}: {_error_text(error)}")
+                left.append(path)
         else:
-            problem = _remove_tree(path, item.kind)
-            if problem:
-                problems.append(problem)
+            tree_problems = _remove_tree(path, item.kind)
+            problems += tree_problems
+            if tree_problems:
+                left.append(path)
     if not dry_run and not problems:
-        manifest_file.unlink()
+        try:
+            manifest_file.unlink()
+        except OSError as error:
+            problems.append(f"could not remove the manifest {manifest_file}: {_error_text(error)}")
     elif dry_run:
         log.info("would remove %s", manifest_file)
     for folder in sorted(folders, key=lambda path: len(path.parts), reverse=True):
         if not folder.is_dir():
             continue
         if any(folder.iterdir()):
-            log.info("kept %s: it holds files the installer did not put there", folder)
+            ours = [path for path in left if folder in path.parents] + (
+                [manifest_file] if manifest_file.parent == folder and manifest_file.exists() else []
+            )
+            if ours:
+                log.info("kept %s: it still holds %s, which could not be removed", folder, ours[0])
+            else:
+                log.info("kept %s: it holds files the installer did not put there", folder)
             continue
         if dry_run:
             log.info("would remove folder %s", folder)
-        else:
+            continue
+        try:
             folder.rmdir()
+        except OSError as error:
+            problems.append(f"could not remove the folder {folder}: {_error_text(error)}")
     return problems
 
 
@@ -178,11 +333,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     for problem in problems:
         print(f"uninstall: {problem}", file=sys.stderr)
     if problems:
-        print(
-            f"uninstall: the manifest {manifest_file} is kept for what is left; run again after fixing the "
-            "above",
-            file=sys.stderr,
-        )
+        if manifest_file.exists():
+            print(
+                f"uninstall: the manifest {manifest_file} is kept for what is left; run again after fixing "
+                "the above",
+                file=sys.stderr,
+            )
         return 3
     verb = "would remove" if args.dry_run else "removed"
     print(f"Chronoscope {verb}: {len(manifest.items)} items listed in {manifest_file}")

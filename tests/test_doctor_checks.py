@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -28,9 +29,11 @@ def _prepared_models() -> Path:
     pytest.skip("no prepared models (make test prepares build/models)")
 
 
-def _record(tmp_path: Path, items: list[dict], notes: tuple[str, ...] = ()) -> doctor.InstallRecord:
+def _record(
+    tmp_path: Path, items: list[dict], notes: tuple[str, ...] = (), **fields: object
+) -> doctor.InstallRecord:
     path = tmp_path / "install-manifest.json"
-    path.write_text(json.dumps({"format": 1, "items": items, "notes": list(notes)}))
+    path.write_text(json.dumps({"format": 1, "items": items, "notes": list(notes), **fields}))
     record, problem = doctor.read_install_record(path)
     assert problem == ""
     return record
@@ -57,7 +60,11 @@ def test_models_verified_then_missing_then_damaged(tmp_path):
     source = _prepared_models()
     assert doctor.check_models(source).status == "pass"
     empty = doctor.check_models(tmp_path / "none")
-    assert empty.status == "fail" and set(empty.details["missing"]) == {"rife-hdv3", "rife-4.2x"}
+    assert empty.status == "fail" and set(empty.details["missing"]) == {
+        "rife-hdv3",
+        "rife-4.2x",
+        "rife-mined",
+    }
     assert "chronoscope models prepare" in empty.fix
     for path in source.iterdir():
         if path.name.startswith("rife-hdv3"):
@@ -68,8 +75,20 @@ def test_models_verified_then_missing_then_damaged(tmp_path):
     model.write_bytes(bytes(data))
     damaged = doctor.check_models(tmp_path)
     assert damaged.status == "fail"
-    assert damaged.details["missing"] == ["rife-4.2x"]
+    assert damaged.details["missing"] == ["rife-4.2x", "rife-mined"]
     assert damaged.details["damaged"][0].startswith("rife-hdv3")
+
+
+def test_a_missing_tuned_model_fails_the_models_check(tmp_path):
+    """rife-mined ships as a weight delta that `models prepare` turns into a model: doctor must miss
+    it like the pinned ones."""
+    source = _prepared_models()
+    for path in source.iterdir():
+        if path.name.startswith(("rife-hdv3", "rife-4.2x")):
+            shutil.copy2(path, tmp_path / path.name)
+    result = doctor.check_models(tmp_path)
+    assert result.status == "fail", result.summary
+    assert result.details["missing"] == ["rife-mined"] and "missing: rife-mined" in result.summary
 
 
 def test_no_engine_is_a_warning_with_the_fix():
@@ -134,6 +153,44 @@ def test_resolve_scripts_missing_or_edited(tmp_path, isolated_places):
     assert doctor.check_resolve(None, "no install manifest").status == "warn"
 
 
+def test_ofx_not_installed_says_why_as_the_manifest_records_it(tmp_path):
+    build_failed = (
+        "OpenFX bundle not built: building the OpenFX bundle failed (status 2): make -C plugins/ofx_bridge\n"
+        "src/engine_link.c:24:10: fatal error: zmq.h: No such file or directory\n"
+        "the build needs gcc, make and libzmq's header"
+    )
+    failed = doctor.check_ofx(
+        _record(tmp_path, [], options={"ofx": True}, problems=[build_failed]), environ={}
+    )
+    assert failed.status == "warn"
+    assert failed.summary.startswith("the OpenFX bundle was not built: building the OpenFX bundle failed")
+    assert "fatal error: zmq.h: No such file or directory" in failed.summary
+    assert "--no-ofx" not in failed.fix and "libzmq3-dev" in failed.fix
+
+    skipped = doctor.check_ofx(_record(tmp_path, [], options={"ofx": False}), environ={})
+    assert skipped.summary == "the OpenFX bundle was not installed (--no-ofx)"
+    assert skipped.fix.startswith("run the installer again without --no-ofx")
+
+    other_os = "the OpenFX bundle is built for Linux x86-64 only so far; skipped"
+    elsewhere = doctor.check_ofx(_record(tmp_path, [], (other_os,), options={"ofx": True}), environ={})
+    assert elsewhere.summary.endswith(other_os) and "--no-ofx" not in elsewhere.fix
+
+
+def test_fix_lines_name_this_environments_chronoscope(monkeypatch, tmp_path):
+    scripts = Path(sys.prefix) / "bin" / "chronoscope"
+    if os.name == "nt" or not scripts.is_file():
+        pytest.skip("runs in a POSIX virtual environment with the chronoscope script")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert doctor.chronoscope_command() == str(scripts)
+    assert f"{scripts} engine start" in doctor.check_engine().fix
+    launcher = tmp_path / "chronoscope"
+    launcher.write_text(f'#!/bin/sh\nexec {scripts} "$@"\n')
+    launcher.chmod(0o755)
+    assert doctor.chronoscope_command() == "chronoscope"
+    launcher.write_text('#!/bin/sh\nexec /elsewhere/.venv/bin/chronoscope "$@"\n')
+    assert doctor.chronoscope_command() == str(scripts)
+
+
 def test_disk_space_is_reported_for_a_folder_not_yet_made(tmp_path):
     result = doctor.check_disk(tmp_path / "cache" / "not-yet")
     assert result.status in ("pass", "warn", "fail")
@@ -161,7 +218,44 @@ def test_command_line_json_and_exit_status(tmp_path, monkeypatch, capsys):
     assert status == 1 and summary["ok"] is False
     models = next(check for check in summary["checks"] if check["name"] == "models")
     assert models["status"] == "fail"
+    install = next(check for check in summary["checks"] if check["name"] == "install")
+    assert install["status"] == "fail" and "absent.json does not exist" in install["summary"]
     monkeypatch.setenv("CHRONOSCOPE_MODELS_DIR", str(_prepared_models()))
-    assert chronoscope(["doctor", "--manifest", str(tmp_path / "absent.json")]) == 0
+    assert chronoscope(["doctor"]) == 0
     text = capsys.readouterr().out
     assert "PASS  models" in text and "fix: " in text and text.rstrip().endswith("warnings)")
+
+
+def test_a_manifest_named_but_missing_fails(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CHRONOSCOPE_MODELS_DIR", str(_prepared_models()))
+    assert chronoscope(["doctor", "--manifest", str(tmp_path / "absent.json")]) == 1
+    text = capsys.readouterr().out
+    assert f"FAIL  install      install manifest {tmp_path / 'absent.json'} does not exist" in text
+    assert text.rstrip().splitlines()[-1].startswith("chronoscope doctor: failed: install")
+
+
+def test_one_warning_is_singular(monkeypatch, capsys):
+    from engine.commands import doctor as doctor_command
+
+    results = [
+        doctor.CheckResult("python", "pass", "ok"),
+        doctor.CheckResult("engine", "warn", "not running", "start"),
+    ]
+    monkeypatch.setattr(doctor_command, "run_checks", lambda manifest: results)
+    assert chronoscope(["doctor"]) == 0
+    assert capsys.readouterr().out.rstrip().endswith("chronoscope doctor: no failures (1 warning)")
+    monkeypatch.setattr(doctor_command, "run_checks", lambda manifest: results + results[1:])
+    assert chronoscope(["doctor"]) == 0
+    assert capsys.readouterr().out.rstrip().endswith("chronoscope doctor: no failures (2 warnings)")
+
+
+def test_models_list_refuses_a_folder_that_is_not_there(tmp_path, capsys):
+    assert chronoscope(["models", "list", "--models-dir", str(tmp_path / "absent")]) == 2
+    assert f"models folder {tmp_path / 'absent'} does not exist" in capsys.readouterr().err
+    a_file = tmp_path / "models.txt"
+    a_file.write_text("not a folder\n")
+    assert chronoscope(["models", "list", "--models-dir", str(a_file)]) == 2
+    assert f"models folder {a_file} is not a folder" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert chronoscope(["models", "list", "--models-dir", str(tmp_path / "empty")]) == 0
+    assert "no models installed" in capsys.readouterr().out

@@ -404,7 +404,9 @@ def test_a_timeline_clip_opens_at_its_file_frame_counted_from_the_media_start(
             target_url_base=plates.as_uri() + "/", name_prefix=first_plate.name[:-10], name_suffix=".png",
             start_frame=0, rate=24, frame_zero_padding=6,
         ),
-        source_range=otio.opentime.TimeRange(otio.opentime.RationalTime(7, 24), otio.opentime.RationalTime(8, 24)),
+        source_range=otio.opentime.TimeRange(
+            otio.opentime.RationalTime(7, 24), otio.opentime.RationalTime(8, 24)
+        ),
     )
     plate.effects.append(otio.schema.LinearTimeWarp(time_scalar=0.5))
     track.extend([camera, plate])

@@ -131,7 +131,8 @@ def test_generated_registration_files_per_os(tmp_path):
     mac = locations.venv_layout(MAC_HOME / "Chronoscope", "macos")
     agent = plistlib.loads(install.launchd_plist(mac, {}).encode())
     assert agent["Label"] == "org.chronoscope.engine"
-    assert agent["ProgramArguments"] == [str(mac.chronoscope), "engine", "run"]
+    assert agent["ProgramArguments"] == [str(mac.chronoscope), "engine", "run", "--ok-if-running"]
+    assert agent["KeepAlive"] == {"SuccessfulExit": False}
     assert agent["RunAtLoad"] is True and "EnvironmentVariables" not in agent
     win = locations.venv_layout(PureWindowsPath(r"C:\Users\ed\AppData\Local\Chronoscope"), "windows")
     startup = install.windows_startup_cmd(win, {"CHRONOSCOPE_HOME": r"D:\portable"})
@@ -149,6 +150,8 @@ def test_generated_registration_files_per_os(tmp_path):
     unit.read_string(install.systemd_unit(odd, {"CHRONOSCOPE_HOME": "/data/cs"}))
     assert unit["Service"]["ExecStart"] == '"/home/ed/My $Films/venv/bin/chronoscope" engine run'
     assert unit["Service"]["Environment"] == '"CHRONOSCOPE_HOME=/data/cs"'
+    assert unit["Service"]["Restart"] == "on-failure"
+    assert unit["Service"]["RestartPreventExitStatus"] == "2"
     assert unit["Install"]["WantedBy"] == "default.target"
 
 

@@ -155,6 +155,7 @@ def _models_command(argv: list[str]) -> int:
 
 
 def test_cli_lists_models_and_flags_damage(tmp_path, capsys):
+    (tmp_path / "none").mkdir()
     assert _models_command(["list", "--models-dir", str(tmp_path / "none")]) == 0
     assert "no models installed" in capsys.readouterr().out
     _install(tmp_path, "m", b"abc")

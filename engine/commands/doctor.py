@@ -15,7 +15,8 @@ Checks Python, ONNX Runtime's providers and the GPU (a machine without an NVIDIA
 not failed), the models and their SHA-256 hashes, whether the engine answers and how fast, the
 Resolve scripts and the bridge config, the OpenFX bundle (it is loaded as a host loads it), every
 file the installer's manifest lists, the free disk space for the cache, and the versions of
-everything. Each check prints pass, warn or fail, and the fix. Exit status 1 when a check failed.
+everything. Each check prints pass, warn or fail, and the fix. Exit status 1 when a check failed;
+a manifest named with --manifest that cannot be read fails the install check.
 
 examples:
   chronoscope doctor
@@ -49,8 +50,6 @@ def run(args: argparse.Namespace) -> int:
                 print(f"      {'':<{width}}  fix: {result.fix}")
         failed = [result.name for result in results if result.status == FAIL]
         warned = sum(result.status == "warn" for result in results)
-        print(
-            f"chronoscope doctor: {'failed: ' + ', '.join(failed) if failed else 'no failures'}"
-            f"{f' ({warned} warnings)' if warned else ''}"
-        )
+        warnings = f" ({warned} warning{'' if warned == 1 else 's'})" if warned else ""
+        print(f"chronoscope doctor: {'failed: ' + ', '.join(failed) if failed else 'no failures'}{warnings}")
     return EXIT_FAILED if not summary["ok"] else 0

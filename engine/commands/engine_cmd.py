@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from engine.commands.argtypes import positive_int, positive_seconds
-from engine.errors import ChronoscopeError
+from engine.errors import ChronoscopeError, EngineAlreadyRunningError
 from engine.server.connection import TRANSPORTS, default_transport
 from engine.server.protocol import Limits
 
@@ -24,7 +24,8 @@ scripts, the OFX bridge and the client commands. One runs per user; its connecti
 runtime folder, readable by you only) holds its endpoints and signing key.
 
   run      serve in the foreground; logs to stderr and to the log folder's engine.log
-  start    start one in the background unless one answers already, wait until it answers
+  start    start one in the background unless one answers already, wait until it answers (exit 2
+           when options were given that the engine already running was not started with)
   stop     shut it down over the control channel, wait, remove the connection file
   status   endpoints, pid, loaded models, execution providers, job queue (exit 3: none running;
            exit 4: an engine holds the runtime folder but does not answer)
@@ -39,6 +40,7 @@ examples:
 
 EXIT_NOT_RUNNING = 3
 EXIT_NOT_ANSWERING = 4
+EXIT_OPTIONS_NOT_APPLIED = 2
 LOG_FORMAT = "%(asctime)s chronoscope-engine[%(process)d]: %(levelname)s: %(name)s: %(message)s"
 _MIB = 1024 * 1024
 
@@ -84,6 +86,12 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-log-file",
         action="store_true",
         help="log to stderr only (start uses it: the engine's stderr is the log file)",
+    )
+    parser.add_argument(
+        "--ok-if-running",
+        action="store_true",
+        help="exit 0, not 2, when another engine serves already (for service managers that restart "
+        "on any other status, such as launchd's KeepAlive)",
     )
 
 
@@ -152,6 +160,10 @@ def _run_foreground(args: argparse.Namespace) -> int:
     file_handler = None if args.no_log_file else _log_to_file(args.log_file or engine_log_path())
     try:
         run_engine(config)
+    except EngineAlreadyRunningError as error:
+        if not args.ok_if_running:
+            raise
+        log.info("not serving: %s", error)
     finally:
         if file_handler is not None:
             logging.getLogger().removeHandler(file_handler)
@@ -174,13 +186,44 @@ def _start(args: argparse.Namespace) -> int:
         timeout_s=args.timeout_s,
         capability_modules=args.capability_module,
     )
+    not_applied = [] if started else _options_not_applied(args, connection)
     if args.json:
-        print(json.dumps({**_public(connection), "started": started}, indent=2))
-        return 0
-    print(f"engine {'started' if started else 'already running'}: pid {connection.pid}")
-    for role, endpoint in connection.endpoints().items():
-        print(f"  {role:8} {endpoint}")
+        print(json.dumps({**_public(connection), "started": started, "not_applied": not_applied}, indent=2))
+    else:
+        print(f"engine {'started' if started else 'already running'}: pid {connection.pid}")
+        for role, endpoint in connection.endpoints().items():
+            print(f"  {role:8} {endpoint}")
+    if not_applied:
+        print(
+            f"chronoscope engine start: error: the engine pid {connection.pid} was already running, so "
+            f"{', '.join(not_applied)} {'was' if len(not_applied) == 1 else 'were'} not applied to it; "
+            "stop it first (`chronoscope engine stop`) to start one with them",
+            file=sys.stderr,
+        )
+        return EXIT_OPTIONS_NOT_APPLIED
     return 0
+
+
+def _options_not_applied(args: argparse.Namespace, connection) -> list[str]:
+    """The options of ``start`` that the engine already running does not have (it was started
+    before, with its own): a transport or worker count other than its own, any capability module."""
+    from engine.server.client import EngineClient
+
+    not_applied = []
+    if args.transport is not None and args.transport != connection.transport:
+        not_applied.append(f"--transport {args.transport} (it uses {connection.transport})")
+    if args.workers is not None:
+        try:
+            with EngineClient(connection) as client:
+                workers = client.info(timeout_s=args.timeout_s).get("jobs", {}).get("workers")
+        except ChronoscopeError as error:
+            log.warning("cannot ask the running engine for its worker count: %s", error)
+            workers = None
+        if workers != args.workers:
+            running = f" (it has {workers})" if workers is not None else ""
+            not_applied.append(f"--workers {args.workers}{running}")
+    not_applied += [f"--capability-module {module}" for module in args.capability_module]
+    return not_applied
 
 
 def _stop(args: argparse.Namespace) -> int:

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from engine.errors import ModelIntegrityError
+from engine.errors import ModelIntegrityError, ModelNotFoundError, UnsupportedOptionError
 from engine.models.registry import models_dir, scan_models, verify_model
 
 NAME = "models"
@@ -50,6 +50,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def _list(args: argparse.Namespace) -> int:
     folder = args.models_dir or models_dir()
+    if folder.exists() and not folder.is_dir():
+        raise UnsupportedOptionError(
+            f"models folder {folder} is not a folder; give the folder the models are in"
+        )
+    if args.models_dir is not None and not folder.exists():
+        raise ModelNotFoundError(
+            f"models folder {folder} does not exist; give the folder the models are in, or leave "
+            f"--models-dir out for the default ({models_dir()})"
+        )
     installed, broken = scan_models(folder)
     rows = []
     for model in installed:
