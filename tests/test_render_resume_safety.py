@@ -18,6 +18,8 @@ from engine.errors import JobCancelledError
 from engine.media import FrameReader
 from engine.processes import waiting_lock
 from engine.render import render_timeline
+from engine.render.run import InProcessRunner
+from engine.timeline import read_timeline
 
 
 def _timeline(path: Path, media: Path, frames: int = 6) -> Path:
@@ -132,3 +134,28 @@ def test_a_waiting_lock_waits_for_its_holder_and_can_be_cancelled(tmp_path):
     thread.join()
     assert order == ["first done", "second"]
     assert not lock.exists()
+
+
+def test_a_render_whose_output_vanished_before_the_end_is_failed_not_listed_as_rendered(tmp_path):
+    """The output folder deleted while a later clip renders: the summary said the first clip was
+    rendered and the new timeline pointed at a file that was gone."""
+    media = render_clip(tmp_path / "shot.mp4", rate=Fraction(25), frame_count=12)
+    timeline = _timeline(tmp_path / "cut.otio", media)
+    outdir = tmp_path / "out"
+
+    class DeletingRunner(InProcessRunner):
+        def run(self, specs, on_progress, on_done):
+            def done(spec, report, error):
+                on_done(spec, report, error)
+                Path(spec.output).unlink()  # someone removes the render as it finishes
+
+            super().run(specs, on_progress, done)
+
+    summary = render_timeline(timeline, outdir, model="blend", codec="ffv1", runner=DeletingRunner())
+    (clip,) = summary.clips
+    assert clip["status"] == "failed" and "disappeared after it was rendered" in clip["reason"]
+    assert not summary.ok
+    new = read_timeline(Path(summary.timeline_path))
+    assert new.find_clips()[0].media_reference.target_url == media.as_uri() or str(media) in str(
+        new.find_clips()[0].media_reference.target_url
+    )

@@ -320,6 +320,7 @@ def render_timeline(
 
     if pending:
         runner.run(pending, on_progress or (lambda spec, done_frames, total: None), done)
+    _check_still_there(plan, results)
     smooth_cuts = _smooth_cuts(timeline, plan, outdir, smooth_cut_frames, model, codec, quality)
     summary = _summarise(plan, results, timeline_path, outdir, type(runner).__name__)
     summary.smooth_cuts = smooth_cuts
@@ -383,6 +384,21 @@ def _smooth_cuts(
         finally:
             synthesizer.close()
     return sorted(records, key=lambda record: (record["track_position"], record["first_index"]))
+
+
+def _check_still_there(plan: RenderPlan, results: dict[str, tuple[str, RetimeReport | None, str]]) -> None:
+    """A render whose output is gone by the end (its folder deleted or moved during the render) is
+    failed, not listed as rendered with the new timeline pointing at nothing."""
+    for entry in plan.to_render:
+        status, _, _ = results.get(entry.spec.key, ("failed", None, ""))
+        if status in ("rendered", "resumed") and is_finished(entry.spec) is None:
+            reason = (
+                f"{entry.spec.output} is gone: it disappeared after it was rendered (was the output "
+                "folder deleted or moved during the render?); render again"
+            )
+            spec = entry.spec
+            log.warning("%s (%s #%d): %s", spec.clip_name, spec.track, spec.index_in_track, reason)
+            results[entry.spec.key] = ("failed", None, reason)
 
 
 def _summarise(
