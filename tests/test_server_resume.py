@@ -155,8 +155,9 @@ def test_kill_mid_write_leaves_no_output_then_restart_resumes_the_job(writer_eng
         status = client.job_status(job_id)
         assert (status["state"], status["attempt"], status["outputs"]) == ("done", 2, [str(output)])
 
-        # submitting a done job again answers with its result and runs nothing
-        assert client.run_job("render_timeline", request, job_id=job_id, timeout_s=10) == result
+        # submitting a done job again (the same request) answers with its result and runs nothing
+        first_request = {**request, "hold_writing_after": 2}
+        assert client.run_job("render_timeline", first_request, job_id=job_id, timeout_s=10) == result
         # another job never replaces the file unless asked
         with pytest.raises(OutputExistsError, match="set overwrite to true"):
             client.run_job("render_timeline", {**request, "chunks": 1}, timeout_s=10)

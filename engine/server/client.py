@@ -10,7 +10,9 @@ reply); a socket that timed out is replaced so that a late answer cannot be mist
 one. One client may be shared between threads: requests are serialized per channel, so a
 ``ping`` on the control channel never waits behind a long ``synthesize``. Events arrive on a SUB
 socket; ``subscribe`` waits for the engine's ``welcome`` on the topic, so that no event published
-after it returns is lost.
+after it returns is lost. Whichever thread reads the SUB socket files each event under its exact
+topic (ZeroMQ matches topics by prefix, so ``job-1`` also hears ``job-10``): every waiter gets
+every event of its own job once, even while other jobs are waited on through the same client.
 
 An error reply is raised as the same ``ChronoscopeError`` subclass the engine raised (for classes
 in engine.errors), else as ``EngineRequestError``.
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import itertools
 import logging
 import os
 import threading
@@ -71,6 +74,8 @@ PING_TIMEOUT_S = 2.0
 STATUS_TIMEOUT_S = 5.0
 LATE_EVENTS_WAIT_S = 1.0
 STOP_CHECK_EVERY_S = 0.1
+EVENT_SLICE_MS = 50  # the longest one thread reads the events socket before others may use it
+EVENTS_PER_READ = 256
 EXCHANGE_MIN_BYTES = 256 * 1024
 _ACCEPTED_REPLIES = REPLY_TYPES | {REFUSED}
 _FINISHED_STATES = {state.value for state in JobState if state.finished}
@@ -118,11 +123,17 @@ class EngineClient:
         self.context = context or zmq.Context.instance()
         self.session = Session(connection.key, limits=limits)
         self._channel_locks = {"request": threading.Lock(), "control": threading.Lock()}
-        self._events_lock = threading.RLock()
         self._sockets: dict[str, zmq.Socket] = {}
+        # The events socket: used by one thread at a time, the one that holds ``_events_cond``
+        # or, with it released, the one that set ``_events_reading`` (see ``_read_events``).
+        self._events_cond = threading.Condition(threading.Lock())
         self._events: zmq.Socket | None = None
-        self._pending_events: collections.deque[Message] = collections.deque()
-        self._topics: set[str] = set()
+        self._events_reading = False
+        self._events_wanted = 0  # threads waiting to change the socket's subscriptions or close it
+        self._topics: collections.Counter[str] = collections.Counter()
+        self._pending: dict[str, collections.deque[tuple[int, Message]]] = {}
+        self._welcomed: set[str] = set()
+        self._arrivals = itertools.count()
         self._exchange: ClientExchange | None = None
         self.last_timings_ns: dict[str, int] = {}
 
@@ -144,10 +155,12 @@ class EngineClient:
                 if channel == "request" and self._exchange is not None:
                     self._exchange.close()
                     self._exchange = None
-        with self._events_lock:
+        with self._events_cond:
+            self._claim_events()
             if self._events is not None:
                 self._events.close(linger=0)
                 self._events = None
+            self._events_cond.notify_all()
 
     # ------------------------------------------------------------------ requests
 
@@ -222,11 +235,18 @@ class EngineClient:
             raise remote_error(reply)
         return reply
 
-    def _gone_detail(self) -> str:
+    def _engine_gone(self) -> bool:
+        """Whether the engine's process has ended (never said of an engine in this process)."""
         pid = self.connection.pid
-        if self.connection.transport == "inproc" or pid == os.getpid() or pid_alive(pid):
+        return self.connection.transport != "inproc" and pid != os.getpid() and not pid_alive(pid)
+
+    def _gone_detail(self) -> str:
+        if not self._engine_gone():
             return ""
-        return f"; engine pid {pid} is no longer running: start one with `chronoscope engine start`"
+        return (
+            f"; engine pid {self.connection.pid} is no longer running: "
+            "start one with `chronoscope engine start`"
+        )
 
     def control(
         self, msg_type: str, content: dict[str, Any] | None = None, *, timeout_s: float = PING_TIMEOUT_S
@@ -356,56 +376,126 @@ class EngineClient:
 
     def subscribe(self, topic: str, timeout_s: float = 5.0) -> None:
         """Receive events with ``topic`` (a job id); returns once the engine confirms it."""
-        with self._events_lock:
+        deadline_ns = time.monotonic_ns() + int(timeout_s * 1e9)
+        with self._events_cond:
+            self._claim_events()
             if self._events is None:
                 self._events = self.context.socket(zmq.SUB)
                 self._events.setsockopt(zmq.LINGER, 0)
                 self._events.connect(self.connection.events)
+            self._welcomed.discard(topic)
             self._events.setsockopt(zmq.SUBSCRIBE, topic.encode())
-            self._topics.add(topic)
-            deadline_ns = time.monotonic_ns() + int(timeout_s * 1e9)
-            while True:
-                remaining_ms = (deadline_ns - time.monotonic_ns()) // 1_000_000
-                if remaining_ms <= 0 or not self._events.poll(remaining_ms):
-                    raise EngineTimeoutError(
-                        f"the engine at {self.connection.events} did not confirm the subscription to "
-                        f"{topic!r} within {timeout_s} s"
-                    )
-                event = self._receive_event()
-                if event is None:
-                    continue
-                if event.msg_type == "welcome" and event.content.get("topic") == topic:
-                    return
-                self._pending_events.append(event)
+            self._topics[topic] += 1
+            if self._await_events(deadline_ns, lambda: topic in self._welcomed or None):
+                return
+        self.unsubscribe(topic)
+        raise EngineTimeoutError(
+            f"the engine at {self.connection.events} did not confirm the subscription to "
+            f"{topic!r} within {timeout_s} s{self._gone_detail()}"
+        )
 
     def unsubscribe(self, topic: str) -> None:
-        with self._events_lock:
-            if self._events is not None and topic in self._topics:
+        """Stop receiving ``topic`` (once per ``subscribe``); its events not yet taken are dropped."""
+        with self._events_cond:
+            if self._topics[topic] <= 0:
+                return
+            self._claim_events()
+            if self._events is not None:
                 self._events.setsockopt(zmq.UNSUBSCRIBE, topic.encode())
-                self._topics.discard(topic)
+            self._topics[topic] -= 1
+            if self._topics[topic] <= 0:
+                del self._topics[topic]
+                self._pending.pop(topic, None)
+                self._welcomed.discard(topic)
+            self._events_cond.notify_all()  # threads that waited for the socket may read it again
 
-    def _receive_event(self) -> Message | None:
+    def next_event(self, timeout_s: float, topic: str | None = None) -> Message | None:
+        """The next event on ``topic`` (a subscribed job id; None: on any subscribed topic, in the
+        order they came), or None after ``timeout_s``. ``welcome`` events are not passed on.
+        Events of other topics that arrive meanwhile are kept for their own waiters."""
+        deadline_ns = time.monotonic_ns() + int(timeout_s * 1e9)
+        with self._events_cond:
+            return self._await_events(deadline_ns, lambda: self._take_event(topic))
+
+    def _take_event(self, topic: str | None) -> Message | None:
+        """Called with ``_events_cond`` held."""
+        if topic is not None:
+            waiting = self._pending.get(topic)
+            return waiting.popleft()[1] if waiting else None
+        oldest = min((q for q in self._pending.values() if q), key=lambda q: q[0][0], default=None)
+        return oldest.popleft()[1] if oldest is not None else None
+
+    def _claim_events(self) -> None:
+        """Wait until no thread reads the events socket, to change it. Called, and returns, with
+        ``_events_cond`` held: no read starts before the caller releases it."""
+        self._events_wanted += 1
         try:
-            return self.session.deserialize(self._events.recv_multipart(copy=False), accept=EVENT_TYPES)
-        except MessageRefusedError as refusal:
-            log.warning("ignored an event from the engine: %s", refusal)
-            return None
+            while self._events_reading:
+                self._events_cond.wait()
+        finally:
+            self._events_wanted -= 1
 
-    def next_event(self, timeout_s: float) -> Message | None:
-        """The next event on a subscribed topic (``welcome`` events skipped), or None after ``timeout_s``."""
-        with self._events_lock:
-            if self._pending_events:
-                return self._pending_events.popleft()
+    def _await_events(self, deadline_ns: int, found: Callable[[], Any]) -> Any:
+        """Read the events socket (or wait while another thread does) until ``found()`` gives
+        something other than None, which is returned, or until ``deadline_ns``: then None. Called
+        with ``_events_cond`` held."""
+        polled = False
+        while True:
+            result = found()
+            if result is not None:
+                return result
             if self._events is None:
                 return None
-            deadline_ns = time.monotonic_ns() + int(timeout_s * 1e9)
-            while True:
-                remaining_ms = max(0, (deadline_ns - time.monotonic_ns()) // 1_000_000)
-                if not self._events.poll(remaining_ms):
+            remaining_ms = max(0, (deadline_ns - time.monotonic_ns()) // 1_000_000)
+            if remaining_ms == 0 and polled:
+                return None
+            if self._events_reading or self._events_wanted:
+                if remaining_ms == 0:
                     return None
-                event = self._receive_event()
-                if event is not None and event.msg_type != "welcome":
-                    return event
+                # another thread reads (and files this thread's events too) or changes the socket
+                self._events_cond.wait(remaining_ms / 1000)
+                continue
+            # (more may be waiting when a read took all it takes at once)
+            polled = self._read_events(min(remaining_ms, EVENT_SLICE_MS)) < EVENTS_PER_READ
+
+    def _read_events(self, timeout_ms: int) -> int:
+        """Wait up to ``timeout_ms`` for events and file those that came; return how many came.
+        Called with ``_events_cond`` held; it is released while waiting, the socket left to this
+        thread."""
+        socket = self._events
+        arrived: list[list[zmq.Frame]] = []
+        self._events_reading = True
+        self._events_cond.release()
+        try:
+            if socket.poll(timeout_ms):
+                with contextlib.suppress(zmq.Again):
+                    while len(arrived) < EVENTS_PER_READ:
+                        arrived.append(socket.recv_multipart(zmq.NOBLOCK, copy=False))
+        finally:
+            self._events_cond.acquire()
+            self._events_reading = False
+            for frames in arrived:
+                self._file_event(frames)
+            self._events_cond.notify_all()
+        return len(arrived)
+
+    def _file_event(self, frames: list[zmq.Frame]) -> None:
+        """Keep an event for the waiter of its topic; drop it when no one here subscribed to
+        exactly that topic. Called with ``_events_cond`` held."""
+        try:
+            event = self.session.deserialize(frames, accept=EVENT_TYPES)
+        except MessageRefusedError as refusal:
+            log.warning("ignored an event from the engine: %s", refusal)
+            return
+        topic = event.identities[0].decode("utf-8", "replace") if event.identities else ""
+        if self._topics[topic] <= 0:
+            log.debug("dropped a %s event on %r: not a topic subscribed here", event.msg_type, topic)
+            return
+        if event.msg_type == "welcome":
+            if event.content.get("topic") == topic:
+                self._welcomed.add(topic)
+            return
+        self._pending.setdefault(topic, collections.deque()).append((next(self._arrivals), event))
 
     def submit(
         self, msg_type: str, content: dict[str, Any] | None = None, *, job_id: str | None = None
@@ -446,7 +536,7 @@ class EngineClient:
                 wait_s = listen_s
                 if deadline_ns is not None:  # never listen past the deadline
                     wait_s = max(0.0, min(wait_s, (deadline_ns - time.monotonic_ns()) / 1e9))
-                event = self.next_event(wait_s)
+                event = self.next_event(wait_s, topic=job_id)
                 if event is None and wait_s < status_every_s:
                     # listening in short slices (to see ``stop``): ask for the status only once
                     # ``status_every_s`` has passed with no event, as without ``stop``
@@ -454,15 +544,13 @@ class EngineClient:
                         continue
                 quiet_since_ns = time.monotonic_ns()
                 if event is not None:
-                    if event.identities[:1] != [job_id.encode()]:
-                        continue
                     if on_event is not None:
                         on_event(event)
                     if event.msg_type != "status" or event.content.get("state") not in _FINISHED_STATES:
                         continue
                     status = event.content
                 else:
-                    status = self.job_status(job_id, timeout_s=STATUS_TIMEOUT_S)
+                    status = self._status_of_quiet_job(job_id, on_event)
                     if status.get("state") not in _FINISHED_STATES:
                         continue
                     if on_event is not None:
@@ -475,6 +563,39 @@ class EngineClient:
                 log.info("job %s had finished when it was interrupted; its result stands", job_id)
                 return description.get("result") or {}
             raise
+
+    def _status_of_quiet_job(self, job_id: str, on_event: EventCallback | None) -> dict[str, Any]:
+        """``job_status`` for a wait that heard nothing for a while. When the engine does not
+        answer because it went away (shut down or died) during the job, say so: the status event
+        an engine that shuts down sends for a job it leaves unfinished, or ``JobInterruptedError``
+        when its pid is gone; else the ``EngineTimeoutError`` stands."""
+        if not self._engine_gone():
+            try:
+                return self.job_status(job_id, timeout_s=STATUS_TIMEOUT_S)
+            except EngineTimeoutError:
+                last = self._take_final_status(job_id, on_event)
+                if last is not None:
+                    return last
+                if not self._engine_gone():
+                    raise
+        last = self._take_final_status(job_id, on_event)
+        if last is not None:
+            return last
+        raise JobInterruptedError(
+            f"engine pid {self.connection.pid} stopped (shut down or died) before job {job_id} was "
+            "seen to finish; start the engine and submit the job again with the same id to resume it "
+            "(or to get its result, if it had finished)"
+        )
+
+    def _take_final_status(self, job_id: str, on_event: EventCallback | None) -> dict[str, Any] | None:
+        """The job's final status among the events that came already (those before it are passed
+        on), or None."""
+        while (event := self.next_event(0.0, topic=job_id)) is not None:
+            if on_event is not None:
+                on_event(event)
+            if event.msg_type == "status" and event.content.get("state") in _FINISHED_STATES:
+                return event.content
+        return None
 
     def _timed_out(self, job_id: str, timeout_s: float | None, cancel: bool) -> dict[str, Any]:
         """The wait for a job ran out: raise ``EngineTimeoutError`` saying what became of the job
@@ -499,11 +620,9 @@ class EngineClient:
         event, waiting at most ``LATE_EVENTS_WAIT_S`` for them."""
         deadline_ns = time.monotonic_ns() + int(LATE_EVENTS_WAIT_S * 1e9)
         while (remaining_ns := deadline_ns - time.monotonic_ns()) > 0:
-            event = self.next_event(remaining_ns / 1e9)
+            event = self.next_event(remaining_ns / 1e9, topic=job_id)
             if event is None:
                 return
-            if event.identities[:1] != [job_id.encode()]:
-                continue
             on_event(event)
             if event.msg_type == "status" and event.content.get("state") in _FINISHED_STATES:
                 return

@@ -10,6 +10,10 @@ only (``os.open`` with mode 0o600, then renamed into place, never chmod-ed after
 
 ``exchange_dir`` is the private folder where clients put large frames (see ``exchange``).
 
+On POSIX the key stays private: the folders the engine keeps it and its sockets in are made 0o700
+(``ensure_private_dir``; a folder another user owns is refused), and a client refuses a connection
+file that group or others may read or write (``read_connection_file``), saying to ``chmod 600`` it.
+
 Transports: ``ipc`` (Unix socket files; Linux and macOS), ``tcp`` (127.0.0.1, ports from binding
 to port 0; Windows, and selectable elsewhere), ``inproc`` (one process; tests).
 """
@@ -109,9 +113,56 @@ def connection_file_path() -> Path:
 
 
 def ensure_private_dir(path: Path) -> Path:
-    """Create ``path`` (mode 0o700 for new folders) and return it."""
+    """Create ``path`` (mode 0o700) and return it. On POSIX an existing folder of Chronoscope's own
+    (under one of its places, ``engine.places``) is made private too (0o700) when it is open to
+    group or others; a folder of the user's choosing (a ``--connection-file`` elsewhere) is never
+    changed, only refused when others may write in it (and so replace the file) without the sticky
+    bit. ``ConnectionFileError`` when another user owns the folder or it cannot be made private."""
+    path = Path(path)
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if os.name == "nt":
+        return path
+    info = path.stat()
+    if info.st_uid != os.getuid():
+        raise ConnectionFileError(
+            f"folder {path} belongs to another user (uid {info.st_uid}, you are {os.getuid()}), so the "
+            "engine cannot keep its key and sockets private there; use a folder of your own "
+            "(set XDG_RUNTIME_DIR or CHRONOSCOPE_HOME)"
+        )
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & 0o077 and not _is_own_place(path):
+        if mode & 0o022 and not mode & stat.S_ISVTX:
+            raise ConnectionFileError(
+                f"folder {path} lets other users write in it (mode {mode:04o}), so they could replace "
+                "the engine's files there; use a folder of your own, or `chmod go-w` it"
+            )
+        return path  # the user's folder: its files are private (0o600) themselves
+    if mode & 0o077:
+        try:
+            path.chmod(0o700)
+        except OSError as error:
+            raise ConnectionFileError(
+                f"folder {path} is open to other users (mode {mode:04o}) and cannot be made private "
+                f"({error}); run `chmod 700 {path}` or use a folder of your own"
+            ) from None
+        level = logging.WARNING if mode & 0o022 else logging.INFO  # others could write there
+        log.log(level, "folder %s was open to other users (mode %04o); made it private (0700)", path, mode)
     return path
+
+
+def _is_own_place(path: Path) -> bool:
+    """Whether ``path`` is one of Chronoscope's own folders (``engine.places``) or inside one."""
+    from engine.places import places
+
+    resolved = Path(path).resolve()
+    own = places()
+    for root in (own.runtime_dir, own.log_dir, own.cache_dir, own.data_dir, own.config_dir):
+        try:
+            resolved.relative_to(Path(root).resolve())
+        except ValueError:
+            continue
+        return True
+    return False
 
 
 def ipc_endpoints(runtime_dir: Path, pid: int) -> tuple[dict[str, str], Path, bool]:
@@ -159,11 +210,34 @@ def write_connection_file(info: ConnectionInfo, path: Path | None = None) -> Pat
     return path
 
 
-def read_connection_file(path: Path | None = None) -> ConnectionInfo:
-    """Read a connection file; ``EngineNotRunningError`` when there is none."""
+def check_private_file(path: Path, info: os.stat_result | None = None) -> None:
+    """``ConnectionFileError`` when the connection file at ``path`` (``info``: its ``stat``, looked
+    up when None) may be read or written by group or others (POSIX; nothing is checked on Windows)."""
+    if os.name == "nt":
+        return
+    if info is None:
+        try:
+            info = os.stat(path)
+        except OSError as error:
+            raise ConnectionFileError(f"cannot read connection file {path}: {error}") from None
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & 0o077:
+        raise ConnectionFileError(
+            f"connection file {path} is open to other users (mode {mode:04o}) and holds the engine's "
+            f"key; make it private with `chmod 600 {path}`"
+        )
+
+
+def read_connection_file(path: Path | None = None, *, private: bool = True) -> ConnectionInfo:
+    """Read a connection file; ``EngineNotRunningError`` when there is none. With ``private`` (as
+    every client reads it), ``ConnectionFileError`` for a file that group or others may read or
+    write: its key signs every request. ``private=False`` is for removing a stale file."""
     path = Path(path) if path else connection_file_path()
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, encoding="utf-8") as stream:
+            if private:
+                check_private_file(path, os.fstat(stream.fileno()))
+            text = stream.read()
     except FileNotFoundError:
         raise EngineNotRunningError(
             f"no engine is running: no connection file at {path}; start one with `chronoscope engine start`"
@@ -184,7 +258,7 @@ def remove_connection_file(path: Path | None = None, *, pid: int | None = None) 
     path = Path(path) if path else connection_file_path()
     if pid is not None:
         try:
-            if read_connection_file(path).pid != pid:
+            if read_connection_file(path, private=False).pid != pid:
                 return False
         except (EngineNotRunningError, ConnectionFileError):
             return False
@@ -214,5 +288,3 @@ def remove_ipc_files(info: ConnectionInfo, *, remove_dir: bool) -> None:
             Path(info.ipc_dir).rmdir()
         except OSError as error:
             log.warning("could not remove socket folder %s: %s", info.ipc_dir, error)
-
-

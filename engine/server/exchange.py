@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from engine.errors import UnsupportedOptionError
+from engine.server.connection import ensure_private_dir
 from engine.server.protocol import ARRAY_DTYPES
 
 log = logging.getLogger(__name__)
@@ -297,9 +298,7 @@ class OutputRegion:
 
 def exchange_dir(runtime_dir: Path) -> Path:
     """The private folder (0o700) for exchange files, inside the runtime folder."""
-    folder = Path(runtime_dir) / EXCHANGE_DIR_NAME
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return folder
+    return ensure_private_dir(Path(runtime_dir) / EXCHANGE_DIR_NAME)
 
 
 def remove_orphans(folder: Path, pid_alive) -> int:

@@ -19,6 +19,15 @@ and type; or ``{"job_id": ..., "resume": true}``, which reuses the journaled req
 again with ``context.checkpoint`` set to what the cut-short attempt saved, so a job that saves
 checkpoints continues where it was instead of starting over. A job that writes files does so
 through ``context.output(destination, overwrite=...)``: see ``engine.server.outputs``.
+
+One engine at a time uses a journal: the queue holds an exclusive lock on ``journal.lock`` in its
+folder (with the holder's pid in it) from before it reads the journal until it shuts down, so a
+second engine cannot take the first one's running jobs for interrupted ones and remove their files.
+
+A job id stands for one request: the id of a job that is queued, running or done, given again
+with the same request, answers with that job (nothing runs again); with a different request it is
+refused. A job that may run again (failed, cancelled, interrupted) may be given a changed request;
+it then starts over, without the checkpoint that the other request saved.
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ import contextlib
 import enum
 import json
 import logging
+import os
 import queue
 import re
 import tempfile
@@ -42,17 +52,20 @@ from typing import Any
 
 from engine.errors import (
     ChronoscopeError,
+    EngineAlreadyRunningError,
     JobCancelledError,
     JobNotFoundError,
     OutputExistsError,
     UnsupportedOptionError,
 )
 from engine.fsutil import remove_quietly, temporary_sibling, watching_temporaries, write_text_atomic
+from engine.processes import exclusive_lock, pid_alive
 from engine.server.outputs import publish as publish_output
 
 log = logging.getLogger(__name__)
 
 JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+JOURNAL_LOCK_NAME = "journal.lock"
 _MIN_PROGRESS_INTERVAL_NS = 50_000_000
 
 Publish = Callable[[str, str, dict], None]
@@ -321,11 +334,56 @@ class Job:
 
 
 class JobJournal:
-    """One JSON file per job in ``folder`` (created 0o700), each written through a temporary name."""
+    """One JSON file per job in ``folder`` (created 0o700), each written through a temporary name.
+
+    ``lock`` makes it this process's own until ``unlock`` (or the process ends, however it ends)."""
 
     def __init__(self, folder: Path):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._held: contextlib.ExitStack | None = None
+
+    @property
+    def lock_path(self) -> Path:
+        return self.folder / JOURNAL_LOCK_NAME
+
+    def lock(self) -> None:
+        """Take the journal's exclusive lock; ``EngineAlreadyRunningError`` (naming the engine that
+        holds it, when known) if another engine, in this process or another, holds it."""
+        if self._held is not None:
+            return
+        held = contextlib.ExitStack()
+        try:
+            held.enter_context(exclusive_lock(self.lock_path, mode=0o600))
+        except BlockingIOError:
+            holder = self.holder_pid()
+            who = f"engine pid {holder}" if holder is not None else "another engine"
+            raise EngineAlreadyRunningError(
+                f"the job journal {self.folder} is in use by {who}; stop that engine first, "
+                "or run this one with its own CHRONOSCOPE_HOME"
+            ) from None
+        if os.name != "nt":  # Windows locks the first byte against writes from other handles
+            with contextlib.suppress(OSError):
+                self.lock_path.write_text(f"{os.getpid()}\n", encoding="ascii")
+        self._held = held
+
+    def unlock(self) -> None:
+        """Let go of the lock taken by ``lock`` (nothing if not held)."""
+        if self._held is None:
+            return
+        if os.name != "nt":
+            with contextlib.suppress(OSError):
+                self.lock_path.write_text("", encoding="ascii")
+        self._held.close()
+        self._held = None
+
+    def holder_pid(self) -> int | None:
+        """The pid the journal's lock holder wrote down, when that process lives (else None)."""
+        try:
+            pid = int(self.lock_path.read_text(encoding="ascii").strip())
+        except (OSError, ValueError):
+            return None
+        return pid if pid_alive(pid) else None
 
     def _path(self, job_id: str) -> Path:
         return self.folder / f"{job_id}.json"
@@ -401,7 +459,12 @@ class JobQueue:
         self._jobs: OrderedDict[str, Job] = OrderedDict()
         self._lock = threading.Lock()
         if journal is not None:
-            self._recover(journal)
+            journal.lock()  # before reading it: another engine's running jobs are not interrupted
+            try:
+                self._recover(journal)
+            except BaseException:
+                journal.unlock()
+                raise
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._threads = [
             threading.Thread(target=self._work, name=f"chronoscope-job-{n}", daemon=True)
@@ -430,13 +493,33 @@ class JobQueue:
             self._jobs[job.job_id] = job
         self._forget_old()
 
-    def done(self, job_id: str, kind: str) -> dict[str, Any] | None:
-        """The description of job ``job_id`` if it is a ``kind`` job that is done, else None."""
+    def known(self, job_id: str, kind: str, request: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The description of job ``job_id`` when it is queued, running or done and is asked for
+        again with the same request (it is not run again); None for an id that is new or whose job
+        may run again. ``UnsupportedOptionError`` when the id was used for another kind of job or
+        a different request. A ``request`` of None matches any."""
         with self._lock:
-            job = self._jobs.get(job_id)
-            if job is None or job.kind != kind or job.state is not JobState.DONE:
+            previous = self._jobs.get(job_id)
+            if previous is None:
                 return None
-            return job.describe()
+            self._check_reuse(previous, kind, request)
+            return None if previous.state.may_rerun else previous.describe()
+
+    @staticmethod
+    def _check_reuse(previous: Job, kind: str, request: dict[str, Any] | None) -> None:
+        """Refuse the id of ``previous`` for another kind of job, or (unless it may run again) for a
+        different request. Called with the lock held."""
+        if previous.kind != kind:
+            raise UnsupportedOptionError(
+                f"job id {previous.job_id!r} is in use by a {previous.kind} job; propose another or none"
+            )
+        if previous.state.may_rerun or request is None or previous.request is None:
+            return
+        if request != previous.request:
+            raise UnsupportedOptionError(
+                f"job id {previous.job_id!r} was used for a different {kind} request (that job is "
+                f"{previous.state.value}); choose a new id"
+            )
 
     def outputs_of(self, job_id: str) -> list[str]:
         """The files an earlier attempt of a job that may run again finished (else none)."""
@@ -465,8 +548,9 @@ class JobQueue:
         """Queue ``function``; returns the job's description. ``job_id`` may be proposed by the client.
 
         The id of a job that failed, was cancelled or was interrupted may be given again: the job
-        runs again (with the checkpoint its last attempt saved). The id of a job that is done
-        returns its description without running it again.
+        runs again (with the checkpoint its last attempt saved, when the request is the same). The
+        id of a job that is queued, running or done, with the same request, returns its description
+        without running it again; with a different request it is refused (see ``known``).
         """
         job_id = job_id or uuid.uuid4().hex
         if not JOB_ID_PATTERN.match(job_id):
@@ -479,17 +563,14 @@ class JobQueue:
             job = Job(job_id=job_id, kind=kind, function=function, request=request)
             previous = self._jobs.get(job_id)
             if previous is not None:
-                if previous.kind != kind:
-                    raise UnsupportedOptionError(
-                        f"job id {job_id!r} is in use by a {previous.kind} job; propose another or none"
-                    )
-                if previous.state is JobState.DONE:
-                    return previous.describe()
+                self._check_reuse(previous, kind, request)
                 if not previous.state.may_rerun:
-                    raise UnsupportedOptionError(
-                        f"job id {job_id!r} is {previous.state.value}; propose another id or none"
-                    )
-                job.checkpoint = previous.checkpoint
+                    return previous.describe()  # the same request: that job answers for it
+                if request is None or previous.request is None or request == previous.request:
+                    job.checkpoint = previous.checkpoint
+                else:  # what the other request saved would make this one continue the wrong work
+                    log.info("job %s (%s): the request changed; starting over", job_id, kind)
+                    self._remove_work_dir(previous)
                 job.attempt = previous.attempt + 1
                 job.outputs = list(previous.outputs)
                 del self._jobs[job_id]
@@ -554,6 +635,19 @@ class JobQueue:
             thread.join(max(0.0, (deadline_ns - time.monotonic_ns()) / 1e9))
             if thread.is_alive():
                 log.warning("job worker %s did not stop within %.1f s; leaving it", thread.name, wait_s)
+        with self._lock:
+            left = [job.describe() for job in self._jobs.values() if not job.state.finished]
+        for description in left:
+            # its waiters hear that it ends with the engine; the journal still says it was running,
+            # so the next engine removes its temporary files and it can be resumed
+            job_id = description["job_id"]
+            log.warning("job %s (%s) is interrupted by the shutdown", job_id, description["kind"])
+            self._publish(job_id, "status", {**description, "state": JobState.INTERRUPTED.value})
+        if self._journal is not None:
+            if any(thread.is_alive() for thread in self._threads):
+                log.warning("the job journal stays locked until this process ends: a job still runs")
+            else:
+                self._journal.unlock()
 
     def _get(self, job_id: str) -> Job:
         try:

@@ -3,7 +3,10 @@
 The connection file says where an engine is; it is believed only when its pid lives and the
 engine answers ``ping`` on the control channel. A file that fails either test is stale and is
 replaced. On POSIX a running engine also holds an exclusive lock on ``engine.lock`` in the
-runtime folder, so that two engines started at the same moment cannot both serve.
+runtime folder, so that two engines started at the same moment cannot both serve, and every
+engine locks its job journal (``jobs.JobJournal.lock``), so that an engine started with a
+connection file of its own elsewhere is refused rather than taking over the first one's jobs.
+A connection file that others may read or write is used by no one (``chmod 600`` it).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from engine.server.client import EngineClient
 from engine.server.connection import (
     LOCK_FILE_NAME,
     ConnectionInfo,
+    check_private_file,
     connection_file_path,
     ensure_private_dir,
     read_connection_file,
@@ -48,6 +52,7 @@ log = logging.getLogger(__name__)
 
 LOG_FILE_NAME = "engine.log"
 JOURNAL_DIR_NAME = "jobs"
+_RUN_ERROR_PREFIX = "chronoscope engine run: error: "  # how ``engine_cmd.main_run`` reports a refusal
 _spawned: dict[int, subprocess.Popen] = {}
 # An engine outlives the command that started it. Let go of its Popen while Python's warning
 # filters still stand: dropped at interpreter teardown, it printed "ResourceWarning: subprocess
@@ -67,9 +72,11 @@ def _alive(pid: int) -> bool:
 
 
 def find_running_engine(connection_file: Path | None = None, timeout_s: float = 2.0) -> ConnectionInfo | None:
-    """The connection of a live engine that answers ``ping``, or None."""
+    """The connection of a live engine that answers ``ping``, or None. ``ConnectionFileError``
+    when the live engine's connection file is open to other users (it is not used then)."""
+    path = Path(connection_file) if connection_file else connection_file_path()
     try:
-        connection = read_connection_file(connection_file)
+        connection = read_connection_file(path, private=False)
     except EngineNotRunningError:
         return None
     except ConnectionFileError as error:
@@ -77,6 +84,7 @@ def find_running_engine(connection_file: Path | None = None, timeout_s: float = 
         return None
     if not _alive(connection.pid):
         return None
+    check_private_file(path)
     try:
         with EngineClient(connection) as client:
             client.ping(timeout_s=timeout_s)
@@ -90,7 +98,7 @@ def clear_stale_connection(connection_file: Path | None = None) -> None:
     """Remove a connection file (and its socket files) whose engine is gone or silent."""
     path = Path(connection_file) if connection_file else connection_file_path()
     try:
-        stale = read_connection_file(path)
+        stale = read_connection_file(path, private=False)
     except EngineNotRunningError:
         return
     except ConnectionFileError:
@@ -173,6 +181,26 @@ def _spawn(command: Sequence[str], log_path: Path) -> subprocess.Popen:
         return subprocess.Popen(list(command), **options)
 
 
+def _log_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _refusal_since(path: Path, offset: int) -> str:
+    """The reason in the last ``chronoscope engine run: error:`` line written to the log after
+    ``offset`` (other engines may write to the same log meanwhile), or ""."""
+    try:
+        with open(path, "rb") as stream:
+            stream.seek(offset)
+            text = stream.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+    refusals = [line for line in text.splitlines() if line.startswith(_RUN_ERROR_PREFIX)]
+    return refusals[-1][len(_RUN_ERROR_PREFIX) :] if refusals else ""
+
+
 def _log_tail(path: Path, lines: int = 8) -> str:
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
@@ -208,6 +236,7 @@ def start_engine(
         command += ["--workers", str(workers)]
     for module in capability_modules:
         command += ["--capability-module", module]
+    log_start = _log_size(log_path)
     child = _spawn(command, log_path)
     _spawned[child.pid] = child
     log.info("starting engine pid %d; log: %s", child.pid, log_path)
@@ -223,12 +252,17 @@ def start_engine(
                 # and is still coming up: wait for it to answer
                 time.sleep(0.05)
                 continue
+            reason = _refusal_since(log_path, log_start)
+            if reason:  # it refused to start and said why, in one line
+                raise EngineNotRunningError(
+                    f"the engine exited with status {status} while starting: {reason} (log: {log_path})"
+                )
             raise EngineNotRunningError(
                 f"the engine exited with status {status} while starting; "
                 f"see {log_path}:\n{_log_tail(log_path)}"
             )
         with contextlib.suppress(EngineNotRunningError, ConnectionFileError):
-            connection = read_connection_file(path)
+            connection = read_connection_file(path, private=False)
             if connection.pid == child.pid and find_running_engine(path, timeout_s=1.0) is not None:
                 return connection, True
         time.sleep(0.05)
@@ -246,7 +280,7 @@ def stop_engine(connection_file: Path | None = None, *, timeout_s: float = 10.0,
     """
     path = Path(connection_file) if connection_file else connection_file_path()
     try:
-        connection = read_connection_file(path)
+        connection = read_connection_file(path, private=False)
     except EngineNotRunningError:
         return "not running"
     except ConnectionFileError:
@@ -255,6 +289,7 @@ def stop_engine(connection_file: Path | None = None, *, timeout_s: float = 10.0,
     if not _alive(connection.pid):
         clear_stale_connection(path)
         return "stale"
+    check_private_file(path)  # a file others may write could name any process to terminate
     outcome = "stopped"
     try:
         with EngineClient(connection) as client:

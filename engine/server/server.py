@@ -149,16 +149,22 @@ class Engine:
 
     def bind(self) -> ConnectionInfo:
         """Create and bind the sockets, start the job workers, write the connection file."""
+        # the job journal first: an engine refused it (another engine uses it) binds nothing
+        journal = JobJournal(self.config.journal_dir) if self.config.journal_dir else None
+        self.jobs = JobQueue(self.config.workers, publish=self.publish, journal=journal)
         try:
             return self._bind()
-        except zmq.ZMQError as error:
+        except BaseException as error:
             for name in ("_request", "_control", "_events", "_outbox_pull", "_outbox_push"):
                 socket = getattr(self, name, None)
                 if socket is not None:
                     socket.close(linger=0)
-            raise EngineNotRunningError(
-                f"the engine cannot listen over {self.config.transport}: {error}"
-            ) from None
+            self.jobs.shutdown(wait_s=self.config.shutdown_wait_s)  # and let go of the journal
+            if isinstance(error, zmq.ZMQError):
+                raise EngineNotRunningError(
+                    f"the engine cannot listen over {self.config.transport}: {error}"
+                ) from None
+            raise
 
     def _bind(self) -> ConnectionInfo:
         transport = self.config.transport
@@ -198,8 +204,6 @@ class Engine:
         self._outbox_push = self.context.socket(zmq.PUSH)
         self._outbox_push.setsockopt(zmq.SNDHWM, 0)
         self._outbox_push.connect(outbox_endpoint)
-        journal = JobJournal(self.config.journal_dir) if self.config.journal_dir else None
-        self.jobs = JobQueue(self.config.workers, publish=self.publish, journal=journal)
         self._request_pool = concurrent.futures.ThreadPoolExecutor(
             self.config.request_threads, thread_name_prefix="chronoscope-request"
         )
@@ -412,12 +416,13 @@ class Engine:
             message = Message(
                 header=message.header, content=stored, buffers=[], identities=message.identities
             )
-        done = self.jobs.done(job_id, message.msg_type) if job_id is not None else None
-        if done is not None:
-            return Reply({"job_id": job_id, "state": done["state"], "attempt": done["attempt"]})
+        request = {key: value for key, value in message.content.items() if key not in ("job_id", "resume")}
+        # an id asked for again: the same request answers with its job, a different one is refused
+        known = self.jobs.known(job_id, message.msg_type, request) if job_id is not None else None
+        if known is not None:
+            return Reply({"job_id": job_id, "state": known["state"], "attempt": known["attempt"]})
         with own_outputs(self.jobs.outputs_of(job_id) if job_id is not None else ()):
             work = handler.job(message)
-        request = {key: value for key, value in message.content.items() if key not in ("job_id", "resume")}
         description = self.jobs.submit(message.msg_type, work, job_id=job_id, request=request)
         return Reply(
             {
