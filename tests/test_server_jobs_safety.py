@@ -469,3 +469,34 @@ def _state(client: EngineClient, job_id: str) -> str | None:
         return client.job_status(job_id, timeout_s=5)["state"]
     except JobNotFoundError:  # not queued yet
         return None
+
+
+def test_jobs_stopped_by_the_engine_stopping_end_interrupted_not_cancelled(tmp_path):
+    """A job cancelled because the engine stops is resumable: it used to end 'cancelled', as if a
+    client had cancelled it, and its waiter heard so."""
+    jobs = JobQueue(1, journal=JobJournal(tmp_path / "jobs"))
+    started = threading.Event()
+
+    def long(context):
+        started.set()
+        while not context.token.wait(0.01):
+            pass
+        context.check_cancelled()
+
+    def never(context):
+        return {}
+
+    jobs.submit("retime", long, job_id="running-1")
+    jobs.submit("retime", never, job_id="queued-1")
+    assert started.wait(5)
+    jobs.shutdown()
+    assert jobs.status("running-1")["state"] == "interrupted"
+    assert jobs.status("queued-1")["state"] == "interrupted"
+    other = JobQueue(1, journal=JobJournal(tmp_path / "other"))
+    other.submit("retime", long, job_id="cancelled-1")
+    other.cancel("cancelled-1")
+    deadline = time.monotonic() + 5
+    while other.status("cancelled-1")["state"] != "cancelled":
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    other.shutdown()

@@ -265,6 +265,8 @@ class Job:
     kind: str
     function: JobFunction | None
     token: CancelToken = field(default_factory=CancelToken)
+    stopped_by_shutdown: bool = False
+    """Cancelled because the engine stops, not by a client: the job ends ``interrupted`` (resumable)."""
     state: JobState = JobState.QUEUED
     submitted: str = field(default_factory=_utc_now_iso)
     started: str | None = None
@@ -583,17 +585,19 @@ class JobQueue:
         log.info("job %s (%s) queued", job_id, kind)
         return description
 
-    def cancel(self, job_id: str) -> dict[str, Any]:
-        """Cancel a job: a queued one at once, a running one when it next checks its token."""
+    def cancel(self, job_id: str, *, shutdown: bool = False) -> dict[str, Any]:
+        """Cancel a job: a queued one at once, a running one when it next checks its token. With
+        ``shutdown`` (the engine stops) the job ends ``interrupted``, to be resumed, not cancelled."""
         with self._lock:
             job = self._get(job_id)
             if job.state.finished:
                 return job.describe()
+            job.stopped_by_shutdown = job.stopped_by_shutdown or shutdown
             job.token.cancel()
             if job.state is JobState.QUEUED:
-                self._finish(job, JobState.CANCELLED)
+                self._finish(job, JobState.INTERRUPTED if shutdown else JobState.CANCELLED)
             description = job.describe()
-        if description["state"] == JobState.CANCELLED.value:
+        if description["state"] in (JobState.CANCELLED.value, JobState.INTERRUPTED.value):
             self._publish(job_id, "status", description)
         log.info("job %s: cancel requested (%s)", job_id, description["state"])
         return description
@@ -627,7 +631,7 @@ class JobQueue:
             unfinished = [job for job in self._jobs.values() if not job.state.finished]
         if cancel:
             for job in unfinished:
-                self.cancel(job.job_id)
+                self.cancel(job.job_id, shutdown=True)
         for _ in self._threads:
             self._queue.put(None)
         deadline_ns = time.monotonic_ns() + int(wait_s * 1e9)
@@ -759,7 +763,8 @@ class JobQueue:
             json.dumps(result, allow_nan=False)
             state, job_result, job_error = JobState.DONE, result, None
         except JobCancelledError:
-            state, job_result, job_error = JobState.CANCELLED, None, None
+            stopped = JobState.INTERRUPTED if job.stopped_by_shutdown else JobState.CANCELLED
+            state, job_result, job_error = stopped, None, None
         except ChronoscopeError as error:
             log.warning("job %s (%s) failed: %s", job.job_id, job.kind, error)
             state, job_result = JobState.FAILED, None
