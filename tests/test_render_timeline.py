@@ -652,3 +652,33 @@ def test_a_model_that_does_not_exist_or_a_missing_timeline_is_refused_before_any
     assert not (tmp_path / "out").exists()
     assert not list(places().runtime_dir.glob("*.json"))  # no engine was started
 
+
+
+def test_relative_media_paths_still_find_their_media_from_the_new_timeline(tmp_path):
+    """The new timeline is written into OUTDIR: a passed-through clip's relative path ("media/a.mp4",
+    relative to the timeline file) pointed into OUTDIR, where nothing is."""
+    project = tmp_path / "project"
+    (project / "media").mkdir(parents=True)
+    render_clip(project / "media" / "a.mp4", rate=25, frame_count=30)
+    timeline = otio.schema.Timeline(name="relative")
+    track = otio.schema.Track(kind=otio.schema.TrackKind.Video)
+    for name, scalar in (("kept", 1.0), ("slowed", 0.5)):
+        clip = otio.schema.Clip(
+            name=name,
+            media_reference=otio.schema.ExternalReference(target_url="media/a.mp4"),
+            source_range=otio.opentime.TimeRange(
+                otio.opentime.RationalTime(0, 25), otio.opentime.RationalTime(10, 25)
+            ),
+        )
+        if scalar != 1.0:
+            clip.effects.append(otio.schema.LinearTimeWarp(time_scalar=scalar))
+        track.append(clip)
+    timeline.tracks.append(track)
+    cut = project / "cut.otio"
+    otio.adapters.write_to_file(timeline, str(cut))
+    summary = render_timeline(cut, tmp_path / "elsewhere" / "out", model="nearest", codec="ffv1")
+    assert summary.ok
+    new = read_timeline(Path(summary.timeline_path))
+    segments = list_segments(new, base_dir=Path(summary.timeline_path).parent, check_time_warps=False)
+    assert all(s.media is not None and s.media.exists for s in segments), [s.media for s in segments]
+    assert Path(segments[0].media_path) == project / "media" / "a.mp4"

@@ -62,6 +62,7 @@ from engine.timeline import (
     timeline_rate,
     write_timeline,
 )
+from engine.timeline.paths import rebase_relative_media
 from engine.timeline.rates import time_range
 
 log = logging.getLogger(__name__)
@@ -450,6 +451,7 @@ def fill_gaps(
     summary.seconds = time.perf_counter() - started
     # the summary first: it vouches for the new timeline on the next run (check_replaceable)
     write_text_atomic(summary_file, json.dumps(summary.to_dict(), indent=1) + "\n")
+    rebase_relative_media(new_timeline, media_base_dir(timeline_path))  # it is written elsewhere
     write_timeline(new_timeline, destination)
     return summary
 

@@ -60,6 +60,7 @@ from engine.timeline import (
     replace_media,
     write_timeline,
 )
+from engine.timeline.paths import rebase_relative_media
 
 log = logging.getLogger(__name__)
 
@@ -330,6 +331,7 @@ def render_timeline(
     # the summary first: it is what vouches for the new timeline on the next run
     # (``check_replaceable``), so a kill between the two never leaves a timeline nothing vouches for
     write_text_atomic(summary_file, json.dumps(summary.to_dict(), indent=1) + "\n")
+    rebase_relative_media(timeline, media_base_dir(timeline_path))  # it is written into OUTDIR
     _write_new_timeline(timeline, plan, results, new_timeline, detect, smooth_cuts)
     return summary
 

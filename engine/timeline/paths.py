@@ -157,3 +157,37 @@ def media_location(
     if not path.is_absolute() and base_dir is not None:
         path = Path(base_dir) / path
     return MediaLocation(target_url, decoded, path)
+
+
+def rebase_relative_media(timeline, base_dir: Path) -> int:
+    """Make every relative media path of ``timeline`` (file references and image-sequence folders)
+    absolute, from ``base_dir`` (the folder the timeline was read from). A timeline written
+    elsewhere (a render's new timeline, in its output folder) would otherwise send its relative
+    paths to the wrong place. Returns how many were changed; URLs and absolute paths stay."""
+    import opentimelineio as otio
+
+    changed = 0
+    for clip in timeline.find_clips():
+        reference = clip.media_reference
+        attribute = (
+            "target_url" if isinstance(reference, otio.schema.ExternalReference)
+            else "target_url_base" if isinstance(reference, otio.schema.ImageSequenceReference)
+            else None
+        )
+        if attribute is None:
+            continue
+        written = getattr(reference, attribute) or ""
+        try:
+            decoded = decode_target_url(written)
+        except UnsupportedOptionError:
+            continue  # an http:// or s3:// location: not ours to change
+        if not decoded or written.lower().startswith("file:") or is_windows_path(decoded):
+            continue
+        if Path(decoded).is_absolute():
+            continue
+        absolute = os.path.normpath(Path(base_dir).absolute() / decoded)
+        if attribute == "target_url_base" and decoded.endswith(("/", "\\")):
+            absolute += os.sep
+        setattr(reference, attribute, absolute)
+        changed += 1
+    return changed
