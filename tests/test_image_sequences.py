@@ -153,7 +153,7 @@ def test_a_timeline_image_sequence_is_rendered_from_its_own_frame_numbers(tmp_pa
                                   scalar=0.5)
     (segment,) = list_segments(otio.adapters.read_from_file(str(timeline)), check_time_warps=False)
     assert segment.media_kind == "image_sequence" and segment.media.exists
-    assert segment.to_dict()["image_sequence"].endswith("A001.%04d.png")
+    assert segment.to_dict()["image_sequence"].endswith("A001.####.png")
 
     summary = render_timeline(timeline, tmp_path / "out", model="blend", codec="ffv1")
     (entry,) = summary.clips
@@ -165,7 +165,7 @@ def test_a_timeline_image_sequence_is_rendered_from_its_own_frame_numbers(tmp_pa
             np.testing.assert_array_equal(reader.read_frame(2 * k).image, pictures[4 + k])
 
     assert main(["segments", str(timeline)]) == 0
-    assert "A001.%04d.png" in capsys.readouterr().out
+    assert "A001.####.png" in capsys.readouterr().out
 
 
 def test_a_timeline_sequence_with_a_missing_frame_is_not_rendered_and_says_which(tmp_path):
@@ -214,3 +214,69 @@ def test_a_timeline_sequence_whose_name_holds_pattern_characters_is_found(tmp_pa
     assert segment.media_problem == "" and segment.media.exists
     with FrameReader(segment.media_path) as reader:
         assert reader.frame_count == 4
+
+
+def test_frames_named_by_a_number_alone_are_a_sequence(tmp_path):
+    """As high-speed cameras write them (000.png, 001.png): the folder's separator was lost."""
+    pictures = _write_images(tmp_path / "camera", [f"{n:03d}.png" for n in range(4)])
+    description = describe(find_sequence(tmp_path / "camera" / "000.png", Fraction(30)), tmp_path / "d")
+    with FrameReader(description) as reader:
+        np.testing.assert_array_equal(reader.read_frame(3).image, pictures[3])
+
+
+def test_sequences_that_would_read_wrong_are_refused_by_name(tmp_path):
+    _plate(tmp_path / "plate", count=8)
+    (tmp_path / "plate" / "A001.1004.png").write_bytes(b"")
+    with pytest.raises(CorruptMediaError, match=r"frame 1004 \(A001.1004.png\) is an empty file"):
+        describe(find_sequence(tmp_path / "plate" / "A001.1001.png", RATE), tmp_path / "d")
+    (tmp_path / "plate" / "A001.1004.png").unlink()
+    with pytest.raises(CorruptMediaError, match=r"frame 1004 is missing \(frames from 1001 to 1003"):
+        find_sequence(tmp_path / "plate" / "A001.1006.png", RATE)  # named after the hole
+    with pytest.raises(UnsupportedOptionError, match="is a folder; name one of its frames"):
+        find_sequence(tmp_path / "plate", RATE)
+    with pytest.raises(UnsupportedOptionError, match="0.01 to 10000"):
+        find_sequence(tmp_path / "plate" / "A001.1001.png", Fraction(1, 10**9))
+    (tmp_path / "clip.mp4").write_bytes(b"x")
+    with pytest.raises(UnsupportedOptionError, match="no frame number in its name"):
+        find_sequence(tmp_path / "clip.mp4", RATE)  # the 4 of .mp4 is no frame number
+    _write_images(tmp_path / "big", [f"B.{n}.png" for n in range(2**31, 2**31 + 2)])
+    with pytest.raises(UnsupportedOptionError, match="frame numbers from 0 to 2147483647"):
+        find_sequence(tmp_path / "big" / f"B.{2**31}.png", RATE)
+
+
+def test_a_frame_whose_name_holds_pattern_characters_is_taken_as_a_frame(tmp_path):
+    _write_images(tmp_path / "odd", [f"take #2 100%.{n}.png" for n in (7, 8, 9)])
+    sequence = find_sequence(tmp_path / "odd" / "take #2 100%.8.png", RATE)
+    assert (sequence.first, sequence.count) == (7, 3)
+
+
+def test_a_frame_added_after_the_description_is_a_change(tmp_path):
+    _plate(tmp_path / "plate", count=4)
+    description = describe(find_sequence(tmp_path / "plate" / "A001.1001.png", RATE), tmp_path / "d")
+    _write_images(tmp_path / "plate", ["A001.1005.png"])
+    with pytest.raises(CorruptMediaError, match="changed after it was described"):
+        read_description(description)
+
+
+def test_a_timeline_listing_more_frames_than_were_delivered_renders_the_clips_inside_them(tmp_path):
+    """Only the frames a clip uses are needed: an available_range of 60 frames over 24 files
+    refused every clip of the sequence."""
+    pictures = _plate(tmp_path / "plate", count=24)
+    path = _sequence_timeline(
+        tmp_path / "cut.otio", tmp_path / "plate", source_start=1005, frames=8, scalar=0.5
+    )
+    timeline = otio.adapters.read_from_file(str(path))
+    reference = timeline.find_clips()[0].media_reference
+    reference.available_range = otio.opentime.TimeRange(
+        otio.opentime.RationalTime(1001, 24), otio.opentime.RationalTime(60, 24)
+    )
+    otio.adapters.write_to_file(timeline, str(path))
+    summary = render_timeline(path, tmp_path / "out", model="blend", codec="ffv1")
+    (entry,) = summary.clips
+    assert entry["status"] == "rendered", entry
+    with FrameReader(Path(entry["output"])) as reader:
+        np.testing.assert_array_equal(reader.read_frame(0).image, pictures[4])
+    new = otio.adapters.read_from_file(summary.timeline_path)
+    retimed_from = new.find_clips()[0].metadata["chronoscope"]["retimed_from"]
+    assert retimed_from["image_sequence"]["name_prefix"] == "A001."
+    assert retimed_from["image_sequence"]["start_frame"] == 1001

@@ -75,13 +75,13 @@ def test_rate_is_refused_for_formats_that_carry_their_own():
         _run([str(FIXTURES / "resolve_export.otio"), "--rate", "25"])
 
 
-def _image_sequence_timeline(tmp_path: Path) -> Path:
+def _image_sequence_timeline(tmp_path: Path, *, frame: bytes = b"not a png") -> Path:
     import opentimelineio as otio
 
     folder = tmp_path / "seq"
     folder.mkdir()
     for number in range(1001, 1025):
-        (folder / f"f.{number:04d}.png").write_bytes(b"")
+        (folder / f"f.{number:04d}.png").write_bytes(frame)
     reference = otio.schema.ImageSequenceReference(
         target_url_base=str(folder) + "/",
         name_prefix="f.",
@@ -111,16 +111,25 @@ def test_an_image_sequence_clip_is_listed_with_its_pattern(tmp_path, capsys):
     assert _run([str(_image_sequence_timeline(tmp_path)), "--json"]) == 0
     (row,) = json.loads(capsys.readouterr().out)["segments"]
     assert row["media_kind"] == "image_sequence"
-    assert row["image_sequence"] == str(tmp_path / "seq" / "f.%04d.png")
+    assert row["image_sequence"] == str(tmp_path / "seq" / "f.####.png")
     assert row["media_path"].endswith(".chronoseq") and not row["media_missing"]
     assert row["time_scalar"] == "1/2"
 
 
-def test_a_render_of_an_image_sequence_of_empty_files_fails_by_name(tmp_path, capsys):
+def test_a_render_of_an_image_sequence_of_empty_files_is_refused_by_name(tmp_path, capsys):
+    from engine.cli import main
+
+    timeline = _image_sequence_timeline(tmp_path, frame=b"")
+    assert main(["render", str(timeline), "-o", str(tmp_path / "out"), "--no-engine", "--json"]) == 1
+    (clip,) = json.loads(capsys.readouterr().out)["clips"]
+    assert clip["status"] == "cannot_render"
+    assert "frame 1001 (f.1001.png) is an empty file" in clip["reason"]
+
+
+def test_a_render_of_an_image_sequence_of_files_that_are_no_pictures_fails(tmp_path, capsys):
     from engine.cli import main
 
     timeline = _image_sequence_timeline(tmp_path)
     assert main(["render", str(timeline), "-o", str(tmp_path / "out"), "--no-engine", "--json"]) == 1
     (clip,) = json.loads(capsys.readouterr().out)["clips"]
     assert clip["status"] == "failed"
-    assert "f.####.png" in clip["reason"] or ".chronoseq" in clip["reason"]

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import re
 from dataclasses import dataclass
 from fractions import Fraction
@@ -36,6 +37,9 @@ log = logging.getLogger(__name__)
 SEQUENCE_SUFFIX = ".chronoseq"
 DESCRIPTION_VERSION = 1
 MAX_SEQUENCE_FRAMES = 10_000_000
+MAX_FRAME_NUMBER = 2**31 - 1
+"""FFmpeg's image2 reader counts frame numbers in a C int."""
+MIN_RATE = Fraction(1, 100)
 _MAX_DESCRIPTION_BYTES = 1 << 20
 _PRINTF_NUMBER = re.compile(r"%(0?)(\d*)d")
 _HASH_RUN = re.compile(r"#+")
@@ -78,7 +82,7 @@ class ImageSequence:
     def ffmpeg_pattern(self) -> str:
         """The full path as FFmpeg's image2 demuxer takes it: ``%`` doubled, the number as ``%04d``."""
         number = f"%0{self.padding}d" if self.padding else "%d"
-        literal = str(self.folder / self.prefix).replace("%", "%%")
+        literal = (os.path.join(str(self.folder), "") + self.prefix).replace("%", "%%")
         return literal + number + self.suffix.replace("%", "%%")
 
     def fingerprint(self) -> str:
@@ -93,6 +97,11 @@ class ImageSequence:
                 raise MediaNotFoundError(
                     f"image sequence {shown}: frame {number} ({path.name}) is missing"
                 ) from None
+            if stat.st_size == 0:
+                raise CorruptMediaError(
+                    f"image sequence {self.folder / self.display_name}: frame {number} ({path.name}) is "
+                    "an empty file (0 bytes); render it again"
+                )
             digest.update(f"{path.name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
         return digest.hexdigest()
 
@@ -108,11 +117,16 @@ def find_sequence(path: Path, rate: Fraction, *, first: int | None = None) -> Im
     path = Path(path)
     folder = path.parent
     name = path.name
-    pattern = _split_pattern(name)
+    if path.is_dir():
+        raise UnsupportedOptionError(
+            f"{path} is a folder; name one of its frames (A001.1001.dpx) or the pattern (A001.####.dpx)"
+        )
+    pattern = None if path.is_file() else _split_pattern(name)  # a frame's name may hold # or %
     if pattern is not None:
         prefix, suffix, padding = pattern
         return sequence_from_parts(folder, prefix, suffix, padding, rate, first=first)
-    match = _LAST_DIGITS.search(name)
+    extension = Path(name).suffix
+    match = _LAST_DIGITS.search(name[: len(name) - len(extension)])  # not the 4 of .mp4
     if match is None:
         raise UnsupportedOptionError(
             f"{path} has no frame number in its name; an image sequence is named like A001.1001.dpx"
@@ -126,6 +140,14 @@ def find_sequence(path: Path, rate: Fraction, *, first: int | None = None) -> Im
         first = int(digits)
         while first - 1 in numbers:
             first -= 1
+        earlier = [n for n in numbers if n < first]
+        if earlier:  # the frame named lies after a hole: the frames before it are the sequence's too
+            raise CorruptMediaError(
+                f"image sequence {folder / (prefix + '#' * max(padding, 1) + suffix)} has a hole: "
+                f"{_number_range(max(earlier) + 1, first - 1)} missing (frames from {min(earlier)} to "
+                f"{max(earlier)} come before it); render the missing frames, or move the frames "
+                "before the hole aside"
+            )
     return sequence_from_parts(folder, prefix, suffix, padding, rate, first=first)
 
 
@@ -152,6 +174,11 @@ def sequence_from_parts(
             f"image sequence {shown} has a hole: "
             f"{_number_range(end + 1, later[0] - 1)} missing (frames {start}-{end} are there, and more "
             f"from {later[0]}); render the missing frames, or cut the clip before the hole"
+        )
+    if end > MAX_FRAME_NUMBER or start < 0:
+        raise UnsupportedOptionError(
+            f"image sequence {shown} numbers its frames {start}-{end}; frame numbers from 0 to "
+            f"{MAX_FRAME_NUMBER} are read: renumber the files"
         )
     count = end - start + 1
     if count > MAX_SEQUENCE_FRAMES:
@@ -229,7 +256,7 @@ def read_description(path: Path) -> ImageSequence:
         fingerprint = _field(record, "fingerprint", str)
     except (ValueError, ZeroDivisionError, UnicodeDecodeError, AttributeError) as error:
         raise CorruptMediaError(f"{path} is not a readable image sequence description ({error})") from None
-    if sequence.fingerprint() != fingerprint:
+    if sequence.fingerprint() != fingerprint or sequence.frame_path(sequence.last + 1).exists():
         raise CorruptMediaError(
             f"image sequence {sequence.folder / sequence.display_name} changed after it was described "
             f"({path.name}): plan the work again"
@@ -249,9 +276,9 @@ def _checked_rate(rate: Fraction | int | float | str) -> Fraction:
         value = Fraction(rate)
     except (ValueError, TypeError, ZeroDivisionError):
         raise UnsupportedOptionError(f"image sequence rate {rate!r} is not a number") from None
-    if not 0 < value <= 10_000:
+    if not MIN_RATE <= value <= 10_000:
         raise UnsupportedOptionError(
-            f"image sequence rate {rate} fps is out of range (above 0, at most 10000)"
+            f"image sequence rate {rate} fps is out of range (0.01 to 10000 frames a second)"
         )
     return value
 

@@ -333,10 +333,12 @@ def _media_of(
 
 @dataclass(frozen=True)
 class SequenceLocation(MediaLocation):
-    """An image sequence's location: ``decoded`` is its pattern, ``local_path`` its description."""
+    """An image sequence's location: ``decoded`` is its name as editors write it
+    (``/plates/A001.####.dpx``), ``local_path`` its description (``engine.media.sequence``)."""
 
     frames: otio.opentime.TimeRange | None = None
-    """The frame numbers the sequence holds, at its rate."""
+    """What the files cover, in the clip's source time: the reference's ``available_range`` cut to
+    the files there, or the files' frame numbers when it gives none."""
 
 
 def _sequence_location(
@@ -346,12 +348,14 @@ def _sequence_location(
     (``engine.media.sequence``), which every media reader opens as one clip; or why it cannot be."""
     from engine.media.sequence import describe, sequence_from_parts  # PyAV only when needed
 
-    shown = f"{reference.target_url_base or ''}{reference.name_prefix}#{reference.name_suffix}"
+    digits = "#" * max(reference.frame_zero_padding, 1)
+    shown = f"{reference.target_url_base or ''}{reference.name_prefix}{digits}{reference.name_suffix}"
     if not reference.target_url_base:
         return None, "the image sequence has an empty target_url_base"
     if reference.frame_step != 1:
         return None, (
-            f"image sequence {shown} takes every {reference.frame_step}th file; only a step of 1 is read"
+            f"image sequence {shown} has a frame step of {reference.frame_step}; only a step of 1 "
+            "(every file) is read"
         )
     try:
         folder = media_location(reference.target_url_base, base_dir=base_dir, path_map=path_map)
@@ -361,12 +365,6 @@ def _sequence_location(
             Path(folder.local_path), reference.name_prefix, reference.name_suffix,
             reference.frame_zero_padding, exact_rate(reference.rate), first=reference.start_frame,
         )
-        listed = reference.number_of_images_in_sequence()
-        if listed > sequence.count:
-            return None, (
-                f"image sequence {sequence.folder / sequence.display_name}: frame {sequence.last + 1} is "
-                f"missing (the timeline lists frames {sequence.first}-{sequence.first + listed - 1})"
-            )
         description = describe(sequence)
     except ChronoscopeError as error:
         return None, str(error)
@@ -376,8 +374,14 @@ def _sequence_location(
         otio.opentime.RationalTime(sequence.first, reference.rate),
         otio.opentime.RationalTime(sequence.count, reference.rate),
     )
-    pattern = sequence.ffmpeg_pattern.replace("%%", "%")
-    return SequenceLocation(reference.target_url_base, pattern, description, frames=frames), ""
+    # the files there: a timeline listing more (handles not delivered) finds the clips that need
+    # frames beyond them refused by name when planned, not the whole sequence refused
+    listed = reference.available_range
+    if listed is not None:
+        files = otio.opentime.RationalTime(sequence.count, reference.rate)
+        frames = otio.opentime.TimeRange(listed.start_time, min(listed.duration, files))
+    shown = str(sequence.folder / sequence.display_name)
+    return SequenceLocation(reference.target_url_base, shown, description, frames=frames), ""
 
 
 def _source_rate(clip: otio.schema.Clip, fallback: Fraction) -> Fraction:
@@ -465,7 +469,7 @@ def _segment(
 ) -> Segment:
     kind, target, location, problem = _media_of(clip, base_dir, path_map)
     available = clip.media_reference.available_range if clip.media_reference else None
-    if available is None and isinstance(location, SequenceLocation):
+    if isinstance(location, SequenceLocation):
         available = location.frames
     letter = "A" if track.kind == otio.schema.TrackKind.Audio else "V"
     where = f"clip {clip.name!r} ({letter}{track_index + 1} #{index})"

@@ -188,6 +188,20 @@ def _repoint(
     retimed_from: dict[str, Any] = {
         "media_kind": before.schema_name() if before else None,
         "target_url": getattr(before, "target_url", None),
+        **(
+            {
+                "image_sequence": {
+                    "target_url_base": before.target_url_base,
+                    "name_prefix": before.name_prefix,
+                    "name_suffix": before.name_suffix,
+                    "start_frame": before.start_frame,
+                    "frame_zero_padding": before.frame_zero_padding,
+                    "rate": before.rate,
+                }
+            }
+            if isinstance(before, otio.schema.ImageSequenceReference)
+            else {}
+        ),
         "source_range": _range_json(original.source_range),
         "time_warps": [w.to_dict() for w in time_warps_of(original)],
     }
