@@ -18,7 +18,7 @@ import av
 import av.container
 
 from engine.errors import CorruptMediaError, EmptyMediaError, MediaNotFoundError, NotVideoError
-from engine.media.sequence import is_description, read_description
+from engine.media.sequence import is_description, read_description, shown_name
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ def av_errors(path: Path, action: str) -> Iterator[None]:
     try:
         yield
     except av.error.FFmpegError as error:
-        raise CorruptMediaError(f"{path}: error while {action}: {_reason(error)}") from None
+        raise CorruptMediaError(f"{shown_name(path)}: error while {action}: {_reason(error)}") from None
 
 
 def _reason(error: av.error.FFmpegError) -> str:

@@ -27,7 +27,7 @@ import numpy as np
 from engine.errors import CorruptMediaError, EmptyMediaError
 from engine.media._open import av_errors, fraction_or_none, fraction_text, open_input, require_video
 from engine.media.rates import HIGH_FRAME_RATE_FPS, rate_from_text_metadata
-from engine.media.sequence import is_description, read_description
+from engine.media.sequence import is_description, read_description, shown_name
 
 log = logging.getLogger(__name__)
 
@@ -268,7 +268,7 @@ def video_info_and_index(
         primaries, transfer = _color_code(context.color_primaries), _color_code(context.color_trc)
         interlaced = bool(getattr(first, "interlaced_frame", False)) if first is not None else False
     if first is None:
-        raise EmptyMediaError(f"{path} has a video stream with no frames")
+        raise EmptyMediaError(f"{shown_name(path)} has a video stream with no frames")
     if scan_packets:
         with open_input(path) as container:
             scan = scan_video_packets(path, container, container.streams[stream_index])
@@ -397,7 +397,9 @@ def scan_video_packets(
             if packet.size == 0 or packet.is_discard:
                 continue
             if corrupt_pending:
-                raise CorruptMediaError(f"{path}: a damaged packet in the middle of the video stream")
+                raise CorruptMediaError(
+                    f"{shown_name(path)}: a damaged packet in the middle of the video stream"
+                )
             if packet.is_corrupt:
                 corrupt_pending = True
                 continue
@@ -511,7 +513,9 @@ def _timing_from_headers(
 ) -> dict[str, Any]:
     frame_rate = average_rate or guessed_rate
     if frame_rate is None:
-        raise CorruptMediaError(f"{path}: no frame rate in the stream header; probe with a packet scan")
+        raise CorruptMediaError(
+            f"{shown_name(path)}: no frame rate in the stream header; probe with a packet scan"
+        )
     rate_source = "stream average_rate" if average_rate else "stream guessed_rate"
     if container_frames:
         count, sources["frame_count"] = container_frames, "container frame count"
@@ -520,7 +524,7 @@ def _timing_from_headers(
         sources["frame_count"] = "estimated from stream duration x rate"
     else:
         raise CorruptMediaError(
-            f"{path}: the header gives no frame count or duration; probe with a packet scan"
+            f"{shown_name(path)}: the header gives no frame count or duration; probe with a packet scan"
         )
     duration = header_duration if header_duration else count / frame_rate
     sources["duration_s"] = "stream header" if header_duration else "frame count / rate"

@@ -56,6 +56,7 @@ from engine.errors import (
 from engine.media._open import av_errors, open_input, require_video
 from engine.media.deinterlace import FieldMerger
 from engine.media.probe import PacketScan, VideoStreamInfo, video_info_and_index
+from engine.media.sequence import shown_name
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +128,7 @@ class FrameReader:
         if threads < 0:
             raise UnsupportedOptionError(f"threads {threads} must be 0 (automatic) or more")
         self.path = Path(path)
+        self.shown = shown_name(self.path)
         self.output = output
         self.size = tuple(size) if size is not None else None
         self.apply_rotation = apply_rotation
@@ -149,7 +151,7 @@ class FrameReader:
         if stream < 0 or stream >= len(videos):
             self.close()
             raise UnsupportedOptionError(
-                f"video stream {stream} does not exist; {self.path} has "
+                f"video stream {stream} does not exist; {self.shown} has "
                 f"{len(videos)} (0 to {len(videos) - 1})"
             )
         self._stream = videos[stream]
@@ -216,7 +218,7 @@ class FrameReader:
             count = self.frame_count
             if start >= count:
                 raise FrameOutOfRangeError(
-                    f"start frame {start} is beyond the last frame {count - 1} of {self.path}"
+                    f"start frame {start} is beyond the last frame {count - 1} of {self.shown}"
                 )
             if stop is not None and stop < start:
                 raise FrameOutOfRangeError(f"frame range {start}..{stop} is empty or reversed")
@@ -233,13 +235,13 @@ class FrameReader:
         count = self.frame_count
         if not 0 <= index < count:
             raise FrameOutOfRangeError(
-                f"frame {index} is outside {self.path}: it has frames 0 to {count - 1}"
+                f"frame {index} is outside {self.shown}: it has frames 0 to {count - 1}"
             )
         try:
             self._position_at(index)
             frame = self._next_frame()
             if frame is None or frame.index != index:
-                raise CorruptMediaError(f"{self.path}: frame {index} cannot be decoded")
+                raise CorruptMediaError(f"{self.shown}: frame {index} cannot be decoded")
         except CorruptMediaError:
             # the decoder may have run past the damage to the end: the next call starts afresh,
             # so one undecodable frame does not make good ones unreadable
@@ -264,7 +266,7 @@ class FrameReader:
         while self._next_index is not None and self._next_index < index:
             raw = self._pull()
             if raw is None:
-                raise CorruptMediaError(f"{self.path}: the stream ends before frame {index}")
+                raise CorruptMediaError(f"{self.shown}: the stream ends before frame {index}")
             self._next_index = self._index_of(raw, self._next_index) + 1
 
     def _restart(self) -> None:
@@ -296,7 +298,7 @@ class FrameReader:
         log.warning("%s: seeking to frame %d landed past it; decoding from the start", self.path, index)
         self._restart()
         if self._decode_until(target) != "found":
-            raise CorruptMediaError(f"{self.path}: frame {index} (pts {target}) cannot be decoded")
+            raise CorruptMediaError(f"{self.shown}: frame {index} (pts {target}) cannot be decoded")
         self._next_index = index
 
     def _decode_until(self, target_pts: int) -> str:
@@ -407,7 +409,7 @@ class FrameReader:
 
     def _damaged(self, what: str) -> None:
         if self.strict:
-            raise CorruptMediaError(f"{self.path}: {what}")
+            raise CorruptMediaError(f"{self.shown}: {what}")
         self.damage_count += 1
         self._tainted = True
         if len(self.damage) < MAX_DAMAGE_NOTES:

@@ -338,3 +338,17 @@ def _numbers_in(folder: Path, prefix: str, suffix: str, padding: int) -> set[int
 
 def _number_range(low: int, high: int) -> str:
     return f"frame {low} is" if low == high else f"frames {low}-{high} are"
+
+
+def shown_name(path: Path) -> str:
+    """How to name ``path`` to a person: a sequence description as the frames it names
+    (``image sequence /plates/A001.####.dpx``), anything else as itself."""
+    if not is_description(path):
+        return str(path)
+    try:
+        with open(path, "rb") as handle:
+            record = json.loads(handle.read(_MAX_DESCRIPTION_BYTES).decode("utf-8"))
+        digits = "#" * max(int(record["padding"]), 1)
+        return f"image sequence {Path(record['folder']) / (record['prefix'] + digits + record['suffix'])}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return str(path)
