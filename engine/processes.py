@@ -109,6 +109,11 @@ def waiting_lock(
     try:
         yield
     finally:
-        with contextlib.suppress(OSError):
-            path.unlink()  # while still held, so no one can lock the file being removed
-        os.close(handle)
+        if os.name == "nt":  # Windows removes no file that is open: close first (a waiter that
+            os.close(handle)  # opens it meanwhile keeps it, and the next holder removes it)
+            with contextlib.suppress(OSError):
+                path.unlink()
+        else:
+            with contextlib.suppress(OSError):
+                path.unlink()  # while still held, so no one can lock the file being removed
+            os.close(handle)

@@ -5,6 +5,7 @@ rendered from an OTIO ImageSequenceReference on a timeline."""
 from __future__ import annotations
 
 import os
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -280,3 +281,18 @@ def test_a_timeline_listing_more_frames_than_were_delivered_renders_the_clips_in
     retimed_from = new.find_clips()[0].metadata["chronoscope"]["retimed_from"]
     assert retimed_from["image_sequence"]["name_prefix"] == "A001."
     assert retimed_from["image_sequence"]["start_frame"] == 1001
+
+
+def test_a_frame_rewritten_with_its_size_and_time_kept_is_a_change(tmp_path):
+    """Uncompressed DPX or TIFF frames all have one size: a frame re-rendered and copied in with its
+    modification time set back left the description as it was, and renders resumed stale."""
+    _plate(tmp_path / "plate", count=4)
+    sequence = find_sequence(tmp_path / "plate" / "A001.1001.png", RATE)
+    before = sequence.fingerprint()
+    frame = tmp_path / "plate" / "A001.1002.png"
+    stamp = frame.stat()
+    time.sleep(0.01)
+    frame.write_bytes(frame.read_bytes())
+    os.utime(frame, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    assert (frame.stat().st_size, frame.stat().st_mtime_ns) == (stamp.st_size, stamp.st_mtime_ns)
+    assert sequence.fingerprint() != before

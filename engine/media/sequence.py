@@ -86,7 +86,8 @@ class ImageSequence:
         return literal + number + self.suffix.replace("%", "%%")
 
     def fingerprint(self) -> str:
-        """SHA-256 over every frame file's name, size and modification time (raises on a missing one)."""
+        """SHA-256 over every frame file's name, size, modification and change time (raises on a
+        missing or empty one)."""
         digest = hashlib.sha256()
         for number in range(self.first, self.last + 1):
             path = self.frame_path(number)
@@ -102,7 +103,9 @@ class ImageSequence:
                     f"image sequence {self.folder / self.display_name}: frame {number} ({path.name}) is "
                     "an empty file (0 bytes); render it again"
                 )
-            digest.update(f"{path.name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+            # the change time too: a frame replaced in place by one of the same size (uncompressed
+            # DPX, TIFF) with its modification time set back is still a change
+            digest.update(f"{path.name}\0{stat.st_size}\0{stat.st_mtime_ns}\0{stat.st_ctime_ns}\n".encode())
         return digest.hexdigest()
 
 
