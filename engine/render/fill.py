@@ -43,6 +43,7 @@ from engine.render.segment import (
     ALREADY_RENDERED,
     discard_unfinished,
     finished_report,
+    output_lock,
     video_info,
     write_synthesized,
 )
@@ -416,11 +417,12 @@ def fill_gaps(
             try:
                 before, after = _neighbours(gap, segments)
                 _prepare(gap, before, after, outdir, model, codec, quality, infos)
-                if _resume(gap):
-                    continue
-                if synthesizer is None:
-                    synthesizer = make_synthesizer(model)
-                _fill_one(gap, before, after, synthesizer, codec, quality, infos)
+                with output_lock(Path(gap.output)):  # one fill at a time writes it
+                    if _resume(gap):
+                        continue
+                    if synthesizer is None:
+                        synthesizer = make_synthesizer(model)
+                    _fill_one(gap, before, after, synthesizer, codec, quality, infos)
             except ChronoscopeError as error:
                 gap.status, gap.reason, gap.output = "not_filled", str(error), ""
                 log.warning("gap %s:%d not filled: %s", gap.track, gap.index_in_track, error)

@@ -39,6 +39,7 @@ from engine.render.segment import (
     ALREADY_RENDERED,
     discard_unfinished,
     is_finished,
+    output_lock,
     render_segment,
 )
 from engine.render.smoothcut import (
@@ -369,20 +370,27 @@ def _smooth_cuts(
         if resumed is not None:
             records.append(resumed)
             continue
-        discard_unfinished(Path(cut.output))
         pending.append(cut)
     if pending:
         synthesizer = make_synthesizer(model)
         try:
             for cut in pending:
-                try:
-                    record = render_smooth_cut(
-                        cut, synthesizer=synthesizer, codec=codec, quality=quality, infos=infos
-                    )
-                    records.append(record)
-                except ChronoscopeError as error:
-                    log.warning("smooth cut %s failed: %s", cut.output, error)
-                    records.append({**cut.to_dict(), "status": "failed", "reason": str(error)})
+                # one render at a time writes a cut: another render of this timeline into OUTDIR
+                # waits, then takes it, as segments do (engine.render.segment.render_segment)
+                with output_lock(Path(cut.output)):
+                    resumed = resumed_smooth_cut(cut)
+                    if resumed is not None:
+                        records.append(resumed)
+                        continue
+                    discard_unfinished(Path(cut.output))
+                    try:
+                        record = render_smooth_cut(
+                            cut, synthesizer=synthesizer, codec=codec, quality=quality, infos=infos
+                        )
+                        records.append(record)
+                    except ChronoscopeError as error:
+                        log.warning("smooth cut %s failed: %s", cut.output, error)
+                        records.append({**cut.to_dict(), "status": "failed", "reason": str(error)})
         finally:
             synthesizer.close()
     return sorted(records, key=lambda record: (record["track_position"], record["first_index"]))
