@@ -296,3 +296,23 @@ def test_a_frame_rewritten_with_its_size_and_time_kept_is_a_change(tmp_path):
     os.utime(frame, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
     assert (frame.stat().st_size, frame.stat().st_mtime_ns) == (stamp.st_size, stamp.st_mtime_ns)
     assert sequence.fingerprint() != before
+
+
+def test_files_beyond_what_the_timeline_lists_are_none_of_its_business(tmp_path):
+    """One stray file after a gap (A001.1100.png) refused a clip whose listed frames were all there."""
+    pictures = _plate(tmp_path / "plate", count=24)
+    _write_images(tmp_path / "stray", ["A001.1100.png"])
+    (tmp_path / "stray" / "A001.1100.png").rename(tmp_path / "plate" / "A001.1100.png")
+    path = _sequence_timeline(
+        tmp_path / "cut.otio", tmp_path / "plate", source_start=1005, frames=8, scalar=0.5
+    )
+    timeline = otio.adapters.read_from_file(str(path))
+    timeline.find_clips()[0].media_reference.available_range = otio.opentime.TimeRange(
+        otio.opentime.RationalTime(1001, 24), otio.opentime.RationalTime(12, 24)
+    )
+    otio.adapters.write_to_file(timeline, str(path))
+    summary = render_timeline(path, tmp_path / "out", model="blend", codec="ffv1")
+    (entry,) = summary.clips
+    assert entry["status"] == "rendered", entry
+    with FrameReader(Path(entry["output"])) as reader:
+        np.testing.assert_array_equal(reader.read_frame(6).image, pictures[7])

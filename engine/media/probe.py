@@ -392,8 +392,12 @@ def scan_video_packets(
     last_duration = 0
     missing_pts = 0
     corrupt_pending = False
+    # an image sequence ends where its description says, though files may follow after a hole
+    limit = read_description(path).count if is_description(path) else None
     with av_errors(path, "scanning packets"):
         for packet in container.demux(stream):
+            if limit is not None and len(pts_values) >= limit:
+                break
             if packet.size == 0 or packet.is_discard:
                 continue
             if corrupt_pending:

@@ -155,11 +155,19 @@ def find_sequence(path: Path, rate: Fraction, *, first: int | None = None) -> Im
 
 
 def sequence_from_parts(
-    folder: Path, prefix: str, suffix: str, padding: int, rate: Fraction, *, first: int | None = None
+    folder: Path,
+    prefix: str,
+    suffix: str,
+    padding: int,
+    rate: Fraction,
+    *,
+    first: int | None = None,
+    last: int | None = None,
 ) -> ImageSequence:
     """The sequence of files ``prefix`` + number (``padding`` digits, 0: unpadded) + ``suffix`` in
     ``folder`` from ``first`` (default: the lowest number present) to the last before any hole; a
-    hole followed by more frames is refused, naming the missing frames."""
+    hole followed by more frames is refused, naming the missing frames. With ``last`` (what a
+    timeline lists) the sequence ends there at the latest, and what lies beyond is not looked at."""
     rate = _checked_rate(rate)
     shown = Path(folder) / f"{prefix}{'#' * max(padding, 1)}{suffix}"
     numbers = _numbers_in(Path(folder), prefix, suffix, padding)
@@ -169,9 +177,9 @@ def sequence_from_parts(
     if start not in numbers:
         raise MediaNotFoundError(f"image sequence {shown}: frame {start} is missing")
     end = start
-    while end + 1 in numbers:
+    while end + 1 in numbers and (last is None or end < last):
         end += 1
-    later = sorted(n for n in numbers if n > end)
+    later = sorted(n for n in numbers if n > end and (last is None or n <= last))
     if later:
         raise CorruptMediaError(
             f"image sequence {shown} has a hole: "
@@ -195,7 +203,7 @@ def describe(sequence: ImageSequence, folder: Path | None = None) -> Path:
     """Write (or keep, when unchanged) the sequence's description; return its path.
 
     The file lives in ``folder`` (default: the cache folder's ``sequences``), named after the
-    sequence and a hash of its pattern, first frame and rate.
+    sequence and a hash of its pattern, first frame, frame count and rate.
     """
     if folder is None:
         from engine.places import places
@@ -211,10 +219,13 @@ def describe(sequence: ImageSequence, folder: Path | None = None) -> Path:
         "count": sequence.count,
         "rate": f"{sequence.rate.numerator}/{sequence.rate.denominator}",
         "fingerprint": sequence.fingerprint(),
+        # no frame after the last when described: one appearing later is a change (a sequence cut
+        # at what a timeline lists may have files after it, which are none of its business)
+        "ends_there": not sequence.frame_path(sequence.last + 1).exists(),
     }
     key = hashlib.sha256(
         json.dumps([record["folder"], record["prefix"], record["suffix"], record["padding"],
-                    record["first"], record["rate"]]).encode()
+                    record["first"], record["count"], record["rate"]]).encode()
     ).hexdigest()[:12]
     stem = re.sub(r"[^A-Za-z0-9_-]+", "_", sequence.prefix).strip("_")[:60] or "sequence"
     path = Path(folder) / f"{stem}-{key}{SEQUENCE_SUFFIX}"
@@ -259,7 +270,8 @@ def read_description(path: Path) -> ImageSequence:
         fingerprint = _field(record, "fingerprint", str)
     except (ValueError, ZeroDivisionError, UnicodeDecodeError, AttributeError) as error:
         raise CorruptMediaError(f"{path} is not a readable image sequence description ({error})") from None
-    if sequence.fingerprint() != fingerprint or sequence.frame_path(sequence.last + 1).exists():
+    grown = record.get("ends_there") is True and sequence.frame_path(sequence.last + 1).exists()
+    if sequence.fingerprint() != fingerprint or grown:
         raise CorruptMediaError(
             f"image sequence {sequence.folder / sequence.display_name} changed after it was described "
             f"({path.name}): plan the work again"

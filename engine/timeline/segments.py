@@ -361,9 +361,11 @@ def _sequence_location(
         folder = media_location(reference.target_url_base, base_dir=base_dir, path_map=path_map)
         if folder.local_path is None:
             return None, folder.reason
+        listed = reference.number_of_images_in_sequence()
         sequence = sequence_from_parts(
             Path(folder.local_path), reference.name_prefix, reference.name_suffix,
             reference.frame_zero_padding, exact_rate(reference.rate), first=reference.start_frame,
+            last=reference.start_frame + listed - 1 if listed else None,
         )
         description = describe(sequence)
     except ChronoscopeError as error:
