@@ -24,3 +24,32 @@ def stop_mid_write(child: subprocess.Popen, finished: Path | str, outdir: Path, 
         time.sleep(0.01)
     child.send_signal(signal.SIGKILL)
     child.wait()
+
+
+def wait_for(condition, timeout_s: float, what: str) -> None:
+    """Poll ``condition`` until it holds; fail the test naming ``what`` after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def engine_starter(tmp_path: Path, monkeypatch, module_name: str, source: str):
+    """A function that starts a background engine serving the capability module ``source`` (named
+    ``module_name``, put on PYTHONPATH); yield it from a fixture, then ``stop_engine`` at the end."""
+    import os
+    import sys
+
+    from engine.server.process import start_engine
+
+    modules = tmp_path / "modules"
+    modules.mkdir(exist_ok=True)
+    (modules / f"{module_name}.py").write_text(source)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(modules), *sys.path]))
+
+    def start():
+        connection, started = start_engine(timeout_s=60, capability_modules=[module_name])
+        assert started
+        return connection
+
+    return start

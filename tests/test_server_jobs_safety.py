@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import zmq
+from process_control import engine_starter, wait_for
 
 from engine.errors import (
     ConnectionFileError,
@@ -86,25 +87,9 @@ SAFETY_MODULE = textwrap.dedent(
 @pytest.fixture
 def safety_engine(tmp_path, monkeypatch):
     """Starts a background engine that serves the jobs above; stops whatever runs at the end."""
-    modules = tmp_path / "modules"
-    modules.mkdir()
-    (modules / "chrono_test_safety.py").write_text(SAFETY_MODULE)
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(modules), *sys.path]))
-
-    def start():
-        connection, started = start_engine(timeout_s=60, capability_modules=["chrono_test_safety"])
-        assert started
-        return connection
-
+    start = engine_starter(tmp_path, monkeypatch, "chrono_test_safety", SAFETY_MODULE)
     yield start
     stop_engine(timeout_s=5, force=True)
-
-
-def _wait_for(condition, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
 
 
 def _partials(folder: Path) -> list[str]:
@@ -128,7 +113,7 @@ def test_a_second_engine_on_the_same_journal_is_refused_and_the_first_job_comple
     with EngineClient(first) as client:
         client.subscribe(job_id)
         client.submit("render_timeline", {"output": str(output), "release": str(release)}, job_id=job_id)
-        _wait_for(lambda: _partials(out_dir), 20, "the job to be writing")
+        wait_for(lambda: _partials(out_dir), 20, "the job to be writing")
         partial = _partials(out_dir)
 
         other = tmp_path / "elsewhere" / "engine.json"
@@ -255,7 +240,7 @@ def test_a_changed_request_for_a_job_that_runs_again_starts_over(tmp_path):
     try:
         for request in ({"speed": "1/2"}, {"speed": "1/2"}, {"speed": "1/4"}):
             jobs.submit("retime", checkpointing, job_id="rerun-job-01", request=request)
-            _wait_for(lambda: jobs.status("rerun-job-01")["state"] == "failed", 10, "the job to fail")
+            wait_for(lambda: jobs.status("rerun-job-01")["state"] == "failed", 10, "the job to fail")
     finally:
         jobs.shutdown()
     assert seen == [None, {"frames_done": 10}, None]
@@ -324,7 +309,7 @@ def test_events_are_matched_to_the_exact_job_id(ipc_engine, zmq_context):
         client.submit("retime", {"steps": 2}, job_id="prefix-job")
         client.submit("retime", {"steps": 2}, job_id="prefix-job1")
         for job_id in ("prefix-job", "prefix-job1"):
-            _wait_for(lambda j=job_id: client.job_status(j)["state"] == "done", 10, f"{job_id} to finish")
+            wait_for(lambda j=job_id: client.job_status(j)["state"] == "done", 10, f"{job_id} to finish")
         events = []
         while (event := client.next_event(0.5)) is not None:
             events.append(event)
@@ -412,7 +397,7 @@ def test_a_subscription_to_a_dead_engine_says_it_is_gone(safety_engine):
     with EngineClient(connection) as client:
         client.subscribe("before-the-end")
         os.kill(connection.pid, signal.SIGKILL)
-        _wait_for(lambda: not pid_alive(connection.pid), 10, "the engine to die")
+        wait_for(lambda: not pid_alive(connection.pid), 10, "the engine to die")
         with pytest.raises(EngineTimeoutError, match=f"engine pid {connection.pid} is no longer running"):
             client.subscribe("after-the-end", timeout_s=0.5)
 
@@ -434,7 +419,7 @@ def test_a_wait_ended_by_engine_stop_says_the_engine_stopped(safety_engine):
     waiter = threading.Thread(target=wait)
     waiter.start()
     with EngineClient(connection) as client:
-        _wait_for(lambda: _state(client, job_id) == "running", 20, "the job to run")
+        wait_for(lambda: _state(client, job_id) == "running", 20, "the job to run")
     assert stop_engine(timeout_s=30) == "stopped"
     waiter.join(30)
     assert not waiter.is_alive()
@@ -452,9 +437,9 @@ def test_a_wait_on_a_killed_engine_says_it_is_gone(safety_engine):
     with EngineClient(connection) as client:
         client.subscribe(job_id)
         client.submit("retime", {"hold_s": 30}, job_id=job_id)
-        _wait_for(lambda: _state(client, job_id) == "running", 20, "the job to run")
+        wait_for(lambda: _state(client, job_id) == "running", 20, "the job to run")
         os.kill(connection.pid, signal.SIGKILL)
-        _wait_for(lambda: not pid_alive(connection.pid), 10, "the engine to die")
+        wait_for(lambda: not pid_alive(connection.pid), 10, "the engine to die")
         started = time.monotonic()
         with pytest.raises(
             JobInterruptedError,

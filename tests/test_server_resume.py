@@ -6,16 +6,15 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 import textwrap
-import time
 
 import pytest
+from process_control import engine_starter, wait_for
 
 from engine.errors import EngineTimeoutError, JobInterruptedError, OutputExistsError
 from engine.processes import pid_alive
 from engine.server.client import EngineClient
-from engine.server.process import start_engine, stop_engine
+from engine.server.process import stop_engine
 
 pytestmark = pytest.mark.skipif(os.name == "nt", reason="SIGKILL and ipc://")
 
@@ -90,25 +89,9 @@ WRITER_MODULE = textwrap.dedent(
 @pytest.fixture
 def writer_engine(tmp_path, monkeypatch):
     """Starts engines that serve the writer job; stops whatever runs at the end."""
-    modules = tmp_path / "modules"
-    modules.mkdir()
-    (modules / "chrono_test_writer.py").write_text(WRITER_MODULE)
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(modules), *sys.path]))
-
-    def start():
-        connection, started = start_engine(timeout_s=60, capability_modules=["chrono_test_writer"])
-        assert started
-        return connection
-
+    start = engine_starter(tmp_path, monkeypatch, "chrono_test_writer", WRITER_MODULE)
     yield start
     stop_engine(timeout_s=5, force=True)
-
-
-def _wait_for(condition, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
 
 
 def _partials(folder):
@@ -126,11 +109,11 @@ def test_kill_mid_write_leaves_no_output_then_restart_resumes_the_job(writer_eng
     with EngineClient(first) as client:
         client.subscribe(job_id)
         client.submit("render_timeline", {**request, "hold_writing_after": 2}, job_id=job_id)
-        _wait_for(
+        wait_for(
             lambda: client.job_status(job_id)["progress"]["done"] == 8, 20, "the job to be writing its output"
         )
         os.kill(first.pid, signal.SIGKILL)
-        _wait_for(lambda: not pid_alive(first.pid), 10, "the engine to die")
+        wait_for(lambda: not pid_alive(first.pid), 10, "the engine to die")
 
         assert not output.exists(), "a half-written output appeared at the destination"
         assert len(_partials(out_dir)) == 1, "the kill should have hit the write in progress"
@@ -177,9 +160,9 @@ def test_temporaries_of_a_killed_engine_are_removed_when_it_next_starts(writer_e
     first = writer_engine()
     with EngineClient(first) as client:
         job_id = client.submit("retime", {"output": str(output)})
-        _wait_for(lambda: _partials(tmp_path), 20, "the job to be writing")
+        wait_for(lambda: _partials(tmp_path), 20, "the job to be writing")
         os.kill(first.pid, signal.SIGKILL)
-        _wait_for(lambda: not pid_alive(first.pid), 10, "the engine to die")
+        wait_for(lambda: not pid_alive(first.pid), 10, "the engine to die")
     assert len(_partials(tmp_path)) == 1
     second = writer_engine()
     with EngineClient(second) as client:
@@ -195,6 +178,6 @@ def test_a_client_that_disconnects_mid_job_does_not_stop_it(writer_engine, tmp_p
         leaving.subscribe(job_id)
         leaving.submit("render_timeline", {"output": str(output), "chunks": 3, "step_s": 0.05}, job_id=job_id)
     with EngineClient(connection) as other:
-        _wait_for(lambda: other.job_status(job_id)["state"] == "done", 20, "the job to finish")
+        wait_for(lambda: other.job_status(job_id)["state"] == "done", 20, "the job to finish")
         assert other.ping()["pid"] == connection.pid
     assert output.stat().st_size == 3 * CHUNK_BYTES
