@@ -128,7 +128,10 @@ def test_a_damaged_description_is_refused_by_name(tmp_path):
         FrameReader(bad)
 
 
-def _sequence_timeline(path: Path, plate: Path, *, source_start: int, frames: int, scalar: float) -> Path:
+def _sequence_timeline(
+    path: Path, plate: Path, *, source_start: int, frames: int, scalar: float, listed: int | None = None
+) -> Path:
+    """One slowed clip of the A001 plate; ``listed``: an available_range of that many frames from 1001."""
     timeline = otio.schema.Timeline(name="plates", global_start_time=otio.opentime.RationalTime(0, 24))
     track = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)
     timeline.tracks.append(track)
@@ -136,6 +139,10 @@ def _sequence_timeline(path: Path, plate: Path, *, source_start: int, frames: in
         target_url_base=plate.as_uri() + "/", name_prefix="A001.", name_suffix=".png",
         start_frame=1001, frame_step=1, rate=24, frame_zero_padding=4,
     )
+    if listed is not None:
+        reference.available_range = otio.opentime.TimeRange(
+            otio.opentime.RationalTime(1001, 24), otio.opentime.RationalTime(listed, 24)
+        )
     clip = otio.schema.Clip(
         name="A001 plate", media_reference=reference,
         source_range=otio.opentime.TimeRange(
@@ -264,14 +271,8 @@ def test_a_timeline_listing_more_frames_than_were_delivered_renders_the_clips_in
     refused every clip of the sequence."""
     pictures = _plate(tmp_path / "plate", count=24)
     path = _sequence_timeline(
-        tmp_path / "cut.otio", tmp_path / "plate", source_start=1005, frames=8, scalar=0.5
+        tmp_path / "cut.otio", tmp_path / "plate", source_start=1005, frames=8, scalar=0.5, listed=60
     )
-    timeline = otio.adapters.read_from_file(str(path))
-    reference = timeline.find_clips()[0].media_reference
-    reference.available_range = otio.opentime.TimeRange(
-        otio.opentime.RationalTime(1001, 24), otio.opentime.RationalTime(60, 24)
-    )
-    otio.adapters.write_to_file(timeline, str(path))
     summary = render_timeline(path, tmp_path / "out", model="blend", codec="ffv1")
     (entry,) = summary.clips
     assert entry["status"] == "rendered", entry
@@ -304,13 +305,8 @@ def test_files_beyond_what_the_timeline_lists_are_none_of_its_business(tmp_path)
     _write_images(tmp_path / "stray", ["A001.1100.png"])
     (tmp_path / "stray" / "A001.1100.png").rename(tmp_path / "plate" / "A001.1100.png")
     path = _sequence_timeline(
-        tmp_path / "cut.otio", tmp_path / "plate", source_start=1005, frames=8, scalar=0.5
+        tmp_path / "cut.otio", tmp_path / "plate", source_start=1005, frames=8, scalar=0.5, listed=12
     )
-    timeline = otio.adapters.read_from_file(str(path))
-    timeline.find_clips()[0].media_reference.available_range = otio.opentime.TimeRange(
-        otio.opentime.RationalTime(1001, 24), otio.opentime.RationalTime(12, 24)
-    )
-    otio.adapters.write_to_file(timeline, str(path))
     summary = render_timeline(path, tmp_path / "out", model="blend", codec="ffv1")
     (entry,) = summary.clips
     assert entry["status"] == "rendered", entry
