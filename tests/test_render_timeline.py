@@ -682,3 +682,20 @@ def test_relative_media_paths_still_find_their_media_from_the_new_timeline(tmp_p
     segments = list_segments(new, base_dir=Path(summary.timeline_path).parent, check_time_warps=False)
     assert all(s.media is not None and s.media.exists for s in segments), [s.media for s in segments]
     assert Path(segments[0].media_path) == project / "media" / "a.mp4"
+
+
+def test_a_timeline_clip_on_variable_frame_rate_media_is_read_by_its_timestamps(tmp_path):
+    """A recording that stalled (no frames for 10/25 to 19/25 s): a clip from 20/25 s shows the
+    frame recorded then (file frame 10), as the editor showed it, not file frame 20."""
+    stamps = list(range(10)) + list(range(20, 40))
+    media = render_clip(tmp_path / "stall.mp4", rate=25, pts=stamps, time_base=Fraction(1, 25))
+    cut = _one_slow_clip(tmp_path / "cut.otio", media, start=20)
+    summary = render_timeline(cut, tmp_path / "out", model="blend", codec="h264")
+    assert summary.ok
+    output = Path(summary.clips[0]["output"])
+    assert read_sidecar(output).source_grid["empty_slots"] == 10
+    with FrameReader(media) as source, FrameReader(output) as result:
+        for output_frame, wanted in ((0, 10), (2, 11), (4, 12)):
+            shown = result.read_frame(output_frame).image.astype(float)
+            differences = [np.abs(shown - source.read_frame(n).image).mean() for n in range(30)]
+            assert int(np.argmin(differences)) == wanted

@@ -592,23 +592,47 @@ def test_a_result_longer_than_a_day_is_refused_before_any_work(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]
 
 
-def test_sound_of_a_clip_with_dropped_frames_is_not_stretched_out_of_sync(tmp_path):
-    """A recording that stalled (frames 10 to 29 missing) is retimed by frame index, which the
-    sound cannot follow: its sound is dropped with a warning, and asking for it is refused."""
+def test_a_stalled_recording_is_retimed_by_its_timestamps_and_keeps_its_sound(tmp_path):
+    """A recording that stalled (frames for 10/30 to 29/30 s missing) is read by the clock: the
+    stall is made between the frames either side, every frame keeps its time, and the sound is
+    stretched with the picture (by frame index the picture ran 0.67 s ahead of the sound)."""
     stamps = list(range(10)) + list(range(30, 60))
     clip = render_clip(
         tmp_path / "stall.mp4", rate=Fraction(30), pts=stamps, time_base=Fraction(1, 30), audio=True
     )
-    report = retime_clip(clip, tmp_path / "slow.mp4", speed=0.5, model="blend")
-    assert report.audio == "drop"
-    with pytest.raises(UnsupportedOptionError, match="variable frame rate .* run `chronoscope repair`"):
-        retime_clip(clip, tmp_path / "slow2.mp4", speed=0.5, model="blend", audio="stretch")
-    # the jitter of a phone's timestamps (a tick either way) keeps the sound
-    jitter = [3 * n + (n % 2) for n in range(40)]
+    out = tmp_path / "slow.mp4"
+    report = retime_clip(clip, out, speed=0.5, model="blend")
+    assert report.audio == "stretch"
+    assert report.source_grid == {
+        "rate": "30", "grid_frames": 60, "file_frames": 40, "empty_slots": 20, "frames_left_out": 0
+    }
+    assert report.frames_written == 120 and report.output_rate == "30"
+    # output frame 40 shows 20/30 s: 11/21 of the way across the stall from file frame 9 to 10
+    stall = next(item for item in report.risk if item.output_frame == 40)
+    assert (stall.source_frame, stall.phase) == (9, "11/21")
+    info = probe(out)
+    assert info.video_stream.frame_count == 120 and info.video_stream.frame_rate == 30
+    assert abs(float(info.audio[0].duration_s) - 4.0) < 0.05
+    with FrameReader(clip) as source, FrameReader(out) as result:
+        # 70 / 2 = 35/30 s is file frame 15 (pts 35), written as it is (by index: frame 35)
+        shown = result.read_frame(70).image.astype(float)
+        differences = [np.abs(shown - source.read_frame(n).image).mean() for n in range(12, 40)]
+        assert 12 + int(np.argmin(differences)) == 15
+
+
+def test_a_phone_clip_with_jittered_timestamps_keeps_its_standard_rate(tmp_path):
+    """Timestamps a tick either side of 1/30 s (an average of 29.3 fps here) are put on 30 fps:
+    one frame per slot, nothing made or left out, and the sound is stretched."""
+    jitter = [3 * n + (n % 2) for n in range(41)]
     phone = render_clip(
         tmp_path / "phone.mp4", rate=Fraction(30), pts=jitter, time_base=Fraction(1, 90), audio=True
     )
-    assert retime_clip(phone, tmp_path / "phone_slow.mp4", speed=0.5, model="blend").audio == "stretch"
+    assert probe(phone).video_stream.is_vfr
+    report = retime_clip(phone, tmp_path / "phone_slow.mp4", speed=0.5, model="blend")
+    assert report.audio == "stretch"
+    assert report.output_rate == "30" and report.frames_written == 82
+    assert report.source_grid["empty_slots"] == 0 and report.source_grid["frames_left_out"] == 0
+    assert (report.frames_exact, report.frames_synthesized, report.frames_held) == (41, 40, 1)
 
 
 @pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg command to write the test file")

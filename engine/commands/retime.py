@@ -28,6 +28,11 @@ linear in between, e.g. [{{"frame": 0, "speed": 1}}, {{"frame": 48, "speed": 0.2
 exclusive, like In/Out marks): the output has (M - N) / speed frames starting at frame N, and the
 audio covers the same range. Either may be left out (the clip's start, its end).
 
+A clip with a variable frame rate (phones, recordings that stalled) is read by its timestamps:
+its frames are placed on a constant grid at the standard rate nearest their typical interval
+(29.88 fps phone footage on 30), frames missing in a stall are made between the frames either
+side, and the sound is stretched with it; --in/--out count frames of that grid.
+
 Audio: stretch (default when the clip has audio: slowed with pitch kept, FFmpeg atempo), keep
 (copied unchanged: speed 1 only), drop. Codec by default from OUT's suffix: .mov ProRes 422 HQ,
 .mp4 H.264, .mkv FFV1, no suffix a folder of PNG frames. The output is written under a temporary

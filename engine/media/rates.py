@@ -23,6 +23,13 @@ _NTSC_DECIMALS = {
 
 HIGH_FRAME_RATE_FPS = Fraction(100)
 
+STANDARD_RATES = tuple(
+    Fraction(value)
+    for value in ("24000/1001", "24", "25", "30000/1001", "30", "48", "50", "60000/1001", "60",
+                  "100", "120000/1001", "120", "240")
+)
+"""The frame rates cameras and editing applications use; measured rates are snapped to them."""
+
 
 def parse_frame_rate(value: Fraction | int | str) -> Fraction:
     """An exact frame rate from a Fraction, an int, or text such as "30000/1001", "25", "29.97".

@@ -14,6 +14,11 @@ position in + n * s, and its time is n / rate. In-betweens after frame out - 1 b
 ``out_frame`` when the file has it (a handle); only at the end of the file is the last frame held.
 The audio covers the same range: stretched, it is sample-exact (``stretch_audio``'s ``range_s``);
 kept (speed 1), it is copied from in / rate to out / rate, cut at packet boundaries.
+
+A variable-frame-rate clip is read by its timestamps (``source_grid``): its frames are placed on
+a constant grid at the standard rate nearest their typical interval, and everything above (the
+speed, the range, the rate of the output) counts frames of that grid; slots no frame lands on (a
+stall) are made between the frames either side, so picture and sound keep time.
 """
 
 from __future__ import annotations
@@ -26,7 +31,8 @@ from pathlib import Path
 from engine.errors import FrameOutOfRangeError, RetimeSpeedError, UnsupportedOptionError
 from engine.fsutil import remove_quietly, temporary_sibling
 from engine.interp import Synthesizer
-from engine.media import probe
+from engine.media import FrameReader, probe
+from engine.media.frame_slots import FrameSlots, frame_slots, grid_rate_for
 from engine.media.writer import check_output_path, check_quality
 from engine.retime.audio import AUDIO_DROP, AUDIO_KEEP, AUDIO_MODES, AUDIO_STRETCH, stretch_audio
 from engine.retime.core import ProgressCallback, codec_for_output, make_synthesizer, render_mapped
@@ -100,16 +106,18 @@ def constant_speed_map(
 
 
 MAX_OUTPUT_HOURS = 24
-LARGEST_GAP_SOUND_FOLLOWS_S = Fraction(1, 10)
 
 
-def _frames_skip_time(video) -> bool:
-    """Whether retiming by frame index would pull the picture away from the sound: a variable
-    frame rate with a pause between two frames longer than a normal interval plus 0.1 s (dropped
-    frames, a recording that stalled). The jitter of phone footage stays far below that."""
-    if not video.is_vfr or video.max_frame_interval_s is None:
-        return False
-    return video.max_frame_interval_s - 1 / Fraction(video.frame_rate) > LARGEST_GAP_SOUND_FOLLOWS_S
+def source_grid(source: Path, video) -> FrameSlots:
+    """The constant grid a clip is retimed on: its own frames at its own rate, or, for a
+    variable-frame-rate clip, its frames placed by their timestamps on the standard rate nearest
+    its typical interval (``engine.media.frame_slots``), so that picture and sound keep time."""
+    if not video.is_vfr:
+        return FrameSlots.constant(video.frame_count, Fraction(video.frame_rate))
+    with FrameReader(source) as reader:
+        pts = reader.pts_index
+    declared = (video.r_frame_rate, video.guessed_rate)
+    return frame_slots(pts, video.time_base, grid_rate_for(pts, video.time_base, declared))
 
 
 def _check_output_length(frames: int, rate: Fraction, name: str) -> None:
@@ -130,15 +138,11 @@ def resolve_audio_mode(
     source_has_audio: bool,
     codec: str,
     constant_speed: Fraction | None,
-    variable_rate: bool = False,
 ) -> str:
     """Check the audio mode against the clip; None picks stretch when there is audio to stretch.
 
     keep copies the audio unchanged, so it is only right at speed 1; stretch needs one constant
-    speed (not a ramp) and a container (not PNG frames). A ``variable_rate`` picture with pauses
-    between frames is retimed by frame index, which sound, timed by the clock, cannot follow: its
-    audio is dropped (asked for: refused), and ``chronoscope repair`` puts such a clip on a
-    constant grid first.
+    speed (not a ramp) and a container (not PNG frames).
     """
     if mode is not None and mode not in AUDIO_MODES:
         raise UnsupportedOptionError(
@@ -153,12 +157,6 @@ def resolve_audio_mode(
         if constant_speed is None:
             log.warning("audio is dropped: stretching follows one constant speed, and a ramp changes it")
             return AUDIO_DROP
-        if variable_rate:
-            log.warning(
-                "audio is dropped: the picture has a variable frame rate and is retimed by frame index, "
-                "which the sound cannot follow; run `chronoscope repair` on it first to keep the sound"
-            )
-            return AUDIO_DROP
         return AUDIO_KEEP if constant_speed == 1 else AUDIO_STRETCH
     if mode == AUDIO_DROP:
         return mode
@@ -171,12 +169,6 @@ def resolve_audio_mode(
     if constant_speed is None:
         raise UnsupportedOptionError(
             f"audio mode {mode} needs one constant speed; a ramp changes speed: use drop"
-        )
-    if variable_rate:
-        raise UnsupportedOptionError(
-            f"audio mode {mode}: the picture has a variable frame rate and is retimed by frame index, "
-            "which the sound cannot follow; run `chronoscope repair` on the clip first "
-            "(a constant frame grid), or use drop"
         )
     if mode == AUDIO_KEEP and constant_speed != 1:
         raise UnsupportedOptionError(
@@ -234,11 +226,17 @@ def retime_clip(
             constant = ramp.keyframes[0].speed
     info = probe(source)
     video = info.video_stream
+    grid = source_grid(source, video)
     if video.is_vfr:
         log.warning(
-            "%s has a variable frame rate; frames are retimed by index at %s fps",
-            source,
-            fraction_text(video.frame_rate),
+            "%s has a variable frame rate: its frames are placed by their timestamps on a constant "
+            "grid of %s fps (%d frames; %d made where frames are missing, %d frames left out that "
+            "fell on a frame's slot)",
+            source.name,
+            fraction_text(grid.rate),
+            grid.slot_count,
+            grid.empty_slots,
+            grid.frames_left_out,
         )
     if video.interlaced:
         log.warning(
@@ -253,11 +251,10 @@ def retime_clip(
         source_has_audio=bool(info.audio),
         codec=codec,
         constant_speed=constant,
-        variable_rate=_frames_skip_time(video),
     )
-    rate = Fraction(video.frame_rate)
-    in_frame, out_frame = check_source_range(source_range, video.frame_count)
-    whole_clip = (in_frame, out_frame) == (0, video.frame_count)
+    rate = grid.rate
+    in_frame, out_frame = check_source_range(source_range, grid.slot_count)
+    whole_clip = (in_frame, out_frame) == (0, grid.slot_count)
     range_s = None if whole_clip else (in_frame / rate, out_frame / rate)
     if ramp is not None and not ramp.is_constant:
         frame_map = RampMap(
@@ -265,7 +262,7 @@ def retime_clip(
         )
     else:
         frame_map = constant_speed_map(
-            source.name, video.frame_count, rate, constant, source_range=(in_frame, out_frame)
+            source.name, grid.slot_count, rate, constant, source_range=(in_frame, out_frame)
         )
     _check_output_length(frame_map.output_frames, rate, source.name)
     own_synthesizer = synthesizer is None
@@ -299,7 +296,7 @@ def retime_clip(
             audio_from = source
             # the copy goes by the file's own clock, where the first frame is at video.start_s
             if range_s is not None or video.start_s > 0:
-                first_s, end_s = range_s or (Fraction(0), video.frame_count / rate)
+                first_s, end_s = range_s or (Fraction(0), grid.slot_count / rate)
                 audio_range_s = (first_s + video.start_s, end_s + video.start_s)
         report = render_mapped(
             source,

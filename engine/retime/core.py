@@ -16,14 +16,15 @@ clip's length.
 
 Source positions are in the map's numbering (a timeline's media may start at 86400, 01:00:00:00
 at 24 fps); ``media_start_frames`` is the position of the file's first frame. When the file's own
-rate differs from the map's source rate, positions are converted exactly.
+rate differs from the map's source rate, positions are converted exactly. A variable-frame-rate
+file is read by its timestamps on a grid at the map's source rate (``source_slots``): the map's
+positions are times, and a stall in the recording is made between the frames either side of it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from engine.errors import UnsupportedOptionError
 from engine.interp import GuardedSynthesizer, Synthesizer, create_backend, create_default_backend
 from engine.interp.base import cancellable
 from engine.media import CODECS, FrameReader, VideoWriter, probe
+from engine.media.frame_slots import FrameSlots, SourcePlace, frame_slots
 from engine.media.probe import VideoStreamInfo
 from engine.media.writer import CarriedTags
 from engine.retime.report import FrameRisk, RetimeReport
@@ -160,8 +162,16 @@ class _Window:
 @dataclass
 class _Pending:
     mapped: MappedFrame
-    file_frame: int
-    phase: Fraction
+    place: SourcePlace
+
+
+def source_slots(reader: FrameReader, info: VideoStreamInfo, grid_rate: Fraction) -> FrameSlots:
+    """Where the file's frames sit in time: a constant-rate file frame by frame at its own rate;
+    a variable-frame-rate file by its timestamps on a grid of ``grid_rate`` (the map's source
+    rate), as an editing application conforms it."""
+    if not info.is_vfr:
+        return FrameSlots.constant(reader.frame_count, Fraction(info.frame_rate))
+    return frame_slots(reader.pts_index, info.time_base, grid_rate)
 
 
 def render_mapped(
@@ -210,26 +220,15 @@ def render_mapped(
     )
     synthesis_s = encode_s = 0.0
     with FrameReader(source, output=plan.reader_format, deinterlace=plan.deinterlace) as reader:
-        count = reader.frame_count
-        scale = Fraction(info.frame_rate) / frame_map.source_rate
+        slots = source_slots(reader, info, frame_map.source_rate)
+        report.source_grid = slots.describe() if info.is_vfr else None
+        scale = slots.rate / frame_map.source_rate
 
-        def locate(mapped: MappedFrame) -> tuple[int, Fraction, str]:
-            position = (mapped.source_position_frames - media_start) * scale
-            below = math.floor(position)
-            phase = position - below
-            if position < 0:
-                return (
-                    0,
-                    Fraction(0),
-                    "before the start of the media: its first frame is held "
-                    f"({fraction_text(position)} wanted)",
-                )
-            if below > count - 1 or (below == count - 1 and phase):
-                return count - 1, Fraction(0), "after the end of the media: its last frame is held"
-            return below, phase, ""
+        def locate(mapped: MappedFrame) -> SourcePlace:
+            return slots.locate((mapped.source_position_frames - media_start) * scale)
 
         first_mapped = next(iter(frame_map.frames(include_transitions=include_transitions)))
-        window = _Window(reader, locate(first_mapped)[0])
+        window = _Window(reader, locate(first_mapped).lower)
         writer = VideoWriter(
             output,
             rate=frame_map.output_rate,
@@ -258,11 +257,12 @@ def render_mapped(
                 nonlocal synthesis_s
                 if not pending:
                     return
-                lower = pending[0].file_frame
-                frame0, frame1 = window.get(lower), window.get(lower + 1)
+                lower, upper = pending[0].place.lower, pending[0].place.upper
+                frame0, frame1 = window.get(lower), window.get(upper)
                 begun = time.perf_counter()
                 with cancellable(check_cancelled):
-                    results = synthesizer.synthesize_many(frame0, frame1, [item.phase for item in pending])
+                    phases = [item.place.phase for item in pending]
+                    results = synthesizer.synthesize_many(frame0, frame1, phases)
                 synthesis_s += time.perf_counter() - begun
                 for item, result in zip(pending, results, strict=True):
                     write(result.frame)
@@ -271,7 +271,7 @@ def render_mapped(
                         FrameRisk(
                             item.mapped.output_frame,
                             lower,
-                            fraction_text(item.phase),
+                            fraction_text(item.place.phase),
                             round(result.risk_score, 5),
                         )
                     )
@@ -282,19 +282,19 @@ def render_mapped(
             for mapped in frame_map.frames(include_transitions=include_transitions):
                 if check_cancelled is not None:
                     check_cancelled()
-                file_frame, phase, held = locate(mapped)
-                if phase == 0:
+                place = locate(mapped)
+                if place.phase == 0:
                     flush()
-                    write(window.get(file_frame))
-                    if held:
+                    write(window.get(place.lower))
+                    if place.held:
                         report.frames_held += 1
-                        report.add_note(mapped.output_frame, held)
+                        report.add_note(mapped.output_frame, place.held)
                     else:
                         report.frames_exact += 1
                     continue
-                if pending and (pending[0].file_frame != file_frame or len(pending) >= MAX_TIMES_PER_PAIR):
+                if pending and (pending[0].place.lower != place.lower or len(pending) >= MAX_TIMES_PER_PAIR):
                     flush()
-                pending.append(_Pending(mapped, file_frame, phase))
+                pending.append(_Pending(mapped, place))
             flush()
     report.timings_s = {
         "decode": round(window.decode_s, 3),

@@ -77,6 +77,10 @@ class RetimeReport:
     speed: str | None = None
     ramp: list[dict[str, Any]] | None = None
     source_range: list[int] | None = None
+    source_grid: dict[str, Any] | None = None
+    """For a variable-frame-rate source: the constant grid its frames were put on by their
+    timestamps (rate, grid frames, empty slots made between frames, frames left out); None when
+    the source's frames are its grid."""
     time_map: dict[str, Any] = field(default_factory=dict)
     risk: list[FrameRisk] = field(default_factory=list)
     notes: list[FrameNote] = field(default_factory=list)

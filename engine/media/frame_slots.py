@@ -1,0 +1,179 @@
+"""Where each frame of a file sits on a constant frame grid, so that time is read by the clock.
+
+A constant-rate file puts frame i at slot i of a grid at its own rate. A variable-frame-rate file
+(a phone that slows its sensor in low light, a recording that stalled for 0.3 s) does not: its
+frames are read by their timestamps, as an editing application conforms such a clip, and each
+frame goes to the slot nearest its time on a grid at a constant rate (``grid_rate_for``: the
+standard rate its typical interval is, such as 30 for a phone's 29.88 average). Slots no frame
+lands on (a stall) lie between two frames and are made between them; a frame landing on a slot
+another frame already holds (two frames closer than half an interval) is left out, the one
+nearer the slot kept.
+
+``FrameSlots.locate(position)`` turns a position on the grid (in grid frames, 0 at the first
+frame) into the file frames to show: one frame exactly, a pair and the phase between them, or
+an end frame held for a position outside the clip.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+
+from engine.errors import UnsupportedOptionError
+from engine.media.rates import STANDARD_RATES
+
+STANDARD_RATE_TOLERANCE = Fraction(3, 100)
+"""A clip's typical interval within this of a standard rate's is put on that rate's grid (phones
+stamp 29.88 to 30.02 fps clips whose typical interval is 1/30 s up to a millisecond of rounding)."""
+
+
+@dataclass(frozen=True)
+class SourcePlace:
+    """What a grid position shows: file frame ``lower``, or the frame ``phase`` of the way from
+    ``lower`` to ``upper``; ``held`` says why an end frame is shown instead (outside the clip)."""
+
+    lower: int
+    upper: int
+    phase: Fraction
+    held: str = ""
+
+
+@dataclass(frozen=True)
+class FrameSlots:
+    """File frames on a constant grid of ``rate`` fps: frame ``frames[k]`` at slot ``slots[k]``
+    (both increasing); file frames not listed share a slot with a nearer one and are not shown."""
+
+    rate: Fraction
+    frames: np.ndarray
+    slots: np.ndarray
+    file_frames: int
+
+    @classmethod
+    def constant(cls, frame_count: int, rate: Fraction) -> FrameSlots:
+        """A constant-rate file: frame i at slot i."""
+        index = np.arange(frame_count, dtype=np.int64)
+        return cls(Fraction(rate), index, index, frame_count)
+
+    @property
+    def slot_count(self) -> int:
+        """Grid frames from the first frame to the last, both included: the clip's length."""
+        return int(self.slots[-1]) + 1
+
+    @property
+    def frames_left_out(self) -> int:
+        """File frames that share a slot with a nearer frame."""
+        return self.file_frames - int(self.frames.size)
+
+    @property
+    def empty_slots(self) -> int:
+        """Grid frames no file frame lands on (made between the frames either side)."""
+        return self.slot_count - int(self.frames.size)
+
+    def locate(self, position: Fraction) -> SourcePlace:
+        """The file frames a grid position shows; positions outside the clip hold an end frame."""
+        if position < 0:
+            return SourcePlace(
+                int(self.frames[0]),
+                int(self.frames[0]),
+                Fraction(0),
+                f"before the start of the media: its first frame is held ({_text(position)} wanted)",
+            )
+        last = int(self.slots[-1])
+        if position > last:
+            return SourcePlace(
+                int(self.frames[-1]),
+                int(self.frames[-1]),
+                Fraction(0),
+                "after the end of the media: its last frame is held",
+            )
+        below = int(np.searchsorted(self.slots, position.__floor__(), side="right")) - 1
+        lower_slot = int(self.slots[below])
+        lower = int(self.frames[below])
+        if position == lower_slot:
+            return SourcePlace(lower, lower, Fraction(0))
+        upper_slot = int(self.slots[below + 1])
+        phase = (position - lower_slot) / (upper_slot - lower_slot)
+        return SourcePlace(lower, int(self.frames[below + 1]), phase)
+
+    def describe(self) -> dict:
+        """The grid as the retime report records it."""
+        return {
+            "rate": _text(self.rate),
+            "grid_frames": self.slot_count,
+            "file_frames": self.file_frames,
+            "empty_slots": self.empty_slots,
+            "frames_left_out": self.frames_left_out,
+        }
+
+
+def _text(value: Fraction) -> str:
+    return str(value.numerator) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
+
+
+def grid_rate_for(
+    pts: np.ndarray, time_base: Fraction, declared: tuple[Fraction | None, ...] = ()
+) -> Fraction:
+    """The constant rate a variable-frame-rate clip is put on: the standard rate nearest its
+    typical frame interval (the mean of the intervals within half of the median either side, so
+    stalls do not count and alternating 2- and 4-tick intervals make 3) when within
+    ``STANDARD_RATE_TOLERANCE``, else that interval's own rate (to a thousandth of a frame per
+    second). A ``declared`` rate of the stream (its r_frame_rate: the 30 of a phone whose clips
+    average 29.88) is preferred when it is a standard rate within the tolerance too."""
+    if pts.size < 2:
+        raise UnsupportedOptionError("a clip of one frame has no frame interval to put on a grid")
+    deltas = np.diff(pts.astype(np.int64))
+    median = float(np.median(deltas))
+    near = deltas[(deltas >= 0.5 * median) & (deltas <= 1.5 * median)]
+    typical = Fraction(int(near.sum()), int(near.size)) if near.size and median > 0 else Fraction(0)
+    if typical <= 0:
+        raise UnsupportedOptionError(
+            "the clip's frame timestamps do not increase; it cannot be put on a constant grid"
+        )
+    measured = 1 / (typical * Fraction(time_base))
+    close = [rate for rate in STANDARD_RATES if abs(measured / rate - 1) <= STANDARD_RATE_TOLERANCE]
+    for rate in declared:
+        if rate is not None and Fraction(rate) in close:
+            return Fraction(rate)
+    if close:
+        return min(close, key=lambda rate: abs(measured / rate - 1))
+    return measured.limit_denominator(1000)
+
+
+def frame_slots(pts: np.ndarray, time_base: Fraction, rate: Fraction) -> FrameSlots:
+    """Put frames with presentation timestamps ``pts`` (increasing) on a grid of ``rate`` fps
+    starting at the first frame; see the module doc."""
+    if pts.size == 0:
+        raise UnsupportedOptionError("the clip has no frames to put on a grid")
+    ticks = pts.astype(np.int64) - int(pts[0])
+    slot_ticks = 1 / (Fraction(rate) * Fraction(time_base))
+    # exact rational rounding: slot = round(ticks / slot_ticks) = round(ticks * q / p)
+    numerator, denominator = slot_ticks.denominator, slot_ticks.numerator
+    exact = ticks.astype(object) * numerator
+    slots = np.array([_round_half_up(value, denominator) for value in exact], dtype=np.int64)
+    kept_frames: list[int] = []
+    kept_slots: list[int] = []
+    for index, slot in enumerate(slots.tolist()):
+        if kept_slots and slot == kept_slots[-1]:
+            # two frames on one slot: keep the one nearer it
+            previous = kept_frames[-1]
+            if _distance(exact[index], slot, denominator) < _distance(exact[previous], slot, denominator):
+                kept_frames[-1] = index
+            continue
+        kept_frames.append(index)
+        kept_slots.append(slot)
+    return FrameSlots(
+        Fraction(rate),
+        np.array(kept_frames, dtype=np.int64),
+        np.array(kept_slots, dtype=np.int64),
+        int(pts.size),
+    )
+
+
+def _round_half_up(numerator: int, denominator: int) -> int:
+    return (2 * numerator + denominator) // (2 * denominator)
+
+
+def _distance(numerator: int, slot: int, denominator: int) -> Fraction:
+    return abs(Fraction(numerator, denominator) - slot)

@@ -1,0 +1,63 @@
+"""Frames of variable-frame-rate clips placed on a constant grid by their timestamps."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from engine.errors import UnsupportedOptionError
+from engine.media.frame_slots import FrameSlots, frame_slots, grid_rate_for
+
+
+def test_a_constant_rate_clip_is_its_own_grid():
+    slots = FrameSlots.constant(5, Fraction(25))
+    assert slots.slot_count == 5 and slots.empty_slots == 0 and slots.frames_left_out == 0
+    assert slots.locate(Fraction(2)).lower == 2 and slots.locate(Fraction(2)).phase == 0
+    place = slots.locate(Fraction(5, 2))
+    assert (place.lower, place.upper, place.phase) == (2, 3, Fraction(1, 2))
+    assert "last frame is held" in slots.locate(Fraction(9, 2)).held
+    assert "first frame is held" in slots.locate(Fraction(-1)).held
+
+
+def test_a_stall_is_an_empty_stretch_of_slots_between_two_frames():
+    pts = np.array([0, 1, 2, 10, 11])  # 1/30 s ticks: frames for 3/30 to 9/30 s are missing
+    slots = frame_slots(pts, Fraction(1, 30), Fraction(30))
+    assert slots.slot_count == 12 and slots.empty_slots == 7
+    place = slots.locate(Fraction(6))
+    assert (place.lower, place.upper, place.phase) == (2, 3, Fraction(1, 2))
+    assert slots.locate(Fraction(10)).lower == 3 and slots.locate(Fraction(10)).phase == 0
+
+
+def test_two_frames_on_one_slot_keep_the_nearer():
+    # ticks of 1/120 s on a 30 fps grid (4 ticks a slot): 5 and 6 both round to slot 1 and 2
+    pts = np.array([0, 5, 7, 8, 12])
+    slots = frame_slots(pts, Fraction(1, 120), Fraction(30))
+    assert slots.frames.tolist() == [0, 1, 3, 4]
+    assert slots.slots.tolist() == [0, 1, 2, 3]
+    assert slots.frames_left_out == 1
+    # a frame beyond one it displaced is found between the right neighbours
+    place = slots.locate(Fraction(3, 2))
+    assert (place.lower, place.upper) == (1, 3)
+
+
+def test_the_grid_is_the_standard_rate_of_the_typical_interval():
+    ticks = np.array([3 * n + (n % 2) for n in range(41)])  # 2- and 4-tick intervals of 1/90 s
+    assert grid_rate_for(ticks, Fraction(1, 90)) == 30
+    stalled = np.array([0, 1, 2, 30, 31, 32])
+    assert grid_rate_for(stalled, Fraction(1, 25)) == 25
+    # a phone's 29.88 fps average: nearer 30000/1001, but the stream says 30
+    phone = np.round(np.arange(300) * 90000 / 29.88).astype(np.int64)
+    assert grid_rate_for(phone, Fraction(1, 90000)) == Fraction(30000, 1001)
+    assert grid_rate_for(phone, Fraction(1, 90000), (Fraction(30), None)) == 30
+    # a rate far from every standard one keeps its own (a screen recording at 15 fps)
+    assert grid_rate_for(np.arange(0, 150, 10), Fraction(1, 150)) == 15
+    assert grid_rate_for(np.arange(0, 100, 7), Fraction(1, 100)) == Fraction(100, 7)
+
+
+def test_a_grid_needs_two_increasing_timestamps():
+    with pytest.raises(UnsupportedOptionError, match="one frame"):
+        grid_rate_for(np.array([5]), Fraction(1, 30))
+    with pytest.raises(UnsupportedOptionError, match="do not increase"):
+        grid_rate_for(np.array([5, 5, 5]), Fraction(1, 30))
