@@ -305,3 +305,24 @@ def test_a_gap_named_twice_is_filled_once_and_an_impossible_quality_is_refused_f
     assert status == 2
     assert "quality 99 is outside" in capsys.readouterr().err
     assert not (tmp_path / "q").exists()
+
+
+def test_a_gap_in_variable_frame_rate_media_is_filled_between_the_frames_shown(tmp_path):
+    """Media that stalled (no frames for 12 to 19 x 1001/24000 s): the clip after the gap starts
+    at 24, the frame recorded then (file frame 16; by index, frame 24)."""
+    from media_factory import render_clip
+
+    stamps = list(range(12)) + [20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31]
+    media = render_clip(tmp_path / "phone.mp4", rate=RATE, pts=stamps, time_base=1 / RATE)
+    timeline = otio.schema.Timeline(name="gaps")
+    track = otio.schema.Track(name="Video 1", kind=otio.schema.TrackKind.Video)
+    track.append(_clip("a", media, 2, 6))
+    track.append(otio.schema.Gap(source_range=time_range(0, 3, RATE)))
+    track.append(_clip("b", media, 24, 6))
+    timeline.tracks.append(track)
+    cut = tmp_path / "gaps.otio"
+    otio.adapters.write_to_file(timeline, str(cut))
+    summary = fill_gaps(cut, tmp_path / "out", gaps=["all"], model="blend", codec="h264")
+    [gap] = summary.gaps
+    assert gap.status == "filled"
+    assert (gap.before_file_frame, gap.after_file_frame) == (7, 16)

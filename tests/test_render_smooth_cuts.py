@@ -373,3 +373,23 @@ def test_clips_whose_source_frames_miss_their_media_are_not_smoothed_from_frame_
     summary = render_timeline(path, tmp_path / "out", model="blend", codec="h264", smooth_cut_frames=4)
     (cut,) = summary.smooth_cuts
     assert cut["status"] == "failed" and "outside its media" in cut["reason"]
+
+
+def test_a_jump_cut_in_variable_frame_rate_media_morphs_between_the_frames_shown(tmp_path):
+    """A phone recording that stalled (no frames for 20 to 29 x 1001/30000 s): clips on the
+    timeline count time, so the clip from 36 shows the frame recorded then, file frame 26, and
+    the smooth cut morphs towards file frame 28 (by index it took frame 38, 10 frames late)."""
+    from media_factory import render_clip
+
+    stamps = list(range(20)) + list(range(30, 70))
+    media = render_clip(tmp_path / "phone.mp4", rate=RATE, pts=stamps, time_base=1 / RATE, size=(64, 48))
+    timeline = otio.schema.Timeline(name="vlog")
+    video = otio.schema.Track(name="Video 1", kind=otio.schema.TrackKind.Video)
+    video.append(_clip("phone.mp4", media, 0, 20, 70))
+    video.append(_clip("phone.mp4", media, 36, 20, 70))
+    timeline.tracks.append(video)
+    cut = tmp_path / "vlog.otio"
+    otio.adapters.write_to_file(timeline, str(cut))
+    summary = render_timeline(cut, tmp_path / "out", model="blend", codec="h264", smooth_cut_frames=4)
+    [record] = summary.smooth_cuts  # (the test pattern's frames differ like a cut: skipped)
+    assert (record["before_file_frame"], record["after_file_frame"]) == (17, 28)

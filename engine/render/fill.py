@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -47,7 +46,7 @@ from engine.render.segment import (
     video_info,
     write_synthesized,
 )
-from engine.render.smoothcut import check_inside_media
+from engine.render.smoothcut import check_inside_media, segment_slots
 from engine.retime.core import make_synthesizer, pixel_plan
 from engine.retime.report import RetimeReport
 from engine.timeline import (
@@ -244,15 +243,14 @@ def _neighbours(gap: GapFill, segments: dict[tuple[str, int], Segment]) -> tuple
 
 
 def _shown_position(segment: Segment, output_frame: int, info: VideoStreamInfo) -> tuple[int, Fraction]:
-    """The file frame ``segment`` shows at ``output_frame`` and how far on towards the next it is
-    (a phase in [0, 1)), within the file: the last frame holds."""
-    position = check_inside_media(segment, output_frame, info)
-    index = math.floor(position)
-    if index < 0:
-        return 0, Fraction(0)
-    if index >= info.frame_count - 1:
-        return info.frame_count - 1, Fraction(0)
-    return index, position - index
+    """The file frame ``segment`` shows at ``output_frame`` and how far on towards the next file
+    frame it is (a phase in [0, 1)), within the file. Between two frames of a variable-frame-rate
+    file that are not neighbours in the file (a frame left out between them: it shared their
+    slot), the nearer of the two is shown."""
+    place = check_inside_media(segment, output_frame, segment_slots(segment, info))
+    if place.phase == 0 or place.upper == place.lower + 1:
+        return place.lower, place.phase
+    return (place.lower, Fraction(0)) if place.phase < Fraction(1, 2) else (place.upper, Fraction(0))
 
 
 def _read_shown(

@@ -20,7 +20,6 @@ rendered)").
 from __future__ import annotations
 
 import logging
-import math
 import time
 from dataclasses import asdict, dataclass
 from fractions import Fraction
@@ -33,11 +32,12 @@ from engine.errors import ChronoscopeError, TimelineError, UnsupportedOptionErro
 from engine.interp import Synthesizer
 from engine.interp.scenecut import scene_cut_score
 from engine.media import FrameReader
+from engine.media.frame_slots import FrameSlots, SourcePlace
 from engine.media.probe import VideoStreamInfo
 from engine.render.outputs import SUFFIX_BY_CODEC, hashed_name
 from engine.render.plan import synthesized_hash
 from engine.render.segment import ALREADY_RENDERED, finished_report, video_info, write_synthesized
-from engine.retime.core import pixel_plan
+from engine.retime.core import media_slots, pixel_plan
 from engine.retime.report import RetimeReport
 from engine.timeline import Segment, attach_results, exact_frames, fraction_text, time_map
 from engine.timeline.rates import exact_rate, time_range
@@ -85,33 +85,45 @@ def _track_positions(timeline: otio.schema.Timeline) -> dict[tuple[str, int], in
     return positions
 
 
-def shown_file_position(segment: Segment, output_frame: int, file_rate: Fraction) -> Fraction:
-    """Where in the media file (in file frames, exact) a clip is at ``output_frame``: a slowed clip
-    sits between two frames (19.5), and shows the frame made there."""
+def _grid_position(segment: Segment, output_frame: int, slots: FrameSlots) -> Fraction:
     mapping = time_map(segment)
     media_start = Fraction(0)
     if segment.available_range is not None:
         media_start = exact_frames(segment.available_range.start_time, segment.source_rate)
-    return (mapping.source_position(output_frame) - media_start) * file_rate / segment.source_rate
+    return (mapping.source_position(output_frame) - media_start) * slots.rate / segment.source_rate
 
 
-def check_inside_media(segment: Segment, output_frame: int, info: VideoStreamInfo) -> Fraction:
-    """``shown_file_position``, refused (``TimelineError``) when it lies outside the media file:
-    a timeline whose source timecodes miss the file (an EDL cut against 00:00:00:00 on a camera file
-    starting at 01:00:00:00) used to be made from its frame 0, with exit 0."""
-    position = shown_file_position(segment, output_frame, Fraction(info.frame_rate))
-    if position < 0 or position > info.frame_count:
+def shown_place(segment: Segment, output_frame: int, slots: FrameSlots) -> SourcePlace:
+    """What of its media file a clip shows at ``output_frame``: a file frame, or a place between
+    two (a slowed clip at 19.5); an end frame, ``held``, outside the file. ``slots`` are the
+    file's frames on its grid (``media_slots``: frame by frame for a constant rate, by timestamps
+    for a variable one)."""
+    return slots.locate(_grid_position(segment, output_frame, slots))
+
+
+def segment_slots(segment: Segment, info: VideoStreamInfo) -> FrameSlots:
+    """The frames of ``segment``'s media on the grid of its source rate (``media_slots``)."""
+    return media_slots(Path(segment.media_path), info, segment.source_rate)
+
+
+def check_inside_media(segment: Segment, output_frame: int, slots: FrameSlots) -> SourcePlace:
+    """``shown_place``, refused (``TimelineError``) when it lies outside the media file (within
+    the last frame's duration it holds that frame): a timeline whose source timecodes miss the
+    file (an EDL cut against 00:00:00:00 on a camera file starting at 01:00:00:00) used to be made
+    from its frame 0, with exit 0."""
+    position = _grid_position(segment, output_frame, slots)
+    if position < 0 or position > slots.slot_count:
         raise TimelineError(
             f"{segment.describe()} shows file frame {fraction_text(position)} there, outside its media, "
-            f"which has frames 0 to {info.frame_count - 1} (counted from its start timecode): check "
+            f"which has frames 0 to {slots.slot_count - 1} (counted from its start timecode): check "
             "the timeline's source timecodes and the file it points at"
         )
-    return position
+    return slots.locate(position)
 
 
-def shown_file_frame(segment: Segment, output_frame: int, file_rate: Fraction) -> int:
+def shown_file_frame(segment: Segment, output_frame: int, slots: FrameSlots) -> int:
     """The media file's frame a clip shows at ``output_frame`` (the frame below, between two)."""
-    return math.floor(shown_file_position(segment, output_frame, file_rate))
+    return shown_place(segment, output_frame, slots).lower
 
 
 def _why_not(first: Segment, second: Segment, frames: int) -> str | None:
@@ -204,11 +216,10 @@ def plan_smooth_cuts(
             records.append({**pair, "status": "skipped", "reason": reason})
             continue
         try:
-            info = video_info(first.media_path, infos)
-            check_inside_media(first, first.record_frames - frames // 2 - 1, info)
-            check_inside_media(second, frames - frames // 2, info)
-            file_rate = Fraction(info.frame_rate)
-            cuts.append(_plan_cut(first, second, pair, outdir, frames, file_rate, codec, model, quality))
+            slots = segment_slots(first, video_info(first.media_path, infos))
+            check_inside_media(first, first.record_frames - frames // 2 - 1, slots)
+            check_inside_media(second, frames - frames // 2, slots)
+            cuts.append(_plan_cut(first, second, pair, outdir, frames, slots, codec, model, quality))
             head_taken[(second.track_kind, second.track_index, second.index_in_track)] = frames - frames // 2
         except ChronoscopeError as error:
             log.warning("smooth cut %s failed: %s", pair["where"], error)
@@ -222,7 +233,7 @@ def _plan_cut(
     pair: dict[str, Any],
     outdir: Path,
     frames: int,
-    file_rate: Fraction,
+    slots: FrameSlots,
     codec: str,
     model: str | None,
     quality: int | None,
@@ -245,8 +256,8 @@ def _plan_cut(
         frames=frames,
         from_first=from_first,
         from_second=from_second,
-        before_file_frame=shown_file_frame(first, first.record_frames - from_first - 1, file_rate),
-        after_file_frame=shown_file_frame(second, from_second, file_rate),
+        before_file_frame=shown_file_frame(first, first.record_frames - from_first - 1, slots),
+        after_file_frame=shown_file_frame(second, from_second, slots),
         output="",
         timeline_rate=fraction_text(first.timeline_rate),
     )

@@ -165,6 +165,14 @@ class _Pending:
     place: SourcePlace
 
 
+def media_slots(path: Path, info: VideoStreamInfo, grid_rate: Fraction) -> FrameSlots:
+    """``source_slots`` of the media file at ``path`` (whose video stream is ``info``)."""
+    if not info.is_vfr:
+        return FrameSlots.constant(info.frame_count, Fraction(info.frame_rate))
+    with FrameReader(path) as reader:
+        return source_slots(reader, info, grid_rate)
+
+
 def source_slots(reader: FrameReader, info: VideoStreamInfo, grid_rate: Fraction) -> FrameSlots:
     """Where the file's frames sit in time: a constant-rate file frame by frame at its own rate;
     a variable-frame-rate file by its timestamps on a grid of ``grid_rate`` (the map's source
