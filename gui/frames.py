@@ -5,6 +5,11 @@ The viewer needs four things of a clip: its frame count, its exact rate, its siz
 last few frames cached (stepping back and forth re-decodes nothing) and frames larger than
 ``MAX_PREVIEW_SIZE`` scaled down while decoding (previews of 4K clips stay interactive).
 
+A variable-frame-rate clip (phones, recordings that stalled) is shown on the constant grid
+``chronoscope retime`` renders it on (``engine.media.frame_slots.clip_grid``): frame ``n`` is the
+recorded frame nearest n / rate seconds after the first, so the app's frame numbers, In/Out marks
+and times are the engine's.
+
 Reading media is not loading models: this is the one thing the app does without the engine.
 A reader serves one thread at a time, so every call holds the source's lock.
 """
@@ -22,6 +27,7 @@ import numpy as np
 
 from engine.errors import FrameOutOfRangeError
 from engine.media import FrameReader
+from engine.media.frame_slots import clip_grid
 from engine.media.sequence import is_description, read_description
 
 log = logging.getLogger(__name__)
@@ -65,6 +71,7 @@ class FrameSource:
             stream = probe_reader.info
         finally:
             probe_reader.close()
+        self._grid = clip_grid(Path(path), stream)
         rotated = stream.rotation_deg % 180 != 0
         width, height = (stream.height, stream.width) if rotated else (stream.width, stream.height)
         size = preview_size(width, height)
@@ -73,8 +80,8 @@ class FrameSource:
             path=Path(path).resolve(),
             width=width,
             height=height,
-            rate=Fraction(stream.frame_rate),
-            frame_count=int(stream.frame_count),
+            rate=self._grid.rate,
+            frame_count=self._grid.slot_count,
             preview_width=size[0],
             preview_height=size[1],
             is_vfr=bool(stream.is_vfr),
@@ -90,7 +97,7 @@ class FrameSource:
         self._cache: collections.OrderedDict[int, np.ndarray] = collections.OrderedDict()
 
     def frame(self, index: int) -> np.ndarray:
-        """Frame ``index`` in presentation order."""
+        """Frame ``index`` in presentation order (of the grid, for a variable frame rate)."""
         if not 0 <= index < self.info.frame_count:
             raise FrameOutOfRangeError(
                 f"frame {index} is outside {self.info.display_name or self.info.path.name}, "
@@ -101,12 +108,17 @@ class FrameSource:
             if cached is not None:
                 self._cache.move_to_end(index)
                 return cached
-            image = self._reader.read_frame(index).image
+            image = self._reader.read_frame(self._recorded_frame(index)).image
             image.flags.writeable = False
             self._cache[index] = image
             while len(self._cache) > CACHE_FRAMES:
                 self._cache.popitem(last=False)
             return image
+
+    def _recorded_frame(self, index: int) -> int:
+        """The file frame shown at grid frame ``index``: the nearer of two around a stall."""
+        place = self._grid.locate(Fraction(index))
+        return place.lower if place.phase < Fraction(1, 2) else place.upper
 
     def close(self) -> None:
         with self._lock:

@@ -13,6 +13,7 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from engine.errors import EngineRequestError  # noqa: E402
+from engine.media import FrameReader  # noqa: E402
 from gui import style  # noqa: E402
 from gui.frames import open_frame_source, preview_size  # noqa: E402
 from gui.results import (  # noqa: E402
@@ -206,6 +207,26 @@ def test_frame_source_reads_exact_frames(sample_clip):
         for index in (39, 3, 4, 20, 0):
             assert np.array_equal(source.frame(index), decoded[index])
         assert not source.frame(4).flags.writeable
+    finally:
+        source.close()
+
+
+def test_a_stalled_recording_is_shown_on_the_grid_retime_renders(tmp_path):
+    """Frames for 10/30 to 29/30 s missing: the app counts 60 frames at 30 fps, as `retime`
+    does, and shows at frame 35 the frame recorded at 35/30 s (file frame 15), not file frame 35;
+    inside the stall it shows the nearer recorded frame."""
+    from media_factory import render_clip
+
+    stamps = list(range(10)) + list(range(30, 60))
+    clip = render_clip(tmp_path / "stall.mp4", rate=Fraction(30), pts=stamps, time_base=Fraction(1, 30))
+    source = open_frame_source(clip)
+    try:
+        assert (source.info.frame_count, source.info.rate, source.info.is_vfr) == (60, 30, True)
+        with FrameReader(clip) as reader:
+            recorded = [frame.image for frame in reader]
+        assert np.array_equal(source.frame(35), recorded[15])
+        assert np.array_equal(source.frame(12), recorded[9])
+        assert np.array_equal(source.frame(25), recorded[10])
     finally:
         source.close()
 

@@ -18,11 +18,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 
 from engine.errors import UnsupportedOptionError
+from engine.media.probe import VideoStreamInfo
 from engine.media.rates import STANDARD_RATES
+from engine.media.reader import FrameReader
 
 STANDARD_RATE_TOLERANCE = Fraction(3, 100)
 """A clip's typical interval within this of a standard rate's is put on that rate's grid (phones
@@ -177,3 +180,16 @@ def _round_half_up(numerator: int, denominator: int) -> int:
 
 def _distance(numerator: int, slot: int, denominator: int) -> Fraction:
     return abs(Fraction(numerator, denominator) - slot)
+
+
+def clip_grid(path: Path, video: VideoStreamInfo) -> FrameSlots:
+    """The constant grid a clip is seen on: its own frames at its own rate, or, for a
+    variable-frame-rate clip, its frames placed by their timestamps on the standard rate nearest
+    its typical interval (``grid_rate_for``, preferring the stream's declared rate), so that
+    picture and sound keep time. ``retime`` renders on it and the preview app shows it."""
+    if not video.is_vfr:
+        return FrameSlots.constant(video.frame_count, Fraction(video.frame_rate))
+    with FrameReader(path) as reader:
+        pts = reader.pts_index
+    declared = (video.r_frame_rate, video.guessed_rate)
+    return frame_slots(pts, video.time_base, grid_rate_for(pts, video.time_base, declared))

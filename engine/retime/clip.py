@@ -15,7 +15,7 @@ position in + n * s, and its time is n / rate. In-betweens after frame out - 1 b
 The audio covers the same range: stretched, it is sample-exact (``stretch_audio``'s ``range_s``);
 kept (speed 1), it is copied from in / rate to out / rate, cut at packet boundaries.
 
-A variable-frame-rate clip is read by its timestamps (``source_grid``): its frames are placed on
+A variable-frame-rate clip is read by its timestamps (``clip_grid``): its frames are placed on
 a constant grid at the standard rate nearest their typical interval, and everything above (the
 speed, the range, the rate of the output) counts frames of that grid; slots no frame lands on (a
 stall) are made between the frames either side, so picture and sound keep time.
@@ -31,8 +31,8 @@ from pathlib import Path
 from engine.errors import FrameOutOfRangeError, RetimeSpeedError, UnsupportedOptionError
 from engine.fsutil import remove_quietly, temporary_sibling
 from engine.interp import Synthesizer
-from engine.media import FrameReader, probe
-from engine.media.frame_slots import FrameSlots, frame_slots, grid_rate_for
+from engine.media import probe
+from engine.media.frame_slots import clip_grid
 from engine.media.writer import check_output_path, check_quality
 from engine.retime.audio import AUDIO_DROP, AUDIO_KEEP, AUDIO_MODES, AUDIO_STRETCH, stretch_audio
 from engine.retime.core import ProgressCallback, codec_for_output, make_synthesizer, render_mapped
@@ -106,18 +106,6 @@ def constant_speed_map(
 
 
 MAX_OUTPUT_HOURS = 24
-
-
-def source_grid(source: Path, video) -> FrameSlots:
-    """The constant grid a clip is retimed on: its own frames at its own rate, or, for a
-    variable-frame-rate clip, its frames placed by their timestamps on the standard rate nearest
-    its typical interval (``engine.media.frame_slots``), so that picture and sound keep time."""
-    if not video.is_vfr:
-        return FrameSlots.constant(video.frame_count, Fraction(video.frame_rate))
-    with FrameReader(source) as reader:
-        pts = reader.pts_index
-    declared = (video.r_frame_rate, video.guessed_rate)
-    return frame_slots(pts, video.time_base, grid_rate_for(pts, video.time_base, declared))
 
 
 def _check_output_length(frames: int, rate: Fraction, name: str) -> None:
@@ -226,7 +214,7 @@ def retime_clip(
             constant = ramp.keyframes[0].speed
     info = probe(source)
     video = info.video_stream
-    grid = source_grid(source, video)
+    grid = clip_grid(source, video)
     if video.is_vfr:
         log.warning(
             "%s has a variable frame rate: its frames are placed by their timestamps on a constant "
