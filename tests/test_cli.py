@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+import shutil
 import subprocess
 import sys
+from fractions import Fraction
 
 import pytest
 
@@ -100,3 +103,17 @@ def test_quality_outside_the_codec_range_is_refused_before_any_work(tmp_path, ca
     assert main(command) == 2
     assert "quality 99 is outside 0 to 51, the CRF range of h264" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg command to write the test file")
+def test_probe_shows_the_start_timecode_and_the_grid_of_a_variable_rate_clip(tmp_path, capsys):
+    from media_factory import render_clip, render_multitrack_clip
+
+    assert main(["probe", str(render_multitrack_clip(tmp_path / "tc.mov", timecode="01:00:10:00"))]) == 0
+    assert re.search(r"\ntimecode +01:00:10:00 \(the first frame's\)\n", capsys.readouterr().out)
+    stamps = list(range(10)) + list(range(30, 60))
+    stall = render_clip(tmp_path / "stall.mp4", rate=30, pts=stamps, time_base=Fraction(1, 30))
+    assert main(["probe", str(stall)]) == 0
+    shown = capsys.readouterr().out
+    wanted = r"\n  retime grid +60 frames at 30 fps by timestamps \(20 made where frames are missing, 0 left"
+    assert re.search(wanted, shown)

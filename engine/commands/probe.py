@@ -12,6 +12,8 @@ from engine.commands.sequence_option import add_sequence_rate_option, clip_as_me
 from engine.errors import UnsupportedOptionError
 from engine.fsutil import check_plain_destination, write_text_atomic
 from engine.media import MediaInfo, VideoStreamInfo, probe
+from engine.media.frame_slots import FrameSlots, clip_grid
+from engine.media.timecode import start_timecode
 
 NAME = "probe"
 HELP = "describe a clip: streams, exact frame rate and count, VFR, rotation, capture-rate tags"
@@ -124,6 +126,14 @@ def _video_rows(video: VideoStreamInfo) -> list[tuple[str, str]]:
     return rows
 
 
+def _grid_text(grid: FrameSlots) -> str:
+    """How retime and the preview app place a variable-frame-rate clip's frames."""
+    return (
+        f"{grid.slot_count} frames at {_rate_text(grid.rate)} by timestamps"
+        f" ({grid.empty_slots} made where frames are missing, {grid.frames_left_out} left out)"
+    )
+
+
 def format_table(info: MediaInfo) -> str:
     """The human-readable description: one "name  value" line each."""
     rows = [
@@ -132,8 +142,13 @@ def format_table(info: MediaInfo) -> str:
         ("container", f"{info.container_format} ({info.container_long_name})"),
         ("duration", _seconds_text(info.duration_s)),
     ]
+    timecode = start_timecode(info)
+    if timecode:
+        rows.append(("timecode", f"{timecode} (the first frame's)"))
     for video in info.video:
         rows.extend(_video_rows(video))
+        if video.is_vfr and video.index == info.video_stream.index:
+            rows.append(("  retime grid", _grid_text(clip_grid(info.path, video))))
     for audio in info.audio:
         rows.append(
             (
