@@ -19,9 +19,14 @@ empty slots:
   dropped without a timestamp gap. They are inserted (the clip grows by m - 1 frames) or, with
   ``jumps="report"``, only listed.
 
-Motion is the mean DIS optical-flow magnitude between the frames at ``ANALYSIS_WIDTH`` pixels;
-scene cuts come from ``engine.interp.scenecut``. Memory is bounded: only the previous frame is
-held while decoding, plus a few numbers per frame.
+Motion is the mean DIS optical-flow magnitude between the frames at ``ANALYSIS_WIDTH`` pixels.
+A pair is a cut when ``engine.interp.scenecut`` finds one between its two frames, or when
+``engine.interp.cutcontext`` finds one in context: a jump cut inside a locked-off shot (the
+background stays, the person is suddenly elsewhere) changes little of the picture, but much more
+than the still pairs around it. An edit is never repaired: no frames are inserted at a cut, and
+copies just before a jump cut are kept as they are (the synthesis guard only sees the two-frame
+cuts, so in-betweens there would be a morph across the edit); the plan's notes list each jump cut.
+Memory is bounded: only the previous frame is held while decoding, plus a few numbers per frame.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ import cv2
 import numpy as np
 
 from engine.errors import FrameGridError, UnsupportedOptionError
+from engine.interp.cutcontext import ContextVerdict, PairChange, change_image, context_cuts, measure_pair
 from engine.interp.duplicates import is_duplicate_pair
 from engine.interp.flow import dis_flow
 from engine.interp.scenecut import scene_cut_score, small_rgb8
@@ -167,12 +173,24 @@ def _fits_grid(stamps: list[int], interval: Fraction) -> bool:
 
 @dataclass
 class PairMeasure:
-    """How frame ``index - 1`` and frame ``index`` differ."""
+    """How frame ``index - 1`` and frame ``index`` differ.
+
+    ``change`` is how much of the picture changes (``cutcontext.measure_pair``);
+    ``cut`` is set for a two-frame scene cut (``scene_cut``) or a cut in context (``context``,
+    its verdict: for example a jump cut within a still shot)."""
 
     index: int
     duplicate: bool
     motion_px: float = 0.0
     cut: bool = False
+    change: PairChange = PairChange(0.0, 0.0)
+    scene_cut: bool = False
+    context: ContextVerdict | None = None
+
+    @property
+    def jump_cut(self) -> bool:
+        """A cut found only in context (``scene_cut`` missed it, so the synthesis guard would too)."""
+        return self.context is not None and not self.scene_cut
 
 
 @dataclass
@@ -236,30 +254,48 @@ def _small_gray(image: np.ndarray) -> np.ndarray:
 
 
 def _measure_pairs(source: Path, reader: FrameReader, *, find_duplicates: bool) -> list[PairMeasure]:
-    """Duplicate test, motion and cut test of every consecutive pair, in one forward pass."""
+    """Duplicate test, motion, change and cut tests of every consecutive pair, in one forward pass
+    (the cuts in context are judged once every pair's change is known)."""
     flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
     measures: list[PairMeasure] = []
     anchor: np.ndarray | None = None
     previous: np.ndarray | None = None
     previous_gray: np.ndarray | None = None
+    previous_small: np.ndarray | None = None
     for frame in reader.frames():
         image = frame.image
         gray = _small_gray(image)
+        small = change_image(image)
         if previous is not None:
             duplicate = find_duplicates and is_duplicate_pair(anchor, image)
-            measure = PairMeasure(frame.index, duplicate)
+            measure = PairMeasure(frame.index, duplicate, change=measure_pair(previous_small, small))
             if not duplicate:
                 field_ = dis_flow(flow, previous_gray, gray)
                 measure.motion_px = float(np.mean(np.hypot(field_[..., 0], field_[..., 1])))
-                measure.cut = scene_cut_score(previous, image).is_cut
+                measure.scene_cut = measure.cut = scene_cut_score(previous, image).is_cut
             measures.append(measure)
             if not duplicate:
                 anchor = image
         else:
             anchor = image
-        previous, previous_gray = image, gray
+        previous, previous_gray, previous_small = image, gray, small
+    verdicts = context_cuts([m.change for m in measures], [m.duplicate for m in measures])
+    for measure, verdict in zip(measures, verdicts, strict=True):
+        if verdict.cut:
+            measure.context, measure.cut = verdict, True
+            log.info("%s: a cut in context: %s", source, verdict.describe())
     log.debug("%s: measured %d frame pairs", source, len(measures))
     return measures
+
+
+def _jump_cut_note(measure: PairMeasure) -> str:
+    """What the plan's notes say about a cut found in context that the two-frame test missed."""
+    verdict = measure.context
+    around = "" if verdict is None else f" against {verdict.before:.3f} before and {verdict.after:.3f} after"
+    return (
+        f"frames {measure.index - 1} and {measure.index}: a jump cut within a still shot "
+        f"({measure.change.changed:.3f} of the picture changes{around}): an edit, left as it is"
+    )
 
 
 def _duplicate_runs(measures: list[PairMeasure]) -> list[tuple[int, int]]:
@@ -367,7 +403,8 @@ def analyse_clip(
         grid = frame_grid(reader.pts_index, Fraction(reader.info.time_base), declared)
         measures = _measure_pairs(source, reader, find_duplicates=find_duplicates)
     count = len(grid.slots)
-    notes: list[str] = []
+    notes = [_jump_cut_note(m) for m in measures if m.jump_cut]
+    jump_cut_after = {m.index - 1 for m in measures if m.jump_cut}
     kept = [True] * count
     copies: set[int] = set()
     for first, last in _duplicate_runs(measures):
@@ -382,6 +419,12 @@ def analyse_clip(
             notes.append(
                 f"frames {first} to {last} repeat frame {first - 1} ({repeats} repeats, more than "
                 f"{max_duplicate_repeats}): kept as a hold"
+            )
+            continue
+        if last in jump_cut_after:
+            notes.append(
+                f"frames {first} to {last} repeat frame {first - 1} just before a jump cut: kept "
+                "(no later frame of the same shot to synthesize toward)"
             )
             continue
         held = _held_moment(measures, first, last)
