@@ -282,3 +282,21 @@ def test_real_cuts_between_shots_are_cuts_in_context_too(shared_clips):
     fired = [v.first_frame for v in context_cuts(_changes(frames)) if v.cut]
     assert set(fired) <= {136, 186, 241} and fired
     assert all(scene_cut_score(frames[i], frames[i + 1]).is_cut for i in fired)
+
+
+def test_retime_holds_the_nearer_frame_at_a_jump_cut_instead_of_a_morph(tmp_path, jump_cut_clip):
+    """Slowed to 1/4, the three frames made between frames 19 and 20 are the nearer frame (a
+    morph of the person from one place to the other is never right), with a risk of 1 and a note;
+    the frames made between other pairs are synthesized."""
+    from engine.retime import retime_clip
+
+    report = retime_clip(jump_cut_clip, tmp_path / "slow.mp4", speed=Fraction(1, 4), model="flow")
+    across = [item for item in report.risk if item.source_frame == JUMP_AFTER]
+    assert [item.risk for item in across] == [1.0, 1.0, 1.0]
+    [note] = [note for note in report.notes if "jump cut" in note.note]
+    assert (note.first_output_frame, note.last_output_frame) == (4 * JUMP_AFTER + 1, 4 * JUMP_AFTER + 3)
+    assert note.fallback
+    frames = _decoded(tmp_path / "slow.mp4")
+    source = _decoded(jump_cut_clip)
+    for made, nearer in ((4 * JUMP_AFTER + 1, JUMP_AFTER), (4 * JUMP_AFTER + 3, JUMP_AFTER + 1)):
+        assert np.abs(frames[made].astype(float) - source[nearer]).mean() < 2.0

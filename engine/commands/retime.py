@@ -19,10 +19,11 @@ HELP = "slow a clip down (constant speed or a ramp) with generated in-between fr
 DESCRIPTION = f"""\
 Renders CLIP at a slower speed: at --speed 0.25 every source frame is followed by three generated
 ones, so the output has exactly four times the frames at the same frame rate, each at the exact
-time the time map gives (output frame n shows source position n x speed). Across a scene cut the
-nearer frame is repeated instead of a blend, and repeated (duplicate) source frames are not
-interpolated; both are listed in the report. A ramp is a JSON list of keyframes in output frames,
-linear in between, e.g. [{{"frame": 0, "speed": 1}}, {{"frame": 48, "speed": 0.25}}].
+time the time map gives (output frame n shows source position n x speed). Across a scene cut (or
+a jump cut inside a still shot) the nearer frame is repeated instead of a blend, and repeated
+(duplicate) source frames are not interpolated; both are listed in the report. A ramp is a JSON
+list of keyframes in output frames, linear in between,
+e.g. [{{"frame": 0, "speed": 1}}, {{"frame": 48, "speed": 0.25}}].
 
 --in N and --out M retime only source frames N to M - 1 (0-based frame numbers of CLIP, out
 exclusive, like In/Out marks): the output has (M - N) / speed frames starting at frame N, and the

@@ -340,6 +340,11 @@ class CutContextStream:
         return CONTEXT_SKIP_PAIRS + 1
 
     @property
+    def ended(self) -> bool:
+        """Whether ``finish()`` was called."""
+        return self._ended
+
+    @property
     def frames_seen(self) -> int:
         """Index of the next frame ``push`` expects."""
         return self._next_frame

@@ -39,7 +39,6 @@ class GuardedSynthesizer(Synthesizer):
         self.backend = backend
         self.detect_cuts = detect_cuts
         self.detect_duplicates = detect_duplicates
-        self._nearest = NearestSynthesizer()
 
     @property
     def execution_provider(self) -> str:
@@ -74,11 +73,23 @@ class GuardedSynthesizer(Synthesizer):
     def _fallback(
         self, frame0: np.ndarray, frame1: np.ndarray, t: Time, note: str, *, risk_value: float
     ) -> SynthesisResult:
-        result = self._nearest.synthesize(frame0, frame1, t)
+        return nearest_instead(frame0, frame1, [t], note, risk_value=risk_value)[0]
+
+
+def nearest_instead(
+    frame0: np.ndarray, frame1: np.ndarray, times: Sequence[Time], note: str, *, risk_value: float
+) -> list[SynthesisResult]:
+    """The nearer frame at each time, marked as a fallback with ``note`` and a flat risk: what a
+    guard gives where synthesis would be wrong (a cut) or pointless (duplicates)."""
+    nearest = NearestSynthesizer()
+    results = []
+    for t in times:
+        result = nearest.synthesize(frame0, frame1, t)
         result.risk = np.full(frame0.shape[:2], risk_value, np.float32)
         result.notes.append(note)
         result.fallback = True
-        return result
+        results.append(result)
+    return results
 
 
 def synthesize_guarded(

@@ -8,11 +8,14 @@ time map, transitions included). For each output frame the map gives an exact so
 - between frames f and f + 1: the guarded synthesizer makes the frame at t = phase (consecutive
   output frames on the same pair go to ``synthesize_many`` together, so flow is computed once);
   across a scene cut the guard gives the nearer frame instead and says so, which becomes a note;
+  so does a jump cut inside a still shot, which the guard's two-frame test cannot see but the
+  frames around it show (``engine.interp.cutcontext``: each decoded frame is measured, about
+  12 ms a frame at 720p, and the frame after a pair is decoded before the pair is made);
 - before the first or after the last frame of the media: the nearest end frame is held, noted.
 
 Memory is bounded: the reader decodes forward once, and only the two frames of the current pair
-(plus the few in-betweens of one pair waiting to be written) are held. It does not grow with the
-clip's length.
+and the frame after them (plus the few in-betweens of one pair waiting to be written) are held.
+It does not grow with the clip's length.
 
 Source positions are in the map's numbering (a timeline's media may start at 86400, 01:00:00:00
 at 24 fps); ``media_start_frames`` is the position of the file's first frame. When the file's own
@@ -34,9 +37,11 @@ from typing import Protocol
 
 import numpy as np
 
-from engine.errors import UnsupportedOptionError
+from engine.errors import CorruptMediaError, UnsupportedOptionError
 from engine.interp import GuardedSynthesizer, Synthesizer, create_backend, create_default_backend
 from engine.interp.base import cancellable
+from engine.interp.cutcontext import ContextVerdict, CutContextStream
+from engine.interp.guarded import nearest_instead
 from engine.media import CODECS, FrameReader, VideoWriter, probe
 from engine.media.frame_slots import FrameSlots, SourcePlace, frame_slots
 from engine.media.probe import VideoStreamInfo
@@ -127,14 +132,29 @@ def pixel_plan(info: VideoStreamInfo, codec: str) -> PixelPlan:
 
 
 class _Window:
-    """The last two decoded frames of a forward-only pass over the source."""
+    """The last few decoded frames of a forward-only pass over the source, and the cuts in
+    context (``engine.interp.cutcontext``) of every frame decoded: a jump cut inside a still shot
+    passes the guard's two-frame test, but stands out against the still pairs around it."""
 
-    def __init__(self, reader: FrameReader, start: int) -> None:
+    HELD_BEHIND = 2
+    """Frames kept behind the newest: the pair being made and the frame after it (its context)."""
+
+    CONTEXT_LEAD_FRAMES = 2
+    """Frames read before the first one asked for, so that its pair has context before it."""
+
+    def __init__(self, reader: FrameReader, start: int, *, cut_context: bool = True) -> None:
         self._reader = reader
-        self._frames = reader.frames(start)
+        self._frame_count = reader.frame_count
+        self._cut_context = cut_context
         self._held: dict[int, np.ndarray] = {}
-        self._last = start - 1
         self.decode_s = 0.0
+        self._restart(max(0, start - self.CONTEXT_LEAD_FRAMES) if cut_context else start)
+
+    def _restart(self, index: int) -> None:
+        self._frames = self._reader.frames(index)
+        self._held.clear()
+        self._last = index - 1
+        self._context = CutContextStream(first_frame=index) if self._cut_context else None
 
     def get(self, index: int) -> np.ndarray:
         if index in self._held:
@@ -142,18 +162,35 @@ class _Window:
         started = time.perf_counter()
         if index < self._last:
             log.debug("source frame %d is behind the stream (at %d); seeking", index, self._last)
-            self._frames = self._reader.frames(index)
-            self._held.clear()
-            self._last = index - 1
-        image = None
+            self._restart(index)
         while self._last < index:
-            frame = next(self._frames)
+            frame = next(self._frames, None)
+            if frame is None:
+                break
+            if self._context is not None:
+                if frame.index != self._context.frames_seen:  # frames lost to damage: no context
+                    self._context = CutContextStream(first_frame=frame.index)
+                self._context.push(frame.image)
             self._last = frame.index
-            image = frame.image
-            self._held = {k: v for k, v in self._held.items() if k >= self._last - 1}
-            self._held[self._last] = image
+            self._held = {k: v for k, v in self._held.items() if k >= self._last - self.HELD_BEHIND}
+            self._held[self._last] = frame.image
         self.decode_s += time.perf_counter() - started
+        if index not in self._held:
+            raise CorruptMediaError(f"{self._reader.shown}: source frame {index} cannot be decoded")
         return self._held[index]
+
+    def context_cut(self, lower: int) -> ContextVerdict | None:
+        """The cut in context between source frames ``lower`` and ``lower + 1``, when there is one
+        (the frame after them is decoded for it); None where there is none or no context."""
+        if self._context is None:
+            return None
+        following = lower + 2
+        if following < self._frame_count:
+            self.get(following)
+        elif not self._context.ended:
+            self._context.finish()
+        verdict = self._context.verdict(lower) or self._context.decide(lower)
+        return verdict if verdict is not None and verdict.cut else None
 
     def close(self) -> None:
         self._frames.close()
@@ -236,7 +273,9 @@ def render_mapped(
             return slots.locate((mapped.source_position_frames - media_start) * scale)
 
         first_mapped = next(iter(frame_map.frames(include_transitions=include_transitions)))
-        window = _Window(reader, locate(first_mapped).lower)
+        window = _Window(
+            reader, locate(first_mapped).lower, cut_context=getattr(synthesizer, "detect_cuts", False)
+        )
         writer = VideoWriter(
             output,
             rate=frame_map.output_rate,
@@ -267,10 +306,16 @@ def render_mapped(
                     return
                 lower, upper = pending[0].place.lower, pending[0].place.upper
                 frame0, frame1 = window.get(lower), window.get(upper)
+                phases = [item.place.phase for item in pending]
+                cut = window.context_cut(lower) if upper == lower + 1 else None
                 begun = time.perf_counter()
                 with cancellable(check_cancelled):
-                    phases = [item.place.phase for item in pending]
-                    results = synthesizer.synthesize_many(frame0, frame1, phases)
+                    if cut is not None:
+                        note = f"jump cut ({cut.describe()}): nearest frame instead of {report.model}"
+                        log.warning("%s: frames %d-%d: %s", frame_map.clip_name, lower, upper, note)
+                        results = nearest_instead(frame0, frame1, phases, note, risk_value=1.0)
+                    else:
+                        results = synthesizer.synthesize_many(frame0, frame1, phases)
                 synthesis_s += time.perf_counter() - begun
                 for item, result in zip(pending, results, strict=True):
                     write(result.frame)
@@ -311,9 +356,24 @@ def render_mapped(
         "total": round(time.perf_counter() - started, 3),
     }
     if report.frames_held:
-        log.warning(
-            "%s: %d output frames lie outside the media; its end frames are held",
-            frame_map.clip_name,
-            report.frames_held,
+        # a slowed clip's last output frames fall after its last frame by construction, within that
+        # frame's own duration: held as expected; frames the map puts further out (or before the
+        # first frame) are ones the media lacks
+        outside = sum(
+            1
+            for mapped in frame_map.frames(include_transitions=include_transitions)
+            if not 0 <= (mapped.source_position_frames - media_start) * scale < slots.slot_count
         )
+        if outside:
+            log.warning(
+                "%s: %d output frames lie outside the media; its end frames are held",
+                frame_map.clip_name,
+                outside,
+            )
+        if report.frames_held > outside:
+            log.info(
+                "%s: %d output frames fall within the last source frame's duration; it is held there",
+                frame_map.clip_name,
+                report.frames_held - outside,
+            )
     return report
