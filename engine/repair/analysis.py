@@ -47,6 +47,7 @@ from engine.interp.duplicates import is_duplicate_pair
 from engine.interp.flow import dis_flow
 from engine.interp.scenecut import scene_cut_score, small_rgb8
 from engine.media import FrameReader
+from engine.media.rates import STANDARD_RATES
 from engine.timeline import fraction_text
 
 log = logging.getLogger(__name__)
@@ -77,12 +78,6 @@ JUMPS_REPORT = "report"
 JUMP_MODES = (JUMPS_INSERT, JUMPS_REPORT)
 
 
-STANDARD_RATES = tuple(
-    Fraction(value)
-    for value in ("24000/1001", "24", "25", "30000/1001", "30", "48", "50", "60000/1001", "60",
-                  "100", "120000/1001", "120", "240")
-)
-"""Frame rates a grid measured from rounded timestamps is snapped to, when its frames fit it."""
 
 
 @dataclass(frozen=True)
