@@ -48,7 +48,7 @@ def bad_media(tmp_path_factory):
         "moov-cut": (
             truncated_copy(render_clip(folder / "moov-last.mp4", frame_count=30), folder / "cut.mp4"),
             CorruptMediaError,
-            "looks like MP4/QuickTime but cannot be opened",
+            "looks like MP4/QuickTime but cannot be opened: its index (the moov atom) is missing",
         ),
         "good": (good, None, None),
     }

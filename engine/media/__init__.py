@@ -8,7 +8,9 @@ Stable API (other parts of Chronoscope import only these names):
         VideoStreamInfo: width, height, frame_rate (exact Fraction; alias .rate), time_base,
         frame_count (exact, from a packet scan), duration_s, start_pts, is_vfr,
         min/max_frame_interval_s, pixel_format, bit_depth, has_alpha, rotation_deg, capture
-        (CaptureInfo: capture_fps, high_frame_rate_stream, hints), truncated, sources.
+        (CaptureInfo: capture_fps, high_frame_rate_stream, hints), truncated, sources,
+        leading_frames_left_out (a stream cut mid-GOP starts at its first keyframe; start_s is
+        the first frame shown). Attached pictures (cover art) are not listed as video.
     probe_video(path) -> VideoStreamInfo
 
     FrameReader(path, *, output="rgb24"|"rgb48"|"rgba"|"rgba64", size=(w, h) | None,

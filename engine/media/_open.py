@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import struct
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -22,9 +23,10 @@ from engine.media.sequence import is_description, read_description, shown_name
 
 log = logging.getLogger(__name__)
 
+_MP4_FAMILY = "MP4/QuickTime"
 # Leading bytes of container formats, to tell "damaged video" from "not media at all".
 _SIGNATURES: tuple[tuple[int, bytes, str], ...] = (
-    (4, b"ftyp", "MP4/QuickTime"),
+    (4, b"ftyp", _MP4_FAMILY),
     (4, b"moov", "QuickTime"),
     (4, b"mdat", "QuickTime"),
     (4, b"wide", "QuickTime"),
@@ -46,6 +48,40 @@ def sniff_container(path: Path) -> str | None:
         if head[offset : offset + len(magic)] == magic:
             return name
     return None
+
+
+_BOX_HEADER_BYTES = 8
+_MAX_TOP_LEVEL_BOXES = 10_000
+
+
+def mp4_index_is_missing(path: Path) -> bool:
+    """True when the MP4/QuickTime file at ``path`` has no index (``moov`` box) among its top-level
+    boxes: a recording cut off before the camera wrote the index at the end.
+
+    Only box headers are read (8 or 16 bytes each); a box size that cannot be followed means False
+    (the file is damaged in some other way).
+    """
+    size_bytes = path.stat().st_size
+    found: set[bytes] = set()
+    offset = 0
+    with open(path, "rb") as handle:
+        for _ in range(_MAX_TOP_LEVEL_BOXES):
+            if offset + _BOX_HEADER_BYTES > size_bytes:
+                break
+            handle.seek(offset)
+            box_size, box_type = struct.unpack(">I4s", handle.read(_BOX_HEADER_BYTES))
+            found.add(box_type)
+            if box_size == 1:  # a 64-bit size follows the type
+                large = handle.read(8)
+                if len(large) < 8:
+                    break
+                box_size = struct.unpack(">Q", large)[0]
+            if box_size == 0:  # the box runs to the end of the file
+                break
+            if box_size < _BOX_HEADER_BYTES:
+                return False  # not a box structure we understand: say nothing about it
+            offset += box_size
+    return bool(found) and b"moov" not in found
 
 
 def check_media_path(path: Path) -> Path:
@@ -84,6 +120,12 @@ def _open_file(path: Path) -> av.container.InputContainer:
         family = sniff_container(path)
         if family is None:
             raise NotVideoError(f"{path} is not a video file (FFmpeg reads no media format in it)") from None
+        if family.endswith("QuickTime") and mp4_index_is_missing(path):
+            raise CorruptMediaError(
+                f"{path} looks like {family} but cannot be opened: its index (the moov atom) is "
+                "missing, as when a recording is cut off before the camera finishes the file; "
+                "the video cannot be read without it"
+            ) from None
         raise CorruptMediaError(
             f"{path} looks like {family} but cannot be opened: {_reason(error)}"
         ) from None
@@ -124,12 +166,32 @@ def _reason(error: av.error.FFmpegError) -> str:
     return text
 
 
+def is_attached_picture(stream: av.stream.Stream) -> bool:
+    """True for a still image attached to the file (cover art, a thumbnail): a "video" stream of
+    one picture with no timing, which is not the video."""
+    return bool(stream.disposition & av.stream.Disposition.attached_pic)
+
+
+def video_streams(container: av.container.InputContainer) -> list[av.video.stream.VideoStream]:
+    """The container's video streams in file order, without attached pictures (cover art).
+
+    Stream ``n`` of ``FrameReader`` and ``probe(...).video[n]`` both count in this list.
+    """
+    return [stream for stream in container.streams.video if not is_attached_picture(stream)]
+
+
+def _stream_kind(stream: av.stream.Stream) -> str:
+    kind = "cover art" if stream.type == "video" and is_attached_picture(stream) else stream.type
+    return f"{kind} ({stream.codec_context.name})"
+
+
 def require_video(path: Path, container: av.container.InputContainer) -> None:
-    """Raise ``EmptyMediaError`` for a container with no streams, ``NotVideoError`` for one without video."""
+    """Raise ``EmptyMediaError`` for a container with no streams, ``NotVideoError`` for one without
+    video (an attached picture such as cover art is not video)."""
     if not container.streams:
         raise EmptyMediaError(f"{path} holds no streams (an empty container)")
-    if not container.streams.video:
-        kinds = ", ".join(f"{s.type} ({s.codec_context.name})" for s in container.streams)
+    if not video_streams(container):
+        kinds = ", ".join(_stream_kind(s) for s in container.streams)
         raise NotVideoError(f"{path} has no video stream; it holds: {kinds}")
 
 

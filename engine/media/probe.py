@@ -10,6 +10,14 @@ Every derived value names its origin in ``VideoStreamInfo.sources`` (for example
 
 A truncated file: a partial last packet is dropped, ``frame_count`` is the number of complete
 frames, and ``truncated`` is True (the container's own claim stays in ``container_frame_count``).
+
+A stream that starts mid-GOP (a broadcast capture, a transport stream cut anywhere, a cut made
+without re-encoding): frames presented before the first keyframe, and packets that come before it,
+cannot be decoded (they refer to pictures that are not in the file). They are not frames of the
+clip: ``frame_count`` leaves them out (``leading_frames_left_out`` says how many, with a WARNING)
+and ``start_pts`` is the first frame that is actually shown, so audio offsets stay right.
+
+Attached pictures (cover art, thumbnails) are not video: ``video`` lists only real video streams.
 """
 
 from __future__ import annotations
@@ -25,7 +33,14 @@ import av
 import numpy as np
 
 from engine.errors import CorruptMediaError, EmptyMediaError
-from engine.media._open import av_errors, fraction_or_none, fraction_text, open_input, require_video
+from engine.media._open import (
+    av_errors,
+    fraction_or_none,
+    fraction_text,
+    open_input,
+    require_video,
+    video_streams,
+)
 from engine.media.rates import HIGH_FRAME_RATE_FPS, rate_from_text_metadata
 from engine.media.sequence import is_description, read_description, shown_name
 
@@ -35,7 +50,7 @@ _WARNED: set[str] = set()
 _WARNED_LIMIT = 10_000
 
 
-def _warn_once(message: str, *args: object) -> None:
+def warn_once(message: str, *args: object) -> None:
     """Log a warning about a file once per process: one analysis probes a file several times
     (index, keyframes, frames), and the same finding three times over reads as three problems."""
     text = message % args
@@ -55,12 +70,22 @@ _CAPTURE_HINT_WORDS = ("capture", "framerate", "frame-rate", "frame_rate", "slow
 
 @dataclass(frozen=True)
 class PacketScan:
-    """The video packets of one stream, in presentation order, without decoding them."""
+    """The video packets of one stream, in presentation order, without decoding them.
+
+    ``pts`` holds the frames of the clip: packets before the first keyframe (in decode order) and
+    frames presented before it are left out, since no decoder can produce them; ``leading_dropped``
+    counts them. ``open_gop`` is True when some keyframe is followed by frames presented before it
+    (they refer to the previous GOP), so a decoder that starts at a keyframe misses references.
+    ``discarded`` counts packets the container's edit list hides.
+    """
 
     pts: np.ndarray
     keyframe_pts: np.ndarray
     last_duration_pts: int
     truncated: bool
+    leading_dropped: int = 0
+    open_gop: bool = False
+    discarded: int = 0
 
 
 @dataclass
@@ -127,6 +152,9 @@ class VideoStreamInfo:
     """FFmpeg's AVColorTransferCharacteristic code (1 BT.709, 16 PQ, 18 HLG); None when unspecified."""
     interlaced: bool = False
     """The first frame is coded as two fields (broadcast, older camcorders)."""
+    leading_frames_left_out: int = 0
+    """Frames before the first keyframe (a stream cut mid-GOP) that cannot be decoded and are not
+    counted in ``frame_count``."""
 
     @property
     def rate(self) -> Fraction:
@@ -198,7 +226,7 @@ def probe(path: Path, *, scan_packets: bool = True) -> MediaInfo:
             bit_rate=container.bit_rate or None,
             metadata=dict(container.metadata),
         )
-        stream_indices = [stream.index for stream in container.streams.video]
+        stream_indices = [stream.index for stream in video_streams(container)]
     video = [
         video_info_and_index(path, index, header["metadata"], scan_packets=scan_packets)[0]
         for index in stream_indices
@@ -269,13 +297,29 @@ def video_info_and_index(
         interlaced = bool(getattr(first, "interlaced_frame", False)) if first is not None else False
     if first is None:
         raise EmptyMediaError(f"{shown_name(path)} has a video stream with no frames")
+    leading_left_out = 0
     if scan_packets:
         with open_input(path) as container:
             scan = scan_video_packets(path, container, container.streams[stream_index])
         timing = _timing_from_scan(scan, time_base, average_rate, guessed_rate)
         sources.update(frame_count="packet scan", duration_s="packet scan", is_vfr="packet pts scan")
-        if container_frames is not None and container_frames != timing["frame_count"] and not scan.truncated:
-            _warn_once(
+        leading_left_out = scan.leading_dropped
+        if leading_left_out:
+            sources["start_s"] = "first frame at or after the first keyframe"
+            warn_once(
+                "%s starts in the middle of a group of pictures (a cut or captured stream): %d frames "
+                "before its first keyframe cannot be decoded and are left out; the video starts at %.3f s",
+                path,
+                leading_left_out,
+                float(timing["start_s"]),
+            )
+        listed = timing["frame_count"] + scan.discarded + leading_left_out
+        if (
+            container_frames is not None
+            and container_frames not in (timing["frame_count"], listed)
+            and not scan.truncated
+        ):
+            warn_once(
                 "%s: container lists %d frames, the packet scan found %d",
                 path,
                 container_frames,
@@ -299,7 +343,7 @@ def video_info_and_index(
     if capture.high_frame_rate_stream:
         sources["high_frame_rate_stream"] = f"stream rate >= {HIGH_FRAME_RATE_FPS} fps"
     if timing["truncated"]:
-        _warn_once(
+        warn_once(
             "%s is truncated: %d complete frames of %s listed",
             path,
             timing["frame_count"],
@@ -327,6 +371,7 @@ def video_info_and_index(
         color_primaries=primaries,
         color_transfer=transfer,
         interlaced=interlaced,
+        leading_frames_left_out=leading_left_out,
         **timing,
     )
     return info, scan
@@ -386,19 +431,35 @@ def scan_video_packets(
 
     A packet the demuxer marks corrupt at the very end is a truncated tail and is dropped;
     discarded packets (edit lists) are skipped. Packets without pts fall back to decoding.
+    Frames before the first keyframe are left out (see ``PacketScan``); a stream that marks no
+    keyframe at all keeps every frame.
     """
-    pts_values = array("q")
+    pts_values = array("q")  # decode order
     keyframes = array("q")
     last_duration = 0
     missing_pts = 0
+    discarded = 0
     corrupt_pending = False
+    first_key_pts: int | None = None  # of the first keyframe in decode order, edit-list hidden or not
+    first_key_at = 0  # how many kept packets came before it
+    latest_key_pts: int | None = None
+    open_gop = False
     # an image sequence ends where its description says, though files may follow after a hole
     limit = read_description(path).count if is_description(path) else None
     with av_errors(path, "scanning packets"):
         for packet in container.demux(stream):
             if limit is not None and len(pts_values) >= limit:
                 break
-            if packet.size == 0 or packet.is_discard:
+            if packet.size == 0:
+                continue
+            if packet.is_keyframe and packet.pts is not None and not packet.is_corrupt:
+                latest_key_pts = packet.pts
+                if first_key_pts is None:
+                    first_key_pts, first_key_at = packet.pts, len(pts_values)
+            elif latest_key_pts is not None and packet.pts is not None and packet.pts < latest_key_pts:
+                open_gop = True
+            if packet.is_discard:
+                discarded += 1
                 continue
             if corrupt_pending:
                 raise CorruptMediaError(
@@ -422,14 +483,23 @@ def scan_video_packets(
         )
         container.seek(0)
         return _scan_by_decoding(path, container, stream, truncated=corrupt_pending)
-    pts = np.sort(np.frombuffer(pts_values, dtype=np.int64))
+    decode_order = np.frombuffer(pts_values, dtype=np.int64)
+    key_pts = np.frombuffer(keyframes, dtype=np.int64)
+    if first_key_pts is not None:
+        decode_order = decode_order[first_key_at:]
+        decode_order = decode_order[decode_order >= first_key_pts]
+        key_pts = key_pts[key_pts >= first_key_pts]
+    pts = np.sort(decode_order)
     if pts.size and np.any(np.diff(pts) == 0):
         log.warning("%s: several video packets share a timestamp; frame indices follow decode order", path)
     return PacketScan(
         pts=pts,
-        keyframe_pts=np.sort(np.frombuffer(keyframes, dtype=np.int64)),
+        keyframe_pts=np.sort(key_pts),
         last_duration_pts=int(last_duration),
         truncated=corrupt_pending,
+        leading_dropped=len(pts_values) - int(pts.size),
+        open_gop=open_gop,
+        discarded=discarded,
     )
 
 

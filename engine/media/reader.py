@@ -21,6 +21,15 @@ back sideways unless ``apply_rotation=True`` (then ``size`` is the size after ro
 rate; see ``engine.media.deinterlace``): frame numbers, timestamps and count stay the same, and
 progressive frames pass untouched.
 
+Stream starts: a decoding run (from the start, or after a seek) begins at a keyframe. Packets before
+it are not decoded and frames presented before it are not returned: a stream cut mid-GOP starts at
+its first keyframe, as ``probe`` counts it. An open-GOP stream (keyframes followed by frames that
+refer to the previous GOP, as x264's open-gop, broadcast and camera streams make) names pictures
+the decoder cannot have when it starts at a keyframe, and FFmpeg says so; in strict mode such a
+complaint within the first GOP of a run is expected: the reader says so once (WARNING), then
+ignores such complaints and decodes with slice threads, since a frame-threaded strict decoder
+stops for good at its first error. Errors after the first GOP of a run are damage as usual.
+
 Damage: with ``strict=True`` (default) the decoder runs with ``err_detect=explode`` and any decoding
 error raises ``CorruptMediaError`` naming the frame. With ``strict=False`` a damaged packet is
 skipped with a WARNING and frames keep their true indices (looked up by pts); each is counted in
@@ -39,7 +48,7 @@ import contextlib
 import logging
 import weakref
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
@@ -53,9 +62,9 @@ from engine.errors import (
     NotVideoError,
     UnsupportedOptionError,
 )
-from engine.media._open import av_errors, open_input, require_video
+from engine.media._open import av_errors, open_input, require_video, video_streams
 from engine.media.deinterlace import FieldMerger
-from engine.media.probe import PacketScan, VideoStreamInfo, video_info_and_index
+from engine.media.probe import PacketScan, VideoStreamInfo, video_info_and_index, warn_once
 from engine.media.sequence import shown_name
 
 log = logging.getLogger(__name__)
@@ -76,6 +85,28 @@ it does not know, such as ResolutionUnit); they still raise on data they cannot 
 MAX_DAMAGE_NOTES = 5
 """Damage reports kept (and logged at WARNING) per reader; the rest are counted."""
 _SEEK_ATTEMPTS = 3
+
+
+class _StartComplaint(Exception):
+    """Internal: the strict decoder complained within the first GOP of a run on an open-GOP stream."""
+
+
+@dataclass
+class _RunStart:
+    """The start of one decoding run: keyframes fed and whether its first GOP has been output."""
+
+    keyframe_pts: list[int] = field(default_factory=list)
+    first_gop_done: bool = False
+
+    def fed(self, packet: av.Packet) -> None:
+        if packet.is_keyframe and packet.pts is not None and len(self.keyframe_pts) < 2:
+            self.keyframe_pts.append(packet.pts)
+
+    def output(self, frames: list[av.VideoFrame]) -> None:
+        if len(self.keyframe_pts) == 2 and any(
+            f.pts is not None and f.pts >= self.keyframe_pts[1] for f in frames
+        ):
+            self.first_gop_done = True
 
 
 @dataclass(frozen=True)
@@ -142,23 +173,22 @@ class FrameReader:
         # can hang a process that exits with an open decoder.
         self._finalizer = weakref.finalize(self, self._exits.close)
         self._container = self._exits.enter_context(open_input(self.path))
-        videos = self._container.streams.video
         try:
             require_video(self.path, self._container)
         except (EmptyMediaError, NotVideoError):
             self.close()
             raise
+        videos = video_streams(self._container)
         if stream < 0 or stream >= len(videos):
             self.close()
             raise UnsupportedOptionError(
                 f"video stream {stream} does not exist; {self.shown} has "
                 f"{len(videos)} (0 to {len(videos) - 1})"
             )
-        self._stream = videos[stream]
-        self._stream.thread_type = "AUTO"
-        self._stream.thread_count = threads
-        if strict and self._stream.codec_context.name not in LENIENT_DECODERS:
-            self._stream.codec_context.options = {"err_detect": "explode"}
+        self._threads = threads
+        self._open_gop = False  # complaints in a run's first GOP are expected (see _open_gop_decoder)
+        self._stream = self._set_up_decoder(videos[stream])
+        self._run_start_pts: int | None = None  # where the current run's demuxing began; None: file start
         self.time_base = Fraction(self._stream.time_base)
         self._info: VideoStreamInfo | None = None
         self._scan: PacketScan | None = None
@@ -169,6 +199,15 @@ class FrameReader:
         self._tainted = False  # damage seen since the last keyframe
         self._pulled_concealed = False
         self._held_concealed = False
+
+    def _set_up_decoder(self, stream: av.video.stream.VideoStream) -> av.video.stream.VideoStream:
+        # A strict decoder with frame threads stops for good at its first error; on an open-GOP
+        # stream, where an error early in each run is expected, slice threads keep it going.
+        stream.thread_type = "SLICE" if self._open_gop else "AUTO"
+        stream.thread_count = self._threads
+        if self.strict and stream.codec_context.name not in LENIENT_DECODERS:
+            stream.codec_context.options = {"err_detect": "explode"}
+        return stream
 
     # -- description ---------------------------------------------------------------------------
 
@@ -255,8 +294,8 @@ class FrameReader:
             if index - self._next_index <= FORWARD_DECODE_LIMIT_FRAMES:
                 self._skip_to(index)
                 return
-        if index == 0 and self._decoded is None:
-            return
+        if index == 0 and self._decoded is None and self._next_index == 0:
+            return  # a fresh reader (or one just restarted) is at the start
         if index == 0 and self._scan is None:
             self._restart()
             return
@@ -271,9 +310,18 @@ class FrameReader:
 
     def _restart(self) -> None:
         self._drop_decoder()
-        with av_errors(self.path, "seeking to the start"):
-            self._container.seek(0, stream=self._stream, backward=True)
+        self._seek_container(None)
         self._next_index = 0
+
+    def _seek_container(self, seek_pts: int | None) -> None:
+        """Demux from the keyframe at or before ``seek_pts`` (None: from the start of the file)."""
+        self._run_start_pts = seek_pts
+        if seek_pts is None:
+            with av_errors(self.path, "seeking to the start"):
+                self._container.seek(0, stream=self._stream, backward=True)
+            return
+        with av_errors(self.path, f"seeking to pts {seek_pts}"):
+            self._container.seek(seek_pts, stream=self._stream, backward=True, any_frame=False)
 
     def _seek_to(self, index: int) -> None:
         self._ensure_index()
@@ -283,19 +331,17 @@ class FrameReader:
         nearest = int(np.searchsorted(keyframes, target, side="right")) - 1
         for attempt in range(_SEEK_ATTEMPTS):
             position = nearest - attempt
-            seek_pts = (
-                int(keyframes[position]) if position >= 0 and keyframes.size else int(self._scan.pts[0])
-            )
+            if position <= 0:
+                # at or before the first keyframe: decode from the start, which MPEG-TS and other
+                # demuxers reach exactly (asked to seek to the first keyframe, they may land past it)
+                break
             self._drop_decoder()
-            with av_errors(self.path, f"seeking to frame {index}"):
-                self._container.seek(seek_pts, stream=self._stream, backward=True, any_frame=False)
-            outcome = self._decode_until(target)
-            if outcome == "found":
+            self._seek_container(int(keyframes[position]))
+            if self._decode_until(target) == "found":
                 self._next_index = index
                 return
-            if position < 0:
-                break
-        log.warning("%s: seeking to frame %d landed past it; decoding from the start", self.path, index)
+        else:
+            log.warning("%s: seeking to frame %d landed past it; decoding from the start", self.path, index)
         self._restart()
         if self._decode_until(target) != "found":
             raise CorruptMediaError(f"{self.shown}: frame {index} (pts {target}) cannot be decoded")
@@ -375,31 +421,105 @@ class FrameReader:
             yield from merger.flush()
 
     def _decode_packets(self) -> Iterator[av.VideoFrame]:
-        """Decoded frames from the current demux position; a truncated tail ends it quietly."""
-        damaged_tail = False
+        """Decoded frames of the current run. When the decoder is replaced (an open-GOP stream, see
+        ``_open_gop_decoder``), the run is decoded again from its start, past the frames already given."""
         if not self.strict:
             self._ensure_index()
+        given_up_to: int | None = None
+        while True:
+            try:
+                for raw in self._decode_run():
+                    if given_up_to is not None and raw.pts is not None and raw.pts <= given_up_to:
+                        continue
+                    given_up_to = raw.pts if raw.pts is not None else given_up_to
+                    yield raw
+                return
+            except _StartComplaint:
+                self._open_gop_decoder()
+
+    def _decode_run(self) -> Iterator[av.VideoFrame]:
+        """Decoded frames from the current demux position, starting at a keyframe; a truncated tail
+        ends it quietly."""
+        damaged_tail = False
+        run = _RunStart()
+        start_key_pts: int | None = None
+        waiting_for_keyframe = True
         with av_errors(self.path, "decoding"):
             for packet in self._container.demux(self._stream):
                 if packet.size == 0:
-                    yield from self._decode_packet(packet)
+                    yield from self._after_start(self._decode_packet(packet, run), start_key_pts)
                     continue
+                if waiting_for_keyframe:
+                    if not packet.is_keyframe and self._stream_has_keyframes():
+                        continue  # refers to pictures before the run: cannot be decoded
+                    waiting_for_keyframe = False
+                    start_key_pts = packet.pts if packet.is_keyframe else None
                 if damaged_tail:
                     self._damaged("a damaged packet in the middle of the stream")
                     damaged_tail = False
                 if packet.is_corrupt:
                     damaged_tail = True
                     continue
-                yield from self._decode_packet(packet)
+                run.fed(packet)
+                yield from self._after_start(self._decode_packet(packet, run), start_key_pts)
         if damaged_tail:
             log.warning("%s is truncated: stopping after the last complete frame", self.path)
 
-    def _decode_packet(self, packet: av.Packet) -> list[av.VideoFrame]:
+    @staticmethod
+    def _after_start(frames: list[av.VideoFrame], start_key_pts: int | None) -> list[av.VideoFrame]:
+        """Leave out frames presented before the keyframe a run starts at (leading frames of an
+        open GOP: they refer to pictures the run does not have, and no index counts them)."""
+        if start_key_pts is None:
+            return frames
+        return [f for f in frames if f.pts is None or f.pts >= start_key_pts]
+
+    def _stream_has_keyframes(self) -> bool:
+        """Whether the stream marks keyframes at all (the packet scan found some)."""
+        self._ensure_index()
+        assert self._scan is not None
+        return self._scan.keyframe_pts.size > 0
+
+    def _decode_packet(self, packet: av.Packet, run: _RunStart) -> list[av.VideoFrame]:
         try:
-            return packet.decode()
+            frames = packet.decode()
         except av.error.FFmpegError as error:
+            if self._explained_by_open_gop(run):
+                if not self._open_gop:
+                    raise _StartComplaint() from None
+                log.debug("%s: open-GOP start: %s (expected)", self.path, error.strerror or error)
+                return []
             self._damaged(f"decoding failed near frame {self._frame_near(packet)}: {error.strerror or error}")
             return []
+        run.output(frames)
+        return frames
+
+    def _explained_by_open_gop(self, run: _RunStart) -> bool:
+        """A strict decoder's complaint within the first GOP of a run, on an open-GOP stream, is
+        about pictures from before the keyframe the run started at, not damage."""
+        if not self.strict or run.first_gop_done:
+            return False
+        if self._stream.codec_context.name in LENIENT_DECODERS:
+            return False
+        self._ensure_index()
+        assert self._scan is not None
+        return self._scan.open_gop
+
+    def _open_gop_decoder(self) -> None:
+        """Reopen the file with a decoder that survives the complaints an open-GOP stream gives
+        early in each run (slice threads instead of frame threads, still ``err_detect=explode``),
+        and demux the current run again from where it started."""
+        warn_once(
+            "%s: open-GOP video: the decoder misses pictures from before the keyframe it starts at, "
+            "as expected for this kind of stream; those complaints are ignored, and decoding uses "
+            "fewer threads (slower) so that damage elsewhere is still found",
+            self.path,
+        )
+        self._open_gop = True
+        index = self._stream.index
+        self._container.close()  # closing again when the reader closes does nothing
+        self._container = self._exits.enter_context(open_input(self.path))
+        self._stream = self._set_up_decoder(self._container.streams[index])
+        self._seek_container(self._run_start_pts)
 
     def _frame_near(self, packet: av.Packet) -> str:
         """The index of the frame a packet carries, as well as it can be told."""
@@ -454,6 +574,7 @@ class FrameReader:
         self._held = None
         self._next_index = None
         self._tainted = False  # the next decode starts at a keyframe
+        self._run_start_pts = None
 
     def _check_open(self) -> None:
         if self._closed:
