@@ -29,7 +29,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from engine.errors import NotVideoError
-from engine.media._open import open_input
+from engine.media._open import open_input, video_streams
 from engine.speed.result import Evidence, SpeedClass, SpeedEstimate
 
 log = logging.getLogger(__name__)
@@ -105,9 +105,10 @@ def read_rate_metadata(path: Path) -> RateMetadata:
     """
     path = Path(path)
     with open_input(path) as container:
-        if not container.streams.video:
+        videos = video_streams(container)
+        if not videos:
             raise NotVideoError(f"{path} has no video stream")
-        stream = container.streams.video[0]
+        stream = videos[0]
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         if not rate:
             raise NotVideoError(f"{path}: the video stream has no frame rate")
