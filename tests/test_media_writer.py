@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+import av
 import cv2
 import numpy as np
 import pytest
@@ -109,6 +110,28 @@ def test_audio_is_copied_and_cut_to_a_range(tmp_path):
     )
     assert abs(part.audio[0].duration_s - 1) < Fraction(1, 20)
     assert part.video_stream.frame_count == 50
+
+
+@pytest.mark.parametrize("suffix", [".mov", ".mp4", ".mkv"])
+def test_copied_aac_keeps_its_priming_marked_and_the_picture_at_zero(tmp_path, suffix):
+    """An AAC track starts with a packet before 0 (the encoder's priming, which the file marks to
+    be skipped). .mov and .mp4 copy it and mark it again: the copy decodes to the very samples of
+    its source (without it, the first samples came out differently). Matroska cannot mark it, so
+    there it is left out and the first frame stays at 0."""
+    source = render_clip(tmp_path / "src.mp4", rate=Fraction(25), frame_count=25, audio=True)
+    with av.open(str(source)) as container:
+        assert next(p for p in container.demux(audio=0) if p.size).pts < 0, "AAC should start before 0"
+    with av.open(str(source)) as container:
+        original = np.concatenate([frame.to_ndarray()[0] for frame in container.decode(audio=0)])
+    codec = "ffv1" if suffix == ".mkv" else "h264"
+    out = write_video(tmp_path / f"copy{suffix}", _images(25), rate=25, codec=codec, audio_from=source)
+    with av.open(str(out)) as container:
+        first_video = next(p for p in container.demux(video=0) if p.size)
+        assert first_video.pts == 0
+    with av.open(str(out)) as container:
+        copied = np.concatenate([frame.to_ndarray()[0] for frame in container.decode(audio=0)])
+    if suffix != ".mkv":
+        assert copied.size == original.size and np.array_equal(copied, original)
 
 
 def test_exception_mid_write_leaves_nothing(tmp_path):

@@ -11,10 +11,10 @@ import av
 import cv2
 import numpy as np
 import pytest
-from media_factory import render_clip
+from media_factory import frame_pattern, render_clip
 
 from engine.cli import main
-from engine.errors import FrameGridError, OutputExistsError
+from engine.errors import FrameGridError, OutputExistsError, UnsupportedOptionError
 from engine.media import FrameReader, probe
 from engine.repair import analyse_clip, frame_grid, repair_clip
 from engine.retime import sidecar_path
@@ -193,6 +193,69 @@ def test_audio_is_copied_and_cli_reports(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "1 synthesized by blend (1 for timestamp gaps" in text
     assert "frame 3: timestamp_gap between source frames 2 and 3, t = 1/2" in text
+
+
+def _camera_clip_with_pcm(path: Path, *, beep_at_s: float = 0.5, rate: int = 48000) -> Path:
+    """A .mov as cameras write them: 25 frames with frame 5 missing (a timestamp gap), and 16-bit
+    PCM sound, silent but for a 60 ms 1 kHz beep (Hann-shaped) at ``beep_at_s``."""
+    length = round(0.06 * rate)
+    sound = np.zeros(rate, np.float32)
+    start = round(beep_at_s * rate)
+    beep = np.sin(2 * np.pi * 1000 * np.arange(length) / rate) * np.hanning(length)
+    sound[start : start + length] = 0.8 * beep
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("libx264", rate=RATE)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        video.time_base = video.codec_context.time_base = 1 / RATE
+        audio = container.add_stream("pcm_s16le", rate=rate)
+        audio.layout = "mono"
+        for n in (n for n in range(25) if n != 5):
+            frame = av.VideoFrame.from_ndarray(frame_pattern(n), format="rgb24")
+            frame.pts, frame.time_base = n, 1 / RATE
+            for packet in video.encode(frame):
+                container.mux(packet)
+        for packet in video.encode(None):
+            container.mux(packet)
+        samples = (sound * 32767).astype(np.int16)[None, :]
+        chunk = av.AudioFrame.from_ndarray(samples, format="s16", layout="mono")
+        chunk.sample_rate, chunk.pts, chunk.time_base = rate, 0, Fraction(1, rate)
+        for packet in audio.encode(chunk):
+            container.mux(packet)
+        for packet in audio.encode(None):
+            container.mux(packet)
+    return path
+
+
+def test_pcm_sound_going_into_mp4_is_reencoded_in_sync(tmp_path, caplog, capsys):
+    """.mp4 cannot hold PCM: repair re-encodes it as AAC (an INFO line says so), the beep still at
+    its time, where it refused and pointed at options repair does not have."""
+    clip = _camera_clip_with_pcm(tmp_path / "camera.mov")
+    out = tmp_path / "fixed.mp4"
+    caplog.set_level("INFO")
+    report = repair_clip(clip, out, model="blend")
+    assert report.audio == "re-encoded" and report.frames_synthesized == 1
+    assert any("re-encoded as AAC" in r.message and r.levelname == "INFO" for r in caplog.records)
+    with av.open(str(out)) as container:
+        assert container.streams.audio[0].codec_context.name == "aac"
+        heard = np.concatenate([frame.to_ndarray()[0] for frame in container.decode(audio=0)])
+    energy = np.square(heard[: 48000].astype(np.float64))
+    centre_s = float((np.arange(energy.size) * energy).sum() / energy.sum()) / 48000
+    assert centre_s == pytest.approx(0.5 + (2880 - 1) / 2 / 48000, abs=0.002)
+    # into .mov the PCM is copied as it is
+    assert repair_clip(clip, tmp_path / "fixed.mov", model="blend").audio == "copied"
+
+
+def test_repair_audio_drop_and_bad_modes(tmp_path, capsys):
+    clip = _camera_clip_with_pcm(tmp_path / "camera.mov")
+    out = tmp_path / "quiet.mp4"
+    assert main(["repair", str(clip), "-o", str(out), "--model", "blend", "--audio", "drop"]) == 0
+    assert "audio dropped" in capsys.readouterr().out
+    assert probe(out).audio == []
+    with pytest.raises(SystemExit):
+        main(["repair", str(clip), "-o", str(tmp_path / "x.mp4"), "--audio", "stretch"])
+    assert "invalid choice: 'stretch'" in capsys.readouterr().err
+    with pytest.raises(UnsupportedOptionError, match="use one of: keep, drop"):
+        repair_clip(clip, tmp_path / "y.mp4", model="blend", audio="copy")
 
 
 def test_dry_run_lists_without_writing(tmp_path, capsys):

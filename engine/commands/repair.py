@@ -13,7 +13,9 @@ from engine.errors import UnsupportedOptionError
 from engine.interp import DEFAULT_MODEL
 from engine.progress import progress_callback
 from engine.repair import JUMP_MODES, JUMPS_INSERT, MAX_DUPLICATE_REPEATS, analyse_clip, repair_clip
+from engine.repair.run import REPAIR_AUDIO_MODES
 from engine.retime import sidecar_path
+from engine.retime.audio import AUDIO_KEEP
 from engine.timeline import fraction_text
 
 NAME = "repair"
@@ -30,11 +32,12 @@ filled:
     frame, with no timestamp gap: the frames dropped there are inserted (--jumps report only lists
     them).
 Across a scene cut nothing is synthesized: the nearer frame is repeated and the report says so.
-Audio is copied unchanged. The report (every filled run: output frames, kind, t, risk per frame,
-and what was kept as is) is printed and written beside OUT as OUT.chronoscope.json. OUT is written
-under a temporary name and renamed when complete; its codec follows its suffix (.mov ProRes, .mp4
-H.264, .mkv FFV1, no suffix PNG frames) unless --codec names one. --dry-run only analyses and lists
-what would be filled.
+Audio (--audio): keep (default) copies the sound unchanged, or re-encodes it as AAC, in sync, where
+OUT's container cannot take it as it is (PCM into .mp4); drop leaves it out. The report (every
+filled run: output frames, kind, t, risk per frame, and what was kept as is) is printed and written
+beside OUT as OUT.chronoscope.json. OUT is written under a temporary name and renamed when
+complete; its codec follows its suffix (.mov ProRes, .mp4 H.264, .mkv FFV1, no suffix PNG
+frames) unless --codec names one. --dry-run only analyses and lists what would be filled.
 
 Models: {DEFAULT_MODEL} by default when the models run on a GPU, flow on the CPU; also blend, nearest,
 rife / rife-hdv3 / rife-4.2x, rife-mined (RIFE 4.2x fine-tuned on mined high-rate renders).
@@ -43,6 +46,7 @@ examples:
   chronoscope repair capture.mp4 -o capture_fixed.mov
   chronoscope repair screen.mkv -o fixed.mkv --model flow --json
   chronoscope repair anim.mp4 -o anim_fixed.mp4 --jumps report --max-repeats 2
+  chronoscope repair camera.mov -o camera_fixed.mp4 --audio drop
   chronoscope repair capture.mp4 --dry-run
 """
 
@@ -67,6 +71,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=MAX_DUPLICATE_REPEATS,
         metavar="N",
         help=f"longest duplicate run replaced (default {MAX_DUPLICATE_REPEATS}); longer runs are holds",
+    )
+    parser.add_argument(
+        "--audio",
+        choices=REPAIR_AUDIO_MODES,
+        default=AUDIO_KEEP,
+        help="audio: keep (default: copied, or re-encoded where OUT cannot take it as it is) or drop",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -146,6 +156,7 @@ def run(args: argparse.Namespace) -> int:
             quality=args.quality,
             jumps=args.jumps,
             max_duplicate_repeats=args.max_repeats,
+            audio=args.audio,
             overwrite=args.overwrite,
             on_progress=on_progress,
         )

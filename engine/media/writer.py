@@ -21,7 +21,9 @@ Audio: ``audio_from`` copies (remuxes, no re-encoding) every audio track of anot
 the container cannot hold is left out with a warning), optionally only
 ``audio_range_s=(start_s, end_s)`` of it in that file's clock, shifted to start at 0, and never
 past the end of the video. Copying cuts at packet boundaries (an AAC packet is 1024 samples, about
-21 ms at 48 kHz). Audio is interleaved with the video as it is written, so memory stays flat.
+21 ms at 48 kHz). A whole track's packets before 0 (an AAC encoder's priming, which the source
+marks to be skipped) are copied into .mov and .mp4, whose edit list marks them again, and left out
+of .mkv. Audio is interleaved with the video as it is written, so memory stays flat.
 
 Matroska stores timestamps in milliseconds: the rate stays exact in .mkv, single frame times are
 rounded to 1 ms there. Use .mov or .mp4 where exact per-frame times matter.
@@ -145,9 +147,20 @@ _AUDIO_COPY_OK: dict[str, frozenset[str] | None] = {
     ),
     ".mkv": None,
 }
+_MARKS_PRIMING = frozenset({".mp4", ".mov"})
+"""Containers whose muxer turns audio packets before time 0 (an encoder's priming: the 1024 samples
+an AAC encoder puts ahead of the sound) into an edit list, so that players skip them. Matroska
+would shift every stream later instead, so there they are left out."""
 _TAG_BT709 = 1
 _SAR_FROM_FRAMES = frozenset({"ffv1"})
 """Encoders that write each frame's pixel aspect ratio, not the codec's, into the stream."""
+
+
+def audio_copy_fits(codec: str, suffix: str) -> bool:
+    """Whether a container (``suffix``: ".mp4", ".mov", ".mkv") takes a copy of sound in ``codec``
+    (FFmpeg's decoder name: "aac", "pcm_s24le")."""
+    accepted = _AUDIO_COPY_OK.get(suffix.lower())
+    return accepted is None or codec in accepted
 
 
 def codec_choices() -> dict[str, str]:
@@ -601,8 +614,10 @@ class _AudioCopy:
         container: av.container.InputContainer,
         streams: list[av.audio.stream.AudioStream],
         range_s: tuple[Fraction, Fraction] | None,
+        suffix: str,
     ) -> None:
         self.source = source
+        self._keeps_priming = suffix in _MARKS_PRIMING
         self._input_streams = streams
         self._range = range_s
         self._offsets = {
@@ -626,7 +641,7 @@ class _AudioCopy:
             if not streams:
                 raise UnsupportedOptionError(f"{source} has no audio stream to copy")
             accepted = _AUDIO_COPY_OK.get(suffix)
-            fitting = [s for s in streams if accepted is None or s.codec_context.name in accepted]
+            fitting = [s for s in streams if audio_copy_fits(s.codec_context.name, suffix)]
             if not fitting:
                 codecs = ", ".join(sorted({s.codec_context.name for s in streams}))
                 raise UnsupportedOptionError(
@@ -642,7 +657,7 @@ class _AudioCopy:
                     left.codec_context.name,
                     suffix,
                 )
-            yield cls(source, container, fitting, range_s)
+            yield cls(source, container, fitting, range_s, suffix)
 
     @property
     def tracks(self) -> int:
@@ -657,7 +672,8 @@ class _AudioCopy:
         for packet in packets:
             if packet.size == 0 or packet.pts is None:
                 continue
-            if packet.pts < self._offsets[packet.stream.index]:
+            offset = self._offsets[packet.stream.index]
+            if packet.pts < offset and not (offset == 0 and self._keeps_priming):
                 continue
             if self._range is not None and packet.pts * Fraction(packet.stream.time_base) >= self._range[1]:
                 past_the_end.add(packet.stream.index)

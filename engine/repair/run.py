@@ -8,8 +8,12 @@ The analysis (``engine.repair.analysis``) lays the source frames out on a consta
 this pass decodes the source once, writes every kept frame at its slot and fills the empty slots
 between two kept frames A and B with in-betweens at t = i / (n + 1) from the guarded synthesizer
 (never across a scene cut: the nearer frame is repeated there, and the report says so). The
-output runs at the grid's rate with frame n at n / rate; the audio is copied unchanged. A report
-is written beside the output as ``<output>.chronoscope.json``.
+output runs at the grid's rate with frame n at n / rate. A report is written beside the output as
+``<output>.chronoscope.json``.
+
+Audio (``audio``): keep (default) copies every track unchanged; where the container takes none of
+them (PCM into .mp4) the first is re-encoded as AAC instead, its timing unchanged, with an INFO
+line. drop writes no sound.
 """
 
 from __future__ import annotations
@@ -24,12 +28,14 @@ from typing import Any
 
 import numpy as np
 
-from engine.fsutil import write_text_atomic
+from engine.errors import UnsupportedOptionError
+from engine.fsutil import remove_quietly, temporary_sibling, write_text_atomic
 from engine.interp import Synthesizer
 from engine.media import FrameReader, VideoWriter, probe
 from engine.media.timecode import start_timecode
-from engine.media.writer import CarriedTags, check_output_path, check_quality
+from engine.media.writer import CarriedTags, audio_copy_fits, check_output_path, check_quality
 from engine.repair.analysis import JUMPS_INSERT, MAX_DUPLICATE_REPEATS, Fill, RepairPlan, analyse_clip
+from engine.retime.audio import AUDIO_DROP, AUDIO_KEEP, reencode_audio
 from engine.retime.core import (
     MAX_TIMES_PER_PAIR,
     ProgressCallback,
@@ -43,6 +49,7 @@ from engine.timeline import fraction_text
 log = logging.getLogger(__name__)
 
 REPAIR_REPORT_VERSION = 1
+REPAIR_AUDIO_MODES = (AUDIO_KEEP, AUDIO_DROP)
 
 
 @dataclass
@@ -134,6 +141,7 @@ def repair_clip(
     quality: int | None = None,
     jumps: str = JUMPS_INSERT,
     max_duplicate_repeats: int = MAX_DUPLICATE_REPEATS,
+    audio: str = AUDIO_KEEP,
     overwrite: bool = False,
     synthesizer: Synthesizer | None = None,
     plan: RepairPlan | None = None,
@@ -142,11 +150,16 @@ def repair_clip(
     """Repair ``source`` into ``output`` and write the report beside it; see the module doc.
 
     ``model`` names the synthesis backend (None: the default model), or pass a ready
-    ``synthesizer`` (not closed here). ``plan`` reuses an ``analyse_clip`` result. Errors are
-    ``ChronoscopeError`` subclasses; nothing is left at ``output`` on failure.
+    ``synthesizer`` (not closed here). ``plan`` reuses an ``analyse_clip`` result. ``audio``:
+    keep or drop. Errors are ``ChronoscopeError`` subclasses; nothing is left at ``output`` on
+    failure.
     """
     started = time.perf_counter()
     source, output = Path(source), Path(output)
+    if audio not in REPAIR_AUDIO_MODES:
+        raise UnsupportedOptionError(
+            f"audio mode {audio!r} not supported by repair; use one of: {', '.join(REPAIR_AUDIO_MODES)}"
+        )
     check_output_path(
         output, source, overwrite=overwrite, what="repaired clip", companions=(SIDECAR_SUFFIX,)
     )
@@ -160,18 +173,30 @@ def repair_clip(
         plan = analyse_clip(source, jumps=jumps, max_duplicate_repeats=max_duplicate_repeats)
     audio_from = None
     audio_range_s = None
-    audio = "none"
+    audio_done = "none"
+    reencode = False
     if info.audio:
-        if codec == "png":
+        if audio == AUDIO_DROP:
+            audio_done = "dropped"
+        elif codec == "png":
             log.warning("PNG frames hold no audio: the audio of %s is not written", source)
-            audio = "dropped"
-        else:
-            audio_from, audio = source, "copied"
+            audio_done = "dropped"
+        elif any(audio_copy_fits(track.codec, output.suffix) for track in info.audio):
+            audio_from, audio_done = source, "copied"
             if video.start_s > 0:
                 # The output's first frame is at 0: take the audio from the source's first frame on,
                 # so picture and sound stay where they were relative to each other.
                 end_s = video.start_s + Fraction(plan.output_frames) / plan.grid.rate
                 audio_range_s = (video.start_s, end_s)
+        else:
+            reencode, audio_done = True, "re-encoded"
+            log.info(
+                "%s: %s cannot take a copy of its %s sound: it is re-encoded as AAC, in sync%s",
+                source.name,
+                output.suffix,
+                info.audio[0].codec,
+                f" (only the first of its {len(info.audio)} tracks)" if len(info.audio) > 1 else "",
+            )
     analysed = time.perf_counter()
     own = synthesizer is None
     active = make_synthesizer(model) if own else synthesizer
@@ -183,13 +208,18 @@ def repair_clip(
         output_rate=fraction_text(plan.grid.rate),
         source_frames=plan.source_frames,
         output_frames=plan.output_frames,
-        audio=audio,
+        audio=audio_done,
         kept=list(plan.notes),
         jumps_reported=list(plan.jumps_reported),
     )
     fills_by_after = {fill.after_frame: fill for fill in plan.fills}
     synthesis_s = 0.0
+    temporary_audio: Path | None = None
     try:
+        if reencode:
+            temporary_audio = temporary_sibling(output.with_name(output.name + ".audio.m4a"))
+            reencode_audio(source, temporary_audio, video_start_s=video.start_s)
+            audio_from = temporary_audio
         with (
             FrameReader(source, output=pixels.reader_format, deinterlace=pixels.deinterlace) as reader,
             VideoWriter(
@@ -237,6 +267,8 @@ def repair_clip(
     finally:
         if own:
             active.close()
+        if temporary_audio is not None:
+            remove_quietly(temporary_audio)
     if report.frames_written != plan.output_frames:
         log.warning(
             "%s: wrote %d frames, the plan has %d (the source decoded fewer frames than its index)",

@@ -19,6 +19,16 @@ the result has exactly round((end - start) / speed) samples.
 ``atempo`` plays sound early (half its analysis window, at its input's pace: 30 ms at speed 1/2,
 more the slower): ``atempo_lead_s`` measures that lead for the chain and sample rate, and the
 input is delayed by it, so that a sound at source time t is heard at t / speed, with its frame.
+At speed 1 there is no ``atempo`` (``reencode_audio``: the sound re-encoded, its timing unchanged).
+
+An AAC encoder puts 1024 samples of priming ahead of the sound. The stretched frames are stamped
+with their sample counts, so the encoder's packets start at -1024 and the .m4a's edit list tells
+players to skip them; the video writer copies that packet before 0 into .mov and .mp4, which mark
+it the same way. (Encoded without stamps, the packets started at 0 and every sound came 1024
+samples late: 21 ms at 48 kHz.)
+
+A truncated file (its tail cut off, the index kept): the damaged last packet is left out and the
+sound is stretched up to the cut, with a WARNING, as the picture ends there too.
 """
 
 from __future__ import annotations
@@ -26,6 +36,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -139,10 +150,35 @@ def has_audio(source: Path) -> bool:
         return bool(container.streams.audio)
 
 
-def _count_samples(source: Path) -> int:
+@dataclass
+class _AudioDecoder:
+    """The decoded frames of one audio stream. A damaged packet at the very end is a truncated
+    tail (a file cut off while written or copied): it is left out and ``truncated`` says so, as
+    the video reader stops after the last complete frame. Damage anywhere else raises."""
+
+    container: av.container.InputContainer
+    stream: av.audio.stream.AudioStream
+    truncated: bool = False
+
+    def frames(self) -> Iterator[av.AudioFrame]:
+        damaged: av.Packet | None = None
+        for packet in self.container.demux(self.stream):
+            if packet.size and damaged is not None:
+                yield from damaged.decode()  # not the tail: decoded, and an error raises
+                damaged = None
+            if packet.size and packet.is_corrupt:
+                damaged = packet
+                continue
+            yield from packet.decode()  # an empty packet at the end flushes the decoder
+        self.truncated = damaged is not None
+
+
+def _count_samples(source: Path) -> tuple[int, bool]:
+    """Samples in the first audio stream of ``source``, and whether its tail is cut off."""
     with av.open(str(source)) as container:
-        stream = container.streams.audio[0]
-        return sum(frame.samples for frame in container.decode(stream))
+        decoder = _AudioDecoder(container, container.streams.audio[0])
+        samples = sum(frame.samples for frame in decoder.frames())
+        return samples, decoder.truncated
 
 
 def _named_layout(stream: av.audio.stream.AudioStream) -> str:
@@ -186,7 +222,7 @@ def stretch_audio(
                 "give (start_s, end_s) with 0 <= start_s < end_s"
             )
     try:
-        input_samples = _count_samples(source)
+        input_samples, truncated = _count_samples(source)
     except IndexError:
         raise UnsupportedOptionError(
             f"{source} has no audio stream to stretch; use audio mode drop"
@@ -198,6 +234,13 @@ def stretch_audio(
         with av.open(str(source)) as container, atomic_path(destination) as temporary:
             stream = container.streams.audio[0]
             rate = stream.rate
+            if truncated:
+                log.warning(
+                    "%s is truncated: its sound is stretched up to the cut, %.3f s of it "
+                    "(the picture ends there too)",
+                    source.name,
+                    input_samples / rate,
+                )
             sample_time_base = Fraction(1, rate)
             audio_start_s = (
                 Fraction(stream.start_time) * Fraction(stream.time_base)
@@ -235,10 +278,12 @@ def stretch_audio(
             node = graph.add_abuffer(template=stream, time_base=sample_time_base)
             # silence ahead of the sound, as long as the chain plays early (at the input's pace),
             # so every sound lands at its source time / speed, in step with the frames
-            lead_samples = round(Fraction(atempo_lead_s(tuple(chain), rate)) * speed * rate)
+            # (at speed 1 there is no atempo: the sound is only re-encoded, sample for sample)
+            tempos = tuple(factor for factor in chain if factor != 1)
+            lead_samples = round(Fraction(atempo_lead_s(tempos, rate)) * speed * rate) if tempos else 0
             if lead_samples:
                 steps.append(("adelay", f"delays={lead_samples}S:all=1"))
-            steps += [("atempo", f"{float(factor):.12g}") for factor in chain]
+            steps += [("atempo", f"{float(factor):.12g}") for factor in tempos]
             steps += [
                 ("aformat", "sample_fmts=s32" if pcm else "sample_fmts=fltp"),
                 ("apad", f"whole_len={target_samples}"),
@@ -264,13 +309,16 @@ def stretch_audio(
                             frame = graph.pull()
                         except (av.error.BlockingIOError, av.error.EOFError):
                             return
+                        # counted in samples from 0: the encoder then starts its packets
+                        # before 0 by its priming (1024 samples of AAC), which the muxer marks
+                        # to be skipped, so the first sample written is heard at 0
+                        frame.pts, frame.time_base = written, sample_time_base
                         written += frame.samples
-                        frame.pts = None
                         for packet in out_stream.encode(frame):
                             output.mux(packet)
 
                 counted = 0
-                for frame in container.decode(stream):
+                for frame in _AudioDecoder(container, stream).frames():
                     if counted >= end_sample:
                         break
                     frame.pts = counted
@@ -284,11 +332,29 @@ def stretch_audio(
                     output.mux(packet)
     except av.error.FFmpegError as error:
         raise CorruptMediaError(f"stretching the audio of {source} failed: {error}") from None
-    log.info(
-        "audio stretched to speed %s (atempo %s): %d -> %d samples",
-        speed,
-        " x ".join(str(f) for f in chain),
-        input_samples,
-        written,
-    )
+    codec = STRETCH_PCM_CODEC if pcm else STRETCH_CODEC
+    if speed == 1:
+        log.info("audio re-encoded as %s: %d -> %d samples", codec, input_samples, written)
+    else:
+        log.info(
+            "audio stretched to speed %s (atempo %s) as %s: %d -> %d samples",
+            speed,
+            " x ".join(str(f) for f in chain),
+            codec,
+            input_samples,
+            written,
+        )
     return StretchedAudio(Path(destination), rate, input_samples, written, tuple(chain))
+
+
+def reencode_audio(
+    source: Path,
+    destination: Path,
+    *,
+    range_s: tuple[Fraction, Fraction] | None = None,
+    video_start_s: Fraction = Fraction(0),
+) -> StretchedAudio:
+    """The first audio stream of ``source`` re-encoded as AAC in an .m4a, its timing unchanged:
+    for a container that cannot take a copy of the source's sound (PCM into .mp4). Arguments and
+    errors as ``stretch_audio`` at speed 1."""
+    return stretch_audio(source, destination, speed=Fraction(1), range_s=range_s, video_start_s=video_start_s)
