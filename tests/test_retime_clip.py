@@ -753,6 +753,21 @@ def test_a_phone_clip_with_jittered_timestamps_keeps_its_standard_rate(tmp_path)
 
 
 @pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg command to write the test file")
+def test_a_retimed_clip_starts_at_the_timecode_of_its_first_source_frame(tmp_path):
+    """A camera file at 01:00:10:00 retimed from its frame 5 starts at 01:00:10:05 (tmcd track in
+    .mov): the slowed clip can be found against its source. Before, it had no timecode."""
+    from engine.media.timecode import start_timecode
+
+    clip = render_multitrack_clip(tmp_path / "camera.mov", timecode="01:00:10:00")
+    out = tmp_path / "slow.mov"
+    retime_clip(clip, out, speed=Fraction(1, 2), source_range=(5, 20), model="blend", audio="drop")
+    assert start_timecode(probe(out)) == "01:00:10:05"
+    whole = tmp_path / "whole.mp4"
+    retime_clip(clip, whole, speed=Fraction(1, 2), model="blend", audio="drop")
+    assert start_timecode(probe(whole)) == "01:00:10:00"
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg command to write the test file")
 def test_every_audio_track_is_kept_at_speed_one(tmp_path):
     clip = render_multitrack_clip(tmp_path / "multi.mov")
     out = tmp_path / "kept.mov"

@@ -55,3 +55,33 @@ def timecode_seconds(timecode: str, rate: Fraction) -> Fraction | None:
     """Seconds from 00:00:00:00 to ``timecode`` for a file running at ``rate``, or None."""
     frames = timecode_frames(timecode, rate)
     return None if frames is None else Fraction(frames) / rate
+
+
+def timecode_text(frames: int, rate: Fraction, *, drop_frame: bool = False) -> str:
+    """The timecode labelling frame number ``frames`` (from 00:00:00:00) at ``rate``'s nominal
+    rate; with ``drop_frame`` at 29.97 or 59.94 the labels skipped each minute but every tenth
+    are skipped, and ``;`` marks it. Wraps at 24 hours, as camera clocks do."""
+    nominal = round(rate)
+    drop_frame = drop_frame and is_drop_frame_rate(rate)
+    count = frames % (24 * 3600 * nominal) if not drop_frame else frames
+    if drop_frame:
+        dropped = 2 * nominal // 30
+        per_ten_minutes = nominal * 600 - 9 * dropped
+        per_minute = nominal * 60 - dropped
+        count %= 24 * 6 * per_ten_minutes
+        tens, rest = divmod(count, per_ten_minutes)
+        count += 9 * dropped * tens + (dropped * ((rest - dropped) // per_minute) if rest > dropped else 0)
+    seconds, frame = divmod(count, nominal)
+    minutes, second = divmod(seconds, 60)
+    hour, minute = divmod(minutes, 60)
+    return f"{hour:02d}:{minute:02d}:{second:02d}{';' if drop_frame else ':'}{frame:02d}"
+
+
+def timecode_after(timecode: str, frames: int, rate: Fraction) -> str | None:
+    """The timecode ``frames`` frames after ``timecode`` (drop frame kept), or None when
+    ``timecode`` is not one: the start timecode of a part of a clip from its In frame."""
+    start = timecode_frames(timecode, rate)
+    if start is None:
+        return None
+    drop_frame = _TIMECODE.match(timecode.strip()).group(4) in ";,"
+    return timecode_text(start + frames, rate, drop_frame=drop_frame)

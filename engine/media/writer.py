@@ -259,8 +259,8 @@ class CarriedTags:
     ``rotation_deg`` (a phone's portrait clip is stored sideways with a display matrix),
     ``sample_aspect_ratio`` (anamorphic footage), the colour primaries and transfer (the RGB values
     that pass through keep the source's: BT.2020 HLG stays BT.2020 HLG; the matrix is the one the
-    writer encodes with), and ``timecode`` (the start timecode, for outputs that keep the source's
-    timing)."""
+    writer encodes with), and ``timecode`` (the start timecode: the source's, or for a retimed
+    range the source's at its first frame)."""
 
     rotation_deg: int = 0
     sample_aspect_ratio: Fraction | None = None

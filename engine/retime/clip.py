@@ -33,6 +33,7 @@ from engine.fsutil import remove_quietly, temporary_sibling
 from engine.interp import Synthesizer
 from engine.media import probe
 from engine.media.frame_slots import clip_grid
+from engine.media.timecode import start_timecode, timecode_after
 from engine.media.writer import check_output_path, check_quality
 from engine.retime.audio import AUDIO_DROP, AUDIO_KEEP, AUDIO_MODES, AUDIO_STRETCH, stretch_audio
 from engine.retime.core import ProgressCallback, codec_for_output, make_synthesizer, render_mapped
@@ -106,6 +107,18 @@ def constant_speed_map(
 
 
 MAX_OUTPUT_HOURS = 24
+
+
+def _start_timecode(info, in_frame: int, rate: Fraction) -> str | None:
+    """The source's timecode at the retimed range's first frame (the start timecode plus In), so
+    the slowed clip can be found against its source; None when the source has none."""
+    timecode = start_timecode(info)
+    if timecode is None:
+        return None
+    shifted = timecode_after(timecode, in_frame, rate)
+    if shifted is None:
+        log.warning("%s: start timecode %r is not one; the output gets none", info.path.name, timecode)
+    return shifted
 
 
 def _check_output_length(frames: int, rate: Fraction, name: str) -> None:
@@ -298,6 +311,7 @@ def retime_clip(
             on_progress=on_progress,
             check_cancelled=check_cancelled,
             replace=overwrite,
+            timecode=_start_timecode(info, in_frame, rate),
         )
     finally:
         if own_synthesizer:

@@ -234,14 +234,16 @@ def render_mapped(
     on_progress: ProgressCallback | None = None,
     check_cancelled: Callable[[], None] | None = None,
     replace: bool = True,
+    timecode: str | None = None,
 ) -> RetimeReport:
     """Render every output frame of ``frame_map`` from ``source`` into ``output``; see the module doc.
 
     ``synthesizer`` should be a ``GuardedSynthesizer``. The output is written through a temporary
     name; on any error (or ``check_cancelled`` raising) nothing is left at ``output``. With
     ``replace=False`` a file that appears at ``output`` while it renders (another job given the same
-    name) is left alone: ``OutputExistsError``. The sidecar report is not written here (the caller
-    adds what it knows, then ``report.write_sidecar()``).
+    name) is left alone: ``OutputExistsError``. ``timecode`` is written as the output's start
+    timecode (.mov, .mp4, .mkv). The sidecar report is not written here (the caller adds what it
+    knows, then ``report.write_sidecar()``).
     """
     started = time.perf_counter()
     source, output = Path(source), Path(output)
@@ -285,7 +287,7 @@ def render_mapped(
             quality=quality,
             audio_from=audio_from,
             audio_range_s=audio_range_s,
-            carried=CarriedTags.of(info),
+            carried=CarriedTags.of(info, timecode=timecode),
             replace=replace,
         )
         with writer, contextlib.closing(window):
