@@ -27,7 +27,8 @@ e.g. [{{"frame": 0, "speed": 1}}, {{"frame": 48, "speed": 0.25}}].
 
 --in N and --out M retime only source frames N to M - 1 (0-based frame numbers of CLIP, out
 exclusive, like In/Out marks): the output has (M - N) / speed frames starting at frame N, and the
-audio covers the same range. Either may be left out (the clip's start, its end).
+audio covers the same range. Either may be left out (the clip's start, its end). The output's
+start timecode is the source's at frame N, when the source has one.
 
 A clip with a variable frame rate (phones, recordings that stalled) is read by its timestamps:
 its frames are placed on a constant grid at the standard rate nearest their typical interval
