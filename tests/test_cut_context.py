@@ -300,3 +300,35 @@ def test_retime_holds_the_nearer_frame_at_a_jump_cut_instead_of_a_morph(tmp_path
     source = _decoded(jump_cut_clip)
     for made, nearer in ((4 * JUMP_AFTER + 1, JUMP_AFTER), (4 * JUMP_AFTER + 3, JUMP_AFTER + 1)):
         assert np.abs(frames[made].astype(float) - source[nearer]).mean() < 2.0
+
+
+def test_repair_fills_a_timestamp_gap_at_a_jump_cut_with_the_nearer_frames(tmp_path):
+    """The recording skipped three frame times where the edit is (timestamps 20 to 22 missing):
+    the empty slots get the frames either side, with a risk of 1 and the jump cut named, never
+    in-betweens that morph the person from one place to the other."""
+    import av
+
+    pictures = _scene(40, _jump_cut_places())
+    stamps = list(range(JUMP_AFTER + 1)) + [n + 3 for n in range(JUMP_AFTER + 1, 40)]
+    path = tmp_path / "gap.mp4"
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=RATE)
+        stream.width, stream.height, stream.pix_fmt = SIZE[0], SIZE[1], "yuv420p"
+        stream.time_base = stream.codec_context.time_base = 1 / RATE
+        stream.options = {"crf": "18", "preset": "ultrafast"}
+        for picture, stamp in zip(pictures, stamps, strict=True):
+            frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
+            frame.pts, frame.time_base = stamp, 1 / RATE
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    report = repair_clip(path, tmp_path / "fixed.mp4", model="flow")
+    [gap] = [fill for fill in report.fills if "timestamp_gap" in fill.kind]
+    assert (gap.before_source_frame, gap.after_source_frame) == (JUMP_AFTER, JUMP_AFTER + 1)
+    assert gap.risk == [1.0, 1.0, 1.0]
+    assert any("a jump cut within a still shot" in note for note in gap.notes)
+    made = _decoded(tmp_path / "fixed.mp4")
+    source = _decoded(path)
+    assert np.abs(made[JUMP_AFTER + 1].astype(float) - source[JUMP_AFTER]).mean() < 2.5
+    assert np.abs(made[JUMP_AFTER + 3].astype(float) - source[JUMP_AFTER + 1]).mean() < 2.5

@@ -199,6 +199,9 @@ class Fill:
     missing_timestamps: int = 0
     duplicates_replaced: list[int] = field(default_factory=list)
     jump_frames: int = 0
+    jump_cut: str | None = None
+    """The note of a jump cut within a still shot between the two written frames (a timestamp gap
+    at an edit): the slots get the nearer frame, never a morph across the edit."""
 
     @property
     def kind(self) -> str:
@@ -445,12 +448,14 @@ def analyse_clip(
     for index, slot in enumerate(grid.slots):
         extra += jump_before.get(index, 0)
         positions.append(slot + extra)
+    jump_cuts = {m.index: _jump_cut_note(m) for m in measures if m.jump_cut}
     fills = []
     previous = None
     for index in range(count):
         if not kept[index]:
             continue
         if previous is not None and positions[index] - positions[previous] > 1:
+            across = [jump_cuts[i] for i in range(previous + 1, index + 1) if i in jump_cuts]
             replaced = [i for i in range(previous + 1, index) if not kept[i]]
             jump = jump_before.get(index, 0)
             empty = positions[index] - positions[previous] - 1
@@ -463,6 +468,7 @@ def analyse_clip(
                     missing_timestamps=empty - len(replaced) - jump,
                     duplicates_replaced=replaced,
                     jump_frames=jump,
+                    jump_cut=across[0] if across else None,
                 )
             )
         previous = index

@@ -31,6 +31,7 @@ import numpy as np
 from engine.errors import UnsupportedOptionError
 from engine.fsutil import remove_quietly, temporary_sibling, write_text_atomic
 from engine.interp import Synthesizer
+from engine.interp.guarded import nearest_instead
 from engine.media import FrameReader, VideoWriter, probe
 from engine.media.timecode import start_timecode
 from engine.media.writer import CarriedTags, audio_copy_fits, check_output_path, check_quality
@@ -253,7 +254,12 @@ def repair_clip(
                     begun = time.perf_counter()
                     for start in range(0, len(times), MAX_TIMES_PER_PAIR):
                         chunk = times[start : start + MAX_TIMES_PER_PAIR]
-                        for result in active.synthesize_many(previous, frame.image, chunk):
+                        if fill.jump_cut is not None:  # the guard cannot see it: never a morph
+                            note = f"{fill.jump_cut}: nearest frame instead of {report.model}"
+                            made = nearest_instead(previous, frame.image, chunk, note, risk_value=1.0)
+                        else:
+                            made = active.synthesize_many(previous, frame.image, chunk)
+                        for result in made:
                             write(result.frame)
                             record.risk.append(round(result.risk_score, 5))
                             for note in result.notes:
