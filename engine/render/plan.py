@@ -7,9 +7,14 @@
   frames to dissolve), its media, and where its render goes;
 - clips at 1x pass through untouched, and so do clips above 1x unless ``speedup`` asks to render
   them too (by skipping source frames);
+- a generator (a solid colour, bars) passes through with its speed change: its picture does not
+  depend on speed;
 - everything that cannot be rendered is listed with its reason (missing media, a time effect we
-  do not support, an audio clip's speed change, a generator), and so are effects that stay in
-  the timeline for the editor's application to apply (a Transform): nothing is dropped silently.
+  do not support, a speed change on a compound clip or inside one), and so are effects that stay
+  in the timeline for the editor's application to apply (a Transform): nothing is dropped silently.
+
+Clips that would render the same frames (the same content hash: media, range, speed, model,
+codec) share one render, named after the first of them in timeline order.
 
 A ``SegmentSpec`` is plain JSON (``to_dict``/``from_dict``) so the same record drives the render
 in this process and as an engine job. Its ``content_hash`` covers what decides the pixels: the
@@ -22,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
+import unicodedata
 from dataclasses import asdict, dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
@@ -32,6 +37,7 @@ import opentimelineio as otio
 
 from engine import __version__
 from engine.errors import ChronoscopeError, InvalidTimeWarpError, UnsupportedOptionError
+from engine.filetypes import VIDEO_FILE_SUFFIXES
 from engine.media import CODECS, MediaInfo, probe
 from engine.media.timecode import start_timecode, timecode_frames
 from engine.render.outputs import hashed_name
@@ -39,20 +45,25 @@ from engine.timeline import (
     PathMap,
     Segment,
     TimeMap,
+    combined_time_scalar,
     exact_frames,
     fcp_time_remap,
     fraction_text,
     list_segments,
     parse_fraction,
     time_map,
+    time_warps_of,
 )
+from engine.timeline.segments import WARP_FREEZE
 
 log = logging.getLogger(__name__)
 
 RENDER_FORMAT_VERSION = 1
-MAX_CLIP_NAME_CHARACTERS = 120
-"""Of a clip's name in its render's file name (ASCII after ``_UNSAFE``); the content hash follows."""
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+MAX_CLIP_NAME_BYTES = 120
+"""Of a clip's name in its render's file name, in UTF-8; the content hash follows."""
+MEDIA_NAME_SUFFIXES = VIDEO_FILE_SUFFIXES | {".exr", ".dpx", ".tif", ".tiff", ".png", ".jpg", ".jpeg"}
+"""Endings of a clip name that only repeat its media's file type (``A002_C001.mov``): left out of
+its render's name. Any other dot is part of the name (``Interview 12.5 fps``)."""
 
 
 @dataclass(frozen=True)
@@ -202,14 +213,33 @@ def synthesized_hash(kind: str, values: dict[str, Any], sources: dict[str, Path]
     )
 
 
+def safe_name(name: str) -> str:
+    """``name`` for a file name on every file system: letters and digits of any script (in their
+    composed form, as macOS and Windows spell them), ``-`` and ``_`` are kept, and every other run
+    of characters (separators, spaces, dots, symbols, emoji) becomes one ``_``; "" when none is left.
+    ``A/B:c d é 🎬`` gives ``A_B_c_d_é``."""
+    kept = "".join(
+        character if character.isalnum() or character in "-_" else " "
+        for character in unicodedata.normalize("NFC", name)
+    )
+    return "_".join(kept.split()).strip("_")
+
+
+def _without_media_suffix(name: str) -> str:
+    """``A002_C001.mov`` without ``.mov``; a name not ending in a media file's suffix as it is."""
+    suffix = Path(name).suffix
+    return name[: -len(suffix)] if suffix.lower() in MEDIA_NAME_SUFFIXES else name
+
+
 def output_stem(segment: Segment) -> str:
-    """``V1_002_A002_C001``: track, place on it, clip name; safe on every file system. The file
-    name adds the content hash (``engine.render.outputs.hashed_name``)."""
+    """``V1_002_A002_C001``: track, place on it, clip name (``safe_name``, without its media's file
+    suffix); safe on every file system. The file name adds the content hash
+    (``engine.render.outputs.hashed_name``)."""
     # dots too: a name must have none but its suffix's, or ``shot.v2`` would pass for a suffix
-    stem = _UNSAFE.sub("_", Path(segment.clip_name).stem).replace(".", "_").strip("_") or "clip"
+    stem = safe_name(_without_media_suffix(segment.clip_name))
     # the hash keeps names apart; the clip's name is cut so that the name and its report's fit in
     # the 255 bytes file systems allow (a 250-character clip name stopped the whole render)
-    stem = stem[:MAX_CLIP_NAME_CHARACTERS].rstrip("_") or "clip"
+    stem = stem.encode()[:MAX_CLIP_NAME_BYTES].decode(errors="ignore").rstrip("_") or "clip"
     return f"{segment.track_label}_{segment.index_in_track:03d}_{stem}"
 
 
@@ -225,10 +255,21 @@ def _changes_speed(effect: otio.schema.Effect) -> bool:
     return isinstance(effect, otio.schema.TimeEffect) or bool(fcp_time_remap(effect))
 
 
+def _speed_text(item: otio.core.Item) -> str | None:
+    """``1/2``, ``freeze``: the combined speed of ``item``'s time warps (None when not readable)."""
+    warps = time_warps_of(item)  # reads only the effects: a composition's as well as a clip's
+    try:
+        scalar = combined_time_scalar(warps)
+    except InvalidTimeWarpError:
+        return None
+    return "freeze" if any(w.enabled and w.kind == WARP_FREEZE for w in warps) else fraction_text(scalar)
+
+
 def _nested_items(timeline: otio.schema.Timeline) -> tuple[list[str], list[ClipEntry]]:
-    """Nested compositions (compound clips) stay as they are: each is listed, and each clip inside
-    one that changes speed is an entry that cannot be rendered, so the render says it did not
-    render it (and exits 1) instead of passing over it."""
+    """Nested compositions (compound clips) stay as they are: each is listed. One that changes
+    speed itself (a time warp on the compound clip, or on a composition inside it), and each clip
+    inside one that changes speed, is an entry that cannot be rendered, so the render says it did
+    not render it (and exits 1) instead of passing over it."""
     kept: list[str] = []
     entries: list[ClipEntry] = []
     counts: dict[str, int] = {}
@@ -241,7 +282,24 @@ def _nested_items(timeline: otio.schema.Timeline) -> tuple[list[str], list[ClipE
             if not isinstance(item, otio.core.Composition):
                 continue
             nested = f"nested {item.schema_name()} {item.name!r}"
-            kept.append(f"{track.name} #{index}: {nested}: not rendered")
+            kept.append(f"{label} #{index}: {nested}: not rendered")
+            compositions = [item, *item.find_children(descended_from_type=otio.core.Composition)]
+            for composition in compositions:
+                enabled = [effect for effect in composition.effects if getattr(effect, "enabled", True)]
+                if any(_changes_speed(effect) for effect in enabled):
+                    inside = "" if composition is item else f" (inside the {nested})"
+                    entries.append(
+                        ClipEntry(
+                            composition.name,
+                            label,
+                            index,
+                            "cannot_render",
+                            _speed_text(composition),
+                            reason=f"a speed change on a compound clip{inside} is not rendered: "
+                            "put the speed change on its clips, or flatten it in the editor "
+                            "(Resolve: Decompose in Place), and export again",
+                        )
+                    )
             for clip in item.find_clips():
                 if any(_changes_speed(effect) for effect in clip.effects):
                     entries.append(
@@ -394,6 +452,13 @@ def plan_render(
         if not segment.enabled:
             entry.reason = "disabled clip: passed through"
             continue
+        if segment.media_kind == "generator":
+            kind = getattr(segment.clip.media_reference, "generator_kind", "") or "generator"
+            entry.reason = (
+                f"generated picture ({kind}): its speed does not change it; kept as it is, "
+                "speed change included"
+            )
+            continue
         if segment.media_kind == "missing":
             entry.action, entry.reason = "cannot_render", _no_media_reason(segment.clip)
             continue
@@ -418,7 +483,26 @@ def plan_render(
         entry.action = "render"
         entry.spec = _spec(segment, outdir, model=model, codec=codec, quality=quality)
     entries.sort(key=lambda entry: (entry.track[0] != "V", int(entry.track[1:]), entry.index_in_track))
+    _share_identical_renders(entries)
     return RenderPlan(entries, kept_effects)
+
+
+def _share_identical_renders(entries: list[ClipEntry]) -> None:
+    """Point every clip whose render would be the same frames as an earlier one's (the same
+    content hash) at that earlier render: rendered once, named after the first such clip."""
+    first: dict[str, SegmentSpec] = {}
+    for entry in entries:
+        if entry.spec is None:
+            continue
+        shared = first.setdefault(entry.spec.content_hash, entry.spec)
+        if shared is entry.spec:
+            continue
+        entry.spec = replace(entry.spec, output=shared.output, key=shared.key)
+        entry.reason = (
+            f"the same frames as {shared.track} #{shared.index_in_track} {shared.clip_name!r}: "
+            "its render is used"
+        )
+        log.info("%s (%s #%d): %s", entry.clip_name, entry.track, entry.index_in_track, entry.reason)
 
 
 def _outside_media(segment: Segment) -> str:

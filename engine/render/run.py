@@ -9,6 +9,8 @@ Segments render in this process (``runner=InProcessRunner(jobs)``) or as jobs of
 segment is ``engine.render.segment.render_segment`` of a ``SegmentSpec``. Before rendering, a
 segment whose output and sidecar carry its content hash is skipped (``resumed``): re-running after
 an interruption redoes only what was not finished. Smooth cuts resume the same way, one by one.
+Clips that share a render (the same content hash, ``engine.render.plan``) are rendered once, and
+each has its own record in the summary with that render's outcome.
 
 Clips that cannot be rendered (missing media, unsupported time effects) keep their original media
 and warps in the new timeline and are listed in the summary with the reason; the render of
@@ -298,8 +300,12 @@ def render_timeline(
     runner = runner or InProcessRunner()
     results: dict[str, tuple[str, RetimeReport | None, str]] = {}
     pending: list[SegmentSpec] = []
+    seen: set[str] = set()
     for entry in plan.to_render:
         spec = entry.spec
+        if spec.key in seen:
+            continue  # a render shared with a clip before it (the same content hash): once is enough
+        seen.add(spec.key)
         finished = is_finished(spec)
         if finished is not None:
             log.info("%s: already rendered (%s), skipped", spec.clip_name, spec.output)
@@ -433,7 +439,7 @@ def _summarise(
         if entry.spec is not None:
             status, report, reason = results.get(entry.spec.key, ("failed", None, "not rendered"))
             record["status"] = status
-            record["reason"] = reason
+            record["reason"] = reason or entry.reason  # a shared render's says whose it is
             record["output"] = entry.spec.output
             record["timeline_frames"] = entry.spec.output_frames
             record["head_frames"] = entry.spec.head_frames

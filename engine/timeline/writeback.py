@@ -8,14 +8,22 @@ under ``metadata["chronoscope"]`` of a clip, track or timeline, next to whatever
 their retimed source: a new ExternalReference, a source range starting at the rendered head (0 by
 default) with the clip's length at the timeline rate, and no time warps. Everything else (tracks,
 gaps, transitions, markers, other effects and metadata, and every untouched clip's original
-``target_url``, byte for byte) is kept. What the clip showed before is recorded under
-``metadata["chronoscope"]["retimed_from"]`` so the step can be traced and undone.
+``target_url``, byte for byte) is kept. The new reference keeps the part of the old one's metadata
+that describes the shot rather than the file (reel and clip names, scene, take, colour label:
+``DESCRIPTIVE_METADATA_KEYS``), which stays true of its render; a source timecode, codec or path
+would not, and is left off. What the clip showed before is recorded under
+``metadata["chronoscope"]["retimed_from"]`` so the step can be traced and undone: the old media
+reference whole (``media_reference``: schema, name, range, image bounds, metadata, file or image
+sequence fields), the source range, and each removed time warp with its metadata and its place
+among the clip's effects.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -26,12 +34,21 @@ import opentimelineio as otio
 
 from engine.errors import TimelineError
 from engine.timeline.rates import exact_frames, fraction_text, time_range
-from engine.timeline.segments import list_segments, time_warps_of, timeline_rate
+from engine.timeline.segments import fcp_time_remap, list_segments, time_warps_of, timeline_rate
 
 log = logging.getLogger(__name__)
 
 METADATA_KEY = "chronoscope"
 METADATA_VERSION = 1
+DESCRIPTIVE_METADATA_KEYS = frozenset(
+    {
+        "reel", "reelname", "reelnumber", "tape", "tapename", "clipname", "clipcolor", "clipcolour",
+        "scene", "shot", "take", "goodtake", "angle", "camera", "cameraid", "cameraroll", "roll",
+        "labroll", "comment", "comments", "description", "notes", "keywords", "flags",
+    }
+)
+"""Keys of a media reference's metadata, at any depth, compared without case, spaces or punctuation
+(``Reel``, ``Clip Color``, ``reel_name``), that describe the shot and so stay true of its render."""
 
 
 def _plain(value: Any, where: str) -> Any:
@@ -202,12 +219,14 @@ def _repoint(
             if isinstance(before, otio.schema.ImageSequenceReference)
             else {}
         ),
+        "media_reference": _reference_json(before) if before else None,
         "source_range": _range_json(original.source_range),
-        "time_warps": [w.to_dict() for w in time_warps_of(original)],
+        "time_warps": _time_warps_json(original),
     }
     reference = otio.schema.ExternalReference(
         target_url=_target_url(render.path),
         available_range=time_range(0, render.frames, rate),
+        metadata=_descriptive(before.metadata) if before else {},
     )
     reference.name = Path(str(render.path)).name
     clip.media_reference = reference
@@ -222,10 +241,88 @@ def _repoint(
     attach_results(clip, {"retimed_from": retimed_from, "render": render_info})
 
 
+def _time_json(value: otio.opentime.RationalTime) -> dict[str, float]:
+    return {"value": value.value, "rate": value.rate}
+
+
 def _range_json(value: otio.opentime.TimeRange | None) -> dict[str, Any] | None:
     if value is None:
         return None
-    return {
-        "start_time": {"value": value.start_time.value, "rate": value.start_time.rate},
-        "duration": {"value": value.duration.value, "rate": value.duration.rate},
+    return {"start_time": _time_json(value.start_time), "duration": _time_json(value.duration)}
+
+
+def _json_safe(value: Any) -> Any:
+    """``value`` (OTIO metadata) as plain JSON: times and ranges as ``{"value", "rate"}`` records,
+    numbers that JSON cannot hold and other objects as text, so that recording it never fails."""
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, otio.opentime.RationalTime):
+        return _time_json(value)
+    if isinstance(value, otio.opentime.TimeRange):
+        return _range_json(value)
+    if isinstance(value, Mapping) or hasattr(value, "items"):
+        return {str(key): _json_safe(inner) for key, inner in value.items()}
+    if isinstance(value, (list, tuple)) or (hasattr(value, "__iter__") and not isinstance(value, bytes)):
+        return [_json_safe(inner) for inner in value]
+    return str(value)
+
+
+def _reference_json(reference: otio.core.MediaReference) -> dict[str, Any]:
+    """Everything ``reference`` states, as plain JSON, so that it can be rebuilt as it was."""
+    bounds = reference.available_image_bounds
+    record: dict[str, Any] = {
+        "schema": f"{reference.schema_name()}.{reference.schema_version()}",
+        "name": reference.name,
+        "available_range": _range_json(reference.available_range),
+        "available_image_bounds": None
+        if bounds is None
+        else {"min": [bounds.min.x, bounds.min.y], "max": [bounds.max.x, bounds.max.y]},
+        "metadata": _json_safe(reference.metadata),
     }
+    if isinstance(reference, otio.schema.ExternalReference):
+        record["target_url"] = reference.target_url
+    elif isinstance(reference, otio.schema.ImageSequenceReference):
+        for name in ("target_url_base", "name_prefix", "name_suffix", "start_frame", "frame_step", "rate",
+                     "frame_zero_padding"):
+            record[name] = _json_safe(getattr(reference, name))
+        record["missing_frame_policy"] = reference.missing_frame_policy.name
+    return record
+
+
+def _time_warps_json(clip: otio.schema.Clip) -> list[dict[str, Any]]:
+    """Each time warp on ``clip`` (``time_warps_of``), with its schema, its metadata and its place
+    among the clip's effects (``effect_index``), so that it can be put back where it was."""
+    warps = [
+        (index, effect)
+        for index, effect in enumerate(clip.effects)
+        if isinstance(effect, otio.schema.TimeEffect) or fcp_time_remap(effect)
+    ]
+    return [
+        {
+            **warp.to_dict(),
+            "schema": f"{effect.schema_name()}.{effect.schema_version()}",
+            "effect_index": index,
+            "metadata": _json_safe(effect.metadata),
+        }
+        for warp, (index, effect) in zip(time_warps_of(clip), warps, strict=True)
+    ]
+
+
+def _metadata_key(key: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", key.lower())
+
+
+def _descriptive(metadata: Any) -> dict[str, Any]:
+    """The part of a media reference's ``metadata`` that describes the shot, not the file
+    (``DESCRIPTIVE_METADATA_KEYS``), in the same nesting (``{"Resolve_OTIO": {"Reel": "A001"}}``)."""
+    kept: dict[str, Any] = {}
+    for key, value in metadata.items():
+        if _metadata_key(str(key)) in DESCRIPTIVE_METADATA_KEYS:
+            kept[str(key)] = _json_safe(value)
+        elif isinstance(value, Mapping) or hasattr(value, "items"):
+            inner = _descriptive(value)
+            if inner:
+                kept[str(key)] = inner
+    return kept

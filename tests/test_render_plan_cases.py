@@ -1,0 +1,204 @@
+"""`chronoscope render` on the cases an audit found mishandled: a speed change on a compound clip,
+metadata lost when a clip is re-pointed at its render, a retimed generator, identical clips rendered
+more than once, clip names cut short in file names, and unnamed tracks in messages."""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from pathlib import Path
+
+import opentimelineio as otio
+import pytest
+from media_factory import render_clip
+
+from engine.cli import main
+from engine.render import render_timeline
+from engine.timeline import results_of
+
+RT = otio.opentime.RationalTime
+TR = otio.opentime.TimeRange
+RATE = 24
+MEDIA_FRAMES = 48
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory) -> Path:
+    """A 2-second 24 fps clip (64x48)."""
+    path = tmp_path_factory.mktemp("plan-cases-media") / "m24.mp4"
+    return render_clip(path, rate=RATE, frame_count=MEDIA_FRAMES)
+
+
+def _reference(media: Path, **fields) -> otio.schema.ExternalReference:
+    return otio.schema.ExternalReference(
+        target_url=str(media), available_range=TR(RT(0, RATE), RT(MEDIA_FRAMES, RATE)), **fields
+    )
+
+
+def _clip(name: str, media: Path, start: int, frames: int, scalar: float | None = 0.5) -> otio.schema.Clip:
+    clip = otio.schema.Clip(
+        name=name, media_reference=_reference(media), source_range=TR(RT(start, RATE), RT(frames, RATE))
+    )
+    if scalar is not None:
+        clip.effects.append(otio.schema.LinearTimeWarp(time_scalar=scalar))
+    return clip
+
+
+def _write(tmp_path: Path, *tracks: otio.schema.Track) -> Path:
+    timeline = otio.schema.Timeline(name="cases", global_start_time=RT(0, RATE))
+    for track in tracks:
+        timeline.tracks.append(track)
+    path = tmp_path / "cases.otio"
+    otio.adapters.write_to_file(timeline, str(path))
+    return path
+
+
+def _render(cut: Path, outdir: Path, **options):
+    return render_timeline(cut, outdir, model="blend", codec="h264", **options)
+
+
+def test_a_speed_change_on_a_compound_clip_is_not_rendered_and_the_render_fails(tmp_path, media, capsys):
+    compound = otio.schema.Stack(name="compound slowed", source_range=TR(RT(0, RATE), RT(12, RATE)))
+    compound.append(otio.schema.Track(name="inner", children=[_clip("inner real", media, 4, 12, None)]))
+    compound.effects.append(otio.schema.LinearTimeWarp(time_scalar=0.5))
+    cut = _write(tmp_path, otio.schema.Track(name="V1", children=[compound]))
+
+    summary = _render(cut, tmp_path / "out")
+    assert not summary.ok
+    (clip,) = summary.clips
+    assert (clip["clip_name"], clip["track"], clip["index_in_track"]) == ("compound slowed", "V1", 0)
+    assert (clip["status"], clip["speed"]) == ("cannot_render", "1/2")
+    assert "a speed change on a compound clip is not rendered" in clip["reason"]
+    assert "flatten it" in clip["reason"]
+    # the command says so too: exit status 1, ok false
+    out = tmp_path / "cli"
+    assert main(["render", str(cut), "-o", str(out), "--no-engine", "--json", "--model", "blend"]) == 1
+    assert json.loads(capsys.readouterr().out)["ok"] is False
+
+
+def test_a_repointed_clip_keeps_what_describes_the_shot_and_records_the_original(tmp_path, media):
+    reference_metadata = {
+        "Resolve_OTIO": {"Reel": "A001", "Clip Color": "Orange", "Start TC": "01:00:00:00", "Codec": "H.264"},
+        "vendor": {"file_path": str(media), "Scene": "12"},
+    }
+    reference = _reference(media, metadata=reference_metadata)
+    reference.name = "m24 ref"
+    clip = otio.schema.Clip(
+        name="whole", media_reference=reference, source_range=TR(RT(0, RATE), RT(8, RATE))
+    )
+    warp_metadata = {"Resolve_OTIO": {"Effect": "Retime", "Speed": 50}}
+    clip.effects.append(otio.schema.Effect(name="blur", effect_name="Blur"))
+    clip.effects.append(otio.schema.LinearTimeWarp(name="slow", time_scalar=0.5, metadata=warp_metadata))
+    original_json = json.loads(otio.adapters.write_to_string(reference))
+    cut = _write(tmp_path, otio.schema.Track(name="V1", children=[clip]))
+
+    summary = _render(cut, tmp_path / "out")
+    assert summary.ok and summary.count("rendered") == 1
+    new = otio.adapters.read_from_file(summary.timeline_path).find_clips()[0]
+
+    # the reel, colour and scene stay true of the render; a source timecode, codec or path do not
+    assert json.loads(json.dumps(dict(new.media_reference.metadata), default=dict)) == {
+        "Resolve_OTIO": {"Reel": "A001", "Clip Color": "Orange"},
+        "vendor": {"Scene": "12"},
+    }
+    retimed_from = results_of(new)["retimed_from"]
+    recorded = retimed_from["media_reference"]
+    assert recorded["name"] == "m24 ref" and recorded["metadata"] == reference_metadata
+    # the record rebuilds the original reference exactly
+    start, duration = recorded["available_range"]["start_time"], recorded["available_range"]["duration"]
+    rebuilt = otio.schema.ExternalReference(
+        target_url=recorded["target_url"],
+        available_range=TR(RT(start["value"], start["rate"]), RT(duration["value"], duration["rate"])),
+        metadata=recorded["metadata"],
+    )
+    rebuilt.name = recorded["name"]
+    assert recorded["schema"] == "ExternalReference.1"
+    assert json.loads(otio.adapters.write_to_string(rebuilt)) == original_json
+    (warp,) = retimed_from["time_warps"]
+    assert warp["metadata"] == warp_metadata
+    assert (warp["schema"], warp["name"], warp["time_scalar"], warp["effect_index"]) == (
+        "LinearTimeWarp.1",
+        "slow",
+        0.5,
+        1,
+    )
+    assert [effect.name for effect in new.effects] == ["blur"]
+
+
+def test_a_retimed_generator_passes_through_and_the_render_succeeds(tmp_path, media):
+    generator = otio.schema.Clip(
+        name="colour",
+        media_reference=otio.schema.GeneratorReference(
+            generator_kind="SolidColor", available_range=TR(RT(0, RATE), RT(24, RATE))
+        ),
+        source_range=TR(RT(0, RATE), RT(12, RATE)),
+    )
+    generator.effects.append(otio.schema.LinearTimeWarp(time_scalar=0.5))
+    cut = _write(tmp_path, otio.schema.Track(name="V1", children=[generator, _clip("slow", media, 0, 6)]))
+
+    summary = _render(cut, tmp_path / "out")
+    assert summary.ok
+    statuses = [(c["clip_name"], c["status"], c["speed"]) for c in summary.clips]
+    assert statuses == [("colour", "pass_through", "1/2"), ("slow", "rendered", "1/2")]
+    assert "SolidColor" in summary.clips[0]["reason"]
+    kept = otio.adapters.read_from_file(summary.timeline_path).tracks[0][0]
+    assert kept.media_reference.schema_name() == "GeneratorReference"
+    assert [effect.time_scalar for effect in kept.effects] == [0.5]
+
+
+def test_identical_clips_share_one_render_and_each_keeps_its_record(tmp_path, media):
+    track = otio.schema.Track(
+        name="V1",
+        children=[_clip("first", media, 4, 6), _clip("same", media, 4, 6), _clip("same", media, 4, 6)],
+    )
+    cut = _write(tmp_path, track)
+    outdir = tmp_path / "out"
+    rendered: list[str] = []
+
+    summary = _render(cut, outdir, on_segment_done=lambda spec, status: rendered.append(status))
+    assert summary.ok and rendered == ["rendered"]
+    (output,) = outdir.glob("*.mp4")
+    assert output.name.startswith("V1_000_first_")
+    assert [(c["index_in_track"], c["status"], c["output"]) for c in summary.clips] == [
+        (0, "rendered", str(output)),
+        (1, "rendered", str(output)),
+        (2, "rendered", str(output)),
+    ]
+    assert "the same frames as V1 #0 'first'" in summary.clips[2]["reason"]
+    new = otio.adapters.read_from_file(summary.timeline_path)
+    assert {Path(clip.media_reference.target_url) for clip in new.find_clips()} == {output.resolve()}
+
+    again: list[str] = []
+    resumed = _render(cut, outdir, on_segment_done=lambda spec, status: again.append(status))
+    assert again == ["resumed"]
+    assert [c["status"] for c in resumed.clips] == ["resumed"] * 3
+
+
+def test_render_names_keep_the_whole_clip_name_made_safe(tmp_path, media):
+    names = ["A/B:c d é 🎬", "Interview 12.5 fps", "A002_C001.mov", "Cafe\u0301 shot.v2", "é" * 250]
+    track = otio.schema.Track(name="V1", children=[_clip(name, media, i, 6) for i, name in enumerate(names)])
+    summary = _render(_write(tmp_path, track), tmp_path / "out")
+    assert summary.ok
+    stems = [Path(c["output"]).name.rsplit("_", 1)[0] for c in summary.clips]
+    assert stems[:4] == [
+        "V1_000_A_B_c_d_é",
+        "V1_001_Interview_12_5_fps",
+        "V1_002_A002_C001",
+        unicodedata.normalize("NFC", "V1_003_Cafe\u0301_shot_v2"),
+    ]
+    assert stems[4] == "V1_004_" + "é" * 60  # cut at 120 bytes of UTF-8, between characters
+    for clip in summary.clips:
+        assert Path(clip["output"]).exists()
+        assert len(Path(clip["output"] + ".chronoscope.json").name.encode()) <= 255
+
+
+def test_an_unnamed_track_is_named_by_kind_and_number(tmp_path, media):
+    inner = otio.schema.Track(children=[_clip("in", media, 0, 6, None)])
+    compound = otio.schema.Stack(name="inner", children=[inner])
+    cut = _write(
+        tmp_path,
+        otio.schema.Track(name="V1", children=[_clip("plain", media, 0, 6, None)]),
+        otio.schema.Track(children=[otio.schema.Gap(duration=RT(6, RATE)), compound]),
+    )
+    summary = _render(cut, tmp_path / "out")
+    assert summary.kept_effects == ["V2 #1: nested Stack 'inner': not rendered"]
