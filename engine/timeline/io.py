@@ -33,7 +33,7 @@ import opentimelineio as otio
 
 from engine.errors import AdapterNotAvailableError, TimelineError, TimelineNotFoundError
 from engine.fsutil import atomic_path, remove_quietly
-from engine.timeline.edl import prepare_edl_text
+from engine.timeline.edl import drop_frame_rate, prepare_edl_text
 from engine.timeline.fcpxml import complete_fcpx_timeline, use_exact_fcpx_times
 from engine.timeline.guard import check_json_depth, check_otioz, read_otio_json_text, require_timeline_file
 from engine.timeline.rates import exact_rate
@@ -54,6 +54,9 @@ PLUGIN_BY_ADAPTER = {
     "fcp_xml": "otio-fcp-adapter",
     "fcpx_xml": "otio-fcpx-xml-adapter",
 }
+
+EDL_DEFAULT_RATE = Fraction(24)
+"""The rate an EDL is read at when none is given (the adapter's; EDLs do not say)."""
 
 WRAPPABLE_SCHEMAS = "Timeline, Stack, Track, Clip, or a collection holding one Timeline"
 
@@ -132,10 +135,13 @@ def read_timeline(
 ) -> otio.schema.Timeline:
     """Read a timeline file (.otio, .otioz, .otiod, .edl, .xml, .fcpxml) as an OTIO Timeline.
 
-    ``rate`` is the frame rate of an EDL (EDLs do not say; the adapter assumes 24; 23.976 is read
-    as 24000/1001). EDL speeds are read as CMX 3600 means them (see ``_normalise_edl_time_warps``),
-    whether the source out is written where the source ends or as if at normal speed, as DaVinci
-    Resolve writes it (``engine.timeline.edl``).
+    ``rate`` is the frame rate of an EDL (EDLs do not say; the adapter assumes 24, and a drop-frame
+    EDL read without 29.97 or 59.94 is refused naming the rate; 23.976 is read as 24000/1001). EDL
+    speeds are read as CMX 3600 means them (see ``_normalise_edl_time_warps``), whether the source
+    out is written where the source ends or as if at normal speed, as DaVinci Resolve writes it;
+    each ``M2`` retimes the clip it names, and a dissolve's incoming clip shows its own media
+    (``engine.timeline.edl``). The earliest record in becomes the timeline's ``global_start_time``
+    and every track's clips sit at their record positions from there (``_place_edl_tracks``).
     ``name`` picks a timeline from a file that holds several. ``adapter_args`` go to the adapter
     (e.g. ``extract_to_directory`` for .otioz). Media are not checked here: call
     ``engine.timeline.check_media`` or ``require_media`` when they must exist.
@@ -162,7 +168,9 @@ def read_timeline(
         use_exact_fcpx_times()
     try:
         if adapter == "cmx_3600":
-            text = prepare_edl_text(_edl_text(path), exact_rate(options.get("rate", 24)))
+            options.setdefault("rate", float(EDL_DEFAULT_RATE))
+            text = _edl_text(path)
+            text = prepare_edl_text(text, exact_rate(options["rate"]))
             result = otio.adapters.read_from_string(text, adapter_name=adapter, **options)
         elif adapter == "otio_json":
             text = read_otio_json_text(path)
@@ -174,10 +182,14 @@ def read_timeline(
     except Exception as error:
         # Adapters are third-party parsers fed untrusted files: every failure they raise (OTIO,
         # JSON, XML, zip, KeyError, IndexError) means "this file cannot be read", said once here.
+        if adapter == "cmx_3600" and "not a valid drop frame rate" in str(error):
+            message = _drop_frame_message(path, text, options["rate"], given=rate is not None)
+            raise TimelineError(message) from error
         raise TimelineError(f"{path} cannot be read as {adapter}: {_reason(error)}") from error
     timeline = as_timeline(result, source=str(path), name=name)
     if adapter == "cmx_3600":
-        _normalise_edl_time_warps(timeline, exact_rate(options.get("rate", 24)))
+        _normalise_edl_time_warps(timeline, exact_rate(options["rate"]))
+        _place_edl_tracks(timeline, options["rate"])
     if adapter == "fcpx_xml":
         complete_fcpx_timeline(timeline, path)
     log.debug("read %s via %s: %d tracks", path, adapter, len(timeline.tracks))
@@ -194,6 +206,45 @@ def _edl_text(path: Path) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
         return data.decode("latin-1")
+
+
+def _drop_frame_message(path: Path, text: str, rate: float, *, given: bool) -> str:
+    """Why a drop-frame EDL was refused at ``rate``, naming the rate to read it at. The EDL does not
+    say its rate (FCM says only drop frame), so none is assumed: 29.97, or 59.94 when a timecode
+    counts past frame 29."""
+    likely = "59.94" if drop_frame_rate(text) == Fraction(60000, 1001) else "29.97"
+    assumed = "given" if given else "assumed when none is given"
+    return (
+        f"{path} has drop-frame timecodes (;), and {rate:g} fps ({assumed}) is not a valid drop frame rate; "
+        f"read it with --rate {likely} (drop frame runs at 29.97 or 59.94 fps)"
+    )
+
+
+def _place_edl_tracks(timeline: otio.schema.Timeline, rate: float) -> None:
+    """Put every track's clips at their EDL record positions, counted from the timeline's start.
+
+    The adapter starts each track at its own first record in, written as a negative start of the
+    track's ``source_range`` (-86464 for an audio track whose first event is at 01:00:02:16). The
+    earliest record in of all tracks becomes the timeline's ``global_start_time`` (01:00:00:00),
+    and a track that starts later gets a gap before its first clip instead of that range.
+    """
+    firsts = {}
+    for track in timeline.tracks:
+        start = track.source_range.start_time if track.source_range is not None else None
+        firsts[id(track)] = round(-start.rescaled_to(rate).value) if start is not None else 0
+    if not firsts:
+        return
+    timeline_start = min(firsts.values())
+    for track in timeline.tracks:
+        offset_frames = firsts[id(track)] - timeline_start
+        track.source_range = None
+        if offset_frames > 0:
+            track.insert(0, otio.schema.Gap(source_range=otio.opentime.TimeRange(
+                otio.opentime.RationalTime(0, rate), otio.opentime.RationalTime(offset_frames, rate)
+            )))
+    timeline.global_start_time = otio.opentime.RationalTime(timeline_start, rate)
+    log.debug("EDL %r starts at %s: every track placed from there", timeline.name,
+              otio.opentime.to_timecode(timeline.global_start_time, rate))
 
 
 def _refuse_fractional_fcpx_rates(path: Path) -> None:

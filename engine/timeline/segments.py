@@ -68,7 +68,8 @@ class Segment:
     """One clip of a timeline with its place, media, source range and time warps.
 
     Frames: ``record_start_frames`` and ``record_frames`` are in frames of ``timeline_rate`` and
-    counted from the start of the track (add the timeline's global start for timecode).
+    counted from the start of the timeline (a track whose ``source_range`` starts at -64 starts 64
+    frames in; add the timeline's global start for timecode).
     ``source_range`` is the clip's own OTIO range (its start in media frames at ``source_rate``,
     its duration being the clip's length on the track, as OTIO and Resolve define it).
     """
@@ -411,6 +412,20 @@ def _whole_frames(value: Fraction, where: str) -> int:
     return whole
 
 
+def _track_start_frames(track: otio.schema.Track, rate: Fraction) -> Fraction:
+    """Where the track's first item sits on the timeline: a ``source_range`` starting before 0 (how
+    the cmx_3600 adapter, and files converted from EDLs by it, write a track's first record in)
+    puts it that many frames in; one starting after 0 (a trimmed track) is not applied: WARNING."""
+    if track.source_range is None:
+        return Fraction(0)
+    start = exact_frames(track.source_range.start_time, rate)
+    if start > 0:
+        log.warning("track %r: its source_range starts %s frames into its items; listed from its first item, "
+                    "untrimmed", track.name, start)
+        return Fraction(0)
+    return -start
+
+
 def list_segments(
     timeline: otio.schema.Timeline,
     *,
@@ -435,7 +450,7 @@ def list_segments(
             continue
         track_index = kind_counts.get(track.kind, 0)
         kind_counts[track.kind] = track_index + 1
-        position = Fraction(0)
+        position = _track_start_frames(track, rate)
         children = list(track)
         for index, item in enumerate(children):
             if isinstance(item, otio.schema.Transition):
