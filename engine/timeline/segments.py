@@ -462,8 +462,9 @@ def list_segments(
                              base_dir, path_map)
                 )
             elif not isinstance(item, otio.schema.Gap):
-                log.warning("track %r item %d (%s %r) is nested; its clips are not listed",
-                            track.name, index, item.schema_name(), item.name)
+                letter = "A" if track.kind == otio.schema.TrackKind.Audio else "V"
+                log.warning("%s%d %r item %d (%s %r) is nested; its clips are not listed",
+                            letter, track_index + 1, track.name, index, item.schema_name(), item.name)
             position += duration
     if check_time_warps:
         for segment in segments:
