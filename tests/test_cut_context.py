@@ -332,3 +332,24 @@ def test_repair_fills_a_timestamp_gap_at_a_jump_cut_with_the_nearer_frames(tmp_p
     source = _decoded(path)
     assert np.abs(made[JUMP_AFTER + 1].astype(float) - source[JUMP_AFTER]).mean() < 2.5
     assert np.abs(made[JUMP_AFTER + 3].astype(float) - source[JUMP_AFTER + 1]).mean() < 2.5
+
+
+def test_retime_reads_far_enough_ahead_that_animation_on_twos_is_no_cut(tmp_path):
+    """A parked object that starts to move on twos (each drawing held two frames): its first
+    moving pair stands out between a still pair and a held pair, and only the pair after those
+    shows the motion goes on. Judged with one frame of context, it was a jump cut and held."""
+    from engine.retime import retime_clip
+
+    rng = np.random.default_rng(0)
+    background = np.repeat(np.repeat(rng.integers(0, 256, (20, 30, 3), dtype=np.uint8), 8, 0), 8, 1)
+
+    def drawing(x: int) -> np.ndarray:
+        picture = background.copy()
+        picture[40:120, x : x + 60] = (250, 40, 40)
+        return picture
+
+    places = [20] * 10 + [20 + 20 * (i // 2 + 1) for i in range(8)]
+    clip = _write(tmp_path / "twos.mp4", [drawing(x) for x in places], quality=18)
+    report = retime_clip(clip, tmp_path / "slow.mp4", speed=Fraction(1, 2), model="blend")
+    assert [note.note for note in report.notes if "jump cut" in note.note] == []
+    assert [v.first_frame for v in context_cuts(_changes(_decoded(clip))) if v.cut] == []

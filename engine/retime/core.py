@@ -137,7 +137,8 @@ class _Window:
     passes the guard's two-frame test, but stands out against the still pairs around it."""
 
     HELD_BEHIND = 2
-    """Frames kept behind the newest: the pair being made and the frame after it (its context)."""
+    """Frames kept behind the newest: the pair being made and the frame after it (its context).
+    While a pair's context is read further on (``context_cut``), its frames are kept too."""
 
     CONTEXT_LEAD_FRAMES = 2
     """Frames read before the first one asked for, so that its pair has context before it."""
@@ -147,12 +148,14 @@ class _Window:
         self._frame_count = reader.frame_count
         self._cut_context = cut_context
         self._held: dict[int, np.ndarray] = {}
+        self._keep_from: int | None = None
         self.decode_s = 0.0
         self._restart(max(0, start - self.CONTEXT_LEAD_FRAMES) if cut_context else start)
 
     def _restart(self, index: int) -> None:
         self._frames = self._reader.frames(index)
         self._held.clear()
+        self._keep_from = None
         self._last = index - 1
         self._context = CutContextStream(first_frame=index) if self._cut_context else None
 
@@ -172,7 +175,10 @@ class _Window:
                     self._context = CutContextStream(first_frame=frame.index)
                 self._context.push(frame.image)
             self._last = frame.index
-            self._held = {k: v for k, v in self._held.items() if k >= self._last - self.HELD_BEHIND}
+            oldest = self._last - self.HELD_BEHIND
+            if self._keep_from is not None:
+                oldest = min(oldest, self._keep_from)
+            self._held = {k: v for k, v in self._held.items() if k >= oldest}
             self._held[self._last] = frame.image
         self.decode_s += time.perf_counter() - started
         if index not in self._held:
@@ -180,16 +186,32 @@ class _Window:
         return self._held[index]
 
     def context_cut(self, lower: int) -> ContextVerdict | None:
-        """The cut in context between source frames ``lower`` and ``lower + 1``, when there is one
-        (the frame after them is decoded for it); None where there is none or no context."""
+        """The cut in context between source frames ``lower`` and ``lower + 1``, when there is one;
+        None where there is none or no context. The frames after the pair are decoded until the
+        verdict is known (usually the next one; after a pair that stands out between still pairs,
+        up to ``max_lookahead_frames``: animation on twos holds each drawing, and its first moving
+        pair is no cut); at the end of what can be decoded, the stream is finished there."""
         if self._context is None:
             return None
-        following = lower + 2
-        if following < self._frame_count:
-            self.get(following)
-        elif not self._context.ended:
-            self._context.finish()
-        verdict = self._context.verdict(lower) or self._context.decide(lower)
+        self._keep_from = lower
+        try:
+            verdict = self._context.verdict(lower)
+            ahead = lower + 2
+            last_ahead = lower + 1 + self._context.max_lookahead_frames
+            while verdict is None and ahead <= last_ahead and not self._context.ended:
+                if ahead >= self._frame_count:
+                    self._context.finish()
+                else:
+                    try:
+                        self.get(ahead)
+                    except CorruptMediaError:  # only context was wanted from it: the stream ends
+                        self._context.finish()
+                verdict = self._context.verdict(lower)
+                ahead += 1
+        finally:
+            self._keep_from = None
+        if verdict is None:
+            verdict = self._context.decide(lower)
         return verdict if verdict is not None and verdict.cut else None
 
     def close(self) -> None:
