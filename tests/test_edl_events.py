@@ -251,19 +251,37 @@ def test_edl_tracks_sit_at_their_record_positions(tmp_path):
     assert placed == [p[:2] for p in positions]
 
 
-def test_a_track_range_starting_before_zero_places_its_clips_later():
-    """How the cmx_3600 adapter (and `otio convert` from an EDL) writes a track's first record in."""
+def test_track_ranges_starting_before_zero_place_clips_from_the_earliest_track():
+    """How the cmx_3600 adapter (and `otio convert` from an EDL) writes each track's first record
+    in: V1 from 01:00:00:00 (-86400), A1 from 01:00:02:16 (-86464). Positions count from the
+    earliest, as reading the EDL itself does (before: A1 at 64 alone, but every clip of a file
+    converted from an EDL an hour late)."""
     rt, tr = otio.opentime.RationalTime, otio.opentime.TimeRange
-    clip = otio.schema.Clip(
-        name="late",
-        media_reference=otio.schema.ExternalReference(target_url="/media/a.mov"),
-        source_range=tr(rt(0, 24), rt(8, 24)),
+
+    def track(name: str, kind: str, first_record: int) -> otio.schema.Track:
+        clip = otio.schema.Clip(
+            name=f"{name} clip",
+            media_reference=otio.schema.ExternalReference(target_url="/media/a.mov"),
+            source_range=tr(rt(0, 24), rt(8, 24)),
+        )
+        placed = otio.schema.Track(name=name, kind=kind, children=[clip])
+        placed.source_range = tr(rt(-first_record, 24), rt(8, 24))
+        return placed
+
+    video = track("V1", otio.schema.TrackKind.Video, HOUR_FRAMES_24)
+    sound = track("A1", otio.schema.TrackKind.Audio, HOUR_FRAMES_24 + 64)
+    timeline = otio.schema.Timeline(tracks=[video, sound])
+    assert [s.record_start_frames for s in list_segments(timeline)] == [0, 64]
+
+
+def test_an_edl_converted_to_otio_lists_its_clips_where_the_edl_does(tmp_path):
+    edl = _edl(tmp_path, E1)
+    converted = tmp_path / "converted.otio"
+    otio.adapters.write_to_file(
+        otio.adapters.read_from_file(str(edl), adapter_name="cmx_3600", rate=24), str(converted)
     )
-    track = otio.schema.Track(name="A1", kind=otio.schema.TrackKind.Audio, children=[clip])
-    track.source_range = tr(rt(-64, 24), rt(8, 24))
-    timeline = otio.schema.Timeline(tracks=[track])
-    (segment,) = list_segments(timeline)
-    assert segment.record_start_frames == 64
+    direct = [(s.track_label, s.record_start_frames) for s in list_segments(read_timeline(edl))]
+    assert [(s.track_label, s.record_start_frames) for s in list_segments(read_timeline(converted))] == direct
 
 
 def test_drop_frame_edl_without_a_rate_is_refused_naming_the_rate(tmp_path):

@@ -413,9 +413,10 @@ def _whole_frames(value: Fraction, where: str) -> int:
 
 
 def _track_start_frames(track: otio.schema.Track, rate: Fraction) -> Fraction:
-    """Where the track's first item sits on the timeline: a ``source_range`` starting before 0 (how
-    the cmx_3600 adapter, and files converted from EDLs by it, write a track's first record in)
-    puts it that many frames in; one starting after 0 (a trimmed track) is not applied: WARNING."""
+    """Where the track's first item sits on the record clock: a ``source_range`` starting before 0
+    (how the cmx_3600 adapter, and files converted from EDLs by it, write a track's first record
+    in) puts it that many frames in (``list_segments`` counts from the earliest track's); one
+    starting after 0 (a trimmed track) is not applied: WARNING."""
     if track.source_range is None:
         return Fraction(0)
     start = exact_frames(track.source_range.start_time, rate)
@@ -443,6 +444,10 @@ def list_segments(
     rate = timeline_rate(timeline)
     segments: list[Segment] = []
     kind_counts: dict[str, int] = {}
+    # tracks written from an EDL by the cmx_3600 adapter start at their first record in (-86400 at
+    # 01:00:00:00): positions count from the earliest of them, as the timeline starts there
+    starts = [_track_start_frames(t, rate) for t in timeline.tracks if isinstance(t, otio.schema.Track)]
+    first_record = min(starts, default=Fraction(0))
     for track in timeline.tracks:
         if not isinstance(track, otio.schema.Track):
             log.warning("timeline %r: top-level %s %r is not a track; its clips are not listed",
@@ -450,7 +455,7 @@ def list_segments(
             continue
         track_index = kind_counts.get(track.kind, 0)
         kind_counts[track.kind] = track_index + 1
-        position = _track_start_frames(track, rate)
+        position = _track_start_frames(track, rate) - first_record
         children = list(track)
         for index, item in enumerate(children):
             if isinstance(item, otio.schema.Transition):
