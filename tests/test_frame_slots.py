@@ -61,3 +61,21 @@ def test_a_grid_needs_two_increasing_timestamps():
         grid_rate_for(np.array([5]), Fraction(1, 30))
     with pytest.raises(UnsupportedOptionError, match="do not increase"):
         grid_rate_for(np.array([5, 5, 5]), Fraction(1, 30))
+
+
+def test_timestamps_no_grid_can_be_made_of_leave_the_frames_in_file_order(monkeypatch, caplog):
+    """probe and the preview app still open such a file (the packet scan tolerates shared
+    timestamps with a warning); only the grid is given up."""
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    import engine.media.frame_slots as frame_slots_module
+
+    video = SimpleNamespace(
+        is_vfr=True, frame_count=3, frame_rate=Fraction(25), time_base=Fraction(1, 25),
+        r_frame_rate=None, guessed_rate=None,
+    )
+    monkeypatch.setattr(frame_slots_module, "frame_timestamps", lambda path: np.array([5, 5, 5]))
+    grid = frame_slots_module.clip_grid(Path("shared.mp4"), video)
+    assert (grid.slot_count, grid.rate) == (3, 25)
+    assert "do not increase" in caplog.text and "taken in file order" in caplog.text

@@ -16,6 +16,8 @@ an end frame held for a position outside the clip.
 
 from __future__ import annotations
 
+import functools
+import logging
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -26,6 +28,8 @@ from engine.errors import UnsupportedOptionError
 from engine.media.probe import VideoStreamInfo
 from engine.media.rates import STANDARD_RATES
 from engine.media.reader import FrameReader
+
+log = logging.getLogger(__name__)
 
 STANDARD_RATE_TOLERANCE = Fraction(3, 100)
 """A clip's typical interval within this of a standard rate's is put on that rate's grid (phones
@@ -186,10 +190,31 @@ def clip_grid(path: Path, video: VideoStreamInfo) -> FrameSlots:
     """The constant grid a clip is seen on: its own frames at its own rate, or, for a
     variable-frame-rate clip, its frames placed by their timestamps on the standard rate nearest
     its typical interval (``grid_rate_for``, preferring the stream's declared rate), so that
-    picture and sound keep time. ``retime`` renders on it and the preview app shows it."""
+    picture and sound keep time. ``retime`` renders on it and the preview app shows it. Timestamps
+    no grid can be made of (most frames sharing one) leave the frames in file order, WARNING."""
     if not video.is_vfr:
         return FrameSlots.constant(video.frame_count, Fraction(video.frame_rate))
-    with FrameReader(path) as reader:
-        pts = reader.pts_index
+    pts = frame_timestamps(path)
     declared = (video.r_frame_rate, video.guessed_rate)
-    return frame_slots(pts, video.time_base, grid_rate_for(pts, video.time_base, declared))
+    try:
+        return frame_slots(pts, video.time_base, grid_rate_for(pts, video.time_base, declared))
+    except UnsupportedOptionError as error:
+        log.warning("%s: %s; its frames are taken in file order at %s fps", path.name, error,
+                    _text(Fraction(video.frame_rate)))
+        return FrameSlots.constant(video.frame_count, Fraction(video.frame_rate))
+
+
+def frame_timestamps(path: Path) -> np.ndarray:
+    """Every frame's pts in presentation order (the packet scan), remembered for the last few files
+    while they are unchanged: a render asks for one file's grid once per clip, gap and cut."""
+    path = Path(path).resolve()
+    stat = path.stat()
+    return _frame_timestamps(path, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+
+
+@functools.lru_cache(maxsize=16)
+def _frame_timestamps(path: Path, size: int, mtime_ns: int, ctime_ns: int) -> np.ndarray:
+    with FrameReader(path) as reader:
+        pts = reader.pts_index.copy()
+    pts.flags.writeable = False
+    return pts

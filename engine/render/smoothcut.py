@@ -216,9 +216,11 @@ def plan_smooth_cuts(
             records.append({**pair, "status": "skipped", "reason": reason})
             continue
         try:
-            slots = segment_slots(first, video_info(first.media_path, infos))
-            check_inside_media(first, first.record_frames - frames // 2 - 1, slots)
-            check_inside_media(second, frames - frames // 2, slots)
+            info = video_info(first.media_path, infos)
+            # one file, but each clip's own source rate: a variable-rate file's grid follows it
+            slots = (segment_slots(first, info), segment_slots(second, info))
+            check_inside_media(first, first.record_frames - frames // 2 - 1, slots[0])
+            check_inside_media(second, frames - frames // 2, slots[1])
             cuts.append(_plan_cut(first, second, pair, outdir, frames, slots, codec, model, quality))
             head_taken[(second.track_kind, second.track_index, second.index_in_track)] = frames - frames // 2
         except ChronoscopeError as error:
@@ -233,7 +235,7 @@ def _plan_cut(
     pair: dict[str, Any],
     outdir: Path,
     frames: int,
-    slots: FrameSlots,
+    slots: tuple[FrameSlots, FrameSlots],
     codec: str,
     model: str | None,
     quality: int | None,
@@ -256,8 +258,8 @@ def _plan_cut(
         frames=frames,
         from_first=from_first,
         from_second=from_second,
-        before_file_frame=shown_file_frame(first, first.record_frames - from_first - 1, slots),
-        after_file_frame=shown_file_frame(second, from_second, slots),
+        before_file_frame=shown_file_frame(first, first.record_frames - from_first - 1, slots[0]),
+        after_file_frame=shown_file_frame(second, from_second, slots[1]),
         output="",
         timeline_rate=fraction_text(first.timeline_rate),
     )

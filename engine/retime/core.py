@@ -43,7 +43,7 @@ from engine.interp.base import cancellable
 from engine.interp.cutcontext import ContextVerdict, CutContextStream
 from engine.interp.guarded import nearest_instead
 from engine.media import CODECS, FrameReader, VideoWriter, probe
-from engine.media.frame_slots import FrameSlots, SourcePlace, frame_slots
+from engine.media.frame_slots import FrameSlots, SourcePlace, frame_slots, frame_timestamps
 from engine.media.probe import VideoStreamInfo
 from engine.media.writer import CarriedTags
 from engine.retime.report import FrameRisk, RetimeReport
@@ -228,8 +228,7 @@ def media_slots(path: Path, info: VideoStreamInfo, grid_rate: Fraction) -> Frame
     """``source_slots`` of the media file at ``path`` (whose video stream is ``info``)."""
     if not info.is_vfr:
         return FrameSlots.constant(info.frame_count, Fraction(info.frame_rate))
-    with FrameReader(path) as reader:
-        return source_slots(reader, info, grid_rate)
+    return _vfr_slots(path, frame_timestamps(path), info, grid_rate)
 
 
 def source_slots(reader: FrameReader, info: VideoStreamInfo, grid_rate: Fraction) -> FrameSlots:
@@ -238,7 +237,15 @@ def source_slots(reader: FrameReader, info: VideoStreamInfo, grid_rate: Fraction
     rate), as an editing application conforms it."""
     if not info.is_vfr:
         return FrameSlots.constant(reader.frame_count, Fraction(info.frame_rate))
-    return frame_slots(reader.pts_index, info.time_base, grid_rate)
+    return _vfr_slots(reader.path, frame_timestamps(reader.path), info, grid_rate)
+
+
+def _vfr_slots(path: Path, pts: np.ndarray, info: VideoStreamInfo, grid_rate: Fraction) -> FrameSlots:
+    try:
+        return frame_slots(pts, info.time_base, grid_rate)
+    except UnsupportedOptionError as error:
+        log.warning("%s: %s; its frames are taken in file order", Path(path).name, error)
+        return FrameSlots.constant(int(pts.size), Fraction(info.frame_rate))
 
 
 def render_mapped(
