@@ -105,6 +105,10 @@ def test_one_timeline_rendered_twice_at_once_into_one_folder_ends_well_for_both(
         assert results[name].ok, (name, results[name].clips)
     output = Path(results["first"].clips[0]["output"])
     assert results["second"].clips[0]["output"] == str(output)
+    # the second took the first one's render (waiting for it, or after it): it says so, not "rendered"
+    assert results["first"].clips[0]["status"] == "rendered"
+    assert results["second"].clips[0]["status"] == "resumed"
+    assert results["second"].clips[0]["reason"].startswith("skipped (")
     with FrameReader(output) as reader:
         assert reader.frame_count == 100
     assert not list(outdir.glob(".*"))  # no lock or temporary left behind

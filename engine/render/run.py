@@ -39,6 +39,7 @@ from engine.render.outputs import TIMELINE_SUFFIX, claim_output_folder
 from engine.render.plan import ClipEntry, RenderPlan, SegmentSpec, plan_render
 from engine.render.segment import (
     ALREADY_RENDERED,
+    RENDERED_MEANWHILE,
     discard_unfinished,
     is_finished,
     output_lock,
@@ -321,10 +322,12 @@ def render_timeline(
             if error is not None:
                 log.warning("%s (%s #%d) failed: %s", spec.clip_name, spec.track, spec.index_in_track, error)
                 results[spec.key] = ("failed", None, str(error))
+            elif report is not None and report.rendered_meanwhile:
+                results[spec.key] = ("resumed", report, RENDERED_MEANWHILE)
             else:
                 results[spec.key] = ("rendered", report, "")
         if on_segment_done is not None:
-            on_segment_done(spec, "failed" if error is not None else "rendered")
+            on_segment_done(spec, results[spec.key][0])
 
     if pending:
         runner.run(pending, on_progress or (lambda spec, done_frames, total: None), done)

@@ -29,6 +29,7 @@ from engine.timeline import fraction_text, parse_fraction
 log = logging.getLogger(__name__)
 
 ALREADY_RENDERED = "skipped (already rendered)"
+RENDERED_MEANWHILE = "skipped (rendered meanwhile by another render of the same output)"
 
 
 def finished_report(output: Path, content_hash: str, frames: int) -> RetimeReport | None:
@@ -166,6 +167,7 @@ def render_segment(
         finished = is_finished(spec)
         if finished is not None:
             log.info("%s: rendered meanwhile by another render (%s)", spec.clip_name, output)
+            finished.rendered_meanwhile = True
             return finished
         discard_unfinished(output)
         return _render_segment(spec, synthesizer, on_progress, check_cancelled)

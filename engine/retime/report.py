@@ -90,6 +90,9 @@ class RetimeReport:
     """The size of the media file when the report was written (None for a PNG folder): a render
     cut short afterwards (an interrupted copy of the folder) no longer matches its report."""
     version: int = REPORT_VERSION
+    rendered_meanwhile: bool = False
+    """True when the job that returns this report did not write the output: it waited for another
+    render of the same output, and this is that render's report (never so in a sidecar)."""
 
     @property
     def risk_max(self) -> float:
