@@ -6,6 +6,7 @@ default, a few dozen frames) so a whole test file renders its media in well unde
 
     render_clip(path, rate=Fraction(30000, 1001), frame_count=30)      CFR H.264 mp4
     render_clip(path, pts=[0, 1, 3, 4, 8], time_base=Fraction(1, 100)) VFR: these exact pts
+    render_images(path, images, pts, rate)                               given pictures, given pts
     render_clip(path, audio=True) / pixel_format="yuv420p10le" / codec="ffv1", pixel_format="yuva444p"
     render_clip(path, metadata={"com.android.capture.fps": "240.000000"}, rotation_deg=90)
     render_audio_only(path), render_zero_frame_clip(path), write_text_file(path)
@@ -128,6 +129,26 @@ def render_clip(
                 first_sample=round(Fraction(audio_start_s) * 48000),
             )
     return path
+
+
+def render_images(
+    path: Path, images: Sequence[np.ndarray], pts: Sequence[int], rate: Fraction, *, crf: int = 12
+) -> Path:
+    """H.264 of RGB ``images`` with frame k at pts ``pts[k]`` in a time base of 1 / rate (gaps in
+    ``pts`` are frames a recording lost)."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=rate)
+        stream.width, stream.height, stream.pix_fmt = images[0].shape[1], images[0].shape[0], "yuv420p"
+        stream.time_base = stream.codec_context.time_base = 1 / Fraction(rate)
+        stream.options = {"crf": str(crf), "preset": "ultrafast", "bf": "2", "g": "48"}
+        for image, stamp in zip(images, pts, strict=True):
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts, frame.time_base = stamp, 1 / Fraction(rate)
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return Path(path)
 
 
 def _encode_tone(

@@ -306,23 +306,11 @@ def test_repair_fills_a_timestamp_gap_at_a_jump_cut_with_the_nearer_frames(tmp_p
     """The recording skipped three frame times where the edit is (timestamps 20 to 22 missing):
     the empty slots get the frames either side, with a risk of 1 and the jump cut named, never
     in-betweens that morph the person from one place to the other."""
-    import av
+    from media_factory import render_images
 
     pictures = _scene(40, _jump_cut_places())
     stamps = list(range(JUMP_AFTER + 1)) + [n + 3 for n in range(JUMP_AFTER + 1, 40)]
-    path = tmp_path / "gap.mp4"
-    with av.open(str(path), mode="w") as container:
-        stream = container.add_stream("libx264", rate=RATE)
-        stream.width, stream.height, stream.pix_fmt = SIZE[0], SIZE[1], "yuv420p"
-        stream.time_base = stream.codec_context.time_base = 1 / RATE
-        stream.options = {"crf": "18", "preset": "ultrafast"}
-        for picture, stamp in zip(pictures, stamps, strict=True):
-            frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
-            frame.pts, frame.time_base = stamp, 1 / RATE
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode(None):
-            container.mux(packet)
+    path = render_images(tmp_path / "gap.mp4", pictures, stamps, RATE, crf=18)
     report = repair_clip(path, tmp_path / "fixed.mp4", model="flow")
     [gap] = [fill for fill in report.fills if "timestamp_gap" in fill.kind]
     assert (gap.before_source_frame, gap.after_source_frame) == (JUMP_AFTER, JUMP_AFTER + 1)

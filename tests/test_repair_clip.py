@@ -11,7 +11,7 @@ import av
 import cv2
 import numpy as np
 import pytest
-from media_factory import frame_pattern, render_clip
+from media_factory import frame_pattern, render_clip, render_images
 
 from engine.cli import main
 from engine.errors import FrameGridError, OutputExistsError, UnsupportedOptionError
@@ -35,23 +35,9 @@ def _picture(texture: np.ndarray, index: int) -> np.ndarray:
     return cv2.warpAffine(texture, move, SIZE, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
 
 
-def _write(
-    path: Path, images: list[np.ndarray], pts: list[int], rate: Fraction = RATE, *, audio=False
-) -> Path:
+def _write(path: Path, images: list[np.ndarray], pts: list[int], rate: Fraction = RATE) -> Path:
     """H.264 (crf 12) with frame k at pts ``pts[k]`` in a time base of 1 / rate."""
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=rate)
-        stream.width, stream.height, stream.pix_fmt = images[0].shape[1], images[0].shape[0], "yuv420p"
-        stream.time_base = stream.codec_context.time_base = 1 / rate
-        stream.options = {"crf": "12", "preset": "ultrafast", "bf": "2", "g": "48"}
-        for image, stamp in zip(images, pts, strict=True):
-            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
-            frame.pts, frame.time_base = stamp, 1 / rate
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode(None):
-            container.mux(packet)
-    return path
+    return render_images(path, images, pts, rate)
 
 
 def _frames(path: Path) -> list:
