@@ -17,7 +17,7 @@ from engine.cli import main
 from engine.errors import FrameGridError, OutputExistsError, UnsupportedOptionError
 from engine.media import FrameReader, probe
 from engine.repair import analyse_clip, frame_grid, repair_clip
-from engine.retime import sidecar_path
+from engine.retime import retime_clip, sidecar_path
 
 RATE = Fraction(25)
 SIZE = (160, 120)
@@ -259,8 +259,14 @@ def test_dry_run_lists_without_writing(tmp_path, capsys):
 def test_bad_input_is_refused_cleanly(tmp_path, pan):
     variable = _write(tmp_path / "vfr.mp4", pan[:8], [0, 1, 2, 3, 5, 6, 8, 9], Fraction(100))
     vfr = render_clip(tmp_path / "vfr2.mp4", pts=[0, 40, 70, 130, 150, 200], time_base=Fraction(1, 1000))
-    with pytest.raises(FrameGridError, match="does not fit a constant grid"):
+    with pytest.raises(FrameGridError, match=r"does not fit a constant grid.*retime CLIP --speed 1"):
         analyse_clip(vfr)
+    # what the message says works: retime at speed 1 conforms it, and repair takes the result
+    conformed = tmp_path / "conformed.mp4"
+    retime_clip(vfr, conformed, speed=1, model="blend")
+    assert analyse_clip(conformed).output_frames == probe(conformed).video_stream.frame_count
+    conformed.unlink()
+    conformed.with_name(conformed.name + ".chronoscope.json").unlink()
     assert analyse_clip(variable).output_frames == 10
     out = tmp_path / "out.mp4"
     out.write_bytes(b"keep me")

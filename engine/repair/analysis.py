@@ -148,7 +148,8 @@ def frame_grid(pts: np.ndarray, time_base: Fraction, declared_rate: Fraction | N
                 f"frame {index} (pts {stamp}) does not fit a constant grid of {fraction_text(interval)} "
                 f"ticks ({fraction_text(1 / (interval * time_base))} fps): frame intervals range from "
                 f"{min(deltas)} to {max(deltas)} ticks; repair needs a constant-rate clip with gaps, "
-                "not a variable-frame-rate one (conform it to a constant rate first)"
+                "not a variable-frame-rate one: conform it first (`chronoscope retime CLIP --speed 1 -o OUT` "
+                "puts it on a constant grid by its timestamps)"
             )
         slots.append(slot)
     return FrameGrid(time_base, start, interval, tuple(slots))
