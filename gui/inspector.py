@@ -115,7 +115,10 @@ class Inspector(QWidget):
             return
         self.file_label.setText(info.display_name or info.path.name)
         self.file_label.setToolTip(str(info.path))
-        self.format_label.setText(f"{info.width}×{info.height} · {style.rate_text(info.rate)}")
+        rate = style.rate_text(info.rate)
+        if info.is_vfr:  # shown on the constant grid retime renders it on (gui.frames)
+            rate += " · variable, read by its timestamps"
+        self.format_label.setText(f"{info.width}×{info.height} · {rate}")
         self.length_label.setText(
             f"{style.frames_text(info.frame_count)} · {style.timecode(info.frame_count, info.rate)}"
         )

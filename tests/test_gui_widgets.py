@@ -211,7 +211,7 @@ def test_frame_source_reads_exact_frames(sample_clip):
         source.close()
 
 
-def test_a_stalled_recording_is_shown_on_the_grid_retime_renders(tmp_path):
+def test_a_stalled_recording_is_shown_on_the_grid_retime_renders(tmp_path, qtbot):
     """Frames for 10/30 to 29/30 s missing: the app counts 60 frames at 30 fps, as `retime`
     does, and shows at frame 35 the frame recorded at 35/30 s (file frame 15), not file frame 35;
     inside the stall it shows the nearer recorded frame."""
@@ -222,6 +222,13 @@ def test_a_stalled_recording_is_shown_on_the_grid_retime_renders(tmp_path):
     source = open_frame_source(clip)
     try:
         assert (source.info.frame_count, source.info.rate, source.info.is_vfr) == (60, 30, True)
+        from gui.inspector import Inspector
+
+        inspector = Inspector()
+        qtbot.addWidget(inspector)
+        inspector.set_clip(source.info)
+        assert inspector.format_label.text() == "64×48 · 30 fps · variable, read by its timestamps"
+        assert inspector.length_label.text().startswith("60 frames")
         with FrameReader(clip) as reader:
             recorded = [frame.image for frame in reader]
         assert np.array_equal(source.frame(35), recorded[15])
