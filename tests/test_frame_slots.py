@@ -30,16 +30,27 @@ def test_a_stall_is_an_empty_stretch_of_slots_between_two_frames():
     assert slots.locate(Fraction(10)).lower == 3 and slots.locate(Fraction(10)).phase == 0
 
 
-def test_two_frames_on_one_slot_keep_the_nearer():
-    # ticks of 1/120 s on a 30 fps grid (4 ticks a slot): 5 and 6 both round to slot 1 and 2
+def test_a_frame_less_than_a_quarter_slot_after_the_one_before_is_left_out():
+    # ticks of 1/120 s on a 30 fps grid (4 ticks a slot): 7 goes to slot 2 (a quarter early), 8
+    # is then on that slot
     pts = np.array([0, 5, 7, 8, 12])
     slots = frame_slots(pts, Fraction(1, 120), Fraction(30))
-    assert slots.frames.tolist() == [0, 1, 3, 4]
+    assert slots.frames.tolist() == [0, 1, 2, 4]
     assert slots.slots.tolist() == [0, 1, 2, 3]
-    assert slots.frames_left_out == 1
-    # a frame beyond one it displaced is found between the right neighbours
-    place = slots.locate(Fraction(3, 2))
-    assert (place.lower, place.upper) == (1, 3)
+    assert slots.frames_left_out == 1 and slots.empty_slots == 0
+
+
+def test_a_drifting_jittered_phone_clip_loses_no_frame_and_gets_only_the_slots_its_drift_needs():
+    """29.88 fps with +-1 ms of jitter on 29.97: 900 frames span 902.7 slots, so 2 or 3 slots are
+    made where the drift passes three quarters of a slot, and no frame is left out. Rounding each frame to
+    its nearest slot alone left 7 frames out and made 11 slots (the audit's figures)."""
+    rng = np.random.default_rng(3)
+    seconds = np.arange(900) / 29.88 + rng.uniform(-0.001, 0.001, 900)
+    pts = np.round(seconds * 90000).astype(np.int64)
+    slots = frame_slots(pts, Fraction(1, 90000), Fraction(30000, 1001))
+    assert slots.frames_left_out == 0 and slots.empty_slots <= 3
+    times = (pts[slots.frames] - pts[0]) / 90000 * 30000 / 1001
+    assert np.max(np.abs(slots.slots - times)) < 0.8  # every frame within three quarters of a slot
 
 
 def test_the_grid_is_the_standard_rate_of_the_typical_interval():

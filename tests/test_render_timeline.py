@@ -699,3 +699,22 @@ def test_a_timeline_clip_on_variable_frame_rate_media_is_read_by_its_timestamps(
             shown = result.read_frame(output_frame).image.astype(float)
             differences = [np.abs(shown - source.read_frame(n).image).mean() for n in range(30)]
             assert int(np.argmin(differences)) == wanted
+
+
+def test_variable_frame_rate_media_on_a_timeline_of_another_rate_keeps_its_own_grid(tmp_path):
+    """30 fps media that stalled, cut into a 25 fps timeline: its frames stay on their own 30 fps
+    grid and the timeline's times are converted to it, as for constant-rate media (on a 25 fps
+    grid, frames were snapped to 1/25 s: real frames left out, others made)."""
+    stamps = list(range(20)) + list(range(30, 70))
+    media = render_clip(tmp_path / "stall30.mp4", rate=30, pts=stamps, time_base=Fraction(1, 30))
+    cut = _one_slow_clip(tmp_path / "cut.otio", media, start=50)  # 2 s: pts 60, file frame 50
+    summary = render_timeline(cut, tmp_path / "out", model="blend", codec="ffv1")
+    assert summary.ok
+    output = Path(summary.clips[0]["output"])
+    grid = read_sidecar(output).source_grid
+    assert (grid["rate"], grid["frames_left_out"], grid["empty_slots"]) == ("30", 0, 10)
+    with FrameReader(media) as source, FrameReader(output) as result:
+        # output frame 5 is 52.5 / 25 s = 2.1 s: pts 63, file frame 53, written as it is
+        for output_frame, wanted in ((0, 50), (5, 53)):
+            shown = result.read_frame(output_frame).image.astype(float)
+            assert np.abs(shown - source.read_frame(wanted).image).mean() < 3

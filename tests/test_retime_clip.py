@@ -727,6 +727,9 @@ def test_a_stalled_recording_is_retimed_by_its_timestamps_and_keeps_its_sound(tm
     # output frame 40 shows 20/30 s: 11/21 of the way across the stall from file frame 9 to 10
     stall = next(item for item in report.risk if item.output_frame == 40)
     assert (stall.source_frame, stall.phase) == (9, "11/21")
+    [made] = [note for note in report.notes if note.note.startswith("made across a stall")]
+    assert made.note == "made across a stall: 20 frames missing between source frames 9 and 10"
+    assert (made.first_output_frame, made.last_output_frame, made.fallback) == (19, 59, False)
     info = probe(out)
     assert info.video_stream.frame_count == 120 and info.video_stream.frame_rate == 30
     assert abs(float(info.audio[0].duration_s) - 4.0) < 0.05

@@ -2,12 +2,11 @@
 
 A constant-rate file puts frame i at slot i of a grid at its own rate. A variable-frame-rate file
 (a phone that slows its sensor in low light, a recording that stalled for 0.3 s) does not: its
-frames are read by their timestamps, as an editing application conforms such a clip, and each
-frame goes to the slot nearest its time on a grid at a constant rate (``grid_rate_for``: the
-standard rate its typical interval is, such as 30 for a phone's 29.88 average). Slots no frame
-lands on (a stall) lie between two frames and are made between them; a frame landing on a slot
-another frame already holds (two frames closer than half an interval) is left out, the one
-nearer the slot kept.
+frames are read by their timestamps, as an editing application conforms such a clip, and placed
+in order on a grid at a constant rate (``grid_rate_for``: the standard rate its typical interval
+is, such as 30 for a phone's 29.88 average), each within three quarters of a slot of its time
+(``frame_slots``). Slots no frame lands on (a stall) lie between two frames and are made between
+them; a frame less than a quarter slot after the one before it is left out.
 
 ``FrameSlots.locate(position)`` turns a position on the grid (in grid frames, 0 at the first
 frame) into the file frames to show: one frame exactly, a pair and the phase between them, or
@@ -31,6 +30,15 @@ from engine.media.reader import FrameReader
 
 log = logging.getLogger(__name__)
 
+STALL_SLOTS = Fraction(7, 4)
+"""A frame this many slots or more after the previous frame's slot follows a stall."""
+CROWDED_SLOTS = Fraction(1, 4)
+"""A frame less than this many slots after the previous frame's slot is left out."""
+
+GRID_FIT = 0.15
+"""Frames within this many slots of a grid's slots on average sit on it (a drifting grid gives
+about 0.25; a 30 fps clip with 4 ms jitter 0.06 on 30)."""
+
 STANDARD_RATE_TOLERANCE = Fraction(3, 100)
 """A clip's typical interval within this of a standard rate's is put on that rate's grid (phones
 stamp 29.88 to 30.02 fps clips whose typical interval is 1/30 s up to a millisecond of rounding)."""
@@ -45,6 +53,8 @@ class SourcePlace:
     upper: int
     phase: Fraction
     held: str = ""
+    slots_between: int = 1
+    """Grid slots from ``lower`` to ``upper``: more than 1 across a stall (frames missing there)."""
 
 
 @dataclass(frozen=True)
@@ -102,7 +112,7 @@ class FrameSlots:
             return SourcePlace(lower, lower, Fraction(0))
         upper_slot = int(self.slots[below + 1])
         phase = (position - lower_slot) / (upper_slot - lower_slot)
-        return SourcePlace(lower, int(self.frames[below + 1]), phase)
+        return SourcePlace(lower, int(self.frames[below + 1]), phase, slots_between=upper_slot - lower_slot)
 
     def describe(self) -> dict:
         """The grid as the retime report records it."""
@@ -140,34 +150,48 @@ def grid_rate_for(
         )
     measured = 1 / (typical * Fraction(time_base))
     close = [rate for rate in STANDARD_RATES if abs(measured / rate - 1) <= STANDARD_RATE_TOLERANCE]
-    for rate in declared:
-        if rate is not None and Fraction(rate) in close:
-            return Fraction(rate)
-    if close:
-        return min(close, key=lambda rate: abs(measured / rate - 1))
+    stated = [Fraction(rate) for rate in declared if rate is not None]
+    # a rate whose slots the frames sit on decides (30 against 29.97 for a 30 fps clip whose
+    # jitter biases the mean interval); where none fits (a drifting phone), the declared rate
+    # or else the nearest
+    fits = {rate: _grid_fit(pts, time_base, rate) for rate in close}
+    sitting = [rate for rate in close if fits[rate] <= GRID_FIT]
+    for choices, best in ((sitting, fits.get), (close, lambda rate: abs(measured / rate - 1))):
+        for rate in stated:
+            if rate in choices:
+                return rate
+        if choices:
+            return min(choices, key=best)
     return measured.limit_denominator(1000)
+
+
+def _grid_fit(pts: np.ndarray, time_base: Fraction, rate: Fraction) -> float:
+    """How far the frames sit from the slots of a grid of ``rate`` fps: the mean distance to the
+    nearest slot, in slots (about 0.25 where the grid drifts through the frames)."""
+    positions = (pts.astype(np.int64) - int(pts[0])).astype(np.float64) * float(Fraction(time_base) * rate)
+    return float(np.mean(np.abs(positions - np.round(positions))))
 
 
 def frame_slots(pts: np.ndarray, time_base: Fraction, rate: Fraction) -> FrameSlots:
     """Put frames with presentation timestamps ``pts`` (increasing) on a grid of ``rate`` fps
-    starting at the first frame; see the module doc."""
+    starting at the first frame, in order: each frame takes the slot after the previous frame's,
+    unless its time is at least ``STALL_SLOTS`` on (a stall: it goes to its nearest slot, and the
+    slots between are made) or less than ``CROWDED_SLOTS`` on (it is left out). Each frame stays
+    within three quarters of a slot of its time, so a clip whose rate drifts from the grid's (a
+    phone's 29.88 fps on 29.97) gets one made slot where the drift passes that, and jitter of a few
+    milliseconds neither leaves frames out nor makes any (rounding each frame to its nearest slot
+    did both, in pairs, wherever the drift stood near half a slot)."""
     if pts.size == 0:
         raise UnsupportedOptionError("the clip has no frames to put on a grid")
-    ticks = pts.astype(np.int64) - int(pts[0])
-    slot_ticks = 1 / (Fraction(rate) * Fraction(time_base))
-    # exact rational rounding: slot = round(ticks / slot_ticks) = round(ticks * q / p)
-    numerator, denominator = slot_ticks.denominator, slot_ticks.numerator
-    exact = ticks.astype(object) * numerator
-    slots = np.array([_round_half_up(value, denominator) for value in exact], dtype=np.int64)
-    kept_frames: list[int] = []
-    kept_slots: list[int] = []
-    for index, slot in enumerate(slots.tolist()):
-        if kept_slots and slot == kept_slots[-1]:
-            # two frames on one slot: keep the one nearer it
-            previous = kept_frames[-1]
-            if _distance(exact[index], slot, denominator) < _distance(exact[previous], slot, denominator):
-                kept_frames[-1] = index
+    ticks = (pts.astype(np.int64) - int(pts[0])).tolist()
+    slots_per_tick = Fraction(rate) * Fraction(time_base)
+    kept_frames, kept_slots = [0], [0]
+    for index in range(1, len(ticks)):
+        position = ticks[index] * slots_per_tick
+        ahead = position - kept_slots[-1]
+        if ahead < CROWDED_SLOTS:
             continue
+        slot = kept_slots[-1] + 1 if ahead < STALL_SLOTS else _round_half_up(position)
         kept_frames.append(index)
         kept_slots.append(slot)
     return FrameSlots(
@@ -178,12 +202,8 @@ def frame_slots(pts: np.ndarray, time_base: Fraction, rate: Fraction) -> FrameSl
     )
 
 
-def _round_half_up(numerator: int, denominator: int) -> int:
-    return (2 * numerator + denominator) // (2 * denominator)
-
-
-def _distance(numerator: int, slot: int, denominator: int) -> Fraction:
-    return abs(Fraction(numerator, denominator) - slot)
+def _round_half_up(value: Fraction) -> int:
+    return (2 * value.numerator + value.denominator) // (2 * value.denominator)
 
 
 def clip_grid(path: Path, video: VideoStreamInfo) -> FrameSlots:

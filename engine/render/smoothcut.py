@@ -32,12 +32,12 @@ from engine.errors import ChronoscopeError, TimelineError, UnsupportedOptionErro
 from engine.interp import Synthesizer
 from engine.interp.scenecut import scene_cut_score
 from engine.media import FrameReader
-from engine.media.frame_slots import FrameSlots, SourcePlace
+from engine.media.frame_slots import FrameSlots, SourcePlace, clip_grid
 from engine.media.probe import VideoStreamInfo
 from engine.render.outputs import SUFFIX_BY_CODEC, hashed_name
 from engine.render.plan import synthesized_hash
 from engine.render.segment import ALREADY_RENDERED, finished_report, video_info, write_synthesized
-from engine.retime.core import media_slots, pixel_plan
+from engine.retime.core import pixel_plan
 from engine.retime.report import RetimeReport
 from engine.timeline import Segment, attach_results, exact_frames, fraction_text, time_map
 from engine.timeline.rates import exact_rate, time_range
@@ -96,14 +96,15 @@ def _grid_position(segment: Segment, output_frame: int, slots: FrameSlots) -> Fr
 def shown_place(segment: Segment, output_frame: int, slots: FrameSlots) -> SourcePlace:
     """What of its media file a clip shows at ``output_frame``: a file frame, or a place between
     two (a slowed clip at 19.5); an end frame, ``held``, outside the file. ``slots`` are the
-    file's frames on its grid (``media_slots``: frame by frame for a constant rate, by timestamps
-    for a variable one)."""
+    file's frames on its grid (``segment_slots``: frame by frame for a constant rate, by
+    timestamps for a variable one)."""
     return slots.locate(_grid_position(segment, output_frame, slots))
 
 
 def segment_slots(segment: Segment, info: VideoStreamInfo) -> FrameSlots:
-    """The frames of ``segment``'s media on the grid of its source rate (``media_slots``)."""
-    return media_slots(Path(segment.media_path), info, segment.source_rate)
+    """The frames of ``segment``'s media on their own grid (``clip_grid``: by timestamps for a
+    variable frame rate); the clip's positions are converted to it."""
+    return clip_grid(Path(segment.media_path), info)
 
 
 def check_inside_media(segment: Segment, output_frame: int, slots: FrameSlots) -> SourcePlace:
@@ -217,10 +218,9 @@ def plan_smooth_cuts(
             continue
         try:
             info = video_info(first.media_path, infos)
-            # one file, but each clip's own source rate: a variable-rate file's grid follows it
-            slots = (segment_slots(first, info), segment_slots(second, info))
-            check_inside_media(first, first.record_frames - frames // 2 - 1, slots[0])
-            check_inside_media(second, frames - frames // 2, slots[1])
+            slots = segment_slots(first, info)  # one file: one grid, each clip's rate converted to it
+            check_inside_media(first, first.record_frames - frames // 2 - 1, slots)
+            check_inside_media(second, frames - frames // 2, slots)
             cuts.append(_plan_cut(first, second, pair, outdir, frames, slots, codec, model, quality))
             head_taken[(second.track_kind, second.track_index, second.index_in_track)] = frames - frames // 2
         except ChronoscopeError as error:
@@ -235,7 +235,7 @@ def _plan_cut(
     pair: dict[str, Any],
     outdir: Path,
     frames: int,
-    slots: tuple[FrameSlots, FrameSlots],
+    slots: FrameSlots,
     codec: str,
     model: str | None,
     quality: int | None,
@@ -258,8 +258,8 @@ def _plan_cut(
         frames=frames,
         from_first=from_first,
         from_second=from_second,
-        before_file_frame=shown_file_frame(first, first.record_frames - from_first - 1, slots[0]),
-        after_file_frame=shown_file_frame(second, from_second, slots[1]),
+        before_file_frame=shown_file_frame(first, first.record_frames - from_first - 1, slots),
+        after_file_frame=shown_file_frame(second, from_second, slots),
         output="",
         timeline_rate=fraction_text(first.timeline_rate),
     )

@@ -20,8 +20,9 @@ It does not grow with the clip's length.
 Source positions are in the map's numbering (a timeline's media may start at 86400, 01:00:00:00
 at 24 fps); ``media_start_frames`` is the position of the file's first frame. When the file's own
 rate differs from the map's source rate, positions are converted exactly. A variable-frame-rate
-file is read by its timestamps on a grid at the map's source rate (``source_slots``): the map's
-positions are times, and a stall in the recording is made between the frames either side of it.
+file is read by its timestamps on its own constant grid (``engine.media.frame_slots.clip_grid``),
+and the map's positions are converted to that grid the same way; a stall in the recording is made
+between the frames either side of it.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from engine.interp.base import cancellable
 from engine.interp.cutcontext import ContextVerdict, CutContextStream
 from engine.interp.guarded import nearest_instead
 from engine.media import CODECS, FrameReader, VideoWriter, probe
-from engine.media.frame_slots import FrameSlots, SourcePlace, frame_slots, frame_timestamps
+from engine.media.frame_slots import SourcePlace, clip_grid
 from engine.media.probe import VideoStreamInfo
 from engine.media.writer import CarriedTags
 from engine.retime.report import FrameRisk, RetimeReport
@@ -224,30 +225,6 @@ class _Pending:
     place: SourcePlace
 
 
-def media_slots(path: Path, info: VideoStreamInfo, grid_rate: Fraction) -> FrameSlots:
-    """``source_slots`` of the media file at ``path`` (whose video stream is ``info``)."""
-    if not info.is_vfr:
-        return FrameSlots.constant(info.frame_count, Fraction(info.frame_rate))
-    return _vfr_slots(path, frame_timestamps(path), info, grid_rate)
-
-
-def source_slots(reader: FrameReader, info: VideoStreamInfo, grid_rate: Fraction) -> FrameSlots:
-    """Where the file's frames sit in time: a constant-rate file frame by frame at its own rate;
-    a variable-frame-rate file by its timestamps on a grid of ``grid_rate`` (the map's source
-    rate), as an editing application conforms it."""
-    if not info.is_vfr:
-        return FrameSlots.constant(reader.frame_count, Fraction(info.frame_rate))
-    return _vfr_slots(reader.path, frame_timestamps(reader.path), info, grid_rate)
-
-
-def _vfr_slots(path: Path, pts: np.ndarray, info: VideoStreamInfo, grid_rate: Fraction) -> FrameSlots:
-    try:
-        return frame_slots(pts, info.time_base, grid_rate)
-    except UnsupportedOptionError as error:
-        log.warning("%s: %s; its frames are taken in file order", Path(path).name, error)
-        return FrameSlots.constant(int(pts.size), Fraction(info.frame_rate))
-
-
 def render_mapped(
     source: Path,
     output: Path,
@@ -296,7 +273,7 @@ def render_mapped(
     )
     synthesis_s = encode_s = 0.0
     with FrameReader(source, output=plan.reader_format, deinterlace=plan.deinterlace) as reader:
-        slots = source_slots(reader, info, frame_map.source_rate)
+        slots = clip_grid(source, info)
         report.source_grid = slots.describe() if info.is_vfr else None
         scale = slots.rate / frame_map.source_rate
 
@@ -361,6 +338,13 @@ def render_mapped(
                     )
                     for note in result.notes:
                         report.add_note(item.mapped.output_frame, note, fallback=result.fallback)
+                    if item.place.slots_between > 1:
+                        report.add_note(
+                            item.mapped.output_frame,
+                            f"made across a stall: {item.place.slots_between - 1} frames missing "
+                            f"between source frames {lower} and {upper}",
+                            fallback=False,
+                        )
                 pending.clear()
 
             for mapped in frame_map.frames(include_transitions=include_transitions):
