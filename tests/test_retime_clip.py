@@ -840,24 +840,7 @@ def test_only_frames_that_fell_back_are_counted_as_fallbacks(tmp_path):
 
 def test_pcm_sound_asked_to_be_stretched_at_speed_one_is_reencoded_for_mp4(tmp_path, capsys):
     """--audio stretch at speed 1 became keep, whose copy .mp4 cannot take from PCM: refused."""
-    source = tmp_path / "camera.mov"
-    with av.open(str(source), "w") as container:
-        video = container.add_stream("libx264", rate=25)
-        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
-        sound = container.add_stream("pcm_s16le", rate=48000)
-        sound.layout = "mono"
-        for n in range(10):
-            for packet in video.encode(av.VideoFrame.from_ndarray(frame_pattern(n), format="rgb24")):
-                container.mux(packet)
-        for packet in video.encode(None):
-            container.mux(packet)
-        samples = (np.sin(np.arange(19200) / 48000 * 2 * np.pi * 440) * 8000).astype(np.int16)
-        chunk = av.AudioFrame.from_ndarray(samples[None, :], format="s16", layout="mono")
-        chunk.sample_rate = 48000
-        for packet in sound.encode(chunk):
-            container.mux(packet)
-        for packet in sound.encode(None):
-            container.mux(packet)
+    source = _beeping_clip(tmp_path / "camera.mov", audio_codec="pcm_s16le", sample_rate=48000)
     out = tmp_path / "same.mp4"
     assert main(["retime", str(source), "--speed", "1", "--audio", "stretch", "-o", str(out)]) == 0
     with av.open(str(out)) as container:
