@@ -14,10 +14,11 @@ import pytest
 from media_factory import frame_pattern, render_clip, render_images
 
 from engine.cli import main
-from engine.errors import FrameGridError, OutputExistsError, UnsupportedOptionError
+from engine.errors import OutputExistsError, UnsupportedOptionError
 from engine.media import FrameReader, probe
+from engine.media.frame_slots import clip_grid
 from engine.repair import analyse_clip, frame_grid, repair_clip
-from engine.retime import retime_clip, sidecar_path
+from engine.retime import sidecar_path
 
 RATE = Fraction(25)
 SIZE = (160, 120)
@@ -258,24 +259,71 @@ def test_dry_run_lists_without_writing(tmp_path, capsys):
 
 def test_bad_input_is_refused_cleanly(tmp_path, pan):
     variable = _write(tmp_path / "vfr.mp4", pan[:8], [0, 1, 2, 3, 5, 6, 8, 9], Fraction(100))
-    vfr = render_clip(tmp_path / "vfr2.mp4", pts=[0, 40, 70, 130, 150, 200], time_base=Fraction(1, 1000))
-    with pytest.raises(FrameGridError, match=r"does not fit a constant grid.*retime CLIP --speed 1"):
-        analyse_clip(vfr)
-    # what the message says works: retime at speed 1 conforms it, and repair takes the result
-    conformed = tmp_path / "conformed.mp4"
-    retime_clip(vfr, conformed, speed=1, model="blend")
-    assert analyse_clip(conformed).output_frames == probe(conformed).video_stream.frame_count
-    conformed.unlink()
-    conformed.with_name(conformed.name + ".chronoscope.json").unlink()
     assert analyse_clip(variable).output_frames == 10
     out = tmp_path / "out.mp4"
     out.write_bytes(b"keep me")
     with pytest.raises(OutputExistsError):
         repair_clip(variable, out, model="blend")
     assert out.read_bytes() == b"keep me"
-    assert main(["repair", str(vfr), "-o", str(tmp_path / "x.mp4"), "--model", "blend"]) != 0
+    damaged = tmp_path / "damaged.mp4"
+    damaged.write_bytes(variable.read_bytes()[: variable.stat().st_size // 3])
+    assert main(["repair", str(damaged), "-o", str(tmp_path / "x.mp4"), "--model", "blend"]) != 0
     assert not (tmp_path / "x.mp4").exists()
     assert list(tmp_path.glob(".*partial*")) == []
+
+
+def _phone_stamps(frames: int, rate: float, jitter_ms: float, seed: int = 5) -> list[int]:
+    """Presentation times in 1/90000 s of a phone clip whose rate drifts off its nominal one."""
+    rng = np.random.default_rng(seed)
+    return [round(n * 90000 / rate + rng.uniform(-jitter_ms, jitter_ms) * 90) for n in range(frames)]
+
+
+def test_a_drifting_phone_clip_is_repaired_on_the_grid_retime_conforms_it_to(tmp_path):
+    """A phone clip at 29.88 fps, +-1 ms of jitter: repair wrote it at its own mean interval's rate
+    (13410000/449011 fps in an audit, a rate no editor uses) where retime put it on 29.97."""
+    pts = _phone_stamps(300, 29.88, 1.0)
+    clip = render_clip(tmp_path / "phone.mp4", rate=Fraction(30), pts=pts, time_base=Fraction(1, 90000))
+    video = probe(clip).video_stream
+    expected = clip_grid(clip, video)
+    assert expected.rate == Fraction(30000, 1001) and expected.empty_slots >= 1
+    plan = analyse_clip(clip, find_jumps=False)
+    assert plan.grid.rate == expected.rate
+    assert plan.output_frames == expected.slot_count
+    assert [plan.output_positions[i] for i in expected.frames.tolist()] == expected.slots.tolist()
+    assert sum(fill.missing_timestamps for fill in plan.fills) == expected.empty_slots
+    assert "placed by their timestamps on a 30000/1001 fps grid" in plan.grid_notes[0]
+    report = repair_clip(clip, tmp_path / "fixed.mp4", model="blend", plan=plan)
+    written = probe(tmp_path / "fixed.mp4").video_stream
+    assert (report.output_rate, written.frame_count) == ("30000/1001", expected.slot_count)
+    assert written.frame_rate == expected.rate and not written.is_vfr
+    # the picture still lasts as long as the recording
+    assert abs(float(written.duration_s) - float(video.duration_s)) < 1.5 / 30
+
+
+def test_a_stalled_variable_rate_clip_is_repaired_by_its_timestamps(tmp_path, pan):
+    """A recording that stalls for 0.2 s and stamps two frames 4 ms apart was refused as
+    variable-frame-rate; it is conformed as retime does it: the stall filled, the crowded frame
+    left out, and its sound kept in time."""
+    stamps = [n * 40 for n in range(12)] + [11 * 40 + 4] + [n * 40 + 200 for n in range(12, 23)]
+    images = pan[:24]
+    clip = render_images(tmp_path / "stall.mp4", images, stamps, Fraction(1000))
+    video = probe(clip).video_stream
+    assert video.is_vfr
+    expected = clip_grid(clip, video)
+    assert expected.rate == 25 and expected.frames_left_out == 1 and expected.empty_slots == 5
+    plan = analyse_clip(clip)
+    assert plan.grid.rate == 25 and plan.output_frames == expected.slot_count
+    assert [fill.missing_timestamps for fill in plan.fills] == [5]
+    assert plan.fills[0].duplicates_replaced == [] and plan.kept_frames[12] is False
+    assert "frame 12 comes less than a quarter frame after frame 11" in plan.grid_notes[1]
+    report = repair_clip(clip, tmp_path / "fixed.mp4", model="blend", plan=plan)
+    assert report.grid_notes == plan.grid_notes
+    assert (report.frames_written, report.frames_synthesized) == (expected.slot_count, 5)
+    written = _frames(tmp_path / "fixed.mp4")
+    assert len(written) == expected.slot_count
+    # the frame after the stall is the source's frame 13, in its slot (17: frame 11's, then 5 made)
+    likeness = [_psnr(frame.image, images[13]) for frame in written]
+    assert int(np.argmax(likeness)) == 17 and likeness[17] > 30
 
 
 def test_frame_grid_fits_rounded_millisecond_timestamps():

@@ -118,6 +118,7 @@ def _dry_run(args: argparse.Namespace) -> int:
         "fills": fills,
         "kept": plan.notes,
         "jumps_reported": plan.jumps_reported,
+        "grid_notes": plan.grid_notes,
     }
     if args.json:
         sys.stdout.write(json.dumps(summary) + "\n")
@@ -132,6 +133,7 @@ def _dry_run(args: argparse.Namespace) -> int:
         for f in fills
     )
     lines.extend(f"  kept: {note}" for note in plan.notes)
+    lines.extend(f"  grid: {note}" for note in plan.grid_notes)
     sys.stdout.write("\n".join(lines) + "\n")
     return 0
 
@@ -172,6 +174,7 @@ def run(args: argparse.Namespace) -> int:
     ]
     lines.extend(_describe(fill) for fill in report.fills)
     lines.extend(f"  kept: {note}" for note in report.kept)
+    lines.extend(f"  grid: {note}" for note in report.grid_notes)
     lines.extend(
         f"  jump (reported, not filled): {jump['missing_frames']} frame(s) between source frames "
         f"{jump['before_frame']} and {jump['after_frame']}"

@@ -6,7 +6,10 @@ slot between two written frames is later filled by synthesis between them. Three
 empty slots:
 
 - **timestamp gaps**: the stream is meant to be constant-rate, but a pts delta of k frame
-  intervals means k - 1 frames are missing (``FrameGrid`` puts every frame on its slot);
+  intervals means k - 1 frames are missing (``FrameGrid`` puts every frame on its slot). A
+  variable-frame-rate clip (a phone drifting off its nominal rate, a recording that stalled) is
+  placed by its timestamps on the grid ``retime`` conforms it to (``repair_grid``), so the slots
+  its drift and stalls leave empty count as timestamp gaps;
 - **duplicates** (``engine.interp.duplicates``): a run of r repeats between distinct frames A and
   B is replaced, so A, r empty slots, B become r in-betweens at t = i / (r + 1). A run longer
   than ``max_duplicate_repeats`` is a hold or a still shot and is kept; so is a run at the very
@@ -47,6 +50,8 @@ from engine.interp.duplicates import is_duplicate_pair
 from engine.interp.flow import dis_flow
 from engine.interp.scenecut import scene_cut_score, small_rgb8
 from engine.media import FrameReader
+from engine.media.frame_slots import frame_slots, grid_rate_for
+from engine.media.probe import VideoStreamInfo
 from engine.media.rates import STANDARD_RATES
 from engine.timeline import fraction_text
 
@@ -155,6 +160,55 @@ def frame_grid(pts: np.ndarray, time_base: Fraction, declared_rate: Fraction | N
     return FrameGrid(time_base, start, interval, tuple(slots))
 
 
+def repair_grid(pts: np.ndarray, video: VideoStreamInfo) -> tuple[FrameGrid, frozenset[int], str | None]:
+    """The grid a clip is repaired on, the frames left out of it, and a note when it was read by
+    the clock: ``(grid, left_out, note)``.
+
+    A constant-rate stream with gaps keeps its own grid (``frame_grid``). A variable-frame-rate
+    clip that fits no constant grid, or fits only one at a rate no editor uses (a phone's 29.88
+    fps drifting against 30), is placed by its timestamps on the grid ``retime`` conforms it to
+    (``engine.media.frame_slots``): the standard rate of its typical interval, each frame within
+    three quarters of a slot of its time. Slots no frame lands on are filled like timestamp gaps;
+    a frame less than a quarter slot after the one before shares its slot and is left out."""
+    time_base = Fraction(video.time_base)
+    declared = video.r_frame_rate or video.guessed_rate
+    refusal: FrameGridError | None = None
+    try:
+        strict = frame_grid(pts, time_base, declared)
+    except FrameGridError as error:
+        strict, refusal = None, error
+    if strict is not None and (not video.is_vfr or strict.rate in STANDARD_RATES):
+        return strict, frozenset(), None
+    try:
+        rate = grid_rate_for(pts, time_base, (video.r_frame_rate, video.guessed_rate))
+    except UnsupportedOptionError:
+        if strict is not None:
+            return strict, frozenset(), None
+        raise refusal from None
+    if strict is not None and rate not in STANDARD_RATES:
+        return strict, frozenset(), None
+    placed = frame_slots(pts, time_base, rate)
+    slots: list[int] = []
+    left_out: set[int] = set()
+    placed_at = dict(zip(placed.frames.tolist(), placed.slots.tolist(), strict=True))
+    for index in range(len(pts)):
+        if index in placed_at:
+            slots.append(placed_at[index])
+        else:
+            left_out.add(index)
+            slots.append(slots[-1])
+    grid = FrameGrid(time_base, int(pts[0]), 1 / (rate * time_base), tuple(slots))
+    note = (
+        f"a variable-frame-rate clip ({len(pts)} frames): placed by their timestamps on a "
+        f"{fraction_text(rate)} fps grid, as retime conforms it; {placed.empty_slots} empty slots "
+        "between its frames are filled"
+    )
+    if left_out:
+        note += f", {len(left_out)} frames less than a quarter frame after the one before are left out"
+    log.info("%s", note)
+    return grid, frozenset(left_out), note
+
+
 def _fits_grid(stamps: list[int], interval: Fraction) -> bool:
     """Whether every stamp lies within ``GRID_TOLERANCE`` of its own slot of ``interval``."""
     last = None
@@ -234,6 +288,8 @@ class RepairPlan:
     fills: list[Fill]
     notes: list[str]
     jumps_reported: list[dict]
+    grid_notes: list[str] = field(default_factory=list)
+    """How a variable-frame-rate clip was put on the grid, and the frames left out of it."""
 
     @property
     def output_frames(self) -> int:
@@ -346,7 +402,7 @@ def _jump_frames(measures: list[PairMeasure], slots: tuple[int, ...], copies: se
     usable = {}
     for measure in measures:
         i = measure.index
-        if measure.duplicate or measure.cut or i - 1 in copies:
+        if measure.duplicate or measure.cut or i - 1 in copies or slots[i] <= slots[i - 1]:
             continue
         usable[i] = measure.motion_px / (slots[i] - slots[i - 1])
     jumps = {}
@@ -398,13 +454,18 @@ def analyse_clip(
         )
     with FrameReader(source) as reader:
         info = reader.info
-        declared = info.r_frame_rate or info.guessed_rate
-        grid = frame_grid(reader.pts_index, Fraction(reader.info.time_base), declared)
+        grid, left_out, clock_note = repair_grid(reader.pts_index, info)
         measures = _measure_pairs(source, reader, find_duplicates=find_duplicates)
     count = len(grid.slots)
+    grid_notes = [clock_note] if clock_note else []
+    grid_notes += [
+        f"frame {index} comes less than a quarter frame after frame {index - 1}: left out "
+        "(the two share one slot of the grid)"
+        for index in sorted(left_out)
+    ]
     notes = [_jump_cut_note(m) for m in measures if m.jump_cut]
     jump_cut_after = {m.index - 1 for m in measures if m.jump_cut}
-    kept = [True] * count
+    kept = [index not in left_out for index in range(count)]
     copies: set[int] = set()
     for first, last in _duplicate_runs(measures):
         repeats = last - first + 1
@@ -436,8 +497,9 @@ def analyse_clip(
             continue
         for index in range(first, last + 1):
             kept[index] = False
-            copies.add(index)
-    jump_before = _jump_frames(measures, grid.slots, copies) if find_jumps else {}
+            if index not in left_out:
+                copies.add(index)
+    jump_before = _jump_frames(measures, grid.slots, copies | left_out) if find_jumps else {}
     reported = []
     if jumps == JUMPS_REPORT:
         reported = [
@@ -457,7 +519,7 @@ def analyse_clip(
             continue
         if previous is not None and positions[index] - positions[previous] > 1:
             across = [jump_cuts[i] for i in range(previous + 1, index + 1) if i in jump_cuts]
-            replaced = [i for i in range(previous + 1, index) if not kept[i]]
+            replaced = [i for i in range(previous + 1, index) if i in copies]
             jump = jump_before.get(index, 0)
             empty = positions[index] - positions[previous] - 1
             fills.append(
@@ -482,4 +544,5 @@ def analyse_clip(
         fills=fills,
         notes=notes,
         jumps_reported=reported,
+        grid_notes=grid_notes,
     )

@@ -87,6 +87,7 @@ class RepairReport:
     fills: list[FillRecord] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
     jumps_reported: list[dict[str, Any]] = field(default_factory=list)
+    grid_notes: list[str] = field(default_factory=list)
     timings_s: dict[str, float] = field(default_factory=dict)
     version: int = REPAIR_REPORT_VERSION
 
@@ -212,6 +213,7 @@ def repair_clip(
         audio=audio_done,
         kept=list(plan.notes),
         jumps_reported=list(plan.jumps_reported),
+        grid_notes=list(plan.grid_notes),
     )
     fills_by_after = {fill.after_frame: fill for fill in plan.fills}
     synthesis_s = 0.0
