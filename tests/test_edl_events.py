@@ -251,6 +251,20 @@ def test_edl_tracks_sit_at_their_record_positions(tmp_path):
     assert placed == [p[:2] for p in positions]
 
 
+def test_an_edl_written_back_keeps_its_record_timecodes(tmp_path):
+    """The cmx_3600 writer counted record times from 00:00:00:00, so an EDL starting at 01:00:00:00
+    came back an hour early."""
+    timeline = read_timeline(_edl(tmp_path, E1))
+    text = write_timeline(timeline, tmp_path / "again.edl").read_text()
+    assert "01:00:00:00 01:00:01:00" in text and " 00:00:00:00 00:00:01:00" not in text
+    again = read_timeline(tmp_path / "again.edl")
+    assert again.global_start_time == timeline.global_start_time
+    video = [(s.clip_name, s.record_start_frames, s.record_frames) for s in list_segments(again)]
+    assert video == [(s.clip_name, s.record_start_frames, s.record_frames)
+                     for s in list_segments(timeline) if s.track_label == "V1"]
+    assert timeline.tracks[0].source_range is None  # the timeline given is left as it was
+
+
 def test_track_ranges_starting_before_zero_place_clips_from_the_earliest_track():
     """How the cmx_3600 adapter (and `otio convert` from an EDL) writes each track's first record
     in: V1 from 01:00:00:00 (-86400), A1 from 01:00:02:16 (-86464). Positions count from the
