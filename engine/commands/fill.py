@@ -26,7 +26,8 @@ cut the nearer picture is repeated instead of a morph, and the summary says so w
 before and right after it.
 
 Writes OUTDIR/<track>_<index>_fill_<hash>.<ext> per gap, OUTDIR/<timeline>.chronoscope.otio (the
-gaps replaced; tracks, clips, transitions, markers and metadata kept) and
+gaps replaced; tracks, clips, transitions, markers and metadata kept), for an EDL or FCP 7 XML
+the same in its own format (OUTDIR/<timeline>.chronoscope.edl or .xml), and
 OUTDIR/<timeline>.fill-summary.json; nothing in OUTDIR that a fill of this timeline did not write
 is written over.
 A gap that cannot be filled (no clip on one side, media missing) stays a gap, is listed with the
@@ -96,6 +97,10 @@ def run(args: argparse.Namespace) -> int:
             f"{counts['filled']} filled, {counts['resumed']} skipped (already rendered), "
             f"{counts['not_filled']} not filled; new timeline: {summary.timeline_path}\n"
         )
+        if summary.editor_timeline_path:
+            sys.stdout.write(f"the same for the editor: {summary.editor_timeline_path}\n")
+        elif summary.editor_timeline_note:
+            sys.stdout.write(f"not written for the editor: {summary.editor_timeline_note}\n")
     for gap in summary.gaps:
         if not gap.done:
             print(

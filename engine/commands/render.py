@@ -37,8 +37,10 @@ Writes OUTDIR/<track>_<index>_<clip>_<hash>.<ext> per rendered clip (<hash>: the
 characters of its content hash), each with a report beside it (.chronoscope.json: per-frame risk,
 fallbacks, content hash), OUTDIR/<timeline>.chronoscope.otio (the same timeline with rendered
 clips re-pointed and their warps removed; tracks, gaps, transitions, markers, other effects and
-metadata kept) and OUTDIR/<timeline>.render-summary.json. Nothing in OUTDIR that a render of this
-timeline did not write is written over: other timelines can render into the same folder, and a
+metadata kept), for an EDL or FCP 7 XML the same in its own format
+(OUTDIR/<timeline>.chronoscope.edl or .xml, to import back into the editor), and
+OUTDIR/<timeline>.render-summary.json. Nothing in OUTDIR that a render of this timeline did not
+write is written over: other timelines can render into the same folder, and a
 clip whose media is an earlier render is never overwritten by its own re-render. A render with
 other settings writes new files beside the earlier ones (the timelines made before may point at
 them); delete those you no longer need. Renders named without a hash (by Chronoscope before
@@ -250,6 +252,10 @@ def run(args: argparse.Namespace) -> int:
             f"through, {counts['cannot_render'] + counts['failed']} not rendered; "
             f"new timeline: {summary.timeline_path}\n"
         )
+        if summary.editor_timeline_path:
+            sys.stdout.write(f"the same for the editor: {summary.editor_timeline_path}\n")
+        elif summary.editor_timeline_note:
+            sys.stdout.write(f"not written for the editor: {summary.editor_timeline_note}\n")
         if args.smooth_cuts:
             cuts = summary.to_dict()["smooth_cut_counts"]
             sys.stdout.write(

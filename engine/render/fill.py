@@ -36,7 +36,13 @@ from engine.interp import Synthesizer, resolve_clip_model
 from engine.media import FrameReader
 from engine.media.probe import MediaInfo, VideoStreamInfo
 from engine.media.writer import check_quality
-from engine.render.outputs import SUFFIX_BY_CODEC, TIMELINE_SUFFIX, claim_output_folder, hashed_name
+from engine.render.outputs import (
+    SUFFIX_BY_CODEC,
+    TIMELINE_SUFFIX,
+    claim_output_folder,
+    editor_copy,
+    hashed_name,
+)
 from engine.render.plan import synthesized_hash, with_inferred_media_range, with_media_range
 from engine.render.segment import (
     ALREADY_RENDERED,
@@ -128,6 +134,10 @@ class FillSummary:
     timeline_path: str | None
     gaps: list[GapFill]
     seconds: float = 0.0
+    editor_timeline_path: str | None = None
+    """The new timeline in the format the timeline was exported in (EDL, FCP 7 XML), if written."""
+    editor_timeline_note: str = ""
+    """Why that copy was not written (the format cannot hold the new timeline)."""
 
     @property
     def ok(self) -> bool:
@@ -141,6 +151,8 @@ class FillSummary:
             "timeline": self.timeline,
             "outdir": self.outdir,
             "new_timeline": self.timeline_path,
+            "editor_timeline": self.editor_timeline_path,
+            "editor_timeline_note": self.editor_timeline_note,
             "ok": self.ok,
             "counts": {status: self.count(status) for status in ("filled", "resumed", "not_filled")},
             "gaps": [gap.to_dict() for gap in self.gaps],
@@ -448,11 +460,15 @@ def fill_gaps(
     attach_results(new_timeline, {"fill": {"not_filled": [g.to_dict() for g in chosen if not g.done]}})
     destination = outdir / (timeline_path.stem + TIMELINE_SUFFIX)
     summary.timeline_path = str(destination)
+    rebase_relative_media(new_timeline, media_base_dir(timeline_path))  # it is written elsewhere
+    copy_path, copy_text, summary.editor_timeline_note = editor_copy(new_timeline, timeline_path, outdir)
+    summary.editor_timeline_path = str(copy_path) if copy_path else None
     summary.seconds = time.perf_counter() - started
     # the summary first: it vouches for the new timeline on the next run (check_replaceable)
     write_text_atomic(summary_file, json.dumps(summary.to_dict(), indent=1) + "\n")
-    rebase_relative_media(new_timeline, media_base_dir(timeline_path))  # it is written elsewhere
     write_timeline(new_timeline, destination)
+    if copy_path is not None and copy_text is not None:
+        write_text_atomic(copy_path, copy_text)
     return summary
 
 

@@ -7,10 +7,11 @@ A render never writes over anything it did not make:
   a name, and a clip whose media is itself an earlier render is never written over by its own
   re-render. The same render always finds its own file, which is what resuming needs, and a file
   found at that name (media whose sidecar a killed render never wrote) can only be that render;
-- the new timeline (``NAME.chronoscope.otio``) and the summary (``NAME.render-summary.json``) are
-  replaced only when the summary beside them says they came from the same timeline file, by the
-  same kind of job (``check_replaceable``). Anything else of that name is the user's, or another
-  job's, and is refused before any work starts.
+- the new timeline (``NAME.chronoscope.otio``, and its copy in the editor's format,
+  ``NAME.chronoscope.edl`` or ``.xml``, for a timeline read from one: ``editor_copy``) and the
+  summary (``NAME.render-summary.json``) are replaced only when the summary beside them says they
+  came from the same timeline file, by the same kind of job (``check_replaceable``). Anything
+  else of that name is the user's, or another job's, and is refused before any work starts.
 """
 
 from __future__ import annotations
@@ -20,7 +21,11 @@ import logging
 import os
 from pathlib import Path
 
+import opentimelineio as otio
+
 from engine.errors import MediaWriteError, OutputExistsError
+from engine.timeline.editor_copy import EditorCopyError, editor_copy_path, editor_copy_text
+from engine.timeline.io import adapter_for
 
 log = logging.getLogger(__name__)
 
@@ -98,4 +103,24 @@ def claim_output_folder(
     work, a new timeline or ``summary`` there that such a job of this timeline did not write."""
     prepare_folder(outdir)
     new_timeline = Path(outdir) / (Path(timeline_path).stem + TIMELINE_SUFFIX)
-    check_replaceable(timeline_path, job, [new_timeline, summary], [summary, legacy_summary])
+    outputs = [new_timeline, summary]
+    copy = editor_copy_path(outdir, timeline_path, adapter_for(timeline_path), TIMELINE_SUFFIX)
+    if copy is not None:
+        outputs.append(copy)
+    check_replaceable(timeline_path, job, outputs, [summary, legacy_summary])
+
+
+def editor_copy(
+    new_timeline: otio.schema.Timeline, timeline_path: Path, outdir: Path
+) -> tuple[Path | None, str | None, str]:
+    """``(path, text, note)`` of the new timeline in the format ``timeline_path`` was exported in
+    (``engine.timeline.editor_copy``): no path for OTIO and FCPX timelines, no text (and the
+    reason in ``note``) when that format cannot hold the new timeline; the OTIO one stands then."""
+    path = editor_copy_path(outdir, timeline_path, adapter_for(timeline_path), TIMELINE_SUFFIX)
+    if path is None:
+        return None, None, ""
+    try:
+        return path, editor_copy_text(new_timeline, adapter_for(timeline_path)), ""
+    except EditorCopyError as error:
+        log.warning("%s", error)
+        return None, None, str(error)

@@ -30,12 +30,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import opentimelineio as otio
+
 from engine.errors import ChronoscopeError, JobCancelledError
 from engine.fsutil import write_text_atomic
 from engine.interp import resolve_clip_model
 from engine.media.probe import VideoStreamInfo
 from engine.media.writer import check_quality
-from engine.render.outputs import TIMELINE_SUFFIX, claim_output_folder
+from engine.render.outputs import TIMELINE_SUFFIX, claim_output_folder, editor_copy
 from engine.render.plan import ClipEntry, RenderPlan, SegmentSpec, plan_render
 from engine.render.segment import (
     ALREADY_RENDERED,
@@ -175,6 +177,10 @@ class RenderSummary:
     timeline_path: str | None
     runner: str
     clips: list[dict[str, Any]] = field(default_factory=list)
+    editor_timeline_path: str | None = None
+    """The new timeline in the format the timeline was exported in (EDL, FCP 7 XML), if written."""
+    editor_timeline_note: str = ""
+    """Why that copy was not written (the format cannot hold the new timeline)."""
     kept_effects: list[str] = field(default_factory=list)
     smooth_cuts: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
@@ -200,6 +206,8 @@ class RenderSummary:
             "timeline": self.timeline,
             "outdir": self.outdir,
             "new_timeline": self.timeline_path,
+            "editor_timeline": self.editor_timeline_path,
+            "editor_timeline_note": self.editor_timeline_note,
             "runner": self.runner,
             "ok": self.ok,
             "counts": {
@@ -335,14 +343,19 @@ def render_timeline(
     smooth_cuts = _smooth_cuts(timeline, plan, outdir, smooth_cut_frames, model, codec, quality)
     summary = _summarise(plan, results, timeline_path, outdir, type(runner).__name__)
     summary.smooth_cuts = smooth_cuts
-    new_timeline = outdir / (timeline_path.stem + TIMELINE_SUFFIX)
-    summary.timeline_path = str(new_timeline)
+    destination = outdir / (timeline_path.stem + TIMELINE_SUFFIX)
+    summary.timeline_path = str(destination)
+    rebase_relative_media(timeline, media_base_dir(timeline_path))  # it is written into OUTDIR
+    new_timeline = _new_timeline(timeline, plan, results, detect, smooth_cuts)
+    copy_path, copy_text, summary.editor_timeline_note = editor_copy(new_timeline, timeline_path, outdir)
+    summary.editor_timeline_path = str(copy_path) if copy_path else None
     summary.seconds = time.perf_counter() - started
     # the summary first: it is what vouches for the new timeline on the next run
     # (``check_replaceable``), so a kill between the two never leaves a timeline nothing vouches for
     write_text_atomic(summary_file, json.dumps(summary.to_dict(), indent=1) + "\n")
-    rebase_relative_media(timeline, media_base_dir(timeline_path))  # it is written into OUTDIR
-    _write_new_timeline(timeline, plan, results, new_timeline, detect, smooth_cuts)
+    write_timeline(new_timeline, destination)
+    if copy_path is not None and copy_text is not None:
+        write_text_atomic(copy_path, copy_text)
     return summary
 
 
@@ -453,14 +466,14 @@ def _summarise(
     return summary
 
 
-def _write_new_timeline(
+def _new_timeline(
     timeline,
     plan: RenderPlan,
     results: dict[str, tuple[str, RetimeReport | None, str]],
-    destination: Path,
     detect,
     smooth_cuts: list[dict[str, Any]],
-) -> Path:
+) -> otio.schema.Timeline:
+    """The timeline with rendered clips re-pointed, smooth cuts in and the results attached."""
     renders = {}
     for entry in plan.to_render:
         status, report, _ = results.get(entry.spec.key, ("failed", None, ""))
@@ -501,4 +514,4 @@ def _write_new_timeline(
     )
     new_timeline = replace_media(timeline, renders)
     apply_smooth_cuts(new_timeline, [cut for cut in smooth_cuts if cut["status"] in ("rendered", "resumed")])
-    return write_timeline(new_timeline, destination)
+    return new_timeline

@@ -33,6 +33,7 @@ import opentimelineio as otio
 
 from engine.errors import AdapterNotAvailableError, TimelineError, TimelineNotFoundError
 from engine.fsutil import atomic_path, remove_quietly
+from engine.timeline.editor_copy import records_from_start
 from engine.timeline.edl import drop_frame_rate, prepare_edl_text
 from engine.timeline.fcpxml import complete_fcpx_timeline, use_exact_fcpx_times
 from engine.timeline.guard import check_json_depth, check_otioz, read_otio_json_text, require_timeline_file
@@ -339,7 +340,7 @@ def write_timeline(
     path = Path(path)
     adapter = adapter_for(path)
     if adapter == "cmx_3600":
-        timeline = _records_from_start(timeline)
+        timeline = records_from_start(timeline)
     directory = adapter == "otiod"
     with atomic_path(path, directory=directory) as temporary:
         if adapter in ("otioz", "otiod"):
@@ -355,26 +356,6 @@ def write_timeline(
             raise TimelineError(f"cannot write {path} as {adapter}: {_reason(error)}") from error
     log.info("wrote %s", path)
     return path
-
-
-def _records_from_start(timeline: otio.schema.Timeline) -> otio.schema.Timeline:
-    """A copy of ``timeline`` whose EDL record times count from its ``global_start_time``.
-
-    The cmx_3600 writer counts record times from each track's own start, so a timeline starting at
-    01:00:00:00 (every EDL that NLEs export) was written back from 00:00:00:00. A track whose range
-    starts at minus the timeline's start is what the adapter's reader makes of such an EDL, and
-    what its writer turns back into record times from there."""
-    start = timeline.global_start_time
-    if start is None or start.value == 0:
-        return timeline
-    copied = timeline.deepcopy()
-    for track in copied.tracks:
-        duration = track.duration()
-        rate = duration.rate if duration.rate > 0 else start.rate
-        track.source_range = otio.opentime.TimeRange(
-            otio.opentime.RationalTime(0, rate) - start.rescaled_to(rate), duration.rescaled_to(rate)
-        )
-    return copied
 
 
 def _reason(error: BaseException) -> str:

@@ -1,0 +1,144 @@
+"""The new timeline once more in the format the editor exported: an EDL or FCP 7 XML.
+
+A render or fill always writes its new timeline as OTIO. An editor who exported an EDL (Avid,
+Premiere, Resolve) or an FCP 7 XML (Premiere, Resolve) needs it back in that format to import it,
+so the same timeline is also written in the format it was read from (``editor_copy_path``),
+through the same OTIO adapter, with what those writers get wrong put right first:
+
+- **EDL** (cmx_3600): record times count from the timeline's start timecode (the writer counts
+  from 00:00:00:00; ``records_from_start``), and a clip re-pointed at a render takes its reel name
+  from the render's file, not the camera reel it came from: its source timecodes are the render's
+  (which starts at 00:00:00:00), so the camera reel with them would conform to the wrong frames.
+- **FCP 7 XML**: media are named by ``file://`` URLs (what Premiere relinks).
+
+The XML writer cannot write a speed change (it drops it), so a timeline with a clip still retimed
+by the editor (a clip sped up and passed through, or one whose render failed) is not written as
+XML: ``EditorCopyError`` says which clip, and the OTIO timeline stands alone. The EDL writer keeps
+speed changes as M2 lines. FCPX XML timelines get the OTIO timeline only: the adapter's FCPX
+writer drops the sequence's start timecode and places clips of other tracks (connected clips)
+outside their parents, so what it wrote could not be trusted to import where the clips were.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+import opentimelineio as otio
+
+from engine.errors import TimelineError, UnsupportedOptionError
+from engine.timeline.paths import decode_target_url
+from engine.timeline.writeback import METADATA_KEY
+
+log = logging.getLogger(__name__)
+
+EDITOR_SUFFIXES = {"cmx_3600": ".edl", "fcp_xml": ".xml"}
+FORMAT_NAMES = {"cmx_3600": "an EDL", "fcp_xml": "FCP 7 XML"}
+REEL_CHARACTERS = 8
+
+
+class EditorCopyError(TimelineError):
+    """The new timeline cannot be written in the editor's format (the OTIO one still is)."""
+
+
+def editor_copy_path(outdir: Path, timeline_path: Path, adapter: str, suffix: str) -> Path | None:
+    """``OUTDIR/NAME<suffix minus .otio>.edl`` (or .xml) for a timeline read by ``adapter``; None
+    for the formats that get no copy. ``suffix`` is the OTIO timeline's (``.chronoscope.otio``)."""
+    extension = EDITOR_SUFFIXES.get(adapter)
+    if extension is None:
+        return None
+    return Path(outdir) / (Path(timeline_path).stem + suffix.removesuffix(".otio") + extension)
+
+
+def records_from_start(timeline: otio.schema.Timeline) -> otio.schema.Timeline:
+    """A copy of ``timeline`` whose EDL record times count from its ``global_start_time``.
+
+    The cmx_3600 writer counts record times from each track's own start, so a timeline starting at
+    01:00:00:00 (every EDL that NLEs export) was written back from 00:00:00:00. A track whose range
+    starts at minus the timeline's start is what the adapter's reader makes of such an EDL, and
+    what its writer turns back into record times from there."""
+    start = timeline.global_start_time
+    if start is None or start.value == 0:
+        return timeline
+    copied = timeline.deepcopy()
+    for track in copied.tracks:
+        duration = track.duration()
+        rate = duration.rate if duration.rate > 0 else start.rate
+        track.source_range = otio.opentime.TimeRange(
+            otio.opentime.RationalTime(0, rate) - start.rescaled_to(rate), duration.rescaled_to(rate)
+        )
+    return copied
+
+
+def editor_copy_text(timeline: otio.schema.Timeline, adapter: str) -> str:
+    """``timeline`` written as ``adapter`` writes it, made right for the editor (module doc).
+
+    Raises ``EditorCopyError`` naming why the format cannot hold this timeline."""
+    name = FORMAT_NAMES.get(adapter)
+    if name is None:
+        raise EditorCopyError(f"{adapter} is not an editor's timeline format")
+    copied = timeline.deepcopy()
+    if adapter == "cmx_3600":
+        _reels_of_renders(copied)
+        copied = records_from_start(copied)
+    else:
+        _refuse_speed_changes(copied, name)
+        _file_urls(copied)
+    try:
+        text = otio.adapters.write_to_string(copied, adapter_name=adapter)
+    except Exception as error:
+        # the writers are third-party code: each failure means this format cannot hold the timeline
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise EditorCopyError(f"the new timeline cannot be written as {name}: {reason}") from error
+    return text
+
+
+def _rendered(clip: otio.schema.Clip) -> bool:
+    chronoscope = clip.metadata.get(METADATA_KEY)
+    return hasattr(chronoscope, "get") and ("retimed_from" in chronoscope or "fill" in chronoscope)
+
+
+def _reels_of_renders(timeline: otio.schema.Timeline) -> None:
+    """A clip showing a file we made gets a reel named after that file (the render's name without
+    its content hash: ``V1_003_bike_5f2a...mov`` -> ``V1003bik``), never its camera reel."""
+    for clip in timeline.find_clips():
+        url = getattr(clip.media_reference, "target_url", None)
+        made = _rendered(clip) or "smooth cut" in (clip.name or "")
+        if not made or not url:
+            continue
+        stem = Path(_path_of(url)).stem
+        stem = re.sub(r"_[0-9a-f]{10}$", "", stem)
+        reel = re.sub(r"[^A-Za-z0-9]", "", stem)[:REEL_CHARACTERS] or "AX"
+        metadata = dict(clip.metadata.get("cmx_3600") or {})
+        metadata["reel"] = reel
+        clip.metadata["cmx_3600"] = metadata
+
+
+def _refuse_speed_changes(timeline: otio.schema.Timeline, name: str) -> None:
+    for track in timeline.tracks:
+        for clip in track.find_clips():
+            warps = [effect for effect in clip.effects if isinstance(effect, otio.schema.TimeEffect)]
+            if warps:
+                raise EditorCopyError(
+                    f"clip {clip.name!r} on {track.name or track.kind} keeps its speed change "
+                    f"({warps[0].effect_name or warps[0].schema_name()}), which {name} cannot be "
+                    "written with here; the new timeline is written as OTIO only (render with "
+                    "--speedup to render every speed change)"
+                )
+
+
+def _path_of(url: str) -> str:
+    try:
+        return decode_target_url(url)
+    except UnsupportedOptionError:
+        return url
+
+
+def _file_urls(timeline: otio.schema.Timeline) -> None:
+    """Plain paths of media become ``file://`` URLs (what Premiere and Final Cut relink)."""
+    for clip in timeline.find_clips():
+        reference = clip.media_reference
+        url = getattr(reference, "target_url", None)
+        if url and "://" not in url and Path(url).is_absolute():
+            reference.target_url = Path(url).as_uri()

@@ -1,0 +1,153 @@
+"""A render or fill of an EDL or FCP 7 XML writes its new timeline in that format too, so the editor
+can import it back: the renders are where the clips were, record times keep the timeline's start
+timecode, and a format that cannot hold the new timeline is named, never written wrong."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import opentimelineio as otio
+import pytest
+from media_factory import render_clip
+
+from engine.cli import main
+from engine.errors import OutputExistsError
+from engine.render import fill_gaps, render_timeline
+from engine.timeline import list_segments, read_timeline
+from engine.timeline.editor_copy import EditorCopyError, editor_copy_text
+
+HALF_SPEED = "M2   SRC       012.5                00:00:01:00\n"
+
+
+def _edl(folder: Path, media: Path, second: str = HALF_SPEED) -> Path:
+    """Two events of ``media`` from 01:00:00:00: one at 1x, one at half speed (its M2 line)."""
+    path = folder / "cut.edl"
+    path.write_text(
+        "TITLE: cut\nFCM: NON-DROP FRAME\n\n"
+        "001  SRC      V     C        00:00:00:00 00:00:01:00 01:00:00:00 01:00:01:00\n"
+        f"* FROM CLIP NAME: src.mp4\n* FROM CLIP: {media}\n"
+        "002  SRC      V     C        00:00:01:00 00:00:01:12 01:00:01:00 01:00:02:00\n"
+        f"{second}* FROM CLIP NAME: src.mp4\n* FROM CLIP: {media}\n"
+    )
+    return path
+
+
+def _placed(timeline: otio.schema.Timeline) -> list[tuple[str, int, int, str]]:
+    return [
+        (s.clip_name, s.record_start_frames, s.record_frames, Path(s.media_path).name)
+        for s in list_segments(timeline, check_time_warps=False)
+    ]
+
+
+@pytest.fixture()
+def media(tmp_path) -> Path:
+    return render_clip(tmp_path / "src.mp4", rate=Fraction(25), frame_count=100, size=(64, 48))
+
+
+def test_an_edl_render_writes_an_edl_pointing_at_the_renders(tmp_path, media, capsys):
+    edl = _edl(tmp_path, media)
+    assert main(["render", str(edl), "-o", str(tmp_path / "out"), "--rate", "25", "--model", "blend",
+                 "--codec", "ffv1", "--no-engine"]) == 0
+    copy = tmp_path / "out" / "cut.chronoscope.edl"
+    assert f"the same for the editor: {copy}" in capsys.readouterr().out
+    written = read_timeline(copy, rate=25)
+    otio_copy = read_timeline(tmp_path / "out" / "cut.chronoscope.otio")
+    (render,) = (tmp_path / "out").glob("V1_001_*.mkv")
+    assert _placed(written) == _placed(otio_copy) == [
+        ("src.mp4", 0, 25, "src.mp4"), ("src.mp4", 25, 25, render.name)
+    ]
+    assert written.global_start_time == otio.opentime.RationalTime(90000, 25)
+    text = copy.read_text()
+    # the render's own reel and timecodes (it starts at 00:00:00:00), not the camera reel's
+    assert "002  V1001src V     C        00:00:00:00 00:00:01:00 01:00:01:00 01:00:02:00" in text
+    assert "M2" not in text
+    # a second run replaces the copy it wrote; a file of that name it did not write is refused
+    assert main(["render", str(edl), "-o", str(tmp_path / "out"), "--rate", "25", "--model", "blend",
+                 "--codec", "ffv1", "--no-engine"]) == 0
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "cut.chronoscope.edl").write_text("the editor's own")
+    with pytest.raises(OutputExistsError, match="cut.chronoscope.edl already exists"):
+        render_timeline(edl, other, model="blend", codec="ffv1", rate=25)
+    assert (other / "cut.chronoscope.edl").read_text() == "the editor's own"
+
+
+def test_a_speed_change_passed_through_stays_an_m2_line_in_the_edl(tmp_path, media):
+    edl = _edl(tmp_path, media, second="M2   SRC       050.0                00:00:01:00\n")
+    summary = render_timeline(edl, tmp_path / "out", model="blend", codec="ffv1", rate=25)
+    assert [clip["status"] for clip in summary.clips] == ["pass_through", "pass_through"]
+    written = read_timeline(Path(summary.editor_timeline_path), rate=25)
+    speeds = [s.time_scalar for s in list_segments(written, check_time_warps=False)]
+    assert speeds == [1, 2]
+
+
+def _xml(folder: Path, media: Path, speed_percent: float | None = None) -> Path:
+    """An FCP 7 XML of ``media`` (via the adapter), its second clip at half speed."""
+    rate = 25
+    track = otio.schema.Track(kind=otio.schema.TrackKind.Video)
+    for start, scalar in ((0, 1.0), (25, 0.5 if speed_percent is None else speed_percent / 100)):
+        clip = otio.schema.Clip(
+            name=f"shot{start}",
+            media_reference=otio.schema.ExternalReference(
+                target_url=media.as_uri(),
+                available_range=otio.opentime.TimeRange(
+                    otio.opentime.RationalTime(0, rate), otio.opentime.RationalTime(100, rate)
+                ),
+            ),
+            source_range=otio.opentime.TimeRange(
+                otio.opentime.RationalTime(start, rate), otio.opentime.RationalTime(25, rate)
+            ),
+        )
+        if scalar != 1:
+            clip.effects.append(otio.schema.LinearTimeWarp(time_scalar=scalar))
+        track.append(clip)
+    timeline = otio.schema.Timeline(name="cut", tracks=[track])
+    timeline.global_start_time = otio.opentime.RationalTime(90000, rate)
+    path = folder / "cut.otio"
+    otio.adapters.write_to_file(timeline, str(path))
+    return path
+
+
+def test_an_fcp_xml_render_writes_fcp_xml_with_file_urls(tmp_path, media):
+    # FCP 7 XML cannot carry the speed change this test starts from (its writer drops it), so the
+    # input is written as OTIO, rendered, and the result converted to XML the way a Premiere user's
+    # export would come in: rendered clips at 1x, which the XML holds
+    rendered = render_timeline(_xml(tmp_path, media), tmp_path / "first", model="blend", codec="ffv1")
+    assert rendered.editor_timeline_path is None  # an OTIO timeline needs no copy
+    xml = tmp_path / "cut.xml"
+    otio.adapters.write_to_file(read_timeline(Path(rendered.timeline_path)), str(xml), adapter_name="fcp_xml")
+    summary = render_timeline(xml, tmp_path / "out", model="blend", codec="ffv1")
+    copy = Path(summary.editor_timeline_path)
+    assert copy.name == "cut.chronoscope.xml" and not summary.editor_timeline_note
+    assert _placed(read_timeline(copy)) == _placed(read_timeline(xml))
+    assert read_timeline(copy).global_start_time == otio.opentime.RationalTime(90000, 25)
+    assert "<pathurl>file:///" in copy.read_text()
+
+
+def test_an_fcp_xml_copy_that_would_lose_a_speed_change_is_not_written(tmp_path, media):
+    """The FCP 7 XML writer drops speed changes: a clip still at 2x would come back at 1x."""
+    timeline = read_timeline(_xml(tmp_path, media, speed_percent=200))
+    with pytest.raises(EditorCopyError, match=r"clip 'shot25' .* keeps its speed change .*--speedup"):
+        editor_copy_text(timeline, "fcp_xml")
+    # an EDL holds it as an M2 line
+    assert "M2   shot25" in editor_copy_text(timeline, "cmx_3600")
+
+
+def test_a_fill_of_an_edl_writes_an_edl_with_the_fill(tmp_path, media):
+    path = tmp_path / "gap.edl"
+    path.write_text(
+        "TITLE: gap\nFCM: NON-DROP FRAME\n\n"
+        "001  SRC      V     C        00:00:00:00 00:00:01:00 01:00:00:00 01:00:01:00\n"
+        f"* FROM CLIP NAME: src.mp4\n* FROM CLIP: {media}\n"
+        "002  SRC      V     C        00:00:01:08 00:00:02:00 01:00:01:08 01:00:02:00\n"
+        f"* FROM CLIP NAME: src.mp4\n* FROM CLIP: {media}\n"
+    )
+    summary = fill_gaps(path, tmp_path / "out", gaps=["V1:1"], model="blend", codec="ffv1", rate=25)
+    written = read_timeline(Path(summary.editor_timeline_path), rate=25)
+    placed = _placed(written)
+    assert [(name, start, frames) for name, start, frames, _ in placed] == [
+        ("src.mp4", 0, 25), (placed[1][0], 25, 8), ("src.mp4", 33, 17)
+    ]
+    assert placed[1][3].endswith(".mkv")
+    assert written.global_start_time == otio.opentime.RationalTime(90000, 25)
