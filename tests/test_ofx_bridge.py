@@ -19,7 +19,7 @@ import numpy as np
 import ofx_host
 import pytest
 import zmq
-from ofx_host import OfxTestHost
+from ofx_host import OfxTestHost, PropertySet
 
 from engine.server.client import EngineClient
 from engine.server.connection import ConnectionInfo, new_key, write_connection_file
@@ -35,6 +35,78 @@ TEXTURE_FRAME = 80
 PAN_PIXELS = 4
 PAN_WIDTH = WIDTH + PAN_PIXELS * (SOURCE_FRAMES - 1)
 MARK_PIXELS = 4  # min(64, 48) // 16 = 3, raised to the 4-pixel minimum
+
+# Every property name the plugin sets (on its descriptor, its clip and parameter descriptors and
+# the out-arguments of its actions), spelt as the OpenFX headers define them (ofxCore.h,
+# ofxImageEffect.h, ofxParam.h). Mind kOfxImageEffectPropSupportsMultipleClipDepths, whose string
+# is "OfxImageEffectPropMultipleClipDepths": a host ignores a name it does not know, so a
+# misspelt one goes unnoticed anywhere but here.
+OFX_PROPERTY_NAMES = frozenset(
+    {
+        # ofxCore.h
+        "OfxPropLabel",
+        "OfxPropName",
+        "OfxPropTime",
+        "OfxPropPluginDescription",
+        # ofxImageEffect.h: plugin descriptor
+        "OfxImageEffectPluginPropGrouping",
+        "OfxImageEffectPluginPropSingleInstance",
+        "OfxImageEffectPluginPropHostFrameThreading",
+        "OfxImageEffectPluginRenderThreadSafety",
+        "OfxImageEffectPropSupportedContexts",
+        "OfxImageEffectPropSupportedPixelDepths",
+        "OfxImageEffectPropSupportsTiles",
+        "OfxImageEffectPropSupportsMultiResolution",
+        "OfxImageEffectPropMultipleClipDepths",
+        "OfxImageEffectPropTemporalClipAccess",
+        # ofxImageEffect.h: clip descriptor
+        "OfxImageEffectPropSupportedComponents",
+        # ofxParam.h: parameter descriptor
+        "OfxParamPropHint",
+        "OfxParamPropDefault",
+        "OfxParamPropAnimates",
+        "OfxParamPropMin",
+        "OfxParamPropMax",
+        "OfxParamPropDisplayMin",
+        "OfxParamPropDisplayMax",
+        "OfxParamPropChoiceOption",
+    }
+)
+# kOfxImageEffectActionGetFramesNeeded: "OfxImageClipPropFrameRange_" followed by an input clip's name
+FRAMES_NEEDED_PREFIX = "OfxImageClipPropFrameRange_"
+
+
+class StrictOfxTestHost(OfxTestHost):
+    """The test host, refusing (kOfxStatErrUnknown) and recording every property the plugin sets
+    under a name outside OFX_PROPERTY_NAMES; ``unload`` fails when there was one."""
+
+    def __init__(self, *args, **kwargs):
+        self.unknown_properties: list[str] = []
+        super().__init__(*args, **kwargs)
+
+    def _known_property(self, name: str) -> bool:
+        if name in OFX_PROPERTY_NAMES:
+            return True
+        clip_names = {clip for context in self.contexts.values() for clip in context.clips}
+        return name.startswith(FRAMES_NEEDED_PREFIX) and name[len(FRAMES_NEEDED_PREFIX) :] in clip_names
+
+    def _set(self, handle, name, index, value) -> int:
+        if not self._known_property(name.decode()):
+            self.unknown_properties.append(name.decode())
+            return ofx_host.ERR_UNKNOWN
+        return super()._set(handle, name, index, value)
+
+    def _set_n(self, handle, name, count, values, convert) -> int:
+        if not self._known_property(name.decode()):
+            self.unknown_properties.append(name.decode())
+            return ofx_host.ERR_UNKNOWN
+        return super()._set_n(handle, name, count, values, convert)
+
+    def unload(self) -> None:
+        super().unload()
+        assert not self.unknown_properties, (
+            f"properties outside the OFX specification: {self.unknown_properties}"
+        )
 
 
 def _missing_toolchain() -> str | None:
@@ -82,8 +154,63 @@ def clip_frames() -> list[np.ndarray]:
     return frames
 
 
+class WireEncoding(ctypes.Structure):
+    """src/pixels.h's wire_encoding."""
+
+    _fields_ = [
+        (name, ctypes.c_double) for name in ("low", "high", "zero_code", "slope", "lower_knee", "upper_knee")
+    ]
+
+
+class WireCodec:
+    """The bridge's float wire encoding (src/pixels.c), called directly."""
+
+    def __init__(self, library: ctypes.CDLL):
+        self._library = library
+        library.wire_encoding_between.argtypes = [ctypes.c_double, ctypes.c_double]
+        library.wire_encoding_between.restype = WireEncoding
+        library.float_to_wire.argtypes = [ctypes.c_float, ctypes.POINTER(WireEncoding)]
+        library.float_to_wire.restype = ctypes.c_uint16
+        library.wire_to_float.argtypes = [ctypes.c_uint16, ctypes.POINTER(WireEncoding)]
+        library.wire_to_float.restype = ctypes.c_float
+
+    def encoding_between(self, low: float, high: float) -> WireEncoding:
+        return self._library.wire_encoding_between(low, high)
+
+    def to_wire(self, value: float, encoding: WireEncoding) -> int:
+        return self._library.float_to_wire(value, ctypes.byref(encoding))
+
+    def from_wire(self, code: int, encoding: WireEncoding) -> float:
+        return self._library.wire_to_float(code, ctypes.byref(encoding))
+
+    def encode(self, values: np.ndarray, encoding: WireEncoding) -> np.ndarray:
+        codes = [self.to_wire(float(v), encoding) for v in values.ravel()]
+        return np.array(codes, np.uint16).reshape(values.shape)
+
+    def decode(self, codes: np.ndarray, encoding: WireEncoding) -> np.ndarray:
+        values = [self.from_wire(int(c), encoding) for c in codes.ravel()]
+        return np.array(values, np.float32).reshape(codes.shape)
+
+    def round_trip(self, values: np.ndarray, encoding: WireEncoding) -> np.ndarray:
+        return self.decode(self.encode(values, encoding), encoding).astype(np.float64)
+
+
+@pytest.fixture(scope="session")
+def wire_codec(tmp_path_factory) -> WireCodec:
+    """src/pixels.c alone, built as a library (the bundle exports only the OFX entry points)."""
+    library = tmp_path_factory.mktemp("wire-codec") / "libpixels.so"
+    source = REPO_ROOT / "plugins" / "ofx_bridge" / "src" / "pixels.c"
+    command = ["gcc", "-std=c11", "-D_GNU_SOURCE", "-O2", "-Wall", "-Wextra", "-Werror", "-fPIC", "-shared"]
+    result = subprocess.run(
+        [*command, str(source), "-o", str(library), "-lm"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return WireCodec(ctypes.CDLL(str(library)))
+
+
 @pytest.fixture
-def engine():
+def engine(isolated_places):
+    """An engine of this test's own (isolated places): never one that another session started."""
     connection, _ = start_engine(timeout_s=60)
     client = EngineClient(connection)
     try:
@@ -101,11 +228,12 @@ def _host(
     negative_row_bytes: bool = False,
     model: str = "flow",
     timeout_s: float = 20.0,
-) -> OfxTestHost:
-    host = OfxTestHost(
+) -> StrictOfxTestHost:
+    host = StrictOfxTestHost(
         bundle / "Contents" / "Linux-x86-64" / "Chronoscope.ofx", negative_row_bytes=negative_row_bytes
     )
     host.load_and_describe(context)
+    assert not host.unknown_properties, f"properties outside the OFX specification: {host.unknown_properties}"
     host.create_instance(context, {float(i): frame for i, frame in enumerate(frames)})
     host.set_param("model", host.choice_index("model", model))
     host.set_param("engineTimeout", timeout_s)
@@ -144,6 +272,10 @@ def test_describe_declares_a_temporal_filter_with_its_parameters(bundle, clip_fr
         # whole frames only: each render sends the whole frame pair to the engine, so host slicing
         # would synthesize one frame once per slice
         assert described["OfxImageEffectPluginPropHostFrameThreading"] == [0]
+        # the specification's string for kOfxImageEffectPropSupportsMultipleClipDepths
+        assert described["OfxImageEffectPropMultipleClipDepths"] == [0]
+        assert "OfxImageEffectPropSupportsMultipleClipDepths" not in described
+        assert not host.unknown_properties
         context = host.contexts[FILTER]
         assert set(context.clips) == {"Source", "Output"}
         assert context.clips["Source"].props.values["OfxImageEffectPropTemporalClipAccess"] == [1]
@@ -163,6 +295,22 @@ def test_describe_declares_a_temporal_filter_with_its_parameters(bundle, clip_fr
         ) in host.fetched_suites
     finally:
         host.unload()
+
+
+def test_the_test_host_refuses_property_names_outside_the_specification(bundle):
+    """The check the describe test leans on: the misspelt name this plugin once set is refused."""
+    host = StrictOfxTestHost(bundle / "Contents" / "Linux-x86-64" / "Chronoscope.ofx")
+    props = PropertySet()
+    handle = host._handle(props)
+    suite = host._suites[("OfxPropertySuite", 1)]  # the functions the plugin calls
+    misspelt = b"OfxImageEffectPropSupportsMultipleClipDepths"
+    assert suite.propSetInt(handle, misspelt, 0, 0) == ofx_host.ERR_UNKNOWN
+    assert suite.propSetString(handle, b"OfxImageEffectPropSupportedContext", 0, FILTER.encode()) == (
+        ofx_host.ERR_UNKNOWN
+    )
+    assert suite.propSetInt(handle, b"OfxImageEffectPropMultipleClipDepths", 0, 0) == ofx_host.OK
+    assert props.values == {"OfxImageEffectPropMultipleClipDepths": [0]}
+    assert host.unknown_properties == [misspelt.decode(), "OfxImageEffectPropSupportedContext"]
 
 
 def test_general_context_and_speed_curves_pick_the_source_frames(bundle, clip_frames):
@@ -204,18 +352,24 @@ def test_8bit_frames_equal_the_engine_synthesize_result(bundle, clip_frames, eng
         host.unload()
 
 
-def test_float_hdr_and_16bit_frames_equal_the_engine_result(bundle, clip_frames, engine):
+def test_float_hdr_and_16bit_frames_equal_the_engine_result(bundle, clip_frames, engine, wire_codec):
     floats = [frame.astype(np.float32) / 255.0 * 1.5 for frame in clip_frames]  # values up to 1.5
     host = _host(bundle, floats, model="blend")
     try:
         host.set_param("speed", 25.0)
         rendered = host.render(6, (HEIGHT, WIDTH, 4), np.float32)  # source 1.5
-        scale = max(1.0, float(max(floats[1].max(), floats[2].max())))
-        wire = [np.floor(np.clip(f / scale, 0, 1) * 65535 + 0.5).astype(np.uint16) for f in floats[1:3]]
+        pair = floats[1:3]
+        encoding = wire_codec.encoding_between(
+            min(0.0, *(float(f.min()) for f in pair)), max(1.0, *(float(f.max()) for f in pair))
+        )
+        wire = [wire_codec.encode(frame, encoding) for frame in pair]
         result = engine.synthesize(wire[0], wire[1], [0.5], backend="blend", shared=False)[0]
-        expected = result.frame.astype(np.float64) / 65535 * scale
-        np.testing.assert_allclose(rendered, expected, atol=1e-6)
+        np.testing.assert_array_equal(rendered, wire_codec.decode(result.frame, encoding))
         assert rendered.max() > 1.0
+        # 0..1 stays linear (two values in 0..1 are blended as floats would be, to the wire's step)
+        both_ordinary = (pair[0] <= 1.0) & (pair[1] <= 1.0)
+        linear = 0.5 * pair[0].astype(np.float64) + 0.5 * pair[1]
+        assert np.abs(rendered - linear)[both_ordinary].max() < 2.5e-5
     finally:
         host.unload()
 
@@ -228,6 +382,132 @@ def test_float_hdr_and_16bit_frames_equal_the_engine_result(bundle, clip_frames,
         assert np.abs(rendered.astype(int) - expected.astype(int)).max() <= 1
     finally:
         host.unload()
+
+
+# (low, high) of a frame pair: in 0..1; slight and strong highlights; noise below black; both;
+# the float extremes
+WIRE_LAYOUTS = [
+    (0.0, 1.0),
+    (0.0, 1.1),
+    (0.0, 1000.0),
+    (0.0, 1e6),
+    (-0.05, 1.0),
+    (-0.05, 1000.0),
+    (-1000.0, 1000.0),
+    (-3.0e38, 3.0e38),
+]
+FULL_STEP = 1 / 65535
+WORST_STEP = 1 / 53247  # 0..1 keeps at least 65535 - 8192 - 4096 codes
+
+
+@pytest.mark.parametrize(("low", "high"), WIRE_LAYOUTS)
+def test_wire_encoding_keeps_0_to_1_at_nearly_full_precision(wire_codec, low, high):
+    encoding = wire_codec.encoding_between(low, high)
+    values = np.linspace(0.0, 1.0, 20001, dtype=np.float32)
+    error = np.abs(wire_codec.round_trip(values, encoding) - values).max()
+    step = FULL_STEP if (low, high) == (0.0, 1.0) else WORST_STEP
+    assert error <= 0.5 * step + 1e-7, f"{low}..{high}: 0..1 comes back within {error}"
+    assert wire_codec.from_wire(wire_codec.to_wire(0.0, encoding), encoding) == 0.0  # black stays black
+
+
+@pytest.mark.parametrize(("low", "high"), WIRE_LAYOUTS)
+def test_wire_codes_are_in_order_and_come_back_exactly(wire_codec, low, high):
+    encoding = wire_codec.encoding_between(low, high)
+    codes = np.arange(65536, dtype=np.uint16)
+    values = wire_codec.decode(codes, encoding)
+    assert np.all(np.diff(values.astype(np.float64)) >= 0)
+    first, last = wire_codec.to_wire(low, encoding), wire_codec.to_wire(high, encoding)
+    used = codes[first : last + 1]
+    np.testing.assert_array_equal(wire_codec.encode(values[first : last + 1], encoding), used)
+
+
+def test_wire_encoding_carries_highlights_and_negatives(wire_codec):
+    # highlights come back within a relative 8e-4 up to 1000 (1.3e-3 up to 1e6), whatever else is in the pair
+    for low, high, tolerance in ((0.0, 1000.0, 8e-4), (-1000.0, 1000.0, 8e-4), (0.0, 1e6, 1.3e-3)):
+        encoding = wire_codec.encoding_between(low, high)
+        values = np.geomspace(1.0, high, 5001).astype(np.float32)
+        relative = np.abs(wire_codec.round_trip(values, encoding) - values) / values
+        assert relative.max() <= tolerance, f"{low}..{high}: above 1, {relative.max()}"
+        assert wire_codec.from_wire(wire_codec.to_wire(high, encoding), encoding) == np.float32(high)
+    # negatives near black travel linearly (no longer clipped to 0), far ones logarithmically
+    encoding = wire_codec.encoding_between(-0.05, 1000.0)
+    values = np.linspace(-0.05, 0.0, 2001, dtype=np.float32)
+    assert np.abs(wire_codec.round_trip(values, encoding) - values).max() <= 0.5 * WORST_STEP + 1e-7
+    encoding = wire_codec.encoding_between(-1000.0, 1000.0)
+    values = -np.geomspace(1.0, 1000.0, 2001).astype(np.float32)
+    assert (np.abs(wire_codec.round_trip(values, encoding) - values) / -values).max() <= 2e-3
+
+
+def test_wire_encoding_of_nan_and_infinities(wire_codec):
+    encoding = wire_codec.encoding_between(-3.0, 1000.0)
+    assert wire_codec.to_wire(float("nan"), encoding) == wire_codec.to_wire(0.0, encoding)
+    assert wire_codec.to_wire(float("inf"), encoding) == wire_codec.to_wire(1000.0, encoding) == 65535
+    assert wire_codec.to_wire(float("-inf"), encoding) == wire_codec.to_wire(-3.0, encoding) == 0
+    assert wire_codec.to_wire(5000.0, encoding) == 65535  # beyond the pair's range: clamped
+
+
+def _engine_mix(wire_codec, encoding, a: float, b: float) -> float:
+    """What the engine's `blend` at t = 0.5 makes of a and b: the rounded mean of their codes."""
+    code = (wire_codec.to_wire(a, encoding) + wire_codec.to_wire(b, encoding) + 1) // 2
+    return wire_codec.from_wire(code, encoding)
+
+
+def test_wire_encoding_interpolates_linearly_in_its_core_and_logarithmically_beyond(wire_codec):
+    encoding = wire_codec.encoding_between(-0.05, 1000.0)
+    for a, b in ((-0.01, 0.5), (0.2, 0.9), (-0.05, 1.0), (0.0, 1.0)):
+        assert abs(_engine_mix(wire_codec, encoding, a, b) - (a + b) / 2) <= WORST_STEP, (a, b)
+    # the trade-off the README states: above the core, values mix in the logarithmic domain
+    assert 90.0 < _engine_mix(wire_codec, encoding, 1000.0, 10.0) < 101.0  # linear: 505
+    assert _engine_mix(wire_codec, encoding, 1000.0, 0.5) < 1.0  # linear: 500.25
+
+
+def test_float_frames_keep_0_to_1_precision_beside_a_highlight(bundle, engine):
+    """One pixel at 1000.0 used to leave 0..1 with 63 steps (errors of 0.015, banding) and a
+    negative value was clipped to 0."""
+    rng = np.random.default_rng(7)
+    frames = [rng.random((HEIGHT, WIDTH, 4), dtype=np.float32) for _ in range(SOURCE_FRAMES)]
+    frames[1][0, 0, 0] = 1000.0
+    frames[1][5, 5, 1] = -0.05
+    host = _host(bundle, frames, model="blend")
+    try:
+        host.set_param("speed", 50.0)
+        rendered = host.render(3, (HEIGHT, WIDTH, 4), np.float32)  # source 1.5
+    finally:
+        host.unload()
+    linear = 0.5 * frames[1].astype(np.float64) + 0.5 * frames[2]
+    error = np.abs(rendered - linear)
+    error[0, 0, 0] = 0.0  # the highlight mixes in the logarithmic domain (README)
+    assert error.max() < 2.5e-5
+    assert abs(rendered[5, 5, 1] - linear[5, 5, 1]) < 2.5e-5
+    assert len(np.unique(rendered[..., 1])) > 2500
+    assert frames[2][0, 0, 0] <= rendered[0, 0, 0] <= 1000.0
+
+
+# 64x48 decodes value by value; 160x120 (more values than codes) through a table of all codes
+@pytest.mark.parametrize(("height", "width"), [(HEIGHT, WIDTH), (120, 160)])
+def test_float_frames_come_back_from_the_engine_as_they_went(bundle, engine, height, width):
+    """The same frame twice: the engine's `blend` returns the codes it got, so the frame comes
+    back within the wire's precision everywhere, with NaN and the infinities made finite."""
+    rng = np.random.default_rng(11)
+    frame = rng.random((height, width, 4), dtype=np.float32)
+    frame[0, :5, 0] = [1000.0, 37.5, 1.25, 1.0, 0.0]
+    frame[1, :5, 1] = [-3.0, -0.05, -0.001, np.nan, np.inf]
+    frame[2, 0, 2] = -np.inf
+    frames = [frame * 0.5, frame, frame.copy(), frame * 0.25]
+    host = _host(bundle, frames, model="blend")
+    try:
+        host.set_param("speed", 50.0)
+        rendered = host.render(3, (height, width, 4), np.float32).astype(np.float64)  # source 1.5
+    finally:
+        host.unload()
+    expected = np.nan_to_num(frame, nan=0.0, posinf=1000.0, neginf=-3.0).astype(np.float64)
+    # within half a step of the linear core, or a relative 1e-3 in the logarithmic tails
+    tolerance = np.maximum(0.5 * WORST_STEP + 1e-7, 1e-3 * np.abs(expected))
+    assert np.all(np.abs(rendered - expected) <= tolerance)
+    ordinary = (expected >= 0.0) & (expected <= 1.0)
+    assert np.abs(rendered - expected)[ordinary].max() <= 0.5 * WORST_STEP + 1e-7
+    assert rendered[0, 0, 0] == 1000.0 and rendered[1, 0, 1] == -3.0
+    assert rendered[1, 3, 1] == 0.0 and rendered[1, 4, 1] == 1000.0 and rendered[2, 0, 2] == -3.0
 
 
 def test_four_render_threads_at_once(bundle, clip_frames, engine):

@@ -169,7 +169,8 @@ typedef struct OfxMessageSuiteV1 {
 #define kOfxImageEffectPropSupportedComponents "OfxImageEffectPropSupportedComponents"
 #define kOfxImageEffectPropSupportsTiles "OfxImageEffectPropSupportsTiles"
 #define kOfxImageEffectPropSupportsMultiResolution "OfxImageEffectPropSupportsMultiResolution"
-#define kOfxImageEffectPropSupportsMultipleClipDepths "OfxImageEffectPropSupportsMultipleClipDepths"
+/* The macro name and its string differ in the specification (ofxImageEffect.h): no "Supports". */
+#define kOfxImageEffectPropSupportsMultipleClipDepths "OfxImageEffectPropMultipleClipDepths"
 #define kOfxImageEffectPropTemporalClipAccess "OfxImageEffectPropTemporalClipAccess"
 #define kOfxImageEffectPropFrameRange "OfxImageEffectPropFrameRange"
 #define kOfxImageEffectPropRenderWindow "OfxImageEffectPropRenderWindow"

@@ -322,19 +322,19 @@ static int render_through_engine(const image_view *a, const image_view *b, doubl
     int width = image_width(a), height = image_height(a);
     int wire_bytes = a->depth_bytes == 1 ? 1 : 2;
     size_t frame_bytes = (size_t)width * height * 4 * wire_bytes;
-    double scale = wire_scale(a, b);
+    wire_encoding encoding = wire_encoding_for(a, b); /* floats only; see pixels.h */
     unsigned char *wire0 = malloc(frame_bytes), *wire1 = malloc(frame_bytes), *result = malloc(frame_bytes);
     float *risk = overlay ? malloc((size_t)width * height * sizeof(float)) : NULL;
     int ok = 0;
     if (!wire0 || !wire1 || !result || (overlay && !risk)) {
         snprintf(reason, reason_size, "out of memory for %dx%d frames", width, height);
     } else {
-        pack_wire(a, scale, wire0);
-        pack_wire(b, scale, wire1);
+        pack_wire(a, &encoding, wire0);
+        pack_wire(b, &encoding, wire1);
         link_request request = {height, width, wire_bytes, wire0, wire1, t, model, timeout_s, result, risk};
         ok = link_synthesize(&request, reason, reason_size);
         if (ok) {
-            unpack_wire(result, &a->bounds, scale, out, window);
+            unpack_wire(result, &a->bounds, &encoding, out, window);
             if (overlay) overlay_risk(risk, &a->bounds, out, window);
         }
     }
