@@ -21,7 +21,8 @@ import pytest
 PLUGIN_DIR = Path(__file__).resolve().parent.parent / "plugins" / "davinci_resolve"
 sys.path.insert(0, str(PLUGIN_DIR))
 
-from fake_resolve import FakeResolve, demo_project  # noqa: E402
+from fake_resolve import FakeResolve, FakeTimelineItem, demo_project  # noqa: E402
+from media_factory import render_clip  # noqa: E402
 
 from engine.commands import bridge  # noqa: E402
 from engine.errors import UnsupportedOptionError  # noqa: E402
@@ -147,13 +148,24 @@ def test_a_job_that_overruns_the_timeout_is_cancelled_and_the_reply_says_so(expo
         stop_engine(timeout_s=10, force=True)
 
 
-def test_stopping_an_overrunning_bridge_cancels_its_job_and_still_replies(exported):
-    """What the Resolve scripts do when the bridge overruns its time (``stop_bridge``: SIGTERM,
-    then a wait): the bridge cancels the engine job it waits for and answers."""
+def test_stopping_an_overrunning_bridge_keeps_the_clips_it_finished(sample_clip, tmp_path):
+    """What the Resolve scripts do when the bridge says nothing for too long (``stop_bridge``:
+    SIGTERM, then a wait): the bridge cancels the engine job it waits for and answers with the
+    clips it had finished, their markers included; the rest are listed as stopped."""
     import chronoscope_resolve
 
     from engine.server.client import EngineClient
 
+    quick = render_clip(tmp_path / "quick.mp4", rate=Fraction(30), frame_count=40)
+    resolve = FakeResolve(project_rate=Fraction(30))
+    pool = resolve.GetProjectManager().CreateProject("p").GetMediaPool()
+    first, slow = pool.ImportMedia([str(quick), str(sample_clip.absolute())])
+    timeline = pool.CreateEmptyTimeline("Two media")
+    timeline.fake_append(first, source_start_frames=0, duration_frames=30)
+    timeline.fake_append(slow, source_start_frames=0, duration_frames=60)
+    path = tmp_path / "two.otio"
+    timeline.Export(str(path), resolve.EXPORT_OTIO)
+    given = {"speed": 1, "class": "realtime", "confidence": 0.8, "segments": []}
     child = subprocess.Popen(
         [sys.executable, "-m", "engine.cli", "bridge"],
         stdin=subprocess.PIPE,
@@ -163,7 +175,7 @@ def test_stopping_an_overrunning_bridge_cancels_its_job_and_still_replies(export
         env=os.environ.copy(),
     )
     try:
-        child.stdin.write(json.dumps({"op": "detect", "timeline": str(exported)}))
+        child.stdin.write(json.dumps({"op": "detect", "timeline": str(path), "results": {str(quick): given}}))
         child.stdin.close()
         deadline = time.monotonic() + 60
         client = None
@@ -180,8 +192,13 @@ def test_stopping_an_overrunning_bridge_cancels_its_job_and_still_replies(export
         chronoscope_resolve.stop_bridge(child, grace_s=60)
         out, err = child.stdout.read(), child.stderr.read()
         assert child.returncode == 130, err
-        message = "stopped before it finished; its engine job was cancelled"
-        assert json.loads(out) == {"ok": False, "error": {"type": "Interrupted", "message": message}}
+        reply = json.loads(out)
+        assert reply["ok"] and reply["stopped"] == "stopped before it finished; its engine job was cancelled"
+        assert [(c["clip"], c["status"]) for c in reply["clips"]] == [
+            ("quick.mp4", "detected"),
+            ("hug-lego-movie.mp4", "stopped"),
+        ]
+        assert [m["clip"] for m in reply["markers"]] == ["quick.mp4"]
         job_id = active[0]["job_id"]
         while client.job_status(job_id)["state"] == "running":
             assert time.monotonic() < deadline
@@ -205,18 +222,59 @@ def test_detect_with_given_results_maps_segments_onto_timeline_frames(exported, 
     placed = [(m["frame"], m["duration"], m["color"], m["name"]) for m in reply["markers"]]
     # clip 1: media 0-2 s at 100 % on frames 0-59; clip 2: media 2-3.33 s at 50 % on frames 70-149
     assert placed == [
-        (0, 30, "Blue", "Real time 100% (30 fps)"),
-        (30, 30, "Green", "Slow motion 12.5% (240 fps)"),
-        (70, 80, "Green", "Slow motion 12.5% (240 fps)"),
+        (0, 30, "Blue", "Real time (30 fps)"),
+        (30, 30, "Green", "Slow motion 1/8 (240 fps)"),
+        (70, 80, "Green", "Slow motion 1/8 (240 fps) at 50%: plays at 1/16"),
+    ]
+    assert [c["summary"] for c in reply["clips"]] == [
+        "slow motion 1/8 (shot at 240 fps), confidence 90%",
+        "slow motion 1/8 (shot at 240 fps), confidence 90%; at 50% on the timeline it plays at 1/16",
     ]
     custom = json.loads(reply["markers"][1]["custom_data"])
     assert reply["markers"][1]["custom_data"].startswith(bridge.MARKER_TAG)
+    assert reply["markers"][1]["custom_data"].startswith(reply["clips"][0]["marker_key"])
+    assert reply["markers"][2]["custom_data"].startswith(reply["clips"][1]["marker_key"])
     assert custom["segment"]["end"] == "11/2" and custom["result"]["class"] == "slowmo"
-    assert custom["media"] == media and custom["track"] == "V1"
-    note = reply["markers"][1]["note"]
-    assert "confidence 0.90" in note and "- metadata: no capture-rate tag" in note
-    assert "evidence:\n- note: the segments differ from the clip (slowmo): 82 % slowmo" in note
-    assert '- estimator: {"log2_speed": -3.0}' in note
+    assert custom["media"] == media and custom["track"] == "V1" and custom["record_start_frame"] == 0
+    note = reply["markers"][2]["note"].split("\n")
+    # what an editor reads first, then what the engine found; the technical lines come last
+    assert note[:4] == [
+        "Slow motion 1/8: shot at 240 fps, confidence 90%.",
+        "The clip runs at 50% on the timeline: it plays at 1/16.",
+        "hug-lego-movie.mp4 on V1, media 2.00 s to 3.33 s.",
+        "note: the segments differ from the clip (slowmo): 82 % slowmo, 18 % realtime",
+    ]
+    assert note[4:] == ["", "Details:", "metadata: no capture-rate tag", "estimator: log2 speed -3"]
+
+
+def test_marker_words_say_what_plays_on_the_timeline():
+    """Speeds as editors say them, capture rates as they write them, and what plays once the
+    clip's own speed change is applied: a 5x sped-up file (a 120 fps file of 24 fps motion) at
+    20 % on a 24 fps timeline plays at real time."""
+    assert [bridge.speed_words(s) for s in (Fraction(1, 8), 0.4, 2.747081712062257, 10.739594450373533)] == [
+        "1/8",
+        "1/2.5",
+        "2.75x",
+        "10.7x",
+    ]
+    assert [bridge.rate_words(r) for r in (Fraction(30000, 1001), 29.97, 240.0, 8.737, 187.42)] == [
+        "29.97 fps",
+        "29.97 fps",
+        "240 fps",
+        "8.7 fps",
+        "187 fps",
+    ]
+    assert bridge.confidence_words(0.9876) == "confidence 99%" and bridge.confidence_words(None) == ""
+    assert bridge.marker_name("sped_up", Fraction(5), Fraction(24), Fraction(1, 5)) == (
+        "Sped up 5x (24 fps) at 20%: plays at real time"
+    )
+    assert bridge.marker_name("realtime", Fraction(1), Fraction(30), Fraction(1, 2)) == (
+        "Real time (30 fps) at 50%: plays at 1/2"
+    )
+    assert bridge.marker_name("still", None, None, Fraction(2)) == "Still (cannot tell) at 200%"
+    assert bridge.marker_name("slowmo", Fraction(1, 4), Fraction(120), None, "speed ramp (2 keyframes)") == (
+        "Slow motion 1/4 (120 fps), speed ramp on the timeline"
+    )
 
 
 def test_detect_reports_bad_results_per_clip_and_nothing_to_do(exported, sample_clip, tmp_path, ask):
@@ -317,10 +375,15 @@ def test_engine_answers_are_read_in_the_shapes_the_capabilities_give(tmp_path):
 
 
 def test_marker_note_lines_read_the_detect_json_evidence():
-    """``chronoscope detect --json``'s evidence (findings under items, the sound under audio)."""
+    """``chronoscope detect --json``'s evidence (findings under items; the sound, under audio, is
+    told in the note's first part): technical lines, numbers to three significant digits."""
     evidence = {
         "decided_by": "learned",
-        "items": [{"stage": "learned", "finding": "median log2 speed", "value": -3.0}],
+        "model_provider": "CPUExecutionProvider",
+        "items": [
+            {"stage": "learned", "finding": "median log2 speed", "value": -3.0},
+            {"stage": "learned", "finding": "mean synthetic-frame probability", "value": 9.7700625659062e-09},
+        ],
         "audio": {
             "status": "used",
             "boundaries": [],
@@ -328,10 +391,111 @@ def test_marker_note_lines_read_the_detect_json_evidence():
         },
     }
     assert bridge.evidence_lines(evidence) == [
-        "decided_by: learned",
-        "audio: pitch shift at 4.00 s (speed x2)",
-        "learned: median log2 speed (-3.0)",
+        "decided by: learned",
+        "model provider: CPUExecutionProvider",
+        "learned: median log2 speed (-3)",
+        "learned: mean synthetic-frame probability (9.77e-09)",
     ]
-    assert bridge.evidence_lines({**evidence, "audio": {"status": "off"}})[1:] == [
-        "learned: median log2 speed (-3.0)"
+
+
+def test_render_reads_an_empty_lua_table_as_no_flagged_clips(exported, ask):
+    """Lua writes an empty table as ``{}``: a render with no flagged clip must not be refused."""
+    status, out = ask({"op": "render", "timeline": str(exported), "clips": {}, "start_engine": False})
+    error = json.loads(out)["error"]
+    assert error["type"] == "EngineNotRunningError", error
+    status, out = ask({"op": "render", "timeline": str(exported), "clips": "V1", "start_engine": False})
+    assert "clips must be a list of" in json.loads(out)["error"]["message"]
+
+
+@pytest.fixture
+def edge_timeline(sample_clip, tmp_path):
+    """A timeline with what an editor's timeline holds besides plain clips, made with the fake's
+    API: a clip at 100 %, a disabled clip, a clip on a disabled track, offline media, a clip with
+    a speed ramp, and a compound clip holding a 50 % clip."""
+    resolve = FakeResolve(project_rate=Fraction(30))
+    project = resolve.GetProjectManager().CreateProject("p")
+    pool = project.GetMediaPool()
+    media = pool.ImportMedia([str(sample_clip.absolute())])[0]
+    timeline = pool.CreateEmptyTimeline("Edges")
+    start = timeline.GetStartFrame()
+    timeline.fake_append(media, source_start_frames=0, duration_frames=20)
+    timeline.fake_append(
+        media, source_start_frames=20, duration_frames=20, record_frame=start + 20
+    ).SetClipEnabled(False)
+    timeline.fake_append(media, source_start_frames=0, duration_frames=30, track_index=2, record_frame=start)
+    timeline.SetTrackEnable("video", 2, False)
+    offline = FakeTimelineItem(timeline, None, "offline.mov", start + 40, 20, Fraction(0), Fraction(1, 2))
+    offline.offline_path = "/nowhere/A001_C002.mov"
+    timeline.tracks["video"][0].append(offline)
+    ramped = timeline.fake_append(media, source_start_frames=40, duration_frames=30, record_frame=start + 60)
+    ramped.fake_speed_ramp([(0, 1), (15, Fraction(1, 4)), (29, 1)])
+    inner = timeline.fake_append(
+        media, source_start_frames=100, duration_frames=40, speed=Fraction(1, 2), record_frame=start + 90
+    )
+    compound = timeline.CreateCompoundClip([inner], {"name": "Slow bit"})
+    assert compound is not None and compound.GetStart() == start + 90
+    path = tmp_path / "edges.otio"
+    assert timeline.Export(str(path), resolve.EXPORT_OTIO)
+    return path
+
+
+def test_detect_lists_disabled_offline_ramped_and_compound_clips(edge_timeline, sample_clip, ask):
+    media = str(sample_clip.absolute())
+    result = {"speed": 0.25, "capture_fps": 120, "class": "slowmo", "confidence": 0.9, "segments": []}
+    status, out = ask(
+        {"op": "detect", "timeline": str(edge_timeline), "results": {media: result}, "start_engine": False}
+    )
+    assert status == 0, out
+    reply = json.loads(out)
+    report = [
+        (c["track"], c["record_start_frame"], c["clip"], c["status"], c["summary"]) for c in reply["clips"]
     ]
+    decompose = (
+        "skipped: a compound clip (a nested timeline): its clips are not analysed; flatten it with "
+        "Decompose in Place (right-click it on the timeline) and run again"
+    )
+    assert report == [
+        ("V1", 0, "hug-lego-movie.mp4", "detected", "slow motion 1/4 (shot at 120 fps), confidence 90%"),
+        ("V1", 20, "hug-lego-movie.mp4", "skipped", "skipped: the clip is disabled"),
+        (
+            "V1",
+            40,
+            "offline.mov",
+            "missing",
+            "media offline: Resolve has no file for '/nowhere/A001_C002.mov'; relink it (Media Pool: "
+            "Relink Clips) and run again",
+        ),
+        (
+            "V1",
+            60,
+            "hug-lego-movie.mp4",
+            "detected",
+            "slow motion 1/4 (shot at 120 fps), confidence 90%; its speed ramp (3 keyframes, speed ratio "
+            "75%) is not mapped: one marker covers the whole clip",
+        ),
+        ("V1", 90, "Slow bit", "skipped", decompose),
+        ("V2", 0, "hug-lego-movie.mp4", "skipped", "skipped: track V2 is disabled"),
+    ]
+    placed = [(m["frame"], m["duration"], m["name"]) for m in reply["markers"]]
+    assert placed == [
+        (0, 20, "Slow motion 1/4 (120 fps)"),
+        (60, 30, "Slow motion 1/4 (120 fps), speed ramp on the timeline"),
+    ]
+
+
+def test_render_names_what_it_cannot_render_before_asking_the_engine(edge_timeline, ask):
+    """The only slow clip is offline: the error names its media as Resolve does, and lists the
+    ramp and the compound clip (how to flatten it) too."""
+    status, out = ask({"op": "render", "timeline": str(edge_timeline), "start_engine": False})
+    error = json.loads(out)["error"]
+    assert error["type"] == "MediaNotFoundError"
+    message = error["message"]
+    assert message.startswith(
+        "clip 'offline.mov' (V1 #2): media offline: Resolve has no file for '/nowhere/A001_C002.mov'"
+    )
+    assert "None" not in message
+    assert "V1 'hug-lego-movie.mp4': its speed ramp (3 keyframes, speed ratio 75%) is not rendered" in message
+    assert (
+        "V1 'Slow bit': a compound clip (a nested timeline): its clips are not rendered; flatten it with "
+        "Decompose in Place" in message
+    )

@@ -79,12 +79,18 @@ def test_export_is_resolve_shaped_otio_and_imports_back(resolve, sample_clip, tm
     exported = read_timeline(path)
     assert exported.global_start_time == otio.opentime.RationalTime(108000, 30)
     assert "Resolve_OTIO" in exported.metadata
+    # the sample clip has sound: each clip has a linked clip on A1, as Resolve's append makes
+    assert [(t.name, t.kind) for t in exported.tracks] == [("Video 1", "Video"), ("Audio 1", "Audio")]
     track = exported.tracks[0]
     assert [type(child).__name__ for child in track] == ["Clip", "Gap", "Clip"]
     segments = list_segments(exported)
-    assert [(int(s.record_start_frames), s.record_frames, s.time_scalar) for s in segments] == [
-        (0, 60, 1),
-        (70, 80, Fraction(1, 2)),
+    assert [
+        (s.track_label, int(s.record_start_frames), s.record_frames, s.time_scalar) for s in segments
+    ] == [
+        ("V1", 0, 60, 1),
+        ("V1", 70, 80, Fraction(1, 2)),
+        ("A1", 0, 60, 1),
+        ("A1", 70, 80, Fraction(1, 2)),
     ]
     assert segments[1].source_start_frames == 60 and segments[1].media_path == sample_clip.absolute()
     assert [effect.schema_name() for effect in segments[1].clip.effects] == ["LinearTimeWarp"]
@@ -102,6 +108,10 @@ def test_export_is_resolve_shaped_otio_and_imports_back(resolve, sample_clip, tm
         (108070, 108150, Fraction(1, 2)),
     ]
     assert again[0].GetMediaPoolItem() is pool.GetRootFolder().GetClipList()[0]
+    assert [(i.GetStart(), i.GetEnd()) for i in imported.GetItemListInTrack("audio", 1)] == [
+        (108000, 108060),
+        (108070, 108150),
+    ]
     assert imported.GetMarkers()[10.0]["name"] == "check the focus"
     assert pool.ImportTimelineFromFile(str(path), {"timelineName": "Again"}) is None
 
@@ -129,3 +139,93 @@ def test_marker_strip_picture(resolve, sample_clip, tmp_path):
     # the user's Blue marker at frame 10 is drawn on the ruler
     x = int(20 + 10 * (960 - 40) / 150)
     assert tuple(image[46, x + 1]) == (230, 120, 40)
+
+
+def test_timeline_items_answer_as_the_scripting_readme_says(resolve, sample_clip):
+    """Resolve 19.0.2's timing calls: ``subframe_precision`` gives fractional frames, whole frames
+    otherwise; source frames are media frames; offsets are how far the clip could be extended, in
+    timeline frames at its speed."""
+    project = resolve.GetProjectManager().CreateProject("timing")
+    pool = project.GetMediaPool()
+    media = pool.ImportMedia([str(sample_clip.absolute())])[0]  # 30 fps, 166 frames, with sound
+    assert media.GetClipProperty("Type") == "Video + Audio"
+    timeline = pool.CreateEmptyTimeline("Timing")
+    start = timeline.GetStartFrame()
+    item = timeline.fake_append(
+        media,
+        source_start_frames=10,
+        duration_frames=40,
+        speed=Fraction(1, 2),
+        record_frame=start + Fraction(5, 2),
+    )
+    assert (item.GetStart(), item.GetStart(True)) == (start + 2, start + 2.5)
+    assert (item.GetEnd(), item.GetEnd(True)) == (start + 42, start + 42.5)
+    assert (item.GetDuration(), item.GetDuration(True)) == (40, 40.0)
+    assert (item.GetSourceStartFrame(), item.GetSourceEndFrame()) == (10, 29)  # 40 frames at 50 % show 20
+    assert (item.GetSourceStartTime(), item.GetSourceEndTime()) == (10 / 30, 30 / 30)
+    assert (item.GetLeftOffset(), item.GetRightOffset()) == (20, 272)  # 10 and 136 media frames at 50 %
+    assert item.GetTrackTypeAndIndex() == ["video", 1]
+    assert [i.GetTrackTypeAndIndex() for i in item.GetLinkedItems()] == [["audio", 1]]
+
+
+def test_drop_frame_timelines_start_at_01_00_00_00_in_drop_frame(sample_clip, tmp_path):
+    resolve = FakeResolve(project_rate=Fraction(30000, 1001), drop_frame=True)
+    project = resolve.GetProjectManager().CreateProject("df")
+    assert project.GetSetting("timelineDropFrameTimecode") == "1"
+    pool = project.GetMediaPool()
+    media = pool.ImportMedia([str(sample_clip.absolute())])[0]
+    timeline = pool.CreateEmptyTimeline("DF")
+    assert (timeline.GetStartFrame(), timeline.GetStartTimecode()) == (107892, "01:00:00;00")
+    assert fake_resolve.frames_to_timecode(107892 + 1800, Fraction(30000, 1001), True) == "01:01:00;02"
+    assert fake_resolve.timecode_to_frames("00:10:00;00", Fraction(30000, 1001), True) == 17982
+    item = timeline.fake_append(media, source_start_frames=0, duration_frames=30)
+    assert timeline.SetStartTimecode("00:59:59;28") and timeline.GetStartFrame() == 107890
+    assert item.GetStart() == 107890 and timeline.SetStartTimecode("not a timecode") is False
+    path = tmp_path / "df.otio"
+    timeline.Export(str(path), resolve.EXPORT_OTIO)
+    assert read_timeline(path).global_start_time.value == 107890
+    back = pool.ImportTimelineFromFile(str(path), {"timelineName": "DF again"})
+    assert (back.GetStartFrame(), back.GetStartTimecode()) == (107890, "00:59:59;28")
+    ndf = FakeResolve(project_rate=Fraction(30000, 1001)).GetProjectManager().CreateProject("ndf")
+    timeline = ndf.GetMediaPool().CreateEmptyTimeline("NDF")
+    assert (timeline.GetStartFrame(), timeline.GetStartTimecode()) == (108000, "01:00:00:00")
+
+
+def test_disabled_tracks_and_clips_compound_clips_and_speed_ramps_export_as_resolve_writes_them(
+    resolve, sample_clip, tmp_path
+):
+    project, timeline = demo_project(resolve, sample_clip)
+    pool = project.GetMediaPool()
+    first, second = timeline.GetItemListInTrack("video", 1)
+    assert timeline.GetIsTrackEnabled("video", 1) is True and timeline.GetIsTrackEnabled("video", 9) is False
+    assert first.GetClipEnabled() is True and first.SetClipEnabled(False) and first.GetClipEnabled() is False
+    assert timeline.SetTrackEnable("audio", 1, False) and timeline.GetIsTrackEnabled("audio", 1) is False
+    second.fake_speed_ramp([(0, 1), (40, Fraction(1, 4)), (79, 1)])
+    media = pool.GetRootFolder().GetClipList()[0]
+    inside = timeline.fake_append(
+        media, source_start_frames=0, duration_frames=20, track_index=2, audio=False
+    )
+    compound = timeline.CreateCompoundClip([inside], {"name": "Nest"})
+    assert compound.GetName() == "Nest" and compound.GetMediaPoolItem().GetClipProperty("Type") == "Compound"
+    assert timeline.GetItemListInTrack("video", 2) == [compound]
+    assert timeline.CreateCompoundClip([], {}) is None
+    path = tmp_path / "edges.otio"
+    timeline.Export(str(path), resolve.EXPORT_OTIO)
+    exported = read_timeline(path)
+    video1, video2, audio1, _audio2 = exported.tracks
+    assert video1.enabled and not audio1.enabled
+    assert [clip.enabled for clip in video1.find_clips()] == [False, True]
+    ramp = video1[2].effects[0]
+    assert ramp.schema_name() == "TimeEffect" and (ramp.name, ramp.effect_name) == ("", "")
+    written = ramp.metadata["Resolve_OTIO"]
+    assert [list(key) for key in written["Key Frames"]] == [[0, 1.0], [40, 0.25], [79, 1.0]]
+    assert written["Speed Ratio"] == 0.75
+    nest = video2[0]
+    assert isinstance(nest, otio.schema.Stack) and nest.name == "Nest"
+    assert [clip.name for clip in nest.find_clips()] == ["hug-lego-movie.mp4"]
+    back = pool.ImportTimelineFromFile(str(path), {"timelineName": "Back"})
+    items = back.GetItemListInTrack("video", 1)
+    assert [i.GetClipEnabled() for i in items] == [False, True] and items[1].ramp == second.ramp
+    assert back.GetIsTrackEnabled("audio", 1) is False
+    (nested,) = back.GetItemListInTrack("video", 2)
+    assert nested.GetName() == "Nest" and nested.compound is not None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -47,8 +48,8 @@ def lua(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     )
 
 
-def stub(mode: str, otio_path: Path, extra: str = "") -> tuple[list[list[str]], list[list[str]], str]:
-    done = lua(str(RUNNER), mode, str(otio_path), extra)
+def stub(mode: str, otio_path: Path, *extra: str) -> tuple[list[list[str]], list[list[str]], str]:
+    done = lua(str(RUNNER), mode, str(otio_path), *extra)
     assert done.returncode == 0, done.stderr
     lines = [line.split("\t") for line in done.stdout.splitlines()]
     markers = [line[1:] for line in lines if line[0] == "MARKER"]
@@ -103,7 +104,8 @@ def test_json_writer_and_settings_reader(tmp_path, isolated_places):
         local s = M.parse_settings(io.open({json.dumps(str(config))}):read("*a"))
         print(M.json({{command = s.command, flag = s.render_flag, start = s.start_engine, t = s.timeout_s}}))
         print(M.json({{op = "detect", n = {{1, 2.5, -3}},
-                       text = 'quote " back \\\\ tab \\t é', empty = {{}}}}))
+                       text = 'quote " back \\\\ tab \\t é', empty = {{}},
+                       none = M.array(), two = M.array({{1, 2}})}}))
     """
     done = lua("-e", program)
     assert done.returncode == 0, done.stderr
@@ -114,6 +116,8 @@ def test_json_writer_and_settings_reader(tmp_path, isolated_places):
         "n": [1, 2.5, -3],
         "text": 'quote " back \\ tab \t é',
         "empty": {},
+        "none": [],
+        "two": [1, 2],
     }
 
 
@@ -147,11 +151,11 @@ def test_markers_from_a_lua_bridge_reply_replace_only_our_own(exported, sample_c
     reply = tmp_path / "reply.lua"
     reply.write_text(done.stdout)
     markers, calls, _ = stub("apply", exported, str(reply))
-    assert calls == [["apply", "1", "3", "0"]]
+    assert calls == [["apply", "1", "3", "0", "0"]]
     by_frame = {int(m[0]): m for m in markers}
     assert sorted(by_frame) == [0, 10, 30, 70]
     assert by_frame[10][1:4] == ["Blue", "user note", "1.0"]
-    assert by_frame[30][1:4] == ["Red", "Fake slow motion 50% (60 fps)", "30.0"]
+    assert by_frame[30][1:4] == ["Red", "Fake slow motion 1/2 (60 fps)", "30.0"]
     assert by_frame[70][1] == "Red" and json.loads(by_frame[70][4])["clip"] == "hug-lego-movie.mp4"
 
 
@@ -164,6 +168,10 @@ def test_lua_detect_script_end_to_end(exported, scripts, isolated_places):
     assert "Chronoscope - Detect Speed: analysing timeline 'Cut 1'" in out
     assert "markers added" in out, out
     assert "5" not in [m[0] for m in markers]
+    # the same words as the Python script's: class, rounded speed, confidence in percent
+    lines = [line for line in out.splitlines() if line.startswith("Chronoscope - Detect Speed: V1 ")]
+    assert len(lines) == 2 and all(re.search(r"confidence \d+%", line) for line in lines), out
+    assert "at 50% on the timeline it plays at" in lines[1], out
 
 
 def test_lua_render_sends_flagged_clips_and_reports_a_missing_engine(
@@ -249,3 +257,75 @@ def test_lua_and_python_scripts_agree_on_which_markers_are_their_own(tmp_path):
     assert done.returncode == 0, done.stderr
     python = [str(chronoscope_resolve.is_own_marker(text)).lower() for text in cases]
     assert done.stdout.split() == python == ["true", "true", "false", "false", "false"]
+
+
+def test_lua_render_with_no_flagged_clip_renders(exported, scripts, isolated_places, monkeypatch):
+    """Nothing flagged: the request's empty clip list goes out as ``[]`` (an empty Lua table is
+    ``{}``, which the bridge also reads as an empty list) and the 50 % clip is rendered."""
+    monkeypatch.setenv("STUB_FLAG", "")
+    bridge.install_config()
+    try:
+        _, calls, out = stub(f"script:{entry(scripts, 'render')}", exported)
+    finally:
+        stop_engine(timeout_s=10, force=True)
+    assert "clips must be a list" not in out
+    assert "Chronoscope - Render Slow Motion: 1 of 1 clips rendered into " in out, out
+    assert ["SetCurrentTimeline", "Cut 1 (Chronoscope)"] in calls, out
+
+
+STAND_IN_BRIDGE = r"""
+import json, os, sys
+with open(os.environ["STAND_IN_REQUEST"], "w") as handle:
+    handle.write(sys.stdin.read())
+print('return {ok = false, error = {type = "StandIn", message = "request kept"}}')
+"""
+
+
+def test_lua_sends_the_job_timeout_the_disabled_clips_and_an_empty_clip_list(
+    exported, scripts, tmp_path, isolated_places, monkeypatch
+):
+    stand_in = tmp_path / "stand_in.py"
+    stand_in.write_text(STAND_IN_BRIDGE)
+    request = tmp_path / "request.json"
+    monkeypatch.setenv("STAND_IN_REQUEST", str(request))
+    monkeypatch.setenv("STUB_FLAG", "")
+    monkeypatch.setenv("STUB_DISABLED", "1")
+    config = bridge.install_config()
+    config.write_text(json.dumps({"command": [sys.executable, str(stand_in)], "timeout_s": 42.5}))
+    _, _, out = stub(f"script:{entry(scripts, 'render')}", exported)
+    assert "Chronoscope - Render Slow Motion: error: request kept" in out, out
+    sent = json.loads(request.read_text())
+    assert sent["clips"] == [] and sent["timeout_s"] == 42.5
+    assert sent["disabled"] == [{"track": "V1", "record_start_frame": 0, "what": "clip"}]
+    _, _, out = stub(f"script:{entry(scripts, 'detect')}", exported)
+    sent = json.loads(request.read_text())
+    assert sent["op"] == "detect" and sent["timeout_s"] == 42.5 and sent["disabled"][0]["what"] == "clip"
+
+
+def test_lua_rerun_keeps_the_markers_of_a_clip_not_analysed_this_time(exported, sample_clip, tmp_path):
+    """Run 1 marks the demo's two clips; run 2 cannot analyse their media (a result the bridge
+    cannot use; in use a timeout or an engine error): their markers from run 1 stay."""
+    media = str(sample_clip.absolute())
+    good = {"speed": 1, "capture_fps": 30, "class": "realtime", "confidence": 0.7, "segments": []}
+    replies = []
+    for index, result in enumerate((good, {"class": "??"})):
+        request = {
+            "op": "detect",
+            "timeline": str(exported),
+            "start_engine": False,
+            "results": {media: result},
+        }
+        done = subprocess.run(
+            [sys.executable, "-m", "engine.cli", "bridge", "--reply", "lua"],
+            input=json.dumps(request),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        replies.append(tmp_path / f"reply{index}.lua")
+        replies[-1].write_text(done.stdout)
+    markers, calls, _ = stub("apply", exported, *map(str, replies))
+    # run 1: the stale marker at 5 (no clip of this timeline) goes, two come; run 2 keeps them
+    assert calls == [["apply", "1", "2", "0", "0"], ["apply", "0", "0", "0", "2"]]
+    assert sorted(int(m[0]) for m in markers) == [0, 10, 70]

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import runpy
 import sys
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -101,6 +103,19 @@ def test_detect_speed_script_end_to_end(resolve, installed, scripts, sample_clip
     owned = [m for m in timeline.GetMarkers().values() if chronoscope_resolve.is_own_marker(m["customData"])]
     assert owned and all(json.loads(m["customData"])["kind"] == "speed" for m in owned)
     assert timeline.GetMarkers()[10.0]["name"] == "check the focus"
+    # what an editor reads: the class in words, a rounded speed, a confidence in percent; the
+    # engine's technical findings only at the end of a note, under its own heading
+    lines = [line for line in out.splitlines() if line.startswith("Chronoscope - Detect Speed: V1 ")]
+    assert len(lines) == 2, out
+    assert all(re.search(r"confidence \d+%", line) for line in lines), lines
+    assert not any(re.search(r"\d\.\d{4}", line) for line in lines), lines
+    assert "at 50% on the timeline it plays at" in lines[1], lines
+    for marker in owned:
+        assert not re.search(r"\d\.\d{4}", marker["name"]), marker["name"]
+        person, _, details = marker["note"].partition("\nDetails:\n")
+        assert details and "Provider" not in person and "decided" not in person and "_" not in person, marker[
+            "note"
+        ]
 
 
 def test_markers_from_detect_results_rerun_replaces_only_its_own(
@@ -129,19 +144,21 @@ def test_markers_from_detect_results_rerun_replaces_only_its_own(
         {"op": "detect", "timeline": path, "results": {media: first}, "start_engine": False},
         console,
     )
-    removed, added, skipped = chronoscope_resolve.apply_markers(timeline, reply["markers"])
-    assert (removed, added, skipped) == (0, 3, [])
+    removed, added, skipped, kept = chronoscope_resolve.apply_markers(
+        timeline, reply["markers"], reply["clips"]
+    )
+    assert (removed, added, skipped, kept) == (0, 3, [], 0)
     markers = timeline.GetMarkers()
     # the editor's marker holds frame 30, so the slow-motion segment's marker starts one frame later
-    assert markers[31.0]["name"] == "Slow motion 12.5% (240 fps)" and markers[31.0]["duration"] == 29.0
+    assert markers[31.0]["name"] == "Slow motion 1/8 (240 fps)" and markers[31.0]["duration"] == 29.0
     assert markers[0.0]["color"] == "Blue" and markers[70.0]["color"] == "Green"
-    assert "- metadata: stream rate (30)" in markers[0.0]["note"]
+    assert markers[0.0]["note"].endswith("Details:\nmetadata: stream rate (30)")
 
     second = {**first, "class": "synthetic_slowmo", "segments": []}
     reply = chronoscope_resolve.call_bridge(
         settings, {"op": "detect", "timeline": path, "results": {media: second}, "start_engine": False}
     )
-    assert chronoscope_resolve.apply_markers(timeline, reply["markers"]) == (3, 2, [])
+    assert chronoscope_resolve.apply_markers(timeline, reply["markers"], reply["clips"]) == (3, 2, [], 0)
     markers = timeline.GetMarkers()
     ours = {frame: m for frame, m in markers.items() if chronoscope_resolve.is_own_marker(m["customData"])}
     assert sorted(ours) == [0.0, 70.0] and {m["color"] for m in ours.values()} == {"Red"}
@@ -149,6 +166,40 @@ def test_markers_from_detect_results_rerun_replaces_only_its_own(
     assert markers[30.0]["name"] == "the editor's, on a segment start"
     assert markers[100.0]["customData"] == '{"not": "ours"}'
     fake_resolve.draw_markers(timeline, tmp_path / "markers.png")
+
+
+def test_a_rerun_keeps_the_markers_of_clips_not_analysed_this_time(resolve, installed, tmp_path, capsys):
+    """Run 2 cannot analyse clip b (here a result the bridge cannot use; in use a timeout or an
+    engine error): b keeps its markers from run 1, a's are replaced; a clip that has left the
+    timeline loses its markers."""
+    a_path = render_clip(tmp_path / "a.mp4", rate=Fraction(30), frame_count=60)
+    b_path = render_clip(tmp_path / "b.mp4", rate=Fraction(30), frame_count=60)
+    project = resolve.GetProjectManager().CreateProject("rerun")
+    pool = project.GetMediaPool()
+    a, b = pool.ImportMedia([str(a_path), str(b_path)])
+    timeline = pool.CreateEmptyTimeline("Rerun")
+    timeline.fake_append(a, source_start_frames=0, duration_frames=40)
+    timeline.fake_append(
+        b, source_start_frames=0, duration_frames=40, record_frame=timeline.GetStartFrame() + 50
+    )
+    settings = chronoscope_resolve.load_settings()
+    good = {"speed": 0.25, "capture_fps": 120, "class": "slowmo", "confidence": 0.9, "segments": []}
+
+    def detect(results):
+        path = chronoscope_resolve.export_timeline(resolve, timeline, str(tmp_path))
+        request = {"op": "detect", "timeline": path, "results": results, "start_engine": False}
+        reply = chronoscope_resolve.call_bridge(settings, request)
+        return chronoscope_resolve.apply_markers(timeline, reply["markers"], reply["clips"])
+
+    assert detect({str(a_path): good, str(b_path): good}) == (0, 2, [], 0)
+    assert detect({str(a_path): {**good, "class": "realtime"}, str(b_path): {"class": "??"}}) == (1, 1, [], 1)
+    markers = timeline.GetMarkers()
+    assert [(frame, m["color"]) for frame, m in sorted(markers.items())] == [(0.0, "Blue"), (50.0, "Green")]
+    # b moves: its old place names no clip any more, so its marker there goes with the next run
+    (moved,) = [i for i in timeline.GetItemListInTrack("video", 1) if i.GetMediaPoolItem() is b]
+    moved.start_frames += 10
+    assert detect({str(a_path): good, str(b_path): {"class": "??"}}) == (2, 1, [], 0)
+    assert sorted(timeline.GetMarkers()) == [0.0]
 
 
 def test_render_slow_motion_script_end_to_end(resolve, installed, scripts, sample_clip, capsys):
@@ -278,3 +329,157 @@ def test_entry_runs_its_module_from_any_folder_and_says_when_it_is_gone(resolve,
         f"Chronoscope - Render Slow Motion: error: {modules / 'chronoscope_resolve.py'} is missing; "
         "run the Chronoscope installer again\n"
     )
+
+
+FAKE_BRIDGE = r"""
+import json, os, signal, sys, time
+
+request = json.loads(sys.stdin.read())
+with open(os.environ["FAKE_BRIDGE_REQUEST"], "w") as handle:
+    json.dump(request, handle)
+stop = []
+signal.signal(signal.SIGTERM, lambda number, frame: stop.append(number))
+key = '{"chronoscope":1,"kind":"speed","clip":"a.mp4","track":"V1","record_start_frame":0,"media":"/m/a.mp4",'
+clips = [
+    {"clip": "a.mp4", "track": "V1", "record_start_frame": 0, "media": "/m/a.mp4", "marker_key": key,
+     "status": "detected", "summary": "slow motion 1/4 (shot at 120 fps), confidence 90%"},
+    {"clip": "b.mp4", "track": "V1", "record_start_frame": 50, "media": "/m/b.mp4",
+     "marker_key": key.replace("a.mp4", "b.mp4").replace(":0,", ":50,"), "status": "stopped",
+     "summary": "not analysed: Chronoscope was stopped before it got to this clip"},
+]
+markers = [{"frame": 0, "duration": 40, "color": "Green", "name": "Slow motion 1/4 (120 fps)", "note": "",
+            "custom_data": key + '"segment":{},"result":{}}', "clip": "a.mp4", "track": "V1"}]
+if os.environ["FAKE_BRIDGE_MODE"] == "talkative":  # a long run that says what it does as it goes
+    for number in range(1, 13):
+        print(f"chronoscope: INFO: detect {number}/12", file=sys.stderr, flush=True)
+        time.sleep(0.1)
+    print(json.dumps({"ok": True, "op": "detect", "clips": clips[:1], "markers": markers}))
+else:  # stuck after its first clip: silent until stopped, then it answers with what it had
+    print("chronoscope: INFO: detect 2/2", file=sys.stderr, flush=True)
+    while not stop:
+        time.sleep(0.02)
+    stopped = "stopped before it finished; its engine job was cancelled"
+    print(json.dumps({"ok": True, "op": "detect", "clips": clips, "markers": markers, "stopped": stopped}))
+    sys.exit(130)
+"""
+
+
+@pytest.fixture
+def fake_bridge(tmp_path, monkeypatch):
+    """Settings whose command is a stand-in bridge (``FAKE_BRIDGE``), with a silence limit of
+    ``timeout_s`` 0.2 s plus 0.3 s; returns (settings, the request it was sent, the mode setter)."""
+    script = tmp_path / "fake_bridge.py"
+    script.write_text(FAKE_BRIDGE)
+    request = tmp_path / "request.json"
+    monkeypatch.setenv("FAKE_BRIDGE_REQUEST", str(request))
+    monkeypatch.setattr(chronoscope_resolve, "SILENCE_MARGIN_S", 0.3)
+    monkeypatch.setattr(chronoscope_resolve, "POLL_S", 0.05)
+    settings = {"command": [sys.executable, str(script)], "timeout_s": 0.2, "start_engine": False}
+
+    def mode(name: str) -> None:
+        monkeypatch.setenv("FAKE_BRIDGE_MODE", name)
+
+    return settings, request, mode
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="the stand-in bridge catches SIGTERM")
+def test_a_long_run_that_keeps_talking_is_never_cut_short(fake_bridge):
+    """``timeout_s`` bounds one engine job, not the whole run: it goes to the bridge, and a run of
+    many jobs lasting far longer than ``timeout_s`` plus the margin is waited for to the end."""
+    settings, request, mode = fake_bridge
+    mode("talkative")
+    started = time.monotonic()
+    reply = chronoscope_resolve.call_bridge(settings, {"op": "detect", "timeline": "/t.otio"})
+    assert time.monotonic() - started > 1.0
+    assert [c["clip"] for c in reply["clips"]] == ["a.mp4"] and "stopped" not in reply
+    sent = json.loads(request.read_text())
+    assert sent["timeout_s"] == 0.2 and sent["start_engine"] is False
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="the stand-in bridge catches SIGTERM")
+def test_a_silent_bridge_is_stopped_and_what_it_finished_is_applied(resolve, fake_bridge, tmp_path, capsys):
+    settings, _request, mode = fake_bridge
+    mode("silent")
+    project = resolve.GetProjectManager().CreateProject("p")
+    timeline = project.GetMediaPool().CreateEmptyTimeline("Stuck")
+    media = project.GetMediaPool().ImportMedia([str(render_clip(tmp_path / "a.mp4", rate=Fraction(30)))])[0]
+    timeline.fake_append(media, source_start_frames=0, duration_frames=20)
+    timeline.fake_append(
+        media, source_start_frames=0, duration_frames=20, record_frame=timeline.GetStartFrame() + 50
+    )
+    console = chronoscope_resolve.Console("test")
+    chronoscope_resolve.detect_workflow(resolve, settings, console)
+    out = capsys.readouterr().out
+    assert "test: V1 b.mp4: not analysed: Chronoscope was stopped before it got to this clip" in out
+    assert (
+        "test: Chronoscope said nothing for 0.5 s, longer than one engine job may take (timeout_s 0.2 s); it "
+        "was stopped and its engine job cancelled; the 1 clips analysed before that get their markers" in out
+    ), out
+    assert timeline.GetMarkers()[0.0]["name"] == "Slow motion 1/4 (120 fps)"
+
+
+def test_timeout_from_the_config_bounds_each_engine_job(resolve, installed, scripts, sample_clip, capsys):
+    settings = json.loads(installed.read_text())
+    installed.write_text(json.dumps({**settings, "timeout_s": 0.2}))
+    _, timeline = demo_project(resolve, sample_clip)
+    out = run_script(scripts, "detect", capsys)
+    lines = [line for line in out.splitlines() if line.startswith("Chronoscope - Detect Speed: V1 ")]
+    assert lines and all("not analysed: " in line and "within 0.2 s" in line for line in lines), out
+    assert "0 markers added" in out
+
+
+def test_render_reports_what_it_leaves_on_a_drop_frame_timeline(installed, scripts, sample_clip, capsys):
+    """A 29.97 drop-frame timeline (01:00:00;00 is frame 107892) with a 50 % clip to render, and
+    what cannot be rendered: a speed ramp, a compound clip, offline media, a flagged clip that is
+    disabled. The render goes ahead and the console names each clip it left, and why."""
+    resolve = FakeResolve(project_rate=Fraction(30000, 1001), drop_frame=True)
+    fake_resolve.install(resolve)
+    try:
+        project = resolve.GetProjectManager().CreateProject("df")
+        pool = project.GetMediaPool()
+        media = pool.ImportMedia([str(sample_clip.absolute())])[0]
+        timeline = pool.CreateEmptyTimeline("DF cut")
+        start = timeline.GetStartFrame()
+        assert start == 107892
+        timeline.fake_append(media, source_start_frames=0, duration_frames=30, speed=Fraction(1, 2))
+        ramped = timeline.fake_append(
+            media, source_start_frames=20, duration_frames=20, record_frame=start + 30
+        )
+        ramped.fake_speed_ramp([(0, 1), (19, Fraction(1, 2))])
+        off = timeline.fake_append(media, source_start_frames=60, duration_frames=20, record_frame=start + 50)
+        off.SetClipEnabled(False)
+        off.AddFlag("Purple")
+        gone = fake_resolve.FakeTimelineItem(
+            timeline, None, "offline.mov", start + 70, 20, Fraction(0), Fraction(1, 2)
+        )
+        gone.offline_path = "/nowhere/A001_C002.mov"
+        timeline.tracks["video"][0].append(gone)
+        inner = timeline.fake_append(
+            media, source_start_frames=90, duration_frames=20, speed=Fraction(1, 2), record_frame=start + 90
+        )
+        timeline.CreateCompoundClip([inner], {"name": "Slow bit"})
+        out = run_script(scripts, "render", capsys)
+    finally:
+        fake_resolve.uninstall()
+    assert "Traceback" not in out
+    created = project.GetCurrentTimeline()
+    assert created.GetName() == "DF cut (Chronoscope)", out
+    assert (created.GetStartFrame(), created.GetStartTimecode()) == (107892, "01:00:00;00")
+    title = "Chronoscope - Render Slow Motion: "
+    assert f"{title}1 of 1 clips rendered into " in out, out
+    assert (
+        f"{title}not rendered: V1 hug-lego-movie.mp4: its speed ramp (2 keyframes, speed ratio 75%) is not "
+        in out
+    )
+    assert f"{title}not rendered: V1 hug-lego-movie.mp4: the clip is disabled: not rendered" in out
+    assert (
+        f"{title}not rendered: V1 offline.mov: media offline: Resolve has no file for "
+        "'/nowhere/A001_C002.mov'" in out
+    )
+    assert (
+        f"{title}not rendered: V1 Slow bit: a compound clip (a nested timeline): its clips are not rendered; "
+        in out
+    )
+    assert "Decompose in Place" in out and "None" not in out
+    items = created.GetItemListInTrack("video", 1)
+    assert items[0].speed == 1 and items[0].GetMediaPoolItem().path.parent.name.startswith("DF_cut-")

@@ -6,6 +6,8 @@ The twin of chronoscope_resolve.py: the same bridge (`chronoscope bridge`), foun
 folder; else `chronoscope` on PATH). The request goes to the bridge through a temporary file; the
 bridge answers with `--reply lua`, a Lua chunk (`return {...}`), since Lua has no JSON reader.
 Its log lines stream to Resolve's console through io.popen where it exists (os.execute otherwise).
+`timeout_s` from the config goes with every request: the bridge waits that long for each engine
+job, cancels one that runs longer and goes on with the next (Lua cannot time a pipe itself).
 
 Works on Lua 5.1 (LuaJIT, as in Resolve) up to 5.4.
 --]]
@@ -70,6 +72,14 @@ local function fail(message)
 end
 M.fail = fail
 
+local ARRAY = {}
+
+--- `items` (a table, or a new one) marked as a JSON array, so that it is written `[]` when empty;
+--- an empty table without the mark is written `{}`.
+function M.array(items)
+  return setmetatable(items or {}, ARRAY)
+end
+
 --- JSON text for plain Lua data (strings, numbers, booleans, arrays, string-keyed tables).
 function M.json(value)
   local kind = type(value)
@@ -102,7 +112,7 @@ function M.json(value)
         parts[i] = M.json(value[i])
       end
       if count == 0 then
-        return "{}"
+        return getmetatable(value) == ARRAY and "[]" or "{}"
       end
       return "[" .. table.concat(parts, ",") .. "]"
     end
@@ -300,6 +310,9 @@ function M.call_bridge(settings, request, echo)
   if settings.start_engine ~= nil and request.start_engine == nil then
     request.start_engine = settings.start_engine
   end
+  if settings.timeout_s ~= nil and request.timeout_s == nil then
+    request.timeout_s = settings.timeout_s
+  end
   write_file(request_path, M.json(request))
   local line = table.concat(parts, " ") .. " bridge --reply lua < " .. quote(request_path)
     .. " 2>&1 1> " .. quote(reply_path)
@@ -385,13 +398,39 @@ function M.is_own_marker(custom_data)
     and custom_data:match("}%s*$") ~= nil
 end
 
---- Replace this script's markers by `markers`; a user's markers are never touched.
-function M.apply_markers(timeline, markers)
-  local removed, added, skipped = 0, 0, {}
+local function starts_with(text, prefix)
+  return text:sub(1, #prefix) == prefix
+end
+
+-- Whether a marker of ours is replaced: it belongs to a clip detected this time, or to none of the
+-- clips listed (gone, or moved). Markers of clips listed but not analysed this time are kept. A
+-- clip's markers are told apart by the prefix of their custom data (the reply's `marker_key`).
+local function replaced(custom_data, clips)
+  local listed = false
+  for _, clip in ipairs(clips or {}) do
+    if type(clip.marker_key) == "string" and starts_with(custom_data, clip.marker_key) then
+      if clip.status == "detected" then
+        return true
+      end
+      listed = true
+    end
+  end
+  return not listed
+end
+
+--- Put `markers` on the timeline, replacing this script's earlier markers of the clips detected
+--- this time (`clips`: the reply's per-clip report); a user's markers are never touched, nor ours
+--- of clips not analysed this time. Returns removed, added, skipped names, kept.
+function M.apply_markers(timeline, markers, clips)
+  local removed, added, skipped, kept = 0, 0, {}, 0
   local frames = {}
   for frame, info in pairs(timeline:GetMarkers() or {}) do
     if M.is_own_marker(info.customData) then
-      frames[#frames + 1] = frame
+      if replaced(info.customData, clips) then
+        frames[#frames + 1] = frame
+      else
+        kept = kept + 1
+      end
     end
   end
   table.sort(frames)
@@ -414,11 +453,11 @@ function M.apply_markers(timeline, markers)
       skipped[#skipped + 1] = marker.name .. " at frame " .. marker.frame
     end
   end
-  return removed, added, skipped
+  return removed, added, skipped, kept
 end
 
 function M.flagged_clips(timeline, flag)
-  local clips = {}
+  local clips = M.array()
   local start = timeline:GetStartFrame()
   for index = 1, timeline:GetTrackCount("video") or 0 do
     for _, item in ipairs(timeline:GetItemListInTrack("video", index) or {}) do
@@ -431,6 +470,37 @@ function M.flagged_clips(timeline, flag)
     end
   end
   return clips
+end
+
+-- `owner:method(kind, index)` (or `owner:method()`), or nil where this Resolve lacks the method.
+local function ask(owner, method, kind, index)
+  local ok, result = pcall(function()
+    if kind == nil then
+      return owner[method](owner)
+    end
+    return owner[method](owner, kind, index)
+  end)
+  if ok then
+    return result
+  end
+  return nil
+end
+
+--- Video clips that do not play (a disabled clip, or a clip on a disabled track), as the bridge
+--- names clips.
+function M.disabled_clips(timeline)
+  local found = M.array()
+  local start = timeline:GetStartFrame()
+  for index = 1, timeline:GetTrackCount("video") or 0 do
+    local track_off = ask(timeline, "GetIsTrackEnabled", "video", index) == false
+    for _, item in ipairs(timeline:GetItemListInTrack("video", index) or {}) do
+      if track_off or ask(item, "GetClipEnabled") == false then
+        found[#found + 1] = { track = "V" .. index, record_start_frame = item:GetStart() - start,
+          what = track_off and "track" or "clip" }
+      end
+    end
+  end
+  return found
 end
 
 local function chronoscope_bin(pool)
@@ -480,21 +550,28 @@ function workflows.detect(app, settings, say, echo)
   local _, timeline = M.current_timeline(app)
   say("analysing timeline '" .. timeline:GetName() .. "'")
   local path = M.export_timeline(app, timeline)
-  local ok, reply = pcall(M.call_bridge, settings, { op = "detect", timeline = path }, echo)
+  local request = { op = "detect", timeline = path, disabled = M.disabled_clips(timeline) }
+  local ok, reply = pcall(M.call_bridge, settings, request, echo)
   os.remove(path)
   if not ok then
     error(reply, 0)
   end
+  local done = 0
   for _, clip in ipairs(reply.clips or {}) do
     if clip.status == "detected" then
-      say(clip.track .. " " .. clip.clip .. ": " .. tostring(clip.result.class) .. " at speed "
-        .. tostring(clip.result.speed))
-    else
-      say(clip.track .. " " .. clip.clip .. ": " .. tostring(clip.message or clip.status))
+      done = done + 1
     end
+    say(clip.track .. " " .. clip.clip .. ": " .. tostring(clip.summary or clip.message or clip.status))
   end
-  local removed, added, skipped = M.apply_markers(timeline, reply.markers)
-  say(added .. " markers added, " .. removed .. " earlier Chronoscope markers replaced")
+  if reply.stopped then
+    say(reply.stopped .. "; the " .. done .. " clips analysed before that get their markers")
+  end
+  local removed, added, skipped, kept = M.apply_markers(timeline, reply.markers, reply.clips)
+  local line = added .. " markers added, " .. removed .. " earlier Chronoscope markers replaced"
+  if kept > 0 then
+    line = line .. ", " .. kept .. " kept (their clips were not analysed this time)"
+  end
+  say(line)
   for _, name in ipairs(skipped) do
     say("no free frame for marker " .. name)
   end
@@ -506,7 +583,8 @@ function workflows.render(app, settings, say, echo)
   local flag = settings.render_flag or M.DEFAULT_RENDER_FLAG
   say("rendering slow motion for timeline '" .. timeline:GetName() .. "'")
   local path = M.export_timeline(app, timeline)
-  local request = { op = "render", timeline = path, clips = M.flagged_clips(timeline, flag), flag = flag }
+  local request = { op = "render", timeline = path, clips = M.flagged_clips(timeline, flag), flag = flag,
+    disabled = M.disabled_clips(timeline) }
   if settings.render_dir then
     request.output_dir = settings.render_dir .. SEP .. os.date("%Y%m%d-%H%M%S")
   end
@@ -536,7 +614,10 @@ function workflows.render(app, settings, say, echo)
       .. "; import it with File > Import > Timeline")
   end
   project:SetCurrentTimeline(created)
-  say(#(reply.clips or {}) .. " clips rendered into " .. tostring(reply.output_dir))
+  say(reply.summary or (#(reply.clips or {}) .. " clips rendered into " .. tostring(reply.output_dir)))
+  for _, clip in ipairs(reply.not_rendered or {}) do
+    say("not rendered: " .. tostring(clip.track) .. " " .. tostring(clip.clip) .. ": " .. tostring(clip.reason))
+  end
   say("new timeline '" .. created:GetName() .. "'; media in the '" .. M.BIN_NAME .. "' bin")
   return reply
 end

@@ -20,10 +20,14 @@ Where the bridge command is found, first hit wins:
      "render_dir": "/where/renders/go", "render_flag": "Purple", "start_engine": true,
      "timeout_s": 600}
 
-Only ``command`` is needed. Progress goes to Resolve's console (Workspace > Console); the result
-also appears in a small window where the edition offers Fusion's UIManager. Every failure a user
-can fix (no Resolve, no project, no timeline, no installation, no engine, nothing to do) is one
-clear message, never a traceback.
+Only ``command`` is needed. ``timeout_s`` is the longest wait for one engine job: it goes to the
+bridge with every request, and the bridge cancels a job that runs longer and goes on with the next.
+A long timeline (many jobs) is never cut short as a whole: the script stops the bridge only when
+it has said nothing for ``timeout_s`` plus ``SILENCE_MARGIN_S`` (the bridge logs a line as each job
+starts), and keeps what it had finished. Progress goes to Resolve's console (Workspace > Console);
+the result also appears in a small window where the edition offers Fusion's UIManager. Every
+failure a user can fix (no Resolve, no project, no timeline, no installation, no engine, nothing
+to do) is one clear message, never a traceback.
 """
 
 from __future__ import annotations
@@ -44,6 +48,9 @@ MARKER_TAG = '{"chronoscope":'
 BIN_NAME = "Chronoscope"
 DEFAULT_RENDER_FLAG = "Purple"
 DEFAULT_TIMEOUT_S = 600.0
+SILENCE_MARGIN_S = 120.0
+"""Beyond one job's ``timeout_s``: time for the bridge to start the engine (up to 60 s) and itself."""
+POLL_S = 1.0
 TITLES = {
     "detect": "Chronoscope - Detect Speed",
     "render": "Chronoscope - Render Slow Motion",
@@ -168,11 +175,28 @@ def stop_bridge(child, grace_s=10.0):
         child.wait()
 
 
+def job_timeout(settings, timeout_s=None):
+    """The longest wait for one engine job, in seconds: ``timeout_s``, else the config's."""
+    value = timeout_s if timeout_s is not None else settings.get("timeout_s")
+    if value is None:
+        return DEFAULT_TIMEOUT_S
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < float("inf"):
+        return float(value)
+    where = settings.get("config_path") or CONFIG_FILE_NAME
+    raise ScriptError(f"timeout_s in {where} must be a number of seconds above 0 (e.g. 600), not {value!r}")
+
+
 def call_bridge(settings, request, console=None, timeout_s=None):
-    """Send one request to ``chronoscope bridge``; return the reply, or raise ``BridgeError``."""
+    """Send one request to ``chronoscope bridge``; return the reply, or raise ``BridgeError``.
+
+    ``timeout_s`` (else the config's) goes in the request: the bridge waits that long for each
+    engine job. The bridge is stopped only when it says nothing for ``timeout_s`` plus
+    ``SILENCE_MARGIN_S``; a detect stopped so answers with the clips it had finished (its reply's
+    ``stopped`` says so), which are kept."""
     command = list(settings["command"]) + ["bridge"]
-    timeout_s = timeout_s or float(settings.get("timeout_s") or DEFAULT_TIMEOUT_S)
+    timeout_s = job_timeout(settings, timeout_s)
     request = dict(request, protocol=PROTOCOL_VERSION)
+    request.setdefault("timeout_s", timeout_s)
     if "start_engine" in settings and "start_engine" not in request:
         request["start_engine"] = bool(settings["start_engine"])
     options = {}
@@ -194,9 +218,11 @@ def call_bridge(settings, request, console=None, timeout_s=None):
             "re-run the Chronoscope installer"
         ) from None
     errors = []
+    heard = [time.monotonic()]
 
     def pump():
         for raw in child.stderr:
+            heard[0] = time.monotonic()
             line = raw.decode("utf-8", "replace").rstrip()
             errors.append(line)
             if console is not None and line:
@@ -216,27 +242,41 @@ def call_bridge(settings, request, console=None, timeout_s=None):
         child.stdin.close()
     except OSError as error:
         errors.append(f"the bridge closed its input early: {error}")
-    try:
-        status = child.wait(timeout=timeout_s + 120.0)
-    except subprocess.TimeoutExpired:
-        stop_bridge(child)
-        raise ScriptError(
-            f"Chronoscope did not answer within {timeout_s:.0f} s; "
-            "it was stopped and its engine job cancelled"
-        ) from None
+    silence_s = timeout_s + SILENCE_MARGIN_S
+    silent = False
+    while True:
+        try:
+            status = child.wait(timeout=min(POLL_S, silence_s))
+            break
+        except subprocess.TimeoutExpired:
+            if time.monotonic() - heard[0] > silence_s:
+                silent = True
+                stop_bridge(child)
+                status = child.returncode
+                break
     collector.join(timeout=5)
     reader.join(timeout=5)
     output = answer[0] if answer else b""
+    stopped_note = (
+        f"Chronoscope said nothing for {silence_s:g} s, longer than one engine job may take "
+        f"(timeout_s {timeout_s:g} s); it was stopped and its engine job cancelled"
+    )
     try:
         reply = json.loads(output.decode("utf-8"))
     except ValueError:
+        if silent:
+            raise ScriptError(stopped_note) from None
         tail = "\n".join(errors[-6:])
         raise ScriptError(
             f"Chronoscope's bridge failed (exit status {status}) without an answer:\n{tail}"
         ) from None
     if not reply.get("ok"):
+        if silent:
+            raise ScriptError(stopped_note)
         error = reply.get("error") or {}
         raise BridgeError(error.get("message") or "Chronoscope reported an error", error.get("type", ""))
+    if silent and reply.get("stopped"):
+        reply["stopped"] = stopped_note
     return reply
 
 
@@ -296,15 +336,36 @@ def is_own_marker(custom_data):
         return False
 
 
-def apply_markers(timeline, markers):
-    """Replace this script's markers on ``timeline`` by ``markers``; others are never touched.
+def _replaced(custom_data, detected, listed):
+    """Whether a marker of ours with ``custom_data`` is replaced: it belongs to a clip detected
+    this time, or to none of the clips listed (the clip is gone or has moved). Markers of clips
+    listed but not analysed this time (failed, offline, disabled, stopped) are kept. Clips are
+    told apart by the prefix their markers' custom data starts with (``marker_key``), as the Lua
+    script does."""
+    if any(custom_data.startswith(key) for key in detected):
+        return True
+    return not any(custom_data.startswith(key) for key in listed)
 
-    Resolve keeps one marker per frame: where a user's marker sits on a segment's first frame, the
-    new one moves to the next free frame of the segment. Returns (removed, added, skipped names).
+
+def apply_markers(timeline, markers, clips):
+    """Put ``markers`` (a detect reply's) on ``timeline``, replacing this script's earlier markers
+    of the clips detected this time (``clips``: the reply's per-clip report); an editor's markers
+    are never touched, and nor are ours of clips not analysed this time.
+
+    Resolve keeps one marker per frame: where a marker already sits on a segment's first frame, the
+    new one moves to the next free frame of the segment. Returns (removed, added, skipped names,
+    kept), kept counting our earlier markers left in place.
     """
-    removed = 0
+    detected = [c["marker_key"] for c in clips if c.get("marker_key") and c.get("status") == "detected"]
+    listed = [c["marker_key"] for c in clips if c.get("marker_key")]
+    removed = kept = 0
     for frame, info in sorted((timeline.GetMarkers() or {}).items()):
-        if is_own_marker((info or {}).get("customData")) and timeline.DeleteMarkerAtFrame(int(frame)):
+        custom_data = (info or {}).get("customData")
+        if not is_own_marker(custom_data):
+            continue
+        if not _replaced(custom_data, detected, listed):
+            kept += 1
+        elif timeline.DeleteMarkerAtFrame(int(frame)):
             removed += 1
     added, skipped = 0, []
     for marker in markers:
@@ -322,7 +383,7 @@ def apply_markers(timeline, markers):
                 break
         else:
             skipped.append(f"{marker['name']} at frame {frame}")
-    return removed, added, skipped
+    return removed, added, skipped, kept
 
 
 def video_items(timeline):
@@ -339,6 +400,31 @@ def flagged_clips(timeline, flag):
         for index, item in video_items(timeline)
         if flag in (item.GetFlagList() or [])
     ]
+
+
+def _ask(owner, method, *args):
+    """``owner.method(*args)``, or None where this Resolve lacks the method."""
+    call = getattr(owner, method, None)
+    return call(*args) if callable(call) else None
+
+
+def disabled_clips(timeline):
+    """Video clips that do not play, as the bridge names clips, with ``what`` is off: the clip, or
+    its whole track (``GetIsTrackEnabled``, ``GetClipEnabled``)."""
+    start = int(timeline.GetStartFrame())
+    found = []
+    for index in range(1, int(timeline.GetTrackCount("video") or 0) + 1):
+        track_off = _ask(timeline, "GetIsTrackEnabled", "video", index) is False
+        for item in timeline.GetItemListInTrack("video", index) or []:
+            if track_off or _ask(item, "GetClipEnabled") is False:
+                found.append(
+                    {
+                        "track": f"V{index}",
+                        "record_start_frame": int(item.GetStart()) - start,
+                        "what": "track" if track_off else "clip",
+                    }
+                )
+    return found
 
 
 def chronoscope_bin(media_pool):
@@ -381,19 +467,22 @@ def detect_workflow(resolve, settings, console):
     folder = tempfile.mkdtemp(prefix="chronoscope-resolve-")
     try:
         path = export_timeline(resolve, timeline, folder)
-        reply = call_bridge(settings, {"op": "detect", "timeline": path}, console)
+        request = {"op": "detect", "timeline": path, "disabled": disabled_clips(timeline)}
+        reply = call_bridge(settings, request, console)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    for clip in reply.get("clips", []):
-        if clip.get("status") == "detected":
-            result = clip.get("result") or {}
-            console.say(
-                f"{clip['track']} {clip['clip']}: {result.get('class')} at speed {result.get('speed')}"
-            )
-        else:
-            console.say(f"{clip['track']} {clip['clip']}: {clip.get('message', clip.get('status'))}")
-    removed, added, skipped = apply_markers(timeline, reply.get("markers", []))
-    console.say(f"{added} markers added, {removed} earlier Chronoscope markers replaced")
+    clips = reply.get("clips", [])
+    for clip in clips:
+        said = clip.get("summary") or clip.get("message") or clip.get("status")
+        console.say(f"{clip['track']} {clip['clip']}: {said}")
+    if reply.get("stopped"):
+        done = sum(1 for clip in clips if clip.get("status") == "detected")
+        console.say(f"{reply['stopped']}; the {done} clips analysed before that get their markers")
+    removed, added, skipped, kept = apply_markers(timeline, reply.get("markers", []), clips)
+    line = f"{added} markers added, {removed} earlier Chronoscope markers replaced"
+    if kept:
+        line += f", {kept} kept (their clips were not analysed this time)"
+    console.say(line)
     for name in skipped:
         console.say(f"no free frame for marker {name}")
     return reply
@@ -406,7 +495,13 @@ def render_workflow(resolve, settings, console):
     folder = tempfile.mkdtemp(prefix="chronoscope-resolve-")
     try:
         path = export_timeline(resolve, timeline, folder)
-        request = {"op": "render", "timeline": path, "clips": flagged_clips(timeline, flag), "flag": flag}
+        request = {
+            "op": "render",
+            "timeline": path,
+            "clips": flagged_clips(timeline, flag),
+            "flag": flag,
+            "disabled": disabled_clips(timeline),
+        }
         if settings.get("render_dir"):
             request["output_dir"] = os.path.join(settings["render_dir"], os.path.basename(folder))
         reply = call_bridge(settings, request, console)
@@ -445,7 +540,11 @@ def import_render(project, timeline, reply, console):
             "File > Import > Timeline"
         )
     project.SetCurrentTimeline(created)
-    console.say(f"{len(reply.get('clips', []))} clips rendered into {reply.get('output_dir')}")
+    console.say(
+        reply.get("summary") or f"{len(reply.get('clips', []))} clips rendered into {reply.get('output_dir')}"
+    )
+    for clip in reply.get("not_rendered", []):
+        console.say(f"not rendered: {clip.get('track')} {clip.get('clip')}: {clip.get('reason')}")
     console.say(f"new timeline {created.GetName()!r}; media in the {BIN_NAME!r} bin")
     return created
 

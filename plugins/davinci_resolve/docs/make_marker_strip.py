@@ -53,7 +53,7 @@ def main() -> None:
                 settings,
                 {"op": "detect", "timeline": path, "results": {str(clip): EXAMPLE}, "start_engine": False},
             )
-            chronoscope_resolve.apply_markers(timeline, reply["markers"])
+            chronoscope_resolve.apply_markers(timeline, reply["markers"], reply["clips"])
     print(draw_markers(timeline, HERE / "markers.png"))
 
 

@@ -8,15 +8,29 @@ It follows Resolve's scripting README (Developer/Scripting/README.txt, Resolve 1
   per frame (``AddMarker`` answers False when the frame is taken); ``GetMarkers`` answers
   ``{frameId: {"color", "duration", "note", "name", "customData"}}`` with float keys and durations,
   as Resolve does;
-- ``TimelineItem.GetStart``/``GetEnd`` are timeline frames including the timeline's start frame
-  (01:00:00:00 = 86400 at 24 fps); ``GetEnd`` is exclusive;
+- ``TimelineItem.GetStart``/``GetEnd``/``GetDuration``/``GetLeftOffset``/``GetRightOffset`` take
+  ``subframe_precision`` (Resolve 19.0.2): whole frames by default, fractional frames when True.
+  Start and end are timeline frames including the timeline's start frame (01:00:00:00 = 86400 at
+  24 fps; 01:00:00;00 = 107892 on a 29.97 drop-frame timeline); ``GetEnd`` is exclusive. The
+  offsets are how far the clip could be extended, in timeline frames at the clip's speed;
+- ``GetSourceStartFrame``/``GetSourceEndFrame`` are the first and last frame of the media the
+  clip shows (media frames, the last one included), ``GetSourceStartTime``/``GetSourceEndTime``
+  the same in seconds (the end exclusive);
+- tracks and clips can be disabled (``SetTrackEnable``/``GetIsTrackEnabled``,
+  ``SetClipEnabled``/``GetClipEnabled``) and locked; ``CreateCompoundClip`` nests clips in a
+  compound clip, which has a media pool item of its own;
+- media with sound is placed with a linked clip on the audio track of the same number, as
+  Resolve's append does;
 - ``Timeline.Export(path, resolve.EXPORT_OTIO)`` writes a real OTIO file shaped as Resolve writes
-  it (gaps between clips, ``global_start_time``, ``metadata["Resolve_OTIO"]``, clip speed as a
-  ``LinearTimeWarp``), and ``MediaPool.ImportTimelineFromFile`` reads one back;
+  it (gaps between clips, ``global_start_time``, ``metadata["Resolve_OTIO"]``, video and audio
+  tracks, ``enabled`` flags, clip speed as a ``LinearTimeWarp``, a speed ramp as a plain
+  ``TimeEffect`` whose ``Resolve_OTIO`` metadata holds its "Key Frames" and "Speed Ratio", a
+  compound clip as a nested ``Stack``), and ``MediaPool.ImportTimelineFromFile`` reads one back;
 - ``MediaPool.ImportMedia`` probes real files with PyAV and skips what it cannot read.
 
 What Resolve does only through its UI has a ``fake_`` method, e.g. ``FakeTimeline.fake_append``
-(place a clip with a given speed, as "Change Clip Speed" would). Inject the fake as the
+(place a clip with a given speed, as "Change Clip Speed" would) and
+``FakeTimelineItem.fake_speed_ramp`` (a retime curve). Inject the fake as the
 ``DaVinciResolveScript`` module with ``install(resolve)``; ``resolve.fake_calls`` records every
 API call by name, so a test can assert that a script never touched a timeline it must not change.
 """
@@ -24,6 +38,8 @@ API call by name, so a test can assert that a script never touched a timeline it
 from __future__ import annotations
 
 import itertools
+import math
+import re
 import sys
 import types
 from fractions import Fraction
@@ -63,9 +79,60 @@ def _rate_value(rate: Fraction) -> float:
     return float(rate)
 
 
-def _start_frame(rate: Fraction) -> int:
-    """01:00:00:00 at the timeline rate, Resolve's default timeline start."""
-    return 3600 * round(rate)
+def _frames_per_second(rate: Fraction) -> int:
+    """The frames a timecode counts per second: 30 for 29.97, 24 for 23.976."""
+    return round(rate)
+
+
+def _can_drop_frame(rate: Fraction) -> bool:
+    """Drop-frame timecode exists for 29.97 and 59.94 only."""
+    return Fraction(rate).denominator == 1001 and _frames_per_second(rate) in (30, 60)
+
+
+def _dropped_per_minute(rate: Fraction) -> int:
+    """Frame numbers a drop-frame timecode skips each minute but every tenth: 2 at 29.97, 4 at 59.94."""
+    return _frames_per_second(rate) // 15
+
+
+def timecode_to_frames(timecode: str, rate: Fraction, drop_frame: bool = False) -> int | None:
+    """``01:00:00:00`` (or ``01:00:00;00``, drop frame) as a frame count at ``rate``; None when not
+    a timecode. 01:00:00;00 at 29.97 drop frame is frame 107892."""
+    found = re.fullmatch(r"(\d{1,2}):(\d{2}):(\d{2})([:;.,])(\d{2,3})", str(timecode).strip())
+    if not found:
+        return None
+    hours, minutes, seconds, _, frames = found.groups()
+    fps = _frames_per_second(rate)
+    hours, minutes, seconds, frames = int(hours), int(minutes), int(seconds), int(frames)
+    if minutes > 59 or seconds > 59 or frames >= fps:
+        return None
+    count = ((hours * 60 + minutes) * 60 + seconds) * fps + frames
+    if drop_frame and _can_drop_frame(rate):
+        total_minutes = hours * 60 + minutes
+        count -= _dropped_per_minute(rate) * (total_minutes - total_minutes // 10)
+    return count
+
+
+def frames_to_timecode(frames: int, rate: Fraction, drop_frame: bool = False) -> str:
+    """A frame count as Resolve shows it: ``01:00:00:00``, or ``01:00:00;00`` in drop frame."""
+    fps = _frames_per_second(rate)
+    frames = int(frames)
+    separator = ":"
+    if drop_frame and _can_drop_frame(rate):
+        separator = ";"
+        dropped = _dropped_per_minute(rate)
+        per_ten_minutes = 600 * fps - 9 * dropped
+        per_minute = 60 * fps - dropped
+        tens, rest = divmod(frames, per_ten_minutes)
+        frames += 9 * dropped * tens
+        if rest > dropped:
+            frames += dropped * ((rest - dropped) // per_minute)
+    hours, minutes, seconds = frames // (3600 * fps), frames // (60 * fps) % 60, frames // fps % 60
+    return f"{hours:02d}:{minutes:02d}:{seconds:02d}{separator}{frames % fps:02d}"
+
+
+def _start_frame(rate: Fraction, drop_frame: bool = False) -> int:
+    """01:00:00:00 at the timeline rate, Resolve's default timeline start (107892 at 29.97 DF)."""
+    return timecode_to_frames("01:00:00:00", rate, drop_frame)
 
 
 class _Recorder:
@@ -154,12 +221,21 @@ class _Markers(_Recorder):
 
 
 class FakeMediaPoolItem(_Markers):
-    def __init__(self, resolve: FakeResolve, path: Path, rate: Fraction, frames: int, size: tuple[int, int]):
+    def __init__(
+        self,
+        resolve: FakeResolve,
+        path: Path,
+        rate: Fraction,
+        frames: int,
+        size: tuple[int, int],
+        has_audio: bool = False,
+    ):
         self._resolve = resolve
         self.path = Path(path)
         self.rate = rate
         self.frames = frames
         self.size = size
+        self.has_audio = has_audio
         self._id = _unique_id()
         self._name = self.path.name
         self._init_markers()
@@ -184,7 +260,47 @@ class FakeMediaPoolItem(_Markers):
             "FPS": f"{float(self.rate):.3f}".rstrip("0").rstrip("."),
             "Frames": str(self.frames),
             "Resolution": f"{self.size[0]}x{self.size[1]}",
-            "Type": "Video",
+            "Type": "Video + Audio" if self.has_audio else "Video",
+        }
+        if propertyName is None or propertyName == "":
+            return properties
+        return properties.get(propertyName, "")
+
+
+class FakeCompoundPoolItem(_Markers):
+    """The media pool item of a compound clip: no file, Type "Compound"."""
+
+    path = None
+    has_audio = False
+
+    def __init__(self, resolve: FakeResolve, name: str, rate: Fraction, frames: int):
+        self._resolve = resolve
+        self._name = name
+        self.rate = Fraction(rate)
+        self.frames = frames
+        self._id = _unique_id()
+        self._init_markers()
+
+    def _marker_span(self) -> int:
+        return self.frames
+
+    def GetName(self):  # noqa: N802
+        return self._name
+
+    def GetMediaId(self):  # noqa: N802
+        return self._id
+
+    def GetUniqueId(self):  # noqa: N802
+        return self._id
+
+    def GetClipProperty(self, propertyName=None):  # noqa: N802, N803
+        properties = {
+            "Clip Name": self._name,
+            "File Name": "",
+            "File Path": "",
+            "FPS": f"{float(self.rate):.3f}".rstrip("0").rstrip("."),
+            "Frames": str(self.frames),
+            "Type": "Compound",
         }
         if propertyName is None or propertyName == "":
             return properties
@@ -196,7 +312,7 @@ class FakeFolder(_Recorder):
         self._resolve = resolve
         self._name = name
         self.parent = parent
-        self.clips: list[FakeMediaPoolItem] = []
+        self.clips: list[FakeMediaPoolItem | FakeCompoundPoolItem] = []
         self.subfolders: list[FakeFolder] = []
         self._id = _unique_id()
 
@@ -218,19 +334,36 @@ class FakeFolder(_Recorder):
             yield from folder.walk()
 
 
+def _frames(value: Fraction, subframe_precision: Any) -> int | float:
+    """Whole frames (Resolve's default), or fractional ones when ``subframe_precision`` is True."""
+    return float(value) if subframe_precision is True else math.floor(value)
+
+
+class FakeCompound:
+    """What a compound clip holds: its own video and audio tracks, items placed from frame 0."""
+
+    def __init__(self) -> None:
+        self.tracks: dict[str, list[list[FakeTimelineItem]]] = {"video": [], "audio": []}
+
+
 class FakeTimelineItem(_Markers):
-    """A clip on a track. ``source_start_frames`` is in media frames; ``speed`` 1 = 100 %."""
+    """A clip on a track. ``start_frames`` is a timeline frame (a Fraction when the clip sits between
+    frames), ``source_start_frames`` a media frame; ``speed`` 1 = 100 %. A compound clip has
+    ``compound`` set and ``media_item`` its compound media pool item; a speed ramp has ``ramp``
+    (``[(frame in the clip, speed), ...]``)."""
 
     def __init__(
         self,
         timeline: FakeTimeline,
-        media_item: FakeMediaPoolItem | None,
+        media_item: FakeMediaPoolItem | FakeCompoundPoolItem | None,
         name: str,
-        start_frames: int,
+        start_frames: int | Fraction,
         duration_frames: int,
         source_start_frames: Fraction,
         speed: Fraction,
         offline_path: str = "",
+        *,
+        track_type: str = "video",
     ):
         self._resolve = timeline._resolve
         self.timeline = timeline
@@ -241,6 +374,11 @@ class FakeTimelineItem(_Markers):
         self.source_start_frames = Fraction(source_start_frames)
         self.speed = Fraction(speed)
         self.offline_path = offline_path
+        self.track_type = track_type
+        self.enabled = True
+        self.compound: FakeCompound | None = None
+        self.ramp: list[tuple[int, Fraction]] = []
+        self.linked: list[FakeTimelineItem] = []
         self.flags: list[str] = []
         self.clip_color = ""
         self.properties: dict[str, Any] = {"RetimeProcess": 0}
@@ -250,26 +388,81 @@ class FakeTimelineItem(_Markers):
     def _marker_span(self) -> int:
         return self.duration_frames
 
+    def _media_frames_per_frame(self) -> Fraction:
+        """Media frames the clip advances per timeline frame."""
+        media_rate = self.media_item.rate if self.media_item is not None else self.timeline.rate
+        return self.speed * media_rate / self.timeline.rate
+
+    def _media_frames_shown(self) -> Fraction:
+        return Fraction(self.duration_frames) * self._media_frames_per_frame()
+
     def GetName(self):  # noqa: N802
         return self._name
 
-    def GetStart(self):  # noqa: N802
-        return self.start_frames
+    def GetStart(self, subframe_precision=False):  # noqa: N802
+        return _frames(Fraction(self.start_frames), subframe_precision)
 
-    def GetEnd(self):  # noqa: N802
-        return self.start_frames + self.duration_frames
+    def GetEnd(self, subframe_precision=False):  # noqa: N802
+        return _frames(Fraction(self.start_frames) + self.duration_frames, subframe_precision)
 
-    def GetDuration(self):  # noqa: N802
-        return self.duration_frames
+    def GetDuration(self, subframe_precision=False):  # noqa: N802
+        return _frames(Fraction(self.duration_frames), subframe_precision)
 
-    def GetLeftOffset(self):  # noqa: N802
-        return int(self.source_start_frames)
+    def GetLeftOffset(self, subframe_precision=False):  # noqa: N802
+        step = self._media_frames_per_frame()
+        if self.compound is not None or step <= 0:
+            return _frames(Fraction(0), subframe_precision)
+        return _frames(self.source_start_frames / step, subframe_precision)
+
+    def GetRightOffset(self, subframe_precision=False):  # noqa: N802
+        step = self._media_frames_per_frame()
+        media = self.media_item
+        if self.compound is not None or media is None or step <= 0:
+            return _frames(Fraction(0), subframe_precision)
+        after = Fraction(media.frames) - self.source_start_frames - self._media_frames_shown()
+        return _frames(max(after, Fraction(0)) / step, subframe_precision)
+
+    def GetSourceStartFrame(self):  # noqa: N802
+        return math.floor(self.source_start_frames)
+
+    def GetSourceEndFrame(self):  # noqa: N802
+        """The last media frame the clip shows (included)."""
+        return max(
+            math.ceil(self.source_start_frames + self._media_frames_shown()) - 1, self.GetSourceStartFrame()
+        )
+
+    def GetSourceStartTime(self):  # noqa: N802
+        rate = self.media_item.rate if self.media_item is not None else self.timeline.rate
+        return float(self.source_start_frames / rate)
+
+    def GetSourceEndTime(self):  # noqa: N802
+        rate = self.media_item.rate if self.media_item is not None else self.timeline.rate
+        return float((self.source_start_frames + self._media_frames_shown()) / rate)
 
     def GetMediaPoolItem(self):  # noqa: N802
         return self.media_item
 
     def GetUniqueId(self):  # noqa: N802
         return self._id
+
+    def GetTrackTypeAndIndex(self):  # noqa: N802
+        for index, items in enumerate(self.timeline.tracks.get(self.track_type, []), start=1):
+            if any(item is self for item in items):
+                return [self.track_type, index]
+        return None
+
+    def GetClipEnabled(self):  # noqa: N802
+        return self.enabled
+
+    def SetClipEnabled(self, enabled):  # noqa: N802
+        self._record("SetClipEnabled", enabled)
+        if not isinstance(enabled, bool):
+            return False
+        self.enabled = enabled
+        return True
+
+    def GetLinkedItems(self):  # noqa: N802
+        return list(self.linked)
 
     def GetProperty(self, propertyKey=None):  # noqa: N802, N803
         if propertyKey is None:
@@ -308,20 +501,51 @@ class FakeTimelineItem(_Markers):
         self.clip_color = colorName
         return True
 
+    # ------------------------------------------------------------------ fake-only
+
+    def fake_speed_ramp(self, keyframes: list[tuple[int, Fraction]]) -> None:
+        """Give the clip a speed ramp (Resolve's Retime Curve): ``[(frame in the clip, speed), ...]``,
+        e.g. ``[(0, 1), (40, Fraction(1, 4))]``. Its export is a plain TimeEffect, as Resolve's."""
+        self.ramp = [(int(frame), Fraction(speed)) for frame, speed in keyframes]
+        if self.ramp:
+            self.speed = sum((speed for _, speed in self.ramp), Fraction(0)) / len(self.ramp)
+
 
 class FakeTimeline(_Markers):
-    def __init__(self, project: FakeProject, name: str, rate: Fraction, start_frame: int | None = None):
+    def __init__(
+        self,
+        project: FakeProject,
+        name: str,
+        rate: Fraction,
+        start_frame: int | None = None,
+        *,
+        drop_frame: bool = False,
+    ):
         self._resolve = project._resolve
         self.project = project
         self._name = name
         self.rate = Fraction(rate)
-        self.start_frame = _start_frame(self.rate) if start_frame is None else start_frame
-        self.tracks: dict[str, list[list[FakeTimelineItem]]] = {"video": [[]], "audio": [], "subtitle": []}
+        self.drop_frame = bool(drop_frame) and _can_drop_frame(self.rate)
+        self.start_frame = _start_frame(self.rate, self.drop_frame) if start_frame is None else start_frame
+        self.tracks: dict[str, list[list[FakeTimelineItem]]] = {"video": [[]], "audio": [[]], "subtitle": []}
+        self.track_enabled: dict[tuple[str, int], bool] = {}
+        self.track_locked: dict[tuple[str, int], bool] = {}
         self._id = _unique_id()
         self._init_markers()
 
     def _marker_span(self) -> int:
         return max(1, self.GetEndFrame() - self.start_frame)
+
+    def _all_items(self) -> list[FakeTimelineItem]:
+        return [item for kind in TRACK_TYPES for track in self.tracks[kind] for item in track]
+
+    def _track_exists(self, trackType: Any, trackIndex: Any) -> bool:  # noqa: N803
+        return (
+            trackType in TRACK_TYPES
+            and isinstance(trackIndex, int)
+            and not isinstance(trackIndex, bool)
+            and 1 <= trackIndex <= len(self.tracks[trackType])
+        )
 
     def GetName(self):  # noqa: N802
         return self._name
@@ -340,17 +564,30 @@ class FakeTimeline(_Markers):
         return self.start_frame
 
     def GetEndFrame(self):  # noqa: N802
-        ends = [item.GetEnd() for track in self.tracks["video"] for item in track]
+        ends = [item.GetEnd() for item in self._all_items()]
         return max(ends, default=self.start_frame)
 
     def GetStartTimecode(self):  # noqa: N802
-        fps = round(self.rate)
-        frames = self.start_frame
-        hours, minutes, seconds = frames // (3600 * fps), frames // (60 * fps) % 60, frames // fps % 60
-        return f"{hours:02d}:{minutes:02d}:{seconds:02d}:{frames % fps:02d}"
+        return frames_to_timecode(self.start_frame, self.rate, self.drop_frame)
+
+    def SetStartTimecode(self, timecode):  # noqa: N802
+        """Moves the whole timeline (its clips keep their places relative to its start)."""
+        self._record("SetStartTimecode", timecode)
+        frames = timecode_to_frames(timecode, self.rate, self.drop_frame)
+        if frames is None:
+            return False
+        shift = frames - self.start_frame
+        for item in self._all_items():
+            item.start_frames += shift
+        self.start_frame = frames
+        return True
 
     def GetSetting(self, settingName=None):  # noqa: N802, N803
-        settings = {"timelineFrameRate": f"{float(self.rate):g}", "timelineResolutionWidth": "1920"}
+        settings = {
+            "timelineFrameRate": f"{float(self.rate):g}",
+            "timelineResolutionWidth": "1920",
+            "timelineDropFrameTimecode": "1" if self.drop_frame else "0",
+        }
         if settingName is None or settingName == "":
             return settings
         return settings.get(settingName, "")
@@ -361,7 +598,7 @@ class FakeTimeline(_Markers):
         return len(self.tracks[trackType])
 
     def GetTrackName(self, trackType, trackIndex):  # noqa: N802, N803
-        if trackType not in TRACK_TYPES or not 1 <= trackIndex <= len(self.tracks[trackType]):
+        if not self._track_exists(trackType, trackIndex):
             return None
         return f"{trackType.capitalize()} {trackIndex}"
 
@@ -372,12 +609,32 @@ class FakeTimeline(_Markers):
         self.tracks[trackType].append([])
         return True
 
+    def SetTrackEnable(self, trackType, trackIndex, enabled):  # noqa: N802, N803
+        self._record("SetTrackEnable", trackType, trackIndex, enabled)
+        if not self._track_exists(trackType, trackIndex) or not isinstance(enabled, bool):
+            return False
+        self.track_enabled[(trackType, trackIndex)] = enabled
+        return True
+
+    def GetIsTrackEnabled(self, trackType, trackIndex):  # noqa: N802, N803
+        if not self._track_exists(trackType, trackIndex):
+            return False
+        return self.track_enabled.get((trackType, trackIndex), True)
+
+    def SetTrackLock(self, trackType, trackIndex, locked):  # noqa: N802, N803
+        self._record("SetTrackLock", trackType, trackIndex, locked)
+        if not self._track_exists(trackType, trackIndex) or not isinstance(locked, bool):
+            return False
+        self.track_locked[(trackType, trackIndex)] = locked
+        return True
+
+    def GetIsTrackLocked(self, trackType, trackIndex):  # noqa: N802, N803
+        if not self._track_exists(trackType, trackIndex):
+            return False
+        return self.track_locked.get((trackType, trackIndex), False)
+
     def GetItemListInTrack(self, trackType, index):  # noqa: N802
-        if (
-            trackType not in TRACK_TYPES
-            or not isinstance(index, int)
-            or not 1 <= index <= len(self.tracks[trackType])
-        ):
+        if not self._track_exists(trackType, index):
             return None
         return sorted(self.tracks[trackType][index - 1], key=lambda item: item.start_frames)
 
@@ -388,6 +645,47 @@ class FakeTimeline(_Markers):
                 if item.start_frames <= playhead < item.GetEnd():
                     return item
         return None
+
+    def CreateCompoundClip(self, timelineItems, clipInfo=None):  # noqa: N802, N803
+        """Nest ``timelineItems`` (of this timeline) in a compound clip, placed on the lowest video
+        track among them, spanning them all; ``clipInfo``: {"name", "startTimecode"}. Returns the
+        compound clip's timeline item (None when the items are not all on this timeline)."""
+        self._record("CreateCompoundClip", timelineItems, clipInfo)
+        info = clipInfo if isinstance(clipInfo, dict) else {}
+        items = timelineItems if isinstance(timelineItems, list) else []
+        places = [
+            item.GetTrackTypeAndIndex() if isinstance(item, FakeTimelineItem) else None for item in items
+        ]
+        if not items or any(
+            place is None or item.timeline is not self for item, place in zip(items, places, strict=True)
+        ):
+            return None
+        video = [index for kind, index in places if kind == "video"]
+        if not video:
+            return None
+        start = min(Fraction(item.start_frames) for item in items)
+        end = max(Fraction(item.start_frames) + item.duration_frames for item in items)
+        compound = FakeCompound()
+        lowest = {kind: min(index for k, index in places if k == kind) for kind, _ in places}
+        for item, (kind, index) in zip(items, places, strict=True):
+            self.tracks[kind][index - 1].remove(item)
+            inner = compound.tracks.setdefault(kind, [])
+            while len(inner) <= index - lowest[kind]:
+                inner.append([])
+            item.start_frames = Fraction(item.start_frames) - start
+            inner[index - lowest[kind]].append(item)
+        folders = self.project.media_pool.root.walk()
+        count = sum(
+            1 for folder in folders for clip in folder.clips if isinstance(clip, FakeCompoundPoolItem)
+        )
+        name = str(info.get("name") or f"Compound Clip {count + 1}")
+        length = math.ceil(end - start)
+        pool_item = FakeCompoundPoolItem(self._resolve, name, self.rate, length)
+        self.project.media_pool.current.clips.append(pool_item)
+        created = FakeTimelineItem(self, pool_item, name, start, length, Fraction(0), Fraction(1))
+        created.compound = compound
+        self.tracks["video"][min(video) - 1].append(created)
+        return created
 
     def Export(self, fileName, exportType, exportSubtype=None):  # noqa: N802, N803
         self._record("Export", fileName, exportType, exportSubtype)
@@ -412,26 +710,36 @@ class FakeTimeline(_Markers):
         duration_frames: int,
         speed: Fraction = Fraction(1),
         track_index: int = 1,
-        record_frame: int | None = None,
+        record_frame: int | Fraction | None = None,
+        audio: bool | None = None,
     ) -> FakeTimelineItem | None:
         """Place ``media_item`` on video track ``track_index`` playing at ``speed`` (1/2 = 50 %).
 
         Stands in for the editor's Change Clip Speed; ``duration_frames`` is the clip's length on
-        the timeline. Returns None when it would overlap a clip or run past the media.
+        the timeline. Media with sound also gets a linked clip on audio track ``track_index`` (as
+        Resolve's append does; ``audio=False`` leaves it out). Returns None when it would overlap a
+        clip or run past the media.
         """
         speed = Fraction(speed)
-        while len(self.tracks["video"]) < track_index:
-            self.tracks["video"].append([])
+        for kind in ("video", "audio"):
+            while len(self.tracks[kind]) < track_index:
+                self.tracks[kind].append([])
         track = self.tracks["video"][track_index - 1]
-        start = (
+        start = Fraction(
             record_frame
             if record_frame is not None
-            else max((item.GetEnd() for item in track), default=self.start_frame)
+            else max(
+                (Fraction(item.start_frames) + item.duration_frames for item in track),
+                default=self.start_frame,
+            )
         )
+        start = int(start) if start.denominator == 1 else start
         end = start + duration_frames
         if start < self.start_frame or duration_frames < 1:
             return None
-        if any(item.start_frames < end and start < item.GetEnd() for item in track):
+        if any(
+            item.start_frames < end and start < item.start_frames + item.duration_frames for item in track
+        ):
             return None
         consumed = Fraction(duration_frames) * speed * media_item.rate / self.rate
         if source_start_frames < 0 or source_start_frames + consumed > media_item.frames:
@@ -446,6 +754,19 @@ class FakeTimeline(_Markers):
             speed,
         )
         track.append(item)
+        if audio is not False and (audio or media_item.has_audio):
+            sound = FakeTimelineItem(
+                self,
+                media_item,
+                media_item.GetName(),
+                start,
+                duration_frames,
+                Fraction(source_start_frames),
+                speed,
+                track_type="audio",
+            )
+            sound.linked, item.linked = [item], [sound]
+            self.tracks["audio"][track_index - 1].append(sound)
         return item
 
     def fake_to_otio(self) -> otio.schema.Timeline:
@@ -454,20 +775,12 @@ class FakeTimeline(_Markers):
         timeline = otio.schema.Timeline(name=self._name)
         timeline.global_start_time = otio.opentime.RationalTime(self.start_frame, rate)
         timeline.metadata["Resolve_OTIO"] = {"Resolve OTIO Meta Version": "1.0"}
-        for index, items in enumerate(self.tracks["video"], start=1):
-            track = otio.schema.Track(name=f"Video {index}", kind=otio.schema.TrackKind.Video)
-            track.metadata["Resolve_OTIO"] = {"Locked": False}
-            position = self.start_frame
-            for item in sorted(items, key=lambda i: i.start_frames):
-                if item.start_frames > position:
-                    track.append(
-                        otio.schema.Gap(
-                            duration=otio.opentime.RationalTime(item.start_frames - position, rate)
-                        )
-                    )
-                track.append(self._clip_otio(item))
-                position = item.GetEnd()
-            timeline.tracks.append(track)
+        for kind in ("video", "audio"):
+            for index, items in enumerate(self.tracks[kind], start=1):
+                track = self._track_otio(kind, index, items, self.start_frame)
+                track.enabled = self.GetIsTrackEnabled(kind, index)
+                track.metadata["Resolve_OTIO"] = {"Locked": self.GetIsTrackLocked(kind, index)}
+                timeline.tracks.append(track)
         for frame, info in sorted(self._markers.items()):
             marker = otio.schema.Marker(
                 name=info["name"],
@@ -480,6 +793,41 @@ class FakeTimeline(_Markers):
             )
             timeline.tracks.markers.append(marker)
         return timeline
+
+    def _track_otio(
+        self, kind: str, index: int, items: list[FakeTimelineItem], origin: Fraction
+    ) -> otio.schema.Track:
+        """A track of clips placed from ``origin`` (the timeline's first frame, or 0 in a compound clip)."""
+        rate = _rate_value(self.rate)
+        track = otio.schema.Track(
+            name=f"{kind.capitalize()} {index}",
+            kind=otio.schema.TrackKind.Video if kind == "video" else otio.schema.TrackKind.Audio,
+        )
+        position = Fraction(origin)
+        for item in sorted(items, key=lambda i: i.start_frames):
+            start = Fraction(item.start_frames)
+            if start > position:
+                track.append(
+                    otio.schema.Gap(duration=otio.opentime.RationalTime(float(start - position), rate))
+                )
+            track.append(self._compound_otio(item) if item.compound is not None else self._clip_otio(item))
+            position = start + item.duration_frames
+        return track
+
+    def _compound_otio(self, item: FakeTimelineItem) -> otio.schema.Stack:
+        rate = _rate_value(self.rate)
+        stack = otio.schema.Stack(
+            name=item.GetName(),
+            source_range=otio.opentime.TimeRange(
+                otio.opentime.RationalTime(0, rate), otio.opentime.RationalTime(item.duration_frames, rate)
+            ),
+        )
+        stack.metadata["Resolve_OTIO"] = {"Link Group ID": 1, "Clip Color": item.clip_color or "Orange"}
+        stack.enabled = item.enabled
+        for kind in ("video", "audio"):
+            for index, items in enumerate(item.compound.tracks.get(kind, []), start=1):
+                stack.append(self._track_otio(kind, index, items, Fraction(0)))
+        return stack
 
     def _clip_otio(self, item: FakeTimelineItem) -> otio.schema.Clip:
         rate = _rate_value(self.rate)
@@ -503,8 +851,23 @@ class FakeTimeline(_Markers):
                 otio.opentime.RationalTime(item.duration_frames, rate),
             ),
         )
+        clip.enabled = item.enabled
         clip.metadata["Resolve_OTIO"] = {"Link Group ID": 1, "Clip Color": item.clip_color or "Orange"}
-        if item.speed != 1:
+        if item.ramp:
+            average = item.speed
+            clip.effects.append(
+                otio.schema.TimeEffect(
+                    name="",
+                    effect_name="",
+                    metadata={
+                        "Resolve_OTIO": {
+                            "Key Frames": [[frame, float(speed)] for frame, speed in item.ramp],
+                            "Speed Ratio": float(average),
+                        }
+                    },
+                )
+            )
+        elif item.speed != 1:
             clip.effects.append(otio.schema.LinearTimeWarp(name="Speed", time_scalar=float(item.speed)))
         return clip
 
@@ -559,25 +922,27 @@ class FakeMediaPool(_Recorder):
                 rate = Fraction(stream.average_rate)
                 frames = stream.frames or sum(1 for _ in container.decode(stream))
                 size = (stream.codec_context.width, stream.codec_context.height)
+                has_audio = bool(container.streams.audio)
         except (av.FFmpegError, IndexError, OSError, ValueError):
             return None
         if frames < 1:
             return None
-        return FakeMediaPoolItem(self._resolve, Path(path), rate, frames, size)
+        return FakeMediaPoolItem(self._resolve, Path(path), rate, frames, size, has_audio)
 
     def CreateEmptyTimeline(self, name):  # noqa: N802
         self._record("CreateEmptyTimeline", name)
         if not isinstance(name, str) or not name or any(t._name == name for t in self.project.timelines):
             return None
-        timeline = FakeTimeline(self.project, name, self.project.rate)
+        timeline = FakeTimeline(self.project, name, self.project.rate, drop_frame=self.project.drop_frame)
         self.project.timelines.append(timeline)
         self.project.current_timeline = timeline
         return timeline
 
     def AppendToTimeline(self, clips):  # noqa: N802
-        """``[{"mediaPoolItem", "startFrame", "endFrame", "trackIndex"?, "recordFrame"?}]``.
+        """``[{"mediaPoolItem", "startFrame", "endFrame", "trackIndex"?, "recordFrame"?, "mediaType"?}]``.
 
-        ``endFrame`` is inclusive, as in Resolve."""
+        ``endFrame`` is inclusive, as in Resolve; ``mediaType`` 1 places the picture only (media with
+        sound otherwise gets its linked audio clip)."""
         self._record("AppendToTimeline", clips)
         timeline = self.project.current_timeline
         if timeline is None or not isinstance(clips, list):
@@ -596,6 +961,7 @@ class FakeMediaPool(_Recorder):
                 duration_frames=end - start + 1,
                 track_index=int(info.get("trackIndex", 1)),
                 record_frame=info.get("recordFrame"),
+                audio=False if info.get("mediaType") == 1 else None,
             )
             if item is not None:
                 placed.append(item)
@@ -618,31 +984,26 @@ class FakeMediaPool(_Recorder):
             if source.global_start_time
             else None
         )
-        video_tracks = [t for t in source.tracks if isinstance(t, otio.schema.Track) and t.kind == "Video"]
+        tracks = [t for t in source.tracks if isinstance(t, otio.schema.Track)]
         if rate is None:
-            clips = [c for t in video_tracks for c in t.find_clips()]
+            clips = [c for t in tracks for c in t.find_clips()]
             rate = (
                 Fraction(clips[0].source_range.duration.rate).limit_denominator(1001)
                 if clips
                 else self.project.rate
             )
         start = int(round(source.global_start_time.value)) if source.global_start_time else _start_frame(rate)
-        timeline = FakeTimeline(self.project, name, rate, start)
-        timeline.tracks["video"] = []
+        timeline = FakeTimeline(self.project, name, rate, start, drop_frame=self.project.drop_frame)
+        timeline.tracks["video"], timeline.tracks["audio"] = [], []
         search = self._search_folders(options)
-        for track in video_tracks:
-            items: list[FakeTimelineItem] = []
-            timeline.tracks["video"].append(items)
-            position = Fraction(start)
-            for child in track:
-                if isinstance(child, otio.schema.Transition):
-                    continue
-                length = Fraction(child.duration().to_frames(float(rate)))
-                if isinstance(child, otio.schema.Clip):
-                    items.append(
-                        self._imported_item(timeline, child, int(position), int(length), search, options)
-                    )
-                position += length
+        for track in tracks:
+            kind = "audio" if track.kind == otio.schema.TrackKind.Audio else "video"
+            timeline.tracks[kind].append(self._imported_track(timeline, track, kind, start, search, options))
+            if not track.enabled:
+                timeline.track_enabled[(kind, len(timeline.tracks[kind]))] = False
+        for kind in ("video", "audio"):
+            if not timeline.tracks[kind]:
+                timeline.tracks[kind].append([])
         for marker in source.tracks.markers:
             color = marker.metadata.get("Resolve_OTIO", {}).get("Color", "Blue")
             timeline.AddMarker(
@@ -662,6 +1023,38 @@ class FakeMediaPool(_Recorder):
             folders += [f for f in options.get("sourceClipsFolders") or [] if isinstance(f, FakeFolder)]
         return folders
 
+    def _imported_track(self, timeline, track, kind, origin, search, options) -> list[FakeTimelineItem]:
+        """The items of an OTIO track, placed from ``origin``; a nested Stack becomes a compound clip."""
+        items: list[FakeTimelineItem] = []
+        rate = timeline.rate
+        position = Fraction(origin)
+        for child in track:
+            if isinstance(child, otio.schema.Transition):
+                continue
+            length = Fraction(child.duration().to_frames(float(rate)))
+            place = int(position) if position.denominator == 1 else position
+            if isinstance(child, otio.schema.Clip):
+                item = self._imported_item(timeline, child, place, int(length), search, options)
+                item.track_type = kind
+                items.append(item)
+            elif isinstance(child, otio.schema.Stack):
+                items.append(self._imported_compound(timeline, child, place, int(length), search, options))
+            position += length
+        return items
+
+    def _imported_compound(self, timeline, stack, start, length, search, options) -> FakeTimelineItem:
+        compound = FakeCompound()
+        for track in stack:
+            if isinstance(track, otio.schema.Track):
+                kind = "audio" if track.kind == otio.schema.TrackKind.Audio else "video"
+                compound.tracks[kind].append(self._imported_track(timeline, track, kind, 0, search, options))
+        pool_item = FakeCompoundPoolItem(self._resolve, stack.name, timeline.rate, length)
+        self.current.clips.append(pool_item)
+        item = FakeTimelineItem(timeline, pool_item, stack.name, start, length, Fraction(0), Fraction(1))
+        item.compound = compound
+        item.enabled = bool(stack.enabled)
+        return item
+
     def _imported_item(self, timeline, clip, start, length, search, options) -> FakeTimelineItem:
         reference = clip.media_reference
         path = ""
@@ -671,7 +1064,9 @@ class FakeMediaPool(_Recorder):
                 from urllib.parse import unquote, urlparse
 
                 path = unquote(urlparse(path).path)
-        media = next((c for f in search for c in f.clips if str(c.path) == path), None)
+        elif isinstance(reference, otio.schema.MissingReference):
+            path = reference.name
+        media = next((c for f in search for c in f.clips if c.path is not None and str(c.path) == path), None)
         if media is None and options.get("importSourceClips", True) is not False and path:
             candidate = path
             if not Path(candidate).is_file() and options.get("sourceClipsPath"):
@@ -680,9 +1075,13 @@ class FakeMediaPool(_Recorder):
             if media is not None:
                 self.current.clips.append(media)
         scalar = Fraction(1)
+        ramp: list[tuple[int, Fraction]] = []
         for effect in clip.effects:
             if isinstance(effect, otio.schema.LinearTimeWarp):
                 scalar *= Fraction(effect.time_scalar).limit_denominator(100000)
+            elif isinstance(effect, otio.schema.TimeEffect):
+                keys = (effect.metadata.get("Resolve_OTIO") or {}).get("Key Frames") or []
+                ramp = [(int(key[0]), Fraction(key[1]).limit_denominator(100000)) for key in keys]
         source_rate = float(media.rate) if media else float(timeline.rate)
         source_start = (
             Fraction(clip.source_range.start_time.to_frames(source_rate)) if clip.source_range else 0
@@ -697,14 +1096,18 @@ class FakeMediaPool(_Recorder):
             scalar,
             offline_path="" if media else path,
         )
+        item.enabled = bool(clip.enabled)
+        if ramp:
+            item.fake_speed_ramp(ramp)
         return item
 
 
 class FakeProject(_Recorder):
-    def __init__(self, resolve: FakeResolve, name: str, rate: Fraction):
+    def __init__(self, resolve: FakeResolve, name: str, rate: Fraction, drop_frame: bool = False):
         self._resolve = resolve
         self._name = name
         self.rate = Fraction(rate)
+        self.drop_frame = bool(drop_frame) and _can_drop_frame(self.rate)
         self.timelines: list[FakeTimeline] = []
         self.current_timeline: FakeTimeline | None = None
         self.media_pool = FakeMediaPool(self)
@@ -735,7 +1138,10 @@ class FakeProject(_Recorder):
         return True
 
     def GetSetting(self, settingName=None):  # noqa: N802, N803
-        settings = {"timelineFrameRate": f"{float(self.rate):g}"}
+        settings = {
+            "timelineFrameRate": f"{float(self.rate):g}",
+            "timelineDropFrameTimecode": "1" if self.drop_frame else "0",
+        }
         if settingName is None or settingName == "":
             return settings
         return settings.get(settingName, "")
@@ -754,7 +1160,9 @@ class FakeProjectManager(_Recorder):
         self._record("CreateProject", projectName)
         if not isinstance(projectName, str) or any(p._name == projectName for p in self.projects):
             return None
-        project = FakeProject(self._resolve, projectName, self._resolve.fake_project_rate)
+        project = FakeProject(
+            self._resolve, projectName, self._resolve.fake_project_rate, self._resolve.fake_drop_frame
+        )
         self.projects.append(project)
         self.current = project
         return project
@@ -767,7 +1175,8 @@ class FakeProjectManager(_Recorder):
 
 
 class FakeResolve(_Recorder):
-    """The ``resolve`` object. ``studio=False`` makes it the free edition (Lua only, from 21.1)."""
+    """The ``resolve`` object. ``studio=False`` makes it the free edition (Lua only, from 21.1);
+    ``drop_frame`` gives new projects drop-frame timecode (29.97 and 59.94 only)."""
 
     EXPORT_AAF = 0
     EXPORT_DRT = 1
@@ -783,12 +1192,14 @@ class FakeResolve(_Recorder):
         studio: bool = True,
         version: tuple[int, int, int] = (20, 2, 0),
         project_rate: Fraction = Fraction(24),
+        drop_frame: bool = False,
     ):
         self._resolve = self
         self.fake_calls: list[tuple[object, str, tuple]] = []
         self.studio = studio
         self.version = version
         self.fake_project_rate = Fraction(project_rate)
+        self.fake_drop_frame = drop_frame
         self.page = "edit"
         self.project_manager = FakeProjectManager(self)
 

@@ -1,17 +1,21 @@
 --[[
 A small stub of Resolve's scripting API in Lua, for running the Lua scripts outside Resolve.
 
-    lua5.4 run_lua_stub.lua MODE OTIO_PATH [REPLY_LUA]
+    lua5.4 run_lua_stub.lua MODE OTIO_PATH [REPLY_LUA ...]
 
 MODE is `script:<path>` (run a Chronoscope Lua script with `resolve` set to the stub), `apply`
-(apply the markers of a bridge reply written with `--reply lua`), or `none` (no project open).
+(apply the markers of bridge replies written with `--reply lua`, one after the other, as runs of
+Detect would), or `none` (no project open; REPLY_LUA is then the script to run).
 The stub's timeline "Cut 1" starts at frame 108000 (01:00:00:00 at 30 fps), has a user's marker
 at frame 10 and a stale Chronoscope marker at frame 5, and `Export` copies OTIO_PATH (a real
-export made by the Python fake). At the end every marker and media pool call is printed, one per
-line (MARKER / CALL, tab separated), for the test to read.
+export made by the Python fake). Its second clip (at frame 70) carries the flag named by
+$STUB_FLAG (default Purple; empty: no flag). $STUB_DISABLED=1 disables its first clip (the stub
+answers GetClipEnabled and GetIsTrackEnabled as Resolve does). At the end every marker and media
+pool call is printed, one per line (MARKER / CALL, tab separated), for the test to read.
 --]]
 
 local mode, otio_path, reply_path = arg[1], arg[2], arg[3]
+local flag = os.getenv("STUB_FLAG") or "Purple"
 local calls = {}
 
 local function record(...)
@@ -33,6 +37,7 @@ local function new_timeline(name)
   function timeline:GetName() return self.name end
   function timeline:GetStartFrame() return 108000 end
   function timeline:GetTrackCount(kind) return kind == "video" and 1 or 0 end
+  function timeline:GetIsTrackEnabled(kind, index) return kind == "video" and index == 1 end
   function timeline:GetItemListInTrack(kind, index)
     if kind ~= "video" or index ~= 1 then return nil end
     return self.items
@@ -71,15 +76,19 @@ local function new_timeline(name)
   return timeline
 end
 
-local function new_item(start, flags)
-  local item = { start = start, flags = flags }
+local function new_item(start, flags, enabled)
+  local item = { start = start, flags = flags, enabled = enabled }
   function item:GetStart() return self.start end
   function item:GetFlagList() return self.flags end
+  function item:GetClipEnabled() return self.enabled end
   return item
 end
 
 local timeline = new_timeline("Cut 1")
-timeline.items = { new_item(108000, {}), new_item(108070, { "Purple" }) }
+timeline.items = {
+  new_item(108000, {}, os.getenv("STUB_DISABLED") ~= "1"),
+  new_item(108070, flag ~= "" and { flag } or {}, true),
+}
 timeline.markers[10] = { color = "Blue", name = "user note", note = "mine", duration = 1.0, customData = "" }
 timeline.markers[5] = { color = "Green", name = "old", note = "", duration = 3.0, customData = '{"chronoscope":1,"kind":"speed"}' }
 
@@ -137,9 +146,11 @@ if mode:sub(1, 7) == "script:" then
 elseif mode == "apply" then
   local here = debug.getinfo(1, "S").source:sub(2):match("^(.*[/\\])") or "./"
   local shared = dofile(here .. "../chronoscope_resolve.lua")
-  local reply = dofile(reply_path)
-  local removed, added, skipped = shared.apply_markers(timeline, reply.markers)
-  record("CALL", "apply", removed, added, #skipped)
+  for index = 3, #arg do
+    local reply = dofile(arg[index])
+    local removed, added, skipped, kept = shared.apply_markers(timeline, reply.markers, reply.clips)
+    record("CALL", "apply", removed, added, #skipped, kept)
+  end
 elseif mode == "none" then
   resolve = stub
   dofile(reply_path)
