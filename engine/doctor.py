@@ -413,7 +413,7 @@ ENTRY_SCRIPT_PREFIX = "Chronoscope - "
 
 def check_resolve(record: InstallRecord | None, record_problem: str = "") -> CheckResult:
     """The Resolve scripts in Resolve's script folders, and the bridge config they read."""
-    from engine.commands.bridge import config_path
+    from engine.bridge.config import config_path
 
     if record is None:
         return CheckResult(

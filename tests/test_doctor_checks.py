@@ -121,7 +121,7 @@ def test_ofx_bundle_loads_and_a_broken_one_fails(tmp_path):
 
 
 def test_resolve_scripts_missing_or_edited(tmp_path, isolated_places):
-    from engine.commands.bridge import install_config
+    from engine.bridge.config import install_config
 
     scripts = tmp_path / "Utility"
     scripts.mkdir()

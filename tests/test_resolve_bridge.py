@@ -24,8 +24,15 @@ sys.path.insert(0, str(PLUGIN_DIR))
 from fake_resolve import FakeResolve, FakeTimelineItem, demo_project  # noqa: E402
 from media_factory import render_clip  # noqa: E402
 
+from engine.bridge.config import install_config  # noqa: E402
+from engine.bridge.evidence import evidence_lines  # noqa: E402
+from engine.bridge.markers import MARKER_TAG  # noqa: E402
+from engine.bridge.protocol import PROTOCOL_VERSION, format_reply  # noqa: E402
+from engine.bridge.render_result import rendered_media, rendered_timeline  # noqa: E402
+from engine.bridge.results import detect_result_of  # noqa: E402
+from engine.bridge.words import confidence_words, marker_name, rate_words, speed_words  # noqa: E402
 from engine.commands import bridge  # noqa: E402
-from engine.errors import UnsupportedOptionError  # noqa: E402
+from engine.errors import TimelineNotFoundError, UnsupportedOptionError  # noqa: E402
 from engine.server.process import stop_engine  # noqa: E402
 
 DETECT_RESULT = {
@@ -118,7 +125,7 @@ def test_ping_starts_the_engine_on_demand_and_lists_its_capabilities():
         status, out, err = call({"op": "ping"})
         reply = json.loads(out)
         assert status == 0, err
-        assert reply["ok"] and reply["op"] == "ping" and reply["protocol"] == bridge.PROTOCOL_VERSION
+        assert reply["ok"] and reply["op"] == "ping" and reply["protocol"] == PROTOCOL_VERSION
         assert reply["engine"]["pid"] != os.getpid()
         assert (
             "detect_speed"
@@ -231,7 +238,7 @@ def test_detect_with_given_results_maps_segments_onto_timeline_frames(exported, 
         "slow motion 1/8 (shot at 240 fps), confidence 90%; at 50% on the timeline it plays at 1/16",
     ]
     custom = json.loads(reply["markers"][1]["custom_data"])
-    assert reply["markers"][1]["custom_data"].startswith(bridge.MARKER_TAG)
+    assert reply["markers"][1]["custom_data"].startswith(MARKER_TAG)
     assert reply["markers"][1]["custom_data"].startswith(reply["clips"][0]["marker_key"])
     assert reply["markers"][2]["custom_data"].startswith(reply["clips"][1]["marker_key"])
     assert custom["segment"]["end"] == "11/2" and custom["result"]["class"] == "slowmo"
@@ -251,28 +258,28 @@ def test_marker_words_say_what_plays_on_the_timeline():
     """Speeds as editors say them, capture rates as they write them, and what plays once the
     clip's own speed change is applied: a 5x sped-up file (a 120 fps file of 24 fps motion) at
     20 % on a 24 fps timeline plays at real time."""
-    assert [bridge.speed_words(s) for s in (Fraction(1, 8), 0.4, 2.747081712062257, 10.739594450373533)] == [
+    assert [speed_words(s) for s in (Fraction(1, 8), 0.4, 2.747081712062257, 10.739594450373533)] == [
         "1/8",
         "1/2.5",
         "2.75x",
         "10.7x",
     ]
-    assert [bridge.rate_words(r) for r in (Fraction(30000, 1001), 29.97, 240.0, 8.737, 187.42)] == [
+    assert [rate_words(r) for r in (Fraction(30000, 1001), 29.97, 240.0, 8.737, 187.42)] == [
         "29.97 fps",
         "29.97 fps",
         "240 fps",
         "8.7 fps",
         "187 fps",
     ]
-    assert bridge.confidence_words(0.9876) == "confidence 99%" and bridge.confidence_words(None) == ""
-    assert bridge.marker_name("sped_up", Fraction(5), Fraction(24), Fraction(1, 5)) == (
+    assert confidence_words(0.9876) == "confidence 99%" and confidence_words(None) == ""
+    assert marker_name("sped_up", Fraction(5), Fraction(24), Fraction(1, 5)) == (
         "Sped up 5x (24 fps) at 20%: plays at real time"
     )
-    assert bridge.marker_name("realtime", Fraction(1), Fraction(30), Fraction(1, 2)) == (
+    assert marker_name("realtime", Fraction(1), Fraction(30), Fraction(1, 2)) == (
         "Real time (30 fps) at 50%: plays at 1/2"
     )
-    assert bridge.marker_name("still", None, None, Fraction(2)) == "Still (cannot tell) at 200%"
-    assert bridge.marker_name("slowmo", Fraction(1, 4), Fraction(120), None, "speed ramp (2 keyframes)") == (
+    assert marker_name("still", None, None, Fraction(2)) == "Still (cannot tell) at 200%"
+    assert marker_name("slowmo", Fraction(1, 4), Fraction(120), None, "speed ramp (2 keyframes)") == (
         "Slow motion 1/4 (120 fps), speed ramp on the timeline"
     )
 
@@ -336,42 +343,42 @@ def test_render_names_missing_media(exported, tmp_path, ask):
 
 
 def test_lua_reply_is_a_lua_chunk_with_bytes_escaped():
-    text = bridge.format_reply({"ok": True, "name": 'Slow "é"\n', "n": [1, 2.5, None], "t": False}, "lua")
+    text = format_reply({"ok": True, "name": 'Slow "é"\n', "n": [1, 2.5, None], "t": False}, "lua")
     assert text == (
         'return {["ok"] = true, ["name"] = "Slow \\034\\195\\169\\034\\010", '
         '["n"] = {1, 2.5, nil}, ["t"] = false}\n'
     )
     for reply_format in ("lua", "json"):  # neither carries NaN: refused, never a reply the script cannot read
         with pytest.raises(UnsupportedOptionError, match="holds (nan|NaN)"):
-            bridge.format_reply({"ok": True, "x": float("nan")}, reply_format)
+            format_reply({"ok": True, "x": float("nan")}, reply_format)
 
 
 def test_install_config_names_this_interpreter(isolated_places):
-    path = bridge.install_config()
+    path = install_config()
     assert path == isolated_places / "config" / "resolve-bridge.json"
     settings = json.loads(path.read_text())
     assert settings["command"] == [sys.executable, "-m", "engine.cli"]
     settings["render_flag"] = "Cyan"
     path.write_text(json.dumps(settings))
-    bridge.install_config()
+    install_config()
     assert json.loads(path.read_text())["render_flag"] == "Cyan"
 
 
 def test_engine_answers_are_read_in_the_shapes_the_capabilities_give(tmp_path):
     result = {"speed": 1, "class": "realtime", "capture_fps": 30, "confidence": 0.5, "segments": []}
     assert (
-        bridge.detect_result_of({"clips": [{"name": "a", "path": "/a.mov", "speed": result}], "otio": {}})
+        detect_result_of({"clips": [{"name": "a", "path": "/a.mov", "speed": result}], "otio": {}})
         == result
     )
-    assert bridge.detect_result_of({"path": "/a.mov", "speed": result}) == result
-    assert bridge.detect_result_of(result) == result
+    assert detect_result_of({"path": "/a.mov", "speed": result}) == result
+    assert detect_result_of(result) == result
     new = tmp_path / "cut.chronoscope.otio"
     new.write_text("{}")
     summary = {"new_timeline": str(new), "clips": [{"output": "/r/a.mov"}, {"status": "pass_through"}]}
-    assert bridge._rendered_timeline(summary, tmp_path, "cut") == new
-    assert bridge._rendered_media(summary) == ["/r/a.mov"]
-    with pytest.raises(bridge.TimelineNotFoundError, match="named no new timeline file"):
-        bridge._rendered_timeline({}, tmp_path / "empty", "cut")
+    assert rendered_timeline(summary, tmp_path, "cut") == new
+    assert rendered_media(summary) == ["/r/a.mov"]
+    with pytest.raises(TimelineNotFoundError, match="named no new timeline file"):
+        rendered_timeline({}, tmp_path / "empty", "cut")
 
 
 def test_marker_note_lines_read_the_detect_json_evidence():
@@ -390,7 +397,7 @@ def test_marker_note_lines_read_the_detect_json_evidence():
             "changes": [{"time": 4.0, "speed_ratio": 2.0, "octaves": 1.0}],
         },
     }
-    assert bridge.evidence_lines(evidence) == [
+    assert evidence_lines(evidence) == [
         "decided by: learned",
         "model provider: CPUExecutionProvider",
         "learned: median log2 speed (-3)",

@@ -23,7 +23,7 @@ sys.path.insert(0, str(PLUGIN_DIR))
 import chronoscope_resolve  # noqa: E402
 from fake_resolve import FakeResolve, demo_project, draw_markers  # noqa: E402
 
-from engine.commands.bridge import install_config  # noqa: E402
+from engine.bridge.config import install_config  # noqa: E402
 
 EXAMPLE = {
     "speed": 0.125,

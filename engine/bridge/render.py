@@ -1,0 +1,175 @@
+"""The ``render`` operation: the clips slower than 100 % (and the flagged ones) through the engine's
+``render_timeline``, and every clip left as it was, with the reason."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from engine.bridge.clip_entries import entry_order, nested_entry
+from engine.bridge.connection import connect_engine, log_event
+from engine.bridge.items import clip_at, disabled_reason, media_problem, read_video_items, speed_ramp_of
+from engine.bridge.protocol import DEFAULT_JOB_TIMEOUT_S
+from engine.bridge.render_result import merge_render_result, rendered_media, rendered_timeline
+from engine.errors import InvalidTimeWarpError, MediaNotFoundError, NothingToDoError
+from engine.places import places
+
+if TYPE_CHECKING:
+    from engine.timeline.segments import Segment
+
+log = logging.getLogger(__name__)
+
+
+def _safe_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "timeline"
+
+
+def default_output_dir(timeline_name: str) -> Path:
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return places().data_dir / "resolve-renders" / f"{_safe_name(timeline_name)}-{stamp}"
+
+
+def _not_rendered(segment: Segment, reason: str) -> dict[str, Any]:
+    return {
+        "clip": segment.clip_name,
+        "track": segment.track_label,
+        "index_in_track": segment.index_in_track,
+        "record_start_frame": int(segment.record_start_frames),
+        "reason": reason,
+    }
+
+
+def render(
+    timeline_path: Path,
+    *,
+    output_dir: Path | None = None,
+    marked: set[tuple[str, int]] | None = None,
+    flag: str = "",
+    start_engine: bool = True,
+    timeout_s: float = DEFAULT_JOB_TIMEOUT_S,
+    disabled: dict[tuple[str, int], str] | None = None,
+) -> dict[str, Any]:
+    """Render the slowed-down (and flagged) clips through the engine's ``render_timeline``.
+
+    The reply lists every clip that is not rendered and why (``not_rendered``): a speed ramp, a
+    compound clip, a disabled clip, media offline or missing, or what the engine said."""
+    items = read_video_items(timeline_path)
+    marked = set(marked or ())
+    disabled = disabled or {}
+    targets, missing, not_rendered = [], [], []
+    matched: set[tuple[str, int]] = set()
+    for segment in items.segments:
+        key = clip_at(marked, segment.track_label, segment.record_start_frames)
+        if key is not None:
+            matched.add(key)
+        try:
+            slowed = 0 < segment.time_scalar < 1
+        except InvalidTimeWarpError as error:
+            ramp = speed_ramp_of(segment.clip)
+            reason = (
+                f"its {ramp} is not rendered: Chronoscope renders constant speeds; give the clip one "
+                "speed (Change Clip Speed) and run again, or let Resolve render the ramp "
+                "(Retime Process: Optical Flow)"
+                if ramp
+                else str(error)
+            )
+            not_rendered.append(_not_rendered(segment, reason))
+            continue
+        if not slowed and key is None:
+            continue
+        off = disabled_reason(segment, items, disabled)
+        if off:
+            not_rendered.append(_not_rendered(segment, f"{off}: not rendered"))
+            continue
+        if segment.media_kind == "generator":
+            not_rendered.append(
+                _not_rendered(segment, "a generated picture (a title, a colour): nothing to render")
+            )
+            continue
+        problem = media_problem(segment)
+        if problem:
+            not_rendered.append(_not_rendered(segment, problem))
+            missing.append((segment, problem))
+            continue
+        targets.append(segment)
+    for item in items.nested:
+        key = clip_at(marked, item.track_label, item.record_start_frames)
+        if key is not None:
+            matched.add(key)
+        if key is not None or item.speed_changes:
+            entry = nested_entry(item, "rendered")
+            entry.pop("marker_key")
+            entry.pop("media")
+            not_rendered.append(entry)
+    for track, frame in sorted(marked - matched):
+        reason = "flagged, but no clip starts there in the exported timeline"
+        not_rendered.append(
+            {
+                "clip": f"at frame {frame}",
+                "track": track,
+                "index_in_track": -1,
+                "record_start_frame": frame,
+                "reason": reason,
+            }
+        )
+    not_rendered.sort(key=entry_order)
+    if not targets:
+        if missing:
+            segment, problem = missing[0]
+            more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+            others = [n for n in not_rendered if n["reason"] not in {reason for _, reason in missing}]
+            also = "".join(f"; {n['track']} {n['clip']!r}: {n['reason']}" for n in others)
+            raise MediaNotFoundError(f"{segment.describe()}: {problem}{more}{also}")
+        how = f" or flag it {flag}" if flag else ""
+        also = "".join(f"; {n['track']} {n['clip']!r}: {n['reason']}" for n in not_rendered)
+        raise NothingToDoError(
+            f"timeline {items.timeline.name!r} has no clip slower than 100 % and none marked for Chronoscope "
+            f"({len(items.segments)} video clips); slow a clip down (Change Clip Speed){how} and run "
+            f"again{also}"
+        )
+    output_dir = Path(output_dir) if output_dir else default_output_dir(items.timeline.name)
+    clips = [
+        {
+            "track": s.track_label,
+            "index_in_track": s.index_in_track,
+            "record_start_frame": int(s.record_start_frames),
+            "name": s.clip_name,
+        }
+        for s in targets
+    ]
+    log.info("rendering %d clips of %r into %s", len(clips), items.timeline.name, output_dir)
+    with connect_engine(start_engine) as client:
+        result = client.run_job(
+            "render_timeline",
+            {
+                "timeline": str(timeline_path.absolute()),
+                "outdir": str(output_dir.absolute()),
+                "speedup": False,
+                "clips": clips,
+            },
+            on_event=log_event,
+            # one engine job renders them all: each clip gets the time one job may take
+            timeout_s=timeout_s * len(clips),
+            cancel_on_timeout=True,  # the script reports a failure, so nothing may appear later
+        )
+    starts = {(s.track_label, s.index_in_track): int(s.record_start_frames) for s in items.segments}
+    starts.update({(n.track_label, n.index_in_track): int(n.record_start_frames) for n in items.nested})
+    rendered = merge_render_result(result, clips, not_rendered, starts)
+    new_timeline = rendered_timeline(result, output_dir, items.timeline.name)
+    media = [str(p) for p in rendered_media(result) if Path(p).is_file()]
+    summary = f"{rendered} of {len(clips)} clips rendered into {output_dir}"
+    if not_rendered:
+        summary += f"; {len(not_rendered)} not rendered"
+    return {
+        "timeline": str(new_timeline),
+        "timeline_name": items.timeline.name,
+        "media": media,
+        "clips": clips,
+        "rendered": rendered,
+        "not_rendered": not_rendered,
+        "output_dir": str(output_dir),
+        "summary": summary,
+    }
