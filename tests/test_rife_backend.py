@@ -9,6 +9,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import onnxruntime as ort
 import pytest
 
 import engine.interp.rife as rife
@@ -178,19 +179,20 @@ def test_provider_choice_and_override(monkeypatch):
         choose_providers()
 
 
-def test_gpu_fallback_is_a_warning(models, monkeypatch, caplog):
-    """On a machine without a usable GPU but with onnxruntime-gpu, loading warns and says why."""
-    import onnxruntime as ort
-
-    from engine.models.runtime import GPU_PROVIDERS, create_session
+def test_gpu_fallback_is_a_warning_only_where_there_is_a_gpu(models, monkeypatch, caplog):
+    """With onnxruntime-gpu but no usable GPU, loading says why the models run on the CPU: a
+    WARNING where an NVIDIA GPU is there but cannot be used (a set-up to fix), INFO on a machine
+    without one (every command warned there before)."""
+    from engine.models.runtime import GPU_PROVIDERS, create_session, nvidia_device_present
 
     monkeypatch.delenv(ENV_PROVIDERS, raising=False)
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.INFO, logger="engine.models.runtime"):
         session = create_session("rife-hdv3")
+    about_cpu = [r for r in caplog.records if "runs on the CPU" in r.getMessage()]
     gpu_build = any(name in ort.get_available_providers() for name in GPU_PROVIDERS)
-    if session.provider in GPU_PROVIDERS:
-        assert not caplog.records
-    elif gpu_build:
-        assert "runs on the CPU" in caplog.text and session.fallback_reason
-    else:
-        assert not caplog.records
+    if session.provider in GPU_PROVIDERS or not gpu_build:
+        assert not about_cpu
+        return
+    assert about_cpu and session.fallback_reason
+    expected = logging.WARNING if nvidia_device_present() else logging.INFO
+    assert all(record.levelno == expected for record in about_cpu)

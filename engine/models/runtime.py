@@ -74,6 +74,17 @@ def _provider_library_path(provider: str) -> Path:
     return capi / (f"{stem}.dll" if sys.platform == "win32" else f"lib{stem}.so")
 
 
+def nvidia_device_present() -> bool:
+    """Whether this machine seems to have an NVIDIA GPU, whether or not its driver works: the
+    kernel driver's device nodes on Linux, the driver's DLL on Windows; never on macOS."""
+    if sys.platform.startswith("linux"):
+        return Path("/proc/driver/nvidia/gpus").is_dir() or Path("/dev/nvidia0").exists()
+    if sys.platform == "win32":
+        system = Path(os.environ.get("SystemRoot", r"C:\Windows")) / "System32"
+        return (system / "nvapi64.dll").exists() or (system / "nvcuda.dll").exists()
+    return False
+
+
 def _driver_unusable_reason() -> str:
     """Empty when the NVIDIA driver library loads; otherwise why not."""
     if sys.platform not in _DRIVER_LIBRARY:
@@ -180,6 +191,9 @@ def create_session(model: str | InstalledModel, *, threads: int = 0) -> ModelSes
             f"{', '.join(requested_gpu)} did not start" if requested_gpu else "no GPU provider was requested"
         )
         if not os.environ.get(ENV_PROVIDERS):
-            log.warning("model %s runs on the CPU, not the GPU: %s", installed.name, reason)
+            # a machine without an NVIDIA GPU is told once, quietly; one with a GPU it cannot use
+            # is warned, since that is a set-up to fix
+            report = log.warning if nvidia_device_present() else log.info
+            report("model %s runs on the CPU, not the GPU: %s", installed.name, reason)
     log.info("model %s loaded on %s", installed.name, used)
     return ModelSession(installed.name, installed.manifest, session, used, reason)
