@@ -162,3 +162,39 @@ class TrainingDependencyError(ChronoscopeError, ImportError):
 class StorageNotAvailableError(ChronoscopeError, ValueError):
     """A source URL names a storage protocol fsspec does not know, or one whose package (s3fs, gcsfs,
     adlfs) is not installed; says which package to install, or which protocols are known."""
+
+
+class RequestValueError(UnsupportedOptionError):
+    """A value in an engine request cannot be read safely: a number too large, too long, with too
+    long an exponent, or not finite; a path with a NUL character. The message names the field and
+    the limit."""
+
+
+class EngineBusyError(ChronoscopeError, RuntimeError):
+    """The engine refuses more work for now: too many jobs queued, or too many requests in flight;
+    the message says how many and what to do."""
+
+
+class JobJournalError(ChronoscopeError, OSError):
+    """The job journal cannot record a job (disk full, folder removed, a request it cannot store);
+    the job is refused rather than run without a record."""
+
+
+class CapabilityModuleError(ChronoscopeError, RuntimeError):
+    """A capability module (a plugin) misbehaved: it exited or was interrupted while checking a
+    request or running a job; the message names the module."""
+
+
+class ProtocolVersionError(ChronoscopeError, ConnectionError):
+    """The engine and this client speak different major versions of the wire protocol; the
+    message names both and says how to get matching ones."""
+
+
+class FileAccessError(ChronoscopeError, OSError):
+    """A file or folder a job reads or writes failed at the operating-system level (no permission,
+    disk full, a folder removed meanwhile); the message names the path and the reason."""
+
+
+class ExchangeFileError(UnsupportedOptionError):
+    """A client's frame-exchange file changed under a request (shortened or replaced while the
+    engine read or wrote it); only that request fails."""

@@ -408,14 +408,16 @@ def test_oversized_buffers_are_refused(raw):
     assert "limit is 2097152" in answer.content["evalue"]
 
 
-def test_garbage_without_delimiter_is_dropped_and_the_engine_keeps_serving(raw, client, caplog):
+def test_garbage_without_delimiter_is_refused_to_its_sender_and_the_engine_keeps_serving(raw, client, caplog):
+    """The ROUTER knows who sent a message without a delimiter: the sender hears why, at once."""
     socket, session = raw
     with caplog.at_level(logging.WARNING, logger="engine.server.server"):
         socket.send_multipart([b"\xff\xfe garbage", b"more"])
-        # one connection is served in order: when the ping after the garbage is answered first,
-        # the garbage got no answer and was already handled (and logged)
+        refusal = _answer(socket, session)
         socket.send_multipart(session.serialize(session.message("ping")))
         assert _answer(socket, session).msg_type == "ping_reply"
+    assert (refusal.msg_type, refusal.content["reason"]) == ("refused", "malformed")
+    assert "no <CHRONO|MSG> delimiter" in refusal.content["evalue"]
     assert "malformed" in caplog.text
     assert client.ping()["pid"] == os.getpid()
 

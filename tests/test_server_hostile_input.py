@@ -117,6 +117,12 @@ def test_detect_speed_wants_an_absolute_path_as_text(client):
         client.submit("detect_speed", {"path": 5})
 
 
+def test_detect_speed_refuses_fields_it_does_not_know(client, clip):
+    """A typo ('densty') was ignored: the clip was analysed at the default density."""
+    with pytest.raises(UnsupportedOptionError, match=r"unknown field 'densty'; valid: .*density"):
+        client.submit("detect_speed", {"path": str(clip), "densty": 0.5})
+
+
 def test_retime_is_checked_before_it_is_queued_and_lists_what_it_wrote(tmp_path, client, clip):
     taken = tmp_path / "taken.mp4"
     taken.write_bytes(b"an editor's file")

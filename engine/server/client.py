@@ -16,6 +16,10 @@ every event of its own job once, even while other jobs are waited on through the
 
 An error reply is raised as the same ``ChronoscopeError`` subclass the engine raised (for classes
 in engine.errors), else as ``EngineRequestError``.
+
+A client refuses, before it connects, an engine whose connection file names another major protocol
+version (``ProtocolVersionError``, naming both); a ``refused`` answer is read whatever version sent
+it, so an engine that refuses this client's version is heard saying so rather than timing out.
 """
 
 from __future__ import annotations
@@ -41,9 +45,11 @@ from engine.errors import (
     ChronoscopeError,
     EngineRequestError,
     EngineTimeoutError,
+    ExchangeFileError,
     JobCancelledError,
     JobInterruptedError,
     MessageRefusedError,
+    ProtocolVersionError,
     UnsupportedOptionError,
     WaitStoppedError,
 )
@@ -54,6 +60,7 @@ from engine.server.exchange import dtype_name_of as exchange_dtype_name
 from engine.server.jobs import JobState
 from engine.server.protocol import (
     EVENT_TYPES,
+    PROTOCOL_VERSION,
     REFUSED,
     REPLY_TYPES,
     Buffer,
@@ -63,6 +70,7 @@ from engine.server.protocol import (
     decode_array,
     encode_array,
 )
+from engine.server.requests import parse_number
 
 if TYPE_CHECKING:
     from engine.interp.base import SynthesisResult
@@ -92,6 +100,17 @@ def remote_error(reply: Message) -> ChronoscopeError:
     return error_from_record(ename, evalue, reply.msg_type)
 
 
+def check_protocol_version(connection: ConnectionInfo) -> None:
+    """``ProtocolVersionError`` when the engine of ``connection`` speaks another major version."""
+    theirs = str(connection.protocol_version)
+    if theirs.split(".", 1)[0] != PROTOCOL_VERSION.split(".", 1)[0]:
+        raise ProtocolVersionError(
+            f"the engine (pid {connection.pid}) speaks protocol {theirs}; this client speaks "
+            f"{PROTOCOL_VERSION}: stop that engine (`chronoscope engine stop`) and start the one of "
+            "this Chronoscope, or use the client that came with that engine"
+        )
+
+
 def error_from_record(ename: str, evalue: str, context: str) -> ChronoscopeError:
     cls = getattr(errors, ename, None)
     if isinstance(cls, type) and issubclass(cls, ChronoscopeError) and cls is not MessageRefusedError:
@@ -108,8 +127,10 @@ def _read_only(array: np.ndarray) -> np.ndarray:
 
 
 def _wire_time(value: float | Fraction | str) -> float | str:
-    if isinstance(value, (Fraction, str)):
-        return str(Fraction(value))
+    if isinstance(value, str):  # read with the engine's limits: "1e-9999999" would freeze this side too
+        return str(parse_number(value, "time", "0.5 or '1/3'"))
+    if isinstance(value, Fraction):
+        return str(value)
     return float(value)
 
 
@@ -119,6 +140,7 @@ class EngineClient:
     def __init__(
         self, connection: ConnectionInfo, *, context: zmq.Context | None = None, limits: Limits | None = None
     ):
+        check_protocol_version(connection)
         self.connection = connection
         self.context = context or zmq.Context.instance()
         self.session = Session(connection.key, limits=limits)
@@ -201,6 +223,7 @@ class EngineClient:
         timeout_s: float,
         channel: str,
     ) -> Message:
+        self._check_outgoing(msg_type, buffers)
         socket = self._socket(channel)
         message = self.session.message(msg_type, content, buffers=buffers)
         self.session.send(socket, message)
@@ -234,6 +257,20 @@ class EngineClient:
         if reply.content.get("status") == "error" or reply.msg_type == REFUSED:
             raise remote_error(reply)
         return reply
+
+    def _check_outgoing(self, msg_type: str, buffers: Sequence[Buffer]) -> None:
+        """Refuse here what the engine would drop unanswered: a frame over the per-frame limit is
+        cut off by ZeroMQ as it arrives (``Limits.max_frame_bytes``), and the client would wait
+        for its whole timeout."""
+        limits = self.session.limits
+        sizes = [np.asarray(b).nbytes if isinstance(b, np.ndarray) else memoryview(b).nbytes for b in buffers]
+        largest = max(sizes, default=0)
+        if largest > limits.max_frame_bytes or sum(sizes) > limits.max_buffer_bytes:
+            raise UnsupportedOptionError(
+                f"{msg_type}: buffers of {sum(sizes)} bytes (the largest {largest}) are over the limits "
+                f"({limits.max_frame_bytes} per buffer, {limits.max_buffer_bytes} in all); send large "
+                "frames through the frame exchange (synthesize(..., shared=True))"
+            )
 
     def _engine_gone(self) -> bool:
         """Whether the engine's process has ended (never said of an engine in this process)."""
@@ -325,6 +362,10 @@ class EngineClient:
             content["output"] = {"exchange": exchange.name, "offset": output_offset, "capacity": output_bytes}
             reply = self._request_locked("synthesize", content, (), timeout_s, "request")
             self.last_timings_ns = dict(reply.content.get("timings_ns") or {})
+            if not exchange.intact():  # reading a shortened mapping would end this process (SIGBUS)
+                raise ExchangeFileError(
+                    f"exchange file {exchange.path} was shortened or removed before its results were read"
+                )
             take = np.array if copy else _read_only
             return [
                 SynthesisResult(

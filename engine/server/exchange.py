@@ -4,7 +4,7 @@ A 1080p RGB pair, its in-between frame and a float32 risk map make about 26 MB p
 Sent as message buffers they are hashed by HMAC-SHA256 on both sides and copied through the
 socket. Through the exchange, the client writes its frames into a file it created in the engine's
 private exchange folder, and the signed message names the file, the offsets, shapes and dtypes;
-the engine reads the frames in place and writes its results into the region the request names.
+the engine reads the frames from it and writes its results into the region the request names.
 
 Why the pixels need no digest of their own: the exchange folder sits in the runtime folder, is
 created 0o700, and each exchange file is created 0o600 by its client. Whoever can write such a
@@ -29,16 +29,15 @@ import os
 import re
 import secrets
 import stat
-import threading
-from collections import OrderedDict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from engine.errors import UnsupportedOptionError
+from engine.errors import ExchangeFileError, UnsupportedOptionError
 from engine.server.connection import ensure_private_dir
-from engine.server.protocol import ARRAY_DTYPES
+from engine.server.protocol import ARRAY_DTYPES, check_shape, quote
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +45,6 @@ EXCHANGE_DIR_NAME = "frames"
 EXCHANGE_SUFFIX = ".frames"
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}\.frames$")
 ALIGN_BYTES = 64
-_OPEN_MAPS = 16
 
 
 def align(offset: int) -> int:
@@ -80,7 +78,7 @@ def _owner_only(info: os.stat_result) -> bool:
 
 def _whole_number(value: Any, what: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise UnsupportedOptionError(f"exchange {what} {value!r} is not a whole number of at least 0")
+        raise UnsupportedOptionError(f"exchange {what} {quote(value)} is not a whole number of at least 0")
     return value
 
 
@@ -111,8 +109,23 @@ class ClientExchange:
             raise
         self.capacity_bytes = capacity_bytes
 
+    def intact(self) -> bool:
+        """Whether the file is still this client's, whole: someone who shortened or replaced it
+        would make the next write into the mapping raise SIGBUS in this process."""
+        if self._handle is None:
+            return False
+        try:
+            return os.fstat(self._handle).st_size >= self.capacity_bytes and self.path.exists()
+        except OSError:
+            return False
+
     def ensure(self, capacity_bytes: int) -> None:
-        """Make room for ``capacity_bytes``; a larger file replaces the old one (under a new name)."""
+        """Make room for ``capacity_bytes``; a larger file replaces the old one (under a new name),
+        and a file that is no longer ``intact`` is replaced by a new one."""
+        if not self.intact():
+            log.warning("exchange file %s was shortened or removed; making a new one", self.path)
+            capacity_bytes = max(capacity_bytes, self.capacity_bytes)
+            self.capacity_bytes = 0
         if capacity_bytes <= self.capacity_bytes:
             return
         self.close()
@@ -168,17 +181,27 @@ class ClientExchange:
 
 
 class EngineExchange:
-    """The engine's side: maps the files clients name (checked), reads inputs, writes outputs."""
+    """The engine's side: opens the files clients name (checked), copies inputs out, writes outputs.
+
+    The engine never maps a client's file: a client that shortened its file while the engine read
+    or wrote a mapping of it would raise SIGBUS, which ends the whole engine. It reads with
+    ``pread`` and writes with ``pwrite`` instead, each from a file opened for that request:
+    a shortened file then gives an error reply (``ExchangeFileError``) and nothing else. The
+    input frames are copied out when the request is checked, before the synthesis that may take
+    seconds. (Windows has no ``pread``; it refuses to shorten a mapped file, so there the file is
+    mapped for each copy and unmapped at once.)
+    """
 
     def __init__(self, folder: Path):
         self.folder = Path(folder)
-        self._lock = threading.Lock()
-        self._maps: OrderedDict[tuple[str, int, int], mmap.mmap] = OrderedDict()
 
-    def _map(self, name: Any) -> mmap.mmap:
+    @contextlib.contextmanager
+    def _open(self, name: Any, inode: int | None = None) -> Iterator[tuple[int, os.stat_result]]:
+        """The checked file ``name`` in the exchange folder, opened for reading and writing; with
+        ``inode``, refused unless it is still that file."""
         if not isinstance(name, str) or not NAME_PATTERN.match(name):
             raise UnsupportedOptionError(
-                f"exchange {name!r} is not a file name of the form <letters, digits, - or _>.frames"
+                f"exchange {quote(name)} is not a file name of the form <letters, digits, - or _>.frames"
             )
         path = self.folder / name
         try:
@@ -189,61 +212,38 @@ class EngineExchange:
             raise UnsupportedOptionError(
                 f"exchange file {name} is not a plain file owned by this user and closed to others"
             )
-        key = (name, info.st_ino, info.st_size)
-        with self._lock:
-            mapped = self._maps.get(key)
-            if mapped is not None:
-                self._maps.move_to_end(key)
-                return mapped
-            self._forget_removed()
-            flags = os.O_RDWR | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOFOLLOW", 0)
+        flags = os.O_RDWR | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOFOLLOW", 0)
+        try:
             handle = os.open(path, flags)
-            try:
-                if os.fstat(handle).st_ino != info.st_ino:
-                    raise UnsupportedOptionError(f"exchange file {name} changed while it was opened")
-                mapped = mmap.mmap(handle, info.st_size)
-            finally:
-                os.close(handle)
-            self._maps[key] = mapped
-            while len(self._maps) > _OPEN_MAPS:
-                _, old = self._maps.popitem(last=False)
-                with contextlib.suppress(BufferError):
-                    old.close()
-            return mapped
-
-    def _forget_removed(self) -> None:
-        """Unmap files their clients have removed (called with the lock held)."""
-        for key in list(self._maps):
-            name, inode, _ = key
-            try:
-                current = (self.folder / name).lstat().st_ino
-            except FileNotFoundError:
-                current = None
-            if current != inode:
-                with contextlib.suppress(BufferError):
-                    self._maps.pop(key).close()
+        except OSError as error:
+            raise UnsupportedOptionError(f"exchange file {name} cannot be opened: {error.strerror}") from None
+        try:
+            opened = os.fstat(handle)
+            if opened.st_ino != info.st_ino or (inode is not None and opened.st_ino != inode):
+                raise ExchangeFileError(f"exchange file {name} was replaced while the engine used it")
+            yield handle, opened
+        finally:
+            os.close(handle)
 
     def read(self, descriptor: dict[str, Any]) -> np.ndarray:
-        """A read-only view of an input array the client placed in its exchange file."""
-        mapped = self._map(descriptor.get("exchange"))
+        """A read-only copy of an input array the client placed in its exchange file."""
         shape, dtype_name = descriptor.get("shape"), descriptor.get("dtype")
-        if dtype_name not in ARRAY_DTYPES:
+        if not isinstance(dtype_name, str) or dtype_name not in ARRAY_DTYPES:
             raise UnsupportedOptionError(
-                f"array dtype {dtype_name!r} is not allowed; allowed: {', '.join(ARRAY_DTYPES)}"
+                f"array dtype {quote(dtype_name)} is not allowed; allowed: {', '.join(ARRAY_DTYPES)}"
             )
-        if not isinstance(shape, list) or not all(
-            isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape
-        ):
-            raise UnsupportedOptionError(f"array shape {shape!r} is not a list of whole numbers")
+        check_shape(shape)
         offset = _whole_number(descriptor.get("offset"), "offset")
         needed = array_bytes(shape, dtype_name)
-        if offset + needed > len(mapped):
-            raise UnsupportedOptionError(
-                f"exchange region at {offset} of {needed} bytes runs past the end of "
-                f"{descriptor['exchange']} ({len(mapped)} bytes)"
-            )
-        count = int(np.prod(shape, dtype=np.int64))
-        array = np.frombuffer(mapped, ARRAY_DTYPES[dtype_name], count, offset).reshape(shape)
+        name = descriptor.get("exchange")
+        with self._open(name) as (handle, info):
+            if offset + needed > info.st_size:
+                raise UnsupportedOptionError(
+                    f"exchange region at {offset} of {needed} bytes runs past the end of "
+                    f"{name} ({info.st_size} bytes)"
+                )
+            array = np.empty(shape, ARRAY_DTYPES[dtype_name])
+            _read_into(handle, array, offset, name)
         array.flags.writeable = False
         return array
 
@@ -251,31 +251,62 @@ class EngineExchange:
         """Where the engine writes its answers: a region the request names, checked against its file."""
         if not isinstance(region, dict):
             raise UnsupportedOptionError(
-                f"output region {region!r} is not an object with exchange, offset, capacity"
+                f"output region {quote(region)} is not an object with exchange, offset, capacity"
             )
-        mapped = self._map(region.get("exchange"))
+        name = region.get("exchange")
         offset = _whole_number(region.get("offset"), "offset")
         capacity = _whole_number(region.get("capacity"), "capacity")
-        if offset + capacity > len(mapped):
-            raise UnsupportedOptionError(
-                f"output region at {offset} of {capacity} bytes runs past the end of {region['exchange']}"
-            )
-        return OutputRegion(mapped, region["exchange"], offset, capacity)
+        with self._open(name) as (_, info):
+            if offset + capacity > info.st_size:
+                raise UnsupportedOptionError(
+                    f"output region at {offset} of {capacity} bytes runs past the end of {name}"
+                )
+        return OutputRegion(self, name, info.st_ino, offset, capacity)
 
     def close(self) -> None:
-        with self._lock:
-            maps, self._maps = list(self._maps.values()), OrderedDict()
-        for mapped in maps:
-            with contextlib.suppress(BufferError):
-                mapped.close()
+        """Nothing stays open between requests; kept for the engine's clean-up."""
+
+
+def _read_into(handle: int, array: np.ndarray, offset: int, name: str) -> None:
+    target = memoryview(array).cast("B")
+    if not hasattr(os, "preadv"):  # Windows: a mapped file cannot be shortened there
+        with mmap.mmap(handle, 0, access=mmap.ACCESS_READ) as mapped:
+            if offset + target.nbytes > len(mapped):
+                raise ExchangeFileError(f"exchange file {name} was shortened while the engine read it")
+            target[:] = mapped[offset : offset + target.nbytes]
+        return
+    done = 0
+    while done < target.nbytes:
+        got = os.preadv(handle, [target[done:]], offset + done)
+        if got <= 0:
+            raise ExchangeFileError(
+                f"exchange file {name} was shortened while the engine read it "
+                f"({offset + done} of {offset + target.nbytes} bytes there); send the frames again"
+            )
+        done += got
+
+
+def _write_from(handle: int, data: memoryview, offset: int, name: str) -> None:
+    if os.fstat(handle).st_size < offset + data.nbytes:
+        raise ExchangeFileError(
+            f"exchange file {name} was shortened while the engine worked; its answer has no room there"
+        )
+    if not hasattr(os, "pwrite"):  # Windows: a mapped file cannot be shortened there
+        with mmap.mmap(handle, 0) as mapped:
+            mapped[offset : offset + data.nbytes] = data
+        return
+    done = 0
+    while done < data.nbytes:
+        done += os.pwrite(handle, data[done:], offset + done)
 
 
 class OutputRegion:
     """Arrays written one after another into a client's output region."""
 
-    def __init__(self, mapped: mmap.mmap, name: str, offset: int, capacity: int):
-        self._mapped = mapped
+    def __init__(self, exchange: EngineExchange, name: str, inode: int, offset: int, capacity: int):
+        self._exchange = exchange
         self.name = name
+        self._inode = inode
         self.capacity = capacity
         self._next = offset
         self._end = offset + capacity
@@ -289,9 +320,9 @@ class OutputRegion:
                 f"the output region of {self.name} is too small: "
                 f"{offset + needed - self._end} more bytes needed"
             )
-        count = int(np.prod(array.shape, dtype=np.int64))
-        view = np.frombuffer(self._mapped, ARRAY_DTYPES[dtype_name], count, offset).reshape(array.shape)
-        np.copyto(view, array, casting="same_kind")
+        wire = np.ascontiguousarray(array, dtype=ARRAY_DTYPES[dtype_name])
+        with self._exchange._open(self.name, self._inode) as (handle, _):
+            _write_from(handle, memoryview(wire).cast("B"), offset, self.name)
         self._next = offset + needed
         return {"exchange": self.name, "offset": offset, "shape": list(array.shape), "dtype": dtype_name}
 

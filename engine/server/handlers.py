@@ -10,8 +10,13 @@ serves gets a clear error reply naming what this engine build does serve.
 Capabilities are installed by modules that define ``register_handlers(registry)``; the engine
 imports those named in ``EngineConfig.capability_modules`` at start (``DEFAULT_CAPABILITY_MODULES``
 plus any ``chronoscope engine run --capability-module MODULE``). A module that cannot be imported
-or registered becomes a WARNING and an entry in ``info``'s warnings; the engine serves the rest.
-A capability module looks like this::
+or registered (whatever it raises, a ``SyntaxError`` or ``sys.exit()`` included) becomes a WARNING
+and an entry in ``info``'s warnings; the engine serves the rest. A module that registers a request
+type another module already serves replaces that handler, with a WARNING naming both.
+
+A handler may list the request ``fields`` it knows; the engine then refuses a request naming any
+other (with the list of valid ones) before the handler sees it. ``job_id`` and ``resume`` belong
+to every job request and need not be listed. A capability module looks like this::
 
     def make_retime_job(message):                # check the request; raise a ChronoscopeError
         clip = parse_clip(message.content)       # subclass and it is the reply, nothing queued
@@ -27,7 +32,8 @@ A capability module looks like this::
         return work
 
     def register_handlers(registry):
-        registry.register(Handler("retime", job=make_retime_job, description="..."))
+        registry.register(Handler("retime", job=make_retime_job, description="...",
+                                  fields=("source", "output", "speed", "overwrite")))
 
 ``direct`` handlers (return a ``Reply`` at once, on a request thread) suit quick answers such as
 ``synthesize``; ``job`` handlers suit work that takes seconds or writes files.
@@ -47,12 +53,21 @@ from typing import Any
 
 import numpy as np
 
-from engine.errors import CapabilityNotAvailableError, ChronoscopeError, UnsupportedOptionError
+from engine.errors import CapabilityNotAvailableError, UnsupportedOptionError
 from engine.interp.base import Synthesizer, available_backends, check_frame_pair, create_backend
 from engine.server.exchange import EngineExchange, align
 from engine.server.exchange import is_descriptor as is_exchange_descriptor
 from engine.server.jobs import JobFunction
-from engine.server.protocol import REQUEST_TYPES, Buffer, Limits, Message, decode_array, encode_array
+from engine.server.protocol import (
+    REQUEST_TYPES,
+    Buffer,
+    Limits,
+    Message,
+    decode_array,
+    encode_array,
+    quote,
+)
+from engine.server.requests import parse_number
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +76,8 @@ ROUTED_TYPES = REQUEST_TYPES - CORE_TYPES
 DEFAULT_CAPABILITY_MODULES: tuple[str, ...] = ("engine.render.capability", "engine.speed.capability")
 BACKEND_PACKAGE = "engine.interp"
 MAX_TIMES_PER_REQUEST = 256
+JOB_FIELDS = frozenset({"job_id", "resume"})
+"""Fields every job request may carry besides its handler's own (see ``engine.server.server``)."""
 
 
 @dataclass
@@ -79,10 +96,26 @@ class Handler:
     direct: Callable[[Message], Reply] | None = None
     job: Callable[[Message], JobFunction] | None = None
     description: str = ""
+    fields: Iterable[str] | None = None
+    """The request fields this handler reads; None: any (the handler checks them itself)."""
 
     def __post_init__(self) -> None:
         if (self.direct is None) == (self.job is None):
             raise ValueError(f"handler for {self.msg_type!r} must set exactly one of direct and job")
+        if self.fields is not None:
+            object.__setattr__(self, "fields", frozenset(self.fields))
+
+    @property
+    def module(self) -> str:
+        """The module whose function serves the request (for messages about plugins)."""
+        function = self.direct or self.job
+        return getattr(function, "__module__", None) or "?"
+
+    def known_fields(self) -> frozenset[str] | None:
+        """The fields a request for this handler may name (with ``job_id``/``resume`` for jobs)."""
+        if self.fields is None:
+            return None
+        return self.fields | JOB_FIELDS if self.job is not None else self.fields
 
 
 class HandlerRegistry:
@@ -93,13 +126,24 @@ class HandlerRegistry:
         for handler in handlers:
             self.register(handler)
 
-    def register(self, handler: Handler) -> None:
+    def register(self, handler: Handler) -> Handler | None:
+        """Serve ``handler.msg_type`` with ``handler``; returns the handler it replaces (a WARNING
+        names both), or None."""
         if handler.msg_type not in ROUTED_TYPES:
             raise UnsupportedOptionError(
-                f"cannot register a handler for {handler.msg_type!r}; routed request types: "
+                f"cannot register a handler for {quote(handler.msg_type)}; routed request types: "
                 f"{', '.join(sorted(ROUTED_TYPES))}"
             )
+        replaced = self._handlers.get(handler.msg_type)
+        if replaced is not None and replaced is not handler:
+            log.warning(
+                "%s: the handler from %s replaces the one from %s",
+                handler.msg_type,
+                handler.module,
+                replaced.module,
+            )
         self._handlers[handler.msg_type] = handler
+        return replaced
 
     def get(self, msg_type: str) -> Handler:
         try:
@@ -130,16 +174,25 @@ def import_backends() -> None:
 
 
 def install_capabilities(registry: HandlerRegistry, module_names: Iterable[str]) -> list[str]:
-    """Import each module and call its ``register_handlers(registry)``; return warnings for failures."""
+    """Import each module and call its ``register_handlers(registry)``; return warnings for modules
+    that failed (whatever they raised, ``sys.exit()`` included) and for handlers one replaced."""
     warnings = []
     for name in module_names:
+        before = {msg_type: registry.get(msg_type) for msg_type in registry.available()}
         try:
             module = importlib.import_module(name)
             module.register_handlers(registry)
-        except (ImportError, AttributeError, ChronoscopeError) as error:
-            message = f"capability module {name} not installed: {error}"
+        except (Exception, SystemExit) as error:  # a plugin's failure must not stop the engine
+            message = f"capability module {name} not installed: {type(error).__name__}: {error}"
             log.warning(message)
             warnings.append(message)
+            continue
+        for msg_type, previous in before.items():
+            current = registry.get(msg_type)
+            if current is not previous:
+                warnings.append(
+                    f"capability module {name} replaced the {msg_type} handler from {previous.module}"
+                )
     return warnings
 
 
@@ -191,14 +244,11 @@ class BackendCache:
 
 def parse_time(value: Any) -> Fraction:
     """A time in (0, 1) from the wire: a number, or a rational as text ("1/3")."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise UnsupportedOptionError(f"time {value!r} is not a number or a fraction like '1/3'")
-    try:
-        time = Fraction(value)
-    except (ValueError, ZeroDivisionError, OverflowError):
-        raise UnsupportedOptionError(f"time {value!r} is not a number or a fraction like '1/3'") from None
+    time = parse_number(value, "time", "0.5 or '1/3'")
     if not 0 < time < 1:
-        raise UnsupportedOptionError(f"time {value!r} is outside (0, 1); in-between frames need 0 < t < 1")
+        raise UnsupportedOptionError(
+            f"time {quote(value)} is outside (0, 1); in-between frames need 0 < t < 1"
+        )
     return time
 
 
@@ -218,13 +268,13 @@ def synthesize_handler(
         content = message.content
         name = content.get("backend")
         if not isinstance(name, str) or name not in available_backends():
-            got = f"; {name!r} is not one" if name is not None else ""
+            got = f"; {quote(name)} is not one" if name is not None else ""
             names = ", ".join(available_backends()) or "none"
             raise UnsupportedOptionError(f"synthesize needs a backend name{got}; available: {names}")
         times_raw = content.get("times")
         if not isinstance(times_raw, list) or not times_raw:
             raise UnsupportedOptionError(
-                f"synthesize needs a non-empty list of times in (0, 1), got {times_raw!r}"
+                f"synthesize needs a non-empty list of times in (0, 1), got {quote(times_raw)}"
             )
         if len(times_raw) > MAX_TIMES_PER_REQUEST:
             raise UnsupportedOptionError(
@@ -236,7 +286,7 @@ def synthesize_handler(
         if options is None:
             options = {}
         if not isinstance(options, dict):
-            raise UnsupportedOptionError(f"synthesize options must be an object, got {options!r}")
+            raise UnsupportedOptionError(f"synthesize options must be an object, got {quote(options)}")
         frame0 = _input_array(content.get("frame0"), message, exchange)
         frame1 = _input_array(content.get("frame1"), message, exchange)
         output = content.get("output")
@@ -292,7 +342,15 @@ def synthesize_handler(
             buffers,
         )
 
-    return Handler("synthesize", direct=run, description="in-between frames and risk maps for one frame pair")
+    return Handler(
+        "synthesize",
+        direct=run,
+        description="in-between frames and risk maps for one frame pair",
+        fields=SYNTHESIZE_FIELDS,
+    )
+
+
+SYNTHESIZE_FIELDS = ("backend", "times", "frame0", "frame1", "options", "output")
 
 
 def _input_array(descriptor: Any, message: Message, exchange: EngineExchange | None) -> np.ndarray:

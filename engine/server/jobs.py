@@ -8,7 +8,14 @@ cancel token: cancelling is cooperative, the job calls ``context.check_cancelled
 States: queued -> running -> done | failed | cancelled, and ``interrupted`` for a job that an
 engine which stopped without finishing it (killed, crashed, power cut) left behind. Finished jobs
 are kept (the newest ``keep_finished`` of them) so that ``job_status`` can still answer after the
-events are gone.
+events are gone. Interrupted jobs are not counted among them: each is kept, with its checkpoint,
+until it is resumed or cancelled, or for ``INTERRUPTED_KEEP_S`` (at most ``MAX_INTERRUPTED_KEPT``).
+
+At most ``max_queued`` jobs wait at once; one more is refused (``EngineBusyError``). A job is
+registered only once its journal record is written: a request the journal cannot keep (disk full,
+a value JSON cannot hold) is refused, never left as a job that no worker runs. A request larger
+than ``MAX_KEPT_REQUEST_BYTES`` is not kept whole: its digest is, so that the same id with the same
+request still answers with its job, but resuming it needs the request sent again.
 
 The job journal (``JobJournal``; the engine keeps it in ``places().cache_dir / "jobs"``) holds one
 small JSON file per job: what was asked (the request content), its state, the files it finished,
@@ -34,6 +41,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import hashlib
 import json
 import logging
 import os
@@ -51,9 +59,13 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import (
+    CapabilityModuleError,
     ChronoscopeError,
     EngineAlreadyRunningError,
+    EngineBusyError,
+    FileAccessError,
     JobCancelledError,
+    JobJournalError,
     JobNotFoundError,
     OutputExistsError,
     UnsupportedOptionError,
@@ -61,11 +73,16 @@ from engine.errors import (
 from engine.fsutil import remove_quietly, temporary_sibling, watching_temporaries, write_text_atomic
 from engine.processes import exclusive_lock, pid_alive
 from engine.server.outputs import publish as publish_output
+from engine.server.protocol import quote, shorten
 
 log = logging.getLogger(__name__)
 
 JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 JOURNAL_LOCK_NAME = "journal.lock"
+MAX_QUEUED_JOBS = 256
+MAX_KEPT_REQUEST_BYTES = 1024 * 1024
+INTERRUPTED_KEEP_S = 14 * 24 * 3600
+MAX_INTERRUPTED_KEPT = 4096
 _MIN_PROGRESS_INTERVAL_NS = 50_000_000
 
 Publish = Callable[[str, str, dict], None]
@@ -277,6 +294,9 @@ class Job:
     result: dict | None = None
     error: dict | None = None
     request: dict | None = None
+    request_digest: str | None = None
+    """SHA-256 of the request's canonical JSON: what tells the same request from another when the
+    request itself was too large to keep."""
     outputs: list[str] = field(default_factory=list)
     partials: list[str] = field(default_factory=list)
     checkpoint: dict | None = None
@@ -307,6 +327,7 @@ class Job:
         return {
             **self.describe(),
             "request": self.request,
+            "request_digest": self.request_digest,
             "partials": list(self.partials),
             "checkpoint": self.checkpoint,
         }
@@ -328,6 +349,7 @@ class Job:
             result=record.get("result"),
             error=record.get("error"),
             request=record.get("request"),
+            request_digest=record.get("request_digest"),
             outputs=list(record.get("outputs") or []),
             partials=list(record.get("partials") or []),
             checkpoint=record.get("checkpoint"),
@@ -413,6 +435,57 @@ class JobJournal:
         return jobs
 
 
+def request_digest(request: dict[str, Any]) -> str:
+    """SHA-256 of ``request`` as canonical JSON; ``JobJournalError`` when JSON cannot hold it."""
+    try:
+        text = json.dumps(request, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as error:
+        raise JobJournalError(f"the request cannot be kept in the job journal: {error}") from None
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _kept_request(request: dict[str, Any] | None) -> tuple[dict[str, Any] | None, str | None]:
+    """What the journal keeps of ``request``: itself (unless over ``MAX_KEPT_REQUEST_BYTES``) and
+    its digest."""
+    if request is None:
+        return None, None
+    digest = request_digest(request)
+    size = len(json.dumps(request, separators=(",", ":"), ensure_ascii=False))
+    return (request if size <= MAX_KEPT_REQUEST_BYTES else None), digest
+
+
+def _digest_of(job: Job) -> str | None:
+    if job.request_digest is not None:
+        return job.request_digest
+    if job.request is None:
+        return None
+    try:
+        return request_digest(job.request)
+    except JobJournalError:
+        return None
+
+
+def _age_s(iso: str | None) -> float:
+    """Seconds since the ISO time ``iso`` (0 for none or an unreadable one)."""
+    if not iso:
+        return 0.0
+    try:
+        then = datetime.fromisoformat(iso)
+    except ValueError:
+        return 0.0
+    if then.tzinfo is None:
+        then = then.replace(tzinfo=timezone.utc)
+    return (datetime.now(timezone.utc) - then).total_seconds()
+
+
+def _os_error_text(error: OSError) -> str:
+    """One line for an ``OSError``: the file(s) it names and the system's reason."""
+    reason = error.strerror or str(error) or type(error).__name__
+    names = [str(name) for name in (error.filename, error.filename2) if name is not None]
+    where = f"{' -> '.join(names)}: " if names else ""
+    return f"{where}{reason} ({type(error).__name__}); check the folder's permissions and free space"
+
+
 def _is_partial_name(path: Path) -> bool:
     """Whether ``path`` has the shape of a temporary name from ``fsutil.temporary_sibling``."""
     return path.name.startswith(".") and ".partial-" in path.name
@@ -451,12 +524,14 @@ class JobQueue:
         publish: Publish = _no_publish,
         keep_finished: int = 256,
         journal: JobJournal | None = None,
+        max_queued: int = MAX_QUEUED_JOBS,
     ):
         if workers < 1:
             raise UnsupportedOptionError(f"workers = {workers}; a job queue needs at least 1 worker")
         self.workers = workers
         self._publish = publish
         self._keep_finished = keep_finished
+        self.max_queued = max_queued
         self._journal = journal
         self._jobs: OrderedDict[str, Job] = OrderedDict()
         self._lock = threading.Lock()
@@ -500,24 +575,26 @@ class JobQueue:
         again with the same request (it is not run again); None for an id that is new or whose job
         may run again. ``UnsupportedOptionError`` when the id was used for another kind of job or
         a different request. A ``request`` of None matches any."""
+        digest = request_digest(request) if request is not None else None
         with self._lock:
             previous = self._jobs.get(job_id)
             if previous is None:
                 return None
-            self._check_reuse(previous, kind, request)
+            self._check_reuse(previous, kind, digest)
             return None if previous.state.may_rerun else previous.describe()
 
     @staticmethod
-    def _check_reuse(previous: Job, kind: str, request: dict[str, Any] | None) -> None:
+    def _check_reuse(previous: Job, kind: str, digest: str | None) -> None:
         """Refuse the id of ``previous`` for another kind of job, or (unless it may run again) for a
-        different request. Called with the lock held."""
+        different request (``digest``: its ``request_digest``). Called with the lock held."""
         if previous.kind != kind:
             raise UnsupportedOptionError(
                 f"job id {previous.job_id!r} is in use by a {previous.kind} job; propose another or none"
             )
-        if previous.state.may_rerun or request is None or previous.request is None:
+        previous_digest = _digest_of(previous)
+        if previous.state.may_rerun or digest is None or previous_digest is None:
             return
-        if request != previous.request:
+        if digest != previous_digest:
             raise UnsupportedOptionError(
                 f"job id {previous.job_id!r} was used for a different {kind} request (that job is "
                 f"{previous.state.value}); choose a new id"
@@ -533,9 +610,14 @@ class JobQueue:
         """The request content a job was submitted with (to resume it without sending it again)."""
         with self._lock:
             job = self._get(job_id)
+            if job.kind == kind and job.request is None and job.request_digest is not None:
+                raise UnsupportedOptionError(
+                    f"job {quote(job_id)}: its request was too large to keep (over {MAX_KEPT_REQUEST_BYTES} "
+                    "bytes); send the request again with the same job id to resume it"
+                )
             if job.kind != kind or job.request is None:
                 raise UnsupportedOptionError(
-                    f"job {job_id!r} is a {job.kind} job with no request kept for {kind}; "
+                    f"job {quote(job_id)} is a {job.kind} job with no request kept for {kind}; "
                     "send the request again"
                 )
             return dict(job.request)
@@ -555,30 +637,44 @@ class JobQueue:
         without running it again; with a different request it is refused (see ``known``).
         """
         job_id = job_id or uuid.uuid4().hex
-        if not JOB_ID_PATTERN.match(job_id):
+        if not isinstance(job_id, str) or not JOB_ID_PATTERN.match(job_id):
             raise UnsupportedOptionError(
-                f"job id {job_id!r} is not usable; use 8 to 64 letters, digits, '-' or '_'"
+                f"job id {quote(job_id)} is not usable; use 8 to 64 letters, digits, '-' or '_'"
             )
+        kept, digest = _kept_request(request)
         with self._lock:
             if self._closed:
                 raise UnsupportedOptionError("the engine is shutting down and takes no new jobs")
-            job = Job(job_id=job_id, kind=kind, function=function, request=request)
+            job = Job(job_id=job_id, kind=kind, function=function, request=kept, request_digest=digest)
             previous = self._jobs.get(job_id)
             if previous is not None:
-                self._check_reuse(previous, kind, request)
+                self._check_reuse(previous, kind, digest)
                 if not previous.state.may_rerun:
                     return previous.describe()  # the same request: that job answers for it
-                if request is None or previous.request is None or request == previous.request:
+            queued = sum(1 for other in self._jobs.values() if other.state is JobState.QUEUED)
+            if queued >= self.max_queued:
+                raise EngineBusyError(
+                    f"{queued} jobs are waiting already, the most this engine queues; wait for some to "
+                    "finish (or cancel them) and submit this one again"
+                )
+            changed = False
+            if previous is not None:
+                previous_digest = _digest_of(previous)
+                if digest is None or previous_digest is None or digest == previous_digest:
                     job.checkpoint = previous.checkpoint
                 else:  # what the other request saved would make this one continue the wrong work
                     log.info("job %s (%s): the request changed; starting over", job_id, kind)
-                    self._remove_work_dir(previous)
+                    changed = True
                 job.attempt = previous.attempt + 1
                 job.outputs = list(previous.outputs)
+            # the record first: a job the journal cannot keep is refused, never left half-registered
+            self._journal_write(job, required=True)
+            if previous is not None:
+                if changed:
+                    self._remove_work_dir(previous)
                 del self._jobs[job_id]
                 log.info("job %s (%s): attempt %d", job_id, kind, job.attempt)
             self._jobs[job_id] = job
-            self._journal_write(job)
             description = job.describe()
         self._publish(job_id, "status", description)
         self._queue.put(job_id)
@@ -590,12 +686,16 @@ class JobQueue:
         ``shutdown`` (the engine stops) the job ends ``interrupted``, to be resumed, not cancelled."""
         with self._lock:
             job = self._get(job_id)
-            if job.state.finished:
+            if job.state is JobState.INTERRUPTED and not shutdown:
+                # the client gives up on resuming it: it is kept no longer than other finished jobs
+                self._finish(job, JobState.CANCELLED)
+            elif job.state.finished:
                 return job.describe()
-            job.stopped_by_shutdown = job.stopped_by_shutdown or shutdown
-            job.token.cancel()
-            if job.state is JobState.QUEUED:
-                self._finish(job, JobState.INTERRUPTED if shutdown else JobState.CANCELLED)
+            else:
+                job.stopped_by_shutdown = job.stopped_by_shutdown or shutdown
+                job.token.cancel()
+                if job.state is JobState.QUEUED:
+                    self._finish(job, JobState.INTERRUPTED if shutdown else JobState.CANCELLED)
             description = job.describe()
         if description["state"] in (JobState.CANCELLED.value, JobState.INTERRUPTED.value):
             self._publish(job_id, "status", description)
@@ -631,7 +731,10 @@ class JobQueue:
             unfinished = [job for job in self._jobs.values() if not job.state.finished]
         if cancel:
             for job in unfinished:
-                self.cancel(job.job_id, shutdown=True)
+                try:
+                    self.cancel(job.job_id, shutdown=True)
+                except Exception:  # one job's bad record must not stop the shutdown
+                    log.exception("job %s could not be cancelled at shutdown", job.job_id)
         for _ in self._threads:
             self._queue.put(None)
         deadline_ns = time.monotonic_ns() + int(wait_s * 1e9)
@@ -657,19 +760,34 @@ class JobQueue:
         try:
             return self._jobs[job_id]
         except KeyError:
-            raise JobNotFoundError(f"no job {job_id!r}; known jobs: {len(self._jobs)}") from None
+            raise JobNotFoundError(f"no job {quote(job_id)}; known jobs: {len(self._jobs)}") from None
 
     def _finish(self, job: Job, state: JobState) -> None:
         """Called with the lock held."""
         job.state = state
         job.finished = _utc_now_iso()
+        job.function = None  # what the request check prepared (parsed timelines) is not kept
         self._journal_write(job)
         self._forget_old()
 
     def _forget_old(self) -> None:
-        finished = [key for key, other in self._jobs.items() if other.state.finished]
-        for key in finished[: max(0, len(finished) - self._keep_finished)]:
+        """Forget the oldest finished jobs beyond ``keep_finished``; interrupted ones (which may be
+        resumed) are counted apart and forgotten only after ``INTERRUPTED_KEEP_S`` or beyond
+        ``MAX_INTERRUPTED_KEPT``. Called with the lock held."""
+        settled = [
+            key
+            for key, other in self._jobs.items()
+            if other.state.finished and other.state is not JobState.INTERRUPTED
+        ]
+        forget = settled[: max(0, len(settled) - self._keep_finished)]
+        interrupted = [key for key, other in self._jobs.items() if other.state is JobState.INTERRUPTED]
+        over = max(0, len(interrupted) - MAX_INTERRUPTED_KEPT)
+        forget += interrupted[:over]
+        forget += [key for key in interrupted[over:] if _age_s(self._jobs[key].finished) > INTERRUPTED_KEEP_S]
+        for key in forget:
             forgotten = self._jobs.pop(key)
+            if forgotten.state is JobState.INTERRUPTED:
+                log.info("job %s: interrupted too long ago; forgetting it and its checkpoint", key)
             if self._journal is not None:
                 self._journal.remove(key)
                 self._remove_work_dir(forgotten)
@@ -690,14 +808,22 @@ class JobQueue:
             if folder is not None and folder.exists():
                 remove_quietly(folder)
 
-    def _journal_write(self, job: Job) -> None:
-        """Called with the lock held, so that records reach the disk in the order of the changes."""
+    def _journal_write(self, job: Job, *, required: bool = False) -> None:
+        """Called with the lock held, so that records reach the disk in the order of the changes.
+        ``required`` (a new job): a record that cannot be written is ``JobJournalError``; else a
+        WARNING (the job goes on, but cannot be resumed)."""
         if self._journal is None:
+            if required:
+                request_digest(job.record())  # JSON must hold it, journal or not
             return
         try:
             with watching_temporaries(None):  # the journal's own files are not the job's temporaries
                 self._journal.write(job)
-        except OSError as error:
+        except (OSError, ValueError, TypeError, RecursionError) as error:
+            if required:
+                raise JobJournalError(
+                    f"job {job.job_id}: the job journal cannot record it ({error}); it is not queued"
+                ) from None
             log.warning("job %s: the journal cannot be written (%s); it cannot be resumed", job.job_id, error)
 
     def _update(
@@ -742,8 +868,15 @@ class JobQueue:
             self._publish(job_id, "status", description)
             try:
                 self._run(job)
-            except Exception:  # a worker thread must outlive any one job
+            except BaseException:  # a worker thread must outlive any one job, whatever it raised
                 log.exception("job %s: reporting its end failed", job_id)
+                with contextlib.suppress(Exception), self._lock:
+                    if not job.state.finished:
+                        job.error = {
+                            "ename": "EngineRequestError",
+                            "evalue": "internal error: the job's end was lost",
+                        }
+                        self._finish(job, JobState.FAILED)
 
     def _run(self, job: Job) -> None:
         recorder = _QueueRecorder(self, job)
@@ -766,13 +899,27 @@ class JobQueue:
             stopped = JobState.INTERRUPTED if job.stopped_by_shutdown else JobState.CANCELLED
             state, job_result, job_error = stopped, None, None
         except ChronoscopeError as error:
-            log.warning("job %s (%s) failed: %s", job.job_id, job.kind, error)
+            log.warning("job %s (%s) failed: %s", job.job_id, job.kind, shorten(str(error)))
             state, job_result = JobState.FAILED, None
-            job_error = {"ename": type(error).__name__, "evalue": str(error)}
+            job_error = {"ename": type(error).__name__, "evalue": shorten(str(error))}
+        except OSError as error:  # the file system said no: name the file and the reason
+            failure = FileAccessError(_os_error_text(error))
+            log.warning("job %s (%s) failed: %s", job.job_id, job.kind, failure)
+            state, job_result = JobState.FAILED, None
+            job_error = {"ename": type(failure).__name__, "evalue": shorten(str(failure))}
         except Exception as error:  # a bug in the job: keep the engine serving, report it
             log.exception("job %s (%s) crashed", job.job_id, job.kind)
             state, job_result = JobState.FAILED, None
-            job_error = {"ename": type(error).__name__, "evalue": f"internal error: {error}"}
+            job_error = {"ename": type(error).__name__, "evalue": shorten(f"internal error: {error}")}
+        except BaseException as error:  # sys.exit() or KeyboardInterrupt from a plugin's job
+            failure = CapabilityModuleError(
+                f"the {job.kind} job raised {type(error).__name__}({shorten(str(error), 200)!r}) "
+                f"(from {getattr(job.function, '__module__', None) or 'its capability module'}); a job "
+                "must raise a ChronoscopeError to fail, never exit"
+            )
+            log.error("job %s (%s) failed: %s", job.job_id, job.kind, failure)
+            state, job_result = JobState.FAILED, None
+            job_error = {"ename": type(failure).__name__, "evalue": str(failure)}
         if state is JobState.DONE:
             self._remove_work_dir(job)
         with self._lock:

@@ -30,6 +30,7 @@ from engine.errors import (
     EngineAlreadyRunningError,
     EngineNotRunningError,
     EngineTimeoutError,
+    ProtocolVersionError,
 )
 from engine.places import places
 from engine.processes import exclusive_lock, pid_alive
@@ -88,6 +89,8 @@ def find_running_engine(connection_file: Path | None = None, timeout_s: float = 
     try:
         with EngineClient(connection) as client:
             client.ping(timeout_s=timeout_s)
+    except ProtocolVersionError:
+        raise  # a live engine of another version: not stale, and not ours to replace
     except ChronoscopeError as error:
         log.warning("engine pid %d named in the connection file does not answer: %s", connection.pid, error)
         return None
@@ -294,6 +297,12 @@ def stop_engine(connection_file: Path | None = None, *, timeout_s: float = 10.0,
     try:
         with EngineClient(connection) as client:
             client.shutdown(timeout_s=min(timeout_s, 5.0))
+    except ProtocolVersionError as error:
+        # it would refuse our shutdown message; an engine (it holds the lock) stops on SIGTERM too
+        if not engine_lock_held(path.parent):
+            raise
+        log.warning("%s; asking it to stop with SIGTERM", error)
+        os.kill(connection.pid, signal.SIGTERM)
     except (EngineTimeoutError, EngineNotRunningError) as error:
         if engine_lock_held(path.parent) is False:
             log.warning("pid %d does not answer and holds no engine lock: not an engine", connection.pid)

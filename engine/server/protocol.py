@@ -14,16 +14,21 @@ message with this layout::
 and ``recv`` are thin wrappers around them. Nothing on the wire is pickled.
 
 A message is refused, with a reason, when it is: *oversized* (header + content over
-``Limits.max_json_bytes``, buffers together over ``Limits.max_buffer_bytes``, or too many
-buffers; checked before anything is hashed), *unsigned* (empty signature), of *invalid signature*
-(checked with ``hmac.compare_digest``), a *duplicate* (its signature was seen before: a replay),
-*malformed* (no delimiter, missing frames, JSON that does not parse or lacks header fields), of a
-*wrong protocol version* (another major version), or of an *unknown message type* for the
-channel that received it.
+``Limits.max_json_bytes``, one buffer over ``Limits.max_frame_bytes``, buffers together over
+``Limits.max_buffer_bytes``, or too many buffers; checked before anything is hashed), *unsigned*
+(empty signature), of *invalid signature* (checked with ``hmac.compare_digest``), a *duplicate*
+(its signature was seen before: a replay), *malformed* (no delimiter, missing frames, JSON that
+does not parse, holds a number that is not finite (``NaN``, ``Infinity``, ``1e999``) or lacks
+header fields), of a *wrong protocol version* (another major version), or of an *unknown message
+type* for the channel that received it.
 
 Requests get a reply of type ``<request>_reply`` whose header's ``parent_id`` is the request's
 ``msg_id``; its content has ``status`` ``"ok"`` or ``"error"`` (then ``ename`` and ``evalue``).
-A refused message whose sender is known gets a ``refused`` reply with the reason.
+A refused message whose sender is known gets a ``refused`` reply with the reason. The ``refused``
+message is the one every protocol version reads alike: its header has the fields above, its
+content ``status`` ("error"), ``ename``, ``evalue``, ``reason`` and ``protocol_version`` (what the
+sender of the refusal speaks), and ``deserialize`` accepts it whatever version its header names,
+so that a client of another major version hears why it was refused instead of timing out.
 
 Events go out on the PUB socket with the job id as topic (the first frame): ``welcome`` (sent when
 a subscription arrives, so a subscriber knows it is connected), ``status`` (job state changes),
@@ -42,6 +47,7 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import threading
 import uuid
 from collections import OrderedDict
@@ -107,14 +113,26 @@ class Limits:
 
     max_json_bytes: int = 16 * 1024 * 1024
     max_buffer_bytes: int = 1024 * 1024 * 1024
-    max_buffers: int = 256
+    max_buffers: int = 1024
+    """Buffers in one message: a synthesize reply holds two per time (256 times at most). The engine
+    takes far fewer in a request (``server.MAX_REQUEST_BUFFERS``)."""
     digest_history: int = 65536
+    max_frame_bytes: int = 256 * 1024 * 1024
+    """The largest single buffer (an 8K RGBA 16-bit frame fits); larger frames go through the frame
+    exchange. An engine also gives it to ZeroMQ (``MAXMSGSIZE``), which drops a bigger frame as it
+    arrives, before it is held in memory whole."""
 
     def __post_init__(self) -> None:
-        for name in ("max_json_bytes", "max_buffer_bytes", "max_buffers", "digest_history"):
+        names = ("max_json_bytes", "max_buffer_bytes", "max_buffers", "digest_history", "max_frame_bytes")
+        for name in names:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise UnsupportedOptionError(f"{name} = {value!r}; it must be a whole number of at least 1")
+
+    @property
+    def largest_frame_bytes(self) -> int:
+        """The largest frame of any kind a message may hold: what ZeroMQ is told (``MAXMSGSIZE``)."""
+        return max(self.max_json_bytes, min(self.max_frame_bytes, self.max_buffer_bytes))
 
 
 @dataclass(frozen=True)
@@ -176,6 +194,18 @@ def _json_bytes(value: dict[str, Any]) -> bytes:
 
 def _reject_constant(name: str) -> float:
     raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        shown = text if len(text) <= 40 else f"{text[:40]}... ({len(text)} characters)"
+        raise ValueError(f"the number {shown} is too large to be finite")
+    return value
+
+
+def _loads(data: bytes) -> Any:
+    return json.loads(data, parse_constant=_reject_constant, parse_float=_finite_float)
 
 
 def _view(frame: Buffer) -> memoryview:
@@ -295,6 +325,14 @@ class Session:
             raise _refuse(
                 OVERSIZED, f"{len(buffers)} buffers; the limit is {self.limits.max_buffers}", identities
             )
+        largest = max((view.nbytes for view in buffers), default=0)
+        if largest > self.limits.max_frame_bytes:
+            raise _refuse(
+                OVERSIZED,
+                f"a buffer holds {largest} bytes; the limit for one is {self.limits.max_frame_bytes} "
+                "(larger frames go through the frame exchange)",
+                identities,
+            )
         buffer_bytes = sum(view.nbytes for view in buffers)
         if buffer_bytes > self.limits.max_buffer_bytes:
             raise _refuse(
@@ -319,8 +357,8 @@ class Session:
                     self._seen.popitem(last=False)
 
         try:
-            header_dict = json.loads(header_view.tobytes(), parse_constant=_reject_constant)
-            content = json.loads(content_view.tobytes(), parse_constant=_reject_constant)
+            header_dict = _loads(header_view.tobytes())
+            content = _loads(content_view.tobytes())
         except (ValueError, UnicodeDecodeError) as error:
             raise _refuse(MALFORMED, f"header or content is not JSON: {error}", identities) from None
         except RecursionError:
@@ -340,10 +378,13 @@ class Session:
             )
         if replayed:
             raise _refuse(DUPLICATE, f"message {header.msg_id} was received before (replay)", identities)
-        if _version_major(header.version) != _version_major(PROTOCOL_VERSION):
+        # a refusal is read whatever version sent it: it says why, and which version its sender speaks
+        if header.msg_type != REFUSED and _version_major(header.version) != _version_major(PROTOCOL_VERSION):
             raise _refuse(
                 WRONG_VERSION,
-                f"protocol version {header.version!r}; this engine speaks {PROTOCOL_VERSION}",
+                f"protocol version {header.version!r} was sent; this side speaks {PROTOCOL_VERSION} "
+                f"(major version {_version_major(PROTOCOL_VERSION)}): update the client or the engine "
+                "so that both come from the same Chronoscope",
                 identities,
                 header.msg_id,
             )
@@ -370,9 +411,32 @@ def reply_type(request_type: str) -> str:
     return f"{request_type}_reply"
 
 
+MAX_MESSAGE_CHARS = 1000
+"""An error message longer than this is shortened (its middle left out) in replies and logs: a
+request's own value quoted back (10 MB of it) must not be copied into every answer and log line."""
+
+
+def quote(value: Any, limit: int = 200) -> str:
+    """``repr(value)`` for an error message, cut to ``limit`` characters with an ellipsis and the
+    full length when longer."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text)} characters)"
+
+
+def shorten(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """``text`` itself when it has at most ``limit`` characters, else its start and end with the
+    number of characters left out between them (the start names the field, the end what works)."""
+    if len(text) <= limit:
+        return text
+    head, tail = limit * 2 // 3, limit // 3
+    return f"{text[:head]} ... [{len(text) - head - tail} characters left out] ... {text[-tail:]}"
+
+
 def error_content(error: BaseException) -> dict[str, Any]:
-    """Reply content for a failed request: the error's class name and its message."""
-    return {"status": "error", "ename": type(error).__name__, "evalue": str(error)}
+    """Reply content for a failed request: the error's class name and its message (shortened)."""
+    return {"status": "error", "ename": type(error).__name__, "evalue": shorten(str(error))}
 
 
 def encode_array(array: np.ndarray, buffers: list[Buffer]) -> dict[str, Any]:
@@ -395,28 +459,45 @@ def encode_array(array: np.ndarray, buffers: list[Buffer]) -> dict[str, Any]:
     return {"buffer": len(buffers) - 1, "shape": list(wire.shape), "dtype": name}
 
 
+MAX_ARRAY_DIMENSIONS = 4
+
+
+def check_shape(shape: Any) -> list[int]:
+    """An array shape from the wire: a list of at most ``MAX_ARRAY_DIMENSIONS`` whole numbers whose
+    product (computed exactly, never wrapping around) fits in 63 bits."""
+    if (
+        not isinstance(shape, list)
+        or len(shape) > MAX_ARRAY_DIMENSIONS
+        or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape)
+    ):
+        raise UnsupportedOptionError(
+            f"array shape {quote(shape)} is not a list of whole numbers (at most "
+            f"{MAX_ARRAY_DIMENSIONS} of them: height, width, channels)"
+        )
+    if math.prod(shape) >= 2**63:
+        raise UnsupportedOptionError(f"array shape {quote(shape)} holds more elements than any array can")
+    return shape
+
+
 def decode_array(descriptor: Any, buffers: Sequence[Buffer]) -> np.ndarray:
     """A read-only array viewing the buffer that ``descriptor`` names; no copy is made."""
     if not isinstance(descriptor, dict):
         raise UnsupportedOptionError(
-            f"array descriptor {descriptor!r} is not an object with buffer, shape, dtype"
+            f"array descriptor {quote(descriptor)} is not an object with buffer, shape, dtype"
         )
     index, shape, dtype_name = descriptor.get("buffer"), descriptor.get("shape"), descriptor.get("dtype")
-    if dtype_name not in ARRAY_DTYPES:
+    if not isinstance(dtype_name, str) or dtype_name not in ARRAY_DTYPES:
         raise UnsupportedOptionError(
-            f"array dtype {dtype_name!r} is not allowed; allowed: {', '.join(ARRAY_DTYPES)}"
+            f"array dtype {quote(dtype_name)} is not allowed; allowed: {', '.join(ARRAY_DTYPES)}"
         )
     if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(buffers):
         raise UnsupportedOptionError(
-            f"array buffer index {index!r} is not one of the {len(buffers)} buffers sent"
+            f"array buffer index {quote(index)} is not one of the {len(buffers)} buffers sent"
         )
-    if not isinstance(shape, list) or not all(
-        isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape
-    ):
-        raise UnsupportedOptionError(f"array shape {shape!r} is not a list of whole numbers")
+    check_shape(shape)
     dtype = ARRAY_DTYPES[dtype_name]
     view = _view(buffers[index])
-    expected_bytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected_bytes = math.prod(shape) * dtype.itemsize
     if view.nbytes != expected_bytes:
         raise UnsupportedOptionError(
             f"buffer {index} holds {view.nbytes} bytes; shape {shape} of {dtype_name} needs {expected_bytes}"

@@ -3,10 +3,13 @@
 Threads and the sockets each one owns (ZeroMQ sockets are never shared between threads):
 
 * the serving thread (``Engine.serve``): the request ROUTER, the events XPUB and the outbox PULL.
-  It answers ``ping``, ``info``, ``job_status``, ``cancel`` and ``shutdown`` inline, queues jobs,
-  and hands direct work (``synthesize``) to the request threads. It forwards whatever arrives on
-  the outbox (replies and events from other threads) to the request socket or the events socket,
-  and greets each new event subscription with a ``welcome`` event on that topic.
+  It answers ``ping``, ``info``, ``job_status``, ``cancel`` and ``shutdown`` inline and hands every
+  other request to the request threads: direct work (``synthesize``) and the checking of job
+  requests (which may parse a large OTIO) both run there, so the serving thread never waits on
+  them. At most ``MAX_REQUESTS_IN_FLIGHT`` wait for or run on those threads; one more is answered
+  at once with ``EngineBusyError``. It forwards whatever arrives on the outbox (replies and events
+  from other threads) to the request socket or the events socket, and greets each new event
+  subscription with a ``welcome`` event on that topic.
 * the control thread: the control ROUTER (``ping``, ``cancel``, ``shutdown``), served on its own
   poller so that it never waits behind requests or jobs.
 * request threads and job workers: they send nothing themselves; they serialize their replies and
@@ -17,13 +20,30 @@ journaled so that a restarted engine knows which ones were cut short (``jobs``),
 written only where a request names them (``outputs``).
 
 Every refusal (unsigned, invalid signature, duplicate, oversized, malformed, wrong version,
-unknown type) is logged at WARNING with its reason and answered with a ``refused`` message when
-the sender's identity is known; the engine keeps serving.
+unknown type) is logged at WARNING with its reason and answered with a ``refused`` message (the
+ROUTER always knows the sender, even of a message with no delimiter); the engine keeps serving.
+
+Before a handler sees a request, its values are checked (``requests.check_values``: numbers too
+long to read, NUL characters) and, when the handler lists its fields, unknown fields are refused.
+A plugin that calls ``sys.exit()`` or raises ``KeyboardInterrupt`` while checking a request or
+running a job fails that request or job (``CapabilityModuleError``); the engine serves on.
+
+Memory a client can make the engine hold is bounded where ZeroMQ lets it be: ZeroMQ drops a
+frame over ``Limits.largest_frame_bytes`` as it arrives (``MAXMSGSIZE``; it has no limit on the
+number of frames in a message, which it takes in whole before the engine sees it: those are
+counted, and refused, at once), a request may carry at most ``MAX_REQUEST_BUFFERS`` buffers, at
+most ``REQUEST_QUEUE_MESSAGES`` requests and ``REPLY_QUEUE_MESSAGES`` replies wait per client (a
+client sends one request at a time per socket), and events wait at most ``EVENT_QUEUE_MESSAGES``
+per subscriber. A reply to a client that does not read its answers is dropped (and logged) rather
+than queued without end; so is an event to a subscriber that does not read them (it finds the
+job's state with ``job_status``).
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
+import errno
 import logging
 import os
 import threading
@@ -36,7 +56,14 @@ from typing import Any
 import zmq
 
 from engine import __version__
-from engine.errors import ChronoscopeError, EngineNotRunningError, MessageRefusedError, UnsupportedOptionError
+from engine.errors import (
+    CapabilityModuleError,
+    ChronoscopeError,
+    EngineBusyError,
+    EngineNotRunningError,
+    MessageRefusedError,
+    UnsupportedOptionError,
+)
 from engine.interp.base import available_backends
 from engine.places import places
 from engine.processes import pid_alive
@@ -64,6 +91,8 @@ from engine.server.jobs import JobJournal, JobQueue
 from engine.server.outputs import own_outputs
 from engine.server.protocol import (
     CONTROL_TYPES,
+    DELIMITER,
+    MALFORMED,
     PROTOCOL_VERSION,
     REFUSED,
     REQUEST_TYPES,
@@ -71,8 +100,11 @@ from engine.server.protocol import (
     Message,
     Session,
     error_content,
+    quote,
     reply_type,
+    shorten,
 )
+from engine.server.requests import check_fields, check_values
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +114,11 @@ _CLOSE_LINGER_MS = 1000
 _TAG_REPLY = b"R"
 _TAG_EVENT = b"P"
 _TAG_WAKE = b"W"
+MAX_REQUEST_BUFFERS = 16
+REQUEST_QUEUE_MESSAGES = 8
+REPLY_QUEUE_MESSAGES = 2
+EVENT_QUEUE_MESSAGES = 10_000
+MAX_REQUESTS_IN_FLIGHT = 64
 
 
 @dataclass
@@ -122,7 +159,9 @@ class Engine:
         self._own_context = context is None
         self.context = context or zmq.Context()
         self.key = self.config.key or new_key()
-        self.session = Session(self.key, limits=self.config.limits)
+        limits = self.config.limits
+        request_limits = dataclasses.replace(limits, max_buffers=min(limits.max_buffers, MAX_REQUEST_BUFFERS))
+        self.session = Session(self.key, limits=request_limits)
         self.backends = BackendCache()
         import_backends()
         self.exchange = EngineExchange(exchange_dir(self.config.runtime_dir or places().runtime_dir))
@@ -144,6 +183,9 @@ class Engine:
         self._ipc_dir_made = False
         self._thread: threading.Thread | None = None
         self._control_thread: threading.Thread | None = None
+        self._in_flight = 0
+        self._in_flight_lock = threading.Lock()
+        self._dropped_replies = 0
 
     # ------------------------------------------------------------------ set-up and life cycle
 
@@ -172,7 +214,8 @@ class Engine:
         self._control = self._router()
         self._events = self.context.socket(zmq.XPUB)
         self._events.setsockopt(zmq.XPUB_VERBOSE, 1)
-        self._events.setsockopt(zmq.SNDHWM, 0)
+        # a subscriber that does not read loses events beyond these, rather than growing the engine
+        self._events.setsockopt(zmq.SNDHWM, EVENT_QUEUE_MESSAGES)
         ipc_dir = None
         if transport == "tcp":
             endpoints = {
@@ -232,10 +275,31 @@ class Engine:
 
     def _router(self) -> zmq.Socket:
         socket = self.context.socket(zmq.ROUTER)
-        limits = self.config.limits
-        socket.setsockopt(zmq.MAXMSGSIZE, max(limits.max_json_bytes, limits.max_buffer_bytes))
-        socket.setsockopt(zmq.SNDHWM, 0)
+        socket.setsockopt(zmq.MAXMSGSIZE, self.config.limits.largest_frame_bytes)
+        socket.setsockopt(zmq.SNDHWM, REPLY_QUEUE_MESSAGES)
+        socket.setsockopt(zmq.RCVHWM, REQUEST_QUEUE_MESSAGES)
+        # a reply that cannot be queued (its client does not read) raises, to be dropped and logged
+        socket.setsockopt(zmq.ROUTER_MANDATORY, 1)
         return socket
+
+    def _send_to_peer(self, socket: zmq.Socket, frames: list, what: str) -> None:
+        """Send ``frames`` on a ROUTER without waiting: a client that does not read its answers
+        (its queue is full) or that is gone loses this one, with a log line, and nothing else."""
+        try:
+            socket.send_multipart(frames, flags=zmq.NOBLOCK, copy=False)
+        except zmq.Again:
+            self._dropped_replies += 1
+            log.warning(
+                "dropped a %s to a client that does not read its answers (%d queued for it already; "
+                "%d dropped in all)",
+                what,
+                REPLY_QUEUE_MESSAGES,
+                self._dropped_replies,
+            )
+        except zmq.ZMQError as error:
+            if error.errno != errno.EHOSTUNREACH:
+                raise
+            log.info("dropped a %s: its client has disconnected", what)
 
     def serve(self) -> None:
         """Serve until a ``shutdown`` request or ``request_stop``; then clean up. Blocks."""
@@ -326,7 +390,7 @@ class Engine:
     def _forward(self, frames: list[zmq.Frame]) -> None:
         tag, rest = frames[0].bytes, frames[1:]
         if tag == _TAG_REPLY:
-            self._request.send_multipart(rest, copy=False)
+            self._send_to_peer(self._request, rest, "reply")
         elif tag == _TAG_EVENT:
             self._events.send_multipart(rest, copy=False)
 
@@ -354,31 +418,84 @@ class Engine:
         try:
             message = self.session.deserialize(frames, accept=REQUEST_TYPES)
         except MessageRefusedError as refusal:
-            self._refuse("request", refusal, self._request)
+            self._refuse("request", refusal, self._request, frames)
             return
         log.debug("request %s %s", message.msg_type, message.msg_id)
-        handler = None
         try:
             reply = self._core(message)
-            if reply is None:
-                handler = self.registry.get(message.msg_type)
-                if handler.job is not None:
-                    reply = self._submit_job(handler, message)
         except ChronoscopeError as error:
-            log.warning("%s request refused: %s", message.msg_type, error)
+            log.warning("%s request refused: %s", message.msg_type, shorten(str(error)))
             reply = Reply(error_content(error))
-        except Exception as error:  # a bug in a handler must not take the engine down
+        except Exception as error:  # a bug must not take the engine down
             log.exception("%s request crashed", message.msg_type)
             reply = Reply(error_content(error))
         if reply is None:
-            self._request_pool.submit(self._run_direct, handler, message)
-            return
+            reply = self._hand_over(message)
+        if reply is not None:
+            self._send_to_peer(self._request, self._reply_frames(message, reply), "reply")
+
+    def _hand_over(self, message: Message) -> Reply | None:
+        """Give a routed request to the request threads; a reply now only when they are too busy."""
+        with self._in_flight_lock:
+            if self._in_flight >= MAX_REQUESTS_IN_FLIGHT:
+                busy = EngineBusyError(
+                    f"{self._in_flight} requests are being checked or served already, the most this "
+                    "engine takes at once; send this one again when some are answered"
+                )
+                log.warning("%s request refused: %s", message.msg_type, busy)
+                return Reply(error_content(busy))
+            self._in_flight += 1
         try:
-            frames = self.session.serialize(self._reply_message(message, reply))
+            self._request_pool.submit(self._serve_routed, message)
+        except RuntimeError:  # the pool is shut down: the engine is stopping
+            with self._in_flight_lock:
+                self._in_flight -= 1
+            return Reply(error_content(UnsupportedOptionError("the engine is shutting down")))
+        return None
+
+    def _serve_routed(self, message: Message) -> None:
+        """On a request thread: check the request, then answer it (direct) or queue its job."""
+        try:
+            reply = self._routed_reply(message)
+            self._outbox_send(_TAG_REPLY, self._reply_frames(message, reply))
+        except BaseException:  # nothing may end a request thread silently
+            log.exception("%s request: its reply could not be sent", message.msg_type)
+        finally:
+            with self._in_flight_lock:
+                self._in_flight -= 1
+
+    def _routed_reply(self, message: Message) -> Reply:
+        handler = None
+        try:
+            handler = self.registry.get(message.msg_type)
+            check_values(message.content, "")
+            fields = handler.known_fields()
+            if fields is not None:
+                check_fields(message.content, fields, f"{message.msg_type} request")
+            if handler.job is not None:
+                return self._submit_job(handler, message)
+            return handler.direct(message)
         except ChronoscopeError as error:
-            log.warning("%s reply could not be sent: %s", message.msg_type, error)
-            frames = self.session.serialize(self._reply_message(message, Reply(error_content(error))))
-        self._request.send_multipart(frames, copy=False)
+            log.warning("%s request refused: %s", message.msg_type, shorten(str(error)))
+            return Reply(error_content(error))
+        except Exception as error:  # a bug in a handler must not take the engine down
+            log.exception("%s request crashed", message.msg_type)
+            return Reply(error_content(error))
+        except BaseException as error:  # sys.exit() or KeyboardInterrupt from a plugin's check
+            failure = CapabilityModuleError(
+                f"checking the {message.msg_type} request raised {type(error).__name__}"
+                f"({shorten(str(error), 200)!r}) in {handler.module if handler else 'the engine'}; "
+                "a capability module must raise a ChronoscopeError to refuse a request, never exit"
+            )
+            log.error("%s request failed: %s", message.msg_type, failure)
+            return Reply(error_content(failure))
+
+    def _reply_frames(self, message: Message, reply: Reply) -> list:
+        try:
+            return self.session.serialize(self._reply_message(message, reply))
+        except ChronoscopeError as error:
+            log.warning("%s reply could not be sent: %s", message.msg_type, shorten(str(error)))
+            return self.session.serialize(self._reply_message(message, Reply(error_content(error))))
 
     def _reply_message(self, request: Message, reply: Reply) -> Message:
         content = reply.content if "status" in reply.content else {"status": "ok", **reply.content}
@@ -386,29 +503,13 @@ class Engine:
             reply_type(request.msg_type), content, buffers=reply.buffers, parent=request
         )
 
-    def _run_direct(self, handler, message: Message) -> None:
-        try:
-            reply = handler.direct(message)
-        except ChronoscopeError as error:
-            log.warning("%s request failed: %s", message.msg_type, error)
-            reply = Reply(error_content(error))
-        except Exception as error:  # a bug in a handler must not take the engine down
-            log.exception("%s request crashed", message.msg_type)
-            reply = Reply(error_content(error))
-        try:
-            frames = self.session.serialize(self._reply_message(message, reply))
-        except ChronoscopeError as error:
-            log.warning("%s reply could not be sent: %s", message.msg_type, error)
-            frames = self.session.serialize(self._reply_message(message, Reply(error_content(error))))
-        self._outbox_send(_TAG_REPLY, frames)
-
     def _submit_job(self, handler, message: Message) -> Reply:
         job_id = message.content.get("job_id")
         if job_id is not None and not isinstance(job_id, str):
-            raise UnsupportedOptionError(f"job_id {job_id!r} is not text")
+            raise UnsupportedOptionError(f"job_id {quote(job_id)} is not text")
         resume = message.content.get("resume", False)
         if not isinstance(resume, bool):
-            raise UnsupportedOptionError(f"resume = {resume!r}; give true or false")
+            raise UnsupportedOptionError(f"resume = {quote(resume)}; give true or false")
         if resume:
             if job_id is None:
                 raise UnsupportedOptionError("resume needs the job_id of the job to resume")
@@ -432,13 +533,20 @@ class Engine:
             }
         )
 
-    def _refuse(self, channel: str, refusal: MessageRefusedError, socket: zmq.Socket) -> None:
-        log.warning("refused a message on the %s channel: %s", channel, refusal)
-        if not refusal.identities:
+    def _refuse(
+        self, channel: str, refusal: MessageRefusedError, socket: zmq.Socket, frames: list[zmq.Frame]
+    ) -> None:
+        log.warning("refused a message on the %s channel: %s", channel, shorten(str(refusal)))
+        identities = refusal.identities
+        if not identities and refusal.reason == MALFORMED and frames and frames[0].bytes != DELIMITER:
+            # no delimiter: the ROUTER still put the sender's identity first
+            identities = [frames[0].bytes]
+        if not identities:
             return
-        content = {**error_content(refusal), "reason": refusal.reason}
+        content = {**error_content(refusal), "reason": refusal.reason, "protocol_version": PROTOCOL_VERSION}
         header = self.session.new_header(REFUSED, refusal.parent_id)
-        self.session.send(socket, Message(header=header, content=content, identities=refusal.identities))
+        message = Message(header=header, content=content, identities=identities)
+        self._send_to_peer(socket, self.session.serialize(message), "refusal")
 
     def _core(self, message: Message) -> Reply | None:
         """Answer the engine's own request types; None for types routed to handlers."""
@@ -461,7 +569,7 @@ class Engine:
     def _job_id(message: Message) -> str:
         job_id = message.content.get("job_id")
         if not isinstance(job_id, str):
-            raise UnsupportedOptionError(f"{message.msg_type} needs a job_id (text), got {job_id!r}")
+            raise UnsupportedOptionError(f"{message.msg_type} needs a job_id (text), got {quote(job_id)}")
         return job_id
 
     def _ping_content(self) -> dict[str, Any]:
@@ -511,7 +619,13 @@ class Engine:
             "synthesis_backends": available_backends(),
             "capabilities": {"available": self.registry.available(), "missing": self.registry.missing()},
             "jobs": self.jobs.summary() if self.jobs else {},
-            "limits": {"max_json_bytes": limits.max_json_bytes, "max_buffer_bytes": limits.max_buffer_bytes},
+            "limits": {
+                "max_json_bytes": limits.max_json_bytes,
+                "max_buffer_bytes": limits.max_buffer_bytes,
+                "max_frame_bytes": limits.max_frame_bytes,
+                "max_request_buffers": self.session.limits.max_buffers,
+                "max_queued_jobs": self.jobs.max_queued if self.jobs else None,
+            },
             "warnings": list(self.warnings),
         }
 
@@ -527,16 +641,16 @@ class Engine:
                 try:
                     message = self.session.deserialize(frames, accept=CONTROL_TYPES)
                 except MessageRefusedError as refusal:
-                    self._refuse("control", refusal, socket)
+                    self._refuse("control", refusal, socket, frames)
                     continue
                 try:
                     reply = self._core(message)
                 except ChronoscopeError as error:
-                    log.warning("%s control request refused: %s", message.msg_type, error)
+                    log.warning("%s control request refused: %s", message.msg_type, shorten(str(error)))
                     reply = Reply(error_content(error))
                 except Exception as error:  # a bug must not silence the control channel
                     log.exception("%s control request crashed", message.msg_type)
                     reply = Reply(error_content(error))
-                self.session.send(socket, self._reply_message(message, reply))
+                self._send_to_peer(socket, self._reply_frames(message, reply), "control reply")
         finally:
             socket.close(linger=_CLOSE_LINGER_MS)

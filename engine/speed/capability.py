@@ -137,6 +137,9 @@ def register_handlers(registry) -> None:
 
     registry.register(
         Handler(
-            MSG_TYPE, job=make_detect_job, description="playback speed of a clip, per segment, with evidence"
+            MSG_TYPE,
+            job=make_detect_job,
+            description="playback speed of a clip, per segment, with evidence",
+            fields=("path", "clip", "density", "audio"),
         )
     )
