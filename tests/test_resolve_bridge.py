@@ -320,9 +320,9 @@ def test_render_with_no_slow_clip_is_nothing_to_do_before_any_engine(sample_clip
     status, out = ask({"op": "render", "timeline": str(path), "flag": "Purple", "start_engine": False})
     error = json.loads(out)["error"]
     assert error["type"] == "NothingToDoError"
-    assert "no clip slower than 100 % and none marked for Chronoscope" in error["message"]
-    assert "or flag it Purple" in error["message"]
-    # a flagged clip is work: the next thing missing is the engine
+    assert "no clip slower than 100 %" in error["message"]
+    assert "slow a clip down (Change Clip Speed)" in error["message"]
+    # a flagged clip at 100 % is no work either: there are no frames to make
     status, out = ask(
         {
             "op": "render",
@@ -331,7 +331,10 @@ def test_render_with_no_slow_clip_is_nothing_to_do_before_any_engine(sample_clip
             "clips": [{"track": "V1", "record_start_frame": 0}],
         }
     )
-    assert json.loads(out)["error"]["type"] == "EngineNotRunningError"
+    error = json.loads(out)["error"]
+    assert error["type"] == "NothingToDoError"
+    assert "none of the 1 flagged clips is slower than 100 %" in error["message"]
+    assert "flagged, but it plays at 100 % or faster" in error["message"]
 
 
 def test_render_names_missing_media(exported, tmp_path, ask):

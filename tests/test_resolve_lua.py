@@ -183,13 +183,16 @@ def test_lua_render_sends_flagged_clips_and_reports_a_missing_engine(
     media = pool.ImportMedia([str(sample_clip.absolute())])[0]
     timeline = pool.CreateEmptyTimeline("Real time")
     timeline.fake_append(media, source_start_frames=0, duration_frames=60)
-    timeline.fake_append(media, source_start_frames=60, duration_frames=80, record_frame=108070)
+    timeline.fake_append(
+        media, source_start_frames=60, duration_frames=80, record_frame=108070, speed=Fraction(1, 2)
+    )
     path = tmp_path / "rt.otio"
     timeline.Export(str(path), resolve.EXPORT_OTIO)
     config = bridge.install_config()
     config.write_text(json.dumps({**json.loads(config.read_text()), "start_engine": False}))
     _, calls, out = stub(f"script:{entry(scripts, 'render')}", path)
-    # the stub flags its clip at frame 70 Purple: that is work, so the next thing missing is the engine
+    # the stub flags its clip at frame 70 (at 50 %) Purple: that is work, so the next thing
+    # missing is the engine
     assert "Chronoscope - Render Slow Motion: error: no Chronoscope engine is running" in out, out
     assert calls == []
 

@@ -214,6 +214,32 @@ def test_render_slow_motion_script_end_to_end(resolve, installed, scripts, sampl
     assert all(item.speed == 1 for item in created.GetItemListInTrack("video", 1))
 
 
+def test_render_slow_motion_renders_only_the_flagged_clips_when_any_is_flagged(
+    resolve, installed, scripts, sample_clip, capsys
+):
+    """Rendering takes time on a CPU: an editor flags the slowed clips to render now. A flagged
+    clip was rendered on top of every slowed one, and a flagged clip at 100 % went to the engine,
+    which passed it through."""
+    project = resolve.GetProjectManager().CreateProject("flags")
+    media = project.GetMediaPool().ImportMedia([str(sample_clip.absolute())])[0]
+    timeline = project.GetMediaPool().CreateEmptyTimeline("Two slow")
+    timeline.fake_append(media, source_start_frames=0, duration_frames=20, speed=Fraction(1, 2))
+    chosen = timeline.fake_append(
+        media, source_start_frames=40, duration_frames=20, speed=Fraction(1, 2), record_frame=108020
+    )
+    chosen.AddFlag("Purple")
+    out = run_script(scripts, "render", capsys)
+    assert "Traceback" not in out
+    title = "Chronoscope - Render Slow Motion: "
+    assert f"{title}1 of 1 clips rendered into " in out, out
+    assert f"{title}not rendered: V1 hug-lego-movie.mp4: not flagged Purple: only the flagged clips" in out
+    created = project.GetCurrentTimeline()
+    items = created.GetItemListInTrack("video", 1)
+    # the first keeps its speed for Resolve to play; the flagged one is the render, at 100 %
+    assert [item.speed for item in items] == [Fraction(1, 2), 1]
+    assert items[0].GetMediaPoolItem() is media and items[1].GetMediaPoolItem() is not media
+
+
 def test_rendered_timeline_becomes_a_new_timeline_and_bin(resolve, sample_clip, tmp_path, capsys):
     project, timeline = demo_project(resolve, sample_clip)
     resolve.fake_calls.clear()
@@ -308,8 +334,8 @@ def test_missing_engine_nothing_to_do_and_no_timeline_are_clear(
         [{"mediaPoolItem": pool.GetRootFolder().GetClipList()[0], "startFrame": 0, "endFrame": 29}]
     )
     out = run_script(scripts, "render", capsys)
-    assert "error: timeline 'Real time' has no clip slower than 100 % and none marked for Chronoscope" in out
-    assert "or flag it Purple" in out and "Traceback" not in out
+    assert "error: timeline 'Real time' has no clip slower than 100 %" in out
+    assert "slow a clip down (Change Clip Speed)" in out and "Traceback" not in out
     assert project.GetTimelineCount() == 2
 
 
@@ -429,9 +455,9 @@ def test_timeout_from_the_config_bounds_each_engine_job(resolve, installed, scri
 
 
 def test_render_reports_what_it_leaves_on_a_drop_frame_timeline(installed, scripts, sample_clip, capsys):
-    """A 29.97 drop-frame timeline (01:00:00;00 is frame 107892) with a 50 % clip to render, and
-    what cannot be rendered: a speed ramp, a compound clip, offline media, a flagged clip that is
-    disabled. The render goes ahead and the console names each clip it left, and why."""
+    """A 29.97 drop-frame timeline (01:00:00;00 is frame 107892) with a flagged 50 % clip to
+    render, and what cannot be rendered: a speed ramp, a compound clip, flagged offline media, a
+    flagged clip that is disabled. The render goes ahead and the console names each clip it left, and why."""
     resolve = FakeResolve(project_rate=Fraction(30000, 1001), drop_frame=True)
     fake_resolve.install(resolve)
     try:
@@ -441,18 +467,22 @@ def test_render_reports_what_it_leaves_on_a_drop_frame_timeline(installed, scrip
         timeline = pool.CreateEmptyTimeline("DF cut")
         start = timeline.GetStartFrame()
         assert start == 107892
-        timeline.fake_append(media, source_start_frames=0, duration_frames=30, speed=Fraction(1, 2))
+        chosen = timeline.fake_append(media, source_start_frames=0, duration_frames=30, speed=Fraction(1, 2))
+        chosen.AddFlag("Purple")
         ramped = timeline.fake_append(
             media, source_start_frames=20, duration_frames=20, record_frame=start + 30
         )
         ramped.fake_speed_ramp([(0, 1), (19, Fraction(1, 2))])
-        off = timeline.fake_append(media, source_start_frames=60, duration_frames=20, record_frame=start + 50)
+        off = timeline.fake_append(
+            media, source_start_frames=60, duration_frames=20, record_frame=start + 50, speed=Fraction(1, 2)
+        )
         off.SetClipEnabled(False)
         off.AddFlag("Purple")
         gone = fake_resolve.FakeTimelineItem(
             timeline, None, "offline.mov", start + 70, 20, Fraction(0), Fraction(1, 2)
         )
         gone.offline_path = "/nowhere/A001_C002.mov"
+        gone.AddFlag("Purple")
         timeline.tracks["video"][0].append(gone)
         inner = timeline.fake_append(
             media, source_start_frames=90, duration_frames=20, speed=Fraction(1, 2), record_frame=start + 90

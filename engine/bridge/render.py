@@ -1,5 +1,5 @@
-"""The ``render`` operation: the clips slower than 100 % (and the flagged ones) through the engine's
-``render_timeline``, and every clip left as it was, with the reason."""
+"""The ``render`` operation: the clips slower than 100 % through the engine's ``render_timeline``
+(only the flagged ones when the editor flagged any), and every clip left as it was, with the reason."""
 
 from __future__ import annotations
 
@@ -52,7 +52,8 @@ def render(
     timeout_s: float = DEFAULT_JOB_TIMEOUT_S,
     disabled: dict[tuple[str, int], str] | None = None,
 ) -> dict[str, Any]:
-    """Render the slowed-down (and flagged) clips through the engine's ``render_timeline``.
+    """Render the slowed-down clips through the engine's ``render_timeline``: all of them, or, when
+    any clip is flagged (``marked``), only the flagged ones; the engine is sent exactly those.
 
     The reply lists every clip that is not rendered and why (``not_rendered``): a speed ramp, a
     compound clip, a disabled clip, media offline or missing, or what the engine said."""
@@ -78,7 +79,17 @@ def render(
             )
             not_rendered.append(_not_rendered(segment, reason))
             continue
-        if not slowed and key is None:
+        if not slowed:
+            if key is not None:
+                not_rendered.append(_not_rendered(
+                    segment, "flagged, but it plays at 100 % or faster: there are no frames to make"
+                ))
+            continue
+        if marked and key is None:
+            not_rendered.append(_not_rendered(
+                segment, f"not flagged{' ' + flag if flag else ''}: only the flagged clips are rendered "
+                "(clear every flag to render all clips slower than 100 %)"
+            ))
             continue
         off = disabled_reason(segment, items, disabled)
         if off:
@@ -123,11 +134,16 @@ def render(
             others = [n for n in not_rendered if n["reason"] not in {reason for _, reason in missing}]
             also = "".join(f"; {n['track']} {n['clip']!r}: {n['reason']}" for n in others)
             raise MediaNotFoundError(f"{segment.describe()}: {problem}{more}{also}")
-        how = f" or flag it {flag}" if flag else ""
         also = "".join(f"; {n['track']} {n['clip']!r}: {n['reason']}" for n in not_rendered)
+        if marked:
+            raise NothingToDoError(
+                f"timeline {items.timeline.name!r}: none of the {len(marked)} flagged clips is slower than "
+                f"100 % and can be rendered; slow it down (Change Clip Speed), or clear the flags to "
+                f"render every clip slower than 100 %{also}"
+            )
         raise NothingToDoError(
-            f"timeline {items.timeline.name!r} has no clip slower than 100 % and none marked for Chronoscope "
-            f"({len(items.segments)} video clips); slow a clip down (Change Clip Speed){how} and run "
+            f"timeline {items.timeline.name!r} has no clip slower than 100 % "
+            f"({len(items.segments)} video clips); slow a clip down (Change Clip Speed) and run "
             f"again{also}"
         )
     output_dir = Path(output_dir) if output_dir else default_output_dir(items.timeline.name)

@@ -69,6 +69,7 @@ examples:
   chronoscope render interview.otio -o out/ --smooth-cuts 4 --no-engine
   chronoscope render reel1.xml -o out/ --map 'C:\\Footage=/mnt/footage' --json
   chronoscope render reel2.edl -o out/ --rate 29.97
+  chronoscope render cut.otio -o out/ --clip V1:3 --clip V2:0
 """
 
 
@@ -85,6 +86,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--speedup", action="store_true", help="also render clips faster than 1x (dropping frames)"
+    )
+    parser.add_argument(
+        "--clip",
+        action="append",
+        metavar="TRACK:INDEX",
+        help="render only this clip, e.g. V1:3 as `chronoscope segments` numbers them (repeatable); "
+        "the others pass through",
     )
     parser.add_argument(
         "--detect", action="store_true", help="add speed-detection results to the new timeline"
@@ -234,6 +242,7 @@ def run(args: argparse.Namespace) -> int:
             detect=detect,
             smooth_cut_frames=args.smooth_cuts,
             rate=args.rate,
+            only=args.clip,
         )
     finally:
         bars.close()

@@ -68,6 +68,7 @@ from engine.timeline import (
     timeline_rate,
     write_timeline,
 )
+from engine.timeline.items import parse_item, track_labels
 from engine.timeline.paths import rebase_relative_media
 from engine.timeline.rates import time_range
 
@@ -160,27 +161,12 @@ class FillSummary:
         }
 
 
-def _tracks(timeline: otio.schema.Timeline) -> dict[str, tuple[int, otio.schema.Track]]:
-    """``V1`` -> (position among the top-level tracks, track), as ``Segment.track_label`` names them."""
-    counts: dict[str, int] = {}
-    found = {}
-    for position, track in enumerate(timeline.tracks):
-        if not isinstance(track, otio.schema.Track):
-            continue
-        letter = "A" if track.kind == otio.schema.TrackKind.Audio else "V"
-        counts[letter] = counts.get(letter, 0) + 1
-        found[f"{letter}{counts[letter]}"] = (position, track)
-    return found
-
-
 def parse_gap(text: str) -> tuple[str, int]:
     """``"V1:2"`` -> ("V1", 2)."""
-    label, _, index = text.partition(":")
-    if not label or not index.isdigit():
-        raise UnsupportedOptionError(
-            f"gap {text!r} is not TRACK:INDEX; give e.g. V1:2 (item 2 of track V1), or all"
-        )
-    return label.upper(), int(index)
+    try:
+        return parse_item(text, "gap")
+    except UnsupportedOptionError as error:
+        raise UnsupportedOptionError(f"{error}, or all") from None
 
 
 def select_gaps(timeline: otio.schema.Timeline, gaps: list[str]) -> list[GapFill]:
@@ -188,7 +174,7 @@ def select_gaps(timeline: otio.schema.Timeline, gaps: list[str]) -> list[GapFill
     if not gaps:
         raise UnsupportedOptionError("no gap named; give --gap TRACK:INDEX (e.g. V1:2) or --gap all")
     rate = timeline_rate(timeline)
-    tracks = _tracks(timeline)
+    tracks = track_labels(timeline)
     chosen: list[GapFill] = []
 
     def gap_fill(label: str, position: int, track: otio.schema.Track, index: int) -> GapFill:

@@ -404,8 +404,12 @@ def plan_render(
     quality: int | None = None,
     speedup: bool = False,
     media_timecodes: bool = False,
+    only: set[tuple[str, int]] | None = None,
 ) -> RenderPlan:
     """Decide, for every clip, whether it is rendered, passed through, or cannot be rendered.
+
+    ``only`` (track label, index in track) pairs: the clips chosen for this render; every other
+    clip passes through as it is, its speed change kept ("not chosen"). None: every clip.
 
     ``media_timecodes``: the timeline is an EDL, whose source frames are counted from each media
     file's start timecode (``with_media_range``); other timelines say where their media start, and
@@ -442,6 +446,9 @@ def plan_render(
         entry.speed = "freeze" if segment.is_freeze_frame else fraction_text(scalar)
         if not segment.is_retimed:
             entry.reason = "real time"
+            continue
+        if only is not None and (segment.track_label, segment.index_in_track) not in only:
+            entry.reason = "not chosen for this render: passed through, its speed change kept"
             continue
         if scalar > 1 and not segment.is_freeze_frame and not speedup:
             entry.reason = "faster than real time: passed through (render it with --speedup)"

@@ -32,7 +32,7 @@ from typing import Any, Protocol
 
 import opentimelineio as otio
 
-from engine.errors import ChronoscopeError, JobCancelledError
+from engine.errors import ChronoscopeError, JobCancelledError, UnsupportedOptionError
 from engine.fsutil import write_text_atomic
 from engine.interp import resolve_clip_model
 from engine.media.probe import VideoStreamInfo
@@ -66,6 +66,7 @@ from engine.timeline import (
     replace_media,
     write_timeline,
 )
+from engine.timeline.items import parse_item, track_labels
 from engine.timeline.paths import rebase_relative_media
 
 log = logging.getLogger(__name__)
@@ -278,6 +279,7 @@ def render_timeline(
     detect: Callable[[ClipEntry], dict[str, Any] | None] | None = None,
     smooth_cut_frames: int = 0,
     rate: float | None = None,
+    only: list[str] | set[tuple[str, int]] | None = None,
 ) -> RenderSummary:
     """Render a timeline file into ``outdir``; see the module docstring. Returns the summary, which
     is also written to ``outdir/NAME.render-summary.json`` (``summary_path``). Nothing in
@@ -285,7 +287,9 @@ def render_timeline(
 
     ``smooth_cut_frames`` N > 0 smooths every jump cut between clips at speed 1 with N synthesized
     frames (``engine.render.smoothcut``), rendered in this process; the summary lists each cut
-    smoothed or skipped, with the reason. ``rate`` is an EDL's frame rate (``read_timeline``)."""
+    smoothed or skipped, with the reason. ``rate`` is an EDL's frame rate (``read_timeline``).
+    ``only`` names the clips to render (``"V1:3"`` texts or (track, index) pairs, as ``chronoscope
+    segments`` counts them); the others pass through. A name that is not a clip is refused."""
     started = time.perf_counter()
     check_smooth_cut_frames(smooth_cut_frames)
     check_quality(codec, quality)
@@ -295,6 +299,7 @@ def render_timeline(
     summary_file = summary_path(outdir, timeline_path)
     claim_output_folder(outdir, timeline_path, "render", summary_file, outdir / LEGACY_SUMMARY_NAME)
     model = resolve_clip_model(model)
+    chosen = None if only is None else chosen_clips(timeline, only)
     plan = plan_render(
         timeline,
         outdir,
@@ -305,6 +310,7 @@ def render_timeline(
         codec=codec,
         quality=quality,
         speedup=speedup,
+        only=chosen,
     )
     runner = runner or InProcessRunner()
     results: dict[str, tuple[str, RetimeReport | None, str]] = {}
@@ -357,6 +363,32 @@ def render_timeline(
     if copy_path is not None and copy_text is not None:
         write_text_atomic(copy_path, copy_text)
     return summary
+
+
+def chosen_clips(timeline, names: list[str] | set[tuple[str, int]]) -> set[tuple[str, int]]:
+    """The clips ``names`` picks (``"V1:3"``: item 3 of track V1, counted from 0 with gaps and
+    transitions, as ``chronoscope segments`` shows them), checked against the timeline: a name of
+    no track, or of an item that is not a clip, is refused by name before any work."""
+    tracks = track_labels(timeline)
+    chosen: set[tuple[str, int]] = set()
+    for name in names:
+        if isinstance(name, str):
+            label, index = parse_item(name, "clip")
+        else:
+            label, index = str(name[0]).upper(), int(name[1])
+        if label not in tracks:
+            raise UnsupportedOptionError(
+                f"clip {label}:{index}: the timeline has no track {label}; tracks: {', '.join(tracks)}"
+            )
+        _, track = tracks[label]
+        if not 0 <= index < len(track) or not isinstance(track[index], otio.schema.Clip):
+            what = type(track[index]).__name__.lower() if 0 <= index < len(track) else "past the end"
+            raise UnsupportedOptionError(
+                f"clip {label}:{index}: item {index} of {label} is {what}, not a clip "
+                "(`chronoscope segments TIMELINE` lists the clips and their places)"
+            )
+        chosen.add((label, index))
+    return chosen
 
 
 def summary_path(outdir: Path, timeline_path: Path) -> Path:
