@@ -198,3 +198,8 @@ class FileAccessError(ChronoscopeError, OSError):
 class ExchangeFileError(UnsupportedOptionError):
     """A client's frame-exchange file changed under a request (shortened or replaced while the
     engine read or wrote it); only that request fails."""
+
+
+class ClusterNotReachableError(ChronoscopeError, ConnectionError):
+    """A Ray cluster named with ``--ray`` cannot be reached or joined; the message names the
+    address and what to check."""

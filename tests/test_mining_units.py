@@ -110,6 +110,19 @@ def test_gate_is_the_smallest_threshold_within_the_false_positive_budget(tmp_pat
     assert given.min_confidence == 0.93 and given.measured_recall == pytest.approx(3 / 7)
 
 
+def test_an_installed_copy_has_the_measured_gate_of_the_shipped_detector(monkeypatch):
+    """The held-out evaluation ships beside the model: installs used the 0.90 fallback, since the
+    bench's own outputs live in ignored folders."""
+    import engine.mining.gate as gate_module
+
+    shipped = Path(gate_module.__file__).parents[1] / "speed" / "model" / "speed_eval.json"
+    assert shipped in gate_module.EVAL_RESULT_PATHS
+    monkeypatch.setattr("engine.mining.gate.EVAL_RESULT_PATHS", (shipped,))
+    gate = find_gate()
+    assert gate.source == str(shipped) and gate.measured_fpr <= 0.05
+    assert (gate.min_confidence, gate.negatives, gate.positives) == (0.82, 56, 21)
+
+
 def test_gate_without_a_measurement_falls_back_with_a_warning(tmp_path, monkeypatch, caplog):
     monkeypatch.setattr("engine.mining.gate.EVAL_RESULT_PATHS", (tmp_path / "none.json",))
     gate = find_gate()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 from engine.errors import UnsupportedOptionError
@@ -16,27 +17,44 @@ from engine.mining.runners import DEFAULT_RETRIES
 NAME = "mine"
 HELP = "mine genuine slow-motion segments from folders of video into a manifest (and clips)"
 DESCRIPTION = """\
-Runs the speed stages on every file the sources name (folders recursively, @list.txt files with
-one path or URL per line, globs, files, and fsspec URLs: s3://bucket/prefix/, gs://b/**/*.mp4,
-memory://, file://): container metadata, the synthetic-retime check, the learned
-estimate per window, segments, and with --audio-cue the sound's pitch shifts (a speed change
-heard where the sound was resampled with the picture). Every segment gets a row in
-DATASET/manifest.jsonl (and manifest.parquet when pyarrow is installed): source and content
-hash, start and end, playback rate, capture-rate estimate, speed, class, confidence, evidence,
-resolution, audio. Unusable files get a row with the reason and never stop the run.
+Runs the speed stages on every file the sources name (folders recursively, linked folders and
+files included; @list.txt files with one path, folder or URL per line; globs, files, and fsspec
+URLs: s3://bucket/prefix/, gs://b/**/*.mp4, memory://, file://): container metadata, the
+synthetic-retime check, the learned estimate per window, segments, and with --audio-cue the
+sound's pitch shifts (a speed change heard where the sound was resampled with the picture).
+Every segment gets a row in DATASET/manifest.jsonl (and manifest.parquet when pyarrow is
+installed): source and content hash, start and end, playback rate, capture-rate estimate,
+speed, class, confidence, evidence, resolution, audio. Unusable files (not video, corrupt, too
+short) get a row with the reason and never stop the run.
 
 A segment is accepted when it is genuine high-rate capture with a confidence at or above the
 quality gate, which comes from the false-positive curve measured by bench/speed_eval.py (or
 --min-confidence). The gate and its curve are written to DATASET/README.md, the dataset card;
-DATASET/report.md and its PNG plots say what was found and rejected.
+DATASET/report.md and its PNG plots say what was found and rejected, this run and overall.
 
 --extract writes each accepted segment as a clip conformed to its capture rate (lossless FFV1
-by default, or --codec), dropping near-duplicates found by perceptual hash. The manifest is the
-checkpoint: run the same command again after an interruption and finished files are skipped.
---workers N runs N local processes; --ray ADDRESS (or --ray local) runs the stages as Ray tasks.
-Objects in storage are listed and hashed through fsspec (s3:// needs s3fs, gs:// gcsfs, az://
-adlfs) and copied into --cache-dir for decoding, one at a time per worker, removed after use
-unless --keep-cache (copies left by killed tasks are removed by the next run on that machine).
+by default, or --codec), dropping near-duplicates found by perceptual hash, against the clips of
+earlier runs too. Clip frame k is source frame start+k: a clip is cut before damage in its
+source, or refused, and the manifest says why.
+
+The manifest is the checkpoint: run the same command again after an interruption and finished
+files are skipped. Files that were away, unreadable or whose task failed are tried again; a
+file changed in place is mined again and its old clips move to DATASET/retired/; files that no
+longer exist are flagged (source_missing, orphaned clips) in manifest.parquet and the card. A
+dataset keeps its gate, --density, --audio-cue and --codec: leave them out (or repeat them);
+a different value is refused (mine into a new --out instead). --out must be a new or empty
+folder or a dataset, and not the library itself.
+
+--workers N runs N local processes; --ray ADDRESS (HOST:PORT, ray://HOST:PORT, auto, or local)
+runs the stages as Ray tasks. Objects in storage are listed and hashed through fsspec (s3://
+needs s3fs, gs:// gcsfs, az:// adlfs) and copied into --cache-dir for decoding, one at a time
+per worker, removed after use unless --keep-cache (copies left by killed tasks are removed by
+the next run on that machine). Progress is a bar on a terminal and an INFO line every 30 s
+otherwise.
+
+exit status: 0 when every file was handled; 1 when a file could not be read or mined, a clip
+could not be written, or an input named on the command line or in a list does not exist (all
+tried again by the next run; see report.md); 2 for a refused option.
 
 examples:
   chronoscope mine ~/footage --out slowmo-dataset
@@ -52,7 +70,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, metavar="DATASET", help="the dataset folder")
     parser.add_argument("--extract", action="store_true", help="write accepted segments as clips")
     parser.add_argument(
-        "--codec", default=DEFAULT_CODEC, help=f"codec of extracted clips (default {DEFAULT_CODEC})"
+        "--codec",
+        help=f"codec of extracted clips (default: the dataset's, {DEFAULT_CODEC} for a new one)",
     )
     parser.add_argument(
         "--min-confidence",
@@ -75,20 +94,25 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workers", type=int, default=1, metavar="N", help="local worker processes (default 1)"
     )
-    parser.add_argument("--ray", metavar="ADDRESS", help="run on Ray: a cluster address, 'auto', or 'local'")
+    parser.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="run on Ray: HOST:PORT of a head node, ray://HOST:PORT, 'auto', or 'local'",
+    )
     parser.add_argument(
         "--retries", type=int, default=DEFAULT_RETRIES, help=f"retries per task (default {DEFAULT_RETRIES})"
     )
     parser.add_argument(
         "--audio-cue",
         action="store_true",
-        help="read the sound too: pitch shifts (resampled sound) per segment in the evidence",
+        default=None,
+        help="read the sound too: pitch shifts (resampled sound) per segment in the evidence "
+        "(default: as the dataset was mined; off for a new one)",
     )
     parser.add_argument(
         "--density",
         type=float,
-        default=MINING_DENSITY,
-        help=f"about the share of frames analysed (default {MINING_DENSITY})",
+        help=f"about the share of frames analysed (default: the dataset's, {MINING_DENSITY} for a new one)",
     )
     parser.add_argument(
         "--cache-dir",
@@ -110,10 +134,6 @@ def run(args: argparse.Namespace) -> int:
             "--workers sets local processes and --ray ADDRESS uses the cluster's CPUs; give one "
             "(with --ray local, --workers N sizes the local cluster)"
         )
-    if not 0 < args.density <= 1:
-        raise UnsupportedOptionError(
-            f"--density {args.density} is outside (0, 1]; {MINING_DENSITY} is the default"
-        )
     options = MineOptions(
         sources=list(args.sources),
         out=args.out,
@@ -132,6 +152,7 @@ def run(args: argparse.Namespace) -> int:
         keep_cache=args.keep_cache,
     )
     summary = mine(options)
+    dataset = summary.dataset
     data = {
         "out": str(summary.out),
         "files_seen": summary.files_seen,
@@ -141,20 +162,34 @@ def run(args: argparse.Namespace) -> int:
         "segments": summary.segments,
         "accepted": summary.accepted,
         "clips_written": summary.clips_written,
+        "clips_cut": summary.clips_cut,
+        "clips_refused": summary.clips_refused,
+        "clips_retired": summary.clips_retired,
         "duplicates": summary.duplicates,
         "wall_s": round(summary.wall_s, 3),
         "runner": summary.runner,
         "gate_min_confidence": summary.gate.min_confidence if summary.gate else None,
         "failures": summary.failures,
+        "missing_inputs": summary.missing_inputs,
+        "gone_sources": summary.gone_sources,
+        "dataset": asdict(dataset),
     }
     if args.json:
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
     else:
+        missing = f", {len(summary.missing_inputs)} missing inputs" if summary.missing_inputs else ""
+        failed = f", {len(summary.failures)} failures" if summary.failures else ""
         print(
-            f"{summary.files_mined} files mined, {summary.files_skipped} already done, "
-            f"{summary.files_rejected} unusable; {summary.segments} segments, {summary.accepted} accepted "
-            f"(gate {data['gate_min_confidence']:.2f}); {summary.clips_written} clips, "
-            f"{summary.duplicates} near-duplicates dropped; {summary.wall_s:.1f} s on {summary.runner}"
+            f"this run: {summary.files_mined} files mined, {summary.files_skipped} already done, "
+            f"{summary.files_rejected} unusable{missing}{failed}; {summary.segments} segments, "
+            f"{summary.accepted} accepted (gate {data['gate_min_confidence']:.2f}); "
+            f"{summary.clips_written} clips written, {summary.duplicates} near-duplicates dropped, "
+            f"{summary.clips_retired} clips retired; {summary.wall_s:.1f} s on {summary.runner}"
+        )
+        gone = f", {dataset.orphaned_clips} orphaned (source gone)" if dataset.gone_sources else ""
+        print(
+            f"dataset now: {dataset.files} files, {dataset.accepted} accepted segments, "
+            f"{dataset.clips} clips{gone}"
         )
         print(f"manifest: {summary.out / 'manifest.jsonl'}   card: {summary.out / 'README.md'}")
-    return 0 if not summary.failures else 1
+    return 0 if summary.ok else 1

@@ -5,6 +5,14 @@ Conforming keeps every frame and changes only the rate: a 240 fps capture stored
 training pipeline can resample as it likes. Lossless FFV1 in Matroska by default; any codec of
 ``engine.media.CODECS`` on request. Written through a temporary name: a killed run leaves no
 half clip under the final name.
+
+Timing is the point of such a clip, so frame ``k`` of the clip is always frame
+``start_frame + k`` of the source. Where the source's frames cannot be decoded (a damaged or
+missing packet, pictures the decoder concealed after it, a file that ends early) the clip is cut
+just before the damage when at least ``MIN_CLIP_FRAMES`` good frames precede it, and refused
+otherwise; either way the result says why (``cut``, ``refused``), and the manifest records it.
+A source that is not there (moved or deleted) gives ``missing`` instead of an error, so that it
+is not retried within the run.
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from engine.errors import UnsupportedOptionError
+from engine.errors import MediaNotFoundError, UnsupportedOptionError
 from engine.media import CODECS, FrameReader, VideoWriter, codec_choices
 from engine.mining.storage import CachePolicy, local_copy
 
@@ -23,6 +31,12 @@ log = logging.getLogger(__name__)
 
 DEFAULT_CODEC = "ffv1"
 CLIPS_FOLDER = "clips"
+MIN_CLIP_FRAMES = 16
+"""A clip cut short by damage in its source is kept when it has at least this many frames."""
+
+
+class _DamagedSegment(Exception):
+    """Internal: too few good frames before the damage; the clip being written is dropped."""
 
 
 def check_codec(codec: str) -> str:
@@ -57,24 +71,57 @@ def extract_segment(
 
     Arguments are plain strings and numbers (this runs as a pool or Ray task); a URL source is
     read through a local copy (``engine.mining.storage.local_copy``, by ``content_hash`` and the
-    cache policy). Returns the clip's frame count and rate; raises ``MediaWriteError`` or a
-    reading error on failure.
+    cache policy). Returns ``frames``, ``rate`` and ``codec`` of the clip, with ``end_frame`` and
+    ``cut`` (the reason) when damage cut it short; ``refused`` (the reason, no clip written) when
+    fewer than ``MIN_CLIP_FRAMES`` good frames come before the damage; ``missing`` when the source
+    is not there. Raises ``MediaWriteError`` or a reading error on other failures.
     """
     rate = Fraction(conform_rate)
     if rate <= 0:
         raise UnsupportedOptionError(f"conform rate {conform_rate} fps is not positive")
-    count = 0
-    with (
-        local_copy(source, content_hash, cache or CachePolicy()) as path,
-        FrameReader(path, strict=False) as reader,
-        VideoWriter(Path(destination), rate=rate, codec=codec) as writer,
-    ):
-        for frame in reader.frames(start_frame, end_frame):
-            writer.write(frame.image)
-            count += 1
-    if count == 0:
-        raise UnsupportedOptionError(f"{source}: frames {start_frame}-{end_frame - 1} gave nothing to write")
+    try:
+        with (
+            local_copy(source, content_hash, cache or CachePolicy()) as path,
+            FrameReader(path, strict=False) as reader,
+            VideoWriter(Path(destination), rate=rate, codec=codec) as writer,
+        ):
+            count, damage = _copy_frames(reader, writer, start_frame, end_frame)
+            if damage and count < MIN_CLIP_FRAMES:
+                raise _DamagedSegment(damage)
+    except _DamagedSegment as refused:
+        reason = f"{refused}: fewer than {MIN_CLIP_FRAMES} good frames before it, so no clip"
+        log.warning("%s frames %d-%d: %s", source, start_frame, end_frame - 1, reason)
+        return {"refused": reason, "rate": conform_rate, "codec": codec}
+    except (MediaNotFoundError, FileNotFoundError) as error:
+        return {"missing": f"{source} is not there any more ({error})", "rate": conform_rate, "codec": codec}
+    result: dict[str, Any] = {"frames": count, "rate": conform_rate, "codec": codec}
+    if damage:
+        result["end_frame"] = start_frame + count
+        result["cut"] = f"{damage}: the clip stops at frame {start_frame + count - 1}"
+        log.warning("%s frames %d-%d: %s", source, start_frame, end_frame - 1, result["cut"])
     log.debug(
-        "extracted %s frames %d-%d to %s at %s fps", source, start_frame, end_frame - 1, destination, rate
+        "extracted %s frames %d-%d to %s at %s fps",
+        source,
+        start_frame,
+        start_frame + count - 1,
+        destination,
+        rate,
     )
-    return {"frames": count, "rate": conform_rate}
+    return result
+
+
+def _copy_frames(
+    reader: FrameReader, writer: VideoWriter, start_frame: int, end_frame: int
+) -> tuple[int, str]:
+    """Copy frames in order until the first one that is missing or concealed; (count, damage)."""
+    expected = start_frame
+    for frame in reader.frames(start_frame, end_frame):
+        if frame.index != expected:
+            return expected - start_frame, f"frames {expected}-{frame.index - 1} cannot be decoded"
+        if frame.concealed:
+            return expected - start_frame, f"frame {expected} follows damage (the decoder concealed it)"
+        writer.write(frame.image)
+        expected += 1
+    if expected < end_frame:
+        return expected - start_frame, f"the source ends after frame {expected - 1}"
+    return expected - start_frame, ""

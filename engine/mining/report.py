@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import collections
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +17,7 @@ from engine.mining.manifest import MANIFEST_NAME, PARQUET_NAME, joined_segments
 from engine.mining.sources import HASH_EDGE_BYTES
 
 if TYPE_CHECKING:
-    from engine.mining.pipeline import MineSummary
+    from engine.mining.pipeline import DatasetCounts, MineSummary
 
 CARD_NAME = "README.md"
 REPORT_NAME = "report.md"
@@ -93,12 +93,13 @@ def _reason_kind(row: dict[str, Any]) -> str:
 
 
 def write_report(out: Path, rows: Sequence[dict[str, Any]], summary: MineSummary) -> None:
-    """report.md with counts, timing, rejected files and why; and the three plots."""
-    records = joined_segments(rows)
+    """report.md with this run's counts and the dataset's, timing, rejected files and why, sources
+    gone and clips retired; and the three plots."""
+    gone = set(summary.gone_sources)
+    records = joined_segments(rows, gone)
     segments = [row for row in records if row["row"] == "segment"]
     files = [row for row in records if row["row"] == "file"]
     accepted = [row for row in segments if row["accepted"]]
-    kept = [row for row in accepted if not row.get("duplicate_of")]
     rates = [float(row["conform_fps"]) for row in accepted if row.get("conform_fps")]
     labels, counts = _capture_bins(rates)
     _bar_chart(labels, counts, "accepted segments by capture rate (fps)", out / PLOT_CAPTURE)
@@ -119,26 +120,37 @@ def write_report(out: Path, rows: Sequence[dict[str, Any]], summary: MineSummary
         "rejected segments and files, by reason",
         out / PLOT_REJECTED,
     )
-    sources = {row["source"] for row in records}
     video_s = sum(float(row.get("end_s", 0)) - float(row.get("start_s", 0)) for row in segments)
     accepted_s = sum(float(row["end_s"]) - float(row["start_s"]) for row in accepted)
     gate = summary.gate
+    dataset = summary.dataset
+    rate = (
+        f" ({summary.files_mined / summary.wall_s * 3600:.0f} files per hour)" if summary.wall_s > 0 else ""
+    )
     lines = [
         "# Mining report",
         "",
-        f"- files in the manifest: {len(sources)} ({summary.files_mined} mined this run, "
-        f"{summary.files_skipped} skipped as already done, {summary.files_seen} named by the sources)",
-        f"- runner: {summary.runner}; this run took {summary.wall_s:.1f} s"
-        + (
-            f" ({summary.files_mined / summary.wall_s * 3600:.0f} files per hour)"
-            if summary.wall_s > 0
-            else ""
-        ),
-        f"- video analysed: {video_s / 3600:.4f} h in {len(segments)} segments",
+        "## This run",
+        "",
+        f"- files named by the sources: {summary.files_seen}; mined: {summary.files_mined}; skipped as "
+        f"already done: {summary.files_skipped}; unusable: {summary.files_rejected}; missing inputs: "
+        f"{len(summary.missing_inputs)}; failures: {len(summary.failures)}",
+        f"- segments found: {summary.segments}, accepted: {summary.accepted}",
+        f"- clips written: {summary.clips_written} ({summary.clips_cut} cut short by damage in the source), "
+        f"refused for damage: {summary.clips_refused}, near-duplicates marked: {summary.duplicates}, "
+        f"clips retired: {summary.clips_retired}",
+        f"- runner: {summary.runner}; {summary.wall_s:.1f} s{rate}",
+        "",
+        "## The dataset (all runs)",
+        "",
+        f"- files: {dataset.files} ({dataset.unusable_files} unusable); sources that no longer exist: "
+        f"{dataset.gone_sources}",
+        f"- video analysed: {video_s / 3600:.4f} h in {dataset.segments} segments",
         f"- accepted (genuine high-rate capture, confidence >= {gate.min_confidence:.2f}): "
-        f"{len(accepted)} segments, "
-        f"{accepted_s:.1f} s of playback; {len(kept)} after removing near-duplicates",
-        f"- clips written this run: {summary.clips_written}; near-duplicates dropped: {summary.duplicates}",
+        f"{dataset.accepted} segments, {accepted_s:.1f} s of playback; {dataset.duplicates} of them "
+        "near-duplicates of another",
+        f"- clips in clips/: {dataset.clips} ({dataset.orphaned_clips} orphaned: their source no longer "
+        f"exists); retired clips in retired/: {dataset.retired_clips}",
         "",
         f"![capture rates]({PLOT_CAPTURE}) ![classes]({PLOT_CLASSES}) ![rejected]({PLOT_REJECTED})",
         "",
@@ -161,6 +173,32 @@ def write_report(out: Path, rows: Sequence[dict[str, Any]], summary: MineSummary
         *[f"| {row['source']} | {row.get('status')} | {_cell(row.get('reason', ''))} |" for row in files],
         "",
     ]
+    damaged = [row for row in segments if row.get("clip_cut") or row.get("clip_refused")]
+    if damaged:
+        lines += [
+            "## Clips cut or refused for damage in the source",
+            "",
+            "| source | segment | clip | why |",
+            "|---|---|---|---|",
+            *[
+                f"| {row['source']} | {row['segment_index']} | {row.get('clip') or '(none)'} | "
+                f"{_cell(row.get('clip_cut') or row.get('clip_refused'))} |"
+                for row in damaged
+            ],
+            "",
+        ]
+    if gone:
+        lines += [
+            "## Sources that no longer exist",
+            "",
+            "Their rows stay, flagged `source_missing` (their clips `orphaned`) in manifest.parquet; "
+            "a source that comes back is mined again when its content changed, else taken as it was.",
+            "",
+            *[f"- {_cell(source)}" for source in sorted(gone)],
+            "",
+        ]
+    if summary.missing_inputs:
+        lines += ["## Missing inputs", "", *[f"- {_cell(item)}" for item in summary.missing_inputs], ""]
     if summary.failures:
         lines += ["## Failures", "", *[f"- {_cell(item)}" for item in summary.failures], ""]
     write_text_atomic(out / REPORT_NAME, "\n".join(lines))
@@ -170,9 +208,15 @@ def _cell(text: str) -> str:
     return str(text).replace("|", "/").replace("\n", " ")[:200]
 
 
-def write_card(out: Path, rows: Sequence[dict[str, Any]], gate: QualityGate) -> None:
+def write_card(
+    out: Path,
+    rows: Sequence[dict[str, Any]],
+    gate: QualityGate,
+    counts: DatasetCounts,
+    missing_sources: Collection[str] = frozenset(),
+) -> None:
     """The dataset card: what is in it, how it was selected, the gate and its curve."""
-    records = joined_segments(rows)
+    records = joined_segments(rows, missing_sources)
     accepted = [row for row in records if row["row"] == "segment" and row["accepted"]]
     curve_lines = ["| threshold | false-positive rate | recall |", "|---|---|---|"]
     for point in gate.curve:
@@ -211,13 +255,22 @@ share of genuine slow-motion cases it keeps. Measured by `bench/speed_eval.py` o
 
 ## Contents
 
-- accepted segments: {len(accepted)} (near-duplicates are marked `duplicate_of` in the manifest
-  and not extracted)
+- accepted segments: {len(accepted)} ({counts.duplicates} near-duplicates, marked `duplicate_of` in
+  the manifest and not extracted); clips: {counts.clips}
+- sources that no longer exist: {counts.gone_sources}; their rows are flagged `source_missing`
+  and their clips `orphaned` (orphaned clips: {counts.orphaned_clips}) in `{PARQUET_NAME}`; see
+  report.md
+- retired clips: {counts.retired_clips}, in `retired/` (their source changed or a better copy of
+  the same footage was extracted; `retired/README.md` says which and why). Nothing reads that
+  folder; it may be deleted.
 - `{MANIFEST_NAME}`: JSON Lines, one row per segment (`row: segment`), per unusable file
   (`row: file`) and per extracted clip (`row: clip`); `{PARQUET_NAME}` joins them when pyarrow is
   installed.
 - `clips/`: with `--extract`, each accepted, non-duplicate segment conformed to its capture rate
   (same frames, rate = capture rate; a 240 fps capture played at 30 becomes a 240 fps file).
+  Clip frame k is always source frame `start_frame + k`: where the source cannot be decoded the
+  clip stops before the damage (`clip_cut`, `clip_frames`), or none is made when fewer than 16
+  good frames come first (`clip_refused`).
 
 ## Fields
 
@@ -232,6 +285,9 @@ rate when known exactly, else the estimate snapped to the nearest standard camer
 detector's own reading), `evidence` (per stage: metadata, synthetic_retime, learned,
 audio_pitch; entries with `probe_frames` are per probe), `width`, `height`, `has_audio`, `dhash`
 (perceptual hash of frames spread over the segment), `task` (wall and CPU seconds of the file's
-task, the time spent fetching a URL source, and the worker that ran it).
+task, the time spent fetching a URL source, and the worker that ran it), `settings` (the
+`--density` and `--audio-cue` the file was analysed with), `clip`, `duplicate_of`,
+`clip_frames`, `clip_cut` and `clip_refused` (extraction), `source_missing` and `orphaned`
+(checked by the run that wrote this card).
 """
     write_text_atomic(out / CARD_NAME, text)

@@ -2,9 +2,12 @@
 
 Sources are given the way a shell user thinks of them:
 
-- a folder: every file below it (recursively) whose suffix is a video suffix;
+- a folder: every file below it (recursively) whose suffix is a video suffix. Linked folders
+  are followed like linked files (each folder is scanned once, so a link back up the tree does
+  not loop); a link to nothing is skipped. What is skipped and why is logged at INFO;
 - ``@list.txt``: a text file with one path per line (blank lines and ``#`` comments skipped;
-  relative paths are relative to the list's folder);
+  relative paths are relative to the list's folder; a folder or glob in a list is expanded). An
+  entry that does not exist is kept, so that the run reports it as a missing input;
 - a glob (``/media/**/*.mov``): every match, whatever its suffix, so that a misnamed file the
   user asked for is looked at and reported rather than silently dropped;
 - a plain file path;
@@ -28,6 +31,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import logging
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -78,9 +82,70 @@ def _from_list(listing: str) -> list[str]:
 
 
 def _from_folder(folder: Path) -> list[Path]:
-    return sorted(
-        path for path in folder.rglob("*") if path.is_file() and path.suffix.lower() in VIDEO_SUFFIXES
-    )
+    """Video files below ``folder``, following linked folders and files; each folder (by device
+    and inode) is scanned once, so links that loop end there. Skips are logged at INFO."""
+    found: list[Path] = []
+    scanned: dict[tuple[int, int], str] = {}
+
+    def cannot_list(error: OSError) -> None:
+        log.warning("cannot list %s (%s); the files in it are not mined", error.filename, error.strerror)
+
+    for root, folders, names in os.walk(folder, onerror=cannot_list, followlinks=True):
+        try:
+            status = os.stat(root)
+        except OSError as error:
+            cannot_list(error)
+            folders[:] = []
+            continue
+        identity = (status.st_dev, status.st_ino)
+        if identity in scanned:
+            log.info("%s: skipped, the same folder as %s, which is scanned already", root, scanned[identity])
+            folders[:] = []
+            continue
+        scanned[identity] = root
+        for name in folders:
+            linked = os.path.join(root, name)
+            if os.path.islink(linked):
+                log.info("%s is a link to the folder %s: followed", linked, os.path.realpath(linked))
+        for name in sorted(names):
+            path = Path(root) / name
+            if path.suffix.lower() not in VIDEO_SUFFIXES:
+                continue
+            if path.is_symlink() and not path.exists():
+                log.info("%s: skipped, a link to %s, which does not exist", path, os.readlink(path))
+                continue
+            if not path.is_file():
+                log.info("%s: skipped, not a regular file", path)
+                continue
+            found.append(path)
+    return sorted(found)
+
+
+def _glob_base(pattern: str) -> Path:
+    """The folder a glob searches: its leading parts without wildcards."""
+    base: list[str] = []
+    for part in Path(pattern).expanduser().parts:
+        if _is_glob(part):
+            break
+        base.append(part)
+    return Path(*base) if base else Path(".")
+
+
+def local_roots(sources: Iterable[str]) -> list[Path]:
+    """The local folders and files the sources name (a glob's base folder, a list's entries),
+    resolved: what ``--out`` must not be, nor hold."""
+    roots: list[Path] = []
+    for source in sources:
+        if source.startswith("@"):
+            listing = source[1:]
+            if url_protocol(listing) is not None or not Path(listing).expanduser().is_file():
+                continue
+            entries = [entry for entry in _from_list(listing) if url_protocol(entry) is None]
+        else:
+            entries = [source] if url_protocol(source) is None else []
+        for entry in entries:
+            roots.append((_glob_base(entry) if _is_glob(entry) else Path(entry).expanduser()).resolve())
+    return roots
 
 
 def expand_sources(sources: Iterable[str], *, exclude: Iterable[Path] = ()) -> list[str]:
@@ -103,7 +168,8 @@ def expand_sources(sources: Iterable[str], *, exclude: Iterable[Path] = ()) -> l
             entries = _from_list(source[1:])
             named: list[str] = []
             for entry in entries:
-                named += _expand_one(entry) if url_protocol(entry) is not None else [entry]
+                expand = url_protocol(entry) is not None or _is_glob(entry) or Path(entry).is_dir()
+                named += _expand_one(entry) if expand else [entry]
         else:
             named = _expand_one(source)
         for entry in named:
@@ -111,6 +177,8 @@ def expand_sources(sources: Iterable[str], *, exclude: Iterable[Path] = ()) -> l
                 resolved = Path(entry).resolve()
                 if any(folder in resolved.parents for folder in excluded):
                     continue
+                if str(resolved) in seen and str(resolved) != entry:
+                    log.info("%s: skipped, a link to %s, which is mined already", entry, resolved)
                 entry = str(resolved)
             if entry in seen:
                 continue
@@ -124,6 +192,9 @@ def _expand_one(source: str) -> list[str]:
         return expand_url(source, VIDEO_SUFFIXES)
     if _is_glob(source):
         paths = sorted(Path(match) for match in glob.glob(str(Path(source).expanduser()), recursive=True))
+        for path in paths:
+            if path.is_symlink() and not path.exists():
+                log.info("%s: skipped, a link to %s, which does not exist", path, os.readlink(path))
         paths = [path for path in paths if path.is_file()]
         if not paths:
             raise MediaNotFoundError(f"the glob {source!r} matches no file")

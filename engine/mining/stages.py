@@ -48,6 +48,8 @@ import numpy as np
 
 from engine.errors import ChronoscopeError, InsufficientFramesError
 from engine.media import FrameReader, probe
+from engine.mining.dedupe import dhash_words, words_distance
+from engine.mining.manifest import STATUS_MISSING, STATUS_UNREADABLE
 from engine.mining.storage import CachePolicy, local_copy
 from engine.speed import SpeedClass, SpeedModel, detect_speed, metadata_stage, read_rate_metadata
 from engine.speed.detect import DetectionResult
@@ -236,15 +238,7 @@ def dhash_distance(first: str, second: str) -> float:
     a part of another (a slow-motion replay cut from a longer capture, a segment boundary placed
     differently in two copies of the same footage).
     """
-    left = [int(word, 16) for word in first.split("-") if word]
-    right = [int(word, 16) for word in second.split("-") if word]
-    if not left or not right:
-        return float(DHASH_SIZE * DHASH_SIZE)
-
-    def one_way(ours: list[int], theirs: list[int]) -> float:
-        return float(np.mean([min(bin(a ^ b).count("1") for b in theirs) for a in ours]))
-
-    return min(one_way(left, right), one_way(right, left))
+    return words_distance(dhash_words(first), dhash_words(second))
 
 
 def audio_evidence(result: DetectionResult, start_s: float, end_s: float) -> list[dict[str, Any]]:
@@ -422,10 +416,19 @@ def _reason(error: BaseException, path: Path, source: str) -> str:
 
 
 def _status(error: BaseException) -> str:
+    """The file row's status: a fact about the content, or a transient outcome (the file was
+    away, an I/O error) that the next run tries again (``engine.mining.manifest.TRANSIENT_STATUSES``)."""
     name = type(error).__name__
-    return {
+    named = {
         "NotVideoError": "not_video",
-        "MediaNotFoundError": "missing",
+        "MediaNotFoundError": STATUS_MISSING,
         "EmptyMediaError": "empty",
         "CorruptMediaError": "corrupt",
-    }.get(name, "unreadable")
+    }.get(name)
+    if named is not None:
+        return named
+    if isinstance(error, FileNotFoundError):
+        return STATUS_MISSING
+    if isinstance(error, OSError):
+        return STATUS_UNREADABLE
+    return "undecodable"
