@@ -696,7 +696,8 @@ def test_the_retime_capability_checks_its_frame_range(tmp_path, fields, words):
     from engine.render.capability import make_retime_job
     from engine.server.protocol import Header, Message
 
-    content = {"source": str(tmp_path / "a.mp4"), "output": str(tmp_path / "b.mp4"), "speed": "1/2"}
+    source = render_clip(tmp_path / "a.mp4", frame_count=8)
+    content = {"source": str(source), "output": str(tmp_path / "b.mp4"), "speed": "1/2"}
     message = Message(Header("m1", "retime", "1.0", "2026-01-01T00:00:00Z", "s1"), {**content, **fields})
     with pytest.raises(UnsupportedOptionError, match=words):
         make_retime_job(message)
