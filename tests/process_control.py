@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import subprocess
 import time
@@ -53,3 +54,30 @@ def engine_starter(tmp_path: Path, monkeypatch, module_name: str, source: str):
         return connection
 
     return start
+
+
+@contextlib.contextmanager
+def background_engine(
+    home: Path, capability_modules: list[str] | None = None, python_path: Path | None = None
+):
+    """A background engine process with its own ``CHRONOSCOPE_HOME`` (journal, log, runtime
+    folder), serving the shipped capabilities and ``capability_modules`` (found on ``python_path``
+    too); yields (connection, log file) and stops it at the end."""
+    import os
+    import sys
+
+    import pytest
+
+    from engine.server.connection import connection_file_path
+    from engine.server.process import engine_log_path, start_engine, stop_engine
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CHRONOSCOPE_HOME", str(home))
+        if python_path is not None:
+            patch.setenv("PYTHONPATH", os.pathsep.join([str(python_path), *sys.path]))
+        connection, started = start_engine(timeout_s=60, capability_modules=capability_modules or ())
+        assert started
+        try:
+            yield connection, engine_log_path()
+        finally:
+            assert stop_engine(connection_file_path(), timeout_s=10, force=True) == "stopped"

@@ -12,13 +12,12 @@ from pathlib import Path
 import opentimelineio as otio
 import pytest
 from media_factory import render_clip
+from process_control import background_engine
 
 from engine.cli import main
 from engine.errors import UnsupportedOptionError
 from engine.render import render_timeline
 from engine.server.client import EngineClient
-from engine.server.connection import connection_file_path
-from engine.server.process import start_engine, stop_engine
 from engine.timeline import read_timeline
 
 
@@ -82,22 +81,46 @@ def test_a_clip_name_that_is_not_a_clip_is_refused_before_any_work(tmp_path, nam
 
 
 @pytest.mark.skipif(os.name == "nt", reason="ipc://")
-def test_the_engine_renders_the_clips_a_request_lists(tmp_path, monkeypatch):
+def test_the_engine_renders_the_clips_a_request_lists(tmp_path):
     cut = _cut(tmp_path)
-    monkeypatch.setenv("CHRONOSCOPE_HOME", str(tmp_path / "home"))
-    connection, started = start_engine(timeout_s=60)
-    assert started
-    try:
-        with EngineClient(connection) as client:
-            request = {"timeline": str(cut), "outdir": str(tmp_path / "out"), "model": "blend"}
-            request["codec"] = "ffv1"
-            # what the Resolve bridge sends: its own keys beside the place of each clip
-            chosen = [{"track": "V1", "index_in_track": 1, "record_start_frame": 16, "name": "b"}]
-            summary = client.run_job("render_timeline", {**request, "clips": chosen}, timeout_s=300)
-            statuses = _statuses(summary)
-            assert statuses["b"][0] == "rendered"
-            assert {statuses[name][0] for name in "acd"} == {"pass_through"}
-            with pytest.raises(Exception, match=r"clips item .*expected \{\"track\": \"V1\""):
-                client.run_job("render_timeline", {**request, "clips": [{"track": 1}]}, timeout_s=60)
-    finally:
-        assert stop_engine(connection_file_path(), timeout_s=10, force=True) == "stopped"
+    with background_engine(tmp_path / "home") as (connection, _), EngineClient(connection) as client:
+        request = {"timeline": str(cut), "outdir": str(tmp_path / "out"), "model": "blend"}
+        request["codec"] = "ffv1"
+        # what the Resolve bridge sends: its own keys beside the place of each clip
+        chosen = [{"track": "V1", "index_in_track": 1, "record_start_frame": 16, "name": "b"}]
+        summary = client.run_job("render_timeline", {**request, "clips": chosen}, timeout_s=300)
+        statuses = _statuses(summary)
+        assert statuses["b"][0] == "rendered"
+        assert {statuses[name][0] for name in "acd"} == {"pass_through"}
+        with pytest.raises(Exception, match=r"clips item .*expected \{\"track\": \"V1\""):
+            client.run_job("render_timeline", {**request, "clips": [{"track": 1}]}, timeout_s=60)
+
+
+def test_a_clip_whose_speed_cannot_be_rendered_does_not_stop_the_others(tmp_path):
+    """Reverse playback on one clip of a timeline without media ranges stopped the whole render,
+    even with --clip naming another clip."""
+    shot = render_clip(tmp_path / "shot.mp4", rate=Fraction(25), frame_count=30)
+    track = otio.schema.Track(kind=otio.schema.TrackKind.Video)
+    for name, scalar in (("slow", 0.5), ("rev", -1.0)):
+        clip = otio.schema.Clip(
+            name=name,
+            media_reference=otio.schema.ExternalReference(target_url=str(shot)),
+            source_range=otio.opentime.TimeRange(
+                otio.opentime.RationalTime(4, 25), otio.opentime.RationalTime(6, 25)
+            ),
+        )
+        clip.effects.append(otio.schema.LinearTimeWarp(time_scalar=scalar))
+        track.append(clip)
+    cut = tmp_path / "cut.otio"
+    otio.adapters.write_to_file(otio.schema.Timeline(tracks=[track]), str(cut))
+    summary = render_timeline(cut, tmp_path / "out", model="blend", codec="ffv1", only=["V1:0"])
+    statuses = _statuses(summary.to_dict())
+    assert statuses["slow"][0] == "rendered"
+    assert statuses["rev"][0] == "cannot_render" and "reverse" in statuses["rev"][1]
+
+
+def test_a_refused_clip_name_leaves_no_output_folder(tmp_path, capsys):
+    cut = _cut(tmp_path)
+    assert main(["render", str(cut), "-o", str(tmp_path / "out"), "--clip", "A1:0", "--no-engine"]) == 2
+    assert "no track A1" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

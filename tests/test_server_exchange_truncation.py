@@ -11,27 +11,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from process_control import background_engine
 
 from engine.errors import UnsupportedOptionError
 from engine.processes import pid_alive
 from engine.server.client import EngineClient
-from engine.server.connection import connection_file_path
-from engine.server.process import start_engine, stop_engine
 
 pytestmark = pytest.mark.skipif(os.name == "nt", reason="ipc://; Windows cannot shorten a mapped file")
 
 
 @pytest.fixture(scope="module")
 def connection(tmp_path_factory):
-    home = tmp_path_factory.mktemp("exchange-engine")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("CHRONOSCOPE_HOME", str(home))
-        connection, started = start_engine(timeout_s=60)
-        assert started
-        try:
-            yield connection
-        finally:
-            assert stop_engine(connection_file_path(), timeout_s=10, force=True) == "stopped"
+    with background_engine(tmp_path_factory.mktemp("exchange-engine")) as (connection, _):
+        yield connection
 
 
 def _exchange_file(connection) -> Path:

@@ -6,16 +6,14 @@ engine or a worker thread."""
 from __future__ import annotations
 
 import os
-import sys
 import textwrap
 
 import pytest
+from process_control import background_engine
 
 from engine.errors import CapabilityModuleError, FileAccessError
 from engine.processes import pid_alive
 from engine.server.client import EngineClient
-from engine.server.connection import connection_file_path
-from engine.server.process import engine_log_path, start_engine, stop_engine
 
 pytestmark = pytest.mark.skipif(os.name == "nt", reason="ipc://")
 
@@ -63,18 +61,8 @@ def engine_home(tmp_path_factory):
     (modules / "chrono_test_plugin.py").write_text(PLUGIN)
     for name, source in BROKEN_MODULES.items():
         (modules / f"{name}.py").write_text(source)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("CHRONOSCOPE_HOME", str(home))
-        patch.setenv("PYTHONPATH", os.pathsep.join([str(modules), *sys.path]))
-        connection, started = start_engine(
-            timeout_s=60, capability_modules=["chrono_test_plugin", *BROKEN_MODULES]
-        )
-        assert started
-        log_file = engine_log_path()
-        try:
-            yield connection, log_file
-        finally:
-            assert stop_engine(connection_file_path(), timeout_s=10, force=True) == "stopped"
+    with background_engine(home, ["chrono_test_plugin", *BROKEN_MODULES], python_path=modules) as started:
+        yield started
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ import opentimelineio as otio
 import pytest
 import zmq
 from media_factory import render_clip
+from process_control import background_engine
 
 from engine.errors import (
     FileAccessError,
@@ -29,8 +30,7 @@ from engine.errors import (
 )
 from engine.server import protocol
 from engine.server.client import EngineClient
-from engine.server.connection import ConnectionInfo, connection_file_path
-from engine.server.process import engine_log_path, start_engine, stop_engine
+from engine.server.connection import ConnectionInfo
 from engine.server.protocol import DELIMITER, Session
 
 pytestmark = pytest.mark.skipif(os.name == "nt", reason="ipc:// and /proc")
@@ -39,16 +39,8 @@ pytestmark = pytest.mark.skipif(os.name == "nt", reason="ipc:// and /proc")
 @pytest.fixture(scope="module")
 def engine_home(tmp_path_factory):
     """A background engine process (shipped capabilities) with its own home; its log file too."""
-    home = tmp_path_factory.mktemp("limits-engine")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("CHRONOSCOPE_HOME", str(home))
-        connection, started = start_engine(timeout_s=60)
-        assert started
-        log_file = engine_log_path()
-        try:
-            yield connection, log_file
-        finally:
-            assert stop_engine(connection_file_path(), timeout_s=10, force=True) == "stopped"
+    with background_engine(tmp_path_factory.mktemp("limits-engine")) as started:
+        yield started
 
 
 @pytest.fixture
@@ -126,8 +118,17 @@ def test_a_request_with_too_many_buffers_is_refused(raw):
     assert "20 buffers; the limit is 16" in answer.content["evalue"]
 
 
+def test_an_8k_float_frame_of_the_ofx_bridge_fits_one_buffer():
+    """The OFX bridge sends each frame as one buffer, float frames as 16-bit: an 8K DCI frame
+    (283 MB) was dropped by a 256 MiB limit and every frame waited out the host's timeout."""
+    limits = protocol.Limits()
+    eight_k = 8192 * 4320 * 4 * 2
+    assert limits.max_frame_bytes >= eight_k and limits.largest_frame_bytes >= eight_k
+    assert 2 * eight_k <= limits.max_buffer_bytes
+
+
 def test_a_frame_over_the_limit_is_dropped_as_it_arrives(connection, client):
-    """ZeroMQ's per-frame limit was 1 GiB: a 300 MB buffer was taken in whole before it was refused."""
+    """ZeroMQ's per-frame limit was 1 GiB: a 600 MB buffer was taken in whole before it was refused."""
     peak_before = _memory_mib(connection.pid, "VmHWM")
     context = zmq.Context.instance()
     socket = context.socket(zmq.DEALER)
@@ -135,7 +136,7 @@ def test_a_frame_over_the_limit_is_dropped_as_it_arrives(connection, client):
     socket.connect(connection.request)
     session = Session(connection.key)
     try:
-        big = np.zeros(300 * 1024 * 1024, np.uint8)
+        big = np.zeros(600 * 1024 * 1024, np.uint8)
         socket.send_multipart(session.serialize(session.message("synthesize", {}, buffers=[big])), copy=False)
         del big
         time.sleep(1.0)
@@ -197,6 +198,24 @@ def test_a_number_too_long_to_read_is_refused_at_once(client, clip, tmp_path):
         client.synthesize(frame, frame, ["1e-9999999"], backend="blend", timeout_s=10)
     assert time.monotonic() - started < 5
     assert client.ping()["pid"] > 0
+
+
+def test_names_that_look_like_numbers_are_names(client, clip, tmp_path):
+    """Every text of a request was read as a number: a clip named '1e100' failed its render."""
+    cut = tmp_path / "cut.otio"
+    named = otio.schema.Clip(
+        name="1e100",
+        media_reference=otio.schema.ExternalReference(target_url=str(clip)),
+        source_range=otio.opentime.TimeRange(
+            otio.opentime.RationalTime(0, 25), otio.opentime.RationalTime(4, 25)
+        ),
+    )
+    named.effects.append(otio.schema.LinearTimeWarp(time_scalar=0.5))
+    otio.adapters.write_to_file(otio.schema.Timeline(tracks=[otio.schema.Track(children=[named])]), str(cut))
+    chosen = [{"track": "V1", "index_in_track": 0, "name": "1" * 80 + "e100"}]
+    request = {"timeline": str(cut), "outdir": str(tmp_path / "out"), "model": "nearest", "codec": "ffv1"}
+    summary = client.run_job("render_timeline", {**request, "clips": chosen}, timeout_s=120)
+    assert [c["status"] for c in summary["clips"]] == ["rendered"]
 
 
 def test_checking_a_large_otio_does_not_stop_the_serving_loop(client, connection):
@@ -336,6 +355,33 @@ def test_a_client_of_another_protocol_version_hears_why(raw, connection, monkeyp
     assert answer.msg_type == "refused" and answer.content["reason"] == "wrong protocol version"
     assert answer.content["protocol_version"] == "1.0"
     assert "'2.0' was sent; this side speaks 1.0" in answer.content["evalue"]
+
+
+def test_a_stale_connection_file_of_another_version_does_not_block_start_or_stop(tmp_path, monkeypatch):
+    """A file of another protocol version naming a pid that is no engine now (reused by another
+    program after a crash) made start, stop and status all say 'stop that engine' forever."""
+    import subprocess
+    import sys
+
+    from engine.server.connection import connection_file_path, write_connection_file
+    from engine.server.process import find_running_engine, stop_engine
+
+    monkeypatch.setenv("CHRONOSCOPE_HOME", str(tmp_path / "home"))
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        path = connection_file_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        stale = ConnectionInfo(
+            transport="ipc", request="ipc:///nowhere/r", control="ipc:///nowhere/c",
+            events="ipc:///nowhere/e", key="k" * 64, pid=bystander.pid, protocol_version="9.0",
+        )
+        write_connection_file(stale, path)
+        assert find_running_engine(path) is None
+        assert stop_engine(path, timeout_s=2) == "stale" and not path.exists()
+        assert bystander.poll() is None, "the program now using that pid is left alone"
+    finally:
+        bystander.kill()
+        bystander.wait()
 
 
 def test_a_connection_file_of_another_protocol_version_is_refused_before_connecting(connection):

@@ -12,13 +12,12 @@ from pathlib import Path
 import opentimelineio as otio
 import pytest
 from media_factory import render_clip
+from process_control import background_engine
 
 from engine.errors import OutputExistsError, UnsupportedOptionError
 from engine.render.plan import plan_render
 from engine.retime import sidecar_path
 from engine.server.client import EngineClient
-from engine.server.connection import connection_file_path
-from engine.server.process import start_engine, stop_engine
 
 pytestmark = pytest.mark.skipif(os.name == "nt", reason="ipc:// and symbolic links")
 
@@ -27,14 +26,8 @@ pytestmark = pytest.mark.skipif(os.name == "nt", reason="ipc:// and symbolic lin
 def engine_home(tmp_path_factory):
     """A background engine process with its own home (journal, log, runtime folder)."""
     home = tmp_path_factory.mktemp("segment-engine")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("CHRONOSCOPE_HOME", str(home))
-        connection, started = start_engine(timeout_s=60, capability_modules=["engine.render.capability"])
-        assert started
-        try:
-            yield connection
-        finally:
-            assert stop_engine(connection_file_path(), timeout_s=10, force=True) == "stopped"
+    with background_engine(home, ["engine.render.capability"]) as (connection, _):
+        yield connection
 
 
 @pytest.fixture

@@ -53,8 +53,8 @@ the next run on that machine). Progress is a bar on a terminal and an INFO line 
 otherwise.
 
 exit status: 0 when every file was handled; 1 when a file could not be read or mined, a clip
-could not be written, or an input named on the command line or in a list does not exist (all
-tried again by the next run; see report.md); 2 for a refused option.
+could not be written, or an entry of an @list does not exist (all tried again by the next run;
+see report.md); 2 for a refused option, or a source named on the command line that does not exist.
 
 examples:
   chronoscope mine ~/footage --out slowmo-dataset

@@ -76,9 +76,12 @@ def _provider_library_path(provider: str) -> Path:
 
 def nvidia_device_present() -> bool:
     """Whether this machine seems to have an NVIDIA GPU, whether or not its driver works: the
-    kernel driver's device nodes on Linux, the driver's DLL on Windows; never on macOS."""
+    kernel driver's device nodes on Linux (WSL2's GPU device), the driver's DLL on Windows; never
+    on macOS."""
     if sys.platform.startswith("linux"):
-        return Path("/proc/driver/nvidia/gpus").is_dir() or Path("/dev/nvidia0").exists()
+        # WSL2 shows a Windows GPU through /dev/dxg and its own libcuda, not the kernel driver's nodes
+        places = ("/proc/driver/nvidia/gpus", "/dev/nvidia0", "/dev/dxg", "/usr/lib/wsl/lib/libcuda.so.1")
+        return any(Path(place).exists() for place in places)
     if sys.platform == "win32":
         system = Path(os.environ.get("SystemRoot", r"C:\Windows")) / "System32"
         return (system / "nvapi64.dll").exists() or (system / "nvcuda.dll").exists()

@@ -59,7 +59,7 @@ from engine.server.outputs import (
     requested_overwrite,
 )
 from engine.server.protocol import quote
-from engine.server.requests import check_fields, parse_number
+from engine.server.requests import check_fields, check_number_texts, parse_number
 from engine.timeline.guard import require_timeline_file
 
 MODULE = "engine.render.capability"
@@ -260,12 +260,14 @@ def make_retime_job(message):
     if "ramp" in content:
         if speed is not None:
             raise UnsupportedOptionError("retime takes a speed or a ramp, not both")
+        check_number_texts(content["ramp"], "retime ramp", keys=("frame", "speed"))
         ramp = parse_ramp(content["ramp"], where="retime ramp")
     elif speed is None:
         raise UnsupportedOptionError(
             f'retime needs a speed (e.g. "1/4"), a ramp (e.g. {RAMP_EXAMPLE}) or a segment'
         )
     else:
+        check_number_texts(speed, "speed")
         parse_speed(speed)
     model = _option(content, "model", str)
     audio = _option(content, "audio", str)

@@ -421,7 +421,10 @@ def plan_render(
     kept_effects, entries = _nested_items(timeline)
     probes: dict[Path, MediaInfo] = {}
     for listed in list_segments(timeline, base_dir=base_dir, path_map=path_map, check_time_warps=False):
-        segment = (with_media_range if media_timecodes else with_inferred_media_range)(listed, probes)
+        try:
+            segment = (with_media_range if media_timecodes else with_inferred_media_range)(listed, probes)
+        except InvalidTimeWarpError:
+            segment = listed  # its speed cannot be rendered: said below, for this clip alone
         if segment.available_range is not None and listed.available_range is None:
             reference = segment.clip.media_reference
             if isinstance(reference, otio.schema.ExternalReference):

@@ -296,10 +296,10 @@ def render_timeline(
     # absolute: segments may be rendered by the engine, whose working folder is not the caller's
     timeline_path, outdir = Path(timeline_path).absolute(), Path(outdir).absolute()
     timeline = read_timeline(timeline_path, rate=rate)
+    chosen = None if only is None else chosen_clips(timeline, only)
     summary_file = summary_path(outdir, timeline_path)
     claim_output_folder(outdir, timeline_path, "render", summary_file, outdir / LEGACY_SUMMARY_NAME)
     model = resolve_clip_model(model)
-    chosen = None if only is None else chosen_clips(timeline, only)
     plan = plan_render(
         timeline,
         outdir,

@@ -242,9 +242,9 @@ class BackendCache:
                 backend.close()
 
 
-def parse_time(value: Any) -> Fraction:
+def parse_time(value: Any, where: str = "time") -> Fraction:
     """A time in (0, 1) from the wire: a number, or a rational as text ("1/3")."""
-    time = parse_number(value, "time", "0.5 or '1/3'")
+    time = parse_number(value, where, "0.5 or '1/3'")
     if not 0 < time < 1:
         raise UnsupportedOptionError(
             f"time {quote(value)} is outside (0, 1); in-between frames need 0 < t < 1"
@@ -281,7 +281,7 @@ def synthesize_handler(
                 f"{len(times_raw)} times in one request; at most {MAX_TIMES_PER_REQUEST}: "
                 "send several requests"
             )
-        times = [parse_time(value) for value in times_raw]
+        times = [parse_time(value, f"times[{index}]") for index, value in enumerate(times_raw)]
         options = content.get("options", {})
         if options is None:
             options = {}

@@ -90,7 +90,13 @@ def find_running_engine(connection_file: Path | None = None, timeout_s: float = 
         with EngineClient(connection) as client:
             client.ping(timeout_s=timeout_s)
     except ProtocolVersionError:
-        raise  # a live engine of another version: not stale, and not ours to replace
+        # a live engine of another version is not stale, and not ours to replace; a file of
+        # another version whose pid is some other process now (no engine holds the lock) is stale
+        if engine_lock_held(path.parent) is False:
+            log.warning("the connection file names pid %d of another protocol version, which holds "
+                        "no engine lock: stale", connection.pid)
+            return None
+        raise
     except ChronoscopeError as error:
         log.warning("engine pid %d named in the connection file does not answer: %s", connection.pid, error)
         return None
@@ -299,7 +305,12 @@ def stop_engine(connection_file: Path | None = None, *, timeout_s: float = 10.0,
             client.shutdown(timeout_s=min(timeout_s, 5.0))
     except ProtocolVersionError as error:
         # it would refuse our shutdown message; an engine (it holds the lock) stops on SIGTERM too
-        if not engine_lock_held(path.parent):
+        held = engine_lock_held(path.parent)
+        if held is False:  # the pid is some other process now: the file is stale
+            log.warning("pid %d holds no engine lock: not an engine (%s)", connection.pid, error)
+            clear_stale_connection(path)
+            return "stale"
+        if held is None:
             raise
         log.warning("%s; asking it to stop with SIGTERM", error)
         os.kill(connection.pid, signal.SIGTERM)

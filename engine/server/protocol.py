@@ -117,9 +117,10 @@ class Limits:
     """Buffers in one message: a synthesize reply holds two per time (256 times at most). The engine
     takes far fewer in a request (``server.MAX_REQUEST_BUFFERS``)."""
     digest_history: int = 65536
-    max_frame_bytes: int = 256 * 1024 * 1024
-    """The largest single buffer (an 8K RGBA 16-bit frame fits); larger frames go through the frame
-    exchange. An engine also gives it to ZeroMQ (``MAXMSGSIZE``), which drops a bigger frame as it
+    max_frame_bytes: int = 512 * 1024 * 1024
+    """The largest single buffer: an 8192 x 8192 RGBA 16-bit frame (the OFX bridge sends 8K DCI
+    float frames, 283 MB, as one buffer each; 256 MiB dropped them); larger frames go through the
+    frame exchange. An engine also gives it to ZeroMQ (``MAXMSGSIZE``), which drops a bigger frame as it
     arrives, before it is held in memory whole."""
 
     def __post_init__(self) -> None:

@@ -84,7 +84,8 @@ def check_values(content: dict[str, Any], what: str) -> None:
                 raise RequestValueError(
                     f"{where} = {quote(value)} holds a NUL character, which no path or name may hold"
                 )
-            check_number_text(value, where)
+            # text is only capped where it is read as a number (parse_number, check_number_texts):
+            # a clip may be named "1e100"
         elif isinstance(value, bool):
             continue
         elif isinstance(value, int):
@@ -100,6 +101,19 @@ def check_values(content: dict[str, Any], what: str) -> None:
             stack.extend((f"{where}.{key}" if where else str(key), item) for key, item in value.items())
         elif isinstance(value, list):
             stack.extend((f"{where}[{index}]", item) for index, item in enumerate(value))
+
+
+def check_number_texts(value: Any, where: str, keys: Iterable[str] = ()) -> None:
+    """Cap ``value`` (text) or, in a list of objects, the texts under ``keys`` (a ramp's
+    ``speed`` and ``frame``) before another parser reads them as numbers (``check_number_text``)."""
+    if isinstance(value, str):
+        check_number_text(value, where)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            if isinstance(item, dict):
+                for key in keys:
+                    if isinstance(item.get(key), str):
+                        check_number_text(item[key], f"{where}[{index}].{key}")
 
 
 def parse_number(value: Any, where: str, example: str = "0.25 or 1/4") -> Fraction:

@@ -220,7 +220,42 @@ class _Markers(_Recorder):
         return False
 
 
-class FakeMediaPoolItem(_Markers):
+class _PoolItem(_Markers):
+    """What every media pool item answers: its name, ids, markers over its frames, and clip
+    properties (``_properties``), one by name or all as a dict, as the scripting README says."""
+
+    _name: str
+    _id: str
+    rate: Fraction
+    frames: int
+
+    def _marker_span(self) -> int:
+        return self.frames
+
+    def GetName(self):  # noqa: N802
+        return self._name
+
+    def GetMediaId(self):  # noqa: N802
+        return self._id
+
+    def GetUniqueId(self):  # noqa: N802
+        return self._id
+
+    def _properties(self) -> dict[str, str]:
+        return {
+            "Clip Name": self._name,
+            "FPS": f"{float(self.rate):.3f}".rstrip("0").rstrip("."),
+            "Frames": str(self.frames),
+        }
+
+    def GetClipProperty(self, propertyName=None):  # noqa: N802, N803
+        properties = self._properties()
+        if propertyName is None or propertyName == "":
+            return properties
+        return properties.get(propertyName, "")
+
+
+class FakeMediaPoolItem(_PoolItem):
     def __init__(
         self,
         resolve: FakeResolve,
@@ -240,34 +275,17 @@ class FakeMediaPoolItem(_Markers):
         self._name = self.path.name
         self._init_markers()
 
-    def _marker_span(self) -> int:
-        return self.frames
-
-    def GetName(self):  # noqa: N802
-        return self._name
-
-    def GetMediaId(self):  # noqa: N802
-        return self._id
-
-    def GetUniqueId(self):  # noqa: N802
-        return self._id
-
-    def GetClipProperty(self, propertyName=None):  # noqa: N802, N803
-        properties = {
-            "Clip Name": self._name,
+    def _properties(self) -> dict[str, str]:
+        return {
+            **super()._properties(),
             "File Name": self.path.name,
             "File Path": str(self.path),
-            "FPS": f"{float(self.rate):.3f}".rstrip("0").rstrip("."),
-            "Frames": str(self.frames),
             "Resolution": f"{self.size[0]}x{self.size[1]}",
             "Type": "Video + Audio" if self.has_audio else "Video",
         }
-        if propertyName is None or propertyName == "":
-            return properties
-        return properties.get(propertyName, "")
 
 
-class FakeCompoundPoolItem(_Markers):
+class FakeCompoundPoolItem(_PoolItem):
     """The media pool item of a compound clip: no file, Type "Compound"."""
 
     path = None
@@ -281,30 +299,8 @@ class FakeCompoundPoolItem(_Markers):
         self._id = _unique_id()
         self._init_markers()
 
-    def _marker_span(self) -> int:
-        return self.frames
-
-    def GetName(self):  # noqa: N802
-        return self._name
-
-    def GetMediaId(self):  # noqa: N802
-        return self._id
-
-    def GetUniqueId(self):  # noqa: N802
-        return self._id
-
-    def GetClipProperty(self, propertyName=None):  # noqa: N802, N803
-        properties = {
-            "Clip Name": self._name,
-            "File Name": "",
-            "File Path": "",
-            "FPS": f"{float(self.rate):.3f}".rstrip("0").rstrip("."),
-            "Frames": str(self.frames),
-            "Type": "Compound",
-        }
-        if propertyName is None or propertyName == "":
-            return properties
-        return properties.get(propertyName, "")
+    def _properties(self) -> dict[str, str]:
+        return {**super()._properties(), "File Name": "", "File Path": "", "Type": "Compound"}
 
 
 class FakeFolder(_Recorder):
