@@ -21,7 +21,6 @@ outside their parents, so what it wrote could not be trusted to import where the
 
 from __future__ import annotations
 
-import logging
 import re
 from pathlib import Path
 
@@ -30,8 +29,6 @@ import opentimelineio as otio
 from engine.errors import TimelineError, UnsupportedOptionError
 from engine.timeline.paths import decode_target_url
 from engine.timeline.writeback import METADATA_KEY
-
-log = logging.getLogger(__name__)
 
 EDITOR_SUFFIXES = {"cmx_3600": ".edl", "fcp_xml": ".xml"}
 FORMAT_NAMES = {"cmx_3600": "an EDL", "fcp_xml": "FCP 7 XML"}
