@@ -79,6 +79,20 @@ def exported(sample_clip, tmp_path) -> Path:
     return path
 
 
+
+def _lua_reply(request: dict, path: Path) -> Path:
+    """What `chronoscope bridge --reply lua` answers ``request`` with, written to ``path``."""
+    done = subprocess.run(
+        [sys.executable, "-m", "engine.cli", "bridge", "--reply", "lua"],
+        input=json.dumps(request),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    path.write_text(done.stdout)
+    return path
+
 def test_every_lua_file_is_valid_lua(scripts):
     files = [scripts / name for name in install_paths.LUA_SCRIPTS] + [SHARED, RUNNER]
     for path in files:
@@ -140,16 +154,7 @@ def test_markers_from_a_lua_bridge_reply_replace_only_our_own(exported, sample_c
             }
         },
     }
-    done = subprocess.run(
-        [sys.executable, "-m", "engine.cli", "bridge", "--reply", "lua"],
-        input=json.dumps(request),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    reply = tmp_path / "reply.lua"
-    reply.write_text(done.stdout)
+    reply = _lua_reply(request, tmp_path / "reply.lua")
     markers, calls, _ = stub("apply", exported, str(reply))
     assert calls == [["apply", "1", "3", "0", "0"]]
     by_frame = {int(m[0]): m for m in markers}
@@ -318,16 +323,7 @@ def test_lua_rerun_keeps_the_markers_of_a_clip_not_analysed_this_time(exported, 
             "start_engine": False,
             "results": {media: result},
         }
-        done = subprocess.run(
-            [sys.executable, "-m", "engine.cli", "bridge", "--reply", "lua"],
-            input=json.dumps(request),
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert done.returncode == 0, done.stderr
-        replies.append(tmp_path / f"reply{index}.lua")
-        replies[-1].write_text(done.stdout)
+        replies.append(_lua_reply(request, tmp_path / f"reply{index}.lua"))
     markers, calls, _ = stub("apply", exported, *map(str, replies))
     # run 1: the stale marker at 5 (no clip of this timeline) goes, two come; run 2 keeps them
     assert calls == [["apply", "1", "2", "0", "0"], ["apply", "0", "0", "0", "2"]]
