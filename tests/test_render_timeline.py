@@ -515,6 +515,53 @@ def test_an_edl_names_source_frames_by_the_media_timecode(tmp_path, capsys):
     assert "lie outside its media, which covers frames 86400 to 86447" in err
 
 
+PREMIERE_SLOW_CLIP = """<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE xmeml>
+<xmeml version="4"><sequence id="sequence-1"><name>slow</name><duration>24</duration>
+<rate><timebase>24</timebase><ntsc>FALSE</ntsc></rate>
+<media><video><track>
+  <clipitem id="clipitem-1"><name>camera</name><duration>96</duration>
+    <rate><timebase>24</timebase><ntsc>FALSE</ntsc></rate>
+    <start>0</start><end>24</end><in>24</in><out>48</out>
+    <file id="file-1"><name>camera.mov</name><pathurl>{url}</pathurl>
+      <rate><timebase>24</timebase><ntsc>FALSE</ntsc></rate><duration>48</duration>
+      <timecode><rate><timebase>24</timebase><ntsc>FALSE</ntsc></rate><string>01:00:00:00</string>
+        <frame>86400</frame><displayformat>NDF</displayformat></timecode>
+    </file>
+    <filter><effect><name>Time Remap</name><effectid>timeremap</effectid><effecttype>motion</effecttype>
+      <parameter><parameterid>variablespeed</parameterid><value>0</value></parameter>
+      <parameter><parameterid>speed</parameterid><value>50</value></parameter>
+      <parameter><parameterid>reverse</parameterid><value>FALSE</value></parameter>
+    </effect></filter>
+  </clipitem>
+</track></video></media></sequence></xmeml>
+"""
+
+
+def test_a_premiere_xml_clip_at_50_percent_renders_the_frames_premiere_shows(tmp_path):
+    """Premiere's Speed/Duration at 50 % is a Time Remap filter whose in and out (24 to 48) count
+    the slowed clip: it plays source frames 12 to 24 of the file, over 24 timeline frames. The
+    new timeline comes back as XML for Premiere, pointing at the render."""
+    media = render_clip(
+        tmp_path / "camera.mov", rate=24, frame_count=48, metadata={"timecode": "01:00:00:00"}
+    )
+    xml = tmp_path / "slow.xml"
+    xml.write_text(PREMIERE_SLOW_CLIP.format(url=media.as_uri()))
+    summary = render_timeline(xml, tmp_path / "out", model="nearest", codec="ffv1")
+    assert summary.ok and summary.count("rendered") == 1
+    (clip,) = summary.clips
+    assert (clip["speed"], clip["report"]["frames_written"]) == ("1/2", 24)
+    source = _frame_images(media)
+    rendered = _frame_images(Path(clip["output"]))
+    shown = [min(range(len(source)), key=lambda n: abs(source[n] - image).mean()) for image in rendered]
+    assert shown[0] == 12 and shown == sorted(shown)  # the adapter alone: frame 24 at normal speed
+    assert set(range(12, 24)) <= set(shown) <= set(range(12, 25))
+    copy = tmp_path / "out" / "slow.chronoscope.xml"
+    assert copy.is_file(), summary.editor_timeline_note
+    (segment,) = list_segments(read_timeline(copy))
+    assert not segment.is_retimed and segment.media_path == Path(clip["output"])
+
+
 def test_render_reads_a_drop_frame_edl_at_the_rate_given(tmp_path, capsys):
     media = render_clip(tmp_path / "ntsc.mov", rate=NTSC_30, frame_count=40)
     edl = tmp_path / "df.edl"

@@ -192,25 +192,90 @@ def test_fcp_xml_through_adapter():
 
 TIME_REMAP = """<filter><effect><name>Time Remap</name><effectid>timeremap</effectid>
   <effectcategory>motion</effectcategory><effecttype>motion</effecttype><mediatype>video</mediatype>
-  <parameter><parameterid>variablespeed</parameterid><name>variablespeed</name><value>0</value></parameter>
+  <parameter><parameterid>variablespeed</parameterid><name>variablespeed</name><value>{variable}</value></parameter>
   <parameter><parameterid>speed</parameterid><name>speed</name><value>{speed}</value></parameter>
-  <parameter><parameterid>reverse</parameterid><name>reverse</name><value>FALSE</value></parameter>
+  <parameter><parameterid>reverse</parameterid><name>reverse</name><value>{reverse}</value></parameter>
 </effect></filter>
             </clipitem>"""
 
 
-@pytest.mark.parametrize("speed", ["50", "100"])
-def test_fcp_xml_time_remap_is_refused_by_name_not_played_at_normal_speed(tmp_path, speed):
-    """The fcp_xml adapter passes a Time Remap filter on as a plain effect; a clip that changes
-    speed that way is refused by name (segments, render), one at 100 % reads as before."""
+def _remapped_chase_scene(
+    folder: Path, speed: str, *, in_out: tuple[int, int] = (24, 72), variable: int = 0, reverse: str = "FALSE"
+) -> Path:
+    """The chase scene with its first clip (48 frames from 01:00:00:00 + ``in``) given a Time
+    Remap filter, with the clipitem's ``in`` and ``out`` as given (FCP 7 counts them on the
+    retimed clip: 24 to 72 at 50 % plays source frames 12 to 36)."""
     text = (FIXTURES / "chase_scene.xml").read_text()
+    points = "<in>{}</in>\n            <out>{}</out>"
+    text = text.replace(points.format(24, 72), points.format(*in_out), 1)
     first_end = text.index("</clipitem>") + len("</clipitem>")
-    xml = tmp_path / "remap.xml"
-    xml.write_text(text[: text.index("</clipitem>")] + TIME_REMAP.format(speed=speed) + text[first_end:])
-    segment = list_segments(read_timeline(xml), check_time_warps=False)[0]
-    if speed == "100":
+    remap = TIME_REMAP.format(speed=speed, variable=variable, reverse=reverse)
+    xml = folder / "remap.xml"
+    xml.write_text(text[: text.index("</clipitem>")] + remap + text[first_end:])
+    return xml
+
+
+@pytest.mark.parametrize(
+    ("speed", "in_out", "source_start", "scalar"),
+    [
+        ("100", (24, 72), 86424, None),
+        ("50", (24, 72), 86412, Fraction(1, 2)),  # in/out on the retimed clip, as FCP 7 and Premiere write
+        ("200", (24, 72), 86448, Fraction(2)),
+        ("50", (24, 48), 86424, Fraction(1, 2)),  # in/out as source frames, as some tools write them
+        ("50", (24, 71), 86412, Fraction(1, 2)),  # Premiere's out one short (OTIO issue #287)
+        ("33.3333", (24, 72), 86408, Fraction(1, 3)),  # the fraction its digits were rounded from
+        ("40", (25, 73), Fraction(86410), Fraction(2, 5)),
+        ("40", (24, 72), Fraction(864096, 10), Fraction(2, 5)),  # between two source frames
+    ],
+)
+def test_fcp_xml_constant_time_remap_plays_the_right_source_frames(
+    tmp_path, speed, in_out, source_start, scalar
+):
+    """A clip's Time Remap at one forward speed is a LinearTimeWarp from the source frame it plays
+    from (the adapter alone read ``in`` as a source frame and the clip as real time)."""
+    xml = _remapped_chase_scene(tmp_path, speed, in_out=in_out)
+    segment = list_segments(read_timeline(xml))[0]
+    assert segment.record_frames == 48 and segment.source_start_frames == source_start
+    if scalar is None:
         assert not segment.is_retimed
         return
+    assert segment.time_scalar == scalar
+    assert [warp.name for warp in segment.time_warps] == [f"Time Remap at {speed} % (FCP 7 XML)"]
+    assert list_segments(read_timeline(xml))[1].source_start_frames == 100  # the other clip unchanged
+
+
+@pytest.mark.parametrize(
+    ("speed", "options", "refusal"),
+    [
+        ("50", {"variable": 1}, r"its Time Remap at variable speed \(FCP 7 XML\) is not read; export the"),
+        ("50", {"reverse": "TRUE"}, r"its Time Remap at 50 %, reversed \(FCP 7 XML\) is not read"),
+        ("-100", {}, r"its Time Remap at -100 %, reversed \(FCP 7 XML\) is not read"),
+        ("0", {}, r"its Time Remap at 0 % \(FCP 7 XML\) is not read: a hold \(speed 0\)"),
+        ("fast", {}, r"its Time Remap at fast % \(FCP 7 XML\) is not read"),
+        (
+            "50",
+            {"in_out": (24, 30)},
+            r"its Time Remap at 50 % \(FCP 7 XML\) is not read: its in and out points \(24 to 30, 6 frames\) "
+            r"fit neither its 48 frames on the timeline nor the 24 source frames they play at that speed; "
+            r"export the timeline as OTIO or an EDL",
+        ),
+    ],
+)
+def test_fcp_xml_time_remaps_that_cannot_be_read_are_refused_by_name(tmp_path, speed, options, refusal):
+    """Never played at normal speed or from a guessed frame: refused naming the clip and why."""
+    xml = _remapped_chase_scene(tmp_path, speed, **options)
+    segment = list_segments(read_timeline(xml), check_time_warps=False)[0]
+    with pytest.raises(InvalidTimeWarpError, match=r"clip 'A001_C003.mov' \(V1 #0\): " + refusal):
+        segment.time_scalar  # noqa: B018
+
+
+def test_a_time_remap_left_as_a_plain_effect_in_an_otio_file_is_still_refused(tmp_path):
+    """An OTIO file converted from FCP 7 XML by other tools keeps the filter as a plain Effect."""
+    xml = _remapped_chase_scene(tmp_path, "50")
+    timeline = otio.adapters.read_from_file(str(xml), adapter_name="fcp_xml")
+    converted = tmp_path / "converted.otio"
+    otio.adapters.write_to_file(timeline, str(converted))
+    segment = list_segments(read_timeline(converted), check_time_warps=False)[0]
     with pytest.raises(InvalidTimeWarpError, match=r"its Time Remap at 50 % \(FCP 7 XML\) is not read"):
         segment.time_scalar  # noqa: B018
 

@@ -18,6 +18,9 @@ suffix      adapter      plugin
 .xml        fcp_xml      otio-fcp-adapter (Final Cut Pro 7 XML)
 .fcpxml     fcpx_xml     otio-fcpx-xml-adapter (Final Cut Pro X)
 ==========  ===========  =====================================
+
+A constant speed change of an FCP 7 XML clip (a Time Remap filter: Premiere Pro's Speed/Duration)
+becomes a LinearTimeWarp from the source frame it plays from (``engine.timeline.fcp7xml``).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from engine.errors import AdapterNotAvailableError, TimelineError, TimelineNotFo
 from engine.fsutil import atomic_path, remove_quietly
 from engine.timeline.editor_copy import records_from_start
 from engine.timeline.edl import drop_frame_rate, prepare_edl_text
+from engine.timeline.fcp7xml import complete_fcp7_timeline
 from engine.timeline.fcpxml import complete_fcpx_timeline, use_exact_fcpx_times
 from engine.timeline.guard import check_json_depth, check_otioz, read_otio_json_text, require_timeline_file
 from engine.timeline.rates import exact_rate
@@ -193,6 +197,8 @@ def read_timeline(
         _place_edl_tracks(timeline, options["rate"])
     if adapter == "fcpx_xml":
         complete_fcpx_timeline(timeline, path)
+    if adapter == "fcp_xml":
+        complete_fcp7_timeline(timeline, path)
     log.debug("read %s via %s: %d tracks", path, adapter, len(timeline.tracks))
     return timeline
 

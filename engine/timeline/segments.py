@@ -29,6 +29,7 @@ from engine.errors import (
     TimelineError,
     UnsupportedOptionError,
 )
+from engine.timeline.fcp7xml import FCP7_SUFFIX, time_remap_of
 from engine.timeline.paths import MediaLocation, PathMap, media_location
 from engine.timeline.rates import exact_frames, exact_number, exact_rate, fraction_text, time_range
 
@@ -221,32 +222,17 @@ def time_warps_of(clip: otio.schema.Clip) -> tuple[TimeWarp, ...]:
 
 
 def fcp_time_remap(effect: otio.schema.Effect) -> str:
-    """``Time Remap at 50 %`` when ``effect`` is an FCP 7 XML speed change that the fcp_xml adapter
-    passed on as a plain Effect (its parameters in the metadata), else "". Its in and out points
-    are not read as speed-changed source frames, so the clip is refused by name rather than
-    played at the wrong speed."""
-    metadata = effect.metadata.get("fcp_xml") if hasattr(effect.metadata, "get") else None
-    if not hasattr(metadata, "get") or str(metadata.get("effectid", "")).lower() != "timeremap":
+    """``Time Remap at 50 %`` when ``effect`` is an FCP 7 XML speed change still in the plain
+    Effect the fcp_xml adapter made of it (``read_timeline`` turns a constant one into a
+    LinearTimeWarp; one kept in an OTIO file converted by other tools is not), else "". Its in and
+    out points are not read as speed-changed source frames, so the clip is refused by name rather
+    than played at the wrong speed."""
+    if isinstance(effect, otio.schema.TimeEffect):
         return ""
-    parameters = metadata.get("parameter") or []
-    if hasattr(parameters, "get"):
-        parameters = [parameters]
-    values = {
-        str(item.get("parameterid", "")).lower(): str(item.get("value", "")).strip()
-        for item in parameters
-        if hasattr(item, "get")
-    }
-    speed = values.get("speed", "100")
-    reversed_ = values.get("reverse", "").upper() == "TRUE"
-    try:
-        variable = float(values.get("variablespeed") or 0) != 0
-        changes = float(speed) != 100 or reversed_ or variable
-    except ValueError:
-        variable, changes = False, True
-    if not changes:
+    remap = time_remap_of(effect)
+    if remap is None or not remap.changes_speed:
         return ""
-    detail = "variable speed" if variable else f"{speed} %"
-    return f"Time Remap at {detail}{', reversed' if reversed_ else ''} (FCP 7 XML)"
+    return remap.label() + FCP7_SUFFIX
 
 
 def combined_time_scalar(warps: tuple[TimeWarp, ...], *, where: str = "clip") -> Fraction:
@@ -266,10 +252,11 @@ def combined_time_scalar(warps: tuple[TimeWarp, ...], *, where: str = "clip") ->
                 "(Final Cut Pro's constant speed changes); ramps, reverse and speed changes of clip "
                 "elements cannot yet"
             )
-        if warp.kind == WARP_OTHER and (warp.name or "").endswith("(FCP 7 XML)"):
+        if warp.kind == WARP_OTHER and FCP7_SUFFIX in (warp.name or ""):
+            remap, _, reason = (warp.name or "").partition(FCP7_SUFFIX)
             raise InvalidTimeWarpError(
-                f"{where}: its {warp.name} is not read; export the timeline as OTIO or an EDL "
-                "(their speed changes are read)"
+                f"{where}: its {remap}{FCP7_SUFFIX} is not read{reason}; export the timeline as OTIO or "
+                "an EDL (their speed changes are read)"
             )
         if warp.kind == WARP_OTHER:
             raise InvalidTimeWarpError(

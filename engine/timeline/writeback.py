@@ -33,6 +33,7 @@ from typing import Any
 import opentimelineio as otio
 
 from engine.errors import TimelineError
+from engine.timeline.fcp7xml import drop_time_remap_filters
 from engine.timeline.rates import exact_frames, fraction_text, time_range
 from engine.timeline.segments import fcp_time_remap, list_segments, time_warps_of, timeline_rate
 
@@ -237,6 +238,7 @@ def _repoint(
     kept = [e for e in clip.effects if not isinstance(e, otio.schema.TimeEffect)]
     del clip.effects[:]
     clip.effects.extend(kept)
+    drop_time_remap_filters(clip)
     render_info = {**dict(render.info), "frames": render.frames, "head_frames": render.head_frames}
     attach_results(clip, {"retimed_from": retimed_from, "render": render_info})
 
