@@ -125,13 +125,79 @@ def test_an_fcp_xml_render_writes_fcp_xml_with_file_urls(tmp_path, media):
     assert "<pathurl>file:///" in copy.read_text()
 
 
-def test_an_fcp_xml_copy_that_would_lose_a_speed_change_is_not_written(tmp_path, media):
-    """The FCP 7 XML writer drops speed changes: a clip still at 2x would come back at 1x."""
+def test_a_speed_change_left_in_an_fcp_xml_copy_is_written_as_a_time_remap(tmp_path, media):
+    """The FCP 7 XML writer drops speed changes (a clip still at 50 % came back at 100 %): the copy
+    gives the clip a Time Remap with in and out on the slowed clip's clock, as FCP 7 writes them,
+    and reads back as the same clip."""
+    timeline = read_timeline(_xml(tmp_path, media, speed_percent=50))
+    text = editor_copy_text(timeline, "fcp_xml")
+    copy = tmp_path / "copy.xml"
+    copy.write_text(text)
+    assert text.count("<effectid>timeremap</effectid>") == 1 and "<value>50</value>" in text
+    assert "<in>50</in>" in text and "<out>75</out>" in text  # source frame 25 at 50 %: 50 on its clock
+    written = list_segments(read_timeline(copy))
+    original = list_segments(timeline)
+    assert [(s.source_start_frames, s.record_start_frames, s.record_frames) for s in written] == [
+        (s.source_start_frames, s.record_start_frames, s.record_frames) for s in original
+    ]
+    assert [s.time_scalar for s in written] == [1, Fraction(1, 2)]
+
+
+def test_an_fcp_xml_copy_that_cannot_hold_a_speed_change_is_not_written(tmp_path, media):
+    """A hold, or a start that falls between two frames of the retimed clip (source frame 25 at
+    200 % is 12.5 on its clock), cannot be written as a Time Remap: named, OTIO only."""
     timeline = read_timeline(_xml(tmp_path, media, speed_percent=200))
-    with pytest.raises(EditorCopyError, match=r"clip 'shot25' .* keeps its speed change .*--speedup"):
+    between = (
+        r"clip 'shot25' .* keeps its speed change: 200 % from source frame 25, whose in point would fall "
+        r"between two frames of the retimed clip \(12.5\).*--speedup"
+    )
+    with pytest.raises(EditorCopyError, match=between):
         editor_copy_text(timeline, "fcp_xml")
-    # an EDL holds it as an M2 line
-    assert "M2   shot25" in editor_copy_text(timeline, "cmx_3600")
+    assert "M2   shot25" in editor_copy_text(timeline, "cmx_3600")  # an EDL holds it as an M2 line
+    clip = timeline.tracks[0][1]
+    del clip.effects[:]
+    clip.effects.append(otio.schema.FreezeFrame())
+    with pytest.raises(EditorCopyError, match=r"speed change: FreezeFrame, which FCP 7 XML cannot hold"):
+        editor_copy_text(timeline, "fcp_xml")
+
+
+PREMIERE_XML = """<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE xmeml>
+<xmeml version="4"><sequence id="sequence-1"><name>cut</name><duration>50</duration>
+<rate><timebase>25</timebase><ntsc>FALSE</ntsc></rate>
+<media><video><track>{items}</track></video></media></sequence></xmeml>
+"""
+PREMIERE_ITEM = """<clipitem id="clipitem-{n}"><name>shot{n}</name>
+  <rate><timebase>25</timebase><ntsc>FALSE</ntsc></rate>
+  <start>{start}</start><end>{end}</end><in>{first}</in><out>{last}</out>
+  <file id="file-1"><name>src.mp4</name><pathurl>{url}</pathurl>
+    <rate><timebase>25</timebase><ntsc>FALSE</ntsc></rate><duration>100</duration></file>
+  <filter><effect><name>Time Remap</name><effectid>timeremap</effectid><effecttype>motion</effecttype>
+    <parameter><parameterid>variablespeed</parameterid><value>0</value></parameter>
+    <parameter><parameterid>speed</parameterid><value>{speed}</value></parameter>
+    <parameter><parameterid>reverse</parameterid><value>FALSE</value></parameter>
+  </effect></filter>
+</clipitem>"""
+
+
+def test_a_premiere_xml_with_a_slow_and_a_fast_clip_comes_back_as_xml(tmp_path, media):
+    """Premiere's export: a clip at 50 % (rendered) and one at 200 % (passed through, Premiere
+    plays it). The copy points the first at its render at 100 % and keeps the second's Time Remap
+    and source frames."""
+    items = PREMIERE_ITEM.format(n=1, start=0, end=25, first=20, last=45, speed=50, url=media.as_uri())
+    items += PREMIERE_ITEM.format(n=2, start=25, end=50, first=30, last=55, speed=200, url=media.as_uri())
+    xml = tmp_path / "cut.xml"
+    xml.write_text(PREMIERE_XML.format(items=items))
+    before = list_segments(read_timeline(xml))
+    assert [(s.source_start_frames, s.time_scalar) for s in before] == [(10, Fraction(1, 2)), (60, 2)]
+    summary = render_timeline(xml, tmp_path / "out", model="blend", codec="ffv1")
+    assert [clip["status"] for clip in summary.clips] == ["rendered", "pass_through"]
+    copy = Path(summary.editor_timeline_path)
+    assert copy.name == "cut.chronoscope.xml" and not summary.editor_timeline_note
+    after = list_segments(read_timeline(copy))
+    assert not after[0].is_retimed and after[0].media_path == Path(summary.clips[0]["output"])
+    assert (after[1].source_start_frames, after[1].time_scalar, after[1].record_frames) == (60, 2, 25)
+    assert copy.read_text().count("<effectid>timeremap</effectid>") == 1
 
 
 def test_a_fill_of_an_edl_writes_an_edl_with_the_fill(tmp_path, media):

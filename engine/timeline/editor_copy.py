@@ -11,12 +11,16 @@ through the same OTIO adapter, with what those writers get wrong put right first
   (which starts at 00:00:00:00), so the camera reel with them would conform to the wrong frames.
 - **FCP 7 XML**: media are named by ``file://`` URLs (what Premiere relinks).
 
-The XML writer cannot write a speed change (it drops it), so a timeline with a clip still retimed
-by the editor (a clip sped up and passed through, or one whose render failed) is not written as
-XML: ``EditorCopyError`` says which clip, and the OTIO timeline stands alone. The EDL writer keeps
-speed changes as M2 lines. FCPX XML timelines get the OTIO timeline only: the adapter's FCPX
-writer drops the sequence's start timecode and places clips of other tracks (connected clips)
-outside their parents, so what it wrote could not be trusted to import where the clips were.
+The XML writer drops speed changes, so a clip still retimed by the editor (a clip sped up and
+passed through, or one whose render failed) gets its Time Remap filter back here
+(``engine.timeline.fcp7xml.time_remapped_xml``): one forward speed, with ``in`` and ``out`` on the
+retimed clip's clock, as Final Cut Pro 7 and Premiere write them. A hold, reverse, or an ``in``
+that would fall between frames on that clock is not written as XML: ``EditorCopyError`` says
+which clip, and the OTIO timeline stands alone. The EDL writer keeps speed changes as M2 lines.
+
+FCPX XML timelines get the OTIO timeline only: the adapter's FCPX writer drops the sequence's start
+timecode and places clips of other tracks (connected clips) outside their parents, so what it wrote
+could not be trusted to import where the clips were.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from pathlib import Path
 import opentimelineio as otio
 
 from engine.errors import TimelineError, UnsupportedOptionError
+from engine.timeline.fcp7xml import mark_time_remaps, time_remapped_xml
 from engine.timeline.paths import decode_target_url
 from engine.timeline.writeback import METADATA_KEY
 
@@ -80,7 +85,12 @@ def editor_copy_text(timeline: otio.schema.Timeline, adapter: str) -> str:
         _reels_of_renders(copied)
         copied = records_from_start(copied)
     else:
-        _refuse_speed_changes(copied, name)
+        remaps, problem = mark_time_remaps(copied)
+        if problem:
+            raise EditorCopyError(
+                f"{problem}; the new timeline is written as OTIO only (render with --speedup to render every "
+                "speed change)"
+            )
         _file_urls(copied)
     try:
         text = otio.adapters.write_to_string(copied, adapter_name=adapter)
@@ -88,6 +98,8 @@ def editor_copy_text(timeline: otio.schema.Timeline, adapter: str) -> str:
         # the writers are third-party code: each failure means this format cannot hold the timeline
         reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
         raise EditorCopyError(f"the new timeline cannot be written as {name}: {reason}") from error
+    if adapter == "fcp_xml" and remaps:
+        text = time_remapped_xml(text, remaps)
     return text
 
 
@@ -110,19 +122,6 @@ def _reels_of_renders(timeline: otio.schema.Timeline) -> None:
         metadata = dict(clip.metadata.get("cmx_3600") or {})
         metadata["reel"] = reel
         clip.metadata["cmx_3600"] = metadata
-
-
-def _refuse_speed_changes(timeline: otio.schema.Timeline, name: str) -> None:
-    for track in timeline.tracks:
-        for clip in track.find_clips():
-            warps = [effect for effect in clip.effects if isinstance(effect, otio.schema.TimeEffect)]
-            if warps:
-                raise EditorCopyError(
-                    f"clip {clip.name!r} on {track.name or track.kind} keeps its speed change "
-                    f"({warps[0].effect_name or warps[0].schema_name()}), which {name} cannot be "
-                    "written with here; the new timeline is written as OTIO only (render with "
-                    "--speedup to render every speed change)"
-                )
 
 
 def _path_of(url: str) -> str:

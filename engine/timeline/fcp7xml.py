@@ -30,12 +30,13 @@ from xml.etree import ElementTree
 import opentimelineio as otio
 
 from engine.errors import TimelineError
-from engine.timeline.rates import exact_frames, exact_rate
+from engine.timeline.rates import exact_frames, exact_number, exact_rate
 
 log = logging.getLogger(__name__)
 
 FCP7_SUFFIX = " (FCP 7 XML)"
 _SLACK_FRAMES = 1
+_MARK = "chronoscope_time_remap"
 
 
 @dataclass(frozen=True)
@@ -237,3 +238,139 @@ def _plain(metadata: otio.core.AnyDictionary) -> dict:
 def _text(element: ElementTree.Element, tag: str) -> str:
     child = element.find(tag)
     return (child.text or "").strip() if child is not None else ""
+
+
+@dataclass(frozen=True)
+class WrittenRemap:
+    """A clip to be written with a Time Remap: its speed, how far its ``in`` and ``out`` move from
+    the source frames the adapter writes to the retimed clip's clock, and whether the filter it
+    was read with (same speed) is still in its metadata."""
+
+    speed: Fraction
+    shift_frames: int
+    filter_kept: bool
+
+
+def mark_time_remaps(timeline: otio.schema.Timeline) -> tuple[dict[str, WrittenRemap], str]:
+    """Prepare ``timeline`` (a copy: its clips' metadata change) for the fcp_xml writer, which
+    drops speed changes: each clip at one forward speed other than 1 is marked, for
+    ``time_remapped_xml`` to give its clipitem a Time Remap and in/out points on the retimed clock.
+    Returns the marks, or ``({}, why)`` when a clip's speed change cannot be written that way."""
+    remaps: dict[str, WrittenRemap] = {}
+    for track in timeline.tracks:
+        for clip in track.find_clips():
+            problem = _mark(clip, remaps)
+            if problem:
+                where = f"clip {clip.name!r} on {track.name or track.kind}"
+                return {}, f"{where} keeps its speed change: {problem}"
+    return remaps, ""
+
+
+def _mark(clip: otio.schema.Clip, remaps: dict[str, WrittenRemap]) -> str:
+    """Mark ``clip`` in ``remaps`` when it plays at one forward speed other than 1; say why not
+    when its speed change cannot be written as a Time Remap."""
+    speed, effect_name = _one_forward_speed(clip)
+    if effect_name:
+        return f"{effect_name}, which FCP 7 XML cannot hold as one forward speed"
+    if speed == 1 or clip.source_range is None:
+        return ""
+    rate = exact_rate(clip.source_range.start_time.rate)
+    available = clip.media_reference.available_range if clip.media_reference else None
+    media_start = exact_frames(available.start_time, rate) if available is not None else Fraction(0)
+    offset = exact_frames(clip.source_range.start_time, rate) - media_start
+    retimed_in = offset / speed
+    if retimed_in.denominator != 1:
+        return (
+            f"{_percent(speed)} % from source frame {float(offset):g}, whose in point would fall between two "
+            f"frames of the retimed clip ({float(retimed_in):g}), where FCP 7 XML counts it"
+        )
+    metadata = dict(clip.metadata.get("fcp_xml") or {})
+    kept = any(
+        (remap := time_remap_of(otio.schema.Effect(metadata={"fcp_xml": item["effect"]}))) is not None
+        and remap.constant_forward
+        and remap.speed == speed
+        for item in _filters(metadata)
+    )
+    key = str(len(remaps) + 1)
+    metadata[_MARK] = key
+    clip.metadata["fcp_xml"] = metadata
+    if not kept:
+        drop_time_remap_filters(clip)
+    remaps[key] = WrittenRemap(speed, int(retimed_in) - round(offset), kept)
+    return ""
+
+
+def time_remapped_xml(text: str, remaps: dict[str, WrittenRemap]) -> str:
+    """The fcp_xml writer's ``text`` with each marked clipitem's ``in`` and ``out`` on the retimed
+    clock and its Time Remap filter (see ``mark_time_remaps``)."""
+    root = ElementTree.fromstring(text)
+    for element in root.iter("clipitem"):
+        mark = element.find(_MARK)
+        if mark is None:
+            continue
+        remap = remaps[(mark.text or "").strip()]
+        element.remove(mark)
+        for tag in ("in", "out"):
+            point = element.find(tag)
+            point.text = str(int(point.text) + remap.shift_frames)
+        if not remap.filter_kept:
+            element.append(_time_remap_filter(remap.speed))
+    ElementTree.indent(root, space="    ")
+    header = '<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE xmeml>\n'
+    return header + ElementTree.tostring(root, "unicode") + "\n"
+
+
+def _one_forward_speed(clip: otio.schema.Clip) -> tuple[Fraction, str]:
+    speed = Fraction(1)
+    for effect in clip.effects:
+        if not isinstance(effect, otio.schema.TimeEffect) or not getattr(effect, "enabled", True):
+            continue
+        named = effect.name or effect.effect_name or effect.schema_name()
+        if not isinstance(effect, otio.schema.LinearTimeWarp) or isinstance(effect, otio.schema.FreezeFrame):
+            return speed, named
+        try:
+            scalar = exact_number(effect.time_scalar, what="time_scalar")
+        except TimelineError:
+            return speed, named
+        if scalar <= 0:
+            return speed, named
+        speed *= scalar
+    return speed, ""
+
+
+def _filters(metadata: dict) -> list:
+    filters = metadata.get("filter")
+    if filters is None:
+        return []
+    listed = [filters] if hasattr(filters, "get") else list(filters)
+    return [item for item in listed if hasattr(item, "get") and hasattr(item.get("effect"), "get")]
+
+
+def _percent(speed: Fraction) -> str:
+    return f"{float(speed * 100):.4f}".rstrip("0").rstrip(".")
+
+
+def _time_remap_filter(speed: Fraction) -> ElementTree.Element:
+    """A constant, forward Time Remap as Final Cut Pro 7 writes one."""
+    effect = ElementTree.Element("effect")
+    for tag, text in (
+        ("name", "Time Remap"),
+        ("effectid", "timeremap"),
+        ("effectcategory", "motion"),
+        ("effecttype", "motion"),
+        ("mediatype", "video"),
+    ):
+        ElementTree.SubElement(effect, tag).text = text
+    for name, value in (
+        ("variablespeed", "0"),
+        ("speed", _percent(speed)),
+        ("reverse", "FALSE"),
+        ("frameblending", "FALSE"),
+    ):
+        parameter = ElementTree.SubElement(effect, "parameter")
+        ElementTree.SubElement(parameter, "parameterid").text = name
+        ElementTree.SubElement(parameter, "name").text = name
+        ElementTree.SubElement(parameter, "value").text = value
+    wrapper = ElementTree.Element("filter")
+    wrapper.append(effect)
+    return wrapper
