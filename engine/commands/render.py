@@ -28,10 +28,11 @@ NAME = "render"
 HELP = "render a timeline's slow-motion clips and write a timeline that points at them"
 DESCRIPTION = """\
 Reads TIMELINE (OTIO; EDL, FCP XML and FCPX XML through the OTIO adapters) and renders every video
-clip whose speed is below 1 (LinearTimeWarp; FreezeFrame too) at its length on the timeline:
-exactly as many frames as it occupies, plus the frames a transition into or out of it overlaps,
-each frame at the source time the time map gives (handles used). Clips at 1x and faster pass
-through untouched (--speedup renders faster clips too, by skipping source frames).
+clip whose speed is below 1 (LinearTimeWarp, FreezeFrame; an EDL's M2 line; an FCP 7 XML Time
+Remap or FCPX timeMap at one speed) at its length on the timeline: exactly as many frames as it
+occupies, plus the frames a transition into or out of it overlaps, each frame at the source time
+the time map gives (handles used). Clips at 1x and faster pass through untouched (--speedup
+renders faster clips too, by skipping source frames).
 
 Writes OUTDIR/<track>_<index>_<clip>_<hash>.<ext> per rendered clip (<hash>: the first 10
 characters of its content hash), each with a report beside it (.chronoscope.json: per-frame risk,
