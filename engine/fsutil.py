@@ -5,6 +5,10 @@ into place only once complete. On failure the temporary file is removed and what
 destination before is untouched. A process killed mid-write cannot remove it: work that may be
 killed (an engine job) watches its temporaries (``watching_temporaries``) so that they can be
 removed later (the engine does it when it next starts).
+
+Where nothing may be replaced (``atomic_path(..., replace=False)``), the final rename is
+``move_without_replacing``: a file that appeared at the destination while the new one was written
+stays, and the new one is dropped.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ _UMASK_LOCK = threading.Lock()
 MAX_NAME_BYTES = 255
 """The longest file name most file systems take (ext4, APFS, NTFS: 255 bytes or characters)."""
 _RANDOM_PART_BYTES = 8
-_NO_LINK_ERRNOS = {errno.EPERM, errno.EXDEV, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK}
+_NO_LINK_ERRNOS = {errno.EPERM, errno.EXDEV, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSYS}
 
 
 class TemporaryWatcher(Protocol):
@@ -101,10 +105,56 @@ def _temporary_prefix(destination: Path) -> str:
 def move_into_place(temporary: Path, destination: Path, *, replace: bool = True) -> None:
     """Rename finished ``temporary`` to ``destination``. With ``replace=False`` an existing
     destination is never replaced, even one that appeared a moment ago: ``FileExistsError``
-    (a hard link makes the check and the rename one step; where the file system has no hard
-    links, it checks, then renames). The temporary is left for the caller either way on error."""
+    (how: ``move_without_replacing``). The temporary is left for the caller either way on error."""
     if replace:
         os.replace(temporary, destination)
+        return
+    _rename_if_free(Path(temporary), Path(destination))
+
+
+def move_without_replacing(temporary: Path, destination: Path) -> None:
+    """Move finished ``temporary`` (a file or a folder) to ``destination`` only if nothing is there,
+    not even a file that appeared there a moment ago (another render, the user copying a file in).
+
+    Refused: ``OutputExistsError`` naming ``destination``; the file there is left as it is, byte
+    for byte. On that or any other error (the ``OSError`` as raised) the temporary is removed.
+
+    How "only if nothing is there" holds:
+
+    - POSIX, a file: ``os.link(temporary, destination)``, which fails with ``FileExistsError`` in
+      the same step as it looks, then the temporary name is unlinked.
+    - POSIX, a file system without hard links (EPERM, EXDEV, ENOTSUP: FAT, exFAT, some network
+      shares): best effort, logged as a WARNING: it checks that nothing is there, then renames; a
+      file created between the two steps (a moment, not the length of a render) is replaced.
+    - POSIX, a folder (PNG frames; folders take no hard links): it checks, then renames; the rename
+      itself refuses a file or a folder with anything in it, so only an empty folder made between
+      the two steps could be replaced.
+    - Windows: ``os.rename``, which refuses an existing destination by itself.
+    """
+    temporary, destination = Path(temporary), Path(destination)
+    try:
+        _rename_if_free(temporary, destination)
+    except FileExistsError:
+        remove_quietly(temporary)
+        raise OutputExistsError(
+            f"{destination} appeared while it was being written (another job or program wrote that "
+            "name meanwhile); it is left as it is and this result was not kept: move that file "
+            "away or choose another name, then run again"
+        ) from None
+    except OSError:
+        remove_quietly(temporary)
+        raise
+    _tell_gone(temporary)
+
+
+def _rename_if_free(temporary: Path, destination: Path) -> None:
+    """Rename ``temporary`` to ``destination`` unless something is there (``FileExistsError``);
+    see ``move_without_replacing`` for how, on each system."""
+    if os.name == "nt":
+        os.rename(temporary, destination)  # never replaces: FileExistsError
+        return
+    if temporary.is_dir():
+        _check_then_rename(temporary, destination)
         return
     try:
         os.link(temporary, destination)
@@ -113,12 +163,33 @@ def move_into_place(temporary: Path, destination: Path, *, replace: bool = True)
     except OSError as error:
         if error.errno not in _NO_LINK_ERRNOS:
             raise
-        log.warning("no hard links in %s (%s); checking before renaming", destination.parent, error)
-        if destination.exists():
-            raise FileExistsError(errno.EEXIST, "file exists", str(destination)) from None
-        os.replace(temporary, destination)
+        log.warning(
+            "no hard links in %s (%s): checking that %s is free, then renaming (a file created "
+            "there between the two would be replaced)",
+            destination.parent,
+            error.strerror or error,
+            destination.name,
+        )
+        _check_then_rename(temporary, destination)
         return
-    temporary.unlink()
+    try:
+        temporary.unlink()
+    except OSError as error:  # the result is in place; the extra name is swept up later
+        log.warning("%s is in place, but its temporary name %s stays: %s", destination, temporary, error)
+
+
+def _check_then_rename(temporary: Path, destination: Path) -> None:
+    """POSIX without a hard link: refuse anything at ``destination`` (a dangling symbolic link too),
+    then rename; a rename that finds something there after all is refused as well."""
+    if os.path.lexists(destination):
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(destination))
+    try:
+        os.rename(temporary, destination)
+    except OSError as error:
+        taken = (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR, errno.EISDIR)
+        if error.errno in taken and os.path.lexists(destination):
+            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(destination)) from None
+        raise
 
 
 def _process_umask() -> int:
@@ -201,9 +272,10 @@ def atomic_path(destination: Path, *, directory: bool = False, replace: bool = T
     except BaseException:
         remove_quietly(temporary)
         raise
+    if not replace:
+        move_without_replacing(temporary, destination)
+        return
     try:
-        if not replace and destination.exists():
-            raise FileExistsError(errno.EEXIST, "file exists", str(destination))
         if directory and destination.exists():
             with watching_temporaries(None):  # it holds the old content: never to be swept up
                 backup = temporary_sibling(destination, directory=True)
@@ -212,20 +284,14 @@ def atomic_path(destination: Path, *, directory: bool = False, replace: bool = T
             temporary.rename(destination)
             remove_quietly(backup)
         else:
-            move_into_place(temporary, destination, replace=replace)
-    except FileExistsError:
-        remove_quietly(temporary)
-        raise OutputExistsError(
-            f"{destination} appeared while it was being written (another job writing the same name?); "
-            "it is left as it is and this result was not kept"
-        ) from None
+            move_into_place(temporary, destination)
     except OSError:
         remove_quietly(temporary)
         raise
     _tell_gone(temporary)
 
 
-def write_text_atomic(destination: Path, text: str, encoding: str = "utf-8") -> None:
-    """Write ``text`` to ``destination`` through a temporary name."""
-    with atomic_path(destination) as temporary:
+def write_text_atomic(destination: Path, text: str, encoding: str = "utf-8", *, replace: bool = True) -> None:
+    """Write ``text`` to ``destination`` through a temporary name; ``replace`` as ``atomic_path``'s."""
+    with atomic_path(destination, replace=replace) as temporary:
         temporary.write_text(text, encoding=encoding)

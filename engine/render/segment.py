@@ -3,11 +3,19 @@
 Also what every resumable output shares: the finished-render check (``finished_report``), the
 clean-up before a render (``discard_unfinished``), and for smooth cuts and fills the probe cache
 (``video_info``) and the writing of synthesized frames with their sidecar (``write_synthesized``).
+
+A render replaces only what stood at its output when it began: the file its checks let it replace
+(its own unfinished or outdated render, an earlier attempt of the same engine job, a file the
+request said to overwrite). A file that appears there later, while it waits for the output or
+while it renders (another render, the user copying a file in), is left as it is, byte for byte,
+and the render fails with ``OutputExistsError`` naming it (``engine.fsutil.move_without_replacing``
+makes the final rename refuse it). The same holds for the sidecar.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable
 from fractions import Fraction
@@ -15,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.errors import OutputExistsError
 from engine.fsutil import remove_quietly
 from engine.interp import Synthesizer
 from engine.media import VideoWriter, probe
@@ -75,6 +84,17 @@ def discard_unfinished(output: Path) -> None:
         remove_quietly(outdated)
 
 
+def standing_file(path: Path) -> tuple[int, int, int, int] | None:
+    """What stands at ``path`` (device, inode, size, modification time), or None when nothing does
+    (or it cannot be looked at). A render may replace the file that stood at its output when it
+    began, and no other: not one that took its place, nor one that appeared there since."""
+    try:
+        status = os.lstat(path)
+    except OSError:
+        return None
+    return (status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns)
+
+
 def video_info(path: Path, infos: dict[Path, VideoStreamInfo]) -> VideoStreamInfo:
     """The video stream of ``path``, probed (with the packet scan) only the first time ``infos``
     is asked for it. Media written without a frame count in its header (FFV1 .mkv from
@@ -114,9 +134,15 @@ def write_synthesized(
     comes after it (see ``finished_report``). ``anchor_frame`` is the file frame of ``source``
     that ``first`` shows, for each frame's risk record; ``started_s`` (a ``time.perf_counter()``
     reading) is where the report's total time starts, by default now.
+
+    The caller has decided that what stands at ``output`` now (an unfinished or outdated render
+    of it, after ``discard_unfinished``) may be replaced; a file or sidecar that appears there
+    while the frames are written is not (``OutputExistsError``).
     """
     started_s = time.perf_counter() if started_s is None else started_s
     output = Path(output)
+    replace_media = standing_file(output) is not None
+    replace_sidecar = standing_file(sidecar_path(output)) is not None
     report = RetimeReport(
         source=str(source),
         output=str(output),
@@ -128,7 +154,13 @@ def write_synthesized(
     )
     times = [Fraction(i, frames + 1) for i in range(1, frames + 1)]
     with VideoWriter(
-        output, rate=rate, codec=codec, bit_depth=plan.bit_depth, alpha=plan.alpha, quality=quality
+        output,
+        rate=rate,
+        codec=codec,
+        bit_depth=plan.bit_depth,
+        alpha=plan.alpha,
+        quality=quality,
+        replace=replace_media,
     ) as writer:
         for start in range(0, len(times), MAX_TIMES_PER_PAIR):
             chunk = times[start : start + MAX_TIMES_PER_PAIR]
@@ -143,7 +175,7 @@ def write_synthesized(
                 for note in result.notes:
                     report.add_note(frame, note, fallback=result.fallback)
     report.timings_s["total"] = time.perf_counter() - started_s
-    report.write_sidecar(output)
+    report.write_sidecar(output, replace=replace_sidecar)
     return report
 
 
@@ -161,16 +193,31 @@ def render_segment(
     (``output_lock``): a second render of the same segment (the same timeline rendered twice at
     once, or again after its client was killed while the engine still renders it) waits, then
     takes the finished one, instead of deleting the first one's temporaries from under it.
+
+    What stands at the output when this is called is what the checks before it (the engine job's
+    ``check_segment_output``, the output folder ``render_timeline`` claimed) let it replace, and
+    the only file it replaces. A file that appears there later, while it waits or renders, is left
+    as it is: ``OutputExistsError`` (see the module doc).
     """
     output = Path(spec.output)
+    checked = standing_file(output)
     with output_lock(output, check_cancelled):
         finished = is_finished(spec)
         if finished is not None:
             log.info("%s: rendered meanwhile by another render (%s)", spec.clip_name, output)
             finished.rendered_meanwhile = True
             return finished
+        standing = standing_file(output)
+        if standing is not None and standing != checked:
+            raise OutputExistsError(
+                f"{output} appeared while this render of {spec.clip_name!r} waited for it, and it is "
+                "not a finished render of this clip; it is left as it is and the clip was not "
+                "rendered: move that file away (or choose another output folder), then render again"
+            )
         discard_unfinished(output)
-        return _render_segment(spec, synthesizer, on_progress, check_cancelled)
+        # replacing, only where a file stood when the checks ran (this render's own unfinished or
+        # outdated one, or one the request said to overwrite); where none did, nothing is replaced
+        return _render_segment(spec, synthesizer, on_progress, check_cancelled, replace=standing is not None)
 
 
 def output_lock(output: Path, check_cancelled: Callable[[], None] | None = None):
@@ -188,13 +235,17 @@ def _render_segment(
     synthesizer: Synthesizer | None,
     on_progress: Callable[[int, int], None] | None,
     check_cancelled: Callable[[], None] | None,
+    *,
+    replace: bool,
 ) -> RetimeReport:
+    output = Path(spec.output)
+    replace_sidecar = standing_file(sidecar_path(output)) is not None  # none after discard_unfinished
     own = synthesizer is None
     active = make_synthesizer(spec.model) if own else synthesizer
     try:
         report = render_mapped(
             Path(spec.source),
-            Path(spec.output),
+            output,
             spec.time_map(),
             synthesizer=active,
             codec=spec.codec,
@@ -203,6 +254,7 @@ def _render_segment(
             quality=spec.quality,
             on_progress=on_progress,
             check_cancelled=check_cancelled,
+            replace=replace,
         )
     finally:
         if own:
@@ -211,5 +263,5 @@ def _render_segment(
     report.speed = "freeze" if spec.freeze_frame else spec.time_scalar
     for note in spec.notes:
         report.add_note(-spec.head_frames, note)
-    report.write_sidecar(Path(spec.output))
+    report.write_sidecar(output, replace=replace_sidecar)
     return report

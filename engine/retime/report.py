@@ -153,12 +153,14 @@ class RetimeReport:
         values["notes"] = [FrameNote(**item) for item in values.get("notes", [])]
         return cls(**values)
 
-    def write_sidecar(self, output: Path | None = None) -> Path:
-        """Write the report next to the output (atomically); returns the sidecar's path."""
+    def write_sidecar(self, output: Path | None = None, *, replace: bool = True) -> Path:
+        """Write the report next to the output (atomically); returns the sidecar's path. With
+        ``replace=False`` a sidecar that appeared meanwhile is never replaced: it stays and
+        ``OutputExistsError`` names it (the media, in place already, then has no report)."""
         media = Path(output or self.output)
         path = sidecar_path(media)
         self.output_bytes = media.stat().st_size if media.is_file() else None
-        write_text_atomic(path, json.dumps(self.to_dict(), indent=1) + "\n")
+        write_text_atomic(path, json.dumps(self.to_dict(), indent=1) + "\n", replace=replace)
         return path
 
 
