@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 from pathlib import Path
+from xml.etree import ElementTree
 
 import opentimelineio as otio
 import pytest
@@ -167,25 +168,33 @@ PREMIERE_XML = """<?xml version="1.0" encoding="UTF-8"?>
 <rate><timebase>25</timebase><ntsc>FALSE</ntsc></rate>
 <media><video><track>{items}</track></video></media></sequence></xmeml>
 """
-PREMIERE_ITEM = """<clipitem id="clipitem-{n}"><name>shot{n}</name>
+PREMIERE_ITEM = """<clipitem id="clipitem-{n}"><name>shot{n}</name><duration>{duration}</duration>
   <rate><timebase>25</timebase><ntsc>FALSE</ntsc></rate>
   <start>{start}</start><end>{end}</end><in>{first}</in><out>{last}</out>
   <file id="file-1"><name>src.mp4</name><pathurl>{url}</pathurl>
     <rate><timebase>25</timebase><ntsc>FALSE</ntsc></rate><duration>100</duration></file>
   <filter><effect><name>Time Remap</name><effectid>timeremap</effectid><effecttype>motion</effecttype>
-    <parameter><parameterid>variablespeed</parameterid><value>0</value></parameter>
+    <parameter><parameterid>variablespeed</parameterid><value>{variable}</value></parameter>
     <parameter><parameterid>speed</parameterid><value>{speed}</value></parameter>
     <parameter><parameterid>reverse</parameterid><value>FALSE</value></parameter>
   </effect></filter>
 </clipitem>"""
 
 
+def _premiere_item(n: int, start: int, first: int, speed: int, url: str, variable: int = 0) -> str:
+    """Clip n, 25 frames from ``start`` on the timeline, ``in`` at ``first`` on the retimed clock
+    of a 100-frame file at ``speed`` percent (Premiere's clipitem duration: the file's on that clock)."""
+    return PREMIERE_ITEM.format(
+        n=n, start=start, end=start + 25, first=first, last=first + 25, speed=speed, url=url,
+        variable=variable, duration=100 * 100 // speed,
+    )
+
+
 def test_a_premiere_xml_with_a_slow_and_a_fast_clip_comes_back_as_xml(tmp_path, media):
     """Premiere's export: a clip at 50 % (rendered) and one at 200 % (passed through, Premiere
     plays it). The copy points the first at its render at 100 % and keeps the second's Time Remap
     and source frames."""
-    items = PREMIERE_ITEM.format(n=1, start=0, end=25, first=20, last=45, speed=50, url=media.as_uri())
-    items += PREMIERE_ITEM.format(n=2, start=25, end=50, first=30, last=55, speed=200, url=media.as_uri())
+    items = _premiere_item(1, 0, 20, 50, media.as_uri()) + _premiere_item(2, 25, 30, 200, media.as_uri())
     xml = tmp_path / "cut.xml"
     xml.write_text(PREMIERE_XML.format(items=items))
     before = list_segments(read_timeline(xml))
@@ -197,6 +206,25 @@ def test_a_premiere_xml_with_a_slow_and_a_fast_clip_comes_back_as_xml(tmp_path, 
     after = list_segments(read_timeline(copy))
     assert not after[0].is_retimed and after[0].media_path == Path(summary.clips[0]["output"])
     assert (after[1].source_start_frames, after[1].time_scalar, after[1].record_frames) == (60, 2, 25)
+    assert copy.read_text().count("<effectid>timeremap</effectid>") == 1
+    assert "<duration>50</duration>" in copy.read_text()  # the 100-frame file at 200 %
+
+
+def test_a_clip_whose_time_remap_is_not_read_comes_back_as_it_was(tmp_path, media):
+    """A speed ramp (variable speed) cannot be rendered: the clip is listed as not rendered and
+    written back into the XML copy as it was read, its Time Remap and in/out untouched."""
+    url = media.as_uri()
+    items = _premiere_item(1, 0, 20, 50, url) + _premiere_item(2, 25, 30, 200, url, variable=1)
+    xml = tmp_path / "cut.xml"
+    xml.write_text(PREMIERE_XML.format(items=items))
+    summary = render_timeline(xml, tmp_path / "out", model="blend", codec="ffv1")
+    assert [clip["status"] for clip in summary.clips] == ["rendered", "cannot_render"]
+    copy = Path(summary.editor_timeline_path)
+    assert not summary.editor_timeline_note
+    (ramp,) = [item for item in ElementTree.parse(copy).iter("clipitem") if item.findtext("name") == "shot2"]
+    assert (ramp.findtext("in"), ramp.findtext("out")) == ("30", "55")
+    parameters = {p.findtext("parameterid"): p.findtext("value") for p in ramp.iter("parameter")}
+    assert parameters == {"variablespeed": "1", "speed": "200", "reverse": "FALSE"}
     assert copy.read_text().count("<effectid>timeremap</effectid>") == 1
 
 

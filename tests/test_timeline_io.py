@@ -251,13 +251,13 @@ def test_fcp_xml_constant_time_remap_plays_the_right_source_frames(
         ("50", {"reverse": "TRUE"}, r"its Time Remap at 50 %, reversed \(FCP 7 XML\) is not read"),
         ("-100", {}, r"its Time Remap at -100 %, reversed \(FCP 7 XML\) is not read"),
         ("0", {}, r"its Time Remap at 0 % \(FCP 7 XML\) is not read: a hold \(speed 0\)"),
-        ("fast", {}, r"its Time Remap at fast % \(FCP 7 XML\) is not read"),
+        ("fast", {}, r"its Time Remap with speed 'fast' \(FCP 7 XML\) is not read: 'fast' is not a speed"),
         (
             "50",
             {"in_out": (24, 30)},
             r"its Time Remap at 50 % \(FCP 7 XML\) is not read: its in and out points \(24 to 30, 6 frames\) "
-            r"fit neither its 48 frames on the timeline nor the 24 source frames they play at that speed; "
-            r"export the timeline as OTIO or an EDL",
+            r"fit neither the 48 frames it uses on the timeline nor the 24 source frames they play at that "
+            r"speed; export the timeline as OTIO or an EDL",
         ),
     ],
 )
@@ -267,6 +267,78 @@ def test_fcp_xml_time_remaps_that_cannot_be_read_are_refused_by_name(tmp_path, s
     segment = list_segments(read_timeline(xml), check_time_warps=False)[0]
     with pytest.raises(InvalidTimeWarpError, match=r"clip 'A001_C003.mov' \(V1 #0\): " + refusal):
         segment.time_scalar  # noqa: B018
+
+
+def test_a_time_remap_switched_off_is_no_speed_change_and_reverse_may_be_written_1(tmp_path):
+    xml = _remapped_chase_scene(tmp_path, "50")
+    xml.write_text(xml.read_text().replace("<filter><effect>", "<filter><enabled>FALSE</enabled><effect>"))
+    segment = list_segments(read_timeline(xml))[0]
+    assert not segment.is_retimed and segment.source_start_frames == 86424
+    xml = _remapped_chase_scene(tmp_path, "50", reverse="1")
+    with pytest.raises(InvalidTimeWarpError, match=r"Time Remap at 50 %, reversed \(FCP 7 XML\) is not read"):
+        list_segments(read_timeline(xml))
+
+
+TRANSITION_XML = """<?xml version="1.0" encoding="UTF-8"?>
+<xmeml version="4"><sequence id="sequence-1"><name>t</name><duration>96</duration>
+<rate><timebase>24</timebase><ntsc>FALSE</ntsc></rate>
+<media><video><track>
+<clipitem id="clipitem-1"><name>a</name><rate><timebase>24</timebase><ntsc>FALSE</ntsc></rate>
+  <start>0</start><end>-1</end><in>0</in><out>60</out>
+  <file id="file-1"><name>m.mov</name><pathurl>file:///tmp/m.mov</pathurl>
+    <rate><timebase>24</timebase><ntsc>FALSE</ntsc></rate><duration>500</duration></file>
+</clipitem>
+<transitionitem><rate><timebase>24</timebase><ntsc>FALSE</ntsc></rate>
+  <start>36</start><end>60</end><alignment>center</alignment>
+  <effect><name>Cross Dissolve</name><effectid>Cross Dissolve</effectid><effecttype>transition</effecttype>
+    <mediatype>video</mediatype></effect></transitionitem>
+<clipitem id="clipitem-2"><name>b</name><rate><timebase>24</timebase><ntsc>FALSE</ntsc></rate>
+  <start>-1</start><end>96</end><in>40</in><out>{out}</out>
+  <file id="file-1"/>
+  <filter><effect><name>Time Remap</name><effectid>timeremap</effectid>
+    <parameter><parameterid>variablespeed</parameterid><value>0</value></parameter>
+    <parameter><parameterid>speed</parameterid><value>50</value></parameter>
+    <parameter><parameterid>reverse</parameterid><value>FALSE</value></parameter></effect></filter>
+</clipitem>
+</track></video></media></sequence></xmeml>
+"""
+
+
+@pytest.mark.parametrize(
+    ("out", "source_start"),
+    [
+        (100, 26),  # FCP 7: in 40 and out 100 on the slowed clip, 12 of them overlapped by the dissolve
+        (70, 46),  # source frames: 40 where the dissolve starts, 6 more (12 x 50 %) at the cut
+    ],
+)
+def test_fcp_xml_time_remap_behind_a_dissolve_counts_the_overlap(tmp_path, out, source_start):
+    """Clip b at 50 % starts with a 24-frame dissolve centred on its cut (``start`` -1): its in and
+    out span the dissolve's first half too, on whichever clock the file counts them."""
+    xml = tmp_path / "dissolve.xml"
+    xml.write_text(TRANSITION_XML.format(out=out))
+    clip = list_segments(read_timeline(xml))[1]
+    assert (clip.record_start_frames, clip.record_frames, clip.transition_head_frames) == (48, 48, 12)
+    assert clip.source_start_frames == source_start and clip.time_scalar == Fraction(1, 2)
+
+
+def test_fcp_xml_time_remap_of_a_clip_at_another_rate_than_the_sequence(tmp_path):
+    """A 25 fps clip at 50 % in a 50 fps sequence: its in and out count its own frames (24 of them
+    for 48 sequence frames), so it starts at source frame 100 x 50 % = 50."""
+    text = _remapped_chase_scene(tmp_path, "50").read_text()
+    clip_rate = "<rate><timebase>24</timebase><ntsc>TRUE</ntsc></rate>"
+    first = text.index("<clipitem")
+    head, rest = text[:first], text[first:]
+    head = head.replace(clip_rate, "<rate><timebase>50</timebase><ntsc>FALSE</ntsc></rate>")
+    rest = rest.replace(clip_rate, "<rate><timebase>25</timebase><ntsc>FALSE</ntsc></rate>", 2)
+    points = "<in>{}</in>\n            <out>{}</out>"
+    rest = rest.replace(points.format(24, 72), points.format(100, 124), 1)
+    hour = "<string>01:00:00:00</string>\n                <frame>86400</frame>"
+    rest = rest.replace(hour, "<string>00:00:00:00</string>\n                <frame>0</frame>", 1)
+    xml = tmp_path / "rates.xml"
+    xml.write_text(head + rest)
+    segment = list_segments(read_timeline(xml))[0]
+    assert segment.source_rate == 25 and segment.time_scalar == Fraction(1, 2)
+    assert segment.source_start_frames == 50
 
 
 def test_a_time_remap_left_as_a_plain_effect_in_an_otio_file_is_still_refused(tmp_path):

@@ -13,9 +13,10 @@ through the same OTIO adapter, with what those writers get wrong put right first
 
 The XML writer drops speed changes, so a clip still retimed by the editor (a clip sped up and
 passed through, or one whose render failed) gets its Time Remap filter back here
-(``engine.timeline.fcp7xml.time_remapped_xml``): one forward speed, with ``in`` and ``out`` on the
-retimed clip's clock, as Final Cut Pro 7 and Premiere write them. A hold, reverse, or an ``in``
-that would fall between frames on that clock is not written as XML: ``EditorCopyError`` says
+(``engine.timeline.fcp7xml_copy``): one forward speed, with ``in`` and ``out`` on the
+retimed clip's clock, as Final Cut Pro 7 and Premiere write them; a clip whose Time Remap could
+not be read (variable speed, reverse) is written back as it was read. A FreezeFrame, or an ``in``
+that would fall between frames on that clock, is not written as XML: ``EditorCopyError`` says
 which clip, and the OTIO timeline stands alone. The EDL writer keeps speed changes as M2 lines.
 
 FCPX XML timelines get the OTIO timeline only: the adapter's FCPX writer drops the sequence's start
@@ -31,7 +32,7 @@ from pathlib import Path
 import opentimelineio as otio
 
 from engine.errors import TimelineError, UnsupportedOptionError
-from engine.timeline.fcp7xml import mark_time_remaps, time_remapped_xml
+from engine.timeline.fcp7xml_copy import mark_time_remaps, time_remapped_xml
 from engine.timeline.paths import decode_target_url
 from engine.timeline.writeback import METADATA_KEY
 
@@ -81,6 +82,7 @@ def editor_copy_text(timeline: otio.schema.Timeline, adapter: str) -> str:
     if name is None:
         raise EditorCopyError(f"{adapter} is not an editor's timeline format")
     copied = timeline.deepcopy()
+    remaps = {}
     if adapter == "cmx_3600":
         _reels_of_renders(copied)
         copied = records_from_start(copied)
@@ -98,7 +100,7 @@ def editor_copy_text(timeline: otio.schema.Timeline, adapter: str) -> str:
         # the writers are third-party code: each failure means this format cannot hold the timeline
         reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
         raise EditorCopyError(f"the new timeline cannot be written as {name}: {reason}") from error
-    if adapter == "fcp_xml" and remaps:
+    if remaps:
         text = time_remapped_xml(text, remaps)
     return text
 

@@ -33,7 +33,7 @@ from typing import Any
 import opentimelineio as otio
 
 from engine.errors import TimelineError
-from engine.timeline.fcp7xml import drop_time_remap_filters
+from engine.timeline.fcp7xml_copy import drop_time_remap_filters
 from engine.timeline.rates import exact_frames, fraction_text, time_range
 from engine.timeline.segments import fcp_time_remap, list_segments, time_warps_of, timeline_rate
 
