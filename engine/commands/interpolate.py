@@ -126,9 +126,9 @@ def run(args: argparse.Namespace) -> int:
         guarded.close()
     grey = first.grey and second.grey
     for index, (t, result) in enumerate(zip(times, results, strict=True)):
-        write_image(outputs[index], result.frame, grey=grey)
+        write_image(outputs[index], result.frame, grey=grey, replace=args.overwrite)
         if risks:
-            write_risk_map(risks[index], result.risk)
+            write_risk_map(risks[index], result.risk, replace=args.overwrite)
         record = {
             "t": time_label(t),
             "t_exact": f"{t.numerator}/{t.denominator}",

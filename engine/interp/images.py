@@ -7,7 +7,10 @@ three equal channels for synthesis and written back as grey. 8-bit and 16-bit sa
 they are (uint8, uint16); floating-point images (OpenEXR, float TIFF) are refused with a message
 that says which depths work.
 
-Writing goes through ``engine.fsutil.atomic_path``: the file appears complete or not at all.
+Writing goes through ``engine.fsutil.atomic_path``: the file appears complete or not at all. With
+``replace=False`` (where the user did not ask to overwrite) it never replaces a file, not even one
+that appeared at the name after the caller checked it was free: that file is kept and
+``OutputExistsError`` names it.
 """
 
 from __future__ import annotations
@@ -112,12 +115,14 @@ def to_stored(pixels: np.ndarray, grey: bool) -> np.ndarray:
     return cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR)
 
 
-def write_image(path: Path, pixels: np.ndarray, *, grey: bool = False) -> Path:
-    """Write RGB(A) ``pixels`` to ``path`` atomically; raises ``MediaWriteError`` when OpenCV fails."""
+def write_image(path: Path, pixels: np.ndarray, *, grey: bool = False, replace: bool = True) -> Path:
+    """Write RGB(A) ``pixels`` to ``path`` atomically; raises ``MediaWriteError`` when OpenCV fails.
+    ``replace=False`` (no ``--overwrite``): a file at ``path``, even one that appeared a moment
+    ago, is kept and ``OutputExistsError`` names it."""
     path = Path(path)
     check_writable(path, pixels.dtype)
     stored = to_stored(pixels, grey)
-    with atomic_path(path) as temporary:
+    with atomic_path(path, replace=replace) as temporary:
         try:
             written = cv2.imwrite(str(temporary), stored)
         except cv2.error as error:
@@ -127,14 +132,18 @@ def write_image(path: Path, pixels: np.ndarray, *, grey: bool = False) -> Path:
     return path
 
 
-def write_risk_map(path: Path, risk: np.ndarray) -> Path:
-    """Write a risk map in [0, 1] as a grey image: 16-bit for PNG/TIFF, 8-bit otherwise."""
+def write_risk_map(path: Path, risk: np.ndarray, *, replace: bool = True) -> Path:
+    """Write a risk map in [0, 1] as a grey image: 16-bit for PNG/TIFF, 8-bit otherwise;
+    ``replace`` as ``write_image``'s."""
     path = Path(path)
     sixteen = path.suffix.lower() not in EIGHT_BIT_ONLY_SUFFIXES
     peak = 65535.0 if sixteen else 255.0
     levels = np.clip(np.rint(np.asarray(risk, np.float32) * peak), 0, peak)
     return write_image(
-        path, levels.astype(np.uint16 if sixteen else np.uint8)[..., None].repeat(3, 2), grey=True
+        path,
+        levels.astype(np.uint16 if sixteen else np.uint8)[..., None].repeat(3, 2),
+        grey=True,
+        replace=replace,
     )
 
 

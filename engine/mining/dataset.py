@@ -10,7 +10,8 @@ library as it is now.
   refused, naming the setting and how to go on, as the confidence gate is.
 - ``retire_clip`` moves a clip that no longer belongs to the dataset (its source changed, or a
   better copy of the same footage was extracted) to ``retired/`` and returns the note the manifest
-  records; ``retired/README.md`` lists what is there and why. Nothing is deleted: a pipeline
+  records; ``retired/README.md`` lists what is there and why. Nothing is deleted or replaced (a
+  clip retired twice under one name keeps both, the later as ``NAME.2.SUFFIX``): a pipeline
   reads ``clips/`` (and ``manifest.parquet``), and ``retired/`` can be removed at any time.
 - ``gone_sources`` lists local sources of the dataset that no longer exist: their rows are flagged
   ``source_missing`` (and clips ``orphaned``) in manifest.parquet, the card and the report, and
@@ -20,6 +21,7 @@ library as it is now.
 from __future__ import annotations
 
 import errno
+import itertools
 import logging
 import os
 from collections.abc import Iterable, Sequence
@@ -28,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import FileAccessError, UnsupportedOptionError
-from engine.fsutil import write_text_atomic
+from engine.fsutil import move_into_place, write_text_atomic
 from engine.media import CODECS
 from engine.mining.extract import CLIPS_FOLDER, DEFAULT_CODEC
 from engine.mining.manifest import MANIFEST_NAME, ROW_CLIP, complete_rows
@@ -189,16 +191,27 @@ def _changed(out: Path, option: str, was: str, now: str, keep: str) -> Unsupport
 
 def retire_clip(out: Path, relative: str, reason: str) -> str | None:
     """Move ``out/relative`` into ``retired/``; return its new relative path, or None when it is
-    not there (nothing to move)."""
+    not there (nothing to move).
+
+    A clip retired earlier under the same name (its source changed back and forth, or its segment
+    was dropped, taken again and dropped again) is kept: this one becomes ``NAME.2.SUFFIX`` (then
+    ``.3``, ...), and the manifest records the name it got. Nothing in ``retired/`` is replaced,
+    not even a file that appears there a moment before the move (``move_into_place`` without
+    replacing)."""
     path = out / relative
     if not path.is_file():
         return None
     folder = out / RETIRED_FOLDER
     folder.mkdir(exist_ok=True)
-    destination = folder / path.name
-    os.replace(path, destination)
-    log.info("%s retired to %s/: %s", relative, RETIRED_FOLDER, reason)
-    return f"{RETIRED_FOLDER}/{path.name}"
+    name = path.name
+    for number in itertools.count(2):
+        try:
+            move_into_place(path, folder / name, replace=False)
+            break
+        except FileExistsError:
+            name = f"{path.stem}.{number}{path.suffix}"
+    log.info("%s retired to %s/%s: %s", relative, RETIRED_FOLDER, name, reason)
+    return f"{RETIRED_FOLDER}/{name}"
 
 
 def write_retired_note(out: Path, rows: Iterable[dict[str, Any]]) -> int:

@@ -20,7 +20,6 @@ report with the hash. Re-running skips a gap whose output carries its hash (stat
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -31,18 +30,11 @@ from typing import Any
 import opentimelineio as otio
 
 from engine.errors import ChronoscopeError, TimelineError, UnsupportedOptionError
-from engine.fsutil import write_text_atomic
 from engine.interp import Synthesizer, resolve_clip_model
 from engine.media import FrameReader
 from engine.media.probe import MediaInfo, VideoStreamInfo
 from engine.media.writer import check_quality
-from engine.render.outputs import (
-    SUFFIX_BY_CODEC,
-    TIMELINE_SUFFIX,
-    claim_output_folder,
-    editor_copy,
-    hashed_name,
-)
+from engine.render.outputs import SUFFIX_BY_CODEC, claim_output_folder, hashed_name, write_results
 from engine.render.plan import synthesized_hash, with_inferred_media_range, with_media_range
 from engine.render.segment import (
     ALREADY_RENDERED,
@@ -66,7 +58,6 @@ from engine.timeline import (
     media_base_dir,
     read_timeline,
     timeline_rate,
-    write_timeline,
 )
 from engine.timeline.items import parse_item, track_labels
 from engine.timeline.paths import rebase_relative_media
@@ -383,7 +374,9 @@ def fill_gaps(
 
     Gaps that cannot be filled (no clip on a side, media missing) are listed with the reason and
     stay gaps; ``FillSummary.ok`` is then False. Names that match no gap raise before any work.
-    ``rate`` is an EDL's frame rate (``read_timeline``).
+    ``rate`` is an EDL's frame rate (``read_timeline``). A summary or new timeline that another job
+    or program writes into ``outdir`` while the gaps are filled is kept, and ``OutputExistsError``
+    names it (the fill frames stay; filling again takes them: ``engine.render.outputs``).
     """
     started = time.perf_counter()
     if codec not in SUFFIX_BY_CODEC:
@@ -404,7 +397,8 @@ def fill_gaps(
         )
     }
     summary_file = fill_summary_path(outdir, timeline_path)
-    claim_output_folder(outdir, timeline_path, "fill", summary_file, outdir / LEGACY_FILL_SUMMARY_NAME)
+    legacy_summary = outdir / LEGACY_FILL_SUMMARY_NAME
+    claim = claim_output_folder(outdir, timeline_path, "fill", summary_file, legacy_summary)
     model = resolve_clip_model(model)
     infos: dict[Path, VideoStreamInfo] = {}
     synthesizer: Synthesizer | None = None
@@ -444,17 +438,11 @@ def fill_gaps(
         track[gap.index_in_track] = clip
     summary = FillSummary(str(timeline_path), str(outdir), None, chosen)
     attach_results(new_timeline, {"fill": {"not_filled": [g.to_dict() for g in chosen if not g.done]}})
-    destination = outdir / (timeline_path.stem + TIMELINE_SUFFIX)
-    summary.timeline_path = str(destination)
     rebase_relative_media(new_timeline, media_base_dir(timeline_path))  # it is written elsewhere
-    copy_path, copy_text, summary.editor_timeline_note = editor_copy(new_timeline, timeline_path, outdir)
-    summary.editor_timeline_path = str(copy_path) if copy_path else None
     summary.seconds = time.perf_counter() - started
-    # the summary first: it vouches for the new timeline on the next run (check_replaceable)
-    write_text_atomic(summary_file, json.dumps(summary.to_dict(), indent=1) + "\n")
-    write_timeline(new_timeline, destination)
-    if copy_path is not None and copy_text is not None:
-        write_text_atomic(copy_path, copy_text)
+    # the summary first (it vouches for the new timeline on the next run), each file replacing only
+    # what stood there when the folder was claimed: one that appeared meanwhile is kept (refused)
+    write_results(claim, summary, new_timeline)
     return summary
 
 

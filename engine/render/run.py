@@ -20,7 +20,6 @@ any smooth cut asked for failed.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -33,11 +32,11 @@ from typing import Any, Protocol
 import opentimelineio as otio
 
 from engine.errors import ChronoscopeError, JobCancelledError, UnsupportedOptionError
-from engine.fsutil import write_text_atomic
 from engine.interp import resolve_clip_model
 from engine.media.probe import VideoStreamInfo
 from engine.media.writer import check_quality
-from engine.render.outputs import TIMELINE_SUFFIX, claim_output_folder, editor_copy
+from engine.render.outputs import TIMELINE_SUFFIX as TIMELINE_SUFFIX  # engine.render exports it from here
+from engine.render.outputs import claim_output_folder, write_results
 from engine.render.plan import ClipEntry, RenderPlan, SegmentSpec, plan_render
 from engine.render.segment import (
     ALREADY_RENDERED,
@@ -64,7 +63,6 @@ from engine.timeline import (
     media_base_dir,
     read_timeline,
     replace_media,
-    write_timeline,
 )
 from engine.timeline.items import parse_item, track_labels
 from engine.timeline.paths import rebase_relative_media
@@ -283,7 +281,9 @@ def render_timeline(
 ) -> RenderSummary:
     """Render a timeline file into ``outdir``; see the module docstring. Returns the summary, which
     is also written to ``outdir/NAME.render-summary.json`` (``summary_path``). Nothing in
-    ``outdir`` that this render did not make is written over (``engine.render.outputs``).
+    ``outdir`` that this render did not make is written over (``engine.render.outputs``): a
+    summary or new timeline that another job or program writes there while it renders is kept,
+    and ``OutputExistsError`` names it (the rendered clips stay; rendering again takes them).
 
     ``smooth_cut_frames`` N > 0 smooths every jump cut between clips at speed 1 with N synthesized
     frames (``engine.render.smoothcut``), rendered in this process; the summary lists each cut
@@ -298,7 +298,7 @@ def render_timeline(
     timeline = read_timeline(timeline_path, rate=rate)
     chosen = None if only is None else chosen_clips(timeline, only)
     summary_file = summary_path(outdir, timeline_path)
-    claim_output_folder(outdir, timeline_path, "render", summary_file, outdir / LEGACY_SUMMARY_NAME)
+    claim = claim_output_folder(outdir, timeline_path, "render", summary_file, outdir / LEGACY_SUMMARY_NAME)
     model = resolve_clip_model(model)
     plan = plan_render(
         timeline,
@@ -349,19 +349,12 @@ def render_timeline(
     smooth_cuts = _smooth_cuts(timeline, plan, outdir, smooth_cut_frames, model, codec, quality)
     summary = _summarise(plan, results, timeline_path, outdir, type(runner).__name__)
     summary.smooth_cuts = smooth_cuts
-    destination = outdir / (timeline_path.stem + TIMELINE_SUFFIX)
-    summary.timeline_path = str(destination)
     rebase_relative_media(timeline, media_base_dir(timeline_path))  # it is written into OUTDIR
     new_timeline = _new_timeline(timeline, plan, results, detect, smooth_cuts)
-    copy_path, copy_text, summary.editor_timeline_note = editor_copy(new_timeline, timeline_path, outdir)
-    summary.editor_timeline_path = str(copy_path) if copy_path else None
     summary.seconds = time.perf_counter() - started
-    # the summary first: it is what vouches for the new timeline on the next run
-    # (``check_replaceable``), so a kill between the two never leaves a timeline nothing vouches for
-    write_text_atomic(summary_file, json.dumps(summary.to_dict(), indent=1) + "\n")
-    write_timeline(new_timeline, destination)
-    if copy_path is not None and copy_text is not None:
-        write_text_atomic(copy_path, copy_text)
+    # the summary, then the new timeline and its editor copy, each replacing only the file that
+    # stood there when the folder was claimed (one that appeared meanwhile is kept: refused)
+    write_results(claim, summary, new_timeline)
     return summary
 
 

@@ -9,7 +9,9 @@ this pass decodes the source once, writes every kept frame at its slot and fills
 between two kept frames A and B with in-betweens at t = i / (n + 1) from the guarded synthesizer
 (never across a scene cut: the nearer frame is repeated there, and the report says so). The
 output runs at the grid's rate with frame n at n / rate. A report is written beside the output as
-``<output>.chronoscope.json``.
+``<output>.chronoscope.json``; like the output, it is replaced only with ``overwrite``
+(``engine.retime.clip.check_report_free``): one standing there is refused before any work, and one
+that appears while the clip is repaired is kept (``OutputExistsError``).
 
 Audio (``audio``): keep (default) copies every track unchanged; where the container takes none of
 them (PCM into .mp4) the first is re-encoded as AAC instead, its timing unchanged, with an INFO
@@ -37,6 +39,7 @@ from engine.media.timecode import start_timecode
 from engine.media.writer import CarriedTags, audio_copy_fits, check_output_path, check_quality
 from engine.repair.analysis import JUMPS_INSERT, MAX_DUPLICATE_REPEATS, Fill, RepairPlan, analyse_clip
 from engine.retime.audio import AUDIO_DROP, AUDIO_KEEP, reencode_audio
+from engine.retime.clip import check_report_free
 from engine.retime.core import (
     MAX_TIMES_PER_PAIR,
     ProgressCallback,
@@ -113,9 +116,12 @@ class RepairReport:
         data["risk_max"] = round(self.risk_max, 4)
         return data
 
-    def write_sidecar(self) -> Path:
+    def write_sidecar(self, *, replace: bool = True) -> Path:
+        """Write the report beside the output (atomically); returns its path. With ``replace=False``
+        a report that appeared there meanwhile is never replaced: it stays and ``OutputExistsError``
+        names it."""
         path = sidecar_path(Path(self.output))
-        write_text_atomic(path, json.dumps(self.to_dict(), indent=1) + "\n")
+        write_text_atomic(path, json.dumps(self.to_dict(), indent=1) + "\n", replace=replace)
         return path
 
 
@@ -165,6 +171,7 @@ def repair_clip(
     check_output_path(
         output, source, overwrite=overwrite, what="repaired clip", companions=(SIDECAR_SUFFIX,)
     )
+    check_report_free(output, overwrite=overwrite)
     remove_leftovers_of(output)
     codec = codec or codec_for_output(output)
     check_quality(codec, quality)
@@ -290,7 +297,7 @@ def repair_clip(
         "synthesis": round(synthesis_s, 3),
         "total": round(time.perf_counter() - started, 3),
     }
-    report.write_sidecar()
+    report.write_sidecar(replace=overwrite)  # as its media
     counts = report.counts()
     log.info(
         "%s -> %s: %d frames at %s fps, %d synthesized (%d timestamp gaps, %d duplicates, %d jumps)",

@@ -19,6 +19,12 @@ A variable-frame-rate clip is read by its timestamps (``clip_grid``): its frames
 a constant grid at the standard rate nearest their typical interval, and everything above (the
 speed, the range, the rate of the output) counts frames of that grid; slots no frame lands on (a
 stall) are made between the frames either side, so picture and sound keep time.
+
+The report beside the output (``<output>.chronoscope.json``) follows its media's rule: with
+``overwrite`` both may be replaced; without it neither is. A report standing there when the
+retime begins (left by a clip no longer at the output name) is refused before any work
+(``check_report_free``), and one that appears while it renders is kept, byte for byte:
+``OutputExistsError`` names it (the media, in place already, then has no report).
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ import math
 from fractions import Fraction
 from pathlib import Path
 
-from engine.errors import FrameOutOfRangeError, RetimeSpeedError, UnsupportedOptionError
+from engine.errors import FrameOutOfRangeError, OutputExistsError, RetimeSpeedError, UnsupportedOptionError
 from engine.fsutil import remove_quietly, temporary_sibling
 from engine.interp import Synthesizer
 from engine.media import probe
@@ -38,7 +44,7 @@ from engine.media.writer import check_output_path, check_quality
 from engine.retime.audio import AUDIO_DROP, AUDIO_KEEP, AUDIO_MODES, AUDIO_STRETCH, stretch_audio
 from engine.retime.core import ProgressCallback, codec_for_output, make_synthesizer, render_mapped
 from engine.retime.ramp import RampMap, SpeedRamp, parse_speed
-from engine.retime.report import SIDECAR_SUFFIX, RetimeReport, remove_leftovers_of
+from engine.retime.report import SIDECAR_SUFFIX, RetimeReport, remove_leftovers_of, sidecar_path
 from engine.timeline import TimeMap, fraction_text
 
 log = logging.getLogger(__name__)
@@ -104,6 +110,19 @@ def constant_speed_map(
         available_start_frames=Fraction(0),
         available_end_frames=Fraction(source_frames),
     )
+
+
+def check_report_free(output: Path, *, overwrite: bool) -> None:
+    """Refuse, before any work, a report standing beside ``output`` (``<output>.chronoscope.json``)
+    unless ``overwrite``: without it, the report is never replaced, as its media is not, and a
+    render that ended there would leave its media without one."""
+    report = sidecar_path(Path(output))
+    if not overwrite and (report.exists() or report.is_symlink()):
+        raise OutputExistsError(
+            f"{report} exists, though {Path(output).name} does not (the report of a clip since moved "
+            "or deleted?); move it away, or allow overwriting (--overwrite) to replace it with this "
+            "render's report"
+        )
 
 
 MAX_OUTPUT_HOURS = 24
@@ -215,6 +234,7 @@ def retime_clip(
     check_output_path(
         output, source, overwrite=overwrite, what="retimed clip", companions=(SIDECAR_SUFFIX,)
     )
+    check_report_free(output, overwrite=overwrite)
     remove_leftovers_of(output)
     constant = parse_speed(speed, allow_speedup=allow_speedup) if speed is not None else None
     if ramp is not None:
@@ -325,7 +345,7 @@ def retime_clip(
     report.speed = fraction_text(constant) if constant is not None else None
     report.ramp = ramp.to_json() if ramp is not None else None
     report.source_range = None if whole_clip else [in_frame, out_frame]
-    report.write_sidecar(output)
+    report.write_sidecar(output, replace=overwrite)  # as its media: see the module doc
     log.info(
         "%s -> %s: %d frames (%d exact, %d synthesized, %d held), model %s, max risk %.2f",
         source.name,
