@@ -16,9 +16,14 @@ time is taken from the audio stream's own start: the range stretches the samples
 those frames (``atrim``, sample-exact), with silence before the sound starts and after it ends, and
 the result has exactly round((end - start) / speed) samples.
 
-``atempo`` plays sound early (half its analysis window, at its input's pace: 30 ms at speed 1/2,
-more the slower): ``atempo_lead_s`` measures that lead for the chain and sample rate, and the
-input is delayed by it, so that a sound at source time t is heard at t / speed, with its frame.
+``atempo`` plays sound early (19 ms at speed 1/2 and 47 ms at 1/4 for a 60 ms beep at 48 kHz,
+more the slower, the shorter the sound and the longer atempo's window: rate / 24 samples rounded
+up to a power of two, 43 ms at 48 kHz, 46 ms at 44.1 and 22.05 kHz, 64 ms at 32 kHz):
+``atempo_lead_samples`` measures that lead on beeps for the chain and sample rate (the median over
+beeps at different places in atempo's fragments), and the input is delayed by it, so that a beep
+at source time t is heard at t / speed, with its frame, at any rate. A shorter or noisier sound
+still comes out earlier than a beep (a 20 ms noise burst about 45 ms at 1/4): WSOLA does not
+move all sounds alike, and no one delay can put every kind of sound on its frame.
 At speed 1 there is no ``atempo`` (``reencode_audio``: the sound re-encoded, its timing unchanged).
 
 An AAC encoder puts 1024 samples of priming ahead of the sound. The stretched frames are stamped
@@ -79,25 +84,19 @@ def atempo_chain(speed: Fraction) -> list[Fraction]:
     return factors
 
 
-_PROBE_BURST_S = 0.05
-_PROBE_AT_S = 0.5
-_PROBE_LENGTH_S = 1.5
+_PROBE_BEEP_S = Fraction(60, 1000)
+_PROBE_TONE_HZ = 1000
+_PROBE_BEEPS = 9
+_PROBE_FIRST_S = Fraction(1, 2)
+_PROBE_GAP_S = Fraction(3, 10)
+_PROBE_STEP_SAMPLES = 61
+"""Probe beeps: 60 ms of 1 kHz, Hann-shaped, every 0.3 s from 0.5 s, each starting 61 samples
+further off that grid than the one before, so that they fall at different places in ``atempo``'s
+fragments (its hop is a few hundred samples)."""
 
 
-@functools.lru_cache(maxsize=64)
-def atempo_lead_s(chain: tuple[Fraction, ...], rate: int) -> float:
-    """How early (in output seconds) an ``atempo`` chain plays sound: WSOLA's analysis window
-    starts half a window into its input, so a sound at input time t comes out before t / speed,
-    by 30 ms at speed 1/2 and over 200 ms at 1/10 (48 kHz). Measured, not modelled: a Hann-shaped
-    noise burst is pushed through the same chain at the same rate and the centre of its energy in
-    the output is compared with where it belongs."""
-    speed = math.prod(chain, start=Fraction(1))
-    total = round(_PROBE_LENGTH_S * rate)
-    burst = round(_PROBE_BURST_S * rate)
-    start = round(_PROBE_AT_S * rate)
-    signal = np.zeros((1, total), np.float32)
-    noise = np.random.default_rng(0).standard_normal(burst).astype(np.float32)
-    signal[0, start : start + burst] = 0.5 * noise * np.hanning(burst).astype(np.float32)
+def _run_chain(signal: np.ndarray, chain: tuple[Fraction, ...], rate: int) -> np.ndarray:
+    """``signal`` (mono float32 samples at ``rate``) through an ``atempo`` chain, flushed."""
     graph = av.filter.Graph()
     node = graph.add_abuffer(sample_rate=rate, format="fltp", layout="mono", time_base=Fraction(1, rate))
     for factor in chain:
@@ -116,18 +115,58 @@ def atempo_lead_s(chain: tuple[Fraction, ...], rate: int) -> float:
             except (av.error.BlockingIOError, av.error.EOFError):
                 return
 
-    for offset in range(0, total, 1024):
-        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(signal[:, offset : offset + 1024]),
+    for offset in range(0, signal.size, 1024):
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(signal[None, offset : offset + 1024]),
                                            format="fltp", layout="mono")
         frame.sample_rate, frame.pts, frame.time_base = rate, offset, Fraction(1, rate)
         graph.push(frame)
         drain()
     graph.push(None)
     drain()
-    energy = np.square(np.concatenate(pieces).astype(np.float64))
-    centre_s = float((np.arange(energy.size) * energy).sum() / energy.sum()) / rate
-    belongs_s = (start + (burst - 1) / 2) / rate / float(speed)
-    return max(0.0, belongs_s - centre_s)
+    return np.concatenate(pieces).astype(np.float64)
+
+
+def _energy_centre(samples: np.ndarray, first: int, end: int) -> float:
+    """Centre of the energy of ``samples[first:end]``, in samples from the start of ``samples``."""
+    first, end = max(0, first), min(samples.size, end)
+    energy = np.square(samples[first:end])
+    return first + float((np.arange(energy.size) * energy).sum() / energy.sum())
+
+
+@functools.lru_cache(maxsize=64)
+def atempo_lead_samples(chain: tuple[Fraction, ...], rate: int) -> int:
+    """How early (in output samples at ``rate``) an ``atempo`` chain plays a beep: a sound at
+    input sample n comes out before n / speed. Measured, not modelled: nine Hann-shaped 60 ms
+    1 kHz beeps, each at a different place in atempo's fragments, are pushed through the same
+    chain at the same rate; the answer is the median over the beeps of where the centre of each
+    one's energy belongs (its source centre / speed) minus where it came out.
+
+    How early depends on the sound: the shorter and the noisier, the earlier (WSOLA lays copies
+    of a short sound ahead of it, and on noise its alignment search runs ahead of the ideal
+    position). At speed 1/4, 48 kHz: a 60 ms beep 47 ms, a 40 ms pop 63 ms, a 20 ms noise burst
+    about 90 ms, give or take 5 to 10 ms from one burst to the next; at 32 kHz nearly twice that
+    (atempo's window there is 64 ms, against 43 ms at 48 kHz and 46 ms at 44.1 and 22.05 kHz).
+    The single noise burst this replaced measured 7 ms more than a beep's lead at 48 kHz and
+    10 ms more at 44.1 kHz (speed 1/4; 30 ms more at 44.1 kHz and 1/8), and beeps came that late.
+    """
+    speed = math.prod(chain, start=Fraction(1))
+    beep = round(_PROBE_BEEP_S * rate)
+    gap = round(_PROBE_GAP_S * rate)
+    tone = np.sin(2 * np.pi * _PROBE_TONE_HZ * np.arange(beep) / rate)
+    shape = (tone * np.hanning(beep)).astype(np.float32)
+    starts = [round(_PROBE_FIRST_S * rate) + k * (gap + _PROBE_STEP_SAMPLES) for k in range(_PROBE_BEEPS)]
+    signal = np.zeros(starts[-1] + beep + round(_PROBE_FIRST_S * rate), np.float32)
+    for start in starts:
+        signal[start : start + beep] = 0.8 * shape
+    heard = _run_chain(signal, chain, rate)
+    energy = np.square(shape.astype(np.float64))
+    centre_in_beep = float((np.arange(beep) * energy).sum() / energy.sum())
+    half_gap = gap / 2 / float(speed)  # output samples either side of where a beep belongs
+    leads = []
+    for start in starts:
+        belongs = (start + centre_in_beep) / float(speed)
+        leads.append(belongs - _energy_centre(heard, round(belongs - half_gap), round(belongs + half_gap)))
+    return max(0, round(float(np.median(leads))))
 
 
 @dataclass(frozen=True)
@@ -276,11 +315,11 @@ def stretch_audio(
             input_samples = max(0, min(input_samples, end_sample) - max(0, first_sample))
             graph = av.filter.Graph()
             node = graph.add_abuffer(template=stream, time_base=sample_time_base)
-            # silence ahead of the sound, as long as the chain plays early (at the input's pace),
-            # so every sound lands at its source time / speed, in step with the frames
+            # silence ahead of the sound, as long as the chain plays a beep early (at the input's
+            # pace), so a beep lands at its source time / speed, in step with the frames
             # (at speed 1 there is no atempo: the sound is only re-encoded, sample for sample)
             tempos = tuple(factor for factor in chain if factor != 1)
-            lead_samples = round(Fraction(atempo_lead_s(tempos, rate)) * speed * rate) if tempos else 0
+            lead_samples = round(atempo_lead_samples(tempos, rate) * speed) if tempos else 0
             if lead_samples:
                 steps.append(("adelay", f"delays={lead_samples}S:all=1"))
             steps += [("atempo", f"{float(factor):.12g}") for factor in tempos]
