@@ -32,7 +32,7 @@ from typing import Any, Protocol
 import opentimelineio as otio
 
 from engine.errors import MediaWriteError, OutputExistsError
-from engine.fsutil import atomic_path, write_text_atomic
+from engine.fsutil import write_text_atomic
 from engine.timeline.editor_copy import EditorCopyError, editor_copy_path, editor_copy_text
 from engine.timeline.io import adapter_for, write_timeline
 
@@ -218,8 +218,7 @@ def write_results(claim: FolderClaim, summary: JobSummary, new_timeline: otio.sc
         summary.editor_timeline_note = note
         text = json.dumps(summary.to_dict(), indent=1) + "\n"
         write_text_atomic(claim.summary, text, replace=now[claim.summary] is not None)
-        with atomic_path(claim.new_timeline, replace=now[claim.new_timeline] is not None) as temporary:
-            write_timeline(new_timeline, temporary)  # in the format its name (.otio) says
+        write_timeline(new_timeline, claim.new_timeline, replace=now[claim.new_timeline] is not None)
         if copy_path is not None and copy_text is not None:
             write_text_atomic(copy_path, copy_text, replace=now[copy_path] is not None)
 

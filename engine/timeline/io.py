@@ -335,8 +335,11 @@ def write_timeline(
     path: Path | str,
     *,
     adapter_args: dict[str, Any] | None = None,
+    replace: bool = True,
 ) -> Path:
     """Write ``timeline`` to ``path`` in the format its suffix names, atomically; return the path.
+    ``replace=False``: a file at ``path``, even one that appears while it is written, is kept
+    (``OutputExistsError``; ``engine.fsutil.atomic_path``).
 
     EDL, FCP XML and FCPX XML go through their adapters (which refuse what their format cannot
     hold, e.g. several video tracks in one EDL); .otioz and .otiod bundle the media files, which
@@ -348,7 +351,7 @@ def write_timeline(
     if adapter == "cmx_3600":
         timeline = records_from_start(timeline)
     directory = adapter == "otiod"
-    with atomic_path(path, directory=directory) as temporary:
+    with atomic_path(path, directory=directory, replace=replace) as temporary:
         if adapter in ("otioz", "otiod"):
             # The bundle writers refuse to overwrite; the placeholder only reserved the name.
             remove_quietly(temporary)
