@@ -23,6 +23,7 @@ from engine.cli import main
 from engine.interp import resolve_clip_model
 from engine.media import FrameReader, probe
 from engine.render import render_timeline, summary_path
+from engine.render.edl_rate import read_edl_at_media_rate
 from engine.retime import read_sidecar
 from engine.server.process import stop_engine
 from engine.timeline import list_segments, read_timeline, results_of
@@ -641,6 +642,46 @@ def test_an_edl_at_24_on_a_23976_camera_file_counts_its_timecode_as_frame_labels
     (entry,) = plan_render(read_timeline(edl), tmp_path / "out", media_timecodes=True).entries
     assert entry.segment.available_range.start_time.value == 86400
     assert entry.segment.handle_head_frames == 12
+
+
+def _shown_frames(source: Path, rendered: Path, near: range) -> list[int]:
+    """The frame of ``source`` (among ``near``) that each frame of ``rendered`` looks most like."""
+    with FrameReader(source) as reader:
+        candidates = {n: reader.read_frame(n).image.astype(float) for n in near}
+    images = _frame_images(rendered)
+    return [min(candidates, key=lambda n: abs(candidates[n] - image).mean()) for image in images]
+
+
+def test_an_edl_without_a_rate_on_23976_media_is_read_at_23976(tmp_path, caplog):
+    """EDL timecodes count frames, 24 a second for 23.976 footage too. Read at the default 24 and
+    converted through the file's clock, a clip 50 s into its file started 1.2 frames early (14
+    frames at 10 minutes) and rendered at 24 fps; read at its media's rate, it starts on the frame
+    its timecode names. A rate given is taken as given, with a warning."""
+    media = render_clip(
+        tmp_path / "camera.mov", rate=NTSC_24, frame_count=1210, metadata={"timecode": "01:00:00:00"}
+    )
+    edl = tmp_path / "reel.edl"
+    edl.write_text(
+        "TITLE: reel\nFCM: NON-DROP FRAME\n\n"
+        "001  AX       V     C        01:00:50:00 01:00:50:04 00:00:00:00 00:00:00:04\n"
+        f"* FROM CLIP NAME: shot\n* FROM CLIP: {media}\n"
+    )
+    with caplog.at_level("INFO"):
+        summary = render_timeline(edl, tmp_path / "out", model="nearest", codec="ffv1")
+    assert "read at 23.976 fps, the rate of its media" in caplog.text
+    assert [clip["status"] for clip in summary.clips] == ["pass_through"]  # at 1x: nothing to render
+    (segment,) = list_segments(read_timeline(Path(summary.timeline_path)))
+    assert segment.timeline_rate == NTSC_24 and segment.source_start_frames == 86400 + 1200
+    half_speed = "00:00:00:08\nM2   AX             012.0                01:00:50:00\n"
+    edl.write_text(edl.read_text().replace("00:00:00:04\n", half_speed))
+    summary = render_timeline(edl, tmp_path / "slow", model="nearest", codec="ffv1")
+    shown = _shown_frames(media, Path(summary.clips[0]["output"]), range(1195, 1206))
+    assert shown[0] == 1200 and shown == sorted(shown) and set(shown) <= {1200, 1201, 1202, 1203, 1204}
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        read_edl_at_media_rate(edl, 24)
+    assert "read at 24 fps as given, but its media run at 23.976 fps" in caplog.text
+    assert "give --rate 23.976" in caplog.text
 
 
 @pytest.mark.parametrize("start", [90010, 10])

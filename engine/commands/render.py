@@ -83,7 +83,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--rate",
         type=frame_rate,
-        help="frame rate of an EDL (EDLs do not say; default 24; 29.97 for drop frame; 24000/1001 exactly)",
+        help=(
+            "frame rate of an EDL (EDLs do not say; default 24, or 23.976 when its media run at that; "
+            "29.97 for drop frame; 24000/1001 exactly)"
+        ),
     )
     parser.add_argument(
         "--speedup", action="store_true", help="also render clips faster than 1x (dropping frames)"

@@ -11,13 +11,13 @@ from typing import Any
 from engine.commands.argtypes import frame_rate
 from engine.errors import InvalidTimeWarpError
 from engine.fsutil import check_plain_destination, write_text_atomic
+from engine.render.edl_rate import read_edl_at_media_rate
 from engine.timeline import (
     PathMap,
     Segment,
     check_media,
     list_segments,
     media_base_dir,
-    read_timeline,
     require_media,
     time_map,
 )
@@ -47,7 +47,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("timeline", type=Path, help="timeline file: .otio .otioz .otiod .edl .xml .fcpxml")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--output", type=Path, help="write the listing to this file instead of stdout")
-    parser.add_argument("--rate", type=frame_rate, help="frame rate of an EDL (EDLs do not say; default 24)")
+    parser.add_argument(
+        "--rate",
+        type=frame_rate,
+        help="frame rate of an EDL (EDLs do not say; default 24, or 23.976 when its media run at that)",
+    )
     parser.add_argument("--name", help="which timeline, when the file holds several")
     parser.add_argument(
         "--map",
@@ -65,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     path_map = PathMap.from_strings(args.map or [])
     if args.output:
         check_plain_destination(args.output, inputs=[args.timeline])
-    timeline = read_timeline(args.timeline, rate=args.rate, name=args.name)
+    timeline = read_edl_at_media_rate(args.timeline, args.rate, path_map, name=args.name)
     base_dir = media_base_dir(args.timeline)
     if args.require_media:
         require_media(timeline, base_dir=base_dir, path_map=path_map)

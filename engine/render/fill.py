@@ -34,6 +34,7 @@ from engine.interp import Synthesizer, resolve_clip_model
 from engine.media import FrameReader
 from engine.media.probe import MediaInfo, VideoStreamInfo
 from engine.media.writer import check_quality
+from engine.render.edl_rate import read_edl_at_media_rate
 from engine.render.outputs import SUFFIX_BY_CODEC, claim_output_folder, hashed_name, write_results
 from engine.render.plan import synthesized_hash, with_inferred_media_range, with_media_range
 from engine.render.segment import (
@@ -56,7 +57,6 @@ from engine.timeline import (
     fraction_text,
     list_segments,
     media_base_dir,
-    read_timeline,
     timeline_rate,
 )
 from engine.timeline.items import parse_item, track_labels
@@ -385,7 +385,7 @@ def fill_gaps(
         )
     check_quality(codec, quality)
     timeline_path, outdir = Path(timeline_path).absolute(), Path(outdir).absolute()
-    timeline = read_timeline(timeline_path, rate=rate)
+    timeline = read_edl_at_media_rate(timeline_path, rate, path_map)
     chosen = select_gaps(timeline, gaps)
     from_edl = adapter_for(timeline_path) == "cmx_3600"  # source frames count from media timecodes
     probes: dict[Path, MediaInfo] = {}

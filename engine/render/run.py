@@ -35,6 +35,7 @@ from engine.errors import ChronoscopeError, JobCancelledError, UnsupportedOption
 from engine.interp import resolve_clip_model
 from engine.media.probe import VideoStreamInfo
 from engine.media.writer import check_quality
+from engine.render.edl_rate import read_edl_at_media_rate
 from engine.render.outputs import TIMELINE_SUFFIX as TIMELINE_SUFFIX  # engine.render exports it from here
 from engine.render.outputs import claim_output_folder, write_results
 from engine.render.plan import ClipEntry, RenderPlan, SegmentSpec, plan_render
@@ -61,7 +62,6 @@ from engine.timeline import (
     adapter_for,
     attach_results,
     media_base_dir,
-    read_timeline,
     replace_media,
 )
 from engine.timeline.items import parse_item, track_labels
@@ -295,7 +295,7 @@ def render_timeline(
     check_quality(codec, quality)
     # absolute: segments may be rendered by the engine, whose working folder is not the caller's
     timeline_path, outdir = Path(timeline_path).absolute(), Path(outdir).absolute()
-    timeline = read_timeline(timeline_path, rate=rate)
+    timeline = read_edl_at_media_rate(timeline_path, rate, path_map)
     chosen = None if only is None else chosen_clips(timeline, only)
     summary_file = summary_path(outdir, timeline_path)
     claim = claim_output_folder(outdir, timeline_path, "render", summary_file, outdir / LEGACY_SUMMARY_NAME)
