@@ -39,7 +39,10 @@ Audio: stretch (default when the clip has audio: slowed with pitch kept, FFmpeg 
 (copied unchanged: speed 1 only), drop. Codec by default from OUT's suffix: .mov ProRes 422 HQ,
 .mp4 H.264, .mkv FFV1, no suffix a folder of PNG frames. The output is written under a temporary
 name and renamed when complete; the report (per-frame risk, fallbacks, timings) goes beside it as
-OUT.chronoscope.json.
+OUT.chronoscope.json. A frame's risk (0 to 1) is about the share of its picture the model could
+not vouch for: pixels the two frames around it disagree on, that only one of them shows, or that
+the motion could not place (0.1: a tenth of the picture, such as a subject that moved too far
+between them). The preview app shows where (its risk overlay); interpolate --risk writes the map.
 
 Models: by default {DEFAULT_MODEL} (best measured) when the models run on a GPU, and {CPU_CLIP_MODEL}
 on the CPU, where {DEFAULT_MODEL} is far too slow for whole clips; also blend, nearest, rife /

@@ -36,7 +36,9 @@ def remove_leftovers_of(output: Path) -> None:
 
 @dataclass
 class FrameRisk:
-    """The risk score of one generated frame (mean of the worst 1% of its risk map)."""
+    """The risk score of one generated frame: the mean of its risk map
+    (``engine.interp.base.SynthesisResult.risk_score``), about the share of the picture the
+    model could not vouch for (0.1: a tenth of it, such as a subject that moved too far)."""
 
     output_frame: int
     source_frame: int
