@@ -17,7 +17,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from engine import __version__
-from engine.commands.argtypes import positive_seconds
+from engine.commands.argtypes import frame_rate, positive_seconds
 from engine.errors import UnsupportedOptionError
 from engine.fsutil import atomic_path
 
@@ -34,6 +34,7 @@ examples:
   chronoscope-gui timeline.otio
   chronoscope-gui --screenshot docs/clip.png --seek 41/4 --wipe clip.mp4
   chronoscope-gui --ramp ramp.json clip.mp4
+  chronoscope-gui --rate 29.97 reel2.edl
 """
 
 
@@ -88,6 +89,12 @@ def configure(parser: argparse.ArgumentParser, *, with_debug: bool = True) -> No
         help="a speed ramp for the clip (the JSON keyframes of `chronoscope retime --ramp`)",
     )
     parser.add_argument(
+        "--rate",
+        type=frame_rate,
+        help="frame rate of an EDL (EDLs do not say; as `chronoscope render --rate`: 29.97 for drop "
+        "frame, 24000/1001 exactly; without it the app asks, and --screenshot reads at 24)",
+    )
+    parser.add_argument(
         "--model", metavar="NAME", help="synthesis model for previews (default: last used, flow)"
     )
     parser.add_argument("--wipe", action="store_true", help="start in wipe mode instead of side by side")
@@ -118,6 +125,45 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise UnsupportedOptionError("--seek needs a CLIP or TIMELINE to seek in")
     if args.ramp is not None and args.path is None:
         raise UnsupportedOptionError("--ramp needs a CLIP or TIMELINE to apply the ramp to")
+    if getattr(args, "rate", None) is not None:
+        if args.path is None:
+            raise UnsupportedOptionError("--rate needs an EDL to read at that rate")
+        if args.path.suffix.lower() != ".edl":
+            raise UnsupportedOptionError(
+                f"--rate {_rate_text(args.rate)}: a rate is only needed for EDLs; "
+                f"{args.path.name} carries its own"
+            )
+
+
+def _rate_text(value: float) -> str:
+    return f"{value:.3f}".rstrip("0").rstrip(".")
+
+
+def apply_run_options(settings, args: argparse.Namespace) -> None:
+    """Use ``--speed``, ``--model``, ``--wipe`` and ``--risk`` in this session only: options for
+    one run are never written to the settings file."""
+    if args.speed is not None:
+        settings.for_this_run("target_speed", args.speed)
+    if args.model:
+        settings.for_this_run("backend", args.model)
+    if args.wipe:
+        settings.for_this_run("compare_mode", "wipe")
+    if args.risk:
+        settings.for_this_run("show_risk", True)
+
+
+def edl_rate_of(args: argparse.Namespace) -> Fraction | None:
+    """The EDL rate to open ``args.path`` at: ``--rate`` (exact for 23.976, 29.97, 59.94), 24 for
+    a screenshot without it (as ``chronoscope render``), else None: the app asks."""
+    from engine.timeline.rates import exact_rate
+
+    if getattr(args, "rate", None) is not None:
+        return Fraction(exact_rate(args.rate))
+    if args.screenshot is not None:
+        from gui.settings import DEFAULT_EDL_RATE
+
+        return DEFAULT_EDL_RATE
+    return None
 
 
 def wait_until(app, condition: Callable[[], bool], timeout_s: float) -> bool:
@@ -170,21 +216,14 @@ def run(args: argparse.Namespace) -> int:
     apply_dark_palette(app)
     link = EngineLink(start_engine=not args.no_start_engine)
     settings = AppSettings()
-    if args.speed is not None:
-        settings.target_speed = args.speed
-    if args.model:
-        settings.backend = args.model
-    if args.wipe:
-        settings.compare_mode = "wipe"
-    if args.risk:
-        settings.show_risk = True
+    apply_run_options(settings, args)
     window = MainWindow(link, settings)
     window.resize(*args.size)
     window.show()
     link.connect_engine()
     opened = True
     if args.path is not None:
-        opened = window.open_path(args.path)
+        opened = window.open_path(args.path, edl_rate=edl_rate_of(args))
         if opened and args.ramp is not None:
             opened = window.import_ramp(args.ramp)
         if opened and args.seek is not None:
@@ -201,10 +240,7 @@ def _screenshot(app, window, args: argparse.Namespace, opened: bool) -> int:
             return False
         if status != "connected" or not opened or window.source is None:
             return True
-        key = window._clip_key()
-        analysed = key in window.analyses or window.analysis_messages.get(key, "").startswith(
-            "Speed analysis"
-        )
+        analysed = window.analysis_settled()
         previewed = window.viewer.original is not None and (
             window.position == int(window.position)
             or (window.last_preview is not None and not window.last_preview.draft)

@@ -28,6 +28,7 @@ from engine.errors import (
     EngineNotRunningError,
     EngineTimeoutError,
     JobCancelledError,
+    JobInterruptedError,
     WaitStoppedError,
 )
 from engine.server.client import EngineClient
@@ -48,6 +49,13 @@ DRAFT_OPTIONS: dict[str, dict[str, Any]] = {
 }
 GPU_PROVIDERS = ("CUDAExecutionProvider", "TensorrtExecutionProvider", "ROCMExecutionProvider")
 START_ADVICE = "Use Engine ▸ Start engine (or Start engine in the status bar)"
+# job_finished states besides done | failed | cancelled | unavailable: no engine took the render
+# (it waits for one), or the engine stopped while it had it
+WAITING, INTERRUPTED = "waiting", "interrupted"
+
+
+def new_job_id() -> str:
+    return uuid.uuid4().hex
 
 
 @dataclass
@@ -141,7 +149,8 @@ class EngineLink(QObject):
     analysis_ready = pyqtSignal(str, object)  # path, SpeedAnalysis
     analysis_failed = pyqtSignal(str, str, bool)  # path, message, capability unavailable
     job_progress = pyqtSignal(str, int, int, str)  # job id, done, total (0: unknown), message
-    # job id, done|failed|cancelled|unavailable, then a RenderResult (done) or the message
+    # job id, done|failed|cancelled|unavailable|waiting|interrupted, then a RenderResult (done)
+    # or the message
     job_finished = pyqtSignal(str, str, object)
 
     def __init__(self, *, start_engine: bool = True, connection_file: Path | None = None, parent=None):
@@ -175,16 +184,26 @@ class EngineLink(QObject):
         return thread
 
     def connect_engine(self) -> None:
-        """Find (or start) the engine in the background; ``state_changed`` reports the outcome."""
+        """Find the engine in the background (and start one when none answers, unless the link
+        was made with ``start_engine=False``); ``state_changed`` reports the outcome."""
+        self._begin_connect(self._start_engine)
+
+    def start_engine(self) -> None:
+        """The user asked for an engine (Engine ▸ Start engine): connect to the running one or
+        start one, whatever ``start_engine`` said (it only keeps the app from starting one on
+        its own at launch)."""
+        self._begin_connect(True)
+
+    def _begin_connect(self, start: bool) -> None:
         if self.state.status == "starting":
             return
         self._set_state(EngineState(status="starting"))
-        self._spawn(self._connect, "chronoscope-connect")
+        self._spawn(self._connect, "chronoscope-connect", start)
 
-    def _connect(self) -> None:
+    def _connect(self, start: bool) -> None:
         with self._connect_lock:
             try:
-                if self._start_engine:
+                if start:
                     from engine.server.process import start_engine
 
                     connection, started = start_engine(connection_file=self._connection_file)
@@ -194,9 +213,7 @@ class EngineLink(QObject):
                     info = client.info(timeout_s=5.0)
             except ChronoscopeError as error:
                 log.warning("engine not connected: %s", error)
-                self._set_state(
-                    EngineState(status="disconnected", message=str(error), start_failed=self._start_engine)
-                )
+                self._set_state(EngineState(status="disconnected", message=str(error), start_failed=start))
                 return
             self._connection = connection
             self._set_state(self._state_from_info(info, started))
@@ -433,13 +450,19 @@ class EngineLink(QObject):
             return
         self.analysis_ready.emit(key, analysis)
 
-    def submit_render(self, order: results.RenderOrder) -> str:
-        """Queue a ``retime`` job for ``order``; returns the job id its signals carry."""
-        job_id = uuid.uuid4().hex
+    def submit_render(self, order: results.RenderOrder, job_id: str | None = None) -> str:
+        """Queue a ``retime`` job for ``order``; returns the job id its signals carry. Give the
+        ``job_id`` of an earlier attempt to run it again (the engine resumes an interrupted job
+        given again with its id and request)."""
+        job_id = job_id or new_job_id()
         self._spawn(self._render, "chronoscope-render", job_id, order)
         return job_id
 
     def _render(self, job_id: str, order: results.RenderOrder) -> None:
+        """One render. It finishes as done, failed, cancelled or unavailable, or ``WAITING`` when
+        no engine took it (it can be sent again once one runs), or ``INTERRUPTED`` when the
+        engine stopped (died, shut down) while it had it."""
+
         def on_event(event) -> None:
             if event.msg_type == "progress":
                 content = event.content
@@ -453,13 +476,15 @@ class EngineLink(QObject):
         try:
             client = self._client()
         except ChronoscopeError as error:
-            self.job_finished.emit(job_id, "failed", self.user_text(error))
+            self.job_finished.emit(job_id, WAITING, self.user_text(error))
             return
         with self._jobs_lock:
             self._jobs[job_id] = client
+        submitted = False
         try:
             client.subscribe(job_id)
             client.submit("retime", order.request(), job_id=job_id)
+            submitted = True
             rendered = results.parse_render_result(
                 client.wait_for_job(job_id, on_event=on_event, stop=self._stop)
             )
@@ -469,6 +494,12 @@ class EngineLink(QObject):
             self.job_finished.emit(job_id, "unavailable", str(error))
         except JobCancelledError:
             self.job_finished.emit(job_id, "cancelled", "cancelled")
+        except (JobInterruptedError, EngineNotRunningError) as error:
+            log.warning("render %s: no engine to finish it: %s", job_id, error)
+            self.job_finished.emit(job_id, INTERRUPTED if submitted else WAITING, self.user_text(error))
+        except EngineTimeoutError as error:
+            log.warning("render %s: the engine did not answer: %s", job_id, error)
+            self.job_finished.emit(job_id, "failed" if submitted else WAITING, self.user_text(error))
         except ChronoscopeError as error:
             log.warning("render %s failed: %s", job_id, error)
             self.job_finished.emit(job_id, "failed", self.user_text(error))

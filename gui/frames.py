@@ -51,6 +51,28 @@ class ClipInfo:
     capture_fps: Fraction | None = None
     display_name: str = ""
     """The name to show: the file's, or an image sequence's (``A001.####.dpx``)."""
+    truncated: bool = False
+    """The file ends early (cut short or damaged): only ``frame_count`` complete frames are read."""
+    listed_frame_count: int | None = None
+    """The frame count the container claims (more than ``frame_count`` when truncated)."""
+    codec: str = ""
+    """The video codec as FFmpeg names it (``h264``, ``hevc``, ``prores`` ...)."""
+    bit_depth: int = 8
+
+    def truncation_text(self) -> str:
+        """What the editor should know about a truncated file, or "" when it is complete."""
+        if not self.truncated:
+            return ""
+        name = self.display_name or self.path.name
+        listed = (
+            f"the file lists {self.listed_frame_count} frames but "
+            if self.listed_frame_count and self.listed_frame_count > self.frame_count
+            else ""
+        )
+        return (
+            f"{name} looks truncated or damaged: {listed}only {self.frame_count} can be read. "
+            f"The app shows, analyses and renders frames 0 to {self.frame_count - 1} only."
+        )
 
 
 def preview_size(width: int, height: int, limit: tuple[int, int] = MAX_PREVIEW_SIZE) -> tuple[int, int]:
@@ -87,6 +109,10 @@ class FrameSource:
             is_vfr=bool(stream.is_vfr),
             capture_fps=Fraction(capture) if capture else None,
             display_name=_display_name(Path(path)),
+            truncated=bool(stream.truncated),
+            listed_frame_count=stream.container_frame_count,
+            codec=str(stream.codec or ""),
+            bit_depth=int(stream.bit_depth or 8),
         )
         self._reader = FrameReader(
             Path(path),

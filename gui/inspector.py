@@ -20,7 +20,9 @@ from gui import style
 from gui.frames import ClipInfo
 from gui.ramp import percent_text
 from gui.results import CLASS_LABELS, SpeedAnalysis
-from gui.settings import SPEED_CHOICES
+from gui.settings import CODEC_LABELS, SPEED_CHOICES
+
+EVIDENCE_LINES = 6  # shown in full; the rest are counted, and all are in the tooltip
 
 
 def speed_choice_text(speed: Fraction) -> str:
@@ -42,6 +44,7 @@ class Inspector(QWidget):
 
     target_speed_changed = pyqtSignal(object)  # Fraction
     backend_changed = pyqtSignal(str)
+    codec_changed = pyqtSignal(object)  # a CODEC_LABELS name, or None: like the source
     render_requested = pyqtSignal()
 
     def __init__(self, parent=None):
@@ -53,6 +56,10 @@ class Inspector(QWidget):
         clip_box = QGroupBox("Clip")
         clip_form = QFormLayout(clip_box)
         self.file_label, self.format_label, self.length_label = _value_label(), _value_label(), _value_label()
+        self.timeline_label = _value_label()
+        clip_form.addRow("Timeline", self.timeline_label)
+        clip_form.labelForField(self.timeline_label).hide()
+        self.timeline_label.hide()
         clip_form.addRow("File", self.file_label)
         clip_form.addRow("Format", self.format_label)
         clip_form.addRow("Length", self.length_label)
@@ -85,6 +92,14 @@ class Inspector(QWidget):
         )
         self.backend_combo = QComboBox()
         self.backend_combo.currentTextChanged.connect(self._backend_picked)
+        self.codec_combo = QComboBox()
+        self.codec_combo.addItem("Like the source", None)
+        for name, label in CODEC_LABELS.items():
+            self.codec_combo.addItem(label, name)
+        self.codec_combo.setToolTip("The render's codec and file type; Like the source follows each clip")
+        self.codec_combo.currentIndexChanged.connect(
+            lambda _: self.codec_changed.emit(self.codec_combo.currentData())
+        )
         self.preview_label = _value_label()
         self.risk_label = _value_label()
         self.range_label = _value_label()
@@ -97,6 +112,7 @@ class Inspector(QWidget):
         retime_form.addRow("Preview", self.preview_label)
         retime_form.addRow("Risk", self.risk_label)
         retime_form.addRow("In / Out", self.range_label)
+        retime_form.addRow("Output", self.codec_combo)
         retime_form.addRow(self.render_button)
         layout.addWidget(retime_box)
         layout.addStretch(1)
@@ -123,6 +139,13 @@ class Inspector(QWidget):
             f"{style.frames_text(info.frame_count)} · {style.timecode(info.frame_count, info.rate)}"
         )
 
+    def set_timeline(self, text: str | None) -> None:
+        """The opened timeline: its name, clips and the frame rate it was read at (None: no timeline)."""
+        form = self.timeline_label.parentWidget().layout()
+        self.timeline_label.setText(text or "—")
+        self.timeline_label.setVisible(bool(text))
+        form.labelForField(self.timeline_label).setVisible(bool(text))
+
     def set_analysis(self, analysis: SpeedAnalysis | None, status: str = "") -> None:
         if analysis is None:
             for label in (
@@ -134,6 +157,7 @@ class Inspector(QWidget):
                 self.evidence_label,
             ):
                 label.setText("—")
+            self.evidence_label.setToolTip("")
             self.class_label.setStyleSheet("")
         else:
             colour = style.class_colour(analysis.speed_class)
@@ -148,7 +172,12 @@ class Inspector(QWidget):
             )
             self.confidence_label.setText(f"{analysis.confidence:.0%}")
             self.model_label.setText(analysis.model or "—")
-            self.evidence_label.setText("\n".join(f"• {line}" for line in analysis.evidence[:6]) or "—")
+            shown, rest = analysis.evidence[:EVIDENCE_LINES], analysis.evidence[EVIDENCE_LINES:]
+            lines = [f"• {line}" for line in shown]
+            if rest:
+                lines.append(f"… {len(rest)} more (hover to read them)")
+            self.evidence_label.setText("\n".join(lines) or "—")
+            self.evidence_label.setToolTip("\n".join(f"• {line}" for line in analysis.evidence))
         self.analysis_status.setText(status)
         self.analysis_status.setVisible(bool(status))
 
@@ -163,11 +192,34 @@ class Inspector(QWidget):
             self.backend_changed.emit(self.backend_combo.currentText())
 
     def set_target_speed(self, speed: Fraction) -> None:
-        index = self.speed_combo.findData(speed)
+        index = style.combo_index(self.speed_combo, speed)
         if index < 0:
             self.speed_combo.addItem(speed_choice_text(speed), speed)
             index = self.speed_combo.count() - 1
         self.speed_combo.setCurrentIndex(index)
+
+    def show_target_speed(self, speed: Fraction) -> None:
+        """Show ``speed`` as the target without reporting it as the user's choice."""
+        self.speed_combo.blockSignals(True)
+        try:
+            self.set_target_speed(speed)
+        finally:
+            self.speed_combo.blockSignals(False)
+
+    def show_codec(self, chosen: str | None, source_default: str | None) -> None:
+        """Show the output codec: ``chosen`` (None: like the source, whose codec is then named)."""
+        self.codec_combo.blockSignals(True)
+        try:
+            like = (
+                "Like the source"
+                if source_default is None
+                else (f"Like the source: {CODEC_LABELS.get(source_default, source_default)}")
+            )
+            self.codec_combo.setItemText(0, like)
+            index = self.codec_combo.findData(chosen) if chosen is not None else 0
+            self.codec_combo.setCurrentIndex(max(0, index))
+        finally:
+            self.codec_combo.blockSignals(False)
 
     def set_ramp_summary(self, summary: str | None) -> None:
         """Show the drawn ramp (it replaces the constant target), or how to draw one."""

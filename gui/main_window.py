@@ -19,7 +19,11 @@ from pathlib import Path
 from PyQt6.QtCore import Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PyQt6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
     QFileDialog,
+    QFormLayout,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -39,14 +43,22 @@ from engine.fsutil import write_text_atomic
 from engine.places import places
 from engine.retime.ramp import load_ramp
 from gui import style
-from gui.engine_link import EngineLink, EngineState, PreviewFrame, PreviewRequest
+from gui.engine_link import (
+    INTERRUPTED,
+    WAITING,
+    EngineLink,
+    EngineState,
+    PreviewFrame,
+    PreviewRequest,
+    new_job_id,
+)
 from gui.frames import FrameSource, open_frame_source
 from gui.inspector import Inspector
-from gui.output_names import range_part, speed_part, unique_output_path
+from gui.output_names import codec_for_source, codec_suffix, range_part, speed_part, unique_output_path
 from gui.ramp import MIN_RAMP_SPEED, ConstantGrid, DrawnRamp, RampGrid, percent_text
 from gui.render_queue import RenderQueue
 from gui.results import RenderOrder, SpeedAnalysis
-from gui.settings import AppSettings, choose_backend
+from gui.settings import EDL_RATES, AppSettings, choose_backend
 from gui.timeline_strip import SpeedCurvePlot, TimelineItem, TimelineStrip
 from gui.viewer import SIDE_BY_SIDE, WIPE, ViewerWidget
 
@@ -63,6 +75,8 @@ STILL_IMAGE_TEXT = (
     "A still image (one frame): the speed is measured from motion, so there is none to analyse."
 )
 REFINE_AFTER_MS = 250
+ANALYSING_TEXT = "Analysing speed…"
+WAITING_TEXT = "Waiting for the engine to analyse the speed…"
 
 
 # What a message in the bar is about; a message goes when its subject does (another clip opened,
@@ -111,14 +125,19 @@ class MessageBar(QWidget):
         close.clicked.connect(self.hide)
         layout.addWidget(self.label, 1)
         layout.addWidget(close)
-        self.setAutoFillBackground(True)
+        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
         self._text = ""
         self.context = ""
+        self.level = ""
         self.hide()
 
     def show_message(self, text: str, level: str = "error", context: str = CLIP) -> None:
-        colour = {"error": "#7a2626", "warning": "#6b5316", "info": "#23466e"}.get(level, "#23466e")
-        self.setStyleSheet(f"MessageBar {{ background: {colour}; }} QLabel {{ color: #f5f5f5; }}")
+        background, foreground = style.message_colours(level)
+        # a QWidget subclass paints a style-sheet background only with WA_StyledBackground
+        self.setStyleSheet(
+            f"MessageBar {{ background: {background.name()}; }} QLabel {{ color: {foreground.name()}; }}"
+        )
+        self.level = level
         self._text, self.context = text, context
         self.label.setText(breakable_text(text))
         self.label.setToolTip(text)
@@ -127,6 +146,44 @@ class MessageBar(QWidget):
     def text(self) -> str:
         """The message shown (as given, without the break chances), or "" when hidden."""
         return self._text if self.isVisible() else ""
+
+
+class EdlRateDialog(QDialog):
+    """Asks the frame rate of an EDL (EDLs do not say it): one of ``EDL_RATES``."""
+
+    def __init__(self, path: Path, default: Fraction, parent=None):
+        super().__init__(parent)
+        self.setWindowTitle("EDL frame rate")
+        layout = QVBoxLayout(self)
+        question = QLabel(
+            f"{path.name} is an EDL, which does not say its frame rate. "
+            "At what rate was it exported? Timecodes and speeds (M2) are read at this rate."
+        )
+        question.setWordWrap(True)
+        layout.addWidget(question)
+        form = QFormLayout()
+        self.rate_combo = QComboBox()
+        for rate in EDL_RATES:
+            self.rate_combo.addItem(style.rate_text(rate), rate)
+        index = style.combo_index(self.rate_combo, Fraction(default))
+        self.rate_combo.setCurrentIndex(index if index >= 0 else EDL_RATES.index(Fraction(24)))
+        form.addRow("Frame rate", self.rate_combo)
+        layout.addLayout(form)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Open | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+
+    def rate(self) -> Fraction:
+        return self.rate_combo.currentData()
+
+
+def ask_edl_rate(parent, path: Path, default: Fraction) -> Fraction | None:
+    """The rate the user picks for the EDL at ``path`` in a small dialog; None when cancelled."""
+    dialog = EdlRateDialog(path, default, parent)
+    return dialog.rate() if dialog.exec() == QDialog.DialogCode.Accepted.value else None
 
 
 class MainWindow(QMainWindow):
@@ -143,6 +200,7 @@ class MainWindow(QMainWindow):
         self.position = Fraction(0)
         self.target_speed = self.settings.target_speed
         self.backend = self.settings.backend
+        self.codec_choice = self.settings.codec  # None: each render follows its source
         self.in_frame: int | None = None
         self.out_frame: int | None = None
         self.analyses: dict[str, SpeedAnalysis] = {}
@@ -150,11 +208,20 @@ class MainWindow(QMainWindow):
         self.ramps: dict[str, DrawnRamp] = {}  # per clip path, for this session
         self.timeline_path: Path | None = None
         self.timeline_segments: list = []
+        self.timeline_rate: Fraction | None = None  # the rate the timeline was read at
+        self.timeline_edl_rate: Fraction | None = None  # for an EDL: the rate chosen for it
+        # a timeline clip's target speed is its own speed (not saved); the user's choice for
+        # plain clips comes back when one is opened
+        self.clip_target_from_timeline = False
+        self.chosen_target_speed = self.target_speed
+        # asks an EDL's frame rate (path, default) -> rate or None; tests replace it
+        self.edl_rate_provider = lambda path, default: ask_edl_rate(self, path, default)
         self.shuttle = 0
         self.last_preview: PreviewFrame | None = None
         self._current_request: PreviewRequest | None = None
         self.preview_error = ""
         self._engine_status = ""
+        self.waiting_renders: list[str] = []  # job ids of renders no engine has yet, in order
         self.setWindowTitle("Chronoscope")
         self.setAcceptDrops(True)
         self._build_widgets()
@@ -190,15 +257,16 @@ class MainWindow(QMainWindow):
         transport_layout.setContentsMargins(8, 2, 8, 2)
         transport_layout.addWidget(self.timecode_label)
         transport_layout.addSpacing(16)
-        transport_layout.addWidget(self.frame_label, 2)
+        transport_layout.addWidget(self.frame_label, 0)
         transport_layout.addWidget(self.shuttle_label)
         hint = QLabel("J K L · Space · ←/→ · I/O · W wipe · R risk")
         hint.setStyleSheet("color: #6d727b;")
         hint.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         hint.setMinimumWidth(0)
         hint.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.frame_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        transport_layout.addWidget(hint, 2)
+        # the position is never cut; the key hint gives way (it is in the menus too)
+        self.frame_label.setSizePolicy(QSizePolicy.Policy.Minimum, QSizePolicy.Policy.Preferred)
+        transport_layout.addWidget(hint, 1)
 
         self.strip = TimelineStrip()
         self.curve = SpeedCurvePlot()
@@ -264,9 +332,12 @@ class MainWindow(QMainWindow):
         self.inspector.set_ramp_summary(None)
         self.inspector.target_speed_changed.connect(self.set_target_speed)
         self.inspector.backend_changed.connect(self.set_backend)
+        self.inspector.codec_changed.connect(self.set_codec)
+        self.inspector.show_codec(self.codec_choice, None)
         self.inspector.render_requested.connect(self.queue_render)
         self.queue = RenderQueue()
-        self.queue.cancel_requested.connect(self.link.cancel_job)
+        self.queue.cancel_requested.connect(self.cancel_render)
+        self.queue.retry_requested.connect(self.retry_render)
         self.side_tabs = QTabWidget()
         # scrolls rather than forcing the window taller when the analysis has many evidence lines
         self.inspector_scroll = QScrollArea()
@@ -292,7 +363,7 @@ class MainWindow(QMainWindow):
         self.engine_dot = QLabel("●")
         self.engine_button = QPushButton("Start engine")
         self.engine_button.setFlat(True)
-        self.engine_button.clicked.connect(self.link.connect_engine)
+        self.engine_button.clicked.connect(self.link.start_engine)
         status = self.statusBar()
         status.addPermanentWidget(self.engine_dot)
         status.addPermanentWidget(self.engine_label)
@@ -385,7 +456,7 @@ class MainWindow(QMainWindow):
         self._action("Output folder…", self.choose_output_folder, None, render_menu)
 
         engine_menu = bar.addMenu("&Engine")
-        self._action("Start engine", self.link.connect_engine, None, engine_menu)
+        self.start_engine_action = self._action("Start engine", self.link.start_engine, None, engine_menu)
 
     def _connect_link(self) -> None:
         self.link.state_changed.connect(self._show_engine_state)
@@ -455,6 +526,7 @@ class MainWindow(QMainWindow):
         if state.status == "connected":
             self.inspector.set_backends(state.backends, self._usable_backend(state.backends))
             self.clear_messages(ENGINE)
+            self._send_waiting_renders()
             if self.source is not None and self._clip_key() not in self.analyses:
                 self._request_analysis()
             if self.source is not None:
@@ -480,12 +552,21 @@ class MainWindow(QMainWindow):
         if name:
             self.open_path(Path(name))
 
-    def open_path(self, path: Path) -> bool:
-        """Open a clip or a timeline; a problem is shown in the window and returns False."""
+    def open_path(self, path: Path, *, edl_rate: Fraction | None = None) -> bool:
+        """Open a clip or a timeline; a problem is shown in the window and returns False.
+
+        An EDL is read at ``edl_rate``; without it the window asks (``edl_rate_provider``, default
+        the rate last chosen for an EDL, which is remembered); cancelling opens nothing.
+        """
         path = Path(path)
+        if path.suffix.lower() == ".edl" and edl_rate is None:
+            edl_rate = self.edl_rate_provider(path, self.settings.edl_rate)
+            if edl_rate is None:
+                return False
+            self.settings.edl_rate = Fraction(edl_rate)
         try:
             if path.suffix.lower() in TIMELINE_SUFFIXES:
-                self._open_timeline(path)
+                self._open_timeline(path, edl_rate)
             else:
                 self._clear_timeline()
                 self._open_clip(path)
@@ -506,6 +587,7 @@ class MainWindow(QMainWindow):
         info = source.info
         self.setWindowTitle(f"{(self.timeline_path or path).name} — Chronoscope")
         self.inspector.set_clip(info)
+        self.inspector.show_codec(self.codec_choice, self._source_codec())
         self.strip.set_clip(info.frame_count, info.rate)
         self.curve.set_clip(info.frame_count, info.rate)
         self.curve.set_ramp(None, 0)
@@ -515,6 +597,9 @@ class MainWindow(QMainWindow):
         else:
             self.in_frame = self.out_frame = None
         self._marks_changed()
+        if info.truncated:
+            log.warning("%s", info.truncation_text())
+            self.show_message(info.truncation_text(), "warning", CLIP)
         self.position = Fraction(self.in_frame or 0)
         key = self._clip_key()
         self._show_analysis(key)
@@ -525,13 +610,19 @@ class MainWindow(QMainWindow):
     def _clear_timeline(self) -> None:
         self.timeline_path = None
         self.timeline_segments = []
+        self.timeline_rate = self.timeline_edl_rate = None
         self.strip.set_timeline([])
+        self.inspector.set_timeline(None)
+        if self.clip_target_from_timeline:
+            self.clip_target_from_timeline = False
+            self.set_target_speed(self.chosen_target_speed)
 
-    def _open_timeline(self, path: Path) -> None:
+    def _open_timeline(self, path: Path, edl_rate: Fraction | None = None) -> None:
         from engine.timeline.io import media_base_dir, read_timeline
-        from engine.timeline.segments import list_segments
+        from engine.timeline.segments import list_segments, timeline_rate
 
-        timeline = read_timeline(path)
+        is_edl = path.suffix.lower() == ".edl"
+        timeline = read_timeline(path, rate=float(edl_rate) if is_edl and edl_rate else None)
         segments = [
             s
             for s in list_segments(timeline, base_dir=media_base_dir(path), check_time_warps=False)
@@ -558,8 +649,15 @@ class MainWindow(QMainWindow):
             )
         self.timeline_path = path
         self.timeline_segments = segments
+        self.timeline_edl_rate = Fraction(edl_rate) if is_edl and edl_rate else None
+        self.timeline_rate = segments[0].timeline_rate if segments else timeline_rate(timeline)
+        rate_note = style.rate_text(self.timeline_rate)
+        if self.timeline_edl_rate is not None:
+            rate_note = f"EDL read at {rate_note}"
+        self.inspector.set_timeline(f"{path.name} · {len(segments)} clips · {rate_note}")
         first = next((i for i, item in enumerate(items) if item.media_ok), 0)
-        self.strip.set_timeline(items)  # select_timeline_item selects the clip once it is shown
+        # select_timeline_item selects the clip once it is shown
+        self.strip.set_timeline(items, rate_note=rate_note)
         self.select_timeline_item(first)
 
     def select_timeline_item(self, index: int) -> None:
@@ -586,8 +684,10 @@ class MainWindow(QMainWindow):
         end = min(start + length, self.source.info.frame_count)
         self.in_frame, self.out_frame = start, end
         self._marks_changed()
-        if segment.is_retimed and 0 < segment.time_scalar < 1:
-            self.inspector.set_target_speed(segment.time_scalar)
+        # the clip's own speed is its target (100 %: nothing to generate); not the user's choice
+        scalar = segment.time_scalar if segment.is_retimed else Fraction(1)
+        self.clip_target_from_timeline = True
+        self.set_target_speed(Fraction(scalar) if 0 < scalar < 1 else Fraction(1), remember=False)
 
     def _missing_media_text(self, clip_name: str, where: str) -> str:
         source = self.source.info if self.source is not None else None
@@ -608,10 +708,10 @@ class MainWindow(QMainWindow):
             self._show_analysis(key)
             return
         if self._engine_status != "connected":  # the window asks again when it shows "connected"
-            self.analysis_messages[key] = "Waiting for the engine to analyse the speed…"
+            self.analysis_messages[key] = WAITING_TEXT
             self._show_analysis(key)
             return
-        self.analysis_messages[key] = "Analysing speed…"
+        self.analysis_messages[key] = ANALYSING_TEXT
         self._show_analysis(key)
         info = self.source.info
         self.link.analyse(info.path, info.rate, info.frame_count)
@@ -629,6 +729,16 @@ class MainWindow(QMainWindow):
             for index, segment in enumerate(self.timeline_segments):
                 if segment.media_path is not None and str(segment.media_path) == key:
                     self.strip.set_item_class(index, analysis.speed_class)
+
+    def analysis_settled(self) -> bool:
+        """Whether the current clip shows what its speed analysis will show: the result, the
+        engine's reason for having none, or why there is nothing to analyse (a still image, a clip
+        too short); not while it is being analysed or waits for the engine."""
+        key = self._clip_key()
+        if key in self.analyses:
+            return True
+        message = self.analysis_messages.get(key, "")
+        return bool(message) and message not in (ANALYSING_TEXT, WAITING_TEXT)
 
     @staticmethod
     def _strip_note(message: str) -> str:
@@ -872,9 +982,15 @@ class MainWindow(QMainWindow):
             return
         start, end = self._render_range()
         out_frames = self.grid().output_frames(start, end)
+        rate = self.source.info.rate
+        # Out shows the last frame included (the render's out_frame is the next one, exclusive)
         self.inspector.range_label.setText(
-            f"{style.timecode(start, self.source.info.rate)} – {style.timecode(end, self.source.info.rate)}"
+            f"{style.timecode(start, rate)} – {style.timecode(end - 1, rate)}"
             f"  ({end - start} → {style.frames_text(out_frames)})"
+        )
+        self.inspector.range_label.setToolTip(
+            f"source frames {start} to {end - 1} ({style.frames_text(end - start)}), "
+            f"{style.frames_text(out_frames)} once retimed"
         )
 
     def set_compare_mode(self, mode: str) -> None:
@@ -890,11 +1006,19 @@ class MainWindow(QMainWindow):
         self.risk_action.setChecked(show)
         self.settings.show_risk = show
 
-    def set_target_speed(self, speed: Fraction) -> None:
-        if speed is None or speed == self.target_speed:
+    def set_target_speed(self, speed: Fraction, *, remember: bool = True) -> None:
+        """Retime at ``speed``. The user's choice for a plain clip (``remember``) is saved as the
+        default; a timeline clip's own speed, or a choice made while one is shown, is not."""
+        if speed is None:
             return
-        self.target_speed = Fraction(speed)
-        self.settings.target_speed = self.target_speed
+        speed = Fraction(speed)
+        if remember and not self.clip_target_from_timeline:
+            self.chosen_target_speed = speed
+            self.settings.target_speed = speed
+        self.inspector.show_target_speed(speed)
+        if speed == self.target_speed:
+            return
+        self.target_speed = speed
         self._marks_changed()
         if self.source is not None:
             self.position = self.snap(self.position)
@@ -1055,6 +1179,21 @@ class MainWindow(QMainWindow):
         if folder:
             self.settings.render_folder = Path(folder)
 
+    def set_codec(self, name: str | None) -> None:
+        """Render with codec ``name`` (None: like each source); remembered for the next session."""
+        self.codec_choice = name
+        self.settings.codec = name
+        self.inspector.show_codec(name, self._source_codec())
+
+    def _source_codec(self) -> str | None:
+        info = self.source.info if self.source is not None else None
+        return codec_for_source(info.codec, info.bit_depth) if info is not None else None
+
+    def output_codec(self) -> str:
+        """The codec the next render writes: the one chosen, else the source's default (ProRes
+        for ProRes and 10-bit sources, else the source's family)."""
+        return self.codec_choice or self._source_codec() or "h264"
+
     def _output_path(self, folder: Path) -> Path:
         """A new name in ``folder`` for rendering the current clip's In–Out: never a file already
         there, nor the output of a render already in the queue (``gui.output_names``)."""
@@ -1063,7 +1202,9 @@ class MainWindow(QMainWindow):
         speed = None if self.current_ramp() is not None else self.target_speed
         suffix_parts = [range_part(start, end, info.frame_count), speed_part(speed), self.backend]
         queued = [entry.order.output for entry in self.queue.entries.values()]
-        return unique_output_path(folder, info.path.stem, suffix_parts, queued)
+        return unique_output_path(
+            folder, info.path.stem, suffix_parts, queued, codec_suffix(self.output_codec())
+        )
 
     def queue_render(self, folder: Path | None = None) -> str | None:
         """Queue a retime of In–Out at the target speed (or along the drawn ramp) with the chosen
@@ -1081,13 +1222,73 @@ class MainWindow(QMainWindow):
             out_frame=end,
             rate=self.source.info.rate,
             ramp=RenderOrder.ramp_keys(self.ramp_json()),
+            codec=self.output_codec(),
         )
-        job_id = self.link.submit_render(order)
+        job_id = new_job_id()
         self.queue.add(job_id, order)
+        self._send_render(job_id)
         self.side_tabs.setCurrentWidget(self.queue)
         return job_id
 
+    def _send_render(self, job_id: str) -> None:
+        """Give the engine the render of row ``job_id`` (its order, its id: an interrupted render
+        given again resumes); with no engine, the row waits for one."""
+        if job_id in self.waiting_renders:
+            self.waiting_renders.remove(job_id)
+        if self._engine_status == "connected":
+            self.queue.set_queued(job_id)
+            self.link.submit_render(self.queue.entries[job_id].order, job_id)
+            return
+        self.queue.set_waiting(job_id)
+        self.waiting_renders.append(job_id)
+        if self._engine_status != "starting":
+            self.show_message(
+                "No engine is running: the render waits for one. Use Engine ▸ Start engine "
+                "(or Start engine in the status bar) to start one.",
+                "info",
+                RENDER,
+            )
+
+    def _send_waiting_renders(self) -> None:
+        """An engine answers: send the renders that waited for one, in the order they were queued."""
+        for job_id in list(self.waiting_renders):
+            self._send_render(job_id)
+
+    def retry_render(self, job_id: str) -> None:
+        """Render a failed or cancelled row again: the same order, the same job id."""
+        if not self.queue.can_retry(job_id):
+            return
+        self.clear_messages(RENDER)
+        self._send_render(job_id)
+
+    def cancel_render(self, job_id: str) -> None:
+        """Cancel a render: one still waiting for an engine is simply not sent."""
+        if job_id in self.waiting_renders:
+            self.waiting_renders.remove(job_id)
+            self.queue.finish(job_id, "cancelled", "cancelled before an engine took it")
+            return
+        self.link.cancel_job(job_id)
+
     def _job_finished(self, job_id: str, state: str, outcome) -> None:
+        entry = self.queue.entries.get(job_id)
+        if state == WAITING or (state == INTERRUPTED and entry is not None and not entry.started):
+            # no engine took it, or the one that had it stopped before it began: it waits
+            log.info("render %s waits for an engine: %s", job_id, outcome)
+            self.queue.set_waiting(job_id)
+            if job_id not in self.waiting_renders:
+                self.waiting_renders.append(job_id)
+            if self._engine_status == "connected":  # a new engine already answers
+                QTimer.singleShot(1000, self._send_waiting_if_connected)
+            return
+        if state == INTERRUPTED:
+            self.queue.finish(job_id, "failed", outcome, stopped=True)
+            name = entry.order.output.name if entry is not None else "a render"
+            self.show_message(
+                f"The engine stopped while rendering {name}; Retry (in the render queue) renders it again.",
+                "error",
+                RENDER,
+            )
+            return
         self.queue.finish(job_id, state, outcome)
         if state == "unavailable":
             self.show_message(f"Render not available: {outcome}", "warning", RENDER)
@@ -1096,6 +1297,10 @@ class MainWindow(QMainWindow):
         elif state == "done":
             self.clear_messages(RENDER)
             self.statusBar().showMessage(f"Render finished: {outcome.output}", 8000)
+
+    def _send_waiting_if_connected(self) -> None:
+        if self._engine_status == "connected" and self.link.state.status == "connected":
+            self._send_waiting_renders()
 
     # ------------------------------------------------------------------ drag and drop, closing
 

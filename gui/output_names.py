@@ -1,8 +1,9 @@
 """Names of render outputs: readable, unique, and short enough for any file system.
 
-A name is ``<stem>[.f<in>-<out>].<speed>.<model>[-<n>].mp4``: the source's stem, the source range
-when it is not the whole clip (frames, Out exclusive, as the app's marks), the target speed
-(``25pct``, ``12_5pct``, ``33_33pct`` or ``ramp``) and the model. ``-2``, ``-3`` ... keep it apart
+A name is ``<stem>[.f<in>-<out>].<speed>.<model>[-<n>].<suffix>``: the source's stem, the source
+range when it is not the whole clip (frames, Out exclusive, as the app's marks), the target speed
+(``25pct``, ``12_5pct``, ``33_33pct`` or ``ramp``) and the model; the suffix is the output codec's
+(``.mov`` ProRes, ``.mp4`` H.264/H.265, ``.mkv`` FFV1: ``CODEC_SUFFIXES``). ``-2``, ``-3`` ... keep it apart
 from files already in the folder and from the outputs of renders already queued (which have no
 file yet). The stem is shortened so that the name stays within ``MAX_NAME_BYTES`` (UTF-8).
 """
@@ -13,9 +14,28 @@ from collections.abc import Collection
 from fractions import Fraction
 from pathlib import Path
 
+from gui.settings import CODEC_SUFFIXES
+
 MAX_NAME_BYTES = 200
 OUTPUT_SUFFIX = ".mp4"
 SHORTENED_MARK = "~"
+# source codecs (FFmpeg names) whose family the output keeps; 10-bit and intermediate sources
+# (ProRes, DNxHD/HR) go to ProRes, anything else to H.264
+SOURCE_FAMILIES = {"h264": "h264", "hevc": "h265", "ffv1": "ffv1", "prores": "prores", "dnxhd": "prores"}
+
+
+def codec_for_source(codec: str, bit_depth: int) -> str:
+    """The output codec a render of a source defaults to: ProRes (.mov, 10-bit 4:2:2) for ProRes,
+    DNx and any source of 10 bits or more, else the source's own family (H.264, H.265, FFV1)."""
+    family = SOURCE_FAMILIES.get(codec.lower(), "h264")
+    if family == "prores" or (bit_depth >= 10 and family != "ffv1"):
+        return "prores"
+    return family
+
+
+def codec_suffix(codec: str | None) -> str:
+    """The file suffix for an output ``codec``; ``.mp4`` when none is named."""
+    return CODEC_SUFFIXES.get(codec or "", OUTPUT_SUFFIX)
 
 
 def speed_part(speed: Fraction | None) -> str:
@@ -41,14 +61,15 @@ def shorten_to_bytes(text: str, max_bytes: int) -> str:
     return encoded[: max(0, max_bytes)].decode("utf-8", errors="ignore")
 
 
-def output_name(stem: str, suffix_parts: list[str], count: int = 1) -> str:
-    """The file name for ``stem`` and its suffix parts; ``count`` > 1 adds ``-count``.
+def output_name(stem: str, suffix_parts: list[str], count: int = 1, suffix: str = OUTPUT_SUFFIX) -> str:
+    """The file name for ``stem`` and its suffix parts, ending in ``suffix`` (the codec's);
+    ``count`` > 1 adds ``-count``.
 
     The suffix parts are kept whole; the stem is shortened (ending in ``~``) when the name would
     pass ``MAX_NAME_BYTES``.
     """
     tail = "".join(f".{part}" for part in suffix_parts if part)
-    tail += (f"-{count}" if count > 1 else "") + OUTPUT_SUFFIX
+    tail += (f"-{count}" if count > 1 else "") + suffix
     room = MAX_NAME_BYTES - len(tail.encode("utf-8"))
     if len(stem.encode("utf-8")) > room:
         stem = shorten_to_bytes(stem, room - len(SHORTENED_MARK)) + SHORTENED_MARK
@@ -56,13 +77,17 @@ def output_name(stem: str, suffix_parts: list[str], count: int = 1) -> str:
 
 
 def unique_output_path(
-    folder: Path, stem: str, suffix_parts: list[str], taken: Collection[Path] = ()
+    folder: Path,
+    stem: str,
+    suffix_parts: list[str],
+    taken: Collection[Path] = (),
+    suffix: str = OUTPUT_SUFFIX,
 ) -> Path:
     """The first ``output_name`` in ``folder`` that is neither a file there nor in ``taken``."""
     taken_paths = {Path(path).resolve() for path in taken}
     count = 1
     while True:
-        candidate = folder / output_name(stem, suffix_parts, count)
+        candidate = folder / output_name(stem, suffix_parts, count, suffix)
         if not candidate.exists() and candidate.resolve() not in taken_paths:
             return candidate
         count += 1

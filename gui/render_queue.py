@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PyQt6.QtCore import QSize, Qt, QUrl, pyqtSignal
+from PyQt6.QtCore import QPoint, QSize, Qt, QUrl, pyqtSignal
 from PyQt6.QtGui import QDesktopServices, QFontMetrics, QResizeEvent
 from PyQt6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QMenu,
     QProgressBar,
     QPushButton,
     QSizePolicy,
@@ -29,6 +30,13 @@ STATE_WIDTH = 96  # "✓ 1200 frames", "1200 of 1200", "not available" in the de
 ACTION_BUTTON_WIDTH = 28
 FINISHED = {"done", "failed", "cancelled", "unavailable"}
 FINISHED_TEXT = {"cancelled": "cancelled", "unavailable": "not available", "failed": "failed"}
+RETRYABLE = {"failed", "cancelled"}
+WAITING_TEXT = "waiting for engine"
+WAITING_TIP = (
+    "Waiting for the engine: this render starts as soon as an engine runs (Engine ▸ Start engine starts one)."
+)
+STOPPED_TEXT = "engine stopped"
+STOPPED_TIP = "The engine stopped while rendering; Retry renders it again."
 
 
 @dataclass
@@ -38,6 +46,7 @@ class QueueEntry:
     state: str = "queued"
     message: str = ""
     outputs: list[Path] = field(default_factory=list)
+    started: bool = False  # the engine reported progress: it was rendering
 
 
 def elided_output_name(name: str, metrics: QFontMetrics, width: int) -> str:
@@ -97,11 +106,14 @@ class RenderQueue(QWidget):
     """Rows of render jobs; the window feeds it the engine link's job signals.
 
     Each row fits the side panel at any window size: the output name (elided in the middle), the
-    state with its progress ("queued", "12 of 40", "✓ 12 frames" when done, "failed"; the tooltip
-    has the details) and two icon buttons, Cancel and Reveal; no horizontal scrolling.
+    state with its progress ("queued", "waiting for engine", "12 of 40", "✓ 12 frames" when done,
+    "failed", "engine stopped"; the tooltip has the details) and two icon buttons, Cancel (Retry
+    once it failed or was cancelled) and Reveal; no horizontal scrolling. The row's context menu
+    has Retry, Cancel and Reveal output.
     """
 
     cancel_requested = pyqtSignal(str)
+    retry_requested = pyqtSignal(str)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -118,6 +130,8 @@ class RenderQueue(QWidget):
         header.setSectionResizeMode(ACTIONS_COLUMN, QHeaderView.ResizeMode.Fixed)
         self.table.setColumnWidth(STATE_COLUMN, STATE_WIDTH)
         self.table.setColumnWidth(ACTIONS_COLUMN, 2 * ACTION_BUTTON_WIDTH + 6)
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(self._context_menu)
         self.empty_label = QLabel(
             "No renders yet. Set In and Out (I, O), pick a target speed or draw a ramp, then Queue render."
         )
@@ -126,6 +140,7 @@ class RenderQueue(QWidget):
         layout.addWidget(self.table)
         self.entries: dict[str, QueueEntry] = {}
         self._rows: dict[str, int] = {}
+        self._row_buttons: dict[str, tuple[QPushButton, QPushButton, QPushButton]] = {}
 
     def add(self, job_id: str, order: RenderOrder) -> None:
         entry = QueueEntry(job_id, order)
@@ -137,6 +152,7 @@ class RenderQueue(QWidget):
         name.setToolTip(
             f"{order.source} → {order.output}\nsource frames {order.in_frame} to {order.out_frame - 1}, "
             f"{order.describe_speed()}, model {order.backend}"
+            + (f", codec {order.codec}" if order.codec else "")
         )
         self.table.setCellWidget(row, OUTPUT_COLUMN, name)
         self.table.setCellWidget(row, STATE_COLUMN, _state_bar())
@@ -146,13 +162,19 @@ class RenderQueue(QWidget):
         button_layout.setSpacing(2)
         cancel = _action_button(QStyle.StandardPixmap.SP_DialogCancelButton, "Cancel this render", buttons)
         cancel.clicked.connect(lambda: self.cancel_requested.emit(job_id))
+        # Retry takes Cancel's place once the render failed or was cancelled
+        retry = _action_button(QStyle.StandardPixmap.SP_BrowserReload, "Retry: render it again", buttons)
+        retry.clicked.connect(lambda: self.retry_requested.emit(job_id))
+        retry.hide()
         reveal = _action_button(
             QStyle.StandardPixmap.SP_DirOpenIcon, "Reveal the output in the file browser", buttons
         )
         reveal.setEnabled(False)
         reveal.clicked.connect(lambda: self.reveal(job_id))
         button_layout.addWidget(cancel)
+        button_layout.addWidget(retry)
         button_layout.addWidget(reveal)
+        self._row_buttons[job_id] = (cancel, retry, reveal)
         self.table.setCellWidget(row, ACTIONS_COLUMN, buttons)
         self.empty_label.hide()
 
@@ -166,14 +188,82 @@ class RenderQueue(QWidget):
     def state_text(self, job_id: str) -> str:
         return self.state_bar(job_id).text()
 
-    def _buttons(self, job_id: str) -> list[QPushButton]:
-        return self._cell(job_id, ACTIONS_COLUMN).findChildren(QPushButton)
+    def _buttons(self, job_id: str) -> tuple[QPushButton, QPushButton]:
+        """The row's Cancel and Reveal buttons."""
+        cancel, _, reveal = self._row_buttons[job_id]
+        return cancel, reveal
+
+    def retry_button(self, job_id: str) -> QPushButton:
+        return self._row_buttons[job_id][1]
+
+    def can_retry(self, job_id: str) -> bool:
+        entry = self.entries.get(job_id)
+        return entry is not None and entry.state in RETRYABLE
+
+    def _show_retry(self, job_id: str, shown: bool) -> None:
+        cancel, retry, _ = self._row_buttons[job_id]
+        cancel.setVisible(not shown)
+        retry.setVisible(shown)
+
+    def set_waiting(self, job_id: str) -> None:
+        """The render waits for an engine (none runs, or the one that had it stopped before it
+        began); it is sent when one runs."""
+        if job_id not in self.entries:
+            return
+        entry = self.entries[job_id]
+        entry.state, entry.message, entry.started = "waiting", WAITING_TIP, False
+        bar = self.state_bar(job_id)
+        bar.setRange(0, 1)
+        bar.setValue(0)
+        bar.setFormat(WAITING_TEXT)
+        bar.setToolTip(WAITING_TIP)
+        self._show_retry(job_id, False)
+        cancel, _, reveal = self._row_buttons[job_id]
+        cancel.setEnabled(True)
+        reveal.setEnabled(False)
+
+    def set_queued(self, job_id: str) -> None:
+        """The render was sent to the engine (again): it waits there for its turn."""
+        if job_id not in self.entries:
+            return
+        entry = self.entries[job_id]
+        entry.state, entry.message, entry.started = "queued", "", False
+        bar = self.state_bar(job_id)
+        bar.setRange(0, 1)
+        bar.setValue(0)
+        bar.setFormat("queued")
+        bar.setToolTip("queued in the engine")
+        self._show_retry(job_id, False)
+        cancel, _, reveal = self._row_buttons[job_id]
+        cancel.setEnabled(True)
+        reveal.setEnabled(False)
+
+    def _context_menu(self, point: QPoint) -> None:
+        row = self.table.rowAt(point.y())
+        job_id = next((job for job, index in self._rows.items() if index == row), None)
+        if job_id is None:
+            return
+        self.context_menu(job_id).exec(self.table.viewport().mapToGlobal(point))
+
+    def context_menu(self, job_id: str) -> QMenu:
+        """The row's menu: Retry (a failed or cancelled render), Cancel, Reveal output."""
+        entry = self.entries[job_id]
+        menu = QMenu(self)
+        retry = menu.addAction("Retry", lambda: self.retry_requested.emit(job_id))
+        retry.setEnabled(self.can_retry(job_id))
+        cancel = menu.addAction("Cancel", lambda: self.cancel_requested.emit(job_id))
+        cancel.setEnabled(entry.state not in FINISHED)
+        reveal = menu.addAction("Reveal output", lambda: self.reveal(job_id))
+        reveal.setEnabled(bool(entry.outputs))
+        return menu
 
     def update_progress(self, job_id: str, done: int, total: int, message: str) -> None:
         if job_id not in self.entries:
             return
         entry = self.entries[job_id]
-        entry.state = "running"
+        if entry.state in FINISHED:
+            return
+        entry.state, entry.started = "running", True
         bar = self.state_bar(job_id)
         if total > 0:
             bar.setRange(0, total)
@@ -185,8 +275,9 @@ class RenderQueue(QWidget):
         progress = f"frame {min(done, total)} of {total}" if total > 0 else "running"
         bar.setToolTip(f"{progress}\n{message}" if message else progress)
 
-    def finish(self, job_id: str, state: str, outcome: RenderResult | str) -> None:
-        """Show a job's end: ``outcome`` is the engine's answer when ``state`` is done, else a message."""
+    def finish(self, job_id: str, state: str, outcome: RenderResult | str, *, stopped: bool = False) -> None:
+        """Show a job's end: ``outcome`` is the engine's answer when ``state`` is done, else a
+        message; ``stopped``: it failed because the engine stopped while rendering it."""
         if job_id not in self.entries:
             return
         entry = self.entries[job_id]
@@ -207,14 +298,21 @@ class RenderQueue(QWidget):
                     f"{generated} generated, "
                     f"max risk {report['risk_max']:.2f}\nreport: {outcome.sidecar}"
                 )
+        elif stopped:
+            entry.message = STOPPED_TIP
+            text = STOPPED_TEXT
         else:
             entry.message = str(outcome)
             text = FINISHED_TEXT.get(state, state)
         bar.setFormat(text)
-        bar.setToolTip(f"{state}: {entry.message}" if entry.message not in ("", state) else state)
-        cancel, reveal = self._buttons(job_id)
+        if stopped:
+            bar.setToolTip(entry.message)
+        else:
+            bar.setToolTip(f"{state}: {entry.message}" if entry.message not in ("", state) else state)
+        cancel, _, reveal = self._row_buttons[job_id]
         cancel.setEnabled(False)
         reveal.setEnabled(state == "done")
+        self._show_retry(job_id, state in RETRYABLE)
 
     def reveal(self, job_id: str) -> bool:
         """Open the folder holding the job's output in the system's file browser."""

@@ -203,6 +203,7 @@ class RenderOrder:
     out_frame: int
     rate: Fraction
     ramp: tuple[tuple[int, str], ...] | None = None
+    codec: str | None = None  # engine.media.writer.CODECS name; None: what the output's suffix implies
 
     @staticmethod
     def ramp_keys(ramp_json: list[dict[str, Any]] | None) -> tuple[tuple[int, str], ...] | None:
@@ -233,6 +234,8 @@ class RenderOrder:
             "out_frame": int(self.out_frame),
             "overwrite": False,
         }
+        if self.codec is not None:
+            content["codec"] = self.codec
         if self.ramp is not None:
             content["ramp"] = [{"frame": frame, "speed": speed} for frame, speed in self.ramp]
             content["audio"] = "drop"

@@ -28,6 +28,29 @@ SPEED_CHOICES = (
     Fraction(1, 10),
     Fraction(1, 16),
 )
+# An EDL does not say its frame rate: the app asks, offering these (23.976 is 24000/1001 exactly).
+EDL_RATES = (
+    Fraction(24000, 1001),
+    Fraction(24),
+    Fraction(25),
+    Fraction(30000, 1001),
+    Fraction(30),
+    Fraction(48),
+    Fraction(50),
+    Fraction(60000, 1001),
+    Fraction(60),
+)
+DEFAULT_EDL_RATE = Fraction(24)  # what `chronoscope render` reads an EDL at without --rate
+# Output codecs offered for renders (``engine.media.writer.CODECS`` by name) and their suffix.
+CODEC_SUFFIXES = {"prores": ".mov", "h264": ".mp4", "h265": ".mp4", "ffv1": ".mkv"}
+CODEC_LABELS = {
+    "prores": "ProRes 422 HQ (.mov, 10-bit)",
+    "h264": "H.264 (.mp4)",
+    "h265": "H.265 (.mp4)",
+    "ffv1": "FFV1 lossless (.mkv)",
+}
+# Settings a command-line option may set for one run only (never written to the file).
+RUN_ONLY = ("target_speed", "backend", "compare_mode", "show_risk")
 
 
 def choose_backend(saved: str, served: list[str]) -> str:
@@ -50,15 +73,29 @@ def settings_path() -> Path:
 
 
 class AppSettings:
-    """Typed access to the app's settings file."""
+    """Typed access to the app's settings file.
+
+    ``for_this_run`` holds values given on the command line: they are read back in this session
+    and never written; a later choice of the user's (a setter) replaces them and is saved.
+    """
 
     def __init__(self, path: Path | None = None):
         self.path = Path(path) if path else settings_path()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._store = QSettings(str(self.path), QSettings.Format.IniFormat)
+        self._run_only: dict[str, object] = {}
 
     def sync(self) -> None:
         self._store.sync()
+
+    def for_this_run(self, name: str, value) -> None:
+        """Use ``value`` for setting ``name`` (one of ``RUN_ONLY``) in this session without saving it."""
+        if name not in RUN_ONLY:
+            raise ValueError(f"setting {name!r} cannot be set for one run; these can: {', '.join(RUN_ONLY)}")
+        self._run_only[name] = value
+
+    def _saved(self, name: str) -> None:
+        self._run_only.pop(name, None)
 
     @property
     def last_folder(self) -> Path | None:
@@ -93,14 +130,19 @@ class AppSettings:
 
     @property
     def backend(self) -> str:
+        if "backend" in self._run_only:
+            return str(self._run_only["backend"])
         return self._store.value("retime/backend", DEFAULT_BACKEND, str) or DEFAULT_BACKEND
 
     @backend.setter
     def backend(self, name: str) -> None:
+        self._saved("backend")
         self._store.setValue("retime/backend", name)
 
     @property
     def target_speed(self) -> Fraction:
+        if "target_speed" in self._run_only:
+            return Fraction(self._run_only["target_speed"])
         text = self._store.value("retime/speed", str(DEFAULT_SPEED), str)
         try:
             speed = Fraction(text)
@@ -113,24 +155,70 @@ class AppSettings:
 
     @target_speed.setter
     def target_speed(self, speed: Fraction) -> None:
+        self._saved("target_speed")
         self._store.setValue("retime/speed", str(speed))
 
     @property
     def compare_mode(self) -> str:
+        if "compare_mode" in self._run_only:
+            return str(self._run_only["compare_mode"])
         value = self._store.value("view/compare", "side", str)
         return value if value in ("side", "wipe") else "side"
 
     @compare_mode.setter
     def compare_mode(self, mode: str) -> None:
+        self._saved("compare_mode")
         self._store.setValue("view/compare", mode)
 
     @property
     def show_risk(self) -> bool:
+        if "show_risk" in self._run_only:
+            return bool(self._run_only["show_risk"])
         return self._store.value("view/risk", False, bool)
 
     @show_risk.setter
     def show_risk(self, show: bool) -> None:
+        self._saved("show_risk")
         self._store.setValue("view/risk", bool(show))
+
+    @property
+    def edl_rate(self) -> Fraction:
+        """The frame rate last chosen for an EDL (``EDL_RATES``); 24 until one is."""
+        text = self._store.value("timeline/edl_rate", str(DEFAULT_EDL_RATE), str)
+        try:
+            rate = Fraction(text)
+        except (ValueError, ZeroDivisionError):
+            rate = Fraction(0)
+        if rate not in EDL_RATES:
+            log.warning(
+                "settings: EDL rate %r is not one of %s; using %s",
+                text,
+                ", ".join(str(r) for r in EDL_RATES),
+                DEFAULT_EDL_RATE,
+            )
+            return DEFAULT_EDL_RATE
+        return rate
+
+    @edl_rate.setter
+    def edl_rate(self, rate: Fraction) -> None:
+        self._store.setValue("timeline/edl_rate", str(Fraction(rate)))
+
+    @property
+    def codec(self) -> str | None:
+        """The output codec last chosen for renders (``CODEC_SUFFIXES``); None: follow the source."""
+        value = self._store.value("render/codec", "", str)
+        if value and value not in CODEC_SUFFIXES:
+            log.warning(
+                "settings: render codec %r is not one of %s; following the source",
+                value,
+                ", ".join(CODEC_SUFFIXES),
+            )
+            return None
+        return value or None
+
+    @codec.setter
+    def codec(self, name: str | None) -> None:
+        self._store.setValue("render/codec", name or "")
 
     def layout(self, name: str) -> QByteArray | None:
         value = self._store.value(f"layout/{name}")

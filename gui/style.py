@@ -24,6 +24,23 @@ DIM_TEXT = QColor("#8b9099")
 PLAYHEAD = QColor("#ff4f4f")
 MARK = QColor("#f0d050")
 ACCENT = QColor("#5fa8ff")
+# The message bar: background and text per level, readable on the dark theme (contrast above 7:1)
+MESSAGE_COLOURS = {
+    "error": (QColor("#7a2626"), QColor("#fbeaea")),
+    "warning": (QColor("#5c460e"), QColor("#fff6e0")),
+    "info": (QColor("#33373f"), QColor("#e6e8ec")),
+}
+
+
+def combo_index(combo, value) -> int:
+    """The index of the item of ``combo`` whose data equals ``value`` (``findData`` cannot compare
+    Python objects such as ``Fraction``), or -1."""
+    return next((i for i in range(combo.count()) if combo.itemData(i) == value), -1)
+
+
+def message_colours(level: str) -> tuple[QColor, QColor]:
+    """Background and text colour of a message of ``level`` (error, warning, info)."""
+    return MESSAGE_COLOURS.get(level, MESSAGE_COLOURS["info"])
 
 
 def class_colour(speed_class: str) -> QColor:

@@ -134,6 +134,7 @@ class TimelineStrip(TimeAxis):
         self.selected = -1
         self.segments: list[SpeedSpan] = []
         self.clip_label = ""
+        self.rate_note = ""
         self._update_height()
 
     def _update_height(self) -> None:
@@ -143,8 +144,11 @@ class TimelineStrip(TimeAxis):
     def sizeHint(self) -> QSize:
         return QSize(640, self.height())
 
-    def set_timeline(self, items: list[TimelineItem], selected: int = -1) -> None:
+    def set_timeline(self, items: list[TimelineItem], selected: int = -1, rate_note: str = "") -> None:
+        """The timeline's clips; ``rate_note`` says the rate it was read at (an EDL's: the chosen one)."""
         self.items = list(items)
+        self.rate_note = rate_note
+        self.setToolTip(f"Timeline · {rate_note}" if rate_note else "")
         self.timeline_frames = int(max((i.record_start_frames + i.record_frames for i in items), default=0))
         self.selected = selected
         self._update_height()
@@ -212,8 +216,11 @@ class TimelineStrip(TimeAxis):
     def _paint_timeline(self, painter: QPainter) -> None:
         top = self._timeline_top()
         painter.setPen(style.DIM_TEXT)
+        rate = self.rate_note.replace("EDL read at ", "").replace(" fps", "")
         painter.drawText(
-            QRectF(4, top, LEFT_MARGIN - 8, self.ROW_TIMELINE), Qt.AlignmentFlag.AlignVCenter, "TIMELINE"
+            QRectF(4, top, LEFT_MARGIN - 8, self.ROW_TIMELINE),
+            Qt.AlignmentFlag.AlignVCenter,
+            f"TIMELINE\n{rate} fps" if rate else "TIMELINE",
         )
         if self.timeline_frames <= 0:
             return

@@ -22,6 +22,7 @@ examples:
   chronoscope gui clip.mp4
   chronoscope gui timeline.otio --speed 1/4 --model flow
   chronoscope gui --screenshot shot.png --seek 41/4 clip.mp4
+  chronoscope gui --rate 29.97 reel2.edl
 """
 
 
