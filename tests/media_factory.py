@@ -7,6 +7,7 @@ default, a few dozen frames) so a whole test file renders its media in well unde
     render_clip(path, rate=Fraction(30000, 1001), frame_count=30)      CFR H.264 mp4
     render_clip(path, pts=[0, 1, 3, 4, 8], time_base=Fraction(1, 100)) VFR: these exact pts
     render_images(path, images, pts, rate)                               given pictures, given pts
+    render_with_sound(path, pictures, rate, sound, sample_rate, "aac")   given pictures and sound
     render_clip(path, audio=True) / pixel_format="yuv420p10le" / codec="ffv1", pixel_format="yuva444p"
     render_clip(path, metadata={"com.android.capture.fps": "240.000000"}, rotation_deg=90)
     render_audio_only(path), render_zero_frame_clip(path), write_text_file(path)
@@ -149,6 +150,45 @@ def render_images(
         for packet in stream.encode(None):
             container.mux(packet)
     return Path(path)
+
+
+def render_with_sound(
+    path: Path,
+    pictures: Sequence[np.ndarray],
+    *,
+    rate: Fraction | int,
+    sound: np.ndarray,
+    sample_rate: int,
+    audio_codec: str,
+) -> Path:
+    """H.264 ``pictures`` (RGB uint8) at ``rate`` with mono ``sound`` (float samples in -1..1) at
+    ``sample_rate`` in ``audio_codec`` (``aac`` or a ``pcm_`` codec); the sound is stamped from 0,
+    so an AAC track's priming is marked to be skipped."""
+    pcm = audio_codec.startswith("pcm_")
+    height, width = pictures[0].shape[:2]
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("libx264", rate=rate)
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        audio = container.add_stream(audio_codec, rate=sample_rate)
+        audio.layout = "mono"
+        for picture in pictures:
+            for packet in video.encode(av.VideoFrame.from_ndarray(picture, format="rgb24")):
+                container.mux(packet)
+        for packet in video.encode(None):
+            container.mux(packet)
+        for start in range(0, sound.size, 1024):
+            chunk = sound[None, start : start + 1024]
+            if pcm:
+                chunk = (chunk * 32767).astype(np.int16)
+            frame = av.AudioFrame.from_ndarray(
+                np.ascontiguousarray(chunk), format="s16" if pcm else "fltp", layout="mono"
+            )
+            frame.sample_rate, frame.pts, frame.time_base = sample_rate, start, Fraction(1, sample_rate)
+            for packet in audio.encode(frame):
+                container.mux(packet)
+        for packet in audio.encode(None):
+            container.mux(packet)
+    return path
 
 
 def _encode_tone(

@@ -9,12 +9,11 @@ import errno
 import logging
 import os
 from collections.abc import Callable
-from fractions import Fraction
 from pathlib import Path
 
 import opentimelineio as otio
 import pytest
-from media_factory import render_clip
+from timeline_factory import half_speed_timeline
 
 import engine.fsutil
 import engine.media.writer
@@ -157,25 +156,8 @@ def test_move_into_place_without_replace_still_leaves_the_temporary_to_its_calle
 # -- the render of a timeline segment --------------------------------------------------------------
 
 
-def _timeline(tmp_path: Path) -> Path:
-    media = render_clip(tmp_path / "shot.mp4", rate=Fraction(25), frame_count=8)
-    clip = otio.schema.Clip(
-        name="shot",
-        media_reference=otio.schema.ExternalReference(target_url=media.as_uri()),
-        source_range=otio.opentime.TimeRange(
-            otio.opentime.RationalTime(0, 25), otio.opentime.RationalTime(4, 25)
-        ),
-    )
-    clip.effects.append(otio.schema.LinearTimeWarp(time_scalar=0.5))
-    timeline = otio.schema.Timeline(name="cut")
-    timeline.tracks.append(otio.schema.Track(kind=otio.schema.TrackKind.Video, children=[clip]))
-    path = tmp_path / "cut.otio"
-    otio.adapters.write_to_file(timeline, str(path))
-    return path
-
-
 def _spec(tmp_path: Path) -> SegmentSpec:
-    timeline = otio.adapters.read_from_file(str(_timeline(tmp_path)))
+    timeline = otio.adapters.read_from_file(str(half_speed_timeline(tmp_path)))
     (entry,) = plan_render(timeline, tmp_path / "out", model="blend", codec="ffv1").to_render
     Path(entry.spec.output).parent.mkdir(parents=True, exist_ok=True)
     return entry.spec
@@ -206,7 +188,7 @@ def _leftovers(folder: Path) -> list[str]:
 
 
 def test_a_file_that_appears_at_a_segment_output_just_before_its_rename_is_kept(tmp_path, monkeypatch):
-    timeline = _timeline(tmp_path)
+    timeline = half_speed_timeline(tmp_path)
     outdir = tmp_path / "out"
     written = _intruding_before_rename(monkeypatch, lambda path: path.suffix == ".mkv")
     summary = render_timeline(timeline, outdir, model="blend", codec="ffv1")

@@ -17,6 +17,7 @@ import numpy as np
 import opentimelineio as otio
 import pytest
 from media_factory import frame_pattern, render_clip
+from timeline_factory import half_speed_timeline
 
 import engine.fsutil
 from engine.cli import main
@@ -57,22 +58,6 @@ def _partials(folder: Path) -> list[str]:
 # -- a timeline render and a fill: summary, new timeline, editor copy --------------------------------
 
 
-def _timeline(tmp_path: Path) -> Path:
-    """One clip of 4 frames at half speed: one segment to render."""
-    media = render_clip(tmp_path / "shot.mp4", rate=RATE, frame_count=8)
-    clip = otio.schema.Clip(
-        name="shot",
-        media_reference=otio.schema.ExternalReference(target_url=media.as_uri()),
-        source_range=time_range(0, 4, RATE),
-    )
-    clip.effects.append(otio.schema.LinearTimeWarp(time_scalar=0.5))
-    timeline = otio.schema.Timeline(name="cut")
-    timeline.tracks.append(otio.schema.Track(kind=otio.schema.TrackKind.Video, children=[clip]))
-    path = tmp_path / "cut.otio"
-    otio.adapters.write_to_file(timeline, str(path))
-    return path
-
-
 def _edl(tmp_path: Path) -> Path:
     """Two events from 01:00:00:00, the second at half speed (its M2 line): a copy in EDL too."""
     media = render_clip(tmp_path / "src.mp4", rate=RATE, frame_count=40)
@@ -93,7 +78,7 @@ def _render(timeline: Path, outdir: Path, **options):
 
 
 def test_a_summary_that_appears_while_the_timeline_renders_is_kept_and_named(tmp_path):
-    timeline = _timeline(tmp_path)
+    timeline = half_speed_timeline(tmp_path)
     outdir = tmp_path / "out"
     summary_file = summary_path(outdir, timeline)
 
@@ -118,7 +103,7 @@ def test_a_summary_that_appears_while_the_timeline_renders_is_kept_and_named(tmp
 
 
 def test_a_rerender_replaces_its_own_timeline_but_not_one_put_in_its_place_meanwhile(tmp_path):
-    timeline = _timeline(tmp_path)
+    timeline = half_speed_timeline(tmp_path)
     outdir = tmp_path / "out"
     new_timeline = outdir / "cut.chronoscope.otio"
     summary_file = summary_path(outdir, timeline)

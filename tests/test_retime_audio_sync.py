@@ -10,6 +10,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from media_factory import render_with_sound
 
 from engine.cli import main
 
@@ -31,32 +32,15 @@ def _flashing_clip(path: Path, *, sample_rate: int, audio_codec: str) -> Path:
         start = round(Fraction(frame, FPS) * sample_rate) - length // 2
         tone = np.sin(2 * np.pi * 1000 * np.arange(length) / sample_rate) * np.hanning(length)
         sound[start : start + length] = 0.8 * tone
-    pcm = audio_codec.startswith("pcm_")
-    with av.open(str(path), "w") as container:
-        video = container.add_stream("libx264", rate=FPS)
-        video.width, video.height, video.pix_fmt = 160, 90, "yuv420p"
-        audio = container.add_stream(audio_codec, rate=sample_rate)
-        audio.layout = "mono"
-        for n in range(FRAMES):
-            picture = np.full((90, 160, 3), 128, np.uint8)
-            if n in FLASH_FRAMES:
-                picture[BOX] = 255
-            for packet in video.encode(av.VideoFrame.from_ndarray(picture, format="rgb24")):
-                container.mux(packet)
-        for packet in video.encode(None):
-            container.mux(packet)
-        for start in range(0, sound.size, 1024):
-            chunk = sound[None, start : start + 1024]
-            if pcm:
-                chunk = (chunk * 32767).astype(np.int16)
-            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk), format="s16" if pcm else "fltp",
-                                               layout="mono")
-            frame.sample_rate, frame.pts, frame.time_base = sample_rate, start, Fraction(1, sample_rate)
-            for packet in audio.encode(frame):
-                container.mux(packet)
-        for packet in audio.encode(None):
-            container.mux(packet)
-    return path
+    pictures = []
+    for n in range(FRAMES):
+        picture = np.full((90, 160, 3), 128, np.uint8)
+        if n in FLASH_FRAMES:
+            picture[BOX] = 255
+        pictures.append(picture)
+    return render_with_sound(
+        path, pictures, rate=FPS, sound=sound, sample_rate=sample_rate, audio_codec=audio_codec
+    )
 
 
 def _flash_times_s(path: Path) -> list[Fraction]:

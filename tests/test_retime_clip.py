@@ -24,6 +24,7 @@ from media_factory import (
     render_clip,
     render_interlaced_clip,
     render_multitrack_clip,
+    render_with_sound,
     truncated_copy,
     write_text_file,
 )
@@ -518,29 +519,10 @@ def _beeping_clip(path: Path, *, audio_codec: str, sample_rate: int) -> Path:
         start = round(at * sample_rate)
         tone = np.sin(2 * np.pi * 1000 * np.arange(length) / sample_rate) * np.hanning(length)
         sound[start : start + length] = 0.8 * tone
-    pcm = audio_codec.startswith("pcm_")
-    with av.open(str(path), "w") as container:
-        video = container.add_stream("libx264", rate=25)
-        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
-        audio = container.add_stream(audio_codec, rate=sample_rate)
-        audio.layout = "mono"
-        for n in range(50):
-            for packet in video.encode(av.VideoFrame.from_ndarray(frame_pattern(n), format="rgb24")):
-                container.mux(packet)
-        for packet in video.encode(None):
-            container.mux(packet)
-        for start in range(0, sound.size, 1024):
-            chunk = sound[None, start : start + 1024]
-            if pcm:
-                chunk = (chunk * 32767).astype(np.int16)
-            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk), format="s16" if pcm else "fltp",
-                                               layout="mono")
-            frame.sample_rate, frame.pts, frame.time_base = sample_rate, start, Fraction(1, sample_rate)
-            for packet in audio.encode(frame):
-                container.mux(packet)
-        for packet in audio.encode(None):
-            container.mux(packet)
-    return path
+    pictures = [frame_pattern(n) for n in range(50)]
+    return render_with_sound(
+        path, pictures, rate=25, sound=sound, sample_rate=sample_rate, audio_codec=audio_codec
+    )
 
 
 @pytest.mark.parametrize("speed", [Fraction(1, 2), Fraction(1, 4)])
