@@ -18,6 +18,7 @@ from pathlib import Path
 
 from engine import __version__
 from engine.commands.argtypes import frame_rate, positive_seconds
+from engine.commands.sequence_option import add_sequence_rate_option
 from engine.errors import UnsupportedOptionError
 from engine.fsutil import atomic_path
 
@@ -35,6 +36,7 @@ examples:
   chronoscope-gui --screenshot docs/clip.png --seek 41/4 --wipe clip.mp4
   chronoscope-gui --ramp ramp.json clip.mp4
   chronoscope-gui --rate 29.97 reel2.edl
+  chronoscope-gui --sequence-rate 24 plates/A001.1001.dpx
 """
 
 
@@ -94,6 +96,7 @@ def configure(parser: argparse.ArgumentParser, *, with_debug: bool = True) -> No
         help="frame rate of an EDL (EDLs do not say; as `chronoscope render --rate`: 29.97 for drop "
         "frame, 24000/1001 exactly; without it the app asks, and --screenshot reads at 24)",
     )
+    add_sequence_rate_option(parser)
     parser.add_argument(
         "--model", metavar="NAME", help="synthesis model for previews (default: last used, flow)"
     )
@@ -133,6 +136,28 @@ def check_arguments(args: argparse.Namespace) -> None:
                 f"--rate {_rate_text(args.rate)}: a rate is only needed for EDLs; "
                 f"{args.path.name} carries its own"
             )
+    _check_sequence_rate(args)
+
+
+def _check_sequence_rate(args: argparse.Namespace) -> None:
+    from gui.main_window import TIMELINE_SUFFIXES
+    from gui.sequences import is_pattern, sequence_rate
+
+    text = getattr(args, "sequence_rate", None)
+    if text is None:
+        if args.path is not None and args.screenshot is not None and is_pattern(args.path):
+            raise UnsupportedOptionError(
+                f"{args.path} names an image sequence: give its frame rate with --sequence-rate (e.g. 24)"
+            )
+        return
+    if args.path is None:
+        raise UnsupportedOptionError("--sequence-rate needs an image sequence (one of its frames) to open")
+    if args.path.suffix.lower() in TIMELINE_SUFFIXES:
+        raise UnsupportedOptionError(
+            f"--sequence-rate {text}: {args.path.name} is a timeline; --sequence-rate is for an image "
+            "sequence (A001.1001.dpx or A001.####.dpx)"
+        )
+    sequence_rate(text)  # UnsupportedOptionError for a rate that is none
 
 
 def _rate_text(value: float) -> str:
@@ -164,6 +189,15 @@ def edl_rate_of(args: argparse.Namespace) -> Fraction | None:
 
         return DEFAULT_EDL_RATE
     return None
+
+
+def sequence_rate_of(args: argparse.Namespace) -> Fraction | None:
+    """The rate to open ``args.path`` as an image sequence at (``--sequence-rate``), else None:
+    the app asks when the file is a frame of one."""
+    from gui.sequences import sequence_rate
+
+    text = getattr(args, "sequence_rate", None)
+    return None if text is None else sequence_rate(text)
 
 
 def wait_until(app, condition: Callable[[], bool], timeout_s: float) -> bool:
@@ -223,7 +257,11 @@ def run(args: argparse.Namespace) -> int:
     link.connect_engine()
     opened = True
     if args.path is not None:
-        opened = window.open_path(args.path, edl_rate=edl_rate_of(args))
+        if args.screenshot is not None:  # nobody to ask: a frame opens alone, as the CLI reads it
+            from gui.sequences import OPEN_ONE_FRAME
+
+            window.sequence_rate_provider = lambda _path, _sequence, _default: OPEN_ONE_FRAME
+        opened = window.open_path(args.path, edl_rate=edl_rate_of(args), sequence_rate=sequence_rate_of(args))
         if opened and args.ramp is not None:
             opened = window.import_ramp(args.ramp)
         if opened and args.seek is not None:

@@ -25,10 +25,12 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.errors import FrameOutOfRangeError
+from engine.errors import ChronoscopeError, FrameOutOfRangeError
 from engine.media import FrameReader
 from engine.media.frame_slots import clip_grid
+from engine.media.probe import probe
 from engine.media.sequence import is_description, read_description
+from engine.media.timecode import start_timecode
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,8 @@ class ClipInfo:
     codec: str = ""
     """The video codec as FFmpeg names it (``h264``, ``hevc``, ``prores`` ...)."""
     bit_depth: int = 8
+    start_timecode: str | None = None
+    """The first frame's timecode on the camera's clock (``engine.media.timecode``), or None."""
 
     def truncation_text(self) -> str:
         """What the editor should know about a truncated file, or "" when it is complete."""
@@ -113,6 +117,7 @@ class FrameSource:
             listed_frame_count=stream.container_frame_count,
             codec=str(stream.codec or ""),
             bit_depth=int(stream.bit_depth or 8),
+            start_timecode=_start_timecode(Path(path)),
         )
         self._reader = FrameReader(
             Path(path),
@@ -155,6 +160,15 @@ class FrameSource:
 def open_frame_source(path: Path) -> FrameSource:
     """The frame source for a clip; ``MediaNotFoundError``, ``NotVideoError`` ... when it cannot be read."""
     return FrameSource(Path(path))
+
+
+def _start_timecode(path: Path) -> str | None:
+    """The file's start timecode as ``chronoscope probe`` reads it (container headers only)."""
+    try:
+        return start_timecode(probe(path, scan_packets=False))
+    except ChronoscopeError as error:
+        log.debug("no start timecode for %s: %s", path, error)
+        return None
 
 
 def _display_name(path: Path) -> str:

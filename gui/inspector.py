@@ -21,6 +21,7 @@ from gui.frames import ClipInfo
 from gui.ramp import percent_text
 from gui.results import CLASS_LABELS, SpeedAnalysis
 from gui.settings import CODEC_LABELS, SPEED_CHOICES
+from gui.timecode import SourceClock
 
 EVIDENCE_LINES = 6  # shown in full; the rest are counted, and all are in the tooltip
 
@@ -63,6 +64,8 @@ class Inspector(QWidget):
         clip_form.addRow("File", self.file_label)
         clip_form.addRow("Format", self.format_label)
         clip_form.addRow("Length", self.length_label)
+        self.timecode_label = _value_label()
+        clip_form.addRow("Timecode", self.timecode_label)
         layout.addWidget(clip_box)
 
         speed_box = QGroupBox("Speed analysis")
@@ -126,7 +129,7 @@ class Inspector(QWidget):
 
     def set_clip(self, info: ClipInfo | None) -> None:
         if info is None:
-            for label in (self.file_label, self.format_label, self.length_label):
+            for label in (self.file_label, self.format_label, self.length_label, self.timecode_label):
                 label.setText("—")
             return
         self.file_label.setText(info.display_name or info.path.name)
@@ -137,6 +140,29 @@ class Inspector(QWidget):
         self.format_label.setText(f"{info.width}×{info.height} · {rate}")
         self.length_label.setText(
             f"{style.frames_text(info.frame_count)} · {style.timecode(info.frame_count, info.rate)}"
+        )
+
+    def set_timecode(self, clock: SourceClock | None, in_timeline: bool = False) -> None:
+        """Which clock the transport, the ruler and In/Out show (``gui.timecode``): the clip's
+        source timecode; for a clip of a timeline, still its media's (not the timeline's record
+        timecode), which is what matching it against the camera files and the EDL's source
+        columns needs."""
+        if clock is None:
+            self.timecode_label.setText("—")
+            self.timecode_label.setToolTip("")
+            return
+        if clock.start_timecode is not None:
+            text = f"source, from {clock.start_timecode}"
+        else:
+            text = "from 0 (the file has no start timecode)"
+        if clock.drop_frame:
+            text += " · drop frame"
+        if in_timeline:
+            text += " · the media's, not the timeline's record timecode"
+        self.timecode_label.setText(text)
+        note = " (a timeline clip: its media's source timecode, as the EDL's source columns)"
+        self.timecode_label.setToolTip(
+            f"The transport, the ruler and In/Out show {clock.describe()}{note if in_timeline else ''}"
         )
 
     def set_timeline(self, text: str | None) -> None:

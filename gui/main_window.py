@@ -28,6 +28,7 @@ from PyQt6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QMainWindow,
+    QMessageBox,
     QPushButton,
     QScrollArea,
     QSizePolicy,
@@ -40,6 +41,7 @@ from PyQt6.QtWidgets import (
 
 from engine.errors import ChronoscopeError, TimelineError, UnsupportedOptionError
 from engine.fsutil import write_text_atomic
+from engine.media.sequence import ImageSequence
 from engine.places import places
 from engine.retime.ramp import load_ramp
 from gui import style
@@ -58,7 +60,15 @@ from gui.output_names import codec_for_source, codec_suffix, range_part, speed_p
 from gui.ramp import MIN_RAMP_SPEED, ConstantGrid, DrawnRamp, RampGrid, percent_text
 from gui.render_queue import RenderQueue
 from gui.results import RenderOrder, SpeedAnalysis
-from gui.settings import EDL_RATES, AppSettings, choose_backend
+from gui.sequences import OPEN_ONE_FRAME, is_pattern, output_stem, sequence_around, sequence_media
+from gui.settings import (
+    DEFAULT_SEQUENCE_RATE,
+    EDL_RATES,
+    SEQUENCE_RATES,
+    AppSettings,
+    choose_backend,
+)
+from gui.timecode import SourceClock
 from gui.timeline_strip import SpeedCurvePlot, TimelineItem, TimelineStrip
 from gui.viewer import SIDE_BY_SIDE, WIPE, ViewerWidget
 
@@ -66,8 +76,9 @@ log = logging.getLogger(__name__)
 
 TIMELINE_SUFFIXES = {".otio", ".otioz", ".otiod", ".edl", ".xml", ".fcpxml"}
 MEDIA_FILTER = (
-    "Clips and timelines (*.mp4 *.mov *.mkv *.avi *.mpg *.mxf *.m4v *.webm "
-    "*.otio *.otioz *.edl *.xml *.fcpxml);;All files (*)"
+    "Clips, image sequences and timelines (*.mp4 *.mov *.mkv *.avi *.mpg *.mxf *.m4v *.webm "
+    "*.dpx *.exr *.tif *.tiff *.png *.jpg *.jpeg *.otio *.otioz *.edl *.xml *.fcpxml);;"
+    "Image sequence frames (*.dpx *.exr *.tif *.tiff *.png *.jpg *.jpeg);;All files (*)"
 )
 RAMP_FILTER = "Speed ramps (*.json);;All files (*)"
 MAX_SHUTTLE = 8
@@ -186,6 +197,77 @@ def ask_edl_rate(parent, path: Path, default: Fraction) -> Fraction | None:
     return dialog.rate() if dialog.exec() == QDialog.DialogCode.Accepted.value else None
 
 
+class SequenceRateDialog(QDialog):
+    """Asks whether an image that is one frame of a numbered sequence opens as the sequence (a
+    clip of its frames, at the rate picked: one of ``SEQUENCE_RATES``) or alone, as a still."""
+
+    def __init__(self, path: Path, sequence: ImageSequence, default: Fraction, parent=None):
+        super().__init__(parent)
+        self.setWindowTitle("Image sequence")
+        self.setMinimumWidth(440)
+        self.open_one_frame = False
+        layout = QVBoxLayout(self)
+        question = QLabel(
+            f"{path.name} is one frame of the image sequence {sequence.display_name} "
+            f"(frames {sequence.first}–{sequence.last}, {sequence.count} in all). Open the sequence "
+            "as a clip? An image sequence does not say its frame rate: pick the rate it plays at."
+        )
+        question.setWordWrap(True)
+        layout.addWidget(question)
+        form = QFormLayout()
+        self.rate_combo = QComboBox()
+        for rate in SEQUENCE_RATES:
+            self.rate_combo.addItem(style.rate_text(rate), rate)
+        index = style.combo_index(self.rate_combo, Fraction(default))
+        self.rate_combo.setCurrentIndex(index if index >= 0 else SEQUENCE_RATES.index(DEFAULT_SEQUENCE_RATE))
+        form.addRow("Frame rate", self.rate_combo)
+        layout.addLayout(form)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.sequence_button = buttons.addButton("Open sequence", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.one_frame_button = buttons.addButton("Only this image", QDialogButtonBox.ButtonRole.ActionRole)
+        self.sequence_button.setDefault(True)
+        self.one_frame_button.clicked.connect(self._one_frame)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+
+    def _one_frame(self) -> None:
+        self.open_one_frame = True
+        self.accept()
+
+    def answer(self) -> Fraction | str:
+        """The rate picked, or ``OPEN_ONE_FRAME``."""
+        return OPEN_ONE_FRAME if self.open_one_frame else self.rate_combo.currentData()
+
+
+def ask_sequence_rate(
+    parent, path: Path, sequence: ImageSequence, default: Fraction
+) -> Fraction | str | None:
+    """Open the image ``path`` as its sequence (the rate picked), alone (``OPEN_ONE_FRAME``), or
+    not at all (None: cancelled)."""
+    dialog = SequenceRateDialog(path, sequence, default, parent)
+    return dialog.answer() if dialog.exec() == QDialog.DialogCode.Accepted.value else None
+
+
+def ask_close_with_waiting(parent, count: int) -> bool:
+    """Whether to close although ``count`` renders wait for an engine: only this window holds
+    them (no engine has them yet), so closing loses them. Keeping the window open is the default."""
+    renders = "1 render is" if count == 1 else f"{count} renders are"
+    box = QMessageBox(parent)
+    box.setIcon(QMessageBox.Icon.Warning)
+    box.setWindowTitle("Renders waiting for an engine")
+    box.setText(f"{renders} waiting for an engine and will be lost if the app closes.")
+    box.setInformativeText(
+        "No engine has them yet: start one (Engine ▸ Start engine) and they are sent to it, and "
+        "then the engine finishes them even after the app closes."
+    )
+    close = box.addButton("Close and lose them", QMessageBox.ButtonRole.DestructiveRole)
+    keep = box.addButton("Keep the app open", QMessageBox.ButtonRole.RejectRole)
+    box.setDefaultButton(keep)
+    box.exec()
+    return box.clickedButton() is close
+
+
 class MainWindow(QMainWindow):
     """The Chronoscope preview app's one window."""
 
@@ -197,6 +279,7 @@ class MainWindow(QMainWindow):
         self.link = link
         self.settings = settings or AppSettings()
         self.source: FrameSource | None = None
+        self.clock: SourceClock | None = None  # labels source positions with the file's timecode
         self.position = Fraction(0)
         self.target_speed = self.settings.target_speed
         self.backend = self.settings.backend
@@ -216,6 +299,13 @@ class MainWindow(QMainWindow):
         self.chosen_target_speed = self.target_speed
         # asks an EDL's frame rate (path, default) -> rate or None; tests replace it
         self.edl_rate_provider = lambda path, default: ask_edl_rate(self, path, default)
+        # asks whether an image opens as its sequence (path, sequence, default rate) -> rate,
+        # OPEN_ONE_FRAME or None; tests replace it
+        self.sequence_rate_provider = lambda path, sequence, default: ask_sequence_rate(
+            self, path, sequence, default
+        )
+        # asks whether to close while renders wait for an engine (how many) -> close?; tests replace it
+        self.close_provider = lambda count: ask_close_with_waiting(self, count)
         self.shuttle = 0
         self.last_preview: PreviewFrame | None = None
         self._current_request: PreviewRequest | None = None
@@ -552,11 +642,17 @@ class MainWindow(QMainWindow):
         if name:
             self.open_path(Path(name))
 
-    def open_path(self, path: Path, *, edl_rate: Fraction | None = None) -> bool:
-        """Open a clip or a timeline; a problem is shown in the window and returns False.
+    def open_path(
+        self, path: Path, *, edl_rate: Fraction | None = None, sequence_rate: Fraction | None = None
+    ) -> bool:
+        """Open a clip, an image sequence or a timeline; a problem is shown in the window and
+        returns False.
 
         An EDL is read at ``edl_rate``; without it the window asks (``edl_rate_provider``, default
-        the rate last chosen for an EDL, which is remembered); cancelling opens nothing.
+        the rate last chosen for an EDL, which is remembered); cancelling opens nothing. An image
+        that is one frame of a numbered sequence (or a pattern, ``A001.####.dpx``) opens as the
+        sequence at ``sequence_rate``; without it the window asks (``sequence_rate_provider``):
+        the sequence at a rate, the image alone, or nothing.
         """
         path = Path(path)
         if path.suffix.lower() == ".edl" and edl_rate is None:
@@ -568,8 +664,11 @@ class MainWindow(QMainWindow):
             if path.suffix.lower() in TIMELINE_SUFFIXES:
                 self._open_timeline(path, edl_rate)
             else:
+                media = self._media_to_open(path, sequence_rate)
+                if media is None:
+                    return False
                 self._clear_timeline()
-                self._open_clip(path)
+                self._open_clip(media)
         except ChronoscopeError as error:
             log.warning("cannot open %s: %s", path, error)
             self.show_message(f"Cannot open {path.name}: {error}", "error", OPENING)
@@ -577,6 +676,27 @@ class MainWindow(QMainWindow):
         self.settings.add_recent(path)
         self._refresh_recent()
         return True
+
+    def _media_to_open(self, path: Path, sequence_rate: Fraction | None) -> Path | None:
+        """``path``, or the description of the image sequence it is a frame of (``gui.sequences``)
+        when the user opens it as one; None when the user cancelled."""
+        sequence = sequence_around(path)
+        if sequence is None:
+            if sequence_rate is not None:
+                raise UnsupportedOptionError(
+                    f"{path.name} is not a frame of an image sequence of 2 or more frames "
+                    "(numbered files such as A001.1001.dpx); open it without a sequence rate"
+                )
+            return path
+        if sequence_rate is None:
+            answer = self.sequence_rate_provider(path, sequence, self.settings.sequence_rate)
+            if answer is None:
+                return None
+            if answer == OPEN_ONE_FRAME:  # a pattern names no single image: nothing to open
+                return None if is_pattern(path) else path
+            sequence_rate = Fraction(answer)
+            self.settings.sequence_rate = sequence_rate
+        return sequence_media(path, sequence_rate)
 
     def _open_clip(self, path: Path, *, range_frames: tuple[int, int] | None = None) -> None:
         source = open_frame_source(path)
@@ -586,10 +706,12 @@ class MainWindow(QMainWindow):
         self.clear_messages(OPENING, CLIP, PREVIEW, RAMP, RENDER)
         info = source.info
         self.setWindowTitle(f"{(self.timeline_path or path).name} — Chronoscope")
+        self.clock = SourceClock.of(info.rate, info.start_timecode)
         self.inspector.set_clip(info)
+        self.inspector.set_timecode(self.clock, in_timeline=self.timeline_path is not None)
         self.inspector.show_codec(self.codec_choice, self._source_codec())
-        self.strip.set_clip(info.frame_count, info.rate)
-        self.curve.set_clip(info.frame_count, info.rate)
+        self.strip.set_clip(info.frame_count, info.rate, self.clock)
+        self.curve.set_clip(info.frame_count, info.rate, self.clock)
         self.curve.set_ramp(None, 0)
         self.viewer.clear()
         if range_frames is not None:
@@ -828,7 +950,7 @@ class MainWindow(QMainWindow):
         speed = ""
         if isinstance(grid, RampGrid) and output_frame >= 0:
             speed = f" at {percent_text(grid.ramp.speed_at(output_frame))} (ramp)"
-        self.timecode_label.setText(style.timecode(self.position, info.rate))
+        self.timecode_label.setText(self.clock.text(self.position))
         self.frame_label.setText(
             f"source {float(self.position):.3f} / {info.frame_count - 1}"
             f"   ·   retimed frame {output_frame}{speed}"
@@ -982,10 +1104,9 @@ class MainWindow(QMainWindow):
             return
         start, end = self._render_range()
         out_frames = self.grid().output_frames(start, end)
-        rate = self.source.info.rate
         # Out shows the last frame included (the render's out_frame is the next one, exclusive)
         self.inspector.range_label.setText(
-            f"{style.timecode(start, rate)} – {style.timecode(end - 1, rate)}"
+            f"{self.clock.frame_text(start)} – {self.clock.frame_text(end - 1)}"
             f"  ({end - start} → {style.frames_text(out_frames)})"
         )
         self.inspector.range_label.setToolTip(
@@ -1203,7 +1324,7 @@ class MainWindow(QMainWindow):
         suffix_parts = [range_part(start, end, info.frame_count), speed_part(speed), self.backend]
         queued = [entry.order.output for entry in self.queue.entries.values()]
         return unique_output_path(
-            folder, info.path.stem, suffix_parts, queued, codec_suffix(self.output_codec())
+            folder, output_stem(info.path), suffix_parts, queued, codec_suffix(self.output_codec())
         )
 
     def queue_render(self, folder: Path | None = None) -> str | None:
@@ -1315,6 +1436,9 @@ class MainWindow(QMainWindow):
             self.open_path(files[0])
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if self.waiting_renders and not self.close_provider(len(self.waiting_renders)):
+            event.ignore()  # the renders waiting for an engine exist only in this window
+            return
         self.stop()
         self.settings.set_layout("main_split", self.main_split.saveState())
         self.settings.set_layout("left_split", self.left_split.saveState())

@@ -41,6 +41,9 @@ EDL_RATES = (
     Fraction(60),
 )
 DEFAULT_EDL_RATE = Fraction(24)  # what `chronoscope render` reads an EDL at without --rate
+# An image sequence has no frame rate either: the app asks, offering the same rates.
+SEQUENCE_RATES = EDL_RATES
+DEFAULT_SEQUENCE_RATE = Fraction(24)
 # Output codecs offered for renders (``engine.media.writer.CODECS`` by name) and their suffix.
 CODEC_SUFFIXES = {"prores": ".mov", "h264": ".mp4", "h265": ".mp4", "ffv1": ".mkv"}
 CODEC_LABELS = {
@@ -202,6 +205,23 @@ class AppSettings:
     @edl_rate.setter
     def edl_rate(self, rate: Fraction) -> None:
         self._store.setValue("timeline/edl_rate", str(Fraction(rate)))
+
+    @property
+    def sequence_rate(self) -> Fraction:
+        """The frame rate last chosen for an image sequence (``SEQUENCE_RATES``); 24 until one is."""
+        text = self._store.value("media/sequence_rate", str(DEFAULT_SEQUENCE_RATE), str)
+        try:
+            rate = Fraction(text)
+        except (ValueError, ZeroDivisionError):
+            rate = None
+        if rate not in SEQUENCE_RATES:
+            log.warning("settings: sequence rate %r is not offered; using %s", text, DEFAULT_SEQUENCE_RATE)
+            return DEFAULT_SEQUENCE_RATE
+        return rate
+
+    @sequence_rate.setter
+    def sequence_rate(self, rate: Fraction) -> None:
+        self._store.setValue("media/sequence_rate", str(Fraction(rate)))
 
     @property
     def codec(self) -> str | None:

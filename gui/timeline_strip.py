@@ -22,6 +22,7 @@ from PyQt6.QtWidgets import QSizePolicy, QWidget
 from gui import style
 from gui.ramp import MAX_RAMP_SPEED, MIN_RAMP_SPEED, NICE_SPEEDS, DrawnRamp, RampGrid, percent_text
 from gui.results import SpeedAnalysis, SpeedSpan
+from gui.timecode import SourceClock
 
 LEFT_MARGIN = 62
 RIGHT_MARGIN = 48
@@ -55,6 +56,7 @@ class TimeAxis(QWidget):
         super().__init__(parent)
         self.frame_count = 0
         self.rate = Fraction(30)
+        self.clock = SourceClock.of(self.rate)
         self.playhead_frames = Fraction(0)
         self.in_frame: int | None = None
         self.out_frame: int | None = None
@@ -76,8 +78,11 @@ class TimeAxis(QWidget):
     def frames_of_seconds(self, seconds: Fraction) -> Fraction:
         return seconds * self.rate
 
-    def set_clip(self, frame_count: int, rate: Fraction) -> None:
+    def set_clip(self, frame_count: int, rate: Fraction, clock: SourceClock | None = None) -> None:
+        """A clip of ``frame_count`` frames at ``rate``; ``clock`` labels the ruler (default:
+        counted from 0)."""
         self.frame_count, self.rate = frame_count, Fraction(rate)
+        self.clock = clock or SourceClock.of(self.rate)
         self.playhead_frames = Fraction(0)
         self.in_frame = self.out_frame = None
         self.update()
@@ -259,16 +264,19 @@ class TimelineStrip(TimeAxis):
         return next((step for step in steps if step * pixels_per_frame >= room), steps[-1])
 
     def ruler_ticks(self) -> list[tuple[int, float, str]]:
-        """``(frame, x, label)`` for each ruler tick; the label is "" where it would be cut by the
-        widget's right edge."""
+        """``(frame, x, label)`` for each ruler tick, labelled with the clip's source timecode
+        (``clock``) and placed where that timecode is round; the label is "" where it would be cut
+        by the widget's right edge."""
         if self.frame_count <= 0:
             return []
         metrics = QFontMetricsF(self.ruler_font())
-        label_width = metrics.horizontalAdvance(style.timecode(self.frame_count, self.rate))
+        label_width = metrics.horizontalAdvance(self.clock.frame_text(self.frame_count))
+        step = self.ruler_step_frames(label_width)
+        first = -self.clock.timecode_number(0) % step
         ticks = []
-        for frame in range(0, self.frame_count + 1, self.ruler_step_frames(label_width)):
+        for frame in range(first, self.frame_count + 1, step):
             x = self.x_of(frame)
-            label = style.timecode(frame, self.rate)
+            label = self.clock.frame_text(frame)
             fits = x + RULER_LABEL_OFFSET + metrics.horizontalAdvance(label) <= self.width()
             ticks.append((frame, x, label if fits else ""))
         return ticks

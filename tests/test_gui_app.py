@@ -49,6 +49,7 @@ def window(qtbot, qapp, engine):
     apply_dark_palette(qapp)
     link = EngineLink()
     win = MainWindow(link, AppSettings())
+    win.close_provider = lambda count: True  # closing at the end of a test never asks
     qtbot.addWidget(win)
     win.resize(1100, 700)
     win.show()
@@ -64,6 +65,7 @@ def window_without_engine(qtbot, qapp):
     apply_dark_palette(qapp)
     link = EngineLink(start_engine=False)
     win = MainWindow(link, AppSettings())
+    win.close_provider = lambda count: True  # closing at the end of a test never asks
     qtbot.addWidget(win)
     win.resize(1280, 800)
     win.show()

@@ -45,6 +45,7 @@ def window(qtbot, qapp):
     """The window with no engine (none runs for this test's isolated home; none is started)."""
     apply_dark_palette(qapp)
     win = MainWindow(EngineLink(start_engine=False), AppSettings())
+    win.close_provider = lambda count: True  # closing at the end of a test never asks
     qtbot.addWidget(win)
     win.resize(1280, 800)
     win.show()

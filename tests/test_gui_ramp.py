@@ -156,6 +156,7 @@ def window(qtbot, qapp, shared_data):
     apply_dark_palette(qapp)
     link = EngineLink()
     win = MainWindow(link, AppSettings())
+    win.close_provider = lambda count: True  # closing at the end of a test never asks
     qtbot.addWidget(win)
     win.resize(1100, 700)
     win.show()
