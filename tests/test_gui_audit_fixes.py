@@ -115,7 +115,7 @@ def test_an_edl_opened_in_the_app_is_read_at_the_rate_asked_and_remembered(
 
 
 def test_the_edl_rate_dialog_offers_the_editors_rates(qtbot, window, tmp_path):
-    from gui.main_window import EdlRateDialog, ask_edl_rate
+    from gui.dialogs import EdlRateDialog, ask_edl_rate
 
     seen = []
 

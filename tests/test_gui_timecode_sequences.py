@@ -18,7 +18,7 @@ from PyQt6.QtGui import QDropEvent, QImage  # noqa: E402
 
 from engine.errors import UnsupportedOptionError  # noqa: E402
 from engine.media.sequence import is_description  # noqa: E402
-from gui import app, main_window, results  # noqa: E402
+from gui import app, dialogs, main_window, results  # noqa: E402
 from gui.engine_link import EngineLink  # noqa: E402
 from gui.main_window import STILL_IMAGE_TEXT, MainWindow  # noqa: E402
 from gui.sequences import OPEN_ONE_FRAME, sequence_around  # noqa: E402
@@ -183,10 +183,10 @@ def test_only_this_image_cancel_and_a_lone_image(qtbot, window, tmp_path):
 def test_the_sequence_dialog_offers_the_usual_rates_and_one_frame(qtbot, window, tmp_path):
     frames = _frames(tmp_path / "p", [f"a{n}.png" for n in range(1, 4)])
     sequence = sequence_around(frames[0])
-    dialog = main_window.SequenceRateDialog(frames[0], sequence, Fraction(25), window)
+    dialog = dialogs.SequenceRateDialog(frames[0], sequence, Fraction(25), window)
     qtbot.addWidget(dialog)
     rates = [dialog.rate_combo.itemData(i) for i in range(dialog.rate_combo.count())]
-    assert rates == list(main_window.SEQUENCE_RATES) and Fraction(24000, 1001) in rates
+    assert rates == list(dialogs.SEQUENCE_RATES) and Fraction(24000, 1001) in rates
     assert dialog.answer() == Fraction(25)
     assert "a#.png" in dialog.findChild(type(window.timecode_label)).text()
     dialog.one_frame_button.click()
