@@ -187,20 +187,7 @@ class AppSettings:
     @property
     def edl_rate(self) -> Fraction:
         """The frame rate last chosen for an EDL (``EDL_RATES``); 24 until one is."""
-        text = self._store.value("timeline/edl_rate", str(DEFAULT_EDL_RATE), str)
-        try:
-            rate = Fraction(text)
-        except (ValueError, ZeroDivisionError):
-            rate = Fraction(0)
-        if rate not in EDL_RATES:
-            log.warning(
-                "settings: EDL rate %r is not one of %s; using %s",
-                text,
-                ", ".join(str(r) for r in EDL_RATES),
-                DEFAULT_EDL_RATE,
-            )
-            return DEFAULT_EDL_RATE
-        return rate
+        return self._offered_rate("timeline/edl_rate", EDL_RATES, DEFAULT_EDL_RATE, "EDL rate")
 
     @edl_rate.setter
     def edl_rate(self, rate: Fraction) -> None:
@@ -209,19 +196,28 @@ class AppSettings:
     @property
     def sequence_rate(self) -> Fraction:
         """The frame rate last chosen for an image sequence (``SEQUENCE_RATES``); 24 until one is."""
-        text = self._store.value("media/sequence_rate", str(DEFAULT_SEQUENCE_RATE), str)
-        try:
-            rate = Fraction(text)
-        except (ValueError, ZeroDivisionError):
-            rate = None
-        if rate not in SEQUENCE_RATES:
-            log.warning("settings: sequence rate %r is not offered; using %s", text, DEFAULT_SEQUENCE_RATE)
-            return DEFAULT_SEQUENCE_RATE
-        return rate
+        return self._offered_rate(
+            "media/sequence_rate", SEQUENCE_RATES, DEFAULT_SEQUENCE_RATE, "sequence rate"
+        )
 
     @sequence_rate.setter
     def sequence_rate(self, rate: Fraction) -> None:
         self._store.setValue("media/sequence_rate", str(Fraction(rate)))
+
+    def _offered_rate(
+        self, key: str, offered: tuple[Fraction, ...], default: Fraction, what: str
+    ) -> Fraction:
+        """The rate stored under ``key`` when it is one of ``offered``, else ``default`` (WARNING)."""
+        text = self._store.value(key, str(default), str)
+        try:
+            rate = Fraction(text)
+        except (ValueError, ZeroDivisionError):
+            rate = None
+        if rate not in offered:
+            log.warning("settings: %s %r is not one of %s; using %s", what, text,
+                        ", ".join(str(r) for r in offered), default)
+            return default
+        return rate
 
     @property
     def codec(self) -> str | None:

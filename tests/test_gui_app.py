@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from gui_windows import offline_window
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -62,13 +63,7 @@ def window(qtbot, qapp, engine):
 @pytest.fixture
 def window_without_engine(qtbot, qapp):
     """The window with no engine running (none is started for this test's isolated home)."""
-    apply_dark_palette(qapp)
-    link = EngineLink(start_engine=False)
-    win = MainWindow(link, AppSettings())
-    win.close_provider = lambda count: True  # closing at the end of a test never asks
-    qtbot.addWidget(win)
-    win.resize(1280, 800)
-    win.show()
+    win = offline_window(qtbot, qapp)
     yield win
     win.close()
 

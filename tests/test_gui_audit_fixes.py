@@ -12,6 +12,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
+from gui_windows import offline_window
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -23,7 +24,7 @@ from engine.server.process import stop_engine  # noqa: E402
 from gui.engine_link import EngineLink  # noqa: E402
 from gui.main_window import MainWindow  # noqa: E402
 from gui.settings import AppSettings  # noqa: E402
-from gui.style import apply_dark_palette, timecode  # noqa: E402
+from gui.style import timecode  # noqa: E402
 from tests.media_factory import render_clip, truncated_copy  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -43,12 +44,7 @@ def clip(shared_data) -> Path:
 @pytest.fixture
 def window(qtbot, qapp):
     """The window with no engine (none runs for this test's isolated home; none is started)."""
-    apply_dark_palette(qapp)
-    win = MainWindow(EngineLink(start_engine=False), AppSettings())
-    win.close_provider = lambda count: True  # closing at the end of a test never asks
-    qtbot.addWidget(win)
-    win.resize(1280, 800)
-    win.show()
+    win = offline_window(qtbot, qapp)
     yield win
     win.close()
 

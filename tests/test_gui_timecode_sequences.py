@@ -10,6 +10,7 @@ from pathlib import Path
 
 import opentimelineio as otio
 import pytest
+from gui_windows import offline_window
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -19,11 +20,8 @@ from PyQt6.QtGui import QDropEvent, QImage  # noqa: E402
 from engine.errors import UnsupportedOptionError  # noqa: E402
 from engine.media.sequence import is_description  # noqa: E402
 from gui import app, dialogs, main_window, results  # noqa: E402
-from gui.engine_link import EngineLink  # noqa: E402
 from gui.main_window import STILL_IMAGE_TEXT, MainWindow  # noqa: E402
 from gui.sequences import OPEN_ONE_FRAME, sequence_around  # noqa: E402
-from gui.settings import AppSettings  # noqa: E402
-from gui.style import apply_dark_palette  # noqa: E402
 from gui.timecode import SourceClock  # noqa: E402
 from tests.media_factory import render_clip  # noqa: E402
 
@@ -33,12 +31,7 @@ NTSC = Fraction(30000, 1001)
 @pytest.fixture
 def window(qtbot, qapp):
     """The window with no engine (none runs for this test's isolated home; none is started)."""
-    apply_dark_palette(qapp)
-    win = MainWindow(EngineLink(start_engine=False), AppSettings())
-    win.close_provider = lambda count: True  # closing at the end of a test never asks
-    qtbot.addWidget(win)
-    win.resize(1280, 800)
-    win.show()
+    win = offline_window(qtbot, qapp)
     yield win
     win.close()
 
