@@ -3,6 +3,7 @@ marker per frame, frames from the timeline start) and its OTIO export reads as R
 
 from __future__ import annotations
 
+import json
 import sys
 from fractions import Fraction
 from pathlib import Path
@@ -93,7 +94,29 @@ def test_export_is_resolve_shaped_otio_and_imports_back(resolve, sample_clip, tm
         ("A1", 70, 80, Fraction(1, 2)),
     ]
     assert segments[1].source_start_frames == 60 and segments[1].media_path == sample_clip.absolute()
-    assert [effect.schema_name() for effect in segments[1].clip.effects] == ["LinearTimeWarp"]
+    # as Resolve writes them: the speed as a LinearTimeWarp with no names, then Resolve's own
+    # effects at their defaults; a picture and its sound share one link group per pair
+    warp, *plain = segments[1].clip.effects
+    assert warp.schema_name() == "LinearTimeWarp" and (warp.name, warp.effect_name) == ("", "")
+    assert {effect.effect_name for effect in plain} == {"Resolve Effect"}
+    assert [e.metadata["Resolve_OTIO"]["Effect Name"] for e in plain] == [
+        "Transform",
+        "Cropping",
+        "Dynamic Zoom",
+        "Composite",
+        "Video Faders",
+    ]
+    assert [e.metadata["Resolve_OTIO"]["Effect Name"] for e in segments[3].clip.effects[1:]] == ["Volume"]
+    assert [s.clip.metadata["Resolve_OTIO"]["Link Group ID"] for s in segments] == [1, 2, 1, 2]
+    # a marker's colour, name and note are written; its customData is not (Resolve's OTIO has none)
+    timeline.AddMarker(40, "Green", "ours", "a note", 2, '{"chronoscope": 1}')
+    timeline.Export(str(path), resolve.EXPORT_OTIO)
+    markers = {int(m.marked_range.start_time.value): m for m in read_timeline(path).tracks.markers}
+    assert (markers[40].name, markers[40].color) == ("ours", "GREEN")
+    assert json.loads(otio.adapters.write_to_string(markers[40]))["metadata"] == {
+        "Resolve_OTIO": {"Keywords": [], "Note": "a note"}
+    }
+    assert "chronoscope" not in path.read_text()
 
     pool = project.GetMediaPool()
     imported = pool.ImportTimelineFromFile(
@@ -113,6 +136,15 @@ def test_export_is_resolve_shaped_otio_and_imports_back(resolve, sample_clip, tm
         (108070, 108150),
     ]
     assert imported.GetMarkers()[10.0]["name"] == "check the focus"
+    assert imported.GetMarkers()[40.0] == {
+        "color": "Green",
+        "duration": 2.0,
+        "note": "a note",
+        "name": "ours",
+        "customData": "",
+    }
+    (sound, _) = imported.GetItemListInTrack("audio", 1)
+    assert again[0].GetLinkedItems() == [sound]
     assert pool.ImportTimelineFromFile(str(path), {"timelineName": "Again"}) is None
 
 
@@ -143,8 +175,9 @@ def test_marker_strip_picture(resolve, sample_clip, tmp_path):
 
 def test_timeline_items_answer_as_the_scripting_readme_says(resolve, sample_clip):
     """Resolve 19.0.2's timing calls: ``subframe_precision`` gives fractional frames, whole frames
-    otherwise; source frames are media frames; offsets are how far the clip could be extended, in
-    timeline frames at its speed."""
+    otherwise; source frames are media frames; offsets are the media frames before and after the
+    clip's, so that the pool item's "Start" plus the left offset is the first source frame
+    (gyroflow-plugins issue 25)."""
     project = resolve.GetProjectManager().CreateProject("timing")
     pool = project.GetMediaPool()
     media = pool.ImportMedia([str(sample_clip.absolute())])[0]  # 30 fps, 166 frames, with sound
@@ -163,7 +196,8 @@ def test_timeline_items_answer_as_the_scripting_readme_says(resolve, sample_clip
     assert (item.GetDuration(), item.GetDuration(True)) == (40, 40.0)
     assert (item.GetSourceStartFrame(), item.GetSourceEndFrame()) == (10, 29)  # 40 frames at 50 % show 20
     assert (item.GetSourceStartTime(), item.GetSourceEndTime()) == (10 / 30, 30 / 30)
-    assert (item.GetLeftOffset(), item.GetRightOffset()) == (20, 272)  # 10 and 136 media frames at 50 %
+    assert (item.GetLeftOffset(), item.GetRightOffset()) == (10, 136)  # media frames: 10 before, 136 after
+    assert int(media.GetClipProperty("Start")) + item.GetLeftOffset() == item.GetSourceStartFrame()
     assert item.GetTrackTypeAndIndex() == ["video", 1]
     assert [i.GetTrackTypeAndIndex() for i in item.GetLinkedItems()] == [["audio", 1]]
 
@@ -229,3 +263,41 @@ def test_disabled_tracks_and_clips_compound_clips_and_speed_ramps_export_as_reso
     assert back.GetIsTrackEnabled("audio", 1) is False
     (nested,) = back.GetItemListInTrack("video", 2)
     assert nested.GetName() == "Nest" and nested.compound is not None
+
+
+def test_media_with_a_start_timecode_exports_its_ranges_on_that_clock(resolve, tmp_path):
+    """A camera file starting at 14:22:10:00: its pool item says so ("Start TC"; "Start" and "End"
+    are frames in the file, "Duration" a timecode), and the OTIO export counts its frames from that
+    timecode, as Resolve's does: the media's available range starts there and a clip's source
+    range starts that far plus the frames it skips. Imported back, the clip shows the same frames."""
+    from media_factory import render_clip
+
+    camera = render_clip(
+        tmp_path / "camera.mov", rate=Fraction(24), frame_count=48, metadata={"timecode": "14:22:10:00"}
+    )
+    project = resolve.GetProjectManager().CreateProject("tc")
+    pool = project.GetMediaPool()
+    media = pool.ImportMedia([str(camera)])[0]
+    properties = media.GetClipProperty()
+    assert {key: properties[key] for key in ("Start TC", "End TC", "Start", "End", "Duration", "Frames")} == {
+        "Start TC": "14:22:10:00",
+        "End TC": "14:22:12:00",
+        "Start": "0",
+        "End": "47",
+        "Duration": "00:00:02:00",
+        "Frames": "48",
+    }
+    timeline = pool.CreateEmptyTimeline("TC")
+    item = timeline.fake_append(media, source_start_frames=10, duration_frames=12, speed=Fraction(1, 2))
+    # 12 frames at 50 % on this 30 fps timeline show 4.8 of the file's 24 fps frames: 33.2 remain
+    assert (item.GetSourceStartFrame(), item.GetLeftOffset(), item.GetRightOffset()) == (10, 10, 33)
+    path = tmp_path / "tc.otio"
+    timeline.Export(str(path), resolve.EXPORT_OTIO)
+    clip = read_timeline(path).tracks[0][0]
+    tc_frames = 24 * (14 * 3600 + 22 * 60 + 10)
+    assert clip.media_reference.available_range.start_time == otio.opentime.RationalTime(tc_frames, 24)
+    assert clip.source_range.start_time == otio.opentime.RationalTime(tc_frames + 10, 24)
+    options = {"timelineName": "TC back", "importSourceClips": False, "sourceClipsFolders": [pool.GetRootFolder()]}
+    back = pool.ImportTimelineFromFile(str(path), options)
+    (again,) = back.GetItemListInTrack("video", 1)
+    assert again.GetMediaPoolItem() is media and again.GetSourceStartFrame() == 10

@@ -12,10 +12,17 @@ It follows Resolve's scripting README (Developer/Scripting/README.txt, Resolve 1
   ``subframe_precision`` (Resolve 19.0.2): whole frames by default, fractional frames when True.
   Start and end are timeline frames including the timeline's start frame (01:00:00:00 = 86400 at
   24 fps; 01:00:00;00 = 107892 on a 29.97 drop-frame timeline); ``GetEnd`` is exclusive. The
-  offsets are how far the clip could be extended, in timeline frames at the clip's speed;
+  offsets are the media frames before and after the ones the clip shows, so that
+  ``MediaPoolItem.GetClipProperty("Start") + GetLeftOffset() == GetSourceStartFrame()`` (as
+  gyroflow-plugins issue 25 measured in Resolve);
 - ``GetSourceStartFrame``/``GetSourceEndFrame`` are the first and last frame of the media the
-  clip shows (media frames, the last one included), ``GetSourceStartTime``/``GetSourceEndTime``
-  the same in seconds (the end exclusive);
+  clip shows (media frames from the file's first, the last one included),
+  ``GetSourceStartTime``/``GetSourceEndTime`` the same in seconds (the end exclusive);
+- media pool items answer ``GetClipProperty()`` (all properties as a dict; naming one is a
+  deprecated calling convention since Resolve 20, still answered) with, among others, "File
+  Path", "FPS", "Frames", "Start" and "End" (first and last frame in the file), "Duration",
+  "Start TC" and "End TC" (the file's own start timecode, from its ``timecode`` tag);
+  ``Folder.GetClipList()`` lists a bin's items;
 - tracks and clips can be disabled (``SetTrackEnable``/``GetIsTrackEnabled``,
   ``SetClipEnabled``/``GetClipEnabled``) and locked; ``CreateCompoundClip`` nests clips in a
   compound clip, which has a media pool item of its own;
@@ -23,9 +30,14 @@ It follows Resolve's scripting README (Developer/Scripting/README.txt, Resolve 1
   Resolve's append does;
 - ``Timeline.Export(path, resolve.EXPORT_OTIO)`` writes a real OTIO file shaped as Resolve writes
   it (gaps between clips, ``global_start_time``, ``metadata["Resolve_OTIO"]``, video and audio
-  tracks, ``enabled`` flags, clip speed as a ``LinearTimeWarp``, a speed ramp as a plain
-  ``TimeEffect`` whose ``Resolve_OTIO`` metadata holds its "Key Frames" and "Speed Ratio", a
-  compound clip as a nested ``Stack``), and ``MediaPool.ImportTimelineFromFile`` reads one back;
+  tracks, ``enabled`` flags, media ranges counted from the file's start timecode, clip speed as a
+  ``LinearTimeWarp`` named "" with effect name "", a speed ramp as a plain ``TimeEffect`` whose
+  ``Resolve_OTIO`` metadata holds its "Key Frames" and "Speed Ratio", the plain "Resolve Effect"
+  entries Resolve writes on every clip (Transform, Cropping, ... ; Volume on sound), one "Link
+  Group ID" per linked picture and sound pair, a compound clip as a nested ``Stack``, and
+  timeline markers with their colour, name and ``Resolve_OTIO`` "Note" and "Keywords" but
+  without their customData, which Resolve's OTIO does not carry), and
+  ``MediaPool.ImportTimelineFromFile`` reads one back (markers without customData, as Resolve);
 - ``MediaPool.ImportMedia`` probes real files with PyAV and skips what it cannot read.
 
 What Resolve does only through its UI has a ``fake_`` method, e.g. ``FakeTimeline.fake_append``
@@ -256,6 +268,10 @@ class _PoolItem(_Markers):
 
 
 class FakeMediaPoolItem(_PoolItem):
+    """A media file in the pool. ``start_timecode`` is the file's own (its ``timecode`` tag,
+    ``00:00:00:00`` without one); ``start_timecode_frames`` is the frame number it labels at the
+    file's rate, where Resolve's OTIO export starts the media's ``available_range``."""
+
     def __init__(
         self,
         resolve: FakeResolve,
@@ -264,6 +280,7 @@ class FakeMediaPoolItem(_PoolItem):
         frames: int,
         size: tuple[int, int],
         has_audio: bool = False,
+        start_timecode: str = "",
     ):
         self._resolve = resolve
         self.path = Path(path)
@@ -271,17 +288,35 @@ class FakeMediaPoolItem(_PoolItem):
         self.frames = frames
         self.size = size
         self.has_audio = has_audio
+        self.drop_frame = ";" in start_timecode and _can_drop_frame(rate)
+        counted = timecode_to_frames(start_timecode, rate, self.drop_frame) if start_timecode else None
+        self.start_timecode_frames = counted or 0
         self._id = _unique_id()
         self._name = self.path.name
         self._init_markers()
 
+    @property
+    def start_timecode(self) -> str:
+        return frames_to_timecode(self.start_timecode_frames, self.rate, self.drop_frame)
+
     def _properties(self) -> dict[str, str]:
+        """As the scripting README's property list writes them: "Start" and "End" are the first
+        and last frame of the clip in its file (0 and Frames - 1 for a whole file; a subclip's own
+        range otherwise), "Duration" and the "TC" pair are timecodes ("End TC" just past the last
+        frame)."""
         return {
             **super()._properties(),
             "File Name": self.path.name,
             "File Path": str(self.path),
             "Resolution": f"{self.size[0]}x{self.size[1]}",
             "Type": "Video + Audio" if self.has_audio else "Video",
+            "Start": "0",
+            "End": str(self.frames - 1),
+            "Duration": frames_to_timecode(self.frames, self.rate, self.drop_frame),
+            "Start TC": self.start_timecode,
+            "End TC": frames_to_timecode(
+                self.start_timecode_frames + self.frames, self.rate, self.drop_frame
+            ),
         }
 
 
@@ -376,6 +411,7 @@ class FakeTimelineItem(_Markers):
         self.ramp: list[tuple[int, Fraction]] = []
         self.linked: list[FakeTimelineItem] = []
         self.flags: list[str] = []
+        self.fake_link_group: int | None = None  # the "Link Group ID" it was imported with
         self.clip_color = ""
         self.properties: dict[str, Any] = {"RetimeProcess": 0}
         self._id = _unique_id()
@@ -404,22 +440,32 @@ class FakeTimelineItem(_Markers):
     def GetDuration(self, subframe_precision=False):  # noqa: N802
         return _frames(Fraction(self.duration_frames), subframe_precision)
 
+    def _pool_start_frames(self) -> int:
+        """The media pool item's "Start": where the clip's pool item begins in its file."""
+        media = self.media_item
+        start = media.GetClipProperty("Start") if isinstance(media, FakeMediaPoolItem) else ""
+        return int(start) if str(start).isdigit() else 0
+
     def GetLeftOffset(self, subframe_precision=False):  # noqa: N802
-        step = self._media_frames_per_frame()
-        if self.compound is not None or step <= 0:
+        """Media frames of the pool item before the clip's first one (how far it could be
+        extended at its head): ``GetClipProperty("Start") + GetLeftOffset() ==
+        GetSourceStartFrame()``, as gyroflow-plugins issue 25 found in Resolve."""
+        if self.compound is not None:
             return _frames(Fraction(0), subframe_precision)
-        return _frames(self.source_start_frames / step, subframe_precision)
+        return _frames(self.source_start_frames - self._pool_start_frames(), subframe_precision)
 
     def GetRightOffset(self, subframe_precision=False):  # noqa: N802
-        step = self._media_frames_per_frame()
+        """Media frames after the last one the clip shows (how far it could be extended at its tail)."""
         media = self.media_item
-        if self.compound is not None or media is None or step <= 0:
+        if self.compound is not None or media is None:
             return _frames(Fraction(0), subframe_precision)
         after = Fraction(media.frames) - self.source_start_frames - self._media_frames_shown()
-        return _frames(max(after, Fraction(0)) / step, subframe_precision)
+        return _frames(max(after, Fraction(0)), subframe_precision)
 
     def GetSourceStartFrame(self):  # noqa: N802
-        return math.floor(self.source_start_frames)
+        """The first media frame the clip shows, counted from the file's first frame (its pool
+        item's "Start" plus ``GetLeftOffset()``)."""
+        return self._pool_start_frames() + self.GetLeftOffset()
 
     def GetSourceEndFrame(self):  # noqa: N802
         """The last media frame the clip shows (included)."""
@@ -526,6 +572,7 @@ class FakeTimeline(_Markers):
         self.tracks: dict[str, list[list[FakeTimelineItem]]] = {"video": [[]], "audio": [[]], "subtitle": []}
         self.track_enabled: dict[tuple[str, int], bool] = {}
         self.track_locked: dict[tuple[str, int], bool] = {}
+        self._link_groups: dict[int, int] = {}
         self._id = _unique_id()
         self._init_markers()
 
@@ -771,6 +818,7 @@ class FakeTimeline(_Markers):
         timeline = otio.schema.Timeline(name=self._name)
         timeline.global_start_time = otio.opentime.RationalTime(self.start_frame, rate)
         timeline.metadata["Resolve_OTIO"] = {"Resolve OTIO Meta Version": "1.0"}
+        self._link_groups = self._link_group_ids()
         for kind in ("video", "audio"):
             for index, items in enumerate(self.tracks[kind], start=1):
                 track = self._track_otio(kind, index, items, self.start_frame)
@@ -778,17 +826,37 @@ class FakeTimeline(_Markers):
                 track.metadata["Resolve_OTIO"] = {"Locked": self.GetIsTrackLocked(kind, index)}
                 timeline.tracks.append(track)
         for frame, info in sorted(self._markers.items()):
+            # Resolve writes a marker's colour, name and note; its customData stays behind
             marker = otio.schema.Marker(
                 name=info["name"],
                 marked_range=otio.opentime.TimeRange(
                     otio.opentime.RationalTime(frame, rate),
                     otio.opentime.RationalTime(info["duration"], rate),
                 ),
-                color=otio.schema.MarkerColor.RED if info["color"] == "Red" else otio.schema.MarkerColor.BLUE,
-                metadata={"Resolve_OTIO": {"Color": info["color"], "Note": info["note"], "Keywords": []}},
+                color=info["color"].upper(),
+                metadata={"Resolve_OTIO": {"Keywords": [], "Note": info["note"]}},
             )
             timeline.tracks.markers.append(marker)
         return timeline
+
+    def _link_group_ids(self) -> dict[int, int]:
+        """One "Link Group ID" per clip and the clips linked to it (picture and its sound), numbered
+        in timeline order, by ``id`` of the item; clips linked to nothing have none."""
+        groups: dict[int, int] = {}
+
+        def walk(tracks: dict[str, list[list[FakeTimelineItem]]]) -> None:
+            for kind in ("video", "audio"):
+                for items in tracks.get(kind, []):
+                    for item in sorted(items, key=lambda i: i.start_frames):
+                        if item.linked and id(item) not in groups:
+                            number = len(set(groups.values())) + 1
+                            for member in (item, *item.linked):
+                                groups[id(member)] = number
+                        if item.compound is not None:
+                            walk(item.compound.tracks)
+
+        walk(self.tracks)
+        return groups
 
     def _track_otio(
         self, kind: str, index: int, items: list[FakeTimelineItem], origin: Fraction
@@ -818,7 +886,7 @@ class FakeTimeline(_Markers):
                 otio.opentime.RationalTime(0, rate), otio.opentime.RationalTime(item.duration_frames, rate)
             ),
         )
-        stack.metadata["Resolve_OTIO"] = {"Link Group ID": 1, "Clip Color": item.clip_color or "Orange"}
+        stack.metadata["Resolve_OTIO"] = {"Clip Color": item.clip_color or "Orange"}
         stack.enabled = item.enabled
         for kind in ("video", "audio"):
             for index, items in enumerate(item.compound.tracks.get(kind, []), start=1):
@@ -826,14 +894,17 @@ class FakeTimeline(_Markers):
         return stack
 
     def _clip_otio(self, item: FakeTimelineItem) -> otio.schema.Clip:
+        """A clip as Resolve exports it: source frames counted from the media's start timecode
+        (where its ``available_range`` starts), its speed change, then Resolve's own effects."""
         rate = _rate_value(self.rate)
         media = item.media_item
         media_rate = _rate_value(media.rate) if media else rate
+        media_start = media.start_timecode_frames if isinstance(media, FakeMediaPoolItem) else 0
         if media is not None:
             reference = otio.schema.ExternalReference(
                 target_url=str(media.path),
                 available_range=otio.opentime.TimeRange(
-                    otio.opentime.RationalTime(0, media_rate),
+                    otio.opentime.RationalTime(media_start, media_rate),
                     otio.opentime.RationalTime(media.frames, media_rate),
                 ),
             )
@@ -843,12 +914,15 @@ class FakeTimeline(_Markers):
             name=item.GetName(),
             media_reference=reference,
             source_range=otio.opentime.TimeRange(
-                otio.opentime.RationalTime(float(item.source_start_frames), media_rate),
+                otio.opentime.RationalTime(float(media_start + item.source_start_frames), media_rate),
                 otio.opentime.RationalTime(item.duration_frames, rate),
             ),
         )
         clip.enabled = item.enabled
-        clip.metadata["Resolve_OTIO"] = {"Link Group ID": 1, "Clip Color": item.clip_color or "Orange"}
+        clip.metadata["Resolve_OTIO"] = {"Clip Color": item.clip_color or "Orange"}
+        group = self._link_groups.get(id(item))
+        if group is not None:
+            clip.metadata["Resolve_OTIO"]["Link Group ID"] = group
         if item.ramp:
             average = item.speed
             clip.effects.append(
@@ -864,8 +938,43 @@ class FakeTimeline(_Markers):
                 )
             )
         elif item.speed != 1:
-            clip.effects.append(otio.schema.LinearTimeWarp(name="Speed", time_scalar=float(item.speed)))
+            warp = otio.schema.LinearTimeWarp(name="", time_scalar=float(item.speed))
+            warp.effect_name = ""  # Resolve names neither (OTIO's default effect name is "LinearTimeWarp")
+            clip.effects.append(warp)
+        for effect in RESOLVE_EFFECTS[item.track_type]:
+            clip.effects.append(_resolve_effect(*effect))
         return clip
+
+
+RESOLVE_EFFECTS = {
+    "video": (
+        ("Transform", 2, 1, True),
+        ("Cropping", 3, 1, True),
+        ("Dynamic Zoom", 59, 1, False),
+        ("Composite", 1, 1, True),
+        ("Video Faders", 36, 3, True),
+    ),
+    "audio": (("Volume", 62, 1, True),),
+}
+"""The plain effects Resolve's OTIO export writes on every clip, each at its defaults (an empty
+parameter list): (name, type, display type, enabled)."""
+
+
+def _resolve_effect(name: str, kind: int, display: int, enabled: bool) -> otio.schema.Effect:
+    return otio.schema.Effect(
+        name="",
+        effect_name="Resolve Effect",
+        metadata={
+            "Resolve_OTIO": {
+                "Display Type": display,
+                "Effect Name": name,
+                "Enabled": enabled,
+                "Name": name,
+                "Parameters": [],
+                "Type": kind,
+            }
+        },
+    )
 
 
 class FakeMediaPool(_Recorder):
@@ -919,11 +1028,12 @@ class FakeMediaPool(_Recorder):
                 frames = stream.frames or sum(1 for _ in container.decode(stream))
                 size = (stream.codec_context.width, stream.codec_context.height)
                 has_audio = bool(container.streams.audio)
+                timecode = stream.metadata.get("timecode") or container.metadata.get("timecode") or ""
         except (av.FFmpegError, IndexError, OSError, ValueError):
             return None
         if frames < 1:
             return None
-        return FakeMediaPoolItem(self._resolve, Path(path), rate, frames, size, has_audio)
+        return FakeMediaPoolItem(self._resolve, Path(path), rate, frames, size, has_audio, timecode.strip())
 
     def CreateEmptyTimeline(self, name):  # noqa: N802
         self._record("CreateEmptyTimeline", name)
@@ -1000,11 +1110,13 @@ class FakeMediaPool(_Recorder):
         for kind in ("video", "audio"):
             if not timeline.tracks[kind]:
                 timeline.tracks[kind].append([])
+        _link_imported(timeline)
         for marker in source.tracks.markers:
-            color = marker.metadata.get("Resolve_OTIO", {}).get("Color", "Blue")
+            # no customData: Resolve's OTIO carries none
+            written = str(marker.color or "").capitalize()
             timeline.AddMarker(
                 int(marker.marked_range.start_time.to_frames(float(rate))),
-                color,
+                written if written in MARKER_COLORS else "Blue",
                 marker.name,
                 marker.metadata.get("Resolve_OTIO", {}).get("Note", ""),
                 max(1, int(marker.marked_range.duration.to_frames(float(rate)))),
@@ -1082,6 +1194,8 @@ class FakeMediaPool(_Recorder):
         source_start = (
             Fraction(clip.source_range.start_time.to_frames(source_rate)) if clip.source_range else 0
         )
+        if media is not None:  # source frames count from the media's start timecode
+            source_start -= media.start_timecode_frames
         item = FakeTimelineItem(
             timeline,
             media,
@@ -1093,9 +1207,24 @@ class FakeMediaPool(_Recorder):
             offline_path="" if media else path,
         )
         item.enabled = bool(clip.enabled)
+        group = (clip.metadata.get("Resolve_OTIO") or {}).get("Link Group ID")
+        item.fake_link_group = group if isinstance(group, int) and not isinstance(group, bool) else None
         if ramp:
             item.fake_speed_ramp(ramp)
         return item
+
+
+def _link_imported(timeline: FakeTimeline) -> None:
+    """Link the imported clips that share a "Link Group ID" (a picture and its sound)."""
+    groups: dict[int, list[FakeTimelineItem]] = {}
+    for kind in ("video", "audio"):
+        for items in timeline.tracks[kind]:
+            for item in items:
+                if item.fake_link_group is not None:
+                    groups.setdefault(item.fake_link_group, []).append(item)
+    for members in groups.values():
+        for member in members:
+            member.linked = [other for other in members if other is not member]
 
 
 class FakeProject(_Recorder):

@@ -10,8 +10,10 @@ The stub's timeline "Cut 1" starts at frame 108000 (01:00:00:00 at 30 fps), has 
 at frame 10 and a stale Chronoscope marker at frame 5, and `Export` copies OTIO_PATH (a real
 export made by the Python fake). Its second clip (at frame 70) carries the flag named by
 $STUB_FLAG (default Purple; empty: no flag). $STUB_DISABLED=1 disables its first clip (the stub
-answers GetClipEnabled and GetIsTrackEnabled as Resolve does). At the end every marker and media
-pool call is printed, one per line (MARKER / CALL, tab separated), for the test to read.
+answers GetClipEnabled and GetIsTrackEnabled as Resolve does). Its media pool's ImportMedia returns
+media pool items (those of the files that exist), put in the current folder, whose GetClipList
+lists them and whose GetClipProperty answers "File Path" and "Clip Name". At the end every marker
+and media pool call is printed, one per line (MARKER / CALL, tab separated), for the test to read.
 --]]
 
 local mode, otio_path, reply_path = arg[1], arg[2], arg[3]
@@ -93,12 +95,29 @@ timeline.markers[10] = { color = "Blue", name = "user note", note = "mine", dura
 timeline.markers[5] = { color = "Green", name = "old", note = "", duration = 3.0, customData = '{"chronoscope":1,"kind":"speed"}' }
 
 local function new_folder(name)
-  local folder = { name = name, subs = {} }
+  local folder = { name = name, subs = {}, clips = {} }
   function folder:GetName() return self.name end
   function folder:GetSubFolderList() return self.subs end
+  function folder:GetClipList() return self.clips end
   return folder
 end
 local root = new_folder("Master")
+
+-- A media pool item as ImportMedia returns it: GetClipProperty() answers every property as a
+-- table, GetClipProperty(name) one of them ("" for none), as Resolve's scripting README says.
+local function new_media_item(path)
+  local item = { properties = { ["Clip Name"] = path:match("([^/\\]*)$"), ["File Path"] = path } }
+  function item:GetName() return self.properties["Clip Name"] end
+  function item:GetClipProperty(name)
+    if name == nil or name == "" then
+      local copy = {}
+      for key, value in pairs(self.properties) do copy[key] = value end
+      return copy
+    end
+    return self.properties[name] or ""
+  end
+  return item
+end
 
 local timelines = { timeline }
 local current = timeline
@@ -112,9 +131,20 @@ function pool:AddSubFolder(parent, name)
   record("CALL", "AddSubFolder", name)
   return folder
 end
+-- Imports the files that exist into the current folder; returns their media pool items.
 function pool:ImportMedia(paths)
   record("CALL", "ImportMedia", table.concat(paths, ";"))
-  return paths
+  local items = {}
+  for _, path in ipairs(paths) do
+    local handle = io.open(path, "rb")
+    if handle then
+      handle:close()
+      local item = new_media_item(path)
+      self.folder.clips[#self.folder.clips + 1] = item
+      items[#items + 1] = item
+    end
+  end
+  return items
 end
 function pool:ImportTimelineFromFile(path, options)
   record("CALL", "ImportTimelineFromFile", path, options.timelineName, tostring(options.importSourceClips))
