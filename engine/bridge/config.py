@@ -27,7 +27,8 @@ def bridge_command() -> list[str]:
 
 
 def install_config(path: Path | None = None) -> Path:
-    """Write the scripts' config (``command`` plus any settings already there); return its path."""
+    """Write the scripts' config (``command`` plus any settings already there) as UTF-8, through a
+    temporary name; return its path."""
     path = Path(path) if path is not None else config_path()
     settings: dict[str, Any] = {}
     if path.is_file():
@@ -38,5 +39,6 @@ def install_config(path: Path | None = None) -> Path:
         if not isinstance(settings, dict):
             settings = {}
     settings.update({"version": PROTOCOL_VERSION, "command": bridge_command()})
-    write_text_atomic(path, json.dumps(settings, indent=2) + "\n")
+    # UTF-8 as it is (no \u escapes): paths with accents read the same in the Lua scripts
+    write_text_atomic(path, json.dumps(settings, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return path

@@ -4,7 +4,8 @@ What the three Chronoscope Lua scripts for DaVinci Resolve share (the free editi
 The twin of chronoscope_resolve.py: the same bridge (`chronoscope bridge`), found the same way
 (resolve-bridge.json from $CHRONOSCOPE_BRIDGE_CONFIG, beside this file, or in Chronoscope's config
 folder; else `chronoscope` on PATH). The request goes to the bridge through a temporary file; the
-bridge answers with `--reply lua`, a Lua chunk (`return {...}`), since Lua has no JSON reader.
+bridge answers with `--reply lua`, a Lua chunk (`return {...}`), so that no reply needs parsing
+here; only the config is JSON, read by a small reader below (UTF-8 as written, `\uXXXX` escapes too).
 Its log lines stream to Resolve's console through io.popen where it exists (os.execute otherwise).
 `timeout_s` from the config goes with every request: the bridge waits that long for each engine
 job, cancels one that runs longer and goes on with the next (Lua cannot time a pipe itself).
@@ -130,9 +131,43 @@ function M.json(value)
   error("cannot write a " .. kind .. " as JSON")
 end
 
+-- ------------------------------------------------------------------ JSON reader
+
 local ESCAPES = { ['"'] = '"', ["\\"] = "\\", ["/"] = "/", b = "\b", f = "\f", n = "\n", r = "\r", t = "\t" }
 
---- The JSON string starting at `text[pos]` (a quote): its value and the position after it.
+--- What a JSON `null` reads as (so that an array keeps its length).
+M.null = setmetatable({}, { __tostring = function() return "null" end })
+
+local function json_error(message, pos)
+  error({ json = message .. " at character " .. pos }, 0)
+end
+
+--- `code` (a Unicode code point) as UTF-8 bytes.
+local function utf8_char(code)
+  if code < 0x80 then
+    return string.char(code)
+  elseif code < 0x800 then
+    return string.char(0xC0 + math.floor(code / 0x40), 0x80 + code % 0x40)
+  elseif code < 0x10000 then
+    return string.char(0xE0 + math.floor(code / 0x1000), 0x80 + math.floor(code / 0x40) % 0x40,
+      0x80 + code % 0x40)
+  end
+  return string.char(0xF0 + math.floor(code / 0x40000), 0x80 + math.floor(code / 0x1000) % 0x40,
+    0x80 + math.floor(code / 0x40) % 0x40, 0x80 + code % 0x40)
+end
+
+-- The four hex digits of a \u escape starting at `text[pos]`, as a number.
+local function hex4(text, pos)
+  local digits = text:sub(pos, pos + 3)
+  if not digits:match("^%x%x%x%x$") then
+    json_error("invalid \\uXXXX escape", pos - 2)
+  end
+  return tonumber(digits, 16)
+end
+
+--- The JSON string starting at `text[pos]` (a quote): its value (UTF-8) and the position after it.
+--- `\uXXXX` escapes become UTF-8, surrogate pairs included (a lone surrogate becomes U+FFFD), so
+--- that a config Python wrote with ASCII escapes (`\u00e9`) reads as the path it names.
 local function read_json_string(text, pos)
   local out, i = {}, pos + 1
   while i <= #text do
@@ -142,66 +177,221 @@ local function read_json_string(text, pos)
     elseif c == "\\" then
       local e = text:sub(i + 1, i + 1)
       if e == "u" then
-        local code = tonumber(text:sub(i + 2, i + 5), 16) or 63
-        out[#out + 1] = code < 128 and string.char(code) or "?"
+        local code = hex4(text, i + 2)
         i = i + 6
-      else
-        out[#out + 1] = ESCAPES[e] or e
+        if code >= 0xD800 and code <= 0xDBFF and text:sub(i, i + 1) == "\\u" then
+          local low = hex4(text, i + 2)
+          if low >= 0xDC00 and low <= 0xDFFF then
+            code = 0x10000 + (code - 0xD800) * 0x400 + (low - 0xDC00)
+            i = i + 6
+          end
+        end
+        if code >= 0xD800 and code <= 0xDFFF then
+          code = 0xFFFD
+        end
+        out[#out + 1] = utf8_char(code)
+      elseif ESCAPES[e] then
+        out[#out + 1] = ESCAPES[e]
         i = i + 2
+      else
+        json_error("invalid \\escape", i)
       end
+    elseif c:byte() < 32 then
+      json_error("invalid control character", i)
     else
       out[#out + 1] = c
       i = i + 1
     end
   end
-  return nil, i
+  json_error("unterminated string", pos)
 end
 
-local function string_after_key(text, key)
-  local _, finish = text:find('"' .. key .. '"%s*:%s*"')
-  if not finish then
-    return nil
+local function skip_space(text, pos)
+  return text:find("[^ \t\r\n]", pos) or #text + 1
+end
+
+local read_value
+
+-- A JSON number starting at `text[pos]`, read as Python's json module reads one (NaN and
+-- Infinity included): its value, its text, and the position after it.
+local function read_number(text, pos)
+  for word, value in pairs({ NaN = 0 / 0, Infinity = math.huge, ["-Infinity"] = -math.huge }) do
+    if text:sub(pos, pos + #word - 1) == word then
+      return value, word, pos + #word
+    end
   end
-  return (read_json_string(text, finish))
+  local minus, whole = text:match("^(%-?)(%d+)", pos)
+  if not whole or (#whole > 1 and whole:sub(1, 1) == "0") then
+    json_error("expecting value", pos)
+  end
+  local finish = pos + #minus + #whole
+  local fraction = text:match("^%.%d+", finish)
+  if fraction then
+    finish = finish + #fraction
+  end
+  local exponent = text:match("^[eE][%+%-]?%d+", finish)
+  if exponent then
+    finish = finish + #exponent
+  end
+  local written = text:sub(pos, finish - 1)
+  return tonumber(written), written, finish
 end
 
---- The settings in resolve-bridge.json (flat: strings, booleans, numbers, the command list).
-function M.parse_settings(text)
-  local settings = {}
-  local _, open = text:find('"command"%s*:%s*%[')
-  if open then
-    settings.command = {}
-    local i = open + 1
-    while i <= #text do
-      local c = text:sub(i, i)
-      if c == '"' then
-        local value
-        value, i = read_json_string(text, i)
-        settings.command[#settings.command + 1] = value
-      elseif c == "]" then
-        break
-      else
-        i = i + 1
+read_value = function(text, pos)
+  pos = skip_space(text, pos)
+  local c = text:sub(pos, pos)
+  if c == '"' then
+    return read_json_string(text, pos)
+  elseif c == "{" then
+    local object = {}
+    pos = skip_space(text, pos + 1)
+    if text:sub(pos, pos) == "}" then
+      return object, pos + 1
+    end
+    while true do
+      pos = skip_space(text, pos)
+      if text:sub(pos, pos) ~= '"' then
+        json_error("expecting property name enclosed in double quotes", pos)
+      end
+      local key
+      key, pos = read_json_string(text, pos)
+      pos = skip_space(text, pos)
+      if text:sub(pos, pos) ~= ":" then
+        json_error("expecting ':' delimiter", pos)
+      end
+      object[key], pos = read_value(text, pos + 1)
+      pos = skip_space(text, pos)
+      local next_char = text:sub(pos, pos)
+      if next_char == "}" then
+        return object, pos + 1
+      elseif next_char ~= "," then
+        json_error("expecting ',' delimiter", pos)
+      end
+      pos = pos + 1
+    end
+  elseif c == "[" then
+    local array = M.array()
+    pos = skip_space(text, pos + 1)
+    if text:sub(pos, pos) == "]" then
+      return array, pos + 1
+    end
+    while true do
+      array[#array + 1], pos = read_value(text, pos)
+      pos = skip_space(text, pos)
+      local next_char = text:sub(pos, pos)
+      if next_char == "]" then
+        return array, pos + 1
+      elseif next_char ~= "," then
+        json_error("expecting ',' delimiter", pos)
+      end
+      pos = pos + 1
+    end
+  end
+  for word, value in pairs({ ["true"] = true, ["false"] = false, null = M.null }) do
+    if text:sub(pos, pos + #word - 1) == word then
+      return value, pos + #word
+    end
+  end
+  local number, _, finish = read_number(text, pos)
+  return number, finish
+end
+
+--- The JSON value `text` holds (objects as tables, arrays marked with `M.array`, null as
+--- `M.null`); fails with `{json = message}` where Python's json module would refuse it.
+function M.decode_json(text)
+  local value, pos = read_value(text, 1)
+  pos = skip_space(text, pos)
+  if pos <= #text then
+    json_error("extra data", pos)
+  end
+  return value
+end
+
+--- A JSON value as Python's `repr` shows it in a message: `-5`, `1000.0`, `'600'`, `True`, `None`.
+local function python_repr(value)
+  local kind = type(value)
+  if value == M.null or value == nil then
+    return "None"
+  elseif kind == "boolean" then
+    return value and "True" or "False"
+  elseif kind == "string" then
+    return "'" .. value .. "'"
+  elseif kind == "number" then
+    if value ~= value then
+      return "nan"
+    elseif value == math.huge or value == -math.huge then
+      return value > 0 and "inf" or "-inf"
+    elseif math.type and math.type(value) == "integer" then
+      return string.format("%d", value)
+    elseif not math.type and value == math.floor(value) and math.abs(value) < 1e15 then
+      return string.format("%.0f", value) -- Lua 5.1 (LuaJIT, as in Resolve) has one number type
+    end
+    for digits = 15, 17 do
+      local text = string.format("%." .. digits .. "g", value)
+      if tonumber(text) == value then
+        return text:find("[%.eni]") and text or text .. ".0"
       end
     end
-  else
-    local single = string_after_key(text, "command")
-    if single then
-      settings.command = { single }
+  end
+  return M.json(value)
+end
+
+--- The settings in resolve-bridge.json: `command` (a list, or one string), `render_dir`,
+--- `render_flag`, `screenshot`, `start_engine` and `timeout_s` as JSON reads them. Text that is
+--- not JSON fails as Python's reader would, naming `path`.
+function M.parse_settings(text, path)
+  local ok, data = pcall(M.decode_json, text)
+  if not ok then
+    if type(data) == "table" and data.json then
+      fail(tostring(path or M.CONFIG_FILE_NAME) .. " cannot be read (" .. data.json
+        .. "); re-run the Chronoscope installer")
+    end
+    error(data, 0)
+  end
+  local settings = {}
+  if type(data) ~= "table" or getmetatable(data) == ARRAY or data == M.null then
+    return settings
+  end
+  local command = data.command
+  if type(command) == "string" then
+    command = { command }
+  end
+  if type(command) == "table" and #command > 0 then
+    settings.command = {}
+    for i, part in ipairs(command) do
+      if type(part) ~= "string" then
+        settings.command = nil
+        break
+      end
+      settings.command[i] = part
     end
   end
   for _, key in ipairs({ "render_dir", "render_flag", "screenshot" }) do
-    settings[key] = string_after_key(text, key)
+    if type(data[key]) == "string" and data[key] ~= "" then
+      settings[key] = data[key]
+    end
   end
-  local start = text:match('"start_engine"%s*:%s*(%a+)')
-  if start == "true" or start == "false" then
-    settings.start_engine = start == "true"
+  if type(data.start_engine) == "boolean" then
+    settings.start_engine = data.start_engine
   end
-  local timeout = text:match('"timeout_s"%s*:%s*([%d%.]+)')
-  if timeout then
-    settings.timeout_s = tonumber(timeout)
+  if data.timeout_s ~= nil and data.timeout_s ~= M.null then
+    settings.timeout_s = data.timeout_s
   end
   return settings
+end
+
+--- The longest wait for one engine job, in seconds: the config's `timeout_s` (600 without one),
+--- refused as the Python script refuses it: a number of seconds above 0, and finite.
+function M.job_timeout(settings)
+  local value = settings.timeout_s
+  if value == nil then
+    return 600
+  end
+  if type(value) == "number" and value == value and value > 0 and value < math.huge then
+    return value
+  end
+  fail("timeout_s in " .. tostring(settings.config_path or M.CONFIG_FILE_NAME)
+    .. " must be a number of seconds above 0 (e.g. 600), not " .. python_repr(value))
 end
 
 -- ------------------------------------------------------------------ installation
@@ -259,7 +449,7 @@ function M.load_settings()
     looked[#looked + 1] = path
     local text = read_file(path)
     if text then
-      local settings = M.parse_settings(text)
+      local settings = M.parse_settings(text, path)
       if not settings.command or #settings.command == 0 then
         fail(path .. ' names no command (expected "command": ["/path/to/chronoscope"]); '
           .. "re-run the Chronoscope installer")
@@ -310,8 +500,8 @@ function M.call_bridge(settings, request, echo)
   if settings.start_engine ~= nil and request.start_engine == nil then
     request.start_engine = settings.start_engine
   end
-  if settings.timeout_s ~= nil and request.timeout_s == nil then
-    request.timeout_s = settings.timeout_s
+  if request.timeout_s == nil then
+    request.timeout_s = M.job_timeout(settings)
   end
   write_file(request_path, M.json(request))
   local line = table.concat(parts, " ") .. " bridge --reply lua < " .. quote(request_path)
