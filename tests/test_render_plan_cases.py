@@ -202,3 +202,78 @@ def test_an_unnamed_track_is_named_by_kind_and_number(tmp_path, media):
     )
     summary = _render(cut, tmp_path / "out")
     assert summary.kept_effects == ["V2 #1: nested Stack 'inner': not rendered"]
+
+
+def _hfr_timeline(tmp_path: Path, media: Path, media_rate: int, timeline_rate: int, clips) -> Path:
+    """A timeline at ``timeline_rate`` of clips of ``media`` (``media_rate`` fps, 48 frames):
+    ``clips`` = [(name, first source frame, timeline frames, time scalar)]."""
+    track = otio.schema.Track(name="V1")
+    for name, start, frames, scalar in clips:
+        clip = otio.schema.Clip(
+            name=name,
+            media_reference=otio.schema.ExternalReference(
+                target_url=str(media), available_range=TR(RT(0, media_rate), RT(48, media_rate))
+            ),
+            source_range=TR(RT(start, media_rate), RT(frames, timeline_rate)),
+        )
+        clip.effects.append(otio.schema.LinearTimeWarp(time_scalar=scalar))
+        track.append(clip)
+    timeline = otio.schema.Timeline(name="hfr", global_start_time=RT(0, timeline_rate))
+    timeline.tracks.append(track)
+    path = tmp_path / "hfr.otio"
+    otio.adapters.write_to_file(timeline, str(path))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("media_rate", "timeline_rate", "scalar", "start", "passes"),
+    [
+        (50, 25, 0.5, 4, True),  # 50p at 50 % on 25p: every timeline frame is a camera frame
+        (120, 24, 0.2, 6, True),  # 120p at 20 % on 24p (genuine high-frame-rate slow motion)
+        (120, 24, 0.4, 6, True),  # every other camera frame: still nothing to make
+        (50, 25, 0.4, 4, False),  # 0.8 camera frames a timeline frame: frames to make
+        (50, 24, 0.5, 4, False),  # 25/24 camera frames a timeline frame: frames to make
+        (50, 25, 0.5, 4.5, False),  # starts between two camera frames
+        (24, 24, 0.5, 4, False),  # ordinary slow motion
+    ],
+)
+def test_a_slowed_clip_that_plays_its_own_frames_passes_through(
+    tmp_path, media_rate, timeline_rate, scalar, start, passes
+):
+    """A clip is rendered when frames must be made, not because its speed is below 100 %: 50 fps
+    media at 50 % on a 25 fps timeline shows the camera's own frames, so it keeps pointing at the
+    camera original with its speed change, with a reason an editor understands (the plan that
+    ``chronoscope render`` and the Resolve bridge share)."""
+    from engine.render.plan import PLAYS_OWN_FRAMES, plan_render
+
+    media = render_clip(tmp_path / f"m{media_rate}.mp4", rate=media_rate, frame_count=48)
+    cut = _hfr_timeline(tmp_path, media, media_rate, timeline_rate, [("shot", start, 12, scalar)])
+    (entry,) = plan_render(otio.adapters.read_from_file(str(cut)), tmp_path / "plan").entries
+    if passes:
+        assert (entry.action, entry.reason, entry.spec) == ("pass_through", PLAYS_OWN_FRAMES, None)
+    else:
+        assert entry.action == "render" and entry.spec is not None
+
+
+def test_render_passes_high_frame_rate_slow_motion_through_untouched(tmp_path):
+    """``chronoscope render`` on 50p footage at 50 % on a 25p timeline, beside a clip that needs
+    frames made: the first is not re-encoded (no file is written for it, and the new timeline
+    still points at the camera file, slowed as it was); the second is rendered."""
+    media = render_clip(tmp_path / "m50.mp4", rate=50, frame_count=48)
+    cut = _hfr_timeline(
+        tmp_path, media, 50, 25, [("camera slow motion", 4, 12, 0.5), ("made slow motion", 4, 12, 0.4)]
+    )
+    outdir = tmp_path / "out"
+    summary = _render(cut, outdir)
+    assert summary.ok
+    statuses = [(c["clip_name"], c["status"], c["reason"]) for c in summary.clips]
+    assert statuses[0] == (
+        "camera slow motion",
+        "pass_through",
+        "plays its own frames at this speed: nothing to make",
+    )
+    assert statuses[1][:2] == ("made slow motion", "rendered")
+    assert [path.name.split("_")[2] for path in outdir.glob("*.mp4")] == ["made"]
+    kept = otio.adapters.read_from_file(summary.timeline_path).tracks[0][0]
+    assert Path(kept.media_reference.target_url) == media
+    assert [effect.time_scalar for effect in kept.effects] == [0.5]

@@ -509,3 +509,24 @@ def test_render_names_what_it_cannot_render_before_asking_the_engine(edge_timeli
         "V1 'Slow bit': a compound clip (a nested timeline): its clips are not rendered; flatten it with "
         "Decompose in Place" in message
     )
+
+
+def test_render_leaves_high_frame_rate_slow_motion_as_it_is(tmp_path, ask):
+    """50 fps camera footage at 50 % on a 25 fps timeline shows the camera's own frames: the bridge
+    picks clips by whether frames must be made (the engine's render plan's own test), so it
+    sends the engine nothing and says why, instead of re-encoding the camera original."""
+    media_path = render_clip(tmp_path / "camera50.mp4", rate=Fraction(50), frame_count=60)
+    resolve = FakeResolve(project_rate=Fraction(25))
+    pool = resolve.GetProjectManager().CreateProject("hfr").GetMediaPool()
+    media = pool.ImportMedia([str(media_path)])[0]
+    timeline = pool.CreateEmptyTimeline("Fifty")
+    timeline.fake_append(media, source_start_frames=4, duration_frames=20, speed=Fraction(1, 2))
+    path = tmp_path / "fifty.otio"
+    assert timeline.Export(str(path), resolve.EXPORT_OTIO)
+    status, out = ask({"op": "render", "timeline": str(path), "start_engine": False})
+    error = json.loads(out)["error"]
+    assert error["type"] == "NothingToDoError", error
+    assert error["message"] == (
+        "timeline 'Fifty': none of its 1 clips slower than 100 % needs rendering or can be rendered; "
+        "V1 'camera50.mp4': plays its own frames at this speed: nothing to make"
+    )

@@ -53,14 +53,21 @@ def render(
     disabled: dict[tuple[str, int], str] | None = None,
 ) -> dict[str, Any]:
     """Render the slowed-down clips through the engine's ``render_timeline``: all of them, or, when
-    any clip is flagged (``marked``), only the flagged ones; the engine is sent exactly those.
+    any clip is flagged (``marked``), only the flagged ones; the engine is sent exactly those. A
+    slowed clip that shows only its media's own frames (high-frame-rate media at its own rate,
+    ``engine.render.plan.plays_own_frames``) has nothing to make and is left as it is.
 
     The reply lists every clip that is not rendered and why (``not_rendered``): a speed ramp, a
     compound clip, a disabled clip, media offline or missing, or what the engine said."""
+    # here, not at the top: the render package loads the synthesis models' runtime, which ping
+    # and detect do not need
+    from engine.render.plan import PLAYS_OWN_FRAMES, plays_own_frames
+
     items = read_video_items(timeline_path)
     marked = set(marked or ())
     disabled = disabled or {}
     targets, missing, not_rendered = [], [], []
+    slowed_count = 0
     matched: set[tuple[str, int]] = set()
     for segment in items.segments:
         key = clip_at(marked, segment.track_label, segment.record_start_frames)
@@ -79,6 +86,7 @@ def render(
             )
             not_rendered.append(_not_rendered(segment, reason))
             continue
+        slowed_count += slowed
         if not slowed:
             if key is not None:
                 not_rendered.append(_not_rendered(
@@ -104,6 +112,9 @@ def render(
         if problem:
             not_rendered.append(_not_rendered(segment, problem))
             missing.append((segment, problem))
+            continue
+        if plays_own_frames(segment):  # the same test as the engine's render plan
+            not_rendered.append(_not_rendered(segment, PLAYS_OWN_FRAMES))
             continue
         targets.append(segment)
     for item in items.nested:
@@ -140,6 +151,11 @@ def render(
                 f"timeline {items.timeline.name!r}: none of the {len(marked)} flagged clips is slower than "
                 f"100 % and can be rendered; slow it down (Change Clip Speed), or clear the flags to "
                 f"render every clip slower than 100 %{also}"
+            )
+        if slowed_count:
+            raise NothingToDoError(
+                f"timeline {items.timeline.name!r}: none of its {slowed_count} clips slower than 100 % "
+                f"needs rendering or can be rendered{also}"
             )
         raise NothingToDoError(
             f"timeline {items.timeline.name!r} has no clip slower than 100 % "

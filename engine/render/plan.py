@@ -4,7 +4,9 @@
 
 - a video clip with a time scalar below 1 (slow motion, and a FreezeFrame) becomes a
   ``SegmentSpec``: its exact time map (transition overlaps included, so a dissolve into it has
-  frames to dissolve), its media, and where its render goes;
+  frames to dissolve), its media, and where its render goes; unless every frame it shows is one
+  of its media's frames as it is (high-frame-rate media slowed to its own frames,
+  ``plays_own_frames``): it passes through, there is nothing to make;
 - clips at 1x pass through untouched, and so do clips above 1x unless ``speedup`` asks to render
   them too (by skipping source frames);
 - a generator (a solid colour, bars) passes through with its speed change: its picture does not
@@ -490,11 +492,36 @@ def plan_render(
         if outside:
             entry.action, entry.reason = "cannot_render", outside
             continue
+        if 0 < scalar < 1 and plays_own_frames(segment):
+            entry.reason = PLAYS_OWN_FRAMES
+            continue
         entry.action = "render"
         entry.spec = _spec(segment, outdir, model=model, codec=codec, quality=quality)
     entries.sort(key=lambda entry: (entry.track[0] != "V", int(entry.track[1:]), entry.index_in_track))
     _share_identical_renders(entries)
     return RenderPlan(entries, kept_effects)
+
+
+PLAYS_OWN_FRAMES = "plays its own frames at this speed: nothing to make"
+"""Why a slowed clip of high-frame-rate media passes through (``plays_own_frames``)."""
+
+
+def plays_own_frames(segment: Segment) -> bool:
+    """Whether every frame the clip shows on the timeline is a frame of its media as it is, so that
+    there is nothing to make: the media frames it advances per timeline frame (its time scalar
+    times the media rate over the timeline rate) are a whole number, and it starts on a media
+    frame. 50 fps media at 50 % on a 25 fps timeline, or 120 fps at 20 % on 24 fps, is genuine
+    high-frame-rate slow motion: rendering it would only re-encode the camera's frames. Exact
+    fractions throughout; a freeze frame or a speed that cannot be read is never so."""
+    try:
+        mapping = time_map(segment)
+    except InvalidTimeWarpError:
+        return False
+    step = mapping.step_frames
+    if mapping.freeze_frame or step <= 0 or step.denominator != 1:
+        return False
+    first = mapping.source_start_frames - (mapping.available_start_frames or 0)
+    return first.denominator == 1
 
 
 def _share_identical_renders(entries: list[ClipEntry]) -> None:
