@@ -297,7 +297,8 @@ def test_media_with_a_start_timecode_exports_its_ranges_on_that_clock(resolve, t
     tc_frames = 24 * (14 * 3600 + 22 * 60 + 10)
     assert clip.media_reference.available_range.start_time == otio.opentime.RationalTime(tc_frames, 24)
     assert clip.source_range.start_time == otio.opentime.RationalTime(tc_frames + 10, 24)
-    options = {"timelineName": "TC back", "importSourceClips": False, "sourceClipsFolders": [pool.GetRootFolder()]}
+    folders = [pool.GetRootFolder()]
+    options = {"timelineName": "TC back", "importSourceClips": False, "sourceClipsFolders": folders}
     back = pool.ImportTimelineFromFile(str(path), options)
     (again,) = back.GetItemListInTrack("video", 1)
     assert again.GetMediaPoolItem() is media and again.GetSourceStartFrame() == 10
