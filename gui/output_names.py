@@ -1,7 +1,7 @@
 """Names of render outputs: readable, unique, and short enough for any file system.
 
 A name is ``<stem>[.f<in>-<out>].<speed>.<model>[-<n>].<suffix>``: the source's stem, the source
-range when it is not the whole clip (frames, Out exclusive, as the app's marks), the target speed
+range when it is not the whole clip (first and last frame, as the app shows In and Out), the target speed
 (``25pct``, ``12_5pct``, ``33_33pct`` or ``ramp``) and the model; the suffix is the output codec's
 (``.mov`` ProRes, ``.mp4`` H.264/H.265, ``.mkv`` FFV1: ``CODEC_SUFFIXES``). ``-2``, ``-3`` ... keep it apart
 from files already in the folder and from the outputs of renders already queued (which have no
@@ -47,10 +47,11 @@ def speed_part(speed: Fraction | None) -> str:
 
 
 def range_part(in_frame: int, out_frame: int, frame_count: int) -> str:
-    """``f10-40`` for source frames 10 to 39 (Out exclusive); empty for the whole clip."""
+    """``f10-39`` for source frames 10 to 39 (``out_frame`` 40 is exclusive, as the app's marks are
+    kept; the name says the last frame, as the app shows Out); empty for the whole clip."""
     if in_frame <= 0 and out_frame >= frame_count:
         return ""
-    return f"f{in_frame}-{out_frame}"
+    return f"f{in_frame}-{out_frame - 1}"
 
 
 def shorten_to_bytes(text: str, max_bytes: int) -> str:

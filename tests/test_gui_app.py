@@ -505,9 +505,9 @@ def test_renders_of_one_clip_never_share_an_output(qtbot, window, clip, tmp_path
         jobs.append(window.queue_render(tmp_path))
     outputs = [window.queue.entries[job].order.output.name for job in jobs]
     assert outputs == [
-        "hug-lego-movie.f10-14.50pct.flow.mp4",
-        "hug-lego-movie.f20-24.50pct.flow.mp4",
-        "hug-lego-movie.f10-14.50pct.flow-2.mp4",
+        "hug-lego-movie.f10-13.50pct.flow.mp4",
+        "hug-lego-movie.f20-23.50pct.flow.mp4",
+        "hug-lego-movie.f10-13.50pct.flow-2.mp4",
     ]
     qtbot.waitUntil(lambda: len(finished) == 3, timeout=120_000)
     assert [finished[job][0] for job in jobs] == ["done"] * 3, finished
@@ -551,7 +551,7 @@ def test_render_queue_shows_every_column_at_default_and_minimum_size(
         name = table.cellWidget(0, 0)
         assert "…" in name.text() and name.text().endswith(".mp4")
         if size == (1280, 800):  # the parts that tell renders apart stay whole
-            assert name.text().endswith(".f10-40.25pct.flow.mp4")
+            assert name.text().endswith(".f10-39.25pct.flow.mp4")
         win.queue.grab().save(str(tmp_path / f"queue-{size[0]}x{size[1]}.png"))
     assert win.queue.state_text(jobs[0]) == "waiting for engine"
 
@@ -656,5 +656,5 @@ def test_a_long_clip_name_gives_an_output_name_within_200_bytes(qtbot, window_wi
     win.in_frame, win.out_frame = 2, 8
     name = win._output_path(tmp_path).name
     assert len(name.encode("utf-8")) <= 200
-    assert name.startswith("editor_final_v3_ÄÄ") and name.endswith("~.f2-8.33_33pct.flow.mp4")
+    assert name.startswith("editor_final_v3_ÄÄ") and name.endswith("~.f2-7.33_33pct.flow.mp4")
     assert win.inspector.speed_combo.currentText() == "33.33%  (3x slower)"

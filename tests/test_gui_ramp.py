@@ -217,7 +217,7 @@ def test_a_drawn_ramp_drives_preview_and_render(qtbot, window, tmp_path):
     _, state, outcome = finished.args
     assert state == "done", outcome
     output = window.queue.entries[job_id].outputs[0]
-    assert output.name == "hug-lego-movie.f20-34.ramp.blend.mp4"
+    assert output.name == "hug-lego-movie.f20-33.ramp.blend.mp4"
     with FrameReader(output) as reader:
         assert sum(1 for _ in reader) == frame_map.output_frames
     report = read_sidecar(output)

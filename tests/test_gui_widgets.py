@@ -307,7 +307,7 @@ def test_settings_round_trip_and_refuse_bad_values(caplog):
 def test_output_names_carry_the_range_and_stay_unique_and_short(tmp_path):
     from gui.output_names import MAX_NAME_BYTES, range_part, speed_part, unique_output_path
 
-    assert range_part(10, 40, 166) == "f10-40" and range_part(0, 166, 166) == ""
+    assert range_part(10, 40, 166) == "f10-39" and range_part(0, 166, 166) == ""
     assert [speed_part(s) for s in (Fraction(1, 4), Fraction(1, 8), Fraction(1, 16), Fraction(1, 3))] == [
         "25pct",
         "12_5pct",
