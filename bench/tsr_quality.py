@@ -18,7 +18,12 @@ mci; ffmpeg from --ffmpeg). Backends run bare, without the scene-cut and duplica
 Per method and set: mean PSNR (RGB) and SSIM (bench/_common.py), also per subsampling factor.
 Risk: for every backend, the Spearman rank correlation over frames between
 ``SynthesisResult.risk_score`` and the real error (1 - SSIM, and MSE), per set and over all frames
-of all sets. Writes JSON (``--output``) with the per-frame records too.
+of all sets. Which frames are visibly wrong (1 % of the picture off by a local mean of 24 levels)
+and how well each per-frame measure (mean, area above 0.5, local risk) picks them out (ROC AUC);
+``check_levels``: the local-risk level per backend that lists 90 % of the wrong frames of the
+renders, triplets and high-speed captures, and what it does on the real clips held out of that
+choice (the levels of engine/interp/checks.py). Writes JSON (``--output``) with the per-frame
+records too.
 """
 
 from __future__ import annotations
@@ -90,6 +95,29 @@ class FrameRecord:
     mse: float
     risk_score: float | None
     seconds: float
+    risk_area: float | None = None
+    """Share of the risk map above RISK_AREA_LEVEL."""
+    risk_local: float | None = None
+    """``SynthesisResult.risk_local``: the worst patch 1/16 of the width (engine/interp/checks.py)."""
+    error_area: float = 0.0
+    """Share of the picture visibly wrong: local mean error (9x9) above VISIBLE_ERROR_LEVELS."""
+
+
+RISK_AREA_LEVEL = 0.5
+VISIBLE_ERROR_LEVELS = 24.0
+"""A local mean difference of 24 of 255 levels (about 10 %) over 9x9 pixels: a smear, a ghost or a
+broken edge that a viewer sees, well above compression noise and sensor noise."""
+WRONG_AREAS = (0.005, 0.01, 0.02)
+"""A frame counts as wrong when this share of its picture is visibly wrong (0.5 %, 1 %, 2 %)."""
+
+
+def visible_error_area(frame: np.ndarray, truth: np.ndarray) -> float:
+    """Share of pixels whose 9x9 mean of the largest channel difference exceeds the visible level."""
+    difference = np.abs(frame.astype(np.int16) - truth.astype(np.int16)).max(axis=2).astype(np.float32)
+    local = cv2.blur(difference, (9, 9))
+    return float(np.mean(local > VISIBLE_ERROR_LEVELS))
+
+
 
 
 def highspeed_sequences() -> list[tuple[str, np.ndarray]]:
@@ -127,7 +155,10 @@ class Runner:
             results = backend.synthesize_many(frame0, frame1, times)
             seconds = (time.perf_counter() - started) / len(times)
             for (t, truth), result in zip(truths, results, strict=True):
-                self._record(set_name, item, factor, t, name, result.frame, truth, result.risk_score, seconds)
+                self._record(
+                    set_name, item, factor, t, name, result.frame, truth, result.risk_score, seconds,
+                    (float(np.mean(result.risk > RISK_AREA_LEVEL)), result.risk_local),
+                )
         for t, truth in truths:
             started = time.perf_counter()
             frame = naive_dis(frame0, frame1, float(t))
@@ -141,7 +172,10 @@ class Runner:
             for (t, truth), frame in zip(truths, frames, strict=True):
                 self._record(set_name, item, factor, t, "ffmpeg-minterpolate", frame, truth, None, seconds)
 
-    def _record(self, set_name, item, factor, t, method, frame, truth, risk_score, seconds) -> None:
+    def _record(
+        self, set_name, item, factor, t, method, frame, truth, risk_score, seconds, aggregates=None
+    ) -> None:
+        risk_area, risk_local = aggregates if aggregates else (None, None)
         self.records.append(
             FrameRecord(
                 set=set_name,
@@ -154,8 +188,99 @@ class Runner:
                 mse=mse_levels(frame, truth),
                 risk_score=risk_score,
                 seconds=seconds,
+                risk_area=risk_area,
+                risk_local=risk_local,
+                error_area=visible_error_area(frame, truth),
             )
         )
+
+
+RISK_MEASURES = ("risk_score", "risk_area", "risk_local")
+CHOOSE_SETS = ("middlebury", "scenes", "highspeed")
+"""The sets a check level is chosen on; it is then checked on the rest (real clips)."""
+CHECK_WRONG_AREA = 0.01
+CHECK_RECALL = 0.9
+
+
+def roc_auc(scores: list[float], positives: list[bool]) -> float | None:
+    """Probability that a wrong frame scores above a right one (ties count half); None without both."""
+    wrong = np.array([s for s, p in zip(scores, positives, strict=True) if p], np.float64)
+    right = np.array([s for s, p in zip(scores, positives, strict=True) if not p], np.float64)
+    if not len(wrong) or not len(right):
+        return None
+    above = (wrong[:, None] > right[None, :]).sum() + 0.5 * (wrong[:, None] == right[None, :]).sum()
+    return float(above / (len(wrong) * len(right)))
+
+
+def threshold_for_recall(scores: list[float], positives: list[bool], recall: float) -> dict | None:
+    """The highest threshold that flags ``recall`` of the wrong frames, with what it costs."""
+    wrong = sorted((s for s, p in zip(scores, positives, strict=True) if p), reverse=True)
+    if not wrong:
+        return None
+    threshold = wrong[max(0, int(np.ceil(recall * len(wrong))) - 1)]
+    flagged = [p for s, p in zip(scores, positives, strict=True) if s >= threshold]
+    return {
+        "threshold": round(float(threshold), 4),
+        "recall": round(sum(flagged) / len(wrong), 3),
+        "precision": round(sum(flagged) / len(flagged), 3),
+        "flagged_share": round(len(flagged) / len(scores), 3),
+        "right_frames_flagged": round((len(flagged) - sum(flagged)) / max(1, len(scores) - len(wrong)), 3),
+    }
+
+
+def flag_analysis(records: list[FrameRecord]) -> dict:
+    """Per backend: how well each risk measure picks out visibly wrong frames (AUC, and the
+    threshold that finds 90 % of them), for each definition of a wrong frame."""
+    result: dict = {}
+    for method in sorted({r.method for r in records if r.risk_area is not None}):
+        rows = [r for r in records if r.method == method and r.risk_area is not None]
+        per_method: dict = {}
+        for wrong_area in WRONG_AREAS:
+            positives = [r.error_area >= wrong_area for r in rows]
+            row: dict = {"wrong_frames": sum(positives), "frames": len(rows)}
+            for measure in RISK_MEASURES:
+                scores = [getattr(r, measure) for r in rows]
+                auc = roc_auc(scores, positives)
+                row[measure] = {
+                    "auc": None if auc is None else round(auc, 3),
+                    "at_90_recall": threshold_for_recall(scores, positives, 0.9),
+                }
+            per_method[f"wrong_at_{wrong_area}"] = row
+        result[method] = per_method
+    return result
+
+
+def check_levels(records: list[FrameRecord]) -> dict:
+    """Per backend: the local-risk level that lists 90 % of the wrong frames (1 % of the picture
+    visibly wrong) of the CHOOSE_SETS, and what that level does on the other sets (held out of
+    the choice): recall of their wrong frames, and the share of their right frames listed."""
+    levels: dict = {}
+    for method in sorted({r.method for r in records if r.risk_local is not None}):
+        rows = [r for r in records if r.method == method and r.risk_local is not None]
+        chosen = [r for r in rows if r.set in CHOOSE_SETS]
+        held_out = [r for r in rows if r.set not in CHOOSE_SETS]
+        pick = threshold_for_recall(
+            [r.risk_local for r in chosen], [r.error_area >= CHECK_WRONG_AREA for r in chosen], CHECK_RECALL
+        )
+        if pick is None:
+            continue
+        level = pick["threshold"]
+        wrong = [r for r in held_out if r.error_area >= CHECK_WRONG_AREA]
+        right = [r for r in held_out if r.error_area < CHECK_WRONG_AREA]
+        levels[method] = {
+            "level": level,
+            "chosen_on": {"sets": list(CHOOSE_SETS), **pick},
+            "held_out": {
+                "sets": sorted({r.set for r in held_out}),
+                "wrong_frames": len(wrong),
+                "right_frames": len(right),
+                "recall": round(sum(r.risk_local >= level for r in wrong) / max(1, len(wrong)), 3),
+                "right_frames_listed": round(
+                    sum(r.risk_local >= level for r in right) / max(1, len(right)), 3
+                ),
+            },
+        }
+    return levels
 
 
 def summarise(records: list[FrameRecord]) -> dict:
@@ -205,7 +330,12 @@ def summarise(records: list[FrameRecord]) -> dict:
             }
             for name, chosen in groups.items()
         }
-    return {"quality": summary, "risk_rank_correlation": risk}
+    return {
+        "quality": summary,
+        "risk_rank_correlation": risk,
+        "risk_flags": flag_analysis(records),
+        "check_levels": check_levels(records),
+    }
 
 
 def _parsed_args(argv: list[str] | None) -> argparse.Namespace:
@@ -299,6 +429,24 @@ def main(argv: list[str] | None = None) -> int:
             for name, row in groups.items()
         )
         print(f"  {method:20s} {cells}")
+    print("risk measures against visibly wrong frames (AUC; threshold at 90 % recall, share flagged):")
+    for method, definitions in summary["risk_flags"].items():
+        for definition, row in definitions.items():
+            cells = "  ".join(
+                f"{measure} {row[measure]['auc']} / {row[measure]['at_90_recall']['threshold']}"
+                f" {row[measure]['at_90_recall']['flagged_share']}"
+                for measure in RISK_MEASURES
+                if row[measure]["auc"] is not None
+            )
+            print(f"  {method:12s} {definition} ({row['wrong_frames']}/{row['frames']}): {cells}")
+    print("check levels (local risk; chosen at 90 % recall on " + ", ".join(CHOOSE_SETS) + "):")
+    for method, row in summary["check_levels"].items():
+        held = row["held_out"]
+        print(
+            f"  {method:12s} level {row['level']:.3f}  held out ({', '.join(held['sets'])}): recall "
+            f"{held['recall']:.2f} of {held['wrong_frames']} wrong, {held['right_frames_listed']:.2f} of "
+            f"{held['right_frames']} right frames listed"
+        )
     print(f"wrote {args.output}")
     return 0
 

@@ -31,6 +31,7 @@ from engine.errors import (
     JobInterruptedError,
     WaitStoppedError,
 )
+from engine.interp.checks import needs_check
 from engine.server.client import EngineClient
 from gui import results
 from gui.frames import FrameSource
@@ -137,6 +138,10 @@ class PreviewFrame:
     latency_s: float
     notes: list[str] = field(default_factory=list)
     draft: bool = False
+    risk_local: float = 0.0
+    """The worst subject-sized patch of the risk map (``engine.interp.checks.local_risk``)."""
+    check: bool = False
+    """The local risk reaches the model's measured level: a frame to look at (never for a draft)."""
 
 
 class EngineLink(QObject):
@@ -410,6 +415,9 @@ class EngineLink(QObject):
                 latency_s=(time.monotonic_ns() - started_ns) / 1e9,
                 notes=list(result.notes),
                 draft=options is not None,
+                risk_local=result.risk_local,
+                check=options is None
+                and needs_check(result.backend, result.risk_local, fallback=result.fallback),
             )
         )
 

@@ -105,6 +105,11 @@ class Inspector(QWidget):
         )
         self.preview_label = _value_label()
         self.risk_label = _value_label()
+        self.risk_label.setToolTip(
+            "The generated frame's risk: the share of its picture the model could not vouch for, and "
+            "local: its worst subject-sized patch. 'check this frame' when the local risk reaches the "
+            "level measured for the model (the render's report lists such frames)"
+        )
         self.range_label = _value_label()
         self.render_button = QPushButton("Queue render")
         self.render_button.clicked.connect(self.render_requested)

@@ -878,8 +878,10 @@ class MainWindow(QMainWindow):
         self.inspector.preview_label.setText(f"{preview.backend}{quality}, {preview.latency_s * 1000:.0f} ms")
         if preview.draft:
             self.refine_timer.start()
+        check = " · check this frame" if preview.check else ""
+        notes = f" · {'; '.join(preview.notes)}" if preview.notes else ""
         self.inspector.risk_label.setText(
-            f"{preview.risk_score:.2f}" + (f" · {'; '.join(preview.notes)}" if preview.notes else "")
+            f"{preview.risk_score:.2f}, local {preview.risk_local:.2f}{check}{notes}"
         )
         self.last_preview = preview
         self.clear_messages(PREVIEW)

@@ -296,7 +296,7 @@ class RenderQueue(QWidget):
                 entry.message = (
                     f"{outcome.output}\nmodel {report.get('model', '?')}, "
                     f"{generated} generated, "
-                    f"max risk {report['risk_max']:.2f}\nreport: {outcome.sidecar}"
+                    f"max risk {report['risk_max']:.2f}{_to_check(report)}\nreport: {outcome.sidecar}"
                 )
         elif stopped:
             entry.message = STOPPED_TIP
@@ -320,3 +320,13 @@ class RenderQueue(QWidget):
         if entry is None or not entry.outputs:
             return False
         return QDesktopServices.openUrl(QUrl.fromLocalFile(str(entry.outputs[0].parent)))
+
+
+def _to_check(report: dict) -> str:
+    """``, 3 frames to check`` when the report lists made frames to look at (see the sidecar)."""
+    count = report.get("frames_to_check")
+    if isinstance(count, list):  # a full report: runs of frames
+        count = sum(last - first + 1 for first, last in count)
+    if not isinstance(count, int) or count <= 0:
+        return ""
+    return f", {frames_text(count)} to check"

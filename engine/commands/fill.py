@@ -10,6 +10,7 @@ from pathlib import Path
 from engine.commands.argtypes import frame_rate
 from engine.commands.clip_options import add_clip_output_options
 from engine.interp.base import check_backend_name
+from engine.interp.checks import to_check_suffix
 from engine.render.fill import fill_gaps
 from engine.timeline import PathMap
 
@@ -91,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
                 done = f" ({gap.reason})" if gap.status == "resumed" else ""
                 sys.stdout.write(
                     f"filled {where} between {gap.before_clip} and {gap.after_clip}, "
-                    f"risk max {max(gap.risk, default=0.0):.2f}: {gap.output}{done}{notes}\n"
+                    f"risk max {max(gap.risk, default=0.0):.2f}{to_check_suffix(gap.to_check)}: "
+                    f"{gap.output}{done}{notes}\n"
                 )
             else:
                 sys.stdout.write(f"not filled {where}: {gap.reason}\n")

@@ -16,6 +16,7 @@ from engine.commands.argtypes import frame_rate
 from engine.commands.clip_options import add_clip_output_options
 from engine.errors import ChronoscopeError, UnsupportedOptionError
 from engine.interp.base import check_backend_name
+from engine.interp.checks import to_check_suffix
 from engine.render.plan import SegmentSpec
 from engine.render.run import InProcessRunner, render_timeline
 from engine.render.smoothcut import MAX_SMOOTH_CUT_FRAMES
@@ -203,7 +204,8 @@ def _smooth_cut_line(cut: dict) -> str:
         f"smooth cut: {cut['track']} #{cut['first_index']}-#{cut['first_index'] + 1} "
         f"({cut['first_clip']} > {cut['second_clip']}, jump {cut['jump_frames']} frames): "
         f"{cut['frames']} frames replace the last {cut['from_first']} of the first clip and the first "
-        f"{cut['from_second']} of the second, risk max {max(cut['risk'], default=0.0):.2f}; "
+        f"{cut['from_second']} of the second, risk max {max(cut['risk'], default=0.0):.2f}"
+        f"{to_check_suffix(cut.get('frames_to_check', []))}; "
         f"{cut['output']}{done}"
     )
 

@@ -11,6 +11,7 @@ from engine.commands.clip_options import add_clip_output_options
 from engine.commands.sequence_option import add_sequence_rate_option, clip_as_media
 from engine.errors import UnsupportedOptionError
 from engine.interp import DEFAULT_MODEL
+from engine.interp.checks import check_line
 from engine.progress import progress_callback
 from engine.repair import JUMP_MODES, JUMPS_INSERT, MAX_DUPLICATE_REPEATS, analyse_clip, repair_clip
 from engine.repair.run import REPAIR_AUDIO_MODES
@@ -182,6 +183,8 @@ def run(args: argparse.Namespace) -> int:
     )
     if not report.changed:
         lines.append("  nothing to repair: no dropped or duplicated frames found")
+    elif report.frames_synthesized:
+        lines.append(check_line(report.frames_to_check, report.frames_synthesized, report.model))
     lines.append(f"report: {sidecar_path(args.output)}")
     sys.stdout.write("\n".join(lines) + "\n")
     return 0

@@ -11,6 +11,7 @@ from engine.commands.clip_options import add_clip_output_options
 from engine.commands.sequence_option import add_sequence_rate_option, clip_as_media
 from engine.errors import UnsupportedOptionError
 from engine.interp import CPU_CLIP_MODEL, DEFAULT_MODEL
+from engine.interp.checks import check_line
 from engine.progress import progress_callback
 from engine.retime import AUDIO_MODES, load_ramp, retime_clip, sidecar_path
 
@@ -42,7 +43,10 @@ name and renamed when complete; the report (per-frame risk, fallbacks, timings) 
 OUT.chronoscope.json. A frame's risk (0 to 1) is about the share of its picture the model could
 not vouch for: pixels the two frames around it disagree on, that only one of them shows, or that
 the motion could not place (0.1: a tenth of the picture, such as a subject that moved too far
-between them). The preview app shows where (its risk overlay); interpolate --risk writes the map.
+between them). Its local risk is the worst patch about a subject's size; frames whose local risk
+reaches the level measured for the model are listed as frames to check (the level finds 9 in 10
+visibly wrong frames on the measured sets; see the report's frames_to_check). The preview app
+shows where (its risk overlay); interpolate --risk writes the map.
 
 Models: by default {DEFAULT_MODEL} (best measured) when the models run on a GPU, and {CPU_CLIP_MODEL}
 on the CPU, where {DEFAULT_MODEL} is far too slow for whole clips; also blend, nearest, rife /
@@ -147,7 +151,8 @@ def run(args: argparse.Namespace) -> int:
         f"{report.frames_held} held), audio {report.audio}\n"
         f"risk: max {report.risk_max:.2f}, mean {report.risk_mean:.2f}; {report.fallbacks} frame"
         f"{'s' if report.fallbacks != 1 else ''} in {notes} note{'s' if notes != 1 else ''} fell back to "
-        f"a repeated, nearest or held frame (scene cuts, duplicates, the clip's ends); "
+        f"a repeated, nearest or held frame (scene cuts, duplicates, the clip's ends)\n"
+        f"{check_line(report.frames_to_check, report.frames_synthesized, report.model)}; "
         f"report: {summary['report']}\n"
     )
     return 0

@@ -23,6 +23,7 @@ from fractions import Fraction
 import numpy as np
 
 from engine.errors import UnsupportedOptionError
+from engine.interp.checks import local_risk
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,12 @@ class SynthesisResult:
         the worst 1% (which is 1.0 for most frames with any occlusion, and so ranks nothing).
         """
         return float(self.risk.mean(dtype=np.float64)) if self.risk.size else 0.0
+
+    @property
+    def risk_local(self) -> float:
+        """The worst subject-sized patch of the risk map (``engine.interp.checks.local_risk``):
+        high when one region is probably wrong, however clean the rest of the frame."""
+        return local_risk(self.risk)
 
 
 def check_frame_pair(frame0: np.ndarray, frame1: np.ndarray, t: Time) -> float:

@@ -90,6 +90,8 @@ class GapFill:
     clip ends between frames: the fill starts from the frame made there); the same after."""
     after_phase: Fraction = Fraction(0)
     risk: list[float] = field(default_factory=list)
+    to_check: list[int] = field(default_factory=list)
+    """Frames of the fill (0 = its first) whose local risk reaches the model's measured level."""
     notes: list[str] = field(default_factory=list)
     content_hash: str = ""
 
@@ -114,6 +116,7 @@ class GapFill:
             "after_phase": fraction_text(self.after_phase),
             "risk_max": round(max(self.risk, default=0.0), 4),
             "risk": self.risk,
+            "frames_to_check": self.to_check,
             "notes": self.notes,
             "content_hash": self.content_hash,
         }
@@ -298,6 +301,7 @@ def _prepare(
 
 def _take_report(gap: GapFill, report: RetimeReport) -> None:
     gap.risk = [item.risk for item in report.risk]
+    gap.to_check = report.frames_to_check
     gap.notes = []
     for note in report.notes:
         if note.note not in gap.notes:

@@ -33,6 +33,7 @@ import opentimelineio as otio
 
 from engine.errors import ChronoscopeError, JobCancelledError, UnsupportedOptionError
 from engine.interp import resolve_clip_model
+from engine.interp.checks import runs_text
 from engine.media.probe import VideoStreamInfo
 from engine.media.writer import check_quality
 from engine.render.edl_rate import read_edl_at_media_rate
@@ -233,6 +234,7 @@ class RenderSummary:
             "frames",
             "model",
             "risk max",
+            "to check",
             "seconds",
             "output / reason",
         )
@@ -248,6 +250,7 @@ class RenderSummary:
                     str(report.get("frames_written", "-")),
                     str(report.get("model", "-")),
                     f"{report['risk_max']:.2f}" if "risk_max" in report else "-",
+                    _to_check_cell(report),
                     f"{report['seconds']:.1f}" if "seconds" in report else "-",
                     clip.get("reason", "")
                     if clip["status"] in ("failed", "cannot_render")
@@ -260,6 +263,14 @@ class RenderSummary:
             for row in rows
         ]
         return "\n".join(line.rstrip() for line in lines)
+
+
+def _to_check_cell(report: dict) -> str:
+    """The frames of a clip's render to look at (``12-15, 40``), ``none``, or ``-`` when not known."""
+    runs = report.get("frames_to_check")
+    if not isinstance(runs, list):
+        return "-"
+    return runs_text(runs, limit=3) or "none"
 
 
 def render_timeline(

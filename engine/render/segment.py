@@ -169,9 +169,7 @@ def write_synthesized(
                 writer.write(result.frame)
                 report.frames_written += 1
                 report.frames_synthesized += 1
-                report.risk.append(
-                    FrameRisk(frame, anchor_frame, fraction_text(times[frame]), round(result.risk_score, 5))
-                )
+                report.risk.append(FrameRisk.of(result, frame, anchor_frame, fraction_text(times[frame])))
                 for note in result.notes:
                     report.add_note(frame, note, fallback=result.fallback)
     report.timings_s["total"] = time.perf_counter() - started_s

@@ -287,6 +287,7 @@ def _record(cut: SmoothCut, report: RetimeReport, status: str) -> dict[str, Any]
         "status": status,
         "times": [fraction_text(Fraction(i, cut.frames + 1)) for i in range(1, cut.frames + 1)],
         "risk": [item.risk for item in report.risk],
+        "frames_to_check": report.frames_to_check,
         "notes": sorted({note.note for note in report.notes}),
     }
     if status == "resumed":
@@ -385,6 +386,7 @@ def apply_smooth_cuts(timeline: otio.schema.Timeline, rendered: list[dict[str, A
                         "from_second",
                         "times",
                         "risk",
+                        "frames_to_check",
                         "notes",
                         "source",
                     )

@@ -33,6 +33,7 @@ import numpy as np
 from engine.errors import UnsupportedOptionError
 from engine.fsutil import remove_quietly, temporary_sibling, write_text_atomic
 from engine.interp import Synthesizer
+from engine.interp.checks import frame_runs, needs_check
 from engine.interp.guarded import nearest_instead
 from engine.media import FrameReader, VideoWriter, probe
 from engine.media.timecode import start_timecode
@@ -71,6 +72,10 @@ class FillRecord:
     times: list[str]
     risk: list[float]
     notes: list[str] = field(default_factory=list)
+    local: list[float] = field(default_factory=list)
+    """Each made frame's local risk (``engine.interp.checks.local_risk``), in order."""
+    check: list[int] = field(default_factory=list)
+    """Output frames whose local risk reaches their model's measured level: to look at."""
 
 
 @dataclass
@@ -102,6 +107,10 @@ class RepairReport:
     def risk_max(self) -> float:
         return max((value for fill in self.fills for value in fill.risk), default=0.0)
 
+    @property
+    def frames_to_check(self) -> list[int]:
+        return sorted(frame for fill in self.fills for frame in fill.check)
+
     def counts(self) -> dict[str, int]:
         return {
             "timestamp_gap": sum(f.missing_timestamps for f in self.fills),
@@ -114,6 +123,7 @@ class RepairReport:
         data["changed"] = self.changed
         data["counts"] = self.counts()
         data["risk_max"] = round(self.risk_max, 4)
+        data["frames_to_check"] = frame_runs(self.frames_to_check)
         return data
 
     def write_sidecar(self, *, replace: bool = True) -> Path:
@@ -270,7 +280,11 @@ def repair_clip(
                             made = active.synthesize_many(previous, frame.image, chunk)
                         for result in made:
                             write(result.frame)
+                            local = result.risk_local
+                            if needs_check(result.backend, local, fallback=result.fallback):
+                                record.check.append(record.first_output_frame + len(record.risk))
                             record.risk.append(round(result.risk_score, 5))
+                            record.local.append(round(local, 5))
                             for note in result.notes:
                                 if note not in record.notes:
                                     record.notes.append(note)

@@ -329,12 +329,7 @@ def render_mapped(
                     write(result.frame)
                     report.frames_synthesized += 1
                     report.risk.append(
-                        FrameRisk(
-                            item.mapped.output_frame,
-                            lower,
-                            fraction_text(item.place.phase),
-                            round(result.risk_score, 5),
-                        )
+                        FrameRisk.of(result, item.mapped.output_frame, lower, fraction_text(item.place.phase))
                     )
                     for note in result.notes:
                         report.add_note(item.mapped.output_frame, note, fallback=result.fallback)

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from engine.fsutil import remove_leftover_temporaries, write_text_atomic
+from engine.interp.base import SynthesisResult
+from engine.interp.checks import frame_runs, needs_check
 
 SIDECAR_SUFFIX = ".chronoscope.json"
 REPORT_VERSION = 1
@@ -36,14 +38,31 @@ def remove_leftovers_of(output: Path) -> None:
 
 @dataclass
 class FrameRisk:
-    """The risk score of one generated frame: the mean of its risk map
+    """The risk of one generated frame: ``risk``, the mean of its risk map
     (``engine.interp.base.SynthesisResult.risk_score``), about the share of the picture the
-    model could not vouch for (0.1: a tenth of it, such as a subject that moved too far)."""
+    model could not vouch for (0.1: a tenth of it); ``local``, the worst subject-sized patch of
+    the map (``engine.interp.checks.local_risk``); ``check``, whether ``local`` reaches the
+    model's measured level, so that the frame is listed for the editor to look at."""
 
     output_frame: int
     source_frame: int
     phase: str
     risk: float
+    local: float | None = None
+    check: bool = False
+
+    @classmethod
+    def of(cls, result: SynthesisResult, output_frame: int, source_frame: int, phase: str) -> FrameRisk:
+        """The record of ``result``, made for ``output_frame`` after ``source_frame`` at ``phase``."""
+        local = result.risk_local
+        return cls(
+            output_frame,
+            source_frame,
+            phase,
+            round(result.risk_score, 5),
+            round(local, 5),
+            needs_check(result.backend, local, fallback=result.fallback),
+        )
 
 
 @dataclass
@@ -105,6 +124,11 @@ class RetimeReport:
         return sum(r.risk for r in self.risk) / len(self.risk) if self.risk else 0.0
 
     @property
+    def frames_to_check(self) -> list[int]:
+        """Output frames whose local risk reaches their model's measured level, in order."""
+        return sorted(r.output_frame for r in self.risk if r.check)
+
+    @property
     def fallback_notes(self) -> list[FrameNote]:
         """The notes of frames that fell back (scene-cut or duplicate fallback, held frames)."""
         return [n for n in self.notes if n.fallback]
@@ -137,6 +161,7 @@ class RetimeReport:
             "fallback_frames": self.fallbacks,
             "risk_max": round(self.risk_max, 4),
             "risk_mean": round(self.risk_mean, 4),
+            "frames_to_check": frame_runs(self.frames_to_check),
             "seconds": round(self.timings_s.get("total", 0.0), 3),
         }
 
@@ -145,6 +170,7 @@ class RetimeReport:
         data["risk_max"] = round(self.risk_max, 4)
         data["risk_mean"] = round(self.risk_mean, 4)
         data["fallback_frames"] = self.fallbacks
+        data["frames_to_check"] = frame_runs(self.frames_to_check)
         return data
 
     @classmethod

@@ -55,6 +55,7 @@ import numpy as np
 
 from engine.errors import CapabilityNotAvailableError, UnsupportedOptionError
 from engine.interp.base import Synthesizer, available_backends, check_frame_pair, create_backend
+from engine.interp.checks import needs_check
 from engine.server.exchange import EngineExchange, align
 from engine.server.exchange import is_descriptor as is_exchange_descriptor
 from engine.server.jobs import JobFunction
@@ -261,7 +262,8 @@ def synthesize_handler(
     ``exchange``). The reply holds, per time, a frame and a float32 risk map: as buffers, or
     written into the ``output`` region of the exchange when the request names one. The reply's
     ``timings_ns`` holds the time the backend itself took (``model``) and the time spent on the
-    results' ``risk_score`` (part of the synthesis result, defined in engine.interp), so a client
+    results' ``risk_score`` and ``risk_local`` (part of the synthesis result, defined in
+    engine.interp; ``check``: the local risk reaches the model's measured level), so a client
     can tell the engine's own overhead from the synthesis."""
 
     def run(message: Message) -> Reply:
@@ -314,6 +316,7 @@ def synthesize_handler(
             model_ns = time_module.perf_counter_ns() - started_ns
         started_ns = time_module.perf_counter_ns()
         risk_scores = [result.risk_score for result in results]
+        local_risks = [result.risk_local for result in results]
         risk_score_ns = time_module.perf_counter_ns() - started_ns
         buffers: list[Buffer] = []
 
@@ -321,13 +324,15 @@ def synthesize_handler(
             return region.put(array) if region is not None else encode_array(array, buffers)
 
         frames = []
-        for time, result, risk_score in zip(times, results, risk_scores, strict=True):
+        for time, result, risk_score, local in zip(times, results, risk_scores, local_risks, strict=True):
             frames.append(
                 {
                     "t": str(time),
                     "frame": encode(result.frame),
                     "risk": encode(result.risk.astype("float32", copy=False)),
                     "risk_score": risk_score,
+                    "risk_local": local,
+                    "check": needs_check(result.backend, local, fallback=result.fallback),
                     "notes": list(result.notes),
                     "backend": result.backend,
                 }

@@ -1,0 +1,135 @@
+"""Frames to check: a made frame whose worst subject-sized patch is probably wrong is listed for the
+editor, in the retime report and on the command line, while a mean over the frame hides it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from test_interp_scenes import texture
+
+from engine.interp import create_backend
+from engine.interp.checks import (
+    CHECK_LEVELS,
+    check_line,
+    frame_runs,
+    local_risk,
+    needs_check,
+    runs_text,
+)
+from engine.repair import repair_clip
+from engine.retime import retime_clip, sidecar_path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+HEIGHT, WIDTH, SQUARE = 160, 240, 40
+BACKGROUND = texture(HEIGHT, WIDTH, seed=1)
+
+
+def _picture(x: int) -> np.ndarray:
+    frame = BACKGROUND.copy()
+    frame[60 : 60 + SQUARE, x : x + SQUARE] = texture(SQUARE, SQUARE, seed=2)
+    return frame
+
+
+def _clip(path: Path, xs: list[int]) -> Path:
+    """A lossless 25 fps clip of a textured square at each x of ``xs`` over a textured background."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("ffv1", rate=25)
+        stream.height, stream.width, stream.pix_fmt = HEIGHT, WIDTH, "bgr0"
+        for x in xs:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(_picture(x), format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return path
+
+
+# the square creeps 4 px a frame (flow places it), then jumps 30 px a frame three times
+CREEP_THEN_JUMP = [20, 24, 28, 32, 36, 40, 70, 100, 130, 130]
+
+
+def test_local_risk_finds_one_broken_subject_that_the_mean_hides():
+    risk = np.zeros((HEIGHT, WIDTH), np.float32)
+    risk[60:90, 100:130] = 1.0  # a subject: 2 % of the picture
+    assert float(risk.mean()) < 0.03
+    assert local_risk(risk) == pytest.approx(1.0)
+    spread = np.full((HEIGHT, WIDTH), 0.3, np.float32)
+    assert local_risk(spread) == pytest.approx(0.3)
+    assert local_risk(np.zeros((0, 0), np.float32)) == 0.0
+    assert 0.0 < local_risk(np.ones((2, 2), np.float32)) <= 1.0  # tiny maps never fail
+
+
+def test_frames_are_listed_only_for_measured_models_and_never_for_fallbacks():
+    assert needs_check("flow", 1.0) and not needs_check("flow", 0.5)
+    assert not needs_check("flow", 1.0, fallback=True)
+    assert not needs_check("my-own-rife", 1.0)  # no measured level: listed nowhere
+    assert "not measured for model my-own-rife" in check_line([3], 10, "my-own-rife")
+    assert check_line([], 10, "flow").startswith("frames to check: none of 10 generated")
+
+
+def test_frame_runs_read_as_an_editor_writes_them():
+    assert frame_runs([9, 3, 4, 5, 4]) == [[3, 5], [9, 9]]
+    assert runs_text(frame_runs([3, 4, 5, 9])) == "3-5, 9"
+    assert runs_text([[n, n] for n in range(0, 20, 2)], limit=3) == "0, 2, 4, … 7 more"
+
+
+def test_a_subject_that_jumps_is_listed_and_a_creeping_one_is_not():
+    backend = create_backend("flow")
+    crept = backend.synthesize_many(_picture(20), _picture(24), [0.5])[0]
+    jumped = backend.synthesize_many(_picture(40), _picture(70), [0.5])[0]
+    truth = _picture(55)
+    wrong_share = float(np.mean(np.abs(jumped.frame.astype(int) - truth.astype(int)).max(axis=2) > 24))
+    assert wrong_share > 0.01, "the jump is visibly wrong in the made frame"
+    assert crept.risk_local < CHECK_LEVELS["flow"] <= jumped.risk_local
+    # the mean of the map does not tell them apart as well: both are small numbers
+    assert jumped.risk_score < 0.2
+
+
+def test_a_retime_reports_the_frames_to_check(tmp_path):
+    clip = _clip(tmp_path / "square.mkv", CREEP_THEN_JUMP)
+    out = tmp_path / "slow.mkv"
+    report = retime_clip(clip, out, speed="1/2", model="flow", codec="ffv1", audio="drop")
+    made_after = {item.output_frame: item.source_frame for item in report.risk}
+    listed = report.frames_to_check
+    # at half speed, output frame 2n + 1 is made between source frames n and n + 1
+    assert listed and {made_after[frame] for frame in listed} <= {5, 6, 7}
+    assert {made_after[frame] for frame in listed} >= {6, 7}, listed
+    assert all(item.local is not None for item in report.risk)
+    sidecar = json.loads(sidecar_path(out).read_text())
+    assert sidecar["frames_to_check"] == frame_runs(listed)
+    assert all(item["check"] == (item["output_frame"] in listed) for item in sidecar["risk"])
+    assert report.summary()["frames_to_check"] == frame_runs(listed)
+
+
+def test_the_retime_command_names_the_frames_to_check(tmp_path):
+    clip = _clip(tmp_path / "square.mkv", CREEP_THEN_JUMP)
+    out = tmp_path / "slow.mkv"
+    done = subprocess.run(
+        [sys.executable, "-m", "engine.cli", "retime", str(clip), "--speed", "1/2", "--model", "flow",
+         "--audio", "drop", "-o", str(out)],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    sidecar = json.loads(sidecar_path(out).read_text())
+    expected = runs_text(sidecar["frames_to_check"])
+    assert f"frames to check: {expected} (" in done.stdout, done.stdout
+    assert "measured for flow" in done.stdout
+
+
+def test_a_repair_lists_the_filled_frames_a_jump_breaks(tmp_path):
+    from tests.media_factory import render_images
+
+    # frames 0-9 on a 25 fps grid with 4 and 7 dropped: the square creeps across 4, jumps across 7
+    xs = {0: 20, 1: 24, 2: 28, 3: 32, 5: 40, 6: 44, 8: 104, 9: 108}
+    clip = render_images(tmp_path / "gaps.mp4", [_picture(x) for x in xs.values()], list(xs), 25)
+    out = tmp_path / "fixed.mkv"
+    report = repair_clip(clip, out, model="flow")
+    filled = {fill.first_output_frame: fill for fill in report.fills}
+    assert sorted(filled) == [4, 7]
+    assert report.frames_to_check == [7] and filled[7].check == [7] and filled[4].check == []
+    assert json.loads(sidecar_path(out).read_text())["frames_to_check"] == [[7, 7]]
