@@ -34,6 +34,7 @@ from engine.bridge.words import confidence_words, marker_name, rate_words, speed
 from engine.commands import bridge  # noqa: E402
 from engine.errors import TimelineNotFoundError, UnsupportedOptionError  # noqa: E402
 from engine.server.process import stop_engine  # noqa: E402
+from engine.timeline import read_timeline  # noqa: E402
 
 DETECT_RESULT = {
     "speed": 0.125,
@@ -530,3 +531,36 @@ def test_render_leaves_high_frame_rate_slow_motion_as_it_is(tmp_path, ask):
         "timeline 'Fifty': none of its 1 clips slower than 100 % needs rendering or can be rendered; "
         "V1 'camera50.mp4': plays its own frames at this speed: nothing to make"
     )
+
+
+def test_render_folder_keeps_the_export_of_another_timeline(sample_clip, tmp_path, ask):
+    """A render reads its timeline from a copy in its folder, named after the timeline, so that
+    every run renders the same file and resumes. A timeline whose name makes the same file name
+    ("Cut_1" after "Cut 1") is refused there: its copy, summary and new timeline would replace
+    the other timeline's."""
+    resolve = FakeResolve(project_rate=Fraction(30))
+    pool = resolve.GetProjectManager().CreateProject("p").GetMediaPool()
+    media = pool.ImportMedia([str(sample_clip.absolute())])[0]
+    outdir = tmp_path / "renders"
+    for name in ("Cut 1", "Cut_1"):
+        timeline = pool.CreateEmptyTimeline(name)
+        timeline.fake_append(media, source_start_frames=0, duration_frames=20, speed=Fraction(1, 2))
+        path = tmp_path / f"{name}.otio"
+        timeline.Export(str(path), resolve.EXPORT_OTIO)
+        request = {"op": "render", "timeline": str(path), "output_dir": str(outdir), "start_engine": False}
+        status, out = ask(request)
+        error = json.loads(out)["error"]
+        if name == "Cut 1":  # its copy is made, then the engine is missing
+            assert error["type"] == "EngineNotRunningError", error
+            assert read_timeline(outdir / "Cut_1.otio").name == "Cut 1"
+    assert error == {
+        "type": "OutputExistsError",
+        "message": f"{outdir / 'Cut_1.otio'} holds the export of another timeline ('Cut 1', not 'Cut_1'); "
+        "rename one of the timelines, or set another render_dir in resolve-bridge.json",
+    }
+    # a relative output_dir (the scripts' <project>/<timeline> without a render_dir) goes under
+    # Chronoscope's data folder
+    status, out = ask({**request, "output_dir": "p/Cut_1"})
+    assert json.loads(out)["error"]["type"] == "EngineNotRunningError"
+    copy = Path(os.environ["CHRONOSCOPE_HOME"]) / "data" / "resolve-renders" / "p" / "Cut_1" / "Cut_1.otio"
+    assert read_timeline(copy).name == "Cut_1"

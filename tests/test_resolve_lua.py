@@ -328,3 +328,77 @@ def test_lua_rerun_keeps_the_markers_of_a_clip_not_analysed_this_time(exported, 
     # run 1: the stale marker at 5 (no clip of this timeline) goes, two come; run 2 keeps them
     assert calls == [["apply", "1", "2", "0", "0"], ["apply", "0", "0", "0", "2"]]
     assert sorted(int(m[0]) for m in markers) == [0, 10, 70]
+
+
+def test_lua_second_render_resumes_in_the_same_folder_and_imports_nothing_again(
+    exported, scripts, tmp_path, isolated_places, monkeypatch
+):
+    """The stub's project "demo", timeline "Cut 1", rendered twice with a render_dir: both runs
+    go to <render_dir>/demo/Cut_1; the second takes the first's render and imports nothing."""
+    monkeypatch.setenv("STUB_FLAG", "")
+    monkeypatch.setenv("STUB_RUNS", "2")
+    render_dir = tmp_path / "Rendus été"
+    config = bridge.install_config()
+    config.write_text(json.dumps({**json.loads(config.read_text()), "render_dir": str(render_dir)}))
+    try:
+        _, calls, out = stub(f"script:{entry(scripts, 'render')}", exported)
+    finally:
+        stop_engine(timeout_s=10, force=True)
+    folder = render_dir / "demo" / "Cut_1"
+    title = "Chronoscope - Render Slow Motion: "
+    assert f"{title}1 of 1 clips rendered into {folder}\n" in out, out  # the first run
+    again = f"{title}1 of 1 clips rendered into {folder} (1 of them rendered by an earlier run, "
+    assert again + "taken as they were)" in out, out
+    assert f"{title}1 rendered files were in the media pool already" in out
+    imports = [call for call in calls if call[0] == "ImportMedia"]
+    (render,) = folder.glob("*.mov")
+    assert imports == [["ImportMedia", str(render)]], calls
+    assert [call[1] for call in calls if call[0] == "SetCurrentTimeline"] == [
+        "Cut 1 (Chronoscope)",
+        "Cut 1 (Chronoscope 2)",
+    ]
+
+
+def test_python_lua_and_bridge_name_render_folders_alike(tmp_path):
+    from engine.bridge.folders import folder_name
+
+    names = [
+        "Cut 1 / été",
+        "Projet d'été: v2.1",
+        "a.b..c",
+        "   ",
+        "",
+        "CON",
+        "lpt9",
+        "con.txt",
+        "___a___",
+        "tab\there\nnewline",
+        "é" * 60,
+        "x" + "日本" * 20,
+        "🎬" * 30,
+        "Ω",
+        "C:\\Users\\ed",
+    ]
+    program = tmp_path / "names.lua"
+    lines = [f"local M = dofile({install_paths.lua_string(str(SHARED))})"]
+    for name in names:
+        lines.append(f'io.write(M.folder_name({install_paths.lua_string(name)}, "timeline"), "\\n")')
+    program.write_text("\n".join(lines), encoding="utf-8")
+    done = subprocess.run([LUA, str(program)], capture_output=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    lua = done.stdout.decode("utf-8").split("\n")[:-1]
+    python = [chronoscope_resolve.folder_name(name, "timeline") for name in names]
+    assert lua == python == [folder_name(name, "timeline") for name in names]
+    assert python[:10] == [
+        "Cut_1_été",
+        "Projet_d_été_v2_1",
+        "a_b_c",
+        "timeline",
+        "timeline",
+        "CON_",
+        "lpt9_",
+        "con_txt",
+        "a",
+        "tab_here_newline",
+    ]
+    assert python[10] == "é" * 40 and python[11] == "x" + "日本" * 13 and python[12] == "🎬" * 20

@@ -267,7 +267,8 @@ def test_rendered_timeline_becomes_a_new_timeline_and_bin(resolve, sample_clip, 
         assert created.GetName() == expected and project.GetCurrentTimeline() is created
     bins = pool.GetRootFolder().GetSubFolderList()
     assert [b.GetName() for b in bins] == ["Chronoscope"]
-    assert [c.GetName() for c in bins[0].GetClipList()] == ["clip2.mp4", "clip2.mp4"]
+    # the second import finds the render in the pool (its "File Path") and uses it again
+    assert [c.GetName() for c in bins[0].GetClipList()] == ["clip2.mp4"]
     assert pool.GetCurrentFolder() is pool.GetRootFolder()
     items = created.GetItemListInTrack("video", 1)
     assert [(i.GetStart() - created.GetStartFrame(), i.GetDuration(), i.speed) for i in items] == [
@@ -275,7 +276,7 @@ def test_rendered_timeline_becomes_a_new_timeline_and_bin(resolve, sample_clip, 
         (70, 80, 1),
     ]
     assert items[0].GetMediaPoolItem().path == sample_clip.absolute()
-    assert items[1].GetMediaPoolItem().path == rendered
+    assert items[1].GetMediaPoolItem() is bins[0].GetClipList()[0]
     assert snapshot(timeline) == before and changes(resolve, timeline) == []
 
 
@@ -512,4 +513,49 @@ def test_render_reports_what_it_leaves_on_a_drop_frame_timeline(installed, scrip
     )
     assert "Decompose in Place" in out and "None" not in out
     items = created.GetItemListInTrack("video", 1)
-    assert items[0].speed == 1 and items[0].GetMediaPoolItem().path.parent.name.startswith("DF_cut-")
+    folder = Path(os.environ["CHRONOSCOPE_HOME"]) / "data" / "resolve-renders" / "df" / "DF_cut"
+    assert items[0].speed == 1 and items[0].GetMediaPoolItem().path.parent == folder
+
+
+def test_a_second_render_resumes_in_the_same_folder_and_imports_nothing_again(
+    resolve, installed, sample_clip, capsys
+):
+    """Every run of one project's timeline renders into one folder, named after both: the second
+    run finds the first's render by its content hash (nothing is rendered or written again), and
+    the media pool item of that file is used again instead of a second copy in the bin."""
+    project = resolve.GetProjectManager().CreateProject("Projet d'été")
+    pool = project.GetMediaPool()
+    media = pool.ImportMedia([str(sample_clip.absolute())])[0]
+    timeline = pool.CreateEmptyTimeline("Cut 1 / final")
+    timeline.fake_append(media, source_start_frames=0, duration_frames=20)
+    timeline.fake_append(
+        media, source_start_frames=40, duration_frames=16, speed=Fraction(1, 2), record_frame=108020
+    )
+    settings = chronoscope_resolve.load_settings()
+    folder = (
+        Path(os.environ["CHRONOSCOPE_HOME"]) / "data" / "resolve-renders" / "Projet_d_été" / "Cut_1_final"
+    )
+
+    first = chronoscope_resolve.render_workflow(resolve, settings, chronoscope_resolve.Console("first"))
+    written = {path.name: path.stat().st_mtime_ns for path in folder.iterdir()}
+    renders = [name for name in written if name.endswith(".mov")]
+    assert len(renders) == 1, written
+    project.SetCurrentTimeline(timeline)
+    capsys.readouterr()
+    second = chronoscope_resolve.render_workflow(resolve, settings, chronoscope_resolve.Console("second"))
+    out = capsys.readouterr().out
+    assert "Traceback" not in out
+    again = f"second: 1 of 1 clips rendered into {folder} (1 of them rendered by an earlier run, "
+    assert again + "taken as they were)" in out, out
+    assert "second: 1 rendered files were in the media pool already" in out
+    assert {path.name: path.stat().st_mtime_ns for path in folder.iterdir() if path.suffix == ".mov"} == {
+        name: written[name] for name in renders
+    }
+    (chronoscope_bin,) = pool.GetRootFolder().GetSubFolderList()
+    assert [item.GetName() for item in chronoscope_bin.GetClipList()] == renders
+    assert [first.GetName(), second.GetName()] == [
+        "Cut 1 / final (Chronoscope)",
+        "Cut 1 / final (Chronoscope 2)",
+    ]
+    used = [[i.GetMediaPoolItem() for i in t.GetItemListInTrack("video", 1)] for t in (first, second)]
+    assert used[0] == used[1] and used[0][1] is chronoscope_bin.GetClipList()[0]

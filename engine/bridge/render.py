@@ -3,19 +3,23 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.bridge.clip_entries import entry_order, nested_entry
 from engine.bridge.connection import connect_engine, log_event
+from engine.bridge.folders import folder_name, render_folder
 from engine.bridge.items import clip_at, disabled_reason, media_problem, read_video_items, speed_ramp_of
 from engine.bridge.protocol import DEFAULT_JOB_TIMEOUT_S
 from engine.bridge.render_result import merge_render_result, rendered_media, rendered_timeline
-from engine.errors import InvalidTimeWarpError, MediaNotFoundError, NothingToDoError
-from engine.places import places
+from engine.errors import (
+    ChronoscopeError,
+    InvalidTimeWarpError,
+    MediaNotFoundError,
+    NothingToDoError,
+    OutputExistsError,
+)
 
 if TYPE_CHECKING:
     from engine.timeline.segments import Segment
@@ -23,13 +27,35 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def _safe_name(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "timeline"
+def timeline_in_folder(timeline_path: Path, timeline, output_dir: Path) -> Path:
+    """The exported timeline as the render reads it: a copy in ``output_dir`` named after the
+    timeline (``<timeline>.otio``), so that every run of one timeline renders the same file and
+    the engine takes its earlier results there (resume; the summary and the new timeline are
+    replaced only by a render of the same timeline file). An earlier export of the same timeline
+    is replaced; one of another timeline whose name makes the same file name is refused
+    (``OutputExistsError``) rather than replaced. Relative media paths are made absolute first."""
+    from engine.render.outputs import prepare_folder
+    from engine.timeline import read_timeline, write_timeline
+    from engine.timeline.paths import rebase_relative_media
 
-
-def default_output_dir(timeline_name: str) -> Path:
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return places().data_dir / "resolve-renders" / f"{_safe_name(timeline_name)}-{stamp}"
+    copy = output_dir / f"{folder_name(timeline.name, 'timeline')}.otio"
+    if copy.absolute() == Path(timeline_path).absolute():
+        return copy
+    if copy.is_file():
+        try:
+            earlier = read_timeline(copy).name
+        except ChronoscopeError:
+            earlier = None
+        if earlier != timeline.name:
+            raise OutputExistsError(
+                f"{copy} holds the export of another timeline ({earlier!r}, not {timeline.name!r}); "
+                "rename one of the timelines, or set another render_dir in resolve-bridge.json"
+            )
+    prepare_folder(output_dir)
+    exported = read_timeline(timeline_path)
+    rebase_relative_media(exported, Path(timeline_path).absolute().parent)
+    write_timeline(exported, copy)
+    return copy
 
 
 def _not_rendered(segment: Segment, reason: str) -> dict[str, Any]:
@@ -162,7 +188,8 @@ def render(
             f"({len(items.segments)} video clips); slow a clip down (Change Clip Speed) and run "
             f"again{also}"
         )
-    output_dir = Path(output_dir) if output_dir else default_output_dir(items.timeline.name)
+    output_dir = render_folder(output_dir, items.timeline.name)
+    source = timeline_in_folder(timeline_path, items.timeline, output_dir)
     clips = [
         {
             "track": s.track_label,
@@ -177,7 +204,7 @@ def render(
         result = client.run_job(
             "render_timeline",
             {
-                "timeline": str(timeline_path.absolute()),
+                "timeline": str(source.absolute()),
                 "outdir": str(output_dir.absolute()),
                 "speedup": False,
                 "clips": clips,
@@ -193,6 +220,9 @@ def render(
     new_timeline = rendered_timeline(result, output_dir, items.timeline.name)
     media = [str(p) for p in rendered_media(result) if Path(p).is_file()]
     summary = f"{rendered} of {len(clips)} clips rendered into {output_dir}"
+    earlier = sum(1 for clip in clips if clip.get("status") == "resumed")
+    if earlier:
+        summary += f" ({earlier} of them rendered by an earlier run, taken as they were)"
     if not_rendered:
         summary += f"; {len(not_rendered)} not rendered"
     return {

@@ -693,6 +693,56 @@ function M.disabled_clips(timeline)
   return found
 end
 
+M.FOLDER_NAME_MAX_BYTES = 80
+local RESERVED = { CON = true, PRN = true, AUX = true, NUL = true }
+for number = 1, 9 do
+  RESERVED["COM" .. number], RESERVED["LPT" .. number] = true, true
+end
+
+--- A project's or timeline's name as a folder name, byte for byte as the Python script's
+--- `folder_name` (and the bridge's): ASCII letters and digits, `-`, `_` and every byte beyond
+--- ASCII (UTF-8 accents, other scripts) are kept; each run of anything else becomes one `_`; no
+--- `_` at either end; at most 80 bytes, cut between characters; a `_` after a name Windows keeps
+--- for a device; `fallback` when nothing is left.
+function M.folder_name(name, fallback)
+  local kept = tostring(name or ""):gsub("[^A-Za-z0-9_%-\128-\255]+", "_")
+  kept = kept:gsub("^_+", ""):gsub("_+$", "")
+  if #kept > M.FOLDER_NAME_MAX_BYTES then
+    kept = kept:sub(1, M.FOLDER_NAME_MAX_BYTES)
+    local first = #kept -- the first byte of the last character
+    while first > 1 and kept:byte(first) >= 0x80 and kept:byte(first) < 0xC0 do
+      first = first - 1
+    end
+    local lead = kept:byte(first)
+    local length = lead >= 0xF0 and 4 or lead >= 0xE0 and 3 or lead >= 0xC0 and 2 or 1
+    if #kept - first + 1 < length then
+      kept = kept:sub(1, first - 1)
+    end
+    kept = kept:gsub("_+$", "")
+  end
+  if kept == "" then
+    return fallback
+  end
+  return RESERVED[kept:upper()] and kept .. "_" or kept
+end
+
+--- The one folder every render of this project's timeline goes to (so that a second run resumes
+--- the first): `<render_dir>/<project>/<timeline>`, or without a render_dir the relative
+--- `<project>/<timeline>`, which the bridge puts in Chronoscope's data folder.
+function M.render_output_dir(settings, project, timeline)
+  local relative = M.folder_name(project:GetName(), "project") .. SEP
+    .. M.folder_name(timeline:GetName(), "timeline")
+  if settings.render_dir then
+    return settings.render_dir .. SEP .. relative
+  end
+  return relative
+end
+
+local function path_key(path)
+  local key = tostring(path):gsub("[/\\]+", "/")
+  return WINDOWS and key:lower() or key
+end
+
 local function chronoscope_bin(pool)
   local root = pool:GetRootFolder()
   for _, folder in ipairs(root:GetSubFolderList() or {}) do
@@ -712,6 +762,21 @@ local function all_folders(folder, found)
   found[#found + 1] = folder
   for _, sub in ipairs(folder:GetSubFolderList() or {}) do
     all_folders(sub, found)
+  end
+  return found
+end
+
+--- The media pool's items by the file they hold (their "File Path" clip property).
+local function pool_items_by_path(pool)
+  local found = {}
+  for _, folder in ipairs(all_folders(pool:GetRootFolder())) do
+    for _, item in ipairs(folder:GetClipList() or {}) do
+      local properties = item:GetClipProperty() or {} -- all of them: naming one is deprecated (Resolve 20)
+      local path = type(properties) == "table" and properties["File Path"] or nil
+      if type(path) == "string" and path ~= "" and not found[path_key(path)] then
+        found[path_key(path)] = item
+      end
+    end
   end
   return found
 end
@@ -775,9 +840,7 @@ function workflows.render(app, settings, say, echo)
   local path = M.export_timeline(app, timeline)
   local request = { op = "render", timeline = path, clips = M.flagged_clips(timeline, flag), flag = flag,
     disabled = M.disabled_clips(timeline) }
-  if settings.render_dir then
-    request.output_dir = settings.render_dir .. SEP .. os.date("%Y%m%d-%H%M%S")
-  end
+  request.output_dir = M.render_output_dir(settings, project, timeline)
   local ok, reply = pcall(M.call_bridge, settings, request, echo)
   os.remove(path)
   if not ok then
@@ -786,9 +849,19 @@ function workflows.render(app, settings, say, echo)
   local pool = project:GetMediaPool()
   local previous = pool:GetCurrentFolder()
   pool:SetCurrentFolder(chronoscope_bin(pool))
-  local imported = pool:ImportMedia(reply.media or {}) or {}
-  if #imported < #(reply.media or {}) then
-    say("Resolve imported " .. #imported .. " of " .. #reply.media .. " rendered files")
+  -- a file already in the media pool (an earlier run's render) is used as it is
+  local known, new = pool_items_by_path(pool), {}
+  for _, media in ipairs(reply.media or {}) do
+    if not known[path_key(media)] then
+      new[#new + 1] = media
+    end
+  end
+  local imported = #new > 0 and (pool:ImportMedia(new) or {}) or {}
+  if #imported < #new then
+    say("Resolve imported " .. #imported .. " of " .. #new .. " rendered files")
+  end
+  if #new < #(reply.media or {}) then
+    say((#reply.media - #new) .. " rendered files were in the media pool already")
   end
   local name = unique_timeline_name(project, timeline:GetName() .. " (Chronoscope)")
   local created = pool:ImportTimelineFromFile(reply.timeline, {

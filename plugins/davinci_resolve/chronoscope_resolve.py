@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -427,6 +428,53 @@ def disabled_clips(timeline):
     return found
 
 
+FOLDER_NAME_MAX_BYTES = 80
+_NOT_KEPT = re.compile(r"[^A-Za-z0-9_\-\u0080-\U0010ffff]+")
+_RESERVED = {"CON", "PRN", "AUX", "NUL"} | {f"{port}{n}" for port in ("COM", "LPT") for n in range(1, 10)}
+
+
+def folder_name(name, fallback):
+    """A project's or timeline's name as a folder name, readable and safe on every file system:
+    ASCII letters and digits, ``-``, ``_`` and every character beyond ASCII are kept, each run of
+    anything else becomes one ``_``, no ``_`` at either end, at most 80 bytes of UTF-8 (cut between
+    characters), a ``_`` after a name Windows keeps for a device, ``fallback`` when nothing is
+    left. The Lua script and the bridge (engine/bridge/folders.py) apply the same rule."""
+    kept = _NOT_KEPT.sub("_", str(name)).strip("_")
+    kept = kept.encode("utf-8", "surrogatepass")[:FOLDER_NAME_MAX_BYTES].decode("utf-8", "ignore").rstrip("_")
+    if not kept:
+        return fallback
+    return kept + "_" if kept.upper() in _RESERVED else kept
+
+
+def render_output_dir(settings, project, timeline):
+    """The one folder every render of this project's timeline goes to, so that a second run
+    resumes the first: ``<render_dir>/<project>/<timeline>``; without a ``render_dir``, the
+    relative ``<project>/<timeline>``, which the bridge puts in Chronoscope's data folder
+    (``resolve-renders``)."""
+    relative = os.path.join(
+        folder_name(project.GetName(), "project"), folder_name(timeline.GetName(), "timeline")
+    )
+    render_dir = settings.get("render_dir")
+    return os.path.join(render_dir, relative) if render_dir else relative
+
+
+def _path_key(path):
+    return os.path.normcase(os.path.normpath(str(path)))
+
+
+def pool_items_by_path(media_pool):
+    """The media pool's items by the file they hold (their "File Path" clip property), the first
+    of each file in folder order."""
+    found = {}
+    for folder in all_folders(media_pool.GetRootFolder()):
+        for item in folder.GetClipList() or []:
+            properties = item.GetClipProperty() or {}  # all of them: naming one is deprecated (Resolve 20)
+            path = properties.get("File Path") if isinstance(properties, dict) else None
+            if path:
+                found.setdefault(_path_key(path), item)
+    return found
+
+
 def chronoscope_bin(media_pool):
     root = media_pool.GetRootFolder()
     for folder in root.GetSubFolderList() or []:
@@ -502,8 +550,7 @@ def render_workflow(resolve, settings, console):
             "flag": flag,
             "disabled": disabled_clips(timeline),
         }
-        if settings.get("render_dir"):
-            request["output_dir"] = os.path.join(settings["render_dir"], os.path.basename(folder))
+        request["output_dir"] = render_output_dir(settings, project, timeline)
         reply = call_bridge(settings, request, console)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -511,17 +558,22 @@ def render_workflow(resolve, settings, console):
 
 
 def import_render(project, timeline, reply, console):
-    """Bring a render into the project: media into the Chronoscope bin, then a new timeline
+    """Bring a render into the project: media into the Chronoscope bin (a file already in the
+    media pool, from an earlier run, is used as it is, not imported again), then a new timeline
     "<name> (Chronoscope)" from the returned OTIO. The original timeline is not touched."""
     media_pool = project.GetMediaPool()
     previous = media_pool.GetCurrentFolder()
     target = chronoscope_bin(media_pool)
     media_pool.SetCurrentFolder(target)
     media = list(reply.get("media", []))
+    known = pool_items_by_path(media_pool)
+    new = [path for path in media if _path_key(path) not in known]
     try:
-        imported = (media_pool.ImportMedia(media) or []) if media else []
-        if len(imported) < len(media):
-            console.say(f"Resolve imported {len(imported)} of {len(media)} rendered files")
+        imported = (media_pool.ImportMedia(new) or []) if new else []
+        if len(imported) < len(new):
+            console.say(f"Resolve imported {len(imported)} of {len(new)} rendered files")
+        if len(new) < len(media):
+            console.say(f"{len(media) - len(new)} rendered files were in the media pool already")
         name = unique_timeline_name(project, f"{timeline.GetName()} (Chronoscope)")
         created = media_pool.ImportTimelineFromFile(
             reply["timeline"],

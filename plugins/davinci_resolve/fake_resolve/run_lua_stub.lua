@@ -10,7 +10,8 @@ The stub's timeline "Cut 1" starts at frame 108000 (01:00:00:00 at 30 fps), has 
 at frame 10 and a stale Chronoscope marker at frame 5, and `Export` copies OTIO_PATH (a real
 export made by the Python fake). Its second clip (at frame 70) carries the flag named by
 $STUB_FLAG (default Purple; empty: no flag). $STUB_DISABLED=1 disables its first clip (the stub
-answers GetClipEnabled and GetIsTrackEnabled as Resolve does). Its media pool's ImportMedia returns
+answers GetClipEnabled and GetIsTrackEnabled as Resolve does). $STUB_RUNS=N runs the script N times
+on the same project (each from "Cut 1"), as an editor running it again would. Its media pool's ImportMedia returns
 media pool items (those of the files that exist), put in the current folder, whose GetClipList
 lists them and whose GetClipProperty answers "File Path" and "Clip Name". At the end every marker
 and media pool call is printed, one per line (MARKER / CALL, tab separated), for the test to read.
@@ -172,7 +173,10 @@ function stub:GetProjectManager() return manager end
 
 if mode:sub(1, 7) == "script:" then
   resolve = stub
-  dofile(mode:sub(8))
+  for _ = 1, tonumber(os.getenv("STUB_RUNS") or "1") do
+    current = timeline
+    dofile(mode:sub(8))
+  end
 elseif mode == "apply" then
   local here = debug.getinfo(1, "S").source:sub(2):match("^(.*[/\\])") or "./"
   local shared = dofile(here .. "../chronoscope_resolve.lua")
