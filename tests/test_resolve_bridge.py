@@ -252,7 +252,10 @@ def test_detect_with_given_results_maps_segments_onto_timeline_frames(exported, 
         "hug-lego-movie.mp4 on V1, media 2.00 s to 3.33 s.",
         "note: the segments differ from the clip (slowmo): 82 % slowmo, 18 % realtime",
     ]
-    assert note[4:] == ["", "Details:", "metadata: no capture-rate tag", "estimator: log2 speed -3"]
+    assert note[4:-2] == ["", "Details:", "metadata: no capture-rate tag", "estimator: log2 speed -3"]
+    # last, what tells the marker is Chronoscope's, and whose, once Resolve's OTIO drops customData
+    assert note[-2:] == ["", "Chronoscope marker: V1, clip at frame 70: hug-lego-movie.mp4"]
+    assert note[-1] == reply["clips"][1]["note_key"]
 
 
 def test_marker_words_say_what_plays_on_the_timeline():

@@ -402,3 +402,48 @@ def test_python_lua_and_bridge_name_render_folders_alike(tmp_path):
         "tab_here_newline",
     ]
     assert python[10] == "é" * 40 and python[11] == "x" + "日本" * 13 and python[12] == "🎬" * 20
+
+
+def test_lua_knows_its_markers_once_resolve_dropped_their_custom_data(
+    exported, sample_clip, tmp_path, monkeypatch
+):
+    """After each reply the stub drops every marker's customData, as Render's new timeline (rebuilt
+    from Resolve's OTIO) has them: run 2 replaces run 1's markers (told by their note's last line
+    and colour) instead of adding new ones beside them; run 3 cannot analyse the media and keeps
+    them; the editor's marker stays throughout."""
+    monkeypatch.setenv("STUB_THROUGH_OTIO", "1")
+    media = str(sample_clip.absolute())
+    good = {"speed": 1, "capture_fps": 30, "class": "realtime", "confidence": 0.7, "segments": []}
+    replies = []
+    for index, result in enumerate((good, {**good, "class": "synthetic_slowmo"}, {"class": "??"})):
+        request = {"op": "detect", "timeline": str(exported), "start_engine": False}
+        replies.append(_lua_reply({**request, "results": {media: result}}, tmp_path / f"reply{index}.lua"))
+    markers, calls, _ = stub("apply", exported, *map(str, replies))
+    assert calls == [
+        ["apply", "1", "2", "0", "0"],
+        ["apply", "2", "2", "0", "0"],
+        ["apply", "0", "0", "0", "2"],
+    ]
+    assert [(int(m[0]), m[1], m[4]) for m in markers] == [(0, "Red", ""), (10, "Blue", ""), (70, "Red", "")]
+
+
+def test_lua_and_python_know_markers_without_custom_data_alike(tmp_path):
+    tagged = "Slow motion 1/4.\n\nChronoscope marker: V1, clip at frame 0: a.mov"
+    cases = [
+        ("", tagged, "Green"),
+        ("", tagged, "Purple"),  # not a colour Chronoscope gives a marker: the editor's
+        ("", "Chronoscope marker: V1, clip at frame 0: a.mov\nthe editor added a line", "Blue"),
+        ("", "a note of the editor's", "Blue"),
+        ('{"chronoscope": 1}', "", "Pink"),
+        ("", "", ""),
+    ]
+    program = tmp_path / "own.lua"
+    lines = [f"local M = dofile({install_paths.lua_string(str(SHARED))})"]
+    for custom, note, color in cases:
+        arguments = ", ".join(install_paths.lua_string(text) for text in (custom, note, color))
+        lines.append(f"print(M.is_own_marker({arguments}))")
+    program.write_text("\n".join(lines), encoding="utf-8")
+    done = subprocess.run([LUA, str(program)], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    python = [str(chronoscope_resolve.is_own_marker(*case)).lower() for case in cases]
+    assert done.stdout.split() == python == ["true", "false", "false", "false", "true", "false"]

@@ -152,7 +152,9 @@ def test_markers_from_detect_results_rerun_replaces_only_its_own(
     # the editor's marker holds frame 30, so the slow-motion segment's marker starts one frame later
     assert markers[31.0]["name"] == "Slow motion 1/8 (240 fps)" and markers[31.0]["duration"] == 29.0
     assert markers[0.0]["color"] == "Blue" and markers[70.0]["color"] == "Green"
-    assert markers[0.0]["note"].endswith("Details:\nmetadata: stream rate (30)")
+    assert markers[0.0]["note"].endswith(
+        "Details:\nmetadata: stream rate (30)\n\nChronoscope marker: V1, clip at frame 0: hug-lego-movie.mp4"
+    )
 
     second = {**first, "class": "synthetic_slowmo", "segments": []}
     reply = chronoscope_resolve.call_bridge(
@@ -559,3 +561,40 @@ def test_a_second_render_resumes_in_the_same_folder_and_imports_nothing_again(
     ]
     used = [[i.GetMediaPoolItem() for i in t.GetItemListInTrack("video", 1)] for t in (first, second)]
     assert used[0] == used[1] and used[0][1] is chronoscope_bin.GetClipList()[0]
+
+
+def test_markers_on_the_rendered_timeline_are_still_known_as_ours(resolve, installed, sample_clip, capsys):
+    """Render Slow Motion builds its new timeline from OTIO, and Resolve's OTIO keeps a marker's
+    colour, name and note but not its customData. Detect run on that timeline still knows
+    Chronoscope's markers (by their note's last line and colour) and replaces them, rather than
+    adding new ones beside them; the editor's marker stays, and a clip not analysed this time keeps
+    its markers."""
+    project, timeline = demo_project(resolve, sample_clip)
+    settings = chronoscope_resolve.load_settings()
+    result = {"speed": 0.25, "capture_fps": 120, "class": "slowmo", "confidence": 0.9, "segments": []}
+
+    def detect(on, results):
+        folder = Path(os.environ["CHRONOSCOPE_HOME"]) / "exports"
+        folder.mkdir(exist_ok=True)
+        path = chronoscope_resolve.export_timeline(resolve, on, str(folder))
+        request = {"op": "detect", "timeline": path, "results": results, "start_engine": False}
+        reply = chronoscope_resolve.call_bridge(settings, request)
+        return chronoscope_resolve.apply_markers(on, reply["markers"], reply["clips"])
+
+    assert detect(timeline, {str(sample_clip.absolute()): result}) == (0, 2, [], 0)
+    created = chronoscope_resolve.render_workflow(resolve, settings, chronoscope_resolve.Console("render"))
+    carried = created.GetMarkers()
+    assert sorted(carried) == [0.0, 10.0, 70.0] and {m["customData"] for m in carried.values()} == {""}
+    own = [f for f, m in carried.items() if chronoscope_resolve.is_own_marker("", m["note"], m["color"])]
+    assert own == [0.0, 70.0]
+
+    render = created.GetItemListInTrack("video", 1)[1].GetMediaPoolItem().path  # the 50 % clip's render
+    both = {str(sample_clip.absolute()): result, str(render): {**result, "class": "realtime"}}
+    assert detect(created, both) == (2, 2, [], 0)
+    markers = created.GetMarkers()
+    assert sorted(markers) == [0.0, 10.0, 70.0], markers
+    assert markers[10.0]["name"] == "check the focus"
+    assert [markers[f]["color"] for f in (0.0, 70.0)] == ["Green", "Blue"]
+    # the render's result cannot be used this time: its clip keeps its marker, the other's is replaced
+    assert detect(created, {**both, str(render): {"class": "??"}}) == (1, 1, [], 1)
+    assert sorted(created.GetMarkers()) == [0.0, 10.0, 70.0]

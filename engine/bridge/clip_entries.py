@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from engine.bridge.items import NestedItem, media_text, track_number
-from engine.bridge.markers import marker_key
+from engine.bridge.markers import marker_key, note_key
 
 if TYPE_CHECKING:
     from engine.timeline.segments import Segment
@@ -20,6 +20,7 @@ def clip_entry(segment: Segment) -> dict[str, Any]:
         "record_start_frame": frame,
         "media": media,
         "marker_key": marker_key(segment.clip_name, segment.track_label, frame, media),
+        "note_key": note_key(segment.clip_name, segment.track_label, frame),
     }
 
 
@@ -36,6 +37,7 @@ def nested_entry(item: NestedItem, what: str) -> dict[str, Any]:
         "index_in_track": item.index_in_track,
         "media": "",
         "marker_key": marker_key(item.name, item.track_label, frame, ""),
+        "note_key": note_key(item.name, item.track_label, frame),
         "reason": reason,
     }
 

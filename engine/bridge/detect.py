@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from engine.bridge.clip_entries import clip_entry, entry_order, nested_entry
 from engine.bridge.connection import connect_engine, log_event
 from engine.bridge.items import disabled_reason, media_problem, read_video_items
-from engine.bridge.markers import MARKER_TAG, Marker, markers_for_clip
+from engine.bridge.markers import MARKER_TAG, NOTE_TAG, Marker, markers_for_clip
 from engine.bridge.protocol import DEFAULT_JOB_TIMEOUT_S
 from engine.bridge.results import detect_result_of
 from engine.bridge.stopping import check_stopping
@@ -114,6 +114,7 @@ def detect(
         "clips": report,
         "markers": [m.to_dict() for m in markers],
         "marker_tag": MARKER_TAG,
+        "marker_note_tag": NOTE_TAG,
         "summary": f"{detected} of {len(report)} clips analysed, {len(markers)} markers",
     }
     if stopped:

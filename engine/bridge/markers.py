@@ -30,6 +30,10 @@ if TYPE_CHECKING:
     from engine.timeline.segments import Segment
 
 MARKER_TAG = '{"chronoscope":'
+NOTE_TAG = "Chronoscope marker: "
+"""How the last line of every marker note starts (``note_key``). Resolve's OTIO export and import
+keep a marker's colour, name and note but drop its customData, so on a timeline rebuilt from OTIO
+(Render Slow Motion's new timeline) this line, with the colour, is what tells our markers."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,14 @@ def marker_key(clip_name: str, track: str, record_start_frame: int, media: str) 
         "media": media,
     }
     return json.dumps(head, separators=(",", ":"), ensure_ascii=False)[:-1] + ","
+
+
+def note_key(clip_name: str, track: str, record_start_frame: int) -> str:
+    """The last line of every marker note of one clip: ``Chronoscope marker: V1, clip at frame 70:
+    A001.mov``. It tells a script that the marker is Chronoscope's, and which clip it belongs to,
+    where the customData is gone (``NOTE_TAG``)."""
+    name = " ".join(str(clip_name).split())
+    return f"{NOTE_TAG}{track}, clip at frame {record_start_frame}: {name}"
 
 
 def markers_for_clip(segment: Segment, result: dict[str, Any]) -> list[Marker]:
@@ -182,6 +194,7 @@ def _marker(
     if notes.details:
         note += ["", "Details:"] + notes.details
     frame_start = int(segment.record_start_frames)
+    note += ["", note_key(segment.clip_name, segment.track_label, frame_start)]
     custom = json.loads(
         marker_key(segment.clip_name, segment.track_label, frame_start, media_text(segment))[:-1] + "}"
     )

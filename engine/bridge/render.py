@@ -150,6 +150,7 @@ def render(
         if key is not None or item.speed_changes:
             entry = nested_entry(item, "rendered")
             entry.pop("marker_key")
+            entry.pop("note_key")
             entry.pop("media")
             not_rendered.append(entry)
     for track, frame in sorted(marked - matched):

@@ -18,6 +18,8 @@ local M = {}
 M.PROTOCOL_VERSION = 1
 M.CONFIG_FILE_NAME = "resolve-bridge.json"
 M.MARKER_TAG = '{"chronoscope":'
+M.MARKER_NOTE_TAG = "Chronoscope marker: " -- how our notes' last line starts (OTIO keeps notes)
+M.MARKER_COLORS = { "Blue", "Green", "Red", "Yellow", "Cream" } -- the speed classes' colours
 M.BIN_NAME = "Chronoscope"
 M.DEFAULT_RENDER_FLAG = "Purple"
 M.TITLES = {
@@ -580,25 +582,52 @@ function M.export_timeline(app, timeline)
   return path
 end
 
--- A marker this script made: its custom data is the JSON object the bridge wrote ({"chronoscope": ...}).
--- Lua has no JSON reader, so the object's two ends are checked, as the Python script parses it whole.
-function M.is_own_marker(custom_data)
+-- Custom data this script wrote: the JSON object the bridge made ({"chronoscope": ...}). Lua has no
+-- JSON reader for it, so the object's two ends are checked, as the Python script parses it whole.
+local function own_custom_data(custom_data)
   return type(custom_data) == "string"
     and custom_data:sub(1, #M.MARKER_TAG) == M.MARKER_TAG
     and custom_data:match("}%s*$") ~= nil
+end
+
+local function last_line(note)
+  return type(note) == "string" and (note:match("([^\n]*)$") or "") or ""
 end
 
 local function starts_with(text, prefix)
   return text:sub(1, #prefix) == prefix
 end
 
+local OWN_COLORS = {}
+for _, color in ipairs(M.MARKER_COLORS) do
+  OWN_COLORS[color] = true
+end
+
+--- A marker this script made: its custom data is the bridge's JSON object, or, where Resolve
+--- dropped the custom data (a timeline rebuilt from OTIO, as Render's new timeline is), its note
+--- ends with the line the bridge writes (`MARKER_NOTE_TAG`) and its colour is a speed class's.
+function M.is_own_marker(custom_data, note, color)
+  if own_custom_data(custom_data) then
+    return true
+  end
+  return OWN_COLORS[color] == true and starts_with(last_line(note), M.MARKER_NOTE_TAG)
+end
+
 -- Whether a marker of ours is replaced: it belongs to a clip detected this time, or to none of the
 -- clips listed (gone, or moved). Markers of clips listed but not analysed this time are kept. A
--- clip's markers are told apart by the prefix of their custom data (the reply's `marker_key`).
-local function replaced(custom_data, clips)
+-- marker belongs to a clip when its custom data starts with the clip's `marker_key`, or, without
+-- our custom data, when its note's last line is the clip's `note_key`.
+local function replaced(info, clips)
+  local by_custom_data = own_custom_data(info.customData)
   local listed = false
   for _, clip in ipairs(clips or {}) do
-    if type(clip.marker_key) == "string" and starts_with(custom_data, clip.marker_key) then
+    local owns
+    if by_custom_data then
+      owns = type(clip.marker_key) == "string" and starts_with(info.customData, clip.marker_key)
+    else
+      owns = type(clip.note_key) == "string" and last_line(info.note) == clip.note_key
+    end
+    if owns then
       if clip.status == "detected" then
         return true
       end
@@ -615,8 +644,8 @@ function M.apply_markers(timeline, markers, clips)
   local removed, added, skipped, kept = 0, 0, {}, 0
   local frames = {}
   for frame, info in pairs(timeline:GetMarkers() or {}) do
-    if M.is_own_marker(info.customData) then
-      if replaced(info.customData, clips) then
+    if M.is_own_marker(info.customData, info.note, info.color) then
+      if replaced(info, clips) then
         frames[#frames + 1] = frame
       else
         kept = kept + 1

@@ -46,6 +46,10 @@ import time
 PROTOCOL_VERSION = 1
 CONFIG_FILE_NAME = "resolve-bridge.json"
 MARKER_TAG = '{"chronoscope":'
+MARKER_NOTE_TAG = "Chronoscope marker: "
+"""How the last line of our markers' notes starts: Resolve's OTIO keeps notes, not customData."""
+MARKER_COLORS = ("Blue", "Green", "Red", "Yellow", "Cream")
+"""The colours the speed classes give markers (engine/bridge/speed_classes.py)."""
 BIN_NAME = "Chronoscope"
 DEFAULT_RENDER_FLAG = "Purple"
 DEFAULT_TIMEOUT_S = 600.0
@@ -328,7 +332,7 @@ def export_timeline(resolve, timeline, folder):
     return path
 
 
-def is_own_marker(custom_data):
+def _own_custom_data(custom_data):
     if not isinstance(custom_data, str) or not custom_data.startswith(MARKER_TAG):
         return False
     try:
@@ -337,15 +341,36 @@ def is_own_marker(custom_data):
         return False
 
 
-def _replaced(custom_data, detected, listed):
-    """Whether a marker of ours with ``custom_data`` is replaced: it belongs to a clip detected
-    this time, or to none of the clips listed (the clip is gone or has moved). Markers of clips
-    listed but not analysed this time (failed, offline, disabled, stopped) are kept. Clips are
-    told apart by the prefix their markers' custom data starts with (``marker_key``), as the Lua
-    script does."""
-    if any(custom_data.startswith(key) for key in detected):
+def _last_line(note):
+    return note.rsplit("\n", 1)[-1] if isinstance(note, str) else ""
+
+
+def is_own_marker(custom_data, note=None, color=None):
+    """Whether a marker is one this script made: its customData is the JSON object the bridge
+    wrote, or, where Resolve dropped the customData (a timeline rebuilt from OTIO, as Render Slow
+    Motion's new timeline is), its note ends with the line the bridge writes
+    (``MARKER_NOTE_TAG``) and its colour is one a speed class gets (``MARKER_COLORS``)."""
+    if _own_custom_data(custom_data):
         return True
-    return not any(custom_data.startswith(key) for key in listed)
+    return color in MARKER_COLORS and _last_line(note).startswith(MARKER_NOTE_TAG)
+
+
+def _replaced(info, clips):
+    """Whether a marker of ours (``info``, as ``GetMarkers`` gives it) is replaced: it belongs to a
+    clip detected this time, or to none of the clips listed (the clip is gone or has moved).
+    Markers of clips listed but not analysed this time (failed, offline, disabled, stopped) are
+    kept. A marker belongs to a clip when its customData starts with the clip's ``marker_key``,
+    or, without our customData, when its note's last line is the clip's ``note_key``; as the Lua
+    script tells them."""
+    custom_data = info.get("customData")
+    if _own_custom_data(custom_data):
+        owners = [c for c in clips if c.get("marker_key") and custom_data.startswith(c["marker_key"])]
+    else:
+        last = _last_line(info.get("note"))
+        owners = [c for c in clips if c.get("note_key") and last == c["note_key"]]
+    if any(c.get("status") == "detected" for c in owners):
+        return True
+    return not owners
 
 
 def apply_markers(timeline, markers, clips):
@@ -357,14 +382,12 @@ def apply_markers(timeline, markers, clips):
     new one moves to the next free frame of the segment. Returns (removed, added, skipped names,
     kept), kept counting our earlier markers left in place.
     """
-    detected = [c["marker_key"] for c in clips if c.get("marker_key") and c.get("status") == "detected"]
-    listed = [c["marker_key"] for c in clips if c.get("marker_key")]
     removed = kept = 0
     for frame, info in sorted((timeline.GetMarkers() or {}).items()):
-        custom_data = (info or {}).get("customData")
-        if not is_own_marker(custom_data):
+        info = info or {}
+        if not is_own_marker(info.get("customData"), info.get("note"), info.get("color")):
             continue
-        if not _replaced(custom_data, detected, listed):
+        if not _replaced(info, clips):
             kept += 1
         elif timeline.DeleteMarkerAtFrame(int(frame)):
             removed += 1

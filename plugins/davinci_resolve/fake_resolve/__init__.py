@@ -1448,7 +1448,9 @@ def draw_markers(timeline: FakeTimeline, path: Path, *, width_px: int = 960) -> 
         y = 134 + 22 * row
         color = colors_bgr.get(info["color"], (160, 160, 160))
         cv2.rectangle(image, (20, y - 10), (32, y + 2), color, -1)
-        owner = "Chronoscope" if info["customData"].startswith('{"chronoscope":') else "editor"
+        tagged = info["note"].rsplit("\n", 1)[-1].startswith("Chronoscope marker: ")
+        ours = tagged or info["customData"].startswith('{"chronoscope":')
+        owner = "Chronoscope" if ours else "editor"
         text = f"frame {frame:>4}  +{int(info['duration'])}  {info['color']:<7} {info['name']}   [{owner}]"
         cv2.putText(image, text, (40, y), font, 0.45, (235, 235, 235), 1, cv2.LINE_AA)
     path = Path(path)

@@ -11,7 +11,9 @@ at frame 10 and a stale Chronoscope marker at frame 5, and `Export` copies OTIO_
 export made by the Python fake). Its second clip (at frame 70) carries the flag named by
 $STUB_FLAG (default Purple; empty: no flag). $STUB_DISABLED=1 disables its first clip (the stub
 answers GetClipEnabled and GetIsTrackEnabled as Resolve does). $STUB_RUNS=N runs the script N times
-on the same project (each from "Cut 1"), as an editor running it again would. Its media pool's ImportMedia returns
+on the same project (each from "Cut 1"), as an editor running it again would. In `apply` mode,
+$STUB_THROUGH_OTIO=1 drops every marker's customData after each reply, as a timeline rebuilt from
+Resolve's OTIO (whose markers keep colour, name and note only) would have them. Its media pool's ImportMedia returns
 media pool items (those of the files that exist), put in the current folder, whose GetClipList
 lists them and whose GetClipProperty answers "File Path" and "Clip Name". At the end every marker
 and media pool call is printed, one per line (MARKER / CALL, tab separated), for the test to read.
@@ -184,6 +186,12 @@ elseif mode == "apply" then
     local reply = dofile(arg[index])
     local removed, added, skipped, kept = shared.apply_markers(timeline, reply.markers, reply.clips)
     record("CALL", "apply", removed, added, #skipped, kept)
+    if os.getenv("STUB_THROUGH_OTIO") == "1" then
+      -- as a timeline rebuilt from Resolve's OTIO (Render's new timeline): no marker keeps its customData
+      for _, marker in pairs(timeline.markers) do
+        marker.customData = ""
+      end
+    end
   end
 elseif mode == "none" then
   resolve = stub
