@@ -567,3 +567,130 @@ def test_render_folder_keeps_the_export_of_another_timeline(sample_clip, tmp_pat
     assert json.loads(out)["error"]["type"] == "EngineNotRunningError"
     copy = Path(os.environ["CHRONOSCOPE_HOME"]) / "data" / "resolve-renders" / "p" / "Cut_1" / "Cut_1.otio"
     assert read_timeline(copy).name == "Cut_1"
+
+
+def _detect_killing_the_engine(timeline: Path, start_engine: bool) -> tuple[int, dict, str, int]:
+    """Run the bridge's detect on ``timeline`` as the scripts do; kill the engine (SIGKILL, as a
+    crash) as soon as its first analysis runs. Returns the exit status, the reply, the log and the
+    killed engine's pid."""
+    import signal
+
+    from engine.server.client import EngineClient
+
+    child = subprocess.Popen(
+        [sys.executable, "-m", "engine.cli", "bridge"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ.copy(),
+    )
+    try:
+        request = {"op": "detect", "timeline": str(timeline), "start_engine": start_engine, "timeout_s": 120}
+        child.stdin.write(json.dumps(request))
+        child.stdin.close()
+        child.stdin = None  # sent: ``communicate`` only reads
+        deadline = time.monotonic() + 60
+        while True:
+            assert child.poll() is None and time.monotonic() < deadline, "no detect job appeared"
+            try:
+                with EngineClient.connect() as client:
+                    if any(job["kind"] == "detect_speed" for job in client.info()["jobs"]["active"]):
+                        pid = client.ping()["pid"]
+                        break
+            except Exception:  # the engine is still starting
+                pass
+            time.sleep(0.02)
+        os.kill(pid, signal.SIGKILL)
+        out, err = child.communicate(timeout=300)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    return child.returncode, json.loads(out), err, pid
+
+
+@pytest.fixture
+def three_media(sample_clip, tmp_path) -> Path:
+    """A timeline of three clips, each of its own media file (three analyses)."""
+    resolve = FakeResolve(project_rate=Fraction(30))
+    pool = resolve.GetProjectManager().CreateProject("p").GetMediaPool()
+    paths = [sample_clip.absolute()] + [
+        render_clip(tmp_path / f"d{n}.mp4", rate=Fraction(30), frame_count=60) for n in (2, 3)
+    ]
+    timeline = pool.CreateEmptyTimeline("Three")
+    for media in pool.ImportMedia([str(path) for path in paths]):
+        timeline.fake_append(media, source_start_frames=0, duration_frames=40)
+    path = tmp_path / "three.otio"
+    assert timeline.Export(str(path), resolve.EXPORT_OTIO)
+    return path
+
+
+def test_detect_starts_a_dead_engine_again_once_and_goes_on(three_media):
+    """The engine dies during the first analysis: the bridge notices (its process is gone), starts
+    it again and analyses that clip and the others, instead of failing each after a timeout."""
+    from engine.server.client import EngineClient
+
+    try:
+        status, reply, err, killed = _detect_killing_the_engine(three_media, start_engine=True)
+        assert status == 0 and reply["ok"], (reply, err)
+        assert [c["status"] for c in reply["clips"]] == ["detected"] * 3, reply["clips"]
+        assert reply["summary"].startswith("3 of 3 clips analysed")
+        assert "the Chronoscope engine stopped while it analysed clip 'hug-lego-movie.mp4' (V1 #0)" in err
+        assert "starting it again and going on with the clips left" in err
+        with EngineClient.connect() as client:
+            assert client.ping()["pid"] != killed
+    finally:
+        stop_engine(timeout_s=10, force=True)
+
+
+def test_detect_says_once_that_the_engine_died_when_it_may_not_start_one(three_media):
+    from engine.server.process import start_engine
+
+    start_engine(timeout_s=60)
+    try:
+        status, reply, _err, _pid = _detect_killing_the_engine(three_media, start_engine=False)
+    finally:
+        stop_engine(timeout_s=10, force=True)
+    assert status == bridge.EXIT_ERROR and reply["ok"] is False
+    assert reply["error"] == {
+        "type": "EngineNotRunningError",
+        "message": "the Chronoscope engine stopped while it analysed clip 'hug-lego-movie.mp4' (V1 #0) (it "
+        "crashed or was shut down); start it with `chronoscope engine start` and run Detect Speed again, or "
+        'let the script start it ("start_engine": true in resolve-bridge.json)',
+    }
+
+
+def test_engine_messages_are_said_in_an_editors_words():
+    """What the bridge replies is shown in Resolve: no job id, no socket address, and no advice
+    meant for the client library (submitting a job again by its id)."""
+    from engine.bridge.connection import in_editor_words
+    from engine.errors import EngineRequestError, EngineTimeoutError, JobInterruptedError
+
+    job = "0123456789abcdef0123456789abcdef"
+    cases = {
+        EngineTimeoutError(f"job {job} did not finish within 600.0 s; it was cancelled"): (
+            "the analysis did not finish within 600 s; it was cancelled (timeout_s in resolve-bridge.json "
+            "gives each clip longer)"
+        ),
+        EngineTimeoutError(
+            "the engine at ipc:///run/user/1000/chronoscope/request did not answer detect_speed within "
+            "30.0 s; engine pid 42 is no longer running: start one with `chronoscope engine start`"
+        ): (
+            "the Chronoscope engine did not answer within 30 s; engine pid 42 is no longer running: start "
+            "one with `chronoscope engine start`"
+        ),
+        JobInterruptedError(
+            f"engine pid 42 stopped (shut down or died) before job {job} was seen to finish; start the "
+            "engine and submit the job again with the same id to resume it (or to get its result, if it "
+            "had finished)"
+        ): (
+            "the Chronoscope engine stopped before the analysis finished (it crashed or was shut down); run "
+            "the script again: it starts the engine (or start it with `chronoscope engine start`)"
+        ),
+        EngineRequestError("engine error in detect_speed: MediaReadError: cannot decode frame 3"): (
+            "the Chronoscope engine could not finish the analysis: MediaReadError: cannot decode frame 3"
+        ),
+    }
+    for error, said in cases.items():
+        plain = in_editor_words(error, "the analysis")
+        assert (type(plain), str(plain)) == (type(error), said)

@@ -6,11 +6,12 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.bridge.clip_entries import clip_entry, entry_order, nested_entry
-from engine.bridge.connection import connect_engine, log_event
+from engine.bridge.connection import connect_engine, engine_stopped, in_editor_words, log_event
 from engine.bridge.items import disabled_reason, media_problem, read_video_items
 from engine.bridge.markers import MARKER_TAG, NOTE_TAG, Marker, markers_for_clip
 from engine.bridge.protocol import DEFAULT_JOB_TIMEOUT_S
@@ -20,6 +21,7 @@ from engine.bridge.summary import clip_summary
 from engine.errors import (
     CapabilityNotAvailableError,
     ChronoscopeError,
+    EngineNotRunningError,
     NothingToDoError,
     TimelineError,
     UnsupportedOptionError,
@@ -80,7 +82,7 @@ def detect(
     given = {str(Path(k)): v for k, v in (results or {}).items()}
     found: dict[str, dict[str, Any] | ChronoscopeError] = {}
     placed: dict[int, list[Marker]] = {}
-    client = None
+    engine = _Engine(start_engine)
     stopped = ""
     try:
         for number, (entry, segment) in enumerate(work, start=1):
@@ -91,16 +93,13 @@ def detect(
                 else:
                     check_stopping()
                     log.info("detect %d/%d: %s", number, len(work), segment.describe())
-                    if client is None:
-                        client = connect_engine(start_engine)
-                    found[key] = _detect_clip(client, segment, timeout_s)
+                    found[key] = engine.detect(segment, timeout_s)
             _take_outcome(entry, segment, found[key], placed)
     except KeyboardInterrupt:
         # stopped (SIGTERM from the script, Ctrl-C): the clips done so far are kept and answered
         stopped = "stopped before it finished; its engine job was cancelled"
     finally:
-        if client is not None:
-            client.close()
+        engine.close()
     for entry, _segment in work:
         if entry.get("status") != "detected":
             placed.pop(id(entry), None)
@@ -137,21 +136,70 @@ def _take_outcome(entry, segment: Segment, outcome, placed: dict[int, list[Marke
     entry.update(status="detected", result=outcome, markers=len(clip_markers), summary=summary)
 
 
-def _detect_clip(client, segment: Segment, timeout_s: float) -> dict[str, Any] | ChronoscopeError:
-    try:
-        answer = client.run_job(
-            "detect_speed",
-            {"clip": clip_json(segment)},
-            on_event=log_event,
-            timeout_s=timeout_s,
-            cancel_on_timeout=True,  # the script moves on: an analysis nobody will read is stopped
+class _Engine:
+    """The engine the analyses go to: reached at the first one (started when ``start_engine``),
+    and started again, once, when it stops part way (crashed, killed, shut down), so the clips
+    left are analysed; without ``start_engine``, or when it stops a second time, the detect stops
+    with one error saying so (``EngineNotRunningError``)."""
+
+    def __init__(self, start_engine: bool):
+        self.start_engine = start_engine
+        self.client = None
+        self.restarted = False
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()
+            self.client = None
+
+    def detect(self, segment: Segment, timeout_s: float) -> dict[str, Any] | ChronoscopeError:
+        """Issue 4's detect JSON for ``segment``'s media, or the error that kept it from being
+        analysed (a failure of this clip alone, said in an editor's words)."""
+        job_id = uuid.uuid4().hex  # the same on a second attempt, so the engine can resume it
+        while True:
+            if self.client is None:
+                self.client = connect_engine(self.start_engine)
+            try:
+                answer = self.client.run_job(
+                    "detect_speed",
+                    {"clip": clip_json(segment)},
+                    on_event=log_event,
+                    timeout_s=timeout_s,
+                    job_id=job_id,
+                    cancel_on_timeout=True,  # the script moves on: an analysis nobody will read is stopped
+                )
+            except CapabilityNotAvailableError:
+                raise
+            except ChronoscopeError as error:
+                if not engine_stopped(self.client):
+                    plain = in_editor_words(error, "the analysis")
+                    log.warning("%s: %s", segment.describe(), plain)
+                    return plain
+                self._engine_stopped(segment)
+                continue
+            return detect_result_of(answer)
+
+    def _engine_stopped(self, segment: Segment) -> None:
+        """The engine stopped while it analysed ``segment``: start it again once, or stop here."""
+        from engine.server.process import engine_log_path
+
+        self.close()
+        what = (
+            f"the Chronoscope engine stopped while it analysed {segment.describe()} "
+            "(it crashed or was shut down)"
         )
-    except CapabilityNotAvailableError:
-        raise
-    except ChronoscopeError as error:
-        log.warning("%s: %s", segment.describe(), error)
-        return error
-    return detect_result_of(answer)
+        if not self.start_engine:
+            raise EngineNotRunningError(
+                f"{what}; start it with `chronoscope engine start` and run Detect Speed again, or let "
+                'the script start it ("start_engine": true in resolve-bridge.json)'
+            )
+        if self.restarted:
+            raise EngineNotRunningError(
+                f"{what}, for the second time in this run; nothing more is analysed. See the engine's "
+                f"log ({engine_log_path()}), then run Detect Speed again"
+            )
+        self.restarted = True
+        log.warning("%s; starting it again and going on with the clips left", what)
 
 
 def clip_json(segment: Segment) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.bridge.clip_entries import entry_order, nested_entry
-from engine.bridge.connection import connect_engine, log_event
+from engine.bridge.connection import connect_engine, editor_words, log_event
 from engine.bridge.folders import folder_name, render_folder
 from engine.bridge.items import clip_at, disabled_reason, media_problem, read_video_items, speed_ramp_of
 from engine.bridge.protocol import DEFAULT_JOB_TIMEOUT_S
@@ -201,7 +201,7 @@ def render(
         for s in targets
     ]
     log.info("rendering %d clips of %r into %s", len(clips), items.timeline.name, output_dir)
-    with connect_engine(start_engine) as client:
+    with editor_words("the render"), connect_engine(start_engine) as client:
         result = client.run_job(
             "render_timeline",
             {
