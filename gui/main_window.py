@@ -40,6 +40,7 @@ from engine.places import places
 from engine.retime.ramp import load_ramp
 from gui import style
 from gui.dialogs import ask_close_with_waiting, ask_edl_rate, ask_sequence_rate
+from gui.elided import ElidedLabel
 from gui.engine_link import (
     INTERRUPTED,
     WAITING,
@@ -260,7 +261,7 @@ class MainWindow(QMainWindow):
         self.ramp_hint.setStyleSheet("color: #8b9099;")
         self.ramp_hint.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.ramp_hint.hide()
-        self.ramp_summary_label = QLabel("")
+        self.ramp_summary_label = ElidedLabel("")
         self.ramp_summary_label.setStyleSheet("color: #ff9d3c;")
         self.ramp_summary_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         legend = QLabel(
@@ -275,8 +276,7 @@ class MainWindow(QMainWindow):
         ramp_layout.addWidget(self.ramp_button)
         ramp_layout.addWidget(self.clear_ramp_button)
         ramp_layout.addWidget(self.ramp_hint, 1)
-        ramp_layout.addStretch(0)
-        ramp_layout.addWidget(self.ramp_summary_label)
+        ramp_layout.addWidget(self.ramp_summary_label)  # its whole text first; the hint takes the rest
         self.strip.item_selected.connect(self.select_timeline_item)
 
         top = QWidget()
@@ -1148,12 +1148,12 @@ class MainWindow(QMainWindow):
         self.curve.set_target_speed(None if ramp is not None else self.target_speed)
         if ramp is None:
             self.inspector.set_ramp_summary(None)
-            self.ramp_summary_label.setText("")
+            self.ramp_summary_label.set_full_text("")
             return
         speeds = " → ".join(percent_text(anchor.speed) for anchor in ramp.anchors)
         keys = f"{len(ramp)} keyframe{'s' if len(ramp) != 1 else ''}"
         self.inspector.set_ramp_summary(f"{speeds} ({keys})")
-        self.ramp_summary_label.setText(f"RAMP {speeds}")
+        self.ramp_summary_label.set_full_text(f"RAMP {speeds}")
 
     def _ramp_edited(self) -> None:
         self._marks_changed()

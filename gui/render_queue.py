@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PyQt6.QtCore import QPoint, QSize, Qt, QUrl, pyqtSignal
-from PyQt6.QtGui import QDesktopServices, QFontMetrics, QResizeEvent
+from PyQt6.QtCore import QPoint, Qt, QUrl, pyqtSignal
+from PyQt6.QtGui import QDesktopServices, QFontMetrics
 from PyQt6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
@@ -21,6 +21,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from gui.elided import ElidedLabel
 from gui.results import RenderOrder, RenderResult
 from gui.style import frames_text
 
@@ -63,25 +64,13 @@ def elided_output_name(name: str, metrics: QFontMetrics, width: int) -> str:
     return metrics.elidedText(name, Qt.TextElideMode.ElideMiddle, width)
 
 
-class OutputNameLabel(QLabel):
+class OutputNameLabel(ElidedLabel):
     """An output's file name on one line, as much of it as fits (``elided_output_name``); it never
     asks the table for more room."""
 
     def __init__(self, name: str, parent=None):
-        super().__init__(parent)
-        self.full_text = name
+        super().__init__(name, parent, elide=elided_output_name)
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self._elide()
-
-    def minimumSizeHint(self) -> QSize:
-        return QSize(0, super().minimumSizeHint().height())
-
-    def resizeEvent(self, event: QResizeEvent) -> None:
-        super().resizeEvent(event)
-        self._elide()
-
-    def _elide(self) -> None:
-        self.setText(elided_output_name(self.full_text, self.fontMetrics(), self.contentsRect().width()))
 
 
 def _state_bar() -> QProgressBar:

@@ -147,9 +147,8 @@ def parse_speed_result(result: dict[str, Any]) -> SpeedAnalysis:
     quiet = isinstance(audio, dict) and audio.get("status") in ("off", "silent", "no audio track")
     audio_lines = [] if quiet else audio_summary_lines(audio)
     if isinstance(evidence, dict):
-        model = model or ", ".join(
-            str(evidence[key]) for key in ("decided_by", "model_provider") if evidence.get(key)
-        )
+        named = [str(evidence[key]) for key in ("decided_by", "model_provider") if evidence.get(key)]
+        model = model or " on ".join(_provider_name(name) for name in named)
         evidence = evidence.get("items") or []
     if not isinstance(segments, list) or not isinstance(curve, list) or not isinstance(evidence, list):
         raise _bad("segments/curve/evidence", (type(segments), type(curve), type(evidence)))
@@ -281,3 +280,9 @@ def output_paths(result: dict[str, Any]) -> list[Path]:
     """The files a finished ``retime`` job wrote: its media, then its sidecar report."""
     rendered = parse_render_result(result)
     return [rendered.output] + ([rendered.sidecar] if rendered.sidecar is not None else [])
+
+
+def _provider_name(name: str) -> str:
+    """``CPUExecutionProvider`` -> ``CPU``, ``CUDAExecutionProvider`` -> ``CUDA``: short enough for
+    the inspector's column (the full name did not fit and was cut off after "learned,")."""
+    return name.removesuffix("ExecutionProvider") or name

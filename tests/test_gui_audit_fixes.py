@@ -434,3 +434,28 @@ def test_evidence_beyond_six_lines_is_counted_and_in_the_tooltip(qapp):
     text = inspector.evidence_label.text()
     assert "finding 5" in text and "finding 6" not in text and "… 3 more" in text
     assert all(line in inspector.evidence_label.toolTip() for line in lines)
+
+
+def test_a_long_ramp_summary_never_widens_the_window(qtbot, window, clip):
+    win = window
+    assert win.open_path(clip)
+    narrowest = win.minimumSizeHint().width()
+    for index, speed in enumerate([Fraction(1), Fraction(1, 4), Fraction(1, 2), Fraction(1, 8)] * 4):
+        win.add_ramp_keyframe(Fraction(5 + 8 * index), speed)
+    assert win.ramp_summary_label.full_text.startswith("RAMP 100% → 25% → 50% → 12.5%")
+    assert win.minimumSizeHint().width() <= narrowest
+    win.resize(1024, 640)
+    qtbot.wait(50)
+    assert win.width() == 1024
+    shown = win.ramp_summary_label.text()
+    assert shown.endswith("…") and win.ramp_summary_label.toolTip() == win.ramp_summary_label.full_text
+
+
+def test_the_inspector_names_the_speed_model_and_where_it_ran():
+    from gui.results import parse_speed_result
+
+    analysis = parse_speed_result({
+        "speed": 1.0, "capture_fps": 24.0, "class": "realtime", "confidence": 0.8, "segments": [],
+        "evidence": {"decided_by": "learned", "model_provider": "CPUExecutionProvider", "items": []},
+    })
+    assert analysis.model == "learned on CPU"

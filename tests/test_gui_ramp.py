@@ -186,7 +186,8 @@ def test_a_drawn_ramp_drives_preview_and_render(qtbot, window, tmp_path):
     ramp = parse_ramp(ramp_json)
     assert [k.speed for k in ramp.keyframes] == [1, Fraction(1, 4), 1]
     assert ramp.keyframes[0].frame in (1, 2, 3)  # about two output frames after In
-    assert "RAMP 100% → 25% → 100%" == window.ramp_summary_label.text()
+    assert "RAMP 100% → 25% → 100%" == window.ramp_summary_label.full_text
+    qtbot.waitUntil(lambda: window.ramp_summary_label.text() == "RAMP 100% → 25% → 100%", timeout=5000)
     assert not window.inspector.speed_combo.isEnabled()
     frame_map = RampMap("clip", ramp, 34 - 20, Fraction(30), Fraction(30), source_start_frames=Fraction(20))
     assert f"14 → {frame_map.output_frames} frames" in window.inspector.range_label.text()

@@ -134,7 +134,7 @@ def test_parse_the_engine_job_answer_wrapping():
         {"clips": [{"name": "a", "speed": detect_json}]},
     ):
         analysis = parse_speed_result(answer)
-        assert analysis.speed == Fraction(1, 8) and analysis.model == "metadata, CPUExecutionProvider"
+        assert analysis.speed == Fraction(1, 8) and analysis.model == "metadata on CPU"
         assert analysis.evidence[0] == "metadata: com.android.capture.fps (240)"
 
 
