@@ -133,3 +133,35 @@ def test_a_repair_lists_the_filled_frames_a_jump_breaks(tmp_path):
     assert sorted(filled) == [4, 7]
     assert report.frames_to_check == [7] and filled[7].check == [7] and filled[4].check == []
     assert json.loads(sidecar_path(out).read_text())["frames_to_check"] == [[7, 7]]
+
+
+def test_a_rendered_timeline_marks_the_frames_to_check_on_the_clip(tmp_path):
+    import opentimelineio as otio
+
+    from engine.render import render_timeline
+    from engine.timeline import read_timeline
+    from engine.timeline.rates import time_range
+
+    media = _clip(tmp_path / "square.mkv", CREEP_THEN_JUMP)
+    clip = otio.schema.Clip(
+        name="square",
+        media_reference=otio.schema.ExternalReference(target_url=media.as_uri()),
+        source_range=time_range(4, 8, 25),  # 8 record frames at half speed: source 4 to 8
+    )
+    clip.effects.append(otio.schema.LinearTimeWarp(time_scalar=0.5))
+    cut = otio.schema.Timeline(name="cut")
+    cut.tracks.append(otio.schema.Track(kind=otio.schema.TrackKind.Video, children=[clip]))
+    otio.adapters.write_to_file(cut, str(tmp_path / "cut.otio"))
+
+    summary = render_timeline(tmp_path / "cut.otio", tmp_path / "out", model="flow", codec="ffv1")
+    (rendered,) = [c for c in summary.clips if c["status"] == "rendered"]
+    runs = json.loads(sidecar_path(Path(rendered["output"])).read_text())["frames_to_check"]
+    assert runs, "the jumps are listed"
+    (new_clip,) = read_timeline(Path(summary.timeline_path)).tracks[0]
+    marked = [
+        [m.marked_range.start_time.to_frames(), m.marked_range.end_time_inclusive().to_frames()]
+        for m in new_clip.markers
+    ]
+    assert marked == runs
+    assert all(m.color == otio.schema.MarkerColor.RED and m.name.startswith("Chronoscope: check")
+               for m in new_clip.markers)
