@@ -38,15 +38,30 @@ if not ok then
   io.write("ERROR\\t", settings.user or tostring(settings), "\\n")
   return
 end
-local timed, timeout = pcall(M.job_timeout, settings)
 io.write("COMMAND\\t", settings.command[1], "\\n")
 io.write("RENDER_DIR\\t", tostring(settings.render_dir), "\\n")
-if timed then
-  io.write("TIMEOUT\\t", string.format("%.17g", timeout), "\\n")
-else
-  io.write("ERROR\\t", timeout.user, "\\n")
-end
 """
+CALL = """
+local M = dofile({module})
+local ok, problem = pcall(function() M.call_bridge(M.load_settings(), {{op = "ping"}}) end)
+io.write(ok and "" or (problem.user or tostring(problem)))
+"""
+STAND_IN = """
+import json, os, sys
+with open(os.environ["STAND_IN_REQUEST"], "w") as handle:
+    handle.write(sys.stdin.read())
+lua = "--reply" in sys.argv
+print('return {ok = true, op = "ping"}' if lua else json.dumps({"ok": True, "op": "ping"}))
+"""
+
+
+def lua_program(tmp_path: Path, template: str, config: Path, **env: str) -> str:
+    program = tmp_path / "program.lua"
+    program.write_text(template.format(module=install_paths.lua_string(str(SHARED))), encoding="utf-8")
+    environment = {**os.environ, "CHRONOSCOPE_BRIDGE_CONFIG": str(config), **env}
+    done = subprocess.run([LUA, str(program)], capture_output=True, timeout=60, env=environment, check=False)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.decode("utf-8")
 
 
 @pytest.fixture
@@ -59,13 +74,8 @@ def accented(tmp_path) -> Path:
 
 
 def read_in_lua(config: Path) -> dict[str, str]:
-    program = config.parent / "read_back.lua"
-    program.write_text(READ_BACK.format(module=install_paths.lua_string(str(SHARED))), encoding="utf-8")
-    env = {**os.environ, "CHRONOSCOPE_BRIDGE_CONFIG": str(config)}
-    done = subprocess.run([LUA, str(program)], capture_output=True, timeout=60, env=env, check=False)
-    assert done.returncode == 0, done.stderr
-    lines = [line.split("\t", 1) for line in done.stdout.decode("utf-8").splitlines()]
-    return {key: value for key, value in lines}
+    out = lua_program(config.parent, READ_BACK, config)
+    return dict(line.split("\t", 1) for line in out.splitlines())
 
 
 def read_in_python(config: Path) -> dict[str, str]:
@@ -74,12 +84,22 @@ def read_in_python(config: Path) -> dict[str, str]:
         settings = chronoscope_resolve.load_settings(env)
     except chronoscope_resolve.ScriptError as error:
         return {"ERROR": str(error)}
-    found = {"COMMAND": settings["command"][0], "RENDER_DIR": str(settings.get("render_dir"))}
+    return {"COMMAND": settings["command"][0], "RENDER_DIR": str(settings.get("render_dir"))}
+
+
+def timeout_sent(config: Path, request: Path) -> tuple[str, str]:
+    """What the Lua and the Python script make of the config's timeout_s when they call the bridge
+    (here a stand-in that keeps the request in ``request``): the timeout_s sent, or the error shown."""
+    said = lua_program(config.parent, CALL, config)
+    # a request without timeout_s gets the bridge's default, 600 s
+    lua = said or repr(float(json.loads(request.read_text()).get("timeout_s", 600)))
+    request.unlink(missing_ok=True)
+    env = {**os.environ, "CHRONOSCOPE_BRIDGE_CONFIG": str(config)}
     try:
-        found["TIMEOUT"] = repr(chronoscope_resolve.job_timeout(settings))
+        chronoscope_resolve.call_bridge(chronoscope_resolve.load_settings(env), {"op": "ping"})
     except chronoscope_resolve.ScriptError as error:
-        found["ERROR"] = str(error)
-    return found
+        return lua, str(error)
+    return lua, repr(float(json.loads(request.read_text())["timeout_s"]))
 
 
 def test_install_config_writes_utf8_not_escapes(tmp_path, monkeypatch, accented):
@@ -107,20 +127,41 @@ def test_lua_reads_accented_paths_written_either_way(tmp_path, accented):
 
 @needs_lua
 @pytest.mark.parametrize(
-    "written",
-    ["600", "42.5", "1e3", "2.5E-1", "-5", "0", "-0.5", '"600"', "true", "null", "NaN", "Infinity", "1e999"],
+    ("written", "meant"),
+    [
+        ("600", 600.0),
+        ("42.5", 42.5),
+        ("1e3", 1000.0),  # read as 1 before
+        ("2.5E-1", 0.25),
+        ("-5", "-5"),  # ignored before: the bridge's 600 s was used
+        ("0", "0"),
+        ("-0.5", "-0.5"),
+        ('"600"', "'600'"),
+        ("true", "True"),
+        ("null", 600.0),
+        ("NaN", "nan"),
+        ("Infinity", "inf"),
+        ("1e999", "inf"),
+    ],
 )
-def test_lua_reads_timeout_s_as_json_does_and_refuses_what_python_refuses(tmp_path, written):
+def test_lua_reads_timeout_s_as_json_does_and_refuses_what_python_refuses(
+    tmp_path, monkeypatch, written, meant
+):
+    monkeypatch.setenv("STAND_IN_REQUEST", str(tmp_path / "request.json"))
+    stand_in = tmp_path / "stand_in.py"
+    stand_in.write_text(STAND_IN)
     config = tmp_path / "resolve-bridge.json"
-    config.write_text(
-        f'{{"command": [{json.dumps(sys.executable)}], "timeout_s": {written}}}', encoding="utf-8"
-    )
-    lua, python = read_in_lua(config), read_in_python(config)
-    if "ERROR" in python:
-        assert lua.get("ERROR") == python["ERROR"], (lua, python)
-        assert "must be a number of seconds above 0 (e.g. 600), not " in python["ERROR"]
+    command = json.dumps([sys.executable, str(stand_in)])
+    config.write_text(f'{{"command": {command}, "timeout_s": {written}}}', encoding="utf-8")
+    lua, python = timeout_sent(config, tmp_path / "request.json")
+    if isinstance(meant, float):
+        assert lua == python == repr(meant)
     else:
-        assert "ERROR" not in lua and float(lua["TIMEOUT"]) == float(python["TIMEOUT"]), (lua, python)
+        assert (
+            lua
+            == python
+            == (f"timeout_s in {config} must be a number of seconds above 0 (e.g. 600), not {meant}")
+        )
 
 
 @needs_lua

@@ -585,8 +585,6 @@ def test_markers_on_the_rendered_timeline_are_still_known_as_ours(resolve, insta
     created = chronoscope_resolve.render_workflow(resolve, settings, chronoscope_resolve.Console("render"))
     carried = created.GetMarkers()
     assert sorted(carried) == [0.0, 10.0, 70.0] and {m["customData"] for m in carried.values()} == {""}
-    own = [f for f, m in carried.items() if chronoscope_resolve.is_own_marker("", m["note"], m["color"])]
-    assert own == [0.0, 70.0]
 
     render = created.GetItemListInTrack("video", 1)[1].GetMediaPoolItem().path  # the 50 % clip's render
     both = {str(sample_clip.absolute()): result, str(render): {**result, "class": "realtime"}}
@@ -595,6 +593,8 @@ def test_markers_on_the_rendered_timeline_are_still_known_as_ours(resolve, insta
     assert sorted(markers) == [0.0, 10.0, 70.0], markers
     assert markers[10.0]["name"] == "check the focus"
     assert [markers[f]["color"] for f in (0.0, 70.0)] == ["Green", "Blue"]
+    own = [f for f, m in carried.items() if chronoscope_resolve.is_own_marker("", m["note"], m["color"])]
+    assert own == [0.0, 70.0]
     # the render's result cannot be used this time: its clip keeps its marker, the other's is replaced
     assert detect(created, {**both, str(render): {"class": "??"}}) == (1, 1, [], 1)
     assert sorted(created.GetMarkers()) == [0.0, 10.0, 70.0]
