@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from engine.errors import OutputExistsError
-from engine.fsutil import atomic_path, remove_leftover_temporaries, temporary_sibling, write_text_atomic
+from engine.fsutil import atomic_path, remove_leftover_temporaries, write_text_atomic
 
 
 def test_write_text_atomic_creates_parent_and_leaves_no_temporaries(tmp_path):
@@ -58,10 +63,14 @@ def test_outputs_get_the_usual_mode_not_the_private_temporary_one(tmp_path):
 
 def test_temporaries_of_a_long_name_fit_the_file_system_and_are_found_again(tmp_path):
     destination = tmp_path / ("é" * 100 + "x" * 40 + ".mov")  # 244 bytes of UTF-8
-    temporary = temporary_sibling(destination)
-    assert len(temporary.name.encode()) <= 255 and temporary.suffix == ".mov"
+    writer = "import os, sys, engine.fsutil as f; f.temporary_sibling(sys.argv[1]); os.kill(os.getpid(), 9)"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    subprocess.run([sys.executable, "-c", writer, str(destination)], env=env, check=False, timeout=60)
+    left = sorted(tmp_path.iterdir())  # the temporary, and its writer's lock file
+    assert len(left) == 2 and all(len(path.name.encode()) <= 255 for path in left)
+    assert [path.suffix for path in left] == [".mov", ".lock"]
     remove_leftover_temporaries(destination)
-    assert not temporary.exists()
+    assert not list(tmp_path.iterdir())
 
 
 def test_atomic_path_without_replace_keeps_a_file_that_appeared(tmp_path):

@@ -29,11 +29,15 @@ def sidecar_path(output: Path) -> Path:
 
 def remove_leftovers_of(output: Path) -> None:
     """Remove what a killed write of ``output`` left beside it: temporaries of the media, its
-    sidecar and its stretched audio (SIGKILL, a power cut: nothing could clean up then)."""
+    sidecar and its stretched audio (SIGKILL, a power cut: nothing could clean up then).
+
+    Temporaries that a live process is writing (another render of ``output``, which may be
+    stretching its audio or writing its frames) are not leftovers: ``OutputExistsError`` naming
+    that process, before this render begins (``engine.fsutil.remove_leftover_temporaries``)."""
     output = Path(output)
     audio = (output.name + ".audio.m4a", output.name + ".audio.mov")
     for name in (output.name, sidecar_path(output).name, *audio):
-        remove_leftover_temporaries(output.with_name(name))
+        remove_leftover_temporaries(output.with_name(name), output=output)
 
 
 @dataclass
