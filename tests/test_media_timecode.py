@@ -40,3 +40,53 @@ def test_a_range_starts_at_the_timecode_of_its_first_frame():
     assert timecode_after("01:00:00:00", 25, Fraction(25)) == "01:00:01:00"
     assert timecode_after("23:59:59:24", 1, Fraction(25)) == "00:00:00:00"  # a camera clock wraps
     assert timecode_after("not a timecode", 3, Fraction(25)) is None
+
+
+# ------------------------------------------- the first frame's timecode, not the track's start
+
+
+def _late_picture(path, *, timecode: str = "01:00:00;00", late_frames: int = 2, frames: int = 24):
+    """A 29.97 ProRes .mov whose picture starts ``late_frames`` frames after its timecode track
+    (the first frames cut away, timestamps kept): the tmcd track at 0 says ``timecode``."""
+    from media_factory import render_clip
+
+    stamps = list(range(late_frames, late_frames + frames))
+    return render_clip(
+        path, rate=NTSC30, pts=stamps, metadata={"timecode": timecode}, codec="prores_ks",
+        pixel_format="yuv422p10le", size=(64, 48),
+    )
+
+
+def test_the_start_timecode_names_the_first_frame_when_the_picture_starts_late(tmp_path):
+    """The audit's clip: timecode 01:00:00;00 on a track at 0, the picture from 0.066 s, so its
+    first frame is 01:00:00;02. Before, every reader took the tag as the first frame's label."""
+    from engine.media import probe
+    from engine.media.timecode import start_timecode, timecode_tag
+
+    clip = _late_picture(tmp_path / "late.mov")
+    info = probe(clip)
+    assert info.video_stream.start_s > 0
+    assert timecode_tag(info) == "01:00:00;00"
+    assert start_timecode(info) == "01:00:00;02"
+    # as the preview app and a render's EDL ranges read it (headers only, no packet scan)
+    assert start_timecode(probe(clip, scan_packets=False)) == "01:00:00;02"
+    on_time = _late_picture(tmp_path / "on_time.mov", late_frames=0)
+    assert start_timecode(probe(on_time)) == "01:00:00;00"
+
+
+def test_retime_and_repair_outputs_start_at_the_timecode_of_their_first_frame(tmp_path):
+    from engine.cli import main
+    from engine.media import probe
+    from engine.media.timecode import start_timecode
+
+    clip = _late_picture(tmp_path / "late.mov")
+    conformed = tmp_path / "conformed.mov"
+    assert main(["retime", str(clip), "--speed", "1", "--model", "blend", "-o", str(conformed)]) == 0
+    assert start_timecode(probe(conformed)) == "01:00:00;02"
+    ranged = tmp_path / "ranged.mov"
+    command = ["retime", str(clip), "--speed", "1/2", "--in", "3", "--model", "blend", "-o", str(ranged)]
+    assert main(command) == 0
+    assert start_timecode(probe(ranged)) == "01:00:00;05"
+    repaired = tmp_path / "repaired.mov"
+    assert main(["repair", str(clip), "--model", "blend", "-o", str(repaired)]) == 0
+    assert start_timecode(probe(repaired)) == "01:00:00;02"

@@ -3,26 +3,82 @@
 Camera files carry it as a ``timecode`` tag (QuickTime ``tmcd`` track, MXF, MP4), which FFmpeg
 reports on the video stream or the container. EDLs and FCP XML name source frames by that clock:
 source 01:00:00:12 in a file that starts at 01:00:00:00 is the file's 13th frame.
+
+The tag labels the start of the timecode track, not necessarily the first frame: a QuickTime or
+MP4 file whose picture starts later than its ``tmcd`` track (frames dropped at the start, a video
+track that begins 0.066 s in) shows 01:00:00;02 on its first frame when the tag says 01:00:00;00.
+``start_timecode`` gives the first frame's label, counted on by that offset, so that everything
+that labels a file's frames (probe, the preview app, EDL source times in a render, the timecode a
+retime or repair writes) names the same frame alike.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from fractions import Fraction
 
+from engine.errors import ChronoscopeError
+from engine.media._open import open_input
 from engine.media.probe import MediaInfo
+
+log = logging.getLogger(__name__)
 
 _TIMECODE = re.compile(r"^(\d{1,2}):(\d{2}):(\d{2})([:;.,])(\d{2,3})$")
 DROP_FRAME_RATES = (Fraction(30000, 1001), Fraction(60000, 1001))
 
 
-def start_timecode(info: MediaInfo) -> str | None:
-    """The ``timecode`` tag of the first video stream, else of the container, else None."""
+def timecode_tag(info: MediaInfo) -> str | None:
+    """The ``timecode`` tag of the first video stream, else of the container, else None: the
+    label of the timecode track's start (``start_timecode`` labels the first frame)."""
     for tags in (info.video_stream.metadata, info.metadata):
         value = tags.get("timecode")
         if value:
             return value.strip()
     return None
+
+
+def start_timecode(info: MediaInfo) -> str | None:
+    """The timecode of the file's first video frame, or None when it has none: the ``timecode``
+    tag, counted on by the frames the picture starts after its timecode track (see the module
+    doc). A tag that is not a timecode is given as it is."""
+    tag = timecode_tag(info)
+    if tag is None:
+        return None
+    video = info.video_stream
+    # the rate the stream is stamped at (a clip with dropped frames averages less)
+    rate = video.r_frame_rate or video.guessed_rate or video.frame_rate
+    offset_s = video.start_s - _timecode_track_start_s(info)
+    frames = round(offset_s * rate) if rate else 0
+    if frames == 0:
+        return tag
+    shifted = timecode_after(tag, frames, rate)
+    if shifted is None:
+        return tag
+    log.debug(
+        "%s: the picture starts %s s after the timecode track (%d frames): its first frame is %s, "
+        "not %s",
+        info.path,
+        offset_s,
+        frames,
+        shifted,
+        tag,
+    )
+    return shifted
+
+
+def _timecode_track_start_s(info: MediaInfo) -> Fraction:
+    """Where the file's timecode track starts (a data stream with a ``timecode`` tag: QuickTime's
+    and MP4's ``tmcd``); the video's own start where there is none (MXF, a tag in the header), so
+    that the tag labels the first frame."""
+    try:
+        with open_input(info.path) as container:
+            for stream in container.streams.data:
+                if stream.metadata.get("timecode") and stream.start_time is not None and stream.time_base:
+                    return stream.start_time * Fraction(stream.time_base)
+    except ChronoscopeError as error:
+        log.debug("%s: no timecode track read (%s)", info.path, error)
+    return info.video_stream.start_s
 
 
 def is_drop_frame_rate(rate: Fraction) -> bool:
