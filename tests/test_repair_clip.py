@@ -4,6 +4,10 @@ synthesis, on clips the tests render with PyAV (expected answers written down) a
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 from fractions import Fraction
 from pathlib import Path
 
@@ -377,3 +381,66 @@ def test_a_phone_clip_a_little_off_its_declared_rate_is_not_taken_for_variable_r
     grid = frame_grid(np.array(pts, dtype=np.int64), Fraction(1, 90000), Fraction(30000, 1001))
     assert grid.slot_count == 300 and grid.slots[150] == 152
     assert abs(float(grid.rate) - 90000 / 3005) < 0.01
+
+
+_REFUSE_ANALYSIS = """
+import sys
+import engine.repair.run
+import engine.retime.clip
+
+
+def analysed(*args, **kwargs):
+    raise SystemExit("the clip was analysed before the output folder was checked")
+
+
+engine.repair.run.analyse_clip = analysed
+engine.retime.clip.render_mapped = analysed
+from engine.cli import main
+
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _run_with_read_only_folder(folder: Path, argv: list[str]) -> subprocess.CompletedProcess:
+    """Run ``chronoscope ARGV`` with ``folder`` read-only, analysis and rendering replaced by a
+    failure (so a refusal is known to come before any work): as root (who writes anywhere) in a
+    mount namespace of its own where ``folder`` is a read-only bind mount, as the audit had it;
+    as anyone else with the folder's mode made read-only."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    command = [sys.executable, "-c", _REFUSE_ANALYSIS, *argv]
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        try:
+            return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
+        finally:
+            folder.chmod(0o755)
+    if shutil.which("unshare") is None:
+        pytest.skip("running as root without unshare: no way to make a folder read-only for root")
+    remount = 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && exec "$@"'
+    namespace = ["unshare", "--mount", "--propagation", "private", "sh", "-c", remount, str(folder)]
+    probe_run = subprocess.run([*namespace, "true"], capture_output=True, text=True, timeout=60, check=False)
+    if probe_run.returncode != 0:
+        pytest.skip(f"no read-only bind mount here: {probe_run.stderr.strip()}")
+    inside = [*namespace, *command]
+    return subprocess.run(inside, env=env, capture_output=True, text=True, timeout=120, check=False)
+
+
+@pytest.mark.parametrize("command", ["repair", "retime"])
+def test_an_output_folder_that_cannot_be_written_is_named_before_any_work(tmp_path, command):
+    """Before, repair analysed the whole clip (39 s on a 10 s 720p clip) and then failed naming
+    its hidden temporary (`.cups.partial-xxx.mov: Read-only file system`); retime named the
+    temporary too."""
+    clip = render_clip(tmp_path / "clip.mp4", rate=RATE, frame_count=12)
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    argv = [command, str(clip), "-o", str(folder / "out.mov"), "--model", "blend"]
+    if command == "retime":
+        argv += ["--speed", "1/2"]
+    done = _run_with_read_only_folder(folder, argv)
+    error = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else ""
+    assert done.returncode == 2, done.stderr
+    what = "repaired clip" if command == "repair" else "retimed clip"
+    assert f"chronoscope {command}: error: cannot write the {what} into {folder}: " in error, error
+    assert ("Read-only file system" if os.geteuid() == 0 else "Permission denied") in error
+    assert ".partial" not in done.stderr and "analysed" not in done.stderr
+    assert list(folder.iterdir()) == []

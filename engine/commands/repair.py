@@ -38,7 +38,8 @@ OUT's container cannot take it as it is (PCM into .mp4); drop leaves it out. The
 filled run: output frames, kind, t, risk per frame, and what was kept as is) is printed and written
 beside OUT as OUT.chronoscope.json. OUT is written under a temporary name and renamed when
 complete; its codec follows its suffix (.mov ProRes, .mp4 H.264, .mkv FFV1, no suffix PNG
-frames) unless --codec names one. --dry-run only analyses and lists what would be filled.
+frames) unless --codec names one. --dry-run only analyses and lists what would be filled. OUT's
+folder is checked before the analysis: one that cannot be written is named at once.
 
 Models: {DEFAULT_MODEL} by default when the models run on a GPU, flow on the CPU; also blend, nearest,
 rife / rife-hdv3 / rife-4.2x, rife-mined (RIFE 4.2x fine-tuned on mined high-rate renders).

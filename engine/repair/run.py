@@ -8,6 +8,7 @@ The analysis (``engine.repair.analysis``) lays the source frames out on a consta
 this pass decodes the source once, writes every kept frame at its slot and fills the empty slots
 between two kept frames A and B with in-betweens at t = i / (n + 1) from the guarded synthesizer
 (never across a scene cut: the nearer frame is repeated there, and the report says so). The
+output's folder is checked before any work (``check_output_folder``). The
 output runs at the grid's rate with frame n at n / rate. A report is written beside the output as
 ``<output>.chronoscope.json``; like the output, it is replaced only with ``overwrite``
 (``engine.retime.clip.check_report_free``): one standing there is refused before any work, and one
@@ -40,7 +41,7 @@ from engine.media.timecode import start_timecode
 from engine.media.writer import CarriedTags, audio_copy_fits, check_output_path, check_quality
 from engine.repair.analysis import JUMPS_INSERT, MAX_DUPLICATE_REPEATS, Fill, RepairPlan, analyse_clip
 from engine.retime.audio import AUDIO_DROP, AUDIO_KEEP, reencode_audio
-from engine.retime.clip import check_report_free
+from engine.retime.clip import check_output_folder, check_report_free
 from engine.retime.core import (
     MAX_TIMES_PER_PAIR,
     ProgressCallback,
@@ -182,6 +183,7 @@ def repair_clip(
         output, source, overwrite=overwrite, what="repaired clip", companions=(SIDECAR_SUFFIX,)
     )
     check_report_free(output, overwrite=overwrite)
+    check_output_folder(output, what="repaired clip")
     remove_leftovers_of(output)
     codec = codec or codec_for_output(output)
     check_quality(codec, quality)
