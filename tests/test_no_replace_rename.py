@@ -151,6 +151,8 @@ def test_move_into_place_without_replace_still_leaves_the_temporary_to_its_calle
     with pytest.raises(FileExistsError):
         move_into_place(temporary, destination, replace=False)
     assert temporary.exists() and destination.read_bytes() == THEIRS
+    engine.fsutil.remove_quietly(temporary)  # as the caller does: with its writer's lock file
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["render.mov"]
 
 
 # -- the render of a timeline segment --------------------------------------------------------------
