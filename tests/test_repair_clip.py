@@ -77,7 +77,7 @@ def test_timestamp_gaps_are_filled_at_their_times(tmp_path, pan):
         ("timestamp_gap", 8, 8, ["1/2"]),
         ("timestamp_gap", 17, 18, ["1/3", "2/3"]),
     ]
-    assert report.counts() == {"timestamp_gap": 3, "duplicate": 0, "jump": 0}
+    assert report.counts() == {"timestamp_gap": 3, "duplicate": 0, "jump": 0, "damaged": 0}
     for index in dropped:
         made, nearest = frames[index].image, pan[index - 1] if index != 18 else pan[19]
         # The synthesized frame is the dropped one, clearly better than repeating a neighbour.

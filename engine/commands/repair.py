@@ -11,7 +11,7 @@ from engine.commands.clip_options import add_clip_output_options
 from engine.commands.sequence_option import add_sequence_rate_option, clip_as_media
 from engine.errors import UnsupportedOptionError
 from engine.interp import DEFAULT_MODEL
-from engine.interp.checks import check_line
+from engine.interp.checks import check_line, frame_runs, runs_text
 from engine.progress import progress_callback
 from engine.repair import JUMP_MODES, JUMPS_INSERT, MAX_DUPLICATE_REPEATS, analyse_clip, repair_clip
 from engine.repair.run import REPAIR_AUDIO_MODES
@@ -31,7 +31,11 @@ filled:
     the picture moves on by one frame's worth of motion, not r + 1, are kept as holds);
   - frame jumps: consecutive frames that moved a whole multiple (2x, 3x) of the clip's motion per
     frame, with no timestamp gap: the frames dropped there are inserted (--jumps report only lists
-    them).
+    them);
+  - damaged frames: frames lost to damage in the file, or decoded garbled (after damage, until the
+    next undamaged keyframe), are dropped frames too: left out and filled (before the first or
+    after the last undamaged frame, that frame is held); a WARNING and the report's damaged_frames
+    name them. A file in which no frame decodes undamaged is refused.
 Across a scene cut nothing is synthesized: the nearer frame is repeated and the report says so.
 Audio (--audio): keep (default) copies the sound unchanged, or re-encodes it as AAC, in sync, where
 OUT's container cannot take it as it is (PCM into .mp4); drop leaves it out. The report (every
@@ -90,6 +94,8 @@ def _describe(fill) -> str:
         if fill.first_output_frame == fill.last_output_frame
         else f"frames {fill.first_output_frame}-{fill.last_output_frame}"
     )
+    if fill.held:
+        return f"  {span}: {fill.kind}, {'; '.join(fill.notes)}"
     risk = max(fill.risk, default=0.0)
     notes = f"; {'; '.join(fill.notes)}" if fill.notes else ""
     return (
@@ -108,8 +114,10 @@ def _dry_run(args: argparse.Namespace) -> int:
             "before_source_frame": fill.before_frame,
             "after_source_frame": fill.after_frame,
             "times": [fraction_text(t) for t in fill.times()],
+            "damaged": fill.damaged,
+            "held": fill.held,
         }
-        for fill in plan.fills
+        for fill in sorted([*plan.fills, *plan.holds], key=lambda fill: fill.first_output_frame)
     ]
     summary = {
         "source": str(args.clip),
@@ -121,6 +129,7 @@ def _dry_run(args: argparse.Namespace) -> int:
         "kept": plan.notes,
         "jumps_reported": plan.jumps_reported,
         "grid_notes": plan.grid_notes,
+        "damaged_frames": frame_runs(plan.damaged_frames),
     }
     if args.json:
         sys.stdout.write(json.dumps(summary) + "\n")
@@ -130,12 +139,18 @@ def _dry_run(args: argparse.Namespace) -> int:
         f"{summary['output_rate']} fps, {plan.frames_to_synthesize} synthesized"
     ]
     lines.extend(
-        f"  output frames {f['first_output_frame']}-{f['last_output_frame']}: {f['kind']} between source "
-        f"frames {f['before_source_frame']} and {f['after_source_frame']}"
+        f"  output frames {f['first_output_frame']}-{f['last_output_frame']}: {f['kind']} "
+        + (
+            f"(source frame {f['before_source_frame']} held)"
+            if f["held"]
+            else f"between source frames {f['before_source_frame']} and {f['after_source_frame']}"
+        )
         for f in fills
     )
     lines.extend(f"  kept: {note}" for note in plan.notes)
     lines.extend(f"  grid: {note}" for note in plan.grid_notes)
+    if plan.damaged_frames:
+        lines.append(f"  damaged source frames: {runs_text(frame_runs(plan.damaged_frames))}")
     sys.stdout.write("\n".join(lines) + "\n")
     return 0
 
@@ -172,11 +187,14 @@ def run(args: argparse.Namespace) -> int:
         f"{report.output}: {report.frames_written} frames at {report.output_rate} fps from "
         f"{report.source_frames} source frames; {report.frames_synthesized} synthesized by {report.model} "
         f"({counts['timestamp_gap']} for timestamp gaps, {counts['duplicate']} replacing duplicates, "
-        f"{counts['jump']} for frame jumps); audio {report.audio}"
+        f"{counts['jump']} for frame jumps, {counts['damaged']} for damaged frames)"
+        f"{f', {report.frames_held} held' if report.frames_held else ''}; audio {report.audio}"
     ]
     lines.extend(_describe(fill) for fill in report.fills)
     lines.extend(f"  kept: {note}" for note in report.kept)
     lines.extend(f"  grid: {note}" for note in report.grid_notes)
+    if report.damaged_frames:
+        lines.append(f"  damaged source frames (left out, filled): {runs_text(report.damaged_frames)}")
     lines.extend(
         f"  jump (reported, not filled): {jump['missing_frames']} frame(s) between source frames "
         f"{jump['before_frame']} and {jump['after_frame']}"

@@ -31,6 +31,11 @@ exclusive, like In/Out marks): the output has (M - N) / speed frames starting at
 audio covers the same range. Either may be left out (the clip's start, its end). The output's
 start timecode is the source's at frame N, when the source has one.
 
+Frames lost to damage in CLIP, or decoded garbled after it (until the next undamaged keyframe),
+are left out: the output frames on or next to them are made between the undamaged frames either
+side, as across a stall (held where no undamaged frame follows or precedes), and a WARNING and
+the report's notes name them.
+
 A clip with a variable frame rate (phones, recordings that stalled) is read by its timestamps:
 its frames are placed on a constant grid at the standard rate nearest their typical interval
 (29.88 fps phone footage on 30), frames missing in a stall are made between the frames either

@@ -32,10 +32,13 @@ stops for good at its first error. Errors after the first GOP of a run are damag
 
 Damage: with ``strict=True`` (default) the decoder runs with ``err_detect=explode`` and any decoding
 error raises ``CorruptMediaError`` naming the frame. With ``strict=False`` a damaged packet is
-skipped with a WARNING and frames keep their true indices (looked up by pts); each is counted in
-``damage_count`` and described in ``damage`` (the first few also logged), so that a caller can
-tell which frames it read around damage (frames decoded after it, until the next keyframe, may be
-garbled by the decoder's concealment). A truncated file is
+skipped with a WARNING and frames keep their true indices (looked up by pts), so a frame lost to
+damage is a gap in the indices; each damage is counted in ``damage_count`` and described in
+``damage`` (the first few also logged). A frame the decoder made with errors (FFmpeg conceals
+them and marks the frame corrupt), or decoded after damage before the next undamaged keyframe
+(it may refer to what was lost), comes back with ``concealed`` set: its picture may be garbled.
+That is judged in decode order (``_DecodeOrder``): a B-frame presented before the damaged frame
+it refers to is held back until that frame has been decoded. A truncated file is
 not an error in either mode: the reader stops after the last complete frame, with a WARNING, and
 ``frame_count`` is the number of complete frames.
 
@@ -47,6 +50,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import weakref
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -109,6 +113,105 @@ class _RunStart:
             self.first_gop_done = True
 
 
+class _DecodeOrder:
+    """Lenient reading: which decoded frames may be garbled by damage, judged in decode order.
+
+    A frame is garbled when the decoder made it with errors (``is_corrupt``), or when it was
+    decoded after a damaged or lost packet with no undamaged keyframe (presented at or before it)
+    decoded in between: it may refer to what was lost. Decoders give frames in presentation order,
+    so a B-frame comes out before the later frame it refers to; each frame waits (``ready``) until
+    every frame decoded before it has come out, and is judged then. Only a few frames wait, and
+    only the packets of the last two keyframes' groups are remembered."""
+
+    MAX_WAITING_FRAMES = 64
+    """A frame waits at most this many frames (a frame the decoder never gives stops no one)."""
+
+    def __init__(self) -> None:
+        self._pts: dict[int, int | None] = {}  # decode position -> pts
+        self._keyframe: dict[int, bool] = {}
+        self._before_max: dict[int, int | None] = {}  # decode position -> highest pts fed before it
+        self._position_of: dict[int, int] = {}  # pts -> decode position
+        self._events: set[int] = set()  # decode positions of damage
+        self._next = 0
+        self._lowest = 0
+        self._keyframes: deque[int] = deque(maxlen=2)
+        self._max_fed: int | None = None
+        self._highest_out: int | None = None
+        self._waiting: deque[tuple[av.VideoFrame, int]] = deque()
+
+    def fed(self, packet: av.Packet, *, lost: bool = False) -> None:
+        """``packet`` was sent to the decoder (``lost``: skipped as damaged, a frame missing)."""
+        position = self._next
+        self._next += 1
+        self._pts[position] = packet.pts
+        self._keyframe[position] = bool(packet.is_keyframe) and not lost
+        self._before_max[position] = self._max_fed
+        if lost:
+            self._events.add(position)
+            return
+        if packet.pts is not None:
+            self._position_of[packet.pts] = position
+            self._max_fed = packet.pts if self._max_fed is None else max(self._max_fed, packet.pts)
+        if packet.is_keyframe:
+            if len(self._keyframes) == 2:
+                self._forget_before(self._keyframes[0])
+            self._keyframes.append(position)
+
+    def damage_at_latest(self) -> None:
+        """Sending the latest packet failed: what it carried is lost."""
+        if self._next:
+            self._events.add(self._next - 1)
+
+    def output(self, frame: av.VideoFrame) -> bool:
+        """The decoder gave ``frame``; True when it says it made it with errors."""
+        latest = self._next - 1
+        position = latest if frame.pts is None else self._position_of.get(frame.pts, latest)
+        corrupt = bool(frame.is_corrupt)
+        if corrupt:
+            self._events.add(position)
+        if frame.pts is not None:
+            self._highest_out = frame.pts if self._highest_out is None else max(self._highest_out, frame.pts)
+        self._waiting.append((frame, position))
+        return corrupt
+
+    def ready(self, *, flush: bool = False) -> list[tuple[av.VideoFrame, bool]]:
+        """Frames whose judgement is known, in order, each with whether it may be garbled."""
+        released = []
+        while self._waiting:
+            frame, position = self._waiting[0]
+            need = self._before_max.get(position)
+            waiting = need is not None and (self._highest_out is None or self._highest_out < need)
+            if waiting and not flush and len(self._waiting) <= self.MAX_WAITING_FRAMES:
+                break
+            self._waiting.popleft()
+            released.append((frame, self._garbled(position, frame.pts)))
+        return released
+
+    def _garbled(self, position: int, pts: int | None) -> bool:
+        if not self._events:
+            return False
+        while position in self._pts:
+            if position in self._events:
+                return True
+            key_pts = self._pts[position]
+            if self._keyframe[position] and (pts is None or key_pts is None or key_pts <= pts):
+                return False
+            position -= 1
+        return False
+
+    def _forget_before(self, position: int) -> None:
+        waiting = min((p for _, p in self._waiting), default=position)
+        limit = min(position, waiting)
+        while self._lowest < limit:
+            pts = self._pts.pop(self._lowest, None)
+            if pts is not None and self._position_of.get(pts) == self._lowest:
+                del self._position_of[pts]
+            self._keyframe.pop(self._lowest, None)
+            self._before_max.pop(self._lowest, None)
+            self._events.discard(self._lowest)
+            self._lowest += 1
+
+
 @dataclass(frozen=True)
 class Frame:
     """One decoded frame: its index in presentation order, exact timestamp, and pixels."""
@@ -119,8 +222,8 @@ class Frame:
     image: np.ndarray
     is_keyframe: bool = False
     concealed: bool = False
-    """Decoded after damage (``strict=False``) and before the next keyframe: the decoder filled in
-    what it lost, so the picture may be garbled."""
+    """``strict=False`` only: decoded with errors, or after damage and before the next undamaged
+    keyframe (in decode order): the decoder filled in what it lost, so the picture may be garbled."""
 
     @property
     def time_s(self) -> Fraction:
@@ -196,7 +299,8 @@ class FrameReader:
         self._next_index: int | None = 0
         self.damage: list[str] = []
         self.damage_count = 0
-        self._tainted = False  # damage seen since the last keyframe
+        self._order: _DecodeOrder | None = None  # the current run's, when not strict
+        self._judged: dict[int, bool] = {}  # pts -> may be garbled, for frames given by the run
         self._pulled_concealed = False
         self._held_concealed = False
 
@@ -404,9 +508,9 @@ class FrameReader:
         if self._decoded is None:
             self._decoded = self._decode_stream()
         raw = next(self._decoded, None)
-        if raw is not None and raw.key_frame:
-            self._tainted = False
-        self._pulled_concealed = self._tainted
+        self._pulled_concealed = (
+            self._judged.pop(raw.pts, False) if raw is not None and raw.pts is not None else False
+        )
         return raw
 
     def _decode_stream(self) -> Iterator[av.VideoFrame]:
@@ -444,10 +548,11 @@ class FrameReader:
         run = _RunStart()
         start_key_pts: int | None = None
         waiting_for_keyframe = True
+        order = self._order = None if self.strict else _DecodeOrder()
         with av_errors(self.path, "decoding"):
             for packet in self._container.demux(self._stream):
                 if packet.size == 0:
-                    yield from self._after_start(self._decode_packet(packet, run), start_key_pts)
+                    yield from self._judge(self._after_start(self._decode_packet(packet, run), start_key_pts))
                     continue
                 if waiting_for_keyframe:
                     if not packet.is_keyframe and self._stream_has_keyframes():
@@ -459,11 +564,41 @@ class FrameReader:
                     damaged_tail = False
                 if packet.is_corrupt:
                     damaged_tail = True
+                    if order is not None:
+                        order.fed(packet, lost=True)
                     continue
                 run.fed(packet)
-                yield from self._after_start(self._decode_packet(packet, run), start_key_pts)
+                if order is not None:
+                    order.fed(packet)
+                yield from self._judge(self._after_start(self._decode_packet(packet, run), start_key_pts))
+            if order is not None:
+                yield from self._released(order.ready(flush=True))
         if damaged_tail:
             log.warning("%s is truncated: stopping after the last complete frame", self.path)
+
+    def _judge(self, frames: list[av.VideoFrame]) -> list[av.VideoFrame]:
+        """Strict: ``frames`` as they are. Lenient: the frames whose damage is judged by now
+        (``_DecodeOrder``), each frame made with errors counted as damage."""
+        order = self._order
+        if order is None:
+            return frames
+        for frame in frames:
+            if order.output(frame):
+                self._count_damage(
+                    f"frame {self._frame_index_of(frame)} was decoded with errors", outcome="may be garbled"
+                )
+        return self._released(order.ready())
+
+    def _released(self, judged: list[tuple[av.VideoFrame, bool]]) -> list[av.VideoFrame]:
+        for frame, garbled in judged:
+            if frame.pts is not None:
+                self._judged[frame.pts] = garbled
+        return [frame for frame, _ in judged]
+
+    def _frame_index_of(self, frame: av.VideoFrame) -> str:
+        if self._scan is not None and frame.pts is not None:
+            return str(int(np.searchsorted(self._scan.pts, frame.pts)))
+        return "?"
 
     @staticmethod
     def _after_start(frames: list[av.VideoFrame], start_key_pts: int | None) -> list[av.VideoFrame]:
@@ -528,17 +663,23 @@ class FrameReader:
         return str(self._next_index) if self._next_index is not None else "?"
 
     def _damaged(self, what: str) -> None:
+        """Damage at the latest packet sent: strict, an error; lenient, counted and logged, and
+        what that packet carried is lost."""
         if self.strict:
             raise CorruptMediaError(f"{self.shown}: {what}")
+        if self._order is not None:
+            self._order.damage_at_latest()
+        self._count_damage(what)
+
+    def _count_damage(self, what: str, *, outcome: str = "skipped") -> None:
         self.damage_count += 1
-        self._tainted = True
         if len(self.damage) < MAX_DAMAGE_NOTES:
             self.damage.append(what)
-            log.warning("%s: %s; skipped (strict=False)", self.path, what)
+            log.warning("%s: %s; %s (strict=False)", self.path, what, outcome)
         elif self.damage_count == MAX_DAMAGE_NOTES + 1:
             log.warning("%s: more damage; further reports at DEBUG level", self.path)
         else:
-            log.debug("%s: %s; skipped (strict=False)", self.path, what)
+            log.debug("%s: %s; %s (strict=False)", self.path, what, outcome)
 
     def _to_array(self, raw: av.VideoFrame) -> np.ndarray:
         rotation = (raw.rotation % 360) if self.apply_rotation else 0
@@ -573,7 +714,8 @@ class FrameReader:
         self._decoded = None
         self._held = None
         self._next_index = None
-        self._tainted = False  # the next decode starts at a keyframe
+        self._order = None  # the next decode starts at a keyframe, judged afresh
+        self._judged.clear()
         self._run_start_pts = None
 
     def _check_open(self) -> None:

@@ -16,6 +16,12 @@ empty slots:
   end (there is no frame after it to synthesize toward), and a run after which the picture moves
   on by about one frame's worth of motion, not the r + 1 that lost frames would leave (a held
   moment: ``_held_moment``);
+- **damage**: frames the decoder lost to damage, made with errors, or decoded after damage before
+  the next undamaged keyframe (their pictures may be garbled: ``engine.media.reader``'s lenient
+  reading, ``Frame.concealed``) are dropped frames too: left out, and their slots filled between
+  the undamaged frames either side. Damage before the first undamaged frame or after the last
+  leaves no frame to make toward: that frame is held there instead (the plan's ``holds``). A
+  clip with no undamaged frame at all is refused (``CorruptMediaError``);
 - **frame jumps**: consecutive frames whose motion is a whole multiple m >= 2 of the clip's local
   motion per frame (median of the neighbouring pairs), at least 1.6 times that of each adjacent
   pair, with both neighbours moving normally and no scene cut between them: m - 1 frames were
@@ -44,7 +50,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from engine.errors import FrameGridError, UnsupportedOptionError
+from engine.errors import CorruptMediaError, FrameGridError, UnsupportedOptionError
+from engine.interp.checks import frame_runs, runs_text
 from engine.interp.cutcontext import ContextVerdict, PairChange, change_image, context_cuts, measure_pair
 from engine.interp.duplicates import is_duplicate_pair
 from engine.interp.flow import dis_flow
@@ -53,6 +60,8 @@ from engine.media import FrameReader
 from engine.media.frame_slots import frame_slots, grid_rate_for
 from engine.media.probe import VideoStreamInfo
 from engine.media.rates import STANDARD_RATES
+from engine.media.sequence import shown_name
+from engine.repair.sources import source_frames
 from engine.timeline import fraction_text
 
 log = logging.getLogger(__name__)
@@ -227,7 +236,9 @@ class PairMeasure:
 
     ``change`` is how much of the picture changes (``cutcontext.measure_pair``);
     ``cut`` is set for a two-frame scene cut (``scene_cut``) or a cut in context (``context``,
-    its verdict: for example a jump cut within a still shot)."""
+    its verdict: for example a jump cut within a still shot). ``after_damage``: damaged frames lie
+    between the two, so ``index - 1`` is not the frame before (never a duplicate, jump or cut in
+    context)."""
 
     index: int
     duplicate: bool
@@ -236,6 +247,7 @@ class PairMeasure:
     change: PairChange = PairChange(0.0, 0.0)
     scene_cut: bool = False
     context: ContextVerdict | None = None
+    after_damage: bool = False
 
     @property
     def jump_cut(self) -> bool:
@@ -257,6 +269,11 @@ class Fill:
     jump_cut: str | None = None
     """The note of a jump cut within a still shot between the two written frames (a timestamp gap
     at an edit): the slots get the nearer frame, never a morph across the edit."""
+    damaged: list[int] = field(default_factory=list)
+    """Source frames between the two that were lost to damage or decoded garbled."""
+    held: bool = False
+    """No undamaged frame on one side (damage at the clip's start or end): ``before_frame`` (which
+    is ``after_frame``) is held in every slot, nothing is made."""
 
     @property
     def kind(self) -> str:
@@ -266,13 +283,16 @@ class Fill:
                 ("timestamp_gap", self.missing_timestamps),
                 ("duplicate", len(self.duplicates_replaced)),
                 ("jump", self.jump_frames),
+                ("damaged", len(self.damaged)),
             )
             if count
         ]
         return "+".join(causes)
 
     def times(self) -> list[Fraction]:
-        """t of each synthesized frame between the two written frames."""
+        """t of each synthesized frame between the two written frames (none for a hold)."""
+        if self.held:
+            return []
         return [Fraction(i, self.frames + 1) for i in range(1, self.frames + 1)]
 
 
@@ -290,6 +310,12 @@ class RepairPlan:
     jumps_reported: list[dict]
     grid_notes: list[str] = field(default_factory=list)
     """How a variable-frame-rate clip was put on the grid, and the frames left out of it."""
+    damaged_frames: list[int] = field(default_factory=list)
+    """Source frames lost to damage or decoded garbled: left out, their slots filled."""
+    damage: list[str] = field(default_factory=list)
+    """What the reader said of the damage (the first few reports)."""
+    holds: list[Fill] = field(default_factory=list)
+    """Slots before the first undamaged frame or after the last: that frame is held there."""
 
     @property
     def output_frames(self) -> int:
@@ -300,30 +326,54 @@ class RepairPlan:
         return sum(fill.frames for fill in self.fills)
 
     @property
+    def lead_hold(self) -> Fill | None:
+        """The hold before the first undamaged frame, when the clip starts damaged."""
+        return next((fill for fill in self.holds if fill.first_output_frame == 0), None)
+
+    @property
+    def tail_hold(self) -> Fill | None:
+        """The hold after the last undamaged frame, when the clip ends damaged."""
+        return next((fill for fill in self.holds if fill.first_output_frame > 0), None)
+
+    @property
     def changes_anything(self) -> bool:
-        return bool(self.fills)
+        return bool(self.fills or self.holds)
 
 
 def _small_gray(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(small_rgb8(image, ANALYSIS_WIDTH), cv2.COLOR_RGB2GRAY)
 
 
-def _measure_pairs(source: Path, reader: FrameReader, *, find_duplicates: bool) -> list[PairMeasure]:
-    """Duplicate test, motion, change and cut tests of every consecutive pair, in one forward pass
-    (the cuts in context are judged once every pair's change is known)."""
+def _measure_pairs(
+    source: Path, reader: FrameReader, *, find_duplicates: bool
+) -> tuple[list[PairMeasure], list[int]]:
+    """Duplicate test, motion, change and cut tests of every consecutive pair of undamaged frames,
+    in one forward pass (the cuts in context are judged once every pair's change is known), and
+    the frames that are damaged: lost (never decoded) or decoded garbled (``concealed``)."""
     flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
     measures: list[PairMeasure] = []
+    damaged: list[int] = []
     anchor: np.ndarray | None = None
     previous: np.ndarray | None = None
     previous_gray: np.ndarray | None = None
     previous_small: np.ndarray | None = None
+    previous_index = -1
+    expected = 0
     for frame in reader.frames():
+        damaged.extend(range(expected, frame.index))  # lost to damage: never decoded
+        expected = max(expected, frame.index + 1)
+        if frame.concealed:
+            damaged.append(frame.index)
+            continue
         image = frame.image
         gray = _small_gray(image)
         small = change_image(image)
         if previous is not None:
-            duplicate = find_duplicates and is_duplicate_pair(anchor, image)
-            measure = PairMeasure(frame.index, duplicate, change=measure_pair(previous_small, small))
+            after_damage = frame.index != previous_index + 1
+            duplicate = find_duplicates and not after_damage and is_duplicate_pair(anchor, image)
+            measure = PairMeasure(
+                frame.index, duplicate, change=measure_pair(previous_small, small), after_damage=after_damage
+            )
             if not duplicate:
                 field_ = dis_flow(flow, previous_gray, gray)
                 measure.motion_px = float(np.mean(np.hypot(field_[..., 0], field_[..., 1])))
@@ -334,13 +384,17 @@ def _measure_pairs(source: Path, reader: FrameReader, *, find_duplicates: bool) 
         else:
             anchor = image
         previous, previous_gray, previous_small = image, gray, small
-    verdicts = context_cuts([m.change for m in measures], [m.duplicate for m in measures])
+        previous_index = frame.index
+    damaged.extend(range(expected, reader.frame_count))
+    # pairs across damage are no neighbours in context, and never a cut in context themselves
+    skipped = [m.duplicate or m.after_damage for m in measures]
+    verdicts = context_cuts([m.change for m in measures], skipped)
     for measure, verdict in zip(measures, verdicts, strict=True):
         if verdict.cut:
             measure.context, measure.cut = verdict, True
             log.info("%s: a cut in context: %s", source, verdict.describe())
     log.debug("%s: measured %d frame pairs", source, len(measures))
-    return measures
+    return measures, sorted(set(damaged))
 
 
 def _jump_cut_note(measure: PairMeasure) -> str:
@@ -356,15 +410,18 @@ def _jump_cut_note(measure: PairMeasure) -> str:
 def _duplicate_runs(measures: list[PairMeasure]) -> list[tuple[int, int]]:
     """(first copy, last copy) of each run of duplicates, as source frame indices."""
     runs = []
-    start = None
+    start = last = None
     for measure in measures:
+        if measure.duplicate and measure.index - 1 == last:
+            last = measure.index
+            continue
+        if start is not None:
+            runs.append((start, last))
+            start = last = None
         if measure.duplicate:
-            start = measure.index if start is None else start
-        elif start is not None:
-            runs.append((start, measure.index - 1))
-            start = None
+            start = last = measure.index
     if start is not None:
-        runs.append((start, measures[-1].index))
+        runs.append((start, last))
     return runs
 
 
@@ -402,7 +459,8 @@ def _jump_frames(measures: list[PairMeasure], slots: tuple[int, ...], copies: se
     usable = {}
     for measure in measures:
         i = measure.index
-        if measure.duplicate or measure.cut or i - 1 in copies or slots[i] <= slots[i - 1]:
+        unusable = measure.duplicate or measure.cut or measure.after_damage
+        if unusable or i - 1 in copies or slots[i] <= slots[i - 1]:
             continue
         usable[i] = measure.motion_px / (slots[i] - slots[i - 1])
     jumps = {}
@@ -452,10 +510,11 @@ def analyse_clip(
         raise UnsupportedOptionError(
             f"max duplicate repeats {max_duplicate_repeats}: give 1 or more (runs longer are kept)"
         )
-    with FrameReader(source) as reader:
+    with source_frames(source) as reader:
         info = reader.info
         grid, left_out, clock_note = repair_grid(reader.pts_index, info)
-        measures = _measure_pairs(source, reader, find_duplicates=find_duplicates)
+        measures, damaged = _measure_pairs(source, reader, find_duplicates=find_duplicates)
+        damage = list(reader.damage)
     count = len(grid.slots)
     grid_notes = [clock_note] if clock_note else []
     grid_notes += [
@@ -463,13 +522,27 @@ def analyse_clip(
         "(the two share one slot of the grid)"
         for index in sorted(left_out)
     ]
+    broken = set(damaged)
+    good = [index for index in range(count) if index not in broken]
+    if not good:
+        raise CorruptMediaError(
+            f"{shown_name(source)}: none of its {count} frames decodes without damage"
+            f"{' (' + '; '.join(damage) + ')' if damage else ''}; there is nothing to repair it from"
+        )
+    if damaged:
+        log.warning(
+            "%s: source frames %s are damaged (lost, or decoded garbled): they are left out and "
+            "filled as dropped frames",
+            shown_name(source),
+            runs_text(frame_runs(damaged)),
+        )
     notes = [_jump_cut_note(m) for m in measures if m.jump_cut]
     jump_cut_after = {m.index - 1 for m in measures if m.jump_cut}
-    kept = [index not in left_out for index in range(count)]
+    kept = [index not in left_out and index not in broken for index in range(count)]
     copies: set[int] = set()
     for first, last in _duplicate_runs(measures):
         repeats = last - first + 1
-        if last == count - 1:
+        if last == good[-1]:
             notes.append(
                 f"frames {first} to {last} repeat frame {first - 1} at the end of the clip: kept "
                 "(no later frame to synthesize toward)"
@@ -499,7 +572,7 @@ def analyse_clip(
             kept[index] = False
             if index not in left_out:
                 copies.add(index)
-    jump_before = _jump_frames(measures, grid.slots, copies | left_out) if find_jumps else {}
+    jump_before = _jump_frames(measures, grid.slots, copies | left_out | broken) if find_jumps else {}
     reported = []
     if jumps == JUMPS_REPORT:
         reported = [
@@ -520,6 +593,7 @@ def analyse_clip(
         if previous is not None and positions[index] - positions[previous] > 1:
             across = [jump_cuts[i] for i in range(previous + 1, index + 1) if i in jump_cuts]
             replaced = [i for i in range(previous + 1, index) if i in copies]
+            lost = [i for i in range(previous + 1, index) if i in broken and i not in left_out]
             jump = jump_before.get(index, 0)
             empty = positions[index] - positions[previous] - 1
             fills.append(
@@ -528,13 +602,54 @@ def analyse_clip(
                     after_frame=index,
                     first_output_frame=positions[previous] + 1,
                     frames=empty,
-                    missing_timestamps=empty - len(replaced) - jump,
+                    missing_timestamps=empty - len(replaced) - jump - len(lost),
                     duplicates_replaced=replaced,
                     jump_frames=jump,
                     jump_cut=across[0] if across else None,
+                    damaged=lost,
                 )
             )
         previous = index
+    if previous is None:
+        raise CorruptMediaError(
+            f"{shown_name(source)}: only {len(good)} of its {count} frames decode without damage, and "
+            "none of them can be kept; there is nothing to repair it from"
+        )
+    first_kept, last_kept = kept.index(True), previous
+    holds = []
+    if positions[first_kept] > 0:
+        holds.append(
+            Fill(
+                before_frame=first_kept,
+                after_frame=first_kept,
+                first_output_frame=0,
+                frames=positions[first_kept],
+                damaged=[i for i in range(first_kept) if i in broken and i not in left_out],
+                held=True,
+            )
+        )
+    if positions[-1] > positions[last_kept]:
+        holds.append(
+            Fill(
+                before_frame=last_kept,
+                after_frame=last_kept,
+                first_output_frame=positions[last_kept] + 1,
+                frames=positions[-1] - positions[last_kept],
+                damaged=[i for i in range(last_kept + 1, count) if i in broken and i not in left_out],
+                held=True,
+            )
+        )
+    for hold in holds:
+        where = "before" if hold.first_output_frame == 0 else "after"
+        log.warning(
+            "%s: output frames %d-%d: no undamaged frame %s them to make frames from; source frame "
+            "%d is held there",
+            shown_name(source),
+            hold.first_output_frame,
+            hold.first_output_frame + hold.frames - 1,
+            where,
+            hold.before_frame,
+        )
     return RepairPlan(
         source=str(source),
         grid=grid,
@@ -545,4 +660,7 @@ def analyse_clip(
         notes=notes,
         jumps_reported=reported,
         grid_notes=grid_notes,
+        damaged_frames=damaged,
+        damage=damage,
+        holds=holds,
     )

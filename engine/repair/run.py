@@ -7,8 +7,11 @@
 The analysis (``engine.repair.analysis``) lays the source frames out on a constant frame grid;
 this pass decodes the source once, writes every kept frame at its slot and fills the empty slots
 between two kept frames A and B with in-betweens at t = i / (n + 1) from the guarded synthesizer
-(never across a scene cut: the nearer frame is repeated there, and the report says so). The
-output's folder is checked before any work (``check_output_folder``). The
+(never across a scene cut: the nearer frame is repeated there, and the report says so). Frames
+lost to damage or decoded garbled are dropped frames like any other (``damaged_frames``, and the
+fills that replace them); where damage leaves no undamaged frame before or after, the nearest
+one is held there (``held`` fills, counted in ``frames_held``). The output's folder is checked
+before any work (``check_output_folder``). The
 output runs at the grid's rate with frame n at n / rate. A report is written beside the output as
 ``<output>.chronoscope.json``; like the output, it is replaced only with ``overwrite``
 (``engine.retime.clip.check_report_free``): one standing there is refused before any work, and one
@@ -36,10 +39,11 @@ from engine.fsutil import remove_quietly, temporary_sibling, write_text_atomic
 from engine.interp import Synthesizer
 from engine.interp.checks import frame_runs, needs_check
 from engine.interp.guarded import nearest_instead
-from engine.media import FrameReader, VideoWriter, probe
+from engine.media import VideoWriter, probe
 from engine.media.timecode import start_timecode
 from engine.media.writer import CarriedTags, audio_copy_fits, check_output_path, check_quality
 from engine.repair.analysis import JUMPS_INSERT, MAX_DUPLICATE_REPEATS, Fill, RepairPlan, analyse_clip
+from engine.repair.sources import source_frames
 from engine.retime.audio import AUDIO_DROP, AUDIO_KEEP, reencode_audio
 from engine.retime.clip import check_output_folder, check_report_free
 from engine.retime.core import (
@@ -77,6 +81,10 @@ class FillRecord:
     """Each made frame's local risk (``engine.interp.checks.local_risk``), in order."""
     check: list[int] = field(default_factory=list)
     """Output frames whose local risk reaches their model's measured level: to look at."""
+    damaged: list[int] = field(default_factory=list)
+    """Source frames lost to damage or decoded garbled that these frames replace."""
+    held: bool = False
+    """The frames hold ``before_source_frame`` (no undamaged frame on one side to make them from)."""
 
 
 @dataclass
@@ -92,11 +100,16 @@ class RepairReport:
     output_frames: int
     frames_written: int = 0
     frames_synthesized: int = 0
+    frames_held: int = 0
     audio: str = "none"
     fills: list[FillRecord] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
     jumps_reported: list[dict[str, Any]] = field(default_factory=list)
     grid_notes: list[str] = field(default_factory=list)
+    damaged_frames: list[list[int]] = field(default_factory=list)
+    """Source frames lost to damage or decoded garbled, as runs ``[first, last]``."""
+    damage: list[str] = field(default_factory=list)
+    """What the reader said of the damage (the first few reports)."""
     timings_s: dict[str, float] = field(default_factory=dict)
     version: int = REPAIR_REPORT_VERSION
 
@@ -117,6 +130,7 @@ class RepairReport:
             "timestamp_gap": sum(f.missing_timestamps for f in self.fills),
             "duplicate": sum(len(f.duplicates_replaced) for f in self.fills),
             "jump": sum(f.jump_frames for f in self.fills),
+            "damaged": sum(len(f.damaged) for f in self.fills),
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -137,6 +151,12 @@ class RepairReport:
 
 
 def _record(fill: Fill) -> FillRecord:
+    notes = []
+    if fill.held:
+        side = "before" if fill.first_output_frame == 0 else "after"
+        notes.append(
+            f"damage leaves no undamaged frame {side} these: source frame {fill.before_frame} is held"
+        )
     return FillRecord(
         kind=fill.kind,
         first_output_frame=fill.first_output_frame,
@@ -148,6 +168,9 @@ def _record(fill: Fill) -> FillRecord:
         jump_frames=fill.jump_frames,
         times=[fraction_text(t) for t in fill.times()],
         risk=[],
+        notes=notes,
+        damaged=list(fill.damaged),
+        held=fill.held,
     )
 
 
@@ -233,8 +256,11 @@ def repair_clip(
         kept=list(plan.notes),
         jumps_reported=list(plan.jumps_reported),
         grid_notes=list(plan.grid_notes),
+        damaged_frames=frame_runs(plan.damaged_frames),
+        damage=list(plan.damage),
     )
     fills_by_after = {fill.after_frame: fill for fill in plan.fills}
+    lead, tail = plan.lead_hold, plan.tail_hold
     synthesis_s = 0.0
     temporary_audio: Path | None = None
     try:
@@ -243,7 +269,7 @@ def repair_clip(
             reencode_audio(source, temporary_audio, video_start_s=video.start_s)
             audio_from = temporary_audio
         with (
-            FrameReader(source, output=pixels.reader_format, deinterlace=pixels.deinterlace) as reader,
+            source_frames(source, output=pixels.reader_format, deinterlace=pixels.deinterlace) as reader,
             VideoWriter(
                 output,
                 rate=plan.grid.rate,
@@ -264,10 +290,26 @@ def repair_clip(
                 if on_progress is not None:
                     on_progress(report.frames_written, plan.output_frames)
 
+            def hold(fill: Fill, image: np.ndarray) -> None:
+                record = _record(fill)
+                for _ in range(fill.frames):
+                    write(image)
+                report.frames_held += fill.frames
+                report.fills.append(record)
+
             previous: np.ndarray | None = None
             for frame in reader.frames():
                 if not plan.kept_frames[frame.index]:
                     continue
+                if frame.concealed:  # undamaged when analysed: the decoder concealed differently now
+                    log.warning(
+                        "%s: source frame %d decoded with damage on this pass, not when it was "
+                        "analysed; written as decoded",
+                        source,
+                        frame.index,
+                    )
+                if previous is None and lead is not None:
+                    hold(lead, frame.image)
                 fill = fills_by_after.get(frame.index)
                 if fill is not None:
                     record = _record(fill)
@@ -295,6 +337,8 @@ def repair_clip(
                     report.fills.append(record)
                 write(frame.image)
                 previous = frame.image
+            if tail is not None and previous is not None:
+                hold(tail, previous)
     finally:
         if own:
             active.close()
@@ -316,7 +360,8 @@ def repair_clip(
     report.write_sidecar(replace=overwrite)  # as its media
     counts = report.counts()
     log.info(
-        "%s -> %s: %d frames at %s fps, %d synthesized (%d timestamp gaps, %d duplicates, %d jumps)",
+        "%s -> %s: %d frames at %s fps, %d synthesized (%d timestamp gaps, %d duplicates, %d jumps, "
+        "%d damaged), %d held",
         source.name,
         output,
         report.frames_written,
@@ -325,5 +370,7 @@ def repair_clip(
         counts["timestamp_gap"],
         counts["duplicate"],
         counts["jump"],
+        counts["damaged"],
+        report.frames_held,
     )
     return report

@@ -11,7 +11,12 @@ time map, transitions included). For each output frame the map gives an exact so
   so does a jump cut inside a still shot, which the guard's two-frame test cannot see but the
   frames around it show (``engine.interp.cutcontext``: each decoded frame is measured, about
   12 ms a frame at 720p, and the frame after a pair is decoded before the pair is made);
-- before the first or after the last frame of the media: the nearest end frame is held, noted.
+- before the first or after the last frame of the media: the nearest end frame is held, noted;
+- on or next to a source frame lost to damage or decoded garbled (the reader reads leniently:
+  ``engine.media.reader``, ``Frame.concealed``): the damaged frames are left out and the frame
+  is made between the undamaged frames either side, as across a stall, with a note naming the
+  damaged frames; where damage leaves no undamaged frame on one side, the nearest undamaged
+  frame is held (noted), and a clip with none is refused (``CorruptMediaError``).
 
 Memory is bounded: the reader decodes forward once, and only the two frames of the current pair
 and the frame after them (plus the few in-betweens of one pair waiting to be written) are held.
@@ -41,10 +46,11 @@ import numpy as np
 from engine.errors import CorruptMediaError, UnsupportedOptionError
 from engine.interp import GuardedSynthesizer, Synthesizer, create_backend, create_default_backend
 from engine.interp.base import cancellable
+from engine.interp.checks import frame_runs, runs_text
 from engine.interp.cutcontext import ContextVerdict, CutContextStream
 from engine.interp.guarded import nearest_instead
 from engine.media import CODECS, FrameReader, VideoWriter, probe
-from engine.media.frame_slots import SourcePlace, clip_grid
+from engine.media.frame_slots import FrameSlots, SourcePlace, clip_grid
 from engine.media.probe import VideoStreamInfo
 from engine.media.writer import CarriedTags
 from engine.retime.report import FrameRisk, RetimeReport
@@ -150,6 +156,10 @@ class _Window:
         self._cut_context = cut_context
         self._held: dict[int, np.ndarray] = {}
         self._keep_from: int | None = None
+        self.pinned: int | None = None
+        """A frame kept (with those after it) while output frames wait to be made from it."""
+        self.damaged: set[int] = set()
+        """Frames lost to damage (never decoded) or decoded garbled (``Frame.concealed``)."""
         self.decode_s = 0.0
         self._restart(max(0, start - self.CONTEXT_LEAD_FRAMES) if cut_context else start)
 
@@ -170,21 +180,43 @@ class _Window:
         while self._last < index:
             frame = next(self._frames, None)
             if frame is None:
+                self.damaged.update(range(self._last + 1, index + 1))  # the stream ends before them
                 break
+            self.damaged.update(range(self._last + 1, frame.index))  # lost to damage
+            self._last = frame.index
+            if frame.concealed:  # garbled: neither shown nor context
+                self.damaged.add(frame.index)
+                continue
             if self._context is not None:
                 if frame.index != self._context.frames_seen:  # frames lost to damage: no context
                     self._context = CutContextStream(first_frame=frame.index)
                 self._context.push(frame.image)
-            self._last = frame.index
             oldest = self._last - self.HELD_BEHIND
-            if self._keep_from is not None:
-                oldest = min(oldest, self._keep_from)
+            for keep in (self._keep_from, self.pinned):
+                if keep is not None:
+                    oldest = min(oldest, keep)
             self._held = {k: v for k, v in self._held.items() if k >= oldest}
             self._held[self._last] = frame.image
         self.decode_s += time.perf_counter() - started
         if index not in self._held:
             raise CorruptMediaError(f"{self._reader.shown}: source frame {index} cannot be decoded")
         return self._held[index]
+
+    @property
+    def shown(self) -> str:
+        return self._reader.shown
+
+    def is_damaged(self, index: int) -> bool:
+        """Whether frame ``index`` was lost to damage or decoded garbled (decoding up to it)."""
+        if index in self._held:
+            return False
+        if index > self._last:
+            try:
+                self.get(index)
+            except CorruptMediaError:
+                return True
+            return False
+        return index in self.damaged
 
     def context_cut(self, lower: int) -> ContextVerdict | None:
         """The cut in context between source frames ``lower`` and ``lower + 1``, when there is one;
@@ -223,6 +255,61 @@ class _Window:
 class _Pending:
     mapped: MappedFrame
     place: SourcePlace
+    damaged: str = ""
+    """The damaged source frames the frame is made across (``runs_text``), when there are any."""
+
+
+def _around_damage(
+    place: SourcePlace, slots: FrameSlots, window: _Window
+) -> tuple[SourcePlace, list[int]]:
+    """``place`` with damaged source frames left out: made between the undamaged frames either
+    side of its position on the grid, or the nearest undamaged frame held where damage leaves
+    none on one side; and the damaged frames it was moved across (none: ``place`` as it is)."""
+    needed = (place.lower,) if place.phase == 0 else (place.lower, place.upper)
+    if not any(window.is_damaged(frame) for frame in needed):
+        return place, []
+    listed = slots.frames
+
+    def slot_of(frame: int) -> int:
+        return int(slots.slots[int(np.searchsorted(listed, frame))])
+
+    lower_slot = slot_of(place.lower)
+    position = lower_slot + place.phase * (slot_of(place.upper) - lower_slot)
+    at = int(np.searchsorted(listed, place.lower))
+    before = next(
+        (int(listed[k]) for k in range(at, -1, -1) if slot_of(int(listed[k])) <= position
+         and not window.is_damaged(int(listed[k]))),
+        None,
+    )
+    if before is not None:  # kept while the frames after it are decoded, looking for one undamaged
+        window.pinned = before if window.pinned is None else min(window.pinned, before)
+    after = next(
+        (int(listed[k]) for k in range(at, len(listed)) if slot_of(int(listed[k])) >= position
+         and not window.is_damaged(int(listed[k]))),
+        None,
+    )
+    if before is None and after is None:
+        raise CorruptMediaError(
+            f"{window.shown}: none of the frames around {place.lower} decodes without damage "
+            f"(frames {runs_text(frame_runs(sorted(window.damaged)))} lost or garbled)"
+        )
+    low = before if before is not None else -1
+    high = after if after is not None else slots.file_frames
+    damaged = sorted(frame for frame in window.damaged if low < frame < high)
+    if before is None or after is None or before == after:
+        kept = before if after is None else after
+        side = "before" if before is None else "after"
+        held = place.held or (
+            f"no undamaged source frame {side} it: source frame {kept} is held"
+            if before != after
+            else ""
+        )
+        return SourcePlace(kept, kept, Fraction(0), held), damaged
+    before_slot, after_slot = slot_of(before), slot_of(after)
+    phase = (position - before_slot) / (after_slot - before_slot)
+    if phase == 0:
+        return SourcePlace(before, before, Fraction(0)), damaged
+    return SourcePlace(before, after, phase, slots_between=after_slot - before_slot), damaged
 
 
 def render_mapped(
@@ -272,7 +359,9 @@ def render_mapped(
         time_map=frame_map.to_dict(),
     )
     synthesis_s = encode_s = 0.0
-    with FrameReader(source, output=plan.reader_format, deinterlace=plan.deinterlace) as reader:
+    with FrameReader(
+        source, output=plan.reader_format, deinterlace=plan.deinterlace, strict=False
+    ) as reader:
         slots = clip_grid(source, info)
         report.source_grid = slots.describe() if info.is_vfr else None
         scale = slots.rate / frame_map.source_rate
@@ -280,6 +369,8 @@ def render_mapped(
         def locate(mapped: MappedFrame) -> SourcePlace:
             return slots.locate((mapped.source_position_frames - media_start) * scale)
 
+        damaged_frames: set[int] = set()
+        held_for_damage: list[int] = []
         first_mapped = next(iter(frame_map.frames(include_transitions=include_transitions)))
         window = _Window(
             reader, locate(first_mapped).lower, cut_context=getattr(synthesizer, "detect_cuts", False)
@@ -333,7 +424,14 @@ def render_mapped(
                     )
                     for note in result.notes:
                         report.add_note(item.mapped.output_frame, note, fallback=result.fallback)
-                    if item.place.slots_between > 1:
+                    if item.damaged:
+                        report.add_note(
+                            item.mapped.output_frame,
+                            f"made between source frames {lower} and {upper}, across damaged source "
+                            f"frames {item.damaged} (lost, or decoded garbled: left out)",
+                            fallback=False,
+                        )
+                    elif item.place.slots_between > 1:
                         report.add_note(
                             item.mapped.output_frame,
                             f"made across a stall: {item.place.slots_between - 1} frames missing "
@@ -341,31 +439,50 @@ def render_mapped(
                             fallback=False,
                         )
                 pending.clear()
+                window.pinned = None
 
             for mapped in frame_map.frames(include_transitions=include_transitions):
                 if check_cancelled is not None:
                     check_cancelled()
-                place = locate(mapped)
+                place, damaged = _around_damage(locate(mapped), slots, window)
+                damaged_text = runs_text(frame_runs(damaged)) if damaged else ""
+                damaged_frames.update(damaged)
                 if place.phase == 0:
                     flush()
                     write(window.get(place.lower))
                     if place.held:
                         report.frames_held += 1
-                        report.add_note(mapped.output_frame, place.held)
+                        held = place.held
+                        if damaged_text:
+                            held_for_damage.append(mapped.output_frame)
+                            held += f" (source frames {damaged_text} are damaged)"
+                        report.add_note(mapped.output_frame, held)
                     else:
                         report.frames_exact += 1
                     continue
-                if pending and (pending[0].place.lower != place.lower or len(pending) >= MAX_TIMES_PER_PAIR):
+                if pending and (
+                    (pending[0].place.lower, pending[0].place.upper) != (place.lower, place.upper)
+                    or len(pending) >= MAX_TIMES_PER_PAIR
+                ):
                     flush()
-                pending.append(_Pending(mapped, place))
+                pending.append(_Pending(mapped, place, damaged_text))
+                window.pinned = pending[0].place.lower
             flush()
+    if damaged_frames:
+        log.warning(
+            "%s: source frames %s are damaged (lost, or decoded garbled): left out, and the output "
+            "frames on or around them made between the undamaged frames either side (the report's "
+            "notes name them)",
+            frame_map.clip_name,
+            runs_text(frame_runs(sorted(damaged_frames))),
+        )
     report.timings_s = {
         "decode": round(window.decode_s, 3),
         "synthesis": round(synthesis_s, 3),
         "encode": round(encode_s, 3),
         "total": round(time.perf_counter() - started, 3),
     }
-    if report.frames_held:
+    if report.frames_held > len(held_for_damage):
         # a slowed clip's last output frames fall after its last frame by construction, within that
         # frame's own duration: held as expected; frames the map puts further out (or before the
         # first frame) are ones the media lacks
@@ -380,10 +497,11 @@ def render_mapped(
                 frame_map.clip_name,
                 outside,
             )
-        if report.frames_held > outside:
+        within = report.frames_held - len(held_for_damage) - outside
+        if within > 0:
             log.info(
                 "%s: %d output frames fall within the last source frame's duration; it is held there",
                 frame_map.clip_name,
-                report.frames_held - outside,
+                within,
             )
     return report
