@@ -278,3 +278,27 @@ def test_render_passes_high_frame_rate_slow_motion_through_untouched(tmp_path):
     kept = otio.adapters.read_from_file(summary.timeline_path).tracks[0][0]
     assert Path(kept.media_reference.target_url) == media
     assert [effect.time_scalar for effect in kept.effects] == [0.5]
+
+
+def _resolve_effect(name: str, enabled: bool) -> otio.schema.Effect:
+    """A standard effect as Resolve writes it on every clip (switched on or not)."""
+    return otio.schema.Effect(
+        name="",
+        effect_name="Resolve Effect",
+        metadata={"Resolve_OTIO": {"Effect Name": name, "Name": name, "Enabled": enabled, "Parameters": []}},
+    )
+
+
+def test_kept_effects_name_what_a_rendered_clip_keeps_and_only_that(tmp_path, media):
+    slowed = _clip("slowed", media, 0, 8)
+    still_real_time = _clip("real time", media, 10, 8, scalar=None)
+    for clip in (slowed, still_real_time):
+        clip.effects.extend([_resolve_effect("Transform", True), _resolve_effect("Cropping", False)])
+    cut = _write(tmp_path, otio.schema.Track(name="V1", children=[slowed, still_real_time]))
+    summary = _render(cut, tmp_path / "out")
+    assert [c["status"] for c in summary.clips] == ["rendered", "pass_through"]
+    # the render replaces only the slowed clip's media: its Transform still applies on top of it;
+    # the switched-off Cropping and the real-time clip's effects are nothing to say
+    assert summary.kept_effects == [
+        "clip 'slowed' (V1 #0): effect 'Transform' kept in the timeline, not applied by the render"
+    ]

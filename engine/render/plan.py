@@ -30,6 +30,7 @@ import hashlib
 import json
 import logging
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
@@ -246,11 +247,20 @@ def output_stem(segment: Segment) -> str:
 
 
 def _other_effects(clip: otio.schema.Clip) -> list[str]:
-    return [
-        effect.effect_name or effect.name or effect.schema_name()
-        for effect in clip.effects
-        if not isinstance(effect, otio.schema.TimeEffect) and not fcp_time_remap(effect)
-    ]
+    """The names of ``clip``'s effects other than speed changes, as the editor knows them: a
+    Resolve effect by its own name ("Transform"), and one Resolve marks not enabled left out
+    (Resolve writes its standard effects on every clip, switched on or not)."""
+    names = []
+    for effect in clip.effects:
+        if isinstance(effect, otio.schema.TimeEffect) or fcp_time_remap(effect):
+            continue
+        resolve = effect.metadata.get("Resolve_OTIO")
+        resolve = resolve if isinstance(resolve, Mapping) else {}
+        if resolve.get("Enabled") is False:
+            continue
+        name = resolve.get("Effect Name") or effect.effect_name or effect.name or effect.schema_name()
+        names.append(str(name))
+    return names
 
 
 def _changes_speed(effect: otio.schema.Effect) -> bool:
@@ -431,9 +441,6 @@ def plan_render(
             reference = segment.clip.media_reference
             if isinstance(reference, otio.schema.ExternalReference):
                 reference.available_range = segment.available_range
-        where = segment.describe()
-        for effect in _other_effects(segment.clip):
-            kept_effects.append(f"{where}: effect {effect!r} kept in the timeline, not applied by the render")
         entry = ClipEntry(
             segment.clip_name,
             segment.track_label,
@@ -497,6 +504,10 @@ def plan_render(
             continue
         entry.action = "render"
         entry.spec = _spec(segment, outdir, model=model, codec=codec, quality=quality)
+        kept_effects.extend(
+            f"{segment.describe()}: effect {effect!r} kept in the timeline, not applied by the render"
+            for effect in _other_effects(segment.clip)
+        )
     entries.sort(key=lambda entry: (entry.track[0] != "V", int(entry.track[1:]), entry.index_in_track))
     _share_identical_renders(entries)
     return RenderPlan(entries, kept_effects)
