@@ -28,18 +28,21 @@ Lua scripts, which have no JSON reader. Progress and log lines go to stderr, one
 ``detect`` asks the engine's ``detect_speed`` for every enabled video clip with media (once per
 media file), or takes the results given in ``results`` (keyed by media path, e.g. from
 ``chronoscope detect --json`` run in a batch). It answers with every video clip (``clips``: its
-``status``, a ``summary`` line for the console, and its ``marker_key``) plus the markers to draw:
+``status``, a ``summary`` line for the console, its ``marker_key`` and ``note_key``) plus the markers to draw:
 one per detected segment, at ``frame`` counted in timeline frames from the timeline's first
 frame, as Resolve's ``Timeline.AddMarker`` takes them. Segment times are seconds from the first
 frame of the media file; they are mapped through the clip's source range and speed onto the
 timeline, and parts outside the clip's used range are left out. A clip with a speed ramp is
 analysed all the same and gets one marker over its whole length. Disabled clips, compound
 clips and offline media are listed with the reason. A marker's ``custom_data`` is JSON starting
-with its clip's ``marker_key`` (which starts with ``MARKER_TAG``): that is how a script
-recognises its own markers, and which clip each belongs to.
+with its clip's ``marker_key`` (which starts with ``MARKER_TAG``), and the last line of its note
+is its clip's ``note_key`` (Resolve's OTIO round trip keeps notes and drops custom data): that
+is how a script recognises its own markers, and which clip each belongs to.
 
 ``render`` sends the timeline to the engine's ``render_timeline`` with the clips to render (every
-clip slower than 100 %, plus those named in ``clips``) and answers with the new timeline file,
+clip slower than 100 % that does not play its own frames, plus those named in ``clips``) into
+``output_dir`` (a relative one under the bridge's render folder, ``engine.bridge.folders``; the
+scripts send ``<project>/<timeline>``, so a second run resumes) and answers with the new timeline file,
 the rendered media, and ``not_rendered``: each clip left as it was, with the reason (a speed
 ramp, a compound clip, a disabled clip, offline media). ``open_preview`` starts the preview app
 on the timeline in the background.
