@@ -36,6 +36,8 @@ filled:
     next undamaged keyframe), are dropped frames too: left out and filled (before the first or
     after the last undamaged frame, that frame is held); a WARNING and the report's damaged_frames
     name them. A file in which no frame decodes undamaged is refused.
+An image sequence (--sequence-rate) may have holes: each missing frame file is a timestamp gap,
+filled.
 Across a scene cut nothing is synthesized: the nearer frame is repeated and the report says so.
 Audio (--audio): keep (default) copies the sound unchanged, or re-encodes it as AAC, in sync, where
 OUT's container cannot take it as it is (PCM into .mp4); drop leaves it out. The report (every
@@ -105,7 +107,9 @@ def _describe(fill) -> str:
 
 
 def _dry_run(args: argparse.Namespace) -> int:
-    plan = analyse_clip(clip_as_media(args), jumps=args.jumps, max_duplicate_repeats=args.max_repeats)
+    plan = analyse_clip(
+        clip_as_media(args, fill_holes=True), jumps=args.jumps, max_duplicate_repeats=args.max_repeats
+    )
     fills = [
         {
             "kind": fill.kind,
@@ -168,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
         raise UnsupportedOptionError("give -o OUT for the repaired clip (or --dry-run to only analyse)")
     with progress_callback(f"repair {args.clip.name}", enabled=not args.json) as on_progress:
         report = repair_clip(
-            clip_as_media(args),
+            clip_as_media(args, fill_holes=True),
             args.output,
             model=args.model,
             codec=args.codec,

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from engine.commands.clip_options import add_clip_output_options
-from engine.commands.sequence_option import add_sequence_rate_option, clip_as_media
+from engine.commands.sequence_option import add_sequence_rate_option, clip_and_range
 from engine.errors import UnsupportedOptionError
 from engine.interp import CPU_CLIP_MODEL, DEFAULT_MODEL
 from engine.interp.checks import check_line
@@ -29,7 +29,9 @@ e.g. [{{"frame": 0, "speed": 1}}, {{"frame": 48, "speed": 0.25}}].
 --in N and --out M retime only source frames N to M - 1 (0-based frame numbers of CLIP, out
 exclusive, like In/Out marks): the output has (M - N) / speed frames starting at frame N, and the
 audio covers the same range. Either may be left out (the clip's start, its end). The output's
-start timecode is the source's at frame N, when the source has one.
+start timecode is the source's at frame N, when the source has one. An image sequence with a
+missing frame can be retimed on either side of the hole (--in/--out); a range across it is
+refused (`chronoscope repair` fills the hole).
 
 Frames lost to damage in CLIP, or decoded garbled after it (until the next undamaged keyframe),
 are left out: the output frames on or next to them are made between the undamaged frames either
@@ -122,13 +124,17 @@ def run(args: argparse.Namespace) -> int:
         )
     ramp = load_ramp(args.ramp, allow_speedup=args.allow_speedup) if args.ramp else None
     whole_clip = args.in_frame is None and args.out_frame is None
+    media, source_range, frame_base = clip_and_range(
+        args, None if whole_clip else (args.in_frame, args.out_frame)
+    )
     with progress_callback(f"retime {args.clip.name}", enabled=not args.json) as on_progress:
         report = retime_clip(
-            clip_as_media(args),
+            media,
             args.output,
             speed=args.speed,
             ramp=ramp,
-            source_range=None if whole_clip else (args.in_frame, args.out_frame),
+            source_range=source_range,
+            frame_base=frame_base,
             model=args.model,
             audio=args.audio,
             codec=args.codec,

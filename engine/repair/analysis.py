@@ -21,7 +21,8 @@ empty slots:
   reading, ``Frame.concealed``) are dropped frames too: left out, and their slots filled between
   the undamaged frames either side. Damage before the first undamaged frame or after the last
   leaves no frame to make toward: that frame is held there instead (the plan's ``holds``). A
-  clip with no undamaged frame at all is refused (``CorruptMediaError``);
+  clip with no undamaged frame at all is refused (``CorruptMediaError``). An image sequence's
+  missing frame files are timestamp gaps (``engine.repair.sources``);
 - **frame jumps**: consecutive frames whose motion is a whole multiple m >= 2 of the clip's local
   motion per frame (median of the neighbouring pairs), at least 1.6 times that of each adjacent
   pair, with both neighbours moving normally and no scene cut between them: m - 1 frames were
@@ -61,7 +62,7 @@ from engine.media.frame_slots import frame_slots, grid_rate_for
 from engine.media.probe import VideoStreamInfo
 from engine.media.rates import STANDARD_RATES
 from engine.media.sequence import shown_name
-from engine.repair.sources import source_frames
+from engine.repair.sources import SequenceRuns, holed_sequence, source_frames
 from engine.timeline import fraction_text
 
 log = logging.getLogger(__name__)
@@ -345,7 +346,7 @@ def _small_gray(image: np.ndarray) -> np.ndarray:
 
 
 def _measure_pairs(
-    source: Path, reader: FrameReader, *, find_duplicates: bool
+    source: Path, reader: FrameReader | SequenceRuns, *, find_duplicates: bool
 ) -> tuple[list[PairMeasure], list[int]]:
     """Duplicate test, motion, change and cut tests of every consecutive pair of undamaged frames,
     in one forward pass (the cuts in context are judged once every pair's change is known), and
@@ -522,6 +523,7 @@ def analyse_clip(
         "(the two share one slot of the grid)"
         for index in sorted(left_out)
     ]
+    grid_notes += _hole_notes(source)
     broken = set(damaged)
     good = [index for index in range(count) if index not in broken]
     if not good:
@@ -664,3 +666,19 @@ def analyse_clip(
         damage=damage,
         holds=holds,
     )
+
+
+def _hole_notes(source: Path) -> list[str]:
+    """What the grid says of the frame files an image sequence lacks (its timestamp gaps)."""
+    sequence = holed_sequence(source)
+    if sequence is None:
+        return []
+    missing = sequence.missing()
+    names = ", ".join(sequence.frame_name(number) for number in missing[:5])
+    more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+    return [
+        f"image sequence {sequence.folder / sequence.display_name} lacks {len(missing)} frame file"
+        f"{'s' if len(missing) != 1 else ''} ({names}{more}): each is a timestamp gap, filled; output "
+        f"frame n is the sequence's frame n (its first, {sequence.first}, as 0), while source frames "
+        "count the files present"
+    ]

@@ -250,6 +250,7 @@ def retime_clip(
     synthesizer: Synthesizer | None = None,
     on_progress: ProgressCallback | None = None,
     check_cancelled=None,
+    frame_base: int = 0,
 ) -> RetimeReport:
     """Retime ``source`` into ``output`` and write the sidecar report beside it; see the module doc.
 
@@ -260,6 +261,8 @@ def retime_clip(
     the synthesis backend (None: the default model); a ready ``synthesizer`` may be passed instead
     (it is not closed here). ``audio``: drop, stretch, keep, or None (stretch when the source has
     audio).
+    ``frame_base`` is the number the caller gives ``source``'s frame 0 (a run of an image sequence
+    after a hole: its place in the whole sequence); the report's ``source_range`` counts from it.
     Errors are ``ChronoscopeError`` subclasses with one clear line each; nothing is left at
     ``output`` on failure.
     """
@@ -380,7 +383,8 @@ def retime_clip(
         report.audio_sample_rate = stretched.sample_rate
     report.speed = fraction_text(constant) if constant is not None else None
     report.ramp = ramp.to_json() if ramp is not None else None
-    report.source_range = None if whole_clip else [in_frame, out_frame]
+    counted = [frame_base + in_frame, frame_base + out_frame]
+    report.source_range = None if whole_clip and not frame_base else counted
     report.write_sidecar(output, replace=overwrite)  # as its media: see the module doc
     log.info(
         "%s -> %s: %d frames (%d exact, %d synthesized, %d held), model %s, max risk %.2f",
