@@ -312,3 +312,39 @@ def test_files_beyond_what_the_timeline_lists_are_none_of_its_business(tmp_path)
     assert entry["status"] == "rendered", entry
     with FrameReader(Path(entry["output"])) as reader:
         np.testing.assert_array_equal(reader.read_frame(6).image, pictures[7])
+
+
+def test_one_frame_of_a_sequence_named_without_a_rate_is_refused_naming_the_sequence(tmp_path, capsys):
+    """Before, `retime A001.1001.png --speed 0.5` wrote a 2-frame clip at 25 fps (FFmpeg's rate
+    for one image) and exited 0: the sequence beside it was silently ignored."""
+    _plate(tmp_path / "plate", count=6)
+    frame = tmp_path / "plate" / "A001.1003.png"
+    out = tmp_path / "out"
+    out.mkdir()
+    commands = [
+        ["retime", str(frame), "--speed", "0.5", "--model", "blend", "-o", str(out / "slow.mov")],
+        ["repair", str(frame), "--model", "blend", "-o", str(out / "fixed.mov")],
+        ["probe", str(frame)],
+        ["detect", str(frame), "--no-audio"],
+    ]
+    for command in commands:
+        assert main(command) == 2, command
+        error = capsys.readouterr().err
+        assert (
+            f"A001.1003.png is one frame of the image sequence {tmp_path / 'plate' / 'A001.####.png'} "
+            "(frames 1001-1006, 6 in all)"
+        ) in error, error
+        assert "add --sequence-rate FPS" in error and "--still to read only this image" in error
+    assert list(out.iterdir()) == []
+
+    # the image alone, on purpose; and an image that is no frame of a sequence, as before
+    still = out / "still.mov"
+    on_purpose = ["retime", str(frame), "--still", "--speed", "1/2", "--model", "blend"]
+    assert main([*on_purpose, "-o", str(still)]) == 0
+    assert probe(still).video_stream.frame_count == 2
+    _write_images(tmp_path / "lone", ["poster.png", "A002.0001.png"])
+    for lone in ("poster.png", "A002.0001.png"):
+        assert main(["probe", str(tmp_path / "lone" / lone)]) == 0
+    capsys.readouterr()
+    assert main(["probe", str(frame), "--still", "--sequence-rate", "24"]) == 2
+    assert "give one of them" in capsys.readouterr().err

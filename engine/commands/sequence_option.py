@@ -1,5 +1,11 @@
-"""``--sequence-rate``, for the commands that read one clip (probe, detect, retime, repair): CLIP
-may name an image sequence, one file per frame, read at the rate given (``engine.media.sequence``).
+"""``--sequence-rate`` and ``--still``, for the commands that read one clip (probe, detect,
+retime, repair): CLIP may name an image sequence, one file per frame, read at the rate given
+(``engine.media.sequence``).
+
+An image that is one frame of a numbered sequence of two or more frames, named without either
+option, is refused, naming the sequence: read as it is it would be a one-frame clip at a rate
+FFmpeg invents (25 fps), which is rarely what was meant. ``--sequence-rate`` reads the sequence,
+``--still`` that one image alone (as the preview app asks: the sequence, or only this image).
 
 A sequence with a hole (a frame file missing) is refused where a command reads it whole; repair
 takes it with its holes (``fill_holes``: each missing frame is a dropped frame it fills), and
@@ -13,13 +19,19 @@ from pathlib import Path
 
 from engine.errors import CorruptMediaError, FrameOutOfRangeError, UnsupportedOptionError
 from engine.media.rates import parse_frame_rate
-from engine.media.sequence import describe, find_sequence, find_sequence_runs
+from engine.media.sequence import (
+    IMAGE_SUFFIXES,
+    ImageSequence,
+    describe,
+    find_sequence,
+    find_sequence_runs,
+)
 
 _PRINTF_NUMBER = re.compile(r"%0?\d*d")
 
 
 def add_sequence_rate_option(parser: argparse.ArgumentParser) -> None:
-    """Add ``--sequence-rate FPS`` (see ``clip_as_media``)."""
+    """Add ``--sequence-rate FPS`` and ``--still`` (see ``clip_as_media``)."""
     parser.add_argument(
         "--sequence-rate",
         default=None,
@@ -28,17 +40,66 @@ def add_sequence_rate_option(parser: argparse.ArgumentParser) -> None:
         "(24, 23.976 or 24000/1001): CLIP names one of its frames (A001.1001.dpx) or the pattern "
         "(A001.####.dpx or A001.%%04d.dpx); frames are counted from the sequence's first, as 0",
     )
+    parser.add_argument(
+        "--still",
+        action="store_true",
+        help="read CLIP as one still image even where it is a frame of a numbered image sequence "
+        "(without this or --sequence-rate, such a frame is refused)",
+    )
+
+
+def _is_pattern(clip: Path) -> bool:
+    return not clip.exists() and ("#" in clip.name or bool(_PRINTF_NUMBER.search(clip.name)))
 
 
 def _checked(args: argparse.Namespace) -> tuple[Path, str | None]:
-    """CLIP and the ``--sequence-rate`` text; a pattern without a rate is refused."""
+    """CLIP and the ``--sequence-rate`` text, with conflicting options refused up front."""
     clip = Path(args.clip)
     rate_text = getattr(args, "sequence_rate", None)
-    if rate_text is None and not clip.exists() and ("#" in clip.name or _PRINTF_NUMBER.search(clip.name)):
+    still = bool(getattr(args, "still", False))
+    if still and rate_text is not None:
+        raise UnsupportedOptionError(
+            "--still reads CLIP as one image and --sequence-rate reads the image sequence it belongs "
+            "to; give one of them"
+        )
+    if still and _is_pattern(clip):
+        raise UnsupportedOptionError(
+            f"{clip} names an image sequence, not one image; --still needs a frame's own file name"
+        )
+    if rate_text is None and _is_pattern(clip):
         raise UnsupportedOptionError(
             f"{clip} names an image sequence: give its frame rate with --sequence-rate (e.g. 24)"
         )
+    if rate_text is None and not still:
+        _refuse_one_frame_of_a_sequence(clip)
     return clip, rate_text
+
+
+def _refuse_one_frame_of_a_sequence(clip: Path) -> None:
+    """Refuse an image that is one frame of a numbered sequence of two or more frames."""
+    if clip.suffix.lower() not in IMAGE_SUFFIXES or not clip.is_file():
+        return
+    try:
+        sequence = find_sequence_runs(clip, parse_frame_rate("24"))  # the rate is not looked at
+    except UnsupportedOptionError:  # no frame number in its name: a still
+        return
+    present = sequence.span_frames - len(sequence.missing())
+    if present < 2:
+        return
+    raise UnsupportedOptionError(
+        f"{clip.name} is one frame of the image sequence {sequence.folder / sequence.display_name} "
+        f"({_frames_text(sequence)}); read alone it would be a one-frame clip: add --sequence-rate FPS "
+        "(e.g. 24) to read the sequence as a clip, or --still to read only this image"
+    )
+
+
+def _frames_text(sequence: ImageSequence) -> str:
+    """``frames 1001-1048, 48 in all`` (``..., 47 present: 1010 missing`` with holes)."""
+    span = f"frames {sequence.first}-{sequence.final}"
+    missing = sequence.missing()
+    if not missing:
+        return f"{span}, {sequence.count} in all"
+    return f"{span}, {sequence.span_frames - len(missing)} present: {_numbers_text(missing)} missing"
 
 
 def _numbers_text(numbers: list[int], *, limit: int = 6) -> str:

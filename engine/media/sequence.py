@@ -39,6 +39,8 @@ from engine.fsutil import write_text_atomic
 log = logging.getLogger(__name__)
 
 SEQUENCE_SUFFIX = ".chronoseq"
+IMAGE_SUFFIXES = (".dpx", ".exr", ".tif", ".tiff", ".png", ".jpg", ".jpeg")
+"""Frame files of image sequences (DPX, EXR, TIFF, PNG, JPEG)."""
 DESCRIPTION_VERSION = 1
 MAX_SEQUENCE_FRAMES = 10_000_000
 MAX_FRAME_NUMBER = 2**31 - 1
