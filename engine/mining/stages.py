@@ -64,6 +64,9 @@ STANDARD_CAPTURE_RATES = tuple(
     for rate in (48, 50, 60, 90, 96, 100, 120, 150, 180, 200, 240, 300, 360, 400, 480, 500, 960, 1000)
 )
 SNAP_TOLERANCE_LOG2 = 0.25
+OWN_RATE_TOLERANCE = Fraction(1, 20)
+"""A capture-rate tag within 5 % of a high-rate stream's rate is its own rate (a phone's 240 fps
+tag on a variable-frame-rate stream averaging 240.24 fps)."""
 DHASH_FRAMES = 8
 DHASH_SIZE = 8
 DHASH_READ_WIDTH_PX = 160
@@ -141,10 +144,17 @@ class Assessment:
 def assess_segment(
     segment: SpeedSegment, playback_rate: Fraction, finding: MetadataFinding, min_confidence: float
 ) -> Assessment:
-    """Is this segment genuine high-rate capture, at what rate, and does it pass the gate?"""
+    """Is this segment genuine high-rate capture, at what rate, and does it pass the gate?
+
+    The frames decide first (``segment.pixel_estimate``: what they read before any metadata
+    restated the segment): still or made frames are never accepted, whatever a tag says. A
+    capture-rate tag above the playback rate is accepted where the frames read slow motion too;
+    a stream of 100 fps or more (untagged, or tagged with its own rate, within
+    ``OWN_RATE_TOLERANCE`` for variable frame rates) where they read real time or slow motion."""
     estimate = segment.estimate
-    pixel_class = estimate.speed_class
-    confidence = estimate.confidence
+    pixels = segment.pixel_estimate
+    pixel_class = pixels.speed_class
+    confidence = pixels.confidence
     if pixel_class is SpeedClass.STILL:
         return Assessment(
             "still", None, None, None, confidence, False, "still: too little motion to tell", "pixels"
@@ -152,8 +162,8 @@ def assess_segment(
     if pixel_class is SpeedClass.SYNTHETIC_SLOWMO:
         return Assessment(
             "synthetic_slowmo",
-            estimate.speed,
-            estimate.capture_rate,
+            pixels.speed,
+            pixels.capture_rate,
             None,
             confidence,
             False,
@@ -161,12 +171,26 @@ def assess_segment(
             "pixels",
         )
     tag = finding.capture_rate_tag
-    if tag is not None and tag > playback_rate and pixel_class is SpeedClass.SLOWMO:
+    own_rate_tag = tag is not None and abs(tag / playback_rate - 1) <= OWN_RATE_TOLERANCE
+    if tag is not None and tag > playback_rate and not own_rate_tag:
+        if pixel_class is not SpeedClass.SLOWMO:
+            return Assessment(
+                pixel_class.value,
+                pixels.speed,
+                pixels.capture_rate,
+                None,
+                confidence,
+                False,
+                f"the capture-rate tag says {float(tag):g} fps, but the frames read "
+                f"{pixel_class.value}: a tag alone is not accepted",
+                "pixels",
+            )
         capture, basis = tag, "capture-rate tag, pixels agree"
         confidence = max(confidence, finding.estimate.confidence if finding.estimate else 0.0)
         speed_class, speed = "slowmo", playback_rate / tag
-    elif finding.high_rate_stream and tag is None:
-        capture, speed = playback_rate, Fraction(1)
+    elif finding.high_rate_stream and (tag is None or own_rate_tag):
+        capture, speed = tag or playback_rate, Fraction(1)
+        confidence = estimate.confidence
         if pixel_class in (SpeedClass.SLOWMO, SpeedClass.REALTIME):
             speed_class, basis = (
                 "realtime",
@@ -177,12 +201,12 @@ def assess_segment(
             confidence = finding.estimate.confidence if finding.estimate else 0.0
             confidence = min(confidence, 1.0 - estimate.confidence)
     elif pixel_class is SpeedClass.SLOWMO:
-        speed_class, speed, capture, basis = "slowmo", estimate.speed, estimate.capture_rate, "pixels"
+        speed_class, speed, capture, basis = "slowmo", pixels.speed, pixels.capture_rate, "pixels"
     else:
         return Assessment(
             pixel_class.value,
-            estimate.speed,
-            estimate.capture_rate,
+            pixels.speed,
+            pixels.capture_rate,
             None,
             confidence,
             False,

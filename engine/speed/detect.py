@@ -221,7 +221,11 @@ def _learned_estimate(
 ) -> SpeedEstimate:
     speed_class = class_for_log2(log2_speed)
     confidence = class_confidence(speed_class, log2_speed, sigma)
-    if speed_class is SpeedClass.SLOWMO and synthetic_probability > synthetic_bar:
+    # A stream of 100 fps or more reads real time once its rate is taken into account, so made
+    # frames there (30 fps footage interpolated up to 240 and stored at 240) never read slow:
+    # the network's call decides them too (genuine 240 fps renders stored at 240: 0.0001).
+    made_high_rate = playback_rate >= HIGH_RATE_FPS and speed_class is SpeedClass.REALTIME
+    if (speed_class is SpeedClass.SLOWMO or made_high_rate) and synthetic_probability > synthetic_bar:
         speed_class, confidence = SpeedClass.SYNTHETIC_SLOWMO, synthetic_probability * confidence
     elif speed_class is SpeedClass.SLOWMO:
         confidence *= 1.0 - synthetic_probability
@@ -537,12 +541,13 @@ def _at_own_rate(segment: SpeedSegment, metadata_estimate: SpeedEstimate) -> Spe
             Evidence("detect", "high-rate stream with no tag: captured at its own rate", None, 0.0),
         ],
     )
-    return replace(segment, estimate=estimate)
+    return replace(segment, estimate=estimate, pixels=segment.pixel_estimate)
 
 
 def _as_tagged(segment: SpeedSegment, metadata_estimate: SpeedEstimate) -> SpeedSegment:
     """A segment of a clip whose capture-rate tag decided, restated at the tag's speed so the
-    segments say what the clip says; what the pixels read stays in the segment's evidence."""
+    segments say what the clip says; what the pixels read stays in the segment's evidence and in
+    ``pixels`` (the dataset gate judges by them)."""
     pixels = segment.estimate
     estimate = replace(
         metadata_estimate,
@@ -556,7 +561,7 @@ def _as_tagged(segment: SpeedSegment, metadata_estimate: SpeedEstimate) -> Speed
             ),
         ],
     )
-    return replace(segment, estimate=estimate)
+    return replace(segment, estimate=estimate, pixels=pixels)
 
 
 def _merged(segments: list[SpeedSegment]) -> list[SpeedSegment]:
@@ -569,6 +574,7 @@ def _merged(segments: list[SpeedSegment]) -> list[SpeedSegment]:
             previous is not None
             and previous.estimate.speed_class is segment.estimate.speed_class
             and previous.estimate.speed == segment.estimate.speed
+            and previous.pixel_estimate.speed_class is segment.pixel_estimate.speed_class
         ):
             merged[-1] = replace(
                 previous,
@@ -772,7 +778,23 @@ def _frames_to_result(
         for item in clip.evidence
     ):
         decided_by = "synthetic_retime"
-    if metadata_estimate is not None and metadata_estimate.confidence >= DECISIVE_METADATA_CONFIDENCE:
+    tag_decides = (
+        metadata_estimate is not None and metadata_estimate.confidence >= DECISIVE_METADATA_CONFIDENCE
+    )
+    if tag_decides and decided_by == "synthetic_retime":  # a pattern of made frames, not a guess
+        assert metadata_estimate is not None
+        clip.evidence.append(
+            Evidence(
+                "detect",
+                f"the metadata says {metadata_estimate.speed_class.value} (capture "
+                f"{float(metadata_estimate.capture_rate or 0):g} fps), but the frames are made: the "
+                "metadata names the rate the camera ran at, not these frames",
+                None if metadata_estimate.speed is None else float(metadata_estimate.speed),
+                0.0,
+            )
+        )
+    elif tag_decides:
+        assert metadata_estimate is not None
         metadata_estimate.evidence = evidence + [
             Evidence(
                 "detect",

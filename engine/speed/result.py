@@ -214,6 +214,14 @@ class SpeedSegment:
     end_frame: int
     estimate: SpeedEstimate
     window_count: int = 1
+    pixels: SpeedEstimate | None = None
+    """What the frames themselves read, when the metadata restated ``estimate`` (a capture-rate
+    tag, a high-rate stream at its own rate); None when ``estimate`` is the pixels' own reading."""
+
+    @property
+    def pixel_estimate(self) -> SpeedEstimate:
+        """The frames' own reading: ``pixels`` when the metadata restated the segment, else ``estimate``."""
+        return self.pixels if self.pixels is not None else self.estimate
 
     def __post_init__(self) -> None:
         _check_frame_range(self.start_frame, self.end_frame)
@@ -225,18 +233,23 @@ class SpeedSegment:
         return self.end_frame - self.start_frame
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "start_frame": self.start_frame,
             "end_frame": self.end_frame,
             "window_count": self.window_count,
             "estimate": self.estimate.to_dict(),
         }
+        if self.pixels is not None:
+            data["pixels"] = self.pixels.to_dict()
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SpeedSegment:
+        pixels = data.get("pixels")
         return cls(
             int(data["start_frame"]),
             int(data["end_frame"]),
             SpeedEstimate.from_dict(data["estimate"]),
             int(data.get("window_count", 1)),
+            None if pixels is None else SpeedEstimate.from_dict(pixels),
         )

@@ -1,0 +1,103 @@
+"""The dataset gate judges by the frames: a capture-rate tag never makes made or still frames
+genuine, a high-rate stream tagged with its own rate is a capture at that rate, and 30 fps
+footage interpolated up to 240 and stored at 240 is made, not a capture."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from fractions import Fraction
+
+import pytest
+
+from engine.mining.stages import assess_segment
+from engine.speed.detect import _learned_estimate, detect_speed
+from engine.speed.metadata_stage import MetadataFinding
+from engine.speed.result import SpeedClass, SpeedEstimate, SpeedSegment
+
+GATE = 0.82
+
+
+def _estimate(speed_class: SpeedClass, speed: Fraction | None, playback: int, capture=None, confidence=0.95):
+    return SpeedEstimate(speed, Fraction(playback), capture, confidence, speed_class)
+
+
+def _tag_finding(tag: int, playback: int, *, high_rate: bool = False) -> MetadataFinding:
+    tagged = _estimate(
+        SpeedClass.SLOWMO if tag > playback else SpeedClass.REALTIME,
+        Fraction(playback, tag),
+        playback,
+        Fraction(tag),
+        0.9,
+    )
+    return MetadataFinding(tagged, capture_rate_tag=Fraction(tag), high_rate_stream=high_rate)
+
+
+def _restated(pixels: SpeedEstimate, finding: MetadataFinding) -> SpeedSegment:
+    """A segment as detect gives it for a tagged clip: restated by the tag, the pixels kept."""
+    return SpeedSegment(0, 48, finding.estimate, pixels=pixels)
+
+
+@pytest.mark.parametrize(
+    ("pixel_class", "accepted"),
+    [
+        (SpeedClass.SLOWMO, True),
+        (SpeedClass.SYNTHETIC_SLOWMO, False),
+        (SpeedClass.STILL, False),
+        (SpeedClass.REALTIME, False),
+    ],
+)
+def test_a_tag_is_accepted_only_where_the_frames_read_slow_motion(pixel_class, accepted):
+    finding = _tag_finding(240, 24)
+    pixels = _estimate(pixel_class, None if pixel_class is SpeedClass.STILL else Fraction(1, 8), 24)
+    reading = assess_segment(_restated(pixels, finding), Fraction(24), finding, GATE)
+    assert reading.accepted is accepted, reading
+    if accepted:
+        assert reading.basis == "capture-rate tag, pixels agree" and reading.capture_rate == 240
+    else:
+        assert reading.speed_class == pixel_class.value
+
+
+@pytest.mark.parametrize("playback", [240, Fraction(240236, 1000)])
+def test_a_high_rate_stream_tagged_with_its_own_rate_is_a_capture_at_that_rate(playback):
+    finding = _tag_finding(240, 240, high_rate=True)
+    finding.estimate = _estimate(SpeedClass.REALTIME, Fraction(1), 240, Fraction(240), 0.9)
+    pixels = _estimate(SpeedClass.REALTIME, Fraction(1), 240)
+    reading = assess_segment(_restated(pixels, finding), Fraction(playback), finding, GATE)
+    assert reading.accepted, reading
+    assert reading.capture_rate == 240 and reading.conform_rate == 240
+
+
+def test_the_network_calls_made_frames_on_a_high_rate_stream_that_reads_real_time():
+    made = _learned_estimate(0.05, 0.35, 0.99, Fraction(240), [], synthetic_bar=0.8)
+    captured = _learned_estimate(0.05, 0.35, 0.0001, Fraction(240), [], synthetic_bar=0.8)
+    at_30 = _learned_estimate(0.05, 0.35, 0.99, Fraction(30), [], synthetic_bar=0.8)
+    assert made.speed_class is SpeedClass.SYNTHETIC_SLOWMO
+    assert captured.speed_class is SpeedClass.REALTIME
+    assert at_30.speed_class is SpeedClass.REALTIME  # real time at 30 fps is not slow motion
+
+
+def test_segments_keep_what_the_pixels_read_through_json():
+    finding = _tag_finding(240, 24)
+    pixels = _estimate(SpeedClass.SYNTHETIC_SLOWMO, Fraction(1, 4), 24)
+    segment = _restated(pixels, finding)
+    again = SpeedSegment.from_dict(segment.to_dict())
+    assert again.pixel_estimate.speed_class is SpeedClass.SYNTHETIC_SLOWMO
+    assert again.estimate.speed_class is SpeedClass.SLOWMO
+    plain = SpeedSegment(0, 8, pixels)
+    assert plain.pixel_estimate is pixels and "pixels" not in plain.to_dict()
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg command (minterpolate)")
+def test_real_footage_interpolated_to_240_and_stored_at_240_is_made(tmp_path, shared_data):
+    """A second of a real 30 fps clip made into 240 fps by FFmpeg's motion interpolation: it plays
+    at real time at 240, so it never reads slow; the network's call of made frames decides it."""
+    made = tmp_path / "dog-made-240.mp4"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-ss", "1", "-i", str(shared_data / "clips" / "sam2-dog.mp4"),
+         "-t", "1", "-map", "0:v:0", "-vf", "scale=320:-2,minterpolate=fps=240:mi_mode=mci",
+         "-c:v", "libx264", "-crf", "18", "-pix_fmt", "yuv420p", str(made)],
+        check=True, timeout=300,
+    )
+    result = detect_speed(made, audio=False)
+    assert result.estimate.speed_class is SpeedClass.SYNTHETIC_SLOWMO, result.to_json()["evidence"]
