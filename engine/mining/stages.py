@@ -247,7 +247,7 @@ def segment_dhash(path: Path, start_frame: int, end_frame: int) -> str:
     with FrameReader(path, strict=False) as reader:
         info = reader.info
         height = max(2, int(round(info.height * DHASH_READ_WIDTH_PX / info.width / 2)) * 2)
-    with FrameReader(path, size=(DHASH_READ_WIDTH_PX, height), strict=False) as reader:
+    with FrameReader(path, size=(DHASH_READ_WIDTH_PX, height), strict=False, exact_levels=False) as reader:
         for index in picks:
             words.append(f"{dhash_image(reader.read_frame(index).image):016x}")
     return "-".join(words)

@@ -906,7 +906,7 @@ def detect_speed(
     meta = read_rate_metadata(path)
     finding = metadata_stage(meta)
     model = model or shared_model()
-    with FrameReader(path, strict=False) as reader:
+    with FrameReader(path, strict=False, exact_levels=False) as reader:
         info = reader.info
         frame_count = info.frame_count
         if frame_count < WINDOW_FRAMES:
@@ -1011,7 +1011,7 @@ def _detect_in(
         return (int(pts[-1]) - int(pts[0]) + frame_step_pts * (index - len(pts) + 1)) * time_base
 
     probes: list[ProbeResult] = []
-    with FrameReader(path, size=size, strict=False) as small_reader:
+    with FrameReader(path, size=size, strict=False, exact_levels=False) as small_reader:
         for number, (start, stop) in enumerate(ranges):
             images, first = _read_probe(small_reader, start, stop, analysis)
             if len(images) < WINDOW_FRAMES:

@@ -100,7 +100,7 @@ def reencode_small(frames: list[np.ndarray], fps: Fraction | int) -> np.ndarray:
 def read_clip_grey(path: Path, max_frames: int = MAX_CLIP_FRAMES) -> tuple[list[np.ndarray], Fraction]:
     """The clip's first ``max_frames`` frames, grey, ``ENCODE_PX`` square; and its rate."""
     frames = []
-    with FrameReader(path, size=(ENCODE_PX, ENCODE_PX), strict=False) as reader:
+    with FrameReader(path, size=(ENCODE_PX, ENCODE_PX), strict=False, exact_levels=False) as reader:
         rate = reader.info.frame_rate
         for frame in reader.frames():
             frames.append(to_grey_full(frame.image))
