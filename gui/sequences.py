@@ -16,10 +16,14 @@ from pathlib import Path
 
 from engine.errors import UnsupportedOptionError
 from engine.media.rates import parse_frame_rate
-from engine.media.sequence import ImageSequence, describe, find_sequence, is_description, read_description
-
-IMAGE_SUFFIXES = (".dpx", ".exr", ".tif", ".tiff", ".png", ".jpg", ".jpeg")
-"""Frame files ``chronoscope probe --sequence-rate`` reads (DPX, EXR, TIFF, PNG, JPEG)."""
+from engine.media.sequence import (
+    IMAGE_SUFFIXES,
+    ImageSequence,
+    describe,
+    find_sequence,
+    is_description,
+    read_description,
+)
 OPEN_ONE_FRAME = "one frame"
 """What a sequence question answers for "open only the file named", as a still image."""
 _PATTERN = re.compile(r"#|%0?\d*d")
