@@ -24,6 +24,7 @@ from engine.media.sequence import (
     is_description,
     read_description,
 )
+
 OPEN_ONE_FRAME = "one frame"
 """What a sequence question answers for "open only the file named", as a still image."""
 _PATTERN = re.compile(r"#|%0?\d*d")
