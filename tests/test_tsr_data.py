@@ -177,7 +177,7 @@ def mined_dataset(tmp_path_factory):
     from engine.mining.mixed import build_mixed_folder
 
     library = tmp_path_factory.mktemp("library")
-    truth = build_mixed_folder(Path("unused"), library, real_clips=(), render_seeds=(11, 12), corrupt=False)
+    truth = build_mixed_folder(Path("unused"), library, real_clips=(), render_seeds=(12, 13), corrupt=False)
     out = tmp_path_factory.mktemp("mined") / "DATASET"
     assert main(["mine", str(library), "--out", str(out), "--extract", "--min-confidence", "0.9"]) == 0
     rows = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
@@ -206,6 +206,6 @@ def test_a_mined_dataset_trains_on_its_clips_at_their_capture_rate_split_by_sour
         assert item.frames.shape[1:] == (120, 160, 3)
     batch, samples = data.make_batch(loaded, np.random.default_rng(0), batch_size=8, crop_px=64)
     assert batch.img0.shape == (8, 3, 64, 64) and len(samples) == 8
-    kept, excluded = data.exclude_clips(clips, [f"{library.resolve()}/genuine/render11-*"])
-    assert all("render11-" in clip.origin for clip in excluded)
-    assert all("render11-" not in clip.origin for clip in kept)
+    kept, excluded = data.exclude_clips(clips, [f"{library.resolve()}/genuine/render12-*"])
+    assert excluded and all("render12-" in clip.origin for clip in excluded)
+    assert all("render12-" not in clip.origin for clip in kept)
