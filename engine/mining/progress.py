@@ -37,6 +37,7 @@ class Progress:
         self.label = label
         self.unit = unit
         self.done = 0
+        self._logged = 0
         self._enabled = enabled and total > 0
         self._started = time.monotonic()
         self._last_log = self._started
@@ -59,6 +60,7 @@ class Progress:
 
     def _log_line(self) -> None:
         self._last_log = now = time.monotonic()
+        self._logged = self.done
         elapsed = now - self._started
         rate = self.done / elapsed if elapsed > 0 else 0.0
         left = f", about {_duration((self.total - self.done) / rate)} left" if rate > 0 else ""
@@ -75,7 +77,7 @@ class Progress:
         )
 
     def close(self) -> None:
-        if self._bar is None and self._enabled and self.done:
+        if self._bar is None and self._enabled and self.done and self._logged != self.done:
             if time.monotonic() - self._started >= LOG_INTERVAL_S:
                 self._log_line()  # a step long enough to have been waited for: say it ended
         self._exits.close()
