@@ -25,7 +25,14 @@ sound's pitch shifts (a speed change heard where the sound was resampled with th
 Every segment gets a row in DATASET/manifest.jsonl (and manifest.parquet when pyarrow is
 installed): source and content hash, start and end, playback rate, capture-rate estimate,
 speed, class, confidence, evidence, resolution, audio. Unusable files (not video, corrupt, too
-short) get a row with the reason and never stop the run.
+short) get a row with the reason and never stop the run. Files in folders that are neither video
+(by suffix) nor frames of an image sequence are skipped, one INFO line per folder.
+
+Image sequences (two or more numbered frames, DPX, EXR, TIFF, PNG, JPEG: a folder of them, one
+frame's name, a pattern like A001.####.dpx, or a glob matching them) are mined as one clip each,
+read at --sequence-rate FPS (a sequence has no rate of its own: give the rate its frames were shot
+at, e.g. 1000 for a high-speed camera's export). Without it they are skipped, with a WARNING
+naming them.
 
 A segment is accepted when it is genuine high-rate capture with a confidence at or above the
 quality gate, which comes from the false-positive curve measured by bench/speed_eval.py (or
@@ -39,11 +46,14 @@ source, or refused, and the manifest says why.
 
 The manifest is the checkpoint: run the same command again after an interruption and finished
 files are skipped. Files that were away, unreadable or whose task failed are tried again; a
-file changed in place is mined again and its old clips move to DATASET/retired/; files that no
-longer exist are flagged (source_missing, orphaned clips) in manifest.parquet and the card. A
-dataset keeps its gate, --density, --audio-cue and --codec: leave them out (or repeat them);
-a different value is refused (mine into a new --out instead). --out must be a new or empty
-folder or a dataset, and not the library itself.
+file changed in place is mined again and its old clips move to DATASET/retired/; a file moved or
+renamed (the same content hash, its old path gone) keeps its rows and clips under its new path;
+files that no longer exist are flagged (source_missing, orphaned clips) in manifest.parquet and
+the card. A dataset keeps its gate (--min-confidence, --evaluation, --max-fpr), --density,
+--audio-cue, --sequence-rate and --codec: leave them out (or repeat them); a different value is
+refused (mine into a new --out instead). --out must be a new or empty folder or a dataset, and
+not the library itself; it is made only once everything else has been checked (a Ray cluster
+that cannot be joined leaves none behind).
 
 --workers N runs N local processes; --ray ADDRESS (HOST:PORT, ray://HOST:PORT, auto, or local)
 runs the stages as Ray tasks. Objects in storage are listed and hashed through fsspec (s3://
@@ -53,14 +63,17 @@ the next run on that machine). Progress is a bar on a terminal and an INFO line 
 otherwise.
 
 exit status: 0 when every file was handled; 1 when a file could not be read or mined, a clip
-could not be written, or an entry of an @list does not exist (all tried again by the next run;
-see report.md); 2 for a refused option, or a source named on the command line that does not exist.
+could not be written (or its source changed since it was mined), or an entry of an @list does not
+exist (all tried again by the next run; see report.md); 2 for a refused option, or a source named
+on the command line that does not exist; 130 when interrupted (Ctrl-C; 143 for SIGTERM): what
+is in the manifest stays, clips not yet recorded are removed, and the same command goes on.
 
 examples:
   chronoscope mine ~/footage --out slowmo-dataset
   chronoscope mine ~/footage @more.txt '/mnt/nas/**/*.mov' --out ds --extract --workers 4
   chronoscope mine /shared/library --out /shared/ds --ray auto --extract --codec h264
   chronoscope mine ~/footage --out ds --min-confidence 0.95 --json
+  chronoscope mine /mnt/phantom-exports --out ds --extract --sequence-rate 1000
   chronoscope mine 's3://footage/2024/**/*.mp4' --out /shared/ds --ray auto --keep-cache
 """
 
@@ -88,8 +101,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-fpr",
         type=float,
-        default=DEFAULT_MAX_FPR,
-        help=f"false-positive rate the measured gate allows (default {DEFAULT_MAX_FPR})",
+        help="false-positive rate the measured gate allows (default: the dataset's, "
+        f"{DEFAULT_MAX_FPR} for a new one)",
     )
     parser.add_argument(
         "--workers", type=int, default=1, metavar="N", help="local worker processes (default 1)"
@@ -125,6 +138,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="keep the copies of URL sources (reused by extraction and later runs)",
     )
+    parser.add_argument(
+        "--sequence-rate",
+        metavar="FPS",
+        help="read image sequences at FPS (24, 1000, 24000/1001; default: the dataset's; without "
+        "one, sequences are skipped)",
+    )
     parser.add_argument("--json", action="store_true", help="print the run summary as JSON")
 
 
@@ -150,13 +169,15 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.json,
         cache_dir=args.cache_dir,
         keep_cache=args.keep_cache,
+        sequence_rate=args.sequence_rate,
     )
     summary = mine(options)
     dataset = summary.dataset
     data = {
-        "out": str(summary.out),
+        "out": str(summary.out.absolute()),
         "files_seen": summary.files_seen,
         "files_skipped": summary.files_skipped,
+        "files_moved": summary.files_moved,
         "files_mined": summary.files_mined,
         "files_rejected": summary.files_rejected,
         "segments": summary.segments,
@@ -166,6 +187,7 @@ def run(args: argparse.Namespace) -> int:
         "clips_refused": summary.clips_refused,
         "clips_retired": summary.clips_retired,
         "duplicates": summary.duplicates,
+        "extract_failures": summary.extract_failures,
         "wall_s": round(summary.wall_s, 3),
         "runner": summary.runner,
         "gate_min_confidence": summary.gate.min_confidence if summary.gate else None,
@@ -179,8 +201,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         missing = f", {len(summary.missing_inputs)} missing inputs" if summary.missing_inputs else ""
         failed = f", {len(summary.failures)} failures" if summary.failures else ""
+        moved = f", {summary.files_moved} moved (rows and clips follow them)" if summary.files_moved else ""
         print(
-            f"this run: {summary.files_mined} files mined, {summary.files_skipped} already done, "
+            f"this run: {summary.files_mined} files mined, {summary.files_skipped} already done{moved}, "
             f"{summary.files_rejected} unusable{missing}{failed}; {summary.segments} segments, "
             f"{summary.accepted} accepted (gate {data['gate_min_confidence']:.2f}); "
             f"{summary.clips_written} clips written, {summary.duplicates} near-duplicates dropped, "

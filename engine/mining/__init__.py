@@ -3,8 +3,9 @@
 Plain functions (no ZeroMQ, no Qt): ``mine(MineOptions)`` runs the stages of
 ``engine.mining.stages`` on every file of the sources, in-process, in a local process pool or as
 Ray tasks (``engine.mining.runners``), writes the manifest (``engine.mining.manifest``) and, on
-request, conformed clips (``engine.mining.extract``). Sources may be local paths or fsspec URLs
-(``engine.mining.storage``). See README.md next to this file.
+request, conformed clips (``engine.mining.extract``). Sources may be local paths, image sequences
+read at ``--sequence-rate`` or fsspec URLs (``engine.mining.sources``, ``engine.mining.storage``).
+See README.md next to this file.
 """
 
 from engine.mining.gate import QualityGate, find_gate

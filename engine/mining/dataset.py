@@ -5,9 +5,10 @@ library as it is now.
   a dataset (it names what is there: a run would write README.md and report.md over the user's),
   or a library folder itself or one holding it (a run would write among the media it describes,
   and mine nothing); ``create_out_folder`` says why a folder cannot be made.
-- ``resolve_settings`` keeps the analysis settings (``--density``, ``--audio-cue``) and the clip
-  codec a dataset was made with: given again, or left out, they are used; a different value is
-  refused, naming the setting and how to go on, as the confidence gate is.
+- ``resolve_settings`` keeps the analysis settings (``--density``, ``--audio-cue``, and the
+  ``--sequence-rate`` its image sequences were read at) and the clip codec a dataset was made
+  with: given again, or left out, they are used; a different value is refused, naming the
+  setting and how to go on, as the confidence gate is.
 - ``retire_clip`` moves a clip that no longer belongs to the dataset (its source changed, or a
   better copy of the same footage was extracted) to ``retired/`` and returns the note the manifest
   records; ``retired/README.md`` lists what is there and why. Nothing is deleted or replaced (a
@@ -26,6 +27,7 @@ import logging
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +36,9 @@ from engine.fsutil import move_into_place, write_text_atomic
 from engine.media import CODECS
 from engine.mining.extract import CLIPS_FOLDER, DEFAULT_CODEC
 from engine.mining.manifest import MANIFEST_NAME, ROW_CLIP, complete_rows
-from engine.mining.sources import local_roots
-from engine.mining.storage import url_protocol
+from engine.mining.sources import local_roots, source_exists
+from engine.mining.storage import is_sequence_source, url_protocol
+from engine.timeline import fraction_text
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +124,7 @@ class DatasetSettings:
     density: float | None = None
     audio_cue: bool | None = None
     codec: str | None = None
+    sequence_rate: Fraction | None = None
 
 
 def stored_settings(rows: Iterable[dict[str, Any]]) -> DatasetSettings:
@@ -133,6 +137,15 @@ def stored_settings(rows: Iterable[dict[str, Any]]) -> DatasetSettings:
         settings.audio_cue = recorded[-1].get("audio_cue")
     elif current:
         log.info("the rows of this dataset do not record --density and --audio-cue; they are not checked")
+    rates = [
+        row["settings"]["sequence_rate"]
+        for row in current
+        if is_sequence_source(row["source"])
+        and isinstance(row.get("settings"), dict)
+        and row["settings"].get("sequence_rate")
+    ]
+    if rates:
+        settings.sequence_rate = Fraction(rates[-1])
     for row in rows:
         if row["row"] == ROW_CLIP and row.get("clip"):
             settings.codec = row.get("codec") or _codec_of(row["clip"]) or settings.codec
@@ -153,10 +166,14 @@ def resolve_settings(
     density: float | None,
     audio_cue: bool | None,
     codec: str | None,
+    sequence_rate: Fraction | None = None,
 ) -> DatasetSettings:
     """This run's settings: the given ones, else the dataset's, else the defaults; a given value
     that differs from the dataset's is refused (its rows or clips would be made two ways)."""
     stored = stored_settings(rows)
+    if sequence_rate is not None and stored.sequence_rate not in (None, sequence_rate):
+        was = fraction_text(stored.sequence_rate)
+        raise _changed(out, "--sequence-rate", was, fraction_text(sequence_rate), f"--sequence-rate {was}")
     if density is not None and stored.density is not None and density != stored.density:
         was = f"{stored.density:g}"
         raise _changed(out, "--density", was, f"{density:g}", f"--density {was}")
@@ -178,6 +195,7 @@ def resolve_settings(
         density=density if density is not None else stored.density or MINING_DENSITY,
         audio_cue=audio_cue if audio_cue is not None else bool(stored.audio_cue),
         codec=codec if codec is not None else stored.codec or DEFAULT_CODEC,
+        sequence_rate=sequence_rate if sequence_rate is not None else stored.sequence_rate,
     )
 
 
@@ -254,5 +272,5 @@ def gone_sources(rows: Iterable[dict[str, Any]], seen: set[str]) -> list[str]:
     gone shows when its clip is extracted."""
     sources = {row["source"] for row in complete_rows(rows)}
     return sorted(
-        source for source in sources - seen if url_protocol(source) is None and not os.path.exists(source)
+        source for source in sources - seen if url_protocol(source) is None and not source_exists(source)
     )

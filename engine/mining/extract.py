@@ -12,20 +12,28 @@ missing packet, pictures the decoder concealed after it, a file that ends early)
 just before the damage when at least ``MIN_CLIP_FRAMES`` good frames precede it, and refused
 otherwise; either way the result says why (``cut``, ``refused``), and the manifest records it.
 A source that is not there (moved or deleted) gives ``missing`` instead of an error, so that it
-is not retried within the run.
+is not retried within the run. A local source whose content hash is no longer the one its rows
+were mined from (the file was replaced or touched since) gives ``changed``, and no clip: the
+frames of the new content would stand under the old rows' hash. The next run mines it again.
+
+Clip names are ``{source stem}-{10 hex digits of sha256(source, hash)}-s{segment}-{rate}fps{suffix}``,
+the stem cut short (whole UTF-8 characters) where the name would pass ``CLIP_NAME_MAX_BYTES``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 from engine.errors import MediaNotFoundError, UnsupportedOptionError
+from engine.fsutil import MAX_NAME_BYTES
 from engine.media import CODECS, FrameReader, VideoWriter, codec_choices
-from engine.mining.storage import CachePolicy, local_copy
+from engine.mining.sources import content_hash as local_content_hash
+from engine.mining.storage import CachePolicy, local_copy, url_protocol
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +41,17 @@ DEFAULT_CODEC = "ffv1"
 CLIPS_FOLDER = "clips"
 MIN_CLIP_FRAMES = 16
 """A clip cut short by damage in its source is kept when it has at least this many frames."""
+CLIP_NAME_MAX_BYTES = MAX_NAME_BYTES - 8
+"""The longest clip name: room is left for the number a clip retired under a taken name gets
+(``NAME.2.SUFFIX``, ``engine.mining.dataset.retire_clip``)."""
 
 
 class _DamagedSegment(Exception):
     """Internal: too few good frames before the damage; the clip being written is dropped."""
+
+
+class _SourceChanged(Exception):
+    """Internal: the source's content hash changed while its clip was written; the clip is dropped."""
 
 
 def check_codec(codec: str) -> str:
@@ -50,11 +65,48 @@ def check_codec(codec: str) -> str:
 
 
 def clip_name(source: str, content_hash: str, segment_index: int, conform_rate: Fraction, codec: str) -> str:
-    """A stable file name: source stem, a short hash of path and content, segment, rate."""
-    tag = hashlib.sha256(f"{source}\n{content_hash}".encode()).hexdigest()[:10]
+    """A stable file name: source stem, a short hash of path and content, segment, rate. A long
+    stem is cut (whole characters) so that the name stays within ``CLIP_NAME_MAX_BYTES`` of UTF-8;
+    the hash, segment and rate that make it unique are always whole."""
+    tag = hashlib.sha256(f"{source}\n{content_hash}".encode("utf-8", "surrogateescape")).hexdigest()[:10]
     rate = f"{float(conform_rate):g}".replace(".", "p")
     suffix = CODECS[codec].suffixes[0]
-    return f"{Path(source).stem}-{tag}-s{segment_index:03d}-{rate}fps{suffix}"
+    tail = f"-{tag}-s{segment_index:03d}-{rate}fps{suffix}"
+    room = CLIP_NAME_MAX_BYTES - len(tail.encode("utf-8"))
+    stem = re.sub(r"[._-]?#+", "", Path(source).stem)  # an image sequence's A001.####: A001
+    return f"{_cut_to_bytes(stem, room)}{tail}"
+
+
+def _cut_to_bytes(text: str, limit: int) -> str:
+    """The longest start of ``text`` whose UTF-8 takes at most ``limit`` bytes (whole characters;
+    undecodable bytes of a file name, kept as surrogates, count one byte each)."""
+    kept, used = [], 0
+    for character in text:
+        size = len(character.encode("utf-8", "surrogateescape"))
+        if used + size > limit:
+            break
+        kept.append(character)
+        used += size
+    return "".join(kept)
+
+
+def source_change(source: str, content_hash: str) -> str | None:
+    """Why a local source is no longer the content its rows were mined from (its content hash
+    changed: replaced or touched since), or None when it is the same, or when that cannot be
+    told here (a URL, no hash recorded). A source that is gone raises ``FileNotFoundError``."""
+    if not content_hash or url_protocol(source) is not None:
+        return None
+    now = local_content_hash(source)
+    if now == content_hash:
+        return None
+    return (
+        f"{source} changed since it was mined (content hash {_short(content_hash)} is now {_short(now)}), "
+        "so no clip is made from its new content under the old rows"
+    )
+
+
+def _short(digest: str) -> str:
+    return digest.rpartition(":")[2][:12] or "(none)"
 
 
 def extract_segment(
@@ -74,12 +126,17 @@ def extract_segment(
     cache policy). Returns ``frames``, ``rate`` and ``codec`` of the clip, with ``end_frame`` and
     ``cut`` (the reason) when damage cut it short; ``refused`` (the reason, no clip written) when
     fewer than ``MIN_CLIP_FRAMES`` good frames come before the damage; ``missing`` when the source
-    is not there. Raises ``MediaWriteError`` or a reading error on other failures.
+    is not there; ``changed`` (the reason, no clip written) when a local source's content hash is
+    no longer ``content_hash``, checked before and after the frames are copied. Raises
+    ``MediaWriteError`` or a reading error on other failures.
     """
     rate = Fraction(conform_rate)
     if rate <= 0:
         raise UnsupportedOptionError(f"conform rate {conform_rate} fps is not positive")
     try:
+        changed = source_change(source, content_hash)
+        if changed is not None:
+            raise _SourceChanged(changed)
         with (
             local_copy(source, content_hash, cache or CachePolicy()) as path,
             FrameReader(path, strict=False) as reader,
@@ -88,6 +145,11 @@ def extract_segment(
             count, damage = _copy_frames(reader, writer, start_frame, end_frame)
             if damage and count < MIN_CLIP_FRAMES:
                 raise _DamagedSegment(damage)
+            changed = source_change(source, content_hash)  # replaced while it was read
+            if changed is not None:
+                raise _SourceChanged(changed)
+    except _SourceChanged as change:
+        return {"changed": str(change), "rate": conform_rate, "codec": codec}
     except _DamagedSegment as refused:
         reason = f"{refused}: fewer than {MIN_CLIP_FRAMES} good frames before it, so no clip"
         log.warning("%s frames %d-%d: %s", source, start_frame, end_frame - 1, reason)

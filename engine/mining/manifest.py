@@ -9,7 +9,10 @@
 - ``file``: one per file that gave no segment, with ``status`` and ``reason``. A status is a
   fact about the content (``not_video``, ``empty``, ``corrupt``, ``undecodable``, ``too_short``)
   or a transient outcome (``missing``, ``unreadable``: an I/O error, ``error``: failed after its
-  retries, see ``TRANSIENT_STATUSES``); a transient one is tried again by the next run;
+  retries, see ``TRANSIENT_STATUSES``); a transient one is tried again by the next run. Status
+  ``moved`` (``moved_to``) says a path left the dataset because its file was found under another
+  path (same content hash): its rows and clip rows were written again under the new path, with
+  ``moved_from``, and the path no longer counts (``complete_rows`` leaves it out);
 - ``clip``: written by ``--extract``, one per decision about an accepted segment: the clip file it
   became (``clip``, ``frames``, ``codec``), the segment it duplicates (``duplicate_of``), why no
   clip could be made (``refused``: damage in the source), or where a clip that no longer belongs
@@ -52,6 +55,8 @@ STATUS_ERROR = "error"
 """A file row's status when mining the file failed after its retries (not a fact about the file)."""
 STATUS_MISSING = "missing"
 STATUS_UNREADABLE = "unreadable"
+STATUS_MOVED = "moved"
+"""A path whose file was found under another path: its rows live on there (``moved_to``)."""
 TRANSIENT_STATUSES = frozenset({STATUS_ERROR, STATUS_MISSING, STATUS_UNREADABLE})
 """Outcomes that say nothing about the content (the file was away, an I/O error, a worker died):
 the file is mined again by the next run, and such a row never hides the file's earlier rows."""
@@ -61,10 +66,10 @@ OFFSET_FIELD = "_offset"
 SLIM_FIELDS = frozenset(
     {
         "row", "source", "content_hash", "run_group", "file_rows", "schema", "segment_index",
-        "status", "reason", "gate_min_confidence", "settings", "accepted", "start_frame",
-        "end_frame", "start_s", "end_s", "confidence", "basis", "conform_rate", "conform_fps",
-        "class", "dhash", "clip", "duplicate_of", "refused", "retired", "retired_reason",
-        "codec", "frames", "cut",
+        "status", "reason", "gate_min_confidence", "gate_source", "gate_max_fpr", "settings",
+        "accepted", "start_frame", "end_frame", "start_s", "end_s", "confidence", "basis",
+        "conform_rate", "conform_fps", "class", "dhash", "clip", "duplicate_of", "refused",
+        "retired", "retired_reason", "codec", "frames", "cut", "moved_from", "moved_to",
     }
 )  # fmt: skip
 """The fields a run decides with (skips, gate and settings, dedupe, extraction, card, report)."""
@@ -188,6 +193,7 @@ def complete_rows(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     file changed under the same path (a new content hash), whose old segments no longer exist.
     A transient group (the file was away, an I/O error, a worker died) replaces an earlier group
     only when it names a different content hash: otherwise it says nothing new about the file.
+    A path whose latest group says its file moved elsewhere (``STATUS_MOVED``) has no rows here.
     """
     groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     order: list[tuple[str, str, str]] = []
@@ -208,7 +214,12 @@ def complete_rows(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         if current is not None and is_transient(group[0]) and not _replaces(group[0], current[0]):
             continue
         latest[key[0]] = group
-    return [row for group in latest.values() for row in group]
+    return [row for group in latest.values() for row in group if not is_moved(group[0])]
+
+
+def is_moved(row: Mapping[str, Any]) -> bool:
+    """A ``file`` row saying the path's file now lives under another path (``STATUS_MOVED``)."""
+    return row["row"] == ROW_FILE and row.get("status") == STATUS_MOVED
 
 
 def _replaces(transient: Mapping[str, Any], current: Mapping[str, Any]) -> bool:
@@ -260,6 +271,16 @@ def _joined(
     record["source_missing"] = row["source"] in missing_sources
     record["orphaned"] = bool(record["source_missing"] and record.get("clip"))
     return record
+
+
+def full_rows(path: Path, rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Scanned rows (``scan_manifest``, with their offsets) read back whole from ``path``."""
+    whole = []
+    with Path(path).open("rb") as handle:
+        for row in rows:
+            handle.seek(row[OFFSET_FIELD])
+            whole.append(json.loads(handle.readline()))
+    return whole
 
 
 def _full_records(

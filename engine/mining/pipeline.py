@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -29,8 +30,9 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from engine.errors import UnsupportedOptionError
-from engine.fsutil import remove_quietly
+from engine.errors import OutputExistsError, UnsupportedOptionError
+from engine.fsutil import remove_leftover_temporaries, remove_quietly
+from engine.media.rates import parse_frame_rate
 from engine.mining.dataset import (
     LOCK_NAME,
     MINING_DENSITY,
@@ -44,18 +46,21 @@ from engine.mining.dataset import (
 )
 from engine.mining.dedupe import DHashIndex
 from engine.mining.extract import CLIPS_FOLDER, check_codec, clip_name, extract_segment
-from engine.mining.gate import QualityGate, check_confidence, find_gate
+from engine.mining.gate import DEFAULT_MAX_FPR, QualityGate, check_confidence, find_gate
 from engine.mining.manifest import (
     MANIFEST_NAME,
     PARQUET_NAME,
     ROW_CLIP,
+    ROW_FILE,
     ROW_SEGMENT,
     SCHEMA_VERSION,
     STATUS_ERROR,
+    STATUS_MOVED,
     ManifestWriter,
     clip_rows,
     complete_rows,
     finished_files,
+    full_rows,
     is_transient,
     joined_segments,
     scan_manifest,
@@ -72,10 +77,11 @@ from engine.mining.runners import (
     error_text,
     make_runner,
 )
-from engine.mining.sources import content_hash, expand_sources
+from engine.mining.sources import content_hash, expand_sources, source_exists
 from engine.mining.stages import MineSettings, file_row, mine_file
-from engine.mining.storage import CachePolicy, is_process_local
+from engine.mining.storage import CachePolicy, is_process_local, is_sequence_source, url_protocol
 from engine.processes import exclusive_lock
+from engine.timeline import fraction_text
 
 log = logging.getLogger(__name__)
 
@@ -88,11 +94,13 @@ DUPLICATE_MAX_BITS = 6.0
 class MineOptions:
     """Everything ``chronoscope mine`` takes; validated in ``__post_init__``.
 
-    ``density``, ``audio_cue`` and ``codec`` left as None mean "what the dataset was made with"
-    (the defaults for a new one); a value that differs from the dataset's is refused when the run
-    starts. ``cache_dir`` and ``keep_cache`` say where URL sources are copied for decoding and
-    whether the copies stay (``engine.mining.storage.CachePolicy``); ``isolate`` runs tasks in
-    worker processes even with one worker (``engine.mining.runners.make_runner``).
+    ``density``, ``audio_cue``, ``codec`` and ``max_fpr`` left as None mean "what the dataset was
+    made with" (the defaults for a new one); a value that differs from the dataset's is refused
+    when the run starts, as a different ``min_confidence`` is. ``cache_dir`` and ``keep_cache``
+    say where URL sources are copied for decoding and whether the copies stay
+    (``engine.mining.storage.CachePolicy``); ``isolate`` runs tasks in worker processes even with
+    one worker (``engine.mining.runners.make_runner``). ``sequence_rate`` is the rate image
+    sequences are read at (None: the dataset's; without one, sequences are skipped, with a WARNING).
     """
 
     sources: list[str]
@@ -100,7 +108,7 @@ class MineOptions:
     extract: bool = False
     min_confidence: float | None = None
     evaluation: Path | None = None
-    max_fpr: float = 0.05
+    max_fpr: float | None = None
     workers: int = 1
     ray_address: str | None = None
     codec: str | None = None
@@ -113,19 +121,27 @@ class MineOptions:
     cache_dir: Path | None = None
     keep_cache: bool = False
     isolate: bool = False
+    sequence_rate: Fraction | str | None = None
 
     def __post_init__(self) -> None:
         self.out = Path(self.out)
+        if self.sequence_rate is not None:
+            self.sequence_rate = parse_frame_rate(self.sequence_rate)
         if self.cache_dir is not None:
             self.cache_dir = Path(self.cache_dir)
         if self.workers < 1:
             raise UnsupportedOptionError(f"--workers {self.workers} must be 1 or more")
         if self.retries < 0:
             raise UnsupportedOptionError(f"--retries {self.retries} must be 0 or more")
-        if not 0 < self.max_fpr < 1:
+        if self.max_fpr is not None and not 0 < self.max_fpr < 1:
             raise UnsupportedOptionError(f"--max-fpr {self.max_fpr} must be in (0, 1), e.g. 0.05")
         if self.min_confidence is not None:
             check_confidence(self.min_confidence)
+            if self.max_fpr is not None:
+                raise UnsupportedOptionError(
+                    f"--min-confidence {self.min_confidence:g} sets the gate itself and --max-fpr "
+                    f"{self.max_fpr:g} picks it from the measured false-positive curve; give one of them"
+                )
         if self.density is not None and not 0 < self.density <= 1:
             raise UnsupportedOptionError(
                 f"--density {self.density} is outside (0, 1]; {MINING_DENSITY} is the default"
@@ -162,6 +178,7 @@ class MineSummary:
     out: Path
     files_seen: int = 0
     files_skipped: int = 0
+    files_moved: int = 0
     files_mined: int = 0
     files_rejected: int = 0
     segments: int = 0
@@ -213,6 +230,7 @@ class _Rows:
     what the run appends."""
 
     def __init__(self, path: Path, writer: ManifestWriter) -> None:
+        self.path = path
         self.rows = scan_manifest(path)
         self._writer = writer
 
@@ -229,14 +247,20 @@ def _bookkeeping(
         row["file_rows"] = len(rows)
         row["schema"] = SCHEMA_VERSION
         row["gate_min_confidence"] = gate.min_confidence
+        row["gate_source"] = gate.source
+        row["gate_max_fpr"] = gate.max_fpr
         row["settings"] = {"density": settings.density, "audio_cue": settings.audio_cue}
+        if settings.cache.sequence_rate is not None and is_sequence_source(row["source"]):
+            row["settings"]["sequence_rate"] = settings.cache.sequence_rate
     return rows
 
 
 def mine(options: MineOptions) -> MineSummary:
     """Run the mining pipeline described in the module docstring; return its summary.
 
-    One run at a time writes a dataset folder (a lock file in it); a second is refused at once."""
+    Everything that can be refused is checked before the dataset folder is made: ``--out``, the
+    sources, and the runner (a Ray cluster that cannot be joined leaves no folder behind). One run
+    at a time writes a dataset folder (a lock file in it); a second is refused at once."""
     check_out_folder(options.out, options.sources)
     sources = expand_sources(options.sources, exclude=[options.out])
     if options.limit_files is not None:
@@ -244,21 +268,33 @@ def mine(options: MineOptions) -> MineSummary:
     _check_reachable(sources, options)
     if options.ray_address is not None:
         check_ray_reachable(options.ray_address)
-    create_out_folder(options.out)
-    with contextlib.ExitStack() as held:
-        try:
-            held.enter_context(exclusive_lock(options.out / LOCK_NAME))
-        except BlockingIOError:
-            raise UnsupportedOptionError(
-                f"another `chronoscope mine` is writing {options.out}; wait for it to finish, or mine "
-                "into another folder"
-            ) from None
-        except OSError as error:
-            raise cannot_write(options.out, error) from None
-        return _mine_locked(options, sources)
+    runner = make_runner(
+        workers=options.workers,
+        ray_address=options.ray_address,
+        retries=options.retries,
+        isolate=options.isolate,
+    )
+    try:
+        create_out_folder(options.out)
+        with contextlib.ExitStack() as held:
+            try:
+                held.enter_context(exclusive_lock(options.out / LOCK_NAME))
+            except BlockingIOError:
+                raise UnsupportedOptionError(
+                    f"another `chronoscope mine` is writing {options.out}; wait for it to finish, or mine "
+                    "into another folder"
+                ) from None
+            except OSError as error:
+                raise cannot_write(options.out, error) from None
+            return _mine_locked(options, sources, runner)
+    except BaseException:
+        runner.abort()  # an interrupted run stops its tasks at once, instead of waiting for them
+        raise
+    finally:
+        runner.close()
 
 
-def _mine_locked(options: MineOptions, sources: list[str]) -> MineSummary:
+def _mine_locked(options: MineOptions, sources: list[str], runner: Any) -> MineSummary:
     started = time.perf_counter()
     out = options.out
     manifest_path = out / MANIFEST_NAME
@@ -266,32 +302,30 @@ def _mine_locked(options: MineOptions, sources: list[str]) -> MineSummary:
         state = _Rows(manifest_path, writer)
         gate = _gate_for(options, state.rows)
         chosen = resolve_settings(
-            out, state.rows, density=options.density, audio_cue=options.audio_cue, codec=options.codec
+            out,
+            state.rows,
+            density=options.density,
+            audio_cue=options.audio_cue,
+            codec=options.codec,
+            sequence_rate=options.sequence_rate,
         )
         codec = check_codec(chosen.codec) if options.extract else chosen.codec
+        sources = _readable_sources(sources, chosen.sequence_rate)
         summary = MineSummary(out=out, gate=gate, files_seen=len(sources))
-        runner = make_runner(
-            workers=options.workers,
-            ray_address=options.ray_address,
-            retries=options.retries,
-            isolate=options.isolate,
-        )
         summary.runner = f"{runner.name} ({runner.workers} workers)"
         settings = MineSettings(
             min_confidence=gate.min_confidence,
             density=chosen.density,
             audio_cue=bool(chosen.audio_cue),
             model_threads=0 if isinstance(runner, InProcessRunner) else 1,
-            cache=_cache_policy(options),
+            cache=_cache_policy(options, chosen.sequence_rate),
         )
-        try:
-            found = _analyse(sources, state, runner, settings, gate, options, summary)
-            gone = gone_sources(state.rows, found)
-            _retire_superseded(state, out, summary)
-            if options.extract:
-                gone = sorted(set(gone) | _extract(state, runner, options, codec, set(gone), summary))
-        finally:
-            runner.close()
+        found = _analyse(sources, state, runner, settings, gate, options, summary)
+        gone = gone_sources(state.rows, found)
+        _retire_superseded(state, out, summary)
+        if options.extract:
+            policy = settings.cache
+            gone = sorted(set(gone) | _extract(state, runner, options, codec, policy, set(gone), summary))
     summary.gone_sources = gone
     if gone:
         shown = ", ".join(gone[:3]) + (f" and {len(gone) - 3} more" if len(gone) > 3 else "")
@@ -308,10 +342,11 @@ def _mine_locked(options: MineOptions, sources: list[str]) -> MineSummary:
     write_report(out, state.rows, summary)
     write_retired_note(out, state.rows)
     log.info(
-        "this run: %d files mined (%d skipped as done) in %.1f s, %d segments, %d accepted, %d clips "
-        "written; the dataset: %d files, %d accepted segments, %d clips",
+        "this run: %d files mined (%d skipped as done, %d moved) in %.1f s, %d segments, %d accepted, "
+        "%d clips written; the dataset: %d files, %d accepted segments, %d clips",
         summary.files_mined,
         summary.files_skipped,
+        summary.files_moved,
         summary.wall_s,
         summary.segments,
         summary.accepted,
@@ -325,28 +360,92 @@ def _mine_locked(options: MineOptions, sources: list[str]) -> MineSummary:
 
 def _gate_for(options: MineOptions, rows: list[dict[str, Any]]) -> QualityGate:
     """The run's gate. A dataset keeps the gate it was mined with: its accepted rows, clips, card
-    and report all follow it, so a different explicit gate is refused, and without one the
-    dataset's own is used again."""
-    gated = [float(row["gate_min_confidence"]) for row in complete_rows(rows) if "gate_min_confidence" in row]
-    stored = set(gated)
-    if stored and options.min_confidence is None and options.evaluation is None:
-        log.info("%s was mined with the gate %.2f; kept", options.out, gated[-1])
-        return find_gate(min_confidence=gated[-1], max_fpr=options.max_fpr)
+    and report all follow it, so a different explicit gate (``--min-confidence``, ``--evaluation``
+    or ``--max-fpr`` that gives another threshold, or another ``--max-fpr`` than the dataset's) is
+    refused, and without one the dataset's own is used again, with the source it was recorded with
+    (a curve measured by bench/speed_eval.py, a given threshold, the fallback)."""
+    recorded = [row for row in complete_rows(rows) if "gate_min_confidence" in row]
+    stored = {float(row["gate_min_confidence"]) for row in recorded}
+    asked_fpr = options.max_fpr if options.max_fpr is not None else DEFAULT_MAX_FPR
+    if not stored:
+        return find_gate(
+            min_confidence=options.min_confidence, evaluation=options.evaluation, max_fpr=asked_fpr
+        )
+    last = recorded[-1]
+    kept_fpr = last.get("gate_max_fpr")
+    kept_source = last.get("gate_source") or KEPT_GATE_SOURCE
+    given = (options.min_confidence, options.evaluation, options.max_fpr)
+    explicit = any(value is not None for value in given)
+    if not explicit:
+        gate = find_gate(
+            min_confidence=float(last["gate_min_confidence"]),
+            max_fpr=float(kept_fpr) if kept_fpr is not None else DEFAULT_MAX_FPR,
+        )
+        gate.source = kept_source
+        log.info("%s was mined with the gate %.2f (%s); kept", options.out, gate.min_confidence, kept_source)
+        return gate
     gate = find_gate(
-        min_confidence=options.min_confidence, evaluation=options.evaluation, max_fpr=options.max_fpr
+        min_confidence=options.min_confidence,
+        evaluation=options.evaluation,
+        max_fpr=asked_fpr if options.max_fpr is not None or kept_fpr is None else float(kept_fpr),
     )
-    if stored and stored != {gate.min_confidence}:
+    asked = _gate_options(options)
+    if stored != {gate.min_confidence}:
         was = ", ".join(f"{value:g}" for value in sorted(stored))
         raise UnsupportedOptionError(
             f"{options.out} was mined with the confidence gate {was}; mining into it at "
-            f"{gate.min_confidence:g} would leave segments gated two ways: pass --min-confidence {was} "
-            "(or nothing), or mine into a new folder"
+            f"{gate.min_confidence:g} ({asked}) would leave segments gated two ways: leave {asked} out "
+            f"(the dataset keeps its gate) or pass --min-confidence {was}, or mine into a new folder"
         )
+    if options.max_fpr is not None and kept_fpr is not None and not math.isclose(options.max_fpr, kept_fpr):
+        raise UnsupportedOptionError(
+            f"{options.out} was mined with the gate {gate.min_confidence:g} at --max-fpr {float(kept_fpr):g} "
+            f"and this run asks for --max-fpr {options.max_fpr:g}: leave --max-fpr out (the dataset keeps "
+            "its gate) or pass the same, or mine into a new folder"
+        )
+    gate.source = kept_source if last.get("gate_source") else gate.source
     return gate
 
 
-def _cache_policy(options: MineOptions) -> CachePolicy:
-    return CachePolicy(None if options.cache_dir is None else str(options.cache_dir), options.keep_cache)
+KEPT_GATE_SOURCE = "kept from the dataset's earlier runs (they did not record where it came from)"
+
+
+def _gate_options(options: MineOptions) -> str:
+    """The gate options this run was given, as typed: "--max-fpr 0.2", "--min-confidence 0.9"."""
+    given = []
+    if options.min_confidence is not None:
+        given.append(f"--min-confidence {options.min_confidence:g}")
+    if options.evaluation is not None:
+        given.append(f"--evaluation {options.evaluation}")
+    if options.max_fpr is not None:
+        given.append(f"--max-fpr {options.max_fpr:g}")
+    return " ".join(given)
+
+
+def _cache_policy(options: MineOptions, sequence_rate: Fraction | None) -> CachePolicy:
+    return CachePolicy(
+        None if options.cache_dir is None else str(options.cache_dir),
+        options.keep_cache,
+        None if sequence_rate is None else fraction_text(sequence_rate),
+    )
+
+
+def _readable_sources(sources: list[str], sequence_rate: Fraction | None) -> list[str]:
+    """The sources this run can read: image sequences only at a rate (given, or the dataset's);
+    without one they are skipped with a WARNING naming them."""
+    if sequence_rate is not None:
+        return sources
+    sequences = [source for source in sources if is_sequence_source(source)]
+    if sequences:
+        shown = ", ".join(sequences[:3]) + (f" and {len(sequences) - 3} more" if len(sequences) > 3 else "")
+        log.warning(
+            "%d image sequence(s) skipped: %s; a sequence has no frame rate of its own, so mine them "
+            "with --sequence-rate FPS (the rate their frames were shot at, e.g. 1000 for a high-speed "
+            "camera's frames)",
+            len(sequences),
+            shown,
+        )
+    return [source for source in sources if not is_sequence_source(source)]
 
 
 def _check_reachable(sources: list[str], options: MineOptions) -> None:
@@ -372,9 +471,11 @@ def _analyse(
 
     A source that does not exist is a missing input and one that cannot be read a failure: both
     are reported (exit status 1), neither is written to the manifest, and the next run tries them
+    again. A source with the content hash of a dataset file whose path no longer exists is that
+    file, moved or renamed: its rows and clips follow it (``_repoint``) instead of it being mined
     again."""
     done = finished_files(state.rows)
-    todo = []
+    waiting: list[tuple[str, str]] = []
     found: set[str] = set()
     for source in sources:
         try:
@@ -392,7 +493,12 @@ def _analyse(
         if (source, digest) in done:
             summary.files_skipped += 1
             continue
-        todo.append(_FileTask(source, digest))
+        waiting.append((source, digest))
+    moves = _moved_files(state.rows, waiting, found)
+    if moves:
+        _repoint(state, moves)
+        summary.files_moved += len(moves)
+    todo = [_FileTask(source, digest) for source, digest in waiting if source not in moves]
     with Progress(len(todo), "mining", "file", options.progress) as progress:
         for task in todo:
             runner.submit(task, mine_file, task.source, task.digest, settings)
@@ -415,11 +521,89 @@ def _analyse(
                 summary.failures.append(f"{task.source}: {reason}")
             elif not segments and finished.error is None:
                 summary.files_rejected += 1
-                log.warning("%s skipped: %s", task.source, rows[0].get("reason", ""))
+                reason = _without_path(rows[0].get("reason", ""), task.source)
+                log.warning("%s skipped: %s", task.source, reason)
             summary.segments += len(segments)
             summary.accepted += sum(bool(row["accepted"]) for row in segments)
             progress.update()
     return found
+
+
+def _without_path(reason: str, source: str) -> str:
+    """A reason that starts with the file's own path, without it (the log line names the file)."""
+    if reason.startswith(source):
+        return reason[len(source) :].lstrip(" :") or reason
+    return reason
+
+
+def _moved_files(
+    rows: list[dict[str, Any]], waiting: list[tuple[str, str]], found: set[str]
+) -> dict[str, str]:
+    """New path -> old path, for each waiting (source, content hash) whose hash is that of a
+    dataset file whose local path no longer exists: moved or renamed (``mv`` keeps the size and
+    modification time, and so the hash). Each old path goes to one new path, in path order; a
+    copy whose original still exists is not a move (it is mined, and near-duplicates dropped)."""
+    wanted = {digest for _, digest in waiting if digest}
+    olds: dict[str, set[str]] = {}
+    for row in complete_rows(rows):
+        digest, source = row.get("content_hash") or "", row["source"]
+        local = url_protocol(source) is None
+        if digest in wanted and source not in found and local and not is_transient(row):
+            olds.setdefault(digest, set()).add(source)
+    moves: dict[str, str] = {}
+    taken: set[str] = set()
+    for source, digest in waiting:
+        for old in sorted(olds.get(digest, ())):
+            if old not in taken and not source_exists(old):
+                moves[source] = old
+                taken.add(old)
+                break
+    return moves
+
+
+def _repoint(state: _Rows, moves: dict[str, str]) -> None:
+    """For each new path -> old path of ``moves``: write the rows and clip rows of the old path
+    again under the new one (with ``moved_from``) and mark the old path moved, in one append per
+    file. The clips stay where they are and belong to the file again."""
+    olds = set(moves.values())
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for row in complete_rows(state.rows):
+        if row["source"] in olds:
+            groups.setdefault(row["source"], []).append(row)
+    clips: dict[str, list[dict[str, Any]]] = {}
+    for key, row in clip_rows(state.rows).items():
+        if key[0] in olds:
+            clips.setdefault(key[0], []).append(row)
+    for new, old in moves.items():
+        rows = full_rows(state.path, groups[old])
+        digest = rows[0].get("content_hash") or ""
+        run_group = uuid.uuid4().hex
+        for row in rows:
+            row.update(source=new, moved_from=old, run_group=run_group, file_rows=len(rows))
+        same = [row for row in clips.get(old, []) if row.get("content_hash") == digest]
+        followers = full_rows(state.path, same)
+        for row in followers:
+            row.update(source=new, moved_from=old)
+        marker = {
+            "row": ROW_FILE,
+            "source": old,
+            "content_hash": digest,
+            "status": STATUS_MOVED,
+            "reason": f"moved to {new} (the same content hash)",
+            "moved_to": new,
+            "run_group": uuid.uuid4().hex,
+            "file_rows": 1,
+            "schema": SCHEMA_VERSION,
+        }
+        state.append(rows + [marker] + followers)
+        log.info(
+            "%s: the same content as %s, which no longer exists: taken as moved; its rows (%d) and clips "
+            "(%d) follow it, and nothing is mined again",
+            new,
+            old,
+            len(rows),
+            sum(bool(row.get("clip")) for row in followers),
+        )
 
 
 def _retire_superseded(state: _Rows, out: Path, summary: MineSummary) -> None:
@@ -448,11 +632,21 @@ def _short(digest: str) -> str:
 
 
 def _extract(
-    state: _Rows, runner: Any, options: MineOptions, codec: str, gone: set[str], summary: MineSummary
+    state: _Rows,
+    runner: Any,
+    options: MineOptions,
+    codec: str,
+    policy: CachePolicy,
+    gone: set[str],
+    summary: MineSummary,
 ) -> set[str]:
     """Dedupe every accepted segment against the clips kept so far (in ``_keep_order``, earlier
-    runs' clips included, so the result does not depend on the order files arrived in) and extract
-    the rest as tasks. Return the sources found missing while extracting."""
+    runs' clips included, so the result does not depend on the order files arrived in; segments of
+    sources that no longer exist come last, so an orphaned clip never wins over a live source's
+    segment) and extract the rest as tasks. Return the sources found missing while extracting.
+
+    Interrupted (Ctrl-C, SIGTERM), the runner is stopped at once and the clips of tasks that were
+    not recorded are removed, so that ``clips/`` holds only what the manifest lists."""
     out = options.out
     clips_dir = out / CLIPS_FOLDER
     clips_dir.mkdir(exist_ok=True)
@@ -462,7 +656,7 @@ def _extract(
         remove_quietly(leftover)
     existing = clip_rows(state.rows)
     accepted = [row for row in complete_rows(state.rows) if row["row"] == ROW_SEGMENT and row["accepted"]]
-    accepted.sort(key=_keep_order)
+    accepted.sort(key=lambda row: (row["source"] in gone, *_keep_order(row)))
     index = DHashIndex(options.duplicate_max_bits)
     displaced: list[tuple[dict[str, Any], str]] = []
     tasks: list[_ClipTask] = []
@@ -494,7 +688,41 @@ def _extract(
             tasks.append(_ClipTask(row, relative))
     log.debug("near-duplicate check: %d exact comparisons", index.comparisons)
     missing: set[str] = set()
-    written: set[str] = set()
+    recorded: set[str] = set()
+    try:
+        _run_extraction(state, runner, options, codec, policy, tasks, summary, missing, recorded)
+    except BaseException:
+        runner.abort()
+        _remove_unrecorded(out, [task.relative for task in tasks if task.relative not in recorded])
+        raise
+    for previous, match in displaced:
+        if match not in recorded and not (out / match).is_file():
+            continue  # the better copy's clip could not be made: this one stays
+        if previous["source"] in gone:
+            reason = f"its source no longer exists, and {match} holds the same footage from one that does"
+        else:
+            reason = f"a better copy of the same footage is {match}"
+        moved = retire_clip(out, previous["clip"], reason)
+        summary.clips_retired += moved is not None
+        summary.duplicates += 1
+        state.append([_clip_row(previous, None, match, retired=moved, retired_reason=reason)])
+    return missing
+
+
+def _run_extraction(
+    state: _Rows,
+    runner: Any,
+    options: MineOptions,
+    codec: str,
+    policy: CachePolicy,
+    tasks: list[_ClipTask],
+    summary: MineSummary,
+    missing: set[str],
+    recorded: set[str],
+) -> None:
+    """Submit the extraction tasks and record each result as it arrives (``recorded``: the clips
+    whose outcome the manifest holds)."""
+    out = options.out
     with Progress(len(tasks), "extracting", "clip", options.progress) as progress:
         for task in tasks:
             row = task.row
@@ -508,7 +736,7 @@ def _extract(
                 str(out / task.relative),
                 codec,
                 row["content_hash"],
-                _cache_policy(options),
+                policy,
             )
         while runner.pending():
             finished = runner.next_done()
@@ -522,6 +750,11 @@ def _extract(
             elif finished.value.get("missing"):
                 log.warning("%s not extracted: %s", task, finished.value["missing"])
                 missing.add(task.row["source"])
+            elif finished.value.get("changed"):
+                reason = finished.value["changed"]
+                log.warning("%s not extracted: %s; the next run mines it again", task, reason)
+                summary.extract_failures += 1
+                summary.failures.append(f"extract {task}: {reason} (the next run mines it again)")
             elif finished.value.get("refused"):
                 state.append(
                     [_clip_row(task.row, None, None, refused=finished.value["refused"], codec=codec)]
@@ -533,16 +766,21 @@ def _extract(
                 state.append([clip])
                 summary.clips_written += 1
                 summary.clips_cut += bool(finished.value.get("cut"))
-                written.add(task.relative)
-    for previous, match in displaced:
-        if match not in written and not (out / match).is_file():
-            continue  # the better copy's clip could not be made: this one stays
-        reason = f"a better copy of the same footage is {match}"
-        moved = retire_clip(out, previous["clip"], reason)
-        summary.clips_retired += moved is not None
-        summary.duplicates += 1
-        state.append([_clip_row(previous, None, match, retired=moved, retired_reason=reason)])
-    return missing
+                recorded.add(task.relative)
+
+
+def _remove_unrecorded(out: Path, relatives: list[str]) -> None:
+    """Remove the clips (and partial clips) of extraction tasks whose outcome the manifest does not
+    hold: an interrupted run's tasks that finished after it was stopped, or were cut off."""
+    for relative in relatives:
+        path = out / relative
+        if path.is_file():
+            log.info("removing %s: written after the run stopped, the manifest does not list it", relative)
+            remove_quietly(path)
+        try:
+            remove_leftover_temporaries(path)
+        except (OutputExistsError, OSError) as error:
+            log.warning("%s: a partial clip is left: %s", relative, error)
 
 
 def _keep_order(row: dict[str, Any]) -> tuple:

@@ -133,7 +133,8 @@ def write_report(out: Path, rows: Sequence[dict[str, Any]], summary: MineSummary
         "## This run",
         "",
         f"- files named by the sources: {summary.files_seen}; mined: {summary.files_mined}; skipped as "
-        f"already done: {summary.files_skipped}; unusable: {summary.files_rejected}; missing inputs: "
+        f"already done: {summary.files_skipped}; moved or renamed (rows and clips follow them): "
+        f"{summary.files_moved}; unusable: {summary.files_rejected}; missing inputs: "
         f"{len(summary.missing_inputs)}; failures: {len(summary.failures)}",
         f"- segments found: {summary.segments}, accepted: {summary.accepted}",
         f"- clips written: {summary.clips_written} ({summary.clips_cut} cut short by damage in the source), "
@@ -274,20 +275,42 @@ share of genuine slow-motion cases it keeps. Measured by `bench/speed_eval.py` o
 
 ## Fields
 
-`source` (a local path or a storage URL), `content_hash` (`sha256(size, mtime_ns, first
+Every row: `row` (`segment`, `file` or `clip`), `source` (a local path, an image sequence's
+`folder/NAME.####.EXT`, or a storage URL), `content_hash` (`sha256(size, mtime_ns, first
 {HASH_EDGE_BYTES // (1 << 20)} MiB, last {HASH_EDGE_BYTES // (1 << 20)} MiB)`, with the store's ETag,
-generation or modification time in place of mtime_ns for a URL: fast, changes when a file is
-replaced or touched),
-`start_s`/`end_s` and `start_frame`/`end_frame`, `playback_fps`, `capture_fps` (estimate),
-`conform_fps`/`conform_rate` (the rate clips are written at: a capture-rate tag or the stream
-rate when known exactly, else the estimate snapped to the nearest standard camera rate),
-`speed` (P / C), `class`, `confidence`, `accepted`, `reason`, `basis`, `detector` (the speed
-detector's own reading), `evidence` (per stage: metadata, synthetic_retime, learned,
-audio_pitch; entries with `probe_frames` are per probe), `width`, `height`, `has_audio`, `dhash`
-(perceptual hash of frames spread over the segment), `task` (wall and CPU seconds of the file's
-task, the time spent fetching a URL source, and the worker that ran it), `settings` (the
-`--density` and `--audio-cue` the file was analysed with), `clip`, `duplicate_of`,
-`clip_frames`, `clip_cut` and `clip_refused` (extraction), `source_missing` and `orphaned`
-(checked by the run that wrote this card).
+generation or modification time in place of mtime_ns for a URL, and every frame's name, size and
+mtime_ns for an image sequence: fast, changes when a file is replaced or touched, and stays when
+it is moved), `schema` (the manifest's version).
+
+Segment and file rows: `run_group` and `file_rows` (the rows of one file are one group, written
+at once; a group with fewer rows than `file_rows` was cut short by a crash and is ignored),
+`gate_min_confidence`, `gate_source` and `gate_max_fpr` (the gate the file was judged by),
+`settings` (the `--density` and `--audio-cue` the file was analysed with, and `sequence_rate` for
+an image sequence), `task` (wall and CPU seconds of the file's task, the time spent fetching a URL
+source, and the worker that ran it), `moved_from` (the path the file had when it was mined, when
+it was moved or renamed since), and what probing found: `container`, `codec`, `width`, `height`,
+`frame_count`, `playback_rate` (exact, as a fraction), `duration_s`, `has_audio`,
+`variable_frame_rate`.
+
+Segment rows: `segment_index` and `segment_count`, `start_s`/`end_s` and `start_frame`/`end_frame`,
+`playback_fps`, `capture_fps` (estimate), `conform_fps`/`conform_rate` (the rate clips are
+written at: a capture-rate tag or the stream rate when known exactly, else the estimate snapped
+to the nearest standard camera rate), `speed` (P / C), `class`, `confidence`, `accepted`,
+`reason`, `basis`, `detector` (the speed detector's own reading), `evidence` (per stage:
+metadata, synthetic_retime, learned, audio_pitch; entries with `probe_frames` are per probe),
+`analysis` (what the detector looked at: frames decoded, probes planned and analysed, and
+notes on frames that could not be decoded), `dhash` (perceptual hash of frames spread over
+the segment).
+
+File rows (a file that gave no segment): `status` (`not_video`, `empty`, `corrupt`,
+`undecodable`, `too_short`; `missing`, `unreadable` and `error` are tried again by the next run;
+`moved`, with `moved_to`, marks a path whose file now lives under another) and `reason`.
+
+Clip rows: `clip`, `duplicate_of`, `frames`, `rate`, `codec`, `cut`, `end_frame` and `refused`
+(extraction), `retired` and `retired_reason` (a clip moved to `retired/`).
+
+In `{PARQUET_NAME}` each segment row carries its clip row's `clip`, `duplicate_of`,
+`clip_frames`, `clip_cut` and `clip_refused`, and `source_missing` and `orphaned` (checked by the
+run that wrote this card).
 """
     write_text_atomic(out / CARD_NAME, text)

@@ -4,6 +4,8 @@ A runner takes ``submit(token, fn, *args)`` of a module-level function with plai
 (paths as text, numbers, a settings dataclass) and hands back results as they finish with
 ``next_done()``. Only those arguments and the JSON-able results cross process boundaries, never
 frames. A token names its task in log lines (``str(token)``, cut to ``TOKEN_TEXT_CHARS``).
+``close()`` lets the tasks in flight finish; ``abort()`` (an interrupted run) stops them at once
+and returns when none of them runs any more, so that the caller can remove what they left.
 
 Retries: a task whose worker dies (a decoder crash on a hostile file, a lost node) or that raises
 is tried again, up to ``retries`` more times; then its failure is returned for the caller to
@@ -45,6 +47,8 @@ log = logging.getLogger(__name__)
 DEFAULT_RETRIES = 2
 TOKEN_TEXT_CHARS = 160
 ERROR_TEXT_CHARS = 300
+ELISION = " ... "
+ABORT_WAIT_S = 10.0
 IN_FLIGHT_PER_WORKER = 4
 PARENT_CHECK_S = 1.0
 EXIT_PARENT_GONE = 3
@@ -72,13 +76,17 @@ def token_text(token: Any) -> str:
 
 def error_text(error: BaseException) -> str:
     """What went wrong in one line: the error's type and the first line of its message (a Ray
-    task's error is its cause, without the remote traceback)."""
+    task's error is its cause, without the remote traceback). A long message keeps its start and
+    its end, where the cause of a failed file operation is ("... File name too long"), and cuts
+    the middle (long paths)."""
     cause = getattr(error, "cause", None)
     if isinstance(cause, BaseException):
         error = cause
     message = str(error).strip().splitlines()[0] if str(error).strip() else ""
     if len(message) > ERROR_TEXT_CHARS:
-        message = message[: ERROR_TEXT_CHARS - 3] + "..."
+        head = ERROR_TEXT_CHARS // 3
+        tail = ERROR_TEXT_CHARS - head - len(ELISION)
+        message = message[:head] + ELISION + message[-tail:]
     return f"{type(error).__name__}: {message}" if message else type(error).__name__
 
 
@@ -116,6 +124,9 @@ class InProcessRunner:
         raise AssertionError("unreachable")
 
     def close(self) -> None:
+        self._queue.clear()
+
+    def abort(self) -> None:
         self._queue.clear()
 
 
@@ -248,6 +259,21 @@ class PoolRunner:
         self._queued.clear()
         self._pool.shutdown(wait=True, cancel_futures=True)
 
+    def abort(self) -> None:
+        """Stop at once: cancel what waits, end the worker processes (a task in flight stops
+        where it is, its temporaries left to the caller, who removes them), and wait for them to
+        be gone."""
+        self._queued.clear()
+        processes = list((getattr(self._pool, "_processes", None) or {}).values())
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+        deadline = time.monotonic() + ABORT_WAIT_S
+        for process in processes:
+            process.join(max(0.0, deadline - time.monotonic()))
+        self._running.clear()
+
 
 def ray_available() -> bool:
     try:
@@ -337,9 +363,11 @@ class RayRunner:
         address: str,
         retries: int = DEFAULT_RETRIES,
         workers: int | None = None,
-        connect_timeout_s: float = RAY_CONNECT_TIMEOUT_S,
-        init_timeout_s: float = RAY_INIT_TIMEOUT_S,
+        connect_timeout_s: float | None = None,
+        init_timeout_s: float | None = None,
     ) -> None:
+        connect_timeout_s = RAY_CONNECT_TIMEOUT_S if connect_timeout_s is None else connect_timeout_s
+        init_timeout_s = RAY_INIT_TIMEOUT_S if init_timeout_s is None else init_timeout_s
         target = check_ray_address(address)
         try:
             import ray
@@ -400,7 +428,19 @@ class RayRunner:
             self._ray.cancel(ref)
         self._refs.clear()
         if self._started_here:
+            self._started_here = False
             self._ray.shutdown()
+
+    def abort(self) -> None:
+        """Stop at once: cancel every task in flight (their workers are killed) and wait, up to
+        ``ABORT_WAIT_S``, until they have ended."""
+        self._queued.clear()
+        refs = list(self._refs)
+        for ref in refs:
+            self._ray.cancel(ref, force=True)
+        if refs:
+            self._ray.wait(refs, num_returns=len(refs), timeout=ABORT_WAIT_S)
+        self._refs.clear()
 
 
 def _run_task(fn: Callable[..., Any], *args: Any) -> Any:

@@ -2,28 +2,36 @@
 
 Sources are given the way a shell user thinks of them:
 
-- a folder: every file below it (recursively) whose suffix is a video suffix. Linked folders
-  are followed like linked files (each folder is scanned once, so a link back up the tree does
-  not loop); a link to nothing is skipped. What is skipped and why is logged at INFO;
+- a folder: every file below it (recursively) whose suffix is a video suffix, and every image
+  sequence (two or more numbered frames, DPX, EXR, TIFF, PNG, JPEG: ``A001.1001.dpx``...) as one
+  source. Linked folders are followed like linked files (each folder is scanned once, so a link
+  back up the tree does not loop); a link to nothing is skipped. What is skipped and why is
+  logged at INFO (other files: one line per folder);
 - ``@list.txt``: a text file with one path per line (blank lines and ``#`` comments skipped;
   relative paths are relative to the list's folder; a folder or glob in a list is expanded). An
   entry that does not exist is kept, so that the run reports it as a missing input;
 - a glob (``/media/**/*.mov``): every match, whatever its suffix, so that a misnamed file the
-  user asked for is looked at and reported rather than silently dropped;
-- a plain file path;
+  user asked for is looked at and reported rather than silently dropped; frames of an image
+  sequence among the matches are the sequence;
+- a plain file path; one frame of an image sequence (``A001.1001.dpx``), or its pattern
+  (``A001.####.dpx``, ``A001.%04d.dpx``), names the sequence;
 - an fsspec URL (``s3://bucket/prefix/``, ``gs://bucket/**/*.mp4``, ``memory://``, ``file://``):
   a prefix, a glob or one object, listed through fsspec (``engine.mining.storage``). A list file
   may hold URLs too, and may itself be a URL (``@s3://bucket/lists/new.txt``).
 
-A source is text from here on: an absolute local path, or a URL. That text is all a pool or Ray
-task is given.
+A source is text from here on: an absolute local path, an image sequence's
+``folder/PREFIX####SUFFIX`` (``engine.mining.storage.is_sequence_source``; mined only at a
+``--sequence-rate``), or a URL. That text is all a pool or Ray task is given.
 
 The content hash is fast on purpose, so that a library of terabytes can be re-scanned cheaply:
 ``sha256(size, mtime_ns, first MiB, last MiB)``. It changes when a file is replaced, appended to
 or touched; it does not notice an edit in the middle of a file that keeps size and mtime (no
 ordinary tool does that). The manifest stores it so that a resumed run skips finished files and
 redoes changed ones. For an object in storage the hash is read from the stream in the same way,
-with the store's version (ETag, generation or modification time) in place of ``mtime_ns``.
+with the store's version (ETag, generation or modification time) in place of ``mtime_ns``. For an
+image sequence it is ``sha256(every frame's name, size and mtime_ns, the first MiB of its first
+frame, the last MiB of its last)``. None of them holds the path: a file moved or renamed keeps its
+hash (``mv`` keeps the modification time), which is how a run recognises it.
 """
 
 from __future__ import annotations
@@ -32,18 +40,34 @@ import glob
 import hashlib
 import logging
 import os
+import re
 from collections.abc import Iterable
+from fractions import Fraction
 from pathlib import Path
 
-from engine.errors import MediaNotFoundError, UnsupportedOptionError
+from engine.errors import ChronoscopeError, MediaNotFoundError, UnsupportedOptionError
 from engine.media import VIDEO_FILE_SUFFIXES
-from engine.mining.storage import expand_url, read_text, remote_content_hash, url_protocol
+from engine.media.sequence import ImageSequence, find_sequence_runs
+from engine.mining.storage import (
+    SEQUENCE_IMAGE_SUFFIXES,
+    expand_url,
+    is_sequence_source,
+    read_text,
+    remote_content_hash,
+    url_protocol,
+)
 
 log = logging.getLogger(__name__)
 
 VIDEO_SUFFIXES = VIDEO_FILE_SUFFIXES
 HASH_EDGE_BYTES = 1 << 20
 HASH_PREFIX = "fast-sha256:"
+SEQUENCE_HASH_PREFIX = "sequence-sha256:"
+SHOWN_SUFFIXES = 6
+_FRAME_NUMBER = re.compile(r"(\d+)(?!.*\d)")
+_PATTERN_NUMBER = re.compile(r"#+|%0?\d*d")
+_ANY_RATE = Fraction(1)
+"""Finding a sequence's frames needs a rate; which one does not matter there."""
 
 
 def _is_glob(text: str) -> bool:
@@ -81,10 +105,11 @@ def _from_list(listing: str) -> list[str]:
     return entries
 
 
-def _from_folder(folder: Path) -> list[Path]:
-    """Video files below ``folder``, following linked folders and files; each folder (by device
-    and inode) is scanned once, so links that loop end there. Skips are logged at INFO."""
-    found: list[Path] = []
+def _from_folder(folder: Path) -> list[str]:
+    """Video files and image sequences below ``folder``, following linked folders and files;
+    each folder (by device and inode) is scanned once, so links that loop end there. Skips are
+    logged at INFO, files that are neither video nor a sequence's frames one line per folder."""
+    found: list[str] = []
     scanned: dict[tuple[int, int], str] = {}
 
     def cannot_list(error: OSError) -> None:
@@ -107,9 +132,13 @@ def _from_folder(folder: Path) -> list[Path]:
             linked = os.path.join(root, name)
             if os.path.islink(linked):
                 log.info("%s is a link to the folder %s: followed", linked, os.path.realpath(linked))
+        others: list[str] = []
+        images: list[str] = []
         for name in sorted(names):
             path = Path(root) / name
-            if path.suffix.lower() not in VIDEO_SUFFIXES:
+            suffix = path.suffix.lower()
+            if suffix not in VIDEO_SUFFIXES and suffix not in SEQUENCE_IMAGE_SUFFIXES:
+                others.append(name)
                 continue
             if path.is_symlink() and not path.exists():
                 log.info("%s: skipped, a link to %s, which does not exist", path, os.readlink(path))
@@ -117,8 +146,69 @@ def _from_folder(folder: Path) -> list[Path]:
             if not path.is_file():
                 log.info("%s: skipped, not a regular file", path)
                 continue
-            found.append(path)
+            if suffix in VIDEO_SUFFIXES:
+                found.append(str(path))
+            else:
+                images.append(name)
+        sequences, lone = _sequences_among(Path(root), images)
+        found += sequences
+        others += lone
+        if others:
+            suffixes = sorted({Path(name).suffix.lower() or "(none)" for name in others})
+            shown = " ".join(suffixes[:SHOWN_SUFFIXES]) + (" ..." if len(suffixes) > SHOWN_SUFFIXES else "")
+            log.info(
+                "%s: %d file(s) skipped, neither video (by suffix) nor frames of an image sequence: %s",
+                root,
+                len(others),
+                shown,
+            )
     return sorted(found)
+
+
+def _sequences_among(folder: Path, names: list[str]) -> tuple[list[str], list[str]]:
+    """(image sequences as sources, images that belong to none) among image files of one folder:
+    two or more files that differ only in their last number are one sequence."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    lone: list[str] = []
+    for name in names:
+        stem_length = len(name) - len(Path(name).suffix)
+        match = _FRAME_NUMBER.search(name[:stem_length])
+        if match is None:
+            lone.append(name)
+            continue
+        groups.setdefault((name[: match.start()], name[match.end() :]), []).append(name)
+    sequences: list[str] = []
+    for members in groups.values():
+        if len(members) < 2:
+            lone += members
+            continue
+        try:
+            sequences.append(sequence_source(find_sequence_runs(folder / members[0], _ANY_RATE)))
+        except ChronoscopeError as error:
+            log.warning("%s: not read as an image sequence: %s", folder / members[0], error)
+            lone += members
+    return sorted(set(sequences)), sorted(lone)
+
+
+def sequence_source(sequence: ImageSequence) -> str:
+    """An image sequence as a source: ``/absolute/folder/A001.####.dpx``."""
+    return str(sequence.folder.absolute() / sequence.display_name)
+
+
+def _sequence_named(path: Path) -> str | None:
+    """The sequence source a path names: one of two or more numbered frames, or a pattern
+    (``A001.####.dpx``, ``A001.%04d.dpx``) that matches frames; None otherwise."""
+    if path.suffix.lower() not in SEQUENCE_IMAGE_SUFFIXES:
+        return None
+    if not path.exists() and _PATTERN_NUMBER.search(path.name) is None:
+        return None
+    try:
+        sequence = find_sequence_runs(path, _ANY_RATE)
+    except ChronoscopeError:
+        return None
+    if sequence.span_frames - len(sequence.missing()) < 2:
+        return None
+    return sequence_source(sequence)
 
 
 def _glob_base(pattern: str) -> Path:
@@ -159,7 +249,8 @@ def expand_sources(sources: Iterable[str], *, exclude: Iterable[Path] = ()) -> l
     """
     excluded = [Path(folder).resolve() for folder in exclude]
     found: list[str] = []
-    seen: set[str] = set()
+    seen: dict[str, str] = {}  # a resolved path -> the absolute path that first named it
+    found_set: set[str] = set()
     given = list(sources)
     if not given:
         raise UnsupportedOptionError("no sources given; name folders, files, globs, URLs or @list.txt files")
@@ -169,20 +260,25 @@ def expand_sources(sources: Iterable[str], *, exclude: Iterable[Path] = ()) -> l
             named: list[str] = []
             for entry in entries:
                 expand = url_protocol(entry) is not None or _is_glob(entry) or Path(entry).is_dir()
-                named += _expand_one(entry) if expand else [entry]
+                sequence = None if expand else _sequence_named(Path(entry))
+                named += _expand_one(entry) if expand else [sequence or entry]
         else:
             named = _expand_one(source)
         for entry in named:
             if url_protocol(entry) is None:
-                resolved = Path(entry).resolve()
-                if any(folder in resolved.parents for folder in excluded):
+                absolute = os.path.abspath(entry)
+                resolved = str(Path(entry).resolve())
+                if any(folder in Path(resolved).parents for folder in excluded):
                     continue
-                if str(resolved) in seen and str(resolved) != entry:
+                first = seen.setdefault(resolved, absolute)
+                if first != absolute and absolute != resolved:
                     log.info("%s: skipped, a link to %s, which is mined already", entry, resolved)
-                entry = str(resolved)
-            if entry in seen:
+                elif first != absolute:
+                    log.info("%s is a link to %s, which is named too: mined once, as itself", first, resolved)
+                entry = resolved
+            if entry in found_set:
                 continue
-            seen.add(entry)
+            found_set.add(entry)
             found.append(entry)
     return found
 
@@ -198,16 +294,37 @@ def _expand_one(source: str) -> list[str]:
         paths = [path for path in paths if path.is_file()]
         if not paths:
             raise MediaNotFoundError(f"the glob {source!r} matches no file")
-        return [str(path) for path in paths]
+        return _group_sequences(paths)
     path = Path(source).expanduser()
     if path.is_dir():
-        paths = _from_folder(path)
-        if not paths:
-            log.warning("folder %s holds no file with a video suffix (%s)", path, _suffix_list())
-        return [str(path) for path in paths]
+        found = _from_folder(path)
+        if not found:
+            log.warning(
+                "folder %s holds no file with a video suffix (%s) and no image sequence", path, _suffix_list()
+            )
+        return found
+    sequence = _sequence_named(path)
+    if sequence is not None:
+        return [sequence]
     if path.exists():
         return [str(path)]
     raise MediaNotFoundError(f"source {source!r} is neither a file, a folder, a glob, a URL nor @list.txt")
+
+
+def _group_sequences(paths: list[Path]) -> list[str]:
+    """Glob matches as sources: the frames of an image sequence among them as the sequence, every
+    other file as itself (whatever its suffix)."""
+    images: dict[Path, list[str]] = {}
+    found: list[str] = []
+    for path in paths:
+        if path.suffix.lower() in SEQUENCE_IMAGE_SUFFIXES:
+            images.setdefault(path.parent, []).append(path.name)
+        else:
+            found.append(str(path))
+    for folder, names in images.items():
+        sequences, lone = _sequences_among(folder, names)
+        found += sequences + [str(folder / name) for name in lone]
+    return sorted(found)
 
 
 def _suffix_list() -> str:
@@ -219,6 +336,8 @@ def content_hash(source: str | Path) -> str:
     when unreadable, ``StorageNotAvailableError`` for a protocol that cannot be used."""
     if isinstance(source, str) and url_protocol(source) is not None:
         return remote_content_hash(source, HASH_EDGE_BYTES, HASH_PREFIX)
+    if is_sequence_source(str(source)):
+        return _sequence_hash(str(source))
     path = Path(source)
     stat = path.stat()
     digest = hashlib.sha256()
@@ -229,3 +348,32 @@ def content_hash(source: str | Path) -> str:
             handle.seek(max(HASH_EDGE_BYTES, stat.st_size - HASH_EDGE_BYTES))
             digest.update(handle.read(HASH_EDGE_BYTES))
     return HASH_PREFIX + digest.hexdigest()
+
+
+def _sequence_hash(source: str) -> str:
+    """The content hash of an image sequence (see the module docstring); ``FileNotFoundError``
+    when none of its frames is there."""
+    sequence = find_sequence_runs(Path(source), _ANY_RATE)
+    numbers = [number for run in sequence.runs() for number in range(run.first, run.last + 1)]
+    digest = hashlib.sha256()
+    for number in numbers:
+        stat = sequence.frame_path(number).stat()
+        digest.update(f"{sequence.frame_name(number)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    with sequence.frame_path(numbers[0]).open("rb") as handle:
+        digest.update(handle.read(HASH_EDGE_BYTES))
+    with sequence.frame_path(numbers[-1]).open("rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        handle.seek(max(0, size - HASH_EDGE_BYTES))
+        digest.update(handle.read(HASH_EDGE_BYTES))
+    return SEQUENCE_HASH_PREFIX + digest.hexdigest()
+
+
+def source_exists(source: str) -> bool:
+    """Whether a local source is there: the file, or any frame of an image sequence."""
+    if not is_sequence_source(source):
+        return os.path.lexists(source)
+    try:
+        find_sequence_runs(Path(source), _ANY_RATE)
+    except FileNotFoundError:
+        return False
+    return True

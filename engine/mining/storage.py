@@ -22,6 +22,12 @@ itself.
   (one machine, or one container); other hosts' entries in a shared cache folder are left alone.
   On Windows nothing is swept yet (``os.kill`` cannot test whether a process runs there).
 
+Image sequences (one file per frame) are sources too, named ``/plates/A001.####.dpx`` (a run of
+``#`` for the frame number, as editors write them, ``is_sequence_source``). They have no rate of
+their own: ``local_copy`` reads one at the policy's ``sequence_rate`` through a sequence
+description (``engine.media.sequence.describe``, in the user cache folder), which every reader of
+media opens as the frames it names.
+
 Protocols whose package is not installed (``s3fs``, ``gcsfs``, ``adlfs``) give
 ``StorageNotAvailableError`` naming the package; an unknown protocol gives the same error with
 the protocols fsspec knows.
@@ -39,11 +45,14 @@ import socket
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from engine.errors import MediaNotFoundError, StorageNotAvailableError
+from engine.errors import MediaNotFoundError, StorageNotAvailableError, UnsupportedOptionError
 from engine.fsutil import remove_quietly
+from engine.media.sequence import IMAGE_SUFFIXES as SEQUENCE_IMAGE_SUFFIXES
+from engine.media.sequence import describe, find_sequence
 from engine.places import places
 from engine.processes import pid_alive
 
@@ -75,7 +84,9 @@ VERSION_KEYS = (
 
 @dataclass(frozen=True)
 class CachePolicy:
-    """Where remote sources are copied for decoding, and whether the copies stay after use.
+    """How a source becomes a local file to decode: where remote sources are copied, whether the
+    copies stay after use, and the rate image sequences are read at (``sequence_rate``, text such
+    as "240" or "24000/1001"; None: sequences are not read).
 
     Plain values, so that it pickles for pools and Ray. ``cache_dir`` None means the user cache
     folder of this machine (``engine.places``), which on a cluster is each node's own.
@@ -83,6 +94,7 @@ class CachePolicy:
 
     cache_dir: str | None = None
     keep: bool = False
+    sequence_rate: str | None = None
 
     def folder(self) -> Path:
         return Path(self.cache_dir) if self.cache_dir else places().cache_dir / CACHE_FOLDER
@@ -92,6 +104,19 @@ def url_protocol(source: str) -> str | None:
     """The protocol of a URL source (``s3`` for ``s3://bucket/key``); None for a local path."""
     match = URL_PATTERN.match(source)
     return match.group(1).lower() if match else None
+
+
+def is_sequence_source(source: str) -> bool:
+    """True for a source naming an image sequence: a local ``folder/PREFIX####SUFFIX`` (a run of
+    ``#`` for the frame number, an image suffix) that is not itself a file."""
+    if url_protocol(source) is not None:
+        return False
+    name = os.path.basename(source)
+    return (
+        "#" in name
+        and os.path.splitext(name)[1].lower() in SEQUENCE_IMAGE_SUFFIXES
+        and not os.path.lexists(source)
+    )
 
 
 def is_remote(source: str) -> bool:
@@ -291,7 +316,8 @@ def _download(source: str, destination: Path, key: str) -> None:
 
 @contextlib.contextmanager
 def local_copy(source: str, digest: str, policy: CachePolicy) -> Iterator[Path]:
-    """A local path to decode ``source`` from: the path itself, or a complete copy in the cache.
+    """A local path to decode ``source`` from: the path itself, a complete copy in the cache, or
+    for an image sequence its description (read at ``policy.sequence_rate``).
 
     A copy that is not kept gets a name of its own that names this host and process (tasks of one
     source may run at once) and is removed when the block ends; a kept copy is named by source and
@@ -299,6 +325,14 @@ def local_copy(source: str, digest: str, policy: CachePolicy) -> Iterator[Path]:
     first (``sweep_stale_copies``); nothing half-written is ever reused.
     """
     protocol = url_protocol(source)
+    if protocol is None and is_sequence_source(source):
+        if policy.sequence_rate is None:
+            raise UnsupportedOptionError(
+                f"{source} is an image sequence, which has no frame rate of its own; give it one "
+                "with --sequence-rate FPS"
+            )
+        yield describe(find_sequence(Path(source), Fraction(policy.sequence_rate)))
+        return
     if protocol is None:
         yield Path(source)
         return
