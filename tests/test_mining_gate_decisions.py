@@ -101,3 +101,17 @@ def test_real_footage_interpolated_to_240_and_stored_at_240_is_made(tmp_path, sh
     )
     result = detect_speed(made, audio=False)
     assert result.estimate.speed_class is SpeedClass.SYNTHETIC_SLOWMO, result.to_json()["evidence"]
+
+
+def test_a_high_rate_stream_read_a_little_fast_is_still_a_capture_at_its_rate():
+    """Untagged 240 fps, frames read 1.45x fast: within the 4x detect allows at these rates, so
+    detect restates it as real time at 240 and the gate accepts it (seed 11 of the renders)."""
+    finding = MetadataFinding(
+        _estimate(SpeedClass.REALTIME, Fraction(1), 240, Fraction(240), 0.6), high_rate_stream=True
+    )
+    restated = _estimate(SpeedClass.REALTIME, Fraction(1), 240, Fraction(240), 0.95)
+    pixels = _estimate(SpeedClass.SPED_UP, Fraction(1175, 813), 240)
+    reading = assess_segment(SpeedSegment(0, 96, restated, pixels=pixels), Fraction(240), finding, GATE)
+    assert reading.accepted and reading.capture_rate == 240, reading
+    far = _estimate(SpeedClass.SPED_UP, Fraction(8), 240)
+    assert not assess_segment(SpeedSegment(0, 96, far), Fraction(240), finding, GATE).accepted

@@ -30,8 +30,6 @@ from engine.scenes import random_scene, render_frames, write_video
 
 GATE = 0.9
 SEEDS = (14, 12, 13)
-"""Scenes the detector reads as high-rate capture (seed 11 moves fast enough per frame, even at
-240 fps, to read as real time and be rejected)."""
 
 
 def _render(path: Path, seed: int, frames: int = 96) -> Path:

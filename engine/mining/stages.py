@@ -52,7 +52,7 @@ from engine.mining.dedupe import dhash_words, words_distance
 from engine.mining.manifest import STATUS_MISSING, STATUS_UNREADABLE
 from engine.mining.storage import CachePolicy, local_copy
 from engine.speed import SpeedClass, SpeedModel, detect_speed, metadata_stage, read_rate_metadata
-from engine.speed.detect import DetectionResult
+from engine.speed.detect import HIGH_RATE_LOG2, DetectionResult
 from engine.speed.metadata_stage import MetadataFinding
 from engine.speed.result import SpeedSegment, fraction_to_json
 
@@ -191,7 +191,10 @@ def assess_segment(
     elif finding.high_rate_stream and (tag is None or own_rate_tag):
         capture, speed = tag or playback_rate, Fraction(1)
         confidence = estimate.confidence
-        if pixel_class in (SpeedClass.SLOWMO, SpeedClass.REALTIME):
+        # as detect judges a high-rate stream (``high_rate_agrees``): frames read within 4x of
+        # real time agree with a capture at the stream's rate (a 240 fps render read 1.45x fast)
+        near_own_rate = pixels.speed is not None and abs(math.log2(pixels.speed)) <= HIGH_RATE_LOG2
+        if pixel_class in (SpeedClass.SLOWMO, SpeedClass.REALTIME) or near_own_rate:
             speed_class, basis = (
                 "realtime",
                 "high-rate stream at its own rate; frames move like a high-rate capture",
