@@ -49,6 +49,7 @@ import secrets
 import shutil
 import socket
 import stat
+import tempfile
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -58,7 +59,7 @@ from glob import escape as glob_escape
 from pathlib import Path
 from typing import Protocol
 
-from engine.errors import OutputExistsError, UnsupportedOptionError
+from engine.errors import FileAccessError, OutputExistsError, UnsupportedOptionError
 from engine.processes import pid_alive
 
 log = logging.getLogger(__name__)
@@ -601,3 +602,28 @@ def write_text_atomic(destination: Path, text: str, encoding: str = "utf-8", *, 
     """Write ``text`` to ``destination`` through a temporary name; ``replace`` as ``atomic_path``'s."""
     with atomic_path(destination, replace=replace) as temporary:
         temporary.write_text(text, encoding=encoding)
+
+
+def check_output_folder(
+    output: Path, *, what: str, hint: str = "choose an output folder you can write to"
+) -> None:
+    """Refuse, before any work, an ``output`` whose folder cannot be written (read-only, a virtual
+    file system such as /proc, no permission, a file where a folder should be): a temporary is
+    made there and removed at once, so the error names the folder, not the hidden temporary the
+    work would fail on at its end. A folder still to be made is judged by the nearest one that
+    exists (a folder is made and removed there). ``what`` names the result ("repaired clip")."""
+    output = Path(output).absolute()
+    folder = output.parent
+    where = folder
+    try:
+        if folder.is_dir():
+            with watching_temporaries(None):
+                remove_quietly(temporary_sibling(output))
+            return
+        where = next((parent for parent in (folder, *folder.parents) if parent.exists()), folder)
+        if not where.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(where))
+        os.rmdir(tempfile.mkdtemp(prefix=".chronoscope-folder-check-", dir=where))  # it can hold folders
+    except OSError as error:
+        reason = error.strerror or error
+        raise FileAccessError(f"cannot write the {what} into {where}: {reason}; {hint}") from None

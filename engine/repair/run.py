@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from engine.errors import UnsupportedOptionError
-from engine.fsutil import remove_quietly, temporary_sibling, write_text_atomic
+from engine.fsutil import check_output_folder, remove_quietly, temporary_sibling, write_text_atomic
 from engine.interp import Synthesizer
 from engine.interp.checks import frame_runs, needs_check
 from engine.interp.guarded import nearest_instead
@@ -45,7 +45,7 @@ from engine.media.writer import CarriedTags, audio_copy_fits, check_output_path,
 from engine.repair.analysis import JUMPS_INSERT, MAX_DUPLICATE_REPEATS, Fill, RepairPlan, analyse_clip
 from engine.repair.sources import source_frames
 from engine.retime.audio import AUDIO_DROP, AUDIO_KEEP, reencode_audio
-from engine.retime.clip import check_output_folder, check_report_free
+from engine.retime.clip import check_report_free
 from engine.retime.core import (
     MAX_TIMES_PER_PAIR,
     ProgressCallback,

@@ -29,22 +29,18 @@ retime begins (left by a clip no longer at the output name) is refused before an
 
 from __future__ import annotations
 
-import errno
 import logging
 import math
-import os
-import tempfile
 from fractions import Fraction
 from pathlib import Path
 
 from engine.errors import (
-    FileAccessError,
     FrameOutOfRangeError,
     OutputExistsError,
     RetimeSpeedError,
     UnsupportedOptionError,
 )
-from engine.fsutil import remove_quietly, temporary_sibling, watching_temporaries
+from engine.fsutil import check_output_folder, remove_quietly, temporary_sibling
 from engine.interp import Synthesizer
 from engine.media import probe
 from engine.media.frame_slots import clip_grid
@@ -132,32 +128,6 @@ def check_report_free(output: Path, *, overwrite: bool) -> None:
             "or deleted?); move it away, or allow overwriting (--overwrite) to replace it with this "
             "render's report"
         )
-
-
-def check_output_folder(output: Path, *, what: str) -> None:
-    """Refuse, before any work, an ``output`` whose folder cannot be written (a read-only file
-    system or folder, a file where a folder should be): a temporary is made there and removed at
-    once, so the error names the folder, not the hidden temporary a render fails on later. A
-    folder still to be made is judged by the nearest one that exists (a folder is made and
-    removed there). ``what`` names the result ("repaired clip")."""
-    output = Path(output).absolute()
-    folder = output.parent
-    where = folder
-    try:
-        if folder.is_dir():
-            with watching_temporaries(None):
-                probe_file = temporary_sibling(output)
-                remove_quietly(probe_file)
-            return
-        where = next((parent for parent in (folder, *folder.parents) if parent.exists()), folder)
-        if not where.is_dir():
-            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(where))
-        os.rmdir(tempfile.mkdtemp(prefix=".chronoscope-folder-check-", dir=where))  # it can hold folders
-    except OSError as error:
-        raise FileAccessError(
-            f"cannot write the {what} into {where}: {error.strerror or error}; choose an output "
-            "folder you can write to"
-        ) from None
 
 
 MAX_OUTPUT_HOURS = 24

@@ -26,12 +26,9 @@ work: a folder that cannot be written is refused at once, not after training.
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import logging
 import math
-import os
-import tempfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -52,10 +49,8 @@ from engine.errors import (
 )
 from engine.fsutil import (
     atomic_path,
+    check_output_folder,
     remove_leftover_temporaries,
-    remove_quietly,
-    temporary_sibling,
-    watching_temporaries,
 )
 from engine.models import convert_rife
 from engine.models.manifest import manifest_path_for
@@ -304,31 +299,6 @@ def default_work_dir(output: Path) -> Path:
     output = Path(output)
     key = hashlib.sha256(str(output.absolute()).encode("utf-8", "surrogateescape")).hexdigest()[:10]
     return places().cache_dir / "tsr" / f"{model_name_for(output)}-{key}"
-
-
-def check_output_folder(output: Path) -> None:
-    """Refuse, before any work, an output whose folder cannot be written (read-only, a virtual
-    file system such as /proc, no permission, a file where a folder should be): a temporary is
-    made there and removed at once, so the error names the folder, not the hidden temporary the
-    export would fail on after training. A folder still to be made is judged by the nearest one
-    that exists (a folder is made and removed there)."""
-    output = Path(output).absolute()
-    folder = output.parent
-    where = folder
-    try:
-        if folder.is_dir():
-            with watching_temporaries(None):
-                remove_quietly(temporary_sibling(output))
-            return
-        where = next((parent for parent in (folder, *folder.parents) if parent.exists()), folder)
-        if not where.is_dir():
-            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(where))
-        os.rmdir(tempfile.mkdtemp(prefix=".chronoscope-folder-check-", dir=where))
-    except OSError as error:
-        raise FileAccessError(
-            f"cannot write the model into {where}: {error.strerror or error}; choose an output (-o) in a "
-            "folder you can write to"
-        ) from None
 
 
 def save_checkpoint(
@@ -640,7 +610,9 @@ def train_tsr(config: TrainConfig, *, metrics: Mapping[str, Metric] = DEFAULT_ME
     """Fine-tune, measure before and after on held-out data, export; see the module docstring."""
     started = time.perf_counter()
     config.validate()
-    check_output_folder(config.output)
+    check_output_folder(
+        config.output, what="model", hint="choose an output (-o) in a folder you can write to"
+    )
     for written in (config.output, *card_paths(config.output), manifest_path_for(config.output)):
         remove_leftover_temporaries(written)  # of an export that was killed
     tuned = fine_tune(config, metrics=metrics)
