@@ -48,7 +48,8 @@ def local_risk(risk: np.ndarray) -> float:
 
 
 def check_level(backend: str) -> float | None:
-    """The measured level of ``backend`` (``rife`` is an alias of ``rife-4.2x``), or None."""
+    """The measured level of ``backend``, or None (a frame made through ``rife`` carries the name
+    of the weights that made it, ``rife-hdv3`` or ``rife-4.2x``)."""
     return CHECK_LEVELS.get(backend)
 
 
