@@ -115,3 +115,18 @@ def test_a_high_rate_stream_read_a_little_fast_is_still_a_capture_at_its_rate():
     assert reading.accepted and reading.capture_rate == 240, reading
     far = _estimate(SpeedClass.SPED_UP, Fraction(8), 240)
     assert not assess_segment(SpeedSegment(0, 96, far), Fraction(240), finding, GATE).accepted
+
+
+def test_a_capture_tag_does_not_make_duplicated_frames_a_capture(tmp_path):
+    """Every frame of a 30 fps render shown 4 times, tagged as a 240 fps capture: the pattern of
+    made frames decides, the clip stays synthetic and its evidence names the tag."""
+    from engine.scenes import random_scene, render_frames, write_video
+
+    spec = random_scene(4, width=160, height=96, capture_fps=30, duration_frames=32)
+    frames = [frame for frame in render_frames(spec) for _ in range(4)]
+    path = tmp_path / "dup-tagged.mp4"
+    write_video(frames, path, 30, crf=16, metadata={"com.android.capture.fps": "240.000000"})
+    result = detect_speed(path, audio=False)
+    assert result.decided_by == "synthetic_retime", result.to_json()["evidence"]
+    assert result.estimate.speed_class is SpeedClass.SYNTHETIC_SLOWMO
+    assert any("but the frames are made" in item.finding for item in result.estimate.evidence)
