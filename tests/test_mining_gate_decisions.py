@@ -130,3 +130,10 @@ def test_a_capture_tag_does_not_make_duplicated_frames_a_capture(tmp_path):
     assert result.decided_by == "synthetic_retime", result.to_json()["evidence"]
     assert result.estimate.speed_class is SpeedClass.SYNTHETIC_SLOWMO
     assert any("but the frames are made" in item.finding for item in result.estimate.evidence)
+
+
+def test_a_time_lapse_tag_is_never_slow_motion_whatever_the_frames_read():
+    finding = _tag_finding(2, 30)
+    pixels = _estimate(SpeedClass.SLOWMO, Fraction(1, 4), 30)
+    reading = assess_segment(_restated(pixels, finding), Fraction(30), finding, GATE)
+    assert not reading.accepted and "sped up, not slow motion" in reading.reason

@@ -148,7 +148,8 @@ def assess_segment(
 
     The frames decide first (``segment.pixel_estimate``: what they read before any metadata
     restated the segment): still or made frames are never accepted, whatever a tag says. A
-    capture-rate tag above the playback rate is accepted where the frames read slow motion too;
+    capture-rate tag above the playback rate is accepted where the frames read slow motion too
+    (one below it, a time-lapse, never is);
     a stream of 100 fps or more (untagged, or tagged with its own rate, within
     ``OWN_RATE_TOLERANCE`` for variable frame rates) where they read real time or slow motion."""
     estimate = segment.estimate
@@ -172,6 +173,18 @@ def assess_segment(
         )
     tag = finding.capture_rate_tag
     own_rate_tag = tag is not None and abs(tag / playback_rate - 1) <= OWN_RATE_TOLERANCE
+    if tag is not None and tag < playback_rate and not own_rate_tag:  # a time-lapse
+        return Assessment(
+            estimate.speed_class.value,
+            estimate.speed,
+            tag,
+            None,
+            confidence,
+            False,
+            f"the capture-rate tag says {float(tag):g} fps, below the {float(playback_rate):g} fps it "
+            "plays at: sped up, not slow motion",
+            "capture-rate tag",
+        )
     if tag is not None and tag > playback_rate and not own_rate_tag:
         if pixel_class is not SpeedClass.SLOWMO:
             return Assessment(
