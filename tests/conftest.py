@@ -5,11 +5,19 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 from pathlib import Path
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# A suite started in the background of a non-interactive shell (`make test &`) inherits SIGINT
+# ignored, and so would every command a test starts: Python installs no KeyboardInterrupt
+# handler where SIGINT is ignored at start, so the Ctrl-C tests' children would run on through
+# it. A terminal's Ctrl-C reaches the commands these tests stand in for, so give them that.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _shared_data_dir() -> Path:

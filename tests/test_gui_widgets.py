@@ -194,14 +194,18 @@ def test_preview_size_caps_large_frames():
 
 def test_frame_source_reads_exact_frames(sample_clip):
     import av
+    from av.video.reformatter import Interpolation
 
+    from engine.media.reader import EXACT_LEVEL_FLAGS
+
+    exact = int(Interpolation.BILINEAR) | EXACT_LEVEL_FLAGS  # the reader's exact 8-bit conversion
     source = open_frame_source(sample_clip)
     try:
         assert (source.info.frame_count, source.info.rate) == (166, 30)
         with av.open(str(sample_clip)) as container:
             decoded = []
             for decoded_frame in container.decode(video=0):
-                decoded.append(decoded_frame.to_ndarray(format="rgb24"))
+                decoded.append(decoded_frame.reformat(format="rgb24", interpolation=exact).to_ndarray())
                 if len(decoded) == 40:
                     break
         for index in (39, 3, 4, 20, 0):
