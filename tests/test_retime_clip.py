@@ -175,7 +175,7 @@ def test_audio_stretch_keeps_pitch_and_has_the_stretched_length(tmp_path):
     report = retime_clip(clip, out, speed=Fraction(1, 4), model="nearest")
     assert report.audio == "stretch"
     with av.open(str(clip)) as container:
-        source_samples = sum(f.samples for f in container.decode(audio=0))
+        source_samples = container.streams.audio[0].duration  # 1/48000: samples played, no padding
     assert report.audio_samples == round(source_samples * 4)
     with av.open(str(out)) as container:
         stream = container.streams.audio[0]
@@ -187,6 +187,27 @@ def test_audio_stretch_keeps_pitch_and_has_the_stretched_length(tmp_path):
     spectrum = np.abs(np.fft.rfft(middle * np.hanning(len(middle))))
     peak_hz = np.argmax(spectrum) * 48000 / len(middle)
     assert abs(peak_hz - 440) < 5, peak_hz
+
+
+@pytest.mark.parametrize("speed", [Fraction(1, 2), Fraction(1, 4)])
+def test_stretched_sound_is_exactly_as_long_as_the_picture(tmp_path, speed):
+    """The AAC encoder pads its last frame with silence, and decoding gives that padding: a 1 s
+    tone decodes to more than 48 000 samples. The sound plays as long as the container says
+    (48 000), so the stretched sound ends with the last frame, not the padding / speed later
+    (the padding was stretched too: 16 ms at 1/2)."""
+    clip = render_clip(tmp_path / "tone.mp4", rate=Fraction(25), frame_count=25, audio=True)
+    with av.open(str(clip)) as container:
+        decoded = sum(f.samples for f in container.decode(audio=0))
+    assert decoded > 48000  # the padding this test is about
+    out = tmp_path / "slow.mp4"
+    report = retime_clip(clip, out, speed=speed, model="nearest")
+    assert report.audio_samples == round(48000 / speed)
+    with av.open(str(out)) as container:
+        video, audio = container.streams.video[0], container.streams.audio[0]
+        picture_s = Fraction(video.duration) * Fraction(video.time_base)
+        sound_s = Fraction(audio.duration) * Fraction(audio.time_base)
+    assert picture_s == Fraction(25) / 25 / speed
+    assert sound_s == picture_s
 
 
 def test_atempo_chain_multiplies_to_the_speed_within_range():

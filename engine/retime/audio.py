@@ -212,11 +212,31 @@ class _AudioDecoder:
         self.truncated = damaged is not None
 
 
+def _declared_samples(stream: av.audio.stream.AudioStream) -> int | None:
+    """How many samples the container says the stream plays (an .mp4's or .mov's edit list and
+    track length), or None where it does not say."""
+    if not stream.duration or stream.time_base is None or not stream.rate:
+        return None
+    return round(Fraction(stream.duration) * Fraction(stream.time_base) * stream.rate)
+
+
 def _count_samples(source: Path) -> tuple[int, bool]:
-    """Samples in the first audio stream of ``source``, and whether its tail is cut off."""
+    """Samples in the first audio stream of ``source``, and whether its tail is cut off.
+
+    An AAC (or MP3, Opus) encoder fills its last frame with silence, and decoding gives that
+    padding too: 384 more samples than the 144 000 of a 3 s sound at 48 kHz, 8 ms. The container
+    says how long the sound plays (a .mov's or .mp4's track length); where it says less than was
+    decoded, the sound ends there, so a stretched sound is not the padding / speed longer than
+    its picture (16 ms at speed 1/2)."""
     with av.open(str(source)) as container:
-        decoder = _AudioDecoder(container, container.streams.audio[0])
+        stream = container.streams.audio[0]
+        decoder = _AudioDecoder(container, stream)
         samples = sum(frame.samples for frame in decoder.frames())
+        declared = _declared_samples(stream)
+        if declared is not None and 0 < declared < samples:
+            log.debug("%s: %d samples decoded, %d played (the encoder's padding left out)",
+                      source.name, samples, declared)
+            samples = declared
         return samples, decoder.truncated
 
 
