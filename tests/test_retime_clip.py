@@ -849,3 +849,46 @@ def test_pcm_sound_asked_to_be_stretched_at_speed_one_is_reencoded_for_mp4(tmp_p
         assert container.streams.audio[0].codec_context.name == "aac"
     assert main(["retime", str(source), "--speed", "1", "-o", str(tmp_path / "copy.mp4")]) == 2
     assert "--audio drop" in capsys.readouterr().err
+
+
+def _warnings(caplog) -> list[str]:
+    return [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
+
+
+@pytest.mark.parametrize(
+    ("pixel_format", "output", "written", "keeping"),
+    [
+        ("yuv444p", "slow.mp4", "writes 4:2:0, a quarter", "ffv1 (.mkv) and png (a folder) keep 4:4:4"),
+        ("yuv444p", "slow.mov", "writes 4:2:2, half", "ffv1 (.mkv) and png (a folder) keep 4:4:4"),
+        ("yuv422p", "slow.mp4", "writes 4:2:0, half", "prores (.mov), ffv1 (.mkv) and png (a folder) keep 4:2:2"),
+    ],
+)
+def test_colour_resolution_lost_by_the_output_codec_is_warned(tmp_path, caplog, pixel_format, output, written, keeping):
+    """A 4:4:4 or 4:2:2 master written as 4:2:0 H.264 (or 4:4:4 as ProRes 422) loses colour
+    resolution: said once, naming the codecs that keep it."""
+    clip = render_clip(tmp_path / "master.mkv", codec="ffv1", pixel_format=pixel_format, frame_count=6)
+    retime_clip(clip, tmp_path / output, speed=Fraction(1, 2), model="nearest")
+    lost = [message for message in _warnings(caplog) if "colour samples" in message]
+    assert len(lost) == 1, _warnings(caplog)
+    assert written in lost[0] and keeping in lost[0]
+
+
+def test_nothing_is_said_where_the_output_keeps_the_colour(tmp_path, caplog):
+    clip = render_clip(tmp_path / "camera.mp4", frame_count=6)  # 4:2:0 8-bit
+    retime_clip(clip, tmp_path / "slow.mp4", speed=Fraction(1, 2), model="nearest")
+    master = render_clip(tmp_path / "master.mkv", codec="ffv1", pixel_format="yuv444p", frame_count=6)
+    retime_clip(master, tmp_path / "slow.mkv", speed=Fraction(1, 2), model="nearest")
+    assert not [message for message in _warnings(caplog) if "colour samples" in message or "High 10" in message]
+
+
+def test_ten_bit_h264_is_warned_as_hard_to_play(tmp_path, caplog):
+    clip = render_clip(tmp_path / "log.mov", codec="prores_ks", pixel_format="yuv422p10le", frame_count=6)
+    out = tmp_path / "slow.mp4"
+    retime_clip(clip, out, speed=Fraction(1, 2), model="nearest")
+    with av.open(str(out)) as container:
+        assert container.streams.video[0].codec_context.profile == "High 10"
+    high10 = [message for message in _warnings(caplog) if "High 10" in message]
+    assert len(high10) == 1 and "--codec h265" in high10[0]
+    caplog.clear()
+    retime_clip(clip, tmp_path / "slow_hevc.mp4", speed=Fraction(1, 2), model="nearest", codec="h265")
+    assert not [message for message in _warnings(caplog) if "High 10" in message]

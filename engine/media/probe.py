@@ -412,6 +412,22 @@ def pixel_format_depth(pixel_format: str) -> tuple[int, bool]:
     return (max(colour) if colour else 8), any(c.is_alpha for c in fmt.components)
 
 
+def chroma_sampling(pixel_format: str) -> tuple[str, Fraction] | None:
+    """A pixel format's colour sampling: its J:a:b name ("4:4:4" for RGB and full-resolution
+    Y'CbCr, "4:2:2", "4:2:0", "4:1:1", "4:4:0") and its colour samples per picture sample (1, 1/2,
+    1/4); None for grey and unknown formats."""
+    try:
+        fmt = av.VideoFormat(pixel_format, 16, 16)
+    except (ValueError, av.error.FFmpegError):
+        return None
+    colour = [c for c in fmt.components if not c.is_alpha]
+    if len(colour) < 3:
+        return None
+    across, down = 16 // colour[1].width, 16 // colour[1].height
+    name = {(1, 1): "4:4:4", (2, 1): "4:2:2", (2, 2): "4:2:0", (4, 1): "4:1:1", (1, 2): "4:4:0"}
+    return name.get((across, down), f"1/{across * down} colour"), Fraction(1, across * down)
+
+
 def _rotation(first: av.VideoFrame | None, stream_metadata: dict[str, str]) -> tuple[int, str]:
     if first is not None and first.rotation:
         return int(first.rotation) % 360, "display matrix"

@@ -51,7 +51,7 @@ from engine.interp.cutcontext import ContextVerdict, CutContextStream
 from engine.interp.guarded import nearest_instead
 from engine.media import CODECS, FrameReader, VideoWriter, probe
 from engine.media.frame_slots import FrameSlots, SourcePlace, clip_grid
-from engine.media.probe import VideoStreamInfo
+from engine.media.probe import VideoStreamInfo, chroma_sampling
 from engine.media.writer import CarriedTags
 from engine.retime.report import FrameRisk, RetimeReport
 from engine.timeline import MappedFrame, fraction_text
@@ -135,7 +135,38 @@ def pixel_plan(info: VideoStreamInfo, codec: str) -> PixelPlan:
     else:
         bit_depth = min(table)
     reader_format = ("rgba64" if alpha else "rgb48") if wide else ("rgba" if alpha else "rgb24")
+    _warn_of_lost_colour(info.pixel_format, table.get(bit_depth, ""), codec)
+    if codec == "h264" and bit_depth is not None and bit_depth > 8:
+        log.warning(
+            "codec h264 writes this %d-bit source as 10-bit H.264 (High 10), which QuickTime, web "
+            "browsers and most hardware decoders cannot play; for a 10-bit file that plays widely "
+            "write .mov (ProRes) or use --codec h265",
+            info.bit_depth,
+        )
     return PixelPlan(reader_format, bit_depth, alpha, deinterlace=info.interlaced)
+
+
+def _warn_of_lost_colour(source_format: str, output_format: str, codec: str) -> None:
+    """A WARNING where ``codec`` keeps fewer colour samples than the source has (a 4:4:4 plate
+    written as 4:2:0 H.264), naming the codecs that keep them all."""
+    source, written = chroma_sampling(source_format), chroma_sampling(output_format)
+    if source is None or written is None or written[1] >= source[1]:
+        return
+    keeping = [
+        f"{name} ({spec.suffixes[0] or 'a folder'})"
+        for name, spec in CODECS.items()
+        if any((kept := chroma_sampling(fmt)) is not None and kept[1] >= source[1] for fmt in spec.formats.values())
+    ]
+    share = written[1] / source[1]
+    log.warning(
+        "the source's colour is %s; codec %s writes %s, %s of its colour samples; %s keep %s",
+        source[0],
+        codec,
+        written[0],
+        {Fraction(1, 2): "half", Fraction(1, 4): "a quarter"}.get(share, str(share)),
+        ", ".join(keeping[:-1]) + f" and {keeping[-1]}" if len(keeping) > 1 else keeping[0],
+        source[0],
+    )
 
 
 class _Window:
