@@ -162,3 +162,37 @@ def test_a_stream_damaged_beyond_use_is_refused_with_a_clear_error(tmp_path, str
         error = capsys.readouterr().err.strip().splitlines()[-1]
         assert "without damage" in error and "ruined.ts" in error, error
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ruined.ts"]
+
+
+def _broken_packet_headers(clean: Path, damaged: Path, *, byte_count: int = 400) -> Path:
+    """``clean`` with ``byte_count`` bytes in the middle overwritten by 0xFF: transport packet
+    headers (sync byte, continuity counter) destroyed, as a dropout in a broadcast capture leaves
+    them; FFmpeg's demuxer marks the packet it was reading damaged."""
+    data = bytearray(clean.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + byte_count] = b"\xff" * byte_count
+    damaged.write_bytes(bytes(data))
+    return damaged
+
+
+def test_a_packet_the_demuxer_marks_damaged_keeps_its_place_and_the_work_goes_on(tmp_path, streams, caplog):
+    """Damage to transport packet headers made the demuxer mark a packet in the middle damaged, and
+    `probe` (and so every command) refused the file: "a damaged packet in the middle of the video
+    stream". The frame keeps its place in the index; its loss is found when reading."""
+    clean, _ = streams
+    broken = _broken_packet_headers(clean, tmp_path / "dropout.ts")
+    with caplog.at_level(logging.WARNING):
+        info = probe(broken).video_stream
+    assert info.frame_count == probe(clean).video_stream.frame_count == 50
+    assert not info.is_vfr and not info.truncated
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("damaged in the middle of the stream" in w and "dropout.ts" in w for w in warnings), warnings
+    out = tmp_path / "slow.mov"
+    assert main(["retime", str(broken), "--speed", "0.5", "--model", "blend", "-o", str(out)]) == 0
+    report = json.loads(sidecar_path(out).read_text())
+    assert report["frames_written"] == 100 == probe(out).video_stream.frame_count
+    assert any("damaged source frames" in n["note"] for n in report["notes"]), report["notes"]
+    fixed = tmp_path / "fixed.mov"
+    assert main(["repair", str(broken), "--model", "blend", "-o", str(fixed)]) == 0
+    assert probe(fixed).video_stream.frame_count == 50
+    assert json.loads(sidecar_path(fixed).read_text())["damaged_frames"]

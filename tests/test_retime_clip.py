@@ -860,10 +860,13 @@ def _warnings(caplog) -> list[str]:
     [
         ("yuv444p", "slow.mp4", "writes 4:2:0, a quarter", "ffv1 (.mkv) and png (a folder) keep 4:4:4"),
         ("yuv444p", "slow.mov", "writes 4:2:2, half", "ffv1 (.mkv) and png (a folder) keep 4:4:4"),
-        ("yuv422p", "slow.mp4", "writes 4:2:0, half", "prores (.mov), ffv1 (.mkv) and png (a folder) keep 4:2:2"),
+        ("yuv422p", "slow.mp4", "writes 4:2:0, half",
+         "prores (.mov), ffv1 (.mkv) and png (a folder) keep 4:2:2"),
     ],
 )
-def test_colour_resolution_lost_by_the_output_codec_is_warned(tmp_path, caplog, pixel_format, output, written, keeping):
+def test_colour_resolution_lost_by_the_output_codec_is_warned(
+    tmp_path, caplog, pixel_format, output, written, keeping
+):
     """A 4:4:4 or 4:2:2 master written as 4:2:0 H.264 (or 4:4:4 as ProRes 422) loses colour
     resolution: said once, naming the codecs that keep it."""
     clip = render_clip(tmp_path / "master.mkv", codec="ffv1", pixel_format=pixel_format, frame_count=6)
@@ -878,7 +881,8 @@ def test_nothing_is_said_where_the_output_keeps_the_colour(tmp_path, caplog):
     retime_clip(clip, tmp_path / "slow.mp4", speed=Fraction(1, 2), model="nearest")
     master = render_clip(tmp_path / "master.mkv", codec="ffv1", pixel_format="yuv444p", frame_count=6)
     retime_clip(master, tmp_path / "slow.mkv", speed=Fraction(1, 2), model="nearest")
-    assert not [message for message in _warnings(caplog) if "colour samples" in message or "High 10" in message]
+    said = _warnings(caplog)
+    assert not [message for message in said if "colour samples" in message or "High 10" in message], said
 
 
 def test_ten_bit_h264_is_warned_as_hard_to_play(tmp_path, caplog):

@@ -76,7 +76,10 @@ class PacketScan:
     frames presented before it are left out, since no decoder can produce them; ``leading_dropped``
     counts them. ``open_gop`` is True when some keyframe is followed by frames presented before it
     (they refer to the previous GOP), so a decoder that starts at a keyframe misses references.
-    ``discarded`` counts packets the container's edit list hides.
+    ``discarded`` counts packets the container's edit list hides. ``damaged_pts`` are the frames
+    whose packets the demuxer marked damaged in the middle of the stream (a broadcast transport
+    stream's lost packets): they keep their place in ``pts`` (the frame was there; readers leave
+    it out or make it again), where their timestamp fits among the others.
     """
 
     pts: np.ndarray
@@ -86,6 +89,7 @@ class PacketScan:
     leading_dropped: int = 0
     open_gop: bool = False
     discarded: int = 0
+    damaged_pts: tuple[int, ...] = ()
 
 
 @dataclass
@@ -445,8 +449,10 @@ def scan_video_packets(
 ) -> PacketScan:
     """Demux (never decode) every packet of ``stream`` and collect presentation timestamps.
 
-    A packet the demuxer marks corrupt at the very end is a truncated tail and is dropped;
-    discarded packets (edit lists) are skipped. Packets without pts fall back to decoding.
+    A packet the demuxer marks corrupt at the very end is a truncated tail and is dropped; one in
+    the middle is damage: its frame stays in the index when its timestamp fits (``damaged_pts``),
+    as the frame was there (lenient readers find it missing and say so). Discarded packets (edit
+    lists) are skipped. Packets without pts fall back to decoding.
     Frames before the first keyframe are left out (see ``PacketScan``); a stream that marks no
     keyframe at all keeps every frame.
     """
@@ -455,7 +461,8 @@ def scan_video_packets(
     last_duration = 0
     missing_pts = 0
     discarded = 0
-    corrupt_pending = False
+    corrupt_pending: av.Packet | None = None
+    damaged: list[int] = []  # pts of corrupt packets followed by more of the stream
     first_key_pts: int | None = None  # of the first keyframe in decode order, edit-list hidden or not
     first_key_at = 0  # how many kept packets came before it
     latest_key_pts: int | None = None
@@ -477,12 +484,12 @@ def scan_video_packets(
             if packet.is_discard:
                 discarded += 1
                 continue
-            if corrupt_pending:
-                raise CorruptMediaError(
-                    f"{shown_name(path)}: a damaged packet in the middle of the video stream"
-                )
+            if corrupt_pending is not None:
+                if corrupt_pending.pts is not None:
+                    damaged.append(corrupt_pending.pts)
+                corrupt_pending = None
             if packet.is_corrupt:
-                corrupt_pending = True
+                corrupt_pending = packet
                 continue
             if packet.pts is None:
                 missing_pts += 1
@@ -498,7 +505,7 @@ def scan_video_packets(
             missing_pts,
         )
         container.seek(0)
-        return _scan_by_decoding(path, container, stream, truncated=corrupt_pending)
+        return _scan_by_decoding(path, container, stream, truncated=corrupt_pending is not None)
     decode_order = np.frombuffer(pts_values, dtype=np.int64)
     key_pts = np.frombuffer(keyframes, dtype=np.int64)
     if first_key_pts is not None:
@@ -506,17 +513,46 @@ def scan_video_packets(
         decode_order = decode_order[decode_order >= first_key_pts]
         key_pts = key_pts[key_pts >= first_key_pts]
     pts = np.sort(decode_order)
+    fitting = _fitting_damaged_pts(pts, damaged, first_key_pts)
+    if damaged:
+        log.warning(
+            "%s: %s damaged in the middle of the stream (%s); %s",
+            shown_name(path),
+            "1 video packet is" if len(damaged) == 1 else f"{len(damaged)} video packets are",
+            "lost in transmission or storage",
+            "the frames are left out when read, and made again where a job needs them"
+            if fitting
+            else "their timestamps are unreadable, so their frames are left out",
+        )
+    if fitting:
+        pts = np.sort(np.concatenate([pts, np.asarray(fitting, dtype=np.int64)]))
     if pts.size and np.any(np.diff(pts) == 0):
         log.warning("%s: several video packets share a timestamp; frame indices follow decode order", path)
     return PacketScan(
         pts=pts,
         keyframe_pts=np.sort(key_pts),
         last_duration_pts=int(last_duration),
-        truncated=corrupt_pending,
-        leading_dropped=len(pts_values) - int(pts.size),
+        truncated=corrupt_pending is not None,
+        leading_dropped=len(pts_values) - int(pts.size - len(fitting)),
         open_gop=open_gop,
         discarded=discarded,
+        damaged_pts=tuple(fitting),
     )
+
+
+def _fitting_damaged_pts(pts: np.ndarray, damaged: list[int], first_key_pts: int | None) -> list[int]:
+    """The timestamps of damaged packets that fit among the undamaged frames: inside their span,
+    after the first keyframe, on no other frame's timestamp (a timestamp garbled by the damage is
+    left out rather than placing a frame where none was)."""
+    if not damaged or pts.size == 0:
+        return []
+    first, last = int(pts[0]), int(pts[-1])
+    taken = set(pts.tolist())
+    fitting = []
+    for stamp in sorted(set(damaged)):
+        if first < stamp < last and stamp not in taken and (first_key_pts is None or stamp >= first_key_pts):
+            fitting.append(stamp)
+    return fitting
 
 
 def _scan_by_decoding(

@@ -146,6 +146,11 @@ def pixel_plan(info: VideoStreamInfo, codec: str) -> PixelPlan:
     return PixelPlan(reader_format, bit_depth, alpha, deinterlace=info.interlaced)
 
 
+def _keeps_colour(pixel_format: str, samples: Fraction) -> bool:
+    sampling = chroma_sampling(pixel_format)
+    return sampling is not None and sampling[1] >= samples
+
+
 def _warn_of_lost_colour(source_format: str, output_format: str, codec: str) -> None:
     """A WARNING where ``codec`` keeps fewer colour samples than the source has (a 4:4:4 plate
     written as 4:2:0 H.264), naming the codecs that keep them all."""
@@ -155,7 +160,7 @@ def _warn_of_lost_colour(source_format: str, output_format: str, codec: str) -> 
     keeping = [
         f"{name} ({spec.suffixes[0] or 'a folder'})"
         for name, spec in CODECS.items()
-        if any((kept := chroma_sampling(fmt)) is not None and kept[1] >= source[1] for fmt in spec.formats.values())
+        if any(_keeps_colour(fmt, source[1]) for fmt in spec.formats.values())
     ]
     share = written[1] / source[1]
     log.warning(
