@@ -17,9 +17,9 @@ keeps the source's colour primaries and transfer (the RGB values pass through in
 rotation, pixel aspect and start timecode (FFV1 carries the pixel aspect in its frames only: PyAV
 cannot set it in the .mkv header, so a WARNING says so).
 
-Levels (``tests/test_writer_levels.py``): from 8-bit RGB, luma is the exact BT.709 value rounded
-(within 0.51 of a level, on average 0) and chroma 0.04 of a level low on average (swscale's
-rounding).
+Levels (``tests/test_writer_levels.py``): from 8-bit RGB, luma and chroma are the exact BT.709
+values rounded (swscale's exact rounding, ``EXACT_ROUNDING``): 8-bit video read and written again
+keeps its colours within 0.03 of a level on average (its fast rounding left them 0.17 to 0.25 low).
 16-bit RGB is taken on swscale's scale for video, the one on which ``FrameReader`` gives 10-bit
 video (white 940 read as 65283 and written back as 940), so such video keeps its levels.
 
@@ -52,6 +52,7 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
+from av.video.reformatter import Interpolation
 
 from engine.errors import MediaWriteError, OutputExistsError, UnsupportedOptionError
 from engine.fsutil import MAX_NAME_BYTES, atomic_path
@@ -158,6 +159,9 @@ _MARKS_PRIMING = frozenset({".mp4", ".mov"})
 an AAC encoder puts ahead of the sound) into an edit list, so that players skip them. Matroska
 would shift every stream later instead, so there they are left out."""
 _TAG_BT709 = 1
+EXACT_ROUNDING = int(Interpolation.BILINEAR) | int(Interpolation.ACCURATE_RND)
+"""swscale flags of the writer's 8-bit RGB to Y'CbCr conversion: exact rounding (the frame is not
+resized, so the filter only shapes chroma downsampling)."""
 _SAR_FROM_FRAMES = frozenset({"ffv1"})
 """Encoders that write each frame's pixel aspect ratio, not the codec's, into the stream."""
 
@@ -453,9 +457,14 @@ class VideoWriter:
     def _encode(self, image: np.ndarray) -> None:
         assert self._stream is not None and self._container is not None
         source = self._to_av_frame(image)
+        to_yuv = self._plan.pixel_format.startswith("yuv")
+        # 8-bit to 8-bit Y'CbCr rounded exactly (swscale's fast path leaves colours a quarter of a
+        # level low); 16-bit sources never take the flag (it garbles 10-bit colour in this build)
+        exact = to_yuv and image.dtype == np.uint8 and self._plan.bit_depth == 8
         frame = source.reformat(
             format=self._plan.pixel_format,
-            dst_colorspace="ITU709" if self._plan.pixel_format.startswith("yuv") else None,
+            dst_colorspace="ITU709" if to_yuv else None,
+            interpolation=EXACT_ROUNDING if exact else None,
         )
         frame.pts = self.frame_count
         frame.time_base = self._stream.codec_context.time_base
