@@ -189,3 +189,93 @@ def test_eight_bit_video_read_and_written_again_keeps_its_levels(tmp_path, matri
     # colours: +0.01 (BT.709), +0.025 (BT.601), +0.012 (full range); -0.25, -0.17, -0.18 when the
     # writer took swscale's fast rounding
     assert abs(colour.mean()) < 0.1, f"colours written {colour.mean():+.2f} of a level off on average"
+
+
+def _ten_bit_plate(path: Path) -> np.ndarray:
+    """A 10-bit RGB DPX frame (as scanners and VFX write plates): a grey ramp over every code
+    above, gentle colours below; returned as the 16-bit RGB a reader gives (white 65535)."""
+    codes = np.repeat(np.arange(1024)[None, :], 64, 0)
+    picture = np.repeat(codes[..., None], 3, 2)
+    colours = (_smooth_colours(32, 1024).astype(np.int64) * 4)  # 10-bit codes of gentle colours
+    picture[32:] = colours
+    wide = ((picture << 6) | (picture >> 4)).astype(np.uint16)  # 10 bits onto 16, white at 65535
+    with av.open(str(path), "w", format="image2") as container:
+        stream = container.add_stream("dpx", rate=1)
+        stream.width, stream.height = 1024, 64
+        stream.pix_fmt = "gbrp10le"
+        stream.options = {"update": "1"}
+        frame = av.VideoFrame.from_ndarray(wide, format="rgb48le").reformat(format="gbrp10le")
+        for packet in [*stream.encode(frame), *stream.encode()]:
+            container.mux(packet)
+    return wide
+
+
+def test_a_ten_bit_rgb_plate_is_written_at_its_own_levels(tmp_path):
+    """A 10-bit DPX plate written as 10-bit video: its white was written at Y' 943, above white,
+    and every grey 1.7 codes bright on average, since swscale takes 16-bit RGB white at 65280. Now
+    Y' is the exact BT.709 value (within 1.3 codes, on average 0) and white is 940."""
+    plate = tmp_path / "plate.dpx"
+    wide = _ten_bit_plate(plate)
+    with FrameReader(plate, output="rgb48") as reader:
+        image = reader.read_frame(0).image
+    np.testing.assert_array_equal(image, wide)  # an RGB source is read as it is
+    out = tmp_path / "plate.mkv"
+    with VideoWriter(out, rate=Fraction(24), codec="h264", bit_depth=10, quality=0) as writer:
+        writer.write(image)
+    (y, cb, cr), = _planes(out)
+    exact_y, _, _ = _exact_ycbcr(wide[:32].astype(np.float64) / 65535 * 255, bits=10)
+    error = y[:32] - exact_y
+    assert abs(error.mean()) < 0.05, f"grey written {error.mean():+.2f} codes off on average"
+    assert np.abs(error).max() < 1.3
+    assert y[:32, -1].max() == 940
+    exact_colour = _exact_ycbcr(wide[32:].astype(np.float64) / 65535 * 255, bits=10)
+    assert abs((y[32:] - exact_colour[0]).mean()) < 0.05
+    for written, exact in ((cb, exact_colour[1]), (cr, exact_colour[2])):  # -0.19 and +0.08 codes
+        assert abs((written[16:] - _box_average(exact, written[16:].shape)).mean()) < 0.25
+
+
+def _ten_bit_grey_video(path: Path) -> np.ndarray:
+    """One lossless 10-bit frame: Y' 64 (black) to 940 (white) along each row, neutral chroma;
+    returns its Y' plane."""
+    width, height = 880, 16
+    luma = np.repeat(np.clip(np.arange(62, 62 + width), 64, 940)[None, :], height, 0).astype(np.uint16)
+    chroma = np.full((height // 2, width // 2), 512, np.uint16)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("ffv1", rate=25)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p10le"
+        stream.codec_context.colorspace = stream.codec_context.color_primaries = 1
+        stream.codec_context.color_trc = 1
+        stream.codec_context.color_range = 1
+        frame = av.VideoFrame(width, height, "yuv420p10le")
+        for plane, values in zip(frame.planes, (luma, chroma, chroma), strict=True):
+            rows = np.zeros((plane.height, plane.line_size // 2), np.uint16)
+            rows[:, : values.shape[1]] = values
+            plane.update(rows.tobytes())
+        frame.colorspace, frame.color_range = 1, 1
+        for packet in [*stream.encode(frame), *stream.encode()]:
+            container.mux(packet)
+    return luma
+
+
+def test_ten_bit_video_reads_with_white_at_full_scale(tmp_path):
+    """16-bit RGB read from 10-bit video has white (Y' 940) at 65535 and black at 0, as an RGB
+    source has: white read 65283 (0.4 % dark in a 16-bit PNG, and against a DPX plate)."""
+    source = tmp_path / "grey.mkv"
+    luma = _ten_bit_grey_video(source)
+    with FrameReader(source, output="rgb48") as reader:
+        image = reader.read_frame(0).image
+    grey = image[..., 1].astype(np.float64)
+    wanted = (luma.astype(np.float64) - 64) / 876 * 65535
+    assert np.abs(grey - wanted).max() < 40  # within a sixteenth of a 10-bit code
+    assert np.all(grey[luma == 940] >= 65533) and np.all(grey[luma == 64] <= 2)
+    png = tmp_path / "frames"
+    with VideoWriter(png, rate=Fraction(25), codec="png", bit_depth=16) as writer:
+        writer.write(image)
+    with av.open(str(next(png.iterdir()))) as container:
+        written = next(container.decode(video=0)).to_ndarray()
+    assert written[..., 1][luma == 940].min() >= 65533
+    again = tmp_path / "again.mkv"
+    with VideoWriter(again, rate=Fraction(25), codec="ffv1", bit_depth=10) as writer:
+        writer.write(image)
+    (y, _, _), = _planes(again)
+    assert np.abs(y - luma).max() <= 1 and y[luma == 940].min() == 940

@@ -77,6 +77,7 @@ from engine.media._open import av_errors, open_input, require_video, video_strea
 from engine.media.deinterlace import FieldMerger
 from engine.media.probe import PacketScan, VideoStreamInfo, video_info_and_index, warn_once
 from engine.media.sequence import shown_name
+from engine.media.wide_levels import apply_gains, read_gain
 
 log = logging.getLogger(__name__)
 
@@ -718,6 +719,10 @@ class FrameReader:
                 interpolation=interpolation,
             )
             image = converted.to_ndarray()
+        if self._dtype == np.uint16:
+            gains = read_gain(raw.format.name, int(raw.color_range), self._pixel_format)
+            if gains is not None:
+                image = apply_gains(image, gains)
         if rotation:
             image = np.ascontiguousarray(np.rot90(image, k=rotation // 90))
         return image

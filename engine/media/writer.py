@@ -59,6 +59,7 @@ from engine.fsutil import MAX_NAME_BYTES, atomic_path
 from engine.media._open import open_input
 from engine.media.probe import VideoStreamInfo
 from engine.media.rates import parse_frame_rate
+from engine.media.wide_levels import apply_gains, write_gain
 
 log = logging.getLogger(__name__)
 
@@ -456,8 +457,12 @@ class VideoWriter:
 
     def _encode(self, image: np.ndarray) -> None:
         assert self._stream is not None and self._container is not None
-        source = self._to_av_frame(image)
         to_yuv = self._plan.pixel_format.startswith("yuv")
+        if to_yuv and image.dtype == np.uint16:
+            gain = write_gain(self._plan.pixel_format)  # 16-bit white (65535) onto the target's white
+            if gain is not None:
+                image = apply_gains(image, gain)
+        source = self._to_av_frame(image)
         # 8-bit to 8-bit Y'CbCr rounded exactly (swscale's fast path leaves colours a quarter of a
         # level low); 16-bit sources never take the flag (it garbles 10-bit colour in this build)
         exact = to_yuv and image.dtype == np.uint8 and self._plan.bit_depth == 8
