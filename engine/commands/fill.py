@@ -28,9 +28,10 @@ before and right after it.
 
 Writes OUTDIR/<track>_<index>_fill_<hash>.<ext> per gap, OUTDIR/<timeline>.chronoscope.otio (the
 gaps replaced; tracks, clips, transitions, markers and metadata kept), for an EDL or FCP 7 XML
-the same in its own format (OUTDIR/<timeline>.chronoscope.edl or .xml), and
-OUTDIR/<timeline>.fill-summary.json; nothing in OUTDIR that a fill of this timeline did not write
-is written over.
+the same in its own format (OUTDIR/<timeline>.chronoscope.edl or .xml; an EDL holds the video
+events only, and where the timeline has audio clips a WARNING and the summary's
+editor_timeline_note say so: the .otio keeps them), and OUTDIR/<timeline>.fill-summary.json;
+nothing in OUTDIR that a fill of this timeline did not write is written over.
 A gap that cannot be filled (no clip on one side, media missing) stays a gap, is listed with the
 reason, and the exit status is 1.
 
@@ -103,7 +104,8 @@ def run(args: argparse.Namespace) -> int:
             f"{counts['not_filled']} not filled; new timeline: {summary.timeline_path}\n"
         )
         if summary.editor_timeline_path:
-            sys.stdout.write(f"the same for the editor: {summary.editor_timeline_path}\n")
+            note = f"; {summary.editor_timeline_note}" if summary.editor_timeline_note else ""
+            sys.stdout.write(f"the same for the editor: {summary.editor_timeline_path}{note}\n")
         elif summary.editor_timeline_note:
             sys.stdout.write(f"not written for the editor: {summary.editor_timeline_note}\n")
     for gap in summary.gaps:

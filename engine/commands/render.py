@@ -40,13 +40,14 @@ characters of its content hash), each with a report beside it (.chronoscope.json
 fallbacks, content hash), OUTDIR/<timeline>.chronoscope.otio (the same timeline with rendered
 clips re-pointed and their warps removed; tracks, gaps, transitions, markers, other effects and
 metadata kept), for an EDL or FCP 7 XML the same in its own format
-(OUTDIR/<timeline>.chronoscope.edl or .xml, to import back into the editor), and
-OUTDIR/<timeline>.render-summary.json. Nothing in OUTDIR that a render of this timeline did not
-write is written over: other timelines can render into the same folder, and a
-clip whose media is an earlier render is never overwritten by its own re-render. A render with
-other settings writes new files beside the earlier ones (the timelines made before may point at
-them); delete those you no longer need. Renders named without a hash (by Chronoscope before
-November 2026) are not resumed: they are rendered again.
+(OUTDIR/<timeline>.chronoscope.edl or .xml, to import back into the editor; an EDL holds the
+video events only, and where the timeline has audio clips a WARNING and the summary's
+editor_timeline_note say so: the .otio keeps them), and OUTDIR/<timeline>.render-summary.json.
+Nothing in OUTDIR that a render of this timeline did not write is written over: other timelines
+can render into the same folder, and a clip whose media is an earlier render is never overwritten
+by its own re-render. A render with other settings writes new files beside the earlier ones (the
+timelines made before may point at them); delete those you no longer need. Renders named without
+a hash (by Chronoscope before November 2026) are not resumed: they are rendered again.
 
 Re-running skips clips and smooth cuts whose output carries the same content hash (source file,
 range, speed, model, codec, version): they are listed as "skipped (already rendered)", so an
@@ -268,7 +269,8 @@ def run(args: argparse.Namespace) -> int:
             f"new timeline: {summary.timeline_path}\n"
         )
         if summary.editor_timeline_path:
-            sys.stdout.write(f"the same for the editor: {summary.editor_timeline_path}\n")
+            note = f"; {summary.editor_timeline_note}" if summary.editor_timeline_note else ""
+            sys.stdout.write(f"the same for the editor: {summary.editor_timeline_path}{note}\n")
         elif summary.editor_timeline_note:
             sys.stdout.write(f"not written for the editor: {summary.editor_timeline_note}\n")
         if args.smooth_cuts:

@@ -180,7 +180,8 @@ class RenderSummary:
     editor_timeline_path: str | None = None
     """The new timeline in the format the timeline was exported in (EDL, FCP 7 XML), if written."""
     editor_timeline_note: str = ""
-    """Why that copy was not written (the format cannot hold the new timeline)."""
+    """Why that copy was not written (the format cannot hold the new timeline), or, when it was,
+    what it leaves out and where that is kept (an EDL holds no audio events)."""
     kept_effects: list[str] = field(default_factory=list)
     smooth_cuts: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
