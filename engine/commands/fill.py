@@ -39,6 +39,12 @@ Re-running skips gaps whose fill was already rendered with the same content hash
 files, the frames around the gap, its length, model, codec, version): they are listed as "skipped
 (already rendered)", so an interrupted fill resumes where it stopped.
 
+Fills build up: gaps that an earlier fill of the same timeline into OUTDIR filled stay filled in
+the new timeline, listed as "kept", while their fill media is there and still made from the same
+frames (a gap named again is filled again, and that fill replaces the earlier one). When the
+timeline reads differently since (the file changed, another --rate or --map), the earlier fills
+are not kept, and a note says which gaps to name again.
+
 examples:
   chronoscope fill cut.otio --gap V1:2 -o out/
   chronoscope fill cut.otio --gap all --model flow --codec h264 -o out/ --json
@@ -90,17 +96,21 @@ def run(args: argparse.Namespace) -> int:
             where = f"{gap.track}:{gap.index_in_track} ({gap.frames} frames)"
             if gap.done:
                 notes = f"; {'; '.join(gap.notes)}" if gap.notes else ""
-                done = f" ({gap.reason})" if gap.status == "resumed" else ""
+                done = f" ({gap.reason})" if gap.status in ("resumed", "kept") else ""
+                verb = "kept" if gap.status == "kept" else "filled"
                 sys.stdout.write(
-                    f"filled {where} between {gap.before_clip} and {gap.after_clip}, "
+                    f"{verb} {where} between {gap.before_clip} and {gap.after_clip}, "
                     f"risk max {max(gap.risk, default=0.0):.2f}{to_check_suffix(gap.to_check)}: "
                     f"{gap.output}{done}{notes}\n"
                 )
             else:
                 sys.stdout.write(f"not filled {where}: {gap.reason}\n")
+        for note in summary.notes:
+            sys.stdout.write(f"note: {note}\n")
         counts = summary.to_dict()["counts"]
+        kept = f"{counts['kept']} kept from an earlier fill, " if counts["kept"] else ""
         sys.stdout.write(
-            f"{counts['filled']} filled, {counts['resumed']} skipped (already rendered), "
+            f"{counts['filled']} filled, {counts['resumed']} skipped (already rendered), {kept}"
             f"{counts['not_filled']} not filled; new timeline: {summary.timeline_path}\n"
         )
         if summary.editor_timeline_path:
