@@ -98,10 +98,10 @@ def run(args: argparse.Namespace) -> int:
                 notes = f"; {'; '.join(gap.notes)}" if gap.notes else ""
                 done = f" ({gap.reason})" if gap.status in ("resumed", "kept") else ""
                 verb = "kept" if gap.status == "kept" else "filled"
+                check = to_check_suffix(gap.to_check_runs, of="the fill", at=gap.to_check_at)
                 sys.stdout.write(
                     f"{verb} {where} between {gap.before_clip} and {gap.after_clip}, "
-                    f"risk max {max(gap.risk, default=0.0):.2f}{to_check_suffix(gap.to_check)}: "
-                    f"{gap.output}{done}{notes}\n"
+                    f"risk max {max(gap.risk, default=0.0):.2f}{check}: {gap.output}{done}{notes}\n"
                 )
             else:
                 sys.stdout.write(f"not filled {where}: {gap.reason}\n")

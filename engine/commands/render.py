@@ -201,13 +201,14 @@ def _smooth_cut_line(cut: dict) -> str:
         where = cut.get("where") or f"{cut['track']} #{cut['first_index']}-#{cut['first_index'] + 1}"
         return f"smooth cut {cut['status']}: {where}: {cut['reason']}"
     done = f" ({cut['reason']})" if cut["status"] == "resumed" else ""
+    runs, at = cut.get("frames_to_check", []), cut.get("frames_to_check_at", "")
+    check = to_check_suffix(runs, of="the smooth cut", at=at)
     return (
         f"smooth cut: {cut['track']} #{cut['first_index']}-#{cut['first_index'] + 1} "
         f"({cut['first_clip']} > {cut['second_clip']}, jump {cut['jump_frames']} frames): "
         f"{cut['frames']} frames replace the last {cut['from_first']} of the first clip and the first "
         f"{cut['from_second']} of the second, risk max {max(cut['risk'], default=0.0):.2f}"
-        f"{to_check_suffix(cut.get('frames_to_check', []))}; "
-        f"{cut['output']}{done}"
+        f"{check}; {cut['output']}{done}"
     )
 
 

@@ -35,6 +35,7 @@ import opentimelineio as otio
 
 from engine.errors import ChronoscopeError, TimelineError, UnsupportedOptionError
 from engine.interp import Synthesizer, resolve_clip_model
+from engine.interp.checks import frame_runs
 from engine.media import FrameReader
 from engine.media.probe import MediaInfo, VideoStreamInfo
 from engine.media.writer import check_quality
@@ -70,6 +71,7 @@ from engine.timeline import (
     media_base_dir,
     timeline_rate,
 )
+from engine.timeline.checkmarks import mark_frames_to_check, timeline_places
 from engine.timeline.items import parse_item, track_labels
 from engine.timeline.paths import rebase_relative_media
 from engine.timeline.rates import time_range
@@ -103,6 +105,10 @@ class GapFill:
     risk: list[float] = field(default_factory=list)
     to_check: list[int] = field(default_factory=list)
     """Frames of the fill (0 = its first) whose local risk reaches the model's measured level."""
+    record_start_frame: int | None = None
+    """The timeline frame the fill starts at (counted from the timeline's start)."""
+    to_check_at: str = ""
+    """Where the timeline shows ``to_check`` (``engine.timeline.checkmarks.timeline_places``)."""
     notes: list[str] = field(default_factory=list)
     content_hash: str = ""
     model: str | None = None
@@ -115,6 +121,11 @@ class GapFill:
     def done(self) -> bool:
         """Filled now, already filled by an earlier run (resumed), or kept from an earlier fill."""
         return self.status in FILLED_STATUSES
+
+    @property
+    def to_check_runs(self) -> list[list[int]]:
+        """``to_check`` as runs, first and last (``[[0, 0], [2, 2]]``), as every report lists them."""
+        return frame_runs(self.to_check)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -132,7 +143,9 @@ class GapFill:
             "after_phase": fraction_text(self.after_phase),
             "risk_max": round(max(self.risk, default=0.0), 4),
             "risk": self.risk,
-            "frames_to_check": self.to_check,
+            "frames_to_check": self.to_check_runs,
+            "frames_to_check_at": self.to_check_at,
+            "record_start_frame": self.record_start_frame,
             "notes": self.notes,
             "content_hash": self.content_hash,
             "model": self.model,
@@ -306,6 +319,7 @@ def _prepare(
     """Name the gap's neighbours, the file frames it morphs between, its output and content hash."""
     gap.before_clip, gap.after_clip = before.clip_name, after.clip_name
     gap.model, gap.codec, gap.quality = model, codec, quality
+    gap.record_start_frame = round(before.record_start_frames + before.record_frames)
     before_info = video_info(before.media_path, infos)
     after_info = video_info(after.media_path, infos)
     gap.before_file_frame, gap.before_phase = _shown_position(before, before.record_frames - 1, before_info)
@@ -516,7 +530,9 @@ def fill_gaps(
             media_reference=reference,
             source_range=time_range(0, gap.frames, rate),
         )
+        gap.to_check_at = timeline_places(gap.to_check_runs, gap.record_start_frame or 0, timeline)
         attach_results(clip, {"fill": {k: v for k, v in gap.to_dict().items() if k != "output"}})
+        mark_frames_to_check(clip, gap.to_check_runs, rate, of="the fill")
         track = new_timeline.tracks[gap.track_position]
         track[gap.index_in_track] = clip
     summary = FillSummary(str(timeline_path), str(outdir), None, chosen, timeline_content_hash=read_hash)

@@ -51,6 +51,7 @@ from engine.render.segment import (
 from engine.render.smoothcut import (
     apply_smooth_cuts,
     check_smooth_cut_frames,
+    place_frames_to_check,
     plan_smooth_cuts,
     render_smooth_cut,
     resumed_smooth_cut,
@@ -452,6 +453,7 @@ def _smooth_cuts(
                         records.append({**cut.to_dict(), "status": "failed", "reason": str(error)})
         finally:
             synthesizer.close()
+    place_frames_to_check(records, timeline)
     return sorted(records, key=lambda record: (record["track_position"], record["first_index"]))
 
 

@@ -30,6 +30,7 @@ import opentimelineio as otio
 
 from engine.errors import ChronoscopeError, TimelineError, UnsupportedOptionError
 from engine.interp import Synthesizer
+from engine.interp.checks import frame_runs
 from engine.interp.scenecut import scene_cut_score
 from engine.media import FrameReader
 from engine.media.frame_slots import FrameSlots, SourcePlace, clip_grid
@@ -40,6 +41,7 @@ from engine.render.segment import ALREADY_RENDERED, finished_report, video_info,
 from engine.retime.core import pixel_plan
 from engine.retime.report import RetimeReport
 from engine.timeline import Segment, attach_results, exact_frames, fraction_text, time_map
+from engine.timeline.checkmarks import mark_frames_to_check, timeline_places
 from engine.timeline.rates import exact_rate, time_range
 
 log = logging.getLogger(__name__)
@@ -67,6 +69,8 @@ class SmoothCut:
     output: str
     timeline_rate: str
     content_hash: str = ""
+    record_start_frame: int = 0
+    """The timeline frame the cut's new clip starts at (counted from the timeline's start)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -262,6 +266,7 @@ def _plan_cut(
         after_file_frame=shown_file_frame(second, from_second, slots),
         output="",
         timeline_rate=fraction_text(first.timeline_rate),
+        record_start_frame=round(first.record_start_frames + first.record_frames - from_first),
     )
     cut.content_hash = synthesized_hash(
         "smooth_cut",
@@ -287,7 +292,7 @@ def _record(cut: SmoothCut, report: RetimeReport, status: str) -> dict[str, Any]
         "status": status,
         "times": [fraction_text(Fraction(i, cut.frames + 1)) for i in range(1, cut.frames + 1)],
         "risk": [item.risk for item in report.risk],
-        "frames_to_check": report.frames_to_check,
+        "frames_to_check": frame_runs(report.frames_to_check),
         "notes": sorted({note.note for note in report.notes}),
     }
     if status == "resumed":
@@ -352,6 +357,15 @@ def render_smooth_cut(
     return _record(cut, report, "rendered")
 
 
+def place_frames_to_check(records: list[dict[str, Any]], timeline: otio.schema.Timeline) -> None:
+    """Add to each cut's record where ``timeline`` shows its frames to check (``frames_to_check_at``:
+    ``timeline 01:00:02:05-01:00:02:06``; ``engine.timeline.checkmarks.timeline_places``)."""
+    for record in records:
+        runs = record.get("frames_to_check")
+        if runs:
+            record["frames_to_check_at"] = timeline_places(runs, record["record_start_frame"], timeline)
+
+
 def apply_smooth_cuts(timeline: otio.schema.Timeline, rendered: list[dict[str, Any]]) -> None:
     """Put each rendered smooth cut into ``timeline`` (in place): trim both clips, insert the new one."""
     ordered = sorted(rendered, key=lambda r: (r["track_position"], r["first_index"]), reverse=True)
@@ -379,7 +393,7 @@ def apply_smooth_cuts(timeline: otio.schema.Timeline, rendered: list[dict[str, A
             clip,
             {
                 "smooth_cut": {
-                    key: record[key]
+                    key: record.get(key)
                     for key in (
                         "jump_frames",
                         "from_first",
@@ -387,12 +401,14 @@ def apply_smooth_cuts(timeline: otio.schema.Timeline, rendered: list[dict[str, A
                         "times",
                         "risk",
                         "frames_to_check",
+                        "frames_to_check_at",
                         "notes",
                         "source",
                     )
                 }
             },
         )
+        mark_frames_to_check(clip, record["frames_to_check"], rate, of="the smooth cut")
         track.insert(record["first_index"] + 1, clip)
 
 
