@@ -408,3 +408,19 @@ def test_fills_into_one_folder_build_up_and_a_changed_timeline_is_not_mixed(tmp_
     summary = json.loads(fill_summary_path(outdir, cut).read_text())
     # (the frames of V1:3 are the same as before: its fill is taken again, not made again)
     assert [g["status"] for g in summary["gaps"]] == ["resumed"] and "differs" in summary["notes"][0]
+
+
+def test_segments_lists_each_gap_by_the_name_fill_takes(tmp_path, shot, capsys):
+    media, _ = shot
+    cut = _two_gaps(tmp_path, media)
+    assert main(["segments", str(cut)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "timeline 'two gaps': 3 clips, 2 gaps"
+    hints = [line for line in lines if " gap " in line]
+    assert hints == [
+        "V1   #1   gap  rec 12+4 @ 24000/1001  (fill --gap V1:1)",
+        "V1   #3   gap  rec 28+3 @ 24000/1001  (fill --gap V1:3)",
+    ]
+    name = hints[1].split("--gap ")[1].rstrip(")")
+    assert main(["fill", str(cut), "--gap", name, "-o", str(tmp_path / "out"), "--model", "blend"]) == 0
+    assert "filled V1:3 (3 frames) between bikes b and bikes c" in capsys.readouterr().out
