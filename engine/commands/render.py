@@ -62,9 +62,11 @@ Segments render in parallel as jobs of the engine (started on demand), or in thi
 --smooth-cuts N smooths jump cuts, as Resolve's Smooth Cut does: where two adjacent clips on a
 video track show the same media at speed 1 and the second starts up to 2 s of source after the
 first ends (and the pictures at the cut are not a real scene cut), N frames are synthesized
-between them as a short new clip (OUTDIR/<track>_<a>-<b>_smoothcut.<ext>) that replaces the last
-N/2 frames of the first clip and the first N - N/2 of the second: the timeline keeps its length.
-Each cut smoothed or skipped is listed with the reason.
+between them as a short new clip (OUTDIR/<track>_<a>-<b>_smoothcut_<hash>.<ext>, <a> and <b> the
+two clips' places on the track: V1_000-001_smoothcut_1bd798cc08.mov) that replaces the last N/2
+frames of the first clip and the first N - N/2 of the second: the timeline keeps its length.
+Each pair of adjacent clips of the same media is listed, smoothed or skipped with the reason;
+cuts between different media are real cuts, left alone and not listed.
 
 examples:
   chronoscope render cut.otio -o out/

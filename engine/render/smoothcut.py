@@ -131,8 +131,15 @@ def shown_file_frame(segment: Segment, output_frame: int, slots: FrameSlots) -> 
     return shown_place(segment, output_frame, slots).lower
 
 
+def _different_media(first: Segment, second: Segment) -> bool:
+    """Whether two clips name different media files: a real cut, never a jump cut (and not listed)."""
+    paths = [segment.media_path for segment in (first, second)]
+    return None not in paths and Path(paths[0]).resolve() != Path(paths[1]).resolve()
+
+
 def _why_not(first: Segment, second: Segment, frames: int) -> str | None:
-    """Why two adjacent clips are not a jump cut to smooth (None: they are, as far as time goes)."""
+    """Why two adjacent clips of the same media are not a jump cut to smooth (None: they are, as
+    far as time goes)."""
     if first.track_kind != otio.schema.TrackKind.Video:
         return "not a video track"
     if not (first.enabled and second.enabled):
@@ -141,8 +148,6 @@ def _why_not(first: Segment, second: Segment, frames: int) -> str | None:
         return "a retimed clip (smooth cuts join clips at speed 1)"
     if any(s.media_path is None or s.media is None or not s.media.exists for s in (first, second)):
         return "media not found"
-    if Path(first.media_path).resolve() != Path(second.media_path).resolve():
-        return "different media (a real cut)"
     jump = second.source_start_frames - (first.source_start_frames + first.source_duration_frames)
     if jump <= 0:
         return "continuous or backwards in the source (not a jump cut)"
@@ -177,7 +182,8 @@ def plan_smooth_cuts(
     """The jump cuts to smooth with ``frames`` frames each, and a record for each adjacent
     same-media pair that is not smoothed: ``status`` "skipped" (not a jump cut, with the reason)
     or "failed" (its media could not be read, with the error). Each record names the pair by
-    ``track``, ``track_position``, ``first_index`` and ``where``.
+    ``track``, ``track_position``, ``first_index`` and ``where``. Pairs of different media are
+    real cuts: no record.
 
     ``model``, ``codec`` and ``quality`` go into each cut's content hash. ``infos`` caches the
     probe of each media file (``engine.render.segment.video_info``); pass the same dict to
@@ -199,9 +205,9 @@ def plan_smooth_cuts(
             continue
         if second.index_in_track != first.index_in_track + 1:
             continue
+        if _different_media(first, second):
+            continue  # a real cut: left alone, not listed
         reason = _why_not(first, second, frames)
-        if reason == "different media (a real cut)":
-            continue
         taken = head_taken.get((first.track_kind, first.track_index, first.index_in_track), 0)
         if reason is None and first.record_frames - taken <= frames // 2:
             # a short clip between two jump cuts: both cuts would eat it (a negative length, the
