@@ -21,6 +21,7 @@ from engine.errors import UnsupportedOptionError
 from engine.media import FrameReader, write_video
 from engine.render import fill_gaps, fill_summary_path, segment
 from engine.render.segment import discard_unfinished
+from engine.retime import sidecar_path
 from engine.timeline import list_segments, read_timeline, results_of
 from engine.timeline.rates import time_range
 
@@ -408,6 +409,35 @@ def test_fills_into_one_folder_build_up_and_a_changed_timeline_is_not_mixed(tmp_
     summary = json.loads(fill_summary_path(outdir, cut).read_text())
     # (the frames of V1:3 are the same as before: its fill is taken again, not made again)
     assert [g["status"] for g in summary["gaps"]] == ["resumed"] and "differs" in summary["notes"][0]
+
+
+def test_notes_made_for_each_frame_are_said_once_with_how_many_frames_share_them(
+    tmp_path, shot, monkeypatch, capsys
+):
+    """``ensemble`` (RIFE HDv3 inside) notes how it reached each frame's time: one note per frame,
+    differing only in their numbers, used to fill the line (24 for a 12-frame fill)."""
+    import engine.interp.rife as rife
+    from engine.models.registry import ENV_MODELS_DIR
+    from engine.models.runtime import CPU, ENV_PROVIDERS
+
+    prepared = Path(os.environ.get(ENV_MODELS_DIR) or REPO / "build" / "models")
+    if not all((prepared / f"{name}.manifest.json").is_file() for name in rife.PREFERENCE):
+        pytest.skip(f"RIFE models not prepared in {prepared} (run `chronoscope models prepare`)")
+    monkeypatch.setenv(ENV_MODELS_DIR, str(prepared))
+    monkeypatch.setenv(ENV_PROVIDERS, CPU)
+    media, _ = shot
+    cut = _two_gaps(tmp_path, media)
+    outdir = tmp_path / "out"
+    fill = ["fill", str(cut), "--gap", "V1:1", "-o", str(outdir), "--model", "ensemble", "--codec", "ffv1"]
+    assert main(fill) == 0
+    (line,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("filled V1:1")]
+    (gap,) = json.loads(fill_summary_path(outdir, cut).read_text())["gaps"]
+    sidecar = json.loads(sidecar_path(Path(gap["output"])).read_text())
+    per_frame = [n["note"] for n in sidecar["notes"] if "rendered at" in n["note"]]
+    assert len(set(per_frame)) == 4  # one for each of the 4 frames, at t = 1/5, 2/5, ...
+    (rendered_at,) = [note for note in gap["notes"] if "rendered at" in note]
+    assert rendered_at == per_frame[0] + " (and 3 more frames like it)"
+    assert len(gap["notes"]) <= 3 and line.count("rendered at") == 1
 
 
 def test_segments_lists_each_gap_by_the_name_fill_takes(tmp_path, shot, capsys):

@@ -346,10 +346,7 @@ def _prepare(
 def _take_report(gap: GapFill, report: RetimeReport) -> None:
     gap.risk = [item.risk for item in report.risk]
     gap.to_check = report.frames_to_check
-    gap.notes = []
-    for note in report.notes:
-        if note.note not in gap.notes:
-            gap.notes.append(note.note)
+    gap.notes = report.note_lines()
 
 
 def _resume(gap: GapFill) -> bool:

@@ -299,7 +299,7 @@ def _record(cut: SmoothCut, report: RetimeReport, status: str) -> dict[str, Any]
         "times": [fraction_text(Fraction(i, cut.frames + 1)) for i in range(1, cut.frames + 1)],
         "risk": [item.risk for item in report.risk],
         "frames_to_check": frame_runs(report.frames_to_check),
-        "notes": sorted({note.note for note in report.notes}),
+        "notes": report.note_lines(),
     }
     if status == "resumed":
         record["reason"] = ALREADY_RENDERED
