@@ -21,6 +21,7 @@ from engine.errors import UnsupportedOptionError
 from engine.media import FrameReader, write_video
 from engine.render import fill_gaps, fill_summary_path, segment
 from engine.render.segment import discard_unfinished
+from engine.retime import sidecar_path
 from engine.timeline import list_segments, read_timeline, results_of
 from engine.timeline.rates import time_range
 
@@ -147,7 +148,8 @@ def test_rerun_skips_gaps_already_filled(tmp_path, shot, capsys):
     assert "0 filled, 1 skipped (already rendered), 0 not filled" in text
     assert {p.name: p.stat().st_mtime_ns for p in outdir.glob("V1_002_fill*")} == stamps
     summary = json.loads(fill_summary_path(outdir, cut).read_text())
-    assert summary["ok"] is True and summary["counts"] == {"filled": 0, "resumed": 1, "not_filled": 0}
+    assert summary["ok"] is True
+    assert summary["counts"] == {"filled": 0, "resumed": 1, "kept": 0, "not_filled": 0}
     again = results_of(read_timeline(outdir / "gaps.chronoscope.otio").tracks[0][2])["fill"]
     assert again["risk"] == first["risk"] and len(again["risk"]) == 4
     assert {k: v for k, v in again.items() if k not in ("status", "reason")} == {
@@ -326,3 +328,129 @@ def test_a_gap_in_variable_frame_rate_media_is_filled_between_the_frames_shown(t
     [gap] = summary.gaps
     assert gap.status == "filled"
     assert (gap.before_file_frame, gap.after_file_frame) == (7, 16)
+
+
+def _two_gaps(folder: Path, media: Path, *, last_name: str = "bikes c") -> Path:
+    """Clips a, b, c of ``media`` with a gap of 4 frames (V1:1) and of 3 frames (V1:3) between them."""
+    timeline = otio.schema.Timeline(name="two gaps")
+    track = otio.schema.Track(name="Video 1", kind=otio.schema.TrackKind.Video)
+    track.append(_clip("bikes a", media, 0, 12))  # 0
+    track.append(otio.schema.Gap(source_range=time_range(0, 4, RATE)))  # 1
+    track.append(_clip("bikes b", media, 16, 12))  # 2
+    track.append(otio.schema.Gap(source_range=time_range(0, 3, RATE)))  # 3
+    track.append(_clip(last_name, media, 31, 12))  # 4
+    timeline.tracks.append(track)
+    path = folder / "two.otio"
+    otio.adapters.write_to_file(timeline, str(path))
+    return path
+
+
+def _items(outdir: Path) -> list[str]:
+    timeline = read_timeline(outdir / "two.chronoscope.otio")
+    return [item.name if isinstance(item, otio.schema.Clip) else "gap" for item in timeline.tracks[0]]
+
+
+def test_fills_into_one_folder_build_up_and_a_changed_timeline_is_not_mixed(tmp_path, shot, capsys):
+    media, _ = shot
+    cut = _two_gaps(tmp_path, media)
+    outdir = tmp_path / "out"
+    fill = ["fill", str(cut), "-o", str(outdir), "--model", "blend", "--codec", "ffv1"]
+    assert main([*fill, "--gap", "V1:1"]) == 0
+    (first_fill,) = outdir.glob("V1_001_fill_*.mkv")
+    capsys.readouterr()
+
+    # a second fill of the same timeline into the folder keeps the first one's gap filled
+    assert main([*fill, "--gap", "V1:3"]) == 0
+    out = capsys.readouterr().out
+    assert "kept V1:1 (4 frames) between bikes a and bikes b, risk max" in out
+    assert f"{first_fill} (filled by an earlier fill of this timeline into this folder)" in out
+    assert "0 skipped (already rendered), 1 kept from an earlier fill, 0 not filled" in out
+    assert _items(outdir) == [
+        "bikes a", "fill bikes a > bikes b", "bikes b", "fill bikes b > bikes c", "bikes c"
+    ]
+    timeline = read_timeline(outdir / "two.chronoscope.otio")
+    assert Path(timeline.tracks[0][1].media_reference.target_url) == first_fill
+    summary = json.loads(fill_summary_path(outdir, cut).read_text())
+    assert [(g["track"], g["index_in_track"], g["status"]) for g in summary["gaps"]] == [
+        ("V1", 1, "kept"), ("V1", 3, "filled")
+    ]
+    assert summary["counts"] == {"filled": 1, "resumed": 0, "kept": 1, "not_filled": 0} and summary["ok"]
+
+    # filling the same gap again (another model) replaces its earlier fill; the other stays
+    assert main([*fill, "--gap", "V1:1", "--model", "nearest"]) == 0
+    capsys.readouterr()
+    timeline = read_timeline(outdir / "two.chronoscope.otio")
+    refilled = Path(timeline.tracks[0][1].media_reference.target_url)
+    assert refilled.parent == outdir and refilled != first_fill
+    summary = json.loads(fill_summary_path(outdir, cut).read_text())
+    assert [(g["index_in_track"], g["status"], g["model"]) for g in summary["gaps"]] == [
+        (1, "filled", "nearest"), (3, "kept", "blend")
+    ]
+
+    # a fill whose media is gone is not kept, and a note says so
+    (third_fill,) = outdir.glob("V1_003_fill_*.mkv")
+    third_fill.rename(tmp_path / "moved.mkv")
+    assert main([*fill, "--gap", "V1:1", "--model", "nearest"]) == 0
+    out = capsys.readouterr().out
+    assert f"note: gap V1:3 filled earlier is not kept: its fill ({third_fill}) is gone" in out
+    assert _items(outdir) == ["bikes a", "fill bikes a > bikes b", "bikes b", "gap", "bikes c"]
+    (tmp_path / "moved.mkv").rename(third_fill)
+
+    # the timeline changed since: its earlier fills are not mixed into the new one, and a note says so
+    assert main([*fill, "--gap", "V1:3"]) == 0
+    assert _items(outdir)[1] == "fill bikes a > bikes b"  # unchanged timeline: both kept again
+    _two_gaps(tmp_path, media, last_name="bikes c2")
+    capsys.readouterr()
+    assert main([*fill, "--gap", "V1:3"]) == 0
+    out = capsys.readouterr().out
+    assert "note: two.otio differs from what the earlier fill into this folder read" in out
+    assert "the gaps that fill filled (V1:1, V1:3) are not in the new timeline" in out
+    assert _items(outdir) == ["bikes a", "gap", "bikes b", "fill bikes b > bikes c2", "bikes c2"]
+    summary = json.loads(fill_summary_path(outdir, cut).read_text())
+    # (the frames of V1:3 are the same as before: its fill is taken again, not made again)
+    assert [g["status"] for g in summary["gaps"]] == ["resumed"] and "differs" in summary["notes"][0]
+
+
+def test_notes_made_for_each_frame_are_said_once_with_how_many_frames_share_them(
+    tmp_path, shot, monkeypatch, capsys
+):
+    """``ensemble`` (RIFE HDv3 inside) notes how it reached each frame's time: one note per frame,
+    differing only in their numbers, used to fill the line (24 for a 12-frame fill)."""
+    import engine.interp.rife as rife
+    from engine.models.registry import ENV_MODELS_DIR
+    from engine.models.runtime import CPU, ENV_PROVIDERS
+
+    prepared = Path(os.environ.get(ENV_MODELS_DIR) or REPO / "build" / "models")
+    if not all((prepared / f"{name}.manifest.json").is_file() for name in rife.PREFERENCE):
+        pytest.skip(f"RIFE models not prepared in {prepared} (run `chronoscope models prepare`)")
+    monkeypatch.setenv(ENV_MODELS_DIR, str(prepared))
+    monkeypatch.setenv(ENV_PROVIDERS, CPU)
+    media, _ = shot
+    cut = _two_gaps(tmp_path, media)
+    outdir = tmp_path / "out"
+    fill = ["fill", str(cut), "--gap", "V1:1", "-o", str(outdir), "--model", "ensemble", "--codec", "ffv1"]
+    assert main(fill) == 0
+    (line,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("filled V1:1")]
+    (gap,) = json.loads(fill_summary_path(outdir, cut).read_text())["gaps"]
+    sidecar = json.loads(sidecar_path(Path(gap["output"])).read_text())
+    per_frame = [n["note"] for n in sidecar["notes"] if "rendered at" in n["note"]]
+    assert len(set(per_frame)) == 4  # one for each of the 4 frames, at t = 1/5, 2/5, ...
+    (rendered_at,) = [note for note in gap["notes"] if "rendered at" in note]
+    assert rendered_at == per_frame[0] + " (and 3 more frames like it)"
+    assert len(gap["notes"]) <= 3 and line.count("rendered at") == 1
+
+
+def test_segments_lists_each_gap_by_the_name_fill_takes(tmp_path, shot, capsys):
+    media, _ = shot
+    cut = _two_gaps(tmp_path, media)
+    assert main(["segments", str(cut)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "timeline 'two gaps': 3 clips, 2 gaps"
+    hints = [line for line in lines if " gap " in line]
+    assert hints == [
+        "V1   #1   gap  rec 12+4 @ 24000/1001  (fill --gap V1:1)",
+        "V1   #3   gap  rec 28+3 @ 24000/1001  (fill --gap V1:3)",
+    ]
+    name = hints[1].split("--gap ")[1].rstrip(")")
+    assert main(["fill", str(cut), "--gap", name, "-o", str(tmp_path / "out"), "--model", "blend"]) == 0
+    assert "filled V1:3 (3 frames) between bikes b and bikes c" in capsys.readouterr().out

@@ -165,3 +165,89 @@ def test_a_rendered_timeline_marks_the_frames_to_check_on_the_clip(tmp_path):
     assert marked == runs
     assert all(m.color == otio.schema.MarkerColor.RED and m.name.startswith("Chronoscope: check")
                for m in new_clip.markers)
+
+
+def _square_timeline(tmp_path: Path, items: list[tuple[str, int, int]]) -> Path:
+    """A 25 fps timeline from 01:00:00:00 of clips (name, first source frame, frames) of the
+    creeping-then-jumping square, and gaps (name "gap")."""
+    import opentimelineio as otio
+
+    from engine.timeline.rates import time_range
+
+    media = _clip(tmp_path / "square.mkv", CREEP_THEN_JUMP)
+    track = otio.schema.Track(kind=otio.schema.TrackKind.Video)
+    for name, start, frames in items:
+        if name == "gap":
+            track.append(otio.schema.Gap(source_range=time_range(0, frames, 25)))
+        else:
+            reference = otio.schema.ExternalReference(target_url=media.as_uri())
+            track.append(otio.schema.Clip(name=name, media_reference=reference,
+                                          source_range=time_range(start, frames, 25)))
+    cut = otio.schema.Timeline(name="cut", global_start_time=otio.opentime.RationalTime(90000, 25))
+    cut.tracks.append(track)
+    otio.adapters.write_to_file(cut, str(tmp_path / "cut.otio"))
+    return tmp_path / "cut.otio"
+
+
+def _check_markers(clip) -> list[tuple[str, list[int]]]:
+    import opentimelineio as otio
+
+    assert all(m.color == otio.schema.MarkerColor.RED for m in clip.markers)
+    return [
+        (m.name, [m.marked_range.start_time.to_frames(), m.marked_range.end_time_inclusive().to_frames()])
+        for m in clip.markers
+    ]
+
+
+def test_a_fill_says_where_its_frames_to_check_are_and_marks_them(tmp_path, capsys):
+    from engine.cli import main
+    from engine.timeline import read_timeline
+
+    # the square jumps 30 px a frame across the gap (timeline frames 5-6): flow's frames are listed
+    cut = _square_timeline(tmp_path, [("a", 0, 5), ("gap", 0, 2), ("b", 7, 3)])
+    outdir = tmp_path / "out"
+    fill = ["fill", str(cut), "--gap", "V1:1", "-o", str(outdir), "--model", "flow", "--codec", "ffv1"]
+    assert main(fill) == 0
+    out = capsys.readouterr().out
+    # counted in the fill, and where the timeline shows them
+    assert "to check: frames 0-1 of the fill (timeline 01:00:00:05-01:00:00:06)" in out
+    (gap,) = json.loads((outdir / "cut.fill-summary.json").read_text())["gaps"]
+    sidecar = json.loads(sidecar_path(Path(gap["output"])).read_text())
+    # the summary lists them as the sidecar and every other report do: runs, first and last
+    assert gap["frames_to_check"] == sidecar["frames_to_check"] == [[0, 1]]
+    assert gap["record_start_frame"] == 5 and gap["frames_to_check_at"] == "timeline 01:00:00:05-01:00:00:06"
+    filled = read_timeline(outdir / "cut.chronoscope.otio").tracks[0][1]
+    assert _check_markers(filled) == [("Chronoscope: check frames 0-1 of the fill", [0, 1])]
+
+
+def test_a_smooth_cut_says_where_its_frames_to_check_are_and_marks_them(tmp_path, capsys):
+    from engine.cli import main
+    from engine.timeline import read_timeline
+
+    # a jump cut at timeline frame 5 (source frame 5 left out): 2 frames replace frames 4 and 5
+    cut = _square_timeline(tmp_path, [("a", 0, 5), ("b", 6, 4)])
+    outdir = tmp_path / "out"
+    assert main(["render", str(cut), "-o", str(outdir), "--smooth-cuts", "2", "--model", "flow",
+                 "--codec", "ffv1", "--no-engine"]) == 0
+    out = capsys.readouterr().out
+    assert "to check: frames 0-1 of the smooth cut (timeline 01:00:00:04-01:00:00:05)" in out
+    (record,) = json.loads((outdir / "cut.render-summary.json").read_text())["smooth_cuts"]
+    sidecar = json.loads(sidecar_path(Path(record["output"])).read_text())
+    assert record["frames_to_check"] == sidecar["frames_to_check"] == [[0, 1]]
+    assert record["record_start_frame"] == 4
+    smoothed = read_timeline(outdir / "cut.chronoscope.otio").tracks[0][1]
+    assert smoothed.name == "smooth cut a > b"
+    assert _check_markers(smoothed) == [("Chronoscope: check frames 0-1 of the smooth cut", [0, 1])]
+
+
+def test_timeline_places_give_record_timecodes_or_timeline_frames():
+    import opentimelineio as otio
+
+    from engine.timeline.checkmarks import timeline_places
+
+    timeline = otio.schema.Timeline(global_start_time=otio.opentime.RationalTime(86400, 24))
+    assert timeline_places([[0, 0], [2, 2]], 40, timeline) == "timeline 01:00:01:16, 01:00:01:18"
+    assert timeline_places([], 40, timeline) == ""
+    no_start = otio.schema.Timeline()
+    runs = [[0, 0], [2, 3], [5, 5], [7, 7], [9, 9], [11, 11]]
+    assert timeline_places(runs, 40, no_start) == "timeline frames 40, 42-43, 45, 47, … 2 more"

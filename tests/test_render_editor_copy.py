@@ -4,6 +4,7 @@ timecode, and a format that cannot hold the new timeline is named, never written
 
 from __future__ import annotations
 
+import json
 from fractions import Fraction
 from pathlib import Path
 from xml.etree import ElementTree
@@ -244,4 +245,45 @@ def test_a_fill_of_an_edl_writes_an_edl_with_the_fill(tmp_path, media):
         ("src.mp4", 0, 25), (placed[1][0], 25, 8), ("src.mp4", 33, 17)
     ]
     assert placed[1][3].endswith(".mkv")
+    assert not summary.editor_timeline_note  # no audio: nothing left out
     assert written.global_start_time == otio.opentime.RationalTime(90000, 25)
+
+
+AUDIO_EVENT = "003  SRC      AA    C        00:00:00:00 00:00:02:00 01:00:00:00 01:00:02:00\n"
+
+
+@pytest.mark.parametrize("job", ["render", "fill"])
+def test_an_edl_copy_of_a_timeline_with_audio_says_it_holds_the_video_only(
+    tmp_path, media, capsys, caplog, job
+):
+    """OTIO's EDL writer writes the video track alone: the AA event of the timeline is not in the
+    copy, and the render and fill say so (a WARNING, the summary, the line naming the copy)."""
+    path = tmp_path / "cut.edl"
+    path.write_text(
+        "TITLE: cut\nFCM: NON-DROP FRAME\n\n"
+        "001  SRC      V     C        00:00:00:00 00:00:01:00 01:00:00:00 01:00:01:00\n"
+        f"* FROM CLIP NAME: src.mp4\n* FROM CLIP: {media}\n"
+        "002  SRC      V     C        00:00:01:08 00:00:02:00 01:00:01:08 01:00:02:00\n"
+        f"{HALF_SPEED if job == 'render' else ''}* FROM CLIP NAME: src.mp4\n* FROM CLIP: {media}\n"
+        f"{AUDIO_EVENT}* FROM CLIP NAME: sound\n* FROM CLIP: {media}\n"
+    )
+    outdir = tmp_path / "out"
+    options = ["--rate", "25", "--model", "blend", "--codec", "ffv1"]
+    arguments = [job, str(path), "-o", str(outdir), *options]
+    arguments += ["--no-engine"] if job == "render" else ["--gap", "V1:1"]
+    assert main(arguments) == 0
+    copy = outdir / "cut.chronoscope.edl"
+    assert copy.is_file()
+    # the copy has no audio event: what the note is about
+    written = read_timeline(copy, rate=25)
+    assert [t.kind for t in written.tracks] == [otio.schema.TrackKind.Video]
+    kept = read_timeline(outdir / "cut.chronoscope.otio")
+    assert [t.name for t in kept.tracks if t.kind == otio.schema.TrackKind.Audio] == ["A1", "A2"]
+    summary = json.loads((outdir / f"cut.{job}-summary.json").read_text())
+    note = summary["editor_timeline_note"]
+    assert summary["editor_timeline"] == str(copy)
+    assert "video events only" in note and "2 audio clips on A1, A2" in note
+    assert "cut.chronoscope.otio" in note
+    assert f"the same for the editor: {copy}; {note}" in capsys.readouterr().out
+    assert any(r.levelname == "WARNING" and "video events only" in r.getMessage() for r in caplog.records)
+

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from fractions import Fraction
@@ -393,3 +394,40 @@ def test_a_jump_cut_in_variable_frame_rate_media_morphs_between_the_frames_shown
     summary = render_timeline(cut, tmp_path / "out", model="blend", codec="h264", smooth_cut_frames=4)
     [record] = summary.smooth_cuts  # (the test pattern's frames differ like a cut: skipped)
     assert (record["before_file_frame"], record["after_file_frame"]) == (17, 28)
+
+
+def test_cuts_between_different_media_are_not_listed_and_names_are_as_the_help_says(
+    tmp_path, shared_data, capsys
+):
+    """A real cut (another file) is left alone and not listed, even next to a retimed clip; a
+    smooth cut's file is named as `render --help` says."""
+    with FrameReader(shared_data / "clips" / "gopro-max-heromode.mp4", size=(160, 90)) as reader:
+        frames = [frame.image for frame, _ in zip(reader.frames(), range(40), strict=False)]
+    media = write_video(tmp_path / "talk.mp4", frames, rate=RATE, codec="h264", quality=14)
+    other = write_video(tmp_path / "cutaway.mp4", [255 - f for f in frames], rate=RATE, codec="h264")
+    timeline = otio.schema.Timeline(name="cuts")
+    video = otio.schema.Track(name="Video 1", kind=otio.schema.TrackKind.Video)
+    video.append(_clip("talk a", media, 0, 10, 40))
+    video.append(_clip("talk b", media, 11, 10, 40))  # a frame later: a jump cut
+    slowed = _clip("cutaway", other, 0, 10, 40)  # another file, slowed: a real cut
+    slowed.effects.append(otio.schema.LinearTimeWarp(time_scalar=0.5))
+    video.append(slowed)
+    timeline.tracks.append(video)
+    otio.adapters.write_to_file(timeline, str(tmp_path / "cuts.otio"))
+    outdir = tmp_path / "out"
+
+    assert main(["render", str(tmp_path / "cuts.otio"), "-o", str(outdir), "--smooth-cuts", "2",
+                 "--model", "blend", "--codec", "ffv1", "--no-engine"]) == 0
+    out = capsys.readouterr().out
+    cuts = json.loads((outdir / "cuts.render-summary.json").read_text())["smooth_cuts"]
+    assert [(cut["first_index"], cut["status"]) for cut in cuts] == [(0, "rendered")]
+    assert "#1-#2" not in out
+    assert "smooth cuts: 1 rendered, 0 skipped (already rendered), 0 not smoothed" in out
+
+    with pytest.raises(SystemExit):
+        main(["render", "--help"])
+    helped = " ".join(capsys.readouterr().out.split())
+    assert "(OUTDIR/<track>_<a>-<b>_smoothcut_<hash>.<ext>," in helped
+    assert "cuts between different media are real cuts, left alone and not listed" in helped
+    (made,) = outdir.glob("*smoothcut*.mkv")
+    assert re.fullmatch(r"V1_000-001_smoothcut_[0-9a-f]{10}\.mkv", made.name)

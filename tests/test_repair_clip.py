@@ -261,6 +261,15 @@ def test_dry_run_lists_without_writing(tmp_path, capsys):
     assert "give -o OUT" in capsys.readouterr().err
 
 
+def test_dry_run_names_a_single_frame_as_one_frame(tmp_path, capsys):
+    clip = render_clip(tmp_path / "gaps.mp4", rate=RATE, pts=[0, 1, 2, 4, 5, 6, 9, 10], time_base=1 / RATE)
+    assert main(["repair", str(clip), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "  output frame 3: timestamp_gap between source frames 2 and 3" in out
+    assert "  output frames 7-8: timestamp_gap between source frames 5 and 6" in out
+    assert "3-3" not in out
+
+
 def test_bad_input_is_refused_cleanly(tmp_path, pan):
     variable = _write(tmp_path / "vfr.mp4", pan[:8], [0, 1, 2, 3, 5, 6, 8, 9], Fraction(100))
     assert analyse_clip(variable).output_frames == 10

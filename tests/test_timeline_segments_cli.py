@@ -31,7 +31,10 @@ def test_table_lists_clips_speeds_and_source_frames(capsys):
     assert _run([str(FIXTURES / "resolve_export.otio")]) == 0
     out = capsys.readouterr().out
     lines = out.splitlines()
-    assert lines[0] == "timeline 'Chase scene v3': 8 clips"
+    assert lines[0] == "timeline 'Chase scene v3': 8 clips, 2 gaps"
+    # gaps in their place, by the TRACK:INDEX fill takes; the one before V2's first clip cannot be filled
+    assert lines.index("V1   #3   gap  rec 144+24 @ 24000/1001  (fill --gap V1:3)") == 3
+    assert "V2   #0   gap  rec 0+48 @ 24000/1001" in lines
     a002 = next(line for line in lines if "A002_C001.mov" in line)
     assert "rec 48+96 @ 24000/1001" in a002 and "speed 1/2" in a002
     assert "src 86500 -> 86547+1/2" in a002
@@ -50,6 +53,8 @@ def test_json_output_written_atomically(tmp_path):
     assert rows[("V1", "B001.mov")]["target_url"] == "C:\\Footage\\Day 2\\B001.mov"
     assert rows[("V1", "B001.mov")]["media_missing"] is True
     assert [p.name for p in tmp_path.iterdir()] == ["segments.json"]
+    assert [(g["item"], g["record_start_frames"], g["record_frames"], g["between_clips"])
+            for g in listing["gaps"]] == [("V1:3", "144", "24", True), ("V2:0", "0", "48", False)]
 
 
 def test_bad_time_warp_is_listed_with_status_1(capsys):

@@ -28,15 +28,22 @@ before and right after it.
 
 Writes OUTDIR/<track>_<index>_fill_<hash>.<ext> per gap, OUTDIR/<timeline>.chronoscope.otio (the
 gaps replaced; tracks, clips, transitions, markers and metadata kept), for an EDL or FCP 7 XML
-the same in its own format (OUTDIR/<timeline>.chronoscope.edl or .xml), and
-OUTDIR/<timeline>.fill-summary.json; nothing in OUTDIR that a fill of this timeline did not write
-is written over.
+the same in its own format (OUTDIR/<timeline>.chronoscope.edl or .xml; an EDL holds the video
+events only, and where the timeline has audio clips a WARNING and the summary's
+editor_timeline_note say so: the .otio keeps them), and OUTDIR/<timeline>.fill-summary.json;
+nothing in OUTDIR that a fill of this timeline did not write is written over.
 A gap that cannot be filled (no clip on one side, media missing) stays a gap, is listed with the
 reason, and the exit status is 1.
 
 Re-running skips gaps whose fill was already rendered with the same content hash (both source
 files, the frames around the gap, its length, model, codec, version): they are listed as "skipped
 (already rendered)", so an interrupted fill resumes where it stopped.
+
+Fills build up: gaps that an earlier fill of the same timeline into OUTDIR filled stay filled in
+the new timeline, listed as "kept", while their fill media is there and still made from the same
+frames (a gap named again is filled again, and that fill replaces the earlier one). When the
+timeline reads differently since (the file changed, another --rate or --map), the earlier fills
+are not kept, and a note says which gaps to name again.
 
 examples:
   chronoscope fill cut.otio --gap V1:2 -o out/
@@ -89,21 +96,26 @@ def run(args: argparse.Namespace) -> int:
             where = f"{gap.track}:{gap.index_in_track} ({gap.frames} frames)"
             if gap.done:
                 notes = f"; {'; '.join(gap.notes)}" if gap.notes else ""
-                done = f" ({gap.reason})" if gap.status == "resumed" else ""
+                done = f" ({gap.reason})" if gap.status in ("resumed", "kept") else ""
+                verb = "kept" if gap.status == "kept" else "filled"
+                check = to_check_suffix(gap.to_check_runs, of="the fill", at=gap.to_check_at)
                 sys.stdout.write(
-                    f"filled {where} between {gap.before_clip} and {gap.after_clip}, "
-                    f"risk max {max(gap.risk, default=0.0):.2f}{to_check_suffix(gap.to_check)}: "
-                    f"{gap.output}{done}{notes}\n"
+                    f"{verb} {where} between {gap.before_clip} and {gap.after_clip}, "
+                    f"risk max {max(gap.risk, default=0.0):.2f}{check}: {gap.output}{done}{notes}\n"
                 )
             else:
                 sys.stdout.write(f"not filled {where}: {gap.reason}\n")
+        for note in summary.notes:
+            sys.stdout.write(f"note: {note}\n")
         counts = summary.to_dict()["counts"]
+        kept = f"{counts['kept']} kept from an earlier fill, " if counts["kept"] else ""
         sys.stdout.write(
-            f"{counts['filled']} filled, {counts['resumed']} skipped (already rendered), "
+            f"{counts['filled']} filled, {counts['resumed']} skipped (already rendered), {kept}"
             f"{counts['not_filled']} not filled; new timeline: {summary.timeline_path}\n"
         )
         if summary.editor_timeline_path:
-            sys.stdout.write(f"the same for the editor: {summary.editor_timeline_path}\n")
+            note = f"; {summary.editor_timeline_note}" if summary.editor_timeline_note else ""
+            sys.stdout.write(f"the same for the editor: {summary.editor_timeline_path}{note}\n")
         elif summary.editor_timeline_note:
             sys.stdout.write(f"not written for the editor: {summary.editor_timeline_note}\n")
     for gap in summary.gaps:

@@ -40,13 +40,14 @@ characters of its content hash), each with a report beside it (.chronoscope.json
 fallbacks, content hash), OUTDIR/<timeline>.chronoscope.otio (the same timeline with rendered
 clips re-pointed and their warps removed; tracks, gaps, transitions, markers, other effects and
 metadata kept), for an EDL or FCP 7 XML the same in its own format
-(OUTDIR/<timeline>.chronoscope.edl or .xml, to import back into the editor), and
-OUTDIR/<timeline>.render-summary.json. Nothing in OUTDIR that a render of this timeline did not
-write is written over: other timelines can render into the same folder, and a
-clip whose media is an earlier render is never overwritten by its own re-render. A render with
-other settings writes new files beside the earlier ones (the timelines made before may point at
-them); delete those you no longer need. Renders named without a hash (by Chronoscope before
-November 2026) are not resumed: they are rendered again.
+(OUTDIR/<timeline>.chronoscope.edl or .xml, to import back into the editor; an EDL holds the
+video events only, and where the timeline has audio clips a WARNING and the summary's
+editor_timeline_note say so: the .otio keeps them), and OUTDIR/<timeline>.render-summary.json.
+Nothing in OUTDIR that a render of this timeline did not write is written over: other timelines
+can render into the same folder, and a clip whose media is an earlier render is never overwritten
+by its own re-render. A render with other settings writes new files beside the earlier ones (the
+timelines made before may point at them); delete those you no longer need. Renders named without
+a hash (by Chronoscope before November 2026) are not resumed: they are rendered again.
 
 Re-running skips clips and smooth cuts whose output carries the same content hash (source file,
 range, speed, model, codec, version): they are listed as "skipped (already rendered)", so an
@@ -61,9 +62,11 @@ Segments render in parallel as jobs of the engine (started on demand), or in thi
 --smooth-cuts N smooths jump cuts, as Resolve's Smooth Cut does: where two adjacent clips on a
 video track show the same media at speed 1 and the second starts up to 2 s of source after the
 first ends (and the pictures at the cut are not a real scene cut), N frames are synthesized
-between them as a short new clip (OUTDIR/<track>_<a>-<b>_smoothcut.<ext>) that replaces the last
-N/2 frames of the first clip and the first N - N/2 of the second: the timeline keeps its length.
-Each cut smoothed or skipped is listed with the reason.
+between them as a short new clip (OUTDIR/<track>_<a>-<b>_smoothcut_<hash>.<ext>, <a> and <b> the
+two clips' places on the track: V1_000-001_smoothcut_1bd798cc08.mov) that replaces the last N/2
+frames of the first clip and the first N - N/2 of the second: the timeline keeps its length.
+Each pair of adjacent clips of the same media is listed, smoothed or skipped with the reason;
+cuts between different media are real cuts, left alone and not listed.
 
 examples:
   chronoscope render cut.otio -o out/
@@ -200,13 +203,14 @@ def _smooth_cut_line(cut: dict) -> str:
         where = cut.get("where") or f"{cut['track']} #{cut['first_index']}-#{cut['first_index'] + 1}"
         return f"smooth cut {cut['status']}: {where}: {cut['reason']}"
     done = f" ({cut['reason']})" if cut["status"] == "resumed" else ""
+    runs, at = cut.get("frames_to_check", []), cut.get("frames_to_check_at", "")
+    check = to_check_suffix(runs, of="the smooth cut", at=at)
     return (
         f"smooth cut: {cut['track']} #{cut['first_index']}-#{cut['first_index'] + 1} "
         f"({cut['first_clip']} > {cut['second_clip']}, jump {cut['jump_frames']} frames): "
         f"{cut['frames']} frames replace the last {cut['from_first']} of the first clip and the first "
         f"{cut['from_second']} of the second, risk max {max(cut['risk'], default=0.0):.2f}"
-        f"{to_check_suffix(cut.get('frames_to_check', []))}; "
-        f"{cut['output']}{done}"
+        f"{check}; {cut['output']}{done}"
     )
 
 
@@ -268,7 +272,8 @@ def run(args: argparse.Namespace) -> int:
             f"new timeline: {summary.timeline_path}\n"
         )
         if summary.editor_timeline_path:
-            sys.stdout.write(f"the same for the editor: {summary.editor_timeline_path}\n")
+            note = f"; {summary.editor_timeline_note}" if summary.editor_timeline_note else ""
+            sys.stdout.write(f"the same for the editor: {summary.editor_timeline_path}{note}\n")
         elif summary.editor_timeline_note:
             sys.stdout.write(f"not written for the editor: {summary.editor_timeline_note}\n")
         if args.smooth_cuts:

@@ -90,12 +90,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
+def _span(first: int, last: int) -> str:
+    """``frame 20`` or ``frames 20-22``, as every frame list is written (``runs_text``)."""
+    return f"frame{'s' if last > first else ''} {runs_text([[first, last]])}"
+
+
 def _describe(fill) -> str:
-    span = (
-        f"frame {fill.first_output_frame}"
-        if fill.first_output_frame == fill.last_output_frame
-        else f"frames {fill.first_output_frame}-{fill.last_output_frame}"
-    )
+    span = _span(fill.first_output_frame, fill.last_output_frame)
     if fill.held:
         return f"  {span}: {fill.kind}, {'; '.join(fill.notes)}"
     risk = max(fill.risk, default=0.0)
@@ -143,7 +144,7 @@ def _dry_run(args: argparse.Namespace) -> int:
         f"{summary['output_rate']} fps, {plan.frames_to_synthesize} synthesized"
     ]
     lines.extend(
-        f"  output frames {f['first_output_frame']}-{f['last_output_frame']}: {f['kind']} "
+        f"  output {_span(f['first_output_frame'], f['last_output_frame'])}: {f['kind']} "
         + (
             f"(source frame {f['before_source_frame']} held)"
             if f["held"]

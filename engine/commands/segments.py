@@ -1,4 +1,4 @@
-"""``chronoscope segments``: list a timeline's clips with their time warps and time maps."""
+"""``chronoscope segments``: list a timeline's clips with their time warps and time maps, and its gaps."""
 
 from __future__ import annotations
 
@@ -16,20 +16,27 @@ from engine.timeline import (
     PathMap,
     Segment,
     check_media,
+    fraction_text,
+    list_gaps,
     list_segments,
     media_base_dir,
     require_media,
     time_map,
+    timeline_rate,
 )
+from engine.timeline.items import track_labels
 
 NAME = "segments"
-HELP = "list a timeline's clips with their speed changes and source frames"
+HELP = "list a timeline's clips with their speed changes and source frames, and its gaps"
 DESCRIPTION = """\
 Reads an OTIO timeline (.otio, .otioz, .otiod), an EDL (.edl), FCP 7 XML (.xml) or FCPX XML
 (.fcpxml) and lists every clip on its top-level tracks: track, position and length on the timeline,
 combined time warp (LinearTimeWarp scalars multiplied; a FreezeFrame holds its first frame), and
 the source frames the first and last timeline frames show. Frames are counted exactly in the
-timeline's rate (24000/1001 stays 24000/1001). Gaps and transitions are not listed.
+timeline's rate (24000/1001 stays 24000/1001). Gaps are listed in their place too, numbered as
+`chronoscope fill --gap TRACK:INDEX` takes them ("V1   #2   gap  rec 35+3 @ 24  (fill --gap
+V1:2)" for a gap between two video clips, which fill can fill; "gaps" in --json); transitions
+are not listed, but count in INDEX. `render --clip` takes a clip's TRACK:INDEX the same way.
 
 Exit status 1 when a clip has a time warp that cannot be rendered (0, negative, NaN, infinite).
 
@@ -77,10 +84,13 @@ def run(args: argparse.Namespace) -> int:
     absent = check_media(timeline, base_dir=base_dir, path_map=path_map)
     missing = {(m.track, m.index_in_track) for m in absent}
     rows = [_row(segment, (segment.track_label, segment.index_in_track) in missing) for segment in segments]
+    gaps = [gap.to_dict() for gap in list_gaps(timeline)]
     if args.json:
-        text = json.dumps({"timeline": str(args.timeline), "name": timeline.name, "segments": rows}, indent=2)
+        listing = {"timeline": str(args.timeline), "name": timeline.name, "segments": rows, "gaps": gaps}
+        text = json.dumps(listing, indent=2)
     else:
-        text = _table(timeline.name, rows)
+        order = list(track_labels(timeline))
+        text = _table(timeline.name, rows, gaps, order, fraction_text(timeline_rate(timeline)))
     if args.output:
         write_text_atomic(args.output, text + "\n")
     else:
@@ -103,9 +113,23 @@ def _frames_text(mapped: dict[str, Any]) -> str:
     return str(mapped["source_frame"]) if mapped["exact"] else f"{mapped['source_frame']}+{mapped['phase']}"
 
 
-def _table(name: str, rows: list[dict[str, Any]]) -> str:
-    lines = [f"timeline {name!r}: {len(rows)} clips"]
-    for row in rows:
+def _table(
+    name: str, rows: list[dict[str, Any]], gaps: list[dict[str, Any]], timeline_order: list[str], rate: str
+) -> str:
+    """One line per clip and per gap, track by track (in ``timeline_order``), in their places."""
+    counted = f", {len(gaps)} gap{'s' if len(gaps) != 1 else ''}" if gaps else ""
+    lines = [f"timeline {name!r}: {len(rows)} clips{counted}"]
+    items = sorted(
+        [(row, "clip") for row in rows] + [(gap, "gap") for gap in gaps],
+        key=lambda pair: (timeline_order.index(pair[0]["track"]), pair[0]["index_in_track"]),
+    )
+    for row, kind in items:
+        where = f"{row['track']:<4} #{row['index_in_track']:<3}"
+        if kind == "gap":
+            position = f"rec {row['record_start_frames']}+{row['record_frames']} @ {rate}"
+            fillable = row["between_clips"] and row["track"].startswith("V")
+            lines.append(f"{where} gap  {position}" + (f"  (fill --gap {row['item']})" if fillable else ""))
+            continue
         position = f"rec {row['record_start_frames']}+{row['record_frames']} @ {row['timeline_rate']}"
         mapping = row["time_map"]
         if mapping is None:
@@ -121,6 +145,5 @@ def _table(name: str, rows: list[dict[str, Any]]) -> str:
         media = row["image_sequence"] or row["media_path"] or row["target_url"] or row["media_kind"]
         if row["media_missing"]:
             media += " (not found)"
-        where = f"{row['track']:<4} #{row['index_in_track']:<3}"
         lines.append(f"{where} {row['clip_name']}  {position}  {speed}  {media}")
     return "\n".join(lines)

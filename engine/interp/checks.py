@@ -93,6 +93,12 @@ def check_line(frames: list[int], made: int, model: str) -> str:
     )
 
 
-def to_check_suffix(frames: list[int]) -> str:
-    """``, to check: frames 2-3`` for a short account of made frames (first = 0); empty for none."""
-    return f", to check: frames {runs_text(frame_runs(frames), limit=4)}" if frames else ""
+def to_check_suffix(runs: list[list[int]], *, of: str, at: str = "") -> str:
+    """``, to check: frames 0, 2 of the fill (timeline 01:00:01:16, 01:00:01:18)`` for a short
+    account of ``runs`` of made frames (``frame_runs``), counted in what ``of`` names (its first
+    frame is 0); ``at`` says where the timeline shows them (``engine.timeline.checkmarks``).
+    Empty for none."""
+    if not runs:
+        return ""
+    where = f" ({at})" if at else ""
+    return f", to check: frames {runs_text(runs, limit=4)} of {of}{where}"

@@ -16,6 +16,10 @@ content hash covers both source files, the two file frames, the gap's length, th
 the model, the codec and quality; the media is written through a temporary name, then a sidecar
 report with the hash. Re-running skips a gap whose output carries its hash (status ``resumed``,
 "skipped (already rendered)"), and the model is loaded only when some gap needs it.
+
+Fills build up: the gaps an earlier fill of the same timeline into the same folder filled stay
+filled in the new timeline (status ``kept``) when the timeline reads as it did then and their
+media still matches; a gap named again is filled again (``engine.render.fill_kept``).
 """
 
 from __future__ import annotations
@@ -31,10 +35,18 @@ import opentimelineio as otio
 
 from engine.errors import ChronoscopeError, TimelineError, UnsupportedOptionError
 from engine.interp import Synthesizer, resolve_clip_model
+from engine.interp.checks import frame_runs
 from engine.media import FrameReader
 from engine.media.probe import MediaInfo, VideoStreamInfo
 from engine.media.writer import check_quality
 from engine.render.edl_rate import read_edl_at_media_rate
+from engine.render.fill_kept import (
+    FILLED_STATUSES,
+    KEPT_REASON,
+    earlier_fills,
+    gap_name,
+    timeline_content_hash,
+)
 from engine.render.outputs import SUFFIX_BY_CODEC, claim_output_folder, hashed_name, write_results
 from engine.render.plan import synthesized_hash, with_inferred_media_range, with_media_range
 from engine.render.segment import (
@@ -59,6 +71,7 @@ from engine.timeline import (
     media_base_dir,
     timeline_rate,
 )
+from engine.timeline.checkmarks import mark_frames_to_check, timeline_places
 from engine.timeline.items import parse_item, track_labels
 from engine.timeline.paths import rebase_relative_media
 from engine.timeline.rates import time_range
@@ -92,13 +105,27 @@ class GapFill:
     risk: list[float] = field(default_factory=list)
     to_check: list[int] = field(default_factory=list)
     """Frames of the fill (0 = its first) whose local risk reaches the model's measured level."""
+    record_start_frame: int | None = None
+    """The timeline frame the fill starts at (counted from the timeline's start)."""
+    to_check_at: str = ""
+    """Where the timeline shows ``to_check`` (``engine.timeline.checkmarks.timeline_places``)."""
     notes: list[str] = field(default_factory=list)
     content_hash: str = ""
+    model: str | None = None
+    codec: str = ""
+    quality: int | None = None
+    """The settings the fill was made with (its content hash covers them): a later fill into the
+    folder makes the hash again from them to keep this fill (``engine.render.fill_kept``)."""
 
     @property
     def done(self) -> bool:
-        """Filled now, or already filled by an earlier run (resumed)."""
-        return self.status in ("filled", "resumed")
+        """Filled now, already filled by an earlier run (resumed), or kept from an earlier fill."""
+        return self.status in FILLED_STATUSES
+
+    @property
+    def to_check_runs(self) -> list[list[int]]:
+        """``to_check`` as runs, first and last (``[[0, 0], [2, 2]]``), as every report lists them."""
+        return frame_runs(self.to_check)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -116,9 +143,14 @@ class GapFill:
             "after_phase": fraction_text(self.after_phase),
             "risk_max": round(max(self.risk, default=0.0), 4),
             "risk": self.risk,
-            "frames_to_check": self.to_check,
+            "frames_to_check": self.to_check_runs,
+            "frames_to_check_at": self.to_check_at,
+            "record_start_frame": self.record_start_frame,
             "notes": self.notes,
             "content_hash": self.content_hash,
+            "model": self.model,
+            "codec": self.codec,
+            "quality": self.quality,
         }
 
 
@@ -132,7 +164,13 @@ class FillSummary:
     editor_timeline_path: str | None = None
     """The new timeline in the format the timeline was exported in (EDL, FCP 7 XML), if written."""
     editor_timeline_note: str = ""
-    """Why that copy was not written (the format cannot hold the new timeline)."""
+    """Why that copy was not written (the format cannot hold the new timeline), or, when it was,
+    what it leaves out and where that is kept (an EDL holds no audio events)."""
+    timeline_content_hash: str = ""
+    """The timeline as read (``engine.render.fill_kept``): the next fill into the folder keeps
+    these fills only when it reads the same."""
+    notes: list[str] = field(default_factory=list)
+    """Earlier fills into the folder that are not kept, and why."""
 
     @property
     def ok(self) -> bool:
@@ -148,9 +186,13 @@ class FillSummary:
             "new_timeline": self.timeline_path,
             "editor_timeline": self.editor_timeline_path,
             "editor_timeline_note": self.editor_timeline_note,
+            "timeline_content_hash": self.timeline_content_hash,
             "ok": self.ok,
-            "counts": {status: self.count(status) for status in ("filled", "resumed", "not_filled")},
+            "counts": {
+                status: self.count(status) for status in ("filled", "resumed", "kept", "not_filled")
+            },
             "gaps": [gap.to_dict() for gap in self.gaps],
+            "notes": self.notes,
             "seconds": round(self.seconds, 3),
         }
 
@@ -276,6 +318,8 @@ def _prepare(
 ) -> None:
     """Name the gap's neighbours, the file frames it morphs between, its output and content hash."""
     gap.before_clip, gap.after_clip = before.clip_name, after.clip_name
+    gap.model, gap.codec, gap.quality = model, codec, quality
+    gap.record_start_frame = round(before.record_start_frames + before.record_frames)
     before_info = video_info(before.media_path, infos)
     after_info = video_info(after.media_path, infos)
     gap.before_file_frame, gap.before_phase = _shown_position(before, before.record_frames - 1, before_info)
@@ -302,10 +346,7 @@ def _prepare(
 def _take_report(gap: GapFill, report: RetimeReport) -> None:
     gap.risk = [item.risk for item in report.risk]
     gap.to_check = report.frames_to_check
-    gap.notes = []
-    for note in report.notes:
-        if note.note not in gap.notes:
-            gap.notes.append(note.note)
+    gap.notes = report.note_lines()
 
 
 def _resume(gap: GapFill) -> bool:
@@ -318,6 +359,51 @@ def _resume(gap: GapFill) -> bool:
     _take_report(gap, report)
     gap.status, gap.reason = "resumed", ALREADY_RENDERED
     return True
+
+
+def _keep_earlier(
+    records: list[dict[str, Any]],
+    chosen: list[GapFill],
+    timeline: otio.schema.Timeline,
+    segments: dict[tuple[str, int], Segment],
+    outdir: Path,
+    infos: dict[Path, VideoStreamInfo],
+) -> tuple[list[GapFill], list[str]]:
+    """The gaps of ``records`` (an earlier fill's, of this timeline as it reads now) that stay
+    filled: not named again, still a gap of that length, and their media still made from the
+    same frames and settings (the content hash made again matches its sidecar's). Returns them
+    (status ``kept``) and a note for each one that is not kept."""
+    named = {(gap.track, gap.index_in_track) for gap in chosen}
+    kept: list[GapFill] = []
+    notes: list[str] = []
+    for record in records:
+        where = gap_name(record)
+        if (record.get("track"), record.get("index_in_track")) in named:
+            continue  # filled again now: that fill replaces this one
+        try:
+            (gap,) = select_gaps(timeline, [where])
+            if gap.frames != record.get("frames"):
+                raise TimelineError(f"it lasts {gap.frames} frames now, {record.get('frames')} then")
+            before, after = _neighbours(gap, segments)
+            settings = (record.get("model"), str(record.get("codec", "")), record.get("quality"))
+            _prepare(gap, before, after, outdir, *settings, infos)
+        except ChronoscopeError as error:
+            notes.append(f"gap {where} filled earlier is not kept: {error}; name it with --gap to fill it")
+            continue
+        report = finished_report(Path(gap.output), gap.content_hash, gap.frames)
+        if gap.content_hash != record.get("content_hash") or report is None:
+            notes.append(
+                f"gap {where} filled earlier is not kept: its fill ({record.get('output')}) is gone or "
+                "no longer matches the clips around the gap; name it with --gap to fill it again"
+            )
+            continue
+        _take_report(gap, report)
+        gap.status, gap.reason = "kept", KEPT_REASON
+        log.info("gap %s: %s (%s), kept", where, KEPT_REASON, gap.output)
+        kept.append(gap)
+    for note in notes:
+        log.warning("%s", note)
+    return kept, notes
 
 
 def _fill_one(
@@ -390,6 +476,7 @@ def fill_gaps(
     check_quality(codec, quality)
     timeline_path, outdir = Path(timeline_path).absolute(), Path(outdir).absolute()
     timeline = read_edl_at_media_rate(timeline_path, rate, path_map)
+    read_hash = timeline_content_hash(timeline)
     chosen = select_gaps(timeline, gaps)
     from_edl = adapter_for(timeline_path) == "cmx_3600"  # source frames count from media timecodes
     probes: dict[Path, MediaInfo] = {}
@@ -403,6 +490,7 @@ def fill_gaps(
     summary_file = fill_summary_path(outdir, timeline_path)
     legacy_summary = outdir / LEGACY_FILL_SUMMARY_NAME
     claim = claim_output_folder(outdir, timeline_path, "fill", summary_file, legacy_summary)
+    earlier = earlier_fills(summary_file, timeline_path, read_hash)
     model = resolve_clip_model(model)
     infos: dict[Path, VideoStreamInfo] = {}
     synthesizer: Synthesizer | None = None
@@ -423,6 +511,8 @@ def fill_gaps(
     finally:
         if synthesizer is not None:
             synthesizer.close()
+    kept, notes = _keep_earlier(earlier.records, chosen, timeline, segments, outdir, infos)
+    chosen = sorted(chosen + kept, key=lambda gap: (gap.track_position, gap.index_in_track))
     new_timeline = timeline.deepcopy()
     rate = timeline_rate(timeline)
     for gap in chosen:
@@ -437,10 +527,13 @@ def fill_gaps(
             media_reference=reference,
             source_range=time_range(0, gap.frames, rate),
         )
+        gap.to_check_at = timeline_places(gap.to_check_runs, gap.record_start_frame or 0, timeline)
         attach_results(clip, {"fill": {k: v for k, v in gap.to_dict().items() if k != "output"}})
+        mark_frames_to_check(clip, gap.to_check_runs, rate, of="the fill")
         track = new_timeline.tracks[gap.track_position]
         track[gap.index_in_track] = clip
-    summary = FillSummary(str(timeline_path), str(outdir), None, chosen)
+    summary = FillSummary(str(timeline_path), str(outdir), None, chosen, timeline_content_hash=read_hash)
+    summary.notes = ([earlier.note] if earlier.note else []) + notes
     attach_results(new_timeline, {"fill": {"not_filled": [g.to_dict() for g in chosen if not g.done]}})
     rebase_relative_media(new_timeline, media_base_dir(timeline_path))  # it is written elsewhere
     summary.seconds = time.perf_counter() - started

@@ -33,7 +33,12 @@ import opentimelineio as otio
 
 from engine.errors import MediaWriteError, OutputExistsError
 from engine.fsutil import write_text_atomic
-from engine.timeline.editor_copy import EditorCopyError, editor_copy_path, editor_copy_text
+from engine.timeline.editor_copy import (
+    EditorCopyError,
+    editor_copy_path,
+    editor_copy_text,
+    left_out_of_copy,
+)
 from engine.timeline.io import adapter_for, write_timeline
 
 log = logging.getLogger(__name__)
@@ -235,12 +240,20 @@ def editor_copy(
 ) -> tuple[Path | None, str | None, str]:
     """``(path, text, note)`` of the new timeline in the format ``timeline_path`` was exported in
     (``engine.timeline.editor_copy``): no path for OTIO and FCPX timelines, no text (and the
-    reason in ``note``) when that format cannot hold the new timeline; the OTIO one stands then."""
-    path = editor_copy_path(outdir, timeline_path, adapter_for(timeline_path), TIMELINE_SUFFIX)
+    reason in ``note``) when that format cannot hold the new timeline; the OTIO one stands then.
+    A copy that is written but leaves part of the timeline out (an EDL: the audio) has a
+    ``note`` that says what, and where it is kept (a WARNING too)."""
+    adapter = adapter_for(timeline_path)
+    path = editor_copy_path(outdir, timeline_path, adapter, TIMELINE_SUFFIX)
     if path is None:
         return None, None, ""
     try:
-        return path, editor_copy_text(new_timeline, adapter_for(timeline_path)), ""
+        text = editor_copy_text(new_timeline, adapter)
     except EditorCopyError as error:
         log.warning("%s", error)
         return None, None, str(error)
+    otio_name = Path(timeline_path).stem + TIMELINE_SUFFIX
+    note = left_out_of_copy(new_timeline, adapter, path.name, otio_name)
+    if note:
+        log.warning("%s", note)
+    return path, text, note

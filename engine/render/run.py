@@ -51,6 +51,7 @@ from engine.render.segment import (
 from engine.render.smoothcut import (
     apply_smooth_cuts,
     check_smooth_cut_frames,
+    place_frames_to_check,
     plan_smooth_cuts,
     render_smooth_cut,
     resumed_smooth_cut,
@@ -180,7 +181,8 @@ class RenderSummary:
     editor_timeline_path: str | None = None
     """The new timeline in the format the timeline was exported in (EDL, FCP 7 XML), if written."""
     editor_timeline_note: str = ""
-    """Why that copy was not written (the format cannot hold the new timeline)."""
+    """Why that copy was not written (the format cannot hold the new timeline), or, when it was,
+    what it leaves out and where that is kept (an EDL holds no audio events)."""
     kept_effects: list[str] = field(default_factory=list)
     smooth_cuts: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
@@ -451,6 +453,7 @@ def _smooth_cuts(
                         records.append({**cut.to_dict(), "status": "failed", "reason": str(error)})
         finally:
             synthesizer.close()
+    place_frames_to_check(records, timeline)
     return sorted(records, key=lambda record: (record["track_position"], record["first_index"]))
 
 

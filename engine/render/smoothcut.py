@@ -30,6 +30,7 @@ import opentimelineio as otio
 
 from engine.errors import ChronoscopeError, TimelineError, UnsupportedOptionError
 from engine.interp import Synthesizer
+from engine.interp.checks import frame_runs
 from engine.interp.scenecut import scene_cut_score
 from engine.media import FrameReader
 from engine.media.frame_slots import FrameSlots, SourcePlace, clip_grid
@@ -40,6 +41,7 @@ from engine.render.segment import ALREADY_RENDERED, finished_report, video_info,
 from engine.retime.core import pixel_plan
 from engine.retime.report import RetimeReport
 from engine.timeline import Segment, attach_results, exact_frames, fraction_text, time_map
+from engine.timeline.checkmarks import mark_frames_to_check, timeline_places
 from engine.timeline.rates import exact_rate, time_range
 
 log = logging.getLogger(__name__)
@@ -67,6 +69,8 @@ class SmoothCut:
     output: str
     timeline_rate: str
     content_hash: str = ""
+    record_start_frame: int = 0
+    """The timeline frame the cut's new clip starts at (counted from the timeline's start)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -127,8 +131,15 @@ def shown_file_frame(segment: Segment, output_frame: int, slots: FrameSlots) -> 
     return shown_place(segment, output_frame, slots).lower
 
 
+def _different_media(first: Segment, second: Segment) -> bool:
+    """Whether two clips name different media files: a real cut, never a jump cut (and not listed)."""
+    paths = [segment.media_path for segment in (first, second)]
+    return None not in paths and Path(paths[0]).resolve() != Path(paths[1]).resolve()
+
+
 def _why_not(first: Segment, second: Segment, frames: int) -> str | None:
-    """Why two adjacent clips are not a jump cut to smooth (None: they are, as far as time goes)."""
+    """Why two adjacent clips of the same media are not a jump cut to smooth (None: they are, as
+    far as time goes)."""
     if first.track_kind != otio.schema.TrackKind.Video:
         return "not a video track"
     if not (first.enabled and second.enabled):
@@ -137,8 +148,6 @@ def _why_not(first: Segment, second: Segment, frames: int) -> str | None:
         return "a retimed clip (smooth cuts join clips at speed 1)"
     if any(s.media_path is None or s.media is None or not s.media.exists for s in (first, second)):
         return "media not found"
-    if Path(first.media_path).resolve() != Path(second.media_path).resolve():
-        return "different media (a real cut)"
     jump = second.source_start_frames - (first.source_start_frames + first.source_duration_frames)
     if jump <= 0:
         return "continuous or backwards in the source (not a jump cut)"
@@ -173,7 +182,8 @@ def plan_smooth_cuts(
     """The jump cuts to smooth with ``frames`` frames each, and a record for each adjacent
     same-media pair that is not smoothed: ``status`` "skipped" (not a jump cut, with the reason)
     or "failed" (its media could not be read, with the error). Each record names the pair by
-    ``track``, ``track_position``, ``first_index`` and ``where``.
+    ``track``, ``track_position``, ``first_index`` and ``where``. Pairs of different media are
+    real cuts: no record.
 
     ``model``, ``codec`` and ``quality`` go into each cut's content hash. ``infos`` caches the
     probe of each media file (``engine.render.segment.video_info``); pass the same dict to
@@ -195,9 +205,9 @@ def plan_smooth_cuts(
             continue
         if second.index_in_track != first.index_in_track + 1:
             continue
+        if _different_media(first, second):
+            continue  # a real cut: left alone, not listed
         reason = _why_not(first, second, frames)
-        if reason == "different media (a real cut)":
-            continue
         taken = head_taken.get((first.track_kind, first.track_index, first.index_in_track), 0)
         if reason is None and first.record_frames - taken <= frames // 2:
             # a short clip between two jump cuts: both cuts would eat it (a negative length, the
@@ -262,6 +272,7 @@ def _plan_cut(
         after_file_frame=shown_file_frame(second, from_second, slots),
         output="",
         timeline_rate=fraction_text(first.timeline_rate),
+        record_start_frame=round(first.record_start_frames + first.record_frames - from_first),
     )
     cut.content_hash = synthesized_hash(
         "smooth_cut",
@@ -287,8 +298,8 @@ def _record(cut: SmoothCut, report: RetimeReport, status: str) -> dict[str, Any]
         "status": status,
         "times": [fraction_text(Fraction(i, cut.frames + 1)) for i in range(1, cut.frames + 1)],
         "risk": [item.risk for item in report.risk],
-        "frames_to_check": report.frames_to_check,
-        "notes": sorted({note.note for note in report.notes}),
+        "frames_to_check": frame_runs(report.frames_to_check),
+        "notes": report.note_lines(),
     }
     if status == "resumed":
         record["reason"] = ALREADY_RENDERED
@@ -352,6 +363,15 @@ def render_smooth_cut(
     return _record(cut, report, "rendered")
 
 
+def place_frames_to_check(records: list[dict[str, Any]], timeline: otio.schema.Timeline) -> None:
+    """Add to each cut's record where ``timeline`` shows its frames to check (``frames_to_check_at``:
+    ``timeline 01:00:02:05-01:00:02:06``; ``engine.timeline.checkmarks.timeline_places``)."""
+    for record in records:
+        runs = record.get("frames_to_check")
+        if runs:
+            record["frames_to_check_at"] = timeline_places(runs, record["record_start_frame"], timeline)
+
+
 def apply_smooth_cuts(timeline: otio.schema.Timeline, rendered: list[dict[str, Any]]) -> None:
     """Put each rendered smooth cut into ``timeline`` (in place): trim both clips, insert the new one."""
     ordered = sorted(rendered, key=lambda r: (r["track_position"], r["first_index"]), reverse=True)
@@ -379,7 +399,7 @@ def apply_smooth_cuts(timeline: otio.schema.Timeline, rendered: list[dict[str, A
             clip,
             {
                 "smooth_cut": {
-                    key: record[key]
+                    key: record.get(key)
                     for key in (
                         "jump_frames",
                         "from_first",
@@ -387,12 +407,14 @@ def apply_smooth_cuts(timeline: otio.schema.Timeline, rendered: list[dict[str, A
                         "times",
                         "risk",
                         "frames_to_check",
+                        "frames_to_check_at",
                         "notes",
                         "source",
                     )
                 }
             },
         )
+        mark_frames_to_check(clip, record["frames_to_check"], rate, of="the smooth cut")
         track.insert(record["first_index"] + 1, clip)
 
 

@@ -643,12 +643,13 @@ def analyse_clip(
         )
     for hold in holds:
         where = "before" if hold.first_output_frame == 0 else "after"
+        last = hold.first_output_frame + hold.frames - 1
         log.warning(
-            "%s: output frames %d-%d: no undamaged frame %s them to make frames from; source frame "
+            "%s: output frame%s %s: no undamaged frame %s them to make frames from; source frame "
             "%d is held there",
             shown_name(source),
-            hold.first_output_frame,
-            hold.first_output_frame + hold.frames - 1,
+            "s" if last > hold.first_output_frame else "",
+            runs_text([[hold.first_output_frame, last]]),
             where,
             hold.before_frame,
         )

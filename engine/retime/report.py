@@ -9,6 +9,8 @@ beside it is finished (the batch render resumes on that).
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,8 @@ from engine.interp.checks import frame_runs, needs_check
 
 SIDECAR_SUFFIX = ".chronoscope.json"
 REPORT_VERSION = 1
+NUMBER_IN_NOTE = re.compile(r"(?<![\w./-])\d+(?:[./]\d+)?(?![\w./])")
+"""A number standing alone in a note (``0.0769231``, ``1/16``, ``4``; not ``rife-4.2x`` or ``hdv3``)."""
 
 
 def sidecar_path(output: Path) -> Path:
@@ -79,6 +83,11 @@ class FrameNote:
     fallback: bool = True
     """The frames are not what was asked for (a repeated, nearest or held frame); False for an
     account of how they were made (the model's provider, a reduced flow scale)."""
+
+
+def _frames_of(notes: Iterable[FrameNote]) -> set[int]:
+    """The output frames ``notes`` cover."""
+    return {frame for note in notes for frame in range(note.first_output_frame, note.last_output_frame + 1)}
 
 
 @dataclass
@@ -151,6 +160,22 @@ class RetimeReport:
                 last.last_output_frame = output_frame
                 return
         self.notes.append(FrameNote(output_frame, output_frame, note, fallback))
+
+    def note_lines(self) -> list[str]:
+        """The notes, once each, for a summary line: notes that differ only in their numbers (one
+        per made frame: ``rife: t = 0.0769231 rendered at 1/16 ...``) are said once, with how
+        many more frames have one like it, in the order they first appear."""
+        groups: dict[str, list[FrameNote]] = {}
+        for note in self.notes:
+            groups.setdefault(NUMBER_IN_NOTE.sub("#", note.note), []).append(note)
+        lines = []
+        for notes in groups.values():
+            first = notes[0].note
+            own = _frames_of(n for n in notes if n.note == first)
+            more = len(_frames_of(n for n in notes if n.note != first) - own)
+            like = f" (and {more} more frame{'s' if more != 1 else ''} like it)" if more else ""
+            lines.append(first + like)
+        return lines
 
     def summary(self) -> dict[str, Any]:
         """A short JSON-able digest (no per-frame lists), for tables and timeline metadata."""

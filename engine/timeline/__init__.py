@@ -24,12 +24,14 @@ from engine.timeline.io import (
 from engine.timeline.paths import MediaLocation, PathMap, decode_target_url, is_windows_path, media_location
 from engine.timeline.rates import exact_frames, exact_number, exact_rate, fraction_text, parse_fraction
 from engine.timeline.segments import (
+    GapPlace,
     MissingMedia,
     Segment,
     TimeWarp,
     check_media,
     combined_time_scalar,
     fcp_time_remap,
+    list_gaps,
     list_segments,
     require_media,
     time_warps_of,
@@ -40,6 +42,7 @@ from engine.timeline.writeback import METADATA_KEY, RenderedMedia, attach_result
 
 __all__ = [
     "ADAPTER_BY_SUFFIX",
+    "GapPlace",
     "METADATA_KEY",
     "MappedFrame",
     "MediaLocation",
@@ -61,6 +64,7 @@ __all__ = [
     "exact_rate",
     "fraction_text",
     "is_windows_path",
+    "list_gaps",
     "list_segments",
     "media_base_dir",
     "media_location",

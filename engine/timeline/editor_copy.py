@@ -11,6 +11,12 @@ through the same OTIO adapter, with what those writers get wrong put right first
   (which starts at 00:00:00:00), so the camera reel with them would conform to the wrong frames.
 - **FCP 7 XML**: media are named by ``file://`` URLs (what Premiere relinks).
 
+The EDL writer writes the video track only (OTIO's cmx_3600 ``write_to_string`` writes the
+first track, and names every audio track ``A``, so A2 would come back on A1): audio events are
+not written. Where the timeline has audio clips, ``left_out_of_copy`` says so, and the render
+or fill carries that note in its summary (``editor_timeline_note``) and prints it; the OTIO
+timeline keeps the audio.
+
 The XML writer drops speed changes, so a clip still retimed by the editor (a clip sped up and
 passed through, or one whose render failed) gets its Time Remap filter back here
 (``engine.timeline.fcp7xml_copy``): one forward speed, with ``in`` and ``out`` on the
@@ -33,6 +39,7 @@ import opentimelineio as otio
 
 from engine.errors import TimelineError, UnsupportedOptionError
 from engine.timeline.fcp7xml_copy import mark_time_remaps, time_remapped_xml
+from engine.timeline.items import track_labels
 from engine.timeline.paths import decode_target_url
 from engine.timeline.writeback import METADATA_KEY
 
@@ -72,6 +79,28 @@ def records_from_start(timeline: otio.schema.Timeline) -> otio.schema.Timeline:
             otio.opentime.RationalTime(0, rate) - start.rescaled_to(rate), duration.rescaled_to(rate)
         )
     return copied
+
+
+def left_out_of_copy(timeline: otio.schema.Timeline, adapter: str, copy_name: str, otio_name: str) -> str:
+    """What the copy ``copy_name`` in ``adapter``'s format leaves out of ``timeline``, in words an
+    editor understands ("" when nothing): an EDL holds no audio events (module doc), so the audio
+    clips, and the tracks they are on, are named, with ``otio_name``, the timeline that keeps them."""
+    if adapter != "cmx_3600":
+        return ""
+    counts = {
+        label: len(list(track.find_clips()))
+        for label, (_, track) in track_labels(timeline).items()
+        if track.kind == otio.schema.TrackKind.Audio
+    }
+    counts = {label: count for label, count in counts.items() if count}
+    if not counts:
+        return ""
+    clips = sum(counts.values())
+    return (
+        f"{copy_name} holds the video events only (OTIO's EDL writer leaves audio out): the {clips} "
+        f"audio clip{'s' if clips != 1 else ''} on {', '.join(counts)} are in {otio_name}; keep the "
+        "audio of the original timeline, or import the .otio"
+    )
 
 
 def editor_copy_text(timeline: otio.schema.Timeline, adapter: str) -> str:

@@ -414,6 +414,56 @@ def _track_start_frames(track: otio.schema.Track, rate: Fraction) -> Fraction:
     return -start
 
 
+@dataclass(frozen=True)
+class GapPlace:
+    """A gap on a top-level track: ``track`` and ``index_in_track`` as ``TRACK:INDEX`` names it
+    (``chronoscope fill --gap V1:2``), its place and length in timeline frames, counted as
+    ``Segment.record_start_frames`` is, and whether a clip is right before and right after it
+    (what a fill needs)."""
+
+    track: str
+    index_in_track: int
+    record_start_frames: Fraction
+    record_frames: Fraction
+    between_clips: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "track": self.track,
+            "index_in_track": self.index_in_track,
+            "item": f"{self.track}:{self.index_in_track}",
+            "record_start_frames": fraction_text(self.record_start_frames),
+            "record_frames": fraction_text(self.record_frames),
+            "between_clips": self.between_clips,
+        }
+
+
+def list_gaps(timeline: otio.schema.Timeline) -> list[GapPlace]:
+    """Every gap on the timeline's top-level tracks, track by track, placed as ``list_segments``
+    places clips."""
+    rate = timeline_rate(timeline)
+    tracks = [t for t in timeline.tracks if isinstance(t, otio.schema.Track)]
+    first_record = min((_track_start_frames(t, rate) for t in tracks), default=Fraction(0))
+    gaps: list[GapPlace] = []
+    kind_counts: dict[str, int] = {}
+    for track in tracks:
+        kind_counts[track.kind] = kind_counts.get(track.kind, 0) + 1
+        label = f"{'A' if track.kind == otio.schema.TrackKind.Audio else 'V'}{kind_counts[track.kind]}"
+        position = _track_start_frames(track, rate) - first_record
+        children = list(track)
+        for index, item in enumerate(children):
+            if isinstance(item, otio.schema.Transition):
+                continue
+            duration = exact_frames(item.duration(), rate)
+            if isinstance(item, otio.schema.Gap):
+                between = 0 < index < len(children) - 1 and all(
+                    isinstance(children[i], otio.schema.Clip) for i in (index - 1, index + 1)
+                )
+                gaps.append(GapPlace(label, index, position, duration, between))
+            position += duration
+    return gaps
+
+
 def list_segments(
     timeline: otio.schema.Timeline,
     *,

@@ -33,13 +33,13 @@ from typing import Any
 import opentimelineio as otio
 
 from engine.errors import TimelineError
+from engine.timeline.checkmarks import METADATA_KEY, mark_frames_to_check
 from engine.timeline.fcp7xml_copy import drop_time_remap_filters
 from engine.timeline.rates import exact_frames, fraction_text, time_range
 from engine.timeline.segments import fcp_time_remap, list_segments, time_warps_of, timeline_rate
 
 log = logging.getLogger(__name__)
 
-METADATA_KEY = "chronoscope"
 METADATA_VERSION = 1
 DESCRIPTIVE_METADATA_KEYS = frozenset(
     {
@@ -241,36 +241,7 @@ def _repoint(
     drop_time_remap_filters(clip)
     render_info = {**dict(render.info), "frames": render.frames, "head_frames": render.head_frames}
     attach_results(clip, {"retimed_from": retimed_from, "render": render_info})
-    _mark_frames_to_check(clip, render_info.get("frames_to_check"), rate)
-
-
-CHECK_MARKER_NAME = "Chronoscope: check"
-
-
-def _mark_frames_to_check(clip: otio.schema.Clip, runs: Any, rate: Fraction) -> None:
-    """A red marker on ``clip`` over each run of its render's frames to check (the report's
-    ``frames_to_check``: file frames, first and last), so that the editor finds them on the
-    timeline; runs outside the part of the render the clip shows are left out."""
-    if not isinstance(runs, list) or clip.source_range is None:
-        return
-    shown = clip.source_range
-    first_shown = round(exact_frames(shown.start_time, rate))
-    last_shown = first_shown + round(exact_frames(shown.duration, rate)) - 1
-    for run in runs:
-        if not (isinstance(run, list) and len(run) == 2 and all(isinstance(n, int) for n in run)):
-            continue
-        first, last = max(run[0], first_shown), min(run[1], last_shown)
-        if first > last:
-            continue
-        frames = f"{first}" if first == last else f"{first}-{last}"
-        clip.markers.append(
-            otio.schema.Marker(
-                name=f"{CHECK_MARKER_NAME} frame{'s' if last > first else ''} {frames} of the render",
-                marked_range=time_range(first, last - first + 1, rate),
-                color=otio.schema.MarkerColor.RED,
-                metadata={METADATA_KEY: {"frames_to_check": [first, last]}},
-            )
-        )
+    mark_frames_to_check(clip, render_info.get("frames_to_check"), rate, of="the render")
 
 
 def _time_json(value: otio.opentime.RationalTime) -> dict[str, float]:
