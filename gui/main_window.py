@@ -36,7 +36,6 @@ from PyQt6.QtWidgets import (
 
 from engine.errors import ChronoscopeError, TimelineError, UnsupportedOptionError
 from engine.fsutil import write_text_atomic
-from engine.places import places
 from engine.retime.ramp import load_ramp
 from gui import style
 from gui.dialogs import ask_close_with_waiting, ask_edl_rate, ask_sequence_rate
@@ -52,7 +51,15 @@ from gui.engine_link import (
 )
 from gui.frames import FrameSource, open_frame_source
 from gui.inspector import Inspector
-from gui.output_names import codec_for_source, codec_suffix, range_part, speed_part, unique_output_path
+from gui.output_names import (
+    codec_for_source,
+    codec_suffix,
+    default_output_folder,
+    output_folder_problem,
+    range_part,
+    speed_part,
+    unique_output_path,
+)
 from gui.ramp import MIN_RAMP_SPEED, ConstantGrid, DrawnRamp, RampGrid, percent_text
 from gui.render_queue import RenderQueue
 from gui.results import RenderOrder, SpeedAnalysis
@@ -1178,12 +1185,38 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ renders
 
     def output_folder(self) -> Path:
-        return self.settings.render_folder or places().data_dir / "renders"
+        """Where renders go: the folder chosen in Render ▸ Output folder, else the default one."""
+        return self.settings.render_folder or default_output_folder()
 
     def choose_output_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Render output folder", str(self.output_folder()))
         if folder:
             self.settings.render_folder = Path(folder)
+
+    def _ready_output_folder(self) -> Path | None:
+        """The output folder, made when it is the default one and not there yet (a fresh install);
+        None, with a message, when it cannot be used: a chosen folder that is gone (moved, on a
+        drive not connected) is not made again where the editor may no longer look for it."""
+        folder = self.output_folder()
+        if self.settings.render_folder is None:
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                log.warning("cannot make the default output folder %s: %s", folder, error)
+                self.show_message(
+                    f"Cannot make the output folder {folder}: {error.strerror or error}. "
+                    "Choose one with Render ▸ Output folder.",
+                    "error",
+                    RENDER,
+                )
+                return None
+            return folder
+        problem = output_folder_problem(folder)
+        if problem:
+            log.warning("render not queued: %s", problem)
+            self.show_message(f"{problem} Choose another with Render ▸ Output folder.", "error", RENDER)
+            return None
+        return folder
 
     def set_codec(self, name: str | None) -> None:
         """Render with codec ``name`` (None: like each source); remembered for the next session."""
@@ -1214,14 +1247,18 @@ class MainWindow(QMainWindow):
 
     def queue_render(self, folder: Path | None = None) -> str | None:
         """Queue a retime of In–Out at the target speed (or along the drawn ramp) with the chosen
-        model; returns the job id."""
+        model into ``folder`` (default: the output folder); returns the job id, or None (with a
+        message) when there is nothing to render or nowhere to write it."""
         if self.source is None:
             self.show_message("Open a clip before queuing a render.", "warning", RENDER)
+            return None
+        folder = Path(folder) if folder else self._ready_output_folder()
+        if folder is None:
             return None
         start, end = self._render_range()
         order = RenderOrder(
             source=self.source.info.path,
-            output=self._output_path(Path(folder) if folder else self.output_folder()),
+            output=self._output_path(folder),
             speed=self.target_speed,
             backend=self.backend,
             in_frame=start,

@@ -6,6 +6,9 @@ range when it is not the whole clip (first and last frame, as the app shows In a
 (``.mov`` ProRes, ``.mp4`` H.264/H.265, ``.mkv`` FFV1: ``CODEC_SUFFIXES``). ``-2``, ``-3`` ... keep it apart
 from files already in the folder and from the outputs of renders already queued (which have no
 file yet). The stem is shortened so that the name stays within ``MAX_NAME_BYTES`` (UTF-8).
+
+Outputs go to the folder chosen in Render ▸ Output folder, else to ``default_output_folder()``,
+which the app makes when a render needs it (a fresh install has none).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from collections.abc import Collection
 from fractions import Fraction
 from pathlib import Path
 
+from engine.places import places
 from gui.settings import CODEC_SUFFIXES
 
 MAX_NAME_BYTES = 200
@@ -22,6 +26,21 @@ SHORTENED_MARK = "~"
 # source codecs (FFmpeg names) whose family the output keeps; 10-bit and intermediate sources
 # (ProRes, DNxHD/HR) go to ProRes, anything else to H.264
 SOURCE_FAMILIES = {"h264": "h264", "hevc": "h265", "ffv1": "ffv1", "prores": "prores", "dnxhd": "prores"}
+
+
+def default_output_folder() -> Path:
+    """Where renders go until the editor chooses a folder: the data folder's ``renders``."""
+    return places().data_dir / "renders"
+
+
+def output_folder_problem(folder: Path) -> str:
+    """Why renders cannot go into ``folder`` (a sentence for the editor), or "" when it is a folder."""
+    folder = Path(folder)
+    if folder.is_dir():
+        return ""
+    if folder.exists():
+        return f"The output folder {folder} is a file, not a folder."
+    return f"The output folder {folder} does not exist (moved, renamed, or on a drive not connected?)."
 
 
 def codec_for_source(codec: str, bit_depth: int) -> str:

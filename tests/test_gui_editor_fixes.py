@@ -1,0 +1,123 @@
+"""The preview app's fixes after the second audit: the default output folder made on a fresh
+install, output names a live render or an engine job holds, retimed frame numbers counted from In
+as the render counts them, stepping to a render's frames to check, an interrupted analysis told in
+the app's terms, image sequences with a missing frame, the window title of a sequence, keys for a
+focused list, and the layout at small window sizes."""
+
+from __future__ import annotations
+
+import os
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+from gui_windows import offline_window
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from engine.places import places  # noqa: E402
+from engine.server.process import start_engine, stop_engine  # noqa: E402
+from gui.engine_link import EngineLink  # noqa: E402
+from gui.main_window import MainWindow  # noqa: E402
+from gui.settings import AppSettings  # noqa: E402
+from gui.style import apply_dark_palette  # noqa: E402
+from tests.media_factory import render_clip  # noqa: E402
+
+WAIT_MS = 60_000  # returns as soon as the condition holds; long only for a loaded machine
+RENDER_MS = 120_000
+SHOTS = os.environ.get("CHRONOSCOPE_TEST_SHOTS")  # a folder to keep the screenshots in
+
+
+@pytest.fixture
+def engine():
+    """A real engine process for this test's isolated CHRONOSCOPE_HOME; stopped afterwards."""
+    connection, started = start_engine(timeout_s=30)
+    assert started
+    yield connection
+    stop_engine(force=True)
+
+
+def _engine_window(qtbot, qapp) -> MainWindow:
+    apply_dark_palette(qapp)
+    link = EngineLink()
+    win = MainWindow(link, AppSettings())
+    win.close_provider = lambda count: True  # closing at the end of a test never asks
+    qtbot.addWidget(win)
+    win.resize(1280, 800)
+    win.show()
+    link.connect_engine()
+    qtbot.waitUntil(lambda: win.engine_status == "connected", timeout=WAIT_MS)
+    return win
+
+
+@pytest.fixture
+def window(qtbot, qapp, engine):
+    win = _engine_window(qtbot, qapp)
+    yield win
+    win.close()
+
+
+@pytest.fixture
+def offline(qtbot, qapp):
+    """The window with no engine (none runs for this test's isolated home; none is started)."""
+    win = offline_window(qtbot, qapp)
+    yield win
+    win.close()
+
+
+@pytest.fixture
+def small_clip(tmp_path) -> Path:
+    """24 frames of 64x48 at 25 fps."""
+    folder = tmp_path / "media"
+    folder.mkdir()
+    return render_clip(folder / "small.mp4", frame_count=24)
+
+
+def _shot(widget, name: str, tmp_path: Path) -> Path:
+    folder = Path(SHOTS) if SHOTS else tmp_path
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    assert widget.grab().save(str(path))
+    return path
+
+
+def _finished(qtbot, window, job_id: str, timeout: int = RENDER_MS):
+    entries = window.queue.entries
+    qtbot.waitUntil(
+        lambda: entries[job_id].state in ("done", "failed", "cancelled", "unavailable"), timeout=timeout
+    )
+    return entries[job_id]
+
+
+# ---------------------------------------------------------------------- 1. the default output folder
+
+
+def test_the_first_render_of_a_fresh_install_makes_the_default_folder(qtbot, window, small_clip):
+    default = places().data_dir / "renders"
+    assert window.settings.render_folder is None and not default.exists()
+    assert window.open_path(small_clip)
+    window.set_target_speed(Fraction(1, 2))
+    window.in_frame, window.out_frame = 4, 8
+    job = window.queue_render()
+    entry = _finished(qtbot, window, job)
+    assert entry.state == "done", entry.message
+    assert entry.outputs[0].parent == default and entry.outputs[0].is_file()
+    assert window.message_bar.text() == ""
+
+
+def test_a_chosen_output_folder_that_is_gone_or_a_file_is_refused_in_the_apps_terms(
+    qtbot, offline, small_clip, tmp_path
+):
+    assert offline.open_path(small_clip)
+    gone = tmp_path / "renders-on-a-drive-not-connected"
+    offline.settings.render_folder = gone
+    assert offline.queue_render() is None
+    message = offline.message_bar.text()
+    assert str(gone) in message and "does not exist" in message and "Render ▸ Output folder" in message
+    assert not gone.exists() and offline.queue.entries == {}
+    a_file = tmp_path / "renders.txt"
+    a_file.write_text("not a folder")
+    offline.settings.render_folder = a_file
+    assert offline.queue_render() is None
+    assert "is a file, not a folder" in offline.message_bar.text()
+    assert offline.queue.entries == {}
