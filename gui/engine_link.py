@@ -29,6 +29,7 @@ from engine.errors import (
     EngineTimeoutError,
     JobCancelledError,
     JobInterruptedError,
+    OutputExistsError,
     WaitStoppedError,
 )
 from engine.interp.checks import needs_check
@@ -51,8 +52,9 @@ DRAFT_OPTIONS: dict[str, dict[str, Any]] = {
 GPU_PROVIDERS = ("CUDAExecutionProvider", "TensorrtExecutionProvider", "ROCMExecutionProvider")
 START_ADVICE = "Use Engine ▸ Start engine (or Start engine in the status bar)"
 # job_finished states besides done | failed | cancelled | unavailable: no engine took the render
-# (it waits for one), or the engine stopped while it had it
-WAITING, INTERRUPTED = "waiting", "interrupted"
+# (it waits for one), the engine stopped while it had it, or the engine refused its output name (a
+# file is there, or another render writes it now)
+WAITING, INTERRUPTED, OUTPUT_TAKEN = "waiting", "interrupted", "output taken"
 
 
 def new_job_id() -> str:
@@ -73,6 +75,8 @@ class EngineState:
     missing: list[str] = field(default_factory=list)
     started_here: bool = False
     start_failed: bool = False  # the app tried to start an engine and could not
+    job_outputs: tuple[str, ...] = ()
+    """The outputs of the jobs queued or running in the engine (any client's): names taken."""
 
     def serves(self, capability: str) -> bool:
         return capability in self.available
@@ -154,8 +158,8 @@ class EngineLink(QObject):
     analysis_ready = pyqtSignal(str, object)  # path, SpeedAnalysis
     analysis_failed = pyqtSignal(str, str, bool)  # path, message, capability unavailable
     job_progress = pyqtSignal(str, int, int, str)  # job id, done, total (0: unknown), message
-    # job id, done|failed|cancelled|unavailable|waiting|interrupted, then a RenderResult (done)
-    # or the message
+    # job id, done|failed|cancelled|unavailable|waiting|interrupted|output taken, then a
+    # RenderResult (done) or the message
     job_finished = pyqtSignal(str, str, object)
 
     def __init__(self, *, start_engine: bool = True, connection_file: Path | None = None, parent=None):
@@ -237,6 +241,7 @@ class EngineLink(QObject):
             available=list(capabilities.get("available") or []),
             missing=list(capabilities.get("missing") or []),
             started_here=started,
+            job_outputs=_job_outputs(info),
         )
 
     def _set_state(self, state: EngineState) -> None:
@@ -468,8 +473,9 @@ class EngineLink(QObject):
 
     def _render(self, job_id: str, order: results.RenderOrder) -> None:
         """One render. It finishes as done, failed, cancelled or unavailable, or ``WAITING`` when
-        no engine took it (it can be sent again once one runs), or ``INTERRUPTED`` when the
-        engine stopped (died, shut down) while it had it."""
+        no engine took it (it can be sent again once one runs), ``INTERRUPTED`` when the engine
+        stopped (died, shut down) while it had it, or ``OUTPUT_TAKEN`` when the engine refused its
+        output: a file is there, or another render writes it now."""
 
         def on_event(event) -> None:
             if event.msg_type == "progress":
@@ -502,6 +508,9 @@ class EngineLink(QObject):
             self.job_finished.emit(job_id, "unavailable", str(error))
         except JobCancelledError:
             self.job_finished.emit(job_id, "cancelled", "cancelled")
+        except OutputExistsError as error:
+            log.warning("render %s: its output is taken: %s", job_id, error)
+            self.job_finished.emit(job_id, OUTPUT_TAKEN, str(error))
         except (JobInterruptedError, EngineNotRunningError) as error:
             log.warning("render %s: no engine to finish it: %s", job_id, error)
             self.job_finished.emit(job_id, INTERRUPTED if submitted else WAITING, self.user_text(error))
@@ -547,6 +556,12 @@ class EngineLink(QObject):
             threads = list(self._threads)
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
+
+
+def _job_outputs(info: dict[str, Any]) -> tuple[str, ...]:
+    """The outputs named by the jobs an engine's ``info`` lists as queued or running."""
+    active = (info.get("jobs") or {}).get("active") or []
+    return tuple(sorted({str(job["output"]) for job in active if job.get("output")}))
 
 
 def raise_not_connected(state: EngineState) -> None:

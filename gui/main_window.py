@@ -42,6 +42,7 @@ from gui.dialogs import ask_close_with_waiting, ask_edl_rate, ask_sequence_rate
 from gui.elided import ElidedLabel
 from gui.engine_link import (
     INTERRUPTED,
+    OUTPUT_TAKEN,
     WAITING,
     EngineLink,
     EngineState,
@@ -52,13 +53,14 @@ from gui.engine_link import (
 from gui.frames import FrameSource, open_frame_source
 from gui.inspector import Inspector
 from gui.output_names import (
+    OutputNaming,
     codec_for_source,
     codec_suffix,
     default_output_folder,
     output_folder_problem,
+    output_taken,
     range_part,
     speed_part,
-    unique_output_path,
 )
 from gui.ramp import MIN_RAMP_SPEED, ConstantGrid, DrawnRamp, RampGrid, percent_text
 from gui.render_queue import RenderQueue
@@ -88,6 +90,7 @@ STILL_IMAGE_TEXT = (
 REFINE_AFTER_MS = 250
 ANALYSING_TEXT = "Analysing speed…"
 WAITING_TEXT = "Waiting for the engine to analyse the speed…"
+MAX_OUTPUT_RENAMES = 5  # names found taken in a row before a render is given up as failed
 
 
 # What a message in the bar is about; a message goes when its subject does (another clip opened,
@@ -203,6 +206,8 @@ class MainWindow(QMainWindow):
         self.preview_error = ""
         self._engine_status = ""
         self.waiting_renders: list[str] = []  # job ids of renders no engine has yet, in order
+        self.output_namings: dict[str, OutputNaming] = {}  # how each render's output was named
+        self.output_renames: dict[str, int] = {}  # names found taken since each render was sent
         self.setWindowTitle("Chronoscope")
         self.setAcceptDrops(True)
         self._build_widgets()
@@ -1233,17 +1238,40 @@ class MainWindow(QMainWindow):
         for ProRes and 10-bit sources, else the source's family)."""
         return self.codec_choice or self._source_codec() or "h264"
 
-    def _output_path(self, folder: Path) -> Path:
-        """A new name in ``folder`` for rendering the current clip's In–Out: never a file already
-        there, nor the output of a render already in the queue (``gui.output_names``)."""
+    def _output_naming(self, folder: Path) -> OutputNaming:
+        """How a render of the current clip's In–Out into ``folder`` is named (``gui.output_names``)."""
         info = self.source.info
         start, end = self._render_range()
         speed = None if self.current_ramp() is not None else self.target_speed
-        suffix_parts = [range_part(start, end, info.frame_count), speed_part(speed), self.backend]
-        queued = [entry.order.output for entry in self.queue.entries.values()]
-        return unique_output_path(
-            folder, output_stem(info.path), suffix_parts, queued, codec_suffix(self.output_codec())
-        )
+        suffix_parts = (range_part(start, end, info.frame_count), speed_part(speed), self.backend)
+        return OutputNaming(folder, output_stem(info.path), suffix_parts, codec_suffix(self.output_codec()))
+
+    def _engine_outputs(self) -> list[Path]:
+        """The outputs of the jobs the engine has queued or running, any session's."""
+        return [Path(output) for output in self.link.state.job_outputs]
+
+    def _taken_outputs(self) -> list[Path]:
+        """Outputs a new render may not take besides files on disk and live writes: those of the
+        renders in this window's queue and of the engine's jobs (no file yet for either)."""
+        return [entry.order.output for entry in self.queue.entries.values()] + self._engine_outputs()
+
+    def _output_path(self, folder: Path) -> Path:
+        """A new name in ``folder`` for rendering the current clip's In–Out: never a file already
+        there nor one being written, nor the output of a render queued here or in the engine."""
+        return self._output_naming(folder).free_path(self._taken_outputs())
+
+    def _rename_output(self, job_id: str) -> bool:
+        """Give row ``job_id`` the next free output name: its own is taken (a file appeared there,
+        or another session's render writes it). False when the row was not named here."""
+        naming, entry = self.output_namings.get(job_id), self.queue.entries.get(job_id)
+        if naming is None or entry is None:
+            return False
+        taken = entry.order.output
+        self.queue.set_output(job_id, naming.free_path([*self._taken_outputs(), taken]))
+        renamed = self.queue.entries[job_id].order.output
+        log.info("render %s: %s is taken; rendering to %s", job_id, taken.name, renamed.name)
+        self.statusBar().showMessage(f"{taken.name} is taken; rendering to {renamed.name}", 8000)
+        return True
 
     def queue_render(self, folder: Path | None = None) -> str | None:
         """Queue a retime of In–Out at the target speed (or along the drawn ramp) with the chosen
@@ -1268,6 +1296,7 @@ class MainWindow(QMainWindow):
             codec=self.output_codec(),
         )
         job_id = new_job_id()
+        self.output_namings[job_id] = self._output_naming(folder)
         self.queue.add(job_id, order)
         self._send_render(job_id)
         self.side_tabs.setCurrentWidget(self.queue)
@@ -1298,10 +1327,14 @@ class MainWindow(QMainWindow):
             self._send_render(job_id)
 
     def retry_render(self, job_id: str) -> None:
-        """Render a failed or cancelled row again: the same order, the same job id."""
+        """Render a failed or cancelled row again: the same order, the same job id (an interrupted
+        render resumes), under the next free name when its own is taken now."""
         if not self.queue.can_retry(job_id):
             return
         self.clear_messages(RENDER)
+        self.output_renames.pop(job_id, None)
+        if output_taken(self.queue.entries[job_id].order.output, self._engine_outputs()):
+            self._rename_output(job_id)
         self._send_render(job_id)
 
     def cancel_render(self, job_id: str) -> None:
@@ -1323,6 +1356,10 @@ class MainWindow(QMainWindow):
             if self._engine_status == "connected":  # a new engine already answers
                 QTimer.singleShot(1000, self._send_waiting_if_connected)
             return
+        if state == OUTPUT_TAKEN:
+            if self._output_taken_at_start(job_id):
+                return
+            state, outcome = "failed", self._output_taken_text(job_id, outcome)
         if state == INTERRUPTED:
             self.queue.finish(job_id, "failed", outcome, stopped=True)
             name = entry.order.output.name if entry is not None else "a render"
@@ -1340,6 +1377,34 @@ class MainWindow(QMainWindow):
         elif state == "done":
             self.clear_messages(RENDER)
             self.statusBar().showMessage(f"Render finished: {outcome.output}", 8000)
+
+    def _output_taken_at_start(self, job_id: str) -> bool:
+        """The engine refused row ``job_id``'s output before rendering (a file is there, or another
+        session's render writes it): send it again under the next free name; False when it had
+        begun, or names kept being taken (``MAX_OUTPUT_RENAMES``)."""
+        entry = self.queue.entries.get(job_id)
+        renames = self.output_renames.get(job_id, 0)
+        if entry is None or entry.started or renames >= MAX_OUTPUT_RENAMES or not self._rename_output(job_id):
+            return False
+        self.output_renames[job_id] = renames + 1
+        self._send_render(job_id)
+        return True
+
+    def _output_taken_text(self, job_id: str, detail: str) -> str:
+        entry = self.queue.entries.get(job_id)
+        log.warning("render %s: output taken: %s", job_id, detail)
+        if entry is None:
+            return "its output file was taken by another render or program"
+        output = entry.order.output
+        if entry.started:
+            return (
+                f"{output.name} appeared in {output.parent} while it rendered (another program or "
+                "render wrote it; that file is kept). Retry renders it again under a new name."
+            )
+        return (
+            f"{output.name} and the names after it in {output.parent} are taken by other files or "
+            "renders. Retry renders it again under a new name."
+        )
 
     def _send_waiting_if_connected(self) -> None:
         if self._engine_status == "connected" and self.link.state.status == "connected":

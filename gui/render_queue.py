@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from PyQt6.QtCore import QPoint, Qt, QUrl, pyqtSignal
@@ -137,13 +137,8 @@ class RenderQueue(QWidget):
         row = self.table.rowCount()
         self.table.insertRow(row)
         self._rows[job_id] = row
-        name = OutputNameLabel(order.output.name)
-        name.setToolTip(
-            f"{order.source} → {order.output}\nsource frames {order.in_frame} to {order.out_frame - 1}, "
-            f"{order.describe_speed()}, model {order.backend}"
-            + (f", codec {order.codec}" if order.codec else "")
-        )
-        self.table.setCellWidget(row, OUTPUT_COLUMN, name)
+        self.table.setCellWidget(row, OUTPUT_COLUMN, OutputNameLabel(order.output.name))
+        self._show_order(job_id)
         self.table.setCellWidget(row, STATE_COLUMN, _state_bar())
         buttons = QWidget()
         button_layout = QHBoxLayout(buttons)
@@ -166,6 +161,25 @@ class RenderQueue(QWidget):
         self._row_buttons[job_id] = (cancel, retry, reveal)
         self.table.setCellWidget(row, ACTIONS_COLUMN, buttons)
         self.empty_label.hide()
+
+    def _show_order(self, job_id: str) -> None:
+        order = self.entries[job_id].order
+        name = self._cell(job_id, OUTPUT_COLUMN)
+        name.set_full_text(order.output.name)
+        name.setToolTip(
+            f"{order.output.name}\nin {order.output.parent}\nfrom {order.source}\n"
+            f"source frames {order.in_frame} to {order.out_frame - 1}, "
+            f"{order.describe_speed()}, model {order.backend}"
+            + (f", codec {order.codec}" if order.codec else "")
+        )
+
+    def set_output(self, job_id: str, output: Path) -> None:
+        """Render row ``job_id`` to ``output`` instead (its name was taken when the engine got it)."""
+        entry = self.entries.get(job_id)
+        if entry is None:
+            return
+        entry.order = replace(entry.order, output=Path(output))
+        self._show_order(job_id)
 
     def _cell(self, job_id: str, column: int):
         return self.table.cellWidget(self._rows[job_id], column)

@@ -121,3 +121,80 @@ def test_a_chosen_output_folder_that_is_gone_or_a_file_is_refused_in_the_apps_te
     assert offline.queue_render() is None
     assert "is a file, not a folder" in offline.message_bar.text()
     assert offline.queue.entries == {}
+
+
+# ---------------------------------------------------------------------- 2. output names taken
+
+
+def test_a_reopened_session_leaves_the_name_of_a_render_still_running_alone(
+    qtbot, qapp, engine, shared_data, tmp_path
+):
+    from engine.server.client import EngineClient
+
+    clip = shared_data / "clips" / "hug-lego-movie.mp4"
+    first = _engine_window(qtbot, qapp)
+    first.settings.render_folder = tmp_path
+    first.set_target_speed(Fraction(1, 4))
+    assert first.open_path(clip)
+    running = first.queue_render()  # the whole clip at 1/4: minutes on a CPU
+    output = first.queue.entries[running].order.output
+    qtbot.waitUntil(lambda: first.queue.entries[running].started, timeout=WAIT_MS)
+    first.close()  # the render goes on in the engine
+    second = _engine_window(qtbot, qapp)
+    try:
+        assert second.settings.render_folder == tmp_path and second.open_path(clip)
+        assert not output.exists()
+        assert second._output_path(tmp_path) == output.with_name("hug-lego-movie.25pct.flow-2.mp4")
+        assert str(output) in second.link.state.job_outputs  # the engine names its jobs' outputs
+        assert output in second._taken_outputs()
+        # without the engine's word, the live writer's lock alone keeps the name
+        second.link.state.job_outputs = ()
+        assert second._output_path(tmp_path).name == "hug-lego-movie.25pct.flow-2.mp4"
+    finally:
+        with EngineClient(engine) as client:
+            client.cancel(running)
+        second.close()
+
+
+def test_a_render_whose_output_appeared_before_it_began_goes_to_the_next_free_name(
+    qtbot, offline, small_clip, tmp_path
+):
+    assert offline.open_path(small_clip)
+    offline.set_target_speed(Fraction(1, 2))
+    job = offline.queue_render(tmp_path)
+    entry = offline.queue.entries[job]
+    taken = entry.order.output
+    assert entry.state == "waiting" and taken.name == "small.50pct.flow.mp4"
+    taken.write_bytes(b"another program's file")  # appears before any engine takes the render
+    offline.link.start_engine()
+    try:
+        entry = _finished(qtbot, offline, job)
+        assert entry.state == "done", entry.message
+        assert entry.order.output.name == "small.50pct.flow-2.mp4" and entry.outputs[0].is_file()
+        assert taken.read_bytes() == b"another program's file"
+        assert offline.queue.table.cellWidget(0, 0).full_text == "small.50pct.flow-2.mp4"
+        assert "small.50pct.flow-2.mp4" in offline.queue.table.cellWidget(0, 0).toolTip()
+        assert offline.message_bar.text() == ""
+    finally:
+        stop_engine(force=True)
+
+
+def test_retry_of_a_render_whose_output_is_taken_now_goes_to_the_next_free_name(
+    qtbot, offline, small_clip, tmp_path
+):
+    assert offline.open_path(small_clip)
+    offline.set_target_speed(Fraction(1, 2))
+    job = offline.queue_render(tmp_path)
+    offline.cancel_render(job)
+    entry = offline.queue.entries[job]
+    assert entry.state == "cancelled"
+    entry.order.output.write_bytes(b"another program's file")
+    offline.link.start_engine()
+    try:
+        qtbot.waitUntil(lambda: offline.engine_status == "connected", timeout=WAIT_MS)
+        offline.retry_render(job)
+        entry = _finished(qtbot, offline, job)
+        assert entry.state == "done", entry.message
+        assert entry.order.output.name == "small.50pct.flow-2.mp4"
+    finally:
+        stop_engine(force=True)
