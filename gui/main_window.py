@@ -787,11 +787,12 @@ class MainWindow(QMainWindow):
         return self.source.info.frame_count - 1 if self.source else 0
 
     def grid(self) -> ConstantGrid | RampGrid:
-        """The retimed frame grid: the ramp's when one is drawn, else the constant target speed's."""
+        """The retimed frame grid: the ramp's when one is drawn, else the constant target speed's;
+        either counts output frames from the In mark, as the render numbers them."""
         ramp = self.current_ramp()
-        if ramp is None:
-            return ConstantGrid(self.target_speed)
         origin = self.ramp_origin()
+        if ramp is None:
+            return ConstantGrid(self.target_speed, origin)
         return RampGrid(ramp.speed_ramp(origin), origin)
 
     def snap(self, frames: Fraction) -> Fraction:
@@ -838,18 +839,33 @@ class MainWindow(QMainWindow):
         self.curve.set_playhead(self.position)
         self._request_preview()
 
+    def retimed_frame(self) -> int | None:
+        """The render's frame number at the playhead (counted from In, as its report counts the
+        frames to check), or None where the playhead is outside In–Out (not rendered)."""
+        if self.source is None:
+            return None
+        start, end = self._render_range()
+        grid = self.grid()
+        output_frame = grid.nearest(self.position)
+        if output_frame < 0 or output_frame >= grid.output_frames(start, end):
+            return None
+        return output_frame
+
     def _update_transport(self) -> None:
         info = self.source.info
         grid = self.grid()
-        output_frame = grid.nearest(self.position)
-        speed = ""
-        if isinstance(grid, RampGrid) and output_frame >= 0:
-            speed = f" at {percent_text(grid.ramp.speed_at(output_frame))} (ramp)"
+        output_frame = self.retimed_frame()
+        if output_frame is None:
+            retimed = "before In" if self.position < self._render_range()[0] else "after Out"
+            retimed = f"not rendered ({retimed})"
+        else:
+            speed = ""
+            if isinstance(grid, RampGrid):
+                speed = f" at {percent_text(grid.ramp.speed_at(output_frame))} (ramp)"
+            retimed = f"retimed frame {output_frame}{speed}"
         self.timecode_label.setText(self.clock.text(self.position))
-        self.frame_label.setText(
-            f"source {float(self.position):.3f} / {info.frame_count - 1}"
-            f"   ·   retimed frame {output_frame}{speed}"
-        )
+        source = f"source {float(self.position):.3f} / {info.frame_count - 1}"
+        self.frame_label.setText(f"{source}   ·   {retimed}")
 
     def _request_preview(self) -> None:
         if self.source is None:
@@ -973,10 +989,9 @@ class MainWindow(QMainWindow):
         self._marks_edited()
 
     def _marks_edited(self) -> None:
-        """In or Out moved by the user: a ramp starts at In, so the playhead moves onto its grid."""
+        """In or Out moved by the user: the retimed grid starts at In, so the playhead moves onto it."""
         self._marks_changed()
-        if self.current_ramp() is not None:
-            self._resnap()
+        self._resnap()
 
     def _resnap(self) -> None:
         if self.source is None:
@@ -1010,6 +1025,7 @@ class MainWindow(QMainWindow):
             f"source frames {start} to {end - 1} ({style.frames_text(end - start)}), "
             f"{style.frames_text(out_frames)} once retimed"
         )
+        self._update_transport()  # the retimed frame counts from In
 
     def set_compare_mode(self, mode: str) -> None:
         self.viewer.set_compare_mode(mode)

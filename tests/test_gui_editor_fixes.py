@@ -198,3 +198,36 @@ def test_retry_of_a_render_whose_output_is_taken_now_goes_to_the_next_free_name(
         assert entry.order.output.name == "small.50pct.flow-2.mp4"
     finally:
         stop_engine(force=True)
+
+
+# ---------------------------------------------------------------------- 3. retimed frames counted from In
+
+
+def test_the_retimed_frame_number_is_the_renders_counted_from_in(qtbot, window, small_clip, tmp_path):
+    import numpy as np
+
+    from engine.media import FrameReader
+
+    assert window.open_path(small_clip)
+    window.set_target_speed(Fraction(2, 5))  # a timeline clip's 40 %: positions not on a 1/k grid
+    window.in_frame, window.out_frame = 6, 12
+    window._marks_edited()
+    assert "(6 → 15 frames)" in window.inspector.range_label.text()
+    job = window.queue_render(tmp_path)
+    entry = _finished(qtbot, window, job)
+    assert entry.state == "done", entry.message
+    with FrameReader(entry.outputs[0]) as reader:
+        rendered = [frame.image.astype(int) for frame in reader]
+    assert len(rendered) == 15
+    # the render's frame 5 is source frame 8 (6 + 5 x 2/5): the app shows it as retimed frame 5
+    window.seek(Fraction(8))
+    assert window.position == 8 and window.frame_label.text().endswith("retimed frame 5")
+    differences = [np.abs(rendered[5] - window.source.frame(n).astype(int)).mean() for n in (7, 8, 9)]
+    assert differences[1] < min(differences[0], differences[2])
+    # one step on is the render's frame 6, at 8 + 2/5 (a frame the render makes)
+    window.step(1)
+    assert window.position == Fraction(42, 5) and window.frame_label.text().endswith("retimed frame 6")
+    window.seek(Fraction(2))
+    assert window.frame_label.text().endswith("not rendered (before In)")
+    window.seek(Fraction(20))
+    assert window.frame_label.text().endswith("not rendered (after Out)")
