@@ -36,7 +36,7 @@ from PyQt6.QtWidgets import (
 
 from engine.errors import ChronoscopeError, TimelineError, UnsupportedOptionError
 from engine.fsutil import write_text_atomic
-from engine.retime.ramp import load_ramp
+from engine.retime.ramp import load_ramp, parse_ramp
 from gui import style
 from gui.dialogs import ask_close_with_waiting, ask_edl_rate, ask_sequence_rate
 from gui.elided import ElidedLabel
@@ -63,7 +63,7 @@ from gui.output_names import (
     speed_part,
 )
 from gui.ramp import MIN_RAMP_SPEED, ConstantGrid, DrawnRamp, RampGrid, percent_text
-from gui.render_queue import RenderQueue
+from gui.render_queue import CHECK_KEYS, RenderQueue
 from gui.results import RenderOrder, SpeedAnalysis
 from gui.sequences import OPEN_ONE_FRAME, is_pattern, output_stem, sequence_around, sequence_media
 from gui.settings import (
@@ -323,6 +323,7 @@ class MainWindow(QMainWindow):
         self.queue = RenderQueue()
         self.queue.cancel_requested.connect(self.cancel_render)
         self.queue.retry_requested.connect(self.retry_render)
+        self.queue.check_frame_requested.connect(self.go_to_frame_to_check)
         self.side_tabs = QTabWidget()
         # scrolls rather than forcing the window taller when the analysis has many evidence lines
         self.inspector_scroll = QScrollArea()
@@ -408,6 +409,10 @@ class MainWindow(QMainWindow):
         self._action("Next segment", lambda: self.jump_segment(1), "Down", play_menu)
         self._action("Go to start", lambda: self.seek(Fraction(0)), "Home", play_menu)
         self._action("Go to end", self.seek_end, "End", play_menu)
+        self._action(
+            "Next frame to check", lambda: self.step_to_check(1), CHECK_KEYS[1], play_menu
+        ).setToolTip("The next frame the last finished render of this clip lists to check")
+        self._action("Previous frame to check", lambda: self.step_to_check(-1), CHECK_KEYS[-1], play_menu)
         play_menu.addSeparator()
         self._action("Mark In", self.mark_in, "I", play_menu)
         self._action("Mark Out", self.mark_out, "O", play_menu)
@@ -931,6 +936,68 @@ class MainWindow(QMainWindow):
             return
         self.viewer.clear_generated("RETIMED · no preview")
         self.show_message(f"Preview failed: {message}", "warning", PREVIEW)
+
+    # ------------------------------------------------------------------ frames to check
+
+    def step_to_check(self, direction: int) -> bool:
+        """C / Shift+C: the playhead to the next (previous) frame to check of the render selected
+        in the queue, else of the last render of this clip that lists some."""
+        selected = self.queue.selected_job()
+        if selected is not None and self.queue.entries[selected].frames_to_check:
+            return self.go_to_frame_to_check(selected, direction)
+        path = self.source.info.path if self.source is not None else None
+        for job_id, entry in reversed(self.queue.entries.items()):
+            if entry.frames_to_check and Path(entry.order.source).resolve() == path:
+                return self.go_to_frame_to_check(job_id, direction)
+        self.statusBar().showMessage("No finished render of this clip lists frames to check.", 8000)
+        return False
+
+    def go_to_frame_to_check(self, job_id: str, direction: int = 1) -> bool:
+        """Move the playhead to the next (``direction`` 1) or previous (-1) frame that render
+        ``job_id``'s report lists to check, after the retimed frame shown (wrapping round). The
+        render's In, Out and speed (or ramp) come back first where they differ, so the transport's
+        retimed frame is the report's number."""
+        entry = self.queue.entries.get(job_id)
+        if entry is None or not entry.frames_to_check:
+            return False
+        order = entry.order
+        if self.source is None or self.source.info.path != Path(order.source).resolve():
+            self.show_message(
+                f"Open {Path(order.source).name} to go to the frames to check of {order.output.name}.",
+                "info",
+                RENDER,
+            )
+            return False
+        self.stop()
+        self._use_render_settings(order)
+        frames = entry.frames_to_check
+        shown = self.retimed_frame()
+        if direction > 0:
+            frame = next((f for f in frames if shown is None or f > shown), frames[0])
+        else:
+            frame = next((f for f in reversed(frames) if shown is not None and f < shown), frames[-1])
+        self.seek(self.grid().position(frame))
+        self.statusBar().showMessage(
+            f"Frame to check {frame} of {order.output.name} ({frames.index(frame) + 1} of {len(frames)})",
+            8000,
+        )
+        return True
+
+    def _use_render_settings(self, order: RenderOrder) -> None:
+        """In, Out and the speed (or ramp) of ``order``, where the window's differ."""
+        if self._render_range() != (order.in_frame, order.out_frame):
+            self.in_frame, self.out_frame = order.in_frame, order.out_frame
+            self._marks_edited()
+        if order.ramp is None:
+            if self.current_ramp() is not None:
+                self.clear_ramp()
+            self.set_target_speed(order.speed)
+            return
+        ramp = parse_ramp([{"frame": frame, "speed": speed} for frame, speed in order.ramp])
+        if self.current_ramp() is None or self.current_ramp().speed_ramp(order.in_frame) != ramp:
+            drawn = DrawnRamp.from_speed_ramp(ramp, order.in_frame, self.source.info.frame_count)
+            self.ramps[self._clip_key()] = drawn
+            self._ramp_edited()
 
     # ------------------------------------------------------------------ playback (J/K/L)
 

@@ -15,6 +15,8 @@ from gui_windows import offline_window
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+from PyQt6.QtCore import Qt  # noqa: E402
+
 from engine.places import places  # noqa: E402
 from engine.server.process import start_engine, stop_engine  # noqa: E402
 from gui.engine_link import EngineLink  # noqa: E402
@@ -231,3 +233,42 @@ def test_the_retimed_frame_number_is_the_renders_counted_from_in(qtbot, window, 
     assert window.frame_label.text().endswith("not rendered (before In)")
     window.seek(Fraction(20))
     assert window.frame_label.text().endswith("not rendered (after Out)")
+
+
+# ---------------------------------------------------------------------- 4. frames to check
+
+
+def test_the_frames_to_check_of_a_render_are_listed_and_stepped_to(qtbot, window, small_clip, tmp_path):
+    from engine.interp.checks import frame_runs, runs_text
+    from engine.retime import read_sidecar
+
+    assert window.open_path(small_clip)
+    window.set_target_speed(Fraction(1, 4))
+    window.in_frame, window.out_frame = 4, 10
+    window._marks_edited()
+    job = window.queue_render(tmp_path)
+    entry = _finished(qtbot, window, job)
+    assert entry.state == "done", entry.message
+    listed = read_sidecar(entry.outputs[0]).frames_to_check
+    assert listed and entry.frames_to_check == listed  # the flow model doubts this synthetic motion
+    tip = window.queue.state_bar(job).toolTip()
+    assert f"frames to check: {runs_text(frame_runs(listed))}" in tip
+    menu = window.queue.context_menu(job)
+    actions = {action.text(): action for action in menu.actions()}
+    assert actions["Next frame to check"].isEnabled() and actions["Previous frame to check"].isEnabled()
+    # the editor moved on: another speed and marks; stepping brings the render's back
+    window.set_target_speed(Fraction(1, 2))
+    window.clear_marks()
+    window.seek(Fraction(0))
+    actions["Next frame to check"].trigger()
+    assert window.target_speed == Fraction(1, 4) and window._render_range() == (4, 10)
+    assert window.position == 4 + Fraction(listed[0], 4)
+    assert window.frame_label.text().endswith(f"retimed frame {listed[0]}")
+    window.queue.table.clearSelection()
+    qtbot.keyClick(window, Qt.Key.Key_C)  # the last render of this clip that lists frames to check
+    assert window.frame_label.text().endswith(f"retimed frame {listed[1]}")
+    qtbot.keyClick(window, Qt.Key.Key_C, Qt.KeyboardModifier.ShiftModifier)
+    assert window.frame_label.text().endswith(f"retimed frame {listed[0]}")
+    qtbot.keyClick(window, Qt.Key.Key_C, Qt.KeyboardModifier.ShiftModifier)  # round to the last one
+    assert window.frame_label.text().endswith(f"retimed frame {listed[-1]}")
+    _shot(window.queue, "frames_to_check_queue.png", tmp_path)
