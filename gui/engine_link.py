@@ -33,7 +33,9 @@ from engine.errors import (
     WaitStoppedError,
 )
 from engine.interp.checks import needs_check
+from engine.processes import pid_alive
 from engine.server.client import EngineClient
+from engine.server.connection import connection_file_path
 from gui import results
 from gui.frames import FrameSource
 
@@ -77,6 +79,7 @@ class EngineState:
     start_failed: bool = False  # the app tried to start an engine and could not
     job_outputs: tuple[str, ...] = ()
     """The outputs of the jobs queued or running in the engine (any client's): names taken."""
+    shut_down: bool = False  # lost: it was stopped (``chronoscope engine stop``), not killed or hung
 
     def serves(self, capability: str) -> bool:
         return capability in self.available
@@ -92,12 +95,14 @@ class EngineState:
         if self.status == "starting":
             return "Engine: starting…"
         if self.status == "lost":
-            return "Engine lost"
+            return "Engine stopped" if self.shut_down else "Engine lost"
         return "Engine: not running"
 
     def user_message(self) -> str:
         """What the window tells the editor about an engine it cannot use, in the app's terms;
         the technical reason (``message``) goes to the log."""
+        if self.status == "lost" and self.shut_down:
+            return f"The engine was stopped. {START_ADVICE} to start a new one."
         if self.status == "lost":
             return f"The engine stopped answering. {START_ADVICE} to start a new one."
         if self.status == "connected":
@@ -157,6 +162,7 @@ class EngineLink(QObject):
     preview_failed = pyqtSignal(int, str)  # serial, message
     analysis_ready = pyqtSignal(str, object)  # path, SpeedAnalysis
     analysis_failed = pyqtSignal(str, str, bool)  # path, message, capability unavailable
+    analysis_interrupted = pyqtSignal(str)  # path: the engine stopped before the analysis ended
     job_progress = pyqtSignal(str, int, int, str)  # job id, done, total (0: unknown), message
     # job id, done|failed|cancelled|unavailable|waiting|interrupted|output taken, then a
     # RenderResult (done) or the message
@@ -265,17 +271,29 @@ class EngineLink(QObject):
                 except ChronoscopeError as error:
                     misses += 1
                     if misses >= 2:
-                        log.warning("engine pid %s stopped answering: %s", self.state.pid, error)
+                        shut_down = self._was_shut_down()
+                        how = "was stopped" if shut_down else "stopped answering"
+                        log.warning("engine pid %s %s: %s", self.state.pid, how, error)
                         self._set_state(
                             EngineState(
                                 status="lost",
                                 pid=self.state.pid,
-                                message=f"engine pid {self.state.pid} stopped answering ({error})",
+                                message=f"engine pid {self.state.pid} {how} ({error})",
+                                shut_down=shut_down,
                             )
                         )
                         return
         finally:
             client.close()
+
+    def _was_shut_down(self) -> bool:
+        """Whether the engine that stopped answering was shut down (it removes its connection
+        file as it ends, and its process is gone) rather than killed, crashed or hung."""
+        connection = self._connection
+        if connection is None or pid_alive(connection.pid):
+            return False
+        path = Path(self._connection_file) if self._connection_file else connection_file_path()
+        return not path.exists()
 
     def _refresh_info(self, client: EngineClient) -> None:
         info = client.info(timeout_s=PING_TIMEOUT_S * 2)
@@ -294,6 +312,9 @@ class EngineLink(QObject):
                 return self.state.user_message()
             log.warning("the engine stopped answering: %s", error)
             return f"the engine stopped answering. {START_ADVICE} to start a new one."
+        if isinstance(error, JobInterruptedError):
+            log.warning("a job was interrupted: %s", error)
+            return "the engine stopped before it was done; it runs again when the engine is back"
         return str(error)
 
     def _client(self) -> EngineClient:
@@ -456,6 +477,11 @@ class EngineLink(QObject):
             analysis = results.parse_speed_result(result)
         except CapabilityNotAvailableError as error:
             self.analysis_failed.emit(key, str(error), True)
+            return
+        except (JobInterruptedError, EngineNotRunningError) as error:
+            # the engine stopped (shut down, killed): the window asks again when one is back
+            log.warning("speed analysis of %s: the engine stopped: %s", path.name, error)
+            self.analysis_interrupted.emit(key)
             return
         except ChronoscopeError as error:
             log.warning("speed analysis of %s failed: %s", path.name, error)

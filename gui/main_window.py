@@ -88,8 +88,10 @@ STILL_IMAGE_TEXT = (
     "A still image (one frame): the speed is measured from motion, so there is none to analyse."
 )
 REFINE_AFTER_MS = 250
+REANALYSE_AFTER_MS = 3000  # after an engine stop, longer than the two missed pings that tell it
 ANALYSING_TEXT = "Analysing speed…"
 WAITING_TEXT = "Waiting for the engine to analyse the speed…"
+INTERRUPTED_TEXT = "The engine stopped during the speed analysis; it runs again when the engine is back."
 MAX_OUTPUT_RENAMES = 5  # names found taken in a row before a render is given up as failed
 
 
@@ -455,6 +457,7 @@ class MainWindow(QMainWindow):
         self.link.preview_failed.connect(self._preview_failed)
         self.link.analysis_ready.connect(self._analysis_ready)
         self.link.analysis_failed.connect(self._analysis_failed)
+        self.link.analysis_interrupted.connect(self._analysis_interrupted)
         self.link.job_progress.connect(self.queue.update_progress)
         self.link.job_finished.connect(self._job_finished)
 
@@ -760,12 +763,14 @@ class MainWindow(QMainWindow):
         if key in self.analyses:
             return True
         message = self.analysis_messages.get(key, "")
-        return bool(message) and message not in (ANALYSING_TEXT, WAITING_TEXT)
+        return bool(message) and message not in (ANALYSING_TEXT, WAITING_TEXT, INTERRUPTED_TEXT)
 
     @staticmethod
     def _strip_note(message: str) -> str:
         if message == STILL_IMAGE_TEXT:
             return "still image"
+        if message in (WAITING_TEXT, INTERRUPTED_TEXT):
+            return "analysis waits for the engine"
         return "analysing…" if message.startswith("Analysing") else "speed not analysed"
 
     def _analysis_ready(self, key: str, analysis: SpeedAnalysis) -> None:
@@ -785,6 +790,26 @@ class MainWindow(QMainWindow):
             self._show_analysis(key)
             self.statusBar().showMessage(text, 15000)
             self.analysis_shown.emit(key)
+
+    def _analysis_interrupted(self, key: str) -> None:
+        """The engine stopped during the analysis of ``key``: it runs again when one answers (the
+        window asks on "connected"; an engine that answers still, one started meanwhile, is asked
+        once the stopped one is seen gone)."""
+        self.analysis_messages[key] = INTERRUPTED_TEXT
+        if key == self._clip_key():
+            self._show_analysis(key)
+            self.statusBar().showMessage(INTERRUPTED_TEXT, 15000)
+            self.analysis_shown.emit(key)
+        QTimer.singleShot(REANALYSE_AFTER_MS, lambda: self._reanalyse_if_connected(key))
+
+    def _reanalyse_if_connected(self, key: str) -> None:
+        if (
+            key == self._clip_key()
+            and self.analysis_messages.get(key) == INTERRUPTED_TEXT
+            and self._engine_status == "connected"
+            and self.link.state.status == "connected"
+        ):
+            self._request_analysis()
 
     # ------------------------------------------------------------------ playhead
 

@@ -272,3 +272,33 @@ def test_the_frames_to_check_of_a_render_are_listed_and_stepped_to(qtbot, window
     qtbot.keyClick(window, Qt.Key.Key_C, Qt.KeyboardModifier.ShiftModifier)  # round to the last one
     assert window.frame_label.text().endswith(f"retimed frame {listed[-1]}")
     _shot(window.queue, "frames_to_check_queue.png", tmp_path)
+
+
+# ---------------------------------------------------------------------- 5. an engine stopped mid-analysis
+
+
+def test_an_engine_stopped_during_the_analysis_is_told_in_the_apps_terms(qtbot, window, engine, shared_data):
+    from engine.server.client import EngineClient
+    from gui.main_window import ANALYSING_TEXT
+
+    clip = shared_data / "clips" / "sam2-dog.mp4"
+    assert window.open_path(clip)
+    with EngineClient(engine) as client:
+        qtbot.waitUntil(
+            lambda: any(job["kind"] == "detect_speed" for job in client.info()["jobs"]["active"]),
+            timeout=WAIT_MS,
+        )
+    stop_engine()  # as `chronoscope engine stop` does
+    key = str(window.source.info.path)
+    message = "The engine stopped during the speed analysis; it runs again when the engine is back."
+    qtbot.waitUntil(lambda: window.analysis_messages.get(key) == message, timeout=WAIT_MS)
+    assert window.inspector.analysis_status.text() == message
+    assert window.strip.clip_label == "analysis waits for the engine" and not window.analysis_settled()
+    qtbot.waitUntil(lambda: window.engine_status == "lost", timeout=WAIT_MS)
+    assert window.message_bar.text().startswith("The engine was stopped. Use Engine ▸ Start engine")
+    assert window.engine_label.text() == "Engine stopped"
+    shown = " ".join([window.message_bar.text(), window.inspector.analysis_status.text()])
+    assert "job" not in shown and "resume" not in shown
+    window.link.start_engine()
+    qtbot.waitUntil(lambda: window.engine_status == "connected", timeout=WAIT_MS)
+    assert window.analysis_messages.get(key) == ANALYSING_TEXT  # it runs again
