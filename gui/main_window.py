@@ -72,7 +72,7 @@ from gui.settings import (
 )
 from gui.timecode import SourceClock
 from gui.timeline_strip import SpeedCurvePlot, TimelineItem, TimelineStrip
-from gui.viewer import SIDE_BY_SIDE, WIPE, ViewerWidget
+from gui.viewer import DROP_HERE, SIDE_BY_SIDE, WIPE, ViewerWidget
 
 log = logging.getLogger(__name__)
 
@@ -608,7 +608,8 @@ class MainWindow(QMainWindow):
         self.source = source
         self.clear_messages(OPENING, CLIP, PREVIEW, RAMP, RENDER)
         info = source.info
-        self.setWindowTitle(f"{(self.timeline_path or path).name} — Chronoscope")
+        shown = self.timeline_path.name if self.timeline_path else info.display_name or path.name
+        self.setWindowTitle(f"{shown} — Chronoscope")
         self.clock = SourceClock.of(info.rate, info.start_timecode)
         self.inspector.set_clip(info)
         self.inspector.set_timecode(self.clock, in_timeline=self.timeline_path is not None)
@@ -616,7 +617,7 @@ class MainWindow(QMainWindow):
         self.strip.set_clip(info.frame_count, info.rate, self.clock)
         self.curve.set_clip(info.frame_count, info.rate, self.clock)
         self.curve.set_ramp(None, 0)
-        self.viewer.clear()
+        self.viewer.clear(DROP_HERE)
         if range_frames is not None:
             self.in_frame, self.out_frame = range_frames
         else:
@@ -625,6 +626,9 @@ class MainWindow(QMainWindow):
         if info.truncated:
             log.warning("%s", info.truncation_text())
             self.show_message(info.truncation_text(), "warning", CLIP)
+        if info.missing_frames:
+            log.warning("%s", info.missing_text())
+            self.show_message(info.missing_text(), "warning", CLIP)
         self.position = Fraction(self.in_frame or 0)
         key = self._clip_key()
         self._show_analysis(key)
@@ -739,7 +743,7 @@ class MainWindow(QMainWindow):
         self.analysis_messages[key] = ANALYSING_TEXT
         self._show_analysis(key)
         info = self.source.info
-        self.link.analyse(info.path, info.rate, info.frame_count)
+        self.link.analyse(info.path, info.rate, info.analysed_frames or info.frame_count)
 
     def _show_analysis(self, key: str) -> None:
         analysis = self.analyses.get(key)
@@ -952,6 +956,11 @@ class MainWindow(QMainWindow):
             return
         self.inspector.preview_label.setText("—")
         self.inspector.risk_label.setText("—")
+        info = self.source.info if self.source is not None else None
+        if info is not None and int(self.position) in info.missing_frames:
+            name = info.missing_names[info.missing_frames.index(int(self.position))]
+            self.viewer.clear(f"Frame {int(self.position)} ({name}) is missing from {info.display_name}.")
+            return
         if self._engine_status in ("", "starting", "disconnected") and not self.link.state.message:
             self.viewer.clear_generated("RETIMED · waiting for the engine")
             return
@@ -1388,10 +1397,14 @@ class MainWindow(QMainWindow):
         if self.source is None:
             self.show_message("Open a clip before queuing a render.", "warning", RENDER)
             return None
+        start, end = self._render_range()
+        missing = self.source.info.missing_in(start, end)
+        if missing:
+            self.show_message(self._range_across_hole_text(start, end, missing), "warning", RENDER)
+            return None
         folder = Path(folder) if folder else self._ready_output_folder()
         if folder is None:
             return None
-        start, end = self._render_range()
         order = RenderOrder(
             source=self.source.info.path,
             output=self._output_path(folder),
@@ -1409,6 +1422,23 @@ class MainWindow(QMainWindow):
         self._send_render(job_id)
         self.side_tabs.setCurrentWidget(self.queue)
         return job_id
+
+    def _range_across_hole_text(self, start: int, end: int, missing: list[int]) -> str:
+        """Why In–Out cannot be rendered from a sequence with a hole, and the ranges that can."""
+        info = self.source.info
+        names = [info.missing_names[info.missing_frames.index(n)] for n in missing]
+        edges = [-1, *info.missing_frames, info.frame_count]
+        pieces = [(max(a + 1, start), min(b - 1, end - 1)) for a, b in zip(edges, edges[1:], strict=False)]
+        sides = [
+            f"{self.clock.frame_text(first)}–{self.clock.frame_text(last)}"
+            for first, last in pieces
+            if first <= last
+        ]
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        return (
+            f"In to Out crosses the missing {shown}: set In and Out on one side of it "
+            f"({' or '.join(sides)}), or fill it first with `chronoscope repair` and open the repaired clip."
+        )
 
     def _send_render(self, job_id: str) -> None:
         """Give the engine the render of row ``job_id`` (its order, its id: an interrupted render

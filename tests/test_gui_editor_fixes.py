@@ -302,3 +302,88 @@ def test_an_engine_stopped_during_the_analysis_is_told_in_the_apps_terms(qtbot, 
     window.link.start_engine()
     qtbot.waitUntil(lambda: window.engine_status == "connected", timeout=WAIT_MS)
     assert window.analysis_messages.get(key) == ANALYSING_TEXT  # it runs again
+
+
+# ---------------------------------------------------------------------- 6, 7. a sequence with a missing frame
+
+
+def _sequence_with_a_hole(folder: Path, missing: int = 1012) -> list[Path]:
+    """A001.1001.png .. A001.1024.png (frame_pattern pictures, 64x48), without ``missing``."""
+    from PyQt6.QtGui import QImage
+
+    from tests.media_factory import frame_pattern
+
+    folder.mkdir(parents=True)
+    paths = []
+    for index in range(24):
+        number = 1001 + index
+        if number == missing:
+            continue
+        picture = frame_pattern(index)
+        image = QImage(picture.tobytes(), 64, 48, 64 * 3, QImage.Format.Format_RGB888)
+        path = folder / f"A001.{number}.png"
+        assert image.save(str(path), "PNG")
+        paths.append(path)
+    return paths
+
+
+def test_a_sequence_with_a_missing_frame_opens_and_renders_on_either_side(qtbot, window, tmp_path):
+    import numpy as np
+
+    from engine.media import FrameReader
+    from tests.media_factory import frame_pattern
+
+    frames = _sequence_with_a_hole(tmp_path / "plates")
+    window.sequence_rate_provider = lambda path, sequence, default: Fraction(24)
+    assert window.open_path(frames[3])
+    info = window.source.info
+    assert info.frame_count == 24 and info.missing_frames == (11,)
+    assert info.missing_names == ("A001.1012.png",)
+    warning = window.message_bar.text()
+    assert window.message_bar.level == "warning"
+    assert "A001.####.png lacks A001.1012.png (frame 11)" in warning and "chronoscope repair" in warning
+    assert window.windowTitle() == "A001.####.png — Chronoscope"  # not the description's file name
+    # frames after the hole are shown where they belong
+    assert np.array_equal(window.source.frame(15), frame_pattern(15))
+    assert np.array_equal(window.source.frame(10), frame_pattern(10))
+    window.set_target_speed(Fraction(1, 2))
+    with qtbot.waitSignal(window.link.preview_failed, timeout=WAIT_MS):
+        window.seek(Fraction(11))  # the missing frame itself
+    assert window.viewer.original is None
+    assert window.viewer.placeholder == "Frame 11 (A001.1012.png) is missing from A001.####.png."
+    _shot(window, "sequence_missing_frame.png", tmp_path)
+    with qtbot.waitSignal(window.preview_shown, timeout=WAIT_MS):
+        window.seek(Fraction(31, 2))
+    assert window.viewer.original is not None and window.viewer.original_label == "ORIGINAL · frame 15"
+    # the whole sequence crosses the hole: refused, saying what to do
+    assert window.queue_render(tmp_path / "out") is None
+    refused = window.message_bar.text()
+    assert "crosses the missing A001.1012.png" in refused and "chronoscope repair" in refused
+    assert window.queue.entries == {}
+    # after the hole: rendered from the frames it names
+    window.in_frame, window.out_frame = 14, 20
+    window._marks_edited()
+    (tmp_path / "out").mkdir()
+    job = window.queue_render(tmp_path / "out")
+    entry = _finished(qtbot, window, job)
+    assert entry.state == "done", entry.message
+    assert entry.order.output.name == "A001.f14-19.50pct.flow.mp4"
+    with FrameReader(entry.outputs[0]) as reader:
+        rendered = [frame.image.astype(int) for frame in reader]
+    assert len(rendered) == 12
+    differences = [np.abs(rendered[2] - frame_pattern(n).astype(int)).mean() for n in (14, 15, 16)]
+    assert differences[1] < min(differences[0], differences[2])  # output frame 2 is source frame 15
+    # before it too
+    window.in_frame, window.out_frame = 2, 11
+    window._marks_edited()
+    job = window.queue_render(tmp_path / "out")
+    assert _finished(qtbot, window, job).state == "done"
+    qtbot.waitUntil(window.analysis_settled, timeout=WAIT_MS)
+
+
+def test_the_window_title_names_an_image_sequence_as_editors_write_it(qtbot, offline, tmp_path):
+    frames = _sequence_with_a_hole(tmp_path / "plates", missing=0)  # no hole
+    offline.sequence_rate_provider = lambda path, sequence, default: Fraction(25)
+    assert offline.open_path(frames[0])
+    assert offline.windowTitle() == "A001.####.png — Chronoscope"
+    assert offline.message_bar.text() == ""
