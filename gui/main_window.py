@@ -50,6 +50,7 @@ from gui.engine_link import (
     PreviewRequest,
     new_job_id,
 )
+from gui.field_keys import give_fields_their_keys
 from gui.frames import FrameSource, open_frame_source
 from gui.inspector import Inspector
 from gui.output_names import (
@@ -214,6 +215,7 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self._build_widgets()
         self._build_actions()
+        self.field_keys = give_fields_their_keys(self)  # a focused list takes arrows and letters
         self._connect_link()
         self.play_timer = QTimer(self)
         self.play_timer.timeout.connect(self._play_tick)

@@ -387,3 +387,44 @@ def test_the_window_title_names_an_image_sequence_as_editors_write_it(qtbot, off
     assert offline.open_path(frames[0])
     assert offline.windowTitle() == "A001.####.png — Chronoscope"
     assert offline.message_bar.text() == ""
+
+
+# ---------------------------------------------------------------------- 8. keys for a focused list
+
+
+def test_a_focused_list_takes_its_keys_and_the_window_keeps_its_shortcuts_elsewhere(
+    qtbot, offline, small_clip
+):
+    assert offline.open_path(small_clip)
+    offline.set_target_speed(Fraction(1, 2))
+    offline.seek(Fraction(10))
+    offline.activateWindow()
+    combo = offline.inspector.speed_combo
+    combo.setFocus()
+    qtbot.waitUntil(combo.hasFocus, timeout=WAIT_MS)
+    start = combo.currentIndex()
+    qtbot.keyClick(combo, Qt.Key.Key_Down)
+    assert combo.currentIndex() == start + 1 and offline.target_speed == combo.currentData()
+    qtbot.keyClick(combo, Qt.Key.Key_Up)
+    assert combo.currentIndex() == start and offline.target_speed == Fraction(1, 2)
+    for key in (Qt.Key.Key_Right, Qt.Key.Key_Left, Qt.Key.Key_L, Qt.Key.Key_I, Qt.Key.Key_W):
+        qtbot.keyClick(combo, key)
+    assert offline.position == 10 and offline.shuttle == 0 and offline.in_frame is None
+    assert offline.viewer.compare_mode == "side"
+    codec = offline.inspector.codec_combo
+    codec.setFocus()
+    qtbot.waitUntil(codec.hasFocus, timeout=WAIT_MS)
+    qtbot.keyClick(codec, Qt.Key.Key_F)  # typing picks the entry starting with it: FFV1
+    assert offline.codec_choice == "ffv1"
+    # elsewhere the single keys are the transport's again
+    offline.viewer.setFocus()
+    qtbot.waitUntil(offline.viewer.hasFocus, timeout=WAIT_MS)
+    qtbot.keyClick(offline.viewer, Qt.Key.Key_Right)
+    assert offline.position == Fraction(21, 2)
+    qtbot.keyClick(offline.viewer, Qt.Key.Key_I)
+    assert offline.in_frame == 10
+    # keys with Ctrl or Alt stay the window's in a focused list too
+    combo.setFocus()
+    qtbot.waitUntil(combo.hasFocus, timeout=WAIT_MS)
+    qtbot.keyClick(combo, Qt.Key.Key_X, Qt.KeyboardModifier.AltModifier)
+    assert offline.in_frame is None
