@@ -121,7 +121,8 @@ class Inspector(QWidget):
         retime_form.addRow("Risk", self.risk_label)
         retime_form.addRow("In / Out", self.range_label)
         retime_form.addRow("Output", self.codec_combo)
-        retime_form.addRow(self.render_button)
+        # render_button is not in the form: its owner keeps it in view (the window puts it under
+        # the inspector's scroll area, so it never scrolls out of sight)
         layout.addWidget(retime_box)
         layout.addStretch(1)
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)

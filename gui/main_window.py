@@ -39,7 +39,7 @@ from engine.fsutil import write_text_atomic
 from engine.retime.ramp import load_ramp, parse_ramp
 from gui import style
 from gui.dialogs import ask_close_with_waiting, ask_edl_rate, ask_sequence_rate
-from gui.elided import ElidedLabel
+from gui.elided import ElidedLabel, ElidingStatusBar
 from gui.engine_link import (
     INTERRUPTED,
     OUTPUT_TAKEN,
@@ -249,7 +249,7 @@ class MainWindow(QMainWindow):
         transport_layout.addSpacing(16)
         transport_layout.addWidget(self.frame_label, 0)
         transport_layout.addWidget(self.shuttle_label)
-        hint = QLabel("J K L · Space · ←/→ · I/O · W wipe · R risk")
+        self.key_hint = hint = ElidedLabel("J K L · Space · ←/→ · I/O · W wipe · R risk")
         hint.setStyleSheet("color: #6d727b;")
         hint.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         hint.setMinimumWidth(0)
@@ -339,7 +339,17 @@ class MainWindow(QMainWindow):
             self.inspector.minimumSizeHint().width()
             + self.inspector_scroll.verticalScrollBar().sizeHint().width()
         )
-        self.side_tabs.addTab(self.inspector_scroll, "Inspector")
+        inspector_tab = QWidget()
+        inspector_layout = QVBoxLayout(inspector_tab)
+        inspector_layout.setContentsMargins(0, 0, 0, 0)
+        inspector_layout.setSpacing(4)
+        inspector_layout.addWidget(self.inspector_scroll, 1)
+        # Queue render stays in view at any window size, however long the analysis is
+        render_row = QHBoxLayout()
+        render_row.setContentsMargins(12, 0, 12, 6)
+        render_row.addWidget(self.inspector.render_button)
+        inspector_layout.addLayout(render_row)
+        self.side_tabs.addTab(inspector_tab, "Inspector")
         self.side_tabs.addTab(self.queue, "Render queue")
 
         self.main_split = QSplitter(Qt.Orientation.Horizontal)
@@ -349,6 +359,8 @@ class MainWindow(QMainWindow):
         self.main_split.setStretchFactor(1, 1)
         self.setCentralWidget(self.main_split)
 
+        self.status_bar = ElidingStatusBar()  # long messages end in "…" before the engine's state
+        self.setStatusBar(self.status_bar)
         self.engine_label = QLabel()
         self.engine_dot = QLabel("●")
         self.engine_button = QPushButton("Start engine")
@@ -500,7 +512,7 @@ class MainWindow(QMainWindow):
         """Take down the message about any of ``contexts``: what it described is gone."""
         if not self.message_bar.isVisible() or self.message_bar.context not in contexts:
             return
-        if self.statusBar().currentMessage() == self.message_bar.text():
+        if self.status_bar.full_message() == self.message_bar.text():
             self.statusBar().clearMessage()
         self.message_bar.hide()
 

@@ -428,3 +428,43 @@ def test_a_focused_list_takes_its_keys_and_the_window_keeps_its_shortcuts_elsewh
     qtbot.waitUntil(combo.hasFocus, timeout=WAIT_MS)
     qtbot.keyClick(combo, Qt.Key.Key_X, Qt.KeyboardModifier.AltModifier)
     assert offline.in_frame is None
+
+
+# ---------------------------------------------------------------------- 9. layout at small sizes
+
+
+def _wholly_shown(widget, window) -> bool:
+    """Whether all of ``widget`` is on screen in ``window``: visible, not clipped by a scroll area."""
+    from PyQt6.QtCore import QRect
+
+    inside = QRect(widget.mapTo(window, widget.rect().topLeft()), widget.size())
+    return (
+        widget.isVisible()
+        and widget.visibleRegion().boundingRect() == widget.rect()
+        and window.rect().contains(inside)
+    )
+
+
+def test_queue_render_and_the_key_hint_stay_whole_at_small_sizes(qtbot, window, shared_data, tmp_path):
+    assert window.open_path(shared_data / "clips" / "hug-lego-movie.mp4")  # a long analysis
+    qtbot.waitUntil(lambda: window._clip_key() in window.analyses, timeout=RENDER_MS)
+    button, hint = window.inspector.render_button, window.key_hint
+    smallest = (window.minimumSizeHint().width(), window.minimumSizeHint().height())
+    for size in ((1024, 640), (1280, 800), smallest):
+        window.resize(*size)
+        qtbot.wait(100)
+        assert window.inspector_scroll.verticalScrollBar().maximum() > 0 or size == (1280, 800)
+        assert _wholly_shown(button, window), size
+        shown = hint.text()
+        assert shown == hint.full_text or shown.endswith("…"), (size, shown)
+        assert hint.fontMetrics().horizontalAdvance(shown) <= hint.contentsRect().width()
+        _shot(window, f"layout-{size[0]}x{size[1]}.png", tmp_path)
+    window.resize(1024, 640)
+    qtbot.wait(100)
+    long = "Render finished: " + str(tmp_path / ("a-long-folder-name-" * 8) / "hug-lego-movie.25pct.flow.mp4")
+    window.statusBar().showMessage(long, 8000)
+    shown = window.statusBar().currentMessage()
+    assert shown.endswith("…") and window.status_bar.full_message() == long
+    assert window.statusBar().fontMetrics().horizontalAdvance(shown) <= window.status_bar.message_room()
+    assert window.statusBar().toolTip() == long
+    _shot(window, "layout-1024x640-long-status.png", tmp_path)
