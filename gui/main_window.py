@@ -121,6 +121,19 @@ def breakable_text(text: str) -> str:
     return re.sub(rf"\S{{{LONGEST_UNBROKEN + 1},}}", lambda match: _breakable_word(match.group()), text)
 
 
+def open_error_text(path: Path, error: Exception) -> str:
+    """``Cannot open clip.mp4: ...`` without the path a second time where the error begins with it
+    (``/media/clip.mp4 looks like MP4...`` reads ``Cannot open clip.mp4: it looks like MP4...``)."""
+    text = str(error)
+    spellings = {str(path), str(Path(path).absolute()), str(Path(path).resolve())}
+    for shown in sorted(spellings, key=len, reverse=True):
+        if text.startswith(shown + ": "):
+            return f"Cannot open {path.name}: {text[len(shown) + 2 :]}"
+        if text.startswith(shown + " "):
+            return f"Cannot open {path.name}: it {text[len(shown) + 1 :]}"
+    return f"Cannot open {path.name}: {text}"
+
+
 class MessageBar(QWidget):
     """A strip above the viewer for errors and warnings the user must see; closes with ×.
 
@@ -459,7 +472,13 @@ class MainWindow(QMainWindow):
 
         render_menu = bar.addMenu("&Render")
         self._action("Queue render", self.queue_render, "Ctrl+R", render_menu)
-        self._action("Output folder…", self.choose_output_folder, None, render_menu)
+        self.output_folder_action = self._action(
+            "Output folder…", self.choose_output_folder, None, render_menu
+        )
+        self.default_folder_action = self._action(
+            "Use the default output folder", self.use_default_output_folder, None, render_menu
+        )
+        self._show_output_folder()
 
         engine_menu = bar.addMenu("&Engine")
         self.start_engine_action = self._action("Start engine", self.link.start_engine, None, engine_menu)
@@ -588,7 +607,7 @@ class MainWindow(QMainWindow):
                 self._open_clip(media)
         except ChronoscopeError as error:
             log.warning("cannot open %s: %s", path, error)
-            self.show_message(f"Cannot open {path.name}: {error}", "error", OPENING)
+            self.show_message(open_error_text(path, error), "error", OPENING)
             return False
         self.settings.add_recent(path)
         self._refresh_recent()
@@ -1328,6 +1347,22 @@ class MainWindow(QMainWindow):
         folder = QFileDialog.getExistingDirectory(self, "Render output folder", str(self.output_folder()))
         if folder:
             self.settings.render_folder = Path(folder)
+            self._show_output_folder()
+
+    def use_default_output_folder(self) -> None:
+        """Render ▸ Use the default output folder: forget the folder chosen (``default_output_folder``)."""
+        self.settings.render_folder = None
+        self._show_output_folder()
+        self.statusBar().showMessage(f"Renders go to {self.output_folder()}", 8000)
+
+    def _show_output_folder(self) -> None:
+        """The Render menu says where renders go; the default entry is there once a folder is chosen."""
+        chosen = self.settings.render_folder is not None
+        where = f"Renders go to {self.output_folder()}" + ("" if chosen else " (the default)")
+        self.output_folder_action.setToolTip(where)
+        self.output_folder_action.setStatusTip(where)
+        self.default_folder_action.setEnabled(chosen)
+        self.default_folder_action.setToolTip(f"Render to {default_output_folder()} again")
 
     def _ready_output_folder(self) -> Path | None:
         """The output folder, made when it is the default one and not there yet (a fresh install);

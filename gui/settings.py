@@ -128,8 +128,12 @@ class AppSettings:
         return Path(value) if value else None
 
     @render_folder.setter
-    def render_folder(self, folder: Path) -> None:
-        self._store.setValue("render/folder", str(folder))
+    def render_folder(self, folder: Path | None) -> None:
+        """The folder renders go to; None: the default one (``gui.output_names.default_output_folder``)."""
+        if folder is None:
+            self._store.remove("render/folder")
+        else:
+            self._store.setValue("render/folder", str(folder))
 
     @property
     def backend(self) -> str:

@@ -468,3 +468,43 @@ def test_queue_render_and_the_key_hint_stay_whole_at_small_sizes(qtbot, window, 
     assert window.statusBar().fontMetrics().horizontalAdvance(shown) <= window.status_bar.message_room()
     assert window.statusBar().toolTip() == long
     _shot(window, "layout-1024x640-long-status.png", tmp_path)
+
+
+# ---------------------------------------------------------------------- 10. outputs and open errors
+
+
+def test_an_output_folder_that_is_a_file_is_named_as_one_by_the_engine(engine, small_clip, tmp_path):
+    from engine.errors import UnsupportedOptionError
+    from engine.server.client import EngineClient
+
+    a_file = tmp_path / "renders"
+    a_file.write_text("not a folder")
+    request = {"source": str(small_clip), "output": str(a_file / "x.mp4"), "speed": "1/2", "model": "flow"}
+    with EngineClient(engine) as client, pytest.raises(UnsupportedOptionError) as refused:
+        client.submit("retime", request)
+    assert f"{a_file} is a file, not a folder" in str(refused.value)
+    assert "does not exist" not in str(refused.value)
+
+
+def test_an_open_error_names_the_file_once_and_the_output_folder_can_go_back_to_the_default(
+    qtbot, offline, small_clip, tmp_path
+):
+    damaged = tmp_path / "cut-off.mp4"  # the index (moov) is at the end: cut off with it
+    damaged.write_bytes(small_clip.read_bytes()[: small_clip.stat().st_size // 2])
+    assert not offline.open_path(damaged)
+    message = offline.message_bar.text()
+    assert message.startswith("Cannot open cut-off.mp4: ") and str(damaged) not in message, message
+    assert offline.open_path(small_clip)
+    chosen = tmp_path / "chosen"
+    chosen.mkdir()
+    offline.settings.render_folder = chosen
+    offline._show_output_folder()
+    assert offline.default_folder_action.isEnabled() and str(chosen) in offline.output_folder_action.toolTip()
+    job = offline.queue_render()
+    assert f"in {chosen}" in offline.queue.table.cellWidget(0, 0).toolTip()  # the row names its folder
+    offline.cancel_render(job)
+    offline.default_folder_action.trigger()
+    assert offline.settings.render_folder is None and AppSettings().render_folder is None
+    assert offline.output_folder() == places().data_dir / "renders"
+    assert not offline.default_folder_action.isEnabled()
+    assert "(the default)" in offline.output_folder_action.toolTip()
