@@ -89,6 +89,10 @@ STILL_IMAGE_TEXT = (
     "A still image (one frame): the speed is measured from motion, so there is none to analyse."
 )
 REFINE_AFTER_MS = 250
+RENDER_TIP = "Queue a render of In to Out at the target speed or along the ramp (Ctrl+R)"
+STILL_RENDER_TEXT = (
+    "A still image has one frame: there is nothing to make between frames, so nothing to render."
+)
 REANALYSE_AFTER_MS = 3000  # after an engine stop, longer than the two missed pings that tell it
 ANALYSING_TEXT = "Analysing speed…"
 WAITING_TEXT = "Waiting for the engine to analyse the speed…"
@@ -1148,6 +1152,14 @@ class MainWindow(QMainWindow):
         if self.source is None:
             self.inspector.range_label.setText("—")
             return
+        still = self.source.info.frame_count < 2
+        self.inspector.render_button.setEnabled(not still)
+        self.inspector.render_button.setToolTip(STILL_RENDER_TEXT if still else RENDER_TIP)
+        if still:
+            self.inspector.range_label.setText("— (a still image: nothing to retime)")
+            self.inspector.range_label.setToolTip(STILL_RENDER_TEXT)
+            self._update_transport()
+            return
         start, end = self._render_range()
         out_frames = self.grid().output_frames(start, end)
         # Out shows the last frame included (the render's out_frame is the next one, exclusive)
@@ -1445,6 +1457,9 @@ class MainWindow(QMainWindow):
         message) when there is nothing to render or nowhere to write it."""
         if self.source is None:
             self.show_message("Open a clip before queuing a render.", "warning", RENDER)
+            return None
+        if self.source.info.frame_count < 2:
+            self.show_message(STILL_RENDER_TEXT, "warning", RENDER)
             return None
         start, end = self._render_range()
         missing = self.source.info.missing_in(start, end)

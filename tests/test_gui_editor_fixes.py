@@ -508,3 +508,45 @@ def test_an_open_error_names_the_file_once_and_the_output_folder_can_go_back_to_
     assert offline.output_folder() == places().data_dir / "renders"
     assert not offline.default_folder_action.isEnabled()
     assert "(the default)" in offline.output_folder_action.toolTip()
+
+
+# ---------------------------------------------------------------------- 11. settings that fall back, stills
+
+
+def test_invalid_view_settings_fall_back_with_a_warning(qapp, caplog):
+    import logging
+
+    settings = AppSettings()
+    settings._store.setValue("view/compare", "diagonal")
+    settings._store.setValue("view/risk", "banana")
+    settings.sync()
+    with caplog.at_level(logging.WARNING, logger="gui.settings"):
+        read = AppSettings()
+        assert read.compare_mode == "side" and read.show_risk is False
+    warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+    assert any("compare mode 'diagonal'" in text for text in warnings), warnings
+    assert any("risk overlay 'banana'" in text for text in warnings), warnings
+    read.show_risk = True
+    read.compare_mode = "wipe"
+    caplog.clear()
+    assert AppSettings().show_risk is True and AppSettings().compare_mode == "wipe"
+    assert not [record for record in caplog.records if record.levelno >= logging.WARNING]
+
+
+def test_a_still_image_shows_no_rate_and_cannot_be_queued(qtbot, offline, tmp_path):
+    from PyQt6.QtGui import QImage
+
+    path = tmp_path / "poster.png"
+    image = QImage(64, 48, QImage.Format.Format_RGB888)
+    image.fill(Qt.GlobalColor.darkCyan)
+    assert image.save(str(path), "PNG")
+    assert offline.open_path(path)
+    inspector = offline.inspector
+    assert inspector.format_label.text() == "64×48 · still image"
+    assert inspector.length_label.text() == "1 frame"
+    assert "fps" not in inspector.format_label.text() and "→" not in inspector.range_label.text()
+    assert not inspector.render_button.isEnabled()
+    assert offline.queue_render(tmp_path) is None and offline.queue.entries == {}
+    assert "nothing to render" in offline.message_bar.text()
+    qtbot.waitUntil(lambda: offline.viewer.original is not None, timeout=WAIT_MS)
+    _shot(offline, "still-image.png", tmp_path)
