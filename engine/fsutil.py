@@ -485,6 +485,34 @@ def remove_leftover_temporaries(destination: Path, *, output: Path | None = None
             os.close(claim.handle)
 
 
+def live_writer(destination: Path) -> str | None:
+    """Who is writing ``destination`` now (``process 4242``), or None: whether a temporary of it
+    (``temporary_sibling``) has a writer that still runs, as ``remove_leftover_temporaries`` tells
+    it, but without waiting and without removing anything (a client choosing a free name asks it).
+    """
+    destination = Path(destination)
+    if not destination.parent.is_dir():
+        return None
+    prefix = _temporary_prefix(destination)
+    pattern = f"{glob_escape(prefix)}*{glob_escape(destination.suffix)}"
+    for temporary in sorted(destination.parent.glob(pattern)):
+        if _is_own(temporary):
+            return _Writer(os.getpid(), _HOST).describe()
+        handle = _open_lock_file(_lock_path_of(temporary))
+        if handle is None:
+            continue  # no lock file: a write by an older version, or one that just finished
+        try:
+            locked = _try_lock(handle)  # a lock taken here goes with the descriptor
+            writer = _read_writer(handle)
+        finally:
+            os.close(handle)
+        if locked is False:
+            return writer.describe()
+        if locked is None and (writer.host != _HOST or (writer.pid is not None and pid_alive(writer.pid))):
+            return writer.describe()
+    return None
+
+
 def _busy_message(output: Path, writer: _Writer, temporary: Path) -> str:
     message = (
         f"another render is writing {output} now ({writer.describe()}); wait for it or choose another name"

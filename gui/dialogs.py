@@ -68,6 +68,17 @@ def ask_edl_rate(parent, path: Path, default: Fraction) -> Fraction | None:
     return dialog.rate() if dialog.exec() == QDialog.DialogCode.Accepted.value else None
 
 
+def _frames_text(sequence: ImageSequence) -> str:
+    """``frames 1001–1048, 48 in all``; with holes ``..., 47 there: 1020 missing``."""
+    span = f"frames {sequence.first}–{sequence.final}"
+    missing = sequence.missing()
+    if not missing:
+        return f"{span}, {sequence.count} in all"
+    names = ", ".join(str(n) for n in missing[:4])
+    names += f" and {len(missing) - 4} more" if len(missing) > 4 else ""
+    return f"{span}, {sequence.span_frames - len(missing)} there: {names} missing"
+
+
 class SequenceRateDialog(QDialog):
     """Asks whether an image that is one frame of a numbered sequence opens as the sequence (a
     clip of its frames, at the rate picked: one of ``SEQUENCE_RATES``) or alone, as a still."""
@@ -80,7 +91,7 @@ class SequenceRateDialog(QDialog):
         layout = QVBoxLayout(self)
         question = QLabel(
             f"{path.name} is one frame of the image sequence {sequence.display_name} "
-            f"(frames {sequence.first}–{sequence.last}, {sequence.count} in all). Open the sequence "
+            f"({_frames_text(sequence)}). Open the sequence "
             "as a clip? An image sequence does not say its frame rate: pick the rate it plays at."
         )
         question.setWordWrap(True)

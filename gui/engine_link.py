@@ -29,10 +29,13 @@ from engine.errors import (
     EngineTimeoutError,
     JobCancelledError,
     JobInterruptedError,
+    OutputExistsError,
     WaitStoppedError,
 )
 from engine.interp.checks import needs_check
+from engine.processes import pid_alive
 from engine.server.client import EngineClient
+from engine.server.connection import connection_file_path
 from gui import results
 from gui.frames import FrameSource
 
@@ -51,8 +54,9 @@ DRAFT_OPTIONS: dict[str, dict[str, Any]] = {
 GPU_PROVIDERS = ("CUDAExecutionProvider", "TensorrtExecutionProvider", "ROCMExecutionProvider")
 START_ADVICE = "Use Engine ▸ Start engine (or Start engine in the status bar)"
 # job_finished states besides done | failed | cancelled | unavailable: no engine took the render
-# (it waits for one), or the engine stopped while it had it
-WAITING, INTERRUPTED = "waiting", "interrupted"
+# (it waits for one), the engine stopped while it had it, or the engine refused its output name (a
+# file is there, or another render writes it now)
+WAITING, INTERRUPTED, OUTPUT_TAKEN = "waiting", "interrupted", "output taken"
 
 
 def new_job_id() -> str:
@@ -73,6 +77,9 @@ class EngineState:
     missing: list[str] = field(default_factory=list)
     started_here: bool = False
     start_failed: bool = False  # the app tried to start an engine and could not
+    job_outputs: tuple[str, ...] = ()
+    """The outputs of the jobs queued or running in the engine (any client's): names taken."""
+    shut_down: bool = False  # lost: it was stopped (``chronoscope engine stop``), not killed or hung
 
     def serves(self, capability: str) -> bool:
         return capability in self.available
@@ -88,12 +95,14 @@ class EngineState:
         if self.status == "starting":
             return "Engine: starting…"
         if self.status == "lost":
-            return "Engine lost"
+            return "Engine stopped" if self.shut_down else "Engine lost"
         return "Engine: not running"
 
     def user_message(self) -> str:
         """What the window tells the editor about an engine it cannot use, in the app's terms;
         the technical reason (``message``) goes to the log."""
+        if self.status == "lost" and self.shut_down:
+            return f"The engine was stopped. {START_ADVICE} to start a new one."
         if self.status == "lost":
             return f"The engine stopped answering. {START_ADVICE} to start a new one."
         if self.status == "connected":
@@ -153,9 +162,10 @@ class EngineLink(QObject):
     preview_failed = pyqtSignal(int, str)  # serial, message
     analysis_ready = pyqtSignal(str, object)  # path, SpeedAnalysis
     analysis_failed = pyqtSignal(str, str, bool)  # path, message, capability unavailable
+    analysis_interrupted = pyqtSignal(str)  # path: the engine stopped before the analysis ended
     job_progress = pyqtSignal(str, int, int, str)  # job id, done, total (0: unknown), message
-    # job id, done|failed|cancelled|unavailable|waiting|interrupted, then a RenderResult (done)
-    # or the message
+    # job id, done|failed|cancelled|unavailable|waiting|interrupted|output taken, then a
+    # RenderResult (done) or the message
     job_finished = pyqtSignal(str, str, object)
 
     def __init__(self, *, start_engine: bool = True, connection_file: Path | None = None, parent=None):
@@ -237,6 +247,7 @@ class EngineLink(QObject):
             available=list(capabilities.get("available") or []),
             missing=list(capabilities.get("missing") or []),
             started_here=started,
+            job_outputs=_job_outputs(info),
         )
 
     def _set_state(self, state: EngineState) -> None:
@@ -260,17 +271,29 @@ class EngineLink(QObject):
                 except ChronoscopeError as error:
                     misses += 1
                     if misses >= 2:
-                        log.warning("engine pid %s stopped answering: %s", self.state.pid, error)
+                        shut_down = self._was_shut_down()
+                        how = "was stopped" if shut_down else "stopped answering"
+                        log.warning("engine pid %s %s: %s", self.state.pid, how, error)
                         self._set_state(
                             EngineState(
                                 status="lost",
                                 pid=self.state.pid,
-                                message=f"engine pid {self.state.pid} stopped answering ({error})",
+                                message=f"engine pid {self.state.pid} {how} ({error})",
+                                shut_down=shut_down,
                             )
                         )
                         return
         finally:
             client.close()
+
+    def _was_shut_down(self) -> bool:
+        """Whether the engine that stopped answering was shut down (it removes its connection
+        file as it ends, and its process is gone) rather than killed, crashed or hung."""
+        connection = self._connection
+        if connection is None or pid_alive(connection.pid):
+            return False
+        path = Path(self._connection_file) if self._connection_file else connection_file_path()
+        return not path.exists()
 
     def _refresh_info(self, client: EngineClient) -> None:
         info = client.info(timeout_s=PING_TIMEOUT_S * 2)
@@ -289,6 +312,9 @@ class EngineLink(QObject):
                 return self.state.user_message()
             log.warning("the engine stopped answering: %s", error)
             return f"the engine stopped answering. {START_ADVICE} to start a new one."
+        if isinstance(error, JobInterruptedError):
+            log.warning("a job was interrupted: %s", error)
+            return "the engine stopped before it was done; it runs again when the engine is back"
         return str(error)
 
     def _client(self) -> EngineClient:
@@ -452,6 +478,11 @@ class EngineLink(QObject):
         except CapabilityNotAvailableError as error:
             self.analysis_failed.emit(key, str(error), True)
             return
+        except (JobInterruptedError, EngineNotRunningError) as error:
+            # the engine stopped (shut down, killed): the window asks again when one is back
+            log.warning("speed analysis of %s: the engine stopped: %s", path.name, error)
+            self.analysis_interrupted.emit(key)
+            return
         except ChronoscopeError as error:
             log.warning("speed analysis of %s failed: %s", path.name, error)
             self.analysis_failed.emit(key, self.user_text(error), False)
@@ -468,8 +499,9 @@ class EngineLink(QObject):
 
     def _render(self, job_id: str, order: results.RenderOrder) -> None:
         """One render. It finishes as done, failed, cancelled or unavailable, or ``WAITING`` when
-        no engine took it (it can be sent again once one runs), or ``INTERRUPTED`` when the
-        engine stopped (died, shut down) while it had it."""
+        no engine took it (it can be sent again once one runs), ``INTERRUPTED`` when the engine
+        stopped (died, shut down) while it had it, or ``OUTPUT_TAKEN`` when the engine refused its
+        output: a file is there, or another render writes it now."""
 
         def on_event(event) -> None:
             if event.msg_type == "progress":
@@ -502,6 +534,9 @@ class EngineLink(QObject):
             self.job_finished.emit(job_id, "unavailable", str(error))
         except JobCancelledError:
             self.job_finished.emit(job_id, "cancelled", "cancelled")
+        except OutputExistsError as error:
+            log.warning("render %s: its output is taken: %s", job_id, error)
+            self.job_finished.emit(job_id, OUTPUT_TAKEN, str(error))
         except (JobInterruptedError, EngineNotRunningError) as error:
             log.warning("render %s: no engine to finish it: %s", job_id, error)
             self.job_finished.emit(job_id, INTERRUPTED if submitted else WAITING, self.user_text(error))
@@ -547,6 +582,12 @@ class EngineLink(QObject):
             threads = list(self._threads)
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
+
+
+def _job_outputs(info: dict[str, Any]) -> tuple[str, ...]:
+    """The outputs named by the jobs an engine's ``info`` lists as queued or running."""
+    active = (info.get("jobs") or {}).get("active") or []
+    return tuple(sorted({str(job["output"]) for job in active if job.get("output")}))
 
 
 def raise_not_connected(state: EngineState) -> None:

@@ -19,17 +19,17 @@ from __future__ import annotations
 import collections
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
-from engine.errors import ChronoscopeError, FrameOutOfRangeError
+from engine.errors import ChronoscopeError, FrameOutOfRangeError, MediaNotFoundError
 from engine.media import FrameReader
 from engine.media.frame_slots import clip_grid
 from engine.media.probe import probe
-from engine.media.sequence import is_description, read_description
+from engine.media.sequence import ImageSequence, describe, is_description, read_description
 from engine.media.timecode import start_timecode
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,32 @@ class ClipInfo:
     bit_depth: int = 8
     start_timecode: str | None = None
     """The first frame's timecode on the camera's clock (``engine.media.timecode``), or None."""
+    missing_frames: tuple[int, ...] = ()
+    """An image sequence's frames whose files are missing (counted from its first frame, as 0)."""
+    missing_names: tuple[str, ...] = ()
+    """Their file names (``A001.1020.png``), in the same order."""
+    analysed_frames: int | None = None
+    """Frames the speed analysis reads, where fewer than ``frame_count``: a sequence with holes is
+    analysed up to its first missing frame (the engine reads a sequence's first run)."""
+
+    def missing_text(self) -> str:
+        """What the editor should know about missing frames of a sequence, or "" when none are."""
+        if not self.missing_frames:
+            return ""
+        name = self.display_name or self.path.name
+        files = _listed(self.missing_names)
+        frames = _listed([str(n) for n in self.missing_frames])
+        plural = "s" if len(self.missing_frames) > 1 else ""
+        return (
+            f"{name} lacks {files} (frame{plural} {frames}): the app shows the frames on either side; "
+            "render In to Out on one side of a missing frame, or fill it first with `chronoscope "
+            "repair` (it makes a missing frame as a dropped one) and open the repaired clip. The speed "
+            f"analysis covers frames 0 to {(self.analysed_frames or self.frame_count) - 1}."
+        )
+
+    def missing_in(self, start: int, end: int) -> list[int]:
+        """The missing frames from ``start`` to ``end`` (out exclusive)."""
+        return [n for n in self.missing_frames if start <= n < end]
 
     def truncation_text(self) -> str:
         """What the editor should know about a truncated file, or "" when it is complete."""
@@ -87,8 +113,19 @@ def preview_size(width: int, height: int, limit: tuple[int, int] = MAX_PREVIEW_S
     return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
 
 
+def _listed(items, limit: int = 4) -> str:
+    items = list(items)
+    shown = ", ".join(items[:limit])
+    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
 class FrameSource:
-    """Random access to a clip's frames as read-only (height, width, 3) uint8 RGB arrays."""
+    """Random access to a clip's frames as read-only (height, width, 3) uint8 RGB arrays.
+
+    An image sequence with holes (missing frame files) is read run by run, each unbroken run of
+    frames through a reader of its own, its frames counted across the holes from the sequence's
+    first (``engine.media.sequence.find_sequence_runs``); a missing frame is refused, naming it.
+    """
 
     def __init__(self, path: Path):
         self._lock = threading.Lock()
@@ -97,6 +134,9 @@ class FrameSource:
             stream = probe_reader.info
         finally:
             probe_reader.close()
+        self._sequence = read_description(Path(path)) if is_description(Path(path)) else None
+        self._runs: list[tuple[int, ImageSequence]] = []  # (first frame, run) after the first run
+        self._run_readers: dict[int, FrameReader] = {}
         self._grid = clip_grid(Path(path), stream)
         rotated = stream.rotation_deg % 180 != 0
         width, height = (stream.height, stream.width) if rotated else (stream.width, stream.height)
@@ -119,6 +159,17 @@ class FrameSource:
             bit_depth=int(stream.bit_depth or 8),
             start_timecode=_start_timecode(Path(path)),
         )
+        if self._sequence is not None and self._sequence.later_runs:
+            sequence = self._sequence
+            self._runs = [(run.first - sequence.first, run) for run in sequence.runs()[1:]]
+            self.info = replace(
+                self.info,
+                frame_count=sequence.span_frames,
+                missing_frames=tuple(n - sequence.first for n in sequence.missing()),
+                missing_names=tuple(sequence.frame_name(n) for n in sequence.missing()),
+                analysed_frames=sequence.count,
+            )
+        self._size = None if size == (width, height) else size
         self._reader = FrameReader(
             Path(path),
             apply_rotation=True,
@@ -139,12 +190,28 @@ class FrameSource:
             if cached is not None:
                 self._cache.move_to_end(index)
                 return cached
-            image = self._reader.read_frame(self._recorded_frame(index)).image
+            image = self._read(index)
             image.flags.writeable = False
             self._cache[index] = image
             while len(self._cache) > CACHE_FRAMES:
                 self._cache.popitem(last=False)
             return image
+
+    def _read(self, index: int) -> np.ndarray:
+        if not self._runs or index < self._sequence.count:
+            return self._reader.read_frame(self._recorded_frame(index)).image
+        start, run = next(((start, run) for start, run in reversed(self._runs) if start <= index), (0, None))
+        if run is None or index >= start + run.count:
+            missing = self._sequence.frame_name(self._sequence.first + index)
+            raise MediaNotFoundError(
+                f"frame {index} of {self.info.display_name} is missing ({missing} is not in "
+                f"{self._sequence.folder}); `chronoscope repair` fills it"
+            )
+        reader = self._run_readers.get(start)
+        if reader is None:
+            reader = FrameReader(describe(run), apply_rotation=True, strict=False, size=self._size)
+            self._run_readers[start] = reader
+        return reader.read_frame(index - start).image
 
     def _recorded_frame(self, index: int) -> int:
         """The file frame shown at grid frame ``index``: the nearer of two around a stall."""
@@ -155,6 +222,9 @@ class FrameSource:
         with self._lock:
             self._cache.clear()
             self._reader.close()
+            for reader in self._run_readers.values():
+                reader.close()
+            self._run_readers.clear()
 
 
 def open_frame_source(path: Path) -> FrameSource:

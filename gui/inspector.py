@@ -16,6 +16,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from engine.media.sequence import IMAGE_SUFFIXES
 from gui import style
 from gui.frames import ClipInfo
 from gui.ramp import percent_text
@@ -121,7 +122,8 @@ class Inspector(QWidget):
         retime_form.addRow("Risk", self.risk_label)
         retime_form.addRow("In / Out", self.range_label)
         retime_form.addRow("Output", self.codec_combo)
-        retime_form.addRow(self.render_button)
+        # render_button is not in the form: its owner keeps it in view (the window puts it under
+        # the inspector's scroll area, so it never scrolls out of sight)
         layout.addWidget(retime_box)
         layout.addStretch(1)
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
@@ -139,6 +141,11 @@ class Inspector(QWidget):
             return
         self.file_label.setText(info.display_name or info.path.name)
         self.file_label.setToolTip(str(info.path))
+        if info.frame_count < 2 and info.path.suffix.lower() in IMAGE_SUFFIXES:
+            # an image has no rate of its own (the reader's 25 fps is made up)
+            self.format_label.setText(f"{info.width}×{info.height} · still image")
+            self.length_label.setText("1 frame")
+            return
         rate = style.rate_text(info.rate)
         if info.is_vfr:  # shown on the constant grid retime renders it on (gui.frames)
             rate += " · variable, read by its timestamps"

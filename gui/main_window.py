@@ -36,13 +36,13 @@ from PyQt6.QtWidgets import (
 
 from engine.errors import ChronoscopeError, TimelineError, UnsupportedOptionError
 from engine.fsutil import write_text_atomic
-from engine.places import places
-from engine.retime.ramp import load_ramp
+from engine.retime.ramp import load_ramp, parse_ramp
 from gui import style
 from gui.dialogs import ask_close_with_waiting, ask_edl_rate, ask_sequence_rate
-from gui.elided import ElidedLabel
+from gui.elided import ElidedLabel, ElidingStatusBar
 from gui.engine_link import (
     INTERRUPTED,
+    OUTPUT_TAKEN,
     WAITING,
     EngineLink,
     EngineState,
@@ -50,11 +50,21 @@ from gui.engine_link import (
     PreviewRequest,
     new_job_id,
 )
+from gui.field_keys import give_fields_their_keys
 from gui.frames import FrameSource, open_frame_source
 from gui.inspector import Inspector
-from gui.output_names import codec_for_source, codec_suffix, range_part, speed_part, unique_output_path
+from gui.output_names import (
+    OutputNaming,
+    codec_for_source,
+    codec_suffix,
+    default_output_folder,
+    output_folder_problem,
+    output_taken,
+    range_part,
+    speed_part,
+)
 from gui.ramp import MIN_RAMP_SPEED, ConstantGrid, DrawnRamp, RampGrid, percent_text
-from gui.render_queue import RenderQueue
+from gui.render_queue import CHECK_KEYS, RenderQueue
 from gui.results import RenderOrder, SpeedAnalysis
 from gui.sequences import OPEN_ONE_FRAME, is_pattern, output_stem, sequence_around, sequence_media
 from gui.settings import (
@@ -63,7 +73,7 @@ from gui.settings import (
 )
 from gui.timecode import SourceClock
 from gui.timeline_strip import SpeedCurvePlot, TimelineItem, TimelineStrip
-from gui.viewer import SIDE_BY_SIDE, WIPE, ViewerWidget
+from gui.viewer import DROP_HERE, SIDE_BY_SIDE, WIPE, ViewerWidget
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +89,15 @@ STILL_IMAGE_TEXT = (
     "A still image (one frame): the speed is measured from motion, so there is none to analyse."
 )
 REFINE_AFTER_MS = 250
+RENDER_TIP = "Queue a render of In to Out at the target speed or along the ramp (Ctrl+R)"
+STILL_RENDER_TEXT = (
+    "A still image has one frame: there is nothing to make between frames, so nothing to render."
+)
+REANALYSE_AFTER_MS = 3000  # after an engine stop, longer than the two missed pings that tell it
 ANALYSING_TEXT = "Analysing speed…"
 WAITING_TEXT = "Waiting for the engine to analyse the speed…"
+INTERRUPTED_TEXT = "The engine stopped during the speed analysis; it runs again when the engine is back."
+MAX_OUTPUT_RENAMES = 5  # names found taken in a row before a render is given up as failed
 
 
 # What a message in the bar is about; a message goes when its subject does (another clip opened,
@@ -106,6 +123,19 @@ def breakable_text(text: str) -> str:
     """``text`` with invisible line-break chances (zero-width spaces) after path separators and
     inside long runs, so a word-wrapped label can break a long path instead of widening the window."""
     return re.sub(rf"\S{{{LONGEST_UNBROKEN + 1},}}", lambda match: _breakable_word(match.group()), text)
+
+
+def open_error_text(path: Path, error: Exception) -> str:
+    """``Cannot open clip.mp4: ...`` without the path a second time where the error begins with it
+    (``/media/clip.mp4 looks like MP4...`` reads ``Cannot open clip.mp4: it looks like MP4...``)."""
+    text = str(error)
+    spellings = {str(path), str(Path(path).absolute()), str(Path(path).resolve())}
+    for shown in sorted(spellings, key=len, reverse=True):
+        if text.startswith(shown + ": "):
+            return f"Cannot open {path.name}: {text[len(shown) + 2 :]}"
+        if text.startswith(shown + " "):
+            return f"Cannot open {path.name}: it {text[len(shown) + 1 :]}"
+    return f"Cannot open {path.name}: {text}"
 
 
 class MessageBar(QWidget):
@@ -196,10 +226,13 @@ class MainWindow(QMainWindow):
         self.preview_error = ""
         self._engine_status = ""
         self.waiting_renders: list[str] = []  # job ids of renders no engine has yet, in order
+        self.output_namings: dict[str, OutputNaming] = {}  # how each render's output was named
+        self.output_renames: dict[str, int] = {}  # names found taken since each render was sent
         self.setWindowTitle("Chronoscope")
         self.setAcceptDrops(True)
         self._build_widgets()
         self._build_actions()
+        self.field_keys = give_fields_their_keys(self)  # a focused list takes arrows and letters
         self._connect_link()
         self.play_timer = QTimer(self)
         self.play_timer.timeout.connect(self._play_tick)
@@ -233,7 +266,7 @@ class MainWindow(QMainWindow):
         transport_layout.addSpacing(16)
         transport_layout.addWidget(self.frame_label, 0)
         transport_layout.addWidget(self.shuttle_label)
-        hint = QLabel("J K L · Space · ←/→ · I/O · W wipe · R risk")
+        self.key_hint = hint = ElidedLabel("J K L · Space · ←/→ · I/O · W wipe · R risk")
         hint.setStyleSheet("color: #6d727b;")
         hint.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         hint.setMinimumWidth(0)
@@ -311,6 +344,7 @@ class MainWindow(QMainWindow):
         self.queue = RenderQueue()
         self.queue.cancel_requested.connect(self.cancel_render)
         self.queue.retry_requested.connect(self.retry_render)
+        self.queue.check_frame_requested.connect(self.go_to_frame_to_check)
         self.side_tabs = QTabWidget()
         # scrolls rather than forcing the window taller when the analysis has many evidence lines
         self.inspector_scroll = QScrollArea()
@@ -322,7 +356,17 @@ class MainWindow(QMainWindow):
             self.inspector.minimumSizeHint().width()
             + self.inspector_scroll.verticalScrollBar().sizeHint().width()
         )
-        self.side_tabs.addTab(self.inspector_scroll, "Inspector")
+        inspector_tab = QWidget()
+        inspector_layout = QVBoxLayout(inspector_tab)
+        inspector_layout.setContentsMargins(0, 0, 0, 0)
+        inspector_layout.setSpacing(4)
+        inspector_layout.addWidget(self.inspector_scroll, 1)
+        # Queue render stays in view at any window size, however long the analysis is
+        render_row = QHBoxLayout()
+        render_row.setContentsMargins(12, 0, 12, 6)
+        render_row.addWidget(self.inspector.render_button)
+        inspector_layout.addLayout(render_row)
+        self.side_tabs.addTab(inspector_tab, "Inspector")
         self.side_tabs.addTab(self.queue, "Render queue")
 
         self.main_split = QSplitter(Qt.Orientation.Horizontal)
@@ -332,6 +376,8 @@ class MainWindow(QMainWindow):
         self.main_split.setStretchFactor(1, 1)
         self.setCentralWidget(self.main_split)
 
+        self.status_bar = ElidingStatusBar()  # long messages end in "…" before the engine's state
+        self.setStatusBar(self.status_bar)
         self.engine_label = QLabel()
         self.engine_dot = QLabel("●")
         self.engine_button = QPushButton("Start engine")
@@ -396,6 +442,10 @@ class MainWindow(QMainWindow):
         self._action("Next segment", lambda: self.jump_segment(1), "Down", play_menu)
         self._action("Go to start", lambda: self.seek(Fraction(0)), "Home", play_menu)
         self._action("Go to end", self.seek_end, "End", play_menu)
+        self._action(
+            "Next frame to check", lambda: self.step_to_check(1), CHECK_KEYS[1], play_menu
+        ).setToolTip("The next frame the last finished render of this clip lists to check")
+        self._action("Previous frame to check", lambda: self.step_to_check(-1), CHECK_KEYS[-1], play_menu)
         play_menu.addSeparator()
         self._action("Mark In", self.mark_in, "I", play_menu)
         self._action("Mark Out", self.mark_out, "O", play_menu)
@@ -426,7 +476,13 @@ class MainWindow(QMainWindow):
 
         render_menu = bar.addMenu("&Render")
         self._action("Queue render", self.queue_render, "Ctrl+R", render_menu)
-        self._action("Output folder…", self.choose_output_folder, None, render_menu)
+        self.output_folder_action = self._action(
+            "Output folder…", self.choose_output_folder, None, render_menu
+        )
+        self.default_folder_action = self._action(
+            "Use the default output folder", self.use_default_output_folder, None, render_menu
+        )
+        self._show_output_folder()
 
         engine_menu = bar.addMenu("&Engine")
         self.start_engine_action = self._action("Start engine", self.link.start_engine, None, engine_menu)
@@ -438,6 +494,7 @@ class MainWindow(QMainWindow):
         self.link.preview_failed.connect(self._preview_failed)
         self.link.analysis_ready.connect(self._analysis_ready)
         self.link.analysis_failed.connect(self._analysis_failed)
+        self.link.analysis_interrupted.connect(self._analysis_interrupted)
         self.link.job_progress.connect(self.queue.update_progress)
         self.link.job_finished.connect(self._job_finished)
 
@@ -478,7 +535,7 @@ class MainWindow(QMainWindow):
         """Take down the message about any of ``contexts``: what it described is gone."""
         if not self.message_bar.isVisible() or self.message_bar.context not in contexts:
             return
-        if self.statusBar().currentMessage() == self.message_bar.text():
+        if self.status_bar.full_message() == self.message_bar.text():
             self.statusBar().clearMessage()
         self.message_bar.hide()
 
@@ -554,7 +611,7 @@ class MainWindow(QMainWindow):
                 self._open_clip(media)
         except ChronoscopeError as error:
             log.warning("cannot open %s: %s", path, error)
-            self.show_message(f"Cannot open {path.name}: {error}", "error", OPENING)
+            self.show_message(open_error_text(path, error), "error", OPENING)
             return False
         self.settings.add_recent(path)
         self._refresh_recent()
@@ -588,7 +645,8 @@ class MainWindow(QMainWindow):
         self.source = source
         self.clear_messages(OPENING, CLIP, PREVIEW, RAMP, RENDER)
         info = source.info
-        self.setWindowTitle(f"{(self.timeline_path or path).name} — Chronoscope")
+        shown = self.timeline_path.name if self.timeline_path else info.display_name or path.name
+        self.setWindowTitle(f"{shown} — Chronoscope")
         self.clock = SourceClock.of(info.rate, info.start_timecode)
         self.inspector.set_clip(info)
         self.inspector.set_timecode(self.clock, in_timeline=self.timeline_path is not None)
@@ -596,7 +654,7 @@ class MainWindow(QMainWindow):
         self.strip.set_clip(info.frame_count, info.rate, self.clock)
         self.curve.set_clip(info.frame_count, info.rate, self.clock)
         self.curve.set_ramp(None, 0)
-        self.viewer.clear()
+        self.viewer.clear(DROP_HERE)
         if range_frames is not None:
             self.in_frame, self.out_frame = range_frames
         else:
@@ -605,6 +663,9 @@ class MainWindow(QMainWindow):
         if info.truncated:
             log.warning("%s", info.truncation_text())
             self.show_message(info.truncation_text(), "warning", CLIP)
+        if info.missing_frames:
+            log.warning("%s", info.missing_text())
+            self.show_message(info.missing_text(), "warning", CLIP)
         self.position = Fraction(self.in_frame or 0)
         key = self._clip_key()
         self._show_analysis(key)
@@ -719,7 +780,7 @@ class MainWindow(QMainWindow):
         self.analysis_messages[key] = ANALYSING_TEXT
         self._show_analysis(key)
         info = self.source.info
-        self.link.analyse(info.path, info.rate, info.frame_count)
+        self.link.analyse(info.path, info.rate, info.analysed_frames or info.frame_count)
 
     def _show_analysis(self, key: str) -> None:
         analysis = self.analyses.get(key)
@@ -743,12 +804,14 @@ class MainWindow(QMainWindow):
         if key in self.analyses:
             return True
         message = self.analysis_messages.get(key, "")
-        return bool(message) and message not in (ANALYSING_TEXT, WAITING_TEXT)
+        return bool(message) and message not in (ANALYSING_TEXT, WAITING_TEXT, INTERRUPTED_TEXT)
 
     @staticmethod
     def _strip_note(message: str) -> str:
         if message == STILL_IMAGE_TEXT:
             return "still image"
+        if message in (WAITING_TEXT, INTERRUPTED_TEXT):
+            return "analysis waits for the engine"
         return "analysing…" if message.startswith("Analysing") else "speed not analysed"
 
     def _analysis_ready(self, key: str, analysis: SpeedAnalysis) -> None:
@@ -769,17 +832,38 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(text, 15000)
             self.analysis_shown.emit(key)
 
+    def _analysis_interrupted(self, key: str) -> None:
+        """The engine stopped during the analysis of ``key``: it runs again when one answers (the
+        window asks on "connected"; an engine that answers still, one started meanwhile, is asked
+        once the stopped one is seen gone)."""
+        self.analysis_messages[key] = INTERRUPTED_TEXT
+        if key == self._clip_key():
+            self._show_analysis(key)
+            self.statusBar().showMessage(INTERRUPTED_TEXT, 15000)
+            self.analysis_shown.emit(key)
+        QTimer.singleShot(REANALYSE_AFTER_MS, lambda: self._reanalyse_if_connected(key))
+
+    def _reanalyse_if_connected(self, key: str) -> None:
+        if (
+            key == self._clip_key()
+            and self.analysis_messages.get(key) == INTERRUPTED_TEXT
+            and self._engine_status == "connected"
+            and self.link.state.status == "connected"
+        ):
+            self._request_analysis()
+
     # ------------------------------------------------------------------ playhead
 
     def _last_frame(self) -> int:
         return self.source.info.frame_count - 1 if self.source else 0
 
     def grid(self) -> ConstantGrid | RampGrid:
-        """The retimed frame grid: the ramp's when one is drawn, else the constant target speed's."""
+        """The retimed frame grid: the ramp's when one is drawn, else the constant target speed's;
+        either counts output frames from the In mark, as the render numbers them."""
         ramp = self.current_ramp()
-        if ramp is None:
-            return ConstantGrid(self.target_speed)
         origin = self.ramp_origin()
+        if ramp is None:
+            return ConstantGrid(self.target_speed, origin)
         return RampGrid(ramp.speed_ramp(origin), origin)
 
     def snap(self, frames: Fraction) -> Fraction:
@@ -826,18 +910,33 @@ class MainWindow(QMainWindow):
         self.curve.set_playhead(self.position)
         self._request_preview()
 
+    def retimed_frame(self) -> int | None:
+        """The render's frame number at the playhead (counted from In, as its report counts the
+        frames to check), or None where the playhead is outside In–Out (not rendered)."""
+        if self.source is None:
+            return None
+        start, end = self._render_range()
+        grid = self.grid()
+        output_frame = grid.nearest(self.position)
+        if output_frame < 0 or output_frame >= grid.output_frames(start, end):
+            return None
+        return output_frame
+
     def _update_transport(self) -> None:
         info = self.source.info
         grid = self.grid()
-        output_frame = grid.nearest(self.position)
-        speed = ""
-        if isinstance(grid, RampGrid) and output_frame >= 0:
-            speed = f" at {percent_text(grid.ramp.speed_at(output_frame))} (ramp)"
+        output_frame = self.retimed_frame()
+        if output_frame is None:
+            retimed = "before In" if self.position < self._render_range()[0] else "after Out"
+            retimed = f"not rendered ({retimed})"
+        else:
+            speed = ""
+            if isinstance(grid, RampGrid):
+                speed = f" at {percent_text(grid.ramp.speed_at(output_frame))} (ramp)"
+            retimed = f"retimed frame {output_frame}{speed}"
         self.timecode_label.setText(self.clock.text(self.position))
-        self.frame_label.setText(
-            f"source {float(self.position):.3f} / {info.frame_count - 1}"
-            f"   ·   retimed frame {output_frame}{speed}"
-        )
+        source = f"source {float(self.position):.3f} / {info.frame_count - 1}"
+        self.frame_label.setText(f"{source}   ·   {retimed}")
 
     def _request_preview(self) -> None:
         if self.source is None:
@@ -894,6 +993,11 @@ class MainWindow(QMainWindow):
             return
         self.inspector.preview_label.setText("—")
         self.inspector.risk_label.setText("—")
+        info = self.source.info if self.source is not None else None
+        if info is not None and int(self.position) in info.missing_frames:
+            name = info.missing_names[info.missing_frames.index(int(self.position))]
+            self.viewer.clear(f"Frame {int(self.position)} ({name}) is missing from {info.display_name}.")
+            return
         if self._engine_status in ("", "starting", "disconnected") and not self.link.state.message:
             self.viewer.clear_generated("RETIMED · waiting for the engine")
             return
@@ -903,6 +1007,68 @@ class MainWindow(QMainWindow):
             return
         self.viewer.clear_generated("RETIMED · no preview")
         self.show_message(f"Preview failed: {message}", "warning", PREVIEW)
+
+    # ------------------------------------------------------------------ frames to check
+
+    def step_to_check(self, direction: int) -> bool:
+        """C / Shift+C: the playhead to the next (previous) frame to check of the render selected
+        in the queue, else of the last render of this clip that lists some."""
+        selected = self.queue.selected_job()
+        if selected is not None and self.queue.entries[selected].frames_to_check:
+            return self.go_to_frame_to_check(selected, direction)
+        path = self.source.info.path if self.source is not None else None
+        for job_id, entry in reversed(self.queue.entries.items()):
+            if entry.frames_to_check and Path(entry.order.source).resolve() == path:
+                return self.go_to_frame_to_check(job_id, direction)
+        self.statusBar().showMessage("No finished render of this clip lists frames to check.", 8000)
+        return False
+
+    def go_to_frame_to_check(self, job_id: str, direction: int = 1) -> bool:
+        """Move the playhead to the next (``direction`` 1) or previous (-1) frame that render
+        ``job_id``'s report lists to check, after the retimed frame shown (wrapping round). The
+        render's In, Out and speed (or ramp) come back first where they differ, so the transport's
+        retimed frame is the report's number."""
+        entry = self.queue.entries.get(job_id)
+        if entry is None or not entry.frames_to_check:
+            return False
+        order = entry.order
+        if self.source is None or self.source.info.path != Path(order.source).resolve():
+            self.show_message(
+                f"Open {Path(order.source).name} to go to the frames to check of {order.output.name}.",
+                "info",
+                RENDER,
+            )
+            return False
+        self.stop()
+        self._use_render_settings(order)
+        frames = entry.frames_to_check
+        shown = self.retimed_frame()
+        if direction > 0:
+            frame = next((f for f in frames if shown is None or f > shown), frames[0])
+        else:
+            frame = next((f for f in reversed(frames) if shown is not None and f < shown), frames[-1])
+        self.seek(self.grid().position(frame))
+        self.statusBar().showMessage(
+            f"Frame to check {frame} of {order.output.name} ({frames.index(frame) + 1} of {len(frames)})",
+            8000,
+        )
+        return True
+
+    def _use_render_settings(self, order: RenderOrder) -> None:
+        """In, Out and the speed (or ramp) of ``order``, where the window's differ."""
+        if self._render_range() != (order.in_frame, order.out_frame):
+            self.in_frame, self.out_frame = order.in_frame, order.out_frame
+            self._marks_edited()
+        if order.ramp is None:
+            if self.current_ramp() is not None:
+                self.clear_ramp()
+            self.set_target_speed(order.speed)
+            return
+        ramp = parse_ramp([{"frame": frame, "speed": speed} for frame, speed in order.ramp])
+        if self.current_ramp() is None or self.current_ramp().speed_ramp(order.in_frame) != ramp:
+            drawn = DrawnRamp.from_speed_ramp(ramp, order.in_frame, self.source.info.frame_count)
+            self.ramps[self._clip_key()] = drawn
+            self._ramp_edited()
 
     # ------------------------------------------------------------------ playback (J/K/L)
 
@@ -961,10 +1127,9 @@ class MainWindow(QMainWindow):
         self._marks_edited()
 
     def _marks_edited(self) -> None:
-        """In or Out moved by the user: a ramp starts at In, so the playhead moves onto its grid."""
+        """In or Out moved by the user: the retimed grid starts at In, so the playhead moves onto it."""
         self._marks_changed()
-        if self.current_ramp() is not None:
-            self._resnap()
+        self._resnap()
 
     def _resnap(self) -> None:
         if self.source is None:
@@ -987,6 +1152,14 @@ class MainWindow(QMainWindow):
         if self.source is None:
             self.inspector.range_label.setText("—")
             return
+        still = self.source.info.frame_count < 2
+        self.inspector.render_button.setEnabled(not still)
+        self.inspector.render_button.setToolTip(STILL_RENDER_TEXT if still else RENDER_TIP)
+        if still:
+            self.inspector.range_label.setText("— (a still image: nothing to retime)")
+            self.inspector.range_label.setToolTip(STILL_RENDER_TEXT)
+            self._update_transport()
+            return
         start, end = self._render_range()
         out_frames = self.grid().output_frames(start, end)
         # Out shows the last frame included (the render's out_frame is the next one, exclusive)
@@ -998,6 +1171,7 @@ class MainWindow(QMainWindow):
             f"source frames {start} to {end - 1} ({style.frames_text(end - start)}), "
             f"{style.frames_text(out_frames)} once retimed"
         )
+        self._update_transport()  # the retimed frame counts from In
 
     def set_compare_mode(self, mode: str) -> None:
         self.viewer.set_compare_mode(mode)
@@ -1178,12 +1352,54 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ renders
 
     def output_folder(self) -> Path:
-        return self.settings.render_folder or places().data_dir / "renders"
+        """Where renders go: the folder chosen in Render ▸ Output folder, else the default one."""
+        return self.settings.render_folder or default_output_folder()
 
     def choose_output_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Render output folder", str(self.output_folder()))
         if folder:
             self.settings.render_folder = Path(folder)
+            self._show_output_folder()
+
+    def use_default_output_folder(self) -> None:
+        """Render ▸ Use the default output folder: forget the folder chosen (``default_output_folder``)."""
+        self.settings.render_folder = None
+        self._show_output_folder()
+        self.statusBar().showMessage(f"Renders go to {self.output_folder()}", 8000)
+
+    def _show_output_folder(self) -> None:
+        """The Render menu says where renders go; the default entry is there once a folder is chosen."""
+        chosen = self.settings.render_folder is not None
+        where = f"Renders go to {self.output_folder()}" + ("" if chosen else " (the default)")
+        self.output_folder_action.setToolTip(where)
+        self.output_folder_action.setStatusTip(where)
+        self.default_folder_action.setEnabled(chosen)
+        self.default_folder_action.setToolTip(f"Render to {default_output_folder()} again")
+
+    def _ready_output_folder(self) -> Path | None:
+        """The output folder, made when it is the default one and not there yet (a fresh install);
+        None, with a message, when it cannot be used: a chosen folder that is gone (moved, on a
+        drive not connected) is not made again where the editor may no longer look for it."""
+        folder = self.output_folder()
+        if self.settings.render_folder is None:
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                log.warning("cannot make the default output folder %s: %s", folder, error)
+                self.show_message(
+                    f"Cannot make the output folder {folder}: {error.strerror or error}. "
+                    "Choose one with Render ▸ Output folder.",
+                    "error",
+                    RENDER,
+                )
+                return None
+            return folder
+        problem = output_folder_problem(folder)
+        if problem:
+            log.warning("render not queued: %s", problem)
+            self.show_message(f"{problem} Choose another with Render ▸ Output folder.", "error", RENDER)
+            return None
+        return folder
 
     def set_codec(self, name: str | None) -> None:
         """Render with codec ``name`` (None: like each source); remembered for the next session."""
@@ -1200,28 +1416,62 @@ class MainWindow(QMainWindow):
         for ProRes and 10-bit sources, else the source's family)."""
         return self.codec_choice or self._source_codec() or "h264"
 
-    def _output_path(self, folder: Path) -> Path:
-        """A new name in ``folder`` for rendering the current clip's In–Out: never a file already
-        there, nor the output of a render already in the queue (``gui.output_names``)."""
+    def _output_naming(self, folder: Path) -> OutputNaming:
+        """How a render of the current clip's In–Out into ``folder`` is named (``gui.output_names``)."""
         info = self.source.info
         start, end = self._render_range()
         speed = None if self.current_ramp() is not None else self.target_speed
-        suffix_parts = [range_part(start, end, info.frame_count), speed_part(speed), self.backend]
-        queued = [entry.order.output for entry in self.queue.entries.values()]
-        return unique_output_path(
-            folder, output_stem(info.path), suffix_parts, queued, codec_suffix(self.output_codec())
-        )
+        suffix_parts = (range_part(start, end, info.frame_count), speed_part(speed), self.backend)
+        return OutputNaming(folder, output_stem(info.path), suffix_parts, codec_suffix(self.output_codec()))
+
+    def _engine_outputs(self) -> list[Path]:
+        """The outputs of the jobs the engine has queued or running, any session's."""
+        return [Path(output) for output in self.link.state.job_outputs]
+
+    def _taken_outputs(self) -> list[Path]:
+        """Outputs a new render may not take besides files on disk and live writes: those of the
+        renders in this window's queue and of the engine's jobs (no file yet for either)."""
+        return [entry.order.output for entry in self.queue.entries.values()] + self._engine_outputs()
+
+    def _output_path(self, folder: Path) -> Path:
+        """A new name in ``folder`` for rendering the current clip's In–Out: never a file already
+        there nor one being written, nor the output of a render queued here or in the engine."""
+        return self._output_naming(folder).free_path(self._taken_outputs())
+
+    def _rename_output(self, job_id: str) -> bool:
+        """Give row ``job_id`` the next free output name: its own is taken (a file appeared there,
+        or another session's render writes it). False when the row was not named here."""
+        naming, entry = self.output_namings.get(job_id), self.queue.entries.get(job_id)
+        if naming is None or entry is None:
+            return False
+        taken = entry.order.output
+        self.queue.set_output(job_id, naming.free_path([*self._taken_outputs(), taken]))
+        renamed = self.queue.entries[job_id].order.output
+        log.info("render %s: %s is taken; rendering to %s", job_id, taken.name, renamed.name)
+        self.statusBar().showMessage(f"{taken.name} is taken; rendering to {renamed.name}", 8000)
+        return True
 
     def queue_render(self, folder: Path | None = None) -> str | None:
         """Queue a retime of In–Out at the target speed (or along the drawn ramp) with the chosen
-        model; returns the job id."""
+        model into ``folder`` (default: the output folder); returns the job id, or None (with a
+        message) when there is nothing to render or nowhere to write it."""
         if self.source is None:
             self.show_message("Open a clip before queuing a render.", "warning", RENDER)
             return None
+        if self.source.info.frame_count < 2:
+            self.show_message(STILL_RENDER_TEXT, "warning", RENDER)
+            return None
         start, end = self._render_range()
+        missing = self.source.info.missing_in(start, end)
+        if missing:
+            self.show_message(self._range_across_hole_text(start, end, missing), "warning", RENDER)
+            return None
+        folder = Path(folder) if folder else self._ready_output_folder()
+        if folder is None:
+            return None
         order = RenderOrder(
             source=self.source.info.path,
-            output=self._output_path(Path(folder) if folder else self.output_folder()),
+            output=self._output_path(folder),
             speed=self.target_speed,
             backend=self.backend,
             in_frame=start,
@@ -1231,10 +1481,28 @@ class MainWindow(QMainWindow):
             codec=self.output_codec(),
         )
         job_id = new_job_id()
+        self.output_namings[job_id] = self._output_naming(folder)
         self.queue.add(job_id, order)
         self._send_render(job_id)
         self.side_tabs.setCurrentWidget(self.queue)
         return job_id
+
+    def _range_across_hole_text(self, start: int, end: int, missing: list[int]) -> str:
+        """Why In–Out cannot be rendered from a sequence with a hole, and the ranges that can."""
+        info = self.source.info
+        names = [info.missing_names[info.missing_frames.index(n)] for n in missing]
+        edges = [-1, *info.missing_frames, info.frame_count]
+        pieces = [(max(a + 1, start), min(b - 1, end - 1)) for a, b in zip(edges, edges[1:], strict=False)]
+        sides = [
+            f"{self.clock.frame_text(first)}–{self.clock.frame_text(last)}"
+            for first, last in pieces
+            if first <= last
+        ]
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        return (
+            f"In to Out crosses the missing {shown}: set In and Out on one side of it "
+            f"({' or '.join(sides)}), or fill it first with `chronoscope repair` and open the repaired clip."
+        )
 
     def _send_render(self, job_id: str) -> None:
         """Give the engine the render of row ``job_id`` (its order, its id: an interrupted render
@@ -1261,10 +1529,14 @@ class MainWindow(QMainWindow):
             self._send_render(job_id)
 
     def retry_render(self, job_id: str) -> None:
-        """Render a failed or cancelled row again: the same order, the same job id."""
+        """Render a failed or cancelled row again: the same order, the same job id (an interrupted
+        render resumes), under the next free name when its own is taken now."""
         if not self.queue.can_retry(job_id):
             return
         self.clear_messages(RENDER)
+        self.output_renames.pop(job_id, None)
+        if output_taken(self.queue.entries[job_id].order.output, self._engine_outputs()):
+            self._rename_output(job_id)
         self._send_render(job_id)
 
     def cancel_render(self, job_id: str) -> None:
@@ -1286,6 +1558,10 @@ class MainWindow(QMainWindow):
             if self._engine_status == "connected":  # a new engine already answers
                 QTimer.singleShot(1000, self._send_waiting_if_connected)
             return
+        if state == OUTPUT_TAKEN:
+            if self._output_taken_at_start(job_id):
+                return
+            state, outcome = "failed", self._output_taken_text(job_id, outcome)
         if state == INTERRUPTED:
             self.queue.finish(job_id, "failed", outcome, stopped=True)
             name = entry.order.output.name if entry is not None else "a render"
@@ -1303,6 +1579,34 @@ class MainWindow(QMainWindow):
         elif state == "done":
             self.clear_messages(RENDER)
             self.statusBar().showMessage(f"Render finished: {outcome.output}", 8000)
+
+    def _output_taken_at_start(self, job_id: str) -> bool:
+        """The engine refused row ``job_id``'s output before rendering (a file is there, or another
+        session's render writes it): send it again under the next free name; False when it had
+        begun, or names kept being taken (``MAX_OUTPUT_RENAMES``)."""
+        entry = self.queue.entries.get(job_id)
+        renames = self.output_renames.get(job_id, 0)
+        if entry is None or entry.started or renames >= MAX_OUTPUT_RENAMES or not self._rename_output(job_id):
+            return False
+        self.output_renames[job_id] = renames + 1
+        self._send_render(job_id)
+        return True
+
+    def _output_taken_text(self, job_id: str, detail: str) -> str:
+        entry = self.queue.entries.get(job_id)
+        log.warning("render %s: output taken: %s", job_id, detail)
+        if entry is None:
+            return "its output file was taken by another render or program"
+        output = entry.order.output
+        if entry.started:
+            return (
+                f"{output.name} appeared in {output.parent} while it rendered (another program or "
+                "render wrote it; that file is kept). Retry renders it again under a new name."
+            )
+        return (
+            f"{output.name} and the names after it in {output.parent} are taken by other files or "
+            "renders. Retry renders it again under a new name."
+        )
 
     def _send_waiting_if_connected(self) -> None:
         if self._engine_status == "connected" and self.link.state.status == "connected":

@@ -183,18 +183,23 @@ class DrawnRamp:
 
 @dataclass(frozen=True)
 class ConstantGrid:
-    """The retimed frame grid at one constant speed: output frame n shows source position n x speed."""
+    """The retimed frame grid at one constant speed, counted as the render counts its frames:
+    output frame n shows source position ``origin_frames + n x speed`` (``origin_frames``: the In
+    mark, where the render's frame 0 is; before it, n is negative)."""
 
     speed: Fraction
+    origin_frames: int = 0
 
     def position(self, output_frame: int) -> Fraction:
-        return output_frame * self.speed
+        return self.origin_frames + output_frame * self.speed
 
     def nearest(self, source_frames: Fraction) -> int:
-        return round(Fraction(source_frames) / self.speed)
+        return round((Fraction(source_frames) - self.origin_frames) / self.speed)
 
     def output_frames(self, start: int, end: int) -> int:
-        return int((end - start) / self.speed)
+        """Frames the engine renders for source frames ``start`` to ``end`` (out exclusive), as
+        ``engine.retime.clip.constant_speed_map`` counts them."""
+        return math.ceil(Fraction(end - start) / self.speed)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from PyQt6.QtCore import QPoint, Qt, QUrl, pyqtSignal
@@ -21,6 +21,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from engine.interp.checks import runs_text
 from gui.elided import ElidedLabel
 from gui.results import RenderOrder, RenderResult
 from gui.style import frames_text
@@ -32,6 +33,7 @@ ACTION_BUTTON_WIDTH = 28
 FINISHED = {"done", "failed", "cancelled", "unavailable"}
 FINISHED_TEXT = {"cancelled": "cancelled", "unavailable": "not available", "failed": "failed"}
 RETRYABLE = {"failed", "cancelled"}
+CHECK_KEYS = {1: "C", -1: "Shift+C"}  # next / previous frame to check (the window's Playback menu)
 WAITING_TEXT = "waiting for engine"
 WAITING_TIP = (
     "Waiting for the engine: this render starts as soon as an engine runs (Engine ▸ Start engine starts one)."
@@ -48,6 +50,8 @@ class QueueEntry:
     message: str = ""
     outputs: list[Path] = field(default_factory=list)
     started: bool = False  # the engine reported progress: it was rendering
+    frames_to_check: list[int] = field(default_factory=list)
+    """The output frames its report lists to look at (counted from In, as the render numbers them)."""
 
 
 def elided_output_name(name: str, metrics: QFontMetrics, width: int) -> str:
@@ -103,6 +107,7 @@ class RenderQueue(QWidget):
 
     cancel_requested = pyqtSignal(str)
     retry_requested = pyqtSignal(str)
+    check_frame_requested = pyqtSignal(str, int)  # job id, +1 next / -1 previous frame to check
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -137,13 +142,8 @@ class RenderQueue(QWidget):
         row = self.table.rowCount()
         self.table.insertRow(row)
         self._rows[job_id] = row
-        name = OutputNameLabel(order.output.name)
-        name.setToolTip(
-            f"{order.source} → {order.output}\nsource frames {order.in_frame} to {order.out_frame - 1}, "
-            f"{order.describe_speed()}, model {order.backend}"
-            + (f", codec {order.codec}" if order.codec else "")
-        )
-        self.table.setCellWidget(row, OUTPUT_COLUMN, name)
+        self.table.setCellWidget(row, OUTPUT_COLUMN, OutputNameLabel(order.output.name))
+        self._show_order(job_id)
         self.table.setCellWidget(row, STATE_COLUMN, _state_bar())
         buttons = QWidget()
         button_layout = QHBoxLayout(buttons)
@@ -166,6 +166,25 @@ class RenderQueue(QWidget):
         self._row_buttons[job_id] = (cancel, retry, reveal)
         self.table.setCellWidget(row, ACTIONS_COLUMN, buttons)
         self.empty_label.hide()
+
+    def _show_order(self, job_id: str) -> None:
+        order = self.entries[job_id].order
+        name = self._cell(job_id, OUTPUT_COLUMN)
+        name.set_full_text(order.output.name)
+        name.setToolTip(
+            f"{order.output.name}\nin {order.output.parent}\nfrom {order.source}\n"
+            f"source frames {order.in_frame} to {order.out_frame - 1}, "
+            f"{order.describe_speed()}, model {order.backend}"
+            + (f", codec {order.codec}" if order.codec else "")
+        )
+
+    def set_output(self, job_id: str, output: Path) -> None:
+        """Render row ``job_id`` to ``output`` instead (its name was taken when the engine got it)."""
+        entry = self.entries.get(job_id)
+        if entry is None:
+            return
+        entry.order = replace(entry.order, output=Path(output))
+        self._show_order(job_id)
 
     def _cell(self, job_id: str, column: int):
         return self.table.cellWidget(self._rows[job_id], column)
@@ -235,7 +254,9 @@ class RenderQueue(QWidget):
         self.context_menu(job_id).exec(self.table.viewport().mapToGlobal(point))
 
     def context_menu(self, job_id: str) -> QMenu:
-        """The row's menu: Retry (a failed or cancelled render), Cancel, Reveal output."""
+        """The row's menu: Retry (a failed or cancelled render), Cancel, Reveal output, and for a
+        finished render whose report lists frames to check, Next / Previous frame to check (the
+        playhead goes to it)."""
         entry = self.entries[job_id]
         menu = QMenu(self)
         retry = menu.addAction("Retry", lambda: self.retry_requested.emit(job_id))
@@ -244,7 +265,17 @@ class RenderQueue(QWidget):
         cancel.setEnabled(entry.state not in FINISHED)
         reveal = menu.addAction("Reveal output", lambda: self.reveal(job_id))
         reveal.setEnabled(bool(entry.outputs))
+        menu.addSeparator()
+        for text, direction in (("Next frame to check", 1), ("Previous frame to check", -1)):
+            action = menu.addAction(text, lambda d=direction: self.check_frame_requested.emit(job_id, d))
+            action.setShortcut(CHECK_KEYS[direction])  # shown; the window's Playback menu has the keys
+            action.setEnabled(bool(entry.frames_to_check))
         return menu
+
+    def selected_job(self) -> str | None:
+        """The job of the row selected in the table, or None."""
+        row = self.table.currentRow()
+        return next((job for job, index in self._rows.items() if index == row), None)
 
     def update_progress(self, job_id: str, done: int, total: int, message: str) -> None:
         if job_id not in self.entries:
@@ -279,6 +310,8 @@ class RenderQueue(QWidget):
             text = "✓ done"
             if outcome.frames_written is not None:
                 text = f"✓ {frames_text(outcome.frames_written)}"
+            runs = _check_runs(report)
+            entry.frames_to_check = [frame for first, last in runs for frame in range(first, last + 1)]
             if isinstance(report.get("risk_max"), (int, float)):
                 synthesized = report.get("frames_synthesized")
                 generated = frames_text(synthesized) if isinstance(synthesized, int) else "? frames"
@@ -286,6 +319,11 @@ class RenderQueue(QWidget):
                     f"{outcome.output}\nmodel {report.get('model', '?')}, "
                     f"{generated} generated, "
                     f"max risk {report['risk_max']:.2f}{_to_check(report)}\nreport: {outcome.sidecar}"
+                )
+            if runs:
+                entry.message += (
+                    f"\nframes to check: {runs_text(runs)} (retimed frames, counted from In; "
+                    f"{CHECK_KEYS[1]} / {CHECK_KEYS[-1]} or this row's menu go to them)"
                 )
         elif stopped:
             entry.message = STOPPED_TIP
@@ -309,6 +347,18 @@ class RenderQueue(QWidget):
         if entry is None or not entry.outputs:
             return False
         return QDesktopServices.openUrl(QUrl.fromLocalFile(str(entry.outputs[0].parent)))
+
+
+def _check_runs(report: dict) -> list[list[int]]:
+    """The report's frames to check as runs ``[[first, last], ...]`` (none when it lists none)."""
+    runs = report.get("frames_to_check")
+    if not isinstance(runs, list):
+        return []
+    return [
+        [int(run[0]), int(run[1])]
+        for run in runs
+        if isinstance(run, (list, tuple)) and len(run) == 2 and all(isinstance(n, int) for n in run)
+    ]
 
 
 def _to_check(report: dict) -> str:

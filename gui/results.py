@@ -23,6 +23,7 @@ import opentimelineio as otio
 
 from engine.errors import EngineRequestError
 from engine.speed_report import analysis_note_lines, audio_summary_lines
+from gui.sequences import run_range
 from gui.style import number_text
 
 SPEED_CLASSES = ("realtime", "slowmo", "synthetic_slowmo", "sped_up", "still")
@@ -222,15 +223,17 @@ class RenderOrder:
 
         Paths are absolute (the engine may run elsewhere), the speed is exact text ("1/4") or the
         ramp's keyframes, and ``in_frame``/``out_frame`` are 0-based source frames, out exclusive,
-        as the app's marks. A ramp changes speed, so its audio is dropped (stretching follows one
-        constant speed).
+        as the app's marks (an image sequence with holes: the run of frames the range lies in, the
+        range counted in it, ``gui.sequences.run_range``). A ramp changes speed, so its audio is
+        dropped (stretching follows one constant speed).
         """
+        source, in_frame, out_frame = run_range(Path(self.source), int(self.in_frame), int(self.out_frame))
         content: dict[str, Any] = {
-            "source": str(Path(self.source).resolve()),
+            "source": str(Path(source).resolve()),
             "output": str(Path(self.output).resolve()),
             "model": self.backend,
-            "in_frame": int(self.in_frame),
-            "out_frame": int(self.out_frame),
+            "in_frame": in_frame,
+            "out_frame": out_frame,
             "overwrite": False,
         }
         if self.codec is not None:

@@ -14,13 +14,13 @@ import re
 from fractions import Fraction
 from pathlib import Path
 
-from engine.errors import UnsupportedOptionError
+from engine.errors import CorruptMediaError, UnsupportedOptionError
 from engine.media.rates import parse_frame_rate
 from engine.media.sequence import (
     IMAGE_SUFFIXES,
     ImageSequence,
     describe,
-    find_sequence,
+    find_sequence_runs,
     is_description,
     read_description,
 )
@@ -38,22 +38,47 @@ def is_pattern(path: Path) -> bool:
 
 def sequence_around(path: Path) -> ImageSequence | None:
     """The numbered sequence of two or more frames the image file ``path`` is one of (or the
-    pattern names), at a placeholder rate of 24; None for a lone image, one without a frame number
-    or a file that is no image. A hole in the sequence raises (``CorruptMediaError``), naming it."""
+    pattern names), at a placeholder rate of 24, holes and all (``find_sequence_runs``); None for
+    a lone image, one without a frame number or a file that is no image."""
     path = Path(path)
     if not is_pattern(path) and path.suffix.lower() not in IMAGE_SUFFIXES:
         return None
     try:
-        sequence = find_sequence(path, Fraction(24))
+        sequence = find_sequence_runs(path, Fraction(24))
     except UnsupportedOptionError:  # no frame number in the name
         return None
-    return sequence if sequence.count >= 2 or is_pattern(path) else None
+    present = sequence.span_frames - len(sequence.missing())
+    return sequence if present >= 2 or is_pattern(path) else None
 
 
 def sequence_media(path: Path, rate: Fraction) -> Path:
     """The description of the sequence ``path`` belongs to, read at ``rate``: what the app opens
-    and what the engine's requests name."""
-    return describe(find_sequence(Path(path), Fraction(rate)))
+    and what the engine's requests name. A sequence with holes is described with its runs
+    (``gui.frames`` shows them all; ``run_range`` says what a render of a range reads)."""
+    return describe(find_sequence_runs(Path(path), Fraction(rate)))
+
+
+def run_range(media: Path, in_frame: int, out_frame: int) -> tuple[Path, int, int]:
+    """What a render of ``in_frame`` to ``out_frame`` (out exclusive, counted from the sequence's
+    first frame) of ``media`` reads: for a sequence with holes, the description of the unbroken run
+    the range lies in and the range counted in that run (as ``chronoscope retime`` does); anything
+    else as given. A range across a hole is refused, naming the missing frames."""
+    media = Path(media)
+    if not is_description(media):
+        return media, in_frame, out_frame
+    sequence = read_description(media)
+    if not sequence.later_runs:
+        return media, in_frame, out_frame
+    for run in sequence.runs():
+        start = run.first - sequence.first
+        if start <= in_frame and out_frame <= start + run.count:
+            return describe(run), in_frame - start, out_frame - start
+    missing = [n for n in sequence.missing() if in_frame <= n - sequence.first < out_frame]
+    names = ", ".join(sequence.frame_name(n) for n in missing[:4])
+    raise CorruptMediaError(
+        f"frames {in_frame} to {out_frame - 1} of {sequence.display_name} cross the missing {names}; "
+        "render a range on one side of it, or fill it first with `chronoscope repair`"
+    )
 
 
 def sequence_rate(text: str) -> Fraction:

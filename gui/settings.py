@@ -128,8 +128,12 @@ class AppSettings:
         return Path(value) if value else None
 
     @render_folder.setter
-    def render_folder(self, folder: Path) -> None:
-        self._store.setValue("render/folder", str(folder))
+    def render_folder(self, folder: Path | None) -> None:
+        """The folder renders go to; None: the default one (``gui.output_names.default_output_folder``)."""
+        if folder is None:
+            self._store.remove("render/folder")
+        else:
+            self._store.setValue("render/folder", str(folder))
 
     @property
     def backend(self) -> str:
@@ -166,7 +170,10 @@ class AppSettings:
         if "compare_mode" in self._run_only:
             return str(self._run_only["compare_mode"])
         value = self._store.value("view/compare", "side", str)
-        return value if value in ("side", "wipe") else "side"
+        if value not in ("side", "wipe"):
+            log.warning("settings: compare mode %r is not one of side, wipe; using side", value)
+            return "side"
+        return value
 
     @compare_mode.setter
     def compare_mode(self, mode: str) -> None:
@@ -177,7 +184,12 @@ class AppSettings:
     def show_risk(self) -> bool:
         if "show_risk" in self._run_only:
             return bool(self._run_only["show_risk"])
-        return self._store.value("view/risk", False, bool)
+        value = self._store.value("view/risk", False)
+        text = str(value).strip().lower()
+        if isinstance(value, bool) or text in ("true", "false", "1", "0"):
+            return value if isinstance(value, bool) else text in ("true", "1")
+        log.warning("settings: risk overlay %r is not true or false; using false", value)
+        return False
 
     @show_risk.setter
     def show_risk(self, show: bool) -> None:

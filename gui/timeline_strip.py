@@ -493,13 +493,11 @@ class SpeedCurvePlot(TimeAxis):
             painter.setOpacity(0.45 if self.ramp_mode else 1.0)
             self._paint_curve(painter)
             painter.setOpacity(1.0)
-        elif not ramp_shown:
-            painter.setPen(style.DIM_TEXT)
-            area = QRectF(LEFT_MARGIN, 0, self.plot_width(), self.height())
-            text = self.message
+        message = ""
+        if not self.has_curve() and not ramp_shown:
+            message = self.message
             if self.ramp_mode and self.frame_count > 0:
-                text = "Click to add speed keyframes; drag to move; right-click or Delete to remove"
-            painter.drawText(area, Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, text)
+                message = "Click to add speed keyframes; drag to move; right-click or Delete to remove"
         if ramp_shown:
             self._paint_ramp(painter)
         elif self.target_speed is not None and self.frame_count > 0:
@@ -510,8 +508,23 @@ class SpeedCurvePlot(TimeAxis):
                 QPointF(LEFT_MARGIN + self.plot_width() - 90, y - 3),
                 f"target {style.speed_text(self.target_speed).split(' ')[0]}",
             )
+        if message:
+            self._paint_message(painter, message)
         self._draw_playhead_and_marks(painter, 4, self.height() - 12)
         painter.end()
+
+    def _paint_message(self, painter: QPainter, text: str) -> None:
+        """``text`` in the middle of the plot on a panel of its own, so that grid lines and the
+        target's label never run through it."""
+        flags = Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap
+        area = QRectF(LEFT_MARGIN + 12, 4, max(1.0, self.plot_width() - 24), max(1.0, self.height() - 8))
+        bounds = painter.boundingRect(area, flags, text).adjusted(-8, -3, 8, 3).intersected(area)
+        painter.setPen(QPen(style.GRID, 1))
+        painter.setBrush(style.BACKGROUND)
+        painter.drawRoundedRect(bounds, 3, 3)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.setPen(style.DIM_TEXT)
+        painter.drawText(bounds, flags, text)
 
     def _paint_ramp_axis(self, painter: QPainter) -> None:
         colour = QColor(RAMP_COLOUR_NAME)

@@ -20,6 +20,9 @@ WIPE = "wipe"
 COMPARE_MODES = (SIDE_BY_SIDE, WIPE)
 
 
+DROP_HERE = "Drop a clip or a timeline here, or use File ▸ Open"
+
+
 class ViewerWidget(QWidget):
     """Paints the two frames; drag in wipe mode moves the wipe line."""
 
@@ -38,7 +41,7 @@ class ViewerWidget(QWidget):
         self.risk: QImage | None = None
         self.generated_label = ""
         self.original_label = "ORIGINAL"
-        self.placeholder = "Drop a clip or a timeline here, or use File ▸ Open"
+        self.placeholder = DROP_HERE
         self.pending = False
 
     # ------------------------------------------------------------------ content

@@ -18,6 +18,7 @@ import engine.fsutil
 from engine.errors import OutputExistsError
 from engine.fsutil import (
     atomic_path,
+    live_writer,
     remove_leftover_temporaries,
     remove_quietly,
     temporary_sibling,
@@ -108,6 +109,23 @@ def test_the_engine_sweep_of_a_killed_jobs_temporary_takes_its_lock_file_too(tmp
     (temporary,) = killed_writer(tmp_path / "a.mov")
     remove_quietly(temporary)
     assert _names(tmp_path) == []
+
+
+def test_live_writer_names_a_running_writer_and_never_a_leftover_nor_touches_either(tmp_path):
+    destination, other = tmp_path / "a.mov", tmp_path / "a.mp4"
+    assert live_writer(destination) is None
+    with Writer(destination) as writer:
+        assert live_writer(destination) == f"process {writer.process.pid}"
+        assert live_writer(other) is None  # a.mp4 is another output
+        assert live_writer(destination) == f"process {writer.process.pid}"  # its lock still held
+        with pytest.raises(OutputExistsError):
+            remove_leftover_temporaries(destination)
+    (temporary,) = killed_writer(destination)
+    left = _names(tmp_path)
+    assert live_writer(destination) is None and _names(tmp_path) == left and temporary.exists()
+    with atomic_path(destination) as own:
+        own.write_bytes(b"this process writes it")
+        assert live_writer(destination) == f"process {os.getpid()}"
 
 
 def test_a_lock_file_left_without_its_temporary_is_swept(tmp_path):

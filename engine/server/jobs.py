@@ -465,6 +465,12 @@ def _digest_of(job: Job) -> str | None:
         return None
 
 
+def _output_of(request: dict | None) -> str | None:
+    """The file a job's request names as its ``output`` (None: none, or the request was not kept)."""
+    output = request.get("output") if isinstance(request, dict) else None
+    return output if isinstance(output, str) else None
+
+
 def _age_s(iso: str | None) -> float:
     """Seconds since the ISO time ``iso`` (0 for none or an unreadable one)."""
     if not iso:
@@ -707,7 +713,9 @@ class JobQueue:
             return self._get(job_id).describe()
 
     def summary(self) -> dict[str, Any]:
-        """Counts per state and the unfinished jobs, for ``info`` and ``status``."""
+        """Counts per state and the unfinished jobs, for ``info`` and ``status``: each with the
+        ``output`` its request names (None where it names none), so that a client choosing a name
+        for a new output can leave the names of queued and running jobs alone."""
         with self._lock:
             counts = {state.value: 0 for state in JobState}
             active = []
@@ -720,6 +728,7 @@ class JobQueue:
                             "kind": job.kind,
                             "state": job.state.value,
                             "progress": {"done": job.progress_done, "total": job.progress_total},
+                            "output": _output_of(job.request),
                         }
                     )
         return {"workers": self.workers, "counts": counts, "active": active}

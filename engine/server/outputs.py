@@ -93,6 +93,10 @@ def requested_output(content: dict[str, Any], key: str = "output") -> Path:
     value = content.get(key)
     path = absolute_path(value, key, "the file to write")
     try:
+        if path.parent.exists() and not path.parent.is_dir():
+            raise UnsupportedOptionError(
+                f"{key} {quote(value)}: {path.parent} is a file, not a folder; name a file in a folder"
+            )
         if not path.parent.is_dir():
             raise UnsupportedOptionError(f"{key} {quote(value)}: folder {path.parent} does not exist")
         if path.is_dir():
