@@ -453,3 +453,32 @@ def test_an_output_folder_that_cannot_be_written_is_named_before_any_work(tmp_pa
     assert ("Read-only file system" if os.geteuid() == 0 else "Permission denied") in error
     assert ".partial" not in done.stderr and "analysed" not in done.stderr
     assert list(folder.iterdir()) == []
+
+
+def _small_mover(texture: np.ndarray, index: int) -> np.ndarray:
+    """A locked-off shot: a still texture and a 10 px square crossing it 2 px a frame."""
+    picture = texture[: SIZE[1], : SIZE[0]].copy()
+    picture[50:60, 20 + 2 * index : 30 + 2 * index] = 255
+    return picture
+
+
+def test_where_too_little_moves_to_find_a_lost_frame_repair_says_so(tmp_path, capsys):
+    """A frame lost without a timestamp gap in a locked-off shot with a small mover cannot be told
+    from motion (the picture's motion is far under the floor): repair said "nothing to repair: no
+    dropped or duplicated frames found", as if it had looked. Now it names the frames it could not
+    judge, in the report and on the command line; a pan (judged) names none."""
+    texture = _texture(seed=5)
+    shown = [i for i in range(31) if i != 14]
+    clip = _write(tmp_path / "street.mp4", [_small_mover(texture, i) for i in shown], list(range(30)))
+    plan = analyse_clip(clip)
+    assert plan.fills == []
+    assert any(first <= 13 and 14 <= last for first, last in plan.jumps_unjudged), plan.jumps_unjudged
+    assert main(["repair", str(clip), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "not judged for frames lost without a timestamp gap: source frames" in out, out
+    report = repair_clip(clip, tmp_path / "fixed.mp4", model="blend")
+    assert report.fills == [] and report.jumps_unjudged == plan.jumps_unjudged
+    sidecar = json.loads(sidecar_path(tmp_path / "fixed.mp4").read_text())
+    assert sidecar["jumps_unjudged"] == plan.jumps_unjudged
+    pan = [_picture(texture, i) for i in range(30)]
+    assert analyse_clip(_write(tmp_path / "pan.mp4", pan, list(range(30)))).jumps_unjudged == []

@@ -107,6 +107,15 @@ def _describe(fill) -> str:
     )
 
 
+def unjudged_line(runs: list[list[int]]) -> str:
+    """The line saying where frames lost without a timestamp gap could not be looked for."""
+    return (
+        f"  not judged for frames lost without a timestamp gap: source frames {runs_text(runs)} "
+        "(too little motion to tell a lost frame from motion; timestamp gaps, duplicates and damage "
+        "are still found there)"
+    )
+
+
 def _dry_run(args: argparse.Namespace) -> int:
     plan = analyse_clip(
         clip_as_media(args, fill_holes=True), jumps=args.jumps, max_duplicate_repeats=args.max_repeats
@@ -135,6 +144,7 @@ def _dry_run(args: argparse.Namespace) -> int:
         "jumps_reported": plan.jumps_reported,
         "grid_notes": plan.grid_notes,
         "damaged_frames": frame_runs(plan.damaged_frames),
+        "jumps_unjudged": plan.jumps_unjudged,
     }
     if args.json:
         sys.stdout.write(json.dumps(summary) + "\n")
@@ -156,6 +166,8 @@ def _dry_run(args: argparse.Namespace) -> int:
     lines.extend(f"  grid: {note}" for note in plan.grid_notes)
     if plan.damaged_frames:
         lines.append(f"  damaged source frames: {runs_text(frame_runs(plan.damaged_frames))}")
+    if plan.jumps_unjudged:
+        lines.append(unjudged_line(plan.jumps_unjudged))
     sys.stdout.write("\n".join(lines) + "\n")
     return 0
 
@@ -205,6 +217,8 @@ def run(args: argparse.Namespace) -> int:
         f"{jump['before_frame']} and {jump['after_frame']}"
         for jump in report.jumps_reported
     )
+    if report.jumps_unjudged:
+        lines.append(unjudged_line(report.jumps_unjudged))
     if not report.changed:
         lines.append("  nothing to repair: no dropped or duplicated frames found")
     elif report.frames_synthesized:

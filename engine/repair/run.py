@@ -110,6 +110,9 @@ class RepairReport:
     """Source frames lost to damage or decoded garbled, as runs ``[first, last]``."""
     damage: list[str] = field(default_factory=list)
     """What the reader said of the damage (the first few reports)."""
+    jumps_unjudged: list[list[int]] = field(default_factory=list)
+    """Runs of source frames that move too little to find frames lost there without a timestamp
+    gap (``RepairPlan.jumps_unjudged``)."""
     timings_s: dict[str, float] = field(default_factory=dict)
     version: int = REPAIR_REPORT_VERSION
 
@@ -258,6 +261,7 @@ def repair_clip(
         grid_notes=list(plan.grid_notes),
         damaged_frames=frame_runs(plan.damaged_frames),
         damage=list(plan.damage),
+        jumps_unjudged=list(plan.jumps_unjudged),
     )
     fills_by_after = {fill.after_frame: fill for fill in plan.fills}
     lead, tail = plan.lead_hold, plan.tail_hold
