@@ -342,10 +342,14 @@ def check_models(models_dir: Path | None = None) -> CheckResult:
 
 
 def check_engine(connection_file: Path | None = None) -> CheckResult:
-    """The engine answers ping; the round-trip time is the median of a few pings."""
+    """The engine answers ping; the round-trip time is the median of a few pings. No engine running
+    is a warning (a connection file left by one that ended is stale: the next start replaces it); an
+    engine that holds the runtime folder's lock but cannot be reached, or does not answer, fails."""
     from engine.errors import ChronoscopeError, EngineNotRunningError
+    from engine.processes import pid_alive
     from engine.server.client import EngineClient
-    from engine.server.connection import read_connection_file
+    from engine.server.connection import check_private_file, connection_file_path, read_connection_file
+    from engine.server.process import engine_lock_held, engine_lock_holder
 
     command = chronoscope_command()
     start_fix = (
@@ -353,17 +357,44 @@ def check_engine(connection_file: Path | None = None) -> CheckResult:
         f"or {command} engine start"
     )
     restart_fix = f"{command} engine stop --force, then {command} engine start"
+    path = Path(connection_file) if connection_file is not None else connection_file_path()
+    held = engine_lock_held(path.parent)
+    if held and not path.exists():  # an engine starting writes its file once it listens
+        deadline_ns = time.monotonic_ns() + int(PING_TIMEOUT_S * 1e9)
+        while not path.exists() and time.monotonic_ns() < deadline_ns:
+            time.sleep(0.05)
     try:
-        connection = read_connection_file(connection_file)
+        connection = read_connection_file(path, private=False)
     except EngineNotRunningError as error:
+        if held:
+            return _unreachable_engine(path, "is gone", command)
         return CheckResult("engine", WARN, str(error), start_fix)
     except ChronoscopeError as error:
+        if held:
+            return _unreachable_engine(path, f"cannot be used ({error})", command)
         return CheckResult(
             "engine",
-            FAIL,
-            f"the connection file cannot be used: {error}",
-            restart_fix,
+            WARN,
+            f"no engine is running; its stale connection file cannot be used: {error}",
+            f"{start_fix} (it replaces the stale file)",
+            {"connection_file": str(path)},
         )
+    if held is False or (held is None and not pid_alive(connection.pid)):
+        return CheckResult(
+            "engine",
+            WARN,
+            f"no engine is running: the connection file {path} names pid {connection.pid}, which "
+            "ended without removing it (stale)",
+            f"{start_fix} (it replaces the stale file)",
+            {"pid": connection.pid, "connection_file": str(path)},
+        )
+    holder = engine_lock_holder(path.parent)
+    if holder is not None and holder != connection.pid:
+        return _unreachable_engine(path, f"names pid {connection.pid}", command)
+    try:
+        check_private_file(path)
+    except ChronoscopeError as error:  # its message says how to make it private
+        return CheckResult("engine", FAIL, str(error), f"chmod 600 {path}", {"pid": connection.pid})
     round_trips_ms: list[float] = []
     try:
         with EngineClient(connection) as client:
@@ -392,6 +423,22 @@ def check_engine(connection_file: Path | None = None) -> CheckResult:
         PASS,
         f"engine pid {connection.pid} answers in {round_trip_ms:.2f} ms ({connection.control})",
         details=details,
+    )
+
+
+def _unreachable_engine(path: Path, why: str, command: str) -> CheckResult:
+    """An engine holds the runtime folder's lock, but its connection file ``path`` ``why``: no
+    client can reach it, and ``engine start`` refuses to start another."""
+    from engine.server.process import engine_lock_holder
+
+    pid = engine_lock_holder(path.parent)
+    who = f"engine pid {pid}" if pid is not None else "an engine"
+    return CheckResult(
+        "engine",
+        FAIL,
+        f"{who} holds {path.parent} but its connection file {path} {why}: no client can reach it",
+        f"{command} engine stop (it finds the engine by its lock), then {command} engine start",
+        {"pid": pid, "connection_file": str(path)},
     )
 
 

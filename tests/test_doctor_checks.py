@@ -97,6 +97,28 @@ def test_no_engine_is_a_warning_with_the_fix():
     assert "chronoscope engine start" in result.fix
 
 
+def test_an_engine_killed_outright_is_a_warning_as_engine_status_says(capsys):
+    """kill -9 leaves the connection file behind: `engine status` says none runs (exit 3), and so
+    must doctor, as a warning (it used to fail: "engine pid N does not answer")."""
+    import signal
+
+    from engine.commands import engine_cmd
+    from engine.server import process
+    from engine.server.connection import connection_file_path
+
+    connection, started = process.start_engine(timeout_s=60)
+    assert started
+    os.kill(connection.pid, signal.SIGKILL)
+    process._spawned.pop(connection.pid).wait(timeout=10)
+    assert connection_file_path().is_file()
+    assert chronoscope(["engine", "status"]) == engine_cmd.EXIT_NOT_RUNNING
+    assert capsys.readouterr().out.strip() == "no engine is running"
+    result = doctor.check_engine()
+    assert result.status == "warn", result
+    assert f"names pid {connection.pid}" in result.summary and "stale" in result.summary
+    assert "engine start" in result.fix
+
+
 def test_ofx_bundle_loads_and_a_broken_one_fails(tmp_path):
     if not BUILT_BUNDLE.is_dir():
         pytest.skip("the OFX bundle is not built (make ofx)")

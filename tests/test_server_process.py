@@ -237,3 +237,74 @@ def test_finding_the_runtime_folder_leaves_no_warning_filter_behind():
     )
     assert done.returncode == 0, done.stderr
     assert done.stderr == "", done.stderr
+
+
+def _engine_pid_from(started_json: str) -> int:
+    return json.loads(started_json)["pid"]
+
+
+def test_an_engine_whose_connection_file_is_damaged_or_gone_is_found_by_its_lock_and_stopped(
+    capsys, stopped_at_end
+):
+    """It used to be called stale: `stop` removed the file and said none ran, `status` sent the user
+    to `stop --force`, which said none ran, and `start` refused; only kill helped."""
+    from engine import doctor
+    from engine.server.process import engine_lock_holder
+
+    path = connection_file_path()
+    for damage in ("damaged", "gone"):
+        assert chronoscope_engine("start", "--json") == 0
+        pid = _engine_pid_from(capsys.readouterr().out)
+        lock = path.parent / "engine.lock"
+        assert lock.read_text().strip() == str(pid)
+        assert engine_lock_holder(path.parent) == pid
+        if damage == "damaged":
+            path.write_text("{broken")
+        else:
+            path.unlink()
+
+        assert chronoscope_engine("status", "--timeout-s", "1") == engine_cmd.EXIT_NOT_ANSWERING
+        said = capsys.readouterr().out
+        assert f"an engine (pid {pid}) holds" in said and f"is {damage}" in said, said
+        assert "`chronoscope engine stop` ends it" in said
+        checked = doctor.check_engine()
+        assert checked.status == "fail" and f"engine pid {pid} holds" in checked.summary, checked
+        assert "engine stop" in checked.fix and "--force" not in checked.fix
+        with pytest.raises(EngineTimeoutError, match=f"pid {pid}"):
+            start_engine(timeout_s=5)
+        assert pid_alive(pid)
+
+        assert chronoscope_engine("stop", *(["--force"] if damage == "gone" else [])) == 0
+        assert capsys.readouterr().out.strip() == (
+            "engine stopped (SIGTERM): it could not be reached through its connection file"
+        )
+        assert not pid_alive(pid) and not path.exists()
+        assert lock.read_text() == ""  # the engine let go of its lock as it stopped
+        assert chronoscope_engine("status") == engine_cmd.EXIT_NOT_RUNNING
+        capsys.readouterr()
+
+
+def test_stop_signals_the_lock_holder_never_a_pid_only_written_down(capsys):
+    """A lock file can name a pid that some other program has taken since (the engine that wrote it
+    crashed, and the lock is held by a new one that has not written its own yet): /proc/locks
+    says who holds the lock, and only that process is signalled."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("/proc/locks")
+    lock = connection_file_path().parent / "engine.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    unrelated = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    hung = subprocess.Popen([sys.executable, "-c", HUNG_ENGINE, str(lock)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert hung.stdout.readline().strip() == "locked"
+        lock.write_text(f"{unrelated.pid}\n")
+        _silent_connection(unrelated.pid)
+        assert chronoscope_engine("stop", "--force", "--timeout-s", "2") == 0
+        capsys.readouterr()
+        assert hung.wait(timeout=10) is not None
+        assert unrelated.poll() is None, "stop signalled a process that holds no engine lock"
+        assert not connection_file_path().exists()
+    finally:
+        for child in (hung, unrelated):
+            child.kill()
+            child.wait()
+
