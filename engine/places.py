@@ -17,6 +17,7 @@ from platformdirs import PlatformDirs
 APP_NAME = "Chronoscope"
 
 log = logging.getLogger(__name__)
+_told: set[str] = set()  # the rejected XDG_RUNTIME_DIR values already warned about
 
 
 @dataclass(frozen=True)
@@ -51,8 +52,20 @@ def places() -> Places:
     # for the engine a command leaves running.
     warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
     runtime_dir = Path(dirs.user_runtime_dir)
-    if not os.environ.get("XDG_RUNTIME_DIR"):
+    xdg_runtime = os.environ.get("XDG_RUNTIME_DIR", "")
+    if not xdg_runtime:
         log.debug("XDG_RUNTIME_DIR is not set: runtime folder %s", runtime_dir)
+    elif Path(xdg_runtime) not in runtime_dir.parents and xdg_runtime not in _told:
+        # platformdirs takes XDG_RUNTIME_DIR only as a folder of the user's with mode 0700; every
+        # process falls back alike, so the engine is still found, but not where the user said
+        _told.add(xdg_runtime)
+        log.warning(
+            "XDG_RUNTIME_DIR %s is not a private folder of yours (owned by you, mode 0700), so the "
+            "engine's connection file and sockets are in %s; `chmod 700 %s` to use it",
+            xdg_runtime,
+            runtime_dir,
+            xdg_runtime,
+        )
     return Places(
         config_dir=Path(dirs.user_config_dir),
         data_dir=data_dir,

@@ -308,3 +308,82 @@ def test_stop_signals_the_lock_holder_never_a_pid_only_written_down(capsys):
             child.kill()
             child.wait()
 
+
+def test_a_missing_xdg_runtime_dir_is_made_private_and_every_command_finds_the_engine(tmp_path):
+    """`env -i HOME=H XDG_RUNTIME_DIR=H/xdgrun chronoscope engine start` made H/xdgrun with mode 0755,
+    which platformdirs then refused: the engine put its sockets in /tmp/runtime-UID, and `status`,
+    `start` and `stop` looked there for a connection file that was in H/xdgrun, and found none."""
+    import signal
+
+    from engine.processes import process_command_line
+
+    home = tmp_path / "h"
+    (home / "tmp").mkdir(parents=True)
+    xdg_runtime = home / "xdgrun"
+    env = {
+        "HOME": str(home),
+        "XDG_RUNTIME_DIR": str(xdg_runtime),
+        "TMPDIR": str(home / "tmp"),  # platformdirs' fallback, were it taken
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": os.pathsep.join(sys.path),
+    }
+
+    def engine(*argv: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "engine.cli", "engine", *argv],
+            capture_output=True, text=True, timeout=90, env=env, check=False,
+        )
+
+    started = engine("start", "--json")
+    assert started.returncode == 0, started.stderr
+    pid = _engine_pid_from(started.stdout)
+    try:
+        assert stat.S_IMODE(xdg_runtime.stat().st_mode) == 0o700
+        folder = xdg_runtime / "Chronoscope"
+        assert (folder / "engine.json").is_file()
+        connection = json.loads(started.stdout)
+        # sockets beside the connection file, unless that path is too long for a Unix socket
+        assert connection["request"].startswith(f"ipc://{folder}/") or connection["ipc_dir"], connection
+        status = engine("status", "--json")
+        assert status.returncode == 0, status.stdout + status.stderr
+        assert json.loads(status.stdout)["pid"] == pid
+        assert json.loads(status.stdout)["exchange_dir"] == str(folder / "frames")
+        assert "XDG_RUNTIME_DIR" not in status.stderr
+        stopped = engine("stop")
+        assert stopped.returncode == 0 and stopped.stdout.strip() == "engine stopped", stopped.stderr
+        assert not pid_alive(pid)
+    finally:
+        if pid_alive(pid) and "engine.server" in (process_command_line(pid) or []):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_a_rejected_xdg_runtime_dir_is_named_in_a_warning(tmp_path):
+    """An XDG_RUNTIME_DIR open to others is refused by platformdirs; every process falls back alike,
+    but not silently."""
+    home = tmp_path / "h"
+    (home / "tmp").mkdir(parents=True)
+    xdg_runtime = home / "xdgrun"
+    xdg_runtime.mkdir(mode=0o755)
+    xdg_runtime.chmod(0o755)
+    env = {
+        "HOME": str(home),
+        "XDG_RUNTIME_DIR": str(xdg_runtime),
+        "TMPDIR": str(home / "tmp"),
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": os.pathsep.join(sys.path),
+    }
+    status = subprocess.run(
+        [sys.executable, "-m", "engine.cli", "engine", "status"],
+        capture_output=True, text=True, timeout=90, env=env, check=False,
+    )
+    assert status.returncode == engine_cmd.EXIT_NOT_RUNNING, status.stderr
+    assert f"XDG_RUNTIME_DIR {xdg_runtime} is not a private folder of yours" in status.stderr
+    assert f"chmod 700 {xdg_runtime}" in status.stderr
+
+
+def test_folders_made_above_a_private_folder_are_private_too(tmp_path):
+    from engine.server.connection import ensure_private_dir
+
+    made = ensure_private_dir(tmp_path / "a" / "b" / "runtime")
+    for folder in (tmp_path / "a", tmp_path / "a" / "b", made):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder

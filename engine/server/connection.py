@@ -117,9 +117,21 @@ def ensure_private_dir(path: Path) -> Path:
     (under one of its places, ``engine.places``) is made private too (0o700) when it is open to
     group or others; a folder of the user's choosing (a ``--connection-file`` elsewhere) is never
     changed, only refused when others may write in it (and so replace the file) without the sticky
-    bit. ``ConnectionFileError`` when another user owns the folder or it cannot be made private."""
+    bit. ``ConnectionFileError`` when another user owns the folder or it cannot be made private.
+
+    Missing folders above ``path`` are made 0o700 too, not with the umask's mode: a missing
+    ``$XDG_RUNTIME_DIR`` made 0o755 would be refused by platformdirs in every later process, which
+    would then look for the engine somewhere else."""
     path = Path(path)
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    missing = []
+    candidate = path
+    while not os.path.lexists(candidate) and candidate.parent != candidate:
+        missing.append(candidate)
+        candidate = candidate.parent
+    for folder in reversed(missing):
+        with contextlib.suppress(FileExistsError):  # made meanwhile by another process
+            folder.mkdir(mode=0o700)
+    path.mkdir(exist_ok=True, mode=0o700)
     if os.name == "nt":
         return path
     info = path.stat()

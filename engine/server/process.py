@@ -210,6 +210,10 @@ def run_engine(config: EngineConfig) -> None:
 
     connection_file = config.connection_file or connection_file_path()
     config.connection_file = connection_file
+    if config.runtime_dir is None:
+        # the sockets and the frame exchange beside the connection file that names them, whatever
+        # this process's own places() would say (``engine start`` passes the file it looks for)
+        config.runtime_dir = connection_file.parent
     if config.journal_dir is None:
         config.journal_dir = places().cache_dir / JOURNAL_DIR_NAME
     existing = find_running_engine(connection_file)
@@ -228,9 +232,9 @@ def run_engine(config: EngineConfig) -> None:
         engine.serve()
 
 
-def _spawn(command: Sequence[str], log_path: Path) -> subprocess.Popen:
+def _spawn(command: Sequence[str], log_path: Path, runtime_dir: Path) -> subprocess.Popen:
     ensure_private_dir(log_path.parent)
-    cwd = ensure_private_dir(places().runtime_dir)
+    cwd = ensure_private_dir(runtime_dir)
     with open(log_path, "ab") as log_stream:
         options: dict = {"stdin": subprocess.DEVNULL, "stdout": log_stream, "stderr": log_stream, "cwd": cwd}
         if os.name == "nt":
@@ -299,7 +303,7 @@ def start_engine(
     for module in capability_modules:
         command += ["--capability-module", module]
     log_start = _log_size(log_path)
-    child = _spawn(command, log_path)
+    child = _spawn(command, log_path, path.parent)
     _spawned[child.pid] = child
     log.info("starting engine pid %d; log: %s", child.pid, log_path)
     deadline_ns = time.monotonic_ns() + int(timeout_s * 1e9)
