@@ -1085,6 +1085,8 @@ class Installer:
             "ofx": self.options.ofx,
             "autostart": self.options.autostart,
             "reuse_packages": str(self.options.reuse_packages or ""),
+            # uninstall looks for the engine with them: the launchers and autostart entry set them
+            "environment": passed_on(self.env),
         }
         if self.pending_models:
             self.manifest.options[MODELS_PENDING] = self.pending_models
@@ -1127,12 +1129,21 @@ class Installer:
         if doctor_report:
             lines += ["", doctor_report.rstrip()]
         if not self.options.dry_run:
-            lines += [
-                "",
-                f"uninstall: python3 {Path(__file__).resolve().parent / 'uninstall.py'}"
-                + (f" --prefix {shlex.quote(str(self.prefix))}" if self.options.prefix else ""),
-            ]
+            lines += ["", f"uninstall: {self.uninstall_command()}"]
         return "\n".join(lines)
+
+    def uninstall_command(self) -> str:
+        """The command that removes this install, from any shell: with ``--prefix`` whenever the
+        prefix is not the default that uninstall.py finds without the variables that move it (a
+        ``--prefix`` given, or ``CHRONOSCOPE_HOME`` or ``XDG_DATA_HOME`` set for the install)."""
+        script = Path(__file__).resolve().parent / "uninstall.py"
+        moved = (locations.ENV_HOME, "XDG_DATA_HOME")  # a shell may not have them set
+        plain = {name: value for name, value in self.env.items() if name not in moved}
+        default = Path(locations.user_folders(self.platform, plain, self.home).data_dir)
+        command = f"python3 {shell_word(script, self.platform)}"
+        if Path(self.prefix) != default:
+            command += f" --prefix {shell_word(self.prefix, self.platform)}"
+        return command
 
 
 def _parsed_args(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -171,3 +171,46 @@ def test_install_sh_reads_python_as_the_readme_says():
     assert '"${PYTHON:-}"' in script and "`$PYTHON`" in readme
     assert "Until then, run\n   `chronoscope engine start`" not in readme
     assert "~/.local/bin" in readme
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX launchers and engine")
+def test_uninstall_as_printed_after_a_chronoscope_home_install_removes_it_and_stops_its_engine(sandbox):
+    """The closing `uninstall:` line lacked --prefix (so it found no manifest), and with --prefix the
+    environment was removed under the engine the launcher had started with CHRONOSCOPE_HOME."""
+    import shlex
+    import signal
+
+    from engine.processes import pid_alive, process_command_line
+
+    models = _models_source()
+    if models is None:
+        pytest.skip("no prepared models (make test prepares build/models)")
+    chronoscope_home = sandbox.root / "ch"
+    installed = sandbox.run(
+        sys.executable, install.__file__, "--source", REPO_ROOT, "--reuse-packages", sys.prefix,
+        "--no-autostart", "--no-resolve", "--no-ofx",
+        env={"CHRONOSCOPE_HOME": str(chronoscope_home), "CHRONOSCOPE_MODELS_DIR": str(models)},
+    )
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    prefix = chronoscope_home / "data"
+    assert (prefix / "venv").is_dir()
+    printed = re.search(r"^uninstall: (.*)$", installed.stdout, re.MULTILINE)
+    assert printed is not None, installed.stdout
+    command = shlex.split(printed.group(1))
+    assert command[-2:] == ["--prefix", str(prefix)], printed.group(0)
+
+    launcher = sandbox.home / ".local" / "bin" / "chronoscope"  # it exports CHRONOSCOPE_HOME
+    started = sandbox.run(launcher, "engine", "start", "--json", timeout_s=120)
+    assert started.returncode == 0, started.stderr
+    pid = json.loads(started.stdout)["pid"]
+    try:
+        assert any(str(prefix / "venv") in part for part in process_command_line(pid) or [])
+        command[0] = sys.executable  # "python3" as printed; any Python 3 runs it
+        removed = sandbox.run(*command, "--verbose", timeout_s=180)  # CHRONOSCOPE_HOME not set here
+        assert removed.returncode == 0, removed.stderr
+        assert f"stopped the engine pid {pid}, which ran from {prefix / 'venv'}" in removed.stderr
+        assert not pid_alive(pid)
+        assert not prefix.exists()
+    finally:
+        if pid_alive(pid) and "engine.server" in (process_command_line(pid) or []):
+            os.kill(pid, signal.SIGKILL)
