@@ -341,6 +341,30 @@ def check_models(models_dir: Path | None = None) -> CheckResult:
     )
 
 
+def check_folders(connection_file: Path | None = None) -> CheckResult:
+    """The folders the engine writes in (runtime, log, job journal) can be made and written in by
+    this user (tried, with a probe file removed at once): the engine cannot start otherwise."""
+    from engine.server.process import engine_folder_problems, engine_folders
+
+    folders = engine_folders(connection_file)
+    details = {folder.keeps: str(folder.path) for folder in folders}
+    problems = engine_folder_problems(folders)
+    if problems:
+        return CheckResult(
+            "folders",
+            FAIL,
+            "the engine cannot start: " + "; ".join(problem for problem, _ in problems),
+            "; ".join(fix for _, fix in problems),
+            details,
+        )
+    return CheckResult(
+        "folders",
+        PASS,
+        "the engine can write in " + ", ".join(f"{folder.path} ({folder.keeps})" for folder in folders),
+        details=details,
+    )
+
+
 def check_engine(connection_file: Path | None = None) -> CheckResult:
     """The engine answers ping; the round-trip time is the median of a few pings. No engine running
     is a warning (a connection file left by one that ended is stale: the next start replaces it); an
@@ -753,6 +777,7 @@ def run_checks(manifest: Path | None = None) -> list[CheckResult]:
         ("versions", check_versions),
         ("onnxruntime", check_onnxruntime),
         ("models", check_models),
+        ("folders", check_folders),
         ("engine", check_engine),
         ("resolve", lambda: check_resolve(record, problem)),
         ("ofx", lambda: check_ofx(record, problem)),

@@ -146,8 +146,17 @@ def _engine_config(args: argparse.Namespace):
 
 
 def _log_to_file(path: Path) -> logging.Handler:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(path, encoding="utf-8")
+    from engine.errors import FileAccessError
+    from engine.places import folder_fix
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(path, encoding="utf-8")
+    except OSError as error:
+        raise FileAccessError(
+            f"cannot write the engine's log {path}: {error.strerror or error}; {folder_fix(path.parent)} "
+            "(or give --log-file FILE, or --no-log-file)"
+        ) from None
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
     logging.getLogger().addHandler(handler)
     return handler

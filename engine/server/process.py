@@ -25,6 +25,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,9 +35,10 @@ from engine.errors import (
     EngineAlreadyRunningError,
     EngineNotRunningError,
     EngineTimeoutError,
+    FileAccessError,
     ProtocolVersionError,
 )
-from engine.places import places
+from engine.places import folder_fix, folder_problem, places
 from engine.processes import exclusive_lock, flock_holders, pid_alive, process_command_line
 from engine.server.client import EngineClient
 from engine.server.connection import (
@@ -67,6 +69,49 @@ atexit.register(_spawned.clear)
 
 def engine_log_path() -> Path:
     return places().log_dir / LOG_FILE_NAME
+
+
+@dataclass(frozen=True)
+class EngineFolder:
+    """A folder the engine writes in: what it keeps there, and whether it must be the user's own."""
+
+    path: Path
+    keeps: str
+    private: bool
+
+
+def engine_folders(connection_file: Path | None = None) -> list[EngineFolder]:
+    """The folders an engine started now writes in: its runtime folder, its log folder and its
+    job journal's (in the cache folder)."""
+    path = Path(connection_file) if connection_file else connection_file_path()
+    return [
+        EngineFolder(path.parent, "its connection file, lock and sockets", True),
+        EngineFolder(places().log_dir, "its log", True),
+        EngineFolder(places().cache_dir / JOURNAL_DIR_NAME, "its job journal", False),
+    ]
+
+
+def engine_folder_problems(folders: Sequence[EngineFolder]) -> list[tuple[str, str]]:
+    """What is wrong with the ``folders`` that cannot be made or written in, and the fix: one pair
+    for the folders that fail alike (a read-only home holds them all)."""
+    groups: dict[tuple[str, str], list[EngineFolder]] = {}
+    for folder in folders:
+        problem = folder_problem(folder.path, private=folder.private)
+        if problem:
+            groups.setdefault((problem, folder_fix(folder.path)), []).append(folder)
+    lines = []
+    for (problem, fix), failed in groups.items():
+        named = [f"{folder.path} ({folder.keeps})" for folder in failed]
+        listed = named[0] if len(named) == 1 else f"{', '.join(named[:-1])} and {named[-1]}"
+        lines.append((f"{listed} {problem}", fix))
+    return lines
+
+
+def _check_engine_folders(folders: Sequence[EngineFolder]) -> None:
+    problems = engine_folder_problems(folders)
+    if problems:
+        said = "; ".join(f"{problem}; {fix}" for problem, fix in problems)
+        raise FileAccessError(f"the engine cannot start: {said}")
 
 
 def _alive(pid: int) -> bool:
@@ -216,6 +261,12 @@ def run_engine(config: EngineConfig) -> None:
         config.runtime_dir = connection_file.parent
     if config.journal_dir is None:
         config.journal_dir = places().cache_dir / JOURNAL_DIR_NAME
+    _check_engine_folders(
+        [
+            EngineFolder(connection_file.parent, "its connection file, lock and sockets", True),
+            EngineFolder(Path(config.journal_dir), "its job journal", False),
+        ]
+    )
     existing = find_running_engine(connection_file)
     if existing is not None:
         raise EngineAlreadyRunningError(
@@ -233,7 +284,7 @@ def run_engine(config: EngineConfig) -> None:
 
 
 def _spawn(command: Sequence[str], log_path: Path, runtime_dir: Path) -> subprocess.Popen:
-    ensure_private_dir(log_path.parent)
+    ensure_private_dir(log_path.parent, "its log")
     cwd = ensure_private_dir(runtime_dir)
     with open(log_path, "ab") as log_stream:
         options: dict = {"stdin": subprocess.DEVNULL, "stdout": log_stream, "stderr": log_stream, "cwd": cwd}
@@ -293,6 +344,7 @@ def start_engine(
             f"{path} (busy, hung, or its connection file is lost); stop it with "
             "`chronoscope engine stop` (`--force` if it does not stop)"
         )
+    _check_engine_folders(engine_folders(path))
     clear_stale_connection(path)
     log_path = engine_log_path()
     command = [sys.executable, "-m", "engine.server", "--no-log-file", "--connection-file", str(path)]
