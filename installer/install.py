@@ -74,6 +74,11 @@ MODELS_PENDING = "models_pending"
 a later run records what an interrupted one made."""
 MODEL_FILE_SUFFIXES = (".onnx", ".manifest.json", ".card.json", ".card.md")
 OFX_PROBLEM_PREFIX = "OpenFX bundle not built: "
+STEP_SKIPS = {
+    "Resolve scripts": "; or leave them out with --no-resolve",
+    "OpenFX bundle": "; or leave it out with --no-ofx",
+}
+"""What leaves out a step that failed, for the steps an option leaves out."""
 OFX_BUILD_NEEDS = (
     "the build needs gcc, make and libzmq's header (Debian/Ubuntu: sudo apt-get install build-essential "
     "libzmq3-dev); install them and run the installer again"
@@ -199,14 +204,26 @@ def passed_on(env: Mapping[str, str]) -> dict[str, str]:
     return {name: env[name] for name in PASSED_ON if env.get(name)}
 
 
-def os_error_text(error: OSError) -> str:
-    """One line for an OSError: the path(s) it names and what the system said."""
+def os_error_text(error: OSError, prefix: Path | None = None) -> str:
+    """One line for an OSError: the path(s) it names and what the system said. A permission error
+    says what would help: ``--prefix`` only for a path on the way to the prefix or in it (the
+    per-user folders, ~/.local/bin, ~/.config and the like, stay where they are whatever the
+    prefix), permissions always."""
     reason = error.strerror or str(error)
     paths = [str(name) for name in (error.filename, error.filename2) if name is not None]
     text = f"{' -> '.join(paths)}: {reason}" if paths else reason
     if isinstance(error, PermissionError):
-        text += " (fix its permissions, or install elsewhere with --prefix DIR)"
+        moved = prefix is None or not paths or any(_related(Path(path), Path(prefix)) for path in paths)
+        if moved:
+            text += " (fix its permissions, or install elsewhere with --prefix DIR)"
+        else:
+            text += " (fix its permissions: it is a per-user folder, which --prefix does not move)"
     return text
+
+
+def _related(path: Path, prefix: Path) -> bool:
+    """Whether ``path`` is ``prefix``, in it, or one of the folders above it."""
+    return path == prefix or prefix in path.parents or path in prefix.parents
 
 
 def file_in_path(path: Path) -> Path | None:
@@ -1112,8 +1129,9 @@ class Installer:
             self._problem(f"{name}: {error}")
             log.error("%s not installed: %s", name, error)
         except OSError as error:
-            self._problem(f"{name}: {os_error_text(error)}")
-            log.error("%s not installed: %s", name, os_error_text(error))
+            text = os_error_text(error, self.prefix) + STEP_SKIPS.get(name, "")
+            self._problem(f"{name}: {text}")
+            log.error("%s not installed: %s", name, text)
 
     def summary(self, doctor_report: str) -> str:
         verb = "would install" if self.options.dry_run else "installed"
@@ -1207,6 +1225,17 @@ def _parsed_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
+def _prefix_of(options: Options) -> Path | None:
+    """The prefix an install with ``options`` uses (None when this platform is unknown)."""
+    if options.prefix:
+        return Path(options.prefix)
+    try:
+        platform = locations.current_platform()
+    except locations.UnknownPlatformError:
+        return None
+    return Path(locations.user_folders(platform, os.environ, Path.home()).data_dir)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parsed_args(argv)
     logging.basicConfig(
@@ -1234,7 +1263,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
     except OSError as error:
         # the file system said no (permission, a file where a folder should be, disk full): one line
-        print(f"install: error: {os_error_text(error)}", file=sys.stderr)
+        print(f"install: error: {os_error_text(error, _prefix_of(options))}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         print(

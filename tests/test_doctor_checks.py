@@ -93,6 +93,29 @@ def test_a_missing_tuned_model_fails_the_models_check(tmp_path):
     assert result.details["missing"] == ["rife-mined"] and "missing: rife-mined" in result.summary
 
 
+def test_the_models_fix_is_the_installer_where_installed_and_make_models_in_a_checkout(tmp_path, monkeypatch):
+    """The fix said `pip install 'chronoscope[train]'` everywhere: in an installed environment that
+    puts torch into the engine's environment (and PyPI's chronoscope is another project)."""
+    options = {"gpu": "auto", "resolve": True, "ofx": False, "autostart": True, "environment": {}}
+    record = _record(tmp_path, [], source="/src/chronoscope", prefix="/opt/cs", options=options)
+    installed = doctor.check_models(tmp_path / "none", record=record)
+    assert installed.status == "fail"
+    assert installed.fix == (
+        "run the installer again: python3 /src/chronoscope/installer/install.py --prefix /opt/cs --no-ofx "
+        "(it converts the models in a temporary environment with torch)"
+    )
+    checkout = doctor.check_models(tmp_path / "none")  # these tests run from the checkout
+    assert checkout.fix.startswith(f"in the checkout {REPO_ROOT}: make models")
+    assert "pip install -e '.[train]' there" in checkout.fix
+    assert "'chronoscope[train]'" not in installed.fix + checkout.fix
+    site_packages = tmp_path / "site-packages"  # an installed package, and no manifest found
+    site_packages.mkdir()
+    monkeypatch.setattr(doctor, "SOURCE_ROOT", site_packages)
+    assert doctor.check_models(tmp_path / "none").fix.startswith(
+        "run the installer again: python3 installer/install.py"
+    )
+
+
 def test_no_engine_is_a_warning_with_the_fix():
     result = doctor.check_engine()
     assert result.status == "warn"
@@ -279,6 +302,28 @@ def test_ofx_not_installed_says_why_as_the_manifest_records_it(tmp_path):
     other_os = "the OpenFX bundle is built for Linux x86-64 only so far; skipped"
     elsewhere = doctor.check_ofx(_record(tmp_path, [], (other_os,), options={"ofx": True}), environ={})
     assert elsewhere.summary.endswith(other_os) and "--no-ofx" not in elsewhere.fix
+
+
+def test_steps_the_install_did_not_finish_are_reported_by_the_install_check(tmp_path):
+    placed = tmp_path / "prefix" / "venv"
+    placed.mkdir(parents=True)
+    items = [{"kind": "venv", "path": str(placed), "component": "environment"}]
+    launcher = "preview app launcher: /home/ed/.local/share/applications: Permission denied (fix ...)"
+    ofx = "OpenFX bundle not built: gcc missing; the build needs gcc, make and libzmq's header"
+    options = {"gpu": "cpu", "resolve": True, "ofx": True, "autostart": False, "environment": {}}
+    fields = {"source": "/src/chronoscope", "prefix": str(tmp_path / "prefix"), "options": options}
+    minor = doctor.check_install(_record(tmp_path, items, problems=[launcher, ofx], **fields))
+    assert minor.status == "warn", minor  # the app still runs from the command line
+    assert minor.summary == f"the install did not finish 1 step: {launcher}"  # the ofx check has the build
+    assert minor.fix == (
+        "fix what it names, then run the installer again: python3 /src/chronoscope/installer/install.py "
+        f"--prefix {tmp_path / 'prefix'} --gpu cpu --no-autostart (it upgrades in place)"
+    )
+    commands = "commands: /home/ed/.local: Permission denied (fix ...)"
+    resolve = "Resolve scripts: /home/ed/.local: Permission denied (fix ...)"
+    failed = doctor.check_install(_record(tmp_path, items, problems=[commands, resolve, launcher], **fields))
+    assert failed.status == "fail" and failed.details["problems"] == [commands, resolve, launcher]
+    assert failed.fix.startswith("fix what each names, then run the installer again: ")
 
 
 def test_fix_lines_name_this_environments_chronoscope(monkeypatch, tmp_path):

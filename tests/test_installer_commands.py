@@ -5,9 +5,11 @@ that failed, and the Windows wrapper's Python probe."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -21,6 +23,8 @@ import install  # noqa: E402
 import locations  # noqa: E402
 import uninstall  # noqa: E402
 from test_installer_linux import UNINSTALL, Sandbox, _models_source, snapshot  # noqa: E402
+
+INSTALL_SCRIPT = REPO_ROOT / "installer" / "install.py"
 
 
 def _installer(tmp_path: Path, path: str, platform: str = "linux") -> install.Installer:
@@ -214,3 +218,66 @@ def test_uninstall_as_printed_after_a_chronoscope_home_install_removes_it_and_st
     finally:
         if pid_alive(pid) and "engine.server" in (process_command_line(pid) or []):
             os.kill(pid, signal.SIGKILL)
+
+
+@contextlib.contextmanager
+def _unwritable(*folders: Path):
+    """``folders`` made unwritable for this user, for real: read-only by their mode, or, for root
+    (whom modes do not stop), marked immutable."""
+    chattr = shutil.which("chattr")
+    if os.geteuid() == 0 and (
+        chattr is None or subprocess.run([chattr, "+i", str(folders[0])], capture_output=True).returncode
+    ):
+        pytest.skip("running as root, and chattr +i is not available here")
+    for folder in folders:
+        if os.geteuid() == 0:
+            subprocess.run([chattr, "+i", str(folder)], check=True)
+        else:
+            folder.chmod(0o555)
+    try:
+        yield
+    finally:
+        for folder in folders:
+            if os.geteuid() == 0:
+                subprocess.run([chattr, "-i", str(folder)], check=True)
+            else:
+                folder.chmod(0o755)
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX permissions")
+def test_steps_that_failed_are_reported_by_doctor_with_advice_that_is_true(sandbox):
+    """After an install that exited 3 with PROBLEM lines, doctor said PASS install; and the
+    problems said to install elsewhere with --prefix, which does not move ~/.local or ~/.config."""
+    models = _models_source()
+    if models is None:
+        pytest.skip("no prepared models (make test prepares build/models)")
+    local, config = sandbox.home / ".local", sandbox.home / ".config"
+    local.mkdir()
+    config.mkdir()
+    prefix = sandbox.root / "prefix"
+    with _unwritable(local, config):
+        installed = sandbox.run(
+            sys.executable, INSTALL_SCRIPT, "--source", REPO_ROOT, "--reuse-packages", sys.prefix,
+            "--no-autostart", "--no-ofx", "--prefix", prefix,
+            env={"CHRONOSCOPE_MODELS_DIR": str(models)},
+        )
+        output = installed.stdout + installed.stderr
+        assert installed.returncode == install.EXIT_INCOMPLETE, output
+        problems = re.findall(r"^  PROBLEM: (.*)$", installed.stdout, re.MULTILINE)
+        steps = [problem.split(":", 1)[0] for problem in problems]
+        assert {"commands", "Resolve scripts", "engine autostart", "preview app launcher"} <= set(steps)
+        for problem in problems[:-1]:
+            assert "--prefix" not in problem or "which --prefix does not move" in problem, problem
+        resolve = next(problem for problem in problems if problem.startswith("Resolve scripts: "))
+        assert resolve.endswith("or leave them out with --no-resolve"), resolve
+
+        doctor = sandbox.run(prefix / "venv" / "bin" / "chronoscope", "doctor", "--json", timeout_s=120)
+    checks = {check["name"]: check for check in json.loads(doctor.stdout)["checks"]}
+    assert checks["install"]["status"] == "fail", checks["install"]
+    assert "the install did not finish 4 steps: commands: " in checks["install"]["summary"]
+    assert f"python3 {REPO_ROOT / 'installer' / 'install.py'} --prefix {prefix}" in checks["install"]["fix"]
+    assert "--no-autostart --no-ofx" not in checks["install"]["fix"]  # recorded order: ofx, autostart
+    assert "--no-ofx --no-autostart" in checks["install"]["fix"]
+    assert checks["resolve"]["status"] == "fail", checks["resolve"]
+    assert checks["resolve"]["summary"].startswith("the install did not finish the Resolve scripts: ")
+    assert doctor.returncode == 1
