@@ -270,8 +270,35 @@ def shell_word(path: os.PathLike | str, platform: str) -> str:
     return shlex.quote(text)
 
 
-def systemd_quote(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+def systemd_quote(text: str, *, dollars: bool = False) -> str:
+    """``text`` as one double-quoted word of a unit file setting: backslash and double quote
+    escaped (systemd unquotes C-style), ``%`` doubled (specifiers), and with ``dollars`` (the
+    arguments of a command line, where ``$`` substitutes variables) ``$`` doubled:
+    systemd.service(5), "Command lines"."""
+    text = text.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%")
+    return '"' + (text.replace("$", "$$") if dollars else text) + '"'
+
+
+SYSTEMD_UNSAFE_EXECUTABLE = ("'", '"', "\\")
+"""Characters systemd refuses in the name of the program a command line runs ("Executable name
+contains special characters"), though it takes them in its arguments."""
+
+
+def systemd_exec_start(executable: str, *arguments: str) -> str:
+    """An ``ExecStart=`` value that runs ``executable`` with ``arguments``. A path with a character
+    systemd refuses in a program's name (an apostrophe in the user's name) is passed as an argument
+    instead: to ``/usr/bin/env``, or, where env would take the path for a NAME=VALUE assignment (it
+    holds "="), to ``/bin/sh -c 'exec "$0" "$@"'``."""
+    words = [
+        word if re.fullmatch(r"[\w./-]+", word) else systemd_quote(word, dollars=True) for word in arguments
+    ]
+    if not any(character in executable for character in SYSTEMD_UNSAFE_EXECUTABLE):
+        # systemd substitutes no variables in the program's own path, so its "$" stay single
+        return " ".join([systemd_quote(executable), *words])
+    if "=" not in executable:
+        return " ".join(["/usr/bin/env", systemd_quote(executable, dollars=True), *words])
+    script = systemd_quote('exec "$0" "$@"', dollars=True)
+    return " ".join(["/bin/sh", "-c", script, systemd_quote(executable, dollars=True), *words])
 
 
 def systemd_unit(venv: locations.VenvLayout, env: Mapping[str, str]) -> str:
@@ -283,7 +310,7 @@ def systemd_unit(venv: locations.VenvLayout, env: Mapping[str, str]) -> str:
         "",
         "[Service]",
         "Type=simple",
-        f"ExecStart={systemd_quote(str(venv.chronoscope))} engine run",
+        f"ExecStart={systemd_exec_start(str(venv.chronoscope), 'engine', 'run')}",
         "Restart=on-failure",
         "RestartSec=5",
         f"RestartPreventExitStatus={ENGINE_ALREADY_RUNNING_STATUS}",

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import configparser
 import importlib.metadata
+import os
 import plistlib
+import shutil
+import subprocess
 import sys
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
@@ -153,6 +156,71 @@ def test_generated_registration_files_per_os(tmp_path):
     assert unit["Service"]["Restart"] == "on-failure"
     assert unit["Service"]["RestartPreventExitStatus"] == "2"
     assert unit["Install"]["WantedBy"] == "default.target"
+
+
+def _systemd_command_line(value: str) -> list[str]:
+    """The argv systemd makes of an ``ExecStart=`` value, by the rules systemd.service(5) gives
+    under "Command lines" (the ones the installer's units use): words split at blanks, a word in
+    double quotes taken whole with C-style escapes undone, then "%%" is "%" and "$$" is "$"."""
+    words, index = [], 0
+    while index < len(value):
+        if value[index] == " ":
+            index += 1
+            continue
+        word = []
+        if value[index] == '"':
+            index += 1
+            while value[index] != '"':
+                if value[index] == "\\":
+                    index += 1
+                word.append(value[index])
+                index += 1
+            index += 1
+        else:
+            while index < len(value) and value[index] != " ":
+                word.append(value[index])
+                index += 1
+        words.append("".join(word))
+    for word in words:
+        assert "%" not in word.replace("%%", ""), f"{word!r} holds a specifier"
+    for word in words[1:]:  # no variables are substituted in the program's own path
+        assert "${" not in word.replace("$$", ""), f"{word!r} would be substituted"
+    unescaped = [word.replace("%%", "%") for word in words]
+    return unescaped[:1] + [word.replace("$$", "$") for word in unescaped[1:]]
+
+
+ODD_FOLDERS = ["Zoë O'Brien – Média", 'say "cut"', "back\\slash", "100% slow", "My $Films", "${HOME}"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="systemd units run on Linux")
+@pytest.mark.parametrize("folder", [*ODD_FOLDERS, "a=b's", "$O'Brien"])
+def test_the_systemd_unit_runs_the_engine_from_any_folder_name(tmp_path, folder):
+    """systemd refused the unit of a user named O'Brien: it takes no apostrophe, quote or backslash
+    in the name of the program a command line runs (only in its arguments), and reads % and $."""
+    layout = locations.venv_layout(PurePosixPath(tmp_path / folder), "linux")
+    executable = Path(layout.chronoscope)
+    executable.parent.mkdir(parents=True)
+    executable.write_text('#!/bin/sh\necho "$0" "$@"\n')
+    executable.chmod(0o755)
+    unit_file = tmp_path / "chronoscope-engine.service"
+    unit_file.write_text(install.systemd_unit(layout, {"CHRONOSCOPE_HOME": str(tmp_path / "100% home")}))
+    unit = configparser.ConfigParser(interpolation=None, strict=False)
+    unit.read_string(unit_file.read_text())
+    argv = _systemd_command_line(unit["Service"]["ExecStart"])
+    ran = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=30)
+    assert ran.stdout == f"{executable} engine run\n"
+    environment = unit["Service"]["Environment"]  # no variables are substituted there either
+    assert _systemd_command_line(environment)[0] == f"CHRONOSCOPE_HOME={tmp_path}/100% home"
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        return
+    verified = subprocess.run(
+        [analyze, "verify", str(unit_file)],
+        capture_output=True, text=True, check=False, env={**os.environ, "SYSTEMD_LOG_LEVEL": "warning"},
+    )
+    output = verified.stdout + verified.stderr
+    assert verified.returncode == 0, output
+    assert "special characters" not in output and "Specifier" not in output, output
 
 
 def test_onnxruntime_is_swapped_by_gpu_and_extras_are_kept():
