@@ -281,6 +281,7 @@ def uninstall(
                 problems += problem.splitlines()
     folders: list[Path] = []
     left: list[Path] = []
+    gone: set[Path] = set()  # removed, or in a dry run what would be: a folder of only these empties
     for item in manifest.items:
         path = Path(item.path)
         if item.kind == "service":
@@ -290,21 +291,28 @@ def uninstall(
             continue
         if not os.path.lexists(path):
             continue
-        if dry_run:
-            log.info("would remove %s", path)
-            continue
         if item.kind == "file":
             try:
                 if item.sha256 and not force and path.is_file() and sha256_file(path) != item.sha256:
-                    problems.append(
-                        f"{path} was changed after it was installed; kept (use --force to remove it)"
-                    )
+                    if dry_run:
+                        log.info("would keep %s: it was changed after it was installed (--force)", path)
+                    else:
+                        problems.append(
+                            f"{path} was changed after it was installed; kept (use --force to remove it)"
+                        )
                     left.append(path)
                     continue
-                path.unlink()
+                if dry_run:
+                    log.info("would remove %s", path)
+                else:
+                    path.unlink()
+                gone.add(path)
             except OSError as error:
                 problems.append(f"could not remove {path}: {_error_text(error)}")
                 left.append(path)
+        elif dry_run:
+            log.info("would remove %s", path)
+            gone.add(path)
         else:
             tree_problems = _remove_tree(path, item.kind)
             problems += tree_problems
@@ -315,22 +323,29 @@ def uninstall(
             manifest_file.unlink()
         except OSError as error:
             problems.append(f"could not remove the manifest {manifest_file}: {_error_text(error)}")
-    elif dry_run:
+    elif left:
+        log.info("would keep %s, for what would be left", manifest_file)
+    else:
         log.info("would remove %s", manifest_file)
+        gone.add(manifest_file)
     for folder in sorted(folders, key=lambda path: len(path.parts), reverse=True):
         if not folder.is_dir():
             continue
-        if any(folder.iterdir()):
+        remaining = [entry for entry in folder.iterdir() if entry not in gone]
+        if remaining:
             ours = [path for path in left if folder in path.parents] + (
                 [manifest_file] if manifest_file.parent == folder and manifest_file.exists() else []
             )
+            verb = "would keep" if dry_run else "kept"
             if ours:
-                log.info("kept %s: it still holds %s, which could not be removed", folder, ours[0])
+                why = "would be kept" if dry_run else "could not be removed"
+                log.info("%s %s: it still holds %s, which %s", verb, folder, ours[0], why)
             else:
-                log.info("kept %s: it holds files the installer did not put there", folder)
+                log.info("%s %s: it holds files the installer did not put there", verb, folder)
             continue
         if dry_run:
             log.info("would remove folder %s", folder)
+            gone.add(folder)
             continue
         try:
             folder.rmdir()

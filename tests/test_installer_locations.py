@@ -290,3 +290,48 @@ def test_manifest_of_unknown_format_is_refused(tmp_path):
     path.write_text('{"format": 99, "items": []}')
     with pytest.raises(install_manifest.ManifestError, match="format 99"):
         install_manifest.read_manifest(path)
+
+
+def _uninstall_script(*arguments) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, REPO_ROOT / "installer" / "uninstall.py", *map(str, arguments)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+
+
+def test_a_dry_run_says_what_the_uninstall_does_with_each_folder(tmp_path):
+    """--dry-run said "kept ~/.local/bin: it holds files the installer did not put there" of folders
+    that hold only files the real run removes (and then removes the folders)."""
+    prefix = tmp_path / "prefix"
+    bin_folder = tmp_path / "home" / ".local" / "bin"
+    scripts = tmp_path / "home" / "Utility"
+    theirs = tmp_path / "home" / "shared"
+    for folder in (prefix, bin_folder, scripts, theirs):
+        folder.mkdir(parents=True)
+    record = install_manifest.Manifest(platform="linux", prefix=str(prefix))
+    for folder in (tmp_path / "home" / ".local", bin_folder, scripts, theirs):
+        record.add("dir", folder, "commands")
+    launcher, edited, ours = bin_folder / "chronoscope", scripts / "Detect.py", theirs / "ours.txt"
+    for path in (launcher, edited, ours):
+        path.write_text("installed\n")
+        record.add("file", path, "commands", sha256=install_manifest.sha256_file(path))
+    edited.write_text("edited by the user\n")
+    (theirs / "user.txt").write_text("the user's\n")
+    manifest_file = prefix / locations.MANIFEST_NAME
+    install_manifest.write_manifest(record, manifest_file)
+
+    planned = _uninstall_script("--prefix", prefix, "--dry-run")
+    assert planned.returncode == 0, planned.stderr
+    said = planned.stderr
+    assert f"would remove folder {bin_folder}" in said and f"would remove folder {bin_folder.parent}" in said
+    assert f"kept {bin_folder}" not in said and f"would keep {bin_folder}" not in said
+    assert f"would keep {edited}: it was changed after it was installed" in said
+    assert f"would keep {scripts}: it still holds {edited}, which would be kept" in said
+    assert f"would keep {theirs}: it holds files the installer did not put there" in said
+    assert f"would keep {manifest_file}" in said
+    assert launcher.exists() and edited.exists() and manifest_file.exists()
+
+    done = _uninstall_script("--prefix", prefix, "--verbose")
+    assert done.returncode == 3  # the edited script is kept, as the dry run said
+    assert not bin_folder.parent.exists() and scripts.is_dir() and (theirs / "user.txt").exists()
+    assert not ours.exists() and edited.exists() and manifest_file.exists()
