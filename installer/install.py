@@ -35,6 +35,8 @@ environment exists.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import hashlib
 import json
 import logging
 import os
@@ -916,11 +918,12 @@ class Installer:
         target = Path(folders[module.DEFAULT_SUBFOLDER])
         modules_dir = self.prefix / RESOLVE_MODULES_FOLDER
         for name in module.SHARED_MODULES.values():
-            self._copy_file(
-                self.options.source / "plugins" / "davinci_resolve" / name, modules_dir / name, "resolve"
-            )
+            source = self.options.source / "plugins" / "davinci_resolve" / name
+            self._keep_user_edit(modules_dir / name, source.read_bytes())
+            self._copy_file(source, modules_dir / name, "resolve")
         entries = module.entry_texts(modules_dir)
         for name, text in entries.items():
+            self._keep_user_edit(target / name, text.encode("utf-8"))
             self._write(target / name, text, "resolve")
         self._remove_stale_scripts([Path(folder) for folder in folders.values()], set(entries))
         config = Path(self.folders.config_dir) / module.BRIDGE_CONFIG_NAME
@@ -942,6 +945,36 @@ class Installer:
             )
         self._save()
         log.info("Resolve scripts: %s (Workspace > Scripts; restart Resolve)", target)
+
+    def _keep_user_edit(self, path: Path, new: bytes) -> None:
+        """Before ``path`` is replaced with ``new``: a file the user edited since an install wrote it
+        (its content neither the one the manifest recorded nor ``new``), or one no install made, is
+        moved aside to ``NAME.edited-YYYYmmdd`` (no longer a .py or .lua, so Resolve does not list
+        it) with a note, as uninstall keeps an edited file rather than removing it."""
+        if not path.is_file():
+            return
+        current = sha256_file(path)
+        if current == hashlib.sha256(new).hexdigest():
+            return
+        listed = [item for item in self.manifest.items if (item.kind, item.path) == ("file", str(path))]
+        recorded = [item.sha256 for item in listed]
+        if recorded and (not recorded[0] or recorded[0] == current):
+            return  # the installer's own, unchanged since: replaced
+        stamp = dt.date.today().strftime("%Y%m%d")
+        aside = path.with_name(f"{path.name}.edited-{stamp}")
+        number = 1
+        while os.path.lexists(aside):
+            number += 1
+            aside = path.with_name(f"{path.name}.edited-{stamp}-{number}")
+        why = "was edited after it was installed" if recorded else "was not made by the installer"
+        if self.options.dry_run:
+            log.info("would move %s aside to %s: it %s", path, aside.name, why)
+            return
+        os.rename(path, aside)
+        self._note(
+            f"{path} {why}: your version is kept beside it as {aside.name} (Resolve does not list it), "
+            "and the installer's version is in place"
+        )
 
     def _remove_stale_scripts(self, folders: list[Path], current: set[str]) -> None:
         """Scripts an earlier install put in Resolve's menu folders that this one no longer writes

@@ -281,3 +281,51 @@ def test_steps_that_failed_are_reported_by_doctor_with_advice_that_is_true(sandb
     assert checks["resolve"]["status"] == "fail", checks["resolve"]
     assert checks["resolve"]["summary"].startswith("the install did not finish the Resolve scripts: ")
     assert doctor.returncode == 1
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX launcher for the environment's python")
+def test_a_reinstall_keeps_an_edited_resolve_script_aside_with_a_note(tmp_path):
+    """Reinstalling overwrote a Resolve script the user had edited, without a word (uninstall
+    keeps edited files; the installer keeps edited stale scripts)."""
+    import datetime as dt
+
+    home = tmp_path / "home"
+    home.mkdir()
+    prefix = tmp_path / "prefix"
+    python = Path(locations.venv_layout(prefix, "linux").python)
+    python.parent.mkdir(parents=True)
+    python.write_text(f'#!/bin/sh\nexec {sys.executable} "$@"\n')  # the environment's python
+    python.chmod(0o755)
+    env = {"HOME": str(home), "PATH": "/usr/bin:/bin", "PYTHONPATH": os.pathsep.join(sys.path)}
+
+    def install_scripts() -> install.Installer:
+        installer = install.Installer(
+            install.Options(source=REPO_ROOT, prefix=prefix), platform="linux", env=env, home=home
+        )
+        installer.install_resolve()
+        return installer
+
+    first = install_scripts()
+    entry = next(
+        Path(item.path) for item in first.manifest.items if item.path.endswith("- Detect Speed.py")
+    )
+    module = prefix / "resolve" / "chronoscope_resolve.py"
+    installed_entry, installed_module = entry.read_text(), module.read_text()
+    entry.write_text(installed_entry + "# my change\n")
+    module.write_text(installed_module + "# my module change\n")
+
+    second = install_scripts()
+    stamp = dt.date.today().strftime("%Y%m%d")
+    for path, installed, change in ((entry, installed_entry, "# my change\n"),
+                                    (module, installed_module, "# my module change\n")):
+        aside = path.with_name(f"{path.name}.edited-{stamp}")
+        assert aside.read_text() == installed + change, "the user's edit was not kept"
+        assert path.read_text() == installed
+        assert any(f"{path} was edited after it was installed" in note and aside.name in note
+                   for note in second.manifest.notes), second.manifest.notes
+    third = install_scripts()  # nothing edited since: nothing set aside
+    assert len(list(entry.parent.glob("*.edited-*"))) == 1 and not third.manifest.notes
+
+    problems = uninstall.uninstall(third.manifest, third.manifest_path)
+    assert problems == [] and not entry.exists()
+    assert entry.with_name(f"{entry.name}.edited-{stamp}").exists(), "uninstall removed the user's file"
