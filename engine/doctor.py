@@ -17,6 +17,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import shlex
 import shutil
 import statistics
 import sys
@@ -86,6 +87,8 @@ class InstallRecord:
     gpu: str = ""
     problems: list[str] = field(default_factory=list)
     options: dict[str, Any] = field(default_factory=dict)
+    source: str = ""
+    prefix: str = ""
 
     def component(self, name: str, kind: str | None = None) -> list[dict[str, Any]]:
         return [
@@ -127,7 +130,68 @@ def read_install_record(path: Path | None) -> tuple[InstallRecord | None, str]:
         str(record.get("gpu", "")),
         list(record.get("problems", [])),
         dict(options) if isinstance(options, dict) else {},
+        str(record.get("source", "")),
+        str(record.get("prefix", "")),
     ), ""
+
+
+def _shell_word(text: str) -> str:
+    if sys.platform == "win32":
+        return f'"{text}"' if " " in text else text
+    return shlex.quote(text)
+
+
+FLAGS_OFF = {"resolve": "--no-resolve", "ofx": "--no-ofx", "autostart": "--no-autostart"}
+"""The installer's options recorded as False in the manifest, and the flags that give them."""
+
+
+def reinstall_command(record: InstallRecord | None) -> str:
+    """The installer's command line as the install ``record`` was made (the checkout it was run
+    from, its prefix, its options and the folder variables it was given); the generic one
+    without a record."""
+    if record is None or not record.source:
+        return "python3 installer/install.py"
+    environment = record.options.get("environment")
+    words = [
+        f"{name}={_shell_word(str(value))}"
+        for name, value in (environment.items() if isinstance(environment, dict) else ())
+    ]
+    words += ["python3", _shell_word(str(Path(record.source) / "installer" / "install.py"))]
+    if record.prefix:
+        words += ["--prefix", _shell_word(record.prefix)]
+    if record.options.get("gpu") in ("cuda", "cpu"):
+        words += ["--gpu", str(record.options["gpu"])]
+    words += [flag for key, flag in FLAGS_OFF.items() if record.options.get(key) is False]
+    if record.options.get("reuse_packages"):
+        words += ["--reuse-packages", _shell_word(str(record.options["reuse_packages"]))]
+    return " ".join(words)
+
+
+def reinstall_fix(record: InstallRecord | None) -> str:
+    return f"run the installer again: {reinstall_command(record)} (it upgrades in place)"
+
+
+def source_checkout() -> Path | None:
+    """The source checkout this engine runs from (``pip install -e``, or PYTHONPATH), or None for an
+    installed package."""
+    marks = (SOURCE_ROOT / "pyproject.toml", SOURCE_ROOT / "Makefile")
+    return SOURCE_ROOT if all(mark.is_file() for mark in marks) else None
+
+
+def models_fix(record: InstallRecord | None) -> str:
+    """How to make the models again: the installer where Chronoscope was installed with it (it
+    converts them in a temporary environment with torch, which never enters the engine's); in a
+    source checkout, its ``make models`` (or the train extra there)."""
+    checkout = source_checkout()
+    if record is None and checkout is not None:
+        return (
+            f"in the checkout {checkout}: make models (it installs the train extra, with torch, into "
+            "its .venv and converts the models); or, in an environment of your own, pip install -e "
+            f"'.[train]' there, then {chronoscope_command()} models prepare"
+        )
+    return reinstall_fix(record).replace(
+        "(it upgrades in place)", "(it converts the models in a temporary environment with torch)"
+    )
 
 
 def chronoscope_command() -> str:
@@ -291,7 +355,7 @@ def check_onnxruntime() -> CheckResult:
     )
 
 
-def check_models(models_dir: Path | None = None) -> CheckResult:
+def check_models(models_dir: Path | None = None, record: InstallRecord | None = None) -> CheckResult:
     """Every model ``chronoscope models prepare`` makes (the pinned RIFE models and the tuned ones
     shipped as weight deltas) and the speed network present, each file matching its manifest's hash."""
     from engine.errors import ModelIntegrityError
@@ -332,8 +396,7 @@ def check_models(models_dir: Path | None = None) -> CheckResult:
             "models",
             FAIL,
             f"models in {folder}: " + "; ".join(problems),
-            f"{chronoscope_command()} models prepare --force "
-            "(needs torch: pip install 'chronoscope[train]'), or " + REINSTALL_FIX,
+            models_fix(record),
             details,
         )
     return CheckResult(
@@ -341,11 +404,39 @@ def check_models(models_dir: Path | None = None) -> CheckResult:
     )
 
 
+def check_folders(connection_file: Path | None = None) -> CheckResult:
+    """The folders the engine writes in (runtime, log, job journal) can be made and written in by
+    this user (tried, with a probe file removed at once): the engine cannot start otherwise."""
+    from engine.server.process import engine_folder_problems, engine_folders
+
+    folders = engine_folders(connection_file)
+    details = {folder.keeps: str(folder.path) for folder in folders}
+    problems = engine_folder_problems(folders)
+    if problems:
+        return CheckResult(
+            "folders",
+            FAIL,
+            "the engine cannot start: " + "; ".join(problem for problem, _ in problems),
+            "; ".join(fix for _, fix in problems),
+            details,
+        )
+    return CheckResult(
+        "folders",
+        PASS,
+        "the engine can write in " + ", ".join(f"{folder.path} ({folder.keeps})" for folder in folders),
+        details=details,
+    )
+
+
 def check_engine(connection_file: Path | None = None) -> CheckResult:
-    """The engine answers ping; the round-trip time is the median of a few pings."""
+    """The engine answers ping; the round-trip time is the median of a few pings. No engine running
+    is a warning (a connection file left by one that ended is stale: the next start replaces it); an
+    engine that holds the runtime folder's lock but cannot be reached, or does not answer, fails."""
     from engine.errors import ChronoscopeError, EngineNotRunningError
+    from engine.processes import pid_alive
     from engine.server.client import EngineClient
-    from engine.server.connection import read_connection_file
+    from engine.server.connection import check_private_file, connection_file_path, read_connection_file
+    from engine.server.process import engine_lock_held, engine_lock_holder
 
     command = chronoscope_command()
     start_fix = (
@@ -353,17 +444,44 @@ def check_engine(connection_file: Path | None = None) -> CheckResult:
         f"or {command} engine start"
     )
     restart_fix = f"{command} engine stop --force, then {command} engine start"
+    path = Path(connection_file) if connection_file is not None else connection_file_path()
+    held = engine_lock_held(path.parent)
+    if held and not path.exists():  # an engine starting writes its file once it listens
+        deadline_ns = time.monotonic_ns() + int(PING_TIMEOUT_S * 1e9)
+        while not path.exists() and time.monotonic_ns() < deadline_ns:
+            time.sleep(0.05)
     try:
-        connection = read_connection_file(connection_file)
+        connection = read_connection_file(path, private=False)
     except EngineNotRunningError as error:
+        if held:
+            return _unreachable_engine(path, "is gone", command)
         return CheckResult("engine", WARN, str(error), start_fix)
     except ChronoscopeError as error:
+        if held:
+            return _unreachable_engine(path, f"cannot be used ({error})", command)
         return CheckResult(
             "engine",
-            FAIL,
-            f"the connection file cannot be used: {error}",
-            restart_fix,
+            WARN,
+            f"no engine is running; its stale connection file cannot be used: {error}",
+            f"{start_fix} (it replaces the stale file)",
+            {"connection_file": str(path)},
         )
+    if held is False or (held is None and not pid_alive(connection.pid)):
+        return CheckResult(
+            "engine",
+            WARN,
+            f"no engine is running: the connection file {path} names pid {connection.pid}, which "
+            "ended without removing it (stale)",
+            f"{start_fix} (it replaces the stale file)",
+            {"pid": connection.pid, "connection_file": str(path)},
+        )
+    holder = engine_lock_holder(path.parent)
+    if holder is not None and holder != connection.pid:
+        return _unreachable_engine(path, f"names pid {connection.pid}", command)
+    try:
+        check_private_file(path)
+    except ChronoscopeError as error:  # its message says how to make it private
+        return CheckResult("engine", FAIL, str(error), f"chmod 600 {path}", {"pid": connection.pid})
     round_trips_ms: list[float] = []
     try:
         with EngineClient(connection) as client:
@@ -392,6 +510,22 @@ def check_engine(connection_file: Path | None = None) -> CheckResult:
         PASS,
         f"engine pid {connection.pid} answers in {round_trip_ms:.2f} ms ({connection.control})",
         details=details,
+    )
+
+
+def _unreachable_engine(path: Path, why: str, command: str) -> CheckResult:
+    """An engine holds the runtime folder's lock, but its connection file ``path`` ``why``: no
+    client can reach it, and ``engine start`` refuses to start another."""
+    from engine.server.process import engine_lock_holder
+
+    pid = engine_lock_holder(path.parent)
+    who = f"engine pid {pid}" if pid is not None else "an engine"
+    return CheckResult(
+        "engine",
+        FAIL,
+        f"{who} holds {path.parent} but its connection file {path} {why}: no client can reach it",
+        f"{command} engine stop (it finds the engine by its lock), then {command} engine start",
+        {"pid": pid, "connection_file": str(path)},
     )
 
 
@@ -424,12 +558,25 @@ def check_resolve(record: InstallRecord | None, record_problem: str = "") -> Che
             "scripts installed by hand with plugins/davinci_resolve/install_paths.py are not checked)",
         )
     items = record.component("resolve", "file")
-    if not items:
+    failed = next((text for text in record.problems if text.startswith("Resolve scripts: ")), "")
+    if failed:
         return CheckResult(
             "resolve",
-            WARN,
-            "the Resolve scripts were not installed (--no-resolve)",
-            "run the installer again without --no-resolve",
+            FAIL,
+            f"the install did not finish the Resolve scripts: {failed.removeprefix('Resolve scripts: ')}",
+            f"fix what it names, then {reinstall_fix(record)}",
+            {"problem": failed, "files": [item["path"] for item in items]},
+        )
+    if not items:
+        if record.options.get("resolve") is False:
+            return CheckResult(
+                "resolve",
+                WARN,
+                "the Resolve scripts were not installed (--no-resolve)",
+                "run the installer again without --no-resolve",
+            )
+        return CheckResult(
+            "resolve", WARN, "the Resolve scripts were not installed", reinstall_fix(record)
         )
     scripts = [item for item in items if item["path"].endswith((".py", ".lua"))]
     entries = [item for item in scripts if Path(item["path"]).name.startswith(ENTRY_SCRIPT_PREFIX)]
@@ -448,7 +595,7 @@ def check_resolve(record: InstallRecord | None, record_problem: str = "") -> Che
             "resolve",
             FAIL,
             f"{len(missing)} Resolve script files are missing: {missing[0]} ...",
-            REINSTALL_FIX,
+            reinstall_fix(record),
             details,
         )
     config = config_path()
@@ -467,7 +614,7 @@ def check_resolve(record: InstallRecord | None, record_problem: str = "") -> Che
             "resolve",
             WARN,
             summary + f"; {len(changed)} changed since install",
-            REINSTALL_FIX + " to restore them",
+            reinstall_fix(record) + " to restore them",
             details,
         )
     return CheckResult("resolve", PASS, summary, details=details)
@@ -560,7 +707,7 @@ def check_ofx(
             "ofx",
             FAIL,
             f"the OpenFX bundle {bundle} does not load: {error}",
-            REINSTALL_FIX,
+            reinstall_fix(record),
             {"bundle": str(bundle)},
         )
     identifiers = ", ".join(f"{plugin['identifier']} {plugin['version']}" for plugin in loaded["plugins"])
@@ -661,19 +808,46 @@ def check_install(
             "install",
             FAIL,
             f"{len(missing)} installed items are missing, e.g. {missing[0]}",
-            REINSTALL_FIX,
+            reinstall_fix(record),
             details,
         )
     summary = f"{len(record.items)} items of {record.path} in place; {state}"
+    unfinished = install_problems(record)
+    details["problems"] = unfinished
+    if unfinished:
+        failing = [problem for problem in unfinished if not problem.startswith(MINOR_STEPS)]
+        return CheckResult(
+            "install",
+            FAIL if failing else WARN,
+            f"the install did not finish {len(unfinished)} step{'s' if len(unfinished) > 1 else ''}: "
+            + "; ".join(problem.splitlines()[0] for problem in unfinished),
+            f"fix what {'each names' if len(unfinished) > 1 else 'it names'}, then {reinstall_fix(record)}",
+            details,
+        )
     if changed:
         return CheckResult(
             "install",
             WARN,
             summary + f"; changed since install: {', '.join(changed)}",
-            REINSTALL_FIX + " to restore them",
+            reinstall_fix(record) + " to restore them",
             details,
         )
     return CheckResult("install", PASS, summary, details=details)
+
+
+MINOR_STEPS = ("commands: ", "engine autostart: ", "preview app launcher: ")
+"""Steps of the installer whose failure leaves Chronoscope working (run by its full path, the
+engine started by hand or by the Resolve scripts, the app from the command line): a warning."""
+
+
+def install_problems(record: InstallRecord) -> list[str]:
+    """The steps the install recorded as not finished, but the OpenFX build (the ofx check reports
+    it, with what to install) and doctor's own failures at the end of the install."""
+    return [
+        problem
+        for problem in record.problems
+        if not problem.startswith(("OpenFX", "`chronoscope doctor`"))
+    ]
 
 
 def check_disk(folder: Path | None = None) -> CheckResult:
@@ -705,7 +879,8 @@ def run_checks(manifest: Path | None = None) -> list[CheckResult]:
         ("python", check_python),
         ("versions", check_versions),
         ("onnxruntime", check_onnxruntime),
-        ("models", check_models),
+        ("models", lambda: check_models(record=record)),
+        ("folders", check_folders),
         ("engine", check_engine),
         ("resolve", lambda: check_resolve(record, problem)),
         ("ofx", lambda: check_ofx(record, problem)),

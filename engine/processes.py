@@ -1,10 +1,14 @@
 """Whether a process of this host still runs: the engine's connection file, orphaned shared-memory
-frames and the mining cache's copies all name the pid that owns them."""
+frames and the mining cache's copies all name the pid that owns them. And which process holds a
+lock file, and what it runs: the engine's lock names its holder."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,6 +29,49 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return not _is_zombie(pid)
+
+
+def process_command_line(pid: int) -> list[str] | None:
+    """The command line of process ``pid``: from /proc on Linux, from ``ps`` on other POSIX
+    systems (one string then); None when it cannot be read (gone, or Windows)."""
+    if sys.platform.startswith("linux"):
+        try:
+            raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return None
+        return [part for part in raw.decode(errors="replace").split("\0") if part] or None
+    if os.name == "nt" or shutil.which("ps") is None:
+        return None
+    try:
+        listed = subprocess.run(
+            ["ps", "-o", "command=", "-p", str(pid)], capture_output=True, text=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return [listed.stdout.strip()] if listed.returncode == 0 and listed.stdout.strip() else None
+
+
+def flock_holders(path: Path) -> set[int] | None:
+    """The pids that hold a ``flock`` on the file at ``path``, as Linux lists them in /proc/locks;
+    None where that cannot be told (not Linux, no such file, or /proc/locks lists no lock on it:
+    some file systems report their locks under another device or inode)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        info = os.stat(path)
+        table = Path("/proc/locks").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+    wanted = f"{os.major(info.st_dev):02x}:{os.minor(info.st_dev):02x}:{info.st_ino}"
+    holders = set()
+    for line in table.splitlines():
+        # "1: FLOCK  ADVISORY  WRITE 4242 fe:00:2574631 0 EOF"; a waiter's line has "->" after
+        # the number, which shifts its fields
+        fields = line.split()
+        if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5] == wanted:
+            with contextlib.suppress(ValueError):
+                holders.add(int(fields[4]))
+    return holders or None
 
 
 def _is_zombie(pid: int) -> bool:

@@ -35,6 +35,8 @@ environment exists.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import hashlib
 import json
 import logging
 import os
@@ -74,6 +76,11 @@ MODELS_PENDING = "models_pending"
 a later run records what an interrupted one made."""
 MODEL_FILE_SUFFIXES = (".onnx", ".manifest.json", ".card.json", ".card.md")
 OFX_PROBLEM_PREFIX = "OpenFX bundle not built: "
+STEP_SKIPS = {
+    "Resolve scripts": "; or leave them out with --no-resolve",
+    "OpenFX bundle": "; or leave it out with --no-ofx",
+}
+"""What leaves out a step that failed, for the steps an option leaves out."""
 OFX_BUILD_NEEDS = (
     "the build needs gcc, make and libzmq's header (Debian/Ubuntu: sudo apt-get install build-essential "
     "libzmq3-dev); install them and run the installer again"
@@ -199,14 +206,26 @@ def passed_on(env: Mapping[str, str]) -> dict[str, str]:
     return {name: env[name] for name in PASSED_ON if env.get(name)}
 
 
-def os_error_text(error: OSError) -> str:
-    """One line for an OSError: the path(s) it names and what the system said."""
+def os_error_text(error: OSError, prefix: Path | None = None) -> str:
+    """One line for an OSError: the path(s) it names and what the system said. A permission error
+    says what would help: ``--prefix`` only for a path on the way to the prefix or in it (the
+    per-user folders, ~/.local/bin, ~/.config and the like, stay where they are whatever the
+    prefix), permissions always."""
     reason = error.strerror or str(error)
     paths = [str(name) for name in (error.filename, error.filename2) if name is not None]
     text = f"{' -> '.join(paths)}: {reason}" if paths else reason
     if isinstance(error, PermissionError):
-        text += " (fix its permissions, or install elsewhere with --prefix DIR)"
+        moved = prefix is None or not paths or any(_related(Path(path), Path(prefix)) for path in paths)
+        if moved:
+            text += " (fix its permissions, or install elsewhere with --prefix DIR)"
+        else:
+            text += " (fix its permissions: it is a per-user folder, which --prefix does not move)"
     return text
+
+
+def _related(path: Path, prefix: Path) -> bool:
+    """Whether ``path`` is ``prefix``, in it, or one of the folders above it."""
+    return path == prefix or prefix in path.parents or path in prefix.parents
 
 
 def file_in_path(path: Path) -> Path | None:
@@ -253,8 +272,35 @@ def shell_word(path: os.PathLike | str, platform: str) -> str:
     return shlex.quote(text)
 
 
-def systemd_quote(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+def systemd_quote(text: str, *, dollars: bool = False) -> str:
+    """``text`` as one double-quoted word of a unit file setting: backslash and double quote
+    escaped (systemd unquotes C-style), ``%`` doubled (specifiers), and with ``dollars`` (the
+    arguments of a command line, where ``$`` substitutes variables) ``$`` doubled:
+    systemd.service(5), "Command lines"."""
+    text = text.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%")
+    return '"' + (text.replace("$", "$$") if dollars else text) + '"'
+
+
+SYSTEMD_UNSAFE_EXECUTABLE = ("'", '"', "\\")
+"""Characters systemd refuses in the name of the program a command line runs ("Executable name
+contains special characters"), though it takes them in its arguments."""
+
+
+def systemd_exec_start(executable: str, *arguments: str) -> str:
+    """An ``ExecStart=`` value that runs ``executable`` with ``arguments``. A path with a character
+    systemd refuses in a program's name (an apostrophe in the user's name) is passed as an argument
+    instead: to ``/usr/bin/env``, or, where env would take the path for a NAME=VALUE assignment (it
+    holds "="), to ``/bin/sh -c 'exec "$0" "$@"'``."""
+    words = [
+        word if re.fullmatch(r"[\w./-]+", word) else systemd_quote(word, dollars=True) for word in arguments
+    ]
+    if not any(character in executable for character in SYSTEMD_UNSAFE_EXECUTABLE):
+        # systemd substitutes no variables in the program's own path, so its "$" stay single
+        return " ".join([systemd_quote(executable), *words])
+    if "=" not in executable:
+        return " ".join(["/usr/bin/env", systemd_quote(executable, dollars=True), *words])
+    script = systemd_quote('exec "$0" "$@"', dollars=True)
+    return " ".join(["/bin/sh", "-c", script, systemd_quote(executable, dollars=True), *words])
 
 
 def systemd_unit(venv: locations.VenvLayout, env: Mapping[str, str]) -> str:
@@ -266,7 +312,7 @@ def systemd_unit(venv: locations.VenvLayout, env: Mapping[str, str]) -> str:
         "",
         "[Service]",
         "Type=simple",
-        f"ExecStart={systemd_quote(str(venv.chronoscope))} engine run",
+        f"ExecStart={systemd_exec_start(str(venv.chronoscope), 'engine', 'run')}",
         "Restart=on-failure",
         "RestartSec=5",
         f"RestartPreventExitStatus={ENGINE_ALREADY_RUNNING_STATUS}",
@@ -872,11 +918,12 @@ class Installer:
         target = Path(folders[module.DEFAULT_SUBFOLDER])
         modules_dir = self.prefix / RESOLVE_MODULES_FOLDER
         for name in module.SHARED_MODULES.values():
-            self._copy_file(
-                self.options.source / "plugins" / "davinci_resolve" / name, modules_dir / name, "resolve"
-            )
+            source = self.options.source / "plugins" / "davinci_resolve" / name
+            self._keep_user_edit(modules_dir / name, source.read_bytes())
+            self._copy_file(source, modules_dir / name, "resolve")
         entries = module.entry_texts(modules_dir)
         for name, text in entries.items():
+            self._keep_user_edit(target / name, text.encode("utf-8"))
             self._write(target / name, text, "resolve")
         self._remove_stale_scripts([Path(folder) for folder in folders.values()], set(entries))
         config = Path(self.folders.config_dir) / module.BRIDGE_CONFIG_NAME
@@ -898,6 +945,36 @@ class Installer:
             )
         self._save()
         log.info("Resolve scripts: %s (Workspace > Scripts; restart Resolve)", target)
+
+    def _keep_user_edit(self, path: Path, new: bytes) -> None:
+        """Before ``path`` is replaced with ``new``: a file the user edited since an install wrote it
+        (its content neither the one the manifest recorded nor ``new``), or one no install made, is
+        moved aside to ``NAME.edited-YYYYmmdd`` (no longer a .py or .lua, so Resolve does not list
+        it) with a note, as uninstall keeps an edited file rather than removing it."""
+        if not path.is_file():
+            return
+        current = sha256_file(path)
+        if current == hashlib.sha256(new).hexdigest():
+            return
+        listed = [item for item in self.manifest.items if (item.kind, item.path) == ("file", str(path))]
+        recorded = [item.sha256 for item in listed]
+        if recorded and (not recorded[0] or recorded[0] == current):
+            return  # the installer's own, unchanged since: replaced
+        stamp = dt.date.today().strftime("%Y%m%d")
+        aside = path.with_name(f"{path.name}.edited-{stamp}")
+        number = 1
+        while os.path.lexists(aside):
+            number += 1
+            aside = path.with_name(f"{path.name}.edited-{stamp}-{number}")
+        why = "was edited after it was installed" if recorded else "was not made by the installer"
+        if self.options.dry_run:
+            log.info("would move %s aside to %s: it %s", path, aside.name, why)
+            return
+        os.rename(path, aside)
+        self._note(
+            f"{path} {why}: your version is kept beside it as {aside.name} (Resolve does not list it), "
+            "and the installer's version is in place"
+        )
 
     def _remove_stale_scripts(self, folders: list[Path], current: set[str]) -> None:
         """Scripts an earlier install put in Resolve's menu folders that this one no longer writes
@@ -1085,6 +1162,8 @@ class Installer:
             "ofx": self.options.ofx,
             "autostart": self.options.autostart,
             "reuse_packages": str(self.options.reuse_packages or ""),
+            # uninstall looks for the engine with them: the launchers and autostart entry set them
+            "environment": passed_on(self.env),
         }
         if self.pending_models:
             self.manifest.options[MODELS_PENDING] = self.pending_models
@@ -1110,8 +1189,9 @@ class Installer:
             self._problem(f"{name}: {error}")
             log.error("%s not installed: %s", name, error)
         except OSError as error:
-            self._problem(f"{name}: {os_error_text(error)}")
-            log.error("%s not installed: %s", name, os_error_text(error))
+            text = os_error_text(error, self.prefix) + STEP_SKIPS.get(name, "")
+            self._problem(f"{name}: {text}")
+            log.error("%s not installed: %s", name, text)
 
     def summary(self, doctor_report: str) -> str:
         verb = "would install" if self.options.dry_run else "installed"
@@ -1127,12 +1207,21 @@ class Installer:
         if doctor_report:
             lines += ["", doctor_report.rstrip()]
         if not self.options.dry_run:
-            lines += [
-                "",
-                f"uninstall: python3 {Path(__file__).resolve().parent / 'uninstall.py'}"
-                + (f" --prefix {shlex.quote(str(self.prefix))}" if self.options.prefix else ""),
-            ]
+            lines += ["", f"uninstall: {self.uninstall_command()}"]
         return "\n".join(lines)
+
+    def uninstall_command(self) -> str:
+        """The command that removes this install, from any shell: with ``--prefix`` whenever the
+        prefix is not the default that uninstall.py finds without the variables that move it (a
+        ``--prefix`` given, or ``CHRONOSCOPE_HOME`` or ``XDG_DATA_HOME`` set for the install)."""
+        script = Path(__file__).resolve().parent / "uninstall.py"
+        moved = (locations.ENV_HOME, "XDG_DATA_HOME")  # a shell may not have them set
+        plain = {name: value for name, value in self.env.items() if name not in moved}
+        default = Path(locations.user_folders(self.platform, plain, self.home).data_dir)
+        command = f"python3 {shell_word(script, self.platform)}"
+        if Path(self.prefix) != default:
+            command += f" --prefix {shell_word(self.prefix, self.platform)}"
+        return command
 
 
 def _parsed_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -1196,6 +1285,17 @@ def _parsed_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
+def _prefix_of(options: Options) -> Path | None:
+    """The prefix an install with ``options`` uses (None when this platform is unknown)."""
+    if options.prefix:
+        return Path(options.prefix)
+    try:
+        platform = locations.current_platform()
+    except locations.UnknownPlatformError:
+        return None
+    return Path(locations.user_folders(platform, os.environ, Path.home()).data_dir)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parsed_args(argv)
     logging.basicConfig(
@@ -1223,7 +1323,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
     except OSError as error:
         # the file system said no (permission, a file where a folder should be, disk full): one line
-        print(f"install: error: {os_error_text(error)}", file=sys.stderr)
+        print(f"install: error: {os_error_text(error, _prefix_of(options))}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         print(

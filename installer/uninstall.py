@@ -9,7 +9,9 @@ changed since it was installed (an edited Resolve script, say) is kept with a wa
 ``--force``. An item that cannot be removed (permission denied, say) is reported, one line each,
 and the rest are removed; the manifest is then kept for a second run. An engine is stopped only
 when it runs from the environment being removed; another one (a developer's, from another
-environment) is left running. Standard library only.
+environment) is left running. The engine is looked for with the variables the install recorded
+(``CHRONOSCOPE_HOME``, which the launchers and the autostart entry give it) as well as the
+caller's. Standard library only.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 sys.dont_write_bytecode = True
@@ -74,12 +76,32 @@ def _error_text(error: OSError) -> str:
     return error.strerror or str(error)
 
 
-def _running_engine_pid(python: Path) -> int | None:
-    """The pid in this user's engine connection file, as the environment's engine finds it (the file
-    lies where the user's variables say); None when there is none."""
+def engine_environments(manifest: Manifest, environ: Mapping[str, str]) -> list[dict[str, str]]:
+    """The environments in which to look for the install's engine: with the folder variables the
+    install recorded (the launchers and the autostart entry run the engine with them), then the
+    caller's own. A manifest of an earlier installer records none: a prefix that is
+    ``$CHRONOSCOPE_HOME/data`` (beside its ``runtime`` folder) says the variable was set."""
+    recorded = manifest.options.get("environment")
+    if not isinstance(recorded, dict):
+        prefix = Path(manifest.prefix)
+        inferred = prefix.name == "data" and (prefix.parent / "runtime").is_dir()
+        recorded = {locations.ENV_HOME: str(prefix.parent)} if inferred else {}
+    caller = dict(environ)
+    found = [{**caller, **{str(k): str(v) for k, v in recorded.items()}}] if recorded else []
+    return [*found, caller] if caller not in found else found
+
+
+def _running_engine_pid(python: Path, env: Mapping[str, str] | None = None) -> int | None:
+    """The pid in this user's engine connection file, as the environment's engine finds it with
+    ``env`` (the file lies where its variables say); None when there is none."""
     try:
         found = subprocess.run(
-            [str(python), "-c", CONNECTION_FILE_CODE], capture_output=True, text=True, timeout=60, check=False
+            [str(python), "-c", CONNECTION_FILE_CODE],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            env=None if env is None else dict(env),
         )
     except (OSError, subprocess.TimeoutExpired) as error:
         log.warning("cannot ask %s where the engine's connection file is: %s", python, error)
@@ -134,14 +156,39 @@ def runs_from(command_line: Sequence[str], venv: Path) -> bool:
 
 
 def _stop_engine(
-    venv: Path, dry_run: bool, command_line: Callable[[int], list[str] | None] = process_command_line
+    venv: Path,
+    dry_run: bool,
+    command_line: Callable[[int], list[str] | None] = process_command_line,
+    environments: Sequence[Mapping[str, str]] = (),
 ) -> str:
-    """Stop the engine when it runs from the environment about to be removed (started by hand, say);
-    leave any other engine of the user running. Returns a problem, or ''."""
+    """Stop the engine when it runs from the environment about to be removed (started by hand, say),
+    looking for it in each of ``environments`` (default: the caller's); leave any other engine of
+    the user running. Returns the problems, one per line, or ''."""
     python = venv / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python")
     if not python.is_file():
         return ""
-    pid = _running_engine_pid(python)
+    problems = []
+    seen: set[int] = set()
+    for env in environments or [dict(os.environ)]:
+        pid = _running_engine_pid(python, env)
+        if pid is not None and pid in seen:
+            continue
+        if pid is not None:
+            seen.add(pid)
+        problem = _stop_engine_pid(venv, python, pid, dry_run, command_line, env)
+        if problem:
+            problems.append(problem)
+    return "\n".join(problems)
+
+
+def _stop_engine_pid(
+    venv: Path,
+    python: Path,
+    pid: int | None,
+    dry_run: bool,
+    command_line: Callable[[int], list[str] | None],
+    env: Mapping[str, str],
+) -> str:
     if pid is None:
         log.info("no engine is running")
         return ""
@@ -163,7 +210,9 @@ def _stop_engine(
         log.info("would run: %s (engine pid %d runs from %s)", " ".join(command), pid, venv)
         return ""
     try:
-        completed = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+        completed = subprocess.run(
+            command, capture_output=True, text=True, timeout=60, check=False, env=dict(env)
+        )
     except (OSError, subprocess.TimeoutExpired) as error:
         return f"the engine pid {pid}, running from {venv}, was not stopped: {error}"
     if completed.returncode != 0:
@@ -224,13 +273,15 @@ def uninstall(
     for item in manifest.items:
         if item.kind == "service":
             problems += _undo_service(item.detail, dry_run)
+    environments = engine_environments(manifest, os.environ)
     for item in manifest.items:
         if item.kind == "venv":
-            problem = _stop_engine(Path(item.path), dry_run)
+            problem = _stop_engine(Path(item.path), dry_run, environments=environments)
             if problem:
-                problems.append(problem)
+                problems += problem.splitlines()
     folders: list[Path] = []
     left: list[Path] = []
+    gone: set[Path] = set()  # removed, or in a dry run what would be: a folder of only these empties
     for item in manifest.items:
         path = Path(item.path)
         if item.kind == "service":
@@ -240,21 +291,28 @@ def uninstall(
             continue
         if not os.path.lexists(path):
             continue
-        if dry_run:
-            log.info("would remove %s", path)
-            continue
         if item.kind == "file":
             try:
                 if item.sha256 and not force and path.is_file() and sha256_file(path) != item.sha256:
-                    problems.append(
-                        f"{path} was changed after it was installed; kept (use --force to remove it)"
-                    )
+                    if dry_run:
+                        log.info("would keep %s: it was changed after it was installed (--force)", path)
+                    else:
+                        problems.append(
+                            f"{path} was changed after it was installed; kept (use --force to remove it)"
+                        )
                     left.append(path)
                     continue
-                path.unlink()
+                if dry_run:
+                    log.info("would remove %s", path)
+                else:
+                    path.unlink()
+                gone.add(path)
             except OSError as error:
                 problems.append(f"could not remove {path}: {_error_text(error)}")
                 left.append(path)
+        elif dry_run:
+            log.info("would remove %s", path)
+            gone.add(path)
         else:
             tree_problems = _remove_tree(path, item.kind)
             problems += tree_problems
@@ -265,22 +323,29 @@ def uninstall(
             manifest_file.unlink()
         except OSError as error:
             problems.append(f"could not remove the manifest {manifest_file}: {_error_text(error)}")
-    elif dry_run:
+    elif left:
+        log.info("would keep %s, for what would be left", manifest_file)
+    else:
         log.info("would remove %s", manifest_file)
+        gone.add(manifest_file)
     for folder in sorted(folders, key=lambda path: len(path.parts), reverse=True):
         if not folder.is_dir():
             continue
-        if any(folder.iterdir()):
+        remaining = [entry for entry in folder.iterdir() if entry not in gone]
+        if remaining:
             ours = [path for path in left if folder in path.parents] + (
                 [manifest_file] if manifest_file.parent == folder and manifest_file.exists() else []
             )
+            verb = "would keep" if dry_run else "kept"
             if ours:
-                log.info("kept %s: it still holds %s, which could not be removed", folder, ours[0])
+                why = "would be kept" if dry_run else "could not be removed"
+                log.info("%s %s: it still holds %s, which %s", verb, folder, ours[0], why)
             else:
-                log.info("kept %s: it holds files the installer did not put there", folder)
+                log.info("%s %s: it holds files the installer did not put there", verb, folder)
             continue
         if dry_run:
             log.info("would remove folder %s", folder)
+            gone.add(folder)
             continue
         try:
             folder.rmdir()
@@ -322,7 +387,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FileNotFoundError:
         print(
             f"uninstall: error: no install manifest at {manifest_file}; nothing was installed there "
-            "(give --prefix if install.py was given one)",
+            "(give --prefix as the installer's closing line `uninstall:` says: the prefix install.py "
+            f"was given, or $CHRONOSCOPE_HOME/data when {locations.ENV_HOME} was set for the install)",
             file=sys.stderr,
         )
         return 1

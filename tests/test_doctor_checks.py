@@ -3,9 +3,11 @@ real command line. The end-to-end run on an installed environment is in test_ins
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -91,10 +93,136 @@ def test_a_missing_tuned_model_fails_the_models_check(tmp_path):
     assert result.details["missing"] == ["rife-mined"] and "missing: rife-mined" in result.summary
 
 
+def test_the_models_fix_is_the_installer_where_installed_and_make_models_in_a_checkout(tmp_path, monkeypatch):
+    """The fix said `pip install 'chronoscope[train]'` everywhere: in an installed environment that
+    puts torch into the engine's environment (and PyPI's chronoscope is another project)."""
+    options = {"gpu": "auto", "resolve": True, "ofx": False, "autostart": True, "environment": {}}
+    record = _record(tmp_path, [], source="/src/chronoscope", prefix="/opt/cs", options=options)
+    installed = doctor.check_models(tmp_path / "none", record=record)
+    assert installed.status == "fail"
+    assert installed.fix == (
+        "run the installer again: python3 /src/chronoscope/installer/install.py --prefix /opt/cs --no-ofx "
+        "(it converts the models in a temporary environment with torch)"
+    )
+    checkout = doctor.check_models(tmp_path / "none")  # these tests run from the checkout
+    assert checkout.fix.startswith(f"in the checkout {REPO_ROOT}: make models")
+    assert "pip install -e '.[train]' there" in checkout.fix
+    assert "'chronoscope[train]'" not in installed.fix + checkout.fix
+    site_packages = tmp_path / "site-packages"  # an installed package, and no manifest found
+    site_packages.mkdir()
+    monkeypatch.setattr(doctor, "SOURCE_ROOT", site_packages)
+    assert doctor.check_models(tmp_path / "none").fix.startswith(
+        "run the installer again: python3 installer/install.py"
+    )
+
+
 def test_no_engine_is_a_warning_with_the_fix():
     result = doctor.check_engine()
     assert result.status == "warn"
     assert "chronoscope engine start" in result.fix
+
+
+def test_an_engine_killed_outright_is_a_warning_as_engine_status_says(capsys):
+    """kill -9 leaves the connection file behind: `engine status` says none runs (exit 3), and so
+    must doctor, as a warning (it used to fail: "engine pid N does not answer")."""
+    import signal
+
+    from engine.commands import engine_cmd
+    from engine.server import process
+    from engine.server.connection import connection_file_path
+
+    connection, started = process.start_engine(timeout_s=60)
+    assert started
+    os.kill(connection.pid, signal.SIGKILL)
+    process._spawned.pop(connection.pid).wait(timeout=10)
+    assert connection_file_path().is_file()
+    assert chronoscope(["engine", "status"]) == engine_cmd.EXIT_NOT_RUNNING
+    assert capsys.readouterr().out.strip() == "no engine is running"
+    result = doctor.check_engine()
+    assert result.status == "warn", result
+    assert f"names pid {connection.pid}" in result.summary and "stale" in result.summary
+    assert "engine start" in result.fix
+
+
+@contextlib.contextmanager
+def _unwritable(folder: Path):
+    """``folder`` made unwritable for this user, for real: read-only by its mode, or, for root (whom
+    modes do not stop), marked immutable."""
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        try:
+            yield
+        finally:
+            folder.chmod(0o755)
+        return
+    chattr = shutil.which("chattr")
+    marked = chattr and subprocess.run([chattr, "+i", str(folder)], capture_output=True).returncode == 0
+    if not marked:
+        pytest.skip("running as root, and chattr +i is not available here")
+    try:
+        yield
+    finally:
+        subprocess.run([chattr, "-i", str(folder)], check=True)
+
+
+def test_a_home_the_engine_cannot_write_in_fails_with_the_folder_and_the_fix(isolated_places, capsys):
+    """doctor said nothing when the engine could not start for a read-only CHRONOSCOPE_HOME, and
+    `engine start` said only "Permission denied: .../log"."""
+    with _unwritable(isolated_places):
+        result = doctor.check_folders()
+        assert chronoscope(["engine", "start"]) == 2
+        said = capsys.readouterr().err
+    assert result.status == "fail", result
+    assert f"{isolated_places / 'runtime'} (its connection file, lock and sockets)" in result.summary
+    assert f"{isolated_places / 'log'} (its log)" in result.summary
+    assert f"cannot be made: {isolated_places} is not writable" in result.summary
+    assert result.fix.startswith(f"make {isolated_places} writable")
+    assert "point CHRONOSCOPE_HOME at a folder of yours" in result.fix
+    assert "XDG_" not in result.fix
+    assert said.startswith("chronoscope engine: error: the engine cannot start: "), said
+    assert f"cannot be made: {isolated_places} is not writable" in said and "CHRONOSCOPE_HOME" in said
+    assert not any(isolated_places.iterdir()), "the check left something behind"
+    assert doctor.check_folders().status == "pass"
+
+
+def test_a_log_folder_of_another_user_is_named_as_the_log_with_the_variable_that_moves_it(tmp_path):
+    """engine start blamed the log folder for not keeping "its key and sockets" private and said to
+    set XDG_RUNTIME_DIR, which does not move the log."""
+    home = tmp_path / "h"
+    log_dir = home / "state" / "Chronoscope" / "log"
+    log_dir.parent.mkdir(parents=True)
+    if os.geteuid() == 0:
+        log_dir.mkdir()
+        os.chown(log_dir, 65534, 65534)
+    else:
+        log_dir.symlink_to("/")
+    (home / "run").mkdir(mode=0o700)
+    (home / "tmp").mkdir()
+    env = {
+        "HOME": str(home),
+        "XDG_STATE_HOME": str(home / "state"),
+        "XDG_RUNTIME_DIR": str(home / "run"),
+        "XDG_CACHE_HOME": str(home / "cache"),
+        "TMPDIR": str(home / "tmp"),
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": os.pathsep.join(sys.path),
+    }
+
+    def chronoscope_here(*argv: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "engine.cli", *argv],
+            capture_output=True, text=True, timeout=120, env=env, check=False,
+        )
+
+    started = chronoscope_here("engine", "start")
+    assert started.returncode == 2, started.stdout + started.stderr
+    assert f"{log_dir} (its log) belongs to another user" in started.stderr, started.stderr
+    assert "set XDG_STATE_HOME (or CHRONOSCOPE_HOME) to a folder of yours" in started.stderr
+    assert "sockets" not in started.stderr.split("(its log)")[1] and "XDG_RUNTIME_DIR" not in started.stderr
+    checked = json.loads(chronoscope_here("doctor", "--json").stdout)
+    folders = next(check for check in checked["checks"] if check["name"] == "folders")
+    assert folders["status"] == "fail" and f"{log_dir} (its log)" in folders["summary"]
+    assert "XDG_STATE_HOME" in folders["fix"]
 
 
 def test_ofx_bundle_loads_and_a_broken_one_fails(tmp_path):
@@ -176,6 +304,28 @@ def test_ofx_not_installed_says_why_as_the_manifest_records_it(tmp_path):
     assert elsewhere.summary.endswith(other_os) and "--no-ofx" not in elsewhere.fix
 
 
+def test_steps_the_install_did_not_finish_are_reported_by_the_install_check(tmp_path):
+    placed = tmp_path / "prefix" / "venv"
+    placed.mkdir(parents=True)
+    items = [{"kind": "venv", "path": str(placed), "component": "environment"}]
+    launcher = "preview app launcher: /home/ed/.local/share/applications: Permission denied (fix ...)"
+    ofx = "OpenFX bundle not built: gcc missing; the build needs gcc, make and libzmq's header"
+    options = {"gpu": "cpu", "resolve": True, "ofx": True, "autostart": False, "environment": {}}
+    fields = {"source": "/src/chronoscope", "prefix": str(tmp_path / "prefix"), "options": options}
+    minor = doctor.check_install(_record(tmp_path, items, problems=[launcher, ofx], **fields))
+    assert minor.status == "warn", minor  # the app still runs from the command line
+    assert minor.summary == f"the install did not finish 1 step: {launcher}"  # the ofx check has the build
+    assert minor.fix == (
+        "fix what it names, then run the installer again: python3 /src/chronoscope/installer/install.py "
+        f"--prefix {tmp_path / 'prefix'} --gpu cpu --no-autostart (it upgrades in place)"
+    )
+    commands = "commands: /home/ed/.local: Permission denied (fix ...)"
+    resolve = "Resolve scripts: /home/ed/.local: Permission denied (fix ...)"
+    failed = doctor.check_install(_record(tmp_path, items, problems=[commands, resolve, launcher], **fields))
+    assert failed.status == "fail" and failed.details["problems"] == [commands, resolve, launcher]
+    assert failed.fix.startswith("fix what each names, then run the installer again: ")
+
+
 def test_fix_lines_name_this_environments_chronoscope(monkeypatch, tmp_path):
     scripts = Path(sys.prefix) / "bin" / "chronoscope"
     if os.name == "nt" or not scripts.is_file():
@@ -200,6 +350,7 @@ def test_disk_space_is_reported_for_a_folder_not_yet_made(tmp_path):
 
 
 def test_command_line_json_and_exit_status(tmp_path, monkeypatch, capsys):
+    prepared = _prepared_models()  # found before the variable that names it is changed
     monkeypatch.setenv("CHRONOSCOPE_MODELS_DIR", str(tmp_path / "no-models"))
     status = chronoscope(["doctor", "--json", "--manifest", str(tmp_path / "absent.json")])
     summary = json.loads(capsys.readouterr().out)
@@ -209,6 +360,7 @@ def test_command_line_json_and_exit_status(tmp_path, monkeypatch, capsys):
         "versions",
         "onnxruntime",
         "models",
+        "folders",
         "engine",
         "resolve",
         "ofx",
@@ -220,7 +372,7 @@ def test_command_line_json_and_exit_status(tmp_path, monkeypatch, capsys):
     assert models["status"] == "fail"
     install = next(check for check in summary["checks"] if check["name"] == "install")
     assert install["status"] == "fail" and "absent.json does not exist" in install["summary"]
-    monkeypatch.setenv("CHRONOSCOPE_MODELS_DIR", str(_prepared_models()))
+    monkeypatch.setenv("CHRONOSCOPE_MODELS_DIR", str(prepared))
     assert chronoscope(["doctor"]) == 0
     text = capsys.readouterr().out
     assert "PASS  models" in text and "fix: " in text and text.rstrip().endswith("warnings)")

@@ -5,9 +5,11 @@ that failed, and the Windows wrapper's Python probe."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -21,6 +23,8 @@ import install  # noqa: E402
 import locations  # noqa: E402
 import uninstall  # noqa: E402
 from test_installer_linux import UNINSTALL, Sandbox, _models_source, snapshot  # noqa: E402
+
+INSTALL_SCRIPT = REPO_ROOT / "installer" / "install.py"
 
 
 def _installer(tmp_path: Path, path: str, platform: str = "linux") -> install.Installer:
@@ -171,3 +175,157 @@ def test_install_sh_reads_python_as_the_readme_says():
     assert '"${PYTHON:-}"' in script and "`$PYTHON`" in readme
     assert "Until then, run\n   `chronoscope engine start`" not in readme
     assert "~/.local/bin" in readme
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX launchers and engine")
+def test_uninstall_as_printed_after_a_chronoscope_home_install_removes_it_and_stops_its_engine(sandbox):
+    """The closing `uninstall:` line lacked --prefix (so it found no manifest), and with --prefix the
+    environment was removed under the engine the launcher had started with CHRONOSCOPE_HOME."""
+    import shlex
+    import signal
+
+    from engine.processes import pid_alive, process_command_line
+
+    models = _models_source()
+    if models is None:
+        pytest.skip("no prepared models (make test prepares build/models)")
+    chronoscope_home = sandbox.root / "ch"
+    installed = sandbox.run(
+        sys.executable, install.__file__, "--source", REPO_ROOT, "--reuse-packages", sys.prefix,
+        "--no-autostart", "--no-resolve", "--no-ofx",
+        env={"CHRONOSCOPE_HOME": str(chronoscope_home), "CHRONOSCOPE_MODELS_DIR": str(models)},
+    )
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    prefix = chronoscope_home / "data"
+    assert (prefix / "venv").is_dir()
+    printed = re.search(r"^uninstall: (.*)$", installed.stdout, re.MULTILINE)
+    assert printed is not None, installed.stdout
+    command = shlex.split(printed.group(1))
+    assert command[-2:] == ["--prefix", str(prefix)], printed.group(0)
+
+    launcher = sandbox.home / ".local" / "bin" / "chronoscope"  # it exports CHRONOSCOPE_HOME
+    started = sandbox.run(launcher, "engine", "start", "--json", timeout_s=120)
+    assert started.returncode == 0, started.stderr
+    pid = json.loads(started.stdout)["pid"]
+    try:
+        assert any(str(prefix / "venv") in part for part in process_command_line(pid) or [])
+        command[0] = sys.executable  # "python3" as printed; any Python 3 runs it
+        removed = sandbox.run(*command, "--verbose", timeout_s=180)  # CHRONOSCOPE_HOME not set here
+        assert removed.returncode == 0, removed.stderr
+        assert f"stopped the engine pid {pid}, which ran from {prefix / 'venv'}" in removed.stderr
+        assert not pid_alive(pid)
+        assert not prefix.exists()
+    finally:
+        if pid_alive(pid) and "engine.server" in (process_command_line(pid) or []):
+            os.kill(pid, signal.SIGKILL)
+
+
+@contextlib.contextmanager
+def _unwritable(*folders: Path):
+    """``folders`` made unwritable for this user, for real: read-only by their mode, or, for root
+    (whom modes do not stop), marked immutable."""
+    chattr = shutil.which("chattr")
+    if os.geteuid() == 0 and (
+        chattr is None or subprocess.run([chattr, "+i", str(folders[0])], capture_output=True).returncode
+    ):
+        pytest.skip("running as root, and chattr +i is not available here")
+    for folder in folders:
+        if os.geteuid() == 0:
+            subprocess.run([chattr, "+i", str(folder)], check=True)
+        else:
+            folder.chmod(0o555)
+    try:
+        yield
+    finally:
+        for folder in folders:
+            if os.geteuid() == 0:
+                subprocess.run([chattr, "-i", str(folder)], check=True)
+            else:
+                folder.chmod(0o755)
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX permissions")
+def test_steps_that_failed_are_reported_by_doctor_with_advice_that_is_true(sandbox):
+    """After an install that exited 3 with PROBLEM lines, doctor said PASS install; and the
+    problems said to install elsewhere with --prefix, which does not move ~/.local or ~/.config."""
+    models = _models_source()
+    if models is None:
+        pytest.skip("no prepared models (make test prepares build/models)")
+    local, config = sandbox.home / ".local", sandbox.home / ".config"
+    local.mkdir()
+    config.mkdir()
+    prefix = sandbox.root / "prefix"
+    with _unwritable(local, config):
+        installed = sandbox.run(
+            sys.executable, INSTALL_SCRIPT, "--source", REPO_ROOT, "--reuse-packages", sys.prefix,
+            "--no-autostart", "--no-ofx", "--prefix", prefix,
+            env={"CHRONOSCOPE_MODELS_DIR": str(models)},
+        )
+        output = installed.stdout + installed.stderr
+        assert installed.returncode == install.EXIT_INCOMPLETE, output
+        problems = re.findall(r"^  PROBLEM: (.*)$", installed.stdout, re.MULTILINE)
+        steps = [problem.split(":", 1)[0] for problem in problems]
+        assert {"commands", "Resolve scripts", "engine autostart", "preview app launcher"} <= set(steps)
+        for problem in problems[:-1]:
+            assert "--prefix" not in problem or "which --prefix does not move" in problem, problem
+        resolve = next(problem for problem in problems if problem.startswith("Resolve scripts: "))
+        assert resolve.endswith("or leave them out with --no-resolve"), resolve
+
+        doctor = sandbox.run(prefix / "venv" / "bin" / "chronoscope", "doctor", "--json", timeout_s=120)
+    checks = {check["name"]: check for check in json.loads(doctor.stdout)["checks"]}
+    assert checks["install"]["status"] == "fail", checks["install"]
+    assert "the install did not finish 4 steps: commands: " in checks["install"]["summary"]
+    assert f"python3 {REPO_ROOT / 'installer' / 'install.py'} --prefix {prefix}" in checks["install"]["fix"]
+    assert "--no-autostart --no-ofx" not in checks["install"]["fix"]  # recorded order: ofx, autostart
+    assert "--no-ofx --no-autostart" in checks["install"]["fix"]
+    assert checks["resolve"]["status"] == "fail", checks["resolve"]
+    assert checks["resolve"]["summary"].startswith("the install did not finish the Resolve scripts: ")
+    assert doctor.returncode == 1
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX launcher for the environment's python")
+def test_a_reinstall_keeps_an_edited_resolve_script_aside_with_a_note(tmp_path):
+    """Reinstalling overwrote a Resolve script the user had edited, without a word (uninstall
+    keeps edited files; the installer keeps edited stale scripts)."""
+    import datetime as dt
+
+    home = tmp_path / "home"
+    home.mkdir()
+    prefix = tmp_path / "prefix"
+    python = Path(locations.venv_layout(prefix, "linux").python)
+    python.parent.mkdir(parents=True)
+    python.write_text(f'#!/bin/sh\nexec {sys.executable} "$@"\n')  # the environment's python
+    python.chmod(0o755)
+    env = {"HOME": str(home), "PATH": "/usr/bin:/bin", "PYTHONPATH": os.pathsep.join(sys.path)}
+
+    def install_scripts() -> install.Installer:
+        installer = install.Installer(
+            install.Options(source=REPO_ROOT, prefix=prefix), platform="linux", env=env, home=home
+        )
+        installer.install_resolve()
+        return installer
+
+    first = install_scripts()
+    entry = next(
+        Path(item.path) for item in first.manifest.items if item.path.endswith("- Detect Speed.py")
+    )
+    module = prefix / "resolve" / "chronoscope_resolve.py"
+    installed_entry, installed_module = entry.read_text(), module.read_text()
+    entry.write_text(installed_entry + "# my change\n")
+    module.write_text(installed_module + "# my module change\n")
+
+    second = install_scripts()
+    stamp = dt.date.today().strftime("%Y%m%d")
+    for path, installed, change in ((entry, installed_entry, "# my change\n"),
+                                    (module, installed_module, "# my module change\n")):
+        aside = path.with_name(f"{path.name}.edited-{stamp}")
+        assert aside.read_text() == installed + change, "the user's edit was not kept"
+        assert path.read_text() == installed
+        assert any(f"{path} was edited after it was installed" in note and aside.name in note
+                   for note in second.manifest.notes), second.manifest.notes
+    third = install_scripts()  # nothing edited since: nothing set aside
+    assert len(list(entry.parent.glob("*.edited-*"))) == 1 and not third.manifest.notes
+
+    problems = uninstall.uninstall(third.manifest, third.manifest_path)
+    assert problems == [] and not entry.exists()
+    assert entry.with_name(f"{entry.name}.edited-{stamp}").exists(), "uninstall removed the user's file"

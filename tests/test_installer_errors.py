@@ -141,16 +141,33 @@ def test_prefix_that_cannot_be_written_is_one_line_naming_it(locked_scratch):
 
 
 def test_any_os_error_while_installing_is_one_line(tmp_path, monkeypatch, capsys):
+    prefix = tmp_path / "cs"
+    refused_path = prefix / "venv" / "lib" / "python3.11"
+
     def refuse(_installer):
-        raise PermissionError(errno.EACCES, "Permission denied", "/opt/cs/venv/lib/python3.11")
+        raise PermissionError(errno.EACCES, "Permission denied", str(refused_path))
 
     monkeypatch.setattr(install.Installer, "run", refuse)
-    assert install.main(["--prefix", str(tmp_path / "cs"), "--dry-run"]) == install.EXIT_FAILED
+    assert install.main(["--prefix", str(prefix), "--dry-run"]) == install.EXIT_FAILED
     error = capsys.readouterr().err
     assert error == (
-        "install: error: /opt/cs/venv/lib/python3.11: Permission denied "
+        f"install: error: {refused_path}: Permission denied "
         "(fix its permissions, or install elsewhere with --prefix DIR)\n"
     )
+
+
+def test_a_per_user_folder_refused_is_not_said_to_move_with_the_prefix(tmp_path):
+    """~/.local/bin, ~/.config and Resolve's folders stay where they are whatever --prefix says."""
+    prefix = tmp_path / "home" / ".local" / "share" / "Chronoscope"
+    for path, moved in (
+        (tmp_path / "home" / ".config", False),
+        (tmp_path / "home" / ".local" / "bin", False),
+        (tmp_path / "home" / ".local", True),  # the prefix is made below it
+        (prefix / "venv", True),
+    ):
+        text = install.os_error_text(PermissionError(errno.EACCES, "Permission denied", str(path)), prefix)
+        assert ("install elsewhere with --prefix DIR" in text) == moved, text
+        assert text.startswith(f"{path}: Permission denied (fix its permissions")
 
 
 def test_prefix_below_a_file_names_the_file(tmp_path):

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import configparser
 import importlib.metadata
+import os
 import plistlib
+import shutil
+import subprocess
 import sys
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
@@ -155,6 +158,71 @@ def test_generated_registration_files_per_os(tmp_path):
     assert unit["Install"]["WantedBy"] == "default.target"
 
 
+def _systemd_command_line(value: str) -> list[str]:
+    """The argv systemd makes of an ``ExecStart=`` value, by the rules systemd.service(5) gives
+    under "Command lines" (the ones the installer's units use): words split at blanks, a word in
+    double quotes taken whole with C-style escapes undone, then "%%" is "%" and "$$" is "$"."""
+    words, index = [], 0
+    while index < len(value):
+        if value[index] == " ":
+            index += 1
+            continue
+        word = []
+        if value[index] == '"':
+            index += 1
+            while value[index] != '"':
+                if value[index] == "\\":
+                    index += 1
+                word.append(value[index])
+                index += 1
+            index += 1
+        else:
+            while index < len(value) and value[index] != " ":
+                word.append(value[index])
+                index += 1
+        words.append("".join(word))
+    for word in words:
+        assert "%" not in word.replace("%%", ""), f"{word!r} holds a specifier"
+    for word in words[1:]:  # no variables are substituted in the program's own path
+        assert "${" not in word.replace("$$", ""), f"{word!r} would be substituted"
+    unescaped = [word.replace("%%", "%") for word in words]
+    return unescaped[:1] + [word.replace("$$", "$") for word in unescaped[1:]]
+
+
+ODD_FOLDERS = ["Zoë O'Brien – Média", 'say "cut"', "back\\slash", "100% slow", "My $Films", "${HOME}"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="systemd units run on Linux")
+@pytest.mark.parametrize("folder", [*ODD_FOLDERS, "a=b's", "$O'Brien"])
+def test_the_systemd_unit_runs_the_engine_from_any_folder_name(tmp_path, folder):
+    """systemd refused the unit of a user named O'Brien: it takes no apostrophe, quote or backslash
+    in the name of the program a command line runs (only in its arguments), and reads % and $."""
+    layout = locations.venv_layout(PurePosixPath(tmp_path / folder), "linux")
+    executable = Path(layout.chronoscope)
+    executable.parent.mkdir(parents=True)
+    executable.write_text('#!/bin/sh\necho "$0" "$@"\n')
+    executable.chmod(0o755)
+    unit_file = tmp_path / "chronoscope-engine.service"
+    unit_file.write_text(install.systemd_unit(layout, {"CHRONOSCOPE_HOME": str(tmp_path / "100% home")}))
+    unit = configparser.ConfigParser(interpolation=None, strict=False)
+    unit.read_string(unit_file.read_text())
+    argv = _systemd_command_line(unit["Service"]["ExecStart"])
+    ran = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=30)
+    assert ran.stdout == f"{executable} engine run\n"
+    environment = unit["Service"]["Environment"]  # no variables are substituted there either
+    assert _systemd_command_line(environment)[0] == f"CHRONOSCOPE_HOME={tmp_path}/100% home"
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        return
+    verified = subprocess.run(
+        [analyze, "verify", str(unit_file)],
+        capture_output=True, text=True, check=False, env={**os.environ, "SYSTEMD_LOG_LEVEL": "warning"},
+    )
+    output = verified.stdout + verified.stderr
+    assert verified.returncode == 0, output
+    assert "special characters" not in output and "Specifier" not in output, output
+
+
 def test_onnxruntime_is_swapped_by_gpu_and_extras_are_kept():
     metadata = "\n".join(
         "Requires-Dist: " + requirement
@@ -222,3 +290,48 @@ def test_manifest_of_unknown_format_is_refused(tmp_path):
     path.write_text('{"format": 99, "items": []}')
     with pytest.raises(install_manifest.ManifestError, match="format 99"):
         install_manifest.read_manifest(path)
+
+
+def _uninstall_script(*arguments) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, REPO_ROOT / "installer" / "uninstall.py", *map(str, arguments)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+
+
+def test_a_dry_run_says_what_the_uninstall_does_with_each_folder(tmp_path):
+    """--dry-run said "kept ~/.local/bin: it holds files the installer did not put there" of folders
+    that hold only files the real run removes (and then removes the folders)."""
+    prefix = tmp_path / "prefix"
+    bin_folder = tmp_path / "home" / ".local" / "bin"
+    scripts = tmp_path / "home" / "Utility"
+    theirs = tmp_path / "home" / "shared"
+    for folder in (prefix, bin_folder, scripts, theirs):
+        folder.mkdir(parents=True)
+    record = install_manifest.Manifest(platform="linux", prefix=str(prefix))
+    for folder in (tmp_path / "home" / ".local", bin_folder, scripts, theirs):
+        record.add("dir", folder, "commands")
+    launcher, edited, ours = bin_folder / "chronoscope", scripts / "Detect.py", theirs / "ours.txt"
+    for path in (launcher, edited, ours):
+        path.write_text("installed\n")
+        record.add("file", path, "commands", sha256=install_manifest.sha256_file(path))
+    edited.write_text("edited by the user\n")
+    (theirs / "user.txt").write_text("the user's\n")
+    manifest_file = prefix / locations.MANIFEST_NAME
+    install_manifest.write_manifest(record, manifest_file)
+
+    planned = _uninstall_script("--prefix", prefix, "--dry-run")
+    assert planned.returncode == 0, planned.stderr
+    said = planned.stderr
+    assert f"would remove folder {bin_folder}" in said and f"would remove folder {bin_folder.parent}" in said
+    assert f"kept {bin_folder}" not in said and f"would keep {bin_folder}" not in said
+    assert f"would keep {edited}: it was changed after it was installed" in said
+    assert f"would keep {scripts}: it still holds {edited}, which would be kept" in said
+    assert f"would keep {theirs}: it holds files the installer did not put there" in said
+    assert f"would keep {manifest_file}" in said
+    assert launcher.exists() and edited.exists() and manifest_file.exists()
+
+    done = _uninstall_script("--prefix", prefix, "--verbose")
+    assert done.returncode == 3  # the edited script is kept, as the dry run said
+    assert not bin_folder.parent.exists() and scripts.is_dir() and (theirs / "user.txt").exists()
+    assert not ours.exists() and edited.exists() and manifest_file.exists()

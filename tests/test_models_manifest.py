@@ -167,6 +167,23 @@ def test_cli_lists_models_and_flags_damage(tmp_path, capsys):
     assert "damaged" in capsys.readouterr().out
 
 
+def test_cli_lists_a_damaged_model_as_damaged_without_being_asked_to_verify(tmp_path, capsys):
+    """`models list` said "present" of a model whose bytes no longer match its manifest, where doctor
+    reported the SHA-256 mismatch."""
+    _install(tmp_path, "m", b"abc")
+    assert _models_command(["list", "--models-dir", str(tmp_path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["models"][0]["state"] == "verified"
+    (tmp_path / "m.onnx").write_bytes(b"abd")  # same size, other bytes
+    assert _models_command(["list", "--models-dir", str(tmp_path)]) == 1
+    listed = capsys.readouterr().out
+    assert listed.splitlines()[1].endswith("damaged (checksum mismatch)"), listed
+    assert "chronoscope doctor" in listed
+    (tmp_path / "m.onnx").write_bytes(b"abcd")
+    assert _models_command(["list", "--models-dir", str(tmp_path), "--json"]) == 1
+    state = json.loads(capsys.readouterr().out)["models"][0]["state"]
+    assert state == "damaged (size 4 bytes, the manifest says 3)"
+
+
 def test_cli_prepare_refuses_unknown_model_name(tmp_path):
     with pytest.raises(UnsupportedOptionError, match="known: rife-hdv3, rife-4.2x, rife-mined"):
         _models_command(["prepare", "--models-dir", str(tmp_path), "--model", "rife-9", "--offline"])

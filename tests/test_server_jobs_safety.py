@@ -369,8 +369,12 @@ def test_a_runtime_folder_of_another_user_is_refused(tmp_path, isolated_places):
         [sys.executable, "-m", "engine.server", "--no-log-file"], capture_output=True, text=True, timeout=60
     )
     assert refused.returncode == 2
-    assert f"folder {runtime} belongs to another user (uid {owner}" in refused.stderr
-    assert "set XDG_RUNTIME_DIR or CHRONOSCOPE_HOME" in refused.stderr
+    assert f"{runtime} (its connection file, lock and sockets) belongs to another user (uid {owner}" in (
+        refused.stderr
+    )
+    # CHRONOSCOPE_HOME holds the runtime folder here: XDG_RUNTIME_DIR would not move it
+    assert "point CHRONOSCOPE_HOME at a folder of yours" in refused.stderr
+    assert "XDG_RUNTIME_DIR" not in refused.stderr
 
 
 def test_a_folder_of_the_users_choosing_is_never_changed_only_refused_when_others_write_there(tmp_path):

@@ -237,3 +237,153 @@ def test_finding_the_runtime_folder_leaves_no_warning_filter_behind():
     )
     assert done.returncode == 0, done.stderr
     assert done.stderr == "", done.stderr
+
+
+def _engine_pid_from(started_json: str) -> int:
+    return json.loads(started_json)["pid"]
+
+
+def test_an_engine_whose_connection_file_is_damaged_or_gone_is_found_by_its_lock_and_stopped(
+    capsys, stopped_at_end
+):
+    """It used to be called stale: `stop` removed the file and said none ran, `status` sent the user
+    to `stop --force`, which said none ran, and `start` refused; only kill helped."""
+    from engine import doctor
+    from engine.server.process import engine_lock_holder
+
+    path = connection_file_path()
+    for damage in ("damaged", "gone"):
+        assert chronoscope_engine("start", "--json") == 0
+        pid = _engine_pid_from(capsys.readouterr().out)
+        lock = path.parent / "engine.lock"
+        assert lock.read_text().strip() == str(pid)
+        assert engine_lock_holder(path.parent) == pid
+        if damage == "damaged":
+            path.write_text("{broken")
+        else:
+            path.unlink()
+
+        assert chronoscope_engine("status", "--timeout-s", "1") == engine_cmd.EXIT_NOT_ANSWERING
+        said = capsys.readouterr().out
+        assert f"an engine (pid {pid}) holds" in said and f"is {damage}" in said, said
+        assert "`chronoscope engine stop` ends it" in said
+        checked = doctor.check_engine()
+        assert checked.status == "fail" and f"engine pid {pid} holds" in checked.summary, checked
+        assert "engine stop" in checked.fix and "--force" not in checked.fix
+        with pytest.raises(EngineTimeoutError, match=f"pid {pid}"):
+            start_engine(timeout_s=5)
+        assert pid_alive(pid)
+
+        assert chronoscope_engine("stop", *(["--force"] if damage == "gone" else [])) == 0
+        assert capsys.readouterr().out.strip() == (
+            "engine stopped (SIGTERM): it could not be reached through its connection file"
+        )
+        assert not pid_alive(pid) and not path.exists()
+        assert lock.read_text() == ""  # the engine let go of its lock as it stopped
+        assert chronoscope_engine("status") == engine_cmd.EXIT_NOT_RUNNING
+        capsys.readouterr()
+
+
+def test_stop_signals_the_lock_holder_never_a_pid_only_written_down(capsys):
+    """A lock file can name a pid that some other program has taken since (the engine that wrote it
+    crashed, and the lock is held by a new one that has not written its own yet): /proc/locks
+    says who holds the lock, and only that process is signalled."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("/proc/locks")
+    lock = connection_file_path().parent / "engine.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    unrelated = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    hung = subprocess.Popen([sys.executable, "-c", HUNG_ENGINE, str(lock)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert hung.stdout.readline().strip() == "locked"
+        lock.write_text(f"{unrelated.pid}\n")
+        _silent_connection(unrelated.pid)
+        assert chronoscope_engine("stop", "--force", "--timeout-s", "2") == 0
+        capsys.readouterr()
+        assert hung.wait(timeout=10) is not None
+        assert unrelated.poll() is None, "stop signalled a process that holds no engine lock"
+        assert not connection_file_path().exists()
+    finally:
+        for child in (hung, unrelated):
+            child.kill()
+            child.wait()
+
+
+def test_a_missing_xdg_runtime_dir_is_made_private_and_every_command_finds_the_engine(tmp_path):
+    """`env -i HOME=H XDG_RUNTIME_DIR=H/xdgrun chronoscope engine start` made H/xdgrun with mode 0755,
+    which platformdirs then refused: the engine put its sockets in /tmp/runtime-UID, and `status`,
+    `start` and `stop` looked there for a connection file that was in H/xdgrun, and found none."""
+    import signal
+
+    from engine.processes import process_command_line
+
+    home = tmp_path / "h"
+    (home / "tmp").mkdir(parents=True)
+    xdg_runtime = home / "xdgrun"
+    env = {
+        "HOME": str(home),
+        "XDG_RUNTIME_DIR": str(xdg_runtime),
+        "TMPDIR": str(home / "tmp"),  # platformdirs' fallback, were it taken
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": os.pathsep.join(sys.path),
+    }
+
+    def engine(*argv: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "engine.cli", "engine", *argv],
+            capture_output=True, text=True, timeout=90, env=env, check=False,
+        )
+
+    started = engine("start", "--json")
+    assert started.returncode == 0, started.stderr
+    pid = _engine_pid_from(started.stdout)
+    try:
+        assert stat.S_IMODE(xdg_runtime.stat().st_mode) == 0o700
+        folder = xdg_runtime / "Chronoscope"
+        assert (folder / "engine.json").is_file()
+        connection = json.loads(started.stdout)
+        # sockets beside the connection file, unless that path is too long for a Unix socket
+        assert connection["request"].startswith(f"ipc://{folder}/") or connection["ipc_dir"], connection
+        status = engine("status", "--json")
+        assert status.returncode == 0, status.stdout + status.stderr
+        assert json.loads(status.stdout)["pid"] == pid
+        assert json.loads(status.stdout)["exchange_dir"] == str(folder / "frames")
+        assert "XDG_RUNTIME_DIR" not in status.stderr
+        stopped = engine("stop")
+        assert stopped.returncode == 0 and stopped.stdout.strip() == "engine stopped", stopped.stderr
+        assert not pid_alive(pid)
+    finally:
+        if pid_alive(pid) and "engine.server" in (process_command_line(pid) or []):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_a_rejected_xdg_runtime_dir_is_named_in_a_warning(tmp_path):
+    """An XDG_RUNTIME_DIR open to others is refused by platformdirs; every process falls back alike,
+    but not silently."""
+    home = tmp_path / "h"
+    (home / "tmp").mkdir(parents=True)
+    xdg_runtime = home / "xdgrun"
+    xdg_runtime.mkdir(mode=0o755)
+    xdg_runtime.chmod(0o755)
+    env = {
+        "HOME": str(home),
+        "XDG_RUNTIME_DIR": str(xdg_runtime),
+        "TMPDIR": str(home / "tmp"),
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": os.pathsep.join(sys.path),
+    }
+    status = subprocess.run(
+        [sys.executable, "-m", "engine.cli", "engine", "status"],
+        capture_output=True, text=True, timeout=90, env=env, check=False,
+    )
+    assert status.returncode == engine_cmd.EXIT_NOT_RUNNING, status.stderr
+    assert f"XDG_RUNTIME_DIR {xdg_runtime} is not a private folder of yours" in status.stderr
+    assert f"chmod 700 {xdg_runtime}" in status.stderr
+
+
+def test_folders_made_above_a_private_folder_are_private_too(tmp_path):
+    from engine.server.connection import ensure_private_dir
+
+    made = ensure_private_dir(tmp_path / "a" / "b" / "runtime")
+    for folder in (tmp_path / "a", tmp_path / "a" / "b", made):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder

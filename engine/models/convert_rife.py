@@ -55,7 +55,11 @@ CONVERTER_VERSION = 1
 
 ONNX_OPSET = 17
 SELF_CHECK_TOLERANCE = 1e-3
-TRAIN_EXTRA_HINT = "install the train extra: pip install 'chronoscope[train]' (torch and onnx)"
+TRAIN_EXTRA_HINT = (
+    "in a source checkout, install the train extra there (torch and onnx): pip install -e '.[train]', "
+    "or make models; an environment that installer/install.py made gets no torch: run the installer "
+    "again, which converts the models in a temporary environment"
+)
 
 
 @dataclass(frozen=True)

@@ -31,8 +31,8 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from engine.errors import ConnectionFileError, EngineNotRunningError, UnsupportedOptionError
-from engine.places import places
+from engine.errors import ConnectionFileError, EngineNotRunningError, FileAccessError, UnsupportedOptionError
+from engine.places import folder_fix, how_to_move, place_of, places
 from engine.server.protocol import PROTOCOL_VERSION, SIGNATURE_SCHEME
 
 log = logging.getLogger(__name__)
@@ -112,22 +112,42 @@ def connection_file_path() -> Path:
     return places().runtime_dir / CONNECTION_FILE_NAME
 
 
-def ensure_private_dir(path: Path) -> Path:
-    """Create ``path`` (mode 0o700) and return it. On POSIX an existing folder of Chronoscope's own
-    (under one of its places, ``engine.places``) is made private too (0o700) when it is open to
-    group or others; a folder of the user's choosing (a ``--connection-file`` elsewhere) is never
-    changed, only refused when others may write in it (and so replace the file) without the sticky
-    bit. ``ConnectionFileError`` when another user owns the folder or it cannot be made private."""
+def ensure_private_dir(path: Path, what: str = "its key and sockets") -> Path:
+    """Create ``path`` (mode 0o700) and return it; ``what`` the engine keeps there, for messages.
+    On POSIX an existing folder of Chronoscope's own (under one of its places, ``engine.places``)
+    is made private too (0o700) when it is open to group or others; a folder of the user's
+    choosing (a ``--connection-file`` elsewhere) is never changed, only refused when others may
+    write in it (and so replace the file) without the sticky
+    bit. ``ConnectionFileError`` when another user owns the folder or it cannot be made private,
+    ``FileAccessError`` when it cannot be made; both say what to do, for the folder it is (the
+    variable that moves it, ``places.how_to_move``).
+
+    Missing folders above ``path`` are made 0o700 too, not with the umask's mode: a missing
+    ``$XDG_RUNTIME_DIR`` made 0o755 would be refused by platformdirs in every later process, which
+    would then look for the engine somewhere else."""
     path = Path(path)
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    missing = []
+    candidate = path
+    while not os.path.lexists(candidate) and candidate.parent != candidate:
+        missing.append(candidate)
+        candidate = candidate.parent
+    try:
+        for folder in reversed(missing):
+            with contextlib.suppress(FileExistsError):  # made meanwhile by another process
+                folder.mkdir(mode=0o700)
+        path.mkdir(exist_ok=True, mode=0o700)
+    except OSError as error:
+        raise FileAccessError(
+            f"cannot make folder {path}, where the engine keeps {what}: {error.strerror or error} "
+            f"({error.filename or path}); {folder_fix(path)}"
+        ) from None
     if os.name == "nt":
         return path
     info = path.stat()
     if info.st_uid != os.getuid():
         raise ConnectionFileError(
             f"folder {path} belongs to another user (uid {info.st_uid}, you are {os.getuid()}), so the "
-            "engine cannot keep its key and sockets private there; use a folder of your own "
-            "(set XDG_RUNTIME_DIR or CHRONOSCOPE_HOME)"
+            f"engine cannot keep {what} private there; {how_to_move(place_of(path))}"
         )
     mode = stat.S_IMODE(info.st_mode)
     if mode & 0o077 and not _is_own_place(path):

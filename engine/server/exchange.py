@@ -329,7 +329,7 @@ class OutputRegion:
 
 def exchange_dir(runtime_dir: Path) -> Path:
     """The private folder (0o700) for exchange files, inside the runtime folder."""
-    return ensure_private_dir(Path(runtime_dir) / EXCHANGE_DIR_NAME)
+    return ensure_private_dir(Path(runtime_dir) / EXCHANGE_DIR_NAME, "the frames clients send it")
 
 
 def remove_orphans(folder: Path, pid_alive) -> int:

@@ -3,10 +3,14 @@
 The connection file says where an engine is; it is believed only when its pid lives and the
 engine answers ``ping`` on the control channel. A file that fails either test is stale and is
 replaced. On POSIX a running engine also holds an exclusive lock on ``engine.lock`` in the
-runtime folder, so that two engines started at the same moment cannot both serve, and every
-engine locks its job journal (``jobs.JobJournal.lock``), so that an engine started with a
-connection file of its own elsewhere is refused rather than taking over the first one's jobs.
-A connection file that others may read or write is used by no one (``chmod 600`` it).
+runtime folder, so that two engines started at the same moment cannot both serve, and writes its
+pid into it; every engine locks its job journal (``jobs.JobJournal.lock``), so that an engine
+started with a connection file of its own elsewhere is refused rather than taking over the first
+one's jobs. A connection file that others may read or write is used by no one (``chmod 600`` it).
+
+An engine that holds the lock is never stale, whatever its connection file says: when the file is
+gone, damaged or names another process, ``stop_engine`` finds the engine by the lock (the pid it
+wrote there, which Linux's /proc/locks confirms holds it) and asks it to stop with SIGTERM.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,10 +35,11 @@ from engine.errors import (
     EngineAlreadyRunningError,
     EngineNotRunningError,
     EngineTimeoutError,
+    FileAccessError,
     ProtocolVersionError,
 )
-from engine.places import places
-from engine.processes import exclusive_lock, pid_alive
+from engine.places import folder_fix, folder_problem, places
+from engine.processes import exclusive_lock, flock_holders, pid_alive, process_command_line
 from engine.server.client import EngineClient
 from engine.server.connection import (
     LOCK_FILE_NAME,
@@ -65,6 +71,49 @@ def engine_log_path() -> Path:
     return places().log_dir / LOG_FILE_NAME
 
 
+@dataclass(frozen=True)
+class EngineFolder:
+    """A folder the engine writes in: what it keeps there, and whether it must be the user's own."""
+
+    path: Path
+    keeps: str
+    private: bool
+
+
+def engine_folders(connection_file: Path | None = None) -> list[EngineFolder]:
+    """The folders an engine started now writes in: its runtime folder, its log folder and its
+    job journal's (in the cache folder)."""
+    path = Path(connection_file) if connection_file else connection_file_path()
+    return [
+        EngineFolder(path.parent, "its connection file, lock and sockets", True),
+        EngineFolder(places().log_dir, "its log", True),
+        EngineFolder(places().cache_dir / JOURNAL_DIR_NAME, "its job journal", False),
+    ]
+
+
+def engine_folder_problems(folders: Sequence[EngineFolder]) -> list[tuple[str, str]]:
+    """What is wrong with the ``folders`` that cannot be made or written in, and the fix: one pair
+    for the folders that fail alike (a read-only home holds them all)."""
+    groups: dict[tuple[str, str], list[EngineFolder]] = {}
+    for folder in folders:
+        problem = folder_problem(folder.path, private=folder.private)
+        if problem:
+            groups.setdefault((problem, folder_fix(folder.path)), []).append(folder)
+    lines = []
+    for (problem, fix), failed in groups.items():
+        named = [f"{folder.path} ({folder.keeps})" for folder in failed]
+        listed = named[0] if len(named) == 1 else f"{', '.join(named[:-1])} and {named[-1]}"
+        lines.append((f"{listed} {problem}", fix))
+    return lines
+
+
+def _check_engine_folders(folders: Sequence[EngineFolder]) -> None:
+    problems = engine_folder_problems(folders)
+    if problems:
+        said = "; ".join(f"{problem}; {fix}" for problem, fix in problems)
+        raise FileAccessError(f"the engine cannot start: {said}")
+
+
 def _alive(pid: int) -> bool:
     child = _spawned.get(pid)
     if child is not None:
@@ -81,7 +130,10 @@ def find_running_engine(connection_file: Path | None = None, timeout_s: float = 
     except EngineNotRunningError:
         return None
     except ConnectionFileError as error:
-        log.warning("%s; treating it as stale", error)
+        if engine_lock_held(path.parent):
+            log.warning("%s; the engine that holds %s cannot be reached", error, path.parent / LOCK_FILE_NAME)
+        else:
+            log.warning("%s; treating it as stale", error)
         return None
     if not _alive(connection.pid):
         return None
@@ -129,10 +181,18 @@ def instance_lock(runtime_dir: Path) -> Iterator[None]:
         try:
             stack.enter_context(exclusive_lock(path, mode=0o600))
         except BlockingIOError:
+            holder = engine_lock_holder(runtime_dir)
+            who = f" (engine pid {holder})" if holder is not None else ""
             raise EngineAlreadyRunningError(
-                f"another engine holds {path}; see `chronoscope engine status`, or stop it first"
+                f"another engine holds {path}{who}; see `chronoscope engine status`, or stop it first"
             ) from None
-        yield
+        # the holder's pid, so that an engine whose connection file is lost can still be stopped
+        path.write_text(f"{os.getpid()}\n", encoding="ascii")
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                path.write_text("", encoding="ascii")
 
 
 def engine_lock_held(runtime_dir: Path) -> bool | None:
@@ -154,14 +214,59 @@ def engine_lock_held(runtime_dir: Path) -> bool | None:
     return False
 
 
+def engine_lock_holder(runtime_dir: Path) -> int | None:
+    """The pid of the engine that holds the lock in ``runtime_dir``, or None: no lock held, or its
+    holder cannot be told. The pid it wrote into the lock file counts only while it holds the lock
+    now (Linux: /proc/locks lists it; elsewhere: it lives and runs a Chronoscope engine), so that a
+    pid reused by another program after a crash is never named; where /proc/locks names one holder
+    and the file none (an engine of an earlier version), that holder."""
+    if os.name == "nt":
+        return None
+    path = Path(runtime_dir) / LOCK_FILE_NAME
+    if not engine_lock_held(runtime_dir):
+        return None
+    try:
+        recorded: int | None = int(path.read_text(encoding="ascii").strip())
+    except (OSError, ValueError):
+        recorded = None
+    holders = flock_holders(path)
+    if holders is not None:
+        if recorded in holders:
+            return recorded
+        return next(iter(holders)) if len(holders) == 1 and pid_alive(next(iter(holders))) else None
+    if recorded is not None and pid_alive(recorded) and _runs_an_engine(recorded):
+        return recorded
+    return None
+
+
+def _runs_an_engine(pid: int) -> bool:
+    """Whether process ``pid`` runs a Chronoscope engine (``python -m engine.server`` as ``engine
+    start`` runs it, or ``chronoscope engine run``)."""
+    command_line = process_command_line(pid) or []
+    words = " ".join(command_line).split()
+    return "engine.server" in words or any(
+        words[index : index + 2] == ["engine", "run"] for index in range(len(words))
+    )
+
+
 def run_engine(config: EngineConfig) -> None:
     """Serve in this process until shut down (``chronoscope engine run``). SIGTERM/SIGINT stop it."""
     from engine.server.server import Engine
 
     connection_file = config.connection_file or connection_file_path()
     config.connection_file = connection_file
+    if config.runtime_dir is None:
+        # the sockets and the frame exchange beside the connection file that names them, whatever
+        # this process's own places() would say (``engine start`` passes the file it looks for)
+        config.runtime_dir = connection_file.parent
     if config.journal_dir is None:
         config.journal_dir = places().cache_dir / JOURNAL_DIR_NAME
+    _check_engine_folders(
+        [
+            EngineFolder(connection_file.parent, "its connection file, lock and sockets", True),
+            EngineFolder(Path(config.journal_dir), "its job journal", False),
+        ]
+    )
     existing = find_running_engine(connection_file)
     if existing is not None:
         raise EngineAlreadyRunningError(
@@ -178,9 +283,9 @@ def run_engine(config: EngineConfig) -> None:
         engine.serve()
 
 
-def _spawn(command: Sequence[str], log_path: Path) -> subprocess.Popen:
-    ensure_private_dir(log_path.parent)
-    cwd = ensure_private_dir(places().runtime_dir)
+def _spawn(command: Sequence[str], log_path: Path, runtime_dir: Path) -> subprocess.Popen:
+    ensure_private_dir(log_path.parent, "its log")
+    cwd = ensure_private_dir(runtime_dir)
     with open(log_path, "ab") as log_stream:
         options: dict = {"stdin": subprocess.DEVNULL, "stdout": log_stream, "stderr": log_stream, "cwd": cwd}
         if os.name == "nt":
@@ -232,10 +337,14 @@ def start_engine(
     if existing is not None:
         return existing, False
     if engine_lock_held(path.parent):
+        holder = engine_lock_holder(path.parent)
+        who = f" (pid {holder})" if holder is not None else ""
         raise EngineTimeoutError(
-            f"an engine holds {path.parent / LOCK_FILE_NAME} but does not answer ping; "
-            "stop it with `chronoscope engine stop --force`"
+            f"an engine{who} holds {path.parent / LOCK_FILE_NAME} but does not answer ping through "
+            f"{path} (busy, hung, or its connection file is lost); stop it with "
+            "`chronoscope engine stop` (`--force` if it does not stop)"
         )
+    _check_engine_folders(engine_folders(path))
     clear_stale_connection(path)
     log_path = engine_log_path()
     command = [sys.executable, "-m", "engine.server", "--no-log-file", "--connection-file", str(path)]
@@ -246,7 +355,7 @@ def start_engine(
     for module in capability_modules:
         command += ["--capability-module", module]
     log_start = _log_size(log_path)
-    child = _spawn(command, log_path)
+    child = _spawn(command, log_path, path.parent)
     _spawned[child.pid] = child
     log.info("starting engine pid %d; log: %s", child.pid, log_path)
     deadline_ns = time.monotonic_ns() + int(timeout_s * 1e9)
@@ -283,21 +392,31 @@ def start_engine(
 def stop_engine(connection_file: Path | None = None, *, timeout_s: float = 10.0, force: bool = False) -> str:
     """Shut the engine down over the control channel and wait for its process to end.
 
-    Returns what happened: ``"stopped"``, ``"not running"``, ``"stale"`` (file removed) or
-    ``"killed"`` (with ``force``, after it did not answer). A process is terminated only while it
-    holds the engine lock, so a pid reused by an unrelated program after a crash is never touched.
+    Returns what happened: ``"stopped"``, ``"not running"``, ``"stale"`` (file removed),
+    ``"terminated"`` (an engine that holds the lock but cannot be reached through its connection
+    file, gone, damaged or naming another process, stopped with SIGTERM) or ``"killed"`` (with
+    ``force``, after it did not answer or stop). A process is signalled only when it holds the
+    engine lock (``engine_lock_holder``), so a pid reused by an unrelated program after a crash is
+    never touched.
     """
     path = Path(connection_file) if connection_file else connection_file_path()
     try:
-        connection = read_connection_file(path, private=False)
+        connection: ConnectionInfo | None = read_connection_file(path, private=False)
+        problem = ""
     except EngineNotRunningError:
-        return "not running"
-    except ConnectionFileError:
+        connection, problem = None, "missing"
+    except ConnectionFileError as error:
+        connection, problem = None, f"unusable ({error})"
+    if connection is not None and not _alive(connection.pid):
+        problem = f"names pid {connection.pid}, which is gone"
+    if problem:
+        if engine_lock_held(path.parent):
+            return _stop_lock_holder(path, f"its connection file {path} is {problem}", timeout_s, force)
+        if problem == "missing":
+            return "not running"
         clear_stale_connection(path)
         return "stale"
-    if not _alive(connection.pid):
-        clear_stale_connection(path)
-        return "stale"
+    assert connection is not None
     check_private_file(path)  # a file others may write could name any process to terminate
     outcome = "stopped"
     try:
@@ -312,6 +431,10 @@ def stop_engine(connection_file: Path | None = None, *, timeout_s: float = 10.0,
             return "stale"
         if held is None:
             raise
+        holder = engine_lock_holder(path.parent)
+        if holder is not None and holder != connection.pid:
+            why = f"its connection file names pid {connection.pid}"
+            return _stop_lock_holder(path, why, timeout_s, force)
         log.warning("%s; asking it to stop with SIGTERM", error)
         os.kill(connection.pid, signal.SIGTERM)
     except (EngineTimeoutError, EngineNotRunningError) as error:
@@ -319,6 +442,11 @@ def stop_engine(connection_file: Path | None = None, *, timeout_s: float = 10.0,
             log.warning("pid %d does not answer and holds no engine lock: not an engine", connection.pid)
             clear_stale_connection(path)
             return "stale"
+        holder = engine_lock_holder(path.parent)
+        if holder is not None and holder != connection.pid:
+            # the file names some other process (a pid reused): the engine is the lock's holder
+            why = f"its connection file names pid {connection.pid}"
+            return _stop_lock_holder(path, why, timeout_s, force)
         if not force:
             raise EngineTimeoutError(
                 f"engine pid {connection.pid} did not answer shutdown ({error}); "
@@ -336,6 +464,35 @@ def stop_engine(connection_file: Path | None = None, *, timeout_s: float = 10.0,
     _spawned.pop(connection.pid, None)
     if remove_connection_file(path, pid=connection.pid):
         remove_ipc_files(connection, remove_dir=bool(connection.ipc_dir))
+    return outcome
+
+
+def _stop_lock_holder(path: Path, why: str, timeout_s: float, force: bool) -> str:
+    """Stop the engine that holds the lock beside ``path`` but cannot be reached through that file
+    (``why``): SIGTERM, which an engine takes as a shutdown, then with ``force`` SIGKILL when it
+    still runs after ``timeout_s``. ``EngineTimeoutError`` when the holder cannot be told."""
+    lock = path.parent / LOCK_FILE_NAME
+    pid = engine_lock_holder(path.parent)
+    if pid is None:
+        raise EngineTimeoutError(
+            f"an engine holds {lock}, but {why} and the lock does not say which process holds it; "
+            f"find it with `fuser {lock}` and end it, then `chronoscope engine start`"
+        )
+    log.warning("engine pid %d holds %s, but %s; asking it to stop with SIGTERM", pid, lock, why)
+    os.kill(pid, signal.SIGTERM)
+    outcome = "terminated"
+    if not _wait_gone(pid, timeout_s):
+        if not force:
+            raise EngineTimeoutError(
+                f"engine pid {pid} still runs {timeout_s:g} s after SIGTERM; "
+                "use `chronoscope engine stop --force` to kill it"
+            )
+        os.kill(pid, getattr(signal, "SIGKILL", signal.SIGTERM))
+        _wait_gone(pid, timeout_s)
+        outcome = "killed"
+    _spawned.pop(pid, None)
+    if not engine_lock_held(path.parent):
+        clear_stale_connection(path)
     return outcome
 
 
