@@ -31,7 +31,9 @@ filled:
     the picture moves on by one frame's worth of motion, not r + 1, are kept as holds);
   - frame jumps: consecutive frames that moved a whole multiple (2x, 3x) of the clip's motion per
     frame, with no timestamp gap: the frames dropped there are inserted (--jumps report only lists
-    them);
+    them). Found only where the whole picture moves steadily (a pan); stretches that move too
+    little to tell are named ("not judged ..."; jumps_unjudged in the report). Measured on 13 real
+    clips with frames left out: 13 of 78 such drops found, none invented (bench/repair_jumps.py);
   - damaged frames: frames lost to damage in the file, or decoded garbled (after damage, until the
     next undamaged keyframe), are dropped frames too: left out and filled (before the first or
     after the last undamaged frame, that frame is held); a WARNING and the report's damaged_frames
