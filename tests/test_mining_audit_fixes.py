@@ -419,3 +419,24 @@ def test_kill_int_exits_130_and_leaves_only_listed_clips(renders, tmp_path):
     os.kill(process.pid, signal.SIGINT)  # the first clip is recorded: `kill -INT` (or `timeout -s INT`)
     assert process.wait(timeout=120) == 130
     assert len(_listed_clips(out)) < 4 and _clips(out) == _listed_clips(out)
+
+
+def test_an_interrupt_just_after_a_clip_is_listed_keeps_that_clip(renders, tmp_path, monkeypatch):
+    """Ctrl-C landing after a clip's manifest row was written and before the run counted it removed
+    the clip the manifest lists (the Ctrl-C test above caught it under load: the manifest listed
+    a-...-240fps.mkv, clips/ was empty). What the manifest on disk lists is kept."""
+    library = _library(tmp_path / "library", renders, a="r12", b="r13")
+    out = tmp_path / "ds"
+    _mine([library], out)
+    original = pipeline._Rows.append
+
+    def append_then_interrupt(self, rows):
+        original(self, rows)
+        if any(row.get("row") == "clip" and row.get("clip") for row in rows):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline._Rows, "append", append_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        _mine([library], out, extract=True, workers=1)
+    assert len(_listed_clips(out)) == 1
+    assert _clips(out) == _listed_clips(out)

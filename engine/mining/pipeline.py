@@ -30,7 +30,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from engine.errors import OutputExistsError, UnsupportedOptionError
+from engine.errors import ChronoscopeError, OutputExistsError, UnsupportedOptionError
 from engine.fsutil import remove_leftover_temporaries, remove_quietly
 from engine.media.rates import parse_frame_rate
 from engine.mining.dataset import (
@@ -693,7 +693,10 @@ def _extract(
         _run_extraction(state, runner, options, codec, policy, tasks, summary, missing, recorded)
     except BaseException:
         runner.abort()
-        _remove_unrecorded(out, [task.relative for task in tasks if task.relative not in recorded])
+        # what the manifest on disk lists, not only ``recorded``: an interrupt that lands after a
+        # clip's row is written and before it is counted must not remove the clip the row names
+        listed = recorded | _listed_clips(state.path)
+        _remove_unrecorded(out, [task.relative for task in tasks if task.relative not in listed])
         raise
     for previous, match in displaced:
         if match not in recorded and not (out / match).is_file():
@@ -767,6 +770,16 @@ def _run_extraction(
                 summary.clips_written += 1
                 summary.clips_cut += bool(finished.value.get("cut"))
                 recorded.add(task.relative)
+
+
+def _listed_clips(manifest_path: Path) -> set[str]:
+    """The clips (paths relative to the dataset) the manifest file lists now; none where it
+    cannot be read."""
+    try:
+        rows = scan_manifest(manifest_path)
+    except (OSError, ValueError, ChronoscopeError):
+        return set()
+    return {row["clip"] for row in clip_rows(rows).values() if row.get("clip")}
 
 
 def _remove_unrecorded(out: Path, relatives: list[str]) -> None:
