@@ -20,8 +20,11 @@ cannot set it in the .mkv header, so a WARNING says so).
 Levels (``tests/test_writer_levels.py``): from 8-bit RGB, luma and chroma are the exact BT.709
 values rounded (swscale's exact rounding, ``EXACT_ROUNDING``): 8-bit video read and written again
 keeps its colours within 0.03 of a level on average (its fast rounding left them 0.17 to 0.25 low).
-16-bit RGB is taken on swscale's scale for video, the one on which ``FrameReader`` gives 10-bit
-video (white 940 read as 65283 and written back as 940), so such video keeps its levels.
+16-bit RGB is taken with white at 65535, as ``FrameReader`` gives it from any source
+(``engine.media.wide_levels``): 65535 is written as Y' 940 in 10-bit video (swscale alone wrote 943),
+so a 10-bit RGB plate keeps its levels (within 1.2 codes, on average 0) and 10-bit video read and
+written again stays within a code; its chroma comes out about 0.2 of a code low on average
+(swscale's 16-bit path, which takes no exact-rounding flag here).
 
 Audio: ``audio_from`` copies (remuxes, no re-encoding) every audio track of another file (a track
 the container cannot hold is left out with a warning), optionally only
