@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from gui_windows import offline_window
+from gui_windows import connected_window, offline_window
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -24,7 +24,6 @@ from engine.server.process import start_engine, stop_engine  # noqa: E402
 from gui.engine_link import EngineLink  # noqa: E402
 from gui.main_window import MainWindow  # noqa: E402
 from gui.settings import AppSettings  # noqa: E402
-from gui.style import apply_dark_palette  # noqa: E402
 from gui.viewer import SIDE_BY_SIDE, WIPE  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -47,15 +46,7 @@ def clip(shared_data) -> Path:
 
 @pytest.fixture
 def window(qtbot, qapp, engine):
-    apply_dark_palette(qapp)
-    link = EngineLink()
-    win = MainWindow(link, AppSettings())
-    win.close_provider = lambda count: True  # closing at the end of a test never asks
-    qtbot.addWidget(win)
-    win.resize(1100, 700)
-    win.show()
-    link.connect_engine()
-    qtbot.waitUntil(lambda: win.engine_status == "connected", timeout=WAIT_MS)
+    win = connected_window(qtbot, qapp, size=(1100, 700), wait_ms=WAIT_MS)
     yield win
     win.close()
 

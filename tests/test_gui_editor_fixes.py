@@ -11,7 +11,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
-from gui_windows import offline_window
+from gui_windows import connected_window, offline_window
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -19,10 +19,8 @@ from PyQt6.QtCore import Qt  # noqa: E402
 
 from engine.places import places  # noqa: E402
 from engine.server.process import start_engine, stop_engine  # noqa: E402
-from gui.engine_link import EngineLink  # noqa: E402
 from gui.main_window import MainWindow  # noqa: E402
 from gui.settings import AppSettings  # noqa: E402
-from gui.style import apply_dark_palette  # noqa: E402
 from tests.media_factory import render_clip  # noqa: E402
 
 WAIT_MS = 60_000  # returns as soon as the condition holds; long only for a loaded machine
@@ -40,16 +38,7 @@ def engine():
 
 
 def _engine_window(qtbot, qapp) -> MainWindow:
-    apply_dark_palette(qapp)
-    link = EngineLink()
-    win = MainWindow(link, AppSettings())
-    win.close_provider = lambda count: True  # closing at the end of a test never asks
-    qtbot.addWidget(win)
-    win.resize(1280, 800)
-    win.show()
-    link.connect_engine()
-    qtbot.waitUntil(lambda: win.engine_status == "connected", timeout=WAIT_MS)
-    return win
+    return connected_window(qtbot, qapp, wait_ms=WAIT_MS)
 
 
 @pytest.fixture
