@@ -998,6 +998,13 @@ class MainWindow(QMainWindow):
             name = info.missing_names[info.missing_frames.index(int(self.position))]
             self.viewer.clear(f"Frame {int(self.position)} ({name}) is missing from {info.display_name}.")
             return
+        after = int(self.position) + 1
+        if info is not None and self.position != int(self.position) and after in info.missing_frames:
+            name = info.missing_names[info.missing_frames.index(after)]
+            self.viewer.clear_generated(
+                f"RETIMED · nothing to make this instant from: frame {after} ({name}) is missing"
+            )
+            return
         if self._engine_status in ("", "starting", "disconnected") and not self.link.state.message:
             self.viewer.clear_generated("RETIMED · waiting for the engine")
             return
