@@ -358,3 +358,23 @@ def test_once_made_frames_are_found_later_probes_that_read_slow_are_checked():
     for number in range(9):
         schedule.record(number, probe_of(number * 32, tested if schedule.wants(number) else None, span(-1.0)))
     assert not schedule.made_found
+
+
+def test_probes_read_before_made_frames_were_found_are_checked_after_all():
+    """Real time, then a replay of every frame shown four times, then real time, read whole (9
+    probes; checks scheduled on 0, 3 and 6). The replay's first probes read still to the network
+    (three of four pairs are copies) and were never checked, since nothing had found made frames
+    yet: at --density 1 they came out as a still segment inside the made slow motion. Once probe 3
+    finds the pattern they are checked after all."""
+    spec = random_scene(23, width=160, height=120, capture_fps=30, duration_frames=144)
+    frames = list(render_frames(spec))
+    clip = frames[:32] + [frame for frame in frames[32:80] for _ in range(4)] + frames[80:144]
+    result = detect_speed_frames(clip, Fraction(30))
+    assert len(result.probes) == 9
+    replay = [probe for probe in result.probes if 32 <= probe.start_frame and probe.end_frame <= 224]
+    assert len(replay) == 6
+    assert all(probe.retime is not None and probe.retime.is_synthetic for probe in replay)
+    classes = [segment.estimate.speed_class for segment in result.segments]
+    assert SpeedClass.STILL not in classes
+    made = [s for s in result.segments if s.estimate.speed_class is SpeedClass.SYNTHETIC_SLOWMO]
+    assert len(made) == 1 and made[0].start_frame == 32 and made[0].end_frame == 224

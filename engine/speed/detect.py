@@ -8,7 +8,8 @@ Stages, cheapest first:
    converting). Each probe gets
    - the synthetic-retime check (duplicated, blended, interpolated frames) on a few of them
      (``RetimeSchedule``: a still probe passes its check on to the next; once made frames are
-     found, every later probe that reads still or slow is checked),
+     found, every later probe that reads still or slow is checked, and so, read again, is every
+     earlier one that was not),
    - the learned estimator (``estimate_span``: windows, re-speeding of slow spans, ``still``);
 3. per probe an estimate, then the clip's estimate (median over the probes that move) and
    segments where the speed changes (ramps, replays) by merging neighbouring probes that agree;
@@ -689,6 +690,8 @@ class RetimeSchedule:
     owed: bool = False
     passed_on: int = 0
     made_found: bool = False
+    first_made: int | None = None
+    """The number of the first probe whose check found made frames."""
 
     @classmethod
     def for_probes(cls, count: int) -> RetimeSchedule:
@@ -697,8 +700,25 @@ class RetimeSchedule:
     def wants(self, number: int) -> bool:
         return self.owed or number % self.every == 0
 
+    def to_check_again(self, probes: list[tuple[int, ProbeResult]]) -> list[int]:
+        """Once made frames are found: the positions in ``probes`` ((number, probe) pairs) of the
+        probes before the first finding that were not checked and read still or slow. They were
+        read before anything said the clip is retimed (a replay of duplicated frames between real
+        time reads still to the network: at ``--density 1`` its first probes came out as a still
+        segment inside the made slow motion)."""
+        if self.first_made is None:
+            return []
+        return [
+            position
+            for position, (number, probe) in enumerate(probes)
+            if number < self.first_made and probe.retime is None and _reads_still_or_slow(probe.span)
+        ]
+
     def record(self, number: int, probe: ProbeResult) -> None:
-        self.made_found = self.made_found or (probe.retime is not None and probe.retime.is_synthetic)
+        found = probe.retime is not None and probe.retime.is_synthetic
+        if found and not self.made_found:
+            self.first_made = number
+        self.made_found = self.made_found or found
         scheduled = number % self.every == 0
         if self.owed and not scheduled:
             self.passed_on += 1
@@ -734,8 +754,7 @@ def _analyse_probe(
             window_log2_speeds=[value + offset for value in span.window_log2_speeds],
         )
     retime = None
-    slow = span.still or (span.log2_speed is not None and span.log2_speed < -REALTIME_LOG2)
-    if (check_retime or (check_if_slow and slow)) and len(images) >= RETIME_MIN_FRAMES:
+    if (check_retime or (check_if_slow and _reads_still_or_slow(span))) and len(images) >= RETIME_MIN_FRAMES:
         retime = detect_synthetic_retime(images[:RETIME_FRAMES])
         if not check_retime and not retime.is_synthetic:
             # an extra check only adds a pattern it finds; finding none there would vote against
@@ -743,6 +762,21 @@ def _analyse_probe(
             retime = None
     estimate = _probe_estimate(span, retime, playback_rate)
     return ProbeResult(start, start + len(images), span, retime, estimate)
+
+
+def _reads_still_or_slow(span: SpanEstimate) -> bool:
+    return span.still or (span.log2_speed is not None and span.log2_speed < -REALTIME_LOG2)
+
+
+def _checked_again(probe: ProbeResult, images: list[np.ndarray], playback_rate: Fraction) -> ProbeResult:
+    """``probe`` with the synthetic-retime check run on ``images`` (its first frames) after all,
+    when that finds made frames; as it was otherwise (see ``RetimeSchedule.to_check_again``)."""
+    if len(images) < RETIME_MIN_FRAMES:
+        return probe
+    retime = detect_synthetic_retime(images[:RETIME_FRAMES])
+    if not retime.is_synthetic:
+        return probe
+    return replace(probe, retime=retime, estimate=_probe_estimate(probe.span, retime, playback_rate))
 
 
 def _read_size(width: int, height: int) -> tuple[int, int] | None:
@@ -869,6 +903,11 @@ def detect_speed_frames(
             )
         )
         schedule.record(number, probes[-1])
+    for position in schedule.to_check_again(list(enumerate(probes))):
+        probe = probes[position]
+        probes[position] = _checked_again(
+            probe, list(frames[probe.start_frame : probe.end_frame]), playback_rate
+        )
     analysis.probes_analysed = len(probes)
     finding = metadata_stage(RateMetadata(playback_rate))
     return _frames_to_result(
@@ -1011,6 +1050,7 @@ def _detect_in(
         return (int(pts[-1]) - int(pts[0]) + frame_step_pts * (index - len(pts) + 1)) * time_base
 
     probes: list[ProbeResult] = []
+    numbers: list[int] = []
     with FrameReader(path, size=size, strict=False, exact_levels=False) as small_reader:
         for number, (start, stop) in enumerate(ranges):
             images, first = _read_probe(small_reader, start, stop, analysis)
@@ -1038,9 +1078,16 @@ def _detect_in(
                     check_if_slow=schedule.made_found,
                 )
             )
+            numbers.append(number)
             schedule.record(number, probes[-1])
             if progress is not None:
                 progress((number + 1) / len(ranges))
+        for position in schedule.to_check_again(list(zip(numbers, probes, strict=True))):
+            probe = probes[position]
+            stop = min(probe.end_frame, probe.start_frame + RETIME_FRAMES)
+            # read again for the check alone: what the first reading found (damage) is already noted
+            images, _ = _read_probe(small_reader, probe.start_frame, stop, Analysis(frame_count=frame_count))
+            probes[position] = _checked_again(probe, images, playback_rate)
     analysis.probes_analysed = len(probes)
     return _frames_to_result(
         probes, frame_count, playback_rate, finding.evidence, finding.estimate, analysis, frame_times, model
