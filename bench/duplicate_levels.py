@@ -6,9 +6,12 @@ Each shared real clip's first 40 frames, at their size and 640 wide, are shown t
 duplicated "slow motion" and telecine leave them) and encoded with H.264 at crf 18 and 28. Every
 pair is then either a repeat (frames 2k, 2k + 1) or motion (2k + 1, 2k + 2). For each pair the
 three numbers of ``engine.interp.duplicates`` are measured (mean and 99.5th-percentile luma
-difference, largest 8 px window change), and the test's verdict is counted twice side by side: as
-it stands, and without the window condition (the test before it). A repeat called motion is a
-duplicate missed; motion called a repeat is a false duplicate (a held or replaced frame).
+difference, largest 8 px window change), and the test's verdict is counted three ways side by
+side: the fixed test as it stands, without the window condition (the test before it), and in
+context (``duplicates_in_context``, what ``repair`` uses: the pairs around each one known). The
+same 40 frames shown once and encoded alike (``continuous``) count what the tests take for repeats
+in footage that has none. A repeat called motion is a duplicate missed; motion called a repeat is
+a false duplicate (a held or replaced frame).
 """
 
 from __future__ import annotations
@@ -65,20 +68,15 @@ def _encoded(images: list[np.ndarray], crf: int, path: Path) -> list[np.ndarray]
         return [frame.image for frame in reader.frames()]
 
 
-def _verdicts(pairs: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, object]:
-    numbers = []
-    now = before = 0
-    for first, second in pairs:
-        mean, peak = duplicates.frame_difference(first, second)
-        window = duplicates.largest_block_change(first, second)
-        numbers.append((mean, peak, window))
-        now += duplicates.is_duplicate_pair(first, second)
-        before += duplicates.is_duplicate_pair(first, second, block_tolerance=float("inf"))
-    values = np.asarray(numbers)
+def _verdicts(differences: list[duplicates.PairDifference], in_context: list[bool]) -> dict[str, object]:
+    now = sum(difference.is_duplicate() for difference in differences)
+    before = sum(difference.is_duplicate(block_tolerance=float("inf")) for difference in differences)
+    values = np.asarray([(d.mean, d.peak, d.block) for d in differences])
     return {
-        "pairs": len(pairs),
+        "pairs": len(differences),
         "called_duplicate": int(now),
         "called_duplicate_without_window": int(before),
+        "called_duplicate_in_context": int(sum(in_context)),
         "mean_max": float(values[:, 0].max()),
         "peak_min": float(values[:, 1].min()),
         "peak_max": float(values[:, 1].max()),
@@ -101,19 +99,24 @@ def main() -> int:
                 doubled = [image for image in images for _ in (0, 1)]
                 for crf in (18, 28):
                     back = _encoded(doubled, crf, Path(scratch) / f"{clip.stem}.mp4")
-                    repeats = [(back[k - 1], back[k]) for k in range(1, len(back), 2)]
-                    moving = [(back[k - 1], back[k]) for k in range(2, len(back), 2)]
+                    pairs = [duplicates.pair_difference(back[k - 1], back[k]) for k in range(1, len(back))]
+                    context = duplicates.duplicates_in_context(pairs)
+                    once = _encoded(images, crf, Path(scratch) / f"{clip.stem}-once.mp4")
+                    plain = [duplicates.pair_difference(once[k - 1], once[k]) for k in range(1, len(once))]
                     row = {"clip": clip.name, "width": width or images[0].shape[1], "crf": crf,
-                           "repeats": _verdicts(repeats), "motion": _verdicts(moving)}
+                           "repeats": _verdicts(pairs[0::2], context[0::2]),
+                           "motion": _verdicts(pairs[1::2], context[1::2]),
+                           "continuous": _verdicts(plain, duplicates.duplicates_in_context(plain))}
                     rows.append(row)
-                    repeats_row, motion_row = row["repeats"], row["motion"]
-                    log.info("%s %s crf %d: repeats %d/%d found, motion %d/%d called repeats",
-                             clip.name, row["width"], crf, repeats_row["called_duplicate"],
-                             repeats_row["pairs"], motion_row["called_duplicate"], motion_row["pairs"])
+                    log.info("%s %s crf %d: repeats %d/%d found (%d in context), motion %d/%d called "
+                             "repeats (%d), continuous %d/%d (%d)", clip.name, row["width"], crf,
+                             *(row[kind][key] for kind in ("repeats", "motion", "continuous")
+                               for key in ("called_duplicate", "pairs", "called_duplicate_in_context")))
+    keys = ("pairs", "called_duplicate", "called_duplicate_without_window", "called_duplicate_in_context")
     totals = {
-        kind: {key: sum(row[kind][key] for row in rows)
-               for key in ("pairs", "called_duplicate", "called_duplicate_without_window")}
-        for kind in ("repeats", "motion")
+        f"{kind} crf {crf}": {key: sum(row[kind][key] for row in rows if row["crf"] == crf) for key in keys}
+        for kind in ("repeats", "motion", "continuous")
+        for crf in (18, 28)
     }
     result = {"machine": machine_facts(), "tolerances": {"mean": duplicates.MEAN_TOLERANCE,
               "peak": duplicates.PEAK_TOLERANCE, "window": duplicates.BLOCK_TOLERANCE},

@@ -147,3 +147,20 @@ def test_guards_take_rgba(dtype):
     frame = np.dstack([square_scene((0, 0)), np.full((160, 240), 200, np.uint8)]).astype(dtype)
     assert is_duplicate_pair(frame, frame.copy())
     assert not is_scene_cut(frame, frame.copy())
+
+
+def test_copies_in_context_need_moving_pairs_around_them():
+    """A pair over the fixed tolerance (compression noise of a copy) is a repeat only where the
+    pairs around it move five times as much; in a still shot or beside damage it stays a frame."""
+    from engine.interp.duplicates import PairDifference, duplicates_in_context
+
+    moving, copy = PairDifference(0.02, 0.09, 0.05), PairDifference(0.003, 0.04, 0.03)
+    exact = PairDifference(0.0005, 0.005, 0.01)
+    assert duplicates_in_context([moving, moving, copy, moving, moving]) == [False, False, True, False, False]
+    assert duplicates_in_context([copy, copy, copy]) == [False, False, False]  # a still shot
+    assert duplicates_in_context([None, copy, None]) == [False, False, False]  # nothing around to judge by
+    assert duplicates_in_context([exact]) == [True]  # the fixed test alone
+    busy = PairDifference(0.003, 0.06, 0.03)  # a percentile over what a copy's noise reaches
+    assert duplicates_in_context([moving, busy, moving]) == [False, False, False]
+    local = PairDifference(0.003, 0.04, 0.2)  # one window changes: a small subject moved
+    assert duplicates_in_context([moving, local, moving]) == [False, False, False]

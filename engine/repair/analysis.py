@@ -10,8 +10,9 @@ empty slots:
   variable-frame-rate clip (a phone drifting off its nominal rate, a recording that stalled) is
   placed by its timestamps on the grid ``retime`` conforms it to (``repair_grid``), so the slots
   its drift and stalls leave empty count as timestamp gaps;
-- **duplicates** (``engine.interp.duplicates``): a run of r repeats between distinct frames A and
-  B is replaced, so A, r empty slots, B become r in-betweens at t = i / (r + 1). A run longer
+- **duplicates** (``engine.interp.duplicates``, judged in context: a copy under heavy compression
+  differs from its frame by more than the fixed tolerance, but a fifth as much as the moving pairs
+  around it): a run of r repeats between distinct frames A and B is replaced, so A, r empty slots, B become r in-betweens at t = i / (r + 1). A run longer
   than ``max_duplicate_repeats`` is a hold or a still shot and is kept; so is a run at the very
   end (there is no frame after it to synthesize toward), and a run after which the picture moves
   on by about one frame's worth of motion, not the r + 1 that lost frames would leave (a held
@@ -59,7 +60,7 @@ import numpy as np
 from engine.errors import CorruptMediaError, FrameGridError, UnsupportedOptionError
 from engine.interp.checks import frame_runs, runs_text
 from engine.interp.cutcontext import ContextVerdict, PairChange, change_image, context_cuts, measure_pair
-from engine.interp.duplicates import is_duplicate_pair
+from engine.interp.duplicates import PairDifference, duplicates_in_context, pair_difference
 from engine.interp.flow import dis_flow
 from engine.interp.scenecut import scene_cut_score, small_rgb8
 from engine.media import FrameReader
@@ -361,6 +362,7 @@ def _measure_pairs(
     the frames that are damaged: lost (never decoded) or decoded garbled (``concealed``)."""
     flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
     measures: list[PairMeasure] = []
+    differences: list[PairDifference | None] = []
     damaged: list[int] = []
     anchor: np.ndarray | None = None
     previous: np.ndarray | None = None
@@ -379,7 +381,9 @@ def _measure_pairs(
         small = change_image(image)
         if previous is not None:
             after_damage = frame.index != previous_index + 1
-            duplicate = find_duplicates and not after_damage and is_duplicate_pair(anchor, image)
+            difference = pair_difference(anchor, image) if find_duplicates and not after_damage else None
+            differences.append(difference)
+            duplicate = difference is not None and difference.is_duplicate()
             measure = PairMeasure(
                 frame.index, duplicate, change=measure_pair(previous_small, small), after_damage=after_damage
             )
@@ -395,6 +399,11 @@ def _measure_pairs(
         previous, previous_gray, previous_small = image, gray, small
         previous_index = frame.index
     damaged.extend(range(expected, reader.frame_count))
+    # heavy compression's copies, told by the motion around them
+    for measure, in_context in zip(measures, duplicates_in_context(differences), strict=True):
+        if in_context and not measure.duplicate and not measure.cut:
+            measure.duplicate = True
+            log.debug("%s: frame %d repeats frame %d (in context)", source, measure.index, measure.index - 1)
     # pairs across damage are no neighbours in context, and never a cut in context themselves
     skipped = [m.duplicate or m.after_damage for m in measures]
     verdicts = context_cuts([m.change for m in measures], skipped)
