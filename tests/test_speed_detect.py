@@ -370,3 +370,80 @@ def test_plot_has_time_ticks_a_key_and_marks_speeds_off_its_scale(tmp_path):
     blue = np.array(CLASS_COLOURS_BGR["slowmo"])
     above_floor = image[height - 62 - 8 : height - 62 - 3]  # over the bar drawn at the floor
     assert (above_floor == blue).all(axis=2).sum() > 20  # the triangle at the bottom edge
+
+
+def _mkv_with_gop(path: Path, frames: int, gop: int, seed: int) -> Path:
+    spec = random_scene(seed, width=160, height=96, capture_fps=30, duration_frames=frames)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 160, 96, "yuv420p"
+        stream.options = {"crf": "20", "g": str(gop), "keyint_min": str(gop), "sc_threshold": "0", "bf": "0"}
+        for image in render_frames(spec):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(stream.encode())
+    return path
+
+
+@pytest.mark.allow_error_log
+def test_a_probe_lost_to_damage_is_read_again_after_the_damage(tmp_path):
+    """A damaged packet inside the second of three probes (frame 70 of a 180-frame .mkv with a
+    keyframe every 30): frames 70-89 come out garbled, so that probe (60-91) is not analysed. It
+    was dropped and nothing replaced it, so the clip between the first probe and the last went
+    unread while the table covered it. Now a probe is read from the first keyframe after the
+    damage, and the notes say so."""
+    clip = _mkv_with_gop(tmp_path / "gop.mkv", 180, 30, seed=11)
+    with av.open(str(clip)) as container:
+        positions = {
+            index: packet.pos
+            for index, packet in enumerate(container.demux(video=0))
+            if packet.pts is not None
+        }
+    data = bytearray(clip.read_bytes())
+    start, stop = positions[70] + 40, positions[71] - 8
+    data[start:stop] = np.random.default_rng(3).integers(0, 256, stop - start, dtype=np.uint8).tobytes()
+    damaged = tmp_path / "damaged.mkv"
+    damaged.write_bytes(bytes(data))
+    assert plan_probes(180, list(range(0, 180, 30)), 0.08)[1] == (60, 92)
+    result = detect_speed(damaged, audio=False)
+    starts = [probe.start_frame for probe in result.probes]
+    assert 90 in starts and 60 not in starts, (starts, result.analysis.notes)
+    assert any("after the damage instead" in note for note in result.analysis.notes)
+    assert not result.analysis.complete
+
+
+def test_a_jump_in_the_timestamps_is_named_as_missing_frames(tmp_path):
+    """A 30 fps clip whose frames 40-54 are missing (lost to damage by the demuxer, or a stall):
+    the notes said only 'variable frame rate'; now they name the jump and the frames missing."""
+    spec = random_scene(12, width=160, height=96, capture_fps=30, duration_frames=96)
+    path = tmp_path / "gap.mkv"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 160, 96, "yuv420p"
+        stream.codec_context.time_base = Fraction(1, 30)
+        for index, image in enumerate(render_frames(spec)):
+            if 40 <= index < 55:
+                continue
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts, frame.time_base = index, Fraction(1, 30)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    result = detect_speed(path, audio=False)
+    assert result.analysis.frame_count == 81
+    notes = [note for note in result.analysis.notes if "timestamps jump" in note]
+    assert len(notes) == 1 and "after frame 39" in notes[0], notes
+    assert "about 15 frames are missing" in notes[0], notes
+
+
+def test_the_table_counts_the_frames_the_probes_analysed():
+    """Frames decoded for a probe that damage left unanalysed were counted as analysed ('64 of
+    151 frames in 1 probes' for one probe of 32); now the probes' frames are, in English."""
+    segment = {"start": 0.0, "end": 6.0, "speed": 0.52, "class": "slowmo", "confidence": 0.78}
+    curve = [dict(segment, start_frame=0, end_frame=32)]
+    analysis = {"frames_decoded": 64, "frame_count": 151, "probes_analysed": 1, "complete": False}
+    analysis["notes"] = []
+    data = {
+        "clip": "a.mkv", "class": "slowmo", "confidence": 0.8, "speed": 0.52, "playback_fps": 29.97,
+        "capture_fps": 57.6, "segments": [segment], "curve": curve, "analysis": analysis,
+        "evidence": {"decided_by": "learned", "audio": None, "items": []},
+    }
+    assert "analysed    32 of 151 frames in 1 probe (64 decoded; incomplete)" in format_table(data)

@@ -164,6 +164,22 @@ def _rate_text(rate: float) -> str:
     return f"{rate:.3f}".rstrip("0").rstrip(".")
 
 
+def _analysed_text(data: dict[str, Any]) -> str:
+    """'64 of 151 frames in 2 probes': the frames the probes analysed (each probe is a curve point),
+    and the frames decoded besides where damage left some unanalysed."""
+    analysis = data["analysis"]
+    decoded = analysis["frames_decoded"]
+    curve = data.get("curve")
+    analysed = decoded if curve is None else sum(item["end_frame"] - item["start_frame"] for item in curve)
+    probes = analysis["probes_analysed"]
+    extra = [] if analysed >= decoded else [f"{decoded} decoded"]
+    if not analysis["complete"]:
+        extra.append("incomplete")
+    return f"{analysed} of {analysis['frame_count']} frames in {probes} probe{'' if probes == 1 else 's'}" + (
+        f" ({'; '.join(extra)})" if extra else ""
+    )
+
+
 def format_table(data: dict[str, Any]) -> str:
     """The human-readable answer: the clip, its segments, the evidence."""
     capture = data["capture_fps"]
@@ -185,10 +201,7 @@ def format_table(data: dict[str, Any]) -> str:
         )
     analysis = data["analysis"]
     lines.append("")
-    lines.append(
-        f"analysed    {analysis['frames_decoded']} of {analysis['frame_count']} frames in "
-        f"{analysis['probes_analysed']} probes{'' if analysis['complete'] else ' (incomplete)'}"
-    )
+    lines.append(f"analysed    {_analysed_text(data)}")
     lines.extend(f"note        {note}" for note in analysis["notes"])
     lines.extend(
         f"audio       {line.removeprefix('audio: ')}"
