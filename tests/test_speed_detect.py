@@ -447,3 +447,19 @@ def test_the_table_counts_the_frames_the_probes_analysed():
         "evidence": {"decided_by": "learned", "audio": None, "items": []},
     }
     assert "analysed    32 of 151 frames in 1 probe (64 decoded; incomplete)" in format_table(data)
+
+
+@pytest.mark.parametrize("count", [8, 11])
+def test_a_clip_too_short_for_the_made_frame_check_is_not_called_made_with_confidence(juggle_frames, count):
+    """8-11 frames of real-time sam2-juggle: the made-frame check needs 12, so it was skipped and
+    the network alone called the frames made at the ordinary bar (0.81 > 0.5), confidence 0.79.
+    Now the evidence says the check could not run, the network needs the raised bar, and a call
+    of made frames there keeps half its confidence."""
+    result = detect_speed_frames(juggle_frames[:count], 24)
+    findings = [item.finding for item in result.estimate.evidence] + [
+        item.finding for segment in result.segments for item in segment.estimate.evidence
+    ]
+    assert any(finding.startswith(f"not checked: {count} frames") for finding in findings), findings
+    assert any("too few for the made-frame check" in note for note in result.analysis.notes)
+    if result.estimate.speed_class is SpeedClass.SYNTHETIC_SLOWMO:
+        assert result.estimate.confidence < 0.5, result.estimate

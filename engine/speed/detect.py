@@ -25,7 +25,9 @@ Decisions between the stages (measured in engine/speed/model/MODEL_CARD.md):
   the frames say otherwise (``high_rate_agrees``),
 - where the synthetic-retime check had enough motion to test for made frames and found none,
   the network alone needs a synthetic probability above ``UNPATTERNED_SYNTHETIC_PROBABILITY``
-  (0.8, not 0.5) to call frames made (``network_synthetic_bar``),
+  (0.8, not 0.5) to call frames made (``network_synthetic_bar``); so does a probe too short for
+  the check (under ``RETIME_MIN_FRAMES``, 12), whose call of made frames keeps half its
+  confidence, and the evidence says the check could not run,
 - the clip is made slow motion when most probes whose check could tell found a pattern, or half
   of them with one pattern decisive on its own, or when every probe was called made
   (``_aggregate``): a clip never contradicts probes that all agree.
@@ -82,6 +84,9 @@ REALTIME_LOG2 = 0.5
 SYNTHETIC_PROBABILITY = 0.5
 UNPATTERNED_SYNTHETIC_PROBABILITY = 0.8
 RETIME_MIN_CONFIDENCE = 0.5
+UNCHECKED_MADE_WEIGHT = 0.5
+"""A probe too short for the made-frame check (8-11 frames) that the network alone calls made
+keeps half the confidence: one window of real-time sam2-juggle read made at 0.81 (0.79 overall)."""
 SEGMENT_JOIN_LOG2 = 0.6
 DECISIVE_METADATA_CONFIDENCE = 0.85
 KEYFRAME_SNAP_FRAMES = 2 * PROBE_FRAMES
@@ -315,8 +320,14 @@ def retime_agrees(retime: RetimeFinding, span: SpanEstimate, *, high_rate: bool 
 
 
 def _probe_estimate(
-    span: SpanEstimate, retime: RetimeFinding | None, playback_rate: Fraction
+    span: SpanEstimate,
+    retime: RetimeFinding | None,
+    playback_rate: Fraction,
+    *,
+    unchecked_frames: int | None = None,
 ) -> SpeedEstimate:
+    """One probe's estimate. ``unchecked_frames``: the check was due but the probe had only that
+    many frames, fewer than it needs (``RETIME_MIN_FRAMES``)."""
     evidence: list[Evidence] = []
     if retime is not None:
         evidence.append(
@@ -349,15 +360,31 @@ def _probe_estimate(
     evidence.append(Evidence("learned", "synthetic-frame probability", span.synthetic_probability, 0.0))
     if span.respeed_strides:
         evidence.append(Evidence("learned", "re-speeded with strides", str(span.respeed_strides), 0.0))
-    return _learned_estimate(
+    if unchecked_frames is not None:
+        evidence.append(
+            Evidence(
+                "synthetic_retime",
+                f"not checked: {unchecked_frames} frames, the made-frame check needs {RETIME_MIN_FRAMES}; "
+                "the network alone needs more, and its call of made frames counts for less",
+                UNPATTERNED_SYNTHETIC_PROBABILITY,
+                0.0,
+            )
+        )
+        bar = UNPATTERNED_SYNTHETIC_PROBABILITY
+    else:
+        bar = network_synthetic_bar([retime], evidence)
+    estimate = _learned_estimate(
         span.log2_speed,
         span.log2_sigma,
         span.synthetic_probability,
         playback_rate,
         evidence,
         snap_realtime=False,
-        synthetic_bar=network_synthetic_bar([retime], evidence),
+        synthetic_bar=bar,
     )
+    if unchecked_frames is not None and estimate.speed_class is SpeedClass.SYNTHETIC_SLOWMO:
+        estimate.confidence = max(0.01, estimate.confidence * UNCHECKED_MADE_WEIGHT)
+    return estimate
 
 
 def plan_probes(frame_count: int, keyframes: Sequence[int], density: float) -> list[tuple[int, int]]:
@@ -817,7 +844,8 @@ def _analyse_probe(
             # an extra check only adds a pattern it finds; finding none there would vote against
             # made frames and raise the network's bar (a made validation case lost that way)
             retime = None
-    estimate = _probe_estimate(span, retime, playback_rate)
+    unchecked = len(images) if check_retime and len(images) < RETIME_MIN_FRAMES else None
+    estimate = _probe_estimate(span, retime, playback_rate, unchecked_frames=unchecked)
     return ProbeResult(start, start + len(images), span, retime, estimate)
 
 
@@ -858,6 +886,13 @@ def _frames_to_result(
             "no frames could be analysed: " + ("; ".join(analysis.notes) or "nothing decodable")
         )
     curve = [WindowEstimate(p.start_frame, max(p.end_frame, p.start_frame + 1), p.estimate) for p in probes]
+    for probe in probes:
+        if any(item.finding.startswith("not checked:") for item in probe.estimate.evidence):
+            analysis.notes.append(
+                f"frames {probe.start_frame}-{probe.end_frame - 1}: too few for the made-frame check "
+                f"(it needs {RETIME_MIN_FRAMES}); the network alone judged them, with a higher bar "
+                "for made frames"
+            )
     segments = build_segments(probes, frame_count, playback_rate)
     evidence = list(metadata_evidence)
     clip = _aggregate(probes, playback_rate, evidence)
