@@ -142,3 +142,17 @@ def test_an_interlaced_clip_is_reported_as_such(tmp_path):
     command += ["-pix_fmt", "yuv420p", str(clip)]
     subprocess.run(command, check=True)
     assert probe(clip).video_stream.interlaced is True
+
+
+def test_one_slightly_late_frame_leaves_a_constant_rate_clip_constant(tmp_path):
+    """An MP4 concatenation of 24 fps parts: every interval 512 ticks of 1/12288 s but one of 520
+    at the join. It read as variable rate at 23.999 fps; it is 24 fps constant. A stall (one
+    interval of two frames) and a phone's alternating intervals stay variable."""
+    ticks = [512 * n + (8 if n > 60 else 0) for n in range(120)]
+    joined = probe_video(render_clip(tmp_path / "joined.mp4", pts=ticks, time_base=Fraction(1, 12288)))
+    assert not joined.is_vfr
+    assert joined.frame_rate == 24
+    stall = [512 * n + (512 if n > 60 else 0) for n in range(120)]
+    assert probe_video(render_clip(tmp_path / "stall.mp4", pts=stall, time_base=Fraction(1, 12288))).is_vfr
+    phone = [3 * n + (n % 2) for n in range(41)]
+    assert probe_video(render_clip(tmp_path / "phone.mp4", pts=phone, time_base=Fraction(1, 90))).is_vfr

@@ -583,6 +583,31 @@ def _scan_by_decoding(
     )
 
 
+JITTER_SHARE = 0.02
+"""At most this share of frame intervals may stray from the typical one for a clip to count as
+constant-rate with isolated jitter (one join of an MP4 concatenation 8 ticks off in 286)."""
+
+JITTER_INTERVAL = Fraction(1, 20)
+"""How far (a share of the typical interval) those few may stray: a stall or a phone's change of
+rate goes far beyond it."""
+
+
+def _varies(deltas: np.ndarray, typical: int) -> tuple[bool, bool]:
+    """(is_vfr, isolated): whether frame intervals ``deltas`` vary beyond rounding (one tick, as
+    29.97 fps in a 1/1000 time base alternates 33 and 34), and whether the rest sit on ``typical``
+    but for a few (``JITTER_SHARE``) near it (``JITTER_INTERVAL``). Those few are jitter in a
+    constant-rate file, not a variable rate: one interval of 520 ticks among 285 of 512 made a
+    24 fps concatenation 'variable rate' at 23.999 fps."""
+    off = np.abs(deltas - typical)
+    straying = off > 1
+    if not straying.any():
+        return False, False
+    near = bool((off[straying] <= JITTER_INTERVAL * typical).all())
+    if near and straying.sum() <= JITTER_SHARE * deltas.size and (off == 0).mean() >= 1 - JITTER_SHARE:
+        return False, True
+    return bool(deltas.max() - deltas.min() > 1), False
+
+
 def _timing_from_scan(
     scan: PacketScan, time_base: Fraction, average_rate: Fraction | None, guessed_rate: Fraction | None
 ) -> dict[str, Any]:
@@ -593,13 +618,15 @@ def _timing_from_scan(
     deltas = np.diff(scan.pts)
     if deltas.size:
         min_delta, max_delta = int(deltas.min()), int(deltas.max())
-        is_vfr = max_delta - min_delta > 1
         typical = int(np.median(deltas))
+        is_vfr, isolated = _varies(deltas, typical)
     else:
         min_delta = max_delta = typical = scan.last_duration_pts
-        is_vfr = False
+        is_vfr = isolated = False
     if deltas.size and min_delta == max_delta:
         frame_rate, source = 1 / (min_delta * time_base), "constant packet interval"
+    elif isolated:
+        frame_rate, source = 1 / (typical * time_base), "packet interval (a few off by jitter)"
     elif average_rate:
         frame_rate, source = average_rate, "stream average_rate"
     elif guessed_rate:
