@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from engine.errors import UnsupportedOptionError
 from engine.fsutil import check_plain_destination, write_text_atomic
 from engine.media import MediaInfo, VideoStreamInfo, probe
 from engine.media.frame_slots import FrameSlots, clip_grid
+from engine.media.sequence import read_description
 from engine.media.timecode import start_timecode
 
 NAME = "probe"
@@ -24,7 +26,9 @@ frame times and whether the frame rate is variable. Rates are exact fractions (3
 com.android.capture.fps tag, Apple QuickTime tags, and a stream rate of 100 fps or more.
 
 --json prints the full description as JSON (fractions as "num/den" text); with --output FILE it
-is written to FILE instead (through a temporary name, renamed when complete).
+is written to FILE instead (through a temporary name, renamed when complete). For an image
+sequence (--sequence-rate), "path" is CLIP as given, "image_sequence" the frames read and
+"size_bytes" their total.
 
 examples:
   chronoscope probe clip.mp4
@@ -59,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
         raise UnsupportedOptionError("--output writes JSON; add --json")
     if args.output is not None:
         check_plain_destination(args.output, inputs=[args.clip])
-    info = probe(clip_as_media(args), scan_packets=not args.quick)
+    media = clip_as_media(args)
+    info = _as_given(probe(media, scan_packets=not args.quick), args.clip, media)
     if args.json:
         text = json.dumps(info.to_dict(), indent=2) + "\n"
         if args.output is not None:
@@ -69,6 +74,18 @@ def run(args: argparse.Namespace) -> int:
         return 0
     sys.stdout.write(format_table(info))
     return 0
+
+
+def _as_given(info: MediaInfo, clip: Path, media: Path) -> MediaInfo:
+    """``info`` as the user knows the clip: for an image sequence, the path is CLIP as given (the
+    pattern or a frame's name; the frames read are in ``image_sequence``) and ``size_bytes`` the
+    frames' total, not the engine's internal description file (a 286-byte .chronoseq in its cache)."""
+    if not info.image_sequence:
+        return info
+    sequence = read_description(media)
+    numbers = [number for run in sequence.runs() for number in range(run.first, run.last + 1)]
+    size = sum(sequence.frame_path(number).stat().st_size for number in numbers)
+    return replace(info, path=Path(clip), size_bytes=size)
 
 
 def _rate_text(rate: Fraction | None) -> str:
