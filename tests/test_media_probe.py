@@ -156,3 +156,20 @@ def test_one_slightly_late_frame_leaves_a_constant_rate_clip_constant(tmp_path):
     assert probe_video(render_clip(tmp_path / "stall.mp4", pts=stall, time_base=Fraction(1, 12288))).is_vfr
     phone = [3 * n + (n % 2) for n in range(41)]
     assert probe_video(render_clip(tmp_path / "phone.mp4", pts=phone, time_base=Fraction(1, 90))).is_vfr
+
+
+def test_a_matroska_file_cut_short_is_truncated_by_its_declared_duration(tmp_path):
+    """A .mkv cut at 60 % (a copy that stopped): its last cluster ends cleanly, so no packet is cut
+    and it read as a complete, shorter clip. Its track's DURATION tag says where the video ends."""
+    whole = render_clip(
+        tmp_path / "whole.mkv", rate=Fraction(30), frame_count=180, size=(160, 96), gop_frames=30
+    )
+    complete = probe_video(whole)
+    assert not complete.truncated and complete.declared_end_s == Fraction(6)
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(data[: len(data) * 60 // 100])
+    video = probe_video(cut)
+    assert video.frame_count < 150
+    assert video.truncated
+    assert video.truncation_reason().startswith("the container says the video runs to 6.000 s")

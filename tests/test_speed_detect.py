@@ -286,6 +286,14 @@ def test_a_file_cut_short_is_reported_incomplete(tmp_path):
     assert not result.analysis.complete
     assert any("truncated" in note and "lists 96" in note for note in result.analysis.notes)
     assert detect_speed(faststart, audio=False).analysis.complete
+    # a .mkv cut so: its last cluster ends cleanly, and only its declared duration tells
+    whole_mkv = scene_clip(tmp_path / "scene.mkv", frames=96, seed=4)
+    cut_mkv = tmp_path / "cut.mkv"
+    cut_mkv.write_bytes(whole_mkv.read_bytes()[: whole_mkv.stat().st_size * 55 // 100])
+    result = detect_speed(cut_mkv, audio=False)
+    assert not result.analysis.complete
+    assert any("truncated" in note and "runs to 3.200 s" in note for note in result.analysis.notes)
+    assert detect_speed(whole_mkv, audio=False).analysis.complete
 
 
 def test_damage_partway_is_reported_and_its_garbled_frames_are_not_analysed(tmp_path):
@@ -463,3 +471,4 @@ def test_a_clip_too_short_for_the_made_frame_check_is_not_called_made_with_confi
     assert any("too few for the made-frame check" in note for note in result.analysis.notes)
     if result.estimate.speed_class is SpeedClass.SYNTHETIC_SLOWMO:
         assert result.estimate.confidence < 0.5, result.estimate
+

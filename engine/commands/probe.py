@@ -132,7 +132,7 @@ def _video_rows(video: VideoStreamInfo) -> list[tuple[str, str]]:
     if video.interlaced:
         rows.append(("  interlaced", "yes (fields): retime, repair and render merge them (bwdif)"))
     if video.truncated:
-        rows.append(("  truncated", f"yes: the container lists {video.container_frame_count} frames"))
+        rows.append(("  truncated", f"yes: {video.truncation_reason()}"))
     capture = video.capture
     if capture.capture_fps is not None:
         rows.append(("  capture rate", f"{_rate_text(capture.capture_fps)}  [{capture.capture_fps_source}]"))

@@ -23,6 +23,7 @@ Attached pictures (cover art, thumbnails) are not video: ``video`` lists only re
 from __future__ import annotations
 
 import logging
+import re
 from array import array
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
@@ -159,6 +160,21 @@ class VideoStreamInfo:
     leading_frames_left_out: int = 0
     """Frames before the first keyframe (a stream cut mid-GOP) that cannot be decoded and are not
     counted in ``frame_count``."""
+    declared_end_s: Fraction | None = None
+    """Where the container says the video ends (a Matroska track's DURATION tag), when it says; a
+    scanned end well short of it is a truncated file."""
+
+    def truncation_reason(self) -> str:
+        """Why the file looks cut short: what the container promised that the frames fall short of."""
+        if self.container_frame_count and self.container_frame_count > self.frame_count:
+            return f"the container lists {self.container_frame_count} frames"
+        end = self.start_s + self.duration_s
+        if self.declared_end_s is not None and self.declared_end_s > end:
+            return (
+                f"the container says the video runs to {float(self.declared_end_s):.3f} s, "
+                f"the frames end at {float(end):.3f} s"
+            )
+        return "its last packet is cut"
 
     @property
     def rate(self) -> Fraction:
@@ -292,6 +308,7 @@ def video_info_and_index(
         height = first.height if first is not None else context.height
         container_frames = int(stream.frames) or None
         header_duration = stream.duration * time_base if stream.duration else None
+        declared_end = _declared_end_s(dict(stream.metadata))
         stream_meta = dict(stream.metadata)
         profile = stream.profile
         codec = context.name
@@ -317,6 +334,8 @@ def video_info_and_index(
                 leading_left_out,
                 float(timing["start_s"]),
             )
+        if not timing["truncated"] and ends_short(timing, declared_end):
+            timing["truncated"] = True
         listed = timing["frame_count"] + scan.discarded + leading_left_out
         if (
             container_frames is not None
@@ -346,13 +365,6 @@ def video_info_and_index(
         sources["capture_fps"] = capture.capture_fps_source
     if capture.high_frame_rate_stream:
         sources["high_frame_rate_stream"] = f"stream rate >= {HIGH_FRAME_RATE_FPS} fps"
-    if timing["truncated"]:
-        warn_once(
-            "%s is truncated: %d complete frames of %s listed",
-            path,
-            timing["frame_count"],
-            container_frames or "an unknown number",
-        )
     info = VideoStreamInfo(
         index=stream_index,
         codec=codec,
@@ -376,9 +388,44 @@ def video_info_and_index(
         color_transfer=transfer,
         interlaced=interlaced,
         leading_frames_left_out=leading_left_out,
+        declared_end_s=declared_end,
         **timing,
     )
+    if info.truncated:
+        warn_once("%s is truncated: %d complete frames; %s", path, info.frame_count, info.truncation_reason())
     return info, scan
+
+
+TRUNCATED_SHARE = Fraction(2, 100)
+"""A scanned end short of the declared one by more than this share of it (and by more than two
+frames) is a truncated file (muxers round a frame either way)."""
+
+_TAG_DURATION = re.compile(r"^(\d+):(\d{2}):(\d{2})(?:\.(\d+))?$")
+
+
+def _declared_end_s(tags: dict[str, str]) -> Fraction | None:
+    """Where the container says the video ends: FFmpeg's Matroska muxer writes each track's end as
+    a DURATION tag (``00:00:06.027000000``). Other containers' header durations are not used:
+    edit lists and stream delays make them differ from the frames' end in complete files (an MP4
+    cut short is found by its frame count instead)."""
+    tag = next((value for key, value in tags.items() if key.upper() == "DURATION"), None)
+    match = _TAG_DURATION.match(tag.strip()) if tag else None
+    if not match:
+        return None
+    hours, minutes, seconds, fraction = match.groups()
+    whole = int(hours) * 3600 + int(minutes) * 60 + int(seconds)
+    return whole + (Fraction(int(fraction), 10 ** len(fraction)) if fraction else Fraction(0))
+
+
+def ends_short(timing: dict[str, Any], declared_end: Fraction | None) -> bool:
+    """Whether the frames found end well before where the container says the video ends: a
+    Matroska file cut off keeps its header's duration, and its last cluster ends cleanly, so no
+    packet is cut (a 6 s .mkv cut at 60 % read as a complete 3.6 s clip)."""
+    if declared_end is None or not timing["frame_count"]:
+        return False
+    interval = timing["duration_s"] / timing["frame_count"]
+    scanned_end = timing["start_s"] + timing["duration_s"]
+    return declared_end - scanned_end > max(2 * interval, TRUNCATED_SHARE * declared_end)
 
 
 UNSPECIFIED_COLOR_CODES = (0, 2)  # reserved, unspecified

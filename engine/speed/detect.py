@@ -1073,14 +1073,21 @@ def detect_speed(
     return result
 
 
-def missing_frames_note(found: int, listed: int | None, truncated: bool) -> str | None:
+def missing_frames_note(
+    found: int, listed: int | None, truncated: bool, reason: str | None = None
+) -> str | None:
     """What to tell the user when the file holds fewer frames than its container lists: a file cut
     short (a copy or download that stopped) keeps a header promising the whole clip. Off by up to
-    ``MISSING_FRAMES_TOLERANCE`` (some muxers count one frame more or less) is not worth a note."""
+    ``MISSING_FRAMES_TOLERANCE`` (some muxers count one frame more or less) is not worth a note.
+    ``reason``: what the container promised (``VideoStreamInfo.truncation_reason``: a Matroska
+    file says its duration, not its frames)."""
     short = listed is not None and listed - found > max(2, MISSING_FRAMES_TOLERANCE * listed)
     if not (truncated or short):
         return None
-    listed_text = f"the container lists {listed}" if listed is not None else "its last packet is cut"
+    if listed is not None and short:
+        listed_text = f"the container lists {listed}"
+    else:
+        listed_text = reason or "its last packet is cut"
     return (
         f"the file looks truncated: {listed_text}, only {found} frames are in it; "
         "the result covers those frames"
@@ -1124,7 +1131,9 @@ def _detect_in(
     frame_count = info.frame_count
     ranges = plan_probes(frame_count, [int(k) for k in keyframes], density)
     analysis = Analysis(frame_count=frame_count, probes_planned=len(ranges), is_vfr=bool(info.is_vfr))
-    missing = missing_frames_note(frame_count, info.container_frame_count, bool(info.truncated))
+    missing = missing_frames_note(
+        frame_count, info.container_frame_count, bool(info.truncated), info.truncation_reason()
+    )
     if missing:
         analysis.complete = False
         analysis.notes.append(missing)
