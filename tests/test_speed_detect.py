@@ -472,3 +472,14 @@ def test_a_clip_too_short_for_the_made_frame_check_is_not_called_made_with_confi
     if result.estimate.speed_class is SpeedClass.SYNTHETIC_SLOWMO:
         assert result.estimate.confidence < 0.5, result.estimate
 
+
+def test_made_slow_motion_has_no_capture_rate(juggle_frames):
+    """Each frame of sam2-juggle shown 4 times (made 4x slow motion) at 29.97 fps: no camera ran at
+    the 119.88 fps that playback / speed gives, and the table printed it as the capture rate."""
+    frames = [image for image in juggle_frames[:24] for _ in range(4)]
+    result = detect_speed_frames(frames, Fraction(30000, 1001))
+    assert result.estimate.speed_class is SpeedClass.SYNTHETIC_SLOWMO
+    data = result.to_json()
+    assert "capture_fps" in data and data["capture_fps"] is None
+    assert "capture     -" in format_table(dict(data, clip="made.mp4"))
+

@@ -30,7 +30,9 @@ estimator on short low-resolution windows spread over the clip. Speed s = playba
 capture rate: 1 is real time, 0.125 is 8x slow motion (240 fps played at 30), 4 is 4x sped up.
 
 The table lists the clip's answer, its segments (where the speed changes: ramps, replays) and
-the evidence. --json prints the full result (times in seconds); --output FILE writes it to FILE.
+the evidence. The capture rate is playback / speed; it is '-' (null in JSON "capture_fps") for a
+still clip and for made slow motion, whose frames no camera captured at that rate. --json prints
+the full result (times in seconds); --output FILE writes it to FILE.
 --plot FILE.png draws the speed curve. The sound, when there is any, is read too: where the
 picture changes speed between segments, a pitch shift of the sound by the same ratio confirms it
 (sound resampled with the picture), and every pitch shift heard in the track is listed, so

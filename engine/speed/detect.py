@@ -182,7 +182,7 @@ class DetectionResult:
             "speed": speed_of(estimate),
             "speed_exact": None if estimate.speed is None else str(estimate.speed),
             "playback_fps": float(estimate.playback_rate),
-            "capture_fps": None if estimate.capture_rate is None else float(estimate.capture_rate),
+            "capture_fps": _capture_fps(estimate),
             "class": estimate.speed_class.value,
             "confidence": round(estimate.confidence, 4),
             "log2_sigma": round(estimate.speed_log2_sigma, 4),
@@ -200,6 +200,15 @@ class DetectionResult:
             },
             "analysis": self.analysis.to_dict(),
         }
+
+
+def _capture_fps(estimate: SpeedEstimate) -> float | None:
+    """The capture rate for the JSON: None for made slow motion (its frames were not captured at
+    playback / speed; that rate, 119.88 fps for 4x made frames at 29.97, named no camera) and for
+    a still clip."""
+    if estimate.capture_rate is None or estimate.speed_class is SpeedClass.SYNTHETIC_SLOWMO:
+        return None
+    return float(estimate.capture_rate)
 
 
 def class_for_log2(log2_speed: float) -> SpeedClass:
