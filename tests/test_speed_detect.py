@@ -483,3 +483,15 @@ def test_made_slow_motion_has_no_capture_rate(juggle_frames):
     assert "capture_fps" in data and data["capture_fps"] is None
     assert "capture     -" in format_table(dict(data, clip="made.mp4"))
 
+
+def test_a_refused_run_leaves_no_folder_for_its_plot(tmp_path, capsys):
+    """--plot new/sub/p.png on a clip too short to analyse: the folders were made before the
+    analysis and left behind when it was refused; now they are made only when the plot is written."""
+    short = scene_clip(tmp_path / "short.mp4", frames=3)
+    status, _, err = run_cli(capsys, "detect", str(short), "--plot", str(tmp_path / "new" / "sub" / "p.png"))
+    assert status == 2 and "at least" in err
+    assert not (tmp_path / "new").exists()
+    clip = scene_clip(tmp_path / "scene.mp4", frames=12)
+    plot = tmp_path / "made" / "sub" / "p.png"
+    assert run_cli(capsys, "detect", str(clip), "--no-audio", "--plot", str(plot))[0] == 0
+    assert plot.is_file()

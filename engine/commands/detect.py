@@ -126,17 +126,20 @@ def run(args: argparse.Namespace) -> int:
 
 def check_destination(flag: str, destination: Path) -> None:
     """Refuse, before the analysis, a destination that cannot be written: a folder, or a folder
-    that cannot be made or written to (the analysis would be lost at the end)."""
+    that cannot be made or written to (the analysis would be lost at the end). Nothing is made
+    here: folders that do not exist yet are made when the file is written, so a run refused later
+    (a clip too short) leaves none behind."""
     if destination.is_dir():
         raise UnsupportedOptionError(f"{flag} {destination} is a folder; name a file in it")
-    try:
-        destination.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
+    existing = destination.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
         raise MediaWriteError(
-            f"{flag} {destination}: cannot make the folder {destination.parent} ({error.strerror or error})"
-        ) from None
-    if not os.access(destination.parent, os.W_OK | os.X_OK):
-        raise MediaWriteError(f"{flag} {destination}: the folder {destination.parent} is not writable")
+            f"{flag} {destination}: cannot make the folder {destination.parent} ({existing} is a file)"
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise MediaWriteError(f"{flag} {destination}: the folder {existing} is not writable")
 
 
 def _write(flag: str, destination: Path, write: Callable[[], None]) -> None:
