@@ -495,3 +495,30 @@ def test_a_refused_run_leaves_no_folder_for_its_plot(tmp_path, capsys):
     plot = tmp_path / "made" / "sub" / "p.png"
     assert run_cli(capsys, "detect", str(clip), "--no-audio", "--plot", str(plot))[0] == 0
     assert plot.is_file()
+
+
+def test_model_option_messages_say_what_is_wrong(tmp_path, capsys):
+    """--model with no manifest beside it, a damaged fine-tuned model, a synthesis model and a
+    folder: each message says what was given and what would work, not an errno, a window shape,
+    'no such file', or `models prepare` (which rebuilds only the shipped models)."""
+    clip = scene_clip(tmp_path / "scene.mp4", frames=12)
+    bare = tmp_path / "bare.onnx"
+    bare.write_bytes(MODEL_PATH.read_bytes())
+    status, _, err = run_cli(capsys, "detect", str(clip), "--model", str(bare))
+    assert status == 2 and "has no manifest beside it" in err and "chronoscope train speed" in err
+    assert "Errno" not in err
+    damaged = tmp_path / "mine.onnx"
+    data = bytearray(MODEL_PATH.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    damaged.write_bytes(bytes(data))
+    manifest_path_for(damaged).write_bytes(manifest_path_for(MODEL_PATH).read_bytes())
+    status, _, err = run_cli(capsys, "detect", str(clip), "--model", str(damaged))
+    assert status == 2 and "models prepare" not in err and "chronoscope train speed" in err, err
+    status, _, err = run_cli(capsys, "detect", str(clip), "--model", str(tmp_path))
+    assert status == 2 and "is a folder" in err
+    synthesis = tmp_path / "rife.onnx"
+    synthesis.write_bytes(b"not used")
+    text = manifest_path_for(MODEL_PATH).read_text().replace('"frames"', '"img0"')
+    manifest_path_for(synthesis).write_text(text)
+    status, _, err = run_cli(capsys, "detect", str(clip), "--model", str(synthesis))
+    assert status == 2 and "is not a speed model" in err and "window" not in err, err

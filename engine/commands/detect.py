@@ -94,6 +94,10 @@ def run(args: argparse.Namespace) -> int:
         raise UnsupportedOptionError(f"--density {args.density} is outside (0, 1]; 0.08 is the default")
     model = None
     if args.model is not None:
+        if args.model.is_dir():
+            raise ModelNotFoundError(
+                f"--model {args.model} is a folder; give a MODEL.onnx written by chronoscope train speed"
+            )
         if not args.model.is_file():
             raise ModelNotFoundError(
                 f"--model {args.model}: no such file; give a MODEL.onnx written by chronoscope train speed"
