@@ -7,6 +7,7 @@ import shutil
 import subprocess
 from fractions import Fraction
 
+import numpy as np
 import pytest
 from media_factory import RATES, render_clip
 
@@ -173,3 +174,29 @@ def test_a_matroska_file_cut_short_is_truncated_by_its_declared_duration(tmp_pat
     assert video.frame_count < 150
     assert video.truncated
     assert video.truncation_reason().startswith("the container says the video runs to 6.000 s")
+
+
+def test_the_probe_table_says_only_what_the_file_says(tmp_path, capsys):
+    """A still image had FFmpeg's default 25 fps printed as its frame rate; a colour transfer the
+    file leaves unspecified read 'transfer None'; --quick printed 'variable rate no' where it never
+    looked (the JSON said not checked)."""
+    import dataclasses
+
+    import cv2
+
+    from engine.cli import main
+    from engine.commands.probe import format_table
+
+    still = tmp_path / "still.png"
+    cv2.imwrite(str(still), np.full((48, 64, 3), 128, np.uint8))
+    assert main(["probe", str(still)]) == 0
+    shown = capsys.readouterr().out
+    assert "25 fps" not in shown and "a still image has none" in shown
+    info = probe(render_clip(tmp_path / "clip.mp4", rate=Fraction(30)))
+    video = dataclasses.replace(info.video_stream, color_primaries=1, color_transfer=None)
+    table = format_table(dataclasses.replace(info, video=[video]))
+    assert "primaries BT.709, transfer unspecified" in table
+    jitter = [3 * n + (n % 2) for n in range(41)]
+    phone = render_clip(tmp_path / "phone.mp4", pts=jitter, time_base=Fraction(1, 90))
+    assert main(["probe", "--quick", str(phone)]) == 0
+    assert "variable rate  not checked" in capsys.readouterr().out

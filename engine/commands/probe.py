@@ -39,10 +39,21 @@ examples:
 
 
 COLOR_PRIMARIES = {
-    1: "BT.709", 5: "BT.601 PAL", 6: "BT.601 NTSC", 9: "BT.2020", 11: "DCI-P3", 12: "Display P3"
+    1: "BT.709",
+    5: "BT.601 PAL",
+    6: "BT.601 NTSC",
+    9: "BT.2020",
+    11: "DCI-P3",
+    12: "Display P3",
 }
 COLOR_TRANSFERS = {
-    1: "BT.709", 6: "BT.601", 8: "linear", 13: "sRGB", 14: "BT.2020", 16: "PQ (HDR10)", 18: "HLG"
+    1: "BT.709",
+    6: "BT.601",
+    8: "linear",
+    13: "sRGB",
+    14: "BT.2020",
+    16: "PQ (HDR10)",
+    18: "HLG",
 }
 
 
@@ -100,17 +111,24 @@ def _seconds_text(seconds: Fraction | None) -> str:
     return "-" if seconds is None else f"{float(seconds):.3f} s"
 
 
-def _video_rows(video: VideoStreamInfo) -> list[tuple[str, str]]:
+def _video_rows(video: VideoStreamInfo, *, still: bool = False) -> list[tuple[str, str]]:
+    """The rows of one video stream; ``still``: one image, whose rate and duration are FFmpeg's
+    defaults (25 fps, 0.040 s), not the file's."""
+    rate = _rate_text(video.frame_rate) + f"  [{video.sources.get('frame_rate', '?')}]"
     rows = [
         (f"video #{video.index}", f"{video.codec} {video.profile or ''}".strip()),
         ("  size", f"{video.width}x{video.height}"),
         ("  pixels", f"{video.pixel_format}, {video.bit_depth}-bit{', alpha' if video.has_alpha else ''}"),
-        ("  frame rate", _rate_text(video.frame_rate) + f"  [{video.sources.get('frame_rate', '?')}]"),
+        ("  frame rate", "-  (a still image has none)" if still else rate),
         ("  frames", f"{video.frame_count}  [{video.sources.get('frame_count', '?')}]"),
-        ("  duration", _seconds_text(video.duration_s)),
+        ("  duration", "-" if still else _seconds_text(video.duration_s)),
         ("  time base", f"{video.time_base.numerator}/{video.time_base.denominator}"),
     ]
-    if video.is_vfr:
+    if still:
+        pass  # one image: no frame intervals to vary
+    elif video.sources.get("is_vfr", "").startswith("not checked"):
+        rows.append(("  variable rate", "not checked (--quick reads the headers only)"))
+    elif video.is_vfr:
         rows.append(
             (
                 "  variable rate",
@@ -126,8 +144,8 @@ def _video_rows(video: VideoStreamInfo) -> list[tuple[str, str]]:
         sar = video.sample_aspect_ratio
         rows.append(("  pixel aspect", f"{sar.numerator}:{sar.denominator} (anamorphic)"))
     if video.color_primaries or video.color_transfer:
-        primaries = COLOR_PRIMARIES.get(video.color_primaries, str(video.color_primaries))
-        transfer = COLOR_TRANSFERS.get(video.color_transfer, str(video.color_transfer))
+        primaries = _code_text(COLOR_PRIMARIES, video.color_primaries)
+        transfer = _code_text(COLOR_TRANSFERS, video.color_transfer)
         rows.append(("  colour", f"primaries {primaries}, transfer {transfer}"))
     if video.interlaced:
         rows.append(("  interlaced", "yes (fields): retime, repair and render merge them (bwdif)"))
@@ -141,6 +159,22 @@ def _video_rows(video: VideoStreamInfo) -> list[tuple[str, str]]:
     for key, value in capture.hints.items():
         rows.append(("  tag", f"{key} = {value}"))
     return rows
+
+
+def _code_text(names: dict[int, str], code: int | None) -> str:
+    """A colour code's name, 'unspecified' when the file gives none, the code when it is unknown."""
+    if code is None:
+        return "unspecified"
+    return names.get(code, f"code {code}")
+
+
+def _is_still(info: MediaInfo, video: VideoStreamInfo) -> bool:
+    """One image read through FFmpeg's image demuxers (png_pipe, image2), not a one-frame clip."""
+    return (
+        video.frame_count == 1
+        and (info.container_format.endswith("_pipe") or info.container_format == "image2")
+        and not info.image_sequence
+    )
 
 
 def _grid_text(grid: FrameSlots) -> str:
@@ -163,7 +197,7 @@ def format_table(info: MediaInfo) -> str:
     if timecode:
         rows.append(("timecode", f"{timecode} (the first frame's)"))
     for video in info.video:
-        rows.extend(_video_rows(video))
+        rows.extend(_video_rows(video, still=_is_still(info, video)))
         if video.is_vfr and video.index == info.video_stream.index:
             rows.append(("  retime grid", _grid_text(clip_grid(info.path, video))))
     for audio in info.audio:
