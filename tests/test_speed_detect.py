@@ -522,3 +522,19 @@ def test_model_option_messages_say_what_is_wrong(tmp_path, capsys):
     manifest_path_for(synthesis).write_text(text)
     status, _, err = run_cli(capsys, "detect", str(clip), "--model", str(synthesis))
     assert status == 2 and "is not a speed model" in err and "window" not in err, err
+
+
+@pytest.mark.allow_error_log
+def test_a_damaged_packet_is_warned_about_once(tmp_path, caplog):
+    """A .ts with a damaged packet mid-stream: detect scans its packets three times (index,
+    keyframes, frames) and printed the same 'video packet is damaged' WARNING each time."""
+    clip = scene_clip(tmp_path / "scene.ts", frames=96, seed=8)
+    data = bytearray(clip.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 2000] = np.random.default_rng(1).integers(0, 256, 2000, dtype=np.uint8).tobytes()
+    damaged = tmp_path / "damaged.ts"
+    damaged.write_bytes(bytes(data))
+    with caplog.at_level("WARNING"):
+        detect_speed(damaged, audio=False)
+    warned = [item.getMessage() for item in caplog.records if "damaged in the middle" in item.getMessage()]
+    assert len(warned) == 1, warned

@@ -562,7 +562,7 @@ def scan_video_packets(
     pts = np.sort(decode_order)
     fitting = _fitting_damaged_pts(pts, damaged, first_key_pts)
     if damaged:
-        log.warning(
+        warn_once(
             "%s: %s damaged in the middle of the stream (%s); %s",
             shown_name(path),
             "1 video packet is" if len(damaged) == 1 else f"{len(damaged)} video packets are",
