@@ -4,6 +4,7 @@ rendered from an OTIO ImageSequenceReference on a timeline."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from fractions import Fraction
@@ -195,6 +196,13 @@ def test_clip_commands_read_a_sequence_given_its_rate(tmp_path, capsys):
     assert main(["probe", pattern, "--sequence-rate", "23.976"]) == 0
     shown = capsys.readouterr().out
     assert "A001.####.png, frames 1001-1006" in shown and "24000/1001" in shown
+    # the clip as given, not the engine's description file in its cache, and the frames' size
+    assert shown.splitlines()[0].split(None, 1)[1] == pattern and ".chronoseq" not in shown
+    assert main(["probe", pattern, "--sequence-rate", "23.976", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["path"] == pattern and data["image_sequence"].endswith("frames 1001-1006")
+    frames = sorted((tmp_path / "plate").glob("A001.*.png"))
+    assert data["size_bytes"] == sum(path.stat().st_size for path in frames)
 
     out = tmp_path / "slow.mkv"
     first_frame = str(tmp_path / "plate" / "A001.1001.png")

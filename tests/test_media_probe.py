@@ -7,6 +7,7 @@ import shutil
 import subprocess
 from fractions import Fraction
 
+import numpy as np
 import pytest
 from media_factory import RATES, render_clip
 
@@ -142,3 +143,60 @@ def test_an_interlaced_clip_is_reported_as_such(tmp_path):
     command += ["-pix_fmt", "yuv420p", str(clip)]
     subprocess.run(command, check=True)
     assert probe(clip).video_stream.interlaced is True
+
+
+def test_one_slightly_late_frame_leaves_a_constant_rate_clip_constant(tmp_path):
+    """An MP4 concatenation of 24 fps parts: every interval 512 ticks of 1/12288 s but one of 520
+    at the join. It read as variable rate at 23.999 fps; it is 24 fps constant. A stall (one
+    interval of two frames) and a phone's alternating intervals stay variable."""
+    ticks = [512 * n + (8 if n > 60 else 0) for n in range(120)]
+    joined = probe_video(render_clip(tmp_path / "joined.mp4", pts=ticks, time_base=Fraction(1, 12288)))
+    assert not joined.is_vfr
+    assert joined.frame_rate == 24
+    stall = [512 * n + (512 if n > 60 else 0) for n in range(120)]
+    assert probe_video(render_clip(tmp_path / "stall.mp4", pts=stall, time_base=Fraction(1, 12288))).is_vfr
+    phone = [3 * n + (n % 2) for n in range(41)]
+    assert probe_video(render_clip(tmp_path / "phone.mp4", pts=phone, time_base=Fraction(1, 90))).is_vfr
+
+
+def test_a_matroska_file_cut_short_is_truncated_by_its_declared_duration(tmp_path):
+    """A .mkv cut at 60 % (a copy that stopped): its last cluster ends cleanly, so no packet is cut
+    and it read as a complete, shorter clip. Its track's DURATION tag says where the video ends."""
+    whole = render_clip(
+        tmp_path / "whole.mkv", rate=Fraction(30), frame_count=180, size=(160, 96), gop_frames=30
+    )
+    complete = probe_video(whole)
+    assert not complete.truncated and complete.declared_end_s == Fraction(6)
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(data[: len(data) * 60 // 100])
+    video = probe_video(cut)
+    assert video.frame_count < 150
+    assert video.truncated
+    assert video.truncation_reason().startswith("the container says the video runs to 6.000 s")
+
+
+def test_the_probe_table_says_only_what_the_file_says(tmp_path, capsys):
+    """A still image had FFmpeg's default 25 fps printed as its frame rate; a colour transfer the
+    file leaves unspecified read 'transfer None'; --quick printed 'variable rate no' where it never
+    looked (the JSON said not checked)."""
+    import dataclasses
+
+    import cv2
+
+    from engine.cli import main
+    from engine.commands.probe import format_table
+
+    still = tmp_path / "still.png"
+    cv2.imwrite(str(still), np.full((48, 64, 3), 128, np.uint8))
+    assert main(["probe", str(still)]) == 0
+    shown = capsys.readouterr().out
+    assert "25 fps" not in shown and "a still image has none" in shown
+    info = probe(render_clip(tmp_path / "clip.mp4", rate=Fraction(30)))
+    video = dataclasses.replace(info.video_stream, color_primaries=1, color_transfer=None)
+    table = format_table(dataclasses.replace(info, video=[video]))
+    assert "primaries BT.709, transfer unspecified" in table
+    jitter = [3 * n + (n % 2) for n in range(41)]
+    phone = render_clip(tmp_path / "phone.mp4", pts=jitter, time_base=Fraction(1, 90))
+    assert main(["probe", "--quick", str(phone)]) == 0
+    assert "variable rate  not checked" in capsys.readouterr().out

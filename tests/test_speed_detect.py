@@ -286,6 +286,14 @@ def test_a_file_cut_short_is_reported_incomplete(tmp_path):
     assert not result.analysis.complete
     assert any("truncated" in note and "lists 96" in note for note in result.analysis.notes)
     assert detect_speed(faststart, audio=False).analysis.complete
+    # a .mkv cut so: its last cluster ends cleanly, and only its declared duration tells
+    whole_mkv = scene_clip(tmp_path / "scene.mkv", frames=96, seed=4)
+    cut_mkv = tmp_path / "cut.mkv"
+    cut_mkv.write_bytes(whole_mkv.read_bytes()[: whole_mkv.stat().st_size * 55 // 100])
+    result = detect_speed(cut_mkv, audio=False)
+    assert not result.analysis.complete
+    assert any("truncated" in note and "runs to 3.200 s" in note for note in result.analysis.notes)
+    assert detect_speed(whole_mkv, audio=False).analysis.complete
 
 
 def test_damage_partway_is_reported_and_its_garbled_frames_are_not_analysed(tmp_path):
@@ -370,3 +378,163 @@ def test_plot_has_time_ticks_a_key_and_marks_speeds_off_its_scale(tmp_path):
     blue = np.array(CLASS_COLOURS_BGR["slowmo"])
     above_floor = image[height - 62 - 8 : height - 62 - 3]  # over the bar drawn at the floor
     assert (above_floor == blue).all(axis=2).sum() > 20  # the triangle at the bottom edge
+
+
+def _mkv_with_gop(path: Path, frames: int, gop: int, seed: int) -> Path:
+    spec = random_scene(seed, width=160, height=96, capture_fps=30, duration_frames=frames)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 160, 96, "yuv420p"
+        stream.options = {"crf": "20", "g": str(gop), "keyint_min": str(gop), "sc_threshold": "0", "bf": "0"}
+        for image in render_frames(spec):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(stream.encode())
+    return path
+
+
+@pytest.mark.allow_error_log
+def test_a_probe_lost_to_damage_is_read_again_after_the_damage(tmp_path):
+    """A damaged packet inside the second of three probes (frame 70 of a 180-frame .mkv with a
+    keyframe every 30): frames 70-89 come out garbled, so that probe (60-91) is not analysed. It
+    was dropped and nothing replaced it, so the clip between the first probe and the last went
+    unread while the table covered it. Now a probe is read from the first keyframe after the
+    damage, and the notes say so."""
+    clip = _mkv_with_gop(tmp_path / "gop.mkv", 180, 30, seed=11)
+    with av.open(str(clip)) as container:
+        positions = {
+            index: packet.pos
+            for index, packet in enumerate(container.demux(video=0))
+            if packet.pts is not None
+        }
+    data = bytearray(clip.read_bytes())
+    start, stop = positions[70] + 40, positions[71] - 8
+    data[start:stop] = np.random.default_rng(3).integers(0, 256, stop - start, dtype=np.uint8).tobytes()
+    damaged = tmp_path / "damaged.mkv"
+    damaged.write_bytes(bytes(data))
+    assert plan_probes(180, list(range(0, 180, 30)), 0.08)[1] == (60, 92)
+    result = detect_speed(damaged, audio=False)
+    starts = [probe.start_frame for probe in result.probes]
+    assert 90 in starts and 60 not in starts, (starts, result.analysis.notes)
+    assert any("after the damage instead" in note for note in result.analysis.notes)
+    assert not result.analysis.complete
+
+
+def test_a_jump_in_the_timestamps_is_named_as_missing_frames(tmp_path):
+    """A 30 fps clip whose frames 40-54 are missing (lost to damage by the demuxer, or a stall):
+    the notes said only 'variable frame rate'; now they name the jump and the frames missing."""
+    spec = random_scene(12, width=160, height=96, capture_fps=30, duration_frames=96)
+    path = tmp_path / "gap.mkv"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 160, 96, "yuv420p"
+        stream.codec_context.time_base = Fraction(1, 30)
+        for index, image in enumerate(render_frames(spec)):
+            if 40 <= index < 55:
+                continue
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts, frame.time_base = index, Fraction(1, 30)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    result = detect_speed(path, audio=False)
+    assert result.analysis.frame_count == 81
+    notes = [note for note in result.analysis.notes if "timestamps jump" in note]
+    assert len(notes) == 1 and "after frame 39" in notes[0], notes
+    assert "about 15 frames are missing" in notes[0], notes
+
+
+def test_the_table_counts_the_frames_the_probes_analysed():
+    """Frames decoded for a probe that damage left unanalysed were counted as analysed ('64 of
+    151 frames in 1 probes' for one probe of 32); now the probes' frames are, in English."""
+    segment = {"start": 0.0, "end": 6.0, "speed": 0.52, "class": "slowmo", "confidence": 0.78}
+    curve = [dict(segment, start_frame=0, end_frame=32)]
+    analysis = {"frames_decoded": 64, "frame_count": 151, "probes_analysed": 1, "complete": False}
+    analysis["notes"] = []
+    data = {
+        "clip": "a.mkv", "class": "slowmo", "confidence": 0.8, "speed": 0.52, "playback_fps": 29.97,
+        "capture_fps": 57.6, "segments": [segment], "curve": curve, "analysis": analysis,
+        "evidence": {"decided_by": "learned", "audio": None, "items": []},
+    }
+    assert "analysed    32 of 151 frames in 1 probe (64 decoded; incomplete)" in format_table(data)
+
+
+@pytest.mark.parametrize("count", [8, 11])
+def test_a_clip_too_short_for_the_made_frame_check_is_not_called_made_with_confidence(juggle_frames, count):
+    """8-11 frames of real-time sam2-juggle: the made-frame check needs 12, so it was skipped and
+    the network alone called the frames made at the ordinary bar (0.81 > 0.5), confidence 0.79.
+    Now the evidence says the check could not run, the network needs the raised bar, and a call
+    of made frames there keeps half its confidence."""
+    result = detect_speed_frames(juggle_frames[:count], 24)
+    findings = [item.finding for item in result.estimate.evidence] + [
+        item.finding for segment in result.segments for item in segment.estimate.evidence
+    ]
+    assert any(finding.startswith(f"not checked: {count} frames") for finding in findings), findings
+    assert any("too few for the made-frame check" in note for note in result.analysis.notes)
+    if result.estimate.speed_class is SpeedClass.SYNTHETIC_SLOWMO:
+        assert result.estimate.confidence < 0.5, result.estimate
+
+
+def test_made_slow_motion_has_no_capture_rate(juggle_frames):
+    """Each frame of sam2-juggle shown 4 times (made 4x slow motion) at 29.97 fps: no camera ran at
+    the 119.88 fps that playback / speed gives, and the table printed it as the capture rate."""
+    frames = [image for image in juggle_frames[:24] for _ in range(4)]
+    result = detect_speed_frames(frames, Fraction(30000, 1001))
+    assert result.estimate.speed_class is SpeedClass.SYNTHETIC_SLOWMO
+    data = result.to_json()
+    assert "capture_fps" in data and data["capture_fps"] is None
+    assert "capture     -" in format_table(dict(data, clip="made.mp4"))
+
+
+def test_a_refused_run_leaves_no_folder_for_its_plot(tmp_path, capsys):
+    """--plot new/sub/p.png on a clip too short to analyse: the folders were made before the
+    analysis and left behind when it was refused; now they are made only when the plot is written."""
+    short = scene_clip(tmp_path / "short.mp4", frames=3)
+    status, _, err = run_cli(capsys, "detect", str(short), "--plot", str(tmp_path / "new" / "sub" / "p.png"))
+    assert status == 2 and "at least" in err
+    assert not (tmp_path / "new").exists()
+    clip = scene_clip(tmp_path / "scene.mp4", frames=12)
+    plot = tmp_path / "made" / "sub" / "p.png"
+    assert run_cli(capsys, "detect", str(clip), "--no-audio", "--plot", str(plot))[0] == 0
+    assert plot.is_file()
+
+
+def test_model_option_messages_say_what_is_wrong(tmp_path, capsys):
+    """--model with no manifest beside it, a damaged fine-tuned model, a synthesis model and a
+    folder: each message says what was given and what would work, not an errno, a window shape,
+    'no such file', or `models prepare` (which rebuilds only the shipped models)."""
+    clip = scene_clip(tmp_path / "scene.mp4", frames=12)
+    bare = tmp_path / "bare.onnx"
+    bare.write_bytes(MODEL_PATH.read_bytes())
+    status, _, err = run_cli(capsys, "detect", str(clip), "--model", str(bare))
+    assert status == 2 and "has no manifest beside it" in err and "chronoscope train speed" in err
+    assert "Errno" not in err
+    damaged = tmp_path / "mine.onnx"
+    data = bytearray(MODEL_PATH.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    damaged.write_bytes(bytes(data))
+    manifest_path_for(damaged).write_bytes(manifest_path_for(MODEL_PATH).read_bytes())
+    status, _, err = run_cli(capsys, "detect", str(clip), "--model", str(damaged))
+    assert status == 2 and "models prepare" not in err and "chronoscope train speed" in err, err
+    status, _, err = run_cli(capsys, "detect", str(clip), "--model", str(tmp_path))
+    assert status == 2 and "is a folder" in err
+    synthesis = tmp_path / "rife.onnx"
+    synthesis.write_bytes(b"not used")
+    text = manifest_path_for(MODEL_PATH).read_text().replace('"frames"', '"img0"')
+    manifest_path_for(synthesis).write_text(text)
+    status, _, err = run_cli(capsys, "detect", str(clip), "--model", str(synthesis))
+    assert status == 2 and "is not a speed model" in err and "window" not in err, err
+
+
+@pytest.mark.allow_error_log
+def test_a_damaged_packet_is_warned_about_once(tmp_path, caplog):
+    """A .ts with a damaged packet mid-stream: detect scans its packets three times (index,
+    keyframes, frames) and printed the same 'video packet is damaged' WARNING each time."""
+    clip = scene_clip(tmp_path / "scene.ts", frames=96, seed=8)
+    data = bytearray(clip.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 2000] = np.random.default_rng(1).integers(0, 256, 2000, dtype=np.uint8).tobytes()
+    damaged = tmp_path / "damaged.ts"
+    damaged.write_bytes(bytes(data))
+    with caplog.at_level("WARNING"):
+        detect_speed(damaged, audio=False)
+    warned = [item.getMessage() for item in caplog.records if "damaged in the middle" in item.getMessage()]
+    assert len(warned) == 1, warned

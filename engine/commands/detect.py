@@ -30,7 +30,9 @@ estimator on short low-resolution windows spread over the clip. Speed s = playba
 capture rate: 1 is real time, 0.125 is 8x slow motion (240 fps played at 30), 4 is 4x sped up.
 
 The table lists the clip's answer, its segments (where the speed changes: ramps, replays) and
-the evidence. --json prints the full result (times in seconds); --output FILE writes it to FILE.
+the evidence. The capture rate is playback / speed; it is '-' (null in JSON "capture_fps") for a
+still clip and for made slow motion, whose frames no camera captured at that rate. --json prints
+the full result (times in seconds); --output FILE writes it to FILE.
 --plot FILE.png draws the speed curve. The sound, when there is any, is read too: where the
 picture changes speed between segments, a pitch shift of the sound by the same ratio confirms it
 (sound resampled with the picture), and every pitch shift heard in the track is listed, so
@@ -92,6 +94,10 @@ def run(args: argparse.Namespace) -> int:
         raise UnsupportedOptionError(f"--density {args.density} is outside (0, 1]; 0.08 is the default")
     model = None
     if args.model is not None:
+        if args.model.is_dir():
+            raise ModelNotFoundError(
+                f"--model {args.model} is a folder; give a MODEL.onnx written by chronoscope train speed"
+            )
         if not args.model.is_file():
             raise ModelNotFoundError(
                 f"--model {args.model}: no such file; give a MODEL.onnx written by chronoscope train speed"
@@ -124,17 +130,20 @@ def run(args: argparse.Namespace) -> int:
 
 def check_destination(flag: str, destination: Path) -> None:
     """Refuse, before the analysis, a destination that cannot be written: a folder, or a folder
-    that cannot be made or written to (the analysis would be lost at the end)."""
+    that cannot be made or written to (the analysis would be lost at the end). Nothing is made
+    here: folders that do not exist yet are made when the file is written, so a run refused later
+    (a clip too short) leaves none behind."""
     if destination.is_dir():
         raise UnsupportedOptionError(f"{flag} {destination} is a folder; name a file in it")
-    try:
-        destination.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
+    existing = destination.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
         raise MediaWriteError(
-            f"{flag} {destination}: cannot make the folder {destination.parent} ({error.strerror or error})"
-        ) from None
-    if not os.access(destination.parent, os.W_OK | os.X_OK):
-        raise MediaWriteError(f"{flag} {destination}: the folder {destination.parent} is not writable")
+            f"{flag} {destination}: cannot make the folder {destination.parent} ({existing} is a file)"
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise MediaWriteError(f"{flag} {destination}: the folder {existing} is not writable")
 
 
 def _write(flag: str, destination: Path, write: Callable[[], None]) -> None:
@@ -164,6 +173,22 @@ def _rate_text(rate: float) -> str:
     return f"{rate:.3f}".rstrip("0").rstrip(".")
 
 
+def _analysed_text(data: dict[str, Any]) -> str:
+    """'64 of 151 frames in 2 probes': the frames the probes analysed (each probe is a curve point),
+    and the frames decoded besides where damage left some unanalysed."""
+    analysis = data["analysis"]
+    decoded = analysis["frames_decoded"]
+    curve = data.get("curve")
+    analysed = decoded if curve is None else sum(item["end_frame"] - item["start_frame"] for item in curve)
+    probes = analysis["probes_analysed"]
+    extra = [] if analysed >= decoded else [f"{decoded} decoded"]
+    if not analysis["complete"]:
+        extra.append("incomplete")
+    return f"{analysed} of {analysis['frame_count']} frames in {probes} probe{'' if probes == 1 else 's'}" + (
+        f" ({'; '.join(extra)})" if extra else ""
+    )
+
+
 def format_table(data: dict[str, Any]) -> str:
     """The human-readable answer: the clip, its segments, the evidence."""
     capture = data["capture_fps"]
@@ -185,10 +210,7 @@ def format_table(data: dict[str, Any]) -> str:
         )
     analysis = data["analysis"]
     lines.append("")
-    lines.append(
-        f"analysed    {analysis['frames_decoded']} of {analysis['frame_count']} frames in "
-        f"{analysis['probes_analysed']} probes{'' if analysis['complete'] else ' (incomplete)'}"
-    )
+    lines.append(f"analysed    {_analysed_text(data)}")
     lines.extend(f"note        {note}" for note in analysis["notes"])
     lines.extend(
         f"audio       {line.removeprefix('audio: ')}"

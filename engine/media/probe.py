@@ -23,6 +23,7 @@ Attached pictures (cover art, thumbnails) are not video: ``video`` lists only re
 from __future__ import annotations
 
 import logging
+import re
 from array import array
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
@@ -159,6 +160,21 @@ class VideoStreamInfo:
     leading_frames_left_out: int = 0
     """Frames before the first keyframe (a stream cut mid-GOP) that cannot be decoded and are not
     counted in ``frame_count``."""
+    declared_end_s: Fraction | None = None
+    """Where the container says the video ends (a Matroska track's DURATION tag), when it says; a
+    scanned end well short of it is a truncated file."""
+
+    def truncation_reason(self) -> str:
+        """Why the file looks cut short: what the container promised that the frames fall short of."""
+        if self.container_frame_count and self.container_frame_count > self.frame_count:
+            return f"the container lists {self.container_frame_count} frames"
+        end = self.start_s + self.duration_s
+        if self.declared_end_s is not None and self.declared_end_s > end:
+            return (
+                f"the container says the video runs to {float(self.declared_end_s):.3f} s, "
+                f"the frames end at {float(end):.3f} s"
+            )
+        return "its last packet is cut"
 
     @property
     def rate(self) -> Fraction:
@@ -292,6 +308,7 @@ def video_info_and_index(
         height = first.height if first is not None else context.height
         container_frames = int(stream.frames) or None
         header_duration = stream.duration * time_base if stream.duration else None
+        declared_end = _declared_end_s(dict(stream.metadata))
         stream_meta = dict(stream.metadata)
         profile = stream.profile
         codec = context.name
@@ -317,6 +334,8 @@ def video_info_and_index(
                 leading_left_out,
                 float(timing["start_s"]),
             )
+        if not timing["truncated"] and ends_short(timing, declared_end):
+            timing["truncated"] = True
         listed = timing["frame_count"] + scan.discarded + leading_left_out
         if (
             container_frames is not None
@@ -346,13 +365,6 @@ def video_info_and_index(
         sources["capture_fps"] = capture.capture_fps_source
     if capture.high_frame_rate_stream:
         sources["high_frame_rate_stream"] = f"stream rate >= {HIGH_FRAME_RATE_FPS} fps"
-    if timing["truncated"]:
-        warn_once(
-            "%s is truncated: %d complete frames of %s listed",
-            path,
-            timing["frame_count"],
-            container_frames or "an unknown number",
-        )
     info = VideoStreamInfo(
         index=stream_index,
         codec=codec,
@@ -376,9 +388,44 @@ def video_info_and_index(
         color_transfer=transfer,
         interlaced=interlaced,
         leading_frames_left_out=leading_left_out,
+        declared_end_s=declared_end,
         **timing,
     )
+    if info.truncated:
+        warn_once("%s is truncated: %d complete frames; %s", path, info.frame_count, info.truncation_reason())
     return info, scan
+
+
+TRUNCATED_SHARE = Fraction(2, 100)
+"""A scanned end short of the declared one by more than this share of it (and by more than two
+frames) is a truncated file (muxers round a frame either way)."""
+
+_TAG_DURATION = re.compile(r"^(\d+):(\d{2}):(\d{2})(?:\.(\d+))?$")
+
+
+def _declared_end_s(tags: dict[str, str]) -> Fraction | None:
+    """Where the container says the video ends: FFmpeg's Matroska muxer writes each track's end as
+    a DURATION tag (``00:00:06.027000000``). Other containers' header durations are not used:
+    edit lists and stream delays make them differ from the frames' end in complete files (an MP4
+    cut short is found by its frame count instead)."""
+    tag = next((value for key, value in tags.items() if key.upper() == "DURATION"), None)
+    match = _TAG_DURATION.match(tag.strip()) if tag else None
+    if not match:
+        return None
+    hours, minutes, seconds, fraction = match.groups()
+    whole = int(hours) * 3600 + int(minutes) * 60 + int(seconds)
+    return whole + (Fraction(int(fraction), 10 ** len(fraction)) if fraction else Fraction(0))
+
+
+def ends_short(timing: dict[str, Any], declared_end: Fraction | None) -> bool:
+    """Whether the frames found end well before where the container says the video ends: a
+    Matroska file cut off keeps its header's duration, and its last cluster ends cleanly, so no
+    packet is cut (a 6 s .mkv cut at 60 % read as a complete 3.6 s clip)."""
+    if declared_end is None or not timing["frame_count"]:
+        return False
+    interval = timing["duration_s"] / timing["frame_count"]
+    scanned_end = timing["start_s"] + timing["duration_s"]
+    return declared_end - scanned_end > max(2 * interval, TRUNCATED_SHARE * declared_end)
 
 
 UNSPECIFIED_COLOR_CODES = (0, 2)  # reserved, unspecified
@@ -515,7 +562,7 @@ def scan_video_packets(
     pts = np.sort(decode_order)
     fitting = _fitting_damaged_pts(pts, damaged, first_key_pts)
     if damaged:
-        log.warning(
+        warn_once(
             "%s: %s damaged in the middle of the stream (%s); %s",
             shown_name(path),
             "1 video packet is" if len(damaged) == 1 else f"{len(damaged)} video packets are",
@@ -583,6 +630,31 @@ def _scan_by_decoding(
     )
 
 
+JITTER_SHARE = 0.02
+"""At most this share of frame intervals may stray from the typical one for a clip to count as
+constant-rate with isolated jitter (one join of an MP4 concatenation 8 ticks off in 286)."""
+
+JITTER_INTERVAL = Fraction(1, 20)
+"""How far (a share of the typical interval) those few may stray: a stall or a phone's change of
+rate goes far beyond it."""
+
+
+def _varies(deltas: np.ndarray, typical: int) -> tuple[bool, bool]:
+    """(is_vfr, isolated): whether frame intervals ``deltas`` vary beyond rounding (one tick, as
+    29.97 fps in a 1/1000 time base alternates 33 and 34), and whether the rest sit on ``typical``
+    but for a few (``JITTER_SHARE``) near it (``JITTER_INTERVAL``). Those few are jitter in a
+    constant-rate file, not a variable rate: one interval of 520 ticks among 285 of 512 made a
+    24 fps concatenation 'variable rate' at 23.999 fps."""
+    off = np.abs(deltas - typical)
+    straying = off > 1
+    if not straying.any():
+        return False, False
+    near = bool((off[straying] <= JITTER_INTERVAL * typical).all())
+    if near and straying.sum() <= JITTER_SHARE * deltas.size and (off == 0).mean() >= 1 - JITTER_SHARE:
+        return False, True
+    return bool(deltas.max() - deltas.min() > 1), False
+
+
 def _timing_from_scan(
     scan: PacketScan, time_base: Fraction, average_rate: Fraction | None, guessed_rate: Fraction | None
 ) -> dict[str, Any]:
@@ -593,13 +665,15 @@ def _timing_from_scan(
     deltas = np.diff(scan.pts)
     if deltas.size:
         min_delta, max_delta = int(deltas.min()), int(deltas.max())
-        is_vfr = max_delta - min_delta > 1
         typical = int(np.median(deltas))
+        is_vfr, isolated = _varies(deltas, typical)
     else:
         min_delta = max_delta = typical = scan.last_duration_pts
-        is_vfr = False
+        is_vfr = isolated = False
     if deltas.size and min_delta == max_delta:
         frame_rate, source = 1 / (min_delta * time_base), "constant packet interval"
+    elif isolated:
+        frame_rate, source = 1 / (typical * time_base), "packet interval (a few off by jitter)"
     elif average_rate:
         frame_rate, source = average_rate, "stream average_rate"
     elif guessed_rate:

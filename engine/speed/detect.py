@@ -25,15 +25,19 @@ Decisions between the stages (measured in engine/speed/model/MODEL_CARD.md):
   the frames say otherwise (``high_rate_agrees``),
 - where the synthetic-retime check had enough motion to test for made frames and found none,
   the network alone needs a synthetic probability above ``UNPATTERNED_SYNTHETIC_PROBABILITY``
-  (0.8, not 0.5) to call frames made (``network_synthetic_bar``),
+  (0.8, not 0.5) to call frames made (``network_synthetic_bar``); so does a probe too short for
+  the check (under ``RETIME_MIN_FRAMES``, 12), whose call of made frames keeps half its
+  confidence, and the evidence says the check could not run,
 - the clip is made slow motion when most probes whose check could tell found a pattern, or half
   of them with one pattern decisive on its own, or when every probe was called made
   (``_aggregate``): a clip never contradicts probes that all agree.
 
 Time is exact inside (frame pts times the stream's time base); seconds appear only in
 ``DetectionResult.to_json``. Variable frame rate needs nothing special: probes are placed by
-frame index and reported by their timestamps. A damaged stream is read with ``strict=False``;
-what could not be decoded is listed in ``analysis.notes`` and the result covers the rest.
+frame index and reported by their timestamps; a jump in the timestamps (frames missing) is named
+in ``analysis.notes``. A damaged stream is read with ``strict=False``; what could not be decoded is
+listed in ``analysis.notes``, a probe lost to damage is read again from the first keyframe after
+the damage (``replacement_probe``), and the result covers the rest.
 """
 
 from __future__ import annotations
@@ -80,6 +84,9 @@ REALTIME_LOG2 = 0.5
 SYNTHETIC_PROBABILITY = 0.5
 UNPATTERNED_SYNTHETIC_PROBABILITY = 0.8
 RETIME_MIN_CONFIDENCE = 0.5
+UNCHECKED_MADE_WEIGHT = 0.5
+"""A probe too short for the made-frame check (8-11 frames) that the network alone calls made
+keeps half the confidence: one window of real-time sam2-juggle read made at 0.81 (0.79 overall)."""
 SEGMENT_JOIN_LOG2 = 0.6
 DECISIVE_METADATA_CONFIDENCE = 0.85
 KEYFRAME_SNAP_FRAMES = 2 * PROBE_FRAMES
@@ -89,6 +96,8 @@ RETIME_DECISIVE_CONFIDENCE = 0.8
 RETIME_AGREEMENT_LOG2 = 2 * MODEL_LOG2_SIGMA
 _NORMAL = NormalDist()
 MISSING_FRAMES_TOLERANCE = 0.02
+GAP_STEPS = 4
+MAX_GAP_NOTES = 5
 MIN_SIDE_PX = 32
 PATTERN_VOTE = "probes with periodic made frames"
 EVERY_PROBE_MADE = "every probe called made"
@@ -173,7 +182,7 @@ class DetectionResult:
             "speed": speed_of(estimate),
             "speed_exact": None if estimate.speed is None else str(estimate.speed),
             "playback_fps": float(estimate.playback_rate),
-            "capture_fps": None if estimate.capture_rate is None else float(estimate.capture_rate),
+            "capture_fps": _capture_fps(estimate),
             "class": estimate.speed_class.value,
             "confidence": round(estimate.confidence, 4),
             "log2_sigma": round(estimate.speed_log2_sigma, 4),
@@ -191,6 +200,15 @@ class DetectionResult:
             },
             "analysis": self.analysis.to_dict(),
         }
+
+
+def _capture_fps(estimate: SpeedEstimate) -> float | None:
+    """The capture rate for the JSON: None for made slow motion (its frames were not captured at
+    playback / speed; that rate, 119.88 fps for 4x made frames at 29.97, named no camera) and for
+    a still clip."""
+    if estimate.capture_rate is None or estimate.speed_class is SpeedClass.SYNTHETIC_SLOWMO:
+        return None
+    return float(estimate.capture_rate)
 
 
 def class_for_log2(log2_speed: float) -> SpeedClass:
@@ -311,8 +329,14 @@ def retime_agrees(retime: RetimeFinding, span: SpanEstimate, *, high_rate: bool 
 
 
 def _probe_estimate(
-    span: SpanEstimate, retime: RetimeFinding | None, playback_rate: Fraction
+    span: SpanEstimate,
+    retime: RetimeFinding | None,
+    playback_rate: Fraction,
+    *,
+    unchecked_frames: int | None = None,
 ) -> SpeedEstimate:
+    """One probe's estimate. ``unchecked_frames``: the check was due but the probe had only that
+    many frames, fewer than it needs (``RETIME_MIN_FRAMES``)."""
     evidence: list[Evidence] = []
     if retime is not None:
         evidence.append(
@@ -345,15 +369,31 @@ def _probe_estimate(
     evidence.append(Evidence("learned", "synthetic-frame probability", span.synthetic_probability, 0.0))
     if span.respeed_strides:
         evidence.append(Evidence("learned", "re-speeded with strides", str(span.respeed_strides), 0.0))
-    return _learned_estimate(
+    if unchecked_frames is not None:
+        evidence.append(
+            Evidence(
+                "synthetic_retime",
+                f"not checked: {unchecked_frames} frames, the made-frame check needs {RETIME_MIN_FRAMES}; "
+                "the network alone needs more, and its call of made frames counts for less",
+                UNPATTERNED_SYNTHETIC_PROBABILITY,
+                0.0,
+            )
+        )
+        bar = UNPATTERNED_SYNTHETIC_PROBABILITY
+    else:
+        bar = network_synthetic_bar([retime], evidence)
+    estimate = _learned_estimate(
         span.log2_speed,
         span.log2_sigma,
         span.synthetic_probability,
         playback_rate,
         evidence,
         snap_realtime=False,
-        synthetic_bar=network_synthetic_bar([retime], evidence),
+        synthetic_bar=bar,
     )
+    if unchecked_frames is not None and estimate.speed_class is SpeedClass.SYNTHETIC_SLOWMO:
+        estimate.confidence = max(0.01, estimate.confidence * UNCHECKED_MADE_WEIGHT)
+    return estimate
 
 
 def plan_probes(frame_count: int, keyframes: Sequence[int], density: float) -> list[tuple[int, int]]:
@@ -628,24 +668,35 @@ def build_segments(
     return segments
 
 
-def _read_probe(
-    reader: FrameReader, start: int, stop: int, analysis: Analysis
-) -> tuple[list[np.ndarray], int]:
+@dataclass
+class _ProbeRead:
+    """The frames of one probe that can be analysed, the index of the first, and how far damage
+    reached: the last frame lost or garbled in the range read (None when none was)."""
+
+    images: list[np.ndarray]
+    first: int
+    damaged_through: int | None = None
+
+
+def _read_probe(reader: FrameReader, start: int, stop: int, analysis: Analysis) -> _ProbeRead:
+    """The frames ``start`` to ``stop`` that can be analysed, with one note for what damage did to
+    them: frames lost (the probe stops before them, since the ones after would read as a jump in
+    time) or frames garbled (none of the probe is analysed)."""
     images = []
     first = start
     concealed = 0
+    last_concealed: int | None = None
+    lost: tuple[int, int] | None = None
     damage_before = reader.damage_count
     try:
         for frame in reader.frames(start, stop):
             if images and frame.index != first + len(images) and reader.damage_count > damage_before:
-                # frames lost to damage: the ones after the gap would read as a jump in time (a
-                # gap with no damage is the container's: AVI's empty frames, which came before)
-                analysis.notes.append(
-                    f"frames {first + len(images)}-{frame.index - 1} could not be decoded; the probe "
-                    f"at {start} stops before them"
-                )
+                # a gap with no damage is the container's: AVI's empty frames, which came before
+                lost = (first + len(images), frame.index - 1)
                 break
-            concealed += frame.concealed
+            if frame.concealed:
+                concealed += 1
+                last_concealed = frame.index
             if not images:
                 first = frame.index
             images.append(frame.image)
@@ -653,23 +704,65 @@ def _read_probe(
         analysis.complete = False
         analysis.notes.append(f"frames {start}-{stop - 1}: {error}")
         log.warning("speed detection: %s", error)
+        analysis.frames_decoded += len(images)
+        return _ProbeRead(images, first, stop - 1 if len(images) < stop - start else None)
+    lost_text = "" if lost is None else f"frames {lost[0]}-{lost[1]} could not be decoded"
     if concealed:
         # decoded after damage, before the next keyframe: the decoder filled in what it lost, so
         # the pictures may be garbled and none of this probe is analysed
         analysis.complete = False
+        garbled = "1 frame may be garbled" if concealed == 1 else f"{concealed} frames may be garbled"
         analysis.notes.append(
-            f"frames {start}-{stop - 1}: the stream is damaged before them ({concealed} frames may be "
-            "garbled); not analysed"
+            f"frames {start}-{stop - 1}: the stream is damaged there ({garbled}"
+            + (f"; {lost_text}" if lost_text else "")
+            + "); not analysed"
         )
         analysis.frames_decoded += len(images)
-        return [], first
-    if len(images) < stop - start:
+        reached = max(last_concealed or start, lost[1] if lost else start)
+        return _ProbeRead([], first, reached)
+    if lost is not None:
+        analysis.complete = False
+        analysis.notes.append(f"{lost_text}; the probe at {start} stops before them")
+    elif len(images) < stop - start:
         analysis.complete = False
         analysis.notes.append(
             f"frames {start}-{stop - 1}: only {len(images)} of {stop - start} could be decoded"
         )
     analysis.frames_decoded += len(images)
-    return images, first
+    return _ProbeRead(images, first, None if lost is None else lost[1])
+
+
+def replacement_probe(damaged_through: int, keyframes: Sequence[int], limit: int) -> tuple[int, int] | None:
+    """Where to read instead of a probe lost to damage that reached frame ``damaged_through``: from
+    the first keyframe after it (the decoder is clean again there), up to ``PROBE_FRAMES`` frames
+    and no further than ``limit`` (the next probe's start, or the clip's end); None where fewer than
+    a window's frames fit. Without it a damaged probe left its part of the clip unread: a .mkv
+    damaged in its second probe was read for its first second only, its table covering six."""
+    after = [int(key) for key in keyframes if int(key) > damaged_through]
+    if not after:
+        return None
+    start = min(after)
+    stop = min(start + PROBE_FRAMES, limit)
+    return (start, stop) if stop - start >= WINDOW_FRAMES else None
+
+
+def timestamp_gap_notes(pts: np.ndarray, time_base: Fraction, frame_step_pts: int) -> list[str]:
+    """A note for each jump in the timestamps of more than ``GAP_STEPS`` typical intervals: frames
+    are missing there (lost to damage, or a recording that stalled), which a variable-rate note
+    alone did not say."""
+    if len(pts) < 2 or frame_step_pts <= 0:
+        return []
+    steps = np.diff(pts.astype(np.int64))
+    notes = []
+    for index in np.flatnonzero(steps > GAP_STEPS * frame_step_pts)[:MAX_GAP_NOTES]:
+        gap = Fraction(int(steps[index])) * time_base
+        missing = round(Fraction(int(steps[index]), frame_step_pts)) - 1
+        at = Fraction(int(pts[index]) - int(pts[0])) * time_base
+        notes.append(
+            f"the timestamps jump {float(gap):.3f} s after frame {index} (at {float(at):.3f} s): about "
+            f"{missing} frames are missing there (lost to damage, or a recording that stalled)"
+        )
+    return notes
 
 
 @dataclass
@@ -760,7 +853,8 @@ def _analyse_probe(
             # an extra check only adds a pattern it finds; finding none there would vote against
             # made frames and raise the network's bar (a made validation case lost that way)
             retime = None
-    estimate = _probe_estimate(span, retime, playback_rate)
+    unchecked = len(images) if check_retime and len(images) < RETIME_MIN_FRAMES else None
+    estimate = _probe_estimate(span, retime, playback_rate, unchecked_frames=unchecked)
     return ProbeResult(start, start + len(images), span, retime, estimate)
 
 
@@ -801,6 +895,13 @@ def _frames_to_result(
             "no frames could be analysed: " + ("; ".join(analysis.notes) or "nothing decodable")
         )
     curve = [WindowEstimate(p.start_frame, max(p.end_frame, p.start_frame + 1), p.estimate) for p in probes]
+    for probe in probes:
+        if any(item.finding.startswith("not checked:") for item in probe.estimate.evidence):
+            analysis.notes.append(
+                f"frames {probe.start_frame}-{probe.end_frame - 1}: too few for the made-frame check "
+                f"(it needs {RETIME_MIN_FRAMES}); the network alone judged them, with a higher bar "
+                "for made frames"
+            )
     segments = build_segments(probes, frame_count, playback_rate)
     evidence = list(metadata_evidence)
     clip = _aggregate(probes, playback_rate, evidence)
@@ -981,14 +1082,21 @@ def detect_speed(
     return result
 
 
-def missing_frames_note(found: int, listed: int | None, truncated: bool) -> str | None:
+def missing_frames_note(
+    found: int, listed: int | None, truncated: bool, reason: str | None = None
+) -> str | None:
     """What to tell the user when the file holds fewer frames than its container lists: a file cut
     short (a copy or download that stopped) keeps a header promising the whole clip. Off by up to
-    ``MISSING_FRAMES_TOLERANCE`` (some muxers count one frame more or less) is not worth a note."""
+    ``MISSING_FRAMES_TOLERANCE`` (some muxers count one frame more or less) is not worth a note.
+    ``reason``: what the container promised (``VideoStreamInfo.truncation_reason``: a Matroska
+    file says its duration, not its frames)."""
     short = listed is not None and listed - found > max(2, MISSING_FRAMES_TOLERANCE * listed)
     if not (truncated or short):
         return None
-    listed_text = f"the container lists {listed}" if listed is not None else "its last packet is cut"
+    if listed is not None and short:
+        listed_text = f"the container lists {listed}"
+    else:
+        listed_text = reason or "its last packet is cut"
     return (
         f"the file looks truncated: {listed_text}, only {found} frames are in it; "
         "the result covers those frames"
@@ -1030,10 +1138,11 @@ def _detect_in(
 ) -> DetectionResult:
     info = reader.info
     frame_count = info.frame_count
-    frame_step_pts = int(np.median(np.diff(pts))) if len(pts) > 1 else 1
     ranges = plan_probes(frame_count, [int(k) for k in keyframes], density)
     analysis = Analysis(frame_count=frame_count, probes_planned=len(ranges), is_vfr=bool(info.is_vfr))
-    missing = missing_frames_note(frame_count, info.container_frame_count, bool(info.truncated))
+    missing = missing_frames_note(
+        frame_count, info.container_frame_count, bool(info.truncated), info.truncation_reason()
+    )
     if missing:
         analysis.complete = False
         analysis.notes.append(missing)
@@ -1041,6 +1150,8 @@ def _detect_in(
         analysis.notes.append(
             "variable frame rate: probes are placed by frame and reported by their timestamps"
         )
+    frame_step_pts = int(np.median(np.diff(pts))) if len(pts) > 1 else 1
+    analysis.notes.extend(timestamp_gap_notes(pts, time_base, frame_step_pts))
     playback_rate = Fraction(info.frame_rate)
     schedule = RetimeSchedule.for_probes(len(ranges))
 
@@ -1052,11 +1163,26 @@ def _detect_in(
     probes: list[ProbeResult] = []
     numbers: list[int] = []
     with FrameReader(path, size=size, strict=False, exact_levels=False) as small_reader:
-        for number, (start, stop) in enumerate(ranges):
-            images, first = _read_probe(small_reader, start, stop, analysis)
-            if len(images) < WINDOW_FRAMES:
-                continue
+        number = 0
+        while number < len(ranges):
+            start, stop = ranges[number]
+            read = _read_probe(small_reader, start, stop, analysis)
+            images, first = read.images, read.first
             next_start = ranges[number + 1][0] if number + 1 < len(ranges) else frame_count
+            if len(images) < WINDOW_FRAMES:
+                instead = (
+                    None
+                    if read.damaged_through is None
+                    else replacement_probe(read.damaged_through, keyframes, next_start)
+                )
+                if instead is not None:
+                    analysis.notes.append(
+                        f"the probe at frame {start} is read after the damage instead, at {instead[0]}"
+                    )
+                    ranges[number] = instead
+                else:
+                    number += 1
+                continue
 
             def extend(
                 count: int, end: int = first + len(images), limit: int = next_start
@@ -1064,8 +1190,7 @@ def _detect_in(
                 stop_at = min(end + count, limit)
                 if stop_at <= end:
                     return []
-                more, _ = _read_probe(small_reader, end, stop_at, analysis)
-                return more
+                return _read_probe(small_reader, end, stop_at, analysis).images
 
             probes.append(
                 _analyse_probe(
@@ -1082,11 +1207,14 @@ def _detect_in(
             schedule.record(number, probes[-1])
             if progress is not None:
                 progress((number + 1) / len(ranges))
+            number += 1
         for position in schedule.to_check_again(list(zip(numbers, probes, strict=True))):
             probe = probes[position]
             stop = min(probe.end_frame, probe.start_frame + RETIME_FRAMES)
             # read again for the check alone: what the first reading found (damage) is already noted
-            images, _ = _read_probe(small_reader, probe.start_frame, stop, Analysis(frame_count=frame_count))
+            images = _read_probe(
+                small_reader, probe.start_frame, stop, Analysis(frame_count=frame_count)
+            ).images
             probes[position] = _checked_again(probe, images, playback_rate)
     analysis.probes_analysed = len(probes)
     return _frames_to_result(

@@ -84,13 +84,31 @@ def recipe_version(converter: dict) -> int:
     return version
 
 
+SPEED_INPUTS = ["frames"]
+SPEED_OUTPUTS = ["log2_speed", "synthetic_logit"]
+
+
 class SpeedModel:
     """The speed network on ONNX Runtime. ``predict`` takes (N, T, 64, 64) float32 windows."""
 
     def __init__(self, model_path: Path = MODEL_PATH, *, threads: int = 0) -> None:
         model_path = Path(model_path)
         manifest_path = manifest_path_for(model_path)
+        shipped = model_path.resolve() == MODEL_PATH.resolve()
+        if not shipped and not manifest_path.is_file():
+            raise ModelIntegrityError(
+                f"speed model {model_path.name} has no manifest beside it ({manifest_path.name}); "
+                "`chronoscope train speed` writes a model with its manifest: give a MODEL.onnx it wrote"
+            )
         installed = InstalledModel(read_manifest(manifest_path), manifest_path, model_path)
+        names = (installed.manifest.input_names(), installed.manifest.output_names())
+        if names != (SPEED_INPUTS, SPEED_OUTPUTS):
+            raise ModelIntegrityError(
+                f"{model_path.name} is not a speed model: it takes {', '.join(names[0]) or 'nothing'} "
+                f"and gives {', '.join(names[1]) or 'nothing'} (a speed model takes "
+                f"{', '.join(SPEED_INPUTS)} and gives {', '.join(SPEED_OUTPUTS)}); give a MODEL.onnx "
+                "written by `chronoscope train speed`"
+            )
         shape = tuple(installed.manifest.inputs[0].shape) if installed.manifest.inputs else ()
         if shape[1:] != (WINDOW_FRAMES, INPUT_PX, INPUT_PX):
             raise ModelIntegrityError(
@@ -98,7 +116,17 @@ class SpeedModel:
                 f"windows of {WINDOW_FRAMES} frames at {INPUT_PX} x {INPUT_PX} px. Models trained with "
                 "other windows (bench/speed_gpu.py compares them) are for measuring, not for detect"
             )
-        self.session: ModelSession = create_session(installed, threads=threads)
+        try:
+            self.session: ModelSession = create_session(installed, threads=threads)
+        except ModelIntegrityError as error:
+            if shipped:
+                raise
+            # `models prepare` rebuilds the shipped models, not one a user trained
+            text = str(error).replace(
+                "Run `chronoscope models prepare` to rebuild it",
+                "Train it again with `chronoscope train speed`, or restore it and its manifest from a copy",
+            )
+            raise ModelIntegrityError(text) from None
         self.manifest = installed.manifest
 
     @property
