@@ -12,11 +12,11 @@ empty slots:
   its drift and stalls leave empty count as timestamp gaps;
 - **duplicates** (``engine.interp.duplicates``, judged in context: a copy under heavy compression
   differs from its frame by more than the fixed tolerance, but a fifth as much as the moving pairs
-  around it): a run of r repeats between distinct frames A and B is replaced, so A, r empty slots, B become r in-betweens at t = i / (r + 1). A run longer
-  than ``max_duplicate_repeats`` is a hold or a still shot and is kept; so is a run at the very
-  end (there is no frame after it to synthesize toward), and a run after which the picture moves
-  on by about one frame's worth of motion, not the r + 1 that lost frames would leave (a held
-  moment: ``_held_moment``);
+  around it): a run of r repeats between distinct frames A and B is replaced, so A, r empty
+  slots, B become r in-betweens at t = i / (r + 1). A run longer than ``max_duplicate_repeats``
+  is a hold or a still shot and is kept; so is a run at the very end (there is no frame after it
+  to synthesize toward), and a run after which the picture moves on by about one frame's worth of
+  motion, not the r + 1 that lost frames would leave (a held moment: ``_held_moment``);
 - **damage**: frames the decoder lost to damage, made with errors, or decoded after damage before
   the next undamaged keyframe (their pictures may be garbled: ``engine.media.reader``'s lenient
   reading, ``Frame.concealed``) are dropped frames too: left out, and their slots filled between
