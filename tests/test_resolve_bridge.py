@@ -219,6 +219,25 @@ def test_stopping_an_overrunning_bridge_keeps_the_clips_it_finished(sample_clip,
         stop_engine(timeout_s=10, force=True)
 
 
+def test_made_slow_motion_names_no_rate_it_was_shot_at(exported, sample_clip, ask):
+    """Made frames were not shot at any rate: the rate their speed implies (30 fps at 1/4: 120 fps)
+    named as "shot at 120 fps" read as a capture the editor could rely on."""
+    made = {
+        "speed": 0.25, "capture_fps": None, "class": "synthetic_slowmo", "confidence": 0.9,
+        "segments": [{"start": 0, "end": 6, "speed": 0.25, "class": "synthetic_slowmo", "confidence": 0.9}],
+        "evidence": {},
+    }
+    media = str(sample_clip.absolute())
+    request = {"op": "detect", "timeline": str(exported), "results": {media: made}, "start_engine": False}
+    status, out = ask(request)
+    assert status == 0, out
+    reply = json.loads(out)
+    assert [m["name"] for m in reply["markers"]][0] == "Fake slow motion 1/4"
+    assert reply["clips"][0]["summary"] == "fake slow motion 1/4, confidence 90%"
+    assert reply["markers"][0]["note"].startswith("Fake slow motion 1/4: confidence 90%.")
+    assert "shot at" not in out
+
+
 def test_detect_with_given_results_maps_segments_onto_timeline_frames(exported, sample_clip, ask):
     media = str(sample_clip.absolute())
     status, out = ask(

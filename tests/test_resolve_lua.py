@@ -160,7 +160,7 @@ def test_markers_from_a_lua_bridge_reply_replace_only_our_own(exported, sample_c
     by_frame = {int(m[0]): m for m in markers}
     assert sorted(by_frame) == [0, 10, 30, 70]
     assert by_frame[10][1:4] == ["Blue", "user note", "1.0"]
-    assert by_frame[30][1:4] == ["Red", "Fake slow motion 1/2 (60 fps)", "30.0"]
+    assert by_frame[30][1:4] == ["Red", "Fake slow motion 1/2", "30.0"]
     assert by_frame[70][1] == "Red" and json.loads(by_frame[70][4])["clip"] == "hug-lego-movie.mp4"
 
 

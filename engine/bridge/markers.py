@@ -18,6 +18,7 @@ from engine.bridge.words import (
     class_phrase,
     confidence_words,
     marker_name,
+    names_a_capture_rate,
     percent_words,
     plays_words,
     rate_words,
@@ -184,6 +185,8 @@ def _marker(
         capture = segment.source_rate / speed
     if capture is None:
         capture = read_optional_number(clip_result["capture_fps"], "capture_fps")
+    if not names_a_capture_rate(speed_class):
+        capture = None
     confidence = span.get("confidence", clip_result["confidence"])
     note = [_headline(speed_class, speed, capture, confidence), _timeline_line(speed_class, speed, place)]
     where = f"{segment.clip_name} on {segment.track_label}"
@@ -214,7 +217,7 @@ def _marker(
 def _headline(speed_class: str, speed: Fraction | None, capture: Fraction | None, confidence: Any) -> str:
     """``Slow motion 1/8: shot at 240 fps, confidence 90%.``"""
     parts = []
-    if capture is not None and speed_class != "still":
+    if capture is not None and names_a_capture_rate(speed_class):
         parts.append(f"shot at {rate_words(capture)}")
     if confidence_words(confidence):
         parts.append(confidence_words(confidence))

@@ -7,7 +7,14 @@ from typing import TYPE_CHECKING, Any
 
 from engine.bridge.items import clip_speed
 from engine.bridge.results import read_optional_number, read_speed_class
-from engine.bridge.words import class_phrase, confidence_words, percent_words, plays_words, rate_words
+from engine.bridge.words import (
+    class_phrase,
+    confidence_words,
+    names_a_capture_rate,
+    percent_words,
+    plays_words,
+    rate_words,
+)
 
 if TYPE_CHECKING:
     from engine.timeline.segments import Segment
@@ -19,10 +26,12 @@ def clip_summary(segment: Segment, result: dict[str, Any]) -> str:
     speed_class = read_speed_class(result.get("class"), "class")
     speed = read_optional_number(result.get("speed"), "speed")
     capture = _capture_rate(segment, speed, result.get("capture_fps"))
+    if not names_a_capture_rate(speed_class):
+        capture = None
     scalar, warp = clip_speed(segment)
     text = class_phrase(speed_class, speed)
     text = text[0].lower() + text[1:]
-    if capture is not None and speed_class != "still":
+    if capture is not None:
         text += f" (shot at {rate_words(capture)})"
     confidence = confidence_words(result.get("confidence"))
     if confidence:

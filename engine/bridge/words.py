@@ -122,6 +122,12 @@ def _timeline_phrase(speed_class: str, speed: Fraction | None, scalar: Fraction 
     return f"{shown}: plays at {plays_words(speed * scalar)}"
 
 
+def names_a_capture_rate(speed_class: str) -> bool:
+    """Whether a class's answer has a rate the footage was shot at: not made slow motion (its frames
+    were made, not shot; the rate its speed implies is no camera's) and not still (no speed)."""
+    return speed_class not in ("synthetic_slowmo", "still")
+
+
 def marker_name(
     speed_class: str,
     speed: Fraction | None,
@@ -132,6 +138,6 @@ def marker_name(
     """``Slow motion 1/8 (240 fps)``; a retimed clip adds what plays on the timeline:
     ``Sped up 5x (24 fps) at 20%: plays at real time``."""
     name = class_phrase(speed_class, speed)
-    if capture is not None and speed_class != "still":
+    if capture is not None and names_a_capture_rate(speed_class):
         name += f" ({rate_words(capture)})"
     return name + _timeline_phrase(speed_class, speed, scalar, warp)
