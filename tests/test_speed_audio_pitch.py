@@ -161,3 +161,37 @@ def test_a_sound_track_cut_short_is_said_so(tmp_path):
     assert findings.note.startswith("the sound ends at") and "6.0 s its header lists" in findings.note
     assert audio_summary_lines(findings.to_dict())[-1] == f"audio: {findings.note}"
     assert audio_findings(faststart, []).note == ""
+
+
+def test_damaged_audio_packets_leave_silence_in_place_and_the_rest_is_read(tmp_path):
+    """A run of AAC packets at about 2 s overwritten (a damaged recording): reading stopped there
+    ('decoded only to 2.0 s ... Operation not permitted'), losing the four seconds after. Now those
+    packets are left out, their time kept as silence, and the voice after them is where it was."""
+    import av
+
+    sound = resample_to_48k(voice(6.0))
+    path = _clip_with_sound(tmp_path, sound)
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[0]
+        places = [
+            (packet.pos, packet.size)
+            for packet in container.demux(stream)
+            if packet.pts is not None and 1.9 <= float(packet.pts * packet.time_base) <= 2.1 and packet.pos
+        ]
+    assert places
+    data = bytearray(path.read_bytes())
+    rng = np.random.default_rng(5)
+    for position, size in places:
+        data[position : position + size] = rng.integers(0, 256, size, dtype=np.uint8).tobytes()
+    damaged = tmp_path / "damaged.mp4"
+    damaged.write_bytes(bytes(data))
+
+    track = read_audio(damaged)
+
+    assert track is not None and track.duration_s == pytest.approx(6.0, abs=0.1)
+    assert "damaged audio packet" in track.note and "silence put there" in track.note
+    whole = read_audio(path)
+    assert whole is not None
+    rate = track.rate
+    after = slice(int(3.0 * rate), int(5.5 * rate))  # well after the damage: the same sound, in place
+    assert np.corrcoef(track.samples[after], whole.samples[after])[0, 1] > 0.99

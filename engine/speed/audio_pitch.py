@@ -122,8 +122,10 @@ def read_audio(path: Path, max_seconds: float = MAX_AUDIO_S) -> AudioTrack | Non
     """The first audio stream of ``path`` as mono at ``SAMPLE_RATE``, or None when there is none.
 
     ``start_s`` is the first decoded frame's time on the file's clock. A change of sample rate or
-    layout partway (broadcast streams) starts a new resampler. Sound that cannot be decoded partway
-    is cut where it breaks (logged); a track that gives nothing at all raises ``CorruptMediaError``.
+    layout partway (broadcast streams) starts a new resampler. A packet that cannot be decoded
+    (damage partway) is left out and its time kept as silence, so what follows stays in place; the
+    track's ``note`` names where. Sound whose container cannot be read on is cut where it breaks
+    (logged); a track that gives nothing at all raises ``CorruptMediaError``.
     """
     with open_input(path) as container:
         if not container.streams.audio:
@@ -135,6 +137,9 @@ def read_audio(path: Path, max_seconds: float = MAX_AUDIO_S) -> AudioTrack | Non
         limit = int(max_seconds * SAMPLE_RATE)
         resampler, setup = None, None
         note = ""
+        lost: list[float] = []  # where packets that could not be decoded were, in seconds
+        lost_since_frame = False
+        first_failure: Exception | None = None
 
         def convert(frames) -> None:
             nonlocal total
@@ -147,21 +152,44 @@ def read_audio(path: Path, max_seconds: float = MAX_AUDIO_S) -> AudioTrack | Non
                 chunks.append(chunk)
                 total += len(chunk)
 
+        def add(frame) -> None:
+            nonlocal start_s, resampler, setup, total, lost_since_frame
+            time_s = float(frame.pts * frame.time_base) if frame.pts is not None and frame.time_base else None
+            if start_s is None and time_s is not None:
+                start_s = time_s
+            shape = (frame.format.name, frame.layout.name, frame.sample_rate)
+            if lost_since_frame and time_s is not None and start_s is not None and resampler is not None:
+                convert(resampler.resample(None))  # everything before the loss, out
+                resampler, setup = None, None
+                gap = int(round((time_s - start_s) * SAMPLE_RATE)) - total
+                if gap > 0:
+                    chunks.append(np.zeros(min(gap, max(0, limit - total)), np.float32))
+                    total += len(chunks[-1])
+            lost_since_frame = False
+            if shape != setup:
+                if resampler is not None:
+                    convert(resampler.resample(None))
+                # one-second output frames: far fewer conversions to numpy than per packet
+                resampler = av.AudioResampler(
+                    format="fltp", layout=frame.layout, rate=SAMPLE_RATE, frame_size=SAMPLE_RATE
+                )
+                setup = shape
+            convert(resampler.resample(frame))
+
         try:
-            with av_errors(path, "decoding audio"):
-                for frame in container.decode(stream):
-                    if start_s is None and frame.pts is not None and frame.time_base is not None:
-                        start_s = float(frame.pts * frame.time_base)
-                    shape = (frame.format.name, frame.layout.name, frame.sample_rate)
-                    if shape != setup:
-                        if resampler is not None:
-                            convert(resampler.resample(None))
-                        # one-second output frames: far fewer conversions to numpy than per packet
-                        resampler = av.AudioResampler(
-                            format="fltp", layout=frame.layout, rate=SAMPLE_RATE, frame_size=SAMPLE_RATE
-                        )
-                        setup = shape
-                    convert(resampler.resample(frame))
+            with av_errors(path, "reading audio"):
+                for packet in container.demux(stream):
+                    try:
+                        with av_errors(path, "decoding audio"):
+                            frames = packet.decode()
+                    except READ_FAILURES as error:
+                        first_failure = first_failure or error
+                        lost_since_frame = True
+                        if packet.pts is not None and packet.time_base is not None:
+                            lost.append(float(packet.pts * packet.time_base))
+                        continue
+                    for frame in frames:
+                        add(frame)
                     if total >= limit:
                         break
                 if resampler is not None:
@@ -170,8 +198,18 @@ def read_audio(path: Path, max_seconds: float = MAX_AUDIO_S) -> AudioTrack | Non
             if not chunks:
                 reason = str(error).replace(f"{path}: ", "").replace(str(path), "the file")
                 raise CorruptMediaError(f"its audio cannot be decoded: {reason}") from None
-            log.warning("audio of %s decoded only to %.1f s: %s", path, total / SAMPLE_RATE, error)
-            note = f"the sound could be decoded only to {total / SAMPLE_RATE:.1f} s; read up to there"
+            log.warning("audio of %s read only to %.1f s: %s", path, total / SAMPLE_RATE, error)
+            note = f"the sound could be read only to {total / SAMPLE_RATE:.1f} s; read up to there"
+        if not chunks and first_failure is not None:
+            reason = str(first_failure).replace(f"{path}: ", "").replace(str(path), "the file")
+            raise CorruptMediaError(f"its audio cannot be decoded: {reason}") from None
+        if lost or first_failure is not None:
+            where = f" from {min(lost):.1f} s to {max(lost):.1f} s" if lost else ""
+            count = len(lost) if lost else "some"
+            plural = "s" if len(lost) != 1 else ""
+            damage = f"{count} damaged audio packet{plural}{where} could not be decoded: silence put there"
+            log.warning("audio of %s: %s", path, damage)
+            note = f"{note}; {damage}" if note else damage
     if not chunks:
         return None
     listed_s = float(stream.duration * stream.time_base) if stream.duration else None
