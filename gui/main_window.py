@@ -1001,9 +1001,7 @@ class MainWindow(QMainWindow):
         after = int(self.position) + 1
         if info is not None and self.position != int(self.position) and after in info.missing_frames:
             name = info.missing_names[info.missing_frames.index(after)]
-            self.viewer.clear_generated(
-                f"RETIMED · nothing to make this instant from: frame {after} ({name}) is missing"
-            )
+            self.viewer.clear_generated(f"RETIMED · none: frame {after} ({name}) is missing")
             return
         if self._engine_status in ("", "starting", "disconnected") and not self.link.state.message:
             self.viewer.clear_generated("RETIMED · waiting for the engine")

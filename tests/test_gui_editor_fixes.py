@@ -344,10 +344,9 @@ def test_a_sequence_with_a_missing_frame_opens_and_renders_on_either_side(qtbot,
     with qtbot.waitSignal(window.link.preview_failed, timeout=WAIT_MS):
         window.seek(Fraction(21, 2))  # between frame 10 and the missing one: nothing to make it from
     assert window.viewer.original is not None and window.viewer.original_label == "ORIGINAL · frame 10"
-    assert window.viewer.generated_label == (
-        "RETIMED · nothing to make this instant from: frame 11 (A001.1012.png) is missing"
-    )
+    assert window.viewer.generated_label == "RETIMED · none: frame 11 (A001.1012.png) is missing"
     assert "Preview failed" not in window.message_bar.text()
+    _shot(window, "sequence_before_missing_frame.png", tmp_path)
     with qtbot.waitSignal(window.preview_shown, timeout=WAIT_MS):
         window.seek(Fraction(31, 2))
     assert window.viewer.original is not None and window.viewer.original_label == "ORIGINAL · frame 15"
