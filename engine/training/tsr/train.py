@@ -611,7 +611,7 @@ def train_tsr(config: TrainConfig, *, metrics: Mapping[str, Metric] = DEFAULT_ME
     started = time.perf_counter()
     config.validate()
     check_output_folder(
-        config.output, what="model", hint="choose an output (-o) in a folder you can write to"
+        config.output, what="model", hint="choose an output (-o) in a folder you can write to", a_file=True
     )
     for written in (config.output, *card_paths(config.output), manifest_path_for(config.output)):
         remove_leftover_temporaries(written)  # of an export that was killed
