@@ -496,9 +496,9 @@ def fine_tune(
     try:
         work_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise FileAccessError(
-            f"cannot make the checkpoint folder {work_dir}: {error.strerror or error}; pass --work-dir"
-        ) from None
+        reason = "a file is there" if isinstance(error, FileExistsError) else error.strerror or error
+        fix = "give another --work-dir (a folder)" if config.work_dir else "pass --work-dir FOLDER"
+        raise FileAccessError(f"cannot make the checkpoint folder {work_dir}: {reason}; {fix}") from None
     with contextlib.ExitStack() as held:
         try:
             held.enter_context(exclusive_lock(work_dir / WORK_LOCK_NAME))
