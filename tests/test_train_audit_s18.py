@@ -165,3 +165,17 @@ def test_tsr_work_folder_that_is_a_file_names_the_option(tmp_path, capsys):
     error = capsys.readouterr().err
     assert status == cli.EXIT_USER_ERROR
     assert f"cannot make the checkpoint folder {notes}: a file is there; give another --work-dir" in error
+
+
+def test_tsr_resume_below_the_checkpoints_step_is_refused(tmp_path, wheels):
+    from test_tsr_audit_fixes import _config
+
+    from engine.errors import UnsupportedOptionError
+    from engine.training.tsr.train import fine_tune
+
+    work = tmp_path / "work"
+    fine_tune(_config(tmp_path, wheels, work_dir=work, steps=2))
+    with pytest.raises(UnsupportedOptionError, match="is at step 2 already"):
+        fine_tune(_config(tmp_path, wheels, work_dir=work, steps=1, resume=True))
+    resumed = fine_tune(_config(tmp_path, wheels, work_dir=work, steps=3, resume=True))
+    assert resumed.start_step == 2

