@@ -392,11 +392,19 @@ def check_models(models_dir: Path | None = None, record: InstallRecord | None = 
     if damaged or missing:
         problems = [f"missing: {', '.join(missing)}"] if missing else []
         problems += damaged
+        own = [d.split(":")[0].removesuffix(".manifest.json") for d in damaged]
+        own = [name for name in own if name not in expected and name != "speed_net"]
+        fixes = [models_fix(record)] if missing or len(own) < len(damaged) else []
+        if own:
+            fixes.append(
+                f"{', '.join(own)}: not made by `chronoscope models prepare`; train again (`chronoscope "
+                "train`) or restore from a backup"
+            )
         return CheckResult(
             "models",
             FAIL,
             f"models in {folder}: " + "; ".join(problems),
-            models_fix(record),
+            "; ".join(fixes),
             details,
         )
     return CheckResult(

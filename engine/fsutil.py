@@ -633,13 +633,18 @@ def write_text_atomic(destination: Path, text: str, encoding: str = "utf-8", *, 
 
 
 def check_output_folder(
-    output: Path, *, what: str, hint: str = "choose an output folder you can write to"
+    output: Path, *, what: str, hint: str = "choose an output folder you can write to", a_file: bool = False
 ) -> None:
     """Refuse, before any work, an ``output`` whose folder cannot be written (read-only, a virtual
     file system such as /proc, no permission, a file where a folder should be): a temporary is
     made there and removed at once, so the error names the folder, not the hidden temporary the
     work would fail on at its end. A folder still to be made is judged by the nearest one that
-    exists (a folder is made and removed there). ``what`` names the result ("repaired clip")."""
+    exists (a folder is made and removed there; none is left behind). ``what`` names the result
+    ("repaired clip"). ``a_file``: the result is one file, so an ``output`` that is a folder (or a
+    device, pipe or socket) is refused too (``check_plain_destination``); without it a folder may
+    stand there (a PNG sequence replaces one)."""
+    if a_file:
+        check_plain_destination(output)
     output = Path(output).absolute()
     folder = output.parent
     where = folder

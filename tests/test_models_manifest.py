@@ -177,7 +177,8 @@ def test_cli_lists_a_damaged_model_as_damaged_without_being_asked_to_verify(tmp_
     assert _models_command(["list", "--models-dir", str(tmp_path)]) == 1
     listed = capsys.readouterr().out
     assert listed.splitlines()[1].endswith("damaged (checksum mismatch)"), listed
-    assert "chronoscope doctor" in listed
+    # m is no model `models prepare` makes: it says so, and not that doctor's fix rebuilds it
+    assert "m: not made by `chronoscope models prepare`; train again" in listed
     (tmp_path / "m.onnx").write_bytes(b"abcd")
     assert _models_command(["list", "--models-dir", str(tmp_path), "--json"]) == 1
     state = json.loads(capsys.readouterr().out)["models"][0]["state"]

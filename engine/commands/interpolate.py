@@ -36,9 +36,11 @@ HELP = "make in-between frames of two images (PNG, TIFF, JPEG), with risk maps"
 DESCRIPTION = f"""\
 Makes the frame at time t between FRAME0 (t = 0) and FRAME1 (t = 1) and writes it as an image.
 8-bit and 16-bit PNG and TIFF, JPEG and other formats OpenCV reads; alpha and bit depth pass
-through. Several times may be given (--t 0.25 0.5 0.75, or fractions such as 1/3): the output name
-must then hold {{t}} (the time as a decimal), {{index}} or a printf %d / %04d (1, 2, ... in the
-order given). Each file is written under a temporary name and renamed when complete.
+through (an output format that cannot hold them, such as JPEG, is refused), and a JPEG's EXIF
+orientation is applied as viewers apply it. Several times may be given (--t 0.25 0.5 0.75, or
+fractions such as 1/3; 6 decimals at most tell them apart): the output name must then hold {{t}}
+(the time as a decimal), {{index}} or a printf %d / %04d (1, 2, ... in the order given). Each
+file is written under a temporary name and renamed when complete.
 
 --risk writes the risk map of each frame as a grey image (16-bit for PNG/TIFF): white where the
 frame is probably wrong (occlusion, flows that disagree, a cut). A scene cut between the frames
@@ -111,8 +113,9 @@ def run(args: argparse.Namespace) -> int:
             "both must have the same size, channels and bit depth"
         )
     check_frame_pair(first.pixels, second.pixels, times[0])
+    alpha = first.pixels.shape[2] == 4
     for path in outputs + risks:
-        check_writable(path, first.pixels.dtype)
+        check_writable(path, first.pixels.dtype, alpha=alpha and path in outputs)
         if path.exists() and not args.overwrite:
             raise OutputExistsError(f"{path} exists; choose another name or allow overwriting (--overwrite)")
         if path.resolve() in (args.frame0.resolve(), args.frame1.resolve()):

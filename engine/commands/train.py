@@ -21,7 +21,8 @@ network, starting from the imported weights, on genuine high-rate footage, self-
 keeps frames i and i + k of a clip and learns to predict the real frames between them (t = j / k).
 It measures the starting and the tuned network on held-out data in the same run, then writes
 MODEL.onnx with a manifest and a model card (MODEL.card.json, MODEL.card.md). Put into the models
-folder, the model is a synthesis backend of its own name (`chronoscope interpolate --model NAME`).
+folder, the model is a synthesis backend of its own name (`chronoscope interpolate --model NAME`);
+a running engine finds it when a request names it, and lists it in `engine status`, without a restart.
 
 DATASET is the folder `chronoscope mine --extract` wrote (manifest.jsonl rows that point at clips),
 or any folder of high-rate clips and image sequences. Clips are split by source: held-out sources
@@ -30,8 +31,9 @@ under 100 fps are named in a WARNING: real-time footage teaches guesses, not mot
 adds procedural 240 fps scenes.
 
 The output's folder is checked before any work. Checkpoints go to a folder of the cache named
-after the output and its full path (or --work-dir); --resume continues the one of the same -o, and
-a run first removes what a killed one left there. A model is eligible as a default only when
+after the output and its full path (or --work-dir); --resume continues the one of the same -o up
+to --steps in all (fewer than the checkpoint has are refused), and a run first removes what a
+killed one left there. A model is eligible as a default only when
 Middlebury was measured before and after (--eval-data DIR holding triplets/middlebury-other/).
 
 Training needs torch and onnx: pip install 'chronoscope[train]'. Nothing is downloaded: the
@@ -123,7 +125,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     tsr.add_argument("--eval-renders", type=int, default=2, metavar="N", help="held-out renders (default 2)")
     tsr.add_argument("--no-eval", action="store_true", help="skip the before/after measurement")
     tsr.add_argument(
-        "--threads", type=int, default=0, help="torch CPU threads (default 0: torch's choice; 1 when busy)"
+        "--threads",
+        type=int,
+        default=0,
+        help="torch CPU threads (default 0: torch's choice; on a busy machine 1 is often faster)",
     )
     tsr.add_argument("--json", action="store_true", help="print the result as JSON")
     speed = tasks.add_parser(

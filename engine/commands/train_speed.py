@@ -25,8 +25,10 @@ DIR is a folder of clips (searched recursively) or a clip; give --data more than
 A fifth of the clips (when there are at least 3) is held out, never trained on, and measured
 before, at every checkpoint and after; the network that does best on them is exported (the
 starting one, unchanged, when training does not help). Training starts from the shipped
-weights and checkpoints into a work folder (--work-dir, default the cache folder, speed-train/NAME);
---resume continues it up to --steps in all. The model is written to MODEL.onnx with a
+weights and checkpoints into a work folder (--work-dir, default the cache folder,
+speed-train/NAME-HASH, HASH of the output's full path) every --checkpoint-every steps and when
+Ctrl-C or SIGTERM stops it; --resume continues it up to --steps in all, on the same --data. One
+run at a time trains in a work folder. The model is written to MODEL.onnx with a
 manifest beside it; use it with `chronoscope detect --model MODEL.onnx CLIP`.
 
 Needs torch: pip install 'chronoscope[train]'. Uses a CUDA GPU when torch sees one (--device).
@@ -56,7 +58,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--steps", type=int, default=600, help="optimiser steps in all (default 600)")
     parser.add_argument("--device", choices=DEVICES, default="auto", help="auto (default), cuda or cpu")
-    parser.add_argument("--resume", action="store_true", help="continue the work folder's checkpoint")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the work folder's checkpoint (the same --data; --steps counts the whole run)",
+    )
     parser.add_argument(
         "--renders",
         type=int,
@@ -69,6 +75,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--learning-rate", type=float, default=2e-4, help="peak AdamW learning rate (default 2e-4)"
     )
     parser.add_argument("--from-scratch", action="store_true", help="start from random weights")
+    parser.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=100,
+        metavar="N",
+        help="save the checkpoint and measure the held-out clips every N steps (default 100)",
+    )
     parser.add_argument("--work-dir", type=Path, help="checkpoint and cache folder")
     parser.add_argument("--seed", type=int, default=0, help="sampling and split seed (default 0)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -95,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
         learning_rate=args.learning_rate,
         seed=args.seed,
         work_dir=args.work_dir,
+        checkpoint_every_steps=args.checkpoint_every,
     )
     if args.from_scratch:
         config.init_weights = None

@@ -144,6 +144,25 @@ def cancel_point() -> None:
 
 
 _REGISTRY: dict[str, Callable[..., Synthesizer]] = {}
+_RESCANS: list[Callable[[], object]] = []
+_EXPLAINERS: list[Callable[[str], str | None]] = []
+
+
+def register_rescan(rescan: Callable[[], object], explain: Callable[[str], str | None] | None = None) -> None:
+    """Backends that come from files (the fine-tuned models in the models folder): ``rescan``
+    registers those there now, so a model added while the engine runs is found without a restart
+    (``refresh_backends``); ``explain`` says why a name it would serve is not usable (a model whose
+    manifest is broken), or None."""
+    _RESCANS.append(rescan)
+    if explain is not None:
+        _EXPLAINERS.append(explain)
+
+
+def refresh_backends() -> list[str]:
+    """Run every rescan (see ``register_rescan``); return the backend names, sorted."""
+    for rescan in _RESCANS:
+        rescan()
+    return available_backends()
 
 
 def register_backend(factory: Callable[..., Synthesizer], name: str | None = None) -> None:
@@ -160,11 +179,15 @@ def available_backends() -> list[str]:
 
 
 def check_backend_name(name: str) -> None:
-    """Raise ``UnsupportedOptionError`` listing those available when no backend is called ``name``."""
-    if name not in _REGISTRY:
-        raise UnsupportedOptionError(
-            f"synthesis model not available: {name!r}; available: {', '.join(available_backends()) or 'none'}"
-        )
+    """Raise ``UnsupportedOptionError`` listing those available when no backend is called ``name``,
+    after a rescan (a model added since start) and with the reason a model of that name is there
+    but unusable, where one is."""
+    if name in _REGISTRY or name in refresh_backends():
+        return
+    reasons = [reason for explain in _EXPLAINERS if (reason := explain(name))]
+    why = "".join(f"; {reason}" for reason in reasons)
+    available = ", ".join(available_backends()) or "none"
+    raise UnsupportedOptionError(f"synthesis model not available: {name!r}{why}; available: {available}")
 
 
 def create_backend(name: str, **options) -> Synthesizer:

@@ -35,6 +35,7 @@ from engine.fsutil import atomic_path
 log = logging.getLogger(__name__)
 
 EIGHT_BIT_ONLY_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".bmp", ".webp")
+NO_ALPHA_SUFFIXES = (".jpg", ".jpeg", ".jpe")
 _PRINTF_INDEX = re.compile(r"%(0?\d*)d")
 
 
@@ -58,7 +59,8 @@ class StillImage:
 
 
 def read_image(path: Path) -> StillImage:
-    """Read an image file as RGB(A) uint8 or uint16.
+    """Read an image file as RGB(A) uint8 or uint16, turned upright as its EXIF orientation says
+    (as image viewers show a phone's JPEG) where it has no alpha channel.
 
     Raises ``MediaNotFoundError`` (no such file) or ``UnreadableImageError`` (not decodable).
     """
@@ -74,6 +76,7 @@ def read_image(path: Path) -> StillImage:
         raise UnreadableImageError(
             f"{path} holds {raw.dtype} samples; frames must be 8-bit or 16-bit integers (PNG, TIFF, JPEG)"
         )
+    raw = _upright(path, raw)
     if raw.ndim == 2:
         return StillImage(cv2.cvtColor(raw, cv2.COLOR_GRAY2RGB), grey=True, path=path)
     channels = raw.shape[2]
@@ -89,8 +92,21 @@ def read_image(path: Path) -> StillImage:
     raise UnreadableImageError(f"{path} has {channels} channels; frames need 1 to 4 (grey, RGB, RGBA)")
 
 
-def check_writable(path: Path, dtype: np.dtype) -> None:
-    """Refuse up front an output that OpenCV cannot write, or one that would lose bit depth."""
+def _upright(path: Path, raw: np.ndarray) -> np.ndarray:
+    """``raw`` (read with ``IMREAD_UNCHANGED``, which ignores EXIF orientation) turned as the
+    file's EXIF orientation says: OpenCV applies it when reading any depth and colour, which keeps
+    grey and RGB at their bit depth but not alpha, so an image with alpha stays as stored."""
+    if raw.ndim == 3 and raw.shape[2] not in (1, 3):
+        return raw
+    oriented = cv2.imread(str(path), cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
+    if oriented is None or oriented.dtype != raw.dtype or oriented.size != raw.size:
+        return raw
+    return oriented.reshape(oriented.shape[:2] + raw.shape[2:])
+
+
+def check_writable(path: Path, dtype: np.dtype, *, alpha: bool = False) -> None:
+    """Refuse up front an output that OpenCV cannot write, or one that would lose bit depth or
+    (``alpha``: the frames have an alpha channel) alpha."""
     path = Path(path)
     if not cv2.haveImageWriter(str(path)):
         raise UnsupportedOptionError(
@@ -100,6 +116,10 @@ def check_writable(path: Path, dtype: np.dtype) -> None:
     if np.dtype(dtype) == np.uint16 and path.suffix.lower() in EIGHT_BIT_ONLY_SUFFIXES:
         raise UnsupportedOptionError(
             f"{path.name}: {path.suffix} holds 8-bit samples only and the frames are 16-bit; use .png or .tif"
+        )
+    if alpha and path.suffix.lower() in NO_ALPHA_SUFFIXES:
+        raise UnsupportedOptionError(
+            f"{path.name}: {path.suffix} holds no alpha channel and the frames have one; use .png or .tif"
         )
 
 
@@ -157,6 +177,11 @@ def parse_time(text: str) -> Fraction:
         ) from None
     if not 0 < value < 1:
         raise UnsupportedOptionError(f"t = {text} is outside (0, 1); in-between frames need 0 < t < 1")
+    if time_label(value) in ("0.0", "1.0"):
+        raise UnsupportedOptionError(
+            f"t = {text} is within 0.0000005 of {time_label(value)[0]}: it would be named and reported as "
+            f"t={time_label(value)}; give a t from 0.000001 to 0.999999"
+        )
     return value
 
 

@@ -111,9 +111,12 @@ from engine.interp.base import (
     check_frame_pair,
     check_times,
     register_backend,
+    register_rescan,
 )
 from engine.interp.tiling import FeatherAccumulator, Tile, plan_tiles
+from engine.models.manifest import MANIFEST_SUFFIX, MODEL_SUFFIX, manifest_path_for
 from engine.models.registry import PREPARE_HINT, InstalledModel, locate_model, scan_models
+from engine.models.registry import models_dir as default_models_dir
 from engine.models.runtime import GPU_PROVIDERS, ModelSession, create_session
 
 log = logging.getLogger(__name__)
@@ -673,13 +676,17 @@ TUNED_BACKENDS: dict[str, type[_RifeModelBackend]] = {}
 
 
 def register_tuned_models(models_dir: Path | None = None) -> list[str]:
-    """Register every installed fine-tuned RIFE model as a backend of its own name; return the names."""
+    """Register every installed fine-tuned RIFE model as a backend of its own name; return the names.
+    Run at import and again by ``engine.interp.base.refresh_backends`` (a request naming a model
+    not registered yet, the engine's status), so models added while the engine runs are found."""
     installed, _ = scan_models(models_dir)
     for model in installed:
         base = ARCHITECTURE_BACKENDS.get(model.manifest.architecture)
         taken = model.name in PREFERENCE or model.name == RifeBestSynthesizer.NAME
         if base is None or taken or (model.name in available_backends() and model.name not in TUNED_BACKENDS):
             continue
+        if model.name in TUNED_BACKENDS and issubclass(TUNED_BACKENDS[model.name], base):
+            continue  # registered already, as this architecture
         backend = type(f"Tuned{base.__name__}", (base,), {
             "NAME": model.name, "MODEL": model.name,
             "DESCRIPTION": f"RIFE fine-tuned ({model.manifest.description or model.manifest.architecture})",
@@ -689,4 +696,19 @@ def register_tuned_models(models_dir: Path | None = None) -> list[str]:
     return sorted(TUNED_BACKENDS)
 
 
+def unusable_model_reason(name: str, models_dir: Path | None = None) -> str | None:
+    """Why a model ``name`` in the models folder is not served: its manifest cannot be used, or
+    it has none; None when there is no such file."""
+    folder = Path(models_dir) if models_dir is not None else default_models_dir()
+    _, broken = scan_models(folder)
+    for item in broken:
+        if item.manifest_path.name == name + MANIFEST_SUFFIX:
+            return f"its manifest cannot be used: {item.problem}"
+    model_path = folder / (name + MODEL_SUFFIX)
+    if model_path.is_file() and not manifest_path_for(model_path).exists():
+        return f"{model_path} has no manifest beside it ({manifest_path_for(model_path).name})"
+    return None
+
+
 register_tuned_models()
+register_rescan(register_tuned_models, unusable_model_reason)

@@ -186,16 +186,40 @@ def write_manifest(manifest: ModelManifest, path: Path) -> None:
     write_text_atomic(Path(path), manifest.to_json())
 
 
+PREPARED_BY_MODULES = ("engine.models.convert_rife",)
+"""Converters whose models ``chronoscope models prepare`` makes (and the tuned models it rebuilds
+from a shipped weight delta, whose manifests name their ``delta_file``)."""
+TRAINED_BY_MODULES = {
+    "engine.training.tsr.export": "chronoscope train tsr",
+    "engine.training.speed.train": "chronoscope train speed",
+}
+"""The command that makes the models each training module exports."""
+
+
+def rebuild_hint(manifest: ModelManifest) -> str:
+    """How to get a damaged model back: ``chronoscope models prepare`` for the models it makes;
+    a model of a user's own (``chronoscope train``) is made again or restored from a backup."""
+    converter = manifest.converter or {}
+    module = converter.get("module")
+    if module in PREPARED_BY_MODULES or converter.get("delta_file"):
+        return "Run `chronoscope models prepare` to rebuild it"
+    command = TRAINED_BY_MODULES.get(module, "chronoscope train")
+    return (
+        f"`chronoscope models prepare` does not make this model: train it again (`{command}`) "
+        "or restore it from a backup"
+    )
+
+
 def check_model_bytes(manifest: ModelManifest, data: bytes, source: str) -> None:
     """Refuse model bytes whose size or SHA-256 differ from the manifest's."""
     if len(data) != manifest.size_bytes:
         raise ModelIntegrityError(
             f"{source}: {len(data)} bytes, the manifest says {manifest.size_bytes}; the file is damaged "
-            "or was replaced. Run `chronoscope models prepare` to rebuild it"
+            f"or was replaced. {rebuild_hint(manifest)}"
         )
     actual = sha256_bytes(data)
     if actual != manifest.sha256:
         raise ModelIntegrityError(
             f"{source}: sha256 {actual} does not match the manifest's {manifest.sha256}; the file is "
-            "damaged or was replaced. Run `chronoscope models prepare` to rebuild it"
+            f"damaged or was replaced. {rebuild_hint(manifest)}"
         )

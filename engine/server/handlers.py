@@ -54,7 +54,13 @@ from typing import Any
 import numpy as np
 
 from engine.errors import CapabilityNotAvailableError, UnsupportedOptionError
-from engine.interp.base import Synthesizer, available_backends, check_frame_pair, create_backend
+from engine.interp.base import (
+    Synthesizer,
+    available_backends,
+    check_frame_pair,
+    create_backend,
+    refresh_backends,
+)
 from engine.interp.checks import needs_check
 from engine.server.exchange import EngineExchange, align
 from engine.server.exchange import is_descriptor as is_exchange_descriptor
@@ -269,6 +275,8 @@ def synthesize_handler(
     def run(message: Message) -> Reply:
         content = message.content
         name = content.get("backend")
+        if isinstance(name, str) and name not in available_backends():
+            refresh_backends()  # a model added to the models folder since the engine started
         if not isinstance(name, str) or name not in available_backends():
             got = f"; {quote(name)} is not one" if name is not None else ""
             names = ", ".join(available_backends()) or "none"

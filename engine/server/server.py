@@ -64,7 +64,7 @@ from engine.errors import (
     MessageRefusedError,
     UnsupportedOptionError,
 )
-from engine.interp.base import available_backends
+from engine.interp.base import refresh_backends
 from engine.places import places
 from engine.processes import pid_alive
 from engine.server.connection import (
@@ -616,7 +616,7 @@ class Engine:
             "journal_dir": str(self.config.journal_dir) if self.config.journal_dir else None,
             "models_loaded": self.backends.loaded(),
             "execution_providers": self.execution_providers(),
-            "synthesis_backends": available_backends(),
+            "synthesis_backends": refresh_backends(),  # models added since start included
             "capabilities": {"available": self.registry.available(), "missing": self.registry.missing()},
             "jobs": self.jobs.summary() if self.jobs else {},
             "limits": {

