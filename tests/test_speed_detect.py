@@ -513,7 +513,8 @@ def test_model_option_messages_say_what_is_wrong(tmp_path, capsys):
     damaged.write_bytes(bytes(data))
     manifest_path_for(damaged).write_bytes(manifest_path_for(MODEL_PATH).read_bytes())
     status, _, err = run_cli(capsys, "detect", str(clip), "--model", str(damaged))
-    assert status == 2 and "models prepare" not in err and "chronoscope train speed" in err, err
+    assert status == 2 and "Run `chronoscope models prepare`" not in err, err
+    assert "train it again (`chronoscope train speed`)" in err, err
     status, _, err = run_cli(capsys, "detect", str(clip), "--model", str(tmp_path))
     assert status == 2 and "is a folder" in err
     synthesis = tmp_path / "rife.onnx"
@@ -522,6 +523,25 @@ def test_model_option_messages_say_what_is_wrong(tmp_path, capsys):
     manifest_path_for(synthesis).write_text(text)
     status, _, err = run_cli(capsys, "detect", str(clip), "--model", str(synthesis))
     assert status == 2 and "is not a speed model" in err and "window" not in err, err
+
+
+def test_a_damaged_shipped_speed_model_says_to_reinstall(tmp_path, monkeypatch):
+    """The shipped network comes with Chronoscope: neither `models prepare` nor `train speed`
+    gives it back (its manifest names the training module, so the user-model advice applied)."""
+    from engine.errors import ModelIntegrityError
+    from engine.speed import estimator
+
+    shipped = tmp_path / "speed_net.onnx"
+    data = bytearray(MODEL_PATH.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    shipped.write_bytes(bytes(data))
+    manifest_path_for(shipped).write_bytes(manifest_path_for(MODEL_PATH).read_bytes())
+    monkeypatch.setattr(estimator, "MODEL_PATH", shipped)
+    with pytest.raises(ModelIntegrityError) as refused:
+        estimator.SpeedModel(shipped)
+    text = str(refused.value)
+    assert "reinstall" in text and "train it again" not in text and "models prepare" not in text, text
+    assert "`make install`" in text
 
 
 @pytest.mark.allow_error_log

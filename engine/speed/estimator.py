@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 
 from engine.errors import InsufficientFramesError, ModelIntegrityError
-from engine.models.manifest import MODEL_SUFFIX, manifest_path_for, read_manifest
+from engine.models.manifest import MODEL_SUFFIX, manifest_path_for, read_manifest, rebuild_hint
 from engine.models.registry import InstalledModel
 from engine.models.runtime import ModelSession, create_session
 from engine.speed.motion_stats import frame_difference_energy
@@ -119,12 +119,13 @@ class SpeedModel:
         try:
             self.session: ModelSession = create_session(installed, threads=threads)
         except ModelIntegrityError as error:
-            if shipped:
+            if not shipped:
                 raise
-            # `models prepare` rebuilds the shipped models, not one a user trained
+            # the shipped network comes with Chronoscope: nothing to train or prepare, only to put back
             text = str(error).replace(
-                "Run `chronoscope models prepare` to rebuild it",
-                "Train it again with `chronoscope train speed`, or restore it and its manifest from a copy",
+                rebuild_hint(installed.manifest),
+                "It ships with Chronoscope: reinstall it (`make install` in a source checkout, whose "
+                "`git status` shows the file changed)",
             )
             raise ModelIntegrityError(text) from None
         self.manifest = installed.manifest
