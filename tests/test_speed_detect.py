@@ -541,7 +541,7 @@ def test_a_damaged_shipped_speed_model_says_to_reinstall(tmp_path, monkeypatch):
         estimator.SpeedModel(shipped)
     text = str(refused.value)
     assert "reinstall" in text and "train it again" not in text and "models prepare" not in text, text
-    assert "`make install`" in text
+    assert "`git checkout engine/speed/model`" in text
 
 
 @pytest.mark.allow_error_log

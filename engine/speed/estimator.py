@@ -124,8 +124,8 @@ class SpeedModel:
             # the shipped network comes with Chronoscope: nothing to train or prepare, only to put back
             text = str(error).replace(
                 rebuild_hint(installed.manifest),
-                "It ships with Chronoscope: reinstall it (`make install` in a source checkout, whose "
-                "`git status` shows the file changed)",
+                "It ships with Chronoscope: put it back (`git checkout engine/speed/model` in a source "
+                "checkout) or reinstall Chronoscope",
             )
             raise ModelIntegrityError(text) from None
         self.manifest = installed.manifest
