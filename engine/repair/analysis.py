@@ -399,11 +399,6 @@ def _measure_pairs(
         previous, previous_gray, previous_small = image, gray, small
         previous_index = frame.index
     damaged.extend(range(expected, reader.frame_count))
-    # heavy compression's copies, told by the motion around them
-    for measure, in_context in zip(measures, duplicates_in_context(differences), strict=True):
-        if in_context and not measure.duplicate and not measure.cut:
-            measure.duplicate = True
-            log.debug("%s: frame %d repeats frame %d (in context)", source, measure.index, measure.index - 1)
     # pairs across damage are no neighbours in context, and never a cut in context themselves
     skipped = [m.duplicate or m.after_damage for m in measures]
     verdicts = context_cuts([m.change for m in measures], skipped)
@@ -411,6 +406,13 @@ def _measure_pairs(
         if verdict.cut:
             measure.context, measure.cut = verdict, True
             log.info("%s: a cut in context: %s", source, verdict.describe())
+    # heavy compression's copies, told by the motion around them; a cut is no motion to judge by
+    # (beside a jump cut in a near-still shot every pair looked like a copy)
+    judged = [None if m.cut else difference for m, difference in zip(measures, differences, strict=True)]
+    for measure, in_context in zip(measures, duplicates_in_context(judged), strict=True):
+        if in_context and not measure.duplicate:
+            measure.duplicate = True
+            log.debug("%s: frame %d repeats frame %d (in context)", source, measure.index, measure.index - 1)
     log.debug("%s: measured %d frame pairs", source, len(measures))
     return measures, sorted(set(damaged))
 
