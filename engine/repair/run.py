@@ -192,14 +192,16 @@ def repair_clip(
     overwrite: bool = False,
     synthesizer: Synthesizer | None = None,
     plan: RepairPlan | None = None,
+    on_analysis_progress: ProgressCallback | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> RepairReport:
     """Repair ``source`` into ``output`` and write the report beside it; see the module doc.
 
     ``model`` names the synthesis backend (None: the default model), or pass a ready
-    ``synthesizer`` (not closed here). ``plan`` reuses an ``analyse_clip`` result. ``audio``:
-    keep or drop. Errors are ``ChronoscopeError`` subclasses; nothing is left at ``output`` on
-    failure.
+    ``synthesizer`` (not closed here). ``plan`` reuses an ``analyse_clip`` result;
+    ``on_analysis_progress(done, total)`` hears of the frames analysed (without ``plan``), then
+    ``on_progress(done, total)`` of the frames written. ``audio``: keep or drop. Errors are
+    ``ChronoscopeError`` subclasses; nothing is left at ``output`` on failure.
     """
     started = time.perf_counter()
     source, output = Path(source), Path(output)
@@ -219,7 +221,9 @@ def repair_clip(
     video = info.video_stream
     pixels = pixel_plan(video, codec)
     if plan is None:
-        plan = analyse_clip(source, jumps=jumps, max_duplicate_repeats=max_duplicate_repeats)
+        plan = analyse_clip(
+            source, jumps=jumps, max_duplicate_repeats=max_duplicate_repeats, on_progress=on_analysis_progress
+        )
     audio_from = None
     audio_range_s = None
     audio_done = "none"
