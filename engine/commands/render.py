@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -11,12 +12,14 @@ import threading
 from pathlib import Path
 
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from engine.commands.argtypes import frame_rate
 from engine.commands.clip_options import add_clip_output_options
 from engine.errors import ChronoscopeError, UnsupportedOptionError
 from engine.interp.base import check_backend_name
 from engine.interp.checks import to_check_suffix
+from engine.progress import progress_callback
 from engine.render.plan import SegmentSpec
 from engine.render.run import InProcessRunner, render_timeline
 from engine.render.smoothcut import MAX_SMOOTH_CUT_FRAMES
@@ -158,21 +161,36 @@ def _detector():
 
 
 class _Bars:
-    """One overall progress bar (frames) and one per segment in flight, on a terminal only."""
+    """One overall progress bar (frames) and one per segment in flight, on a terminal (log lines
+    printed above them); elsewhere an INFO line on the whole render every so often
+    (``engine.progress``). The overall total is set when the render knows it (``start``)."""
 
-    def __init__(self, enabled: bool, total_frames: int) -> None:
+    def __init__(self, enabled: bool) -> None:
         self.enabled = enabled and sys.stderr.isatty()
         self._lock = threading.Lock()
         self._bars: dict[str, tqdm] = {}
         self._done: dict[str, int] = {}
+        self._total: int | None = None
+        self._exits = contextlib.ExitStack()
+        self._log_progress = None
+        if self.enabled:
+            self._exits.enter_context(logging_redirect_tqdm())
+        elif enabled:
+            self._log_progress = self._exits.enter_context(progress_callback("render"))
         self.overall = tqdm(
-            total=total_frames,
+            total=None,
             desc="render",
             unit="frame",
             disable=not self.enabled,
             file=sys.stderr,
             position=0,
         )
+
+    def start(self, total_frames: int) -> None:
+        """The frames of every segment still to render (``render_timeline``'s ``on_start``)."""
+        with self._lock:
+            self._total = total_frames
+            self.overall.reset(total=total_frames)
 
     def progress(self, spec: SegmentSpec, done: int, total: int) -> None:
         with self._lock:
@@ -191,11 +209,14 @@ class _Bars:
             bar.update(done - bar.n)
             self.overall.update(done - self._done.get(spec.key, 0))
             self._done[spec.key] = done
+            if self._log_progress is not None and self._total:
+                self._log_progress(sum(self._done.values()), self._total)
 
     def close(self) -> None:
         for bar in self._bars.values():
             bar.close()
         self.overall.close()
+        self._exits.close()
 
 
 def _smooth_cut_line(cut: dict) -> str:
@@ -237,7 +258,7 @@ def run(args: argparse.Namespace) -> int:
             runner = EngineRunner(connect_render_engine(workers=jobs), jobs)
         except ChronoscopeError as error:
             log.warning("rendering in this process instead of the engine: %s", error)
-    bars = _Bars(not args.json, 0)
+    bars = _Bars(not args.json)
     try:
         summary = render_timeline(
             args.timeline,
@@ -253,6 +274,7 @@ def run(args: argparse.Namespace) -> int:
             smooth_cut_frames=args.smooth_cuts,
             rate=args.rate,
             only=args.clip,
+            on_start=bars.start,
         )
     finally:
         bars.close()

@@ -12,7 +12,7 @@ from engine.commands.sequence_option import add_sequence_rate_option, clip_as_me
 from engine.errors import UnsupportedOptionError
 from engine.interp import DEFAULT_MODEL
 from engine.interp.checks import check_line, frame_runs, runs_text
-from engine.progress import progress_callback
+from engine.progress import progress_callback, progress_stages
 from engine.repair import JUMP_MODES, JUMPS_INSERT, MAX_DUPLICATE_REPEATS, analyse_clip, repair_clip
 from engine.repair.run import REPAIR_AUDIO_MODES
 from engine.retime import sidecar_path
@@ -119,9 +119,13 @@ def unjudged_line(runs: list[list[int]]) -> str:
 
 
 def _dry_run(args: argparse.Namespace) -> int:
-    plan = analyse_clip(
-        clip_as_media(args, fill_holes=True), jumps=args.jumps, max_duplicate_repeats=args.max_repeats
-    )
+    with progress_callback(f"repair {args.clip.name}: analysing", enabled=not args.json) as on_progress:
+        plan = analyse_clip(
+            clip_as_media(args, fill_holes=True),
+            jumps=args.jumps,
+            max_duplicate_repeats=args.max_repeats,
+            on_progress=on_progress,
+        )
     fills = [
         {
             "kind": fill.kind,
@@ -185,7 +189,7 @@ def run(args: argparse.Namespace) -> int:
         return _dry_run(args)
     if args.output is None:
         raise UnsupportedOptionError("give -o OUT for the repaired clip (or --dry-run to only analyse)")
-    with progress_callback(f"repair {args.clip.name}", enabled=not args.json) as on_progress:
+    with progress_stages(enabled=not args.json) as stage:
         report = repair_clip(
             clip_as_media(args, fill_holes=True),
             args.output,
@@ -196,7 +200,8 @@ def run(args: argparse.Namespace) -> int:
             max_duplicate_repeats=args.max_repeats,
             audio=args.audio,
             overwrite=args.overwrite,
-            on_progress=on_progress,
+            on_analysis_progress=stage(f"repair {args.clip.name}: analysing"),
+            on_progress=stage(f"repair {args.clip.name}: writing"),
         )
     if args.json:
         sys.stdout.write(json.dumps({**report.to_dict(), "report": str(sidecar_path(args.output))}) + "\n")

@@ -31,8 +31,9 @@ from typing import Any, Protocol
 
 import opentimelineio as otio
 
-from engine.errors import MediaWriteError, OutputExistsError
+from engine.errors import FileAccessError, MediaWriteError, OutputExistsError
 from engine.fsutil import write_text_atomic
+from engine.retime.report import write_failure_text
 from engine.timeline.editor_copy import (
     EditorCopyError,
     editor_copy_path,
@@ -222,10 +223,23 @@ def write_results(claim: FolderClaim, summary: JobSummary, new_timeline: otio.sc
         summary.editor_timeline_path = str(copy_path) if copy_path is not None else None
         summary.editor_timeline_note = note
         text = json.dumps(summary.to_dict(), indent=1) + "\n"
-        write_text_atomic(claim.summary, text, replace=now[claim.summary] is not None)
-        write_timeline(new_timeline, claim.new_timeline, replace=now[claim.new_timeline] is not None)
-        if copy_path is not None and copy_text is not None:
-            write_text_atomic(copy_path, copy_text, replace=now[copy_path] is not None)
+        writing = claim.summary
+        try:
+            write_text_atomic(claim.summary, text, replace=now[claim.summary] is not None)
+            writing = claim.new_timeline
+            write_timeline(new_timeline, claim.new_timeline, replace=now[claim.new_timeline] is not None)
+            if copy_path is not None and copy_text is not None:
+                writing = copy_path
+                write_text_atomic(copy_path, copy_text, replace=now[copy_path] is not None)
+        except OutputExistsError:
+            raise
+        except OSError as error:  # a full disk names no file: this says which, and what is kept
+            reason, remedy = write_failure_text(error)
+            made = "rendered clips" if claim.job == "render" else "fill frames"
+            raise FileAccessError(
+                f"cannot write {writing}: {reason}; the {made} are kept in {claim.outdir} with "
+                f"their reports: {remedy}, then {claim.job} again; what is finished is not made again"
+            ) from error
 
 
 def _standing(path: Path) -> tuple[int, int, int, int] | None:

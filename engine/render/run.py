@@ -291,6 +291,7 @@ def render_timeline(
     smooth_cut_frames: int = 0,
     rate: float | None = None,
     only: list[str] | set[tuple[str, int]] | None = None,
+    on_start: Callable[[int], None] | None = None,
 ) -> RenderSummary:
     """Render a timeline file into ``outdir``; see the module docstring. Returns the summary, which
     is also written to ``outdir/NAME.render-summary.json`` (``summary_path``). Nothing in
@@ -302,7 +303,9 @@ def render_timeline(
     frames (``engine.render.smoothcut``), rendered in this process; the summary lists each cut
     smoothed or skipped, with the reason. ``rate`` is an EDL's frame rate (``read_timeline``).
     ``only`` names the clips to render (``"V1:3"`` texts or (track, index) pairs, as ``chronoscope
-    segments`` counts them); the others pass through. A name that is not a clip is refused."""
+    segments`` counts them); the others pass through. A name that is not a clip is refused.
+    ``on_start(frames)`` is told, before the first segment renders, how many frames the segments
+    still to render have in all (what ``on_progress`` counts towards)."""
     started = time.perf_counter()
     check_smooth_cut_frames(smooth_cut_frames)
     check_quality(codec, quality)
@@ -356,6 +359,8 @@ def render_timeline(
         if on_segment_done is not None:
             on_segment_done(spec, results[spec.key][0])
 
+    if on_start is not None:
+        on_start(sum(spec.total_frames for spec in pending))
     if pending:
         runner.run(pending, on_progress or (lambda spec, done_frames, total: None), done)
     _check_still_there(plan, results)

@@ -50,6 +50,7 @@ from __future__ import annotations
 import logging
 import math
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -355,11 +356,16 @@ def _small_gray(image: np.ndarray) -> np.ndarray:
 
 
 def _measure_pairs(
-    source: Path, reader: FrameReader | SequenceRuns, *, find_duplicates: bool
+    source: Path,
+    reader: FrameReader | SequenceRuns,
+    *,
+    find_duplicates: bool,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> tuple[list[PairMeasure], list[int]]:
     """Duplicate test, motion, change and cut tests of every consecutive pair of undamaged frames,
     in one forward pass (the cuts in context are judged once every pair's change is known), and
-    the frames that are damaged: lost (never decoded) or decoded garbled (``concealed``)."""
+    the frames that are damaged: lost (never decoded) or decoded garbled (``concealed``).
+    ``on_progress(frames read, frames of the clip)`` is called after each frame."""
     flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
     measures: list[PairMeasure] = []
     differences: list[PairDifference | None] = []
@@ -373,6 +379,8 @@ def _measure_pairs(
     for frame in reader.frames():
         damaged.extend(range(expected, frame.index))  # lost to damage: never decoded
         expected = max(expected, frame.index + 1)
+        if on_progress is not None:
+            on_progress(min(expected, reader.frame_count), reader.frame_count)
         if frame.concealed:
             damaged.append(frame.index)
             continue
@@ -525,8 +533,10 @@ def analyse_clip(
     find_jumps: bool = True,
     jumps: str = JUMPS_INSERT,
     max_duplicate_repeats: int = MAX_DUPLICATE_REPEATS,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> RepairPlan:
-    """Find dropped and duplicated frames of ``source``; see the module doc."""
+    """Find dropped and duplicated frames of ``source``; see the module doc. ``on_progress(done,
+    total)`` is told how many of the clip's frames have been analysed."""
     source = Path(source)
     if jumps not in JUMP_MODES:
         raise UnsupportedOptionError(
@@ -539,7 +549,9 @@ def analyse_clip(
     with source_frames(source) as reader:
         info = reader.info
         grid, left_out, clock_note = repair_grid(reader.pts_index, info)
-        measures, damaged = _measure_pairs(source, reader, find_duplicates=find_duplicates)
+        measures, damaged = _measure_pairs(
+            source, reader, find_duplicates=find_duplicates, on_progress=on_progress
+        )
         damage = list(reader.damage)
     count = len(grid.slots)
     grid_notes = [clock_note] if clock_note else []

@@ -15,7 +15,9 @@ before any work (``check_output_folder``). The
 output runs at the grid's rate with frame n at n / rate. A report is written beside the output as
 ``<output>.chronoscope.json``; like the output, it is replaced only with ``overwrite``
 (``engine.retime.clip.check_report_free``): one standing there is refused before any work, and one
-that appears while the clip is repaired is kept (``OutputExistsError``).
+that appears while the clip is repaired is kept (``OutputExistsError``). A report that cannot be
+written (the disk filled up with the output) takes the repaired clip with it: ``FileAccessError``
+names the report, and neither is left.
 
 Audio (``audio``): keep (default) copies every track unchanged; where the container takes none of
 them (PCM into .mp4) the first is re-encoded as AAC instead, its timing unchanged, with an INFO
@@ -35,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from engine.errors import UnsupportedOptionError
-from engine.fsutil import check_output_folder, remove_quietly, temporary_sibling, write_text_atomic
+from engine.fsutil import check_output_folder, remove_quietly, temporary_sibling
 from engine.interp import Synthesizer
 from engine.interp.checks import frame_runs, needs_check
 from engine.interp.guarded import nearest_instead
@@ -53,7 +55,7 @@ from engine.retime.core import (
     make_synthesizer,
     pixel_plan,
 )
-from engine.retime.report import SIDECAR_SUFFIX, remove_leftovers_of, sidecar_path
+from engine.retime.report import SIDECAR_SUFFIX, remove_leftovers_of, write_report_beside
 from engine.timeline import fraction_text
 
 log = logging.getLogger(__name__)
@@ -147,10 +149,10 @@ class RepairReport:
     def write_sidecar(self, *, replace: bool = True) -> Path:
         """Write the report beside the output (atomically); returns its path. With ``replace=False``
         a report that appeared there meanwhile is never replaced: it stays and ``OutputExistsError``
-        names it."""
-        path = sidecar_path(Path(self.output))
-        write_text_atomic(path, json.dumps(self.to_dict(), indent=1) + "\n", replace=replace)
-        return path
+        names it. A report that cannot be written takes the repaired clip with it
+        (``engine.retime.report.write_report_beside``)."""
+        text = json.dumps(self.to_dict(), indent=1) + "\n"
+        return write_report_beside(Path(self.output), text, replace=replace, what="repair report")
 
 
 def _record(fill: Fill) -> FillRecord:
@@ -190,14 +192,16 @@ def repair_clip(
     overwrite: bool = False,
     synthesizer: Synthesizer | None = None,
     plan: RepairPlan | None = None,
+    on_analysis_progress: ProgressCallback | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> RepairReport:
     """Repair ``source`` into ``output`` and write the report beside it; see the module doc.
 
     ``model`` names the synthesis backend (None: the default model), or pass a ready
-    ``synthesizer`` (not closed here). ``plan`` reuses an ``analyse_clip`` result. ``audio``:
-    keep or drop. Errors are ``ChronoscopeError`` subclasses; nothing is left at ``output`` on
-    failure.
+    ``synthesizer`` (not closed here). ``plan`` reuses an ``analyse_clip`` result;
+    ``on_analysis_progress(done, total)`` hears of the frames analysed (without ``plan``), then
+    ``on_progress(done, total)`` of the frames written. ``audio``: keep or drop. Errors are
+    ``ChronoscopeError`` subclasses; nothing is left at ``output`` on failure.
     """
     started = time.perf_counter()
     source, output = Path(source), Path(output)
@@ -217,7 +221,9 @@ def repair_clip(
     video = info.video_stream
     pixels = pixel_plan(video, codec)
     if plan is None:
-        plan = analyse_clip(source, jumps=jumps, max_duplicate_repeats=max_duplicate_repeats)
+        plan = analyse_clip(
+            source, jumps=jumps, max_duplicate_repeats=max_duplicate_repeats, on_progress=on_analysis_progress
+        )
     audio_from = None
     audio_range_s = None
     audio_done = "none"

@@ -24,7 +24,9 @@ The report beside the output (``<output>.chronoscope.json``) follows its media's
 ``overwrite`` both may be replaced; without it neither is. A report standing there when the
 retime begins (left by a clip no longer at the output name) is refused before any work
 (``check_report_free``), and one that appears while it renders is kept, byte for byte:
-``OutputExistsError`` names it (the media, in place already, then has no report).
+``OutputExistsError`` names it (the media, in place already, then has no report). A report that
+cannot be written (the disk filled up with the media) takes the media with it: ``FileAccessError``
+names the report, and neither is left (``engine.retime.report.write_report_beside``).
 """
 
 from __future__ import annotations

@@ -4,18 +4,27 @@ The report is returned by ``retime_clip`` and ``render_mapped`` and written as a
 next to the output (``<output name>.chronoscope.json``), through a temporary name. The sidecar is
 written after the media is complete, so a sidecar whose ``content_hash`` matches proves the media
 beside it is finished (the batch render resumes on that).
+
+A run leaves its media and its report together or neither (``write_report_beside``): when the
+report cannot be written (the disk filled up with the media, a quota, a folder removed), the
+media this run just put in place is removed again, and ``FileAccessError`` names the report and
+the reason. A report that appeared at the sidecar's name meanwhile is the exception: it is
+another program's, kept byte for byte, and the media stays (``OutputExistsError`` names it).
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import logging
 import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.fsutil import remove_leftover_temporaries, write_text_atomic
+from engine.errors import FileAccessError, OutputExistsError
+from engine.fsutil import remove_leftover_temporaries, remove_quietly, write_text_atomic
 from engine.interp.base import SynthesisResult
 from engine.interp.checks import frame_runs, needs_check
 
@@ -23,12 +32,71 @@ SIDECAR_SUFFIX = ".chronoscope.json"
 REPORT_VERSION = 1
 NUMBER_IN_NOTE = re.compile(r"(?<![\w./-])\d+(?:[./]\d+)?(?![\w./])")
 """A number standing alone in a note (``0.0769231``, ``1/16``, ``4``; not ``rife-4.2x`` or ``hdv3``)."""
+FULL_DISK_REASONS = {
+    errno.ENOSPC: ("the disk is full", "free some space or choose another output folder"),
+    getattr(errno, "EDQUOT", errno.ENOSPC): (
+        "your disk quota is full",
+        "free some space or choose another output folder",
+    ),
+    errno.EFBIG: (
+        "larger than this process may write a file",
+        "lift that limit (ulimit -f) or choose another output folder",
+    ),
+}
+"""What a full disk (or a limit like it) means, and what to do, by errno, for a report that could
+not be written."""
+
+log = logging.getLogger(__name__)
 
 
 def sidecar_path(output: Path) -> Path:
     """``clip.mov`` -> ``clip.mov.chronoscope.json``; PNG folder ``frames`` -> ``frames.chronoscope.json``."""
     output = Path(output)
     return output.with_name(output.name + SIDECAR_SUFFIX)
+
+
+def write_failure_text(error: OSError) -> tuple[str, str]:
+    """Why a write failed and what to do, for a message that names the file itself:
+    ``("No space left on device (the disk is full)", "free some space or ...")``."""
+    reason = error.strerror or str(error)
+    full = FULL_DISK_REASONS.get(error.errno)
+    if full is None:
+        return reason, "fix that"
+    return f"{reason} ({full[0]})", full[1]
+
+
+def write_report_beside(media: Path, text: str, *, replace: bool, what: str = "report") -> Path:
+    """Write ``text`` as the report of ``media`` (``sidecar_path``), which this run has just put
+    in place, through a temporary name; returns the report's path. ``replace`` as
+    ``write_text_atomic``'s.
+
+    All or nothing: when the write fails (disk full, quota, a folder removed meanwhile), ``media``
+    is removed again, and so is a report an earlier run left there to be replaced (``replace``),
+    so that no media stands without its report; ``FileAccessError`` names the report, the reason
+    and what was removed. A report that appeared at that name while the media was written stays,
+    with the media: ``OutputExistsError`` (see the module doc)."""
+    media = Path(media)
+    path = sidecar_path(media)
+    try:
+        write_text_atomic(path, text, replace=replace)
+    except OutputExistsError:
+        raise
+    except OSError as error:
+        reason, remedy = write_failure_text(error)
+        log.info("removing %s: its %s %s could not be written", media, what, path)
+        remove_quietly(media)
+        if replace:
+            remove_quietly(path)  # an earlier run's, describing media that is gone
+        gone = (
+            f"{media} was removed with it, so that no output stands without its {what}"
+            if not media.exists()
+            else f"{media} stands without its {what} (it could not be removed)"
+        )
+        raise FileAccessError(
+            f"cannot write the {what} {path}: {reason}; {gone}: "
+            f"{remedy}, then run again"
+        ) from error
+    return path
 
 
 def remove_leftovers_of(output: Path) -> None:
@@ -213,12 +281,11 @@ class RetimeReport:
     def write_sidecar(self, output: Path | None = None, *, replace: bool = True) -> Path:
         """Write the report next to the output (atomically); returns the sidecar's path. With
         ``replace=False`` a sidecar that appeared meanwhile is never replaced: it stays and
-        ``OutputExistsError`` names it (the media, in place already, then has no report)."""
+        ``OutputExistsError`` names it (the media, in place already, then has no report). A
+        sidecar that cannot be written takes the media with it (``write_report_beside``)."""
         media = Path(output or self.output)
-        path = sidecar_path(media)
         self.output_bytes = media.stat().st_size if media.is_file() else None
-        write_text_atomic(path, json.dumps(self.to_dict(), indent=1) + "\n", replace=replace)
-        return path
+        return write_report_beside(media, json.dumps(self.to_dict(), indent=1) + "\n", replace=replace)
 
 
 def read_sidecar(output: Path) -> RetimeReport | None:

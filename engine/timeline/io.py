@@ -343,8 +343,9 @@ def write_timeline(
 
     EDL, FCP XML and FCPX XML go through their adapters (which refuse what their format cannot
     hold, e.g. several video tracks in one EDL); .otioz and .otiod bundle the media files, which
-    must then exist. Raises ``AdapterNotAvailableError`` or ``TimelineError``; on failure nothing
-    is left at ``path`` and an older file there is untouched.
+    must then exist. Raises ``AdapterNotAvailableError`` or ``TimelineError``, or ``OSError``
+    naming ``path`` where an .otio file cannot be written (disk full); on failure nothing is left
+    at ``path`` and an older file there is untouched.
     """
     path = Path(path)
     adapter = adapter_for(path)
@@ -356,13 +357,23 @@ def write_timeline(
             # The bundle writers refuse to overwrite; the placeholder only reserved the name.
             remove_quietly(temporary)
         try:
-            otio.adapters.write_to_file(
-                timeline, str(temporary), adapter_name=adapter, **(adapter_args or {})
-            )
+            if adapter == "otio_json":
+                # OTIO's own file writer ignores a failed write: on a full disk it reported
+                # success and left a truncated timeline; Python's write says so
+                text = otio.adapters.write_to_string(timeline, adapter_name=adapter, **(adapter_args or {}))
+            else:
+                otio.adapters.write_to_file(
+                    timeline, str(temporary), adapter_name=adapter, **(adapter_args or {})
+                )
         except Exception as error:
             # Writers are third-party code too; each failure means this timeline cannot be
             # written in that format. atomic_path removes the temporary.
             raise TimelineError(f"cannot write {path} as {adapter}: {_reason(error)}") from error
+        if adapter == "otio_json":
+            try:
+                temporary.write_text(text, encoding="utf-8")
+            except OSError as error:  # named as the timeline, not its hidden temporary
+                raise OSError(error.errno, error.strerror or str(error), str(path)) from error
     log.info("wrote %s", path)
     return path
 
