@@ -31,7 +31,8 @@ LOG_INTERVAL_S = 30.0
 """How often, at most, a stage's INFO line is written where no bar can be drawn."""
 
 
-def _duration(seconds: float) -> str:
+def duration_words(seconds: float) -> str:
+    """``45 s``, ``12 min``, ``1.5 h``: a time left or taken, for a progress line."""
     if seconds < 90:
         return f"{seconds:.0f} s"
     if seconds < 90 * 60:
@@ -68,9 +69,9 @@ class _Stage:
         elapsed = now - self.started
         rate = (self.done - self.first_done) / elapsed if elapsed > 0 else 0.0
         if self.done >= self.total:
-            left = f", in {_duration(elapsed)}"
+            left = f", in {duration_words(elapsed)}"
         else:
-            left = f", about {_duration((self.total - self.done) / rate)} left" if rate > 0 else ""
+            left = f", about {duration_words((self.total - self.done) / rate)} left" if rate > 0 else ""
         share = f" ({100 * self.done / self.total:.0f} %)" if self.total > 0 else ""
         log.info(
             "%s: %d of %d %ss%s, %.2f %ss/s%s",

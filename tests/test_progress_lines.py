@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
-import opentimelineio as otio
 from media_factory import render_clip
+from timeline_factory import slowed_timeline
 
 import engine.progress
 from engine.cli import main
@@ -129,25 +129,8 @@ def test_retime_on_a_terminal_prints_warnings_above_its_bar(tmp_path):
     assert _log_lines_start_lines(screen, "chronoscope: WARNING: scene cut") >= 1
 
 
-def _slowed_timeline(folder: Path) -> Path:
-    shot = render_clip(folder / "shot.mp4", rate=RATE, frame_count=12, size=(32, 24))
-    track = otio.schema.Track(name="Video 1", kind=otio.schema.TrackKind.Video)
-    clip = otio.schema.Clip(
-        name="half",
-        media_reference=otio.schema.ExternalReference(target_url=str(shot)),
-        source_range=otio.opentime.TimeRange(
-            otio.opentime.RationalTime(0, RATE), otio.opentime.RationalTime(20, RATE)
-        ),
-    )
-    clip.effects.append(otio.schema.LinearTimeWarp(time_scalar=0.5))
-    track.append(clip)
-    path = folder / "cut.otio"
-    otio.adapters.write_to_file(otio.schema.Timeline(name="cut", tracks=[track]), str(path))
-    return path
-
-
 def test_render_shows_the_frames_of_the_whole_render_as_its_total(tmp_path):
-    cut = _slowed_timeline(tmp_path)
+    cut = slowed_timeline(tmp_path, frames=12, used=20, speed=0.5, size=(32, 24))
     command = ["render", str(cut), "-o", str(tmp_path / "out"), "--model", "blend", "--no-engine"]
     with on_terminal() as terminal:
         assert main([*command, "--codec", "h264"]) == 0
@@ -159,7 +142,7 @@ def test_render_shows_the_frames_of_the_whole_render_as_its_total(tmp_path):
 def test_render_says_how_far_it_is_where_no_bar_is_drawn(tmp_path, monkeypatch, caplog):
     monkeypatch.setattr(engine.progress, "LOG_INTERVAL_S", 0.0)
     caplog.set_level(logging.INFO)
-    cut = _slowed_timeline(tmp_path)
+    cut = slowed_timeline(tmp_path, frames=12, used=20, speed=0.5, size=(32, 24))
     command = ["render", str(cut), "-o", str(tmp_path / "out"), "--model", "blend", "--no-engine"]
     assert main([*command, "--codec", "h264"]) == 0
     lines = [line for line in _progress_lines(caplog) if line.startswith("render: ")]

@@ -16,9 +16,9 @@ import sys
 from fractions import Fraction
 from pathlib import Path
 
-import opentimelineio as otio
 import pytest
 from media_factory import render_clip
+from timeline_factory import slowed_timeline
 
 from engine.cli import main
 from engine.retime import sidecar_path
@@ -108,26 +108,8 @@ def test_repair_whose_report_cannot_be_written_leaves_neither_media_nor_report(t
     assert _left(out) == []
 
 
-def _slowed_timeline(folder: Path) -> Path:
-    rate = 25
-    shot = render_clip(folder / "shot.mp4", frame_count=8, size=(16, 16))
-    track = otio.schema.Track(name="Video 1", kind=otio.schema.TrackKind.Video)
-    clip = otio.schema.Clip(
-        name="slow",
-        media_reference=otio.schema.ExternalReference(target_url=str(shot)),
-        source_range=otio.opentime.TimeRange(
-            otio.opentime.RationalTime(0, rate), otio.opentime.RationalTime(24, rate)
-        ),
-    )
-    clip.effects.append(otio.schema.LinearTimeWarp(time_scalar=0.125))
-    track.append(clip)
-    path = folder / "cut.otio"
-    otio.adapters.write_to_file(otio.schema.Timeline(name="cut", tracks=[track]), str(path))
-    return path
-
-
 def test_render_whose_reports_cannot_be_written_names_them_and_keeps_no_unreported_clip(tmp_path):
-    cut = _slowed_timeline(tmp_path)
+    cut = slowed_timeline(tmp_path, frames=8, used=24, speed=0.125, size=(16, 16))
     out = tmp_path / "out"
     command = ["render", str(cut), "-o", str(out), "--model", "blend", "--codec", "h264", "--no-engine"]
     assert main(command) == 0

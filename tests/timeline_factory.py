@@ -26,3 +26,21 @@ def half_speed_timeline(folder: Path, rate: Fraction = Fraction(25)) -> Path:
     path = folder / "cut.otio"
     otio.adapters.write_to_file(timeline, str(path))
     return path
+
+
+def slowed_timeline(
+    folder: Path, *, frames: int, used: int, speed: float, size: tuple[int, int], rate: int = 25
+) -> Path:
+    """``folder/cut.otio``: one clip of ``folder/shot.mp4`` (``frames`` frames at ``size``), its
+    first ``used`` frames' worth of time on the timeline at ``speed`` (a LinearTimeWarp)."""
+    shot = render_clip(folder / "shot.mp4", rate=Fraction(rate), frame_count=frames, size=size)
+    clip = otio.schema.Clip(
+        name="slow",
+        media_reference=otio.schema.ExternalReference(target_url=str(shot)),
+        source_range=time_range(0, used, Fraction(rate)),
+    )
+    clip.effects.append(otio.schema.LinearTimeWarp(time_scalar=speed))
+    track = otio.schema.Track(name="Video 1", kind=otio.schema.TrackKind.Video, children=[clip])
+    path = folder / "cut.otio"
+    otio.adapters.write_to_file(otio.schema.Timeline(name="cut", tracks=[track]), str(path))
+    return path

@@ -16,17 +16,9 @@ import time
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from engine.progress import LOG_INTERVAL_S, duration_words
+
 log = logging.getLogger(__name__)
-
-LOG_INTERVAL_S = 30.0
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 90 * 60:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 class Progress:
@@ -63,7 +55,7 @@ class Progress:
         self._logged = self.done
         elapsed = now - self._started
         rate = self.done / elapsed if elapsed > 0 else 0.0
-        left = f", about {_duration((self.total - self.done) / rate)} left" if rate > 0 else ""
+        left = f", about {duration_words((self.total - self.done) / rate)} left" if rate > 0 else ""
         log.info(
             "%s: %d of %d %ss (%.0f %%), %.2f %ss/s%s",
             self.label,
@@ -73,7 +65,7 @@ class Progress:
             100 * self.done / self.total,
             rate,
             self.unit,
-            left if self.done < self.total else f", in {_duration(elapsed)}",
+            left if self.done < self.total else f", in {duration_words(elapsed)}",
         )
 
     def close(self) -> None:
