@@ -22,7 +22,8 @@ keeps frames i and i + k of a clip and learns to predict the real frames between
 It measures the starting and the tuned network on held-out data in the same run, then writes
 MODEL.onnx with a manifest and a model card (MODEL.card.json, MODEL.card.md). Put into the models
 folder, the model is a synthesis backend of its own name (`chronoscope interpolate --model NAME`);
-a running engine finds it when a request names it, and lists it in `engine status`, without a restart.
+a running engine finds it when a request names it, and lists it in `engine status`, without a restart
+(a model trained again under the same name is loaded again on the next request).
 
 DATASET is the folder `chronoscope mine --extract` wrote (manifest.jsonl rows that point at clips),
 or any folder of high-rate clips and image sequences. Clips are split by source: held-out sources

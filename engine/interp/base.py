@@ -117,6 +117,12 @@ class Synthesizer:
         """Where it runs, for ``status``: e.g. 'CPU', 'CUDAExecutionProvider'."""
         return "CPU"
 
+    def files_changed(self) -> bool:
+        """Whether the model files this backend was made from changed on disk since (replaced
+        under their name, removed, or a preferred model installed): a cache of backends, as the
+        engine keeps, then makes a new one. Backends made from no file never change."""
+        return False
+
     def close(self) -> None:
         """Release models or sessions; the default holds nothing."""
 
@@ -171,6 +177,11 @@ def register_backend(factory: Callable[..., Synthesizer], name: str | None = Non
     if not key:
         raise ValueError(f"backend {factory!r} has no NAME")
     _REGISTRY[key] = factory
+
+
+def unregister_backend(name: str) -> None:
+    """Make ``name`` no longer creatable (a fine-tuned model removed from the models folder)."""
+    _REGISTRY.pop(name, None)
 
 
 def available_backends() -> list[str]:

@@ -102,6 +102,9 @@ class EnsembleSynthesizer(Synthesizer):
     def execution_provider(self) -> str:
         return self.learned.execution_provider
 
+    def files_changed(self) -> bool:
+        return self.learned.files_changed()
+
     def close(self) -> None:
         self.learned.close()
 

@@ -112,6 +112,7 @@ from engine.interp.base import (
     check_times,
     register_backend,
     register_rescan,
+    unregister_backend,
 )
 from engine.interp.tiling import FeatherAccumulator, Tile, plan_tiles
 from engine.models.manifest import MANIFEST_SUFFIX, MODEL_SUFFIX, manifest_path_for
@@ -401,6 +402,7 @@ class _RifeModelBackend(Synthesizer):
         self.large_frames = resolve_large_frames(large_frames, self.LARGE_FRAMES)
         self._plans: dict[tuple[int, int], PassPlan] = {}
         self._installed: InstalledModel = locate_model(self.MODEL, models_dir)
+        self._files_stamp = self._installed.files_stamp()
         self._session: ModelSession | None = create_session(self._installed, threads=threads)
         self.memory_budget_mib = resolve_memory_budget_mib(
             memory_budget_mib, on_gpu=self._session.provider in GPU_PROVIDERS
@@ -418,6 +420,9 @@ class _RifeModelBackend(Synthesizer):
     @property
     def model(self) -> InstalledModel:
         return self._installed
+
+    def files_changed(self) -> bool:
+        return self._installed.files_stamp() != self._files_stamp
 
     def close(self) -> None:
         self._session = None
@@ -617,6 +622,7 @@ class RifeBestSynthesizer(Synthesizer):
         memory_budget_mib: int | None = None,
         large_frames: str | None = None,
     ) -> None:
+        self._models_dir = models_dir
         installed = installed_rife_models(models_dir)
         chosen = next((name for name in PREFERENCE if name in installed), None)
         if chosen is None:
@@ -657,6 +663,14 @@ class RifeBestSynthesizer(Synthesizer):
         result.backend = self.NAME
         return result
 
+    def files_changed(self) -> bool:
+        """Its model's files changed, or a model it prefers was installed (``models prepare``
+        while the engine runs)."""
+        if self._inner.files_changed():
+            return True
+        installed = installed_rife_models(self._models_dir)
+        return next((name for name in PREFERENCE if name in installed), None) != self._inner.NAME
+
     def close(self) -> None:
         self._inner.close()
 
@@ -676,10 +690,14 @@ TUNED_BACKENDS: dict[str, type[_RifeModelBackend]] = {}
 
 
 def register_tuned_models(models_dir: Path | None = None) -> list[str]:
-    """Register every installed fine-tuned RIFE model as a backend of its own name; return the names.
+    """Register every installed fine-tuned RIFE model as a backend of its own name, and forget those
+    no longer there; return the names.
     Run at import and again by ``engine.interp.base.refresh_backends`` (a request naming a model
     not registered yet, the engine's status), so models added while the engine runs are found."""
     installed, _ = scan_models(models_dir)
+    for name in set(TUNED_BACKENDS) - {model.name for model in installed}:  # removed since
+        del TUNED_BACKENDS[name]
+        unregister_backend(name)
     for model in installed:
         base = ARCHITECTURE_BACKENDS.get(model.manifest.architecture)
         taken = model.name in PREFERENCE or model.name == RifeBestSynthesizer.NAME

@@ -34,6 +34,21 @@ class InstalledModel:
     def name(self) -> str:
         return self.manifest.name
 
+    def files_stamp(self) -> tuple[tuple[int, int, int, int] | None, ...]:
+        """What the model's two files are on disk now (``file_stamp`` of each): a model replaced
+        under its name (trained again, prepared again) or removed gives another stamp."""
+        return file_stamp(self.model_path), file_stamp(self.manifest_path)
+
+
+def file_stamp(path: Path) -> tuple[int, int, int, int] | None:
+    """Device, inode, size and modification time of ``path`` (a link followed), or None where it
+    is missing: files written to a temporary name and renamed, as ours are, change all of it."""
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    return status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns
+
 
 @dataclass(frozen=True)
 class BrokenModel:

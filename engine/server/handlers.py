@@ -204,7 +204,8 @@ def install_capabilities(registry: HandlerRegistry, module_names: Iterable[str])
 
 
 class BackendCache:
-    """Synthesis backends created on first use and kept, one per name and options.
+    """Synthesis backends created on first use and kept, one per name and options, until their model
+    files change on disk (``Synthesizer.files_changed``).
 
     Each backend is used by one request at a time (its own lock), since not every backend is safe
     to share between threads.
@@ -218,6 +219,14 @@ class BackendCache:
         key = (name, json.dumps(options, sort_keys=True))
         with self._lock:
             entry = self._entries.get(key)
+            if entry is not None and entry[0].files_changed():
+                # trained or prepared again under its name while the engine ran: load what is there
+                # now. The old backend is not closed here, since a request may still be using it;
+                # it goes when the last one lets go of it.
+                log.info("the model files of synthesis backend %s changed on disk: loading them again", name)
+                del self._entries[key]
+                entry = None
+                refresh_backends()  # a model of the same name may be of another architecture now
             if entry is None:
                 try:
                     backend = create_backend(name, **options)
