@@ -1,7 +1,7 @@
 """``chronoscope train speed`` and ``train tsr`` after the s18 audit: an output that is a folder
 is refused before training, checkpoints of ``train speed`` are kept per output path under a lock,
-a resume is checked against its checkpoint (data, step count), an interrupted run saves its
-checkpoint, and the messages name what was wrong."""
+a resume is checked against its checkpoint (data, step count), an interrupted run (either
+command) saves its checkpoint, and the messages name what was wrong."""
 
 from __future__ import annotations
 
@@ -31,6 +31,39 @@ def test_tsr_output_that_is_a_folder_is_refused_before_training(tmp_path, capsys
     error = capsys.readouterr().err
     assert status == cli.EXIT_USER_ERROR and f"{output} is a folder; name a file in it" in error
     assert not work.exists(), "nothing was trained"
+
+
+@pytest.mark.parametrize(("number", "status"), [(2, 130), (15, 143)])  # SIGINT, SIGTERM
+def test_an_interrupted_tsr_run_saves_its_checkpoint(wheels, tmp_path, number, status):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from engine.training.tsr.train import CHECKPOINT_NAME
+
+    work, output = tmp_path / "work", tmp_path / "rife-stopped.onnx"
+    argv = ["train", "tsr", "--renders", "1", "--steps", "100000", "--checkpoint-every", "100000"]
+    argv += ["--batch-size", "1", "--crop", "64", "--no-eval", "--threads", "1"]
+    argv += ["--work-dir", str(work), "--wheel-cache", str(wheels), "-o", str(output)]
+    command = [sys.executable, "-m", "engine.cli", *argv]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, cwd=Path(__file__).parent.parent)
+    deadline = time.monotonic() + 240
+    lines = []
+    for line in process.stderr:
+        lines.append(line)
+        if "step 25/100000 " in line or time.monotonic() > deadline:
+            break
+    process.send_signal(number)
+    _, rest = process.communicate(timeout=120)
+    text = "".join(lines) + rest
+    assert process.returncode == status, text
+    stopped = f"stopped by {signal.Signals(number).name} at step "
+    assert stopped in text, text
+    step = int(text.split(stopped)[1].split(" ")[0])
+    state = torch.load(work / CHECKPOINT_NAME, weights_only=False, map_location="cpu")
+    assert state["step"] == step >= 25
+    assert not output.exists()
 
 
 # --- train speed: checkpoints per output path, one run at a time, resume checks, interrupts ---

@@ -32,7 +32,8 @@ under 100 fps are named in a WARNING: real-time footage teaches guesses, not mot
 adds procedural 240 fps scenes.
 
 The output's folder is checked before any work. Checkpoints go to a folder of the cache named
-after the output and its full path (or --work-dir); --resume continues the one of the same -o up
+after the output and its full path (or --work-dir), every --checkpoint-every steps and when Ctrl-C
+or SIGTERM stops the run (after the step under way); --resume continues the one of the same -o up
 to --steps in all (fewer than the checkpoint has are refused), and a run first removes what a
 killed one left there. A model is eligible as a default only when
 Middlebury was measured before and after (--eval-data DIR holding triplets/middlebury-other/).
@@ -108,7 +109,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     tsr.add_argument(
         "--learning-rate", type=float, default=1e-5, help="peak AdamW learning rate (default 1e-5)"
     )
-    tsr.add_argument("--checkpoint-every", type=int, default=50, metavar="STEPS", help="default 50")
+    tsr.add_argument(
+        "--checkpoint-every", type=int, default=50, metavar="STEPS", help="save a checkpoint every STEPS steps (default 50)"
+    )
     tsr.add_argument("--seed", type=int, default=0, help="sampling and split seed (default 0)")
     tsr.add_argument(
         "--work-dir",

@@ -23,14 +23,12 @@ hundred steps (``checkpoint_every_steps``), and when Ctrl-C or SIGTERM stops it,
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import math
 import signal
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -66,6 +64,7 @@ from engine.training.speed.recipe import (
     recipe_in_manifest,
     recipe_of,
 )
+from engine.training.stopping import resend, stop_at_a_step_boundary
 
 log = logging.getLogger(__name__)
 
@@ -247,53 +246,6 @@ def resolve_device(name: str) -> torch.device:
             "device 'cuda' asked for, but torch sees no CUDA GPU; use --device cpu or --device auto"
         )
     return torch.device("cuda")
-
-
-@dataclass
-class StopRequest:
-    """The signal that asked a training loop to stop (None: none yet)."""
-
-    signal_number: int | None = None
-
-
-@contextlib.contextmanager
-def stop_at_a_step_boundary() -> Iterator[StopRequest]:
-    """While the block runs on the main thread, SIGINT (Ctrl-C) and SIGTERM only ask the loop to
-    stop (``StopRequest``), so that it stops between two steps and saves a whole checkpoint rather
-    than dying mid-step. The first such signal puts the earlier handlers back, so a second one acts
-    at once. ``resend`` hands the signal to them once the checkpoint is saved."""
-    request = StopRequest()
-    if threading.current_thread() is not threading.main_thread():
-        yield request
-        return
-    previous = {
-        number: signal.getsignal(number)
-        for number in (signal.SIGINT, signal.SIGTERM)
-        if signal.getsignal(number) is not signal.SIG_IGN  # ignored stays ignored
-    }
-
-    def restore() -> None:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
-
-    def ask_to_stop(number, frame) -> None:
-        request.signal_number = number
-        restore()
-
-    for number in previous:
-        signal.signal(number, ask_to_stop)
-    try:
-        yield request
-    finally:
-        restore()
-
-
-def resend(request: StopRequest) -> None:
-    """Deliver the signal that stopped the loop to the handlers that were there before it (the
-    command's: Ctrl-C raises ``KeyboardInterrupt``, SIGTERM ends the command as it would have)."""
-    if request.signal_number is not None:
-        signal.raise_signal(request.signal_number)
-        raise KeyboardInterrupt  # a handler that ignored it: stop all the same
 
 
 def train(

@@ -15,7 +15,8 @@ times faster than torch's default, which oversubscribes the cores).
 
 Checkpoints (``WORK/checkpoint.pt``, written through a temporary name) hold the network, the
 optimiser, the scaler, the step, the sampler's random state, the loss history and the "before"
-metrics; ``resume=True`` continues from there up to ``steps`` in total. WORK is by default a
+metrics; ``resume=True`` continues from there up to ``steps`` in total. SIGINT (Ctrl-C) or SIGTERM
+stops a run after the step under way, with a checkpoint saved there (``engine.training.stopping``). WORK is by default a
 folder of the cache named after the output's name and a hash of its full path, so two outputs of
 one name never share a checkpoint. One run at a time trains in a WORK folder (a lock file in it);
 a run starts by removing what a killed one left there (a partial checkpoint and its writer's lock
@@ -29,6 +30,7 @@ import contextlib
 import hashlib
 import logging
 import math
+import signal
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -57,6 +59,7 @@ from engine.models.manifest import manifest_path_for
 from engine.places import places
 from engine.processes import exclusive_lock
 from engine.timeline import fraction_text
+from engine.training.stopping import resend, stop_at_a_step_boundary
 from engine.training.tsr import data as tsr_data
 from engine.training.tsr.evaluate import (
     DEFAULT_METRICS,
@@ -570,42 +573,60 @@ def _fine_tune_in(
     if sets and not metrics_before:
         metrics_before = evaluate(trainer.network, sets, **measure)
         log.info("before: %s", _summary(metrics_before))
-    for step in range(start_step, config.steps):
-        batch, _ = tsr_data.make_batch(
-            data.train,
-            rng,
-            batch_size=config.batch_size,
-            crop_px=config.crop_px,
-            gaps_frames=config.gaps_frames,
-            midpoint_only=config.midpoint_only,
+    def save(done: int) -> None:
+        save_checkpoint(
+            checkpoint_path,
+            trainer,
+            step=done,
+            rng=rng,
+            init=config.init,
+            losses=losses,
+            metrics_before=metrics_before,
         )
-        parts = trainer.step(batch, step)
-        if not math.isfinite(parts["loss"]):
-            raise TrainingDataError(
-                f"the loss became {parts['loss']} at step {step + 1}; lower the learning rate"
+
+    with stop_at_a_step_boundary() as stop:
+        for step in range(start_step, config.steps):
+            batch, _ = tsr_data.make_batch(
+                data.train,
+                rng,
+                batch_size=config.batch_size,
+                crop_px=config.crop_px,
+                gaps_frames=config.gaps_frames,
+                midpoint_only=config.midpoint_only,
             )
-        losses.append(parts["loss"])
-        done = step + 1
-        if done % LOG_EVERY_STEPS == 0 or done == config.steps:
-            window = losses[-LOSS_WINDOW_STEPS:]
-            log.info(
-                "step %d/%d loss %.4f (mean of last %d) lr %.2e",
-                done,
-                config.steps,
-                float(np.mean(window)),
-                len(window),
-                trainer.learning_rate_at(step),
-            )
-        if done % config.checkpoint_every_steps == 0 or done == config.steps:
-            save_checkpoint(
-                checkpoint_path,
-                trainer,
-                step=done,
-                rng=rng,
-                init=config.init,
-                losses=losses,
-                metrics_before=metrics_before,
-            )
+            parts = trainer.step(batch, step)
+            if not math.isfinite(parts["loss"]):
+                raise TrainingDataError(
+                    f"the loss became {parts['loss']} at step {step + 1}; lower the learning rate"
+                )
+            losses.append(parts["loss"])
+            done = step + 1
+            if done % LOG_EVERY_STEPS == 0 or done == config.steps:
+                window = losses[-LOSS_WINDOW_STEPS:]
+                log.info(
+                    "step %d/%d loss %.4f (mean of last %d) lr %.2e",
+                    done,
+                    config.steps,
+                    float(np.mean(window)),
+                    len(window),
+                    trainer.learning_rate_at(step),
+                )
+            saved = done % config.checkpoint_every_steps == 0 or done == config.steps
+            if saved:
+                save(done)
+            if stop.signal_number is not None:
+                if not saved:
+                    save(done)
+                log.warning(
+                    "stopped by %s at step %d of %d: checkpoint saved at %s; --resume continues it",
+                    signal.Signals(stop.signal_number).name,
+                    done,
+                    config.steps,
+                    checkpoint_path,
+                )
+                break
+    if stop.signal_number is not None:
+        resend(stop)
     metrics_after = evaluate(trainer.network, sets, **measure) if sets else {}
     if sets:
         log.info("after: %s", _summary(metrics_after))
