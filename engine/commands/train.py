@@ -110,7 +110,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--learning-rate", type=float, default=1e-5, help="peak AdamW learning rate (default 1e-5)"
     )
     tsr.add_argument(
-        "--checkpoint-every", type=int, default=50, metavar="STEPS", help="save a checkpoint every STEPS steps (default 50)"
+        "--checkpoint-every", type=int, default=50, metavar="STEPS",
+        help="save a checkpoint every STEPS steps (default 50)",
     )
     tsr.add_argument("--seed", type=int, default=0, help="sampling and split seed (default 0)")
     tsr.add_argument(
