@@ -517,6 +517,53 @@ def test_otiod_bundle_round_trip_finds_its_media(tmp_path, sample_clip):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.otiod", "source"]
 
 
+OTIOD_WRITER = """
+import resource, signal, sys
+from pathlib import Path
+import opentimelineio as otio
+from engine.errors import ChronoscopeError
+from engine.timeline import write_timeline
+timeline = otio.adapters.read_from_file(sys.argv[1])
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG), as on a full disk
+resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[3]), int(sys.argv[3])))
+try:
+    write_timeline(timeline, Path(sys.argv[2]))
+except ChronoscopeError as error:
+    sys.exit(f"refused: {error}")
+"""
+
+
+def test_an_otiod_bundle_whose_timeline_cannot_be_written_is_refused_and_left_out(tmp_path):
+    import subprocess
+    import sys
+
+    pytest.importorskip("resource", reason="file size limits are POSIX")
+    media = tmp_path / "source" / "tiny.mp4"
+    media.parent.mkdir()
+    media.write_bytes(b"\0" * 2000)  # copied into the bundle, never read
+    track = otio.schema.Track(name="V1")
+    for index in range(60):  # a timeline far larger than its media
+        track.append(otio.schema.Clip(
+            name=f"shot {index}",
+            media_reference=otio.schema.ExternalReference(target_url=media.as_uri()),
+            source_range=otio.opentime.TimeRange(
+                otio.opentime.RationalTime(index, 24), otio.opentime.RationalTime(1, 24)
+            ),
+        ))
+    source = tmp_path / "cut.otio"
+    otio.adapters.write_to_file(otio.schema.Timeline(name="big", tracks=[track]), str(source))
+    assert source.stat().st_size > 20_000
+    bundle = tmp_path / "cut.otiod"
+    command = [sys.executable, "-c", OTIOD_WRITER, str(source), str(bundle), "10000"]
+    repo = Path(__file__).parent.parent
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=repo)
+    assert done.returncode == 1, done.stderr
+    assert f"refused: cannot write {bundle}: its timeline (content.otio) did not reach the disk whole" in (
+        done.stderr
+    )
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["cut.otio", "source"], "nothing half-written"
+
+
 def test_otioz_bundle_reads_and_extracts(tmp_path, sample_clip):
     bundle = write_timeline(_bundle_source(tmp_path, sample_clip), tmp_path / "cut.otioz")
     (segment,) = list_segments(read_timeline(bundle))

@@ -25,6 +25,7 @@ becomes a LinearTimeWarp from the source frame it plays from (``engine.timeline.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from fractions import Fraction
@@ -374,8 +375,22 @@ def write_timeline(
                 temporary.write_text(text, encoding="utf-8")
             except OSError as error:  # named as the timeline, not its hidden temporary
                 raise OSError(error.errno, error.strerror or str(error), str(path)) from error
+        elif adapter == "otiod":
+            _check_bundle_timeline(temporary / "content.otio", path)
     log.info("wrote %s", path)
     return path
+
+
+def _check_bundle_timeline(content: Path, path: Path) -> None:
+    """A folder bundle's timeline is written by OTIO's own file writer, which ignores a failed write
+    (a full disk left a truncated ``content.otio`` and reported success): read it back whole."""
+    try:
+        json.loads(content.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise TimelineError(
+            f"cannot write {path}: its timeline ({content.name}) did not reach the disk whole "
+            f"(is the disk full?): {_reason(error)}"
+        ) from None
 
 
 def _reason(error: BaseException) -> str:
