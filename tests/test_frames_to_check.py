@@ -90,6 +90,41 @@ def test_a_subject_that_jumps_is_listed_and_a_creeping_one_is_not():
     assert jumped.risk_score < 0.2
 
 
+def _noisy_grey(seed: int) -> np.ndarray:
+    """A flat grey picture with a camera's noise (sigma 2 levels): a wall, a clear sky."""
+    noise = np.random.default_rng(seed).normal(0.0, 2.0, (96, 128, 3))
+    return np.clip(128.0 + noise, 0, 255).astype(np.uint8)
+
+
+def test_flow_lists_no_flat_noisy_picture_but_a_subject_that_jumps_and_turns_over():
+    """flow's check weighs the geometric part of its risk map (flow that disagrees both ways, holes,
+    occlusion) by the picture's detail: in a flat noisy picture the flow disagrees everywhere and
+    the map reads 1, but nothing there can look wrong (it listed such frames); a subject jumping far
+    and turning over in front of a detailed background is wrong and listed."""
+    backend = create_backend("flow")
+    (flat,) = backend.synthesize_many(_noisy_grey(1), _noisy_grey(2), [0.5])
+    assert local_risk(flat.risk) > CHECK_LEVELS["flow"], "its map alone would list it"
+    assert not needs_check("flow", flat.risk_local)
+
+    background = texture(96, 128, seed=3)
+    subject = texture(32, 32, seed=4)
+    before, after = background.copy(), background.copy()
+    before[30:62, 10:42] = subject
+    after[30:62, 80:112] = subject[:, ::-1]
+    (jumped,) = backend.synthesize_many(before, after, [0.5])
+    assert needs_check("flow", jumped.risk_local)
+
+
+def test_a_client_gets_the_local_risk_the_engine_measured(tmp_path):
+    from process_control import background_engine
+
+    from engine.server.client import EngineClient
+
+    with background_engine(tmp_path / "home") as (connection, _), EngineClient(connection) as client:
+        (flat,) = client.synthesize(_noisy_grey(1), _noisy_grey(2), [0.5], backend="flow")
+    assert local_risk(flat.risk) > CHECK_LEVELS["flow"] > flat.risk_local
+
+
 def test_a_retime_reports_the_frames_to_check(tmp_path):
     clip = _clip(tmp_path / "square.mkv", CREEP_THEN_JUMP)
     out = tmp_path / "slow.mkv"

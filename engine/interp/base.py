@@ -40,6 +40,10 @@ class SynthesisResult:
     notes: list[str] = field(default_factory=list)
     fallback: bool = False
     """The frame is not the backend's: a guard repeated the nearest frame (scene cut, duplicates)."""
+    local_risk_given: float | None = None
+    """The frame's local risk as its maker gave it, or None: ``risk_local`` computes it from the risk
+    map. ``flow`` gives its own (its map weighed by the picture's texture, since a flat area warped
+    wrong still looks right); a client gets the engine's."""
 
     @property
     def risk_score(self) -> float:
@@ -55,7 +59,10 @@ class SynthesisResult:
     @property
     def risk_local(self) -> float:
         """The worst subject-sized patch of the risk map (``engine.interp.checks.local_risk``):
-        high when one region is probably wrong, however clean the rest of the frame."""
+        high when one region is probably wrong, however clean the rest of the frame; the backend's
+        own measure where it gives one (``local_risk_given``)."""
+        if self.local_risk_given is not None:
+            return self.local_risk_given
         return local_risk(self.risk)
 
 

@@ -53,6 +53,7 @@ from engine.interp.base import (
     check_times,
     register_backend,
 )
+from engine.interp.checks import local_risk
 
 log = logging.getLogger(__name__)
 
@@ -307,10 +308,38 @@ def _relative_inconsistency(inconsistency: np.ndarray, flow: np.ndarray) -> np.n
     return np.clip(inconsistency / tolerance, 0.0, 1.0).astype(np.float32)
 
 
+TEXTURE_FULL_LEVELS = 16.0
+"""Texture (mean luma gradient, 8-bit levels per pixel over 5x5) at which a geometric error (flow
+that disagrees both ways, a hole, an occlusion) counts fully in the frame check; below it, by the
+square root of the share: a region warped wrong shows with its detail, a flat one not at all.
+Chosen on the renders, triplets and high-speed captures of ``bench/tsr_quality.py`` among 4, 8, 16
+and 32 levels, the share or its square root: the fewest right frames listed at 90 % recall (16,
+18 %), then the highest ROC AUC there (the square root, 0.903 against 0.898); see
+``CHECK_LEVELS``."""
+
+
+def texture_weight(warped0: np.ndarray, warped1: np.ndarray, pixel_size: float = 1.0) -> np.ndarray:
+    """How visible an error would be at each pixel, in [0, 1]: the larger of the two warped lumas'
+    gradient, averaged over 5x5, against ``TEXTURE_FULL_LEVELS`` (square root). ``pixel_size``:
+    full-resolution pixels per pixel of these lumas (the gradient is counted per full-resolution
+    pixel)."""
+    gradients = []
+    for luma in (warped0, warped1):
+        grey = luma.astype(np.float32)
+        along_x = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3)
+        along_y = cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3)
+        gradients.append(cv2.blur(cv2.magnitude(along_x, along_y), (5, 5)))
+    texture = np.maximum(gradients[0], gradients[1]) / np.float32(8.0 * pixel_size)  # Sobel sums 8 steps
+    return np.sqrt(np.clip(texture / np.float32(TEXTURE_FULL_LEVELS), 0.0, 1.0))
+
+
 def render_at(
     frame0: np.ndarray, frame1: np.ndarray, pair: PairFlow, t: float, settings: FlowSettings
-) -> tuple[np.ndarray, np.ndarray]:
-    """The frame at time t and its risk map (full resolution composition, or flow-scale for large frames)."""
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """The frame at time t, its risk map and its local risk for the frame check (the map with its
+    geometric part, flow inconsistency, holes and occlusion, weighed by ``texture_weight``; the two
+    warped frames' disagreement is a difference of picture already): full resolution composition,
+    or flow-scale for large frames."""
     if pair.scale < 1.0:
         return render_reduced(frame0, frame1, pair, t, settings)
     motion, holes = motion_at(pair, t, settings)
@@ -323,6 +352,7 @@ def render_at(
     scale = pair.scale
     out = np.empty_like(frame0)
     risk = np.empty((height, width), np.float32)
+    checked = np.empty((height, width), np.float32)  # the risk the frame check reads
     maximum = float(np.iinfo(frame0.dtype).max)
     xs_row = np.arange(width, dtype=np.float32)
     low_xs_row = ((xs_row + 0.5) * (low_width / width) - 0.5).astype(np.float32)
@@ -370,16 +400,17 @@ def render_at(
         )
         out[top:bottom] = np.clip(blended + 0.5, 0, maximum).astype(frame0.dtype)
 
-        disagreement = (
-            np.abs(luma_u8(warped0).astype(np.float32) - luma_u8(warped1).astype(np.float32)) / 255.0
-        )
+        luma0, luma1 = luma_u8(warped0), luma_u8(warped1)
+        disagreement = np.abs(luma0.astype(np.float32) - luma1.astype(np.float32)) / 255.0
         both_seen = 1.0 - np.maximum(seen_only_by_0, seen_only_by_1)
         photometric = np.clip(disagreement / 0.15, 0.0, 1.0) * both_seen
         flow_risk = np.maximum(low(relative0, map0_x, map0_y), low(relative1, map1_x, map1_y))
         hole_risk = low(holes, np.ascontiguousarray(xs), np.ascontiguousarray(ys))
         occlusion_risk = 0.5 * np.maximum(seen_only_by_0, seen_only_by_1)
-        risk[top:bottom] = np.maximum.reduce([photometric, flow_risk, hole_risk, occlusion_risk])
-    return out, risk
+        geometric = np.maximum.reduce([flow_risk, hole_risk, occlusion_risk])
+        risk[top:bottom] = np.maximum(photometric, geometric)
+        checked[top:bottom] = np.maximum(photometric, geometric * texture_weight(luma0, luma1))
+    return out, risk, local_risk(checked)
 
 
 def _small_luma(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -388,7 +419,7 @@ def _small_luma(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 def render_reduced(
     frame0: np.ndarray, frame1: np.ndarray, pair: PairFlow, t: float, settings: FlowSettings
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, float]:
     """Large frames: motion, blend weights and risk at the flow scale; only the warp at full size.
 
     Everything that decides (visibility weights, risk) is computed on the flow-scale grid; at full
@@ -422,7 +453,10 @@ def render_reduced(
         sample(_relative_inconsistency(pair.inconsistency1, pair.flow10), map1_x, map1_y),
     )
     occlusion_risk = 0.5 * np.maximum(seen_only_by_0, seen_only_by_1)
-    low_risk = np.maximum.reduce([photometric, flow_risk, holes.astype(np.float32), occlusion_risk])
+    geometric = np.maximum.reduce([flow_risk, holes.astype(np.float32), occlusion_risk])
+    low_risk = np.maximum(photometric, geometric)
+    detail = texture_weight(warped0, warped1, pixel_size=pair.full_width / low_width)
+    local = local_risk(np.maximum(photometric, geometric * detail))
 
     height, width = pair.full_height, pair.full_width
     risk = cv2.resize(low_risk.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
@@ -461,7 +495,7 @@ def render_reduced(
             blended = warped_full1.astype(np.float32)
             blended += (warped_full0.astype(np.float32) - blended) * band_share0[..., None]
             out[top:bottom] = np.clip(blended + 0.5, 0, maximum).astype(frame0.dtype)
-    return out, risk
+    return out, risk, local
 
 
 class FlowSynthesizer(Synthesizer):
@@ -497,8 +531,12 @@ class FlowSynthesizer(Synthesizer):
             )
         results = []
         for t_value in values:
-            frame, risk = render_at(frame0, frame1, pair, t_value, self.settings)
-            results.append(SynthesisResult(frame=frame, risk=risk, backend=self.NAME, notes=list(notes)))
+            frame, risk, local = render_at(frame0, frame1, pair, t_value, self.settings)
+            results.append(
+                SynthesisResult(
+                    frame=frame, risk=risk, backend=self.NAME, notes=list(notes), local_risk_given=local
+                )
+            )
         return results
 
 

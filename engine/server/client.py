@@ -28,6 +28,7 @@ import collections
 import contextlib
 import itertools
 import logging
+import math
 import os
 import threading
 import time
@@ -124,6 +125,14 @@ def error_from_record(ename: str, evalue: str, context: str) -> ChronoscopeError
 def _read_only(array: np.ndarray) -> np.ndarray:
     array.flags.writeable = False
     return array
+
+
+def _given_local(item: dict[str, Any]) -> float | None:
+    """The engine's local risk of one made frame (its backend's own measure), when it sent one."""
+    value = item.get("risk_local")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
 
 
 def _wire_time(value: float | Fraction | str) -> float | str:
@@ -349,6 +358,7 @@ class EngineClient:
                     risk=decode_array(item["risk"], reply.buffers),
                     backend=item.get("backend", backend),
                     notes=list(item.get("notes", [])),
+                    local_risk_given=_given_local(item),
                 )
                 for item in reply.content["frames"]
             ]
@@ -373,6 +383,7 @@ class EngineClient:
                     risk=take(exchange.read(item["risk"])),
                     backend=item.get("backend", backend),
                     notes=list(item.get("notes", [])),
+                    local_risk_given=_given_local(item),
                 )
                 for item in reply.content["frames"]
             ]
