@@ -6,9 +6,10 @@ into a clip is recorded on the segment. Record positions are counted here, exact
 the timeline rate, rather than with OTIO's float arithmetic.
 
 Time warps: enabled ``LinearTimeWarp`` effects on a clip multiply (two of 0.5 make 0.25); a
-``FreezeFrame`` makes the clip a hold of its first source frame (scalar 0). A scalar of 0 on a
-plain LinearTimeWarp, a negative one (reverse playback, not supported yet), NaN or infinity raise
-``InvalidTimeWarpError`` naming the clip and the value.
+``FreezeFrame`` makes the clip a hold of its first source frame (scalar 0), and so does a plain
+LinearTimeWarp of scalar exactly 0, which is how OTIO defines a FreezeFrame and how its EDL reader
+writes an EDL freeze (``M2 ... 000.0``) into an .otio file. A negative scalar (reverse playback,
+not supported yet), NaN or infinity raise ``InvalidTimeWarpError`` naming the clip and the value.
 """
 
 from __future__ import annotations
@@ -52,6 +53,13 @@ class TimeWarp:
     effect_name: str
     time_scalar: float | None
     enabled: bool = True
+
+    @property
+    def is_hold(self) -> bool:
+        """Enabled, and a FreezeFrame or a LinearTimeWarp of scalar exactly 0 (OTIO's FreezeFrame)."""
+        return self.enabled and (
+            self.kind == WARP_FREEZE or (self.kind == WARP_LINEAR and self.time_scalar == 0)
+        )
 
     def to_dict(self) -> dict[str, Any]:
         scalar = self.time_scalar
@@ -122,7 +130,7 @@ class Segment:
 
     @property
     def is_freeze_frame(self) -> bool:
-        return any(w.enabled and w.kind == WARP_FREEZE for w in self.time_warps)
+        return any(w.is_hold for w in self.time_warps)
 
     @property
     def is_retimed(self) -> bool:
@@ -130,10 +138,11 @@ class Segment:
 
     @property
     def time_scalar(self) -> Fraction:
-        """The combined, validated speed: product of the LinearTimeWarps, 0 for a FreezeFrame.
+        """The combined, validated speed: product of the LinearTimeWarps, 0 for a hold (a
+        FreezeFrame, or a LinearTimeWarp of scalar 0).
 
-        Raises ``InvalidTimeWarpError`` for 0 outside a FreezeFrame, negative, NaN, infinity, or
-        a time effect that is neither.
+        Raises ``InvalidTimeWarpError`` for a negative scalar, NaN, infinity, or a time effect that
+        is neither.
         """
         return combined_time_scalar(self.time_warps, where=self.describe())
 
@@ -201,7 +210,9 @@ def _range_dict(value: otio.opentime.TimeRange | None, rate: Fraction) -> dict[s
 
 
 def time_warps_of(clip: otio.schema.Clip) -> tuple[TimeWarp, ...]:
-    """The time effects on ``clip``, in order, whether valid or not."""
+    """The time effects on ``clip``, in order, whether valid or not. A LinearTimeWarp of scalar
+    exactly 0 is a hold, as OTIO defines FreezeFrame (a LinearTimeWarp of scalar 0), so it is
+    listed as one (``WARP_FREEZE``)."""
     warps = []
     for effect in clip.effects:
         enabled = bool(getattr(effect, "enabled", True))
@@ -211,7 +222,9 @@ def time_warps_of(clip: otio.schema.Clip) -> tuple[TimeWarp, ...]:
             continue
         if not isinstance(effect, otio.schema.TimeEffect):
             continue
-        if isinstance(effect, otio.schema.FreezeFrame):
+        if isinstance(effect, otio.schema.FreezeFrame) or (
+            isinstance(effect, otio.schema.LinearTimeWarp) and effect.time_scalar == 0
+        ):
             warps.append(TimeWarp(WARP_FREEZE, effect.name, effect.effect_name, 0.0, enabled))
         elif isinstance(effect, otio.schema.LinearTimeWarp):
             scalar = float(effect.time_scalar)
@@ -236,14 +249,15 @@ def fcp_time_remap(effect: otio.schema.Effect) -> str:
 
 
 def combined_time_scalar(warps: tuple[TimeWarp, ...], *, where: str = "clip") -> Fraction:
-    """Multiply the enabled warps' scalars exactly; FreezeFrame gives 0. Validates each warp."""
+    """Multiply the enabled warps' scalars exactly; a hold (FreezeFrame, or a LinearTimeWarp of
+    scalar 0) gives 0. Validates each warp."""
     scalar = Fraction(1)
     freeze = False
     for warp in warps:
         if not warp.enabled:
             continue
         label = f"{WARP_SCHEMAS[warp.kind]}{f' {warp.name!r}' if warp.name else ''}"
-        if warp.kind == WARP_FREEZE:
+        if warp.is_hold:
             freeze = True
             continue
         if warp.kind == WARP_OTHER and (warp.name or "").endswith("(FCPXML timeMap)"):
@@ -265,18 +279,13 @@ def combined_time_scalar(warps: tuple[TimeWarp, ...], *, where: str = "clip") ->
         value = warp.time_scalar
         if value is None or not math.isfinite(value):
             raise InvalidTimeWarpError(
-                f"{where}: time warp {label} has time_scalar {value}; it must be a finite number above 0 "
-                "(1 = real time, 0.5 = half speed)"
+                f"{where}: time warp {label} has time_scalar {value}; it must be a finite number, 0 or above "
+                "(1 = real time, 0.5 = half speed, 0 = a hold)"
             )
         if value < 0:
             raise InvalidTimeWarpError(
                 f"{where}: time warp {label} has time_scalar {value}; reverse playback (a negative scalar) "
                 "is not supported yet; a scalar above 0 works (1 = real time, 0.5 = half speed)"
-            )
-        if value == 0:
-            raise InvalidTimeWarpError(
-                f"{where}: time warp {label} has time_scalar 0; use a FreezeFrame effect for a hold, "
-                "or a scalar above 0 (1 = real time, 0.5 = half speed)"
             )
         scalar *= exact_number(value, what="time_scalar")
     return Fraction(0) if freeze else scalar

@@ -1,0 +1,106 @@
+"""Timelines as editing applications export them (audit s19): an EDL freeze that OTIO's own EDL
+reader turned into a LinearTimeWarp of scalar 0 is a hold everywhere (segments, render, fill)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import opentimelineio as otio
+import pytest
+from media_factory import render_clip
+
+from engine.commands import segments as segments_command
+from engine.media import FrameReader
+from engine.render import fill_gaps, render_timeline
+from engine.timeline import list_segments, read_timeline, time_map
+
+RATE = 25
+
+
+def _segments_json(path: Path, capsys, *extra: str) -> tuple[int, list[dict]]:
+    parser = argparse.ArgumentParser(prog="chronoscope segments")
+    segments_command.configure(parser)
+    status = segments_command.run(parser.parse_args([str(path), "--json", *extra]))
+    return status, json.loads(capsys.readouterr().out)["segments"]
+
+
+def _frames(path: Path) -> list[np.ndarray]:
+    with FrameReader(path) as reader:
+        return [frame.image for frame in reader]
+
+
+@pytest.fixture()
+def freeze_edl(tmp_path) -> Path:
+    """A 25 fps EDL: a one-second hold of source frame 25 (``M2 ... 000.0``), a 10-frame gap on
+    the record side, then 10 frames at speed 1 from source frame 40."""
+    media = render_clip(tmp_path / "src.mp4", rate=Fraction(RATE), frame_count=60, size=(64, 48))
+    path = tmp_path / "frz.edl"
+    path.write_text(
+        "TITLE: FREEZE\nFCM: NON-DROP FRAME\n\n"
+        "001  SRC      V     C        00:00:01:00 00:00:01:01 01:00:00:00 01:00:01:00\n"
+        "M2   SRC         000.0                00:00:01:00\n"
+        f"* FROM CLIP NAME: src.mp4\n* FROM CLIP: {media}\n\n"
+        "002  SRC      V     C        00:00:01:15 00:00:02:00 01:00:01:10 01:00:01:20\n"
+        f"* FROM CLIP NAME: src.mp4\n* FROM CLIP: {media}\n"
+    )
+    return path
+
+
+def _converted_by_otio(edl: Path) -> Path:
+    """The .otio OTIO's own EDL reader makes of ``edl``: its freeze is a LinearTimeWarp of 0."""
+    converted = edl.with_name("frz_conv.otio")
+    otio.adapters.write_to_file(otio.adapters.read_from_file(str(edl), rate=RATE), str(converted))
+    (effect,) = read_timeline(converted).find_clips()[0].effects
+    assert effect.schema_name() == "LinearTimeWarp" and effect.time_scalar == 0
+    return converted
+
+
+def test_linear_time_warp_of_zero_is_listed_as_a_hold_like_the_edl_freeze(freeze_edl, capsys):
+    converted = _converted_by_otio(freeze_edl)
+    status, rows = _segments_json(converted, capsys)
+    assert status == 0
+    held = rows[0]
+    assert held["freeze_frame"] is True and held["time_warp_problem"] == ""
+    assert held["time_scalar"] == "0" and held["time_warps"][0]["kind"] == "freeze"
+    assert held["time_map"]["first"]["source_frame"] == held["time_map"]["last"]["source_frame"] == 25
+    # the EDL read by Chronoscope (a FreezeFrame) lists the same hold
+    edl_status, edl_rows = _segments_json(freeze_edl, capsys, "--rate", "25")
+    assert edl_status == 0
+    assert edl_rows[0]["time_map"] == held["time_map"]
+
+
+def test_fixture_with_scalar_zero_is_a_hold_not_an_error():
+    fixture = Path(__file__).parent / "fixtures" / "timelines" / "warp_zero.otio"
+    (segment,) = list_segments(read_timeline(fixture))
+    assert segment.is_freeze_frame and segment.time_scalar == 0 and segment.is_retimed
+    mapping = time_map(segment)
+    assert mapping.freeze_frame and mapping.step_frames == 0
+    assert {mapped.source_frame for mapped in mapping.frames()} == {10}
+
+
+def test_otio_freeze_renders_the_held_frame_as_the_edl_does(freeze_edl, tmp_path):
+    converted = _converted_by_otio(freeze_edl)
+    from_otio = render_timeline(converted, tmp_path / "otio", model="nearest", codec="ffv1")
+    from_edl = render_timeline(freeze_edl, tmp_path / "edl", model="nearest", codec="ffv1", rate=RATE)
+    assert from_otio.ok and from_edl.ok
+    assert [c["status"] for c in from_otio.clips] == ["rendered", "pass_through"]
+    otio_frames = _frames(Path(from_otio.clips[0]["output"]))
+    edl_frames = _frames(Path(from_edl.clips[0]["output"]))
+    assert len(otio_frames) == len(edl_frames) == 25
+    source = _frames(freeze_edl.with_name("src.mp4"))
+    for made, expected in zip(otio_frames, edl_frames, strict=True):
+        assert np.array_equal(made, expected)
+        assert np.array_equal(made, otio_frames[0])
+    assert np.abs(otio_frames[0].astype(int) - source[25].astype(int)).mean() < 2
+    new = read_timeline(Path(from_otio.timeline_path))
+    assert [e.schema_name() for e in new.find_clips()[0].effects] == []
+
+
+def test_a_gap_after_an_otio_freeze_is_filled(freeze_edl, tmp_path):
+    converted = _converted_by_otio(freeze_edl)
+    summary = fill_gaps(converted, tmp_path / "fill", gaps=["V1:1"], model="blend", codec="ffv1")
+    assert [(g.track, g.index_in_track, g.status) for g in summary.gaps] == [("V1", 1, "filled")]
