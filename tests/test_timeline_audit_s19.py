@@ -13,6 +13,7 @@ import opentimelineio as otio
 import pytest
 from media_factory import render_clip
 
+from engine.cli import main
 from engine.commands import segments as segments_command
 from engine.media import FrameReader
 from engine.render import fill_gaps, render_timeline
@@ -104,3 +105,51 @@ def test_a_gap_after_an_otio_freeze_is_filled(freeze_edl, tmp_path):
     converted = _converted_by_otio(freeze_edl)
     summary = fill_gaps(converted, tmp_path / "fill", gaps=["V1:1"], model="blend", codec="ffv1")
     assert [(g.track, g.index_in_track, g.status) for g in summary.gaps] == [("V1", 1, "filled")]
+
+
+def _edl_of(folder: Path, media: Path, header: str, events: str) -> Path:
+    path = folder / "cut.edl"
+    path.write_text(header + events.format(media=media))
+    return path
+
+
+DF_EVENTS = (
+    "001  SRC      V     C        00:00:00;00 00:00:00;15 01:00:00;00 01:00:01;00\n"
+    "M2   SRC         015.0                00:00:00;00\n"
+    "* FROM CLIP NAME: src.mov\n* FROM CLIP: {media}\n\n"
+    "002  SRC      V     C        00:00:01;00 00:00:02;00 01:00:01;00 01:00:02;00\n"
+    "* FROM CLIP NAME: src.mov\n* FROM CLIP: {media}\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("header", "rate", "fcm"),
+    [
+        ("TITLE: DF CUT\nFCM: DROP FRAME\n\n", "29.97", "FCM: DROP FRAME"),
+        ("TITLE: NDF CUT\nFCM: NON-DROP FRAME\n\n", "30", "FCM: NON-DROP FRAME"),
+    ],
+)
+def test_the_edl_copy_keeps_its_frame_code_mode(tmp_path, header, rate, fcm):
+    media_rate = Fraction(30000, 1001) if fcm == "FCM: DROP FRAME" else Fraction(30)
+    media = render_clip(tmp_path / "src.mov", rate=media_rate, frame_count=90, size=(64, 48))
+    events = DF_EVENTS if fcm == "FCM: DROP FRAME" else DF_EVENTS.replace(";", ":")
+    edl = _edl_of(tmp_path, media, header, events)
+    assert main(["render", str(edl), "--rate", rate, "-o", str(tmp_path / "out"), "--model", "nearest",
+                 "--codec", "ffv1", "--no-engine"]) == 0
+    lines = (tmp_path / "out" / "cut.chronoscope.edl").read_text().splitlines()
+    assert lines[0].startswith("TITLE: ") and lines[1] == fcm and lines[2] == ""
+    assert sum(line.startswith("FCM:") for line in lines) == 1
+    separator = ";" if fcm == "FCM: DROP FRAME" else ":"
+    assert lines[3].startswith("001 ") and lines[3].endswith(f"01:00:00{separator}00 01:00:01{separator}00")
+    # the copy reads back where the clips were
+    copy = read_timeline(tmp_path / "out" / "cut.chronoscope.edl", rate=float(media_rate))
+    assert [(s.record_start_frames, s.record_frames) for s in list_segments(copy)] == [(0, 30), (30, 30)]
+
+
+def test_an_fcm_line_goes_first_when_there_is_no_title():
+    from engine.timeline.editor_copy import frame_code_mode
+
+    event = "001  AX       V     C        00:00:00;00 00:00:01;00 01:00:00;00 01:00:01;00\n"
+    assert frame_code_mode(event) == "FCM: DROP FRAME\n\n" + event
+    kept = "TITLE: x\nFCM: NON-DROP FRAME\n\n" + event.replace(";", ":")
+    assert frame_code_mode(kept) == kept
