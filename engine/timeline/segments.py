@@ -30,7 +30,7 @@ from engine.errors import (
     TimelineError,
     UnsupportedOptionError,
 )
-from engine.timeline.fcp7xml import FCP7_SUFFIX, time_remap_of
+from engine.timeline.fcp7xml import FCP7_SUFFIX, remap_advice, time_remap_of
 from engine.timeline.paths import MediaLocation, PathMap, media_location
 from engine.timeline.rates import exact_frames, exact_number, exact_rate, fraction_text, time_range
 
@@ -269,8 +269,7 @@ def combined_time_scalar(warps: tuple[TimeWarp, ...], *, where: str = "clip") ->
         if warp.kind == WARP_OTHER and FCP7_SUFFIX in (warp.name or ""):
             remap, _, reason = (warp.name or "").partition(FCP7_SUFFIX)
             raise InvalidTimeWarpError(
-                f"{where}: its {remap}{FCP7_SUFFIX} is not read{reason}; export the timeline as OTIO or "
-                "an EDL (their speed changes are read)"
+                f"{where}: its {remap}{FCP7_SUFFIX} is not read{reason}; {remap_advice(remap)}"
             )
         if warp.kind == WARP_OTHER:
             raise InvalidTimeWarpError(
