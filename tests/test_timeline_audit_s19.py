@@ -153,3 +153,22 @@ def test_an_fcm_line_goes_first_when_there_is_no_title():
     assert frame_code_mode(event) == "FCM: DROP FRAME\n\n" + event
     kept = "TITLE: x\nFCM: NON-DROP FRAME\n\n" + event.replace(";", ":")
     assert frame_code_mode(kept) == kept
+
+
+def test_a_resumed_clip_reads_skipped_in_the_table_and_resumed_in_json(tmp_path, capsys):
+    from timeline_factory import half_speed_timeline
+
+    cut = half_speed_timeline(tmp_path)
+    command = ["render", str(cut), "-o", str(tmp_path / "out"), "--model", "nearest", "--codec", "ffv1",
+               "--no-engine"]
+    assert main(command) == 0
+    capsys.readouterr()
+    assert main(command) == 0
+    lines = capsys.readouterr().out.splitlines()
+    (row,) = [line for line in lines if line.startswith("V1 #0")]
+    assert row.split()[4:7] == ["skipped", "(already", "rendered)"]
+    assert " resumed " not in row
+    assert any(line.startswith("0 rendered, 1 skipped (already rendered)") for line in lines)
+    assert main([*command, "--json"]) == 0
+    (clip,) = json.loads(capsys.readouterr().out)["clips"]
+    assert clip["status"] == "resumed"  # the value the Resolve bridge reads
