@@ -172,3 +172,49 @@ def test_a_resumed_clip_reads_skipped_in_the_table_and_resumed_in_json(tmp_path,
     assert main([*command, "--json"]) == 0
     (clip,) = json.loads(capsys.readouterr().out)["clips"]
     assert clip["status"] == "resumed"  # the value the Resolve bridge reads
+
+
+def _cut_media(path: Path) -> Path:
+    """24 frames at 25 fps, 96x64: a textured shot panning right, cut at frame 12 to another shot."""
+    from engine.media import write_video
+
+    generator = np.random.default_rng(3)
+    shots = [
+        (generator.random((80, 160, 3)) * 255).astype(np.uint8).repeat(2, 0).repeat(2, 1),
+        np.full((160, 320, 3), (30, 200, 90), np.uint8),
+    ]
+    shots[1][::7] = 250
+    frames = [shots[n >= 12][10 : 10 + 64, n * 2 : n * 2 + 96].copy() for n in range(24)]
+    return write_video(path, frames, rate=Fraction(RATE), codec="ffv1")
+
+
+@pytest.mark.parametrize(
+    ("model", "words"),
+    [
+        ("nearest", "nearest frame (what the nearest model shows anyway)"),
+        ("blend", "nearest frame instead of blend"),
+    ],
+)
+def test_the_scene_cut_warning_names_the_clip_and_its_frames(tmp_path, caplog, model, words):
+    media = _cut_media(tmp_path / "cut.mkv")
+    clip = otio.schema.Clip(
+        name="shot A",
+        media_reference=otio.schema.ExternalReference(target_url=str(media)),
+        source_range=otio.opentime.TimeRange(
+            otio.opentime.RationalTime(8, RATE), otio.opentime.RationalTime(8, RATE)
+        ),
+    )
+    clip.effects.append(otio.schema.LinearTimeWarp(time_scalar=0.5))
+    gap = otio.schema.Gap(source_range=otio.opentime.TimeRange(duration=otio.opentime.RationalTime(2, RATE)))
+    track = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video, children=[gap, clip])
+    path = tmp_path / "cut.otio"
+    otio.adapters.write_to_file(otio.schema.Timeline(name="cut", tracks=[track]), str(path))
+    caplog.set_level("WARNING")
+    summary = render_timeline(path, tmp_path / "out", model=model, codec="ffv1")
+    assert summary.ok
+    warnings = [r.getMessage() for r in caplog.records if "scene cut" in r.getMessage()]
+    # 8 source frames from frame 8 at half speed: output frame 7 lies between source frames 11 and 12
+    (warning,) = warnings
+    assert warning.startswith("V1 #1 shot A: between source frames 11 and 12, output frame 7: scene cut (")
+    assert warning.endswith(f"): {words}")
+    assert "nearest frame instead of nearest" not in warning
