@@ -218,3 +218,43 @@ def test_the_scene_cut_warning_names_the_clip_and_its_frames(tmp_path, caplog, m
     assert warning.startswith("V1 #1 shot A: between source frames 11 and 12, output frame 7: scene cut (")
     assert warning.endswith(f"): {words}")
     assert "nearest frame instead of nearest" not in warning
+
+
+def _nested_timeline(folder: Path) -> Path:
+    """A half-speed clip, then a compound clip (a nested stack holding one clip)."""
+    media = render_clip(folder / "src.mp4", rate=Fraction(RATE), frame_count=40, size=(64, 48))
+
+    def clip(name: str, start: int) -> otio.schema.Clip:
+        return otio.schema.Clip(
+            name=name,
+            media_reference=otio.schema.ExternalReference(target_url=str(media)),
+            source_range=otio.opentime.TimeRange(
+                otio.opentime.RationalTime(start, RATE), otio.opentime.RationalTime(6, RATE)
+            ),
+        )
+
+    slowed = clip("slowed", 0)
+    slowed.effects.append(otio.schema.LinearTimeWarp(time_scalar=0.5))
+    inner = otio.schema.Track(name="inner", kind=otio.schema.TrackKind.Video, children=[clip("inside", 20)])
+    compound = otio.schema.Stack(name="compound", children=[inner])
+    track = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video, children=[slowed, compound])
+    path = folder / "nest.otio"
+    otio.adapters.write_to_file(otio.schema.Timeline(name="nest", tracks=[track]), str(path))
+    return path
+
+
+def _nested_warnings(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "is nested" in r.getMessage()]
+
+
+def test_a_nested_stack_is_warned_about_once_per_command(tmp_path, caplog, capsys):
+    cut = _nested_timeline(tmp_path)
+    caplog.set_level("WARNING")
+    status, rows = _segments_json(cut, capsys)
+    assert status == 0 and [row["clip_name"] for row in rows] == ["slowed"]
+    nested = "V1 'V1' item 1 (Stack 'compound') is nested; its clips are not listed"
+    assert _nested_warnings(caplog) == [nested]
+    caplog.clear()
+    summary = render_timeline(cut, tmp_path / "out", model="nearest", codec="ffv1")
+    assert [c["status"] for c in summary.clips][0] == "rendered"
+    assert len(_nested_warnings(caplog)) == 1

@@ -478,13 +478,16 @@ def list_segments(
     base_dir: Path | None = None,
     path_map: PathMap | None = None,
     check_time_warps: bool = True,
+    warn_nested: bool = True,
 ) -> list[Segment]:
     """List every clip on the timeline's top-level tracks as a ``Segment``, track by track.
 
     ``base_dir`` anchors relative media paths (pass the timeline file's folder); ``path_map``
     remaps media prefixes. With ``check_time_warps`` (default) an invalid time warp raises
     ``InvalidTimeWarpError`` here; without it, the error comes when ``Segment.time_scalar`` is read.
-    Clips inside nested stacks (compound clips) are not listed; each is logged at WARNING.
+    Clips inside nested stacks (compound clips) are not listed; each is logged at WARNING, unless
+    ``warn_nested`` is false: what lists the same timeline again for its own ends (``check_media``,
+    the write-back, the EDL rate check) passes False, so that a command warns once.
     """
     rate = timeline_rate(timeline)
     segments: list[Segment] = []
@@ -495,8 +498,9 @@ def list_segments(
     first_record = min(starts, default=Fraction(0))
     for track in timeline.tracks:
         if not isinstance(track, otio.schema.Track):
-            log.warning("timeline %r: top-level %s %r is not a track; its clips are not listed",
-                        timeline.name, track.schema_name(), track.name)
+            if warn_nested:
+                log.warning("timeline %r: top-level %s %r is not a track; its clips are not listed",
+                            timeline.name, track.schema_name(), track.name)
             continue
         track_index = kind_counts.get(track.kind, 0)
         kind_counts[track.kind] = track_index + 1
@@ -511,7 +515,7 @@ def list_segments(
                     _segment(timeline, track, track_index, children, index, item, position, duration, rate,
                              base_dir, path_map)
                 )
-            elif not isinstance(item, otio.schema.Gap):
+            elif not isinstance(item, otio.schema.Gap) and warn_nested:
                 letter = "A" if track.kind == otio.schema.TrackKind.Audio else "V"
                 log.warning("%s%d %r item %d (%s %r) is nested; its clips are not listed",
                             letter, track_index + 1, track.name, index, item.schema_name(), item.name)
@@ -598,7 +602,10 @@ def check_media(
 ) -> list[MissingMedia]:
     """List every clip whose media does not exist here (generators are skipped: they need none)."""
     missing = []
-    for segment in list_segments(timeline, base_dir=base_dir, path_map=path_map, check_time_warps=False):
+    segments = list_segments(
+        timeline, base_dir=base_dir, path_map=path_map, check_time_warps=False, warn_nested=False
+    )
+    for segment in segments:
         if segment.media_kind == "generator":
             continue
         if segment.media is not None and segment.media.exists:
