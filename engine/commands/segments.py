@@ -31,14 +31,16 @@ HELP = "list a timeline's clips with their speed changes and source frames, and 
 DESCRIPTION = """\
 Reads an OTIO timeline (.otio, .otioz, .otiod), an EDL (.edl), FCP 7 XML (.xml) or FCPX XML
 (.fcpxml) and lists every clip on its top-level tracks: track, position and length on the timeline,
-combined time warp (LinearTimeWarp scalars multiplied; a FreezeFrame holds its first frame), and
+combined time warp (LinearTimeWarp scalars multiplied; a FreezeFrame, or a LinearTimeWarp of
+scalar 0 as OTIO writes an EDL freeze, holds its first frame), and
 the source frames the first and last timeline frames show. Frames are counted exactly in the
 timeline's rate (24000/1001 stays 24000/1001). Gaps are listed in their place too, numbered as
 `chronoscope fill --gap TRACK:INDEX` takes them ("V1   #2   gap  rec 35+3 @ 24  (fill --gap
 V1:2)" for a gap between two video clips, which fill can fill; "gaps" in --json); transitions
 are not listed, but count in INDEX. `render --clip` takes a clip's TRACK:INDEX the same way.
 
-Exit status 1 when a clip has a time warp that cannot be rendered (0, negative, NaN, infinite).
+Exit status 1 when a clip has a time warp that cannot be rendered (negative, NaN, infinite, or
+a time effect other than LinearTimeWarp and FreezeFrame).
 
 examples:
   chronoscope segments cut.otio

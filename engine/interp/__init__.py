@@ -47,7 +47,7 @@ from engine.interp.base import (
     create_backend,
     register_backend,
 )
-from engine.interp.guarded import GuardedSynthesizer, synthesize_guarded
+from engine.interp.guarded import GuardedSynthesizer, nearest_words, synthesis_place, synthesize_guarded
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +144,8 @@ __all__ = [
     "ensemble",
     "flow",
     "register_backend",
+    "nearest_words",
     "simple",
+    "synthesis_place",
     "synthesize_guarded",
 ]

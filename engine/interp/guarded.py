@@ -10,12 +10,18 @@ pair, then
 - otherwise it runs the backend.
 
 The guards are measured once per pair, so ``synthesize_many`` costs one check for all times.
+
+The scene-cut WARNING names where the pair is when a caller said so with ``synthesis_place``
+(retime and render: the clip, its source frames and the frames of the output), so that an editor
+can find the cut; the guard itself knows only two pictures.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextvars import ContextVar
 
 import numpy as np
 
@@ -25,6 +31,26 @@ from engine.interp.scenecut import scene_cut_score
 from engine.interp.simple import NearestSynthesizer
 
 log = logging.getLogger(__name__)
+
+_PLACE: ContextVar[str] = ContextVar("synthesis_place", default="")
+
+
+@contextlib.contextmanager
+def synthesis_place(place: str) -> Iterator[None]:
+    """Name where the pairs synthesized inside are (``V1 #2 'A001': between source frames 10 and
+    11, frames 20-23 of the render``): the guards' WARNINGs start with it. Per thread and task."""
+    token = _PLACE.set(place)
+    try:
+        yield
+    finally:
+        _PLACE.reset(token)
+
+
+def nearest_words(model: str) -> str:
+    """``nearest frame instead of flow``; for the ``nearest`` model itself, what it shows anyway."""
+    if model == NearestSynthesizer.NAME:
+        return "nearest frame (what the nearest model shows anyway)"
+    return f"nearest frame instead of {model}"
 
 
 class GuardedSynthesizer(Synthesizer):
@@ -64,9 +90,10 @@ class GuardedSynthesizer(Synthesizer):
             if score.is_cut:
                 note = (
                     f"scene cut (residual {score.residual:.3f}, histogram distance "
-                    f"{score.histogram_distance:.3f}): nearest frame instead of {self.backend.NAME}"
+                    f"{score.histogram_distance:.3f}): {nearest_words(self.backend.NAME)}"
                 )
-                log.warning("%s", note)
+                place = _PLACE.get()
+                log.warning("%s%s", f"{place}: " if place else "", note)
                 return [self._fallback(frame0, frame1, t, note, risk_value=1.0) for t in times]
         return self.backend.synthesize_many(frame0, frame1, times)
 

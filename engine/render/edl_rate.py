@@ -71,7 +71,10 @@ def _media_rates(timeline: otio.schema.Timeline, path: Path, path_map: PathMap |
     rates: set[Fraction] = set()
     seen: set[Path] = set()
     base = media_base_dir(path)
-    for segment in list_segments(timeline, base_dir=base, path_map=path_map, check_time_warps=False):
+    listed = list_segments(
+        timeline, base_dir=base, path_map=path_map, check_time_warps=False, warn_nested=False
+    )
+    for segment in listed:
         media = Path(segment.media_path) if segment.media_path else None
         if media is None or media in seen or segment.media is None or not segment.media.exists:
             continue

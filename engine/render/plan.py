@@ -57,7 +57,6 @@ from engine.timeline import (
     time_map,
     time_warps_of,
 )
-from engine.timeline.segments import WARP_FREEZE
 
 log = logging.getLogger(__name__)
 
@@ -274,7 +273,7 @@ def _speed_text(item: otio.core.Item) -> str | None:
         scalar = combined_time_scalar(warps)
     except InvalidTimeWarpError:
         return None
-    return "freeze" if any(w.enabled and w.kind == WARP_FREEZE for w in warps) else fraction_text(scalar)
+    return "freeze" if any(w.is_hold for w in warps) else fraction_text(scalar)
 
 
 def _nested_items(timeline: otio.schema.Timeline) -> tuple[list[str], list[ClipEntry]]:

@@ -73,6 +73,9 @@ log = logging.getLogger(__name__)
 
 SUMMARY_SUFFIX = ".render-summary.json"
 LEGACY_SUMMARY_NAME = "render-summary.json"
+STATUS_WORDS = {"resumed": ALREADY_RENDERED}
+"""How the table names a status where the JSON value (read by the Resolve bridge) is not the words
+``render --help`` and the summary line use."""
 
 SegmentProgress = Callable[[SegmentSpec, int, int], None]
 
@@ -227,7 +230,9 @@ class RenderSummary:
         }
 
     def table(self) -> str:
-        """A plain-text table, one line per clip."""
+        """A plain-text table, one line per clip (its status in ``STATUS_WORDS``' words where they
+        differ from the JSON value: a resumed clip is "skipped (already rendered)", as the summary
+        line and ``render --help`` say)."""
         header = (
             "track",
             "clip",
@@ -248,7 +253,7 @@ class RenderSummary:
                     f"{clip['track']} #{clip['index_in_track']}",
                     clip["clip_name"],
                     clip["speed"] or "-",
-                    clip["status"],
+                    STATUS_WORDS.get(clip["status"], clip["status"]),
                     str(report.get("frames_written", "-")),
                     str(report.get("model", "-")),
                     f"{report['risk_max']:.2f}" if "risk_max" in report else "-",

@@ -253,6 +253,7 @@ def _render_segment(
             on_progress=on_progress,
             check_cancelled=check_cancelled,
             replace=replace,
+            label=f"{spec.track} #{spec.index_in_track} {spec.clip_name}",
         )
     finally:
         if own:

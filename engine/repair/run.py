@@ -40,7 +40,7 @@ from engine.errors import UnsupportedOptionError
 from engine.fsutil import check_output_folder, remove_quietly, temporary_sibling
 from engine.interp import Synthesizer
 from engine.interp.checks import frame_runs, needs_check
-from engine.interp.guarded import nearest_instead
+from engine.interp.guarded import nearest_instead, nearest_words
 from engine.media import VideoWriter, probe
 from engine.media.timecode import start_timecode
 from engine.media.writer import CarriedTags, audio_copy_fits, check_output_path, check_quality
@@ -328,7 +328,7 @@ def repair_clip(
                     for start in range(0, len(times), MAX_TIMES_PER_PAIR):
                         chunk = times[start : start + MAX_TIMES_PER_PAIR]
                         if fill.jump_cut is not None:  # the guard cannot see it: never a morph
-                            note = f"{fill.jump_cut}: nearest frame instead of {report.model}"
+                            note = f"{fill.jump_cut}: {nearest_words(report.model)}"
                             made = nearest_instead(previous, frame.image, chunk, note, risk_value=1.0)
                         else:
                             made = active.synthesize_many(previous, frame.image, chunk)

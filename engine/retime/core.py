@@ -48,7 +48,7 @@ from engine.interp import GuardedSynthesizer, Synthesizer, create_backend, creat
 from engine.interp.base import cancellable
 from engine.interp.checks import frame_runs, runs_text
 from engine.interp.cutcontext import ContextVerdict, CutContextStream
-from engine.interp.guarded import nearest_instead
+from engine.interp.guarded import nearest_instead, nearest_words, synthesis_place
 from engine.media import CODECS, FrameReader, VideoWriter, probe
 from engine.media.frame_slots import FrameSlots, SourcePlace, clip_grid
 from engine.media.probe import VideoStreamInfo, chroma_sampling
@@ -364,8 +364,13 @@ def render_mapped(
     check_cancelled: Callable[[], None] | None = None,
     replace: bool = True,
     timecode: str | None = None,
+    label: str | None = None,
 ) -> RetimeReport:
     """Render every output frame of ``frame_map`` from ``source`` into ``output``; see the module doc.
+
+    ``label`` is how log lines name the clip (``render`` passes ``V1 #2 A001``, as it names clips
+    elsewhere); by default the time map's clip name. A scene cut or jump cut is logged with it, the
+    source frames either side and the output frames made there (counted from 0 in the output file).
 
     ``synthesizer`` should be a ``GuardedSynthesizer``. The output is written through a temporary
     name; on any error (or ``check_cancelled`` raising) nothing is left at ``output``. With
@@ -376,6 +381,7 @@ def render_mapped(
     """
     started = time.perf_counter()
     source, output = Path(source), Path(output)
+    named = label or frame_map.clip_name
     codec = codec or codec_for_output(output)
     info = probe(source).video_stream
     plan = pixel_plan(info, codec)
@@ -443,11 +449,16 @@ def render_mapped(
                 frame0, frame1 = window.get(lower), window.get(upper)
                 phases = [item.place.phase for item in pending]
                 cut = window.context_cut(lower) if upper == lower + 1 else None
+                made = report.frames_written, report.frames_written + len(pending) - 1
+                place = (
+                    f"{named}: between source frames {lower} and {upper}, output frame"
+                    + (f" {made[0]}" if made[0] == made[1] else f"s {made[0]}-{made[1]}")
+                )
                 begun = time.perf_counter()
-                with cancellable(check_cancelled):
+                with cancellable(check_cancelled), synthesis_place(place):
                     if cut is not None:
-                        note = f"jump cut ({cut.describe()}): nearest frame instead of {report.model}"
-                        log.warning("%s: frames %d-%d: %s", frame_map.clip_name, lower, upper, note)
+                        note = f"jump cut ({cut.describe()}): {nearest_words(report.model)}"
+                        log.warning("%s: %s", place, note)
                         results = nearest_instead(frame0, frame1, phases, note, risk_value=1.0)
                     else:
                         results = synthesizer.synthesize_many(frame0, frame1, phases)
@@ -509,7 +520,7 @@ def render_mapped(
             "%s: source frames %s are damaged (lost, or decoded garbled): left out, and the output "
             "frames on or around them made between the undamaged frames either side (the report's "
             "notes name them)",
-            frame_map.clip_name,
+            named,
             runs_text(frame_runs(sorted(damaged_frames))),
         )
     report.timings_s = {
@@ -530,14 +541,14 @@ def render_mapped(
         if outside:
             log.warning(
                 "%s: %d output frames lie outside the media; its end frames are held",
-                frame_map.clip_name,
+                named,
                 outside,
             )
         within = report.frames_held - len(held_for_damage) - outside
         if within > 0:
             log.info(
                 "%s: %d output frames fall within the last source frame's duration; it is held there",
-                frame_map.clip_name,
+                named,
                 within,
             )
     return report

@@ -9,6 +9,10 @@ through the same OTIO adapter, with what those writers get wrong put right first
   from 00:00:00:00; ``records_from_start``), and a clip re-pointed at a render takes its reel name
   from the render's file, not the camera reel it came from: its source timecodes are the render's
   (which starts at 00:00:00:00), so the camera reel with them would conform to the wrong frames.
+  The header gets its ``FCM:`` line back (``frame_code_mode``), which the writer leaves out:
+  ``FCM: DROP FRAME`` where the writer wrote drop-frame (``;``) timecodes, ``FCM: NON-DROP FRAME``
+  otherwise, as CMX 3600 puts it after the title; tools that go by it read ``;`` timecodes of
+  an EDL without one as non-drop.
 - **FCP 7 XML**: media are named by ``file://`` URLs (what Premiere relinks).
 
 The EDL writer writes the video track only (OTIO's cmx_3600 ``write_to_string`` writes the
@@ -131,7 +135,27 @@ def editor_copy_text(timeline: otio.schema.Timeline, adapter: str) -> str:
         raise EditorCopyError(f"the new timeline cannot be written as {name}: {reason}") from error
     if remaps:
         text = time_remapped_xml(text, remaps)
+    if adapter == "cmx_3600":
+        text = frame_code_mode(text)
     return text
+
+
+FCM_DROP = "FCM: DROP FRAME"
+FCM_NON_DROP = "FCM: NON-DROP FRAME"
+_DROP_TIMECODE = re.compile(r"\b\d{2}:\d{2}:\d{2};\d{2}\b")
+
+
+def frame_code_mode(edl_text: str) -> str:
+    """``edl_text`` with an ``FCM:`` line in its header (after ``TITLE:``, or first when there is no
+    title), saying whether its timecodes are drop frame (any ``HH:MM:SS;FF``) or not; an FCM line
+    already there is left as it is."""
+    lines = edl_text.splitlines(keepends=True)
+    if any(line.startswith("FCM:") for line in lines):
+        return edl_text
+    events = [line for line in lines if line[:3].isdigit()]
+    fcm = FCM_DROP if any(_DROP_TIMECODE.search(line) for line in events) else FCM_NON_DROP
+    at = 1 if lines and lines[0].startswith("TITLE:") else 0
+    return "".join(lines[:at]) + fcm + "\n" + ("" if at else "\n") + "".join(lines[at:])
 
 
 def _rendered(clip: otio.schema.Clip) -> bool:

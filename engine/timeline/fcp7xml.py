@@ -19,9 +19,10 @@ frames instead (``out - in`` is that length x speed). Which one a clip uses is r
 A clip that fits neither, a variable speed (a Time Remap curve), reverse, a hold (speed 0), a speed
 that is not a number and a clip the adapter gave no ``clipitem`` id keep a TimeEffect that names
 why (``refused_time_remap``), which ``engine.timeline.segments`` refuses by name, never rendering
-at a wrong speed or from a guessed frame. A Time Remap filter switched off (``<enabled>FALSE``) is
-no speed change. Not read: the ``graphdict`` keyframes of a constant speed (the ``speed`` value is
-taken; FCP 7 writes the keyframes on the same line).
+at a wrong speed or from a guessed frame, with what an editor can do (``remap_advice``): reverse and
+ramps are not read from OTIO or EDL exports either, so they are not offered there. A Time Remap
+filter switched off (``<enabled>FALSE``) is no speed change. Not read: the ``graphdict`` keyframes
+of a constant speed (the ``speed`` value is taken; FCP 7 writes the keyframes on the same line).
 """
 
 from __future__ import annotations
@@ -85,6 +86,28 @@ class TimeRemap:
         else:
             detail = f"at {self.speed_text} %"
         return f"Time Remap {detail}{', reversed' if self.reversed else ''}"
+
+
+REVERSE_ADVICE = (
+    "reverse playback is not rendered from any timeline format (OTIO and EDLs included): render the "
+    "reversed clip in the editor first (Premiere: Render and Replace) and export again"
+)
+RAMP_ADVICE = (
+    "one constant speed cannot hold a ramp (nor can an OTIO LinearTimeWarp or an EDL M2 line): split "
+    "the clip where its speed changes into pieces of constant speed, or render the ramped clip in the "
+    "editor first, and export again"
+)
+EXPORT_ADVICE = "export the timeline as OTIO or an EDL (their speed changes are read)"
+
+
+def remap_advice(label: str) -> str:
+    """What an editor can do about a Time Remap refused under ``label`` (``TimeRemap.label``): a
+    reversed one or a ramp cannot be rendered from another export either; anything else can."""
+    if label.endswith(", reversed"):
+        return REVERSE_ADVICE
+    if label.startswith("Time Remap at variable speed"):
+        return RAMP_ADVICE
+    return EXPORT_ADVICE
 
 
 def parse_time_remap(effect: Mapping[str, Any]) -> TimeRemap | None:

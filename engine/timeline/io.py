@@ -280,7 +280,8 @@ def _normalise_edl_time_warps(timeline: otio.schema.Timeline, rate: Fraction) ->
     """Read an EDL's M2 speeds the way CMX 3600 means them.
 
     ``M2 ... 000.0`` is CMX 3600's freeze frame, but the adapter reads it as a plain
-    LinearTimeWarp of scalar 0, which elsewhere means a broken file: it becomes a FreezeFrame.
+    LinearTimeWarp of scalar 0 (a hold, as OTIO defines FreezeFrame): it becomes a FreezeFrame, so
+    that the .otio written keeps the editor's intent in its schema.
     M2 speeds are frames per second of the timecode's nominal rate (12.0 in a 23.976 EDL is half
     speed); the adapter divides by the true rate (giving 0.5005), so NTSC EDLs are rescaled. Every
     speed is read back from the M2 line's one decimal, so 22.8 at 24 fps is 19/20 exactly, not the

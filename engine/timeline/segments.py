@@ -6,9 +6,10 @@ into a clip is recorded on the segment. Record positions are counted here, exact
 the timeline rate, rather than with OTIO's float arithmetic.
 
 Time warps: enabled ``LinearTimeWarp`` effects on a clip multiply (two of 0.5 make 0.25); a
-``FreezeFrame`` makes the clip a hold of its first source frame (scalar 0). A scalar of 0 on a
-plain LinearTimeWarp, a negative one (reverse playback, not supported yet), NaN or infinity raise
-``InvalidTimeWarpError`` naming the clip and the value.
+``FreezeFrame`` makes the clip a hold of its first source frame (scalar 0), and so does a plain
+LinearTimeWarp of scalar exactly 0, which is how OTIO defines a FreezeFrame and how its EDL reader
+writes an EDL freeze (``M2 ... 000.0``) into an .otio file. A negative scalar (reverse playback,
+not supported yet), NaN or infinity raise ``InvalidTimeWarpError`` naming the clip and the value.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from engine.errors import (
     TimelineError,
     UnsupportedOptionError,
 )
-from engine.timeline.fcp7xml import FCP7_SUFFIX, time_remap_of
+from engine.timeline.fcp7xml import FCP7_SUFFIX, remap_advice, time_remap_of
 from engine.timeline.paths import MediaLocation, PathMap, media_location
 from engine.timeline.rates import exact_frames, exact_number, exact_rate, fraction_text, time_range
 
@@ -52,6 +53,13 @@ class TimeWarp:
     effect_name: str
     time_scalar: float | None
     enabled: bool = True
+
+    @property
+    def is_hold(self) -> bool:
+        """Enabled, and a FreezeFrame or a LinearTimeWarp of scalar exactly 0 (OTIO's FreezeFrame)."""
+        return self.enabled and (
+            self.kind == WARP_FREEZE or (self.kind == WARP_LINEAR and self.time_scalar == 0)
+        )
 
     def to_dict(self) -> dict[str, Any]:
         scalar = self.time_scalar
@@ -122,7 +130,7 @@ class Segment:
 
     @property
     def is_freeze_frame(self) -> bool:
-        return any(w.enabled and w.kind == WARP_FREEZE for w in self.time_warps)
+        return any(w.is_hold for w in self.time_warps)
 
     @property
     def is_retimed(self) -> bool:
@@ -130,10 +138,11 @@ class Segment:
 
     @property
     def time_scalar(self) -> Fraction:
-        """The combined, validated speed: product of the LinearTimeWarps, 0 for a FreezeFrame.
+        """The combined, validated speed: product of the LinearTimeWarps, 0 for a hold (a
+        FreezeFrame, or a LinearTimeWarp of scalar 0).
 
-        Raises ``InvalidTimeWarpError`` for 0 outside a FreezeFrame, negative, NaN, infinity, or
-        a time effect that is neither.
+        Raises ``InvalidTimeWarpError`` for a negative scalar, NaN, infinity, or a time effect that
+        is neither.
         """
         return combined_time_scalar(self.time_warps, where=self.describe())
 
@@ -201,7 +210,9 @@ def _range_dict(value: otio.opentime.TimeRange | None, rate: Fraction) -> dict[s
 
 
 def time_warps_of(clip: otio.schema.Clip) -> tuple[TimeWarp, ...]:
-    """The time effects on ``clip``, in order, whether valid or not."""
+    """The time effects on ``clip``, in order, whether valid or not. A LinearTimeWarp of scalar
+    exactly 0 is a hold, as OTIO defines FreezeFrame (a LinearTimeWarp of scalar 0), so it is
+    listed as one (``WARP_FREEZE``)."""
     warps = []
     for effect in clip.effects:
         enabled = bool(getattr(effect, "enabled", True))
@@ -211,7 +222,9 @@ def time_warps_of(clip: otio.schema.Clip) -> tuple[TimeWarp, ...]:
             continue
         if not isinstance(effect, otio.schema.TimeEffect):
             continue
-        if isinstance(effect, otio.schema.FreezeFrame):
+        if isinstance(effect, otio.schema.FreezeFrame) or (
+            isinstance(effect, otio.schema.LinearTimeWarp) and effect.time_scalar == 0
+        ):
             warps.append(TimeWarp(WARP_FREEZE, effect.name, effect.effect_name, 0.0, enabled))
         elif isinstance(effect, otio.schema.LinearTimeWarp):
             scalar = float(effect.time_scalar)
@@ -236,14 +249,15 @@ def fcp_time_remap(effect: otio.schema.Effect) -> str:
 
 
 def combined_time_scalar(warps: tuple[TimeWarp, ...], *, where: str = "clip") -> Fraction:
-    """Multiply the enabled warps' scalars exactly; FreezeFrame gives 0. Validates each warp."""
+    """Multiply the enabled warps' scalars exactly; a hold (FreezeFrame, or a LinearTimeWarp of
+    scalar 0) gives 0. Validates each warp."""
     scalar = Fraction(1)
     freeze = False
     for warp in warps:
         if not warp.enabled:
             continue
         label = f"{WARP_SCHEMAS[warp.kind]}{f' {warp.name!r}' if warp.name else ''}"
-        if warp.kind == WARP_FREEZE:
+        if warp.is_hold:
             freeze = True
             continue
         if warp.kind == WARP_OTHER and (warp.name or "").endswith("(FCPXML timeMap)"):
@@ -255,8 +269,7 @@ def combined_time_scalar(warps: tuple[TimeWarp, ...], *, where: str = "clip") ->
         if warp.kind == WARP_OTHER and FCP7_SUFFIX in (warp.name or ""):
             remap, _, reason = (warp.name or "").partition(FCP7_SUFFIX)
             raise InvalidTimeWarpError(
-                f"{where}: its {remap}{FCP7_SUFFIX} is not read{reason}; export the timeline as OTIO or "
-                "an EDL (their speed changes are read)"
+                f"{where}: its {remap}{FCP7_SUFFIX} is not read{reason}; {remap_advice(remap)}"
             )
         if warp.kind == WARP_OTHER:
             raise InvalidTimeWarpError(
@@ -265,18 +278,13 @@ def combined_time_scalar(warps: tuple[TimeWarp, ...], *, where: str = "clip") ->
         value = warp.time_scalar
         if value is None or not math.isfinite(value):
             raise InvalidTimeWarpError(
-                f"{where}: time warp {label} has time_scalar {value}; it must be a finite number above 0 "
-                "(1 = real time, 0.5 = half speed)"
+                f"{where}: time warp {label} has time_scalar {value}; it must be a finite number, 0 or above "
+                "(1 = real time, 0.5 = half speed, 0 = a hold)"
             )
         if value < 0:
             raise InvalidTimeWarpError(
                 f"{where}: time warp {label} has time_scalar {value}; reverse playback (a negative scalar) "
                 "is not supported yet; a scalar above 0 works (1 = real time, 0.5 = half speed)"
-            )
-        if value == 0:
-            raise InvalidTimeWarpError(
-                f"{where}: time warp {label} has time_scalar 0; use a FreezeFrame effect for a hold, "
-                "or a scalar above 0 (1 = real time, 0.5 = half speed)"
             )
         scalar *= exact_number(value, what="time_scalar")
     return Fraction(0) if freeze else scalar
@@ -470,13 +478,16 @@ def list_segments(
     base_dir: Path | None = None,
     path_map: PathMap | None = None,
     check_time_warps: bool = True,
+    warn_nested: bool = True,
 ) -> list[Segment]:
     """List every clip on the timeline's top-level tracks as a ``Segment``, track by track.
 
     ``base_dir`` anchors relative media paths (pass the timeline file's folder); ``path_map``
     remaps media prefixes. With ``check_time_warps`` (default) an invalid time warp raises
     ``InvalidTimeWarpError`` here; without it, the error comes when ``Segment.time_scalar`` is read.
-    Clips inside nested stacks (compound clips) are not listed; each is logged at WARNING.
+    Clips inside nested stacks (compound clips) are not listed; each is logged at WARNING, unless
+    ``warn_nested`` is false: what lists the same timeline again for its own ends (``check_media``,
+    the write-back, the EDL rate check) passes False, so that a command warns once.
     """
     rate = timeline_rate(timeline)
     segments: list[Segment] = []
@@ -487,8 +498,9 @@ def list_segments(
     first_record = min(starts, default=Fraction(0))
     for track in timeline.tracks:
         if not isinstance(track, otio.schema.Track):
-            log.warning("timeline %r: top-level %s %r is not a track; its clips are not listed",
-                        timeline.name, track.schema_name(), track.name)
+            if warn_nested:
+                log.warning("timeline %r: top-level %s %r is not a track; its clips are not listed",
+                            timeline.name, track.schema_name(), track.name)
             continue
         track_index = kind_counts.get(track.kind, 0)
         kind_counts[track.kind] = track_index + 1
@@ -503,7 +515,7 @@ def list_segments(
                     _segment(timeline, track, track_index, children, index, item, position, duration, rate,
                              base_dir, path_map)
                 )
-            elif not isinstance(item, otio.schema.Gap):
+            elif not isinstance(item, otio.schema.Gap) and warn_nested:
                 letter = "A" if track.kind == otio.schema.TrackKind.Audio else "V"
                 log.warning("%s%d %r item %d (%s %r) is nested; its clips are not listed",
                             letter, track_index + 1, track.name, index, item.schema_name(), item.name)
@@ -590,7 +602,10 @@ def check_media(
 ) -> list[MissingMedia]:
     """List every clip whose media does not exist here (generators are skipped: they need none)."""
     missing = []
-    for segment in list_segments(timeline, base_dir=base_dir, path_map=path_map, check_time_warps=False):
+    segments = list_segments(
+        timeline, base_dir=base_dir, path_map=path_map, check_time_warps=False, warn_nested=False
+    )
+    for segment in segments:
         if segment.media_kind == "generator":
             continue
         if segment.media is not None and segment.media.exists:

@@ -145,7 +145,7 @@ def replace_media(
     ``allow_length_change`` (then the clip takes the render's length, logged at WARNING).
     """
     rate = timeline_rate(timeline)
-    by_clip = {id(s.clip): s for s in list_segments(timeline, check_time_warps=False)}
+    by_clip = {id(s.clip): s for s in list_segments(timeline, check_time_warps=False, warn_nested=False)}
     located = []
     for clip, render in renders.items():
         path = _index_path(timeline.tracks, clip)
