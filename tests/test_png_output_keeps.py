@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from media_factory import frame_pattern, render_clip
 
+from engine.errors import UnsupportedOptionError
 from engine.media import probe, write_video
 from engine.media.writer import CarriedTags
 from engine.retime import retime_clip
@@ -128,6 +129,35 @@ def test_retimed_png_frames_keep_an_anamorphic_pixel_aspect(tmp_path):
     frames = tmp_path / "slow"
     retime_clip(source, frames, speed=Fraction(1, 2), model="nearest")
     assert _phys(frames / "slow_000003.png") == (4, 3, 0)
+
+
+def _odd_frames(width: int, height: int):
+    return [frame_pattern(n, width, height) for n in range(2)]
+
+
+def test_an_odd_sized_anamorphic_source_gets_advice_that_works(tmp_path, caplog):
+    """641x361 at 4:3: the .mkv warning sent the user to ProRes, and ProRes was refused, sending
+    them back to .mkv. Now both say FFV1 keeps it in its frames and how to reach an even size."""
+    carried = CarriedTags(sample_aspect_ratio=Fraction(4, 3))
+    write_video(tmp_path / "out.mkv", _odd_frames(65, 49), rate=25, codec="ffv1", carried=carried)
+    warning = caplog.text
+    assert "write ProRes (.mov) or H.264/H.265 to keep it" not in warning
+    assert "need an even width" in warning and "crop or pad the source to 64x48" in warning
+    with pytest.raises(UnsupportedOptionError) as refused:
+        write_video(tmp_path / "out.mov", _odd_frames(65, 49), rate=25, codec="prores", carried=carried)
+    message = str(refused.value)
+    assert "FFV1 keeps the pixel aspect 4:3 in its frames" in message
+    assert "crop or pad the source to 64x49" in message
+    assert not (tmp_path / "out.mov").exists()
+
+
+def test_an_even_width_odd_height_anamorphic_source_is_sent_to_prores(tmp_path, caplog):
+    carried = CarriedTags(sample_aspect_ratio=Fraction(4, 3))
+    write_video(tmp_path / "out.mkv", _odd_frames(64, 49), rate=25, codec="ffv1", carried=carried)
+    assert "write ProRes (.mov), which takes this size" in caplog.text
+    caplog.clear()
+    write_video(tmp_path / "out.mov", _odd_frames(64, 49), rate=25, codec="prores", carried=carried)
+    assert probe(tmp_path / "out.mov").video_stream.sample_aspect_ratio == Fraction(4, 3)
 
 
 def test_repaired_png_frames_are_turned_and_the_report_has_the_timecode(tmp_path, caplog):

@@ -380,9 +380,17 @@ class VideoWriter:
             width % 2 or (height % 2 and needs_even_height)
         ):
             even = "width and height" if needs_even_height else "width"
+            sar = self.carried.sample_aspect_ratio
+            kept = (
+                f" (FFV1 keeps the pixel aspect {_ratio(sar)} in its frames, not in the .mkv header; "
+                "PNG frames say it in their pHYs chunk)"
+                if sar and sar != 1
+                else ""
+            )
             raise UnsupportedOptionError(
                 f"{self.codec} {fmt} needs an even {even}, got {width}x{height}; "
-                "write .mkv (FFV1, lossless) or PNG frames, which take any size"
+                f"write .mkv (FFV1, lossless) or PNG frames, which take any size{kept}, or crop or "
+                f"pad the source to {_even_size(width, height, both=needs_even_height)} first"
             )
         options = {"movflags": "+write_colr"} if self.path.suffix.lower() in (".mp4", ".mov") else {}
         try:
@@ -405,8 +413,8 @@ class VideoWriter:
                     log.warning(
                         "%s: the source's pixels are %s wide; FFV1 frames carry that, but the .mkv "
                         "header written here cannot, so players that read only the header show the "
-                        "picture squeezed: write ProRes (.mov) or H.264/H.265 to keep it there too",
-                        self.path.name, self.carried.sample_aspect_ratio,
+                        "picture squeezed: %s",
+                        self.path.name, self.carried.sample_aspect_ratio, _header_advice(width, height),
                     )
             if self.carried.rotation_deg:
                 stream.set_display_rotation(self.carried.rotation_deg)
@@ -677,6 +685,29 @@ def check_output_path(
 
 def _ratio(value: Fraction) -> str:
     return f"{value.numerator}:{value.denominator}"
+
+
+def _even_size(width: int, height: int, *, both: bool) -> str:
+    """The size one pixel smaller where odd (the width, and the height too when ``both``), and
+    how FFmpeg crops to it."""
+    even_width, even_height = width - width % 2, (height - height % 2) if both else height
+    return f"{even_width}x{even_height} (ffmpeg -vf crop={even_width}:{even_height})"
+
+
+def _header_advice(width: int, height: int) -> str:
+    """Which other output keeps a pixel aspect in its header, for a picture of this size."""
+    if width % 2 == 0 and height % 2 == 0:
+        return "write ProRes (.mov) or H.264/H.265 to keep it there too"
+    if width % 2 == 0:
+        return (
+            "write ProRes (.mov), which takes this size, to keep it there too (H.264/H.265 need an "
+            f"even height: crop or pad the source to {_even_size(width, height, both=True)} first)"
+        )
+    return (
+        "ProRes (.mov) and H.264/H.265, which keep it there too, need an even width (H.264/H.265 "
+        f"an even height too): crop or pad the source to {_even_size(width, height, both=True)} "
+        "first to write them; PNG frames say it in their pHYs chunk"
+    )
 
 
 _PNG_IHDR_END = 8 + 4 + 4 + 13 + 4
