@@ -20,10 +20,11 @@ import numpy as np
 import pytest
 from media_factory import frame_pattern, render_clip
 
-from engine.errors import UnsupportedOptionError
+from engine.cli import main
+from engine.errors import RetimeSpeedError, UnsupportedOptionError
 from engine.media import probe, write_video
 from engine.media.writer import CarriedTags
-from engine.retime import retime_clip
+from engine.retime import parse_ramp, parse_speed, retime_clip
 
 needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg command")
 
@@ -158,6 +159,31 @@ def test_an_even_width_odd_height_anamorphic_source_is_sent_to_prores(tmp_path, 
     caplog.clear()
     write_video(tmp_path / "out.mov", _odd_frames(64, 49), rate=25, codec="prores", carried=carried)
     assert probe(tmp_path / "out.mov").video_stream.sample_aspect_ratio == Fraction(4, 3)
+
+
+@pytest.mark.parametrize("speed", ["0", "-0.5", 0])
+def test_a_speed_of_zero_or_less_gets_the_range_retime_takes(speed):
+    with pytest.raises(RetimeSpeedError) as refused:
+        parse_speed(speed)
+    message = str(refused.value)
+    assert "0 < speed <= 1" in message and "not above 0" in message
+    assert "FreezeFrame" not in message and "0 < speed < 1" not in message
+
+
+def test_a_ramp_keyframe_of_speed_zero_gets_the_same_words():
+    with pytest.raises(RetimeSpeedError) as refused:
+        parse_ramp([{"frame": 0, "speed": 1}, {"frame": 10, "speed": 0}])
+    assert "0 < speed <= 1" in str(refused.value) and "FreezeFrame" not in str(refused.value)
+    with pytest.raises(RetimeSpeedError) as allowed:
+        parse_ramp([{"frame": 0, "speed": 0}], allow_speedup=True)
+    assert "a speed above 0" in str(allowed.value)
+
+
+def test_retime_at_speed_zero_says_so_in_one_line(tmp_path, capsys):
+    clip = render_clip(tmp_path / "clip.mp4", frame_count=4)
+    assert main(["retime", str(clip), "--speed", "0", "-o", str(tmp_path / "a.mov")]) == 2
+    error = capsys.readouterr().err
+    assert "0 < speed <= 1" in error and "FreezeFrame" not in error
 
 
 def test_repaired_png_frames_are_turned_and_the_report_has_the_timecode(tmp_path, caplog):
