@@ -45,16 +45,17 @@ side, and the sound is stretched with it; --in/--out count frames of that grid.
 
 Audio: stretch (default when the clip has audio: slowed with pitch kept, FFmpeg atempo), keep
 (copied unchanged: speed 1 only), drop. Codec by default from OUT's suffix: .mov ProRes 422 HQ,
-.mp4 H.264, .mkv FFV1, no suffix a folder of PNG frames. The output is written under a temporary
-name and renamed when complete; the report (per-frame risk, fallbacks, timings) goes beside it as
-OUT.chronoscope.json. A frame's risk (0 to 1) is about the share of its picture the model could
-not vouch for: pixels the two frames around it disagree on, that only one of them shows, or that
-the motion could not place (0.1: a tenth of the picture, such as a subject that moved too far
-between them). Its local risk is the worst patch about a subject's size; frames whose local risk
-reaches the level measured for the model are listed as frames to check (on real clips held out
-of the measurement: 77 % of the visibly wrong frames for flow, 86 % for ensemble; flow also lists
-many right ones; see the report's frames_to_check). The preview app shows where (its risk
-overlay); interpolate --risk writes the map.
+.mp4 H.264, .mkv FFV1, no suffix a folder of PNG frames (turned as the clip displays, since PNG
+holds no rotation; the first frame's timecode is in the report). The output is written under a
+temporary name and renamed when complete; the report (per-frame risk, fallbacks, timings,
+start_timecode) goes beside it as OUT.chronoscope.json. A frame's risk (0 to 1) is about the share
+of its picture the model could not vouch for: pixels the two frames around it disagree on, that
+only one of them shows, or that the motion could not place (0.1: a tenth of the picture, such as a
+subject that moved too far between them). Its local risk is the worst patch about a subject's
+size; frames whose local risk reaches the level measured for the model are listed as frames to
+check (on real clips held out of the measurement: 77 % of the visibly wrong frames for flow, 86 %
+for ensemble; flow also lists many right ones; see the report's frames_to_check). The preview app
+shows where (its risk overlay); interpolate --risk writes the map.
 
 Models: by default {DEFAULT_MODEL} (best measured) when the models run on a GPU, and {CPU_CLIP_MODEL}
 on the CPU, where {DEFAULT_MODEL} is far too slow for whole clips; also blend, nearest, rife /

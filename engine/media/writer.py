@@ -15,7 +15,10 @@ Frame ``n`` gets pts ``n`` in a time base of ``1 / rate``, so 30000/1001 stays 3
 file. RGB is converted to Y'CbCr with BT.709 coefficients, tagged so; ``carried`` (``CarriedTags``)
 keeps the source's colour primaries and transfer (the RGB values pass through in them), its
 rotation, pixel aspect and start timecode (FFV1 carries the pixel aspect in its frames only: PyAV
-cannot set it in the .mkv header, so a WARNING says so).
+cannot set it in the .mkv header, so a WARNING says so). PNG frames have no display matrix and no
+timecode: their pixels are turned as the source displays, the pixel aspect goes into each frame's
+pHYs chunk (x per unit the numerator, y the denominator, as FFmpeg writes and reads it) and a
+WARNING names it and the first frame's timecode.
 
 Levels (``tests/test_writer_levels.py``): from 8-bit RGB, luma and chroma are the exact BT.709
 values rounded (swscale's exact rounding, ``EXACT_ROUNDING``): 8-bit video read and written again
@@ -47,6 +50,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import struct
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -274,7 +279,8 @@ class CarriedTags:
     ``sample_aspect_ratio`` (anamorphic footage), the colour primaries and transfer (the RGB values
     that pass through keep the source's: BT.2020 HLG stays BT.2020 HLG; the matrix is the one the
     writer encodes with), and ``timecode`` (the start timecode: the source's, or for a retimed
-    range the source's at its first frame)."""
+    range the source's at its first frame). PNG frames, which hold no display matrix, are written
+    turned as the source displays."""
 
     rotation_deg: int = 0
     sample_aspect_ratio: Fraction | None = None
@@ -342,6 +348,8 @@ class VideoWriter:
         self._sar_graph: av.filter.Graph | None = None
         self._audio: _AudioCopy | None = None
         self._size: tuple[int, int] | None = None
+        self._png_turns = 0
+        self._png_phys: bytes | None = None
         self._finished = False
         self._open()
 
@@ -363,6 +371,7 @@ class VideoWriter:
     def _start_video(self, width: int, height: int) -> None:
         assert self._temporary is not None
         if self.codec == "png":
+            self._start_png()
             self._size = (width, height)
             return
         fmt = self._plan.pixel_format
@@ -371,9 +380,17 @@ class VideoWriter:
             width % 2 or (height % 2 and needs_even_height)
         ):
             even = "width and height" if needs_even_height else "width"
+            sar = self.carried.sample_aspect_ratio
+            kept = (
+                f" (FFV1 keeps the pixel aspect {_ratio(sar)} in its frames, not in the .mkv header; "
+                "PNG frames say it in their pHYs chunk)"
+                if sar and sar != 1
+                else ""
+            )
             raise UnsupportedOptionError(
                 f"{self.codec} {fmt} needs an even {even}, got {width}x{height}; "
-                "write .mkv (FFV1, lossless) or PNG frames, which take any size"
+                f"write .mkv (FFV1, lossless) or PNG frames, which take any size{kept}, or crop or "
+                f"pad the source to {_even_size(width, height, both=needs_even_height)} first"
             )
         options = {"movflags": "+write_colr"} if self.path.suffix.lower() in (".mp4", ".mov") else {}
         try:
@@ -396,8 +413,8 @@ class VideoWriter:
                     log.warning(
                         "%s: the source's pixels are %s wide; FFV1 frames carry that, but the .mkv "
                         "header written here cannot, so players that read only the header show the "
-                        "picture squeezed: write ProRes (.mov) or H.264/H.265 to keep it there too",
-                        self.path.name, self.carried.sample_aspect_ratio,
+                        "picture squeezed: %s",
+                        self.path.name, self.carried.sample_aspect_ratio, _header_advice(width, height),
                     )
             if self.carried.rotation_deg:
                 stream.set_display_rotation(self.carried.rotation_deg)
@@ -516,6 +533,47 @@ class VideoWriter:
         out.pts, out.time_base = frame.pts, frame.time_base
         return out
 
+    def _start_png(self) -> None:
+        """Settle what PNG frames take of ``carried``: they have no display matrix, so the pixels
+        are turned as the source displays; the pixel aspect goes into each frame's pHYs chunk;
+        the start timecode has no place in them, so a WARNING names it."""
+        carried = self.carried
+        turns = 0
+        if carried.rotation_deg % 360:
+            if carried.rotation_deg % 90:
+                log.warning(
+                    "%s: the source is shown turned by %d degrees, not a multiple of 90; the PNG "
+                    "frames are written as stored, unturned",
+                    self.path.name, carried.rotation_deg,
+                )
+            else:
+                turns = (carried.rotation_deg % 360) // 90
+                log.info(
+                    "%s: frames turned %d degrees counter-clockwise, as the source displays "
+                    "(PNG frames hold no display rotation)",
+                    self.path.name, carried.rotation_deg % 360,
+                )
+        self._png_turns = turns
+        sar = carried.sample_aspect_ratio
+        self._png_phys = None
+        if sar and sar != 1:
+            if turns % 2:
+                sar = 1 / sar  # turned a quarter, a pixel's width is its height
+            self._png_phys = _phys_chunk(sar)
+            log.warning(
+                "%s: the pixel aspect is %s; each PNG frame's pHYs chunk says so as FFmpeg reads "
+                "it (x %d : y %d; the PNG standard reads that chunk the other way round), but most "
+                "image applications ignore it: set the pixel aspect to %s when you bring the "
+                "frames in",
+                self.path.name, _ratio(sar), sar.numerator, sar.denominator, _ratio(sar),
+            )
+        if carried.timecode:
+            log.warning(
+                "%s: PNG frames hold no timecode; the first frame's is %s (the report says it "
+                "too): set it when you bring the frames in",
+                self.path.name, carried.timecode,
+            )
+
     def _write_png(self, image: np.ndarray) -> None:
         assert self._temporary is not None
         depth = 16 if self.bit_depth == 16 else 8
@@ -523,10 +581,21 @@ class VideoWriter:
             image = image.astype(np.uint16) * 257
         elif depth == 8 and image.dtype == np.uint16:
             image = (image >> 8).astype(np.uint8)
+        if self._png_turns:
+            # counter-clockwise, as the display matrix asks and as FFmpeg's autorotation shows it
+            image = np.ascontiguousarray(np.rot90(image, k=self._png_turns))
         code = cv2.COLOR_RGBA2BGRA if image.shape[2] == 4 else cv2.COLOR_RGB2BGR
         target = self._temporary / png_frame_name(self.path, self.png_start_number + self.frame_count)
-        if not cv2.imwrite(str(target), cv2.cvtColor(image, code)):
-            raise MediaWriteError(f"could not write {target.name} into {self.path}")
+        encoded, data = cv2.imencode(".png", cv2.cvtColor(image, code))
+        if not encoded:
+            raise MediaWriteError(f"could not encode {target.name} for {self.path}")
+        data = data.tobytes()
+        if self._png_phys is not None:
+            data = data[:_PNG_IHDR_END] + self._png_phys + data[_PNG_IHDR_END:]
+        try:
+            target.write_bytes(data)
+        except OSError as error:
+            raise MediaWriteError(f"could not write {target.name} into {self.path}: {error}") from None
 
     # -- finishing -----------------------------------------------------------------------------
 
@@ -612,6 +681,46 @@ def check_output_path(
                 f"{output} is a folder holding other files ({shown}); writing PNG frames there would "
                 "replace the whole folder: name a new or empty folder"
             )
+
+
+def _ratio(value: Fraction) -> str:
+    return f"{value.numerator}:{value.denominator}"
+
+
+def _even_size(width: int, height: int, *, both: bool) -> str:
+    """The size one pixel smaller where odd (the width, and the height too when ``both``), and
+    how FFmpeg crops to it."""
+    even_width, even_height = width - width % 2, (height - height % 2) if both else height
+    return f"{even_width}x{even_height} (ffmpeg -vf crop={even_width}:{even_height})"
+
+
+def _header_advice(width: int, height: int) -> str:
+    """Which other output keeps a pixel aspect in its header, for a picture of this size."""
+    if width % 2 == 0 and height % 2 == 0:
+        return "write ProRes (.mov) or H.264/H.265 to keep it there too"
+    if width % 2 == 0:
+        return (
+            "write ProRes (.mov), which takes this size, to keep it there too (H.264/H.265 need an "
+            f"even height: crop or pad the source to {_even_size(width, height, both=True)} first)"
+        )
+    return (
+        "ProRes (.mov) and H.264/H.265, which keep it there too, need an even width (H.264/H.265 "
+        f"an even height too): crop or pad the source to {_even_size(width, height, both=True)} "
+        "first to write them; PNG frames say it in their pHYs chunk"
+    )
+
+
+_PNG_IHDR_END = 8 + 4 + 4 + 13 + 4
+"""Bytes of a PNG's signature and IHDR chunk: the pHYs chunk goes after them, before the pixels."""
+
+
+def _phys_chunk(sample_aspect_ratio: Fraction) -> bytes:
+    """A PNG pHYs chunk for a pixel aspect (unit unknown: a ratio only), written as FFmpeg writes
+    and reads it: x per unit the numerator, y the denominator."""
+    body = b"pHYs" + struct.pack(
+        ">IIB", sample_aspect_ratio.numerator, sample_aspect_ratio.denominator, 0
+    )
+    return struct.pack(">I", 9) + body + struct.pack(">I", zlib.crc32(body) & 0xFFFFFFFF)
 
 
 def png_frame_name(folder: Path, number: int) -> str:

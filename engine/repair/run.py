@@ -115,6 +115,9 @@ class RepairReport:
     jumps_unjudged: list[list[int]] = field(default_factory=list)
     """Runs of source frames that move too little to find frames lost there without a timestamp
     gap (``RepairPlan.jumps_unjudged``)."""
+    start_timecode: str | None = None
+    """The source's start timecode, the output's too (written into it where it holds one: .mov,
+    .mp4, .mkv; PNG frames cannot); None when the source has none."""
     timings_s: dict[str, float] = field(default_factory=dict)
     version: int = REPAIR_REPORT_VERSION
 
@@ -268,6 +271,7 @@ def repair_clip(
         damaged_frames=frame_runs(plan.damaged_frames),
         damage=list(plan.damage),
         jumps_unjudged=list(plan.jumps_unjudged),
+        start_timecode=start_timecode(info),
     )
     fills_by_after = {fill.after_frame: fill for fill in plan.fills}
     lead, tail = plan.lead_hold, plan.tail_hold
@@ -289,7 +293,7 @@ def repair_clip(
                 quality=quality,
                 audio_from=audio_from,
                 audio_range_s=audio_range_s,
-                carried=CarriedTags.of(video, timecode=start_timecode(info)),
+                carried=CarriedTags.of(video, timecode=report.start_timecode),
                 replace=overwrite,
             ) as writer,
         ):

@@ -376,7 +376,8 @@ def render_mapped(
     name; on any error (or ``check_cancelled`` raising) nothing is left at ``output``. With
     ``replace=False`` a file that appears at ``output`` while it renders (another job given the same
     name) is left alone: ``OutputExistsError``. ``timecode`` is written as the output's start
-    timecode (.mov, .mp4, .mkv). The sidecar report is not written here (the caller adds what it
+    timecode (.mov, .mp4, .mkv; PNG frames hold none, so a WARNING names it) and kept in the report
+    (``start_timecode``). The sidecar report is not written here (the caller adds what it
     knows, then ``report.write_sidecar()``).
     """
     started = time.perf_counter()
@@ -399,6 +400,7 @@ def render_mapped(
         output_frames=total,
         head_frames=-first,
         time_map=frame_map.to_dict(),
+        start_timecode=timecode,
     )
     synthesis_s = encode_s = 0.0
     with FrameReader(

@@ -37,7 +37,7 @@ RAMP_EXAMPLE = '[{"frame": 0, "speed": 1.0}, {"frame": 48, "speed": 0.25}]'
 def parse_speed(value: Any, *, what: str = "speed", allow_speedup: bool = False) -> Fraction:
     """Read a speed (``0.25``, ``"0.25"``, ``"1/4"``) as an exact Fraction and check its range.
 
-    Speeds must be above 0; above 1 only with ``allow_speedup`` (slow motion is 0 < speed < 1).
+    Speeds must be above 0; above 1 only with ``allow_speedup`` (slow motion is 0 < speed <= 1).
     Raises ``RetimeSpeedError`` naming the value and what works.
     """
     if isinstance(value, bool) or not isinstance(value, (int, float, str, Fraction)):
@@ -51,9 +51,14 @@ def parse_speed(value: Any, *, what: str = "speed", allow_speedup: bool = False)
     except (ValueError, ZeroDivisionError):
         raise RetimeSpeedError(f"{what} {value!r} is not a number; give e.g. 0.25 or 1/4") from None
     if speed <= 0:
+        needs = (
+            "a speed above 0 (1 = real time, 0.25 = four times slower, 2 = twice as fast)"
+            if allow_speedup
+            else "0 < speed <= 1 (1 = real time, 0.5 = half speed, 0.25 = four times slower)"
+        )
         raise RetimeSpeedError(
-            f"{what} {value} is not above 0; slow motion needs 0 < speed < 1 "
-            "(0.5 = half speed, 0.25 = four times slower); use a FreezeFrame for a hold"
+            f"{what} {value} is not above 0; a retime needs {needs}: it neither holds a frame "
+            "nor plays backwards"
         )
     if speed > 1 and not allow_speedup:
         raise RetimeSpeedError(

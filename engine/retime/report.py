@@ -184,6 +184,9 @@ class RetimeReport:
     timestamps (rate, grid frames, empty slots made between frames, frames left out); None when
     the source's frames are its grid."""
     time_map: dict[str, Any] = field(default_factory=dict)
+    start_timecode: str | None = None
+    """The timecode of the output's first frame (the source's at ``--in``), written into the output
+    too where it holds one (.mov, .mp4, .mkv; PNG frames cannot); None when the source has none."""
     risk: list[FrameRisk] = field(default_factory=list)
     notes: list[FrameNote] = field(default_factory=list)
     timings_s: dict[str, float] = field(default_factory=dict)
