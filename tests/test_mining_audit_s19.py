@@ -12,12 +12,12 @@ import pytest
 
 from engine.cli import main
 from engine.errors import UnsupportedOptionError
-from engine.mining import MineOptions, mine, read_manifest
+from engine.mining import MineOptions, mine, read_manifest, sources
 from engine.mining.manifest import complete_rows
-from engine.mining.sources import content_hash
+from engine.mining.sources import content_hash, expand_sources
 from engine.mining.stages import MineSettings, mine_file
 from engine.mining.storage import CachePolicy
-from engine.scenes import random_scene, render_frames
+from engine.scenes import random_scene, render_frames, write_video
 
 GATE = 0.9
 
@@ -86,3 +86,27 @@ def test_a_sequence_with_a_hole_is_corrupt_and_mined_once_the_frame_is_back(tmp_
     assert again.files_mined == 1 and again.ok, again.failures
     rows = complete_rows(read_manifest(tmp_path / "ds" / "manifest.jsonl"))
     assert rows and all(row["row"] == "segment" for row in rows)
+
+
+# -- 2. a ** glob over linked folders --------------------------------------------------------------
+
+
+def test_a_glob_over_looping_links_ends_and_names_each_file_once(tmp_path):
+    folder = tmp_path / "gl" / "a"
+    folder.mkdir(parents=True)
+    write_video(_frames(12, 8), folder / "x.mp4", 240)
+    (folder / "up").symlink_to("..")
+    (folder / "self").symlink_to(".")
+    assert expand_sources([str(tmp_path / "gl" / "**" / "*.mp4")]) == [str(folder / "x.mp4")]
+
+
+def test_a_glob_without_links_matches_what_glob_matches(tmp_path, monkeypatch):
+    import glob
+
+    for name in ("a/b/c/x.mp4", "a/y.mp4", "a/.hidden/z.mp4", "a/b/w.mov", "v.mp4", "a/b/c/n.txt"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    monkeypatch.chdir(tmp_path)
+    absolute = str(tmp_path / "**" / "*.mp4")
+    for pattern in ("**/*.mp4", "a/**/*.mp4", "a/*/c/*", "a/**", "*/b/**/*.m*", absolute):
+        assert sources._glob_each_folder_once(pattern) == set(glob.glob(pattern, recursive=True)), pattern
