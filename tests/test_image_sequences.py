@@ -250,7 +250,7 @@ def test_sequences_that_would_read_wrong_are_refused_by_name(tmp_path):
         find_sequence(tmp_path / "plate" / "A001.1006.png", RATE)  # named after the hole
     with pytest.raises(UnsupportedOptionError, match="is a folder; name one of its frames"):
         find_sequence(tmp_path / "plate", RATE)
-    with pytest.raises(UnsupportedOptionError, match="0.01 to 10000"):
+    with pytest.raises(UnsupportedOptionError, match="0.01 to 1,000,000"):
         find_sequence(tmp_path / "plate" / "A001.1001.png", Fraction(1, 10**9))
     (tmp_path / "clip.mp4").write_bytes(b"x")
     with pytest.raises(UnsupportedOptionError, match="no frame number in its name"):

@@ -46,6 +46,9 @@ MAX_SEQUENCE_FRAMES = 10_000_000
 MAX_FRAME_NUMBER = 2**31 - 1
 """FFmpeg's image2 reader counts frame numbers in a C int."""
 MIN_RATE = Fraction(1, 100)
+MAX_RATE = 1_000_000
+"""The fastest rate a sequence is read at: high-speed cameras shoot 30000 to 90000 fps and more.
+FFmpeg's image2 reader counts time in frames (its time base is 1/rate), so any rate is exact."""
 _MAX_DESCRIPTION_BYTES = 1 << 20
 _PRINTF_NUMBER = re.compile(r"%(0?)(\d*)d")
 _HASH_RUN = re.compile(r"#+")
@@ -240,7 +243,7 @@ def sequence_from_parts(
     hole followed by more frames is refused, naming the missing frames, unless ``holes``: then the
     runs after it are ``later_runs``. With ``last`` (what a timeline lists) the sequence ends
     there at the latest, and what lies beyond is not looked at."""
-    rate = _checked_rate(rate)
+    rate = check_sequence_rate(rate)
     shown = Path(folder) / f"{prefix}{'#' * max(padding, 1)}{suffix}"
     numbers = _numbers_in(Path(folder), prefix, suffix, padding)
     if not numbers:
@@ -392,7 +395,7 @@ def read_description(path: Path) -> ImageSequence:
             padding=_field(record, "padding", int),
             first=_field(record, "first", int),
             count=_field(record, "count", int),
-            rate=_checked_rate(Fraction(_field(record, "rate", str))),
+            rate=check_sequence_rate(Fraction(_field(record, "rate", str))),
             later_runs=_later_runs(record),
             read_folder=Path(_field(record, "read_folder", str)) if "read_folder" in record else None,
         )
@@ -442,14 +445,16 @@ def _later_runs(record: dict) -> tuple[tuple[int, int], ...]:
     return tuple(runs)
 
 
-def _checked_rate(rate: Fraction | int | float | str) -> Fraction:
+def check_sequence_rate(rate: Fraction | int | float | str) -> Fraction:
+    """``rate`` as a Fraction when image sequences can be read at it (``MIN_RATE`` to ``MAX_RATE``
+    frames a second); ``UnsupportedOptionError`` otherwise."""
     try:
         value = Fraction(rate)
     except (ValueError, TypeError, ZeroDivisionError):
         raise UnsupportedOptionError(f"image sequence rate {rate!r} is not a number") from None
-    if not MIN_RATE <= value <= 10_000:
+    if not MIN_RATE <= value <= MAX_RATE:
         raise UnsupportedOptionError(
-            f"image sequence rate {rate} fps is out of range (0.01 to 10000 frames a second)"
+            f"image sequence rate {rate} fps is out of range (0.01 to {MAX_RATE:,} frames a second)"
         )
     return value
 

@@ -33,6 +33,7 @@ from typing import Any
 from engine.errors import ChronoscopeError, OutputExistsError, UnsupportedOptionError
 from engine.fsutil import remove_leftover_temporaries, remove_quietly
 from engine.media.rates import parse_frame_rate
+from engine.media.sequence import check_sequence_rate
 from engine.mining.dataset import (
     LOCK_NAME,
     MINING_DENSITY,
@@ -126,7 +127,7 @@ class MineOptions:
     def __post_init__(self) -> None:
         self.out = Path(self.out)
         if self.sequence_rate is not None:
-            self.sequence_rate = parse_frame_rate(self.sequence_rate)
+            self.sequence_rate = _sequence_rate(self.sequence_rate)
         if self.cache_dir is not None:
             self.cache_dir = Path(self.cache_dir)
         if self.workers < 1:
@@ -154,6 +155,15 @@ class MineOptions:
             check_codec(self.codec)
         if self.ray_address is not None:
             check_ray_address(self.ray_address)
+
+
+def _sequence_rate(value: Fraction | str) -> Fraction:
+    """``--sequence-rate`` as a Fraction, refused up front (before anything is written) where
+    image sequences cannot be read at it."""
+    try:
+        return check_sequence_rate(parse_frame_rate(value))
+    except UnsupportedOptionError as error:
+        raise UnsupportedOptionError(f"--sequence-rate {value}: {error}") from None
 
 
 @dataclass

@@ -36,6 +36,7 @@ hash (``mv`` keeps the modification time), which is how a run recognises it.
 
 from __future__ import annotations
 
+import fnmatch
 import glob
 import hashlib
 import logging
@@ -103,6 +104,77 @@ def _from_list(listing: str) -> list[str]:
             path = base / path
         entries.append(str(path))
     return entries
+
+
+def _glob_each_folder_once(pattern: str) -> set[str]:
+    """The paths ``pattern`` matches, as ``glob.glob(pattern, recursive=True)`` gives them, except
+    that ``**`` follows linked folders as the folder walk does: each folder (by device and inode)
+    once, so links that loop end there (``glob.glob`` follows them round without end)."""
+    anchor, *parts = Path(pattern).parts
+    if not Path(pattern).is_absolute():
+        anchor, parts = ".", [anchor, *parts]
+    found: set[str] = set()
+    _glob_below(anchor, parts, found, relative=not Path(pattern).is_absolute())
+    return found
+
+
+def _glob_below(folder: str, parts: list[str], found: set[str], *, relative: bool) -> None:
+    def shown(path: str) -> str:
+        return os.path.relpath(path) if relative else path
+
+    if not parts:
+        if os.path.lexists(folder):
+            found.add(shown(folder))
+        return
+    part, rest = parts[0], parts[1:]
+    if part == "**":
+        for below in _folders_once(folder):
+            if rest:
+                _glob_below(below, rest, found, relative=relative)
+            else:
+                found.add(shown(below) if below != folder else os.path.join(shown(folder), ""))
+                for name in _names(below):
+                    if not name.startswith("."):
+                        found.add(shown(os.path.join(below, name)))
+        return
+    if not glob.has_magic(part):
+        _glob_below(os.path.join(folder, part), rest, found, relative=relative)
+        return
+    for name in fnmatch.filter(_names(folder), part):
+        if name.startswith(".") and not part.startswith("."):
+            continue  # as glob.glob: hidden names only where the pattern names them
+        path = os.path.join(folder, name)
+        if rest and not os.path.isdir(path):
+            continue
+        _glob_below(path, rest, found, relative=relative)
+
+
+def _names(folder: str) -> list[str]:
+    try:
+        return os.listdir(folder)
+    except OSError:
+        return []
+
+
+def _folders_once(folder: str) -> list[str]:
+    """``folder`` and every folder below it that is not hidden, following links, each once."""
+    folders: list[str] = []
+    scanned: set[tuple[int, int]] = set()
+    for root, below, _names_here in os.walk(folder, followlinks=True):
+        try:
+            status = os.stat(root)
+        except OSError:
+            below[:] = []
+            continue
+        identity = (status.st_dev, status.st_ino)
+        if identity in scanned:
+            log.info("%s: skipped, the same folder as one the glob has scanned already", root)
+            below[:] = []
+            continue
+        scanned.add(identity)
+        below[:] = sorted(name for name in below if not name.startswith("."))
+        folders.append(root)
+    return folders
 
 
 def _from_folder(folder: Path) -> list[str]:
@@ -287,7 +359,7 @@ def _expand_one(source: str) -> list[str]:
     if url_protocol(source) is not None:
         return expand_url(source, VIDEO_SUFFIXES)
     if _is_glob(source):
-        paths = sorted(Path(match) for match in glob.glob(str(Path(source).expanduser()), recursive=True))
+        paths = sorted(Path(match) for match in _glob_each_folder_once(str(Path(source).expanduser())))
         for path in paths:
             if path.is_symlink() and not path.exists():
                 log.info("%s: skipped, a link to %s, which does not exist", path, os.readlink(path))

@@ -46,10 +46,10 @@ import av
 import cv2
 import numpy as np
 
-from engine.errors import ChronoscopeError, InsufficientFramesError
+from engine.errors import ChronoscopeError, InsufficientFramesError, UnsupportedOptionError
 from engine.media import FrameReader, probe
 from engine.mining.dedupe import dhash_words, words_distance
-from engine.mining.manifest import STATUS_MISSING, STATUS_UNREADABLE
+from engine.mining.manifest import STATUS_ERROR, STATUS_MISSING, STATUS_UNREADABLE
 from engine.mining.storage import CachePolicy, local_copy
 from engine.speed import SpeedClass, SpeedModel, detect_speed, metadata_stage, read_rate_metadata
 from engine.speed.detect import HIGH_RATE_LOG2, DetectionResult
@@ -360,6 +360,11 @@ def mine_file(source: str, digest: str, settings: MineSettings) -> list[dict[str
     with contextlib.ExitStack() as stack:
         try:
             path: Path | None = stack.enter_context(local_copy(source, digest, settings.cache))
+        except UnsupportedOptionError as error:
+            # how this run was asked to read the source (a sequence's rate), not a fact about the
+            # content: a transient row, tried again by the next run
+            path = None
+            rows = [file_row(source, digest, STATUS_ERROR, f"cannot be read as asked: {error}")]
         except UNREADABLE as error:
             path, reason = None, f"cannot be fetched: {error}"
             rows = [file_row(source, digest, _status(error), reason)]
