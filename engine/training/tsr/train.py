@@ -17,11 +17,11 @@ Checkpoints (``WORK/checkpoint.pt``, written through a temporary name) hold the 
 optimiser, the scaler, the step, the sampler's random state, the loss history and the "before"
 metrics; ``resume=True`` continues from there up to ``steps`` in total. SIGINT (Ctrl-C) or SIGTERM
 stops a run after the step under way, with a checkpoint saved there (``engine.training.stopping``).
-WORK is by default a folder of the cache named after the output's name and a hash of its full path, so two outputs of
-one name never share a checkpoint. One run at a time trains in a WORK folder (a lock file in it);
-a run starts by removing what a killed one left there (a partial checkpoint and its writer's lock
-file, ``engine.fsutil.remove_leftover_temporaries``). The output's folder is checked before any
-work: a folder that cannot be written is refused at once, not after training.
+WORK is by default a folder of the cache named after the output's name and a hash of its full path,
+so two outputs of one name never share a checkpoint. One run at a time trains in a WORK folder (a
+lock file in it); a run starts by removing what a killed one left there (a partial checkpoint and
+its writer's lock file, ``engine.fsutil.remove_leftover_temporaries``). The output's folder is
+checked before any work: a folder that cannot be written is refused at once, not after training.
 """
 
 from __future__ import annotations
