@@ -308,6 +308,29 @@ def probe_of(start: int, finding: RetimeFinding, reading: SpanEstimate):
     return ProbeResult(start, start + 32, reading, finding, _probe_estimate(reading, finding, Fraction(30)))
 
 
+def test_one_probe_read_far_from_its_neighbours_does_not_split_one_speed_in_two():
+    """A 120 fps take played at 30, as its three probes read (3.73x, 5.93x and 3.98x slow): the
+    second probe is too far from the first to join it, the third joins the second, and the two
+    runs agree as runs (medians 0.38 octave apart). It came out as two segments, 3.7x and 4.9x
+    slow, and mining cut it into clips at 112 and 146 fps."""
+    import math
+
+    from engine.speed.detect import build_segments
+
+    tested = RetimeFinding("none", confidence=0.6, motion_tested=True)
+    readings = [math.log2(0.2677), math.log2(0.1687), math.log2(0.2509)]
+    starts = (0, 32, 64)
+    probes = [probe_of(start, tested, span(value)) for start, value in zip(starts, readings, strict=True)]
+    assert all(item.estimate.speed_class is SpeedClass.SLOWMO for item in probes)
+    (segment,) = build_segments(probes, 96, Fraction(30))
+    assert (segment.start_frame, segment.end_frame) == (0, 96)
+    assert 3.5 < 1 / float(segment.estimate.speed) < 4.5
+
+    octaves = (0.0, -1.0, -2.0)
+    ramp = [probe_of(start, tested, span(value)) for start, value in zip(starts, octaves, strict=True)]
+    assert len(build_segments(ramp, 96, Fraction(30))) == 3, "an octave apart is a change of speed"
+
+
 def test_a_segment_of_one_probe_is_that_probe():
     """Its confidence is the probe's own (the curve and the segment used to differ in the third
     decimal: the segment swapped the probe's spread for the model's)."""

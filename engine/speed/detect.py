@@ -644,16 +644,41 @@ def _same_segment(current: list[ProbeResult], probe: ProbeResult) -> bool:
     return abs(math.log2(probe.estimate.speed) - median) < SEGMENT_JOIN_LOG2
 
 
+def _median_log2_speed(run: list[ProbeResult]) -> float | None:
+    speeds = [item.estimate.speed for item in run if item.estimate.speed is not None]
+    return float(np.median([math.log2(speed) for speed in speeds])) if speeds else None
+
+
+def _runs_agree(earlier: list[ProbeResult], later: list[ProbeResult]) -> bool:
+    """Two neighbouring runs of the same kind whose median speeds are near: one probe that read far
+    from its neighbours split them (a 120 fps take read 3.7x slow over its first probe and 4.9x over
+    the next two), though as runs they agree."""
+    if _family(earlier[-1].estimate) != _family(later[0].estimate):
+        return False
+    first, second = _median_log2_speed(earlier), _median_log2_speed(later)
+    if first is None or second is None:
+        return first is None and second is None
+    return abs(first - second) < SEGMENT_JOIN_LOG2
+
+
 def build_segments(
     probes: Sequence[ProbeResult], frame_count: int, playback_rate: Fraction
 ) -> list[SpeedSegment]:
-    """Merge neighbouring probes that agree; segments tile the clip, split half-way between probes."""
+    """Merge neighbouring probes that agree, then neighbouring runs of them that agree (as runs,
+    by their medians); segments tile the clip, split half-way between probes."""
     runs: list[list[ProbeResult]] = []
     for probe in probes:
         if runs and _same_segment(runs[-1], probe):
             runs[-1].append(probe)
         else:
             runs.append([probe])
+    joined: list[list[ProbeResult]] = []
+    for run in runs:
+        if joined and _runs_agree(joined[-1], run):
+            joined[-1] = joined[-1] + run
+        else:
+            joined.append(run)
+    runs = joined
     segments = []
     for index, run in enumerate(runs):
         start = 0 if index == 0 else (runs[index - 1][-1].end_frame + run[0].start_frame) // 2
