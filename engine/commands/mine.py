@@ -53,7 +53,7 @@ the card. A dataset keeps its gate (--min-confidence, --evaluation, --max-fpr), 
 --audio-cue, --sequence-rate and --codec: leave them out (or repeat them); a different value is
 refused (mine into a new --out instead). --out must be a new or empty folder or a dataset, and
 not the library itself; it is made only once everything else has been checked (a Ray cluster
-that cannot be joined leaves none behind).
+that cannot be joined, or an --evaluation file that cannot be used, leaves none behind).
 
 --workers N runs N local processes; --ray ADDRESS (HOST:PORT, ray://HOST:PORT, auto, or local)
 runs the stages as Ray tasks. Objects in storage are listed and hashed through fsspec (s3://
