@@ -42,7 +42,9 @@ DATASET/report.md and its PNG plots say what was found and rejected, this run an
 --extract writes each accepted segment as a clip conformed to its capture rate (lossless FFV1
 by default, or --codec), dropping near-duplicates found by perceptual hash, against the clips of
 earlier runs too. Clip frame k is source frame start+k: a clip is cut before damage in its
-source, or refused, and the manifest says why.
+source, or refused, and the manifest says why. FFV1 clips are Matroska (.mkv), which counts time
+in milliseconds: clips above 1000 fps (a high-speed camera's frames) need --codec png (lossless
+frames), prores or h264; FFV1 is refused for them.
 
 The manifest is the checkpoint: run the same command again after an interruption and finished
 files are skipped. Files that were away, unreadable or whose task failed are tried again; a
@@ -74,6 +76,7 @@ examples:
   chronoscope mine /shared/library --out /shared/ds --ray auto --extract --codec h264
   chronoscope mine ~/footage --out ds --min-confidence 0.95 --json
   chronoscope mine /mnt/phantom-exports --out ds --extract --sequence-rate 1000
+  chronoscope mine /mnt/photron --out ds-fast --extract --sequence-rate 30000 --codec png
   chronoscope mine 's3://footage/2024/**/*.mp4' --out /shared/ds --ray auto --keep-cache
 """
 

@@ -47,7 +47,7 @@ from engine.mining.dataset import (
     write_retired_note,
 )
 from engine.mining.dedupe import DHashIndex
-from engine.mining.extract import CLIPS_FOLDER, check_codec, clip_name, extract_segment
+from engine.mining.extract import CLIPS_FOLDER, check_codec, clip_name, extract_segment, rate_refusal
 from engine.mining.gate import DEFAULT_MAX_FPR, QualityGate, check_confidence, find_gate
 from engine.mining.manifest import (
     MANIFEST_NAME,
@@ -330,6 +330,12 @@ def _choices(options: MineOptions, rows: list[dict[str, Any]]) -> _Choices:
         sequence_rate=options.sequence_rate,
     )
     codec = check_codec(chosen.codec) if options.extract else chosen.codec
+    refused = rate_refusal(codec, chosen.sequence_rate) if options.extract and chosen.sequence_rate else None
+    if refused is not None:
+        kept = " (into a new folder: a dataset keeps the codec of its clips)" if rows else ""
+        raise UnsupportedOptionError(
+            f"--sequence-rate {fraction_text(chosen.sequence_rate)}: {refused}{kept}"
+        )
     return _Choices(gate, chosen, codec)
 
 
@@ -725,6 +731,12 @@ def _extract(
                 continue
             if row["source"] in gone:
                 continue  # no clip can be made until the source comes back
+            refused = rate_refusal(codec, _rate(row))
+            if refused is not None:  # a video's capture rate above what the codec's container times
+                log.warning("%s segment %s not extracted: %s", row["source"], row["segment_index"], refused)
+                summary.extract_failures += 1
+                summary.failures.append(f"extract {row['source']} segment {row['segment_index']}: {refused}")
+                continue
             name = clip_name(row["source"], row["content_hash"], int(row["segment_index"]), _rate(row), codec)
             relative = f"{CLIPS_FOLDER}/{name}"
             index.add(row.get("dhash"), relative)
