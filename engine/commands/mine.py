@@ -42,7 +42,9 @@ DATASET/report.md and its PNG plots say what was found and rejected, this run an
 --extract writes each accepted segment as a clip conformed to its capture rate (lossless FFV1
 by default, or --codec), dropping near-duplicates found by perceptual hash, against the clips of
 earlier runs too. Clip frame k is source frame start+k: a clip is cut before damage in its
-source, or refused, and the manifest says why.
+source, or refused, and the manifest says why. FFV1 clips are Matroska (.mkv), which counts time
+in milliseconds: clips above 1000 fps (a high-speed camera's frames) need --codec png (lossless
+frames), prores or h264; FFV1 is refused for them.
 
 The manifest is the checkpoint: run the same command again after an interruption and finished
 files are skipped. Files that were away, unreadable or whose task failed are tried again; a
@@ -53,7 +55,7 @@ the card. A dataset keeps its gate (--min-confidence, --evaluation, --max-fpr), 
 --audio-cue, --sequence-rate and --codec: leave them out (or repeat them); a different value is
 refused (mine into a new --out instead). --out must be a new or empty folder or a dataset, and
 not the library itself; it is made only once everything else has been checked (a Ray cluster
-that cannot be joined leaves none behind).
+that cannot be joined, or an --evaluation file that cannot be used, leaves none behind).
 
 --workers N runs N local processes; --ray ADDRESS (HOST:PORT, ray://HOST:PORT, auto, or local)
 runs the stages as Ray tasks. Objects in storage are listed and hashed through fsspec (s3://
@@ -74,6 +76,7 @@ examples:
   chronoscope mine /shared/library --out /shared/ds --ray auto --extract --codec h264
   chronoscope mine ~/footage --out ds --min-confidence 0.95 --json
   chronoscope mine /mnt/phantom-exports --out ds --extract --sequence-rate 1000
+  chronoscope mine /mnt/photron --out ds-fast --extract --sequence-rate 30000 --codec png
   chronoscope mine 's3://footage/2024/**/*.mp4' --out /shared/ds --ray auto --keep-cache
 """
 

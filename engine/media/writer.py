@@ -38,7 +38,9 @@ marks to be skipped) are copied into .mov and .mp4, whose edit list marks them a
 of .mkv. Audio is interleaved with the video as it is written, so memory stays flat.
 
 Matroska stores timestamps in milliseconds: the rate stays exact in .mkv, single frame times are
-rounded to 1 ms there. Use .mov or .mp4 where exact per-frame times matter.
+rounded to 1 ms there. Use .mov or .mp4 where exact per-frame times matter. Above
+``MATROSKA_MAX_FPS`` frames would share a timestamp, so .mkv is refused there (.mov, .mp4 and PNG
+frames keep any rate).
 
 Atomic: everything goes to a temporary name beside the destination (a temporary folder for PNG
 sequences) and is renamed into place by ``close``/the end of the ``with`` block. If anything raises,
@@ -171,6 +173,8 @@ _TAG_BT709 = 1
 EXACT_ROUNDING = int(Interpolation.BILINEAR) | int(Interpolation.ACCURATE_RND)
 """swscale flags of the writer's 8-bit RGB to Y'CbCr conversion: exact rounding (the frame is not
 resized, so the filter only shapes chroma downsampling)."""
+MATROSKA_MAX_FPS = 1000
+"""Matroska counts time in milliseconds: above this rate several frames would share a timestamp."""
 _SAR_FROM_FRAMES = frozenset({"ffv1"})
 """Encoders that write each frame's pixel aspect ratio, not the codec's, into the stream."""
 
@@ -322,6 +326,12 @@ class VideoWriter:
         self.replace = replace
         self.carried = carried or CarriedTags()
         self.rate = parse_frame_rate(rate)
+        if self.path.suffix.lower() == ".mkv" and self.rate > MATROSKA_MAX_FPS:
+            raise UnsupportedOptionError(
+                f"{self.path.name}: Matroska (.mkv) counts time in milliseconds, so at {float(self.rate):g} "
+                f"fps several frames would share a timestamp; write .mov or .mp4, or PNG frames, which keep "
+                "any rate"
+            )
         self.codec = codec
         self.alpha = alpha
         self._plan = plan_output(self.path, codec, bit_depth, alpha, quality)

@@ -3,7 +3,9 @@
 Conforming keeps every frame and changes only the rate: a 240 fps capture stored at 30 fps
 (8x slow motion) becomes a 240 fps file of the same frames, which plays in real time and which a
 training pipeline can resample as it likes. Lossless FFV1 in Matroska by default; any codec of
-``engine.media.CODECS`` on request. Written through a temporary name: a killed run leaves no
+``engine.media.CODECS`` on request. Matroska counts time in milliseconds, so clips above
+``MATROSKA_MAX_FPS`` (a high-speed camera's frames) need a codec written in .mov or .mp4, or PNG
+frames: ``rate_refusal`` says so, naming them. Written through a temporary name: a killed run leaves no
 half clip under the final name.
 
 Timing is the point of such a clip, so frame ``k`` of the clip is always frame
@@ -32,6 +34,7 @@ from typing import Any
 from engine.errors import MediaNotFoundError, UnsupportedOptionError
 from engine.fsutil import MAX_NAME_BYTES
 from engine.media import CODECS, FrameReader, VideoWriter, codec_choices
+from engine.media.writer import MATROSKA_MAX_FPS
 from engine.mining.sources import content_hash as local_content_hash
 from engine.mining.storage import CachePolicy, local_copy, url_protocol
 
@@ -62,6 +65,20 @@ def check_codec(codec: str) -> str:
             f"codec {codec!r} is not available; choose one of: {', '.join(sorted(available))}"
         )
     return codec
+
+
+def rate_refusal(codec: str, rate: Fraction) -> str | None:
+    """Why clips at ``rate`` cannot be written as ``codec`` (its container cannot time their
+    frames: Matroska counts milliseconds), naming the codecs that can; None when they can."""
+    if CODECS[codec].suffixes[0] != ".mkv" or rate <= MATROSKA_MAX_FPS:
+        return None
+    working = sorted(name for name in codec_choices() if CODECS[name].suffixes[0] != ".mkv")
+    return (
+        f"{codec} clips are written in Matroska (.mkv), which counts time in milliseconds: at "
+        f"{float(rate):g} fps several frames would share a timestamp and the clip would read back at "
+        f"another rate; extract with --codec {' or '.join(working)}, which keep the rate exactly "
+        "(png: lossless frames, the manifest keeps their rate)"
+    )
 
 
 def clip_name(source: str, content_hash: str, segment_index: int, conform_rate: Fraction, codec: str) -> str:

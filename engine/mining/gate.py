@@ -95,8 +95,20 @@ def curve_from_rows(rows: list[dict[str, Any]]) -> tuple[list[CurvePoint], int, 
 
 def gate_from_evaluation(path: Path, max_fpr: float = DEFAULT_MAX_FPR) -> QualityGate:
     """The gate measured from one ``bench/speed_eval.py`` output file."""
-    data = json.loads(Path(path).read_text(encoding="utf-8"))
-    curve, negatives, positives = curve_from_rows(data.get("rows", []))
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise UnsupportedOptionError(
+            f"evaluation file {path} cannot be read as JSON ({error}); give the file bench/speed_eval.py "
+            "--output wrote"
+        ) from None
+    rows = data.get("rows") if isinstance(data, dict) else None
+    if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+        raise UnsupportedOptionError(
+            f'evaluation file {path} holds no list of cases ("rows"); give the file bench/speed_eval.py '
+            "--output wrote"
+        )
+    curve, negatives, positives = curve_from_rows(rows)
     passing = [point for point in curve if point.fpr <= max_fpr]
     if not passing:
         raise UnsupportedOptionError(

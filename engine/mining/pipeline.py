@@ -37,6 +37,7 @@ from engine.media.sequence import check_sequence_rate
 from engine.mining.dataset import (
     LOCK_NAME,
     MINING_DENSITY,
+    DatasetSettings,
     cannot_write,
     check_out_folder,
     create_out_folder,
@@ -46,7 +47,7 @@ from engine.mining.dataset import (
     write_retired_note,
 )
 from engine.mining.dedupe import DHashIndex
-from engine.mining.extract import CLIPS_FOLDER, check_codec, clip_name, extract_segment
+from engine.mining.extract import CLIPS_FOLDER, check_codec, clip_name, extract_segment, rate_refusal
 from engine.mining.gate import DEFAULT_MAX_FPR, QualityGate, check_confidence, find_gate
 from engine.mining.manifest import (
     MANIFEST_NAME,
@@ -269,9 +270,12 @@ def mine(options: MineOptions) -> MineSummary:
     """Run the mining pipeline described in the module docstring; return its summary.
 
     Everything that can be refused is checked before the dataset folder is made: ``--out``, the
-    sources, and the runner (a Ray cluster that cannot be joined leaves no folder behind). One run
-    at a time writes a dataset folder (a lock file in it); a second is refused at once."""
+    sources, the gate (``--evaluation``), settings and codec of a new dataset (an existing one's
+    are checked against its rows under its lock), and the runner (a Ray cluster that cannot be
+    joined leaves no folder behind). One run at a time writes a dataset folder (a lock file in
+    it); a second is refused at once."""
     check_out_folder(options.out, options.sources)
+    fresh = _fresh_choices(options)
     sources = expand_sources(options.sources, exclude=[options.out])
     if options.limit_files is not None:
         sources = sources[: options.limit_files]
@@ -296,7 +300,7 @@ def mine(options: MineOptions) -> MineSummary:
                 ) from None
             except OSError as error:
                 raise cannot_write(options.out, error) from None
-            return _mine_locked(options, sources, runner)
+            return _mine_locked(options, sources, runner, fresh)
     except BaseException:
         runner.abort()  # an interrupted run stops its tasks at once, instead of waiting for them
         raise
@@ -304,22 +308,57 @@ def mine(options: MineOptions) -> MineSummary:
         runner.close()
 
 
-def _mine_locked(options: MineOptions, sources: list[str], runner: Any) -> MineSummary:
+@dataclass
+class _Choices:
+    """The gate, settings and clip codec a run goes with."""
+
+    gate: QualityGate
+    settings: DatasetSettings
+    codec: str
+
+
+def _choices(options: MineOptions, rows: list[dict[str, Any]]) -> _Choices:
+    """This run's gate, settings and codec against the dataset's ``rows``; refused (with
+    ``UnsupportedOptionError``) where they cannot be used or differ from the dataset's."""
+    gate = _gate_for(options, rows)
+    chosen = resolve_settings(
+        options.out,
+        rows,
+        density=options.density,
+        audio_cue=options.audio_cue,
+        codec=options.codec,
+        sequence_rate=options.sequence_rate,
+    )
+    codec = check_codec(chosen.codec) if options.extract else chosen.codec
+    refused = rate_refusal(codec, chosen.sequence_rate) if options.extract and chosen.sequence_rate else None
+    if refused is not None:
+        kept = " (into a new folder: a dataset keeps the codec of its clips)" if rows else ""
+        raise UnsupportedOptionError(
+            f"--sequence-rate {fraction_text(chosen.sequence_rate)}: {refused}{kept}"
+        )
+    return _Choices(gate, chosen, codec)
+
+
+def _fresh_choices(options: MineOptions) -> _Choices | None:
+    """For an ``--out`` that holds no dataset yet, this run's choices, checked before the folder,
+    its lock and its manifest are made (a missing or unusable ``--evaluation``, say, leaves
+    nothing behind); None for an existing dataset, whose rows are read under its lock."""
+    if (options.out / MANIFEST_NAME).exists():
+        return None
+    return _choices(options, [])
+
+
+def _mine_locked(
+    options: MineOptions, sources: list[str], runner: Any, fresh: _Choices | None
+) -> MineSummary:
     started = time.perf_counter()
     out = options.out
     manifest_path = out / MANIFEST_NAME
     with ManifestWriter(manifest_path) as writer:
         state = _Rows(manifest_path, writer)
-        gate = _gate_for(options, state.rows)
-        chosen = resolve_settings(
-            out,
-            state.rows,
-            density=options.density,
-            audio_cue=options.audio_cue,
-            codec=options.codec,
-            sequence_rate=options.sequence_rate,
-        )
-        codec = check_codec(chosen.codec) if options.extract else chosen.codec
+        # checked before the folder was made, unless another run wrote a dataset there since
+        choices = fresh if fresh is not None and not state.rows else _choices(options, state.rows)
+        gate, chosen, codec = choices.gate, choices.settings, choices.codec
         sources = _readable_sources(sources, chosen.sequence_rate)
         summary = MineSummary(out=out, gate=gate, files_seen=len(sources))
         summary.runner = f"{runner.name} ({runner.workers} workers)"
@@ -692,6 +731,12 @@ def _extract(
                 continue
             if row["source"] in gone:
                 continue  # no clip can be made until the source comes back
+            refused = rate_refusal(codec, _rate(row))
+            if refused is not None:  # a video's capture rate above what the codec's container times
+                log.warning("%s segment %s not extracted: %s", row["source"], row["segment_index"], refused)
+                summary.extract_failures += 1
+                summary.failures.append(f"extract {row['source']} segment {row['segment_index']}: {refused}")
+                continue
             name = clip_name(row["source"], row["content_hash"], int(row["segment_index"]), _rate(row), codec)
             relative = f"{CLIPS_FOLDER}/{name}"
             index.add(row.get("dhash"), relative)

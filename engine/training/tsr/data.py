@@ -11,7 +11,10 @@ A dataset folder is read in one of two ways:
    conformed to their capture rate, so consecutive frames are consecutive captures; the row's
    ``conform_rate`` (or ``capture_fps``) is kept as the clip's capture rate. The folder may also
    be the clips folder of a mined dataset (``DATASET/clips``): the manifest one level up is read,
-   restricted to the clips under the folder, so the split still follows the source videos.
+   restricted to the clips under the folder, so the split still follows the source videos. The
+   manifest is append-only: a clip named by several rows is described by the latest (a source
+   moved or renamed since: its new path, which ``exclude_clips`` matches), and a clip whose
+   segment's latest row no longer names it (retired) is left out.
 2. Without a manifest (or when no row names an existing clip, with a WARNING): every video file
    under the folder is a clip and its own source, and every folder holding at least
    ``MIN_SEQUENCE_IMAGES`` images (PNG, TIFF, JPEG) is one image-sequence clip.
@@ -158,8 +161,48 @@ def discover_dataset(folder: Path) -> list[ClipSource]:
 
 
 def _clips_from_manifest(manifest: Path) -> list[ClipSource]:
+    rows = _clip_rows(manifest)
+    # the manifest is append-only and the latest clip row of a segment counts: a clip a segment's
+    # earlier row named and its latest no longer names has left the dataset (retired), and a
+    # clip named again (its source moved: new ``source``, ``moved_from`` the old) is described
+    # by its latest row
+    latest: dict[tuple[str, str, str], dict] = {}
+    for row in rows:
+        key = _segment_key(row)
+        if key is not None:
+            latest[key] = row
+    left: set[Path] = set()
+    for row in rows:
+        key = _segment_key(row)
+        if key is not None and latest[key] is not row:
+            left |= _named_paths(row, manifest.parent) - _named_paths(latest[key], manifest.parent)
+    chosen: dict[Path, dict] = {}
+    for row in rows:
+        path = _row_clip_path(row, manifest.parent)
+        if path is not None and path not in left:
+            chosen[path] = row  # a clip keeps its place in the order; its latest row describes it
     clips: list[ClipSource] = []
-    seen: set[Path] = set()
+    for path, row in chosen.items():
+        source = next((str(row[key]) for key in SOURCE_KEYS if row.get(key)), str(path))
+        capture = row.get("conform_rate") or row.get("capture_fps") or row.get("capture_rate")
+        origin = next((str(row[key]) for key in ("source_path", "source") if row.get(key)), "")
+        clips.append(
+            ClipSource(
+                name=_relative_name(path, manifest.parent),
+                source=source,
+                path=path,
+                kind="images" if path.is_dir() else "video",
+                capture_fps=_fraction_or_none(capture),
+                origin=origin,
+            )
+        )
+    return clips
+
+
+def _clip_rows(manifest: Path) -> list[dict]:
+    """The manifest's rows of kind ``clip`` (or of no kind), in order; lines that are not JSON are
+    skipped with a WARNING."""
+    rows = []
     with manifest.open(encoding="utf-8") as handle:
         for line_number, line in enumerate(handle, start=1):
             if not line.strip():
@@ -169,26 +212,26 @@ def _clips_from_manifest(manifest: Path) -> list[ClipSource]:
             except json.JSONDecodeError as error:
                 log.warning("%s line %d is not JSON (%s); skipped", manifest, line_number, error)
                 continue
-            if not isinstance(row, dict) or row.get("row", "clip") != "clip":
-                continue
-            path = _row_clip_path(row, manifest.parent)
-            if path is None or path in seen:
-                continue
-            seen.add(path)
-            source = next((str(row[key]) for key in SOURCE_KEYS if row.get(key)), str(path))
-            capture = row.get("conform_rate") or row.get("capture_fps") or row.get("capture_rate")
-            origin = next((str(row[key]) for key in ("source_path", "source") if row.get(key)), "")
-            clips.append(
-                ClipSource(
-                    name=_relative_name(path, manifest.parent),
-                    source=source,
-                    path=path,
-                    kind="images" if path.is_dir() else "video",
-                    capture_fps=_fraction_or_none(capture),
-                    origin=origin,
-                )
-            )
-    return clips
+            if isinstance(row, dict) and row.get("row", "clip") == "clip":
+                rows.append(row)
+    return rows
+
+
+def _segment_key(row: dict) -> tuple[str, str, str] | None:
+    """The mined segment a clip row is about (engine.mining: source, content hash, segment), or
+    None for a row that does not say."""
+    if not row.get("source") or row.get("segment_index") is None:
+        return None
+    return str(row["source"]), str(row.get("content_hash") or ""), str(row["segment_index"])
+
+
+def _named_paths(row: dict, folder: Path) -> set[Path]:
+    """Every clip path a row names, whether or not it exists."""
+    return {
+        Path(value) if Path(value).is_absolute() else folder / value
+        for value in (row.get(key) for key in CLIP_KEYS)
+        if isinstance(value, str) and value
+    }
 
 
 def _is_under(path: Path, folder: Path) -> bool:
