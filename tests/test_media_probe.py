@@ -176,6 +176,29 @@ def test_a_matroska_file_cut_short_is_truncated_by_its_declared_duration(tmp_pat
     assert video.truncation_reason().startswith("the container says the video runs to 6.000 s")
 
 
+def test_a_clip_whose_frames_all_share_one_timestamp_is_named_not_a_crash(tmp_path):
+    """30 frames of a 90000 fps clip in Matroska, which keeps time in milliseconds: every frame
+    carries timestamp 0 (older `mine --extract` wrote such clips). probe divided by the interval, 0,
+    and ended in a traceback; now the error names the file and why."""
+    import av
+
+    from engine.errors import CorruptMediaError
+
+    path = tmp_path / "fast.mkv"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("ffv1", rate=90000)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for index in range(30):
+            image = np.full((48, 64, 3), index * 8, np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    with pytest.raises(CorruptMediaError, match=r"fast\.mkv: its 30 frames all carry one timestamp: it "
+                       r"counts time in steps of 1/1000 s"):
+        probe_video(path)
+
+
 def test_the_probe_table_says_only_what_the_file_says(tmp_path, capsys):
     """A still image had FFmpeg's default 25 fps printed as its frame rate; a colour transfer the
     file leaves unspecified read 'transfer None'; --quick printed 'variable rate no' where it never

@@ -322,7 +322,7 @@ def video_info_and_index(
     if scan_packets:
         with open_input(path) as container:
             scan = scan_video_packets(path, container, container.streams[stream_index])
-        timing = _timing_from_scan(scan, time_base, average_rate, guessed_rate)
+        timing = _timing_from_scan(scan, time_base, average_rate, guessed_rate, shown_name(path))
         sources.update(frame_count="packet scan", duration_s="packet scan", is_vfr="packet pts scan")
         leading_left_out = scan.leading_dropped
         if leading_left_out:
@@ -656,7 +656,11 @@ def _varies(deltas: np.ndarray, typical: int) -> tuple[bool, bool]:
 
 
 def _timing_from_scan(
-    scan: PacketScan, time_base: Fraction, average_rate: Fraction | None, guessed_rate: Fraction | None
+    scan: PacketScan,
+    time_base: Fraction,
+    average_rate: Fraction | None,
+    guessed_rate: Fraction | None,
+    name: str = "the clip",
 ) -> dict[str, Any]:
     count = int(scan.pts.size)
     if count == 0:
@@ -670,6 +674,14 @@ def _timing_from_scan(
     else:
         min_delta = max_delta = typical = scan.last_duration_pts
         is_vfr = isolated = False
+    if deltas.size and max_delta == 0:
+        steps = 1 / time_base
+        raise CorruptMediaError(
+            f"{name}: its {count} frames all carry one timestamp: it counts time in steps of 1/{steps} s, "
+            f"coarser than its frames (a clip faster than {steps} fps written where time is kept that "
+            "coarsely, as Matroska keeps it in milliseconds), so its frame rate cannot be read; write "
+            "such clips as ProRes (.mov), H.264 (.mp4) or PNG frames"
+        )
     if deltas.size and min_delta == max_delta:
         frame_rate, source = 1 / (min_delta * time_base), "constant packet interval"
     elif isolated:
