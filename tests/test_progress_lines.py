@@ -126,7 +126,8 @@ def test_retime_on_a_terminal_prints_warnings_above_its_bar(tmp_path):
         assert main(command) == 0
     screen = terminal.getvalue()
     assert "retime src.mp4:" in screen
-    assert _log_lines_start_lines(screen, "chronoscope: WARNING: scene cut") >= 1
+    assert _log_lines_start_lines(screen, "chronoscope: WARNING: ") >= 1
+    assert "scene cut" in screen and "src.mp4: between source frames 0 and 1" in screen
 
 
 def test_render_shows_the_frames_of_the_whole_render_as_its_total(tmp_path):
