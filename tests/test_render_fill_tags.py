@@ -1,10 +1,12 @@
 """What `render` and `fill` outputs keep of their source: fills and smooth cuts are shown as the
 clip they are made from (rotation, pixel aspect, colour primaries and transfer), with a WARNING
-where the clips either side of a gap are shown otherwise."""
+where the clips either side of a gap are shown otherwise; a rendered clip carries the source's
+timecode at its first frame, and the new timeline counts its media from it."""
 
 from __future__ import annotations
 
 import logging
+import subprocess
 from fractions import Fraction
 from pathlib import Path
 
@@ -13,9 +15,11 @@ import opentimelineio as otio
 from media_factory import frame_pattern
 
 from engine.media import FrameReader, probe, write_video
-from engine.media.timecode import start_timecode
+from engine.media.timecode import start_timecode, timecode_at_rate
 from engine.media.writer import CarriedTags
 from engine.render import fill_gaps, render_timeline
+from engine.render.plan import with_media_range
+from engine.retime import read_sidecar
 from engine.timeline import list_segments, read_timeline
 from engine.timeline.rates import time_range
 
@@ -104,3 +108,71 @@ def test_smooth_cut_is_shown_as_its_source(tmp_path):
     assert (video.rotation_deg, video.sample_aspect_ratio) == (90, Fraction(4, 3))
     assert (video.color_primaries, video.color_transfer) == (BT2020, PQ)
 
+
+def _camera_clip(path: Path, timecode: str) -> Path:
+    """A 25 fps .mov with a start timecode (tmcd track), as a camera writes it."""
+    command = ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=25:duration=1"]
+    command += ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-timecode", timecode, str(path)]
+    subprocess.run(command, check=True)
+    return path
+
+
+def test_rendered_clip_carries_the_source_timecode_of_its_first_frame(tmp_path):
+    camera = _camera_clip(tmp_path / "A001.mov", "01:00:00:00")
+    start = 3600 * 25
+    reference = otio.schema.ExternalReference(
+        target_url=str(camera), available_range=time_range(start, 25, RATE)
+    )
+    clip = otio.schema.Clip(
+        name="A001", media_reference=reference, source_range=time_range(start + 6, 4, RATE)
+    )
+    clip.effects.append(otio.schema.LinearTimeWarp(time_scalar=0.5))
+    track = otio.schema.Track(name="Video 1", kind=otio.schema.TrackKind.Video, children=[clip])
+    cut = tmp_path / "cut.otio"
+    otio.adapters.write_to_file(otio.schema.Timeline(name="cut", tracks=[track]), str(cut))
+
+    for codec in ("h264", "png"):
+        outdir = tmp_path / codec
+        summary = render_timeline(cut, outdir, model="blend", codec=codec)
+        (record,) = summary.clips
+        assert record["status"] == "rendered"
+        assert record["report"]["start_timecode"] == "01:00:00:06"
+        new = read_timeline(outdir / "cut.chronoscope.otio")
+        (segment,) = list_segments(new)
+        # the new timeline counts the render's frames from its timecode, as an EDL names them
+        assert segment.available_range.start_time.to_frames() == start + 6
+        assert segment.source_start_frames == start + 6
+        assert read_sidecar(Path(record["output"])).start_timecode == "01:00:00:06"
+        if codec == "h264":
+            assert start_timecode(probe(Path(segment.media_path))) == "01:00:00:06"
+
+
+def test_edl_copy_of_a_render_names_the_renders_own_timecode(tmp_path):
+    camera = _camera_clip(tmp_path / "A001.mov", "01:00:00:00")
+    edl = tmp_path / "cut.edl"
+    edl.write_text(
+        "TITLE: cut\nFCM: NON-DROP FRAME\n\n"
+        "001  A001     V     C        01:00:00:10 01:00:00:16 01:00:00:00 01:00:00:12\n"
+        "M2   A001      012.5                01:00:00:10\n"
+        f"* FROM CLIP NAME: A001.mov\n* FROM CLIP: {camera}\n"
+    )
+    summary = render_timeline(edl, tmp_path / "out", model="blend", codec="h264", rate=25)
+    (record,) = summary.clips
+    assert record["report"]["start_timecode"] == "01:00:00:10"
+    text = (tmp_path / "out" / "cut.chronoscope.edl").read_text()
+    # the render's reel with the render's own timecodes: conforming finds its frames
+    assert "01:00:00:10 01:00:00:22 01:00:00:00 01:00:00:12" in text
+    copy = read_timeline(tmp_path / "out" / "cut.chronoscope.edl", rate=25)
+    (segment,) = list_segments(copy)
+    assert start_timecode(probe(Path(segment.media_path))) == "01:00:00:10"
+    # read back, the EDL's source frames lie in the render's media, counted from its timecode
+    located = with_media_range(segment)
+    assert located.available_range.start_time.to_frames() == located.source_start_frames == 90010
+    assert located.available_range.duration.to_frames() == 12
+
+
+def test_a_source_timecode_is_relabelled_at_the_render_rate():
+    assert timecode_at_rate("01:00:00:49", Fraction(50), Fraction(25)) == "01:00:00:24"
+    assert timecode_at_rate("01:00:00:23", Fraction(24000, 1001), Fraction(24)) == "01:00:00:23"
+    assert timecode_at_rate("01:00:00;02", Fraction(30000, 1001), Fraction(30000, 1001)) == "01:00:00;02"
+    assert timecode_at_rate("reel 7", Fraction(25), Fraction(25)) is None
