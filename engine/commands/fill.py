@@ -26,8 +26,11 @@ cut the nearer picture is repeated instead of a morph, and the summary says so w
 `chronoscope segments` shows them (repeatable); --gap all fills every gap that has a clip right
 before and right after it.
 
-Writes OUTDIR/<track>_<index>_fill_<hash>.<ext> per gap, OUTDIR/<timeline>.chronoscope.otio (the
-gaps replaced; tracks, clips, transitions, markers and metadata kept), for an EDL or FCP 7 XML
+Writes OUTDIR/<track>_<index>_fill_<hash>.<ext> per gap, shown as the clip before the gap
+(its rotation, pixel aspect, bit depth, colour primaries and transfer; a WARNING where the clip
+after it is shown otherwise) and with no start timecode (its frames are made),
+OUTDIR/<timeline>.chronoscope.otio (the gaps replaced; tracks, clips, transitions, markers and
+metadata kept), for an EDL or FCP 7 XML
 the same in its own format (OUTDIR/<timeline>.chronoscope.edl or .xml; an EDL holds the video
 events only, and where the timeline has audio clips a WARNING and the summary's
 editor_timeline_note say so: the .otio keeps them), and OUTDIR/<timeline>.fill-summary.json;

@@ -40,12 +40,16 @@ renders faster clips too, by skipping source frames).
 
 Writes OUTDIR/<track>_<index>_<clip>_<hash>.<ext> per rendered clip (<hash>: the first 10
 characters of its content hash), each with a report beside it (.chronoscope.json: per-frame risk,
-fallbacks, content hash), OUTDIR/<timeline>.chronoscope.otio (the same timeline with rendered
-clips re-pointed and their warps removed; tracks, gaps, transitions, markers, other effects and
-metadata kept), for an EDL or FCP 7 XML the same in its own format
-(OUTDIR/<timeline>.chronoscope.edl or .xml, to import back into the editor; an EDL holds the
-video events only, and where the timeline has audio clips a WARNING and the summary's
-editor_timeline_note say so: the .otio keeps them), and OUTDIR/<timeline>.render-summary.json.
+fallbacks, content hash, start_timecode). A rendered clip keeps its source's rotation, pixel
+aspect, bit depth, colour primaries and transfer, and carries the source's timecode at its first
+frame (none where the source has none); smooth cuts keep their source's tags but get no timecode
+(their frames are made, not the source's). Also writes OUTDIR/<timeline>.chronoscope.otio (the
+same timeline with rendered clips re-pointed, counted from their timecode, and their warps
+removed; tracks, gaps, transitions, markers, other effects and metadata kept), for an EDL or
+FCP 7 XML the same in its own format (OUTDIR/<timeline>.chronoscope.edl or .xml, to import back
+into the editor; an EDL holds the video events only, and where the timeline has audio clips a
+WARNING and the summary's editor_timeline_note say so: the .otio keeps them), and
+OUTDIR/<timeline>.render-summary.json.
 Nothing in OUTDIR that a render of this timeline did not write is written over: other timelines
 can render into the same folder, and a clip whose media is an earlier render is never overwritten
 by its own re-render. A render with other settings writes new files beside the earlier ones (the

@@ -15,6 +15,7 @@ retime or repair writes) names the same frame alike.
 from __future__ import annotations
 
 import logging
+import math
 import re
 from fractions import Fraction
 
@@ -141,3 +142,18 @@ def timecode_after(timecode: str, frames: int, rate: Fraction) -> str | None:
         return None
     drop_frame = _TIMECODE.match(timecode.strip()).group(4) in ";,"
     return timecode_text(start + frames, rate, drop_frame=drop_frame)
+
+
+def timecode_at_rate(timecode: str, rate: Fraction, output_rate: Fraction) -> str | None:
+    """``timecode`` (a label at ``rate``) as the label of the frame of a file at ``output_rate``
+    that starts at the same instant or just before it, or None when it is not a timecode. Where
+    both count the same frames a second (24 and 23.976 alike) the label stays (drop frame only
+    where ``output_rate`` has it); otherwise it goes through the clock: 01:00:00:49 at 50 fps is
+    01:00:00:24 at 25."""
+    count = timecode_frames(timecode, rate)
+    if count is None:
+        return None
+    drop_frame = _TIMECODE.match(timecode.strip()).group(4) in ";,"
+    if round(rate) != round(output_rate):
+        count = math.floor(count * Fraction(output_rate) / Fraction(rate))
+    return timecode_text(count, output_rate, drop_frame=drop_frame)

@@ -7,9 +7,12 @@ For a gap of G frames on a video track, between clip A (before) and clip B (afte
 synthesized at t = i / (G + 1) between the last frame A shows and the first frame B shows (what
 each clip shows comes from its time map, so retimed neighbours work too), written as new media at
 the timeline rate (through a temporary name), and the new timeline has a clip of exactly G frames
-where the gap was; nothing else moves. Across a scene cut the guard repeats the nearer picture
-instead of morphing two shots (noted, risk 1). Gaps are named ``TRACK:INDEX`` (``V1:2``: item 2 of
-track V1, as ``chronoscope segments`` counts them) or ``all`` (every gap with a clip on each side).
+where the gap was; nothing else moves. The fill is shown as the clip before the gap (its rotation,
+pixel aspect, colour primaries and transfer: ``engine.render.segment.synthesized_tags``, which
+warns where the clip after it is shown otherwise) and has no start timecode. Across a scene cut
+the guard repeats the nearer picture instead of morphing two shots (noted, risk 1). Gaps are named
+``TRACK:INDEX`` (``V1:2``: item 2 of track V1, as ``chronoscope segments`` counts them) or ``all``
+(every gap with a clip on each side).
 
 Fills resume as retimed segments do (``engine.render.segment.finished_report``): each fill's
 content hash covers both source files, the two file frames, the gap's length, the timeline rate,
@@ -54,6 +57,7 @@ from engine.render.segment import (
     discard_unfinished,
     finished_report,
     output_lock,
+    synthesized_tags,
     video_info,
     write_synthesized,
 )
@@ -443,6 +447,11 @@ def _fill_one(
         content_hash=gap.content_hash,
         source=Path(before.media_path),
         anchor_frame=gap.before_file_frame,
+        carried=synthesized_tags(
+            video_info(before.media_path, infos),
+            video_info(after.media_path, infos),
+            what=f"fill of gap {gap.track}:{gap.index_in_track} ({gap.before_clip} > {gap.after_clip})",
+        ),
         started_s=started_s,
     )
     _take_report(gap, report)

@@ -60,7 +60,10 @@ from engine.timeline import (
 
 log = logging.getLogger(__name__)
 
-RENDER_FORMAT_VERSION = 1
+RENDER_FORMAT_VERSION = 2
+"""In every content hash: raised when outputs are written differently. 2: rendered clips carry the
+source's timecode at their first frame, fills and smooth cuts their source's rotation, pixel
+aspect and colour tags (an output made before lacks them, so it is made again)."""
 MAX_CLIP_NAME_BYTES = 120
 """Of a clip's name in its render's file name, in UTF-8; the content hash follows."""
 MEDIA_NAME_SUFFIXES = VIDEO_FILE_SUFFIXES | {".exr", ".dpx", ".tif", ".tiff", ".png", ".jpg", ".jpeg"}

@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -35,6 +36,7 @@ from engine.errors import ChronoscopeError, JobCancelledError, UnsupportedOption
 from engine.interp import resolve_clip_model
 from engine.interp.checks import runs_text
 from engine.media.probe import VideoStreamInfo
+from engine.media.timecode import timecode_frames
 from engine.media.writer import check_quality
 from engine.render.edl_rate import read_edl_at_media_rate
 from engine.render.outputs import TIMELINE_SUFFIX as TIMELINE_SUFFIX  # engine.render exports it from here
@@ -64,6 +66,7 @@ from engine.timeline import (
     adapter_for,
     attach_results,
     media_base_dir,
+    parse_fraction,
     replace_media,
 )
 from engine.timeline.items import parse_item, track_labels
@@ -515,6 +518,14 @@ def _summarise(
     return summary
 
 
+def _start_frames(report: RetimeReport, rate: Fraction) -> int:
+    """The frame number a rendered clip's start timecode labels at the timeline ``rate`` (it is
+    written at that rate), 0 for one without: where its media time starts in the new timeline."""
+    if not report.start_timecode:
+        return 0
+    return timecode_frames(report.start_timecode, rate) or 0
+
+
 def _new_timeline(
     timeline,
     plan: RenderPlan,
@@ -532,6 +543,7 @@ def _new_timeline(
             Path(entry.spec.output).resolve(),
             frames=report.frames_written,
             head_frames=entry.spec.head_frames,
+            start_frames=_start_frames(report, parse_fraction(entry.spec.output_rate)),
             info={**report.summary(), "content_hash": entry.spec.content_hash},
         )
     if detect is not None:

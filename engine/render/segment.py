@@ -28,6 +28,7 @@ from engine.fsutil import remove_quietly
 from engine.interp import Synthesizer
 from engine.media import VideoWriter, probe
 from engine.media.probe import VideoStreamInfo
+from engine.media.writer import CarriedTags
 from engine.processes import waiting_lock
 from engine.render.plan import SegmentSpec
 from engine.retime import make_synthesizer, read_sidecar, render_mapped, sidecar_path
@@ -111,6 +112,40 @@ def synthesizer_name(synthesizer: Synthesizer) -> str:
     return getattr(getattr(synthesizer, "backend", synthesizer), "NAME", type(synthesizer).__name__)
 
 
+def synthesized_tags(
+    info: VideoStreamInfo, other: VideoStreamInfo | None = None, *, what: str = "synthesized frames"
+) -> CarriedTags:
+    """The display tags synthesized frames take: those of ``info``, the clip they start from (the
+    clip before a gap, the source of a smooth cut). Where ``other`` (the clip after a gap) is shown
+    otherwise (turned, with other pixels or colour), a WARNING names what differs: the frames are
+    made between the pictures as stored, and they display as the clip before does. No start
+    timecode: made frames show no frame of the source."""
+    carried = CarriedTags.of(info)
+    if other is None:
+        return carried
+    theirs = CarriedTags.of(other)
+    differences = [
+        f"{name} {mine if mine is not None else 'untagged'} before, "
+        f"{their if their is not None else 'untagged'} after"
+        for name, mine, their in (
+            ("rotation", carried.rotation_deg, theirs.rotation_deg),
+            ("pixel aspect", carried.sample_aspect_ratio or 1, theirs.sample_aspect_ratio or 1),
+            ("colour primaries", carried.color_primaries, theirs.color_primaries),
+            ("transfer", carried.color_transfer, theirs.color_transfer),
+        )
+        if mine != their
+    ]
+    if differences:
+        log.warning(
+            "%s: the clips either side are shown differently (%s); the frames are made between the "
+            "two pictures as stored and are shown as the clip before is, so next to the clip after "
+            "they may look turned, squeezed or off in colour: check them, or use a still or a "
+            "transition there instead",
+            what, "; ".join(differences),
+        )
+    return carried
+
+
 def write_synthesized(
     output: Path,
     first: np.ndarray,
@@ -125,6 +160,7 @@ def write_synthesized(
     content_hash: str,
     source: Path,
     anchor_frame: int,
+    carried: CarriedTags | None = None,
     started_s: float | None = None,
 ) -> RetimeReport:
     """Write ``frames`` frames synthesized at t = i / (frames + 1) between ``first`` and ``last`` to
@@ -133,7 +169,10 @@ def write_synthesized(
     What smooth cuts and fills write. The media goes through a temporary name and the sidecar
     comes after it (see ``finished_report``). ``anchor_frame`` is the file frame of ``source``
     that ``first`` shows, for each frame's risk record; ``started_s`` (a ``time.perf_counter()``
-    reading) is where the report's total time starts, by default now.
+    reading) is where the report's total time starts, by default now. ``carried``: how the frames
+    are displayed, from the clip they are made from (``synthesized_tags``): rotation, pixel
+    aspect, colour primaries and transfer; the frames are made, not taken from a source frame, so
+    they get no start timecode.
 
     The caller has decided that what stands at ``output`` now (an unfinished or outdated render
     of it, after ``discard_unfinished``) may be replaced; a file or sidecar that appears there
@@ -160,6 +199,7 @@ def write_synthesized(
         bit_depth=plan.bit_depth,
         alpha=plan.alpha,
         quality=quality,
+        carried=carried,
         replace=replace_media,
     ) as writer:
         for start in range(0, len(times), MAX_TIMES_PER_PAIR):
@@ -253,6 +293,7 @@ def _render_segment(
             on_progress=on_progress,
             check_cancelled=check_cancelled,
             replace=replace,
+            timecode_from_source=True,
             label=f"{spec.track} #{spec.index_in_track} {spec.clip_name}",
         )
     finally:

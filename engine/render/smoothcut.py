@@ -37,7 +37,13 @@ from engine.media.frame_slots import FrameSlots, SourcePlace, clip_grid
 from engine.media.probe import VideoStreamInfo
 from engine.render.outputs import SUFFIX_BY_CODEC, hashed_name
 from engine.render.plan import synthesized_hash
-from engine.render.segment import ALREADY_RENDERED, finished_report, video_info, write_synthesized
+from engine.render.segment import (
+    ALREADY_RENDERED,
+    finished_report,
+    synthesized_tags,
+    video_info,
+    write_synthesized,
+)
 from engine.retime.core import pixel_plan
 from engine.retime.report import RetimeReport
 from engine.timeline import Segment, attach_results, exact_frames, fraction_text, time_map
@@ -331,7 +337,8 @@ def render_smooth_cut(
     """
     started_s = time.perf_counter()
     source = Path(cut.source)
-    plan = pixel_plan(video_info(source, {} if infos is None else infos), codec)
+    info = video_info(source, {} if infos is None else infos)
+    plan = pixel_plan(info, codec)
     with FrameReader(source, output=plan.reader_format, deinterlace=plan.deinterlace) as reader:
         last = reader.frame_count - 1
         before = reader.read_frame(min(max(cut.before_file_frame, 0), last)).image
@@ -358,6 +365,7 @@ def render_smooth_cut(
         content_hash=cut.content_hash,
         source=source,
         anchor_frame=cut.before_file_frame,
+        carried=synthesized_tags(info),
         started_s=started_s,
     )
     return _record(cut, report, "rendered")

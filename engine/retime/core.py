@@ -51,7 +51,8 @@ from engine.interp.cutcontext import ContextVerdict, CutContextStream
 from engine.interp.guarded import nearest_instead, nearest_words, synthesis_place
 from engine.media import CODECS, FrameReader, VideoWriter, probe
 from engine.media.frame_slots import FrameSlots, SourcePlace, clip_grid
-from engine.media.probe import VideoStreamInfo, chroma_sampling
+from engine.media.probe import MediaInfo, VideoStreamInfo, chroma_sampling
+from engine.media.timecode import start_timecode, timecode_after, timecode_at_rate
 from engine.media.writer import CarriedTags
 from engine.retime.report import FrameRisk, RetimeReport
 from engine.timeline import MappedFrame, fraction_text
@@ -348,6 +349,22 @@ def _around_damage(
     return SourcePlace(before, after, phase, slots_between=after_slot - before_slot), damaged
 
 
+def _source_timecode_at(
+    media: MediaInfo, frame: int, rate: Fraction, output_rate: Fraction, named: str
+) -> str | None:
+    """The timecode of file frame ``frame`` of ``media`` (running at ``rate``) as a file at
+    ``output_rate`` labels it, or None when the file has no timecode (or one that is not)."""
+    start = start_timecode(media)
+    if start is None:
+        return None
+    shifted = timecode_after(start, frame, rate)
+    relabelled = timecode_at_rate(shifted, rate, output_rate) if shifted is not None else None
+    if relabelled is None:
+        log.warning("%s: start timecode %r of %s is not one; the output gets none",
+                    named, start, media.path.name)
+    return relabelled
+
+
 def render_mapped(
     source: Path,
     output: Path,
@@ -364,6 +381,7 @@ def render_mapped(
     check_cancelled: Callable[[], None] | None = None,
     replace: bool = True,
     timecode: str | None = None,
+    timecode_from_source: bool = False,
     label: str | None = None,
 ) -> RetimeReport:
     """Render every output frame of ``frame_map`` from ``source`` into ``output``; see the module doc.
@@ -377,14 +395,18 @@ def render_mapped(
     ``replace=False`` a file that appears at ``output`` while it renders (another job given the same
     name) is left alone: ``OutputExistsError``. ``timecode`` is written as the output's start
     timecode (.mov, .mp4, .mkv; PNG frames hold none, so a WARNING names it) and kept in the report
-    (``start_timecode``). The sidecar report is not written here (the caller adds what it
-    knows, then ``report.write_sidecar()``).
+    (``start_timecode``). With ``timecode_from_source`` (``render``'s clips of a timeline) it is
+    the source's own timecode at the source frame the output's first frame is made from (a head
+    rendered for a transition included), relabelled at the output rate where that differs; none
+    where the source has no timecode. The sidecar report is not written here (the caller adds what
+    it knows, then ``report.write_sidecar()``).
     """
     started = time.perf_counter()
     source, output = Path(source), Path(output)
     named = label or frame_map.clip_name
     codec = codec or codec_for_output(output)
-    info = probe(source).video_stream
+    media = probe(source)
+    info = media.video_stream
     plan = pixel_plan(info, codec)
     first, end = frame_map.visible_output_frames if include_transitions else (0, frame_map.output_frames)
     total = end - first
@@ -416,6 +438,11 @@ def render_mapped(
         damaged_frames: set[int] = set()
         held_for_damage: list[int] = []
         first_mapped = next(iter(frame_map.frames(include_transitions=include_transitions)))
+        if timecode_from_source:
+            timecode = _source_timecode_at(
+                media, locate(first_mapped).lower, slots.rate, frame_map.output_rate, named
+            )
+            report.start_timecode = timecode
         window = _Window(
             reader, locate(first_mapped).lower, cut_context=getattr(synthesizer, "detect_cuts", False)
         )

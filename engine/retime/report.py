@@ -263,6 +263,7 @@ class RetimeReport:
             "risk_mean": round(self.risk_mean, 4),
             "frames_to_check": frame_runs(self.frames_to_check),
             "seconds": round(self.timings_s.get("total", 0.0), 3),
+            **({"start_timecode": self.start_timecode} if self.start_timecode else {}),
         }
 
     def to_dict(self) -> dict[str, Any]:

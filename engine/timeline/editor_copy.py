@@ -8,7 +8,8 @@ through the same OTIO adapter, with what those writers get wrong put right first
 - **EDL** (cmx_3600): record times count from the timeline's start timecode (the writer counts
   from 00:00:00:00; ``records_from_start``), and a clip re-pointed at a render takes its reel name
   from the render's file, not the camera reel it came from: its source timecodes are the render's
-  (which starts at 00:00:00:00), so the camera reel with them would conform to the wrong frames.
+  (which starts at its source's timecode at its first frame, or 00:00:00:00 where the source has
+  none), so the camera reel with them would conform to the wrong frames.
   The header gets its ``FCM:`` line back (``frame_code_mode``), which the writer leaves out:
   ``FCM: DROP FRAME`` where the writer wrote drop-frame (``;``) timecodes, ``FCM: NON-DROP FRAME``
   otherwise, as CMX 3600 puts it after the title; tools that go by it read ``;`` timecodes of

@@ -6,7 +6,8 @@ under ``metadata["chronoscope"]`` of a clip, track or timeline, next to whatever
 
 ``replace_media`` returns a new timeline in which the given clips show rendered media instead of
 their retimed source: a new ExternalReference, a source range starting at the rendered head (0 by
-default) with the clip's length at the timeline rate, and no time warps. Everything else (tracks,
+default, counted from the render's start timecode where it has one) with the clip's length at the
+timeline rate, and no time warps. Everything else (tracks,
 gaps, transitions, markers, other effects and metadata, and every untouched clip's original
 ``target_url``, byte for byte) is kept. The new reference keeps the part of the old one's metadata
 that describes the shot rather than the file (reel and clip names, scene, take, colour label:
@@ -100,11 +101,15 @@ class RenderedMedia:
     ``frames`` is the file's length; ``head_frames`` are frames rendered before the clip's first
     output frame (for a transition into it), so the clip's source range starts there.
     ``info`` is stored under ``metadata["chronoscope"]["render"]`` (backend, risk, ...).
+    ``start_frames`` is the frame number the file's start timecode labels at the timeline rate (0
+    for a file without one): its available range, and so the clip's source range, count from it,
+    as an EDL's source timecodes and OTIO's media time do.
     """
 
     path: Path | str
     frames: int
     head_frames: int = 0
+    start_frames: int = 0
     info: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -226,13 +231,13 @@ def _repoint(
     }
     reference = otio.schema.ExternalReference(
         target_url=_target_url(render.path),
-        available_range=time_range(0, render.frames, rate),
+        available_range=time_range(render.start_frames, render.frames, rate),
         metadata=_descriptive(before.metadata) if before else {},
     )
     reference.name = Path(str(render.path)).name
     clip.media_reference = reference
     old_start = clip.source_range.start_time if clip.source_range is not None else None
-    clip.source_range = time_range(render.head_frames, duration, rate)
+    clip.source_range = time_range(render.start_frames + render.head_frames, duration, rate)
     if old_start is not None:
         _rebase_markers(clip, old_start, clip.source_range.start_time)
     kept = [e for e in clip.effects if not isinstance(e, otio.schema.TimeEffect)]
