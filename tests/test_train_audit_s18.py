@@ -33,34 +33,41 @@ def test_tsr_output_that_is_a_folder_is_refused_before_training(tmp_path, capsys
     assert not work.exists(), "nothing was trained"
 
 
-@pytest.mark.parametrize(("number", "status"), [(2, 130), (15, 143)])  # SIGINT, SIGTERM
-def test_an_interrupted_tsr_run_saves_its_checkpoint(wheels, tmp_path, number, status):
+def _stopped_at_step(argv: list[str], until: str, number: int, status: int) -> int:
+    """Run ``chronoscope ARGV`` in a child, send it signal ``number`` once a line of its log holds
+    ``until``, check its exit ``status`` and return the step it says it stopped at."""
+    import re
     import signal
     import subprocess
     import sys
     import time
 
-    from engine.training.tsr.train import CHECKPOINT_NAME
-
-    work, output = tmp_path / "work", tmp_path / "rife-stopped.onnx"
-    argv = ["train", "tsr", "--renders", "1", "--steps", "100000", "--checkpoint-every", "100000"]
-    argv += ["--batch-size", "1", "--crop", "64", "--no-eval", "--threads", "1"]
-    argv += ["--work-dir", str(work), "--wheel-cache", str(wheels), "-o", str(output)]
     command = [sys.executable, "-m", "engine.cli", *argv]
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, cwd=Path(__file__).parent.parent)
     deadline = time.monotonic() + 240
     lines = []
     for line in process.stderr:
         lines.append(line)
-        if "step 25/100000 " in line or time.monotonic() > deadline:
+        if until in line or time.monotonic() > deadline:
             break
     process.send_signal(number)
     _, rest = process.communicate(timeout=120)
     text = "".join(lines) + rest
     assert process.returncode == status, text
-    stopped = f"stopped by {signal.Signals(number).name} at step "
-    assert stopped in text, text
-    step = int(text.split(stopped)[1].split(" ")[0])
+    stopped = re.search(rf"stopped by {signal.Signals(number).name} at step (\d+)", text)
+    assert stopped, text
+    return int(stopped.group(1))
+
+
+@pytest.mark.parametrize(("number", "status"), [(2, 130), (15, 143)])  # SIGINT, SIGTERM
+def test_an_interrupted_tsr_run_saves_its_checkpoint(wheels, tmp_path, number, status):
+    from engine.training.tsr.train import CHECKPOINT_NAME
+
+    work, output = tmp_path / "work", tmp_path / "rife-stopped.onnx"
+    argv = ["train", "tsr", "--renders", "1", "--steps", "100000", "--checkpoint-every", "100000"]
+    argv += ["--batch-size", "1", "--crop", "64", "--no-eval", "--threads", "1"]
+    argv += ["--work-dir", str(work), "--wheel-cache", str(wheels), "-o", str(output)]
+    step = _stopped_at_step(argv, "step 25/100000 ", number, status)
     state = torch.load(work / CHECKPOINT_NAME, weights_only=False, map_location="cpu")
     assert state["step"] == step >= 25
     assert not output.exists()
@@ -141,30 +148,11 @@ def test_a_speed_run_without_resume_says_it_replaces_the_checkpoint(at_home, fir
 
 @pytest.mark.parametrize(("number", "status"), [(2, 130), (15, 143)])  # SIGINT, SIGTERM
 def test_an_interrupted_speed_run_saves_its_checkpoint(footage, tmp_path_factory, number, status):
-    import signal
-    import subprocess
-    import sys
-    import time
-
     work = tmp_path_factory.getbasetemp() / "interrupted-work"  # shared: the clips are cached once
     output = tmp_path_factory.mktemp("out") / "x.onnx"
     argv = _speed(footage, output, "--steps", "100000", "--checkpoint-every", "100000")
     argv += ["--work-dir", str(work)]
-    command = [sys.executable, "-m", "engine.cli", *argv]
-    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, cwd=Path(__file__).parent.parent)
-    deadline = time.monotonic() + 240
-    lines = []
-    for line in process.stderr:
-        lines.append(line)
-        if " step 25 " in line or time.monotonic() > deadline:
-            break
-    process.send_signal(number)
-    _, rest = process.communicate(timeout=120)
-    text = "".join(lines) + rest
-    assert process.returncode == status, text
-    stopped = f"stopped by {signal.Signals(number).name} at step "
-    assert stopped in text, text
-    step = int(text.split(stopped)[1].split(":")[0])
+    step = _stopped_at_step(argv, " step 25 ", number, status)
     state = torch.load(work / finetune.CHECKPOINT_NAME, weights_only=False, map_location="cpu")
     assert state["step"] == step >= 25
     assert not output.exists()
