@@ -176,17 +176,12 @@ def test_a_matroska_file_cut_short_is_truncated_by_its_declared_duration(tmp_pat
     assert video.truncation_reason().startswith("the container says the video runs to 6.000 s")
 
 
-def test_a_clip_whose_frames_all_share_one_timestamp_is_named_not_a_crash(tmp_path):
-    """30 frames of a 90000 fps clip in Matroska, which keeps time in milliseconds: every frame
-    carries timestamp 0 (older `mine --extract` wrote such clips). probe divided by the interval, 0,
-    and ended in a traceback; now the error names the file and why."""
+def _fast_matroska(path, rate: int):
+    """30 FFV1 frames at ``rate`` fps in Matroska, which keeps time in milliseconds."""
     import av
 
-    from engine.errors import CorruptMediaError
-
-    path = tmp_path / "fast.mkv"
     with av.open(str(path), "w") as container:
-        stream = container.add_stream("ffv1", rate=90000)
+        stream = container.add_stream("ffv1", rate=rate)
         stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
         for index in range(30):
             image = np.full((48, 64, 3), index * 8, np.uint8)
@@ -194,9 +189,25 @@ def test_a_clip_whose_frames_all_share_one_timestamp_is_named_not_a_crash(tmp_pa
                 container.mux(packet)
         for packet in stream.encode(None):
             container.mux(packet)
+    return path
+
+
+def test_a_clip_faster_than_its_containers_time_steps_is_named_not_misread(tmp_path):
+    """At 90000 fps every frame carries timestamp 0 (older `mine --extract` wrote such clips): probe
+    divided by the interval, 0, and ended in a traceback. At 2000 fps every other frame shares its
+    timestamp: probe read it as 1000 fps, constant, 16 ms long, with a WARNING only. Now both are
+    refused, naming the file and why."""
+    from engine.errors import CorruptMediaError
+
+    fastest = _fast_matroska(tmp_path / "fast.mkv", 90000)
     with pytest.raises(CorruptMediaError, match=r"fast\.mkv: its 30 frames all carry one timestamp: it "
                        r"counts time in steps of 1/1000 s"):
-        probe_video(path)
+        probe_video(fastest)
+    fast = _fast_matroska(tmp_path / "2k.mkv", 2000)
+    with pytest.raises(CorruptMediaError, match=r"2k\.mkv: 1[45] of its 30 frames carry the timestamp of "
+                       r"the frame before"):
+        probe_video(fast)
+    assert probe_video(_fast_matroska(tmp_path / "1k.mkv", 1000)).frame_rate == 1000
 
 
 def test_the_probe_table_says_only_what_the_file_says(tmp_path, capsys):

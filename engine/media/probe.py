@@ -639,6 +639,12 @@ JITTER_INTERVAL = Fraction(1, 20)
 rate goes far beyond it."""
 
 
+SHARED_TIMESTAMPS_SHARE = 0.25
+"""A clip in which a quarter or more of the frames carry the timestamp of the frame before is faster
+than its container's time steps (2000 fps in Matroska's milliseconds shares every other one): its
+rate cannot be read. A few shared timestamps (damage) are warned about and read in decode order."""
+
+
 def _varies(deltas: np.ndarray, typical: int) -> tuple[bool, bool]:
     """(is_vfr, isolated): whether frame intervals ``deltas`` vary beyond rounding (one tick, as
     29.97 fps in a 1/1000 time base alternates 33 and 34), and whether the rest sit on ``typical``
@@ -674,13 +680,17 @@ def _timing_from_scan(
     else:
         min_delta = max_delta = typical = scan.last_duration_pts
         is_vfr = isolated = False
-    if deltas.size and max_delta == 0:
+    shared = int(np.count_nonzero(deltas == 0)) if deltas.size else 0
+    if shared and shared >= SHARED_TIMESTAMPS_SHARE * deltas.size:
         steps = 1 / time_base
+        which = f"its {count} frames all carry one timestamp" if max_delta == 0 else (
+            f"{shared} of its {count} frames carry the timestamp of the frame before"
+        )
         raise CorruptMediaError(
-            f"{name}: its {count} frames all carry one timestamp: it counts time in steps of 1/{steps} s, "
-            f"coarser than its frames (a clip faster than {steps} fps written where time is kept that "
-            "coarsely, as Matroska keeps it in milliseconds), so its frame rate cannot be read; write "
-            "such clips as ProRes (.mov), H.264 (.mp4) or PNG frames"
+            f"{name}: {which}: it counts time in steps of 1/{steps} s, coarser than its frames (a "
+            f"clip faster than {steps} fps written where time is kept that coarsely, as Matroska keeps "
+            "it in milliseconds), so its frame rate cannot be read; write such clips as ProRes (.mov), "
+            "H.264 (.mp4) or PNG frames"
         )
     if deltas.size and min_delta == max_delta:
         frame_rate, source = 1 / (min_delta * time_base), "constant packet interval"
