@@ -326,12 +326,7 @@ class VideoWriter:
         self.replace = replace
         self.carried = carried or CarriedTags()
         self.rate = parse_frame_rate(rate)
-        if self.path.suffix.lower() == ".mkv" and self.rate > MATROSKA_MAX_FPS:
-            raise UnsupportedOptionError(
-                f"{self.path.name}: Matroska (.mkv) counts time in milliseconds, so at {float(self.rate):g} "
-                f"fps several frames would share a timestamp; write .mov or .mp4, or PNG frames, which keep "
-                "any rate"
-            )
+        check_output_rate(self.path, self.rate)
         self.codec = codec
         self.alpha = alpha
         self._plan = plan_output(self.path, codec, bit_depth, alpha, quality)
@@ -659,6 +654,18 @@ class VideoWriter:
             self.close()
         else:
             self._abort()
+
+
+def check_output_rate(output: Path, rate: Fraction) -> None:
+    """Refuse a rate ``output``'s container cannot time: Matroska (.mkv) counts time in
+    milliseconds, so above ``MATROSKA_MAX_FPS`` several frames would share a timestamp. Commands
+    call it before their work, ``VideoWriter`` again when it opens."""
+    if Path(output).suffix.lower() == ".mkv" and rate > MATROSKA_MAX_FPS:
+        raise UnsupportedOptionError(
+            f"{Path(output).name}: Matroska (.mkv) counts time in milliseconds, so at {float(rate):g} "
+            "fps several frames would share a timestamp; write .mov or .mp4, or PNG frames, which keep "
+            "any rate"
+        )
 
 
 def check_output_path(

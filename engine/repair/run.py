@@ -43,7 +43,13 @@ from engine.interp.checks import frame_runs, needs_check
 from engine.interp.guarded import nearest_instead, nearest_words
 from engine.media import VideoWriter, probe
 from engine.media.timecode import start_timecode
-from engine.media.writer import CarriedTags, audio_copy_fits, check_output_path, check_quality
+from engine.media.writer import (
+    CarriedTags,
+    audio_copy_fits,
+    check_output_path,
+    check_output_rate,
+    check_quality,
+)
 from engine.repair.analysis import JUMPS_INSERT, MAX_DUPLICATE_REPEATS, Fill, RepairPlan, analyse_clip
 from engine.repair.sources import source_frames
 from engine.retime.audio import AUDIO_DROP, AUDIO_KEEP, reencode_audio
@@ -222,6 +228,7 @@ def repair_clip(
     check_quality(codec, quality)
     info = probe(source)
     video = info.video_stream
+    check_output_rate(output, video.frame_rate)
     pixels = pixel_plan(video, codec)
     if plan is None:
         plan = analyse_clip(

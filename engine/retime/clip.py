@@ -47,7 +47,7 @@ from engine.interp import Synthesizer
 from engine.media import probe
 from engine.media.frame_slots import clip_grid
 from engine.media.timecode import start_timecode, timecode_after
-from engine.media.writer import check_output_path, check_quality
+from engine.media.writer import check_output_path, check_output_rate, check_quality
 from engine.retime.audio import AUDIO_DROP, AUDIO_KEEP, AUDIO_MODES, AUDIO_STRETCH, stretch_audio
 from engine.retime.core import ProgressCallback, codec_for_output, make_synthesizer, render_mapped
 from engine.retime.ramp import RampMap, SpeedRamp, parse_speed
@@ -258,6 +258,7 @@ def retime_clip(
             constant = ramp.keyframes[0].speed
     info = probe(source)
     video = info.video_stream
+    check_output_rate(output, video.frame_rate)
     grid = clip_grid(source, video)
     if video.is_vfr:
         log.warning(
