@@ -454,3 +454,27 @@ def test_segments_lists_each_gap_by_the_name_fill_takes(tmp_path, shot, capsys):
     name = hints[1].split("--gap ")[1].rstrip(")")
     assert main(["fill", str(cut), "--gap", name, "-o", str(tmp_path / "out"), "--model", "blend"]) == 0
     assert "filled V1:3 (3 frames) between bikes b and bikes c" in capsys.readouterr().out
+
+
+def test_a_fill_across_a_real_cut_names_the_gap_in_its_warning(tmp_path, caplog):
+    """Clips of two different shots either side of a gap: the scene-cut guard repeats the nearest
+    frame, and its WARNING says which fill it is about (it named no clip: in a timeline of many
+    gaps an editor could not tell which)."""
+    rng = np.random.default_rng(5)
+    shots = []
+    for name, level in (("dark", 40), ("bright", 200)):
+        picture = np.clip(level + rng.normal(0, 30, (48, 64, 3)), 0, 255).astype(np.uint8)
+        shots.append(write_video(tmp_path / f"{name}.mp4", [picture] * 8, rate=Fraction(25), codec="h264"))
+    track = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)
+    for index, media in enumerate(shots):
+        reference = otio.schema.ExternalReference(target_url=str(media))
+        track.append(otio.schema.Clip(name=media.stem, media_reference=reference,
+                                      source_range=time_range(0, 8, Fraction(25))))
+        if index == 0:
+            track.append(otio.schema.Gap(source_range=time_range(0, 2, Fraction(25))))
+    cut = tmp_path / "cut.otio"
+    otio.adapters.write_to_file(otio.schema.Timeline(name="cut", tracks=[track]), str(cut))
+    command = ["fill", str(cut), "--gap", "V1:1", "-o", str(tmp_path / "out"), "--model", "blend"]
+    assert main([*command, "--codec", "h264"]) == 0
+    warnings = [record.getMessage() for record in caplog.records if "scene cut" in record.getMessage()]
+    assert warnings and warnings[0].startswith("fill of gap V1:1 (dark > bright): scene cut ("), warnings

@@ -434,6 +434,7 @@ def _fill_one(
             f"({first.shape[1]}x{first.shape[0]} and {last.shape[1]}x{last.shape[0]}); "
             "fill frames need both pictures at one size"
         )
+    named = f"fill of gap {gap.track}:{gap.index_in_track} ({gap.before_clip} > {gap.after_clip})"
     report = write_synthesized(
         Path(gap.output),
         first,
@@ -448,11 +449,10 @@ def _fill_one(
         source=Path(before.media_path),
         anchor_frame=gap.before_file_frame,
         carried=synthesized_tags(
-            video_info(before.media_path, infos),
-            video_info(after.media_path, infos),
-            what=f"fill of gap {gap.track}:{gap.index_in_track} ({gap.before_clip} > {gap.after_clip})",
+            video_info(before.media_path, infos), video_info(after.media_path, infos), what=named
         ),
         started_s=started_s,
+        label=named,
     )
     _take_report(gap, report)
     gap.status = "filled"

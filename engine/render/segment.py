@@ -25,7 +25,7 @@ import numpy as np
 
 from engine.errors import OutputExistsError
 from engine.fsutil import remove_quietly
-from engine.interp import Synthesizer
+from engine.interp import Synthesizer, synthesis_place
 from engine.media import VideoWriter, probe
 from engine.media.probe import VideoStreamInfo
 from engine.media.writer import CarriedTags
@@ -162,9 +162,11 @@ def write_synthesized(
     anchor_frame: int,
     carried: CarriedTags | None = None,
     started_s: float | None = None,
+    label: str = "",
 ) -> RetimeReport:
     """Write ``frames`` frames synthesized at t = i / (frames + 1) between ``first`` and ``last`` to
     ``output`` at ``rate``, then its sidecar report with ``content_hash``; returns the report.
+    ``label`` names them in the guards' WARNINGs (``fill of gap V1:2 (a > b)``: a scene cut there).
 
     What smooth cuts and fills write. The media goes through a temporary name and the sidecar
     comes after it (see ``finished_report``). ``anchor_frame`` is the file frame of ``source``
@@ -204,7 +206,9 @@ def write_synthesized(
     ) as writer:
         for start in range(0, len(times), MAX_TIMES_PER_PAIR):
             chunk = times[start : start + MAX_TIMES_PER_PAIR]
-            for offset, result in enumerate(synthesizer.synthesize_many(first, last, chunk)):
+            with synthesis_place(label):
+                made = synthesizer.synthesize_many(first, last, chunk)
+            for offset, result in enumerate(made):
                 frame = start + offset
                 writer.write(result.frame)
                 report.frames_written += 1

@@ -367,6 +367,7 @@ def render_smooth_cut(
         anchor_frame=cut.before_file_frame,
         carried=synthesized_tags(info),
         started_s=started_s,
+        label=f"smooth cut {Path(cut.output).name}",
     )
     return _record(cut, report, "rendered")
 
