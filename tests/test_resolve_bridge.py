@@ -111,6 +111,40 @@ def test_bad_requests_get_a_json_error_naming_the_problem(tmp_path, ask):
     }
 
 
+def test_fields_of_the_wrong_kind_or_out_of_range_are_refused_by_name(exported, ask):
+    """Found by the s19 audit: a timeout of 1e308 s overflowed the wait (a traceback, exit 70, no
+    reply); a flag of 7 was taken as "7", a disabled entry saying "banana" as a disabled clip, and a
+    relative output_dir with '..' left the render folder."""
+    timeline = str(exported)
+    status, out = ask({"op": "detect", "timeline": timeline, "timeout_s": 1e308})
+    assert status == bridge.EXIT_ERROR
+    assert json.loads(out)["error"]["message"] == (
+        "timeout_s must be a number of seconds above 0 and at most 2592000 (30 days), got 1e+308"
+    )
+    status, out = ask({"op": "render", "timeline": timeline, "flag": 7})
+    assert json.loads(out)["error"]["message"] == "flag must be text, got 7"
+    disabled = [{"track": "V1", "record_start_frame": 0, "what": "banana"}]
+    status, out = ask({"op": "detect", "timeline": timeline, "disabled": disabled})
+    assert "says what is off as 'banana'; give \"clip\" or \"track\"" in json.loads(out)["error"]["message"]
+    status, out = ask({"op": "render", "timeline": timeline, "output_dir": "../../escape"})
+    assert status == bridge.EXIT_ERROR
+    message = json.loads(out)["error"]["message"]
+    assert "output_dir '../../escape' is relative and climbs out with '..'" in message
+    nowhere = [{"track": "V9", "record_start_frame": 70}]
+    status, out = ask({"op": "render", "timeline": timeline, "clips": nowhere})
+    assert "no clip starts where the 1 flagged clip is (V9 at frame 70) in the exported timeline" in (
+        json.loads(out)["error"]["message"]
+    )
+
+
+def test_a_preview_app_that_cannot_start_is_said_not_started(exported, ask, monkeypatch):
+    monkeypatch.setenv("QT_QPA_PLATFORM", "no-such-platform")
+    status, out = ask({"op": "open_preview", "timeline": str(exported)})
+    assert status == bridge.EXIT_ERROR
+    message = json.loads(out)["error"]["message"]
+    assert message.startswith("the preview app ended at once (status ") and "preview.log" in message
+
+
 def test_missing_engine_is_a_clear_message_when_not_allowed_to_start_one(ask):
     status, out = ask({"op": "ping", "start_engine": False})
     reply = json.loads(out)

@@ -142,6 +142,9 @@ def test_lua_reads_accented_paths_written_either_way(tmp_path, accented):
         ("NaN", "nan"),
         ("Infinity", "inf"),
         ("1e999", "inf"),
+        ("2592000", 2592000.0),  # 30 days
+        ("2592001", "2592001"),
+        ("1e308", "1e+308"),  # overflowed the bridge's wait: a traceback
     ],
 )
 def test_lua_reads_timeout_s_as_json_does_and_refuses_what_python_refuses(
@@ -160,7 +163,10 @@ def test_lua_reads_timeout_s_as_json_does_and_refuses_what_python_refuses(
         assert (
             lua
             == python
-            == (f"timeout_s in {config} must be a number of seconds above 0 (e.g. 600), not {meant}")
+            == (
+                f"timeout_s in {config} must be a number of seconds above 0 and at most 2592000 (30 "
+                f"days; e.g. 600), not {meant}"
+            )
         )
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from engine.errors import UnsupportedOptionError
 from engine.places import places
 
 RENDER_ROOT_NAME = "resolve-renders"
@@ -51,4 +52,11 @@ def render_folder(output_dir: Path | None, timeline_name: str) -> Path:
     if output_dir is None:
         return render_root() / folder_name(timeline_name, "timeline")
     output_dir = Path(output_dir).expanduser()
-    return output_dir if output_dir.is_absolute() else render_root() / output_dir
+    if output_dir.is_absolute():
+        return output_dir
+    if ".." in output_dir.parts:
+        raise UnsupportedOptionError(
+            f"render output_dir {str(output_dir)!r} is relative and climbs out with '..'; a relative "
+            f"folder goes under {render_root()}: give one without '..', or an absolute folder"
+        )
+    return render_root() / output_dir

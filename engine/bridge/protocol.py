@@ -14,6 +14,8 @@ PROTOCOL_VERSION = 1
 OPERATIONS = ("ping", "detect", "render", "open_preview")
 REPLY_FORMATS = ("json", "lua")
 DEFAULT_JOB_TIMEOUT_S = 600.0
+MAX_JOB_TIMEOUT_S = 2_592_000
+"""The longest wait for one engine job a request may ask: 30 days (1e308 overflowed the wait)."""
 
 
 def parse_request(text: str) -> dict[str, Any]:
@@ -99,9 +101,22 @@ def read_flag(request: dict[str, Any], key: str, default: bool) -> bool:
 
 def read_timeout(request: dict[str, Any]) -> float:
     value = request.get("timeout_s", DEFAULT_JOB_TIMEOUT_S)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
-        raise UnsupportedOptionError(f"timeout_s must be a number of seconds above 0, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= MAX_JOB_TIMEOUT_S:
+        raise UnsupportedOptionError(
+            f"timeout_s must be a number of seconds above 0 and at most {MAX_JOB_TIMEOUT_S} (30 days), "
+            f"got {value!r}"
+        )
     return float(value)
+
+
+def read_text(request: dict[str, Any], key: str) -> str:
+    """A text field, "" when it is absent or null; anything else than text is refused."""
+    value = request.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise UnsupportedOptionError(f"{key} must be text, got {value!r}")
+    return value
 
 
 def read_mapping(request: dict[str, Any], key: str) -> dict[str, Any]:
@@ -145,7 +160,12 @@ def read_clip_keys(value: Any, field: str = "clips") -> dict[tuple[str, int], di
 
 def read_disabled(value: Any) -> dict[tuple[str, int], str]:
     """The script's ``disabled`` list: what is off, by (track, frame): ``"clip"`` or ``"track"``."""
-    return {
-        key: "track" if item.get("what") == "track" else "clip"
-        for key, item in read_clip_keys(value, "disabled").items()
-    }
+    disabled = {}
+    for key, item in read_clip_keys(value, "disabled").items():
+        what = item.get("what", "clip")
+        if what not in ("clip", "track"):
+            raise UnsupportedOptionError(
+                f"disabled: clip {item!r} says what is off as {what!r}; give \"clip\" or \"track\""
+            )
+        disabled[key] = what
+    return disabled

@@ -173,6 +173,14 @@ def render(
             also = "".join(f"; {n['track']} {n['clip']!r}: {n['reason']}" for n in others)
             raise MediaNotFoundError(f"{segment.describe()}: {problem}{more}{also}")
         also = "".join(f"; {n['track']} {n['clip']!r}: {n['reason']}" for n in not_rendered)
+        if marked and not marked & matched:
+            places = ", ".join(f"{track} at frame {frame}" for track, frame in sorted(marked))
+            raise NothingToDoError(
+                f"timeline {items.timeline.name!r}: no clip starts where the {len(marked)} flagged "
+                f"clip{'s' if len(marked) != 1 else ''} {'are' if len(marked) != 1 else 'is'} ({places}) "
+                "in the exported timeline; flag the clips again, or clear the flags to render every "
+                "clip slower than 100 %"
+            )
         if marked:
             raise NothingToDoError(
                 f"timeline {items.timeline.name!r}: none of the {len(marked)} flagged clips is slower than "
@@ -186,7 +194,8 @@ def render(
             )
         raise NothingToDoError(
             f"timeline {items.timeline.name!r} has no clip slower than 100 % "
-            f"({len(items.segments)} video clips); slow a clip down (Change Clip Speed) and run "
+            f"({len(items.segments)} video clip{'s' if len(items.segments) != 1 else ''}); slow a clip "
+            "down (Change Clip Speed) and run "
             f"again{also}"
         )
     output_dir = render_folder(output_dir, items.timeline.name)

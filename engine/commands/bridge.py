@@ -72,6 +72,7 @@ from engine.bridge.protocol import (
     read_disabled,
     read_flag,
     read_mapping,
+    read_text,
     read_timeline_path,
     read_timeout,
 )
@@ -170,7 +171,7 @@ def handle(request: dict[str, Any]) -> dict[str, Any]:
             read_timeline_path(request),
             output_dir=Path(output_dir) if output_dir else None,
             marked=set(read_clip_keys(request.get("clips"))),
-            flag=str(request.get("flag") or ""),
+            flag=read_text(request, "flag"),
             start_engine=read_flag(request, "start_engine", True),
             timeout_s=read_timeout(request),
             disabled=read_disabled(request.get("disabled")),

@@ -83,6 +83,8 @@ PING_TIMEOUT_S = 2.0
 STATUS_TIMEOUT_S = 5.0
 LATE_EVENTS_WAIT_S = 1.0
 STOP_CHECK_EVERY_S = 0.1
+MAX_WAIT_S = 1e9
+"""The longest wait for a job a client counts down (32 years): a longer one is one without end."""
 EVENT_SLICE_MS = 50  # the longest one thread reads the events socket before others may use it
 EVENTS_PER_READ = 256
 EXCHANGE_MIN_BYTES = 256 * 1024
@@ -576,7 +578,10 @@ class EngineClient:
         ``WaitStoppedError`` and the job goes on in the engine. After ``timeout_s`` the job goes on
         too, unless ``cancel_on_timeout``; the ``EngineTimeoutError`` says which.
         """
-        deadline_ns = None if timeout_s is None else time.monotonic_ns() + int(timeout_s * 1e9)
+        # capped: 1e308 s overflowed the nanoseconds (a wait of MAX_WAIT_S is one without end)
+        deadline_ns = (
+            None if timeout_s is None else time.monotonic_ns() + int(min(timeout_s, MAX_WAIT_S) * 1e9)
+        )
         listen_s = status_every_s if stop is None else min(status_every_s, STOP_CHECK_EVERY_S)
         quiet_since_ns = time.monotonic_ns()
         try:

@@ -383,17 +383,18 @@ function M.parse_settings(text, path)
 end
 
 --- The longest wait for one engine job, in seconds: the config's `timeout_s` (600 without one),
---- refused as the Python script refuses it: a number of seconds above 0, and finite.
+--- refused as the Python script refuses it: a number of seconds above 0, and at most 30 days.
 function M.job_timeout(settings)
   local value = settings.timeout_s
   if value == nil then
     return 600
   end
-  if type(value) == "number" and value == value and value > 0 and value < math.huge then
+  if type(value) == "number" and value == value and value > 0 and value <= 2592000 then
     return value
   end
   fail("timeout_s in " .. tostring(settings.config_path or M.CONFIG_FILE_NAME)
-    .. " must be a number of seconds above 0 (e.g. 600), not " .. python_repr(value))
+    .. " must be a number of seconds above 0 and at most 2592000 (30 days; e.g. 600), not "
+    .. python_repr(value))
 end
 
 -- ------------------------------------------------------------------ installation
@@ -851,7 +852,8 @@ function workflows.detect(app, settings, say, echo)
     say(reply.stopped .. "; the " .. done .. " clips analysed before that get their markers")
   end
   local removed, added, skipped, kept = M.apply_markers(timeline, reply.markers, reply.clips)
-  local line = added .. " markers added, " .. removed .. " earlier Chronoscope markers replaced"
+  local line = added .. (added == 1 and " marker" or " markers") .. " added, " .. removed
+    .. " earlier Chronoscope " .. (removed == 1 and "marker" or "markers") .. " replaced"
   if kept > 0 then
     line = line .. ", " .. kept .. " kept (their clips were not analysed this time)"
   end

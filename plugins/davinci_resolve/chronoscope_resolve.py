@@ -53,6 +53,7 @@ MARKER_COLORS = ("Blue", "Green", "Red", "Yellow", "Cream")
 BIN_NAME = "Chronoscope"
 DEFAULT_RENDER_FLAG = "Purple"
 DEFAULT_TIMEOUT_S = 600.0
+MAX_TIMEOUT_S = 2592000  # 30 days: the bridge refuses more
 SILENCE_MARGIN_S = 120.0
 """Beyond one job's ``timeout_s``: time for the bridge to start the engine (up to 60 s) and itself."""
 POLL_S = 1.0
@@ -185,10 +186,13 @@ def job_timeout(settings, timeout_s=None):
     value = timeout_s if timeout_s is not None else settings.get("timeout_s")
     if value is None:
         return DEFAULT_TIMEOUT_S
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < float("inf"):
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= MAX_TIMEOUT_S:
         return float(value)
     where = settings.get("config_path") or CONFIG_FILE_NAME
-    raise ScriptError(f"timeout_s in {where} must be a number of seconds above 0 (e.g. 600), not {value!r}")
+    raise ScriptError(
+        f"timeout_s in {where} must be a number of seconds above 0 and at most {MAX_TIMEOUT_S} "
+        f"(30 days; e.g. 600), not {value!r}"
+    )
 
 
 def call_bridge(settings, request, console=None, timeout_s=None):
@@ -550,7 +554,8 @@ def detect_workflow(resolve, settings, console):
         done = sum(1 for clip in clips if clip.get("status") == "detected")
         console.say(f"{reply['stopped']}; the {done} clips analysed before that get their markers")
     removed, added, skipped, kept = apply_markers(timeline, reply.get("markers", []), clips)
-    line = f"{added} markers added, {removed} earlier Chronoscope markers replaced"
+    line = f"{count(added, 'marker')} added, {removed} earlier Chronoscope "
+    line += f"{plural(removed, 'marker')} replaced"
     if kept:
         line += f", {kept} kept (their clips were not analysed this time)"
     console.say(line)
@@ -622,6 +627,16 @@ def import_render(project, timeline, reply, console):
         console.say(f"not rendered: {clip.get('track')} {clip.get('clip')}: {clip.get('reason')}")
     console.say(f"new timeline {created.GetName()!r}; media in the {BIN_NAME!r} bin")
     return created
+
+
+def plural(number, noun):
+    """``noun`` as ``number`` of them are said: "marker", "markers"."""
+    return noun if number == 1 else noun + "s"
+
+
+def count(number, noun):
+    """"1 marker", "3 markers", "0 markers"."""
+    return f"{number} {plural(number, noun)}"
 
 
 def preview_workflow(resolve, settings, console):
