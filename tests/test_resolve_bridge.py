@@ -287,8 +287,11 @@ def test_detect_with_given_results_maps_segments_onto_timeline_frames(exported, 
         (30, 30, "Green", "Slow motion 1/8 (240 fps)"),
         (70, 80, "Green", "Slow motion 1/8 (240 fps) at 50%: plays at 1/16"),
     ]
+    # the first clip's markers say real time, then slow motion (as its segments): its line says so
+    # too (it said only "slow motion", the marker before it "Real time")
     assert [c["summary"] for c in reply["clips"]] == [
-        "slow motion 1/8 (shot at 240 fps), confidence 90%",
+        "slow motion 1/8 (shot at 240 fps), confidence 90%; its markers show 50 % real time, 50 % slow "
+        "motion",
         "slow motion 1/8 (shot at 240 fps), confidence 90%; at 50% on the timeline it plays at 1/16",
     ]
     custom = json.loads(reply["markers"][1]["custom_data"])

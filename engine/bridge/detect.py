@@ -128,7 +128,10 @@ def _take_outcome(entry, segment: Segment, outcome, placed: dict[int, list[Marke
         return
     try:
         clip_markers = markers_for_clip(segment, outcome)
-        summary = clip_summary(segment, outcome)
+        shown: dict[str, int] = {}
+        for marker in clip_markers:
+            shown[marker.speed_class] = shown.get(marker.speed_class, 0) + marker.duration
+        summary = clip_summary(segment, outcome, shown)
     except (TimelineError, UnsupportedOptionError) as error:
         entry.update(status="failed", message=str(error), summary=f"not analysed: {error}")
         return

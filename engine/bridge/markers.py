@@ -49,6 +49,8 @@ class Marker:
     custom_data: str
     clip: str
     track: str
+    speed_class: str = ""
+    """The class its segment reads (not sent to Resolve: the name and colour say it)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -211,6 +213,7 @@ def _marker(
         custom_data=json.dumps(custom, separators=(",", ":"), ensure_ascii=False),
         clip=segment.clip_name,
         track=segment.track_label,
+        speed_class=speed_class,
     )
 
 
